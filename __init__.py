@@ -1,0 +1,30 @@
+"""ustack: a portable TCP/IP stack. `ustack.compiled` says whether the core runs Cython-compiled.
+
+USTACK_PURE=1 in the environment forces the pure-Python core even where compiled modules exist
+(so one checkout can run the test suite in both modes)."""
+import os as _os
+import sys as _sys
+
+if _os.environ.get("USTACK_PURE"):
+    import importlib.util as _m
+
+    class _PureCore:
+        """Finds ustack.core.* as source, skipping extension modules."""
+
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if not name.startswith("ustack.core.") or not path:
+                return None
+            leaf = name.rpartition(".")[2]
+            for d in path:
+                src = _os.path.join(d, leaf + ".py")
+                if _os.path.exists(src):
+                    return _m.spec_from_file_location(name, src)
+            return None
+
+    _sys.meta_path.insert(0, _PureCore)
+
+from ustack.core import checksum as _checksum  # noqa: E402
+
+compiled = not _checksum.__file__.endswith(".py")
+__version__ = "0.1.0"

@@ -1,0 +1,6 @@
+import cython
+
+@cython.locals(s=cython.ulonglong, i=cython.Py_ssize_t, end=cython.Py_ssize_t)
+cpdef unsigned int csum(const unsigned char[:] buf, Py_ssize_t off, Py_ssize_t n, unsigned long long acc)
+
+cpdef unsigned int add16(unsigned int a, unsigned int b)

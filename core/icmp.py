@@ -1,0 +1,300 @@
+"""ICMPv4 (RFC 792, RFC 1122 section 3.2.2).
+
+Echo requests are answered in place: the received frame becomes the reply (addresses swapped,
+type changed, checksum updated incrementally per RFC 1624) and goes straight back out.
+Errors we send are rate-limited by a token bucket (RFC 1812 4.3.2.8) and never sent about
+ICMP errors, broadcasts, non-initial fragments or odd sources (RFC 1122 3.2.2).
+Errors we receive are handed to the transport that owns the quoted datagram.
+"""
+from ustack.core.checksum import csum
+from ustack.core.stats import Counters
+from ustack.core.wire import icmp4 as w
+from ustack.core.wire import ipv4 as ip4
+from ustack.core.wire import ethernet as eth
+
+ICMP_COUNTERS = (
+    "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_requests", "rx_echo_replies",
+    "rx_dest_unreach", "rx_time_exceeded", "rx_other", "rx_errors_bad_quote",
+    "tx_echo_replies", "tx_echo_requests", "tx_errors", "tx_rate_limited", "tx_suppressed",
+    "tx_no_buffer", "echo_bcast_ignored",
+)
+
+ERR_QUOTE = 28  # quoted bytes beyond the header: RFC 792 asks for header + 64 bits; we send more
+
+
+class Pinger:
+    """Echo requests to one destination; replies matched by identifier and sequence."""
+
+    def __init__(self, icmp, dst, ident, size=56, slots=64):
+        self.icmp = icmp
+        self.dst = ip4.aton(dst)
+        self.ident = ident & 0xFFFF
+        self.size = size
+        self.slots = slots
+        self.sent_at = [-1] * slots
+        self.rtts = []
+        self.sent = 0
+        self.received = 0
+        self.duplicates = 0
+
+    def send(self, seq, now):
+        """Send echo request number seq (its payload is the deterministic byte pattern)."""
+        icmp = self.icmp
+        stack = icmp.stack
+        pb = stack.ipv4.alloc_tx()
+        if pb is None:
+            icmp.stats.tx_no_buffer += 1
+            return False
+        b = pb.buf
+        o = pb.off
+        b[o] = w.ECHO_REQUEST
+        b[o + 1] = 0
+        b[o + 4] = self.ident >> 8
+        b[o + 5] = self.ident & 0xFF
+        b[o + 6] = (seq >> 8) & 0xFF
+        b[o + 7] = seq & 0xFF
+        i = 0
+        while i < self.size:
+            b[o + 8 + i] = i & 0xFF
+            i += 1
+        pb.n = 8 + self.size
+        self.sent_at[seq % self.slots] = now
+        self.sent += 1
+        icmp.stats.tx_echo_requests += 1
+        err = stack.ipv4.output(pb, ip4.PROTO_ICMP, None, self.dst, csum_off=2)
+        return err == 0
+
+    def on_reply(self, seq, now):
+        k = seq % self.slots
+        t = self.sent_at[k]
+        if t < 0:
+            self.duplicates += 1
+            return
+        self.sent_at[k] = -1
+        self.received += 1
+        self.rtts.append(now - t)
+
+    def close(self):
+        self.icmp.pingers.remove(self)
+
+
+class ICMP:
+    def __init__(self, stack):
+        self.stack = stack
+        self.stats = Counters(ICMP_COUNTERS)
+        cfg = stack.config
+        self.rate_ms = cfg["ICMP_RATE_MS"]
+        self.burst = cfg["ICMP_BURST"]
+        self.tokens = self.burst
+        self.last_refill = 0
+        self.pingers = []
+        self.echo_broadcast = False  # RFC 1122 3.2.2.6 lets hosts ignore broadcast pings
+        self.echo_enabled = True
+        self._ident = 0
+
+    def pinger(self, dst, size=56, ident=None):
+        if ident is None:
+            self._ident = (self._ident + 0x1D3B) & 0xFFFF
+            ident = self._ident
+        p = Pinger(self, dst, ident, size)
+        self.pingers.append(p)
+        return p
+
+    def input(self, iface, pb, off, ihl, tot, bcast):
+        st = self.stats
+        stack = self.stack
+        b = pb.buf
+        o = off + ihl
+        n = tot - ihl
+        st.rx_packets += 1
+        if n < w.HDR_LEN:
+            st.rx_too_short += 1
+            stack.free(pb)
+            return
+        if csum(b, o, n, 0) != 0xFFFF:
+            st.rx_bad_csum += 1
+            stack.free(pb)
+            return
+        t = b[o]
+        if t == w.ECHO_REQUEST:
+            st.rx_echo_requests += 1
+            if bcast and not self.echo_broadcast:
+                st.echo_bcast_ignored += 1
+                stack.free(pb)
+                return
+            if not self.echo_enabled:
+                stack.free(pb)
+                return
+            self._echo_reply(iface, pb, off, ihl, tot, bcast)
+            return
+        if t == w.ECHO_REPLY:
+            st.rx_echo_replies += 1
+            ident = (b[o + 4] << 8) | b[o + 5]
+            seq = (b[o + 6] << 8) | b[o + 7]
+            for p in self.pingers:
+                if p.ident == ident and p.dst[0] == b[off + 12] and p.dst[1] == b[off + 13] and \
+                        p.dst[2] == b[off + 14] and p.dst[3] == b[off + 15]:
+                    p.on_reply(seq, stack.now)
+            stack.raw_input(iface, pb, off, ihl, tot)
+            stack.free(pb)
+            return
+        if t == w.DEST_UNREACH or t == w.TIME_EXCEEDED or t == w.PARAM_PROBLEM or t == w.SOURCE_QUENCH:
+            if t == w.DEST_UNREACH:
+                st.rx_dest_unreach += 1
+            elif t == w.TIME_EXCEEDED:
+                st.rx_time_exceeded += 1
+            else:
+                st.rx_other += 1
+            # the quoted datagram: its IP header plus at least 8 bytes
+            q = o + 8
+            qn = n - 8
+            if qn < 28 or (b[q] >> 4) != 4:
+                st.rx_errors_bad_quote += 1
+                stack.free(pb)
+                return
+            qihl = (b[q] & 0x0F) << 2
+            if qihl < 20 or qn < qihl + 8:
+                st.rx_errors_bad_quote += 1
+                stack.free(pb)
+                return
+            proto = b[q + 9]
+            if proto == ip4.PROTO_UDP:
+                stack.udp.icmp_error(t, b[o + 1], b, q, qihl)
+            elif proto == ip4.PROTO_TCP and stack.tcp is not None:
+                stack.tcp.icmp_error(t, b[o + 1], b, q, qihl)
+            stack.raw_input(iface, pb, off, ihl, tot)
+            stack.free(pb)
+            return
+        st.rx_other += 1
+        stack.raw_input(iface, pb, off, ihl, tot)
+        stack.free(pb)
+
+    def _echo_reply(self, iface, pb, off, ihl, tot, bcast):
+        """Turn the request in pb into its reply and send it back the way it came."""
+        b = pb.buf
+        stack = self.stack
+        o = off + ihl
+        # ICMP: type 8 -> 0; the checksum changes by the type word's difference (RFC 1624)
+        b[o] = w.ECHO_REPLY
+        c = ((b[o + 2] << 8) | b[o + 3]) + 0x0800
+        c = (c & 0xFFFF) + (c >> 16)
+        b[o + 2] = c >> 8
+        b[o + 3] = c & 0xFF
+        # IP: swap addresses (the reply's source is the address the request was sent to,
+        # RFC 1122 3.2.2.6, unless that was a broadcast), fresh TTL, drop options
+        k = 0
+        while k < 4:
+            t = b[off + 12 + k]
+            if bcast:
+                b[off + 16 + k] = iface.ip[k]
+            b[off + 12 + k] = b[off + 16 + k]
+            b[off + 16 + k] = t
+            k += 1
+        if ihl > 20:
+            # options are not echoed: move the ICMP message up against a 20-byte header
+            b[off + 20:off + 20 + tot - ihl] = b[o:o + tot - ihl]
+            tot = tot - ihl + 20
+            b[off] = 0x45
+            b[off + 2] = tot >> 8
+            b[off + 3] = tot & 0xFF
+        b[off + 8] = stack.ipv4.ttl
+        b[off + 6] = 0   # not fragmented any more (a reassembled request may have been)
+        b[off + 7] = 0
+        b[off + 10] = 0
+        b[off + 11] = 0
+        c = ~csum(b, off, 20, 0) & 0xFFFF
+        b[off + 10] = c >> 8
+        b[off + 11] = c & 0xFF
+        self.stats.tx_echo_replies += 1
+        stack.ipv4.stats.tx_packets += 1
+        if off == iface.hlen and pb.index >= 0 and tot <= iface.mtu:
+            # Ethernet: back to the MAC it came from (swap in place)
+            if iface.hlen:
+                k = 0
+                while k < 6:
+                    b[k] = b[6 + k]
+                    b[6 + k] = iface.mac[k]
+                    k += 1
+            pb.off = 0
+            pb.n = off + tot
+            iface.transmit(pb)
+            return
+        # reassembled or tagged: route it like any datagram (fragmenting if needed)
+        out = stack.alloc() if tot + 34 <= stack.pool.size else None
+        if out is None:
+            # too big for one buffer: the reply needs fragmenting from the slot
+            pb.off = off + 20
+            pb.n = tot - 20
+            self._send_big(pb, tot)
+            return
+        out.buf[34:34 + tot - 20] = b[off + 20:off + tot]
+        out.off = 34
+        out.n = tot - 20
+        stack.free(pb)
+        stack.ipv4.output(out, ip4.PROTO_ICMP, b[off + 12:off + 16], b[off + 16:off + 20], csum_off=-1)
+
+    def _send_big(self, pb, tot):
+        """Reply bigger than a packet buffer: fragment straight out of the reassembly slot."""
+        stack = self.stack
+        b = pb.buf
+        off = pb.off - 20
+        r = stack.routes.lookup(b, off + 16)
+        if r < 0:
+            stack.free(pb)
+            return
+        iface = stack.routes.iface[r]
+        pb.off = off
+        pb.n = tot
+        stack.ipv4._fragment(iface, pb, stack.routes.nexthop)
+
+    def error(self, iface, pb, off, t, code, mtu):
+        """Send an ICMP error about the datagram at pb.buf[off] (pb is not consumed)."""
+        st = self.stats
+        stack = self.stack
+        b = pb.buf
+        # RFC 1122 3.2.2: never about ICMP errors, non-initial fragments, broadcast/multicast
+        # destinations, or sources that do not name a single host.
+        ihl = (b[off] & 0x0F) << 2
+        if b[off + 9] == ip4.PROTO_ICMP:
+            tot = (b[off + 2] << 8) | b[off + 3]
+            if tot >= ihl + 1 and w.is_error(b[off + ihl]):
+                st.tx_suppressed += 1
+                return
+        if ((b[off + 6] & 0x1F) | b[off + 7]) != 0 or b[off + 16] >= 224 or \
+                b[off + 12] == 0 or b[off + 12] >= 224 or (pb.index >= 0 and off >= 14 and b[0] & 1):
+            st.tx_suppressed += 1
+            return
+        now = stack.now
+        if self.rate_ms:
+            add = (now - self.last_refill) // self.rate_ms
+            if add > 0:
+                self.tokens = min(self.burst, self.tokens + add)
+                self.last_refill = now
+            if self.tokens <= 0:
+                st.tx_rate_limited += 1
+                return
+            self.tokens -= 1
+        out = stack.ipv4.alloc_tx()
+        if out is None:
+            st.tx_no_buffer += 1
+            return
+        tot = (b[off + 2] << 8) | b[off + 3]
+        q = ihl + ERR_QUOTE
+        if q > tot:
+            q = tot
+        ob = out.buf
+        o = out.off
+        ob[o] = t
+        ob[o + 1] = code
+        ob[o + 4] = 0
+        ob[o + 5] = 0
+        ob[o + 6] = (mtu >> 8) & 0xFF
+        ob[o + 7] = mtu & 0xFF
+        ob[o + 8:o + 8 + q] = b[off:off + q]
+        out.n = 8 + q
+        st.tx_errors += 1
+        src = iface.ip if iface.ip[0] else None
+        stack.ipv4.output(out, ip4.PROTO_ICMP, src, bytes(b[off + 12:off + 16]), csum_off=2)
+
+    def tick(self, now):
+        return 0

@@ -1,0 +1,185 @@
+"""An interface: one driver, its MAC and IPv4 address, its ARP cache and counters.
+
+RX: `input(pb, n)` demultiplexes the Ethernet frame in pb.buf[0:n] by EtherType (skipping one
+802.1Q/802.1ad tag) to ARP or IPv4. TX: `output(pb, nexthop)` prepends the Ethernet header
+(resolving nexthop through ARP) and hands the frame to the driver.
+"""
+from ustack.core.compat import const
+from ustack.core.stats import Counters
+from ustack.core.wire import ethernet as eth
+from ustack.core.wire import ipv4 as ip4
+from ustack.core.arp import ArpCache
+
+IFACE_COUNTERS = (
+    "rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
+    "rx_too_short", "rx_not_for_us", "rx_unknown_ethertype", "rx_vlan",
+    "tx_busy", "tx_too_big", "tx_no_buffer",
+)
+
+L2_ETHERNET = const(1)
+L2_NONE = const(0)  # SLIP/TUN: IP packets with no link header
+
+
+class Interface:
+    def __init__(self, stack, name, driver, ip=None, prefix=24, gateway=None, mac=None, mtu=None):
+        self.stack = stack
+        self.name = name
+        self.driver = driver
+        m = mac if mac is not None else getattr(driver, "mac", b"")
+        self.mac = bytes(m)
+        self.l2 = L2_ETHERNET if len(self.mac) == 6 else L2_NONE
+        self.hlen = eth.HDR_LEN if self.l2 == L2_ETHERNET else 0
+        self.mtu = mtu or getattr(driver, "mtu", 1500)
+        self.stats = Counters(IFACE_COUNTERS)
+        self.ip = ip4.ANY
+        self.prefix = 0
+        self.mask = ip4.ANY
+        self.net = ip4.ANY
+        self.bcast = ip4.BROADCAST
+        self.gateway = None
+        self.arp = ArpCache(self, stack.config) if self.l2 == L2_ETHERNET else None
+        self.up = False
+        if ip is not None:
+            self.set_address(ip, prefix, gateway)
+
+    def set_address(self, ip, prefix, gateway=None):
+        self.ip = ip4.aton(ip)
+        self.prefix = prefix
+        self.mask = ip4.prefix_mask(prefix)
+        self.net = bytes(self.ip[i] & self.mask[i] for i in range(4))
+        self.bcast = bytes(self.net[i] | (~self.mask[i] & 0xFF) for i in range(4))
+        self.gateway = ip4.aton(gateway) if gateway else None
+
+    # ---- RX -------------------------------------------------------------------------------
+    def input(self, pb, n):
+        """Takes ownership of pb (frees it, or hands it on)."""
+        st = self.stats
+        st.rx_packets += 1
+        st.rx_bytes += n
+        pb.n = n
+        if self.l2 == L2_NONE:
+            if n < 1:
+                st.rx_too_short += 1
+                self.stack.free(pb)
+                return
+            v = pb.buf[0] >> 4
+            if v == 4:
+                self.stack.ipv4.input(self, pb, 0, n)
+            else:
+                st.rx_unknown_ethertype += 1
+                self.stack.free(pb)
+            return
+        b = pb.buf
+        if n < eth.HDR_LEN:
+            st.rx_too_short += 1
+            self.stack.free(pb)
+            return
+        # Destination: ours, broadcast or multicast (group bit); a promiscuous driver (TAP,
+        # AF_PACKET) hands us everything on the segment.
+        if not (b[0] & 1):
+            m = self.mac
+            if b[0] != m[0] or b[1] != m[1] or b[2] != m[2] or b[3] != m[3] or \
+                    b[4] != m[4] or b[5] != m[5]:
+                st.rx_not_for_us += 1
+                self.stack.free(pb)
+                return
+        et = (b[12] << 8) | b[13]
+        off = eth.HDR_LEN
+        if et == eth.ETH_P_VLAN or et == eth.ETH_P_QINQ:
+            if n < eth.HDR_LEN + eth.VLAN_LEN:
+                st.rx_too_short += 1
+                self.stack.free(pb)
+                return
+            st.rx_vlan += 1
+            et = (b[16] << 8) | b[17]
+            off = eth.HDR_LEN + eth.VLAN_LEN
+        if et == eth.ETH_P_IPV4:
+            self.stack.ipv4.input(self, pb, off, n - off)
+        elif et == eth.ETH_P_ARP:
+            self.arp.input(pb, off, n - off)
+        else:
+            st.rx_unknown_ethertype += 1
+            self.stack.free(pb)
+
+    # ---- TX -------------------------------------------------------------------------------
+    def output(self, pb, nexthop):
+        """Send the IPv4 packet at pb.buf[pb.off:pb.off+pb.n] to nexthop (4 bytes). Takes
+        ownership of pb."""
+        if self.l2 == L2_NONE:
+            self.transmit(pb)
+            return
+        off = pb.off - eth.HDR_LEN
+        pb.off = off
+        pb.n += eth.HDR_LEN
+        b = pb.buf
+        if nexthop[0] == 255 and nexthop[1] == 255 and nexthop[2] == 255 and nexthop[3] == 255:
+            eth.write_header(b, off, eth.BROADCAST, self.mac, eth.ETH_P_IPV4)
+        elif self._is_bcast(nexthop):
+            eth.write_header(b, off, eth.BROADCAST, self.mac, eth.ETH_P_IPV4)
+        elif nexthop[0] >= 224 and nexthop[0] < 240:
+            # RFC 1112 section 6.4: 01:00:5e + low 23 bits of the group address
+            b[off] = 0x01
+            b[off + 1] = 0x00
+            b[off + 2] = 0x5E
+            b[off + 3] = nexthop[1] & 0x7F
+            b[off + 4] = nexthop[2]
+            b[off + 5] = nexthop[3]
+            i = 0
+            while i < 6:
+                b[off + 6 + i] = self.mac[i]
+                i += 1
+            b[off + 12] = 0x08
+            b[off + 13] = 0x00
+        else:
+            b[off + 12] = 0x08
+            b[off + 13] = 0x00
+            if not self.arp.resolve(pb, nexthop):
+                return  # queued (or dropped) pending resolution
+        self.transmit(pb)
+
+    def _is_bcast(self, a):
+        c = self.bcast
+        return self.prefix < 31 and a[0] == c[0] and a[1] == c[1] and a[2] == c[2] and a[3] == c[3]
+
+    def transmit(self, pb):
+        """Hand the complete frame at pb.buf[pb.off:] to the driver and free pb."""
+        n = pb.n
+        if pb.off != 0:
+            # Frames are laid out to start at offset 0 (transports reserve exactly the headers'
+            # room); anything else is moved down once.
+            pb.buf[0:n] = pb.buf[pb.off:pb.off + n]
+            pb.off = 0
+        if self.l2 == L2_ETHERNET and n < eth.MIN_FRAME:
+            b = pb.buf
+            i = n
+            while i < eth.MIN_FRAME:
+                b[i] = 0
+                i += 1
+            n = eth.MIN_FRAME
+        st = self.stats
+        stack = self.stack
+        if stack.capture is not None:
+            stack.capture(self, pb.buf, n, True)
+        if self.driver.send(pb.buf, n):
+            st.tx_packets += 1
+            st.tx_bytes += n
+        else:
+            st.tx_busy += 1
+        stack.free(pb)
+
+    def is_local(self, b, o):
+        a = self.ip
+        return b[o] == a[0] and b[o + 1] == a[1] and b[o + 2] == a[2] and b[o + 3] == a[3]
+
+    def on_link(self, b, o):
+        """Is the address at b[o] on this interface's subnet?"""
+        m = self.mask
+        nt = self.net
+        return (b[o] & m[0]) == nt[0] and (b[o + 1] & m[1]) == nt[1] and \
+            (b[o + 2] & m[2]) == nt[2] and (b[o + 3] & m[3]) == nt[3]
+
+    def _is_bcast_at(self, b, o):
+        """Subnet-directed broadcast for this interface (not on /31 and /32 links)."""
+        c = self.bcast
+        return self.prefix < 31 and self.ip[0] != 0 and b[o] == c[0] and b[o + 1] == c[1] and \
+            b[o + 2] == c[2] and b[o + 3] == c[3]

@@ -1,0 +1,318 @@
+"""IPv4 input, output, forwarding (RFC 791, RFC 1122 section 3, RFC 1812 section 5).
+
+Input runs integrity checks (lengths, header checksum) before sanity checks (addresses,
+options), each drop with its own counter, then delivers locally (unicast to any of our
+addresses, limited and subnet-directed broadcast, all-hosts multicast), reassembles
+fragments, or forwards when enabled. Output prepends a 20-byte header in front of the
+transport header, fills the transport checksum over the pseudo-header, fragments when the
+datagram exceeds the interface MTU, and hands it to the interface with its next hop.
+"""
+from ustack.core.compat import const, EMSGSIZE, ENETUNREACH, ENOBUFS
+from ustack.core.checksum import csum
+from ustack.core.stats import Counters
+from ustack.core.wire import ipv4 as w
+from ustack.core.wire import icmp4
+from ustack.core.reass import Reassembly
+
+IP_COUNTERS = (
+    "rx_packets", "rx_delivered", "rx_too_short", "rx_bad_version", "rx_bad_ihl", "rx_bad_len",
+    "rx_bad_csum", "rx_bad_src", "rx_not_for_us", "rx_unknown_proto", "rx_fragments",
+    "rx_reassembled", "rx_options", "rx_multicast_dropped",
+    "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed",
+    "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled",
+)
+
+L2_RESERVE = const(14)  # Ethernet header room reserved in front of every TX datagram
+
+
+class IPv4:
+    def __init__(self, stack):
+        self.stack = stack
+        self.stats = Counters(IP_COUNTERS)
+        self.ttl = stack.config["IP_TTL"]
+        self.forward = stack.config["IP_FORWARD"]
+        self.ident = 0
+        self.reass = Reassembly(stack, stack.config)
+
+    # ---- input ----------------------------------------------------------------------------
+    def input(self, iface, pb, off, n):
+        st = self.stats
+        stack = self.stack
+        b = pb.buf
+        st.rx_packets += 1
+        # integrity
+        if n < w.HDR_LEN:
+            st.rx_too_short += 1
+            stack.free(pb)
+            return
+        vi = b[off]
+        if (vi >> 4) != 4:
+            st.rx_bad_version += 1
+            stack.free(pb)
+            return
+        ihl = (vi & 0x0F) << 2
+        if ihl < w.HDR_LEN or ihl > n:
+            st.rx_bad_ihl += 1
+            stack.free(pb)
+            return
+        tot = (b[off + 2] << 8) | b[off + 3]
+        if tot < ihl or tot > n:
+            st.rx_bad_len += 1  # shorter than its header, or truncated
+            stack.free(pb)
+            return
+        if csum(b, off, ihl, 0) != 0xFFFF:
+            st.rx_bad_csum += 1
+            stack.free(pb)
+            return
+        # sanity: RFC 1122 3.2.1.3 - a source may not be broadcast, multicast or loopback
+        s0 = b[off + 12]
+        if s0 >= 224 or s0 == 127 or self._is_any_bcast(b, off + 12):
+            st.rx_bad_src += 1
+            stack.free(pb)
+            return
+        if ihl > w.HDR_LEN:
+            st.rx_options += 1  # options are skipped (RFC 1122 3.2.1.8 lets hosts ignore most)
+        d0 = b[off + 16]
+        local = False
+        bcast = False
+        if d0 >= 224:
+            if d0 == 255 and b[off + 17] == 255 and b[off + 18] == 255 and b[off + 19] == 255:
+                local = True
+                bcast = True
+            elif d0 == 224 and b[off + 17] == 0 and b[off + 18] == 0 and b[off + 19] == 1:
+                local = True  # all-hosts group
+                bcast = True
+            elif d0 < 240 and stack.multicast_member(b, off + 16):
+                local = True
+                bcast = True
+            else:
+                st.rx_multicast_dropped += 1
+                stack.free(pb)
+                return
+        elif iface.is_local(b, off + 16):
+            local = True
+        elif iface._is_bcast_at(b, off + 16):
+            local = True
+            bcast = True
+        else:
+            oi = stack.local_iface(b, off + 16)  # weak host model (RFC 1122 3.3.4.2)
+            if oi is not None:
+                local = True
+        if not local:
+            if iface.ip[0] == 0 and d0 < 224:
+                # Unconfigured interface (DHCP in progress): accept unicast to us by MAC.
+                local = True
+            else:
+                self._forward(iface, pb, off, ihl, tot)
+                return
+        frag = (b[off + 6] << 8) | b[off + 7]
+        if frag & (w.FLAG_MF | w.FRAG_OFF_MASK):
+            st.rx_fragments += 1
+            r = self.reass.input(iface, pb, off, ihl, tot)
+            if r is None:
+                return  # held (or dropped) by reassembly
+            st.rx_reassembled += 1
+            pb = r
+            off = 0
+            ihl = (r.buf[0] & 0x0F) << 2
+            tot = r.n
+        pb.off = off
+        st.rx_delivered += 1
+        proto = pb.buf[off + 9]
+        if proto == w.PROTO_TCP and stack.tcp is not None:
+            stack.tcp.input(iface, pb, off, ihl, tot, bcast)
+        elif proto == w.PROTO_UDP:
+            stack.udp.input(iface, pb, off, ihl, tot, bcast)
+        elif proto == w.PROTO_ICMP:
+            stack.icmp.input(iface, pb, off, ihl, tot, bcast)
+        else:
+            if not stack.raw_input(iface, pb, off, ihl, tot):
+                st.rx_unknown_proto += 1
+                if not bcast:
+                    stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PROTO_UNREACH, 0)
+            stack.free(pb)
+
+    def _is_any_bcast(self, b, o):
+        if b[o] == 255 and b[o + 1] == 255 and b[o + 2] == 255 and b[o + 3] == 255:
+            return True
+        for iface in self.stack.ifaces:
+            if iface._is_bcast_at(b, o):
+                return True
+        return False
+
+    def _forward(self, iface, pb, off, ihl, tot):
+        """RFC 1812 section 5.2: decrement TTL (incrementally fix the checksum), route, send."""
+        st = self.stats
+        stack = self.stack
+        b = pb.buf
+        if not self.forward:
+            st.rx_not_for_us += 1
+            stack.free(pb)
+            return
+        if b[off + 8] <= 1:
+            st.fwd_ttl_exceeded += 1
+            stack.icmp.error(iface, pb, off, icmp4.TIME_EXCEEDED, 0, 0)
+            stack.free(pb)
+            return
+        r = stack.routes.lookup(b, off + 16)
+        if r < 0:
+            st.fwd_no_route += 1
+            stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.NET_UNREACH, 0)
+            stack.free(pb)
+            return
+        out = stack.routes.iface[r]
+        if stack.filter is not None and not stack.filter(iface, out, b, off, tot):
+            stack.free(pb)
+            return
+        # TTL is the high byte of the 16-bit word at offset 8: subtracting 0x0100 from that
+        # word adds 0x0100 to the checksum (RFC 1624 / RFC 1141).
+        b[off + 8] -= 1
+        c = ((b[off + 10] << 8) | b[off + 11]) + 0x0100
+        c = (c & 0xFFFF) + (c >> 16)
+        b[off + 10] = c >> 8
+        b[off + 11] = c & 0xFF
+        st.fwd_packets += 1
+        nh = stack.routes.nexthop
+        pb.off = off
+        pb.n = tot
+        if tot > out.mtu:
+            if (b[off + 6] & 0x40):
+                st.tx_frag_needed += 1
+                stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.FRAG_NEEDED, out.mtu)
+                stack.free(pb)
+                return
+            self._fragment(out, pb, nh)
+            return
+        # RX frames carry their link header in front: move the datagram to TX layout
+        if out.hlen != off:
+            pb.buf[out.hlen:out.hlen + tot] = pb.buf[off:off + tot]
+            pb.off = out.hlen
+        out.output(pb, nh)
+
+    # ---- output ---------------------------------------------------------------------------
+    def output(self, pb, proto, src, dst, csum_off=-1, ttl=0, tos=0, df=False, iface=None):
+        """Send the transport segment at pb.buf[pb.off:pb.off+pb.n] to dst (4 bytes).
+
+        src None/0.0.0.0 picks the outgoing interface's address. csum_off >= 0 names the
+        transport checksum field (relative to pb.off) to fill over the pseudo-header. Takes
+        ownership of pb. Returns 0 or an errno."""
+        stack = self.stack
+        st = self.stats
+        if iface is None:
+            r = stack.routes.lookup(dst, 0)
+            if r < 0:
+                if dst[0] == 255 and dst[1] == 255 and dst[2] == 255 and dst[3] == 255 and stack.ifaces:
+                    iface = stack.ifaces[0]  # limited broadcast with no route: first interface
+                    nh = dst
+                else:
+                    st.tx_no_route += 1
+                    stack.free(pb)
+                    return ENETUNREACH
+            else:
+                iface = stack.routes.iface[r]
+                nh = stack.routes.nexthop
+        else:
+            nh = dst
+        if src is None or (src[0] == 0 and src[1] == 0 and src[2] == 0 and src[3] == 0):
+            src = iface.ip
+        l4 = pb.n
+        off = pb.off - w.HDR_LEN
+        pb.off = off
+        tot = l4 + w.HDR_LEN
+        pb.n = tot
+        b = pb.buf
+        self.ident = (self.ident + 1) & 0xFFFF
+        w.write_header(b, off, tot, self.ident, w.FLAG_DF if df else 0, ttl or self.ttl,
+                       proto, src, dst)
+        if tos:
+            b[off + 1] = tos
+            b[off + 10] = 0
+            b[off + 11] = 0
+            c = ~csum(b, off, w.HDR_LEN, 0) & 0xFFFF
+            b[off + 10] = c >> 8
+            b[off + 11] = c & 0xFF
+        if csum_off >= 0:
+            lo = off + w.HDR_LEN
+            co = lo + csum_off
+            b[co] = 0
+            b[co + 1] = 0
+            if proto == w.PROTO_ICMP:
+                c = ~csum(b, lo, l4, 0) & 0xFFFF
+            else:
+                c = ~csum(b, lo, l4, csum(b, off + 12, 8, proto + l4)) & 0xFFFF
+                if c == 0 and proto == w.PROTO_UDP:
+                    c = 0xFFFF  # RFC 768: a computed zero is sent as all ones
+            b[co] = c >> 8
+            b[co + 1] = c & 0xFF
+        st.tx_packets += 1
+        if stack.filter_out is not None and not stack.filter_out(iface, b, off, tot):
+            stack.free(pb)
+            return 0
+        if tot > iface.mtu:
+            if df:
+                st.tx_frag_needed += 1
+                stack.free(pb)
+                return EMSGSIZE
+            return self._fragment(iface, pb, nh)
+        iface.output(pb, nh)
+        return 0
+
+    def _fragment(self, iface, pb, nh):
+        """RFC 791 section 3.2 fragmentation: payload split on 8-byte boundaries; each
+        fragment gets a copy of the header (options not copied: we never send any)."""
+        stack = self.stack
+        b = pb.buf
+        off = pb.off
+        ihl = (b[off] & 0x0F) << 2
+        tot = pb.n
+        payload = tot - ihl
+        chunk = ((iface.mtu - w.HDR_LEN) // 8) * 8
+        base = ((b[off + 6] & 0x1F) << 8) | b[off + 7]
+        more = b[off + 6] & 0x20
+        pos = 0
+        while pos < payload:
+            n = payload - pos
+            last = True
+            if n > chunk:
+                n = chunk
+                last = False
+            f = stack.alloc()
+            if f is None:
+                self.stats.tx_no_buffer += 1
+                stack.free(pb)
+                return ENOBUFS
+            fo = L2_RESERVE
+            fb = f.buf
+            fb[fo:fo + w.HDR_LEN] = b[off:off + w.HDR_LEN]
+            fb[fo] = 0x45
+            fb[fo + w.HDR_LEN:fo + w.HDR_LEN + n] = b[off + ihl + pos:off + ihl + pos + n]
+            t = n + w.HDR_LEN
+            fb[fo + 2] = t >> 8
+            fb[fo + 3] = t & 0xFF
+            fr = base + (pos >> 3)
+            if not last or more:
+                fr |= w.FLAG_MF
+            fr |= ((b[off + 6] << 8) & w.FLAG_DF)
+            fb[fo + 6] = fr >> 8
+            fb[fo + 7] = fr & 0xFF
+            fb[fo + 10] = 0
+            fb[fo + 11] = 0
+            c = ~csum(fb, fo, w.HDR_LEN, 0) & 0xFFFF
+            fb[fo + 10] = c >> 8
+            fb[fo + 11] = c & 0xFF
+            f.off = fo
+            f.n = t
+            self.stats.tx_fragments += 1
+            iface.output(f, nh)
+            pos += n
+        stack.free(pb)
+        return 0
+
+    def alloc_tx(self):
+        """A buffer laid out so that, once IPv4 and Ethernet headers are prepended, the frame
+        starts at offset 0. pb.off is the transport header's offset."""
+        pb = self.stack.alloc()
+        if pb is not None:
+            pb.off = L2_RESERVE + w.HDR_LEN
+            pb.n = 0
+        return pb

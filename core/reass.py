@@ -1,0 +1,151 @@
+"""IPv4 reassembly (RFC 791 section 3.2, RFC 815 ideas) in REASS_SLOTS fixed slots.
+
+Each slot owns a REASS_SIZE buffer and a bitmap of received 8-byte blocks. A datagram is
+complete when its last fragment (MF=0) fixed the total and every block up to it is present.
+The completed datagram is handed up in the slot itself (a PacketBuffer not from the pool);
+freeing it releases the slot. Incomplete datagrams time out after REASS_TIMEOUT_MS (RFC 1122
+3.3.2 suggests 60-120 s; embedded stacks use less).
+"""
+from ustack.core.buf import PacketBuffer
+from ustack.core.checksum import csum
+from ustack.core.stats import Counters
+
+REASS_COUNTERS = ("fragments", "reassembled", "timeouts", "no_slot", "too_big", "malformed")
+
+
+class Slot(PacketBuffer):
+    def __init__(self, size, index):
+        PacketBuffer.__init__(self, size + 20, index)
+        self.src = bytearray(4)
+        self.dst = bytearray(4)
+        self.ident = 0
+        self.proto = 0
+        self.total = -1
+        self.have_first = False
+        self.expires = 0
+        self.busy = False     # collecting fragments
+        self.bitmap = bytearray((size + 63) // 64)
+
+
+class Reassembly:
+    def __init__(self, stack, config):
+        self.stack = stack
+        self.max = config["REASS_SIZE"]
+        self.timeout = config["REASS_TIMEOUT_MS"]
+        self.slots = [Slot(self.max, -1 - i) for i in range(config["REASS_SLOTS"])]
+        self.stats = Counters(REASS_COUNTERS)
+
+    def _find(self, b, off):
+        ident = (b[off + 4] << 8) | b[off + 5]
+        proto = b[off + 9]
+        for s in self.slots:
+            if s.busy and s.ident == ident and s.proto == proto:
+                a = s.src
+                d = s.dst
+                if a[0] == b[off + 12] and a[1] == b[off + 13] and a[2] == b[off + 14] and \
+                        a[3] == b[off + 15] and d[0] == b[off + 16] and d[1] == b[off + 17] and \
+                        d[2] == b[off + 18] and d[3] == b[off + 19]:
+                    return s
+        for s in self.slots:
+            if not s.busy and not s.in_use:
+                s.busy = True
+                s.ident = ident
+                s.proto = proto
+                s.src[0:4] = b[off + 12:off + 16]
+                s.dst[0:4] = b[off + 16:off + 20]
+                s.total = -1
+                s.have_first = False
+                s.expires = self.stack.now + self.timeout
+                bm = s.bitmap
+                for i in range(len(bm)):
+                    bm[i] = 0
+                self.stack.timer_at(s.expires)
+                return s
+        return None
+
+    def input(self, iface, pb, off, ihl, tot):
+        """Take a fragment (owning pb). Returns the completed slot or None."""
+        st = self.stats
+        stack = self.stack
+        b = pb.buf
+        st.fragments += 1
+        frag = (b[off + 6] << 8) | b[off + 7]
+        fo = (frag & 0x1FFF) << 3
+        mf = frag & 0x2000
+        plen = tot - ihl
+        end = fo + plen
+        if plen <= 0 or (mf and (plen & 7)):
+            st.malformed += 1
+            stack.free(pb)
+            return None
+        if end > self.max:
+            st.too_big += 1
+            stack.free(pb)
+            return None
+        s = self._find(b, off)
+        if s is None:
+            st.no_slot += 1
+            stack.free(pb)
+            return None
+        sb = s.buf
+        if fo == 0:
+            sb[0:20] = b[off:off + 20]
+            sb[0] = 0x45
+            s.have_first = True
+        sb[20 + fo:20 + end] = b[off + ihl:off + tot]
+        stack.free(pb)
+        if not mf:
+            if s.total >= 0 and s.total != end:
+                st.malformed += 1
+                self._drop(s)
+                return None
+            s.total = end
+        elif s.total >= 0 and end > s.total:
+            st.malformed += 1
+            self._drop(s)
+            return None
+        bm = s.bitmap
+        k = fo >> 3
+        last = (end + 7) >> 3
+        while k < last:
+            bm[k >> 3] |= 1 << (k & 7)
+            k += 1
+        if s.total < 0 or not s.have_first:
+            return None
+        k = 0
+        last = (s.total + 7) >> 3
+        while k < last:
+            if not (bm[k >> 3] & (1 << (k & 7))):
+                return None
+            k += 1
+        # complete: rewrite the header as an unfragmented datagram
+        t = s.total + 20
+        sb[2] = t >> 8
+        sb[3] = t & 0xFF
+        sb[6] = 0
+        sb[7] = 0
+        sb[10] = 0
+        sb[11] = 0
+        c = ~csum(sb, 0, 20, 0) & 0xFFFF
+        sb[10] = c >> 8
+        sb[11] = c & 0xFF
+        s.busy = False
+        s.in_use = True
+        s.off = 0
+        s.n = t
+        st.reassembled += 1
+        return s
+
+    def _drop(self, s):
+        s.busy = False
+
+    def tick(self, now):
+        nxt = 0
+        for s in self.slots:
+            if s.busy:
+                if now >= s.expires:
+                    self.stats.timeouts += 1
+                    s.busy = False
+                elif nxt == 0 or s.expires < nxt:
+                    nxt = s.expires
+        return nxt

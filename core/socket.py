@@ -1,0 +1,232 @@
+"""BSD-style socket objects over the core, mirroring Python's `socket` module.
+
+The core is non-blocking; a socket in blocking or timeout mode waits through `Stack.wait`,
+which a port implements (drive the stack in this thread until ready, or wait on a condition
+while another thread drives it). Errors are OSError with the errno a BSD socket gives.
+"""
+from ustack.core.compat import (
+    EAGAIN, EBADF, EINVAL, ENOPROTOOPT, EAFNOSUPPORT, EPROTONOSUPPORT, ENOTCONN,
+    oserror, timeout_error)
+from ustack.core.wire import ipv4 as ip4
+
+AF_INET = 2
+AF_INET6 = 10
+SOCK_STREAM = 1
+SOCK_DGRAM = 2
+SOCK_RAW = 3
+IPPROTO_IP = 0
+IPPROTO_ICMP = 1
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+SOL_SOCKET = 1
+SO_REUSEADDR = 2
+SO_TYPE = 3
+SO_ERROR = 4
+SO_BROADCAST = 6
+SO_SNDBUF = 7
+SO_RCVBUF = 8
+SO_KEEPALIVE = 9
+SO_LINGER = 13
+SO_REUSEPORT = 15
+IP_TOS = 1
+IP_TTL = 2
+IP_HDRINCL = 3
+TCP_NODELAY = 1
+TCP_MAXSEG = 2
+TCP_KEEPIDLE = 4
+TCP_KEEPINTVL = 5
+TCP_KEEPCNT = 6
+SHUT_RD = 0
+SHUT_WR = 1
+SHUT_RDWR = 2
+MSG_PEEK = 2
+MSG_DONTWAIT = 0x40
+
+INADDR_ANY = ip4.ANY
+
+
+def parse_addr(addr):
+    """('192.0.2.1', 7) -> (4-byte address, port). '' and '<broadcast>' as Python does."""
+    try:
+        host, port = addr
+    except (TypeError, ValueError):
+        raise oserror(EINVAL)
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise OverflowError("port must be 0-65535")
+    if host == "" or host is None:
+        return ip4.ANY, port
+    if host == "<broadcast>":
+        return ip4.BROADCAST, port
+    if isinstance(host, str) and host == "localhost":
+        host = "127.0.0.1"
+    try:
+        return ip4.aton(host), port
+    except (ValueError, AttributeError):
+        raise oserror(EAFNOSUPPORT if ":" in str(host) else EINVAL)
+
+
+def fmt_addr(a, port):
+    return (ip4.ntoa(a), port)
+
+
+class Socket:
+    """Common state and API of every socket kind; protocols subclass it."""
+
+    def __init__(self, stack, family, type, proto):
+        if family != AF_INET:
+            raise oserror(EAFNOSUPPORT)
+        self.stack = stack
+        self.family = family
+        self.type = type
+        self.proto = proto
+        self.local_ip = ip4.ANY
+        self.local_port = 0
+        self.remote_ip = ip4.ANY
+        self.remote_port = 0
+        self.timeout = None  # None blocking, 0 non-blocking, >0 seconds
+        self.so_error = 0
+        self.closed = False
+        self.reuseaddr = False
+        self.broadcast = False
+        self.ttl = 0
+        self.tos = 0
+        self.rcvbuf = 0
+        self.sndbuf = 0
+        self.on_event = None  # port hook: readiness changed
+
+    # ---- blocking -------------------------------------------------------------------------
+    def settimeout(self, t):
+        if t is not None:
+            t = float(t)
+            if t < 0:
+                raise ValueError("Timeout value out of range")
+        self.timeout = t
+
+    def gettimeout(self):
+        return self.timeout
+
+    def setblocking(self, flag):
+        self.timeout = None if flag else 0.0
+
+    def getblocking(self):
+        return self.timeout != 0
+
+    def _block(self, ready, flags=0):
+        """Wait until ready() or the timeout; EAGAIN for non-blocking sockets."""
+        if self.timeout == 0 or (flags & MSG_DONTWAIT):
+            raise oserror(EAGAIN)
+        if not self.stack.wait(ready, self.timeout):
+            raise timeout_error()
+
+    def _event(self):
+        if self.on_event is not None:
+            self.on_event(self)
+        self.stack.notify()
+
+    # ---- names and options ----------------------------------------------------------------
+    def _check_open(self):
+        if self.closed:
+            raise oserror(EBADF)
+
+    def getsockname(self):
+        self._check_open()
+        return fmt_addr(self.local_ip, self.local_port)
+
+    def getpeername(self):
+        self._check_open()
+        if self.remote_port == 0:
+            raise oserror(ENOTCONN)
+        return fmt_addr(self.remote_ip, self.remote_port)
+
+    def setsockopt(self, level, opt, value):
+        self._check_open()
+        v = value if isinstance(value, int) else int.from_bytes(bytes(value[:4]), "little")
+        if level == SOL_SOCKET:
+            if opt == SO_REUSEADDR or opt == SO_REUSEPORT:
+                self.reuseaddr = bool(v)
+            elif opt == SO_BROADCAST:
+                self.broadcast = bool(v)
+            elif opt == SO_RCVBUF:
+                self.rcvbuf = v
+            elif opt == SO_SNDBUF:
+                self.sndbuf = v
+            elif not self._setopt(level, opt, value):
+                raise oserror(ENOPROTOOPT)
+        elif level == IPPROTO_IP:
+            if opt == IP_TTL:
+                if not 0 <= v <= 255:
+                    raise oserror(EINVAL)
+                self.ttl = v
+            elif opt == IP_TOS:
+                self.tos = v & 0xFF
+            elif not self._setopt(level, opt, value):
+                raise oserror(ENOPROTOOPT)
+        elif not self._setopt(level, opt, value):
+            raise oserror(ENOPROTOOPT)
+
+    def _setopt(self, level, opt, value):
+        return False
+
+    def getsockopt(self, level, opt, buflen=0):
+        self._check_open()
+        if level == SOL_SOCKET:
+            if opt == SO_ERROR:
+                e = self.so_error
+                self.so_error = 0
+                return e
+            if opt == SO_TYPE:
+                return self.type
+            if opt == SO_REUSEADDR or opt == SO_REUSEPORT:
+                return int(self.reuseaddr)
+            if opt == SO_BROADCAST:
+                return int(self.broadcast)
+            if opt == SO_RCVBUF:
+                return self.rcvbuf
+            if opt == SO_SNDBUF:
+                return self.sndbuf
+        if level == IPPROTO_IP:
+            if opt == IP_TTL:
+                return self.ttl or self.stack.ipv4.ttl
+            if opt == IP_TOS:
+                return self.tos
+        v = self._getopt(level, opt)
+        if v is None:
+            raise oserror(ENOPROTOOPT)
+        return v
+
+    def _getopt(self, level, opt):
+        return None
+
+    def _take_error(self):
+        e = self.so_error
+        if e:
+            self.so_error = 0
+            raise oserror(e)
+
+    def fileno(self):
+        return self.stack.fileno(self)
+
+    def readable(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.stack._release_socket(self)
+
+    def detach(self):
+        raise oserror(EINVAL)
+
+
+def check_proto(type, proto, want):
+    if proto not in (0, want):
+        raise oserror(EPROTONOSUPPORT)

@@ -1,0 +1,375 @@
+"""UDP (RFC 768, RFC 1122 section 4.1) and datagram sockets.
+
+Received datagrams stay in their packet buffers: a socket's queue links the buffers (no copy
+until recv), bounded by UDP_RX_QUEUE (overflow counted). Demultiplexing prefers the most
+specific socket (connected, then bound address, then wildcard); broadcasts reach every
+matching socket. A datagram to a port nobody listens on gets ICMP port unreachable.
+"""
+from ustack.core.compat import (
+    EADDRINUSE, EADDRNOTAVAIL, EACCES, EDESTADDRREQ, EINVAL, EISCONN, EMSGSIZE,
+    ENETUNREACH, ENOBUFS, ECONNREFUSED, EHOSTUNREACH, oserror)
+from ustack.core.checksum import csum
+from ustack.core.stats import Counters
+from ustack.core.wire import ipv4 as ip4
+from ustack.core.wire import icmp4
+from ustack.core.wire import fields
+from ustack.core import socket as so
+
+UDP_COUNTERS = (
+    "rx_datagrams", "rx_too_short", "rx_bad_len", "rx_bad_csum", "rx_no_port",
+    "rx_queue_full", "rx_delivered", "tx_datagrams", "tx_errors", "icmp_errors",
+)
+
+MAX_PAYLOAD = 65507  # 65535 - 20 (IPv4) - 8 (UDP)
+
+
+class UdpSocket(so.Socket):
+    def __init__(self, stack, family, type, proto):
+        so.check_proto(type, proto, so.IPPROTO_UDP)
+        so.Socket.__init__(self, stack, family, type, proto)
+        self.qhead = None
+        self.qtail = None
+        self.qlen = 0
+        self.qmax = stack.config["UDP_RX_QUEUE"]
+        self.connected = False
+
+    # ---- binding --------------------------------------------------------------------------
+    def bind(self, addr):
+        self._check_open()
+        if self.local_port:
+            raise oserror(EINVAL)
+        ip, port = so.parse_addr(addr)
+        self.stack.udp.bind(self, ip, port)
+
+    def connect(self, addr):
+        self._check_open()
+        ip, port = so.parse_addr(addr)
+        if port == 0:
+            raise oserror(EINVAL)
+        if ip == ip4.ANY:
+            ip = b"\x7f\x00\x00\x01"
+        if (ip == ip4.BROADCAST or self.stack.is_broadcast(ip)) and not self.broadcast:
+            raise oserror(EACCES)
+        udp = self.stack.udp
+        if not self.local_port:
+            udp.bind(self, ip4.ANY, 0)
+        if self.local_ip == ip4.ANY:
+            src = self.stack.source_for(ip)
+            if src is None:
+                raise oserror(ENETUNREACH)
+        self.remote_ip = ip
+        self.remote_port = port
+        self.connected = True
+
+    # ---- sending --------------------------------------------------------------------------
+    def send(self, data, flags=0):
+        self._check_open()
+        if not self.connected:
+            raise oserror(EDESTADDRREQ)
+        self._take_error()
+        return self._sendto(data, self.remote_ip, self.remote_port)
+
+    def sendto(self, data, flags_or_addr, addr=None):
+        self._check_open()
+        if addr is None:
+            addr = flags_or_addr
+        if self.connected:
+            raise oserror(EISCONN)
+        ip, port = so.parse_addr(addr)
+        if port == 0:
+            raise oserror(EINVAL)
+        if (ip == ip4.BROADCAST or self.stack.is_broadcast(ip)) and not self.broadcast:
+            raise oserror(EACCES)
+        return self._sendto(data, ip, port)
+
+    def sendall(self, data, flags=0):
+        self.send(data, flags)
+
+    def _sendto(self, data, ip, port):
+        n = len(data)
+        if n > MAX_PAYLOAD:
+            raise oserror(EMSGSIZE)
+        udp = self.stack.udp
+        if not self.local_port:
+            udp.bind(self, ip4.ANY, 0)
+        err = udp.output(self.local_ip, self.local_port, ip, port, data, n, self.ttl, self.tos)
+        if err:
+            raise oserror(err)
+        return n
+
+    # ---- receiving ------------------------------------------------------------------------
+    def readable(self):
+        return self.qlen > 0 or self.so_error != 0
+
+    def _wait_data(self, flags):
+        while self.qlen == 0:
+            self._take_error()
+            self._block(self.readable, flags)
+        self._take_error()
+
+    def recv_into(self, buf, nbytes=0, flags=0):
+        self._check_open()
+        self._wait_data(flags)
+        pb = self.qhead
+        n = pb.n
+        cap = nbytes or len(buf)
+        if n > cap:
+            n = cap  # the rest of the datagram is discarded, as with BSD sockets
+        fields.copy(buf, 0, pb.buf, pb.off, n)
+        if not (flags & so.MSG_PEEK):
+            self._dequeue()
+        return n
+
+    def recvfrom_into(self, buf, nbytes=0, flags=0):
+        self._check_open()
+        self._wait_data(flags)
+        pb = self.qhead
+        addr = self._src(pb)
+        return self.recv_into(buf, nbytes, flags), addr
+
+    def recv(self, bufsize, flags=0):
+        self._check_open()
+        self._wait_data(flags)
+        pb = self.qhead
+        n = pb.n if pb.n < bufsize else bufsize
+        data = bytes(pb.buf[pb.off:pb.off + n])
+        if not (flags & so.MSG_PEEK):
+            self._dequeue()
+        return data
+
+    def recvfrom(self, bufsize, flags=0):
+        self._check_open()
+        self._wait_data(flags)
+        addr = self._src(self.qhead)
+        return self.recv(bufsize, flags), addr
+
+    def _src(self, pb):
+        o = pb.tag  # IP header offset
+        b = pb.buf
+        ihl = (b[o] & 0x0F) << 2
+        return (ip4.ntoa(b, o + 12), (b[o + ihl] << 8) | b[o + ihl + 1])
+
+    def _enqueue(self, pb):
+        if self.qlen >= self.qmax:
+            return False
+        pb.next = None
+        if self.qtail is None:
+            self.qhead = pb
+        else:
+            self.qtail.next = pb
+        self.qtail = pb
+        self.qlen += 1
+        self._event()
+        return True
+
+    def _dequeue(self):
+        pb = self.qhead
+        self.qhead = pb.next
+        if self.qhead is None:
+            self.qtail = None
+        self.qlen -= 1
+        self.stack.free(pb)
+
+    def close(self):
+        if not self.closed:
+            while self.qlen:
+                self._dequeue()
+            so.Socket.close(self)
+
+
+class UDP:
+    def __init__(self, stack):
+        self.stack = stack
+        self.stats = Counters(UDP_COUNTERS)
+        self.sockets = []
+        cfg = stack.config
+        self.lo = cfg["EPHEMERAL_LOW"]
+        self.hi = cfg["EPHEMERAL_HIGH"]
+        self.next_port = self.lo + (stack.random16() % (self.hi - self.lo + 1))
+        self.big = None  # lazily made scratch buffer for datagrams bigger than a packet buffer
+
+    def bind(self, s, ip, port):
+        stack = self.stack
+        if ip != ip4.ANY and stack.local_iface(ip, 0) is None and not stack.is_broadcast(ip) \
+                and ip[0] < 224:
+            raise oserror(EADDRNOTAVAIL)
+        if port == 0:
+            port = self._ephemeral()
+        else:
+            for o in self.sockets:
+                if o.local_port == port and o is not s and (
+                        o.local_ip == ip4.ANY or ip == ip4.ANY or o.local_ip == ip) and \
+                        not (o.reuseaddr and s.reuseaddr):
+                    raise oserror(EADDRINUSE)
+        s.local_ip = ip
+        s.local_port = port
+        if s not in self.sockets:
+            self.sockets.append(s)
+
+    def _ephemeral(self):
+        span = self.hi - self.lo + 1
+        for _ in range(span):
+            p = self.next_port
+            self.next_port = p + 1 if p < self.hi else self.lo
+            used = False
+            for o in self.sockets:
+                if o.local_port == p:
+                    used = True
+                    break
+            if not used:
+                return p
+        raise oserror(EADDRINUSE)
+
+    def unbind(self, s):
+        if s in self.sockets:
+            self.sockets.remove(s)
+
+    # ---- input ----------------------------------------------------------------------------
+    def input(self, iface, pb, off, ihl, tot, bcast):
+        st = self.stats
+        stack = self.stack
+        b = pb.buf
+        o = off + ihl
+        n = tot - ihl
+        st.rx_datagrams += 1
+        if n < 8:
+            st.rx_too_short += 1
+            stack.free(pb)
+            return
+        ulen = (b[o + 4] << 8) | b[o + 5]
+        if ulen < 8 or ulen > n:
+            st.rx_bad_len += 1
+            stack.free(pb)
+            return
+        if (b[o + 6] | b[o + 7]) != 0:  # zero = sender computed none (RFC 768)
+            if csum(b, o, ulen, csum(b, off + 12, 8, ip4.PROTO_UDP + ulen)) != 0xFFFF:
+                st.rx_bad_csum += 1
+                stack.free(pb)
+                return
+        dport = (b[o + 2] << 8) | b[o + 3]
+        sport = (b[o] << 8) | b[o + 1]
+        best = None
+        score = -1
+        matched = 0
+        for s in self.sockets:
+            if s.local_port != dport:
+                continue
+            sc = 0
+            li = s.local_ip
+            if li[0] | li[1] | li[2] | li[3]:
+                if not (li[0] == b[off + 16] and li[1] == b[off + 17] and li[2] == b[off + 18]
+                        and li[3] == b[off + 19]):
+                    if not bcast:
+                        continue
+                    # a broadcast reaches sockets bound to the broadcast address or ANY
+                    if not (li[0] == b[off + 16] and li[3] == b[off + 19]):
+                        continue
+                sc += 1
+            if s.connected:
+                ri = s.remote_ip
+                if s.remote_port != sport or not (ri[0] == b[off + 12] and ri[1] == b[off + 13]
+                                                  and ri[2] == b[off + 14] and ri[3] == b[off + 15]):
+                    continue
+                sc += 2
+            matched += 1
+            if bcast and matched > 1:
+                # every matching socket gets its own copy of a broadcast
+                self._deliver_copy(s, pb, off, o, ulen)
+                continue
+            if sc > score:
+                best = s
+                score = sc
+        if best is None:
+            st.rx_no_port += 1
+            if not bcast:
+                stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PORT_UNREACH, 0)
+            stack.free(pb)
+            return
+        if pb.index < 0:
+            # a reassembled datagram lives in its reassembly slot: queue a pool copy
+            self._deliver_copy(best, pb, off, o, ulen)
+            stack.free(pb)
+            return
+        pb.tag = off
+        pb.off = o + 8
+        pb.n = ulen - 8
+        if best._enqueue(pb):
+            st.rx_delivered += 1
+        else:
+            st.rx_queue_full += 1
+            stack.free(pb)
+
+    def _deliver_copy(self, s, pb, off, o, ulen):
+        stack = self.stack
+        ihl = o - off
+        need = ihl + ulen
+        if need > stack.pool.size:
+            self.stats.rx_queue_full += 1
+            return
+        c = stack.alloc()
+        if c is None:
+            self.stats.rx_queue_full += 1
+            return
+        fields.copy(c.buf, 0, pb.buf, off, need)
+        c.tag = 0
+        c.off = ihl + 8
+        c.n = ulen - 8
+        if s._enqueue(c):
+            self.stats.rx_delivered += 1
+        else:
+            self.stats.rx_queue_full += 1
+            stack.free(c)
+
+    def icmp_error(self, t, code, b, q, qihl):
+        """ICMP error quoting one of our datagrams (b[q] is its IP header)."""
+        self.stats.icmp_errors += 1
+        if t != icmp4.DEST_UNREACH:
+            return
+        sport = (b[q + qihl] << 8) | b[q + qihl + 1]
+        dport = (b[q + qihl + 2] << 8) | b[q + qihl + 3]
+        for s in self.sockets:
+            if s.connected and s.local_port == sport and s.remote_port == dport and \
+                    fields.eq(b, q + 16, s.remote_ip, 4):
+                # RFC 1122 4.1.3.3: report to the application (BSD: connected sockets only)
+                s.so_error = ECONNREFUSED if code == icmp4.PORT_UNREACH else EHOSTUNREACH
+                s._event()
+
+    # ---- output ---------------------------------------------------------------------------
+    def output(self, src, sport, dst, dport, data, n, ttl=0, tos=0):
+        stack = self.stack
+        pb = stack.ipv4.alloc_tx()
+        if pb is None:
+            self.stats.tx_errors += 1
+            return ENOBUFS
+        if pb.off + 8 + n > pb.size:
+            stack.free(pb)
+            pb = self._big_buffer(n)
+            if pb is None:
+                return EMSGSIZE
+        b = pb.buf
+        o = pb.off
+        b[o] = sport >> 8
+        b[o + 1] = sport & 0xFF
+        b[o + 2] = dport >> 8
+        b[o + 3] = dport & 0xFF
+        ul = n + 8
+        b[o + 4] = ul >> 8
+        b[o + 5] = ul & 0xFF
+        fields.copy(b, o + 8, data, 0, n)
+        pb.n = ul
+        self.stats.tx_datagrams += 1
+        return stack.ipv4.output(pb, ip4.PROTO_UDP, src, dst, csum_off=6, ttl=ttl, tos=tos)
+
+    def _big_buffer(self, n):
+        """One scratch buffer (not from the pool) for datagrams that need fragmenting."""
+        from ustack.core.buf import PacketBuffer
+        need = 34 + 8 + n
+        if self.big is None or self.big.size < need:
+            if need > self.stack.config["REASS_SIZE"] + 64:
+                return None
+            self.big = PacketBuffer(max(need, self.stack.config["REASS_SIZE"] + 64), -100)
+        pb = self.big
+        pb.in_use = True
+        pb.off = 34
+        pb.n = 0
+        return pb
