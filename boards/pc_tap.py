@@ -1,0 +1,23 @@
+"""The default PC board: the stack on a Linux TAP device (run inside a network namespace)."""
+NAME = "pc_tap"
+MCU = "x86_64 (CPython)"
+DRIVER = "tap"
+TAP = "ustack0"
+MAC = "02:00:00:00:00:02"
+IP = "192.0.2.2/24"
+GATEWAY = None
+HOST_IP = None          # e.g. "192.0.2.1/24" to configure the kernel side of the TAP
+FEATURES = ("ipv4", "icmp", "udp", "tcp", "raw")
+CONFIG = {
+    "PBUF_COUNT": 256,
+    "SOCKETS": 512,
+    "TCP_MAX_CONNS": 512,
+    "TCP_SND_BUF": 65536,
+    "TCP_RCV_BUF": 65536,
+    "TCP_BACKLOG": 256,
+    "TCP_SYN_QUEUE": 256,
+    "ARP_ENTRIES": 32,
+    "UDP_RX_QUEUE": 64,
+    "REASS_SLOTS": 8,
+    "REASS_SIZE": 65535,
+}

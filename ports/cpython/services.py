@@ -1,0 +1,54 @@
+"""Built-in services for `ustack up --serve`: echo (RFC 862) and discard (RFC 863) over UDP,
+and over TCP when the core has it: echo, discard, chargen (RFC 864) and http.
+
+UDP services are event-driven hooks run by the driver thread after each poll (no threads):
+they drain their non-blocking sockets and answer in place.
+"""
+from ustack.core import socket as so
+
+PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
+
+
+class UdpEcho:
+    def __init__(self, stack, port=7, reply=True):
+        self.sock = stack.socket(so.AF_INET, so.SOCK_DGRAM)
+        self.sock.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+        self.sock.bind(("", port))
+        self.sock.setblocking(False)
+        self.reply = reply
+        self.buf = bytearray(65536)
+        self.count = 0
+
+    def __call__(self):
+        s = self.sock
+        while s.qlen:
+            pb = s.qhead
+            src = s._src(pb)
+            n = s.recv_into(self.buf)
+            self.count += 1
+            if self.reply:
+                try:
+                    s.sendto(memoryview(self.buf)[:n], src)
+                except OSError:
+                    pass
+
+
+def start(runner, names, http_root=None):
+    """Start the named services; returns a list of what started."""
+    started = []
+    st = runner.stack
+    for name in names:
+        name = name.strip()
+        if not name:
+            continue
+        if name not in PORTS:
+            raise ValueError("unknown service %r (known: %s)" % (name, ", ".join(sorted(PORTS))))
+        with runner.lock:
+            if name in ("echo", "discard"):
+                h = UdpEcho(st, PORTS[name], reply=(name == "echo"))
+                runner.hooks.append(h)
+                started.append("udp/" + name)
+        if st.tcp is not None:
+            from ustack.ports.cpython import tcp_services
+            started.extend(tcp_services.start(runner, name, PORTS[name], http_root))
+    return started
