@@ -1,0 +1,57 @@
+"""Builders for test frames (independent of the stack's own output code)."""
+import struct
+
+from tests.unit_ref import csum
+
+HOST_MAC = bytes.fromhex("020000000001")
+STACK_MAC = bytes.fromhex("020000000002")
+HOST_IP = bytes([192, 0, 2, 1])
+STACK_IP = bytes([192, 0, 2, 2])
+
+
+def eth(dst, src, etype, payload):
+    return dst + src + struct.pack("!H", etype) + payload
+
+
+def ipv4(src, dst, proto, payload, ttl=64, ident=1, frag=0, options=b"", tos=0):
+    ihl = 5 + len(options) // 4
+    h = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, tos, ihl * 4 + len(payload), ident, frag, ttl,
+                    proto, 0, src, dst) + options
+    c = ~csum(h) & 0xFFFF
+    return h[:10] + struct.pack("!H", c) + h[12:] + payload
+
+
+def icmp_echo(ident, seq, data, t=8):
+    h = struct.pack("!BBHHH", t, 0, 0, ident, seq) + data
+    c = ~csum(h) & 0xFFFF
+    return h[:2] + struct.pack("!H", c) + h[4:]
+
+
+def udp(src_ip, dst_ip, sport, dport, data, zero_csum=False):
+    ln = 8 + len(data)
+    h = struct.pack("!HHHH", sport, dport, ln, 0) + data
+    if zero_csum:
+        return h
+    ph = src_ip + dst_ip + struct.pack("!BBH", 0, 17, ln)
+    c = ~csum(ph + h) & 0xFFFF
+    if c == 0:
+        c = 0xFFFF
+    return h[:6] + struct.pack("!H", c) + h[8:]
+
+
+def arp(op, sha, spa, tha, tpa):
+    return struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, op, sha, spa, tha, tpa)
+
+
+def echo_request_frame(size=56, ident=0x1234, seq=1):
+    return eth(STACK_MAC, HOST_MAC, 0x0800,
+               ipv4(HOST_IP, STACK_IP, 1, icmp_echo(ident, seq, bytes(range(size % 256)) * (size // 256) + bytes(range(size % 256)))))
+
+
+def udp_frame(dport, data, sport=40000):
+    return eth(STACK_MAC, HOST_MAC, 0x0800,
+               ipv4(HOST_IP, STACK_IP, 17, udp(HOST_IP, STACK_IP, sport, dport, data)))
+
+
+def arp_request_frame():
+    return eth(b"\xff" * 6, HOST_MAC, 0x0806, arp(1, HOST_MAC, HOST_IP, b"\0" * 6, STACK_IP))
