@@ -1,0 +1,407 @@
+"""The MicroPython application: build the stack from a board config, start the services, drive
+the poll loop. main.py calls `main(board_cfg, argv)`; it runs unchanged on CPython (host tests).
+
+Settings are the board module's upper-case names (see boards/unix.py), overridden by a JSON
+file given as `--settings PATH` (what `ustack up --runtime micropython` writes) and by
+`KEY=VALUE` arguments:
+
+    NAME DRIVER LINK IP GATEWAY MAC MTU CONFIG FEATURES SERVE BUS PINS
+    STATS_INTERVAL  seconds between counter lines on stdout (0 = only at exit)
+    CONTROL_PORT    UDP port of the test control service (0 = off), see Control
+    DURATION        stop by itself after this many seconds (0 = never)
+
+Output lines (stdout), for the runtime that started us:
+    up ip=... mac=... serve=...       the stack is configured and polling
+    counters {json}                   periodically and at exit
+    heap-lock-failure ...             an allocation happened while the heap was locked
+
+The loop allocates nothing in steady state (HAL-NOTES 1.1): it polls with ipoll, the
+services move data through preallocated buffers, and nothing raises on the fast path. That
+is what the Control service's `lock` command checks: it holds micropython.heap_lock() until
+`unlock`, and any allocation in between raises MemoryError, counted and reported.
+"""
+import sys
+
+from ustack.ports.micropython import compat
+from ustack.core import clock
+from ustack.core import socket as so
+from ustack.core.wire import fields
+
+SETTINGS = ("NAME", "DRIVER", "LINK", "IP", "GATEWAY", "MAC", "MTU", "CONFIG", "FEATURES",
+            "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION")
+DEFAULTS = {
+    "NAME": "?", "DRIVER": "streamlink", "LINK": "unix:/tmp/ustack.sock",
+    "IP": "192.0.2.2/24", "GATEWAY": None, "MAC": "02:00:00:00:00:02", "MTU": 1500,
+    "CONFIG": {}, "FEATURES": ("tcp",), "SERVE": "", "BUS": {}, "PINS": {},
+    "STATS_INTERVAL": 0, "CONTROL_PORT": 0, "DURATION": 0,
+}
+PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
+
+
+def settings_from(board, argv=()):
+    s = dict(DEFAULTS)
+    if board is not None:
+        for k in SETTINGS:
+            if hasattr(board, k):
+                s[k] = getattr(board, k)
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--settings":
+            import json
+            with open(argv[i + 1]) as f:
+                extra = json.load(f)
+            for k in extra:
+                s[k] = extra[k]
+            i += 2
+            continue
+        if "=" in a:
+            k, v = a.split("=", 1)
+            try:
+                v = int(v)
+            except ValueError:
+                pass
+            s[k] = v
+        i += 1
+    return s
+
+
+def parse_mac(m):
+    if isinstance(m, (bytes, bytearray)):
+        return bytes(m)
+    return bytes(int(p, 16) for p in m.replace("-", ":").split(":"))
+
+
+def make_driver(s, mac):
+    """The link named by DRIVER, on the board's bus and pins."""
+    kind = s["DRIVER"]
+    mtu = s["MTU"]
+    if kind == "streamlink":
+        from ustack.ports.micropython.streamlink import StreamLink
+        return StreamLink.connect(s["LINK"], mac, mtu)
+    bus = s["BUS"] or {}
+    pins = s["PINS"] or {}
+    if kind in ("enc28j60", "w5500"):
+        from machine import SPI, Pin
+        from ustack.hal.spi import MachineSpi
+        spi = SPI(bus["id"], baudrate=bus["baudrate"], polarity=0, phase=0,
+                  sck=Pin(bus["sck"]), mosi=Pin(bus["mosi"]), miso=Pin(bus["miso"]))
+        cs = Pin(bus["cs"], Pin.OUT, value=1)
+        sb = MachineSpi(spi, cs)
+        irq = Pin(pins["int"], Pin.IN, Pin.PULL_UP) if pins.get("int") is not None else None
+        rst = Pin(pins["rst"], Pin.OUT, value=1) if pins.get("rst") is not None else None
+        if kind == "enc28j60":
+            from ustack.hal.enc28j60 import Enc28j60
+            return Enc28j60(sb, irq, rst, mac=mac)
+        try:
+            from ustack.hal.w5500 import W5500
+        except ImportError:
+            raise OSError("driver w5500 (hal/w5500.py) is not in this build yet")
+        return W5500(sb, irq, rst, mac=mac)
+    raise ValueError("unknown DRIVER %r" % (kind,))
+
+
+def make_stack(s, driver):
+    from ustack.core.stack import Stack
+    from ustack.core.wire import ipv4 as ip4
+    st = Stack(s["CONFIG"] or None, features=tuple(s["FEATURES"] or ()))
+    seed = _entropy(4)
+    st.seed((seed[0] << 24) | (seed[1] << 16) | (seed[2] << 8) | seed[3])
+    if st.tcp is not None and hasattr(st.tcp, "set_secret"):
+        st.tcp.set_secret(_entropy(16))
+    a, p = ip4.parse_cidr(s["IP"]) if "/" in s["IP"] else (ip4.aton(s["IP"]), 24)
+    st.add_interface("eth0", driver, ip=a, prefix=p, gateway=s["GATEWAY"], mtu=s["MTU"])
+    return st
+
+
+def _entropy(n):
+    try:
+        import os
+        return bytes(os.urandom(n))
+    except (ImportError, AttributeError, OSError):
+        pass
+    try:
+        import random
+        return bytes(random.getrandbits(8) for _ in range(n))
+    except ImportError:
+        t = compat.ticks_us()
+        return bytes((t >> (i % 4 * 8)) & 0xFF for i in range(n))
+
+
+# ---- services ---------------------------------------------------------------------------------
+class UdpService:
+    """echo (RFC 862) or discard (RFC 863) over UDP, allocation-free: each datagram is copied
+    once into a preallocated buffer and, for echo, sent back to its source."""
+
+    def __init__(self, stack, port, reply, bufsize=1500):
+        self.stack = stack
+        self.sock = s = stack.socket(so.AF_INET, so.SOCK_DGRAM)
+        s.bind(("", port))
+        s.setblocking(False)
+        self.reply = reply
+        self.buf = bytearray(bufsize)
+        self.peer = bytearray(4)
+        self.count = 0
+        self.bytes = 0
+        self.errors = 0
+
+    def step(self):
+        s = self.sock
+        while s.qlen:
+            pb = s.qhead
+            b = pb.buf
+            o = pb.tag  # the IP header (UdpSocket._src reads the same fields)
+            ihl = (b[o] & 0x0F) << 2
+            fields.copy(self.peer, 0, b, o + 12, 4)
+            sport = (b[o + ihl] << 8) | b[o + ihl + 1]
+            n = s.recv_into(self.buf)
+            self.count += 1
+            self.bytes += n
+            if self.reply:
+                err = self.stack.udp.output(s.local_ip, s.local_port, self.peer, sport,
+                                            self.buf, n)
+                if err:
+                    self.errors += 1
+
+    def close(self):
+        self.sock.close()
+
+
+class Control:
+    """Test control over UDP (enabled by CONTROL_PORT): one-word commands, one reply each.
+
+        lock     reply 'locked', then hold micropython.heap_lock()
+        unlock   release the lock; reply with a JSON report (failures, locked polls, memory)
+        stats    JSON counters          gc    collect, JSON memory figures
+        quit     reply 'bye' and stop the loop
+    While locked, a datagram is matched by index against preallocated words; everything but
+    'unlock' is ignored (a reply would allocate)."""
+
+    def __init__(self, app, port):
+        self.app = app
+        self.stack = app.stack
+        self.sock = s = app.stack.socket(so.AF_INET, so.SOCK_DGRAM)
+        s.bind(("", port))
+        s.setblocking(False)
+        self.buf = bytearray(64)
+        self.peer = bytearray(4)
+        self.word_unlock = b"unlock"
+
+    def step(self):
+        s = self.sock
+        while s.qlen:
+            pb = s.qhead
+            b = pb.buf
+            o = pb.tag
+            ihl = (b[o] & 0x0F) << 2
+            fields.copy(self.peer, 0, b, o + 12, 4)
+            self.sport = (b[o + ihl] << 8) | b[o + ihl + 1]
+            n = s.recv_into(self.buf)
+            app = self.app
+            if app.locked:
+                if n >= 6 and fields.eq(self.buf, 0, self.word_unlock, 6):
+                    app.unlock()
+                    self._reply(app.lock_report())
+                continue
+            cmd = bytes(self.buf[0:n]).decode().strip()
+            if cmd == "lock":
+                self._reply("locked")
+                app.lock()
+            elif cmd == "unlock":
+                self._reply(app.lock_report())
+            elif cmd == "stats":
+                self._reply(app.counters_json())
+            elif cmd == "gc":
+                import gc
+                gc.collect()
+                self._reply(_dumps(compat.mem_info()))
+            elif cmd == "quit":
+                self._reply("bye")
+                app.running = False
+            else:
+                self._reply("?")
+
+    def _reply(self, text):
+        data = text.encode()
+        self.stack.udp.output(self.sock.local_ip, self.sock.local_port, self.peer, self.sport,
+                              data, len(data))
+
+
+def _dumps(d):
+    import json
+    return json.dumps(d)
+
+
+def start_services(app, names):
+    started = []
+    st = app.stack
+    for name in names:
+        name = name.strip()
+        if not name:
+            continue
+        if name not in PORTS:
+            raise ValueError("unknown service %r" % (name,))
+        if name in ("echo", "discard"):
+            app.services.append(UdpService(st, PORTS[name], name == "echo"))
+            started.append("udp/" + name)
+        if st.tcp is not None:
+            try:
+                from ustack.ports.micropython import tcpserv
+            except ImportError:
+                continue
+            svc = tcpserv.make(st, name, PORTS[name])
+            if svc is not None:
+                app.services.append(svc)
+                started.append("tcp/" + name)
+    return started
+
+
+# ---- the loop ---------------------------------------------------------------------------------
+class App:
+    def __init__(self, settings):
+        self.s = settings
+        self.mac = parse_mac(settings["MAC"])
+        self.driver = make_driver(settings, self.mac)
+        self.stack = make_stack(settings, self.driver)
+        self.services = []
+        self.running = True
+        self.locked = False
+        self.lock_failures = 0
+        self.locked_polls = 0
+        self.lock_started = 0
+        self.polls = 0
+        self.last_failure = None
+        self.poller = compat.Poller()
+        self.busy_poll = False
+        for iface in self.stack.ifaces:
+            o = iface.driver.poll_obj()
+            if o is None:
+                self.busy_poll = True
+            else:
+                self.poller.register(o, compat.POLLIN)
+        serve = settings["SERVE"]
+        if isinstance(serve, str):
+            serve = serve.split(",")
+        self.started = start_services(self, serve)
+        cp = settings["CONTROL_PORT"]
+        if cp:
+            self.services.append(Control(self, cp))
+
+    def lock(self):
+        compat.heap_lock()
+        self.locked = True
+        self.lock_started = self.polls
+
+    def unlock(self):
+        if self.locked:
+            compat.heap_unlock()
+            self.locked = False
+            self.locked_polls += self.polls - self.lock_started
+
+    def lock_report(self):
+        d = {"failures": self.lock_failures, "locked_polls": self.locked_polls,
+             "mem": compat.mem_info()}
+        if self.last_failure is not None:
+            d["last_failure"] = repr(self.last_failure)
+        return _dumps(d)
+
+    def counters(self):
+        c = self.stack.counters()
+        drv = self.driver
+        for k in ("rx_frames", "tx_frames", "rx_oversize", "tx_errors"):
+            v = getattr(drv, k, 0)
+            if v:
+                c["link." + k] = v
+        for svc in self.services:
+            if isinstance(svc, UdpService) and svc.count:
+                c["svc.udp%d.datagrams" % svc.sock.local_port] = svc.count
+            elif hasattr(svc, "report"):
+                svc.report(c)
+        if self.lock_failures:
+            c["heap_lock.failures"] = self.lock_failures
+        m = compat.mem_info()
+        for k in m:
+            c["mem." + k] = m[k]
+        return c
+
+    def counters_json(self):
+        return _dumps(self.counters())
+
+    def say(self, line):
+        sys.stdout.write(line + "\n")
+        if hasattr(sys.stdout, "flush"):
+            sys.stdout.flush()
+
+    def run(self):
+        from ustack.core.wire import ipv4 as ip4
+        iface = self.stack.ifaces[0]
+        self.say("up name=%s ip=%s/%d mac=%s serve=%s runtime=%s" % (
+            self.s["NAME"], ip4.ntoa(iface.ip), iface.prefix,
+            ":".join("%02x" % x for x in iface.mac), ",".join(self.started) or "-",
+            sys.implementation.name))
+        interval = int(self.s["STATS_INTERVAL"] * 1000)
+        duration = int(self.s["DURATION"] * 1000)
+        t0 = clock.now_ms()
+        last_stats = t0
+        try:
+            while self.running:
+                try:
+                    self.step()
+                except MemoryError as e:
+                    if not self.locked:
+                        raise
+                    self.unlock()
+                    self.lock_failures += 1
+                    self.last_failure = e
+                    self.say("heap-lock-failure %r" % (e,))
+                    compat.print_exception(e)
+                if not self.locked:
+                    now = clock.now_ms()
+                    if interval and now - last_stats >= interval:
+                        last_stats = now
+                        self.say("counters " + self.counters_json())
+                    if duration and now - t0 >= duration:
+                        break
+                    if self.driver_gone():
+                        self.say("link closed")
+                        break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.unlock()
+        self.say("counters " + self.counters_json())
+        self.stack.close()
+
+    def driver_gone(self):
+        return getattr(self.driver, "eof", False)
+
+    def step(self):
+        st = self.stack
+        now = clock.now_ms()
+        nd = st.poll(now)
+        for svc in self.services:
+            svc.step()
+        self.polls += 1
+        # wait for the link (or the next timer); a board without a pollable link spins
+        if self.busy_poll:
+            return
+        w = 100
+        if st.kicked or nd:
+            st.kicked = False
+            nd = st.next_timer
+            if nd:
+                w = nd - clock.now_ms()
+                if w < 0:
+                    w = 0
+                elif w > 100:
+                    w = 100
+        self.poller.wait(w)
+
+
+def main(board=None, argv=None):
+    if argv is None:
+        argv = sys.argv[1:] if hasattr(sys, "argv") else []
+    s = settings_from(board, argv)
+    app = App(s)
+    app.run()
+    return app
