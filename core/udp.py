@@ -285,11 +285,8 @@ class UDP:
                 stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PORT_UNREACH, 0)
             stack.free(pb)
             return
-        if pb.index < 0:
-            # a reassembled datagram lives in its reassembly slot: queue a pool copy
-            self._deliver_copy(best, pb, off, o, ulen)
-            stack.free(pb)
-            return
+        # A reassembled datagram stays in its reassembly slot until read (the slot is
+        # bounded and comes back when the datagram is consumed).
         pb.tag = off
         pb.off = o + 8
         pb.n = ulen - 8

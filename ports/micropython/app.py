@@ -185,6 +185,7 @@ class Control:
         s.setblocking(False)
         self.buf = bytearray(64)
         self.peer = bytearray(4)
+        self.sport = 0
         self.word_unlock = b"unlock"
 
     def step(self):

@@ -104,39 +104,34 @@ def unix_sockaddr(path):
     return path
 
 
+try:
+    import micropython as _mp
+except ImportError:
+    _mp = None
+
+
 def heap_lock():
-    if MICROPYTHON:
-        import micropython
-        micropython.heap_lock()
+    """micropython.heap_lock(): from here on any allocation raises MemoryError (no-op on
+    CPython)."""
+    if _mp is not None:
+        _mp.heap_lock()
 
 
 def heap_unlock():
     """Returns the lock depth left (0 = unlocked); 0 on CPython."""
-    if MICROPYTHON:
-        import micropython
-        return micropython.heap_unlock()
+    if _mp is not None:
+        return _mp.heap_unlock()
     return 0
-
-
-def heap_locked():
-    if MICROPYTHON:
-        import micropython
-        if hasattr(micropython, "heap_locked"):
-            return micropython.heap_locked()
-    return False
 
 
 def mem_info():
     """{'peak': bytes, 'current': bytes, 'free': bytes} where the runtime can tell."""
     out = {}
-    try:
-        import micropython
-        if hasattr(micropython, "mem_peak"):
-            out["peak"] = micropython.mem_peak()
-        if hasattr(micropython, "mem_current"):
-            out["current"] = micropython.mem_current()
-    except ImportError:
-        pass
+    if _mp is not None:
+        if hasattr(_mp, "mem_peak"):
+            out["peak"] = _mp.mem_peak()
+        if hasattr(_mp, "mem_current"):
+            out["current"] = _mp.mem_current()
     try:
         import gc
         if hasattr(gc, "mem_free"):
