@@ -1,0 +1,80 @@
+"""invoke tasks: build, test, demo, bench, mpy, deploy, hil. `invoke --list` shows them."""
+import os
+import sys
+
+from invoke import task
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+PY = os.path.join(ROOT, ".venv", "bin", "python")
+if not os.path.exists(PY):
+    PY = sys.executable
+
+
+@task(help={"pure": "remove the compiled modules instead (pure-Python core)"})
+def build(c, pure=False):
+    """Compile the core with Cython in place (falls back to pure Python without a compiler)."""
+    with c.cd(ROOT):
+        if pure:
+            c.run("find core -name '*.so' -delete -o -name '*.c' -delete")
+            return
+        c.run("%s setup.py -q build_ext --inplace" % PY, hide="out", warn=True)
+        c.run("%s -c \"import ustack; print('core compiled:', ustack.compiled)\"" % PY)
+
+
+@task
+def clean(c):
+    """Remove build products (compiled modules, build/, caches)."""
+    with c.cd(ROOT):
+        c.run("rm -rf build dist *.egg-info .pytest_cache")
+        c.run("find core -name '*.so' -delete -o -name '*.c' -delete")
+
+
+@task(help={"k": "pytest -k expression", "mode": "pure, compiled or both (default both)",
+            "path": "test path (default tests)"})
+def test(c, k="", mode="both", path="tests"):
+    """The whole suite on the compiled core, then the unit tests on the pure-Python core."""
+    sel = ("-k '%s'" % k) if k else ""
+    with c.cd(ROOT):
+        if mode in ("both", "compiled"):
+            build(c)
+            c.run("%s -m pytest -q %s %s" % (PY, path, sel), pty=False)
+        if mode in ("both", "pure"):
+            c.run("USTACK_PURE=1 %s -m pytest -q tests/unit %s" % (PY, sel), pty=False)
+
+
+@task
+def demo(c):
+    """The stack on a TAP in its own namespace answering ping, UDP echo and HTTP."""
+    with c.cd(ROOT):
+        c.run("%s -m ustack.ports.cpython.demo" % PY, pty=sys.stdin.isatty())
+
+
+@task(help={"quick": "shorter runs (for CI smoke)", "out": "results file (markdown)"})
+def bench(c, quick=False, out="benchmarks/results.md"):
+    """Benchmarks against Linux over the same TAP; writes a markdown table to benchmarks/."""
+    with c.cd(ROOT):
+        c.run("%s -m benchmarks.bench %s --out %s" % (PY, "--quick" if quick else "", out))
+
+
+@task(help={"board": "board name in boards/ (default unix)", "out": "output directory"})
+def mpy(c, board="unix", out="build/mpy"):
+    """Compile the modules a board needs with mpy-cross and report the .mpy size."""
+    with c.cd(ROOT):
+        c.run("%s -m ustack.ports.micropython.build --board %s --out %s" % (PY, board, out))
+
+
+@task(help={"board": "board name", "port": "serial port / pty of the board"})
+def deploy(c, board="unix", port=""):
+    """Copy the build to a board with mpremote and start the stack."""
+    with c.cd(ROOT):
+        c.run("%s -m ustack.ports.micropython.deploy --board %s --port '%s'" % (PY, board, port))
+
+
+@task(help={"board": "board name", "port": "serial port of the board (none: skipped)"})
+def hil(c, board="", port=""):
+    """Hardware in the loop: deploy to a board and run the interop suite against it."""
+    if not port:
+        print("hil: no board attached (pass --port); skipped")
+        return
+    with c.cd(ROOT):
+        c.run("%s -m ustack.ports.micropython.hil --board %s --port '%s'" % (PY, board, port))
