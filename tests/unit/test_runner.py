@@ -1,0 +1,78 @@
+"""The CPython runner: one thread drives each stack; other threads block in socket calls
+(the seed's one-thread-per-client style) and are woken by the driving thread."""
+import threading
+
+from ustack.core.stack import Stack
+from ustack.core import socket as so
+from ustack.hal.loopback import Wire
+from ustack.ports.cpython.runner import Runner
+
+
+def test_blocking_sockets_from_other_threads():
+    w = Wire()
+    a, b = Stack(), Stack()
+    a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
+    b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
+    ra, rb = Runner(a).start(), Runner(b).start()
+    try:
+        srv = rb.socket(so.AF_INET, so.SOCK_DGRAM)
+        srv.bind(("", 7))
+        done = threading.Event()
+
+        def serve():
+            while not done.is_set():
+                try:
+                    d, addr = srv.recvfrom(2048)
+                except OSError:
+                    continue
+                srv.sendto(d.upper(), addr)
+        srv.settimeout(0.2)
+        threads = [threading.Thread(target=serve) for _ in range(2)]
+        for t in threads:
+            t.start()
+        results = []
+
+        def client(k):
+            c = ra.socket(so.AF_INET, so.SOCK_DGRAM)
+            c.settimeout(3)
+            for i in range(20):
+                c.sendto(b"c%d-%d" % (k, i), ("192.0.2.11", 7))
+                results.append(c.recvfrom(100)[0] == (b"C%d-%d" % (k, i)))
+            c.close()
+        cs = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in cs:
+            t.start()
+        for t in cs:
+            t.join(20)
+        done.set()
+        for t in threads:
+            t.join(5)
+        assert len(results) == 80 and all(results)
+        srv.close()
+    finally:
+        ra.stop()
+        rb.stop()
+    assert a.pool.full() and b.pool.full()
+
+
+def test_fileno_is_readable_when_data_waits():
+    import select
+    w = Wire()
+    a, b = Stack(), Stack()
+    a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
+    b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
+    ra, rb = Runner(a).start(), Runner(b).start()
+    try:
+        s = rb.socket(so.AF_INET, so.SOCK_DGRAM)
+        s.bind(("", 9))
+        fd = s.fileno()
+        assert select.select([fd], [], [], 0.05)[0] == []
+        c = ra.socket(so.AF_INET, so.SOCK_DGRAM)
+        c.sendto(b"ready?", ("192.0.2.11", 9))
+        assert select.select([fd], [], [], 3)[0] == [fd]
+        assert s.recv(10) == b"ready?"
+        s.close()
+        c.close()
+    finally:
+        ra.stop()
+        rb.stop()
