@@ -135,7 +135,6 @@ class ICMP:
                 if p.ident == ident and p.dst[0] == b[off + 12] and p.dst[1] == b[off + 13] and \
                         p.dst[2] == b[off + 14] and p.dst[3] == b[off + 15]:
                     p.on_reply(seq, stack.now)
-            stack.raw_input(iface, pb, off, ihl, tot)
             stack.free(pb)
             return
         if t == w.DEST_UNREACH or t == w.TIME_EXCEEDED or t == w.PARAM_PROBLEM or t == w.SOURCE_QUENCH:
@@ -162,11 +161,9 @@ class ICMP:
                 stack.udp.icmp_error(t, b[o + 1], b, q, qihl)
             elif proto == ip4.PROTO_TCP and stack.tcp is not None:
                 stack.tcp.icmp_error(t, b[o + 1], b, q, qihl)
-            stack.raw_input(iface, pb, off, ihl, tot)
             stack.free(pb)
             return
         st.rx_other += 1
-        stack.raw_input(iface, pb, off, ihl, tot)
         stack.free(pb)
 
     def _echo_reply(self, iface, pb, off, ihl, tot, bcast):

@@ -119,6 +119,7 @@ class IPv4:
         pb.off = off
         st.rx_delivered += 1
         proto = pb.buf[off + 9]
+        took = stack.raw_input(iface, pb, off, ihl, tot) if stack.raw_sockets else False
         if proto == w.PROTO_TCP and stack.tcp is not None:
             stack.tcp.input(iface, pb, off, ihl, tot, bcast)
         elif proto == w.PROTO_UDP:
@@ -126,7 +127,7 @@ class IPv4:
         elif proto == w.PROTO_ICMP:
             stack.icmp.input(iface, pb, off, ihl, tot, bcast)
         else:
-            if not stack.raw_input(iface, pb, off, ihl, tot):
+            if not took:
                 st.rx_unknown_proto += 1
                 if not bcast:
                     stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PROTO_UNREACH, 0)

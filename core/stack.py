@@ -146,7 +146,7 @@ class Stack:
         took = False
         proto = pb.buf[off + 9]
         for s in self.raw_sockets:
-            if s.proto == proto or s.proto == 255:
+            if s.proto == proto or s.proto == 0 or s.proto == 255:  # 0/255: every protocol
                 took = s._deliver(pb, off, tot) or took
         return took
 

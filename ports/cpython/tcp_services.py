@@ -1,0 +1,184 @@
+"""TCP services for `ustack up --serve`: echo (RFC 862), discard (RFC 863), chargen (RFC 864)
+and a small HTTP/1.1 server (keep-alive; a directory, and /bytes/N: N deterministic bytes,
+byte i = i mod 251). One thread per client, as the seed's threaded server does, each using
+blocking sockets through the runner."""
+import os
+import threading
+
+from ustack.core import socket as so
+
+PATTERN = bytes(range(251))
+BLOCK = PATTERN * 261  # 65511 bytes, a multiple of 251: every chunk starts at pattern offset 0
+
+
+def start(runner, name, port, http_root=None):
+    handler = HANDLERS.get(name)
+    if handler is None:
+        return []
+    ls = runner.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+    ls.bind(("", port))
+    ls.listen(runner.stack.config["TCP_BACKLOG"])
+
+    def accept_loop():
+        while runner.running or runner.thread is None:
+            try:
+                c, addr = ls.accept()
+            except OSError:
+                if ls.closed:
+                    return
+                continue
+            t = threading.Thread(target=_serve, args=(handler, c, http_root), daemon=True,
+                                 name="%s-%s:%d" % (name, addr[0], addr[1]))
+            t.start()
+    threading.Thread(target=accept_loop, daemon=True, name="accept-" + name).start()
+    return ["tcp/" + name]
+
+
+def _serve(handler, c, root):
+    try:
+        handler(c, root)
+    except OSError:
+        pass
+    finally:
+        try:
+            c.close()
+        except OSError:
+            pass
+
+
+def echo(c, root):
+    buf = bytearray(65536)
+    mv = memoryview(buf)
+    while True:
+        n = c.recv_into(buf)
+        if not n:
+            return
+        c.sendall(mv[:n])
+
+
+def discard(c, root):
+    buf = bytearray(65536)
+    while c.recv_into(buf):
+        pass
+
+
+def chargen(c, root):
+    # RFC 864: lines of 72 printable characters, each starting one later in the 95-char set
+    chars = bytes(range(32, 127))
+    ring = chars + chars
+    lines = b"".join(ring[i:i + 72] + b"\r\n" for i in range(95))
+    while True:
+        c.sendall(lines)
+
+
+def _read_request(c, pending):
+    """One request head (bytes up to CRLFCRLF) and what followed it."""
+    while b"\r\n\r\n" not in pending:
+        d = c.recv(8192)
+        if not d:
+            return None, b""
+        pending += d
+        if len(pending) > 65536:
+            return None, b""
+    head, rest = pending.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
+def http(c, root):
+    pending = b""
+    while True:
+        head, pending = _read_request(c, pending)
+        if head is None:
+            return
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split()
+        if len(parts) != 3:
+            _respond(c, 400, b"bad request\n", close=True)
+            return
+        method, path, version = parts
+        headers = {}
+        for h in lines[1:]:
+            if ":" in h:
+                k, v = h.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+        close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0" and \
+            headers.get("connection", "").lower() != "keep-alive"
+        length = int(headers.get("content-length", "0") or 0)
+        while len(pending) < length:  # discard a request body
+            d = c.recv(65536)
+            if not d:
+                return
+            pending += d
+        pending = pending[length:]
+        if method not in ("GET", "HEAD"):
+            _respond(c, 405, b"method not allowed\n", close=close)
+        elif path.startswith("/bytes/"):
+            try:
+                n = int(path[7:])
+                if n < 0:
+                    raise ValueError
+            except ValueError:
+                _respond(c, 400, b"bad length\n", close=close)
+            else:
+                _send_head(c, 200, n, "application/octet-stream", close)
+                if method == "GET":
+                    left = n
+                    while left:
+                        k = left if left < len(BLOCK) else len(BLOCK)
+                        c.sendall(BLOCK if k == len(BLOCK) else BLOCK[:k])
+                        left -= k
+        else:
+            _file(c, root, path, method, close)
+        if close:
+            return
+
+
+def _file(c, root, path, method, close):
+    if root is None:
+        body = b"<html><body><h1>ustack</h1><p>a TCP/IP stack in Python</p></body></html>\n"
+        if path not in ("/", "/index.html"):
+            _respond(c, 404, b"not found\n", close=close)
+            return
+        _send_head(c, 200, len(body), "text/html", close)
+        if method == "GET":
+            c.sendall(body)
+        return
+    rel = path.split("?", 1)[0].lstrip("/")
+    full = os.path.realpath(os.path.join(root, rel))
+    base = os.path.realpath(root)
+    if full != base and not full.startswith(base + os.sep):
+        _respond(c, 403, b"forbidden\n", close=close)
+        return
+    if os.path.isdir(full):
+        full = os.path.join(full, "index.html")
+    if not os.path.isfile(full):
+        _respond(c, 404, b"not found\n", close=close)
+        return
+    size = os.path.getsize(full)
+    ctype = "text/html" if full.endswith((".html", ".htm")) else "application/octet-stream"
+    _send_head(c, 200, size, ctype, close)
+    if method == "GET":
+        with open(full, "rb") as f:
+            while True:
+                d = f.read(65536)
+                if not d:
+                    break
+                c.sendall(d)
+
+
+REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}
+
+
+def _send_head(c, code, length, ctype, close):
+    c.sendall(("HTTP/1.1 %d %s\r\nServer: ustack\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+               "Connection: %s\r\n\r\n" % (code, REASONS[code], ctype, length,
+                                           "close" if close else "keep-alive")).encode())
+
+
+def _respond(c, code, body, close):
+    _send_head(c, code, len(body), "text/plain", close)
+    c.sendall(body)
+
+
+HANDLERS = {"echo": echo, "discard": discard, "chargen": chargen, "http": http}
