@@ -180,6 +180,32 @@ def test_two_config_dongle_selects_ecm_configuration():
     assert ("attach", 0, "cdc_ether") in be.log
 
 
+def test_unconfigured_device_gets_configured():
+    model = CdcEcmDevice()
+    model.initial_config = 0  # nothing bound, no configuration selected at plug time
+    be, dev = plug(model)
+    assert model.config == 0 and be.log == []
+    nic = UsbEcm(dev, notify_interval_ms=0)
+    try:
+        assert model.config == 1 and model.active
+        # selecting the configuration made the kernel bind cdc_ether, which we then detached
+        assert be.log[:3] == [("set_configuration", 1), ("kernel_bind", 0, "cdc_ether"),
+                              ("kernel_bind", 1, "cdc_ether")]
+        assert nic.detached == [0, 1]
+    finally:
+        nic.close()
+
+
+def test_failed_bring_up_releases_interfaces():
+    model = CdcEcmDevice()
+    model.imac = 0  # no iMACAddress string: bring-up fails after claiming
+    be, dev = plug(model)
+    with pytest.raises(ValueError):
+        UsbEcm(dev)
+    assert ("release", 0) in be.log and ("release", 1) in be.log
+    assert ("attach", 0, "cdc_ether") in be.log and dev.is_kernel_driver_active(0)
+
+
 def test_set_configuration_busy_while_kernel_driver_bound():
     model = TwoConfigEcmDongle()
     _be, dev = plug(model)
