@@ -103,8 +103,8 @@ class Runner:
     def _wait(self, ready, timeout):
         """Called by a socket with the lock held: wait for ready() without driving."""
         end = None if timeout is None else time.monotonic() + timeout
-        if self.thread is None or not self.running:
-            return self.stack.run_until(ready, timeout)
+        if self.thread is threading.current_thread():
+            return self.stack.run_until(ready, timeout)  # a hook blocking: drive in place
         while not ready():
             if self.stack.kicked:
                 self.wake()
