@@ -166,6 +166,9 @@ def afpacket(name, mac):
     subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name", peer], check=True)
     subprocess.run(["ip", "link", "set", peer, "address", mac_str(mac)], check=True)
     subprocess.run(["ip", "link", "set", peer, "up"], check=True)
+    # veth hands AF_PACKET the kernel's frames with checksums left to "hardware" (offload):
+    # make the kernel finish them in software, as a real NIC's wire would carry them
+    subprocess.run(["ethtool", "-K", name, "tx", "off"], capture_output=True)
     # no IPv6 chatter on the stack's end
     subprocess.run(["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % peer], capture_output=True)
     return AfPacket(peer)

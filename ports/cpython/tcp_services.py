@@ -38,8 +38,9 @@ def start(runner, name, port, http_root=None):
 def _serve(handler, c, root):
     try:
         handler(c, root)
-    except OSError:
-        pass
+    except OSError as e:
+        if os.environ.get("USTACK_DEBUG"):
+            print("service %s: %r" % (handler.__name__, e), flush=True)
     finally:
         try:
             c.close()

@@ -57,7 +57,7 @@ def test_tcp_transfer_through_the_driver(driver_stack):
         pytest.skip("no TCP in this build")
     r = ns.python(
         "import socket, hashlib, threading\n"
-        "data = bytes(i % 253 for i in range(1 << 20))\n"
+        "data = bytes(i %% 253 for i in range(1 << 20))\n"
         "c = socket.create_connection(('%s', 7), timeout=30)\n"
         "def send():\n    c.sendall(data); c.shutdown(socket.SHUT_WR)\n"
         "t = threading.Thread(target=send); t.start()\n"
