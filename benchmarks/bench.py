@@ -6,7 +6,6 @@ relay.py). Results go to a markdown file (default benchmarks/results.md) shown i
 """
 import argparse
 import os
-import random
 import re
 import statistics
 import subprocess

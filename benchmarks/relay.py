@@ -3,7 +3,6 @@
 Two TAPs, one per namespace, joined by this relay (a minimal user-space loop copying frames
 both ways). The far namespace's kernel answers as the "stack", so a measurement through it
 costs TAP + one Python process hop + Linux, the same path ustack's numbers take."""
-import os
 import select
 import sys
 

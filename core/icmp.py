@@ -10,7 +10,6 @@ from ustack.core.checksum import csum
 from ustack.core.stats import Counters
 from ustack.core.wire import icmp4 as w
 from ustack.core.wire import ipv4 as ip4
-from ustack.core.wire import ethernet as eth
 
 ICMP_COUNTERS = (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_requests", "rx_echo_replies",

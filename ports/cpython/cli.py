@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 DRIVERS = ("tap", "sim-enc28j60", "sim-w5500", "sim-usb-ecm", "sim-usb-ncm", "slip-pty", "afpacket")
@@ -173,10 +172,10 @@ def cmd_up(args):
     st = make_stack(r, drv)
     runner = Runner(st)
     started = services.start(runner, args.serve.split(","), args.http_root) if args.serve else []
-    stop = threading.Event()
+    stop = []  # a plain flag: a signal handler must not take locks the main thread may hold
 
     def on_signal(signum, frame):
-        stop.set()
+        stop.append(signum)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     runner.start()
@@ -189,8 +188,8 @@ def cmd_up(args):
     t0 = time.monotonic()
     last = t0
     try:
-        while not stop.is_set():
-            stop.wait(0.2)
+        while not stop:
+            time.sleep(0.1)
             now = time.monotonic()
             if args.duration and now - t0 >= args.duration:
                 break

@@ -7,7 +7,6 @@ through the TAP named by --tap, so the same flags and tests work for every drive
     slip-pty                    SlipLink over a pty -> SLIP/Ethernet proxy (answers ARP) -> TAP
     afpacket                    AF_PACKET on one end of a veth pair; --tap names the other end
 """
-import os
 import pty
 import subprocess
 import tty
@@ -97,14 +96,14 @@ def usb(kind, tap, mac):
 
 def spi(kind, tap, mac):
     if kind == "sim-enc28j60":
-        from ustack.hal.sim.enc28j60 import SimEnc28j60 as Chip
+        from ustack.hal.sim.enc28j60 import Enc28j60Sim as Chip
         from ustack.hal.enc28j60 import Enc28j60 as Driver
     else:
-        from ustack.hal.sim.w5500 import SimW5500 as Chip
+        from ustack.hal.sim.w5500 import W5500Sim as Chip
         from ustack.hal.w5500 import W5500 as Driver
     chip = Chip()
     chip.on_wire_tx = _tap_out(tap)
-    drv = Driver(chip, mac=mac)
+    drv = Driver(chip, None, None, mac=mac)
     b = Bridged(drv, tap, chip.wire_rx)
     b.chip = chip
     return b

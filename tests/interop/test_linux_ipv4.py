@@ -1,6 +1,5 @@
 """The Linux kernel, in a throwaway network namespace, as the peer over a TAP: ping, UDP,
 ARP, ICMP errors, broadcasts, and pcaps that tcpdump and tshark read cleanly."""
-import os
 import re
 import shutil
 import subprocess

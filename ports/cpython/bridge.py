@@ -1,0 +1,316 @@
+"""TAP <-> StreamLink bridge: joins a stack that cannot open a TAP itself (the MicroPython unix
+port has no ioctl, HAL-NOTES 1) to a Linux TAP device.
+
+    python -m ustack.ports.cpython.bridge --tap ustk0 --listen unix:/tmp/ustack.sock \\
+        [--host-ip 192.0.2.1/24] [--pcap run.pcap]
+
+The bridge listens on the stream, accepts one peer (ports/micropython/streamlink.py), then
+moves frames both ways, each as a 2-byte big-endian length plus the frame. Two threads, one
+per direction, so a peer blocked writing to us can never deadlock against us writing to it.
+
+`Bridge.probe(ip)` sends an ARP probe (RFC 5227: sender address 0.0.0.0, so nobody learns
+anything from it) for `ip` down the stream and waits for the stack's reply: the runtime's
+"the stack answers" check. `FrameStream` is the framing alone, for tests that play the
+TAP side themselves.
+"""
+import os
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+
+
+def parse_spec(spec):
+    """'unix:/path' -> (AF_UNIX, '/path'); 'tcp:host:port' -> (AF_INET, (host, port))."""
+    kind, _, rest = spec.partition(":")
+    if kind == "unix":
+        return socket.AF_UNIX, rest
+    if kind == "tcp":
+        host, _, port = rest.rpartition(":")
+        return socket.AF_INET, (host or "127.0.0.1", int(port))
+    raise ValueError("stream spec must be unix:/path or tcp:host:port, not %r" % (spec,))
+
+
+def listen(spec):
+    fam, addr = parse_spec(spec)
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    if fam == socket.AF_UNIX:
+        try:
+            os.unlink(addr)
+        except FileNotFoundError:
+            pass
+    else:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(addr)
+    s.listen(1)
+    if fam == socket.AF_INET:
+        spec = "tcp:%s:%d" % s.getsockname()[:2]
+    return s, spec
+
+
+class FrameStream:
+    """Length-prefixed frames over a connected stream socket (the StreamLink wire format)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray()
+        self.eof = False
+        self._lock = threading.Lock()
+        if sock.family == socket.AF_INET:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def send(self, frame):
+        data = struct.pack("!H", len(frame)) + bytes(frame)
+        with self._lock:
+            self.sock.sendall(data)
+
+    def recv(self, timeout=None):
+        """One frame (bytes), or None on timeout/EOF."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            f = self._take()
+            if f is not None:
+                return f
+            if self.eof:
+                return None
+            w = None if end is None else end - time.monotonic()
+            if w is not None and w < 0:
+                w = 0
+            r, _, _ = select.select([self.sock], [], [], w)
+            if not r:
+                return None
+            self._fill()
+
+    def _fill(self):
+        try:
+            d = self.sock.recv(262144)
+        except (ConnectionResetError, OSError):
+            d = b""
+        if not d:
+            self.eof = True
+        else:
+            self.buf += d
+
+    def _take(self):
+        b = self.buf
+        if len(b) < 2:
+            return None
+        n = (b[0] << 8) | b[1]
+        if len(b) < 2 + n:
+            return None
+        f = bytes(b[2:2 + n])
+        del b[:2 + n]
+        return f
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def arp_probe(src_mac, target_ip):
+    """An RFC 5227 ARP probe (sender IP 0.0.0.0) for target_ip (4 bytes), broadcast."""
+    return (b"\xff" * 6 + bytes(src_mac) + b"\x08\x06" +
+            struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + bytes(src_mac) + b"\0\0\0\0" +
+            b"\0" * 6 + bytes(target_ip))
+
+
+def is_arp_reply_from(frame, ip):
+    return len(frame) >= 42 and frame[12:14] == b"\x08\x06" and frame[20:22] == b"\x00\x02" \
+        and frame[28:32] == bytes(ip)
+
+
+class Bridge:
+    """One TAP (or any Driver-like port with fileno/recv_into/send) and one stream peer."""
+
+    def __init__(self, tap, spec="unix:/tmp/ustack-bridge.sock", pcap=None):
+        self.tap = tap
+        self.lsock, self.spec = listen(spec)
+        self.conn = None
+        self.stream = None
+        self.pcap = None
+        self._pcap_lock = threading.Lock()
+        if pcap:
+            from ustack.hal.pcap import PcapWriter
+            self.pcap = PcapWriter(pcap)
+        self.running = False
+        self.threads = []
+        self.closed = threading.Event()
+        self.to_stack = 0
+        self.to_tap = 0
+        self.tap_drops = 0
+        self._probe_ip = None
+        self._probe_seen = threading.Event()
+        self._wr, self._ww = os.pipe()
+
+    # ---- setup ----------------------------------------------------------------------------
+    def accept(self, timeout=10.0):
+        """Wait for the stack to connect. True when it did."""
+        self.lsock.settimeout(timeout)
+        try:
+            self.conn, _ = self.lsock.accept()
+        except socket.timeout:
+            return False
+        self.conn.settimeout(None)
+        self.stream = FrameStream(self.conn)
+        return True
+
+    def start(self):
+        self.running = True
+        for fn, name in ((self._tap_to_stream, "tap>stack"), (self._stream_to_tap, "stack>tap")):
+            t = threading.Thread(target=fn, name="bridge " + name, daemon=True)
+            t.start()
+            self.threads.append(t)
+        return self
+
+    def stop(self):
+        self.running = False
+        try:
+            os.write(self._ww, b"x")
+        except OSError:
+            pass
+        if self.conn is not None:
+            try:
+                self.conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in self.threads:
+            if t is not threading.current_thread():
+                t.join(2)
+        for s in (self.conn, self.lsock):
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        fam, addr = parse_spec(self.spec)
+        if fam == socket.AF_UNIX:
+            try:
+                os.unlink(addr)
+            except OSError:
+                pass
+        if self.pcap is not None:
+            with self._pcap_lock:
+                self.pcap.close()
+        for fd in (self._wr, self._ww):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._wr = self._ww = -1
+
+    def probe(self, ip, mac, timeout=5.0, every=0.25):
+        """ARP-probe ip until the stack answers (True) or timeout (False)."""
+        ipb = socket.inet_aton(ip) if isinstance(ip, str) else bytes(ip)
+        self._probe_seen.clear()
+        self._probe_ip = ipb
+        end = time.monotonic() + timeout
+        frame = arp_probe(mac, ipb)
+        try:
+            while time.monotonic() < end and not self.closed.is_set():
+                self._send_stream(frame)
+                if self._probe_seen.wait(every):
+                    return True
+            return False
+        finally:
+            self._probe_ip = None
+
+    def counters(self):
+        return {"bridge.to_stack": self.to_stack, "bridge.to_tap": self.to_tap,
+                "bridge.tap_drops": self.tap_drops}
+
+    # ---- the two directions ---------------------------------------------------------------
+    def _capture(self, frame):
+        if self.pcap is not None:
+            with self._pcap_lock:
+                self.pcap.write(frame, len(frame))
+
+    def _send_stream(self, frame):
+        self.stream.send(frame)
+
+    def _tap_to_stream(self):
+        buf = bytearray(65536)
+        fd = self.tap.fileno() if hasattr(self.tap, "fileno") else self.tap.poll_obj()
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        p.register(self._wr, select.POLLIN)
+        try:
+            while self.running:
+                ev = p.poll(500)
+                if not self.running:
+                    break
+                if not ev:
+                    continue
+                while True:
+                    n = self.tap.recv_into(buf)
+                    if not n:
+                        break
+                    frame = bytes(buf[:n])
+                    self._capture(frame)
+                    self._send_stream(frame)
+                    self.to_stack += 1
+        except OSError:
+            pass
+        finally:
+            self.closed.set()
+
+    def _stream_to_tap(self):
+        st = self.stream
+        try:
+            while self.running:
+                f = st.recv(0.5)
+                if f is None:
+                    if st.eof:
+                        break
+                    continue
+                if self._probe_ip is not None and is_arp_reply_from(f, self._probe_ip):
+                    self._probe_seen.set()
+                self._capture(f)
+                if self.tap.send(f, len(f)):
+                    self.to_tap += 1
+                else:
+                    self.tap_drops += 1
+        finally:
+            self.closed.set()
+
+
+def main(argv=None):
+    import argparse
+    p = argparse.ArgumentParser(prog="ustack-bridge", description=__doc__.split("\n\n")[0])
+    p.add_argument("--tap", default="ustack0")
+    p.add_argument("--listen", default="unix:/tmp/ustack-bridge.sock",
+                   help="unix:/path or tcp:host:port (port 0 picks one)")
+    p.add_argument("--host-ip", default=None, help="address/prefix for the kernel side")
+    p.add_argument("--mtu", type=int, default=1500)
+    p.add_argument("--pcap", default=None)
+    p.add_argument("--probe", default=None, help="wait until this IP answers ARP, print ready")
+    a = p.parse_args(argv)
+    from ustack.hal.tap import Tap
+    tap = Tap(a.tap, mtu=a.mtu)
+    from ustack.ports.cpython.cli import host_setup
+    host_setup(tap.name, a.host_ip, a.mtu)
+    br = Bridge(tap, a.listen, a.pcap)
+    print("listening " + br.spec, flush=True)
+    if not br.accept(3600):
+        return 1
+    br.start()
+    print("connected", flush=True)
+    if a.probe:
+        tap_mac = open("/sys/class/net/%s/address" % tap.name).read().strip()
+        ok = br.probe(a.probe, bytes(int(x, 16) for x in tap_mac.split(":")))
+        print("ready" if ok else "no answer from " + a.probe, flush=True)
+    try:
+        br.closed.wait()
+    except KeyboardInterrupt:
+        pass
+    br.stop()
+    tap.close()
+    print("bridge " + " ".join("%s=%d" % kv for kv in sorted(br.counters().items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
