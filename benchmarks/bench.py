@@ -39,6 +39,9 @@ class Baseline:
                                     "s.bind(('',7))\nprint('up',flush=True)\n"
                                     "while True:\n d,a=s.recvfrom(65536); s.sendto(d,a)\n"])
         self.echo.stdout.readline()
+        self.tcp = self.ns2.popen([PY, "-m", "benchmarks.peer_servers"],
+                                  cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        self.tcp.stdout.readline()
         time.sleep(0.3)
 
     def close(self):
