@@ -1,0 +1,47 @@
+"""The asyncio facade: the event loop drives two stacks; streams in asyncio's shape."""
+import asyncio
+
+import pytest
+
+from ustack.core.stack import Stack
+from ustack.hal.loopback import Wire
+
+pytest.importorskip("ustack.core.tcp.proto")
+
+
+def test_open_connection_and_start_server_echo():
+    from ustack.ports.cpython.aio import AsyncStack
+
+    async def main():
+        w = Wire()
+        a, b = Stack(), Stack()
+        a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
+        b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
+        na, nb = AsyncStack(a), AsyncStack(b)
+
+        async def handle(reader, writer):
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                writer.write(line.upper())
+                await writer.drain()
+            writer.close()
+
+        server = await nb.start_server(handle, "", 7)
+        reader, writer = await na.open_connection("192.0.2.11", 7)
+        payload = b"".join(b"line %d of the test\n" % i for i in range(2000))
+        writer.write(payload)
+        await writer.drain()
+        got = await reader.readexactly(len(payload))
+        assert got == payload.upper()
+        assert writer.get_extra_info("peername") == ("192.0.2.11", 7)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+        na.close()
+        nb.close()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
