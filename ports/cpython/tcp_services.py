@@ -11,7 +11,92 @@ PATTERN = bytes(range(251))
 BLOCK = PATTERN * 261  # 65511 bytes, a multiple of 251: every chunk starts at pattern offset 0
 
 
+class EventService:
+    """echo/discard/chargen without threads: a hook the driver thread runs after every poll,
+    on non-blocking sockets (no thread hand-off, so a request is answered within the poll
+    that received it)."""
+
+    def __init__(self, stack, kind, port):
+        self.kind = kind
+        ls = stack.socket(so.AF_INET, so.SOCK_STREAM)
+        ls.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+        ls.bind(("", port))
+        ls.listen(stack.config["TCP_BACKLOG"])
+        ls.setblocking(False)
+        self.ls = ls
+        self.conns = []
+        self.buf = bytearray(65536)
+        self.mv = memoryview(self.buf)
+        if kind == "chargen":
+            chars = bytes(range(32, 127)) * 2
+            self.lines = b"".join(chars[i:i + 72] + b"\r\n" for i in range(95)) * 16
+
+    def __call__(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                break
+            c.setblocking(False)
+            self.conns.append([c, b"", 0])
+        if self.conns:
+            keep = []
+            for e in self.conns:
+                try:
+                    if self._serve(e):
+                        keep.append(e)
+                        continue
+                except OSError:
+                    pass
+                try:
+                    e[0].close()
+                except OSError:
+                    pass
+            self.conns = keep
+
+    def _serve(self, e):
+        """Move what can move now; False when the connection is finished."""
+        c = e[0]
+        if self.kind == "chargen":
+            while True:
+                try:
+                    n = c.send(memoryview(self.lines)[e[2]:])
+                except BlockingIOError:
+                    break
+                e[2] = (e[2] + n) % len(self.lines)
+            try:
+                return c.recv_into(self.buf) != 0
+            except BlockingIOError:
+                return True
+        while True:
+            if e[1]:
+                try:
+                    n = c.send(e[1])
+                except BlockingIOError:
+                    return True
+                e[1] = e[1][n:]
+                if e[1]:
+                    return True
+            try:
+                n = c.recv_into(self.buf)
+            except BlockingIOError:
+                return True
+            if n == 0:
+                return False
+            if self.kind == "echo":
+                try:
+                    k = c.send(self.mv[:n])
+                except BlockingIOError:
+                    k = 0
+                if k < n:
+                    e[1] = bytes(self.buf[k:n])
+
+
 def start(runner, name, port, http_root=None):
+    if name in ("echo", "discard", "chargen"):
+        with runner.lock:
+            runner.hooks.append(EventService(runner.stack, name, port))
+        return ["tcp/" + name]
     handler = HANDLERS.get(name)
     if handler is None:
         return []
