@@ -12,12 +12,18 @@ as the pure code, checked against it on random data by tests/micropython/test_vi
 
 Viper ints are machine words (32 bits on the MCUs), so the sum is folded every 16384 words:
 16384 * 0xFFFF + 0xFFFF stays below 2**31. Nothing here allocates.
+
+Viper pointers have no bounds checks, so both functions check the range against len() first
+and raise IndexError like the pure code's indexing would: a caller's bad length must not
+become silent memory corruption on a board.
 """
 import micropython
 
 
 @micropython.viper
 def csum(buf, off: int, n: int, acc: int) -> int:
+    if off < 0 or n < 0 or off + n > int(len(buf)):
+        raise IndexError("csum range")
     p = ptr8(buf)
     s = acc
     i = off
@@ -39,10 +45,12 @@ def csum(buf, off: int, n: int, acc: int) -> int:
 
 @micropython.viper
 def copy(dst, do: int, src, so: int, n: int):
-    d = ptr8(dst)
-    s = ptr8(src)
     if n <= 0:
         return
+    if do < 0 or so < 0 or do + n > int(len(dst)) or so + n > int(len(src)):
+        raise IndexError("copy range")
+    d = ptr8(dst)
+    s = ptr8(src)
     da = uint(d) + uint(do)
     sa = uint(s) + uint(so)
     if da > sa and da < sa + uint(n):

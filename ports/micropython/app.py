@@ -6,6 +6,9 @@ file given as `--settings PATH` (what `ustack up --runtime micropython` writes) 
 `KEY=VALUE` arguments:
 
     NAME DRIVER LINK IP GATEWAY MAC MTU CONFIG FEATURES SERVE BUS PINS
+    TCP_PREALLOC    connections whose TCP rings are allocated at start (default
+                    min(TCP_MAX_CONNS, 4)): on a small heap, a connection then never needs
+                    a large contiguous block once the heap is fragmented
     STATS_INTERVAL  seconds between counter lines on stdout (0 = only at exit)
     CONTROL_PORT    UDP port of the test control service (0 = off), see Control
     DURATION        stop by itself after this many seconds (0 = never)
@@ -28,12 +31,12 @@ from ustack.core import socket as so
 from ustack.core.wire import fields
 
 SETTINGS = ("NAME", "DRIVER", "LINK", "IP", "GATEWAY", "MAC", "MTU", "CONFIG", "FEATURES",
-            "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION")
+            "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION", "TCP_PREALLOC")
 DEFAULTS = {
     "NAME": "?", "DRIVER": "streamlink", "LINK": "unix:/tmp/ustack.sock",
     "IP": "192.0.2.2/24", "GATEWAY": None, "MAC": "02:00:00:00:00:02", "MTU": 1500,
     "CONFIG": {}, "FEATURES": ("tcp",), "SERVE": "", "BUS": {}, "PINS": {},
-    "STATS_INTERVAL": 0, "CONTROL_PORT": 0, "DURATION": 0,
+    "STATS_INTERVAL": 0, "CONTROL_PORT": 0, "DURATION": 0, "TCP_PREALLOC": None,
 }
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
 
@@ -112,6 +115,25 @@ def make_stack(s, driver):
     a, p = ip4.parse_cidr(s["IP"]) if "/" in s["IP"] else (ip4.aton(s["IP"]), 24)
     st.add_interface("eth0", driver, ip=a, prefix=p, gateway=s["GATEWAY"], mtu=s["MTU"])
     return st
+
+
+def prealloc_rings(stack, conns):
+    """Hand `conns` connections' worth of send and receive rings to the TCP ring pool now,
+    while the heap is still in one piece (RingPool.get allocates on a miss)."""
+    tcp = stack.tcp
+    if tcp is None or conns <= 0 or not hasattr(tcp, "rings"):
+        return 0
+    pool = tcp.rings
+    sizes = (tcp.snd_buf, tcp.rcv_buf)
+    want = conns * 2
+    if pool.keep < want:
+        pool.keep = want
+    got = []
+    for i in range(want):
+        got.append(pool.get(sizes[i & 1]))
+    for r in got:
+        pool.put(r)
+    return want
 
 
 def _entropy(n):
@@ -264,6 +286,10 @@ class App:
         self.mac = parse_mac(settings["MAC"])
         self.driver = make_driver(settings, self.mac)
         self.stack = make_stack(settings, self.driver)
+        pre = settings["TCP_PREALLOC"]
+        if pre is None:
+            pre = min(self.stack.config["TCP_MAX_CONNS"], 4)
+        self.rings = prealloc_rings(self.stack, pre)
         self.services = []
         self.running = True
         self.locked = False

@@ -1,0 +1,499 @@
+"""SEGMENT ARRIVES (RFC 9293 3.10.7) for LISTEN, SYN-SENT and the synchronized states,
+with RFC 5961 (RST/SYN/ACK validation, challenge ACKs), RFC 7323 (PAWS, timestamps, window
+scaling), RFC 1337 (RST ignored in TIME-WAIT), RFC 5681/6582 (duplicate ACKs feed the
+congestion controller), RFC 9293 3.8.6 (window updates) and RFC 1122 4.2.3.2 (delayed ACK).
+
+The segment being processed is in the TCP object's scratch fields (seg_*, opt_*), its bytes
+in b; payload is copied once, into the receive ring. Nothing is allocated per segment."""
+from ustack.core.compat import ECONNREFUSED, ECONNRESET
+from ustack.core.wire import tcp as w
+from ustack.core.tcp import tcb as T
+from ustack.core.tcp import options as opt
+from ustack.core.tcp import output as out
+from ustack.core.tcp import rto
+from ustack.core.tcp.seq import (MASK, HALF, seq_add, seq_sub, seq_lt, seq_le, seq_gt,
+                                 seq_ge)
+
+PAWS_IDLE_MS = 24 * 24 * 3600 * 1000  # RFC 7323 5.5: TS.Recent older than 24 days is stale
+
+
+def _negotiate(tcp, tcb):
+    """Options of the peer's SYN (or SYN-ACK)."""
+    seen = tcp.opt_seen
+    tcb.peer_mss = tcp.opt_mss if seen & opt.SEEN_MSS else 536
+    if seen & opt.SEEN_WS and tcp.wscale:
+        tcb.flags |= T.F_WS
+        s = tcp.opt_ws
+        if s > w.MAX_WSCALE:
+            s = w.MAX_WSCALE  # RFC 7323 2.3
+        tcb.snd_wscale = s
+    else:
+        tcb.flags &= ~T.F_WS
+        tcb.snd_wscale = 0
+        tcb.rcv_wscale = 0
+    if seen & opt.SEEN_TS and tcp.timestamps:
+        tcb.flags |= T.F_TS
+        tcb.ts_recent = tcp.opt_tsval
+        tcb.ts_recent_age = tcp.stack.now
+    else:
+        tcb.flags &= ~T.F_TS
+    if seen & opt.SEEN_SACK_PERM and tcp.sack:
+        tcb.flags |= T.F_SACK
+    else:
+        tcb.flags &= ~T.F_SACK
+    tcp.set_mss(tcb)
+
+
+def listen(tcp, lsock, iface, b, ip, sport, dport):
+    """LISTEN (RFC 9293 3.10.7.2), with the SYN and accept queues bounded."""
+    st = tcp.stats
+    fl = tcp.seg_flags
+    if fl & w.RST:
+        st.rx_listen_rst += 1
+        return
+    if fl & w.ACK_F:
+        st.rx_listen_ack += 1
+        out.send_rst(tcp, b, ip, tcp.seg_ack, 0, w.RST)
+        return
+    if not (fl & w.SYN):
+        st.rx_listen_no_syn += 1
+        return
+    if lsock.syn_count >= tcp.synq or lsock.syn_count >= 2 * lsock.backlog + 1:
+        st.syn_queue_full += 1
+        return
+    if len(lsock.acc_q) >= lsock.backlog:
+        st.accept_queue_full += 1
+        return
+    lip = b[ip + 16:ip + 20]
+    rip = b[ip + 12:ip + 16]
+    tcb = tcp.new_tcb(lip, dport, rip, sport)
+    if tcb is None:
+        st.syn_no_tcb += 1
+        return
+    tcb.state = T.SYN_RECEIVED
+    tcb.flags |= T.F_PASSIVE | (lsock.tflags & (T.F_NODELAY | T.F_KEEPALIVE))
+    tcb.listener = lsock
+    lsock.syn_count += 1
+    tcb.iface_mtu = iface.mtu
+    tcb.rcv_cap = lsock.rcvbuf
+    tcb.snd_cap = lsock.sndbuf
+    tcb.ttl = lsock.ttl
+    tcb.tos = lsock.tos
+    if lsock.keep_idle:
+        tcb.keep_idle = lsock.keep_idle
+        tcb.keep_intvl = lsock.keep_intvl
+        tcb.keep_cnt = lsock.keep_cnt
+    tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap)
+    _negotiate(tcp, tcb)
+    tcb.irs = tcp.seg_seq
+    tcb.rcv_nxt = seq_add(tcp.seg_seq, 1)
+    tcb.rcv_adv = tcb.rcv_nxt
+    tcb.snd_wnd = tcp.seg_wnd  # never scaled in a SYN (RFC 7323 2.2)
+    tcb.max_sndwnd = tcb.snd_wnd
+    tcb.snd_wl1 = tcp.seg_seq
+    tcb.iss = tcp.isn(tcb.local_ip, dport, tcb.remote_ip, sport)
+    tcb.snd_una = tcb.snd_nxt = tcb.snd_max = tcb.snd_wl2 = tcb.iss
+    st.conn_passive += 1
+    out.output(tcp, tcb)
+
+
+def _rtt_from_ts(tcp, tcb):
+    if tcb.flags & T.F_TS and tcp.opt_seen & opt.SEEN_TS:
+        r = (tcp.stack.now + tcb.ts_offset - tcp.opt_tsecr) & MASK
+        if r < 600000:
+            rto.sample(tcb, r, tcp.rto_min, tcp.rto_max)
+            return True
+    return False
+
+
+def _established(tcp, tcb):
+    """Handshake done: buffers, congestion controller, timers."""
+    tcb.state = T.ESTABLISHED
+    tcp.open_buffers(tcb)
+    if not _rtt_from_ts(tcp, tcb) and tcb.retries == 0:
+        rto.sample(tcb, tcp.stack.now - tcb.rtt_start, tcp.rto_min, tcp.rto_max)  # Karn
+    tcb.t_rexmt = 0
+    tcb.retries = 0
+    tcb.backoff = 0
+    tcb.t_conn = 0
+    if tcb.flags & T.F_KEEPALIVE:
+        t = tcp.stack.now + tcb.keep_idle
+        tcb.t_keep = t
+        tcp.arm(t)
+    tcp.stats.conn_established += 1
+
+
+def syn_sent(tcp, tcb, b):
+    """SYN-SENT (RFC 9293 3.10.7.3)."""
+    st = tcp.stats
+    fl = tcp.seg_flags
+    ack = tcp.seg_ack
+    if fl & w.ACK_F:
+        if seq_le(ack, tcb.iss) or seq_gt(ack, tcb.snd_max):
+            st.rx_bad_synack += 1
+            if not (fl & w.RST):
+                out.send_rst(tcp, b, tcp.seg_ip, ack, 0, w.RST)
+            return
+    if fl & w.RST:
+        if fl & w.ACK_F:
+            st.conn_refused += 1
+            tcp.drop(tcb, ECONNREFUSED)
+        else:
+            st.rx_rst_bad_ack += 1  # RFC 5961 3.2: a RST in SYN-SENT must acknowledge our SYN
+        return
+    if not (fl & w.SYN):
+        st.rx_bad_synack += 1
+        return
+    seq = tcp.seg_seq
+    _negotiate(tcp, tcb)
+    tcb.irs = seq
+    tcb.rcv_nxt = seq_add(seq, 1)
+    tcb.rcv_adv = tcb.rcv_nxt
+    tcb.snd_wnd = tcp.seg_wnd
+    tcb.max_sndwnd = tcb.snd_wnd
+    tcb.snd_wl1 = seq
+    tcb.snd_wl2 = ack
+    if fl & w.ACK_F:
+        tcb.snd_una = ack
+        if seq_lt(tcb.snd_nxt, ack):
+            tcb.snd_nxt = ack
+        _established(tcp, tcb)
+        tcb.flags |= T.F_ACKNOW
+        out.output(tcp, tcb)
+        if tcb.sock is not None:
+            tcb.sock._event()
+        return
+    # simultaneous open (RFC 9293 figure 8): SYN-RECEIVED, answer SYN,ACK with our ISS
+    tcb.state = T.SYN_RECEIVED
+    tcb.snd_nxt = tcb.iss
+    tcb.t_rexmt = 0
+    out.output(tcp, tcb)
+
+
+def segment(tcp, tcb, b):
+    """The synchronized states and SYN-RECEIVED (RFC 9293 3.10.7.4)."""
+    st = tcp.stats
+    fl = tcp.seg_flags
+    seq = tcp.seg_seq
+    ack = tcp.seg_ack
+    dlen = tcp.seg_len
+    doff = tcp.seg_doff
+    now = tcp.stack.now
+    state = tcb.state
+
+    # PAWS (RFC 7323 5.3): a timestamp older than TS.Recent marks an old duplicate
+    if tcb.flags & T.F_TS and tcp.opt_seen & opt.SEEN_TS and not (fl & w.RST):
+        if seq_lt(tcp.opt_tsval, tcb.ts_recent):
+            if now - tcb.ts_recent_age > PAWS_IDLE_MS:
+                tcb.ts_recent = tcp.opt_tsval  # stale TS.Recent: accept (RFC 7323 5.5)
+            else:
+                st.rx_paws += 1
+                out.send_ack(tcp, tcb)
+                return
+
+    # acceptability (RFC 9293 3.10.7.4 first check)
+    rcv_wnd = 0
+    if seq_gt(tcb.rcv_adv, tcb.rcv_nxt):
+        rcv_wnd = seq_sub(tcb.rcv_adv, tcb.rcv_nxt)
+    nxt = tcb.rcv_nxt
+    seglen = dlen
+    if fl & w.SYN:
+        seglen += 1
+    if fl & w.FIN:
+        seglen += 1
+    if seglen == 0:
+        if rcv_wnd == 0:
+            ok = seq == nxt
+        else:
+            ok = seq_sub(seq, nxt) < rcv_wnd
+    elif rcv_wnd == 0:
+        ok = False
+    else:
+        ok = seq_sub(seq, nxt) < rcv_wnd or seq_sub(seq_add(seq, seglen - 1), nxt) < rcv_wnd
+    if not ok:
+        if fl & w.RST:
+            st.rx_rst_out_of_window += 1  # RFC 5961 3.2: silently dropped
+            return
+        st.rx_out_of_window += 1
+        if seglen and seq_sub(seq, nxt) == MASK:
+            st.rx_window_probes += 1
+        if state == T.TIME_WAIT and fl & w.FIN:
+            t = now + 2 * tcp.msl  # retransmitted FIN: ACK it, restart 2*MSL
+            tcb.t_conn = t
+            tcp.arm(t)
+        out.send_ack(tcp, tcb)
+        return
+
+    # trim to the window: bytes already received in front, beyond the window behind
+    if seq_lt(seq, nxt):
+        cut = seq_sub(nxt, seq)
+        if fl & w.SYN:
+            fl &= ~w.SYN
+            cut -= 1
+            seq = seq_add(seq, 1)
+        if cut > dlen:
+            cut = dlen
+            fl &= ~w.FIN
+        if cut:
+            st.rx_dup_data += 1
+        doff += cut
+        dlen -= cut
+        seq = seq_add(seq, cut)
+        tcb.flags |= T.F_ACKNOW
+    if dlen > 0:
+        room = rcv_wnd - seq_sub(seq, nxt)
+        if dlen > room:
+            dlen = room if room > 0 else 0
+            fl &= ~w.FIN
+
+    # RST (RFC 5961 3.2: only an exact match resets; in-window others get a challenge ACK)
+    if fl & w.RST:
+        if state == T.TIME_WAIT:
+            st.rx_rst_time_wait += 1  # RFC 1337: TIME-WAIT ignores RSTs
+            return
+        if seq != nxt:
+            tcp.challenge_ack(tcb)
+            return
+        st.rx_rst += 1
+        if state == T.SYN_RECEIVED:
+            if tcb.flags & T.F_PASSIVE:
+                tcp.drop(tcb, 0)  # back to LISTEN: just forget the embryonic connection
+            else:
+                st.conn_refused += 1
+                tcp.drop(tcb, ECONNREFUSED)
+        elif state == T.CLOSING or state == T.LAST_ACK:
+            tcp.drop(tcb, 0)
+        else:
+            st.conn_reset += 1
+            tcp.drop(tcb, ECONNRESET)
+        return
+
+    # SYN in a synchronized state (RFC 5961 4.2): challenge ACK, never a reset
+    if fl & w.SYN:
+        st.rx_syn_in_window += 1
+        tcp.challenge_ack(tcb)
+        return
+
+    if not (fl & w.ACK_F):
+        st.rx_no_ack += 1
+        return
+
+    tcb.last_rx = now
+    tcb.keep_probes = 0
+    # RFC 7323 4.3: remember the timestamp of an in-order segment
+    if tcb.flags & T.F_TS and tcp.opt_seen & opt.SEEN_TS and seq == nxt and \
+            seq_ge(tcp.opt_tsval, tcb.ts_recent):
+        tcb.ts_recent = tcp.opt_tsval
+        tcb.ts_recent_age = now
+
+    if state == T.SYN_RECEIVED:
+        if not (seq_lt(tcb.snd_una, ack) and seq_le(ack, tcb.snd_max)):
+            st.rx_bad_synack += 1
+            out.send_rst(tcp, b, tcp.seg_ip, ack, 0, w.RST)
+            return
+        ls = tcb.listener
+        if ls is not None and len(ls.acc_q) >= ls.backlog:
+            st.accept_queue_full += 1  # keep SYN-RECEIVED; our SYN,ACK retransmits
+            return
+        tcb.snd_una = ack
+        tcb.snd_wnd = tcp.seg_wnd << tcb.snd_wscale
+        tcb.max_sndwnd = tcb.snd_wnd
+        tcb.snd_wl1 = seq
+        tcb.snd_wl2 = ack
+        _established(tcp, tcb)
+        state = T.ESTABLISHED
+        if ls is not None:
+            ls.syn_count -= 1
+            ls.acc_q.append(tcb)
+            ls._event()
+        elif tcb.sock is not None:
+            tcb.sock._event()
+
+    if not _ack(tcp, tcb, b, fl, seq, ack, dlen):
+        return
+    state = tcb.state
+
+    # segment text (RFC 9293 3.10.7.4 seventh)
+    if dlen > 0:
+        if state == T.ESTABLISHED or state == T.FIN_WAIT_1 or state == T.FIN_WAIT_2:
+            if tcb.sock is None and tcb.listener is None:
+                # the application closed: nobody will read this (RFC 9293 3.10.4, RFC 2525)
+                # (a connection still in the accept queue has no socket yet: it keeps data)
+                st.rx_after_close += 1
+                tcp.abort(tcb)
+                return
+            _data(tcp, tcb, b, doff, seq, dlen)
+    # FIN (eighth)
+    if fl & w.FIN:
+        fs = seq_add(seq, dlen)
+        if fs == tcb.rcv_nxt:
+            _fin(tcp, tcb)
+        elif seq_gt(fs, tcb.rcv_nxt) and not (tcb.flags & T.F_RCVD_FIN):
+            tcb.flags |= T.F_OOO_FIN | T.F_ACKNOW
+            tcb.ooo_fin = fs
+    if tcb.flags & T.F_OOO_FIN and tcb.rcv_nxt == tcb.ooo_fin:
+        tcb.flags &= ~T.F_OOO_FIN
+        _fin(tcp, tcb)
+    if tcb.state != T.CLOSED:
+        out.output(tcp, tcb)
+
+
+def _ack(tcp, tcb, b, fl, seq, ack, dlen):
+    """ACK processing (fifth check); False when the segment is done with."""
+    st = tcp.stats
+    state = tcb.state
+    una = tcb.snd_una
+    if seq_gt(ack, tcb.snd_max):
+        st.rx_ack_unsent += 1  # acknowledges something not yet sent: ACK and drop
+        out.send_ack(tcp, tcb)
+        return False
+    if seq_lt(ack, seq_sub(una, tcb.max_sndwnd)):
+        st.rx_ack_too_old += 1  # RFC 5961 5.2
+        tcp.challenge_ack(tcb)
+        return False
+    wnd = tcp.seg_wnd << tcb.snd_wscale
+    if seq_gt(ack, una):
+        acked = seq_sub(ack, una)
+        flight = seq_sub(tcb.snd_max, una)
+        data = acked
+        fin_acked = False
+        if tcb.flags & T.F_FIN_SENT and ack == tcb.snd_max and not (tcb.flags & T.F_FIN_ACKED):
+            data -= 1
+            fin_acked = True
+            tcb.flags |= T.F_FIN_ACKED
+        snd = tcb.snd
+        if snd is not None and data > 0:
+            snd.discard(data)
+        tcb.snd_una = ack
+        if seq_lt(tcb.snd_nxt, ack):
+            tcb.snd_nxt = ack
+        # RTT sample: timestamps, or the timed segment (Karn: never a retransmitted one)
+        if not _rtt_from_ts(tcp, tcb) and tcb.flags & T.F_TIMING and seq_gt(ack, tcb.rtt_seq):
+            tcb.flags &= ~T.F_TIMING
+            rto.sample(tcb, tcp.stack.now - tcb.rtt_start, tcp.rto_min, tcp.rto_max)
+        tcb.retries = 0
+        tcb.backoff = 0
+        tcb.t_rexmt = 0
+        if ack != tcb.snd_max:
+            out.arm_rexmt(tcp, tcb)  # RFC 6298 5.3: restart for the rest
+        if tcb.cc is not None and data > 0:
+            if tcb.cc.on_ack(data, ack, flight):
+                st.partial_acks += 1
+                out.retransmit_first(tcp, tcb)
+        if tcb.sock is not None:
+            tcb.sock._event()
+        if fin_acked:
+            if state == T.FIN_WAIT_1:
+                tcb.state = T.FIN_WAIT_2
+                if tcb.sock is None:
+                    t = tcp.stack.now + 2 * tcp.msl  # orphaned: do not wait for ever
+                    tcb.t_conn = t
+                    tcp.arm(t)
+            elif state == T.CLOSING:
+                _time_wait(tcp, tcb)
+            elif state == T.LAST_ACK:
+                tcp.drop(tcb, 0)
+                return False
+    elif ack == una and dlen == 0 and not (fl & (w.SYN | w.FIN)) and wnd == tcb.snd_wnd and \
+            tcb.snd_max != una and tcb.cc is not None:
+        # duplicate ACK (RFC 5681 2)
+        st.rx_dup_acks += 1
+        if tcb.cc.on_dup_ack(ack, seq_sub(tcb.snd_max, una), tcb.snd_max):
+            st.fast_retransmits += 1
+            out.retransmit_first(tcp, tcb)
+    # window update (RFC 9293 3.10.7.4: only from newer segments)
+    if seq_lt(tcb.snd_wl1, seq) or (tcb.snd_wl1 == seq and seq_le(tcb.snd_wl2, ack)):
+        tcb.snd_wnd = wnd
+        tcb.snd_wl1 = seq
+        tcb.snd_wl2 = ack
+        if wnd > tcb.max_sndwnd:
+            tcb.max_sndwnd = wnd
+        if wnd > 0 and tcb.t_persist:
+            tcb.t_persist = 0
+            tcb.backoff = 0
+            tcb.retries = 0
+    if tcb.snd_nxt == tcb.snd_una and tcb.t_persist:
+        tcb.retries = 0  # the peer answers our probes: keep probing (RFC 1122 4.2.2.17)
+    return True
+
+
+def _data(tcp, tcb, b, doff, seq, dlen):
+    """Payload into the receive ring: in order, or parked beyond a hole (ooo.py)."""
+    st = tcp.stats
+    rcv = tcb.rcv
+    if tcb.flags & T.F_SHUT_RD or rcv is None:
+        if seq == tcb.rcv_nxt:
+            tcb.rcv_nxt = seq_add(seq, dlen)  # SHUT_RD: acknowledged and discarded
+        tcb.flags |= T.F_ACKNOW
+        return
+    nxt = tcb.rcv_nxt
+    if seq == nxt:
+        room = rcv.cap - rcv.count
+        if dlen > room:
+            dlen = room
+        rcv.write_at(rcv.count, b, doff, dlen)
+        rcv.count += dlen
+        nxt = seq_add(nxt, dlen)
+        st.rx_data_bytes += dlen
+        ooo = tcb.ooo
+        if ooo.n:
+            n2 = ooo.advance(nxt)
+            if n2 != nxt:
+                rcv.count += seq_sub(n2, nxt)
+                nxt = n2
+            tcb.flags |= T.F_ACKNOW  # filled (part of) a hole: ACK at once (RFC 5681 4.2)
+        tcb.rcv_nxt = nxt
+        tcb.rcv_unacked += dlen
+        if tcb.rcv_unacked >= 2 * tcb.mss:
+            tcb.flags |= T.F_ACKNOW  # every second full-sized segment (RFC 1122 4.2.3.2)
+        elif tcb.t_delack == 0 and not (tcb.flags & T.F_ACKNOW):
+            t = tcp.stack.now + tcp.delack
+            tcb.t_delack = t
+            tcp.arm(t)
+        if tcb.sock is not None:
+            tcb.sock._event()
+        return
+    # out of order: store at its place, ACK at once (a duplicate ACK, RFC 5681 4.2)
+    off = seq_sub(seq, nxt)
+    room = rcv.cap - rcv.count - off
+    if dlen > room:
+        dlen = room
+    tcb.flags |= T.F_ACKNOW
+    if dlen <= 0:
+        return
+    if tcb.ooo.add(seq, seq_add(seq, dlen)):
+        rcv.write_at(rcv.count + off, b, doff, dlen)
+        st.rx_ooo += 1
+    else:
+        st.rx_ooo_full += 1
+
+
+def _fin(tcp, tcb):
+    tcb.rcv_nxt = seq_add(tcb.rcv_nxt, 1)
+    tcb.flags |= T.F_RCVD_FIN | T.F_ACKNOW
+    st = tcb.state
+    if st == T.ESTABLISHED or st == T.SYN_RECEIVED:
+        tcb.state = T.CLOSE_WAIT
+    elif st == T.FIN_WAIT_1:
+        if tcb.flags & T.F_FIN_ACKED:
+            _time_wait(tcp, tcb)
+        else:
+            tcb.state = T.CLOSING  # simultaneous close
+    elif st == T.FIN_WAIT_2:
+        _time_wait(tcp, tcb)
+    elif st == T.TIME_WAIT:
+        t = tcp.stack.now + 2 * tcp.msl
+        tcb.t_conn = t
+        tcp.arm(t)
+    if tcb.sock is not None:
+        tcb.sock._event()
+
+
+def _time_wait(tcp, tcb):
+    """TIME-WAIT for 2*MSL (RFC 9293 3.10.7.4); the send buffer goes back at once."""
+    tcb.state = T.TIME_WAIT
+    tcb.t_rexmt = tcb.t_persist = tcb.t_keep = 0
+    t = tcp.stack.now + 2 * tcp.msl
+    tcb.t_conn = t
+    tcp.arm(t)
+    tcp.release_buffers(tcb, tcb.sock is None)

@@ -1,0 +1,254 @@
+"""Segment output: what to send now (data within the send and congestion windows, sender
+silly-window avoidance and Nagle, FIN after the data, SYN/SYN-ACK in the handshake states),
+building one segment straight from the send ring into a packet buffer, the advertised
+receive window (receiver silly-window avoidance), RSTs and probes.
+
+Every segment is built in place: header written at pb.off, options after it, payload copied
+once from the send ring (a retransmission rebuilds from the same ring - no per-segment
+copies kept). IPv4 output fills the checksum."""
+from ustack.core.wire import tcp as w
+from ustack.core.wire import ipv4 as ip4
+from ustack.core.tcp import tcb as T
+from ustack.core.tcp import options
+from ustack.core.tcp import rto
+from ustack.core.tcp.seq import MASK, seq_add, seq_sub, seq_gt, seq_lt
+
+
+def rcv_window(tcp, tcb):
+    """The window field for the next segment; updates tcb.rcv_adv (RFC 9293 3.8.6.2.2:
+    advertise a larger window only in steps of min(RCV.BUFF/2, MSS); never shrink it)."""
+    r = tcb.rcv
+    if r is not None:
+        free = r.cap - r.count
+        cap = r.cap
+    else:
+        free = tcb.rcv_cap
+        cap = free
+    if tcb.flags & T.F_SHUT_RD and r is not None:
+        free = cap  # data after SHUT_RD is discarded: keep the window open
+    cur = 0
+    if seq_gt(tcb.rcv_adv, tcb.rcv_nxt):
+        cur = seq_sub(tcb.rcv_adv, tcb.rcv_nxt)
+    step = cap >> 1
+    if tcb.mss < step:
+        step = tcb.mss
+    if free < cur:
+        free = cur
+    elif free - cur < step and free != cap:
+        free = cur
+    sh = tcb.rcv_wscale
+    win = free >> sh
+    if win > 0xFFFF:
+        win = 0xFFFF
+    adv = seq_add(tcb.rcv_nxt, win << sh)
+    if seq_gt(adv, tcb.rcv_adv):
+        tcb.rcv_adv = adv
+    return win
+
+
+def send_segment(tcp, tcb, seq, flags, doff, n):
+    """Build and send one segment: flags, n bytes from the send ring at offset doff.
+    False when no packet buffer was free (retried from tick)."""
+    stack = tcp.stack
+    pb = stack.ipv4.alloc_tx()
+    if pb is None:
+        tcp.stats.tx_no_buffer += 1
+        tcb.flags |= T.F_PENDING
+        stack.timer_at(stack.now + 10)
+        return False
+    b = pb.buf
+    o = pb.off
+    now = stack.now
+    hl = 20
+    tf = tcb.flags
+    if flags & w.SYN:
+        win = tcb.rcv_cap if tcb.rcv_cap < 0xFFFF else 0xFFFF  # never scaled (RFC 7323 2.2)
+        tcb.rcv_adv = seq_add(tcb.rcv_nxt, win)
+        ws = tcb.rcv_wscale if (tf & T.F_WS or tcb.state == T.SYN_SENT) and tcp.wscale else -1
+        hl += options.write_syn(b, o + 20, tcp.adv_mss(tcb), ws,
+                                (tf & T.F_SACK or tcb.state == T.SYN_SENT) and tcp.sack,
+                                (tf & T.F_TS or tcb.state == T.SYN_SENT) and tcp.timestamps,
+                                (now + tcb.ts_offset) & MASK, tcb.ts_recent)
+    else:
+        win = rcv_window(tcp, tcb)
+        if tf & T.F_TS:
+            hl += options.write_ts(b, o + 20, (now + tcb.ts_offset) & MASK, tcb.ts_recent)
+        if n == 0 and tf & T.F_SACK and tcb.ooo is not None and tcb.ooo.n:
+            hl += options.write_sack(b, o + hl, tcb.ooo, 3 if tf & T.F_TS else 4)
+    if not (flags & w.SYN) or tcb.state != T.SYN_SENT or flags & w.ACK_F:
+        flags |= w.ACK_F
+        ack = tcb.rcv_nxt
+    else:
+        ack = 0
+    w.write_header(b, o, tcb.local_port, tcb.remote_port, seq, ack, hl, flags, win)
+    if n > 0:
+        tcb.snd.peek_into(b, o + hl, doff, n)
+        tcp.stats.tx_data_bytes += n
+    pb.n = hl + n
+    tcp.stats.tx_segments += 1
+    if flags & w.ACK_F:
+        tcb.rcv_unacked = 0
+        tcb.t_delack = 0
+        tcb.flags &= ~T.F_ACKNOW
+    stack.ipv4.output(pb, ip4.PROTO_TCP, tcb.local_ip, tcb.remote_ip, csum_off=w.CSUM,
+                      ttl=tcb.ttl, tos=tcb.tos)
+    return True
+
+
+def arm_rexmt(tcp, tcb):
+    if tcb.t_rexmt == 0:
+        t = tcp.stack.now + rto.current(tcb, tcp.rto_max)
+        tcb.t_rexmt = t
+        tcp.stack.timer_at(t)
+
+
+def output(tcp, tcb, force=False):
+    """Send whatever the state, windows and send ring allow; then a pending ACK. force
+    sends one segment regardless of silly-window/Nagle rules (persist timer override)."""
+    st = tcb.state
+    if st == T.SYN_SENT or st == T.SYN_RECEIVED:
+        if tcb.snd_nxt == tcb.iss:
+            fl = w.SYN if st == T.SYN_SENT else (w.SYN | w.ACK_F)
+            if tcb.retries == 0:
+                tcb.rtt_start = tcp.stack.now
+            if send_segment(tcp, tcb, tcb.iss, fl, 0, 0):
+                tcb.snd_nxt = seq_add(tcb.iss, 1)
+                tcb.snd_max = tcb.snd_nxt
+                arm_rexmt(tcp, tcb)
+        elif tcb.flags & T.F_ACKNOW:
+            send_segment(tcp, tcb, tcb.snd_nxt, 0, 0, 0)
+        return
+    if st < T.ESTABLISHED or st == T.TIME_WAIT:
+        if tcb.flags & T.F_ACKNOW and st == T.TIME_WAIT:
+            send_segment(tcp, tcb, tcb.snd_nxt, 0, 0, 0)
+        return
+    snd = tcb.snd
+    sent = False
+    mss = tcb.mss
+    now = tcp.stack.now
+    while True:
+        count = snd.count
+        off = seq_sub(tcb.snd_nxt, tcb.snd_una)
+        avail = count - off
+        if avail < 0:
+            break  # everything, FIN included, is in flight
+        wnd = tcb.snd_wnd
+        cw = tcb.cc.window()
+        if cw < wnd:
+            wnd = cw
+        usable = wnd - off
+        n = avail
+        if n > mss:
+            n = mss
+        if n > usable:
+            n = usable if usable > 0 else 0
+        fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_ACKED)) == T.F_FIN_QUEUED and n == avail
+        if n == 0 and not fin:
+            break
+        if n > 0 and n < mss and not force:
+            if n < avail:
+                # window-limited partial segment: only if it is at least half the largest
+                # window the peer ever offered (RFC 9293 3.8.6.2.1)
+                if n < (tcb.max_sndwnd >> 1):
+                    break
+            elif off > 0 and not (tcb.flags & T.F_NODELAY) and not fin:
+                break  # Nagle (RFC 896): one small segment in flight at a time
+        fl = 0
+        if fin:
+            fl = w.FIN
+        if n > 0 and n == avail:
+            fl |= w.PSH
+        seq = tcb.snd_nxt
+        if not send_segment(tcp, tcb, seq, fl, off, n):
+            break
+        sent = True
+        force = False
+        if n > 0 and seq == tcb.snd_max and not (tcb.flags & (T.F_TIMING | T.F_TS)):
+            tcb.flags |= T.F_TIMING
+            tcb.rtt_seq = seq
+            tcb.rtt_start = now
+        if fin:
+            tcb.flags |= T.F_FIN_SENT
+            n += 1
+        tcb.snd_nxt = seq_add(seq, n)
+        if seq_gt(tcb.snd_nxt, tcb.snd_max):
+            tcb.snd_max = tcb.snd_nxt
+        arm_rexmt(tcp, tcb)
+        tcb.t_persist = 0
+        if fin:
+            break
+    if not sent and tcb.flags & T.F_ACKNOW:
+        send_segment(tcp, tcb, tcb.snd_nxt, 0, 0, 0)
+    # zero (or too small) window with data waiting and nothing in flight: persist timer
+    if tcb.t_rexmt == 0 and tcb.t_persist == 0 and tcb.snd_nxt == tcb.snd_una and \
+            snd.count > 0 and not (tcb.flags & T.F_FIN_ACKED):
+        t = now + rto.current(tcb, tcp.rto_max)
+        tcb.t_persist = t
+        tcp.stack.timer_at(t)
+
+
+def send_ack(tcp, tcb):
+    send_segment(tcp, tcb, tcb.snd_nxt, 0, 0, 0)
+
+
+def send_probe(tcp, tcb):
+    """A segment one below SND.UNA with no data: the peer must answer with an ACK showing
+    its current window (zero-window probe and keepalive, Linux style)."""
+    send_segment(tcp, tcb, seq_add(tcb.snd_una, MASK), 0, 0, 0)
+
+
+def retransmit_first(tcp, tcb):
+    """Fast retransmit / partial ACK: resend one segment from SND.UNA (snd_nxt unchanged)."""
+    count = tcb.snd.count
+    n = count if count < tcb.mss else tcb.mss
+    fl = 0
+    if n == count and tcb.flags & T.F_FIN_SENT and not (tcb.flags & T.F_FIN_ACKED):
+        fl = w.FIN
+    if n == 0 and not fl:
+        return
+    tcb.flags &= ~T.F_TIMING  # Karn
+    tcp.stats.tx_retransmits += 1
+    if send_segment(tcp, tcb, tcb.snd_una, fl, 0, n):
+        arm_rexmt(tcp, tcb)
+
+
+def send_rst(tcp, b, ip, seq, ack, flags):
+    """A RST answering the segment whose IPv4 header is at b[ip] (addresses and ports
+    swapped); flags is RST or RST|ACK. Nothing is kept."""
+    stack = tcp.stack
+    pb = stack.ipv4.alloc_tx()
+    if pb is None:
+        tcp.stats.tx_no_buffer += 1
+        return
+    ihl = (b[ip] & 0x0F) << 2
+    t = ip + ihl
+    src = tcp.rst_src
+    dst = tcp.rst_dst
+    i = 0
+    while i < 4:
+        src[i] = b[ip + 16 + i]
+        dst[i] = b[ip + 12 + i]
+        i += 1
+    o = pb.off
+    w.write_header(pb.buf, o, (b[t + 2] << 8) | b[t + 3], (b[t] << 8) | b[t + 1], seq, ack,
+                   20, flags, 0)
+    pb.n = 20
+    tcp.stats.tx_rst += 1
+    tcp.stats.tx_segments += 1
+    stack.ipv4.output(pb, ip4.PROTO_TCP, src, dst, csum_off=w.CSUM)
+
+
+def send_rst_tcb(tcp, tcb):
+    """Abortive close (SO_LINGER 0, close with unread data, RFC 9293 3.10.5 ABORT)."""
+    stack = tcp.stack
+    pb = stack.ipv4.alloc_tx()
+    if pb is None:
+        tcp.stats.tx_no_buffer += 1
+        return
+    w.write_header(pb.buf, pb.off, tcb.local_port, tcb.remote_port, tcb.snd_nxt, tcb.rcv_nxt,
+                   20, w.RST | w.ACK_F, 0)
+    pb.n = 20
+    tcp.stats.tx_rst += 1
+    tcp.stats.tx_segments += 1
+    stack.ipv4.output(pb, ip4.PROTO_TCP, tcb.local_ip, tcb.remote_ip, csum_off=w.CSUM,
+                      ttl=tcb.ttl, tos=tcb.tos)

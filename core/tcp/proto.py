@@ -1,0 +1,506 @@
+"""TCP protocol object: segment integrity checks and demultiplexing by 4-tuple, listeners
+with bounded SYN and accept queues, RST for segments nobody wants (RFC 9293 3.10.7.1),
+RFC 5961 challenge ACKs (globally rate-limited, section 7), RFC 6528 initial sequence
+numbers, connection table and timers. The state machine proper lives in input.py, segment
+building in output.py, timers in timers.py, the socket API in socket.py."""
+from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror
+from ustack.core.checksum import csum
+from ustack.core.stats import Counters
+from ustack.core.wire import tcp as w
+from ustack.core.wire import ipv4 as ip4
+from ustack.core.wire import icmp4
+from ustack.core.wire.fields import eq
+from ustack.core.tcp import tcb as T
+from ustack.core.tcp import options
+from ustack.core.tcp import output as out
+from ustack.core.tcp import input as inp
+from ustack.core.tcp import timers
+from ustack.core.tcp.ring import RingPool
+from ustack.core.tcp.ooo import Ooo
+from ustack.core.tcp.seq import MASK, seq_add, seq_gt
+from ustack.core.tcp import cc as ccmod
+
+TCP_COUNTERS = (
+    # integrity / demux
+    "rx_segments", "rx_too_short", "rx_bad_off", "rx_bad_csum", "rx_bcast", "rx_bad_opts",
+    "rx_no_conn", "rx_listen_rst", "rx_listen_ack", "rx_listen_no_syn",
+    "syn_queue_full", "accept_queue_full", "syn_no_tcb", "time_wait_reuse",
+    # synchronized states
+    "rx_paws", "rx_out_of_window", "rx_rst", "rx_rst_out_of_window", "rx_rst_time_wait",
+    "rx_rst_bad_ack", "rx_syn_in_window", "rx_no_ack", "rx_ack_unsent", "rx_ack_too_old",
+    "rx_bad_synack", "rx_dup_acks", "rx_sack_blocks", "rx_data_bytes", "rx_dup_data",
+    "rx_ooo", "rx_ooo_full", "rx_after_close", "rx_window_probes",
+    # output
+    "tx_segments", "tx_data_bytes", "tx_retransmits", "tx_rst", "tx_no_buffer",
+    "challenge_acks", "challenge_acks_limited", "delayed_acks",
+    # events
+    "rto_expired", "fast_retransmits", "partial_acks", "persist_probes", "keepalive_probes",
+    "conn_active", "conn_passive", "conn_established", "conn_reset", "conn_refused",
+    "conn_timeout", "conn_closed", "conn_aborted", "icmp_errors",
+)
+
+
+def _fmix(h):
+    # murmur3 finalizer: full avalanche over 32 bits
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & MASK
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & MASK
+    h ^= h >> 16
+    return h
+
+
+def _word(a):
+    return (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3]
+
+
+class TCP:
+    def __init__(self, stack):
+        self.stack = stack
+        cfg = stack.config
+        self.stats = Counters(TCP_COUNTERS)
+        self.rto_init = cfg["TCP_RTO_INIT_MS"]
+        self.rto_min = cfg["TCP_RTO_MIN_MS"]
+        self.rto_max = cfg["TCP_RTO_MAX_MS"]
+        self.msl = cfg["TCP_MSL_MS"]
+        self.delack = cfg["TCP_DELACK_MS"]
+        self.max_retries = cfg["TCP_MAX_RETRIES"]
+        self.syn_retries = cfg["TCP_SYN_RETRIES"]
+        self.ooo_slots = cfg["TCP_OOO_SEGMENTS"]
+        self.wscale = bool(cfg["TCP_WSCALE"])
+        self.timestamps = bool(cfg["TCP_TIMESTAMPS"])
+        self.sack = bool(cfg["TCP_SACK"])
+        self.cc_name = cfg["TCP_CC"]
+        self.max_conns = cfg["TCP_MAX_CONNS"]
+        self.backlog = cfg["TCP_BACKLOG"]
+        self.synq = cfg["TCP_SYN_QUEUE"]
+        self.chal_limit = cfg["TCP_CHALLENGE_ACK_LIMIT"]
+        self.snd_buf = cfg["TCP_SND_BUF"]
+        self.rcv_buf = cfg["TCP_RCV_BUF"]
+        self.keep_idle = cfg["TCP_KEEPIDLE_MS"]
+        self.keep_intvl = cfg["TCP_KEEPINTVL_MS"]
+        self.keep_cnt = cfg["TCP_KEEPCNT"]
+        self.lo = cfg["EPHEMERAL_LOW"]
+        self.hi = cfg["EPHEMERAL_HIGH"]
+        self.next_port = self.lo + (stack.random16() % (self.hi - self.lo + 1))
+        self.conns = []          # every TCB (bounded by TCP_MAX_CONNS)
+        self.table = {}          # small-int key of the 4-tuple -> TCB chain (tcb.hnext)
+        self.listeners = []      # listening sockets
+        self.bound = []          # sockets holding a local port
+        self.rings = RingPool(4)
+        self.isn_hook = None     # hook: isn_hook(local_ip, lport, remote_ip, rport) -> ISN
+        self.rst_src = bytearray(4)
+        self.rst_dst = bytearray(4)
+        self.chal_count = 0
+        self.chal_start = -1000000
+        self._secret(stack)
+        # the segment being processed (scratch: no objects per segment)
+        self.seg_ip = 0
+        self.seg_seq = 0
+        self.seg_ack = 0
+        self.seg_flags = 0
+        self.seg_wnd = 0
+        self.seg_doff = 0
+        self.seg_len = 0
+        self.opt_seen = 0
+        self.opt_mss = 0
+        self.opt_ws = 0
+        self.opt_tsval = 0
+        self.opt_tsecr = 0
+        self.opt_sack_blocks = 0
+        self.opt_sack_off = 0
+
+    # ---- RFC 6528 initial sequence numbers ---------------------------------------------------
+    def _secret(self, stack):
+        k = None
+        try:
+            import os
+            k = os.urandom(16)
+        except (ImportError, AttributeError, NotImplementedError, OSError):
+            pass
+        if k is None or len(k) < 16:
+            k = bytearray(16)
+            i = 0
+            while i < 16:
+                r = stack.random16() ^ (stack.clock() & 0xFFFF)
+                k[i] = r & 0xFF
+                k[i + 1] = r >> 8
+                i += 2
+        self.key = (_word(k[0:4]), _word(k[4:8]), _word(k[8:12]), _word(k[12:16]))
+
+    def _hash(self, lip, lport, rip, rport):
+        """F(localip, localport, remoteip, remoteport, secretkey) of RFC 6528 section 3."""
+        k = self.key
+        h = _fmix(k[0] ^ _word(lip))
+        h = _fmix(h ^ k[1] ^ _word(rip))
+        h = _fmix(h ^ k[2] ^ ((lport << 16) | rport))
+        return _fmix(h ^ k[3])
+
+    def isn(self, lip, lport, rip, rport):
+        """ISN = M + F(4-tuple, secret), M a 4-microsecond clock (RFC 6528 section 3)."""
+        if self.isn_hook is not None:
+            return self.isn_hook(lip, lport, rip, rport) & MASK
+        return (self.stack.now * 250 + self._hash(lip, lport, rip, rport)) & MASK
+
+    # ---- connection table -------------------------------------------------------------------
+    @staticmethod
+    def _key(a, o, rport, lport):
+        return ((rport * 31 + lport) ^ (a[o] << 22) ^ (a[o + 1] << 15) ^ (a[o + 2] << 8) ^
+                a[o + 3]) & 0x3FFFFFFF
+
+    def lookup(self, b, ip, sport, dport):
+        t = self.table.get(self._key(b, ip + 12, sport, dport))
+        while t is not None:
+            if t.remote_port == sport and t.local_port == dport and eq(b, ip + 12, t.remote_ip, 4) \
+                    and eq(b, ip + 16, t.local_ip, 4):
+                return t
+            t = t.hnext
+        return None
+
+    def find(self, lip, lport, rip, rport):
+        t = self.table.get(self._key(rip, 0, rport, lport))
+        while t is not None:
+            if t.remote_port == rport and t.local_port == lport and t.remote_ip == rip and \
+                    t.local_ip == lip:
+                return t
+            t = t.hnext
+        return None
+
+    def _insert(self, tcb):
+        k = self._key(tcb.remote_ip, 0, tcb.remote_port, tcb.local_port)
+        tcb.key = k
+        tcb.hnext = self.table.get(k)
+        self.table[k] = tcb
+
+    def _unlink(self, tcb):
+        k = tcb.key
+        t = self.table.get(k)
+        prev = None
+        while t is not None:
+            if t is tcb:
+                if prev is None:
+                    if t.hnext is None:
+                        del self.table[k]
+                    else:
+                        self.table[k] = t.hnext
+                else:
+                    prev.hnext = t.hnext
+                break
+            prev = t
+            t = t.hnext
+        tcb.hnext = None
+
+    def new_tcb(self, lip, lport, rip, rport):
+        """A TCB in the table, or None when TCP_MAX_CONNS are in use (the oldest TIME_WAIT
+        connection is recycled first, as lwIP does)."""
+        if len(self.conns) >= self.max_conns:
+            old = None
+            for t in self.conns:
+                if t.state == T.TIME_WAIT and (old is None or t.t_conn < old.t_conn):
+                    old = t
+            if old is None:
+                return None
+            self.drop(old, 0)
+        t = T.TCB()
+        t.local_ip = bytes(lip)
+        t.local_port = lport
+        t.remote_ip = bytes(rip)
+        t.remote_port = rport
+        t.rto = self.rto_init
+        t.keep_idle = self.keep_idle
+        t.keep_intvl = self.keep_intvl
+        t.keep_cnt = self.keep_cnt
+        t.last_rx = self.stack.now
+        t.ts_offset = _fmix(self._hash(t.local_ip, lport, t.remote_ip, rport) ^ self.key[1])
+        self.conns.append(t)
+        self._insert(t)
+        return t
+
+    def open_buffers(self, tcb):
+        """Rings, out-of-order table and congestion controller: when data can flow."""
+        if tcb.snd is None:
+            tcb.snd = self.rings.get(tcb.snd_cap)
+        if tcb.rcv is None:
+            tcb.rcv = self.rings.get(tcb.rcv_cap)
+        if tcb.ooo is None:
+            tcb.ooo = Ooo(self.ooo_slots)
+        if tcb.cc is None:
+            tcb.cc = ccmod.make(self.cc_name, tcb.mss)
+        else:
+            tcb.cc.set_mss(tcb.mss)
+
+    def release_buffers(self, tcb, rcv_too):
+        if tcb.snd is not None:
+            self.rings.put(tcb.snd)
+            tcb.snd = None
+        if rcv_too and tcb.rcv is not None:
+            self.rings.put(tcb.rcv)
+            tcb.rcv = None
+            tcb.ooo = None
+
+    def drop(self, tcb, err):
+        """The connection is gone (CLOSED): out of the table, timers off, buffers back. An
+        attached socket keeps the TCB to read the error and any data already received."""
+        if tcb.state == T.CLOSED and tcb not in self.conns:
+            return
+        if tcb.state == T.SYN_RECEIVED and tcb.listener is not None:
+            tcb.listener.syn_count -= 1
+        elif tcb.listener is not None and tcb in tcb.listener.acc_q:
+            tcb.listener.acc_q.remove(tcb)
+        tcb.listener = None
+        tcb.state = T.CLOSED
+        tcb.t_rexmt = tcb.t_persist = tcb.t_delack = tcb.t_keep = tcb.t_conn = 0
+        tcb.error = err
+        if tcb in self.conns:
+            self.conns.remove(tcb)
+        self._unlink(tcb)
+        self.stats.conn_closed += 1
+        s = tcb.sock
+        self.release_buffers(tcb, s is None or err != 0)
+        if s is not None:
+            if err:
+                s.so_error = err
+            s._event()
+
+    def set_mss(self, tcb):
+        """Send MSS: the peer's MSS option, our MTU and packet buffers, less the timestamp
+        option we put in every segment (RFC 9293 3.7.1, RFC 6691)."""
+        m = tcb.peer_mss
+        lim = tcb.iface_mtu - 40
+        if m > lim:
+            m = lim
+        opts = 0
+        if tcb.flags & T.F_TS:
+            m -= 12
+            opts = 12
+        lim = self.stack.pool.size - 34 - 20 - opts  # IPv4+Ethernet headroom, header, options
+        if m > lim:
+            m = lim
+        if m < 64:
+            m = 64
+        tcb.mss = m
+
+    def adv_mss(self, tcb):
+        """Our MSS option: the interface MTU (RFC 9293 3.7.1), clamped so a full segment
+        (with timestamps, maybe a VLAN tag) fits one packet buffer."""
+        m = tcb.iface_mtu - 40
+        lim = self.stack.pool.size - 62
+        return m if m < lim else lim
+
+    def wscale_for(self, size):
+        s = 0
+        while (size >> s) > 0xFFFF and s < w.MAX_WSCALE:
+            s += 1
+        return s
+
+    # ---- ports --------------------------------------------------------------------------------
+    def port_in_use(self, port, ip, s):
+        for o in self.bound:
+            if o is not s and o.local_port == port and (
+                    o.local_ip == ip4.ANY or ip == ip4.ANY or o.local_ip == ip):
+                if not (s.reuseaddr and o.reuseaddr and not o.listening):
+                    return True
+        if not s.reuseaddr:
+            for t in self.conns:
+                if t.local_port == port and t.sock is None:
+                    return True
+        return False
+
+    def bind(self, s, ip, port):
+        stack = self.stack
+        if ip != ip4.ANY and stack.local_iface(ip, 0) is None:
+            raise oserror(EADDRNOTAVAIL)
+        if port == 0:
+            port = self.ephemeral(None, 0)
+        elif self.port_in_use(port, ip, s):
+            raise oserror(EADDRINUSE)
+        s.local_ip = ip
+        s.local_port = port
+        if s not in self.bound:
+            self.bound.append(s)
+
+    def ephemeral(self, rip, rport):
+        span = self.hi - self.lo + 1
+        for _ in range(span):
+            p = self.next_port
+            self.next_port = p + 1 if p < self.hi else self.lo
+            used = False
+            for o in self.bound:
+                if o.local_port == p:
+                    used = True
+                    break
+            if not used:
+                for t in self.conns:
+                    if t.local_port == p:
+                        used = True
+                        break
+            if not used:
+                return p
+        raise oserror(EADDRINUSE)
+
+    def unbind(self, s):
+        if s in self.bound:
+            self.bound.remove(s)
+        if s in self.listeners:
+            self.listeners.remove(s)
+
+    def socket(self, family, type, proto):
+        from ustack.core.tcp.socket import TcpSocket
+        return TcpSocket(self.stack, family, type, proto)
+
+    # ---- input --------------------------------------------------------------------------------
+    def input(self, iface, pb, off, ihl, tot, bcast):
+        st = self.stats
+        stack = self.stack
+        b = pb.buf
+        o = off + ihl
+        n = tot - ihl
+        st.rx_segments += 1
+        if n < w.HDR_LEN:
+            st.rx_too_short += 1
+            stack.free(pb)
+            return
+        hl = (b[o + 12] >> 4) << 2
+        if hl < w.HDR_LEN or hl > n:
+            st.rx_bad_off += 1
+            stack.free(pb)
+            return
+        if csum(b, o, n, csum(b, off + 12, 8, ip4.PROTO_TCP + n)) != 0xFFFF:
+            st.rx_bad_csum += 1
+            stack.free(pb)
+            return
+        if bcast:
+            st.rx_bcast += 1  # RFC 1122 4.2.3.10: not for broadcast/multicast addresses
+            stack.free(pb)
+            return
+        sport = (b[o] << 8) | b[o + 1]
+        dport = (b[o + 2] << 8) | b[o + 3]
+        self.seg_ip = off
+        self.seg_seq = (b[o + 4] << 24) | (b[o + 5] << 16) | (b[o + 6] << 8) | b[o + 7]
+        self.seg_ack = (b[o + 8] << 24) | (b[o + 9] << 16) | (b[o + 10] << 8) | b[o + 11]
+        fl = b[o + 13]
+        self.seg_flags = fl
+        self.seg_wnd = (b[o + 14] << 8) | b[o + 15]
+        self.seg_doff = o + hl
+        self.seg_len = n - hl
+        if hl > w.HDR_LEN:
+            if not options.parse(self, b, o + w.HDR_LEN, hl - w.HDR_LEN):
+                st.rx_bad_opts += 1
+            if self.opt_sack_blocks:
+                st.rx_sack_blocks += self.opt_sack_blocks
+        else:
+            self.opt_seen = 0
+            self.opt_sack_blocks = 0
+        tcb = self.lookup(b, off, sport, dport)
+        if tcb is not None and tcb.state == T.TIME_WAIT and \
+                (fl & (w.SYN | w.ACK_F | w.RST)) == w.SYN and seq_gt(self.seg_seq, tcb.rcv_nxt):
+            # RFC 9293 3.10.7.4 / RFC 6191: a new SYN above the old sequence space may end
+            # TIME-WAIT early and start a new incarnation of the connection
+            if self.find_listener(b, off, dport) is not None:
+                st.time_wait_reuse += 1
+                self.drop(tcb, 0)
+                tcb = None
+        if tcb is None:
+            lsock = self.find_listener(b, off, dport)
+            if lsock is not None:
+                inp.listen(self, lsock, iface, b, off, sport, dport)
+            else:
+                self._closed(b, off)
+        elif tcb.state == T.SYN_SENT:
+            inp.syn_sent(self, tcb, b)
+        else:
+            inp.segment(self, tcb, b)
+        stack.free(pb)
+
+    def _closed(self, b, off):
+        """RFC 9293 3.10.7.1: no connection. A RST is dropped; otherwise reply with a RST
+        (seq = SEG.ACK if ACK, else seq 0 and ACK = SEG.SEQ + SEG.LEN)."""
+        st = self.stats
+        fl = self.seg_flags
+        st.rx_no_conn += 1
+        if fl & w.RST:
+            return
+        if fl & w.ACK_F:
+            out.send_rst(self, b, off, self.seg_ack, 0, w.RST)
+        else:
+            ln = self.seg_len
+            if fl & w.SYN:
+                ln += 1
+            if fl & w.FIN:
+                ln += 1
+            out.send_rst(self, b, off, 0, seq_add(self.seg_seq, ln), w.RST | w.ACK_F)
+
+    def find_listener(self, b, off, dport):
+        best = None
+        for s in self.listeners:
+            if s.local_port == dport:
+                li = s.local_ip
+                if li == ip4.ANY:
+                    if best is None:
+                        best = s
+                elif eq(b, off + 16, li, 4):
+                    return s
+        return best
+
+    def challenge_ack(self, tcb):
+        """RFC 5961 section 7: at most TCP_CHALLENGE_ACK_LIMIT challenge ACKs per second."""
+        now = self.stack.now
+        if now - self.chal_start >= 1000:
+            self.chal_start = now
+            self.chal_count = 0
+        if self.chal_count >= self.chal_limit:
+            self.stats.challenge_acks_limited += 1
+            return
+        self.chal_count += 1
+        self.stats.challenge_acks += 1
+        out.send_ack(self, tcb)
+
+    def icmp_error(self, t, code, b, q, qihl):
+        """ICMP error about one of our segments: hard errors abort a connection that is still
+        in SYN_SENT (RFC 1122 4.2.3.9: soft otherwise, remembered for the application)."""
+        self.stats.icmp_errors += 1
+        if t != icmp4.DEST_UNREACH:
+            return
+        p = q + qihl
+        sport = (b[p] << 8) | b[p + 1]
+        dport = (b[p + 2] << 8) | b[p + 3]
+        tcb = self.find(bytes(b[q + 12:q + 16]), sport, bytes(b[q + 16:q + 20]), dport)
+        if tcb is None:
+            return
+        from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH
+        err = ECONNREFUSED if code == icmp4.PORT_UNREACH or code == icmp4.PROTO_UNREACH \
+            else EHOSTUNREACH
+        if tcb.state == T.SYN_SENT and code != icmp4.FRAG_NEEDED:
+            self.drop(tcb, err)
+        elif tcb.sock is not None and code != icmp4.FRAG_NEEDED:
+            tcb.sock.soft_error = err
+
+    # ---- timers -------------------------------------------------------------------------------
+    def tick(self, now):
+        nxt = 0
+        conns = self.conns
+        i = len(conns) - 1
+        while i >= 0:
+            if i < len(conns):
+                d = timers.run(self, conns[i], now)
+                if d and (nxt == 0 or d < nxt):
+                    nxt = d
+            i -= 1
+        return nxt
+
+    def arm(self, t):
+        self.stack.timer_at(t)
+
+    def timed_out(self, tcb):
+        self.stats.conn_timeout += 1
+        self.drop(tcb, ETIMEDOUT)
+
+    def abort(self, tcb):
+        """RFC 9293 3.10.5 ABORT: RST to the peer (in synchronized states), then gone."""
+        if tcb.state >= T.SYN_RECEIVED and tcb.state != T.TIME_WAIT:
+            out.send_rst_tcb(self, tcb)
+        self.stats.conn_aborted += 1
+        s = tcb.sock
+        tcb.sock = None
+        self.drop(tcb, 0)
+        tcb.sock = s

@@ -1,0 +1,494 @@
+"""Stream sockets (SOCK_STREAM) with Python's socket semantics over the TCP core.
+
+A socket is unbound, bound, listening (accept queue of established TCBs) or attached to
+one TCB. close() hands the TCB over to the stack (an orphan that finishes the FIN exchange
+and TIME-WAIT on its own), or aborts with a RST for SO_LINGER 0 or unread data (RFC 2525
+2.17). Errors are OSError with BSD errnos; blocking calls wait through Stack.wait."""
+from ustack.core.compat import (
+    EAGAIN, EALREADY, EINPROGRESS, EINVAL, EISCONN, ENOTCONN, EPIPE, ENETUNREACH, ENOBUFS,
+    EADDRINUSE, EADDRNOTAVAIL, EMFILE, ENOPROTOOPT, oserror, Timeout)
+from ustack.core import socket as so
+from ustack.core.wire import ipv4 as ip4
+from ustack.core.tcp import tcb as T
+from ustack.core.tcp import output as out
+
+
+def _bufsize(v, dflt):
+    if not v:
+        return dflt
+    if v < 1024:
+        return 1024
+    if v > 1 << 24:
+        return 1 << 24
+    return v
+
+
+class TcpSocket(so.Socket):
+    def __init__(self, stack, family, type, proto):
+        so.check_proto(type, proto, so.IPPROTO_TCP)
+        so.Socket.__init__(self, stack, family, type, proto)
+        tcp = stack.tcp
+        self.tcp = tcp
+        self.tcb = None
+        self.listening = False
+        self.backlog = 0
+        self.acc_q = []
+        self.syn_count = 0
+        self.tflags = 0
+        self.keep_idle = 0
+        self.keep_intvl = 0
+        self.keep_cnt = 0
+        self.linger = -1
+        self.connecting = False
+        self.soft_error = 0
+        self.rcvbuf = tcp.rcv_buf
+        self.sndbuf = tcp.snd_buf
+
+    # ---- names ---------------------------------------------------------------------------
+    def bind(self, addr):
+        self._check_open()
+        if self.local_port:
+            raise oserror(EINVAL)
+        ip, port = so.parse_addr(addr)
+        self.tcp.bind(self, ip, port)
+
+    def listen(self, backlog=None):
+        self._check_open()
+        if self.tcb is not None:
+            raise oserror(EINVAL)
+        tcp = self.tcp
+        if not self.local_port:
+            tcp.bind(self, ip4.ANY, 0)
+        for o in tcp.listeners:
+            if o is not self and o.local_port == self.local_port and (
+                    o.local_ip == ip4.ANY or self.local_ip == ip4.ANY or
+                    o.local_ip == self.local_ip):
+                raise oserror(EADDRINUSE)
+        if backlog is None:
+            backlog = tcp.backlog
+        if backlog < 1:
+            backlog = 1
+        if backlog > tcp.backlog:
+            backlog = tcp.backlog
+        self.backlog = backlog
+        self.rcvbuf = _bufsize(self.rcvbuf, tcp.rcv_buf)
+        self.sndbuf = _bufsize(self.sndbuf, tcp.snd_buf)
+        if not self.listening:
+            self.listening = True
+            tcp.listeners.append(self)
+
+    def accept(self):
+        self._check_open()
+        if not self.listening:
+            raise oserror(EINVAL)
+        while not self.acc_q:
+            self._block(self.readable)
+        if len(self.stack.sockets) >= self.stack.config["SOCKETS"]:
+            raise oserror(EMFILE)
+        tcb = self.acc_q.pop(0)
+        s = TcpSocket(self.stack, self.family, self.type, self.proto)
+        s.tcb = tcb
+        tcb.sock = s
+        tcb.listener = None
+        s.local_ip = tcb.local_ip
+        s.local_port = tcb.local_port
+        s.remote_ip = tcb.remote_ip
+        s.remote_port = tcb.remote_port
+        s.reuseaddr = self.reuseaddr
+        s.tflags = self.tflags
+        s.rcvbuf = self.rcvbuf
+        s.sndbuf = self.sndbuf
+        s.ttl = self.ttl
+        s.tos = self.tos
+        self.stack.sockets.append(s)
+        self.tcp.bound.append(s)
+        if tcb.state == T.CLOSED and tcb.error:
+            s.so_error = tcb.error
+        return s, so.fmt_addr(tcb.remote_ip, tcb.remote_port)
+
+    # ---- connecting ----------------------------------------------------------------------
+    def connect(self, addr):
+        e = self._connect(addr)
+        if e:
+            raise oserror(e)
+
+    def connect_ex(self, addr):
+        try:
+            return self._connect(addr)
+        except Timeout:
+            return EAGAIN
+
+    def _connect(self, addr):
+        self._check_open()
+        if self.listening:
+            return EISCONN
+        tcb = self.tcb
+        if tcb is not None:
+            if not self.connecting:
+                return EISCONN
+            if tcb.state == T.SYN_SENT or tcb.state == T.SYN_RECEIVED:
+                if self.timeout == 0:
+                    return EALREADY
+                self._block(self._connected)
+            return self._connect_done()
+        ip, port = so.parse_addr(addr)
+        if ip == ip4.ANY:
+            ip = b"\x7f\x00\x00\x01"
+        stack = self.stack
+        tcp = self.tcp
+        r = stack.routes.lookup(ip, 0)
+        if r < 0:
+            return ENETUNREACH
+        iface = stack.routes.iface[r]
+        src = self.local_ip if self.local_ip != ip4.ANY else iface.ip
+        if not self.local_port:
+            self.local_port = tcp.ephemeral(ip, port)
+            if self not in tcp.bound:
+                tcp.bound.append(self)
+        if tcp.find(src, self.local_port, ip, port) is not None:
+            return EADDRNOTAVAIL
+        tcb = tcp.new_tcb(src, self.local_port, ip, port)
+        if tcb is None:
+            return ENOBUFS
+        self.rcvbuf = _bufsize(self.rcvbuf, tcp.rcv_buf)
+        self.sndbuf = _bufsize(self.sndbuf, tcp.snd_buf)
+        self._setup(tcb)
+        tcb.iface_mtu = iface.mtu
+        tcb.state = T.SYN_SENT
+        tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap) if tcp.wscale else 0
+        tcb.iss = tcp.isn(tcb.local_ip, tcb.local_port, ip, port)
+        tcb.snd_una = tcb.snd_nxt = tcb.snd_max = tcb.iss
+        tcp.set_mss(tcb)
+        tcp.open_buffers(tcb)
+        self.tcb = tcb
+        self.local_ip = tcb.local_ip
+        self.remote_ip = tcb.remote_ip
+        self.remote_port = port
+        self.connecting = True
+        tcp.stats.conn_active += 1
+        out.output(tcp, tcb)
+        if self.timeout == 0:
+            return EINPROGRESS
+        self._block(self._connected)
+        return self._connect_done()
+
+    def _setup(self, tcb):
+        tcb.sock = self
+        tcb.rcv_cap = self.rcvbuf
+        tcb.snd_cap = self.sndbuf
+        tcb.flags |= self.tflags & (T.F_NODELAY | T.F_KEEPALIVE)
+        tcb.ttl = self.ttl
+        tcb.tos = self.tos
+        if self.keep_idle:
+            tcb.keep_idle = self.keep_idle
+        if self.keep_intvl:
+            tcb.keep_intvl = self.keep_intvl
+        if self.keep_cnt:
+            tcb.keep_cnt = self.keep_cnt
+
+    def _connected(self):
+        st = self.tcb.state
+        return st != T.SYN_SENT and st != T.SYN_RECEIVED
+
+    def _connect_done(self):
+        self.connecting = False
+        tcb = self.tcb
+        if tcb.state == T.CLOSED:
+            e = self.so_error or tcb.error or ENOTCONN
+            self.so_error = 0
+            return e
+        return 0
+
+    # ---- sending -------------------------------------------------------------------------
+    def _writable_now(self):
+        tcb = self.tcb
+        st = tcb.state
+        if st == T.SYN_SENT or st == T.SYN_RECEIVED:
+            return False
+        if self.so_error or tcb.snd is None or tcb.flags & T.F_FIN_QUEUED:
+            return True
+        if st != T.ESTABLISHED and st != T.CLOSE_WAIT:
+            return True
+        return tcb.snd.cap - tcb.snd.count > 0
+
+    def writable(self):
+        if self.tcb is None:
+            return not self.listening
+        return self._writable_now()
+
+    def send(self, data, flags=0):
+        self._check_open()
+        tcb = self.tcb
+        if tcb is None:
+            raise oserror(ENOTCONN)
+        n = len(data)
+        while True:
+            self._take_error()
+            st = tcb.state
+            if st == T.SYN_SENT or st == T.SYN_RECEIVED:
+                self._block(self._writable_now, flags)
+                continue
+            if tcb.flags & T.F_FIN_QUEUED or (st != T.ESTABLISHED and st != T.CLOSE_WAIT) or \
+                    tcb.snd is None:
+                raise oserror(EPIPE)
+            snd = tcb.snd
+            if snd.count < snd.cap:
+                k = snd.write(data, 0, n)
+                out.output(self.tcp, tcb)
+                return k
+            self._block(self._writable_now, flags)
+
+    def sendall(self, data, flags=0):
+        mv = memoryview(data)
+        n = len(mv)
+        i = 0
+        while i < n:
+            i += self.send(mv[i:], flags)
+
+    # ---- receiving -----------------------------------------------------------------------
+    def readable(self):
+        if self.listening:
+            return len(self.acc_q) > 0
+        tcb = self.tcb
+        if tcb is None:
+            return False
+        if tcb.rcv is not None and tcb.rcv.count > 0:
+            return True
+        return self.so_error != 0 or tcb.state == T.CLOSED or \
+            (tcb.flags & (T.F_RCVD_FIN | T.F_SHUT_RD)) != 0
+
+    def _wait_data(self, flags):
+        """True when data is ready, False at end of stream; raises pending errors."""
+        tcb = self.tcb
+        if tcb is None:
+            raise oserror(ENOTCONN)
+        while True:
+            r = tcb.rcv
+            if r is not None and r.count > 0 and not (tcb.flags & T.F_SHUT_RD):
+                return True
+            self._take_error()
+            st = tcb.state
+            if tcb.flags & (T.F_RCVD_FIN | T.F_SHUT_RD) or st == T.CLOSED:
+                return False
+            self._block(self.readable, flags)
+
+    def recv_into(self, buf, nbytes=0, flags=0):
+        self._check_open()
+        if not self._wait_data(flags):
+            return 0
+        r = self.tcb.rcv
+        n = nbytes or len(buf)
+        if n > r.count:
+            n = r.count
+        if flags & so.MSG_PEEK:
+            r.peek_into(buf, 0, 0, n)
+        else:
+            r.read_into(buf, 0, n)
+            self._consumed()
+        return n
+
+    def recv(self, bufsize, flags=0):
+        self._check_open()
+        if not self._wait_data(flags):
+            return b""
+        r = self.tcb.rcv
+        n = bufsize if bufsize < r.count else r.count
+        b = bytearray(n)
+        if flags & so.MSG_PEEK:
+            r.peek_into(b, 0, 0, n)
+        else:
+            r.read_into(b, 0, n)
+            self._consumed()
+        return bytes(b)
+
+    def _consumed(self):
+        """The application freed receive space: send a window update when the window grew
+        by at least min(buffer/2, MSS) (RFC 9293 3.8.6.2.2)."""
+        tcb = self.tcb
+        st = tcb.state
+        if st != T.ESTABLISHED and st != T.FIN_WAIT_1 and st != T.FIN_WAIT_2:
+            return
+        r = tcb.rcv
+        free = r.cap - r.count
+        cur = (tcb.rcv_adv - tcb.rcv_nxt) & 0xFFFFFFFF
+        if cur >= 0x80000000:
+            cur = 0
+        step = r.cap >> 1
+        if tcb.mss < step:
+            step = tcb.mss
+        if free - cur >= step:
+            tcb.flags |= T.F_ACKNOW
+            out.output(self.tcp, tcb)
+
+    # ---- shutdown and close --------------------------------------------------------------
+    def shutdown(self, how):
+        self._check_open()
+        if how not in (so.SHUT_RD, so.SHUT_WR, so.SHUT_RDWR):
+            raise oserror(EINVAL)
+        tcb = self.tcb
+        if tcb is None or tcb.state == T.CLOSED or tcb.state == T.SYN_SENT:
+            raise oserror(ENOTCONN)
+        if how != so.SHUT_WR:
+            tcb.flags |= T.F_SHUT_RD
+            if tcb.rcv is not None:
+                tcb.rcv.discard(tcb.rcv.count)
+        if how != so.SHUT_RD:
+            self._queue_fin(tcb)
+        self._event()
+
+    def _queue_fin(self, tcb):
+        """RFC 9293 3.10.4 CLOSE: the FIN follows the queued data."""
+        if tcb.flags & T.F_FIN_QUEUED:
+            return
+        tcb.flags |= T.F_FIN_QUEUED
+        if tcb.state == T.ESTABLISHED:
+            tcb.state = T.FIN_WAIT_1
+        elif tcb.state == T.CLOSE_WAIT:
+            tcb.state = T.LAST_ACK
+        out.output(self.tcp, tcb)
+
+    def close(self):
+        if self.closed:
+            return
+        tcp = self.tcp
+        if self.listening:
+            self.listening = False
+            for t in self.acc_q:
+                t.listener = None
+                tcp.abort(t)
+            self.acc_q = []
+            for t in list(tcp.conns):
+                if t.listener is self:
+                    tcp.abort(t)
+        tcb = self.tcb
+        if tcb is not None:
+            st = tcb.state
+            if st == T.CLOSED:
+                tcp.release_buffers(tcb, True)
+            elif st == T.SYN_SENT:
+                tcb.sock = None
+                tcp.drop(tcb, 0)
+            elif self.linger == 0 or (tcb.rcv is not None and tcb.rcv.count > 0 and
+                                      st != T.TIME_WAIT):
+                tcb.sock = None
+                tcp.abort(tcb)
+            else:
+                self._queue_fin(tcb)
+                if self.linger > 0 and self.timeout != 0:
+                    self.stack.wait(lambda: tcb.state == T.CLOSED or
+                                    tcb.flags & T.F_FIN_ACKED != 0, self.linger)
+                tcb.sock = None
+                st = tcb.state
+                if st == T.CLOSED:
+                    tcp.release_buffers(tcb, True)
+                else:
+                    if tcb.rcv is not None:
+                        tcp.rings.put(tcb.rcv)
+                        tcb.rcv = None
+                        tcb.ooo = None
+                    if st == T.FIN_WAIT_2:
+                        t = self.stack.now + 2 * tcp.msl
+                        tcb.t_conn = t
+                        tcp.arm(t)
+            self.tcb = None
+        tcp.unbind(self)
+        so.Socket.close(self)
+
+    # ---- options -------------------------------------------------------------------------
+    def _setopt(self, level, opt, value):
+        v = value if isinstance(value, int) else int.from_bytes(bytes(value[:4]), "little")
+        tcb = self.tcb
+        if level == so.IPPROTO_TCP:
+            if opt == so.TCP_NODELAY:
+                self._flag(T.F_NODELAY, v)
+                if v and tcb is not None and tcb.state >= T.ESTABLISHED and tcb.snd is not None:
+                    out.output(self.tcp, tcb)
+            elif opt == so.TCP_KEEPIDLE or opt == so.TCP_KEEPINTVL or opt == so.TCP_KEEPCNT:
+                if v < 1:
+                    raise oserror(EINVAL)
+                if opt == so.TCP_KEEPCNT:
+                    self.keep_cnt = v
+                elif opt == so.TCP_KEEPIDLE:
+                    self.keep_idle = v * 1000
+                else:
+                    self.keep_intvl = v * 1000
+                if tcb is not None:
+                    self._setup_keep(tcb)
+            elif opt == so.TCP_MAXSEG:
+                pass  # accepted; the MSS follows the MTU and the peer's option
+            else:
+                return False
+            return True
+        if level == so.SOL_SOCKET:
+            if opt == so.SO_KEEPALIVE:
+                self._flag(T.F_KEEPALIVE, v)
+                if tcb is not None:
+                    self._setup_keep(tcb)
+                return True
+            if opt == so.SO_LINGER:
+                if isinstance(value, int):
+                    raise oserror(EINVAL)
+                b = bytes(value)
+                on = int.from_bytes(b[0:4], "little")
+                secs = int.from_bytes(b[4:8], "little") if len(b) >= 8 else 0
+                self.linger = secs if on else -1
+                return True
+        return False
+
+    def _flag(self, f, on):
+        if on:
+            self.tflags |= f
+        else:
+            self.tflags &= ~f
+        if self.tcb is not None:
+            if on:
+                self.tcb.flags |= f
+            else:
+                self.tcb.flags &= ~f
+
+    def _setup_keep(self, tcb):
+        if self.keep_idle:
+            tcb.keep_idle = self.keep_idle
+        if self.keep_intvl:
+            tcb.keep_intvl = self.keep_intvl
+        if self.keep_cnt:
+            tcb.keep_cnt = self.keep_cnt
+        if tcb.flags & T.F_KEEPALIVE and tcb.state >= T.ESTABLISHED:
+            t = tcb.last_rx + tcb.keep_idle
+            if t < self.stack.now:
+                t = self.stack.now
+            tcb.t_keep = t
+            self.tcp.arm(t)
+        elif not (tcb.flags & T.F_KEEPALIVE):
+            tcb.t_keep = 0
+
+    def _getopt(self, level, opt):
+        tcb = self.tcb
+        if level == so.IPPROTO_TCP:
+            if opt == so.TCP_NODELAY:
+                return 1 if self.tflags & T.F_NODELAY else 0
+            if opt == so.TCP_MAXSEG:
+                return tcb.mss if tcb is not None else 536
+            if opt == so.TCP_KEEPIDLE:
+                return (self.keep_idle or self.tcp.keep_idle) // 1000
+            if opt == so.TCP_KEEPINTVL:
+                return (self.keep_intvl or self.tcp.keep_intvl) // 1000
+            if opt == so.TCP_KEEPCNT:
+                return self.keep_cnt or self.tcp.keep_cnt
+            return None
+        if level == so.SOL_SOCKET:
+            if opt == so.SO_KEEPALIVE:
+                return 1 if self.tflags & T.F_KEEPALIVE else 0
+            if opt == so.SO_LINGER:
+                on = 1 if self.linger >= 0 else 0
+                secs = self.linger if self.linger > 0 else 0
+                return on.to_bytes(4, "little") + secs.to_bytes(4, "little")
+        return None
+
+    def state(self):
+        """The connection's RFC 9293 state name ('LISTEN' for a listener)."""
+        if self.listening:
+            return "LISTEN"
+        if self.tcb is None:
+            return "CLOSED"
+        return self.tcb.state_name()

@@ -1,0 +1,132 @@
+"""The transmission control block: one connection's state (RFC 9293 3.3.1).
+
+    CLOSED LISTEN SYN_SENT SYN_RECEIVED ESTABLISHED FIN_WAIT_1 FIN_WAIT_2 CLOSE_WAIT
+    CLOSING LAST_ACK TIME_WAIT
+
+A listening socket is LISTEN without a TCB (proto.py keeps listeners by port). A TCB holds
+no buffers until data can flow: rings come from the RingPool at connect() or when a passive
+connection reaches ESTABLISHED, and go back when it closes. __slots__ keeps an idle TCB
+small on CPython (MicroPython ignores it). Timers are absolute deadlines in ms, 0 = off."""
+from ustack.core.compat import const
+
+CLOSED = const(0)
+LISTEN = const(1)
+SYN_SENT = const(2)
+SYN_RECEIVED = const(3)
+ESTABLISHED = const(4)
+FIN_WAIT_1 = const(5)
+FIN_WAIT_2 = const(6)
+CLOSE_WAIT = const(7)
+CLOSING = const(8)
+LAST_ACK = const(9)
+TIME_WAIT = const(10)
+
+STATE_NAMES = ("CLOSED", "LISTEN", "SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1",
+               "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT")
+
+# flags
+F_ACKNOW = const(0x0001)      # send an ACK at the next output
+F_FIN_QUEUED = const(0x0002)  # the application shut down writing: FIN follows the data
+F_FIN_SENT = const(0x0004)    # our FIN has a sequence number (snd_max covers it)
+F_FIN_ACKED = const(0x0008)
+F_RCVD_FIN = const(0x0010)    # peer's FIN processed: no more data will come
+F_NODELAY = const(0x0020)     # TCP_NODELAY: Nagle off
+F_TS = const(0x0040)          # timestamps negotiated (RFC 7323)
+F_WS = const(0x0080)          # window scaling negotiated
+F_SACK = const(0x0100)        # SACK permitted by both sides
+F_KEEPALIVE = const(0x0200)
+F_PASSIVE = const(0x0400)     # opened from a listener
+F_SHUT_RD = const(0x0800)
+F_OOO_FIN = const(0x1000)     # a FIN arrived beyond a hole: ooo_fin is its sequence number
+F_PENDING = const(0x2000)     # output stalled on an empty buffer pool: retry from tick
+F_TIMING = const(0x4000)      # rtt_seq is being timed (Karn: cleared on retransmit)
+F_DUPACK_OK = const(0x8000)   # data in flight when the last dup ACK arrived
+
+TCP_STATE_OPEN = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK)
+
+
+class TCB:
+    __slots__ = (
+        "state", "flags", "sock", "listener", "hnext", "key",
+        "local_ip", "local_port", "remote_ip", "remote_port", "iface_mtu",
+        "iss", "snd_una", "snd_nxt", "snd_max", "snd_wnd", "snd_wl1", "snd_wl2",
+        "max_sndwnd", "snd_wscale", "mss", "peer_mss",
+        "irs", "rcv_nxt", "rcv_adv", "rcv_wscale", "rcv_cap", "rcv_unacked", "ooo_fin",
+        "ts_recent", "ts_recent_age", "ts_offset",
+        "srtt8", "rttvar4", "rto", "backoff", "rtt_seq", "rtt_start", "retries",
+        "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn",
+        "keep_idle", "keep_intvl", "keep_cnt", "keep_probes", "last_rx",
+        "snd", "rcv", "ooo", "cc", "error", "ttl", "tos", "snd_cap",
+    )
+
+    def __init__(self):
+        self.state = CLOSED
+        self.flags = 0
+        self.sock = None
+        self.listener = None
+        self.hnext = None
+        self.key = 0
+        self.local_ip = None
+        self.local_port = 0
+        self.remote_ip = None
+        self.remote_port = 0
+        self.iface_mtu = 1500
+        self.iss = 0
+        self.snd_una = 0
+        self.snd_nxt = 0
+        self.snd_max = 0
+        self.snd_wnd = 0
+        self.snd_wl1 = 0
+        self.snd_wl2 = 0
+        self.max_sndwnd = 0
+        self.snd_wscale = 0
+        self.mss = 536           # send MSS (RFC 9293 3.7.1 default; options lower it by 12 for TS)
+        self.peer_mss = 536
+        self.irs = 0
+        self.rcv_nxt = 0
+        self.rcv_adv = 0         # right edge of the window we last advertised
+        self.rcv_wscale = 0
+        self.rcv_cap = 0         # receive buffer size (ring size once allocated)
+        self.rcv_unacked = 0     # bytes received since we last sent an ACK
+        self.ooo_fin = 0
+        self.ts_recent = 0
+        self.ts_recent_age = 0
+        self.ts_offset = 0
+        self.srtt8 = 0
+        self.rttvar4 = 0
+        self.rto = 1000
+        self.backoff = 0
+        self.rtt_seq = 0
+        self.rtt_start = 0
+        self.retries = 0
+        self.t_rexmt = 0
+        self.t_persist = 0
+        self.t_delack = 0
+        self.t_keep = 0
+        self.t_conn = 0          # connect timeout, FIN_WAIT_2 orphan timeout, TIME_WAIT 2*MSL
+        self.keep_idle = 0
+        self.keep_intvl = 0
+        self.keep_cnt = 0
+        self.keep_probes = 0
+        self.last_rx = 0
+        self.snd = None
+        self.rcv = None
+        self.ooo = None
+        self.cc = None
+        self.error = 0
+        self.ttl = 0
+        self.tos = 0
+        self.snd_cap = 0
+
+    def state_name(self):
+        return STATE_NAMES[self.state]
+
+    def synchronized(self):
+        return self.state >= ESTABLISHED
+
+    def next_deadline(self):
+        d = 0
+        for t in (self.t_rexmt, self.t_persist, self.t_delack, self.t_keep, self.t_conn):
+            if t and (d == 0 or t < d):
+                d = t
+        return d

@@ -1,0 +1,128 @@
+"""Per-connection timers, run from TCP.tick: retransmission (RFC 6298 5.4-5.6, go-back-N from
+SND.UNA, exponential backoff, give up after TCP_MAX_RETRIES / TCP_SYN_RETRIES), persist
+(zero-window probes with backoff, RFC 9293 3.8.6.1), delayed ACK, keepalive (RFC 1122
+4.2.3.6), TIME-WAIT / orphaned FIN-WAIT-2 expiry. Returns the connection's next deadline."""
+from ustack.core.tcp import tcb as T
+from ustack.core.tcp import output as out
+from ustack.core.tcp import rto
+from ustack.core.tcp.seq import seq_sub
+
+
+def run(tcp, tcb, now):
+    if tcb.flags & T.F_PENDING:
+        tcb.flags &= ~T.F_PENDING
+        out.output(tcp, tcb)
+    if tcb.t_conn and now >= tcb.t_conn:
+        tcb.t_conn = 0
+        if tcb.state == T.TIME_WAIT or tcb.state == T.FIN_WAIT_2:
+            tcp.drop(tcb, 0)
+            return 0
+    if tcb.t_delack and now >= tcb.t_delack:
+        tcb.t_delack = 0
+        tcb.flags |= T.F_ACKNOW
+        tcp.stats.delayed_acks += 1
+        out.output(tcp, tcb)
+    if tcb.t_rexmt and now >= tcb.t_rexmt:
+        _rexmt(tcp, tcb, now)
+        if tcb.state == T.CLOSED:
+            return 0
+    if tcb.t_persist and now >= tcb.t_persist:
+        _persist(tcp, tcb, now)
+        if tcb.state == T.CLOSED:
+            return 0
+    if tcb.t_keep and now >= tcb.t_keep:
+        _keepalive(tcp, tcb, now)
+        if tcb.state == T.CLOSED:
+            return 0
+    d = 0
+    t = tcb.t_rexmt
+    if t:
+        d = t
+    t = tcb.t_persist
+    if t and (d == 0 or t < d):
+        d = t
+    t = tcb.t_delack
+    if t and (d == 0 or t < d):
+        d = t
+    t = tcb.t_keep
+    if t and (d == 0 or t < d):
+        d = t
+    t = tcb.t_conn
+    if t and (d == 0 or t < d):
+        d = t
+    if tcb.flags & T.F_PENDING and (d == 0 or now + 10 < d):
+        d = now + 10
+    return d
+
+
+def _rexmt(tcp, tcb, now):
+    tcb.t_rexmt = 0
+    st = tcb.state
+    syn = st == T.SYN_SENT or st == T.SYN_RECEIVED
+    limit = tcp.syn_retries if syn else tcp.max_retries
+    if tcb.retries >= limit:
+        if syn and tcb.flags & T.F_PASSIVE:
+            tcp.drop(tcb, 0)  # an embryonic connection simply goes away
+        else:
+            tcp.timed_out(tcb)
+        return
+    if st == T.TIME_WAIT or st == T.CLOSED:
+        return
+    tcb.retries += 1
+    tcb.backoff += 1
+    tcp.stats.rto_expired += 1
+    tcp.stats.tx_retransmits += 1
+    if not syn and tcb.cc is not None:
+        tcb.cc.on_rto(seq_sub(tcb.snd_max, tcb.snd_una), tcb.snd_max)
+    tcb.flags &= ~T.F_TIMING  # Karn
+    if syn:
+        tcb.snd_nxt = tcb.iss
+    else:
+        tcb.snd_nxt = tcb.snd_una
+    out.output(tcp, tcb, True)
+
+
+def _persist(tcp, tcb, now):
+    tcb.t_persist = 0
+    if tcb.snd is None or tcb.snd.count == 0 or tcb.snd_nxt != tcb.snd_una or tcb.t_rexmt:
+        return
+    if tcb.retries >= tcp.max_retries:
+        tcp.timed_out(tcb)  # the peer stopped answering our probes altogether
+        return
+    tcb.retries += 1
+    tcp.stats.persist_probes += 1
+    usable = tcb.snd_wnd
+    cw = tcb.cc.window()
+    if cw < usable:
+        usable = cw
+    if usable > 0:
+        out.output(tcp, tcb, True)  # the sender SWS override: send what the window allows
+    else:
+        out.send_probe(tcp, tcb)
+    if tcb.t_rexmt == 0 and tcb.state != T.CLOSED:
+        if tcb.backoff < 16:
+            tcb.backoff += 1
+        t = now + rto.current(tcb, tcp.rto_max)
+        tcb.t_persist = t
+        tcp.arm(t)
+
+
+def _keepalive(tcp, tcb, now):
+    tcb.t_keep = 0
+    st = tcb.state
+    if not (tcb.flags & T.F_KEEPALIVE) or not (st == T.ESTABLISHED or st == T.CLOSE_WAIT or
+                                               st == T.FIN_WAIT_1 or st == T.FIN_WAIT_2):
+        return
+    idle = now - tcb.last_rx
+    if idle < tcb.keep_idle and tcb.keep_probes == 0:
+        t = tcb.last_rx + tcb.keep_idle
+    else:
+        if tcb.keep_probes >= tcb.keep_cnt:
+            tcp.timed_out(tcb)
+            return
+        tcb.keep_probes += 1
+        tcp.stats.keepalive_probes += 1
+        out.send_probe(tcp, tcb)
+        t = now + tcb.keep_intvl
+    tcb.t_keep = t
+    tcp.arm(t)

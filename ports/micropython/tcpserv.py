@@ -1,0 +1,149 @@
+"""TCP services for the MicroPython app: echo (RFC 862), discard (RFC 863), chargen (RFC 864),
+driven from the poll loop (no threads, no blocking, no exceptions on the data path).
+
+Steady state allocates nothing: every connection moves data through one preallocated
+buffer per service; readiness is checked before each call (readable(), the ring counts),
+so no call raises EAGAIN (an OSError would allocate). Sending a prefix of the buffer goes
+through `_send_n` (TcpSocket.send takes the whole object: a slice would allocate).
+Accepting a connection allocates its socket object; that is connection setup, not the data
+path. Connections beyond `max_conns` wait in the listen queue.
+"""
+from ustack.core import socket as so
+from ustack.core.tcp import tcb as T
+from ustack.core.tcp import output as tcpout
+
+CHARGEN = bytes((32 + (i % 95)) for i in range(95 * 2))
+
+
+def _send_n(sock, buf, n):
+    """Queue buf[0:n] on sock's send ring (as much as fits) and run output; the count
+    queued. Only for an established connection (callers check)."""
+    tcb = sock.tcb
+    k = tcb.snd.write(buf, 0, n)
+    if k:
+        tcpout.output(sock.tcp, tcb)
+    return k
+
+
+def _open_for_data(tcb):
+    st = tcb.state
+    return (st == T.ESTABLISHED or st == T.CLOSE_WAIT) and tcb.snd is not None and \
+        not (tcb.flags & T.F_FIN_QUEUED)
+
+
+class TcpService:
+    def __init__(self, stack, port, kind, max_conns=4, bufsize=2048):
+        self.stack = stack
+        self.kind = kind
+        self.port = port
+        self.max_conns = max_conns
+        self.lsock = s = stack.socket(so.AF_INET, so.SOCK_STREAM)
+        s.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+        s.bind(("", port))
+        s.listen(max_conns)
+        s.setblocking(False)
+        self.conns = [None] * max_conns
+        self.nconns = 0
+        self.buf = bytearray(bufsize)
+        self.accepted = 0
+        self.closed = 0
+        self.rx_bytes = 0
+        self.tx_bytes = 0
+        self.chargen_pos = [0] * max_conns
+        if kind == "chargen":
+            b = self.buf
+            i = 0
+            while i < bufsize:
+                b[i] = CHARGEN[i % len(CHARGEN)]
+                i += 1
+
+    def step(self):
+        ls = self.lsock
+        if self.nconns < self.max_conns and ls.acc_q:
+            c, _ = ls.accept()
+            c.setblocking(False)
+            i = 0
+            while self.conns[i] is not None:
+                i += 1
+            self.conns[i] = c
+            self.chargen_pos[i] = 0
+            self.nconns += 1
+            self.accepted += 1
+        if not self.nconns:
+            return
+        i = 0
+        while i < self.max_conns:
+            c = self.conns[i]
+            if c is not None:
+                self._serve(i, c)
+            i += 1
+
+    def _serve(self, i, c):
+        tcb = c.tcb
+        if tcb is None or tcb.state == T.CLOSED or c.so_error:
+            self._close(i, c)
+            return
+        kind = self.kind
+        r = tcb.rcv
+        if kind == "chargen":
+            if r is not None and r.count:
+                r.discard(r.count)  # RFC 864: input is ignored
+                c._consumed()
+            if _open_for_data(tcb):
+                snd = tcb.snd
+                free = snd.cap - snd.count
+                if free > 0:
+                    n = len(self.buf)
+                    if n > free:
+                        n = free
+                    self.tx_bytes += _send_n(c, self.buf, n)
+        else:
+            while r is not None and r.count:
+                n = r.count
+                if n > len(self.buf):
+                    n = len(self.buf)
+                if kind == "echo":
+                    if not _open_for_data(tcb):
+                        n = 0
+                    else:
+                        free = tcb.snd.cap - tcb.snd.count
+                        if n > free:
+                            n = free
+                    if n == 0:
+                        break  # the send ring is full: the rest waits (the window closes)
+                n = c.recv_into(self.buf, n)
+                self.rx_bytes += n
+                if kind == "echo":
+                    self.tx_bytes += _send_n(c, self.buf, n)
+        if tcb.flags & T.F_RCVD_FIN and (r is None or r.count == 0):
+            # the peer finished sending and we consumed everything: close (our FIN follows
+            # whatever echoed data is still queued; the stack finishes it as an orphan)
+            self._close(i, c)
+
+    def _close(self, i, c):
+        c.close()
+        self.conns[i] = None
+        self.nconns -= 1
+        self.closed += 1
+
+    def report(self, counters):
+        pre = "svc.tcp%d." % self.port
+        for k in ("accepted", "closed", "rx_bytes", "tx_bytes"):
+            v = getattr(self, k)
+            if v:
+                counters[pre + k] = v
+
+    def close(self):
+        i = 0
+        while i < self.max_conns:
+            c = self.conns[i]
+            if c is not None:
+                self._close(i, c)
+            i += 1
+        self.lsock.close()
+
+
+def make(stack, name, port):
+    if name in ("echo", "discard", "chargen"):
+        return TcpService(stack, port, name)
+    return None  # http: not served under MicroPython

@@ -1,0 +1,114 @@
+"""mpy-cross compiles every core module for the MCU targets; `invoke mpy` (build.build)
+produces each board's tree with the right -march, its constants module and a size report;
+the unix build's .mpy files import and run under the unix port."""
+import glob
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.micropython.mpyhelp import ROOT, needs_micropython, run_mpy
+
+MPY_CROSS = shutil.which("mpy-cross") or os.path.join(os.path.dirname(os.__file__), "..", "..",
+                                                      "bin", "mpy-cross")
+try:
+    from ustack.ports.micropython.build import mpy_cross_exe, build, select_modules, summary
+    MPY_CROSS = mpy_cross_exe()
+except FileNotFoundError:
+    MPY_CROSS = None
+
+needs_mpy_cross = pytest.mark.skipif(MPY_CROSS is None, reason="no mpy-cross")
+CORE = sorted(p for p in glob.glob(os.path.join(ROOT, "core", "**", "*.py"), recursive=True))
+BOARDS = ("unix", "w5500_evb_pico", "pico_enc28j60", "esp32_w5500")
+
+
+@needs_mpy_cross
+@pytest.mark.parametrize("arch", ["armv6m", "xtensawin", "armv7emsp", "x64"])
+def test_every_core_module_compiles(tmp_path, arch):
+    bad = []
+    for src in CORE:
+        out = tmp_path / (os.path.relpath(src, ROOT).replace("/", "_") + ".mpy")
+        r = subprocess.run([MPY_CROSS, "-march=" + arch, "-o", str(out), src],
+                           capture_output=True, text=True)
+        if r.returncode or not out.exists():
+            bad.append("%s: %s" % (os.path.relpath(src, ROOT), (r.stdout + r.stderr).strip()))
+    assert not bad, "\n".join(bad)
+    assert len(CORE) >= 20
+
+
+@needs_mpy_cross
+@pytest.mark.parametrize("board", BOARDS)
+def test_board_build_reports_its_size(tmp_path, board):
+    rep = build(board, str(tmp_path))
+    print(summary(rep))
+    from ustack import boards
+    b = boards.load(board)
+    assert rep["arch"] == b.ARCH
+    out = rep["out"]
+    for f in ("main.py", "board_cfg.py", "manifest.json", "lib/ustack/__init__.mpy",
+              "lib/ustack/core/stack.mpy", "lib/ustack/core/checksum_viper.mpy",
+              "lib/ustack/ports/micropython/app.mpy"):
+        assert os.path.exists(os.path.join(out, f)), f
+    assert rep["mpy_bytes"] == sum(rep["sizes"].values()) > 20000
+    assert json.load(open(os.path.join(out, "manifest.json")))["mpy_bytes"] == rep["mpy_bytes"]
+    # the driver ships, CPython-only modules never do
+    names = set(rep["sizes"])
+    assert not any(n.endswith(("/build.mpy", "/deploy.mpy", "/runtime.mpy", "/stage.mpy"))
+                   for n in names)
+    drv = {"streamlink": "ports/micropython/streamlink", "w5500": "hal/w5500",
+           "enc28j60": "hal/enc28j60"}[b.DRIVER]
+    assert "ustack/%s.mpy" % drv in names
+    if "tcp" in b.FEATURES:
+        assert "ustack/core/tcp/proto.mpy" in names
+    # a .mpy header: 'M', version 6, feature flags carry the arch for native code
+    with open(os.path.join(out, "lib/ustack/core/checksum_viper.mpy"), "rb") as f:
+        hdr = f.read(4)
+    assert hdr[0] == ord("M") and hdr[1] == 6
+    # board_cfg.py is the board's data
+    ns = {}
+    exec(open(os.path.join(out, "board_cfg.py")).read(), ns)
+    assert ns["DRIVER"] == b.DRIVER and ns["CONFIG"] == b.CONFIG
+
+
+def test_feature_gating_drops_modules():
+    class Tiny:
+        NAME = "tiny"
+        ARCH = "armv6m"
+        DRIVER = "enc28j60"
+        FEATURES = ()
+    mods, notes, missing = select_modules(Tiny)
+    rels = [m for m, _ in mods]
+    assert "core/stack.py" in rels and "hal/enc28j60.py" in rels and "hal/spi.py" in rels
+    assert not any(r.startswith("core/tcp/") for r in rels), rels
+    assert "core/raw.py" not in rels
+    assert "ports/micropython/streamlink.py" not in rels
+
+
+@needs_micropython
+@needs_mpy_cross
+def test_unix_build_runs_from_mpy_files(tmp_path):
+    """The x64 .mpy tree (viper as machine code) imports and moves traffic: two stacks ping
+    and exchange UDP, checksums by the compiled viper module."""
+    rep = build("unix", str(tmp_path))
+    lib = os.path.join(rep["out"], "lib")
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from ustack.core import checksum, checksum_viper\n"
+            "print(checksum.__file__, checksum.csum is checksum_viper.csum)\n"
+            "from ustack.core.stack import Stack\n"
+            "sys.path.insert(1, %r)\n"
+            "from memlink import pair\n"
+            "la, lb = pair(b'\\x02\\0\\0\\0\\0\\x0a', b'\\x02\\0\\0\\0\\0\\x0b')\n"
+            "a = Stack(); b = Stack()\n"
+            "a.add_interface('a0', la, ip='192.0.2.10/24')\n"
+            "b.add_interface('b0', lb, ip='192.0.2.11/24')\n"
+            "p = a.icmp.pinger('192.0.2.11')\n"
+            "for i in range(5):\n"
+            "    p.send(i, i)\n"
+            "    for _ in range(4): a.poll(i); b.poll(i)\n"
+            "print('pings', p.received)\n") % (lib, os.path.join(ROOT, "tests", "micropython",
+                                                                 "mp_scripts"))
+    r = run_mpy(["-c", code])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ".mpy True" in r.stdout and "pings 5" in r.stdout, r.stdout

@@ -1,0 +1,155 @@
+"""TCP building blocks on their own: sequence arithmetic, rings, the out-of-order table,
+RFC 6298 RTO, NewReno, options, the header writer."""
+from hypothesis import given, strategies as st
+
+from ustack.core.tcp import seq as S
+from ustack.core.tcp.ring import Ring, RingPool
+from ustack.core.tcp.ooo import Ooo
+from ustack.core.tcp import rto
+from ustack.core.tcp.tcb import TCB
+from ustack.core.tcp.cc import initial_window, make
+from ustack.core.tcp import options
+from ustack.core.wire import tcp as w
+
+M = 0xFFFFFFFF
+
+
+def test_sequence_comparisons_wrap_modulo_2_32():
+    assert S.seq_lt(M, 0) and S.seq_gt(0, M) and S.seq_le(5, 5) and S.seq_ge(5, 5)
+    assert S.seq_add(M, 2) == 1 and S.seq_sub(1, M) == 2 and S.seq_diff(1, M) == 2
+    assert S.seq_diff(M, 1) == -2 and S.seq_between(M - 1, 0, 3) and not S.seq_between(0, 3, 3)
+    assert S.seq_max(M, 1) == 1 and S.seq_min(M, 1) == M
+
+
+@given(st.integers(0, M), st.integers(1, 2 ** 31 - 1))
+def test_seq_add_is_always_greater(a, n):
+    b = S.seq_add(a, n)
+    assert S.seq_gt(b, a) and S.seq_lt(a, b) and S.seq_sub(b, a) == n and S.seq_diff(a, b) == -n
+
+
+@given(st.lists(st.binary(min_size=0, max_size=50), max_size=40), st.integers(1, 7))
+def test_ring_is_a_fifo_across_wraps(chunks, rd):
+    r = Ring(64)
+    ref = bytearray()
+    out = bytearray()
+    for c in chunks:
+        n = r.write(c, 0, len(c))
+        ref += c[:n]
+        buf = bytearray(rd * 3)
+        k = r.read_into(buf, 0, rd * 3)
+        out += buf[:k]
+        assert r.count <= r.cap
+    buf = bytearray(64)
+    out += buf[:r.read_into(buf, 0, 64)]
+    assert bytes(out) == bytes(ref)
+
+
+def test_ring_peek_and_write_at_beyond_count():
+    r = Ring(8)
+    r.write(b"abcdef", 0, 6)
+    r.discard(5)
+    r.write_at(3, b"XYZ", 0, 3)  # wraps around the end
+    b = bytearray(3)
+    r.peek_into(b, 0, 3, 3)
+    assert bytes(b) == b"XYZ" and r.count == 1
+
+
+def test_ring_pool_reuses_rings():
+    p = RingPool(2)
+    a = p.get(100)
+    p.put(a)
+    assert p.get(100) is a and p.out == 1
+    assert p.get(200) is not a
+
+
+def test_ooo_merges_and_advances():
+    o = Ooo(3)
+    assert o.add(100, 110) and o.add(120, 130) and o.add(140, 150)
+    assert not o.add(160, 170)  # full: a fourth disjoint range is refused
+    assert o.add(110, 120) and o.n == 2  # bridges the first two
+    assert (o.start[o.latest], o.end[o.latest]) == (100, 130)
+    assert o.advance(90) == 90 and o.advance(100) == 130 and o.n == 1
+    assert o.highest(130) == 150 and o.advance(145) == 150 and o.n == 0
+
+
+def test_ooo_across_sequence_wrap():
+    o = Ooo(4)
+    o.add(M - 5, 5)
+    o.add(5, 10)
+    assert o.n == 1 and o.advance(M - 10) == M - 10 and o.advance(M - 5) == 10
+
+
+def test_rto_rfc6298():
+    t = TCB()
+    rto.sample(t, 100, 200, 60000)
+    assert t.srtt8 >> 3 == 100 and t.rttvar4 >> 2 == 50 and t.rto == 300  # 2.2
+    rto.sample(t, 100, 200, 60000)
+    assert t.srtt8 >> 3 == 100 and t.rttvar4 >> 2 == 37 and t.rto == 250  # 2.3
+    rto.sample(t, 1, 200, 60000)
+    assert t.rto >= 200  # 2.4 floor
+    t.backoff = 3
+    assert rto.current(t, 60000) == t.rto * 8
+    t.backoff = 30
+    assert rto.current(t, 60000) == 60000  # 5.5 cap
+
+
+def test_initial_window_rfc6928():
+    assert initial_window(1460) == 14600 and initial_window(536) == 5360
+    assert initial_window(4000) == 14600 and initial_window(9000) == 18000
+
+
+def test_newreno_slow_start_avoidance_fast_recovery():
+    c = make("newreno", 1000)
+    assert c.window() == 10000
+    c.on_ack(1000, 1000, 10000)
+    assert c.window() == 11000  # slow start
+    c.ssthresh = 11000
+    for i in range(11):
+        c.on_ack(1000, 2000 + i * 1000, 11000)
+    assert c.window() == 12000  # ~1 MSS per window of ACKs
+    assert not c.on_dup_ack(5000, 12000, 17000)
+    assert not c.on_dup_ack(5000, 12000, 17000)
+    assert c.on_dup_ack(5000, 12000, 17000)  # third: fast retransmit (RFC 5681 3.2)
+    assert c.ssthresh == 6000 and c.window() == 9000 and c.in_recovery
+    c.on_dup_ack(5000, 12000, 17000)
+    assert c.window() == 10000  # inflation
+    assert c.on_ack(2000, 7000, 12000)  # partial ACK: retransmit (RFC 6582)
+    assert c.in_recovery
+    assert not c.on_ack(10000, 17000, 10000)  # full ACK: deflate, leave recovery
+    assert not c.in_recovery and c.window() <= 6000
+    c.on_rto(8000, 20000)
+    assert c.window() == 1000 and c.ssthresh == 4000
+
+
+def test_newreno_no_second_fast_retransmit_below_recover():
+    c = make("newreno", 1000)
+    c.on_rto(8000, 50000)
+    for i in range(3):
+        r = c.on_dup_ack(40000, 8000, 52000)
+    assert not r  # RFC 6582 3.2 step 2: ACK not beyond recover
+
+
+class Scratch:
+    pass
+
+
+def test_options_parse_all_kinds_and_tolerate_garbage():
+    b = bytearray(40)
+    n = options.write_syn(b, 0, 1460, 7, True, True, 1234, 5678)
+    assert n % 4 == 0
+    t = Scratch()
+    assert options.parse(t, b, 0, n)
+    assert t.opt_seen == options.SEEN_MSS | options.SEEN_WS | options.SEEN_TS | options.SEEN_SACK_PERM
+    assert (t.opt_mss, t.opt_ws, t.opt_tsval, t.opt_tsecr) == (1460, 7, 1234, 5678)
+    sack = bytes([1, 1, 5, 18]) + bytes(16)
+    assert options.parse(t, sack, 0, len(sack)) and t.opt_sack_blocks == 2
+    assert not options.parse(t, bytes([2, 40, 0, 0]), 0, 4)  # length past the end
+    assert not options.parse(t, bytes([2, 0, 1, 1]), 0, 4)   # length < 2
+    assert options.parse(t, bytes([99, 3, 0, 0]), 0, 4)      # unknown kind skipped
+
+
+def test_header_writer_layout():
+    b = bytearray(20)
+    w.write_header(b, 0, 80, 40000, 0x01020304, 0xA0B0C0D0, 32, w.SYN | w.ACK_F, 1234)
+    assert b.hex() == "0050 9c40 01020304 a0b0c0d0 80 12 04d2 0000 0000".replace(" ", "")
+    assert w.flag_names(w.SYN | w.ACK_F) == "S." and w.flag_names(w.RST) == "R"
