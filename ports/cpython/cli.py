@@ -14,7 +14,8 @@ import subprocess
 import sys
 import time
 
-DRIVERS = ("tap", "sim-enc28j60", "sim-w5500", "sim-usb-ecm", "sim-usb-ncm", "slip-pty", "afpacket")
+DRIVERS = ("tap", "sim-enc28j60", "sim-w5500", "sim-usb-ecm", "sim-usb-ncm", "slip-pty", "afpacket",
+           "usb", "usb-ecm", "usb-ncm", "enc28j60", "w5500")
 RUNTIMES = ("cpython", "micropython")
 
 
@@ -53,7 +54,8 @@ def build_parser():
     up.add_argument("--board", default="pc_tap", help="board config in ustack.boards (default pc_tap)")
     up.add_argument("--driver", choices=DRIVERS, default=None,
                     help="link driver (default: the board's; tap). sim-* run a virtual device whose "
-                         "wire is bridged to the TAP")
+                         "wire is bridged to the TAP; usb*, enc28j60, w5500 drive real hardware "
+                         "named by the board (USB/BUS/PINS)")
     up.add_argument("--runtime", choices=RUNTIMES, default="cpython",
                     help="run the core under CPython (default) or the MicroPython unix port "
                          "behind a TAP bridge")
@@ -122,8 +124,19 @@ def resolve(args):
 
 def make_driver(r, pcap=None):
     from ustack.core.wire.ethernet import parse_mac
-    mac = parse_mac(r["mac"])
+    mac = parse_mac(r["mac"]) if r["mac"] else None
     kind = r["driver"]
+    from ustack.ports.cpython import hwdrivers
+    if kind in hwdrivers.USB_KINDS or kind in hwdrivers.SPI_KINDS:
+        # real hardware: the network is on the other side of the dongle/chip, no TAP
+        if kind in hwdrivers.USB_KINDS:
+            drv = hwdrivers.usb_driver(r["board"], mac)
+        else:
+            drv = hwdrivers.spi_driver(r["board"], mac or b"\x02\x00\x00\x00\x00\x02")
+        if pcap:
+            from ustack.hal.pcap import Pcap
+            drv = Pcap(drv, pcap)
+        return drv
     if kind == "tap":
         from ustack.hal.tap import Tap
         drv = Tap(r["tap"], mac=mac, mtu=r["mtu"])

@@ -1,0 +1,98 @@
+"""Real-hardware boards build the right driver stack: USB dongles found by VID:PID through
+pyusb (here over the simulated backend), SPI chips through an FT232H or spidev (here over
+recording fakes of pyftdi/py-spidev wired to the virtual chips)."""
+import types
+
+import pytest
+
+from ustack.boards import load
+from ustack.ports.cpython import hwdrivers
+from tests.sim.test_spi_bus import FakeSpiPort, FakeGpioPort
+
+
+class FakeController:
+    def __init__(self, chip):
+        self.port = FakeSpiPort(chip)
+        self.gpio = FakeGpioPort()
+
+    def get_port(self, cs, freq, mode):
+        self.args = (cs, freq, mode)
+        return self.port
+
+    def get_gpio(self):
+        return self.gpio
+
+
+@pytest.mark.parametrize("name", ["pc_ft232h_enc28j60", "pc_ft232h_w5500"])
+def test_ft232h_boards_build_a_working_chip_driver(name):
+    board = load(name)
+    if board.DRIVER == "enc28j60":
+        from ustack.hal.sim.enc28j60 import Enc28j60Sim as Chip
+    else:
+        from ustack.hal.sim.w5500 import W5500Sim as Chip
+    chip = Chip()
+    ctl = FakeController(chip)
+    drv = hwdrivers.spi_driver(board, b"\x02\x00\x00\x00\x00\x12", ftdi_controller=ctl)
+    assert ctl.args == (0, 12_000_000, 0)
+    # a frame each way through driver -> FT232H fake -> virtual chip
+    sent = []
+    chip.on_wire_tx = sent.append
+    frame = bytes(range(14)) + bytes(100)
+    assert drv.send(frame, len(frame))
+    for _ in range(20):
+        drv.service()
+        if sent:
+            break
+    assert sent and sent[0][:len(frame)] == frame
+    chip.wire_rx(b"\x02\x00\x00\x00\x00\x12" + b"\x02\x00\x00\x00\x00\x01\x08\x00" + bytes(50))
+    buf = bytearray(1600)
+    n = 0
+    for _ in range(20):
+        drv.service()
+        n = drv.recv_into(buf)
+        if n:
+            break
+    assert n >= 60 and buf[:6] == b"\x02\x00\x00\x00\x00\x12"
+
+
+def test_spidev_board_opens_the_configured_device():
+    from ustack.hal.sim.w5500 import W5500Sim
+    chip = W5500Sim()
+    opened = []
+
+    class SpiDev:
+        def open(self, bus, dev):
+            opened.append((bus, dev))
+
+        def xfer2(self, data):
+            chip.cs_low()
+            chip.spi_write(bytes(data), len(data))
+            out = bytearray(len(data))
+            chip.cs_high()
+            return list(out)
+    drv = hwdrivers.spi_bus(load("rpi_spidev_w5500").BUS, spidev_module=types.SimpleNamespace(SpiDev=SpiDev))
+    assert opened == [(0, 0)]
+    assert drv[1] is None
+
+
+@pytest.mark.parametrize("name,model", [("pc_usb_ecm", "CdcEcmDevice"), ("pc_usb_ncm", "CdcNcmDevice")])
+def test_usb_boards_find_the_dongle_and_pick_its_class(name, model):
+    from ustack.hal.sim import usb_cdc
+    from ustack.hal.sim.usb_backend import SimBackend
+    m = getattr(usb_cdc, model)()
+    be = SimBackend()
+    be.add(m)
+    board = types.SimpleNamespace(**{k: getattr(load(name), k) for k in ("DRIVER", "USB")})
+    board.USB = {"vid": m.vid, "pid": m.pid}
+    drv = hwdrivers.usb_driver(board, backend=be)
+    assert type(drv).__name__ == ("UsbEcm" if "ecm" in name else "UsbNcm")
+    assert drv.mac == m.mac
+    drv.close()
+
+
+def test_usb_board_without_a_matching_dongle_says_so():
+    from ustack.hal.sim.usb_backend import SimBackend
+    board = types.SimpleNamespace(DRIVER="usb", USB={"vid": 0x1234, "pid": 0x5678})
+    with pytest.raises(SystemExit) as e:
+        hwdrivers.usb_driver(board, backend=SimBackend())
+    assert "no CDC-ECM/NCM USB device" in str(e.value)
