@@ -94,7 +94,6 @@ def finish(bench, c, s):
     assert bench.a.tcp.rings.out == 0 and bench.b.tcp.rings.out == 0
 
 
-@pytest.mark.slow
 def test_10mb_at_5_percent_loss_arrives_intact():
     bench = ImpairedBench(BIG, loss=0.05, seed=7)
     c, s = pair(bench)

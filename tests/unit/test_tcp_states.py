@@ -7,6 +7,18 @@ import sys
 
 import pytest
 
+
+class raises_eagain:
+    """pytest.raises(BlockingIOError), also where (MicroPython) EAGAIN is a plain OSError."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, t, v, tb):
+        assert t is not None and issubclass(t, OSError) and v.errno == errno.EAGAIN, \
+            "expected EAGAIN"
+        return True
+
 from ustack.core import socket as so
 from ustack.core.compat import Timeout
 from ustack.core.tcp import tcb as T
@@ -221,7 +233,7 @@ def test_connect_ex_and_nonblocking_errors(net):
     assert c.writable()
     assert c.connect_ex((IP_B, 7)) == 0
     assert c.connect_ex((IP_B, 7)) == errno.EISCONN
-    with pytest.raises(BlockingIOError):
+    with raises_eagain():
         c.recv(10)
     srv.close()
 
@@ -372,7 +384,7 @@ def test_lost_segment_is_retransmitted_once_and_stream_intact(net):
         net.jump(5)
         try:
             got += s.recv(100000)
-        except BlockingIOError:
+        except OSError:
             pass
     assert got == data[:sent] and dropped
     st = net.a.tcp.stats
@@ -419,7 +431,7 @@ def test_zero_window_probes_back_off_then_transfer_resumes():
     while len(got) < n:
         try:
             got += s.recv(65536)
-        except BlockingIOError:
+        except OSError:
             pass
         net.jump(5)
     assert got == data[:n]
@@ -449,7 +461,7 @@ def test_send_buffer_bounds_send_and_receive_window_bounds_peer():
     c, s = connected(net)
     c.setblocking(False)
     assert c.send(b"z" * 100000) == 8192
-    with pytest.raises(BlockingIOError):
+    with raises_eagain():
         c.send(b"z")
     net.jump(50)
     # Nagle holds the last sub-MSS piece while a full segment is unacknowledged...
@@ -516,8 +528,8 @@ def test_closing_listener_resets_unaccepted_connections(net):
 def test_idle_tcb_is_small_and_buffers_go_back_at_close(net):
     c, s = connected(net)
     t = c.tcb
-    size = sys.getsizeof(t) + sys.getsizeof(t.cc)
-    assert size < 1024
+    if hasattr(sys, "getsizeof"):  # CPython: the TCB and its congestion controller
+        assert sys.getsizeof(t) + sys.getsizeof(t.cc) < 1024
     assert net.a.tcp.rings.out == 2
     c.close()
     s.close()
