@@ -19,8 +19,9 @@ class Bridged:
     delivers are pushed into the device when the stack polls; frames the device puts on its
     wire go straight to the TAP."""
 
-    def __init__(self, driver, tap, wire_rx, after_send=None):
+    def __init__(self, driver, tap, wire_rx, after_send=None, burst=1 << 30):
         self.driver = driver
+        self.burst = burst  # frames moved per pump: a serial line must be read between frames
         self.tap = tap
         self.wire_rx = wire_rx
         self.after_send = after_send
@@ -31,7 +32,9 @@ class Bridged:
 
     def _pump(self):
         tap = self.tap
-        while True:
+        k = self.burst
+        while k:
+            k -= 1
             n = tap.recv_into(self.buf)
             if not n:
                 break
@@ -152,7 +155,8 @@ def slip(tap, mac, stack_ip):
     ours = SlipLink(FdUart(m, own=True))
     far = SlipLink(FdUart(s, own=True))
     proxy = SlipProxy(far, tap, mac, stack_ip)
-    b = Bridged(ours, tap, proxy.from_tap, after_send=proxy.drain)
+    # one frame per pump: a pty holds only a few KB, and both ends are served by this thread
+    b = Bridged(ours, tap, proxy.from_tap, after_send=proxy.drain, burst=1)
     b.proxy = proxy
     return b
 

@@ -61,7 +61,7 @@ def test_udp_broadcast_sender_reaches_a_linux_socket(ns):
 
 def test_raw_capture_sees_linux_traffic(ns):
     p, _ = start(ns, "raw_capture.py", "--count", "2", wait_for="capture started")
-    ns.run(["ping", "-c", "2", "-i", "0.1", STACK_IP])
+    ns.run(["ping", "-c", "4", "-i", "0.1", STACK_IP])
     out, _ = p.communicate(timeout=20)
     assert "%s -> %s, Protocol: 1 (ICMP)" % (HOST_IP, STACK_IP) in out, out
 
