@@ -39,9 +39,18 @@ def extensions():
     srcs = [p for p in glob.glob("core/**/*.py", recursive=True)
             if not p.endswith("__init__.py") and "_viper" not in p]
     from setuptools import Extension
-    exts = [Extension("ustack." + p[:-3].replace(os.sep, "."), [p]) for p in srcs]
+    # Cython finds an augmenting .pxd by the module's qualified name (ustack/core/x.pxd), so
+    # it compiles the sources through a tree shaped like the installed package.
+    tree = os.path.join("build", "cy")
+    pkg = os.path.join(tree, "ustack")
+    os.makedirs(pkg, exist_ok=True)
+    open(os.path.join(pkg, "__init__.py"), "a").close()
+    link = os.path.join(pkg, "core")
+    if not os.path.islink(link):
+        os.symlink(os.path.abspath("core"), link)
+    exts = [Extension("ustack." + p[:-3].replace(os.sep, "."), [os.path.join(pkg, p)]) for p in srcs]
     try:
-        return cythonize(exts, language_level=3, quiet=True,
+        return cythonize(exts, language_level=3, quiet=True, include_path=[tree], nthreads=os.cpu_count() or 1,
                          compiler_directives={"boundscheck": False, "wraparound": False,
                                               "cdivision": True})
     except Exception as e:  # no compiler, bad Cython: fall back to pure Python

@@ -17,7 +17,7 @@ def build(c, pure=False):
         if pure:
             c.run("find core -name '*.so' -delete -o -name '*.c' -delete")
             return
-        c.run("%s setup.py -q build_ext --inplace" % PY, hide="out", warn=True)
+        c.run("%s setup.py -q build_ext --inplace -j %d" % (PY, os.cpu_count() or 1), hide="out", warn=True)
         c.run("%s -c \"import ustack; print('core compiled:', ustack.compiled)\"" % PY)
 
 
