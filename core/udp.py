@@ -14,6 +14,7 @@ from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire import icmp4
 from ustack.core.wire import fields
 from ustack.core import socket as so
+from ustack.core.portalloc import Ephemeral
 
 UDP_COUNTERS = (
     "rx_datagrams", "rx_too_short", "rx_bad_len", "rx_bad_csum", "rx_no_port",
@@ -183,9 +184,7 @@ class UDP:
         self.stats = Counters(UDP_COUNTERS)
         self.sockets = []
         cfg = stack.config
-        self.lo = cfg["EPHEMERAL_LOW"]
-        self.hi = cfg["EPHEMERAL_HIGH"]
-        self.next_port = self.lo + (stack.random16() % (self.hi - self.lo + 1))
+        self.eph = Ephemeral(cfg["EPHEMERAL_LOW"], cfg["EPHEMERAL_HIGH"], stack.random16())
         self.big = None  # lazily made scratch buffer for datagrams bigger than a packet buffer
 
     def bind(self, s, ip, port):
@@ -207,18 +206,13 @@ class UDP:
             self.sockets.append(s)
 
     def _ephemeral(self):
-        span = self.hi - self.lo + 1
-        for _ in range(span):
-            p = self.next_port
-            self.next_port = p + 1 if p < self.hi else self.lo
-            used = False
-            for o in self.sockets:
-                if o.local_port == p:
-                    used = True
-                    break
-            if not used:
-                return p
-        raise oserror(EADDRINUSE)
+        return self.eph.pick(self._port_used)
+
+    def _port_used(self, p):
+        for o in self.sockets:
+            if o.local_port == p:
+                return True
+        return False
 
     def unbind(self, s):
         if s in self.sockets:

@@ -19,6 +19,7 @@ from ustack.core.tcp.ring import RingPool
 from ustack.core.tcp.ooo import Ooo
 from ustack.core.tcp.seq import MASK, seq_add, seq_gt
 from ustack.core.tcp import cc as ccmod
+from ustack.core.portalloc import Ephemeral
 
 TCP_COUNTERS = (
     # integrity / demux
@@ -80,9 +81,7 @@ class TCP:
         self.keep_idle = cfg["TCP_KEEPIDLE_MS"]
         self.keep_intvl = cfg["TCP_KEEPINTVL_MS"]
         self.keep_cnt = cfg["TCP_KEEPCNT"]
-        self.lo = cfg["EPHEMERAL_LOW"]
-        self.hi = cfg["EPHEMERAL_HIGH"]
-        self.next_port = self.lo + (stack.random16() % (self.hi - self.lo + 1))
+        self.eph = Ephemeral(cfg["EPHEMERAL_LOW"], cfg["EPHEMERAL_HIGH"], stack.random16())
         self.conns = []          # every TCB (bounded by TCP_MAX_CONNS)
         self.table = {}          # small-int key of the 4-tuple -> TCB chain (tcb.hnext)
         self.listeners = []      # listening sockets
@@ -320,23 +319,16 @@ class TCP:
             self.bound.append(s)
 
     def ephemeral(self, rip, rport):
-        span = self.hi - self.lo + 1
-        for _ in range(span):
-            p = self.next_port
-            self.next_port = p + 1 if p < self.hi else self.lo
-            used = False
-            for o in self.bound:
-                if o.local_port == p:
-                    used = True
-                    break
-            if not used:
-                for t in self.conns:
-                    if t.local_port == p:
-                        used = True
-                        break
-            if not used:
-                return p
-        raise oserror(EADDRINUSE)
+        return self.eph.pick(self._port_used)
+
+    def _port_used(self, p):
+        for o in self.bound:
+            if o.local_port == p:
+                return True
+        for t in self.conns:
+            if t.local_port == p:
+                return True
+        return False
 
     def unbind(self, s):
         if s in self.bound:

@@ -50,6 +50,7 @@ except ImportError:  # pragma: no cover
     _crc32 = None
 
 from ustack.hal.spi import SpiBus, native_copy
+from ustack.hal.sim.pins import IntPin, ResetPin
 
 _MPY = sys.implementation.name == "micropython"
 
@@ -184,39 +185,6 @@ def _is_mac_mii(idx):
     return bank == 2 or (bank == 3 and (a <= 0x05 or a == 0x0A))
 
 
-class _IntPin:
-    """INT output (active low): INTIE and any enabled flag [12.1]."""
-
-    def __init__(self, chip):
-        self._chip = chip
-
-    def value(self, v=None):
-        return 0 if self._chip._int_asserted() else 1
-
-    def pending(self):
-        return self._chip._int_asserted()
-
-
-class _ResetPin:
-    """RESET input (active low): held low -> chip in reset; rising edge -> power-on state."""
-
-    def __init__(self, chip):
-        self._chip = chip
-        self._v = 1
-
-    def value(self, v=None):
-        if v is None:
-            return self._v
-        v = 1 if v else 0
-        if v and not self._v:
-            self._chip._held = False
-            self._chip.reset()
-        elif not v:
-            self._chip._held = True
-        self._v = v
-        return None
-
-
 class Enc28j60Sim(SpiBus):
     def __init__(self, link=True, tx_delay=0, mii_busy=3, clkrdy_delay=3):
         self.mem = bytearray(MEM_SIZE)
@@ -227,8 +195,8 @@ class Enc28j60Sim(SpiBus):
         self.mii_busy = mii_busy
         self.clkrdy_delay = clkrdy_delay
         self.on_wire_tx = None
-        self.int_pin = _IntPin(self)
-        self.reset_pin = _ResetPin(self)
+        self.int_pin = IntPin(self)
+        self.reset_pin = ResetPin(self)
         # counters
         self.rx_frames = 0
         self.rx_dropped_overflow = 0

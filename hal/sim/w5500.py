@@ -41,6 +41,7 @@ except ImportError:  # CPython
         return x
 
 from ustack.hal.spi import SpiBus, native_copy
+from ustack.hal.sim.pins import IntPin, ResetPin
 
 _MPY = sys.implementation.name == "micropython"
 
@@ -100,39 +101,6 @@ _TXQ_SLOTS = const(4)
 _TXQ_SIZE = const(1536)
 
 
-class _IntPin:
-    """INTn (active low): any unmasked socket or common interrupt [IR/SIR]."""
-
-    def __init__(self, chip):
-        self._chip = chip
-
-    def value(self, v=None):
-        return 0 if self._chip._int_asserted() else 1
-
-    def pending(self):
-        return self._chip._int_asserted()
-
-
-class _ResetPin:
-    """RSTn (active low)."""
-
-    def __init__(self, chip):
-        self._chip = chip
-        self._v = 1
-
-    def value(self, v=None):
-        if v is None:
-            return self._v
-        v = 1 if v else 0
-        if v and not self._v:
-            self._chip._held = False
-            self._chip.reset()
-        elif not v:
-            self._chip._held = True
-        self._v = v
-        return None
-
-
 class W5500Sim(SpiBus):
     def __init__(self, link=True, tx_delay=0, cmd_delay=0, ptr_base=0):
         self.common = bytearray(0x40)
@@ -144,8 +112,8 @@ class W5500Sim(SpiBus):
         self.cmd_delay = cmd_delay
         self.ptr_base = ptr_base & 0xFFFF
         self.on_wire_tx = None
-        self.int_pin = _IntPin(self)
-        self.reset_pin = _ResetPin(self)
+        self.int_pin = IntPin(self)
+        self.reset_pin = ResetPin(self)
         self.unstable_reads = 0
         # counters
         self.rx_frames = 0
