@@ -41,6 +41,9 @@ class Pinger:
         icmp = self.icmp
         stack = icmp.stack
         pb = stack.ipv4.alloc_tx()
+        if pb is not None and pb.off + 8 + self.size > pb.size:
+            stack.free(pb)
+            pb = stack.ipv4.alloc_big(8 + self.size)  # sent as fragments
         if pb is None:
             icmp.stats.tx_no_buffer += 1
             return False

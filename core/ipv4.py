@@ -33,6 +33,7 @@ class IPv4:
         self.forward = stack.config["IP_FORWARD"]
         self.ident = 0
         self.reass = Reassembly(stack, stack.config)
+        self.big = None
 
     # ---- input ----------------------------------------------------------------------------
     def input(self, iface, pb, off, n):
@@ -308,6 +309,24 @@ class IPv4:
             pos += n
         stack.free(pb)
         return 0
+
+    def alloc_big(self, l4len):
+        """A datagram bigger than a packet buffer (it will be fragmented on output): one
+        scratch buffer per stack, made on first use, REASS_SIZE big; None if it won't fit."""
+        need = L2_RESERVE + w.HDR_LEN + l4len
+        size = self.stack.config["REASS_SIZE"] + L2_RESERVE + w.HDR_LEN
+        if need > size:
+            return None
+        pb = self.big
+        if pb is None:
+            from ustack.core.buf import PacketBuffer
+            pb = self.big = PacketBuffer(size, -100)
+        if pb.in_use:
+            return None
+        pb.in_use = True
+        pb.off = L2_RESERVE + w.HDR_LEN
+        pb.n = 0
+        return pb
 
     def alloc_tx(self):
         """A buffer laid out so that, once IPv4 and Ethernet headers are prepended, the frame

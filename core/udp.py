@@ -185,7 +185,6 @@ class UDP:
         self.sockets = []
         cfg = stack.config
         self.eph = Ephemeral(cfg["EPHEMERAL_LOW"], cfg["EPHEMERAL_HIGH"], stack.random16())
-        self.big = None  # lazily made scratch buffer for datagrams bigger than a packet buffer
 
     def bind(self, s, ip, port):
         stack = self.stack
@@ -334,7 +333,7 @@ class UDP:
             return ENOBUFS
         if pb.off + 8 + n > pb.size:
             stack.free(pb)
-            pb = self._big_buffer(n)
+            pb = stack.ipv4.alloc_big(8 + n)
             if pb is None:
                 return EMSGSIZE
         b = pb.buf
@@ -350,17 +349,3 @@ class UDP:
         pb.n = ul
         self.stats.tx_datagrams += 1
         return stack.ipv4.output(pb, ip4.PROTO_UDP, src, dst, csum_off=6, ttl=ttl, tos=tos)
-
-    def _big_buffer(self, n):
-        """One scratch buffer (not from the pool) for datagrams that need fragmenting."""
-        from ustack.core.buf import PacketBuffer
-        need = 34 + 8 + n
-        if self.big is None or self.big.size < need:
-            if need > self.stack.config["REASS_SIZE"] + 64:
-                return None
-            self.big = PacketBuffer(max(need, self.stack.config["REASS_SIZE"] + 64), -100)
-        pb = self.big
-        pb.in_use = True
-        pb.off = 34
-        pb.n = 0
-        return pb

@@ -298,3 +298,12 @@ def test_icmp_errors_are_rate_limited(bench):
     c = bench.b.counters()
     assert c["icmp.tx_errors"] == burst
     assert c["icmp.tx_rate_limited"] == 10
+
+
+def test_big_ping_is_fragmented_both_ways(bench):
+    bench.a.ping(IP_B)
+    p = bench.a.ping(IP_B, count=3, size=4000, interval_ms=5)
+    assert p.received == 3
+    assert bench.a.counters()["ip.tx_fragments"] == 9
+    assert bench.b.counters()["reass.reassembled"] == 3
+    assert bench.a.counters()["reass.reassembled"] == 3
