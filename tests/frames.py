@@ -55,3 +55,17 @@ def udp_frame(dport, data, sport=40000):
 
 def arp_request_frame():
     return eth(b"\xff" * 6, HOST_MAC, 0x0806, arp(1, HOST_MAC, HOST_IP, b"\0" * 6, STACK_IP))
+
+
+def tcp(src_ip, dst_ip, sport, dport, seq, ack, flags, data=b"", window=65535, options=b""):
+    off = (20 + len(options)) // 4
+    h = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, off << 4, flags, window, 0, 0) + options + data
+    ph = src_ip + dst_ip + struct.pack("!BBH", 0, 6, len(h))
+    c = ~csum(ph + h) & 0xFFFF
+    return h[:16] + struct.pack("!H", c) + h[18:]
+
+
+def tcp_frame(dport, flags, seq=1000, ack=0, data=b"", options=b"", sport=40000):
+    return eth(STACK_MAC, HOST_MAC, 0x0800,
+               ipv4(HOST_IP, STACK_IP, 6, tcp(HOST_IP, STACK_IP, sport, dport, seq, ack, flags, data,
+                                              options=options)))

@@ -24,16 +24,44 @@ VALID = {
     "ip_options": F.eth(F.STACK_MAC, F.HOST_MAC, 0x0800,
                         F.ipv4(F.HOST_IP, F.STACK_IP, 1, F.icmp_echo(1, 1, b"x" * 20),
                                options=b"\x01\x01\x01\x00")),
+    "tcp_syn": F.tcp_frame(80, 0x02, options=bytes([2, 4, 5, 0xB4, 4, 2, 8, 10]) + bytes(8) +
+                           bytes([1, 3, 3, 7])),
+    "tcp_data": F.tcp_frame(80, 0x18, seq=1001, ack=1, data=b"GET / HTTP/1.0\r\n\r\n"),
     "vlan": F.STACK_MAC + F.HOST_MAC + b"\x81\x00\x00\x05\x08\x00" +
             F.ipv4(F.HOST_IP, F.STACK_IP, 1, F.icmp_echo(1, 2, b"y" * 20)),
 }
 
 
+class Listeners:
+    """A UDP socket on 7 and a TCP listener on 80, so valid frames reach deep paths."""
+
+    def __init__(self, fed):
+        self.fed = fed
+        self.udp = fed.stack.socket(2, 2)
+        self.udp.bind(("", 7))
+        self.udp.setblocking(False)
+        self.qlen = 0
+        self.tcp = fed.stack.socket(2, 1)
+        self.tcp.bind(("", 80))
+        self.tcp.listen(4)
+        self.tcp.setblocking(False)
+
+    def close(self):
+        while self.udp.qlen:
+            self.udp.recv(2000)
+        self.udp.close()
+        while True:
+            try:
+                c, _ = self.tcp.accept()
+            except OSError:
+                break
+            c.close()
+        self.tcp.close()
+        self.fed.advance(1)
+
+
 def with_udp_listener(fed):
-    s = fed.stack.socket(2, 2)
-    s.bind(("", 7))
-    s.setblocking(False)
-    return s
+    return Listeners(fed)
 
 
 @pytest.mark.parametrize("name", sorted(VALID))
@@ -61,8 +89,6 @@ def test_random_corruption_never_raises(fed, name):
         fed.feed(b)
     for _ in range(200):
         fed.feed(bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 200))))
-    while s.qlen:
-        s.recv(2000)
     s.close()
 
 
@@ -127,7 +153,7 @@ def test_bad_udp_checksum_is_counted(fed):
     f = bytearray(F.udp_frame(7, b"hello"))
     f[-1] ^= 1
     fed.feed(f)
-    assert fed.counters()["udp.rx_bad_csum"] == 1 and s.qlen == 0
+    assert fed.counters()["udp.rx_bad_csum"] == 1 and s.udp.qlen == 0
     s.close()
 
 
