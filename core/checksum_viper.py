@@ -19,12 +19,14 @@ become silent memory corruption on a board.
 """
 import micropython
 
+# ptr8 and uint are viper built-ins (not Python names): flake8 is told with noqa F821
+
 
 @micropython.viper
 def csum(buf, off: int, n: int, acc: int) -> int:
     if off < 0 or n < 0 or off + n > int(len(buf)):
         raise IndexError("csum range")
-    p = ptr8(buf)
+    p = ptr8(buf)  # noqa: F821
     s = acc
     i = off
     end = off + (n & -2)
@@ -49,11 +51,11 @@ def copy(dst, do: int, src, so: int, n: int):
         return
     if do < 0 or so < 0 or do + n > int(len(dst)) or so + n > int(len(src)):
         raise IndexError("copy range")
-    d = ptr8(dst)
-    s = ptr8(src)
-    da = uint(d) + uint(do)
-    sa = uint(s) + uint(so)
-    if da > sa and da < sa + uint(n):
+    d = ptr8(dst)  # noqa: F821
+    s = ptr8(src)  # noqa: F821
+    da = uint(d) + uint(do)  # noqa: F821
+    sa = uint(s) + uint(so)  # noqa: F821
+    if da > sa and da < sa + uint(n):  # noqa: F821
         # overlapping, destination above the source: copy from the end down
         i = n - 1
         while i >= 0:

@@ -202,6 +202,14 @@ class Bridge:
                 pass
         self._wr = self._ww = -1
 
+    def close_link(self):
+        """End the stream (the stack's StreamLink sees EOF); the TAP stays open."""
+        if self.conn is not None:
+            try:
+                self.conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def probe(self, ip, mac, timeout=5.0, every=0.25):
         """ARP-probe ip until the stack answers (True) or timeout (False)."""
         ipb = socket.inet_aton(ip) if isinstance(ip, str) else bytes(ip)

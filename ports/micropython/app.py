@@ -237,7 +237,10 @@ class Control:
             elif cmd == "gc":
                 import gc
                 gc.collect()
-                self._reply(_dumps(compat.mem_info()))
+                m = compat.mem_info()
+                m["code"] = app.heap_code
+                m["setup"] = app.heap_setup
+                self._reply(_dumps(m))
             elif cmd == "quit":
                 self._reply("bye")
                 app.running = False
@@ -298,6 +301,8 @@ class App:
         self.lock_started = 0
         self.polls = 0
         self.last_failure = None
+        self.heap_code = 0        # heap taken by the imported code (unix port: not frozen)
+        self.heap_setup = 0       # heap the stack, its services and pools took on top
         self.poller = compat.Poller()
         self.busy_poll = False
         for iface in self.stack.ifaces:
@@ -346,6 +351,9 @@ class App:
                 svc.report(c)
         if self.lock_failures:
             c["heap_lock.failures"] = self.lock_failures
+        if self.heap_code:
+            c["mem.code"] = self.heap_code
+            c["mem.setup"] = self.heap_setup
         m = compat.mem_info()
         for k in m:
             c["mem." + k] = m[k]
@@ -425,10 +433,37 @@ class App:
         self.poller.wait(w)
 
 
+def _heap_used():
+    try:
+        import gc
+        gc.collect()
+        return gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+    except ImportError:
+        return 0
+
+
 def main(board=None, argv=None):
     if argv is None:
         argv = sys.argv[1:] if hasattr(sys, "argv") else []
     s = settings_from(board, argv)
-    app = App(s)
+    # the code first (so the report can tell code from data), then the stack
+    import ustack.core.stack  # noqa: F401
+    if "tcp" in (s["FEATURES"] or ()):
+        try:
+            import ustack.core.tcp.proto  # noqa: F401
+            import ustack.core.tcp.socket  # noqa: F401
+            import ustack.ports.micropython.tcpserv  # noqa: F401
+        except ImportError:
+            pass
+    if s["DRIVER"] == "streamlink":
+        import ustack.ports.micropython.streamlink  # noqa: F401 - measured as code
+    code = _heap_used()
+    try:
+        app = App(s)
+    except MemoryError:
+        sys.stdout.write("memory: the stack does not fit (code %d bytes)\n" % code)
+        raise
+    app.heap_code = code
+    app.heap_setup = _heap_used() - code
     app.run()
     return app

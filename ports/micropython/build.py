@@ -8,6 +8,10 @@ Output tree (what deploy copies to the board's filesystem root):
     board_cfg.py              the board's constants (stage.board_cfg_source)
     lib/ustack/**.mpy         the modules, compiled for the board's -march
     manifest.json             the report below
+and, not deployed, for freezing the same modules into a firmware image (then their
+bytecode stays in flash instead of the heap, see tests/micropython/test_memory.py):
+    freeze/manifest.py        `make BOARD=... FROZEN_MANIFEST=.../freeze/manifest.py`
+    freeze/ustack/**.py       the sources of exactly the modules above
 
 Which modules: every core module except those of features the board leaves out
 (FEATURE_MODULES), the board's driver (DRIVER_MODULES) and the port's runtime modules, then
@@ -239,6 +243,7 @@ def build(board, out_dir="build/mpy", arch=None, keep_source=False):
     shutil.copyfile(os.path.join(HERE, "main.py"), os.path.join(dest, "main.py"))
     with open(os.path.join(dest, "board_cfg.py"), "w") as f:
         f.write(board_cfg_source(board))
+    write_freeze(dest, name, [r for r, _ in mods])
     extra = os.path.getsize(os.path.join(dest, "main.py")) + \
         os.path.getsize(os.path.join(dest, "board_cfg.py"))
     total = sum(sizes.values())
@@ -262,6 +267,31 @@ def build(board, out_dir="build/mpy", arch=None, keep_source=False):
     with open(os.path.join(dest, "manifest.json"), "w") as f:
         json.dump(report, f, indent=1, sort_keys=True)
     return report
+
+
+def write_freeze(dest, name, rels):
+    """dest/freeze/: the chosen sources under ustack/ and a manifest.py that freezes them
+    (plus board_cfg) into a MicroPython firmware build for the board."""
+    fz = os.path.join(dest, "freeze")
+    pkg = os.path.join(fz, "ustack")
+    os.makedirs(os.path.join(pkg, "ports"))
+    shutil.copyfile(os.path.join(HERE, "ustack_init.py"), os.path.join(pkg, "__init__.py"))
+    with open(os.path.join(pkg, "ports", "__init__.py"), "w"):
+        pass
+    for rel in rels:
+        dst = os.path.join(pkg, rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copyfile(os.path.join(ROOT, rel), dst)
+    shutil.copyfile(os.path.join(dest, "board_cfg.py"), os.path.join(fz, "board_cfg.py"))
+    with open(os.path.join(fz, "manifest.py"), "w") as f:
+        f.write('# Freeze ustack for board %s into a MicroPython firmware (generated).\n'
+                '# Build the port with FROZEN_MANIFEST=<this file>, e.g. for rp2:\n'
+                '#   make -C ports/rp2 BOARD=<BOARD> FROZEN_MANIFEST=%s\n'
+                '# then deploy only main.py (the modules and board_cfg are in the firmware).\n'
+                'include("$(PORT_DIR)/boards/manifest.py")\n'
+                'package("ustack", base_path=".")\n'
+                'module("board_cfg.py", base_path=".")\n' % (name, os.path.abspath(
+                    os.path.join(fz, "manifest.py"))))
 
 
 def summary(report):

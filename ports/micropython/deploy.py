@@ -46,6 +46,8 @@ def is_pty(port):
 def _files(root):
     out = []
     for d, dirs, files in os.walk(root):
+        if d == root:
+            dirs[:] = [x for x in dirs if x != "freeze"]  # for firmware builds, not the board
         dirs.sort()
         for f in sorted(files):
             if f == "manifest.json":
@@ -137,7 +139,7 @@ def main(argv=None):
     import argparse
     p = argparse.ArgumentParser(prog="ustack-deploy", description="copy a board build with mpremote and start it")
     p.add_argument("--board", default="unix")
-    p.add_argument("--port", required=True, help="serial device, pty, socket://host:port ...")
+    p.add_argument("--port", default="", help="serial device, pty, socket://host:port ...")
     p.add_argument("--out", default="build/mpy", help="build directory (invoke mpy --out)")
     p.add_argument("--mode", choices=("cp", "mount"), default="cp")
     p.add_argument("--dest", default=":", help="directory on the board (default its root)")
@@ -147,6 +149,10 @@ def main(argv=None):
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="board_cfg override, e.g. LINK=unix:/tmp/x.sock (repeatable)")
     a = p.parse_args(argv)
+    if not a.port:
+        print("deploy: no --port given (a serial device such as /dev/ttyACM0, a pty, "
+              "socket://host:port or rfc2217://); nothing done")
+        return 2
     settings = {}
     for kv in a.set:
         k, _, v = kv.partition("=")

@@ -6,12 +6,15 @@ under the MicroPython unix port, joined to the TAP by the CPython bridge.
 run_up(args) (args: the `ustack up` argparse Namespace) creates the TAP and configures its
 kernel side (--host-ip), stages the code (ports/micropython/stage.py), starts the bridge and
 `micropython main.py --settings FILE`, waits until the stack answers an ARP probe, prints
-one `ready ...` line, forwards SIGINT/SIGTERM (as SIGINT: KeyboardInterrupt ends the
-MicroPython loop cleanly) and prints the stack's counters (plus the bridge's) on exit.
+one `ready ...` line, and on SIGINT/SIGTERM closes the link (the MicroPython loop sees the
+stream end and stops between two polls; SIGINT follows if it does not) and prints the
+stack's counters (plus the bridge's).
 
 MicroPython-only knobs (no CLI flag, so the CPython runtime's flags stay the same):
-    USTACK_MPY_HEAPSIZE     -X heapsize for micropython (default: the board's HEAPSIZE, else
-                            its HEAP (an MCU's free heap, emulated), else 64M for PC boards)
+    USTACK_MPY_HEAPSIZE     -X heapsize for micropython (default: the board's HEAPSIZE; for an
+                            MCU board 2 x HEAP + 256K, since on the 64-bit unix port objects
+                            are twice their size on a 32-bit MCU and the code is not frozen
+                            (tests/micropython/test_memory.py); else 16M)
     USTACK_MPY_CONTROL_PORT UDP port of the test control service (app.Control); 0 = off
     USTACK_MPY_EMIT         -X emit=native|viper for everything (default: bytecode)
     USTACK_MICROPYTHON      the micropython command
@@ -52,8 +55,10 @@ def heapsize_for(board):
         return str(v)
     heap = getattr(board, "HEAP", None)
     if heap:
-        return "%dK" % (heap // 1024)
-    return "64M"
+        # an MCU board: objects are twice as big on the 64-bit unix port and the code is not
+        # frozen (~150 KB of heap), so give it twice the board's heap plus the code
+        return "%dK" % (2 * heap // 1024 + 256)
+    return "16M"  # a PC board; a bigger heap only makes each GC pass slower
 
 
 def print_counters(c, as_json=False, out=sys.stdout):
@@ -96,6 +101,8 @@ class MpProcess:
                     continue
                 if self.echo is not None:
                     self.echo(self.counters)
+            elif line == "link closed":
+                pass  # how runtime stops it
             elif line.startswith("heap-lock-failure"):
                 self.failures.append(line)
                 sys.stderr.write("micropython: " + line + "\n")
@@ -106,7 +113,14 @@ class MpProcess:
     def alive(self):
         return self.proc.poll() is None
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout=5.0, grace=0.0):
+        """Wait `grace` s for a clean exit (the link was closed: the loop ends between two
+        polls), then SIGINT (KeyboardInterrupt, which may land inside a poll), then kill."""
+        if grace and self.alive():
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
         if self.alive():
             try:
                 self.proc.send_signal(signal.SIGINT)
@@ -125,9 +139,11 @@ def run_up(args):
     from ustack.hal.tap import Tap
 
     r = cli.resolve(args)
-    if r["driver"] not in ("tap", "streamlink"):
-        raise SystemExit("ustack: --runtime micropython bridges a TAP; driver %r runs only "
-                         "under --runtime cpython" % (r["driver"],))
+    if getattr(args, "driver", None) not in (None, "tap"):
+        raise SystemExit("ustack: --runtime micropython bridges a TAP; --driver %s runs only "
+                         "under --runtime cpython" % (args.driver,))
+    # any board works: its CONFIG/FEATURES run under the unix port, the bridge replaces its
+    # link (an MCU board's SPI chip cannot be driven from the unix port)
     if getattr(args, "http_root", None):
         sys.stderr.write("ustack: --http-root is not served under micropython\n")
     board = r["board"]
@@ -194,8 +210,10 @@ def run_up(args):
             if duration and time.monotonic() - t0 >= duration:
                 break
     finally:
+        if br is not None and mp is not None and br.conn is not None:
+            br.close_link()  # the stack sees the link close and stops between two polls
         if mp is not None:
-            code = mp.stop()
+            code = mp.stop(grace=5.0 if br is not None and br.conn is not None else 0)
             if code not in (0, None) and rc == 0:
                 rc = code
             c = dict(mp.counters or {})

@@ -124,13 +124,20 @@ class MpApp:
         self.control_port = control
         self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, cwd=workdir)
-        self.ls.settimeout(30)
-        try:
-            conn, _ = self.ls.accept()
-        except OSError:
-            self.p.kill()
+        conn = None
+        self.ls.settimeout(0.1)
+        end = time.monotonic() + 30
+        while conn is None and time.monotonic() < end and self.p.poll() is None:
+            try:
+                conn, _ = self.ls.accept()
+            except OSError:
+                pass
+        if conn is None:
+            if self.p.poll() is None:
+                self.p.kill()
             out, err = self.p.communicate()
             raise RuntimeError("the app did not connect:\n" + out + err)
+        conn.settimeout(None)
         self.fs = FrameStream(conn)
         self.up = self.p.stdout.readline()
         if not self.up.startswith("up "):
@@ -160,10 +167,18 @@ class MpApp:
         self.ls.close()
 
     def stop(self):
-        """SIGINT; returns (exit counters dict, stdout, stderr)."""
-        if self.p.poll() is None:
+        """Close the link (the app ends its loop between two polls and prints its counters;
+        SIGINT only if it does not); returns (exit counters dict, stdout, stderr)."""
+        import socket
+        try:
+            self.fs.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            out, err = self.p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
             self.p.send_signal(signal.SIGINT)
-        out, err = self.p.communicate(timeout=20)
+            out, err = self.p.communicate(timeout=20)
         counters = None
         for line in out.splitlines():
             if line.startswith("counters "):

