@@ -45,7 +45,7 @@ def arp(op, sha, spa, tha, tpa):
 
 def echo_request_frame(size=56, ident=0x1234, seq=1):
     return eth(STACK_MAC, HOST_MAC, 0x0800,
-               ipv4(HOST_IP, STACK_IP, 1, icmp_echo(ident, seq, bytes(range(size % 256)) * (size // 256) + bytes(range(size % 256)))))
+               ipv4(HOST_IP, STACK_IP, 1, icmp_echo(ident, seq, bytes(i & 0xFF for i in range(size)))))
 
 
 def udp_frame(dport, data, sport=40000):

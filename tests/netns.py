@@ -54,7 +54,9 @@ class StackProc:
     """`ustack up` inside a namespace; waits for its `ready` line."""
 
     def __init__(self, ns, *flags, tap="ustk0", ip=STACK_IP + "/24", host_ip=HOST_IP + "/24",
-                 runtime="cpython", timeout=30, env=None):
+                 runtime=None, timeout=30, env=None):
+        # USTACK_RUNTIME=micropython points every interop test at the MicroPython stack
+        runtime = runtime or os.environ.get("USTACK_RUNTIME", "cpython")
         self.ns = ns
         argv = [sys.executable, "-m", "ustack.ports.cpython.cli", "up", "--tap", tap, "--ip", ip,
                 "--runtime", runtime, "--json"]

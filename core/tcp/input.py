@@ -109,7 +109,9 @@ def _rtt_from_ts(tcp, tcb):
 def _established(tcp, tcb):
     """Handshake done: buffers, congestion controller, timers."""
     tcb.state = T.ESTABLISHED
-    tcp.open_buffers(tcb)
+    if not tcp.open_buffers(tcb):
+        tcp.abort(tcb)  # no memory for its buffers: RST rather than a half-made connection
+        return False
     if not _rtt_from_ts(tcp, tcb) and tcb.retries == 0:
         rto.sample(tcb, tcp.stack.now - tcb.rtt_start, tcp.rto_min, tcp.rto_max)  # Karn
     tcb.t_rexmt = 0
@@ -121,6 +123,7 @@ def _established(tcp, tcb):
         tcb.t_keep = t
         tcp.arm(t)
     tcp.stats.conn_established += 1
+    return True
 
 
 def syn_sent(tcp, tcb, b):
@@ -157,9 +160,9 @@ def syn_sent(tcp, tcb, b):
         tcb.snd_una = ack
         if seq_lt(tcb.snd_nxt, ack):
             tcb.snd_nxt = ack
-        _established(tcp, tcb)
-        tcb.flags |= T.F_ACKNOW
-        out.output(tcp, tcb)
+        if _established(tcp, tcb):
+            tcb.flags |= T.F_ACKNOW
+            out.output(tcp, tcb)
         if tcb.sock is not None:
             tcb.sock._event()
         return
@@ -300,7 +303,8 @@ def segment(tcp, tcb, b):
         tcb.max_sndwnd = tcb.snd_wnd
         tcb.snd_wl1 = seq
         tcb.snd_wl2 = ack
-        _established(tcp, tcb)
+        if not _established(tcp, tcb):
+            return
         state = T.ESTABLISHED
         if ls is not None:
             ls.syn_count -= 1

@@ -37,7 +37,7 @@ TCP_COUNTERS = (
     # events
     "rto_expired", "fast_retransmits", "partial_acks", "persist_probes", "keepalive_probes",
     "conn_active", "conn_passive", "conn_established", "conn_reset", "conn_refused",
-    "conn_timeout", "conn_closed", "conn_aborted", "icmp_errors",
+    "conn_timeout", "conn_closed", "conn_aborted", "icmp_errors", "no_memory",
 )
 
 
@@ -216,17 +216,24 @@ class TCP:
         return t
 
     def open_buffers(self, tcb):
-        """Rings, out-of-order table and congestion controller: when data can flow."""
-        if tcb.snd is None:
-            tcb.snd = self.rings.get(tcb.snd_cap)
-        if tcb.rcv is None:
-            tcb.rcv = self.rings.get(tcb.rcv_cap)
-        if tcb.ooo is None:
-            tcb.ooo = Ooo(self.ooo_slots)
-        if tcb.cc is None:
-            tcb.cc = ccmod.make(self.cc_name, tcb.mss)
-        else:
-            tcb.cc.set_mss(tcb.mss)
+        """Rings, out-of-order table and congestion controller: when data can flow. False
+        when the heap cannot hold them (a small MCU): the caller drops the connection."""
+        try:
+            if tcb.snd is None:
+                tcb.snd = self.rings.get(tcb.snd_cap)
+            if tcb.rcv is None:
+                tcb.rcv = self.rings.get(tcb.rcv_cap)
+            if tcb.ooo is None:
+                tcb.ooo = Ooo(self.ooo_slots)
+            if tcb.cc is None:
+                tcb.cc = ccmod.make(self.cc_name, tcb.mss)
+            else:
+                tcb.cc.set_mss(tcb.mss)
+        except MemoryError:
+            self.stats.no_memory += 1
+            self.release_buffers(tcb, True)
+            return False
+        return True
 
     def release_buffers(self, tcb, rcv_too):
         if tcb.snd is not None:

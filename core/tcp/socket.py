@@ -159,7 +159,9 @@ class TcpSocket(so.Socket):
         tcb.iss = tcp.isn(tcb.local_ip, tcb.local_port, ip, port)
         tcb.snd_una = tcb.snd_nxt = tcb.snd_max = tcb.iss
         tcp.set_mss(tcb)
-        tcp.open_buffers(tcb)
+        if not tcp.open_buffers(tcb):
+            tcp.drop(tcb, 0)
+            return ENOBUFS
         self.tcb = tcb
         self.local_ip = tcb.local_ip
         self.remote_ip = tcb.remote_ip

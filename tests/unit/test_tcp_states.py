@@ -550,3 +550,29 @@ def test_connection_limit_recycles_time_wait():
         net.jump(10)
         assert len(net.a.tcp.conns) <= 2
     close_all(net)
+
+
+def test_no_memory_for_connection_buffers_is_a_counted_reset_not_an_exception():
+    """On a small heap the rings of a new connection may not fit: the handshake is answered
+    with RST and counted, and poll() carries on."""
+    from tests.twostack import Bench, IP_B
+    from ustack.core import socket as so
+    b = Bench()
+    ls = b.b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 80))
+    ls.listen(2)
+    ls.setblocking(False)
+
+    def no_memory(size):
+        raise MemoryError
+    b.b.tcp.rings.get = no_memory
+    c = b.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.setblocking(False)
+    c.connect_ex((IP_B, 80))
+    b.pump(50)
+    assert b.b.tcp.stats.no_memory == 1
+    assert c.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == errno.ECONNRESET
+    c.close()
+    ls.close()
+    b.pump()
+    assert b.pools_full()
