@@ -55,6 +55,7 @@ class Stack:
         self.notifier = None      # port hook: called when socket readiness changed
         self.fileno_hook = None
         self.idle = clock.sleep_ms
+        self.owner_check = None   # port hook: True when the caller may drive the stack
 
     # ---- buffers --------------------------------------------------------------------------
     def alloc(self):
@@ -212,6 +213,8 @@ class Stack:
     def poll(self, now):
         """Drain received frames, run due timers. Returns the next deadline in ms (0 = none
         pending; the caller may wait for I/O as long as it likes)."""
+        if self.owner_check is not None and not self.owner_check():
+            raise RuntimeError("ustack: poll() without the runner's lock: one thread drives the stack")
         self.now = now
         batch = self.config["RX_BATCH"]
         pool = self.pool

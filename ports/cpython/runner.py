@@ -35,6 +35,7 @@ class Runner:
         stack.waiter = self._wait
         stack.notifier = self._notify
         stack.fileno_hook = self._fileno
+        stack.owner_check = self.lock._is_owned  # the threading rule, checked on every poll
 
     # ---- driving --------------------------------------------------------------------------
     def start(self):

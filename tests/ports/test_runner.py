@@ -79,3 +79,15 @@ def test_fileno_is_readable_when_data_waits():
     finally:
         ra.stop()
         rb.stop()
+
+
+def test_driving_the_stack_without_the_runner_lock_is_refused():
+    import pytest
+    st = Stack()
+    w = Wire()
+    st.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
+    r = Runner(st)
+    with pytest.raises(RuntimeError, match="one thread drives the stack"):
+        st.poll(0)
+    with r.lock:
+        st.poll(0)
