@@ -49,11 +49,15 @@ def demo(c):
         c.run("%s -m ustack.ports.cpython.demo" % PY, pty=sys.stdin.isatty())
 
 
-@task(help={"quick": "shorter runs (for CI smoke)", "out": "results file (markdown)"})
-def bench(c, quick=False, out="benchmarks/results.md"):
+@task(help={"quick": "shorter runs (for CI smoke)", "out": "results file (markdown)",
+            "runtime": "cpython (default; results shown in README) or micropython"})
+def bench(c, quick=False, out="", runtime="cpython"):
     """Benchmarks against Linux over the same TAP; writes a markdown table to benchmarks/."""
+    out = out or ("benchmarks/results.md" if runtime == "cpython" else
+                  "benchmarks/results-%s.md" % runtime)
     with c.cd(ROOT):
-        c.run("%s -m benchmarks.bench %s --out %s" % (PY, "--quick" if quick else "", out))
+        c.run("%s -m benchmarks.bench %s --out %s --runtime %s %s" % (
+            PY, "--quick" if quick else "", out, runtime, "" if runtime == "cpython" else "--no-readme"))
 
 
 @task(help={"board": "board name in boards/ (default unix)", "out": "output directory"})

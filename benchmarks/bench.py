@@ -90,7 +90,7 @@ def udp_rate(ns, size, seconds):
     return n / seconds, lost
 
 
-def run(quick, out, runtime):
+def run(quick, out, runtime, readme=True):
     count = 200 if quick else 1000
     secs = 1.0 if quick else 3.0
     rows = []
@@ -136,7 +136,8 @@ def run(quick, out, runtime):
     text = "\n".join(lines) + "\n"
     with open(out, "w") as f:
         f.write(text)
-    update_readme(text)
+    if readme:
+        update_readme(text)
     print(text)
 
 
@@ -164,9 +165,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="benchmarks/results.md")
-    ap.add_argument("--runtime", default="cpython")
+    ap.add_argument("--runtime", default="cpython", help="cpython or micropython")
+    ap.add_argument("--no-readme", action="store_true", help="do not update README.md")
     a = ap.parse_args()
-    run(a.quick, a.out, a.runtime)
+    run(a.quick, a.out, a.runtime, not a.no_readme)
 
 
 if __name__ == "__main__":
