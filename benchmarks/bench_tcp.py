@@ -42,7 +42,7 @@ print(json.dumps(out))
 """
 
 
-def rows(ns, quick, linux=False):
+def rows(ns, quick):
     r = ns.python(CLIENT % (STACK_IP, quick), timeout=600)
     try:
         v = json.loads(r.stdout.strip().splitlines()[-1])
