@@ -1,0 +1,32 @@
+"""The README stays honest: every `ustack up` flag, driver and board is documented there."""
+import os
+
+from ustack.boards import names
+from ustack.ports.cpython import cli
+
+README = open(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "README.md")).read()
+
+
+def _up_parser():
+    p = cli.build_parser()
+    for a in p._subparsers._group_actions:
+        return a.choices["up"]
+
+
+def test_every_up_flag_is_in_the_readme_and_in_help():
+    up = _up_parser()
+    text = up.format_help()
+    for act in up._actions:
+        for opt in act.option_strings:
+            if opt.startswith("--") and opt != "--help":
+                assert "`%s" % opt in README, opt
+                assert opt in text
+                assert act.help, opt
+
+
+def test_every_driver_and_board_is_in_the_readme():
+    for d in cli.DRIVERS:
+        assert "`%s`" % d in README, d
+    for b in names():
+        assert "`%s`" % b in README, b
