@@ -150,6 +150,16 @@ def make_driver(r, pcap=None):
     return drv
 
 
+def open_driver(r, pcap=None):
+    """make_driver, with OS errors turned into one clear line instead of a traceback."""
+    try:
+        return make_driver(r, pcap)
+    except OSError as e:
+        hint = " (needs root or CAP_NET_ADMIN)" if e.errno in (1, 13) else ""
+        raise SystemExit("ustack: cannot open the %s link %r: %s%s" % (
+            r["driver"], r["tap"], e.strerror or e, hint))
+
+
 def make_stack(r, drv):
     from ustack.core.stack import Stack
     from ustack.core.wire import ipv4 as ip4
@@ -181,7 +191,7 @@ def cmd_up(args):
     from ustack.ports.cpython.runner import Runner
     from ustack.ports.cpython import services
     r = resolve(args)
-    drv = make_driver(r, args.pcap)
+    drv = open_driver(r, args.pcap)
     st = make_stack(r, drv)
     runner = Runner(st)
     started = services.start(runner, args.serve.split(","), args.http_root) if args.serve else []
@@ -221,7 +231,7 @@ def cmd_up(args):
 def cmd_ping(args):
     from ustack.ports.cpython.runner import Runner
     r = resolve(args)
-    drv = make_driver(r, args.pcap)
+    drv = open_driver(r, args.pcap)
     st = make_stack(r, drv)
     runner = Runner(st).start()
     try:
