@@ -56,6 +56,7 @@ def bench(c, quick=False, out="", runtime="cpython"):
     out = out or ("benchmarks/results.md" if runtime == "cpython" else
                   "benchmarks/results-%s.md" % runtime)
     with c.cd(ROOT):
+        c.run("%s -m benchmarks.loss_table" % PY)
         c.run("%s -m benchmarks.bench %s --out %s --runtime %s %s" % (
             PY, "--quick" if quick else "", out, runtime, "" if runtime == "cpython" else "--no-readme"))
 
