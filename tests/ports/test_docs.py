@@ -30,3 +30,19 @@ def test_every_driver_and_board_is_in_the_readme():
         assert "`%s`" % d in README, d
     for b in names():
         assert "`%s`" % b in README, b
+
+
+def test_every_counter_is_in_the_readme():
+    from ustack.core.iface import IFACE_COUNTERS
+    from ustack.core.arp import ARP_COUNTERS
+    from ustack.core.ipv4 import IP_COUNTERS
+    from ustack.core.icmp import ICMP_COUNTERS
+    from ustack.core.udp import UDP_COUNTERS
+    from ustack.core.reass import REASS_COUNTERS
+    from ustack.core.tcp.proto import TCP_COUNTERS
+    i = README.index("## Counters")
+    section = README[i:README.index("\n## ", i + 5)]
+    for names in (IFACE_COUNTERS, ARP_COUNTERS, IP_COUNTERS, ICMP_COUNTERS, UDP_COUNTERS,
+                  REASS_COUNTERS, TCP_COUNTERS):
+        for n in names:
+            assert "`%s`" % n in section, n
