@@ -4,21 +4,28 @@ scaling), RFC 1337 (RST ignored in TIME-WAIT), RFC 5681/6582 (duplicate ACKs fee
 congestion controller), RFC 9293 3.8.6 (window updates) and RFC 1122 4.2.3.2 (delayed ACK).
 
 The segment being processed is in the TCP object's scratch fields (seg_*, opt_*), its bytes
-in b; payload is copied once, into the receive ring. Nothing is allocated per segment."""
+in b; payload is copied once, into the receive ring. Nothing is allocated per segment.
+Sequence numbers, ACKs and timestamps are relative to the connection's bases (tcb.py): a
+SYN sets the peer's (IRS, first TSval) here."""
 from ustack.core.compat import ECONNREFUSED, ECONNRESET
 from ustack.core.wire import tcp as w
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options as opt
 from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
-from ustack.core.tcp.seq import (MASK, HALF, seq_add, seq_sub, seq_lt, seq_le, seq_gt,
-                                 seq_ge)
+from ustack.core.tcp.seq import (seq_add, seq_sub, seq_diff, seq_lt, seq_le, seq_gt, seq_ge,
+                                 seq_in, rel_at)
 
 PAWS_IDLE_MS = 24 * 24 * 3600 * 1000  # RFC 7323 5.5: TS.Recent older than 24 days is stale
 
 
-def _negotiate(tcp, tcb):
-    """Options of the peer's SYN (or SYN-ACK)."""
+def _negotiate(tcp, tcb, b):
+    """Options of the peer's SYN (or SYN-ACK); its sequence number becomes the IRS, its
+    TSval the base of ts_recent (both as 16-bit halves), so both are 0 relative."""
+    o = tcp.seg_hdr
+    tcb.irs_hi = (b[o + 4] << 8) | b[o + 5]
+    tcb.irs_lo = (b[o + 6] << 8) | b[o + 7]
+    tcp.seg_seq = 0
     seen = tcp.opt_seen
     tcb.peer_mss = tcp.opt_mss if seen & opt.SEEN_MSS else 536
     if seen & opt.SEEN_WS and tcp.wscale:
@@ -33,7 +40,12 @@ def _negotiate(tcp, tcb):
         tcb.rcv_wscale = 0
     if seen & opt.SEEN_TS and tcp.timestamps:
         tcb.flags |= T.F_TS
-        tcb.ts_recent = tcp.opt_tsval
+        to = tcp.opt_ts_off
+        tcb.tsr_hi = (b[to] << 8) | b[to + 1]
+        tcb.tsr_lo = (b[to + 2] << 8) | b[to + 3]
+        tcp.opt_tsval = 0
+        tcp.opt_tsecr = rel_at(b, to + 4, tcb.ts_hi, tcb.ts_lo)
+        tcb.ts_recent = 0
         tcb.ts_recent_age = tcp.stack.now
     else:
         tcb.flags &= ~T.F_TS
@@ -53,7 +65,7 @@ def listen(tcp, lsock, iface, b, ip, sport, dport):
         return
     if fl & w.ACK_F:
         st.rx_listen_ack += 1
-        out.send_rst(tcp, b, ip, tcp.seg_ack, 0, w.RST)
+        out.send_rst(tcp, b, ip, rel_at(b, tcp.seg_hdr + 8, 0, 0), 0, w.RST)
         return
     if not (fl & w.SYN):
         st.rx_listen_no_syn += 1
@@ -84,22 +96,20 @@ def listen(tcp, lsock, iface, b, ip, sport, dport):
         tcb.keep_intvl = lsock.keep_intvl
         tcb.keep_cnt = lsock.keep_cnt
     tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap)
-    _negotiate(tcp, tcb)
-    tcb.irs = tcp.seg_seq
-    tcb.rcv_nxt = seq_add(tcp.seg_seq, 1)
-    tcb.rcv_adv = tcb.rcv_nxt
+    _negotiate(tcp, tcb, b)
+    tcb.rcv_nxt = 1
+    tcb.rcv_adv = 1
     tcb.snd_wnd = tcp.seg_wnd  # never scaled in a SYN (RFC 7323 2.2)
     tcb.max_sndwnd = tcb.snd_wnd
-    tcb.snd_wl1 = tcp.seg_seq
-    tcb.iss = tcp.isn(tcb.local_ip, dport, tcb.remote_ip, sport)
-    tcb.snd_una = tcb.snd_nxt = tcb.snd_max = tcb.snd_wl2 = tcb.iss
+    tcb.snd_wl1 = 0
+    tcp.set_iss(tcb)
     st.conn_passive += 1
     out.output(tcp, tcb)
 
 
 def _rtt_from_ts(tcp, tcb):
     if tcb.flags & T.F_TS and tcp.opt_seen & opt.SEEN_TS:
-        r = (tcp.stack.now + tcb.ts_offset - tcp.opt_tsecr) & MASK
+        r = seq_sub(tcp.stack.now - tcb.ts_start, tcp.opt_tsecr)
         if r < 600000:
             rto.sample(tcb, r, tcp.rto_min, tcp.rto_max)
             return True
@@ -132,10 +142,10 @@ def syn_sent(tcp, tcb, b):
     fl = tcp.seg_flags
     ack = tcp.seg_ack
     if fl & w.ACK_F:
-        if seq_le(ack, tcb.iss) or seq_gt(ack, tcb.snd_max):
+        if seq_le(ack, 0) or seq_gt(ack, tcb.snd_max):  # 0: our ISS
             st.rx_bad_synack += 1
             if not (fl & w.RST):
-                out.send_rst(tcp, b, tcp.seg_ip, ack, 0, w.RST)
+                out.send_rst(tcp, b, tcp.seg_ip, rel_at(b, tcp.seg_hdr + 8, 0, 0), 0, w.RST)
             return
     if fl & w.RST:
         if fl & w.ACK_F:
@@ -147,14 +157,12 @@ def syn_sent(tcp, tcb, b):
     if not (fl & w.SYN):
         st.rx_bad_synack += 1
         return
-    seq = tcp.seg_seq
-    _negotiate(tcp, tcb)
-    tcb.irs = seq
-    tcb.rcv_nxt = seq_add(seq, 1)
-    tcb.rcv_adv = tcb.rcv_nxt
+    _negotiate(tcp, tcb, b)
+    tcb.rcv_nxt = 1
+    tcb.rcv_adv = 1
     tcb.snd_wnd = tcp.seg_wnd
     tcb.max_sndwnd = tcb.snd_wnd
-    tcb.snd_wl1 = seq
+    tcb.snd_wl1 = 0
     tcb.snd_wl2 = ack
     if fl & w.ACK_F:
         tcb.snd_una = ack
@@ -168,7 +176,7 @@ def syn_sent(tcp, tcb, b):
         return
     # simultaneous open (RFC 9293 figure 8): SYN-RECEIVED, answer SYN,ACK with our ISS
     tcb.state = T.SYN_RECEIVED
-    tcb.snd_nxt = tcb.iss
+    tcb.snd_nxt = 0  # our ISS
     tcb.t_rexmt = 0
     out.output(tcp, tcb)
 
@@ -208,17 +216,17 @@ def segment(tcp, tcb, b):
         if rcv_wnd == 0:
             ok = seq == nxt
         else:
-            ok = seq_sub(seq, nxt) < rcv_wnd
+            ok = seq_in(seq, nxt, rcv_wnd)
     elif rcv_wnd == 0:
         ok = False
     else:
-        ok = seq_sub(seq, nxt) < rcv_wnd or seq_sub(seq_add(seq, seglen - 1), nxt) < rcv_wnd
+        ok = seq_in(seq, nxt, rcv_wnd) or seq_in(seq_add(seq, seglen - 1), nxt, rcv_wnd)
     if not ok:
         if fl & w.RST:
             st.rx_rst_out_of_window += 1  # RFC 5961 3.2: silently dropped
             return
         st.rx_out_of_window += 1
-        if seglen and seq_sub(seq, nxt) == MASK:
+        if seglen and seq_diff(seq, nxt) == -1:
             st.rx_window_probes += 1
         if state == T.TIME_WAIT and fl & w.FIN:
             t = now + 2 * tcp.msl  # retransmitted FIN: ACK it, restart 2*MSL
@@ -351,7 +359,7 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         st.rx_ack_unsent += 1  # acknowledges something not yet sent: ACK and drop
         out.send_ack(tcp, tcb)
         return False
-    if seq_lt(ack, seq_sub(una, tcb.max_sndwnd)):
+    if seq_lt(ack, una) and seq_sub(una, ack) > tcb.max_sndwnd:
         st.rx_ack_too_old += 1  # RFC 5961 5.2
         tcp.challenge_ack(tcb)
         return False

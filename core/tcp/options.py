@@ -3,8 +3,15 @@
 
 Parsed: MSS (RFC 9293 3.7.1), window scale and timestamps (RFC 7323), SACK-permitted and
 SACK blocks (RFC 2018; blocks are counted and their bounds kept in sack_lo/sack_hi - we
-tolerate them, retransmission does not use them). Malformed options end parsing."""
+tolerate them, retransmission does not use them). Malformed options end parsing.
+
+32-bit values never pass through here as ints (they would be heap objects on a 32-bit MCU):
+parse records where the timestamp values are (opt_ts_off: TSval there, TSecr 4 bytes on)
+and proto.py converts them relative to the connection's bases; the writers leave the
+timestamp fields for output.py to fill (seq.put_rel), and SACK blocks go out through
+put_rel from the relative ranges of the out-of-order table."""
 from ustack.core.wire import tcp as w
+from ustack.core.tcp.seq import put_rel
 
 # what a parse found (bits of TCP.opt_seen)
 SEEN_MSS = 1
@@ -13,11 +20,13 @@ SEEN_SACK_PERM = 4
 SEEN_TS = 8
 SEEN_SACK = 16
 
+SYN_TS_OFF = 8  # write_syn with timestamps: TSval at o + 8, TSecr at o + 12
+
 
 def parse(t, b, o, n):
-    """Options at b[o:o+n] -> t.opt_seen, opt_mss, opt_ws, opt_tsval, opt_tsecr,
-    opt_sack_blocks. Returns False if malformed (the rest is ignored, as RFC 9293 3.1 lets
-    a receiver do - the segment is still processed)."""
+    """Options at b[o:o+n] -> t.opt_seen, opt_mss, opt_ws, opt_ts_off (where TSval is),
+    opt_sack_blocks, opt_sack_off. Returns False if malformed (the rest is ignored, as
+    RFC 9293 3.1 lets a receiver do - the segment is still processed)."""
     seen = 0
     t.opt_sack_blocks = 0
     end = o + n
@@ -44,8 +53,7 @@ def parse(t, b, o, n):
         elif k == w.OPT_SACK_PERM and ln == w.LEN_SACK_PERM:
             seen |= SEEN_SACK_PERM
         elif k == w.OPT_TS and ln == w.LEN_TS:
-            t.opt_tsval = (b[o + 2] << 24) | (b[o + 3] << 16) | (b[o + 4] << 8) | b[o + 5]
-            t.opt_tsecr = (b[o + 6] << 24) | (b[o + 7] << 16) | (b[o + 8] << 8) | b[o + 9]
+            t.opt_ts_off = o + 2
             seen |= SEEN_TS
         elif k == w.OPT_SACK and ln >= 10 and (ln - 2) % 8 == 0:
             t.opt_sack_blocks = (ln - 2) >> 3
@@ -56,16 +64,10 @@ def parse(t, b, o, n):
     return True
 
 
-def put32(b, o, v):
-    b[o] = (v >> 24) & 0xFF
-    b[o + 1] = (v >> 16) & 0xFF
-    b[o + 2] = (v >> 8) & 0xFF
-    b[o + 3] = v & 0xFF
-
-
-def write_syn(b, o, mss, ws, sack, ts, tsval, tsecr):
-    """SYN / SYN-ACK options in Linux's order; ws < 0 = no window scale option.
-    Returns the length (a multiple of 4)."""
+def write_syn(b, o, mss, ws, sack, ts):
+    """SYN / SYN-ACK options in Linux's order; ws < 0 = no window scale option. With ts
+    the caller fills TSval and TSecr at o + SYN_TS_OFF. Returns the length (a multiple
+    of 4)."""
     p = o
     b[p] = w.OPT_MSS
     b[p + 1] = w.LEN_MSS
@@ -81,8 +83,6 @@ def write_syn(b, o, mss, ws, sack, ts, tsval, tsecr):
             b[p + 1] = w.OPT_NOP
         b[p + 2] = w.OPT_TS
         b[p + 3] = w.LEN_TS
-        put32(b, p + 4, tsval)
-        put32(b, p + 8, tsecr)
         p += 12
     elif sack:
         b[p] = w.OPT_NOP
@@ -99,20 +99,32 @@ def write_syn(b, o, mss, ws, sack, ts, tsval, tsecr):
     return p - o
 
 
-def write_ts(b, o, tsval, tsecr):
-    """NOP NOP TS: 12 bytes (RFC 7323 appendix A layout)."""
+def write_ts(b, o, tsval, vhi, vlo, tsecr, ehi, elo):
+    """NOP NOP TS: 12 bytes (RFC 7323 appendix A layout). TSval = vhi:vlo + tsval and
+    TSecr = ehi:elo + tsecr (bases in 16-bit halves, modulo 2**32: seq.put_rel inlined)."""
     b[o] = w.OPT_NOP
     b[o + 1] = w.OPT_NOP
     b[o + 2] = w.OPT_TS
     b[o + 3] = w.LEN_TS
-    put32(b, o + 4, tsval)
-    put32(b, o + 8, tsecr)
+    lo = vlo + (tsval & 0xFFFF)
+    hi = vhi + (tsval >> 16) + (lo >> 16)
+    b[o + 4] = (hi >> 8) & 0xFF
+    b[o + 5] = hi & 0xFF
+    b[o + 6] = (lo >> 8) & 0xFF
+    b[o + 7] = lo & 0xFF
+    lo = elo + (tsecr & 0xFFFF)
+    hi = ehi + (tsecr >> 16) + (lo >> 16)
+    b[o + 8] = (hi >> 8) & 0xFF
+    b[o + 9] = hi & 0xFF
+    b[o + 10] = (lo >> 8) & 0xFF
+    b[o + 11] = lo & 0xFF
     return 12
 
 
-def write_sack(b, o, ooo, maxblocks):
-    """NOP NOP SACK with up to maxblocks ranges from the out-of-order table, most recent
-    first (RFC 2018 4). Returns the length, 0 when there is nothing to report."""
+def write_sack(b, o, ooo, maxblocks, bhi, blo):
+    """NOP NOP SACK with up to maxblocks ranges from the out-of-order table (relative to
+    the peer's ISN bhi:blo), most recent first (RFC 2018 4). Returns the length, 0 when
+    there is nothing to report."""
     n = ooo.n
     if n == 0 or maxblocks <= 0:
         return 0
@@ -126,15 +138,15 @@ def write_sack(b, o, ooo, maxblocks):
     first = ooo.latest
     if first < 0:
         first = 0
-    put32(b, p, ooo.start[first])
-    put32(b, p + 4, ooo.end[first])
+    put_rel(b, p, ooo.start[first], bhi, blo)
+    put_rel(b, p + 4, ooo.end[first], bhi, blo)
     p += 8
     k = 1
     i = 0
     while k < n and i < ooo.n:
         if i != first:
-            put32(b, p, ooo.start[i])
-            put32(b, p + 4, ooo.end[i])
+            put_rel(b, p, ooo.start[i], bhi, blo)
+            put_rel(b, p + 4, ooo.end[i], bhi, blo)
             p += 8
             k += 1
         i += 1

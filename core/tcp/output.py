@@ -5,13 +5,14 @@ receive window (receiver silly-window avoidance), RSTs and probes.
 
 Every segment is built in place: header written at pb.off, options after it, payload copied
 once from the send ring (a retransmission rebuilds from the same ring - no per-segment
-copies kept). IPv4 output fills the checksum."""
+copies kept). IPv4 output fills the checksum. Sequence numbers, ACKs and timestamps leave
+the connection's relative space here (seq.put_rel: 16-bit halves, no 32-bit ints)."""
 from ustack.core.wire import tcp as w
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
 from ustack.core.tcp import rto
-from ustack.core.tcp.seq import MASK, seq_add, seq_sub, seq_gt, seq_lt
+from ustack.core.tcp.seq import seq_add, seq_sub, seq_gt, put_rel
 
 
 def rcv_window(tcp, tcb):
@@ -47,8 +48,8 @@ def rcv_window(tcp, tcb):
 
 
 def send_segment(tcp, tcb, seq, flags, doff, n):
-    """Build and send one segment: flags, n bytes from the send ring at offset doff.
-    False when no packet buffer was free (retried from tick)."""
+    """Build and send one segment: flags, n bytes from the send ring at offset doff, seq
+    relative to our ISS. False when no packet buffer was free (retried from tick)."""
     stack = tcp.stack
     pb = stack.ipv4.alloc_tx()
     if pb is None:
@@ -65,22 +66,28 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
         win = tcb.rcv_cap if tcb.rcv_cap < 0xFFFF else 0xFFFF  # never scaled (RFC 7323 2.2)
         tcb.rcv_adv = seq_add(tcb.rcv_nxt, win)
         ws = tcb.rcv_wscale if (tf & T.F_WS or tcb.state == T.SYN_SENT) and tcp.wscale else -1
+        ts = (tf & T.F_TS or tcb.state == T.SYN_SENT) and tcp.timestamps
         hl += options.write_syn(b, o + 20, tcp.adv_mss(tcb), ws,
-                                (tf & T.F_SACK or tcb.state == T.SYN_SENT) and tcp.sack,
-                                (tf & T.F_TS or tcb.state == T.SYN_SENT) and tcp.timestamps,
-                                (now + tcb.ts_offset) & MASK, tcb.ts_recent)
+                                (tf & T.F_SACK or tcb.state == T.SYN_SENT) and tcp.sack, ts)
+        if ts:
+            t = o + 20 + options.SYN_TS_OFF
+            put_rel(b, t, now - tcb.ts_start, tcb.ts_hi, tcb.ts_lo)
+            put_rel(b, t + 4, tcb.ts_recent, tcb.tsr_hi, tcb.tsr_lo)  # 0 before the peer's
     else:
         win = rcv_window(tcp, tcb)
         if tf & T.F_TS:
-            hl += options.write_ts(b, o + 20, (now + tcb.ts_offset) & MASK, tcb.ts_recent)
+            hl += options.write_ts(b, o + 20, now - tcb.ts_start, tcb.ts_hi, tcb.ts_lo,
+                                   tcb.ts_recent, tcb.tsr_hi, tcb.tsr_lo)
         if n == 0 and tf & T.F_SACK and tcb.ooo is not None and tcb.ooo.n:
-            hl += options.write_sack(b, o + hl, tcb.ooo, 3 if tf & T.F_TS else 4)
+            hl += options.write_sack(b, o + hl, tcb.ooo, 3 if tf & T.F_TS else 4,
+                                     tcb.irs_hi, tcb.irs_lo)
     if not (flags & w.SYN) or tcb.state != T.SYN_SENT or flags & w.ACK_F:
         flags |= w.ACK_F
-        ack = tcb.rcv_nxt
-    else:
-        ack = 0
-    w.write_header(b, o, tcb.local_port, tcb.remote_port, seq, ack, hl, flags, win)
+        w.write_header_rel(b, o, tcb.local_port, tcb.remote_port, seq, tcb.iss_hi, tcb.iss_lo,
+                           tcb.rcv_nxt, tcb.irs_hi, tcb.irs_lo, hl, flags, win)
+    else:  # our SYN: no ACK yet
+        w.write_header_rel(b, o, tcb.local_port, tcb.remote_port, seq, tcb.iss_hi, tcb.iss_lo,
+                           0, 0, 0, hl, flags, win)
     if n > 0:
         tcb.snd.peek_into(b, o + hl, doff, n)
         tcp.stats.tx_data_bytes += n
@@ -107,12 +114,12 @@ def output(tcp, tcb, force=False):
     sends one segment regardless of silly-window/Nagle rules (persist timer override)."""
     st = tcb.state
     if st == T.SYN_SENT or st == T.SYN_RECEIVED:
-        if tcb.snd_nxt == tcb.iss:
+        if tcb.snd_nxt == 0:  # our ISS: the SYN is (re)sent
             fl = w.SYN if st == T.SYN_SENT else (w.SYN | w.ACK_F)
             if tcb.retries == 0:
                 tcb.rtt_start = tcp.stack.now
-            if send_segment(tcp, tcb, tcb.iss, fl, 0, 0):
-                tcb.snd_nxt = seq_add(tcb.iss, 1)
+            if send_segment(tcp, tcb, 0, fl, 0, 0):
+                tcb.snd_nxt = 1
                 tcb.snd_max = tcb.snd_nxt
                 arm_rexmt(tcp, tcb)
         elif tcb.flags & T.F_ACKNOW:
@@ -194,7 +201,7 @@ def send_ack(tcp, tcb):
 def send_probe(tcp, tcb):
     """A segment one below SND.UNA with no data: the peer must answer with an ACK showing
     its current window (zero-window probe and keepalive, Linux style)."""
-    send_segment(tcp, tcb, seq_add(tcb.snd_una, MASK), 0, 0, 0)
+    send_segment(tcp, tcb, seq_sub(tcb.snd_una, 1), 0, 0, 0)
 
 
 def retransmit_first(tcp, tcb):
@@ -245,8 +252,10 @@ def send_rst_tcb(tcp, tcb):
     if pb is None:
         tcp.stats.tx_no_buffer += 1
         return
-    w.write_header(pb.buf, pb.off, tcb.local_port, tcb.remote_port, tcb.snd_nxt, tcb.rcv_nxt,
-                   20, w.RST | w.ACK_F, 0)
+    b = pb.buf
+    o = pb.off
+    w.write_header_rel(b, o, tcb.local_port, tcb.remote_port, tcb.snd_nxt, tcb.iss_hi,
+                       tcb.iss_lo, tcb.rcv_nxt, tcb.irs_hi, tcb.irs_lo, 20, w.RST | w.ACK_F, 0)
     pb.n = 20
     tcp.stats.tx_rst += 1
     tcp.stats.tx_segments += 1

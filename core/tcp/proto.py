@@ -17,7 +17,7 @@ from ustack.core.tcp import input as inp
 from ustack.core.tcp import timers
 from ustack.core.tcp.ring import RingPool
 from ustack.core.tcp.ooo import Ooo
-from ustack.core.tcp.seq import MASK, seq_add, seq_gt
+from ustack.core.tcp.seq import MASK, seq_add, seq_gt, rel_at
 from ustack.core.tcp import cc as ccmod
 from ustack.core.portalloc import Ephemeral
 
@@ -88,13 +88,17 @@ class TCP:
         self.bound = []          # sockets holding a local port
         self.rings = RingPool(4)
         self.isn_hook = None     # hook: isn_hook(local_ip, lport, remote_ip, rport) -> ISN
+        self.ts_hook = None      # hook: ts_hook(local_ip, lport, remote_ip, rport) -> offset
         self.rst_src = bytearray(4)
         self.rst_dst = bytearray(4)
         self.chal_count = 0
         self.chal_start = -1000000
         self._secret(stack)
-        # the segment being processed (scratch: no objects per segment)
+        # the segment being processed (scratch: no objects per segment). seg_seq, seg_ack,
+        # opt_tsval and opt_tsecr are relative to the connection's bases (tcb.py), set once
+        # the segment's connection is known; 0 without one (b[seg_hdr + 4:] has the wire's).
         self.seg_ip = 0
+        self.seg_hdr = 0
         self.seg_seq = 0
         self.seg_ack = 0
         self.seg_flags = 0
@@ -104,6 +108,7 @@ class TCP:
         self.opt_seen = 0
         self.opt_mss = 0
         self.opt_ws = 0
+        self.opt_ts_off = 0
         self.opt_tsval = 0
         self.opt_tsecr = 0
         self.opt_sack_blocks = 0
@@ -140,6 +145,14 @@ class TCP:
         if self.isn_hook is not None:
             return self.isn_hook(lip, lport, rip, rport) & MASK
         return (self.stack.now * 250 + self._hash(lip, lport, rip, rport)) & MASK
+
+    def set_iss(self, tcb):
+        """Pick the connection's ISS (connection setup: may allocate) and keep it as the
+        16-bit halves every sequence number we send is relative to."""
+        v = self.isn(tcb.local_ip, tcb.local_port, tcb.remote_ip, tcb.remote_port)
+        tcb.iss_hi = v >> 16
+        tcb.iss_lo = v & 0xFFFF
+        tcb.snd_una = tcb.snd_nxt = tcb.snd_max = tcb.snd_wl2 = 0
 
     # ---- connection table -------------------------------------------------------------------
     @staticmethod
@@ -210,7 +223,14 @@ class TCP:
         t.keep_intvl = self.keep_intvl
         t.keep_cnt = self.keep_cnt
         t.last_rx = self.stack.now
-        t.ts_offset = _fmix(self._hash(t.local_ip, lport, t.remote_ip, rport) ^ self.key[1])
+        if self.ts_hook is not None:
+            v = self.ts_hook(t.local_ip, lport, t.remote_ip, rport)
+        else:
+            v = _fmix(self._hash(t.local_ip, lport, t.remote_ip, rport) ^ self.key[1])
+        v = (v + t.last_rx) & MASK  # our TSval: now + a per-connection offset (RFC 7323 5.4)
+        t.ts_start = t.last_rx
+        t.ts_hi = v >> 16
+        t.ts_lo = v & 0xFFFF
         self.conns.append(t)
         self._insert(t)
         return t
@@ -375,8 +395,7 @@ class TCP:
         sport = (b[o] << 8) | b[o + 1]
         dport = (b[o + 2] << 8) | b[o + 3]
         self.seg_ip = off
-        self.seg_seq = (b[o + 4] << 24) | (b[o + 5] << 16) | (b[o + 6] << 8) | b[o + 7]
-        self.seg_ack = (b[o + 8] << 24) | (b[o + 9] << 16) | (b[o + 10] << 8) | b[o + 11]
+        self.seg_hdr = o
         fl = b[o + 13]
         self.seg_flags = fl
         self.seg_wnd = (b[o + 14] << 8) | b[o + 15]
@@ -391,6 +410,41 @@ class TCP:
             self.opt_seen = 0
             self.opt_sack_blocks = 0
         tcb = self.lookup(b, off, sport, dport)
+        if tcb is not None:
+            # the wire boundary: seq, ack and timestamps relative to the connection's bases
+            # (seq.rel_at inlined: 16-bit halves with borrow, no 32-bit value formed)
+            if tcb.state != T.SYN_SENT:
+                lo = ((b[o + 6] << 8) | b[o + 7]) - tcb.irs_lo
+                hi = ((b[o + 4] << 8) | b[o + 5]) - tcb.irs_hi
+                if lo < 0:
+                    lo += 0x10000
+                    hi -= 1
+                self.seg_seq = ((hi & 0xFFFF) << 16) | lo
+            else:
+                self.seg_seq = 0  # no IRS yet: a SYN sets it
+            lo = ((b[o + 10] << 8) | b[o + 11]) - tcb.iss_lo
+            hi = ((b[o + 8] << 8) | b[o + 9]) - tcb.iss_hi
+            if lo < 0:
+                lo += 0x10000
+                hi -= 1
+            self.seg_ack = ((hi & 0xFFFF) << 16) | lo
+            if self.opt_seen & options.SEEN_TS and tcb.flags & T.F_TS:
+                to = self.opt_ts_off
+                lo = ((b[to + 2] << 8) | b[to + 3]) - tcb.tsr_lo
+                hi = ((b[to] << 8) | b[to + 1]) - tcb.tsr_hi
+                if lo < 0:
+                    lo += 0x10000
+                    hi -= 1
+                self.opt_tsval = ((hi & 0xFFFF) << 16) | lo
+                lo = ((b[to + 6] << 8) | b[to + 7]) - tcb.ts_lo
+                hi = ((b[to + 4] << 8) | b[to + 5]) - tcb.ts_hi
+                if lo < 0:
+                    lo += 0x10000
+                    hi -= 1
+                self.opt_tsecr = ((hi & 0xFFFF) << 16) | lo
+        else:
+            self.seg_seq = 0
+            self.seg_ack = 0
         if tcb is not None and tcb.state == T.TIME_WAIT and \
                 (fl & (w.SYN | w.ACK_F | w.RST)) == w.SYN and seq_gt(self.seg_seq, tcb.rcv_nxt):
             # RFC 9293 3.10.7.4 / RFC 6191: a new SYN above the old sequence space may end
@@ -419,15 +473,16 @@ class TCP:
         st.rx_no_conn += 1
         if fl & w.RST:
             return
+        o = self.seg_hdr
         if fl & w.ACK_F:
-            out.send_rst(self, b, off, self.seg_ack, 0, w.RST)
+            out.send_rst(self, b, off, rel_at(b, o + 8, 0, 0), 0, w.RST)
         else:
             ln = self.seg_len
             if fl & w.SYN:
                 ln += 1
             if fl & w.FIN:
                 ln += 1
-            out.send_rst(self, b, off, 0, seq_add(self.seg_seq, ln), w.RST | w.ACK_F)
+            out.send_rst(self, b, off, 0, seq_add(rel_at(b, o + 4, 0, 0), ln), w.RST | w.ACK_F)
 
     def find_listener(self, b, off, dport):
         best = None

@@ -1,43 +1,80 @@
-"""Sequence number arithmetic modulo 2**32 (RFC 9293 3.4; RFC 1982 serial comparison).
+"""Sequence number arithmetic modulo 2**32 (RFC 9293 3.4; RFC 1982 serial comparison), and
+the conversion between wire values and a connection's relative ones.
 
-All comparisons of sequence numbers, acknowledgments and timestamps go through here, so a
-port can specialise them (e.g. keep them below 2**30 on 32-bit MCUs) in one place."""
+All comparisons of sequence numbers, acknowledgments and timestamps go through here.
+
+Small ints on 32-bit MCUs: MicroPython's small ints there are 31-bit (|v| < 2**30); anything
+larger is a heap object, and so is the result of any operation with such an operand (x & MASK
+allocates even when x is small). So a connection keeps every sequence number, ACK number and
+timestamp RELATIVE to a per-connection base - its ISS for our sequence space, the peer's IRS
+for the peer's, our first TSval and the peer's first TSval for timestamps - with the bases
+kept as 16-bit halves (hi, lo). Relative values start near 0 and stay small ints for the
+first 2**30 bytes (1 GiB) moved in each direction (2**30 ms, 12 days, for timestamps). Past
+that they are big ints (heap objects on such ports) but every result stays correct: all the
+helpers are exact modulo 2**32. Conversion happens only at the wire boundary, in 16-bit
+halves read and written by byte indexing (rel_at, put_rel): no 32-bit value is formed.
+
+Every helper first tries a fast path in which all operands and results are small ints (both
+values relative and close together: the normal case) and falls back to the general
+modulo-2**32 arithmetic otherwise."""
 from ustack.core.compat import const
 
 MASK = const(0xFFFFFFFF)
 HALF = const(0x80000000)
+SMALL = const(0x3FFFFFFF)  # the largest small int on a 32-bit MicroPython port
 
 
 def seq_add(a, n):
-    return (a + n) & MASK
+    r = a + n
+    if 0 <= r <= SMALL:
+        return r
+    return r & MASK
 
 
 def seq_sub(a, b):
     """Distance from b forward to a (0 .. 2**32-1)."""
-    return (a - b) & MASK
+    d = a - b
+    if 0 <= d <= SMALL:
+        return d
+    return d & MASK
 
 
 def seq_diff(a, b):
     """Signed distance a - b in (-2**31, 2**31]."""
-    d = (a - b) & MASK
+    d = a - b
+    if -SMALL <= d <= SMALL:
+        return d
+    d &= MASK
     if d >= HALF:
         return d - 0x100000000
     return d
 
 
 def seq_lt(a, b):
+    d = a - b
+    if -SMALL <= d <= SMALL:
+        return d < 0
     return a != b and ((b - a) & MASK) < HALF
 
 
 def seq_le(a, b):
+    d = a - b
+    if -SMALL <= d <= SMALL:
+        return d <= 0
     return ((b - a) & MASK) < HALF
 
 
 def seq_gt(a, b):
+    d = a - b
+    if -SMALL <= d <= SMALL:
+        return d > 0
     return a != b and ((a - b) & MASK) < HALF
 
 
 def seq_ge(a, b):
+    d = a - b
+    if -SMALL <= d <= SMALL:
+        return d >= 0
     return ((a - b) & MASK) < HALF
 
 
@@ -51,4 +88,46 @@ def seq_min(a, b):
 
 def seq_between(lo, x, hi):
     """lo <= x < hi."""
+    d = x - lo
+    n = hi - lo
+    if 0 <= n <= SMALL and -SMALL <= d <= SMALL:
+        # x before lo: its forward distance is at least 2**32 - 2**30 > n
+        return 0 <= d < n
     return ((x - lo) & MASK) < ((hi - lo) & MASK)
+
+
+def seq_in(x, lo, n):
+    """(x - lo) mod 2**32 < n: x within the n sequence numbers from lo (0 <= n < 2**30)."""
+    d = x - lo
+    if 0 <= d <= SMALL:
+        return d < n
+    if -SMALL <= d < 0:
+        return False  # forward distance 2**32 + d > 3 * 2**30 > n
+    return (d & MASK) < n
+
+
+# ---- the wire boundary: 16-bit halves ----------------------------------------------------------
+def rel_at(b, o, bhi, blo):
+    """The 32-bit big-endian value at b[o:o+4] minus the base bhi:blo, modulo 2**32, computed
+    in 16-bit halves (a small int while the result is below 2**30)."""
+    lo = ((b[o + 2] << 8) | b[o + 3]) - blo
+    hi = ((b[o] << 8) | b[o + 1]) - bhi
+    if lo < 0:
+        lo += 0x10000
+        hi -= 1
+    return ((hi & 0xFFFF) << 16) | lo
+
+
+def put_rel(b, o, rel, bhi, blo):
+    """Write base bhi:blo + rel (modulo 2**32) big-endian at b[o:o+4], in 16-bit halves."""
+    lo = blo + (rel & 0xFFFF)
+    hi = bhi + (rel >> 16) + (lo >> 16)
+    b[o] = (hi >> 8) & 0xFF
+    b[o + 1] = hi & 0xFF
+    b[o + 2] = (lo >> 8) & 0xFF
+    b[o + 3] = lo & 0xFF
+
+
+def wire_value(rel, bhi, blo):
+    """base + rel as one 32-bit int (may be a big int: diagnostics, tests, not the hot path)."""
+    return (((bhi << 16) | blo) + rel) & MASK

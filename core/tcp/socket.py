@@ -11,6 +11,7 @@ from ustack.core import socket as so
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import output as out
+from ustack.core.tcp.seq import seq_diff
 
 
 def _bufsize(v, dflt):
@@ -156,8 +157,7 @@ class TcpSocket(so.Socket):
         tcb.iface_mtu = iface.mtu
         tcb.state = T.SYN_SENT
         tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap) if tcp.wscale else 0
-        tcb.iss = tcp.isn(tcb.local_ip, tcb.local_port, ip, port)
-        tcb.snd_una = tcb.snd_nxt = tcb.snd_max = tcb.iss
+        tcp.set_iss(tcb)
         tcp.set_mss(tcb)
         if not tcp.open_buffers(tcb):
             tcp.drop(tcb, 0)
@@ -312,8 +312,8 @@ class TcpSocket(so.Socket):
             return
         r = tcb.rcv
         free = r.cap - r.count
-        cur = (tcb.rcv_adv - tcb.rcv_nxt) & 0xFFFFFFFF
-        if cur >= 0x80000000:
+        cur = seq_diff(tcb.rcv_adv, tcb.rcv_nxt)
+        if cur < 0:
             cur = 0
         step = r.cap >> 1
         if tcb.mss < step:

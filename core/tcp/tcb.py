@@ -6,7 +6,18 @@
 A listening socket is LISTEN without a TCB (proto.py keeps listeners by port). A TCB holds
 no buffers until data can flow: rings come from the RingPool at connect() or when a passive
 connection reaches ESTABLISHED, and go back when it closes. __slots__ keeps an idle TCB
-small on CPython (MicroPython ignores it). Timers are absolute deadlines in ms, 0 = off."""
+small on CPython (MicroPython ignores it). Timers are absolute deadlines in ms, 0 = off.
+
+Sequence space (seq.py): every sequence number, ACK number and timestamp in a TCB is
+RELATIVE to a per-connection base, so it is a small int on a 32-bit MCU for the first 1 GiB
+each way (correct, but heap-allocated, beyond). Bases are kept as 16-bit halves:
+    our sequence space (snd_*, rtt_seq, cc.recover): relative to our ISS (iss_hi:iss_lo),
+        so the ISS itself is 0 and our SYN occupies 0;
+    the peer's (rcv_nxt, rcv_adv, snd_wl1, ooo_fin, the ooo ranges): relative to its IRS
+        (irs_hi:irs_lo), the sequence number of its SYN;
+    our TSval: now - ts_start, sent as ts_hi:ts_lo + that;
+    the peer's TSval (ts_recent): relative to its first TSval (tsr_hi:tsr_lo).
+snd_wl2 is an ACK number, so it lives in our space. seq.wire_value converts back (tests)."""
 from ustack.core.compat import const
 
 CLOSED = const(0)
@@ -49,10 +60,12 @@ class TCB:
     __slots__ = (
         "state", "flags", "sock", "listener", "hnext", "key",
         "local_ip", "local_port", "remote_ip", "remote_port", "iface_mtu",
-        "iss", "snd_una", "snd_nxt", "snd_max", "snd_wnd", "snd_wl1", "snd_wl2",
+        "iss_hi", "iss_lo", "snd_una", "snd_nxt", "snd_max", "snd_wnd", "snd_wl1",
+        "snd_wl2",
         "max_sndwnd", "snd_wscale", "mss", "peer_mss",
-        "irs", "rcv_nxt", "rcv_adv", "rcv_wscale", "rcv_cap", "rcv_unacked", "ooo_fin",
-        "ts_recent", "ts_recent_age", "ts_offset",
+        "irs_hi", "irs_lo", "rcv_nxt", "rcv_adv", "rcv_wscale", "rcv_cap", "rcv_unacked",
+        "ooo_fin",
+        "ts_recent", "ts_recent_age", "ts_hi", "ts_lo", "ts_start", "tsr_hi", "tsr_lo",
         "srtt8", "rttvar4", "rto", "backoff", "rtt_seq", "rtt_start", "retries",
         "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn",
         "keep_idle", "keep_intvl", "keep_cnt", "keep_probes", "last_rx",
@@ -71,7 +84,8 @@ class TCB:
         self.remote_ip = None
         self.remote_port = 0
         self.iface_mtu = 1500
-        self.iss = 0
+        self.iss_hi = 0          # our ISS, 16-bit halves (the base of snd_*)
+        self.iss_lo = 0
         self.snd_una = 0
         self.snd_nxt = 0
         self.snd_max = 0
@@ -82,7 +96,8 @@ class TCB:
         self.snd_wscale = 0
         self.mss = 536           # send MSS (RFC 9293 3.7.1 default; options lower it by 12 for TS)
         self.peer_mss = 536
-        self.irs = 0
+        self.irs_hi = 0          # the peer's ISN, 16-bit halves (the base of rcv_*)
+        self.irs_lo = 0
         self.rcv_nxt = 0
         self.rcv_adv = 0         # right edge of the window we last advertised
         self.rcv_wscale = 0
@@ -91,7 +106,11 @@ class TCB:
         self.ooo_fin = 0
         self.ts_recent = 0
         self.ts_recent_age = 0
-        self.ts_offset = 0
+        self.ts_hi = 0           # our TSval at ts_start (16-bit halves)
+        self.ts_lo = 0
+        self.ts_start = 0        # stack.now when the TCB was made: our TSval = now - ts_start
+        self.tsr_hi = 0          # the peer's first TSval (16-bit halves): base of ts_recent
+        self.tsr_lo = 0
         self.srtt8 = 0
         self.rttvar4 = 0
         self.rto = 1000

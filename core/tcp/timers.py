@@ -76,7 +76,7 @@ def _rexmt(tcp, tcb, now):
         tcb.cc.on_rto(seq_sub(tcb.snd_max, tcb.snd_una), tcb.snd_max)
     tcb.flags &= ~T.F_TIMING  # Karn
     if syn:
-        tcb.snd_nxt = tcb.iss
+        tcb.snd_nxt = 0  # our ISS: resend the SYN
     else:
         tcb.snd_nxt = tcb.snd_una
     out.output(tcp, tcb, True)

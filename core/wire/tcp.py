@@ -65,20 +65,14 @@ LEN_TS = const(10)
 MAX_WSCALE = const(14)  # RFC 7323 2.3
 
 
-def write_header(b, o, sport, dport, seq, ack, hlen, flags, win):
-    """A header with a zero checksum (IPv4 output fills it) and urgent pointer."""
+def write_fixed(b, o, sport, dport, hlen, flags, win):
+    """Everything but the sequence and acknowledgment numbers (bytes 4-11, written by the
+    caller: a connection writes them from its relative values, tcp/seq.py put_rel); zero
+    checksum (IPv4 output fills it) and urgent pointer."""
     b[o] = sport >> 8
     b[o + 1] = sport & 0xFF
     b[o + 2] = dport >> 8
     b[o + 3] = dport & 0xFF
-    b[o + 4] = (seq >> 24) & 0xFF
-    b[o + 5] = (seq >> 16) & 0xFF
-    b[o + 6] = (seq >> 8) & 0xFF
-    b[o + 7] = seq & 0xFF
-    b[o + 8] = (ack >> 24) & 0xFF
-    b[o + 9] = (ack >> 16) & 0xFF
-    b[o + 10] = (ack >> 8) & 0xFF
-    b[o + 11] = ack & 0xFF
     b[o + 12] = (hlen >> 2) << 4
     b[o + 13] = flags
     b[o + 14] = win >> 8
@@ -87,6 +81,39 @@ def write_header(b, o, sport, dport, seq, ack, hlen, flags, win):
     b[o + 17] = 0
     b[o + 18] = 0
     b[o + 19] = 0
+
+
+def write_header_rel(b, o, sport, dport, seq, shi, slo, ack, ahi, alo, hlen, flags, win):
+    """A connection's header: seq and ack relative to bases shi:slo and ahi:alo (16-bit
+    halves), written as base + value modulo 2**32 in 16-bit halves with carry - no 32-bit
+    int is formed (tcp/seq.py put_rel, inlined: one call per segment)."""
+    write_fixed(b, o, sport, dport, hlen, flags, win)
+    lo = slo + (seq & 0xFFFF)
+    hi = shi + (seq >> 16) + (lo >> 16)
+    b[o + 4] = (hi >> 8) & 0xFF
+    b[o + 5] = hi & 0xFF
+    b[o + 6] = (lo >> 8) & 0xFF
+    b[o + 7] = lo & 0xFF
+    lo = alo + (ack & 0xFFFF)
+    hi = ahi + (ack >> 16) + (lo >> 16)
+    b[o + 8] = (hi >> 8) & 0xFF
+    b[o + 9] = hi & 0xFF
+    b[o + 10] = (lo >> 8) & 0xFF
+    b[o + 11] = lo & 0xFF
+
+
+def write_header(b, o, sport, dport, seq, ack, hlen, flags, win):
+    """A whole header with absolute 32-bit seq and ack (segments outside a connection: a
+    32-bit value is a heap object on a 32-bit MCU, so the data path uses write_fixed)."""
+    write_fixed(b, o, sport, dport, hlen, flags, win)
+    b[o + 4] = (seq >> 24) & 0xFF
+    b[o + 5] = (seq >> 16) & 0xFF
+    b[o + 6] = (seq >> 8) & 0xFF
+    b[o + 7] = seq & 0xFF
+    b[o + 8] = (ack >> 24) & 0xFF
+    b[o + 9] = (ack >> 16) & 0xFF
+    b[o + 10] = (ack >> 8) & 0xFF
+    b[o + 11] = ack & 0xFF
 
 
 def flag_names(f):

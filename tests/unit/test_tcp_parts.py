@@ -146,12 +146,16 @@ class Scratch:
 
 def test_options_parse_all_kinds_and_tolerate_garbage():
     b = bytearray(40)
-    n = options.write_syn(b, 0, 1460, 7, True, True, 1234, 5678)
+    n = options.write_syn(b, 0, 1460, 7, True, True)
     assert n % 4 == 0
+    S.put_rel(b, options.SYN_TS_OFF, 1234, 0, 0)  # the caller fills TSval and TSecr
+    S.put_rel(b, options.SYN_TS_OFF + 4, 5678, 0, 0)
     t = Scratch()
     assert options.parse(t, b, 0, n)
     assert t.opt_seen == options.SEEN_MSS | options.SEEN_WS | options.SEEN_TS | options.SEEN_SACK_PERM
-    assert (t.opt_mss, t.opt_ws, t.opt_tsval, t.opt_tsecr) == (1460, 7, 1234, 5678)
+    tsval = S.rel_at(b, t.opt_ts_off, 0, 0)
+    tsecr = S.rel_at(b, t.opt_ts_off + 4, 0, 0)
+    assert (t.opt_mss, t.opt_ws, tsval, tsecr) == (1460, 7, 1234, 5678)
     sack = bytes([1, 1, 5, 18]) + bytes(16)
     assert options.parse(t, sack, 0, len(sack)) and t.opt_sack_blocks == 2
     assert not options.parse(t, bytes([2, 40, 0, 0]), 0, 4)  # length past the end

@@ -22,6 +22,7 @@ class raises_eagain:
 from ustack.core import socket as so
 from ustack.core.compat import Timeout
 from ustack.core.tcp import tcb as T
+from ustack.core.tcp.seq import wire_value
 from ustack.core.wire import tcp as w
 from ustack.hal.impair import Impair
 from tests.twostack import Bench, IP_A, IP_B
@@ -421,7 +422,8 @@ def test_zero_window_probes_back_off_then_transfer_resumes():
     data = bytes(range(256)) * 64
     n = c.send(data)
     net.jump(60000)
-    probes = [x[0] for x in net.segs("a") if x[5] == 0 and x[3] == (c.tcb.snd_una - 1) & 0xFFFFFFFF]
+    una = wire_value(c.tcb.snd_una, c.tcb.iss_hi, c.tcb.iss_lo)  # snd_* are relative (tcb.py)
+    probes = [x[0] for x in net.segs("a") if x[5] == 0 and x[3] == (una - 1) & 0xFFFFFFFF]
     gaps = [b - a for a, b in zip(probes, probes[1:])]
     assert len(probes) >= 4 and net.a.tcp.stats.persist_probes >= len(probes)
     assert all(g2 == 2 * g1 or g2 == net.a.config["TCP_RTO_MAX_MS"] for g1, g2 in zip(gaps, gaps[1:]))
