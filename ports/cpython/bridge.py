@@ -11,7 +11,8 @@ per direction, so a peer blocked writing to us can never deadlock against us wri
 `Bridge.probe(ip)` sends an ARP probe (RFC 5227: sender address 0.0.0.0, so nobody learns
 anything from it) for `ip` down the stream and waits for the stack's reply: the runtime's
 "the stack answers" check. `FrameStream` is the framing alone, for tests that play the
-TAP side themselves.
+TAP side themselves. `SlipBridge` is the same join for a stack on a SLIP line (a pty):
+simdrivers.SlipProxy's SLIP/Ethernet translation, one thread per direction.
 """
 import os
 import select
@@ -281,6 +282,182 @@ class Bridge:
                     self.to_tap += 1
                 else:
                     self.tap_drops += 1
+        finally:
+            self.closed.set()
+
+
+def icmp_echo_request(src_ip, dst_ip, ident, seq=1):
+    """An IPv4 ICMP echo request packet (no link header)."""
+    def csum(b):
+        if len(b) & 1:
+            b += b"\0"
+        t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+        while t >> 16:
+            t = (t & 0xFFFF) + (t >> 16)
+        return ~t & 0xFFFF
+    icmp = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + b"ustack-probe"
+    icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 0, 0x4000, 64, 1, 0,
+                     bytes(src_ip), bytes(dst_ip))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    return ip + icmp
+
+
+class SlipBridge:
+    """TAP <-> SLIP over a pty master: the far end of the stack's SLIP line (slip-pty under
+    the MicroPython runtime, whose SlipLink owns the pty's slave side). The SLIP/Ethernet
+    translation is simdrivers.SlipProxy's (proxy ARP for the stack's address, IPv4 both
+    ways); here each direction has its own thread, since the stack runs in another process.
+
+    Same surface as Bridge for the runtime: start, probe, close_link, stop, counters,
+    closed."""
+
+    PROBE_ID = 0x5553
+
+    def __init__(self, tap, master_fd, mac, stack_ip, pcap=None):
+        from ustack.hal.slip import SlipLink, FdUart
+        from ustack.ports.cpython.simdrivers import SlipProxy
+        self.tap = tap
+        self.fd = master_fd
+        self.link = SlipLink(FdUart(master_fd), chunk=4096)
+        self.stack_ip = bytes(stack_ip)
+        self.proxy = SlipProxy(self.link, self, mac, self.stack_ip)
+        self.pcap = None
+        self._pcap_lock = threading.Lock()
+        if pcap:
+            from ustack.hal.pcap import PcapWriter
+            self.pcap = PcapWriter(pcap)
+        self.conn = True            # the runtime's "is there a link to close" check
+        self.running = False
+        self.threads = []
+        self.closed = threading.Event()
+        self.to_stack = 0
+        self.to_tap = 0
+        self.tap_drops = 0
+        self._probe_seen = threading.Event()
+        self._wr, self._ww = os.pipe()
+
+    # ---- the TAP side SlipProxy writes to ---------------------------------------------------
+    def send(self, frame, n):
+        """Frames SlipProxy puts on the TAP (ARP replies, the stack's packets)."""
+        f = bytes(frame[:n])
+        if len(f) >= 42 and f[12:14] == b"\x08\x00" and f[23] == 1 and f[34] == 0 and \
+                f[26:30] == self.stack_ip and f[38:40] == struct.pack("!H", self.PROBE_ID):
+            self._probe_seen.set()      # our probe's echo reply: not for the kernel
+            return True
+        self._capture(f)
+        if self.tap.send(f, len(f)):
+            self.to_tap += 1
+            return True
+        self.tap_drops += 1
+        return False
+
+    def _capture(self, frame):
+        if self.pcap is not None:
+            with self._pcap_lock:
+                self.pcap.write(frame, len(frame))
+
+    # ---- setup ------------------------------------------------------------------------------
+    def start(self):
+        self.running = True
+        for fn, name in ((self._tap_to_slip, "tap>slip"), (self._slip_to_tap, "slip>tap")):
+            t = threading.Thread(target=fn, name="slip bridge " + name, daemon=True)
+            t.start()
+            self.threads.append(t)
+        return self
+
+    def probe(self, src_ip, timeout=5.0, every=0.25):
+        """ICMP-echo the stack over the line (from src_ip) until it answers (True)."""
+        src = socket.inet_aton(src_ip) if isinstance(src_ip, str) else bytes(src_ip)
+        pkt = icmp_echo_request(src, self.stack_ip, self.PROBE_ID)
+        self._probe_seen.clear()
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not self.closed.is_set():
+            self.link.send(pkt, len(pkt))
+            if self._probe_seen.wait(every):
+                return True
+        return False
+
+    def close_link(self):
+        """Stop both directions and close the pty master: the stack's line hangs up."""
+        self._halt()
+        if self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = -1
+
+    def _halt(self):
+        self.running = False
+        try:
+            os.write(self._ww, b"x")
+        except OSError:
+            pass
+        for t in self.threads:
+            if t is not threading.current_thread():
+                t.join(3)
+        self.threads = []
+
+    def stop(self):
+        self.close_link()
+        if self.pcap is not None:
+            with self._pcap_lock:
+                self.pcap.close()
+            self.pcap = None
+        for fd in (self._wr, self._ww):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._wr = self._ww = -1
+
+    def counters(self):
+        return {"bridge.to_stack": self.to_stack, "bridge.to_tap": self.to_tap,
+                "bridge.tap_drops": self.tap_drops}
+
+    # ---- the two directions -----------------------------------------------------------------
+    def _tap_to_slip(self):
+        buf = bytearray(65536)
+        p = select.poll()
+        p.register(self.tap.fileno() if hasattr(self.tap, "fileno") else self.tap.poll_obj(),
+                   select.POLLIN)
+        p.register(self._wr, select.POLLIN)
+        try:
+            while self.running:
+                if not p.poll(500) or not self.running:
+                    continue
+                while self.running:
+                    n = self.tap.recv_into(buf)
+                    if not n:
+                        break
+                    f = bytes(buf[:n])
+                    self._capture(f)
+                    sent = self.link.tx_frames
+                    self.proxy.from_tap(f)
+                    if self.link.tx_frames != sent:
+                        self.to_stack += 1
+        except OSError:
+            pass
+        finally:
+            self.closed.set()
+
+    def _slip_to_tap(self):
+        p = select.poll()
+        p.register(self.fd, select.POLLIN)
+        p.register(self._wr, select.POLLIN)
+        try:
+            while self.running:
+                ev = p.poll(500)
+                if not self.running:
+                    break
+                for fd, e in ev:
+                    if fd == self.fd and e & (select.POLLHUP | select.POLLERR) and \
+                            not e & select.POLLIN:
+                        return          # the stack's side of the line is gone
+                self.proxy.drain()
+        except OSError:
+            pass
         finally:
             self.closed.set()
 

@@ -12,6 +12,11 @@ file given as `--settings PATH` (what `ustack up --runtime micropython` writes) 
     STATS_INTERVAL  seconds between counter lines on stdout (0 = only at exit)
     CONTROL_PORT    UDP port of the test control service (0 = off), see Control
     DURATION        stop by itself after this many seconds (0 = never)
+    HTTP_ROOT       directory the http service serves (None: a built-in page and /bytes/N)
+    SERVE_CONNS     connections each TCP service serves at once (default min(TCP_MAX_CONNS, 4))
+    SERVE_BACKLOG   each TCP service's listen backlog (default: the connections whose rings
+                    fit in half the free heap, at least SERVE_CONNS, at most TCP_BACKLOG);
+                    established connections waiting there hold their rings too
 
 Output lines (stdout), for the runtime that started us:
     up ip=... mac=... serve=...       the stack is configured and polling
@@ -31,12 +36,14 @@ from ustack.core import socket as so
 from ustack.core.wire import fields
 
 SETTINGS = ("NAME", "DRIVER", "LINK", "IP", "GATEWAY", "MAC", "MTU", "CONFIG", "FEATURES",
-            "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION", "TCP_PREALLOC")
+            "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION", "TCP_PREALLOC",
+            "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG")
 DEFAULTS = {
     "NAME": "?", "DRIVER": "streamlink", "LINK": "unix:/tmp/ustack.sock",
     "IP": "192.0.2.2/24", "GATEWAY": None, "MAC": "02:00:00:00:00:02", "MTU": 1500,
     "CONFIG": {}, "FEATURES": ("tcp",), "SERVE": "", "BUS": {}, "PINS": {},
     "STATS_INTERVAL": 0, "CONTROL_PORT": 0, "DURATION": 0, "TCP_PREALLOC": None,
+    "HTTP_ROOT": None, "SERVE_CONNS": None, "SERVE_BACKLOG": None,
 }
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
 
@@ -82,6 +89,14 @@ def make_driver(s, mac):
     if kind == "streamlink":
         from ustack.ports.micropython.streamlink import StreamLink
         return StreamLink.connect(s["LINK"], mac, mtu)
+    if kind in ("sim-enc28j60", "sim-w5500"):
+        # the real SPI driver on its virtual chip, the chip's wire on the StreamLink
+        from ustack.ports.micropython.streamlink import StreamLink
+        from ustack.ports.micropython.simlink import SimChip
+        return SimChip(kind, StreamLink.connect(s["LINK"], mac, mtu), mac, mtu)
+    if kind == "slip-pty":
+        from ustack.ports.micropython.simlink import slip_pty
+        return slip_pty(s["LINK"], mtu)
     bus = s["BUS"] or {}
     pins = s["PINS"] or {}
     if kind in ("enc28j60", "w5500"):
@@ -258,9 +273,36 @@ def _dumps(d):
     return json.dumps(d)
 
 
+def serve_limits(st, s):
+    """(connections served at once, listen backlog) for each TCP service. The backlog, unless
+    set, grows with the heap: established connections waiting to be accepted hold their
+    rings, so it is what half the free heap holds in rings (at least the connections served,
+    at most TCP_BACKLOG). A burst of clients then completes its handshakes at once instead of
+    waiting for SYN retransmissions (1, 3, 7, ... s)."""
+    if st.tcp is None:
+        return 0, 0
+    cfg = st.config
+    conns = s.get("SERVE_CONNS") or min(cfg["TCP_MAX_CONNS"], 4)
+    backlog = s.get("SERVE_BACKLOG")
+    if not backlog:
+        backlog = conns
+        try:
+            import gc
+            gc.collect()
+        except ImportError:
+            pass
+        free = compat.mem_info().get("free")
+        if free:
+            fit = free // 2 // (cfg["TCP_SND_BUF"] + cfg["TCP_RCV_BUF"]) - conns
+            if fit > backlog:
+                backlog = min(fit, cfg["TCP_BACKLOG"])
+    return conns, backlog
+
+
 def start_services(app, names):
     started = []
     st = app.stack
+    conns, backlog = serve_limits(st, app.s)
     for name in names:
         name = name.strip()
         if not name:
@@ -275,7 +317,8 @@ def start_services(app, names):
                 from ustack.ports.micropython import tcpserv
             except ImportError:
                 continue
-            svc = tcpserv.make(st, name, PORTS[name])
+            svc = tcpserv.make(st, name, PORTS[name], root=app.s.get("HTTP_ROOT"),
+                               max_conns=conns, backlog=backlog)
             if svc is not None:
                 app.services.append(svc)
                 started.append("tcp/" + name)
@@ -305,6 +348,8 @@ class App:
         self.heap_setup = 0       # heap the stack, its services and pools took on top
         self.poller = compat.Poller()
         self.busy_poll = False
+        # a driver that holds received frames the poller cannot see (a virtual chip)
+        self.rx_pending = getattr(self.driver, "rx_pending", None)
         for iface in self.stack.ifaces:
             o = iface.driver.poll_obj()
             if o is None:
@@ -344,6 +389,8 @@ class App:
             v = getattr(drv, k, 0)
             if v:
                 c["link." + k] = v
+        if hasattr(drv, "report"):
+            drv.report(c)
         for svc in self.services:
             if isinstance(svc, UdpService) and svc.count:
                 c["svc.udp%d.datagrams" % svc.sock.local_port] = svc.count
@@ -420,6 +467,8 @@ class App:
         # wait for the link (or the next timer); a board without a pollable link spins
         if self.busy_poll:
             return
+        if self.rx_pending is not None and self.rx_pending():
+            return
         w = 100
         if st.kicked or nd:
             st.kicked = False
@@ -455,7 +504,7 @@ def main(board=None, argv=None):
             import ustack.ports.micropython.tcpserv  # noqa: F401
         except ImportError:
             pass
-    if s["DRIVER"] == "streamlink":
+    if s["DRIVER"] in ("streamlink", "sim-enc28j60", "sim-w5500"):
         import ustack.ports.micropython.streamlink  # noqa: F401 - measured as code
     code = _heap_used()
     try:

@@ -3,6 +3,14 @@ under the MicroPython unix port, joined to the TAP by the CPython bridge.
 
     TAP (kernel) <-> ports/cpython/bridge.py <-> AF_UNIX stream <-> micropython main.py
 
+--driver picks what runs inside micropython between the stack and that stream:
+    tap (default)              StreamLink: the stream is the stack's link
+    sim-enc28j60 / sim-w5500   the real SPI driver on its virtual chip (ports/micropython/
+                               simlink.py SimChip); the chip's wire is the stream
+    slip-pty                   SlipLink on a pty (its slave fd inherited, non-blocking); the
+                               pty master is served here by bridge.SlipBridge (SLIP <->
+                               Ethernet, proxy ARP: simdrivers.SlipProxy), no stream
+
 run_up(args) (args: the `ustack up` argparse Namespace) creates the TAP and configures its
 kernel side (--host-ip), stages the code (ports/micropython/stage.py), starts the bridge and
 `micropython main.py --settings FILE`, waits until the stack answers an ARP probe, prints
@@ -30,11 +38,14 @@ import threading
 import time
 
 
-def _settings(r, args, spec):
+MPY_DRIVERS = ("tap", "sim-enc28j60", "sim-w5500", "slip-pty")
+
+
+def _settings(r, args, spec, driver="streamlink"):
     board = r["board"]
     return {
         "NAME": getattr(board, "NAME", "?"),
-        "DRIVER": "streamlink",
+        "DRIVER": driver,
         "LINK": spec,
         "IP": r["ip"],
         "GATEWAY": r["gateway"],
@@ -46,6 +57,8 @@ def _settings(r, args, spec):
         "STATS_INTERVAL": getattr(args, "stats_interval", 0) or 0,
         "CONTROL_PORT": int(os.environ.get("USTACK_MPY_CONTROL_PORT", "0") or 0),
         "DURATION": 0,
+        "HTTP_ROOT": os.path.abspath(args.http_root) if getattr(args, "http_root", None)
+        else None,
     }
 
 
@@ -75,9 +88,9 @@ def print_counters(c, as_json=False, out=sys.stdout):
 class MpProcess:
     """The micropython child: reads its stdout, keeps the last counters line."""
 
-    def __init__(self, cmd, cwd, echo=None):
+    def __init__(self, cmd, cwd, echo=None, pass_fds=()):
         self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, text=True,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, pass_fds=pass_fds)
         self.up_line = None
         self.up = threading.Event()
         self.counters = None
@@ -139,13 +152,12 @@ def run_up(args):
     from ustack.hal.tap import Tap
 
     r = cli.resolve(args)
-    if getattr(args, "driver", None) not in (None, "tap"):
-        raise SystemExit("ustack: --runtime micropython bridges a TAP; --driver %s runs only "
-                         "under --runtime cpython" % (args.driver,))
+    kind = getattr(args, "driver", None) or "tap"
+    if kind not in MPY_DRIVERS:
+        raise SystemExit("ustack: --runtime micropython bridges a TAP (--driver %s); --driver "
+                         "%s runs only under --runtime cpython" % ("|".join(MPY_DRIVERS), kind))
     # any board works: its CONFIG/FEATURES run under the unix port, the bridge replaces its
     # link (an MCU board's SPI chip cannot be driven from the unix port)
-    if getattr(args, "http_root", None):
-        sys.stderr.write("ustack: --http-root is not served under micropython\n")
     board = r["board"]
     work = tempfile.mkdtemp(prefix="ustack-mpy-")
     tap = br = mp = None
@@ -156,8 +168,15 @@ def run_up(args):
         tap = Tap(r["tap"], mtu=r["mtu"])
         cli.host_setup(tap.name, r["host_ip"], r["mtu"])
         stage(work, board)
-        br = Bridge(tap, "unix:" + os.path.join(work, "link.sock"), pcap=getattr(args, "pcap", None))
-        settings = _settings(r, args, br.spec)
+        pass_fds = ()
+        if kind == "slip-pty":
+            br, spec, slave = _slip_bridge(tap, r, getattr(args, "pcap", None))
+            pass_fds = (slave,)
+        else:
+            br = Bridge(tap, "unix:" + os.path.join(work, "link.sock"),
+                        pcap=getattr(args, "pcap", None))
+            spec = br.spec
+        settings = _settings(r, args, spec, "streamlink" if kind == "tap" else kind)
         spath = os.path.join(work, "settings.json")
         with open(spath, "w") as f:
             json.dump(settings, f)
@@ -166,35 +185,45 @@ def run_up(args):
             cmd += ["-X", "emit=" + os.environ["USTACK_MPY_EMIT"]]
         cmd += [os.path.join(work, "main.py"), "--settings", spath]
         echo = (lambda c: print_counters(c, True)) if settings["STATS_INTERVAL"] else None
-        mp = MpProcess(cmd, work, echo)
+        mp = MpProcess(cmd, work, echo, pass_fds)
+        for fd in pass_fds:
+            os.close(fd)  # micropython holds the pty's slave side now
 
         def on_signal(signum, frame):
             stop.set()
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
 
-        end = time.monotonic() + 30
-        connected = False
-        while time.monotonic() < end and mp.alive() and not stop.is_set():
-            if br.accept(0.2):
-                connected = True
-                break
-        if not connected:
-            mp.stop()
-            raise SystemExit("ustack: the micropython stack did not connect (exit %s)"
-                             % (mp.proc.returncode,))
-        br.start()
-        mp.up.wait(20)
-        tap_mac = _iface_mac(tap.name)
         ip = r["ip"].split("/")[0]
-        if not br.probe(ip, tap_mac, timeout=20):
-            mp.stop()
-            raise SystemExit("ustack: the micropython stack does not answer ARP for %s" % ip)
+        if kind == "slip-pty":
+            br.start()
+            mp.up.wait(30)
+            if not br.probe(_probe_source(r), timeout=20):
+                mp.stop()
+                raise SystemExit("ustack: the micropython stack does not answer a ping over "
+                                 "its SLIP line")
+        else:
+            end = time.monotonic() + 30
+            connected = False
+            while time.monotonic() < end and mp.alive() and not stop.is_set():
+                if br.accept(0.2):
+                    connected = True
+                    break
+            if not connected:
+                mp.stop()
+                raise SystemExit("ustack: the micropython stack did not connect (exit %s)"
+                                 % (mp.proc.returncode,))
+            br.start()
+            mp.up.wait(20)
+            tap_mac = _iface_mac(tap.name)
+            if not br.probe(ip, tap_mac, timeout=20):
+                mp.stop()
+                raise SystemExit("ustack: the micropython stack does not answer ARP for %s" % ip)
         serve = "-"
         if mp.up_line and "serve=" in mp.up_line:
             serve = mp.up_line.split("serve=")[1].split()[0]
         print("ready driver=%s tap=%s ip=%s mac=%s runtime=micropython compiled=False "
-              "serve=%s heapsize=%s" % ("streamlink", tap.name, r["ip"] if "/" in r["ip"]
+              "serve=%s heapsize=%s" % (settings["DRIVER"], tap.name, r["ip"] if "/" in r["ip"]
                                        else r["ip"] + "/24", r["mac"], serve,
                                        heapsize_for(board)), flush=True)
         t0 = time.monotonic()
@@ -228,6 +257,34 @@ def run_up(args):
             tap.close()
         shutil.rmtree(work, ignore_errors=True)
     return rc
+
+
+def _slip_bridge(tap, r, pcap):
+    """A raw pty: its master served by bridge.SlipBridge, its slave (non-blocking) for
+    micropython's SlipLink. Returns (bridge, LINK spec, slave fd)."""
+    import pty
+    import tty
+    from ustack.ports.cpython.bridge import SlipBridge
+    from ustack.core.wire import ipv4 as ip4
+    from ustack.core.wire.ethernet import parse_mac
+    m, s = pty.openpty()
+    tty.setraw(m)
+    tty.setraw(s)
+    os.set_blocking(s, False)
+    ip = r["ip"] if "/" in r["ip"] else r["ip"] + "/24"
+    a, _ = ip4.parse_cidr(ip)
+    br = SlipBridge(tap, m, parse_mac(r["mac"]), a, pcap=pcap)
+    return br, "fd:%d" % s, s
+
+
+def _probe_source(r):
+    """The address the SLIP probe pings from: the TAP's (--host-ip), else another address
+    on the stack's subnet (the stack answers over the line either way: no ARP on SLIP)."""
+    if r["host_ip"]:
+        return r["host_ip"].split("/")[0]
+    parts = r["ip"].split("/")[0].split(".")
+    parts[3] = "1" if parts[3] != "1" else "2"
+    return ".".join(parts)
 
 
 def _iface_mac(name):

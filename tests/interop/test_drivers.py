@@ -1,5 +1,7 @@
 """Every driver, one switch: `ustack up --driver D` with Linux pinging and talking UDP and TCP
-*through* the driver (and its virtual device, bridged to the TAP)."""
+*through* the driver (and its virtual device, bridged to the TAP). The portable drivers run
+under both runtimes: under `--runtime micropython` the driver and its virtual device (SPI
+chip, or the SLIP line's pty) live in the micropython process, the far side in CPython."""
 import hashlib
 
 import pytest
@@ -11,21 +13,31 @@ from tests.interop.test_linux_ipv4 import ping
 pytestmark = [needs_netns]
 
 DRIVERS = ["sim-usb-ecm", "sim-usb-ncm", "slip-pty", "afpacket", "sim-enc28j60", "sim-w5500"]
+MPY_DRIVERS = ["sim-enc28j60", "sim-w5500", "slip-pty"]   # portable: they run in micropython
+CASES = [(d, "cpython") for d in DRIVERS] + [(d, "micropython") for d in MPY_DRIVERS]
 
 
-def _available(d):
+def _available(d, runtime):
     mods = {"sim-enc28j60": "ustack.hal.sim.enc28j60", "sim-w5500": "ustack.hal.sim.w5500"}
     if d in mods:
         pytest.importorskip(mods[d])
+    if runtime == "micropython":
+        from ustack.ports.micropython.stage import micropython_exe
+        try:
+            micropython_exe()
+        except FileNotFoundError:
+            pytest.skip("no micropython unix port")
 
 
-@pytest.fixture(params=DRIVERS)
+@pytest.fixture(params=CASES, ids=["%s-%s" % c for c in CASES])
 def driver_stack(request):
-    _available(request.param)
+    d, runtime = request.param
+    _available(d, runtime)
     ns = Netns("drv")
     try:
-        sp = StackProc(ns, "--driver", request.param, "--serve", "echo,discard")
-        yield ns, sp, request.param
+        sp = StackProc(ns, "--driver", d, "--serve", "echo,discard", runtime=runtime)
+        assert "driver=%s " % d in sp.ready and "runtime=%s " % runtime in sp.ready, sp.ready
+        yield ns, sp, d
         if sp.p.poll() is None:
             c = sp.stop()
             assert c["pbuf.free"] == c["pbuf.count"]
