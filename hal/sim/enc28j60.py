@@ -50,7 +50,7 @@ except ImportError:  # pragma: no cover
     _crc32 = None
 
 from ustack.hal.spi import SpiBus, native_copy
-from ustack.hal.sim.pins import IntPin, ResetPin
+from ustack.hal.sim.pins import ClockedChip, IntPin, ResetPin
 
 _MPY = sys.implementation.name == "micropython"
 
@@ -185,7 +185,7 @@ def _is_mac_mii(idx):
     return bank == 2 or (bank == 3 and (a <= 0x05 or a == 0x0A))
 
 
-class Enc28j60Sim(SpiBus):
+class Enc28j60Sim(ClockedChip, SpiBus):
     def __init__(self, link=True, tx_delay=0, mii_busy=3, clkrdy_delay=3):
         self.mem = bytearray(MEM_SIZE)
         self.regs = bytearray(128)  # bank*32 + addr; commons live at 0x1B-0x1F
@@ -473,37 +473,6 @@ class Enc28j60Sim(SpiBus):
             self.reset()
         self._selected = False
         self._op = -1
-
-    def spi_write(self, buf, n=-1, off=0):
-        """Clock out buf[off:off+n] (MOSI); MISO is discarded."""
-        if n < 0:
-            n = len(buf)
-        self._clock(buf, off, None, 0, n)
-
-    def spi_read(self, buf, n=-1, off=0):
-        """Clock n bytes with MOSI = 0x00 and store MISO into buf[off:off+n]."""
-        if n < 0:
-            n = len(buf)
-        self._clock(None, 0, buf, off, n)
-
-    def spi_exchange(self, mosi, miso, n=-1):
-        """Full duplex: clock out mosi[0:n], store MISO into miso[0:n] (same clocks)."""
-        if n < 0:
-            n = len(mosi)
-        self._clock(mosi, 0, miso, 0, n)
-
-    def xfer(self, header, rx=None, tx=None, n=-1):
-        self.cs_low()
-        self._clock(header, 0, None, 0, len(header))
-        if rx is not None:
-            if n < 0:
-                n = len(rx)
-            self._clock(None, 0, rx, 0, n)
-        elif tx is not None:
-            if n < 0:
-                n = len(tx)
-            self._clock(tx, 0, None, 0, n)
-        self.cs_high()
 
     def _clock(self, mosi, moff, miso, noff, n):
         if n <= 0:

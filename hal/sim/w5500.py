@@ -41,7 +41,7 @@ except ImportError:  # CPython
         return x
 
 from ustack.hal.spi import SpiBus, native_copy
-from ustack.hal.sim.pins import IntPin, ResetPin
+from ustack.hal.sim.pins import ClockedChip, IntPin, ResetPin
 
 _MPY = sys.implementation.name == "micropython"
 
@@ -101,7 +101,7 @@ _TXQ_SLOTS = const(4)
 _TXQ_SIZE = const(1536)
 
 
-class W5500Sim(SpiBus):
+class W5500Sim(ClockedChip, SpiBus):
     def __init__(self, link=True, tx_delay=0, cmd_delay=0, ptr_base=0):
         self.common = bytearray(0x40)
         self.sregs = [bytearray(0x30) for _ in range(8)]
@@ -433,35 +433,6 @@ class W5500Sim(SpiBus):
 
     def cs_high(self):
         self._hn = 0
-
-    def spi_write(self, buf, n=-1, off=0):
-        if n < 0:
-            n = len(buf)
-        self._clock(buf, off, None, 0, n)
-
-    def spi_read(self, buf, n=-1, off=0):
-        if n < 0:
-            n = len(buf)
-        self._clock(None, 0, buf, off, n)
-
-    def spi_exchange(self, mosi, miso, n=-1):
-        """Full duplex: clock out mosi[0:n], store MISO into miso[0:n] (same clocks)."""
-        if n < 0:
-            n = len(mosi)
-        self._clock(mosi, 0, miso, 0, n)
-
-    def xfer(self, header, rx=None, tx=None, n=-1):
-        self.cs_low()
-        self._clock(header, 0, None, 0, len(header))
-        if rx is not None:
-            if n < 0:
-                n = len(rx)
-            self._clock(None, 0, rx, 0, n)
-        elif tx is not None:
-            if n < 0:
-                n = len(tx)
-            self._clock(tx, 0, None, 0, n)
-        self.cs_high()
 
     def _clock(self, mosi, moff, miso, noff, n):
         if n <= 0:
