@@ -229,7 +229,7 @@ def segment(tcp, tcb, b):
         if seglen and seq_diff(seq, nxt) == -1:
             st.rx_window_probes += 1
         if state == T.TIME_WAIT and fl & w.FIN:
-            t = now + 2 * tcp.msl  # retransmitted FIN: ACK it, restart 2*MSL
+            t = tcp.linger_deadline(now)  # retransmitted FIN: ACK it, restart 2*MSL
             tcb.t_conn = t
             tcp.arm(t)
         out.send_ack(tcp, tcb)
@@ -398,7 +398,7 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
             if state == T.FIN_WAIT_1:
                 tcb.state = T.FIN_WAIT_2
                 if tcb.sock is None:
-                    t = tcp.stack.now + 2 * tcp.msl  # orphaned: do not wait for ever
+                    t = tcp.linger_deadline(tcp.stack.now)  # orphaned: do not wait for ever
                     tcb.t_conn = t
                     tcp.arm(t)
             elif state == T.CLOSING:
@@ -494,7 +494,7 @@ def _fin(tcp, tcb):
     elif st == T.FIN_WAIT_2:
         _time_wait(tcp, tcb)
     elif st == T.TIME_WAIT:
-        t = tcp.stack.now + 2 * tcp.msl
+        t = tcp.linger_deadline(tcp.stack.now)
         tcb.t_conn = t
         tcp.arm(t)
     if tcb.sock is not None:
@@ -505,7 +505,7 @@ def _time_wait(tcp, tcb):
     """TIME-WAIT for 2*MSL (RFC 9293 3.10.7.4); the send buffer goes back at once."""
     tcb.state = T.TIME_WAIT
     tcb.t_rexmt = tcb.t_persist = tcb.t_keep = 0
-    t = tcp.stack.now + 2 * tcp.msl
+    t = tcp.linger_deadline(tcp.stack.now)
     tcb.t_conn = t
     tcp.arm(t)
     tcp.release_buffers(tcb, tcb.sock is None)

@@ -389,7 +389,7 @@ class TcpSocket(so.Socket):
                         tcb.rcv = None
                         tcb.ooo = None
                     if st == T.FIN_WAIT_2:
-                        t = self.stack.now + 2 * tcp.msl
+                        t = tcp.linger_deadline(self.stack.now)
                         tcb.t_conn = t
                         tcp.arm(t)
             self.tcb = None
