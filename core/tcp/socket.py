@@ -6,7 +6,7 @@ and TIME-WAIT on its own), or aborts with a RST for SO_LINGER 0 or unread data (
 2.17). Errors are OSError with BSD errnos; blocking calls wait through Stack.wait."""
 from ustack.core.compat import (
     EAGAIN, EALREADY, EINPROGRESS, EINVAL, EISCONN, ENOTCONN, EPIPE, ENETUNREACH, ENOBUFS,
-    EADDRINUSE, EADDRNOTAVAIL, EMFILE, ENOPROTOOPT, oserror, Timeout)
+    EADDRINUSE, EADDRNOTAVAIL, EMFILE, oserror, Timeout)
 from ustack.core import socket as so
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.tcp import tcb as T

@@ -42,7 +42,7 @@ def test_every_counter_is_in_the_readme():
     from ustack.core.tcp.proto import TCP_COUNTERS
     i = README.index("## Counters")
     section = README[i:README.index("\n## ", i + 5)]
-    for names in (IFACE_COUNTERS, ARP_COUNTERS, IP_COUNTERS, ICMP_COUNTERS, UDP_COUNTERS,
+    for group in (IFACE_COUNTERS, ARP_COUNTERS, IP_COUNTERS, ICMP_COUNTERS, UDP_COUNTERS,
                   REASS_COUNTERS, TCP_COUNTERS):
-        for n in names:
+        for n in group:
             assert "`%s`" % n in section, n

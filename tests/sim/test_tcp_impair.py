@@ -7,7 +7,6 @@ import pytest
 
 from ustack.core import socket as so
 from ustack.hal.impair import Impair
-from ustack.hal.loopback import Wire
 from tests.twostack import Bench, IP_B
 
 BIG = {"TCP_SND_BUF": 262144, "TCP_RCV_BUF": 262144, "TCP_OOO_SEGMENTS": 32, "PBUF_COUNT": 256,
