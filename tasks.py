@@ -57,6 +57,8 @@ def bench(c, quick=False, out="", runtime="cpython"):
                   "benchmarks/results-%s.md" % runtime)
     with c.cd(ROOT):
         c.run("%s -m benchmarks.loss_table" % PY)
+        if runtime == "cpython":
+            c.run("%s -m benchmarks.drivers %s" % (PY, "--count 500" if quick else ""))
         c.run("%s -m benchmarks.bench %s --out %s --runtime %s %s" % (
             PY, "--quick" if quick else "", out, runtime, "" if runtime == "cpython" else "--no-readme"))
 

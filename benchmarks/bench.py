@@ -161,11 +161,11 @@ def run(quick, out, runtime, readme=True, rounds=3):
     print(text)
 
 
-def update_readme(text):
-    """Show the latest results in README between the bench markers."""
+def update_readme(text, marker="bench"):
+    """Show the latest results in README between the <!-- marker:start/end --> lines."""
     p = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
     s = open(p).read()
-    a, b = "<!-- bench:start -->\n", "<!-- bench:end -->"
+    a, b = "<!-- %s:start -->\n" % marker, "<!-- %s:end -->" % marker
     if a in s and b in s:
         body = text.split("\n", 2)[2]  # drop the title
         s = s[:s.index(a) + len(a)] + body + s[s.index(b):]

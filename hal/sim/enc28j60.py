@@ -216,6 +216,7 @@ class Enc28j60Sim(ClockedChip, SpiBus):
         self.tx_queue_dropped = 0
         self._txf = bytearray(MEM_SIZE)  # frame assembly for transmission
         self._zeros = bytearray(64)
+        self._rxhdr = bytearray(6)  # wire_rx scratch: no allocation per received frame
         self._stall_next_tx = False
         self._held = False
         self._selected = False
@@ -786,11 +787,20 @@ class Enc28j60Sim(ClockedChip, SpiBus):
         bc = (frame[0] & frame[1] & frame[2] & frame[3] & frame[4] & frame[5]) == 0xFF
         s2 = 0x80 if crc_ok else 0x10  # bit 23 received OK / bit 20 CRC error
         s3 = (0x02 if bc else 0x01) if frame[0] & 1 else 0  # bit 25 broadcast / 24 multicast
-        hdr = bytes((nxt & 0xFF, nxt >> 8, total & 0xFF, total >> 8, s2, s3))
-        p = self._ring_write(p, hdr, 6, st, nd)
+        h = self._rxhdr  # next pointer, status vector [Table 7-3], then after the frame the CRC
+        h[0] = nxt & 0xFF
+        h[1] = nxt >> 8
+        h[2] = total & 0xFF
+        h[3] = total >> 8
+        h[4] = s2
+        h[5] = s3
+        p = self._ring_write(p, h, 6, st, nd)
         p = self._ring_write(p, frame, n, st, nd)
-        p = self._ring_write(p, bytes((crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF,
-                                       crc >> 24)), 4, st, nd)
+        h[0] = crc & 0xFF
+        h[1] = (crc >> 8) & 0xFF
+        h[2] = (crc >> 16) & 0xFF
+        h[3] = crc >> 24
+        p = self._ring_write(p, h, 4, st, nd)
         self.rxwr = nxt
         self.pktcnt += 1
         self.rx_frames += 1

@@ -1,0 +1,173 @@
+"""Frames per second through each driver and its virtual device (`invoke bench`), written to
+benchmarks/drivers.md. The in-memory wire (hal/loopback.py) is the baseline of the same run:
+the cost of the Driver interface alone. SPI rows also say how many chip-select transactions
+and bytes one frame costs, which is what bounds a real chip: at S Hz of SPI clock a frame of
+B bus bytes cannot go faster than S / 8 / B frames/s. The portable drivers (ENC28J60, W5500)
+are measured under the MicroPython unix port too.
+
+    python -m benchmarks.drivers [--count N] [--out FILE]
+"""
+import argparse
+import os
+import platform
+import pty
+import subprocess
+import sys
+import time
+import tty
+
+from benchmarks.driver_rates import SIZES, rates, spi_rows
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPI_HZ = 20000000  # both chips' usual SPI clock on a board (ENC28J60 max 20 MHz)
+
+
+def loopback(size, count):
+    from ustack.hal.loopback import Wire
+    w = Wire()
+    drv = w.port(b"\x02\x00\x00\x00\x00\x02")
+    far = w.port(b"\x02\x00\x00\x00\x00\x01")
+    return rates(drv, lambda f: far.send(f, len(f)), far.recv_into, size, count)
+
+
+def usb(kind, size, count):
+    from ustack.hal.sim.usb_backend import SimBackend
+    from ustack.hal.sim.usb_cdc import CdcEcmDevice, CdcNcmDevice
+    from ustack.hal.usb_cdc import find_nic
+    if kind == "usb-ecm":
+        from ustack.hal.usb_ecm import UsbEcm as Driver
+        model = CdcEcmDevice()
+    else:
+        from ustack.hal.usb_ncm import UsbNcm as Driver
+        model = CdcNcmDevice()
+    be = SimBackend()
+    be.add(model)
+    drv = Driver(find_nic(backend=be, vid=model.vid, pid=model.pid))
+    out = []
+
+    def drain(buf):
+        if not out:
+            return 0
+        f = out.pop(0)
+        buf[:len(f)] = f
+        return len(f)
+    model.on_wire_tx = out.append
+    try:
+        return rates(drv, model.wire_rx, drain, size, count, service=drv.service)
+    finally:
+        drv.close()
+
+
+def slip(size, count):
+    """SlipLink to SlipLink over a pty pair (the frame is an IP packet: SLIP is L3)."""
+    from ustack.hal.slip import FdUart, SlipLink
+    m, s = pty.openpty()
+    tty.setraw(m)
+    tty.setraw(s)
+    ours = SlipLink(FdUart(m, own=True))
+    far = SlipLink(FdUart(s, own=True))
+    size = min(size, 1500)
+    try:
+        return rates(ours, lambda f: far.send(f, len(f)), far.recv_into, size, count)
+    finally:
+        ours.close()
+        far.close()
+
+
+def micropython_spi_rows(count):
+    """The SPI rows measured inside the MicroPython unix port (None when it is missing)."""
+    try:
+        from ustack.ports.micropython.stage import micropython_exe, stage_lib
+        exe = micropython_exe()
+    except (ImportError, FileNotFoundError):
+        return None
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        stage_lib(d)
+        os.symlink(os.path.join(ROOT, "benchmarks"), os.path.join(d, "benchmarks"))
+        r = subprocess.run([exe, "-c", "import sys; sys.path.insert(0, '%s')\n"
+                            "from benchmarks.driver_rates import main; main(%d)" % (d, count)],
+                           capture_output=True, text=True, timeout=600, cwd=d)
+    rows = []
+    for line in r.stdout.splitlines():
+        p = line.split()
+        if p and p[0] == "row":
+            rows.append((p[1], int(p[2]), int(p[3]), int(p[4]), float(p[5]), float(p[6]),
+                         float(p[7])))
+    if not rows:
+        raise RuntimeError("micropython driver bench failed: %s" % (r.stdout + r.stderr)[-2000:])
+    return rows
+
+
+def measure(count):
+    """-> list of (device, size, rx/s, tx/s, note) for every device, CPython first."""
+    rows = []
+    for size in SIZES:
+        rx, tx = loopback(size, count)
+        rows.append(("loopback (baseline)", size, rx, tx, "in-memory wire"))
+    for kind, size, rx, tx, tr, by, drv_us in spi_rows(count):
+        rows.append(("%s (virtual chip)" % kind, size, rx, tx,
+                     "%.1f SPI transactions, %d bus bytes a frame (at most %d frames/s at 20 MHz); "
+                     "driver %.1f us a frame" % (tr, by, SPI_HZ // 8 // by, drv_us)))
+    for kind in ("usb-ecm", "usb-ncm"):
+        for size in SIZES:
+            rx, tx = usb(kind, size, count)
+            rows.append(("%s (virtual CDC device, pyusb)" % kind, size, rx, tx,
+                         "in-process pyusb backend"))
+    for size in SIZES:
+        rx, tx = slip(size, count)
+        rows.append(("slip (pty pair)", min(size, 1500), rx, tx, "both ends SlipLink"))
+    return rows
+
+
+def render(rows, mp_rows, count):
+    import ustack
+    base = {r[1]: r for r in rows if r[0].startswith("loopback")}
+    out = ["# ustack drivers: frames per second through each virtual device", "",
+           "Measured %s on %s, %d cores; CPython %s, core %s. Each driver moves %d frames "
+           "each way, lock-step (one frame in flight), every frame checked against what was "
+           "sent. RX = the device's wire to `recv_into`, TX = `send` to the device's wire. "
+           "Ratio = frames/s against the in-memory wire of the same run (RX+TX summed). "
+           "Regenerate with `python -m benchmarks.drivers`." % (
+               time.strftime("%Y-%m-%d"), platform.machine(), os.cpu_count() or 1,
+               platform.python_version(), "Cython-compiled" if ustack.compiled else "pure Python",
+               count), "",
+           "| device | frame (B) | RX frames/s | TX frames/s | vs loopback | notes |",
+           "|---|---|---|---|---|---|"]
+    for dev, size, rx, tx, note in rows:
+        b = base.get(size) or base.get(1514)
+        ratio = (rx + tx) / max(b[2] + b[3], 1)
+        out.append("| %s | %d | %d | %d | %.3f | %s |" % (dev, size, rx, tx, ratio, note))
+    if mp_rows:
+        out += ["", "The same SPI drivers and virtual chips inside the MicroPython unix port:", "",
+                "| device | frame (B) | RX frames/s | TX frames/s | SPI transactions/frame | bus bytes/frame | driver us/frame |",
+                "|---|---|---|---|---|---|---|"]
+        for kind, size, rx, tx, tr, by, drv_us in mp_rows:
+            out.append("| %s (virtual chip) | %d | %d | %d | %.1f | %d | %.1f |"
+                       % (kind, size, rx, tx, tr, by, drv_us))
+        out += ["", "Driver us/frame is the time outside the virtual chip (the chip model's "
+                "own time is subtracted): what the driver costs the CPU per frame, before the "
+                "SPI clock. Frames/s include the model, which a real board does not run."]
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=5000)
+    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "drivers.md"))
+    ap.add_argument("--no-micropython", action="store_true")
+    ap.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    a = ap.parse_args()
+    rows = measure(a.count)
+    mp_rows = None if a.no_micropython else micropython_spi_rows(a.count)
+    text = render(rows, mp_rows, a.count)
+    with open(a.out, "w") as f:
+        f.write(text)
+    if not a.no_readme:
+        from benchmarks.bench import update_readme
+        update_readme(text, "drivers")
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()
