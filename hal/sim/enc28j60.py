@@ -681,11 +681,11 @@ class Enc28j60Sim(ClockedChip, SpiBus):
         q = nd + 1
         mem[q & 0x1FFF] = wire & 0xFF  # bits 15:0 byte count
         mem[(q + 1) & 0x1FFF] = wire >> 8
-        mem[(q + 2) & 0x1FFF] = 0  # collision count etc.
-        mem[(q + 3) & 0x1FFF] = status2
-        mem[(q + 4) & 0x1FFF] = status3
-        mem[(q + 5) & 0x1FFF] = wire & 0xFF  # bits 47:32 total bytes on the wire
-        mem[(q + 6) & 0x1FFF] = wire >> 8
+        mem[(q + 2) & 0x1FFF] = status2  # bits 19:16 collisions (none), 22 range, 23 done
+        mem[(q + 3) & 0x1FFF] = status3  # bits 24 multicast, 25 broadcast
+        mem[(q + 4) & 0x1FFF] = wire & 0xFF  # bits 47:32 total bytes on the wire
+        mem[(q + 5) & 0x1FFF] = wire >> 8
+        mem[(q + 6) & 0x1FFF] = 0  # bits 51:48 control/pause frame, backpressure, VLAN
         r[ECON1] &= ~ECON1_TXRTS
         if ok:
             r[EIR] |= EIR_TXIF

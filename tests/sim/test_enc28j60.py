@@ -212,11 +212,21 @@ def test_tx_pointer_flags_and_status_vector():
     assert not sim.regs[S.ECON1] & S.ECON1_TXRTS          # self-cleared
     assert sim._eir() & S.EIR_TXIF
     tsv = sim.mem[0x1A00 + 107:0x1A00 + 114]
-    assert tsv[0] | tsv[1] << 8 == 110                    # 106 + CRC
-    assert tsv[3] & 0x80                                  # done
-    assert tsv[4] & 0x02                                  # broadcast
+    # Table 7-1: bits 15:0 byte count, 23 done, 25 broadcast, 47:32 bytes on the wire
+    assert bytes(tsv) == bytes([110, 0, 0x80, 0x02, 110, 0, 0])   # 106 + CRC
     out = bytearray(1536)
     assert sim.wire_tx_into(out) == 106 and out[:106] == frame
+
+
+def test_tx_giant_aborts_with_length_out_of_range_in_the_status_vector():
+    sim, bus, drv = make()
+    sim._set16(S.MAMXFLL, 100)                            # MAC limit below the frame
+    frame = BCAST + bytes(range(100))
+    drv.send(frame, len(frame))
+    tsv = sim.mem[0x1A00 + 107:0x1A00 + 114]
+    assert tsv[2] == 0x40                                 # bit 22 length out of range, not done
+    assert sim._eir() & S.EIR_TXERIF and sim.regs[S.ESTAT] & S.ESTAT_TXABRT
+    assert sim.tx_aborted == 1 and sim.wire_tx_into(bytearray(1536)) == 0
 
 
 def test_tx_short_frame_padded_by_padcfg():
