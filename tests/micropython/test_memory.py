@@ -30,12 +30,12 @@ def mpy_build(tmp_path_factory):
     return os.path.join(rep["out"], "lib")
 
 
-def two_connections(workdir, heap, lib, nbytes=32768):
+def two_connections(workdir, heap, lib, nbytes=32768, config=TINY):
     """(ok, gc report with both connections open, exit counters) at this heap size."""
     from ustack.core import socket as so
     try:
         app = MpApp(workdir, serve="echo", control=4242, heapsize=heap, lib=lib,
-                    extra={"CONFIG": TINY, "FEATURES": ["tcp"], "TCP_PREALLOC": 2})
+                    extra={"CONFIG": config, "FEATURES": ["tcp"], "TCP_PREALLOC": 2})
     except RuntimeError as e:
         return False, str(e)[-300:], None
     try:
@@ -95,24 +95,44 @@ def test_two_tcp_connections_and_their_memory_is_reported(tmp_path, mpy_build):
     assert data <= 64 * 1024, "the stack's data alone no longer fits a 64 KB heap: %d" % data
 
 
-@pytest.mark.slow
-def test_smallest_heap_that_works(tmp_path, mpy_build):
-    lo, hi = 64, 512          # KB: 64 cannot even hold the code (see the docstring)
-    ok, rep, _ = two_connections(str(tmp_path / "w64"), "64K", mpy_build)
-    assert not ok and ("MemoryError" in str(rep) or "memory" in str(rep)), rep
+def smallest_heap(workdir, lib, lo=64, hi=512, config=TINY):
+    """(smallest KB that carries two connections, runs, confirmed KB with a 16 KB margin for
+    fragmentation or None when the margin run failed), by bisection between lo and hi."""
     n = 0
     while hi - lo > 8:
         mid = (lo + hi) // 2 // 8 * 8
-        ok, rep, _ = two_connections(str(tmp_path / ("w%d" % mid)), "%dK" % mid, mpy_build)
+        ok, rep, _ = two_connections(os.path.join(workdir, "w%d" % mid), "%dK" % mid, lib,
+                                     config=config)
         n += 1
         if ok:
             hi = mid
         else:
             lo = mid
-    # confirm with a margin for heap fragmentation
     margin = hi + 16
-    ok, rep, _ = two_connections(str(tmp_path / "wm"), "%dK" % margin, mpy_build)
+    ok, rep, _ = two_connections(os.path.join(workdir, "wm"), "%dK" % margin, lib, config=config)
+    return hi, n, margin if ok else None
+
+
+@pytest.mark.slow
+def test_smallest_heap_that_works(tmp_path, mpy_build):
+    # 64 KB cannot even hold the code (see the docstring)
+    ok, rep, _ = two_connections(str(tmp_path / "w64"), "64K", mpy_build)
+    assert not ok and ("MemoryError" in str(rep) or "memory" in str(rep)), rep
+    hi, n, confirmed = smallest_heap(str(tmp_path), mpy_build)
     print("smallest heap for 2 TCP connections on the unix port: %d KB (bisection, %d runs); "
-          "%d KB confirmed; 64 KB fails while importing the code" % (hi, n, margin))
-    assert ok, rep
+          "%s KB confirmed; 64 KB fails while importing the code" % (hi, n, confirmed))
+    assert confirmed is not None
     assert hi <= 320
+
+
+def test_memory_report_sets_code_and_data_against_the_board_heap():
+    from benchmarks.memory import render
+    build = {"board": "b", "arch": "armv6m", "features": ["tcp"], "modules": 3,
+             "mpy_bytes": 1000, "deploy_bytes": 1200, "flash": 2 << 20}
+    text = render([build], [("b", 100 * 1024, 80 * 1024, 30 * 1024, 120 * 1024, True),
+                            ("s", 100 * 1024, 40 * 1024, 30 * 1024, 80 * 1024, True)],
+                  (232, 6, 248))
+    assert "| b | armv6m | tcp | 3 | 1000 | 1200 | 2048 KB |" in text
+    assert "| b | 100.0 | 80.0 | 30.0 | 120.0 | no (10.0 KB over) | yes |" in text
+    assert "| s | 100.0 | 40.0 | 30.0 | 80.0 | yes | yes |" in text
+    assert "**232 KB**" in text
