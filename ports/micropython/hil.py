@@ -128,9 +128,12 @@ def main(argv=None):
     p.add_argument("--tcp-bytes", type=int, default=256 * 1024)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     a = p.parse_args(argv)
-    if not a.port or not a.board:
-        print("hil: needs --board and --port (no board attached: skipped)")
+    if not a.port:
+        print("hil: no board attached (pass --port): skipped")
         return 0
+    if not a.board:
+        print("hil: --port %s needs --board (the board config to deploy)" % a.port, file=sys.stderr)
+        return 2
     settings = {}
     for kv in a.set:
         k, _, v = kv.partition("=")

@@ -1,0 +1,40 @@
+"""The invoke tasks users type: listed, building a board, and the HIL task's no-board path."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INVOKE = os.path.join(os.path.dirname(sys.executable), "invoke")
+
+
+def inv(*args):
+    return subprocess.run([INVOKE] + list(args), capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+
+
+def test_every_task_is_listed():
+    r = inv("--list")
+    assert r.returncode == 0, r.stderr
+    names = {line.split()[0] for line in r.stdout.splitlines()[1:] if line.strip()}
+    assert {"build", "test", "bench", "demo", "mpy", "deploy", "hil", "clean"} <= names
+
+
+def test_mpy_task_builds_a_board(tmp_path):
+    r = inv("mpy", "--board", "w5500_evb_pico", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "-march=armv6m" in r.stdout and "total" in r.stdout
+    out = tmp_path / "w5500_evb_pico"
+    assert (out / "board_cfg.py").exists() and (out / "main.py").exists()
+    assert (out / "lib" / "ustack" / "hal" / "w5500.mpy").exists()
+    assert (out / "freeze" / "manifest.py").exists()
+
+
+def test_hil_without_a_board_is_skipped_with_a_message():
+    r = inv("hil")
+    assert r.returncode == 0 and "no board attached" in r.stdout, r.stdout + r.stderr
+
+
+def test_hil_with_a_port_but_no_board_config_is_an_error():
+    r = subprocess.run([sys.executable, "-m", "ustack.ports.micropython.hil", "--port",
+                        "/dev/ttyACM9"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "needs --board" in r.stderr
