@@ -32,9 +32,10 @@ def add16(a, b):
     return (s & 0xFFFF) + (s >> 16)
 
 
-def update16(old_csum, old, new):
-    """RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for one 16-bit field changing from old to new."""
-    s = (~old_csum & 0xFFFF) + (~old & 0xFFFF) + new
+def update16(old_csum, old_word, new_word):
+    """RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for one 16-bit field changing from old to new.
+    Unlike RFC 1141's shortcut it never turns a checksum into 0xFFFF (RFC 1624 section 3)."""
+    s = (~old_csum & 0xFFFF) + (~old_word & 0xFFFF) + new_word
     s = (s & 0xFFFF) + (s >> 16)
     s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF

@@ -6,7 +6,7 @@ Errors we send are rate-limited by a token bucket (RFC 1812 4.3.2.8) and never s
 ICMP errors, broadcasts, non-initial fragments or odd sources (RFC 1122 3.2.2).
 Errors we receive are handed to the transport that owns the quoted datagram.
 """
-from ustack.core.checksum import csum
+from ustack.core.checksum import csum, update16
 from ustack.core.stats import Counters
 from ustack.core.wire import icmp4 as w
 from ustack.core.wire import ipv4 as ip4
@@ -173,10 +173,10 @@ class ICMP:
         b = pb.buf
         stack = self.stack
         o = off + ihl
-        # ICMP: type 8 -> 0; the checksum changes by the type word's difference (RFC 1624)
+        # ICMP: type 8 -> 0; the checksum follows the type/code word's change (RFC 1624)
         b[o] = w.ECHO_REPLY
-        c = ((b[o + 2] << 8) | b[o + 3]) + 0x0800
-        c = (c & 0xFFFF) + (c >> 16)
+        c = update16((b[o + 2] << 8) | b[o + 3], (w.ECHO_REQUEST << 8) | b[o + 1],
+                     (w.ECHO_REPLY << 8) | b[o + 1])
         b[o + 2] = c >> 8
         b[o + 3] = c & 0xFF
         # IP: swap addresses (the reply's source is the address the request was sent to,

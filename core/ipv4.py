@@ -8,7 +8,7 @@ transport header, fills the transport checksum over the pseudo-header, fragments
 datagram exceeds the interface MTU, and hands it to the interface with its next hop.
 """
 from ustack.core.compat import const, EMSGSIZE, ENETUNREACH, ENOBUFS
-from ustack.core.checksum import csum
+from ustack.core.checksum import csum, update16
 from ustack.core.stats import Counters
 from ustack.core.wire import ipv4 as w
 from ustack.core.wire import icmp4
@@ -166,11 +166,12 @@ class IPv4:
         if stack.filter is not None and not stack.filter(iface, out, b, off, tot):
             stack.free(pb)
             return
-        # TTL is the high byte of the 16-bit word at offset 8: subtracting 0x0100 from that
-        # word adds 0x0100 to the checksum (RFC 1624 / RFC 1141).
-        b[off + 8] -= 1
-        c = ((b[off + 10] << 8) | b[off + 11]) + 0x0100
-        c = (c & 0xFFFF) + (c >> 16)
+        # TTL is the high byte of the 16-bit word at offset 8; the header checksum follows
+        # that word's change incrementally (RFC 1624, RFC 1812 5.3.1)
+        ttl = b[off + 8]
+        b[off + 8] = ttl - 1
+        c = update16((b[off + 10] << 8) | b[off + 11], (ttl << 8) | b[off + 9],
+                     ((ttl - 1) << 8) | b[off + 9])
         b[off + 10] = c >> 8
         b[off + 11] = c & 0xFF
         st.fwd_packets += 1

@@ -60,3 +60,32 @@ def test_incremental_update_matches_recompute():
         full = ~c.csum(h, 0, 20, 0) & 0xFFFF
         inc = c.update16(s, old, new)
         assert inc == full or {inc, full} == {0, 0xFFFF}
+
+
+def test_echo_reply_checksum_is_updated_by_rfc1624_not_rfc1141():
+    """An echo request whose checksum is 0xF7FF: RFC 1141's shortcut would give the reply
+    0xFFFF, RFC 1624 eqn. 3 gives 0x0000 (both verify; 1624 is the correct one)."""
+    from tests import frames as F
+    from tests.feed import Fed
+    fed = Fed()
+    req = F.icmp_echo(0, 0, b"")
+    assert req[2:4] == b"\xf7\xff"
+    out = fed.feed(F.eth(F.STACK_MAC, F.HOST_MAC, 0x0800, F.ipv4(F.HOST_IP, F.STACK_IP, 1, req)))
+    assert len(out) == 1
+    icmp = out[0][34:]
+    assert icmp[0] == 0 and icmp[2:4] == b"\x00\x00"
+    assert ref(icmp) in (0xFFFF, 0)
+
+
+def test_update16_matches_recompute_for_ttl_decrements():
+    rnd = random.Random(3)
+    for _ in range(500):
+        h = bytearray(rnd.getrandbits(8) for _ in range(20))
+        h[8] = rnd.randint(2, 255)
+        h[10] = h[11] = 0
+        ck = ~ref(h) & 0xFFFF
+        old = (h[8] << 8) | h[9]
+        h[8] -= 1
+        new_ck = c.update16(ck, old, (h[8] << 8) | h[9])
+        h[10], h[11] = new_ck >> 8, new_ck & 0xFF
+        assert ref(h) in (0xFFFF, 0)
