@@ -153,12 +153,16 @@ def run(quick, out, runtime, readme=True, rounds=3):
     ]
     for name, o, l, ratio in rows:
         lines.append("| %s | %s | %s | %.2f |" % (name, o, l, ratio))
-    text = "\n".join(lines) + "\n"
+    publish("\n".join(lines) + "\n", out, "bench" if readme else None)
+
+
+def publish(text, out, marker=None):
+    """Write a results file, show it in README between its markers (marker None: not), print."""
     with open(out, "w") as f:
         f.write(text)
-    if readme:
-        update_readme(text)
-    print(text)
+    if marker:
+        update_readme(text, marker)
+    sys.stdout.write(text)
 
 
 def update_readme(text, marker="bench"):

@@ -12,7 +12,6 @@ import os
 import platform
 import pty
 import subprocess
-import sys
 import time
 import tty
 
@@ -161,12 +160,8 @@ def main():
     rows = measure(a.count)
     mp_rows = None if a.no_micropython else micropython_spi_rows(a.count)
     text = render(rows, mp_rows, a.count)
-    with open(a.out, "w") as f:
-        f.write(text)
-    if not a.no_readme:
-        from benchmarks.bench import update_readme
-        update_readme(text, "drivers")
-    sys.stdout.write(text)
+    from benchmarks.bench import publish
+    publish(text, a.out, None if a.no_readme else "drivers")
 
 
 if __name__ == "__main__":

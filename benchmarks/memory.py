@@ -14,7 +14,6 @@ twice their size on a 32-bit MCU, so these figures are upper bounds for a board.
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 
@@ -102,12 +101,8 @@ def main():
         mem = board_memory(d, lib)
         smallest = smallest_heap(os.path.join(d, "smallest"), lib)
     text = render(builds, mem, smallest)
-    with open(a.out, "w") as f:
-        f.write(text)
-    if not a.no_readme:
-        from benchmarks.bench import update_readme
-        update_readme(text, "memory")
-    sys.stdout.write(text)
+    from benchmarks.bench import publish
+    publish(text, a.out, None if a.no_readme else "memory")
 
 
 if __name__ == "__main__":
