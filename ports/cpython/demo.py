@@ -2,11 +2,14 @@
 
 Makes a namespace, runs `ustack up` inside it with ICMP, UDP and TCP services, then from the
 Linux side pings it, exchanges UDP echoes, fetches a page and a 100 MB body over HTTP with
-curl when TCP is there, and prints the stack's counters. Cleans up on exit or Ctrl-C."""
+curl when TCP is there, and prints the stack's counters. Cleans up on exit or Ctrl-C.
+Exits 1 if any check failed (ping loss, a UDP echo missing or wrong, curl missing or
+failing, a SHA-256 mismatch), after running the rest and cleaning up."""
 import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -25,6 +28,12 @@ def step(msg):
     print("\n== " + msg, flush=True)
 
 
+def fail(failures, msg):
+    """Note a failed check; the demo goes on, then exits non-zero."""
+    failures.append(msg)
+    print("FAILED: " + msg, flush=True)
+
+
 def main():
     if os.geteuid() != 0:
         print("demo: needs root (network namespace and TAP)", file=sys.stderr)
@@ -32,6 +41,7 @@ def main():
     ns = "ustk-demo-%d-%04x" % (os.getpid(), random.getrandbits(16))
     subprocess.run(["ip", "netns", "add", ns], check=True)
     proc = None
+    failures = []
     try:
         sh(ns, ["ip", "link", "set", "lo", "up"])
         root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_www")
@@ -51,6 +61,9 @@ def main():
         step("Linux pings the stack: ping -c 5 " + STACK)
         r = sh(ns, ["ping", "-c", "5", "-i", "0.2", STACK])
         print(r.stdout.strip())
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", r.stdout)
+        if r.returncode != 0 or not m or m.group(1) != m.group(2):
+            fail(failures, "ping: not every echo request was answered " + r.stderr.strip())
 
         step("Linux exchanges UDP echoes with it (RFC 862, port 7)")
         r = sh(ns, [sys.executable, "-c",
@@ -58,15 +71,24 @@ def main():
                     "t=time.perf_counter()\nfor i in range(1000):\n s.sendto(b'%%04d'%%i,('%s',7)); assert s.recv(64)==b'%%04d'%%i\n"
                     "print('1000 UDP echoes in %%.3f s' %% (time.perf_counter()-t))" % STACK])
         print((r.stdout + r.stderr).strip())
+        if r.returncode != 0:
+            fail(failures, "UDP echo: a reply was missing or wrong")
 
-        if tcp and shutil.which("curl"):
+        if not tcp:
+            step("TCP services not available in this build: skipped curl")
+        elif not shutil.which("curl"):
             step("curl http://%s/" % STACK)
-            r = sh(ns, ["curl", "-s", "-m", "10", "http://%s/" % STACK])
+            fail(failures, "curl is not installed: the HTTP checks cannot run")
+        else:
+            step("curl http://%s/" % STACK)
+            r = sh(ns, ["curl", "-s", "-f", "-m", "10", "http://%s/" % STACK])
             print(r.stdout.strip()[:400])
+            if r.returncode != 0:
+                fail(failures, "curl http://%s/ exited with %d %s" % (STACK, r.returncode, r.stderr.strip()))
             step("curl a 100 MB /bytes/ body and check its SHA-256")
             n = 100 * 1000 * 1000
             t = time.perf_counter()
-            r = subprocess.run(["ip", "netns", "exec", ns, "curl", "-s", "-m", "300",
+            r = subprocess.run(["ip", "netns", "exec", ns, "curl", "-s", "-f", "-m", "300",
                                 "http://%s/bytes/%d" % (STACK, n)], capture_output=True)
             dt = time.perf_counter() - t
             body = r.stdout
@@ -75,18 +97,26 @@ def main():
             got = hashlib.sha256(body).hexdigest()
             print("%d bytes in %.1f s (%.1f MB/s), sha256 %s %s" % (
                 len(body), dt, len(body) / dt / 1e6, got[:16], "matches" if got == want else "MISMATCH"))
-        elif not tcp:
-            step("TCP services not available in this build: skipped curl")
+            if r.returncode != 0:
+                fail(failures, "curl /bytes/%d exited with %d" % (n, r.returncode))
+            if got != want:
+                fail(failures, "SHA-256 of the /bytes/ body does not match")
 
         step("the stack's counters")
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)
-        for l in out.splitlines():
-            if l.startswith("counters "):
-                c = json.loads(l[9:])
-                for k in sorted(c):
-                    print("  %-34s %d" % (k, c[k]))
+        counters = [l for l in out.splitlines() if l.startswith("counters ")]
+        for l in counters:
+            c = json.loads(l[9:])
+            for k in sorted(c):
+                print("  %-34s %d" % (k, c[k]))
+        if not counters:
+            print(out.rstrip())
+            fail(failures, "the stack printed no counters (exit code %s)" % proc.returncode)
         proc = None
+        if failures:
+            print("\ndemo: %d check(s) failed: %s" % (len(failures), "; ".join(failures)), flush=True)
+            return 1
         return 0
     except KeyboardInterrupt:
         return 130

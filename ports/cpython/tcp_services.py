@@ -190,7 +190,13 @@ def http(c, root):
                 headers[k.strip().lower()] = v.strip()
         close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0" and \
             headers.get("connection", "").lower() != "keep-alive"
-        length = int(headers.get("content-length", "0") or 0)
+        try:
+            length = int(headers.get("content-length", "0") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:  # a body we cannot skip: answer, then close
+            _respond(c, 400, b"bad content-length\n", close=True)
+            return
         while len(pending) < length:  # discard a request body
             d = c.recv(65536)
             if not d:
@@ -231,13 +237,17 @@ def _file(c, root, path, method, close):
             c.sendall(body)
         return
     rel = path.split("?", 1)[0].lstrip("/")
+    if "\0" in rel:
+        _respond(c, 400, b"bad path\n", close=close)
+        return
     full = os.path.realpath(os.path.join(root, rel))
+    if os.path.isdir(full):
+        # checked below like any path: a symlinked index.html must not lead out of the root
+        full = os.path.realpath(os.path.join(full, "index.html"))
     base = os.path.realpath(root)
     if full != base and not full.startswith(base + os.sep):
         _respond(c, 403, b"forbidden\n", close=close)
         return
-    if os.path.isdir(full):
-        full = os.path.join(full, "index.html")
     if not os.path.isfile(full):
         _respond(c, 404, b"not found\n", close=close)
         return
