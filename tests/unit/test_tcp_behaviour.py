@@ -7,9 +7,7 @@ Each test names the RFC clause or documented behaviour it checks. Single-segment
 the Peer helper of test_tcp_segments (the test is the host, the stack answers); timing tests
 use two stacks on the in-memory wire of test_tcp_states (virtual clock)."""
 import errno
-import select
 import struct
-import sys
 
 import pytest
 
@@ -324,39 +322,6 @@ def test_segments_to_broadcast_addresses_are_dropped_silently(peer):
     assert [s.f for s in peer.send(1000, 0, SYN)] == ["S."]  # the same SYN, unicast
 
 
-# ---- the CPython runner: fileno() readiness for select() ---------------------------------------
-def test_runner_fileno_readable_for_pending_accept_and_stream_data():
-    from ustack.core.stack import Stack
-    from ustack.hal.loopback import Wire
-    from ustack.ports.cpython.runner import Runner
-    w = Wire()
-    a, b = Stack(), Stack()
-    a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-    b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
-    ra, rb = Runner(a).start(), Runner(b).start()
-    try:
-        ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
-        ls.bind(("", 7))
-        ls.listen(2)
-        lfd = ls.fileno()
-        assert select.select([lfd], [], [], 0.05)[0] == []
-        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
-        c.settimeout(3)
-        c.connect(("192.0.2.11", 7))
-        assert select.select([lfd], [], [], 3)[0] == [lfd]  # a connection to accept
-        s, _ = ls.accept()
-        fd = s.fileno()
-        assert select.select([fd], [], [], 0.05)[0] == []
-        c.send(b"stream")
-        assert select.select([fd], [], [], 3)[0] == [fd]  # stream data waits
-        assert s.recv(10) == b"stream"
-        for x in (c, s, ls):
-            x.close()
-    finally:
-        ra.stop()
-        rb.stop()
-
-
 # ---- RFC 9293 3.8.6.2: silly window syndrome avoidance ---------------------------------------
 def test_sender_holds_a_tiny_window_limited_segment_until_the_persist_timer():
     """3.8.6.2.1: with Nagle on, send only if a full segment fits or at least half the
@@ -449,45 +414,3 @@ def test_retransmission_backoff_is_capped_at_tcp_rto_max_ms():
     assert gaps == [200, 400, 800, 1000, 1000, 1000]  # RFC 6298 5.5, then the ceiling
     assert n.a.tcp.stats.conn_timeout == 1
     close_all(n)
-
-
-# ---- footprint -----------------------------------------------------------------------------------
-SHARED = ("snd", "rcv", "sock", "listener", "hnext")  # rings (pooled), socket, other TCBs
-
-
-def _fields(o):
-    names = []
-    for k in type(o).__mro__:
-        names += list(getattr(k, "__slots__", ()))
-    d = getattr(o, "__dict__", None)
-    return [(n, getattr(o, n)) for n in names if hasattr(o, n)] + (list(d.items()) if d else [])
-
-
-def owned_size(o, seen, skip=()):
-    """sys.getsizeof of o and of every object reachable from its fields (each counted
-    once, small cached ints included), except None/True/False and the fields in skip."""
-    if o is None or o is True or o is False or id(o) in seen:
-        return 0
-    seen.add(id(o))
-    n = sys.getsizeof(o)
-    if isinstance(o, (list, tuple)):
-        for v in o:
-            n += owned_size(v, seen)
-    elif not isinstance(o, (int, bytes, bytearray, str)):
-        for k, v in _fields(o):
-            if k not in skip:
-                n += owned_size(v, seen)
-    return n
-
-
-@pytest.mark.skipif(not hasattr(sys, "getsizeof"), reason="CPython measurement")
-def test_idle_connected_tcb_deep_size_stays_under_2200_bytes(net):
-    """An established, idle connection costs, besides its two pooled rings: the TCB, its
-    field values, the congestion controller and the out-of-order table. Measured 1906 bytes
-    on CPython 3.11 (compiled and pure); the bound leaves ~15%."""
-    c, s = connected(net)
-    net.jump(1000)
-    t = c.tcb
-    assert t.state == T.ESTABLISHED and t.cc is not None and t.ooo is not None
-    size = owned_size(t, set(), SHARED)
-    assert size < 2200, size
