@@ -2,7 +2,8 @@
 
 Fixed table of ARP_ENTRIES. Each entry is FREE, INCOMPLETE (request sent, one packet may wait),
 REACHABLE, or STALE (past its age: still used, re-validated by a unicast-free broadcast request;
-dropped when that goes unanswered). Requests for our own address get a reply built in place.
+dropped when that goes unanswered), or PERMANENT (add_static: never aged, evicted or changed by
+ARP traffic). Requests for our own address get a reply built in place.
 """
 from ustack.core.compat import const
 from ustack.core.stats import Counters
@@ -13,11 +14,12 @@ FREE = const(0)
 INCOMPLETE = const(1)
 REACHABLE = const(2)
 STALE = const(3)
+PERMANENT = const(4)
 
 ARP_COUNTERS = (
     "rx_requests", "rx_replies", "tx_requests", "tx_replies", "rx_malformed", "rx_not_for_us",
     "rx_bad_sender", "learned", "evicted", "timeouts", "pending_dropped", "pending_sent",
-    "gratuitous_sent", "no_buffer",
+    "gratuitous_sent", "no_buffer", "table_full",
 )
 
 ZERO_MAC = b"\x00\x00\x00\x00\x00\x00"
@@ -55,20 +57,28 @@ class ArpCache:
         return -1
 
     def _slot(self):
-        """A free entry, else the least recently used non-INCOMPLETE one (evicted)."""
+        """A free entry, else the least recently used resolved one (evicted), else the first
+        INCOMPLETE one; -1 (counted) when every entry is PERMANENT."""
         best = -1
         oldest = 0
+        first = -1
         i = 0
         while i < self.size:
             s = self.state[i]
             if s == FREE:
                 return i
-            if s != INCOMPLETE and (best < 0 or self.used[i] < oldest):
+            if s == INCOMPLETE:
+                if first < 0:
+                    first = i
+            elif s != PERMANENT and (best < 0 or self.used[i] < oldest):
                 best = i
                 oldest = self.used[i]
             i += 1
         if best < 0:
-            best = 0  # all INCOMPLETE: reuse the first
+            best = first
+            if best < 0:
+                self.stats.table_full += 1
+                return -1
         self._clear(best)
         self.stats.evicted += 1
         return best
@@ -84,7 +94,7 @@ class ArpCache:
     def lookup(self, ip):
         """MAC for ip (bytes) if resolved, else None. For tests and tools."""
         i = self.find(ip, 0)
-        if i >= 0 and (self.state[i] == REACHABLE or self.state[i] == STALE):
+        if i >= 0 and self.state[i] >= REACHABLE:
             return bytes(self.mac[i])
         return None
 
@@ -96,11 +106,15 @@ class ArpCache:
         return out
 
     def add_static(self, ip, mac):
+        """A PERMANENT entry for ip (4 bytes) -> mac (6 bytes)."""
         i = self.find(ip, 0)
         if i < 0:
             i = self._slot()
+            if i < 0:
+                raise OSError(28, "ARP table full of static entries")  # ENOSPC
+        self.state[i] = FREE  # _learn below counts it once and sends a waiting packet
         self._learn(i, ip, 0, mac, 0)
-        self.expires[i] = 1 << 62  # never ages
+        self.state[i] = PERMANENT
 
     # ---- output side ----------------------------------------------------------------------
     def resolve(self, pb, nexthop):
@@ -110,7 +124,7 @@ class ArpCache:
         i = self.find(nexthop, 0)
         if i >= 0:
             s = self.state[i]
-            if s == REACHABLE or s == STALE:
+            if s >= REACHABLE:
                 self.used[i] = now
                 if s == REACHABLE and now >= self.expires[i]:
                     # RFC 1122 2.3.2.1: re-validate an old entry; keep using it meanwhile
@@ -136,6 +150,9 @@ class ArpCache:
             self.pending[i] = pb
             return False
         i = self._slot()
+        if i < 0:
+            self.stack.free(pb)
+            return False
         e = self.ip[i]
         e[0] = nexthop[0]
         e[1] = nexthop[1]
@@ -200,10 +217,12 @@ class ArpCache:
         i = self.find(b, off + wa.SPA)
         if b[off + wa.SPA] != 0:
             if i >= 0:
-                self._learn(i, b, off + wa.SPA, b, off + wa.SHA)
+                if self.state[i] != PERMANENT:
+                    self._learn(i, b, off + wa.SPA, b, off + wa.SHA)
             elif for_us:
                 i = self._slot()
-                self._learn(i, b, off + wa.SPA, b, off + wa.SHA)
+                if i >= 0:
+                    self._learn(i, b, off + wa.SPA, b, off + wa.SHA)
         if not for_us:
             st.rx_not_for_us += 1
             self.stack.free(pb)

@@ -15,6 +15,7 @@ DEFAULTS = {
     # IPv4
     "IP_TTL": 64,
     "IP_FORWARD": False,
+    "IP_FORWARD_DIRECTED_BCAST": False,  # RFC 2644: off unless asked for
     "ROUTE_ENTRIES": 16,
     "REASS_SLOTS": 4,          # datagrams being reassembled at once
     "REASS_SIZE": 8192,        # largest reassembled datagram

@@ -19,7 +19,7 @@ IP_COUNTERS = (
     "rx_bad_csum", "rx_bad_src", "rx_not_for_us", "rx_unknown_proto", "rx_fragments",
     "rx_reassembled", "rx_options", "rx_multicast_dropped",
     "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed",
-    "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled",
+    "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled", "fwd_directed_bcast",
 )
 
 L2_RESERVE = const(14)  # Ethernet header room reserved in front of every TX datagram
@@ -31,6 +31,7 @@ class IPv4:
         self.stats = Counters(IP_COUNTERS)
         self.ttl = stack.config["IP_TTL"]
         self.forward = stack.config["IP_FORWARD"]
+        self.forward_bcast = stack.config["IP_FORWARD_DIRECTED_BCAST"]
         self.ident = 0
         self.reass = Reassembly(stack, stack.config)
         self.big = None
@@ -163,6 +164,11 @@ class IPv4:
             stack.free(pb)
             return
         out = stack.routes.iface[r]
+        if not self.forward_bcast and out._is_bcast_at(b, off + 16):
+            # RFC 2644: a router must not forward directed broadcasts by default (smurf)
+            st.fwd_directed_bcast += 1
+            stack.free(pb)
+            return
         if stack.filter is not None and not stack.filter(iface, out, b, off, tot):
             stack.free(pb)
             return

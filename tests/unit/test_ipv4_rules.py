@@ -77,11 +77,12 @@ NOWHERE = bytes([203, 0, 113, 5])        # no route
 class Router:
     """A forwarding stack on two fed links, both neighbours already in its ARP caches."""
 
-    def __init__(self, forward=True):
+    def __init__(self, forward=True, **config):
         self.t = 1000
         self.e0 = FeedDriver(mac=F.STACK_MAC)
         self.e1 = FeedDriver(mac=R1_MAC)
-        self.stack = Stack({"IP_FORWARD": forward})
+        config["IP_FORWARD"] = forward
+        self.stack = Stack(config)
         self.stack.clock = lambda: self.t
         i0 = self.stack.add_interface("e0", self.e0, ip="192.0.2.2/24")
         i1 = self.stack.add_interface("e1", self.e1, ip="198.51.100.1/24")
@@ -192,6 +193,19 @@ def test_no_time_exceeded_about_a_directed_broadcast_to_an_attached_subnet():
     r = Router()
     assert r.feed(udp_ip(bytes([198, 51, 100, 255]), ttl=1)) == ([], [])
     assert r.counters()["icmp.tx_suppressed"] == 1
+
+
+def test_directed_broadcasts_are_not_forwarded_unless_configured():
+    """RFC 2644: a router drops datagrams for the broadcast address of an attached subnet by
+    default (they amplify smurf attacks); IP_FORWARD_DIRECTED_BCAST turns forwarding on."""
+    r = Router()
+    assert r.feed(udp_ip(bytes([198, 51, 100, 255]))) == ([], [])
+    assert r.counters()["ip.fwd_directed_bcast"] == 1
+    assert r.feed(udp_ip(FAR_IP))[1] != []         # control: unicast goes through
+    r = Router(IP_FORWARD_DIRECTED_BCAST=True)
+    e0, e1 = r.feed(udp_ip(bytes([198, 51, 100, 255])))
+    assert e0 == [] and len(e1) == 1 and e1[0][:6] == BCAST_MAC
+    assert ip_of(e1[0])[8] == 63
 
 
 def test_first_fragment_expiring_in_transit_gets_time_exceeded():
@@ -460,6 +474,51 @@ def test_full_arp_cache_evicts_the_least_recently_used_entry():
     for ms in range(1500, 8000, 500):  # the unanswered request times out, its packet freed
         at(1020 + ms)
     assert st.counters()["eth0.arp.timeouts"] == 1
+    assert st.pool.full()
+
+
+def small_cache_stack(entries=2):
+    drv = FeedDriver()
+    st = Stack({"ARP_ENTRIES": entries})
+    st.clock = lambda: 1000
+    iface = st.add_interface("eth0", drv, ip="192.0.2.2/24")
+    return st, iface, drv
+
+
+def test_static_arp_entries_are_never_evicted_aged_or_overwritten():
+    st, iface, drv = small_cache_stack(2)
+    iface.arp.add_static(host(1)[0], host(1)[1])
+    for n in (2, 3, 4):                        # learned hosts push each other out...
+        drv.rx.append(arp_request_from(n))
+        st.poll(1000 + n)
+    assert iface.arp.lookup(host(1)[0]) == host(1)[1]  # ...never the static one
+    assert st.counters()["eth0.arp.evicted"] == 2
+    forged = F.eth(BCAST_MAC, host(9)[1], ETH_ARP, F.arp(1, host(9)[1], host(1)[0], b"\0" * 6,
+                                                         F.STACK_IP))
+    drv.rx.append(forged)                      # an ARP claiming host 1 at another MAC
+    st.poll(2000)
+    assert iface.arp.lookup(host(1)[0]) == host(1)[1]
+    st.poll(10 ** 9)                           # far past any age: no re-validation request
+    drv.tx.clear()
+    st.poll(10 ** 9 + 1)
+    assert iface.arp.lookup(host(1)[0]) == host(1)[1] and drv.tx == []
+
+
+def test_a_table_of_static_entries_refuses_more_and_counts_unresolvable_packets():
+    import errno
+    st, iface, drv = small_cache_stack(2)
+    iface.arp.add_static(host(1)[0], host(1)[1])
+    iface.arp.add_static(host(2)[0], host(2)[1])
+    with pytest.raises(OSError) as e:
+        iface.arp.add_static(host(3)[0], host(3)[1])
+    assert e.value.errno == errno.ENOSPC
+    iface.arp.add_static(host(2)[0], host(4)[1])  # replacing one is fine
+    assert iface.arp.lookup(host(2)[0]) == host(4)[1]
+    s = st.socket(so.AF_INET, so.SOCK_DGRAM)
+    drv.tx.clear()
+    s.sendto(b"x", ("192.0.2.23", 9))           # nowhere to keep its ARP state: dropped
+    assert drv.tx == [] and st.counters()["eth0.arp.table_full"] == 2  # with the refusal
+    s.close()
     assert st.pool.full()
 
 
