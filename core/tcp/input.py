@@ -376,6 +376,8 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         snd = tcb.snd
         if snd is not None and data > 0:
             snd.discard(data)
+            if snd.count == 0:
+                snd.trim()  # all acknowledged: the buffer goes back until the next send
         tcb.snd_una = ack
         if seq_lt(tcb.snd_nxt, ack):
             tcb.snd_nxt = ack
@@ -437,6 +439,9 @@ def _data(tcp, tcb, b, doff, seq, dlen):
         if seq == tcb.rcv_nxt:
             tcb.rcv_nxt = seq_add(seq, dlen)  # SHUT_RD: acknowledged and discarded
         tcb.flags |= T.F_ACKNOW
+        return
+    if rcv.buf is None and not rcv.ensure():
+        st.no_memory += 1  # no room for the bytes: dropped unacknowledged, the peer resends
         return
     nxt = tcb.rcv_nxt
     if seq == nxt:

@@ -14,6 +14,14 @@ from ustack.core.tcp import output as out
 from ustack.core.tcp.seq import seq_diff
 
 
+def _trim_rcv(tcb):
+    """The receive buffer back to the pool once read empty (and no out-of-order bytes wait
+    beyond it): an idle connection holds no buffer."""
+    ooo = tcb.ooo
+    if ooo is None or ooo.n == 0:
+        tcb.rcv.trim()
+
+
 def _bufsize(v, dflt):
     if not v:
         return dflt
@@ -236,6 +244,8 @@ class TcpSocket(so.Socket):
             snd = tcb.snd
             if snd.count < snd.cap:
                 k = snd.write(data, 0, n)
+                if k == 0 and n > 0:
+                    raise oserror(ENOBUFS)  # no memory for the send buffer
                 out.output(self.tcp, tcb)
                 return k
             self._block(self._writable_now, flags)
@@ -307,10 +317,11 @@ class TcpSocket(so.Socket):
         """The application freed receive space: send a window update when the window grew
         by at least min(buffer/2, MSS) (RFC 9293 3.8.6.2.2)."""
         tcb = self.tcb
+        r = tcb.rcv
+        _trim_rcv(tcb)
         st = tcb.state
         if st != T.ESTABLISHED and st != T.FIN_WAIT_1 and st != T.FIN_WAIT_2:
             return
-        r = tcb.rcv
         free = r.cap - r.count
         cur = seq_diff(tcb.rcv_adv, tcb.rcv_nxt)
         if cur < 0:
@@ -334,6 +345,7 @@ class TcpSocket(so.Socket):
             tcb.flags |= T.F_SHUT_RD
             if tcb.rcv is not None:
                 tcb.rcv.discard(tcb.rcv.count)
+                _trim_rcv(tcb)
         if how != so.SHUT_RD:
             self._queue_fin(tcb)
         self._event()

@@ -133,8 +133,8 @@ def make_stack(s, driver):
 
 
 def prealloc_rings(stack, conns):
-    """Hand `conns` connections' worth of send and receive rings to the TCP ring pool now,
-    while the heap is still in one piece (RingPool.get allocates on a miss)."""
+    """Hand `conns` connections' worth of send and receive rings, and their buffers, to the
+    TCP ring pool now, while the heap is still in one piece (the pool allocates on a miss)."""
     tcp = stack.tcp
     if tcp is None or conns <= 0 or not hasattr(tcp, "rings"):
         return 0
@@ -145,9 +145,11 @@ def prealloc_rings(stack, conns):
         pool.keep = want
     got = []
     for i in range(want):
-        got.append(pool.get(sizes[i & 1]))
+        r = pool.get(sizes[i & 1])
+        r.ensure()
+        got.append(r)
     for r in got:
-        pool.put(r)
+        pool.put(r)  # the ring and its buffer, both kept for the next connection
     return want
 
 

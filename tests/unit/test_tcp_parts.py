@@ -73,6 +73,35 @@ def test_ring_pool_reuses_rings():
     assert p.get(200) is not a
 
 
+def test_pooled_ring_holds_storage_only_while_it_has_data():
+    p = RingPool(2)
+    r = p.get(100)
+    assert r.buf is None and p.held == 0
+    assert r.write(b"abc", 0, 3) == 3 and p.held == 1
+    r.trim()
+    assert r.buf is not None                      # still holds bytes: kept
+    b = bytearray(3)
+    assert r.read_into(b, 0, 3) == 3 and bytes(b) == b"abc"
+    storage = r.buf
+    r.trim()
+    assert r.buf is None and p.held == 0 and p.spare == [storage]
+    r2 = p.get(100)
+    r2.write(b"z", 0, 1)
+    assert r2.buf is storage                      # the spare buffer is reused, not reallocated
+    p.put(r2)
+    assert p.held == 0 and p.out == 1
+
+
+def test_ring_without_storage_refuses_writes_when_the_heap_is_out():
+    p = RingPool(2)
+    r = p.get(64)
+
+    def no_memory(size):
+        return None
+    p.take = no_memory
+    assert r.write(b"abc", 0, 3) == 0 and r.count == 0 and not r.ensure()
+
+
 def test_ooo_merges_and_advances():
     o = Ooo(3)
     assert o.add(100, 110) and o.add(120, 130) and o.add(140, 150)

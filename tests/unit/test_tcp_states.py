@@ -533,12 +533,23 @@ def test_idle_tcb_is_small_and_buffers_go_back_at_close(net):
     t = c.tcb
     if hasattr(sys, "getsizeof"):  # CPython: the TCB and its congestion controller
         assert sys.getsizeof(t) + sys.getsizeof(t.cc) < 1024
-    assert net.a.tcp.rings.out == 2
+    pa, pb = net.a.tcp.rings, net.b.tcp.rings
+    assert pa.out == 2 and pa.held == 0 and pb.held == 0  # idle: ring objects, no buffers
+    c.sendall(b"x" * 5000)
+    assert pa.held == 1                                    # the send buffer, while it holds data
+    net.jump(300)
+    assert pb.held == 1                                    # the peer's receive buffer until read
+    assert s.recv(10000) == b"x" * 5000
+    net.jump(300)
+    assert pa.held == 0 and pb.held == 0                   # acknowledged and read: both back
+    s.sendall(b"y" * 10)
+    net.jump(300)
+    assert pb.held == 0 and pa.held == 1 and c.recv(100) == b"y" * 10 and pa.held == 0
     c.close()
     s.close()
     net.jump(10)
     assert t.state == T.TIME_WAIT and t.snd is None and t.rcv is None
-    assert net.a.tcp.rings.out == 0 and net.b.tcp.rings.out == 0
+    assert pa.out == 0 and pb.out == 0 and pa.held == 0 and pb.held == 0
 
 
 def test_connection_limit_recycles_time_wait():
