@@ -414,3 +414,25 @@ def test_retransmission_backoff_is_capped_at_tcp_rto_max_ms():
     assert gaps == [200, 400, 800, 1000, 1000, 1000]  # RFC 6298 5.5, then the ceiling
     assert n.a.tcp.stats.conn_timeout == 1
     close_all(n)
+
+
+# ---- buffers only while they hold data -------------------------------------------------------
+def test_no_memory_for_arriving_bytes_drops_them_unacknowledged_until_memory_returns(net):
+    """A receiver whose heap cannot give the receive buffer right now drops the segment
+    without ACKing it (counted as no_memory); the sender's retransmission gets through later.
+    A sender without memory for its buffer gets ENOBUFS, like a BSD socket."""
+    c, s = connected(net)
+    pool = net.b.tcp.rings
+    take = pool.take
+    pool.take = lambda size: None
+    c.sendall(b"hello")
+    net.jump(100)
+    assert net.b.tcp.stats.no_memory >= 1 and c.tcb.snd_una != c.tcb.snd_max
+    pool.take = take
+    net.jump(3000)                               # the RTO resends it
+    assert s.recv(10) == b"hello" and c.tcb.snd_una == c.tcb.snd_max
+    net.a.tcp.rings.take = lambda size: None
+    with pytest.raises(OSError) as e:
+        c.send(b"more")
+    assert e.value.errno == errno.ENOBUFS
+    close_all(net)
