@@ -260,8 +260,9 @@ class ICMP:
                 st.tx_suppressed += 1
                 return
         if ((b[off + 6] & 0x1F) | b[off + 7]) != 0 or b[off + 16] >= 224 or \
-                b[off + 12] == 0 or b[off + 12] >= 224 or (pb.index >= 0 and off >= 14 and b[0] & 1) \
-                or stack.ipv4._is_any_bcast(b, off + 16):  # subnet-directed, when forwarding
+                b[off + 12] == 0 or b[off + 12] >= 224 or \
+                (pb.index >= 0 and off >= 14 and b[0] & 1) or \
+                stack.ipv4.is_broadcast(b, off + 16):  # subnet-directed too, when forwarding
             st.tx_suppressed += 1
             return
         now = stack.now

@@ -68,7 +68,7 @@ class IPv4:
             return
         # sanity: RFC 1122 3.2.1.3 - a source may not be broadcast, multicast or loopback
         s0 = b[off + 12]
-        if s0 >= 224 or s0 == 127 or self._is_any_bcast(b, off + 12):
+        if s0 >= 224 or s0 == 127 or self.is_broadcast(b, off + 12):
             st.rx_bad_src += 1
             stack.free(pb)
             return
@@ -135,7 +135,8 @@ class IPv4:
                     stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PROTO_UNREACH, 0)
             stack.free(pb)
 
-    def _is_any_bcast(self, b, o):
+    def is_broadcast(self, b, o):
+        """The address at b[o:o+4] is 255.255.255.255 or an attached subnet's broadcast."""
         if b[o] == 255 and b[o + 1] == 255 and b[o + 2] == 255 and b[o + 3] == 255:
             return True
         for iface in self.stack.ifaces:
