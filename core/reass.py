@@ -4,11 +4,13 @@ Each slot owns a REASS_SIZE buffer and a bitmap of received 8-byte blocks. A dat
 complete when its last fragment (MF=0) fixed the total and every block up to it is present.
 The completed datagram is handed up in the slot itself (a PacketBuffer not from the pool);
 freeing it releases the slot. Incomplete datagrams time out after REASS_TIMEOUT_MS (RFC 1122
-3.3.2 suggests 60-120 s; embedded stacks use less).
+3.3.2 suggests 60-120 s; embedded stacks use less); when fragment zero had come, the source
+gets ICMP Time Exceeded, code 1 (RFC 1122 3.3.2, RFC 792), quoting that fragment's header.
 """
 from ustack.core.buf import PacketBuffer
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
+from ustack.core.wire import icmp4
 
 REASS_COUNTERS = ("fragments", "reassembled", "timeouts", "no_slot", "too_big", "malformed")
 
@@ -22,6 +24,7 @@ class Slot(PacketBuffer):
         self.proto = 0
         self.total = -1
         self.have_first = False
+        self.iface = None     # where fragment zero came in (for the Time Exceeded)
         self.expires = 0
         self.busy = False     # collecting fragments
         self.bitmap = bytearray((size + 63) // 64)
@@ -92,6 +95,7 @@ class Reassembly:
             sb[0:20] = b[off:off + 20]
             sb[0] = 0x45
             s.have_first = True
+            s.iface = iface
         sb[20 + fo:20 + end] = b[off + ihl:off + tot]
         stack.free(pb)
         if not mf:
@@ -146,6 +150,11 @@ class Reassembly:
                 if now >= s.expires:
                     self.stats.timeouts += 1
                     s.busy = False
+                    if s.have_first:
+                        # the slot holds fragment zero's header and first 8+ bytes: the quote
+                        self.stack.icmp.error(s.iface, s, 0, icmp4.TIME_EXCEEDED,
+                                              icmp4.FRAG_REASS_EXCEEDED, 0)
+                    s.iface = None
                 elif nxt == 0 or s.expires < nxt:
                     nxt = s.expires
         return nxt

@@ -34,6 +34,10 @@ PORT_UNREACH = const(3)
 FRAG_NEEDED = const(4)
 ADMIN_PROHIBITED = const(13)  # RFC 1812
 
+# Time Exceeded codes (RFC 792)
+TTL_EXCEEDED = const(0)
+FRAG_REASS_EXCEEDED = const(1)
+
 
 def is_error(t):
     return t == DEST_UNREACH or t == SOURCE_QUENCH or t == REDIRECT or \

@@ -580,3 +580,32 @@ def test_echo_request_and_reply_match_independent_encoding():
     out = fed.feed(F.echo_request_frame(size=16, ident=0x5566, seq=0x0209))
     assert ip_of(out[0])[20:] == F.icmp_echo(0x5566, 0x0209, bytes(range(16)), t=0)
     p.close()
+
+
+# ---- reassembly timeout (RFC 1122 3.3.2, RFC 792) ----------------------------------------
+def test_reassembly_timeout_sends_time_exceeded_code_1_quoting_fragment_zero():
+    fed = Fed({"REASS_TIMEOUT_MS": 5000})
+    ip = udp_ip(F.STACK_IP, ident=0x7777, frag=0x2000, data=b"A" * 16)  # MF, offset 0
+    assert fed.feed(F.eth(F.STACK_MAC, F.HOST_MAC, ETH_IP, ip)) == []
+    out = []
+    for _ in range(7):
+        fed.advance(1000)
+        out += fed.drv.tx
+        fed.drv.tx.clear()
+    assert len(out) == 1
+    icmp = icmp_of(out[0])
+    assert icmp[:2] == b"\x0b\x01"                         # Time Exceeded, reassembly
+    assert ip_of(out[0])[16:20] == F.HOST_IP and ip_of(out[0])[12:16] == F.STACK_IP
+    quote = icmp[8:]
+    assert quote[4:6] == b"\x77\x77" and quote[12:20] == bytes(ip[12:20])
+    assert quote[20:28] == bytes(ip[20:28])                 # the first 8 bytes: UDP header
+    assert fed.counters()["reass.timeouts"] == 1
+
+
+def test_no_time_exceeded_when_fragment_zero_never_came():
+    fed = Fed({"REASS_TIMEOUT_MS": 5000})
+    later = udp_ip(F.STACK_IP, ident=0x7778, frag=0x2000 | 3)  # MF, offset 24 bytes
+    assert fed.feed(F.eth(F.STACK_MAC, F.HOST_MAC, ETH_IP, later)) == []
+    for _ in range(7):
+        fed.advance(1000)
+    assert fed.drv.tx == [] and fed.counters()["reass.timeouts"] == 1
