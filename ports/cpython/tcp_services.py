@@ -4,6 +4,7 @@ byte i = i mod 251). One thread per client, as the seed's threaded server does, 
 blocking sockets through the runner."""
 import os
 import threading
+from urllib.parse import unquote
 
 from ustack.core import socket as so
 
@@ -236,7 +237,10 @@ def _file(c, root, path, method, close):
         if method == "GET":
             c.sendall(body)
         return
-    rel = path.split("?", 1)[0].lstrip("/")
+    try:  # RFC 3986 2.1 percent-encoding; the root check below sees the decoded path
+        rel = unquote(path.split("?", 1)[0], errors="strict").lstrip("/")
+    except UnicodeDecodeError:
+        rel = "\0"
     if "\0" in rel:
         _respond(c, 400, b"bad path\n", close=close)
         return

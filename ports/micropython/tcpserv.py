@@ -26,6 +26,27 @@ CHARGEN_LINE = 72          # RFC 864: 72 printable characters a line, then CRLF;
 CHARGEN_CYCLE = 95 * 74    # starts k places further in the 95-character set
 
 
+def _unquote(p):
+    """RFC 3986 2.1: %XX escapes decoded (once per request, so it may allocate); a malformed
+    escape is a ValueError. The '..' check runs on the result."""
+    if b"%" not in p:
+        return p
+    out = bytearray()
+    i = 0
+    n = len(p)
+    while i < n:
+        c = p[i]
+        if c == 0x25:
+            if i + 2 >= n:
+                raise ValueError("bad escape")
+            out.append(int(p[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out.append(c)
+            i += 1
+    return bytes(out)
+
+
 def _send_n(sock, buf, n):
     """Queue buf[0:n] on sock's send ring (as much as fits) and run output; the count
     queued. Only for an established connection (callers check)."""
@@ -384,8 +405,11 @@ class HttpService:
 
     def _file(self, k, path, head_only, close):
         try:
-            rel = path.split(b"?", 1)[0].decode()
+            rel = _unquote(path.split(b"?", 1)[0]).decode()
         except (ValueError, UnicodeError):
+            self._reply(k, 400, b"bad path\n", close)
+            return
+        if "\0" in rel:
             self._reply(k, 400, b"bad path\n", close)
             return
         segs = []

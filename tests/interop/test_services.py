@@ -36,6 +36,7 @@ def www(tmp_path):
         "index.html": b"<!doctype html><html><body><h1>ustack test root</h1></body></html>\n",
         "big.bin": os.urandom(300 * 1024),
         "sub/file.txt": b"a file in a subdirectory\n" * 40,
+        "my file+%.txt": b"a name with spaces and escapes\n",
     }
     for rel, data in files.items():
         (root / rel).write_bytes(data)
@@ -96,7 +97,8 @@ def raw_requests(ns, reqs):
 def test_curl_fetches_files_byte_identical_over_one_connection(ns, http_stack, tmp_path):
     s, root, files = http_stack
     paths = [("/", "index.html"), ("/index.html", "index.html"), ("/big.bin", "big.bin"),
-             ("/sub/file.txt", "sub/file.txt"), ("/sub/missing.txt", None)]
+             ("/sub/file.txt", "sub/file.txt"), ("/my%20file%2B%25.txt", "my file+%.txt"),
+             ("/sub/missing.txt", None)]
     argv = ["curl", "-s", "-m", "20",
             "-w", "%{http_code} %{size_download} %{num_connects} %header{content-length}\\n"]
     for i, (p, _) in enumerate(paths):
@@ -195,10 +197,11 @@ def test_malformed_requests_get_400_and_the_server_carries_on(ns, http_stack):
         "GET /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
         "GET /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\nConnection: close\r\n\r\n",
         "GET /a\x00b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /a%00b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         "GARBAGE\r\n\r\n",
         "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     ])
-    assert [g[0] for g in got] == [400, 400, 400, 400, 200], got
+    assert [g[0] for g in got] == [400, 400, 400, 400, 400, 200], got
     assert got[-1][2] == files["index.html"]
     s.stop()
     assert "Traceback" not in "".join(s.lines), "".join(s.lines)[-3000:]

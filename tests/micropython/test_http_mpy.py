@@ -39,6 +39,7 @@ def root(tmp_path):
     (d / "sub" / "data.bin").write_bytes(bytes((i * 7 + 3) & 0xFF for i in range(100003)))
     (d / "sub" / "page.htm").write_bytes(b"<p>htm</p>")
     (d / "zero.bin").write_bytes(b"")
+    (d / "my file+%.txt").write_bytes(b"spaces and escapes\n")
     return str(d)
 
 
@@ -171,6 +172,9 @@ def test_files_from_the_root(workdir, runtime, root):
                                           "application/octet-stream", "content-length": "0",
                                           "connection": "keep-alive"}, b"")
         assert c.get("/sub/../index.html")[0] == 403
+        assert c.get("/my%20file%2B%25.txt")[2] == b"spaces and escapes\n"  # RFC 3986 2.1
+        assert c.get("/sub/%2e%2e/index.html")[0] == 403   # decoded before the '..' check
+        assert c.get("/%zz")[0] == 400 and c.get("/a%00b")[0] == 400
         assert c.get("/missing.txt")[0] == 404
         assert c.get("/empty/")[0] == 404                  # a directory without index.html
         assert c.get("/bytes/251")[2] == pattern(251)       # /bytes/N with a root too
