@@ -1,5 +1,5 @@
 """Frames per second through each driver and its virtual device (`invoke bench`), written to
-benchmarks/drivers.md. The in-memory wire (hal/loopback.py) is the baseline of the same run:
+benchmarks/drivers.md; with root, TAP and AF_PACKET against the kernel too. The in-memory wire (hal/loopback.py) is the baseline of the same run:
 the cost of the Driver interface alone. SPI rows also say how many chip-select transactions
 and bytes one frame costs, which is what bounds a real chip: at S Hz of SPI clock a frame of
 B bus bytes cannot go faster than S / 8 / B frames/s. The portable drivers (ENC28J60, W5500)
@@ -12,6 +12,7 @@ import os
 import platform
 import pty
 import subprocess
+import sys
 import time
 import tty
 
@@ -73,6 +74,60 @@ def slip(size, count):
         far.close()
 
 
+def kernel_rows_here(count):
+    """TAP and AF_PACKET against the kernel; run inside a throwaway netns (kernel_rows). The
+    far side is an AF_PACKET socket on the kernel's end: on the TAP's netdev, or on the other
+    end of a veth pair."""
+    from ustack.hal.afpacket import AfPacket
+    from ustack.hal.tap import Tap
+
+    def ip(*a):
+        subprocess.run(["ip"] + list(a), check=True, capture_output=True)
+    subprocess.run(["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
+                    "net.ipv6.conf.default.disable_ipv6=1"], capture_output=True)
+    rows = []
+    tap = Tap("ubt0")
+    ip("link", "set", "ubt0", "up")
+    far = AfPacket("ubt0")
+    for size in SIZES:
+        rx, tx = rates(tap, lambda f: far.send(f, len(f)), far.recv_into, size, count)
+        rows.append(("tap (Linux TAP)", size, rx, tx, "far side: AF_PACKET on the TAP netdev"))
+    far.close()
+    tap.close()
+    ip("link", "add", "uba0", "type", "veth", "peer", "name", "ubb0")
+    ip("link", "set", "uba0", "up")
+    ip("link", "set", "ubb0", "up")
+    drv = AfPacket("uba0")
+    far = AfPacket("ubb0")
+    for size in SIZES:
+        rx, tx = rates(drv, lambda f: far.send(f, len(f)), far.recv_into, size, count)
+        rows.append(("afpacket (veth pair)", size, rx, tx, "far side: AF_PACKET on the peer"))
+    drv.close()
+    far.close()
+    return rows
+
+
+def kernel_rows(count):
+    """The TAP and AF_PACKET rows, measured in a namespace made for it (None without root)."""
+    if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
+        return None
+    from tests.netns import Netns
+    ns = Netns("drvbench")
+    try:
+        r = ns.run([sys.executable, "-m", "benchmarks.drivers", "--kernel-rows-here",
+                    "--count", str(count)], timeout=600)
+    finally:
+        ns.close()
+    rows = []
+    for line in r.stdout.splitlines():
+        if line.startswith("krow\t"):
+            _, dev, size, rx, tx, note = line.split("\t")
+            rows.append((dev, int(size), int(rx), int(tx), note))
+    if not rows:
+        raise RuntimeError("kernel driver bench failed: %s" % (r.stdout + r.stderr)[-2000:])
+    return rows
+
+
 def micropython_spi_rows(count):
     """The SPI rows measured inside the MicroPython unix port (None when it is missing)."""
     try:
@@ -116,6 +171,7 @@ def measure(count):
     for size in SIZES:
         rx, tx = slip(size, count)
         rows.append(("slip (pty pair)", min(size, 1500), rx, tx, "both ends SlipLink"))
+    rows += kernel_rows(count) or []
     return rows
 
 
@@ -126,7 +182,9 @@ def render(rows, mp_rows, count):
            "Measured %s on %s, %d cores; CPython %s, core %s. Each driver moves %d frames "
            "each way, lock-step (one frame in flight), every frame checked against what was "
            "sent. RX = the device's wire to `recv_into`, TX = `send` to the device's wire. "
-           "Ratio = frames/s against the in-memory wire of the same run (RX+TX summed). "
+           "Ratio = frames/s against the in-memory wire of the same run (RX+TX summed). The TAP "
+           "and AF_PACKET rows run against the kernel in a throwaway namespace, and each frame "
+           "there also costs the far side's own socket call. "
            "Regenerate with `python -m benchmarks.drivers`." % (
                time.strftime("%Y-%m-%d"), platform.machine(), os.cpu_count() or 1,
                platform.python_version(), "Cython-compiled" if ustack.compiled else "pure Python",
@@ -156,7 +214,13 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "drivers.md"))
     ap.add_argument("--no-micropython", action="store_true")
     ap.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    ap.add_argument("--kernel-rows-here", action="store_true",
+                    help="only the TAP/AF_PACKET rows, in this (throwaway) namespace")
     a = ap.parse_args()
+    if a.kernel_rows_here:
+        for r in kernel_rows_here(a.count):
+            print("krow\t%s\t%d\t%d\t%d\t%s" % r)
+        return
     rows = measure(a.count)
     mp_rows = None if a.no_micropython else micropython_spi_rows(a.count)
     text = render(rows, mp_rows, a.count)
