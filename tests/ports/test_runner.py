@@ -1,5 +1,6 @@
 """The CPython runner: one thread drives each stack; other threads block in socket calls
 (the seed's one-thread-per-client style) and are woken by the driving thread."""
+import select
 import threading
 
 from ustack.core.stack import Stack
@@ -8,12 +9,17 @@ from ustack.hal.loopback import Wire
 from ustack.ports.cpython.runner import Runner
 
 
-def test_blocking_sockets_from_other_threads():
+def two_stacks_with_runners():
+    """Two stacks on an in-memory wire, each driven by its own runner thread."""
     w = Wire()
     a, b = Stack(), Stack()
     a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
     b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
-    ra, rb = Runner(a).start(), Runner(b).start()
+    return a, b, Runner(a).start(), Runner(b).start()
+
+
+def test_blocking_sockets_from_other_threads():
+    a, b, ra, rb = two_stacks_with_runners()
     try:
         srv = rb.socket(so.AF_INET, so.SOCK_DGRAM)
         srv.bind(("", 7))
@@ -59,12 +65,7 @@ def test_blocking_sockets_from_other_threads():
 
 
 def test_fileno_is_readable_when_data_waits():
-    import select
-    w = Wire()
-    a, b = Stack(), Stack()
-    a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-    b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
-    ra, rb = Runner(a).start(), Runner(b).start()
+    a, b, ra, rb = two_stacks_with_runners()
     try:
         s = rb.socket(so.AF_INET, so.SOCK_DGRAM)
         s.bind(("", 9))
@@ -91,3 +92,28 @@ def test_driving_the_stack_without_the_runner_lock_is_refused():
         st.poll(0)
     with r.lock:
         st.poll(0)
+
+
+def test_runner_fileno_readable_for_pending_accept_and_stream_data():
+    a, b, ra, rb = two_stacks_with_runners()
+    try:
+        ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
+        ls.bind(("", 7))
+        ls.listen(2)
+        lfd = ls.fileno()
+        assert select.select([lfd], [], [], 0.05)[0] == []
+        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
+        c.settimeout(3)
+        c.connect(("192.0.2.11", 7))
+        assert select.select([lfd], [], [], 3)[0] == [lfd]  # a connection to accept
+        s, _ = ls.accept()
+        fd = s.fileno()
+        assert select.select([fd], [], [], 0.05)[0] == []
+        c.send(b"stream")
+        assert select.select([fd], [], [], 3)[0] == [fd]  # stream data waits
+        assert s.recv(10) == b"stream"
+        for x in (c, s, ls):
+            x.close()
+    finally:
+        ra.stop()
+        rb.stop()

@@ -1,45 +1,10 @@
-"""TCP on CPython only: the runner's fileno() readiness for select(), and what an idle
-connection costs in CPython objects (MicroPython has no sys.getsizeof; its memory is
-measured by tests/micropython/test_memory.py)."""
-import select
+"""What an idle TCP connection costs in CPython objects (MicroPython has no sys.getsizeof;
+its memory is measured by tests/micropython/test_memory.py)."""
 import sys
 
-from ustack.core import socket as so
 from ustack.core.tcp import tcb as T
 from tests.unit.test_tcp_states import connected
 from tests.unit.test_tcp_states import net  # noqa: F401,F811 (fixture)
-
-
-def test_runner_fileno_readable_for_pending_accept_and_stream_data():
-    from ustack.core.stack import Stack
-    from ustack.hal.loopback import Wire
-    from ustack.ports.cpython.runner import Runner
-    w = Wire()
-    a, b = Stack(), Stack()
-    a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-    b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
-    ra, rb = Runner(a).start(), Runner(b).start()
-    try:
-        ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
-        ls.bind(("", 7))
-        ls.listen(2)
-        lfd = ls.fileno()
-        assert select.select([lfd], [], [], 0.05)[0] == []
-        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
-        c.settimeout(3)
-        c.connect(("192.0.2.11", 7))
-        assert select.select([lfd], [], [], 3)[0] == [lfd]  # a connection to accept
-        s, _ = ls.accept()
-        fd = s.fileno()
-        assert select.select([fd], [], [], 0.05)[0] == []
-        c.send(b"stream")
-        assert select.select([fd], [], [], 3)[0] == [fd]  # stream data waits
-        assert s.recv(10) == b"stream"
-        for x in (c, s, ls):
-            x.close()
-    finally:
-        ra.stop()
-        rb.stop()
 
 
 SHARED = ("snd", "rcv", "sock", "listener", "hnext")  # rings (pooled), socket, other TCBs

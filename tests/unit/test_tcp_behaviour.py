@@ -166,6 +166,15 @@ def test_so_sndbuf_bounds_what_send_accepts():
 
 
 # ---- SO_LINGER with a timeout --------------------------------------------------------------
+def read_to_eof(s):
+    got = b""
+    while True:
+        d = s.recv(10000)
+        if not d:
+            return got
+        got += d
+
+
 def linger(sock, secs):
     sock.setsockopt(so.SOL_SOCKET, so.SO_LINGER, struct.pack("ii", 1, secs))
 
@@ -180,12 +189,7 @@ def test_linger_close_waits_until_data_and_fin_are_acked(net):
     assert ct.state == T.FIN_WAIT_2 and ct.flags & T.F_FIN_ACKED
     assert 0 < net.t - t0 < 1000
     assert [x[2] for x in net.segs("a") if "R" in x[2]] == []  # orderly: FIN, no RST
-    got = b""
-    while True:
-        d = s.recv(10000)
-        if not d:
-            break
-        got += d
+    got = read_to_eof(s)
     assert got == b"q" * 5000
 
 
@@ -203,12 +207,7 @@ def test_linger_close_returns_after_the_timeout_and_the_orphan_finishes_the_clos
     assert net.a.tcp.stats.tx_rst == 0 and net.a.tcp.stats.tx_retransmits > 0
     net.drop_b = None  # the peer is back: data then FIN arrive, the orphan completes
     s.setblocking(True)
-    got = b""
-    while True:
-        d = s.recv(10000)
-        if not d:
-            break
-        got += d
+    got = read_to_eof(s)
     assert got == b"q" * 3000
     net.jump(10 ** 5, lambda: ct.state == T.FIN_WAIT_2)
     assert ct.state == T.FIN_WAIT_2
