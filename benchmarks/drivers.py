@@ -86,24 +86,21 @@ def kernel_rows_here(count):
     subprocess.run(["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
                     "net.ipv6.conf.default.disable_ipv6=1"], capture_output=True)
     rows = []
+
+    def measure_pair(name, drv, far, note):
+        for size in SIZES:
+            rx, tx = rates(drv, lambda f: far.send(f, len(f)), far.recv_into, size, count)
+            rows.append((name, size, rx, tx, note))
+        far.close()
+        drv.close()
     tap = Tap("ubt0")
     ip("link", "set", "ubt0", "up")
-    far = AfPacket("ubt0")
-    for size in SIZES:
-        rx, tx = rates(tap, lambda f: far.send(f, len(f)), far.recv_into, size, count)
-        rows.append(("tap (Linux TAP)", size, rx, tx, "far side: AF_PACKET on the TAP netdev"))
-    far.close()
-    tap.close()
+    measure_pair("tap (Linux TAP)", tap, AfPacket("ubt0"), "far side: AF_PACKET on the TAP netdev")
     ip("link", "add", "uba0", "type", "veth", "peer", "name", "ubb0")
     ip("link", "set", "uba0", "up")
     ip("link", "set", "ubb0", "up")
-    drv = AfPacket("uba0")
-    far = AfPacket("ubb0")
-    for size in SIZES:
-        rx, tx = rates(drv, lambda f: far.send(f, len(f)), far.recv_into, size, count)
-        rows.append(("afpacket (veth pair)", size, rx, tx, "far side: AF_PACKET on the peer"))
-    drv.close()
-    far.close()
+    measure_pair("afpacket (veth pair)", AfPacket("uba0"), AfPacket("ubb0"),
+                 "far side: AF_PACKET on the peer")
     return rows
 
 
