@@ -1,6 +1,7 @@
 """Frames per second through each driver and its virtual device (`invoke bench`), written to
-benchmarks/drivers.md; with root, TAP and AF_PACKET against the kernel too. The in-memory wire (hal/loopback.py) is the baseline of the same run:
-the cost of the Driver interface alone. SPI rows also say how many chip-select transactions
+benchmarks/drivers.md; with root, TAP and AF_PACKET against the kernel too. The in-memory
+wire (hal/loopback.py) is the baseline of the same run: the cost of the Driver interface
+alone. SPI rows also say how many chip-select transactions
 and bytes one frame costs, which is what bounds a real chip: at S Hz of SPI clock a frame of
 B bus bytes cannot go faster than S / 8 / B frames/s. The portable drivers (ENC28J60, W5500)
 are measured under the MicroPython unix port too.
@@ -194,7 +195,8 @@ def render(rows, mp_rows, count):
         out.append("| %s | %d | %d | %d | %.3f | %s |" % (dev, size, rx, tx, ratio, note))
     if mp_rows:
         out += ["", "The same SPI drivers and virtual chips inside the MicroPython unix port:", "",
-                "| device | frame (B) | RX frames/s | TX frames/s | SPI transactions/frame | bus bytes/frame | driver us/frame |",
+                "| device | frame (B) | RX frames/s | TX frames/s | SPI transactions/frame "
+                "| bus bytes/frame | driver us/frame |",
                 "|---|---|---|---|---|---|---|"]
         for kind, size, rx, tx, tr, by, drv_us in mp_rows:
             out.append("| %s (virtual chip) | %d | %d | %d | %.1f | %d | %.1f |"
