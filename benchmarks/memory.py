@@ -26,13 +26,26 @@ def board_builds(out):
     return [build(b, out) for b in MCU_BOARDS]
 
 
-def board_memory(work, lib):
-    """-> [(board, heap KB of the board, code, data, peak, ok)] with the board's CONFIG."""
+def unix_build_of(board, out):
+    """The board's own module set (its features), built for the unix port: the board's
+    chip driver swapped for the StreamLink the unix port talks through."""
+    import types
+    from ustack.ports.micropython.build import build
+    b = types.SimpleNamespace(NAME=board.NAME + "-on-unix", MCU="x86_64", ARCH="x64",
+                              DRIVER="streamlink", FEATURES=tuple(board.FEATURES),
+                              CONFIG=dict(board.CONFIG))
+    return os.path.join(build(b, out)["out"], "lib")
+
+
+def board_memory(work):
+    """-> [(board, heap KB of the board, code, data, peak, ok)]: the board's modules and
+    CONFIG on the unix port."""
     from tests.micropython.test_memory import two_connections
     from ustack import boards
     rows = []
     for name in MCU_BOARDS:
         b = boards.load(name)
+        lib = unix_build_of(b, os.path.join(work, "lib-" + name))
         ok, rep, c = two_connections(os.path.join(work, "mem-" + name), "1024K", lib,
                                      config=dict(b.CONFIG))
         if not ok:
@@ -59,7 +72,8 @@ def render(builds, mem, smallest):
     out += ["", "### Heap with two TCP connections, each board's sizes", "",
             "The stack with the board's CONFIG (buffer pools, TCP rings, tables), UDP and TCP "
             "echo, two connections each echoing 32 KB and a ping, at `-X heapsize=1024K`. "
-            "Code = heap taken by importing the unix build's .mpy files (tcp, raw, asyncio); "
+            "Code = heap taken by importing the board's own .mpy module set (its features; "
+            "StreamLink in place of its chip driver), built for the unix port; "
             "data = everything else live with both connections open. A 'no' in the .mpy "
             "column is measured on the 64-bit port; on a 32-bit board code objects are "
             "smaller, but freezing is the safe way.", "",
@@ -98,7 +112,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         builds = board_builds(os.path.join(d, "boards"))
         lib = os.path.join(build("unix", os.path.join(d, "unixbuild"))["out"], "lib")
-        mem = board_memory(d, lib)
+        mem = board_memory(d)
         smallest = smallest_heap(os.path.join(d, "smallest"), lib)
     text = render(builds, mem, smallest)
     from benchmarks.bench import publish
