@@ -66,6 +66,21 @@ def _sum(b, n):
     return s + n
 
 
+def _take(get, service, buf, size, want, way, k):
+    """Poll get(buf) (after service(), if any) until the frame is there; check it."""
+    n = 0
+    spins = 0
+    while not n:
+        if service is not None:
+            service()
+        n = get(buf)
+        spins += 1
+        if spins > 1000:
+            raise RuntimeError("%s frame %d lost" % (way, k))
+    if n < size or _sum(buf, size) != want:
+        raise RuntimeError("%s frame %d differs (%d bytes)" % (way, k, n))
+
+
 def _check_us(size, k=200):
     """What the harness's per-frame check costs, to take it out of the driver's time."""
     f = _frame(size, 1)
@@ -92,32 +107,14 @@ def _rates(drv, inject, drain, size, count, service):
     t0 = ticks_us()
     for k in range(count):
         inject(frame)
-        n = 0
-        spins = 0
-        while not n:
-            n = drv.recv_into(buf)
-            spins += 1
-            if spins > 1000:
-                raise RuntimeError("RX frame %d lost" % k)
-        if n < size or _sum(buf, size) != want:
-            raise RuntimeError("RX frame %d differs (%d bytes)" % (k, n))
+        _take(drv.recv_into, None, buf, size, want, "RX", k)
     rx_us = max(ticks_diff(ticks_us(), t0), 1)
     # TX: driver -> device -> wire
     t0 = ticks_us()
     for k in range(count):
         if not drv.send(frame, size):
             raise RuntimeError("TX frame %d refused" % k)
-        n = 0
-        spins = 0
-        while not n:
-            if service is not None:
-                service()
-            n = drain(buf)
-            spins += 1
-            if spins > 1000:
-                raise RuntimeError("TX frame %d lost" % k)
-        if n < size or _sum(buf, size) != want:
-            raise RuntimeError("TX frame %d differs (%d bytes)" % (k, n))
+        _take(drain, service, buf, size, want, "TX", k)
     tx_us = max(ticks_diff(ticks_us(), t0), 1)
     return count * 1000000 // rx_us, count * 1000000 // tx_us
 
