@@ -21,6 +21,7 @@ class PacketBuffer:
         self.in_use = False
         self.next = None  # for fixed queues (reassembly, TCP out-of-order, ARP pending)
         self.tag = 0      # owner-defined (e.g. arrival time)
+        self.epoch = 0    # the pool's epoch when this buffer was taken (see Pool.reclaim)
 
 
 class Pool:
@@ -32,6 +33,7 @@ class Pool:
         self.nfree = count
         self.alloc_fail = 0
         self.low_water = count
+        self.epoch = 0  # bumped by the poll loop before each frame and each timer run
 
     def alloc(self):
         if self.nfree == 0:
@@ -43,6 +45,7 @@ class Pool:
         pb.off = HEADROOM
         pb.n = 0
         pb.next = None
+        pb.epoch = self.epoch
         if self.nfree < self.low_water:
             self.low_water = self.nfree
         return pb
@@ -54,6 +57,26 @@ class Pool:
         pb.next = None
         self._free[self.nfree] = pb
         self.nfree += 1
+
+    def new_epoch(self):
+        """Start a new epoch: buffers taken from now on carry it. Masked to stay a small int
+        (no bignum on MicroPython); a wrapped epoch only matters to a buffer already leaked."""
+        e = (self.epoch + 1) & 0x3FFFFFFF
+        self.epoch = e
+        return e
+
+    def reclaim(self, epoch, held):
+        """Free every buffer taken during `epoch` that is still in use but not in `held` (the
+        buffers some owner keeps: socket queues, ARP pending). For a handler that raised:
+        what it took and neither queued nor freed has no owner left. A buffer it queued
+        stays where it is, one it freed is not in use: never a double free. Returns how
+        many came back."""
+        n = 0
+        for pb in self.bufs:
+            if pb.in_use and pb.epoch == epoch and pb not in held:
+                self.free(pb)
+                n += 1
+        return n
 
     def full(self):
         return self.nfree == self.count

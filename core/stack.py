@@ -19,7 +19,14 @@ from ustack.core.icmp import ICMP
 from ustack.core.udp import UDP, UdpSocket
 from ustack.core.wire import ipv4 as ip4
 from ustack.core import socket as so
+from ustack.core.stats import Counters
 from ustack.core import clock
+
+# An exception escaping a protocol handler is a bug, never a normal drop: counted, logged,
+# its buffers reclaimed (Stack._recover). A timer run that raised is retried this much later.
+STACK_COUNTERS = ("exceptions", "reclaimed")
+TIMER_RETRY_MS = 1000
+LOG_BYTES = 32  # how much of a failed frame the log line shows
 
 
 class Stack:
@@ -56,6 +63,8 @@ class Stack:
         self.fileno_hook = None
         self.idle = clock.sleep_ms
         self.owner_check = None   # port hook: True when the caller may drive the stack
+        self.log = print          # port hook: log(line), one line per exception caught in poll
+        self.stats = Counters(STACK_COUNTERS)
 
     # ---- buffers --------------------------------------------------------------------------
     def alloc(self):
@@ -223,6 +232,7 @@ class Stack:
             drv.service()
             k = 0
             while k < batch:
+                ep = pool.new_epoch()  # what this frame's handlers take (see _recover)
                 pb = pool.alloc()
                 if pb is None:
                     iface.stats.tx_no_buffer += 1
@@ -233,27 +243,82 @@ class Stack:
                     break
                 if self.capture is not None:
                     self.capture(iface, pb.buf, n, False)
-                iface.input(pb, n)
+                try:
+                    iface.input(pb, n)
+                except MemoryError:
+                    raise  # the heap (locked, or gone): the port's loop decides
+                except Exception as e:
+                    self._recover(e, "input on " + iface.name, pb, n, ep)
                 k += 1
         if self.next_timer and now >= self.next_timer:
             self._run_timers(now)
         return self.next_timer
 
     def _run_timers(self, now):
-        nxt = 0
+        # Cleared first: a tick may arm another protocol's timer (timer_at), e.g. a reassembly
+        # timeout's ICMP error queued behind ARP; overwriting next_timer afterwards lost it.
+        self.next_timer = 0
         for iface in self.ifaces:
             if iface.arp is not None:
-                d = iface.arp.tick(now)
-                if d and (nxt == 0 or d < nxt):
-                    nxt = d
-        d = self.ipv4.reass.tick(now)
-        if d and (nxt == 0 or d < nxt):
-            nxt = d
+                self._tick(iface.arp, now, "arp timers on " + iface.name)
+        self._tick(self.ipv4.reass, now, "reassembly timers")
         if self.tcp is not None:
-            d = self.tcp.tick(now)
-            if d and (nxt == 0 or d < nxt):
-                nxt = d
-        self.next_timer = nxt
+            self._tick(self.tcp, now, "tcp timers")
+
+    def _tick(self, proto, now, what):
+        """One protocol's timers, guarded like a frame; its next deadline merged in."""
+        ep = self.pool.new_epoch()
+        try:
+            d = proto.tick(now)
+        except MemoryError:
+            raise
+        except Exception as e:
+            self._recover(e, what, None, 0, ep)
+            d = now + TIMER_RETRY_MS  # its deadlines are unknown: look again later
+        if d and (self.next_timer == 0 or d < self.next_timer):
+            self.next_timer = d
+
+    # ---- surviving a handler's exception --------------------------------------------------
+    def _recover(self, e, what, pb, n, epoch):
+        """A handler raised (a bug): count it, log one line with the frame's first bytes,
+        give back every buffer taken since `epoch` that no queue holds (the frame's own
+        included) and any finished reassembly slot nobody queued, and carry on."""
+        self.stats.exceptions += 1
+        line = "ustack: exception in %s: %s: %s" % (what, type(e).__name__, e)
+        if pb is not None:
+            m = n if n < LOG_BYTES else LOG_BYTES
+            line += "; frame[%d] %s" % (n, "".join(["%02x" % x for x in pb.buf[0:m]]))
+        held = self._held()
+        k = self.pool.reclaim(epoch, held)
+        for s in self.ipv4.reass.slots:
+            if s.in_use and s not in held:
+                s.in_use = False
+                k += 1
+        self.stats.reclaimed += k
+        if self.log is not None:
+            self.log(line)
+
+    def _held(self):
+        """Every buffer an owner keeps between polls: the receive queues of sockets (UDP,
+        raw: chains through pb.next) and the packets ARP holds for resolution. An owner that
+        keeps buffers must be listed here, or a handler's exception would reclaim them."""
+        held = []
+        limit = self.pool.count + len(self.ipv4.reass.slots)  # a broken chain cannot loop
+        for group in (self.sockets, self.udp.sockets, self.raw_sockets):
+            for s in group:
+                pb = getattr(s, "qhead", None)
+                k = 0
+                while pb is not None and k < limit:
+                    if pb not in held:
+                        held.append(pb)
+                    pb = pb.next
+                    k += 1
+        for i in self.ifaces:
+            if i.arp is not None:
+                for pb in i.arp.pending:
+                    if pb is not None:
+                        held.append(pb)
+        return held
 
     def run_until(self, ready, timeout=None):
         """Drive the stack from this thread until ready() or timeout seconds pass."""
@@ -299,7 +364,7 @@ class Stack:
     def counters(self):
         """{'ip.rx_packets': n, ...}: every non-zero counter."""
         out = {}
-        for pre, c in (("ip", self.ipv4.stats), ("icmp", self.icmp.stats),
+        for pre, c in (("stack", self.stats), ("ip", self.ipv4.stats), ("icmp", self.icmp.stats),
                        ("udp", self.udp.stats), ("reass", self.ipv4.reass.stats)):
             for k, v in c.nonzero():
                 out[pre + "." + k] = v
@@ -314,6 +379,7 @@ class Stack:
                     out[i.name + ".arp." + k] = v
         out["pbuf.free"] = self.pool.nfree
         out["pbuf.count"] = self.pool.count
+        out["pbuf.low_water"] = self.pool.low_water
         if self.pool.alloc_fail:
             out["pbuf.alloc_fail"] = self.pool.alloc_fail
         return out
