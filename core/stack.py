@@ -298,6 +298,12 @@ class Stack:
         if self.log is not None:
             self.log(line)
 
+    def poll_failed(self, e):
+        """For a port's loop when poll() itself raised (a driver, a hook): the same count,
+        line and reclaim, for the frame or timer run that was under way (the pool's current
+        epoch). Call it from the driving thread, before anything else uses the stack."""
+        self._recover(e, "poll", None, 0, self.pool.epoch)
+
     def _held(self):
         """Every buffer an owner keeps between polls: the receive queues of sockets (UDP,
         raw: chains through pb.next) and the packets ARP holds for resolution. An owner that

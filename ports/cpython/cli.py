@@ -160,10 +160,17 @@ def open_driver(r, pcap=None):
             r["driver"], r["tap"], e.strerror or e, hint))
 
 
+def log_line(line):
+    """The stack's log hook (an exception caught in poll): stderr, stdout keeps its lines."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def make_stack(r, drv):
     from ustack.core.stack import Stack
     from ustack.core.wire import ipv4 as ip4
     st = Stack(r["config"], features=r["features"])
+    st.log = log_line
     st.seed(int.from_bytes(os.urandom(4), "big"))
     if st.tcp is not None and hasattr(st.tcp, "set_secret"):
         st.tcp.set_secret(os.urandom(16))

@@ -12,6 +12,8 @@ import time
 
 from ustack.core import socket as so
 
+FAIL_BACKOFF_S = 0.05  # after poll() raised: not a hot loop if it keeps raising
+
 
 def _now_ms():
     return int(time.monotonic() * 1000)
@@ -88,7 +90,10 @@ class Runner:
             poller.register(fd, select.POLLIN)
         busy = [i.driver for i in self.stack.ifaces if i.driver.poll_obj() is None]
         while self.running:
-            w = self.step()
+            try:
+                w = self.step()
+            except Exception as e:
+                w = self.failed(e)
             if busy:  # drivers with nothing to wait on (SPI, USB): poll often
                 w = min(w, 0.001)
             ev = poller.poll(w * 1000.0)
@@ -99,6 +104,16 @@ class Runner:
                             pass
                     except BlockingIOError:
                         pass
+
+    def failed(self, e):
+        """poll() itself raised (a driver, a hook): the driving thread must not die with it.
+        Counted as stack.exceptions, logged as one line and the buffers of the frame under way
+        reclaimed, like a handler's exception caught inside poll; waiting threads are woken; the loop backs off a little before the next
+        poll so a failure that repeats cannot spin. Returns the wait in seconds."""
+        with self.lock:
+            self.stack.poll_failed(e)
+            self.cond.notify_all()
+        return FAIL_BACKOFF_S
 
     # ---- hooks for the core ---------------------------------------------------------------
     def _wait(self, ready, timeout):

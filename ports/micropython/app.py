@@ -45,6 +45,7 @@ DEFAULTS = {
     "STATS_INTERVAL": 0, "CONTROL_PORT": 0, "DURATION": 0, "TCP_PREALLOC": None,
     "HTTP_ROOT": None, "SERVE_CONNS": None, "SERVE_BACKLOG": None,
 }
+FAIL_BACKOFF_MS = 20  # after poll() or a service raised
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
 
 
@@ -374,6 +375,7 @@ class App:
         serve = settings["SERVE"]
         if isinstance(serve, str):
             serve = serve.split(",")
+        self.stack.log = self.say
         self.started = start_services(self, serve)
         cp = settings["CONTROL_PORT"]
         if cp:
@@ -447,12 +449,15 @@ class App:
                     self.step()
                 except MemoryError as e:
                     if not self.locked:
-                        raise
+                        self.failed(e)
+                        continue  # (the loop's checks below run on the next turn)
                     self.unlock()
                     self.lock_failures += 1
                     self.last_failure = e
                     self.say("heap-lock-failure %r" % (e,))
                     compat.print_exception(e)
+                except Exception as e:
+                    self.failed(e)
                 if not self.locked:
                     now = clock.now_ms()
                     if interval and now - last_stats >= interval:
@@ -469,6 +474,13 @@ class App:
             self.unlock()
         self.say("counters " + self.counters_json())
         self.stack.close()
+
+    def failed(self, e):
+        """poll() or a service raised: the loop lives on. The stack counts it
+        (stack.exceptions), logs one line and takes back the buffers of the frame under way;
+        a short pause keeps a failure that repeats from spinning."""
+        self.stack.poll_failed(e)
+        clock.sleep_ms(FAIL_BACKOFF_MS)
 
     def driver_gone(self):
         return getattr(self.driver, "eof", False)
