@@ -52,9 +52,57 @@ DEFAULTS = {
 }
 
 
+DAY_MS = 86400000
+
+# The range of every int key (inclusive). An int key not listed (a new one) must still be an
+# int >= 0; a bool key must be True or False; a string key one of CHOICES.
+RANGES = {
+    "PBUF_COUNT": (4, 65535),
+    "PBUF_SIZE": (600, 65535),         # a 576-byte IPv4 datagram plus headers
+    "RX_BATCH": (1, 65535),
+    "ARP_ENTRIES": (1, 65535),
+    "ARP_MAX_AGE_MS": (1, DAY_MS),
+    "ARP_RETRY_MS": (1, DAY_MS),
+    "ARP_MAX_RETRIES": (0, 255),
+    "IP_TTL": (1, 255),                # RFC 791: 8 bits; 0 would be dropped by the next hop
+    "ROUTE_ENTRIES": (1, 65535),
+    "REASS_SLOTS": (0, 255),
+    # RFC 791 / RFC 1122 3.3.2: every host reassembles 576-byte datagrams (556 bytes after
+    # the header); total length is 16 bits, so no payload exceeds 65535 - 20 = 65515
+    "REASS_SIZE": (556, 65515),
+    "REASS_TIMEOUT_MS": (1, 255000),   # RFC 791: at most the 255 s a TTL can last
+    "ICMP_RATE_MS": (0, 60000),
+    "ICMP_BURST": (0, 65535),
+    "SOCKETS": (1, 65535),
+    "UDP_RX_QUEUE": (1, 65535),
+    "EPHEMERAL_LOW": (1, 65535),
+    "EPHEMERAL_HIGH": (1, 65535),
+    "TCP_MAX_CONNS": (1, 65535),
+    "TCP_SND_BUF": (536, 1 << 30),     # one RFC 9293 default-MSS segment; RFC 7323 limit
+    "TCP_RCV_BUF": (536, 1 << 30),
+    "TCP_BACKLOG": (1, 65535),
+    "TCP_SYN_QUEUE": (1, 65535),
+    "TCP_MSL_MS": (1, 600000),
+    "TCP_RTO_INIT_MS": (1, DAY_MS),
+    "TCP_RTO_MIN_MS": (1, DAY_MS),
+    "TCP_RTO_MAX_MS": (1, DAY_MS),
+    "TCP_DELACK_MS": (0, 500),         # RFC 1122 4.2.3.2: the delay MUST be under 0.5 s
+    "TCP_MAX_RETRIES": (1, 255),
+    "TCP_SYN_RETRIES": (1, 255),
+    "TCP_OOO_SEGMENTS": (0, 255),
+    "TCP_KEEPIDLE_MS": (1, DAY_MS),
+    "TCP_KEEPINTVL_MS": (1, DAY_MS),
+    "TCP_KEEPCNT": (1, 255),
+    "TCP_CHALLENGE_ACK_LIMIT": (0, 65535),
+}
+CHOICES = {"TCP_CC": ("newreno",)}
+
+
 def make_config(overrides=None):
     cfg = dict(DEFAULTS)
     if overrides:
+        if not isinstance(overrides, dict):
+            raise ValueError("config: overrides must be a dict of KEY: value")
         for k in overrides:
             if k not in DEFAULTS:
                 raise ValueError("unknown config key %r" % (k,))
@@ -63,15 +111,41 @@ def make_config(overrides=None):
     return cfg
 
 
+def is_int(v):
+    """An int that is not a bool (bool is an int subclass on both Pythons)."""
+    return isinstance(v, int) and v is not True and v is not False
+
+
+def check_key(k, v):
+    """One key's type and range; ValueError naming the key."""
+    d = DEFAULTS[k]
+    if d is True or d is False:
+        if v is not True and v is not False:
+            raise ValueError("config: %s must be True or False, got %r" % (k, v))
+    elif isinstance(d, int):
+        lo, hi = RANGES.get(k, (0, None))
+        if not is_int(v) or v < lo or (hi is not None and v > hi):
+            raise ValueError("config: %s must be an int in %d..%s, got %r" % (
+                k, lo, "" if hi is None else hi, v))
+    elif isinstance(d, str):
+        c = CHOICES.get(k)
+        if not isinstance(v, str) or (c is not None and v not in c):
+            raise ValueError("config: %s must be one of %s, got %r" % (
+                k, ", ".join(c) if c else "a string", v))
+
+
 def validate(cfg):
     def need(cond, msg):
         if not cond:
             raise ValueError("config: " + msg)
+    for k in cfg:
+        check_key(k, cfg[k])
     need(cfg["PBUF_COUNT"] >= 4, "PBUF_COUNT must be at least 4")
     need(cfg["PBUF_SIZE"] >= 600, "PBUF_SIZE must hold a 576-byte IPv4 datagram plus headers")
     need(cfg["ARP_ENTRIES"] >= 1, "ARP_ENTRIES must be at least 1")
     need(cfg["SOCKETS"] >= 1, "SOCKETS must be at least 1")
-    need(1 <= cfg["EPHEMERAL_LOW"] <= cfg["EPHEMERAL_HIGH"] <= 65535, "bad ephemeral port range")
+    need(1 <= cfg["EPHEMERAL_LOW"] <= cfg["EPHEMERAL_HIGH"] <= 65535,
+         "bad ephemeral port range: need EPHEMERAL_LOW <= EPHEMERAL_HIGH")
     need(cfg["TCP_RTO_MIN_MS"] <= cfg["TCP_RTO_INIT_MS"] <= cfg["TCP_RTO_MAX_MS"],
          "need TCP_RTO_MIN_MS <= TCP_RTO_INIT_MS <= TCP_RTO_MAX_MS")
     need(cfg["TCP_SND_BUF"] >= 536 and cfg["TCP_RCV_BUF"] >= 536,

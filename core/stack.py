@@ -10,11 +10,11 @@ Threading rule: one thread (or task) drives the stack at a time. The CPython por
 with a lock around every call; MicroPython ports drive it from one loop.
 """
 from ustack.core.compat import EPROTONOSUPPORT, ESOCKTNOSUPPORT, EMFILE, oserror
-from ustack.core.config import make_config
+from ustack.core.config import make_config, is_int
 from ustack.core.buf import Pool
 from ustack.core.iface import Interface
 from ustack.core.route import RouteTable
-from ustack.core.ipv4 import IPv4
+from ustack.core.ipv4 import IPv4, L2_RESERVE
 from ustack.core.icmp import ICMP
 from ustack.core.udp import UDP, UdpSocket
 from ustack.core.wire import ipv4 as ip4
@@ -27,6 +27,38 @@ from ustack.core import clock
 STACK_COUNTERS = ("exceptions", "reclaimed")
 TIMER_RETRY_MS = 1000
 LOG_BYTES = 32  # how much of a failed frame the log line shows
+
+
+MIN_MTU = 68  # RFC 791: "Every internet module must be able to forward a datagram of 68 octets"
+
+
+def check_addr(what, v):
+    """An IPv4 address as 4 bytes, from '192.0.2.1' or 4 bytes; ValueError naming `what`."""
+    if isinstance(v, (bytes, bytearray)) and len(v) == 4:
+        return bytes(v)
+    if isinstance(v, str):
+        try:
+            return ip4.aton(v)
+        except ValueError:
+            pass
+    raise ValueError("%s must be an IPv4 address like '192.0.2.1', got %r" % (what, v))
+
+
+def check_prefix(what, p):
+    if not is_int(p) or not 0 <= p <= 32:
+        raise ValueError("%s must be an int in 0..32, got %r" % (what, p))
+
+
+def check_mac(what, m):
+    if isinstance(m, str):
+        try:
+            from ustack.core.wire.ethernet import parse_mac
+            m = parse_mac(m)
+        except ValueError:
+            pass
+    if isinstance(m, (bytes, bytearray)) and (len(m) == 6 or len(m) == 0):
+        return bytes(m)  # six bytes, or none for a link without MAC addresses (SLIP)
+    raise ValueError("%s must be like '02:00:00:00:00:01' (or 6 bytes), got %r" % (what, m))
 
 
 class Stack:
@@ -78,24 +110,61 @@ class Stack:
 
     # ---- configuration --------------------------------------------------------------------
     def add_interface(self, name, driver, ip=None, prefix=24, gateway=None, mac=None, mtu=None):
-        """The seed's interface_config_t: name, MAC, address/prefix, gateway."""
-        if isinstance(mac, str):
-            from ustack.core.wire.ethernet import parse_mac
-            mac = parse_mac(mac)
+        """The seed's interface_config_t: name, MAC, address/prefix, gateway. Every argument
+        is checked first (ValueError naming it); nothing is added when one is wrong."""
+        if not isinstance(name, str) or not name:
+            raise ValueError("add_interface: name must be a non-empty string, got %r" % (name,))
+        for i in self.ifaces:
+            if i.name == name:
+                raise ValueError("add_interface: an interface named %r exists" % (name,))
+        if driver is None or not callable(getattr(driver, "recv_into", None)) or \
+                not callable(getattr(driver, "send", None)):
+            raise ValueError("add_interface: driver must have recv_into() and send(), got %r"
+                             % (driver,))
+        if isinstance(ip, str) and "/" in ip:
+            try:
+                ip, prefix = ip4.parse_cidr(ip)
+            except ValueError:
+                raise ValueError("add_interface: ip must be like '192.0.2.2/24', got %r" % (ip,))
+        if ip is not None:
+            ip = check_addr("add_interface: ip", ip)
+        check_prefix("add_interface: prefix", prefix)
+        if gateway is not None:
+            gateway = check_addr("add_interface: gateway", gateway)
+        if mac is not None:
+            mac = check_mac("add_interface: mac", mac)
+        mtu = self._check_mtu(driver, mtu)
         iface = Interface(self, name, driver, None, prefix, None, mac, mtu)
         self.ifaces.append(iface)
         if ip is not None:
-            if isinstance(ip, str) and "/" in ip:
-                a, p = ip4.parse_cidr(ip)
-                self.set_address(iface, a, p, gateway)
-            else:
-                self.set_address(iface, ip, prefix, gateway)
+            self.set_address(iface, ip, prefix, gateway)
         iface.up = True
         if iface.arp is not None and self.config["ARP_GRATUITOUS"] and iface.ip[0]:
             iface.arp.announce()
         return iface
 
+    def _check_mtu(self, driver, mtu):
+        """RFC 791: every link carries a 68-byte datagram unfragmented (below that,
+        fragmentation has no room for 8 bytes of payload and never ends); above what a
+        packet buffer holds behind the link header, frames cannot be built. A driver's own
+        MTU larger than that is clamped to it (the stack never sends more)."""
+        top = self.config["PBUF_SIZE"] - L2_RESERVE
+        if mtu is None:
+            m = getattr(driver, "mtu", 1500)
+            if not is_int(m) or m < MIN_MTU:
+                raise ValueError("add_interface: the driver's mtu must be an int >= %d, got %r"
+                                 % (MIN_MTU, m))
+            return m if m <= top else top
+        if not is_int(mtu) or not MIN_MTU <= mtu <= top:
+            raise ValueError("add_interface: mtu must be an int in %d..%d (RFC 791 minimum; "
+                             "PBUF_SIZE - %d), got %r" % (MIN_MTU, top, L2_RESERVE, mtu))
+        return mtu
+
     def set_address(self, iface, ip, prefix, gateway=None):
+        ip = check_addr("set_address: ip", ip)
+        check_prefix("set_address: prefix", prefix)
+        if gateway is not None:
+            gateway = check_addr("set_address: gateway", gateway)
         self.routes.remove_iface(iface)
         iface.set_address(ip, prefix, gateway)
         if iface.ip[0]:
@@ -104,15 +173,27 @@ class Stack:
             self.routes.add(ip4.ANY, 0, gateway, iface)
 
     def add_route(self, net, prefix, gateway=None, iface=None, metric=0):
+        net = check_addr("add_route: net", net)
+        check_prefix("add_route: prefix", prefix)
+        if gateway is not None:
+            gateway = check_addr("add_route: gateway", gateway)
+        if not is_int(metric) or metric < 0:
+            raise ValueError("add_route: metric must be an int >= 0, got %r" % (metric,))
         if iface is None:
             if gateway is None:
                 raise ValueError("a route needs a gateway or an interface")
-            r = self.routes.lookup(ip4.aton(gateway), 0)
+            r = self.routes.lookup(gateway, 0)
             if r < 0:
                 raise oserror(101)
             iface = self.routes.iface[r]
         elif isinstance(iface, str):
-            iface = self.iface(iface)
+            name = iface
+            iface = None
+            for i in self.ifaces:
+                if i.name == name:
+                    iface = i
+            if iface is None:
+                raise ValueError("add_route: no interface named %r" % (name,))
         return self.routes.add(net, prefix, gateway, iface, metric)
 
     def iface(self, name):

@@ -103,12 +103,55 @@ def host_setup(tap, host_ip, mtu):
             raise SystemExit("ustack: %s failed: %s" % (" ".join(c), r.stderr.strip()))
 
 
+def check_flags(r, flags_cfg):
+    """Refuse a bad configuration before anything (TAP, namespace, child) is made: one line
+    naming the flag (or the board) and the rule, exit status 1."""
+    from ustack.core import config
+    from ustack.core import stack
+    from ustack.core.wire import ipv4 as ip4
+    for k in flags_cfg:
+        try:
+            if k not in config.DEFAULTS:
+                raise ValueError("unknown config key %r" % (k,))
+            config.check_key(k, flags_cfg[k])
+        except ValueError as e:
+            raise SystemExit("ustack: --config %s=%s: %s" % (k, flags_cfg[k], _bare(e)))
+    try:
+        cfg = config.make_config(r["config"])
+    except ValueError as e:
+        raise SystemExit("ustack: --config (with board %s): %s" % (r["board"].__name__.split(".")[-1],
+                                                                   _bare(e)))
+    top = cfg["PBUF_SIZE"] - 14
+    mtu = r["mtu"]
+    if not stack.MIN_MTU <= mtu <= top:
+        raise SystemExit("ustack: --mtu %s: must be in %d..%d (RFC 791 minimum; PBUF_SIZE - 14)"
+                         % (mtu, stack.MIN_MTU, top))
+    try:
+        ip4.parse_cidr(r["ip"])
+    except ValueError:
+        raise SystemExit("ustack: --ip %s: not an address/prefix like 192.0.2.2/24" % (r["ip"],))
+    for flag, key, check in (("--gateway", "gateway", stack.check_addr),
+                             ("--mac", "mac", stack.check_mac)):
+        if r[key] is not None:
+            try:
+                check(flag, r[key])
+            except ValueError as e:
+                raise SystemExit("ustack: %s" % (e,))
+
+
+def _bare(e):
+    m = str(e)
+    return m[8:] if m.startswith("config: ") else m
+
+
 def resolve(args):
-    """Merge board values with flags."""
+    """Merge board values with flags, and check them (check_flags)."""
     board = load_board(args.board)
     cfg = dict(board_value(board, "CONFIG", {}) or {})
-    cfg.update(parse_config(getattr(args, "config", None)))
-    return {
+    flags_cfg = parse_config(getattr(args, "config", None))
+    cfg.update(flags_cfg)
+    mtu = getattr(args, "mtu", None)
+    r = {
         "board": board,
         "driver": getattr(args, "driver", None) or board_value(board, "DRIVER", "tap"),
         "tap": args.tap or board_value(board, "TAP", "ustack0"),
@@ -116,10 +159,12 @@ def resolve(args):
         "gateway": args.gateway or board_value(board, "GATEWAY"),
         "mac": args.mac or board_value(board, "MAC", "02:00:00:00:00:02"),
         "host_ip": args.host_ip or board_value(board, "HOST_IP"),
-        "mtu": getattr(args, "mtu", None) or 1500,
+        "mtu": mtu if mtu is not None else 1500,
         "config": cfg,
         "features": board_value(board, "FEATURES", ("tcp",)),
     }
+    check_flags(r, flags_cfg)
+    return r
 
 
 def make_driver(r, pcap=None):
