@@ -45,24 +45,69 @@ MSG_DONTWAIT = 0x40
 INADDR_ANY = ip4.ANY
 
 
-def parse_addr(addr):
-    """('192.0.2.1', 7) -> (4-byte address, port). '' and '<broadcast>' as Python does."""
-    try:
-        host, port = addr
-    except (TypeError, ValueError):
-        raise oserror(EINVAL)
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise OverflowError("port must be 0-65535")
+def parse_addr(addr, op="connect"):
+    """('192.0.2.1', 7) -> (4-byte address, port). '' and '<broadcast>' as Python does; a
+    wrong shape or type raises what CPython's socket raises (TypeError, OverflowError naming
+    op), an address that is no IPv4 address OSError."""
+    if not isinstance(addr, tuple):
+        raise TypeError("%s(): AF_INET address must be tuple, not %s" % (op, type(addr).__name__))
+    if len(addr) != 2:
+        raise TypeError("AF_INET address must be a pair (host, port)")
+    host, port = addr
+    port = check_int(port)
+    if not 0 <= port <= 65535:
+        raise OverflowError("%s(): port must be 0-65535." % op)
     if host == "" or host is None:
         return ip4.ANY, port
+    if not isinstance(host, str):
+        if not isinstance(host, bytes) and not isinstance(host, bytearray):
+            raise TypeError("str, bytes or bytearray expected, not %s" % type(host).__name__)
+        host = str(host, "ascii")
     if host == "<broadcast>":
         return ip4.BROADCAST, port
-    if isinstance(host, str) and host == "localhost":
+    if host == "localhost":
         host = "127.0.0.1"
     try:
         return ip4.aton(host), port
     except (ValueError, AttributeError):
-        raise oserror(EAFNOSUPPORT if ":" in str(host) else EINVAL)
+        raise oserror(EAFNOSUPPORT if ":" in host else EINVAL)
+
+
+def check_int(v):
+    """v as an int, or CPython's TypeError for a non-integer (a str, a float)."""
+    if not isinstance(v, int):
+        raise TypeError("'%s' object cannot be interpreted as an integer" % type(v).__name__)
+    return v
+
+
+def check_bufsize(n, op):
+    """recv/recvfrom's size: an int >= 0 (CPython's TypeError / ValueError)."""
+    if not isinstance(n, int):
+        check_int(n)
+    if n < 0:
+        raise ValueError("negative buffersize in " + op)
+    return n
+
+
+def check_nbytes(buf, nbytes, op):
+    """recv_into/recvfrom_into's nbytes: 0 means len(buf); never more than the buffer holds
+    (CPython raises rather than grow or overrun it). Returns the byte count to fill."""
+    if not isinstance(nbytes, int):
+        check_int(nbytes)
+    if nbytes < 0:
+        raise ValueError("negative buffersize in " + op)
+    n = len(buf)
+    if nbytes > n:
+        raise ValueError("buffer too small for requested bytes" if op == "recv_into"
+                         else "nbytes is greater than the length of the buffer")
+    return nbytes or n
+
+
+def check_data(data):
+    """send's data must be bytes-like: a str is CPython's TypeError (checked without
+    allocating: send runs with the heap locked on MicroPython)."""
+    if isinstance(data, str):
+        raise TypeError("a bytes-like object is required, not 'str'")
 
 
 def fmt_addr(a, port):
@@ -96,6 +141,9 @@ class Socket:
 
     # ---- blocking -------------------------------------------------------------------------
     def settimeout(self, t):
+        self._check_open()
+        if isinstance(t, (str, bytes)):
+            check_int(t)
         if t is not None:
             t = float(t)
             if t < 0:
@@ -106,6 +154,7 @@ class Socket:
         return self.timeout
 
     def setblocking(self, flag):
+        self._check_open()
         self.timeout = None if flag else 0.0
 
     def getblocking(self):

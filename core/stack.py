@@ -375,6 +375,10 @@ class Stack:
             if s.in_use and s not in held:
                 s.in_use = False
                 k += 1
+        big = self.ipv4.big  # the scratch datagram for fragmenting; never queued
+        if big is not None and big.in_use:
+            big.in_use = False
+            k += 1
         self.stats.reclaimed += k
         if self.log is not None:
             self.log(line)

@@ -6,7 +6,8 @@ specific socket (connected, then bound address, then wildcard); broadcasts reach
 matching socket. A datagram to a port nobody listens on gets ICMP port unreachable.
 """
 from ustack.core.compat import (
-    EADDRINUSE, EADDRNOTAVAIL, EACCES, EDESTADDRREQ, EINVAL, EISCONN, EMSGSIZE,
+    EADDRINUSE, EADDRNOTAVAIL, EACCES, EDESTADDRREQ, EINVAL, EMSGSIZE, EOPNOTSUPP, EPIPE,
+    ENOTCONN,
     ENETUNREACH, ENOBUFS, ECONNREFUSED, EHOSTUNREACH, oserror)
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
@@ -33,18 +34,19 @@ class UdpSocket(so.Socket):
         self.qlen = 0
         self.qmax = stack.config["UDP_RX_QUEUE"]
         self.connected = False
+        self.shut_wr = False
 
     # ---- binding --------------------------------------------------------------------------
     def bind(self, addr):
         self._check_open()
         if self.local_port:
             raise oserror(EINVAL)
-        ip, port = so.parse_addr(addr)
+        ip, port = so.parse_addr(addr, "bind")
         self.stack.udp.bind(self, ip, port)
 
     def connect(self, addr):
         self._check_open()
-        ip, port = so.parse_addr(addr)
+        ip, port = so.parse_addr(addr, "connect")
         if port == 0:
             raise oserror(EINVAL)
         if ip == ip4.ANY:
@@ -62,9 +64,32 @@ class UdpSocket(so.Socket):
         self.remote_port = port
         self.connected = True
 
+    # ---- what datagram sockets cannot do (the errors Linux gives) ------------------------------
+    def listen(self, backlog=0):
+        self._check_open()
+        raise oserror(EOPNOTSUPP)
+
+    def accept(self):
+        self._check_open()
+        raise oserror(EOPNOTSUPP)
+
+    def shutdown(self, how):
+        """Linux: only a connected datagram socket shuts down; SHUT_WR makes send EPIPE."""
+        self._check_open()
+        so.check_int(how)
+        if how != so.SHUT_RD and how != so.SHUT_WR and how != so.SHUT_RDWR:
+            raise oserror(EINVAL)
+        if not self.connected:
+            raise oserror(ENOTCONN)
+        if how != so.SHUT_RD:
+            self.shut_wr = True
+
     # ---- sending --------------------------------------------------------------------------
     def send(self, data, flags=0):
         self._check_open()
+        so.check_data(data)
+        if self.shut_wr:
+            raise oserror(EPIPE)
         if not self.connected:
             raise oserror(EDESTADDRREQ)
         self._take_error()
@@ -74,9 +99,11 @@ class UdpSocket(so.Socket):
         self._check_open()
         if addr is None:
             addr = flags_or_addr
-        if self.connected:
-            raise oserror(EISCONN)
-        ip, port = so.parse_addr(addr)
+        so.check_data(data)
+        # a connected socket may still name a destination (Linux sends there, as CPython shows)
+        ip, port = so.parse_addr(addr, "sendto")
+        if self.shut_wr:
+            raise oserror(EPIPE)
         if port == 0:
             raise oserror(EINVAL)
         if (ip == ip4.BROADCAST or self.stack.is_broadcast(ip)) and not self.broadcast:
@@ -110,10 +137,10 @@ class UdpSocket(so.Socket):
 
     def recv_into(self, buf, nbytes=0, flags=0):
         self._check_open()
+        cap = so.check_nbytes(buf, nbytes, "recv_into")
         self._wait_data(flags)
         pb = self.qhead
         n = pb.n
-        cap = nbytes or len(buf)
         if n > cap:
             n = cap  # the rest of the datagram is discarded, as with BSD sockets
         fields.copy(buf, 0, pb.buf, pb.off, n)
@@ -123,6 +150,7 @@ class UdpSocket(so.Socket):
 
     def recvfrom_into(self, buf, nbytes=0, flags=0):
         self._check_open()
+        so.check_nbytes(buf, nbytes, "recvfrom_into")
         self._wait_data(flags)
         pb = self.qhead
         addr = self._src(pb)
@@ -130,6 +158,7 @@ class UdpSocket(so.Socket):
 
     def recv(self, bufsize, flags=0):
         self._check_open()
+        so.check_bufsize(bufsize, "recv")
         self._wait_data(flags)
         pb = self.qhead
         n = pb.n if pb.n < bufsize else bufsize
@@ -140,6 +169,7 @@ class UdpSocket(so.Socket):
 
     def recvfrom(self, bufsize, flags=0):
         self._check_open()
+        so.check_bufsize(bufsize, "recvfrom")
         self._wait_data(flags)
         addr = self._src(self.qhead)
         return self.recv(bufsize, flags), addr

@@ -58,7 +58,7 @@ class TcpSocket(so.Socket):
         self._check_open()
         if self.local_port:
             raise oserror(EINVAL)
-        ip, port = so.parse_addr(addr)
+        ip, port = so.parse_addr(addr, "bind")
         self.tcp.bind(self, ip, port)
 
     def listen(self, backlog=None):
@@ -228,6 +228,7 @@ class TcpSocket(so.Socket):
 
     def send(self, data, flags=0):
         self._check_open()
+        so.check_data(data)
         tcb = self.tcb
         if tcb is None:
             raise oserror(ENOTCONN)
@@ -249,6 +250,18 @@ class TcpSocket(so.Socket):
                 out.output(self.tcp, tcb)
                 return k
             self._block(self._writable_now, flags)
+
+    def sendto(self, data, flags_or_addr, addr=None):
+        """As Linux: a connected stream ignores the address; an unconnected one is EPIPE."""
+        self._check_open()
+        if addr is None:
+            addr = flags_or_addr
+            flags_or_addr = 0
+        so.check_data(data)
+        so.parse_addr(addr, "sendto")
+        if self.tcb is None:
+            raise oserror(EPIPE)
+        return self.send(data, flags_or_addr)
 
     def sendall(self, data, flags=0):
         mv = memoryview(data)
@@ -286,10 +299,10 @@ class TcpSocket(so.Socket):
 
     def recv_into(self, buf, nbytes=0, flags=0):
         self._check_open()
+        n = so.check_nbytes(buf, nbytes, "recv_into")
         if not self._wait_data(flags):
             return 0
         r = self.tcb.rcv
-        n = nbytes or len(buf)
         if n > r.count:
             n = r.count
         if flags & so.MSG_PEEK:
@@ -301,6 +314,7 @@ class TcpSocket(so.Socket):
 
     def recv(self, bufsize, flags=0):
         self._check_open()
+        so.check_bufsize(bufsize, "recv")
         if not self._wait_data(flags):
             return b""
         r = self.tcb.rcv
@@ -312,6 +326,17 @@ class TcpSocket(so.Socket):
             r.read_into(b, 0, n)
             self._consumed()
         return bytes(b)
+
+    def recvfrom(self, bufsize, flags=0):
+        """A stream has no datagram source: (data, None), as CPython gives."""
+        self._check_open()
+        so.check_bufsize(bufsize, "recvfrom")
+        return self.recv(bufsize, flags), None
+
+    def recvfrom_into(self, buf, nbytes=0, flags=0):
+        self._check_open()
+        so.check_nbytes(buf, nbytes, "recvfrom_into")
+        return self.recv_into(buf, nbytes, flags), None
 
     def _consumed(self):
         """The application freed receive space: send a window update when the window grew
