@@ -224,14 +224,30 @@ def make_stack(r, drv):
     return st
 
 
+# Counter names that say a bound was hit: a table or queue full, no buffer, no slot, a rate
+# limit, an eviction or a drop for want of room. `ustack up` lists them on a `limits` line.
+LIMIT_MARKS = ("_full", "no_slot", "no_buffer", "alloc_fail", "_limited", "_limit", "too_big",
+               "evicted", "_dropped", "_overflow", "exceptions")
+
+
+def limits(c):
+    """The pool's low-water mark and size, and every non-zero counter of a bound hit."""
+    out = {}
+    for k in c:
+        if k in ("pbuf.low_water", "pbuf.count") or (c[k] and any(m in k for m in LIMIT_MARKS)):
+            out[k] = c[k]
+    return out
+
+
 def print_counters(st, as_json=False, out=sys.stdout):
-    c = st.counters()
+    c = st.counters() if not isinstance(st, dict) else st
     if as_json:
         out.write("counters " + json.dumps(c, sort_keys=True) + "\n")
     else:
         out.write("counters:\n")
         for k in sorted(c):
-            out.write("  %-32s %d\n" % (k, c[k]))
+            out.write("  %-32s %s\n" % (k, c[k]))
+    out.write("limits " + json.dumps(limits(c), sort_keys=True) + "\n")
     out.flush()
 
 

@@ -75,14 +75,9 @@ def heapsize_for(board):
 
 
 def print_counters(c, as_json=False, out=sys.stdout):
-    """Same format as the CPython runtime (cli.print_counters)."""
-    if as_json:
-        out.write("counters " + json.dumps(c, sort_keys=True) + "\n")
-    else:
-        out.write("counters:\n")
-        for k in sorted(c):
-            out.write("  %-32s %s\n" % (k, c[k]))
-    out.flush()
+    """Same format as the CPython runtime (cli.print_counters): counters, then limits."""
+    from ustack.ports.cpython import cli
+    cli.print_counters(c, as_json, out)
 
 
 class MpProcess:
