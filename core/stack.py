@@ -341,12 +341,12 @@ class Stack:
         self.next_timer = 0
         for iface in self.ifaces:
             if iface.arp is not None:
-                self._tick(iface.arp, now, "arp timers on " + iface.name)
-        self._tick(self.ipv4.reass, now, "reassembly timers")
+                self._tick(iface.arp, now, iface)
+        self._tick(self.ipv4.reass, now, None)
         if self.tcp is not None:
-            self._tick(self.tcp, now, "tcp timers")
+            self._tick(self.tcp, now, None)
 
-    def _tick(self, proto, now, what):
+    def _tick(self, proto, now, iface):
         """One protocol's timers, guarded like a frame; its next deadline merged in."""
         ep = self.pool.new_epoch()
         try:
@@ -354,6 +354,9 @@ class Stack:
         except MemoryError:
             raise
         except Exception as e:
+            what = "timers of " + type(proto).__name__
+            if iface is not None:
+                what += " on " + iface.name
             self._recover(e, what, None, 0, ep)
             d = now + TIMER_RETRY_MS  # its deadlines are unknown: look again later
         if d and (self.next_timer == 0 or d < self.next_timer):

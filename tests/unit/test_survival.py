@@ -10,7 +10,6 @@ import pytest
 from ustack.core import socket as so
 from tests import frames as F
 from tests.twostack import Bench, IP_A, IP_B
-from tests.unit.test_tcp_states import Net, connected, close_all
 
 
 class Boom(Exception):
@@ -144,19 +143,28 @@ def test_a_reassembled_datagram_whose_handler_raises_gives_its_slot_back():
 
 
 def test_tcp_connection_survives_an_exception_in_tcp_input():
-    net = Net()
-    lines = logged(net.b)
-    c, s = connected(net)
-    raise_once(net.b.tcp, "input")
+    b = Bench()
+    lines = logged(b.b)
+    lst = b.b.socket(so.AF_INET, so.SOCK_STREAM)
+    lst.bind(("", 7))
+    lst.listen(1)
+    c = b.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.connect((IP_B, 7))
+    s, _ = lst.accept()
+    raise_once(b.b.tcp, "input")
     c.send(b"lost-then-retransmitted")
-    net.jump(5000, lambda: s.readable())
-    assert net.b.counters()["stack.exceptions"] == 1
+    assert b.until(s.readable, 5000)
+    assert b.b.counters()["stack.exceptions"] == 1
     assert len(lines) == 1
     assert s.recv(100) == b"lost-then-retransmitted"
     s.send(b"reply")
-    net.jump(5000, lambda: c.readable())
+    assert b.until(c.readable, 5000)
     assert c.recv(100) == b"reply"
-    close_all(net)
+    c.close()
+    s.close()
+    lst.close()
+    assert b.until(lambda: not b.a.tcp.conns and not b.b.tcp.conns, 10 ** 6, step=100)
+    settle(b)
 
 
 def test_a_raising_timer_is_counted_and_the_other_timers_still_run():
