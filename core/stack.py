@@ -384,7 +384,7 @@ class Stack:
             k += 1
         self.stats.reclaimed += k
         if self.log is not None:
-            self.log(line)
+            self.log(line.replace("\n", " "))  # one line, whatever the message holds
 
     def poll_failed(self, e):
         """For a port's loop when poll() itself raised (a driver, a hook): the same count,

@@ -36,7 +36,11 @@ class AsyncStack:
             return
         st = self.stack
         now = st.clock()
-        nd = st.poll(now)
+        try:
+            nd = st.poll(now)
+        except Exception as e:  # a driver's bug: counted and logged; poll again soon
+            st.poll_failed(e)
+            nd = now + 50
         st.kicked = False
         w = self.waiters
         if w:

@@ -57,9 +57,12 @@ class AioStack:
         self.running = True
         while self.running:
             now = clock.now_ms()
-            st.poll(now)
-            for h in self.hooks:
-                h()
+            try:
+                st.poll(now)
+                for h in self.hooks:
+                    h()
+            except Exception as e:  # a driver's or a hook's bug must not end the task
+                st.poll_failed(e)
             self.polls += 1
             self.event.set()
             self.event.clear()

@@ -45,3 +45,41 @@ def test_open_connection_and_start_server_echo():
         nb.close()
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_the_event_loop_keeps_driving_after_poll_raised():
+    """A driver whose recv raises once (out of poll itself): the facade counts and logs it
+    (stack.exceptions) and keeps polling, so a TCP echo still works."""
+    from ustack.ports.cpython.aio import AsyncStack
+    from tests.ports.test_runner import FlakyDriver
+
+    async def main():
+        w = Wire()
+        a, b = Stack(), Stack()
+        a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
+        flaky = FlakyDriver(w.port(b"\x02\0\0\0\0\x0b"))
+        b.add_interface("b0", flaky, ip="192.0.2.11/24")
+        lines = []
+        b.log = lines.append
+        flaky.fail = 1
+        na, nb = AsyncStack(a), AsyncStack(b)
+
+        async def handle(reader, writer):
+            writer.write(await reader.readline())
+            await writer.drain()
+            writer.close()
+
+        server = await nb.start_server(handle, "", 7)
+        reader, writer = await na.open_connection("192.0.2.11", 7)
+        writer.write(b"still here\n")
+        await writer.drain()
+        assert await reader.readline() == b"still here\n"
+        assert b.counters()["stack.exceptions"] == 1
+        assert len(lines) == 1 and "device hiccup" in lines[0]
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        na.close()
+        nb.close()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
