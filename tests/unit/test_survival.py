@@ -221,3 +221,28 @@ def test_reassembly_timeout_error_to_an_unresolved_source_retries_arp():
     assert c["a0.arp.timeouts"] == 1
     assert b.a.pool.full()
     settle(b)
+
+
+def test_a_packet_waiting_for_arp_when_the_handler_raised_is_left_to_arp():
+    """The failed handler had queued a datagram behind ARP resolution (an owner that keeps
+    the buffer): the reclaim leaves it there; ARP frees it when resolution times out."""
+    b = Bench()
+    logged(b.b)
+
+    def send_then_raise(*args):
+        s = udp(b.b)
+        s.sendto(b"queued behind ARP", ("192.0.2.50", 5000))  # nobody has that address
+        s.close()
+    raise_once(b.b.udp, "input", send_then_raise)
+    cli = udp(b.a)
+    cli.sendto(b"trigger", (IP_B, 7))
+    b.pump(5)
+    c = b.b.counters()
+    assert c["stack.exceptions"] == 1
+    assert c["stack.reclaimed"] == 1  # the frame only
+    pending = [p for p in b.ib.arp.pending if p is not None]
+    assert len(pending) == 1 and pending[0].in_use
+    assert b.b.pool.nfree == b.b.pool.count - 1
+    b.run(5000)
+    assert b.b.counters()["b0.arp.timeouts"] == 1
+    settle(b)
