@@ -185,6 +185,14 @@ CASES = [
     ("tcp shutdown bad how", lambda e: e.tcp_pair()[0], lambda s, e: s.shutdown(7)),
     ("tcp shutdown unconnected", lambda e: e.tcp(), lambda s, e: s.shutdown(so.SHUT_RDWR)),
     ("tcp accept, not listening", lambda e: e.tcp(), lambda s, e: s.accept()),
+    ("udp recv_into str nbytes", bound_udp, lambda s, e: s.recv_into(bytearray(4), "3")),
+    ("udp sendto a string address", lambda e: e.udp(), lambda s, e: s.sendto(b"x", "addr")),
+    ("udp sendto without address", lambda e: e.udp(), lambda s, e: s.sendto(b"x")),
+    ("udp shutdown str how", connected_udp, lambda s, e: s.shutdown("1")),
+    ("tcp recv_into str nbytes", with_data, lambda s, e: s.recv_into(bytearray(4), "3")),
+    ("tcp recvfrom negative", with_data, lambda s, e: s.recvfrom(-1)),
+    ("tcp recvfrom_into negative", with_data, lambda s, e: s.recvfrom_into(bytearray(4), -1)),
+    ("tcp listen on a connected socket", lambda e: e.tcp_pair()[0], lambda s, e: s.listen(1)),
     ("settimeout negative", lambda e: e.tcp(), lambda s, e: s.settimeout(-1)),
     ("settimeout str", lambda e: e.tcp(), lambda s, e: s.settimeout("1")),
 ]
@@ -231,10 +239,16 @@ def outcome(env_cls, make, call):
         env.close()
 
 
+# a wrong call signature: the same TypeError, but Python words it after the function's shape
+TYPE_ONLY = ("udp sendto without address",)
+
+
 @pytest.mark.parametrize("name,make,call", CASES, ids=[c[0] for c in CASES])
 def test_misuse_matches_cpython(name, make, call):
     want = outcome(Real, make, call)
     got = outcome(Ustack, make, call)
+    if name in TYPE_ONLY:
+        want, got = want[:2], got[:2]
     assert got == want, "%s: CPython %r, ustack %r" % (name, want, got)
 
 
