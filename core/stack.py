@@ -68,12 +68,14 @@ class Stack:
             pb.in_use = False  # reassembly slot or scratch buffer
 
     # ---- configuration --------------------------------------------------------------------
-    def add_interface(self, name, driver, ip=None, prefix=24, gateway=None, mac=None, mtu=None):
-        """The seed's interface_config_t: name, MAC, address/prefix, gateway."""
+    def add_interface(self, name, driver, ip=None, prefix=24, gateway=None, mac=None, mtu=None,
+                      vlan=None):
+        """The seed's interface_config_t: name, MAC, address/prefix, gateway. vlan: the
+        802.1Q VLAN ID this interface sends and accepts tagged (None: config ETH_VLAN)."""
         if isinstance(mac, str):
             from ustack.core.wire.ethernet import parse_mac
             mac = parse_mac(mac)
-        iface = Interface(self, name, driver, None, prefix, None, mac, mtu)
+        iface = Interface(self, name, driver, None, prefix, None, mac, mtu, vlan)
         self.ifaces.append(iface)
         if ip is not None:
             if isinstance(ip, str) and "/" in ip:
