@@ -15,7 +15,7 @@ ICMP_COUNTERS = (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_requests", "rx_echo_replies",
     "rx_dest_unreach", "rx_time_exceeded", "rx_other", "rx_errors_bad_quote",
     "tx_echo_replies", "tx_echo_requests", "tx_errors", "tx_rate_limited", "tx_suppressed",
-    "tx_no_buffer", "echo_bcast_ignored",
+    "tx_no_buffer", "echo_bcast_ignored", "rx_redirects_ignored",
 )
 
 ERR_QUOTE = 28  # quoted bytes beyond the header: RFC 792 asks for header + 64 bits; we send more
@@ -137,6 +137,12 @@ class ICMP:
                 if p.ident == ident and p.dst[0] == b[off + 12] and p.dst[1] == b[off + 13] and \
                         p.dst[2] == b[off + 14] and p.dst[3] == b[off + 15]:
                     p.on_reply(seq, stack.now)
+            stack.free(pb)
+            return
+        if t == w.REDIRECT:
+            # RFC 1122 3.2.2.2 lets a host act on a redirect from its first-hop gateway; we
+            # keep no route cache, so none (from a gateway or anyone else) changes anything
+            st.rx_redirects_ignored += 1
             stack.free(pb)
             return
         if t == w.DEST_UNREACH or t == w.TIME_EXCEEDED or t == w.PARAM_PROBLEM or t == w.SOURCE_QUENCH:

@@ -462,7 +462,7 @@ def test_arp_request_from_off_link_sender_is_answered_but_not_learned(fed):
 def test_stale_entry_revalidation_is_retried_and_expires_on_a_timer():
     f = Fed({"ARP_MAX_AGE_MS": 1000, "ARP_RETRY_MS": 500, "ARP_MAX_RETRIES": 2})
     f.feed(arp_frame(1, NEIGH_MAC, NEIGH_IP, F.STACK_IP))       # learned (REACHABLE)
-    f.t += 2000
+    f.advance(2000)
     s = f.stack.socket(so.AF_INET, so.SOCK_DGRAM)
     s.sendto(b"x", ("192.0.2.30", 9))                            # old: used, and re-asked
     s.close()
