@@ -492,7 +492,7 @@ def test_arp_pending_queue_is_bounded_and_counts_what_it_drops():
     f = Fed({"ARP_QUEUE": 3})
     s = f.stack.socket(so.AF_INET, so.SOCK_DGRAM)
     for k in range(5):
-        s.sendto(b"%d" % k, ("192.0.2.30", 9))
+        s.sendto(bytes([48 + k]), ("192.0.2.30", 9))
     s.close()
     c = f.counters()
     assert c["eth0.arp.pending_dropped"] == 2
