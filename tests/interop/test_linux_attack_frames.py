@@ -100,3 +100,71 @@ def test_attack_frames_are_dropped_and_counted_while_ping_works(ns):
     assert "reass.reassembled" not in c
     assert c["icmp.tx_echo_replies"] == 25                     # only the real pings
     assert "tcp.rx_segments" not in c and c["pbuf.free"] == c["pbuf.count"]
+
+
+
+# Send each frame and wait for a tagged echo reply. The kernel may take the 802.1Q tag out of
+# a received frame into PACKET_AUXDATA (tpacket_auxdata: status, len, snaplen, mac, net,
+# vlan_tci, vlan_tpid; TP_STATUS_VLAN_VALID 0x10), so look there as well as in the frame.
+TAGGED_PINGS = r"""
+import socket, struct, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind(("ustk0", 0))
+s.setsockopt(263, 8, 1)
+s.settimeout(0.2)
+replies = {}
+for h in sys.stdin.read().split():
+    s.send(bytes.fromhex(h))
+    end = time.time() + 0.5
+    while time.time() < end:
+        try:
+            data, anc, flags, addr = s.recvmsg(4096, 256)
+        except socket.timeout:
+            continue
+        if addr[2] == socket.PACKET_OUTGOING:
+            continue
+        vid, off = None, 14
+        if data[12:14] == b"\x81\x00":
+            vid, off = struct.unpack("!H", data[14:16])[0] & 0xFFF, 18
+        for lvl, typ, d in anc:
+            if lvl == 263 and typ == 8:
+                st, _, _, _, _, tci, _ = struct.unpack("IIIHHHH", d[:20])
+                if st & 0x10:
+                    vid = tci & 0xFFF
+        if data[off - 2:off] == b"\x08\x00" and data[off + 9] == 1 and data[off + 20] == 0:
+            replies[vid] = replies.get(vid, 0) + 1
+            break
+print("replies", sorted(replies.items()))
+"""
+
+
+def test_stack_on_a_vlan_answers_its_vlan_tagged_and_ignores_the_rest(ns):
+    """`ustack up --config ETH_VLAN=5`: echo requests tagged for VLAN 5 get replies tagged
+    for VLAN 5; the same requests untagged or for VLAN 6 get none, and are counted."""
+    stack = StackProc(ns, "--config", "ETH_VLAN=5")
+    try:
+        stack_mac = bytes.fromhex(re.search(r"mac=([0-9a-f:]+)", stack.ready).group(1)
+                                  .replace(":", ""))
+        host_mac = bytes.fromhex(ns.run(["cat", "/sys/class/net/ustk0/address"]).stdout.strip()
+                                 .replace(":", ""))
+        hip = bytes(int(x) for x in HOST_IP.split("."))
+        sip = bytes(int(x) for x in STACK_IP.split("."))
+        # the stack must know the host: a tagged ARP request for the stack teaches it
+        arp = stack_mac + host_mac + struct.pack("!HH", 0x8100, 5) + b"\x08\x06" + \
+            F.arp(1, host_mac, hip, bytes(6), sip)
+        frames = [arp]
+        for k in range(5):
+            ip = F.ipv4(hip, sip, 1, F.icmp_echo(0x5555, k, b"vlan five"), ident=k)
+            frames.append(stack_mac + host_mac + struct.pack("!HH", 0x8100, 5) +
+                          b"\x08\x00" + ip)
+            frames.append(stack_mac + host_mac + struct.pack("!HH", 0x8100, 6) +
+                          b"\x08\x00" + ip)
+            frames.append(stack_mac + host_mac + b"\x08\x00" + ip)
+        r = ns.run(["python3", "-c", TAGGED_PINGS], input=" ".join(f.hex() for f in frames),
+                   timeout=60)
+    finally:
+        c = stack.stop()
+    # the ARP reply (tagged 5) and five echo replies, all tagged 5, nothing else
+    assert "replies [(5, 5)]" in r.stdout, r.stdout + r.stderr
+    assert c["eth0.rx_vlan_other"] == 5 and c["eth0.rx_vlan_untagged"] >= 5
+    assert c["icmp.tx_echo_replies"] == 5
