@@ -21,7 +21,7 @@ IP_COUNTERS = (
     "rx_link_bcast_unicast",
     "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed",
     "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled", "fwd_directed_bcast",
-    "fwd_martian",
+    "fwd_martian", "fwd_source_route",
 )
 
 L2_RESERVE = const(14)  # Ethernet header room reserved in front of every TX datagram
@@ -187,6 +187,13 @@ class IPv4:
             stack.icmp.error(iface, pb, off, icmp4.TIME_EXCEEDED, 0, 0)
             stack.free(pb)
             return
+        if ihl > w.HDR_LEN and self._source_routed(b, off, ihl):
+            # RFC 7126 4.3/4.4: routers SHOULD drop LSRR/SSRR datagrams by default (they
+            # steer traffic around filters; Linux: accept_source_route=0). We implement no
+            # source routing, so forwarding on while ignoring the route would be wrong too.
+            st.fwd_source_route += 1
+            stack.free(pb)
+            return
         r = stack.routes.lookup(b, off + 16)
         if r < 0:
             st.fwd_no_route += 1
@@ -227,6 +234,24 @@ class IPv4:
             pb.buf[out.hlen:out.hlen + tot] = pb.buf[off:off + tot]
             pb.off = out.hlen
         out.output(pb, nh)
+
+    def _source_routed(self, b, off, ihl):
+        """Does the option list carry a loose or strict source route (RFC 791 3.1)?"""
+        i = off + w.HDR_LEN
+        end = off + ihl
+        while i < end:
+            t = b[i]
+            if t == w.OPT_EOL:
+                return False
+            if t == w.OPT_NOP:
+                i += 1
+                continue
+            if t == w.OPT_LSRR or t == w.OPT_SSRR:
+                return True
+            if i + 1 >= end or b[i + 1] < 2:
+                return False  # malformed: stop (the datagram is not source routed)
+            i += b[i + 1]
+        return False
 
     # ---- output ---------------------------------------------------------------------------
     def output(self, pb, proto, src, dst, csum_off=-1, ttl=0, tos=0, df=False, iface=None):

@@ -562,3 +562,56 @@ def test_identification_key_differs_between_seeded_stacks():
     a.stack.seed(1)
     b.stack.seed(2)
     assert ids_sent(a, "A")["A"] != ids_sent(b, "A")["A"]
+
+
+# ---- ICMP errors must be about our own datagrams, and come to us alone (RFC 5927) --------
+def port_unreach_quoting(src, dst, sport, dport):
+    quoted = F.ipv4(src, dst, 17, F.udp(src, dst, sport, dport, b"q"))
+    h = struct.pack("!BBHI", 3, 3, 0, 0) + quoted[:28]
+    return h[:2] + struct.pack("!H", ~csum(h) & 0xFFFF) + h[4:]
+
+
+def connected_udp(f):
+    s = f.stack.socket(so.AF_INET, so.SOCK_DGRAM)
+    s.bind(("", 40001))
+    s.connect(("192.0.2.1", 53))
+    s.setblocking(False)
+    return s
+
+
+def test_icmp_error_quoting_someone_elses_datagram_is_dropped(fed):
+    s = connected_udp(fed)
+    other = bytes([192, 0, 2, 99])
+    err = port_unreach_quoting(other, F.HOST_IP, 40001, 53)
+    assert fed.feed(ip_frame(F.ipv4(F.HOST_IP, F.STACK_IP, 1, err))) == []
+    c = fed.counters()
+    assert c["icmp.rx_errors_not_ours"] == 1 and "udp.icmp_errors" not in c
+    assert s.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == 0
+    err = port_unreach_quoting(F.STACK_IP, F.HOST_IP, 40001, 53)     # control: ours
+    fed.feed(ip_frame(F.ipv4(F.HOST_IP, F.STACK_IP, 1, err)))
+    assert fed.counters()["udp.icmp_errors"] == 1
+    s.close()
+
+
+def test_icmp_error_sent_to_a_broadcast_address_is_dropped(fed):
+    s = connected_udp(fed)
+    err = port_unreach_quoting(F.STACK_IP, F.HOST_IP, 40001, 53)
+    bc = bytes([192, 0, 2, 255])
+    assert fed.feed(ip_frame(F.ipv4(F.HOST_IP, bc, 1, err), dst_mac=BCAST_MAC)) == []
+    c = fed.counters()
+    assert c["icmp.rx_errors_to_bcast"] == 1 and "udp.icmp_errors" not in c
+    s.close()
+
+
+# ---- RFC 7126 4.3/4.4: source-routed datagrams are not forwarded (accept_source_route=0) --
+@pytest.mark.parametrize("opt", [131, 137], ids=["lsrr", "ssrr"])
+def test_router_does_not_forward_source_routed_datagrams(opt):
+    r = Router()
+    route = bytes([opt, 7, 4]) + bytes([203, 0, 113, 1]) + b"\x00"   # + EOL pad to 8
+    ip = F.ipv4(F.HOST_IP, FAR_IP, 17, F.udp(F.HOST_IP, FAR_IP, 1, 9, b"sr"), options=route)
+    assert r.feed(ip) == ([], [])
+    c = r.counters()
+    assert c["ip.fwd_source_route"] == 1 and "ip.fwd_packets" not in c
+    nop = F.ipv4(F.HOST_IP, FAR_IP, 17, F.udp(F.HOST_IP, FAR_IP, 1, 9, b"sr"),
+                 options=b"\x01\x01\x01\x00")
+    assert r.feed(nop)[1] != []                  # control: harmless options are forwarded
