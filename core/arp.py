@@ -10,7 +10,9 @@ in place.
 Poisoning is limited to what RFC 826's merge allows: a known entry is updated by any ARP
 packet from its address; a new entry is made only from a request for us by an on-link sender.
 Unsolicited replies, senders that cannot be a host (group MAC, our own, broadcast, multicast,
-loopback or reserved addresses) and off-link senders teach nothing, each counted.
+loopback or reserved addresses) and off-link senders teach nothing, each counted. Another
+host claiming our address is a conflict (RFC 5227 2.4): we defend it with one announcement
+at most every DEFEND_INTERVAL.
 """
 from ustack.core.compat import const
 from ustack.core.stats import Counters
@@ -27,7 +29,10 @@ ARP_COUNTERS = (
     "rx_requests", "rx_replies", "tx_requests", "tx_replies", "rx_malformed", "rx_not_for_us",
     "rx_bad_sender", "learned", "evicted", "timeouts", "pending_dropped", "pending_sent",
     "gratuitous_sent", "no_buffer", "table_full", "rx_unsolicited", "rx_off_link",
+    "rx_conflict", "defended",
 )
+
+DEFEND_INTERVAL_MS = const(10000)  # RFC 5227 section 1.1
 
 ZERO_MAC = b"\x00\x00\x00\x00\x00\x00"
 
@@ -50,6 +55,7 @@ class ArpCache:
         self.pending = [None] * n   # head of a chain through PacketBuffer.next, oldest first
         self.queued = [0] * n
         self.queue_max = config["ARP_QUEUE"]
+        self.last_defend = -1
         self.stats = Counters(ARP_COUNTERS)
 
     # ---- lookup ---------------------------------------------------------------------------
@@ -230,6 +236,21 @@ class ArpCache:
         self._request(self.iface.ip)
         self.stats.gratuitous_sent += 1
 
+    def _ours(self, b, o):
+        m = self.iface.mac
+        return b[o] == m[0] and b[o + 1] == m[1] and b[o + 2] == m[2] and b[o + 3] == m[3] and \
+            b[o + 4] == m[4] and b[o + 5] == m[5]
+
+    def _defend(self):
+        """RFC 5227 2.4 (b): answer a claim on our address with one broadcast announcement,
+        unless we did so within DEFEND_INTERVAL (two hosts must not argue forever)."""
+        now = self.stack.now
+        if self.last_defend >= 0 and now - self.last_defend < DEFEND_INTERVAL_MS:
+            return
+        self.last_defend = now
+        self.stats.defended += 1
+        self.announce()
+
     # ---- input side -----------------------------------------------------------------------
     def input(self, pb, off, n):
         st = self.stats
@@ -253,6 +274,11 @@ class ArpCache:
         # host can have (broadcast, multicast, reserved, loopback) is bogus.
         spa = off + wa.SPA
         s0 = b[spa]
+        if iface.ip[0] != 0 and iface.is_local(b, spa) and not self._ours(b, off + wa.SHA):
+            st.rx_conflict += 1
+            self._defend()
+            self.stack.free(pb)
+            return
         if (b[off + wa.SHA] & 1) or iface.is_local(b, spa) or s0 >= 224 or s0 == 127 or \
                 self.stack.ipv4.is_broadcast(b, spa):
             st.rx_bad_sender += 1

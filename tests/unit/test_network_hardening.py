@@ -615,3 +615,29 @@ def test_router_does_not_forward_source_routed_datagrams(opt):
     nop = F.ipv4(F.HOST_IP, FAR_IP, 17, F.udp(F.HOST_IP, FAR_IP, 1, 9, b"sr"),
                  options=b"\x01\x01\x01\x00")
     assert r.feed(nop)[1] != []                  # control: harmless options are forwarded
+
+
+# ---- RFC 5227 2.4: someone else claims our address --------------------------------------
+def test_a_claim_on_our_address_is_defended_at_most_once_per_defend_interval(fed):
+    """Our own entry cannot be poisoned; peers' caches are put right with one broadcast
+    announcement, at most every DEFEND_INTERVAL (10 s)."""
+    claim = arp_frame(2, EVIL_MAC, F.STACK_IP, F.STACK_IP)
+    out = fed.feed(claim)
+    assert len(out) == 1
+    want = F.eth(BCAST_MAC, F.STACK_MAC, ETH_ARP, F.arp(1, F.STACK_MAC, F.STACK_IP, bytes(6),
+                                                         F.STACK_IP))
+    assert out[0][:42] == want
+    fed.advance(5000)
+    assert fed.feed(claim) == []                          # within 10 s: not again
+    fed.advance(5000)
+    assert len(fed.feed(claim)) == 1                      # 10 s on: defended again
+    c = fed.counters()
+    assert c["eth0.arp.rx_conflict"] == 3 and c["eth0.arp.defended"] == 2
+    assert fed.iface.arp.lookup(F.STACK_IP) is None
+
+
+def test_our_own_arp_coming_back_is_not_a_conflict(fed):
+    own = arp_frame(1, F.STACK_MAC, F.STACK_IP, F.STACK_IP)
+    assert fed.feed(own) == []
+    c = fed.counters()
+    assert "eth0.arp.rx_conflict" not in c and c["eth0.arp.rx_bad_sender"] == 1
