@@ -19,12 +19,13 @@ IP_COUNTERS = (
     "rx_bad_csum", "rx_bad_src", "rx_not_for_us", "rx_unknown_proto", "rx_fragments",
     "rx_reassembled", "rx_options", "rx_multicast_dropped", "rx_src_is_ours",
     "rx_link_bcast_unicast",
-    "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed",
+    "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed", "tx_too_big",
     "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled", "fwd_directed_bcast",
     "fwd_martian", "fwd_source_route",
 )
 
 L2_RESERVE = const(14)  # Ethernet header room reserved in front of every TX datagram
+IP_MAX = const(65535)   # RFC 791: the largest datagram
 ID_BUCKETS = const(64)  # RFC 7739 5.3: per-destination Identification counters (hashed)
 
 
@@ -280,6 +281,10 @@ class IPv4:
         if src is None or (src[0] == 0 and src[1] == 0 and src[2] == 0 and src[3] == 0):
             src = iface.ip
         l4 = pb.n
+        if l4 + w.HDR_LEN > IP_MAX:
+            st.tx_too_big += 1  # RFC 791: Total Length is 16 bits
+            stack.free(pb)
+            return EMSGSIZE
         off = pb.off - w.HDR_LEN
         pb.off = off
         tot = l4 + w.HDR_LEN

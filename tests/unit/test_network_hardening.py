@@ -641,3 +641,16 @@ def test_our_own_arp_coming_back_is_not_a_conflict(fed):
     assert fed.feed(own) == []
     c = fed.counters()
     assert "eth0.arp.rx_conflict" not in c and c["eth0.arp.rx_bad_sender"] == 1
+
+
+# ---- RFC 791: nothing we send is longer than 65535 bytes ---------------------------------
+def test_a_datagram_over_65535_bytes_is_refused_not_raised(fed):
+    import errno
+    from ustack.core.buf import PacketBuffer
+    pb = PacketBuffer(65600, -7)          # a scratch buffer as big as a board could make one
+    pb.in_use = True
+    pb.off = 34
+    pb.n = 65535 - 20 + 1                 # one byte too many once the IP header is on
+    assert fed.stack.ipv4.output(pb, 17, None, F.HOST_IP) == errno.EMSGSIZE
+    assert not pb.in_use and fed.drv.tx == []
+    assert fed.counters()["ip.tx_too_big"] == 1
