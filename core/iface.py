@@ -24,6 +24,7 @@ IFACE_COUNTERS = (
 
 L2_ETHERNET = const(1)
 L2_NONE = const(0)  # SLIP/TUN: IP packets with no link header
+MIN_MTU = const(68)  # RFC 791 section 3.2: 60-byte header + an 8-byte fragment
 
 
 class Interface:
@@ -37,6 +38,9 @@ class Interface:
         self.l2 = L2_ETHERNET if len(self.mac) == 6 else L2_NONE
         self.hlen = eth.HDR_LEN if self.l2 == L2_ETHERNET else 0
         self.mtu = mtu or getattr(driver, "mtu", 1500)
+        if self.mtu < MIN_MTU:
+            raise ValueError("interface %s: MTU %d is under 68 (RFC 791: every link must carry "
+                             "a 68-byte datagram)" % (name, self.mtu))
         self.stats = Counters(IFACE_COUNTERS)
         if vlan is None:
             vlan = stack.config["ETH_VLAN"]

@@ -359,6 +359,10 @@ class IPv4:
         tot = pb.n
         payload = tot - ihl
         chunk = ((iface.mtu - w.HDR_LEN) // 8) * 8
+        if chunk < 8:
+            self.stats.tx_too_big += 1  # an MTU under 28 holds no fragment at all
+            stack.free(pb)
+            return EMSGSIZE
         base = ((b[off + 6] & 0x1F) << 8) | b[off + 7]
         more = b[off + 6] & 0x20
         pos = 0

@@ -654,3 +654,22 @@ def test_a_datagram_over_65535_bytes_is_refused_not_raised(fed):
     assert fed.stack.ipv4.output(pb, 17, None, F.HOST_IP) == errno.EMSGSIZE
     assert not pb.in_use and fed.drv.tx == []
     assert fed.counters()["ip.tx_too_big"] == 1
+
+
+# ---- RFC 791: every link carries 68-byte datagrams unfragmented --------------------------
+def test_an_mtu_under_68_is_refused_when_the_interface_is_made():
+    with pytest.raises(ValueError) as e:
+        Stack().add_interface("eth0", FeedDriver(mtu=60), ip="192.0.2.2/24")
+    assert "68" in str(e.value)
+    Stack().add_interface("eth0", FeedDriver(mtu=68), ip="192.0.2.2/24")
+
+
+def test_fragmenting_for_an_mtu_lowered_below_68_later_drops_instead_of_looping(fed):
+    fed.iface.mtu = 24                    # set behind the stack's back: no room for 8 bytes
+    import errno
+    s = fed.stack.socket(so.AF_INET, so.SOCK_DGRAM)
+    with pytest.raises(OSError) as e:
+        s.sendto(bytes(100), ("192.0.2.1", 9))
+    s.close()
+    assert e.value.errno == errno.EMSGSIZE
+    assert fed.drv.tx == [] and fed.counters()["ip.tx_too_big"] == 1
