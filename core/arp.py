@@ -1,9 +1,18 @@
 """ARP cache and protocol (RFC 826, RFC 1122 section 2.3.2.1).
 
-Fixed table of ARP_ENTRIES. Each entry is FREE, INCOMPLETE (request sent, one packet may wait),
-REACHABLE, or STALE (past its age: still used, re-validated by a unicast-free broadcast request;
-dropped when that goes unanswered), or PERMANENT (add_static: never aged, evicted or changed by
-ARP traffic). Requests for our own address get a reply built in place.
+Fixed table of ARP_ENTRIES. Each entry is FREE, INCOMPLETE (request sent; up to ARP_QUEUE
+packets wait, the oldest dropped first, and all neighbours together hold at most a quarter of
+the packet buffers), REACHABLE, or STALE (past its age: still used, re-validated by a
+broadcast request on a timer; dropped when that goes unanswered), or PERMANENT (add_static:
+never aged, evicted or changed by ARP traffic). Requests for our own address get a reply built
+in place.
+
+Poisoning is limited to what RFC 826's merge allows: a known entry is updated by any ARP
+packet from its address; a new entry is made only from a request for us by an on-link sender.
+Unsolicited replies, senders that cannot be a host (group MAC, our own, broadcast, multicast,
+loopback or reserved addresses) and off-link senders teach nothing, each counted. Another
+host claiming our address is a conflict (RFC 5227 2.4): we defend it with one announcement
+at most every DEFEND_INTERVAL.
 """
 from ustack.core.compat import const
 from ustack.core.stats import Counters
@@ -19,8 +28,11 @@ PERMANENT = const(4)
 ARP_COUNTERS = (
     "rx_requests", "rx_replies", "tx_requests", "tx_replies", "rx_malformed", "rx_not_for_us",
     "rx_bad_sender", "learned", "evicted", "timeouts", "pending_dropped", "pending_sent",
-    "gratuitous_sent", "no_buffer", "table_full",
+    "gratuitous_sent", "no_buffer", "table_full", "rx_unsolicited", "rx_off_link",
+    "rx_conflict", "defended",
 )
+
+DEFEND_INTERVAL_MS = const(10000)  # RFC 5227 section 1.1
 
 ZERO_MAC = b"\x00\x00\x00\x00\x00\x00"
 
@@ -40,7 +52,10 @@ class ArpCache:
         self.expires = [0] * n   # REACHABLE: age limit; INCOMPLETE/STALE: next retry
         self.retries = [0] * n
         self.used = [0] * n
-        self.pending = [None] * n
+        self.pending = [None] * n   # head of a chain through PacketBuffer.next, oldest first
+        self.queued = [0] * n
+        self.queue_max = config["ARP_QUEUE"]
+        self.last_defend = -1
         self.stats = Counters(ARP_COUNTERS)
 
     # ---- lookup ---------------------------------------------------------------------------
@@ -86,10 +101,44 @@ class ArpCache:
     def _clear(self, i):
         self.state[i] = FREE
         p = self.pending[i]
-        if p is not None:
-            self.pending[i] = None
+        self.pending[i] = None
+        self.queued[i] = 0
+        while p is not None:
+            nx = p.next
             self.stats.pending_dropped += 1
             self.stack.free(p)
+            p = nx
+
+    def _enqueue(self, i, pb):
+        """pb waits for entry i's reply, behind what already waits. Over ARP_QUEUE per
+        neighbour, or a quarter of the pool for all, the oldest waiting packet goes (like
+        Linux's unres_qlen): a burst of fragments keeps its newest ones."""
+        stack = self.stack
+        limit = stack.pool.count >> 2
+        total = 0
+        k = 0
+        while k < self.size:
+            total += self.queued[k]
+            k += 1
+        if (self.queued[i] >= self.queue_max or total >= limit) and self.pending[i] is not None:
+            old = self.pending[i]
+            self.pending[i] = old.next
+            self.queued[i] -= 1
+            self.stats.pending_dropped += 1
+            stack.free(old)
+        elif total >= limit:
+            self.stats.pending_dropped += 1
+            stack.free(pb)
+            return
+        pb.next = None
+        p = self.pending[i]
+        if p is None:
+            self.pending[i] = pb
+        else:
+            while p.next is not None:
+                p = p.next
+            p.next = pb
+        self.queued[i] += 1
 
     def lookup(self, ip):
         """MAC for ip (bytes) if resolved, else None. For tests and tools."""
@@ -119,7 +168,7 @@ class ArpCache:
     # ---- output side ----------------------------------------------------------------------
     def resolve(self, pb, nexthop):
         """Fill the destination MAC of the frame at pb.buf[pb.off]. True: send it now.
-        False: it waits for the reply (one packet per neighbour; a newer one replaces it)."""
+        False: it waits for the reply (see _enqueue) or was dropped (counted)."""
         now = self.stack.now
         i = self.find(nexthop, 0)
         if i >= 0:
@@ -127,10 +176,12 @@ class ArpCache:
             if s >= REACHABLE:
                 self.used[i] = now
                 if s == REACHABLE and now >= self.expires[i]:
-                    # RFC 1122 2.3.2.1: re-validate an old entry; keep using it meanwhile
+                    # RFC 1122 2.3.2.1: re-validate an old entry; keep using it meanwhile.
+                    # The retries and the time-out run from the stack's timer.
                     self.state[i] = STALE
                     self.retries[i] = 0
                     self.expires[i] = now + self.retry_ms
+                    self.stack.timer_at(self.expires[i])
                     self._request(nexthop)
                 b = pb.buf
                 o = pb.off
@@ -142,12 +193,7 @@ class ArpCache:
                     b[o + 6 + k] = src[k]
                     k += 1
                 return True
-            # INCOMPLETE: queue this one instead of the older
-            old = self.pending[i]
-            if old is not None:
-                self.stats.pending_dropped += 1
-                self.stack.free(old)
-            self.pending[i] = pb
+            self._enqueue(i, pb)  # INCOMPLETE: wait behind the others
             return False
         i = self._slot()
         if i < 0:
@@ -162,7 +208,9 @@ class ArpCache:
         self.retries[i] = 0
         self.expires[i] = now + self.retry_ms
         self.used[i] = now
-        self.pending[i] = pb
+        self.pending[i] = None
+        self.queued[i] = 0
+        self._enqueue(i, pb)
         self.stack.timer_at(self.expires[i])
         self._request(nexthop)
         return False
@@ -188,6 +236,21 @@ class ArpCache:
         self._request(self.iface.ip)
         self.stats.gratuitous_sent += 1
 
+    def _ours(self, b, o):
+        m = self.iface.mac
+        return b[o] == m[0] and b[o + 1] == m[1] and b[o + 2] == m[2] and b[o + 3] == m[3] and \
+            b[o + 4] == m[4] and b[o + 5] == m[5]
+
+    def _defend(self):
+        """RFC 5227 2.4 (b): answer a claim on our address with one broadcast announcement,
+        unless we did so within DEFEND_INTERVAL (two hosts must not argue forever)."""
+        now = self.stack.now
+        if self.last_defend >= 0 and now - self.last_defend < DEFEND_INTERVAL_MS:
+            return
+        self.last_defend = now
+        self.stats.defended += 1
+        self.announce()
+
     # ---- input side -----------------------------------------------------------------------
     def input(self, pb, off, n):
         st = self.stats
@@ -207,22 +270,39 @@ class ArpCache:
             self.stack.free(pb)
             return
         iface = self.iface
-        # A sender claiming a broadcast/multicast MAC or our own address is bogus.
-        if (b[off + wa.SHA] & 1) or iface.is_local(b, off + wa.SPA):
+        # A sender claiming a broadcast/multicast MAC, our own address, or an address no
+        # host can have (broadcast, multicast, reserved, loopback) is bogus.
+        spa = off + wa.SPA
+        s0 = b[spa]
+        if iface.ip[0] != 0 and iface.is_local(b, spa) and not self._ours(b, off + wa.SHA):
+            st.rx_conflict += 1
+            self._defend()
+            self.stack.free(pb)
+            return
+        if (b[off + wa.SHA] & 1) or iface.is_local(b, spa) or s0 >= 224 or s0 == 127 or \
+                self.stack.ipv4.is_broadcast(b, spa):
             st.rx_bad_sender += 1
             self.stack.free(pb)
             return
         for_us = iface.is_local(b, off + wa.TPA) and iface.ip[0] != 0
-        # RFC 826 "merge": update the sender if known; add it if the packet is for us.
-        i = self.find(b, off + wa.SPA)
-        if b[off + wa.SPA] != 0:
+        # RFC 826 "merge": update the sender if known; add it if the packet is for us. Only
+        # a request makes a new entry (we will talk to the asker); a reply nobody asked for
+        # would let anyone fill the cache, and an off-link sender is never a next hop.
+        # Sender 0.0.0.0 is an RFC 5227 probe: nothing to learn.
+        if s0 != 0:
+            i = self.find(b, spa)
             if i >= 0:
                 if self.state[i] != PERMANENT:
-                    self._learn(i, b, off + wa.SPA, b, off + wa.SHA)
+                    self._learn(i, b, spa, b, off + wa.SHA)
             elif for_us:
-                i = self._slot()
-                if i >= 0:
-                    self._learn(i, b, off + wa.SPA, b, off + wa.SHA)
+                if op != wa.OP_REQUEST:
+                    st.rx_unsolicited += 1
+                elif not iface.on_link(b, spa):
+                    st.rx_off_link += 1
+                else:
+                    i = self._slot()
+                    if i >= 0:
+                        self._learn(i, b, spa, b, off + wa.SHA)
         if not for_us:
             st.rx_not_for_us += 1
             self.stack.free(pb)
@@ -268,8 +348,10 @@ class ArpCache:
         self.expires[i] = now + self.max_age
         self.used[i] = now
         p = self.pending[i]
-        if p is not None:
-            self.pending[i] = None
+        self.pending[i] = None
+        self.queued[i] = 0
+        while p is not None:
+            nx = p.next
             b = p.buf
             o = p.off
             k = 0
@@ -279,6 +361,7 @@ class ArpCache:
                 k += 1
             self.stats.pending_sent += 1
             self.iface.transmit(p)
+            p = nx
 
     # ---- timers ---------------------------------------------------------------------------
     def tick(self, now):

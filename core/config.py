@@ -12,6 +12,11 @@ DEFAULTS = {
     "ARP_RETRY_MS": 1000,
     "ARP_MAX_RETRIES": 3,
     "ARP_GRATUITOUS": True,
+    "ARP_QUEUE": 6,            # packets waiting per unresolved neighbour (a fragmented
+                               # REASS_SIZE datagram at MTU 1500); all neighbours together
+                               # hold at most PBUF_COUNT // 4
+    # Ethernet
+    "ETH_VLAN": 0,             # 802.1Q VLAN ID of interfaces added without vlan= (0: untagged)
     # IPv4
     "IP_TTL": 64,
     "IP_FORWARD": False,
@@ -64,6 +69,8 @@ RANGES = {
     "ARP_MAX_AGE_MS": (1, DAY_MS),
     "ARP_RETRY_MS": (1, DAY_MS),
     "ARP_MAX_RETRIES": (0, 255),
+    "ARP_QUEUE": (1, 64),
+    "ETH_VLAN": (0, 4094),
     "IP_TTL": (1, 255),                # RFC 791: 8 bits; 0 would be dropped by the next hop
     "ROUTE_ENTRIES": (1, 65535),
     "REASS_SLOTS": (0, 255),
@@ -143,6 +150,8 @@ def validate(cfg):
     need(cfg["PBUF_COUNT"] >= 4, "PBUF_COUNT must be at least 4")
     need(cfg["PBUF_SIZE"] >= 600, "PBUF_SIZE must hold a 576-byte IPv4 datagram plus headers")
     need(cfg["ARP_ENTRIES"] >= 1, "ARP_ENTRIES must be at least 1")
+    need(cfg["ARP_QUEUE"] >= 1, "ARP_QUEUE must be at least 1")
+    need(0 <= cfg["ETH_VLAN"] <= 4094, "ETH_VLAN must be a VLAN ID 1..4094 (0: untagged)")
     need(cfg["SOCKETS"] >= 1, "SOCKETS must be at least 1")
     need(1 <= cfg["EPHEMERAL_LOW"] <= cfg["EPHEMERAL_HIGH"] <= 65535,
          "bad ephemeral port range: need EPHEMERAL_LOW <= EPHEMERAL_HIGH")

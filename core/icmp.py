@@ -15,7 +15,8 @@ ICMP_COUNTERS = (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_requests", "rx_echo_replies",
     "rx_dest_unreach", "rx_time_exceeded", "rx_other", "rx_errors_bad_quote",
     "tx_echo_replies", "tx_echo_requests", "tx_errors", "tx_rate_limited", "tx_suppressed",
-    "tx_no_buffer", "echo_bcast_ignored",
+    "tx_no_buffer", "echo_bcast_ignored", "rx_redirects_ignored", "rx_errors_not_ours",
+    "rx_errors_to_bcast",
 )
 
 ERR_QUOTE = 28  # quoted bytes beyond the header: RFC 792 asks for header + 64 bits; we send more
@@ -139,6 +140,12 @@ class ICMP:
                     p.on_reply(seq, stack.now)
             stack.free(pb)
             return
+        if t == w.REDIRECT:
+            # RFC 1122 3.2.2.2 lets a host act on a redirect from its first-hop gateway; we
+            # keep no route cache, so none (from a gateway or anyone else) changes anything
+            st.rx_redirects_ignored += 1
+            stack.free(pb)
+            return
         if t == w.DEST_UNREACH or t == w.TIME_EXCEEDED or t == w.PARAM_PROBLEM or t == w.SOURCE_QUENCH:
             if t == w.DEST_UNREACH:
                 st.rx_dest_unreach += 1
@@ -146,6 +153,11 @@ class ICMP:
                 st.rx_time_exceeded += 1
             else:
                 st.rx_other += 1
+            if bcast:
+                # RFC 1122 3.2.2: errors are never sent to a broadcast or multicast address
+                st.rx_errors_to_bcast += 1
+                stack.free(pb)
+                return
             # the quoted datagram: its IP header plus at least 8 bytes
             q = o + 8
             qn = n - 8
@@ -156,6 +168,11 @@ class ICMP:
             qihl = (b[q] & 0x0F) << 2
             if qihl < 20 or qn < qihl + 8:
                 st.rx_errors_bad_quote += 1
+                stack.free(pb)
+                return
+            if stack.local_iface(b, q + 12) is None:
+                # RFC 5927 4.1: an error must quote a datagram we sent (our source address)
+                st.rx_errors_not_ours += 1
                 stack.free(pb)
                 return
             proto = b[q + 9]

@@ -1,8 +1,13 @@
 """An interface: one driver, its MAC and IPv4 address, its ARP cache and counters.
 
-RX: `input(pb, n)` demultiplexes the Ethernet frame in pb.buf[0:n] by EtherType (skipping one
-802.1Q/802.1ad tag) to ARP or IPv4. TX: `output(pb, nexthop)` prepends the Ethernet header
-(resolving nexthop through ARP) and hands the frame to the driver.
+RX: `input(pb, n)` demultiplexes the Ethernet frame in pb.buf[0:n] by EtherType to ARP or
+IPv4. TX: `output(pb, nexthop)` prepends the Ethernet header (resolving nexthop through ARP)
+and hands the frame to the driver.
+
+802.1Q: an interface belongs to one LAN. Without a VLAN ID (`vlan=0`) it takes untagged and
+priority-tagged (VID 0) frames only; with one it takes only frames tagged with that VID and
+tags every frame it sends. Frames of other VLANs and 802.1ad (QinQ) frames are dropped and
+counted: answering them untagged would leak across VLANs.
 """
 from ustack.core.compat import const
 from ustack.core.stats import Counters
@@ -13,15 +18,18 @@ from ustack.core.arp import ArpCache
 IFACE_COUNTERS = (
     "rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
     "rx_too_short", "rx_not_for_us", "rx_unknown_ethertype", "rx_vlan",
+    "rx_vlan_other", "rx_vlan_untagged", "rx_bad_src_mac",
     "tx_busy", "tx_too_big", "tx_no_buffer",
 )
 
 L2_ETHERNET = const(1)
 L2_NONE = const(0)  # SLIP/TUN: IP packets with no link header
+MIN_MTU = const(68)  # RFC 791 section 3.2: 60-byte header + an 8-byte fragment
 
 
 class Interface:
-    def __init__(self, stack, name, driver, ip=None, prefix=24, gateway=None, mac=None, mtu=None):
+    def __init__(self, stack, name, driver, ip=None, prefix=24, gateway=None, mac=None, mtu=None,
+                 vlan=None):
         self.stack = stack
         self.name = name
         self.driver = driver
@@ -30,7 +38,15 @@ class Interface:
         self.l2 = L2_ETHERNET if len(self.mac) == 6 else L2_NONE
         self.hlen = eth.HDR_LEN if self.l2 == L2_ETHERNET else 0
         self.mtu = mtu or getattr(driver, "mtu", 1500)
+        if self.mtu < MIN_MTU:
+            raise ValueError("interface %s: MTU %d is under 68 (RFC 791: every link must carry "
+                             "a 68-byte datagram)" % (name, self.mtu))
         self.stats = Counters(IFACE_COUNTERS)
+        if vlan is None:
+            vlan = stack.config["ETH_VLAN"]
+        if not 0 <= vlan <= 4094:
+            raise ValueError("VLAN ID must be 1..4094 (0: untagged)")
+        self.vlan = vlan if self.l2 == L2_ETHERNET else 0  # SLIP/TUN carry no tags
         self.ip = ip4.ANY
         self.prefix = 0
         self.mask = ip4.ANY
@@ -83,6 +99,12 @@ class Interface:
                 st.rx_not_for_us += 1
                 self.stack.free(pb)
                 return
+        if b[6] & 1:
+            # IEEE 802.3: a source address is never a group address; replies would go to
+            # the whole segment
+            st.rx_bad_src_mac += 1
+            self.stack.free(pb)
+            return
         et = (b[12] << 8) | b[13]
         off = eth.HDR_LEN
         if et == eth.ETH_P_VLAN or et == eth.ETH_P_QINQ:
@@ -90,9 +112,18 @@ class Interface:
                 st.rx_too_short += 1
                 self.stack.free(pb)
                 return
+            # IEEE 802.1Q: VID 0 is a priority tag on the untagged LAN
+            if et == eth.ETH_P_QINQ or (((b[14] & 0x0F) << 8) | b[15]) != self.vlan:
+                st.rx_vlan_other += 1
+                self.stack.free(pb)
+                return
             st.rx_vlan += 1
             et = (b[16] << 8) | b[17]
             off = eth.HDR_LEN + eth.VLAN_LEN
+        elif self.vlan:
+            st.rx_vlan_untagged += 1
+            self.stack.free(pb)
+            return
         if et == eth.ETH_P_IPV4:
             self.stack.ipv4.input(self, pb, off, n - off)
         elif et == eth.ETH_P_ARP:
@@ -157,6 +188,20 @@ class Interface:
                 i += 1
             n = eth.MIN_FRAME
         st = self.stats
+        if self.vlan and not (pb.buf[12] == 0x81 and pb.buf[13] == 0):
+            # IEEE 802.1Q: the tag goes between the source MAC and the EtherType (a reply
+            # built in place from a tagged frame already carries it)
+            b = pb.buf
+            if n + eth.VLAN_LEN > pb.size:
+                st.tx_too_big += 1
+                self.stack.free(pb)
+                return
+            b[16:n + eth.VLAN_LEN] = b[12:n]
+            b[12] = eth.ETH_P_VLAN >> 8
+            b[13] = eth.ETH_P_VLAN & 0xFF
+            b[14] = self.vlan >> 8
+            b[15] = self.vlan & 0xFF
+            n += eth.VLAN_LEN
         stack = self.stack
         if stack.capture is not None:
             stack.capture(self, pb.buf, n, True)

@@ -17,12 +17,16 @@ from ustack.core.reass import Reassembly
 IP_COUNTERS = (
     "rx_packets", "rx_delivered", "rx_too_short", "rx_bad_version", "rx_bad_ihl", "rx_bad_len",
     "rx_bad_csum", "rx_bad_src", "rx_not_for_us", "rx_unknown_proto", "rx_fragments",
-    "rx_reassembled", "rx_options", "rx_multicast_dropped",
-    "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed",
+    "rx_reassembled", "rx_options", "rx_multicast_dropped", "rx_src_is_ours",
+    "rx_link_bcast_unicast",
+    "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed", "tx_too_big",
     "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled", "fwd_directed_bcast",
+    "fwd_martian", "fwd_source_route",
 )
 
 L2_RESERVE = const(14)  # Ethernet header room reserved in front of every TX datagram
+IP_MAX = const(65535)   # RFC 791: the largest datagram
+ID_BUCKETS = const(64)  # RFC 7739 5.3: per-destination Identification counters (hashed)
 
 
 class IPv4:
@@ -32,7 +36,9 @@ class IPv4:
         self.ttl = stack.config["IP_TTL"]
         self.forward = stack.config["IP_FORWARD"]
         self.forward_bcast = stack.config["IP_FORWARD_DIRECTED_BCAST"]
-        self.ident = 0
+        self.id_count = [0] * ID_BUCKETS
+        self.id_key1 = -1     # secrets, drawn on first use (after the port seeded the stack)
+        self.id_key2 = 0
         self.reass = Reassembly(stack, stack.config)
         self.big = None
 
@@ -66,15 +72,24 @@ class IPv4:
             st.rx_bad_csum += 1
             stack.free(pb)
             return
-        # sanity: RFC 1122 3.2.1.3 - a source may not be broadcast, multicast or loopback
+        # sanity: RFC 1122 3.2.1.3 - a source may not be broadcast, multicast, loopback or
+        # {0, host}; {0, 0} only while a host learns its address, to a broadcast (DHCP)
         s0 = b[off + 12]
-        if s0 >= 224 or s0 == 127 or self.is_broadcast(b, off + 12):
+        d0 = b[off + 16]
+        if s0 >= 224 or s0 == 127 or self.is_broadcast(b, off + 12) or \
+                (s0 == 0 and (b[off + 13] or b[off + 14] or b[off + 15] or
+                              not (d0 >= 224 or self.is_broadcast(b, off + 16)))):
             st.rx_bad_src += 1
+            stack.free(pb)
+            return
+        # LAND: our own address as the source cannot come from the wire; answering it would
+        # talk to ourselves
+        if s0 != 0 and (iface.is_local(b, off + 12) or stack.local_iface(b, off + 12)):
+            st.rx_src_is_ours += 1
             stack.free(pb)
             return
         if ihl > w.HDR_LEN:
             st.rx_options += 1  # options are skipped (RFC 1122 3.2.1.8 lets hosts ignore most)
-        d0 = b[off + 16]
         local = False
         bcast = False
         if d0 >= 224:
@@ -87,6 +102,8 @@ class IPv4:
             elif d0 < 240 and stack.multicast_member(b, off + 16):
                 local = True
                 bcast = True
+            elif d0 >= 240:
+                pass  # reserved (RFC 1112 4): not for us, never forwarded (_forward)
             else:
                 st.rx_multicast_dropped += 1
                 stack.free(pb)
@@ -100,8 +117,14 @@ class IPv4:
             oi = stack.local_iface(b, off + 16)  # weak host model (RFC 1122 3.3.4.2)
             if oi is not None:
                 local = True
+        if not bcast and iface.hlen and (b[0] & 1):
+            # RFC 1122 3.3.6: a unicast datagram in a link-layer broadcast/multicast is
+            # silently discarded (and RFC 1812 5.3.4: never forwarded)
+            st.rx_link_bcast_unicast += 1
+            stack.free(pb)
+            return
         if not local:
-            if iface.ip[0] == 0 and d0 < 224:
+            if iface.ip[0] == 0 and d0 < 224 and d0 != 0 and d0 != 127:
                 # Unconfigured interface (DHCP in progress): accept unicast to us by MAC.
                 local = True
             else:
@@ -153,9 +176,23 @@ class IPv4:
             st.rx_not_for_us += 1
             stack.free(pb)
             return
+        d0 = b[off + 16]
+        if d0 == 0 or d0 == 127 or d0 >= 240:
+            # RFC 1812 5.3.7: never forward to 0/8, 127/8 or the reserved 240/4 (source
+            # martians were dropped on input); no ICMP error about them either
+            st.fwd_martian += 1
+            stack.free(pb)
+            return
         if b[off + 8] <= 1:
             st.fwd_ttl_exceeded += 1
             stack.icmp.error(iface, pb, off, icmp4.TIME_EXCEEDED, 0, 0)
+            stack.free(pb)
+            return
+        if ihl > w.HDR_LEN and self._source_routed(b, off, ihl):
+            # RFC 7126 4.3/4.4: routers SHOULD drop LSRR/SSRR datagrams by default (they
+            # steer traffic around filters; Linux: accept_source_route=0). We implement no
+            # source routing, so forwarding on while ignoring the route would be wrong too.
+            st.fwd_source_route += 1
             stack.free(pb)
             return
         r = stack.routes.lookup(b, off + 16)
@@ -199,6 +236,24 @@ class IPv4:
             pb.off = out.hlen
         out.output(pb, nh)
 
+    def _source_routed(self, b, off, ihl):
+        """Does the option list carry a loose or strict source route (RFC 791 3.1)?"""
+        i = off + w.HDR_LEN
+        end = off + ihl
+        while i < end:
+            t = b[i]
+            if t == w.OPT_EOL:
+                return False
+            if t == w.OPT_NOP:
+                i += 1
+                continue
+            if t == w.OPT_LSRR or t == w.OPT_SSRR:
+                return True
+            if i + 1 >= end or b[i + 1] < 2:
+                return False  # malformed: stop (the datagram is not source routed)
+            i += b[i + 1]
+        return False
+
     # ---- output ---------------------------------------------------------------------------
     def output(self, pb, proto, src, dst, csum_off=-1, ttl=0, tos=0, df=False, iface=None):
         """Send the transport segment at pb.buf[pb.off:pb.off+pb.n] to dst (4 bytes).
@@ -226,14 +281,17 @@ class IPv4:
         if src is None or (src[0] == 0 and src[1] == 0 and src[2] == 0 and src[3] == 0):
             src = iface.ip
         l4 = pb.n
+        if l4 + w.HDR_LEN > IP_MAX:
+            st.tx_too_big += 1  # RFC 791: Total Length is 16 bits
+            stack.free(pb)
+            return EMSGSIZE
         off = pb.off - w.HDR_LEN
         pb.off = off
         tot = l4 + w.HDR_LEN
         pb.n = tot
         b = pb.buf
-        self.ident = (self.ident + 1) & 0xFFFF
-        w.write_header(b, off, tot, self.ident, w.FLAG_DF if df else 0, ttl or self.ttl,
-                       proto, src, dst)
+        w.write_header(b, off, tot, self.next_ident(src, dst, proto), w.FLAG_DF if df else 0,
+                       ttl or self.ttl, proto, src, dst)
         if tos:
             b[off + 1] = tos
             b[off + 10] = 0
@@ -267,6 +325,30 @@ class IPv4:
         iface.output(pb, nh)
         return 0
 
+    def next_ident(self, src, dst, proto):
+        """RFC 7739 5.3 (double hash): Identification = F(src, dst, proto) + one of
+        ID_BUCKETS counters chosen by G(src, dst, proto), both keyed by secrets. Each
+        destination sees its own sequence (unique within 65536 datagrams, RFC 6864 4.1) and
+        learns nothing of traffic to others. Arithmetic stays below 2**30 (small ints on
+        32-bit MicroPython) and allocates nothing."""
+        if self.id_key1 < 0:
+            self.id_key1 = self.stack.random16()
+            self.id_key2 = self.stack.random16()
+        f = self.id_key1
+        g = self.id_key2
+        i = 0
+        while i < 9:
+            x = proto if i == 8 else (src[i] if i < 4 else dst[i - 4])
+            f = ((f ^ x) * 0x9E5) & 0x3FFFF
+            f ^= f >> 7
+            g = ((g ^ x) * 0x6B3) & 0x3FFFF
+            g ^= g >> 9
+            i += 1
+        k = (g >> 4) & (ID_BUCKETS - 1)
+        c = self.id_count[k]
+        self.id_count[k] = (c + 1) & 0xFFFF
+        return (f + c) & 0xFFFF
+
     def _fragment(self, iface, pb, nh):
         """RFC 791 section 3.2 fragmentation: payload split on 8-byte boundaries; each
         fragment gets a copy of the header (options not copied: we never send any)."""
@@ -277,6 +359,10 @@ class IPv4:
         tot = pb.n
         payload = tot - ihl
         chunk = ((iface.mtu - w.HDR_LEN) // 8) * 8
+        if chunk < 8:
+            self.stats.tx_too_big += 1  # an MTU under 28 holds no fragment at all
+            stack.free(pb)
+            return EMSGSIZE
         base = ((b[off + 6] & 0x1F) << 8) | b[off + 7]
         more = b[off + 6] & 0x20
         pos = 0

@@ -6,13 +6,26 @@ The completed datagram is handed up in the slot itself (a PacketBuffer not from 
 freeing it releases the slot. Incomplete datagrams time out after REASS_TIMEOUT_MS (RFC 1122
 3.3.2 suggests 60-120 s; embedded stacks use less); when fragment zero had come, the source
 gets ICMP Time Exceeded, code 1 (RFC 1122 3.3.2, RFC 792), quoting that fragment's header.
+
+What cannot be a datagram is dropped and counted: a fragment reaching beyond 65535 bytes
+(ping of death: `oversize`), lengths that contradict each other (teardrop: `malformed`), an
+overlap whose bytes differ from what came before (the whole datagram: `overlap_conflict`;
+identical retransmitted overlaps are fine), and RFC 1858 tiny fragments (`tiny`). When every
+slot is collecting, the oldest datagram is evicted for the new one (`evicted`).
 """
+from ustack.core.compat import const
 from ustack.core.buf import PacketBuffer
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
 from ustack.core.wire import icmp4
 
-REASS_COUNTERS = ("fragments", "reassembled", "timeouts", "no_slot", "too_big", "malformed")
+REASS_COUNTERS = ("fragments", "reassembled", "timeouts", "no_slot", "too_big", "malformed",
+                  "oversize", "overlap_conflict", "tiny", "evicted")
+
+IP_MAX = const(65535)     # RFC 791: Total Length is 16 bits
+PROTO_TCP = const(6)
+PROTO_UDP = const(17)
+PROTO_ICMP = const(1)
 
 
 class Slot(PacketBuffer):
@@ -23,6 +36,7 @@ class Slot(PacketBuffer):
         self.ident = 0
         self.proto = 0
         self.total = -1
+        self.maxend = 0       # furthest byte any fragment reached
         self.have_first = False
         self.iface = None     # where fragment zero came in (for the Time Exceeded)
         self.expires = 0
@@ -49,21 +63,38 @@ class Reassembly:
                         a[3] == b[off + 15] and d[0] == b[off + 16] and d[1] == b[off + 17] and \
                         d[2] == b[off + 18] and d[3] == b[off + 19]:
                     return s
+        free = None
+        oldest = None
         for s in self.slots:
-            if not s.busy and not s.in_use:
-                s.busy = True
-                s.ident = ident
-                s.proto = proto
-                s.src[0:4] = b[off + 12:off + 16]
-                s.dst[0:4] = b[off + 16:off + 20]
-                s.total = -1
-                s.have_first = False
-                s.expires = self.stack.now + self.timeout
-                bm = s.bitmap
-                for i in range(len(bm)):
-                    bm[i] = 0
-                self.stack.timer_at(s.expires)
-                return s
+            if not s.in_use:
+                if not s.busy:
+                    free = s
+                    break
+                if oldest is None or s.expires < oldest.expires:
+                    oldest = s
+        if free is None and oldest is not None:
+            # every slot is collecting: the oldest datagram makes room (it is the least
+            # likely to complete, and a flood of first fragments cannot hold all slots)
+            self.stats.evicted += 1
+            oldest.busy = False
+            oldest.iface = None
+            free = oldest
+        s = free
+        if s is not None:
+            s.busy = True
+            s.ident = ident
+            s.proto = proto
+            s.src[0:4] = b[off + 12:off + 16]
+            s.dst[0:4] = b[off + 16:off + 20]
+            s.total = -1
+            s.maxend = 0
+            s.have_first = False
+            s.expires = self.stack.now + self.timeout
+            bm = s.bitmap
+            for i in range(len(bm)):
+                bm[i] = 0
+            self.stack.timer_at(s.expires)
+            return s
         return None
 
     def input(self, iface, pb, off, ihl, tot):
@@ -81,6 +112,20 @@ class Reassembly:
             st.malformed += 1
             stack.free(pb)
             return None
+        if ihl + end > IP_MAX:
+            st.oversize += 1  # ping of death: no legal datagram reaches this far
+            stack.free(pb)
+            return None
+        proto = b[off + 9]
+        if (proto == PROTO_TCP and fo == 8) or (fo == 0 and mf and plen < (
+                20 if proto == PROTO_TCP else 8 if proto == PROTO_UDP or proto == PROTO_ICMP
+                else 0)):
+            # RFC 1858 3.1/3.2: a first fragment too short for the transport header, or a
+            # TCP fragment at offset 8 (it could only rewrite the flags), exists to get past
+            # filters
+            st.tiny += 1
+            stack.free(pb)
+            return None
         if end > self.max:
             st.too_big += 1
             stack.free(pb)
@@ -91,6 +136,37 @@ class Reassembly:
             stack.free(pb)
             return None
         sb = s.buf
+        bm = s.bitmap
+        # lengths must agree (RFC 791): one end, nothing beyond it (teardrop)
+        if not mf:
+            if (s.total >= 0 and s.total != end) or s.maxend > end:
+                st.malformed += 1
+                stack.free(pb)
+                self._drop(s)
+                return None
+        elif s.total >= 0 and end > s.total:
+            st.malformed += 1
+            stack.free(pb)
+            self._drop(s)
+            return None
+        # an overlap must repeat what came before, byte for byte, or the datagram goes
+        k = fo >> 3
+        last = (end + 7) >> 3
+        while k < last:
+            if bm[k >> 3] & (1 << (k & 7)):
+                j = k << 3
+                e = j + 8
+                if e > end:
+                    e = end
+                d = off + ihl - fo
+                while j < e:
+                    if sb[20 + j] != b[d + j]:
+                        st.overlap_conflict += 1
+                        stack.free(pb)
+                        self._drop(s)
+                        return None
+                    j += 1
+            k += 1
         if fo == 0:
             sb[0:20] = b[off:off + 20]
             sb[0] = 0x45
@@ -99,16 +175,9 @@ class Reassembly:
         sb[20 + fo:20 + end] = b[off + ihl:off + tot]
         stack.free(pb)
         if not mf:
-            if s.total >= 0 and s.total != end:
-                st.malformed += 1
-                self._drop(s)
-                return None
             s.total = end
-        elif s.total >= 0 and end > s.total:
-            st.malformed += 1
-            self._drop(s)
-            return None
-        bm = s.bitmap
+        if end > s.maxend:
+            s.maxend = end
         k = fo >> 3
         last = (end + 7) >> 3
         while k < last:
@@ -142,6 +211,7 @@ class Reassembly:
 
     def _drop(self, s):
         s.busy = False
+        s.iface = None
 
     def tick(self, now):
         nxt = 0

@@ -109,9 +109,11 @@ class Stack:
             pb.in_use = False  # reassembly slot or scratch buffer
 
     # ---- configuration --------------------------------------------------------------------
-    def add_interface(self, name, driver, ip=None, prefix=24, gateway=None, mac=None, mtu=None):
-        """The seed's interface_config_t: name, MAC, address/prefix, gateway. Every argument
-        is checked first (ValueError naming it); nothing is added when one is wrong."""
+    def add_interface(self, name, driver, ip=None, prefix=24, gateway=None, mac=None, mtu=None,
+                      vlan=None):
+        """The seed's interface_config_t: name, MAC, address/prefix, gateway. vlan: the
+        802.1Q VLAN ID this interface sends and accepts tagged (None: config ETH_VLAN). Every
+        argument is checked first (ValueError naming it); nothing is added when one is wrong."""
         if not isinstance(name, str) or not name:
             raise ValueError("add_interface: name must be a non-empty string, got %r" % (name,))
         for i in self.ifaces:
@@ -134,7 +136,10 @@ class Stack:
         if mac is not None:
             mac = check_mac("add_interface: mac", mac)
         mtu = self._check_mtu(driver, mtu)
-        iface = Interface(self, name, driver, None, prefix, None, mac, mtu)
+        if vlan is not None and (not isinstance(vlan, int) or isinstance(vlan, bool)
+                                 or not 0 <= vlan <= 4094):
+            raise ValueError("add_interface: vlan must be 0..4094, got %r" % (vlan,))
+        iface = Interface(self, name, driver, None, prefix, None, mac, mtu, vlan)
         self.ifaces.append(iface)
         if ip is not None:
             self.set_address(iface, ip, prefix, gateway)

@@ -36,6 +36,12 @@ FLAG_DF = const(0x4000)
 FLAG_MF = const(0x2000)
 FRAG_OFF_MASK = const(0x1FFF)
 
+# options (RFC 791 3.1): type octets
+OPT_EOL = const(0)
+OPT_NOP = const(1)
+OPT_LSRR = const(131)
+OPT_SSRR = const(137)
+
 PROTO_ICMP = const(1)
 PROTO_TCP = const(6)
 PROTO_UDP = const(17)

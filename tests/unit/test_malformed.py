@@ -60,6 +60,12 @@ class Listeners:
         self.fed.advance(1)
 
 
+def on_vlan_of(fed, name):
+    """The tagged frame is answered only by an interface on its VLAN (5)."""
+    if name == "vlan":
+        fed.iface.vlan = 5
+
+
 def with_udp_listener(fed):
     return Listeners(fed)
 
@@ -67,6 +73,7 @@ def with_udp_listener(fed):
 @pytest.mark.parametrize("name", sorted(VALID))
 def test_every_truncation_is_dropped_without_exception(fed, name):
     s = with_udp_listener(fed)
+    on_vlan_of(fed, name)
     frame = VALID[name]
     for cut in range(len(frame)):
         fed.feed(frame[:cut])
@@ -80,6 +87,7 @@ def test_every_truncation_is_dropped_without_exception(fed, name):
 @pytest.mark.parametrize("name", sorted(VALID))
 def test_random_corruption_never_raises(fed, name):
     s = with_udp_listener(fed)
+    on_vlan_of(fed, name)
     rnd = random.Random(name)
     frame = VALID[name]
     for _ in range(400):
