@@ -4,6 +4,11 @@ A PacketBuffer holds one frame. `off`/`n` mark where the live bytes are; transmi
 with `off = HEADROOM` and each layer *prepends* its header by moving `off` down (lwIP's
 pbuf_header, Linux's skb_push). A buffer is owned by exactly one place at a time and goes back
 to the pool with `free()`. An empty pool is a counted drop, never an allocation.
+
+Receivers cannot starve the stack (issue 8, hole 3): receive-driven allocations (`alloc_rx`)
+never take the last `reserve` buffers, which only transmit, ARP and ICMP replies may use; and
+socket receive queues together hold at most `queue_cap` buffers (`queue_take`/`queue_give`).
+Both limits count their hits, and `low_water` is the fewest free buffers ever seen.
 """
 from ustack.core.compat import const
 
@@ -24,7 +29,7 @@ class PacketBuffer:
 
 
 class Pool:
-    def __init__(self, count, size):
+    def __init__(self, count, size, reserve=0, queue_cap=-1):
         self.count = count
         self.size = size
         self.bufs = [PacketBuffer(size, i) for i in range(count)]
@@ -32,6 +37,11 @@ class Pool:
         self.nfree = count
         self.alloc_fail = 0
         self.low_water = count
+        self.reserve = reserve        # the last buffers: transmit, ARP and ICMP only
+        self.rx_reserve_hit = 0
+        self.queue_cap = count if queue_cap < 0 else queue_cap
+        self.queued = 0               # buffers held by socket receive queues
+        self.queue_cap_hit = 0
 
     def alloc(self):
         if self.nfree == 0:
@@ -46,6 +56,34 @@ class Pool:
         if self.nfree < self.low_water:
             self.low_water = self.nfree
         return pb
+
+    def rx_room(self, k):
+        """True when receive may take k more buffers and still leave the reserve."""
+        if self.nfree - k < self.reserve:
+            self.rx_reserve_hit += 1
+            return False
+        return True
+
+    def alloc_rx(self):
+        """A buffer for something received (a frame, a copy for a socket): None rather than
+        one of the reserved last buffers, so a receive flood or unread sockets can never
+        stop the stack from transmitting, answering ARP and ping."""
+        if self.nfree <= self.reserve:
+            self.rx_reserve_hit += 1
+            return None
+        return self.alloc()
+
+    def queue_take(self, k):
+        """Socket receive queues want to keep k more buffers: True (and charged) when the
+        queues' share of the pool allows it."""
+        if self.queued + k > self.queue_cap:
+            self.queue_cap_hit += 1
+            return False
+        self.queued += k
+        return True
+
+    def queue_give(self, k):
+        self.queued -= k
 
     def free(self, pb):
         if not pb.in_use:

@@ -6,6 +6,11 @@ DEFAULTS = {
     "PBUF_COUNT": 64,          # frames in flight at once (RX + TX + queued)
     "PBUF_SIZE": 1536,         # one Ethernet frame (1514) + headroom slack
     "RX_BATCH": 32,            # frames drained per interface per poll
+    # Derived when not given (None): see derive(). Receive may never take the last
+    # PBUF_RESERVE_TX buffers (transmit, ARP and ICMP replies keep working); all socket
+    # receive queues together hold at most SOCK_QUEUE_PBUFS buffers.
+    "PBUF_RESERVE_TX": None,   # max(1, PBUF_COUNT // 8)
+    "SOCK_QUEUE_PBUFS": None,  # PBUF_COUNT // 2
     # ARP (RFC 826 / RFC 1122 2.3.2)
     "ARP_ENTRIES": 16,
     "ARP_MAX_AGE_MS": 300000,  # a resolved entry is re-validated after this
@@ -24,7 +29,11 @@ DEFAULTS = {
     "ICMP_BURST": 10,
     # UDP / sockets
     "SOCKETS": 32,             # sockets of all kinds at once
-    "UDP_RX_QUEUE": 16,        # datagrams queued per UDP socket
+    "UDP_RX_QUEUE": 16,        # datagrams queued per UDP (or raw) socket
+    # Default SO_RCVBUF of UDP and raw sockets, in bytes; every queued datagram is charged
+    # its buffer's whole size (Linux's truesize). None: PBUF_SIZE * min(UDP_RX_QUEUE,
+    # SOCK_QUEUE_PBUFS // 4), at least one buffer.
+    "UDP_RCVBUF": None,
     "EPHEMERAL_LOW": 49152,    # RFC 6335 dynamic ports
     "EPHEMERAL_HIGH": 65535,
     # TCP (core/tcp)
@@ -59,8 +68,20 @@ def make_config(overrides=None):
             if k not in DEFAULTS:
                 raise ValueError("unknown config key %r" % (k,))
             cfg[k] = overrides[k]
+    derive(cfg)
     validate(cfg)
     return cfg
+
+
+def derive(cfg):
+    """Fill the keys left None from the pool size (lwIP's derived sizes)."""
+    if cfg["PBUF_RESERVE_TX"] is None:
+        cfg["PBUF_RESERVE_TX"] = max(1, cfg["PBUF_COUNT"] // 8)
+    if cfg["SOCK_QUEUE_PBUFS"] is None:
+        cfg["SOCK_QUEUE_PBUFS"] = cfg["PBUF_COUNT"] // 2
+    if cfg["UDP_RCVBUF"] is None:
+        cfg["UDP_RCVBUF"] = cfg["PBUF_SIZE"] * max(1, min(cfg["UDP_RX_QUEUE"],
+                                                           cfg["SOCK_QUEUE_PBUFS"] // 4))
 
 
 def validate(cfg):
@@ -77,3 +98,17 @@ def validate(cfg):
     need(cfg["TCP_SND_BUF"] >= 536 and cfg["TCP_RCV_BUF"] >= 536,
          "TCP buffers must hold at least one 536-byte segment")
     need(cfg["UDP_RX_QUEUE"] >= 1, "UDP_RX_QUEUE must be at least 1")
+    need(cfg["RX_BATCH"] >= 1, "RX_BATCH must be at least 1")
+    # Pool shares (issue 8, hole 3): whatever sockets leave unread, at least one buffer stays
+    # for receiving and PBUF_RESERVE_TX for transmitting. A socket's own budget cannot exceed
+    # the queues' share, so SOCKETS x UDP_RCVBUF may exceed the pool: the share bounds them.
+    need(1 <= cfg["PBUF_RESERVE_TX"] < cfg["PBUF_COUNT"],
+         "PBUF_RESERVE_TX must be at least 1 and below PBUF_COUNT")
+    need(cfg["SOCK_QUEUE_PBUFS"] >= 1, "SOCK_QUEUE_PBUFS must be at least 1")
+    need(cfg["SOCK_QUEUE_PBUFS"] + cfg["PBUF_RESERVE_TX"] < cfg["PBUF_COUNT"],
+         "SOCK_QUEUE_PBUFS + PBUF_RESERVE_TX must leave PBUF_COUNT at least one buffer to "
+         "receive into (%d + %d >= %d)" % (cfg["SOCK_QUEUE_PBUFS"], cfg["PBUF_RESERVE_TX"],
+                                           cfg["PBUF_COUNT"]))
+    need(cfg["PBUF_SIZE"] <= cfg["UDP_RCVBUF"] <= cfg["SOCK_QUEUE_PBUFS"] * cfg["PBUF_SIZE"],
+         "UDP_RCVBUF must hold one packet buffer (PBUF_SIZE) and at most the socket queues' "
+         "share of the pool (SOCK_QUEUE_PBUFS * PBUF_SIZE)")

@@ -1,10 +1,13 @@
 """UDP (RFC 768, RFC 1122 section 4.1) and datagram sockets.
 
 Received datagrams stay in their packet buffers: a socket's queue links the buffers (no copy
-until recv), bounded by UDP_RX_QUEUE (overflow counted). Demultiplexing prefers the most
+until recv), bounded by UDP_RX_QUEUE datagrams, by the socket's SO_RCVBUF bytes (each datagram
+charged its whole buffer, as Linux charges truesize) and by the share of the pool that all
+socket queues together may hold (SOCK_QUEUE_PBUFS); each overflow has its own counter. Demultiplexing prefers the most
 specific socket (connected, then bound address, then wildcard); broadcasts reach every
 matching socket. A datagram to a port nobody listens on gets ICMP port unreachable.
 """
+from ustack.core.compat import const
 from ustack.core.compat import (
     EADDRINUSE, EADDRNOTAVAIL, EACCES, EDESTADDRREQ, EINVAL, EISCONN, EMSGSIZE,
     ENETUNREACH, ENOBUFS, ECONNREFUSED, EHOSTUNREACH, oserror)
@@ -19,7 +22,35 @@ from ustack.core.portalloc import Ephemeral
 UDP_COUNTERS = (
     "rx_datagrams", "rx_too_short", "rx_bad_len", "rx_bad_csum", "rx_no_port",
     "rx_queue_full", "rx_delivered", "tx_datagrams", "tx_errors", "icmp_errors",
+    "rx_rcvbuf", "rx_pool_share", "rx_no_buffer", "rx_too_big",
 )
+
+# A receive queue's answer to one more datagram (_enqueue, shared with core/raw.py)
+Q_OK = const(0)
+Q_FULL = const(1)     # UDP_RX_QUEUE datagrams queued already
+Q_RCVBUF = const(2)   # over the socket's SO_RCVBUF
+Q_SHARE = const(3)    # the socket queues' share of the pool (SOCK_QUEUE_PBUFS) is taken
+
+
+def rcvbuf_value(stack, v):
+    """SO_RCVBUF as Linux sets it (socket(7)): the value doubled for bookkeeping, at least one
+    packet buffer, at most what all socket queues together may hold (our rmem_max)."""
+    lo = stack.pool.size
+    hi = stack.pool.queue_cap * lo
+    if v < 0 or v > hi // 2:
+        return hi
+    v *= 2
+    return v if v > lo else lo
+
+
+def count_drop(st, q):
+    """Count why a queue refused a datagram in the counters st (UDP's or raw's)."""
+    if q == Q_FULL:
+        st.rx_queue_full += 1
+    elif q == Q_RCVBUF:
+        st.rx_rcvbuf += 1
+    else:
+        st.rx_pool_share += 1
 
 MAX_PAYLOAD = 65507  # 65535 - 20 (IPv4) - 8 (UDP)
 
@@ -32,7 +63,12 @@ class UdpSocket(so.Socket):
         self.qtail = None
         self.qlen = 0
         self.qmax = stack.config["UDP_RX_QUEUE"]
+        self.qbytes = 0  # buffer bytes queued, charged against rcvbuf
+        self.rcvbuf = stack.config["UDP_RCVBUF"]
         self.connected = False
+
+    def _set_rcvbuf(self, v):
+        self.rcvbuf = rcvbuf_value(self.stack, v)
 
     # ---- binding --------------------------------------------------------------------------
     def bind(self, addr):
@@ -151,8 +187,17 @@ class UdpSocket(so.Socket):
         return (ip4.ntoa(b, o + 12), (b[o + ihl] << 8) | b[o + ihl + 1])
 
     def _enqueue(self, pb):
+        """Queue pb (Q_OK) or say why not (the caller still owns pb then)."""
         if self.qlen >= self.qmax:
-            return False
+            return Q_FULL
+        ts = pb.size
+        # Linux takes a datagram into an empty queue whatever its size; after that the
+        # queue's buffers must stay within SO_RCVBUF
+        if self.qbytes and self.qbytes + ts > self.rcvbuf:
+            return Q_RCVBUF
+        if pb.index >= 0 and not self.stack.pool.queue_take(1):
+            return Q_SHARE
+        self.qbytes += ts
         pb.next = None
         if self.qtail is None:
             self.qhead = pb
@@ -161,7 +206,7 @@ class UdpSocket(so.Socket):
         self.qtail = pb
         self.qlen += 1
         self._event()
-        return True
+        return Q_OK
 
     def _dequeue(self):
         pb = self.qhead
@@ -169,6 +214,9 @@ class UdpSocket(so.Socket):
         if self.qhead is None:
             self.qtail = None
         self.qlen -= 1
+        self.qbytes -= pb.size
+        if pb.index >= 0:
+            self.stack.pool.queue_give(1)
         self.stack.free(pb)
 
     def close(self):
@@ -283,10 +331,11 @@ class UDP:
         pb.tag = off
         pb.off = o + 8
         pb.n = ulen - 8
-        if best._enqueue(pb):
+        q = best._enqueue(pb)
+        if q == Q_OK:
             st.rx_delivered += 1
         else:
-            st.rx_queue_full += 1
+            count_drop(st, q)
             stack.free(pb)
 
     def _deliver_copy(self, s, pb, off, o, ulen):
@@ -294,20 +343,21 @@ class UDP:
         ihl = o - off
         need = ihl + ulen
         if need > stack.pool.size:
-            self.stats.rx_queue_full += 1
+            self.stats.rx_too_big += 1  # a reassembled broadcast: one copy, the first socket's
             return
-        c = stack.alloc()
+        c = stack.pool.alloc_rx()
         if c is None:
-            self.stats.rx_queue_full += 1
+            self.stats.rx_no_buffer += 1
             return
         fields.copy(c.buf, 0, pb.buf, off, need)
         c.tag = 0
         c.off = ihl + 8
         c.n = ulen - 8
-        if s._enqueue(c):
+        q = s._enqueue(c)
+        if q == Q_OK:
             self.stats.rx_delivered += 1
         else:
-            self.stats.rx_queue_full += 1
+            count_drop(self.stats, q)
             stack.free(c)
 
     def icmp_error(self, t, code, b, q, qihl):
