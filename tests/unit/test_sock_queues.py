@@ -7,6 +7,7 @@ import pytest
 
 from ustack.core import socket as so
 from tests.twostack import Bench, IP_A, IP_B
+from tests.exhaust import unread_sockets_leave_the_stack_working
 
 
 def _teardown(b):
@@ -88,3 +89,117 @@ def test_raw_socket_over_its_budget_drops_and_counts_the_big_datagram(bench):
     assert len(r.recv(65535)) == 84
     with pytest.raises(OSError):
         r.recv(65535)
+
+
+# ---- hole 3: unread sockets cannot take the pool ---------------------------------------------
+def _close_all(b, socks):
+    for s in socks:
+        s.close()
+    _teardown(b)
+
+
+def test_four_unread_udp_sockets_leave_arp_ping_and_tcp_working():
+    """The issue's numbers: 4 unread sockets x UDP_RX_QUEUE datagrams once equalled
+    PBUF_COUNT, and B could neither receive nor send anything."""
+    b, socks = unread_sockets_leave_the_stack_working(None, nsock=4)
+    _close_all(b, socks)
+
+
+def test_many_unread_udp_sockets_at_a_small_pool_leave_the_stack_working():
+    cfg = {"PBUF_COUNT": 12, "UDP_RX_QUEUE": 16, "SOCKETS": 12}
+    b, socks = unread_sockets_leave_the_stack_working(cfg, nsock=8)
+    assert b.b.counters()["udp.rx_pool_share"] > 0
+    _close_all(b, socks)
+
+
+def test_socket_queue_budget_is_charged_whole_buffers():
+    """SO_RCVBUF counts each queued datagram's buffer (Linux's truesize), not its payload:
+    one-byte datagrams fill the budget as fast as full ones."""
+    b = Bench()
+    b.a.ping(IP_B)
+    s = udp(b.b, 9)
+    s.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 3 * b.b.pool.size // 2)  # Linux doubles it
+    assert s.getsockopt(so.SOL_SOCKET, so.SO_RCVBUF) == 3 * b.b.pool.size
+    cli = udp(b.a)
+    for i in range(5):
+        cli.sendto(b"x", (IP_B, 9))
+        b.pump(2)
+    assert s.qlen == 3
+    assert b.b.counters()["udp.rx_rcvbuf"] == 2
+    _teardown(b)
+
+
+def test_so_rcvbuf_is_clamped_like_linux():
+    """Linux: at least a minimum, at most rmem_max (doubled); here at least one buffer and at
+    most the socket queues' share of the pool; negative values mean the maximum."""
+    b = Bench()
+    s = udp(b.b)
+    size = b.b.pool.size
+    share = b.b.config["SOCK_QUEUE_PBUFS"] * size
+    assert s.getsockopt(so.SOL_SOCKET, so.SO_RCVBUF) == b.b.config["UDP_RCVBUF"]
+    for v, want in ((1, size), (0, size), (-5, share), (1 << 30, share), (size, 2 * size)):
+        s.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, v)
+        assert s.getsockopt(so.SOL_SOCKET, so.SO_RCVBUF) == want, v
+    r = raw(b.b)
+    r.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 1)
+    assert r.getsockopt(so.SOL_SOCKET, so.SO_RCVBUF) == size
+    _teardown(b)
+
+
+def test_receive_never_takes_the_transmit_reserve():
+    """With the pool down to its reserve, received frames wait in the driver (counted), and
+    what the stack must send still goes out."""
+    b = Bench()
+    b.a.ping(IP_B)
+    pool = b.b.pool
+    held = []
+    while pool.nfree > pool.reserve:
+        held.append(pool.alloc())
+    cli = udp(b.a)
+    srv = udp(b.b, 5)
+    cli.sendto(b"waits", (IP_B, 5))
+    b.pump(3)
+    assert pool.rx_reserve_hit > 0 and srv.qlen == 0
+    srv.sendto(b"but B can send", (IP_A, cli.getsockname()[1]))  # transmit uses the reserve
+    b.pump(3)
+    assert cli.recv(100) == b"but B can send"
+    for pb in held:
+        pool.free(pb)
+    b.pump(3)
+    assert srv.recv(100) == b"waits"
+    c = b.b.counters()
+    assert c["pbuf.rx_reserve_hit"] > 0 and c["pbuf.low_water"] <= pool.reserve
+    _teardown(b)
+
+
+def test_raw_socket_copies_leave_the_reserve_and_count_the_drop(bench):
+    pool = bench.b.pool
+    r = raw(bench.b)
+    held = []
+    while pool.nfree > pool.reserve + 1:
+        held.append(pool.alloc())
+    # one buffer above the reserve: the echo request gets in, its copy for r does not
+    assert bench.a.ping(IP_B, count=1, timeout_ms=200).received == 1
+    assert bench.b.counters()["raw.rx_no_buffer"] == 1 and r.qlen == 0
+    for pb in held:
+        pool.free(pb)
+
+
+def test_broadcast_copies_are_bounded_like_the_first(bench):
+    """Every socket matching a broadcast gets a copy; copies obey each socket's budget and
+    the pool share like the original."""
+    socks = []
+    for i in range(3):
+        s = udp(bench.b)
+        s.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+        s.bind(("", 520))
+        s.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 1)  # one buffer each
+        socks.append(s)
+    cli = udp(bench.a)
+    cli.setsockopt(so.SOL_SOCKET, so.SO_BROADCAST, 1)
+    for i in range(3):
+        cli.sendto(b"b%d" % i, ("192.0.2.255", 520))
+        bench.pump(2)
+    assert [s.qlen for s in socks] == [1, 1, 1]
+    assert bench.b.counters()["udp.rx_rcvbuf"] == 6
+    assert bench.b.pool.queued == 3
