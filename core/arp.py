@@ -4,6 +4,8 @@ Fixed table of ARP_ENTRIES. Each entry is FREE, INCOMPLETE (request sent, one pa
 REACHABLE, or STALE (past its age: still used, re-validated by a unicast-free broadcast request;
 dropped when that goes unanswered), or PERMANENT (add_static: never aged, evicted or changed by
 ARP traffic). Requests for our own address get a reply built in place.
+At most ARP_PENDING_PBUFS packets wait for resolution at once (per interface): answers to
+strangers that do not answer ARP cannot hold the packet-buffer pool (issue 8, hole 3).
 """
 from ustack.core.compat import const
 from ustack.core.stats import Counters
@@ -34,6 +36,8 @@ class ArpCache:
         self.max_age = config["ARP_MAX_AGE_MS"]
         self.retry_ms = config["ARP_RETRY_MS"]
         self.max_retries = config["ARP_MAX_RETRIES"]
+        self.pending_max = config["ARP_PENDING_PBUFS"]
+        self.npending = 0
         self.ip = [bytearray(4) for _ in range(n)]
         self.mac = [bytearray(6) for _ in range(n)]
         self.state = [FREE] * n
@@ -88,6 +92,7 @@ class ArpCache:
         p = self.pending[i]
         if p is not None:
             self.pending[i] = None
+            self.npending -= 1
             self.stats.pending_dropped += 1
             self.stack.free(p)
 
@@ -147,6 +152,12 @@ class ArpCache:
             if old is not None:
                 self.stats.pending_dropped += 1
                 self.stack.free(old)
+            elif self.npending >= self.pending_max:
+                self.stats.pending_dropped += 1
+                self.stack.free(pb)
+                return False
+            else:
+                self.npending += 1
             self.pending[i] = pb
             return False
         i = self._slot()
@@ -162,7 +173,12 @@ class ArpCache:
         self.retries[i] = 0
         self.expires[i] = now + self.retry_ms
         self.used[i] = now
-        self.pending[i] = pb
+        if self.npending < self.pending_max:
+            self.pending[i] = pb
+            self.npending += 1
+        else:
+            self.stats.pending_dropped += 1  # the pool is not for strangers' ARP to hold
+            self.stack.free(pb)
         self.stack.timer_at(self.expires[i])
         self._request(nexthop)
         return False
@@ -270,6 +286,7 @@ class ArpCache:
         p = self.pending[i]
         if p is not None:
             self.pending[i] = None
+            self.npending -= 1
             b = p.buf
             o = p.off
             k = 0

@@ -10,13 +10,15 @@ DEFAULTS = {
     # PBUF_RESERVE_TX buffers (transmit, ARP and ICMP replies keep working); all socket
     # receive queues together hold at most SOCK_QUEUE_PBUFS buffers.
     "PBUF_RESERVE_TX": None,   # max(1, PBUF_COUNT // 8)
-    "SOCK_QUEUE_PBUFS": None,  # PBUF_COUNT // 2
+    "SOCK_QUEUE_PBUFS": None,  # PBUF_COUNT // 2, less when the pool is tiny
     # ARP (RFC 826 / RFC 1122 2.3.2)
     "ARP_ENTRIES": 16,
     "ARP_MAX_AGE_MS": 300000,  # a resolved entry is re-validated after this
     "ARP_RETRY_MS": 1000,
     "ARP_MAX_RETRIES": 3,
     "ARP_GRATUITOUS": True,
+    "ARP_PENDING_PBUFS": None,  # packets waiting for resolution, per interface; None:
+                                # max(1, PBUF_RESERVE_TX // 2)
     # IPv4
     "IP_TTL": 64,
     "IP_FORWARD": False,
@@ -77,8 +79,12 @@ def derive(cfg):
     """Fill the keys left None from the pool size (lwIP's derived sizes)."""
     if cfg["PBUF_RESERVE_TX"] is None:
         cfg["PBUF_RESERVE_TX"] = max(1, cfg["PBUF_COUNT"] // 8)
+    if cfg["ARP_PENDING_PBUFS"] is None:
+        cfg["ARP_PENDING_PBUFS"] = max(1, cfg["PBUF_RESERVE_TX"] // 2)
     if cfg["SOCK_QUEUE_PBUFS"] is None:
-        cfg["SOCK_QUEUE_PBUFS"] = cfg["PBUF_COUNT"] // 2
+        n = cfg["PBUF_COUNT"]
+        cfg["SOCK_QUEUE_PBUFS"] = max(1, min(n // 2, n - cfg["PBUF_RESERVE_TX"] -
+                                             cfg["ARP_PENDING_PBUFS"] - 1))
     if cfg["UDP_RCVBUF"] is None:
         cfg["UDP_RCVBUF"] = cfg["PBUF_SIZE"] * max(1, min(cfg["UDP_RX_QUEUE"],
                                                            cfg["SOCK_QUEUE_PBUFS"] // 4))
@@ -99,16 +105,21 @@ def validate(cfg):
          "TCP buffers must hold at least one 536-byte segment")
     need(cfg["UDP_RX_QUEUE"] >= 1, "UDP_RX_QUEUE must be at least 1")
     need(cfg["RX_BATCH"] >= 1, "RX_BATCH must be at least 1")
-    # Pool shares (issue 8, hole 3): whatever sockets leave unread, at least one buffer stays
-    # for receiving and PBUF_RESERVE_TX for transmitting. A socket's own budget cannot exceed
-    # the queues' share, so SOCKETS x UDP_RCVBUF may exceed the pool: the share bounds them.
+    # Pool shares (issue 8, hole 3): whatever sockets leave unread and however many packets
+    # wait for ARP, at least one buffer stays for receiving and PBUF_RESERVE_TX for
+    # transmitting (with one interface; each more one may hold ARP_PENDING_PBUFS more). A
+    # socket's own budget cannot exceed the queues' share, so SOCKETS x UDP_RCVBUF may exceed
+    # the pool: the share bounds them all together.
     need(1 <= cfg["PBUF_RESERVE_TX"] < cfg["PBUF_COUNT"],
          "PBUF_RESERVE_TX must be at least 1 and below PBUF_COUNT")
     need(cfg["SOCK_QUEUE_PBUFS"] >= 1, "SOCK_QUEUE_PBUFS must be at least 1")
-    need(cfg["SOCK_QUEUE_PBUFS"] + cfg["PBUF_RESERVE_TX"] < cfg["PBUF_COUNT"],
-         "SOCK_QUEUE_PBUFS + PBUF_RESERVE_TX must leave PBUF_COUNT at least one buffer to "
-         "receive into (%d + %d >= %d)" % (cfg["SOCK_QUEUE_PBUFS"], cfg["PBUF_RESERVE_TX"],
-                                           cfg["PBUF_COUNT"]))
+    need(cfg["ARP_PENDING_PBUFS"] >= 0, "ARP_PENDING_PBUFS must be at least 0")
+    need(cfg["SOCK_QUEUE_PBUFS"] + cfg["ARP_PENDING_PBUFS"] + cfg["PBUF_RESERVE_TX"] <
+         cfg["PBUF_COUNT"],
+         "SOCK_QUEUE_PBUFS + ARP_PENDING_PBUFS + PBUF_RESERVE_TX must leave PBUF_COUNT at least "
+         "one buffer to receive into (%d + %d + %d >= %d)" % (
+             cfg["SOCK_QUEUE_PBUFS"], cfg["ARP_PENDING_PBUFS"], cfg["PBUF_RESERVE_TX"],
+             cfg["PBUF_COUNT"]))
     need(cfg["PBUF_SIZE"] <= cfg["UDP_RCVBUF"] <= cfg["SOCK_QUEUE_PBUFS"] * cfg["PBUF_SIZE"],
          "UDP_RCVBUF must hold one packet buffer (PBUF_SIZE) and at most the socket queues' "
          "share of the pool (SOCK_QUEUE_PBUFS * PBUF_SIZE)")

@@ -107,3 +107,39 @@ def unread_sockets_leave_the_stack_working(config, nsock=4, per_sock=None):
     assert queued + dropped == nsock * per_sock, c  # every datagram queued or counted
     assert all(s.qlen for s in socks[:1])  # the unread data is still there
     return b, socks + [cli]
+
+
+def spoofed_datagrams(b, n, first=100):
+    """A sends B n UDP datagrams to a closed port from on-link addresses nobody owns
+    (192.0.2.<first>...): each port-unreachable answer waits in B's ARP cache for a
+    neighbour that never answers. (Echo replies go back to the request's MAC: no ARP.)"""
+    from tests import frames
+    r = b.a.socket(so.AF_INET, so.SOCK_RAW, so.IPPROTO_UDP)
+    r.setsockopt(so.IPPROTO_IP, so.IP_HDRINCL, 1)
+    dst = bytes([192, 0, 2, 11])
+    for i in range(n):
+        src = bytes([192, 0, 2, first + i])
+        r.sendto(frames.ipv4(src, dst, 17, frames.udp(src, dst, 4000, 9999, b"spoof" * 8),
+                             ident=i + 1), (IP_B, 0))
+        b.pump(2)
+    r.close()
+
+
+def arp_strangers_leave_the_stack_working(config, n=None):
+    """Answers to spoofed on-link sources hold at most ARP_PENDING_PBUFS of B's buffers;
+    B keeps answering ping and carrying TCP meanwhile."""
+    b = Bench(config)
+    cfg = b.b.config
+    b.a.ping(IP_B, count=1)
+    if n is None:
+        n = min(cfg["ARP_ENTRIES"] + 2, cfg["ICMP_BURST"])
+    spoofed_datagrams(b, n)
+    assert b.b.pool.count - b.b.pool.nfree <= cfg["ARP_PENDING_PBUFS"]
+    arp = b.b.ifaces[0].arp
+    assert 0 < arp.npending <= cfg["ARP_PENDING_PBUFS"]
+    assert b.b.counters()["b0.arp.pending_dropped"] >= n - cfg["ARP_PENDING_PBUFS"]
+    assert b.a.ping(IP_B, count=2, interval_ms=10, timeout_ms=500).received == 2
+    assert tcp_round_trip(b)
+    b.run(cfg["ARP_RETRY_MS"] * (cfg["ARP_MAX_RETRIES"] + 2), step=50)
+    assert arp.npending == 0 and b.pools_full()
+    return b

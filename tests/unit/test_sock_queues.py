@@ -7,7 +7,7 @@ import pytest
 
 from ustack.core import socket as so
 from tests.twostack import Bench, IP_A, IP_B
-from tests.exhaust import unread_sockets_leave_the_stack_working
+from tests.exhaust import unread_sockets_leave_the_stack_working, arp_strangers_leave_the_stack_working
 
 
 def _teardown(b):
@@ -203,3 +203,11 @@ def test_broadcast_copies_are_bounded_like_the_first(bench):
     assert [s.qlen for s in socks] == [1, 1, 1]
     assert bench.b.counters()["udp.rx_rcvbuf"] == 6
     assert bench.b.pool.queued == 3
+
+
+def test_replies_waiting_for_arp_hold_only_their_share():
+    """Datagrams from on-link addresses that never answer ARP: each answer waits for ARP.
+    They once could hold up to ARP_ENTRIES buffers - the whole pool of a small board."""
+    b = arp_strangers_leave_the_stack_working({"PBUF_COUNT": 16, "ARP_ENTRIES": 16,
+                                                "ARP_PENDING_PBUFS": 2})
+    assert b.b.ifaces[0].arp.stats.pending_dropped >= 8
