@@ -211,3 +211,29 @@ def test_replies_waiting_for_arp_hold_only_their_share():
     b = arp_strangers_leave_the_stack_working({"PBUF_COUNT": 16, "ARP_ENTRIES": 16,
                                                 "ARP_PENDING_PBUFS": 2})
     assert b.b.ifaces[0].arp.stats.pending_dropped >= 8
+
+
+# ---- configuration: no board can configure itself into starvation ---------------------------
+@pytest.mark.parametrize("bad", [
+    {"PBUF_COUNT": 8, "SOCK_QUEUE_PBUFS": 6, "PBUF_RESERVE_TX": 1},   # nothing left to receive
+    {"PBUF_COUNT": 8, "SOCK_QUEUE_PBUFS": 4, "PBUF_RESERVE_TX": 2, "ARP_PENDING_PBUFS": 2},
+    {"PBUF_RESERVE_TX": 0},                                           # no transmit reserve
+    {"PBUF_COUNT": 8, "PBUF_RESERVE_TX": 8},
+    {"SOCK_QUEUE_PBUFS": 0},
+    {"ARP_PENDING_PBUFS": -1},
+    {"UDP_RCVBUF": 100},                                              # not even one buffer
+    {"PBUF_COUNT": 8, "UDP_RCVBUF": 1 << 20},                         # beyond the queues' share
+    {"RX_BATCH": 0},
+])
+def test_configurations_that_could_starve_the_pool_are_rejected(bad):
+    from ustack.core.config import make_config
+    with pytest.raises(ValueError):
+        make_config(bad)
+
+
+@pytest.mark.parametrize("count", [4, 5, 6, 8, 10, 16, 64, 256])
+def test_derived_pool_shares_are_valid_for_any_pool_size(count):
+    from ustack.core.config import make_config
+    cfg = make_config({"PBUF_COUNT": count})
+    assert cfg["PBUF_RESERVE_TX"] >= 1 and cfg["SOCK_QUEUE_PBUFS"] >= 1
+    assert cfg["SOCK_QUEUE_PBUFS"] + cfg["ARP_PENDING_PBUFS"] + cfg["PBUF_RESERVE_TX"] < count
