@@ -237,3 +237,63 @@ def test_derived_pool_shares_are_valid_for_any_pool_size(count):
     cfg = make_config({"PBUF_COUNT": count})
     assert cfg["PBUF_RESERVE_TX"] >= 1 and cfg["SOCK_QUEUE_PBUFS"] >= 1
     assert cfg["SOCK_QUEUE_PBUFS"] + cfg["ARP_PENDING_PBUFS"] + cfg["PBUF_RESERVE_TX"] < count
+
+
+# ---- hole 12, raw sockets: API errors as CPython's raw socket gives them on Linux -----------
+# (checked against socket.socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) on 127.0.0.1 as root)
+@pytest.mark.parametrize("call,args,exc", [
+    ("bind", (None,), TypeError),                  # "AF_INET address must be tuple, not NoneType"
+    ("bind", ("192.0.2.11",), TypeError),
+    ("bind", (("192.0.2.11",),), TypeError),      # "must be a pair (host, port)"
+    ("bind", (("192.0.2.11", "x"),), TypeError),
+    ("bind", (("192.0.2.11", 70000),), OverflowError),
+    ("connect", (None,), TypeError),
+    ("connect", (("192.0.2.10",),), TypeError),
+    ("sendto", (b"x", None), TypeError),
+    ("sendto", (b"x", ("192.0.2.10",)), TypeError),
+    ("sendto", ("text", ("192.0.2.10", 0)), TypeError),  # a bytes-like object is required
+    ("recv", (-1,), ValueError),                   # "negative buffersize in recv"
+    ("recvfrom", (-1,), ValueError),
+])
+def test_raw_socket_argument_errors_match_cpython(bench, call, args, exc):
+    r = raw(bench.b)
+    with pytest.raises(exc):
+        getattr(r, call)(*args)
+    assert bench.b.pool.full()
+
+
+@pytest.mark.parametrize("call,args,err", [
+    ("send", (b"\x08\x00\xf7\xff\x00\x00\x00\x00",), errno.EDESTADDRREQ),  # not connected
+    ("bind", (("198.51.100.7", 0),), errno.EADDRNOTAVAIL),               # not our address
+    ("listen", (1,), errno.EOPNOTSUPP),
+    ("accept", (), errno.EOPNOTSUPP),
+    ("shutdown", (so.SHUT_RDWR,), errno.ENOTCONN),
+    ("sendto", (b"x" * 70000, (IP_A, 0)), errno.EMSGSIZE),
+])
+def test_raw_socket_oserrors_match_cpython(bench, call, args, err):
+    r = raw(bench.b)
+    sent = bench.ib.stats.tx_packets
+    with pytest.raises(OSError) as e:
+        getattr(r, call)(*args)
+    assert e.value.errno == err
+    bench.pump(3)
+    assert bench.ib.stats.tx_packets == sent  # nothing went out (once, to 0.0.0.0)
+
+
+def test_raw_socket_send_after_connect_reaches_the_peer(bench):
+    r = raw(bench.b)
+    seen = raw(bench.a)
+    r.connect((IP_A, 0))
+    r.send(b"\x08\x00\xf7\xff\x00\x00\x00\x00")  # an echo request, id 0 seq 0
+    bench.pump(3)
+    got = seen.recv(100)
+    assert got[9] == 1 and got[20:28] == b"\x08\x00\xf7\xff\x00\x00\x00\x00"
+    r.shutdown(so.SHUT_RDWR)  # connected: allowed, as on Linux
+
+
+def test_raw_bind_none_says_what_cpython_says(bench):
+    r = raw(bench.b)
+    for call in ("bind", "connect"):
+        with pytest.raises(TypeError) as e:
+            getattr(r, call)(None)
+        assert str(e.value) == "%s(): AF_INET address must be tuple, not NoneType" % call
