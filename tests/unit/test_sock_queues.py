@@ -297,3 +297,55 @@ def test_raw_bind_none_says_what_cpython_says(bench):
         with pytest.raises(TypeError) as e:
             getattr(r, call)(None)
         assert str(e.value) == "%s(): AF_INET address must be tuple, not NoneType" % call
+
+
+# ---- the class: every copy into a packet buffer is bounded by the buffer --------------------
+SMALL_BUFS = {"PBUF_SIZE": 600, "PBUF_COUNT": 32}  # buffers smaller than the 1500-byte MTU
+
+
+def test_fragments_fit_buffers_smaller_than_the_mtu():
+    """ipv4._fragment cut fragments by the MTU alone: with PBUF_SIZE below MTU + headers the
+    fragment copy overran its buffer (BufferError out of sendto, or out of poll() when the
+    reply to a big ping is fragmented)."""
+    b = Bench(SMALL_BUFS)
+    b.a.ping(IP_B)
+    srv = udp(b.b, 9)
+    srv.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 1 << 20)
+    cli = udp(b.a)
+    data = bytes(range(256)) * 12
+    cli.sendto(data, (IP_B, 9))
+    b.pump(30)
+    assert srv.recv(4000) == data
+    assert b.a.ping(IP_B, count=1, size=2000, timeout_ms=500).received == 1  # B fragments too
+    _teardown(b)
+
+
+def test_forwarded_datagram_moved_to_a_longer_link_header_fits_its_buffer():
+    """_forward moves a datagram behind the outgoing link's header; when that header is
+    longer than the incoming one the move must still fit the buffer (else: fragment)."""
+    from ustack.core.ipv4 import IPv4
+    b = Bench(SMALL_BUFS)
+    b.a.ping(IP_B)  # ARP resolved: both fragments go out at once
+    st = b.b
+    pb = st.pool.alloc()
+    n = st.pool.size  # a datagram filling the whole buffer from offset 0 (no link header)
+    b4 = pb.buf
+    b4[0:n] = bytes(n)
+    b4[0] = 0x45
+    b4[2] = n >> 8
+    b4[3] = n & 0xFF
+    b4[8] = 64
+    b4[9] = 17
+    b4[12:16] = bytes([198, 51, 100, 1])
+    b4[16:20] = bytes([192, 0, 2, 10])
+    from ustack.core.checksum import csum
+    c = ~csum(b4, 0, 20, 0) & 0xFFFF
+    b4[10] = c >> 8
+    b4[11] = c & 0xFF
+    st.ipv4.forward = True
+    before = st.pool.nfree
+    IPv4._forward(st.ipv4, b.ib, pb, 0, 20, n)  # must not raise
+    b.pump(5)
+    assert st.pool.nfree == before + 1
+    assert st.ipv4.stats.tx_fragments == 2 and b.a.ipv4.reass.stats.reassembled == 1
+    _teardown(b)
