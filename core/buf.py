@@ -11,6 +11,7 @@ socket receive queues together hold at most `queue_cap` buffers (`queue_take`/`q
 Both limits count their hits, and `low_water` is the fewest free buffers ever seen.
 """
 from ustack.core.compat import const
+from ustack.core.wire.fields import copy
 
 HEADROOM = const(128)  # Ethernet(14) + VLAN(4) + IPv4/IPv6 with options(60) + TCP(60) - room to spare
 
@@ -26,6 +27,7 @@ class PacketBuffer:
         self.in_use = False
         self.next = None  # for fixed queues (reassembly, TCP out-of-order, ARP pending)
         self.tag = 0      # owner-defined (e.g. arrival time)
+        self.nbufs = 1    # on a chain's first buffer: how many buffers the chain has
 
 
 class Pool:
@@ -53,6 +55,7 @@ class Pool:
         pb.off = HEADROOM
         pb.n = 0
         pb.next = None
+        pb.nbufs = 1
         if self.nfree < self.low_water:
             self.low_water = self.nfree
         return pb
@@ -72,6 +75,35 @@ class Pool:
             self.rx_reserve_hit += 1
             return None
         return self.alloc()
+
+    def chain_in(self, src, so, n):
+        """Copy src[so:so+n] into a chain of buffers (linked by next, each holding its bytes
+        from offset 0, the first one's nbufs set): how a socket keeps a datagram bigger than
+        one buffer. The caller checked rx_room(self.chain_len(n)) first, so this cannot run
+        out of buffers."""
+        size = self.size
+        first = None
+        last = None
+        done = 0
+        while done < n:
+            c = self.alloc()
+            k = n - done
+            if k > size:
+                k = size
+            copy(c.buf, 0, src, so + done, k)
+            c.off = 0
+            c.n = k
+            if first is None:
+                first = c
+            else:
+                last.next = c
+                first.nbufs += 1
+            last = c
+            done += k
+        return first
+
+    def chain_len(self, n):
+        return (n + self.size - 1) // self.size
 
     def queue_take(self, k):
         """Socket receive queues want to keep k more buffers: True (and charged) when the

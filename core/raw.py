@@ -3,8 +3,8 @@ included, as BSD does) and send payloads the stack wraps in an IP header, or ful
 IP_HDRINCL.
 
 A received datagram is copied into as many pool buffers as it needs (a reassembled one can be
-larger than a buffer; Linux hands raw sockets the whole datagram) and queued as a chain: the
-first buffer's `tag` says how many buffers the datagram has. The queue is bounded like a UDP
+larger than a buffer; Linux hands raw sockets the whole datagram) and queued as a chain (Pool.chain_in: the
+first buffer's `nbufs` says how many buffers the datagram has). The queue is bounded like a UDP
 socket's: UDP_RX_QUEUE datagrams, SO_RCVBUF bytes charged whole buffers, and the share of the
 pool all socket queues may hold; the copies come from receive's part of the pool, never its
 transmit reserve. Each refusal is counted (raw.*). API errors are the ones CPython's socket
@@ -112,8 +112,7 @@ class RawSocket(so.Socket):
         stack = self.stack
         st = stack.raw_stats
         pool = stack.pool
-        size = pool.size
-        k = (tot + size - 1) // size
+        k = pool.chain_len(tot)
         q = self._admit(k)
         if q != Q_OK:
             if q < 0:
@@ -121,27 +120,14 @@ class RawSocket(so.Socket):
             else:
                 count_drop(st, q)
             return False
-        first = None
-        done = 0
-        while done < tot:
-            c = pool.alloc()  # cannot fail: _admit saw room for k beyond the reserve
-            n = tot - done
-            if n > size:
-                n = size
-            fields.copy(c.buf, 0, pb.buf, off + done, n)
-            c.off = 0
-            c.n = n
-            c.tag = 0
-            c.next = None
-            if self.qtail is None:
-                self.qhead = c
-            else:
-                self.qtail.next = c
-            self.qtail = c
-            if first is None:
-                first = c
-            done += n
-        first.tag = k
+        c = pool.chain_in(pb.buf, off, tot)  # cannot fail: _admit saw room beyond the reserve
+        if self.qtail is None:
+            self.qhead = c
+        else:
+            self.qtail.next = c
+        while c.next is not None:
+            c = c.next
+        self.qtail = c
         self.qlen += 1
         self.qbufs += k
         st.rx_delivered += 1
@@ -158,7 +144,7 @@ class RawSocket(so.Socket):
         while self.qlen == 0:
             self._block(self.readable, flags)
         pb = self.qhead
-        k = pb.tag
+        k = pb.nbufs
         addr = (ip4.ntoa(pb.buf, 12), 0)
         if k == 1:
             n = pb.n if pb.n < bufsize else bufsize
@@ -195,7 +181,7 @@ class RawSocket(so.Socket):
         """Free the oldest datagram's buffers."""
         stack = self.stack
         pb = self.qhead
-        k = pb.tag
+        k = pb.nbufs
         i = 0
         while i < k:
             nxt = pb.next
