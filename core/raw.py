@@ -15,7 +15,7 @@ from ustack.core.stats import Counters
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire import fields
 from ustack.core import socket as so
-from ustack.core.udp import Q_OK, Q_FULL, Q_RCVBUF, Q_SHARE, rcvbuf_value, count_drop
+from ustack.core.udp import Q_OK, rcvbuf_value, count_drop, admit, link, unlink
 
 RAW_COUNTERS = (
     "rx_delivered", "rx_queue_full", "rx_rcvbuf", "rx_pool_share", "rx_no_buffer",
@@ -91,47 +91,18 @@ class RawSocket(so.Socket):
         self.rcvbuf = rcvbuf_value(self.stack, v)
 
     # ---- receiving ------------------------------------------------------------------------
-    def _admit(self, k):
-        """Q_OK when the queue may take one more datagram of k pool buffers (charged to
-        the pool's queue share then), else why not; -1: receive has no buffers left."""
-        if self.qlen >= self.qmax:
-            return Q_FULL
-        pool = self.stack.pool
-        size = pool.size
-        # as for UDP (and Linux): an empty queue takes one datagram whatever its size
-        if self.qbufs and (self.qbufs + k) * size > self.rcvbuf:
-            return Q_RCVBUF
-        if not pool.rx_room(k):
-            return -1
-        if not pool.queue_take(k):
-            return Q_SHARE
-        return Q_OK
-
     def _deliver(self, pb, off, tot):
         """Queue a copy of the datagram at pb.buf[off:off+tot]; True when queued."""
         stack = self.stack
         st = stack.raw_stats
         pool = stack.pool
-        k = pool.chain_len(tot)
-        q = self._admit(k)
+        q = admit(self, pool.chain_len(tot), True)
         if q != Q_OK:
-            if q < 0:
-                st.rx_no_buffer += 1
-            else:
-                count_drop(st, q)
+            count_drop(st, q)
             return False
-        c = pool.chain_in(pb.buf, off, tot)  # cannot fail: _admit saw room beyond the reserve
-        if self.qtail is None:
-            self.qhead = c
-        else:
-            self.qtail.next = c
-        while c.next is not None:
-            c = c.next
-        self.qtail = c
-        self.qlen += 1
-        self.qbufs += k
+        # cannot run out: admit() saw room for the chain beyond the transmit reserve
+        link(self, pool.chain_in(pb.buf, off, tot))
         st.rx_delivered += 1
-        self._event()
         return True
 
     def readable(self):
@@ -169,31 +140,13 @@ class RawSocket(so.Socket):
                 c = c.next
             data = bytes(out)
         if not (flags & so.MSG_PEEK):
-            self._dequeue()  # the rest of a longer datagram is discarded, as with BSD
+            unlink(self)  # the rest of a longer datagram is discarded, as with BSD
         return data, addr
 
     def recv(self, bufsize, flags=0):
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
         return self.recvfrom(bufsize, flags)[0]
-
-    def _dequeue(self):
-        """Free the oldest datagram's buffers."""
-        stack = self.stack
-        pb = self.qhead
-        k = pb.nbufs
-        i = 0
-        while i < k:
-            nxt = pb.next
-            stack.free(pb)
-            pb = nxt
-            i += 1
-        self.qhead = pb
-        if pb is None:
-            self.qtail = None
-        self.qlen -= 1
-        self.qbufs -= k
-        stack.pool.queue_give(k)
 
     # ---- sending --------------------------------------------------------------------------
     def sendto(self, data, addr):
@@ -242,5 +195,5 @@ class RawSocket(so.Socket):
 
     def close(self):
         while self.qlen:
-            self._dequeue()
+            unlink(self)
         so.Socket.close(self)

@@ -349,3 +349,42 @@ def test_forwarded_datagram_moved_to_a_longer_link_header_fits_its_buffer():
     assert st.pool.nfree == before + 1
     assert st.ipv4.stats.tx_fragments == 2 and b.a.ipv4.reass.stats.reassembled == 1
     _teardown(b)
+
+
+# ---- reassembly slots are not socket storage --------------------------------------------------
+def test_unread_big_udp_datagram_does_not_hold_the_reassembly_slot():
+    """A reassembled datagram queued on a UDP socket used to stay in its reassembly slot
+    until read: with one slot (the embedded boards), one unread socket stopped all
+    reassembly. Now it is copied into the socket's own (budgeted) buffers."""
+    b = Bench({"REASS_SLOTS": 1, "REASS_SIZE": 3072})
+    b.a.ping(IP_B)
+    srv = udp(b.b, 9)
+    cli = udp(b.a)
+    data = bytes(range(256)) * 8  # 2048 bytes: two fragments
+    cli.sendto(data, (IP_B, 9))
+    b.pump(5)
+    assert srv.qlen == 1
+    assert b.a.ping(IP_B, count=1, size=2000, timeout_ms=500).received == 1
+    assert srv.recvfrom(4000) == (data, (IP_A, cli.getsockname()[1]))
+    _teardown(b)
+
+
+def test_big_udp_datagram_reads_like_a_small_one():
+    """recv, recv_into, recvfrom_into and MSG_PEEK on a datagram kept in several buffers."""
+    b = Bench()
+    b.a.ping(IP_B)
+    srv = udp(b.b, 9)
+    cli = udp(b.a)
+    srv.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 1 << 20)
+    data = bytes(range(256)) * 20  # 5120 bytes
+    for i in range(3):
+        cli.sendto(data, (IP_B, 9))
+    b.pump(10)
+    assert srv.recv(6000, so.MSG_PEEK) == data
+    assert srv.recv(100) == data[:100]          # the rest is discarded, as with BSD
+    buf = bytearray(6000)
+    assert srv.recv_into(buf) == len(data) and bytes(buf[:len(data)]) == data
+    n, addr = srv.recvfrom_into(buf, 3000)
+    assert n == 3000 and bytes(buf[:3000]) == data[:3000] and addr[0] == IP_A
+    assert b.b.pool.queued == 0
+    _teardown(b)
