@@ -388,3 +388,33 @@ def test_big_udp_datagram_reads_like_a_small_one():
     assert n == 3000 and bytes(buf[:3000]) == data[:3000] and addr[0] == IP_A
     assert b.b.pool.queued == 0
     _teardown(b)
+
+
+def test_unread_tcp_connection_holds_no_packet_buffers():
+    """TCP keeps received and out-of-order bytes in the connection's receive ring (heap,
+    bounded by TCP_MAX_CONNS x TCP_RCV_BUF), never in pool buffers: a peer filling an unread
+    connection's whole window leaves B's pool full."""
+    b = Bench({"PBUF_COUNT": 8})
+    ls = b.b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 80))
+    ls.listen(1)
+    ls.setblocking(False)
+    c = b.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.setblocking(False)
+    c.connect_ex((IP_B, 80))
+    b.pump(20)
+    srv = ls.accept()[0]
+    sent = 0
+    for i in range(200):
+        try:
+            sent += c.send(b"z" * 1000)
+        except OSError:
+            pass
+        b.pump(2)
+    assert sent >= b.b.config["TCP_RCV_BUF"]  # B's window is full, nobody reads
+    assert b.b.pool.full()
+    assert b.a.ping(IP_B, count=1, timeout_ms=200).received == 1
+    for s in (c, srv, ls):
+        s.close()
+    b.pump(50)
+    _teardown(b)
