@@ -19,5 +19,5 @@ CONFIG = {
     "ARP_ENTRIES": 32,
     "UDP_RX_QUEUE": 64,
     "REASS_SLOTS": 8,
-    "REASS_SIZE": 65535,
+    "REASS_SIZE": 65515,     # the largest payload a 65535-byte datagram can carry
 }
