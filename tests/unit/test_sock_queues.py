@@ -418,3 +418,52 @@ def test_unread_tcp_connection_holds_no_packet_buffers():
         s.close()
     b.pump(50)
     _teardown(b)
+
+
+@pytest.mark.parametrize("n", [1536 - 34 - 8 + 1, 8192 - 8, 8192 - 8 + 1, 65507])
+def test_udp_send_bigger_than_a_buffer_fits_or_is_emsgsize(bench, n):
+    """udp.output: a payload beyond one buffer goes to the REASS_SIZE scratch buffer (then
+    fragments), beyond that EMSGSIZE - never a copy past a buffer's end."""
+    s = udp(bench.a)
+    big = bench.a.config["REASS_SIZE"] - 8
+    if n <= big:
+        assert s.sendto(b"q" * n, (IP_B, 9)) == n
+    else:
+        with pytest.raises(OSError) as e:
+            s.sendto(b"q" * n, (IP_B, 9))
+        assert e.value.errno == errno.EMSGSIZE
+    bench.pump(10)
+    assert bench.a.pool.full()
+    assert bench.a.ipv4.big is None or not bench.a.ipv4.big.in_use
+
+
+@pytest.mark.parametrize("hdrincl", [False, True])
+def test_raw_send_bigger_than_a_buffer_is_emsgsize(bench, hdrincl):
+    r = raw(bench.a)
+    if hdrincl:
+        r.setsockopt(so.IPPROTO_IP, so.IP_HDRINCL, 1)
+    with pytest.raises(OSError) as e:
+        r.sendto(b"\x45" + b"\x00" * 1600, (IP_B, 0))
+    assert e.value.errno == errno.EMSGSIZE
+    assert bench.a.pool.full()
+
+
+def test_icmp_error_quoting_a_header_with_options_fits_a_small_buffer():
+    """The quote is the offending header (up to 60 bytes with options) + 28 bytes: it fits
+    the smallest buffer the configuration allows."""
+    from tests import frames
+    b = Bench({"PBUF_SIZE": 600})
+    b.a.ping(IP_B)
+    r = b.a.socket(so.AF_INET, so.SOCK_RAW, so.IPPROTO_UDP)
+    r.setsockopt(so.IPPROTO_IP, so.IP_HDRINCL, 1)
+    src, dst = bytes([192, 0, 2, 10]), bytes([192, 0, 2, 11])
+    opts = b"\x01" * 40  # 40 bytes of NOP options: a 60-byte header
+    r.sendto(frames.ipv4(src, dst, 17, frames.udp(src, dst, 4000, 9999, b"x" * 500),
+                         options=opts), (IP_B, 0))
+    seen = raw(b.a)
+    b.pump(5)
+    assert b.b.icmp.stats.tx_errors == 1
+    err = seen.recv(2000)
+    assert len(err) == 20 + 8 + 60 + 28
+    r.close()
+    _teardown(b)
