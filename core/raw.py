@@ -3,12 +3,12 @@ included, as BSD does) and send payloads the stack wraps in an IP header, or ful
 IP_HDRINCL.
 
 A received datagram is copied into as many pool buffers as it needs (a reassembled one can be
-larger than a buffer; Linux hands raw sockets the whole datagram) and queued as a chain (Pool.chain_in: the
-first buffer's `nbufs` says how many buffers the datagram has). The queue is bounded like a UDP
-socket's: UDP_RX_QUEUE datagrams, SO_RCVBUF bytes charged whole buffers, and the share of the
-pool all socket queues may hold; the copies come from receive's part of the pool, never its
-transmit reserve. Each refusal is counted (raw.*). API errors are the ones CPython's socket
-module gives for a raw socket on Linux."""
+larger than a buffer; Linux hands raw sockets the whole datagram) and queued as a chain
+(Pool.chain_in: the first buffer's `nbufs` says how many buffers the datagram has). The queue
+is bounded like a UDP socket's (udp.admit): UDP_RX_QUEUE datagrams, SO_RCVBUF bytes charged
+whole buffers, and the share of the pool all socket queues may hold; the copies come from
+receive's part of the pool, never its transmit reserve. Each refusal is counted (raw.*). API
+errors are the ones CPython's socket module gives for a raw socket on Linux."""
 from ustack.core.compat import (
     EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, EMSGSIZE, ENOBUFS, ENOTCONN, EOPNOTSUPP, oserror)
 from ustack.core.stats import Counters

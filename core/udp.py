@@ -5,9 +5,9 @@ until recv), bounded by UDP_RX_QUEUE datagrams, by the socket's SO_RCVBUF bytes 
 charged its whole buffers, as Linux charges truesize) and by the share of the pool that all
 socket queues together may hold (SOCK_QUEUE_PBUFS); each overflow has its own counter. A
 reassembled datagram is copied out of its reassembly slot into a chain of pool buffers
-(Pool.chain_in), so an unread socket never holds a slot that reassembly needs. Demultiplexing prefers the most
-specific socket (connected, then bound address, then wildcard); broadcasts reach every
-matching socket. A datagram to a port nobody listens on gets ICMP port unreachable.
+(Pool.chain_in), so an unread socket never holds a slot that reassembly needs.
+Demultiplexing prefers the most specific socket (connected, then bound address, then
+wildcard); broadcasts reach every matching socket. A datagram to a port nobody listens on gets ICMP port unreachable.
 """
 from ustack.core.compat import const
 from ustack.core.compat import (

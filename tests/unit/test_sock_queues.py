@@ -7,7 +7,8 @@ import pytest
 
 from ustack.core import socket as so
 from tests.twostack import Bench, IP_A, IP_B
-from tests.exhaust import unread_sockets_leave_the_stack_working, arp_strangers_leave_the_stack_working
+from tests.exhaust import (unread_sockets_leave_the_stack_working,
+                           arp_strangers_leave_the_stack_working)
 
 
 def _teardown(b):
