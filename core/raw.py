@@ -65,8 +65,15 @@ class RawSocket(so.Socket):
     def connect(self, addr):
         self._check_open()
         self.remote_ip = _addr(addr, "connect")
-        self.remote_port = 1
         self.connected = True
+
+    def getsockname(self):
+        self._check_open()
+        return (ip4.ntoa(self.local_ip), self.proto)  # Linux: the protocol as the port
+
+    def getpeername(self):
+        self._check_open()
+        raise oserror(ENOTCONN)  # Linux names no peer for a raw socket, connected or not
 
     def listen(self, backlog=0):
         raise oserror(EOPNOTSUPP)

@@ -469,3 +469,19 @@ def test_icmp_error_quoting_a_header_with_options_fits_a_small_buffer():
     assert len(err) == 20 + 8 + 60 + 28
     r.close()
     _teardown(b)
+
+
+def test_raw_socket_names_as_linux_gives_them(bench):
+    """Linux: a raw socket's name carries its protocol as the port, and it has no peer name
+    even when connected."""
+    r = raw(bench.b)
+    assert r.getsockname() == ("0.0.0.0", so.IPPROTO_ICMP)
+    r.bind((IP_B, 0))
+    assert r.getsockname() == (IP_B, so.IPPROTO_ICMP)
+    r.connect((IP_A, 0))
+    with pytest.raises(OSError) as e:
+        r.getpeername()
+    assert e.value.errno == errno.ENOTCONN
+    with pytest.raises(OSError) as e:
+        r.shutdown(7)
+    assert e.value.errno == errno.EINVAL
