@@ -155,6 +155,26 @@ class RawSocket(so.Socket):
             raise ValueError("negative buffersize in recv")
         return self.recvfrom(bufsize, flags)[0]
 
+    def recvfrom_into(self, buf, nbytes=0, flags=0):
+        if nbytes < 0:
+            raise ValueError("negative buffersize in recvfrom_into")
+        if nbytes > len(buf):
+            raise ValueError("nbytes is greater than the length of the buffer")
+        data, addr = self.recvfrom(nbytes or len(buf), flags)
+        n = len(data)
+        fields.copy(buf, 0, data, 0, n)
+        return n, addr
+
+    def recv_into(self, buf, nbytes=0, flags=0):
+        if nbytes < 0:
+            raise ValueError("negative buffersize in recv_into")
+        if nbytes > len(buf):
+            raise ValueError("buffer too small for requested bytes")
+        data = self.recvfrom(nbytes or len(buf), flags)[0]
+        n = len(data)
+        fields.copy(buf, 0, data, 0, n)
+        return n
+
     # ---- sending --------------------------------------------------------------------------
     def sendto(self, data, addr):
         self._check_open()

@@ -485,3 +485,20 @@ def test_raw_socket_names_as_linux_gives_them(bench):
     with pytest.raises(OSError) as e:
         r.shutdown(7)
     assert e.value.errno == errno.EINVAL
+
+
+def test_raw_recv_into_reads_into_the_buffer_and_checks_sizes_like_cpython(bench):
+    r = raw(bench.b)
+    assert bench.a.ping(IP_B, count=2, interval_ms=10, timeout_ms=200).received == 2
+    buf = bytearray(200)
+    assert r.recv_into(buf) == 84 and buf[0] == 0x45 and buf[20] == 8
+    n, addr = r.recvfrom_into(buf, 30)
+    assert n == 30 and addr == (IP_A, 0) and len(buf) == 200
+    for call, args, msg in (
+            ("recv_into", (buf, -1), "negative buffersize in recv_into"),
+            ("recvfrom_into", (buf, -1), "negative buffersize in recvfrom_into"),
+            ("recv_into", (buf, 201), "buffer too small for requested bytes"),
+            ("recvfrom_into", (buf, 201), "nbytes is greater than the length of the buffer")):
+        with pytest.raises(ValueError) as e:
+            getattr(r, call)(*args)
+        assert str(e.value) == msg
