@@ -26,6 +26,10 @@ CONFIG = {
     "PBUF_COUNT": 10,        # the chip holds only ~6.5 KB of RX ring: drain it quickly
     "PBUF_SIZE": 1536,
     "RX_BATCH": 4,
+    "PBUF_RESERVE_TX": 2,    # transmit, ARP and ICMP only: receive never takes these
+    "SOCK_QUEUE_PBUFS": 5,   # all socket receive queues together
+    "ARP_PENDING_PBUFS": 1,  # 5 + 1 + 2 leave two buffers to receive into
+    "UDP_RCVBUF": 3072,      # two buffers per UDP/raw socket by default
     "ARP_ENTRIES": 8,
     "ROUTE_ENTRIES": 4,
     "REASS_SLOTS": 1,

@@ -1,8 +1,9 @@
 """ARP cache and protocol (RFC 826, RFC 1122 section 2.3.2.1).
 
 Fixed table of ARP_ENTRIES. Each entry is FREE, INCOMPLETE (request sent; up to ARP_QUEUE
-packets wait, the oldest dropped first, and all neighbours together hold at most a quarter of
-the packet buffers), REACHABLE, or STALE (past its age: still used, re-validated by a
+packets wait, the oldest dropped first, and all neighbours together hold at most
+ARP_PENDING_PBUFS buffers, so answers to strangers that never answer ARP cannot hold the
+pool: issue 8, hole 3), REACHABLE, or STALE (past its age: still used, re-validated by a
 broadcast request on a timer; dropped when that goes unanswered), or PERMANENT (add_static:
 never aged, evicted or changed by ARP traffic). Requests for our own address get a reply built
 in place.
@@ -46,6 +47,8 @@ class ArpCache:
         self.max_age = config["ARP_MAX_AGE_MS"]
         self.retry_ms = config["ARP_RETRY_MS"]
         self.max_retries = config["ARP_MAX_RETRIES"]
+        self.pending_max = config["ARP_PENDING_PBUFS"]
+        self.npending = 0
         self.ip = [bytearray(4) for _ in range(n)]
         self.mac = [bytearray(6) for _ in range(n)]
         self.state = [FREE] * n
@@ -102,6 +105,7 @@ class ArpCache:
         self.state[i] = FREE
         p = self.pending[i]
         self.pending[i] = None
+        self.npending -= self.queued[i]
         self.queued[i] = 0
         while p is not None:
             nx = p.next
@@ -111,19 +115,16 @@ class ArpCache:
 
     def _enqueue(self, i, pb):
         """pb waits for entry i's reply, behind what already waits. Over ARP_QUEUE per
-        neighbour, or a quarter of the pool for all, the oldest waiting packet goes (like
+        neighbour, or ARP_PENDING_PBUFS for all, the oldest waiting packet goes (like
         Linux's unres_qlen): a burst of fragments keeps its newest ones."""
         stack = self.stack
-        limit = stack.pool.count >> 2
-        total = 0
-        k = 0
-        while k < self.size:
-            total += self.queued[k]
-            k += 1
+        limit = self.pending_max
+        total = self.npending
         if (self.queued[i] >= self.queue_max or total >= limit) and self.pending[i] is not None:
             old = self.pending[i]
             self.pending[i] = old.next
             self.queued[i] -= 1
+            self.npending -= 1
             self.stats.pending_dropped += 1
             stack.free(old)
         elif total >= limit:
@@ -139,6 +140,7 @@ class ArpCache:
                 p = p.next
             p.next = pb
         self.queued[i] += 1
+        self.npending += 1
 
     def lookup(self, ip):
         """MAC for ip (bytes) if resolved, else None. For tests and tools."""
@@ -349,6 +351,7 @@ class ArpCache:
         self.used[i] = now
         p = self.pending[i]
         self.pending[i] = None
+        self.npending -= self.queued[i]
         self.queued[i] = 0
         while p is not None:
             nx = p.next

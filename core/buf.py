@@ -4,8 +4,14 @@ A PacketBuffer holds one frame. `off`/`n` mark where the live bytes are; transmi
 with `off = HEADROOM` and each layer *prepends* its header by moving `off` down (lwIP's
 pbuf_header, Linux's skb_push). A buffer is owned by exactly one place at a time and goes back
 to the pool with `free()`. An empty pool is a counted drop, never an allocation.
+
+Receivers cannot starve the stack (issue 8, hole 3): receive-driven allocations (`alloc_rx`)
+never take the last `reserve` buffers, which only transmit, ARP and ICMP replies may use; and
+socket receive queues together hold at most `queue_cap` buffers (`queue_take`/`queue_give`).
+Both limits count their hits, and `low_water` is the fewest free buffers ever seen.
 """
 from ustack.core.compat import const
+from ustack.core.wire.fields import copy
 
 HEADROOM = const(128)  # Ethernet(14) + VLAN(4) + IPv4/IPv6 with options(60) + TCP(60) - room to spare
 
@@ -22,10 +28,11 @@ class PacketBuffer:
         self.next = None  # for fixed queues (reassembly, TCP out-of-order, ARP pending)
         self.tag = 0      # owner-defined (e.g. arrival time)
         self.epoch = 0    # the pool's epoch when this buffer was taken (see Pool.reclaim)
+        self.nbufs = 1    # on a chain's first buffer: how many buffers the chain has
 
 
 class Pool:
-    def __init__(self, count, size):
+    def __init__(self, count, size, reserve=0, queue_cap=-1):
         self.count = count
         self.size = size
         self.bufs = [PacketBuffer(size, i) for i in range(count)]
@@ -34,6 +41,11 @@ class Pool:
         self.alloc_fail = 0
         self.low_water = count
         self.epoch = 0  # bumped by the poll loop before each frame and each timer run
+        self.reserve = reserve        # the last buffers: transmit, ARP and ICMP only
+        self.rx_reserve_hit = 0
+        self.queue_cap = count if queue_cap < 0 else queue_cap
+        self.queued = 0               # buffers held by socket receive queues
+        self.queue_cap_hit = 0
 
     def alloc(self):
         if self.nfree == 0:
@@ -46,9 +58,67 @@ class Pool:
         pb.n = 0
         pb.next = None
         pb.epoch = self.epoch
+        pb.nbufs = 1
         if self.nfree < self.low_water:
             self.low_water = self.nfree
         return pb
+
+    def rx_room(self, k):
+        """True when receive may take k more buffers and still leave the reserve."""
+        if self.nfree - k < self.reserve:
+            self.rx_reserve_hit += 1
+            return False
+        return True
+
+    def alloc_rx(self):
+        """A buffer for something received (a frame, a copy for a socket): None rather than
+        one of the reserved last buffers, so a receive flood or unread sockets can never
+        stop the stack from transmitting, answering ARP and ping."""
+        if self.nfree <= self.reserve:
+            self.rx_reserve_hit += 1
+            return None
+        return self.alloc()
+
+    def chain_in(self, src, so, n):
+        """Copy src[so:so+n] into a chain of buffers (linked by next, each holding its bytes
+        from offset 0, the first one's nbufs set): how a socket keeps a datagram bigger than
+        one buffer. The caller checked rx_room(self.chain_len(n)) first, so this cannot run
+        out of buffers."""
+        size = self.size
+        first = None
+        last = None
+        done = 0
+        while done < n:
+            c = self.alloc()
+            k = n - done
+            if k > size:
+                k = size
+            copy(c.buf, 0, src, so + done, k)
+            c.off = 0
+            c.n = k
+            if first is None:
+                first = c
+            else:
+                last.next = c
+                first.nbufs += 1
+            last = c
+            done += k
+        return first
+
+    def chain_len(self, n):
+        return (n + self.size - 1) // self.size
+
+    def queue_take(self, k):
+        """Socket receive queues want to keep k more buffers: True (and charged) when the
+        queues' share of the pool allows it."""
+        if self.queued + k > self.queue_cap:
+            self.queue_cap_hit += 1
+            return False
+        self.queued += k
+        return True
+
+    def queue_give(self, k):
+        self.queued -= k
 
     def free(self, pb):
         if not pb.in_use:

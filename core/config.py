@@ -6,6 +6,11 @@ DEFAULTS = {
     "PBUF_COUNT": 64,          # frames in flight at once (RX + TX + queued)
     "PBUF_SIZE": 1536,         # one Ethernet frame (1514) + headroom slack
     "RX_BATCH": 32,            # frames drained per interface per poll
+    # Derived when not given (None): see derive(). Receive may never take the last
+    # PBUF_RESERVE_TX buffers (transmit, ARP and ICMP replies keep working); all socket
+    # receive queues together hold at most SOCK_QUEUE_PBUFS buffers.
+    "PBUF_RESERVE_TX": None,   # max(1, PBUF_COUNT // 8)
+    "SOCK_QUEUE_PBUFS": None,  # PBUF_COUNT // 2, less when the pool is tiny
     # ARP (RFC 826 / RFC 1122 2.3.2)
     "ARP_ENTRIES": 16,
     "ARP_MAX_AGE_MS": 300000,  # a resolved entry is re-validated after this
@@ -13,8 +18,9 @@ DEFAULTS = {
     "ARP_MAX_RETRIES": 3,
     "ARP_GRATUITOUS": True,
     "ARP_QUEUE": 6,            # packets waiting per unresolved neighbour (a fragmented
-                               # REASS_SIZE datagram at MTU 1500); all neighbours together
-                               # hold at most PBUF_COUNT // 4
+                               # 8 KB datagram at MTU 1500), the oldest dropped first
+    "ARP_PENDING_PBUFS": None,  # packets waiting for resolution, all neighbours of one
+                                # interface together; None: max(1, PBUF_RESERVE_TX // 2)
     # Ethernet
     "ETH_VLAN": 0,             # 802.1Q VLAN ID of interfaces added without vlan= (0: untagged)
     # IPv4
@@ -29,7 +35,11 @@ DEFAULTS = {
     "ICMP_BURST": 10,
     # UDP / sockets
     "SOCKETS": 32,             # sockets of all kinds at once
-    "UDP_RX_QUEUE": 16,        # datagrams queued per UDP socket
+    "UDP_RX_QUEUE": 16,        # datagrams queued per UDP (or raw) socket
+    # Default SO_RCVBUF of UDP and raw sockets, in bytes; every queued datagram is charged
+    # its buffer's whole size (Linux's truesize). None: PBUF_SIZE * min(UDP_RX_QUEUE,
+    # SOCK_QUEUE_PBUFS // 4), at least one buffer.
+    "UDP_RCVBUF": None,
     "EPHEMERAL_LOW": 49152,    # RFC 6335 dynamic ports
     "EPHEMERAL_HIGH": 65535,
     # TCP (core/tcp)
@@ -82,6 +92,10 @@ RANGES = {
     "ICMP_BURST": (0, 65535),
     "SOCKETS": (1, 65535),
     "UDP_RX_QUEUE": (1, 65535),
+    "UDP_RCVBUF": (600, 1 << 30),
+    "PBUF_RESERVE_TX": (1, 65535),
+    "SOCK_QUEUE_PBUFS": (1, 65535),
+    "ARP_PENDING_PBUFS": (0, 65535),
     "EPHEMERAL_LOW": (1, 65535),
     "EPHEMERAL_HIGH": (1, 65535),
     "TCP_MAX_CONNS": (1, 65535),
@@ -114,6 +128,9 @@ def make_config(overrides=None):
             if k not in DEFAULTS:
                 raise ValueError("unknown config key %r" % (k,))
             cfg[k] = overrides[k]
+    for k in cfg:
+        check_key(k, cfg[k])  # types first: derive() computes with them
+    derive(cfg)
     validate(cfg)
     return cfg
 
@@ -126,7 +143,12 @@ def is_int(v):
 def check_key(k, v):
     """One key's type and range; ValueError naming the key."""
     d = DEFAULTS[k]
-    if d is True or d is False:
+    if d is None:  # derived when left None (see derive)
+        lo, hi = RANGES.get(k, (0, None))
+        if v is not None and (not is_int(v) or v < lo or (hi is not None and v > hi)):
+            raise ValueError("config: %s must be None (derived) or an int in %d..%s, got %r"
+                             % (k, lo, "" if hi is None else hi, v))
+    elif d is True or d is False:
         if v is not True and v is not False:
             raise ValueError("config: %s must be True or False, got %r" % (k, v))
     elif isinstance(d, int):
@@ -139,6 +161,21 @@ def check_key(k, v):
         if not isinstance(v, str) or (c is not None and v not in c):
             raise ValueError("config: %s must be one of %s, got %r" % (
                 k, ", ".join(c) if c else "a string", v))
+
+
+def derive(cfg):
+    """Fill the keys left None from the pool size (lwIP's derived sizes)."""
+    if cfg["PBUF_RESERVE_TX"] is None:
+        cfg["PBUF_RESERVE_TX"] = max(1, cfg["PBUF_COUNT"] // 8)
+    if cfg["ARP_PENDING_PBUFS"] is None:
+        cfg["ARP_PENDING_PBUFS"] = max(1, cfg["PBUF_RESERVE_TX"] // 2)
+    if cfg["SOCK_QUEUE_PBUFS"] is None:
+        n = cfg["PBUF_COUNT"]
+        cfg["SOCK_QUEUE_PBUFS"] = max(1, min(n // 2, n - cfg["PBUF_RESERVE_TX"] -
+                                             cfg["ARP_PENDING_PBUFS"] - 1))
+    if cfg["UDP_RCVBUF"] is None:
+        cfg["UDP_RCVBUF"] = cfg["PBUF_SIZE"] * max(1, min(cfg["UDP_RX_QUEUE"],
+                                                           cfg["SOCK_QUEUE_PBUFS"] // 4))
 
 
 def validate(cfg):
@@ -160,3 +197,22 @@ def validate(cfg):
     need(cfg["TCP_SND_BUF"] >= 536 and cfg["TCP_RCV_BUF"] >= 536,
          "TCP buffers must hold at least one 536-byte segment")
     need(cfg["UDP_RX_QUEUE"] >= 1, "UDP_RX_QUEUE must be at least 1")
+    need(cfg["RX_BATCH"] >= 1, "RX_BATCH must be at least 1")
+    # Pool shares (issue 8, hole 3): whatever sockets leave unread and however many packets
+    # wait for ARP, at least one buffer stays for receiving and PBUF_RESERVE_TX for
+    # transmitting (with one interface; each more one may hold ARP_PENDING_PBUFS more). A
+    # socket's own budget cannot exceed the queues' share, so SOCKETS x UDP_RCVBUF may exceed
+    # the pool: the share bounds them all together.
+    need(1 <= cfg["PBUF_RESERVE_TX"] < cfg["PBUF_COUNT"],
+         "PBUF_RESERVE_TX must be at least 1 and below PBUF_COUNT")
+    need(cfg["SOCK_QUEUE_PBUFS"] >= 1, "SOCK_QUEUE_PBUFS must be at least 1")
+    need(cfg["ARP_PENDING_PBUFS"] >= 0, "ARP_PENDING_PBUFS must be at least 0")
+    need(cfg["SOCK_QUEUE_PBUFS"] + cfg["ARP_PENDING_PBUFS"] + cfg["PBUF_RESERVE_TX"] <
+         cfg["PBUF_COUNT"],
+         "SOCK_QUEUE_PBUFS + ARP_PENDING_PBUFS + PBUF_RESERVE_TX must leave PBUF_COUNT at least "
+         "one buffer to receive into (%d + %d + %d >= %d)" % (
+             cfg["SOCK_QUEUE_PBUFS"], cfg["ARP_PENDING_PBUFS"], cfg["PBUF_RESERVE_TX"],
+             cfg["PBUF_COUNT"]))
+    need(cfg["PBUF_SIZE"] <= cfg["UDP_RCVBUF"] <= cfg["SOCK_QUEUE_PBUFS"] * cfg["PBUF_SIZE"],
+         "UDP_RCVBUF must hold one packet buffer (PBUF_SIZE) and at most the socket queues' "
+         "share of the pool (SOCK_QUEUE_PBUFS * PBUF_SIZE)")

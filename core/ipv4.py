@@ -222,10 +222,15 @@ class IPv4:
         nh = stack.routes.nexthop
         pb.off = off
         pb.n = tot
-        if tot > out.mtu:
+        # the datagram moves behind the outgoing link header below: it must fit the buffer
+        # there too (a buffer smaller than that link's MTU allows)
+        mtu = out.mtu
+        if pb.size - out.hlen < mtu:
+            mtu = pb.size - out.hlen
+        if tot > mtu:
             if (b[off + 6] & 0x40):
                 st.tx_frag_needed += 1
-                stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.FRAG_NEEDED, out.mtu)
+                stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.FRAG_NEEDED, mtu)
                 stack.free(pb)
                 return
             self._fragment(out, pb, nh)
@@ -363,6 +368,9 @@ class IPv4:
             self.stats.tx_too_big += 1  # an MTU under 28 holds no fragment at all
             stack.free(pb)
             return EMSGSIZE
+        room = ((stack.pool.size - L2_RESERVE - w.HDR_LEN) // 8) * 8
+        if room < chunk:
+            chunk = room  # a fragment must fit its packet buffer, whatever the MTU
         base = ((b[off + 6] & 0x1F) << 8) | b[off + 7]
         more = b[off + 6] & 0x20
         pos = 0

@@ -1,10 +1,39 @@
 """Raw IPv4 sockets (SOCK_RAW): receive copies of whole datagrams of one protocol (header
 included, as BSD does) and send payloads the stack wraps in an IP header, or full headers with
-IP_HDRINCL."""
-from ustack.core.compat import EINVAL, EMSGSIZE, ENOBUFS, oserror
+IP_HDRINCL.
+
+A received datagram is copied into as many pool buffers as it needs (a reassembled one can be
+larger than a buffer; Linux hands raw sockets the whole datagram) and queued as a chain
+(Pool.chain_in: the first buffer's `nbufs` says how many buffers the datagram has). The queue
+is bounded like a UDP socket's (udp.admit): UDP_RX_QUEUE datagrams, SO_RCVBUF bytes charged
+whole buffers, and the share of the pool all socket queues may hold; the copies come from
+receive's part of the pool, never its transmit reserve. Each refusal is counted (raw.*). API
+errors are the ones CPython's socket module gives for a raw socket on Linux."""
+from ustack.core.compat import (
+    EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, EMSGSIZE, ENOBUFS, ENOTCONN, EOPNOTSUPP, oserror)
+from ustack.core.stats import Counters
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire import fields
 from ustack.core import socket as so
+from ustack.core.udp import Q_OK, rcvbuf_value, count_drop, admit, link, unlink
+
+RAW_COUNTERS = (
+    "rx_delivered", "rx_queue_full", "rx_rcvbuf", "rx_pool_share", "rx_no_buffer",
+)
+
+MAX_DATAGRAM = 65535  # RFC 791: the total length field's limit
+
+
+def _addr(addr, fn):
+    """An AF_INET address as CPython checks it: a (host, port) tuple, port an int in range."""
+    if not isinstance(addr, tuple):
+        raise TypeError("%s(): AF_INET address must be tuple, not %s" % (fn, type(addr).__name__))
+    if len(addr) != 2:
+        raise TypeError("AF_INET address must be a pair (host, port)")
+    if not isinstance(addr[1], int):
+        raise TypeError("'%s' object cannot be interpreted as an integer" % type(addr[1]).__name__)
+    ip, _ = so.parse_addr(addr)
+    return ip
 
 
 class RawSocket(so.Socket):
@@ -15,16 +44,49 @@ class RawSocket(so.Socket):
         self.hdrincl = proto == 255
         self.qhead = None
         self.qtail = None
-        self.qlen = 0
+        self.qlen = 0     # datagrams
+        self.qbufs = 0    # pool buffers they take
         self.qmax = stack.config["UDP_RX_QUEUE"]
+        self.rcvbuf = stack.config["UDP_RCVBUF"]
+        self.connected = False
+        if stack.raw_stats is None:
+            stack.raw_stats = Counters(RAW_COUNTERS)
         stack.raw_sockets.append(self)
 
     def bind(self, addr):
-        self.local_ip, _ = so.parse_addr((addr[0], 0))
+        self._check_open()
+        ip = _addr(addr, "bind")
+        stack = self.stack
+        if ip != ip4.ANY and stack.local_iface(ip, 0) is None and not stack.is_broadcast(ip) \
+                and ip[0] < 224:
+            raise oserror(EADDRNOTAVAIL)
+        self.local_ip = ip
 
     def connect(self, addr):
-        self.remote_ip, _ = so.parse_addr((addr[0], 0))
-        self.remote_port = 1
+        self._check_open()
+        self.remote_ip = _addr(addr, "connect")
+        self.connected = True
+
+    def getsockname(self):
+        self._check_open()
+        return (ip4.ntoa(self.local_ip), self.proto)  # Linux: the protocol as the port
+
+    def getpeername(self):
+        self._check_open()
+        raise oserror(ENOTCONN)  # Linux names no peer for a raw socket, connected or not
+
+    def listen(self, backlog=0):
+        raise oserror(EOPNOTSUPP)
+
+    def accept(self):
+        raise oserror(EOPNOTSUPP)
+
+    def shutdown(self, how):
+        self._check_open()
+        if how not in (so.SHUT_RD, so.SHUT_WR, so.SHUT_RDWR):
+            raise oserror(EINVAL)
+        if not self.connected:
+            raise oserror(ENOTCONN)
 
     def _setopt(self, level, opt, value):
         if level == so.IPPROTO_IP and opt == so.IP_HDRINCL:
@@ -32,24 +94,22 @@ class RawSocket(so.Socket):
             return True
         return False
 
+    def _set_rcvbuf(self, v):
+        self.rcvbuf = rcvbuf_value(self.stack, v)
+
+    # ---- receiving ------------------------------------------------------------------------
     def _deliver(self, pb, off, tot):
-        if self.qlen >= self.qmax:
+        """Queue a copy of the datagram at pb.buf[off:off+tot]; True when queued."""
+        stack = self.stack
+        st = stack.raw_stats
+        pool = stack.pool
+        q = admit(self, pool.chain_len(tot), True)
+        if q != Q_OK:
+            count_drop(st, q)
             return False
-        c = self.stack.alloc()
-        if c is None:
-            return False
-        fields.copy(c.buf, 0, pb.buf, off, tot)
-        c.off = 0
-        c.n = tot
-        c.tag = 0
-        c.next = None
-        if self.qtail is None:
-            self.qhead = c
-        else:
-            self.qtail.next = c
-        self.qtail = c
-        self.qlen += 1
-        self._event()
+        # cannot run out: admit() saw room for the chain beyond the transmit reserve
+        link(self, pool.chain_in(pb.buf, off, tot))
+        st.rx_delivered += 1
         return True
 
     def readable(self):
@@ -57,33 +117,83 @@ class RawSocket(so.Socket):
 
     def recvfrom(self, bufsize, flags=0):
         self._check_open()
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recvfrom")
         while self.qlen == 0:
             self._block(self.readable, flags)
         pb = self.qhead
-        n = pb.n if pb.n < bufsize else bufsize
-        data = bytes(pb.buf[0:n])
+        k = pb.nbufs
         addr = (ip4.ntoa(pb.buf, 12), 0)
-        self.qhead = pb.next
-        if self.qhead is None:
-            self.qtail = None
-        self.qlen -= 1
-        self.stack.free(pb)
+        if k == 1:
+            n = pb.n if pb.n < bufsize else bufsize
+            data = bytes(pb.buf[0:n])
+        else:
+            total = 0
+            c = pb
+            i = 0
+            while i < k:
+                total += c.n
+                c = c.next
+                i += 1
+            out = bytearray(total if total < bufsize else bufsize)
+            pos = 0
+            c = pb
+            while pos < len(out):
+                n = c.n
+                if pos + n > len(out):
+                    n = len(out) - pos
+                fields.copy(out, pos, c.buf, 0, n)
+                pos += n
+                c = c.next
+            data = bytes(out)
+        if not (flags & so.MSG_PEEK):
+            unlink(self)  # the rest of a longer datagram is discarded, as with BSD
         return data, addr
 
     def recv(self, bufsize, flags=0):
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
         return self.recvfrom(bufsize, flags)[0]
 
+    def recvfrom_into(self, buf, nbytes=0, flags=0):
+        if nbytes < 0:
+            raise ValueError("negative buffersize in recvfrom_into")
+        if nbytes > len(buf):
+            raise ValueError("nbytes is greater than the length of the buffer")
+        data, addr = self.recvfrom(nbytes or len(buf), flags)
+        n = len(data)
+        fields.copy(buf, 0, data, 0, n)
+        return n, addr
+
+    def recv_into(self, buf, nbytes=0, flags=0):
+        if nbytes < 0:
+            raise ValueError("negative buffersize in recv_into")
+        if nbytes > len(buf):
+            raise ValueError("buffer too small for requested bytes")
+        data = self.recvfrom(nbytes or len(buf), flags)[0]
+        n = len(data)
+        fields.copy(buf, 0, data, 0, n)
+        return n
+
+    # ---- sending --------------------------------------------------------------------------
     def sendto(self, data, addr):
         self._check_open()
-        dst, _ = so.parse_addr((addr[0], 0))
+        dst = _addr(addr, "sendto")
         return self._send(data, dst)
 
-    def send(self, data):
+    def send(self, data, flags=0):
+        self._check_open()
+        if not self.connected:
+            raise oserror(EDESTADDRREQ)
         return self._send(data, self.remote_ip)
 
     def _send(self, data, dst):
         stack = self.stack
+        if isinstance(data, str):
+            raise TypeError("a bytes-like object is required, not 'str'")
         n = len(data)
+        if n > MAX_DATAGRAM:
+            raise oserror(EMSGSIZE)
         pb = stack.ipv4.alloc_tx()
         if pb is None:
             raise oserror(ENOBUFS)
@@ -112,9 +222,5 @@ class RawSocket(so.Socket):
 
     def close(self):
         while self.qlen:
-            pb = self.qhead
-            self.qhead = pb.next
-            self.qlen -= 1
-            self.stack.free(pb)
-        self.qtail = None
+            unlink(self)
         so.Socket.close(self)

@@ -196,7 +196,7 @@ class Socket:
             elif opt == SO_BROADCAST:
                 self.broadcast = bool(v)
             elif opt == SO_RCVBUF:
-                self.rcvbuf = v
+                self._set_rcvbuf(v)
             elif opt == SO_SNDBUF:
                 self.sndbuf = v
             elif not self._setopt(level, opt, value):
@@ -215,6 +215,9 @@ class Socket:
 
     def _setopt(self, level, opt, value):
         return False
+
+    def _set_rcvbuf(self, v):
+        self.rcvbuf = v
 
     def getsockopt(self, level, opt, buflen=0):
         self._check_open()

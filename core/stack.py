@@ -65,7 +65,8 @@ class Stack:
     def __init__(self, config=None, features=None):
         self.config = make_config(config)
         cfg = self.config
-        self.pool = Pool(cfg["PBUF_COUNT"], cfg["PBUF_SIZE"])
+        self.pool = Pool(cfg["PBUF_COUNT"], cfg["PBUF_SIZE"], cfg["PBUF_RESERVE_TX"],
+                         cfg["SOCK_QUEUE_PBUFS"])
         self.now = 0
         self.next_timer = 0
         self.kicked = False
@@ -76,6 +77,7 @@ class Stack:
         self.filter = None        # filter(in_iface, out_iface, buf, off, n) -> bool (forwarding)
         self.filter_out = None    # filter_out(iface, buf, off, n) -> bool (local output)
         self.raw_sockets = []
+        self.raw_stats = None     # core/raw.py's counters, made with the first raw socket
         self.multicast_groups = []
         self.ipv4 = IPv4(self)
         self.icmp = ICMP(self)
@@ -319,7 +321,7 @@ class Stack:
             k = 0
             while k < batch:
                 ep = pool.new_epoch()  # what this frame's handlers take (see _recover)
-                pb = pool.alloc()
+                pb = pool.alloc_rx()
                 if pb is None:
                     iface.stats.tx_no_buffer += 1
                     break
@@ -470,6 +472,9 @@ class Stack:
         if self.tcp is not None:
             for k, v in self.tcp.stats.nonzero():
                 out["tcp." + k] = v
+        if self.raw_stats is not None:
+            for k, v in self.raw_stats.nonzero():
+                out["raw." + k] = v
         for i in self.ifaces:
             for k, v in i.stats.nonzero():
                 out[i.name + "." + k] = v
@@ -477,10 +482,16 @@ class Stack:
                 for k, v in i.arp.stats.nonzero():
                     out[i.name + ".arp." + k] = v
         out["pbuf.free"] = self.pool.nfree
-        out["pbuf.count"] = self.pool.count
-        out["pbuf.low_water"] = self.pool.low_water
-        if self.pool.alloc_fail:
-            out["pbuf.alloc_fail"] = self.pool.alloc_fail
+        pool = self.pool
+        out["pbuf.count"] = pool.count
+        out["pbuf.low_water"] = pool.low_water
+        out["pbuf.queued"] = pool.queued
+        if pool.alloc_fail:
+            out["pbuf.alloc_fail"] = pool.alloc_fail
+        if pool.rx_reserve_hit:
+            out["pbuf.rx_reserve_hit"] = pool.rx_reserve_hit
+        if pool.queue_cap_hit:
+            out["pbuf.queue_cap_hit"] = pool.queue_cap_hit
         return out
 
     def close(self):

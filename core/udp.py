@@ -1,10 +1,15 @@
 """UDP (RFC 768, RFC 1122 section 4.1) and datagram sockets.
 
 Received datagrams stay in their packet buffers: a socket's queue links the buffers (no copy
-until recv), bounded by UDP_RX_QUEUE (overflow counted). Demultiplexing prefers the most
-specific socket (connected, then bound address, then wildcard); broadcasts reach every
-matching socket. A datagram to a port nobody listens on gets ICMP port unreachable.
+until recv), bounded by UDP_RX_QUEUE datagrams, by the socket's SO_RCVBUF bytes (each datagram
+charged its whole buffers, as Linux charges truesize) and by the share of the pool that all
+socket queues together may hold (SOCK_QUEUE_PBUFS); each overflow has its own counter. A
+reassembled datagram is copied out of its reassembly slot into a chain of pool buffers
+(Pool.chain_in), so an unread socket never holds a slot that reassembly needs.
+Demultiplexing prefers the most specific socket (connected, then bound address, then
+wildcard); broadcasts reach every matching socket. A datagram to a port nobody listens on gets ICMP port unreachable.
 """
+from ustack.core.compat import const
 from ustack.core.compat import (
     EADDRINUSE, EADDRNOTAVAIL, EACCES, EDESTADDRREQ, EINVAL, EMSGSIZE, EOPNOTSUPP, EPIPE,
     ENOTCONN,
@@ -20,7 +25,89 @@ from ustack.core.portalloc import Ephemeral
 UDP_COUNTERS = (
     "rx_datagrams", "rx_too_short", "rx_bad_len", "rx_bad_csum", "rx_no_port",
     "rx_queue_full", "rx_delivered", "tx_datagrams", "tx_errors", "icmp_errors",
+    "rx_rcvbuf", "rx_pool_share", "rx_no_buffer",
 )
+
+# A receive queue's answer to one more datagram (admit(), shared with core/raw.py)
+Q_OK = const(0)
+Q_FULL = const(1)     # UDP_RX_QUEUE datagrams queued already
+Q_RCVBUF = const(2)   # over the socket's SO_RCVBUF
+Q_SHARE = const(3)    # the socket queues' share of the pool (SOCK_QUEUE_PBUFS) is taken
+Q_NOBUF = const(4)    # a copy would take the pool's transmit reserve
+
+
+def rcvbuf_value(stack, v):
+    """SO_RCVBUF as Linux sets it (socket(7)): the value doubled for bookkeeping, at least one
+    packet buffer, at most what all socket queues together may hold (our rmem_max)."""
+    lo = stack.pool.size
+    hi = stack.pool.queue_cap * lo
+    if v < 0 or v > hi // 2:
+        return hi
+    v *= 2
+    return v if v > lo else lo
+
+
+def count_drop(st, q):
+    """Count why a queue refused a datagram in the counters st (UDP's or raw's)."""
+    if q == Q_FULL:
+        st.rx_queue_full += 1
+    elif q == Q_RCVBUF:
+        st.rx_rcvbuf += 1
+    elif q == Q_SHARE:
+        st.rx_pool_share += 1
+    else:
+        st.rx_no_buffer += 1
+
+
+def admit(s, k, copy):
+    """May socket s (UDP or raw) queue one more datagram of k pool buffers? Q_OK - and the
+    buffers are charged to the queues' share of the pool - or why not. copy: the buffers are
+    still to be taken from the pool (receive's part of it, never the transmit reserve)."""
+    if s.qlen >= s.qmax:
+        return Q_FULL
+    pool = s.stack.pool
+    # as Linux does, an empty queue takes one datagram whatever its size; after that the
+    # queue's buffers must stay within SO_RCVBUF
+    if s.qbufs and (s.qbufs + k) * pool.size > s.rcvbuf:
+        return Q_RCVBUF
+    if copy and not pool.rx_room(k):
+        return Q_NOBUF
+    if not pool.queue_take(k):
+        return Q_SHARE
+    return Q_OK
+
+
+def link(s, pb):
+    """Append the admitted datagram (a chain of pb.nbufs buffers) to s's queue."""
+    s.qbufs += pb.nbufs
+    if s.qtail is None:
+        s.qhead = pb
+    else:
+        s.qtail.next = pb
+    while pb.next is not None:
+        pb = pb.next
+    s.qtail = pb
+    s.qlen += 1
+    s._event()
+
+
+def unlink(s):
+    """Free the oldest datagram's buffers."""
+    stack = s.stack
+    pb = s.qhead
+    k = pb.nbufs
+    i = 0
+    while i < k:
+        nxt = pb.next
+        stack.free(pb)
+        pb = nxt
+        i += 1
+    s.qhead = pb
+    if pb is None:
+        s.qtail = None
+    s.qlen -= 1
+    s.qbufs -= k
+    stack.pool.queue_give(k)
 
 MAX_PAYLOAD = 65507  # 65535 - 20 (IPv4) - 8 (UDP)
 
@@ -33,8 +120,13 @@ class UdpSocket(so.Socket):
         self.qtail = None
         self.qlen = 0
         self.qmax = stack.config["UDP_RX_QUEUE"]
+        self.qbufs = 0  # pool buffers queued, charged against rcvbuf
+        self.rcvbuf = stack.config["UDP_RCVBUF"]
         self.connected = False
         self.shut_wr = False
+
+    def _set_rcvbuf(self, v):
+        self.rcvbuf = rcvbuf_value(self.stack, v)
 
     # ---- binding --------------------------------------------------------------------------
     def bind(self, addr):
@@ -135,17 +227,40 @@ class UdpSocket(so.Socket):
             self._block(self.readable, flags)
         self._take_error()
 
+    def _dlen(self):
+        """Payload bytes of the oldest datagram (in the first buffer from pb.off, then in
+        each further buffer of its chain from 0)."""
+        pb = self.qhead
+        n = pb.n
+        k = pb.nbufs
+        while k > 1:
+            pb = pb.next
+            n += pb.n
+            k -= 1
+        return n
+
+    def _copy_out(self, buf, n):
+        """The oldest datagram's first n payload bytes into buf[0:n]."""
+        pb = self.qhead
+        m = pb.n if pb.n < n else n
+        fields.copy(buf, 0, pb.buf, pb.off, m)
+        pos = m
+        while pos < n:
+            pb = pb.next
+            m = pb.n if pb.n < n - pos else n - pos
+            fields.copy(buf, pos, pb.buf, 0, m)
+            pos += m
+
     def recv_into(self, buf, nbytes=0, flags=0):
         self._check_open()
         cap = so.check_nbytes(buf, nbytes, "recv_into")
         self._wait_data(flags)
-        pb = self.qhead
-        n = pb.n
+        n = self._dlen()
         if n > cap:
             n = cap  # the rest of the datagram is discarded, as with BSD sockets
-        fields.copy(buf, 0, pb.buf, pb.off, n)
+        self._copy_out(buf, n)
         if not (flags & so.MSG_PEEK):
-            self._dequeue()
+            unlink(self)
         return n
 
     def recvfrom_into(self, buf, nbytes=0, flags=0):
@@ -161,10 +276,16 @@ class UdpSocket(so.Socket):
         so.check_bufsize(bufsize, "recv")
         self._wait_data(flags)
         pb = self.qhead
-        n = pb.n if pb.n < bufsize else bufsize
-        data = bytes(pb.buf[pb.off:pb.off + n])
+        if pb.nbufs == 1:
+            n = pb.n if pb.n < bufsize else bufsize
+            data = bytes(pb.buf[pb.off:pb.off + n])
+        else:
+            n = self._dlen()
+            out = bytearray(n if n < bufsize else bufsize)
+            self._copy_out(out, len(out))
+            data = bytes(out)
         if not (flags & so.MSG_PEEK):
-            self._dequeue()
+            unlink(self)
         return data
 
     def recvfrom(self, bufsize, flags=0):
@@ -180,31 +301,10 @@ class UdpSocket(so.Socket):
         ihl = (b[o] & 0x0F) << 2
         return (ip4.ntoa(b, o + 12), (b[o + ihl] << 8) | b[o + ihl + 1])
 
-    def _enqueue(self, pb):
-        if self.qlen >= self.qmax:
-            return False
-        pb.next = None
-        if self.qtail is None:
-            self.qhead = pb
-        else:
-            self.qtail.next = pb
-        self.qtail = pb
-        self.qlen += 1
-        self._event()
-        return True
-
-    def _dequeue(self):
-        pb = self.qhead
-        self.qhead = pb.next
-        if self.qhead is None:
-            self.qtail = None
-        self.qlen -= 1
-        self.stack.free(pb)
-
     def close(self):
         if not self.closed:
             while self.qlen:
-                self._dequeue()
+                unlink(self)
             so.Socket.close(self)
 
 
@@ -308,37 +408,49 @@ class UDP:
                 stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PORT_UNREACH, 0)
             stack.free(pb)
             return
-        # A reassembled datagram stays in its reassembly slot until read (the slot is
-        # bounded and comes back when the datagram is consumed).
+        if pb.index < 0:
+            # reassembled: copied into pool buffers, so that the slot serves reassembly again
+            # at once instead of waiting for the application to read
+            pool = stack.pool
+            q = admit(best, pool.chain_len(o - off + ulen), True)
+            if q != Q_OK:
+                count_drop(st, q)
+                stack.free(pb)
+                return
+            c = pool.chain_in(b, off, o - off + ulen)
+            stack.free(pb)
+            pb = c
+            o -= off
+            off = 0
+        else:
+            q = admit(best, 1, False)
+            if q != Q_OK:
+                count_drop(st, q)
+                stack.free(pb)
+                return
         pb.tag = off
         pb.off = o + 8
-        pb.n = ulen - 8
-        if best._enqueue(pb):
-            st.rx_delivered += 1
+        if pb.nbufs == 1:
+            pb.n = ulen - 8
         else:
-            st.rx_queue_full += 1
-            stack.free(pb)
+            pb.n -= o + 8  # the payload's part in the first buffer of the chain
+        st.rx_delivered += 1
+        link(best, pb)
 
     def _deliver_copy(self, s, pb, off, o, ulen):
-        stack = self.stack
+        pool = self.stack.pool
         ihl = o - off
         need = ihl + ulen
-        if need > stack.pool.size:
-            self.stats.rx_queue_full += 1
+        q = admit(s, pool.chain_len(need), True)
+        if q != Q_OK:
+            count_drop(self.stats, q)
             return
-        c = stack.alloc()
-        if c is None:
-            self.stats.rx_queue_full += 1
-            return
-        fields.copy(c.buf, 0, pb.buf, off, need)
+        c = pool.chain_in(pb.buf, off, need)
         c.tag = 0
         c.off = ihl + 8
-        c.n = ulen - 8
-        if s._enqueue(c):
-            self.stats.rx_delivered += 1
-        else:
-            self.stats.rx_queue_full += 1
-            stack.free(c)
+        c.n -= ihl + 8
+        self.stats.rx_delivered += 1
+        link(s, c)
 
     def icmp_error(self, t, code, b, q, qihl):
         """ICMP error quoting one of our datagrams (b[q] is its IP header)."""

@@ -225,6 +225,7 @@ def test_no_route_is_enetunreach(bench):
 
 def test_receive_queue_overflow_is_counted(bench):
     srv = udp(bench.b, 7)
+    srv.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 1 << 20)  # the datagram count limit first
     cli = udp(bench.a)
     n = bench.b.config["UDP_RX_QUEUE"] + 5
     for i in range(n):
@@ -234,23 +235,32 @@ def test_receive_queue_overflow_is_counted(bench):
     assert bench.b.counters()["udp.rx_queue_full"] == 5
 
 
-def test_pool_exhaustion_is_counted_and_the_stack_recovers():
+def test_unread_socket_takes_only_its_share_and_the_stack_recovers():
+    """Issue 8 hole 3: an unread socket used to hold every buffer of B. Now it holds what
+    its share of the pool allows, the rest is dropped and counted, B keeps answering ping,
+    and the socket gets datagrams again once read."""
     b = Bench(config={"PBUF_COUNT": 8, "UDP_RX_QUEUE": 64})
     b.a.ping(IP_B)
     srv = udp(b.b, 7)
+    srv.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 1 << 20)
     cli = udp(b.a)
     for i in range(20):
         cli.sendto(b"x%d" % i, (IP_B, 7))
         b.pump(2)
-    # every buffer of B is queued on the socket: frames wait in the driver, failures counted
-    assert srv.qlen == 8 and b.b.pool.nfree == 0
-    assert b.b.pool.alloc_fail > 0
+    share = b.b.config["SOCK_QUEUE_PBUFS"]
+    assert srv.qlen == share and b.b.pool.nfree == 8 - share
+    c = b.b.counters()  # the socket's SO_RCVBUF is at most the queues' share of the pool
+    assert c["udp.rx_rcvbuf"] == 20 - share and c["pbuf.queued"] == share
+    assert b.a.ping(IP_B, count=2, interval_ms=10).received == 2
     got = []
-    for _ in range(10):
-        while srv.qlen:
-            got.append(srv.recv(10))
-        b.pump(2)
-    assert got == [b"x%d" % i for i in range(20)]
+    while srv.qlen:
+        got.append(srv.recv(10))
+    assert got == [b"x%d" % i for i in range(share)]
+    cli.sendto(b"again", (IP_B, 7))
+    b.pump(2)
+    assert srv.recv(10) == b"again"
+    srv.close()
+    b.pump()
     assert b.pools_full()
 
 
