@@ -117,11 +117,13 @@ def _rtt_from_ts(tcp, tcb):
 
 
 def _established(tcp, tcb):
-    """Handshake done: buffers, congestion controller, timers."""
-    tcb.state = T.ESTABLISHED
+    """Handshake done: buffers, congestion controller, timers. The state changes only once
+    the buffers are there: a failure leaves it SYN-RECEIVED, so drop() gives the listener's
+    SYN-queue slot back (issue 8 hole 6)."""
     if not tcp.open_buffers(tcb):
         tcp.abort(tcb)  # no memory for its buffers: RST rather than a half-made connection
         return False
+    tcb.state = T.ESTABLISHED
     if not _rtt_from_ts(tcp, tcb) and tcb.retries == 0:
         rto.sample(tcb, tcp.stack.now - tcb.rtt_start, tcp.rto_min, tcp.rto_max)  # Karn
     tcb.t_rexmt = 0

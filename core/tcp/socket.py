@@ -145,6 +145,8 @@ class TcpSocket(so.Socket):
             ip = b"\x7f\x00\x00\x01"
         stack = self.stack
         tcp = self.tcp
+        if 224 <= ip[0] <= 239 or stack.is_broadcast(ip):
+            return ENETUNREACH  # RFC 1122 4.2.3.10: MUST reject (Linux's errno)
         r = stack.routes.lookup(ip, 0)
         if r < 0:
             return ENETUNREACH

@@ -1,0 +1,130 @@
+"""TCP cannot be wedged (issue 8): whatever peers send and however the application behaves,
+the connection table, the SYN and accept queues, orphans, ephemeral ports and challenge ACKs
+stay bounded, every drop is counted, and legitimate connections keep working - at the
+embedded boards' sizes too (boards/w5500_evb_pico.py), not only at generous test sizes.
+
+Single-segment tests use the Peer helper of test_tcp_segments (the test is the host);
+two-stack tests use the in-memory wire of test_tcp_states (virtual clock)."""
+import errno
+import struct
+
+import pytest
+
+from ustack.core import socket as so
+from ustack.core.tcp import tcb as T
+from ustack.core.wire import ipv4 as ip4
+from tests import frames as F
+from tests.unit.test_tcp_segments import Peer, opt_bytes, SYN, RST, ACK, FIN, PSH, PORT
+from tests.unit.test_tcp_states import Net, close_all
+
+
+def pools_back(p):
+    for s in list(p.stack.sockets):
+        s.close()
+    for t in list(p.tcp.conns):
+        p.tcp.drop(t, 0)
+    p.advance(5)
+    assert p.stack.pool.full(), "packet buffers leaked"
+
+
+def handshake(p, sport, seq=1000):
+    """SYN, SYN-ACK, ACK from the test's port sport: the SYN-ACK."""
+    r = p.send(seq, 0, SYN, opts=opt_bytes(mss=1460), sport=sport)
+    assert [s.f for s in r] == ["S."], r
+    p.send(seq + 1, r[0].seq + 1, ACK, sport=sport)
+    return r[0]
+
+
+# ---- hole 6: the listener's SYN count survives a connection that cannot get buffers ----------
+def test_handshakes_failing_for_lack_of_memory_do_not_use_up_the_listener():
+    """A passive connection whose buffers cannot be allocated is reset (RST) and must give
+    its SYN-queue slot back; otherwise after 2*backlog+1 such failures every SYN is refused."""
+    p = Peer()
+    p.listen(backlog=1)
+    rings = p.tcp.rings
+    real_get = rings.get
+
+    def no_memory(cap):
+        raise MemoryError
+
+    rings.get = no_memory
+    for i in range(5):
+        r = p.send(1000, 0, SYN, opts=opt_bytes(mss=1460), sport=42000 + i)
+        assert [s.f for s in r] == ["S."]
+        r = p.send(1001, r[0].seq + 1, ACK, sport=42000 + i)
+        assert [s.f for s in r] == ["R."]
+    assert p.tcp.stats.no_memory == 5 and p.lsock.syn_count == 0 and not p.tcp.conns
+    rings.get = real_get
+    handshake(p, 42100)
+    s, _ = p.lsock.accept()
+    assert s.tcb.state == T.ESTABLISHED
+    pools_back(p)
+
+
+# ---- hole 8: connect() to a broadcast or multicast address ------------------------------------
+@pytest.mark.parametrize("dst", ["255.255.255.255", "192.0.2.255", "224.0.0.1", "239.1.2.3"])
+def test_connect_to_broadcast_or_multicast_is_rejected_without_a_syn(dst):
+    """RFC 1122 4.2.3.10: an active OPEN to a broadcast or multicast address MUST be
+    rejected; Linux says ENETUNREACH. No SYN leaves and no TCB is taken."""
+    p = Peer()
+    s = p.stack.socket(so.AF_INET, so.SOCK_STREAM)
+    s.setblocking(False)
+    assert s.connect_ex((dst, PORT)) == errno.ENETUNREACH
+    assert p.advance(5) == [] and not p.tcp.conns
+    s.close()
+    pools_back(p)
+
+
+# ---- hole 7: the challenge-ACK side channel (CVE-2016-5696) -------------------------------------
+def two_connections(config=None):
+    """A listening stack with two established connections from the test's ports 43001 (the
+    victim's) and 43002 (the off-path attacker's own): (peer, {port: SYN-ACK})."""
+    p = Peer(config)
+    p.listen(backlog=4)
+    sas = {}
+    for port in (43001, 43002):
+        sas[port] = handshake(p, port)
+        p.lsock.accept()
+    return p, sas
+
+
+def challenge_acks_seen(p, port, n):
+    """n in-window RSTs not at RCV.NXT on connection port: how many challenge ACKs came."""
+    return sum(len(p.send(1001 + 100 + i, 0, RST, sport=port)) for i in range(n))
+
+
+def test_challenge_acks_on_one_connection_do_not_reveal_those_on_another():
+    """The attacker of CVE-2016-5696 spoofs RSTs on a victim connection, then counts the
+    challenge ACKs its own connection gets within the same second: with one fixed global
+    budget, one fewer means a guess hit the window. With a per-connection budget the count
+    on the attacker's connection is the same whatever happened on the victim's."""
+    counts = []
+    for spoofed in (0, 1, 5, 10):
+        p, sas = two_connections()
+        challenge_acks_seen(p, 43001, spoofed)  # the victim's peer sees these, not us
+        counts.append(challenge_acks_seen(p, 43002, 50))
+        pools_back(p)
+    assert counts == [counts[0]] * 4 and counts[0] == Peer().stack.config[
+        "TCP_CHALLENGE_ACK_LIMIT"]
+
+
+def test_the_global_challenge_ack_budget_is_randomised_and_still_holds():
+    """Over many connections the total stays bounded (RFC 5961 section 7), but the bound is
+    drawn afresh each second (as Linux does), so it is not a fixed number an observer could
+    count down."""
+    cfg = {"TCP_MAX_CONNS": 24, "TCP_SYN_QUEUE": 16, "TCP_BACKLOG": 24, "SOCKETS": 32,
+           "TCP_CHALLENGE_ACK_LIMIT": 10, "TCP_CHALLENGE_ACK_GLOBAL": 40}
+    p = Peer(cfg)
+    p.listen(backlog=24)
+    ports = list(range(44000, 44020))
+    for port in ports:
+        handshake(p, port)
+        p.lsock.accept()
+    totals = []
+    for second in range(6):
+        totals.append(sum(challenge_acks_seen(p, port, 10) for port in ports))
+        p.advance(1001)
+    assert all(20 <= n < 60 for n in totals), totals  # G/2 <= budget < 3G/2
+    assert len(set(totals)) > 1, totals
+    assert p.tcp.stats.challenge_acks_global_limited > 0
+    pools_back(p)
