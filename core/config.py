@@ -48,7 +48,8 @@ DEFAULTS = {
     "TCP_KEEPIDLE_MS": 7200000,
     "TCP_KEEPINTVL_MS": 75000,
     "TCP_KEEPCNT": 9,
-    "TCP_CHALLENGE_ACK_LIMIT": 10,  # per second, RFC 5961 section 7
+    "TCP_CHALLENGE_ACK_LIMIT": 10,  # per second and connection, RFC 5961 section 7
+    "TCP_CHALLENGE_ACK_GLOBAL": 100,  # all connections: a random budget in [G/2, 3G/2) a second
 }
 
 
@@ -77,3 +78,5 @@ def validate(cfg):
     need(cfg["TCP_SND_BUF"] >= 536 and cfg["TCP_RCV_BUF"] >= 536,
          "TCP buffers must hold at least one 536-byte segment")
     need(cfg["UDP_RX_QUEUE"] >= 1, "UDP_RX_QUEUE must be at least 1")
+    need(cfg["TCP_CHALLENGE_ACK_LIMIT"] >= 1, "TCP_CHALLENGE_ACK_LIMIT must be at least 1")
+    need(cfg["TCP_CHALLENGE_ACK_GLOBAL"] >= 2, "TCP_CHALLENGE_ACK_GLOBAL must be at least 2")

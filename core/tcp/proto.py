@@ -33,7 +33,8 @@ TCP_COUNTERS = (
     "rx_ooo", "rx_ooo_full", "rx_after_close", "rx_window_probes",
     # output
     "tx_segments", "tx_data_bytes", "tx_retransmits", "tx_rst", "tx_no_buffer",
-    "challenge_acks", "challenge_acks_limited", "delayed_acks",
+    "challenge_acks", "challenge_acks_limited", "challenge_acks_global_limited",
+    "delayed_acks",
     # events
     "rto_expired", "fast_retransmits", "partial_acks", "persist_probes", "keepalive_probes",
     "conn_active", "conn_passive", "conn_established", "conn_reset", "conn_refused",
@@ -91,8 +92,11 @@ class TCP:
         self.ts_hook = None      # hook: ts_hook(local_ip, lport, remote_ip, rport) -> offset
         self.rst_src = bytearray(4)
         self.rst_dst = bytearray(4)
+        self.chal_global = cfg["TCP_CHALLENGE_ACK_GLOBAL"]
         self.chal_count = 0
+        self.chal_budget = 0
         self.chal_start = -1000000
+        self.chal_draws = 0
         self._secret(stack)
         # the segment being processed (scratch: no objects per segment). seg_seq, seg_ack,
         # opt_tsval and opt_tsecr are relative to the connection's bases (tcb.py), set once
@@ -497,16 +501,31 @@ class TCP:
         return best
 
     def challenge_ack(self, tcb):
-        """RFC 5961 section 7: at most TCP_CHALLENGE_ACK_LIMIT challenge ACKs per second."""
+        """RFC 5961 section 7 rate limit, without the CVE-2016-5696 side channel: at most
+        TCP_CHALLENGE_ACK_LIMIT per second on each connection (so what one connection sees
+        tells nothing about another), and for all connections together a budget drawn at
+        random each second in [G/2, 3G/2), G = TCP_CHALLENGE_ACK_GLOBAL (as Linux does)."""
         now = self.stack.now
+        st = self.stats
+        if now - tcb.chal_start >= 1000:
+            tcb.chal_start = now
+            tcb.chal_count = 0
+        if tcb.chal_count >= self.chal_limit:
+            st.challenge_acks_limited += 1
+            return
         if now - self.chal_start >= 1000:
             self.chal_start = now
             self.chal_count = 0
-        if self.chal_count >= self.chal_limit:
-            self.stats.challenge_acks_limited += 1
+            g = self.chal_global
+            self.chal_draws += 1
+            self.chal_budget = (g >> 1) + self._hash(self.rst_src, now & 0xFFFF, self.rst_dst,
+                                                     self.chal_draws & 0xFFFF) % g
+        if self.chal_count >= self.chal_budget:
+            st.challenge_acks_global_limited += 1
             return
+        tcb.chal_count += 1
         self.chal_count += 1
-        self.stats.challenge_acks += 1
+        st.challenge_acks += 1
         out.send_ack(self, tcb)
 
     def icmp_error(self, t, code, b, q, qihl):
