@@ -341,7 +341,7 @@ class TCP:
         if ip != ip4.ANY and stack.local_iface(ip, 0) is None:
             raise oserror(EADDRNOTAVAIL)
         if port == 0:
-            port = self.ephemeral(None, 0)
+            port = self.ephemeral(None, None, 0)
         elif self.port_in_use(port, ip, s):
             raise oserror(EADDRINUSE)
         s.local_ip = ip
@@ -349,8 +349,13 @@ class TCP:
         if s not in self.bound:
             self.bound.append(s)
 
-    def ephemeral(self, rip, rport):
-        return self.eph.pick(self._port_used)
+    def ephemeral(self, lip, rip, rport):
+        """A free local port: RFC 6056 algorithm 4 towards rip:rport (F and G keyed with
+        the stack's secret), a random one for a plain bind."""
+        if rip is None:
+            return self.eph.pick(self._port_used)
+        f = self._hash(lip, 0, rip, rport)
+        return self.eph.pick(self._port_used, f, _fmix(f ^ self.key[0]))
 
     def _port_used(self, p):
         for o in self.bound:

@@ -153,7 +153,10 @@ class TcpSocket(so.Socket):
         iface = stack.routes.iface[r]
         src = self.local_ip if self.local_ip != ip4.ANY else iface.ip
         if not self.local_port:
-            self.local_port = tcp.ephemeral(ip, port)
+            try:
+                self.local_port = tcp.ephemeral(src, ip, port)
+            except OSError:
+                return EADDRNOTAVAIL  # every ephemeral port taken (Linux's errno)
             if self not in tcp.bound:
                 tcp.bound.append(self)
         if tcp.find(src, self.local_port, ip, port) is not None:

@@ -128,3 +128,69 @@ def test_the_global_challenge_ack_budget_is_randomised_and_still_holds():
     assert len(set(totals)) > 1, totals
     assert p.tcp.stats.challenge_acks_global_limited > 0
     pools_back(p)
+
+
+# ---- hole 10: ephemeral ports (RFC 6056) ---------------------------------------------------------
+LOW, HIGH = 49152, 65535
+
+
+def connect_from(p, dst="192.0.2.1", port=PORT):
+    s = p.stack.socket(so.AF_INET, so.SOCK_STREAM)
+    s.setblocking(False)
+    e = s.connect_ex((dst, port))
+    return s, e
+
+
+def steps(ports):
+    return [(b - a) % (HIGH - LOW + 1) for a, b in zip(ports, ports[1:])]
+
+
+def test_tcp_ephemeral_ports_are_unique_in_range_and_not_sequential():
+    """RFC 6056 algorithm 4: consecutive connections, to one destination or to several, do
+    not reveal a counter - yet every port is unique and inside EPHEMERAL_LOW..HIGH."""
+    p = Peer()
+    same = [connect_from(p)[0].local_port for _ in range(6)]
+    other = [connect_from(p, port=PORT + 1 + i)[0].local_port for i in range(6)]
+    ports = same + other
+    assert len(set(ports)) == len(ports) and all(LOW <= x <= HIGH for x in ports)
+    assert steps(same) != [1] * 5 and steps(other) != [1] * 5, ports
+    assert max(steps(other)) > 64, ports  # other destinations: unrelated places in the range
+    pools_back(p)
+
+
+def test_udp_ephemeral_ports_are_random_unique_and_in_range():
+    p = Peer()
+    socks = []
+    for _ in range(8):
+        u = p.stack.socket(so.AF_INET, so.SOCK_DGRAM)
+        u.bind(("", 0))
+        socks.append(u)
+    ports = [u.local_port for u in socks]
+    assert len(set(ports)) == 8 and all(LOW <= x <= HIGH for x in ports)
+    assert steps(ports) != [1] * 7 and max(steps(ports)) > 64, ports
+    pools_back(p)
+
+
+def test_exhausted_ephemeral_range_gives_eaddrnotavail_on_connect_and_eaddrinuse_on_bind():
+    """A full range is found full (the search walks it all): connect() says EADDRNOTAVAIL
+    and bind to port 0 EADDRINUSE, as Linux does; UDP the same."""
+    p = Peer({"EPHEMERAL_LOW": 50000, "EPHEMERAL_HIGH": 50003})
+    ports = sorted(connect_from(p, port=PORT + i)[0].local_port for i in range(4))
+    assert ports == [50000, 50001, 50002, 50003]
+    s, e = connect_from(p, port=9)
+    assert e == errno.EADDRNOTAVAIL
+    t = p.stack.socket(so.AF_INET, so.SOCK_STREAM)
+    with pytest.raises(OSError) as ex:
+        t.bind(("", 0))
+    assert ex.value.errno == errno.EADDRINUSE
+    us = []
+    for _ in range(4):
+        u = p.stack.socket(so.AF_INET, so.SOCK_DGRAM)
+        u.bind(("", 0))
+        us.append(u.local_port)
+    assert sorted(us) == [50000, 50001, 50002, 50003]
+    u = p.stack.socket(so.AF_INET, so.SOCK_DGRAM)
+    with pytest.raises(OSError) as ex:
+        u.bind(("", 0))
+    assert ex.value.errno == errno.EADDRINUSE
+    pools_back(p)
