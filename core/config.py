@@ -40,6 +40,9 @@ DEFAULTS = {
     "TCP_DELACK_MS": 200,
     "TCP_MAX_RETRIES": 12,
     "TCP_SYN_RETRIES": 6,
+    "TCP_MAX_ORPHANS": 8,      # closed by the application, still closing: oldest reset beyond
+    "TCP_ORPHAN_RETRIES": 8,   # an orphan's retransmissions/zero-window probes (never reset)
+    "TCP_FIN_TIMEOUT_MS": 60000,  # an orphan waits this long in FIN-WAIT-2 (Linux default)
     "TCP_OOO_SEGMENTS": 8,
     "TCP_CC": "newreno",
     "TCP_WSCALE": True,
@@ -78,5 +81,8 @@ def validate(cfg):
     need(cfg["TCP_SND_BUF"] >= 536 and cfg["TCP_RCV_BUF"] >= 536,
          "TCP buffers must hold at least one 536-byte segment")
     need(cfg["UDP_RX_QUEUE"] >= 1, "UDP_RX_QUEUE must be at least 1")
+    need(cfg["TCP_MAX_ORPHANS"] >= 1, "TCP_MAX_ORPHANS must be at least 1")
+    need(cfg["TCP_ORPHAN_RETRIES"] >= 1, "TCP_ORPHAN_RETRIES must be at least 1")
+    need(cfg["TCP_FIN_TIMEOUT_MS"] >= 1000, "TCP_FIN_TIMEOUT_MS must be at least 1000")
     need(cfg["TCP_CHALLENGE_ACK_LIMIT"] >= 1, "TCP_CHALLENGE_ACK_LIMIT must be at least 1")
     need(cfg["TCP_CHALLENGE_ACK_GLOBAL"] >= 2, "TCP_CHALLENGE_ACK_GLOBAL must be at least 2")

@@ -402,7 +402,7 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
             if state == T.FIN_WAIT_1:
                 tcb.state = T.FIN_WAIT_2
                 if tcb.sock is None:
-                    t = tcp.linger_deadline(tcp.stack.now)  # orphaned: do not wait for ever
+                    t = tcp.fin_deadline(tcp.stack.now)  # orphaned: do not wait for ever
                     tcb.t_conn = t
                     tcp.arm(t)
             elif state == T.CLOSING:
@@ -428,8 +428,10 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
             tcb.t_persist = 0
             tcb.backoff = 0
             tcb.retries = 0
-    if tcb.snd_nxt == tcb.snd_una and tcb.t_persist:
-        tcb.retries = 0  # the peer answers our probes: keep probing (RFC 1122 4.2.2.17)
+    if tcb.snd_nxt == tcb.snd_una and tcb.t_persist and tcb.sock is not None:
+        # the peer answers our probes: keep probing (RFC 1122 4.2.2.17) - but not for an
+        # orphan: nobody waits for its data, TCP_ORPHAN_RETRIES probes is all it gets
+        tcb.retries = 0
     return True
 
 

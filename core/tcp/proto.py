@@ -39,6 +39,8 @@ TCP_COUNTERS = (
     "rto_expired", "fast_retransmits", "partial_acks", "persist_probes", "keepalive_probes",
     "conn_active", "conn_passive", "conn_established", "conn_reset", "conn_refused",
     "conn_timeout", "conn_closed", "conn_aborted", "icmp_errors", "no_memory",
+    # orphans (closed by the application, still closing)
+    "orphans_evicted", "orphan_retries_exceeded", "fin_wait2_timeouts",
 )
 
 
@@ -68,6 +70,9 @@ class TCP:
         self.delack = cfg["TCP_DELACK_MS"]
         self.max_retries = cfg["TCP_MAX_RETRIES"]
         self.syn_retries = cfg["TCP_SYN_RETRIES"]
+        self.max_orphans = cfg["TCP_MAX_ORPHANS"]
+        self.orphan_retries = cfg["TCP_ORPHAN_RETRIES"]
+        self.fin_timeout = cfg["TCP_FIN_TIMEOUT_MS"]
         self.ooo_slots = cfg["TCP_OOO_SEGMENTS"]
         self.wscale = bool(cfg["TCP_WSCALE"])
         self.timestamps = bool(cfg["TCP_TIMESTAMPS"])
@@ -574,6 +579,34 @@ class TCP:
         """2*MSL from now, rounded up to a 1024 ms boundary: TIME-WAIT (and orphan) expiries
         of many connections share a few ticks instead of one each."""
         return (now + 2 * self.msl + 1023) & ~1023
+
+    def fin_deadline(self, now):
+        """When an orphan in FIN-WAIT-2 gives up waiting for the peer's FIN: now plus
+        TCP_FIN_TIMEOUT_MS (Linux's tcp_fin_timeout), rounded up like linger_deadline."""
+        return (now + self.fin_timeout + 1023) & ~1023
+
+    @staticmethod
+    def is_orphan(tcb):
+        """Closed by the application but still closing (TIME-WAIT aside: it holds nothing
+        but the TCB and is recycled first when the table is full)."""
+        st = tcb.state
+        return tcb.sock is None and tcb.listener is None and st >= T.ESTABLISHED and \
+            st != T.TIME_WAIT
+
+    def orphaned(self, tcb):
+        """close() handed tcb over to the stack. At most TCP_MAX_ORPHANS orphans: beyond,
+        the oldest other orphan is reset (RFC 9293 3.10.5 ABORT), as Linux does with
+        tcp_max_orphans, so peers that never let connections finish cannot pile them up."""
+        n = 0
+        old = None
+        for t in self.conns:
+            if self.is_orphan(t):
+                n += 1
+                if old is None and t is not tcb:
+                    old = t  # conns is in creation order: the first is the oldest
+        if n > self.max_orphans and old is not None:
+            self.stats.orphans_evicted += 1
+            self.abort(old)
 
     def arm(self, t):
         self.stack.timer_at(t)

@@ -406,9 +406,10 @@ class TcpSocket(so.Socket):
                         tcb.rcv = None
                         tcb.ooo = None
                     if st == T.FIN_WAIT_2:
-                        t = tcp.linger_deadline(self.stack.now)
+                        t = tcp.fin_deadline(self.stack.now)
                         tcb.t_conn = t
                         tcp.arm(t)
+                    tcp.orphaned(tcb)
             self.tcb = None
         tcp.unbind(self)
         so.Socket.close(self)

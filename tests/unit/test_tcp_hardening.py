@@ -194,3 +194,92 @@ def test_exhausted_ephemeral_range_gives_eaddrnotavail_on_connect_and_eaddrinuse
         u.bind(("", 0))
     assert ex.value.errno == errno.EADDRINUSE
     pools_back(p)
+
+
+# ---- hole 5: orphans that never die --------------------------------------------------------------
+def orphan_facing_zero_window(p, sport, n=1000):
+    """A connection from sport whose peer (the test) closed its window; the application
+    queued n bytes and closed it: an orphan in FIN-WAIT-1 with data it cannot send."""
+    sa = handshake(p, sport)
+    s, _ = p.lsock.accept()
+    una = sa.seq + 1
+    p.send(1001, una, ACK, win=0, sport=sport)
+    s.send(b"x" * n)
+    assert [x.data for x in p.advance(1) if x.dport == sport] == []  # window closed: nothing
+    tcb = s.tcb
+    s.close()
+    assert tcb.state == T.FIN_WAIT_1 and tcb.sock is None
+    return tcb, una
+
+
+def answer_probes_with_zero_window(p, tcb, una, sport, limit_s=7200):
+    """Jump from timer to timer for up to limit_s of virtual time, answering every segment
+    of the connection with an ACK offering a zero window: the number of probes seen."""
+    probes = 0
+    end = p.fed.t + limit_s * 1000
+    while tcb.state != T.CLOSED and p.fed.t < end:
+        nt = p.stack.next_timer
+        if nt > p.fed.t + 1:
+            p.fed.t = nt - 1
+        for seg in p.advance(1):
+            if seg.dport == sport and not seg.flags & RST:
+                probes += 1
+                p.send(1001, una, ACK, win=0, sport=sport)
+    return probes
+
+
+def test_orphan_facing_a_zero_window_for_ever_is_dropped_after_tcp_orphan_retries():
+    """Every probe is answered (the peer is alive) but the window never opens: a
+    connection the application still holds keeps probing (RFC 1122 4.2.2.17), an orphan
+    gives up after TCP_ORPHAN_RETRIES probes (Linux's tcp_orphan_retries) with a RST."""
+    p = Peer({"TCP_ORPHAN_RETRIES": 4})
+    p.listen(backlog=4)
+    tcb, una = orphan_facing_zero_window(p, 45000)
+    probes = answer_probes_with_zero_window(p, tcb, una, 45000)
+    assert tcb.state == T.CLOSED and not p.tcp.conns
+    assert probes == 4 and p.tcp.stats.orphan_retries_exceeded == 1
+    pools_back(p)
+
+
+def test_connection_still_held_keeps_probing_a_zero_window():
+    p = Peer({"TCP_ORPHAN_RETRIES": 4})
+    p.listen(backlog=4)
+    sa = handshake(p, 45001)
+    s, _ = p.lsock.accept()
+    una = sa.seq + 1
+    p.send(1001, una, ACK, win=0, sport=45001)
+    s.send(b"x" * 1000)
+    probes = answer_probes_with_zero_window(p, s.tcb, una, 45001, limit_s=1800)
+    assert s.tcb.state == T.ESTABLISHED and probes > 20
+    pools_back(p)
+
+
+def test_orphans_are_bounded_by_tcp_max_orphans_and_the_oldest_is_reset():
+    p = Peer({"TCP_MAX_ORPHANS": 2})
+    p.listen(backlog=4)
+    tcbs = [orphan_facing_zero_window(p, 45010 + i)[0] for i in range(3)]
+    assert [t.state for t in tcbs] == [T.CLOSED, T.FIN_WAIT_1, T.FIN_WAIT_1]
+    assert p.tcp.stats.orphans_evicted == 1 and len(p.tcp.conns) == 2
+    pools_back(p)
+
+
+def test_orphaned_fin_wait_2_ends_after_tcp_fin_timeout_ms():
+    """The peer acknowledged our FIN but never sends its own: an orphan in FIN-WAIT-2 goes
+    after TCP_FIN_TIMEOUT_MS (Linux's tcp_fin_timeout), not after 2*MSL nor never."""
+    p = Peer({"TCP_FIN_TIMEOUT_MS": 5000, "TCP_MSL_MS": 60000})
+    p.listen(backlog=4)
+    sa = handshake(p, 45020)
+    s, _ = p.lsock.accept()
+    tcb = s.tcb
+    s.close()
+    fin = [x for x in p.advance(1) if x.flags & FIN]
+    assert len(fin) == 1
+    p.send(1001, sa.seq + 2, ACK, sport=45020)
+    assert tcb.state == T.FIN_WAIT_2
+    p.fed.t += 4800
+    p.advance(1)
+    assert tcb.state == T.FIN_WAIT_2
+    p.fed.t += 1300
+    p.advance(1)
+    assert tcb.state == T.CLOSED and p.tcp.stats.fin_wait2_timeouts == 1
+    pools_back(p)
