@@ -32,7 +32,9 @@ DEFAULTS = {
     "TCP_SND_BUF": 16384,
     "TCP_RCV_BUF": 16384,
     "TCP_BACKLOG": 8,
-    "TCP_SYN_QUEUE": 16,
+    "TCP_SYN_QUEUE": 0,        # half-open connections, all listeners; 0: TCP_MAX_CONNS // 2
+    "TCP_SYNCOOKIES": True,    # RFC 4987 SYN cookies once the SYN queue is full
+    "TCP_SYNACK_RETRIES": 5,   # SYN-ACK retransmissions before a half-open one is forgotten
     "TCP_MSL_MS": 30000,       # TIME_WAIT lasts 2*MSL
     "TCP_RTO_INIT_MS": 1000,   # RFC 6298 2.1
     "TCP_RTO_MIN_MS": 200,
@@ -63,6 +65,8 @@ def make_config(overrides=None):
             if k not in DEFAULTS:
                 raise ValueError("unknown config key %r" % (k,))
             cfg[k] = overrides[k]
+    if not cfg["TCP_SYN_QUEUE"]:
+        cfg["TCP_SYN_QUEUE"] = cfg["TCP_MAX_CONNS"] // 2 or 1  # derived (lwIP style)
     validate(cfg)
     return cfg
 
@@ -81,6 +85,11 @@ def validate(cfg):
     need(cfg["TCP_SND_BUF"] >= 536 and cfg["TCP_RCV_BUF"] >= 536,
          "TCP buffers must hold at least one 536-byte segment")
     need(cfg["UDP_RX_QUEUE"] >= 1, "UDP_RX_QUEUE must be at least 1")
+    need(cfg["TCP_MAX_CONNS"] >= 2, "TCP_MAX_CONNS must be at least 2")
+    need(1 <= cfg["TCP_SYN_QUEUE"] < cfg["TCP_MAX_CONNS"],
+         "TCP_SYN_QUEUE must be at least 1 and below TCP_MAX_CONNS: half-open connections "
+         "must never hold every TCB (RFC 4987)")
+    need(cfg["TCP_SYNACK_RETRIES"] >= 1, "TCP_SYNACK_RETRIES must be at least 1")
     need(cfg["TCP_MAX_ORPHANS"] >= 1, "TCP_MAX_ORPHANS must be at least 1")
     need(cfg["TCP_ORPHAN_RETRIES"] >= 1, "TCP_ORPHAN_RETRIES must be at least 1")
     need(cfg["TCP_FIN_TIMEOUT_MS"] >= 1000, "TCP_FIN_TIMEOUT_MS must be at least 1000")

@@ -15,6 +15,7 @@ from ustack.core.tcp import options
 from ustack.core.tcp import output as out
 from ustack.core.tcp import input as inp
 from ustack.core.tcp import timers
+from ustack.core.tcp import cookie
 from ustack.core.tcp.ring import RingPool
 from ustack.core.tcp.ooo import Ooo
 from ustack.core.tcp.seq import MASK, seq_add, seq_gt, rel_at
@@ -25,7 +26,8 @@ TCP_COUNTERS = (
     # integrity / demux
     "rx_segments", "rx_too_short", "rx_bad_off", "rx_bad_csum", "rx_bcast", "rx_bad_opts",
     "rx_no_conn", "rx_listen_rst", "rx_listen_ack", "rx_listen_no_syn",
-    "syn_queue_full", "accept_queue_full", "syn_no_tcb", "time_wait_reuse",
+    "syn_queue_full", "accept_queue_full", "syn_no_tcb", "time_wait_reuse", "rx_syn_fin",
+    "syn_evicted", "syncookies_sent", "syncookies_ok", "syncookies_bad", "syncookies_no_tcb",
     # synchronized states
     "rx_paws", "rx_out_of_window", "rx_rst", "rx_rst_out_of_window", "rx_rst_time_wait",
     "rx_rst_bad_ack", "rx_syn_in_window", "rx_no_ack", "rx_ack_unsent", "rx_ack_too_old",
@@ -70,6 +72,10 @@ class TCP:
         self.delack = cfg["TCP_DELACK_MS"]
         self.max_retries = cfg["TCP_MAX_RETRIES"]
         self.syn_retries = cfg["TCP_SYN_RETRIES"]
+        self.synack_retries = cfg["TCP_SYNACK_RETRIES"]
+        self.syncookies = bool(cfg["TCP_SYNCOOKIES"])
+        self.embryonic = 0       # passive SYN-RECEIVED connections of all listeners
+        self.cookie_at = -1000000000  # stack.now when the last SYN cookie went out
         self.max_orphans = cfg["TCP_MAX_ORPHANS"]
         self.orphan_retries = cfg["TCP_ORPHAN_RETRIES"]
         self.fin_timeout = cfg["TCP_FIN_TIMEOUT_MS"]
@@ -103,6 +109,9 @@ class TCP:
         self.chal_start = -1000000
         self.chal_draws = 0
         self._secret(stack)
+        k = self.key
+        self.cookie_mac = cookie.Mac(cookie.schedule(k[2] >> 16, k[2] & 0xFFFF, k[3] >> 16,
+                                                     k[3] & 0xFFFF))
         # the segment being processed (scratch: no objects per segment). seg_seq, seg_ack,
         # opt_tsval and opt_tsecr are relative to the connection's bases (tcb.py), set once
         # the segment's connection is known; 0 without one (b[seg_hdr + 4:] has the wire's).
@@ -212,16 +221,18 @@ class TCP:
         tcb.hnext = None
 
     def new_tcb(self, lip, lport, rip, rport):
-        """A TCB in the table, or None when TCP_MAX_CONNS are in use (the oldest TIME_WAIT
-        connection is recycled first, as lwIP does)."""
+        """A TCB in the table, or None when TCP_MAX_CONNS are in use by connections that
+        are neither in TIME-WAIT nor half-open: the oldest TIME_WAIT connection is recycled
+        first (as lwIP does), else the oldest half-open passive one (syn_evicted)."""
         if len(self.conns) >= self.max_conns:
             old = None
             for t in self.conns:
                 if t.state == T.TIME_WAIT and (old is None or t.t_conn < old.t_conn):
                     old = t
-            if old is None:
+            if old is not None:
+                self.drop(old, 0)
+            elif not self.evict_embryonic(None):
                 return None
-            self.drop(old, 0)
         t = T.TCB()
         t.local_ip = bytes(lip)
         t.local_port = lport
@@ -243,6 +254,17 @@ class TCP:
         self.conns.append(t)
         self._insert(t)
         return t
+
+    def evict_embryonic(self, lsock):
+        """Forget the oldest half-open passive connection (of lsock, or of any listener):
+        a SYN queue never refuses a new SYN while it holds an old one. False if none."""
+        for t in self.conns:  # creation order: the first found is the oldest
+            if t.state == T.SYN_RECEIVED and t.listener is not None and \
+                    (lsock is None or t.listener is lsock):
+                self.stats.syn_evicted += 1
+                self.drop(t, 0)
+                return True
+        return False
 
     def open_buffers(self, tcb):
         """Rings, out-of-order table and congestion controller: when data can flow. False
@@ -280,6 +302,7 @@ class TCP:
             return
         if tcb.state == T.SYN_RECEIVED and tcb.listener is not None:
             tcb.listener.syn_count -= 1
+            self.embryonic -= 1
         elif tcb.listener is not None and tcb in tcb.listener.acc_q:
             tcb.listener.acc_q.remove(tcb)
         tcb.listener = None
@@ -316,9 +339,12 @@ class TCP:
         tcb.mss = m
 
     def adv_mss(self, tcb):
+        return self.adv_mss_for(tcb.iface_mtu)
+
+    def adv_mss_for(self, mtu):
         """Our MSS option: the interface MTU (RFC 9293 3.7.1), clamped so a full segment
         (with timestamps, maybe a VLAN tag) fits one packet buffer."""
-        m = tcb.iface_mtu - 40
+        m = mtu - 40
         lim = self.stack.pool.size - 62
         return m if m < lim else lim
 

@@ -64,6 +64,8 @@ def _rexmt(tcp, tcb, now):
     st = tcb.state
     syn = st == T.SYN_SENT or st == T.SYN_RECEIVED
     limit = tcp.syn_retries if syn else tcp.max_retries
+    if st == T.SYN_RECEIVED and tcb.flags & T.F_PASSIVE:
+        limit = tcp.synack_retries  # Linux's tcp_synack_retries: half-open ones go sooner
     orphan = not syn and tcp.is_orphan(tcb)
     if orphan and tcp.orphan_retries < limit:
         limit = tcp.orphan_retries  # Linux's tcp_orphan_retries
