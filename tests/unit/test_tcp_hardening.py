@@ -283,3 +283,178 @@ def test_orphaned_fin_wait_2_ends_after_tcp_fin_timeout_ms():
     p.advance(1)
     assert tcb.state == T.CLOSED and p.tcp.stats.fin_wait2_timeouts == 1
     pools_back(p)
+
+
+# ---- hole 4: half-open connections cannot take every TCB (SYN cookies, RFC 4987) ----------------
+W5500_EVB_PICO = {  # boards/w5500_evb_pico.py CONFIG (tests/ports checks they agree)
+    "PBUF_COUNT": 8, "PBUF_SIZE": 1536, "RX_BATCH": 4, "ARP_ENTRIES": 8, "ROUTE_ENTRIES": 4,
+    "REASS_SLOTS": 1, "REASS_SIZE": 3072, "SOCKETS": 8, "UDP_RX_QUEUE": 4,
+    "TCP_MAX_CONNS": 4, "TCP_SND_BUF": 4096, "TCP_RCV_BUF": 4096, "TCP_BACKLOG": 2,
+    "TCP_SYN_QUEUE": 2, "TCP_OOO_SEGMENTS": 4, "TCP_WSCALE": False,
+}
+FAKE_MAC = b"\x02\x00\x00\x00\x00\x99"
+FAKE_IP = bytes([192, 0, 2, 99])
+IP_B_BYTES = bytes([192, 0, 2, 11])
+
+
+def half_open_flood(net, n, port=80):
+    """n SYNs to B:port from a fake peer that never completes a handshake."""
+    fake = net.wire.port(FAKE_MAC)
+    net.ib.arp.add_static(FAKE_IP, FAKE_MAC)
+    opts = opt_bytes(mss=1460, ws=7, sackok=True, ts=(1, 0))
+    for i in range(n):
+        seg = F.tcp(FAKE_IP, IP_B_BYTES, 30000 + i, port, 7000 + i * 1000, 0, SYN, options=opts)
+        f = F.eth(net.ib.mac, FAKE_MAC, 0x0800, F.ipv4(FAKE_IP, IP_B_BYTES, 6, seg))
+        fake.send(f, len(f))
+        net.pump(2)
+    return fake
+
+
+def exchange(net, c, s, n=3000):
+    """Data both ways over c (on A) and s (on B): True when all of it arrived intact."""
+    up = bytes(i & 0xFF for i in range(n))
+    down = bytes((7 * i) & 0xFF for i in range(n))
+    c.sendall(up)
+    s.sendall(down)
+    got_s = bytearray()
+    got_c = bytearray()
+    end = net.t + 20000
+    while (len(got_s) < n or len(got_c) < n) and net.t < end:
+        net.advance(1)
+        for sock, got in ((s, got_s), (c, got_c)):
+            try:
+                got += sock.recv(4096)
+            except OSError as e:
+                if e.errno != errno.EAGAIN:
+                    raise
+    return bytes(got_s) == up and bytes(got_c) == down
+
+
+@pytest.mark.parametrize("cfg", [None, W5500_EVB_PICO], ids=["defaults", "w5500_evb_pico"])
+def test_half_open_flood_of_max_conns_syns_leaves_room_for_real_connections(cfg):
+    """As many never-completing SYNs as there are TCBs (16 by default, 4 on the W5500 board)
+    hold at most TCP_SYN_QUEUE of them, the rest get stateless cookies; then a real client
+    still connects (through a cookie) and data flows, and the stack can still connect out."""
+    net = Net(cfg)
+    b = net.b
+    tcp = b.tcp
+    ls = b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 80))
+    ls.listen()
+    ls.setblocking(False)
+    n = b.config["TCP_MAX_CONNS"]
+    half_open_flood(net, n)
+    c = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.setblocking(False)
+    assert c.connect_ex(("192.0.2.11", 80)) == errno.EINPROGRESS
+    assert net.until(lambda: ls.readable(), 5000)
+    s, _ = ls.accept()
+    s.setblocking(False)
+    assert c.tcb.state == T.ESTABLISHED
+    assert exchange(net, c, s)
+    assert tcp.embryonic == b.config["TCP_SYN_QUEUE"] < n
+    assert tcp.stats.syncookies_sent == n - tcp.synq + 1 and tcp.stats.syncookies_ok == 1
+    # outward: B connects to A (no ENOBUFS though half-open connections remain)
+    la = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+    la.bind(("", 81))
+    la.listen()
+    la.setblocking(False)
+    o = b.socket(so.AF_INET, so.SOCK_STREAM)
+    o.setblocking(False)
+    assert o.connect_ex(("192.0.2.10", 81)) == errno.EINPROGRESS
+    assert net.until(lambda: la.readable(), 5000)
+    a2, _ = la.accept()
+    a2.setblocking(False)
+    assert exchange(net, a2, o, 1000)
+    close_all(net)
+
+
+def cookie_peer(config=None):
+    """A listening stack whose one-entry SYN queue is already taken by port 46000."""
+    cfg = {"TCP_SYN_QUEUE": 1}
+    cfg.update(config or {})
+    p = Peer(cfg)
+    p.listen(backlog=4)
+    r = p.send(1000, 0, SYN, opts=opt_bytes(mss=1460), sport=46000)
+    assert [s.f for s in r] == ["S."] and p.tcp.stats.syncookies_sent == 0
+    return p
+
+
+def test_cookie_connection_keeps_mss_window_scale_sack_and_timestamps():
+    """With the peer's timestamps, window scale and SACK-permitted survive the stateless
+    round trip in our TSval's low bits (as Linux does); the MSS in the cookie."""
+    p = cookie_peer()
+    r = p.send(5000, 0, SYN, opts=opt_bytes(mss=1460, ws=5, sackok=True, ts=(777, 0)),
+               sport=46001)
+    assert [s.f for s in r] == ["S."] and p.tcp.stats.syncookies_sent == 1
+    sa = r[0]
+    assert sa.ack == 5001 and sa.opts["mss"] == 1460 and sa.opts["sackok"]
+    assert sa.opts["ws"] == p.tcp.wscale_for(p.stack.config["TCP_RCV_BUF"])
+    assert sa.opts["ts"][1] == 777
+    assert len(p.tcp.conns) == 1  # nothing kept for the cookie
+    r = p.send(5001, sa.seq + 1, ACK | PSH, b"hello", opts=opt_bytes(ts=(778, sa.opts["ts"][0])),
+               sport=46001)
+    assert p.tcp.stats.syncookies_ok == 1
+    s, _ = p.lsock.accept()
+    t = s.tcb
+    assert t.state == T.ESTABLISHED and t.flags & T.F_TS and t.flags & T.F_SACK
+    assert t.flags & T.F_WS and t.snd_wscale == 5 and t.mss == 1460 - 12
+    assert s.recv(100) == b"hello"
+    s.send(b"world")
+    out = [x for x in p.advance(300) if x.dport == 46001]
+    assert out[0].data == b"world" and out[0].seq == (sa.seq + 1) & 0xFFFFFFFF
+    assert out[-1].ack == 5006
+    tsv = out[0].opts["ts"][0]
+    assert 0 < (tsv - sa.opts["ts"][0]) & 0xFFFFFFFF < 1 << 20  # our TSval moved on: PAWS ok
+    pools_back(p)
+
+
+def test_cookie_without_timestamps_keeps_only_the_mss():
+    """RFC 4987 3.6's known cost: without timestamps only the MSS (from a 4-entry table,
+    rounded down) survives; window scale and SACK are not offered, so both sides agree."""
+    p = cookie_peer()
+    r = p.send(5000, 0, SYN, opts=opt_bytes(mss=1400, ws=5, sackok=True), sport=46002)
+    sa = r[0]
+    assert set(sa.opts) == {"mss"}
+    p.send(5001, sa.seq + 1, ACK, sport=46002)
+    s, _ = p.lsock.accept()
+    t = s.tcb
+    assert t.state == T.ESTABLISHED and t.mss == 1300
+    assert not t.flags & (T.F_TS | T.F_WS | T.F_SACK) and t.snd_wscale == 0 and t.rcv_wscale == 0
+    pools_back(p)
+
+
+def test_ack_with_a_wrong_or_stale_cookie_gets_rst_and_no_connection():
+    p = cookie_peer()
+    sa = p.send(5000, 0, SYN, opts=opt_bytes(mss=1460), sport=46003)[0]
+    r = p.send(5001, sa.seq + 2, ACK, sport=46003)  # not our cookie
+    assert [(x.f, x.seq) for x in r] == [("R", (sa.seq + 2) & 0xFFFFFFFF)]
+    r = p.send(5002, sa.seq + 1, ACK, sport=46003)  # the SYN's ISN is part of the cookie
+    assert [x.f for x in r] == ["R"]
+    assert p.tcp.stats.syncookies_bad == 2 and p.tcp.stats.syncookies_ok == 0
+    sa = p.send(9000, 0, SYN, opts=opt_bytes(mss=1460), sport=46004)[0]
+    p.fed.t += 3 * 65536  # older than two time counts (about two minutes)
+    r = p.send(9001, sa.seq + 1, ACK, sport=46004)
+    assert [x.f for x in r if x.dport == 46004] == ["R"]
+    assert p.tcp.stats.syncookies_ok == 0
+    pools_back(p)
+
+
+def test_syn_fin_to_a_listener_is_dropped_and_counted():
+    """SYN+FIN is no legitimate opening (a scan): Linux drops it silently; so do we."""
+    p = Peer()
+    p.listen()
+    assert p.send(1000, 0, SYN | FIN) == []
+    assert p.tcp.stats.rx_syn_fin == 1 and not p.tcp.conns
+    pools_back(p)
+
+
+def test_synack_retransmissions_are_bounded_by_tcp_synack_retries():
+    p = Peer({"TCP_SYNACK_RETRIES": 2})
+    p.listen()
+    r = p.send(1000, 0, SYN, opts=opt_bytes(mss=1460))
+    assert [x.f for x in r] == ["S."]
+    again = [x.f for x in p.advance(30000)]
+    assert again == ["S.", "S."] and not p.tcp.conns and p.lsock.syn_count == 0
+    assert p.tcp.embryonic == 0
+    pools_back(p)
