@@ -427,8 +427,8 @@ def test_cookie_without_timestamps_keeps_only_the_mss():
 def test_ack_with_a_wrong_or_stale_cookie_gets_rst_and_no_connection():
     p = cookie_peer()
     sa = p.send(5000, 0, SYN, opts=opt_bytes(mss=1460), sport=46003)[0]
-    r = p.send(5001, sa.seq + 2, ACK, sport=46003)  # not our cookie
-    assert [(x.f, x.seq) for x in r] == [("R", (sa.seq + 2) & 0xFFFFFFFF)]
+    r = p.send(5001, sa.seq + 0x1001, ACK, sport=46003)  # not our cookie
+    assert [(x.f, x.seq) for x in r] == [("R", (sa.seq + 0x1001) & 0xFFFFFFFF)]
     r = p.send(5002, sa.seq + 1, ACK, sport=46003)  # the SYN's ISN is part of the cookie
     assert [x.f for x in r] == ["R"]
     assert p.tcp.stats.syncookies_bad == 2 and p.tcp.stats.syncookies_ok == 0
