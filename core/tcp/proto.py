@@ -25,6 +25,7 @@ from ustack.core.portalloc import Ephemeral
 TCP_COUNTERS = (
     # integrity / demux
     "rx_segments", "rx_too_short", "rx_bad_off", "rx_bad_csum", "rx_bcast", "rx_bad_opts",
+    "rx_dup_opts",
     "rx_no_conn", "rx_listen_rst", "rx_listen_ack", "rx_listen_no_syn",
     "syn_queue_full", "accept_queue_full", "syn_no_tcb", "time_wait_reuse", "rx_syn_fin",
     "syn_evicted", "syncookies_sent", "syncookies_ok", "syncookies_bad", "syncookies_no_tcb",

@@ -458,3 +458,133 @@ def test_synack_retransmissions_are_bounded_by_tcp_synack_retries():
     assert again == ["S.", "S."] and not p.tcp.conns and p.lsock.syn_count == 0
     assert p.tcp.embryonic == 0
     pools_back(p)
+
+
+# ---- TCP option bombs (RFC 9293 3.1/3.2, RFC 7323) ----------------------------------------------
+def syn_with_options(p, opts, sport=47000):
+    """A SYN to the listener carrying raw option bytes (padded to a multiple of 4)."""
+    while len(opts) % 4:
+        opts += b"\x00"
+    return p.send(1000, 0, SYN, opts=opts, sport=sport)
+
+
+def test_forty_nops_are_walked_and_the_syn_answered_with_defaults():
+    p = Peer()
+    p.listen()
+    r = syn_with_options(p, b"\x01" * 40)
+    assert [x.f for x in r] == ["S."] and set(r[0].opts) == {"mss"}
+    assert p.tcp.stats.rx_bad_opts == 0
+    pools_back(p)
+
+
+@pytest.mark.parametrize("bomb", [
+    b"\x02\x04\x03\xe8" + b"\xfe\x00",            # length 0
+    b"\x02\x04\x03\xe8" + b"\xfe\x01",            # length 1
+    b"\x02\x04\x03\xe8" + b"\xfe\x28" + b"\x00" * 6,  # length past the header
+    b"\x02\x04\x03\xe8" + b"\x08",                # kind without a length byte at the end
+], ids=["len0", "len1", "past_header", "truncated"])
+def test_malformed_option_ends_parsing_counted_and_the_segment_is_still_processed(bomb):
+    """RFC 9293 3.1 (MUST-7): an illegal option length must not crash; the options before
+    it count (MSS 1000 here), the rest is ignored, the SYN is answered."""
+    p = Peer()
+    p.listen()
+    r = syn_with_options(p, bomb)
+    assert [x.f for x in r] == ["S."] and p.tcp.stats.rx_bad_opts == 1
+    p.send(1001, r[0].seq + 1, ACK, sport=47000)
+    s, _ = p.lsock.accept()
+    assert s.tcb.mss == 1000
+    pools_back(p)
+
+
+def test_every_option_kind_and_length_is_parsed_without_error():
+    """Each kind 0-255 with length bytes 0-40: no exception, every SYN answered once."""
+    p = Peer()
+    p.listen(backlog=1)
+    n = 0
+    for kind in (0, 1, 2, 3, 4, 5, 8, 30, 34, 254, 255):
+        for ln in range(0, 41, 3):
+            opts = bytes([kind, ln]) + bytes(range(2, 40))[:38]
+            r = syn_with_options(p, opts[:40], sport=48000 + n)
+            assert [x.f for x in r] == ["S."], (kind, ln)
+            p.send(1000, 0, RST | ACK, sport=48000 + n)  # never mind: drop it again
+            for t in list(p.tcp.conns):
+                p.tcp.drop(t, 0)
+            n += 1
+    pools_back(p)
+
+
+def test_repeated_option_counts_and_the_first_one_wins():
+    """Two MSS options in one SYN: no RFC allows it; the first is used, the repeat ignored
+    and counted (rx_dup_opts)."""
+    p = Peer()
+    p.listen()
+    r = syn_with_options(p, b"\x02\x04\x03\xe8" + b"\x02\x04\x05\xb4" + b"\x03\x03\x07"
+                         + b"\x03\x03\x0e")
+    assert [x.f for x in r] == ["S."] and p.tcp.stats.rx_dup_opts == 2
+    p.send(1001, r[0].seq + 1, ACK, sport=47000)
+    s, _ = p.lsock.accept()
+    assert s.tcb.mss == 1000 and s.tcb.snd_wscale == 7
+    pools_back(p)
+
+
+# ---- scans: SYN+FIN, Xmas, NULL, answered per state as RFC 9293 3.10.7 says ---------------------
+XMAS = FIN | PSH | 0x20  # FIN, PSH, URG
+NULL = 0
+
+
+@pytest.mark.parametrize("flags,reply", [
+    (NULL, [("R.", 0, 1000)]),               # 3.10.7.1: RST, ACK = SEG.SEQ + SEG.LEN
+    (XMAS, [("R.", 0, 1001)]),               # the FIN counts
+    (SYN | FIN, [("R.", 0, 1002)]),
+], ids=["null", "xmas", "synfin"])
+def test_scans_of_a_closed_port_get_rst(flags, reply):
+    p = Peer()
+    r = p.send(1000, 0, flags)
+    assert [(x.f, x.seq, x.ack) for x in r] == reply
+    pools_back(p)
+
+
+@pytest.mark.parametrize("flags,counter", [
+    (NULL, "rx_listen_no_syn"), (XMAS, "rx_listen_no_syn"), (SYN | FIN, "rx_syn_fin"),
+], ids=["null", "xmas", "synfin"])
+def test_scans_of_a_listener_are_dropped_silently_and_counted(flags, counter):
+    """3.10.7.2: without SYN (and without ACK or RST) a segment to LISTEN is dropped; a
+    SYN+FIN too (Linux): no reply tells a scanner the port is open."""
+    p = Peer()
+    p.listen()
+    assert p.send(1000, 0, flags) == []
+    assert getattr(p.tcp.stats, counter) == 1 and not p.tcp.conns
+    pools_back(p)
+
+
+@pytest.mark.parametrize("flags", [NULL, XMAS], ids=["null", "xmas"])
+def test_scans_without_ack_in_a_synchronized_state_are_dropped(flags):
+    """3.10.7.4 fifth: in-window but no ACK bit: drop (even with a FIN), state unchanged."""
+    p = Peer()
+    p.connect()
+    assert p.send(p.seq, 0, flags) == []
+    assert p.tcb().state == T.ESTABLISHED and p.tcp.stats.rx_no_ack == 1
+    pools_back(p)
+
+
+def test_syn_fin_in_a_synchronized_state_gets_a_challenge_ack():
+    """RFC 5961 4.2: any SYN in a synchronized state draws a challenge ACK, never a reset."""
+    p = Peer()
+    sa = p.connect()
+    r = p.send(p.seq, 0, SYN | FIN)
+    assert [(x.f, x.ack) for x in r] == [(".", p.seq)]
+    assert p.tcb().state == T.ESTABLISHED
+    pools_back(p)
+
+
+@pytest.mark.parametrize("flags", [NULL, XMAS], ids=["null", "xmas"])
+def test_scans_in_syn_sent_are_dropped(flags):
+    """3.10.7.3 fifth: neither SYN nor RST: drop."""
+    p = Peer()
+    s = p.stack.socket(so.AF_INET, so.SOCK_STREAM)
+    s.setblocking(False)
+    s.connect_ex(("192.0.2.1", PORT))
+    syn = p.advance(1)[0]
+    assert p.send(5000, 0, flags, sport=PORT, dport=syn.sport) == []
+    assert s.tcb.state == T.SYN_SENT
+    pools_back(p)
