@@ -19,7 +19,6 @@ from ustack.core.compat import const
 
 MSS_TABLE = (536, 1300, 1440, 1460)  # RFC 4987 3.6: a few common values, 2 bits
 T_SHIFT = const(16)                  # the time counter: now >> 16 (65.5 s)
-TS_BITS = const(6)                   # low bits of our TSval holding WS/SACK
 TS_MASK = const(0x3F)
 TS_WS_NONE = const(15)
 TS_SACK = const(0x10)

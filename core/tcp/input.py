@@ -177,11 +177,10 @@ def _cookie_ack(tcp, lsock, iface, b, ip, sport, dport):
             tcb.tsr_lo = (b[to + 2] << 8) | b[to + 3]
             tcb.ts_recent = 0
             tcb.ts_recent_age = tcp.stack.now
-            # our next TSval: above the cookie's, from now on (RFC 7323 5.4: monotonic)
-            lo = ((b[to + 6] << 8) | b[to + 7]) + (1 << cookie.TS_BITS)
-            hi = (((b[to + 4] << 8) | b[to + 5]) + (lo >> 16)) & 0xFFFF
-            tcb.ts_hi = hi
-            tcb.ts_lo = lo & 0xFFFF
+            # our TSvals go on from the cookie's (RFC 7323 5.4: monotonic), so the peer's
+            # echo of it is 0 relative, like any connection's first
+            tcb.ts_hi = (b[to + 4] << 8) | b[to + 5]
+            tcb.ts_lo = (b[to + 6] << 8) | b[to + 7]
             tcb.ts_start = tcp.stack.now
             ws = bits & 0x0F
             if ws != cookie.TS_WS_NONE and tcp.wscale:

@@ -25,6 +25,7 @@ def pools_back(p):
         p.tcp.drop(t, 0)
     p.advance(5)
     assert p.stack.pool.full(), "packet buffers leaked"
+    assert p.tcp.embryonic == 0 and (p.lsock is None or p.lsock.syn_count == 0)
 
 
 def handshake(p, sport, seq=1000):
@@ -405,7 +406,7 @@ def test_cookie_connection_keeps_mss_window_scale_sack_and_timestamps():
     assert out[0].data == b"world" and out[0].seq == (sa.seq + 1) & 0xFFFFFFFF
     assert out[-1].ack == 5006
     tsv = out[0].opts["ts"][0]
-    assert 0 < (tsv - sa.opts["ts"][0]) & 0xFFFFFFFF < 1 << 20  # our TSval moved on: PAWS ok
+    assert (tsv - sa.opts["ts"][0]) & 0xFFFFFFFF < 1 << 20  # never behind the cookie's: PAWS
     pools_back(p)
 
 
@@ -587,4 +588,31 @@ def test_scans_in_syn_sent_are_dropped(flags):
     syn = p.advance(1)[0]
     assert p.send(5000, 0, flags, sport=PORT, dport=syn.sport) == []
     assert s.tcb.state == T.SYN_SENT
+    pools_back(p)
+
+
+def test_cookie_math_and_the_rebuilt_connection_stay_small_ints():
+    """On a 32-bit MicroPython ints from 2**30 up are heap objects: the cookie MAC works in
+    16-bit lanes, and the connection rebuilt from a cookie is relative to its bases like
+    any other (tcb.py) - also when the peer's ISN and TSval wrap right after the SYN."""
+    from tests.unit.test_tcp_small_ints import _bad, _check_tcb, SMALL
+    p = cookie_peer()
+    isn = 0xFFFFFFF0
+    r = p.send(isn, 0, SYN, opts=opt_bytes(mss=1460, ws=5, sackok=True, ts=(0xFFFFFFF8, 0)),
+               sport=46005)
+    sa = r[0]
+    m = p.tcp.cookie_mac
+    assert all(abs(v) < SMALL for v in m.rk + [m.x, m.y, p.tcp.cookie_at])
+    seq = isn + 1
+    for i in range(4):
+        p.send(seq & 0xFFFFFFFF, sa.seq + 1, ACK | PSH, b"z" * 10,
+               opts=opt_bytes(ts=((0xFFFFFFF9 + i) & 0xFFFFFFFF, sa.opts["ts"][0])), sport=46005)
+        seq += 10
+    s, _ = p.lsock.accept()
+    assert s.recv(100) == b"z" * 40
+    bad = []
+    _check_tcb(s.tcb, "tcb", bad)
+    _bad(p.tcp, [n for n in dir(p.tcp) if n.startswith("seg_") or n.startswith("opt_")],
+         "tcp", bad)
+    assert not bad, bad
     pools_back(p)
