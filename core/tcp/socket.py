@@ -163,6 +163,7 @@ class TcpSocket(so.Socket):
             return EADDRNOTAVAIL
         tcb = tcp.new_tcb(src, self.local_port, ip, port)
         if tcb is None:
+            tcp.stats.conn_no_tcb += 1  # TCP_MAX_CONNS connections, none recyclable
             return ENOBUFS
         self.rcvbuf = _bufsize(self.rcvbuf, tcp.rcv_buf)
         self.sndbuf = _bufsize(self.sndbuf, tcp.snd_buf)

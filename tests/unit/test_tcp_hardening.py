@@ -616,3 +616,25 @@ def test_cookie_math_and_the_rebuilt_connection_stay_small_ints():
          "tcp", bad)
     assert not bad, bad
     pools_back(p)
+
+
+def test_full_connection_table_gives_connect_a_half_open_slot_then_enobufs():
+    """Table policy (W5500-EVB-Pico sizes, 4 TCBs): a full table recycles the oldest
+    TIME-WAIT, else forgets the oldest half-open passive connection (syn_evicted); only
+    a table of real connections makes connect() fail (ENOBUFS, conn_no_tcb)."""
+    p = Peer(W5500_EVB_PICO)
+    p.listen(backlog=2)
+    for port in (49001, 49002):
+        handshake(p, port)
+        p.lsock.accept()
+    for port in (49003, 49004):
+        assert [x.f for x in p.send(1000, 0, SYN, sport=port)] == ["S."]
+    assert len(p.tcp.conns) == 4 and p.tcp.embryonic == 2
+    s, e = connect_from(p)
+    assert e == errno.EINPROGRESS and p.tcp.stats.syn_evicted == 1
+    assert sorted(t.remote_port for t in p.tcp.conns if t.state == T.SYN_RECEIVED) == [49004]
+    s2, e = connect_from(p, port=PORT + 1)
+    assert e == errno.EINPROGRESS and p.tcp.stats.syn_evicted == 2 and p.tcp.embryonic == 0
+    s3, e = connect_from(p, port=PORT + 2)
+    assert e == errno.ENOBUFS and p.tcp.stats.conn_no_tcb == 1
+    pools_back(p)
