@@ -28,17 +28,15 @@ TS_ON = const(0x20)
 def schedule(k0, k1, k2, k3):
     """Speck32/64 round keys from four 16-bit key words (k0 the first round key)."""
     rk = [0] * 22
-    l0, l1, l2 = k1, k2, k3
+    ls = [k1, k2, k3]
     k = k0
-    ls = [l0, l1, l2]
     i = 0
     while i < 22:
         rk[i] = k
-        l = ls[i % 3]
-        l = ((((l >> 7) | (l << 9)) & 0xFFFF) + k) & 0xFFFF
-        l ^= i
-        ls[i % 3] = l
-        k = (((k << 2) | (k >> 14)) & 0xFFFF) ^ l
+        v = ls[i % 3]
+        v = (((((v >> 7) | (v << 9)) & 0xFFFF) + k) & 0xFFFF) ^ i
+        ls[i % 3] = v
+        k = (((k << 2) | (k >> 14)) & 0xFFFF) ^ v
         i += 1
     return rk
 

@@ -638,3 +638,14 @@ def test_full_connection_table_gives_connect_a_half_open_slot_then_enobufs():
     s3, e = connect_from(p, port=PORT + 2)
     assert e == errno.ENOBUFS and p.tcp.stats.conn_no_tcb == 1
     pools_back(p)
+
+
+def test_cookie_mac_is_speck32_64_and_an_mss_index_rounds_down():
+    """The MAC's block cipher against the Speck paper's test vector (Speck32/64: key
+    1918 1110 0908 0100, plaintext 6574 694c, ciphertext a868 42f2)."""
+    from ustack.core.tcp import cookie
+    m = cookie.Mac(cookie.schedule(0x0100, 0x0908, 0x1110, 0x1918))
+    m.block(0x6574, 0x694C)
+    assert (m.x, m.y) == (0xA868, 0x42F2)
+    assert [cookie.MSS_TABLE[cookie.mss_index(v)] for v in (100, 536, 1299, 1300, 1459, 9000)] \
+        == [536, 536, 536, 1300, 1440, 1460]
