@@ -42,7 +42,7 @@ DEFAULTS = {
     "TCP_DELACK_MS": 200,
     "TCP_MAX_RETRIES": 12,
     "TCP_SYN_RETRIES": 6,
-    "TCP_MAX_ORPHANS": 8,      # closed by the application, still closing: oldest reset beyond
+    "TCP_MAX_ORPHANS": 0,      # closed but still closing; oldest reset beyond; 0: MAX_CONNS // 2
     "TCP_ORPHAN_RETRIES": 8,   # an orphan's retransmissions/zero-window probes (never reset)
     "TCP_FIN_TIMEOUT_MS": 60000,  # an orphan waits this long in FIN-WAIT-2 (Linux default)
     "TCP_OOO_SEGMENTS": 8,
@@ -67,6 +67,8 @@ def make_config(overrides=None):
             cfg[k] = overrides[k]
     if not cfg["TCP_SYN_QUEUE"]:
         cfg["TCP_SYN_QUEUE"] = cfg["TCP_MAX_CONNS"] // 2 or 1  # derived (lwIP style)
+    if not cfg["TCP_MAX_ORPHANS"]:
+        cfg["TCP_MAX_ORPHANS"] = cfg["TCP_MAX_CONNS"] // 2 or 1
     validate(cfg)
     return cfg
 
@@ -90,7 +92,9 @@ def validate(cfg):
          "TCP_SYN_QUEUE must be at least 1 and below TCP_MAX_CONNS: half-open connections "
          "must never hold every TCB (RFC 4987)")
     need(cfg["TCP_SYNACK_RETRIES"] >= 1, "TCP_SYNACK_RETRIES must be at least 1")
-    need(cfg["TCP_MAX_ORPHANS"] >= 1, "TCP_MAX_ORPHANS must be at least 1")
+    need(1 <= cfg["TCP_MAX_ORPHANS"] < cfg["TCP_MAX_CONNS"],
+         "TCP_MAX_ORPHANS must be at least 1 and below TCP_MAX_CONNS: closed connections "
+         "must never hold every TCB")
     need(cfg["TCP_ORPHAN_RETRIES"] >= 1, "TCP_ORPHAN_RETRIES must be at least 1")
     need(cfg["TCP_FIN_TIMEOUT_MS"] >= 1000, "TCP_FIN_TIMEOUT_MS must be at least 1000")
     need(cfg["TCP_CHALLENGE_ACK_LIMIT"] >= 1, "TCP_CHALLENGE_ACK_LIMIT must be at least 1")

@@ -25,7 +25,7 @@ def test_unit_tests_use_the_w5500_evb_pico_sizes():
     {"TCP_MAX_CONNS": 4, "TCP_SYN_QUEUE": 9},
     {"TCP_MAX_CONNS": 1},
     {"TCP_CHALLENGE_ACK_GLOBAL": 1},
-    {"TCP_MAX_ORPHANS": 0},
+    {"TCP_MAX_CONNS": 4, "TCP_MAX_ORPHANS": 4},
     {"TCP_ORPHAN_RETRIES": 0},
     {"TCP_FIN_TIMEOUT_MS": 10},
     {"TCP_SYNACK_RETRIES": 0},
@@ -36,6 +36,7 @@ def test_inconsistent_tcp_limits_are_rejected_when_the_config_is_made(bad):
     assert str(e.value).startswith("config: TCP_")
 
 
-def test_syn_queue_defaults_to_half_the_tcb_count():
-    assert make_config()["TCP_SYN_QUEUE"] == 8
-    assert make_config({"TCP_MAX_CONNS": 2})["TCP_SYN_QUEUE"] == 1
+def test_syn_queue_and_orphan_limit_default_to_half_the_tcb_count():
+    assert make_config()["TCP_SYN_QUEUE"] == 8 and make_config()["TCP_MAX_ORPHANS"] == 8
+    c = make_config({"TCP_MAX_CONNS": 2})
+    assert c["TCP_SYN_QUEUE"] == 1 and c["TCP_MAX_ORPHANS"] == 1

@@ -255,12 +255,17 @@ def test_connection_still_held_keeps_probing_a_zero_window():
     pools_back(p)
 
 
-def test_orphans_are_bounded_by_tcp_max_orphans_and_the_oldest_is_reset():
-    p = Peer({"TCP_MAX_ORPHANS": 2})
+@pytest.mark.parametrize("cfg", [{"TCP_MAX_ORPHANS": 2}, None], ids=["explicit", "w5500"])
+def test_orphans_are_bounded_by_tcp_max_orphans_and_the_oldest_is_reset(cfg):
+    """At the W5500-EVB-Pico's 4 TCBs the derived limit is 2: orphans never hold them all."""
+    p = Peer(cfg if cfg is not None else W5500_EVB_PICO)
     p.listen(backlog=4)
     tcbs = [orphan_facing_zero_window(p, 45010 + i)[0] for i in range(3)]
+    assert p.stack.config["TCP_MAX_ORPHANS"] == 2
     assert [t.state for t in tcbs] == [T.CLOSED, T.FIN_WAIT_1, T.FIN_WAIT_1]
     assert p.tcp.stats.orphans_evicted == 1 and len(p.tcp.conns) == 2
+    s, e = connect_from(p)  # the table still has room
+    assert e == errno.EINPROGRESS
     pools_back(p)
 
 
