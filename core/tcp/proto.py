@@ -1,8 +1,24 @@
 """TCP protocol object: segment integrity checks and demultiplexing by 4-tuple, listeners
 with bounded SYN and accept queues, RST for segments nobody wants (RFC 9293 3.10.7.1),
-RFC 5961 challenge ACKs (globally rate-limited, section 7), RFC 6528 initial sequence
-numbers, connection table and timers. The state machine proper lives in input.py, segment
-building in output.py, timers in timers.py, the socket API in socket.py."""
+RFC 5961 challenge ACKs (rate-limited per connection and by a randomised global budget,
+section 7), RFC 6528 initial sequence numbers, connection table and timers. The state
+machine proper lives in input.py, segment building in output.py, SYN cookies in cookie.py,
+timers in timers.py, the socket API in socket.py.
+
+Bounds (issue 8), each with its counter:
+    connection table  TCP_MAX_CONNS; a full table recycles the oldest TIME-WAIT, then
+                      forgets the oldest half-open passive connection (syn_evicted);
+                      otherwise SYNs get cookies / syn_no_tcb, connect() ENOBUFS
+                      (conn_no_tcb)
+    SYN queue         TCP_SYN_QUEUE (< TCP_MAX_CONNS) for all listeners, 2*backlog+1 per
+                      listener (syn_queue_full): beyond, SYN cookies (syncookies_*), or
+                      without them the oldest half-open one goes (syn_evicted); SYN-ACKs
+                      are retried TCP_SYNACK_RETRIES times
+    accept queue      the listener's backlog (accept_queue_full: SYN dropped, or the
+                      completing ACK ignored so the SYN-ACK is retried)
+    orphans           TCP_MAX_ORPHANS (oldest reset, orphans_evicted), TCP_ORPHAN_RETRIES
+                      (orphan_retries_exceeded), TCP_FIN_TIMEOUT_MS (fin_wait2_timeouts)
+    out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full)"""
 from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
