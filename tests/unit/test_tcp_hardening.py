@@ -652,3 +652,28 @@ def test_cookie_mac_is_speck32_64_and_an_mss_index_rounds_down():
     assert (m.x, m.y) == (0xA868, 0x42F2)
     assert [cookie.MSS_TABLE[cookie.mss_index(v)] for v in (100, 536, 1299, 1300, 1459, 9000)] \
         == [536, 536, 536, 1300, 1440, 1460]
+
+
+def test_syn_flood_at_w5500_sizes_keeps_every_bound_and_an_established_connection():
+    """500 SYNs from as many ports against the 4-TCB board, interleaved with data on an
+    established connection: the table and the SYN queue stay within their bounds, the
+    excess is answered statelessly, the connection's data keeps flowing, no buffer leaks."""
+    p = Peer(W5500_EVB_PICO)
+    p.listen(backlog=2)
+    sa = handshake(p, 50000)
+    s, _ = p.lsock.accept()
+    s.setblocking(False)
+    seq = 1001
+    got = b""
+    for i in range(500):
+        p.send(100000 + i, 0, SYN, opts=opt_bytes(mss=1460), sport=1024 + i)
+        assert len(p.tcp.conns) <= 4 and p.tcp.embryonic <= 2
+        if i % 50 == 0:
+            p.send(seq, sa.seq + 1, ACK | PSH, ("%03d" % i).encode(), sport=50000)
+            seq += 3
+            got += s.recv(100)
+    assert got == "".join("%03d" % i for i in range(0, 500, 50)).encode()
+    st = p.tcp.stats
+    assert st.syncookies_sent + st.syn_evicted + st.conn_passive >= 500
+    assert s.tcb.state == T.ESTABLISHED
+    pools_back(p)
