@@ -39,7 +39,7 @@ CONFIG = {
     "TCP_SND_BUF": 4096,
     "TCP_RCV_BUF": 4096,
     "TCP_BACKLOG": 2,
-    "TCP_SYN_QUEUE": 4,
+    "TCP_SYN_QUEUE": 2,       # below TCP_MAX_CONNS: half-open ones never hold every TCB
     "TCP_OOO_SEGMENTS": 4,
     "TCP_WSCALE": False,
 }

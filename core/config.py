@@ -47,7 +47,9 @@ DEFAULTS = {
     "TCP_SND_BUF": 16384,
     "TCP_RCV_BUF": 16384,
     "TCP_BACKLOG": 8,
-    "TCP_SYN_QUEUE": 16,
+    "TCP_SYN_QUEUE": 0,        # half-open connections, all listeners; 0: TCP_MAX_CONNS // 2
+    "TCP_SYNCOOKIES": True,    # RFC 4987 SYN cookies once the SYN queue is full
+    "TCP_SYNACK_RETRIES": 5,   # SYN-ACK retransmissions before a half-open one is forgotten
     "TCP_MSL_MS": 30000,       # TIME_WAIT lasts 2*MSL
     "TCP_RTO_INIT_MS": 1000,   # RFC 6298 2.1
     "TCP_RTO_MIN_MS": 200,
@@ -55,6 +57,9 @@ DEFAULTS = {
     "TCP_DELACK_MS": 200,
     "TCP_MAX_RETRIES": 12,
     "TCP_SYN_RETRIES": 6,
+    "TCP_MAX_ORPHANS": 0,      # closed but still closing; oldest reset beyond; 0: MAX_CONNS // 2
+    "TCP_ORPHAN_RETRIES": 8,   # an orphan's retransmissions/zero-window probes (never reset)
+    "TCP_FIN_TIMEOUT_MS": 60000,  # an orphan waits this long in FIN-WAIT-2 (Linux default)
     "TCP_OOO_SEGMENTS": 8,
     "TCP_CC": "newreno",
     "TCP_WSCALE": True,
@@ -63,7 +68,8 @@ DEFAULTS = {
     "TCP_KEEPIDLE_MS": 7200000,
     "TCP_KEEPINTVL_MS": 75000,
     "TCP_KEEPCNT": 9,
-    "TCP_CHALLENGE_ACK_LIMIT": 10,  # per second, RFC 5961 section 7
+    "TCP_CHALLENGE_ACK_LIMIT": 10,  # per second and connection, RFC 5961 section 7
+    "TCP_CHALLENGE_ACK_GLOBAL": 100,  # all connections: a random budget in [G/2, 3G/2) a second
 }
 
 
@@ -98,11 +104,16 @@ RANGES = {
     "ARP_PENDING_PBUFS": (0, 65535),
     "EPHEMERAL_LOW": (1, 65535),
     "EPHEMERAL_HIGH": (1, 65535),
-    "TCP_MAX_CONNS": (1, 65535),
+    "TCP_MAX_CONNS": (2, 65535),
     "TCP_SND_BUF": (536, 1 << 30),     # one RFC 9293 default-MSS segment; RFC 7323 limit
     "TCP_RCV_BUF": (536, 1 << 30),
     "TCP_BACKLOG": (1, 65535),
-    "TCP_SYN_QUEUE": (1, 65535),
+    "TCP_SYN_QUEUE": (0, 65535),       # 0: derived
+    "TCP_SYNACK_RETRIES": (1, 255),
+    "TCP_MAX_ORPHANS": (0, 65535),     # 0: derived
+    "TCP_ORPHAN_RETRIES": (1, 255),
+    "TCP_FIN_TIMEOUT_MS": (1000, DAY_MS),
+    "TCP_CHALLENGE_ACK_GLOBAL": (2, 65535),
     "TCP_MSL_MS": (1, 600000),
     "TCP_RTO_INIT_MS": (1, DAY_MS),
     "TCP_RTO_MIN_MS": (1, DAY_MS),
@@ -114,7 +125,7 @@ RANGES = {
     "TCP_KEEPIDLE_MS": (1, DAY_MS),
     "TCP_KEEPINTVL_MS": (1, DAY_MS),
     "TCP_KEEPCNT": (1, 255),
-    "TCP_CHALLENGE_ACK_LIMIT": (0, 65535),
+    "TCP_CHALLENGE_ACK_LIMIT": (1, 65535),
 }
 CHOICES = {"TCP_CC": ("newreno",)}
 
@@ -173,6 +184,10 @@ def derive(cfg):
         n = cfg["PBUF_COUNT"]
         cfg["SOCK_QUEUE_PBUFS"] = max(1, min(n // 2, n - cfg["PBUF_RESERVE_TX"] -
                                              cfg["ARP_PENDING_PBUFS"] - 1))
+    if not cfg["TCP_SYN_QUEUE"]:
+        cfg["TCP_SYN_QUEUE"] = cfg["TCP_MAX_CONNS"] // 2 or 1
+    if not cfg["TCP_MAX_ORPHANS"]:
+        cfg["TCP_MAX_ORPHANS"] = cfg["TCP_MAX_CONNS"] // 2 or 1
     if cfg["UDP_RCVBUF"] is None:
         cfg["UDP_RCVBUF"] = cfg["PBUF_SIZE"] * max(1, min(cfg["UDP_RX_QUEUE"],
                                                            cfg["SOCK_QUEUE_PBUFS"] // 4))
@@ -216,3 +231,15 @@ def validate(cfg):
     need(cfg["PBUF_SIZE"] <= cfg["UDP_RCVBUF"] <= cfg["SOCK_QUEUE_PBUFS"] * cfg["PBUF_SIZE"],
          "UDP_RCVBUF must hold one packet buffer (PBUF_SIZE) and at most the socket queues' "
          "share of the pool (SOCK_QUEUE_PBUFS * PBUF_SIZE)")
+    need(cfg["TCP_MAX_CONNS"] >= 2, "TCP_MAX_CONNS must be at least 2")
+    need(1 <= cfg["TCP_SYN_QUEUE"] < cfg["TCP_MAX_CONNS"],
+         "TCP_SYN_QUEUE must be at least 1 and below TCP_MAX_CONNS: half-open connections "
+         "must never hold every TCB (RFC 4987)")
+    need(cfg["TCP_SYNACK_RETRIES"] >= 1, "TCP_SYNACK_RETRIES must be at least 1")
+    need(1 <= cfg["TCP_MAX_ORPHANS"] < cfg["TCP_MAX_CONNS"],
+         "TCP_MAX_ORPHANS must be at least 1 and below TCP_MAX_CONNS: closed connections "
+         "must never hold every TCB")
+    need(cfg["TCP_ORPHAN_RETRIES"] >= 1, "TCP_ORPHAN_RETRIES must be at least 1")
+    need(cfg["TCP_FIN_TIMEOUT_MS"] >= 1000, "TCP_FIN_TIMEOUT_MS must be at least 1000")
+    need(cfg["TCP_CHALLENGE_ACK_LIMIT"] >= 1, "TCP_CHALLENGE_ACK_LIMIT must be at least 1")
+    need(cfg["TCP_CHALLENGE_ACK_GLOBAL"] >= 2, "TCP_CHALLENGE_ACK_GLOBAL must be at least 2")

@@ -13,6 +13,7 @@ from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options as opt
 from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
+from ustack.core.tcp import cookie
 from ustack.core.tcp.seq import (seq_add, seq_sub, seq_diff, seq_lt, seq_le, seq_gt, seq_ge,
                                  seq_in, rel_at)
 
@@ -57,35 +58,66 @@ def _negotiate(tcp, tcb, b):
 
 
 def listen(tcp, lsock, iface, b, ip, sport, dport):
-    """LISTEN (RFC 9293 3.10.7.2), with the SYN and accept queues bounded."""
+    """LISTEN (RFC 9293 3.10.7.2), with the SYN and accept queues bounded: a full SYN queue
+    (TCP_SYN_QUEUE for all listeners, 2*backlog+1 for one) answers with a SYN cookie (RFC
+    4987), or without cookies forgets its oldest half-open connection; the ACK that
+    returns a valid cookie becomes a connection."""
     st = tcp.stats
     fl = tcp.seg_flags
     if fl & w.RST:
         st.rx_listen_rst += 1
         return
     if fl & w.ACK_F:
+        if tcp.syncookies and tcp.stack.now - tcp.cookie_at < (2 << cookie.T_SHIFT) and \
+                not (fl & w.SYN) and _cookie_ack(tcp, lsock, iface, b, ip, sport, dport):
+            return
         st.rx_listen_ack += 1
         out.send_rst(tcp, b, ip, rel_at(b, tcp.seg_hdr + 8, 0, 0), 0, w.RST)
         return
     if not (fl & w.SYN):
         st.rx_listen_no_syn += 1
         return
-    if lsock.syn_count >= tcp.synq or lsock.syn_count >= 2 * lsock.backlog + 1:
-        st.syn_queue_full += 1
+    if fl & w.FIN:
+        st.rx_syn_fin += 1  # SYN+FIN: no legitimate stack sends it (a scan); Linux drops it
         return
     if len(lsock.acc_q) >= lsock.backlog:
         st.accept_queue_full += 1
         return
+    if tcp.embryonic >= tcp.synq or lsock.syn_count >= 2 * lsock.backlog + 1:
+        st.syn_queue_full += 1
+        if tcp.syncookies:
+            out.send_synack_cookie(tcp, lsock, iface, b, ip)
+            return
+        if not tcp.evict_embryonic(lsock if lsock.syn_count >= 2 * lsock.backlog + 1
+                                   else None):
+            return
     lip = b[ip + 16:ip + 20]
     rip = b[ip + 12:ip + 16]
     tcb = tcp.new_tcb(lip, dport, rip, sport)
     if tcb is None:
         st.syn_no_tcb += 1
+        if tcp.syncookies:
+            out.send_synack_cookie(tcp, lsock, iface, b, ip)  # a TCB may be free by its ACK
         return
+    _passive(tcp, tcb, lsock, iface)
+    _negotiate(tcp, tcb, b)
+    tcb.rcv_nxt = 1
+    tcb.rcv_adv = 1
+    tcb.snd_wnd = tcp.seg_wnd  # never scaled in a SYN (RFC 7323 2.2)
+    tcb.max_sndwnd = tcb.snd_wnd
+    tcb.snd_wl1 = 0
+    tcp.set_iss(tcb)
+    st.conn_passive += 1
+    out.output(tcp, tcb)
+
+
+def _passive(tcp, tcb, lsock, iface):
+    """A new TCB becomes the listener's half-open connection (SYN-RECEIVED)."""
     tcb.state = T.SYN_RECEIVED
     tcb.flags |= T.F_PASSIVE | (lsock.tflags & (T.F_NODELAY | T.F_KEEPALIVE))
     tcb.listener = lsock
     lsock.syn_count += 1
+    tcp.embryonic += 1
     tcb.iface_mtu = iface.mtu
     tcb.rcv_cap = lsock.rcvbuf
     tcb.snd_cap = lsock.sndbuf
@@ -96,15 +128,81 @@ def listen(tcp, lsock, iface, b, ip, sport, dport):
         tcb.keep_intvl = lsock.keep_intvl
         tcb.keep_cnt = lsock.keep_cnt
     tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap)
-    _negotiate(tcp, tcb, b)
-    tcb.rcv_nxt = 1
-    tcb.rcv_adv = 1
-    tcb.snd_wnd = tcp.seg_wnd  # never scaled in a SYN (RFC 7323 2.2)
-    tcb.max_sndwnd = tcb.snd_wnd
-    tcb.snd_wl1 = 0
-    tcp.set_iss(tcb)
+
+
+def _cookie_ack(tcp, lsock, iface, b, ip, sport, dport):
+    """An ACK to a listener while SYN cookies are in use (RFC 4987 3.6): if it returns a
+    valid cookie, rebuild the connection its SYN asked for and let the SYN-RECEIVED path
+    take the ACK (and any data). False: not a cookie of ours (the caller sends a RST)."""
+    st = tcp.stats
+    o = tcp.seg_hdr
+    if len(lsock.acc_q) >= lsock.backlog:
+        st.accept_queue_full += 1  # the peer retransmits; no state kept meanwhile
+        return True
+    idx = cookie.check(tcp.cookie_mac, b, ip, o, tcp.stack.now)
+    if idx < 0:
+        st.syncookies_bad += 1
+        return False
+    tcb = tcp.new_tcb(b[ip + 16:ip + 20], dport, b[ip + 12:ip + 16], sport)
+    if tcb is None:
+        st.syncookies_no_tcb += 1
+        return True
+    st.syncookies_ok += 1
     st.conn_passive += 1
-    out.output(tcp, tcb)
+    _passive(tcp, tcb, lsock, iface)
+    # the SYN's ISN and ours are the ACK's SEQ - 1 and ACK - 1: 0 relative, as in listen()
+    lo = ((b[o + 6] << 8) | b[o + 7]) - 1
+    hi = (b[o + 4] << 8) | b[o + 5]
+    if lo < 0:
+        lo = 0xFFFF
+        hi = (hi - 1) & 0xFFFF
+    tcb.irs_hi = hi
+    tcb.irs_lo = lo
+    lo = ((b[o + 10] << 8) | b[o + 11]) - 1
+    hi = (b[o + 8] << 8) | b[o + 9]
+    if lo < 0:
+        lo = 0xFFFF
+        hi = (hi - 1) & 0xFFFF
+    tcb.iss_hi = hi
+    tcb.iss_lo = lo
+    tcb.peer_mss = cookie.MSS_TABLE[idx]
+    tcb.rcv_wscale = 0
+    tcb.snd_wscale = 0
+    if tcp.opt_seen & opt.SEEN_TS and tcp.timestamps:
+        to = tcp.opt_ts_off
+        bits = b[to + 7] & cookie.TS_MASK  # our TSval, echoed: what the SYN offered
+        if bits & cookie.TS_ON:
+            tcb.flags |= T.F_TS
+            tcb.tsr_hi = (b[to] << 8) | b[to + 1]
+            tcb.tsr_lo = (b[to + 2] << 8) | b[to + 3]
+            tcb.ts_recent = 0
+            tcb.ts_recent_age = tcp.stack.now
+            # our TSvals go on from the cookie's (RFC 7323 5.4: monotonic), so the peer's
+            # echo of it is 0 relative, like any connection's first
+            tcb.ts_hi = (b[to + 4] << 8) | b[to + 5]
+            tcb.ts_lo = (b[to + 6] << 8) | b[to + 7]
+            tcb.ts_start = tcp.stack.now
+            ws = bits & 0x0F
+            if ws != cookie.TS_WS_NONE and tcp.wscale:
+                tcb.flags |= T.F_WS
+                tcb.snd_wscale = ws if ws <= w.MAX_WSCALE else w.MAX_WSCALE
+                tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap)
+            if bits & cookie.TS_SACK and tcp.sack:
+                tcb.flags |= T.F_SACK
+    tcp.set_mss(tcb)
+    win = tcb.rcv_cap if tcb.rcv_cap < 0xFFFF else 0xFFFF  # what the SYN-ACK offered
+    tcb.rcv_nxt = 1
+    tcb.rcv_adv = 1 + win
+    tcb.snd_una = 0
+    tcb.snd_nxt = tcb.snd_max = 1  # our SYN-ACK (the cookie) is acknowledged by this ACK
+    tcb.retries = 1  # no RTT sample from a SYN-ACK we did not time (Karn)
+    tcp.seg_seq = 1
+    tcp.seg_ack = 1
+    tcp.opt_seen &= ~opt.SEEN_TS  # its timestamps are taken: no PAWS, no RTT sample
+    segment(tcp, tcb, b)
+    if tcb.state == T.SYN_RECEIVED:
+        tcp.drop(tcb, 0)  # the ACK was not taken after all: stateless again
+    return True
 
 
 def _rtt_from_ts(tcp, tcb):
@@ -117,11 +215,13 @@ def _rtt_from_ts(tcp, tcb):
 
 
 def _established(tcp, tcb):
-    """Handshake done: buffers, congestion controller, timers."""
-    tcb.state = T.ESTABLISHED
+    """Handshake done: buffers, congestion controller, timers. The state changes only once
+    the buffers are there: a failure leaves it SYN-RECEIVED, so drop() gives the listener's
+    SYN-queue slot back (issue 8 hole 6)."""
     if not tcp.open_buffers(tcb):
         tcp.abort(tcb)  # no memory for its buffers: RST rather than a half-made connection
         return False
+    tcb.state = T.ESTABLISHED
     if not _rtt_from_ts(tcp, tcb) and tcb.retries == 0:
         rto.sample(tcb, tcp.stack.now - tcb.rtt_start, tcp.rto_min, tcp.rto_max)  # Karn
     tcb.t_rexmt = 0
@@ -316,6 +416,7 @@ def segment(tcp, tcb, b):
         state = T.ESTABLISHED
         if ls is not None:
             ls.syn_count -= 1
+            tcp.embryonic -= 1
             ls.acc_q.append(tcb)
             ls._event()
         elif tcb.sock is not None:
@@ -400,7 +501,7 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
             if state == T.FIN_WAIT_1:
                 tcb.state = T.FIN_WAIT_2
                 if tcb.sock is None:
-                    t = tcp.linger_deadline(tcp.stack.now)  # orphaned: do not wait for ever
+                    t = tcp.fin_deadline(tcp.stack.now)  # orphaned: do not wait for ever
                     tcb.t_conn = t
                     tcp.arm(t)
             elif state == T.CLOSING:
@@ -426,8 +527,10 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
             tcb.t_persist = 0
             tcb.backoff = 0
             tcb.retries = 0
-    if tcb.snd_nxt == tcb.snd_una and tcb.t_persist:
-        tcb.retries = 0  # the peer answers our probes: keep probing (RFC 1122 4.2.2.17)
+    if tcb.snd_nxt == tcb.snd_una and tcb.t_persist and tcb.sock is not None:
+        # the peer answers our probes: keep probing (RFC 1122 4.2.2.17) - but not for an
+        # orphan: nobody waits for its data, TCP_ORPHAN_RETRIES probes is all it gets
+        tcb.retries = 0
     return True
 
 

@@ -5,6 +5,12 @@ Parsed: MSS (RFC 9293 3.7.1), window scale and timestamps (RFC 7323), SACK-permi
 SACK blocks (RFC 2018; blocks are counted and their bounds kept in sack_lo/sack_hi - we
 tolerate them, retransmission does not use them). Malformed options end parsing.
 
+Option bombs (issue 8): the walk is bounded by the 40 option bytes (every step advances at
+least one byte); a length under 2 or past the header ends it (RFC 9293 3.1 MUST-7: never
+crash, the segment is still processed, counted rx_bad_opts by the caller); a known option
+with the wrong length is ignored and counted in rx_bad_opts; a repeated option is ignored
+(the first one counts: no RFC allows repeats) and counted in rx_dup_opts.
+
 32-bit values never pass through here as ints (they would be heap objects on a 32-bit MCU):
 parse records where the timestamp values are (opt_ts_off: TSval there, TSecr 4 bytes on)
 and proto.py converts them relative to the connection's bases; the writers leave the
@@ -44,21 +50,32 @@ def parse(t, b, o, n):
         if ln < 2 or o + ln > end:
             t.opt_seen = seen
             return False
-        if k == w.OPT_MSS and ln == w.LEN_MSS:
-            t.opt_mss = (b[o + 2] << 8) | b[o + 3]
-            seen |= SEEN_MSS
-        elif k == w.OPT_WS and ln == w.LEN_WS:
-            t.opt_ws = b[o + 2]
-            seen |= SEEN_WS
-        elif k == w.OPT_SACK_PERM and ln == w.LEN_SACK_PERM:
-            seen |= SEEN_SACK_PERM
-        elif k == w.OPT_TS and ln == w.LEN_TS:
-            t.opt_ts_off = o + 2
-            seen |= SEEN_TS
-        elif k == w.OPT_SACK and ln >= 10 and (ln - 2) % 8 == 0:
-            t.opt_sack_blocks = (ln - 2) >> 3
-            t.opt_sack_off = o + 2
-            seen |= SEEN_SACK
+        bit = 0
+        if k == w.OPT_MSS:
+            bit = SEEN_MSS if ln == w.LEN_MSS else -1
+        elif k == w.OPT_WS:
+            bit = SEEN_WS if ln == w.LEN_WS else -1
+        elif k == w.OPT_SACK_PERM:
+            bit = SEEN_SACK_PERM if ln == w.LEN_SACK_PERM else -1
+        elif k == w.OPT_TS:
+            bit = SEEN_TS if ln == w.LEN_TS else -1
+        elif k == w.OPT_SACK:
+            bit = SEEN_SACK if ln >= 10 and (ln - 2) % 8 == 0 else -1
+        if bit < 0:
+            t.stats.rx_bad_opts += 1  # a known kind with the wrong length: ignored
+        elif bit and seen & bit:
+            t.stats.rx_dup_opts += 1  # a repeat: the first one counts
+        elif bit:
+            seen |= bit
+            if bit == SEEN_MSS:
+                t.opt_mss = (b[o + 2] << 8) | b[o + 3]
+            elif bit == SEEN_WS:
+                t.opt_ws = b[o + 2]
+            elif bit == SEEN_TS:
+                t.opt_ts_off = o + 2
+            elif bit == SEEN_SACK:
+                t.opt_sack_blocks = (ln - 2) >> 3
+                t.opt_sack_off = o + 2
         o += ln
     t.opt_seen = seen
     return True

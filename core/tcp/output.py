@@ -12,6 +12,7 @@ from ustack.core.wire import ipv4 as ip4
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
 from ustack.core.tcp import rto
+from ustack.core.tcp import cookie
 from ustack.core.tcp.seq import seq_add, seq_sub, seq_gt, put_rel
 
 
@@ -243,6 +244,71 @@ def send_rst(tcp, b, ip, seq, ack, flags):
     tcp.stats.tx_rst += 1
     tcp.stats.tx_segments += 1
     stack.ipv4.output(pb, ip4.PROTO_TCP, src, dst, csum_off=w.CSUM)
+
+
+def send_synack_cookie(tcp, lsock, iface, b, ip):
+    """SYN-ACK to the SYN at b (IPv4 header at ip) whose ISN is a SYN cookie (cookie.py,
+    RFC 4987 3.6). Nothing is kept: the options the connection will need travel in the
+    cookie (MSS) and in our TSval's low bits (window scale, SACK-permitted) - so without
+    the peer's timestamps only the MSS is offered back (as Linux does)."""
+    stack = tcp.stack
+    st = tcp.stats
+    pb = stack.ipv4.alloc_tx()
+    if pb is None:
+        st.tx_no_buffer += 1
+        return
+    o = tcp.seg_hdr
+    seen = tcp.opt_seen
+    m = tcp.cookie_mac
+    idx = cookie.mss_index(tcp.opt_mss if seen & options.SEEN_MSS else 536)
+    cookie.compute(m, b, ip, o, (b[o + 4] << 8) | b[o + 5], (b[o + 6] << 8) | b[o + 7],
+                   stack.now >> cookie.T_SHIFT)
+    ihi = m.x
+    ilo = m.y ^ idx
+    ts = seen & options.SEEN_TS and tcp.timestamps
+    ws = -1
+    sack = False
+    if ts:
+        ws = tcp.wscale_for(lsock.rcvbuf) if seen & options.SEEN_WS and tcp.wscale else -1
+        sack = seen & options.SEEN_SACK_PERM and tcp.sack
+    q = pb.buf
+    p = pb.off
+    hl = 20 + options.write_syn(q, p + 20, tcp.adv_mss_for(iface.mtu), ws, sack, ts)
+    if ts:
+        bits = cookie.TS_ON | cookie.TS_WS_NONE
+        if ws >= 0:
+            bits = cookie.TS_ON | (tcp.opt_ws if tcp.opt_ws < w.MAX_WSCALE else w.MAX_WSCALE)
+        if sack:
+            bits |= cookie.TS_SACK
+        t = p + 20 + options.SYN_TS_OFF
+        v = m.x ^ m.y
+        q[t] = v >> 8
+        q[t + 1] = v & 0xFF
+        q[t + 2] = m.y >> 8
+        q[t + 3] = (m.y & 0xC0) | bits
+        f = tcp.opt_ts_off
+        q[t + 4] = b[f]  # TSecr: the peer's TSval
+        q[t + 5] = b[f + 1]
+        q[t + 6] = b[f + 2]
+        q[t + 7] = b[f + 3]
+    win = lsock.rcvbuf if lsock.rcvbuf < 0xFFFF else 0xFFFF
+    lo = ((b[o + 6] << 8) | b[o + 7]) + 1  # ACK: the SYN's sequence number + 1
+    hi = (((b[o + 4] << 8) | b[o + 5]) + (lo >> 16)) & 0xFFFF
+    w.write_header_rel(q, p, (b[o + 2] << 8) | b[o + 3], (b[o] << 8) | b[o + 1], 0, ihi, ilo,
+                       0, hi, lo & 0xFFFF, hl, w.SYN | w.ACK_F, win)
+    src = tcp.rst_src
+    dst = tcp.rst_dst
+    i = 0
+    while i < 4:
+        src[i] = b[ip + 16 + i]
+        dst[i] = b[ip + 12 + i]
+        i += 1
+    pb.n = hl
+    st.syncookies_sent += 1
+    st.tx_segments += 1
+    tcp.cookie_at = stack.now
+    stack.ipv4.output(pb, ip4.PROTO_TCP, src, dst, csum_off=w.CSUM, ttl=lsock.ttl,
+                      tos=lsock.tos)
 
 
 def send_rst_tcb(tcp, tcb):

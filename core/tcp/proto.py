@@ -1,8 +1,24 @@
 """TCP protocol object: segment integrity checks and demultiplexing by 4-tuple, listeners
 with bounded SYN and accept queues, RST for segments nobody wants (RFC 9293 3.10.7.1),
-RFC 5961 challenge ACKs (globally rate-limited, section 7), RFC 6528 initial sequence
-numbers, connection table and timers. The state machine proper lives in input.py, segment
-building in output.py, timers in timers.py, the socket API in socket.py."""
+RFC 5961 challenge ACKs (rate-limited per connection and by a randomised global budget,
+section 7), RFC 6528 initial sequence numbers, connection table and timers. The state
+machine proper lives in input.py, segment building in output.py, SYN cookies in cookie.py,
+timers in timers.py, the socket API in socket.py.
+
+Bounds (issue 8), each with its counter:
+    connection table  TCP_MAX_CONNS; a full table recycles the oldest TIME-WAIT, then
+                      forgets the oldest half-open passive connection (syn_evicted);
+                      otherwise SYNs get cookies / syn_no_tcb, connect() ENOBUFS
+                      (conn_no_tcb)
+    SYN queue         TCP_SYN_QUEUE (< TCP_MAX_CONNS) for all listeners, 2*backlog+1 per
+                      listener (syn_queue_full): beyond, SYN cookies (syncookies_*), or
+                      without them the oldest half-open one goes (syn_evicted); SYN-ACKs
+                      are retried TCP_SYNACK_RETRIES times
+    accept queue      the listener's backlog (accept_queue_full: SYN dropped, or the
+                      completing ACK ignored so the SYN-ACK is retried)
+    orphans           TCP_MAX_ORPHANS (oldest reset, orphans_evicted), TCP_ORPHAN_RETRIES
+                      (orphan_retries_exceeded), TCP_FIN_TIMEOUT_MS (fin_wait2_timeouts)
+    out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full)"""
 from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
@@ -15,6 +31,7 @@ from ustack.core.tcp import options
 from ustack.core.tcp import output as out
 from ustack.core.tcp import input as inp
 from ustack.core.tcp import timers
+from ustack.core.tcp import cookie
 from ustack.core.tcp.ring import RingPool
 from ustack.core.tcp.ooo import Ooo
 from ustack.core.tcp.seq import MASK, seq_add, seq_gt, rel_at
@@ -24,8 +41,10 @@ from ustack.core.portalloc import Ephemeral
 TCP_COUNTERS = (
     # integrity / demux
     "rx_segments", "rx_too_short", "rx_bad_off", "rx_bad_csum", "rx_bcast", "rx_bad_opts",
+    "rx_dup_opts",
     "rx_no_conn", "rx_listen_rst", "rx_listen_ack", "rx_listen_no_syn",
-    "syn_queue_full", "accept_queue_full", "syn_no_tcb", "time_wait_reuse",
+    "syn_queue_full", "accept_queue_full", "syn_no_tcb", "time_wait_reuse", "rx_syn_fin",
+    "syn_evicted", "syncookies_sent", "syncookies_ok", "syncookies_bad", "syncookies_no_tcb",
     # synchronized states
     "rx_paws", "rx_out_of_window", "rx_rst", "rx_rst_out_of_window", "rx_rst_time_wait",
     "rx_rst_bad_ack", "rx_syn_in_window", "rx_no_ack", "rx_ack_unsent", "rx_ack_too_old",
@@ -33,11 +52,14 @@ TCP_COUNTERS = (
     "rx_ooo", "rx_ooo_full", "rx_after_close", "rx_window_probes",
     # output
     "tx_segments", "tx_data_bytes", "tx_retransmits", "tx_rst", "tx_no_buffer",
-    "challenge_acks", "challenge_acks_limited", "delayed_acks",
+    "challenge_acks", "challenge_acks_limited", "challenge_acks_global_limited",
+    "delayed_acks",
     # events
     "rto_expired", "fast_retransmits", "partial_acks", "persist_probes", "keepalive_probes",
     "conn_active", "conn_passive", "conn_established", "conn_reset", "conn_refused",
-    "conn_timeout", "conn_closed", "conn_aborted", "icmp_errors", "no_memory",
+    "conn_timeout", "conn_closed", "conn_aborted", "conn_no_tcb", "icmp_errors", "no_memory",
+    # orphans (closed by the application, still closing)
+    "orphans_evicted", "orphan_retries_exceeded", "fin_wait2_timeouts",
 )
 
 
@@ -67,6 +89,13 @@ class TCP:
         self.delack = cfg["TCP_DELACK_MS"]
         self.max_retries = cfg["TCP_MAX_RETRIES"]
         self.syn_retries = cfg["TCP_SYN_RETRIES"]
+        self.synack_retries = cfg["TCP_SYNACK_RETRIES"]
+        self.syncookies = bool(cfg["TCP_SYNCOOKIES"])
+        self.embryonic = 0       # passive SYN-RECEIVED connections of all listeners
+        self.cookie_at = -1000000000  # stack.now when the last SYN cookie went out
+        self.max_orphans = cfg["TCP_MAX_ORPHANS"]
+        self.orphan_retries = cfg["TCP_ORPHAN_RETRIES"]
+        self.fin_timeout = cfg["TCP_FIN_TIMEOUT_MS"]
         self.ooo_slots = cfg["TCP_OOO_SEGMENTS"]
         self.wscale = bool(cfg["TCP_WSCALE"])
         self.timestamps = bool(cfg["TCP_TIMESTAMPS"])
@@ -91,9 +120,15 @@ class TCP:
         self.ts_hook = None      # hook: ts_hook(local_ip, lport, remote_ip, rport) -> offset
         self.rst_src = bytearray(4)
         self.rst_dst = bytearray(4)
+        self.chal_global = cfg["TCP_CHALLENGE_ACK_GLOBAL"]
         self.chal_count = 0
+        self.chal_budget = 0
         self.chal_start = -1000000
+        self.chal_draws = 0
         self._secret(stack)
+        k = self.key
+        self.cookie_mac = cookie.Mac(cookie.schedule(k[2] >> 16, k[2] & 0xFFFF, k[3] >> 16,
+                                                     k[3] & 0xFFFF))
         # the segment being processed (scratch: no objects per segment). seg_seq, seg_ack,
         # opt_tsval and opt_tsecr are relative to the connection's bases (tcb.py), set once
         # the segment's connection is known; 0 without one (b[seg_hdr + 4:] has the wire's).
@@ -203,16 +238,18 @@ class TCP:
         tcb.hnext = None
 
     def new_tcb(self, lip, lport, rip, rport):
-        """A TCB in the table, or None when TCP_MAX_CONNS are in use (the oldest TIME_WAIT
-        connection is recycled first, as lwIP does)."""
+        """A TCB in the table, or None when TCP_MAX_CONNS are in use by connections that
+        are neither in TIME-WAIT nor half-open: the oldest TIME_WAIT connection is recycled
+        first (as lwIP does), else the oldest half-open passive one (syn_evicted)."""
         if len(self.conns) >= self.max_conns:
             old = None
             for t in self.conns:
                 if t.state == T.TIME_WAIT and (old is None or t.t_conn < old.t_conn):
                     old = t
-            if old is None:
+            if old is not None:
+                self.drop(old, 0)
+            elif not self.evict_embryonic(None):
                 return None
-            self.drop(old, 0)
         t = T.TCB()
         t.local_ip = bytes(lip)
         t.local_port = lport
@@ -234,6 +271,17 @@ class TCP:
         self.conns.append(t)
         self._insert(t)
         return t
+
+    def evict_embryonic(self, lsock):
+        """Forget the oldest half-open passive connection (of lsock, or of any listener):
+        a SYN queue never refuses a new SYN while it holds an old one. False if none."""
+        for t in self.conns:  # creation order: the first found is the oldest
+            if t.state == T.SYN_RECEIVED and t.listener is not None and \
+                    (lsock is None or t.listener is lsock):
+                self.stats.syn_evicted += 1
+                self.drop(t, 0)
+                return True
+        return False
 
     def open_buffers(self, tcb):
         """Rings, out-of-order table and congestion controller: when data can flow. False
@@ -271,6 +319,7 @@ class TCP:
             return
         if tcb.state == T.SYN_RECEIVED and tcb.listener is not None:
             tcb.listener.syn_count -= 1
+            self.embryonic -= 1
         elif tcb.listener is not None and tcb in tcb.listener.acc_q:
             tcb.listener.acc_q.remove(tcb)
         tcb.listener = None
@@ -307,9 +356,12 @@ class TCP:
         tcb.mss = m
 
     def adv_mss(self, tcb):
+        return self.adv_mss_for(tcb.iface_mtu)
+
+    def adv_mss_for(self, mtu):
         """Our MSS option: the interface MTU (RFC 9293 3.7.1), clamped so a full segment
         (with timestamps, maybe a VLAN tag) fits one packet buffer."""
-        m = tcb.iface_mtu - 40
+        m = mtu - 40
         lim = self.stack.pool.size - 62
         return m if m < lim else lim
 
@@ -337,7 +389,7 @@ class TCP:
         if ip != ip4.ANY and stack.local_iface(ip, 0) is None:
             raise oserror(EADDRNOTAVAIL)
         if port == 0:
-            port = self.ephemeral(None, 0)
+            port = self.ephemeral(None, None, 0)
         elif self.port_in_use(port, ip, s):
             raise oserror(EADDRINUSE)
         s.local_ip = ip
@@ -345,8 +397,13 @@ class TCP:
         if s not in self.bound:
             self.bound.append(s)
 
-    def ephemeral(self, rip, rport):
-        return self.eph.pick(self._port_used)
+    def ephemeral(self, lip, rip, rport):
+        """A free local port: RFC 6056 algorithm 4 towards rip:rport (F and G keyed with
+        the stack's secret), a random one for a plain bind."""
+        if rip is None:
+            return self.eph.pick(self._port_used)
+        f = self._hash(lip, 0, rip, rport)
+        return self.eph.pick(self._port_used, f, _fmix(f ^ self.key[0]))
 
     def _port_used(self, p):
         for o in self.bound:
@@ -497,16 +554,31 @@ class TCP:
         return best
 
     def challenge_ack(self, tcb):
-        """RFC 5961 section 7: at most TCP_CHALLENGE_ACK_LIMIT challenge ACKs per second."""
+        """RFC 5961 section 7 rate limit, without the CVE-2016-5696 side channel: at most
+        TCP_CHALLENGE_ACK_LIMIT per second on each connection (so what one connection sees
+        tells nothing about another), and for all connections together a budget drawn at
+        random each second in [G/2, 3G/2), G = TCP_CHALLENGE_ACK_GLOBAL (as Linux does)."""
         now = self.stack.now
+        st = self.stats
+        if now - tcb.chal_start >= 1000:
+            tcb.chal_start = now
+            tcb.chal_count = 0
+        if tcb.chal_count >= self.chal_limit:
+            st.challenge_acks_limited += 1
+            return
         if now - self.chal_start >= 1000:
             self.chal_start = now
             self.chal_count = 0
-        if self.chal_count >= self.chal_limit:
-            self.stats.challenge_acks_limited += 1
+            g = self.chal_global
+            self.chal_draws += 1
+            self.chal_budget = (g >> 1) + self._hash(self.rst_src, now & 0xFFFF, self.rst_dst,
+                                                     self.chal_draws & 0xFFFF) % g
+        if self.chal_count >= self.chal_budget:
+            st.challenge_acks_global_limited += 1
             return
+        tcb.chal_count += 1
         self.chal_count += 1
-        self.stats.challenge_acks += 1
+        st.challenge_acks += 1
         out.send_ack(self, tcb)
 
     def icmp_error(self, t, code, b, q, qihl):
@@ -550,6 +622,34 @@ class TCP:
         """2*MSL from now, rounded up to a 1024 ms boundary: TIME-WAIT (and orphan) expiries
         of many connections share a few ticks instead of one each."""
         return (now + 2 * self.msl + 1023) & ~1023
+
+    def fin_deadline(self, now):
+        """When an orphan in FIN-WAIT-2 gives up waiting for the peer's FIN: now plus
+        TCP_FIN_TIMEOUT_MS (Linux's tcp_fin_timeout), rounded up like linger_deadline."""
+        return (now + self.fin_timeout + 1023) & ~1023
+
+    @staticmethod
+    def is_orphan(tcb):
+        """Closed by the application but still closing (TIME-WAIT aside: it holds nothing
+        but the TCB and is recycled first when the table is full)."""
+        st = tcb.state
+        return tcb.sock is None and tcb.listener is None and st >= T.ESTABLISHED and \
+            st != T.TIME_WAIT
+
+    def orphaned(self, tcb):
+        """close() handed tcb over to the stack. At most TCP_MAX_ORPHANS orphans: beyond,
+        the oldest other orphan is reset (RFC 9293 3.10.5 ABORT), as Linux does with
+        tcp_max_orphans, so peers that never let connections finish cannot pile them up."""
+        n = 0
+        old = None
+        for t in self.conns:
+            if self.is_orphan(t):
+                n += 1
+                if old is None and t is not tcb:
+                    old = t  # conns is in creation order: the first is the oldest
+        if n > self.max_orphans and old is not None:
+            self.stats.orphans_evicted += 1
+            self.abort(old)
 
     def arm(self, t):
         self.stack.timer_at(t)

@@ -145,19 +145,25 @@ class TcpSocket(so.Socket):
             ip = b"\x7f\x00\x00\x01"
         stack = self.stack
         tcp = self.tcp
+        if 224 <= ip[0] <= 239 or stack.is_broadcast(ip):
+            return ENETUNREACH  # RFC 1122 4.2.3.10: MUST reject (Linux's errno)
         r = stack.routes.lookup(ip, 0)
         if r < 0:
             return ENETUNREACH
         iface = stack.routes.iface[r]
         src = self.local_ip if self.local_ip != ip4.ANY else iface.ip
         if not self.local_port:
-            self.local_port = tcp.ephemeral(ip, port)
+            try:
+                self.local_port = tcp.ephemeral(src, ip, port)
+            except OSError:
+                return EADDRNOTAVAIL  # every ephemeral port taken (Linux's errno)
             if self not in tcp.bound:
                 tcp.bound.append(self)
         if tcp.find(src, self.local_port, ip, port) is not None:
             return EADDRNOTAVAIL
         tcb = tcp.new_tcb(src, self.local_port, ip, port)
         if tcb is None:
+            tcp.stats.conn_no_tcb += 1  # TCP_MAX_CONNS connections, none recyclable
             return ENOBUFS
         self.rcvbuf = _bufsize(self.rcvbuf, tcp.rcv_buf)
         self.sndbuf = _bufsize(self.sndbuf, tcp.snd_buf)
@@ -426,9 +432,10 @@ class TcpSocket(so.Socket):
                         tcb.rcv = None
                         tcb.ooo = None
                     if st == T.FIN_WAIT_2:
-                        t = tcp.linger_deadline(self.stack.now)
+                        t = tcp.fin_deadline(self.stack.now)
                         tcb.t_conn = t
                         tcp.arm(t)
+                    tcp.orphaned(tcb)
             self.tcb = None
         tcp.unbind(self)
         so.Socket.close(self)

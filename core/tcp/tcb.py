@@ -70,6 +70,7 @@ class TCB:
         "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn",
         "keep_idle", "keep_intvl", "keep_cnt", "keep_probes", "last_rx",
         "snd", "rcv", "ooo", "cc", "error", "ttl", "tos", "snd_cap",
+        "chal_start", "chal_count",
     )
 
     def __init__(self):
@@ -136,6 +137,8 @@ class TCB:
         self.ttl = 0
         self.tos = 0
         self.snd_cap = 0
+        self.chal_start = -1000000  # RFC 5961 section 7: this connection's challenge ACKs
+        self.chal_count = 0         # in the second from chal_start
 
     def state_name(self):
         return STATE_NAMES[self.state]

@@ -14,7 +14,11 @@ def run(tcp, tcb, now):
         out.output(tcp, tcb)
     if tcb.t_conn and now >= tcb.t_conn:
         tcb.t_conn = 0
-        if tcb.state == T.TIME_WAIT or tcb.state == T.FIN_WAIT_2:
+        if tcb.state == T.FIN_WAIT_2:
+            tcp.stats.fin_wait2_timeouts += 1
+            tcp.drop(tcb, 0)
+            return 0
+        if tcb.state == T.TIME_WAIT:
             tcp.drop(tcb, 0)
             return 0
     if tcb.t_delack and now >= tcb.t_delack:
@@ -60,10 +64,17 @@ def _rexmt(tcp, tcb, now):
     st = tcb.state
     syn = st == T.SYN_SENT or st == T.SYN_RECEIVED
     limit = tcp.syn_retries if syn else tcp.max_retries
+    if st == T.SYN_RECEIVED and tcb.flags & T.F_PASSIVE:
+        limit = tcp.synack_retries  # Linux's tcp_synack_retries: half-open ones go sooner
+    orphan = not syn and tcp.is_orphan(tcb)
+    if orphan and tcp.orphan_retries < limit:
+        limit = tcp.orphan_retries  # Linux's tcp_orphan_retries
     if tcb.retries >= limit:
         if syn and tcb.flags & T.F_PASSIVE:
             tcp.drop(tcb, 0)  # an embryonic connection simply goes away
         else:
+            if orphan:
+                tcp.stats.orphan_retries_exceeded += 1
             tcp.timed_out(tcb)
         return
     if st == T.TIME_WAIT or st == T.CLOSED:
@@ -86,8 +97,18 @@ def _persist(tcp, tcb, now):
     tcb.t_persist = 0
     if tcb.snd is None or tcb.snd.count == 0 or tcb.snd_nxt != tcb.snd_una or tcb.t_rexmt:
         return
-    if tcb.retries >= tcp.max_retries:
-        tcp.timed_out(tcb)  # the peer stopped answering our probes altogether
+    limit = tcp.max_retries
+    orphan = tcp.is_orphan(tcb)
+    if orphan and tcp.orphan_retries < limit:
+        limit = tcp.orphan_retries
+    if tcb.retries >= limit:
+        if orphan:
+            # nobody will read the answer and the window stays shut: reset, as Linux's
+            # tcp_orphan_retries does (probe ACKs do not reset an orphan's count, input.py)
+            tcp.stats.orphan_retries_exceeded += 1
+            tcp.abort(tcb)
+        else:
+            tcp.timed_out(tcb)  # the peer stopped answering our probes altogether
         return
     tcb.retries += 1
     tcp.stats.persist_probes += 1

@@ -19,7 +19,7 @@ pytestmark = [needs_micropython]
 
 TINY = {"PBUF_COUNT": 6, "RX_BATCH": 4, "ARP_ENTRIES": 4, "ROUTE_ENTRIES": 2, "REASS_SLOTS": 1,
         "REASS_SIZE": 1536, "SOCKETS": 6, "UDP_RX_QUEUE": 2, "TCP_MAX_CONNS": 2,
-        "TCP_SND_BUF": 2048, "TCP_RCV_BUF": 2048, "TCP_BACKLOG": 2, "TCP_SYN_QUEUE": 2,
+        "TCP_SND_BUF": 2048, "TCP_RCV_BUF": 2048, "TCP_BACKLOG": 2, "TCP_SYN_QUEUE": 1,
         "TCP_OOO_SEGMENTS": 2}
 
 

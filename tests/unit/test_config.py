@@ -45,7 +45,14 @@ def test_every_int_key_refuses_other_types_bools_and_out_of_range_values():
 
 
 # keys whose lowest value conflicts with another key's default (checked as a pair instead)
-ORDERED = ("EPHEMERAL_HIGH", "TCP_RTO_MAX_MS", "TCP_RTO_INIT_MS")
+# or whose 0 means "derived from another key" (TCP_SYN_QUEUE, TCP_MAX_ORPHANS)
+ORDERED = ("EPHEMERAL_HIGH", "TCP_RTO_MAX_MS", "TCP_RTO_INIT_MS", "TCP_SYN_QUEUE",
+           "TCP_MAX_ORPHANS")
+
+
+def test_zero_tcp_queue_sizes_are_derived_below_the_connection_count():
+    c = make_config({"TCP_MAX_CONNS": 4, "TCP_SYN_QUEUE": 0, "TCP_MAX_ORPHANS": 0})
+    assert c["TCP_SYN_QUEUE"] == 2 and c["TCP_MAX_ORPHANS"] == 2
 
 
 def test_every_bool_key_refuses_ints_and_strings():

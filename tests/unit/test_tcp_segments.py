@@ -243,15 +243,30 @@ def test_rst_to_listener_is_ignored(peer):
     assert peer.send(1000, 0, RST) == []
 
 
-def test_syn_queue_is_bounded_and_excess_syns_counted():
+def test_syn_queue_is_bounded_and_excess_syns_get_stateless_cookies():
+    """RFC 4987 3.6: beyond TCP_SYN_QUEUE half-open connections a SYN is answered with a
+    SYN cookie and nothing is kept."""
     p = Peer({"TCP_SYN_QUEUE": 2})
     p.listen(backlog=4)
     replies = []
     for i in range(4):
         replies += p.send(1000, 0, SYN, sport=41000 + i)
-    assert [s.f for s in replies] == ["S.", "S."]
-    assert p.tcp.stats.syn_queue_full == 2
+    assert [s.f for s in replies] == ["S.", "S.", "S.", "S."]
+    assert p.tcp.stats.syn_queue_full == 2 and p.tcp.stats.syncookies_sent == 2
     assert len(p.tcp.conns) == 2
+    p.lsock.close()
+    assert not p.tcp.conns
+
+
+def test_without_cookies_a_full_syn_queue_forgets_its_oldest_half_open_connection():
+    p = Peer({"TCP_SYN_QUEUE": 2, "TCP_SYNCOOKIES": False})
+    p.listen(backlog=4)
+    replies = []
+    for i in range(4):
+        replies += p.send(1000, 0, SYN, sport=41000 + i)
+    assert [s.f for s in replies] == ["S.", "S.", "S.", "S."]
+    assert p.tcp.stats.syn_queue_full == 2 and p.tcp.stats.syn_evicted == 2
+    assert sorted(t.remote_port for t in p.tcp.conns) == [41002, 41003]
     p.lsock.close()
     assert not p.tcp.conns
 
