@@ -37,13 +37,14 @@ from ustack.core.wire import fields
 
 SETTINGS = ("NAME", "DRIVER", "LINK", "IP", "GATEWAY", "MAC", "MTU", "CONFIG", "FEATURES",
             "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION", "TCP_PREALLOC",
-            "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG")
+            "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG", "SEED")
 DEFAULTS = {
     "NAME": "?", "DRIVER": "streamlink", "LINK": "unix:/tmp/ustack.sock",
     "IP": "192.0.2.2/24", "GATEWAY": None, "MAC": "02:00:00:00:00:02", "MTU": 1500,
     "CONFIG": {}, "FEATURES": ("tcp",), "SERVE": "", "BUS": {}, "PINS": {},
     "STATS_INTERVAL": 0, "CONTROL_PORT": 0, "DURATION": 0, "TCP_PREALLOC": None,
     "HTTP_ROOT": None, "SERVE_CONNS": None, "SERVE_BACKLOG": None,
+    "SEED": None,  # an int makes every "random" choice repeatable (tests comparing runtimes)
 }
 FAIL_BACKOFF_MS = 20  # after poll() or a service raised
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
@@ -124,10 +125,16 @@ def make_stack(s, driver):
     from ustack.core.stack import Stack
     from ustack.core.wire import ipv4 as ip4
     st = Stack(s["CONFIG"] or None, features=tuple(s["FEATURES"] or ()))
-    seed = _entropy(4)
+    if s.get("SEED") is not None:
+        x = s["SEED"] & 0xFFFFFFFF
+        seed = bytes(((x >> 24) & 0xFF, (x >> 16) & 0xFF, (x >> 8) & 0xFF, x & 0xFF))
+        secret = seed * 4
+    else:
+        seed = _entropy(4)
+        secret = _entropy(16)
     st.seed((seed[0] << 24) | (seed[1] << 16) | (seed[2] << 8) | seed[3])
     if st.tcp is not None and hasattr(st.tcp, "set_secret"):
-        st.tcp.set_secret(_entropy(16))
+        st.tcp.set_secret(secret)
     a, p = ip4.parse_cidr(s["IP"]) if "/" in s["IP"] else (ip4.aton(s["IP"]), 24)
     st.add_interface("eth0", driver, ip=a, prefix=p, gateway=s["GATEWAY"], mtu=s["MTU"])
     return st
