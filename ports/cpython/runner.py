@@ -122,42 +122,66 @@ class Runner:
         pass  # the driver thread notifies after every poll
 
     def _fileno(self, s):
-        """A descriptor select() can wait on: readable while the socket is."""
-        import socket as _pysock
+        """A descriptor select/poll/epoll can trust: readable exactly while the socket is,
+        writable exactly while it is.
+
+        One AF_UNIX socketpair per socket: a byte sent to our end marks it readable; filling
+        our end's send buffer (its bytes sit unread in the other end) makes it not writable.
+        The state is set after every poll and, synchronously, after every call on the socket
+        (Locked), so no caller ever sees a stale answer."""
         e = self._fd_socks.get(s)
         if e is None:
-            r, w = _pysock.socketpair()
+            import socket as _pysock
+            r, w = _pysock.socketpair(_pysock.AF_UNIX, _pysock.SOCK_STREAM)
             r.setblocking(False)
             w.setblocking(False)
-            e = [r, w, False]
+            r.setsockopt(_pysock.SOL_SOCKET, _pysock.SO_SNDBUF, 1)  # the kernel's minimum
+            e = [r, w, False, True]  # our end, the other end, readable, writable
             self._fd_socks[s] = e
-            self._update_fds()
+            self._sync(s)
         return e[0].fileno()
 
     def _update_fds(self):
-        gone = []
-        for s, e in self._fd_socks.items():
-            if s.closed:
-                gone.append(s)
-                continue
-            want = s.readable()
-            if want and not e[2]:
-                try:
-                    e[1].send(b"r")
-                except OSError:
-                    pass
-                e[2] = True
-            elif not want and e[2]:
-                try:
-                    while e[0].recv(64):
-                        pass
-                except OSError:
-                    pass
-                e[2] = False
-        for s in gone:
-            e = self._fd_socks.pop(s)
+        for s in list(self._fd_socks):
+            self._sync(s)
+
+    def _sync(self, s):
+        """Set s's descriptor to s's readiness now (under the lock)."""
+        e = self._fd_socks.get(s)
+        if e is None:
+            return
+        if s.closed:
+            del self._fd_socks[s]
             e[0].close()
             e[1].close()
+            return
+        want = s.readable()
+        if want != e[2]:
+            if want:
+                e[1].send(b"r")
+            else:
+                try:
+                    while e[0].recv(4096):
+                        pass
+                except BlockingIOError:
+                    pass
+            e[2] = want
+        want = s.writable()
+        if want != e[3]:
+            if want:
+                try:
+                    while e[1].recv(65536):
+                        pass
+                except BlockingIOError:
+                    pass
+            else:
+                fill = bytes(4096)
+                try:
+                    while True:
+                        e[0].send(fill)
+                except BlockingIOError:
+                    pass
+            e[3] = want
 
     # ---- sockets for other threads --------------------------------------------------------
     def socket(self, family=so.AF_INET, type=so.SOCK_STREAM, proto=0):
@@ -185,18 +209,31 @@ class Locked:
             return attr
         runner = self._runner
 
+        sock = self._sock
+
         def call(*args, **kw):
             with runner.lock:
-                r = attr(*args, **kw)
+                try:
+                    r = attr(*args, **kw)
+                finally:
+                    if runner._fd_socks:
+                        runner._sync(sock)
             if runner.stack.kicked:
                 runner.wake()
             return r
         return call
 
     def accept(self):
-        with self._runner.lock:
-            s, addr = self._sock.accept()
-        return Locked(self._runner, s), addr
+        runner = self._runner
+        with runner.lock:
+            try:
+                s, addr = self._sock.accept()
+            finally:
+                if runner._fd_socks:
+                    runner._sync(self._sock)
+        if runner.stack.kicked:
+            runner.wake()
+        return Locked(runner, s), addr
 
     def __enter__(self):
         return self
