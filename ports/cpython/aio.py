@@ -148,8 +148,7 @@ class Server:
         try:
             await self.cb(r, w)
         finally:
-            if not c.closed:
-                c.close()
+            w.close()  # flushes what the handler left buffered, as asyncio does
 
     def sockets(self):
         return [self.sock]
@@ -237,6 +236,8 @@ class StreamWriter:
         self.net = net
         self.sock = sock
         self.pending = bytearray()
+        self._closing = False
+        self._closer = None  # the task flushing what close() found buffered
 
     def write(self, data):
         self.pending += data
@@ -284,18 +285,32 @@ class StreamWriter:
         return default
 
     def close(self):
-        if self.pending:
-            try:
-                self._flush()
-            except OSError:
-                pass
+        """As asyncio's transports: buffered data is still sent, then the socket closes."""
+        if self._closing:
+            return
+        self._closing = True
+        if self.pending and not self.sock.closed:
+            self._closer = self.net.loop.create_task(self._flush_then_close())
+        else:
+            self._close_now()
+
+    async def _flush_then_close(self):
+        try:
+            await self.drain()
+        except OSError:
+            pass  # the peer went away: nothing left to deliver
+        finally:
+            self._close_now()
+
+    def _close_now(self):
         if not self.sock.closed:
             self.sock.close()
         if self.net.stack.kicked:
             self.net.loop.call_soon(self.net._poll)
 
     def is_closing(self):
-        return self.sock.closed
+        return self._closing or self.sock.closed
 
     async def wait_closed(self):
-        await self.drain() if self.pending else None
+        if self._closer is not None:
+            await asyncio.shield(self._closer)
