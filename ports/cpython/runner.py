@@ -12,6 +12,8 @@ import time
 
 from ustack.core import socket as so
 
+_DONTWAIT = 0x40  # MSG_DONTWAIT (Linux)
+
 
 def _now_ms():
     return int(time.monotonic() * 1000)
@@ -133,6 +135,8 @@ class Runner:
         if e is None:
             import socket as _pysock
             r, w = _pysock.socketpair(_pysock.AF_UNIX, _pysock.SOCK_STREAM)
+            # the application may clear O_NONBLOCK on our end (setblocking(True) mirrors it, as
+            # the stdlib does): every call here passes MSG_DONTWAIT instead of trusting it
             r.setblocking(False)
             w.setblocking(False)
             r.setsockopt(_pysock.SOL_SOCKET, _pysock.SO_SNDBUF, 1)  # the kernel's minimum
@@ -155,22 +159,31 @@ class Runner:
             e[0].close()
             e[1].close()
             return
-        want = s.readable()
-        if want != e[2]:
-            if want:
-                e[1].send(b"r")
+        try:
+            self._set(e, s.readable(), s.writable())
+        except OSError:
+            # the application closed our descriptor behind our back (os.close(fileno())):
+            # forget its number, which may already be someone else's; fileno() makes a new one
+            del self._fd_socks[s]
+            e[0].detach()
+            e[1].close()
+
+    @staticmethod
+    def _set(e, readable, writable):
+        if readable != e[2]:
+            if readable:
+                e[1].send(b"r", _DONTWAIT)
             else:
                 try:
-                    while e[0].recv(4096):
+                    while e[0].recv(4096, _DONTWAIT):
                         pass
                 except BlockingIOError:
                     pass
-            e[2] = want
-        want = s.writable()
-        if want != e[3]:
-            if want:
+            e[2] = readable
+        if writable != e[3]:
+            if writable:
                 try:
-                    while e[1].recv(65536):
+                    while e[1].recv(65536, _DONTWAIT):
                         pass
                 except BlockingIOError:
                     pass
@@ -178,10 +191,10 @@ class Runner:
                 fill = bytes(4096)
                 try:
                     while True:
-                        e[0].send(fill)
+                        e[0].send(fill, _DONTWAIT)
                 except BlockingIOError:
                     pass
-            e[3] = want
+            e[3] = writable
 
     # ---- sockets for other threads --------------------------------------------------------
     def socket(self, family=so.AF_INET, type=so.SOCK_STREAM, proto=0):

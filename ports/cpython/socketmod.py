@@ -41,7 +41,7 @@ from socket import (AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM, SOCK_NONBLOCK, S
 _ORIG = dict((k, getattr(_std, k)) for k in (
     "socket", "SocketType", "create_connection", "create_server", "getaddrinfo", "gethostbyname",
     "gethostbyname_ex", "gethostbyaddr", "getnameinfo", "fromfd", "has_ipv6",
-    "has_dualstack_ipv6"))
+    "has_dualstack_ipv6", "close"))
 _StdSocket = _ORIG["socket"]
 _GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT
 socketpair = _std.socketpair  # the host's AF_UNIX pair (see the module doc)
@@ -49,21 +49,26 @@ has_ipv6 = False
 _IP_FAMILIES = (AF_INET, AF_INET6)
 
 _state = {"host": None}
+_local = _threading.local()  # a per-thread stack, where one process drives several
 _by_fd = {}             # descriptor -> _Shared: each registered fd holds one reference
 _reg_lock = _threading.Lock()
 _to_close = []          # sockets the garbage collector dropped: closed by the runner thread
 
 
-def use(host):
-    """Make `host` (ustack.ports.cpython.host.Host) the stack new sockets are opened on."""
-    _state["host"] = host
+def use(host, thread=False):
+    """Make `host` (ustack.ports.cpython.host.Host) the stack new sockets are opened on: in
+    every thread, or (thread=True) only in the calling one, ahead of the process-wide one."""
+    if thread:
+        _local.host = host
+    else:
+        _state["host"] = host
     if _reap not in host.runner.hooks:
         host.runner.hooks.append(_reap)
     return host
 
 
 def default_host():
-    h = _state["host"]
+    h = getattr(_local, "host", None) or _state["host"]
     if h is None:
         raise OSError(_errno.ENETDOWN, "ustack.socket: no stack; call ustack.patch(...) or "
                                        "ustack.socket.use(host) first")
@@ -173,7 +178,9 @@ class socket:
         if fileno is not None:
             sh = _by_fd[fileno]  # takes over the reference this descriptor holds
             c = sh.core
-            family, type, proto = c.family, c.type, c.proto
+            family = c.family if family == -1 else family
+            type = c.type if type == -1 else type
+            proto = c.proto if proto == -1 else proto
             self._fd = fileno
         else:
             family = AF_INET if family == -1 else family
@@ -200,11 +207,11 @@ class socket:
     # ---- attributes ------------------------------------------------------------------------
     @property
     def family(self):
-        return AddressFamily(self._family)
+        return _enum(self._family, AddressFamily)
 
     @property
     def type(self):
-        return SocketKind(self._type)
+        return _enum(self._type, SocketKind)
 
     @property
     def proto(self):
@@ -246,6 +253,8 @@ class socket:
     def _collected(self):
         """Dropped without close(): as a kernel socket, it closes (from the runner thread)."""
         if not getattr(self, "_closed", True) and getattr(self, "_fd", -1) >= 0:
+            import warnings
+            warnings.warn("unclosed %r" % self, ResourceWarning, source=self)
             sh = self._sh
             with _reg_lock:
                 if _by_fd.get(self._fd) is sh:
@@ -267,7 +276,8 @@ class socket:
         return self._fd
 
     def _check(self):
-        if self._fd < 0:
+        fd = self._fd
+        if fd < 0 or _by_fd.get(fd) is not self._sh:  # closed, or socket.close(fd) ran
             raise OSError(_errno.EBADF, "Bad file descriptor")
 
     def close(self):
@@ -279,6 +289,8 @@ class socket:
         fd = self._fd
         if fd >= 0:
             self._fd = -1
+            if _by_fd.get(fd) is not self._sh:
+                raise OSError(_errno.EBADF, "Bad file descriptor")  # socket.close(fd) ran
             self._sh.unref(fd)
 
     def _decref_socketios(self):
@@ -311,12 +323,22 @@ class socket:
     # ---- timeouts -------------------------------------------------------------------------
     def settimeout(self, value):
         self._timeout = _check_timeout(value)
+        self._fd_mode()
 
     def gettimeout(self):
         return self._timeout
 
     def setblocking(self, flag):
         self._timeout = None if flag else 0.0
+        self._fd_mode()
+
+    def _fd_mode(self):
+        """O_NONBLOCK on the descriptor as the stdlib leaves it: clear only when blocking."""
+        if self._fd >= 0:
+            try:
+                _os.set_blocking(self._fd, self._timeout is None)
+            except OSError:
+                pass
 
     def getblocking(self):
         return self._timeout != 0.0
@@ -351,9 +373,13 @@ class socket:
     def listen(self, backlog=None):
         if backlog is None:
             backlog = min(_std.SOMAXCONN, 128)
+        backlog = _operator.index(backlog)
+        if backlog > 0x7FFFFFFF:
+            raise OverflowError("Python int too large to convert to C int")
         self._call("listen", max(backlog, 0))
 
-    def accept(self):
+    def _accept(self):
+        """(descriptor, address) of the next connection, as _socket.socket._accept."""
         c = self._core()
         try:
             core, addr = c.accept()
@@ -361,7 +387,11 @@ class socket:
             raise _timeout_error(e) from None
         sh = _Shared(self._sh.host, core)
         sh.ref(sh.primary)
-        s = self._attach(sh, sh.primary)
+        return sh.primary, addr
+
+    def accept(self):
+        fd, addr = self._accept()
+        s = self._attach(_by_fd[fd], fd)
         if getdefaulttimeout() is None and self.gettimeout():
             s.setblocking(True)
         return s, addr
@@ -386,6 +416,9 @@ class socket:
         return self._call("getpeername")
 
     def shutdown(self, how):
+        how = _operator.index(how)
+        if not -0x80000000 <= how <= 0x7FFFFFFF:
+            raise OverflowError("Python int too large to convert to C int")
         self._call("shutdown", how)
 
     def setsockopt(self, level, optname, value, optlen=None):
@@ -450,13 +483,18 @@ class socket:
 
     # ---- sending --------------------------------------------------------------------------
     def send(self, data, flags=0):
-        return self._call("send", data, flags)
+        return self._call("send", _bytes_like(data), _operator.index(flags))
 
-    def sendto(self, data, flags_or_addr, addr=None):
-        if addr is None:
-            flags, addr = 0, flags_or_addr
+    def sendto(self, data, *args):
+        if len(args) == 1:
+            flags, addr = 0, args[0]
+        elif len(args) == 2:
+            flags, addr = args
         else:
-            flags = flags_or_addr
+            raise TypeError("sendto() takes 2 or 3 arguments (%d given)" % (len(args) + 1))
+        data = _bytes_like(data)
+        if not isinstance(flags, int):
+            raise TypeError("'%s' object cannot be interpreted as an integer" % type(flags).__name__)
         if self._type == SOCK_STREAM:
             return self.send(data, flags)  # Linux ignores the address of a connected stream
         return self._call("sendto", data, flags, self._inet(addr))
@@ -466,7 +504,7 @@ class socket:
         if self._type != SOCK_STREAM:
             self.send(data, flags)
             return None
-        mv = memoryview(data).cast("B")
+        mv = memoryview(_bytes_like(data)).cast("B")
         n = len(mv)
         i = 0
         t = self._timeout
@@ -565,6 +603,31 @@ class socket:
 SocketType = socket
 
 
+def _bytes_like(data):
+    if isinstance(data, (bytes, bytearray)):
+        return data
+    try:
+        memoryview(data)
+    except TypeError:
+        raise TypeError("a bytes-like object is required, not '%s'" % type(data).__name__) from None
+    return data
+
+
+def _enum(value, kind):
+    try:
+        return kind(value)
+    except ValueError:
+        return value
+
+
+def close(fd):
+    """socket.close(fd): a ustack descriptor drops its socket reference; others the kernel's."""
+    if fd in _by_fd:
+        _by_fd[fd].unref(fd)
+    else:
+        _ORIG["close"](fd)
+
+
 def _monotonic():
     import time
     return time.monotonic()
@@ -618,19 +681,30 @@ def gethostbyname_ex(hostname):
 
 
 def gethostbyaddr(ip_address):
+    """No resolver yet: an address names itself (so getfqdn() gives the address)."""
     a = gethostbyname(ip_address)
     if a == "127.0.0.1":
         return "localhost", [], [a]
-    raise herror(1, "Unknown host")
+    return a, [], [a]
 
 
 def getnameinfo(sockaddr, flags):
+    if not isinstance(sockaddr, tuple):
+        del sockaddr  # the traceback keeps this frame: hold no reference to the argument
+        raise TypeError("getnameinfo() argument 1 must be a tuple")
     host, port = sockaddr[0], sockaddr[1]
     return _numeric(host), str(port)
 
 
 def has_dualstack_ipv6():
     return False
+
+
+def _socket_class():
+    """socket, or what replaced it in the patched stdlib module (a subclass, a test's mock):
+    the stdlib helpers look the class up there at call time too."""
+    c = _std.socket
+    return c if c is not _StdSocket else socket
 
 
 def create_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=None, *,
@@ -640,7 +714,7 @@ def create_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=N
     for af, kind, proto, _cn, sa in getaddrinfo(host, port, 0, SOCK_STREAM):
         sock = None
         try:
-            sock = socket(af, kind, proto)
+            sock = _socket_class()(af, kind, proto)
             if timeout is not _GLOBAL_DEFAULT_TIMEOUT:
                 sock.settimeout(timeout)
             if source_address:
@@ -662,7 +736,7 @@ def create_server(address, *, family=AF_INET, backlog=None, reuse_port=False,
         raise ValueError("SO_REUSEPORT not supported on this platform")
     if dualstack_ipv6:
         raise ValueError("dualstack_ipv6 not supported on this platform")
-    sock = socket(family, SOCK_STREAM)
+    sock = _socket_class()(family, SOCK_STREAM)
     try:
         sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
         if reuse_port:
@@ -694,7 +768,7 @@ def fromfd(fd, family, type, proto=0):
 # ---- patching the stdlib module -------------------------------------------------------------
 _PATCH = ("socket", "SocketType", "create_connection", "create_server", "getaddrinfo",
           "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo", "fromfd",
-          "has_ipv6", "has_dualstack_ipv6")
+          "has_ipv6", "has_dualstack_ipv6", "close")
 
 
 def patch(host=None, **open_stack_args):
