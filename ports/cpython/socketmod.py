@@ -334,11 +334,8 @@ class socket:
 
     def _fd_mode(self):
         """O_NONBLOCK on the descriptor as the stdlib leaves it: clear only when blocking."""
-        if self._fd >= 0:
-            try:
-                _os.set_blocking(self._fd, self._timeout is None)
-            except OSError:
-                pass
+        self._check()
+        _os.set_blocking(self._fd, self._timeout is None)
 
     def getblocking(self):
         return self._timeout != 0.0
@@ -533,15 +530,36 @@ class socket:
 
     def sendfile(self, file, offset=0, count=None):
         """file's bytes through send(), as the stdlib's fallback; returns bytes sent."""
+        try:
+            return self._sendfile_use_sendfile(file, offset, count)
+        except _std._GiveupOnSendfile:
+            return self._sendfile_use_send(file, offset, count)
+
+    def _sendfile_use_sendfile(self, file, offset=0, count=None):
+        """os.sendfile() needs a kernel socket: always the stdlib's signal to fall back."""
+        try:
+            fileno = file.fileno()
+        except (AttributeError, _io.UnsupportedOperation) as err:
+            raise _std._GiveupOnSendfile(err)
+        try:
+            _os.fstat(fileno)
+        except OSError as err:
+            raise _std._GiveupOnSendfile(err)
+        raise _std._GiveupOnSendfile("ustack: os.sendfile() needs a kernel socket")
+
+    def _check_sendfile_params(self, file, offset, count):
         if "b" not in getattr(file, "mode", "b"):
             raise ValueError("file should be opened in binary mode")
-        if self._type != SOCK_STREAM:
+        if not self._type & SOCK_STREAM:
             raise ValueError("only SOCK_STREAM type sockets are supported")
         if count is not None:
             if not isinstance(count, int):
                 raise TypeError("count must be a positive integer (got {!r})".format(count))
             if count <= 0:
                 raise ValueError("count must be a positive integer (got {!r})".format(count))
+
+    def _sendfile_use_send(self, file, offset=0, count=None):
+        self._check_sendfile_params(file, offset, count)
         if self.gettimeout() == 0:
             raise ValueError("non-blocking sockets are not supported")
         if offset:
