@@ -197,6 +197,8 @@ class socket:
         self._type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
         self._proto = proto
         self._timeout = 0.0 if type & SOCK_NONBLOCK else getdefaulttimeout()
+        if fileno is None:
+            self._fd_mode()
 
     @classmethod
     def _attach(cls, sh, fd):

@@ -23,7 +23,8 @@ INCLUDED = (
     "NetworkConnectionAttributesTest", "NetworkConnectionBehaviourTest", "TCPTimeoutTest",
     "UDPTimeoutTest", "TestExceptions", "BufferIOTest", "ContextManagersTest",
     "SendfileUsingSendTest", "CreateServerTest",
-    "CreateServerFunctionalTest", "InterruptedRecvTimeoutTest",
+    "CreateServerFunctionalTest", "InterruptedRecvTimeoutTest", "NonblockConstantTest",
+    "InheritanceTest",
 )
 
 # test id (Class.method) -> why it cannot pass on ustack; skipped, and listed in the .md
