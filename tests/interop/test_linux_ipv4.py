@@ -69,7 +69,7 @@ def test_the_stack_pings_linux(ns):
     assert "5 packets transmitted, 5 received, 0% packet loss" in r.stdout, r.stdout + r.stderr
     # the round trip is timed from the send to the reply's arrival, not from the last poll
     rtts = [float(x) for x in re.findall(r"time=([0-9.]+) ms", r.stdout)]
-    assert len(rtts) == 5 and max(rtts) < 20, r.stdout
+    assert len(rtts) == 5 and sorted(rtts)[2] < 5, r.stdout  # median: the kernel says ~0.2 ms
     assert re.search(r"rtt min/avg/max/mdev = [0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+ ms", r.stdout)
 
 
