@@ -43,8 +43,10 @@ if _sys.implementation.name == "cpython":
     import importlib.machinery as _mach
 
     class _Alias(_abc.Loader):
-        """`import ustack.socket` gives the drop-in socket module (kept in ports/cpython)."""
-        NAMES = {"ustack.socket": "ustack.ports.cpython.socketmod"}
+        """`import ustack.socket` gives the drop-in socket module, `ustack.asyncio` the asyncio
+        entry points (both kept in ports/cpython)."""
+        NAMES = {"ustack.socket": "ustack.ports.cpython.socketmod",
+                 "ustack.asyncio": "ustack.ports.cpython.aio"}
 
         @classmethod
         def find_spec(cls, name, path=None, target=None):

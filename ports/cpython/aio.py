@@ -1,5 +1,15 @@
-"""asyncio facade: the asyncio event loop drives the stack (no threads) and offers
-streams in the shape of asyncio's own:
+"""asyncio over ustack, two ways.
+
+`ustack.asyncio.open_connection` / `start_server` (importable as `ustack.asyncio`): asyncio's
+own streams on the standard event loop, over ustack.socket sockets of a running stack (a
+Host from open_stack, a runner thread drives it); no patching needed:
+
+    net = open_stack(tap="ustack0", ip="192.0.2.2/24")
+    reader, writer = await ustack.asyncio.open_connection("192.0.2.1", 80, stack=net)
+    server = await ustack.asyncio.start_server(handle, "", 7, stack=net)
+
+AsyncStack: the asyncio event loop itself drives the stack (no threads) and offers streams
+in the shape of asyncio's own:
 
     net = AsyncStack(stack)              # readers on the drivers' fds, timers via call_at
     reader, writer = await net.open_connection("192.0.2.1", 80)
@@ -13,6 +23,44 @@ import errno
 import time
 
 from ustack.core import socket as so
+
+
+def _usock(stack):
+    from ustack.ports.cpython import socketmod
+    prev = socketmod._state["host"]
+    socketmod.use(stack or socketmod.default_host())
+    try:
+        return socketmod.socket(socketmod.AF_INET, socketmod.SOCK_STREAM)
+    finally:
+        socketmod._state["host"] = prev
+
+
+async def open_connection(host, port, *, stack=None, **kw):
+    """asyncio.open_connection through `stack` (a Host; default: the one ustack.patch or
+    ustack.socket.use chose). Returns asyncio's own (StreamReader, StreamWriter)."""
+    sock = _usock(stack)
+    try:
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock, **kw)
+
+
+async def start_server(client_connected_cb, host="", port=0, *, stack=None, backlog=100, **kw):
+    """asyncio.start_server listening on `stack`; returns asyncio's own Server."""
+    from ustack.ports.cpython import socketmod
+    sock = _usock(stack)
+    try:
+        sock.setsockopt(socketmod.SOL_SOCKET, socketmod.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.start_server(client_connected_cb, sock=sock, **kw)
 
 
 class AsyncStack:

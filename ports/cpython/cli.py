@@ -344,6 +344,8 @@ def cmd_run(args):
         prog = prog[1:]
     if args.runtime != "cpython":
         raise SystemExit("ustack run: --runtime micropython is not supported (CPython programs only)")
+    if not [a for a in prog if not os.path.basename(a).startswith("python")][:1]:
+        raise SystemExit("ustack run: name the program: ustack run [flags] -- python prog.py [args]")
     import threading
     import ustack
     from ustack.ports.cpython.host import Host

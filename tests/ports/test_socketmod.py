@@ -284,3 +284,25 @@ def test_patch_runs_asyncio_streams_on_the_stdlib_event_loop(net):
         asyncio.run(asyncio.wait_for(main(), 30))
     finally:
         us.unpatch()
+
+
+def test_ustack_asyncio_streams_over_named_stacks_without_patching(net):
+    import ustack.asyncio as uaio
+    us, ha, hb = net
+
+    async def main():
+        async def handle(r, w):
+            w.write((await r.readline()).upper())
+            await w.drain()
+            w.close()
+        server = await uaio.start_server(handle, "", 7, stack=hb)
+        assert server.sockets[0].getsockname() == ("0.0.0.0", 7)
+        r, w = await uaio.open_connection(B_IP, 7, stack=ha)
+        w.write(b"named stacks\n")
+        assert await r.readline() == b"NAMED STACKS\n"
+        w.close()
+        await w.wait_closed()
+        server.close()
+        await server.wait_closed()
+    asyncio.run(asyncio.wait_for(main(), 30))
+    assert stdsocket.socket is not us.socket  # nothing was patched
