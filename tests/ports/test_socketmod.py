@@ -306,3 +306,20 @@ def test_ustack_asyncio_streams_over_named_stacks_without_patching(net):
         await server.wait_closed()
     asyncio.run(asyncio.wait_for(main(), 30))
     assert stdsocket.socket is not us.socket  # nothing was patched
+
+
+def test_closing_the_stack_closes_every_readiness_descriptor():
+    import ustack.socket as us
+    w = Wire()
+    a = Stack()
+    a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip=A_IP + "/24")
+    ha = Host(a)
+    us.use(ha)
+    socks = [us.socket(us.AF_INET, us.SOCK_DGRAM) for _ in range(5)]
+    fds = [s.fileno() for s in socks]
+    for fd in fds:
+        os.fstat(fd)
+    ha.close()
+    for fd in fds:
+        with pytest.raises(OSError):
+            os.fstat(fd)
