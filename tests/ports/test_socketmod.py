@@ -323,3 +323,20 @@ def test_closing_the_stack_closes_every_readiness_descriptor():
     for fd in fds:
         with pytest.raises(OSError):
             os.fstat(fd)
+
+
+def test_refused_connect_is_writable_with_so_error_and_asyncio_raises_it(net):
+    import ustack.asyncio as uaio
+    us, ha, hb = net
+    c = us.socket()
+    c.setblocking(False)
+    assert c.connect_ex((B_IP, 9)) == errno.EINPROGRESS  # nobody listens: B answers RST
+    _, w, _ = __import__("select").select([], [c], [], 3)
+    assert w == [c]
+    assert c.getsockopt(us.SOL_SOCKET, us.SO_ERROR) == errno.ECONNREFUSED
+    c.close()
+
+    async def main():
+        with pytest.raises(ConnectionRefusedError):
+            await uaio.open_connection(B_IP, 9, stack=ha)
+    asyncio.run(asyncio.wait_for(main(), 10))
