@@ -480,6 +480,17 @@ class socket:
         d, addr = self.recvfrom(bufsize, flags)
         return d, [], 0, addr
 
+    def recvmsg_into(self, buffers, ancbufsize=0, flags=0):
+        """Scatter one receive over buffers: (nbytes, [], msg_flags, address)."""
+        views = [memoryview(b).cast("B") for b in buffers]
+        d, addr = self.recvfrom(sum(len(v) for v in views), flags)
+        i = 0
+        for v in views:
+            k = min(len(v), len(d) - i)
+            v[:k] = d[i:i + k]
+            i += k
+        return len(d), [], 0, addr
+
     # ---- sending --------------------------------------------------------------------------
     def send(self, data, flags=0):
         return self._call("send", _bytes_like(data), _operator.index(flags))
