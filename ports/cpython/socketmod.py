@@ -4,9 +4,10 @@
     ustack.patch(tap="ustack0", ip="192.0.2.2/24", host_ip="192.0.2.1/24")
     import socket, http.server         # unmodified code now talks through ustack
 
-or without patching, `from ustack import socket` after `socket.use(host)`.
+or without patching, `from ustack import socket` after `socket.use(host)` (a Host from
+open_stack; `use(host, thread=True)` picks the stack for the calling thread only).
 
-What it gives: the `socket` class (makefile, sendfile, recvfrom_into, recvmsg/sendmsg without
+What it gives: the `socket` class (makefile, sendfile, recvfrom_into, recvmsg/recvmsg_into/sendmsg without
 ancillary data, dup/detach/fromfd, family/type as the stdlib enums, settimeout and the timeout
 errors exactly as the stdlib), create_connection, create_server, numeric getaddrinfo /
 gethostbyname, and every constant, exception class and pure helper re-exported from the stdlib
