@@ -7,9 +7,9 @@
 or without patching, `from ustack import socket` after `socket.use(host)` (a Host from
 open_stack; `use(host, thread=True)` picks the stack for the calling thread only).
 
-What it gives: the `socket` class (makefile, sendfile, recvfrom_into, recvmsg/recvmsg_into/sendmsg without
-ancillary data, dup/detach/fromfd, family/type as the stdlib enums, settimeout and the timeout
-errors exactly as the stdlib), create_connection, create_server, numeric getaddrinfo /
+What it gives: the `socket` class (makefile, sendfile, recvfrom_into, recvmsg/recvmsg_into/
+sendmsg without ancillary data, dup/detach/fromfd, family/type as the stdlib enums,
+settimeout and the timeout errors exactly as the stdlib), create_connection, create_server, numeric getaddrinfo /
 gethostbyname, and every constant, exception class and pure helper re-exported from the stdlib
 (so `except socket.timeout` catches ours). Each socket's fileno() is a real descriptor whose
 readiness the runner keeps exact (see Runner._fileno), so select, selectors and asyncio's
@@ -776,7 +776,8 @@ def create_server(address, *, family=AF_INET, backlog=None, reuse_port=False,
         try:
             sock.bind(address)
         except error as e:
-            raise error(e.errno, "%s (while attempting to bind on address %r)" % (e.strerror, address)) from None
+            raise error(e.errno, "%s (while attempting to bind on address %r)" % (
+                e.strerror, address)) from None
         if backlog is None:
             sock.listen()
         else:

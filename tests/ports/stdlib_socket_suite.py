@@ -101,10 +101,12 @@ def main(argv):
         for t in loader.loadTestsFromTestCase(getattr(ts, n)):
             tid = "%s.%s" % (n, t._testMethodName)
             if tid in EXCLUDED:
-                setattr(t, t._testMethodName, unittest.skip(EXCLUDED[tid])(getattr(t, t._testMethodName)))
+                m = t._testMethodName
+                setattr(t, m, unittest.skip(EXCLUDED[tid])(getattr(t, m)))
             suite.addTest(t)
     import faulthandler
-    faulthandler.dump_traceback_later(int(os.environ.get("SUITE_HANG_S", "600")), exit=True)  # a hung test ends the run, with stacks
+    # a hung test ends the run, with every thread's stack
+    faulthandler.dump_traceback_later(int(os.environ.get("SUITE_HANG_S", "600")), exit=True)
     r = unittest.TextTestRunner(verbosity=1 if "-q" in sys.argv else 2).run(suite)
     print("ustack test_socket: run=%d failures=%d errors=%d skipped=%d passed=%d" % (
         r.testsRun, len(r.failures), len(r.errors), len(r.skipped),
