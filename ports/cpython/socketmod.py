@@ -9,9 +9,10 @@ open_stack; `use(host, thread=True)` picks the stack for the calling thread only
 
 What it gives: the `socket` class (makefile, sendfile, recvfrom_into, recvmsg/recvmsg_into/
 sendmsg without ancillary data, dup/detach/fromfd, family/type as the stdlib enums,
-settimeout and the timeout errors exactly as the stdlib), create_connection, create_server, numeric getaddrinfo /
-gethostbyname, and every constant, exception class and pure helper re-exported from the stdlib
-(so `except socket.timeout` catches ours). Each socket's fileno() is a real descriptor whose
+settimeout and the timeout errors exactly as the stdlib), create_connection, create_server,
+numeric getaddrinfo / gethostbyname (gethostbyaddr names an address by itself: no resolver
+yet), and every constant, exception class and pure helper re-exported from the stdlib (so
+`except socket.timeout` catches ours). Each socket's fileno() is a real descriptor whose
 readiness the runner keeps exact (see Runner._fileno), so select, selectors and asyncio's
 loop work on it.
 
