@@ -21,8 +21,8 @@ What stays with the host kernel, and why:
   and asyncio's self-pipe needs a working pair; a socket(AF_UNIX, ...) is the stdlib's.
 - AF_INET6: ustack has no IPv6 yet (has_ipv6 is False; socket(AF_INET6) raises EAFNOSUPPORT).
 - ssl.wrap_socket / SSLContext.wrap_socket need a kernel socket (OpenSSL reads the fd);
-  patch() imports ssl first so its classes keep the stdlib base. asyncio's TLS (memory BIO)
-  is unaffected.
+  patch() imports ssl first so its classes keep the stdlib base. asyncio's TLS runs over a
+  memory BIO and needs no fd (not tested yet).
 - Modules that ran `from socket import socket` before patch() keep the stdlib class.
 - os.read/os.write/os.sendfile on fileno(): the descriptor signals readiness only.
 """
