@@ -28,3 +28,37 @@ from ustack.core import checksum as _checksum  # noqa: E402
 
 compiled = not _checksum.__file__.endswith(".py")
 __version__ = "0.1.0"
+
+
+def patch(host=None, **open_stack_args):
+    """Make `import socket` in this process use ustack (CPython): takes open_stack's arguments
+    (tap, ip, host_ip, gateway, mac, board, driver, pcap, config, mtu) or a running Host.
+    See ustack.ports.cpython.socketmod for what can't be patched."""
+    from ustack.ports.cpython.socketmod import patch as _patch
+    return _patch(host, **open_stack_args)
+
+
+if _sys.implementation.name == "cpython":
+    import importlib.abc as _abc
+    import importlib.machinery as _mach
+
+    class _Alias(_abc.Loader):
+        """`import ustack.socket` gives the drop-in socket module, `ustack.asyncio` the asyncio
+        entry points (both kept in ports/cpython)."""
+        NAMES = {"ustack.socket": "ustack.ports.cpython.socketmod",
+                 "ustack.asyncio": "ustack.ports.cpython.aio"}
+
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
+            if name in cls.NAMES:
+                return _mach.ModuleSpec(name, cls())
+            return None
+
+        def create_module(self, spec):
+            import importlib
+            return importlib.import_module(self.NAMES[spec.name])
+
+        def exec_module(self, module):
+            pass
+
+    _sys.meta_path.append(_Alias)

@@ -188,6 +188,13 @@ class TcpSocket(so.Socket):
         self._block(self._connected)
         return self._connect_done()
 
+    def getpeername(self):
+        # no peer until the handshake completes (Linux: ENOTCONN in SYN-SENT)
+        tcb = self.tcb
+        if self.connecting and tcb is not None and (tcb.state == T.CLOSED or not self._connected()):
+            raise oserror(ENOTCONN)
+        return so.Socket.getpeername(self)
+
     def _setup(self, tcb):
         tcb.sock = self
         tcb.rcv_cap = self.rcvbuf

@@ -1,5 +1,15 @@
-"""asyncio facade: the asyncio event loop drives the stack (no threads) and offers
-streams in the shape of asyncio's own:
+"""asyncio over ustack, two ways.
+
+`ustack.asyncio.open_connection` / `start_server` (importable as `ustack.asyncio`): asyncio's
+own streams on the standard event loop, over ustack.socket sockets of a running stack (a
+Host from open_stack, a runner thread drives it); no patching needed:
+
+    net = open_stack(tap="ustack0", ip="192.0.2.2/24")
+    reader, writer = await ustack.asyncio.open_connection("192.0.2.1", 80, stack=net)
+    server = await ustack.asyncio.start_server(handle, "", 7, stack=net)
+
+AsyncStack: the asyncio event loop itself drives the stack (no threads) and offers streams
+in the shape of asyncio's own:
 
     net = AsyncStack(stack)              # readers on the drivers' fds, timers via call_at
     reader, writer = await net.open_connection("192.0.2.1", 80)
@@ -13,6 +23,44 @@ import errno
 import time
 
 from ustack.core import socket as so
+
+
+def _usock(stack):
+    from ustack.ports.cpython import socketmod
+    prev = socketmod._state["host"]
+    socketmod.use(stack or socketmod.default_host())
+    try:
+        return socketmod.socket(socketmod.AF_INET, socketmod.SOCK_STREAM)
+    finally:
+        socketmod._state["host"] = prev
+
+
+async def open_connection(host, port, *, stack=None, **kw):
+    """asyncio.open_connection through `stack` (a Host; default: the one ustack.patch or
+    ustack.socket.use chose). Returns asyncio's own (StreamReader, StreamWriter)."""
+    sock = _usock(stack)
+    try:
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock, **kw)
+
+
+async def start_server(client_connected_cb, host="", port=0, *, stack=None, backlog=100, **kw):
+    """asyncio.start_server listening on `stack`; returns asyncio's own Server."""
+    from ustack.ports.cpython import socketmod
+    sock = _usock(stack)
+    try:
+        sock.setsockopt(socketmod.SOL_SOCKET, socketmod.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.start_server(client_connected_cb, sock=sock, **kw)
 
 
 class AsyncStack:
@@ -152,8 +200,7 @@ class Server:
         try:
             await self.cb(r, w)
         finally:
-            if not c.closed:
-                c.close()
+            w.close()  # flushes what the handler left buffered, as asyncio does
 
     def sockets(self):
         return [self.sock]
@@ -241,6 +288,8 @@ class StreamWriter:
         self.net = net
         self.sock = sock
         self.pending = bytearray()
+        self._closing = False
+        self._closer = None  # the task flushing what close() found buffered
 
     def write(self, data):
         self.pending += data
@@ -288,18 +337,32 @@ class StreamWriter:
         return default
 
     def close(self):
-        if self.pending:
-            try:
-                self._flush()
-            except OSError:
-                pass
+        """As asyncio's transports: buffered data is still sent, then the socket closes."""
+        if self._closing:
+            return
+        self._closing = True
+        if self.pending and not self.sock.closed:
+            self._closer = self.net.loop.create_task(self._flush_then_close())
+        else:
+            self._close_now()
+
+    async def _flush_then_close(self):
+        try:
+            await self.drain()
+        except OSError:
+            pass  # the peer went away: nothing left to deliver
+        finally:
+            self._close_now()
+
+    def _close_now(self):
         if not self.sock.closed:
             self.sock.close()
         if self.net.stack.kicked:
             self.net.loop.call_soon(self.net._poll)
 
     def is_closing(self):
-        return self.sock.closed
+        return self._closing or self.sock.closed
 
     async def wait_closed(self):
-        await self.drain() if self.pending else None
+        if self._closer is not None:
+            await asyncio.shield(self._closer)

@@ -48,37 +48,45 @@ def parse_config(items):
 def build_parser():
     p = argparse.ArgumentParser(prog="ustack", description="ustack: a portable TCP/IP stack in Python")
     sub = p.add_subparsers(dest="cmd")
-    up = sub.add_parser("up", help="run the stack as a long-lived process",
-                        description="Run the stack on a link until SIGINT/SIGTERM. Prints 'ready ...' "
-                                    "when it answers and its counters when it stops.")
-    up.add_argument("--board", default="pc_tap", help="board config in ustack.boards (default pc_tap)")
-    up.add_argument("--driver", choices=DRIVERS, default=None,
-                    help="link driver (default: the board's; tap). sim-* run a virtual device whose "
-                         "wire is bridged to the TAP; usb*, enc28j60, w5500 drive real hardware "
-                         "named by the board (USB/BUS/PINS)")
-    up.add_argument("--runtime", choices=RUNTIMES, default="cpython",
-                    help="run the core under CPython (default) or the MicroPython unix port "
-                         "behind a TAP bridge")
-    up.add_argument("--tap", default=None, help="TAP device name (default: the board's, ustack0)")
-    up.add_argument("--ip", default=None, help="the stack's address/prefix, e.g. 192.0.2.2/24")
-    up.add_argument("--gateway", default=None, help="default gateway address")
-    up.add_argument("--mac", default=None, help="the stack's MAC, e.g. 02:00:00:00:00:02")
-    up.add_argument("--host-ip", default=None,
-                    help="configure the kernel side of the TAP with this address/prefix and bring "
-                         "it up (needs CAP_NET_ADMIN), so one command gives a reachable host")
-    up.add_argument("--serve", default="",
-                    help="comma-separated built-in services: echo (7), discard (9) over UDP and "
-                         "TCP; chargen (19), http (80) over TCP")
-    up.add_argument("--http-root", default=None, help="directory served by the http service")
-    up.add_argument("--pcap", default=None, help="write every frame in and out to this pcap file")
-    up.add_argument("--stats-interval", type=float, default=0,
-                    help="print counters every S seconds (0 = only at exit)")
-    up.add_argument("--config", action="append", metavar="KEY=VALUE",
-                    help="override a core config value (see ustack.core.config), repeatable")
-    up.add_argument("--duration", type=float, default=0,
-                    help="stop by itself after S seconds (0 = run until signalled)")
-    up.add_argument("--mtu", type=int, default=None, help="link MTU (default 1500)")
-    up.add_argument("--json", action="store_true", help="print the exit counters as one JSON line")
+    link = argparse.ArgumentParser(add_help=False)  # the flags `up` and `run` share
+    link.add_argument("--board", default="pc_tap", help="board config in ustack.boards (default pc_tap)")
+    link.add_argument("--driver", choices=DRIVERS, default=None,
+                     help="link driver (default: the board's; tap). sim-* run a virtual device whose "
+                          "wire is bridged to the TAP; usb*, enc28j60, w5500 drive real hardware "
+                          "named by the board (USB/BUS/PINS)")
+    link.add_argument("--runtime", choices=RUNTIMES, default="cpython",
+                     help="run the core under CPython (default) or the MicroPython unix port "
+                          "behind a TAP bridge")
+    link.add_argument("--tap", default=None, help="TAP device name (default: the board's, ustack0)")
+    link.add_argument("--ip", default=None, help="the stack's address/prefix, e.g. 192.0.2.2/24")
+    link.add_argument("--gateway", default=None, help="default gateway address")
+    link.add_argument("--mac", default=None, help="the stack's MAC, e.g. 02:00:00:00:00:02")
+    link.add_argument("--host-ip", default=None,
+                     help="configure the kernel side of the TAP with this address/prefix and bring "
+                          "it up (needs CAP_NET_ADMIN), so one command gives a reachable host")
+    link.add_argument("--serve", default="",
+                     help="comma-separated built-in services: echo (7), discard (9) over UDP and "
+                          "TCP; chargen (19), http (80) over TCP")
+    link.add_argument("--http-root", default=None, help="directory served by the http service")
+    link.add_argument("--pcap", default=None, help="write every frame in and out to this pcap file")
+    link.add_argument("--stats-interval", type=float, default=0,
+                     help="print counters every S seconds (0 = only at exit)")
+    link.add_argument("--config", action="append", metavar="KEY=VALUE",
+                     help="override a core config value (see ustack.core.config), repeatable")
+    link.add_argument("--duration", type=float, default=0,
+                     help="stop by itself after S seconds (0 = run until signalled)")
+    link.add_argument("--mtu", type=int, default=None, help="link MTU (default 1500)")
+    link.add_argument("--json", action="store_true", help="print the exit counters as one JSON line")
+    sub.add_parser("up", help="run the stack as a long-lived process", parents=[link],
+                   description="Run the stack on a link until SIGINT/SIGTERM. Prints 'ready ...' "
+                               "when it answers and its counters when it stops.")
+    run = sub.add_parser("run", help="run a Python program whose `import socket` is ustack",
+                         parents=[link],
+                         description="Bring the stack up, patch the socket module (ustack.patch) and "
+                                     "run an unmodified program in this process: "
+                                     "ustack run [flags] -- python prog.py [args] (or -m module, "
+                                     "-c code). The 'ready' line and counters go to stderr.")
+    run.add_argument("prog", nargs=argparse.REMAINDER, help="-- python prog.py [args]")
     ping = sub.add_parser("ping", help="bring the stack up and ping an address from it")
     ping.add_argument("dest")
     ping.add_argument("-c", "--count", type=int, default=4)
@@ -296,35 +304,149 @@ def cmd_up(args):
     return 0
 
 
+# RFC 791: a datagram is at most 65535 bytes; less the 20-byte IPv4 and 8-byte ICMP headers
+ICMP4_MAX_PAYLOAD = 65535 - 20 - 8
+
+
+def check_ping_args(args):
+    """One line naming the flag, as the kernel's ping does, before any link is opened."""
+    if not 0 <= args.size <= ICMP4_MAX_PAYLOAD:
+        raise SystemExit("ustack ping: -s/--size %d out of range: 0 to %d (the largest ICMP "
+                         "payload over IPv4)" % (args.size, ICMP4_MAX_PAYLOAD))
+    if args.count < 1:
+        raise SystemExit("ustack ping: -c/--count %d: at least 1 packet" % args.count)
+    if args.interval < 0:
+        raise SystemExit("ustack ping: -i/--interval %g: not negative" % args.interval)
+
+
+def ping_summary(dest, sent, rtts, elapsed_s, out=sys.stdout):
+    """The summary Linux's ping prints (iputils)."""
+    got = len(rtts)
+    loss = 100 * (sent - got) // sent if sent else 0
+    out.write("\n--- %s ping statistics ---\n" % dest)
+    out.write("%d packets transmitted, %d received, %d%% packet loss, time %dms\n" % (
+        sent, got, loss, int(elapsed_s * 1000)))
+    if rtts:
+        avg = sum(rtts) / got
+        mdev = (sum((r - avg) ** 2 for r in rtts) / got) ** 0.5
+        out.write("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n" % (min(rtts), avg, max(rtts), mdev))
+    out.flush()
+
+
 def cmd_ping(args):
+    check_ping_args(args)
     from ustack.ports.cpython.runner import Runner
     r = resolve(args)
     drv = open_driver(r, args.pcap)
     st = make_stack(r, drv)
-    runner = Runner(st).start()
+    runner = Runner(st)
+    arrived = {}  # seq -> perf_counter() of the poll that took its reply in
+
+    def on_poll():  # under the lock, right after each poll: the reply's arrival time
+        if p.received != seen[0]:
+            seen[0] = p.received
+            arrived[last_seq[0]] = time.perf_counter()
+    with runner.lock:
+        p = st.icmp.pinger(args.dest, args.size)
+    seen = [0]
+    last_seq = [-1]
+    runner.hooks.append(on_poll)
+    runner.start()
+    rtts = []
+    t_start = time.monotonic()
     try:
-        time.sleep(0.05)
-        with runner.lock:
-            p = st.icmp.pinger(args.dest, args.size)
-        print("PING %s %d bytes of data" % (args.dest, args.size), flush=True)
+        print("PING %s %d(%d) bytes of data." % (args.dest, args.size, args.size + 28), flush=True)
         for seq in range(args.count):
             t0 = time.monotonic()
             with runner.lock:
-                p.send(seq, st.now)
+                last_seq[0] = seq
                 want = p.received + 1
+                sent_at = time.perf_counter()
+                p.send(seq, st.clock())
                 ok = st.wait(lambda: p.received >= want, 2.0)
-            if ok:
-                print("reply from %s: icmp_seq=%d time=%d ms" % (args.dest, seq, p.rtts[-1]), flush=True)
+            if ok and seq in arrived:
+                rtt = (arrived.pop(seq) - sent_at) * 1000.0
+                rtts.append(rtt)
+                print("%d bytes from %s: icmp_seq=%d time=%.3f ms" % (args.size + 8, args.dest, seq, rtt),
+                      flush=True)
             else:
                 print("no reply for icmp_seq=%d" % seq, flush=True)
             rest = args.interval - (time.monotonic() - t0)
             if rest > 0 and seq + 1 < args.count:
                 time.sleep(rest)
-        print("%d packets transmitted, %d received" % (p.sent, p.received))
-        return 0 if p.received else 1
+    except KeyboardInterrupt:
+        pass  # Ctrl-C ends the run with the summary, as Linux's ping does
     finally:
         runner.stop()
         st.close()
+    ping_summary(args.dest, p.sent, rtts, time.monotonic() - t_start)
+    return 0 if rtts else 1
+
+
+def _run_program(prog):
+    """Run `[python] prog.py args` / `-m module args` / `-c code args` in this process, as the
+    interpreter would (sys.argv, sys.path[0], __main__)."""
+    import runpy
+    if prog and os.path.basename(prog[0]).startswith("python"):
+        prog = prog[1:]
+    if not prog:
+        raise SystemExit("ustack run: name the program: ustack run [flags] -- python prog.py [args]")
+    if prog[0] == "-m" and len(prog) > 1:
+        sys.argv = [prog[1]] + prog[2:]
+        sys.path.insert(0, os.getcwd())
+        runpy.run_module(prog[1], run_name="__main__", alter_sys=True)
+    elif prog[0] == "-c" and len(prog) > 1:
+        sys.argv = ["-c"] + prog[2:]
+        sys.path.insert(0, "")
+        exec(compile(prog[1], "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+    else:
+        sys.argv = list(prog)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(prog[0])))
+        runpy.run_path(prog[0], run_name="__main__")
+
+
+def cmd_run(args):
+    """`ustack run [up flags] -- python prog.py`: the program's sockets are ustack's."""
+    prog = list(args.prog)
+    if prog and prog[0] == "--":
+        prog = prog[1:]
+    if args.runtime != "cpython":
+        raise SystemExit("ustack run: --runtime micropython is not supported (CPython programs only)")
+    if not [a for a in prog if not os.path.basename(a).startswith("python")][:1]:
+        raise SystemExit("ustack run: name the program: ustack run [flags] -- python prog.py [args]")
+    import threading
+    import ustack
+    from ustack.ports.cpython.host import Host
+    from ustack.ports.cpython import services
+    from ustack.ports.cpython import socketmod
+    from ustack.core.wire import ipv4 as ip4
+    r = resolve(args)
+    drv = open_driver(r, args.pcap)
+    st = make_stack(r, drv)
+    host = Host(st)
+    started = services.start(host.runner, args.serve.split(","), args.http_root) if args.serve else []
+    socketmod.patch(host)
+    iface = st.ifaces[0]
+    sys.stderr.write("ready driver=%s tap=%s ip=%s/%d runtime=cpython compiled=%s serve=%s\n" % (
+        r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, ustack.compiled,
+        ",".join(started) or "-"))
+    sys.stderr.flush()
+    code = 0
+    try:
+        _run_program(prog)
+        for t in threading.enumerate():  # as the interpreter does at exit: non-daemon threads
+            if t is not threading.current_thread() and not t.daemon and t is not host.runner.thread:
+                t.join()
+    except SystemExit as e:
+        code = e.code
+    finally:
+        socketmod.unpatch()
+        host.runner.stop()
+        with host.lock:
+            if args.json:
+                print_counters(st, True, sys.stderr)
+            st.close()
+    return code
 
 
 def cmd_info():
@@ -340,6 +462,8 @@ def main(argv=None):
         return cmd_up(args)
     if args.cmd == "ping":
         return cmd_ping(args)
+    if args.cmd == "run":
+        return cmd_run(args)
     if args.cmd == "info":
         return cmd_info()
     p.print_help()

@@ -47,6 +47,7 @@ class Host:
         self.runner.stop()
         with self.lock:
             self.stack.close()
+            self.runner._update_fds()  # the closed sockets' readiness descriptors too
 
     def __enter__(self):
         return self

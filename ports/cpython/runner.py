@@ -13,6 +13,7 @@ import time
 from ustack.core import socket as so
 
 FAIL_BACKOFF_S = 0.05  # after poll() raised: not a hot loop if it keeps raising
+_DONTWAIT = 0x40  # MSG_DONTWAIT (Linux)
 
 
 def _now_ms():
@@ -108,8 +109,9 @@ class Runner:
     def failed(self, e):
         """poll() itself raised (a driver, a hook): the driving thread must not die with it.
         Counted as stack.exceptions, logged as one line and the buffers of the frame under way
-        reclaimed, like a handler's exception caught inside poll; waiting threads are woken; the loop backs off a little before the next
-        poll so a failure that repeats cannot spin. Returns the wait in seconds."""
+        reclaimed, like a handler's exception caught inside poll; waiting threads are woken;
+        the loop backs off a little before the next poll so a failure that repeats cannot
+        spin. Returns the wait in seconds."""
         with self.lock:
             self.stack.poll_failed(e)
             self.cond.notify_all()
@@ -137,42 +139,77 @@ class Runner:
         pass  # the driver thread notifies after every poll
 
     def _fileno(self, s):
-        """A descriptor select() can wait on: readable while the socket is."""
-        import socket as _pysock
+        """A descriptor select/poll/epoll can trust: readable exactly while the socket is,
+        writable exactly while it is.
+
+        One AF_UNIX socketpair per socket: a byte sent to our end marks it readable; filling
+        our end's send buffer (its bytes sit unread in the other end) makes it not writable.
+        The state is set after every poll and, synchronously, after every call on the socket
+        (Locked), so no caller ever sees a stale answer."""
         e = self._fd_socks.get(s)
         if e is None:
-            r, w = _pysock.socketpair()
+            import socket as _pysock
+            r, w = _pysock.socketpair(_pysock.AF_UNIX, _pysock.SOCK_STREAM)
+            # the application may clear O_NONBLOCK on our end (setblocking(True) mirrors it, as
+            # the stdlib does): every call here passes MSG_DONTWAIT instead of trusting it
             r.setblocking(False)
             w.setblocking(False)
-            e = [r, w, False]
+            r.setsockopt(_pysock.SOL_SOCKET, _pysock.SO_SNDBUF, 1)  # the kernel's minimum
+            e = [r, w, False, True]  # our end, the other end, readable, writable
             self._fd_socks[s] = e
-            self._update_fds()
+            self._sync(s)
         return e[0].fileno()
 
     def _update_fds(self):
-        gone = []
-        for s, e in self._fd_socks.items():
-            if s.closed:
-                gone.append(s)
-                continue
-            want = s.readable()
-            if want and not e[2]:
-                try:
-                    e[1].send(b"r")
-                except OSError:
-                    pass
-                e[2] = True
-            elif not want and e[2]:
-                try:
-                    while e[0].recv(64):
-                        pass
-                except OSError:
-                    pass
-                e[2] = False
-        for s in gone:
-            e = self._fd_socks.pop(s)
+        for s in list(self._fd_socks):
+            self._sync(s)
+
+    def _sync(self, s):
+        """Set s's descriptor to s's readiness now (under the lock)."""
+        e = self._fd_socks.get(s)
+        if e is None:
+            return
+        if s.closed:
+            del self._fd_socks[s]
             e[0].close()
             e[1].close()
+            return
+        try:
+            self._set(e, s.readable(), s.writable())
+        except OSError:
+            # the application closed our descriptor behind our back (os.close(fileno())):
+            # forget its number, which may already be someone else's; fileno() makes a new one
+            del self._fd_socks[s]
+            e[0].detach()
+            e[1].close()
+
+    @staticmethod
+    def _set(e, readable, writable):
+        if readable != e[2]:
+            if readable:
+                e[1].send(b"r", _DONTWAIT)
+            else:
+                try:
+                    while e[0].recv(4096, _DONTWAIT):
+                        pass
+                except BlockingIOError:
+                    pass
+            e[2] = readable
+        if writable != e[3]:
+            if writable:
+                try:
+                    while e[1].recv(65536, _DONTWAIT):
+                        pass
+                except BlockingIOError:
+                    pass
+            else:
+                fill = bytes(4096)
+                try:
+                    while True:
+                        e[0].send(fill, _DONTWAIT)
+                except BlockingIOError:
+                    pass
+            e[3] = writable
 
     # ---- sockets for other threads --------------------------------------------------------
     def socket(self, family=so.AF_INET, type=so.SOCK_STREAM, proto=0):
@@ -200,18 +237,31 @@ class Locked:
             return attr
         runner = self._runner
 
+        sock = self._sock
+
         def call(*args, **kw):
             with runner.lock:
-                r = attr(*args, **kw)
+                try:
+                    r = attr(*args, **kw)
+                finally:
+                    if runner._fd_socks:
+                        runner._sync(sock)
             if runner.stack.kicked:
                 runner.wake()
             return r
         return call
 
     def accept(self):
-        with self._runner.lock:
-            s, addr = self._sock.accept()
-        return Locked(self._runner, s), addr
+        runner = self._runner
+        with runner.lock:
+            try:
+                s, addr = self._sock.accept()
+            finally:
+                if runner._fd_socks:
+                    runner._sync(self._sock)
+        if runner.stack.kicked:
+            runner.wake()
+        return Locked(runner, s), addr
 
     def __enter__(self):
         return self

@@ -66,7 +66,27 @@ def test_the_stack_pings_linux(ns):
     r = ns.run([sys.executable, "-m", "ustack.ports.cpython.cli", "ping", HOST_IP, "-c", "5",
                 "-i", "0.05", "--tap", "ustk1", "--ip", STACK_IP + "/24", "--host-ip",
                 HOST_IP + "/24"], timeout=60)
-    assert "5 packets transmitted, 5 received" in r.stdout, r.stdout + r.stderr
+    assert "5 packets transmitted, 5 received, 0% packet loss" in r.stdout, r.stdout + r.stderr
+    # the round trip is timed from the send to the reply's arrival, not from the last poll
+    rtts = [float(x) for x in re.findall(r"time=([0-9.]+) ms", r.stdout)]
+    assert len(rtts) == 5 and sorted(rtts)[2] < 5, r.stdout  # median: the kernel says ~0.2 ms
+    assert re.search(r"rtt min/avg/max/mdev = [0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+ ms", r.stdout)
+
+
+def test_ctrl_c_stops_the_stacks_ping_with_the_summary(ns):
+    import signal
+    import time
+    p = ns.popen([sys.executable, "-m", "ustack.ports.cpython.cli", "ping", HOST_IP, "-c", "100",
+                  "-i", "0.2", "--tap", "ustk1", "--ip", STACK_IP + "/24", "--host-ip",
+                  HOST_IP + "/24"])
+    time.sleep(2.5)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=20)
+    assert "Traceback" not in out, out
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    assert m and 3 <= int(m.group(1)) < 100 and m.group(1) == m.group(2), out
+    assert "--- %s ping statistics ---" % HOST_IP in out
+    assert p.returncode == 0
 
 
 def test_linux_udp_client_gets_echo(ns, stack):

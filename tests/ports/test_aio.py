@@ -47,6 +47,41 @@ def test_open_connection_and_start_server_echo():
     asyncio.run(asyncio.wait_for(main(), 30))
 
 
+def test_close_after_a_large_write_delivers_every_byte_then_wait_closed_returns():
+    """asyncio's transports flush buffered data on close(); wait_closed() waits for that."""
+    from ustack.ports.cpython.aio import AsyncStack
+
+    async def main():
+        w = Wire()
+        a, b = Stack(), Stack()
+        a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
+        b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
+        na, nb = AsyncStack(a), AsyncStack(b)
+        got = []
+        done = asyncio.Event()
+
+        async def handle(reader, writer):
+            got.append(await reader.read())
+            writer.close()
+            done.set()
+
+        server = await nb.start_server(handle, "", 7)
+        reader, writer = await na.open_connection("192.0.2.11", 7)
+        payload = bytes(range(256)) * (4 * 4096)  # 4 MB
+        writer.write(payload)
+        writer.close()
+        assert writer.is_closing()
+        await writer.wait_closed()
+        await done.wait()
+        assert len(got[0]) == len(payload) and got[0] == payload
+        server.close()
+        await server.wait_closed()
+        na.close()
+        nb.close()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
 def test_the_event_loop_keeps_driving_after_poll_raised():
     """A driver whose recv raises once (out of poll itself): the facade counts and logs it
     (stack.exceptions) and keeps polling, so a TCP echo still works."""

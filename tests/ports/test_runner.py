@@ -2,6 +2,7 @@
 (the seed's one-thread-per-client style) and are woken by the driving thread."""
 import select
 import threading
+import time
 
 from ustack.core.stack import Stack
 from ustack.core import socket as so
@@ -112,6 +113,131 @@ def test_runner_fileno_readable_for_pending_accept_and_stream_data():
         c.send(b"stream")
         assert select.select([fd], [], [], 3)[0] == [fd]  # stream data waits
         assert s.recv(10) == b"stream"
+        for x in (c, s, ls):
+            x.close()
+    finally:
+        ra.stop()
+        rb.stop()
+
+
+def _readable_now(fd):
+    return select.select([fd], [], [], 0)[0] == [fd]
+
+
+def _writable_now(fd):
+    return select.select([], [fd], [], 0)[1] == [fd]
+
+
+def test_fileno_not_readable_once_accept_empties_the_queue():
+    a, b, ra, rb = two_stacks_with_runners()
+    try:
+        ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
+        ls.bind(("", 7))
+        ls.listen(2)
+        lfd = ls.fileno()
+        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
+        c.settimeout(3)
+        c.connect(("192.0.2.11", 7))
+        assert select.select([lfd], [], [], 3)[0] == [lfd]
+        s, _ = ls.accept()
+        # exact right after the call, not after the runner's next poll: an accept() that
+        # select() calls ready must not block
+        assert not _readable_now(lfd)
+        for x in (c, s, ls):
+            x.close()
+    finally:
+        ra.stop()
+        rb.stop()
+
+
+def test_fileno_not_readable_once_recv_empties_the_buffer():
+    a, b, ra, rb = two_stacks_with_runners()
+    try:
+        ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
+        ls.bind(("", 7))
+        ls.listen(2)
+        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
+        c.settimeout(3)
+        c.connect(("192.0.2.11", 7))
+        s, _ = ls.accept()
+        fd = s.fileno()
+        c.send(b"stream")
+        assert select.select([fd], [], [], 3)[0] == [fd]
+        assert s.recv(10) == b"stream"
+        assert not _readable_now(fd)
+        for x in (c, s, ls):
+            x.close()
+    finally:
+        ra.stop()
+        rb.stop()
+
+
+def test_nonblocking_connect_to_a_silent_host_is_not_writable_and_has_no_peer():
+    import errno
+    import pytest
+    a, b, ra, rb = two_stacks_with_runners()
+    try:
+        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
+        c.setblocking(False)
+        assert c.connect_ex(("192.0.2.99", 7)) == errno.EINPROGRESS  # nobody answers ARP
+        fd = c.fileno()
+        assert select.select([fd], [fd], [], 0.3) == ([], [], [])
+        assert c.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == 0
+        with pytest.raises(OSError) as e:
+            c.getpeername()  # RFC 9293 SYN-SENT: not connected yet (Linux: ENOTCONN)
+        assert e.value.errno == errno.ENOTCONN
+        c.close()
+    finally:
+        ra.stop()
+        rb.stop()
+
+
+def test_nonblocking_connect_becomes_writable_when_established():
+    a, b, ra, rb = two_stacks_with_runners()
+    try:
+        ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
+        ls.bind(("", 7))
+        ls.listen(2)
+        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
+        c.setblocking(False)
+        c.connect_ex(("192.0.2.11", 7))
+        fd = c.fileno()
+        assert select.select([], [fd], [], 3)[1] == [fd]
+        assert c.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == 0
+        assert c.getpeername() == ("192.0.2.11", 7)
+        for x in (c, ls):
+            x.close()
+    finally:
+        ra.stop()
+        rb.stop()
+
+
+def test_fileno_not_writable_while_the_send_buffer_is_full():
+    a, b, ra, rb = two_stacks_with_runners()
+    try:
+        ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
+        ls.bind(("", 7))
+        ls.listen(2)
+        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
+        c.settimeout(3)
+        c.connect(("192.0.2.11", 7))
+        s, _ = ls.accept()
+        c.setblocking(False)
+        fd = c.fileno()
+        assert _writable_now(fd)
+        chunk = b"x" * 65536
+        for _ in range(3):  # the peer does not read: its window closes, then our buffer fills
+            time.sleep(0.2)  # in-flight segments acknowledged: the next EAGAIN is for good
+            try:
+                while True:
+                    c.send(chunk)
+            except BlockingIOError:
+                pass
+        assert not _writable_now(fd)
+        s.settimeout(3)
+        while not select.select([], [fd], [], 0.05)[1]:
+            s.recv(65536)  # the reader frees the window, our buffer drains
+        assert _writable_now(fd)
         for x in (c, s, ls):
             x.close()
     finally:

@@ -1,0 +1,32 @@
+"""`ustack ping` refuses sizes the kernel's ping refuses, with one line naming the flag,
+before it opens any link."""
+import subprocess
+import sys
+
+
+def ping(*args):
+    return subprocess.run([sys.executable, "-m", "ustack.ports.cpython.cli", "ping", "192.0.2.1",
+                           "--tap", "ustk-none"] + list(args),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_negative_size_is_one_line_naming_the_flag():
+    r = ping("-s", "-5")
+    assert r.returncode != 0
+    assert r.stdout == ""
+    assert r.stderr.strip().count("\n") == 0 and "-s" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_size_above_the_largest_ipv4_icmp_payload_is_refused():
+    r = ping("-s", "70000")
+    assert r.returncode != 0
+    assert "packets transmitted" not in r.stdout
+    assert r.stderr.strip().count("\n") == 0 and "65507" in r.stderr, r.stderr
+
+
+def test_zero_count_and_negative_interval_are_refused():
+    for args, flag in ((("-c", "0"), "-c"), (("-i", "-1"), "-i")):
+        r = ping(*args)
+        assert r.returncode != 0
+        assert r.stderr.strip().count("\n") == 0 and flag in r.stderr, r.stderr
