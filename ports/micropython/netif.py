@@ -27,8 +27,10 @@ STAT_CONNECTING = 1    # active, link down or no address yet
 STAT_GOT_IP = 3        # active, link up, address set
 
 WAIT_MAX_MS = 50       # longest sleep of a blocked call between two polls
+EXIT_LINGER_MS = 5000  # at the program's end, the longest wait for data and FINs to go out
 
 _default = []          # the NIC the socket facade uses (the last one activated)
+_exit_hook = []        # [True] once at_exit is registered (MicroPython keeps one atexit)
 
 
 def default_stack():
@@ -212,6 +214,9 @@ class NIC:
         if self in _default:
             _default.remove(self)
         _default.insert(0, self)
+        if not _exit_hook:
+            _exit_hook.append(True)
+            _register_exit(at_exit)
 
     def _stop(self):
         st = self.stack
@@ -229,6 +234,23 @@ class NIC:
         if self.stack is None or self._ip is None:
             return
         self.stack.set_address(self.iface, self._ip, self._prefix, self._gw)
+
+    def linger(self, ms=EXIT_LINGER_MS):
+        """What an OS does when a process ends: close every socket still open (FIN after
+        its data), then drive the stack until each connection has delivered its data and
+        had its FIN acknowledged, or ms have passed. True when all went out."""
+        st = self.stack
+        if st is None:
+            return True
+        for s in list(st.sockets):
+            try:
+                s.close()
+            except OSError:
+                pass
+        try:
+            return self._wait(lambda: not _sending(st), ms / 1000)
+        except OSError:
+            return False  # the link went away: nothing more can go out
 
     def _wait(self, ready, timeout):
         """Stack.waiter: drive the stack in this (the only) thread until ready() or the
@@ -310,6 +332,39 @@ class ENC28J60(NIC):
             from ustack.hal.enc28j60 import Enc28j60
             return Enc28j60(MachineSpi(spi, pin_cs), pin_int, pin_rst, mac=m)
         NIC.__init__(self, make, mac=mac, **kw)
+
+
+def _sending(st):
+    """A connection still has data or a FIN that the peer has not acknowledged."""
+    from ustack.core.tcp import tcb as T
+    tcp = st.tcp
+    if tcp is None:
+        return False
+    for t in tcp.conns:
+        if t.state == T.CLOSED or t.state == T.TIME_WAIT or t.state == T.LISTEN or \
+                t.state == T.SYN_SENT or t.state == T.SYN_RECEIVED:
+            continue
+        if t.snd is not None and t.snd.count > 0:
+            return True
+        if t.flags & T.F_FIN_QUEUED and not t.flags & T.F_FIN_ACKED:
+            return True
+    return False
+
+
+def at_exit():
+    """The program ended (sys.atexit): the unix port's stack stops with it, and no one
+    drives it any more. Deliver what the program wrote first (NIC.linger), as an OS or a
+    board's lwIP, which run on their own, would."""
+    for nic in list(_default):
+        nic.linger()
+
+
+def _register_exit(fn):
+    if hasattr(sys, "atexit"):
+        sys.atexit(fn)  # MicroPython: one function, replacing any earlier one
+    else:
+        import atexit
+        atexit.register(fn)
 
 
 def _getenv(name):

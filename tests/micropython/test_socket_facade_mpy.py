@@ -36,6 +36,11 @@ threading.Thread(target=socketserver.UDPServer((sys.argv[1], 7778), U).serve_for
 T((sys.argv[1], 7777), E).serve_forever()
 """
 
+NIC_UP_PLAIN = """
+import network
+network.LAN().active(True)
+"""
+
 # each check prints one line: `check NAME JSON`
 HEAD = r"""
 import json, sys
@@ -248,3 +253,47 @@ def test_the_same_program_on_micropythons_own_sockets_gives_the_same_answers(net
     wrong = [(k, got.get(k, "missing"), EXPECTED[k]) for k in keys
              if got.get(k, "missing") != EXPECTED[k]]
     assert not wrong, (wrong, r.stdout + r.stderr)
+
+
+LINUX_SINK = """
+import hashlib, socket, sys, time
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # a small window: data waits
+
+ls.bind((sys.argv[1], 7780))
+ls.listen(1)
+c, _ = ls.accept()
+time.sleep(0.5)                 # the program has ended by now
+h = hashlib.sha256()
+n = 0
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    n += len(d)
+    h.update(d)
+print("sink", n, h.hexdigest(), flush=True)
+"""
+
+
+def test_data_written_before_the_program_ends_reaches_the_peer(net):
+    """A program that writes, closes and ends at once (as on a board whose main.py returns):
+    the unix port's stack has no one to drive it once the program is over, so the NIC
+    drives it at exit until every connection has delivered its data and its FIN (bounded
+    by netif.EXIT_LINGER_MS), as an OS or lwIP would in the background."""
+    import hashlib
+    sink = net.serve([sys.executable, net.write("sink.py", LINUX_SINK), HOST_IP],
+                     wait_port=7780)
+    rc, out = net.run_mpy(NIC_UP_PLAIN + r'''
+import socket
+s = socket.socket()
+s.connect(socket.getaddrinfo("192.0.2.1", 7780)[0][-1])
+s.write(bytes(range(256)) * 1024)
+s.close()
+print("written")
+''')
+    assert rc == 0 and "written" in out, out
+    log = sink.communicate(timeout=30)[0]
+    data = bytes(range(256)) * 1024
+    assert "sink %d %s" % (len(data), hashlib.sha256(data).hexdigest()) in log, log
