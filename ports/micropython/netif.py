@@ -186,8 +186,7 @@ class NIC:
     # ---- ustack ----------------------------------------------------------------------------
     def poll(self):
         """Drive the stack once: frames in, timers; returns the next deadline (ms, 0 none)."""
-        from ustack.core import clock
-        return self.stack.poll(clock.now_ms())
+        return drive(self.stack)
 
     def _start(self):
         from ustack.core.stack import Stack
@@ -261,7 +260,7 @@ class NIC:
         limit = -1 if timeout is None else int(timeout * 1000)
         while True:
             now = clock.now_ms()
-            nd = st.poll(now)
+            nd = drive(st, now)
             if ready():
                 return True
             if getattr(self.driver, "eof", False):
@@ -332,6 +331,19 @@ class ENC28J60(NIC):
             from ustack.hal.enc28j60 import Enc28j60
             return Enc28j60(MachineSpi(spi, pin_cs), pin_int, pin_rst, mac=m)
         NIC.__init__(self, make, mac=mac, **kw)
+
+
+def drive(st, now=None):
+    """st.poll(now), for every caller that drives the stack on the program's behalf (a
+    blocking call, a select/asyncio poll of a socket): an exception from a driver or a hook
+    is the stack's to count and recover from (Stack.poll_failed: stack.exceptions, one log
+    line, the frame's buffers back), as app.py's loop does; the program's call goes on."""
+    from ustack.core import clock
+    try:
+        return st.poll(clock.now_ms() if now is None else now)
+    except Exception as e:
+        st.poll_failed(e)
+        return st.next_timer
 
 
 def _sending(st):

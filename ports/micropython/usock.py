@@ -46,6 +46,8 @@ try:
 except ImportError:
     _Base = object
 
+from ustack.ports.micropython import netif  # imports no `socket`: no cycle with the shadow
+
 USTACK_FACADE = True     # compat.native_socket() tells this module from the built-in one
 
 AF_INET = 2
@@ -87,11 +89,6 @@ def install():
     me = sys.modules[__name__]
     sys.modules["socket"] = me
     sys.modules["usocket"] = me
-
-
-def _clock():
-    from ustack.core import clock
-    return clock
 
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
@@ -145,7 +142,6 @@ class socket(_Base):
                  _sock=None):
         if _sock is None:
             if stack is None:
-                from ustack.ports.micropython import netif
                 stack = netif.default_stack()
             # MicroPython's default proto is IPPROTO_TCP whatever the type; lwIP ignores it
             _sock = stack.socket(af, type, proto if type == SOCK_RAW else 0)
@@ -296,8 +292,7 @@ class socket(_Base):
         if req == _MP_STREAM_POLL:
             if s.closed:
                 return _POLL_NVAL
-            st = s.stack
-            st.poll(_clock().now_ms())  # whoever polls drives the stack
+            netif.drive(s.stack)  # whoever polls drives the stack
             r = 0
             if arg & _POLL_RD and s.readable():
                 r |= _POLL_RD

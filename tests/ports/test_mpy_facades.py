@@ -205,3 +205,56 @@ def test_linger_delivers_written_data_and_fin_before_the_stack_stops(nic, peer):
     s.write(b"z" * 20000)
     assert nic.linger(5000) is True
     assert not netif._sending(nic.stack)
+
+
+class Flaky:
+    """A wire port whose recv_into raises once every `every` calls (a driver's bug)."""
+
+    def __init__(self, port, every=5):
+        self.port = port
+        self.every = every
+        self.calls = 0
+        self.raised = 0
+
+    def recv_into(self, buf):
+        self.calls += 1
+        if self.calls % self.every == 0:
+            self.raised += 1
+            raise RuntimeError("driver bug")
+        return self.port.recv_into(buf)
+
+    def __getattr__(self, name):
+        return getattr(self.port, name)
+
+
+def test_a_driver_that_raises_in_poll_does_not_break_a_blocking_call(wire, peer):
+    flaky = []
+    n = netif.NIC(lambda mac: flaky.append(Flaky(wire.port(mac))) or flaky[0], mac=NIC_MAC,
+                  ip="192.0.2.2/24")
+    n.active(True)
+    try:
+        n.stack.log = lambda line: None
+        s = usock.socket()
+        s.settimeout(5)
+        s.connect(("192.0.2.1", 7))
+        s.write(b"still here\n")
+        assert s.readline() == b"still here\n"
+        assert flaky[0].raised > 0
+        assert n.stack.stats.exceptions >= flaky[0].raised
+    finally:
+        n.active(False)
+
+
+def test_a_driver_that_raises_does_not_escape_from_the_poll_ioctl(wire, peer):
+    ports = []
+    n = netif.NIC(lambda mac: ports.append(Flaky(wire.port(mac), every=1)) or ports[0],
+                  mac=NIC_MAC, ip="192.0.2.2/24")
+    n.active(True)
+    try:
+        n.stack.log = lambda line: None
+        s = usock.socket()
+        s.setblocking(False)
+        assert s.ioctl(3, 1) == 0
+        assert ports[0].raised >= 1
+    finally:
+        n.active(False)
