@@ -258,3 +258,107 @@ def test_a_driver_that_raises_does_not_escape_from_the_poll_ioctl(wire, peer):
         assert ports[0].raised >= 1
     finally:
         n.active(False)
+
+
+class ChipWire:
+    """The peer's NIC: the virtual W5500's wire side (frames it sent, frames for it)."""
+
+    def __init__(self, chip):
+        self.chip = chip
+        self.mac = PEER_MAC
+        self.mtu = 1500
+
+    def recv_into(self, buf):
+        return self.chip.wire_tx_into(buf)
+
+    def send(self, buf, n):
+        self.chip.wire_rx(bytes(buf[:n]))
+        return True
+
+    def poll_obj(self):
+        return None
+
+    def service(self):
+        pass
+
+    def link_up(self):
+        return True
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def machine():
+    """MicroPython's machine.SPI/Pin wired to a virtual W5500 on the W5500-EVB-Pico's bus
+    (tests/micropython/mp_scripts/fakemachine.py)."""
+    import os
+    import sys
+    from ustack.hal.sim.w5500 import W5500Sim
+    from ustack.boards import w5500_evb_pico as board
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "micropython", "mp_scripts")
+    sys.path.insert(0, here)
+    try:
+        import fakemachine
+    finally:
+        sys.path.remove(here)
+    chip = W5500Sim()
+    fakemachine.attach(chip, board.BUS, board.PINS)
+    fakemachine.chip = chip
+    fakemachine.board = board
+    return fakemachine
+
+
+def test_wiznet5k_takes_spi_cs_and_rst_and_carries_udp_through_the_chip(machine):
+    b = machine.board
+    spi = machine.SPI(b.BUS["id"], baudrate=b.BUS["baudrate"])
+    cs = machine.Pin(b.BUS["cs"], machine.Pin.OUT, value=1)
+    rst = machine.Pin(b.PINS["rst"], machine.Pin.OUT, value=1)
+    nic = netif.WIZNET5K(spi, cs, rst)
+    nic.active(True)
+    try:
+        nic.ifconfig(("192.0.2.2", "255.255.255.0", "0.0.0.0", "0.0.0.0"))
+        assert nic.isconnected() and nic.config("mac") == b"\x02\x08\xdc\x00\x00\x02"
+        peer = Stack()
+        peer.add_interface("p0", ChipWire(machine.chip), ip="192.0.2.1/24")
+        ps = peer.socket(so.AF_INET, so.SOCK_DGRAM)
+        ps.bind(("", 7000))
+        ps.setblocking(False)
+        u = usock.socket(usock.AF_INET, usock.SOCK_DGRAM)
+        u.setblocking(False)
+        u.bind(("", 7001))
+
+        def both(cond):
+            for _ in range(2000):
+                nic.poll()
+                peer.poll(clock.now_ms())
+                if cond():
+                    return True
+            return False
+        u.sendto(b"through the chip", ("192.0.2.1", 7000))
+        assert both(ps.readable)
+        d, a = ps.recvfrom(100)
+        assert (d, a) == (b"through the chip", ("192.0.2.2", 7001))
+        ps.sendto(b"and back", a)
+        assert both(lambda: u.ioctl(3, 1) == 1)
+        assert u.recvfrom(100) == (b"and back", ("192.0.2.1", 7000))
+    finally:
+        nic.active(False)
+
+
+def test_lan_builds_a_boards_driver_from_its_bus_and_pins(machine, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "machine", machine)
+    monkeypatch.delenv("USTACK_MPY_SETTINGS", raising=False)
+    nic = netif.LAN(board=machine.board)
+    nic.active(True)
+    try:
+        from ustack.hal.w5500 import W5500
+        assert isinstance(nic.driver, W5500)
+        assert nic.ifconfig()[:2] == ("192.0.2.2", "255.255.255.0")
+        assert nic.config("mac") == b"\x02\x08\xdc\x00\x00\x02"
+        assert nic.stack.config["TCP_MAX_CONNS"] == machine.board.CONFIG["TCP_MAX_CONNS"]
+        assert nic.status() == netif.STAT_GOT_IP
+    finally:
+        nic.active(False)
