@@ -17,4 +17,5 @@ _dir = _path.rsplit("/", 1)[0] if "/" in _path else ""
 sys.path[0] = _dir
 with open(_path) as _f:
     _src = _f.read()
-exec(_src, {"__name__": "__main__", "__file__": _path})
+# compiled under its own name: tracebacks point into the program, not into this file
+exec(compile(_src, _path, "exec"), {"__name__": "__main__", "__file__": _path})
