@@ -28,6 +28,10 @@ class E(socketserver.BaseRequestHandler):
 class U(socketserver.BaseRequestHandler):
     def handle(self):
         self.request[1].sendto(self.request[0], self.client_address)
+class Bye(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.sendall(b"bye\\n")   # then the connection closes: end of stream
+threading.Thread(target=T((sys.argv[1], 7781), Bye).serve_forever, daemon=True).start()
 silent = socket.socket()
 silent.bind((sys.argv[1], 7779))
 silent.listen(8)             # accepts and never answers: for timeouts
@@ -45,6 +49,8 @@ network.LAN().active(True)
 HEAD = r"""
 import json, sys
 def check(name, value):
+    if isinstance(value, list):
+        value = [v.decode() if isinstance(v, bytes) else v for v in value]
     print("check", name, json.dumps(value))
 
 import socket, usocket, select, errno
@@ -145,6 +151,17 @@ p.poll(3000)
 check("nb_readline", c.readline().decode())
 c.close()
 
+# the end of the stream: b"" from read and readline, and readable for poll
+e = socket.socket()
+e.connect(socket.getaddrinfo("192.0.2.1", 7781)[0][-1])
+check("eof_line", e.readline().decode())
+p = select.poll()
+p.register(e, select.POLLIN)
+r = p.poll(3000)
+check("eof_poll", [len(r), r[0][1] & select.POLLIN != 0])
+check("eof_read", [e.readline(), e.read(5), e.recv(5)])
+e.close()
+
 # UDP
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.settimeout(3)
@@ -210,6 +227,9 @@ EXPECTED = {
     "nb_connected": 1,
     "nb_write": 14,
     "nb_readline": "after connect\n",
+    "eof_line": "bye\n",
+    "eof_poll": [1, True],
+    "eof_read": ["", "", ""],
     "udp": "datagram",
     "asyncio": ["through asyncio\n", True, "timeout"],
 }
