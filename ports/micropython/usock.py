@@ -80,6 +80,7 @@ _POLL_NVAL = 32
 _EAGAIN = 11
 _EINVAL = 22
 _LINE_CHUNK = 128        # readline peeks this many bytes at a time for the newline
+_READ_CHUNK = 1460       # read() to the end of the stream takes it this much at a time
 
 error = OSError
 
@@ -216,13 +217,16 @@ class socket(_Base):
             raise
 
     def read(self, n=-1):
-        if n is None or n < 0:
-            out = b""
+        if n is None or n < 0:  # to the end of the stream (non-blocking: what is there)
+            out = bytearray()
+            chunk = bytearray(_READ_CHUNK)
             while True:
-                d = self.read(1024)
-                if not d:
-                    return out if out or d is not None else None
-                out += d
+                k = self._recv_into(chunk)
+                if not k:
+                    if k is None and not out:
+                        return None
+                    return bytes(out)
+                out.extend(memoryview(chunk)[:k])
         buf = bytearray(n)
         got = self._fill(buf, n)
         if got is None:

@@ -11,6 +11,7 @@ These libraries allocate per call (strings, bytes, exceptions), so none of them 
 heap locked; the heap-locked paths are app.py's services (test_interop_mpy.py).
 """
 import os
+import re
 import shutil
 import sys
 
@@ -70,7 +71,7 @@ def report(name, out):
 def test_urequests_get_and_post_against_linux_http_servers(net, libs):
     www = os.path.join(net.work, "www")
     os.makedirs(www)
-    page = b"served by Linux http.server\n" * 100
+    page = bytes(range(256)) * 1024       # 256 KB, checked by SHA-256
     with open(os.path.join(www, "page.txt"), "wb") as f:
         f.write(page)
     web = net.serve([sys.executable, "-m", "http.server", "--bind", HOST_IP, "--directory",
@@ -78,9 +79,11 @@ def test_urequests_get_and_post_against_linux_http_servers(net, libs):
     net.serve([sys.executable, net.write("echo_post.py", ECHO_POST), HOST_IP, "8001"],
               wait_port=8001)
     rc, out = net.run_mpy(NIC_UP + """
-import urequests, hashlib, binascii
+import urequests, hashlib, binascii, time
+t0 = time.ticks_ms()
 r = urequests.get("http://192.0.2.1:8000/page.txt")
 print("GET", r.status_code, len(r.content), binascii.hexlify(hashlib.sha256(r.content).digest()))
+print("get_ms", time.ticks_diff(time.ticks_ms(), t0))
 r.close()
 body = bytes(range(256)) * 40
 r = urequests.post("http://192.0.2.1:8001/echo", data=body)
@@ -99,6 +102,8 @@ r.close()
     log = web.communicate(timeout=10)[0]
     # the server saw the stack's address: the requests really came over the TAP
     assert '%s - - ' % STACK_IP in log and '"GET /page.txt HTTP/1.0" 200' in log, log
+    ms = int(re.search(r"^get_ms (\d+)$", out, re.M).group(1))
+    print("urequests GET of %d bytes: %d ms" % (len(page), ms))
     report("urequests", out)
 
 
