@@ -379,6 +379,9 @@ def main(argv=None):
     r.add_argument("script")
     r.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
+    # SIGTERM (a test's teardown, a service manager) unwinds like Ctrl-C: run_script's
+    # cleanup ends the micropython child, the bridge and the TAP
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     return run_script(a.script, a.args, tap=a.tap, ip=a.ip, host_ip=a.host_ip, mac=a.mac,
                       mtu=a.mtu, board=a.board, libs=a.lib, heapsize=a.heapsize,
                       timeout=a.timeout, pcap=a.pcap)

@@ -9,6 +9,7 @@ servers can bind that address) the program reaches through `network.LAN()` and t
 """
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +39,13 @@ class MpNet:
         self.close()
 
     def close(self):
+        for p in self.ns.procs:  # a run still going: SIGTERM lets it end its micropython
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
         self.ns.close()  # ends the servers and runs started here (by PID), deletes the TAP
         import shutil
         shutil.rmtree(self.work, ignore_errors=True)
