@@ -288,14 +288,17 @@ class ChipWire:
         pass
 
 
-@pytest.fixture
-def machine():
-    """MicroPython's machine.SPI/Pin wired to a virtual W5500 on the W5500-EVB-Pico's bus
+def fake_machine(board_name):
+    """MicroPython's machine.SPI/Pin wired to the board's virtual chip on its bus and pins
     (tests/micropython/mp_scripts/fakemachine.py)."""
     import os
     import sys
-    from ustack.hal.sim.w5500 import W5500Sim
-    from ustack.boards import w5500_evb_pico as board
+    from ustack import boards
+    board = boards.load(board_name)
+    if board.DRIVER == "w5500":
+        from ustack.hal.sim.w5500 import W5500Sim as Chip
+    else:
+        from ustack.hal.sim.enc28j60 import Enc28j60Sim as Chip
     here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                         "micropython", "mp_scripts")
     sys.path.insert(0, here)
@@ -303,11 +306,44 @@ def machine():
         import fakemachine
     finally:
         sys.path.remove(here)
-    chip = W5500Sim()
+    chip = Chip()
     fakemachine.attach(chip, board.BUS, board.PINS)
     fakemachine.chip = chip
     fakemachine.board = board
     return fakemachine
+
+
+@pytest.fixture
+def machine():
+    return fake_machine("w5500_evb_pico")
+
+
+def udp_both_ways(nic, chip):
+    """A datagram from the NIC's socket facade to a peer stack on the chip's wire, and one
+    back."""
+    peer = Stack()
+    peer.add_interface("p0", ChipWire(chip), ip="192.0.2.1/24")
+    ps = peer.socket(so.AF_INET, so.SOCK_DGRAM)
+    ps.bind(("", 7000))
+    ps.setblocking(False)
+    u = usock.socket(usock.AF_INET, usock.SOCK_DGRAM)
+    u.setblocking(False)
+    u.bind(("", 7001))
+
+    def both(cond):
+        for _ in range(2000):
+            nic.poll()
+            peer.poll(clock.now_ms())
+            if cond():
+                return True
+        return False
+    u.sendto(b"through the chip", ("192.0.2.1", 7000))
+    assert both(ps.readable)
+    d, a = ps.recvfrom(100)
+    assert (d, a) == (b"through the chip", ("192.0.2.2", 7001))
+    ps.sendto(b"and back", a)
+    assert both(lambda: u.ioctl(3, 1) == 1)
+    assert u.recvfrom(100) == (b"and back", ("192.0.2.1", 7000))
 
 
 def test_wiznet5k_takes_spi_cs_and_rst_and_carries_udp_through_the_chip(machine):
@@ -320,29 +356,7 @@ def test_wiznet5k_takes_spi_cs_and_rst_and_carries_udp_through_the_chip(machine)
     try:
         nic.ifconfig(("192.0.2.2", "255.255.255.0", "0.0.0.0", "0.0.0.0"))
         assert nic.isconnected() and nic.config("mac") == b"\x02\x08\xdc\x00\x00\x02"
-        peer = Stack()
-        peer.add_interface("p0", ChipWire(machine.chip), ip="192.0.2.1/24")
-        ps = peer.socket(so.AF_INET, so.SOCK_DGRAM)
-        ps.bind(("", 7000))
-        ps.setblocking(False)
-        u = usock.socket(usock.AF_INET, usock.SOCK_DGRAM)
-        u.setblocking(False)
-        u.bind(("", 7001))
-
-        def both(cond):
-            for _ in range(2000):
-                nic.poll()
-                peer.poll(clock.now_ms())
-                if cond():
-                    return True
-            return False
-        u.sendto(b"through the chip", ("192.0.2.1", 7000))
-        assert both(ps.readable)
-        d, a = ps.recvfrom(100)
-        assert (d, a) == (b"through the chip", ("192.0.2.2", 7001))
-        ps.sendto(b"and back", a)
-        assert both(lambda: u.ioctl(3, 1) == 1)
-        assert u.recvfrom(100) == (b"and back", ("192.0.2.1", 7000))
+        udp_both_ways(nic, machine.chip)
     finally:
         nic.active(False)
 
@@ -360,5 +374,19 @@ def test_lan_builds_a_boards_driver_from_its_bus_and_pins(machine, monkeypatch):
         assert nic.config("mac") == b"\x02\x08\xdc\x00\x00\x02"
         assert nic.stack.config["TCP_MAX_CONNS"] == machine.board.CONFIG["TCP_MAX_CONNS"]
         assert nic.status() == netif.STAT_GOT_IP
+    finally:
+        nic.active(False)
+
+
+def test_enc28j60_takes_spi_cs_int_and_rst_and_carries_udp_through_the_chip():
+    m = fake_machine("pico_enc28j60")
+    b = m.board
+    nic = netif.ENC28J60(m.SPI(b.BUS["id"]), m.Pin(b.BUS["cs"], m.Pin.OUT, value=1),
+                         m.Pin(b.PINS["int"], m.Pin.IN), m.Pin(b.PINS["rst"], m.Pin.OUT),
+                         mac=b"\x02\x00\x00\x00\x28\x60", ip="192.0.2.2/24")
+    nic.active(True)
+    try:
+        assert nic.isconnected() and nic.config("mac") == b"\x02\x00\x00\x00\x28\x60"
+        udp_both_ways(nic, m.chip)
     finally:
         nic.active(False)
