@@ -51,6 +51,9 @@ PORT_MODULES = ("ports/micropython/__init__.py", "ports/micropython/compat.py",
 PORT_FEATURE_MODULES = {
     "tcp": ("ports/micropython/tcpserv.py",),
     "asyncio": ("ports/micropython/aio.py",),
+    # MicroPython's `network` / `socket` conventions (copy ports/micropython/shadow/*.py to
+    # the board's /lib for `import network` / `import socket` to resolve to them)
+    "socket": ("ports/micropython/netif.py", "ports/micropython/usock.py"),
 }
 ARCHS = ("x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
          "xtensa", "xtensawin", "rv32imc", "rv64imc")

@@ -94,12 +94,30 @@ class Poller:
         return len(self.p.poll(ms))
 
 
+def native_socket():
+    """The runtime's own socket module, also when ports/micropython/shadow puts ustack's
+    facade (usock.py) in front of it as `socket`: MicroPython imports the built-in when no
+    file on sys.path is called socket.py, so look with an empty path."""
+    import socket
+    if not getattr(socket, "USTACK_FACADE", False):
+        return socket
+    saved = sys.modules.pop("socket")
+    path = list(sys.path)
+    del sys.path[:]
+    try:
+        import socket as native
+    finally:
+        sys.path.extend(path)
+        sys.modules["socket"] = saved
+    return native
+
+
 def unix_sockaddr(path):
     """The address connect()/bind() want for an AF_UNIX path: MicroPython takes the packed
     sockaddr_un (HAL-NOTES 1), CPython the path string."""
     if MICROPYTHON:
-        import socket
         import struct
+        socket = native_socket()
         return struct.pack("H", socket.AF_UNIX) + path.encode() + b"\0"
     return path
 

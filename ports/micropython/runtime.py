@@ -285,3 +285,107 @@ def _probe_source(r):
 def _iface_mac(name):
     with open("/sys/class/net/%s/address" % name) as f:
         return bytes(int(x, 16) for x in f.read().strip().split(":"))
+
+
+# ---- a program of one's own over the stack (`network` / `socket` facades) -------------------
+def shadow_dir(lib):
+    """The folder to put first on MicroPython's sys.path so that `import socket`,
+    `import usocket` and `import network` give ustack's facades (usock.py, netif.py)."""
+    return os.path.join(lib, "ustack", "ports", "micropython", "shadow")
+
+
+def run_script(script, argv=(), tap="ustack0", ip="192.0.2.2/24", host_ip=None, mac=None,
+               mtu=1500, board="unix", libs=(), heapsize=None, timeout=None, pcap=None):
+    """Run `micropython script argv...` with ustack as its network: a TAP (its kernel side
+    configured with host_ip), the bridge, and MICROPYPATH = the facades, the staged ustack,
+    then `libs` (folders of third-party modules, e.g. urequests). The script makes the NIC:
+    `network.LAN().active(True)` reads the link and address from $USTACK_MPY_SETTINGS.
+    It runs under ports/micropython/mpyrun.py, which installs the socket facade before its
+    first line. Its stdout and stderr are ours. Returns its exit status (-9 when timeout ran out)."""
+    from ustack.ports.cpython.bridge import Bridge
+    from ustack.ports.cpython import cli
+    from ustack.ports.micropython.stage import stage_lib, micropython_exe
+    from ustack.hal.tap import Tap
+    from ustack import boards
+    b = boards.load(board)
+    work = tempfile.mkdtemp(prefix="ustack-mpy-run-")
+    t = br = p = None
+    try:
+        t = Tap(tap, mtu=mtu)
+        cli.host_setup(t.name, host_ip, mtu)
+        lib = stage_lib(os.path.join(work, "lib"))
+        br = Bridge(t, "unix:" + os.path.join(work, "link.sock"), pcap=pcap)
+        settings = {"LINK": br.spec, "IP": ip, "MTU": mtu,
+                    "MAC": mac or getattr(b, "MAC", "02:00:00:00:00:02"),
+                    "CONFIG": getattr(b, "CONFIG", {}),
+                    "FEATURES": list(getattr(b, "FEATURES", ("tcp",)))}
+        spath = os.path.join(work, "settings.json")
+        with open(spath, "w") as f:
+            json.dump(settings, f)
+        env = dict(os.environ)
+        env["MICROPYPATH"] = ":".join([shadow_dir(lib), lib] + [os.path.abspath(x) for x in libs]
+                                      + [".frozen"])
+        env["USTACK_MPY_SETTINGS"] = spath
+        cmd = [micropython_exe(), "-X", "heapsize=" + (heapsize or heapsize_for(b)),
+               os.path.join(lib, "ustack", "ports", "micropython", "mpyrun.py"),
+               os.path.abspath(script)] + list(argv)
+        p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+        end = None if timeout is None else time.monotonic() + timeout
+        connected = False
+        while p.poll() is None:
+            if end is not None and time.monotonic() > end:
+                p.kill()
+                p.wait()
+                return -9
+            if not connected:
+                if br.accept(0.1):
+                    connected = True
+                    br.start()
+            else:
+                try:
+                    p.wait(0.2)
+                except subprocess.TimeoutExpired:
+                    pass
+        return p.returncode
+    finally:
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.wait()
+        if br is not None:
+            br.stop()
+        if t is not None:
+            t.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv=None):
+    """python -m ustack.ports.micropython.runtime run [--tap T --ip A/N --host-ip A/N
+    --lib DIR ...] script.py [args...]"""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m ustack.ports.micropython.runtime")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a MicroPython program with ustack as its network")
+    r.add_argument("--tap", default="ustack0")
+    r.add_argument("--ip", default="192.0.2.2/24")
+    r.add_argument("--host-ip", default=None)
+    r.add_argument("--mac", default=None)
+    r.add_argument("--mtu", type=int, default=1500)
+    r.add_argument("--board", default="unix")
+    r.add_argument("--lib", action="append", default=[], help="a folder of MicroPython "
+                   "modules to put on the path after ustack (repeatable)")
+    r.add_argument("--heapsize", default=None)
+    r.add_argument("--timeout", type=float, default=None)
+    r.add_argument("--pcap", default=None)
+    r.add_argument("script")
+    r.add_argument("args", nargs=argparse.REMAINDER)
+    a = ap.parse_args(argv)
+    # SIGTERM (a test's teardown, a service manager) unwinds like Ctrl-C: run_script's
+    # cleanup ends the micropython child, the bridge and the TAP
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    return run_script(a.script, a.args, tap=a.tap, ip=a.ip, host_ip=a.host_ip, mac=a.mac,
+                      mtu=a.mtu, board=a.board, libs=a.lib, heapsize=a.heapsize,
+                      timeout=a.timeout, pcap=a.pcap)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

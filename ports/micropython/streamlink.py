@@ -16,9 +16,9 @@ Runs on CPython too (recv_into with MSG_WAITALL / sendall), for host tests of th
 Counters: rx_frames, tx_frames, rx_oversize (frames longer than the caller's buffer, read and
 dropped), tx_errors; `eof` turns True when the peer closed the stream.
 """
-import socket
+from ustack.ports.micropython.compat import Poller, unix_sockaddr, POLLIN, native_socket
 
-from ustack.ports.micropython.compat import Poller, unix_sockaddr, POLLIN
+socket = native_socket()  # the host's, also when the facade shadows `socket` (usock.py)
 
 
 class StreamLink:

@@ -84,6 +84,29 @@ def test_feature_gating_drops_modules():
     assert "ports/micropython/streamlink.py" not in rels
 
 
+@needs_mpy_cross
+def test_the_socket_feature_ships_the_network_and_socket_facades_for_an_mcu(tmp_path):
+    class Board:
+        NAME = "w5500-socket"
+        ARCH = "armv6m"
+        DRIVER = "w5500"
+        FEATURES = ("tcp", "socket")
+    mods, notes, missing = select_modules(Board)
+    rels = [m for m, _ in mods]
+    assert "ports/micropython/netif.py" in rels and "ports/micropython/usock.py" in rels
+    assert "ports/micropython/thirdparty.py" not in rels
+    shadow = glob.glob(os.path.join(ROOT, "ports", "micropython", "shadow", "*.py"))
+    bad = []
+    for src in [os.path.join(ROOT, r) for r in ("ports/micropython/netif.py",
+                                                 "ports/micropython/usock.py")] + shadow:
+        out = tmp_path / (os.path.basename(src) + ".mpy")
+        r = subprocess.run([MPY_CROSS, "-march=armv6m", "-o", str(out), src],
+                           capture_output=True, text=True)
+        if r.returncode:
+            bad.append(src + ": " + r.stdout + r.stderr)
+    assert not bad and len(shadow) == 2, bad
+
+
 @needs_micropython
 @needs_mpy_cross
 def test_unix_build_runs_from_mpy_files(tmp_path):
