@@ -23,7 +23,21 @@ import sys
 import tarfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-INDEX = "https://pypi.org/simple/%s/"
+
+
+def _index():
+    """The package index pip itself uses (PIP_INDEX_URL, pip's config, else pip's default):
+    the same registry `pip install` reaches, named by pip rather than by us."""
+    url = os.environ.get("PIP_INDEX_URL", "").split(" ")[0]
+    if not url:
+        import subprocess
+        r = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                           capture_output=True, text=True)
+        url = r.stdout.strip() if r.returncode == 0 else ""
+    if not url:
+        from pip._internal.models.index import PyPI
+        url = PyPI.simple_url
+    return url.rstrip("/") + "/%s/"
 
 # (PyPI project, sdist file, sha256, the module files to take: archive path -> dest path)
 SDISTS = (
@@ -57,12 +71,13 @@ def ensure(dest=None):
 
 def _fetch_sdist(project, fname, sha):
     import urllib.request
-    page = urllib.request.urlopen(INDEX % project, timeout=60).read().decode()
+    index = _index() % project
+    page = urllib.request.urlopen(index, timeout=60).read().decode()
     for href in re.findall(r'href="([^"]+)"', page):
         url = href.split("#", 1)[0]
         if url.endswith("/" + fname):
             if not url.startswith("http"):
-                url = urllib.request.urljoin(INDEX % project, url)
+                url = urllib.request.urljoin(index, url)
             data = urllib.request.urlopen(url, timeout=60).read()
             got = hashlib.sha256(data).hexdigest()
             if got != sha:
