@@ -69,8 +69,15 @@ def listen(tcp, lsock, iface, b, ip, sport, dport):
         return
     if fl & w.ACK_F:
         if tcp.syncookies and tcp.stack.now - tcp.cookie_at < (2 << cookie.T_SHIFT) and \
-                not (fl & w.SYN) and _cookie_ack(tcp, lsock, iface, b, ip, sport, dport):
-            return
+                not (fl & w.SYN):
+            if _cookie_ack(tcp, lsock, iface, b, ip, sport, dport):
+                return
+            if tcp.seg_len:
+                # A cookie connection whose completing ACK met a full accept queue: its
+                # later segments carry a later SEQ and cannot prove the cookie (the peer's
+                # ISN is in the MAC). A RST would kill it; dropped, the peer retransmits
+                # from ISN+1, which can.
+                return
         st.rx_listen_ack += 1
         out.send_rst(tcp, b, ip, rel_at(b, tcp.seg_hdr + 8, 0, 0), 0, w.RST)
         return

@@ -446,6 +446,32 @@ def test_ack_with_a_wrong_or_stale_cookie_gets_rst_and_no_connection():
     pools_back(p)
 
 
+def test_cookie_connection_whose_ack_met_a_full_accept_queue_recovers_without_rst():
+    """The ACK returning a cookie met a full accept queue and was dropped (the peer thinks it
+    is connected); its next data segments carry a later SEQ, so they cannot prove the cookie
+    (the peer's ISN is in the MAC). They are dropped without a RST - a RST would kill the
+    peer's connection - and its retransmission from ISN+1 then makes the connection, every
+    byte delivered once. (100 Linux clients on a backlog-5 socketserver found this.)"""
+    p = Peer({"TCP_SYN_QUEUE": 1})
+    p.listen(backlog=1)
+    first = p.send(1000, 0, SYN, opts=opt_bytes(mss=1460), sport=46000)[0]
+    sa = p.send(5000, 0, SYN, opts=opt_bytes(mss=1460), sport=46001)[0]
+    assert p.tcp.stats.syncookies_sent == 1
+    p.send(1001, first.seq + 1, ACK, sport=46000)        # the accept queue is now full
+    assert p.send(5001, sa.seq + 1, ACK | PSH, b"hello", sport=46001) == []
+    assert p.tcp.stats.syncookies_ok == 0 and p.tcp.stats.accept_queue_full >= 1
+    s0, _ = p.lsock.accept()                             # room again
+    assert p.send(5006, sa.seq + 1, ACK | PSH, b"world", sport=46001) == []  # no RST
+    assert p.tcp.stats.syncookies_ok == 0
+    p.send(5001, sa.seq + 1, ACK | PSH, b"hello", sport=46001)   # the peer's retransmission
+    p.send(5006, sa.seq + 1, ACK | PSH, b"world", sport=46001)
+    assert p.tcp.stats.syncookies_ok == 1
+    s1, _ = p.lsock.accept()
+    assert s1.recv(100) == b"helloworld"
+    s0.close()
+    s1.close()
+
+
 def test_syn_fin_to_a_listener_is_dropped_and_counted():
     """SYN+FIN is no legitimate opening (a scan): Linux drops it silently; so do we."""
     p = Peer()
