@@ -17,7 +17,8 @@ from ustack.core.reass import Reassembly
 IP_COUNTERS = (
     "rx_packets", "rx_delivered", "rx_too_short", "rx_bad_version", "rx_bad_ihl", "rx_bad_len",
     "rx_bad_csum", "rx_bad_src", "rx_not_for_us", "rx_unknown_proto", "rx_fragments",
-    "rx_reassembled", "rx_options", "rx_multicast_dropped",
+    "rx_reassembled", "rx_options", "rx_multicast_dropped", "rx_raw_only",
+    "rx_raw_dropped",
     "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed",
     "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled", "fwd_directed_bcast",
 )
@@ -128,11 +129,13 @@ class IPv4:
             stack.udp.input(iface, pb, off, ihl, tot, bcast)
         elif proto == w.PROTO_ICMP:
             stack.icmp.input(iface, pb, off, ihl, tot, bcast)
+        elif took:
+            st.rx_raw_only += 1  # a protocol we do not implement, read by a raw socket
+            stack.free(pb)
         else:
-            if not took:
-                st.rx_unknown_proto += 1
-                if not bcast:
-                    stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PROTO_UNREACH, 0)
+            st.rx_unknown_proto += 1
+            if not bcast:
+                stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PROTO_UNREACH, 0)
             stack.free(pb)
 
     def is_broadcast(self, b, o):

@@ -33,10 +33,14 @@ class RawSocket(so.Socket):
         return False
 
     def _deliver(self, pb, off, tot):
-        if self.qlen >= self.qmax:
+        stack = self.stack
+        # a copy needs a packet buffer: a reassembled datagram may be bigger than one
+        if self.qlen >= self.qmax or tot > stack.pool.size:
+            stack.ipv4.stats.rx_raw_dropped += 1
             return False
-        c = self.stack.alloc()
+        c = stack.alloc()
         if c is None:
+            stack.ipv4.stats.rx_raw_dropped += 1
             return False
         fields.copy(c.buf, 0, pb.buf, off, tot)
         c.off = 0
