@@ -18,7 +18,7 @@ application's send, recv, shutdown and close. After every step:
 import random
 import struct
 
-from hypothesis import settings, strategies as st
+from hypothesis import event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from ustack.core import socket as so
@@ -33,6 +33,9 @@ PEER_PORT = 40000
 MOD = 1 << 32
 STREAM = random.Random(8).getrandbits(8 * 400000).to_bytes(400000, "little")
 S, A, P, RST, FIN = 0x02, 0x10, 0x08, 0x04, 0x01
+ACK_MODE = st.sampled_from([0, 0, 0, 1, 2, 3])  # see TcpModel._ack_off
+RARELY = st.sampled_from([False, False, False, True])
+MOSTLY = st.sampled_from([True, True, True, False])
 
 # RFC 9293 figure 5, from ESTABLISHED on (a passive open that completed), plus FIN-WAIT-1 ->
 # TIME-WAIT (a FIN that also acknowledges ours, 3.10.7.4 eighth) and any state -> CLOSED
@@ -113,6 +116,7 @@ class TcpModel(RuleBasedStateMachine):
         self.fin_at = None      # the peer's FIN: its stream ends here
         self.peer_max = 0       # highest offset of the peer's stream sent so far
         self.app_closed = False
+        self.steps = 0
         out = self._send(S, -1, 0, b"", 65535, opts=opts, ts_ok=False)
         synack = [o for o in out if o.flags & S]
         assert len(synack) == 1 and synack[0].ack == (irs + 1) % MOD
@@ -121,6 +125,7 @@ class TcpModel(RuleBasedStateMachine):
         self._send(A, 0, 0, b"", 65535)
         self.sock, _ = lsock.accept()
         self.sock.setblocking(False)
+        lsock.close()  # one incarnation: a later SYN on this 4-tuple is answered by a RST
         self.tcb = self.sock.tcb
         self.state = self.tcb.state
         assert self.state == T.ESTABLISHED
@@ -188,11 +193,30 @@ class TcpModel(RuleBasedStateMachine):
         return k * 7919 - 1000000  # anywhere
 
     # ---- peer rules ----------------------------------------------------------------------
-    @rule(off=st.integers(-40, 4000) | st.integers(-3000, 300000), n=st.integers(0, 1600),
-          fin=st.booleans(), mode=st.integers(0, 3), k=st.integers(0, 5000),
-          win=st.sampled_from([0, 1, 100, 8192, 65535]), old_ts=st.booleans(),
-          ts_ok=st.booleans())
-    def peer_data(self, off, n, fin, mode, k, win, old_ts, ts_ok):
+    @rule(where=st.sampled_from(["next", "next", "ahead", "behind", "anywhere"]),
+          delta=st.integers(0, 3000) | st.integers(0, 300000), n=st.integers(0, 1460),
+          fin=st.booleans(), mode=ACK_MODE, k=st.integers(0, 5000),
+          win=st.sampled_from([0, 1, 100, 8192, 65535]), old_ts=RARELY, ts_ok=MOSTLY)
+    def peer_data(self, where, delta, n, fin, mode, k, win, old_ts, ts_ok):
+        rn = self._rcv_next()
+        off = {"next": rn, "ahead": rn + delta, "behind": rn - delta % 2000,
+               "anywhere": delta - 3000}[where]
+        self._data(off, n, fin, mode, k, win, old_ts, ts_ok)
+
+    @rule(n=st.integers(1, 1460), fin=st.sampled_from([False] * 7 + [True]), read=MOSTLY)
+    def peer_in_order(self, n, fin, read):
+        """The common case: the next bytes of the stream, acknowledging all, full window;
+        mostly the application reads them at once."""
+        self._data(self._rcv_next(), n, fin, 0, 0, 65535, False, True)
+        if read and not self.app_closed:
+            self.app_recv(100000)
+
+    @rule()
+    def peer_closes(self):
+        """FIN after the bytes sent so far, acknowledging everything."""
+        self._data(self._rcv_next(), 0, True, 0, 0, 65535, False, True)
+
+    def _data(self, off, n, fin, mode, k, win, old_ts, ts_ok):
         if off < 0:
             pre = min(-off, n)  # bytes before the SYN: the stack must never deliver them
             data = bytes(pre) + STREAM[0:self._clamp(0, n - pre)]
@@ -207,7 +231,7 @@ class TcpModel(RuleBasedStateMachine):
             self.peer_max = end
         self._send(flags, off, self._ack_off(mode, k), data, win, ts_ok=ts_ok, old_ts=old_ts)
 
-    @rule(mode=st.integers(0, 3), k=st.integers(0, 5000),
+    @rule(mode=ACK_MODE, k=st.integers(0, 5000),
           win=st.sampled_from([0, 1, 512, 65535]), back=st.integers(0, 3))
     def peer_ack(self, mode, k, win, back):
         self._send(A, self._rcv_next() - back, self._ack_off(mode, k), b"", win)
@@ -275,7 +299,7 @@ class TcpModel(RuleBasedStateMachine):
         self.app_read += d
         self._absorb(self._drain())
 
-    @precondition(lambda self: not self.app_closed)
+    @precondition(lambda self: not self.app_closed and self.steps >= 10)
     @rule(how=st.sampled_from([so.SHUT_RD, so.SHUT_WR, so.SHUT_RDWR]))
     def app_shutdown(self, how):
         try:
@@ -284,7 +308,7 @@ class TcpModel(RuleBasedStateMachine):
             pass
         self._absorb(self._drain())
 
-    @precondition(lambda self: not self.app_closed)
+    @precondition(lambda self: not self.app_closed and self.steps >= 10)
     @rule()
     def app_close(self):
         self.sock.close()
@@ -301,6 +325,7 @@ class TcpModel(RuleBasedStateMachine):
     def read_bytes_are_a_prefix_of_the_peer_stream(self):
         if not hasattr(self, "tcb"):
             return
+        self.steps += 1
         n = len(self.app_read)
         assert bytes(self.app_read) == STREAM[:n], "the application read bytes the peer " \
             "did not send in that order"
@@ -315,6 +340,7 @@ class TcpModel(RuleBasedStateMachine):
         if new != self.state:
             assert new == T.CLOSED or new in LEGAL[self.state], "%s -> %s" % (
                 T.STATE_NAMES[self.state], T.STATE_NAMES[new])
+            event("%s -> %s" % (T.STATE_NAMES[self.state], T.STATE_NAMES[new]))
             self.state = new
 
     @invariant()
@@ -328,6 +354,8 @@ class TcpModel(RuleBasedStateMachine):
     def teardown(self):
         if not hasattr(self, "tcb"):
             return
+        event("application read %s" % ("nothing" if not self.app_read else "bytes"))
+        event("peer stream %s" % ("ended by FIN" if self.fin_at is not None else "open"))
         for s in list(self.stack.sockets):
             s.close()
         for _ in range(40):
@@ -336,5 +364,5 @@ class TcpModel(RuleBasedStateMachine):
         assert self.stack.pool.full(), "packet buffers leaked"
 
 
-TcpModel.TestCase.settings = settings(max_examples=120, stateful_step_count=30)
+TcpModel.TestCase.settings = settings(max_examples=150, stateful_step_count=40)
 TestTcpModel = TcpModel.TestCase
