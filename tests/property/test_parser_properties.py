@@ -13,6 +13,7 @@ from ustack.core.tcp import options
 from ustack.core.wire import fields, ipv4 as wip, tcp as wtcp
 from tests import frames as F
 from tests import rig as R
+from tests.property.budget import examples
 from tests.feed import Fed
 from tests.unit_ref import csum as ref_csum
 
@@ -90,7 +91,7 @@ OPTION = st.one_of(
     st.binary(max_size=6))
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.lists(OPTION, max_size=10).map(b"".join).map(lambda b: b[:40]),
        st.binary(max_size=8), st.binary(max_size=8))
 def test_tcp_options_parse_like_the_reference_and_never_beyond_their_bytes(b, before, after):
@@ -178,7 +179,7 @@ def test_ip_header_with_a_wrong_checksum_is_never_delivered(hdr, k):
 
 
 # ---- ICMP and UDP -------------------------------------------------------------------------------
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(st.binary(max_size=1400), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF))
 def test_every_echo_request_gets_its_payload_back(data, ident, seq):
     fed = Fed()
@@ -194,7 +195,7 @@ def test_every_echo_request_gets_its_payload_back(data, ident, seq):
     assert fed.stack.pool.full()
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(st.binary(max_size=1472), st.integers(1, 0xFFFF), st.booleans())
 def test_every_udp_datagram_arrives_whole_with_its_source(data, sport, zero_csum):
     fed = Fed()
@@ -232,7 +233,7 @@ def fragmented(draw):
     return data, frames
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(fragmented())
 def test_any_fragmentation_in_any_order_reassembles_to_the_datagram(case):
     data, frames = case
@@ -253,7 +254,7 @@ def test_any_fragmentation_in_any_order_reassembles_to_the_datagram(case):
     assert not any(sl.busy or sl.in_use for sl in fed.stack.ipv4.reass.slots)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 0x1FFF), st.booleans(),
                           st.integers(0, 1500), st.sampled_from([1, 17, 6, R.RAW_PROTO])),
                 max_size=20))
@@ -270,7 +271,7 @@ def test_arbitrary_fragments_never_raise_and_every_slot_comes_back(frags):
 
 
 # ---- ARP ---------------------------------------------------------------------------------------
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.lists(st.tuples(st.sampled_from([1, 2, 3, 0]),
                           st.binary(min_size=6, max_size=6),
                           st.sampled_from([F.HOST_IP, F.STACK_IP, bytes(4), b"\xff" * 4,

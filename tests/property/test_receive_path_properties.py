@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from tests import frames as F
 from tests import rig as R
+from tests.property.budget import examples
 
 BCAST = b"\xff" * 6
 S, A, P, RST, FIN = 0x02, 0x10, 0x08, 0x04, 0x01
@@ -105,7 +106,7 @@ def _finish(rig):
         rig.stack.pool.nfree, rig.stack.pool.count)
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(st.lists(st.binary(max_size=120), max_size=12))
 def test_arbitrary_bytes_never_escape_poll_and_every_frame_is_counted(frames):
     rig = R.Rig()
@@ -114,7 +115,7 @@ def test_arbitrary_bytes_never_escape_poll_and_every_frame_is_counted(frames):
     _finish(rig)
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(st.lists(st.binary(max_size=80).map(
     lambda b: F.STACK_MAC + F.HOST_MAC + b"\x08\x00" + b), max_size=12))
 def test_arbitrary_ip_datagrams_addressed_to_us_are_counted(frames):
@@ -124,7 +125,7 @@ def test_arbitrary_ip_datagrams_addressed_to_us_are_counted(frames):
     _finish(rig)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.lists(st.tuples(mutated(), st.integers(0, 3), st.sampled_from([0, 0, 1, 200, 5000])),
                 min_size=1, max_size=16))
 def test_mutated_frames_never_escape_poll_and_leave_the_pool_full(script):
@@ -141,7 +142,7 @@ def test_mutated_frames_never_escape_poll_and_leave_the_pool_full(script):
     _finish(rig)
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(st.lists(st.sampled_from(VALID), max_size=30), st.booleans())
 def test_valid_frames_in_any_order_are_counted(frames, read):
     rig = R.Rig()

@@ -26,6 +26,7 @@ from ustack.core.tcp import tcb as T
 from ustack.core.tcp.seq import seq_diff
 from tests import frames as F
 from tests import rig as R
+from tests.property.budget import examples
 from tests.feed import Fed
 
 PORT = 80
@@ -364,5 +365,5 @@ class TcpModel(RuleBasedStateMachine):
         assert self.stack.pool.full(), "packet buffers leaked"
 
 
-TcpModel.TestCase.settings = settings(max_examples=150, stateful_step_count=40)
+TcpModel.TestCase.settings = settings(max_examples=examples(150), stateful_step_count=40)
 TestTcpModel = TcpModel.TestCase
