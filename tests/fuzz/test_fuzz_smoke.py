@@ -45,3 +45,9 @@ def test_fuzzing_from_the_seed_corpus_finds_no_crash(tmp_path, capsys):
     with capsys.disabled():
         print("\nfuzz: %s executions in %d s, %d new inputs beyond %d seeds" % (
             m.group(1), SECONDS, len(os.listdir(work)), len(os.listdir(SEEDS))))
+
+
+def test_invoke_lists_the_fuzz_task():
+    r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "invoke"), "--list"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0 and "fuzz" in r.stdout.split(), r.stdout + r.stderr
