@@ -21,6 +21,7 @@ IP_COUNTERS = (
     "rx_raw_dropped",
     "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed",
     "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled", "fwd_directed_bcast",
+    "fwd_filtered",
 )
 
 L2_RESERVE = const(14)  # Ethernet header room reserved in front of every TX datagram
@@ -174,6 +175,7 @@ class IPv4:
             stack.free(pb)
             return
         if stack.filter is not None and not stack.filter(iface, out, b, off, tot):
+            st.fwd_filtered += 1
             stack.free(pb)
             return
         # TTL is the high byte of the 16-bit word at offset 8; the header checksum follows

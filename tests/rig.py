@@ -179,6 +179,7 @@ def accounting(stack):
           ip.rx_too_short + ip.rx_bad_version + ip.rx_bad_ihl + ip.rx_bad_len + ip.rx_bad_csum +
           ip.rx_bad_src + ip.rx_multicast_dropped + ip.rx_not_for_us +
           ip.fwd_packets + ip.fwd_ttl_exceeded + ip.fwd_no_route + ip.fwd_directed_bcast +
+          ip.fwd_filtered +
           ip.rx_fragments + ip.rx_delivered - ip.rx_reassembled)
     tcp = stack.tcp.stats
     udp = stack.udp.stats

@@ -142,6 +142,21 @@ def test_mutated_frames_never_escape_poll_and_leave_the_pool_full(script):
     _finish(rig)
 
 
+@settings(max_examples=examples(150))
+@given(st.lists(mutated(), min_size=1, max_size=12), st.integers(0, 255))
+def test_forwarded_filtered_or_dropped_every_frame_is_counted_when_routing(frames, mark):
+    rig = R.Rig({"IP_FORWARD": True})
+    # the forwarding hook refuses datagrams whose identification's low byte is below mark
+    rig.stack.filter = lambda i, o, b, off, n: b[off + 5] >= mark
+    for f in frames:
+        f = bytearray(f)
+        if len(f) >= 34 and f[12:14] == b"\x08\x00" and f[14 + 16:14 + 19] == F.STACK_IP[:3]:
+            f[14 + 19] = 77  # to a neighbour on the link: forwarded back out
+            R.fix_checksums(f)
+        rig.feed(f)
+    _finish(rig)
+
+
 @settings(max_examples=examples(100))
 @given(st.lists(st.sampled_from(VALID), max_size=30), st.booleans())
 def test_valid_frames_in_any_order_are_counted(frames, read):

@@ -36,3 +36,15 @@ def test_tcp_segments_are_counted_by_where_demultiplexing_sent_them():
     assert (t.rx_segments, t.rx_listen_segments, t.rx_conn_segments, t.rx_no_conn) == (3, 1, 1, 1)
     for s in list(fed.stack.sockets):
         s.close()
+
+
+def test_datagram_refused_by_the_forwarding_filter_is_counted():
+    fed = Fed({"IP_FORWARD": True})
+    fed.stack.filter = lambda in_iface, out_iface, b, off, n: False
+    other = bytes([192, 0, 2, 77])
+    fed.iface.arp.add_static(other, b"\x02\x00\x00\x00\x00\x77")
+    assert fed.feed(F.eth(F.STACK_MAC, F.HOST_MAC, 0x0800,
+                          F.ipv4(F.HOST_IP, other, 1, F.icmp_echo(1, 1, b"x")))) == []
+    ip = fed.stack.ipv4.stats
+    assert ip.rx_packets == 1 and ip.fwd_filtered == 1 and ip.fwd_packets == 0
+    assert fed.stack.pool.full()
