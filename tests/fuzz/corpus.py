@@ -14,8 +14,8 @@ if ROOT not in sys.path:
 
 from tests import frames as F  # noqa: E402
 from tests import rig as R  # noqa: E402
-from tests.fuzz.fuzz_input import (record, OP_FRAME, OP_TIME, OP_READ, OP_SEND, OP_CLOSE,  # noqa: E402
-                                   OP_BURST, FIX_CSUM)
+from tests.fuzz.fuzz_input import (record, OP_FRAME, OP_TIME, OP_READ, OP_SEND,  # noqa: E402
+                                   OP_CLOSE, OP_BURST, OP_ROUTE, FIX_CSUM)
 
 BCAST = b"\xff" * 6
 OTHER_IP = bytes([192, 0, 2, 77])
@@ -91,6 +91,11 @@ def seeds():
     s["icmp_frag_needed"] = frame(ip_frame(1, icmp(3, 4, quote(6, R.TCP_PORT, R.PEER_PORT))))
     s["icmp_time_exceeded"] = frame(ip_frame(1, icmp(11, 0, quote(17, 49152, 53))))
     s["icmp_redirect"] = frame(ip_frame(1, icmp(5, 1, quote(6, R.TCP_PORT, R.PEER_PORT))))
+    s["forward"] = record(OP_ROUTE) + frame(ip_frame(1, echo, dst=OTHER_IP)) + \
+        frame(ip_frame(17, F.udp(F.HOST_IP, OTHER_IP, 1, 2, bytes(2000)), dst=OTHER_IP))
+    s["forward_filtered"] = record(OP_ROUTE, b"\x40") + \
+        frame(ip_frame(1, echo, dst=OTHER_IP, ttl=30)) + \
+        frame(ip_frame(1, echo, dst=OTHER_IP, ttl=1))
     s["unknown_proto"] = frame(ip_frame(99, b"z" * 12))
     s["raw_proto"] = frame(ip_frame(R.RAW_PROTO, b"r" * 12))
     s["fragments_ping"] = b"".join(frame(f) for f in fragments(1, echo, 24, 0x101))

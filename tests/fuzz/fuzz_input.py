@@ -11,6 +11,8 @@ writes the seeds):
                3 send     the payload is written on the established connection
                4 close    the application closes the established connection
                5 burst    the frame queued 40 times, drained RX_BATCH frames per poll
+               6 route    forwarding on; with a payload byte, a forwarding filter that
+                          refuses datagrams whose TTL is below it
     op & 0x80  the frame's IPv4/ICMP/UDP/TCP checksums are fixed first, so mutated frames get
                past the integrity checks into the protocols
 The stack (tests/rig.py) has a UDP socket, a TCP listener, raw sockets, an established
@@ -33,6 +35,7 @@ OP_READ = 2
 OP_SEND = 3
 OP_CLOSE = 4
 OP_BURST = 5
+OP_ROUTE = 6
 FIX_CSUM = 0x80
 MAX_RECORDS = 64
 
@@ -81,6 +84,11 @@ def run_one(data):
                     pass
         elif kind == OP_CLOSE:
             rig.conn.close()
+        elif kind == OP_ROUTE:
+            rig.stack.ipv4.forward = True
+            if p:
+                ttl = p[0]
+                rig.stack.filter = lambda i, o, b, off, n: b[off + 8] >= ttl
     bad = rig.accounting()
     if bad:
         raise AssertionError("frames not accounted for: " + "; ".join(bad))

@@ -13,7 +13,8 @@ application's send, recv, shutdown and close. After every step:
 - the right edge of the receive window (RCV.NXT + RCV.WND) never moves left, neither in the
   TCB nor as advertised on the wire (RFC 9293 3.8.6, RFC 1122 4.2.2.16);
 - every state change is an edge of RFC 9293 figure 5;
-- nothing raises; and at the end every packet buffer is back in the pool.
+- nothing raises; and at the end, the socket closed and 20 minutes passed, the connection
+  is gone and every packet buffer is back in the pool.
 """
 import random
 import struct
@@ -352,6 +353,18 @@ class TcpModel(RuleBasedStateMachine):
         assert d >= 0, "RCV.NXT + RCV.WND moved left by %d (RFC 9293 3.8.6)" % -d
         self.adv = self.tcb.rcv_adv
 
+    @invariant()
+    def send_sequence_variables_stay_ordered(self):
+        """SND.UNA <= SND.NXT <= SND.MAX (RFC 9293 3.3.1), and nothing is acknowledged that
+        the stack did not send."""
+        if not hasattr(self, "tcb") or self.tcb.state == T.CLOSED:
+            return
+        t = self.tcb
+        assert seq_diff(t.snd_nxt, t.snd_una) >= 0 and seq_diff(t.snd_max, t.snd_nxt) >= 0, \
+            (t.snd_una, t.snd_nxt, t.snd_max)
+        if t.rcv is not None:
+            assert 0 <= t.rcv.count <= t.rcv.cap
+
     def teardown(self):
         if not hasattr(self, "tcb"):
             return
@@ -363,6 +376,8 @@ class TcpModel(RuleBasedStateMachine):
             self.fed.advance(30000)
         self.fed.drv.tx.clear()
         assert self.stack.pool.full(), "packet buffers leaked"
+        assert not self.stack.tcp.conns, "connections alive after 20 minutes: %s" % ",".join(
+            T.STATE_NAMES[t.state] for t in self.stack.tcp.conns)
 
 
 TcpModel.TestCase.settings = settings(max_examples=examples(150), stateful_step_count=40)
