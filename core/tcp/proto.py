@@ -24,7 +24,8 @@ from ustack.core.portalloc import Ephemeral
 TCP_COUNTERS = (
     # integrity / demux
     "rx_segments", "rx_too_short", "rx_bad_off", "rx_bad_csum", "rx_bcast", "rx_bad_opts",
-    "rx_listen_segments", "rx_conn_segments", "rx_no_conn", "rx_listen_rst", "rx_listen_ack", "rx_listen_no_syn",
+    "rx_listen_segments", "rx_conn_segments",
+    "rx_no_conn", "rx_listen_rst", "rx_listen_ack", "rx_listen_no_syn",
     "syn_queue_full", "accept_queue_full", "syn_no_tcb", "time_wait_reuse",
     # synchronized states
     "rx_paws", "rx_out_of_window", "rx_rst", "rx_rst_out_of_window", "rx_rst_time_wait",
