@@ -125,11 +125,18 @@ def test_arbitrary_ip_datagrams_addressed_to_us_are_counted(frames):
     _finish(rig)
 
 
+CONFIGS = [
+    {"PBUF_COUNT": 24, "REASS_SLOTS": 2},
+    # a starved stack: every allocation failure path (queues hold the few buffers there are)
+    {"PBUF_COUNT": 6, "UDP_RX_QUEUE": 2, "RX_BATCH": 4, "REASS_SLOTS": 1, "ARP_ENTRIES": 2},
+]
+
+
 @settings(max_examples=examples(300))
 @given(st.lists(st.tuples(mutated(), st.integers(0, 3), st.sampled_from([0, 0, 1, 200, 5000])),
-                min_size=1, max_size=16))
-def test_mutated_frames_never_escape_poll_and_leave_the_pool_full(script):
-    rig = R.Rig({"PBUF_COUNT": 24, "REASS_SLOTS": 2})
+                min_size=1, max_size=16), st.sampled_from(CONFIGS))
+def test_mutated_frames_never_escape_poll_and_leave_the_pool_full(script, config):
+    rig = R.Rig(config)
     for f, action, ms in script:
         if action == 3:
             rig.feed_many([f] * 20)  # a burst: several frames drained per poll
