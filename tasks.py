@@ -89,3 +89,32 @@ def hil(c, board="", port=""):
         return
     with c.cd(ROOT):
         c.run("%s -m ustack.ports.micropython.hil --board %s --port '%s'" % (PY, board, port))
+
+
+@task(help={"seconds": "fuzzing budget (default 60)", "jobs": "parallel fuzzing processes",
+            "out": "working folder: corpus/ grows there, crashes/ gets any crash"})
+def fuzz(c, seconds=60, jobs=1, out="build/fuzz"):
+    """Coverage-guided fuzzing (atheris) of the frame input path on the pure-Python core,
+    from the checked-in seed corpus; prints executions run and corpus size at the end."""
+    corpus = os.path.join(out, "corpus")
+    crashes = os.path.join(out, "crashes")
+    with c.cd(ROOT):
+        os.makedirs(os.path.join(ROOT, corpus), exist_ok=True)
+        os.makedirs(os.path.join(ROOT, crashes), exist_ok=True)
+        r = c.run("USTACK_PURE=1 %s tests/fuzz/fuzz_input.py %s tests/fuzz/corpus "
+                  "-max_total_time=%d -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 "
+                  "-artifact_prefix=%s/ %s" % (
+                      PY, corpus, int(seconds), crashes,
+                      ("-jobs=%d -workers=%d" % (jobs, jobs)) if int(jobs) > 1 else ""),
+                  warn=True, hide="both")
+        log = r.stdout + r.stderr
+        execs = sum(int(line.split(":")[-1]) for line in log.splitlines()
+                    if line.startswith("stat::number_of_executed_units"))
+        found = sorted(os.listdir(os.path.join(ROOT, crashes)))
+        print("fuzz: %d executions in %d s, corpus %d inputs (%s), %d crashes in %s" % (
+            execs, int(seconds), len(os.listdir(os.path.join(ROOT, corpus))) +
+            len(os.listdir(os.path.join(ROOT, "tests/fuzz/corpus"))), corpus, len(found),
+            crashes))
+        if found or r.exited not in (0,):
+            print(log[-4000:])
+            sys.exit(1)

@@ -194,6 +194,8 @@ class ICMP:
         b[o] = w.ECHO_REPLY
         c = update16((b[o + 2] << 8) | b[o + 3], (w.ECHO_REQUEST << 8) | b[o + 1],
                      (w.ECHO_REPLY << 8) | b[o + 1])
+        if c == 0:
+            c = 0xFFFF  # an all-zero reply sums to +0: only 0xFFFF verifies (RFC 1071)
         b[o + 2] = c >> 8
         b[o + 3] = c & 0xFF
         # IP: swap addresses (the reply's source is the address the request was sent to,

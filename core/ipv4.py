@@ -18,10 +18,10 @@ IP_COUNTERS = (
     "rx_packets", "rx_delivered", "rx_too_short", "rx_bad_version", "rx_bad_ihl", "rx_bad_len",
     "rx_bad_csum", "rx_bad_src", "rx_not_for_us", "rx_unknown_proto", "rx_fragments",
     "rx_reassembled", "rx_options", "rx_multicast_dropped", "rx_src_is_ours",
-    "rx_link_bcast_unicast",
+    "rx_link_bcast_unicast", "rx_raw_only", "rx_raw_dropped",
     "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed", "tx_too_big",
     "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled", "fwd_directed_bcast",
-    "fwd_martian", "fwd_source_route",
+    "fwd_martian", "fwd_source_route", "fwd_filtered",
 )
 
 L2_RESERVE = const(14)  # Ethernet header room reserved in front of every TX datagram
@@ -151,11 +151,13 @@ class IPv4:
             stack.udp.input(iface, pb, off, ihl, tot, bcast)
         elif proto == w.PROTO_ICMP:
             stack.icmp.input(iface, pb, off, ihl, tot, bcast)
+        elif took:
+            st.rx_raw_only += 1  # a protocol we do not implement, read by a raw socket
+            stack.free(pb)
         else:
-            if not took:
-                st.rx_unknown_proto += 1
-                if not bcast:
-                    stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PROTO_UNREACH, 0)
+            st.rx_unknown_proto += 1
+            if not bcast:
+                stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PROTO_UNREACH, 0)
             stack.free(pb)
 
     def is_broadcast(self, b, o):
@@ -208,6 +210,7 @@ class IPv4:
             stack.free(pb)
             return
         if stack.filter is not None and not stack.filter(iface, out, b, off, tot):
+            st.fwd_filtered += 1
             stack.free(pb)
             return
         # TTL is the high byte of the 16-bit word at offset 8; the header checksum follows

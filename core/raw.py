@@ -106,6 +106,7 @@ class RawSocket(so.Socket):
         q = admit(self, pool.chain_len(tot), True)
         if q != Q_OK:
             count_drop(st, q)
+            stack.ipv4.stats.rx_raw_dropped += 1  # the IPv4 accounting's view of the same drop
             return False
         # cannot run out: admit() saw room for the chain beyond the transmit reserve
         link(self, pool.chain_in(pb.buf, off, tot))

@@ -40,6 +40,8 @@ def rcv_window(tcp, tcb):
         free = cur
     sh = tcb.rcv_wscale
     win = free >> sh
+    if (win << sh) < cur:
+        win += 1  # RFC 7323 2.4: round up, rounding down would shrink the offered window
     if win > 0xFFFF:
         win = 0xFFFF
     adv = seq_add(tcb.rcv_nxt, win << sh)

@@ -41,7 +41,7 @@ from ustack.core.portalloc import Ephemeral
 TCP_COUNTERS = (
     # integrity / demux
     "rx_segments", "rx_too_short", "rx_bad_off", "rx_bad_csum", "rx_bcast", "rx_bad_opts",
-    "rx_dup_opts",
+    "rx_dup_opts", "rx_listen_segments", "rx_conn_segments",
     "rx_no_conn", "rx_listen_rst", "rx_listen_ack", "rx_listen_no_syn",
     "syn_queue_full", "accept_queue_full", "syn_no_tcb", "time_wait_reuse", "rx_syn_fin",
     "syn_evicted", "syncookies_sent", "syncookies_ok", "syncookies_bad", "syncookies_no_tcb",
@@ -513,12 +513,15 @@ class TCP:
         if tcb is None:
             lsock = self.find_listener(b, off, dport)
             if lsock is not None:
+                st.rx_listen_segments += 1
                 inp.listen(self, lsock, iface, b, off, sport, dport)
             else:
                 self._closed(b, off)
         elif tcb.state == T.SYN_SENT:
+            st.rx_conn_segments += 1
             inp.syn_sent(self, tcb, b)
         else:
+            st.rx_conn_segments += 1
             inp.segment(self, tcb, b)
         stack.free(pb)
 

@@ -63,8 +63,11 @@ def test_incremental_update_matches_recompute():
 
 
 def test_echo_reply_checksum_is_updated_by_rfc1624_not_rfc1141():
-    """An echo request whose checksum is 0xF7FF: RFC 1141's shortcut would give the reply
-    0xFFFF, RFC 1624 eqn. 3 gives 0x0000 (both verify; 1624 is the correct one)."""
+    """An echo request whose checksum is 0xF7FF (identifier, sequence and data all zero): the
+    reply is all zeros, so its sum is +0 and only a checksum of 0xFFFF passes the RFC 1071
+    all-ones check. RFC 1624 eqn. 3 yields 0x0000 in exactly this all-zero case (its section 3
+    caveat), which receivers such as Linux reject; the stack sends 0xFFFF. (Found by the
+    property test test_every_echo_request_gets_its_payload_back.)"""
     from tests import frames as F
     from tests.feed import Fed
     fed = Fed()
@@ -73,8 +76,8 @@ def test_echo_reply_checksum_is_updated_by_rfc1624_not_rfc1141():
     out = fed.feed(F.eth(F.STACK_MAC, F.HOST_MAC, 0x0800, F.ipv4(F.HOST_IP, F.STACK_IP, 1, req)))
     assert len(out) == 1
     icmp = out[0][34:]
-    assert icmp[0] == 0 and icmp[2:4] == b"\x00\x00"
-    assert ref(icmp) in (0xFFFF, 0)
+    assert icmp[0] == 0 and icmp[2:4] == b"\xff\xff"
+    assert ref(icmp) == 0xFFFF
 
 
 def test_update16_matches_recompute_for_ttl_decrements():
