@@ -49,6 +49,8 @@ DEFAULTS = {
     "TCP_KEEPINTVL_MS": 75000,
     "TCP_KEEPCNT": 9,
     "TCP_CHALLENGE_ACK_LIMIT": 10,  # per second, RFC 5961 section 7
+    "TCP_RST_RATE_MS": 5,      # one RST answering a segment for no connection per this many
+    "TCP_RST_BURST": 50,       # ms, after a burst (token bucket, as FreeBSD's icmplim; 0 = off)
 }
 
 
@@ -77,3 +79,6 @@ def validate(cfg):
     need(cfg["TCP_SND_BUF"] >= 536 and cfg["TCP_RCV_BUF"] >= 536,
          "TCP buffers must hold at least one 536-byte segment")
     need(cfg["UDP_RX_QUEUE"] >= 1, "UDP_RX_QUEUE must be at least 1")
+    need(cfg["RX_BATCH"] >= 1, "RX_BATCH must be at least 1")
+    need(cfg["TCP_RST_RATE_MS"] >= 0 and cfg["TCP_RST_BURST"] >= 1,
+         "need TCP_RST_RATE_MS >= 0 and TCP_RST_BURST >= 1")

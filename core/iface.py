@@ -14,6 +14,7 @@ IFACE_COUNTERS = (
     "rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
     "rx_too_short", "rx_not_for_us", "rx_unknown_ethertype", "rx_vlan",
     "tx_busy", "tx_too_big", "tx_no_buffer",
+    "rx_budget_hit",  # polls that read RX_BATCH frames and left the rest for the next one
 )
 
 L2_ETHERNET = const(1)

@@ -235,6 +235,8 @@ class Stack:
                     self.capture(iface, pb.buf, n, False)
                 iface.input(pb, n)
                 k += 1
+            if k == batch:
+                iface.stats.rx_budget_hit += 1
         if self.next_timer and now >= self.next_timer:
             self._run_timers(now)
         return self.next_timer

@@ -33,6 +33,7 @@ TCP_COUNTERS = (
     "rx_ooo", "rx_ooo_full", "rx_after_close", "rx_window_probes",
     # output
     "tx_segments", "tx_data_bytes", "tx_retransmits", "tx_rst", "tx_no_buffer",
+    "tx_rst_rate_limited",
     "challenge_acks", "challenge_acks_limited", "delayed_acks",
     # events
     "rto_expired", "fast_retransmits", "partial_acks", "persist_probes", "keepalive_probes",
@@ -93,6 +94,10 @@ class TCP:
         self.rst_dst = bytearray(4)
         self.chal_count = 0
         self.chal_start = -1000000
+        self.rst_rate = cfg["TCP_RST_RATE_MS"]
+        self.rst_burst = cfg["TCP_RST_BURST"]
+        self.rst_tokens = self.rst_burst
+        self.rst_refill = 0
         self._secret(stack)
         # the segment being processed (scratch: no objects per segment). seg_seq, seg_ack,
         # opt_tsval and opt_tsecr are relative to the connection's bases (tcb.py), set once
