@@ -60,6 +60,10 @@ def build_parser():
                     help="run the core under CPython (default) or the MicroPython unix port "
                          "behind a TAP bridge")
     up.add_argument("--tap", default=None, help="TAP device name (default: the board's, ustack0)")
+    up.add_argument("--tap-queues", type=int, default=None,
+                    help="queues of the TAP (default: the board's TAP_QUEUES, 8): the flows the "
+                         "stack talks to keep queue 0, which it reads first, while a flood of "
+                         "new flows is spread over all of them (hal/tap.py)")
     up.add_argument("--ip", default=None, help="the stack's address/prefix, e.g. 192.0.2.2/24")
     up.add_argument("--gateway", default=None, help="default gateway address")
     up.add_argument("--mac", default=None, help="the stack's MAC, e.g. 02:00:00:00:00:02")
@@ -112,6 +116,7 @@ def resolve(args):
         "board": board,
         "driver": getattr(args, "driver", None) or board_value(board, "DRIVER", "tap"),
         "tap": args.tap or board_value(board, "TAP", "ustack0"),
+        "tap_queues": getattr(args, "tap_queues", None) or board_value(board, "TAP_QUEUES", 8),
         "ip": args.ip or board_value(board, "IP", "192.0.2.2/24"),
         "gateway": args.gateway or board_value(board, "GATEWAY"),
         "mac": args.mac or board_value(board, "MAC", "02:00:00:00:00:02"),
@@ -139,7 +144,7 @@ def make_driver(r, pcap=None):
         return drv
     if kind == "tap":
         from ustack.hal.tap import Tap
-        drv = Tap(r["tap"], mac=mac, mtu=r["mtu"])
+        drv = Tap(r["tap"], mac=mac, mtu=r["mtu"], queues=r["tap_queues"])
     else:
         from ustack.ports.cpython import simdrivers
         drv = simdrivers.make(kind, r, mac)
