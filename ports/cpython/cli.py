@@ -60,10 +60,6 @@ def build_parser():
                     help="run the core under CPython (default) or the MicroPython unix port "
                          "behind a TAP bridge")
     up.add_argument("--tap", default=None, help="TAP device name (default: the board's, ustack0)")
-    up.add_argument("--tap-queues", type=int, default=None,
-                    help="queues of the TAP (default: the board's TAP_QUEUES, 8): the flows the "
-                         "stack talks to keep queue 0, which it reads first, while a flood of "
-                         "new flows is spread over all of them (hal/tap.py)")
     up.add_argument("--ip", default=None, help="the stack's address/prefix, e.g. 192.0.2.2/24")
     up.add_argument("--gateway", default=None, help="default gateway address")
     up.add_argument("--mac", default=None, help="the stack's MAC, e.g. 02:00:00:00:00:02")
@@ -116,7 +112,8 @@ def resolve(args):
         "board": board,
         "driver": getattr(args, "driver", None) or board_value(board, "DRIVER", "tap"),
         "tap": args.tap or board_value(board, "TAP", "ustack0"),
-        "tap_queues": getattr(args, "tap_queues", None) or board_value(board, "TAP_QUEUES", 8),
+        # a multi-queue TAP keeps the flows we talk to apart from a flood (hal/tap.py)
+        "tap_queues": board_value(board, "TAP_QUEUES", 8),
         "ip": args.ip or board_value(board, "IP", "192.0.2.2/24"),
         "gateway": args.gateway or board_value(board, "GATEWAY"),
         "mac": args.mac or board_value(board, "MAC", "02:00:00:00:00:02"),
