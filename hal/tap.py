@@ -6,11 +6,13 @@ queues > 1 opens a multi-queue TAP (IFF_MULTI_QUEUE) and uses it to keep the flo
 apart from a flood: the kernel puts a frame for the TAP on the queue of the last frame we
 sent in the same flow (tun's automatic flow steering, keyed by a symmetric flow hash; entries
 expire after 3 s of silence), and hashes the rest - every flow we never answered - over all
-queues. We send on queue 0 only and read it first: a flood of new flows lands on queue 0 for
-1/queues of its frames, so queue 0 keeps up (and the connections we are talking to keep
-their frames) long before the other queues do, which drop the excess at their own rings
-(counted by the kernel as the TAP's tx_dropped). The other queues get everything queue 0
-leaves of our time: queue 0 is looked at again after at most SPAN of their frames."""
+queues. We send on one queue (the first, queue 0 to begin with) and read it first: a flood of
+new flows lands on it for 1/queues of its frames, so it keeps up (and the connections we are
+talking to keep their frames) long before the other queues do, which drop the excess at
+their own rings (counted by the kernel as the TAP's tx_dropped). The other queues get what
+the first leaves of our time, and at least one frame in PQ_RUN. A flood of one flow (all
+fragments from one source hash alike) may hash onto the first queue: when it never runs dry
+while another one does, the first queue moves there (SWITCH)."""
 import errno
 import fcntl
 import os
@@ -21,7 +23,11 @@ TUNSETPERSIST = 0x400454CB
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFF_MULTI_QUEUE = 0x0100
-SPAN = 4  # frames read from the other queues between two looks at queue 0
+SPAN = 4      # frames read from the other queues between two looks at the first one
+PQ_RUN = 16   # frames in a row from the first queue before the others get one
+SWITCH = 256  # runs of PQ_RUN in a row (4096 frames that never let it run dry) before the
+              # first queue moves to one that ran dry: a TCP sender's window runs out long
+              # before, only a flood keeps a queue full that long
 
 
 class Tap:
@@ -41,8 +47,12 @@ class Tap:
             raise
         self.fd = self.fds[0]
         self.others = self.fds[1:]
-        self.span = 0   # frames the other queues may still take before queue 0 is read again
+        self.span = 0   # frames the other queues may still take before the first is read again
         self.rr = 0     # the next of the other queues to read
+        self.run = 0    # frames in a row from the first queue
+        self.busy = 0   # runs of PQ_RUN frames in a row from the first queue
+        self.idle_q = -1  # another queue found empty on its last read, or -1
+        self.moves = 0  # times the first queue moved (a flood hashed onto it)
         self.name = name
         if persist:
             fcntl.ioctl(self.fd, TUNSETPERSIST, 1)
@@ -56,24 +66,51 @@ class Tap:
         others = self.others
         if self.span <= 0:
             n = self._read(self.fd, buf)
-            if n or not others:
+            if not others:
                 return n
+            if n:
+                self.run += 1
+                if self.run >= PQ_RUN:
+                    # the first queue did not run dry for PQ_RUN frames: the others get a
+                    # frame now; one that stays busy for SWITCH such runs while another
+                    # queue runs dry carries a flood hashed onto it: move ours elsewhere
+                    self.run = 0
+                    self.busy += 1
+                    self.span = 1
+                    if self.busy >= SWITCH and self.idle_q >= 0:
+                        self._move(self.idle_q)
+                return n
+            self.run = 0
+            self.busy = 0
             self.span = SPAN
         k = len(others)
         i = 0
         while i < k:
-            fd = others[self.rr]
-            self.rr = self.rr + 1 if self.rr + 1 < k else 0
-            n = self._read(fd, buf)
+            q = self.rr
+            self.rr = q + 1 if q + 1 < k else 0
+            n = self._read(others[q], buf)
             if n:
+                if q == self.idle_q:
+                    self.idle_q = -1
                 self.span -= 1
                 return n
+            self.idle_q = q
             i += 1
         if self.span < SPAN:
             self.span = 0
-            return self._read(self.fd, buf)  # the others ran dry: queue 0 again
+            return self._read(self.fd, buf)  # the others ran dry: the first queue again
         self.span = 0
         return 0
+
+    def _move(self, q):
+        """Send on (and read first) the other queue q from now on: each flow we talk to
+        follows with the next frame we send in it."""
+        fd = self.others[q]
+        self.others[q] = self.fd
+        self.fd = fd
+        self.busy = 0
+        self.idle_q = -1
+        self.moves += 1
 
     def _read(self, fd, buf):
         try:

@@ -124,6 +124,20 @@ def tap_counters(ns, tap="ustk0"):
             "rx_packets": s["rx"]["packets"]}
 
 
+def settled(ns, tap="ustk0", most=10.0):
+    """The TAP's counters once the stack has read what its queues still held (two reads
+    0.2 s apart agree)."""
+    end = time.monotonic() + most
+    a = tap_counters(ns, tap)
+    while time.monotonic() < end:
+        time.sleep(0.2)
+        b = tap_counters(ns, tap)
+        if b["tx_packets"] == a["tx_packets"]:
+            return b
+        a = b
+    return a
+
+
 def qdisc_drops(ns, tap="ustk0"):
     """Frames the TAP's queueing discipline dropped before the device (0 with noqueue)."""
     r = ns.run(["tc", "-s", "-j", "qdisc", "show", "dev", tap])
@@ -246,8 +260,7 @@ def run_flood(ns, stack, kind, secs, transfer=2000000, rss_every=0.25):
         rss.append(vm_rss_kb(pid))
     sent = h.stop()
     r = side.results()
-    time.sleep(0.5)  # let the stack drain what the TAP still queues
-    after = tap_counters(ns)
+    after = settled(ns)
     r.update({
         "kind": kind, "secs": h.secs, "hping_sent": sent,
         "tap_read": after["tx_packets"] - before["tx_packets"],

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from tests.conftest import needs_netns
-from tests.floodkit import FLOODS, pattern_sha, percentile, run_flood, tap_counters
+from tests.floodkit import FLOODS, pattern_sha, percentile, run_flood, settled
 from tests.netns import Netns, StackProc, STACK_IP
 
 pytestmark = [needs_netns]
@@ -53,7 +53,7 @@ def stop_and_account(ns, stack):
     """Stop the stack and check that every frame the kernel queued on the TAP was read by the
     stack and counted in eth0.rx_packets, and that every frame read is counted once more by
     the layer it went to (IPv4, ARP) or by its own Ethernet-level drop counter."""
-    tap = tap_counters(ns)
+    tap = settled(ns)
     assert stack.p.poll() is None, "the stack died during the flood:\n" + "".join(stack.lines)
     c = stack.stop()
     assert stack.returncode == 0, "".join(stack.lines)[-3000:]
