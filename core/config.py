@@ -49,8 +49,8 @@ DEFAULTS = {
     "TCP_KEEPINTVL_MS": 75000,
     "TCP_KEEPCNT": 9,
     "TCP_CHALLENGE_ACK_LIMIT": 10,  # per second, RFC 5961 section 7
-    "TCP_RST_RATE_MS": 5,      # one RST answering a segment for no connection per this many
-    "TCP_RST_BURST": 50,       # ms, after a burst (token bucket, as FreeBSD's icmplim; 0 = off)
+    "TCP_RST_RATE_MS": 5,      # RSTs for segments to no connection: one per this many ms
+    "TCP_RST_BURST": 50,       # after a burst of this many (token bucket; RATE_MS 0: no limit)
 }
 
 

@@ -233,7 +233,7 @@ def send_rst(tcp, b, ip, seq, ack, flags):
         if add > 0:
             t = tcp.rst_tokens + add
             tcp.rst_tokens = t if t < tcp.rst_burst else tcp.rst_burst
-            tcp.rst_refill = now
+            tcp.rst_refill += add * tcp.rst_rate  # the rest of a period counts towards the next
         if tcp.rst_tokens <= 0:
             tcp.stats.tx_rst_rate_limited += 1
             return
