@@ -45,6 +45,14 @@ class Tap:
             for fd in self.fds:
                 os.close(fd)
             raise
+        self.name = name
+        if persist:
+            fcntl.ioctl(self.fds[0], TUNSETPERSIST, 1)
+        self._queues(self.fds, mac, mtu)
+
+    def _queues(self, fds, mac, mtu):
+        """The state over the queues' fds (any non-blocking fds that read one frame each)."""
+        self.fds = list(fds)
         self.fd = self.fds[0]
         self.others = self.fds[1:]
         self.span = 0   # frames the other queues may still take before the first is read again
@@ -53,9 +61,6 @@ class Tap:
         self.busy = 0   # runs of PQ_RUN frames in a row from the first queue
         self.idle_q = -1  # another queue found empty on its last read, or -1
         self.moves = 0  # times the first queue moved (a flood hashed onto it)
-        self.name = name
-        if persist:
-            fcntl.ioctl(self.fd, TUNSETPERSIST, 1)
         self.mac = bytes(mac)
         self.mtu = mtu
         self.rx_errors = 0
