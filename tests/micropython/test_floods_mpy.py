@@ -36,6 +36,10 @@ def test_micropython_stack_survives_a_flood_within_its_heap(ns, kind):
         assert "heapsize=2M" in st.ready, st.ready
         ns.run(["ping", "-n", "-c", "2", "-i", "0.1", "-w", "10", STACK_IP])
         r = run_flood(ns, st, kind, FLOOD_SECS, transfer=0)
+        print("%s flood, micropython: %d frames/s offered, %d absorbed; echo RTT max %.3f s; "
+              "ping %d/%d" % (kind, (r["tap_read"] + r["tap_dropped"]) / r["secs"],
+                              r["tap_read"] / r["secs"], max(r["rtts"] or [0]), r["ping_got"],
+                              r["ping_sent"]))
         assert r["tap_read"] + r["tap_dropped"] >= (r["hping_sent"] or 1), r
         assert r["fails"] == [] and r["bad"] == 0 and r["rtts"], r
         # after the flood: answering again, every ping
