@@ -3,9 +3,11 @@ interface and still runs due timers, and the answers a flood provokes (RSTs for 
 no connection) are rate-limited, each limited one counted. The floods themselves, from
 hping3 against the real process, are in tests/interop/test_floods.py."""
 from ustack.core import socket as so
+from ustack.core.wire import tcp as w
 from tests import frames as F
 from tests.feed import Fed
-from tests.unit.test_tcp_segments import tcp_frame, SYN, ACK
+
+SYN, ACK = w.SYN, w.ACK_F
 
 
 class Flood:
@@ -56,7 +58,7 @@ def flooded(frames, config=None):
 
 
 def syns(dport, n=64):
-    return [tcp_frame(1000 + i, 0, SYN, sport=20000 + i, dport=dport) for i in range(n)]
+    return [F.tcp_frame(dport, SYN, seq=1000 + i, sport=20000 + i) for i in range(n)]
 
 
 def test_one_poll_reads_at_most_rx_batch_frames_and_counts_the_budget_hit():
@@ -105,7 +107,8 @@ def test_rsts_for_a_syn_flood_to_a_closed_port_are_rate_limited_and_counted():
 
 
 def test_rsts_for_an_ack_flood_to_a_listener_share_the_limit():
-    fed, drv = flooded([tcp_frame(5, 777 + i, ACK, sport=30000 + i) for i in range(64)],
+    fed, drv = flooded([F.tcp_frame(80, ACK, seq=5, ack=777 + i, sport=30000 + i)
+                        for i in range(64)],
                        {"TCP_RST_RATE_MS": 5, "TCP_RST_BURST": 10})
     ls = fed.stack.socket(so.AF_INET, so.SOCK_STREAM)
     ls.bind(("", 80))
