@@ -165,7 +165,7 @@ def run_up(args):
     as_json = getattr(args, "json", False)
     rc = 0
     try:
-        tap = Tap(r["tap"], mtu=r["mtu"])
+        tap = Tap(r["tap"], mtu=r["mtu"], queues=r.get("tap_queues", 1))
         cli.host_setup(tap.name, r["host_ip"], r["mtu"])
         stage(work, board)
         pass_fds = ()
