@@ -189,13 +189,13 @@ class Alongside:
     def go(self):
         self.echo.stdin.write("go\n")
         self.echo.stdin.flush()
-        self.ping = subprocess.Popen(ns_cmd(self.ns, ["ping", "-n", "-q", "-i", str(
+        self.ping = subprocess.Popen(self.ns.cmd(["ping", "-n", "-q", "-i", str(
             self.ping_interval), "-c", str(self.count), "-W", "1", STACK_IP]),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.ns.procs.append(self.ping)
         self.curl = None
         if self.transfer:
-            self.curl = subprocess.Popen(ns_cmd(self.ns, ["sh", "-c", (
+            self.curl = subprocess.Popen(self.ns.cmd(["sh", "-c", (
                 "curl -s -m %d http://%s/bytes/%d | sha256sum") % (
                 int(self.secs) + 60, STACK_IP, self.transfer)]),
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -216,10 +216,6 @@ class Alongside:
             cout, _ = self.curl.communicate(timeout=self.secs + 90)
             r["sha256"] = cout.split()[0] if cout.split() else ""
         return r
-
-
-def ns_cmd(ns, argv):
-    return ns.cmd(argv)
 
 
 def pattern_sha(n):
