@@ -76,12 +76,15 @@ def main(argv=None):
                     time.strftime("%Y-%m-%d"), "%.1f %.1f %.1f" % os.getloadavg(), TRANSFER))
         f.write("hping3: packets hping3 says it sent per second (a fragmented one is many "
                 "frames). Offered: frames that reached the TAP per second (the stack's and the "
-                "kernel's counters: read + dropped; includes the traffic alongside). Absorbed: frames the stack read from "
-                "the TAP per second, each then counted by exactly one of its counters. Dropped: "
-                "frames the kernel dropped at the TAP's queue per second (the TAP's tx_dropped: "
-                "the stack did not read them in time).\n\n")
-        f.write("| flood | hping3/s | offered/s | absorbed/s | dropped at TAP/s | echo RTT ms median / p99 / "
-                "max | round trips | new conns ok | ping | ping loss | transfer | peak RSS MB |\n")
+                "kernel's counters: read + dropped; includes the traffic alongside). Absorbed: "
+                "frames the stack read from the TAP per second, each then counted by exactly "
+                "one of its counters. Dropped: frames the kernel dropped at the TAP's queues "
+                "per second (the TAP's tx_dropped: the stack did not read them in time). The "
+                "TAP has 8 queues (hal/tap.py): the flows the stack talks to keep the one it "
+                "reads first.\n\n")
+        f.write("| flood | hping3/s | offered/s | absorbed/s | dropped at TAP/s | echo RTT ms "
+                "median / p99 / max | round trips | new conns ok | ping | ping loss | transfer "
+                "| peak RSS MB |\n")
         f.write("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
         for line in rows:
             f.write(line + "\n")

@@ -10,7 +10,6 @@ the TAP is one or the other, and every frame the stack read is counted in the st
 `eth0.rx_packets`, then in exactly one per-reason counter further up.
 """
 import json
-import os
 import re
 import signal
 import subprocess

@@ -7,7 +7,6 @@ TAP's queue. Each flood runs a few seconds; `invoke bench` runs them for 30 s
 (benchmarks/floods.py)."""
 import re
 import shutil
-import subprocess
 
 import pytest
 
