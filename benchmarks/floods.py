@@ -25,7 +25,9 @@ TRANSFER = 4000000
 def one(kind, secs, runtime):
     ns = Netns("fb")
     try:
-        st = StackProc(ns, "--serve", "echo,discard,chargen,http", runtime=runtime)
+        # under MicroPython, the unix board (2 MB heap, its buffer sizes), as its tests
+        board = ["--board", "unix"] if runtime == "micropython" else []
+        st = StackProc(ns, "--serve", "echo,discard,chargen,http", *board, runtime=runtime)
         ns.run(["ping", "-n", "-c", "2", "-i", "0.1", STACK_IP])
         r = run_flood(ns, st, kind, secs, transfer=TRANSFER)
         tap = tap_counters(ns)
