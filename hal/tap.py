@@ -25,9 +25,9 @@ IFF_NO_PI = 0x1000
 IFF_MULTI_QUEUE = 0x0100
 SPAN = 4      # frames read from the other queues between two looks at the first one
 PQ_RUN = 16   # frames in a row from the first queue before the others get one
-SWITCH = 256  # runs of PQ_RUN in a row (4096 frames that never let it run dry) before the
-              # first queue moves to one that ran dry: a TCP sender's window runs out long
-              # before, only a flood keeps a queue full that long
+SWITCH = 64   # runs of PQ_RUN in a row (1024 frames that never let it run dry) before the
+              # first queue moves to one that ran dry: a TCP sender's window (45 frames for
+              # 64 KB) runs out long before, only a flood keeps a queue full that long
 
 
 class Tap:
