@@ -30,21 +30,33 @@ SWITCH = 64   # runs of PQ_RUN in a row (1024 frames that never let it run dry) 
               # 64 KB) runs out long before, only a flood keeps a queue full that long
 
 
+def _open(name, queues):
+    """Attach `queues` fds to the TAP `name` (made if missing); ([fds], its name)."""
+    flags = IFF_TAP | IFF_NO_PI | (IFF_MULTI_QUEUE if queues > 1 else 0)
+    fds = []
+    try:
+        for _ in range(max(1, queues)):
+            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            fds.append(fd)
+            res = fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags))
+            name = res[:16].rstrip(b"\0").decode()
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds, name
+
+
 class Tap:
     def __init__(self, name="ustack0", mac=b"\x02\x00\x00\x00\x00\x02", mtu=1500, persist=False,
                  queues=1):
-        flags = IFF_TAP | IFF_NO_PI | (IFF_MULTI_QUEUE if queues > 1 else 0)
-        self.fds = []
         try:
-            for _ in range(max(1, queues)):
-                fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-                self.fds.append(fd)
-                res = fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags))
-                name = res[:16].rstrip(b"\0").decode()
-        except OSError:
-            for fd in self.fds:
-                os.close(fd)
-            raise
+            self.fds, name = _open(name, queues)
+        except OSError as e:
+            if queues <= 1 or e.errno != errno.EINVAL:
+                raise
+            # a persistent TAP made without multi_queue (ip tuntap add mode tap): one queue
+            self.fds, name = _open(name, 1)
         self.name = name
         if persist:
             fcntl.ioctl(self.fds[0], TUNSETPERSIST, 1)

@@ -166,3 +166,16 @@ def test_nmap_scans_find_exactly_the_served_ports_and_the_stack_keeps_answering(
     assert c.get("tcp.tx_rst", 0) >= 96, c   # each probed closed TCP port got its RST
     # ICMP port unreachable for the closed UDP ports probed back to back: rate-limited
     assert c.get("icmp.tx_rate_limited", 0) > 0 and c.get("icmp.tx_errors", 0) > 0, c
+
+
+def test_the_tap_has_8_queues_and_a_tap_made_without_multi_queue_still_opens(ns):
+    """hal/tap.py: `ustack up` asks for 8 queues (boards/pc_tap.py TAP_QUEUES); a persistent
+    TAP made by `ip tuntap add` without multi_queue is opened with its one queue instead."""
+    r = ns.python(
+        "import subprocess\n"
+        "from ustack.hal.tap import Tap\n"
+        "subprocess.run(['ip', 'tuntap', 'add', 'dev', 'tq0', 'mode', 'tap'], check=True)\n"
+        "a = Tap('tq0', queues=8)\n"
+        "b = Tap('tq1', queues=8)\n"
+        "print(len(a.fds), len(b.fds), open('/sys/class/net/tq1/tun_flags').read().strip())\n")
+    assert r.stdout.split() == ["1", "8", "0x1102"], r.stdout + r.stderr  # IFF_MULTI_QUEUE
