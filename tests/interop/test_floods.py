@@ -137,6 +137,19 @@ def test_established_connection_keeps_echoing_under_a_syn_flood(ns, stack):
     check_alongside(r, "syn")
 
 
+def test_new_connections_succeed_under_a_random_source_syn_flood_to_their_port(ns, stack):
+    """RFC 4987: SYNs from random sources to the echo port never complete, so they fill its
+    SYN queue; past that, SYN cookies still let a real client in (a new connection every
+    0.5 s, each within its 5 s), and the established connection keeps echoing."""
+    r = run_flood(ns, stack, "syn-rand-source", FLOOD_SECS, transfer=TRANSFER)
+    c, _ = stop_and_account(ns, stack)
+    check_offered(r, "syn-rand-source")
+    check_memory(r, "syn-rand-source")
+    assert max(r["rtts"]) <= RTT_MAX_S, r["rtts"]
+    assert r["new"] and all(ok for ok, _ in r["new"]), "new connections: %r (SYN queue full %d)" % (
+        r["new"], c.get("tcp.syn_queue_full", 0))
+
+
 def nmap(ns, *args, timeout=120):
     r = ns.run(["nmap", "-n", "-Pn", "-T4", "--max-retries", "1", "-oG", "-"] + list(args) +
                [STACK_IP], timeout=timeout)
