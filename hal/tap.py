@@ -152,6 +152,21 @@ class Tap:
             self.tx_errors += 1
             return False
 
+    def report(self, c, prefix="link."):
+        """Add the TAP's own figures to the counters dict c: its queues, the times the first
+        queue moved, and the frames the kernel dropped at its queues because they were full
+        (the TAP's tx_dropped: frames offered faster than the stack reads them)."""
+        c[prefix + "tap_queues"] = len(self.fds)
+        if self.moves:
+            c[prefix + "tap_queue_moves"] = self.moves
+        try:
+            with open("/sys/class/net/%s/statistics/tx_dropped" % self.name) as f:
+                v = int(f.read())
+        except (OSError, ValueError):
+            return
+        if v:
+            c[prefix + "tap_dropped"] = v
+
     def poll_obj(self):
         return self.fd
 

@@ -176,6 +176,10 @@ def make_stack(r, drv):
 
 def print_counters(st, as_json=False, out=sys.stdout):
     c = st.counters()
+    for i in st.ifaces:
+        rep = getattr(i.driver, "report", None)  # the link's own figures (hal/tap.py: drops
+        if rep is not None:                      # at the TAP's queues)
+            rep(c)
     if as_json:
         out.write("counters " + json.dumps(c, sort_keys=True) + "\n")
     else:

@@ -248,6 +248,8 @@ def run_up(args):
             c = dict(mp.counters or {})
             if br is not None:
                 c.update(br.counters())
+            if tap is not None:
+                tap.report(c)
             if mp.failures:
                 c["heap_lock.failures"] = len(mp.failures)
             print_counters(c, as_json)

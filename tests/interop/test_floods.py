@@ -66,6 +66,8 @@ def stop_and_account(ns, stack):
         c.get("eth0.arp.rx_malformed", 0)
     assert c["eth0.rx_packets"] == c.get("ip.rx_packets", 0) + arp + l2_drops, c
     assert c["pbuf.free"] == c["pbuf.count"], "buffers leaked: %r" % c
+    # and `ustack up` reports the frames the kernel dropped at the TAP's queues itself
+    assert c["link.tap_queues"] == 8 and c.get("link.tap_dropped", 0) == tap["tx_dropped"], c
     return c, tap
 
 
