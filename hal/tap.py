@@ -168,7 +168,7 @@ class Tap:
             c[prefix + "tap_dropped"] = v
 
     def poll_obj(self):
-        return self.fd
+        return self.fds[0] if self.fds else -1  # stable: add_reader/remove_reader pair up
 
     def poll_objs(self):
         return list(self.fds)
