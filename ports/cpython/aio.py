@@ -21,6 +21,7 @@ def _fds(drv):
     fds = objs() if objs is not None else [drv.poll_obj()]
     return [fd for fd in fds if fd is not None]
 
+
 class AsyncStack:
     def __init__(self, stack, loop=None):
         self.stack = stack
