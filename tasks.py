@@ -63,6 +63,10 @@ def bench(c, quick=False, out="", runtime="cpython"):
             c.run("%s -m benchmarks.drivers %s" % (PY, "--count 500" if quick else ""))
         else:
             c.run("%s -m benchmarks.memory" % PY)
+        # hping3 floods, 30 s each (3 s with --quick): benchmarks/floods[-micropython].md
+        c.run("%s -m benchmarks.floods --secs %d --runtime %s --out %s" % (
+            PY, 3 if quick else 30, runtime,
+            "benchmarks/floods.md" if runtime == "cpython" else "benchmarks/floods-%s.md" % runtime))
         c.run("%s -m benchmarks.bench %s --out %s --runtime %s %s" % (
             PY, "--quick" if quick else "", out, runtime, "" if runtime == "cpython" else "--no-readme"))
 

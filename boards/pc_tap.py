@@ -3,6 +3,7 @@ NAME = "pc_tap"
 MCU = "x86_64 (CPython)"
 DRIVER = "tap"
 TAP = "ustack0"
+TAP_QUEUES = 8          # multi-queue TAP: flows we talk to keep queue 0 under a flood
 MAC = "02:00:00:00:00:02"
 IP = "192.0.2.2/24"
 GATEWAY = None

@@ -70,6 +70,8 @@ DEFAULTS = {
     "TCP_KEEPCNT": 9,
     "TCP_CHALLENGE_ACK_LIMIT": 10,  # per second and connection, RFC 5961 section 7
     "TCP_CHALLENGE_ACK_GLOBAL": 100,  # all connections: a random budget in [G/2, 3G/2) a second
+    "TCP_RST_RATE_MS": 5,      # RSTs for segments to no connection: one per this many ms
+    "TCP_RST_BURST": 50,       # after a burst of this many (token bucket; RATE_MS 0: no limit)
 }
 
 
@@ -114,6 +116,8 @@ RANGES = {
     "TCP_ORPHAN_RETRIES": (1, 255),
     "TCP_FIN_TIMEOUT_MS": (1000, DAY_MS),
     "TCP_CHALLENGE_ACK_GLOBAL": (2, 65535),
+    "TCP_RST_RATE_MS": (0, 60000),
+    "TCP_RST_BURST": (1, 65535),
     "TCP_MSL_MS": (1, 600000),
     "TCP_RTO_INIT_MS": (1, DAY_MS),
     "TCP_RTO_MIN_MS": (1, DAY_MS),
@@ -243,3 +247,5 @@ def validate(cfg):
     need(cfg["TCP_FIN_TIMEOUT_MS"] >= 1000, "TCP_FIN_TIMEOUT_MS must be at least 1000")
     need(cfg["TCP_CHALLENGE_ACK_LIMIT"] >= 1, "TCP_CHALLENGE_ACK_LIMIT must be at least 1")
     need(cfg["TCP_CHALLENGE_ACK_GLOBAL"] >= 2, "TCP_CHALLENGE_ACK_GLOBAL must be at least 2")
+    need(cfg["TCP_RST_RATE_MS"] >= 0 and cfg["TCP_RST_BURST"] >= 1,
+         "need TCP_RST_RATE_MS >= 0 and TCP_RST_BURST >= 1")

@@ -338,6 +338,8 @@ class Stack:
                 except Exception as e:
                     self._recover(e, "input on " + iface.name, pb, n, ep)
                 k += 1
+            if k == batch:
+                iface.stats.rx_budget_hit += 1
         if self.next_timer and now >= self.next_timer:
             self._run_timers(now)
         return self.next_timer

@@ -1,5 +1,18 @@
 """Linux TAP device (IFF_TAP | IFF_NO_PI): Ethernet frames to and from the kernel.
-CPython only. The fd is non-blocking; poll_obj() returns it for select/poll."""
+CPython only. The fds are non-blocking; poll_obj() returns the first for select/poll,
+poll_objs() all of them.
+
+queues > 1 opens a multi-queue TAP (IFF_MULTI_QUEUE) and uses it to keep the flows we talk to
+apart from a flood: the kernel puts a frame for the TAP on the queue of the last frame we
+sent in the same flow (tun's automatic flow steering, keyed by a symmetric flow hash; entries
+expire after 3 s of silence), and hashes the rest - every flow we never answered - over all
+queues. We send on one queue (the first, queue 0 to begin with) and read it first: a flood of
+new flows lands on it for 1/queues of its frames, so it keeps up (and the connections we are
+talking to keep their frames) long before the other queues do, which drop the excess at
+their own rings (counted by the kernel as the TAP's tx_dropped). The other queues get what
+the first leaves of our time, and at least one frame in PQ_RUN. A flood of one flow (all
+fragments from one source hash alike) may hash onto the first queue: when it never runs dry
+while another one does, the first queue moves there (SWITCH)."""
 import errno
 import fcntl
 import os
@@ -9,20 +22,57 @@ TUNSETIFF = 0x400454CA
 TUNSETPERSIST = 0x400454CB
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
+IFF_MULTI_QUEUE = 0x0100
+SPAN = 4      # frames read from the other queues between two looks at the first one
+PQ_RUN = 16   # frames in a row from the first queue before the others get one
+SWITCH = 64   # runs of PQ_RUN in a row (1024 frames that never let it run dry) before the
+              # first queue moves to one that ran dry: a TCP sender's window (45 frames for
+              # 64 KB) runs out long before, only a flood keeps a queue full that long
+
+
+def _open(name, queues):
+    """Attach `queues` fds to the TAP `name` (made if missing); ([fds], its name)."""
+    flags = IFF_TAP | IFF_NO_PI | (IFF_MULTI_QUEUE if queues > 1 else 0)
+    fds = []
+    try:
+        for _ in range(max(1, queues)):
+            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            fds.append(fd)
+            res = fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags))
+            name = res[:16].rstrip(b"\0").decode()
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds, name
 
 
 class Tap:
-    def __init__(self, name="ustack0", mac=b"\x02\x00\x00\x00\x00\x02", mtu=1500, persist=False):
-        self.fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    def __init__(self, name="ustack0", mac=b"\x02\x00\x00\x00\x00\x02", mtu=1500, persist=False,
+                 queues=1):
         try:
-            ifr = struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI)
-            res = fcntl.ioctl(self.fd, TUNSETIFF, ifr)
-        except OSError:
-            os.close(self.fd)
-            raise
-        self.name = res[:16].rstrip(b"\0").decode()
+            self.fds, name = _open(name, queues)
+        except OSError as e:
+            if queues <= 1 or e.errno != errno.EINVAL:
+                raise
+            # a persistent TAP made without multi_queue (ip tuntap add mode tap): one queue
+            self.fds, name = _open(name, 1)
+        self.name = name
         if persist:
-            fcntl.ioctl(self.fd, TUNSETPERSIST, 1)
+            fcntl.ioctl(self.fds[0], TUNSETPERSIST, 1)
+        self._queues(self.fds, mac, mtu)
+
+    def _queues(self, fds, mac, mtu):
+        """The state over the queues' fds (any non-blocking fds that read one frame each)."""
+        self.fds = list(fds)
+        self.fd = self.fds[0]
+        self.others = self.fds[1:]
+        self.span = 0   # frames the other queues may still take before the first is read again
+        self.rr = 0     # the next of the other queues to read
+        self.run = 0    # frames in a row from the first queue
+        self.busy = 0   # runs of PQ_RUN frames in a row from the first queue
+        self.idle_q = -1  # another queue found empty on its last read, or -1
+        self.moves = 0  # times the first queue moved (a flood hashed onto it)
         self.mac = bytes(mac)
         self.mtu = mtu
         self.rx_errors = 0
@@ -30,8 +80,58 @@ class Tap:
         self._mv = None
 
     def recv_into(self, buf):
+        others = self.others
+        if self.span <= 0:
+            n = self._read(self.fd, buf)
+            if not others:
+                return n
+            if n:
+                self.run += 1
+                if self.run >= PQ_RUN:
+                    # the first queue did not run dry for PQ_RUN frames: the others get a
+                    # frame now; one that stays busy for SWITCH such runs while another
+                    # queue runs dry carries a flood hashed onto it: move ours elsewhere
+                    self.run = 0
+                    self.busy += 1
+                    self.span = 1
+                    if self.busy >= SWITCH and self.idle_q >= 0:
+                        self._move(self.idle_q)
+                return n
+            self.run = 0
+            self.busy = 0
+            self.span = SPAN
+        k = len(others)
+        i = 0
+        while i < k:
+            q = self.rr
+            self.rr = q + 1 if q + 1 < k else 0
+            n = self._read(others[q], buf)
+            if n:
+                if q == self.idle_q:
+                    self.idle_q = -1
+                self.span -= 1
+                return n
+            self.idle_q = q
+            i += 1
+        if self.span < SPAN:
+            self.span = 0
+            return self._read(self.fd, buf)  # the others ran dry: the first queue again
+        self.span = 0
+        return 0
+
+    def _move(self, q):
+        """Send on (and read first) the other queue q from now on: each flow we talk to
+        follows with the next frame we send in it."""
+        fd = self.others[q]
+        self.others[q] = self.fd
+        self.fd = fd
+        self.busy = 0
+        self.idle_q = -1
+        self.moves += 1
+
+    def _read(self, fd, buf):
         try:
-            return os.readv(self.fd, [buf])
+            return os.readv(fd, [buf])
         except BlockingIOError:
             return 0
         except OSError as e:
@@ -52,8 +152,26 @@ class Tap:
             self.tx_errors += 1
             return False
 
+    def report(self, c, prefix="link."):
+        """Add the TAP's own figures to the counters dict c: its queues, the times the first
+        queue moved, and the frames the kernel dropped at its queues because they were full
+        (the TAP's tx_dropped: frames offered faster than the stack reads them)."""
+        c[prefix + "tap_queues"] = len(self.fds)
+        if self.moves:
+            c[prefix + "tap_queue_moves"] = self.moves
+        try:
+            with open("/sys/class/net/%s/statistics/tx_dropped" % self.name) as f:
+                v = int(f.read())
+        except (OSError, ValueError):
+            return
+        if v:
+            c[prefix + "tap_dropped"] = v
+
     def poll_obj(self):
-        return self.fd
+        return self.fds[0] if self.fds else -1  # stable: add_reader/remove_reader pair up
+
+    def poll_objs(self):
+        return list(self.fds)
 
     def fileno(self):
         return self.fd
@@ -66,5 +184,8 @@ class Tap:
 
     def close(self):
         if self.fd >= 0:
-            os.close(self.fd)
+            for fd in self.fds:
+                os.close(fd)
+            self.fds = []
+            self.others = []
             self.fd = -1

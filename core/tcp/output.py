@@ -224,8 +224,23 @@ def retransmit_first(tcp, tcb):
 
 def send_rst(tcp, b, ip, seq, ack, flags):
     """A RST answering the segment whose IPv4 header is at b[ip] (addresses and ports
-    swapped); flags is RST or RST|ACK. Nothing is kept."""
+    swapped); flags is RST or RST|ACK. Nothing is kept.
+    Rate-limited (TCP_RST_RATE_MS, TCP_RST_BURST): a flood of segments to closed ports or
+    of stray ACKs must not buy one transmission each. RFC 9293 3.10.7.1 asks for the RST;
+    like the BSDs (icmplim covers RSTs too), we send at most a burst and then one per
+    TCP_RST_RATE_MS; an unanswered peer times out as if the RST were lost."""
     stack = tcp.stack
+    if tcp.rst_rate:
+        now = stack.now
+        add = (now - tcp.rst_refill) // tcp.rst_rate
+        if add > 0:
+            t = tcp.rst_tokens + add
+            tcp.rst_tokens = t if t < tcp.rst_burst else tcp.rst_burst
+            tcp.rst_refill += add * tcp.rst_rate  # the rest of a period counts towards the next
+        if tcp.rst_tokens <= 0:
+            tcp.stats.tx_rst_rate_limited += 1
+            return
+        tcp.rst_tokens -= 1
     pb = stack.ipv4.alloc_tx()
     if pb is None:
         tcp.stats.tx_no_buffer += 1

@@ -52,6 +52,7 @@ TCP_COUNTERS = (
     "rx_ooo", "rx_ooo_full", "rx_after_close", "rx_window_probes",
     # output
     "tx_segments", "tx_data_bytes", "tx_retransmits", "tx_rst", "tx_no_buffer",
+    "tx_rst_rate_limited",
     "challenge_acks", "challenge_acks_limited", "challenge_acks_global_limited",
     "delayed_acks",
     # events
@@ -125,6 +126,10 @@ class TCP:
         self.chal_budget = 0
         self.chal_start = -1000000
         self.chal_draws = 0
+        self.rst_rate = cfg["TCP_RST_RATE_MS"]
+        self.rst_burst = cfg["TCP_RST_BURST"]
+        self.rst_tokens = self.rst_burst
+        self.rst_refill = 0
         self._secret(stack)
         k = self.key
         self.cookie_mac = cookie.Mac(cookie.schedule(k[2] >> 16, k[2] & 0xFFFF, k[3] >> 16,

@@ -61,6 +61,11 @@ async def start_server(client_connected_cb, host="", port=0, *, stack=None, back
         sock.close()
         raise
     return await asyncio.start_server(client_connected_cb, sock=sock, **kw)
+def _fds(drv):
+    """What to wait on for a driver's frames: every queue of a multi-queue TAP."""
+    objs = getattr(drv, "poll_objs", None)
+    fds = objs() if objs is not None else [drv.poll_obj()]
+    return [fd for fd in fds if fd is not None]
 
 
 class AsyncStack:
@@ -73,8 +78,7 @@ class AsyncStack:
         stack.clock = lambda: int(time.monotonic() * 1000)
         stack.notifier = None
         for iface in stack.ifaces:
-            fd = iface.driver.poll_obj()
-            if fd is not None:
+            for fd in _fds(iface.driver):
                 self.loop.add_reader(fd, self._poll)
         self._busy = [i for i in stack.ifaces if i.driver.poll_obj() is None]
         self._poll()
@@ -174,8 +178,7 @@ class AsyncStack:
         if self._timer is not None:
             self._timer.cancel()
         for iface in self.stack.ifaces:
-            fd = iface.driver.poll_obj()
-            if fd is not None:
+            for fd in _fds(iface.driver):
                 self.loop.remove_reader(fd)
 
 

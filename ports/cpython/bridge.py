@@ -51,6 +51,13 @@ def listen(spec):
     return s, spec
 
 
+
+def _tap_fds(tap):
+    """Every descriptor the TAP's frames arrive on (a multi-queue TAP has one per queue)."""
+    if hasattr(tap, "poll_objs"):
+        return tap.poll_objs()
+    return [tap.fileno() if hasattr(tap, "fileno") else tap.poll_obj()]
+
 class FrameStream:
     """Length-prefixed frames over a connected stream socket (the StreamLink wire format)."""
 
@@ -242,9 +249,9 @@ class Bridge:
 
     def _tap_to_stream(self):
         buf = bytearray(65536)
-        fd = self.tap.fileno() if hasattr(self.tap, "fileno") else self.tap.poll_obj()
         p = select.poll()
-        p.register(fd, select.POLLIN)
+        for fd in _tap_fds(self.tap):
+            p.register(fd, select.POLLIN)
         p.register(self._wr, select.POLLIN)
         try:
             while self.running:
@@ -420,8 +427,8 @@ class SlipBridge:
     def _tap_to_slip(self):
         buf = bytearray(65536)
         p = select.poll()
-        p.register(self.tap.fileno() if hasattr(self.tap, "fileno") else self.tap.poll_obj(),
-                   select.POLLIN)
+        for fd in _tap_fds(self.tap):
+            p.register(fd, select.POLLIN)
         p.register(self._wr, select.POLLIN)
         try:
             while self.running:

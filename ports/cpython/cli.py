@@ -163,6 +163,8 @@ def resolve(args):
         "board": board,
         "driver": getattr(args, "driver", None) or board_value(board, "DRIVER", "tap"),
         "tap": args.tap or board_value(board, "TAP", "ustack0"),
+        # a multi-queue TAP keeps the flows we talk to apart from a flood (hal/tap.py)
+        "tap_queues": board_value(board, "TAP_QUEUES", 8),
         "ip": args.ip or board_value(board, "IP", "192.0.2.2/24"),
         "gateway": args.gateway or board_value(board, "GATEWAY"),
         "mac": args.mac or board_value(board, "MAC", "02:00:00:00:00:02"),
@@ -192,7 +194,7 @@ def make_driver(r, pcap=None):
         return drv
     if kind == "tap":
         from ustack.hal.tap import Tap
-        drv = Tap(r["tap"], mac=mac, mtu=r["mtu"])
+        drv = Tap(r["tap"], mac=mac, mtu=r["mtu"], queues=r["tap_queues"])
     else:
         from ustack.ports.cpython import simdrivers
         drv = simdrivers.make(kind, r, mac)
@@ -248,7 +250,14 @@ def limits(c):
 
 
 def print_counters(st, as_json=False, out=sys.stdout):
-    c = st.counters() if not isinstance(st, dict) else st
+    if isinstance(st, dict):
+        c = st
+    else:
+        c = st.counters()
+        for i in st.ifaces:
+            rep = getattr(i.driver, "report", None)  # the link's own figures (hal/tap.py:
+            if rep is not None:                      # drops at the TAP's queues)
+                rep(c)
     if as_json:
         out.write("counters " + json.dumps(c, sort_keys=True) + "\n")
     else:

@@ -83,9 +83,10 @@ class Runner:
     def loop(self):
         fds = [self.rfd]
         for iface in self.stack.ifaces:
-            o = iface.driver.poll_obj()
-            if o is not None:
-                fds.append(o)
+            objs = getattr(iface.driver, "poll_objs", None)  # a multi-queue TAP: every queue
+            for o in (objs() if objs is not None else [iface.driver.poll_obj()]):
+                if o is not None:
+                    fds.append(o)
         poller = select.poll()
         for fd in fds:
             poller.register(fd, select.POLLIN)

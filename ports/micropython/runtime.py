@@ -160,7 +160,7 @@ def run_up(args):
     as_json = getattr(args, "json", False)
     rc = 0
     try:
-        tap = Tap(r["tap"], mtu=r["mtu"])
+        tap = Tap(r["tap"], mtu=r["mtu"], queues=r.get("tap_queues", 1))
         cli.host_setup(tap.name, r["host_ip"], r["mtu"])
         stage(work, board)
         pass_fds = ()
@@ -243,6 +243,8 @@ def run_up(args):
             c = dict(mp.counters or {})
             if br is not None:
                 c.update(br.counters())
+            if tap is not None:
+                tap.report(c)
             if mp.failures:
                 c["heap_lock.failures"] = len(mp.failures)
             print_counters(c, as_json)

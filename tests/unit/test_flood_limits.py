@@ -1,0 +1,125 @@
+"""Staying up under a flood, one poll at a time: each poll reads a bounded batch of frames per
+interface and still runs due timers, and the answers a flood provokes (RSTs for segments to
+no connection) are rate-limited, each limited one counted. The floods themselves, from
+hping3 against the real process, are in tests/interop/test_floods.py."""
+from ustack.core import socket as so
+from ustack.core.wire import tcp as w
+from tests import frames as F
+from tests.feed import Fed
+
+SYN, ACK = w.SYN, w.ACK_F
+
+
+class Flood:
+    """A driver whose receive queue never runs dry: `frames` over and over, as a link under
+    a flood looks to the stack."""
+
+    def __init__(self, frames, mac=F.STACK_MAC):
+        self.frames = frames
+        self.i = 0
+        self.read = 0
+        self.mac = mac
+        self.mtu = 1500
+        self.tx = []
+        self.on = True
+
+    def recv_into(self, buf):
+        if not self.on:
+            return 0
+        f = self.frames[self.i]
+        self.i = (self.i + 1) % len(self.frames)
+        n = len(f)
+        buf[0:n] = f
+        self.read += 1
+        return n
+
+    def send(self, buf, n):
+        self.tx.append(bytes(buf[0:n]))
+        return True
+
+    def poll_obj(self):
+        return None
+
+    def service(self):
+        pass
+
+    def link_up(self):
+        return True
+
+    def close(self):
+        pass
+
+
+def flooded(frames, config=None):
+    fed = Fed(config)
+    drv = Flood(frames)
+    fed.iface.driver = drv
+    return fed, drv
+
+
+def syns(dport, n=64):
+    return [F.tcp_frame(dport, SYN, seq=1000 + i, sport=20000 + i) for i in range(n)]
+
+
+def test_one_poll_reads_at_most_rx_batch_frames_and_counts_the_budget_hit():
+    fed, drv = flooded([F.udp_frame(9, b"x")], {"RX_BATCH": 8})
+    fed.stack.poll(fed.t)
+    assert drv.read == 8
+    assert fed.iface.stats.rx_budget_hit == 1
+    drv.on = False
+    fed.stack.poll(fed.t)
+    assert drv.read == 8 and fed.iface.stats.rx_budget_hit == 1  # ran dry: no budget hit
+
+
+def test_timers_fire_on_time_while_the_link_never_runs_dry():
+    """RFC 6298 5.4: the SYN is retransmitted when its timer expires, flood or not."""
+    fed, drv = flooded([F.udp_frame(9, b"x")])
+    s = fed.stack.socket(so.AF_INET, so.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        s.connect(("192.0.2.1", 7))
+    except OSError:
+        pass
+    syn_count = len([f for f in drv.tx if f[23] == 6])
+    for _ in range(1100):
+        fed.advance(1)
+    assert len([f for f in drv.tx if f[23] == 6]) == syn_count + 1
+    assert fed.stack.tcp.stats.tx_retransmits == 1
+    s.close()
+
+
+def rsts(drv):
+    return [f for f in drv.tx if f[23] == 6 and f[47] & 0x04]
+
+
+def test_rsts_for_a_syn_flood_to_a_closed_port_are_rate_limited_and_counted():
+    fed, drv = flooded(syns(81), {"TCP_RST_RATE_MS": 5, "TCP_RST_BURST": 50})
+    for _ in range(20):
+        fed.stack.poll(fed.t)  # 20 polls x 32 SYNs within one millisecond
+    st = fed.stack.tcp.stats
+    assert st.rx_no_conn == 640
+    assert len(rsts(drv)) == st.tx_rst == 50
+    assert st.tx_rst_rate_limited == 590
+    fed.t += 100  # 100 ms at one RST per 5 ms: 20 more
+    for _ in range(20):
+        fed.stack.poll(fed.t)
+    assert st.tx_rst == 70 and st.tx_rst_rate_limited == 590 + 620
+
+
+def test_rsts_for_an_ack_flood_to_a_listener_share_the_limit():
+    fed, drv = flooded([F.tcp_frame(80, ACK, seq=5, ack=777 + i, sport=30000 + i)
+                        for i in range(64)],
+                       {"TCP_RST_RATE_MS": 5, "TCP_RST_BURST": 10})
+    ls = fed.stack.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 80))
+    ls.listen(4)
+    fed.stack.poll(fed.t)
+    st = fed.stack.tcp.stats
+    assert st.rx_listen_ack == 32 and st.tx_rst == 10 and st.tx_rst_rate_limited == 22
+    ls.close()
+
+
+def test_rst_rate_limit_zero_answers_every_segment():
+    fed, drv = flooded(syns(81), {"TCP_RST_RATE_MS": 0})
+    fed.stack.poll(fed.t)
+    assert fed.stack.tcp.stats.tx_rst == 32 and len(rsts(drv)) == 32
