@@ -70,6 +70,15 @@ DEFAULTS = {
     "TCP_KEEPCNT": 9,
     "TCP_CHALLENGE_ACK_LIMIT": 10,  # per second and connection, RFC 5961 section 7
     "TCP_CHALLENGE_ACK_GLOBAL": 100,  # all connections: a random budget in [G/2, 3G/2) a second
+    # DNS stub resolver (core/dns.py); servers come from stack.dns.set_servers (DHCP, --dns)
+    "DNS_SEARCH": "",          # the search domain tried for names without a dot ('' none)
+    "DNS_TIMEOUT_MS": 2000,    # one query to one server
+    "DNS_ATTEMPTS": 2,         # rounds over all servers (resolv.conf's attempts)
+    "DNS_MSG_SIZE": 1232,      # largest answer taken (over TCP; UDP ones are <= 512)
+    "DNS_CACHE_ENTRIES": 8,    # names cached (0: no cache)
+    "DNS_CACHE_ADDRS": 8,      # addresses kept per name; more in an answer are dropped
+    "DNS_MAX_TTL_S": 3600,     # a cached answer is used at most this long, whatever its TTL
+    "DNS_CNAME_DEPTH": 8,      # CNAME links followed for one name
 }
 
 
@@ -126,6 +135,13 @@ RANGES = {
     "TCP_KEEPINTVL_MS": (1, DAY_MS),
     "TCP_KEEPCNT": (1, 255),
     "TCP_CHALLENGE_ACK_LIMIT": (1, 65535),
+    "DNS_TIMEOUT_MS": (1, 600000),
+    "DNS_ATTEMPTS": (1, 16),
+    "DNS_MSG_SIZE": (512, 65535),      # RFC 1035 4.2.1; a TCP message's length is 16 bits
+    "DNS_CACHE_ENTRIES": (0, 1024),
+    "DNS_CACHE_ADDRS": (1, 64),
+    "DNS_MAX_TTL_S": (0, 604800),      # 0: nothing cached; at most a week (RFC 8767's bound)
+    "DNS_CNAME_DEPTH": (1, 32),
 }
 CHOICES = {"TCP_CC": ("newreno",)}
 
@@ -243,3 +259,7 @@ def validate(cfg):
     need(cfg["TCP_FIN_TIMEOUT_MS"] >= 1000, "TCP_FIN_TIMEOUT_MS must be at least 1000")
     need(cfg["TCP_CHALLENGE_ACK_LIMIT"] >= 1, "TCP_CHALLENGE_ACK_LIMIT must be at least 1")
     need(cfg["TCP_CHALLENGE_ACK_GLOBAL"] >= 2, "TCP_CHALLENGE_ACK_GLOBAL must be at least 2")
+    if cfg["DNS_SEARCH"]:
+        from ustack.core.wire.dns import encode_name, MAX_NAME
+        need(encode_name(bytearray(MAX_NAME + 1), 0, cfg["DNS_SEARCH"]) > 0,
+             "DNS_SEARCH must be a domain name like 'example.com', got %r" % (cfg["DNS_SEARCH"],))

@@ -17,6 +17,7 @@ from ustack.core.route import RouteTable
 from ustack.core.ipv4 import IPv4, L2_RESERVE
 from ustack.core.icmp import ICMP
 from ustack.core.udp import UDP, UdpSocket
+from ustack.core.dns import Resolver
 from ustack.core.wire import ipv4 as ip4
 from ustack.core import socket as so
 from ustack.core.stats import Counters
@@ -99,6 +100,7 @@ class Stack:
         self.owner_check = None   # port hook: True when the caller may drive the stack
         self.log = print          # port hook: log(line), one line per exception caught in poll
         self.stats = Counters(STACK_COUNTERS)
+        self.dns = Resolver(self)  # DNS stub resolver: stack.dns.set_servers([...])
 
     # ---- buffers --------------------------------------------------------------------------
     def alloc(self):
@@ -466,7 +468,8 @@ class Stack:
         """{'ip.rx_packets': n, ...}: every non-zero counter."""
         out = {}
         for pre, c in (("stack", self.stats), ("ip", self.ipv4.stats), ("icmp", self.icmp.stats),
-                       ("udp", self.udp.stats), ("reass", self.ipv4.reass.stats)):
+                       ("udp", self.udp.stats), ("reass", self.ipv4.reass.stats),
+                       ("dns", self.dns.stats)):
             for k, v in c.nonzero():
                 out[pre + "." + k] = v
         if self.tcp is not None:
