@@ -1,0 +1,110 @@
+"""ustack.socket's getaddrinfo/gethostbyname through the stack's resolver (core/dns.py):
+names answered by a name server on the other stack, failures as the stdlib's gaierror."""
+import socket as stdsocket
+import threading
+
+import pytest
+
+from tests.ports.test_socketmod import net, on, echo_server, B_IP  # noqa: F401 - fixture
+from tests.unit.test_dns import zone, rr, ADDR1, ADDR2, ADDR6, WWW
+from ustack.core.wire import dns as w
+
+
+def name_server(us, hb, handler):
+    """A UDP name server on stack B (port 53) in a thread, answering with handler."""
+    s = on(us, hb, us.socket, us.AF_INET, us.SOCK_DGRAM)
+    s.bind(("", 53))
+    s.settimeout(0.2)
+    stop = []
+
+    def serve():
+        while not stop:
+            try:
+                q, src = s.recvfrom(1500)
+            except OSError:
+                continue
+            r = handler(q, "udp")
+            if r is not None:
+                s.sendto(r, src)
+        s.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return stop
+
+
+@pytest.fixture
+def dns(net):  # noqa: F811 - the fixture imported above
+    us, ha, hb = net
+    z = dict(WWW)
+    z[("echo.example.com", w.TYPE_A)] = [rr("echo.example.com", w.TYPE_A, 60,
+                                             stdsocket.inet_aton(B_IP))]
+    z[("v4only.example.com", w.TYPE_A)] = [rr("v4only.example.com", w.TYPE_A, 60, ADDR1)]
+    stop = name_server(us, hb, zone(z))
+    with ha.lock:
+        ha.stack.dns.set_servers([B_IP], search="example.com")
+    yield net
+    stop.append(1)
+
+
+def test_getaddrinfo_resolves_a_name(dns):
+    us, _, _ = dns
+    got = us.getaddrinfo("www.example.com", 80, type=us.SOCK_STREAM)
+    assert got == [(stdsocket.AF_INET, stdsocket.SOCK_STREAM, 6, "", (stdsocket.inet_ntoa(ADDR1), 80)),
+                   (stdsocket.AF_INET, stdsocket.SOCK_STREAM, 6, "", (stdsocket.inet_ntoa(ADDR2), 80))]
+
+
+def test_gethostbyname_uses_the_search_domain_and_ex_lists_every_address(dns):
+    us, _, _ = dns
+    assert us.gethostbyname("www") == stdsocket.inet_ntoa(ADDR1)
+    assert us.gethostbyname_ex("www.example.com")[2] == [stdsocket.inet_ntoa(ADDR1),
+                                                         stdsocket.inet_ntoa(ADDR2)]
+
+
+def test_af_inet6_asks_for_aaaa(dns):
+    us, _, _ = dns
+    got = us.getaddrinfo("www.example.com", 443, us.AF_INET6, us.SOCK_STREAM)
+    assert got == [(stdsocket.AF_INET6, stdsocket.SOCK_STREAM, 6, "",
+                    (stdsocket.inet_ntop(stdsocket.AF_INET6, ADDR6), 443, 0, 0))]
+
+
+def test_unknown_name_is_gaierror_eai_noname(dns):
+    us, _, _ = dns
+    with pytest.raises(stdsocket.gaierror) as e:
+        us.getaddrinfo("nope.example.com", 80)
+    assert e.value.errno == stdsocket.EAI_NONAME
+    assert e.value.strerror == "Name or service not known"
+
+
+def test_name_without_an_address_of_the_family_is_gaierror_eai_nodata(dns):
+    us, _, _ = dns
+    with pytest.raises(stdsocket.gaierror) as e:
+        us.getaddrinfo("v4only.example.com", 80, us.AF_INET6)
+    assert e.value.errno == stdsocket.EAI_NODATA
+
+
+def test_numeric_host_flag_never_queries(dns):
+    us, ha, _ = dns
+    with pytest.raises(stdsocket.gaierror) as e:
+        us.getaddrinfo("www.example.com", 80, flags=us.AI_NUMERICHOST)
+    assert e.value.errno == stdsocket.EAI_NONAME
+    assert ha.stack.dns.stats.queries == 0
+
+
+def test_silent_server_is_gaierror_eai_again(net):  # noqa: F811
+    us, ha, _ = net
+    with ha.lock:
+        ha.stack.config["DNS_TIMEOUT_MS"] = 100
+        ha.stack.dns = type(ha.stack.dns)(ha.stack)
+        ha.stack.dns.set_servers([B_IP])  # nothing listens on B's port 53
+    with pytest.raises(stdsocket.gaierror) as e:
+        us.gethostbyname("www.example.com")
+    assert e.value.errno == stdsocket.EAI_AGAIN
+
+
+def test_create_connection_by_name(dns):
+    us, _, hb = dns
+    t = echo_server(us, hb)
+    with us.create_connection(("echo", 7), timeout=5) as c:
+        c.sendall(b"hello")
+        assert c.recv(100) == b"hello"
+    t.join(5)
