@@ -9,7 +9,8 @@ taken only when it comes from the server's address and port 53 and repeats our I
 question (RFC 5452 section 9.1), everything else is counted and dropped while we keep
 waiting. A truncated answer (TC) is asked again over TCP (RFC 7766 section 5). CNAMEs are
 followed inside the answer and, when the chain ends outside it, by a new query (at most
-DNS_CNAME_DEPTH links). A name without dots is tried with the search domain first, a dotted
+DNS_CNAME_DEPTH links). Names under 'invalid.' fail without a query (RFC 6761 6.4). A
+name without dots is tried with the search domain first, a dotted
 one as is first (resolv.conf's ndots:1).
 
 Failures raise OSError with getaddrinfo's codes, as MicroPython's own getaddrinfo does
@@ -65,6 +66,14 @@ R_TRUNC = const(4)
 R_FAIL = const(5)        # SERVFAIL, REFUSED, ...: try the next server
 R_TIMEOUT = const(6)
 R_BROKEN = const(7)      # an answer we could not use (too big for DNS_MSG_SIZE)
+
+
+def is_invalid(name):
+    """RFC 6761 6.4: names under 'invalid.' fail at once, without a query."""
+    n = len(name)
+    if n and name[n - 1] == ".":
+        n -= 1
+    return n >= 7 and name[n - 7:n].lower() == "invalid" and (n == 7 or name[n - 8] == ".")
 
 
 def gai_error(code):
@@ -169,7 +178,7 @@ class Resolver:
             host = bytes(host).decode()
         if self.qbuf is None:
             self._alloc()
-        if not host or w.encode_name(self.scratch, 0, host) < 0:
+        if not host or w.encode_name(self.scratch, 0, host) < 0 or is_invalid(host):
             raise gai_error(EAI_NONAME)
         absolute = host[len(host) - 1] == "."
         names = [host]

@@ -230,7 +230,11 @@ class NIC:
             self._poller = None
 
     def _apply(self):
-        if self.stack is None or self._ip is None:
+        if self.stack is None:
+            return
+        if self._dns and self._dns != "0.0.0.0":
+            self.stack.dns.set_servers([self._dns])  # getaddrinfo's name server
+        if self._ip is None:
             return
         self.stack.set_address(self.iface, self._ip, self._prefix, self._gw)
 

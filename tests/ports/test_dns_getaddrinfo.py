@@ -108,3 +108,57 @@ def test_create_connection_by_name(dns):
         c.sendall(b"hello")
         assert c.recv(100) == b"hello"
     t.join(5)
+
+
+# ---- the MicroPython facade (ports/micropython/usock.py), on CPython ---------------------------
+class DnsPeer:
+    """A stack at 192.0.2.1 answering DNS on port 53 from its own thread."""
+
+    def __init__(self, wire, handler):
+        from ustack.core import clock
+        from ustack.core import socket as so
+        from ustack.core.stack import Stack
+        self.stack = Stack()
+        self.stack.add_interface("p0", wire.port(b"\x02\x00\x00\x00\x00\x0b"), ip="192.0.2.1/24")
+        self.s = self.stack.socket(so.AF_INET, so.SOCK_DGRAM)
+        self.s.bind(("", 53))
+        self.s.setblocking(False)
+        self.running = True
+
+        def run():
+            import time
+            while self.running:
+                self.stack.poll(clock.now_ms())
+                while self.s.readable():
+                    q, src = self.s.recvfrom(1500)
+                    r = handler(q, "udp")
+                    if r is not None:
+                        self.s.sendto(r, src)
+                time.sleep(0.001)
+        self.t = threading.Thread(target=run, daemon=True)
+        self.t.start()
+
+    def stop(self):
+        self.running = False
+        self.t.join(2)
+
+
+def test_micropython_getaddrinfo_resolves_through_ifconfigs_dns_server():
+    from ustack.hal.loopback import Wire
+    from ustack.ports.micropython import netif, usock
+    wire = Wire()
+    peer = DnsPeer(wire, zone(WWW))
+    nic = netif.NIC(lambda mac: wire.port(mac), mac=b"\x02\x00\x00\x00\x00\x0a",
+                    ip="192.0.2.2/24")
+    try:
+        nic.active(True)
+        nic.ifconfig(("192.0.2.2", "255.255.255.0", "192.0.2.1", "192.0.2.1"))
+        assert usock.getaddrinfo("www.example.com", 80) == [
+            (usock.AF_INET, usock.SOCK_STREAM, usock.IPPROTO_TCP, "",
+             (stdsocket.inet_ntoa(ADDR1), 80))]
+        with pytest.raises(OSError) as e:
+            usock.getaddrinfo("nope.example.com", 80)
+        assert e.value.args[0] == -2  # EAI_NONAME, as MicroPython's getaddrinfo raises it
+    finally:
+        nic.active(False)
+        peer.stop()

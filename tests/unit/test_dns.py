@@ -437,3 +437,11 @@ def test_dns_counters_are_in_the_stack_counters(bench):
     bench.a.dns.resolve("www.example.com")
     c = bench.a.counters()
     assert c["dns.queries"] == 1 and c["dns.rx_answers"] == 1
+
+
+def test_invalid_tld_fails_at_once_rfc_6761_6_4(bench):
+    srv = serve(bench, zone(WWW))
+    for name in ("example.invalid", "INVALID.", "a.b.invalid."):
+        assert gai_code(lambda: bench.a.dns.resolve(name)) == dns.EAI_NONAME
+    assert srv.queries == []
+    assert not dns.is_invalid("notinvalid") and not dns.is_invalid("invalid.example.com")
