@@ -76,6 +76,23 @@ def is_invalid(name):
     return n >= 7 and name[n - 7:n].lower() == "invalid" and (n == 7 or name[n - 8] == ".")
 
 
+def check_servers(servers):
+    """Name servers as 4-byte addresses, from text or bytes; ValueError naming a bad one."""
+    out = []
+    for s in servers:
+        if isinstance(s, (bytes, bytearray)) and len(s) == 4:
+            out.append(bytes(s))
+            continue
+        try:
+            out.append(ip4.aton(s))
+        except (ValueError, TypeError, AttributeError):
+            raise ValueError("dns: a server must be an IPv4 address like '192.0.2.1', got %r"
+                             % (s,))
+    if len(out) > MAX_SERVERS:
+        raise ValueError("dns: at most %d servers, got %d" % (MAX_SERVERS, len(out)))
+    return out
+
+
 def gai_error(code):
     return OSError(code, MESSAGES.get(code, "Name resolution failed"))
 
@@ -101,18 +118,7 @@ class Resolver:
         """The name servers (IPv4 addresses as text or 4 bytes, at most MAX_SERVERS, the
         first asked first) and, when given, the search domain ('' for none). DHCP's option 6
         and 15 (RFC 2132 3.8, 3.17) land here. ValueError names a bad one; nothing changes."""
-        out = []
-        for s in servers:
-            if isinstance(s, (bytes, bytearray)) and len(s) == 4:
-                out.append(bytes(s))
-                continue
-            try:
-                out.append(ip4.aton(s))
-            except (ValueError, TypeError, AttributeError):
-                raise ValueError("dns: a server must be an IPv4 address like '192.0.2.1', "
-                                 "got %r" % (s,))
-        if len(out) > MAX_SERVERS:
-            raise ValueError("dns: at most %d servers, got %d" % (MAX_SERVERS, len(out)))
+        out = check_servers(servers)
         if search is not None:
             if not isinstance(search, str) or (search and w.encode_name(
                     bytearray(w.MAX_NAME + 1), 0, search) < 0):
