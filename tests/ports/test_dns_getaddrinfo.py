@@ -162,3 +162,35 @@ def test_micropython_getaddrinfo_resolves_through_ifconfigs_dns_server():
     finally:
         nic.active(False)
         peer.stop()
+
+
+# ---- `ustack up/run --dns` ----------------------------------------------------------------------
+def _resolve(*argv):
+    from ustack.ports.cpython import cli
+    return cli.resolve(cli.build_parser().parse_args(["up"] + list(argv)))
+
+
+def test_dns_flags_set_the_stacks_servers_in_order():
+    from ustack.hal.loopback import Wire
+    from ustack.ports.cpython import cli
+    r = _resolve("--dns", "192.0.2.53", "--dns", "198.51.100.53",
+                 "--config", "DNS_SEARCH=lab.example")
+    st = cli.make_stack(r, Wire().port(b"\x02\x00\x00\x00\x00\x02"))
+    assert st.dns.servers == [stdsocket.inet_aton("192.0.2.53"),
+                              stdsocket.inet_aton("198.51.100.53")]
+    assert st.dns.search == "lab.example"
+    st.close()
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--dns", "resolver.example"], "ustack: --dns resolver.example: a server must be an IPv4 "
+                                    "address like '192.0.2.1', got 'resolver.example'"),
+    (["--dns", "192.0.2.1"] * 4, "ustack: --dns 192.0.2.1 192.0.2.1 192.0.2.1 192.0.2.1: at "
+                                 "most 3 servers, got 4"),
+    (["--config", "DNS_TIMEOUT_MS=0"], "ustack: --config DNS_TIMEOUT_MS=0: DNS_TIMEOUT_MS must "
+                                       "be an int in 1..600000, got 0"),
+])
+def test_bad_dns_flags_are_one_line_naming_the_flag(argv, msg):
+    with pytest.raises(SystemExit) as e:
+        _resolve(*argv)
+    assert str(e.value) == msg
