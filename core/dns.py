@@ -107,6 +107,7 @@ class Resolver:
         self.timeout_ms = cfg["DNS_TIMEOUT_MS"]
         self.attempts = cfg["DNS_ATTEMPTS"]
         self.qbuf = None   # allocated at the first query
+        self.busy = False  # a resolution is under way (its socket waits let others in)
         try:
             import os
             self._urandom = os.urandom
@@ -182,6 +183,19 @@ class Resolver:
             raise gai_error(EAI_FAMILY)
         if isinstance(host, (bytes, bytearray)):
             host = bytes(host).decode()
+        if self.busy:
+            # another thread's (CPython) resolution holds the buffers: one at a time
+            self.stack.wait(self._free, None)
+        self.busy = True
+        try:
+            return self._resolve(host, qtype)
+        finally:
+            self.busy = False
+
+    def _free(self):
+        return not self.busy
+
+    def _resolve(self, host, qtype):
         if self.qbuf is None:
             self._alloc()
         if not host or w.encode_name(self.scratch, 0, host) < 0 or is_invalid(host):
@@ -429,7 +443,14 @@ class Resolver:
     # ---- one answer -----------------------------------------------------------------------
     def _parse(self, n, qid, qtype, udp):
         """Check rbuf[0:n] against our question and take what it answers: an R_* outcome,
-        or -1 for a message to drop (counted) while waiting on."""
+        or -1 for a message to drop (counted) while waiting on (its TTLs forgotten)."""
+        ttl = self.ttl
+        r = self._check(n, qid, qtype, udp)
+        if r < 0:
+            self.ttl = ttl
+        return r
+
+    def _check(self, n, qid, qtype, udp):
         st = self.stats
         b = self.rbuf
         if n < w.HDR_LEN:

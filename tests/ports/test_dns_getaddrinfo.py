@@ -194,3 +194,24 @@ def test_bad_dns_flags_are_one_line_naming_the_flag(argv, msg):
     with pytest.raises(SystemExit) as e:
         _resolve(*argv)
     assert str(e.value) == msg
+
+
+def test_threads_resolving_at_once_each_get_their_own_answer(dns):
+    us, _, _ = dns
+    names = ["www.example.com", "echo.example.com", "v4only.example.com"] * 4
+    want = {"www.example.com": stdsocket.inet_ntoa(ADDR1), "echo.example.com": B_IP,
+            "v4only.example.com": stdsocket.inet_ntoa(ADDR1)}
+    got = {}
+
+    def one(i, name):
+        got[i] = us.gethostbyname(name)
+    with dns[1].lock:
+        dns[1].stack.config["DNS_CACHE_ENTRIES"] = 0  # every call goes to the server
+        dns[1].stack.dns = type(dns[1].stack.dns)(dns[1].stack)
+        dns[1].stack.dns.set_servers([B_IP])
+    ts = [threading.Thread(target=one, args=(i, n)) for i, n in enumerate(names)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert got == dict((i, want[n]) for i, n in enumerate(names))
