@@ -180,7 +180,7 @@ def resolve(args):
         "mtu": mtu if mtu is not None else 1500,
         "config": cfg,
         "features": board_value(board, "FEATURES", ("tcp",)),
-        "dns": getattr(args, "dns", None) or list(board_value(board, "DNS_SERVERS", ()) or ()),
+        "dns": getattr(args, "dns", None) or list(board_value(board, "DNS", ()) or ()),
     }
     check_flags(r, flags_cfg)
     return r

@@ -310,6 +310,8 @@ class LAN(NIC):
             return app.make_driver(s, mac)
         NIC.__init__(self, make, mac=s["MAC"], ip=s["IP"], gateway=s["GATEWAY"], mtu=s["MTU"],
                      config=s["CONFIG"], features=s["FEATURES"])
+        if s.get("DNS"):
+            self._dns = s["DNS"][0]  # the board's name server, as ifconfig() shows it
 
 
 class WIZNET5K(NIC):
