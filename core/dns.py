@@ -159,6 +159,7 @@ class Resolver:
         self.c_type = [0] * n
         self.c_exp = [0] * n      # 0: free
         self.c_naddr = [0] * n
+        self.c_res = [0] * n      # R_OK, R_NXDOMAIN or R_NODATA
         self.c_addr = [bytearray(16 * k) for _ in range(n)]
 
     # ---- randomness (RFC 5452 section 9.2: unpredictable IDs and ports) ---------------------
@@ -233,6 +234,8 @@ class Resolver:
 
     # ---- the cache ------------------------------------------------------------------------
     def _cached(self, qtype):
+        """The cached outcome for self.qname (R_OK with self.found, R_NXDOMAIN, R_NODATA),
+        or -1."""
         n = w.skip_name(self.qname, 0, w.MAX_NAME)
         now = self.stack.clock()
         i = 0
@@ -241,15 +244,16 @@ class Resolver:
                     w.name_eq(self.c_name[i], self.c_nlen[i], self.qname, n):
                 if self.c_exp[i] <= now:
                     self.c_exp[i] = 0  # expired: its TTL bounds how long it is used
-                    return False
+                    return -1
                 self.nfound = self.c_naddr[i]
                 self.found[0:16 * self.nfound] = self.c_addr[i][0:16 * self.nfound]
-                return True
+                return self.c_res[i]
             i += 1
-        return False
+        return -1
 
-    def _store(self, qtype):
-        """Keep the answer just found for the asked name, for min(TTL, DNS_MAX_TTL_S)."""
+    def _store(self, qtype, r):
+        """Keep the outcome r just found for the asked name, for min(TTL, DNS_MAX_TTL_S);
+        a negative one for the SOA's negative TTL (RFC 2308 5), not at all without one."""
         ttl = self.ttl
         cap = self.stack.config["DNS_MAX_TTL_S"]
         if ttl > cap:
@@ -274,6 +278,7 @@ class Resolver:
         self.c_nlen[best] = n
         self.c_type[best] = qtype
         self.c_naddr[best] = self.nfound
+        self.c_res[best] = r
         self.c_addr[best][0:16 * self.nfound] = self.found[0:16 * self.nfound]
         self.c_exp[best] = now + ttl * 1000
 
@@ -282,9 +287,10 @@ class Resolver:
         """self.qname's addresses of qtype into self.found: R_OK, or why not."""
         st = self.stats
         st.queries += 1
-        if self._cached(qtype):
+        r = self._cached(qtype)
+        if r >= 0:
             st.cache_hits += 1
-            return R_OK
+            return r
         if not self.servers:
             return R_FAIL
         # the name asked on the wire changes as CNAMEs are chased; the cache keeps the first
@@ -304,9 +310,9 @@ class Resolver:
                 break
             self.qname[0:self.tlen] = self.target[0:self.tlen]
         self.qname[0:len(asked)] = asked
-        if r == R_OK:
-            self._store(qtype)
-        elif r == R_NXDOMAIN:
+        if r == R_OK or r == R_NXDOMAIN or r == R_NODATA:
+            self._store(qtype, r)
+        if r == R_NXDOMAIN:
             st.nxdomain += 1
         elif r == R_NODATA:
             st.nodata += 1
@@ -552,11 +558,33 @@ class Resolver:
                     self.found[j * 4:j * 4 + 4] = self.found[j * 16:j * 16 + 4]
                     j += 1
             return R_OK
-        if rcode == w.RCODE_NXDOMAIN:
-            return R_NXDOMAIN
-        if self.tlen != qn or not w.name_eq(self.target, self.tlen, self.qname, qn):
+        if rcode != w.RCODE_NXDOMAIN and (self.tlen != qn or not w.name_eq(
+                self.target, self.tlen, self.qname, qn)):
             return R_CHASE  # RFC 1034 5.3.3: the chain ends outside this answer: ask for it
-        return R_NODATA
+        soa = self._soa_ttl(b, o, n)  # RFC 2308 5: how long the absence may be cached
+        if soa < self.ttl:
+            self.ttl = soa
+        return R_NXDOMAIN if rcode == w.RCODE_NXDOMAIN else R_NODATA
+
+    def _soa_ttl(self, b, o, n):
+        """min(TTL, MINIMUM) of the authority section's SOA (RFC 2308 5) at b[o], 0 when
+        there is none or it is malformed (then the negative answer is not cached)."""
+        ns = w.u16(b, w.OFF_NSCOUNT)
+        i = 0
+        while i < ns:
+            p = self._rr(b, o, n)
+            if p < 0:
+                return 0
+            if self._rr_type == w.TYPE_SOA:
+                q = w.skip_name(b, p - self._rr_len, p)    # MNAME
+                q = w.skip_name(b, q, p) if q > 0 else -1  # RNAME
+                if q < 0 or q + 20 != p:
+                    return 0
+                m = (b[q + 16] << 24) | (b[q + 17] << 16) | (b[q + 18] << 8) | b[q + 19]
+                return m if m < self._rr_ttl else self._rr_ttl
+            o = p
+            i += 1
+        return 0
 
     def _rr(self, b, o, n):
         """Parse the resource record at b[o]: its owner into _owner, type, TTL and rdata

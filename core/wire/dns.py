@@ -23,6 +23,7 @@ OFF_ID = const(0)
 OFF_FLAGS = const(2)
 OFF_QDCOUNT = const(4)
 OFF_ANCOUNT = const(6)
+OFF_NSCOUNT = const(8)
 
 # flags (RFC 1035 4.1.1)
 QR = const(0x8000)
@@ -40,6 +41,7 @@ RCODE_REFUSED = const(5)
 
 TYPE_A = const(1)
 TYPE_CNAME = const(5)
+TYPE_SOA = const(6)
 TYPE_AAAA = const(28)   # RFC 3596
 CLASS_IN = const(1)
 

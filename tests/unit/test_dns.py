@@ -445,3 +445,48 @@ def test_invalid_tld_fails_at_once_rfc_6761_6_4(bench):
         assert gai_code(lambda: bench.a.dns.resolve(name)) == dns.EAI_NONAME
     assert srv.queries == []
     assert not dns.is_invalid("notinvalid") and not dns.is_invalid("invalid.example.com")
+
+
+def soa(ttl, minimum):
+    """An authority-section SOA for example.com (RFC 1035 3.3.13)."""
+    rdata = wire_name("ns.example.com") + wire_name("hostmaster.example.com") + bytes(12) + \
+        bytes([0, 0, 0, 60]) + bytes([minimum >> 24, (minimum >> 16) & 255,
+                                      (minimum >> 8) & 255, minimum & 255])
+    return rr("example.com", 6, ttl, rdata)
+
+
+def negative(rcode, authority):
+    def handler(q, proto):
+        r = bytearray(reply(q, [], rcode=rcode) + b"".join(authority))
+        r[9] = len(authority)  # NSCOUNT
+        return bytes(r)
+    return handler
+
+
+def test_nxdomain_is_cached_for_the_soa_minimum_rfc_2308_5(bench):
+    srv = serve(bench, negative(3, [soa(300, 5)]))
+    for _ in range(2):
+        assert gai_code(lambda: bench.a.dns.resolve("nope.example.com")) == dns.EAI_NONAME
+    assert len(srv.queries) == 1 and bench.a.dns.stats.cache_hits == 1
+    bench.run(5100, step=100)
+    assert gai_code(lambda: bench.a.dns.resolve("nope.example.com")) == dns.EAI_NONAME
+    assert len(srv.queries) == 2
+
+
+def test_nodata_is_cached_for_the_soa_ttl_when_smaller(bench):
+    srv = serve(bench, negative(0, [soa(2, 600)]))
+    for _ in range(2):
+        assert gai_code(lambda: bench.a.dns.resolve("v4.example.com", dns.AF_INET6)) == \
+            dns.EAI_NODATA
+    assert len(srv.queries) == 1
+    bench.run(2100, step=100)
+    assert gai_code(lambda: bench.a.dns.resolve("v4.example.com", dns.AF_INET6)) == \
+        dns.EAI_NODATA
+    assert len(srv.queries) == 2
+
+
+def test_negative_answer_without_soa_is_not_cached(bench):
+    srv = serve(bench, negative(3, []))
+    for _ in range(2):
+        assert gai_code(lambda: bench.a.dns.resolve("nope.example.com")) == dns.EAI_NONAME
+    assert len(srv.queries) == 2
