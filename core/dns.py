@@ -104,8 +104,6 @@ class Resolver:
         cfg = stack.config
         self.servers = []
         self.search = cfg["DNS_SEARCH"]
-        self.timeout_ms = cfg["DNS_TIMEOUT_MS"]
-        self.attempts = cfg["DNS_ATTEMPTS"]
         self.qbuf = None   # allocated at the first query
         self.busy = False  # a resolution is under way (its socket waits let others in)
         try:
@@ -323,7 +321,8 @@ class Resolver:
         st = self.stats
         worst = R_TIMEOUT
         a = 0
-        while a < self.attempts:
+        attempts = self.stack.config["DNS_ATTEMPTS"]
+        while a < attempts:
             for srv in self.servers:
                 r = self._udp(srv, qtype)
                 if r == R_TRUNC:
@@ -357,7 +356,7 @@ class Resolver:
             except OSError:
                 return R_FAIL  # no route to this server, no buffer: the next one
             st.tx_udp += 1
-            deadline = stack.clock() + self.timeout_ms
+            deadline = stack.clock() + stack.config["DNS_TIMEOUT_MS"]
             while True:
                 rest = deadline - stack.clock()
                 if rest <= 0:
@@ -408,8 +407,8 @@ class Resolver:
             st.tcp_failed += 1
             return R_FAIL
         try:
-            deadline = stack.clock() + self.timeout_ms
-            s.settimeout(self.timeout_ms / 1000.0)
+            deadline = stack.clock() + stack.config["DNS_TIMEOUT_MS"]
+            s.settimeout(stack.config["DNS_TIMEOUT_MS"] / 1000.0)
             s.connect((ip4.ntoa(srv, 0), w.PORT))
             qid, ln = self._query(qtype)
             s.sendall(memoryview(self.qbuf)[0:2 + ln])

@@ -17,7 +17,6 @@ from ustack.core.route import RouteTable
 from ustack.core.ipv4 import IPv4, L2_RESERVE
 from ustack.core.icmp import ICMP
 from ustack.core.udp import UDP, UdpSocket
-from ustack.core.dns import Resolver
 from ustack.core.wire import ipv4 as ip4
 from ustack.core import socket as so
 from ustack.core.stats import Counters
@@ -100,7 +99,16 @@ class Stack:
         self.owner_check = None   # port hook: True when the caller may drive the stack
         self.log = print          # port hook: log(line), one line per exception caught in poll
         self.stats = Counters(STACK_COUNTERS)
-        self.dns = Resolver(self)  # DNS stub resolver: stack.dns.set_servers([...])
+        self._dns = None           # the DNS stub resolver, made at first use (self.dns)
+
+    @property
+    def dns(self):
+        """The DNS stub resolver (core/dns.py): stack.dns.set_servers([...]), .resolve(name).
+        Imported at first use, so a board whose build leaves core/dns.py out pays nothing."""
+        if self._dns is None:
+            from ustack.core.dns import Resolver
+            self._dns = Resolver(self)
+        return self._dns
 
     # ---- buffers --------------------------------------------------------------------------
     def alloc(self):
@@ -468,8 +476,7 @@ class Stack:
         """{'ip.rx_packets': n, ...}: every non-zero counter."""
         out = {}
         for pre, c in (("stack", self.stats), ("ip", self.ipv4.stats), ("icmp", self.icmp.stats),
-                       ("udp", self.udp.stats), ("reass", self.ipv4.reass.stats),
-                       ("dns", self.dns.stats)):
+                       ("udp", self.udp.stats), ("reass", self.ipv4.reass.stats)):
             for k, v in c.nonzero():
                 out[pre + "." + k] = v
         if self.tcp is not None:
@@ -478,6 +485,9 @@ class Stack:
         if self.raw_stats is not None:
             for k, v in self.raw_stats.nonzero():
                 out["raw." + k] = v
+        if self._dns is not None:
+            for k, v in self._dns.stats.nonzero():
+                out["dns." + k] = v
         for i in self.ifaces:
             for k, v in i.stats.nonzero():
                 out[i.name + "." + k] = v
