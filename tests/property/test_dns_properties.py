@@ -47,8 +47,15 @@ def parse(r, msg, qtype=w.TYPE_A):
 
 
 def good():
-    return reply(query(), [rr("www.example.com", w.TYPE_CNAME, 60, b"\xc0\x0c"),
-                           rr(b"\xc0\x0c", w.TYPE_A, 60, ADDR1)])
+    """www.example.com CNAME web.example.com (compressed: 'web' + a pointer to the
+    question's 'example.com' at offset 16), and web's address."""
+    return reply(query(), [rr(b"\xc0\x0c", w.TYPE_CNAME, 60, b"\x03web\xc0\x10"),
+                           rr("web.example.com", w.TYPE_A, 60, ADDR1)])
+
+
+def test_the_unmutated_answer_is_taken():
+    r = resolver()
+    assert parse(r, good()) == dns.R_OK and r._result(w.TYPE_A) == [ADDR1]
 
 
 @SETTINGS
