@@ -5,9 +5,10 @@
 
 A query goes to each server in turn (DNS_ATTEMPTS rounds, DNS_TIMEOUT_MS each), over UDP
 from a fresh random source port with a fresh random ID (RFC 5452 section 9.2); an answer is
-taken only when it comes from the server's address and port 53 and repeats our ID and our
-question (RFC 5452 section 9.1), everything else is counted and dropped while we keep
-waiting. A truncated answer (TC) is asked again over TCP (RFC 7766 section 5). CNAMEs are
+taken only when it comes from the server's address and port 53 (the socket is connected;
+UDP counts others as rx_no_port) and repeats our ID and our question (RFC 5452 section 9.1);
+everything else is counted and dropped while we keep waiting. A server's ICMP port
+unreachable ends its turn at once. A truncated answer (TC) is asked again over TCP (RFC 7766 section 5). CNAMEs are
 followed inside the answer and, when the chain ends outside it, by a new query (at most
 DNS_CNAME_DEPTH links). Names under 'invalid.' fail without a query (RFC 6761 6.4). A
 name without dots is tried with the search domain first, a dotted
@@ -31,7 +32,7 @@ from ustack.core import socket as so
 
 DNS_COUNTERS = (
     "queries", "cache_hits", "tx_udp", "tx_tcp", "timeouts", "tcp_failed", "truncated",
-    "rx_answers", "rx_short", "rx_not_response", "rx_bad_source", "rx_bad_id",
+    "rx_answers", "rx_short", "rx_not_response", "refused", "rx_bad_id",
     "rx_bad_question", "rx_malformed", "rx_too_big", "rx_server_fail", "nxdomain", "nodata",
     "cname_followed", "cname_too_deep", "addrs_dropped",
 )
@@ -350,9 +351,12 @@ class Resolver:
         try:
             self._bind_random(s)
             qid, ln = self._query(qtype)
-            dst = (ip4.ntoa(srv, 0), w.PORT)
+            # connected: only the server's address and port 53 reach this socket (RFC 5452
+            # 9.1; anything else is UDP's rx_no_port), and its ICMP port unreachable does too
+            # (RFC 1122 4.1.3.3), so a server that is not running fails at once
             try:
-                s.sendto(memoryview(self.qbuf)[2:2 + ln], dst)
+                s.connect((ip4.ntoa(srv, 0), w.PORT))
+                s.send(memoryview(self.qbuf)[2:2 + ln])
             except OSError:
                 return R_FAIL  # no route to this server, no buffer: the next one
             st.tx_udp += 1
@@ -364,17 +368,13 @@ class Resolver:
                     return R_TIMEOUT
                 s.settimeout(rest / 1000.0)
                 try:
-                    n, src = s.recvfrom_into(self.rbuf)
+                    n = s.recv_into(self.rbuf)
                 except Timeout:
                     st.timeouts += 1
                     return R_TIMEOUT
                 except OSError:
-                    # an ICMP port unreachable (RFC 1122 4.1.3.3) reaches only connected
-                    # sockets; any other error: this server is out for this round
+                    st.refused += 1  # ECONNREFUSED: no name server there
                     return R_FAIL
-                if src[1] != w.PORT or src[0] != dst[0]:
-                    st.rx_bad_source += 1  # RFC 5452 9.1: not from where we asked
-                    continue
                 r = self._parse(n, qid, qtype, True)
                 if r >= 0:
                     return r
