@@ -11,8 +11,8 @@ What it gives: the `socket` class (makefile, sendfile, recvfrom_into, recvmsg/re
 sendmsg without ancillary data, dup/detach/fromfd, family/type as the stdlib enums,
 settimeout and the timeout errors exactly as the stdlib), create_connection, create_server,
 getaddrinfo / gethostbyname through the stack's DNS resolver (stack.dns, core/dns.py;
-gethostbyaddr names an address by itself: no PTR lookups), and every constant, exception class and pure helper re-exported from the stdlib (so
-`except socket.timeout` catches ours). Each socket's fileno() is a real descriptor whose
+gethostbyaddr names an address by itself: no PTR lookups), and every constant, exception
+class and pure helper re-exported from the stdlib (so `except socket.timeout` catches ours). Each socket's fileno() is a real descriptor whose
 readiness the runner keeps exact (see Runner._fileno), so select, selectors and asyncio's
 loop work on it.
 

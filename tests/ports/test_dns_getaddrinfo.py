@@ -50,8 +50,8 @@ def dns(net):  # noqa: F811 - the fixture imported above
 def test_getaddrinfo_resolves_a_name(dns):
     us, _, _ = dns
     got = us.getaddrinfo("www.example.com", 80, type=us.SOCK_STREAM)
-    assert got == [(stdsocket.AF_INET, stdsocket.SOCK_STREAM, 6, "", (stdsocket.inet_ntoa(ADDR1), 80)),
-                   (stdsocket.AF_INET, stdsocket.SOCK_STREAM, 6, "", (stdsocket.inet_ntoa(ADDR2), 80))]
+    assert got == [(stdsocket.AF_INET, stdsocket.SOCK_STREAM, 6, "", (a, 80))
+                   for a in (stdsocket.inet_ntoa(ADDR1), stdsocket.inet_ntoa(ADDR2))]
 
 
 def test_gethostbyname_uses_the_search_domain_and_ex_lists_every_address(dns):
