@@ -9,10 +9,11 @@ taken only when it comes from the server's address and port 53 (the socket is co
 UDP counts others as rx_no_port) and repeats our ID and our question (RFC 5452 section 9.1);
 everything else is counted and dropped while we keep waiting. A server's ICMP port
 unreachable ends its turn at once. A truncated answer (TC) is asked again over TCP (RFC
-7766 section 5). CNAMEs are followed inside the answer and, when the chain ends outside it, by a new query (at most
-DNS_CNAME_DEPTH links). Names under 'invalid.' fail without a query (RFC 6761 6.4). A
-name without dots is tried with the search domain first, a dotted
-one as is first (resolv.conf's ndots:1).
+7766 section 5). CNAMEs are followed inside the answer and, when the chain ends outside
+it, by a new query (at most DNS_CNAME_DEPTH links). Names under 'invalid.' fail without a
+query (RFC 6761 6.4). A name without dots is tried with the search domain first, a dotted
+one as is first (resolv.conf's ndots:1). Negative answers are cached for their SOA's
+negative TTL (RFC 2308 section 5), never without one.
 
 Failures raise OSError with getaddrinfo's codes, as MicroPython's own getaddrinfo does
 (the CPython port turns them into socket.gaierror): EAI_NONAME (NXDOMAIN), EAI_NODATA
