@@ -727,7 +727,7 @@ def _addresses(host, family, flags):
     h = default_host()
     fam = 10 if family == AF_INET6 else 2  # core/dns.py's AF_INET6 / AF_INET
     try:
-        found = h.runner.call(h.stack.dns.resolve, host, fam)
+        found = h.runner.call(_resolve, h.stack, host, fam)
     except OSError as e:
         code = e.args[0] if e.args else 0
         if isinstance(code, int) and code < 0:  # a getaddrinfo code (core/dns.py)
@@ -736,6 +736,11 @@ def _addresses(host, family, flags):
     if family == AF_INET6:
         return [_std.inet_ntop(AF_INET6, a) for a in found]
     return [_std.inet_ntoa(a) for a in found]
+
+
+def _resolve(stack, host, fam):
+    """Under the runner's lock: stack.dns is made at first use, once."""
+    return stack.dns.resolve(host, fam)
 
 
 # core/dns.py's codes (glibc's numbers) -> this platform's socket.EAI_*
