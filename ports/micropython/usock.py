@@ -110,7 +110,10 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     except (ValueError, AttributeError, IndexError):
         # a name: the stack's resolver (core/dns.py), whose failures are OSError(-2)
         # (EAI_NONAME) and friends, as MicroPython's own getaddrinfo raises them
-        from ustack.core import dns
+        try:
+            from ustack.core import dns
+        except ImportError:  # a build without the dns feature (ports/micropython/build.py)
+            raise OSError(-2, "no resolver in this build (feature dns): use a numeric address")
         if dns.is_invalid(host):
             raise dns.gai_error(dns.EAI_NONAME)
         host = ip4.ntoa(netif.default_stack().dns.resolve(host)[0], 0)
