@@ -11,8 +11,9 @@ everything else is counted and dropped while we keep waiting. A server's ICMP po
 unreachable ends its turn at once. A truncated answer (TC) is asked again over TCP (RFC
 7766 section 5). CNAMEs are followed inside the answer and, when the chain ends outside
 it, by a new query (at most DNS_CNAME_DEPTH links). Names under 'invalid.' fail without a
-query (RFC 6761 6.4). A name without dots is tried with the search domain first, a dotted
-one as is first (resolv.conf's ndots:1). Negative answers are cached for their SOA's
+query, names under 'localhost.' are the loopback address (RFC 6761 6.3, 6.4). A name
+without dots is tried with the search domain first, a dotted one as is first (resolv.conf's
+ndots:1). Negative answers are cached for their SOA's
 negative TTL (RFC 2308 section 5), never without one.
 
 Failures raise OSError with getaddrinfo's codes, as MicroPython's own getaddrinfo does
@@ -56,6 +57,8 @@ MESSAGES = {
 AF_INET = const(2)
 AF_INET6 = const(10)
 
+LOOPBACK4 = b"\x7f\x00\x00\x01"
+LOOPBACK6 = b"\x00" * 15 + b"\x01"
 MAX_SERVERS = const(3)   # resolv.conf's MAXNS
 BIND_TRIES = const(8)    # random source ports tried before the allocator picks one
 
@@ -70,12 +73,24 @@ R_TIMEOUT = const(6)
 R_BROKEN = const(7)      # an answer we could not use (too big for DNS_MSG_SIZE)
 
 
-def is_invalid(name):
-    """RFC 6761 6.4: names under 'invalid.' fail at once, without a query."""
+def _under(name, tld):
+    """name is tld or ends with '.' + tld (either with a trailing dot; any case)?"""
     n = len(name)
     if n and name[n - 1] == ".":
         n -= 1
-    return n >= 7 and name[n - 7:n].lower() == "invalid" and (n == 7 or name[n - 8] == ".")
+    k = len(tld)
+    return n >= k and name[n - k:n].lower() == tld and (n == k or name[n - k - 1] == ".")
+
+
+def is_invalid(name):
+    """RFC 6761 6.4: names under 'invalid.' fail at once, without a query."""
+    return _under(name, "invalid")
+
+
+def is_localhost(name):
+    """RFC 6761 6.3: 'localhost.' and the names under it are the loopback address, never
+    asked of a name server."""
+    return _under(name, "localhost")
 
 
 def check_servers(servers):
@@ -201,6 +216,8 @@ class Resolver:
             self._alloc()
         if not host or w.encode_name(self.scratch, 0, host) < 0 or is_invalid(host):
             raise gai_error(EAI_NONAME)
+        if is_localhost(host):
+            return [LOOPBACK4 if qtype == w.TYPE_A else LOOPBACK6]
         absolute = host[len(host) - 1] == "."
         names = [host]
         if self.search and not absolute:

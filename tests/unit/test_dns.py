@@ -501,3 +501,11 @@ def test_port_unreachable_moves_on_at_once_rfc_1122_4_1_3_3(bench):
     assert gai_code(lambda: bench.a.dns.resolve("www.example.com")) == dns.EAI_AGAIN
     assert bench.t - t0 < bench.a.config["DNS_TIMEOUT_MS"]
     assert bench.a.dns.stats.refused == bench.a.config["DNS_ATTEMPTS"]
+
+
+def test_localhost_names_are_loopback_without_a_query_rfc_6761_6_3(bench):
+    srv = serve(bench, zone(WWW))
+    for name in ("localhost", "LocalHost.", "app.localhost"):
+        assert bench.a.dns.resolve(name) == [bytes([127, 0, 0, 1])]
+        assert bench.a.dns.resolve(name, dns.AF_INET6) == [bytes(15) + b"\x01"]
+    assert srv.queries == []
