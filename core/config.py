@@ -72,6 +72,15 @@ DEFAULTS = {
     "TCP_CHALLENGE_ACK_GLOBAL": 100,  # all connections: a random budget in [G/2, 3G/2) a second
     "TCP_RST_RATE_MS": 5,      # RSTs for segments to no connection: one per this many ms
     "TCP_RST_BURST": 50,       # after a burst of this many (token bucket; RATE_MS 0: no limit)
+    # DNS stub resolver (core/dns.py); servers come from stack.dns.set_servers (DHCP, --dns)
+    "DNS_SEARCH": "",          # the search domain tried for names without a dot ('' none)
+    "DNS_TIMEOUT_MS": 2000,    # one query to one server
+    "DNS_ATTEMPTS": 2,         # rounds over all servers (resolv.conf's attempts)
+    "DNS_MSG_SIZE": 1232,      # largest answer taken (over TCP; UDP ones are <= 512)
+    "DNS_CACHE_ENTRIES": 8,    # names cached (0: no cache)
+    "DNS_CACHE_ADDRS": 8,      # addresses kept per name; more in an answer are dropped
+    "DNS_MAX_TTL_S": 3600,     # a cached answer is used at most this long, whatever its TTL
+    "DNS_CNAME_DEPTH": 8,      # CNAME links followed for one name
 }
 
 
@@ -130,6 +139,13 @@ RANGES = {
     "TCP_KEEPINTVL_MS": (1, DAY_MS),
     "TCP_KEEPCNT": (1, 255),
     "TCP_CHALLENGE_ACK_LIMIT": (1, 65535),
+    "DNS_TIMEOUT_MS": (1, 600000),
+    "DNS_ATTEMPTS": (1, 16),
+    "DNS_MSG_SIZE": (512, 65535),      # RFC 1035 4.2.1; a TCP message's length is 16 bits
+    "DNS_CACHE_ENTRIES": (0, 1024),
+    "DNS_CACHE_ADDRS": (1, 64),
+    "DNS_MAX_TTL_S": (0, 604800),      # 0: nothing cached; at most a week (RFC 8767's bound)
+    "DNS_CNAME_DEPTH": (1, 32),
 }
 CHOICES = {"TCP_CC": ("newreno",)}
 
@@ -249,3 +265,7 @@ def validate(cfg):
     need(cfg["TCP_CHALLENGE_ACK_GLOBAL"] >= 2, "TCP_CHALLENGE_ACK_GLOBAL must be at least 2")
     need(cfg["TCP_RST_RATE_MS"] >= 0 and cfg["TCP_RST_BURST"] >= 1,
          "need TCP_RST_RATE_MS >= 0 and TCP_RST_BURST >= 1")
+    if cfg["DNS_SEARCH"]:
+        from ustack.core.wire.dns import encode_name, MAX_NAME
+        need(encode_name(bytearray(MAX_NAME + 1), 0, cfg["DNS_SEARCH"]) > 0,
+             "DNS_SEARCH must be a domain name like 'example.com', got %r" % (cfg["DNS_SEARCH"],))

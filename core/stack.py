@@ -99,6 +99,16 @@ class Stack:
         self.owner_check = None   # port hook: True when the caller may drive the stack
         self.log = print          # port hook: log(line), one line per exception caught in poll
         self.stats = Counters(STACK_COUNTERS)
+        self._dns = None           # the DNS stub resolver, made at first use (self.dns)
+
+    @property
+    def dns(self):
+        """The DNS stub resolver (core/dns.py): stack.dns.set_servers([...]), .resolve(name).
+        Imported at first use, so a board whose build leaves core/dns.py out pays nothing."""
+        if self._dns is None:
+            from ustack.core.dns import Resolver
+            self._dns = Resolver(self)
+        return self._dns
 
     # ---- buffers --------------------------------------------------------------------------
     def alloc(self):
@@ -477,6 +487,9 @@ class Stack:
         if self.raw_stats is not None:
             for k, v in self.raw_stats.nonzero():
                 out["raw." + k] = v
+        if self._dns is not None:
+            for k, v in self._dns.stats.nonzero():
+                out["dns." + k] = v
         for i in self.ifaces:
             for k, v in i.stats.nonzero():
                 out[i.name + "." + k] = v

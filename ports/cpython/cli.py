@@ -76,6 +76,10 @@ def build_parser():
     link.add_argument("--duration", type=float, default=0,
                      help="stop by itself after S seconds (0 = run until signalled)")
     link.add_argument("--mtu", type=int, default=None, help="link MTU (default 1500)")
+    link.add_argument("--dns", action="append", metavar="SERVER",
+                     help="a DNS server (IPv4 address) for getaddrinfo/gethostbyname, repeatable "
+                          "(at most 3, asked in order); the search domain is --config "
+                          "DNS_SEARCH=example.com")
     link.add_argument("--json", action="store_true", help="print the exit counters as one JSON line")
     sub.add_parser("up", help="run the stack as a long-lived process", parents=[link],
                    description="Run the stack on a link until SIGINT/SIGTERM. Prints 'ready ...' "
@@ -138,6 +142,12 @@ def check_flags(r, flags_cfg):
         ip4.parse_cidr(r["ip"])
     except ValueError:
         raise SystemExit("ustack: --ip %s: not an address/prefix like 192.0.2.2/24" % (r["ip"],))
+    from ustack.core import dns
+    try:
+        dns.check_servers(r.get("dns") or [])
+    except ValueError as e:
+        raise SystemExit("ustack: --dns %s: %s" % (" ".join(map(str, r["dns"])),
+                                                   str(e)[5:]))
     for flag, key, check in (("--gateway", "gateway", stack.check_addr),
                              ("--mac", "mac", stack.check_mac)):
         if r[key] is not None:
@@ -172,6 +182,7 @@ def resolve(args):
         "mtu": mtu if mtu is not None else 1500,
         "config": cfg,
         "features": board_value(board, "FEATURES", ("tcp",)),
+        "dns": getattr(args, "dns", None) or list(board_value(board, "DNS", ()) or ()),
     }
     check_flags(r, flags_cfg)
     return r
@@ -231,6 +242,8 @@ def make_stack(r, drv):
         st.tcp.set_secret(os.urandom(16))
     a, p = ip4.parse_cidr(r["ip"])
     st.add_interface("eth0", drv, ip=a, prefix=p, gateway=r["gateway"], mtu=r["mtu"])
+    if r.get("dns"):
+        st.dns.set_servers(r["dns"])
     return st
 
 

@@ -10,9 +10,9 @@ open_stack; `use(host, thread=True)` picks the stack for the calling thread only
 What it gives: the `socket` class (makefile, sendfile, recvfrom_into, recvmsg/recvmsg_into/
 sendmsg without ancillary data, dup/detach/fromfd, family/type as the stdlib enums,
 settimeout and the timeout errors exactly as the stdlib), create_connection, create_server,
-numeric getaddrinfo / gethostbyname (gethostbyaddr names an address by itself: no resolver
-yet), and every constant, exception class and pure helper re-exported from the stdlib (so
-`except socket.timeout` catches ours). Each socket's fileno() is a real descriptor whose
+getaddrinfo / gethostbyname through the stack's DNS resolver (stack.dns, core/dns.py;
+gethostbyaddr names an address by itself: no PTR lookups), and every constant, exception
+class and pure helper re-exported from the stdlib (so `except socket.timeout` catches ours). Each socket's fileno() is a real descriptor whose
 readiness the runner keeps exact (see Runner._fileno), so select, selectors and asyncio's
 loop work on it.
 
@@ -668,15 +668,18 @@ def _monotonic():
 
 # ---- module-level helpers ---------------------------------------------------------------------
 def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
-    """Numeric hosts (and 'localhost') only, IPv4 only: no resolver in ustack yet."""
-    if family not in (0, AF_INET):
+    """Numeric hosts, 'localhost', and names through the stack's DNS resolver (core/dns.py:
+    A records, or AAAA for family=AF_INET6; its failures as the stdlib's gaierror codes)."""
+    if family not in (0, AF_INET, AF_INET6):
         raise gaierror(_std.EAI_FAMILY, "ai_family not supported")
     if host is None:
-        addr = "0.0.0.0" if flags & AI_PASSIVE else "127.0.0.1"
+        if family == AF_INET6:
+            raise gaierror(_std.EAI_FAMILY, "ai_family not supported")
+        addrs = ["0.0.0.0" if flags & AI_PASSIVE else "127.0.0.1"]
     else:
         if isinstance(host, (bytes, bytearray)):
             host = bytes(host).decode("idna")
-        addr = "0.0.0.0" if host == "" else _numeric(host)
+        addrs = _addresses(host, family, flags)
     if port is None:
         p = 0
     elif isinstance(port, int):
@@ -698,10 +701,51 @@ def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
             continue
         if not type and k == _std.SOCK_RAW and proto:
             continue
-        out.append((AddressFamily.AF_INET, SocketKind(k), pr if not proto else proto, "", (addr, p)))
+        for addr in addrs:
+            if family == AF_INET6:
+                out.append((AddressFamily.AF_INET6, SocketKind(k), pr if not proto else proto, "",
+                            (addr, p, 0, 0)))
+            else:
+                out.append((AddressFamily.AF_INET, SocketKind(k), pr if not proto else proto, "",
+                            (addr, p)))
     if not out:
         raise gaierror(_std.EAI_SOCKTYPE, "ai_socktype not supported")
     return out
+
+
+def _addresses(host, family, flags):
+    """host's addresses as text: a literal, 'localhost', or the resolver's answer."""
+    if family != AF_INET6:
+        if host == "":
+            return ["0.0.0.0"]
+        try:
+            return [_numeric(host)]
+        except gaierror:
+            pass
+    if flags & AI_NUMERICHOST or host == "" or ":" in host:
+        raise gaierror(_std.EAI_NONAME, "Name or service not known")
+    h = default_host()
+    fam = 10 if family == AF_INET6 else 2  # core/dns.py's AF_INET6 / AF_INET
+    try:
+        found = h.runner.call(_resolve, h.stack, host, fam)
+    except OSError as e:
+        code = e.args[0] if e.args else 0
+        if isinstance(code, int) and code < 0:  # a getaddrinfo code (core/dns.py)
+            raise gaierror(_GAI.get(code, code), e.args[1]) from None
+        raise
+    if family == AF_INET6:
+        return [_std.inet_ntop(AF_INET6, a) for a in found]
+    return [_std.inet_ntoa(a) for a in found]
+
+
+def _resolve(stack, host, fam):
+    """Under the runner's lock: stack.dns is made at first use, once."""
+    return stack.dns.resolve(host, fam)
+
+
+# core/dns.py's codes (glibc's numbers) -> this platform's socket.EAI_*
+_GAI = {-2: _std.EAI_NONAME, -3: _std.EAI_AGAIN, -4: _std.EAI_FAIL,
+        -5: getattr(_std, "EAI_NODATA", _std.EAI_NONAME), -6: _std.EAI_FAMILY}
 
 
 def gethostbyname(hostname):
@@ -709,8 +753,8 @@ def gethostbyname(hostname):
 
 
 def gethostbyname_ex(hostname):
-    a = gethostbyname(hostname)
-    return hostname, [], [a]
+    addrs = [ai[4][0] for ai in getaddrinfo(hostname, 0, AF_INET, SOCK_STREAM)]
+    return hostname, [], addrs
 
 
 def gethostbyaddr(ip_address):

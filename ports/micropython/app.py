@@ -37,7 +37,7 @@ from ustack.core.wire import fields
 
 SETTINGS = ("NAME", "DRIVER", "LINK", "IP", "GATEWAY", "MAC", "MTU", "CONFIG", "FEATURES",
             "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION", "TCP_PREALLOC",
-            "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG", "SEED")
+            "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG", "SEED", "DNS")
 DEFAULTS = {
     "NAME": "?", "DRIVER": "streamlink", "LINK": "unix:/tmp/ustack.sock",
     "IP": "192.0.2.2/24", "GATEWAY": None, "MAC": "02:00:00:00:00:02", "MTU": 1500,
@@ -45,6 +45,7 @@ DEFAULTS = {
     "STATS_INTERVAL": 0, "CONTROL_PORT": 0, "DURATION": 0, "TCP_PREALLOC": None,
     "HTTP_ROOT": None, "SERVE_CONNS": None, "SERVE_BACKLOG": None,
     "SEED": None,  # an int makes every "random" choice repeatable (tests comparing runtimes)
+    "DNS": (),     # name servers (IPv4 addresses) for getaddrinfo, asked in order
 }
 FAIL_BACKOFF_MS = 20  # after poll() or a service raised
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
@@ -137,6 +138,8 @@ def make_stack(s, driver):
         st.tcp.set_secret(secret)
     a, p = ip4.parse_cidr(s["IP"]) if "/" in s["IP"] else (ip4.aton(s["IP"]), 24)
     st.add_interface("eth0", driver, ip=a, prefix=p, gateway=s["GATEWAY"], mtu=s["MTU"])
+    if s.get("DNS"):
+        st.dns.set_servers(s["DNS"])  # name servers for socket.getaddrinfo (--dns, DNS)
     return st
 
 

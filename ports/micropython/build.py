@@ -35,7 +35,7 @@ FEATURE_MODULES = {
     "ipv6": ("core/ipv6.py", "core/nd.py", "core/wire/ipv6.py", "core/wire/icmp6.py"),
     "filter": ("core/filter.py",),
     "dhcp": ("core/dhcp.py",),
-    "dns": ("core/dns.py",),
+    "dns": ("core/dns.py", "core/wire/dns.py"),
     "sack": ("core/tcp/sack.py",),
     "cubic": ("core/tcp/cc_cubic.py",),
     "forwarding": (),

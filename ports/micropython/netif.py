@@ -230,7 +230,11 @@ class NIC:
             self._poller = None
 
     def _apply(self):
-        if self.stack is None or self._ip is None:
+        if self.stack is None:
+            return
+        if self._dns and self._dns != "0.0.0.0":
+            self.stack.dns.set_servers([self._dns])  # getaddrinfo's name server
+        if self._ip is None:
             return
         self.stack.set_address(self.iface, self._ip, self._prefix, self._gw)
 
@@ -306,6 +310,8 @@ class LAN(NIC):
             return app.make_driver(s, mac)
         NIC.__init__(self, make, mac=s["MAC"], ip=s["IP"], gateway=s["GATEWAY"], mtu=s["MTU"],
                      config=s["CONFIG"], features=s["FEATURES"])
+        if s.get("DNS"):
+            self._dns = s["DNS"][0]  # the board's name server, as ifconfig() shows it
 
 
 class WIZNET5K(NIC):

@@ -49,6 +49,7 @@ def _settings(r, args, spec, driver="streamlink"):
         "LINK": spec,
         "IP": r["ip"],
         "GATEWAY": r["gateway"],
+        "DNS": list(r.get("dns") or ()),
         "MAC": r["mac"],
         "MTU": r["mtu"],
         "CONFIG": r["config"],

@@ -25,8 +25,10 @@ Semantics follow MicroPython's socket, not CPython's:
   OSError(ETIMEDOUT);
 - read(n)/readinto(buf) on a blocking socket return n bytes unless the stream ends first;
   write(buf[, n]) on a blocking socket writes it all; makefile() returns the socket itself;
-- getaddrinfo takes numeric IPv4 addresses (and 'localhost'); a name is OSError(-2) (no
-  resolver yet); the address is a (host, port) tuple as on the lwIP ports.
+- getaddrinfo takes numeric IPv4 addresses, 'localhost', and names, resolved by the
+  stack's DNS resolver (servers from nic.ifconfig()'s dns, or stack.dns.set_servers); an
+  unknown name is OSError(-2) (EAI_NONAME), no answer OSError(-3) (EAI_AGAIN); the address
+  is a (host, port) tuple as on the lwIP ports, the first address of the answer.
 - select.poll()/ipoll() and asyncio work with these sockets on the MicroPython unix port:
   the class is an io.IOBase stream whose ioctl answers MP_STREAM_POLL, and each such poll
   drives the stack once (frames in, timers), so a program blocked in poll/asyncio keeps the
@@ -93,7 +95,7 @@ def install():
 
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
-    """[(family, type, proto, canonname, (host, port))] for a numeric IPv4 host."""
+    """[(family, type, proto, canonname, (host, port))]: one entry, as MicroPython gives."""
     from ustack.core.wire import ipv4 as ip4
     if isinstance(host, (bytes, bytearray)):
         host = str(host, "ascii")
@@ -101,12 +103,20 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
         host = "0.0.0.0"
     if host == "localhost":
         host = "127.0.0.1"
+    if af not in (0, AF_INET):
+        raise OSError(-2)
     try:
         ip4.aton(host)
     except (ValueError, AttributeError, IndexError):
-        raise OSError(-2, "no resolver for %r: use a numeric IPv4 address" % (host,))
-    if af not in (0, AF_INET):
-        raise OSError(-2)
+        # a name: the stack's resolver (core/dns.py), whose failures are OSError(-2)
+        # (EAI_NONAME) and friends, as MicroPython's own getaddrinfo raises them
+        try:
+            from ustack.core import dns
+        except ImportError:  # a build without the dns feature (ports/micropython/build.py)
+            raise OSError(-2, "no resolver in this build (feature dns): use a numeric address")
+        if dns.is_invalid(host):
+            raise dns.gai_error(dns.EAI_NONAME)
+        host = ip4.ntoa(netif.default_stack().dns.resolve(host)[0], 0)
     t = type or SOCK_STREAM
     p = IPPROTO_TCP if t == SOCK_STREAM else (IPPROTO_UDP if t == SOCK_DGRAM else proto)
     return [(AF_INET, t, p, "", (host, int(port)))]

@@ -42,9 +42,11 @@ def test_every_counter_is_in_the_readme():
     from ustack.core.tcp.proto import TCP_COUNTERS
     from ustack.core.raw import RAW_COUNTERS
     from ustack.core.stack import STACK_COUNTERS
+    from ustack.core.dns import DNS_COUNTERS
     i = README.index("## Counters")
     section = README[i:README.index("\n## ", i + 5)]
     for group in (IFACE_COUNTERS, ARP_COUNTERS, IP_COUNTERS, ICMP_COUNTERS, UDP_COUNTERS,
-                  REASS_COUNTERS, TCP_COUNTERS, RAW_COUNTERS, STACK_COUNTERS):
+                  REASS_COUNTERS, TCP_COUNTERS, RAW_COUNTERS, STACK_COUNTERS,
+                  DNS_COUNTERS):
         for n in group:
             assert "`%s`" % n in section, n

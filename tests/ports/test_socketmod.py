@@ -116,8 +116,9 @@ def test_getaddrinfo_and_gethostbyname_are_numeric(net):
         stdsocket.SOCK_STREAM, stdsocket.SOCK_DGRAM, stdsocket.SOCK_RAW]
     assert us.gethostbyname("localhost") == "127.0.0.1"
     assert us.getaddrinfo(None, 0, flags=us.AI_PASSIVE)[0][4] == ("0.0.0.0", 0)
-    with pytest.raises(us.gaierror):
-        us.gethostbyname("www.example.org")  # no resolver in ustack yet
+    with pytest.raises(us.gaierror) as e:
+        us.gethostbyname("www.example.org")  # no name server configured (stack.dns)
+    assert e.value.errno == stdsocket.EAI_FAIL
 
 
 def test_makefile_readline_and_write(net):

@@ -1,0 +1,56 @@
+"""socket.getaddrinfo on the MicroPython unix port over ustack (ports/micropython/usock.py,
+core/dns.py), with dnsmasq in a throwaway namespace as the name server: names, an answer
+too big for UDP (TC, fetched over TCP through ustack's TCP), and an unknown name as
+MicroPython's OSError(-2)."""
+import pytest
+
+from tests.conftest import needs_netns
+from tests.micropython.mpyhelp import needs_micropython
+from tests.micropython.mpnet import MpNet
+from tests.netns import HOST_IP
+from tests.interop.test_dns import BIG
+
+pytestmark = [needs_netns, needs_micropython]
+
+PROG = r"""
+import network, socket
+nic = network.LAN()
+nic.active(True)
+nic.ifconfig(("192.0.2.2", "255.255.255.0", "192.0.2.1", "192.0.2.1"))
+for name in ("www.test", "alias.test", "big.test", "nope.test", "x.invalid"):
+    try:
+        print("got", name, socket.getaddrinfo(name, 80)[0][-1][0])
+    except OSError as e:
+        print("err", name, e.args[0])
+s = nic.stack.dns.stats
+print("dns", s.truncated, s.tx_tcp, s.nxdomain)
+"""
+
+
+@pytest.fixture
+def net(tmp_path):
+    n = MpNet("dns")
+    hosts = tmp_path / "big.hosts"
+    hosts.write_text("".join("%s big.test\n" % a for a in BIG))
+    n.serve(["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--user=root", "--pid-file=",
+             "--listen-address=" + HOST_IP, "--bind-interfaces", "--no-resolv", "--no-hosts",
+             "--local=/test/", "--host-record=www.test,198.51.100.10",
+             "--cname=alias.test,www.test", "--addn-hosts=" + str(hosts)], wait_port=53)
+    yield n
+    n.close()
+
+
+def test_micropython_getaddrinfo_resolves_names_through_dnsmasq(net):
+    rc, out = net.run_mpy(PROG, timeout=60)
+    got = {}
+    for line in out.splitlines():
+        w = line.split()
+        if len(w) >= 3 and w[0] in ("got", "err"):
+            got[w[1]] = w[0] + " " + w[2]
+        elif w[:1] == ["dns"]:
+            got["dns"] = w[1:]
+    assert got["www.test"] == "got 198.51.100.10", out
+    assert got["alias.test"] == "got 198.51.100.10", out
+    assert got["big.test"].split()[1] in BIG, out
+    assert got["nope.test"] == "err -2" and got["x.invalid"] == "err -2", out
+    assert got["dns"] == ["1", "1", "1"], out  # truncated, tx_tcp, nxdomain
