@@ -30,6 +30,19 @@ SWITCH = 64   # runs of PQ_RUN in a row (1024 frames that never let it run dry) 
               # 64 KB) runs out long before, only a flood keeps a queue full that long
 
 
+def _stateless(b, n):
+    """A TCP SYN-ACK or RST in an untagged IPv4 frame: a reply that keeps no state (a SYN
+    cookie, a RST to a scan). Sent on the first queue, it would steer the flood flow it
+    answers onto the queue we read first; it goes out on the last one instead."""
+    if n < 54 or b[12] != 0x08 or b[13] != 0x00 or b[23] != 6:
+        return False
+    o = 14 + ((b[14] & 0x0F) << 2) + 13
+    if o >= n:
+        return False
+    f = b[o]
+    return (f & 0x04) != 0 or (f & 0x12) == 0x12
+
+
 def _open(name, queues):
     """Attach `queues` fds to the TAP `name` (made if missing); ([fds], its name)."""
     flags = IFF_TAP | IFF_NO_PI | (IFF_MULTI_QUEUE if queues > 1 else 0)
@@ -141,11 +154,14 @@ class Tap:
             return 0
 
     def send(self, buf, n):
+        fd = self.fd
+        if self.others and _stateless(buf, n):
+            fd = self.others[-1]
         try:
             if n == len(buf):
-                os.write(self.fd, buf)
+                os.write(fd, buf)
             else:
-                os.write(self.fd, memoryview(buf)[:n])
+                os.write(fd, memoryview(buf)[:n])
             return True
         except OSError:
             # EIO while the kernel side is down, EAGAIN when its queue is full

@@ -148,7 +148,10 @@ def _cookie_ack(tcp, lsock, iface, b, ip, sport, dport):
         return True
     idx = cookie.check(tcp.cookie_mac, b, ip, o, tcp.stack.now)
     if idx < 0:
-        st.syncookies_bad += 1
+        if tcp.seg_len:
+            st.syncookies_unproven += 1  # see listen(): dropped, not reset
+        else:
+            st.syncookies_bad += 1
         return False
     tcb = tcp.new_tcb(b[ip + 16:ip + 20], dport, b[ip + 12:ip + 16], sport)
     if tcb is None:

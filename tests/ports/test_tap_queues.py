@@ -102,3 +102,34 @@ def test_a_flood_over_every_queue_moves_nothing():
         assert q.tap.moves == 0
     finally:
         q.close()
+
+
+def _tcp_frame(flags):
+    """A minimal Ethernet/IPv4/TCP frame with the given TCP flags byte."""
+    eth = b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00"
+    ip = bytes([0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 2, 192, 0, 2, 1])
+    tcp = bytes(13) + bytes([flags]) + bytes(6)
+    return bytearray(eth + ip + tcp)
+
+
+def test_stateless_replies_leave_on_another_queue_than_the_flows_we_talk_to():
+    """A SYN-ACK (a SYN cookie's above all) or a RST keeps no state: were it sent on the first
+    queue, the kernel would steer the flood flow it answers onto the queue we read first (a
+    SYN flood with cookies on then starved ping and the established connections). They go
+    out on the last queue; data and ACKs on the first, so a real connection is steered back
+    by our first segment after the handshake."""
+    q = Queues(4)
+    try:
+        sent = []
+        for flags in (0x12, 0x04, 0x14, 0x10, 0x18):  # SYN-ACK, RST, RST-ACK, ACK, PSH-ACK
+            f = _tcp_frame(flags)
+            assert q.tap.send(f, len(f))
+            for i, (_, b) in enumerate(q.pairs):
+                try:
+                    b.recv(100)
+                    sent.append(i)
+                except BlockingIOError:
+                    pass
+        assert sent == [3, 3, 3, 0, 0]
+    finally:
+        q.close()

@@ -462,7 +462,8 @@ def test_cookie_connection_whose_ack_met_a_full_accept_queue_recovers_without_rs
     assert p.tcp.stats.syncookies_ok == 0 and p.tcp.stats.accept_queue_full >= 1
     s0, _ = p.lsock.accept()                             # room again
     assert p.send(5006, sa.seq + 1, ACK | PSH, b"world", sport=46001) == []  # no RST
-    assert p.tcp.stats.syncookies_ok == 0
+    assert p.tcp.stats.syncookies_ok == 0 and p.tcp.stats.syncookies_unproven == 1
+    assert p.tcp.stats.syncookies_bad == 0
     p.send(5001, sa.seq + 1, ACK | PSH, b"hello", sport=46001)   # the peer's retransmission
     p.send(5006, sa.seq + 1, ACK | PSH, b"world", sport=46001)
     assert p.tcp.stats.syncookies_ok == 1
