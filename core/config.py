@@ -70,6 +70,11 @@ DEFAULTS = {
     "TCP_KEEPCNT": 9,
     "TCP_CHALLENGE_ACK_LIMIT": 10,  # per second and connection, RFC 5961 section 7
     "TCP_CHALLENGE_ACK_GLOBAL": 100,  # all connections: a random budget in [G/2, 3G/2) a second
+    # DHCP client (core/dhcp.py, RFC 2131)
+    "DHCP_RETRY_MS": 4000,     # RFC 2131 4.1: first retransmission, doubling each time
+    "DHCP_RETRY_MAX_MS": 64000,  # ... up to this (each +-1 s at random)
+    "DHCP_RENEW_MIN_MS": 60000,  # RFC 2131 4.4.5: RENEWING/REBINDING retransmit no sooner
+    "DHCP_ARP_PROBES": 3,      # RFC 5227 PROBE_NUM: ARP probes of an offered address (0: none)
 }
 
 
@@ -126,6 +131,10 @@ RANGES = {
     "TCP_KEEPINTVL_MS": (1, DAY_MS),
     "TCP_KEEPCNT": (1, 255),
     "TCP_CHALLENGE_ACK_LIMIT": (1, 65535),
+    "DHCP_RETRY_MS": (1000, 64000),
+    "DHCP_RETRY_MAX_MS": (1000, 600000),
+    "DHCP_RENEW_MIN_MS": (1, DAY_MS),
+    "DHCP_ARP_PROBES": (0, 16),
 }
 CHOICES = {"TCP_CC": ("newreno",)}
 
@@ -242,4 +251,6 @@ def validate(cfg):
     need(cfg["TCP_ORPHAN_RETRIES"] >= 1, "TCP_ORPHAN_RETRIES must be at least 1")
     need(cfg["TCP_FIN_TIMEOUT_MS"] >= 1000, "TCP_FIN_TIMEOUT_MS must be at least 1000")
     need(cfg["TCP_CHALLENGE_ACK_LIMIT"] >= 1, "TCP_CHALLENGE_ACK_LIMIT must be at least 1")
+    need(cfg["DHCP_RETRY_MS"] <= cfg["DHCP_RETRY_MAX_MS"],
+         "need DHCP_RETRY_MS <= DHCP_RETRY_MAX_MS")
     need(cfg["TCP_CHALLENGE_ACK_GLOBAL"] >= 2, "TCP_CHALLENGE_ACK_GLOBAL must be at least 2")
