@@ -60,6 +60,8 @@ def build_parser():
     link.add_argument("--tap", default=None, help="TAP device name (default: the board's, ustack0)")
     link.add_argument("--ip", default=None, help="the stack's address/prefix, e.g. 192.0.2.2/24")
     link.add_argument("--gateway", default=None, help="default gateway address")
+    link.add_argument("--dhcp", action="store_true", default=None,
+                      help="lease the address (and router, DNS servers) from DHCP instead of --ip")
     link.add_argument("--mac", default=None, help="the stack's MAC, e.g. 02:00:00:00:00:02")
     link.add_argument("--host-ip", default=None,
                      help="configure the kernel side of the TAP with this address/prefix and bring "
@@ -134,6 +136,9 @@ def check_flags(r, flags_cfg):
     if not stack.MIN_MTU <= mtu <= top:
         raise SystemExit("ustack: --mtu %s: must be in %d..%d (RFC 791 minimum; PBUF_SIZE - 14)"
                          % (mtu, stack.MIN_MTU, top))
+    if r["dhcp"]:
+        if r["ip_flag"] or r["gateway"] is not None:
+            raise SystemExit("ustack: --dhcp: leases the address and router; drop --ip/--gateway")
     try:
         ip4.parse_cidr(r["ip"])
     except ValueError:
@@ -164,6 +169,9 @@ def resolve(args):
         "driver": getattr(args, "driver", None) or board_value(board, "DRIVER", "tap"),
         "tap": args.tap or board_value(board, "TAP", "ustack0"),
         "ip": args.ip or board_value(board, "IP", "192.0.2.2/24"),
+        "ip_flag": getattr(args, "ip", None),
+        "dhcp": bool(getattr(args, "dhcp", None) or board_value(board, "DHCP", False)),
+        "dhcp_hostname": board_value(board, "DHCP_HOSTNAME"),
         "gateway": args.gateway or board_value(board, "GATEWAY"),
         "mac": args.mac or board_value(board, "MAC", "02:00:00:00:00:02"),
         "host_ip": args.host_ip or board_value(board, "HOST_IP"),
@@ -227,9 +235,20 @@ def make_stack(r, drv):
     st.seed(int.from_bytes(os.urandom(4), "big"))
     if st.tcp is not None and hasattr(st.tcp, "set_secret"):
         st.tcp.set_secret(os.urandom(16))
+    if r.get("dhcp"):
+        iface = st.add_interface("eth0", drv, mtu=r["mtu"])
+        st.start_dhcp(iface, hostname=r.get("dhcp_hostname"))
+        return st
     a, p = ip4.parse_cidr(r["ip"])
     st.add_interface("eth0", drv, ip=a, prefix=p, gateway=r["gateway"], mtu=r["mtu"])
     return st
+
+
+def lease_str(lease):
+    """The ready line's lease fields: server, lease time, router, DNS servers, domain."""
+    return "dhcp=%s lease=%ss router=%s dns=%s domain=%s" % (
+        lease["server"], lease["lease_s"], lease["router"] or "-",
+        ",".join(lease["dns"]) or "-", lease["domain"] or "-")
 
 
 # Counter names that say a bound was hit: a table or queue full, no buffer, no slot, a rate
@@ -281,10 +300,23 @@ def cmd_up(args):
     iface = st.ifaces[0]
     from ustack.core.wire import ipv4 as ip4
     from ustack.core.wire.ethernet import mac_str
-    print("ready driver=%s tap=%s ip=%s/%d mac=%s runtime=cpython compiled=%s serve=%s" % (
-        r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, mac_str(iface.mac),
-        ustack.compiled, ",".join(started) or "-"), flush=True)
     t0 = time.monotonic()
+    extra = ""
+    if st.dhcp is not None:
+        # `ready` once the lease is bound (RFC 2131: DISCOVER ... ACK, then the ARP probe)
+        lease = None
+        while not stop and lease is None:
+            if args.duration and time.monotonic() - t0 >= args.duration:
+                break
+            time.sleep(0.05)
+            with runner.lock:
+                lease = st.dhcp.lease() if st.dhcp.bound() else None
+        if lease is not None:
+            extra = " " + lease_str(lease)
+    if st.dhcp is None or extra:
+        print("ready driver=%s tap=%s ip=%s/%d mac=%s runtime=cpython compiled=%s serve=%s%s" % (
+            r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, mac_str(iface.mac),
+            ustack.compiled, ",".join(started) or "-", extra), flush=True)
     last = t0
     try:
         while not stop:
@@ -299,6 +331,8 @@ def cmd_up(args):
     finally:
         runner.stop()
         with runner.lock:
+            if st.dhcp is not None:
+                st.dhcp.release()  # RFC 2131 3.1 (8): counted in the exit counters
             print_counters(st, args.json)
             st.close()
     return 0

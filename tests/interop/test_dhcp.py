@@ -1,0 +1,205 @@
+"""`ustack up --dhcp` against the DHCP servers Linux users run, in a throwaway namespace: Debian's
+dnsmasq and ISC Kea on the kernel side of the TAP. The TAP is made persistent first, with the
+server's address on it, so the server is listening before the stack sends its DISCOVER."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import needs_netns
+from tests.netns import Netns, StackProc, HOST_IP
+
+pytestmark = [needs_netns]
+
+TAP = "ustk0"
+MAC = "02:00:00:00:00:02"
+
+
+def have(exe):
+    return any(os.path.exists(os.path.join(d, exe)) for d in ("/usr/sbin", "/usr/bin", "/sbin"))
+
+
+@pytest.fixture
+def ns():
+    n = Netns("dhcp")
+    n.run(["ip", "tuntap", "add", "dev", TAP, "mode", "tap"], check=True)
+    n.run(["ip", "addr", "add", HOST_IP + "/24", "dev", TAP], check=True)
+    n.run(["ip", "link", "set", TAP, "up"], check=True)
+    yield n
+    n.close()
+
+
+class Server:
+    """A DHCP server process in the namespace, ended by its PID."""
+
+    def __init__(self, ns, argv, log):
+        self.log = log
+        self.f = open(log, "w")
+        self.p = subprocess.Popen(ns.cmd(argv), stdout=self.f, stderr=subprocess.STDOUT)
+        time.sleep(0.5)
+        assert self.p.poll() is None, "server exited: " + self.text()
+
+    def text(self):
+        self.f.flush()
+        with open(self.log) as f:
+            return f.read()
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+        self.f.close()
+
+
+def dnsmasq(ns, tmp_path, first="192.0.2.50", last="192.0.2.60", lease="2m", extra=()):
+    argv = ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--user=root",
+            "--interface=" + TAP, "--bind-interfaces", "--no-ping", "--log-dhcp",
+            "--pid-file=" + str(tmp_path / "dnsmasq.pid"),
+            "--dhcp-leasefile=" + str(tmp_path / "leases"),
+            "--dhcp-range=%s,%s,255.255.255.0,%s" % (first, last, lease),
+            "--dhcp-option=option:router," + HOST_IP,
+            "--dhcp-option=option:dns-server," + HOST_IP,
+            "--domain=example.test"] + list(extra)
+    return Server(ns, argv, str(tmp_path / "dnsmasq.log"))
+
+
+def kea(ns, tmp_path, pool="192.0.2.50 - 192.0.2.60", valid=8, renew=3, rebind=5, name="kea"):
+    conf = {"Dhcp4": {
+        "interfaces-config": {"interfaces": [TAP], "dhcp-socket-type": "raw"},
+        "lease-database": {"type": "memfile", "persist": True,
+                           "name": str(tmp_path / (name + "-leases.csv"))},
+        "valid-lifetime": valid, "renew-timer": renew, "rebind-timer": rebind,
+        "subnet4": [{"id": 1, "subnet": "192.0.2.0/24", "pools": [{"pool": pool}],
+                     "option-data": [{"name": "routers", "data": HOST_IP},
+                                     {"name": "domain-name-servers", "data": HOST_IP}]}],
+        "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": "stdout"}],
+                     "severity": "DEBUG", "debuglevel": 40}],
+    }}
+    path = tmp_path / (name + ".json")
+    path.write_text(json.dumps(conf))
+    env_dir = tmp_path / "kea-run"
+    env_dir.mkdir(exist_ok=True)
+    argv = ["env", "KEA_PIDFILE_DIR=" + str(env_dir), "KEA_LOCKFILE_DIR=" + str(env_dir),
+            "kea-dhcp4", "-c", str(path)]
+    return Server(ns, argv, str(tmp_path / (name + ".log")))
+
+
+def field(ready, key):
+    m = re.search(r"\b%s=(\S+)" % key, ready)
+    return m.group(1) if m else None
+
+
+def up(ns, *flags, timeout=40):
+    return StackProc(ns, "--dhcp", "--mac", MAC, *flags, tap=TAP, ip=None,
+                     host_ip=HOST_IP + "/24", timeout=timeout)
+
+
+def ping_ok(ns, ip):
+    return ns.run(["ping", "-c", "1", "-W", "2", ip]).returncode == 0
+
+
+@pytest.mark.skipif(not have("dnsmasq"), reason="needs dnsmasq (apt-get install dnsmasq-base)")
+def test_dnsmasq_lease_obtained_ready_shows_it_and_released_on_exit(ns, tmp_path):
+    srv = dnsmasq(ns, tmp_path)
+    try:
+        s = up(ns, "--serve", "echo")
+        ip = field(s.ready, "ip").split("/")[0]
+        assert ip.startswith("192.0.2.") and 50 <= int(ip.split(".")[3]) <= 60, s.ready
+        assert field(s.ready, "ip").endswith("/24")
+        assert field(s.ready, "dhcp") == HOST_IP and field(s.ready, "lease") == "120s"
+        assert field(s.ready, "router") == HOST_IP and field(s.ready, "dns") == HOST_IP
+        assert field(s.ready, "domain") == "example.test"
+        assert ping_ok(ns, ip), "the leased address does not answer ping"
+        c = s.stop()
+        assert c["dhcp.leases"] == 1 and c["dhcp.tx_release"] == 1
+        assert c["pbuf.free"] == c["pbuf.count"]
+        assert not any(k.startswith("dhcp.rx_") for k in c), c
+        time.sleep(0.5)
+        log = srv.text()
+        assert "DHCPACK" in log and "DHCPRELEASE" in log, log
+    finally:
+        srv.stop()
+
+
+@pytest.mark.skipif(not have("dnsmasq"), reason="needs dnsmasq (apt-get install dnsmasq-base)")
+def test_dnsmasq_conflict_on_a_planted_address_is_declined(ns, tmp_path):
+    # the kernel side already holds the only address of the pool: the probe finds it
+    ns.run(["ip", "addr", "add", "192.0.2.50/24", "dev", TAP], check=True)
+    srv = dnsmasq(ns, tmp_path, first="192.0.2.50", last="192.0.2.50")
+    try:
+        r = ns.run([__import__("sys").executable, "-m", "ustack.ports.cpython.cli", "up",
+                    "--tap", TAP, "--dhcp", "--mac", MAC, "--host-ip", HOST_IP + "/24",
+                    "--duration", "9", "--json"], timeout=60)
+        line = [x for x in r.stdout.splitlines() if x.startswith("counters ")]
+        assert line, r.stdout + r.stderr
+        c = json.loads(line[0][len("counters "):])
+        assert not r.stdout.startswith("ready"), r.stdout
+        assert c["dhcp.conflicts"] >= 1 and c["dhcp.tx_decline"] >= 1, c
+        assert "dhcp.leases" not in c
+        time.sleep(0.3)
+        assert "DHCPDECLINE" in srv.text(), srv.text()
+    finally:
+        srv.stop()
+
+
+@pytest.mark.skipif(not have("kea-dhcp4"), reason="needs kea-dhcp4-server")
+def test_kea_lease_is_renewed_with_short_lease_times(ns, tmp_path):
+    srv = kea(ns, tmp_path)
+    try:
+        s = up(ns, "--config", "DHCP_RENEW_MIN_MS=1000")
+        assert field(s.ready, "lease") == "8s" and field(s.ready, "dhcp") == HOST_IP, s.ready
+        ip = field(s.ready, "ip").split("/")[0]
+        time.sleep(10)  # T1 at 3 s, and again 3 s after each renewal
+        assert ping_ok(ns, ip)
+        c = s.stop()
+        assert c["dhcp.renewed"] >= 2 and c["dhcp.leases"] == 1, c
+        assert "dhcp.expired" not in c
+    finally:
+        srv.stop()
+
+
+@pytest.mark.skipif(not have("kea-dhcp4"), reason="needs kea-dhcp4-server")
+def test_kea_rebinding_when_the_server_vanishes_and_comes_back(ns, tmp_path):
+    srv = kea(ns, tmp_path, valid=12, renew=2, rebind=4)
+    s = None
+    try:
+        s = up(ns, "--config", "DHCP_RENEW_MIN_MS=1000")
+        ip = field(s.ready, "ip").split("/")[0]
+        srv.stop()
+        time.sleep(5)  # T1 and T2 pass without a server: RENEWING, then REBINDING
+        srv = kea(ns, tmp_path, valid=12, renew=2, rebind=4, name="kea2")
+        time.sleep(5)
+        assert ping_ok(ns, ip), "the address was lost"
+        c = s.stop()
+        assert c["dhcp.rebound"] >= 1, c
+        assert "dhcp.expired" not in c
+    finally:
+        srv.stop()
+
+
+@pytest.mark.skipif(not have("kea-dhcp4"), reason="needs kea-dhcp4-server")
+def test_kea_nak_after_the_pool_changes_leads_to_a_new_lease(ns, tmp_path):
+    srv = kea(ns, tmp_path, pool="192.0.2.50 - 192.0.2.50", valid=20, renew=3, rebind=15)
+    try:
+        s = up(ns, "--config", "DHCP_RENEW_MIN_MS=1000")
+        assert field(s.ready, "ip") == "192.0.2.50/24", s.ready
+        srv.stop()
+        srv = kea(ns, tmp_path, pool="192.0.2.70 - 192.0.2.70", valid=20, renew=3, rebind=15,
+                  name="kea2")
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline and not ping_ok(ns, "192.0.2.70"):
+            time.sleep(0.5)
+        assert ping_ok(ns, "192.0.2.70"), srv.text()[-3000:]
+        assert not ping_ok(ns, "192.0.2.50")
+        c = s.stop()
+        assert c["dhcp.naks"] >= 1 and c["dhcp.leases"] == 2, c
+    finally:
+        srv.stop()
