@@ -530,3 +530,20 @@ def test_dhcp_config_keys_are_checked():
         Stack({"DHCP_RETRY_MS": 8000, "DHCP_RETRY_MAX_MS": 4000})
     with pytest.raises(ValueError):
         Stack({"DHCP_ARP_PROBES": -1})
+
+
+def test_while_unconfigured_only_udp_is_taken_no_echo_or_tcp_is_answered():
+    # RFC 1122 3.2.1.3: a host without an address may only use 0.0.0.0 "as a source address
+    # ... as part of an initialization procedure": it must not answer for an address it is
+    # still probing (RFC 5227 2.1.1) or any other one
+    cl = Client({"DHCP_ARP_PROBES": 3})
+    cl.bind()
+    cl.frames()
+    cl.feed(F.eth(CLIENT_MAC, SERVER_MAC, 0x0800,
+                  F.ipv4(SERVER, OFFERED, 1, F.icmp_echo(1, 1, b"probe?"))))
+    cl.feed(F.eth(CLIENT_MAC, SERVER_MAC, 0x0800,
+                  F.ipv4(SERVER, bytes([192, 0, 2, 99]), 6,
+                         F.tcp(SERVER, bytes([192, 0, 2, 99]), 4000, 80, 1, 0, 0x02))))
+    assert [f for f in cl.frames() if f[12:14] == b"\x08\x00"] == []
+    assert cl.stack.ipv4.stats.rx_unconfigured == 2
+    assert cl.stack.pool.full()
