@@ -103,9 +103,9 @@ def field(ready, key):
     return m.group(1) if m else None
 
 
-def up(ns, *flags, timeout=40):
+def up(ns, *flags, timeout=40, runtime=None):
     return StackProc(ns, "--dhcp", "--mac", MAC, *flags, tap=TAP, ip=None,
-                     host_ip=HOST_IP + "/24", timeout=timeout)
+                     host_ip=HOST_IP + "/24", timeout=timeout, runtime=runtime)
 
 
 def ping_ok(ns, ip):
@@ -131,6 +131,27 @@ def test_dnsmasq_lease_obtained_ready_shows_it_and_released_on_exit(ns, tmp_path
         time.sleep(0.5)
         log = srv.text()
         assert "DHCPACK" in log and "DHCPRELEASE" in log, log
+    finally:
+        srv.stop()
+
+
+@pytest.mark.skipif(not have("dnsmasq"), reason="needs dnsmasq (apt-get install dnsmasq-base)")
+def test_dnsmasq_lease_on_the_micropython_runtime(ns, tmp_path):
+    from tests.micropython.mpyhelp import MPY
+    if not MPY:
+        pytest.skip("needs the micropython unix port (invoke mpy)")
+    srv = dnsmasq(ns, tmp_path)
+    try:
+        s = up(ns, "--serve", "echo", runtime="micropython", timeout=90)
+        assert "runtime=micropython" in s.ready, s.ready
+        ip = field(s.ready, "ip").split("/")[0]
+        assert 50 <= int(ip.split(".")[3]) <= 60, s.ready
+        assert field(s.ready, "dhcp") == HOST_IP and field(s.ready, "lease") == "120s"
+        assert field(s.ready, "dns") == HOST_IP, s.ready
+        assert ping_ok(ns, ip)
+        c = s.stop()
+        assert c["dhcp.leases"] == 1, c
+        assert "DHCPACK" in srv.text()
     finally:
         srv.stop()
 
