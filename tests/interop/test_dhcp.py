@@ -171,7 +171,8 @@ def test_kea_conflict_on_a_planted_address_is_declined(ns, tmp_path):
         assert line, r.stdout + r.stderr
         c = json.loads(line[0][len("counters "):])
         assert not r.stdout.startswith("ready"), r.stdout
-        assert c.get("dhcp.conflicts", 0) >= 1 and c["dhcp.tx_decline"] >= 1, (c, srv.text()[-2500:])
+        assert c.get("dhcp.conflicts", 0) >= 1 and c["dhcp.tx_decline"] >= 1, \
+            (c, srv.text()[-2500:])
         assert "dhcp.leases" not in c
         time.sleep(0.3)
         assert "DHCPDECLINE" in srv.text() or "DHCP4_DECLINE" in srv.text(), srv.text()[-3000:]
