@@ -526,7 +526,7 @@ class DhcpClient:
                     st.rebound += 1
                 self.state = BOUND
                 self._apply()
-                self._arm(self.t1_at)
+                self._arm_lease()
                 self._changed()
                 return
             fields.copy(self.offered, 0, b, m + w.YIADDR, 4)
@@ -682,10 +682,14 @@ class DhcpClient:
         self.t1_at = now + t1 * 1000
         self.t2_at = now + t2 * 1000
         self.expire_at = 0 if infinite else now + lease * 1000
-        if infinite:
-            # never expires: renewing stays harmless, rebinding never gives it up
-            self.t1_at = now + LEASE_MAX_S * 500
-            self.t2_at = now + LEASE_MAX_S * 875
+
+    def _arm_lease(self):
+        """BOUND: wake at T1 - or never, for an infinite lease (RFC 2131 3.3: nothing to
+        renew, nothing expires)."""
+        if self.expire_at == 0:
+            self.deadline = 0
+        else:
+            self._arm(self.t1_at)
 
     def _bind(self, now):
         """The probe found nobody: take the address (RFC 2131 3.1 (5)) and announce it."""
@@ -698,7 +702,7 @@ class DhcpClient:
         self._apply()
         if self.stack.config["ARP_GRATUITOUS"]:
             self.iface.arp.announce()  # RFC 5227 2.3
-        self._arm(self.t1_at)
+        self._arm_lease()
         self._changed()
 
     def _apply(self):

@@ -547,3 +547,12 @@ def test_while_unconfigured_only_udp_is_taken_no_echo_or_tcp_is_answered():
     assert [f for f in cl.frames() if f[12:14] == b"\x08\x00"] == []
     assert cl.stack.ipv4.stats.rx_unconfigured == 2
     assert cl.stack.pool.full()
+
+
+def test_an_infinite_lease_is_never_renewed_and_never_expires(c):
+    c.bind(lease=0xFFFFFFFF)
+    c.frames()
+    assert c.dhcp.state_name() == "bound" and c.dhcp.deadline == 0
+    c.advance(20000)
+    assert c.sent() == [] and c.dhcp.lease()["remaining_s"] is None
+    assert c.stack.next_timer == 0 or c.stack.next_timer > c.t
