@@ -238,3 +238,39 @@ def test_dnsmasq_nak_after_the_pool_changes_leads_to_a_new_lease(ns, tmp_path):
         assert "DHCPNAK" in srv.text()
     finally:
         srv.stop()
+
+
+INIT_REBOOT = """
+import json, sys
+from ustack.core.stack import Stack
+from ustack.hal.tap import Tap
+st = Stack({"DHCP_ARP_PROBES": 1})
+st.add_interface("eth0", Tap(%(tap)r, mac=bytes.fromhex("020000000002")))
+c = st.start_dhcp("eth0", remembered=%(addr)r)
+st.run_until(lambda: c.bound() or c.stats.naks, 20)
+print(json.dumps({"state": c.state_name(), "lease": c.lease(),
+                  "counters": dict(c.stats.nonzero())}))
+st.close()
+"""
+
+
+@pytest.mark.skipif(not have("dnsmasq"), reason="needs dnsmasq (apt-get install dnsmasq-base)")
+@pytest.mark.parametrize("addr,ok", [("192.0.2.55", True), ("192.0.2.99", False)])
+def test_dnsmasq_init_reboot_with_a_remembered_address(ns, tmp_path, addr, ok):
+    # RFC 2131 3.2: a client that remembers its address asks for it again (no DISCOVER); an
+    # authoritative server ACKs it when it is still valid there and NAKs it when not
+    srv = dnsmasq(ns, tmp_path, extra=["--dhcp-authoritative"])
+    try:
+        r = ns.python(INIT_REBOOT % {"tap": TAP, "addr": addr}, timeout=60)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+        c = out["counters"]
+        assert "tx_discover" not in c or not ok, c
+        if ok:
+            assert out["state"] == "bound" and out["lease"]["ip"] == addr, out
+            assert c["tx_request"] >= 1 and c["acks"] == 1
+        else:
+            assert c["naks"] == 1 and c["tx_discover"] == 1, out
+            assert "DHCPNAK" in srv.text()
+    finally:
+        srv.stop()
