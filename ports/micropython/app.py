@@ -17,9 +17,13 @@ file given as `--settings PATH` (what `ustack up --runtime micropython` writes) 
     SERVE_BACKLOG   each TCP service's listen backlog (default: the connections whose rings
                     fit in half the free heap, at least SERVE_CONNS, at most TCP_BACKLOG);
                     established connections waiting there hold their rings too
+    DHCP            True: lease the address, router and DNS servers from DHCP (IP and
+                    GATEWAY unused); `up` is said once the lease is bound
+    DHCP_HOSTNAME   the host name DHCP requests carry (RFC 2132 3.14; default none)
 
 Output lines (stdout), for the runtime that started us:
-    up ip=... mac=... serve=...       the stack is configured and polling
+    up ip=... mac=... serve=...       the stack is configured and polling (with DHCP:
+                                      bound, and dhcp=SERVER lease=Ns router= dns= domain=)
     counters {json}                   periodically and at exit
     heap-lock-failure ...             an allocation happened while the heap was locked
 
