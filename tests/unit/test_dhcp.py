@@ -556,3 +556,25 @@ def test_an_infinite_lease_is_never_renewed_and_never_expires(c):
     c.advance(20000)
     assert c.sent() == [] and c.dhcp.lease()["remaining_s"] is None
     assert c.stack.next_timer == 0 or c.stack.next_timer > c.t
+
+
+def test_lease_expiry_ends_tcp_connections_from_the_address_with_an_error(c):
+    c.bind(lease=100)
+    c.iface.arp.add_static(SERVER, SERVER_MAC)
+    c.frames()
+    s = c.stack.socket(2, 1)
+    s.setblocking(False)
+    s.connect_ex(("192.0.2.1", 80))
+    syn = [f for f in c.frames() if f[12:14] == b"\x08\x00" and f[23] == 6][0]
+    sport, = struct.unpack("!H", syn[34:36])
+    isn, = struct.unpack("!I", syn[38:42])
+    c.feed(F.eth(CLIENT_MAC, SERVER_MAC, 0x0800,
+                 F.ipv4(SERVER, OFFERED, 6, F.tcp(SERVER, OFFERED, 80, sport, 5000, isn + 1,
+                                                  0x12, options=bytes([2, 4, 5, 0xB4])))))
+    s.send(b"x")                                           # established
+    c.advance(100000 + 20)
+    assert c.stats()["expired"] == 1
+    with pytest.raises(OSError) as e:
+        s.send(b"y")
+    assert e.value.args[0] == 99                           # EADDRNOTAVAIL
+    s.close()
