@@ -139,6 +139,9 @@ def check_flags(r, flags_cfg):
     if r["dhcp"]:
         if r["ip_flag"] or r["gateway"] is not None:
             raise SystemExit("ustack: --dhcp: leases the address and router; drop --ip/--gateway")
+        if r["driver"] == "slip-pty":
+            raise SystemExit("ustack: --dhcp: needs an Ethernet link (DHCP names the client by "
+                             "MAC); --driver slip-pty has none")
     try:
         ip4.parse_cidr(r["ip"])
     except ValueError:
