@@ -247,6 +247,17 @@ def make_stack(r, drv):
     return st
 
 
+def wait_for_lease(st, lock, give_up):
+    """`ready` comes once the DHCP lease is bound (RFC 2131: DISCOVER ... ACK, then the ARP
+    probe): the lease, or None when give_up() said so first."""
+    while not give_up():
+        time.sleep(0.05)
+        with lock:
+            if st.dhcp.bound():
+                return st.dhcp.lease()
+    return None
+
+
 def lease_str(lease):
     """The ready line's lease fields: server, lease time, router, DNS servers, domain."""
     return "dhcp=%s lease=%ss router=%s dns=%s domain=%s" % (
@@ -306,14 +317,8 @@ def cmd_up(args):
     t0 = time.monotonic()
     extra = ""
     if st.dhcp is not None:
-        # `ready` once the lease is bound (RFC 2131: DISCOVER ... ACK, then the ARP probe)
-        lease = None
-        while not stop and lease is None:
-            if args.duration and time.monotonic() - t0 >= args.duration:
-                break
-            time.sleep(0.05)
-            with runner.lock:
-                lease = st.dhcp.lease() if st.dhcp.bound() else None
+        lease = wait_for_lease(st, runner.lock, lambda: stop or (
+            args.duration and time.monotonic() - t0 >= args.duration))
         if lease is not None:
             extra = " " + lease_str(lease)
     if st.dhcp is None or extra:
@@ -442,6 +447,9 @@ def _run_program(prog):
         runpy.run_path(prog[0], run_name="__main__")
 
 
+DHCP_RUN_WAIT_S = 60  # `ustack run --dhcp`: the program starts once leased, or not at all
+
+
 def cmd_run(args):
     """`ustack run [up flags] -- python prog.py`: the program's sockets are ustack's."""
     prog = list(args.prog)
@@ -464,9 +472,17 @@ def cmd_run(args):
     started = services.start(host.runner, args.serve.split(","), args.http_root) if args.serve else []
     socketmod.patch(host)
     iface = st.ifaces[0]
-    sys.stderr.write("ready driver=%s tap=%s ip=%s/%d runtime=cpython compiled=%s serve=%s\n" % (
+    extra = ""
+    if st.dhcp is not None:
+        t0 = time.monotonic()
+        lease = wait_for_lease(st, host.lock, lambda: time.monotonic() - t0 > DHCP_RUN_WAIT_S)
+        if lease is None:
+            host.runner.stop()
+            raise SystemExit("ustack run: --dhcp: no lease within %d s" % DHCP_RUN_WAIT_S)
+        extra = " " + lease_str(lease)
+    sys.stderr.write("ready driver=%s tap=%s ip=%s/%d runtime=cpython compiled=%s serve=%s%s\n" % (
         r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, ustack.compiled,
-        ",".join(started) or "-"))
+        ",".join(started) or "-", extra))
     sys.stderr.flush()
     code = 0
     try:

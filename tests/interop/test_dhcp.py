@@ -274,3 +274,22 @@ def test_dnsmasq_init_reboot_with_a_remembered_address(ns, tmp_path, addr, ok):
             assert "DHCPNAK" in srv.text()
     finally:
         srv.stop()
+
+
+@pytest.mark.skipif(not have("dnsmasq"), reason="needs dnsmasq (apt-get install dnsmasq-base)")
+def test_ustack_run_with_dhcp_starts_the_program_once_leased(ns, tmp_path):
+    srv = dnsmasq(ns, tmp_path, first="192.0.2.50", last="192.0.2.50")
+    try:
+        # the program's first act - binding the leased address - works: the lease came first
+        prog = ("import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                "s.bind((sys.argv[1], 0)); print('bound', s.getsockname()[0])")
+        r = ns.run([sys.executable, "-m", "ustack.ports.cpython.cli", "run", "--tap", TAP,
+                    "--dhcp", "--mac", MAC, "--host-ip", HOST_IP + "/24", "--",
+                    "python", "-c", prog, "192.0.2.50"], timeout=60)
+        assert r.returncode == 0, r.stderr
+        ready = [x for x in r.stderr.splitlines() if x.startswith("ready ")][0]
+        assert field(ready, "ip") == "192.0.2.50/24", ready
+        assert field(ready, "dhcp") == HOST_IP, ready
+        assert "bound 192.0.2.50" in r.stdout, r.stdout
+    finally:
+        srv.stop()
