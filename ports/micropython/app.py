@@ -143,7 +143,11 @@ def make_stack(s, driver):
         st.tcp.set_secret(secret)
     if s.get("DHCP"):
         iface = st.add_interface("eth0", driver, mtu=s["MTU"])
-        st.start_dhcp(iface, hostname=s.get("DHCP_HOSTNAME"))
+        try:
+            st.start_dhcp(iface, hostname=s.get("DHCP_HOSTNAME"))
+        except ImportError:
+            raise ValueError("DHCP = True: core/dhcp.py is not on this board (build it with "
+                             "the setting, or 'dhcp' in FEATURES)")
         return st
     a, p = ip4.parse_cidr(s["IP"]) if "/" in s["IP"] else (ip4.aton(s["IP"]), 24)
     st.add_interface("eth0", driver, ip=a, prefix=p, gateway=s["GATEWAY"], mtu=s["MTU"])
