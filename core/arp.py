@@ -272,6 +272,9 @@ class ArpCache:
             self.stack.free(pb)
             return
         iface = self.iface
+        dh = self.stack.dhcp
+        if dh is not None and dh.state == 4 and dh.iface is iface:  # 4: PROBING
+            dh.arp_input(b, off)  # RFC 5227 2.1.1: the DHCP client probes an address
         # A sender claiming a broadcast/multicast MAC, our own address, or an address no
         # host can have (broadcast, multicast, reserved, loopback) is bogus.
         spa = off + wa.SPA

@@ -81,6 +81,11 @@ DEFAULTS = {
     "DNS_CACHE_ADDRS": 8,      # addresses kept per name; more in an answer are dropped
     "DNS_MAX_TTL_S": 3600,     # a cached answer is used at most this long, whatever its TTL
     "DNS_CNAME_DEPTH": 8,      # CNAME links followed for one name
+    # DHCP client (core/dhcp.py, RFC 2131)
+    "DHCP_RETRY_MS": 4000,     # RFC 2131 4.1: first retransmission, doubling each time
+    "DHCP_RETRY_MAX_MS": 64000,  # ... up to this (each +-1 s at random)
+    "DHCP_RENEW_MIN_MS": 60000,  # RFC 2131 4.4.5: RENEWING/REBINDING retransmit no sooner
+    "DHCP_ARP_PROBES": 3,      # RFC 5227 PROBE_NUM: ARP probes of an offered address (0: none)
 }
 
 
@@ -146,6 +151,10 @@ RANGES = {
     "DNS_CACHE_ADDRS": (1, 64),
     "DNS_MAX_TTL_S": (0, 604800),      # 0: nothing cached; at most a week (RFC 8767's bound)
     "DNS_CNAME_DEPTH": (1, 32),
+    "DHCP_RETRY_MS": (1000, 64000),
+    "DHCP_RETRY_MAX_MS": (1000, 600000),
+    "DHCP_RENEW_MIN_MS": (1, DAY_MS),
+    "DHCP_ARP_PROBES": (0, 16),
 }
 CHOICES = {"TCP_CC": ("newreno",)}
 
@@ -262,6 +271,8 @@ def validate(cfg):
     need(cfg["TCP_ORPHAN_RETRIES"] >= 1, "TCP_ORPHAN_RETRIES must be at least 1")
     need(cfg["TCP_FIN_TIMEOUT_MS"] >= 1000, "TCP_FIN_TIMEOUT_MS must be at least 1000")
     need(cfg["TCP_CHALLENGE_ACK_LIMIT"] >= 1, "TCP_CHALLENGE_ACK_LIMIT must be at least 1")
+    need(cfg["DHCP_RETRY_MS"] <= cfg["DHCP_RETRY_MAX_MS"],
+         "need DHCP_RETRY_MS <= DHCP_RETRY_MAX_MS")
     need(cfg["TCP_CHALLENGE_ACK_GLOBAL"] >= 2, "TCP_CHALLENGE_ACK_GLOBAL must be at least 2")
     need(cfg["TCP_RST_RATE_MS"] >= 0 and cfg["TCP_RST_BURST"] >= 1,
          "need TCP_RST_RATE_MS >= 0 and TCP_RST_BURST >= 1")

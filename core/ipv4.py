@@ -18,7 +18,7 @@ IP_COUNTERS = (
     "rx_packets", "rx_delivered", "rx_too_short", "rx_bad_version", "rx_bad_ihl", "rx_bad_len",
     "rx_bad_csum", "rx_bad_src", "rx_not_for_us", "rx_unknown_proto", "rx_fragments",
     "rx_reassembled", "rx_options", "rx_multicast_dropped", "rx_src_is_ours",
-    "rx_link_bcast_unicast", "rx_raw_only", "rx_raw_dropped",
+    "rx_link_bcast_unicast", "rx_raw_only", "rx_raw_dropped", "rx_unconfigured",
     "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed", "tx_too_big",
     "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled", "fwd_directed_bcast",
     "fwd_martian", "fwd_source_route", "fwd_filtered",
@@ -125,7 +125,14 @@ class IPv4:
             return
         if not local:
             if iface.ip[0] == 0 and d0 < 224 and d0 != 0 and d0 != 127:
-                # Unconfigured interface (DHCP in progress): accept unicast to us by MAC.
+                # Unconfigured interface (DHCP in progress): a server may unicast its OFFER/ACK
+                # to the address it offers (RFC 2131 4.1), so UDP to us by MAC is taken. Nothing
+                # else: an address still being probed (RFC 5227 2.1.1), or any other, must not
+                # answer pings or TCP before it is ours.
+                if b[off + 9] != w.PROTO_UDP:
+                    st.rx_unconfigured += 1
+                    stack.free(pb)
+                    return
                 local = True
             else:
                 self._forward(iface, pb, off, ihl, tot)

@@ -83,6 +83,7 @@ class Stack:
         self.icmp = ICMP(self)
         self.udp = UDP(self)
         self.tcp = None
+        self.dhcp = None          # core/dhcp.py's client, made by start_dhcp()
         self.sockets = []
         features = features if features is not None else ("tcp",)
         if "tcp" in features:
@@ -212,6 +213,22 @@ class Stack:
             if iface is None:
                 raise ValueError("add_route: no interface named %r" % (name,))
         return self.routes.add(net, prefix, gateway, iface, metric)
+
+    def start_dhcp(self, iface, hostname=None, client_id=None, remembered=None):
+        """Lease iface's address from DHCP (core/dhcp.py): the client starts at once (poll
+        drives it); `remembered`, a previous lease's address, starts with INIT-REBOOT."""
+        if isinstance(iface, str):
+            iface = self.iface(iface)
+        if self.dhcp is not None:
+            raise ValueError("start_dhcp: a DHCP client runs already (on %s)"
+                             % self.dhcp.iface.name)
+        from ustack.core.dhcp import DhcpClient
+        c = DhcpClient(self, iface, hostname, client_id, remembered)
+        self.dhcp = c
+        if self.now == 0:
+            self.now = self.clock()
+        c.start(self.now)
+        return c
 
     def iface(self, name):
         for i in self.ifaces:
@@ -362,6 +379,8 @@ class Stack:
             if iface.arp is not None:
                 self._tick(iface.arp, now, iface)
         self._tick(self.ipv4.reass, now, None)
+        if self.dhcp is not None:
+            self._tick(self.dhcp, now, None)
         if self.tcp is not None:
             self._tick(self.tcp, now, None)
 
@@ -484,6 +503,9 @@ class Stack:
         if self.tcp is not None:
             for k, v in self.tcp.stats.nonzero():
                 out["tcp." + k] = v
+        if self.dhcp is not None:
+            for k, v in self.dhcp.stats.nonzero():
+                out["dhcp." + k] = v
         if self.raw_stats is not None:
             for k, v in self.raw_stats.nonzero():
                 out["raw." + k] = v
@@ -510,6 +532,8 @@ class Stack:
         return out
 
     def close(self):
+        if self.dhcp is not None:
+            self.dhcp.release()  # RFC 2131 3.1 (8): a leased address is given back
         for s in list(self.sockets):
             s.close()
         for i in self.ifaces:

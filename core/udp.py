@@ -371,6 +371,14 @@ class UDP:
                 return
         dport = (b[o + 2] << 8) | b[o + 3]
         sport = (b[o] << 8) | b[o + 1]
+        dh = stack.dhcp
+        if dport == 68 and dh is not None and dh.iface is iface:
+            # the DHCP client's port (RFC 2131 4.1), before any socket: it listens while
+            # the interface has no address yet
+            st.rx_delivered += 1
+            dh.input(iface, b, o + 8, ulen - 8, sport)
+            stack.free(pb)
+            return
         best = None
         score = -1
         matched = 0

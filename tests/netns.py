@@ -58,8 +58,10 @@ class StackProc:
         # USTACK_RUNTIME=micropython points every interop test at the MicroPython stack
         runtime = runtime or os.environ.get("USTACK_RUNTIME", "cpython")
         self.ns = ns
-        argv = [sys.executable, "-m", "ustack.ports.cpython.cli", "up", "--tap", tap, "--ip", ip,
+        argv = [sys.executable, "-m", "ustack.ports.cpython.cli", "up", "--tap", tap,
                 "--runtime", runtime, "--json"]
+        if ip:  # None: no --ip (the address comes from --dhcp)
+            argv += ["--ip", ip]
         if host_ip:
             argv += ["--host-ip", host_ip]
         argv += list(flags)

@@ -60,6 +60,8 @@ def build_parser():
     link.add_argument("--tap", default=None, help="TAP device name (default: the board's, ustack0)")
     link.add_argument("--ip", default=None, help="the stack's address/prefix, e.g. 192.0.2.2/24")
     link.add_argument("--gateway", default=None, help="default gateway address")
+    link.add_argument("--dhcp", action="store_true", default=None,
+                      help="lease the address (and router, DNS servers) from DHCP instead of --ip")
     link.add_argument("--mac", default=None, help="the stack's MAC, e.g. 02:00:00:00:00:02")
     link.add_argument("--host-ip", default=None,
                      help="configure the kernel side of the TAP with this address/prefix and bring "
@@ -138,6 +140,12 @@ def check_flags(r, flags_cfg):
     if not stack.MIN_MTU <= mtu <= top:
         raise SystemExit("ustack: --mtu %s: must be in %d..%d (RFC 791 minimum; PBUF_SIZE - 14)"
                          % (mtu, stack.MIN_MTU, top))
+    if r["dhcp"]:
+        if r["ip_flag"] or r["gateway"] is not None:
+            raise SystemExit("ustack: --dhcp: leases the address and router; drop --ip/--gateway")
+        if r["driver"] == "slip-pty":
+            raise SystemExit("ustack: --dhcp: needs an Ethernet link (DHCP names the client by "
+                             "MAC); --driver slip-pty has none")
     try:
         ip4.parse_cidr(r["ip"])
     except ValueError:
@@ -176,6 +184,9 @@ def resolve(args):
         # a multi-queue TAP keeps the flows we talk to apart from a flood (hal/tap.py)
         "tap_queues": board_value(board, "TAP_QUEUES", 8),
         "ip": args.ip or board_value(board, "IP", "192.0.2.2/24"),
+        "ip_flag": getattr(args, "ip", None),
+        "dhcp": bool(getattr(args, "dhcp", None) or board_value(board, "DHCP", False)),
+        "dhcp_hostname": board_value(board, "DHCP_HOSTNAME"),
         "gateway": args.gateway or board_value(board, "GATEWAY"),
         "mac": args.mac or board_value(board, "MAC", "02:00:00:00:00:02"),
         "host_ip": args.host_ip or board_value(board, "HOST_IP"),
@@ -240,11 +251,33 @@ def make_stack(r, drv):
     st.seed(int.from_bytes(os.urandom(4), "big"))
     if st.tcp is not None and hasattr(st.tcp, "set_secret"):
         st.tcp.set_secret(os.urandom(16))
+    if r.get("dhcp"):
+        iface = st.add_interface("eth0", drv, mtu=r["mtu"])
+        st.start_dhcp(iface, hostname=r.get("dhcp_hostname"))
+        return st
     a, p = ip4.parse_cidr(r["ip"])
     st.add_interface("eth0", drv, ip=a, prefix=p, gateway=r["gateway"], mtu=r["mtu"])
     if r.get("dns"):
         st.dns.set_servers(r["dns"])
     return st
+
+
+def wait_for_lease(st, lock, give_up):
+    """`ready` comes once the DHCP lease is bound (RFC 2131: DISCOVER ... ACK, then the ARP
+    probe): the lease, or None when give_up() said so first."""
+    while not give_up():
+        time.sleep(0.05)
+        with lock:
+            if st.dhcp.bound():
+                return st.dhcp.lease()
+    return None
+
+
+def lease_str(lease):
+    """The ready line's lease fields: server, lease time, router, DNS servers, domain."""
+    return "dhcp=%s lease=%ss router=%s dns=%s domain=%s" % (
+        lease["server"], lease["lease_s"], lease["router"] or "-",
+        ",".join(lease["dns"]) or "-", lease["domain"] or "-")
 
 
 # Counter names that say a bound was hit: a table or queue full, no buffer, no slot, a rate
@@ -303,10 +336,17 @@ def cmd_up(args):
     iface = st.ifaces[0]
     from ustack.core.wire import ipv4 as ip4
     from ustack.core.wire.ethernet import mac_str
-    print("ready driver=%s tap=%s ip=%s/%d mac=%s runtime=cpython compiled=%s serve=%s" % (
-        r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, mac_str(iface.mac),
-        ustack.compiled, ",".join(started) or "-"), flush=True)
     t0 = time.monotonic()
+    extra = ""
+    if st.dhcp is not None:
+        lease = wait_for_lease(st, runner.lock, lambda: stop or (
+            args.duration and time.monotonic() - t0 >= args.duration))
+        if lease is not None:
+            extra = " " + lease_str(lease)
+    if st.dhcp is None or extra:
+        print("ready driver=%s tap=%s ip=%s/%d mac=%s runtime=cpython compiled=%s serve=%s%s" % (
+            r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, mac_str(iface.mac),
+            ustack.compiled, ",".join(started) or "-", extra), flush=True)
     last = t0
     try:
         while not stop:
@@ -321,6 +361,8 @@ def cmd_up(args):
     finally:
         runner.stop()
         with runner.lock:
+            if st.dhcp is not None:
+                st.dhcp.release()  # RFC 2131 3.1 (8): counted in the exit counters
             print_counters(st, args.json)
             st.close()
     return 0
@@ -427,6 +469,9 @@ def _run_program(prog):
         runpy.run_path(prog[0], run_name="__main__")
 
 
+DHCP_RUN_WAIT_S = 60  # `ustack run --dhcp`: the program starts once leased, or not at all
+
+
 def cmd_run(args):
     """`ustack run [up flags] -- python prog.py`: the program's sockets are ustack's."""
     prog = list(args.prog)
@@ -449,9 +494,17 @@ def cmd_run(args):
     started = services.start(host.runner, args.serve.split(","), args.http_root) if args.serve else []
     socketmod.patch(host)
     iface = st.ifaces[0]
-    sys.stderr.write("ready driver=%s tap=%s ip=%s/%d runtime=cpython compiled=%s serve=%s\n" % (
+    extra = ""
+    if st.dhcp is not None:
+        t0 = time.monotonic()
+        lease = wait_for_lease(st, host.lock, lambda: time.monotonic() - t0 > DHCP_RUN_WAIT_S)
+        if lease is None:
+            host.runner.stop()
+            raise SystemExit("ustack run: --dhcp: no lease within %d s" % DHCP_RUN_WAIT_S)
+        extra = " " + lease_str(lease)
+    sys.stderr.write("ready driver=%s tap=%s ip=%s/%d runtime=cpython compiled=%s serve=%s%s\n" % (
         r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, ustack.compiled,
-        ",".join(started) or "-"))
+        ",".join(started) or "-", extra))
     sys.stderr.flush()
     code = 0
     try:

@@ -17,9 +17,13 @@ file given as `--settings PATH` (what `ustack up --runtime micropython` writes) 
     SERVE_BACKLOG   each TCP service's listen backlog (default: the connections whose rings
                     fit in half the free heap, at least SERVE_CONNS, at most TCP_BACKLOG);
                     established connections waiting there hold their rings too
+    DHCP            True: lease the address, router and DNS servers from DHCP (IP and
+                    GATEWAY unused); `up` is said once the lease is bound
+    DHCP_HOSTNAME   the host name DHCP requests carry (RFC 2132 3.14; default none)
 
 Output lines (stdout), for the runtime that started us:
-    up ip=... mac=... serve=...       the stack is configured and polling
+    up ip=... mac=... serve=...       the stack is configured and polling (with DHCP:
+                                      bound, and dhcp=SERVER lease=Ns router= dns= domain=)
     counters {json}                   periodically and at exit
     heap-lock-failure ...             an allocation happened while the heap was locked
 
@@ -37,7 +41,7 @@ from ustack.core.wire import fields
 
 SETTINGS = ("NAME", "DRIVER", "LINK", "IP", "GATEWAY", "MAC", "MTU", "CONFIG", "FEATURES",
             "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION", "TCP_PREALLOC",
-            "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG", "SEED", "DNS")
+            "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG", "SEED", "DNS", "DHCP", "DHCP_HOSTNAME")
 DEFAULTS = {
     "NAME": "?", "DRIVER": "streamlink", "LINK": "unix:/tmp/ustack.sock",
     "IP": "192.0.2.2/24", "GATEWAY": None, "MAC": "02:00:00:00:00:02", "MTU": 1500,
@@ -46,6 +50,8 @@ DEFAULTS = {
     "HTTP_ROOT": None, "SERVE_CONNS": None, "SERVE_BACKLOG": None,
     "SEED": None,  # an int makes every "random" choice repeatable (tests comparing runtimes)
     "DNS": (),     # name servers (IPv4 addresses) for getaddrinfo, asked in order
+    "DHCP": False,  # True: lease the address from DHCP (core/dhcp.py) instead of IP/GATEWAY
+    "DHCP_HOSTNAME": None,  # the host name option (RFC 2132 3.14) DHCP requests carry
 }
 FAIL_BACKOFF_MS = 20  # after poll() or a service raised
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
@@ -136,11 +142,26 @@ def make_stack(s, driver):
     st.seed((seed[0] << 24) | (seed[1] << 16) | (seed[2] << 8) | seed[3])
     if st.tcp is not None and hasattr(st.tcp, "set_secret"):
         st.tcp.set_secret(secret)
+    if s.get("DHCP"):
+        iface = st.add_interface("eth0", driver, mtu=s["MTU"])
+        try:
+            st.start_dhcp(iface, hostname=s.get("DHCP_HOSTNAME"))
+        except ImportError:
+            raise ValueError("DHCP = True: core/dhcp.py is not on this board (build it with "
+                             "the setting, or 'dhcp' in FEATURES)")
+        return st
     a, p = ip4.parse_cidr(s["IP"]) if "/" in s["IP"] else (ip4.aton(s["IP"]), 24)
     st.add_interface("eth0", driver, ip=a, prefix=p, gateway=s["GATEWAY"], mtu=s["MTU"])
     if s.get("DNS"):
         st.dns.set_servers(s["DNS"])  # name servers for socket.getaddrinfo (--dns, DNS)
     return st
+
+
+def lease_fields(lease):
+    """The `up` line's lease part (the same fields as `ustack up --dhcp`'s ready line)."""
+    return " dhcp=%s lease=%ss router=%s dns=%s domain=%s" % (
+        lease["server"], lease["lease_s"], lease["router"] or "-",
+        ",".join(lease["dns"]) or "-", lease["domain"] or "-")
 
 
 def prealloc_rings(stack, conns):
@@ -441,14 +462,21 @@ class App:
         if hasattr(sys.stdout, "flush"):
             sys.stdout.flush()
 
-    def run(self):
+    def say_up(self):
         from ustack.core.wire import ipv4 as ip4
-        gc_threshold()
         iface = self.stack.ifaces[0]
-        self.say("up name=%s ip=%s/%d mac=%s serve=%s runtime=%s" % (
+        d = self.stack.dhcp
+        self.say("up name=%s ip=%s/%d mac=%s serve=%s runtime=%s%s" % (
             self.s["NAME"], ip4.ntoa(iface.ip), iface.prefix,
             ":".join("%02x" % x for x in iface.mac), ",".join(self.started) or "-",
-            sys.implementation.name))
+            sys.implementation.name, lease_fields(d.lease()) if d is not None else ""))
+
+    def run(self):
+        gc_threshold()
+        # with DHCP, `up` waits for the lease (the loop says it once bound)
+        said = self.stack.dhcp is None
+        if said:
+            self.say_up()
         interval = int(self.s["STATS_INTERVAL"] * 1000)
         duration = int(self.s["DURATION"] * 1000)
         t0 = clock.now_ms()
@@ -469,6 +497,9 @@ class App:
                 except Exception as e:
                     self.failed(e)
                 if not self.locked:
+                    if not said and self.stack.dhcp.bound():
+                        said = True
+                        self.say_up()
                     now = clock.now_ms()
                     if interval and now - last_stats >= interval:
                         last_stats = now

@@ -34,7 +34,7 @@ FEATURE_MODULES = {
     "raw": ("core/raw.py",),
     "ipv6": ("core/ipv6.py", "core/nd.py", "core/wire/ipv6.py", "core/wire/icmp6.py"),
     "filter": ("core/filter.py",),
-    "dhcp": ("core/dhcp.py",),
+    "dhcp": ("core/dhcp.py", "core/wire/dhcp.py"),
     "dns": ("core/dns.py", "core/wire/dns.py"),
     "sack": ("core/tcp/sack.py",),
     "cubic": ("core/tcp/cc_cubic.py",),
@@ -154,6 +154,8 @@ def imports_of(rel):
 def select_modules(board):
     """[(relpath, reason)] for the board, and a list of notes."""
     feats = set(getattr(board, "FEATURES", ()) or ())
+    if getattr(board, "DHCP", False):
+        feats.add("dhcp")  # the board setting DHCP = True ships the client
     driver = getattr(board, "DRIVER", None)
     chosen = {}
     notes = []

@@ -78,6 +78,7 @@ class NIC:
         self.iface = None
         self._poller = None
         self._busy = True
+        self._dhcp = False  # ifconfig('dhcp') / ipconfig(dhcp4=True): core/dhcp.py leases it
         if ip:
             self._set_cidr(ip)
         if gateway:
@@ -113,13 +114,42 @@ class NIC:
             return STAT_GOT_IP
         return STAT_CONNECTING
 
+    def _lease(self):
+        d = self.stack.dhcp if self.stack is not None else None
+        return d.lease() if d is not None else None
+
+    def _use_dhcp(self, on):
+        """Lease the address (RFC 2131, core/dhcp.py), or stop doing so (the lease is
+        released and the address goes)."""
+        if on:
+            self._dhcp = True
+            self._ip = None
+            if self.stack is not None and self.stack.dhcp is None:
+                self.stack.start_dhcp(self.iface)
+        elif self._dhcp:
+            self._dhcp = False
+            if self.stack is not None and self.stack.dhcp is not None:
+                self.stack.dhcp.release()
+                self.stack.dhcp = None
+
     def ifconfig(self, cfg=None):
-        """(ip, netmask, gateway, dns) strings; given a 4-tuple (or 'dhcp'), set them."""
+        """(ip, netmask, gateway, dns) strings; given a 4-tuple, set them; 'dhcp': lease
+        them (isconnected() once bound)."""
         if cfg is None:
+            if self._dhcp:
+                le = self._lease()
+                if le is None:
+                    return ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
+                return (le["ip"], _mask(le["prefix"]), le["router"] or "0.0.0.0",
+                        le["dns"][0] if le["dns"] else "0.0.0.0")
             return (self._ip or "0.0.0.0", _mask(self._prefix), self._gw or "0.0.0.0",
                     self._dns)
-        if cfg == "dhcp" or not isinstance(cfg, (tuple, list)) or len(cfg) != 4:
-            raise OSError(95, "ifconfig takes (ip, netmask, gateway, dns) (no DHCP client)")
+        if cfg == "dhcp":
+            self._use_dhcp(True)
+            return None
+        if not isinstance(cfg, (tuple, list)) or len(cfg) != 4:
+            raise ValueError("ifconfig takes (ip, netmask, gateway, dns) or 'dhcp'")
+        self._use_dhcp(False)
         ip, mask, gw, dns = cfg
         self._ip = ip
         self._prefix = _prefix(mask)
@@ -134,16 +164,27 @@ class NIC:
             if len(args) != 1 or kw:
                 raise TypeError("ipconfig: one key to read, or keywords to set")
             k = args[0]
+            if self._dhcp and (k == "addr4" or k == "gw4"):
+                le = self._lease()
+                if k == "gw4":
+                    return (le["router"] if le is not None else None) or "0.0.0.0"
+                return (le["ip"], _mask(le["prefix"])) if le is not None else \
+                    ("0.0.0.0", "0.0.0.0")
             if k == "addr4":
                 return (self._ip or "0.0.0.0", _mask(self._prefix))
             if k == "gw4":
                 return self._gw or "0.0.0.0"
-            if k in ("dhcp4", "has_dhcp4", "autoconf6", "has_autoconf6"):
+            if k == "dhcp4":
+                return self._dhcp
+            if k == "has_dhcp4":
+                return self._dhcp and self._lease() is not None
+            if k in ("autoconf6", "has_autoconf6"):
                 return False
             raise ValueError("unknown ipconfig key %r" % (k,))
         for k in kw:
             v = kw[k]
             if k == "addr4":
+                self._use_dhcp(False)
                 if isinstance(v, (tuple, list)):
                     self._ip = v[0]
                     self._prefix = _prefix(v[1])
@@ -152,8 +193,7 @@ class NIC:
             elif k == "gw4":
                 self._gw = v if v and v != "0.0.0.0" else None
             elif k == "dhcp4":
-                if v:
-                    raise OSError(95, "no DHCP client in ustack")
+                self._use_dhcp(bool(v))
             else:
                 raise ValueError("unknown ipconfig key %r" % (k,))
         self._apply()
@@ -209,7 +249,10 @@ class NIC:
             self._poller = compat.Poller()
             self._poller.register(o, compat.POLLIN)
         st.waiter = self._wait
-        self._apply()
+        if self._dhcp:
+            st.start_dhcp(self.iface)
+        else:
+            self._apply()
         if self in _default:
             _default.remove(self)
         _default.insert(0, self)

@@ -58,6 +58,8 @@ def _settings(r, args, spec, driver="streamlink"):
         "STATS_INTERVAL": getattr(args, "stats_interval", 0) or 0,
         "CONTROL_PORT": int(os.environ.get("USTACK_MPY_CONTROL_PORT", "0") or 0),
         "DURATION": 0,
+        "DHCP": bool(r.get("dhcp")),
+        "DHCP_HOSTNAME": r.get("dhcp_hostname"),
         "HTTP_ROOT": os.path.abspath(args.http_root) if getattr(args, "http_root", None)
         else None,
     }
@@ -210,7 +212,12 @@ def run_up(args):
                 raise SystemExit("ustack: the micropython stack did not connect (exit %s)"
                                  % (mp.proc.returncode,))
             br.start()
-            mp.up.wait(20)
+            mp.up.wait(90 if r.get("dhcp") else 20)  # DHCP: up once the lease is bound
+            if r.get("dhcp"):
+                if mp.up_line is None or " ip=" not in mp.up_line:
+                    mp.stop()
+                    raise SystemExit("ustack: --dhcp: the micropython stack got no lease")
+                ip = mp.up_line.split(" ip=")[1].split()[0].split("/")[0]
             tap_mac = _iface_mac(tap.name)
             if not br.probe(ip, tap_mac, timeout=20):
                 mp.stop()
@@ -218,10 +225,15 @@ def run_up(args):
         serve = "-"
         if mp.up_line and "serve=" in mp.up_line:
             serve = mp.up_line.split("serve=")[1].split()[0]
+        shown = r["ip"] if "/" in r["ip"] else r["ip"] + "/24"
+        lease = ""
+        if r.get("dhcp") and mp.up_line:
+            shown = mp.up_line.split(" ip=")[1].split()[0]
+            if " dhcp=" in mp.up_line:
+                lease = " dhcp=" + mp.up_line.split(" dhcp=")[1].strip()
         print("ready driver=%s tap=%s ip=%s mac=%s runtime=micropython compiled=False "
-              "serve=%s heapsize=%s" % (settings["DRIVER"], tap.name, r["ip"] if "/" in r["ip"]
-                                       else r["ip"] + "/24", r["mac"], serve,
-                                       heapsize_for(board)), flush=True)
+              "serve=%s heapsize=%s%s" % (settings["DRIVER"], tap.name, shown, r["mac"], serve,
+                                         heapsize_for(board), lease), flush=True)
         t0 = time.monotonic()
         duration = getattr(args, "duration", 0) or 0
         while not stop.is_set():

@@ -84,6 +84,21 @@ def test_feature_gating_drops_modules():
     assert "ports/micropython/streamlink.py" not in rels
 
 
+def test_the_dhcp_board_setting_ships_the_dhcp_client_and_only_then():
+    class Static:
+        NAME = "static"
+        ARCH = "armv6m"
+        DRIVER = "w5500"
+        FEATURES = ("tcp",)
+
+    class Leased(Static):
+        DHCP = True
+    static = [m for m, _ in select_modules(Static)[0]]
+    leased = [m for m, _ in select_modules(Leased)[0]]
+    assert "core/dhcp.py" not in static and "core/wire/dhcp.py" not in static
+    assert "core/dhcp.py" in leased and "core/wire/dhcp.py" in leased
+
+
 @needs_mpy_cross
 def test_the_socket_feature_ships_the_network_and_socket_facades_for_an_mcu(tmp_path):
     class Board:

@@ -103,12 +103,39 @@ def test_ipconfig_reads_and_sets_addr4_and_gw4(nic):
     assert nic.ipconfig("dhcp4") is False
 
 
-def test_dhcp_is_refused_as_not_supported(nic):
-    with pytest.raises(OSError) as e:
-        nic.ifconfig("dhcp")
-    assert e.value.args[0] == errno.EOPNOTSUPP
-    with pytest.raises(OSError):
-        nic.ipconfig(dhcp4=True)
+def test_ifconfig_dhcp_leases_the_address_and_reads_it_back():
+    from tests.feed import FeedDriver
+    from tests.unit import test_dhcp as D
+    drv = FeedDriver(mac=D.CLIENT_MAC)
+    n = netif.NIC(lambda mac: drv, mac=D.CLIENT_MAC, config={"DHCP_ARP_PROBES": 0})
+    try:
+        n.ifconfig("dhcp")
+        assert n.ipconfig("dhcp4") is True and n.ipconfig("has_dhcp4") is False
+        n.active(True)
+        assert not n.isconnected()
+        assert n.ifconfig() == ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
+
+        def reply(mtype, options=None):
+            sent = D.Sent(drv.tx[-1])
+            drv.tx.clear()
+            drv.rx.append(D.from_server(D.bootp(sent.xid, mtype, options=options)))
+            n.poll()
+        reply(2)                                             # DISCOVER -> OFFER
+        reply(5, D.lease_opts())                             # REQUEST -> ACK
+        assert n.isconnected() and n.ipconfig("has_dhcp4") is True
+        assert n.ifconfig() == ("192.0.2.50", "255.255.255.0", "192.0.2.1", "192.0.2.53")
+        assert n.ipconfig("addr4") == ("192.0.2.50", "255.255.255.0")
+        assert n.ipconfig("gw4") == "192.0.2.1"
+        n.ipconfig(addr4="192.0.2.9/24")                     # static again: lease released
+        assert D.Sent(drv.tx[-1]).type == 7 and n.ipconfig("dhcp4") is False
+        assert n.iface.ip == bytes([192, 0, 2, 9])
+    finally:
+        n.active(False)
+
+
+def test_ifconfig_refuses_what_is_neither_four_strings_nor_dhcp(nic):
+    with pytest.raises(ValueError):
+        nic.ifconfig("static")
 
 
 def test_a_netmask_with_holes_is_a_value_error(nic):
