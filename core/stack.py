@@ -100,7 +100,8 @@ class Stack:
         self.owner_check = None   # port hook: True when the caller may drive the stack
         self.log = print          # port hook: log(line), one line per exception caught in poll
         self.stats = Counters(STACK_COUNTERS)
-        self._dns = None           # the DNS stub resolver, made at first use (self.dns)
+        self._dns = None
+        self._dns_from_dhcp = False           # the DNS stub resolver, made at first use (self.dns)
 
     @property
     def dns(self):
@@ -214,6 +215,27 @@ class Stack:
                 raise ValueError("add_route: no interface named %r" % (name,))
         return self.routes.add(net, prefix, gateway, iface, metric)
 
+    def _dhcp_changed(self, client):
+        """A lease came (or went): its name servers and domain (RFC 2132 3.8, 3.17) become
+        the resolver's, unless the application chose servers itself. A port wanting to know
+        too wraps this hook rather than replacing it."""
+        lease = client.lease()
+        servers = client.dns_servers()
+        if lease is None or not servers:
+            return  # the address went: the servers stay until a new lease names others
+        try:
+            dns = self.dns
+        except ImportError:
+            return  # a board built without core/dns.py
+        if dns.servers and not self._dns_from_dhcp:
+            return
+        dom = lease.get("domain")
+        try:
+            dns.set_servers(servers, search=dom or None)
+        except ValueError:
+            return  # a server's odd domain option: keep what we had
+        self._dns_from_dhcp = True
+
     def start_dhcp(self, iface, hostname=None, client_id=None, remembered=None):
         """Lease iface's address from DHCP (core/dhcp.py): the client starts at once (poll
         drives it); `remembered`, a previous lease's address, starts with INIT-REBOOT."""
@@ -224,6 +246,7 @@ class Stack:
                              % self.dhcp.iface.name)
         from ustack.core.dhcp import DhcpClient
         c = DhcpClient(self, iface, hostname, client_id, remembered)
+        c.on_change = self._dhcp_changed
         self.dhcp = c
         if self.now == 0:
             self.now = self.clock()

@@ -192,6 +192,21 @@ def test_ack_binds_address_with_mask_router_dns_domain_and_mtu(c):
     assert arps and arps[0][28:32] == OFFERED
 
 
+def test_name_servers_and_domain_from_the_lease_feed_the_resolver(c):
+    """RFC 2132 3.8/3.17: the lease's DNS servers and domain become the stub resolver's
+    servers and search domain, unless the application set its own servers first."""
+    c.bind()
+    assert c.stack.dns.servers == [bytes([192, 0, 2, 53]), bytes([192, 0, 2, 54])]
+    assert c.stack.dns.search == "example.org"
+
+
+def test_name_servers_set_by_the_application_win_over_the_lease():
+    cl = Client()
+    cl.stack.dns.set_servers(["203.0.113.53"])
+    cl.bind()
+    assert cl.stack.dns.servers == [bytes([203, 0, 113, 53])]
+
+
 def test_bound_stack_answers_udp_on_its_new_address(c):
     c.bind()
     s = c.stack.socket(2, 2)
