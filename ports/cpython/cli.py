@@ -508,6 +508,9 @@ def cmd_control(args):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in CONTROL_CMDS:
+        return cmd_control(argv)  # parsed on their own: every usage error one line
     p = build_parser()
     args = p.parse_args(argv)
     if args.cmd == "up":

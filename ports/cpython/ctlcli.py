@@ -87,7 +87,7 @@ def log_status(st, control, out):
     out.write("status %s pid=%d\n" % (_iso(time.time()), os.getpid()))
     for line in fmt_addr(srv.op_addr({})) + fmt_route(srv.op_route({})) + \
             fmt_neigh(srv.op_neigh({})) + \
-            fmt_ss(srv.op_ss({}), True, True, True, True) + \
+            fmt_ss(srv.op_ss({}), False, False, False, True, True) + \
             fmt_stats(ctl.all_counters(st), None, False):
         out.write("  " + line + "\n")
     out.flush()
@@ -158,12 +158,14 @@ def fmt_ss(rows, tcp=False, udp=False, listening=False, all_=False, info=False):
             r["proto"], SS_STATES.get(r["state"], r["state"]), r["recv_q"], r["send_q"],
             r["local"], r["peer"]))
         if info and "cwnd" in r:
-            # ss -i's fields: rtt is srtt/rttvar in ms, retrans current/total (RFC 6298)
+            # ss -i's fields: rtt is srtt/rttvar in ms, retrans current/total (RFC 6298);
+            # cwnd and ssthresh in segments as Linux shows them (the core counts bytes)
+            mss = r["mss"] or 1
             s = "\t wscale:%d,%d rto:%d rtt:%g/%g mss:%d cwnd:%d" % (
                 r["snd_wscale"], r["rcv_wscale"], r["rto"], r["srtt"], r["rttvar"], r["mss"],
-                r["cwnd"])
+                r["cwnd"] // mss)
             if r["ssthresh"] is not None:
-                s += " ssthresh:%d" % r["ssthresh"]
+                s += " ssthresh:%d" % (r["ssthresh"] // mss)
             s += " snd_wnd:%d retrans:%d/%d" % (r["snd_wnd"], r["retrans"], r["retrans_total"])
             if r.get("orphan"):
                 s += " orphan"
@@ -242,7 +244,21 @@ def add_parsers(sub):
     _one_line_errors(p, "ustack config")
 
 
+def parse(argv):
+    """Parse `ustack <control command> ...` alone, so every usage error is one line."""
+    p = argparse.ArgumentParser(prog="ustack")
+    _one_line_errors(p, "ustack")
+    add_parsers(p.add_subparsers(dest="cmd"))
+    args, extra = p.parse_known_args(argv)
+    if extra:
+        sys.stderr.write("ustack %s: unknown argument %s\n" % (args.cmd, extra[0]))
+        sys.exit(2)
+    return args
+
+
 def run(args):
+    if isinstance(args, list):
+        args = parse(args)
     prog = "ustack " + args.cmd
     try:
         req = _requests(args)   # every word checked before the stack is asked anything
