@@ -20,7 +20,6 @@ import json
 from ustack.core import config as cf
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire import ethernet as eth
-from ustack.core.tcp.tcb import ESTABLISHED, TIME_WAIT
 
 VERSION = 1
 MAX_LINE = 4096  # bytes in one request line; a longer one is refused, counted (too_long)
@@ -428,6 +427,7 @@ def _chain_bytes(pb, limit):
 
 
 def _tcb_row(tcb):
+    from ustack.core.tcp.tcb import ESTABLISHED, TIME_WAIT  # here: a build without TCP has no tcb
     d = {"proto": "tcp", "state": tcb.state_name(),
          "local": "%s:%d" % (ip4.ntoa(tcb.local_ip), tcb.local_port),
          "peer": "%s:%d" % (ip4.ntoa(tcb.remote_ip), tcb.remote_port),

@@ -216,6 +216,10 @@ def _pid_of(ns, name):
 
 def test_without_a_stack_and_with_bad_words_one_line_each(ns):
     one_line_error(ustack(ns, "ss"), "no running `ustack up` in this network namespace")
+    for flag in ("--stats-interval", "--duration"):
+        r = ns.run(CLI + ["up", "--tap", "ustk3", flag, "-1"])
+        one_line_error(r, flag + " -1", "0 or more")
+    assert "ustk3" not in ns.run(["ip", "link"]).stdout  # refused before the TAP was made
     s = StackProc(ns)
     try:
         for args, words in (
@@ -231,7 +235,8 @@ def test_without_a_stack_and_with_bad_words_one_line_each(ns):
                 (("neigh", "add", "192.0.2.9"), ("lladdr",)),
                 (("neigh", "del", "192.0.2.77"), ("no neighbour 192.0.2.77",)),
                 (("addr", "replace", "192.0.2.5"), ("give the prefix",)),
-                (("addr", "replace", "192.0.2.5/24", "dev", "eth9"), ("no interface named 'eth9'",)),
+                (("addr", "replace", "192.0.2.5/24", "dev", "eth9"),
+                 ("no interface named 'eth9'",)),
                 (("config", "set", "NOPE=1"), ("unknown config key 'NOPE'",)),
                 (("ss", "-x"), ("-x",)),
                 (("stats", "--watch", "0"), ("--watch",)),
