@@ -87,6 +87,7 @@ class ControlServer:
         self.stats = {k: 0 for k in PORT_COUNTERS}
         self.captures = []     # queues of the live capture streams
         self.nclients = 0
+        self.nlock = threading.Lock()  # nclients: the accept thread adds, client threads take
         self.thread = None
         self.closing = False
         self._prev_capture = None
@@ -136,7 +137,8 @@ class ControlServer:
                 self.stats["clients_refused"] += 1
                 self._refuse(c, "too many control clients (%d)" % MAX_CLIENTS)
                 continue
-            self.nclients += 1
+            with self.nlock:
+                self.nclients += 1
             self.stats["clients"] += 1
             threading.Thread(target=self._client, args=(c,), daemon=True).start()
 
@@ -169,7 +171,8 @@ class ControlServer:
         except OSError:
             pass
         finally:
-            self.nclients -= 1
+            with self.nlock:
+                self.nclients -= 1
             c.close()
 
     def _handle(self, line):
