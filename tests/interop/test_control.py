@@ -219,6 +219,8 @@ def test_without_a_stack_and_with_bad_words_one_line_each(ns):
     for flag in ("--stats-interval", "--duration"):
         r = ns.run(CLI + ["up", "--tap", "ustk3", flag, "-1"])
         one_line_error(r, flag + " -1", "0 or more")
+    one_line_error(ns.run(CLI + ["up", "--tap", "ustk3", "--name", "a/b"]), "--name a/b",
+                   "letters, digits")
     assert "ustk3" not in ns.run(["ip", "link"]).stdout  # refused before the TAP was made
     s = StackProc(ns)
     try:
