@@ -6,7 +6,7 @@ import pytest
 
 from ustack.core import ctl
 from ustack.core import socket as so
-from tests.twostack import Bench, IP_A, IP_B, MAC_B
+from tests.twostack import Bench, IP_A, IP_B
 
 
 @pytest.fixture
