@@ -91,6 +91,7 @@ class ControlServer:
         self.thread = None
         self.closing = False
         self._prev_capture = None
+        self.forward = None
 
     def attach(self, runner):
         """Serve this runner's stack (call once the stack exists)."""
@@ -98,6 +99,13 @@ class ControlServer:
         self.srv = ctl.Server(runner.stack, self.name, self.info)
         self.srv.extra["capture"] = self._capture_refused  # handled per connection
         self.srv.extra["stats"] = self._stats
+        self.thread = threading.Thread(target=self._accept, name="ustack-ctl", daemon=True)
+        self.thread.start()
+
+    def attach_forward(self, forward):
+        """Serve a stack in another process: each request line goes to forward(line), which
+        returns the response line (UdpForward: the MicroPython runtime's control port)."""
+        self.forward = forward
         self.thread = threading.Thread(target=self._accept, name="ustack-ctl", daemon=True)
         self.thread.start()
 
@@ -165,6 +173,11 @@ class ControlServer:
                     req = None
                 if isinstance(req, dict) and req.get("v") == ctl.VERSION and \
                         req.get("op") == "capture":
+                    if self.forward is not None:
+                        c.sendall(ctl.encode({"v": ctl.VERSION, "ok": False, "error":
+                                              "capture: not through this runtime's control "
+                                              "port (use up --pcap)"}))
+                        return
                     self._stream(c, req)
                     return
                 c.sendall(self._handle(line))
@@ -176,6 +189,9 @@ class ControlServer:
             c.close()
 
     def _handle(self, line):
+        if self.forward is not None:
+            with self.nlock:  # one request at a time on the datagram socket
+                return self.forward(line)
         with self.runner.lock:
             return self.srv.handle_line(line)
 
@@ -236,6 +252,32 @@ class ControlServer:
                 if not self.captures:
                     st.capture = self._prev_capture
                     self._prev_capture = None
+
+
+class UdpForward:
+    """Requests to a stack's UDP control port (ports/micropython/app.py Control), one
+    datagram each way; a stack that does not answer in time is one error response."""
+
+    def __init__(self, ip, port, timeout=3.0):
+        self.addr = (ip, port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.settimeout(timeout)
+
+    def __call__(self, line):
+        try:
+            self.sock.sendto(line.rstrip(b"\n"), self.addr)
+            while True:
+                data, src = self.sock.recvfrom(65535)
+                if src == self.addr:
+                    return data.rstrip(b"\n") + b"\n"
+        except OSError as e:
+            return ctl.encode({"v": ctl.VERSION, "ok": False,
+                               "error": "the stack does not answer on its control port %s:%d "
+                                        "(%s)" % (self.addr[0], self.addr[1],
+                                                  e.strerror or "timed out")})
+
+    def close(self):
+        self.sock.close()
 
 
 # ---- the client ---------------------------------------------------------------------------

@@ -290,7 +290,7 @@ def _show_op(cmd):
             "config": "config"}[cmd]
 
 
-def _kw(words, allowed, prog_words):
+def _kw(words, allowed):
     """['via', 'X', 'dev', 'Y'] -> {'via': 'X', 'dev': 'Y'}; an unknown or valueless word is
     named."""
     out = {}
@@ -370,7 +370,7 @@ def _requests(args):
         if "/" not in ip:
             raise _Bad("%s: give the prefix too, e.g. %s/24" % (ip, ip))
         _check_cidr("replace", ip)
-        kw = _kw(w, ("dev", "gateway"), w)
+        kw = _kw(w, ("dev", "gateway"))
         req = {"ip": ip, "dev": kw.get("dev") or "eth0"}
         if "gateway" in kw:
             req["gateway"] = _check_addr("gateway", kw["gateway"])
@@ -382,9 +382,9 @@ def _requests(args):
             raise _Bad("%s needs a destination (ADDR/PREFIX or default)" % verb)
         dst = _check_cidr(verb, w.pop(0), True)
         if verb in ("del", "delete"):
-            _kw(w, ("via", "dev", "metric"), w)
+            _kw(w, ("via", "dev", "metric"))
             return [("route.del", {"dst": dst})]
-        kw = _kw(w, ("via", "dev", "metric"), w)
+        kw = _kw(w, ("via", "dev", "metric"))
         req = {"dst": dst}
         if "via" in kw:
             req["via"] = _check_addr("via", kw["via"])
@@ -407,10 +407,10 @@ def _requests(args):
             raise _Bad("%s needs an address" % verb)
         ip = _check_addr(verb, w.pop(0))
         if verb in ("del", "delete"):
-            kw = _kw(w, ("dev",), w)
+            kw = _kw(w, ("dev",))
             req = {"ip": ip}
         else:
-            kw = _kw(w, ("lladdr", "dev", "nud"), w)
+            kw = _kw(w, ("lladdr", "dev", "nud"))
             if "lladdr" not in kw:
                 raise _Bad("%s %s: give lladdr MAC" % (verb, ip))
             req = {"ip": ip, "lladdr": _check_mac("lladdr", kw["lladdr"])}

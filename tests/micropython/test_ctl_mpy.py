@@ -2,6 +2,8 @@
 `ustack up --runtime micropython` in a throwaway netns, the Linux kernel asking it for its
 addresses, sockets and counters, and changing a route that decides what it can answer."""
 import json
+import re
+import sys
 
 import pytest
 
@@ -83,3 +85,19 @@ def test_a_route_added_over_the_control_port_changes_forwarding(ns, stack):
     assert echo_from_off_link(ns)
     assert ask(ns, "route.del", dst="198.51.100.0/24")["ok"]
     assert not echo_from_off_link(ns)
+
+
+def test_the_cli_reaches_the_micropython_stack_through_ustack_up(ns, stack):
+    """`ustack up --runtime micropython` holds the control socket and forwards to the port."""
+    cli = [sys.executable, "-m", "ustack.ports.cpython.cli"]
+    r = ns.run(cli + ["addr"])
+    assert "inet %s/24 brd 192.0.2.255 scope global eth0" % STACK_IP in r.stdout, \
+        r.stdout + r.stderr
+    r = ns.run(cli + ["ss", "-tl"])
+    assert re.search(r"tcp +LISTEN +\d+ +\d+ +0\.0\.0\.0:7 ", r.stdout), r.stdout + r.stderr
+    ns.run(["ip", "addr", "add", OFF_LINK + "/24", "dev", "ustk0"], check=True)
+    r = ns.run(cli + ["route", "add", "198.51.100.0/24", "via", HOST_IP])
+    assert "198.51.100.0/24 via %s dev eth0" % HOST_IP in r.stdout, r.stdout + r.stderr
+    assert echo_from_off_link(ns)
+    r = ns.run(cli + ["capture", "-w", "/dev/null", "--duration", "1"])
+    assert r.returncode == 1 and "use up --pcap" in r.stderr.strip().splitlines()[0]
