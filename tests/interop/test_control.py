@@ -250,3 +250,20 @@ def test_without_a_stack_and_with_bad_words_one_line_each(ns):
     finally:
         c = s.stop()
     assert c["pbuf.free"] == c["pbuf.count"]
+
+
+def test_a_stack_is_reached_only_from_its_own_network_namespace(ns, stack):
+    """The control socket is an abstract UNIX socket: it belongs to the namespace, so a
+    client outside (here: the test's own namespace) does not see it."""
+    assert ok(ns, "addr", "--name", "ustk0")
+    r = subprocess.run(CLI + ["addr", "--name", "ustk0"], capture_output=True, text=True,
+                       timeout=30)
+    one_line_error(r, "no stack named 'ustk0' in this network namespace")
+
+
+def test_stats_watch_as_a_table_stamps_each_sample(ns, stack):
+    r = ustack(ns, "stats", "--watch", "0.2", "--count", "2")
+    samples = [ln for ln in r.stdout.splitlines() if ln.startswith("#")]
+    assert len(samples) == 2 and all(re.match(r"#\d{4}-\d\d-\d\dT\S+Z interval 0.2s$", s)
+                                     for s in samples), r.stdout
+    assert re.search(r"^ctl\.requests +\d+ +\+1$", r.stdout, re.M), r.stdout
