@@ -218,6 +218,7 @@ def retransmit_first(tcp, tcb):
         return
     tcb.flags &= ~T.F_TIMING  # Karn
     tcp.stats.tx_retransmits += 1
+    tcb.rexmits += 1
     if send_segment(tcp, tcb, tcb.snd_una, fl, 0, n):
         arm_rexmt(tcp, tcb)
 

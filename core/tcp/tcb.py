@@ -66,7 +66,7 @@ class TCB:
         "irs_hi", "irs_lo", "rcv_nxt", "rcv_adv", "rcv_wscale", "rcv_cap", "rcv_unacked",
         "ooo_fin",
         "ts_recent", "ts_recent_age", "ts_hi", "ts_lo", "ts_start", "tsr_hi", "tsr_lo",
-        "srtt8", "rttvar4", "rto", "backoff", "rtt_seq", "rtt_start", "retries",
+        "srtt8", "rttvar4", "rto", "backoff", "rtt_seq", "rtt_start", "retries", "rexmits",
         "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn",
         "keep_idle", "keep_intvl", "keep_cnt", "keep_probes", "last_rx",
         "snd", "rcv", "ooo", "cc", "error", "ttl", "tos", "snd_cap",
@@ -119,6 +119,7 @@ class TCB:
         self.rtt_seq = 0
         self.rtt_start = 0
         self.retries = 0
+        self.rexmits = 0         # segments retransmitted over the connection's life (ss)
         self.t_rexmt = 0
         self.t_persist = 0
         self.t_delack = 0

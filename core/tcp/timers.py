@@ -80,6 +80,7 @@ def _rexmt(tcp, tcb, now):
     if st == T.TIME_WAIT or st == T.CLOSED:
         return
     tcb.retries += 1
+    tcb.rexmits += 1
     tcb.backoff += 1
     tcp.stats.rto_expired += 1
     tcp.stats.tx_retransmits += 1

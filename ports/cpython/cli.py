@@ -83,9 +83,11 @@ def build_parser():
                           "(at most 3, asked in order); the search domain is --config "
                           "DNS_SEARCH=example.com")
     link.add_argument("--json", action="store_true", help="print the exit counters as one JSON line")
-    sub.add_parser("up", help="run the stack as a long-lived process", parents=[link],
-                   description="Run the stack on a link until SIGINT/SIGTERM. Prints 'ready ...' "
-                               "when it answers and its counters when it stops.")
+    up = sub.add_parser("up", help="run the stack as a long-lived process", parents=[link],
+                        description="Run the stack on a link until SIGINT/SIGTERM/SIGHUP. Prints "
+                                    "'ready ...' when it answers and its counters when it stops; "
+                                    "SIGUSR1 prints its status to stderr.")
+    add_up_control_flags(up)
     run = sub.add_parser("run", help="run a Python program whose `import socket` is ustack",
                          parents=[link],
                          description="Bring the stack up, patch the socket module (ustack.patch) and "
@@ -101,6 +103,7 @@ def build_parser():
     for a in ("--board", "--tap", "--ip", "--gateway", "--mac", "--host-ip", "--pcap"):
         ping.add_argument(a, default=None if a != "--board" else "pc_tap")
     sub.add_parser("info", help="print version, runtime and whether the core is compiled")
+    add_control_parsers(sub)
     return p
 
 
@@ -321,18 +324,34 @@ def cmd_up(args):
     import ustack
     from ustack.ports.cpython.runner import Runner
     from ustack.ports.cpython import services
+    from ustack.ports.cpython import ctlcli
     r = resolve(args)
-    drv = open_driver(r, args.pcap)
+    check_up_flags(args)
+    control = ctlcli.open_control(args, r)  # before the link: a name in use is refused first
+    try:
+        drv = open_driver(r, args.pcap)
+    except BaseException:
+        if control is not None:
+            control.close()
+        raise
     st = make_stack(r, drv)
     runner = Runner(st)
     started = services.start(runner, args.serve.split(","), args.http_root) if args.serve else []
-    stop = []  # a plain flag: a signal handler must not take locks the main thread may hold
+    stop = []    # plain flags: a signal handler must not take locks the main thread may hold
+    status = []
 
     def on_signal(signum, frame):
         stop.append(signum)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+
+    def on_status(signum, frame):
+        status.append(signum)
+    # SIGHUP (the terminal went away) ends the run like SIGTERM, counters printed
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    signal.signal(signal.SIGUSR1, on_status)
     runner.start()
+    if control is not None:
+        control.attach(runner)
     iface = st.ifaces[0]
     from ustack.core.wire import ipv4 as ip4
     from ustack.core.wire.ethernet import mac_str
@@ -344,21 +363,31 @@ def cmd_up(args):
         if lease is not None:
             extra = " " + lease_str(lease)
     if st.dhcp is None or extra:
-        print("ready driver=%s tap=%s ip=%s/%d mac=%s runtime=cpython compiled=%s serve=%s%s" % (
-            r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, mac_str(iface.mac),
-            ustack.compiled, ",".join(started) or "-", extra), flush=True)
+        print("ready driver=%s tap=%s ip=%s/%d mac=%s runtime=cpython compiled=%s serve=%s "
+              "name=%s%s" % (
+                  r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, mac_str(iface.mac),
+                  ustack.compiled, ",".join(started) or "-", control.name if control else "-",
+                  extra), flush=True)
     last = t0
+    sampler = ctlcli.StatsLine(st, t0)
     try:
         while not stop:
             time.sleep(0.1)
             now = time.monotonic()
+            if status:
+                del status[:]
+                with runner.lock:
+                    ctlcli.log_status(st, control, sys.stderr)
             if args.duration and now - t0 >= args.duration:
                 break
             if args.stats_interval and now - last >= args.stats_interval:
                 last = now
                 with runner.lock:
                     print_counters(st, True)
+                    sampler.emit(sys.stdout)
     finally:
+        if control is not None:
+            control.close()
         runner.stop()
         with runner.lock:
             if st.dhcp is not None:
@@ -366,6 +395,13 @@ def cmd_up(args):
             print_counters(st, args.json)
             st.close()
     return 0
+
+
+def check_up_flags(args):
+    """`ustack up`'s own flags: one line naming the flag, before anything is made."""
+    for flag, v in (("--stats-interval", args.stats_interval), ("--duration", args.duration)):
+        if not v >= 0 or v == float("inf"):
+            raise SystemExit("ustack: %s %s: seconds, 0 or more" % (flag, v))
 
 
 # RFC 791: a datagram is at most 65535 bytes; less the 20-byte IPv4 and 8-byte ICMP headers
@@ -530,7 +566,28 @@ def cmd_info():
     return 0
 
 
+def add_up_control_flags(up):
+    from ustack.ports.cpython import ctlcli
+    ctlcli.add_up_flags(up)
+
+
+def add_control_parsers(sub):
+    from ustack.ports.cpython import ctlcli
+    ctlcli.add_parsers(sub)
+
+
+CONTROL_CMDS = ("addr", "route", "neigh", "ss", "stats", "capture", "config")
+
+
+def cmd_control(args):
+    from ustack.ports.cpython import ctlcli
+    return ctlcli.run(args)
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in CONTROL_CMDS:
+        return cmd_control(argv)  # parsed on their own: every usage error one line
     p = build_parser()
     args = p.parse_args(argv)
     if args.cmd == "up":
@@ -541,6 +598,8 @@ def main(argv=None):
         return cmd_run(args)
     if args.cmd == "info":
         return cmd_info()
+    if args.cmd in CONTROL_CMDS:
+        return cmd_control(args)
     p.print_help()
     return 2
 

@@ -238,8 +238,14 @@ class UdpService:
         self.sock.close()
 
 
+# A control datagram longer than this is cut (then refused as malformed JSON): a request of
+# core/ctl.py's protocol (ustack route add ...) fits in a few hundred bytes
+CONTROL_REQUEST_BYTES = 512
+
+
 class Control:
-    """Test control over UDP (enabled by CONTROL_PORT): one-word commands, one reply each.
+    """Test control over UDP (enabled by CONTROL_PORT): one-word commands, one reply each,
+    and any request of the control protocol (core/ctl.py: a JSON object, one per datagram).
 
         lock     reply 'locked', then hold micropython.heap_lock()
         unlock   release the lock; reply with a JSON report (failures, locked polls, memory)
@@ -254,7 +260,8 @@ class Control:
         self.sock = s = app.stack.socket(so.AF_INET, so.SOCK_DGRAM)
         s.bind(("", port))
         s.setblocking(False)
-        self.buf = bytearray(64)
+        self.buf = bytearray(CONTROL_REQUEST_BYTES)
+        self.ctl = None  # core/ctl.py's server, made by the first JSON request
         self.peer = bytearray(4)
         self.sport = 0
         self.word_unlock = b"unlock"
@@ -274,6 +281,12 @@ class Control:
                 if n >= 6 and fields.eq(self.buf, 0, self.word_unlock, 6):
                     app.unlock()
                     self._reply(app.lock_report())
+                continue
+            if n and self.buf[0] == 0x7B:  # '{': a request of the control protocol (core/ctl.py)
+                if self.ctl is None:
+                    from ustack.core import ctl
+                    self.ctl = ctl.Server(self.stack, "micropython", {"runtime": "micropython"})
+                self._reply(self.ctl.handle_line(bytes(self.buf[0:n])).decode())
                 continue
             cmd = bytes(self.buf[0:n]).decode().strip()
             if cmd == "lock":

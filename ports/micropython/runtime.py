@@ -154,6 +154,7 @@ def run_up(args):
     if kind not in MPY_DRIVERS:
         raise SystemExit("ustack: --runtime micropython bridges a TAP (--driver %s); --driver "
                          "%s runs only under --runtime cpython" % ("|".join(MPY_DRIVERS), kind))
+    control = _open_control(args, r)
     # any board works: its CONFIG/FEATURES run under the unix port, the bridge replaces its
     # link (an MCU board's SPI chip cannot be driven from the unix port)
     board = r["board"]
@@ -234,6 +235,9 @@ def run_up(args):
         print("ready driver=%s tap=%s ip=%s mac=%s runtime=micropython compiled=False "
               "serve=%s heapsize=%s%s" % (settings["DRIVER"], tap.name, shown, r["mac"], serve,
                                          heapsize_for(board), lease), flush=True)
+        if control is not None:
+            from ustack.ports.cpython import control as cc
+            control.attach_forward(cc.UdpForward(ip, settings["CONTROL_PORT"]))
         t0 = time.monotonic()
         duration = getattr(args, "duration", 0) or 0
         while not stop.is_set():
@@ -247,6 +251,8 @@ def run_up(args):
             if duration and time.monotonic() - t0 >= duration:
                 break
     finally:
+        if control is not None:
+            control.close()
         if br is not None and mp is not None and br.conn is not None:
             br.close_link()  # the stack sees the link close and stops between two polls
         if mp is not None:
@@ -267,6 +273,16 @@ def run_up(args):
             tap.close()
         shutil.rmtree(work, ignore_errors=True)
     return rc
+
+
+def _open_control(args, r):
+    """`ustack addr/route/neigh/ss/stats` reach the micropython stack through its UDP control
+    port (USTACK_MPY_CONTROL_PORT): this process holds the control socket and forwards each
+    request. None when the port is off."""
+    if not int(os.environ.get("USTACK_MPY_CONTROL_PORT", "0") or 0):
+        return None
+    from ustack.ports.cpython import ctlcli
+    return ctlcli.open_control(args, r)
 
 
 def _slip_bridge(tap, r, pcap):

@@ -1,0 +1,453 @@
+"""The control channel ("our netlink"): a small versioned request/response protocol with the
+stack as the server, the same on every runtime. A port carries it (a UNIX socket on CPython,
+the UDP control port on a board); this module knows no transport.
+
+One message is one line of JSON (UTF-8, no newline inside, at most MAX_LINE bytes):
+
+    request   {"v": 1, "op": "route.add", "dst": "198.51.100.0/24", "via": "192.0.2.1"}
+    response  {"v": 1, "ok": true, "data": ...}   or   {"v": 1, "ok": false, "error": "..."}
+
+A request with another major version, no "op" or an unknown one is answered with an error
+naming it (never dropped silently), so a newer client learns what an older stack speaks. The
+"hello" op lists every op. Requests are rare and small: they may allocate (never on the packet
+path). Handlers run in the thread/task that drives the stack (the port's lock held).
+
+Ops: hello; addr, addr.set; route, route.add, route.del; neigh, neigh.add, neigh.del; ss;
+stats; config, config.set (only RUNTIME_KEYS: values the stack reads again at run time).
+"""
+import json
+
+from ustack.core import config as cf
+from ustack.core.wire import ipv4 as ip4
+from ustack.core.wire import ethernet as eth
+
+VERSION = 1
+MAX_LINE = 4096  # bytes in one request line; a longer one is refused, counted (too_long)
+
+CTL_COUNTERS = ("requests", "rx_malformed", "rx_too_long", "rx_bad_version", "rx_unknown_op",
+                "failed")
+
+INF_SSTHRESH = 0x3FFFFFFF  # cc_newreno.INF: no ssthresh yet (RFC 5681 3.1), shown as none
+
+ARP_STATE_NAMES = ("FREE", "INCOMPLETE", "REACHABLE", "STALE", "PERMANENT")
+
+# Config keys a running stack takes: each names where the value lives after Stack() copied
+# it (a protocol attribute), so setting it changes behaviour at once. Sizes of fixed tables
+# and pools are not here: they are allocated at start.
+RUNTIME_KEYS = {
+    "IP_TTL": (("ipv4", "ttl"),),
+    "IP_FORWARD": (("ipv4", "forward"),),
+    "IP_FORWARD_DIRECTED_BCAST": (("ipv4", "forward_bcast"),),
+    "RX_BATCH": (),
+    "TCP_RTO_MIN_MS": (("tcp", "rto_min"),),
+    "TCP_RTO_MAX_MS": (("tcp", "rto_max"),),
+    "TCP_DELACK_MS": (("tcp", "delack"),),
+    "TCP_MAX_RETRIES": (("tcp", "max_retries"),),
+    "TCP_SYN_RETRIES": (("tcp", "syn_retries"),),
+    "TCP_SYNACK_RETRIES": (("tcp", "synack_retries"),),
+    "TCP_SYNCOOKIES": (("tcp", "syncookies"),),
+    "TCP_FIN_TIMEOUT_MS": (("tcp", "fin_timeout"),),
+    "TCP_KEEPIDLE_MS": (("tcp", "keep_idle"),),
+    "TCP_KEEPINTVL_MS": (("tcp", "keep_intvl"),),
+    "TCP_KEEPCNT": (("tcp", "keep_cnt"),),
+    "ARP_MAX_AGE_MS": (("arp", "max_age"),),
+    "ARP_RETRY_MS": (("arp", "retry_ms"),),
+    "ARP_MAX_RETRIES": (("arp", "max_retries"),),
+}
+
+
+class CtlError(Exception):
+    """A request the stack refuses; its message goes back as the response's error."""
+
+
+def encode(obj):
+    return (json.dumps(obj) + "\n").encode()
+
+
+def request(op, **args):
+    """The line a client sends."""
+    args["v"] = VERSION
+    args["op"] = op
+    return encode(args)
+
+
+def decode_response(line):
+    """A response line -> its data; CtlError with the stack's message when it refused."""
+    try:
+        r = json.loads(line)
+    except ValueError:
+        raise CtlError("malformed response from the stack: %r" % (line[:80],))
+    if not isinstance(r, dict) or r.get("v") != VERSION:
+        raise CtlError("the stack speaks control protocol version %r, this client %d"
+                       % (r.get("v") if isinstance(r, dict) else None, VERSION))
+    if not r.get("ok"):
+        raise CtlError(r.get("error") or "refused")
+    return r.get("data")
+
+
+def all_counters(st):
+    """Every counter of the stack, zeros included (a stable key set for deltas)."""
+    out = {}
+    groups = [("stack", st.stats), ("ip", st.ipv4.stats), ("icmp", st.icmp.stats),
+              ("udp", st.udp.stats), ("reass", st.ipv4.reass.stats)]
+    if st.tcp is not None:
+        groups.append(("tcp", st.tcp.stats))
+    if st.raw_stats is not None:
+        groups.append(("raw", st.raw_stats))
+    for i in st.ifaces:
+        groups.append((i.name, i.stats))
+        if i.arp is not None:
+            groups.append((i.name + ".arp", i.arp.stats))
+    for pre, c in groups:
+        for k, v in c.items():
+            out[pre + "." + k] = v
+    pool = st.pool
+    out["pbuf.free"] = pool.nfree
+    out["pbuf.count"] = pool.count
+    out["pbuf.low_water"] = pool.low_water
+    out["pbuf.queued"] = pool.queued
+    out["pbuf.alloc_fail"] = pool.alloc_fail
+    out["pbuf.rx_reserve_hit"] = pool.rx_reserve_hit
+    out["pbuf.queue_cap_hit"] = pool.queue_cap_hit
+    return out
+
+
+# Gauges (a level, not an event count): a delta of them means nothing, the value is shown
+GAUGES = ("pbuf.free", "pbuf.count", "pbuf.low_water", "pbuf.queued")
+
+
+def deltas(prev, cur):
+    """cur - prev for every event counter of cur (a key new in cur counts from 0)."""
+    out = {}
+    for k in cur:
+        if k in GAUGES:
+            continue
+        out[k] = cur[k] - prev.get(k, 0)
+    return out
+
+
+def _arg(req, key, kind=str, need=True):
+    v = req.get(key)
+    if v is None:
+        if need:
+            raise CtlError("%s: missing %r" % (req.get("op"), key))
+        return None
+    if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+        raise CtlError("%s: %r must be a %s, got %r" % (req.get("op"), key, kind.__name__, v))
+    return v
+
+
+def _cidr(req, key, default_prefix=None):
+    v = _arg(req, key)
+    if v == "default":
+        return ip4.ANY, 0
+    if "/" not in v and default_prefix is not None:
+        v = v + "/" + str(default_prefix)
+    try:
+        return ip4.parse_cidr(v)
+    except ValueError:
+        raise CtlError("%s: %s %r is not an address/prefix like 192.0.2.0/24"
+                       % (req.get("op"), key, v))
+
+
+def _addr(req, key, need=True):
+    v = _arg(req, key, str, need)
+    if v is None:
+        return None
+    try:
+        return ip4.aton(v)
+    except ValueError:
+        raise CtlError("%s: %s %r is not an IPv4 address" % (req.get("op"), key, v))
+
+
+def _mac(b):
+    return eth.mac_str(b) if len(b) == 6 else ""
+
+
+class Server:
+    """The stack's side: handle(request dict) -> response dict; handle_line(bytes) -> bytes.
+    `extra` maps op names to port handlers fn(req) -> data (e.g. capture)."""
+
+    def __init__(self, stack, name="", info=None):
+        from ustack.core.stats import Counters
+        self.stack = stack
+        self.name = name
+        self.info = info or {}  # port facts shown by hello (runtime, pid, driver ...)
+        self.extra = {}
+        self.stats = Counters(CTL_COUNTERS)
+        self.ops = {
+            "hello": self.op_hello, "addr": self.op_addr, "addr.set": self.op_addr_set,
+            "route": self.op_route, "route.add": self.op_route_add,
+            "route.del": self.op_route_del, "neigh": self.op_neigh,
+            "neigh.add": self.op_neigh_add, "neigh.del": self.op_neigh_del, "ss": self.op_ss,
+            "stats": self.op_stats, "config": self.op_config, "config.set": self.op_config_set,
+        }
+
+    # ---- framing --------------------------------------------------------------------------
+    def handle_line(self, line):
+        if len(line) > MAX_LINE:
+            self.stats.rx_too_long += 1
+            return encode({"v": VERSION, "ok": False,
+                           "error": "request longer than %d bytes" % MAX_LINE})
+        try:
+            req = json.loads(line)
+        except ValueError:
+            req = None
+        if not isinstance(req, dict):
+            self.stats.rx_malformed += 1
+            return encode({"v": VERSION, "ok": False, "error": "request is not a JSON object"})
+        return encode(self.handle(req))
+
+    def handle(self, req):
+        self.stats.requests += 1
+        v = req.get("v")
+        if v != VERSION:
+            self.stats.rx_bad_version += 1
+            return {"v": VERSION, "ok": False,
+                    "error": "control protocol version %r not spoken (this stack: %d)"
+                             % (v, VERSION)}
+        op = req.get("op")
+        fn = self.extra.get(op) or self.ops.get(op)
+        if fn is None:
+            self.stats.rx_unknown_op += 1
+            return {"v": VERSION, "ok": False, "error": "unknown op %r" % (op,)}
+        try:
+            return {"v": VERSION, "ok": True, "data": fn(req)}
+        except (CtlError, ValueError, OSError, KeyError) as e:
+            self.stats.failed += 1
+            return {"v": VERSION, "ok": False, "error": _msg(e)}
+
+    # ---- ops ------------------------------------------------------------------------------
+    def op_hello(self, req):
+        ops = sorted(list(self.ops) + list(self.extra))
+        d = {"version": VERSION, "name": self.name, "ops": ops}
+        d.update(self.info)
+        return d
+
+    def _iface(self, req, need=True):
+        name = _arg(req, "dev", str, need)
+        if name is None:
+            return None
+        for i in self.stack.ifaces:
+            if i.name == name:
+                return i
+        raise CtlError("%s: no interface named %r" % (req.get("op"), name))
+
+    def op_addr(self, req):
+        out = []
+        for i in self.stack.ifaces:
+            out.append({"dev": i.name, "up": bool(i.up), "mtu": i.mtu, "mac": _mac(i.mac),
+                        "ip": ip4.ntoa(i.ip), "prefix": i.prefix,
+                        "broadcast": ip4.ntoa(i.bcast),
+                        "gateway": ip4.ntoa(i.gateway) if i.gateway else None,
+                        "vlan": i.vlan})
+        return out
+
+    def op_addr_set(self, req):
+        """Replace the interface's address (its connected and default routes follow)."""
+        i = self._iface(req)
+        a, p = _cidr(req, "ip")
+        gw = _addr(req, "gateway", False)
+        if gw is None and i.gateway and _arg(req, "keep_gateway", bool, False) is not False:
+            gw = i.gateway
+        self.stack.set_address(i, a, p, gw)
+        return self.op_addr({})
+
+    def op_route(self, req):
+        rt = self.stack.routes
+        out = []
+        for k in range(rt.count):
+            out.append({"dst": ip4.ntoa(rt.net[k]), "prefix": rt.prefix[k],
+                        "via": ip4.ntoa(rt.gw[k]) if rt.gw[k] else None,
+                        "dev": rt.iface[k].name if rt.iface[k] else None,
+                        "metric": rt.metric[k],
+                        "src": ip4.ntoa(rt.iface[k].ip) if rt.iface[k] else None})
+        return out
+
+    def op_route_add(self, req):
+        net, p = _cidr(req, "dst", 32)
+        gw = _addr(req, "via", False)
+        i = self._iface(req, False)
+        metric = _arg(req, "metric", int, False) or 0
+        if gw is None and i is None:
+            raise CtlError("route.add: a route needs 'via' (a gateway) or 'dev'")
+        if gw is not None:
+            r = self.stack.routes.lookup(gw, 0)
+            if r < 0 or self.stack.routes.gw[r] is not None:
+                raise CtlError("route.add: gateway %s is not on a connected network"
+                               % ip4.ntoa(gw))
+        self.stack.add_route(net, p, gw, i, metric)
+        return self.op_route({})
+
+    def op_route_del(self, req):
+        net, p = _cidr(req, "dst", 32)
+        if not self.stack.routes.remove(net, p):
+            raise CtlError("route.del: no route to %s/%d" % (ip4.ntoa(net), p))
+        return self.op_route({})
+
+    def op_neigh(self, req):
+        out = []
+        for i in self.stack.ifaces:
+            a = i.arp
+            if a is None:
+                continue
+            for k in range(a.size):
+                s = a.state[k]
+                if s:
+                    out.append({"ip": ip4.ntoa(a.ip[k]), "dev": i.name,
+                                "lladdr": _mac(a.mac[k]) if s >= 2 else None,
+                                "state": ARP_STATE_NAMES[s], "queued": a.queued[k]})
+        return out
+
+    def _arp(self, req):
+        i = self._iface(req, False)
+        if i is None:
+            ifs = [x for x in self.stack.ifaces if x.arp is not None]
+            if len(ifs) != 1:
+                raise CtlError("%s: name the interface ('dev')" % req.get("op"))
+            i = ifs[0]
+        if i.arp is None:
+            raise CtlError("%s: %s has no neighbour table" % (req.get("op"), i.name))
+        return i.arp
+
+    def op_neigh_add(self, req):
+        a = self._arp(req)
+        ip = _addr(req, "ip")
+        try:
+            mac = eth.parse_mac(_arg(req, "lladdr"))
+        except ValueError:
+            raise CtlError("neigh.add: lladdr %r is not a MAC like 02:00:00:00:00:01"
+                           % req.get("lladdr"))
+        if mac[0] & 1 or mac == b"\x00" * 6:
+            raise CtlError("neigh.add: lladdr %s is not a unicast MAC" % eth.mac_str(mac))
+        a.add_static(ip, mac)
+        return self.op_neigh({})
+
+    def op_neigh_del(self, req):
+        a = self._arp(req)
+        ip = _addr(req, "ip")
+        k = a.find(ip, 0)
+        if k < 0:
+            raise CtlError("neigh.del: no neighbour %s" % ip4.ntoa(ip))
+        a._clear(k)
+        return self.op_neigh({})
+
+    def op_ss(self, req):
+        """Every socket: proto, state, local, peer, recv_q, send_q; TCP connections add the
+        TCB's cwnd, ssthresh, srtt/rttvar/rto (ms), mss and retransmissions. Connections
+        without a socket (orphans closing, TIME_WAIT) are listed too, as ss does."""
+        st = self.stack
+        out = []
+        seen = []
+        for s in st.sockets:
+            if s.type == 1:
+                tcb = getattr(s, "tcb", None)
+                if tcb is not None:
+                    seen.append(tcb)
+                    out.append(_tcb_row(tcb))
+                    continue
+                d = _row("tcp", s.state(), s)
+                if s.listening:
+                    d["recv_q"] = len(s.acc_q)
+                    d["send_q"] = s.backlog
+                out.append(d)
+            elif s.type == 2:
+                d = _row("udp", "UNCONN" if not s.connected else "ESTAB", s)
+                d["recv_q"] = _chain_bytes(s.qhead, st.pool.count)
+                d["datagrams"] = s.qlen
+                out.append(d)
+            else:
+                d = _row("raw", "UNCONN", s)
+                d["proto"] = s.proto
+                d["recv_q"] = _chain_bytes(getattr(s, "qhead", None), st.pool.count)
+                out.append(d)
+        if st.tcp is not None:
+            for tcb in st.tcp.conns:
+                if tcb not in seen:
+                    out.append(_tcb_row(tcb))
+        return out
+
+    def op_stats(self, req):
+        c = all_counters(self.stack)
+        for k, v in self.stats.items():
+            c["ctl." + k] = v
+        return c
+
+    def op_config(self, req):
+        return {"config": dict(self.stack.config), "runtime_keys": sorted(RUNTIME_KEYS)}
+
+    def op_config_set(self, req):
+        k = _arg(req, "key")
+        v = req.get("value")
+        if k not in cf.DEFAULTS:
+            raise CtlError("config.set: unknown config key %r" % (k,))
+        if k not in RUNTIME_KEYS:
+            raise CtlError("config.set: %s is fixed at start (settable at run time: %s)"
+                           % (k, ", ".join(sorted(RUNTIME_KEYS))))
+        cf.check_key(k, v)
+        st = self.stack
+        if k == "TCP_RTO_MIN_MS" and v > st.config["TCP_RTO_MAX_MS"] or \
+                k == "TCP_RTO_MAX_MS" and v < st.config["TCP_RTO_MIN_MS"]:
+            raise CtlError("config.set: TCP_RTO_MIN_MS must not exceed TCP_RTO_MAX_MS")
+        for owner, attr in RUNTIME_KEYS[k]:
+            if owner == "arp":
+                for i in st.ifaces:
+                    if i.arp is not None:
+                        setattr(i.arp, attr, v)
+                continue
+            o = getattr(st, owner)
+            if o is not None:
+                setattr(o, attr, v)
+        st.config[k] = v
+        return {k: v}
+
+
+def _msg(e):
+    if isinstance(e, OSError) and e.args and len(e.args) > 1:
+        return "%s (errno %d)" % (e.args[1], e.args[0])
+    m = str(e)
+    return m[8:] if m.startswith("config: ") else m
+
+
+def _row(proto, state, s):
+    return {"proto": proto, "state": state,
+            "local": "%s:%d" % (ip4.ntoa(s.local_ip), s.local_port),
+            "peer": "%s:%d" % (ip4.ntoa(s.remote_ip), s.remote_port)
+            if s.remote_port else "*:*", "recv_q": 0, "send_q": 0}
+
+
+def _chain_bytes(pb, limit):
+    n = 0
+    k = 0
+    while pb is not None and k < limit:
+        n += pb.n
+        pb = pb.next
+        k += 1
+    return n
+
+
+def _tcb_row(tcb):
+    from ustack.core.tcp.tcb import ESTABLISHED, TIME_WAIT  # here: a build without TCP has no tcb
+    d = {"proto": "tcp", "state": tcb.state_name(),
+         "local": "%s:%d" % (ip4.ntoa(tcb.local_ip), tcb.local_port),
+         "peer": "%s:%d" % (ip4.ntoa(tcb.remote_ip), tcb.remote_port),
+         "recv_q": tcb.rcv.count if tcb.rcv is not None else 0,
+         "send_q": tcb.snd.count if tcb.snd is not None else 0,
+         # closed by the application, still closing; waiting in a listener's accept queue
+         "orphan": tcb.sock is None and tcb.listener is None and tcb.state >= ESTABLISHED and
+         tcb.state != TIME_WAIT,
+         "unaccepted": tcb.sock is None and tcb.listener is not None,
+         "mss": tcb.mss, "rto": tcb.rto,
+         # RFC 6298 2: SRTT and RTTVAR, kept scaled by 8 and 4 (Jacobson)
+         "srtt": tcb.srtt8 / 8.0, "rttvar": tcb.rttvar4 / 4.0,
+         "retrans": tcb.retries, "retrans_total": tcb.rexmits,
+         "snd_wnd": tcb.snd_wnd, "rcv_wscale": tcb.rcv_wscale,
+         "snd_wscale": tcb.snd_wscale}
+    cc = tcb.cc
+    if cc is not None:
+        d["cwnd"] = cc.cwnd
+        d["ssthresh"] = cc.ssthresh if cc.ssthresh < INF_SSTHRESH else None
+    else:
+        d["cwnd"] = 0
+        d["ssthresh"] = None
+    return d
