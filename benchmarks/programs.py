@@ -61,7 +61,9 @@ class UstackRun:
 def iperf3(ns, target, seconds, reverse):
     argv = [IPERF3, "-c", target, "-t", str(seconds), "--json", "--connect-timeout", "5000"]
     if reverse:
-        argv.append("-R")
+        # 16 KB blocks: with 128 KB ones, iperf3 3.12 can wait forever at the end of a reverse
+        # run for the rest of a block (tests/interop/test_programs_over_ustack.py REVERSE)
+        argv += ["-R", "-l", "16K"]
     r = ns.run(argv, timeout=seconds + 60)
     if r.returncode != 0:
         raise RuntimeError("iperf3: " + r.stdout[-2000:] + r.stderr)
@@ -75,6 +77,7 @@ def uiperf3_over_ustack(seconds):
         srv = UstackRun(ns, ["-m", "uiperf3", "-s"], "Server listening")
         try:
             up = iperf3(ns, STACK_IP, seconds, False)
+            time.sleep(1)  # uiperf3 reopens its listener between runs
             down = iperf3(ns, STACK_IP, seconds, True)
         finally:
             srv.stop()
@@ -91,6 +94,7 @@ def uiperf3_over_kernel(seconds):
         line = p.stdout.readline()
         assert "Server listening" in line, line
         up = iperf3(ns, "127.0.0.1", seconds, False)
+        time.sleep(1)
         down = iperf3(ns, "127.0.0.1", seconds, True)
     finally:
         ns.close()
