@@ -496,7 +496,8 @@ class socket:
     # ---- sending --------------------------------------------------------------------------
     def send(self, data, flags=0):
         flags = _operator.index(flags)
-        if self._timeout is None and self._type == SOCK_STREAM and not flags & _std.MSG_DONTWAIT:
+        blocking = self._timeout is None and not flags & _std.MSG_DONTWAIT
+        if blocking and self._type == SOCK_STREAM:
             # as Linux: a blocking stream send() returns once all of it is queued (a short
             # count only with a timeout or non-blocking); programs such as uiperf3 rely on it
             self.sendall(data, flags)
