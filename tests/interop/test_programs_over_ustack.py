@@ -226,32 +226,34 @@ def wait_line(p, prefix):
             return lines
 
 
-def linux_echo_clients(ns, n, size, timeout=60):
-    """n parallel Linux clients, each sending size+i random bytes, half-closing, reading the
-    echo to its end; prints how many got their bytes back."""
+def linux_echo_clients(ns, n, size, par=8, timeout=60):
+    """n Linux clients, `par` of them at a time (8: the unix board's TCP_MAX_CONNS; beyond
+    it the stack resets some new connections), each sending size+i random bytes,
+    half-closing and reading the echo to its end; prints how many got their bytes back."""
     r = ns.python(textwrap.dedent("""
         import os, socket, threading
         ok = []
+        slots = threading.Semaphore(%d)
         def client(i):
             m = os.urandom(%d + i * 37)
+            got = b""
             try:
-                with socket.create_connection(("%s", 7000), timeout=%d) as s:
+                with slots, socket.create_connection(("%s", 7000), timeout=%d) as s:
                     s.sendall(m)
                     s.shutdown(socket.SHUT_WR)
-                    got = b""
                     while True:
                         d = s.recv(65536)
                         if not d:
                             break
                         got += d
-                ok.append(got == m)
             except OSError as e:
                 print("client", i, e)
+            ok.append(got == m)
         ts = [threading.Thread(target=client, args=(i,)) for i in range(%d)]
         for t in ts: t.start()
         for t in ts: t.join()
         print("echoed", sum(ok), len(ts))
-    """ % (size, STACK_IP, timeout, n)), timeout=timeout + 30)
+    """ % (par, size, STACK_IP, timeout, n)), timeout=timeout + 30)
     return r.stdout + r.stderr
 
 
@@ -339,7 +341,6 @@ async def main():
 asyncio.run(main())
 """, timeout=120)
     wait_line(p, "serving")
-    # 8 at once: the unix board's TCP_MAX_CONNS (beyond it Linux clients were reset)
     out = linux_echo_clients(net.ns, 8, 50000)
     assert "echoed 8 8" in out, out
     rest, _ = p.communicate(timeout=60)
