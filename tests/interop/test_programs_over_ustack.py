@@ -189,14 +189,14 @@ def test_uiperf3_server_measured_by_linux_iperf3(ns):
     assert out.count("Accepted connection: ('%s'" % HOST_IP) == 2, out[-3000:]
 
 
-# Not in CI: `iperf3 -c -R` (uiperf3 over ustack sends). It completes most runs (about 8 in 10
-# with -l 16K, fewer with the default 128 KB blocks) and hangs at the end of the others:
-# after TEST_END uiperf3 keeps sending while poll() says writable, then asks for the results,
-# while iperf3 3.12 keeps reading whole blocks with a blocking read(). Over Linux's sockets
-# (writable only while at least a third of a megabytes-large buffer is free) the last block
-# always arrives; over ustack (writable while any of its 16 KB is free) either the drain never
-# ends or it ends mid-block. benchmarks/programs.py reports -R from uiperf3's own per-second
-# lines, which it prints whether or not the end hangs.
+# Not in CI: `iperf3 -c -R` (uiperf3 over ustack sends). Most runs complete (about 8 in 10
+# with -l 16K, fewer with the default 128 KB blocks); the others hang at the end, seen two
+# ways: iperf3 3.12 blocked in read() for the rest of a block with uiperf3's EXCHANGE_RESULTS
+# byte unread on the control connection (uiperf3 already waiting for the results), or, with
+# TCP_SND_BUF=4M, uiperf3 still sending 13 s after TEST_END (its drain loop sends while
+# poll() says writable). Over Linux's sockets the same pair completed 8 runs of 8. Cause not
+# settled; benchmarks/programs.py reports -R from uiperf3's own per-second lines, which it
+# prints whether or not the end hangs.
 
 
 # ----- MicroPython (the unix port), through ports/micropython/netif.py and usock.py -----
