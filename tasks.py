@@ -69,6 +69,9 @@ def bench(c, quick=False, out="", runtime="cpython"):
             "benchmarks/floods.md" if runtime == "cpython" else "benchmarks/floods-%s.md" % runtime))
         c.run("%s -m benchmarks.bench %s --out %s --runtime %s %s" % (
             PY, "--quick" if quick else "", out, runtime, "" if runtime == "cpython" else "--no-readme"))
+        if runtime == "cpython":
+            # unmodified programs over ustack: uiperf3 vs iperf3 -c, http.server 100 MB
+            c.run("%s -m benchmarks.programs %s" % (PY, "--quick" if quick else ""))
 
 
 @task(help={"board": "board name in boards/ (default unix)", "out": "output directory"})

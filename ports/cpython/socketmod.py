@@ -495,7 +495,14 @@ class socket:
 
     # ---- sending --------------------------------------------------------------------------
     def send(self, data, flags=0):
-        return self._call("send", _bytes_like(data), _operator.index(flags))
+        flags = _operator.index(flags)
+        blocking = self._timeout is None and not flags & _std.MSG_DONTWAIT
+        if blocking and self._type == SOCK_STREAM:
+            # as Linux: a blocking stream send() returns once all of it is queued (a short
+            # count only with a timeout or non-blocking); programs such as uiperf3 rely on it
+            self.sendall(data, flags)
+            return memoryview(data).nbytes
+        return self._call("send", _bytes_like(data), flags)
 
     def sendto(self, data, *args):
         if len(args) == 1:
