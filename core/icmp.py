@@ -311,7 +311,8 @@ class ICMP:
         ob[o + 8:o + 8 + q] = b[off:off + q]
         out.n = 8 + q
         st.tx_errors += 1
-        src = iface.ip if iface.ip[0] else None
+        # over "lo", from the address the datagram was sent to (route_out picks it)
+        src = iface.ip if iface.ip[0] and iface.loop is None else None
         stack.ipv4.output(out, ip4.PROTO_ICMP, src, bytes(b[off + 12:off + 16]), csum_off=2)
 
     def tick(self, now):

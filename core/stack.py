@@ -21,6 +21,7 @@ from ustack.core.wire import ipv4 as ip4
 from ustack.core import socket as so
 from ustack.core.stats import Counters
 from ustack.core import clock
+from ustack.core import loop
 
 # An exception escaping a protocol handler is a bug, never a normal drop: counted, logged,
 # its buffers reclaimed (Stack._recover). A timer run that raised is retried this much later.
@@ -99,6 +100,9 @@ class Stack:
         self.owner_check = None   # port hook: True when the caller may drive the stack
         self.log = print          # port hook: log(line), one line per exception caught in poll
         self.stats = Counters(STACK_COUNTERS)
+        # "lo" (core/loop.py): not in self.ifaces, which lists links (the ports wait on
+        # their drivers, and ifaces[0] is "the" link); None when config LOOPBACK is off
+        self.loop = loop.make(self, L2_RESERVE)
 
     # ---- buffers --------------------------------------------------------------------------
     def alloc(self):
@@ -207,15 +211,47 @@ class Stack:
         for i in self.ifaces:
             if i.name == name:
                 return i
+        if self.loop is not None and name == self.loop.name:
+            return self.loop
         raise KeyError(name)
 
     # ---- address helpers ------------------------------------------------------------------
     def local_iface(self, b, o=0):
-        """The interface owning the address at b[o], or None."""
+        """The interface owning the address at b[o], or None. All of 127.0.0.0/8 belongs
+        to "lo" (RFC 1122 3.2.1.3 (g)), as on Linux."""
         for i in self.ifaces:
             if i.is_local(b, o) and i.ip[0]:
                 return i
+        if b[o] == 127 and self.loop is not None:
+            return self.loop
         return None
+
+    def route_out(self, b, o=0):
+        """The interface a datagram to the address at b[o] leaves by, its next hop written
+        to routes.nexthop; None without a route. 127/8 and our own addresses go through
+        "lo" and never reach a link (nor ARP for our own address); with LOOPBACK off they
+        have no route. Allocates nothing."""
+        if b[o] == 127 or self.local_iface(b, o) is not None:
+            lo = self.loop
+            if lo is not None:
+                nh = self.routes.nexthop
+                nh[0] = b[o]
+                nh[1] = b[o + 1]
+                nh[2] = b[o + 2]
+                nh[3] = b[o + 3]
+            return lo
+        r = self.routes.lookup(b, o)
+        if r < 0:
+            return None
+        return self.routes.iface[r]
+
+    def source_for_iface(self, iface, dst):
+        """The source address for dst leaving by iface: its address, except over "lo" to
+        one of our own addresses, where the destination is the source (Linux's choice, so
+        a connection to ourselves names the same address at both ends)."""
+        if iface is self.loop and dst[0] != 127:
+            return dst  # not copied: output writes it into the header at once
+        return iface.ip
 
     def is_broadcast(self, a):
         if a[0] == 255 and a[1] == 255 and a[2] == 255 and a[3] == 255:
@@ -226,10 +262,10 @@ class Stack:
         return False
 
     def source_for(self, dst):
-        r = self.routes.lookup(dst, 0)
-        if r < 0:
+        i = self.route_out(dst, 0)
+        if i is None:
             return None
-        return self.routes.iface[r].ip
+        return bytes(self.source_for_iface(i, dst))
 
     def multicast_member(self, b, o):
         for g in self.multicast_groups:
@@ -338,9 +374,37 @@ class Stack:
                 except Exception as e:
                     self._recover(e, "input on " + iface.name, pb, n, ep)
                 k += 1
+        lo = self.loop
+        if lo is not None and lo.loop.head is not None:
+            self._loop_input(lo, batch)
         if self.next_timer and now >= self.next_timer:
             self._run_timers(now)
+        if lo is not None and lo.loop.head is not None:
+            self.timer_at(now if now > 0 else 1)  # more wait on lo: poll again at once
         return self.next_timer
+
+    def _loop_input(self, lo, batch):
+        """Deliver what waits on "lo", as received: at most RX_BATCH, and only what was
+        queued before this poll (replies they cause wait for the next one)."""
+        drv = lo.loop
+        k = drv.count
+        if k > batch:
+            k = batch
+        pool = self.pool
+        while k > 0:
+            ep = pool.new_epoch()
+            pb = drv.take()
+            n = pb.n
+            pb.epoch = ep  # now this frame's buffer, as if just received (see _recover)
+            if self.capture is not None:
+                self.capture(lo, pb.buf, n, False)
+            try:
+                lo.input(pb, n)
+            except MemoryError:
+                raise
+            except Exception as e:
+                self._recover(e, "input on " + lo.name, pb, n, ep)
+            k -= 1
 
     def _run_timers(self, now):
         # Cleared first: a tick may arm another protocol's timer (timer_at), e.g. a reassembly
@@ -419,6 +483,8 @@ class Stack:
                 for pb in i.arp.pending:
                     if pb is not None:
                         held.append(pb)
+        if self.loop is not None:
+            self.loop.loop.held(held)
         return held
 
     def run_until(self, ready, timeout=None):
@@ -475,7 +541,7 @@ class Stack:
         if self.raw_stats is not None:
             for k, v in self.raw_stats.nonzero():
                 out["raw." + k] = v
-        for i in self.ifaces:
+        for i in (self.ifaces + [self.loop]) if self.loop is not None else self.ifaces:
             for k, v in i.stats.nonzero():
                 out[i.name + "." + k] = v
             if i.arp is not None:
@@ -499,3 +565,5 @@ class Stack:
             s.close()
         for i in self.ifaces:
             i.driver.close()
+        if self.loop is not None:
+            self.loop.driver.close()

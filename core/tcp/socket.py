@@ -147,11 +147,10 @@ class TcpSocket(so.Socket):
         tcp = self.tcp
         if 224 <= ip[0] <= 239 or stack.is_broadcast(ip):
             return ENETUNREACH  # RFC 1122 4.2.3.10: MUST reject (Linux's errno)
-        r = stack.routes.lookup(ip, 0)
-        if r < 0:
+        iface = stack.route_out(ip, 0)  # 127/8 and our own addresses: "lo"
+        if iface is None:
             return ENETUNREACH
-        iface = stack.routes.iface[r]
-        src = self.local_ip if self.local_ip != ip4.ANY else iface.ip
+        src = self.local_ip if self.local_ip != ip4.ANY else bytes(stack.source_for_iface(iface, ip))
         if not self.local_port:
             try:
                 self.local_port = tcp.ephemeral(src, ip, port)
