@@ -104,6 +104,7 @@ class TcpSocket(so.Socket):
         s.remote_ip = tcb.remote_ip
         s.remote_port = tcb.remote_port
         s.reuseaddr = self.reuseaddr
+        s.reuse_opts = self.reuse_opts
         s.tflags = self.tflags
         s.rcvbuf = self.rcvbuf
         s.sndbuf = self.sndbuf

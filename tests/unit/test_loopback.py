@@ -242,3 +242,18 @@ def test_connected_udp_socket_learns_ehostunreach_when_arp_gives_up(bench):
     bench.run(6000, step=10)
     assert s.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == errno.EHOSTUNREACH
     assert bench.a.counters()["a0.arp.host_unreach"] == 1
+
+
+def test_so_reuseport_reads_back_its_own_value_not_so_reuseaddrs():
+    # CPython's test_socket CreateServerTest.test_reuse_port over lo: create_server sets
+    # SO_REUSEADDR only, and SO_REUSEPORT must still read 0
+    st = Stack()
+    s = st.socket(so.AF_INET, so.SOCK_STREAM)
+    s.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+    assert s.getsockopt(so.SOL_SOCKET, so.SO_REUSEPORT) == 0
+    s.setsockopt(so.SOL_SOCKET, so.SO_REUSEPORT, 1)
+    s.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 0)
+    assert s.getsockopt(so.SOL_SOCKET, so.SO_REUSEPORT) == 1
+    assert s.getsockopt(so.SOL_SOCKET, so.SO_REUSEADDR) == 0
+    assert s.reuseaddr  # binding: either option lets the port be shared, as before
+    s.close()
