@@ -383,6 +383,23 @@ class Stack:
             self.timer_at(now if now > 0 else 1)  # more wait on lo: poll again at once
         return self.next_timer
 
+    def deliver_local(self):
+        """Deliver what waits on "lo" now, from a socket call's thread (holding the port's
+        lock, after the call): what a program sent to itself is in the receiver's queue when
+        the call returns, as on Linux, whose loopback delivers before send() returns (a
+        select() right after it sees the peer readable). The replies this causes (ACKs) are
+        delivered too, at most 4 x LOOPBACK_QUEUE packets. True when anything was."""
+        lo = self.loop
+        if lo is None or lo.loop.head is None:
+            return False
+        drv = lo.loop
+        budget = 4 * drv.limit
+        while drv.head is not None and budget > 0:
+            k = drv.count
+            self._loop_input(lo, k)
+            budget -= k
+        return True
+
     def _loop_input(self, lo, batch):
         """Deliver what waits on "lo", as received: at most RX_BATCH, and only what was
         queued before this poll (replies they cause wait for the next one)."""
