@@ -133,6 +133,15 @@ class TcpSocket(so.Socket):
         if self.listening:
             return EISCONN
         tcb = self.tcb
+        if tcb is not None and tcb.state == T.CLOSED and not self.connecting:
+            # the last attempt failed and said so: start over (Linux: a socket back in
+            # CLOSE may connect again; its port stays bound)
+            self.tcp.release_buffers(tcb, True)
+            self.tcb = None
+            self.remote_ip = ip4.ANY
+            self.remote_port = 0
+            self.so_error = 0
+            tcb = None
         if tcb is not None:
             if not self.connecting:
                 return EISCONN

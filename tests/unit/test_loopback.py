@@ -257,3 +257,27 @@ def test_so_reuseport_reads_back_its_own_value_not_so_reuseaddrs():
     assert s.getsockopt(so.SOL_SOCKET, so.SO_REUSEADDR) == 0
     assert s.reuseaddr  # binding: either option lets the port be shared, as before
     s.close()
+
+
+def test_connect_again_after_a_refused_connect_starts_a_new_attempt(bench):
+    # Linux: a failed connect() reports its error once, then the socket may connect again
+    # (asyncio's test_sock_client_connect_racing retries so)
+    a = bench.a
+    c = a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.setblocking(False)
+    assert c.connect_ex((LO, 7100)) == errno.EINPROGRESS
+    bench.run(5)
+    assert c.connect_ex((LO, 7100)) == errno.ECONNREFUSED
+    ls = a.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind((LO, 7100))
+    ls.listen(1)
+    assert c.connect_ex((LO, 7100)) == errno.EINPROGRESS
+    bench.run(5)
+    assert c.connect_ex((LO, 7100)) == 0  # done (Linux: 0 once, then EISCONN)
+    assert c.connect_ex((LO, 7100)) == errno.EISCONN
+    s, _ = ls.accept()
+    c.send(b"again")
+    bench.run(5)
+    assert s.recv(10) == b"again"
+    for x in (s, c, ls):
+        x.close()
