@@ -254,11 +254,10 @@ class ICMP:
         stack = self.stack
         b = pb.buf
         off = pb.off - 20
-        r = stack.routes.lookup(b, off + 16)
-        if r < 0:
+        iface = stack.route_out(b, off + 16)  # to ourselves: "lo"
+        if iface is None:
             stack.free(pb)
             return
-        iface = stack.routes.iface[r]
         pb.off = off
         pb.n = tot
         stack.ipv4._fragment(iface, pb, stack.routes.nexthop)

@@ -281,3 +281,26 @@ def test_connect_again_after_a_refused_connect_starts_a_new_attempt(bench):
     assert s.recv(10) == b"again"
     for x in (s, c, ls):
         x.close()
+
+
+def test_raw_hdrincl_datagram_to_own_address_goes_through_lo_not_arp(bench):
+    from tests import frames as F
+    a = bench.a
+    arp_before = a.counters().get("a0.arp.tx_requests", 0)
+    r = udp(a, 5006)
+    me = bytes([192, 0, 2, 10])
+    raw = a.socket(so.AF_INET, so.SOCK_RAW, 255)  # IPPROTO_RAW: IP_HDRINCL
+    raw.sendto(F.ipv4(me, me, 17, F.udp(me, me, 4000, 5006, b"raw")), (IP_A, 0))
+    assert r.recvfrom(100) == (b"raw", (IP_A, 4000))
+    assert a.counters().get("a0.arp.tx_requests", 0) == arp_before
+    raw.close()
+
+
+def test_ping_to_self_larger_than_a_buffer_is_fragmented_over_lo_and_answered(bench):
+    a = bench.a
+    before = wire_frames(bench)
+    for dst in (LO, IP_A):
+        p = a.ping(dst, count=1, size=3000)
+        assert (p.sent, p.received) == (1, 1), dst
+    assert wire_frames(bench) == before
+    assert a.counters()["ip.rx_reassembled"] == 4  # both requests and both replies
