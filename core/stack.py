@@ -122,7 +122,7 @@ class Stack:
         argument is checked first (ValueError naming it); nothing is added when one is wrong."""
         if not isinstance(name, str) or not name:
             raise ValueError("add_interface: name must be a non-empty string, got %r" % (name,))
-        for i in self.ifaces:
+        for i in self.ifaces + ([self.loop] if self.loop is not None else []):
             if i.name == name:
                 raise ValueError("add_interface: an interface named %r exists" % (name,))
         if driver is None or not callable(getattr(driver, "recv_into", None)) or \

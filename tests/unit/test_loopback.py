@@ -304,3 +304,8 @@ def test_ping_to_self_larger_than_a_buffer_is_fragmented_over_lo_and_answered(be
         assert (p.sent, p.received) == (1, 1), dst
     assert wire_frames(bench) == before
     assert a.counters()["ip.rx_reassembled"] == 4  # both requests and both replies
+
+
+def test_no_second_interface_may_be_called_lo(bench):
+    with pytest.raises(ValueError):
+        bench.a.add_interface("lo", bench.wire.port(b"\x02\0\0\0\0\x0c"), ip="198.51.100.1/24")
