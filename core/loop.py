@@ -7,8 +7,6 @@ send, so a TCP segment never re-enters TCP while TCP is still sending (the reply
 a stack frame per segment). The buffer itself is queued, chained through pb.next, nothing
 copied: at most LOOPBACK_QUEUE wait, more are refused (the interface counts tx_busy).
 """
-from ustack.core.wire import ipv4 as ip4
-
 LO_NAME = "lo"
 LO_ADDR = b"\x7f\x00\x00\x01"  # 127.0.0.1, the conventional address of "lo"
 LO_PREFIX = 8
@@ -85,11 +83,6 @@ class LoopDriver:
 
     def close(self):
         self.drop_all()
-
-
-def is_loopback(b, o):
-    """127.0.0.0/8 (RFC 1122 3.2.1.3 (g))."""
-    return b[o] == 127
 
 
 def make(stack, l2_reserve):
