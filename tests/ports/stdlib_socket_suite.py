@@ -60,6 +60,10 @@ FORK = ("fork(): the child gets a copy of the stack without the thread that driv
         "user-space stack's sockets live in one process and cannot be shared with another")
 EXCLUDED["SocketServerTest.test_ForkingTCPServer"] = FORK
 EXCLUDED["SocketServerTest.test_ForkingUDPServer"] = FORK
+# the child may also inherit the runner's lock held (taken by the runner thread at fork
+# time) and then wait on it forever, and its parent with it (seen once in four runs)
+EXCLUDED["ErrorHandlerTest.test_forking_handled"] = FORK
+EXCLUDED["ErrorHandlerTest.test_forking_not_handled"] = FORK
 
 def one_stack():
     from ustack.core.stack import Stack
