@@ -498,8 +498,11 @@ class Stack:
         for i in self.ifaces:
             if i.arp is not None:
                 for pb in i.arp.pending:
-                    if pb is not None:
+                    k = 0
+                    while pb is not None and k < limit:  # the whole chain, not its head
                         held.append(pb)
+                        pb = pb.next
+                        k += 1
         if self.loop is not None:
             self.loop.loop.held(held)
         return held

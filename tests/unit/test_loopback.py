@@ -309,3 +309,22 @@ def test_ping_to_self_larger_than_a_buffer_is_fragmented_over_lo_and_answered(be
 def test_no_second_interface_may_be_called_lo(bench):
     with pytest.raises(ValueError):
         bench.a.add_interface("lo", bench.wire.port(b"\x02\0\0\0\0\x0c"), ip="198.51.100.1/24")
+
+
+def test_every_packet_waiting_for_arp_is_held_not_just_the_first(bench):
+    # Stack._held() lists what owners keep across a handler's exception; ARP keeps a chain
+    # per neighbour, and a packet behind the first one must not be reclaimed (then sent)
+    a = bench.a
+    s = udp(a)
+    for k in range(3):
+        s.sendto(b"w%d" % k, ("192.0.2.99", 9))
+    i = bench.ia.arp.find(bytes([192, 0, 2, 99]), 0)
+    waiting = []
+    pb = bench.ia.arp.pending[i]
+    while pb is not None:
+        waiting.append(pb)
+        pb = pb.next
+    assert len(waiting) == 3
+    held = a._held()
+    assert all(w in held for w in waiting)
+    bench.run(6000, step=10)  # ARP gives up: the packets go back to the pool
