@@ -30,7 +30,7 @@ ARP_COUNTERS = (
     "rx_requests", "rx_replies", "tx_requests", "tx_replies", "rx_malformed", "rx_not_for_us",
     "rx_bad_sender", "learned", "evicted", "timeouts", "pending_dropped", "pending_sent",
     "gratuitous_sent", "no_buffer", "table_full", "rx_unsolicited", "rx_off_link",
-    "rx_conflict", "defended",
+    "rx_conflict", "defended", "host_unreach",
 )
 
 DEFEND_INTERVAL_MS = const(10000)  # RFC 5227 section 1.1
@@ -112,6 +112,18 @@ class ArpCache:
             self.stats.pending_dropped += 1
             self.stack.free(p)
             p = nx
+
+    def _unreachable(self, i):
+        """Entry i was never answered: tell the sockets whose packets waited on it that the
+        host is unreachable (RFC 1122 2.4: the link layer reports delivery failure to IP;
+        Linux: a connect() fails with EHOSTUNREACH after ~3 s, not after the SYN retries)."""
+        p = self.pending[i]
+        hl = self.iface.hlen
+        ipv4 = self.stack.ipv4
+        while p is not None:
+            if ipv4.host_unreachable(p.buf, p.off + hl):
+                self.stats.host_unreach += 1
+            p = p.next
 
     def _enqueue(self, i, pb):
         """pb waits for entry i's reply, behind what already waits. Over ARP_QUEUE per
@@ -380,6 +392,7 @@ class ArpCache:
                 if now >= self.expires[i]:
                     if self.retries[i] >= self.max_retries:
                         self.stats.timeouts += 1
+                        self._unreachable(i)
                         self._clear(i)
                         i += 1
                         continue

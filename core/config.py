@@ -28,6 +28,10 @@ DEFAULTS = {
     "IP_FORWARD": False,
     "IP_FORWARD_DIRECTED_BCAST": False,  # RFC 2644: off unless asked for
     "ROUTE_ENTRIES": 16,
+    # Loopback (core/loop.py): 127.0.0.0/8 and our own addresses delivered inside the stack
+    "LOOPBACK": True,          # False: no "lo" (a board that never talks to itself)
+    "LOOPBACK_QUEUE": 16,      # packets waiting on lo for the next poll; more are dropped
+                               # (lo.tx_busy)
     "REASS_SLOTS": 4,          # datagrams being reassembled at once
     "REASS_SIZE": 8192,        # largest reassembled datagram
     "REASS_TIMEOUT_MS": 30000,
@@ -105,6 +109,7 @@ RANGES = {
     "ETH_VLAN": (0, 4094),
     "IP_TTL": (1, 255),                # RFC 791: 8 bits; 0 would be dropped by the next hop
     "ROUTE_ENTRIES": (1, 65535),
+    "LOOPBACK_QUEUE": (1, 65535),
     "REASS_SLOTS": (0, 255),
     # RFC 791 / RFC 1122 3.3.2: every host reassembles 576-byte datagrams (556 bytes after
     # the header); total length is 16 bits, so no payload exceeds 65535 - 20 = 65515

@@ -256,11 +256,10 @@ class ICMP:
         stack = self.stack
         b = pb.buf
         off = pb.off - 20
-        r = stack.routes.lookup(b, off + 16)
-        if r < 0:
+        iface = stack.route_out(b, off + 16)  # to ourselves: "lo"
+        if iface is None:
             stack.free(pb)
             return
-        iface = stack.routes.iface[r]
         pb.off = off
         pb.n = tot
         stack.ipv4._fragment(iface, pb, stack.routes.nexthop)
@@ -313,7 +312,8 @@ class ICMP:
         ob[o + 8:o + 8 + q] = b[off:off + q]
         out.n = 8 + q
         st.tx_errors += 1
-        src = iface.ip if iface.ip[0] else None
+        # over "lo", from the address the datagram was sent to (route_out picks it)
+        src = iface.ip if iface.ip[0] and iface.loop is None else None
         stack.ipv4.output(out, ip4.PROTO_ICMP, src, bytes(b[off + 12:off + 16]), csum_off=2)
 
     def tick(self, now):

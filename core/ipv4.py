@@ -76,15 +76,16 @@ class IPv4:
         # {0, host}; {0, 0} only while a host learns its address, to a broadcast (DHCP)
         s0 = b[off + 12]
         d0 = b[off + 16]
-        if s0 >= 224 or s0 == 127 or self.is_broadcast(b, off + 12) or \
-                (s0 == 0 and (b[off + 13] or b[off + 14] or b[off + 15] or
-                              not (d0 >= 224 or self.is_broadcast(b, off + 16)))):
+        lo = iface.loop is not None  # "lo" carries only what we sent ourselves
+        if not lo and (s0 >= 224 or s0 == 127 or self.is_broadcast(b, off + 12) or
+                       (s0 == 0 and (b[off + 13] or b[off + 14] or b[off + 15] or
+                                     not (d0 >= 224 or self.is_broadcast(b, off + 16))))):
             st.rx_bad_src += 1
             stack.free(pb)
             return
         # LAND: our own address as the source cannot come from the wire; answering it would
         # talk to ourselves
-        if s0 != 0 and (iface.is_local(b, off + 12) or stack.local_iface(b, off + 12)):
+        if not lo and s0 != 0 and (iface.is_local(b, off + 12) or stack.local_iface(b, off + 12)):
             st.rx_src_is_ours += 1
             stack.free(pb)
             return
@@ -108,14 +109,14 @@ class IPv4:
                 st.rx_multicast_dropped += 1
                 stack.free(pb)
                 return
-        elif iface.is_local(b, off + 16):
-            local = True
+        elif lo or iface.is_local(b, off + 16):
+            local = True  # lo: route_out sent only 127/8 and our own addresses there
         elif iface._is_bcast_at(b, off + 16):
             local = True
             bcast = True
         else:
             oi = stack.local_iface(b, off + 16)  # weak host model (RFC 1122 3.3.4.2)
-            if oi is not None:
+            if oi is not None and d0 != 127:  # RFC 1122 3.2.1.3 (g): 127/8 not from a link
                 local = True
         if not bcast and iface.hlen and (b[0] & 1):
             # RFC 1122 3.3.6: a unicast datagram in a link-layer broadcast/multicast is
@@ -166,6 +167,24 @@ class IPv4:
             if not bcast:
                 stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PROTO_UNREACH, 0)
             stack.free(pb)
+
+    def host_unreachable(self, b, q):
+        """The datagram at b[q] could not be delivered (its next hop never answered ARP):
+        report it to its transport as an ICMP host unreachable would be (Linux's
+        ip_link_failure), so a connect() in SYN-SENT fails with EHOSTUNREACH and a
+        connected UDP socket gets it as SO_ERROR. True when a transport was told."""
+        if (b[q] >> 4) != 4 or ((b[q + 6] & 0x1F) | b[q + 7]) != 0:
+            return False  # a later fragment carries no ports
+        ihl = (b[q] & 0x0F) << 2
+        proto = b[q + 9]
+        stack = self.stack
+        if proto == w.PROTO_UDP:
+            stack.udp.icmp_error(icmp4.DEST_UNREACH, icmp4.HOST_UNREACH, b, q, ihl)
+        elif proto == w.PROTO_TCP and stack.tcp is not None:
+            stack.tcp.icmp_error(icmp4.DEST_UNREACH, icmp4.HOST_UNREACH, b, q, ihl)
+        else:
+            return False
+        return True
 
     def is_broadcast(self, b, o):
         """The address at b[o:o+4] is 255.255.255.255 or an attached subnet's broadcast."""
@@ -279,8 +298,8 @@ class IPv4:
         stack = self.stack
         st = self.stats
         if iface is None:
-            r = stack.routes.lookup(dst, 0)
-            if r < 0:
+            iface = stack.route_out(dst, 0)  # 127/8 and our own addresses: "lo"
+            if iface is None:
                 if dst[0] == 255 and dst[1] == 255 and dst[2] == 255 and dst[3] == 255 and stack.ifaces:
                     iface = stack.ifaces[0]  # limited broadcast with no route: first interface
                     nh = dst
@@ -289,12 +308,11 @@ class IPv4:
                     stack.free(pb)
                     return ENETUNREACH
             else:
-                iface = stack.routes.iface[r]
                 nh = stack.routes.nexthop
         else:
             nh = dst
         if src is None or (src[0] == 0 and src[1] == 0 and src[2] == 0 and src[3] == 0):
-            src = iface.ip
+            src = stack.source_for_iface(iface, dst)
         l4 = pb.n
         if l4 + w.HDR_LEN > IP_MAX:
             st.tx_too_big += 1  # RFC 791: Total Length is 16 bits

@@ -205,11 +205,11 @@ class RawSocket(so.Socket):
             pb.off = 14
             fields.copy(pb.buf, 14, data, 0, n)
             pb.n = n
-            r = stack.routes.lookup(pb.buf, 14 + 16)
-            if r < 0:
+            out = stack.route_out(pb.buf, 14 + 16)  # to ourselves: "lo", never ARP
+            if out is None:
                 stack.free(pb)
                 raise oserror(101)
-            stack.routes.iface[r].output(pb, stack.routes.nexthop)
+            out.output(pb, stack.routes.nexthop)
             return n
         if pb.off + n > pb.size:
             stack.free(pb)

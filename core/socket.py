@@ -131,7 +131,8 @@ class Socket:
         self.timeout = None  # None blocking, 0 non-blocking, >0 seconds
         self.so_error = 0
         self.closed = False
-        self.reuseaddr = False
+        self.reuseaddr = False   # may the port be shared: SO_REUSEADDR or SO_REUSEPORT
+        self.reuse_opts = 0      # which of the two were set (1: ADDR, 2: PORT), as read back
         self.broadcast = False
         self.ttl = 0
         self.tos = 0
@@ -192,7 +193,9 @@ class Socket:
         v = value if isinstance(value, int) else int.from_bytes(bytes(value[:4]), "little")
         if level == SOL_SOCKET:
             if opt == SO_REUSEADDR or opt == SO_REUSEPORT:
-                self.reuseaddr = bool(v)
+                bit = 1 if opt == SO_REUSEADDR else 2
+                self.reuse_opts = (self.reuse_opts | bit) if v else (self.reuse_opts & ~bit)
+                self.reuseaddr = self.reuse_opts != 0
             elif opt == SO_BROADCAST:
                 self.broadcast = bool(v)
             elif opt == SO_RCVBUF:
@@ -228,8 +231,10 @@ class Socket:
                 return e
             if opt == SO_TYPE:
                 return self.type
-            if opt == SO_REUSEADDR or opt == SO_REUSEPORT:
-                return int(self.reuseaddr)
+            if opt == SO_REUSEADDR:
+                return self.reuse_opts & 1
+            if opt == SO_REUSEPORT:
+                return self.reuse_opts >> 1
             if opt == SO_BROADCAST:
                 return int(self.broadcast)
             if opt == SO_RCVBUF:

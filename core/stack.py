@@ -21,6 +21,7 @@ from ustack.core.wire import ipv4 as ip4
 from ustack.core import socket as so
 from ustack.core.stats import Counters
 from ustack.core import clock
+from ustack.core import loop
 
 # An exception escaping a protocol handler is a bug, never a normal drop: counted, logged,
 # its buffers reclaimed (Stack._recover). A timer run that raised is retried this much later.
@@ -100,8 +101,11 @@ class Stack:
         self.owner_check = None   # port hook: True when the caller may drive the stack
         self.log = print          # port hook: log(line), one line per exception caught in poll
         self.stats = Counters(STACK_COUNTERS)
-        self._dns = None
-        self._dns_from_dhcp = False           # the DNS stub resolver, made at first use (self.dns)
+        self._dns = None           # the DNS stub resolver, made at first use (self.dns)
+        self._dns_from_dhcp = False
+        # "lo" (core/loop.py): not in self.ifaces, which lists links (the ports wait on
+        # their drivers, and ifaces[0] is "the" link); None when config LOOPBACK is off
+        self.loop = loop.make(self, L2_RESERVE)
 
     @property
     def dns(self):
@@ -130,7 +134,7 @@ class Stack:
         argument is checked first (ValueError naming it); nothing is added when one is wrong."""
         if not isinstance(name, str) or not name:
             raise ValueError("add_interface: name must be a non-empty string, got %r" % (name,))
-        for i in self.ifaces:
+        for i in self.ifaces + ([self.loop] if self.loop is not None else []):
             if i.name == name:
                 raise ValueError("add_interface: an interface named %r exists" % (name,))
         if driver is None or not callable(getattr(driver, "recv_into", None)) or \
@@ -257,15 +261,47 @@ class Stack:
         for i in self.ifaces:
             if i.name == name:
                 return i
+        if self.loop is not None and name == self.loop.name:
+            return self.loop
         raise KeyError(name)
 
     # ---- address helpers ------------------------------------------------------------------
     def local_iface(self, b, o=0):
-        """The interface owning the address at b[o], or None."""
+        """The interface owning the address at b[o], or None. All of 127.0.0.0/8 belongs
+        to "lo" (RFC 1122 3.2.1.3 (g)), as on Linux."""
         for i in self.ifaces:
             if i.is_local(b, o) and i.ip[0]:
                 return i
+        if b[o] == 127 and self.loop is not None:
+            return self.loop
         return None
+
+    def route_out(self, b, o=0):
+        """The interface a datagram to the address at b[o] leaves by, its next hop written
+        to routes.nexthop; None without a route. 127/8 and our own addresses go through
+        "lo" and never reach a link (nor ARP for our own address); with LOOPBACK off they
+        have no route. Allocates nothing."""
+        if b[o] == 127 or self.local_iface(b, o) is not None:
+            lo = self.loop
+            if lo is not None:
+                nh = self.routes.nexthop
+                nh[0] = b[o]
+                nh[1] = b[o + 1]
+                nh[2] = b[o + 2]
+                nh[3] = b[o + 3]
+            return lo
+        r = self.routes.lookup(b, o)
+        if r < 0:
+            return None
+        return self.routes.iface[r]
+
+    def source_for_iface(self, iface, dst):
+        """The source address for dst leaving by iface: its address, except over "lo" to
+        one of our own addresses, where the destination is the source (Linux's choice, so
+        a connection to ourselves names the same address at both ends)."""
+        if iface is self.loop and dst[0] != 127:
+            return dst  # not copied: output writes it into the header at once
+        return iface.ip
 
     def is_broadcast(self, a):
         if a[0] == 255 and a[1] == 255 and a[2] == 255 and a[3] == 255:
@@ -276,10 +312,10 @@ class Stack:
         return False
 
     def source_for(self, dst):
-        r = self.routes.lookup(dst, 0)
-        if r < 0:
+        i = self.route_out(dst, 0)
+        if i is None:
             return None
-        return self.routes.iface[r].ip
+        return bytes(self.source_for_iface(i, dst))
 
     def multicast_member(self, b, o):
         for g in self.multicast_groups:
@@ -390,9 +426,54 @@ class Stack:
                 k += 1
             if k == batch:
                 iface.stats.rx_budget_hit += 1
+        lo = self.loop
+        if lo is not None and lo.loop.head is not None:
+            self._loop_input(lo, batch)
         if self.next_timer and now >= self.next_timer:
             self._run_timers(now)
+        if lo is not None and lo.loop.head is not None:
+            self.timer_at(now if now > 0 else 1)  # more wait on lo: poll again at once
         return self.next_timer
+
+    def deliver_local(self):
+        """Deliver what waits on "lo" now, from a socket call's thread (holding the port's
+        lock, after the call): what a program sent to itself is in the receiver's queue when
+        the call returns, as on Linux, whose loopback delivers before send() returns (a
+        select() right after it sees the peer readable). The replies this causes (ACKs) are
+        delivered too, at most 4 x LOOPBACK_QUEUE packets. True when anything was."""
+        lo = self.loop
+        if lo is None or lo.loop.head is None:
+            return False
+        drv = lo.loop
+        budget = 4 * drv.limit
+        while drv.head is not None and budget > 0:
+            k = drv.count
+            self._loop_input(lo, k)
+            budget -= k
+        return True
+
+    def _loop_input(self, lo, batch):
+        """Deliver what waits on "lo", as received: at most RX_BATCH, and only what was
+        queued before this poll (replies they cause wait for the next one)."""
+        drv = lo.loop
+        k = drv.count
+        if k > batch:
+            k = batch
+        pool = self.pool
+        while k > 0:
+            ep = pool.new_epoch()
+            pb = drv.take()
+            n = pb.n
+            pb.epoch = ep  # now this frame's buffer, as if just received (see _recover)
+            if self.capture is not None:
+                self.capture(lo, pb.buf, n, False)
+            try:
+                lo.input(pb, n)
+            except MemoryError:
+                raise
+            except Exception as e:
+                self._recover(e, "input on " + lo.name, pb, n, ep)
+            k -= 1
 
     def _run_timers(self, now):
         # Cleared first: a tick may arm another protocol's timer (timer_at), e.g. a reassembly
@@ -471,8 +552,13 @@ class Stack:
         for i in self.ifaces:
             if i.arp is not None:
                 for pb in i.arp.pending:
-                    if pb is not None:
+                    k = 0
+                    while pb is not None and k < limit:  # the whole chain, not its head
                         held.append(pb)
+                        pb = pb.next
+                        k += 1
+        if self.loop is not None:
+            self.loop.loop.held(held)
         return held
 
     def run_until(self, ready, timeout=None):
@@ -535,7 +621,7 @@ class Stack:
         if self._dns is not None:
             for k, v in self._dns.stats.nonzero():
                 out["dns." + k] = v
-        for i in self.ifaces:
+        for i in (self.ifaces + [self.loop]) if self.loop is not None else self.ifaces:
             for k, v in i.stats.nonzero():
                 out[i.name + "." + k] = v
             if i.arp is not None:
@@ -561,3 +647,5 @@ class Stack:
             s.close()
         for i in self.ifaces:
             i.driver.close()
+        if self.loop is not None:
+            self.loop.driver.close()

@@ -104,6 +104,7 @@ class TcpSocket(so.Socket):
         s.remote_ip = tcb.remote_ip
         s.remote_port = tcb.remote_port
         s.reuseaddr = self.reuseaddr
+        s.reuse_opts = self.reuse_opts
         s.tflags = self.tflags
         s.rcvbuf = self.rcvbuf
         s.sndbuf = self.sndbuf
@@ -132,6 +133,15 @@ class TcpSocket(so.Socket):
         if self.listening:
             return EISCONN
         tcb = self.tcb
+        if tcb is not None and tcb.state == T.CLOSED and not self.connecting:
+            # the last attempt failed and said so: start over (Linux: a socket back in
+            # CLOSE may connect again; its port stays bound)
+            self.tcp.release_buffers(tcb, True)
+            self.tcb = None
+            self.remote_ip = ip4.ANY
+            self.remote_port = 0
+            self.so_error = 0
+            tcb = None
         if tcb is not None:
             if not self.connecting:
                 return EISCONN
@@ -147,11 +157,10 @@ class TcpSocket(so.Socket):
         tcp = self.tcp
         if 224 <= ip[0] <= 239 or stack.is_broadcast(ip):
             return ENETUNREACH  # RFC 1122 4.2.3.10: MUST reject (Linux's errno)
-        r = stack.routes.lookup(ip, 0)
-        if r < 0:
+        iface = stack.route_out(ip, 0)  # 127/8 and our own addresses: "lo"
+        if iface is None:
             return ENETUNREACH
-        iface = stack.routes.iface[r]
-        src = self.local_ip if self.local_ip != ip4.ANY else iface.ip
+        src = self.local_ip if self.local_ip != ip4.ANY else bytes(stack.source_for_iface(iface, ip))
         if not self.local_port:
             try:
                 self.local_port = tcp.ephemeral(src, ip, port)

@@ -161,6 +161,14 @@ class Runner:
             self._sync(s)
         return e[0].fileno()
 
+    def _local(self):
+        """After a call (lock held): what it sent to this stack itself over "lo" arrives
+        before the call returns, with every descriptor's readiness, as on Linux."""
+        if self.stack.deliver_local():
+            if self._fd_socks:
+                self._update_fds()
+            self.cond.notify_all()  # threads blocked on the receivers
+
     def _update_fds(self):
         for s in list(self._fd_socks):
             self._sync(s)
@@ -219,7 +227,10 @@ class Runner:
 
     def call(self, fn, *args):
         with self.lock:
-            r = fn(*args)
+            try:
+                r = fn(*args)
+            finally:
+                self._local()
         if self.stack.kicked:
             self.wake()
         return r
@@ -245,6 +256,7 @@ class Locked:
                 try:
                     r = attr(*args, **kw)
                 finally:
+                    runner._local()
                     if runner._fd_socks:
                         runner._sync(sock)
             if runner.stack.kicked:
@@ -258,6 +270,7 @@ class Locked:
             try:
                 s, addr = self._sock.accept()
             finally:
+                runner._local()
                 if runner._fd_socks:
                     runner._sync(self._sock)
         if runner.stack.kicked:

@@ -17,8 +17,9 @@ readiness the runner keeps exact (see Runner._fileno), so select, selectors and 
 loop work on it.
 
 What stays with the host kernel, and why:
-- AF_UNIX (and other non-IP families) sockets and socketpair(): ustack has no loopback yet,
-  and asyncio's self-pipe needs a working pair; a socket(AF_UNIX, ...) is the stdlib's.
+- AF_UNIX (and other non-IP families) sockets and socketpair(): a socket(AF_UNIX, ...) is
+  the stdlib's, and socketpair() the host's AF_UNIX pair, so asyncio's self-pipe stays off the
+  stack (a TCP pair over ustack's "lo" works too: connect to a listener on 127.0.0.1).
 - AF_INET6: ustack has no IPv6 yet (has_ipv6 is False; socket(AF_INET6) raises EAFNOSUPPORT).
 - ssl.wrap_socket / SSLContext.wrap_socket need a kernel socket (OpenSSL reads the fd);
   patch() imports ssl first so its classes keep the stdlib base. asyncio's TLS runs over a
