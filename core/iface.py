@@ -20,6 +20,7 @@ IFACE_COUNTERS = (
     "rx_too_short", "rx_not_for_us", "rx_unknown_ethertype", "rx_vlan",
     "rx_vlan_other", "rx_vlan_untagged", "rx_bad_src_mac",
     "tx_busy", "tx_too_big", "tx_no_buffer",
+    "rx_no_buffer",   # polls that found no receive buffer free (the frame waits in the driver)
     "rx_budget_hit",  # polls that read RX_BATCH frames and left the rest for the next one
 )
 

@@ -18,18 +18,27 @@ from tests.feed import Fed
 from tests.unit_ref import csum as ref_csum
 
 
+class OptStats:
+    def __init__(self):
+        self.rx_bad_opts = self.rx_dup_opts = 0
+
+
 class Scratch:
-    """What options.parse writes: the TCP object's scratch fields."""
+    """What options.parse writes: the TCP object's scratch fields, and its counters."""
 
     def __init__(self):
         self.opt_seen = self.opt_mss = self.opt_ws = self.opt_ts_off = 0
         self.opt_sack_blocks = self.opt_sack_off = 0
+        self.stats = OptStats()
 
 
 def ref_options(b):
-    """RFC 9293 3.1 option list, read independently: (ok, found) with found mapping
-    'mss'/'ws'/'sackok'/'ts'/'sack' to values (the last occurrence wins)."""
+    """RFC 9293 3.1 option list, read independently: (ok, found, bad, dup) with found
+    mapping 'mss'/'ws'/'sackok'/'ts'/'sack' to values. The first occurrence of a kind wins
+    (a repeat is counted in dup, as Linux ignores it too); a known kind with the wrong length
+    is ignored and counted in bad."""
     found = {}
+    bad = [0, 0]
     i = 0
     while i < len(b):
         k = b[i]
@@ -39,21 +48,26 @@ def ref_options(b):
             i += 1
             continue
         if i + 1 >= len(b) or b[i + 1] < 2 or i + b[i + 1] > len(b):
-            return False, found
+            return False, found, bad[0], bad[1]
         ln = b[i + 1]
         v = b[i + 2:i + ln]
-        if k == 2 and ln == 4:
+        name = {2: "mss", 3: "ws", 4: "sackok", 8: "ts", 5: "sack"}.get(k)
+        good = {2: ln == 4, 3: ln == 3, 4: ln == 2, 8: ln == 10,
+                5: ln >= 10 and (ln - 2) % 8 == 0}.get(k)
+        if name is not None and not good:
+            bad[0] += 1
+        elif name in found:
+            bad[1] += 1
+        elif name == "mss":
             found["mss"] = struct.unpack("!H", v)[0]
-        elif k == 3 and ln == 3:
+        elif name == "ws":
             found["ws"] = v[0]
-        elif k == 4 and ln == 2:
+        elif name == "sackok":
             found["sackok"] = True
-        elif k == 8 and ln == 10:
-            found["ts"] = bytes(v)
-        elif k == 5 and ln >= 10 and (ln - 2) % 8 == 0:
-            found["sack"] = bytes(v)
+        elif name is not None:
+            found[name] = bytes(v)
         i += ln
-    return True, found
+    return True, found, bad[0], bad[1]
 
 
 def parsed(b, pad_before, pad_after):
@@ -76,7 +90,7 @@ def parsed(b, pad_before, pad_after):
         n = t.opt_sack_blocks
         assert 1 <= n and o <= t.opt_sack_off and t.opt_sack_off + 8 * n <= o + len(b)
         found["sack"] = bytes(buf[t.opt_sack_off:t.opt_sack_off + 8 * n])
-    return ok, found
+    return ok, found, t.stats.rx_bad_opts, t.stats.rx_dup_opts
 
 
 OPTION = st.one_of(
@@ -106,8 +120,8 @@ def test_our_syn_options_parse_back(mss, ws, sack, ts):
     b = bytearray(40)
     n = options.write_syn(b, 0, mss, ws, sack, ts)
     assert n % 4 == 0 and n <= 40
-    ok, found = ref_options(bytes(b[:n]))
-    assert ok and found.get("mss") == mss and found.get("ws", -1) == ws
+    ok, found, bad, dup = ref_options(bytes(b[:n]))
+    assert ok and bad == 0 and dup == 0 and found.get("mss") == mss and found.get("ws", -1) == ws
     assert found.get("sackok", False) == sack and ("ts" in found) == ts
     if ts:
         assert b[options.SYN_TS_OFF - 2] == 8  # the caller fills TSval at SYN_TS_OFF
