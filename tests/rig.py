@@ -20,6 +20,8 @@ UDP_PORT = 7
 TCP_PORT = 80
 PEER_PORT = 40001
 CLIENT_DPORT = 9000
+CLIENT_PORT = 50000     # the SYN-SENT connection's own port: bound, since ephemeral ports
+                        # are random (RFC 6056) and seeds are built for it in advance
 RAW_PROTO = 253       # RFC 3692 experimental: only the raw socket takes it
 STACK_ISS = 0x10000000  # the stack's initial sequence numbers (isn_hook)
 PEER_ISS = 0x20000000   # the established connection's peer ISN
@@ -73,6 +75,7 @@ class Rig:
         # a connection being opened by the stack (SYN-SENT)
         self.client = st.socket(so.AF_INET, so.SOCK_STREAM)
         self.client.setblocking(False)
+        self.client.bind(("", CLIENT_PORT))
         self.client.connect_ex(("192.0.2.1", CLIENT_DPORT))
         self.fed.drv.tx.clear()
         self.received = 0

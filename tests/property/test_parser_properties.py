@@ -296,11 +296,28 @@ def test_arbitrary_fragments_never_raise_and_every_slot_comes_back(frags):
 def test_arp_never_learns_a_group_mac_or_our_address_and_answers_only_requests_for_us(pkts):
     fed = Fed()
     arp = fed.iface.arp
+    defended = False
     for op, sha, spa, tpa, bcast in pkts:
         out = fed.feed(F.eth(b"\xff" * 6 if bcast else F.STACK_MAC, sha, 0x0806,
                              F.arp(op, sha, spa, bytes(6), tpa)))
         replies = [f for f in out if f[12:14] == b"\x08\x06"]
-        if op == 1 and tpa == F.STACK_IP and not sha[0] & 1 and spa != F.STACK_IP:
+        # a sender no host can be: broadcast (limited or our subnet's), multicast, loopback
+        bogus = spa[0] >= 224 or spa[0] == 127 or spa == bytes([192, 0, 2, 255])
+        # (the frame's Ethernet source is sha: a group address is dropped before ARP sees it)
+        if op in (1, 2) and spa == F.STACK_IP and sha != F.STACK_MAC and not sha[0] & 1:
+            # RFC 5227 2.4 (b): a claim on our address is answered by one broadcast
+            # announcement per DEFEND_INTERVAL (the clock stands still here: the first only)
+            if defended:
+                assert replies == []
+            else:
+                assert len(replies) == 1
+                r = replies[0]
+                assert r[0:6] == b"\xff" * 6 and r[14 + 6:14 + 8] == b"\x00\x01"
+                assert r[14 + 8:14 + 14] == F.STACK_MAC and r[14 + 14:14 + 18] == F.STACK_IP
+                assert r[14 + 24:14 + 28] == F.STACK_IP
+                defended = True
+        elif op == 1 and tpa == F.STACK_IP and not sha[0] & 1 and spa != F.STACK_IP and \
+                not bogus:
             assert len(replies) == 1
             r = replies[0]
             assert r[0:6] == sha and r[14 + 6:14 + 8] == b"\x00\x02"
