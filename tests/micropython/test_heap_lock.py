@@ -164,11 +164,13 @@ def test_mcu_board_driver_path_heap_locked(mpy_lib, tmp_path, board):
 FRAG_SCRIPT = os.path.join(HERE, "mp_scripts", "frag_heaplock.py")
 
 
-@pytest.mark.parametrize("lib", ["mpy_lib", "mpy_lib_pure"])
-def test_fragmented_pings_are_reassembled_and_answered_heap_locked(request, lib):
+@pytest.mark.parametrize("lib,size", [("mpy_lib", 2000), ("mpy_lib_pure", 2000),
+                                      ("mpy_lib", 600)])
+def test_fragmented_pings_are_reassembled_and_answered_heap_locked(request, lib, size):
     """RFC 791 reassembly allocates nothing per fragment: 300 two-fragment pings (in order,
-    reversed, with a repeated fragment) reassembled and answered under the lock."""
-    r = run_mpy([FRAG_SCRIPT, request.getfixturevalue(lib), "300"], timeout=300)
+    reversed, with a repeated fragment) reassembled and answered under the lock - the reply
+    fragmented (2000 bytes) or routed from one packet buffer (600)."""
+    r = run_mpy([FRAG_SCRIPT, request.getfixturevalue(lib), "300", str(size)], timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
     print("fragments, heap locked:", res)

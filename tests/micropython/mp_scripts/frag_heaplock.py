@@ -1,7 +1,8 @@
 """Fragmented echo requests into a ustack instance under MicroPython with
 micropython.heap_lock() held after a warm-up: N rounds of a SIZE-byte ping in two fragments,
 sent in order, in reverse order, and with the first fragment repeated (an identical overlap),
-each reassembled and answered (the reply fragmented on the way out). A peer stack on a memory
+each reassembled and answered (a reply bigger than a packet buffer fragmented on the way out,
+a smaller one copied into one and routed). A peer stack on a memory
 link answers ARP during the warm-up only. Prints one JSON line of results.
 
     micropython frag_heaplock.py LIB [N] [SIZE]
@@ -23,7 +24,9 @@ MAC_A = b"\x02\0\0\0\0\x0a"
 MAC_B = b"\x02\0\0\0\0\x0b"
 IP_A = bytes([192, 0, 2, 10])
 IP_B = bytes([192, 0, 2, 11])
-FIRST = 1480          # fragment zero's payload: a multiple of 8 that fills a 1500-byte MTU
+# fragment zero's payload: a multiple of 8 that fills a 1500-byte MTU, or about half of a
+# smaller message (whose reply fits one packet buffer and is routed, not fragmented)
+FIRST = 1480 if SIZE + 8 > 1480 else ((SIZE + 8) // 2) & ~7
 
 la, lb = pair(MAC_A, MAC_B)
 a = Stack(None)
