@@ -169,7 +169,8 @@ FRAG_SCRIPT = os.path.join(HERE, "mp_scripts", "frag_heaplock.py")
 def test_fragmented_pings_are_reassembled_and_answered_heap_locked(request, lib, size):
     """RFC 791 reassembly allocates nothing per fragment: 300 two-fragment pings (in order,
     reversed, with a repeated fragment) reassembled and answered under the lock - the reply
-    fragmented (2000 bytes) or routed from one packet buffer (600)."""
+    fragmented (2000 bytes) or routed from one packet buffer (600); then 300 ICMP errors
+    quoting TCP segments, demultiplexed to TCP without copies."""
     r = run_mpy([FRAG_SCRIPT, request.getfixturevalue(lib), "300", str(size)], timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
@@ -177,4 +178,5 @@ def test_fragmented_pings_are_reassembled_and_answered_heap_locked(request, lib,
     assert res["warm_pongs"] == 9, res
     assert res["failure"] is None, (res, r.stderr)
     assert res["pongs"] == 300 and res["reass_drops"] == 0, res
+    assert res["tcp_icmp_errors"] == 9 + 300, res   # warm-up and locked, each seen by TCP
     assert res["pool_b"][0] == res["pool_b"][1]

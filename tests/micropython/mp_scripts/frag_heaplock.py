@@ -2,7 +2,8 @@
 micropython.heap_lock() held after a warm-up: N rounds of a SIZE-byte ping in two fragments,
 sent in order, in reverse order, and with the first fragment repeated (an identical overlap),
 each reassembled and answered (a reply bigger than a packet buffer fragmented on the way out,
-a smaller one copied into one and routed). A peer stack on a memory
+a smaller one copied into one and routed); then N ICMP errors quoting TCP segments, each
+demultiplexed by TCP. A peer stack on a memory
 link answers ARP during the warm-up only. Prints one JSON line of results.
 
     micropython frag_heaplock.py LIB [N] [SIZE]
@@ -115,14 +116,54 @@ class Frags:
         self.step()
         self.take(seq)
 
+    def icmp_error(self, i):
+        """Destination unreachable (fragmentation needed) quoting a TCP segment b sent: the
+        TCP demultiplexing of ICMP errors (RFC 1122 4.2.3.9) by index, without copies."""
+        e = self.err
+        fields.put16(e, 64, 1000 + (i & 0xFF))   # the quoted TCP destination port
+        e[36] = 0
+        e[37] = 0
+        c = ~csum(e, 34, 36, 0) & 0xFFFF
+        e[36] = c >> 8
+        e[37] = c & 0xFF
+        lb.rx.put(e, 70)
+        self.step()
+
+    def build_error(self):
+        e = bytearray(70)
+        fields.copy(e, 0, MAC_B, 0, 6)
+        fields.copy(e, 6, MAC_A, 0, 6)
+        e[12] = 0x08
+        hdr = bytes([0x45, 0, 0, 56, 0, 7, 0, 0, 64, 1, 0, 0])
+        fields.copy(e, 14, hdr, 0, 12)
+        fields.copy(e, 26, IP_A, 0, 4)
+        fields.copy(e, 30, IP_B, 0, 4)
+        c = ~csum(e, 14, 20, 0) & 0xFFFF
+        e[24] = c >> 8
+        e[25] = c & 0xFF
+        e[34] = 3    # destination unreachable
+        e[35] = 4    # fragmentation needed
+        fields.put16(e, 40, 576)
+        q = 42       # the quote: our IPv4 header to a, then 8 bytes of TCP
+        qh = bytes([0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0])
+        fields.copy(e, q, qh, 0, 12)
+        fields.copy(e, q + 12, IP_B, 0, 4)
+        fields.copy(e, q + 16, IP_A, 0, 4)
+        fields.put16(e, q + 20, 7)
+        self.err = e
+
     def workload(self, n, seq0):
         self.phase = 1
         for i in range(n):
             self.round(seq0 + i, i % 3)
         self.phase = 2
+        for i in range(n):
+            self.icmp_error(i)
+        self.phase = 3
 
 
 fr = Frags()
+fr.build_error()
 # warm-up, unlocked: b resolves a's MAC (a answers), first calls, timers
 for i in range(6):
     fr.build(i)
@@ -152,6 +193,7 @@ if err is not None:
 c = b.counters()
 print(json.dumps({"failure": failure, "warm_pongs": warm, "pongs": fr.pongs,
                   "reassembled": c.get("reass.reassembled", 0),
+                  "tcp_icmp_errors": c.get("tcp.icmp_errors", 0),
                   "reass_drops": sum(c.get("reass." + k, 0) for k in (
                       "no_slot", "too_big", "malformed", "oversize", "overlap_conflict",
                       "tiny", "evicted", "timeouts")),
