@@ -13,6 +13,7 @@ from ustack.core.compat import const
 from ustack.core.stats import Counters
 from ustack.core.wire import ethernet as eth
 from ustack.core.wire import ipv4 as ip4
+from ustack.core.wire.fields import copy
 from ustack.core.arp import ArpCache
 
 IFACE_COUNTERS = (
@@ -180,7 +181,7 @@ class Interface:
         if pb.off != 0:
             # Frames are laid out to start at offset 0 (transports reserve exactly the headers'
             # room); anything else is moved down once.
-            pb.buf[0:n] = pb.buf[pb.off:pb.off + n]
+            copy(pb.buf, 0, pb.buf, pb.off, n)
             pb.off = 0
         if self.l2 == L2_ETHERNET and n < eth.MIN_FRAME:
             b = pb.buf
@@ -198,7 +199,7 @@ class Interface:
                 st.tx_too_big += 1
                 self.stack.free(pb)
                 return
-            b[16:n + eth.VLAN_LEN] = b[12:n]
+            copy(b, 16, b, 12, n - 12)   # a move up (memmove), no slice load
             b[12] = eth.ETH_P_VLAN >> 8
             b[13] = eth.ETH_P_VLAN & 0xFF
             b[14] = self.vlan >> 8

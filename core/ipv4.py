@@ -242,7 +242,7 @@ class IPv4:
             return
         # RX frames carry their link header in front: move the datagram to TX layout
         if out.hlen != off:
-            pb.buf[out.hlen:out.hlen + tot] = pb.buf[off:off + tot]
+            copy(pb.buf, out.hlen, pb.buf, off, tot)   # a move (memmove), no slice load
             pb.off = out.hlen
         out.output(pb, nh)
 
