@@ -10,6 +10,7 @@ from ustack.core.checksum import csum, update16
 from ustack.core.stats import Counters
 from ustack.core.wire import icmp4 as w
 from ustack.core.wire import ipv4 as ip4
+from ustack.core.wire.fields import copy
 
 ICMP_COUNTERS = (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_requests", "rx_echo_replies",
@@ -94,6 +95,8 @@ class ICMP:
         self.echo_broadcast = False  # RFC 1122 3.2.2.6 lets hosts ignore broadcast pings
         self.echo_enabled = True
         self._ident = 0
+        self.reply_src = bytearray(4)   # a routed echo reply's addresses (see _echo)
+        self.reply_dst = bytearray(4)
 
     def pinger(self, dst, size=56, ident=None):
         if ident is None:
@@ -210,7 +213,7 @@ class ICMP:
             k += 1
         if ihl > 20:
             # options are not echoed: move the ICMP message up against a 20-byte header
-            b[off + 20:off + 20 + tot - ihl] = b[o:o + tot - ihl]
+            copy(b, off + 20, b, o, tot - ihl)   # downwards: a forward copy is safe
             tot = tot - ihl + 20
             b[off] = 0x45
             b[off + 2] = tot >> 8
@@ -245,11 +248,16 @@ class ICMP:
             pb.n = tot - 20
             self._send_big(pb, tot)
             return
-        out.buf[34:34 + tot - 20] = b[off + 20:off + tot]
+        # copied by index into preallocated addresses: no slice loads (allocation-free)
+        copy(out.buf, 34, b, off + 20, tot - 20)
+        src = self.reply_src
+        dst = self.reply_dst
+        copy(src, 0, b, off + 12, 4)
+        copy(dst, 0, b, off + 16, 4)
         out.off = 34
         out.n = tot - 20
         stack.free(pb)
-        stack.ipv4.output(out, ip4.PROTO_ICMP, b[off + 12:off + 16], b[off + 16:off + 20], csum_off=-1)
+        stack.ipv4.output(out, ip4.PROTO_ICMP, src, dst, csum_off=-1)
 
     def _send_big(self, pb, tot):
         """Reply bigger than a packet buffer: fragment straight out of the reassembly slot."""

@@ -13,6 +13,7 @@ from ustack.core.compat import const
 from ustack.core.stats import Counters
 from ustack.core.wire import ethernet as eth
 from ustack.core.wire import ipv4 as ip4
+from ustack.core.wire.fields import copy
 from ustack.core.arp import ArpCache
 
 IFACE_COUNTERS = (
@@ -20,6 +21,7 @@ IFACE_COUNTERS = (
     "rx_too_short", "rx_not_for_us", "rx_unknown_ethertype", "rx_vlan",
     "rx_vlan_other", "rx_vlan_untagged", "rx_bad_src_mac",
     "tx_busy", "tx_too_big", "tx_no_buffer",
+    "rx_no_buffer",   # polls that found no receive buffer free (the frame waits in the driver)
     "rx_budget_hit",  # polls that read RX_BATCH frames and left the rest for the next one
 )
 
@@ -180,7 +182,7 @@ class Interface:
         if pb.off != 0:
             # Frames are laid out to start at offset 0 (transports reserve exactly the headers'
             # room); anything else is moved down once.
-            pb.buf[0:n] = pb.buf[pb.off:pb.off + n]
+            copy(pb.buf, 0, pb.buf, pb.off, n)
             pb.off = 0
         if self.l2 == L2_ETHERNET and n < eth.MIN_FRAME:
             b = pb.buf
@@ -198,7 +200,7 @@ class Interface:
                 st.tx_too_big += 1
                 self.stack.free(pb)
                 return
-            b[16:n + eth.VLAN_LEN] = b[12:n]
+            copy(b, 16, b, 12, n - 12)   # a move up (memmove), no slice load
             b[12] = eth.ETH_P_VLAN >> 8
             b[13] = eth.ETH_P_VLAN & 0xFF
             b[14] = self.vlan >> 8

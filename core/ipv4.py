@@ -13,6 +13,7 @@ from ustack.core.stats import Counters
 from ustack.core.wire import ipv4 as w
 from ustack.core.wire import icmp4
 from ustack.core.reass import Reassembly
+from ustack.core.wire.fields import copy
 
 IP_COUNTERS = (
     "rx_packets", "rx_delivered", "rx_too_short", "rx_bad_version", "rx_bad_ihl", "rx_bad_len",
@@ -201,7 +202,8 @@ class IPv4:
         stack = self.stack
         b = pb.buf
         if not self.forward:
-            st.rx_not_for_us += 1
+            # a host (RFC 1122 3.3.1.1) silently drops datagrams for other destinations
+            st.fwd_disabled += 1
             stack.free(pb)
             return
         d0 = b[off + 16]
@@ -266,7 +268,7 @@ class IPv4:
             return
         # RX frames carry their link header in front: move the datagram to TX layout
         if out.hlen != off:
-            pb.buf[out.hlen:out.hlen + tot] = pb.buf[off:off + tot]
+            copy(pb.buf, out.hlen, pb.buf, off, tot)   # a move (memmove), no slice load
             pb.off = out.hlen
         out.output(pb, nh)
 
@@ -415,9 +417,9 @@ class IPv4:
                 return ENOBUFS
             fo = L2_RESERVE
             fb = f.buf
-            fb[fo:fo + w.HDR_LEN] = b[off:off + w.HDR_LEN]
+            copy(fb, fo, b, off, w.HDR_LEN)   # no slice loads: nothing allocated per fragment
             fb[fo] = 0x45
-            fb[fo + w.HDR_LEN:fo + w.HDR_LEN + n] = b[off + ihl + pos:off + ihl + pos + n]
+            copy(fb, fo + w.HDR_LEN, b, off + ihl + pos, n)
             t = n + w.HDR_LEN
             fb[fo + 2] = t >> 8
             fb[fo + 3] = t & 0xFF

@@ -18,6 +18,7 @@ from ustack.core.buf import PacketBuffer
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
 from ustack.core.wire import icmp4
+from ustack.core.wire.fields import copy
 
 REASS_COUNTERS = ("fragments", "reassembled", "timeouts", "no_slot", "too_big", "malformed",
                   "oversize", "overlap_conflict", "tiny", "evicted")
@@ -84,8 +85,8 @@ class Reassembly:
             s.busy = True
             s.ident = ident
             s.proto = proto
-            s.src[0:4] = b[off + 12:off + 16]
-            s.dst[0:4] = b[off + 16:off + 20]
+            copy(s.src, 0, b, off + 12, 4)
+            copy(s.dst, 0, b, off + 16, 4)
             s.total = -1
             s.maxend = 0
             s.have_first = False
@@ -167,12 +168,14 @@ class Reassembly:
                         return None
                     j += 1
             k += 1
+        # copies by index or memmove (wire.fields.copy): a slice load would allocate per
+        # fragment on MicroPython
         if fo == 0:
-            sb[0:20] = b[off:off + 20]
+            copy(sb, 0, b, off, 20)
             sb[0] = 0x45
             s.have_first = True
             s.iface = iface
-        sb[20 + fo:20 + end] = b[off + ihl:off + tot]
+        copy(sb, 20 + fo, b, off + ihl, plen)
         stack.free(pb)
         if not mf:
             s.total = end

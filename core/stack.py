@@ -409,7 +409,8 @@ class Stack:
                 ep = pool.new_epoch()  # what this frame's handlers take (see _recover)
                 pb = pool.alloc_rx()
                 if pb is None:
-                    iface.stats.tx_no_buffer += 1
+                    # the frame stays in the driver (or its ring) until buffers come back
+                    iface.stats.rx_no_buffer += 1
                     break
                 n = drv.recv_into(pb.buf)
                 if not n:

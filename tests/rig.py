@@ -20,6 +20,8 @@ UDP_PORT = 7
 TCP_PORT = 80
 PEER_PORT = 40001
 CLIENT_DPORT = 9000
+CLIENT_PORT = 50000     # the SYN-SENT connection's own port: bound, since ephemeral ports
+                        # are random (RFC 6056) and seeds are built for it in advance
 RAW_PROTO = 253       # RFC 3692 experimental: only the raw socket takes it
 STACK_ISS = 0x10000000  # the stack's initial sequence numbers (isn_hook)
 PEER_ISS = 0x20000000   # the established connection's peer ISN
@@ -73,6 +75,7 @@ class Rig:
         # a connection being opened by the stack (SYN-SENT)
         self.client = st.socket(so.AF_INET, so.SOCK_STREAM)
         self.client.setblocking(False)
+        self.client.bind(("", CLIENT_PORT))
         self.client.connect_ex(("192.0.2.1", CLIENT_DPORT))
         self.fed.drv.tx.clear()
         self.received = 0
@@ -140,16 +143,20 @@ def accounting(stack):
     """Every received frame is accounted for by exactly one outcome. Returns a list of the
     balances that do not hold (empty when all do), each 'name: lhs != rhs'.
 
-    iface   rx_packets = rx_too_short + rx_not_for_us + rx_unknown_ethertype
+    iface   rx_packets = rx_too_short + rx_not_for_us + rx_bad_src_mac + rx_vlan_other
+                         + rx_vlan_untagged + rx_unknown_ethertype
                          + frames to ARP + datagrams to IPv4
     ARP     frames = rx_requests + rx_replies + rx_malformed
-    IPv4    rx_packets = integrity/sanity drops + rx_not_for_us + forwarded outcomes
+    IPv4    rx_packets = integrity/sanity drops (rx_src_is_ours, rx_link_bcast_unicast too)
+                         + forwarding outcomes (fwd_disabled on a host, fwd_martian, ...)
                          + rx_fragments + (rx_delivered - rx_reassembled)
             rx_delivered = tcp.rx_segments + udp.rx_datagrams + icmp.rx_packets
                            + rx_unknown_proto + rx_raw_only
             rx_fragments = reass.fragments
     ICMP    rx_packets = rx_too_short + rx_bad_csum + one of each message type's counters
-    UDP     rx_datagrams = drops + rx_delivered (one socket per port: no broadcast copies)
+    UDP     rx_datagrams = drops (rx_queue_full, rx_rcvbuf, rx_pool_share, rx_no_buffer for
+                           a full queue) + rx_delivered (one socket per port: no broadcast
+                           copies)
     TCP     rx_segments = integrity drops + rx_bcast + rx_no_conn + rx_listen_segments
                           + rx_conn_segments
     """
@@ -166,14 +173,17 @@ def accounting(stack):
     for i in stack.ifaces:
         s = i.stats
         eth_rx += s.rx_packets
-        eth_out += s.rx_too_short + s.rx_not_for_us + s.rx_unknown_ethertype
+        eth_out += s.rx_too_short + s.rx_not_for_us + s.rx_bad_src_mac + s.rx_vlan_other + \
+            s.rx_vlan_untagged + s.rx_unknown_ethertype
         if i.arp is not None:
             a = i.arp.stats
             arp_in += a.rx_requests + a.rx_replies + a.rx_malformed
     check("iface rx_packets", eth_rx, eth_out + arp_in + ip.rx_packets)
     check("ip rx_packets", ip.rx_packets,
           ip.rx_too_short + ip.rx_bad_version + ip.rx_bad_ihl + ip.rx_bad_len + ip.rx_bad_csum +
-          ip.rx_bad_src + ip.rx_multicast_dropped + ip.rx_not_for_us +
+          ip.rx_bad_src + ip.rx_src_is_ours + ip.rx_link_bcast_unicast +
+          ip.rx_multicast_dropped + ip.rx_not_for_us +
+          ip.fwd_disabled + ip.fwd_martian + ip.fwd_source_route +
           ip.fwd_packets + ip.fwd_ttl_exceeded + ip.fwd_no_route + ip.fwd_directed_bcast +
           ip.fwd_filtered +
           ip.rx_fragments + ip.rx_delivered - ip.rx_reassembled)
@@ -186,10 +196,12 @@ def accounting(stack):
     check("ip rx_fragments", ip.rx_fragments, stack.ipv4.reass.stats.fragments)
     check("icmp rx_packets", icmp.rx_packets,
           icmp.rx_too_short + icmp.rx_bad_csum + icmp.rx_echo_requests + icmp.rx_echo_replies +
-          icmp.rx_dest_unreach + icmp.rx_time_exceeded + icmp.rx_other)
+          icmp.rx_dest_unreach + icmp.rx_time_exceeded + icmp.rx_redirects_ignored +
+          icmp.rx_other)
     check("udp rx_datagrams", udp.rx_datagrams,
           udp.rx_too_short + udp.rx_bad_len + udp.rx_bad_csum + udp.rx_no_port +
-          udp.rx_queue_full + udp.rx_delivered)
+          udp.rx_queue_full + udp.rx_rcvbuf + udp.rx_pool_share + udp.rx_no_buffer +
+          udp.rx_delivered)
     check("tcp rx_segments", tcp.rx_segments,
           tcp.rx_too_short + tcp.rx_bad_off + tcp.rx_bad_csum + tcp.rx_bcast + tcp.rx_no_conn +
           tcp.rx_listen_segments + tcp.rx_conn_segments)

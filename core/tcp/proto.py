@@ -20,6 +20,7 @@ Bounds (issue 8), each with its counter:
                       (orphan_retries_exceeded), TCP_FIN_TIMEOUT_MS (fin_wait2_timeouts)
     out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full)"""
 from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror
+from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
 from ustack.core.wire import tcp as w
@@ -599,10 +600,15 @@ class TCP:
         p = q + qihl
         sport = (b[p] << 8) | b[p + 1]
         dport = (b[p + 2] << 8) | b[p + 3]
-        tcb = self.find(bytes(b[q + 12:q + 16]), sport, bytes(b[q + 16:q + 20]), dport)
+        # the quote is our own segment: its source is our end (compared by index, no copies)
+        tcb = self.table.get(self._key(b, q + 16, dport, sport))
+        while tcb is not None:
+            if tcb.remote_port == dport and tcb.local_port == sport and \
+                    eq(b, q + 16, tcb.remote_ip, 4) and eq(b, q + 12, tcb.local_ip, 4):
+                break
+            tcb = tcb.hnext
         if tcb is None:
             return
-        from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH
         err = ECONNREFUSED if code == icmp4.PORT_UNREACH or code == icmp4.PROTO_UNREACH \
             else EHOSTUNREACH
         if tcb.state == T.SYN_SENT and code != icmp4.FRAG_NEEDED:

@@ -23,7 +23,14 @@ def put32(b, o, v):
 
 def copy(dst, do, src, so, n):
     """dst[do:do+n] = src[so:so+n] without a temporary on MicroPython (slice stores are free,
-    slice loads allocate), so copy byte by byte for short runs."""
+    slice loads allocate), so copy byte by byte for short runs. Within one buffer it moves
+    like memmove (as the viper copy and CPython's slices do)."""
+    if dst is src and so < do < so + n:
+        i = n - 1     # destination above the source: from the end down
+        while i >= 0:
+            dst[do + i] = src[so + i]
+            i -= 1
+        return
     i = 0
     while i < n:
         dst[do + i] = src[so + i]

@@ -59,7 +59,7 @@ def icmp(t, code, body):
 
 
 def seeds():
-    client_port = R.Rig().client.local_port
+    client_port = R.CLIENT_PORT
     echo = F.icmp_echo(7, 1, bytes(range(48)))
     big_echo = F.icmp_echo(7, 2, bytes(i & 0xFF for i in range(3000)))
     s = {}

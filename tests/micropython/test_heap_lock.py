@@ -159,3 +159,24 @@ def test_mcu_board_driver_path_heap_locked(mpy_lib, tmp_path, board):
     assert res["udp_echoes"] == 1000 and res["pings"] == 1000
     assert res["tcp_bytes_echoed"] == 1 << 20 and res["tcp_mismatches"] == 0
     assert res["pool_b"][0] == res["pool_b"][1]
+
+
+FRAG_SCRIPT = os.path.join(HERE, "mp_scripts", "frag_heaplock.py")
+
+
+@pytest.mark.parametrize("lib,size", [("mpy_lib", 2000), ("mpy_lib_pure", 2000),
+                                      ("mpy_lib", 600)])
+def test_fragmented_pings_are_reassembled_and_answered_heap_locked(request, lib, size):
+    """RFC 791 reassembly allocates nothing per fragment: 300 two-fragment pings (in order,
+    reversed, with a repeated fragment) reassembled and answered under the lock - the reply
+    fragmented (2000 bytes) or routed from one packet buffer (600); then 300 ICMP errors
+    quoting TCP segments, demultiplexed to TCP without copies."""
+    r = run_mpy([FRAG_SCRIPT, request.getfixturevalue(lib), "300", str(size)], timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    print("fragments, heap locked:", res)
+    assert res["warm_pongs"] == 9, res
+    assert res["failure"] is None, (res, r.stderr)
+    assert res["pongs"] == 300 and res["reass_drops"] == 0, res
+    assert res["tcp_icmp_errors"] == 9 + 300, res   # warm-up and locked, each seen by TCP
+    assert res["pool_b"][0] == res["pool_b"][1]

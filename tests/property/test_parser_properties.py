@@ -18,18 +18,27 @@ from tests.feed import Fed
 from tests.unit_ref import csum as ref_csum
 
 
+class OptStats:
+    def __init__(self):
+        self.rx_bad_opts = self.rx_dup_opts = 0
+
+
 class Scratch:
-    """What options.parse writes: the TCP object's scratch fields."""
+    """What options.parse writes: the TCP object's scratch fields, and its counters."""
 
     def __init__(self):
         self.opt_seen = self.opt_mss = self.opt_ws = self.opt_ts_off = 0
         self.opt_sack_blocks = self.opt_sack_off = 0
+        self.stats = OptStats()
 
 
 def ref_options(b):
-    """RFC 9293 3.1 option list, read independently: (ok, found) with found mapping
-    'mss'/'ws'/'sackok'/'ts'/'sack' to values (the last occurrence wins)."""
+    """RFC 9293 3.1 option list, read independently: (ok, found, bad, dup) with found
+    mapping 'mss'/'ws'/'sackok'/'ts'/'sack' to values. The first occurrence of a kind wins
+    (a repeat is counted in dup, as Linux ignores it too); a known kind with the wrong length
+    is ignored and counted in bad."""
     found = {}
+    bad = [0, 0]
     i = 0
     while i < len(b):
         k = b[i]
@@ -39,21 +48,26 @@ def ref_options(b):
             i += 1
             continue
         if i + 1 >= len(b) or b[i + 1] < 2 or i + b[i + 1] > len(b):
-            return False, found
+            return False, found, bad[0], bad[1]
         ln = b[i + 1]
         v = b[i + 2:i + ln]
-        if k == 2 and ln == 4:
+        name = {2: "mss", 3: "ws", 4: "sackok", 8: "ts", 5: "sack"}.get(k)
+        good = {2: ln == 4, 3: ln == 3, 4: ln == 2, 8: ln == 10,
+                5: ln >= 10 and (ln - 2) % 8 == 0}.get(k)
+        if name is not None and not good:
+            bad[0] += 1
+        elif name in found:
+            bad[1] += 1
+        elif name == "mss":
             found["mss"] = struct.unpack("!H", v)[0]
-        elif k == 3 and ln == 3:
+        elif name == "ws":
             found["ws"] = v[0]
-        elif k == 4 and ln == 2:
+        elif name == "sackok":
             found["sackok"] = True
-        elif k == 8 and ln == 10:
-            found["ts"] = bytes(v)
-        elif k == 5 and ln >= 10 and (ln - 2) % 8 == 0:
-            found["sack"] = bytes(v)
+        elif name is not None:
+            found[name] = bytes(v)
         i += ln
-    return True, found
+    return True, found, bad[0], bad[1]
 
 
 def parsed(b, pad_before, pad_after):
@@ -76,7 +90,7 @@ def parsed(b, pad_before, pad_after):
         n = t.opt_sack_blocks
         assert 1 <= n and o <= t.opt_sack_off and t.opt_sack_off + 8 * n <= o + len(b)
         found["sack"] = bytes(buf[t.opt_sack_off:t.opt_sack_off + 8 * n])
-    return ok, found
+    return ok, found, t.stats.rx_bad_opts, t.stats.rx_dup_opts
 
 
 OPTION = st.one_of(
@@ -106,8 +120,8 @@ def test_our_syn_options_parse_back(mss, ws, sack, ts):
     b = bytearray(40)
     n = options.write_syn(b, 0, mss, ws, sack, ts)
     assert n % 4 == 0 and n <= 40
-    ok, found = ref_options(bytes(b[:n]))
-    assert ok and found.get("mss") == mss and found.get("ws", -1) == ws
+    ok, found, bad, dup = ref_options(bytes(b[:n]))
+    assert ok and bad == 0 and dup == 0 and found.get("mss") == mss and found.get("ws", -1) == ws
     assert found.get("sackok", False) == sack and ("ts" in found) == ts
     if ts:
         assert b[options.SYN_TS_OFF - 2] == 8  # the caller fills TSval at SYN_TS_OFF
@@ -282,11 +296,28 @@ def test_arbitrary_fragments_never_raise_and_every_slot_comes_back(frags):
 def test_arp_never_learns_a_group_mac_or_our_address_and_answers_only_requests_for_us(pkts):
     fed = Fed()
     arp = fed.iface.arp
+    defended = False
     for op, sha, spa, tpa, bcast in pkts:
         out = fed.feed(F.eth(b"\xff" * 6 if bcast else F.STACK_MAC, sha, 0x0806,
                              F.arp(op, sha, spa, bytes(6), tpa)))
         replies = [f for f in out if f[12:14] == b"\x08\x06"]
-        if op == 1 and tpa == F.STACK_IP and not sha[0] & 1 and spa != F.STACK_IP:
+        # a sender no host can be: broadcast (limited or our subnet's), multicast, loopback
+        bogus = spa[0] >= 224 or spa[0] == 127 or spa == bytes([192, 0, 2, 255])
+        # (the frame's Ethernet source is sha: a group address is dropped before ARP sees it)
+        if op in (1, 2) and spa == F.STACK_IP and sha != F.STACK_MAC and not sha[0] & 1:
+            # RFC 5227 2.4 (b): a claim on our address is answered by one broadcast
+            # announcement per DEFEND_INTERVAL (the clock stands still here: the first only)
+            if defended:
+                assert replies == []
+            else:
+                assert len(replies) == 1
+                r = replies[0]
+                assert r[0:6] == b"\xff" * 6 and r[14 + 6:14 + 8] == b"\x00\x01"
+                assert r[14 + 8:14 + 14] == F.STACK_MAC and r[14 + 14:14 + 18] == F.STACK_IP
+                assert r[14 + 24:14 + 28] == F.STACK_IP
+                defended = True
+        elif op == 1 and tpa == F.STACK_IP and not sha[0] & 1 and spa != F.STACK_IP and \
+                not bogus:
             assert len(replies) == 1
             r = replies[0]
             assert r[0:6] == sha and r[14 + 6:14 + 8] == b"\x00\x02"

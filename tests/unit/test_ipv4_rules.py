@@ -333,7 +333,7 @@ def test_host_does_not_forward():
     r = Router(forward=False)
     assert r.feed(udp_ip(FAR_IP, ttl=1)) == ([], [])
     c = r.counters()
-    assert c["ip.rx_not_for_us"] == 1 and "ip.fwd_ttl_exceeded" not in c
+    assert c["ip.fwd_disabled"] == 1 and "ip.fwd_ttl_exceeded" not in c
 
 
 # ---- header fields we originate (RFC 791, RFC 1122 3.2.1.7) ------------------------------

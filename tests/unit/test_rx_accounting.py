@@ -48,3 +48,34 @@ def test_datagram_refused_by_the_forwarding_filter_is_counted():
     ip = fed.stack.ipv4.stats
     assert ip.rx_packets == 1 and ip.fwd_filtered == 1 and ip.fwd_packets == 0
     assert fed.stack.pool.full()
+
+
+def test_receive_buffer_shortage_is_counted_as_rx_no_buffer_and_the_frame_waits():
+    fed = Fed()
+    pool = fed.stack.pool
+    held = []
+    while True:
+        pb = pool.alloc_rx()
+        if pb is None:
+            break
+        held.append(pb)
+    fed.drv.rx.append(F.echo_request_frame(56, seq=1))
+    fed.stack.poll(fed.t)
+    c = fed.counters()
+    assert c["eth0.rx_no_buffer"] == 1 and "eth0.tx_no_buffer" not in c
+    assert "eth0.rx_packets" not in c and len(fed.drv.rx) == 1  # left in the driver
+    for pb in held:
+        pool.free(pb)
+    fed.advance()
+    assert fed.counters()["icmp.tx_echo_replies"] == 1 and pool.full()
+
+
+def test_datagram_for_another_host_with_forwarding_disabled_is_counted_as_fwd_disabled():
+    fed = Fed()   # IP_FORWARD defaults to off: a host (RFC 1122 3.3.1.1)
+    other = bytes([192, 0, 2, 77])
+    assert fed.feed(F.eth(F.STACK_MAC, F.HOST_MAC, 0x0800,
+                          F.ipv4(F.HOST_IP, other, 1, F.icmp_echo(1, 1, b"x")))) == []
+    c = fed.counters()
+    assert c["ip.rx_packets"] == 1 and c["ip.fwd_disabled"] == 1
+    assert "ip.rx_not_for_us" not in c and "ip.fwd_packets" not in c
+    assert fed.stack.pool.full()

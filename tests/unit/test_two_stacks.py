@@ -271,7 +271,7 @@ def test_gateway_route_sends_to_gateway_mac():
     p.send(0, b.t)
     b.pump()
     # B is not a router: it drops the packet, but it got it at its MAC
-    assert b.b.counters()["ip.rx_not_for_us"] == 1
+    assert b.b.counters()["ip.fwd_disabled"] == 1
 
 
 def test_longest_prefix_wins():

@@ -20,6 +20,17 @@ def test_fields_round_trip():
     assert fields.eq(b"xxabcd", 2, b"abcd", 4) and not fields.eq(b"xxabce", 2, b"abcd", 4)
 
 
+def test_copy_within_one_buffer_moves_like_memmove():
+    """A frame moved in place (a VLAN tag inserted, a datagram moved behind another link
+    header) overlaps itself: copy must not read bytes it already overwrote."""
+    up = bytearray(b"0123456789")
+    fields.copy(up, 3, up, 1, 6)
+    assert up == bytearray(b"0121234569")
+    down = bytearray(b"0123456789")
+    fields.copy(down, 1, down, 3, 6)
+    assert down == bytearray(b"0345678789")
+
+
 def test_ethernet_header_round_trip():
     b = bytearray(14)
     ethernet.write_header(b, 0, F.STACK_MAC, F.HOST_MAC, ethernet.ETH_P_ARP)
