@@ -8,7 +8,7 @@ from tests.conftest import needs_netns
 from tests.micropython.mpyhelp import needs_micropython
 from tests.micropython.mpnet import MpNet
 from tests.netns import HOST_IP
-from tests.interop.test_dns import BIG
+from tests.interop.test_linux_dns import BIG
 
 pytestmark = [needs_netns, needs_micropython]
 
