@@ -133,8 +133,9 @@ def test_established_connection_keeps_echoing_under_a_syn_flood(ns, stack):
     assert r["fails"] == [] and r["bad"] == 0, r
     assert max(rt) <= RTT_MAX_S, "echo RTT median %.3f p99 %.3f max %.3f s (%d round trips)" % (
         percentile(rt, 0.5), percentile(rt, 0.99), max(rt), len(rt))
-    # 50 ms apart, each well under a second: most of the time's round trips happened
-    assert len(rt) >= int(2 * FLOOD_SECS / 0.05 * 0.8), len(rt)
+    # a round trip every 50 ms (or right after a slower one): the stream kept going most of
+    # the time, not just within the 1 s bound (issue 8's criterion, above)
+    assert len(rt) >= int(2 * FLOOD_SECS / 0.05 * 0.6), len(rt)
     assert r["new"] and all(ok for ok, _ in r["new"]), "new connections: %r" % r["new"]
     check_alongside(r, "syn")
 
