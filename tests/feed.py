@@ -1,9 +1,10 @@
 """A driver fed by the test: frames in, frames out, nothing else."""
 from ustack.core.stack import Stack
+from ustack.hal import Driver
 from tests import frames as F
 
 
-class FeedDriver:
+class FeedDriver(Driver):
     def __init__(self, mac=F.STACK_MAC, mtu=1500):
         self.mac = mac
         self.mtu = mtu
@@ -20,18 +21,6 @@ class FeedDriver:
     def send(self, buf, n):
         self.tx.append(bytes(buf[0:n]))
         return True
-
-    def poll_obj(self):
-        return None
-
-    def service(self):
-        pass
-
-    def link_up(self):
-        return True
-
-    def close(self):
-        pass
 
 
 class Fed:

@@ -11,6 +11,7 @@ import pytest
 from ustack.core import clock
 from ustack.core import socket as so
 from ustack.core.stack import Stack
+from ustack.hal import Driver
 from ustack.hal.loopback import Wire
 from ustack.ports.micropython import netif, usock
 
@@ -287,7 +288,7 @@ def test_a_driver_that_raises_does_not_escape_from_the_poll_ioctl(wire, peer):
         n.active(False)
 
 
-class ChipWire:
+class ChipWire(Driver):
     """The peer's NIC: the virtual W5500's wire side (frames it sent, frames for it)."""
 
     def __init__(self, chip):
@@ -301,18 +302,6 @@ class ChipWire:
     def send(self, buf, n):
         self.chip.wire_rx(bytes(buf[:n]))
         return True
-
-    def poll_obj(self):
-        return None
-
-    def service(self):
-        pass
-
-    def link_up(self):
-        return True
-
-    def close(self):
-        pass
 
 
 def fake_machine(board_name):
