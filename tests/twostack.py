@@ -1,4 +1,5 @@
 """Two (or more) stacks on the in-memory wire with a virtual clock: a test bench for protocols."""
+from ustack.core import socket as so
 from ustack.core.stack import Stack
 from ustack.hal.loopback import Wire
 
@@ -54,3 +55,20 @@ class Bench:
 
     def pools_full(self):
         return self.a.pool.full() and self.b.pool.full()
+
+    def close_all(self):
+        """After a test: every socket on both stacks closed, the closes run, and every packet
+        buffer back in its pool."""
+        for s in list(self.a.sockets) + list(self.b.sockets):
+            s.close()
+        self.pump()
+        assert self.pools_full(), "packet buffers leaked"
+
+
+def udp(stack, port=None):
+    """A non-blocking UDP socket on stack, bound to port if given."""
+    s = stack.socket(so.AF_INET, so.SOCK_DGRAM)
+    if port is not None:
+        s.bind(("", port))
+    s.setblocking(False)
+    return s
