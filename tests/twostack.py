@@ -9,6 +9,16 @@ IP_A = "192.0.2.10"
 IP_B = "192.0.2.11"
 
 
+def two_stacks(ip_a=IP_A, ip_b=IP_B):
+    """Two stacks on one in-memory wire, on their own clocks (for runners and threads; Bench
+    is the same pair on a virtual clock)."""
+    w = Wire()
+    a, b = Stack(), Stack()
+    a.add_interface("a0", w.port(MAC_A), ip=ip_a + "/24")
+    b.add_interface("b0", w.port(MAC_B), ip=ip_b + "/24")
+    return a, b
+
+
 class Bench:
     def __init__(self, config=None, config_b=None, wrap=None):
         self.t = 1000

@@ -5,6 +5,7 @@ import pytest
 
 from ustack.core.stack import Stack
 from ustack.hal.loopback import Wire
+from tests.twostack import two_stacks
 
 pytest.importorskip("ustack.core.tcp.proto")
 
@@ -13,10 +14,7 @@ def test_open_connection_and_start_server_echo():
     from ustack.ports.cpython.aio import AsyncStack
 
     async def main():
-        w = Wire()
-        a, b = Stack(), Stack()
-        a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-        b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
+        a, b = two_stacks()
         na, nb = AsyncStack(a), AsyncStack(b)
 
         async def handle(reader, writer):
@@ -52,10 +50,7 @@ def test_close_after_a_large_write_delivers_every_byte_then_wait_closed_returns(
     from ustack.ports.cpython.aio import AsyncStack
 
     async def main():
-        w = Wire()
-        a, b = Stack(), Stack()
-        a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-        b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
+        a, b = two_stacks()
         na, nb = AsyncStack(a), AsyncStack(b)
         got = []
         done = asyncio.Event()

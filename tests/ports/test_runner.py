@@ -9,15 +9,13 @@ import pytest
 from ustack.core.stack import Stack
 from ustack.core import socket as so
 from ustack.hal.loopback import Wire
+from tests.twostack import two_stacks
 from ustack.ports.cpython.runner import Runner
 
 
 def two_stacks_with_runners():
     """Two stacks on an in-memory wire, each driven by its own runner thread."""
-    w = Wire()
-    a, b = Stack(), Stack()
-    a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-    b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
+    a, b = two_stacks()
     return a, b, Runner(a).start(), Runner(b).start()
 
 
