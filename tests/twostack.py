@@ -9,13 +9,15 @@ IP_A = "192.0.2.10"
 IP_B = "192.0.2.11"
 
 
-def two_stacks(ip_a=IP_A, ip_b=IP_B):
+def two_stacks(ip_a=IP_A, ip_b=IP_B, wrap_b=None):
     """Two stacks on one in-memory wire, on their own clocks (for runners and threads; Bench
-    is the same pair on a virtual clock)."""
+    is the same pair on a virtual clock). wrap_b(port), if given, is b's driver
+    (b.ifaces[0].driver)."""
     w = Wire()
     a, b = Stack(), Stack()
     a.add_interface("a0", w.port(MAC_A), ip=ip_a + "/24")
-    b.add_interface("b0", w.port(MAC_B), ip=ip_b + "/24")
+    pb = w.port(MAC_B)
+    b.add_interface("b0", pb if wrap_b is None else wrap_b(pb), ip=ip_b + "/24")
     return a, b
 
 

@@ -3,8 +3,6 @@ import asyncio
 
 import pytest
 
-from ustack.core.stack import Stack
-from ustack.hal.loopback import Wire
 from tests.twostack import two_stacks
 
 pytest.importorskip("ustack.core.tcp.proto")
@@ -84,11 +82,8 @@ def test_the_event_loop_keeps_driving_after_poll_raised():
     from tests.ports.test_runner import FlakyDriver
 
     async def main():
-        w = Wire()
-        a, b = Stack(), Stack()
-        a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-        flaky = FlakyDriver(w.port(b"\x02\0\0\0\0\x0b"))
-        b.add_interface("b0", flaky, ip="192.0.2.11/24")
+        a, b = two_stacks(wrap_b=FlakyDriver)
+        flaky = b.ifaces[0].driver
         lines = []
         b.log = lines.append
         flaky.fail = 1

@@ -240,11 +240,8 @@ class FlakyDriver:
 
 
 def test_runner_thread_survives_exceptions_from_handlers_and_from_poll():
-    w = Wire()
-    a, b = Stack(), Stack()
-    a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-    flaky = FlakyDriver(w.port(b"\x02\0\0\0\0\x0b"))
-    b.add_interface("b0", flaky, ip="192.0.2.11/24")
+    a, b = two_stacks(wrap_b=FlakyDriver)
+    flaky = b.ifaces[0].driver
     lines = []
     b.log = lines.append
     ra, rb = Runner(a).start(), Runner(b).start()
