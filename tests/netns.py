@@ -108,7 +108,8 @@ class ProgramRun:
         while True:
             line = self.p.stdout.readline()
             if not line:
-                raise RuntimeError("program exited before %r:\n%s" % (wait_for, "".join(self.lines)))
+                raise RuntimeError("program exited before %r:\n%s"
+                                   % (wait_for, "".join(self.lines)))
             self.lines.append(line)
             if wait_for in line:
                 return
