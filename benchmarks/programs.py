@@ -26,37 +26,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from tests.netns import Netns, HOST_IP, STACK_IP  # noqa: E402
+from tests.netns import Netns, ProgramRun as UstackRun, STACK_IP  # noqa: E402
 
 PY = sys.executable
 IPERF3 = shutil.which("iperf3") or "/usr/bin/iperf3"
-
-
-class UstackRun:
-    """`ustack run -- python argv` in ns; waits for `wait_for` in its output."""
-
-    def __init__(self, ns, argv, wait_for, timeout=30):
-        cmd = [PY, "-m", "ustack.ports.cpython.cli", "run", "--tap", "ustk0", "--ip",
-               STACK_IP + "/24", "--host-ip", HOST_IP + "/24", "--json", "--", "python"] + argv
-        self.p = ns.popen(cmd, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        self.lines = []
-        end = time.monotonic() + timeout
-        while True:
-            line = self.p.stdout.readline()
-            if not line:
-                raise RuntimeError("exited before %r:\n%s" % (wait_for, "".join(self.lines)))
-            self.lines.append(line)
-            if wait_for in line:
-                return
-            if time.monotonic() > end:
-                raise RuntimeError("no %r in %ds" % (wait_for, timeout))
-
-    def stop(self):
-        import signal
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGINT)
-        out, _ = self.p.communicate(timeout=30)
-        return "".join(self.lines) + out
 
 
 def iperf3(ns, target, seconds, reverse, hang_ok=False):
@@ -104,7 +77,7 @@ def uiperf3_over_ustack(seconds):
             time.sleep(1)  # uiperf3 reopens its listener between runs
             down = iperf3(ns, STACK_IP, seconds, True, hang_ok=True)
         finally:
-            out = srv.stop()
+            out = srv.interrupt(30)
     finally:
         ns.close()
     return up, (uiperf3_intervals(out, 1), down is not None)
@@ -146,7 +119,7 @@ def http_server_download(size_mb):
             if r.returncode != 0:
                 raise RuntimeError("curl: " + r.stderr)
         finally:
-            srv.stop()
+            srv.interrupt(30)
         size, secs = r.stdout.split()
         g = hashlib.sha256()
         with open(out, "rb") as f:

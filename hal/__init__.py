@@ -11,3 +11,20 @@
 
 Explicit lengths instead of slices: on MicroPython a memoryview slice allocates.
 """
+
+
+class Driver:
+    """The interface's defaults for a link with nothing to wait on or service and that is
+    always up: subclasses give mac, mtu, recv_into and send (test links, in-memory wires)."""
+
+    def poll_obj(self):
+        return None
+
+    def service(self):
+        pass
+
+    def link_up(self):
+        return True
+
+    def close(self):
+        pass

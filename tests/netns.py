@@ -92,3 +92,37 @@ class StackProc:
             if line.startswith("counters "):
                 return json.loads(line[len("counters "):])
         raise AssertionError("no counters line in output:\n" + out)
+
+
+class ProgramRun:
+    """`ustack run [flags] -- python <argv>` inside a namespace; waits for a line containing
+    `wait_for` in the program's output."""
+
+    def __init__(self, ns, argv, wait_for, flags=(), timeout=30):
+        self.p = ns.popen([sys.executable, "-m", "ustack.ports.cpython.cli", "run", "--tap",
+                           "ustk0", "--ip", STACK_IP + "/24", "--host-ip", HOST_IP + "/24",
+                           "--json"] + list(flags) + ["--", "python"] + list(argv),
+                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        self.lines = []
+        end = time.monotonic() + timeout
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                raise RuntimeError("program exited before %r:\n%s"
+                                   % (wait_for, "".join(self.lines)))
+            self.lines.append(line)
+            if wait_for in line:
+                return
+            if time.monotonic() > end:
+                raise RuntimeError("no %r in %ds:\n%s" % (wait_for, timeout, "".join(self.lines)))
+
+    def output(self, timeout=60):
+        """The whole output once the program has exited."""
+        out, _ = self.p.communicate(timeout=timeout)
+        return "".join(self.lines) + out
+
+    def interrupt(self, timeout=60):
+        """SIGINT (if still running), then the whole output."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+        return self.output(timeout)

@@ -1,4 +1,5 @@
 """Two (or more) stacks on the in-memory wire with a virtual clock: a test bench for protocols."""
+from ustack.core import socket as so
 from ustack.core.stack import Stack
 from ustack.hal.loopback import Wire
 
@@ -6,6 +7,18 @@ MAC_A = b"\x02\x00\x00\x00\x00\x0a"
 MAC_B = b"\x02\x00\x00\x00\x00\x0b"
 IP_A = "192.0.2.10"
 IP_B = "192.0.2.11"
+
+
+def two_stacks(ip_a=IP_A, ip_b=IP_B, wrap_b=None):
+    """Two stacks on one in-memory wire, on their own clocks (for runners and threads; Bench
+    is the same pair on a virtual clock). wrap_b(port), if given, is b's driver
+    (b.ifaces[0].driver)."""
+    w = Wire()
+    a, b = Stack(), Stack()
+    a.add_interface("a0", w.port(MAC_A), ip=ip_a + "/24")
+    pb = w.port(MAC_B)
+    b.add_interface("b0", pb if wrap_b is None else wrap_b(pb), ip=ip_b + "/24")
+    return a, b
 
 
 class Bench:
@@ -54,3 +67,20 @@ class Bench:
 
     def pools_full(self):
         return self.a.pool.full() and self.b.pool.full()
+
+    def close_all(self):
+        """After a test: every socket on both stacks closed, the closes run, and every packet
+        buffer back in its pool."""
+        for s in list(self.a.sockets) + list(self.b.sockets):
+            s.close()
+        self.pump()
+        assert self.pools_full(), "packet buffers leaked"
+
+
+def udp(stack, port=None):
+    """A non-blocking UDP socket on stack, bound to port if given."""
+    s = stack.socket(so.AF_INET, so.SOCK_DGRAM)
+    if port is not None:
+        s.bind(("", port))
+    s.setblocking(False)
+    return s

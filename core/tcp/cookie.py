@@ -16,6 +16,7 @@ The MAC is Speck32/64 (Beaulieu et al. 2013: 16-bit words, 64-bit key, 22 rounds
 CBC-MAC over 16-bit words: every value stays a small int on a 32-bit MicroPython and
 nothing is allocated per cookie."""
 from ustack.core.compat import const
+from ustack.core.tcp.seq import hi_minus_1, lo_minus_1
 
 MSS_TABLE = (536, 1300, 1440, 1460)  # RFC 4987 3.6: a few common values, 2 bits
 T_SHIFT = const(16)                  # the time counter: now >> 16 (65.5 s)
@@ -88,16 +89,10 @@ def check(m, b, ip, o, now):
     """The ACK at b answers one of our cookies: its MSS index, or -1. The peer's ISN is
     SEG.SEQ - 1, our ISN SEG.ACK - 1 (16-bit halves with borrow); the cookie must be from
     the current or the previous time count."""
-    ilo = ((b[o + 6] << 8) | b[o + 7]) - 1
-    ihi = (b[o + 4] << 8) | b[o + 5]
-    if ilo < 0:
-        ilo = 0xFFFF
-        ihi = (ihi - 1) & 0xFFFF
-    alo = ((b[o + 10] << 8) | b[o + 11]) - 1
-    ahi = (b[o + 8] << 8) | b[o + 9]
-    if alo < 0:
-        alo = 0xFFFF
-        ahi = (ahi - 1) & 0xFFFF
+    ihi = hi_minus_1(b, o + 4)
+    ilo = lo_minus_1(b, o + 4)
+    ahi = hi_minus_1(b, o + 8)
+    alo = lo_minus_1(b, o + 8)
     t = now >> T_SHIFT
     d = 0
     while d < 2:

@@ -15,7 +15,7 @@ from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
 from ustack.core.tcp import cookie
 from ustack.core.tcp.seq import (seq_add, seq_sub, seq_diff, seq_lt, seq_le, seq_gt, seq_ge,
-                                 seq_in, rel_at)
+                                 seq_in, rel_at, hi_minus_1, lo_minus_1)
 
 PAWS_IDLE_MS = 24 * 24 * 3600 * 1000  # RFC 7323 5.5: TS.Recent older than 24 days is stale
 
@@ -161,20 +161,10 @@ def _cookie_ack(tcp, lsock, iface, b, ip, sport, dport):
     st.conn_passive += 1
     _passive(tcp, tcb, lsock, iface)
     # the SYN's ISN and ours are the ACK's SEQ - 1 and ACK - 1: 0 relative, as in listen()
-    lo = ((b[o + 6] << 8) | b[o + 7]) - 1
-    hi = (b[o + 4] << 8) | b[o + 5]
-    if lo < 0:
-        lo = 0xFFFF
-        hi = (hi - 1) & 0xFFFF
-    tcb.irs_hi = hi
-    tcb.irs_lo = lo
-    lo = ((b[o + 10] << 8) | b[o + 11]) - 1
-    hi = (b[o + 8] << 8) | b[o + 9]
-    if lo < 0:
-        lo = 0xFFFF
-        hi = (hi - 1) & 0xFFFF
-    tcb.iss_hi = hi
-    tcb.iss_lo = lo
+    tcb.irs_hi = hi_minus_1(b, o + 4)
+    tcb.irs_lo = lo_minus_1(b, o + 4)
+    tcb.iss_hi = hi_minus_1(b, o + 8)
+    tcb.iss_lo = lo_minus_1(b, o + 8)
     tcb.peer_mss = cookie.MSS_TABLE[idx]
     tcb.rcv_wscale = 0
     tcb.snd_wscale = 0

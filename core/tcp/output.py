@@ -223,6 +223,16 @@ def retransmit_first(tcp, tcb):
         arm_rexmt(tcp, tcb)
 
 
+def _reply_addrs(src, dst, b, ip):
+    """A stateless reply's addresses (a RST, a SYN cookie's SYN-ACK): the segment's destination
+    as our source and its source as our destination, copied into preallocated src and dst."""
+    i = 0
+    while i < 4:
+        src[i] = b[ip + 16 + i]
+        dst[i] = b[ip + 12 + i]
+        i += 1
+
+
 def send_rst(tcp, b, ip, seq, ack, flags):
     """A RST answering the segment whose IPv4 header is at b[ip] (addresses and ports
     swapped); flags is RST or RST|ACK. Nothing is kept.
@@ -250,11 +260,7 @@ def send_rst(tcp, b, ip, seq, ack, flags):
     t = ip + ihl
     src = tcp.rst_src
     dst = tcp.rst_dst
-    i = 0
-    while i < 4:
-        src[i] = b[ip + 16 + i]
-        dst[i] = b[ip + 12 + i]
-        i += 1
+    _reply_addrs(src, dst, b, ip)
     o = pb.off
     w.write_header(pb.buf, o, (b[t + 2] << 8) | b[t + 3], (b[t] << 8) | b[t + 1], seq, ack,
                    20, flags, 0)
@@ -316,11 +322,7 @@ def send_synack_cookie(tcp, lsock, iface, b, ip):
                        0, hi, lo & 0xFFFF, hl, w.SYN | w.ACK_F, win)
     src = tcp.rst_src
     dst = tcp.rst_dst
-    i = 0
-    while i < 4:
-        src[i] = b[ip + 16 + i]
-        dst[i] = b[ip + 12 + i]
-        i += 1
+    _reply_addrs(src, dst, b, ip)
     pb.n = hl
     st.syncookies_sent += 1
     st.tx_segments += 1

@@ -118,6 +118,20 @@ def rel_at(b, o, bhi, blo):
     return ((hi & 0xFFFF) << 16) | lo
 
 
+def hi_minus_1(b, o):
+    """The high 16 bits of (the 32-bit big-endian value at b[o:o+4]) - 1, modulo 2**32: it
+    borrows only from a low half of 0 (an ISN from SEG.SEQ - 1 or SEG.ACK - 1, RFC 4987 3.6)."""
+    hi = (b[o] << 8) | b[o + 1]
+    if b[o + 2] == 0 and b[o + 3] == 0:
+        return (hi - 1) & 0xFFFF
+    return hi
+
+
+def lo_minus_1(b, o):
+    """The low 16 bits of (the 32-bit big-endian value at b[o:o+4]) - 1."""
+    return (((b[o + 2] << 8) | b[o + 3]) - 1) & 0xFFFF
+
+
 def put_rel(b, o, rel, bhi, blo):
     """Write base bhi:blo + rel (modulo 2**32) big-endian at b[o:o+4], in 16-bit halves."""
     lo = blo + (rel & 0xFFFF)

@@ -192,22 +192,21 @@ def add_parsers(sub):
     common.add_argument("--pid", type=int, default=None, help="the stack's process id")
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     words = "ip-like words, e.g. %s"
-    p = sub.add_parser("addr", parents=[common], help="show or replace the stack's addresses",
-                       description="ustack addr [show] | ustack addr replace ADDR/PREFIX "
-                                   "[dev DEV] [gateway GW]")
-    p.add_argument("words", nargs="*", help=words % "replace 192.0.2.5/24 dev eth0")
-    _one_line_errors(p, "ustack addr")
-    p = sub.add_parser("route", parents=[common], help="show, add or delete routes",
-                       description="ustack route [show] | ustack route add|replace DST "
-                                   "[via GW] [dev DEV] [metric N] | ustack route del DST "
-                                   "(DST: ADDR/PREFIX, ADDR or default)")
-    p.add_argument("words", nargs="*", help=words % "add 198.51.100.0/24 via 192.0.2.1")
-    _one_line_errors(p, "ustack route")
-    p = sub.add_parser("neigh", parents=[common], help="show, add or delete ARP neighbours",
-                       description="ustack neigh [show] | ustack neigh add|replace ADDR lladdr "
-                                   "MAC [dev DEV] | ustack neigh del ADDR [dev DEV]")
-    p.add_argument("words", nargs="*", help=words % "add 192.0.2.9 lladdr 02:00:00:00:00:09")
-    _one_line_errors(p, "ustack neigh")
+    for name, h, desc, example in (
+            ("addr", "show or replace the stack's addresses",
+             "ustack addr [show] | ustack addr replace ADDR/PREFIX [dev DEV] [gateway GW]",
+             "replace 192.0.2.5/24 dev eth0"),
+            ("route", "show, add or delete routes",
+             "ustack route [show] | ustack route add|replace DST [via GW] [dev DEV] "
+             "[metric N] | ustack route del DST (DST: ADDR/PREFIX, ADDR or default)",
+             "add 198.51.100.0/24 via 192.0.2.1"),
+            ("neigh", "show, add or delete ARP neighbours",
+             "ustack neigh [show] | ustack neigh add|replace ADDR lladdr MAC [dev DEV] | "
+             "ustack neigh del ADDR [dev DEV]",
+             "add 192.0.2.9 lladdr 02:00:00:00:00:09")):
+        p = sub.add_parser(name, parents=[common], help=h, description=desc)
+        p.add_argument("words", nargs="*", help=words % example)
+        _one_line_errors(p, "ustack " + name)
     p = sub.add_parser("ss", parents=[common], help="list sockets and TCP connections",
                        description="Like ss: connections by default, -l listening sockets, "
                                    "-a both; -t TCP, -u UDP; -i TCP internals (cwnd, srtt, "

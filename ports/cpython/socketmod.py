@@ -446,13 +446,7 @@ class socket:
         return self._call("recv", bufsize, flags)
 
     def recv_into(self, buffer, nbytes=0, flags=0):
-        if nbytes < 0:
-            raise ValueError("negative buffersize in recv_into")
-        mv = memoryview(buffer).cast("B")
-        if nbytes == 0:
-            nbytes = len(mv)
-        elif nbytes > len(mv):
-            raise ValueError("buffer too small for requested bytes")
+        mv, nbytes = _into(buffer, nbytes, "recv_into", "buffer too small for requested bytes")
         if nbytes == 0:
             return 0
         d = self._call("recv", nbytes, flags)
@@ -467,13 +461,8 @@ class socket:
         return self._call("recvfrom", bufsize, flags)
 
     def recvfrom_into(self, buffer, nbytes=0, flags=0):
-        if nbytes < 0:
-            raise ValueError("negative buffersize in recvfrom_into")
-        mv = memoryview(buffer).cast("B")
-        if nbytes == 0:
-            nbytes = len(mv)
-        elif nbytes > len(mv):
-            raise ValueError("nbytes is greater than the length of the buffer")
+        mv, nbytes = _into(buffer, nbytes, "recvfrom_into",
+                           "nbytes is greater than the length of the buffer")
         d, addr = self.recvfrom(nbytes, flags)
         mv[:len(d)] = d
         return len(d), addr
@@ -652,6 +641,19 @@ def _bytes_like(data):
     except TypeError:
         raise TypeError("a bytes-like object is required, not '%s'" % type(data).__name__) from None
     return data
+
+
+def _into(buffer, nbytes, what, too_small):
+    """recv_into's and recvfrom_into's byte view of buffer and byte count (0: all of it),
+    refused with CPython's words."""
+    if nbytes < 0:
+        raise ValueError("negative buffersize in " + what)
+    mv = memoryview(buffer).cast("B")
+    if nbytes == 0:
+        nbytes = len(mv)
+    elif nbytes > len(mv):
+        raise ValueError(too_small)
+    return mv, nbytes
 
 
 def _enum(value, kind):

@@ -20,44 +20,21 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import textwrap
 import time
 
 import pytest
 
 from tests.conftest import needs_netns
-from tests.interop.test_stdlib_over_ustack import Run as _Run, write
+from tests.interop.test_stdlib_over_ustack import write
 from tests.micropython.mpnet import MpNet
 from tests.micropython.mpyhelp import needs_micropython
-from tests.netns import Netns, HOST_IP, STACK_IP
+from tests.netns import Netns, ProgramRun as Run, HOST_IP, STACK_IP
 
 pytestmark = [needs_netns]
 
 VSFTPD = shutil.which("vsftpd") or "/usr/sbin/vsftpd"
 IPERF3 = shutil.which("iperf3") or "/usr/bin/iperf3"
-
-
-class Run(_Run):
-    """`ustack run [flags] -- python <argv>` (test_stdlib_over_ustack.Run, plus `ustack up`
-    flags of our own)."""
-
-    def __init__(self, ns, argv, wait_for, flags=(), timeout=30):
-        self.p = ns.popen([sys.executable, "-m", "ustack.ports.cpython.cli", "run", "--tap",
-                           "ustk0", "--ip", STACK_IP + "/24", "--host-ip", HOST_IP + "/24",
-                           "--json"] + list(flags) + ["--", "python"] + list(argv),
-                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        self.lines = []
-        end = time.monotonic() + timeout
-        while True:
-            line = self.p.stdout.readline()
-            if not line:
-                raise RuntimeError("exited before %r:\n%s" % (wait_for, "".join(self.lines)))
-            self.lines.append(line)
-            if wait_for in line:
-                return
-            if time.monotonic() > end:
-                raise RuntimeError("no %r in %ds:\n%s" % (wait_for, timeout, "".join(self.lines)))
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns, HOST_IP, STACK_IP
+from tests.netns import Netns, ProgramRun as Run, HOST_IP, STACK_IP
 
 pytestmark = [needs_netns]
 
@@ -20,37 +19,6 @@ def ns():
     n = Netns("std")
     yield n
     n.close()
-
-
-class Run:
-    """`ustack run [flags] -- python <argv>` in the namespace; waits for a line containing
-    `wait_for` in the program's output."""
-
-    def __init__(self, ns, argv, wait_for, timeout=30):
-        cmd = [sys.executable, "-m", "ustack.ports.cpython.cli", "run", "--tap", "ustk0", "--ip",
-               STACK_IP + "/24", "--host-ip", HOST_IP + "/24", "--json", "--", "python"] + argv
-        self.p = ns.popen(cmd, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        self.lines = []
-        end = time.monotonic() + timeout
-        while True:
-            line = self.p.stdout.readline()
-            if not line:
-                raise RuntimeError("program exited before %r:\n%s" % (wait_for, "".join(self.lines)))
-            self.lines.append(line)
-            if wait_for in line:
-                break
-            if time.monotonic() > end:
-                raise RuntimeError("no %r in %ds:\n%s" % (wait_for, timeout, "".join(self.lines)))
-
-    def output(self, timeout=60):
-        out, _ = self.p.communicate(timeout=timeout)
-        return "".join(self.lines) + out
-
-    def interrupt(self):
-        import signal
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGINT)
-        return self.output()
 
 
 def write(tmp_path, name, code):

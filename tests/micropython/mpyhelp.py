@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from ustack.hal import Driver
 from tests import frames as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -58,7 +59,7 @@ def stage_lib(dest, exclude=()):
     return dest
 
 
-class CpyDriver:
+class CpyDriver(Driver):
     """A CPython Driver over a FrameStream: the peer stack's NIC."""
 
     def __init__(self, fs, mac=F.HOST_MAC):
@@ -76,18 +77,6 @@ class CpyDriver:
     def send(self, buf, n):
         self.fs.send(bytes(buf[:n]))
         return True
-
-    def poll_obj(self):
-        return None
-
-    def service(self):
-        pass
-
-    def link_up(self):
-        return True
-
-    def close(self):
-        pass
 
 
 class MpApp:

@@ -3,8 +3,7 @@ import asyncio
 
 import pytest
 
-from ustack.core.stack import Stack
-from ustack.hal.loopback import Wire
+from tests.twostack import two_stacks
 
 pytest.importorskip("ustack.core.tcp.proto")
 
@@ -13,10 +12,7 @@ def test_open_connection_and_start_server_echo():
     from ustack.ports.cpython.aio import AsyncStack
 
     async def main():
-        w = Wire()
-        a, b = Stack(), Stack()
-        a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-        b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
+        a, b = two_stacks()
         na, nb = AsyncStack(a), AsyncStack(b)
 
         async def handle(reader, writer):
@@ -52,10 +48,7 @@ def test_close_after_a_large_write_delivers_every_byte_then_wait_closed_returns(
     from ustack.ports.cpython.aio import AsyncStack
 
     async def main():
-        w = Wire()
-        a, b = Stack(), Stack()
-        a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-        b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
+        a, b = two_stacks()
         na, nb = AsyncStack(a), AsyncStack(b)
         got = []
         done = asyncio.Event()
@@ -89,11 +82,8 @@ def test_the_event_loop_keeps_driving_after_poll_raised():
     from tests.ports.test_runner import FlakyDriver
 
     async def main():
-        w = Wire()
-        a, b = Stack(), Stack()
-        a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-        flaky = FlakyDriver(w.port(b"\x02\0\0\0\0\x0b"))
-        b.add_interface("b0", flaky, ip="192.0.2.11/24")
+        a, b = two_stacks(wrap_b=FlakyDriver)
+        flaky = b.ifaces[0].driver
         lines = []
         b.log = lines.append
         flaky.fail = 1

@@ -11,6 +11,7 @@ import pytest
 from ustack.core import clock
 from ustack.core import socket as so
 from ustack.core.stack import Stack
+from ustack.hal import Driver
 from ustack.hal.loopback import Wire
 from ustack.ports.micropython import netif, usock
 
@@ -169,11 +170,17 @@ def test_getaddrinfo_gives_the_tuple_address_and_invalid_names_fail_at_once():
     assert e.value.args[0] == -2
 
 
-def test_blocking_stream_calls_drive_the_stack_until_done(nic, peer):
+def connected(nic):
+    """The NIC up and a blocking (5 s) usock socket connected to the peer's echo port."""
     nic.active(True)
     s = usock.socket()
     s.settimeout(5)
     s.connect(("192.0.2.1", 7))
+    return s
+
+
+def test_blocking_stream_calls_drive_the_stack_until_done(nic, peer):
+    s = connected(nic)
     assert s.write(b"one\ntwo\nrest") == 12
     assert s.readline() == b"one\n"
     assert s.readline() == b"two\n"
@@ -185,10 +192,7 @@ def test_blocking_stream_calls_drive_the_stack_until_done(nic, peer):
 
 
 def test_non_blocking_stream_calls_return_none_when_nothing_waits(nic, peer):
-    nic.active(True)
-    s = usock.socket()
-    s.settimeout(5)
-    s.connect(("192.0.2.1", 7))
+    s = connected(nic)
     s.setblocking(False)
     assert (s.read(10), s.readinto(bytearray(4)), s.readline()) == (None, None, None)
     with pytest.raises(OSError) as e:
@@ -198,10 +202,7 @@ def test_non_blocking_stream_calls_return_none_when_nothing_waits(nic, peer):
 
 
 def test_a_read_timeout_is_oserror_etimedout(nic, peer):
-    nic.active(True)
-    s = usock.socket()
-    s.settimeout(5)
-    s.connect(("192.0.2.1", 7))
+    s = connected(nic)
     s.settimeout(0.2)
     with pytest.raises(OSError) as e:
         s.read(1)
@@ -210,10 +211,7 @@ def test_a_read_timeout_is_oserror_etimedout(nic, peer):
 
 
 def test_the_poll_ioctl_reports_readable_once_data_arrived(nic, peer):
-    nic.active(True)
-    s = usock.socket()
-    s.settimeout(5)
-    s.connect(("192.0.2.1", 7))
+    s = connected(nic)
     assert s.ioctl(3, 1 | 4) == 4          # writable, nothing to read
     s.write(b"x")
     end = time.monotonic() + 5
@@ -225,10 +223,7 @@ def test_the_poll_ioctl_reports_readable_once_data_arrived(nic, peer):
 
 
 def test_linger_delivers_written_data_and_fin_before_the_stack_stops(nic, peer):
-    nic.active(True)
-    s = usock.socket()
-    s.settimeout(5)
-    s.connect(("192.0.2.1", 7))
+    s = connected(nic)
     s.write(b"z" * 20000)
     assert nic.linger(5000) is True
     assert not netif._sending(nic.stack)
@@ -287,7 +282,7 @@ def test_a_driver_that_raises_does_not_escape_from_the_poll_ioctl(wire, peer):
         n.active(False)
 
 
-class ChipWire:
+class ChipWire(Driver):
     """The peer's NIC: the virtual W5500's wire side (frames it sent, frames for it)."""
 
     def __init__(self, chip):
@@ -301,18 +296,6 @@ class ChipWire:
     def send(self, buf, n):
         self.chip.wire_rx(bytes(buf[:n]))
         return True
-
-    def poll_obj(self):
-        return None
-
-    def service(self):
-        pass
-
-    def link_up(self):
-        return True
-
-    def close(self):
-        pass
 
 
 def fake_machine(board_name):

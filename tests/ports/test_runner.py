@@ -4,87 +4,98 @@ import select
 import threading
 import time
 
+import pytest
+
 from ustack.core.stack import Stack
 from ustack.core import socket as so
 from ustack.hal.loopback import Wire
+from tests.twostack import two_stacks
 from ustack.ports.cpython.runner import Runner
 
 
 def two_stacks_with_runners():
     """Two stacks on an in-memory wire, each driven by its own runner thread."""
-    w = Wire()
-    a, b = Stack(), Stack()
-    a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-    b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip="192.0.2.11/24")
+    a, b = two_stacks()
     return a, b, Runner(a).start(), Runner(b).start()
 
 
-def test_blocking_sockets_from_other_threads():
+@pytest.fixture
+def runners():
+    """two_stacks_with_runners(), both runners stopped after the test."""
     a, b, ra, rb = two_stacks_with_runners()
-    try:
-        srv = rb.socket(so.AF_INET, so.SOCK_DGRAM)
-        srv.bind(("", 7))
-        done = threading.Event()
+    yield a, b, ra, rb
+    ra.stop()
+    rb.stop()
 
-        def serve():
-            while not done.is_set():
-                try:
-                    d, addr = srv.recvfrom(2048)
-                except OSError:
-                    continue
-                srv.sendto(d.upper(), addr)
-        srv.settimeout(0.2)
-        threads = [threading.Thread(target=serve) for _ in range(2)]
-        for t in threads:
-            t.start()
-        results = []
-        # resolve ARP first: an unresolved neighbour holds one packet, and UDP does not retry
-        with ra.lock:
-            assert a.ping("192.0.2.11").received == 1
 
-        def client(k):
-            c = ra.socket(so.AF_INET, so.SOCK_DGRAM)
-            c.settimeout(3)
-            for i in range(20):
-                c.sendto(b"c%d-%d" % (k, i), ("192.0.2.11", 7))
-                results.append(c.recvfrom(100)[0] == (b"C%d-%d" % (k, i)))
-            c.close()
-        cs = [threading.Thread(target=client, args=(k,)) for k in range(4)]
-        for t in cs:
-            t.start()
-        for t in cs:
-            t.join(20)
-        done.set()
-        for t in threads:
-            t.join(5)
-        assert len(results) == 80 and all(results)
-        srv.close()
-    finally:
-        ra.stop()
-        rb.stop()
+def listen_and_connect(ra, rb, port=7):
+    """A listening TCP socket on b and a blocking (3 s) socket on a connected to it."""
+    ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", port))
+    ls.listen(2)
+    c = ra.socket(so.AF_INET, so.SOCK_STREAM)
+    c.settimeout(3)
+    c.connect(("192.0.2.11", port))
+    return ls, c
+
+
+def test_blocking_sockets_from_other_threads(runners):
+    a, b, ra, rb = runners
+    srv = rb.socket(so.AF_INET, so.SOCK_DGRAM)
+    srv.bind(("", 7))
+    done = threading.Event()
+
+    def serve():
+        while not done.is_set():
+            try:
+                d, addr = srv.recvfrom(2048)
+            except OSError:
+                continue
+            srv.sendto(d.upper(), addr)
+    srv.settimeout(0.2)
+    threads = [threading.Thread(target=serve) for _ in range(2)]
+    for t in threads:
+        t.start()
+    results = []
+    # resolve ARP first: an unresolved neighbour holds one packet, and UDP does not retry
+    with ra.lock:
+        assert a.ping("192.0.2.11").received == 1
+
+    def client(k):
+        c = ra.socket(so.AF_INET, so.SOCK_DGRAM)
+        c.settimeout(3)
+        for i in range(20):
+            c.sendto(b"c%d-%d" % (k, i), ("192.0.2.11", 7))
+            results.append(c.recvfrom(100)[0] == (b"C%d-%d" % (k, i)))
+        c.close()
+    cs = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in cs:
+        t.start()
+    for t in cs:
+        t.join(20)
+    done.set()
+    for t in threads:
+        t.join(5)
+    assert len(results) == 80 and all(results)
+    srv.close()
     assert a.pool.full() and b.pool.full()
 
 
-def test_fileno_is_readable_when_data_waits():
-    a, b, ra, rb = two_stacks_with_runners()
-    try:
-        s = rb.socket(so.AF_INET, so.SOCK_DGRAM)
-        s.bind(("", 9))
-        fd = s.fileno()
-        assert select.select([fd], [], [], 0.05)[0] == []
-        c = ra.socket(so.AF_INET, so.SOCK_DGRAM)
-        c.sendto(b"ready?", ("192.0.2.11", 9))
-        assert select.select([fd], [], [], 3)[0] == [fd]
-        assert s.recv(10) == b"ready?"
-        s.close()
-        c.close()
-    finally:
-        ra.stop()
-        rb.stop()
+def test_fileno_is_readable_when_data_waits(runners):
+    a, b, ra, rb = runners
+    s = rb.socket(so.AF_INET, so.SOCK_DGRAM)
+    s.bind(("", 9))
+    fd = s.fileno()
+    assert select.select([fd], [], [], 0.05)[0] == []
+    c = ra.socket(so.AF_INET, so.SOCK_DGRAM)
+    c.sendto(b"ready?", ("192.0.2.11", 9))
+    assert select.select([fd], [], [], 3)[0] == [fd]
+    assert s.recv(10) == b"ready?"
+    s.close()
+    c.close()
 
 
 def test_driving_the_stack_without_the_runner_lock_is_refused():
-    import pytest
     st = Stack()
     w = Wire()
     st.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
@@ -95,29 +106,25 @@ def test_driving_the_stack_without_the_runner_lock_is_refused():
         st.poll(0)
 
 
-def test_runner_fileno_readable_for_pending_accept_and_stream_data():
-    a, b, ra, rb = two_stacks_with_runners()
-    try:
-        ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
-        ls.bind(("", 7))
-        ls.listen(2)
-        lfd = ls.fileno()
-        assert select.select([lfd], [], [], 0.05)[0] == []
-        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
-        c.settimeout(3)
-        c.connect(("192.0.2.11", 7))
-        assert select.select([lfd], [], [], 3)[0] == [lfd]  # a connection to accept
-        s, _ = ls.accept()
-        fd = s.fileno()
-        assert select.select([fd], [], [], 0.05)[0] == []
-        c.send(b"stream")
-        assert select.select([fd], [], [], 3)[0] == [fd]  # stream data waits
-        assert s.recv(10) == b"stream"
-        for x in (c, s, ls):
-            x.close()
-    finally:
-        ra.stop()
-        rb.stop()
+def test_runner_fileno_readable_for_pending_accept_and_stream_data(runners):
+    a, b, ra, rb = runners
+    ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 7))
+    ls.listen(2)
+    lfd = ls.fileno()
+    assert select.select([lfd], [], [], 0.05)[0] == []
+    c = ra.socket(so.AF_INET, so.SOCK_STREAM)
+    c.settimeout(3)
+    c.connect(("192.0.2.11", 7))
+    assert select.select([lfd], [], [], 3)[0] == [lfd]  # a connection to accept
+    s, _ = ls.accept()
+    fd = s.fileno()
+    assert select.select([fd], [], [], 0.05)[0] == []
+    c.send(b"stream")
+    assert select.select([fd], [], [], 3)[0] == [fd]  # stream data waits
+    assert s.recv(10) == b"stream"
+    for x in (c, s, ls):
+        x.close()
 
 
 def _readable_now(fd):
@@ -128,121 +135,90 @@ def _writable_now(fd):
     return select.select([], [fd], [], 0)[1] == [fd]
 
 
-def test_fileno_not_readable_once_accept_empties_the_queue():
-    a, b, ra, rb = two_stacks_with_runners()
-    try:
-        ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
-        ls.bind(("", 7))
-        ls.listen(2)
-        lfd = ls.fileno()
-        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
-        c.settimeout(3)
-        c.connect(("192.0.2.11", 7))
-        assert select.select([lfd], [], [], 3)[0] == [lfd]
-        s, _ = ls.accept()
-        # exact right after the call, not after the runner's next poll: an accept() that
-        # select() calls ready must not block
-        assert not _readable_now(lfd)
-        for x in (c, s, ls):
-            x.close()
-    finally:
-        ra.stop()
-        rb.stop()
+def test_fileno_not_readable_once_accept_empties_the_queue(runners):
+    a, b, ra, rb = runners
+    ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 7))
+    ls.listen(2)
+    lfd = ls.fileno()
+    c = ra.socket(so.AF_INET, so.SOCK_STREAM)
+    c.settimeout(3)
+    c.connect(("192.0.2.11", 7))
+    assert select.select([lfd], [], [], 3)[0] == [lfd]
+    s, _ = ls.accept()
+    # exact right after the call, not after the runner's next poll: an accept() that
+    # select() calls ready must not block
+    assert not _readable_now(lfd)
+    for x in (c, s, ls):
+        x.close()
 
 
-def test_fileno_not_readable_once_recv_empties_the_buffer():
-    a, b, ra, rb = two_stacks_with_runners()
-    try:
-        ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
-        ls.bind(("", 7))
-        ls.listen(2)
-        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
-        c.settimeout(3)
-        c.connect(("192.0.2.11", 7))
-        s, _ = ls.accept()
-        fd = s.fileno()
-        c.send(b"stream")
-        assert select.select([fd], [], [], 3)[0] == [fd]
-        assert s.recv(10) == b"stream"
-        assert not _readable_now(fd)
-        for x in (c, s, ls):
-            x.close()
-    finally:
-        ra.stop()
-        rb.stop()
+def test_fileno_not_readable_once_recv_empties_the_buffer(runners):
+    a, b, ra, rb = runners
+    ls, c = listen_and_connect(ra, rb)
+    s, _ = ls.accept()
+    fd = s.fileno()
+    c.send(b"stream")
+    assert select.select([fd], [], [], 3)[0] == [fd]
+    assert s.recv(10) == b"stream"
+    assert not _readable_now(fd)
+    for x in (c, s, ls):
+        x.close()
 
 
-def test_nonblocking_connect_to_a_silent_host_is_not_writable_and_has_no_peer():
+def test_nonblocking_connect_to_a_silent_host_is_not_writable_and_has_no_peer(runners):
     import errno
-    import pytest
-    a, b, ra, rb = two_stacks_with_runners()
-    try:
-        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
-        c.setblocking(False)
-        assert c.connect_ex(("192.0.2.99", 7)) == errno.EINPROGRESS  # nobody answers ARP
-        fd = c.fileno()
-        assert select.select([fd], [fd], [], 0.3) == ([], [], [])
-        assert c.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == 0
-        with pytest.raises(OSError) as e:
-            c.getpeername()  # RFC 9293 SYN-SENT: not connected yet (Linux: ENOTCONN)
-        assert e.value.errno == errno.ENOTCONN
-        c.close()
-    finally:
-        ra.stop()
-        rb.stop()
+    a, b, ra, rb = runners
+    c = ra.socket(so.AF_INET, so.SOCK_STREAM)
+    c.setblocking(False)
+    assert c.connect_ex(("192.0.2.99", 7)) == errno.EINPROGRESS  # nobody answers ARP
+    fd = c.fileno()
+    assert select.select([fd], [fd], [], 0.3) == ([], [], [])
+    assert c.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == 0
+    with pytest.raises(OSError) as e:
+        c.getpeername()  # RFC 9293 SYN-SENT: not connected yet (Linux: ENOTCONN)
+    assert e.value.errno == errno.ENOTCONN
+    c.close()
 
 
-def test_nonblocking_connect_becomes_writable_when_established():
-    a, b, ra, rb = two_stacks_with_runners()
-    try:
-        ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
-        ls.bind(("", 7))
-        ls.listen(2)
-        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
-        c.setblocking(False)
-        c.connect_ex(("192.0.2.11", 7))
-        fd = c.fileno()
-        assert select.select([], [fd], [], 3)[1] == [fd]
-        assert c.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == 0
-        assert c.getpeername() == ("192.0.2.11", 7)
-        for x in (c, ls):
-            x.close()
-    finally:
-        ra.stop()
-        rb.stop()
+def test_nonblocking_connect_becomes_writable_when_established(runners):
+    a, b, ra, rb = runners
+    ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 7))
+    ls.listen(2)
+    c = ra.socket(so.AF_INET, so.SOCK_STREAM)
+    c.setblocking(False)
+    c.connect_ex(("192.0.2.11", 7))
+    fd = c.fileno()
+    assert select.select([], [fd], [], 3)[1] == [fd]
+    assert c.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == 0
+    assert c.getpeername() == ("192.0.2.11", 7)
+    for x in (c, ls):
+        x.close()
 
 
-def test_fileno_not_writable_while_the_send_buffer_is_full():
-    a, b, ra, rb = two_stacks_with_runners()
-    try:
-        ls = rb.socket(so.AF_INET, so.SOCK_STREAM)
-        ls.bind(("", 7))
-        ls.listen(2)
-        c = ra.socket(so.AF_INET, so.SOCK_STREAM)
-        c.settimeout(3)
-        c.connect(("192.0.2.11", 7))
-        s, _ = ls.accept()
-        c.setblocking(False)
-        fd = c.fileno()
-        assert _writable_now(fd)
-        chunk = b"x" * 65536
-        for _ in range(3):  # the peer does not read: its window closes, then our buffer fills
-            time.sleep(0.2)  # in-flight segments acknowledged: the next EAGAIN is for good
-            try:
-                while True:
-                    c.send(chunk)
-            except BlockingIOError:
-                pass
-        assert not _writable_now(fd)
-        s.settimeout(3)
-        while not select.select([], [fd], [], 0.05)[1]:
-            s.recv(65536)  # the reader frees the window, our buffer drains
-        assert _writable_now(fd)
-        for x in (c, s, ls):
-            x.close()
-    finally:
-        ra.stop()
-        rb.stop()
+def test_fileno_not_writable_while_the_send_buffer_is_full(runners):
+    a, b, ra, rb = runners
+    ls, c = listen_and_connect(ra, rb)
+    s, _ = ls.accept()
+    c.setblocking(False)
+    fd = c.fileno()
+    assert _writable_now(fd)
+    chunk = b"x" * 65536
+    for _ in range(3):  # the peer does not read: its window closes, then our buffer fills
+        time.sleep(0.2)  # in-flight segments acknowledged: the next EAGAIN is for good
+        try:
+            while True:
+                c.send(chunk)
+        except BlockingIOError:
+            pass
+    assert not _writable_now(fd)
+    s.settimeout(3)
+    while not select.select([], [fd], [], 0.05)[1]:
+        s.recv(65536)  # the reader frees the window, our buffer drains
+    assert _writable_now(fd)
+    for x in (c, s, ls):
+        x.close()
 
 
 class FlakyDriver:
@@ -264,11 +240,8 @@ class FlakyDriver:
 
 
 def test_runner_thread_survives_exceptions_from_handlers_and_from_poll():
-    w = Wire()
-    a, b = Stack(), Stack()
-    a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip="192.0.2.10/24")
-    flaky = FlakyDriver(w.port(b"\x02\0\0\0\0\x0b"))
-    b.add_interface("b0", flaky, ip="192.0.2.11/24")
+    a, b = two_stacks(wrap_b=FlakyDriver)
+    flaky = b.ifaces[0].driver
     lines = []
     b.log = lines.append
     ra, rb = Runner(a).start(), Runner(b).start()

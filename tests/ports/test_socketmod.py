@@ -13,6 +13,7 @@ import pytest
 from ustack.core.stack import Stack
 from ustack.hal.loopback import Wire
 from ustack.ports.cpython.host import Host
+from tests.twostack import two_stacks
 
 A_IP, B_IP = "192.0.2.10", "192.0.2.11"
 
@@ -21,10 +22,7 @@ A_IP, B_IP = "192.0.2.10", "192.0.2.11"
 def net():
     """Two stacks (A, B) on one wire, each with a runner thread; ustack.socket opens on A."""
     import ustack.socket as us
-    w = Wire()
-    a, b = Stack(), Stack()
-    a.add_interface("a0", w.port(b"\x02\0\0\0\0\x0a"), ip=A_IP + "/24")
-    b.add_interface("b0", w.port(b"\x02\0\0\0\0\x0b"), ip=B_IP + "/24")
+    a, b = two_stacks(A_IP, B_IP)
     ha, hb = Host(a), Host(b)
     us.use(ha)
     yield us, ha, hb

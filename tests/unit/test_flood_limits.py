@@ -4,13 +4,14 @@ no connection) are rate-limited, each limited one counted. The floods themselves
 hping3 against the real process, are in tests/interop/test_floods.py."""
 from ustack.core import socket as so
 from ustack.core.wire import tcp as w
+from ustack.hal import Driver
 from tests import frames as F
 from tests.feed import Fed
 
 SYN, ACK = w.SYN, w.ACK_F
 
 
-class Flood:
+class Flood(Driver):
     """A driver whose receive queue never runs dry: `frames` over and over, as a link under
     a flood looks to the stack."""
 
@@ -36,18 +37,6 @@ class Flood:
     def send(self, buf, n):
         self.tx.append(bytes(buf[0:n]))
         return True
-
-    def poll_obj(self):
-        return None
-
-    def service(self):
-        pass
-
-    def link_up(self):
-        return True
-
-    def close(self):
-        pass
 
 
 def flooded(frames, config=None):

@@ -13,7 +13,7 @@ from ustack.core.stack import Stack
 from ustack.core.wire import fields, icmp4, udp as wudp
 from ustack.hal.loopback import Wire
 from tests import frames as F
-from tests.feed import Fed, FeedDriver
+from tests.feed import Fed, FeedDriver, Router, R1_MAC, FAR_IP, FAR_MAC
 from tests.twostack import Bench, IP_A, IP_B, MAC_A, MAC_B
 from tests.unit_ref import csum
 
@@ -68,43 +68,7 @@ def tap(port):
 
 # A router between two fed links: the near host F.HOST_IP (192.0.2.1) on e0, the far host on e1.
 R0_IP = F.STACK_IP                       # 192.0.2.2, the router on e0 (MAC F.STACK_MAC)
-R1_MAC = bytes.fromhex("020000000003")
-FAR_IP = bytes([198, 51, 100, 10])
-FAR_MAC = bytes.fromhex("020000000004")
 NOWHERE = bytes([203, 0, 113, 5])        # no route
-
-
-class Router:
-    """A forwarding stack on two fed links, both neighbours already in its ARP caches."""
-
-    def __init__(self, forward=True, **config):
-        self.t = 1000
-        self.e0 = FeedDriver(mac=F.STACK_MAC)
-        self.e1 = FeedDriver(mac=R1_MAC)
-        config["IP_FORWARD"] = forward
-        self.stack = Stack(config)
-        self.stack.clock = lambda: self.t
-        i0 = self.stack.add_interface("e0", self.e0, ip="192.0.2.2/24")
-        i1 = self.stack.add_interface("e1", self.e1, ip="198.51.100.1/24")
-        i0.arp.add_static(F.HOST_IP, F.HOST_MAC)
-        i1.arp.add_static(FAR_IP, FAR_MAC)
-        self.stack.poll(self.t)
-        self.e0.tx.clear()
-        self.e1.tx.clear()
-
-    def feed(self, ip, eth_dst=F.STACK_MAC):
-        """The near host sends this IP datagram to the router. Returns (frames out of e0,
-        frames out of e1)."""
-        self.e0.rx.append(F.eth(eth_dst, F.HOST_MAC, ETH_IP, ip))
-        self.t += 1
-        self.stack.poll(self.t)
-        out = (self.e0.tx[:], self.e1.tx[:])
-        self.e0.tx.clear()
-        self.e1.tx.clear()
-        return out
-
-    def counters(self):
-        return self.stack.counters()
 
 
 def udp_ip(dst, ttl=64, ident=0x4242, frag=0, src=F.HOST_IP, data=b"transit!"):
@@ -342,10 +306,7 @@ def bench():
     b = Bench()
     b.a.ping(IP_B)  # both ARP caches resolved: nothing waits on a neighbour
     yield b
-    for s in list(b.a.sockets) + list(b.b.sockets):
-        s.close()
-    b.pump()
-    assert b.pools_full(), "packet buffers leaked"
+    b.close_all()
 
 
 def udp_sock(stack, port):

@@ -12,7 +12,7 @@ import pytest
 from ustack.core import socket as so
 from ustack.core.stack import Stack
 from tests import frames as F
-from tests.feed import Fed, FeedDriver
+from tests.feed import Fed, FeedDriver, Router, FAR_IP, FAR_MAC
 from tests.twostack import Bench, IP_B
 from tests.unit_ref import csum
 
@@ -20,9 +20,6 @@ BCAST_MAC = b"\xff" * 6
 MCAST_MAC = bytes.fromhex("01005e000001")
 ETH_IP = 0x0800
 ETH_ARP = 0x0806
-R1_MAC = bytes.fromhex("020000000003")
-FAR_IP = bytes([198, 51, 100, 10])
-FAR_MAC = bytes.fromhex("020000000004")
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -59,36 +56,6 @@ def fragments(src, dst, proto, payload, sizes, ident=0x5151, offsets=None, last_
 def ip_of(frame, off=14):
     tot = struct.unpack("!H", frame[off + 2:off + 4])[0]
     return frame[off:off + tot]
-
-
-class Router:
-    """A forwarding stack between two fed links, neighbours in its ARP caches."""
-
-    def __init__(self):
-        self.t = 1000
-        self.e0 = FeedDriver(mac=F.STACK_MAC)
-        self.e1 = FeedDriver(mac=R1_MAC)
-        self.stack = Stack({"IP_FORWARD": True})
-        self.stack.clock = lambda: self.t
-        i0 = self.stack.add_interface("e0", self.e0, ip="192.0.2.2/24")
-        i1 = self.stack.add_interface("e1", self.e1, ip="198.51.100.1/24")
-        i0.arp.add_static(F.HOST_IP, F.HOST_MAC)
-        i1.arp.add_static(FAR_IP, FAR_MAC)
-        self.stack.poll(self.t)
-        self.e0.tx.clear()
-        self.e1.tx.clear()
-
-    def feed(self, ip, eth_dst=F.STACK_MAC):
-        self.e0.rx.append(F.eth(eth_dst, F.HOST_MAC, ETH_IP, ip))
-        self.t += 1
-        self.stack.poll(self.t)
-        out = (self.e0.tx[:], self.e1.tx[:])
-        self.e0.tx.clear()
-        self.e1.tx.clear()
-        return out
-
-    def counters(self):
-        return self.stack.counters()
 
 
 def udp_ip(src, dst, data=b"transit!", ttl=64):

@@ -6,16 +6,13 @@ import errno
 import pytest
 
 from ustack.core import socket as so
-from tests.twostack import Bench, IP_A, IP_B
+from tests.twostack import Bench, udp, IP_A, IP_B
 from tests.exhaust import (unread_sockets_leave_the_stack_working,
                            arp_strangers_leave_the_stack_working)
 
 
 def _teardown(b):
-    for s in list(b.a.sockets) + list(b.b.sockets):
-        s.close()
-    b.pump()
-    assert b.pools_full(), "packet buffers leaked"
+    b.close_all()
     for st in (b.a, b.b):
         for slot in st.ipv4.reass.slots:
             assert not slot.in_use and not slot.busy, "reassembly slot leaked"
@@ -31,14 +28,6 @@ def bench():
 
 def raw(stack, proto=so.IPPROTO_ICMP):
     s = stack.socket(so.AF_INET, so.SOCK_RAW, proto)
-    s.setblocking(False)
-    return s
-
-
-def udp(stack, port=None):
-    s = stack.socket(so.AF_INET, so.SOCK_DGRAM)
-    if port is not None:
-        s.bind(("", port))
     s.setblocking(False)
     return s
 

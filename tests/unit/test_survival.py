@@ -9,7 +9,7 @@ import pytest
 
 from ustack.core import socket as so
 from tests import frames as F
-from tests.twostack import Bench, IP_A, IP_B
+from tests.twostack import Bench, udp, IP_A, IP_B
 
 
 class Boom(Exception):
@@ -39,20 +39,9 @@ def raise_once(obj, name, before=None):
     return calls
 
 
-def udp(stack, port=None):
-    s = stack.socket(so.AF_INET, so.SOCK_DGRAM)
-    if port is not None:
-        s.bind(("", port))
-    s.setblocking(False)
-    return s
-
-
 def settle(b):
     b.pump(50)
-    for s in list(b.a.sockets) + list(b.b.sockets):
-        s.close()
-    b.pump()
-    assert b.pools_full(), "packet buffers leaked"
+    b.close_all()
 
 
 def test_raising_udp_handler_is_counted_logged_once_and_the_stack_keeps_answering():

@@ -36,6 +36,14 @@ def test_seq_add_is_always_greater():
             assert S.seq_diff(a, b) == -n
 
 
+def test_a_wire_value_minus_1_borrows_across_the_16_bit_halves():
+    """The ISNs a SYN cookie's ACK carries (SEG.SEQ - 1, SEG.ACK - 1), in 16-bit halves."""
+    for v in (0x12345678, 0x00010000, 0x12340000, 0, 1, M):
+        b = bytes([(v >> 24) & 0xFF, (v >> 16) & 0xFF, (v >> 8) & 0xFF, v & 0xFF])
+        want = (v - 1) & M
+        assert (S.hi_minus_1(b, 0), S.lo_minus_1(b, 0)) == (want >> 16, want & 0xFFFF)
+
+
 def test_ring_is_a_fifo_across_wraps():
     g = _lcg(7)
     for rd in range(1, 8):

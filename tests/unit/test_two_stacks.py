@@ -5,25 +5,14 @@ import pytest
 
 from ustack.core import socket as so
 from ustack.core.compat import Timeout
-from tests.twostack import Bench, IP_A, IP_B, MAC_B
+from tests.twostack import Bench, udp, IP_A, IP_B, MAC_B
 
 
 @pytest.fixture
 def bench():
     b = Bench()
     yield b
-    for s in list(b.a.sockets) + list(b.b.sockets):
-        s.close()
-    b.pump()
-    assert b.pools_full(), "packet buffers leaked"
-
-
-def udp(stack, port=None):
-    s = stack.socket(so.AF_INET, so.SOCK_DGRAM)
-    if port is not None:
-        s.bind(("", port))
-    s.setblocking(False)
-    return s
+    b.close_all()
 
 
 def test_arp_resolves_and_first_packet_waits_for_it(bench):

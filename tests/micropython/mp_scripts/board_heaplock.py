@@ -17,6 +17,7 @@ import fakemachine
 sys.modules["machine"] = fakemachine
 from ustack.core.stack import Stack
 from ustack.core.wire import fields
+from ustack.hal import Driver
 from ustack.ports.micropython import app
 import heaplock_bench
 
@@ -44,7 +45,7 @@ pre = s["TCP_PREALLOC"]
 app.prealloc_rings(b, min(b.config["TCP_MAX_CONNS"], 4) if pre is None else pre)
 
 
-class ChipWire:
+class ChipWire(Driver):
     """The peer's NIC: the chip's network side. Frames into the chip go through exact-length
     views made once (wire_rx takes len(frame); a slice per frame would allocate). The chip
     model's wire_rx (the network delivering a frame: RX status header, CRC) allocates, so
@@ -69,18 +70,6 @@ class ChipWire:
             micropython.heap_lock()
             return ok
         return self.chip.wire_rx(self.views[n])
-
-    def poll_obj(self):
-        return None
-
-    def service(self):
-        pass
-
-    def link_up(self):
-        return True
-
-    def close(self):
-        pass
 
 
 wire = ChipWire(chip, MAC_A)

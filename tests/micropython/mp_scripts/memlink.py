@@ -1,6 +1,7 @@
 """An allocation-free in-memory link for MicroPython tests: each direction is a ring of
 preallocated frame slots; frames are copied in and out with wire.fields.copy."""
 from ustack.core.wire import fields
+from ustack.hal import Driver
 
 
 class Ring:
@@ -36,7 +37,7 @@ class Ring:
         return n
 
 
-class MemLink:
+class MemLink(Driver):
     def __init__(self, mac, rx, tx, mtu=1500):
         self.mac = mac
         self.mtu = mtu
@@ -49,18 +50,6 @@ class MemLink:
 
     def send(self, buf, n):
         return self.tx.put(buf, n)
-
-    def poll_obj(self):
-        return None
-
-    def service(self):
-        pass
-
-    def link_up(self):
-        return True
-
-    def close(self):
-        pass
 
 
 def pair(mac_a, mac_b, depth=64):
