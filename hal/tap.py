@@ -30,17 +30,14 @@ SWITCH = 64   # runs of PQ_RUN in a row (1024 frames that never let it run dry) 
               # 64 KB) runs out long before, only a flood keeps a queue full that long
 
 
-def _stateless(b, n):
-    """A TCP SYN-ACK or RST in an untagged IPv4 frame: a reply that keeps no state (a SYN
-    cookie, a RST to a scan). Sent on the first queue, it would steer the flood flow it
-    answers onto the queue we read first; it goes out on the last one instead."""
+def _is_rst(b, n):
+    """A TCP RST in an untagged IPv4 frame: a reply that ends its flow (a RST to a scan or a
+    flood). Sent on the first queue, it would steer the flow it answers onto the queue we read
+    first; it goes out on the last one instead, like a SYN cookie (`Tap.stateless`)."""
     if n < 54 or b[12] != 0x08 or b[13] != 0x00 or b[23] != 6:
         return False
     o = 14 + ((b[14] & 0x0F) << 2) + 13
-    if o >= n:
-        return False
-    f = b[o]
-    return (f & 0x04) != 0 or (f & 0x12) == 0x12
+    return o < n and (b[o] & 0x04) != 0
 
 
 def _open(name, queues):
@@ -80,6 +77,7 @@ class Tap:
         self.fds = list(fds)
         self.fd = self.fds[0]
         self.others = self.fds[1:]
+        self.stateless = False  # set by the core around a reply that keeps no state
         self.span = 0   # frames the other queues may still take before the first is read again
         self.rr = 0     # the next of the other queues to read
         self.run = 0    # frames in a row from the first queue
@@ -155,7 +153,7 @@ class Tap:
 
     def send(self, buf, n):
         fd = self.fd
-        if self.others and _stateless(buf, n):
+        if self.others and (self.stateless or _is_rst(buf, n)):
             fd = self.others[-1]
         try:
             if n == len(buf):

@@ -327,8 +327,16 @@ def send_synack_cookie(tcp, lsock, iface, b, ip):
     st.syncookies_sent += 1
     st.tx_segments += 1
     tcp.cookie_at = stack.now
+    # a cookie keeps no state: a driver that can keep such replies apart from the flows we
+    # talk to (hal/tap.py's last queue) is told so, and the flood it answers stays off ours
+    drv = iface.driver
+    hint = getattr(drv, "stateless", None)
+    if hint is not None:
+        drv.stateless = True
     stack.ipv4.output(pb, ip4.PROTO_TCP, src, dst, csum_off=w.CSUM, ttl=lsock.ttl,
                       tos=lsock.tos)
+    if hint is not None:
+        drv.stateless = False
 
 
 def send_rst_tcb(tcp, tcb):

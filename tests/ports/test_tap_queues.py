@@ -113,23 +113,25 @@ def _tcp_frame(flags):
 
 
 def test_stateless_replies_leave_on_another_queue_than_the_flows_we_talk_to():
-    """A SYN-ACK (a SYN cookie's above all) or a RST keeps no state: were it sent on the first
-    queue, the kernel would steer the flood flow it answers onto the queue we read first (a
-    SYN flood with cookies on then starved ping and the established connections). They go
-    out on the last queue; data and ACKs on the first, so a real connection is steered back
-    by our first segment after the handshake."""
+    """A RST, or a SYN-ACK the core marks as keeping no state (a SYN cookie), would steer the
+    flood flow it answers onto the queue we read first: they go out on the last queue. A SYN-
+    ACK for a half-open connection we hold, data and ACKs leave on the first, so a real
+    connection's segments are never split over two queues (reordered)."""
     q = Queues(4)
     try:
         sent = []
-        for flags in (0x12, 0x04, 0x14, 0x10, 0x18):  # SYN-ACK, RST, RST-ACK, ACK, PSH-ACK
+        for flags, cookie in ((0x12, False), (0x12, True), (0x04, False), (0x14, False),
+                              (0x10, False), (0x18, False)):
             f = _tcp_frame(flags)
+            q.tap.stateless = cookie
             assert q.tap.send(f, len(f))
+            q.tap.stateless = False
             for i, (_, b) in enumerate(q.pairs):
                 try:
                     b.recv(100)
                     sent.append(i)
                 except BlockingIOError:
                     pass
-        assert sent == [3, 3, 3, 0, 0]
+        assert sent == [0, 3, 3, 3, 0, 0]
     finally:
         q.close()

@@ -473,6 +473,27 @@ def test_cookie_connection_whose_ack_met_a_full_accept_queue_recovers_without_rs
     s1.close()
 
 
+def test_a_cookie_syn_ack_is_marked_stateless_for_the_driver_and_a_held_one_is_not():
+    """A driver with a `stateless` attribute (hal/tap.py) sees it set while a cookie SYN-ACK
+    is sent - it keeps such replies off the queue our own flows use - and clear otherwise."""
+    p = Peer({"TCP_SYN_QUEUE": 1})
+    drv = p.fed.drv
+    drv.stateless = False
+    seen = []
+    send = drv.send
+
+    def spy(buf, n):
+        seen.append(drv.stateless)
+        return send(buf, n)
+
+    drv.send = spy
+    p.listen(backlog=4)
+    p.send(1000, 0, SYN, opts=opt_bytes(mss=1460), sport=46100)   # held: SYN-RECEIVED
+    p.send(5000, 0, SYN, opts=opt_bytes(mss=1460), sport=46101)   # the queue is full: cookie
+    assert p.tcp.stats.syncookies_sent == 1
+    assert seen == [False, True] and drv.stateless is False
+
+
 def test_syn_fin_to_a_listener_is_dropped_and_counted():
     """SYN+FIN is no legitimate opening (a scan): Linux drops it silently; so do we."""
     p = Peer()
