@@ -159,6 +159,12 @@ def check_flags(r, flags_cfg):
     except ValueError as e:
         raise SystemExit("ustack: --dns %s: %s" % (" ".join(map(str, r["dns"])),
                                                    str(e)[5:]))
+    from ustack.ports.cpython.services import PORTS  # the same names on both runtimes
+    for name in r["serve"].split(","):
+        name = name.strip()
+        if name and name not in PORTS:
+            raise SystemExit("ustack: --serve %s: no such service (known: %s)"
+                             % (name, ", ".join(sorted(PORTS))))
     for flag, key, check in (("--gateway", "gateway", stack.check_addr),
                              ("--mac", "mac", stack.check_mac)):
         if r[key] is not None:
@@ -197,6 +203,7 @@ def resolve(args):
         "config": cfg,
         "features": board_value(board, "FEATURES", ("tcp",)),
         "dns": getattr(args, "dns", None) or list(board_value(board, "DNS", ()) or ()),
+        "serve": getattr(args, "serve", None) or "",
     }
     check_flags(r, flags_cfg)
     return r
@@ -410,6 +417,12 @@ ICMP4_MAX_PAYLOAD = 65535 - 20 - 8
 
 def check_ping_args(args):
     """One line naming the flag, as the kernel's ping does, before any link is opened."""
+    from ustack.core.wire import ipv4 as ip4
+    try:
+        ip4.aton(args.dest)
+    except ValueError:
+        raise SystemExit("ustack ping: %s: not an IPv4 address (ping takes no names yet)"
+                         % (args.dest,))
     if not 0 <= args.size <= ICMP4_MAX_PAYLOAD:
         raise SystemExit("ustack ping: -s/--size %d out of range: 0 to %d (the largest ICMP "
                          "payload over IPv4)" % (args.size, ICMP4_MAX_PAYLOAD))

@@ -30,3 +30,11 @@ def test_zero_count_and_negative_interval_are_refused():
         r = ping(*args)
         assert r.returncode != 0
         assert r.stderr.strip().count("\n") == 0 and flag in r.stderr, r.stderr
+
+
+def test_a_destination_that_is_not_an_address_is_one_line_naming_it():
+    r = subprocess.run([sys.executable, "-m", "ustack.ports.cpython.cli", "ping", "foo",
+                        "--tap", "ustk-none"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and r.stdout == ""
+    assert r.stderr.strip().count("\n") == 0 and "foo" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

@@ -33,6 +33,7 @@ BAD = (
     (["--dhcp", "--ip", "192.0.2.2/24"], "--dhcp"),
     (["--dhcp", "--gateway", "192.0.2.1"], "--dhcp"),
     (["--dhcp", "--driver", "slip-pty"], "--dhcp"),
+    (["--serve", "echo,bogus"], "--serve bogus"),
 )
 
 
