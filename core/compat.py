@@ -16,6 +16,24 @@ except ImportError:  # pragma: no cover - every port has errno
     EAGAIN = 11
 
 
+def urandom(n):
+    """n bytes from the port's entropy source (os.urandom), or None where it has none."""
+    try:
+        import os
+        return os.urandom(n)
+    except (ImportError, AttributeError, NotImplementedError, OSError):
+        return None
+
+
+def xorshift32(x):
+    """The next state of Marsaglia's xorshift32 (never 0 from a non-zero x): cheap, small-int
+    safe numbers for port starts and IDs, not for secrets (those are keyed, RFC 6528)."""
+    x ^= (x << 13) & 0xFFFFFFFF
+    x ^= x >> 17
+    x ^= (x << 5) & 0xFFFFFFFF
+    return x
+
+
 def _e(name, default):
     return getattr(_errno, name, default)
 

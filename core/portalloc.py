@@ -9,7 +9,7 @@ even the ports used towards one destination are not consecutive. Without (UDP, b
 walks the whole range once, so a free port is always found and a full range always raises.
 
 Connection setup only (bind/connect): these may allocate."""
-from ustack.core.compat import EADDRINUSE, oserror
+from ustack.core.compat import EADDRINUSE, oserror, urandom, xorshift32
 
 TABLE_LENGTH = 16  # RFC 6056 3.3.4: buckets of the per-destination counters
 MAX_STEP = 8       # a bucket advances by 1..MAX_STEP after each port handed out
@@ -30,12 +30,8 @@ class Ephemeral:
 
     def random(self):
         """xorshift32, seeded from os.urandom where the port has it."""
-        x = self._x
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self._x = x
-        return x
+        self._x = xorshift32(self._x)
+        return self._x
 
     def pick(self, used, f=-1, g=0):
         """A port p for which used(p) is false; EADDRINUSE when the whole range is taken.
@@ -59,9 +55,5 @@ class Ephemeral:
 
 
 def _urandom32():
-    try:
-        import os
-        b = os.urandom(4)
-        return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
-    except (ImportError, AttributeError, NotImplementedError, OSError):
-        return 0
+    b = urandom(4)
+    return ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) if b else 0

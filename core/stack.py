@@ -9,7 +9,7 @@ instance (no module state), so two stacks live in one process.
 Threading rule: one thread (or task) drives the stack at a time. The CPython port enforces it
 with a lock around every call; MicroPython ports drive it from one loop.
 """
-from ustack.core.compat import EPROTONOSUPPORT, ESOCKTNOSUPPORT, EMFILE, oserror
+from ustack.core.compat import EPROTONOSUPPORT, ESOCKTNOSUPPORT, EMFILE, oserror, xorshift32
 from ustack.core.config import make_config, is_int
 from ustack.core.buf import Pool
 from ustack.core.iface import Interface
@@ -335,11 +335,8 @@ class Stack:
         return took
 
     def random16(self):
-        # xorshift32: ephemeral port start and ICMP ids; not for security (ISNs use RFC 6528)
-        x = self._rand
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
+        # ephemeral port start and ICMP ids; not for security (ISNs use RFC 6528)
+        x = xorshift32(self._rand)
         self._rand = x
         return x & 0xFFFF
 

@@ -20,7 +20,7 @@ Bounds (issue 8), each with its counter:
                       (orphan_retries_exceeded), TCP_FIN_TIMEOUT_MS (fin_wait2_timeouts)
     out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full)"""
 from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror
-from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH
+from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH, urandom
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
 from ustack.core.wire import tcp as w
@@ -158,12 +158,7 @@ class TCP:
 
     # ---- RFC 6528 initial sequence numbers ---------------------------------------------------
     def _secret(self, stack):
-        k = None
-        try:
-            import os
-            k = os.urandom(16)
-        except (ImportError, AttributeError, NotImplementedError, OSError):
-            pass
+        k = urandom(16)
         if k is None or len(k) < 16:
             k = bytearray(16)
             i = 0
