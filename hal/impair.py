@@ -13,6 +13,8 @@ targeted, deterministic losses. The generator is xorshift32, so a seed gives the
 impairment sequence on CPython and MicroPython. Counters: sent, lost, duplicated,
 reordered, corrupted, delayed, passed."""
 
+from ustack.core.compat import xorshift32
+
 
 class Impair:
     def __init__(self, driver, loss=0.0, dup=0.0, reorder=0.0, corrupt=0.0, delay_ms=0,
@@ -45,11 +47,7 @@ class Impair:
         self.passed = 0
 
     def _rand(self):
-        x = self._x
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self._x = x
+        self._x = x = xorshift32(self._x)
         return x
 
     def _chance(self, p):
