@@ -69,8 +69,17 @@ def board_value(board, key, default=None):
 IFNAMSIZ = 16  # Linux: interface names are at most IFNAMSIZ - 1 = 15 bytes (plus the NUL)
 
 
+class BadValue(SystemExit):
+    """A value refused: exits with the one line 'ustack: FLAG VALUE: problem'; `detail` is
+    'FLAG VALUE: problem' for a command that words its lines itself (ctlcli)."""
+
+    def __init__(self, detail):
+        SystemExit.__init__(self, "ustack: " + detail)
+        self.detail = detail
+
+
 def refuse(flag, value, problem):
-    raise SystemExit("ustack: %s %s: %s" % (flag, value, problem))
+    raise BadValue("%s %s: %s" % (flag, value, problem))
 
 
 def check_ipv4(flag, v):
@@ -132,8 +141,26 @@ def check_cidr(flag, v):
 def _addr_of(flag, v, a):
     try:
         return check_ipv4(flag, a)
-    except SystemExit:
+    except BadValue:
         refuse(flag, v, "not an IPv4 address/prefix like 192.0.2.2/24")
+
+
+def check_destination(flag, v):
+    """A route's destination: 'default', ADDRESS (a /32) or NETWORK/PREFIX with no host bits
+    set (as Linux's `ip route` wants it); (4 bytes, prefix)."""
+    if v == "default":
+        return b"\0\0\0\0", 0
+    a, sep, p = v.partition("/")
+    a = _addr_of(flag, v, a) if sep else check_ipv4(flag, a)
+    if not sep:
+        return a, 32
+    if not (p.isdigit() and p.isascii() and len(p) <= 2 and int(p) <= 32):
+        refuse(flag, v, "the prefix length must be 0..32")
+    p = int(p)
+    if _net(a, p)[0] != int.from_bytes(a, "big"):
+        refuse(flag, v, "host bits set: the network is %s/%d"
+               % (".".join(str(x) for x in _net(a, p)[0].to_bytes(4, "big")), p))
+    return a, p
 
 
 def check_gateway(flag, v, ip, prefix):
@@ -160,11 +187,11 @@ def check_mac(flag, v):
         refuse(flag, v, "not a MAC address like 02:00:00:00:00:02")
     m = bytes(int(p, 16) for p in parts)
     if m == b"\xff" * 6:
-        refuse(flag, v, "the broadcast address, not a station's own")
+        refuse(flag, v, "the broadcast address, not a unicast MAC a station may own")
     if m[0] & 1:
-        refuse(flag, v, "a multicast (group) address, not a station's own")
+        refuse(flag, v, "a multicast (group) address, not a unicast MAC a station may own")
     if m == b"\0" * 6:
-        refuse(flag, v, "the all-zero address, not a station's own")
+        refuse(flag, v, "the all-zero address, not a unicast MAC a station may own")
     return m
 
 

@@ -168,6 +168,20 @@ def test_control_commands_refuse_bad_flags_and_a_missing_stack_in_one_line(ns):
     one_line(ustack(ns, "ss"), "no running `ustack up`")
 
 
+
+def test_control_words_are_checked_like_the_flags_before_any_stack_is_asked(ns):
+    """The same check per kind of value as `ustack up`'s flags, so no stack is needed to
+    hear about a bad word."""
+    for args, words in (
+            (("route", "add", "198.51.100.5/24", "via", "192.0.2.1"), ("host bits set",
+                                                                        "198.51.100.0/24")),
+            (("route", "add", "198.51.100.0/24", "via", "192.0.2.01"), ("via 192.0.2.01",)),
+            (("neigh", "add", "192.0.2.9", "lladdr", "ff:ff:ff:ff:ff:ff"), ("broadcast",)),
+            (("addr", "replace", "192.0.2.255/24"), ("192.0.2.255/24", "broadcast")),
+            (("addr", "replace", "192.0.2.5/24", "gateway", "foo"), ("gateway foo",))):
+        one_line(ustack(ns, *args), *words)
+
+
 def test_run_without_a_program_and_run_under_micropython_are_one_line(ns):
     one_line(ustack(ns, "run", "--tap", TAP), "name the program")
     one_line(ustack(ns, "run", "--tap", TAP, "--runtime", "micropython", "--", "python", "-c",
