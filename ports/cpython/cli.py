@@ -65,7 +65,8 @@ def board_value(board, key, default=None):
 
 
 # ---- one check per kind of value, used by every subcommand, run before anything is made ----
-# Each raises SystemExit with one line: "ustack: FLAG VALUE: the problem".
+# Each refuses with BadValue, a SystemExit whose one line is "ustack: FLAG VALUE: the problem"
+# (the control commands reword it with their own prefix: ctlcli._checked).
 IFNAMSIZ = 16  # Linux: interface names are at most IFNAMSIZ - 1 = 15 bytes (plus the NUL)
 
 
@@ -789,10 +790,9 @@ ICMP4_MAX_PAYLOAD = 65535 - 20 - 8
 
 def check_ping_args(args):
     """One line naming the flag, as the kernel's ping does, before any link is opened."""
-    from ustack.core.wire import ipv4 as ip4
     try:
-        ip4.aton(args.dest)
-    except ValueError:
+        check_ipv4("ping", args.dest)
+    except BadValue:
         raise SystemExit("ustack ping: %s: not an IPv4 address (ping takes no names yet)"
                          % (args.dest,))
     if not 0 <= args.size <= ICMP4_MAX_PAYLOAD:

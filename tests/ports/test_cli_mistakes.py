@@ -159,6 +159,12 @@ def test_ustack_ping_refuses_a_bad_flag_in_one_line(ns, flags, words):
     assert only_lo(ns)
 
 
+def test_ustack_ping_refuses_a_destination_that_is_not_a_dotted_quad(ns):
+    for dest in ("192.0.2.01", "192.0.2.1.", " 192.0.2.1", "192.0.2.1_0"):
+        one_line(ustack(ns, "ping", dest, "--tap", TAP), "not an IPv4 address")
+    assert only_lo(ns)
+
+
 def test_control_commands_refuse_bad_flags_and_a_missing_stack_in_one_line(ns):
     one_line(ustack(ns, "ss", "--bogus"), "ustack ss", "--bogus")
     one_line(ustack(ns, "stats", "--name", "nosuch"), "no stack named 'nosuch'")
