@@ -306,19 +306,23 @@ def build_parser():
     link.add_argument("--runtime", choices=RUNTIMES, default="cpython",
                      help="run the core under CPython (default) or the MicroPython unix port "
                           "behind a TAP bridge")
-    link.add_argument("--tap", default=None, help="TAP device name (default: the board's, ustack0)")
+    link.add_argument("--tap", default=None, help="TAP device name, at most 15 characters "
+                                                   "(default: the board's, ustack0)")
     link.add_argument("--ip", default=None, help="the stack's address/prefix, e.g. 192.0.2.2/24")
-    link.add_argument("--gateway", default=None, help="default gateway address")
+    link.add_argument("--gateway", default=None,
+                      help="default gateway address, on the --ip subnet")
     link.add_argument("--dhcp", action="store_true", default=None,
                       help="lease the address (and router, DNS servers) from DHCP instead of --ip")
-    link.add_argument("--mac", default=None, help="the stack's MAC, e.g. 02:00:00:00:00:02")
+    link.add_argument("--mac", default=None,
+                      help="the stack's unicast MAC, e.g. 02:00:00:00:00:02")
     link.add_argument("--host-ip", default=None,
                      help="configure the kernel side of the TAP with this address/prefix and bring "
                           "it up (needs CAP_NET_ADMIN), so one command gives a reachable host")
     link.add_argument("--serve", default="",
                      help="comma-separated built-in services: echo (7), discard (9) over UDP and "
                           "TCP; chargen (19), http (80) over TCP")
-    link.add_argument("--http-root", default=None, help="directory served by the http service")
+    link.add_argument("--http-root", default=None,
+                      help="directory served by the http service (with --serve http)")
     link.add_argument("--pcap", default=None, help="write every frame in and out to this pcap file")
     link.add_argument("--stats-interval", type=float, default=0,
                      help="print counters every S seconds (0 = only at exit)")
