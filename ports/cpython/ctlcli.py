@@ -307,37 +307,36 @@ def _kw(words, allowed):
     return out
 
 
-def _check_addr(word, v):
-    from ustack.core.wire import ipv4 as ip4
+# the same checks as `ustack up`'s flags (cli.py: one function per kind of value)
+def _checked(check, word, v):
+    from ustack.ports.cpython import cli
     try:
-        ip4.aton(v)
-    except ValueError:
-        raise _Bad("%s %s: not an IPv4 address like 192.0.2.1" % (word, v))
+        check(word, v)
+    except cli.BadValue as e:
+        raise _Bad(e.detail)
     return v
+
+
+def _check_addr(word, v):
+    from ustack.ports.cpython import cli
+    return _checked(cli.check_ipv4, word, v)
+
+
+def _check_host_cidr(word, v):
+    from ustack.ports.cpython import cli
+    return _checked(cli.check_cidr, word, v)
 
 
 def _check_cidr(word, v, default_ok=False):
-    from ustack.core.wire import ipv4 as ip4
-    if default_ok and v == "default":
-        return v
-    try:
-        ip4.parse_cidr(v if "/" in v else v + "/32")
-    except ValueError:
+    from ustack.ports.cpython import cli
+    if v == "default" and not default_ok:
         raise _Bad("%s %s: not an address/prefix like 192.0.2.0/24" % (word, v))
-    return v
+    return _checked(cli.check_destination, word, v)
 
 
 def _check_mac(word, v):
-    from ustack.core.wire.ethernet import parse_mac
-    try:
-        m = parse_mac(v)
-    except ValueError:
-        m = None
-    if m is None or len(m) != 6:
-        raise _Bad("%s %s: not a MAC like 02:00:00:00:00:09" % (word, v))
-    if m[0] & 1 or m == b"\0" * 6:
-        raise _Bad("%s %s: not a unicast MAC" % (word, v))
-    return v
+    from ustack.ports.cpython import cli
+    return _checked(cli.check_mac, word, v)
 
 
 def _requests(args):
@@ -368,7 +367,7 @@ def _requests(args):
         ip = w.pop(0)
         if "/" not in ip:
             raise _Bad("%s: give the prefix too, e.g. %s/24" % (ip, ip))
-        _check_cidr("replace", ip)
+        _check_host_cidr("replace", ip)
         kw = _kw(w, ("dev", "gateway"))
         req = {"ip": ip, "dev": kw.get("dev") or "eth0"}
         if "gateway" in kw:

@@ -87,8 +87,11 @@ class MpProcess:
     """The micropython child: reads its stdout, keeps the last counters line."""
 
     def __init__(self, cmd, cwd, echo=None, pass_fds=()):
+        # its own process group: a terminal's Ctrl-C reaches `ustack up` only, which then
+        # ends the child in order (link closed, counters read) instead of both racing
         self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, text=True,
-                                     stdin=subprocess.DEVNULL, pass_fds=pass_fds)
+                                     stdin=subprocess.DEVNULL, pass_fds=pass_fds,
+                                     start_new_session=True)
         self.up_line = None
         self.up = threading.Event()
         self.counters = None
@@ -161,9 +164,23 @@ def run_up(args):
     work = tempfile.mkdtemp(prefix="ustack-mpy-")
     tap = br = mp = None
     stop = threading.Event()
+    got = list(cli._stop)  # a signal cli.main caught before this point
+
+    def on_signal(signum, frame):
+        got.append(signum)
+        stop.set()
+    # SIGHUP (the terminal went away) ends the run like SIGINT/SIGTERM; from here on, so a
+    # signal while the TAP, bridge and child are being made ends the run cleanly too
+    for sig in cli.STOP_SIGNALS:
+        signal.signal(sig, on_signal)
+    if got:
+        stop.set()
     as_json = getattr(args, "json", False)
     rc = 0
+    ready = False
     try:
+        if stop.is_set():
+            return cli.stopped_early(got[0])
         tap = Tap(r["tap"], mtu=r["mtu"], queues=r.get("tap_queues", 1))
         cli.host_setup(tap.name, r["host_ip"], r["mtu"])
         stage(work, board)
@@ -188,11 +205,6 @@ def run_up(args):
         for fd in pass_fds:
             os.close(fd)  # micropython holds the pty's slave side now
 
-        def on_signal(signum, frame):
-            stop.set()
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
-
         ip = r["ip"].split("/")[0]
         if kind == "slip-pty":
             br.start()
@@ -208,12 +220,20 @@ def run_up(args):
                 if br.accept(0.2):
                     connected = True
                     break
+            if stop.is_set():
+                rc = _stopped_early(mp, got[0])
+                return rc
             if not connected:
                 mp.stop()
                 raise SystemExit("ustack: the micropython stack did not connect (exit %s)"
                                  % (mp.proc.returncode,))
             br.start()
-            mp.up.wait(90 if r.get("dhcp") else 20)  # DHCP: up once the lease is bound
+            end = time.monotonic() + (90 if r.get("dhcp") else 20)  # DHCP: once leased
+            while not mp.up.wait(0.1) and not stop.is_set() and time.monotonic() < end:
+                pass
+            if stop.is_set():
+                rc = _stopped_early(mp, got[0])
+                return rc
             if r.get("dhcp"):
                 if mp.up_line is None or " ip=" not in mp.up_line:
                     mp.stop()
@@ -232,6 +252,10 @@ def run_up(args):
             shown = mp.up_line.split(" ip=")[1].split()[0]
             if " dhcp=" in mp.up_line:
                 lease = " dhcp=" + mp.up_line.split(" dhcp=")[1].strip()
+        if stop.is_set():
+            rc = _stopped_early(mp, got[0])
+            return rc
+        ready = True
         print("ready driver=%s tap=%s ip=%s mac=%s runtime=micropython compiled=False "
               "serve=%s heapsize=%s%s" % (settings["DRIVER"], tap.name, shown, r["mac"], serve,
                                          heapsize_for(board), lease), flush=True)
@@ -266,13 +290,24 @@ def run_up(args):
                 tap.report(c)
             if mp.failures:
                 c["heap_lock.failures"] = len(mp.failures)
-            print_counters(c, as_json)
+            if ready or not got:  # stopped before ready: the one line said so
+                print_counters(c, as_json)
         if br is not None:
             br.stop()
         if tap is not None:
             tap.close()
         shutil.rmtree(work, ignore_errors=True)
     return rc
+
+
+def _stopped_early(mp, sig):
+    """A stop signal before `ready`: the child has nothing to report yet, so it is ended
+    at once (SIGKILL: no KeyboardInterrupt trace from it), and one line says why."""
+    from ustack.ports.cpython import cli
+    if mp is not None and mp.alive():
+        mp.proc.kill()
+        mp.proc.wait()
+    return cli.stopped_early(sig)
 
 
 def _open_control(args, r):
