@@ -46,7 +46,8 @@ def parse_config(items):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="ustack", description="ustack: a portable TCP/IP stack in Python")
+    p = argparse.ArgumentParser(prog="ustack", description="ustack: a portable TCP/IP stack in Python",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # --version: one line
     import ustack  # the path says which copy runs: an install, or a checkout on sys.path
     p.add_argument("--version", action="version", help="print the version and where it runs from",
                    version="ustack %s from %s" % (ustack.__version__, os.path.dirname(ustack.__file__)))

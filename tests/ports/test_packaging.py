@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests.conftest import needs_netns
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PY = sys.executable
 
@@ -121,3 +123,138 @@ def test_version_is_written_once():
     want = pyproject()["project"]["version"]
     for f in ("__init__.py", "setup.py", "ports/cpython/cli.py"):
         assert want not in open(os.path.join(ROOT, f)).read(), f
+
+
+# -- the wheel ------------------------------------------------------------------------------
+
+# the commands the README's install text gives (test_wheel_commands_are_the_readmes)
+WHEEL_CMD = "pip wheel . --no-deps --no-build-isolation -w dist"
+INSTALL_CMD = "pip install dist/ustack-*.whl"
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    """The wheel built from this checkout as the README says, offline (no index)."""
+    out = tmp_path_factory.mktemp("dist")
+    argv = [PY, "-m"] + WHEEL_CMD.replace("-w dist", "-w " + str(out)).split() + ["--no-index", "-q"]
+    r = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=clean_env(),
+                       timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (whl,) = list(out.glob("ustack-*.whl"))
+    return whl
+
+
+@pytest.fixture(scope="module")
+def venv(wheel, tmp_path_factory):
+    """A fresh venv (no site-packages of ours) with only the wheel installed, offline."""
+    d = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", str(d)], check=True, timeout=300,
+                   env=clean_env())
+    r = subprocess.run([str(d / "bin" / "pip"), "install", "-q", "--no-index", "--no-deps",
+                        str(wheel)], capture_output=True, text=True, env=clean_env(), timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return d
+
+
+def elf_sections(data):
+    """Section names of an ELF64 little-endian shared object (enough to tell a stripped one)."""
+    import struct
+    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    def sh(i):
+        name, = struct.unpack_from("<I", data, shoff + i * shentsize)
+        off, size = struct.unpack_from("<QQ", data, shoff + i * shentsize + 0x18)
+        return name, off, size
+    _, stroff, _ = sh(shstrndx)
+    names = []
+    for i in range(shnum):
+        n = sh(i)[0]
+        names.append(data[stroff + n:data.index(b"\0", stroff + n)].decode())
+    return names
+
+
+def test_wheel_ships_the_demo_web_root_and_no_checkout_files(wheel):
+    import zipfile
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "ustack/ports/cpython/demo_www/index.html" in names
+    assert "ustack/ports/micropython/shadow/socket.py" in names
+    assert "ustack/core/stack.py" in names and "ustack/boards/pc_tap.py" in names
+    for n in names:
+        assert n.startswith(("ustack/", "ustack-")), n
+        assert not n.startswith(("ustack/tests/", "ustack/benchmarks/", "ustack/build/")), n
+        assert n not in ("ustack/setup.py", "ustack/tasks.py", "ustack/pyproject.toml"), n
+
+
+def test_wheel_extension_modules_are_stripped(wheel, tmp_path):
+    import shutil
+    import zipfile
+    z = zipfile.ZipFile(wheel)
+    mods = [n for n in z.namelist() if n.endswith(".so")]
+    if sys.platform.startswith("linux"):
+        assert len(mods) >= 30, mods  # the compiled core: one per module of core/
+    for n in mods:
+        data = z.read(n)
+        names = elf_sections(data)
+        assert ".symtab" not in names, n
+        assert not [s for s in names if s.startswith(".debug")], n
+        assert len(data) < 1000000, (n, len(data))  # unstripped, the largest are over 2 MB
+        if shutil.which("file"):
+            p = tmp_path / os.path.basename(n)
+            p.write_bytes(data)
+            out = subprocess.run(["file", str(p)], capture_output=True, text=True).stdout
+            assert ", stripped" in out, out
+
+
+def test_installed_wheel_runs_from_outside_the_checkout(venv, tmp_path):
+    env = clean_env()
+    site = subprocess.run([str(venv / "bin" / "python"), "-c",
+                           "import ustack, os; print(os.path.dirname(ustack.__file__))"],
+                          capture_output=True, text=True, cwd=str(tmp_path), env=env).stdout.strip()
+    assert site.startswith(str(venv)), site
+    want = pyproject()["project"]["version"]
+    r = subprocess.run([str(venv / "bin" / "ustack"), "--version"], capture_output=True,
+                       text=True, cwd=str(tmp_path), env=env, timeout=60)
+    assert r.stdout == "ustack %s from %s\n" % (want, site), r.stdout + r.stderr
+    r = subprocess.run([str(venv / "bin" / "ustack"), "info"], capture_output=True, text=True,
+                       cwd=str(tmp_path), env=env, timeout=60)
+    assert r.returncode == 0 and "compiled=True" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([str(venv / "bin" / "python"), "-m", "ustack.ports.cpython.demo", "--help"],
+                       capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=60)
+    assert r.returncode == 0 and "--bytes" in r.stdout, r.stdout + r.stderr
+
+
+def test_from_the_checkouts_parent_directory_python_m_runs_the_checkout_and_says_so(venv, tmp_path):
+    """The repo root is the package: with a checkout named ustack in the current directory,
+    `python -m ustack...` imports the checkout (Python puts the current directory first), while
+    the `ustack` command runs the install. Harmless (the checkout is a whole package) and
+    documented in the README; --version names the copy that runs."""
+    (tmp_path / "ustack").symlink_to(ROOT)
+    env = clean_env()
+    want = pyproject()["project"]["version"]
+    r = subprocess.run([str(venv / "bin" / "python"), "-m", "ustack.ports.cpython.cli", "--version"],
+                       capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=60)
+    assert r.stdout == "ustack %s from %s\n" % (want, tmp_path / "ustack"), r.stdout + r.stderr
+    r = subprocess.run([str(venv / "bin" / "ustack"), "--version"], capture_output=True,
+                       text=True, cwd=str(tmp_path), env=env, timeout=60)
+    assert r.stdout.startswith("ustack %s from %s" % (want, venv)), r.stdout + r.stderr
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert "parent directory" in readme and "ustack --version" in readme
+
+
+def test_wheel_commands_are_the_readmes():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert WHEEL_CMD in readme and INSTALL_CMD in readme
+    for extra in ("ftdi", "spidev", "sim", "mpy"):
+        assert "[%s]" % extra in readme, extra
+
+
+@pytest.mark.slow
+@needs_netns
+def test_demo_from_the_installed_wheel_serves_its_web_root(venv, tmp_path):
+    r = subprocess.run([str(venv / "bin" / "python"), "-m", "ustack.ports.cpython.demo",
+                        "--bytes", "200000"], capture_output=True, text=True,
+                       cwd=str(tmp_path), env=clean_env(), timeout=300)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    assert "<h1>Hello from ustack</h1>" in r.stdout  # demo_www/index.html, from the wheel
+    assert "200000 bytes in" in r.stdout and "matches" in r.stdout
