@@ -110,8 +110,9 @@ def test_a_module_that_is_there_but_fails_to_import_says_why(tmp_path):
 
 def test_version_comes_from_pyproject_and_says_where_the_package_is():
     want = pyproject()["project"]["version"]
+    # one line however long the path and however narrow the terminal (argparse wraps text)
     r = subprocess.run([PY, "-m", "ustack.ports.cpython.cli", "--version"], capture_output=True,
-                       text=True, env=clean_env(), cwd=ROOT, timeout=60)
+                       text=True, env=clean_env(COLUMNS="30"), cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
     import ustack
     assert r.stdout == "ustack %s from %s\n" % (want, os.path.dirname(ustack.__file__))
