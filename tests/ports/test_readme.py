@@ -189,3 +189,24 @@ def test_micropython_snippet_runs_on_the_unix_port_by_the_readmes_command(peer, 
     r = peer.ns.run(["sh", "-c", "cd %s && exec %s" % (ROOT, cmd)], timeout=120)
     assert r.returncode == 0, "README.md line %d:\n%s%s" % (line, r.stdout, r.stderr)
     assert_prints_what_is_shown(body, r.stdout)
+
+
+def portable_snippets():
+    """The python blocks that use only the core and hal (the README says: any runtime)."""
+    return [(b, l) for b, l in blocks_of("python")
+            if "ustack.ports" not in b and "ustack.patch" not in b and "import socket" not in b]
+
+
+def test_the_core_snippet_is_there():
+    assert len(portable_snippets()) == 1
+
+
+@needs_micropython
+@pytest.mark.parametrize("body,line", portable_snippets(),
+                         ids=["README.md:%d" % l for _, l in portable_snippets()])
+def test_core_snippet_runs_under_micropython_too(body, line, tmp_path):
+    from tests.micropython.mpyhelp import run_mpy, stage_lib
+    lib = stage_lib(str(tmp_path / "lib"))
+    r = run_mpy(["-c", "import sys\nsys.path.insert(0, %r)\n" % lib + body], cwd=lib, timeout=120)
+    assert r.returncode == 0, "README.md line %d:\n%s%s" % (line, r.stdout, r.stderr)
+    assert_prints_what_is_shown(body, r.stdout)
