@@ -34,7 +34,9 @@ def need(module, who):
 
 
 def board_flag(board):
-    return "--board %s" % (getattr(board, "NAME", None) or board.__name__.split(".")[-1],)
+    """How the user named the board: its NAME, else its module's name."""
+    return "--board %s" % (getattr(board, "NAME", None) or
+                           getattr(board, "__name__", "?").split(".")[-1],)
 
 
 def usb_driver(board, mac=None, backend=None):
