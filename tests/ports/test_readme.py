@@ -8,7 +8,6 @@ anything). The two setup commands are the ones CI runs."""
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 
