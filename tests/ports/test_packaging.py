@@ -186,6 +186,17 @@ def test_wheel_ships_the_demo_web_root_and_no_checkout_files(wheel):
         assert n not in ("ustack/setup.py", "ustack/tasks.py", "ustack/pyproject.toml"), n
 
 
+def test_wheel_metadata_offers_the_extras_and_names_the_version(wheel):
+    import zipfile
+    z = zipfile.ZipFile(wheel)
+    meta = z.read("ustack-%s.dist-info/METADATA" % pyproject()["project"]["version"]).decode()
+    extras = set(re.findall(r"^Provides-Extra: (\S+)$", meta, re.M))
+    assert {"ftdi", "spidev", "sim", "mpy", "dev"} <= extras, extras
+    assert re.search(r"^Requires-Dist: pyftdi.*extra == .ftdi.", meta, re.M), meta[:3000]
+    ep = z.read("ustack-%s.dist-info/entry_points.txt" % pyproject()["project"]["version"]).decode()
+    assert "ustack = ustack.ports.cpython.cli:main" in ep
+
+
 def test_wheel_extension_modules_are_stripped(wheel, tmp_path):
     import shutil
     import zipfile
