@@ -27,7 +27,27 @@ if _os.environ.get("USTACK_PURE"):
 from ustack.core import checksum as _checksum  # noqa: E402
 
 compiled = not _checksum.__file__.endswith(".py")
-__version__ = "0.1.0"
+
+
+def _version():
+    """The version is written once, in pyproject.toml: a checkout reads it there, an installed
+    package from its metadata (made from the same line by the build)."""
+    here = _os.path.dirname(_os.path.abspath(__file__))
+    try:
+        with open(_os.path.join(here, "pyproject.toml")) as f:
+            for line in f:
+                if line.startswith("version") and "=" in line:
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:  # installed: no pyproject.toml beside the package
+        pass
+    try:
+        from importlib.metadata import version
+        return version("ustack")
+    except Exception:  # neither (copied by hand): say so rather than guess
+        return "unknown"
+
+
+__version__ = _version()
 
 
 def patch(host=None, **open_stack_args):

@@ -10,14 +10,45 @@ if not os.path.exists(PY):
     PY = sys.executable
 
 
+def step(task_name, msg):
+    """A progress line of a long task, before the step it names."""
+    print("%s: %s" % (task_name, msg), flush=True)
+
+
+class Progress:
+    """Stands in for a command's stdout: shows only the lines naming the module being built
+    (setuptools' `building 'ustack.core.x' extension`), each as one progress line."""
+
+    def __init__(self, task_name):
+        self.task_name = task_name
+        self.part = ""
+        self.n = 0
+
+    def write(self, text):
+        self.part += text
+        while "\n" in self.part:
+            line, self.part = self.part.split("\n", 1)
+            if line.startswith("building '"):
+                self.n += 1
+                step(self.task_name, "compiling %s (%d)" % (line.split("'")[1], self.n))
+
+    def flush(self):
+        pass
+
+
 @task(help={"pure": "remove the compiled modules instead (pure-Python core)"})
 def build(c, pure=False):
     """Compile the core with Cython in place (falls back to pure Python without a compiler)."""
     with c.cd(ROOT):
         if pure:
+            step("build", "removing the compiled core (pure Python from now on)")
             c.run("find core -name '*.so' -delete -o -name '*.c' -delete")
             return
-        c.run("%s setup.py -q build_ext --inplace -j %d" % (PY, os.cpu_count() or 1), hide="out", warn=True)
+        step("build", "Cython: core/ to C, then C to extension modules on %d cores (a few "
+                      "minutes the first time; only changed modules after)" % (os.cpu_count() or 1))
+        c.run("%s setup.py build_ext --inplace -j %d" % (PY, os.cpu_count() or 1),
+              out_stream=Progress("build"), warn=True)
+        step("build", "done; checking which core is imported")
         c.run("%s -c \"import ustack; print('core compiled:', ustack.compiled)\"" % PY)
 
 
@@ -52,31 +83,49 @@ def demo(c):
 
 
 @task(help={"quick": "shorter runs (for CI smoke)", "out": "results file (markdown)",
-            "runtime": "cpython (default; results shown in README) or micropython"})
-def bench(c, quick=False, out="", runtime="cpython"):
-    """Benchmarks against Linux over the same TAP; writes a markdown table to benchmarks/."""
+            "runtime": "cpython (default) or micropython",
+            "readme": "also show the results in README.md (not done unless asked)"})
+def bench(c, quick=False, out="", runtime="cpython", readme=False):
+    """Benchmarks against Linux over the same TAP; writes markdown tables to benchmarks/
+    (and, with --readme, into README.md)."""
     out = out or ("benchmarks/results.md" if runtime == "cpython" else
                   "benchmarks/results-%s.md" % runtime)
+    floods = "benchmarks/floods.md" if runtime == "cpython" else "benchmarks/floods-%s.md" % runtime
+    shown = " --readme" if readme else ""
+    steps = [("seeded simulator: TCP goodput against loss (benchmarks/loss.md)",
+              "%s -m benchmarks.loss_table" % PY)]
+    if runtime == "cpython":
+        steps.append(("frames/s through each driver and its virtual device (benchmarks/drivers.md)",
+                      "%s -m benchmarks.drivers%s%s" % (PY, " --count 500" if quick else "", shown)))
+    else:
+        steps.append(("code size and heap per board (benchmarks/memory.md)",
+                      "%s -m benchmarks.memory%s" % (PY, shown)))
+    # hping3 floods, 30 s each (3 s with --quick)
+    steps.append(("hping3 floods, %d s each (%s)" % (3 if quick else 30, floods),
+                  "%s -m benchmarks.floods --secs %d --runtime %s --out %s%s" % (
+                      PY, 3 if quick else 30, runtime, floods,
+                      shown if runtime == "cpython" else "")))  # README shows CPython's
+    # ustack and Linux over the same TAP path; the README's table is the CPython runtime's
+    steps.append(("ustack against the Linux kernel: ping, UDP, TCP (%s)" % out,
+                  "%s -m benchmarks.bench%s --out %s --runtime %s%s" % (
+                      PY, " --quick" if quick else "", out, runtime,
+                      shown if runtime == "cpython" else "")))
+    if runtime == "cpython":
+        # unmodified programs over ustack: uiperf3 vs iperf3 -c, http.server 100 MB
+        steps.append(("unmodified programs over ustack: uiperf3, http.server (benchmarks/programs.md)",
+                      "%s -m benchmarks.programs%s%s" % (PY, " --quick" if quick else "", shown)))
     with c.cd(ROOT):
-        c.run("%s -m benchmarks.loss_table" % PY)
-        if runtime == "cpython":
-            c.run("%s -m benchmarks.drivers %s" % (PY, "--count 500" if quick else ""))
-        else:
-            c.run("%s -m benchmarks.memory" % PY)
-        # hping3 floods, 30 s each (3 s with --quick): benchmarks/floods[-micropython].md
-        c.run("%s -m benchmarks.floods --secs %d --runtime %s --out %s" % (
-            PY, 3 if quick else 30, runtime,
-            "benchmarks/floods.md" if runtime == "cpython" else "benchmarks/floods-%s.md" % runtime))
-        c.run("%s -m benchmarks.bench %s --out %s --runtime %s %s" % (
-            PY, "--quick" if quick else "", out, runtime, "" if runtime == "cpython" else "--no-readme"))
-        if runtime == "cpython":
-            # unmodified programs over ustack: uiperf3 vs iperf3 -c, http.server 100 MB
-            c.run("%s -m benchmarks.programs %s" % (PY, "--quick" if quick else ""))
+        for i, (what, cmd) in enumerate(steps):
+            step("bench", "[%d/%d] %s" % (i + 1, len(steps), what))
+            c.run(cmd)
+    step("bench", "done; README.md %s" % ("updated" if readme else
+                                          "unchanged (invoke bench --readme shows the results there)"))
 
 
 @task(help={"board": "board name in boards/ (default unix)", "out": "output directory"})
 def mpy(c, board="unix", out="build/mpy"):
     """Compile the modules a board needs with mpy-cross and report the .mpy size."""
+    step("mpy", "compiling the modules board %s needs with mpy-cross into %s/%s" % (board, out, board))
     with c.cd(ROOT):
         c.run("%s -m ustack.ports.micropython.build --board %s --out %s" % (PY, board, out))
 

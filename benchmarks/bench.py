@@ -2,7 +2,8 @@
 
 Each row measures ustack (the stack on a TAP, in its own namespace) and, in the same run,
 the baseline: the Linux kernel of a second namespace reached through a TAP relay (see
-relay.py). Results go to a markdown file (default benchmarks/results.md) shown in README.
+relay.py). Results go to a markdown file (default benchmarks/results.md); with --readme, README.md
+shows them too (a user's checkout is not rewritten unless asked).
 """
 import argparse
 import os
@@ -101,7 +102,7 @@ def measure(ns, quick, count, secs):
     return v
 
 
-def run(quick, out, runtime, readme=True, rounds=3):
+def run(quick, out, runtime, readme=False, rounds=3):
     """Both peers up at once; rounds alternate ustack and Linux and each row reports the
     median of the rounds, so machine noise (frequency, scheduling) hits both alike."""
     count = 200 if quick else 1000
@@ -190,9 +191,9 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="benchmarks/results.md")
     ap.add_argument("--runtime", default="cpython", help="cpython or micropython")
-    ap.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    ap.add_argument("--readme", action="store_true", help="also show the results in README.md (between its markers)")
     a = ap.parse_args()
-    run(a.quick, a.out, a.runtime, not a.no_readme)
+    run(a.quick, a.out, a.runtime, a.readme)
 
 
 if __name__ == "__main__":

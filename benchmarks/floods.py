@@ -59,6 +59,7 @@ def main(argv=None):
     ap.add_argument("--runtime", default="cpython")
     ap.add_argument("--only", default="", help="comma-separated flood kinds")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "floods.md"))
+    ap.add_argument("--readme", action="store_true", help="also show the results in README.md (between its markers)")
     a = ap.parse_args(argv)
     kinds = [k for k in FLOODS if not a.only or k in a.only.split(",")]
     rows = []
@@ -91,6 +92,10 @@ def main(argv=None):
         for line in rows:
             f.write(line + "\n")
     print("wrote", a.out)
+    if a.readme:
+        from benchmarks.bench import update_readme
+        with open(a.out) as f:
+            update_readme(f.read(), "floods")
 
 
 if __name__ == "__main__":

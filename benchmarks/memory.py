@@ -105,7 +105,7 @@ def render(builds, mem, smallest):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "memory.md"))
-    ap.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    ap.add_argument("--readme", action="store_true", help="also show the results in README.md (between its markers)")
     a = ap.parse_args()
     from tests.micropython.test_memory import smallest_heap
     from ustack.ports.micropython.build import build
@@ -116,7 +116,7 @@ def main():
         smallest = smallest_heap(os.path.join(d, "smallest"), lib)
     text = render(builds, mem, smallest)
     from benchmarks.bench import publish
-    publish(text, a.out, None if a.no_readme else "memory")
+    publish(text, a.out, "memory" if a.readme else None)
 
 
 if __name__ == "__main__":

@@ -135,6 +135,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="3 s iperf3 runs, a 20 MB file")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "programs.md"))
+    ap.add_argument("--readme", action="store_true", help="also show the results in README.md (between its markers)")
     a = ap.parse_args()
     seconds = 3 if a.quick else 10
     size_mb = 20 if a.quick else 100
@@ -163,9 +164,8 @@ def main():
             "", "| program | over ustack | uiperf3 over the kernel |", "|---|---|---|"]
     text += ["| %s | %s | %s |" % r for r in rows]
     text = "\n".join(text) + "\n"
-    with open(a.out, "w") as f:
-        f.write(text)
-    sys.stdout.write(text)
+    from benchmarks.bench import publish
+    publish(text, a.out, "programs" if a.readme else None)
     if not same:
         raise SystemExit("http.server download: SHA-256 differs")
 

@@ -2,7 +2,7 @@
 
 Wiring (FT232H ADBUS): AD0 SCK, AD1 MOSI, AD2 MISO, AD3 CS, AD4 INT (input), AD5 RST (output);
 3.3 V logic, module powered from 3.3 V (the ENC28J60 draws up to ~180 mA while transmitting).
-Run: ustack up --board pc_ft232h_enc28j60 --serve echo   (needs `pip install pyftdi` and a udev rule or root)
+Run: ustack up --board pc_ft232h_enc28j60 --serve echo   (needs `pip install 'ustack[ftdi]'` and a udev rule or root)
 """
 NAME = "pc_ft232h_enc28j60"
 DESCRIPTION = "PC + FT232H + ENC28J60"

@@ -1,7 +1,8 @@
 """A Raspberry Pi driving a W5500 module on /dev/spidev0.0 (Linux spidev).
 
 Wiring (40-pin header): 19 MOSI, 21 MISO, 23 SCLK, 24 CE0 -> CS, 3.3 V and GND; INT and RST
-optional (polling is used). Enable SPI with dtparam=spi=on. Run: ustack up --board rpi_spidev_w5500
+optional (polling is used). Enable SPI with dtparam=spi=on; needs `pip install 'ustack[spidev]'`.
+Run: ustack up --board rpi_spidev_w5500
 """
 NAME = "rpi_spidev_w5500"
 DESCRIPTION = "Raspberry Pi (Linux spidev) + W5500"

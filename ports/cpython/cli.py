@@ -295,7 +295,11 @@ def parse_config(items):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="ustack", description="ustack: a portable TCP/IP stack in Python")
+    p = argparse.ArgumentParser(prog="ustack", description="ustack: a portable TCP/IP stack in Python",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # --version: one line
+    import ustack  # the path says which copy runs: an install, or a checkout on sys.path
+    p.add_argument("--version", action="version", help="print the version and where it runs from",
+                   version="ustack %s from %s" % (ustack.__version__, os.path.dirname(ustack.__file__)))
     sub = p.add_subparsers(dest="cmd")
     link = argparse.ArgumentParser(add_help=False)  # the flags `up` and `run` share
     link.add_argument("--board", default="pc_tap", help="board config in ustack.boards (default pc_tap)")

@@ -1,10 +1,14 @@
 """The demo: ustack on a TAP in its own network namespace, answering the Linux kernel.
 
 Makes a namespace, runs `ustack up` inside it with ICMP, UDP and TCP services, then from the
-Linux side pings it, exchanges UDP echoes, fetches a page and a 100 MB body over HTTP with
-curl when TCP is there, and prints the stack's counters. Cleans up on exit or Ctrl-C.
+Linux side pings it, exchanges UDP echoes, fetches a page and a body (100 MB; --bytes) over
+HTTP with curl when TCP is there, and prints the stack's counters. Cleans up on exit or Ctrl-C.
 Exits 1 if any check failed (ping loss, a UDP echo missing or wrong, curl missing or
-failing, a SHA-256 mismatch), after running the rest and cleaning up."""
+failing, a SHA-256 mismatch), after running the rest and cleaning up.
+
+    python -m ustack.ports.cpython.demo [--bytes N]     (as root)
+"""
+import argparse
 import hashlib
 import json
 import os
@@ -34,7 +38,19 @@ def fail(failures, msg):
     print("FAILED: " + msg, flush=True)
 
 
-def main():
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m ustack.ports.cpython.demo",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--bytes", type=int, default=100 * 1000 * 1000, metavar="N",
+                   help="size of the HTTP body fetched and checked (default 100 MB)")
+    a = p.parse_args(argv)
+    if a.bytes < 0:
+        p.error("--bytes %d: 0 or more" % a.bytes)
+    return a
+
+
+def main(argv=None):
+    args = parse_args(argv)
     if os.geteuid() != 0:
         print("demo: needs root (network namespace and TAP)", file=sys.stderr)
         return 1
@@ -85,8 +101,9 @@ def main():
             print(r.stdout.strip()[:400])
             if r.returncode != 0:
                 fail(failures, "curl http://%s/ exited with %d %s" % (STACK, r.returncode, r.stderr.strip()))
-            step("curl a 100 MB /bytes/ body and check its SHA-256")
-            n = 100 * 1000 * 1000
+            n = args.bytes
+            step("curl a %s /bytes/ body and check its SHA-256" % (
+                "%d MB" % (n // 1000000) if n >= 1000000 else "%d-byte" % n))
             t = time.perf_counter()
             r = subprocess.run(["ip", "netns", "exec", ns, "curl", "-s", "-f", "-m", "300",
                                 "http://%s/bytes/%d" % (STACK, n)], capture_output=True)

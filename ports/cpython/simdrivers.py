@@ -180,6 +180,10 @@ def afpacket(name, mac):
 def make(kind, r, mac):
     if kind == "afpacket":
         return afpacket(r["tap"], mac)
+    if kind in ("sim-usb-ecm", "sim-usb-ncm"):
+        # the virtual USB devices are usbip device models: checked before the TAP is made
+        from ustack.ports.cpython.hwdrivers import need
+        need("usbip.device", "--driver " + kind)
     tap = Tap(r["tap"], mac=b"\x02\x00\x00\x00\xfe\xfe", mtu=r["mtu"])
     if kind in ("sim-usb-ecm", "sim-usb-ncm"):
         return usb(kind, tap, mac)
