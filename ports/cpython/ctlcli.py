@@ -193,16 +193,19 @@ def add_parsers(sub):
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     words = "ip-like words, e.g. %s"
     for name, h, desc, example in (
-            ("addr", "show or replace the stack's addresses",
-             "ustack addr [show] | ustack addr replace ADDR/PREFIX [dev DEV] [gateway GW]",
+            ("addr", "show, add, delete or replace the stack's addresses",
+             "ustack addr [show] | ustack addr add|replace ADDR/PREFIX [dev DEV] [gateway GW] "
+             "| ustack addr del ADDR/PREFIX [dev DEV] (one address per interface: add gives "
+             "one to an interface without, replace changes it)",
              "replace 192.0.2.5/24 dev eth0"),
             ("route", "show, add or delete routes",
              "ustack route [show] | ustack route add|replace DST [via GW] [dev DEV] "
              "[metric N] | ustack route del DST (DST: ADDR/PREFIX, ADDR or default)",
              "add 198.51.100.0/24 via 192.0.2.1"),
-            ("neigh", "show, add or delete ARP neighbours",
+            ("neigh", "show, add, delete or flush ARP neighbours",
              "ustack neigh [show] | ustack neigh add|replace ADDR lladdr MAC [dev DEV] | "
-             "ustack neigh del ADDR [dev DEV]",
+             "ustack neigh del ADDR [dev DEV] | ustack neigh flush [all] [dev DEV] "
+             "[nud permanent|all] (static entries go only with nud permanent or all)",
              "add 192.0.2.9 lladdr 02:00:00:00:00:09")):
         p = sub.add_parser(name, parents=[common], help=h, description=desc)
         p.add_argument("words", nargs="*", help=words % example)
@@ -237,7 +240,7 @@ def add_parsers(sub):
                    help="bytes kept of each frame (default %d)" % cc.CAPTURE_SNAPLEN)
     _one_line_errors(p, "ustack capture")
     p = sub.add_parser("config", parents=[common], help="show config, set run-time values",
-                       description="ustack config [show] | ustack config set KEY=VALUE ... "
+                       description="ustack config [show] | ustack config [set] KEY=VALUE ... "
                                    "(only keys the running stack takes; see `ustack config`)")
     p.add_argument("words", nargs="*", help=words % "set IP_TTL=32")
     _one_line_errors(p, "ustack config")
@@ -361,19 +364,21 @@ def _requests(args):
             raise _Bad("show takes no more words, got %r" % w[0])
         return [(cmd, {})]
     if cmd == "addr":
-        if verb not in ("replace", "change", "set"):
-            raise _Bad("unknown action %r (expected: show, replace)" % verb)
+        ops = {"add": "addr.add", "del": "addr.del", "delete": "addr.del", "replace": "addr.set",
+               "change": "addr.set", "set": "addr.set"}
+        if verb not in ops:
+            raise _Bad("unknown action %r (expected: show, add, del, replace)" % verb)
         if not w:
-            raise _Bad("replace needs ADDR/PREFIX")
+            raise _Bad("%s needs ADDR/PREFIX" % verb)
         ip = w.pop(0)
         if "/" not in ip:
             raise _Bad("%s: give the prefix too, e.g. %s/24" % (ip, ip))
-        _check_cidr("replace", ip)
-        kw = _kw(w, ("dev", "gateway"))
+        _check_cidr(verb, ip)
+        kw = _kw(w, ("dev",) if ops[verb] == "addr.del" else ("dev", "gateway"))
         req = {"ip": ip, "dev": kw.get("dev") or "eth0"}
         if "gateway" in kw:
             req["gateway"] = _check_addr("gateway", kw["gateway"])
-        return [("addr.set", req)]
+        return [(ops[verb], req)]
     if cmd == "route":
         if verb not in ("add", "replace", "del", "delete"):
             raise _Bad("unknown action %r (expected: show, add, replace, del)" % verb)
@@ -400,8 +405,21 @@ def _requests(args):
             raise _Bad("%s %s: give via GATEWAY or dev DEV" % (verb, dst))
         return [("route.add", req)]
     if cmd == "neigh":
+        if verb == "flush":
+            if w and w[0] == "all":
+                w.pop(0)
+            kw = _kw(w, ("dev", "nud"))
+            req = {}
+            if "dev" in kw:
+                req["dev"] = kw["dev"]
+            if "nud" in kw:
+                if kw["nud"] not in ("permanent", "all"):
+                    raise _Bad("nud %s: permanent or all (learned entries go anyway)"
+                               % kw["nud"])
+                req["permanent"] = True
+            return [("neigh.flush", req)]
         if verb not in ("add", "replace", "del", "delete"):
-            raise _Bad("unknown action %r (expected: show, add, replace, del)" % verb)
+            raise _Bad("unknown action %r (expected: show, add, replace, del, flush)" % verb)
         if not w:
             raise _Bad("%s needs an address" % verb)
         ip = _check_addr(verb, w.pop(0))
@@ -417,8 +435,11 @@ def _requests(args):
             req["dev"] = kw["dev"]
         return [("neigh.del" if verb.startswith("del") else "neigh.add", req)]
     if cmd == "config":
+        if "=" in verb:  # `ustack config KEY=VALUE ...`: set is understood
+            w.insert(0, verb)
+            verb = "set"
         if verb != "set":
-            raise _Bad("unknown action %r (expected: show, set)" % verb)
+            raise _Bad("unknown action %r (expected: show, set, or KEY=VALUE)" % verb)
         if not w:
             raise _Bad("set needs KEY=VALUE")
         out = []
@@ -521,7 +542,13 @@ def _capture(args, prog):
             out = open(args.write, "wb")
         except OSError as e:
             raise _Bad("-w %s: %s" % (args.write, e.strerror or e))
-    c = cc.find(args.name, args.pid)
+    asked = cc.find(args.name, args.pid)  # the stack's drop count, before and after
+    try:
+        dropped = asked.call("stats").get("ctl.capture_dropped", 0)
+        c = cc.find(args.name, args.pid)
+    except cc.ClientError:
+        asked.close()
+        raise
     frames = 0
     try:
         c.sock.sendall(ctl.request("capture", snaplen=args.snaplen))
@@ -561,7 +588,20 @@ def _capture(args, prog):
         c.close()
         if out is not sys.stdout.buffer:
             out.close()
-    sys.stderr.write("%d packets captured\n" % frames)
+        try:
+            dropped = asked.call("stats").get("ctl.capture_dropped", 0) - dropped
+        except cc.ClientError:
+            dropped = None  # the stack went away first
+        asked.close()
+    # like tcpdump's summary; with --json one object (on stderr: stdout may be the pcap)
+    if args.json:
+        sys.stderr.write(json.dumps({"captured": frames, "dropped": dropped},
+                                    sort_keys=True) + "\n")
+    else:
+        sys.stderr.write("%d packets captured\n" % frames)
+        if dropped is not None:
+            sys.stderr.write("%d packets dropped by the stack (capture queue full)\n"
+                             % dropped)
     return 0
 
 
