@@ -342,3 +342,13 @@ def test_every_subcommand_speaks_json_with_stable_keys(ns, stack, tmp_path):
     r = ustack(ns, "capture", "-w", str(tmp_path / "c.pcap"), "--duration", "0.5", "--json")
     assert r.returncode == 0 and sorted(json.loads(r.stderr)) == ["captured", "dropped"], \
         r.stderr
+
+
+def test_ss_u_lists_udp_sockets_only_and_l_the_bound_ones(ns, stack):
+    out = ok(ns, "ss", "-uln")
+    rows = out.splitlines()[1:]
+    assert rows and all(r.startswith("udp ") for r in rows), out
+    assert re.search(r"^udp +UNCONN +0 +0 +0\.0\.0\.0:7 +\*:\*$", out, re.M), out
+    assert ok(ns, "ss", "-u").splitlines()[1:] == []  # no connected UDP socket
+    both = ok(ns, "ss", "-tuan")
+    assert "LISTEN" in both and "UNCONN" in both
