@@ -188,6 +188,11 @@ class ControlServer:
                 self.nclients -= 1
             c.close()
 
+    def call(self, op, **args):
+        """Ask the stack served here (the port's own use, e.g. --stats-interval of a stack
+        behind a forward): its data, or ctl.CtlError with its refusal."""
+        return ctl.decode_response(self._handle(ctl.request(op, **args)))
+
     def _handle(self, line):
         if self.forward is not None:
             with self.nlock:  # one request at a time on the datagram socket

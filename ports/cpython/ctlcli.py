@@ -56,21 +56,23 @@ def open_control(args, r):
 class StatsLine:
     """--stats-interval's `stats` line: wall-clock time, uptime, the interval it covers and
     the delta of every counter over it. Its keys never change between lines (zeros too),
-    so a script can diff them; gauges (pool levels) are given as values."""
+    so a script can diff them; gauges (pool levels) are given as values. `sample` gives the
+    counters (default: the stack's own, ctl.all_counters; a stack in another process: its
+    control channel's `stats`)."""
 
-    def __init__(self, st, t0):
-        self.st = st
+    def __init__(self, st, t0, sample=None):
+        self.sample = sample or (lambda: ctl.all_counters(st))
         self.t0 = t0
         self.t = t0
-        self.prev = ctl.all_counters(st)
+        self.prev = self.sample()
 
     def emit(self, out):
         now = time.monotonic()
-        cur = ctl.all_counters(self.st)
+        cur = self.sample()
         d = ctl.deltas(self.prev, cur)
         line = {"time": _iso(time.time()), "uptime_s": round(now - self.t0, 3),
                 "interval_s": round(now - self.t, 3), "delta": d,
-                "gauges": {k: cur[k] for k in ctl.GAUGES}}
+                "gauges": {k: cur[k] for k in ctl.GAUGES if k in cur}}
         self.prev = cur
         self.t = now
         out.write("stats " + json.dumps(line, sort_keys=True) + "\n")

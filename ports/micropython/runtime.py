@@ -23,7 +23,11 @@ MicroPython-only knobs (no CLI flag, so the CPython runtime's flags stay the sam
                             MCU board 2 x HEAP + 256K, since on the 64-bit unix port objects
                             are twice their size on a 32-bit MCU and the code is not frozen
                             (tests/micropython/test_memory.py); else 16M)
-    USTACK_MPY_CONTROL_PORT UDP port of the test control service (app.Control); 0 = off
+    USTACK_MPY_CONTROL_PORT UDP port of the stack's control service (app.Control); 0 = off.
+                            Unset: CONTROL_PORT (4243) when --host-ip is given and not
+                            --no-control, answering only the host's address, so `ustack
+                            addr/route/neigh/ss/stats/config` reach it as they reach a
+                            CPython stack (this process holds the control socket, forwards)
     USTACK_MPY_EMIT         -X emit=native|viper for everything (default: bytecode)
     USTACK_MICROPYTHON      the micropython command
 """
@@ -56,13 +60,29 @@ def _settings(r, args, spec, driver="streamlink"):
         "FEATURES": list(r["features"] or ()),
         "SERVE": getattr(args, "serve", "") or "",
         "STATS_INTERVAL": getattr(args, "stats_interval", 0) or 0,
-        "CONTROL_PORT": int(os.environ.get("USTACK_MPY_CONTROL_PORT", "0") or 0),
+        "CONTROL_PORT": control_port(args, r),
+        "CONTROL_PEER": r["host_ip"].split("/")[0] if r.get("host_ip") else None,
         "DURATION": 0,
         "DHCP": bool(r.get("dhcp")),
         "DHCP_HOSTNAME": r.get("dhcp_hostname"),
         "HTTP_ROOT": os.path.abspath(args.http_root) if getattr(args, "http_root", None)
         else None,
     }
+
+
+CONTROL_PORT = 4243  # the stack's UDP control port behind `ustack up --runtime micropython`
+
+
+def control_port(args, r):
+    """The UDP port the micropython stack's control service listens on (0: none):
+    USTACK_MPY_CONTROL_PORT when set, else CONTROL_PORT when the host can reach the stack
+    (--host-ip) and the control channel is wanted."""
+    env = os.environ.get("USTACK_MPY_CONTROL_PORT")
+    if env:
+        return int(env)
+    if getattr(args, "no_control", False) or not r.get("host_ip"):
+        return 0
+    return CONTROL_PORT
 
 
 def heapsize_for(board):
@@ -235,13 +255,20 @@ def run_up(args):
         print("ready driver=%s tap=%s ip=%s mac=%s runtime=micropython compiled=False "
               "serve=%s heapsize=%s%s" % (settings["DRIVER"], tap.name, shown, r["mac"], serve,
                                          heapsize_for(board), lease), flush=True)
+        t0 = time.monotonic()
+        sampler = None
         if control is not None:
             from ustack.ports.cpython import control as cc
             control.attach_forward(cc.UdpForward(ip, settings["CONTROL_PORT"]))
-        t0 = time.monotonic()
+            if settings["STATS_INTERVAL"]:
+                sampler = _stats_line(control, t0)
         duration = getattr(args, "duration", 0) or 0
+        last = t0
         while not stop.is_set():
             stop.wait(0.2)
+            if sampler is not None and time.monotonic() - last >= settings["STATS_INTERVAL"]:
+                last = time.monotonic()
+                _emit(sampler)
             if not mp.alive():
                 rc = mp.proc.returncode or 1
                 sys.stderr.write("ustack: micropython exited (%s)\n" % (mp.proc.returncode,))
@@ -275,11 +302,31 @@ def run_up(args):
     return rc
 
 
+def _stats_line(control, t0):
+    """--stats-interval's `stats` line (ctlcli.StatsLine), the counters asked over the control
+    port: the same stable key set and shape as under the CPython runtime. None when the
+    stack does not answer."""
+    from ustack.ports.cpython import ctlcli
+    from ustack.core import ctl
+    try:
+        return ctlcli.StatsLine(None, t0, lambda: control.call("stats"))
+    except ctl.CtlError:
+        return None
+
+
+def _emit(sampler):
+    from ustack.core import ctl
+    try:
+        sampler.emit(sys.stdout)
+    except ctl.CtlError:
+        pass  # no answer this time (a busy or stopping stack): the next line covers it
+
+
 def _open_control(args, r):
     """`ustack addr/route/neigh/ss/stats` reach the micropython stack through its UDP control
-    port (USTACK_MPY_CONTROL_PORT): this process holds the control socket and forwards each
-    request. None when the port is off."""
-    if not int(os.environ.get("USTACK_MPY_CONTROL_PORT", "0") or 0):
+    port (control_port): this process holds the control socket and forwards each request.
+    None when the port is off."""
+    if not control_port(args, r):
         return None
     from ustack.ports.cpython import ctlcli
     return ctlcli.open_control(args, r)

@@ -4,6 +4,7 @@ addresses, sockets and counters, and changing a route that decides what it can a
 import json
 import re
 import sys
+import time
 
 import pytest
 
@@ -101,3 +102,56 @@ def test_the_cli_reaches_the_micropython_stack_through_ustack_up(ns, stack):
     assert echo_from_off_link(ns)
     r = ns.run(cli + ["capture", "-w", "/dev/null", "--duration", "1"])
     assert r.returncode == 1 and "use up --pcap" in r.stderr.strip().splitlines()[0]
+
+
+def test_ustack_up_micropython_is_reached_like_a_cpython_stack_without_setup(ns):
+    """No control port chosen by hand: `ustack up --runtime micropython --host-ip ...` opens
+    its own (answering only the host's address) and holds the control socket, so `ustack
+    addr/ss/stats/config` work as they do against the CPython runtime."""
+    s = StackProc(ns, "--serve", "echo", "--board", "unix", runtime="micropython",
+                  env={"USTACK_MPY_CONTROL_PORT": ""})
+    try:
+        cli = [sys.executable, "-m", "ustack.ports.cpython.cli"]
+        r = ns.run(cli + ["addr"])
+        assert "inet %s/24 brd 192.0.2.255 scope global eth0" % STACK_IP in r.stdout, \
+            r.stdout + r.stderr
+        r = ns.run(cli + ["ss", "-tln"])
+        assert re.search(r"tcp +LISTEN +\d+ +\d+ +0\.0\.0\.0:7 ", r.stdout), r.stdout + r.stderr
+        st = json.loads(ns.run(cli + ["stats", "--json"]).stdout)
+        assert st["counters"]["ctl.requests"] >= 2
+        r = ns.run(cli + ["config", "IP_TTL=11"])
+        assert re.search(r"IP_TTL +11 +run-time", r.stdout), r.stdout + r.stderr
+        assert "ttl=11 " in ns.run(["ping", "-c", "1", "-W", "2", STACK_IP]).stdout
+        # from another address of the host: no answer (the port changes routes)
+        ns.run(["ip", "addr", "add", OFF_LINK + "/24", "dev", "ustk0"], check=True)
+        ns.run(["ip", "route", "add", STACK_IP + "/32", "dev", "ustk0", "src", OFF_LINK],
+               check=True)
+        r = ns.python("import socket\n"
+                      "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                      "s.bind(('%s', 0)); s.settimeout(2)\n"
+                      "s.sendto(b'{\"v\": 1, \"op\": \"hello\"}', ('%s', 4243))\n"
+                      "try:\n    print(s.recv(9999))\nexcept socket.timeout:\n"
+                      "    print('timeout')\n" % (OFF_LINK, STACK_IP))
+        assert r.stdout.strip() == "timeout", r.stdout + r.stderr
+    finally:
+        c = s.stop()
+    assert c["ctl.peer_refused"] == 1
+
+
+def test_stats_interval_lines_have_the_cpython_runtimes_shape(ns):
+    s = StackProc(ns, "--board", "unix", "--stats-interval", "0.5", runtime="micropython",
+                  env={"USTACK_MPY_CONTROL_PORT": ""})
+    ns.run(["ping", "-c", "3", "-i", "0.3", "-W", "1", STACK_IP])
+    time.sleep(1.0)
+    c = s.stop()
+    assert c["pbuf.free"] == c["pbuf.count"]
+    out = "".join(s.lines)
+    stats = [json.loads(ln[len("stats "):]) for ln in out.splitlines() if ln.startswith("stats ")]
+    assert len(stats) >= 2, out
+    assert all(sorted(x) == ["delta", "gauges", "interval_s", "time", "uptime_s"] for x in stats)
+    assert all(set(x["delta"]) == set(stats[0]["delta"]) for x in stats)
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", x["time"]) for x in stats)
+    # the first ping may race the first sample, taken right after `ready`
+    assert 2 <= sum(x["delta"]["icmp.rx_echo_requests"] for x in stats) <= 3
+    assert sorted(stats[0]["gauges"]) == ["pbuf.count", "pbuf.free", "pbuf.low_water",
+                                          "pbuf.queued"]
