@@ -174,6 +174,11 @@ def run_up(args):
     if kind not in MPY_DRIVERS:
         raise SystemExit("ustack: --runtime micropython bridges a TAP (--driver %s); --driver "
                          "%s runs only under --runtime cpython" % ("|".join(MPY_DRIVERS), kind))
+    from ustack.ports.cpython import hostlink
+    try:
+        hostlink.check_ifname(r["tap"])  # before TUNSETIFF cuts it short
+    except hostlink.HostError as e:
+        raise SystemExit("ustack: %s" % (e,))
     control = _open_control(args, r)
     # any board works: its CONFIG/FEATURES run under the unix port, the bridge replaces its
     # link (an MCU board's SPI chip cannot be driven from the unix port)
@@ -184,7 +189,10 @@ def run_up(args):
     as_json = getattr(args, "json", False)
     rc = 0
     try:
-        tap = Tap(r["tap"], mtu=r["mtu"], queues=r.get("tap_queues", 1))
+        try:
+            tap = Tap(r["tap"], mtu=r["mtu"], queues=r.get("tap_queues", 1))
+        except OSError as e:
+            raise SystemExit("ustack: %s" % hostlink.explain_open(e, "tap", r["tap"]))
         cli.host_setup(tap.name, r["host_ip"], r["mtu"])
         stage(work, board)
         pass_fds = ()

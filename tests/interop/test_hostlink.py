@@ -114,16 +114,22 @@ def test_an_mtu_the_device_refuses_is_one_line(ns):
         "errno 22" in out, out
 
 
-def test_up_with_an_over_long_tap_name_is_refused_before_anything_is_made(ns):
+RUNTIMES = ["cpython", "micropython"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_up_with_an_over_long_tap_name_is_refused_before_anything_is_made(ns, runtime):
     r = ns.run(CLI + ["up", "--tap", "ustk0123456789ab", "--ip", STACK_IP + "/24",
-                      "--host-ip", HOST_IP + "/24", "--duration", "1"])
+                      "--host-ip", HOST_IP + "/24", "--duration", "1", "--runtime", runtime])
     one_line_error(r, "--tap ustk0123456789ab", "longer than 15 characters")
     assert [n for n in links(ns) if n.startswith("ustk")] == []
 
 
-def test_up_on_an_interface_that_is_no_tap_says_so(ns):
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_up_on_an_interface_that_is_no_tap_says_so(ns, runtime):
     made_elsewhere(ns, "ustkd")
-    r = ns.run(CLI + ["up", "--tap", "ustkd", "--ip", STACK_IP + "/24", "--duration", "1"])
+    r = ns.run(CLI + ["up", "--tap", "ustkd", "--ip", STACK_IP + "/24", "--duration", "1",
+                      "--runtime", runtime])
     one_line_error(r, "interface ustkd exists and is not a TAP")
     assert links(ns)["ustkd"]["linkinfo"]["info_kind"] == "veth"
 
