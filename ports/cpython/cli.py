@@ -110,7 +110,7 @@ def host_setup(tap, host_ip, mtu):
     """Configure the kernel side of the TAP (address, MTU, up) through netlink (hostlink)."""
     from ustack.ports.cpython import hostlink
     try:
-        hostlink.configure(tap, host_ip, mtu)
+        return hostlink.configure(tap, host_ip, mtu)  # True: it added host_ip
     except hostlink.HostError as e:
         raise SystemExit("ustack: %s" % (e,))
 
@@ -221,6 +221,7 @@ def make_driver(r, pcap=None):
         return drv
     from ustack.ports.cpython import hostlink
     hostlink.check_ifname(r["tap"])  # before the kernel cuts it short (TUNSETIFF)
+    theirs = hostlink.exists(r["tap"])  # a persistent TAP (ip tuntap add) outlives us
     if kind == "tap":
         from ustack.hal.tap import Tap
         drv = Tap(r["tap"], mac=mac, mtu=r["mtu"], queues=r["tap_queues"])
@@ -228,7 +229,8 @@ def make_driver(r, pcap=None):
         from ustack.ports.cpython import simdrivers
         drv = simdrivers.make(kind, r, mac)
     try:
-        host_setup(r["tap"], r["host_ip"], r["mtu"])
+        if host_setup(r["tap"], r["host_ip"], r["mtu"]) and theirs:
+            hostlink.remove_on_close(drv, r["tap"], r["host_ip"])
         if pcap:
             from ustack.hal.pcap import Pcap
             try:

@@ -1,6 +1,8 @@
 """The kernel's side of ustack's links, through netlink (pyroute2) instead of shelling out to
 `ip`: the address, MTU and state of the TAP's host end (--host-ip), the veth pair of
---driver afpacket, routes. CPython on Linux only; needs CAP_NET_ADMIN.
+--driver afpacket. CPython on Linux only; needs CAP_NET_ADMIN. What ustack makes it removes
+(the veth pair; a host address added to a persistent TAP); what it did not make it never
+deletes.
 
     with Netlink() as nl:
         nl.add_veth("ustk0", "ustk0p", peer_mac=b"\\x02\\0\\0\\0\\0\\x02", mtu=1500)
@@ -107,16 +109,20 @@ class Netlink:
         return bool(self._do(None, name, self.ipr.link_lookup, ifname=name))
 
     def configure(self, name, host_ip=None, mtu=None):
-        """The host end of a link: MTU, address (replacing one of the same prefix) and up."""
+        """The host end of a link: MTU, address (replacing one of the same prefix) and up.
+        True when it added an address that was not there."""
         i = self.index(name)
         if mtu:
             self._do("cannot set MTU %d on %s" % (mtu, name), name,
                      self.ipr.link, "set", index=i, mtu=mtu)
+        added = False
         if host_ip:
             a, p = _cidr(host_ip)
+            added = "%s/%d" % (a, p) not in self.addrs(name)
             self._do("cannot add %s to %s" % (host_ip, name), name,
                      self.ipr.addr, "replace", index=i, address=a, prefixlen=p)
         self._do("cannot bring %s up" % name, name, self.ipr.link, "set", index=i, state="up")
+        return added
 
     def del_addr(self, name, host_ip):
         a, p = _cidr(host_ip)
@@ -157,17 +163,6 @@ class Netlink:
         self._do("cannot delete %s" % name, name, self.ipr.link, "del", index=found[0])
         return True
 
-    def add_route(self, dst, gateway=None, dev=None):
-        kw = {"dst": dst}
-        if gateway:
-            kw["gateway"] = gateway
-        if dev:
-            kw["oif"] = self.index(dev)
-        self._do("cannot add the route to %s" % dst, dev or gateway or dst,
-                 self.ipr.route, "replace", **kw)
-
-    def del_route(self, dst):
-        self._do("cannot delete the route to %s" % dst, dst, self.ipr.route, "del", dst=dst)
 
 
 def _cidr(s):
@@ -179,9 +174,31 @@ def _cidr(s):
 
 def configure(name, host_ip=None, mtu=None):
     """The host end of a TAP or veth: address replaced, MTU set, up (what `ip addr replace`
-    and `ip link set ... up` did)."""
+    and `ip link set ... up` did). True when it added an address that was not there."""
     with Netlink() as nl:
-        nl.configure(name, host_ip, mtu)
+        return nl.configure(name, host_ip, mtu)
+
+
+def exists(name):
+    with Netlink() as nl:
+        return nl.exists(name)
+
+
+def remove_on_close(drv, name, host_ip):
+    """drv.close() takes host_ip off `name` too: an interface ustack did not make (a
+    persistent TAP, `ip tuntap add`) outlives it, and is left as it was found."""
+    close = drv.close
+
+    def close_and_remove():
+        try:
+            close()
+        finally:
+            try:
+                with Netlink() as nl:
+                    nl.del_addr(name, host_ip)
+            except HostError:
+                pass  # the interface or the address went already
+    drv.close = close_and_remove
 
 
 def tx_checksum_off(name):

@@ -177,6 +177,7 @@ def run_up(args):
     from ustack.ports.cpython import hostlink
     try:
         hostlink.check_ifname(r["tap"])  # before TUNSETIFF cuts it short
+        theirs = hostlink.exists(r["tap"])  # a persistent TAP (ip tuntap add) outlives us
     except hostlink.HostError as e:
         raise SystemExit("ustack: %s" % (e,))
     control = _open_control(args, r)
@@ -193,7 +194,8 @@ def run_up(args):
             tap = Tap(r["tap"], mtu=r["mtu"], queues=r.get("tap_queues", 1))
         except OSError as e:
             raise SystemExit("ustack: %s" % hostlink.explain_open(e, "tap", r["tap"]))
-        cli.host_setup(tap.name, r["host_ip"], r["mtu"])
+        if cli.host_setup(tap.name, r["host_ip"], r["mtu"]) and theirs:
+            hostlink.remove_on_close(tap, tap.name, r["host_ip"])
         stage(work, board)
         pass_fds = ()
         if kind == "slip-pty":

@@ -188,3 +188,23 @@ def test_afpacket_turns_tx_checksum_offload_off_without_ethtool(ns):
     finally:
         c = sp.stop()
     assert c["pbuf.free"] == c["pbuf.count"]
+
+
+# ---- a TAP someone else made (ip tuntap add: persistent) outlives us: so must it be left ------
+def test_a_persistent_tap_is_left_as_found_without_the_host_address_ustack_added(ns):
+    ns.run(["ip", "tuntap", "add", "mode", "tap", "ustk0"], check=True)
+    sp = StackProc(ns)
+    assert "inet %s/24" % HOST_IP in addrs(ns)
+    assert ns.run(["ping", "-c", "1", "-W", "2", STACK_IP]).returncode == 0
+    c = sp.stop()
+    assert c["pbuf.free"] == c["pbuf.count"]
+    assert "ustk0" in links(ns) and HOST_IP not in addrs(ns)
+
+
+def test_a_host_address_that_was_there_before_stays(ns):
+    ns.run(["ip", "tuntap", "add", "mode", "tap", "ustk0"], check=True)
+    ns.run(["ip", "addr", "add", HOST_IP + "/24", "dev", "ustk0"], check=True)
+    sp = StackProc(ns)
+    assert ns.run(["ping", "-c", "1", "-W", "2", STACK_IP]).returncode == 0
+    sp.stop()
+    assert "ustk0" in links(ns) and "inet %s/24" % HOST_IP in addrs(ns)
