@@ -246,7 +246,7 @@ class Server:
                         "vlan": i.vlan})
         return out
 
-    def _static(self, req, i):
+    def _not_leased(self, req, i):
         """An address DHCP manages is not changed by hand (the next lease would undo it)."""
         d = self.stack.dhcp
         if d is not None and d.iface is i:
@@ -257,7 +257,7 @@ class Server:
         replacing it is addr.set, as `ip addr replace`)."""
         i = self._iface(req)
         a, p = _cidr(req, "ip")
-        self._static(req, i)
+        self._not_leased(req, i)
         if i.ip != ip4.ANY:
             have = "%s/%d" % (ip4.ntoa(i.ip), i.prefix)
             if i.ip == a and i.prefix == p:
@@ -273,7 +273,7 @@ class Server:
         (EADDRNOTAVAIL), as when Linux deletes an address under them."""
         i = self._iface(req)
         a, p = _cidr(req, "ip", i.prefix)
-        self._static(req, i)
+        self._not_leased(req, i)
         if i.ip == ip4.ANY or i.ip != a or i.prefix != p:
             raise CtlError("addr.del: %s/%d is not on %s (it has %s)" % (
                 ip4.ntoa(a), p, i.name,
@@ -284,7 +284,7 @@ class Server:
     def op_addr_set(self, req):
         """Replace the interface's address (its connected and default routes follow)."""
         i = self._iface(req)
-        self._static(req, i)
+        self._not_leased(req, i)
         a, p = _cidr(req, "ip")
         gw = _addr(req, "gateway", False)
         if gw is None and i.gateway and _arg(req, "keep_gateway", bool, False) is not False:
