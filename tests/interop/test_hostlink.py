@@ -97,6 +97,25 @@ def test_without_cap_net_admin_the_line_says_it_needs_root(ns):
     one_line_error(r, "tap", "ustk0", "needs root (CAP_NET_ADMIN)")
 
 
+def test_an_address_that_is_not_there_is_named(ns):
+    made_elsewhere(ns, "ustkd")
+    out = hostlink(ns, "nl.del_addr('ustkd', '203.0.113.9/24')")
+    assert out == "HostError: cannot remove 203.0.113.9/24 from ustkd: no such address on " \
+                  "ustkd", out
+
+
+def test_a_tap_another_process_holds_is_named(ns):
+    ns.run(["ip", "tuntap", "add", "mode", "tap", "ustk0"], check=True)
+    holder = ns.popen([sys.executable, "-c",
+                       "from ustack.hal.tap import Tap\nimport time\n"
+                       "t = Tap('ustk0')\nprint('holding', flush=True)\ntime.sleep(60)\n"])
+    assert holder.stdout.readline().strip() == "holding"
+    r = ns.run(CLI + ["up", "--tap", "ustk0", "--ip", STACK_IP + "/24", "--duration", "1"])
+    one_line_error(r, "TAP ustk0 is in use by another process")
+    holder.kill()
+    holder.wait()
+
+
 def test_a_name_the_kernel_finds_too_long_is_named(ns):
     long_name = "ustk" + "x" * 12   # 16 bytes: one past IFNAMSIZ - 1
     out = hostlink(ns, "nl._do('cannot create %s', %r, nl.ipr.link, 'add', ifname=%r, "
