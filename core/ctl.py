@@ -179,8 +179,8 @@ class Server:
         self.stats = Counters(CTL_COUNTERS)
         self.ops = {
             "hello": self.op_hello, "addr": self.op_addr, "addr.set": self.op_addr_set,
-            "addr.add": self.op_addr_add, "addr.del": self.op_addr_del, "route": self.op_route, "route.add": self.op_route_add,
-            "route.del": self.op_route_del, "neigh": self.op_neigh,
+            "addr.add": self.op_addr_add, "addr.del": self.op_addr_del, "route": self.op_route,
+            "route.add": self.op_route_add, "route.del": self.op_route_del, "neigh": self.op_neigh,
             "neigh.add": self.op_neigh_add, "neigh.del": self.op_neigh_del,
             "neigh.flush": self.op_neigh_flush, "ss": self.op_ss,
             "stats": self.op_stats, "config": self.op_config, "config.set": self.op_config_set,
