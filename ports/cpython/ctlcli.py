@@ -86,11 +86,16 @@ def _iso(t):
 def log_status(st, control, out):
     """SIGUSR1: what addr, route, neigh, ss -tuai and stats print, to the log."""
     srv = control.srv if control is not None and control.srv is not None else ctl.Server(st)
+    write_status(lambda op: ctl.all_counters(st) if op == "stats" else srv.ops[op]({}), out)
+
+
+def write_status(ask, out):
+    """The status block of log_status, each table from ask(op) (a stack in another process:
+    its control channel's call)."""
     out.write("status %s pid=%d\n" % (_iso(time.time()), os.getpid()))
-    for line in fmt_addr(srv.op_addr({})) + fmt_route(srv.op_route({})) + \
-            fmt_neigh(srv.op_neigh({})) + \
-            fmt_ss(srv.op_ss({}), False, False, False, True, True) + \
-            fmt_stats(ctl.all_counters(st), None, False):
+    for line in fmt_addr(ask("addr")) + fmt_route(ask("route")) + fmt_neigh(ask("neigh")) + \
+            fmt_ss(ask("ss"), False, False, False, True, True) + \
+            fmt_stats(ask("stats"), None, False):
         out.write("  " + line + "\n")
     out.flush()
 

@@ -187,6 +187,7 @@ def run_up(args):
     work = tempfile.mkdtemp(prefix="ustack-mpy-")
     tap = br = mp = None
     stop = threading.Event()
+    status = []  # SIGUSR1 seen: the main loop writes the status (a handler takes no locks)
     as_json = getattr(args, "json", False)
     rc = 0
     try:
@@ -220,8 +221,14 @@ def run_up(args):
 
         def on_signal(signum, frame):
             stop.set()
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
+
+        def on_status(signum, frame):
+            status.append(signum)
+        # as under the CPython runtime: SIGHUP ends the run with counters, SIGUSR1 logs the
+        # status (both killed the process, leaving micropython running)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, on_signal)
+        signal.signal(signal.SIGUSR1, on_status)
 
         ip = r["ip"].split("/")[0]
         if kind == "slip-pty":
@@ -279,6 +286,9 @@ def run_up(args):
             if sampler is not None and time.monotonic() - last >= settings["STATS_INTERVAL"]:
                 last = time.monotonic()
                 _emit(sampler)
+            if status:
+                del status[:]
+                _log_status(control)
             if not mp.alive():
                 rc = mp.proc.returncode or 1
                 sys.stderr.write("ustack: micropython exited (%s)\n" % (mp.proc.returncode,))
@@ -330,6 +340,20 @@ def _emit(sampler):
         sampler.emit(sys.stdout)
     except ctl.CtlError:
         pass  # no answer this time (a busy or stopping stack): the next line covers it
+
+
+def _log_status(control):
+    """SIGUSR1: the status block of the CPython runtime (ctlcli.write_status), asked over the
+    control port; one line saying why when there is none."""
+    from ustack.ports.cpython import ctlcli
+    from ustack.core import ctl
+    if control is None:
+        sys.stderr.write("status: no control port (--host-ip and no --no-control give one)\n")
+        return
+    try:
+        ctlcli.write_status(control.call, sys.stderr)
+    except ctl.CtlError as e:
+        sys.stderr.write("status: %s\n" % (e,))
 
 
 def _open_control(args, r):

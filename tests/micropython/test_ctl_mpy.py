@@ -3,6 +3,7 @@
 addresses, sockets and counters, and changing a route that decides what it can answer."""
 import json
 import re
+import signal
 import sys
 import time
 
@@ -155,3 +156,19 @@ def test_stats_interval_lines_have_the_cpython_runtimes_shape(ns):
     assert 2 <= sum(x["delta"]["icmp.rx_echo_requests"] for x in stats) <= 3
     assert sorted(stats[0]["gauges"]) == ["pbuf.count", "pbuf.free", "pbuf.low_water",
                                           "pbuf.queued"]
+
+
+def test_sigusr1_logs_the_status_and_sighup_ends_with_counters(ns):
+    """As under the CPython runtime: SIGUSR1 is a status dump to the log (it killed the
+    process, leaving micropython behind), SIGHUP a clean end with the counters."""
+    s = StackProc(ns, "--serve", "echo", "--board", "unix", runtime="micropython",
+                  env={"USTACK_MPY_CONTROL_PORT": ""})
+    s.p.send_signal(signal.SIGUSR1)
+    time.sleep(1.0)
+    s.p.send_signal(signal.SIGHUP)
+    out, _ = s.p.communicate(timeout=30)
+    assert s.p.returncode == 0, out
+    assert re.search(r"^status \S+ pid=\d+$", out, re.M), out
+    assert "inet %s/24" % STACK_IP in out and re.search(r"Netid +State +Recv-Q", out)
+    assert "LISTEN" in out and "0.0.0.0:7" in out
+    assert re.search(r"^counters ", out, re.M) and re.search(r"^limits ", out, re.M)
