@@ -7,6 +7,7 @@ through the TAP named by --tap, so the same flags and tests work for every drive
     slip-pty                    SlipLink over a pty -> SLIP/Ethernet proxy (answers ARP) -> TAP
     afpacket                    AF_PACKET on one end of a veth pair; --tap names the other end
 """
+import atexit
 import pty
 import tty
 
@@ -203,10 +204,13 @@ def afpacket(name, mac, mtu=None):
             # (offload): make the kernel finish them, as a real NIC's wire would carry them
             hostlink.tx_checksum_off(name)
             hostlink.ipv6_off(peer)  # no IPv6 chatter on the stack's end
-            return OwnedVeth(peer, name)
+            drv = OwnedVeth(peer, name)
         except BaseException:
             nl.delete(name)
             raise
+    # a program that dies of an exception before it closes its link deletes the pair too
+    atexit.register(drv.close)
+    return drv
 
 
 def make(kind, r, mac):

@@ -227,3 +227,12 @@ def test_a_host_address_that_was_there_before_stays(ns):
     assert ns.run(["ping", "-c", "1", "-W", "2", STACK_IP]).returncode == 0
     sp.stop()
     assert "ustk0" in links(ns) and "inet %s/24" % HOST_IP in addrs(ns)
+
+
+def test_afpacket_veth_goes_even_when_the_program_dies_of_an_exception(ns):
+    r = ns.python("from ustack.ports.cpython import simdrivers\n"
+                  "drv = simdrivers.afpacket('ustk0', b'\\x02\\x00\\x00\\x00\\x00\\x02')\n"
+                  "import os\nprint(sorted(os.listdir('/sys/class/net')), flush=True)\n"
+                  "raise RuntimeError('the program fails before it closes its link')\n")
+    assert "'ustk0', 'ustk0p'" in r.stdout and "RuntimeError" in r.stderr, r.stdout + r.stderr
+    assert "ustk0" not in links(ns) and "ustk0p" not in links(ns)
