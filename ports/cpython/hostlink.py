@@ -184,18 +184,26 @@ def exists(name):
 def remove_on_close(drv, name, host_ip):
     """drv.close() takes host_ip off `name` too: an interface ustack did not make (a
     persistent TAP, `ip tuntap add`) outlives it, and is left as it was found."""
+    import atexit
     close = drv.close
+    left = [host_ip]
 
-    def close_and_remove():
-        try:
-            close()
-        finally:
+    def remove():
+        if left:
+            del left[:]
             try:
                 with Netlink() as nl:
                     nl.del_addr(name, host_ip)
             except HostError:
                 pass  # the interface or the address went already
+
+    def close_and_remove():
+        try:
+            close()
+        finally:
+            remove()
     drv.close = close_and_remove
+    atexit.register(remove)  # also when the program dies before it closes its link
 
 
 def tx_checksum_off(name):
