@@ -19,6 +19,7 @@ import socket
 import struct
 
 IFNAMSIZ = 16  # linux/if.h: a name is at most 15 bytes and its NUL
+IFF_UP = 0x1   # linux/if.h
 
 # the kernel's errno -> the one line a user needs (%(name)s: the interface concerned)
 # (tests/interop/test_hostlink.py meets each for real); any other: strerror and the number
@@ -106,19 +107,24 @@ class Netlink:
         return bool(self._do(None, name, self.ipr.link_lookup, ifname=name))
 
     def configure(self, name, host_ip=None, mtu=None):
-        """The host end of a link: MTU, address (replacing one of the same prefix) and up.
-        True when it added an address that was not there."""
+        """The host end of a link: MTU, address and up, each changed only when it is not so
+        already (a TAP an administrator prepared then needs no CAP_NET_ADMIN). True when it
+        added an address that was not there."""
         i = self.index(name)
-        if mtu:
+        link = self._do(None, name, self.ipr.get_links, i)[0]
+        if mtu and link.get_attr("IFLA_MTU") != mtu:
             self._do("cannot set MTU %d on %s" % (mtu, name), name,
                      self.ipr.link, "set", index=i, mtu=mtu)
         added = False
         if host_ip:
             a, p = _cidr(host_ip)
             added = "%s/%d" % (a, p) not in self.addrs(name)
-            self._do("cannot add %s to %s" % (host_ip, name), name,
-                     self.ipr.addr, "replace", index=i, address=a, prefixlen=p)
-        self._do("cannot bring %s up" % name, name, self.ipr.link, "set", index=i, state="up")
+            if added:
+                self._do("cannot add %s to %s" % (host_ip, name), name,
+                         self.ipr.addr, "replace", index=i, address=a, prefixlen=p)
+        if not link["flags"] & IFF_UP:
+            self._do("cannot bring %s up" % name, name,
+                     self.ipr.link, "set", index=i, state="up")
         return added
 
     def del_addr(self, name, host_ip):

@@ -236,3 +236,19 @@ def test_afpacket_veth_goes_even_when_the_program_dies_of_an_exception(ns):
                   "raise RuntimeError('the program fails before it closes its link')\n")
     assert "'ustk0', 'ustk0p'" in r.stdout and "RuntimeError" in r.stderr, r.stdout + r.stderr
     assert "ustk0" not in links(ns) and "ustk0p" not in links(ns)
+
+
+def test_a_tap_an_administrator_prepared_needs_no_cap_net_admin(ns):
+    """ip tuntap add ... user U, its address and up done once by root: ustack up then runs
+    without CAP_NET_ADMIN (nothing to change on the host side)."""
+    ns.run(["ip", "tuntap", "add", "mode", "tap", "ustk0", "user", "0"], check=True)
+    ns.run(["ip", "addr", "add", HOST_IP + "/24", "dev", "ustk0"], check=True)
+    ns.run(["ip", "link", "set", "ustk0", "up"], check=True)
+    p = ns.popen(NO_NET_ADMIN + CLI + ["up", "--tap", "ustk0", "--ip", STACK_IP + "/24",
+                                       "--host-ip", HOST_IP + "/24", "--duration", "3"])
+    ready = p.stdout.readline()
+    assert ready.startswith("ready "), ready + p.stdout.read()
+    assert ns.run(["ping", "-c", "1", "-W", "2", STACK_IP]).returncode == 0
+    out, _ = p.communicate(timeout=20)
+    assert p.returncode == 0 and "counters" in out, out
+    assert "ustk0" in links(ns) and "inet %s/24" % HOST_IP in addrs(ns)
