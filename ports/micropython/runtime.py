@@ -225,7 +225,7 @@ def run_up(args):
         def on_status(signum, frame):
             status.append(signum)
         # as under the CPython runtime: SIGHUP ends the run with counters, SIGUSR1 logs the
-        # status (both killed the process, leaving micropython running)
+        # status (both killed ustack up before its counters)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, on_signal)
         signal.signal(signal.SIGUSR1, on_status)

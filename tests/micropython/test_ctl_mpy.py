@@ -160,7 +160,7 @@ def test_stats_interval_lines_have_the_cpython_runtimes_shape(ns):
 
 def test_sigusr1_logs_the_status_and_sighup_ends_with_counters(ns):
     """As under the CPython runtime: SIGUSR1 is a status dump to the log (it killed the
-    process, leaving micropython behind), SIGHUP a clean end with the counters."""
+    process before its counters), SIGHUP a clean end with the counters."""
     s = StackProc(ns, "--serve", "echo", "--board", "unix", runtime="micropython",
                   env={"USTACK_MPY_CONTROL_PORT": ""})
     s.p.send_signal(signal.SIGUSR1)
