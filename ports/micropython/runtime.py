@@ -276,7 +276,7 @@ def run_up(args):
         sampler = None
         if control is not None:
             from ustack.ports.cpython import control as cc
-            control.attach_forward(cc.UdpForward(ip, settings["CONTROL_PORT"]))
+            control.attach_forward(cc.UdpForward(ip, settings["CONTROL_PORT"]), br)
             if settings["STATS_INTERVAL"]:
                 sampler = _stats_line(control, t0)
         duration = getattr(args, "duration", 0) or 0
