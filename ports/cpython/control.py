@@ -205,23 +205,31 @@ class ControlServer:
         if self.forward is not None:
             with self.nlock:  # one request at a time on the datagram socket
                 out = self.forward(line)
-            return self._port_stats(line, out)
+            return self._port_facts(line, out)
         with self.runner.lock:
             return self.srv.handle_line(line)
 
-    def _port_stats(self, line, out):
-        """A forwarded `stats` answer, with this port's counters (ctl.clients, captures ...)
-        added as for a stack in this process."""
+    def _port_facts(self, line, out):
+        """A forwarded answer as a stack in this process gives it: `stats` with this port's
+        counters (ctl.clients, captures ...), `hello` with its name and facts (pid, driver,
+        tap), so `ustack ... --pid/--name` find the stack behind the forward."""
         try:
-            if json.loads(line).get("op") != "stats":
+            op = json.loads(line).get("op")
+            if op not in ("stats", "hello"):
                 return out
             r = json.loads(out)
         except (ValueError, AttributeError):
             return out
         if not isinstance(r, dict) or not r.get("ok") or not isinstance(r.get("data"), dict):
             return out
-        for k, v in self.stats.items():
-            r["data"]["ctl." + k] = v
+        d = r["data"]
+        if op == "stats":
+            for k, v in self.stats.items():
+                d["ctl." + k] = v
+        else:
+            for k in self.info:
+                d.setdefault(k, self.info[k])  # the stack's own facts first
+            d["name"] = self.name
         return ctl.encode(r)
 
     # ---- capture --------------------------------------------------------------------------

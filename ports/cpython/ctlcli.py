@@ -45,7 +45,7 @@ def open_control(args, r):
     try:
         cc.check_name(name)
         return cc.ControlServer(name, {"driver": r["driver"], "tap": r["tap"],
-                                       "runtime": "cpython"})
+                                       "runtime": getattr(args, "runtime", "cpython")})
     except ValueError as e:
         raise SystemExit("ustack: --name %s: %s" % (name, e))
     except OSError as e:

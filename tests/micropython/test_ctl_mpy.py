@@ -136,6 +136,16 @@ def test_ustack_up_micropython_is_reached_like_a_cpython_stack_without_setup(ns)
         assert re.search(r"tcp +LISTEN +\d+ +\d+ +0\.0\.0\.0:7 ", r.stdout), r.stdout + r.stderr
         st = json.loads(ns.run(cli + ["stats", "--json"]).stdout)
         assert st["counters"]["ctl.requests"] >= 2
+        # found by the pid of `ustack up` (ip netns exec execs it: the same pid), by name
+        r = ns.run(cli + ["addr", "--pid", str(s.p.pid), "--json"])
+        assert json.loads(r.stdout)[0]["ip"] == STACK_IP, r.stdout + r.stderr
+        r = ns.run(cli + ["addr", "--name", "ustk0", "--json"])
+        assert json.loads(r.stdout)[0]["ip"] == STACK_IP, r.stdout + r.stderr
+        r = ns.python("from ustack.ports.cpython import control as c\n"
+                      "import json\nprint(json.dumps(c.find().call('hello')))")
+        hello = json.loads(r.stdout)
+        assert hello["runtime"] == "micropython" and hello["pid"] == s.p.pid and \
+            hello["name"] == "ustk0", hello
         r = ns.run(cli + ["config", "IP_TTL=11"])
         assert re.search(r"IP_TTL +11 +run-time", r.stdout), r.stdout + r.stderr
         assert "ttl=11 " in ns.run(["ping", "-c", "1", "-W", "2", STACK_IP]).stdout
