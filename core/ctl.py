@@ -310,6 +310,14 @@ class Server:
         metric = _arg(req, "metric", int, False) or 0
         if gw is None and i is None:
             raise CtlError("route.add: a route needs 'via' (a gateway) or 'dev'")
+        mask = ip4.prefix_mask(p)
+        for x in self.stack.ifaces:
+            # adding a route replaces one to the same prefix: never the connected route,
+            # which makes the interface's neighbours (its gateways) reachable at all
+            if x.ip != ip4.ANY and x.prefix == p and \
+                    all((x.ip[k] ^ net[k]) & mask[k] == 0 for k in range(4)):
+                raise CtlError("route.add: %s/%d is %s's connected route (it follows the "
+                               "address: addr replace)" % (ip4.ntoa(net), p, x.name))
         if gw is not None:
             r = self.stack.routes.lookup(gw, 0)
             if r < 0 or self.stack.routes.gw[r] is not None:

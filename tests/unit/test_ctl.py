@@ -239,3 +239,14 @@ def test_an_address_dhcp_leases_is_not_changed_by_hand(bench):
     bench.a.start_dhcp(bench.ia)
     for op in ("addr.set", "addr.add", "addr.del"):
         assert "a0's address is leased by DHCP" in error(srv, op, dev="a0", ip=IP_A + "/24")
+
+
+def test_route_add_never_replaces_an_interfaces_connected_route(bench):
+    """`ip route add` says "File exists" there; replacing it would leave the gateway itself
+    behind a gateway (the connected route is what makes it reachable)."""
+    srv = ctl.Server(bench.a)
+    assert "192.0.2.0/24 is a0's connected route (it follows the address" in error(
+        srv, "route.add", dst="192.0.2.0/24", via=IP_B)
+    assert data(srv, "route") == [{"dst": "192.0.2.0", "prefix": 24, "via": None, "dev": "a0",
+                                   "metric": 0, "src": IP_A}]
+    assert bench.a.ping(IP_B, count=1).received == 1
