@@ -12,8 +12,9 @@ naming it (never dropped silently), so a newer client learns what an older stack
 "hello" op lists every op. Requests are rare and small: they may allocate (never on the packet
 path). Handlers run in the thread/task that drives the stack (the port's lock held).
 
-Ops: hello; addr, addr.set; route, route.add, route.del; neigh, neigh.add, neigh.del; ss;
-stats; config, config.set (only RUNTIME_KEYS: values the stack reads again at run time).
+Ops: hello; addr, addr.add, addr.del, addr.set; route, route.add, route.del; neigh,
+neigh.add, neigh.del, neigh.flush; ss; stats; config, config.set (only RUNTIME_KEYS: values
+the stack reads again at run time).
 """
 import json
 
@@ -30,6 +31,7 @@ CTL_COUNTERS = ("requests", "rx_malformed", "rx_too_long", "rx_bad_version", "rx
 INF_SSTHRESH = 0x3FFFFFFF  # cc_newreno.INF: no ssthresh yet (RFC 5681 3.1), shown as none
 
 ARP_STATE_NAMES = ("FREE", "INCOMPLETE", "REACHABLE", "STALE", "PERMANENT")
+PERMANENT = 4  # core/arp.py's state of a static entry (ARP_STATE_NAMES[4])
 
 # Config keys a running stack takes: each names where the value lives after Stack() copied
 # it (a protocol attribute), so setting it changes behaviour at once. Sizes of fixed tables
@@ -177,9 +179,10 @@ class Server:
         self.stats = Counters(CTL_COUNTERS)
         self.ops = {
             "hello": self.op_hello, "addr": self.op_addr, "addr.set": self.op_addr_set,
-            "route": self.op_route, "route.add": self.op_route_add,
-            "route.del": self.op_route_del, "neigh": self.op_neigh,
-            "neigh.add": self.op_neigh_add, "neigh.del": self.op_neigh_del, "ss": self.op_ss,
+            "addr.add": self.op_addr_add, "addr.del": self.op_addr_del, "route": self.op_route,
+            "route.add": self.op_route_add, "route.del": self.op_route_del, "neigh": self.op_neigh,
+            "neigh.add": self.op_neigh_add, "neigh.del": self.op_neigh_del,
+            "neigh.flush": self.op_neigh_flush, "ss": self.op_ss,
             "stats": self.op_stats, "config": self.op_config, "config.set": self.op_config_set,
         }
 
@@ -243,9 +246,45 @@ class Server:
                         "vlan": i.vlan})
         return out
 
+    def _not_leased(self, req, i):
+        """An address DHCP manages is not changed by hand (the next lease would undo it)."""
+        d = self.stack.dhcp
+        if d is not None and d.iface is i:
+            raise CtlError("%s: %s's address is leased by DHCP" % (req.get("op"), i.name))
+
+    def op_addr_add(self, req):
+        """Give an interface without an address one (an interface holds one IPv4 address:
+        replacing it is addr.set, as `ip addr replace`)."""
+        i = self._iface(req)
+        a, p = _cidr(req, "ip")
+        self._not_leased(req, i)
+        if i.ip != ip4.ANY:
+            have = "%s/%d" % (ip4.ntoa(i.ip), i.prefix)
+            if i.ip == a and i.prefix == p:
+                raise CtlError("addr.add: %s is on %s already" % (have, i.name))
+            raise CtlError("addr.add: %s has %s already (one address per interface: replace "
+                           "it, or del it first)" % (i.name, have))
+        gw = _addr(req, "gateway", False)
+        self.stack.set_address(i, a, p, gw)
+        return self.op_addr({})
+
+    def op_addr_del(self, req):
+        """Take the address off the interface: its routes go, and sockets bound to it learn
+        (EADDRNOTAVAIL), as when Linux deletes an address under them."""
+        i = self._iface(req)
+        a, p = _cidr(req, "ip", i.prefix)
+        self._not_leased(req, i)
+        if i.ip == ip4.ANY or i.ip != a or i.prefix != p:
+            raise CtlError("addr.del: %s/%d is not on %s (it has %s)" % (
+                ip4.ntoa(a), p, i.name,
+                "%s/%d" % (ip4.ntoa(i.ip), i.prefix) if i.ip != ip4.ANY else "none"))
+        self.stack.remove_address(i)
+        return self.op_addr({})
+
     def op_addr_set(self, req):
         """Replace the interface's address (its connected and default routes follow)."""
         i = self._iface(req)
+        self._not_leased(req, i)
         a, p = _cidr(req, "ip")
         gw = _addr(req, "gateway", False)
         if gw is None and i.gateway and _arg(req, "keep_gateway", bool, False) is not False:
@@ -271,6 +310,14 @@ class Server:
         metric = _arg(req, "metric", int, False) or 0
         if gw is None and i is None:
             raise CtlError("route.add: a route needs 'via' (a gateway) or 'dev'")
+        mask = ip4.prefix_mask(p)
+        for x in self.stack.ifaces:
+            # adding a route replaces one to the same prefix: never the connected route,
+            # which makes the interface's neighbours (its gateways) reachable at all
+            if x.ip != ip4.ANY and x.prefix == p and \
+                    all((x.ip[k] ^ net[k]) & mask[k] == 0 for k in range(4)):
+                raise CtlError("route.add: %s/%d is %s's connected route (it follows the "
+                               "address: addr replace)" % (ip4.ntoa(net), p, x.name))
         if gw is not None:
             r = self.stack.routes.lookup(gw, 0)
             if r < 0 or self.stack.routes.gw[r] is not None:
@@ -331,6 +378,24 @@ class Server:
             raise CtlError("neigh.del: no neighbour %s" % ip4.ntoa(ip))
         a._clear(k)
         return self.op_neigh({})
+
+    def op_neigh_flush(self, req):
+        """Forget the learned neighbours (of 'dev', else of every interface), as `ip neigh
+        flush`; static (PERMANENT) entries too only with "permanent": true. Packets waiting
+        on an entry are dropped (counted as pending_dropped)."""
+        i = self._iface(req, False)
+        perm = _arg(req, "permanent", bool, False)
+        n = 0
+        for x in self.stack.ifaces:
+            a = x.arp
+            if a is None or (i is not None and x is not i):
+                continue
+            for k in range(a.size):
+                s = a.state[k]
+                if s and (s != PERMANENT or perm):
+                    a._clear(k)
+                    n += 1
+        return {"flushed": n, "neigh": self.op_neigh({})}
 
     def op_ss(self, req):
         """Every socket: proto, state, local, peer, recv_q, send_q; TCP connections add the

@@ -9,7 +9,8 @@ instance (no module state), so two stacks live in one process.
 Threading rule: one thread (or task) drives the stack at a time. The CPython port enforces it
 with a lock around every call; MicroPython ports drive it from one loop.
 """
-from ustack.core.compat import EPROTONOSUPPORT, ESOCKTNOSUPPORT, EMFILE, oserror, xorshift32
+from ustack.core.compat import EPROTONOSUPPORT, ESOCKTNOSUPPORT, EMFILE, EADDRNOTAVAIL, oserror, \
+    xorshift32
 from ustack.core.config import make_config, is_int
 from ustack.core.buf import Pool
 from ustack.core.iface import Interface
@@ -194,6 +195,20 @@ class Stack:
             self.routes.add(iface.net, prefix, None, iface)
         if gateway:
             self.routes.add(ip4.ANY, 0, gateway, iface)
+
+    def remove_address(self, iface):
+        """The address leaves the interface (its routes with it) and every socket bound to it
+        learns (EADDRNOTAVAIL), as when Linux deletes an address under a bound socket."""
+        a = bytes(iface.ip)
+        self.set_address(iface, ip4.ANY, 0)
+        for s in self.udp.sockets:
+            if s.local_ip == a:
+                s.so_error = EADDRNOTAVAIL
+                s._event()
+        if self.tcp is not None:
+            for t in list(self.tcp.conns):
+                if t.local_ip == a:
+                    self.tcp.drop(t, EADDRNOTAVAIL)
 
     def add_route(self, net, prefix, gateway=None, iface=None, metric=0):
         net = check_addr("add_route: net", net)

@@ -141,6 +141,7 @@ class Bridge:
         self.stream = None
         self.pcap = None
         self._pcap_lock = threading.Lock()
+        self.on_frame = None  # fn(frame) for every frame either way, or None
         if pcap:
             from ustack.hal.pcap import PcapWriter
             self.pcap = PcapWriter(pcap)
@@ -243,6 +244,9 @@ class Bridge:
         if self.pcap is not None:
             with self._pcap_lock:
                 self.pcap.write(frame, len(frame))
+        h = self.on_frame
+        if h is not None:
+            h(frame)  # `ustack capture` (control.ControlServer.attach_forward)
 
     def _send_stream(self, frame):
         self.stream.send(frame)
@@ -331,6 +335,7 @@ class SlipBridge:
         self.proxy = SlipProxy(self.link, self, mac, self.stack_ip)
         self.pcap = None
         self._pcap_lock = threading.Lock()
+        self.on_frame = None  # fn(frame) for every frame either way, or None
         if pcap:
             from ustack.hal.pcap import PcapWriter
             self.pcap = PcapWriter(pcap)
@@ -363,6 +368,9 @@ class SlipBridge:
         if self.pcap is not None:
             with self._pcap_lock:
                 self.pcap.write(frame, len(frame))
+        h = self.on_frame
+        if h is not None:
+            h(frame)  # `ustack capture` (control.ControlServer.attach_forward)
 
     # ---- setup ------------------------------------------------------------------------------
     def start(self):

@@ -368,16 +368,12 @@ def build_parser():
 
 
 def host_setup(tap, host_ip, mtu):
-    """Configure the kernel side of the TAP (address, MTU, up)."""
-    cmds = [["ip", "link", "set", "dev", tap, "up"]]
-    if mtu:
-        cmds.insert(0, ["ip", "link", "set", "dev", tap, "mtu", str(mtu)])
-    if host_ip:
-        cmds.insert(0, ["ip", "addr", "replace", host_ip, "dev", tap])
-    for c in cmds:
-        r = subprocess.run(c, capture_output=True, text=True)
-        if r.returncode:
-            raise SystemExit("ustack: %s failed: %s" % (" ".join(c), r.stderr.strip()))
+    """Configure the kernel side of the TAP (address, MTU, up) through netlink (hostlink)."""
+    from ustack.ports.cpython import hostlink
+    try:
+        return hostlink.configure(tap, host_ip, mtu)  # True: it added host_ip
+    except hostlink.HostError as e:
+        raise SystemExit("ustack: %s" % (e,))
 
 
 def check_flags(r, flags_cfg):
@@ -590,29 +586,41 @@ def make_driver(r, pcap=None):
             from ustack.hal.pcap import Pcap
             drv = Pcap(drv, pcap)
         return drv
+    from ustack.ports.cpython import hostlink
+    hostlink.check_ifname(r["tap"])  # before the kernel cuts it short (TUNSETIFF)
+    theirs = hostlink.exists(r["tap"])  # a persistent TAP (ip tuntap add) outlives us
     if kind == "tap":
         from ustack.hal.tap import Tap
         drv = Tap(r["tap"], mac=mac, mtu=r["mtu"], queues=r["tap_queues"])
     else:
         from ustack.ports.cpython import simdrivers
         drv = simdrivers.make(kind, r, mac)
-    host_setup(r["tap"], r["host_ip"], r["mtu"])
-    if pcap:
-        from ustack.hal.pcap import Pcap
-        drv = Pcap(drv, pcap)
+    try:
+        if host_setup(r["tap"], r["host_ip"], r["mtu"]) and theirs:
+            hostlink.remove_on_close(drv, r["tap"], r["host_ip"])
+        if pcap:
+            from ustack.hal.pcap import Pcap
+            try:
+                drv = Pcap(drv, pcap)
+            except OSError as e:
+                raise SystemExit("ustack: --pcap %s: %s" % (pcap, e.strerror or e))
+    except BaseException:
+        drv.close()  # a veth it made goes too
+        raise
     return drv
 
 
 def open_driver(r, pcap=None):
     """make_driver, with OS errors turned into one clear line instead of a traceback."""
+    from ustack.ports.cpython import hostlink
     try:
         return make_driver(r, pcap)
+    except hostlink.HostError as e:
+        raise SystemExit("ustack: %s" % (e,))
     except OSError as e:
         if pcap and e.filename == pcap:
             refuse("--pcap", pcap, e.strerror or e)
-        hint = " (needs root or CAP_NET_ADMIN)" if e.errno in (1, 13) else ""
-        raise SystemExit("ustack: cannot open the %s link %r: %s%s" % (
-            r["driver"], r["tap"], e.strerror or e, hint))
+        raise SystemExit("ustack: %s" % hostlink.explain_open(e, r["driver"], r["tap"]))
 
 
 def log_line(line):

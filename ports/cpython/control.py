@@ -8,8 +8,9 @@ the stack's own user and root may talk to it (SO_PEERCRED): the channel changes 
 
 Capture: after a "capture" request the connection carries a pcap stream (the classic libpcap
 format tcpdump and Wireshark read) of every frame in and out until the client closes it. The
-stack's thread copies each frame into a bounded queue; a full queue drops the frame (counted
-as capture_dropped and reported to the client's summary), never stalls the stack.
+stack's thread (for a stack in another process: the bridge's) copies each frame into a
+bounded queue; a full queue drops the frame (counted as capture_dropped and reported to the
+client's summary), never stalls the stack.
 """
 import errno
 import json
@@ -92,6 +93,8 @@ class ControlServer:
         self.closing = False
         self._prev_capture = None
         self.forward = None
+        self.frames = None     # forward: the bridge whose frames a capture streams
+        self.caplock = threading.Lock()  # forward: captures changes (copy on write)
 
     def attach(self, runner):
         """Serve this runner's stack (call once the stack exists)."""
@@ -102,10 +105,15 @@ class ControlServer:
         self.thread = threading.Thread(target=self._accept, name="ustack-ctl", daemon=True)
         self.thread.start()
 
-    def attach_forward(self, forward):
+    def attach_forward(self, forward, frames=None):
         """Serve a stack in another process: each request line goes to forward(line), which
-        returns the response line (UdpForward: the MicroPython runtime's control port)."""
+        returns the response line (UdpForward: the MicroPython runtime's control port).
+        `frames`: the bridge between that stack and the TAP (bridge.Bridge), whose on_frame
+        hook gives a capture every frame either way; None: capture is refused."""
         self.forward = forward
+        if frames is not None:
+            self.frames = frames
+            frames.on_frame = self._frame
         self.thread = threading.Thread(target=self._accept, name="ustack-ctl", daemon=True)
         self.thread.start()
 
@@ -173,7 +181,7 @@ class ControlServer:
                     req = None
                 if isinstance(req, dict) and req.get("v") == ctl.VERSION and \
                         req.get("op") == "capture":
-                    if self.forward is not None:
+                    if self.forward is not None and self.frames is None:
                         c.sendall(ctl.encode({"v": ctl.VERSION, "ok": False, "error":
                                               "capture: not through this runtime's control "
                                               "port (use up --pcap)"}))
@@ -188,22 +196,56 @@ class ControlServer:
                 self.nclients -= 1
             c.close()
 
+    def call(self, op, **args):
+        """Ask the stack served here (the port's own use, e.g. --stats-interval of a stack
+        behind a forward): its data, or ctl.CtlError with its refusal."""
+        return ctl.decode_response(self._handle(ctl.request(op, **args)))
+
     def _handle(self, line):
         if self.forward is not None:
             with self.nlock:  # one request at a time on the datagram socket
-                return self.forward(line)
+                out = self.forward(line)
+            return self._port_facts(line, out)
         with self.runner.lock:
             return self.srv.handle_line(line)
+
+    def _port_facts(self, line, out):
+        """A forwarded answer as a stack in this process gives it: `stats` with this port's
+        counters (ctl.clients, captures ...), `hello` with its name and facts (pid, driver,
+        tap), so `ustack ... --pid/--name` find the stack behind the forward."""
+        try:
+            op = json.loads(line).get("op")
+            if op not in ("stats", "hello"):
+                return out
+            r = json.loads(out)
+        except (ValueError, AttributeError):
+            return out
+        if not isinstance(r, dict) or not r.get("ok") or not isinstance(r.get("data"), dict):
+            return out
+        d = r["data"]
+        if op == "stats":
+            for k, v in self.stats.items():
+                d["ctl." + k] = v
+        else:
+            for k in self.info:
+                d.setdefault(k, self.info[k])  # the stack's own facts first
+            d["name"] = self.name
+        return ctl.encode(r)
 
     # ---- capture --------------------------------------------------------------------------
     def _tap(self, iface, buf, n, outgoing):
         """stack.capture: under the lock, in the stack's thread. One copy per frame."""
         if self._prev_capture is not None:
             self._prev_capture(iface, buf, n, outgoing)
+        if self.captures:
+            self._frame(bytes(buf[:n]))
+
+    def _frame(self, frame):
+        """A frame (bytes) for every live capture: the stack's thread, or a bridge's."""
         t = time.time()
         for q in self.captures:
             try:
-                q.put_nowait((t, bytes(buf[:n])))
+                q.put_nowait((t, frame))
                 self.stats["capture_frames"] += 1
             except queue.Full:
                 q.dropped += 1
@@ -215,15 +257,21 @@ class ControlServer:
             c.sendall(ctl.encode({"v": ctl.VERSION, "ok": False,
                                   "error": "capture: snaplen must be 1..%d" % CAPTURE_SNAPLEN}))
             return
-        st = self.runner.stack
-        link = LINKTYPE_ETHERNET if st.ifaces and len(st.ifaces[0].mac) == 6 else LINKTYPE_RAW
         q = queue.Queue(CAPTURE_QUEUE)
         q.dropped = 0
-        with self.runner.lock:
-            if not self.captures:
-                self._prev_capture = st.capture
-                st.capture = self._tap
-            self.captures.append(q)
+        if self.forward is not None:
+            link = LINKTYPE_ETHERNET  # the bridge carries Ethernet frames
+            with self.caplock:
+                self.captures = self.captures + [q]  # the bridge's threads read the old list
+        else:
+            st = self.runner.stack
+            link = LINKTYPE_ETHERNET if st.ifaces and len(st.ifaces[0].mac) == 6 else \
+                LINKTYPE_RAW
+            with self.runner.lock:
+                if not self.captures:
+                    self._prev_capture = st.capture
+                    st.capture = self._tap
+                self.captures = self.captures + [q]
         try:
             c.sendall(ctl.encode({"v": ctl.VERSION, "ok": True,
                                   "data": {"linktype": link, "snaplen": snap}}))
@@ -247,11 +295,15 @@ class ControlServer:
         except OSError:
             pass
         finally:
-            with self.runner.lock:
-                self.captures.remove(q)
-                if not self.captures:
-                    st.capture = self._prev_capture
-                    self._prev_capture = None
+            if self.forward is not None:
+                with self.caplock:
+                    self.captures = [x for x in self.captures if x is not q]
+            else:
+                with self.runner.lock:
+                    self.captures = [x for x in self.captures if x is not q]
+                    if not self.captures:
+                        st.capture = self._prev_capture
+                        self._prev_capture = None
 
 
 class UdpForward:

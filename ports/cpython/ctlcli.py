@@ -45,7 +45,7 @@ def open_control(args, r):
     try:
         cc.check_name(name)
         return cc.ControlServer(name, {"driver": r["driver"], "tap": r["tap"],
-                                       "runtime": "cpython"})
+                                       "runtime": getattr(args, "runtime", "cpython")})
     except ValueError as e:
         raise SystemExit("ustack: --name %s: %s" % (name, e))
     except OSError as e:
@@ -56,21 +56,23 @@ def open_control(args, r):
 class StatsLine:
     """--stats-interval's `stats` line: wall-clock time, uptime, the interval it covers and
     the delta of every counter over it. Its keys never change between lines (zeros too),
-    so a script can diff them; gauges (pool levels) are given as values."""
+    so a script can diff them; gauges (pool levels) are given as values. `sample` gives the
+    counters (default: the stack's own, ctl.all_counters; a stack in another process: its
+    control channel's `stats`)."""
 
-    def __init__(self, st, t0):
-        self.st = st
+    def __init__(self, st, t0, sample=None):
+        self.sample = sample or (lambda: ctl.all_counters(st))
         self.t0 = t0
         self.t = t0
-        self.prev = ctl.all_counters(st)
+        self.prev = self.sample()
 
     def emit(self, out):
         now = time.monotonic()
-        cur = ctl.all_counters(self.st)
+        cur = self.sample()
         d = ctl.deltas(self.prev, cur)
         line = {"time": _iso(time.time()), "uptime_s": round(now - self.t0, 3),
                 "interval_s": round(now - self.t, 3), "delta": d,
-                "gauges": {k: cur[k] for k in ctl.GAUGES}}
+                "gauges": {k: cur[k] for k in ctl.GAUGES if k in cur}}
         self.prev = cur
         self.t = now
         out.write("stats " + json.dumps(line, sort_keys=True) + "\n")
@@ -84,11 +86,16 @@ def _iso(t):
 def log_status(st, control, out):
     """SIGUSR1: what addr, route, neigh, ss -tuai and stats print, to the log."""
     srv = control.srv if control is not None and control.srv is not None else ctl.Server(st)
+    write_status(lambda op: ctl.all_counters(st) if op == "stats" else srv.ops[op]({}), out)
+
+
+def write_status(ask, out):
+    """The status block of log_status, each table from ask(op) (a stack in another process:
+    its control channel's call)."""
     out.write("status %s pid=%d\n" % (_iso(time.time()), os.getpid()))
-    for line in fmt_addr(srv.op_addr({})) + fmt_route(srv.op_route({})) + \
-            fmt_neigh(srv.op_neigh({})) + \
-            fmt_ss(srv.op_ss({}), False, False, False, True, True) + \
-            fmt_stats(ctl.all_counters(st), None, False):
+    for line in fmt_addr(ask("addr")) + fmt_route(ask("route")) + fmt_neigh(ask("neigh")) + \
+            fmt_ss(ask("ss"), False, False, False, True, True) + \
+            fmt_stats(ask("stats"), None, False):
         out.write("  " + line + "\n")
     out.flush()
 
@@ -193,16 +200,19 @@ def add_parsers(sub):
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     words = "ip-like words, e.g. %s"
     for name, h, desc, example in (
-            ("addr", "show or replace the stack's addresses",
-             "ustack addr [show] | ustack addr replace ADDR/PREFIX [dev DEV] [gateway GW]",
+            ("addr", "show, add, delete or replace the stack's addresses",
+             "ustack addr [show] | ustack addr add|replace ADDR/PREFIX [dev DEV] [gateway GW] "
+             "| ustack addr del ADDR/PREFIX [dev DEV] (one address per interface: add gives "
+             "one to an interface without, replace changes it)",
              "replace 192.0.2.5/24 dev eth0"),
             ("route", "show, add or delete routes",
              "ustack route [show] | ustack route add|replace DST [via GW] [dev DEV] "
              "[metric N] | ustack route del DST (DST: ADDR/PREFIX, ADDR or default)",
              "add 198.51.100.0/24 via 192.0.2.1"),
-            ("neigh", "show, add or delete ARP neighbours",
+            ("neigh", "show, add, delete or flush ARP neighbours",
              "ustack neigh [show] | ustack neigh add|replace ADDR lladdr MAC [dev DEV] | "
-             "ustack neigh del ADDR [dev DEV]",
+             "ustack neigh del ADDR [dev DEV] | ustack neigh flush [all] [dev DEV] "
+             "[nud permanent|all] (static entries go only with nud permanent or all)",
              "add 192.0.2.9 lladdr 02:00:00:00:00:09")):
         p = sub.add_parser(name, parents=[common], help=h, description=desc)
         p.add_argument("words", nargs="*", help=words % example)
@@ -237,7 +247,7 @@ def add_parsers(sub):
                    help="bytes kept of each frame (default %d)" % cc.CAPTURE_SNAPLEN)
     _one_line_errors(p, "ustack capture")
     p = sub.add_parser("config", parents=[common], help="show config, set run-time values",
-                       description="ustack config [show] | ustack config set KEY=VALUE ... "
+                       description="ustack config [show] | ustack config [set] KEY=VALUE ... "
                                    "(only keys the running stack takes; see `ustack config`)")
     p.add_argument("words", nargs="*", help=words % "set IP_TTL=32")
     _one_line_errors(p, "ustack config")
@@ -360,19 +370,21 @@ def _requests(args):
             raise _Bad("show takes no more words, got %r" % w[0])
         return [(cmd, {})]
     if cmd == "addr":
-        if verb not in ("replace", "change", "set"):
-            raise _Bad("unknown action %r (expected: show, replace)" % verb)
+        ops = {"add": "addr.add", "del": "addr.del", "delete": "addr.del", "replace": "addr.set",
+               "change": "addr.set", "set": "addr.set"}
+        if verb not in ops:
+            raise _Bad("unknown action %r (expected: show, add, del, replace)" % verb)
         if not w:
-            raise _Bad("replace needs ADDR/PREFIX")
+            raise _Bad("%s needs ADDR/PREFIX" % verb)
         ip = w.pop(0)
         if "/" not in ip:
             raise _Bad("%s: give the prefix too, e.g. %s/24" % (ip, ip))
-        _check_host_cidr("replace", ip)
-        kw = _kw(w, ("dev", "gateway"))
+        _check_host_cidr(verb, ip)
+        kw = _kw(w, ("dev",) if ops[verb] == "addr.del" else ("dev", "gateway"))
         req = {"ip": ip, "dev": kw.get("dev") or "eth0"}
         if "gateway" in kw:
             req["gateway"] = _check_addr("gateway", kw["gateway"])
-        return [("addr.set", req)]
+        return [(ops[verb], req)]
     if cmd == "route":
         if verb not in ("add", "replace", "del", "delete"):
             raise _Bad("unknown action %r (expected: show, add, replace, del)" % verb)
@@ -399,8 +411,21 @@ def _requests(args):
             raise _Bad("%s %s: give via GATEWAY or dev DEV" % (verb, dst))
         return [("route.add", req)]
     if cmd == "neigh":
+        if verb == "flush":
+            if w and w[0] == "all":
+                w.pop(0)
+            kw = _kw(w, ("dev", "nud"))
+            req = {}
+            if "dev" in kw:
+                req["dev"] = kw["dev"]
+            if "nud" in kw:
+                if kw["nud"] not in ("permanent", "all"):
+                    raise _Bad("nud %s: permanent or all (learned entries go anyway)"
+                               % kw["nud"])
+                req["permanent"] = True
+            return [("neigh.flush", req)]
         if verb not in ("add", "replace", "del", "delete"):
-            raise _Bad("unknown action %r (expected: show, add, replace, del)" % verb)
+            raise _Bad("unknown action %r (expected: show, add, replace, del, flush)" % verb)
         if not w:
             raise _Bad("%s needs an address" % verb)
         ip = _check_addr(verb, w.pop(0))
@@ -416,8 +441,11 @@ def _requests(args):
             req["dev"] = kw["dev"]
         return [("neigh.del" if verb.startswith("del") else "neigh.add", req)]
     if cmd == "config":
+        if "=" in verb:  # `ustack config KEY=VALUE ...`: set is understood
+            w.insert(0, verb)
+            verb = "set"
         if verb != "set":
-            raise _Bad("unknown action %r (expected: show, set)" % verb)
+            raise _Bad("unknown action %r (expected: show, set, or KEY=VALUE)" % verb)
         if not w:
             raise _Bad("set needs KEY=VALUE")
         out = []
@@ -520,7 +548,13 @@ def _capture(args, prog):
             out = open(args.write, "wb")
         except OSError as e:
             raise _Bad("-w %s: %s" % (args.write, e.strerror or e))
-    c = cc.find(args.name, args.pid)
+    asked = cc.find(args.name, args.pid)  # the stack's drop count, before and after
+    try:
+        dropped = asked.call("stats").get("ctl.capture_dropped", 0)
+        c = cc.find(args.name, args.pid)
+    except cc.ClientError:
+        asked.close()
+        raise
     frames = 0
     try:
         c.sock.sendall(ctl.request("capture", snaplen=args.snaplen))
@@ -560,7 +594,20 @@ def _capture(args, prog):
         c.close()
         if out is not sys.stdout.buffer:
             out.close()
-    sys.stderr.write("%d packets captured\n" % frames)
+        try:
+            dropped = asked.call("stats").get("ctl.capture_dropped", 0) - dropped
+        except cc.ClientError:
+            dropped = None  # the stack went away first
+        asked.close()
+    # like tcpdump's summary; with --json one object (on stderr: stdout may be the pcap)
+    if args.json:
+        sys.stderr.write(json.dumps({"captured": frames, "dropped": dropped},
+                                    sort_keys=True) + "\n")
+    else:
+        sys.stderr.write("%d packets captured\n" % frames)
+        if dropped is not None:
+            sys.stderr.write("%d packets dropped by the stack (capture queue full)\n"
+                             % dropped)
     return 0
 
 

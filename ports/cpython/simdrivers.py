@@ -7,10 +7,11 @@ through the TAP named by --tap, so the same flags and tests work for every drive
     slip-pty                    SlipLink over a pty -> SLIP/Ethernet proxy (answers ARP) -> TAP
     afpacket                    AF_PACKET on one end of a veth pair; --tap names the other end
 """
+import atexit
 import pty
-import subprocess
 import tty
 
+from ustack.hal.afpacket import AfPacket
 from ustack.hal.tap import Tap
 
 
@@ -161,25 +162,60 @@ def slip(tap, mac, stack_ip):
     return b
 
 
-def afpacket(name, mac):
-    from ustack.hal.afpacket import AfPacket
-    from ustack.core.wire.ethernet import mac_str
+class OwnedVeth(AfPacket):
+    """AF_PACKET on the peer end of the veth pair `ustack up` made; closing it deletes the pair
+    (and with it the host address on its host end). Only afpacket() below makes one, so
+    ustack never deletes an interface it did not create."""
+
+    def __init__(self, peer, made):
+        AfPacket.__init__(self, peer)
+        self.made = made   # the host end; None once deleted
+
+    def close(self):
+        try:
+            AfPacket.close(self)
+        finally:
+            name, self.made = self.made, None
+            if name is not None:
+                from ustack.ports.cpython import hostlink
+                with hostlink.Netlink() as nl:
+                    nl.delete(name)
+
+
+def afpacket(name, mac, mtu=None):
+    """A veth pair NAME <-> NAMEp made here (refused, never replaced, when either name is
+    taken), AF_PACKET on NAMEp; NAME is the host end --host-ip configures."""
+    from ustack.ports.cpython import hostlink
     peer = name + "p"
-    subprocess.run(["ip", "link", "del", name], capture_output=True)
-    subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name", peer], check=True)
-    subprocess.run(["ip", "link", "set", peer, "address", mac_str(mac)], check=True)
-    subprocess.run(["ip", "link", "set", peer, "up"], check=True)
-    # veth hands AF_PACKET the kernel's frames with checksums left to "hardware" (offload):
-    # make the kernel finish them in software, as a real NIC's wire would carry them
-    subprocess.run(["ethtool", "-K", name, "tx", "off"], capture_output=True)
-    # no IPv6 chatter on the stack's end
-    subprocess.run(["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % peer], capture_output=True)
-    return AfPacket(peer)
+    if len(peer.encode()) >= hostlink.IFNAMSIZ:
+        raise hostlink.HostError("--tap %s: --driver afpacket names its veth pair %s and %sp: "
+                                 "at most %d characters" % (name, name, name,
+                                                            hostlink.IFNAMSIZ - 2))
+    with hostlink.Netlink() as nl:
+        for n in (name, peer):
+            if nl.exists(n):
+                raise hostlink.HostError(
+                    "--tap %s: interface %s already exists; --driver afpacket makes its own "
+                    "veth pair (%s, %s) and deletes nothing it did not make: name another "
+                    "--tap (or remove %s yourself)" % (name, n, name, peer, n))
+        nl.add_veth(name, peer, peer_mac=mac, mtu=mtu)
+        try:
+            # veth hands AF_PACKET the kernel's frames with checksums left to "hardware"
+            # (offload): make the kernel finish them, as a real NIC's wire would carry them
+            hostlink.tx_checksum_off(name)
+            hostlink.ipv6_off(peer)  # no IPv6 chatter on the stack's end
+            drv = OwnedVeth(peer, name)
+        except BaseException:
+            nl.delete(name)
+            raise
+    # a program that dies of an exception before it closes its link deletes the pair too
+    atexit.register(drv.close)
+    return drv
 
 
 def make(kind, r, mac):
     if kind == "afpacket":
-        return afpacket(r["tap"], mac)
+        return afpacket(r["tap"], mac, r["mtu"])
     if kind in ("sim-usb-ecm", "sim-usb-ncm"):
         # the virtual USB devices are usbip device models: checked before the TAP is made
         from ustack.ports.cpython.hwdrivers import need

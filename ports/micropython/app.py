@@ -11,6 +11,9 @@ file given as `--settings PATH` (what `ustack up --runtime micropython` writes) 
                     a large contiguous block once the heap is fragmented
     STATS_INTERVAL  seconds between counter lines on stdout (0 = only at exit)
     CONTROL_PORT    UDP port of the test control service (0 = off), see Control
+    CONTROL_PEER    the one IPv4 address Control answers (None: any); others are dropped,
+                    counted as ctl.peer_refused (`ustack up --runtime micropython` sets the
+                    host's address: the port changes routes)
     DURATION        stop by itself after this many seconds (0 = never)
     HTTP_ROOT       directory the http service serves (None: a built-in page and /bytes/N)
     SERVE_CONNS     connections each TCP service serves at once (default min(TCP_MAX_CONNS, 4))
@@ -41,7 +44,8 @@ from ustack.core.wire import fields
 
 SETTINGS = ("NAME", "DRIVER", "LINK", "IP", "GATEWAY", "MAC", "MTU", "CONFIG", "FEATURES",
             "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION", "TCP_PREALLOC",
-            "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG", "SEED", "DNS", "DHCP", "DHCP_HOSTNAME")
+            "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG", "SEED", "DNS", "DHCP", "DHCP_HOSTNAME",
+            "CONTROL_PEER")
 DEFAULTS = {
     "NAME": "?", "DRIVER": "streamlink", "LINK": "unix:/tmp/ustack.sock",
     "IP": "192.0.2.2/24", "GATEWAY": None, "MAC": "02:00:00:00:00:02", "MTU": 1500,
@@ -52,6 +56,7 @@ DEFAULTS = {
     "DNS": (),     # name servers (IPv4 addresses) for getaddrinfo, asked in order
     "DHCP": False,  # True: lease the address from DHCP (core/dhcp.py) instead of IP/GATEWAY
     "DHCP_HOSTNAME": None,  # the host name option (RFC 2132 3.14) DHCP requests carry
+    "CONTROL_PEER": None,   # the address Control answers (None: any)
 }
 FAIL_BACKOFF_MS = 20  # after poll() or a service raised
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
@@ -254,12 +259,15 @@ class Control:
     While locked, a datagram is matched by index against preallocated words; everything but
     'unlock' is ignored (a reply would allocate)."""
 
-    def __init__(self, app, port):
+    def __init__(self, app, port, peer=None):
+        from ustack.core.wire import ipv4 as ip4
         self.app = app
         self.stack = app.stack
         self.sock = s = app.stack.socket(so.AF_INET, so.SOCK_DGRAM)
         s.bind(("", port))
         s.setblocking(False)
+        self.only = ip4.aton(peer) if peer else None  # CONTROL_PEER
+        self.peer_refused = 0
         self.buf = bytearray(CONTROL_REQUEST_BYTES)
         self.ctl = None  # core/ctl.py's server, made by the first JSON request
         self.peer = bytearray(4)
@@ -276,6 +284,9 @@ class Control:
             fields.copy(self.peer, 0, b, o + 12, 4)
             self.sport = (b[o + ihl] << 8) | b[o + ihl + 1]
             n = s.recv_into(self.buf)
+            if self.only is not None and not fields.eq(self.peer, 0, self.only, 4):
+                self.peer_refused += 1  # not the host that runs us: no answer
+                continue
             app = self.app
             if app.locked:
                 if n >= 6 and fields.eq(self.buf, 0, self.word_unlock, 6):
@@ -308,6 +319,9 @@ class Control:
                 app.running = False
             else:
                 self._reply("?")
+
+    def report(self, c):
+        c["ctl.peer_refused"] = self.peer_refused
 
     def _reply(self, text):
         data = text.encode()
@@ -423,7 +437,7 @@ class App:
         self.started = start_services(self, serve)
         cp = settings["CONTROL_PORT"]
         if cp:
-            self.services.append(Control(self, cp))
+            self.services.append(Control(self, cp, settings.get("CONTROL_PEER")))
 
     def lock(self):
         compat.heap_lock()

@@ -23,7 +23,11 @@ MicroPython-only knobs (no CLI flag, so the CPython runtime's flags stay the sam
                             MCU board 2 x HEAP + 256K, since on the 64-bit unix port objects
                             are twice their size on a 32-bit MCU and the code is not frozen
                             (tests/micropython/test_memory.py); else 16M)
-    USTACK_MPY_CONTROL_PORT UDP port of the test control service (app.Control); 0 = off
+    USTACK_MPY_CONTROL_PORT UDP port of the stack's control service (app.Control); 0 = off.
+                            Unset: CONTROL_PORT (4243) when --host-ip is given and not
+                            --no-control, answering only the host's address, so `ustack
+                            addr/route/neigh/ss/stats/config` reach it as they reach a
+                            CPython stack (this process holds the control socket, forwards)
     USTACK_MPY_EMIT         -X emit=native|viper for everything (default: bytecode)
     USTACK_MICROPYTHON      the micropython command
 """
@@ -56,13 +60,29 @@ def _settings(r, args, spec, driver="streamlink"):
         "FEATURES": list(r["features"] or ()),
         "SERVE": getattr(args, "serve", "") or "",
         "STATS_INTERVAL": getattr(args, "stats_interval", 0) or 0,
-        "CONTROL_PORT": int(os.environ.get("USTACK_MPY_CONTROL_PORT", "0") or 0),
+        "CONTROL_PORT": control_port(args, r),
+        "CONTROL_PEER": r["host_ip"].split("/")[0] if r.get("host_ip") else None,
         "DURATION": 0,
         "DHCP": bool(r.get("dhcp")),
         "DHCP_HOSTNAME": r.get("dhcp_hostname"),
         "HTTP_ROOT": os.path.abspath(args.http_root) if getattr(args, "http_root", None)
         else None,
     }
+
+
+CONTROL_PORT = 4243  # the stack's UDP control port behind `ustack up --runtime micropython`
+
+
+def control_port(args, r):
+    """The UDP port the micropython stack's control service listens on (0: none):
+    USTACK_MPY_CONTROL_PORT when set, else CONTROL_PORT when the host can reach the stack
+    (--host-ip) and the control channel is wanted."""
+    env = os.environ.get("USTACK_MPY_CONTROL_PORT")
+    if env:
+        return int(env)
+    if getattr(args, "no_control", False) or not r.get("host_ip"):
+        return 0
+    return CONTROL_PORT
 
 
 def heapsize_for(board):
@@ -157,6 +177,12 @@ def run_up(args):
     if kind not in MPY_DRIVERS:
         raise SystemExit("ustack: --runtime micropython bridges a TAP (--driver %s); --driver "
                          "%s runs only under --runtime cpython" % ("|".join(MPY_DRIVERS), kind))
+    from ustack.ports.cpython import hostlink
+    try:
+        hostlink.check_ifname(r["tap"])  # before TUNSETIFF cuts it short
+        theirs = hostlink.exists(r["tap"])  # a persistent TAP (ip tuntap add) outlives us
+    except hostlink.HostError as e:
+        raise SystemExit("ustack: %s" % (e,))
     control = _open_control(args, r)
     # any board works: its CONFIG/FEATURES run under the unix port, the bridge replaces its
     # link (an MCU board's SPI chip cannot be driven from the unix port)
@@ -165,14 +191,20 @@ def run_up(args):
     tap = br = mp = None
     stop = threading.Event()
     got = list(cli._stop)  # a signal cli.main caught before this point
+    status = []  # SIGUSR1 seen: the main loop writes the status (a handler takes no locks)
 
     def on_signal(signum, frame):
         got.append(signum)
         stop.set()
-    # SIGHUP (the terminal went away) ends the run like SIGINT/SIGTERM; from here on, so a
-    # signal while the TAP, bridge and child are being made ends the run cleanly too
+
+    def on_status(signum, frame):
+        status.append(signum)
+    # SIGHUP (the terminal went away) ends the run like SIGINT/SIGTERM, SIGUSR1 logs the
+    # status, as under the CPython runtime; from here on, so a signal while the TAP, bridge
+    # and child are being made ends the run cleanly too
     for sig in cli.STOP_SIGNALS:
         signal.signal(sig, on_signal)
+    signal.signal(signal.SIGUSR1, on_status)
     if got:
         stop.set()
     as_json = getattr(args, "json", False)
@@ -181,8 +213,12 @@ def run_up(args):
     try:
         if stop.is_set():
             return cli.stopped_early(got[0])
-        tap = Tap(r["tap"], mtu=r["mtu"], queues=r.get("tap_queues", 1))
-        cli.host_setup(tap.name, r["host_ip"], r["mtu"])
+        try:
+            tap = Tap(r["tap"], mtu=r["mtu"], queues=r.get("tap_queues", 1))
+        except OSError as e:
+            raise SystemExit("ustack: %s" % hostlink.explain_open(e, "tap", r["tap"]))
+        if cli.host_setup(tap.name, r["host_ip"], r["mtu"]) and theirs:
+            hostlink.remove_on_close(tap, tap.name, r["host_ip"])
         stage(work, board)
         pass_fds = ()
         if kind == "slip-pty":
@@ -259,13 +295,23 @@ def run_up(args):
         print("ready driver=%s tap=%s ip=%s mac=%s runtime=micropython compiled=False "
               "serve=%s heapsize=%s%s" % (settings["DRIVER"], tap.name, shown, r["mac"], serve,
                                          heapsize_for(board), lease), flush=True)
+        t0 = time.monotonic()
+        sampler = None
         if control is not None:
             from ustack.ports.cpython import control as cc
-            control.attach_forward(cc.UdpForward(ip, settings["CONTROL_PORT"]))
-        t0 = time.monotonic()
+            control.attach_forward(cc.UdpForward(ip, settings["CONTROL_PORT"]), br)
+            if settings["STATS_INTERVAL"]:
+                sampler = _stats_line(control, t0)
         duration = getattr(args, "duration", 0) or 0
+        last = t0
         while not stop.is_set():
             stop.wait(0.2)
+            if sampler is not None and time.monotonic() - last >= settings["STATS_INTERVAL"]:
+                last = time.monotonic()
+                _emit(sampler)
+            if status:
+                del status[:]
+                _log_status(control)
             if not mp.alive():
                 rc = mp.proc.returncode or 1
                 sys.stderr.write("ustack: micropython exited (%s)\n" % (mp.proc.returncode,))
@@ -310,11 +356,45 @@ def _stopped_early(mp, sig):
     return cli.stopped_early(sig)
 
 
+def _stats_line(control, t0):
+    """--stats-interval's `stats` line (ctlcli.StatsLine), the counters asked over the control
+    port: the same stable key set and shape as under the CPython runtime. None when the
+    stack does not answer."""
+    from ustack.ports.cpython import ctlcli
+    from ustack.core import ctl
+    try:
+        return ctlcli.StatsLine(None, t0, lambda: control.call("stats"))
+    except ctl.CtlError:
+        return None
+
+
+def _emit(sampler):
+    from ustack.core import ctl
+    try:
+        sampler.emit(sys.stdout)
+    except ctl.CtlError:
+        pass  # no answer this time (a busy or stopping stack): the next line covers it
+
+
+def _log_status(control):
+    """SIGUSR1: the status block of the CPython runtime (ctlcli.write_status), asked over the
+    control port; one line saying why when there is none."""
+    from ustack.ports.cpython import ctlcli
+    from ustack.core import ctl
+    if control is None:
+        sys.stderr.write("status: no control port (--host-ip and no --no-control give one)\n")
+        return
+    try:
+        ctlcli.write_status(control.call, sys.stderr)
+    except ctl.CtlError as e:
+        sys.stderr.write("status: %s\n" % (e,))
+
+
 def _open_control(args, r):
     """`ustack addr/route/neigh/ss/stats` reach the micropython stack through its UDP control
-    port (USTACK_MPY_CONTROL_PORT): this process holds the control socket and forwards each
-    request. None when the port is off."""
-    if not int(os.environ.get("USTACK_MPY_CONTROL_PORT", "0") or 0):
+    port (control_port): this process holds the control socket and forwards each request.
+    None when the port is off."""
+    if not control_port(args, r):
         return None
     from ustack.ports.cpython import ctlcli
     return ctlcli.open_control(args, r)

@@ -267,3 +267,88 @@ def test_stats_watch_as_a_table_stamps_each_sample(ns, stack):
     assert len(samples) == 2 and all(re.match(r"#\d{4}-\d\d-\d\dT\S+Z interval 0.2s$", s)
                                      for s in samples), r.stdout
     assert re.search(r"^ctl\.requests +\d+ +\+1$", r.stdout, re.M), r.stdout
+
+
+def test_addr_del_and_add_change_what_the_kernel_can_reach(ns, stack):
+    def pings():
+        return ns.run(["ping", "-c", "1", "-W", "1", STACK_IP]).returncode == 0
+    assert pings()
+    out = ok(ns, "addr", "del", STACK_IP + "/24", "dev", "eth0")
+    assert "inet " not in out and "1: eth0: <UP,LOWER_UP>" in out
+    assert json.loads(ok(ns, "route", "--json")) == []
+    ns.run(["ip", "neigh", "flush", "dev", "ustk0"])
+    assert not pings()
+    out = ok(ns, "addr", "add", STACK_IP + "/24")
+    assert "inet %s/24 brd 192.0.2.255 scope global eth0" % STACK_IP in out
+    assert pings()
+    one_line_error(ustack(ns, "addr", "add", "192.0.2.5/24"), "ustack addr:",
+                   "eth0 has %s/24 already" % STACK_IP)
+    one_line_error(ustack(ns, "addr", "del", "192.0.2.5/24"), "192.0.2.5/24 is not on eth0")
+    one_line_error(ustack(ns, "addr", "del", "192.0.2.5/24", "gateway", HOST_IP),
+                   "unknown word 'gateway'")
+    one_line_error(ustack(ns, "addr", "flip", "192.0.2.5/24"), "unknown action 'flip'")
+
+
+def test_neigh_flush_forgets_learned_neighbours_like_ip(ns, stack):
+    assert ns.run(["ping", "-c", "1", "-W", "2", STACK_IP]).returncode == 0
+    ok(ns, "neigh", "add", "192.0.2.9", "lladdr", "02:00:00:00:00:09")
+    out = ok(ns, "neigh", "flush", "all")
+    assert HOST_IP not in out and "192.0.2.9 dev eth0 lladdr 02:00:00:00:00:09 PERMANENT" in out
+    assert ok(ns, "neigh", "flush", "dev", "eth0", "nud", "permanent").strip() == ""
+    one_line_error(ustack(ns, "neigh", "flush", "nud", "stale"), "nud stale")
+    one_line_error(ustack(ns, "neigh", "flush", "dev", "eth9"), "no interface named 'eth9'")
+
+
+def test_config_key_value_sets_a_safe_value_and_refuses_an_unsafe_one(ns, stack):
+    out = ok(ns, "config", "IP_TTL=9", "TCP_DELACK_MS=100")
+    assert re.search(r"IP_TTL +9 +run-time", out) and re.search(r"TCP_DELACK_MS +100 ", out)
+    assert "ttl=9 " in ns.run(["ping", "-c", "1", "-W", "2", STACK_IP]).stdout
+    one_line_error(ustack(ns, "config", "PBUF_COUNT=9"), "ustack config:",
+                   "PBUF_COUNT is fixed at start")
+    one_line_error(ustack(ns, "config", "IP_TTL=x"), "IP_TTL wants an integer")
+    one_line_error(ustack(ns, "config", "IP_TTL"), "unknown action 'IP_TTL'")
+
+
+def test_capture_streams_to_tshark_through_a_pipe(ns, stack, tmp_path):
+    """`ustack capture -w - | tshark -r -`: the stream is read as it comes, not only a file."""
+    cap = ns.popen(["sh", "-c", "%s -m ustack.ports.cpython.cli capture -w - --duration 4 | "
+                    "tshark -r - -n -T fields -e icmp.type -e ip.src" % sys.executable])
+    time.sleep(1.5)
+    assert ns.run(["ping", "-c", "2", "-i", "0.2", "-W", "1", STACK_IP]).returncode == 0
+    out, _ = cap.communicate(timeout=30)
+    assert cap.returncode == 0, out
+    rows = [ln.split("\t") for ln in out.splitlines() if "\t" in ln]
+    assert [r for r in rows if r == ["8", HOST_IP]] and [r for r in rows if r == ["0", STACK_IP]], \
+        out
+    assert re.search(r"^\d+ packets captured$", out, re.M) and \
+        "0 packets dropped by the stack" in out
+
+
+def test_every_subcommand_speaks_json_with_stable_keys(ns, stack, tmp_path):
+    assert ns.run(["ping", "-c", "1", "-W", "2", STACK_IP]).returncode == 0
+    keys = {"addr": {"dev", "up", "mtu", "mac", "ip", "prefix", "broadcast", "gateway", "vlan"},
+            "route": {"dst", "prefix", "via", "dev", "metric", "src"},
+            "neigh": {"ip", "dev", "lladdr", "state", "queued"}}
+    for cmd, want in keys.items():
+        rows = json.loads(ok(ns, cmd, "--json"))
+        assert rows and all(set(r) == want for r in rows), (cmd, rows)
+    ss = json.loads(ok(ns, "ss", "-tuln", "--json"))
+    assert all({"proto", "state", "local", "peer", "recv_q", "send_q"} <= set(r) for r in ss)
+    st = json.loads(ok(ns, "stats", "--json"))
+    assert sorted(st) == ["counters", "time"] and st["counters"]["icmp.rx_echo_requests"] >= 1
+    cfg = json.loads(ok(ns, "config", "--json"))
+    assert sorted(cfg) == ["config", "runtime_keys"] and cfg["config"]["IP_TTL"] == 64
+    assert json.loads(ok(ns, "config", "IP_TTL=64", "--json"))["config"]["IP_TTL"] == 64
+    r = ustack(ns, "capture", "-w", str(tmp_path / "c.pcap"), "--duration", "0.5", "--json")
+    assert r.returncode == 0 and sorted(json.loads(r.stderr)) == ["captured", "dropped"], \
+        r.stderr
+
+
+def test_ss_u_lists_udp_sockets_only_and_l_the_bound_ones(ns, stack):
+    out = ok(ns, "ss", "-uln")
+    rows = out.splitlines()[1:]
+    assert rows and all(r.startswith("udp ") for r in rows), out
+    assert re.search(r"^udp +UNCONN +0 +0 +0\.0\.0\.0:7 +\*:\*$", out, re.M), out
+    assert ok(ns, "ss", "-u").splitlines()[1:] == []  # no connected UDP socket
+    both = ok(ns, "ss", "-tuan")
+    assert "LISTEN" in both and "UNCONN" in both

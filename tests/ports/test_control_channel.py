@@ -128,3 +128,29 @@ def test_tables_read_like_ip_and_ss():
                      "retrans:0/2"
     assert len(out) == 3  # the listener only with -l or -a
     assert ctlcli.fmt_ss([conn, lis], listening=True)[1].split()[:2] == ["tcp", "LISTEN"]
+
+
+def test_a_stack_speaking_another_version_is_one_clear_line(capsys):
+    """A client meeting a stack of another protocol version says both versions, in one line
+    naming the command, instead of misreading the answer."""
+    import threading
+    name = "v2-%d-%d" % (os.getpid(), int(time.monotonic() * 1000) % 100000)
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind(cc.address(name))
+    ls.listen(1)
+
+    def newer_stack():
+        c, _ = ls.accept()
+        c.makefile("rb").readline()
+        c.sendall(b'{"v": 2, "ok": true, "data": {"addrs": []}}\n')
+        c.close()
+    t = threading.Thread(target=newer_stack, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(SystemExit) as e:
+            ctlcli.run(["addr", "--name", name])
+        assert str(e.value) == "ustack addr: the stack speaks control protocol version 2, " \
+                               "this client 1"
+    finally:
+        t.join(5)
+        ls.close()

@@ -192,3 +192,61 @@ def test_a_client_decodes_data_and_raises_the_stacks_refusal(bench):
     with pytest.raises(ctl.CtlError) as e:
         ctl.decode_response(srv.handle_line(ctl.request("route.del", dst="10.0.0.0/8")))
     assert "no route to 10.0.0.0/8" in str(e.value)
+
+
+def test_addr_del_takes_the_address_and_its_routes_and_tells_bound_sockets(bench):
+    srv = ctl.Server(bench.a)
+    u = bench.a.socket(so.AF_INET, so.SOCK_DGRAM)
+    u.bind((IP_A, 9))
+    assert "192.0.2.99/24 is not on a0 (it has %s/24)" % IP_A in \
+        error(srv, "addr.del", dev="a0", ip="192.0.2.99/24")
+    rows = data(srv, "addr.del", dev="a0", ip=IP_A + "/24")
+    assert rows[0]["ip"] == "0.0.0.0" and data(srv, "route") == []
+    # as when Linux deletes an address under a bound socket
+    assert u.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == 99  # EADDRNOTAVAIL
+    assert "is not on a0 (it has none)" in error(srv, "addr.del", dev="a0", ip=IP_A + "/24")
+    u.close()
+
+
+def test_addr_add_gives_an_address_to_an_interface_without_one_and_refuses_a_second(bench):
+    srv = ctl.Server(bench.a)
+    assert "%s/24 is on a0 already" % IP_A in error(srv, "addr.add", dev="a0", ip=IP_A + "/24")
+    assert "a0 has %s/24 already (one address per interface" % IP_A in \
+        error(srv, "addr.add", dev="a0", ip="198.51.100.7/24")
+    data(srv, "addr.del", dev="a0", ip=IP_A)  # without a prefix: the interface's
+    rows = data(srv, "addr.add", dev="a0", ip="198.51.100.7/25", gateway="198.51.100.1")
+    assert rows[0]["ip"] == "198.51.100.7" and rows[0]["gateway"] == "198.51.100.1"
+    assert [(r["dst"], r["prefix"], r["via"]) for r in data(srv, "route")] == [
+        ("198.51.100.0", 25, None), ("0.0.0.0", 0, "198.51.100.1")]
+
+
+def test_neigh_flush_forgets_learned_entries_and_keeps_static_ones(bench):
+    srv = ctl.Server(bench.a)
+    bench.a.icmp.pinger(IP_B).send(0, bench.t)
+    bench.pump()
+    data(srv, "neigh.add", ip="192.0.2.99", lladdr="02:00:00:00:00:99")
+    d = data(srv, "neigh.flush")
+    assert d["flushed"] == 1
+    assert [(r["ip"], r["state"]) for r in d["neigh"]] == [("192.0.2.99", "PERMANENT")]
+    assert bench.ia.arp.lookup(bytes([192, 0, 2, 11])) is None
+    d = data(srv, "neigh.flush", dev="a0", permanent=True)
+    assert d == {"flushed": 1, "neigh": []}
+    assert "no interface named 'zz0'" in error(srv, "neigh.flush", dev="zz0")
+
+
+def test_an_address_dhcp_leases_is_not_changed_by_hand(bench):
+    srv = ctl.Server(bench.a)
+    bench.a.start_dhcp(bench.ia)
+    for op in ("addr.set", "addr.add", "addr.del"):
+        assert "a0's address is leased by DHCP" in error(srv, op, dev="a0", ip=IP_A + "/24")
+
+
+def test_route_add_never_replaces_an_interfaces_connected_route(bench):
+    """`ip route add` says "File exists" there; replacing it would leave the gateway itself
+    behind a gateway (the connected route is what makes it reachable)."""
+    srv = ctl.Server(bench.a)
+    assert "192.0.2.0/24 is a0's connected route (it follows the address" in error(
+        srv, "route.add", dst="192.0.2.0/24", via=IP_B)
+    assert data(srv, "route") == [{"dst": "192.0.2.0", "prefix": 24, "via": None, "dev": "a0",
+                                   "metric": 0, "src": IP_A}]
+    assert bench.a.ping(IP_B, count=1).received == 1
