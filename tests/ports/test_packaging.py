@@ -146,12 +146,12 @@ def wheel(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def venv(wheel, tmp_path_factory):
-    """A fresh venv (no site-packages of ours) with only the wheel installed, offline."""
+    """A fresh venv (no site-packages of ours) with the wheel installed as a user installs it:
+    its dependencies (pyserial, pyusb, pyroute2) from pip's configured index."""
     d = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", str(d)], check=True, timeout=300,
                    env=clean_env())
-    r = subprocess.run([str(d / "bin" / "pip"), "install", "-q", "--no-index", "--no-deps",
-                        str(wheel)], capture_output=True, text=True, env=clean_env(), timeout=300)
+    r = subprocess.run([str(d / "bin" / "pip"), "install", "-q", str(wheel)], capture_output=True, text=True, env=clean_env(), timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     return d
 
