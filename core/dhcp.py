@@ -33,6 +33,8 @@ DHCP_COUNTERS = (
     "rx_bad_chaddr", "rx_bad_magic", "rx_bad_options", "rx_bad_option_len",
     "rx_bad_overload", "rx_no_type", "rx_unexpected", "rx_wrong_server", "rx_bad_yiaddr",
     "rx_no_server_id", "rx_no_lease", "rx_bad_mask",
+    # an option of an accepted ACK left unused
+    "domain_ignored",
 )
 
 STOPPED = const(0)
@@ -85,6 +87,44 @@ def mask_prefix(b, o):
     return n
 
 
+def name_ok(b, o, n):
+    """b[o:o+n] is a dotted host name: labels of 1..63 letters, digits, '-' or '_' (RFC 1123
+    2.1; '_' as resolvers accept it), one trailing dot allowed."""
+    if n < 1:
+        return False
+    if b[o + n - 1] == 0x2E:
+        n -= 1
+    ln = 0
+    i = 0
+    while i < n:
+        c = b[o + i]
+        if c == 0x2E:
+            if ln == 0:
+                return False
+            ln = 0
+        elif (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 0x2D or c == 0x5F:
+            ln += 1
+            if ln > 63:
+                return False
+        else:
+            return False
+        i += 1
+    return ln > 0
+
+
+def check_hostname(hostname):
+    """The host name option's value (RFC 2132 3.14) as bytes; ValueError naming the rule."""
+    if isinstance(hostname, str):
+        try:
+            hostname = hostname.encode()
+        except UnicodeError:
+            hostname = b"\xff"
+    if not 1 <= len(hostname) <= HOSTNAME_MAX or not name_ok(hostname, 0, len(hostname)):
+        raise ValueError("dhcp: hostname must be 1..%d letters, digits, '-' or '.', got %r"
+                         % (HOSTNAME_MAX, hostname))
+    return bytes(hostname)
+
+
 def host_addr_ok(b, o):
     """A unicast host address: not 0/8, loopback, class D/E or limited broadcast."""
     a = b[o]
@@ -105,11 +145,7 @@ class DhcpClient:
         self.probes = cfg["DHCP_ARP_PROBES"]
         self.stats = Counters(DHCP_COUNTERS)
         if hostname is not None:
-            if isinstance(hostname, str):
-                hostname = hostname.encode()
-            if not 1 <= len(hostname) <= HOSTNAME_MAX:
-                raise ValueError("dhcp: hostname must be 1..%d bytes, got %r"
-                                 % (HOSTNAME_MAX, hostname))
+            hostname = check_hostname(hostname)
         self.hostname = hostname
         if client_id is None:
             client_id = b"\x01" + iface.mac  # RFC 2132 9.14: type 1 (Ethernet) + MAC
@@ -150,6 +186,7 @@ class DhcpClient:
         self.expire_at = 0
         self.orig_mtu = iface.mtu
         self.on_change = None  # port hook: on_change(client) when an address comes or goes
+        #                        (or a remembered one is forgotten: have_remembered False)
         # option offsets found by _scan (-1: absent)
         self.o_type = -1
         self.o_server = -1
@@ -279,6 +316,7 @@ class DhcpClient:
         but no sooner than DHCP_RENEW_MIN_MS; at expiry the address is gone."""
         if self.expire_at and now >= self.expire_at:
             self.stats.expired += 1
+            self.have_remembered = False  # RFC 2131 3.2: only an unexpired lease is reused
             self._drop_address()
             self._init(now)
             return
@@ -545,9 +583,11 @@ class DhcpClient:
                 st.rx_wrong_server += 1  # RFC 2131 4.3.2: another server's NAK is not ours
                 return
             st.naks += 1
-            if s == INIT_REBOOT:
-                self.have_remembered = False
-            self._drop_address()
+            self.have_remembered = False  # RFC 2131 3.1 (5): the address is not ours to ask for
+            if self.have_addr:
+                self._drop_address()
+            else:
+                self._changed()  # INIT-REBOOT NAKed: a port's remembered lease goes too
             self._init(now)
         else:
             st.rx_unexpected += 1
@@ -649,9 +689,17 @@ class DhcpClient:
             fields.copy(self.dns, 0, b, self.o_dns, 4 * k)
             self.ndns = k
         self.ndomain = 0
-        if self.o_domain >= 0 and self.n_domain <= DOMAIN_MAX:
-            fields.copy(self.domain, 0, b, self.o_domain, self.n_domain)
-            self.ndomain = self.n_domain
+        if self.o_domain >= 0:
+            k = self.n_domain
+            # RFC 2132 2: NVT ASCII "SHOULD NOT include a trailing NULL; however, the receiver
+            # ... MUST be prepared to delete trailing nulls"
+            while k and b[self.o_domain + k - 1] == 0:
+                k -= 1
+            if k <= DOMAIN_MAX and name_ok(b, self.o_domain, k):
+                fields.copy(self.domain, 0, b, self.o_domain, k)
+                self.ndomain = k
+            else:
+                self.stats.domain_ignored += 1  # no search domain rather than a wrong one
         self.mtu = 0
         if self.o_mtu >= 0:
             mtu = fields.get16(b, self.o_mtu)

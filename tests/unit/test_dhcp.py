@@ -336,6 +336,73 @@ def test_lease_expiry_removes_the_address_and_bound_sockets_get_an_error(c):
     assert c.sent()[-1].type == 1
 
 
+def test_after_expiry_a_socket_on_the_old_address_sends_nothing_from_it(c):
+    # Linux, measured in a namespace: once an address is deleted, sendto from a socket bound
+    # to it fails with ENETUNREACH and bind to it with EADDRNOTAVAIL. The stack must never
+    # send from an address that is no longer its own (it may be the next client's lease).
+    c.bind(lease=100)
+    s = c.stack.socket(2, 2)
+    s.bind(("192.0.2.50", 5000))
+    c.advance(100000 + 20)
+    d = c.sent()[-1]
+    other = bytes([192, 0, 2, 51])
+    c.feed(from_server(bootp(d.xid, 2, yiaddr=other)))
+    r = c.sent()[-1]
+    c.feed(from_server(bootp(r.xid, 5, yiaddr=other, options=lease_opts())))
+    assert c.iface.ip == other and c.stats()["leases"] == 2
+    c.frames()
+    with pytest.raises(OSError) as e:
+        s.sendto(b"x", ("192.0.2.7", 9))
+    assert e.value.args[0] == 101                          # ENETUNREACH, as Linux
+    assert [f for f in c.frames() if f[12:14] == b"\x08\x00" and f[26:30] == OFFERED] == []
+    t = c.stack.socket(2, 2)
+    with pytest.raises(OSError) as e:
+        t.bind(("192.0.2.50", 0))
+    assert e.value.args[0] == 99                           # EADDRNOTAVAIL, as Linux
+    s.close()
+    t.close()
+
+
+def test_expiry_and_nak_forget_the_remembered_address_release_keeps_it():
+    # RFC 2131 3.2 / 4.4.6: INIT-REBOOT asks again for an address whose lease is still
+    # valid; a NAKed or expired one is forgotten (a port's lease file follows have_remembered)
+    cl = Client()
+    cl.bind(lease=100)
+    assert cl.dhcp.have_remembered
+    cl.advance(100000 + 20)
+    assert cl.stats()["expired"] == 1 and not cl.dhcp.have_remembered
+    cl = Client()
+    cl.bind(lease=100)
+    cl.iface.arp.add_static(SERVER, SERVER_MAC)
+    cl.advance(50100)
+    r = cl.sent()[-1]
+    cl.feed(from_server(bootp(r.xid, 6, yiaddr=ZERO)))
+    assert cl.stats()["naks"] == 1 and not cl.dhcp.have_remembered
+    cl = Client()
+    cl.bind(lease=100)
+    cl.dhcp.release()
+    assert cl.dhcp.have_remembered and cl.dhcp.remembered == OFFERED
+
+
+@pytest.mark.parametrize("dom,want", [(b"example.org\x00", "example.org"),
+                                      (b"example.org\x00\x00", "example.org"),
+                                      (b"ex\xffample.org", None), (b"bad name", None),
+                                      (b"a..b", None), (b"\x00", None)])
+def test_odd_domain_option_is_trimmed_or_ignored_and_the_name_servers_still_apply(dom, want):
+    # RFC 2132 2: "the receiver ... MUST be prepared to delete trailing nulls"; a domain
+    # that is no host name is not used as the search domain, the name servers still are
+    cl = Client()
+    r = cl.offer()
+    o = opt(1, b"\xff\xff\xff\x00") + opt(6, bytes([192, 0, 2, 53])) + opt(15, dom) + \
+        opt(51, u32(3600))
+    cl.feed(from_server(bootp(r.xid, 5, options=o)))
+    assert cl.dhcp.bound()
+    assert cl.dhcp.lease()["domain"] == want
+    assert cl.stack.dns.servers == [bytes([192, 0, 2, 53])]
+    assert cl.stack.dns.search == (want or "")
+    assert ("domain_ignored" in cl.stats()) == (want is None)
+
+
 def test_nak_while_renewing_drops_the_address_and_restarts(c):
     c.bind(lease=100)
     c.iface.arp.add_static(SERVER, SERVER_MAC)
@@ -411,6 +478,24 @@ def test_discover_backs_off_exponentially_with_one_second_of_randomness(c):
     for got, want in zip(times, (4000, 8000, 16000, 32000, 64000, 64000, 64000)):
         assert want - 1000 <= got <= want + 1010
     assert c.sent() == [] and c.stats()["retransmits"] == 7
+
+
+def test_backoff_is_random_per_client_on_both_sides_of_the_nominal_delay():
+    # RFC 2131 4.1: each delay "randomized by ... a uniform random number chosen from the
+    # range -1 to +1" second, so that clients started together do not retry together
+    firsts = []
+    for seed in range(1, 13):
+        cl = Client()
+        cl.stack.seed(seed * 7919)
+        cl.dhcp.start(cl.t)  # a fresh transaction under this seed
+        cl.frames()
+        t0 = cl.t
+        while not cl.drv.tx:
+            cl.advance(10)
+        firsts.append(cl.t - t0)
+    assert all(3000 <= d <= 5010 for d in firsts), firsts
+    assert len(set(firsts)) >= 6, firsts
+    assert min(firsts) < 4000 < max(firsts), firsts
 
 
 def test_requesting_gives_up_after_four_requests_and_discovers_again(c):
