@@ -62,6 +62,12 @@ def build_parser():
     link.add_argument("--gateway", default=None, help="default gateway address")
     link.add_argument("--dhcp", action="store_true", default=None,
                       help="lease the address (and router, DNS servers) from DHCP instead of --ip")
+    link.add_argument("--dhcp-hostname", default=None, metavar="NAME",
+                      help="with --dhcp: the host name the requests carry (RFC 2132 option 12; "
+                           "the server's lease list shows it)")
+    link.add_argument("--dhcp-lease-file", default=None, metavar="PATH",
+                      help="with --dhcp: remember the lease here, and start from it with "
+                           "INIT-REBOOT while it is valid (RFC 2131 3.2)")
     link.add_argument("--mac", default=None, help="the stack's MAC, e.g. 02:00:00:00:00:02")
     link.add_argument("--host-ip", default=None,
                      help="configure the kernel side of the TAP with this address/prefix and bring "
@@ -149,6 +155,21 @@ def check_flags(r, flags_cfg):
         if r["driver"] == "slip-pty":
             raise SystemExit("ustack: --dhcp: needs an Ethernet link (DHCP names the client by "
                              "MAC); --driver slip-pty has none")
+    from ustack.core import dhcp
+    from ustack.ports.cpython import leasefile
+    for flag, key, check in (("--dhcp-hostname", "dhcp_hostname", dhcp.check_hostname),
+                             ("--dhcp-lease-file", "dhcp_lease_file", leasefile.check)):
+        if r.get(key) is not None:
+            if not r["dhcp"]:
+                raise SystemExit("ustack: %s: needs --dhcp" % flag)
+            if key == "dhcp_lease_file" and r.get("runtime") == "micropython":
+                raise SystemExit("ustack: --dhcp-lease-file: the micropython runtime keeps no "
+                                 "lease file (use --runtime cpython)")
+            try:
+                check(r[key])
+            except ValueError as e:
+                raise SystemExit("ustack: %s %s: %s" % (flag, r[key], str(e).replace(
+                    "dhcp: ", "")))
     try:
         ip4.parse_cidr(r["ip"])
     except ValueError:
@@ -195,7 +216,10 @@ def resolve(args):
         "ip": args.ip or board_value(board, "IP", "192.0.2.2/24"),
         "ip_flag": getattr(args, "ip", None),
         "dhcp": bool(getattr(args, "dhcp", None) or board_value(board, "DHCP", False)),
-        "dhcp_hostname": board_value(board, "DHCP_HOSTNAME"),
+        "dhcp_hostname": getattr(args, "dhcp_hostname", None) or board_value(board,
+                                                                              "DHCP_HOSTNAME"),
+        "dhcp_lease_file": getattr(args, "dhcp_lease_file", None) or board_value(
+            board, "DHCP_LEASE_FILE"),
         "gateway": args.gateway or board_value(board, "GATEWAY"),
         "mac": args.mac or board_value(board, "MAC", "02:00:00:00:00:02"),
         "host_ip": args.host_ip or board_value(board, "HOST_IP"),
@@ -204,6 +228,7 @@ def resolve(args):
         "features": board_value(board, "FEATURES", ("tcp",)),
         "dns": getattr(args, "dns", None) or list(board_value(board, "DNS", ()) or ()),
         "serve": getattr(args, "serve", None) or "",
+        "runtime": getattr(args, "runtime", None) or "cpython",
     }
     check_flags(r, flags_cfg)
     return r
@@ -263,7 +288,14 @@ def make_stack(r, drv):
         st.tcp.set_secret(os.urandom(16))
     if r.get("dhcp"):
         iface = st.add_interface("eth0", drv, mtu=r["mtu"])
-        st.start_dhcp(iface, hostname=r.get("dhcp_hostname"))
+        if r.get("dns"):
+            st.dns.set_servers(r["dns"])  # chosen by the user: they win over the lease's
+        path = r.get("dhcp_lease_file")
+        from ustack.ports.cpython import leasefile
+        c = st.start_dhcp(iface, hostname=r.get("dhcp_hostname"),
+                          remembered=leasefile.load(path) if path else None)
+        if path:
+            leasefile.follow(c, path)
         return st
     a, p = ip4.parse_cidr(r["ip"])
     st.add_interface("eth0", drv, ip=a, prefix=p, gateway=r["gateway"], mtu=r["mtu"])
