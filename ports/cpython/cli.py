@@ -599,6 +599,8 @@ def cmd_run(args):
         socketmod.unpatch()
         host.runner.stop()
         with host.lock:
+            if st.dhcp is not None:
+                st.dhcp.release()  # RFC 2131 3.1 (8), as `up` does: in the exit counters
             if args.json:
                 print_counters(st, True, sys.stderr)
             st.close()
