@@ -144,6 +144,8 @@ def make_stack(s, driver):
         st.tcp.set_secret(secret)
     if s.get("DHCP"):
         iface = st.add_interface("eth0", driver, mtu=s["MTU"])
+        if s.get("DNS"):
+            st.dns.set_servers(s["DNS"])  # chosen by the user: they win over the lease's
         try:
             st.start_dhcp(iface, hostname=s.get("DHCP_HOSTNAME"))
         except ImportError:
