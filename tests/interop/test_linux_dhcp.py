@@ -122,15 +122,17 @@ def ping_ok(ns, ip):
     return ns.run(["ping", "-c", "1", "-W", "2", ip]).returncode == 0
 
 
-def pcap_frames(path):
-    """The frames of a classic pcap file (`ustack up --pcap`), in order."""
+def pcap_frames(path, times=False):
+    """The frames of a classic pcap file (`ustack up --pcap`), in order; with times, as
+    (seconds since the epoch, frame)."""
     with open(path, "rb") as f:
         data = f.read()
     o = 24
     out = []
     while o + 16 <= len(data):
-        n = struct.unpack("<I", data[o + 8:o + 12])[0]
-        out.append(data[o + 16:o + 16 + n])
+        sec, usec, n = struct.unpack("<III", data[o:o + 12])
+        f = data[o + 16:o + 16 + n]
+        out.append((sec + usec / 1e6, f) if times else f)
         o += 16 + n
     return out
 
@@ -161,11 +163,16 @@ def socket_ntoa(b):
 
 
 def sent_bootp(frames):
-    """The DHCP messages among the frames that the stack (MAC) sent."""
+    """The DHCP messages among the frames that the stack (MAC) sent (as (time, message)
+    for (time, frame) items)."""
     mac = bytes.fromhex(MAC.replace(":", ""))
-    return [Bootp(f) for f in frames
-            if f[6:12] == mac and f[12:14] == b"\x08\x00" and f[23] == 17 and
-            f[14 + (f[14] & 15) * 4:14 + (f[14] & 15) * 4 + 4] == b"\x00\x44\x00\x43"]
+    out = []
+    for x in frames:
+        f = x[1] if isinstance(x, tuple) else x
+        if f[6:12] == mac and f[12:14] == b"\x08\x00" and f[23] == 17 and \
+                f[14 + (f[14] & 15) * 4:14 + (f[14] & 15) * 4 + 4] == b"\x00\x44\x00\x43":
+            out.append((x[0], Bootp(f)) if isinstance(x, tuple) else Bootp(f))
+    return out
 
 
 def syn_mss(frames, dport):
@@ -274,11 +281,13 @@ def test_kea_conflict_on_a_planted_address_is_declined_and_another_is_leased(ns,
 
 @pytest.mark.skipif(not have("kea-dhcp4"), reason="needs kea-dhcp4-server")
 def test_kea_lease_is_renewed_with_short_lease_times(ns, tmp_path):
-    srv = kea(ns, tmp_path)
+    # T2 well after the ~5 s of RFC 5227 probing, which the lease's clock already counts
+    # (RFC 2131 4.4.1): with T2 inside it the first REQUEST after binding is a REBINDING one
+    srv = kea(ns, tmp_path, valid=12, renew=3, rebind=9)
     try:
         pcap = str(tmp_path / "renew.pcap")
         s = up(ns, "--config", "DHCP_RENEW_MIN_MS=1000", "--pcap", pcap)
-        assert field(s.ready, "lease") == "8s" and field(s.ready, "dhcp") == HOST_IP, s.ready
+        assert field(s.ready, "lease") == "12s" and field(s.ready, "dhcp") == HOST_IP, s.ready
         ip = field(s.ready, "ip").split("/")[0]
         time.sleep(10)  # T1 at 3 s, and again 3 s after each renewal
         assert ping_ok(ns, ip)
@@ -298,26 +307,33 @@ def test_kea_lease_is_renewed_with_short_lease_times(ns, tmp_path):
 
 @pytest.mark.skipif(not have("kea-dhcp4"), reason="needs kea-dhcp4-server")
 def test_kea_rebinding_when_the_server_vanishes_and_comes_back(ns, tmp_path):
-    srv = kea(ns, tmp_path, valid=12, renew=2, rebind=4)
+    # the lease's clock starts at the ACK, ~5 s of probing before `ready`: T1 3 s and T2 7 s
+    # after it, expiry 15 s after it
+    srv = kea(ns, tmp_path, valid=20, renew=8, rebind=12)
     s = None
     try:
         pcap = str(tmp_path / "rebind.pcap")
         s = up(ns, "--config", "DHCP_RENEW_MIN_MS=1000", "--pcap", pcap)
         ip = field(s.ready, "ip").split("/")[0]
         srv.kill()  # by its PID
-        time.sleep(5)  # T1 and T2 pass without a server: RENEWING, then REBINDING
+        gone = time.time()
+        time.sleep(8.5)  # T1 and T2 pass without a server: RENEWING, then REBINDING
         assert ping_ok(ns, ip), "the address must stay until the lease ends"
-        srv = kea(ns, tmp_path, valid=12, renew=2, rebind=4, name="kea2")
-        time.sleep(5)
+        srv = kea(ns, tmp_path, valid=20, renew=8, rebind=12, name="kea2")
+        back = time.time()
+        time.sleep(4)
         assert ping_ok(ns, ip), "the address was lost"
         c = s.stop()
         assert c["dhcp.rebound"] >= 1, c
         assert "dhcp.expired" not in c and c["dhcp.leases"] == 1
-        # RFC 2131 4.4.5: after T2 the REQUESTs are broadcast, still from the leased address
-        req = [m for m in sent_bootp(pcap_frames(pcap)) if m.type == 3 and m.ciaddr == ip]
-        assert [m for m in req if m.ip_dst == HOST_IP], "no RENEWING request"
-        assert [m for m in req if m.ip_dst == "255.255.255.255" and m.ip_src == ip], \
-            "no REBINDING request"
+        # RFC 2131 4.4.5: unicast REQUESTs after T1, broadcast ones after T2, all from the
+        # leased address; the one the returning server answered is a broadcast
+        req = [(t, m) for t, m in sent_bootp(pcap_frames(pcap, times=True))
+               if m.type == 3 and m.ciaddr == ip and t > gone]
+        renewing = [t for t, m in req if m.ip_dst == HOST_IP]
+        rebinding = [t for t, m in req if m.ip_dst == "255.255.255.255" and m.ip_src == ip]
+        assert renewing and rebinding and max(renewing) < min(rebinding), req
+        assert [t for t in rebinding if t > back], "no REBINDING request reached the new server"
     finally:
         srv.stop()
 
