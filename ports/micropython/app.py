@@ -528,6 +528,12 @@ class App:
             pass
         finally:
             self.unlock()
+        d = self.stack.dhcp
+        if d is not None and d.bound():
+            # RFC 2131 3.1 (8): the lease goes back while the link still carries frames out
+            # (the host half-closes it), and the exit counters show it
+            d.release()
+            self.stack.poll(clock.now_ms())
         self.say("counters " + self.counters_json())
         self.stack.close()
 

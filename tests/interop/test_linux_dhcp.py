@@ -242,16 +242,21 @@ def test_dnsmasq_lease_on_the_micropython_runtime(ns, tmp_path):
         pytest.skip("needs the micropython unix port (invoke mpy)")
     srv = dnsmasq(ns, tmp_path)
     try:
-        s = up(ns, "--serve", "echo", runtime="micropython", timeout=90)
+        s = up(ns, "--serve", "echo", "--dhcp-hostname", "mpyboard", runtime="micropython",
+               timeout=90)
         assert "runtime=micropython" in s.ready, s.ready
         ip = field(s.ready, "ip").split("/")[0]
         assert 50 <= int(ip.split(".")[3]) <= 60, s.ready
         assert field(s.ready, "dhcp") == HOST_IP and field(s.ready, "lease") == "120s"
         assert field(s.ready, "dns") == HOST_IP, s.ready
         assert ping_ok(ns, ip)
+        assert dnsmasq_leases(tmp_path)[ip][1:] == ("mpyboard", "01:" + MAC), \
+            dnsmasq_leases(tmp_path)
         c = s.stop()
         assert c["dhcp.leases"] == 1, c
         assert "DHCPACK" in srv.text()
+        time.sleep(0.5)
+        assert ip not in dnsmasq_leases(tmp_path)  # RELEASE on exit
     finally:
         srv.stop()
 
