@@ -1,7 +1,8 @@
 """socket.getaddrinfo on the MicroPython unix port over ustack (ports/micropython/usock.py,
 core/dns.py), with dnsmasq in a throwaway namespace as the name server: names, an answer
-too big for UDP (TC, fetched over TCP through ustack's TCP), and an unknown name as
-MicroPython's OSError(-2)."""
+too big for UDP (TC, fetched over TCP through ustack's TCP), an unknown name as
+MicroPython's OSError(-2) and a name without an IPv4 address as OSError(-5) (glibc's codes,
+which MicroPython's own getaddrinfo raises)."""
 import pytest
 
 from tests.conftest import needs_netns
@@ -17,7 +18,7 @@ import network, socket
 nic = network.LAN()
 nic.active(True)
 nic.ifconfig(("192.0.2.2", "255.255.255.0", "192.0.2.1", "192.0.2.1"))
-for name in ("www.test", "alias.test", "big.test", "nope.test", "x.invalid"):
+for name in ("www.test", "alias.test", "big.test", "nope.test", "x.invalid", "six.test"):
     try:
         print("got", name, socket.getaddrinfo(name, 80)[0][-1][0])
     except OSError as e:
@@ -35,7 +36,8 @@ def net(tmp_path):
     n.serve(["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--user=root", "--pid-file=",
              "--listen-address=" + HOST_IP, "--bind-interfaces", "--no-resolv", "--no-hosts",
              "--local=/test/", "--host-record=www.test,198.51.100.10",
-             "--cname=alias.test,www.test", "--addn-hosts=" + str(hosts)], wait_port=53)
+             "--cname=alias.test,www.test", "--host-record=six.test,2001:db8::10",
+             "--addn-hosts=" + str(hosts)], wait_port=53)
     yield n
     n.close()
 
@@ -53,4 +55,5 @@ def test_micropython_getaddrinfo_resolves_names_through_dnsmasq(net):
     assert got["alias.test"] == "got 198.51.100.10", out
     assert got["big.test"].split()[1] in BIG, out
     assert got["nope.test"] == "err -2" and got["x.invalid"] == "err -2", out
+    assert got["six.test"] == "err -5", out  # EAI_NODATA: a name with no IPv4 address
     assert got["dns"] == ["1", "1", "1"], out  # truncated, tx_tcp, nxdomain
