@@ -53,7 +53,10 @@ STATE_NAMES = ("stopped", "init", "selecting", "requesting", "probing", "bound",
 
 RETRY_JITTER_MS = const(1000)   # RFC 2131 4.1: "randomized by the value of a uniform random
                                 # number chosen from the range -1 to +1"
-REQUEST_TRIES = const(4)        # REQUESTING / INIT-REBOOT: then back to INIT (RFC 2131 3.1.5)
+REQUEST_TRIES = const(4)        # REQUESTING: then back to INIT (RFC 2131 3.1.5)
+REBOOT_TRIES = const(2)         # INIT-REBOOT: a server that does not know the address may stay
+                                # silent (RFC 2131 3.2 step 4 leaves the wait to the client):
+                                # INIT after 4 + 8 s, as dhclient's 10 s reboot timeout
 DECLINE_WAIT_MS = const(10000)  # RFC 2131 3.1.5: wait at least ten seconds after DECLINE
 PROBE_MIN_MS = const(1000)      # RFC 5227 1.1
 PROBE_MAX_MS = const(2000)
@@ -261,7 +264,7 @@ class DhcpClient:
             self._send(w.DISCOVER, now)
             self._backoff(now)
         elif s == REQUESTING or s == INIT_REBOOT:
-            if self.tries >= REQUEST_TRIES:
+            if self.tries >= (REBOOT_TRIES if s == INIT_REBOOT else REQUEST_TRIES):
                 if s == INIT_REBOOT:
                     self.stats.reboot_failed += 1
                     self.have_remembered = False

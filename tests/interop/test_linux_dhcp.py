@@ -640,3 +640,25 @@ def test_dnsmasq_init_reboot_from_the_lease_file_after_a_restart(ns, tmp_path):
         assert "DHCPREQUEST(%s) %s" % (TAP, ip) in log[-2000:], log[-2000:]
     finally:
         srv.stop()
+
+
+@pytest.mark.skipif(not have("kea-dhcp4"), reason="needs kea-dhcp4-server")
+def test_kea_silent_on_an_unknown_remembered_address_then_discover_gets_a_lease(ns, tmp_path):
+    # Kea (not authoritative) ignores an INIT-REBOOT request for an address it never leased
+    # (RFC 2131 3.2 step 4): two REQUESTs, then INIT - not a minute of silence first
+    srv = kea(ns, tmp_path, valid=60, renew=30, rebind=50)
+    lf = tmp_path / "ustack.lease"
+    lf.write_text(json.dumps({"ip": "192.0.2.55", "expires": int(time.time()) + 3600,
+                              "server": HOST_IP, "lease_s": 3600}))
+    try:
+        t0 = time.monotonic()
+        s = up(ns, "--dhcp-lease-file", str(lf), runtime="cpython", timeout=60)
+        took = time.monotonic() - t0
+        ip = field(s.ready, "ip").split("/")[0]
+        c = s.stop()
+        assert c["dhcp.reboot_failed"] == 1 and c["dhcp.tx_discover"] >= 1, c
+        assert c["dhcp.tx_request"] >= 3, c  # two INIT-REBOOT requests, then SELECTING's
+        assert took < 35, took  # 4 + 8 s of INIT-REBOOT, ~5 s of probing, start-up
+        assert json.loads(lf.read_text())["ip"] == ip  # the new lease is remembered
+    finally:
+        srv.stop()

@@ -464,6 +464,20 @@ def test_init_reboot_without_answer_falls_back_to_discover():
     assert cl.sent()[-1].type == 1
 
 
+def test_init_reboot_unanswered_falls_back_to_discover_within_about_twelve_seconds():
+    # a server that does not know the remembered address may stay silent (Kea unless
+    # authoritative): RFC 2131 3.2 leaves the wait to the client; two REQUESTs (4 s + 8 s,
+    # each +-1 s) and then INIT, not a minute of waiting at every start
+    cl = Client(remembered="192.0.2.50")
+    assert cl.sent()[0].type == 3
+    t0 = cl.t
+    while not [m for m in cl.sent() if m.type == 1]:
+        cl.advance(100)
+        assert cl.t - t0 < 15000, "still no DISCOVER"
+    assert cl.t - t0 >= 10000 and cl.stats()["reboot_failed"] == 1
+    assert cl.stats()["tx_request"] == 2
+
+
 # ---- backoff --------------------------------------------------------------------------------
 def test_discover_backs_off_exponentially_with_one_second_of_randomness(c):
     times = []
