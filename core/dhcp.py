@@ -162,6 +162,7 @@ class DhcpClient:
         self.deadline = 0
         self.tries = 0
         self.started = 0            # when this exchange began (the secs field)
+        self.req_at = 0             # when its first REQUEST left: the lease counts from it
         self.offered = bytearray(4)  # OFFER's yiaddr, then the address being probed
         self.server = bytearray(4)   # server identifier (option 54)
         self.addr = bytearray(4)     # the leased address (while BOUND/RENEWING/REBINDING)
@@ -214,6 +215,7 @@ class DhcpClient:
             self.state = INIT_REBOOT
             self._new_xid()
             self.tries = 0
+            self.req_at = now
             self._send_request(now)
         else:
             self._init(now)
@@ -328,12 +330,14 @@ class DhcpClient:
                 self.state = REBINDING
                 self._new_xid()
                 self.started = now
+                self.req_at = now
             end = self.expire_at
         elif now >= self.t1_at:
             if self.state != RENEWING:
                 self.state = RENEWING
                 self._new_xid()
                 self.started = now
+                self.req_at = now
             end = self.t2_at
         else:
             self._arm(self.t1_at)
@@ -535,6 +539,7 @@ class DhcpClient:
             fields.copy(self.server, 0, b, self.o_server, 4)
             self.state = REQUESTING
             self.tries = 0
+            self.req_at = now
             self._send_request(now)
         elif t == w.ACK:
             if s == SELECTING:
@@ -730,9 +735,12 @@ class DhcpClient:
         self.t1_s = t1
         self.t2_s = t2
         self.bound_at = now
-        self.t1_at = now + t1 * 1000
-        self.t2_at = now + t2 * 1000
-        self.expire_at = 0 if infinite else now + lease * 1000
+        # RFC 2131 4.4.1: the lease runs from "the time at which the original request was
+        # sent", not from this ACK (a retransmission may be what the server answered)
+        base = self.req_at if 0 < self.req_at <= now else now
+        self.t1_at = base + t1 * 1000
+        self.t2_at = base + t2 * 1000
+        self.expire_at = 0 if infinite else base + lease * 1000
 
     def _arm_lease(self):
         """BOUND: wake at T1 - or never, for an infinite lease (RFC 2131 3.3: nothing to

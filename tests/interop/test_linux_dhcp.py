@@ -224,6 +224,7 @@ def test_dnsmasq_lease_obtained_ready_shows_it_and_released_on_exit(ns, tmp_path
         assert field(s.ready, "router") == HOST_IP and field(s.ready, "dns") == HOST_IP
         assert field(s.ready, "domain") == "example.test"
         assert ping_ok(ns, ip), "the leased address does not answer ping"
+        assert ip in dnsmasq_leases(tmp_path)
         c = s.stop()
         assert c["dhcp.leases"] == 1 and c["dhcp.tx_release"] == 1
         assert c["pbuf.free"] == c["pbuf.count"]
@@ -231,6 +232,7 @@ def test_dnsmasq_lease_obtained_ready_shows_it_and_released_on_exit(ns, tmp_path
         time.sleep(0.5)
         log = srv.text()
         assert "DHCPACK" in log and "DHCPRELEASE" in log, log
+        assert ip not in dnsmasq_leases(tmp_path)  # the server's lease file lost the entry
     finally:
         srv.stop()
 

@@ -314,6 +314,24 @@ def test_retransmissions_while_renewing_wait_half_the_time_left_but_at_least_the
     assert len(cl.sent()) == 1                            # (875 - 500) / 2 s later
 
 
+def test_a_lease_counts_from_the_first_request_of_its_exchange_rfc_2131_4_4_1():
+    # "the sum of the time at which the original request was sent and the duration of the
+    # lease": a renewal answered only after 20 s of retransmissions is 20 s shorter
+    cl = Client({"DHCP_RENEW_MIN_MS": 1000})
+    cl.bind(lease=100)                                    # T1 50 s, T2 87.5 s
+    bound = cl.t
+    cl.iface.arp.add_static(SERVER, SERVER_MAC)
+    cl.frames()
+    cl.advance(50000 + 10)
+    assert len(cl.sent()) == 1                            # the original REQUEST, at T1
+    cl.advance(20000)
+    r = cl.sent()[-1]                                     # a retransmission
+    cl.feed(from_server(bootp(r.xid, 5, options=lease_opts(100)), dst_ip=OFFERED))
+    assert cl.stats()["renewed"] == 1
+    assert cl.dhcp.lease()["remaining_s"] == (bound + 50000 + 100000 - cl.t) // 1000
+    assert cl.dhcp.lease()["remaining_s"] < 81
+
+
 def test_server_t1_t2_options_are_used(c):
     c.bind(lease=100, t1=10, t2=20)
     assert (c.dhcp.t1_s, c.dhcp.t2_s) == (10, 20)
