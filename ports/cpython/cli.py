@@ -162,9 +162,6 @@ def check_flags(r, flags_cfg):
         if r.get(key) is not None:
             if not r["dhcp"]:
                 raise SystemExit("ustack: %s: needs --dhcp" % flag)
-            if key == "dhcp_lease_file" and r.get("runtime") == "micropython":
-                raise SystemExit("ustack: --dhcp-lease-file: the micropython runtime keeps no "
-                                 "lease file (use --runtime cpython)")
             try:
                 check(r[key])
             except ValueError as e:
@@ -228,7 +225,6 @@ def resolve(args):
         "features": board_value(board, "FEATURES", ("tcp",)),
         "dns": getattr(args, "dns", None) or list(board_value(board, "DNS", ()) or ()),
         "serve": getattr(args, "serve", None) or "",
-        "runtime": getattr(args, "runtime", None) or "cpython",
     }
     check_flags(r, flags_cfg)
     return r

@@ -1,21 +1,8 @@
-"""The remembered DHCP lease (`ustack up --dhcp --dhcp-lease-file PATH`, board DHCP_LEASE_FILE).
-
-RFC 2131 3.2: a client that remembers an address whose lease has not expired starts in
-INIT-REBOOT - one REQUEST for that address, no DISCOVER - instead of INIT. The file is one
-JSON object, written each time a lease is bound or renewed:
-
-    {"ip": "192.0.2.50", "expires": 1765000000, "server": "192.0.2.1", "lease_s": 120}
-
-`expires` is the lease's end in seconds since the epoch (null for an infinite lease). A NAKed
-or expired lease removes the file (core/dhcp.py forgets the address then); RELEASE on
-shutdown keeps it, so the next start asks for the same address again.
-"""
-import json
+"""`--dhcp-lease-file PATH` on CPython: the checks before anything starts; the file itself is
+ports/micropython/leasefile.py (the same code runs on boards, setting DHCP_LEASE_FILE)."""
 import os
-import time
 
-from ustack.core import dhcp
-from ustack.core.wire import ipv4 as ip4
+from ustack.ports.micropython.leasefile import load, save, follow  # noqa: F401 - re-exported
 
 
 def check(path):
@@ -27,55 +14,3 @@ def check(path):
         raise ValueError("is a directory")
     if not os.access(d, os.W_OK):
         raise ValueError("directory %s is not writable" % d)
-
-
-def load(path, now=None):
-    """The remembered address (text) when PATH holds a lease that has not expired, else
-    None (no file, an unreadable one, an expired lease)."""
-    try:
-        with open(path) as f:
-            rec = json.load(f)
-        ip = rec["ip"]
-        exp = rec.get("expires")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    try:
-        a = ip4.aton(ip)
-    except (ValueError, TypeError, AttributeError):
-        return None
-    if not dhcp.host_addr_ok(a, 0):
-        return None
-    if exp is not None:
-        if not isinstance(exp, (int, float)) or exp <= (time.time() if now is None else now):
-            return None
-    return ip
-
-
-def save(path, lease, now=None):
-    now = time.time() if now is None else now
-    rem = lease.get("remaining_s")
-    rec = {"ip": lease["ip"], "expires": None if rem is None else int(now + rem),
-           "server": lease["server"], "lease_s": lease["lease_s"]}
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(rec, f)
-        f.write("\n")
-    os.replace(tmp, path)  # never a half-written file after a crash
-
-
-def follow(client, path):
-    """Keep PATH in step with the client: wraps its on_change hook (stack._dhcp_changed)."""
-    inner = client.on_change
-
-    def on_change(c):
-        if inner is not None:
-            inner(c)
-        lease = c.lease()
-        try:
-            if lease is not None:
-                save(path, lease)
-            elif not c.have_remembered and os.path.exists(path):
-                os.remove(path)
-        except OSError as e:
-            c.stack.log("ustack: --dhcp-lease-file %s: %s" % (path, e.strerror or e))
-    client.on_change = on_change

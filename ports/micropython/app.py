@@ -20,6 +20,8 @@ file given as `--settings PATH` (what `ustack up --runtime micropython` writes) 
     DHCP            True: lease the address, router and DNS servers from DHCP (IP and
                     GATEWAY unused); `up` is said once the lease is bound
     DHCP_HOSTNAME   the host name DHCP requests carry (RFC 2132 3.14; default none)
+    DHCP_LEASE_FILE a file that remembers the lease (ports/micropython/leasefile.py): a
+                    restart asks for the same address first (INIT-REBOOT, RFC 2131 3.2)
 
 Output lines (stdout), for the runtime that started us:
     up ip=... mac=... serve=...       the stack is configured and polling (with DHCP:
@@ -41,7 +43,8 @@ from ustack.core.wire import fields
 
 SETTINGS = ("NAME", "DRIVER", "LINK", "IP", "GATEWAY", "MAC", "MTU", "CONFIG", "FEATURES",
             "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION", "TCP_PREALLOC",
-            "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG", "SEED", "DNS", "DHCP", "DHCP_HOSTNAME")
+            "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG", "SEED", "DNS", "DHCP", "DHCP_HOSTNAME",
+            "DHCP_LEASE_FILE")
 DEFAULTS = {
     "NAME": "?", "DRIVER": "streamlink", "LINK": "unix:/tmp/ustack.sock",
     "IP": "192.0.2.2/24", "GATEWAY": None, "MAC": "02:00:00:00:00:02", "MTU": 1500,
@@ -52,6 +55,7 @@ DEFAULTS = {
     "DNS": (),     # name servers (IPv4 addresses) for getaddrinfo, asked in order
     "DHCP": False,  # True: lease the address from DHCP (core/dhcp.py) instead of IP/GATEWAY
     "DHCP_HOSTNAME": None,  # the host name option (RFC 2132 3.14) DHCP requests carry
+    "DHCP_LEASE_FILE": None,  # a file remembering the lease: INIT-REBOOT from it (RFC 2131 3.2)
 }
 FAIL_BACKOFF_MS = 20  # after poll() or a service raised
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
@@ -146,8 +150,15 @@ def make_stack(s, driver):
         iface = st.add_interface("eth0", driver, mtu=s["MTU"])
         if s.get("DNS"):
             st.dns.set_servers(s["DNS"])  # chosen by the user: they win over the lease's
+        path = s.get("DHCP_LEASE_FILE")
         try:
-            st.start_dhcp(iface, hostname=s.get("DHCP_HOSTNAME"))
+            if path:
+                from ustack.ports.micropython import leasefile
+                c = st.start_dhcp(iface, hostname=s.get("DHCP_HOSTNAME"),
+                                  remembered=leasefile.load(path))
+                leasefile.follow(c, path)
+            else:
+                st.start_dhcp(iface, hostname=s.get("DHCP_HOSTNAME"))
         except ImportError:
             raise ValueError("DHCP = True: core/dhcp.py is not on this board (build it with "
                              "the setting, or 'dhcp' in FEATURES)")

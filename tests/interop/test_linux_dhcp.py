@@ -613,13 +613,14 @@ def test_kea_lease_expiry_removes_the_address_and_sockets_bound_to_it_get_errors
 
 
 @pytest.mark.skipif(not have("dnsmasq"), reason="needs dnsmasq (apt-get install dnsmasq-base)")
-def test_dnsmasq_init_reboot_from_the_lease_file_after_a_restart(ns, tmp_path):
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_dnsmasq_init_reboot_from_the_lease_file_after_a_restart(ns, tmp_path, runtime):
     # RFC 2131 3.2: restarted with a remembered, unexpired lease, the client asks for that
     # address with one REQUEST (INIT-REBOOT: no DISCOVER, no server id, ciaddr 0)
     srv = dnsmasq(ns, tmp_path, extra=["--dhcp-authoritative"])
     lf = tmp_path / "ustack.lease"
     try:
-        s = up(ns, "--dhcp-lease-file", str(lf), runtime="cpython")
+        s = up(ns, "--dhcp-lease-file", str(lf), runtime=runtime, timeout=90)
         ip = field(s.ready, "ip").split("/")[0]
         rec = json.loads(lf.read_text())
         assert rec["ip"] == ip and rec["server"] == HOST_IP and rec["lease_s"] == 120, rec
@@ -629,7 +630,7 @@ def test_dnsmasq_init_reboot_from_the_lease_file_after_a_restart(ns, tmp_path):
         assert json.loads(lf.read_text())["ip"] == ip  # kept across the RELEASE
         discovers = srv.text().count("DHCPDISCOVER")
         pcap = str(tmp_path / "reboot.pcap")
-        s = up(ns, "--dhcp-lease-file", str(lf), "--pcap", pcap, runtime="cpython")
+        s = up(ns, "--dhcp-lease-file", str(lf), "--pcap", pcap, runtime=runtime, timeout=90)
         assert field(s.ready, "ip") == ip + "/24", s.ready
         c = s.stop()
         assert "dhcp.tx_discover" not in c and c["dhcp.acks"] == 1, c

@@ -113,8 +113,6 @@ def test_an_unexpired_or_infinite_lease_is_remembered(tmp_path):
     (["--dhcp-lease-file", "/tmp/x.lease"], "ustack: --dhcp-lease-file: needs --dhcp"),
     (["--dhcp", "--dhcp-lease-file", "/nonexistent/x.lease"],
      "ustack: --dhcp-lease-file /nonexistent/x.lease: directory /nonexistent does not exist"),
-    (["--dhcp", "--dhcp-lease-file", "/tmp/x.lease", "--runtime", "micropython"],
-     "ustack: --dhcp-lease-file: the micropython runtime"),
 ])
 def test_dhcp_flags_are_checked_before_anything_is_made(flags, msg):
     r = subprocess.run([sys.executable, "-m", "ustack.ports.cpython.cli", "up", "--tap",
