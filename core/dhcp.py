@@ -13,8 +13,11 @@ for is dropped with its own counter (DHCP_COUNTERS), before it changes any state
 
 Retransmissions back off exponentially with +-1 s of randomness (RFC 2131 4.1): 4, 8, 16, 32,
 then 64 s. The address is probed with ARP before use (RFC 2131 4.4.1, RFC 5227 2.1.1) and
-announced once bound. At lease expiry the address goes away and every socket bound to it
-gets EADDRNOTAVAIL.
+announced once bound. At lease expiry the address goes away: every UDP socket bound to it
+gets EADDRNOTAVAIL as its pending error (a blocked receive wakes with it), TCP connections
+from it end with EADDRNOTAVAIL; after that, as on Linux (measured), sending from it is
+ENETUNREACH and binding to it EADDRNOTAVAIL. A lease runs from its exchange's first REQUEST
+(RFC 2131 4.4.1). INIT-REBOOT gives up after REBOOT_TRIES unanswered REQUESTs.
 """
 from ustack.core.compat import const, EADDRNOTAVAIL
 from ustack.core.stats import Counters
