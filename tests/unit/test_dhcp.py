@@ -91,13 +91,13 @@ class Sent:
 class Client:
     """A stack with one unconfigured interface whose DHCP client has just sent DISCOVER."""
 
-    def __init__(self, config=None, **kw):
+    def __init__(self, config=None, features=None, **kw):
         cfg = {"DHCP_ARP_PROBES": 0}
         if config:
             cfg.update(config)
         self.drv = FeedDriver()
         self.t = 1000
-        self.stack = Stack(cfg)
+        self.stack = Stack(cfg, features=features) if features else Stack(cfg)
         self.stack.clock = lambda: self.t
         self.iface = self.stack.add_interface("eth0", self.drv)
         self.stack.poll(self.t)
@@ -379,6 +379,46 @@ def test_after_expiry_a_socket_on_the_old_address_sends_nothing_from_it(c):
     assert e.value.args[0] == 99                           # EADDRNOTAVAIL, as Linux
     s.close()
     t.close()
+
+
+def expire_and_lease_another(c):
+    """The lease on OFFERED ends; the next one is 192.0.2.51 (same subnet, same router)."""
+    c.advance(100000 + 20)
+    d = c.sent()[-1]
+    other = bytes([192, 0, 2, 51])
+    c.feed(from_server(bootp(d.xid, 2, yiaddr=other)))
+    r = c.sent()[-1]
+    c.feed(from_server(bootp(r.xid, 5, yiaddr=other, options=lease_opts())))
+    assert c.iface.ip == other
+    c.frames()
+
+
+def test_after_expiry_a_tcp_socket_bound_to_the_old_address_cannot_connect_from_it(c):
+    # Linux, measured: connect() from an address deleted under the bound socket is
+    # ENETUNREACH; no SYN may leave from an address that is no longer ours
+    c.bind(lease=100)
+    c.iface.arp.add_static(SERVER, SERVER_MAC)
+    s = c.stack.socket(2, 1)
+    s.bind(("192.0.2.50", 0))
+    s.setblocking(False)
+    expire_and_lease_another(c)
+    assert s.connect_ex(("192.0.2.1", 80)) == 101
+    assert [f for f in c.frames() if f[12:14] == b"\x08\x00" and f[26:30] == OFFERED] == []
+    s.close()
+
+
+def test_after_expiry_a_raw_socket_bound_to_the_old_address_sends_nothing_from_it():
+    cl = Client(features=("tcp", "raw"))
+    cl.bind(lease=100)
+    cl.iface.arp.add_static(SERVER, SERVER_MAC)
+    s = cl.stack.socket(2, 3, 253)                        # SOCK_RAW, experimental protocol
+    s.bind(("192.0.2.50", 0))
+    expire_and_lease_another(cl)
+    with pytest.raises(OSError) as e:
+        s.sendto(b"x", ("192.0.2.1", 0))
+    assert e.value.args[0] == 101
+    assert [f for f in cl.frames() if f[12:14] == b"\x08\x00" and f[26:30] == OFFERED] == []
+    s.close()
 
 
 def test_expiry_and_nak_forget_the_remembered_address_release_keeps_it():
