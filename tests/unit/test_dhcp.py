@@ -552,6 +552,22 @@ def test_discover_backs_off_exponentially_with_one_second_of_randomness(c):
     assert c.sent() == [] and c.stats()["retransmits"] == 7
 
 
+def test_the_lease_is_kept_in_fixed_room_three_name_servers_and_a_64_byte_domain():
+    # fixed memory: DNS_MAX servers (resolv.conf's MAXNS) and DOMAIN_MAX domain bytes are
+    # kept; more servers are cut, a longer domain is not used
+    from ustack.core import dhcp
+    cl = Client()
+    r = cl.offer()
+    five = b"".join(bytes([192, 0, 2, 60 + i]) for i in range(5))
+    long_dom = (b"a" * 40 + b".") * 2 + b"org"
+    o = opt(1, b"\xff\xff\xff\x00") + opt(6, five) + opt(15, long_dom) + opt(51, u32(3600))
+    cl.feed(from_server(bootp(r.xid, 5, options=o)))
+    lease = cl.dhcp.lease()
+    assert lease["dns"] == ["192.0.2.60", "192.0.2.61", "192.0.2.62"] and dhcp.DNS_MAX == 3
+    assert lease["domain"] is None and cl.stats()["domain_ignored"] == 1
+    assert len(long_dom) > dhcp.DOMAIN_MAX == 64
+
+
 def test_backoff_is_random_per_client_on_both_sides_of_the_nominal_delay():
     # RFC 2131 4.1: each delay "randomized by ... a uniform random number chosen from the
     # range -1 to +1" second, so that clients started together do not retry together
