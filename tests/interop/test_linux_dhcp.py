@@ -314,8 +314,8 @@ def test_kea_lease_is_renewed_with_short_lease_times(ns, tmp_path):
 
 @pytest.mark.skipif(not have("kea-dhcp4"), reason="needs kea-dhcp4-server")
 def test_kea_rebinding_when_the_server_vanishes_and_comes_back(ns, tmp_path):
-    # the lease's clock starts at the ACK, ~5 s of probing before `ready`: T1 3 s and T2 7 s
-    # after it, expiry 15 s after it
+    # the lease's clock starts at the REQUEST (RFC 2131 4.4.1), ~5 s of probing before `ready`:
+    # T1 3 s and T2 7 s after `ready`, expiry 15 s after it
     srv = kea(ns, tmp_path, valid=20, renew=8, rebind=12)
     s = None
     try:
