@@ -13,8 +13,11 @@ for is dropped with its own counter (DHCP_COUNTERS), before it changes any state
 
 Retransmissions back off exponentially with +-1 s of randomness (RFC 2131 4.1): 4, 8, 16, 32,
 then 64 s. The address is probed with ARP before use (RFC 2131 4.4.1, RFC 5227 2.1.1) and
-announced once bound. At lease expiry the address goes away and every socket bound to it
-gets EADDRNOTAVAIL.
+announced once bound. At lease expiry the address goes away: every UDP socket bound to it
+gets EADDRNOTAVAIL as its pending error (a blocked receive wakes with it), TCP connections
+from it end with EADDRNOTAVAIL; after that, as on Linux (measured), sending from it is
+ENETUNREACH and binding to it EADDRNOTAVAIL. A lease runs from its exchange's first REQUEST
+(RFC 2131 4.4.1). INIT-REBOOT gives up after REBOOT_TRIES unanswered REQUESTs.
 """
 from ustack.core.compat import const, EADDRNOTAVAIL
 from ustack.core.stats import Counters
@@ -33,6 +36,8 @@ DHCP_COUNTERS = (
     "rx_bad_chaddr", "rx_bad_magic", "rx_bad_options", "rx_bad_option_len",
     "rx_bad_overload", "rx_no_type", "rx_unexpected", "rx_wrong_server", "rx_bad_yiaddr",
     "rx_no_server_id", "rx_no_lease", "rx_bad_mask",
+    # an option of an accepted ACK left unused
+    "domain_ignored",
 )
 
 STOPPED = const(0)
@@ -51,7 +56,10 @@ STATE_NAMES = ("stopped", "init", "selecting", "requesting", "probing", "bound",
 
 RETRY_JITTER_MS = const(1000)   # RFC 2131 4.1: "randomized by the value of a uniform random
                                 # number chosen from the range -1 to +1"
-REQUEST_TRIES = const(4)        # REQUESTING / INIT-REBOOT: then back to INIT (RFC 2131 3.1.5)
+REQUEST_TRIES = const(4)        # REQUESTING: then back to INIT (RFC 2131 3.1.5)
+REBOOT_TRIES = const(2)         # INIT-REBOOT: a server that does not know the address may stay
+                                # silent (RFC 2131 3.2 step 4 leaves the wait to the client):
+                                # INIT after 4 + 8 s, as dhclient's 10 s reboot timeout
 DECLINE_WAIT_MS = const(10000)  # RFC 2131 3.1.5: wait at least ten seconds after DECLINE
 PROBE_MIN_MS = const(1000)      # RFC 5227 1.1
 PROBE_MAX_MS = const(2000)
@@ -85,6 +93,44 @@ def mask_prefix(b, o):
     return n
 
 
+def name_ok(b, o, n):
+    """b[o:o+n] is a dotted host name: labels of 1..63 letters, digits, '-' or '_' (RFC 1123
+    2.1; '_' as resolvers accept it), one trailing dot allowed."""
+    if n < 1:
+        return False
+    if b[o + n - 1] == 0x2E:
+        n -= 1
+    ln = 0
+    i = 0
+    while i < n:
+        c = b[o + i]
+        if c == 0x2E:
+            if ln == 0:
+                return False
+            ln = 0
+        elif (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 0x2D or c == 0x5F:
+            ln += 1
+            if ln > 63:
+                return False
+        else:
+            return False
+        i += 1
+    return ln > 0
+
+
+def check_hostname(hostname):
+    """The host name option's value (RFC 2132 3.14) as bytes; ValueError naming the rule."""
+    if isinstance(hostname, str):
+        try:
+            hostname = hostname.encode()
+        except UnicodeError:
+            hostname = b"\xff"
+    if not 1 <= len(hostname) <= HOSTNAME_MAX or not name_ok(hostname, 0, len(hostname)):
+        raise ValueError("dhcp: hostname must be 1..%d letters, digits, '-' or '.', got %r"
+                         % (HOSTNAME_MAX, hostname))
+    return bytes(hostname)
+
+
 def host_addr_ok(b, o):
     """A unicast host address: not 0/8, loopback, class D/E or limited broadcast."""
     a = b[o]
@@ -105,11 +151,7 @@ class DhcpClient:
         self.probes = cfg["DHCP_ARP_PROBES"]
         self.stats = Counters(DHCP_COUNTERS)
         if hostname is not None:
-            if isinstance(hostname, str):
-                hostname = hostname.encode()
-            if not 1 <= len(hostname) <= HOSTNAME_MAX:
-                raise ValueError("dhcp: hostname must be 1..%d bytes, got %r"
-                                 % (HOSTNAME_MAX, hostname))
+            hostname = check_hostname(hostname)
         self.hostname = hostname
         if client_id is None:
             client_id = b"\x01" + iface.mac  # RFC 2132 9.14: type 1 (Ethernet) + MAC
@@ -123,6 +165,7 @@ class DhcpClient:
         self.deadline = 0
         self.tries = 0
         self.started = 0            # when this exchange began (the secs field)
+        self.req_at = 0             # when its first REQUEST left: the lease counts from it
         self.offered = bytearray(4)  # OFFER's yiaddr, then the address being probed
         self.server = bytearray(4)   # server identifier (option 54)
         self.addr = bytearray(4)     # the leased address (while BOUND/RENEWING/REBINDING)
@@ -150,6 +193,7 @@ class DhcpClient:
         self.expire_at = 0
         self.orig_mtu = iface.mtu
         self.on_change = None  # port hook: on_change(client) when an address comes or goes
+        #                        (or a remembered one is forgotten: have_remembered False)
         # option offsets found by _scan (-1: absent)
         self.o_type = -1
         self.o_server = -1
@@ -174,6 +218,7 @@ class DhcpClient:
             self.state = INIT_REBOOT
             self._new_xid()
             self.tries = 0
+            self.req_at = now
             self._send_request(now)
         else:
             self._init(now)
@@ -224,7 +269,7 @@ class DhcpClient:
             self._send(w.DISCOVER, now)
             self._backoff(now)
         elif s == REQUESTING or s == INIT_REBOOT:
-            if self.tries >= REQUEST_TRIES:
+            if self.tries >= (REBOOT_TRIES if s == INIT_REBOOT else REQUEST_TRIES):
                 if s == INIT_REBOOT:
                     self.stats.reboot_failed += 1
                     self.have_remembered = False
@@ -279,6 +324,7 @@ class DhcpClient:
         but no sooner than DHCP_RENEW_MIN_MS; at expiry the address is gone."""
         if self.expire_at and now >= self.expire_at:
             self.stats.expired += 1
+            self.have_remembered = False  # RFC 2131 3.2: only an unexpired lease is reused
             self._drop_address()
             self._init(now)
             return
@@ -287,12 +333,14 @@ class DhcpClient:
                 self.state = REBINDING
                 self._new_xid()
                 self.started = now
+                self.req_at = now
             end = self.expire_at
         elif now >= self.t1_at:
             if self.state != RENEWING:
                 self.state = RENEWING
                 self._new_xid()
                 self.started = now
+                self.req_at = now
             end = self.t2_at
         else:
             self._arm(self.t1_at)
@@ -494,6 +542,7 @@ class DhcpClient:
             fields.copy(self.server, 0, b, self.o_server, 4)
             self.state = REQUESTING
             self.tries = 0
+            self.req_at = now
             self._send_request(now)
         elif t == w.ACK:
             if s == SELECTING:
@@ -545,9 +594,11 @@ class DhcpClient:
                 st.rx_wrong_server += 1  # RFC 2131 4.3.2: another server's NAK is not ours
                 return
             st.naks += 1
-            if s == INIT_REBOOT:
-                self.have_remembered = False
-            self._drop_address()
+            self.have_remembered = False  # RFC 2131 3.1 (5): the address is not ours to ask for
+            if self.have_addr:
+                self._drop_address()
+            else:
+                self._changed()  # INIT-REBOOT NAKed: a port's remembered lease goes too
             self._init(now)
         else:
             st.rx_unexpected += 1
@@ -649,9 +700,17 @@ class DhcpClient:
             fields.copy(self.dns, 0, b, self.o_dns, 4 * k)
             self.ndns = k
         self.ndomain = 0
-        if self.o_domain >= 0 and self.n_domain <= DOMAIN_MAX:
-            fields.copy(self.domain, 0, b, self.o_domain, self.n_domain)
-            self.ndomain = self.n_domain
+        if self.o_domain >= 0:
+            k = self.n_domain
+            # RFC 2132 2: NVT ASCII "SHOULD NOT include a trailing NULL; however, the receiver
+            # ... MUST be prepared to delete trailing nulls"
+            while k and b[self.o_domain + k - 1] == 0:
+                k -= 1
+            if k <= DOMAIN_MAX and name_ok(b, self.o_domain, k):
+                fields.copy(self.domain, 0, b, self.o_domain, k)
+                self.ndomain = k
+            else:
+                self.stats.domain_ignored += 1  # no search domain rather than a wrong one
         self.mtu = 0
         if self.o_mtu >= 0:
             mtu = fields.get16(b, self.o_mtu)
@@ -679,9 +738,12 @@ class DhcpClient:
         self.t1_s = t1
         self.t2_s = t2
         self.bound_at = now
-        self.t1_at = now + t1 * 1000
-        self.t2_at = now + t2 * 1000
-        self.expire_at = 0 if infinite else now + lease * 1000
+        # RFC 2131 4.4.1: the lease runs from "the time at which the original request was
+        # sent", not from this ACK (a retransmission may be what the server answered)
+        base = self.req_at if 0 < self.req_at <= now else now
+        self.t1_at = base + t1 * 1000
+        self.t2_at = base + t2 * 1000
+        self.expire_at = 0 if infinite else base + lease * 1000
 
     def _arm_lease(self):
         """BOUND: wake at T1 - or never, for an infinite lease (RFC 2131 3.3: nothing to

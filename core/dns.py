@@ -133,17 +133,21 @@ class Resolver:
     def set_servers(self, servers, search=None):
         """The name servers (IPv4 addresses as text or 4 bytes, at most MAX_SERVERS, the
         first asked first) and, when given, the search domain ('' for none). DHCP's option 6
-        and 15 (RFC 2132 3.8, 3.17) land here. ValueError names a bad one; nothing changes."""
+        and 15 (RFC 2132 3.8, 3.17) land here. ValueError names a bad one; nothing changes.
+        The cache is emptied when the servers change (names are cached fully qualified, so
+        a new search domain leaves it valid)."""
         out = check_servers(servers)
         if search is not None:
             if not isinstance(search, str) or (search and w.encode_name(
                     bytearray(w.MAX_NAME + 1), 0, search) < 0):
                 raise ValueError("dns: search must be a domain name like 'example.com', got %r"
                                  % (search,))
+        if out != self.servers:
+            self.flush()  # other servers may answer otherwise; the same ones (a DHCP
+            #               renewal hands them over again) keep what they told us
         self.servers = out
         if search is not None:
             self.search = search
-        self.flush()
 
     def flush(self):
         """Forget every cached answer (the servers changed)."""

@@ -214,6 +214,11 @@ class RawSocket(so.Socket):
         if pb.off + n > pb.size:
             stack.free(pb)
             raise oserror(EMSGSIZE)
+        li = self.local_ip
+        if (li[0] | li[1] | li[2] | li[3]) and li[0] < 224 and \
+                stack.local_iface(li, 0) is None and not stack.is_broadcast(li):
+            stack.free(pb)
+            raise oserror(101)  # ENETUNREACH: the bound address left (a DHCP lease ended)
         fields.copy(pb.buf, pb.off, data, 0, n)
         pb.n = n
         err = stack.ipv4.output(pb, self.proto, self.local_ip, dst, ttl=self.ttl)

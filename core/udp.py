@@ -209,9 +209,16 @@ class UdpSocket(so.Socket):
         n = len(data)
         if n > MAX_PAYLOAD:
             raise oserror(EMSGSIZE)
-        udp = self.stack.udp
+        stack = self.stack
+        udp = stack.udp
         if not self.local_port:
             udp.bind(self, ip4.ANY, 0)
+        li = self.local_ip
+        if (li[0] | li[1] | li[2] | li[3]) and li[0] < 224 and \
+                stack.local_iface(li, 0) is None and not stack.is_broadcast(li):
+            # the bound address left the interface (a DHCP lease ended): never send from an
+            # address that is no longer ours - Linux's errno for it is ENETUNREACH
+            raise oserror(ENETUNREACH)
         err = udp.output(self.local_ip, self.local_port, ip, port, data, n, self.ttl, self.tos)
         if err:
             raise oserror(err)

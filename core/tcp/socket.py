@@ -160,6 +160,8 @@ class TcpSocket(so.Socket):
         iface = stack.route_out(ip, 0)  # 127/8 and our own addresses: "lo"
         if iface is None:
             return ENETUNREACH
+        if self.local_ip != ip4.ANY and stack.local_iface(self.local_ip, 0) is None:
+            return ENETUNREACH  # the bound address left (a DHCP lease ended): Linux's errno
         src = self.local_ip if self.local_ip != ip4.ANY else bytes(stack.source_for_iface(iface, ip))
         if not self.local_port:
             try:

@@ -212,10 +212,12 @@ class Bridge:
         self._wr = self._ww = -1
 
     def close_link(self):
-        """End the stream (the stack's StreamLink sees EOF); the TAP stays open."""
+        """End the stream towards the stack (its StreamLink sees EOF); the TAP stays open, and
+        so does the way back, until the stack closes it: its last frames (a DHCP RELEASE on
+        the way out) still reach the TAP."""
         if self.conn is not None:
             try:
-                self.conn.shutdown(socket.SHUT_RDWR)
+                self.conn.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
 

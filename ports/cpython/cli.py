@@ -317,6 +317,12 @@ def build_parser():
                       help="default gateway address, on the --ip subnet")
     link.add_argument("--dhcp", action="store_true", default=None,
                       help="lease the address (and router, DNS servers) from DHCP instead of --ip")
+    link.add_argument("--dhcp-hostname", default=None, metavar="NAME",
+                      help="with --dhcp: the host name the requests carry (RFC 2132 option 12; "
+                           "the server's lease list shows it)")
+    link.add_argument("--dhcp-lease-file", default=None, metavar="PATH",
+                      help="with --dhcp: remember the lease here, and start from it with "
+                           "INIT-REBOOT while it is valid (RFC 2131 3.2)")
     link.add_argument("--mac", default=None,
                       help="the stack's unicast MAC, e.g. 02:00:00:00:00:02")
     link.add_argument("--host-ip", default=None,
@@ -403,6 +409,18 @@ def check_flags(r, flags_cfg):
         if r["driver"] == "slip-pty":
             raise SystemExit("ustack: --dhcp: needs an Ethernet link (DHCP names the client by "
                              "MAC); --driver slip-pty has none")
+    from ustack.core import dhcp
+    from ustack.ports.cpython import leasefile
+    for flag, key, check in (("--dhcp-hostname", "dhcp_hostname", dhcp.check_hostname),
+                             ("--dhcp-lease-file", "dhcp_lease_file", leasefile.check)):
+        if r.get(key) is not None:
+            if not r["dhcp"]:
+                raise SystemExit("ustack: %s: needs --dhcp" % flag)
+            try:
+                check(r[key])
+            except ValueError as e:
+                raise SystemExit("ustack: %s %s: %s" % (flag, r[key], str(e).replace(
+                    "dhcp: ", "")))
     src = r["source"]
     check_ifname(src("tap"), r["tap"])
     ip, prefix = check_cidr(src("ip"), r["ip"])
@@ -478,7 +496,10 @@ def resolve(args):
         "ip": args.ip or board_value(board, "IP", "192.0.2.2/24"),
         "ip_flag": getattr(args, "ip", None),
         "dhcp": bool(getattr(args, "dhcp", None) or board_value(board, "DHCP", False)),
-        "dhcp_hostname": board_value(board, "DHCP_HOSTNAME"),
+        "dhcp_hostname": getattr(args, "dhcp_hostname", None) or board_value(board,
+                                                                              "DHCP_HOSTNAME"),
+        "dhcp_lease_file": getattr(args, "dhcp_lease_file", None) or board_value(
+            board, "DHCP_LEASE_FILE"),
         "gateway": args.gateway or board_value(board, "GATEWAY"),
         "mac": args.mac or board_value(board, "MAC", "02:00:00:00:00:02"),
         "host_ip": args.host_ip or board_value(board, "HOST_IP"),
@@ -651,7 +672,14 @@ def make_stack(r, drv):
         st.tcp.set_secret(os.urandom(16))
     if r.get("dhcp"):
         iface = st.add_interface("eth0", drv, mtu=r["mtu"])
-        st.start_dhcp(iface, hostname=r.get("dhcp_hostname"))
+        if r.get("dns"):
+            st.dns.set_servers(r["dns"])  # chosen by the user: they win over the lease's
+        path = r.get("dhcp_lease_file")
+        from ustack.ports.cpython import leasefile
+        c = st.start_dhcp(iface, hostname=r.get("dhcp_hostname"),
+                          remembered=leasefile.load(path) if path else None)
+        if path:
+            leasefile.follow(c, path)
         return st
     a, p = ip4.parse_cidr(r["ip"])
     st.add_interface("eth0", drv, ip=a, prefix=p, gateway=r["gateway"], mtu=r["mtu"])
@@ -969,6 +997,8 @@ def cmd_run(args):
         socketmod.unpatch()
         host.runner.stop()
         with host.lock:
+            if st.dhcp is not None:
+                st.dhcp.release()  # RFC 2131 3.1 (8), as `up` does: in the exit counters
             if args.json:
                 print_counters(st, True, sys.stderr)
             st.close()

@@ -23,6 +23,8 @@ file given as `--settings PATH` (what `ustack up --runtime micropython` writes) 
     DHCP            True: lease the address, router and DNS servers from DHCP (IP and
                     GATEWAY unused); `up` is said once the lease is bound
     DHCP_HOSTNAME   the host name DHCP requests carry (RFC 2132 3.14; default none)
+    DHCP_LEASE_FILE a file that remembers the lease (ports/micropython/leasefile.py): a
+                    restart asks for the same address first (INIT-REBOOT, RFC 2131 3.2)
 
 Output lines (stdout), for the runtime that started us:
     up ip=... mac=... serve=...       the stack is configured and polling (with DHCP:
@@ -45,7 +47,7 @@ from ustack.core.wire import fields
 SETTINGS = ("NAME", "DRIVER", "LINK", "IP", "GATEWAY", "MAC", "MTU", "CONFIG", "FEATURES",
             "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION", "TCP_PREALLOC",
             "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG", "SEED", "DNS", "DHCP", "DHCP_HOSTNAME",
-            "CONTROL_PEER")
+            "CONTROL_PEER", "DHCP_LEASE_FILE")
 DEFAULTS = {
     "NAME": "?", "DRIVER": "streamlink", "LINK": "unix:/tmp/ustack.sock",
     "IP": "192.0.2.2/24", "GATEWAY": None, "MAC": "02:00:00:00:00:02", "MTU": 1500,
@@ -57,6 +59,7 @@ DEFAULTS = {
     "DHCP": False,  # True: lease the address from DHCP (core/dhcp.py) instead of IP/GATEWAY
     "DHCP_HOSTNAME": None,  # the host name option (RFC 2132 3.14) DHCP requests carry
     "CONTROL_PEER": None,   # the address Control answers (None: any)
+    "DHCP_LEASE_FILE": None,  # a file remembering the lease: INIT-REBOOT from it (RFC 2131 3.2)
 }
 FAIL_BACKOFF_MS = 20  # after poll() or a service raised
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
@@ -149,8 +152,17 @@ def make_stack(s, driver):
         st.tcp.set_secret(secret)
     if s.get("DHCP"):
         iface = st.add_interface("eth0", driver, mtu=s["MTU"])
+        if s.get("DNS"):
+            st.dns.set_servers(s["DNS"])  # chosen by the user: they win over the lease's
+        path = s.get("DHCP_LEASE_FILE")
         try:
-            st.start_dhcp(iface, hostname=s.get("DHCP_HOSTNAME"))
+            if path:
+                from ustack.ports.micropython import leasefile
+                c = st.start_dhcp(iface, hostname=s.get("DHCP_HOSTNAME"),
+                                  remembered=leasefile.load(path))
+                leasefile.follow(c, path)
+            else:
+                st.start_dhcp(iface, hostname=s.get("DHCP_HOSTNAME"))
         except ImportError:
             raise ValueError("DHCP = True: core/dhcp.py is not on this board (build it with "
                              "the setting, or 'dhcp' in FEATURES)")
@@ -540,6 +552,12 @@ class App:
             pass
         finally:
             self.unlock()
+        d = self.stack.dhcp
+        if d is not None and d.bound():
+            # RFC 2131 3.1 (8): the lease goes back while the link still carries frames out
+            # (the host half-closes it), and the exit counters show it
+            d.release()
+            self.stack.poll(clock.now_ms())
         self.say("counters " + self.counters_json())
         self.stack.close()
 

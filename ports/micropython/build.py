@@ -54,6 +54,7 @@ PORT_FEATURE_MODULES = {
     # MicroPython's `network` / `socket` conventions (copy ports/micropython/shadow/*.py to
     # the board's /lib for `import network` / `import socket` to resolve to them)
     "socket": ("ports/micropython/netif.py", "ports/micropython/usock.py"),
+    "dhcp": ("ports/micropython/leasefile.py",),  # the board setting DHCP_LEASE_FILE
 }
 ARCHS = ("x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
          "xtensa", "xtensawin", "rv32imc", "rv64imc")

@@ -65,6 +65,8 @@ def _settings(r, args, spec, driver="streamlink"):
         "DURATION": 0,
         "DHCP": bool(r.get("dhcp")),
         "DHCP_HOSTNAME": r.get("dhcp_hostname"),
+        "DHCP_LEASE_FILE": os.path.abspath(r["dhcp_lease_file"]) if r.get("dhcp_lease_file")
+        else None,
         "HTTP_ROOT": os.path.abspath(args.http_root) if getattr(args, "http_root", None)
         else None,
     }

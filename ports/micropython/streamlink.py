@@ -28,6 +28,7 @@ class StreamLink:
         self.mtu = mtu
         self.caps = 0
         self.eof = False
+        self.tx_dead = False
         self.rx_frames = 0
         self.tx_frames = 0
         self.rx_oversize = 0
@@ -66,7 +67,9 @@ class StreamLink:
         return n
 
     def send(self, buf, n):
-        if self.eof:
+        # the peer's end of the stream (eof) still lets frames out: the bridge half-closes
+        # it to say "stop", and a DHCP RELEASE leaves after that; a failed write ends it
+        if self.tx_dead:
             self.tx_errors += 1
             return False
         h = self._thdr
@@ -82,6 +85,7 @@ class StreamLink:
         except OSError:
             self.tx_errors += 1
             self.eof = True
+            self.tx_dead = True
             return False
         self.tx_frames += 1
         return True

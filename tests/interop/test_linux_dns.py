@@ -23,10 +23,13 @@ BIG = ["198.51.100.%d" % i for i in range(1, 41)]  # 40 A records: over 512 byte
 
 # the program run over ustack: each name's addresses, or its gaierror code
 PROG = r"""
-import json, socket, sys
+import json, socket, sys, time
 out = {}
 for arg in sys.argv[1:]:
     name, fam = arg.split("/")
+    if name == "sleep":
+        time.sleep(float(fam))
+        continue
     fam = socket.AF_INET6 if fam == "6" else socket.AF_INET
     try:
         ai = socket.getaddrinfo(name, 80, fam, socket.SOCK_STREAM)
@@ -109,7 +112,8 @@ def unbound(ns, tmp_path):
              '  local-data: "www.example.test. 300 IN A 198.51.100.20"',
              '  local-data: "www.example.test. 300 IN AAAA 2001:db8::20"',
              '  local-data: "v4.example.test. 300 IN A 198.51.100.21"',
-             '  local-data: "alias.example.test. 300 IN CNAME www.example.test."']
+             '  local-data: "alias.example.test. 300 IN CNAME www.example.test."',
+             '  local-data: "short.example.test. 1 IN A 198.51.100.22"']
     lines += ['  local-data: "big.example.test. 300 IN A %s"' % a for a in BIG]
     lines += ["remote-control:", "  control-enable: no"]
     conf.write_text("\n".join(lines) + "\n")
@@ -187,3 +191,120 @@ def test_unbound_answer_too_big_for_udp_is_fetched_over_tcp(ns, tmp_path):
     got, c = resolve_over_ustack(ns, ["big.example.test/4"], "--config", "DNS_CACHE_ADDRS=64")
     assert got == {"big.example.test/4": sorted(BIG)}
     assert c["dns.truncated"] == 1 and c["dns.tx_tcp"] == 1
+
+
+@pytest.mark.parametrize("dead", ["silent", "refusing"])
+def test_first_server_dead_the_second_answers(ns, tmp_path, dead):
+    # resolv.conf semantics: servers in order. A silent one (no host behind the address: no
+    # ARP answer) costs one DNS_TIMEOUT_MS; one whose host answers port unreachable (RFC
+    # 1122 4.1.3.3) is left at once
+    dnsmasq(ns, tmp_path)
+    if dead == "silent":
+        first = "192.0.2.9"
+    else:
+        first = "192.0.2.3"
+        ns.run(["ip", "addr", "add", first + "/24", "dev", TAP], check=True)
+    argv = [sys.executable, "-m", "ustack.ports.cpython.cli", "run", "--tap", TAP,
+            "--ip", "192.0.2.2/24", "--host-ip", HOST_IP + "/24", "--json",
+            "--dns", first, "--dns", HOST_IP, "--config", "DNS_TIMEOUT_MS=700",
+            "--", "python", "-c", PROG, "www.test/4", "alias.test/4"]
+    t0 = time.monotonic()
+    r = ns.run(argv, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads([x for x in r.stdout.splitlines() if x.startswith("RESULT ")][0][7:])
+    c = json.loads([x for x in r.stderr.splitlines() if x.startswith("counters ")][0][9:])
+    assert got == {"www.test/4": ["198.51.100.10"], "alias.test/4": ["198.51.100.10"]}
+    if dead == "silent":
+        assert c["dns.timeouts"] == 2 and "dns.refused" not in c, c
+    else:
+        assert c["dns.refused"] == 2 and "dns.timeouts" not in c, c
+        assert time.monotonic() - t0 < 30
+    assert c["dns.tx_udp"] == 4, c  # each name: the dead server, then the live one
+
+
+def test_unbound_answers_are_cached_for_their_ttl_in_a_fixed_size_cache(ns, tmp_path):
+    unbound(ns, tmp_path)
+    # www's TTL is 300 s, short's 1 s: www is asked once, short again once its TTL is over
+    got, c = resolve_over_ustack(
+        ns, ["www.example.test/4", "short.example.test/4", "www.example.test/4",
+             "sleep/2.5", "short.example.test/4", "www.example.test/4"])
+    assert got["www.example.test/4"] == ["198.51.100.20"]
+    assert got["short.example.test/4"] == ["198.51.100.22"]
+    assert c["dns.tx_udp"] == 3 and c["dns.cache_hits"] == 2, c
+    # DNS_CACHE_ENTRIES names at most: with one slot, the second name evicts the first
+    got, c = resolve_over_ustack(
+        ns, ["www.example.test/4", "v4.example.test/4", "www.example.test/4"],
+        "--config", "DNS_CACHE_ENTRIES=1")
+    assert got["www.example.test/4"] == ["198.51.100.20"]
+    assert c["dns.tx_udp"] == 3 and "dns.cache_hits" not in c, c
+
+
+# UDP port 53 -> the real server on port 5353, noting each query's source port and ID
+RECORD = r"""
+import socket, sys
+front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+front.bind((sys.argv[1], 53))
+back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+back.connect((sys.argv[1], 5353))
+print("listening", flush=True)
+while True:
+    q, client = front.recvfrom(4096)
+    print("query", client[1], (q[0] << 8) | q[1], flush=True)
+    back.send(q)
+    front.sendto(back.recv(4096), client)
+"""
+
+
+def test_query_ids_and_source_ports_are_unpredictable_rfc_5452(ns, tmp_path):
+    dnsmasq(ns, tmp_path, port=5353)
+    rec = ns.popen([sys.executable, "-c", RECORD, HOST_IP])
+    assert rec.stdout.readline().strip() == "listening"
+    names = ["n%d.test/4" % i for i in range(20)]
+    got, c = resolve_over_ustack(ns, names)
+    assert all(got[n] == NONAME for n in names), got
+    rec.kill()
+    seen = [line.split() for line in rec.stdout.read().splitlines() if line.startswith("query")]
+    assert len(seen) == 20, seen
+    ports = [int(w[1]) for w in seen]
+    ids = [int(w[2]) for w in seen]
+    for vals in (ports, ids):
+        # RFC 5452 9.2: random, not merely distinct - a counter would be distinct too
+        assert len(set(vals)) >= 18, vals
+        assert max(vals) - min(vals) > 2000, vals
+        assert vals != sorted(vals) and vals != sorted(vals, reverse=True), vals
+    assert all(1024 <= p <= 65535 for p in ports), ports
+
+
+@pytest.fixture
+def system_resolver(ns):
+    """`ip netns exec` puts /etc/netns/NAME/* over /etc: glibc's resolver in the namespace
+    asks 192.0.2.1 only."""
+    d = os.path.join("/etc/netns", ns.name)
+    os.makedirs(d)
+    try:
+        with open(os.path.join(d, "resolv.conf"), "w") as f:
+            f.write("nameserver %s\noptions attempts:1 timeout:2\n" % HOST_IP)
+        with open(os.path.join(d, "nsswitch.conf"), "w") as f:
+            f.write("hosts: dns\n")
+        yield
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+        try:
+            os.rmdir("/etc/netns")
+        except OSError:
+            pass  # other namespaces' files are there
+
+
+def test_gaierror_codes_are_those_of_the_system_resolver_for_the_same_answers(
+        ns, tmp_path, system_resolver):
+    # the stdlib's own getaddrinfo (glibc) asking the same dnsmasq is the oracle
+    dnsmasq(ns, tmp_path)
+    names = ["nope.test/4", "nope.test/6", "www.test/6", "six.test/4", "www.test/4",
+             "alias.test/4", "six.test/6"]
+    r = ns.run([sys.executable, "-c", PROG] + names, timeout=60)
+    assert r.returncode == 0, r.stderr
+    libc = json.loads([x for x in r.stdout.splitlines() if x.startswith("RESULT ")][0][7:])
+    assert libc["www.test/4"] == ["198.51.100.10"], libc  # glibc did ask our server
+    got, c = resolve_over_ustack(ns, names)
+    assert got == libc, (got, libc)
+    assert libc["nope.test/4"] == NONAME and libc["www.test/6"][0] == "gaierror", libc

@@ -91,13 +91,13 @@ class Sent:
 class Client:
     """A stack with one unconfigured interface whose DHCP client has just sent DISCOVER."""
 
-    def __init__(self, config=None, **kw):
+    def __init__(self, config=None, features=None, **kw):
         cfg = {"DHCP_ARP_PROBES": 0}
         if config:
             cfg.update(config)
         self.drv = FeedDriver()
         self.t = 1000
-        self.stack = Stack(cfg)
+        self.stack = Stack(cfg, features=features) if features else Stack(cfg)
         self.stack.clock = lambda: self.t
         self.iface = self.stack.add_interface("eth0", self.drv)
         self.stack.poll(self.t)
@@ -314,6 +314,24 @@ def test_retransmissions_while_renewing_wait_half_the_time_left_but_at_least_the
     assert len(cl.sent()) == 1                            # (875 - 500) / 2 s later
 
 
+def test_a_lease_counts_from_the_first_request_of_its_exchange_rfc_2131_4_4_1():
+    # "the sum of the time at which the original request was sent and the duration of the
+    # lease": a renewal answered only after 20 s of retransmissions is 20 s shorter
+    cl = Client({"DHCP_RENEW_MIN_MS": 1000})
+    cl.bind(lease=100)                                    # T1 50 s, T2 87.5 s
+    bound = cl.t
+    cl.iface.arp.add_static(SERVER, SERVER_MAC)
+    cl.frames()
+    cl.advance(50000 + 10)
+    assert len(cl.sent()) == 1                            # the original REQUEST, at T1
+    cl.advance(20000)
+    r = cl.sent()[-1]                                     # a retransmission
+    cl.feed(from_server(bootp(r.xid, 5, options=lease_opts(100)), dst_ip=OFFERED))
+    assert cl.stats()["renewed"] == 1
+    assert cl.dhcp.lease()["remaining_s"] == (bound + 50000 + 100000 - cl.t) // 1000
+    assert cl.dhcp.lease()["remaining_s"] < 81
+
+
 def test_server_t1_t2_options_are_used(c):
     c.bind(lease=100, t1=10, t2=20)
     assert (c.dhcp.t1_s, c.dhcp.t2_s) == (10, 20)
@@ -334,6 +352,113 @@ def test_lease_expiry_removes_the_address_and_bound_sockets_get_an_error(c):
     s.close()
     assert c.dhcp.state_name() == "selecting"             # and it starts over
     assert c.sent()[-1].type == 1
+
+
+def test_after_expiry_a_socket_on_the_old_address_sends_nothing_from_it(c):
+    # Linux, measured in a namespace: once an address is deleted, sendto from a socket bound
+    # to it fails with ENETUNREACH and bind to it with EADDRNOTAVAIL. The stack must never
+    # send from an address that is no longer its own (it may be the next client's lease).
+    c.bind(lease=100)
+    s = c.stack.socket(2, 2)
+    s.bind(("192.0.2.50", 5000))
+    c.advance(100000 + 20)
+    d = c.sent()[-1]
+    other = bytes([192, 0, 2, 51])
+    c.feed(from_server(bootp(d.xid, 2, yiaddr=other)))
+    r = c.sent()[-1]
+    c.feed(from_server(bootp(r.xid, 5, yiaddr=other, options=lease_opts())))
+    assert c.iface.ip == other and c.stats()["leases"] == 2
+    c.frames()
+    with pytest.raises(OSError) as e:
+        s.sendto(b"x", ("192.0.2.7", 9))
+    assert e.value.args[0] == 101                          # ENETUNREACH, as Linux
+    assert [f for f in c.frames() if f[12:14] == b"\x08\x00" and f[26:30] == OFFERED] == []
+    t = c.stack.socket(2, 2)
+    with pytest.raises(OSError) as e:
+        t.bind(("192.0.2.50", 0))
+    assert e.value.args[0] == 99                           # EADDRNOTAVAIL, as Linux
+    s.close()
+    t.close()
+
+
+def expire_and_lease_another(c):
+    """The lease on OFFERED ends; the next one is 192.0.2.51 (same subnet, same router)."""
+    c.advance(100000 + 20)
+    d = c.sent()[-1]
+    other = bytes([192, 0, 2, 51])
+    c.feed(from_server(bootp(d.xid, 2, yiaddr=other)))
+    r = c.sent()[-1]
+    c.feed(from_server(bootp(r.xid, 5, yiaddr=other, options=lease_opts())))
+    assert c.iface.ip == other
+    c.frames()
+
+
+def test_after_expiry_a_tcp_socket_bound_to_the_old_address_cannot_connect_from_it(c):
+    # Linux, measured: connect() from an address deleted under the bound socket is
+    # ENETUNREACH; no SYN may leave from an address that is no longer ours
+    c.bind(lease=100)
+    c.iface.arp.add_static(SERVER, SERVER_MAC)
+    s = c.stack.socket(2, 1)
+    s.bind(("192.0.2.50", 0))
+    s.setblocking(False)
+    expire_and_lease_another(c)
+    assert s.connect_ex(("192.0.2.1", 80)) == 101
+    assert [f for f in c.frames() if f[12:14] == b"\x08\x00" and f[26:30] == OFFERED] == []
+    s.close()
+
+
+def test_after_expiry_a_raw_socket_bound_to_the_old_address_sends_nothing_from_it():
+    cl = Client(features=("tcp", "raw"))
+    cl.bind(lease=100)
+    cl.iface.arp.add_static(SERVER, SERVER_MAC)
+    s = cl.stack.socket(2, 3, 253)                        # SOCK_RAW, experimental protocol
+    s.bind(("192.0.2.50", 0))
+    expire_and_lease_another(cl)
+    with pytest.raises(OSError) as e:
+        s.sendto(b"x", ("192.0.2.1", 0))
+    assert e.value.args[0] == 101
+    assert [f for f in cl.frames() if f[12:14] == b"\x08\x00" and f[26:30] == OFFERED] == []
+    s.close()
+
+
+def test_expiry_and_nak_forget_the_remembered_address_release_keeps_it():
+    # RFC 2131 3.2 / 4.4.6: INIT-REBOOT asks again for an address whose lease is still
+    # valid; a NAKed or expired one is forgotten (a port's lease file follows have_remembered)
+    cl = Client()
+    cl.bind(lease=100)
+    assert cl.dhcp.have_remembered
+    cl.advance(100000 + 20)
+    assert cl.stats()["expired"] == 1 and not cl.dhcp.have_remembered
+    cl = Client()
+    cl.bind(lease=100)
+    cl.iface.arp.add_static(SERVER, SERVER_MAC)
+    cl.advance(50100)
+    r = cl.sent()[-1]
+    cl.feed(from_server(bootp(r.xid, 6, yiaddr=ZERO)))
+    assert cl.stats()["naks"] == 1 and not cl.dhcp.have_remembered
+    cl = Client()
+    cl.bind(lease=100)
+    cl.dhcp.release()
+    assert cl.dhcp.have_remembered and cl.dhcp.remembered == OFFERED
+
+
+@pytest.mark.parametrize("dom,want", [(b"example.org\x00", "example.org"),
+                                      (b"example.org\x00\x00", "example.org"),
+                                      (b"ex\xffample.org", None), (b"bad name", None),
+                                      (b"a..b", None), (b"\x00", None)])
+def test_odd_domain_option_is_trimmed_or_ignored_and_the_name_servers_still_apply(dom, want):
+    # RFC 2132 2: "the receiver ... MUST be prepared to delete trailing nulls"; a domain
+    # that is no host name is not used as the search domain, the name servers still are
+    cl = Client()
+    r = cl.offer()
+    o = opt(1, b"\xff\xff\xff\x00") + opt(6, bytes([192, 0, 2, 53])) + opt(15, dom) + \
+        opt(51, u32(3600))
+    cl.feed(from_server(bootp(r.xid, 5, options=o)))
+    assert cl.dhcp.bound()
+    assert cl.dhcp.lease()["domain"] == want
+    assert cl.stack.dns.servers == [bytes([192, 0, 2, 53])]
+    assert cl.stack.dns.search == (want or "")
+    assert ("domain_ignored" in cl.stats()) == (want is None)
 
 
 def test_nak_while_renewing_drops_the_address_and_restarts(c):
@@ -397,6 +522,20 @@ def test_init_reboot_without_answer_falls_back_to_discover():
     assert cl.sent()[-1].type == 1
 
 
+def test_init_reboot_unanswered_falls_back_to_discover_within_about_twelve_seconds():
+    # a server that does not know the remembered address may stay silent (Kea unless
+    # authoritative): RFC 2131 3.2 leaves the wait to the client; two REQUESTs (4 s + 8 s,
+    # each +-1 s) and then INIT, not a minute of waiting at every start
+    cl = Client(remembered="192.0.2.50")
+    assert cl.sent()[0].type == 3
+    t0 = cl.t
+    while not [m for m in cl.sent() if m.type == 1]:
+        cl.advance(100)
+        assert cl.t - t0 < 15000, "still no DISCOVER"
+    assert cl.t - t0 >= 10000 and cl.stats()["reboot_failed"] == 1
+    assert cl.stats()["tx_request"] == 2
+
+
 # ---- backoff --------------------------------------------------------------------------------
 def test_discover_backs_off_exponentially_with_one_second_of_randomness(c):
     times = []
@@ -411,6 +550,40 @@ def test_discover_backs_off_exponentially_with_one_second_of_randomness(c):
     for got, want in zip(times, (4000, 8000, 16000, 32000, 64000, 64000, 64000)):
         assert want - 1000 <= got <= want + 1010
     assert c.sent() == [] and c.stats()["retransmits"] == 7
+
+
+def test_the_lease_is_kept_in_fixed_room_three_name_servers_and_a_64_byte_domain():
+    # fixed memory: DNS_MAX servers (resolv.conf's MAXNS) and DOMAIN_MAX domain bytes are
+    # kept; more servers are cut, a longer domain is not used
+    from ustack.core import dhcp
+    cl = Client()
+    r = cl.offer()
+    five = b"".join(bytes([192, 0, 2, 60 + i]) for i in range(5))
+    long_dom = (b"a" * 40 + b".") * 2 + b"org"
+    o = opt(1, b"\xff\xff\xff\x00") + opt(6, five) + opt(15, long_dom) + opt(51, u32(3600))
+    cl.feed(from_server(bootp(r.xid, 5, options=o)))
+    lease = cl.dhcp.lease()
+    assert lease["dns"] == ["192.0.2.60", "192.0.2.61", "192.0.2.62"] and dhcp.DNS_MAX == 3
+    assert lease["domain"] is None and cl.stats()["domain_ignored"] == 1
+    assert len(long_dom) > dhcp.DOMAIN_MAX == 64
+
+
+def test_backoff_is_random_per_client_on_both_sides_of_the_nominal_delay():
+    # RFC 2131 4.1: each delay "randomized by ... a uniform random number chosen from the
+    # range -1 to +1" second, so that clients started together do not retry together
+    firsts = []
+    for seed in range(1, 13):
+        cl = Client()
+        cl.stack.seed(seed * 7919)
+        cl.dhcp.start(cl.t)  # a fresh transaction under this seed
+        cl.frames()
+        t0 = cl.t
+        while not cl.drv.tx:
+            cl.advance(10)
+        firsts.append(cl.t - t0)
+    assert all(3000 <= d <= 5010 for d in firsts), firsts
+    assert len(set(firsts)) >= 6, firsts
+    assert min(firsts) < 4000 < max(firsts), firsts
 
 
 def test_requesting_gives_up_after_four_requests_and_discovers_again(c):

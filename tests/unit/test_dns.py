@@ -388,6 +388,20 @@ def test_answer_is_cached_for_its_ttl_then_asked_again(bench):
     assert len(srv.queries) == 2
 
 
+def test_a_renewed_lease_naming_the_same_servers_keeps_the_cache(bench):
+    # DHCP hands the servers over at every renewal (stack._dhcp_changed): the same ones
+    # again must not throw the cached answers away; other servers do
+    srv = serve(bench, zone(WWW))
+    servers = list(bench.a.dns.servers)
+    bench.a.dns.resolve("www.example.com")
+    bench.a.dns.set_servers(servers, search="example.com")
+    bench.a.dns.resolve("www.example.com")
+    assert len(srv.queries) == 1
+    bench.a.dns.set_servers(servers + ["198.51.100.99"])
+    bench.a.dns.resolve("www.example.com")
+    assert len(srv.queries) == 2
+
+
 def test_cache_lifetime_is_capped_by_dns_max_ttl_s(bench):
     bench.a.config["DNS_MAX_TTL_S"] = 2
     srv = serve(bench, zone(WWW))  # TTL 300
