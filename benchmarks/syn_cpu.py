@@ -110,6 +110,7 @@ CASES = (
     ("syn, no options (hping3 -S), cookie", lambda: syn_frames(4096)),
     ("syn, Linux options, cookie", lambda: syn_frames(4096, LINUX_SYN_OPTS)),
     ("ack to the listener (RST, rate-limited)", lambda: syn_frames(4096, flags=0x10)),
+    ("rst to the listener (Linux's answer to a cookie)", lambda: syn_frames(4096, flags=0x04)),
     ("udp to a closed port (ICMP, rate-limited)", lambda: [F.udp_frame(9999, b"x" * 18,
                                                                        sport=1024 + i)
                                                            for i in range(4096)]),

@@ -99,9 +99,6 @@ def check_offered(r, kind):
     assert r["qdisc_dropped"] == 0, r
 
 
-# The established connection under the single-port SYN flood (each SYN answered with a
-# cookie SYN-ACK) is measured by `invoke bench` rather than asserted here: one new connection
-# in three there needs a SYN retry on this 2-core machine; issue 8 stays open on that.
 @pytest.mark.parametrize("kind", sorted(FLOODS))
 def test_stack_stays_up_and_counts_every_frame_under_a_full_speed_flood(ns, stack, kind):
     r = run_flood(ns, stack, kind, FLOOD_SECS, transfer=TRANSFER)
@@ -125,6 +122,26 @@ def test_stack_stays_up_and_counts_every_frame_under_a_full_speed_flood(ns, stac
         assert c.get("ip.rx_fragments", 0) > r["tap_read"] // 2, c
     elif kind == "udp":
         assert c.get("udp.rx_datagrams", c.get("udp.rx_packets", 0)) > r["tap_read"] // 2, c
+
+
+def test_established_connection_keeps_echoing_under_a_syn_flood(ns, stack):
+    """Issue 8: while hping3 floods SYNs at full speed at one served port (every SYN past
+    the full SYN queue answered with a cookie), 512-byte echo round trips every 50 ms on an
+    established connection all complete within 1 s, new connections succeed (SYN cookies),
+    ping loss stays low, memory stays bounded."""
+    r = run_flood(ns, stack, "syn", 2 * FLOOD_SECS, transfer=TRANSFER)
+    c, _ = stop_and_account(ns, stack)
+    check_offered(r, "syn")
+    check_memory(r, "syn")
+    rt = r["rtts"]
+    assert r["fails"] == [] and r["bad"] == 0, r
+    assert max(rt) <= RTT_MAX_S, "echo RTT median %.3f p99 %.3f max %.3f s (%d round trips)" % (
+        percentile(rt, 0.5), percentile(rt, 0.99), max(rt), len(rt))
+    # a round trip every 50 ms (or right after a slower one): the stream kept going most of
+    # the time, not just within the 1 s bound (issue 8's criterion, above)
+    assert len(rt) >= int(2 * FLOOD_SECS / 0.05 * 0.6), len(rt)
+    assert r["new"] and all(ok for ok, _ in r["new"]), "new connections: %r" % r["new"]
+    check_alongside(r, "syn")
 
 
 def test_new_connections_succeed_under_a_random_source_syn_flood_to_their_port(ns, stack):

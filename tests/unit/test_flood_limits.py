@@ -112,3 +112,48 @@ def test_rst_rate_limit_zero_answers_every_segment():
     fed, drv = flooded(syns(81), {"TCP_RST_RATE_MS": 0})
     fed.stack.poll(fed.t)
     assert fed.stack.tcp.stats.tx_rst == 32 and len(rsts(drv)) == 32
+
+
+def cookie_flood(config):
+    """A listener on port 80 whose SYN queue (4) is full, then a never-ending flood of SYNs
+    to it from as many source ports: every SYN past the queue is a SYN cookie's to answer."""
+    cfg = {"TCP_SYN_QUEUE": 4, "TCP_MAX_CONNS": 8, "TCP_BACKLOG": 4}
+    cfg.update(config)
+    fed, drv = flooded(syns(80, 512), cfg)
+    drv.on = False
+    ls = fed.stack.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 80))
+    ls.listen(4)
+    drv.on = True
+    return fed, drv, ls
+
+
+def synacks(drv):
+    return [f for f in drv.tx if f[23] == 6 and f[47] & 0x12 == 0x12]
+
+
+def test_syn_cookies_beyond_the_per_poll_budget_are_dropped_and_counted():
+    """RFC 4987 2: a SYN the listener has no room for is dropped. Answering a flood
+    SYN with a cookie costs several times what dropping it does, so at most
+    TCP_SYNCOOKIE_BUDGET cookies go out per poll; the rest of a full SYN queue's SYNs are
+    dropped, each counted (syncookies_over_budget), and the frames behind them (the
+    established connections' segments) are read sooner."""
+    fed, drv, ls = cookie_flood({"TCP_SYNCOOKIE_BUDGET": 3, "RX_BATCH": 32})
+    st = fed.stack.tcp.stats
+    fed.stack.poll(fed.t)  # 4 SYNs fill the SYN queue, 3 cookies, 25 dropped
+    assert st.conn_passive == 4 and st.syn_queue_full == 28
+    assert st.syncookies_sent == 3 and st.syncookies_over_budget == 25
+    assert len(synacks(drv)) == 4 + 3
+    fed.stack.poll(fed.t)  # a new poll, a new budget
+    assert st.syncookies_sent == 6 and st.syncookies_over_budget == 25 + 29
+    assert len(synacks(drv)) == 4 + 6
+    ls.close()
+
+
+def test_syn_cookie_budget_zero_answers_every_syn():
+    fed, drv, ls = cookie_flood({"TCP_SYNCOOKIE_BUDGET": 0, "RX_BATCH": 32})
+    fed.stack.poll(fed.t)
+    st = fed.stack.tcp.stats
+    assert st.syncookies_sent == 28 and st.syncookies_over_budget == 0
+    assert len(synacks(drv)) == 32
+    ls.close()
