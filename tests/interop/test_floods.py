@@ -20,11 +20,9 @@ FLOOD_SECS = 4
 TRANSFER = 1000000
 RSS_BOUND_KB = 64 * 1024   # the `ustack up` process, CPython, pc_tap board
 RSS_GROWTH_KB = 4 * 1024   # during a flood, after the first quarter second
-# ping loss during a few-second flood on a shared 2-core machine varies run to run (0-22 %
-# measured for the same code); CI holds it under 30 %, and `invoke bench` (30 s floods,
-# benchmarks/floods.md) reports the figure the issue's "low" is judged by
-PING_LOSS_MAX = 0.30
+PING_LOSS_MAX = 0.10       # "low": at most 1 ping in 10 lost during a flood
 RTT_MAX_S = 1.0            # every 512-byte echo round trip of the established connection
+NEW_CONN_OK = 0.6          # the share of new connections beside a SYN flood that must connect
 SERVE = "echo,discard,chargen,http"
 
 
@@ -84,6 +82,20 @@ def check_alongside(r, kind):
         kind, loss * 100, r["ping_got"], r["ping_sent"])
 
 
+def check_new_connections(r, c, kind):
+    """New connections beside a SYN flood (one every 0.5 s, each given 5 s: the client sends
+    its SYN at 0, 1 and 3 s). A SYN from Linux lands on one of the TAP's queues by its flow
+    hash, beside 1/8 of the flood, and the stack reads and answers a share of each (a free
+    SYN-queue slot or one of the poll's cookies): a connection needs a retransmitted SYN now
+    and then, and can miss all three. NEW_CONN_OK of them must connect and echo (measured
+    on a loaded 2-core machine: 85-100 %); RFC 4987's promise is that they can, at all."""
+    new = r["new"]
+    ok = sum(1 for good, _ in new if good)
+    assert len(new) >= 2 and ok >= NEW_CONN_OK * len(new), (
+        "%s flood: %d of %d new connections (s taken, False: failed): %r; %r" % (
+            kind, ok, len(new), new, {k: v for k, v in c.items() if "syn" in k}))
+
+
 def check_memory(r, kind):
     assert r["rss_peak_kb"] <= RSS_BOUND_KB, "%s flood: RSS %d kB over the %d kB bound" % (
         kind, r["rss_peak_kb"], RSS_BOUND_KB)
@@ -140,8 +152,11 @@ def test_established_connection_keeps_echoing_under_a_syn_flood(ns, stack):
     # a round trip every 50 ms (or right after a slower one): the stream kept going most of
     # the time, not just within the 1 s bound (issue 8's criterion, above)
     assert len(rt) >= int(2 * FLOOD_SECS / 0.05 * 0.6), len(rt)
-    assert r["new"] and all(ok for ok, _ in r["new"]), "new connections: %r" % r["new"]
     check_alongside(r, "syn")
+    # the flood's SYNs past the SYN queue were answered with cookies, at most
+    # TCP_SYNCOOKIE_BUDGET a poll, the rest dropped and counted
+    assert c.get("tcp.syncookies_sent", 0) > 0 and c.get("tcp.syncookies_over_budget", 0) > 0, c
+    check_new_connections(r, c, "syn")
 
 
 def test_new_connections_succeed_under_a_random_source_syn_flood_to_their_port(ns, stack):
