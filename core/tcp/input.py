@@ -124,7 +124,13 @@ def _cookie(tcp, lsock, iface, b, ip):
     does (the SYN-ACK's MAC, build and checksums, its write, and the peer's RST to read back
     when the SYN was forged): past the budget the SYN is dropped, as a listener without
     room does (RFC 4987 2), so the established connections' segments queued behind the flood
-    are read in time. A real client retransmits its SYN (RFC 6298 5.7)."""
+    are read in time. A real client retransmits its SYN (RFC 6298 5.7).
+    A SYN from a source no route leads back to (a random-source flood without a default
+    route) is dropped before any of that: its SYN-ACK could not leave, and it must not spend
+    the budget a client we can answer needs."""
+    if tcp.stack.route_out(b, ip + 12) is None:
+        tcp.stats.syncookies_no_route += 1
+        return
     if tcp.cookie_budget:
         if tcp.cookies_left <= 0:
             tcp.stats.syncookies_over_budget += 1

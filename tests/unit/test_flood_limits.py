@@ -157,3 +157,22 @@ def test_syn_cookie_budget_zero_answers_every_syn():
     assert st.syncookies_sent == 28 and st.syncookies_over_budget == 0
     assert len(synacks(drv)) == 32
     ls.close()
+
+
+def test_a_syn_we_have_no_route_back_to_is_dropped_before_its_cookie_is_computed():
+    """A cookie SYN-ACK to a source no route leads to could never leave (ipv4 output drops
+    it, tx_no_route): such a SYN (a random-source flood without a default route) is dropped
+    first and counted (syncookies_no_route), and does not spend the poll's cookie budget
+    that a client we can answer needs."""
+    far = bytes([203, 0, 113, 9])
+    flood = [F.eth(F.STACK_MAC, F.HOST_MAC, 0x0800, F.ipv4(far, F.STACK_IP, 6, F.tcp(
+        far, F.STACK_IP, 30000 + i, 80, 1000 + i, 0, SYN))) for i in range(40)]
+    fed, drv, ls = cookie_flood({"TCP_SYNCOOKIE_BUDGET": 3, "RX_BATCH": 45})
+    drv.frames = syns(80, 4) + flood + [F.tcp_frame(80, SYN, seq=99, sport=45000)]
+    fed.stack.poll(fed.t)  # 4 fill the SYN queue, 40 unanswerable, 1 from a real client
+    st = fed.stack.tcp.stats
+    assert st.syncookies_no_route == 40 and fed.stack.ipv4.stats.tx_no_route == 0
+    assert st.syncookies_sent == 1 and st.syncookies_over_budget == 0
+    last = synacks(drv)[-1]  # the client's cookie
+    assert last[30:34] == F.HOST_IP and last[36:38] == bytes([45000 >> 8, 45000 & 0xFF])
+    ls.close()
