@@ -126,15 +126,16 @@ def _cookie(tcp, lsock, iface, b, ip):
     room does (RFC 4987 2), so the established connections' segments queued behind the flood
     are read in time. A real client retransmits its SYN (RFC 6298 5.7).
     A SYN from a source no route leads back to (a random-source flood without a default
-    route) is dropped before any of that: its SYN-ACK could not leave, and it must not spend
-    the budget a client we can answer needs."""
+    route) is dropped before its cookie is made: its SYN-ACK could not leave, and it must
+    not spend the budget a client we can answer needs (once the budget is spent, every SYN
+    is dropped as over budget, without the route lookup)."""
+    if tcp.cookie_budget and tcp.cookies_left <= 0:
+        tcp.stats.syncookies_over_budget += 1
+        return
     if tcp.stack.route_out(b, ip + 12) is None:
         tcp.stats.syncookies_no_route += 1
         return
     if tcp.cookie_budget:
-        if tcp.cookies_left <= 0:
-            tcp.stats.syncookies_over_budget += 1
-            return
         tcp.cookies_left -= 1
     out.send_synack_cookie(tcp, lsock, iface, b, ip)
 
