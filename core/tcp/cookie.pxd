@@ -11,7 +11,7 @@ cdef class Mac:
     cdef public unsigned int y
     cdef public unsigned int rk[22]
     cpdef reset(self)
-    @cython.locals(x=cython.uint, y=cython.uint, i=cython.int)
+    @cython.locals(x=cython.uint, y=cython.uint, k=cython.uint)
     cpdef block(self, unsigned int hi, unsigned int lo)
 
 @cython.locals(i=cython.int)

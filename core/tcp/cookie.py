@@ -47,7 +47,8 @@ class Mac:
     """The CBC-MAC state: two 16-bit lanes (x, y), absorbed a 32-bit block at a time. Under
     Cython (cookie.pxd) an extension type whose round keys are a C array and whose rounds
     run on C ints: a cookie costs well under a microsecond, not the ~16 us of Python-object
-    arithmetic it costs untyped (one per flood SYN, two per ACK while cookies are in use)."""
+    arithmetic it costs untyped (one per cookie SYN-ACK, two per ACK while cookies are in
+    use)."""
 
     def __init__(self, rk):
         self.rk = rk
@@ -61,12 +62,10 @@ class Mac:
     def block(self, hi, lo):
         x = self.x ^ hi
         y = self.y ^ lo
-        i = 0
-        while i < ROUNDS:
+        for k in self.rk:
             x = ((((x >> 7) | (x << 9)) & 0xFFFF) + y) & 0xFFFF
-            x ^= self.rk[i]
+            x ^= k
             y = (((y << 2) | (y >> 14)) & 0xFFFF) ^ x
-            i += 1
         self.x = x
         self.y = y
 
