@@ -115,7 +115,7 @@ CASES = (
     ("syn, no options (hping3 -S): cookie", ALL_COOKIES, lambda: syn_frames(4096)),
     ("syn, Linux options: cookie", ALL_COOKIES, lambda: syn_frames(4096, LINUX_SYN_OPTS)),
     ("syn, no options: over budget, dropped (31/32)", NO_COOKIES, lambda: syn_frames(4096)),
-    ("syn, default budget (4 cookies a poll of 32)", {}, lambda: syn_frames(4096)),
+    ("syn, default cookie budget, polls of 32", {}, lambda: syn_frames(4096)),
     ("ack to the listener (RST, rate-limited)", {}, lambda: syn_frames(4096, flags=0x10)),
     ("rst to the listener (Linux's answer to a cookie)", {},
      lambda: syn_frames(4096, flags=0x04)),
