@@ -53,6 +53,10 @@ DEFAULTS = {
     "TCP_BACKLOG": 8,
     "TCP_SYN_QUEUE": 0,        # half-open connections, all listeners; 0: TCP_MAX_CONNS // 2
     "TCP_SYNCOOKIES": True,    # RFC 4987 SYN cookies once the SYN queue is full
+    "TCP_SYNCOOKIE_BUDGET": 6,  # cookies answered per poll; further SYNs to a full SYN queue
+                                # are dropped (syncookies_over_budget); 0: no limit. 6 of an
+                                # RX_BATCH of 32: under hping3 on 2 cores, 4 starved new
+                                # connections, 8 and more lost pings (tests/interop/test_floods)
     "TCP_SYNACK_RETRIES": 5,   # SYN-ACK retransmissions before a half-open one is forgotten
     "TCP_MSL_MS": 30000,       # TIME_WAIT lasts 2*MSL
     "TCP_RTO_INIT_MS": 1000,   # RFC 6298 2.1
@@ -136,6 +140,7 @@ RANGES = {
     "TCP_FIN_TIMEOUT_MS": (1000, DAY_MS),
     "TCP_CHALLENGE_ACK_GLOBAL": (2, 65535),
     "TCP_RST_RATE_MS": (0, 60000),
+    "TCP_SYNCOOKIE_BUDGET": (0, 65535),
     "TCP_RST_BURST": (1, 65535),
     "TCP_MSL_MS": (1, 600000),
     "TCP_RTO_INIT_MS": (1, DAY_MS),

@@ -48,6 +48,7 @@ RUNTIME_KEYS = {
     "TCP_SYN_RETRIES": (("tcp", "syn_retries"),),
     "TCP_SYNACK_RETRIES": (("tcp", "synack_retries"),),
     "TCP_SYNCOOKIES": (("tcp", "syncookies"),),
+    "TCP_SYNCOOKIE_BUDGET": (("tcp", "cookie_budget"),),
     "TCP_FIN_TIMEOUT_MS": (("tcp", "fin_timeout"),),
     "TCP_KEEPIDLE_MS": (("tcp", "keep_idle"),),
     "TCP_KEEPINTVL_MS": (("tcp", "keep_intvl"),),

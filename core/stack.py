@@ -412,6 +412,8 @@ class Stack:
             raise RuntimeError("ustack: poll() without the runner's lock: one thread drives the stack")
         self.now = now
         batch = self.config["RX_BATCH"]
+        if self.tcp is not None:
+            self.tcp.cookies_left = self.tcp.cookie_budget  # SYN cookies this poll may send
         pool = self.pool
         for iface in self.ifaces:
             drv = iface.driver

@@ -32,7 +32,7 @@ FLOODS = {
 
 ECHO_CLIENT = r"""
 import json, socket, struct, sys, threading, time
-host, secs, period, size = %r, %f, %f, %d
+host, secs, period, size, overlap = %r, %f, %f, %d, %r
 c = socket.create_connection((host, 7), timeout=5)
 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 c.settimeout(5)
@@ -41,21 +41,34 @@ sys.stdin.readline()  # go
 rtts = []; bad = 0; fails = []; news = []
 end = time.monotonic() + secs
 
+def new_conn():
+    t1 = time.monotonic()
+    try:
+        n = socket.create_connection((host, 7), timeout=5)
+        n.settimeout(5)
+        n.sendall(b"hello")
+        ok = n.recv(5) == b"hello"
+        n.close()
+    except OSError:
+        ok = False
+    news.append([ok, time.monotonic() - t1])
+
 def new_conns():  # a new legitimate connection every 0.5 s, beside the echo stream
-    while time.monotonic() < end:
+    started = []
+    # overlapping, the last ones start 3 s before the flood ends: all their SYNs (at 0, 1
+    # and 3 s) meet it
+    while time.monotonic() < end - (3 if overlap else 0):
         t1 = time.monotonic()
-        try:
-            n = socket.create_connection((host, 7), timeout=5)
-            n.settimeout(5)
-            n.sendall(b"hello")
-            ok = n.recv(5) == b"hello"
-            n.close()
-        except OSError:
-            ok = False
-        news.append([ok, time.monotonic() - t1])
+        if overlap:  # each on its own: one that waits for SYN retransmissions delays none
+            started.append(threading.Thread(target=new_conn))
+            started[-1].start()
+        else:
+            new_conn()
         rest = 0.5 - (time.monotonic() - t1)
         if rest > 0:
             time.sleep(rest)
+    for t in started:
+        t.join()
 th = threading.Thread(target=new_conns); th.start()
 seq = 0
 while time.monotonic() < end:
@@ -170,11 +183,12 @@ class Hping:
 class Alongside:
     """What runs while a flood goes on: the echo client, a ping and an HTTP transfer."""
 
-    def __init__(self, ns, secs, transfer=2000000, ping_interval=0.1, period=0.05):
+    def __init__(self, ns, secs, transfer=2000000, ping_interval=0.1, period=0.05,
+                 overlap=False):
         self.ns = ns
         self.secs = secs
         self.echo = subprocess.Popen(ns.cmd([sys.executable, "-c", ECHO_CLIENT % (
-            STACK_IP, secs, period, 512)]), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            STACK_IP, secs, period, 512, overlap)]), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
         ns.procs.append(self.echo)
         line = self.echo.stdout.readline()
@@ -238,11 +252,13 @@ def percentile(xs, q):
     return s[i]
 
 
-def run_flood(ns, stack, kind, secs, transfer=2000000, rss_every=0.25):
+def run_flood(ns, stack, kind, secs, transfer=2000000, rss_every=0.25, overlap=False):
     """One flood of `secs` seconds with everything alongside; returns a dict of results:
-    offered/absorbed/dropped frames, RTTs, ping, SHA-256, RSS before/peak/after, counters."""
+    offered/absorbed/dropped frames, RTTs, ping, SHA-256, RSS before/peak/after, counters.
+    overlap: the new connections start every 0.5 s whether or not the last one is through
+    (else each waits for the one before it, up to its 5 s)."""
     pid = stack.p.pid
-    side = Alongside(ns, secs, transfer)
+    side = Alongside(ns, secs, transfer, overlap=overlap)
     before = tap_counters(ns)
     q0 = qdisc_drops(ns)
     rss0 = vm_rss_kb(pid)

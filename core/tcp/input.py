@@ -93,7 +93,7 @@ def listen(tcp, lsock, iface, b, ip, sport, dport):
     if tcp.embryonic >= tcp.synq or lsock.syn_count >= 2 * lsock.backlog + 1:
         st.syn_queue_full += 1
         if tcp.syncookies:
-            out.send_synack_cookie(tcp, lsock, iface, b, ip)
+            _cookie(tcp, lsock, iface, b, ip)
             return
         if not tcp.evict_embryonic(lsock if lsock.syn_count >= 2 * lsock.backlog + 1
                                    else None):
@@ -104,7 +104,7 @@ def listen(tcp, lsock, iface, b, ip, sport, dport):
     if tcb is None:
         st.syn_no_tcb += 1
         if tcp.syncookies:
-            out.send_synack_cookie(tcp, lsock, iface, b, ip)  # a TCB may be free by its ACK
+            _cookie(tcp, lsock, iface, b, ip)  # a TCB may be free by its ACK
         return
     _passive(tcp, tcb, lsock, iface)
     _negotiate(tcp, tcb, b)
@@ -116,6 +116,28 @@ def listen(tcp, lsock, iface, b, ip, sport, dport):
     tcp.set_iss(tcb)
     st.conn_passive += 1
     out.output(tcp, tcb)
+
+
+def _cookie(tcp, lsock, iface, b, ip):
+    """Answer a SYN the listener cannot hold with a SYN cookie, at most TCP_SYNCOOKIE_BUDGET
+    per poll. Under a flood a cookie costs several times what reading and dropping the SYN
+    does (the SYN-ACK's MAC, build and checksums, its write, and the peer's RST to read back
+    when the SYN was forged): past the budget the SYN is dropped, as a listener without
+    room does (RFC 4987 2), so the established connections' segments queued behind the flood
+    are read in time. A real client retransmits its SYN (RFC 6298 5.7).
+    A SYN from a source no route leads back to (a random-source flood without a default
+    route) is dropped before its cookie is made: its SYN-ACK could not leave, and it must
+    not spend the budget a client we can answer needs (once the budget is spent, every SYN
+    is dropped as over budget, without the route lookup)."""
+    if tcp.cookie_budget and tcp.cookies_left <= 0:
+        tcp.stats.syncookies_over_budget += 1
+        return
+    if tcp.stack.route_out(b, ip + 12) is None:
+        tcp.stats.syncookies_no_route += 1
+        return
+    if tcp.cookie_budget:
+        tcp.cookies_left -= 1
+    out.send_synack_cookie(tcp, lsock, iface, b, ip)
 
 
 def _passive(tcp, tcb, lsock, iface):

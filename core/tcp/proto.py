@@ -46,7 +46,7 @@ TCP_COUNTERS = (
     "rx_no_conn", "rx_listen_rst", "rx_listen_ack", "rx_listen_no_syn",
     "syn_queue_full", "accept_queue_full", "syn_no_tcb", "time_wait_reuse", "rx_syn_fin",
     "syn_evicted", "syncookies_sent", "syncookies_ok", "syncookies_bad", "syncookies_no_tcb",
-    "syncookies_unproven",
+    "syncookies_unproven", "syncookies_over_budget", "syncookies_no_route",
     # synchronized states
     "rx_paws", "rx_out_of_window", "rx_rst", "rx_rst_out_of_window", "rx_rst_time_wait",
     "rx_rst_bad_ack", "rx_syn_in_window", "rx_no_ack", "rx_ack_unsent", "rx_ack_too_old",
@@ -96,6 +96,8 @@ class TCP:
         self.syncookies = bool(cfg["TCP_SYNCOOKIES"])
         self.embryonic = 0       # passive SYN-RECEIVED connections of all listeners
         self.cookie_at = -1000000000  # stack.now when the last SYN cookie went out
+        self.cookie_budget = cfg["TCP_SYNCOOKIE_BUDGET"]  # cookies per poll (0: no limit)
+        self.cookies_left = self.cookie_budget  # this poll's; Stack.poll refills it
         self.max_orphans = cfg["TCP_MAX_ORPHANS"]
         self.orphan_retries = cfg["TCP_ORPHAN_RETRIES"]
         self.fin_timeout = cfg["TCP_FIN_TIMEOUT_MS"]

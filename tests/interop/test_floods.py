@@ -20,11 +20,13 @@ FLOOD_SECS = 4
 TRANSFER = 1000000
 RSS_BOUND_KB = 64 * 1024   # the `ustack up` process, CPython, pc_tap board
 RSS_GROWTH_KB = 4 * 1024   # during a flood, after the first quarter second
-# ping loss during a few-second flood on a shared 2-core machine varies run to run (0-22 %
-# measured for the same code); CI holds it under 30 %, and `invoke bench` (30 s floods,
-# benchmarks/floods.md) reports the figure the issue's "low" is judged by
-PING_LOSS_MAX = 0.30
+PING_LOSS_MAX = 0.10       # "low": at most 1 ping in 10 lost during a flood
+# ... except a fragment flood's: 0-18 % measured on a shared 2-core machine, for this code
+# and the code before it (its later fragments carry no ports: the TAP hashes them as one
+# flow onto one queue, presumably ours, the first, in the runs that lose pings)
+PING_LOSS_MAX_FRAG = 0.30
 RTT_MAX_S = 1.0            # every 512-byte echo round trip of the established connection
+NEW_CONN_OK = 0.3          # the share of new connections beside a SYN flood that must connect
 SERVE = "echo,discard,chargen,http"
 
 
@@ -80,8 +82,25 @@ def check_alongside(r, kind):
     assert r["fails"] == [] and r["bad"] == 0, "%s flood: echo stream broke: %r" % (kind, r)
     assert r["rtts"], "%s flood: no echo round trip completed" % kind
     loss = 1.0 - r["ping_got"] / float(r["ping_sent"] or 1)
-    assert loss <= PING_LOSS_MAX, "%s flood: ping loss %.0f%% (%d/%d)" % (
+    most = PING_LOSS_MAX_FRAG if kind.startswith("frag") else PING_LOSS_MAX
+    assert loss <= most, "%s flood: ping loss %.0f%% (%d/%d)" % (
         kind, loss * 100, r["ping_got"], r["ping_sent"])
+
+
+def check_new_connections(r, c, kind):
+    """New connections beside a SYN flood: one started every 0.5 s (overlapping), each given
+    5 s, in which Linux sends its SYN 5 times (net.ipv4.tcp_syn_linear_timeouts: at 0, 1, 2,
+    3 and 4 s). Each SYN lands on one of the TAP's queues by its flow hash, beside 1/8 of
+    the flood, and is lost there unless the stack reads it in time: the stack reads 25-45 %
+    of what the flood offers on a loaded 2-core machine, and answers nearly every SYN it
+    reads (a SYN-queue slot a RST freed, or one of the poll's cookies). Measured: 50-90 %
+    of the connections through, run to run, tracking the stack's share of the CPU; issue 8
+    wants all, which needs a cheaper frame (not reached here, see benchmarks/syn_cpu.py)."""
+    new = r["new"]
+    ok = sum(1 for good, _ in new if good)
+    assert len(new) >= 4 and ok >= NEW_CONN_OK * len(new), (
+        "%s flood: %d of %d new connections (s taken, False: failed): %r; %r" % (
+            kind, ok, len(new), new, {k: v for k, v in c.items() if "syn" in k}))
 
 
 def check_memory(r, kind):
@@ -99,9 +118,6 @@ def check_offered(r, kind):
     assert r["qdisc_dropped"] == 0, r
 
 
-# The established connection under the single-port SYN flood (each SYN answered with a
-# cookie SYN-ACK) is measured by `invoke bench` rather than asserted here: one new connection
-# in three there needs a SYN retry on this 2-core machine; issue 8 stays open on that.
 @pytest.mark.parametrize("kind", sorted(FLOODS))
 def test_stack_stays_up_and_counts_every_frame_under_a_full_speed_flood(ns, stack, kind):
     r = run_flood(ns, stack, kind, FLOOD_SECS, transfer=TRANSFER)
@@ -125,6 +141,29 @@ def test_stack_stays_up_and_counts_every_frame_under_a_full_speed_flood(ns, stac
         assert c.get("ip.rx_fragments", 0) > r["tap_read"] // 2, c
     elif kind == "udp":
         assert c.get("udp.rx_datagrams", c.get("udp.rx_packets", 0)) > r["tap_read"] // 2, c
+
+
+def test_established_connection_keeps_echoing_under_a_syn_flood(ns, stack):
+    """Issue 8: while hping3 floods SYNs at full speed at one served port (every SYN past
+    the full SYN queue answered with a cookie), 512-byte echo round trips every 50 ms on an
+    established connection all complete within 1 s, new connections succeed (SYN cookies),
+    ping loss stays low, memory stays bounded."""
+    r = run_flood(ns, stack, "syn", 2 * FLOOD_SECS, transfer=TRANSFER, overlap=True)
+    c, _ = stop_and_account(ns, stack)
+    check_offered(r, "syn")
+    check_memory(r, "syn")
+    rt = r["rtts"]
+    assert r["fails"] == [] and r["bad"] == 0, r
+    assert max(rt) <= RTT_MAX_S, "echo RTT median %.3f p99 %.3f max %.3f s (%d round trips)" % (
+        percentile(rt, 0.5), percentile(rt, 0.99), max(rt), len(rt))
+    # a round trip every 50 ms (or right after a slower one): the stream kept going most of
+    # the time, not just within the 1 s bound (issue 8's criterion, above)
+    assert len(rt) >= int(2 * FLOOD_SECS / 0.05 * 0.6), len(rt)
+    check_alongside(r, "syn")
+    # the flood's SYNs past the SYN queue were answered with cookies, at most
+    # TCP_SYNCOOKIE_BUDGET a poll, the rest dropped and counted
+    assert c.get("tcp.syncookies_sent", 0) > 0 and c.get("tcp.syncookies_over_budget", 0) > 0, c
+    check_new_connections(r, c, "syn")
 
 
 def test_new_connections_succeed_under_a_random_source_syn_flood_to_their_port(ns, stack):

@@ -112,3 +112,67 @@ def test_rst_rate_limit_zero_answers_every_segment():
     fed, drv = flooded(syns(81), {"TCP_RST_RATE_MS": 0})
     fed.stack.poll(fed.t)
     assert fed.stack.tcp.stats.tx_rst == 32 and len(rsts(drv)) == 32
+
+
+def cookie_flood(config):
+    """A listener on port 80 whose SYN queue (4) is full, then a never-ending flood of SYNs
+    to it from as many source ports: every SYN past the queue is a SYN cookie's to answer."""
+    cfg = {"TCP_SYN_QUEUE": 4, "TCP_MAX_CONNS": 8, "TCP_BACKLOG": 4}
+    cfg.update(config)
+    fed, drv = flooded(syns(80, 512), cfg)
+    drv.on = False
+    ls = fed.stack.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 80))
+    ls.listen(4)
+    drv.on = True
+    return fed, drv, ls
+
+
+def synacks(drv):
+    return [f for f in drv.tx if f[23] == 6 and f[47] & 0x12 == 0x12]
+
+
+def test_syn_cookies_beyond_the_per_poll_budget_are_dropped_and_counted():
+    """RFC 4987 2: a SYN the listener has no room for is dropped. Answering a flood
+    SYN with a cookie costs several times what dropping it does, so at most
+    TCP_SYNCOOKIE_BUDGET cookies go out per poll; the rest of a full SYN queue's SYNs are
+    dropped, each counted (syncookies_over_budget), and the frames behind them (the
+    established connections' segments) are read sooner."""
+    fed, drv, ls = cookie_flood({"TCP_SYNCOOKIE_BUDGET": 3, "RX_BATCH": 32})
+    st = fed.stack.tcp.stats
+    fed.stack.poll(fed.t)  # 4 SYNs fill the SYN queue, 3 cookies, 25 dropped
+    assert st.conn_passive == 4 and st.syn_queue_full == 28
+    assert st.syncookies_sent == 3 and st.syncookies_over_budget == 25
+    assert len(synacks(drv)) == 4 + 3
+    fed.stack.poll(fed.t)  # a new poll, a new budget
+    assert st.syncookies_sent == 6 and st.syncookies_over_budget == 25 + 29
+    assert len(synacks(drv)) == 4 + 6
+    ls.close()
+
+
+def test_syn_cookie_budget_zero_answers_every_syn():
+    fed, drv, ls = cookie_flood({"TCP_SYNCOOKIE_BUDGET": 0, "RX_BATCH": 32})
+    fed.stack.poll(fed.t)
+    st = fed.stack.tcp.stats
+    assert st.syncookies_sent == 28 and st.syncookies_over_budget == 0
+    assert len(synacks(drv)) == 32
+    ls.close()
+
+
+def test_a_syn_we_have_no_route_back_to_is_dropped_before_its_cookie_is_computed():
+    """A cookie SYN-ACK to a source no route leads to could never leave (ipv4 output drops
+    it, tx_no_route): such a SYN (a random-source flood without a default route) is dropped
+    first and counted (syncookies_no_route), and does not spend the poll's cookie budget
+    that a client we can answer needs."""
+    far = bytes([203, 0, 113, 9])
+    flood = [F.eth(F.STACK_MAC, F.HOST_MAC, 0x0800, F.ipv4(far, F.STACK_IP, 6, F.tcp(
+        far, F.STACK_IP, 30000 + i, 80, 1000 + i, 0, SYN))) for i in range(40)]
+    fed, drv, ls = cookie_flood({"TCP_SYNCOOKIE_BUDGET": 3, "RX_BATCH": 45})
+    drv.frames = syns(80, 4) + flood + [F.tcp_frame(80, SYN, seq=99, sport=45000)]
+    fed.stack.poll(fed.t)  # 4 fill the SYN queue, 40 unanswerable, 1 from a real client
+    st = fed.stack.tcp.stats
+    assert st.syncookies_no_route == 40 and fed.stack.ipv4.stats.tx_no_route == 0
+    assert st.syncookies_sent == 1 and st.syncookies_over_budget == 0
+    last = synacks(drv)[-1]  # the client's cookie
+    assert last[30:34] == F.HOST_IP and last[36:38] == bytes([45000 >> 8, 45000 & 0xFF])
+    ls.close()
