@@ -16,7 +16,7 @@ then 64 s. The address is probed with ARP before use (RFC 2131 4.4.1, RFC 5227 2
 announced once bound. At lease expiry the address goes away and every socket bound to it
 gets EADDRNOTAVAIL.
 """
-from ustack.core.compat import const, EADDRNOTAVAIL
+from ustack.core.compat import const
 from ustack.core.stats import Counters
 from ustack.core.wire import dhcp as w
 from ustack.core.wire import ipv4 as ip4
@@ -731,24 +731,12 @@ class DhcpClient:
 
     def _drop_address(self):
         """The lease is gone: the address leaves the interface and every socket bound to it
-        learns (EADDRNOTAVAIL), as when Linux deletes an address under a bound socket."""
+        learns (EADDRNOTAVAIL): Stack.remove_address, as when Linux deletes an address."""
         if not self.have_addr:
             return
         self.have_addr = False
-        stack = self.stack
-        iface = self.iface
-        a = bytes(self.addr)
-        stack.set_address(iface, ip4.ANY, 0)
-        iface.mtu = self.orig_mtu
-        for s in stack.udp.sockets:
-            if s.local_ip == a:
-                s.so_error = EADDRNOTAVAIL
-                s._event()
-        tcp = stack.tcp
-        if tcp is not None:
-            for t in list(tcp.conns):
-                if t.local_ip == a:
-                    tcp.drop(t, EADDRNOTAVAIL)
+        self.stack.remove_address(self.iface)
+        self.iface.mtu = self.orig_mtu  # RFC 2132 5.1: the leased MTU went with the lease
         self._changed()
 
     def _changed(self):

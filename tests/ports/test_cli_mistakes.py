@@ -181,6 +181,11 @@ def test_control_words_are_checked_like_the_flags_before_any_stack_is_asked(ns):
     for args, words in (
             (("route", "add", "198.51.100.5/24", "via", "192.0.2.1"), ("host bits set",
                                                                         "198.51.100.0/24")),
+            # del as add, in the words of Linux's `ip route`
+            (("route", "del", "198.51.100.5/24"), ("198.51.100.5/24", "Invalid prefix for "
+                                                   "given prefix length", "198.51.100.0/24")),
+            (("route", "add", "198.51.100.5/24", "dev", "eth0"), ("Invalid prefix for given "
+                                                               "prefix length",)),
             (("route", "add", "198.51.100.0/24", "via", "192.0.2.01"), ("via 192.0.2.01",)),
             (("neigh", "add", "192.0.2.9", "lladdr", "ff:ff:ff:ff:ff:ff"), ("broadcast",)),
             (("addr", "replace", "192.0.2.255/24"), ("192.0.2.255/24", "broadcast")),
