@@ -5,16 +5,17 @@
 It prints one line starting with `ready ` once the stack answers, and its counters when it
 stops (SIGINT/SIGTERM/SIGHUP). Flags override the board's values (--board, default pc_tap).
 """
+import _signal  # built in, loaded by Python's start-up: signal.py imports enum (~0.6 ms)
 import os
-import signal
 import sys
 
 # The signals that end `ustack up` (SIGHUP: its terminal went away) and SIGUSR1 (print the
-# status) are caught from this module's first lines on when it runs as the command. A handler
+# status) are caught from this module's first lines on when it runs as the command, before
+# it imports anything Python's start-up has not (tests/ports/test_start_up.py). A handler
 # only records the signal (it must not take locks the main thread may hold); cmd_up acts on
 # it between two steps, so a signal at any moment ends the run with nothing half made, and
 # with counters once it was ready.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)
 _stop = []
 _status = []
 
@@ -29,8 +30,8 @@ def _on_status(signum, frame):
 
 def catch_signals():
     for sig in STOP_SIGNALS:
-        signal.signal(sig, _on_stop)
-    signal.signal(signal.SIGUSR1, _on_status)
+        _signal.signal(sig, _on_stop)
+    _signal.signal(_signal.SIGUSR1, _on_status)
 
 
 if sys.argv[1:2] == ["up"] and (__name__ == "__main__"
@@ -42,6 +43,7 @@ if __name__ == "__main__":
     sys.modules["ustack.ports.cpython.cli"] = sys.modules[__name__]
 
 import argparse  # noqa: E402
+import signal  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
