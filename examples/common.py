@@ -23,6 +23,12 @@ def stack_from_args(description, extra=None):
                                ip=a.ip, gateway=a.gateway, mac=a.mac, host_ip=a.host_ip)
     try:
         cli.check_link(cli.resolve(flags))
+        if getattr(a, "port", None) is not None and not 0 < a.port < 65536:
+            cli.refuse("--port", a.port, "a TCP/UDP port, 1..65535")
+        if getattr(a, "count", None) is not None and a.count < 0:
+            cli.refuse("--count", a.count, "0 (no limit) or more")
+        if getattr(a, "interval", None) is not None:
+            cli.check_seconds("--interval", a.interval)
     except SystemExit as e:
         raise cli.reword(e, prog)
     try:

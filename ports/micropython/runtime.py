@@ -172,14 +172,10 @@ def run_up(args):
     from ustack.ports.micropython.stage import stage, micropython_exe
     from ustack.hal.tap import Tap
 
-    r = cli.resolve(args)
-    kind = getattr(args, "driver", None) or "tap"
-    if kind not in MPY_DRIVERS:
-        raise SystemExit("ustack: --runtime micropython bridges a TAP (--driver %s); --driver "
-                         "%s runs only under --runtime cpython" % ("|".join(MPY_DRIVERS), kind))
+    r = cli.resolve(args)  # the flags' checks (and cmd_up's cli.check_link: the driver, the
+    kind = getattr(args, "driver", None) or "tap"  # TAP name's length, micropython, privileges)
     from ustack.ports.cpython import hostlink
     try:
-        hostlink.check_ifname(r["tap"])  # before TUNSETIFF cuts it short
         theirs = hostlink.exists(r["tap"])  # a persistent TAP (ip tuntap add) outlives us
     except hostlink.HostError as e:
         raise SystemExit("ustack: %s" % (e,))

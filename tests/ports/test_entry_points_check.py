@@ -94,7 +94,9 @@ def test_hil_refuses_a_bad_board_address_in_one_line(ns, ip, words):
     (["--ip", "192.0.2.2"], ("--ip 192.0.2.2", "prefix")),
     (["--mac", "01:00:5e:00:00:01"], ("--mac 01:00:5e:00:00:01", "multicast")),
     (["--gateway", "198.51.100.1"], ("--gateway 198.51.100.1", "not on")),
-    (["--tap", "ustke0123456789abc"], ("--tap", "too long"))])
+    (["--tap", "ustke0123456789abc"], ("--tap", "too long")),
+    (["--count", "-1"], ("--count -1", "0 (no limit) or more")),
+    (["--interval", "-1"], ("--interval -1.0", "0 or more"))])
 def test_examples_refuse_a_bad_flag_in_one_line_and_make_nothing(ns, flags, words):
     r = run(ns, ["udp_broadcast_sender.py", "--tap", TAP, "--count", "1"] + flags,
             cwd=os.path.join(ROOT, "examples"))
