@@ -134,6 +134,8 @@ def main(argv=None):
     try:  # the checks `ustack up` makes of an address, before any board is touched
         if a.ip is not None:
             cli.check_unicast("--ip", a.ip, cli.check_ipv4("--ip", a.ip))
+        if a.board:
+            cli.load_board(a.board)
         settings = dict(cli.check_config_item(kv, "--set") for kv in a.set)
     except SystemExit as e:
         raise cli.reword(e, "ustack-hil")

@@ -90,6 +90,14 @@ def test_hil_refuses_a_bad_board_address_in_one_line(ns, ip, words):
     one_line(r, "ustack-hil", *words)
 
 
+def test_hil_refuses_an_unknown_board_and_a_bad_setting_in_one_line(ns):
+    hil = ["-m", "ustack.ports.micropython.hil", "--port", "/nonexistent/ttyACM0"]
+    one_line(run(ns, hil + ["--board", "nosuch"]), "ustack-hil", "--board nosuch",
+             "unknown board")
+    one_line(run(ns, hil + ["--board", "w5500_evb_pico", "--set", "PBUF_COUNT"]), "ustack-hil",
+             "--set PBUF_COUNT", "KEY=VALUE")
+
+
 @pytest.mark.parametrize("flags,words", [
     (["--ip", "192.0.2.2"], ("--ip 192.0.2.2", "prefix")),
     (["--mac", "01:00:5e:00:00:01"], ("--mac 01:00:5e:00:00:01", "multicast")),
