@@ -366,9 +366,14 @@ def build_parser():
                          description="Bring the stack up, patch the socket module (ustack.patch) and "
                                      "run an unmodified program in this process: "
                                      "ustack run [flags] -- python prog.py [args] (or -m module, "
-                                     "-c code). The 'ready' line and counters go to stderr.")
+                                     "-c code). The 'ready' line and counters go to stderr. "
+                                     "SIGTERM and SIGHUP end the program as Ctrl-C does (its "
+                                     "finally blocks run, unless it handles them itself), then "
+                                     "the stack closes; exit status 128 + the signal's number.")
     run.add_argument("prog", nargs=argparse.REMAINDER, help="-- python prog.py [args]")
-    ping = sub.add_parser("ping", help="bring the stack up and ping an address from it")
+    ping = sub.add_parser("ping", help="bring the stack up and ping an address from it",
+                          description="Bring the stack up and ping an address from it. Ctrl-C, "
+                                      "SIGTERM and SIGHUP end it with the summary.")
     ping.add_argument("dest")
     ping.add_argument("-c", "--count", type=int, default=4)
     ping.add_argument("-s", "--size", type=int, default=56)
