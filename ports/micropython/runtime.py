@@ -534,9 +534,11 @@ def main(argv=None):
         cli.refuse("run", a.script, "no such file")
     if a.timeout is not None:
         cli.check_seconds("--timeout", a.timeout)
-    # SIGTERM (a test's teardown, a service manager) unwinds like Ctrl-C: run_script's
-    # cleanup ends the micropython child, the bridge and the TAP
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # Ctrl-C, SIGTERM (a test's teardown, a service manager) and SIGHUP (the terminal went
+    # away) end the run without a traceback of ours: run_script's cleanup ends the
+    # micropython child, the bridge and the TAP; exit status 128 + the signal's number
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     return run_script(a.script, a.args, tap=v["tap"], ip=v["ip"], host_ip=v["host_ip"],
                       mac=v["mac"], mtu=v["mtu"], board=a.board, libs=a.lib,
                       heapsize=a.heapsize, timeout=a.timeout, pcap=a.pcap)

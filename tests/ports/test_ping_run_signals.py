@@ -1,6 +1,7 @@
 """SIGTERM and SIGHUP end `ustack ping` and `ustack run` as Ctrl-C does (issue 11): ping
 prints its summary, run's program unwinds (its finally blocks run) before the stack closes;
 the exit status is the shell's 128 + N, no traceback, and the TAP is gone."""
+import os
 import signal
 import sys
 import time
@@ -67,5 +68,29 @@ def test_run_unwinds_the_program_and_closes_the_stack_on_sigterm_and_sighup(ns, 
     out = "".join(head) + p.communicate(timeout=60)[0]
     assert "Traceback" not in out, out
     assert "unwound" in out, out
+    assert p.returncode == 128 + sig, (p.returncode, out)
+    assert only_lo(ns)
+
+
+MPY_PROGRAM = ("import time\n"
+               "print('started')\n"
+               "time.sleep(60)\n")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=lambda s: s.name)
+def test_micropython_run_ends_its_program_and_removes_the_tap_on_a_signal(ns, sig, tmp_path):
+    prog = tmp_path / "prog.py"
+    prog.write_text(MPY_PROGRAM)
+    # its own process group, as a shell's foreground job: Ctrl-C is sent to the group
+    p = ns.popen([sys.executable, "-m", "ustack.ports.micropython.runtime", "run"] + LINK
+                 + [str(prog)], start_new_session=True)
+    head = wait_for(p.stdout, "started")
+    if sig == signal.SIGINT:
+        os.killpg(p.pid, sig)
+    else:
+        p.send_signal(sig)
+    out = "".join(head) + p.communicate(timeout=60)[0]
+    assert "Traceback" not in out, out
     assert p.returncode == 128 + sig, (p.returncode, out)
     assert only_lo(ns)
