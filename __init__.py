@@ -1,7 +1,13 @@
 """ustack: a portable TCP/IP stack. `ustack.compiled` says whether the core runs Cython-compiled.
 
 USTACK_PURE=1 in the environment forces the pure-Python core even where compiled modules exist
-(so one checkout can run the test suite in both modes)."""
+(so one checkout can run the test suite in both modes).
+
+Importing the package does as little as it can (issue 11: `ustack up` catches its signals
+from the first line of ports/cpython/cli.py on, and everything before that line is a window
+where Ctrl-C ends Python's start-up with a traceback): `compiled` and `__version__` are
+worked out on first use (PEP 562 module __getattr__), and nothing beyond os and sys (which
+Python's start-up has loaded already) is imported here."""
 import os as _os
 import sys as _sys
 
@@ -24,9 +30,10 @@ if _os.environ.get("USTACK_PURE"):
 
     _sys.meta_path.insert(0, _PureCore)
 
-from ustack.core import checksum as _checksum  # noqa: E402
 
-compiled = not _checksum.__file__.endswith(".py")
+def _compiled():
+    from ustack.core import checksum
+    return not checksum.__file__.endswith(".py")
 
 
 def _version():
@@ -47,7 +54,17 @@ def _version():
         return "unknown"
 
 
-__version__ = _version()
+_LAZY = {"compiled": _compiled, "__version__": _version}
+
+
+def __getattr__(name):
+    """`ustack.compiled`, `ustack.__version__`: computed once, on first use."""
+    make = _LAZY.get(name)
+    if make is None:
+        raise AttributeError("module 'ustack' has no attribute %r" % (name,))
+    v = make()
+    globals()[name] = v
+    return v
 
 
 def patch(host=None, **open_stack_args):
@@ -59,19 +76,18 @@ def patch(host=None, **open_stack_args):
 
 
 if _sys.implementation.name == "cpython":
-    import importlib.abc as _abc
-    import importlib.machinery as _mach
-
-    class _Alias(_abc.Loader):
+    class _Alias:
         """`import ustack.socket` gives the drop-in socket module, `ustack.asyncio` the asyncio
-        entry points (both kept in ports/cpython)."""
+        entry points (both kept in ports/cpython). A finder and loader without importlib.abc
+        and importlib.machinery (not loaded at start-up: importing them costs milliseconds)."""
         NAMES = {"ustack.socket": "ustack.ports.cpython.socketmod",
                  "ustack.asyncio": "ustack.ports.cpython.aio"}
 
         @classmethod
         def find_spec(cls, name, path=None, target=None):
             if name in cls.NAMES:
-                return _mach.ModuleSpec(name, cls())
+                from importlib.util import spec_from_loader
+                return spec_from_loader(name, cls())
             return None
 
         def create_module(self, spec):

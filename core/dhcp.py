@@ -19,7 +19,7 @@ from it end with EADDRNOTAVAIL; after that, as on Linux (measured), sending from
 ENETUNREACH and binding to it EADDRNOTAVAIL. A lease runs from its exchange's first REQUEST
 (RFC 2131 4.4.1). INIT-REBOOT gives up after REBOOT_TRIES unanswered REQUESTs.
 """
-from ustack.core.compat import const, EADDRNOTAVAIL
+from ustack.core.compat import const
 from ustack.core.stats import Counters
 from ustack.core.wire import dhcp as w
 from ustack.core.wire import ipv4 as ip4
@@ -793,24 +793,12 @@ class DhcpClient:
 
     def _drop_address(self):
         """The lease is gone: the address leaves the interface and every socket bound to it
-        learns (EADDRNOTAVAIL), as when Linux deletes an address under a bound socket."""
+        learns (EADDRNOTAVAIL): Stack.remove_address, as when Linux deletes an address."""
         if not self.have_addr:
             return
         self.have_addr = False
-        stack = self.stack
-        iface = self.iface
-        a = bytes(self.addr)
-        stack.set_address(iface, ip4.ANY, 0)
-        iface.mtu = self.orig_mtu
-        for s in stack.udp.sockets:
-            if s.local_ip == a:
-                s.so_error = EADDRNOTAVAIL
-                s._event()
-        tcp = stack.tcp
-        if tcp is not None:
-            for t in list(tcp.conns):
-                if t.local_ip == a:
-                    tcp.drop(t, EADDRNOTAVAIL)
+        self.stack.remove_address(self.iface)
+        self.iface.mtu = self.orig_mtu  # RFC 2132 5.1: the leased MTU went with the lease
         self._changed()
 
     def _changed(self):

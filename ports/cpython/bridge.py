@@ -481,7 +481,9 @@ class SlipBridge:
 
 def main(argv=None):
     import argparse
-    p = argparse.ArgumentParser(prog="ustack-bridge", description=__doc__.split("\n\n")[0])
+    from ustack.ports.cpython import cli
+    p = cli.one_line_errors(argparse.ArgumentParser(
+        prog="ustack-bridge", description=__doc__.split("\n\n")[0]), "ustack-bridge")
     p.add_argument("--tap", default="ustack0")
     p.add_argument("--listen", default="unix:/tmp/ustack-bridge.sock",
                    help="unix:/path or tcp:host:port (port 0 picks one)")
@@ -490,10 +492,32 @@ def main(argv=None):
     p.add_argument("--pcap", default=None)
     p.add_argument("--probe", default=None, help="wait until this IP answers ARP, print ready")
     a = p.parse_args(argv)
+    try:  # the checks `ustack up` makes of the same flags, before the TAP is made
+        cli.check_ifname("--tap", a.tap)
+        if a.host_ip is not None:
+            cli.check_cidr("--host-ip", a.host_ip)
+        if a.probe is not None:
+            cli.check_unicast("--probe", a.probe, cli.check_ipv4("--probe", a.probe))
+        if a.pcap is not None:
+            cli.check_out_file("--pcap", a.pcap)
+        from ustack.core.stack import MIN_MTU
+        if not MIN_MTU <= a.mtu <= 65535:  # RFC 791: at least 68 octets, at most 65535
+            cli.refuse("--mtu", a.mtu, "must be in %d..65535" % MIN_MTU)
+        if not cli._tap_prepared(a.tap):
+            cli.check_privileges("--tap", "the TAP %s" % a.tap)
+    except SystemExit as e:
+        raise cli.reword(e, "ustack-bridge")
     from ustack.hal.tap import Tap
-    tap = Tap(a.tap, mtu=a.mtu)
-    from ustack.ports.cpython.cli import host_setup
-    host_setup(tap.name, a.host_ip, a.mtu)
+    from ustack.ports.cpython import hostlink
+    try:
+        tap = Tap(a.tap, mtu=a.mtu)
+    except OSError as e:
+        raise SystemExit("ustack-bridge: %s" % hostlink.explain_open(e, "tap", a.tap))
+    try:
+        cli.host_setup(tap.name, a.host_ip, a.mtu)
+    except SystemExit as e:
+        tap.close()
+        raise cli.reword(e, "ustack-bridge")
     br = Bridge(tap, a.listen, a.pcap)
     print("listening " + br.spec, flush=True)
     if not br.accept(3600):

@@ -5,16 +5,17 @@
 It prints one line starting with `ready ` once the stack answers, and its counters when it
 stops (SIGINT/SIGTERM/SIGHUP). Flags override the board's values (--board, default pc_tap).
 """
+import _signal  # built in, loaded by Python's start-up: signal.py imports enum (~0.6 ms)
 import os
-import signal
 import sys
 
 # The signals that end `ustack up` (SIGHUP: its terminal went away) and SIGUSR1 (print the
-# status) are caught from this module's first lines on when it runs as the command. A handler
+# status) are caught from this module's first lines on when it runs as the command, before
+# it imports anything Python's start-up has not (tests/ports/test_start_up.py). A handler
 # only records the signal (it must not take locks the main thread may hold); cmd_up acts on
 # it between two steps, so a signal at any moment ends the run with nothing half made, and
 # with counters once it was ready.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)
 _stop = []
 _status = []
 
@@ -29,8 +30,8 @@ def _on_status(signum, frame):
 
 def catch_signals():
     for sig in STOP_SIGNALS:
-        signal.signal(sig, _on_stop)
-    signal.signal(signal.SIGUSR1, _on_status)
+        _signal.signal(sig, _on_stop)
+    _signal.signal(_signal.SIGUSR1, _on_status)
 
 
 if sys.argv[1:2] == ["up"] and (__name__ == "__main__"
@@ -42,6 +43,7 @@ if __name__ == "__main__":
     sys.modules["ustack.ports.cpython.cli"] = sys.modules[__name__]
 
 import argparse  # noqa: E402
+import signal  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
@@ -74,13 +76,21 @@ class BadValue(SystemExit):
     """A value refused: exits with the one line 'ustack: FLAG VALUE: problem'; `detail` is
     'FLAG VALUE: problem' for a command that words its lines itself (ctlcli)."""
 
-    def __init__(self, detail):
+    def __init__(self, detail, flag=None, value=None, problem=None):
         SystemExit.__init__(self, "ustack: " + detail)
         self.detail = detail
+        self.flag, self.value, self.problem = flag, value, problem
 
 
 def refuse(flag, value, problem):
-    raise BadValue("%s %s: %s" % (flag, value, problem))
+    raise BadValue("%s %s: %s" % (flag, value, problem), flag, value, problem)
+
+
+def reword(e, prog):
+    """A refusal (SystemExit from a check) as one line of `prog`'s own: 'PROG: FLAG VALUE:
+    problem', for the entry points other than `ustack` (bridge, hil, examples)."""
+    m = str(e.code)
+    return SystemExit(prog + ": " + (m[8:] if m.startswith("ustack: ") else m))
 
 
 def check_ipv4(flag, v):
@@ -159,7 +169,9 @@ def check_destination(flag, v):
         refuse(flag, v, "the prefix length must be 0..32")
     p = int(p)
     if _net(a, p)[0] != int.from_bytes(a, "big"):
-        refuse(flag, v, "host bits set: the network is %s/%d"
+        # Linux's `ip route` words it "Invalid prefix for given prefix length"
+        refuse(flag, v, "Invalid prefix for given prefix length (host bits set): the network "
+               "is %s/%d"
                % (".".join(str(x) for x in _net(a, p)[0].to_bytes(4, "big")), p))
     return a, p
 
@@ -243,11 +255,11 @@ def check_dir(flag, path):
     return path
 
 
-def check_config_item(it):
+def check_config_item(it, flag="--config"):
     """--config KEY=VALUE: (KEY, VALUE as int, True/False or str)."""
     k, sep, v = it.partition("=")
     if not sep or not k or not (k.replace("_", "").isalnum() and k.isascii()):
-        raise SystemExit("ustack: --config %s: wants KEY=VALUE, e.g. PBUF_COUNT=64" % (it,))
+        refuse(flag, it, "wants KEY=VALUE, e.g. PBUF_COUNT=64")
     try:
         return k, int(v)
     except ValueError:
@@ -274,6 +286,10 @@ def capabilities():
     return None
 
 
+class NoPrivilege(SystemExit):
+    """What the process lacks to make the link (the Python API raises PermissionError)."""
+
+
 def check_privileges(flag, what, caps=(CAP_NET_ADMIN,)):
     have = capabilities()
     if have is None:
@@ -281,7 +297,7 @@ def check_privileges(flag, what, caps=(CAP_NET_ADMIN,)):
     names = {CAP_NET_ADMIN: "CAP_NET_ADMIN", CAP_NET_RAW: "CAP_NET_RAW"}
     missing = [names[c] for c in caps if not have >> c & 1]
     if missing:
-        raise SystemExit("ustack: %s: %s needs root or %s (this process lacks %s)"
+        raise NoPrivilege("ustack: %s: %s needs root or %s (this process lacks %s)"
                          % (flag, what, " and ".join(names[c] for c in caps),
                             ", ".join(missing)))
 
@@ -356,9 +372,14 @@ def build_parser():
                          description="Bring the stack up, patch the socket module (ustack.patch) and "
                                      "run an unmodified program in this process: "
                                      "ustack run [flags] -- python prog.py [args] (or -m module, "
-                                     "-c code). The 'ready' line and counters go to stderr.")
+                                     "-c code). The 'ready' line and counters go to stderr. "
+                                     "SIGTERM and SIGHUP end the program as Ctrl-C does (its "
+                                     "finally blocks run, unless it handles them itself), then "
+                                     "the stack closes; exit status 128 + the signal's number.")
     run.add_argument("prog", nargs=argparse.REMAINDER, help="-- python prog.py [args]")
-    ping = sub.add_parser("ping", help="bring the stack up and ping an address from it")
+    ping = sub.add_parser("ping", help="bring the stack up and ping an address from it",
+                          description="Bring the stack up and ping an address from it. Ctrl-C, "
+                                      "SIGTERM and SIGHUP end it with the summary.")
     ping.add_argument("dest")
     ping.add_argument("-c", "--count", type=int, default=4)
     ping.add_argument("-s", "--size", type=int, default=56)
@@ -874,11 +895,34 @@ def ping_summary(dest, sent, rtts, elapsed_s, out=sys.stdout):
     out.flush()
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM/SIGHUP ending `ustack ping` or `ustack run` (raised in the main thread by
+    stop_on_signals): unwinds like Ctrl-C, so ping prints its summary and run's program runs
+    its finally blocks before the stack closes."""
+
+    def __init__(self, signum):
+        KeyboardInterrupt.__init__(self, signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+def stop_on_signals():
+    """SIGTERM (a service manager, kill) and SIGHUP (the terminal went away) end ping and run
+    as Ctrl-C does, rather than killing them with the TAP's host address and without the
+    summary. A program under `ustack run` that sets its own handlers keeps them."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_stopped)
+
+
 def cmd_ping(args):
     check_ping_args(args)
     from ustack.ports.cpython.runner import Runner
     r = resolve(args)
     check_link(r)
+    stop_on_signals()
     drv = open_driver(r, args.pcap)
     st = make_stack(r, drv)
     runner = Runner(st)
@@ -917,7 +961,7 @@ def cmd_ping(args):
             if rest > 0 and seq + 1 < args.count:
                 time.sleep(rest)
     except KeyboardInterrupt:
-        pass  # Ctrl-C ends the run with the summary, as Linux's ping does
+        pass  # Ctrl-C (SIGTERM, SIGHUP: Stopped) ends the run with the summary, as Linux's ping does
     finally:
         runner.stop()
         st.close()
@@ -967,6 +1011,7 @@ def cmd_run(args):
     from ustack.core.wire import ipv4 as ip4
     r = resolve(args)
     check_link(r)
+    stop_on_signals()
     drv = open_driver(r, args.pcap)
     st = make_stack(r, drv)
     host = Host(st)
@@ -993,6 +1038,8 @@ def cmd_run(args):
                 t.join()
     except SystemExit as e:
         code = e.code
+    except Stopped as e:  # SIGTERM/SIGHUP: the program unwound; the shell's 128 + N
+        code = 128 + e.signum
     finally:
         socketmod.unpatch()
         host.runner.stop()
@@ -1044,9 +1091,11 @@ def main(argv=None):
         catch_signals()  # (again, for main() called from Python): a signal while starting
     try:
         return _main(argv)
-    except KeyboardInterrupt:  # Ctrl-C in ping/run before its own handling: no traceback
-        sys.stderr.write("ustack: interrupted\n")
-        return 128 + signal.SIGINT
+    except KeyboardInterrupt as e:  # Ctrl-C (or Stopped) in ping/run before its own handling
+        sig = getattr(e, "signum", signal.SIGINT)
+        sys.stderr.write("ustack: interrupted\n" if sig == signal.SIGINT else
+                         "ustack: stopped by %s\n" % signal.Signals(sig).name)
+        return 128 + sig
 
 
 def _main(argv):

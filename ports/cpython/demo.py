@@ -24,8 +24,44 @@ HOST = "192.0.2.1"
 STACK = "192.0.2.2"
 
 
+# the namespace's network goes through netlink and setns(2) (pyroute2), not `ip netns`
+NETNS_RUN_DIR = "/run/netns"  # where iproute2 and pyroute2 bind a named namespace
+
+
+def make_netns(name):
+    """A named network namespace (as `ip netns add`) with its loopback up: an open
+    descriptor of it for in_netns. pyroute2.netns.create binds it under NETNS_RUN_DIR."""
+    from pyroute2 import IPRoute, netns
+    netns.create(name)
+    fd = os.open(os.path.join(NETNS_RUN_DIR, name), os.O_RDONLY)
+    netns.pushns(name)  # this process joins it for one netlink socket, then goes back
+    try:
+        with IPRoute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+    finally:
+        netns.popns()
+    return fd
+
+
+def remove_netns(name, fd):
+    from pyroute2 import netns
+    if fd is not None:
+        os.close(fd)
+    try:
+        netns.remove(name)
+    except OSError:
+        pass  # not made (make_netns failed before binding it)
+
+
+def in_netns(fd):
+    """preexec_fn: the child enters the namespace (setns(2) on its descriptor) before it
+    runs the command, as `ip netns exec` does for the network."""
+    from pyroute2 import netns
+    return lambda: netns.setns(fd)
+
+
 def sh(ns, argv, **kw):
-    return subprocess.run(["ip", "netns", "exec", ns] + argv, capture_output=True, text=True, **kw)
+    return subprocess.run(argv, capture_output=True, text=True, preexec_fn=in_netns(ns), **kw)
 
 
 def step(msg):
@@ -54,19 +90,27 @@ def main(argv=None):
     if os.geteuid() != 0:
         print("demo: needs root (network namespace and TAP)", file=sys.stderr)
         return 1
-    ns = "ustk-demo-%d-%04x" % (os.getpid(), random.getrandbits(16))
-    subprocess.run(["ip", "netns", "add", ns], check=True)
+    name = "ustk-demo-%d-%04x" % (os.getpid(), random.getrandbits(16))
+    ns = None
     proc = None
     failures = []
     try:
-        sh(ns, ["ip", "link", "set", "lo", "up"])
+        try:
+            ns = make_netns(name)
+        except ImportError:
+            print("demo: needs pyroute2 (pip install pyroute2)", file=sys.stderr)
+            return 1
+        except Exception as e:  # pyroute2's NetlinkError is not an OSError everywhere
+            print("demo: cannot make the network namespace %s: %s"
+                  % (name, getattr(e, "strerror", None) or e), file=sys.stderr)
+            return 1
         root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_www")
         argv = [sys.executable, "-m", "ustack.ports.cpython.cli", "up", "--tap", "ustk0",
                 "--ip", STACK + "/24", "--host-ip", HOST + "/24", "--json",
                 "--serve", "echo,discard,chargen,http", "--http-root", root]
-        step("starting: " + " ".join(argv[2:]) + "  (in netns %s)" % ns)
-        proc = subprocess.Popen(["ip", "netns", "exec", ns] + argv, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        step("starting: " + " ".join(argv[2:]) + "  (in netns %s)" % name)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, preexec_fn=in_netns(ns))
         line = proc.stdout.readline()
         print(line.rstrip(), flush=True)
         if not line.startswith("ready"):
@@ -105,8 +149,8 @@ def main(argv=None):
             step("curl a %s /bytes/ body and check its SHA-256" % (
                 "%d MB" % (n // 1000000) if n >= 1000000 else "%d-byte" % n))
             t = time.perf_counter()
-            r = subprocess.run(["ip", "netns", "exec", ns, "curl", "-s", "-f", "-m", "300",
-                                "http://%s/bytes/%d" % (STACK, n)], capture_output=True)
+            r = subprocess.run(["curl", "-s", "-f", "-m", "300", "http://%s/bytes/%d" % (STACK, n)],
+                               capture_output=True, preexec_fn=in_netns(ns))
             dt = time.perf_counter() - t
             body = r.stdout
             pattern = bytes(range(251))
@@ -141,7 +185,7 @@ def main(argv=None):
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        remove_netns(name, ns)
 
 
 if __name__ == "__main__":

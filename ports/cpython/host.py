@@ -6,7 +6,10 @@
     ...
     net.close()
 """
+import errno
+
 from ustack.ports.cpython import cli
+from ustack.ports.cpython import hostlink
 from ustack.ports.cpython.runner import Runner
 
 
@@ -17,13 +20,45 @@ class _Args:
 
 def open_stack(tap="ustack0", ip="192.0.2.2/24", host_ip=None, gateway=None,
                mac="02:00:00:00:00:02", board="pc_tap", driver=None, pcap=None, config=None, mtu=None):
+    """Check every argument as `ustack up` checks its flags (cli.resolve, cli.check_link),
+    before anything is made: a bad value raises ValueError naming the argument, missing
+    privileges PermissionError, a link the system refuses OSError (as the stdlib would)."""
+    if driver is not None and driver not in cli.DRIVERS:
+        raise ValueError("open_stack(driver=%r): not a driver (known: %s)"
+                         % (driver, ", ".join(cli.DRIVERS)))
     args = _Args(board=board, driver=driver, tap=tap, ip=ip, gateway=gateway, mac=mac,
-                 host_ip=host_ip, mtu=mtu,
+                 host_ip=host_ip, mtu=mtu, pcap=pcap,
                  config=["%s=%s" % kv for kv in (config or {}).items()])
-    r = cli.resolve(args)
-    drv = cli.make_driver(r, pcap)
+    try:
+        r = cli.resolve(args)
+        cli.check_link(r)
+    except cli.BadValue as e:
+        if e.flag and e.flag.startswith("--"):
+            raise ValueError("open_stack(%s=%r): %s"
+                             % (e.flag[2:].replace("-", "_"), e.value, e.problem)) from None
+        raise ValueError(_api_words(e)) from None
+    except cli.NoPrivilege as e:
+        raise PermissionError(errno.EPERM, _api_words(e)) from None
+    except SystemExit as e:
+        raise ValueError(_api_words(e)) from None
+    try:
+        drv = cli.make_driver(r, pcap)
+    except SystemExit as e:  # the kernel refused the link (cli's one line)
+        raise OSError(_api_words(e)) from None
+    except hostlink.HostError as e:
+        raise OSError("open_stack: %s" % (e,)) from None
     st = cli.make_stack(r, drv)
     return Host(st)
+
+
+def _api_words(e):
+    """cli's one line 'ustack: --flag VALUE: problem' as 'open_stack: flag VALUE: problem'."""
+    m = str(e.code)
+    m = m[8:] if m.startswith("ustack: ") else m
+    if m.startswith("--"):
+        word, sep, rest = m[2:].partition(" ")
+        m = word.replace("-", "_") + sep + rest
+    return "open_stack: " + m
 
 
 class Host:

@@ -119,7 +119,10 @@ def run(board, port, ip=None, deploy_first=True, settings=None, out_dir="build/m
 
 def main(argv=None):
     import argparse
-    p = argparse.ArgumentParser(prog="ustack-hil", description="deploy to a board and run the interop checks against it")
+    from ustack.ports.cpython import cli
+    p = cli.one_line_errors(argparse.ArgumentParser(
+        prog="ustack-hil", description="deploy to a board and run the interop checks against it"),
+        "ustack-hil")
     p.add_argument("--board", default="")
     p.add_argument("--port", default="")
     p.add_argument("--ip", default=None, help="the board's address (default: its board config)")
@@ -128,20 +131,20 @@ def main(argv=None):
     p.add_argument("--tcp-bytes", type=int, default=256 * 1024)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     a = p.parse_args(argv)
+    try:  # the checks `ustack up` makes of an address, before any board is touched
+        if a.ip is not None:
+            cli.check_unicast("--ip", a.ip, cli.check_ipv4("--ip", a.ip))
+        if a.board:
+            cli.load_board(a.board)
+        settings = dict(cli.check_config_item(kv, "--set") for kv in a.set)
+    except SystemExit as e:
+        raise cli.reword(e, "ustack-hil")
     if not a.port:
         print("hil: no board attached (pass --port): skipped")
         return 0
     if not a.board:
         print("hil: --port %s needs --board (the board config to deploy)" % a.port, file=sys.stderr)
         return 2
-    settings = {}
-    for kv in a.set:
-        k, _, v = kv.partition("=")
-        try:
-            v = int(v)
-        except ValueError:
-            pass
-        settings[k] = v
     ok, _ = run(a.board, a.port, a.ip, not a.no_deploy, settings or None, a.out, a.tcp_bytes)
     print("hil: %s" % ("passed" if ok else "FAILED"))
     return 0 if ok else 1

@@ -174,14 +174,10 @@ def run_up(args):
     from ustack.ports.micropython.stage import stage, micropython_exe
     from ustack.hal.tap import Tap
 
-    r = cli.resolve(args)
-    kind = getattr(args, "driver", None) or "tap"
-    if kind not in MPY_DRIVERS:
-        raise SystemExit("ustack: --runtime micropython bridges a TAP (--driver %s); --driver "
-                         "%s runs only under --runtime cpython" % ("|".join(MPY_DRIVERS), kind))
+    r = cli.resolve(args)  # the flags' checks (and cmd_up's cli.check_link: the driver, the
+    kind = getattr(args, "driver", None) or "tap"  # TAP name's length, micropython, privileges)
     from ustack.ports.cpython import hostlink
     try:
-        hostlink.check_ifname(r["tap"])  # before TUNSETIFF cuts it short
         theirs = hostlink.exists(r["tap"])  # a persistent TAP (ip tuntap add) outlives us
     except hostlink.HostError as e:
         raise SystemExit("ustack: %s" % (e,))
@@ -284,7 +280,7 @@ def run_up(args):
         serve = "-"
         if mp.up_line and "serve=" in mp.up_line:
             serve = mp.up_line.split("serve=")[1].split()[0]
-        shown = r["ip"] if "/" in r["ip"] else r["ip"] + "/24"
+        shown = r["ip"]  # ADDRESS/PREFIX: cli.check_cidr wants the prefix
         lease = ""
         if r.get("dhcp") and mp.up_line:
             shown = mp.up_line.split(" ip=")[1].split()[0]
@@ -414,8 +410,7 @@ def _slip_bridge(tap, r, pcap):
     tty.setraw(m)
     tty.setraw(s)
     os.set_blocking(s, False)
-    ip = r["ip"] if "/" in r["ip"] else r["ip"] + "/24"
-    a, _ = ip4.parse_cidr(ip)
+    a, _ = ip4.parse_cidr(r["ip"])
     br = SlipBridge(tap, m, parse_mac(r["mac"]), a, pcap=pcap)
     return br, "fd:%d" % s, s
 
@@ -510,13 +505,16 @@ def main(argv=None):
     """python -m ustack.ports.micropython.runtime run [--tap T --ip A/N --host-ip A/N
     --lib DIR ...] script.py [args...]"""
     import argparse
-    ap = argparse.ArgumentParser(prog="python -m ustack.ports.micropython.runtime")
+    from ustack.ports.cpython import cli
+    ap = cli.one_line_errors(argparse.ArgumentParser(
+        prog="python -m ustack.ports.micropython.runtime"), "ustack")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="run a MicroPython program with ustack as its network")
-    r.add_argument("--tap", default="ustack0")
-    r.add_argument("--ip", default="192.0.2.2/24")
-    r.add_argument("--host-ip", default=None)
-    r.add_argument("--mac", default=None)
+    r = cli.one_line_errors(sub.add_parser(
+        "run", help="run a MicroPython program with ustack as its network"), "ustack run")
+    r.add_argument("--tap", default=None, help="default: ustack0")
+    r.add_argument("--ip", default="192.0.2.2/24", help="address/prefix")
+    r.add_argument("--host-ip", default=None, help="address/prefix for the kernel side")
+    r.add_argument("--mac", default=None, help="default: the board's")
     r.add_argument("--mtu", type=int, default=1500)
     r.add_argument("--board", default="unix")
     r.add_argument("--lib", action="append", default=[], help="a folder of MicroPython "
@@ -527,12 +525,25 @@ def main(argv=None):
     r.add_argument("script")
     r.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
-    # SIGTERM (a test's teardown, a service manager) unwinds like Ctrl-C: run_script's
-    # cleanup ends the micropython child, the bridge and the TAP
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    return run_script(a.script, a.args, tap=a.tap, ip=a.ip, host_ip=a.host_ip, mac=a.mac,
-                      mtu=a.mtu, board=a.board, libs=a.lib, heapsize=a.heapsize,
-                      timeout=a.timeout, pcap=a.pcap)
+    # the same checks as `ustack up --runtime micropython`, before the TAP is made
+    a.gateway = a.driver = None
+    a.config = []
+    v = cli.resolve(a)
+    cli.check_link(v, "micropython")
+    for d in a.lib:
+        cli.check_dir("--lib", d)
+    if not os.path.isfile(a.script):
+        cli.refuse("run", a.script, "no such file")
+    if a.timeout is not None:
+        cli.check_seconds("--timeout", a.timeout)
+    # Ctrl-C, SIGTERM (a test's teardown, a service manager) and SIGHUP (the terminal went
+    # away) end the run without a traceback of ours: run_script's cleanup ends the
+    # micropython child, the bridge and the TAP; exit status 128 + the signal's number
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    return run_script(a.script, a.args, tap=v["tap"], ip=v["ip"], host_ip=v["host_ip"],
+                      mac=v["mac"], mtu=v["mtu"], board=a.board, libs=a.lib,
+                      heapsize=a.heapsize, timeout=a.timeout, pcap=a.pcap)
 
 
 if __name__ == "__main__":
