@@ -510,9 +510,11 @@ def _tcb_row(tcb):
          "snd_wscale": tcb.snd_wscale}
     cc = tcb.cc
     if cc is not None:
-        d["cwnd"] = cc.cwnd
+        d["cc"] = cc.name  # the congestion controller (TCP_CC / TCP_CONGESTION), as ss -ti
+        d["cwnd"] = cc.window()
         d["ssthresh"] = cc.ssthresh if cc.ssthresh < INF_SSTHRESH else None
     else:
+        d["cc"] = None
         d["cwnd"] = 0
         d["ssthresh"] = None
     return d
