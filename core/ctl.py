@@ -52,6 +52,8 @@ RUNTIME_KEYS = {
     "TCP_KEEPIDLE_MS": (("tcp", "keep_idle"),),
     "TCP_KEEPINTVL_MS": (("tcp", "keep_intvl"),),
     "TCP_KEEPCNT": (("tcp", "keep_cnt"),),
+    "TCP_CC": (("tcp", "cc_name"),),  # new connections; an open one keeps its controller
+    "TCP_CC_NONE_SEGMENTS": (),        # read from the config when a "none" one is made
     "ARP_MAX_AGE_MS": (("arp", "max_age"),),
     "ARP_RETRY_MS": (("arp", "retry_ms"),),
     "ARP_MAX_RETRIES": (("arp", "max_retries"),),

@@ -446,3 +446,23 @@ def test_unknown_congestion_control_is_enoent_and_a_connection_can_switch():
         assert len(conn.recv(40000)) == 10000
     finally:
         bench.close_all()
+
+
+def test_the_board_default_changes_at_run_time_for_new_connections():
+    """ctl config.set TCP_CC: connections made after it use the new controller; ss (the
+    control channel's rows, `ustack ss -ti`) names each connection's."""
+    from ustack.core import ctl
+    import json
+    bench = Bench()
+    try:
+        srv = ctl.Server(bench.a)
+        r = json.loads(srv.handle_line(ctl.request("config.set", key="TCP_CC", value="cubic")))
+        assert r["ok"] and bench.a.tcp.cc_name == "cubic", r
+        r = json.loads(srv.handle_line(ctl.request("config.set", key="TCP_CC", value="bbr")))
+        assert not r["ok"] and "newreno, cubic, none" in r["error"]
+        s, conn, ls = _pair(bench)
+        assert s.tcb.cc.name == "cubic" and conn.tcb.cc.name == "newreno"
+        rows = json.loads(srv.handle_line(ctl.request("ss")))["data"]
+        assert [x["cc"] for x in rows if x["proto"] == "tcp"] == ["cubic"]
+    finally:
+        bench.close_all()
