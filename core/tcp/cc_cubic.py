@@ -102,7 +102,7 @@ class Cubic(NewReno):
     name = "cubic"
     __slots__ = ("stats", "cm", "csh", "w_max", "k", "t_epoch", "epoch", "cwnd_epoch",
                  "w_est", "est_acc", "est_frac", "cwnd_prior", "cub_rem", "srtt", "after_rto",
-                 "hs", "hs_end", "hs_last", "hs_cur", "hs_n", "hs_base", "hs_rounds",
+                 "last_ms", "hs", "hs_end", "hs_last", "hs_cur", "hs_n", "hs_base", "hs_rounds",
                  "u_cwnd", "u_ssthresh", "u_w_max", "u_k", "u_epoch", "u_cwnd_prior")
 
     def __init__(self, mss, stats=None):
@@ -121,6 +121,7 @@ class Cubic(NewReno):
         self.cub_rem = 0        # the cubic increase's fraction, 1024ths of a byte
         self.srtt = -1          # ms, smoothed from the caller's samples (-1: none yet)
         self.after_rto = False  # the next stage starts with K = 0 (RFC 9438 4.8)
+        self.last_ms = 0        # when the last ACK came (ms)
         self.hs = HS_SS
         self.hs_end = 0         # RFC 9406 windowEnd: the round ends when this is acked
         self.hs_last = RTT_INF  # lastRoundMinRTT
@@ -186,10 +187,21 @@ class Cubic(NewReno):
         self.dupacks = 0
         if acked > CWND_MAX:
             acked = CWND_MAX
-        if self.cwnd < self.ssthresh:
-            self._slow_start(acked, ack, flight, rtt)
-        else:
+        if flight > CWND_MAX:
+            flight = CWND_MAX
+        last = self.last_ms
+        self.last_ms = now
+        cwnd = self.cwnd
+        if cwnd < self.ssthresh:
+            if 2 * flight >= cwnd:  # cwnd-limited in slow start (Linux's rule, RFC 7661)
+                self._slow_start(acked, ack, flight, rtt)
+        elif flight + self.mss > cwnd:
             self._avoid(acked, now)
+        elif self.epoch:
+            # application-limited (RFC 9438 5.8): no growth, and the curve waits for us
+            d = now - last
+            if 0 < d < T_MAX_MS:
+                self.t_epoch += d
         return False
 
     def _slow_start(self, acked, ack, flight, rtt):

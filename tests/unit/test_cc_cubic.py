@@ -466,3 +466,20 @@ def test_the_board_default_changes_at_run_time_for_new_connections():
         assert [x["cc"] for x in rows if x["proto"] == "tcp"] == ["cubic"]
     finally:
         bench.close_all()
+
+
+def test_no_growth_while_application_limited():
+    """RFC 9438 5.8 (and RFC 7661): a sender not using its window does not grow it, in slow
+    start or congestion avoidance, and the cubic curve waits meanwhile."""
+    c = cubic(1000)
+    w = c.window()
+    c.on_ack(1000, 1000, 2000, 1000, 10)  # 2 segments out of a 10-segment window
+    assert c.window() == w
+    c.cwnd = 50000
+    c.on_congestion(cc.CE_LOSS, 50000, 0, 1000)
+    c.on_ack(1000, 1000, c.cwnd, 1000, 10)  # cwnd-limited: the epoch starts
+    assert c.epoch and c.t_epoch == 1000
+    w = c.window()
+    for i in range(100):
+        c.on_ack(1000, 2000 + i, 5000, 1100 + 10 * i, 10)  # 5 of 35 segments in flight
+    assert c.window() == w and c.t_epoch == 1000 + 1090
