@@ -4,7 +4,6 @@ segments Linux receives on the TAP (numgen random). The bytes arrive intact (SHA
 stack's ss row names cubic, and its counters show CUBIC ran: congestion avoidance epochs
 started after the losses (RFC 9438 4.2), and retransmissions answered the drops."""
 import json
-import subprocess
 import sys
 
 import pytest
