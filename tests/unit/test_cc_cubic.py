@@ -483,3 +483,43 @@ def test_no_growth_while_application_limited():
     for i in range(100):
         c.on_ack(1000, 2000 + i, 5000, 1100 + 10 * i, 10)  # 5 of 35 segments in flight
     assert c.window() == w and c.t_epoch == 1000 + 1090
+
+
+def _lossy_transfer(cc_name, seed):
+    """Two stacks, 3 % loss and 3 % reordering each way, 128 KB both ways at once, every
+    int of both TCBs and their controllers checked to be a 32-bit small int after every
+    poll (tests/unit/test_tcp_small_ints.py's bench)."""
+    from ustack.hal.impair import Impair
+    from tests.unit.test_tcp_small_ints import (CheckedBench, _pair as pair, _both_ways,
+                                                _close, _near_top)
+    imps = []
+
+    def wrap(d, bench):
+        i = Impair(d, loss=0.03, reorder=0.03, seed=seed + len(imps))
+        imps.append(i)
+        return i
+    bench = CheckedBench({"TCP_SND_BUF": 65536, "TCP_RCV_BUF": 65536, "TCP_CC": cc_name,
+                          "TCP_OOO_SEGMENTS": 16}, wrap=wrap)
+    _near_top((1 << 32) - 90000, (1 << 32) - 123457, 10, 40, bench)  # wire values wrap
+    c, s = pair(bench)
+    assert c.tcb.cc.name == cc_name and s.tcb.cc.name == cc_name
+    n = 128 << 10
+    ab, ba = _both_ways(bench, c, s, n, 10 ** 7)
+    assert ab.ok() and ba.ok(), (ab.got, ab.bad, ba.got, ba.bad)
+    assert sum(i.lost for i in imps) > 0
+    for i in imps:
+        i.enabled = False
+    st = bench.a.tcp.stats
+    _close(bench, c, s)
+    return st
+
+
+def test_cubic_moves_data_intact_through_loss_in_small_ints():
+    """RFC 9438 end to end: losses start congestion avoidance epochs; bytes intact."""
+    st = _lossy_transfer("cubic", 21)
+    assert st.cubic_epochs > 0 and st.tx_retransmits > 0
+
+
+def test_fixed_window_moves_data_intact_through_loss_in_small_ints():
+    st = _lossy_transfer("none", 31)
+    assert st.cubic_epochs == 0 and st.tx_retransmits > 0
