@@ -453,6 +453,10 @@ class Server:
                            % (k, ", ".join(sorted(RUNTIME_KEYS))))
         cf.check_key(k, v)
         st = self.stack
+        if k == "TCP_CC":
+            from ustack.core.tcp import cc
+            if not cc.available(v):
+                raise CtlError("config.set: TCP_CC %s is not in this build" % (v,))
         if k == "TCP_RTO_MIN_MS" and v > st.config["TCP_RTO_MAX_MS"] or \
                 k == "TCP_RTO_MAX_MS" and v < st.config["TCP_RTO_MIN_MS"]:
             raise CtlError("config.set: TCP_RTO_MIN_MS must not exceed TCP_RTO_MAX_MS")

@@ -45,6 +45,26 @@ def initial_window(mss):
     return w
 
 
+def available(name):
+    """Whether this build has the controller: a board's build leaves cc_cubic.py out unless
+    its FEATURES name "cubic" (ports/micropython/build.py)."""
+    if name not in NAMES:
+        return False
+    if name == "cubic":
+        try:
+            from ustack.core.tcp import cc_cubic  # noqa: F401
+        except ImportError:
+            return False
+    return True
+
+
+def check(name):
+    """The board's TCP_CC at start: a controller this build lacks is a clear error."""
+    if not available(name):
+        raise ValueError("config: TCP_CC %r is not in this build (a board needs \"cubic\" "
+                         "in its FEATURES for it)" % (name,))
+
+
 def make(name, mss, stats=None, cfg=None):
     if name == "newreno":
         from ustack.core.tcp.cc_newreno import NewReno

@@ -104,6 +104,7 @@ class TCP:
         self.timestamps = bool(cfg["TCP_TIMESTAMPS"])
         self.sack = bool(cfg["TCP_SACK"])
         self.cc_name = cfg["TCP_CC"]
+        ccmod.check(self.cc_name)
         self.max_conns = cfg["TCP_MAX_CONNS"]
         self.backlog = cfg["TCP_BACKLOG"]
         self.synq = cfg["TCP_SYN_QUEUE"]

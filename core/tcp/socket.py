@@ -515,8 +515,8 @@ class TcpSocket(so.Socket):
             name = b.decode()
         except UnicodeError:
             raise oserror(so.ENOENT)
-        if name not in ccmod.NAMES:
-            raise oserror(so.ENOENT)
+        if not ccmod.available(name):
+            raise oserror(so.ENOENT)  # Linux too, for a module it cannot load
         self.cc_name = name
         tcb = self.tcb
         if tcb is not None and tcb.cc is not None and tcb.cc.name != name:

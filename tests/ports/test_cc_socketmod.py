@@ -47,3 +47,29 @@ def test_tcp_congestion_behaves_as_on_a_kernel_socket(us):
     finally:
         k.close()
         u.close()
+
+
+def test_a_build_without_cubic_refuses_it_clearly(monkeypatch):
+    """A board's build leaves cc_cubic.py out unless its FEATURES name "cubic": then a
+    TCP_CC of cubic is a clear error at start, TCP_CONGESTION b"cubic" is ENOENT (as Linux
+    for a module it cannot load) and config.set refuses it; the others still work."""
+    import sys
+    import json
+    from ustack.core import ctl
+    from ustack.core import socket as so
+    import ustack.core.tcp as tcp_pkg
+    monkeypatch.setitem(sys.modules, "ustack.core.tcp.cc_cubic", None)  # import fails
+    monkeypatch.delattr(tcp_pkg, "cc_cubic", raising=False)
+    with pytest.raises(ValueError, match="FEATURES"):
+        Stack({"TCP_CC": "cubic"})
+    st = Stack({"TCP_CC": "none"})
+    s = st.socket(so.AF_INET, so.SOCK_STREAM)
+    with pytest.raises(OSError) as e:
+        s.setsockopt(so.IPPROTO_TCP, so.TCP_CONGESTION, b"cubic")
+    assert e.value.errno == errno.ENOENT
+    s.setsockopt(so.IPPROTO_TCP, so.TCP_CONGESTION, b"newreno")
+    r = json.loads(ctl.Server(st).handle_line(ctl.request("config.set", key="TCP_CC",
+                                                          value="cubic")))
+    assert not r["ok"] and "not in this build" in r["error"]
+    s.close()
+    st.close()
