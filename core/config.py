@@ -69,7 +69,11 @@ DEFAULTS = {
     "TCP_ORPHAN_RETRIES": 8,   # an orphan's retransmissions/zero-window probes (never reset)
     "TCP_FIN_TIMEOUT_MS": 60000,  # an orphan waits this long in FIN-WAIT-2 (Linux default)
     "TCP_OOO_SEGMENTS": 8,
-    "TCP_CC": "newreno",
+    "TCP_CC": "newreno",       # congestion control: newreno (RFC 5681/6582), cubic (RFC 9438
+                               # with HyStart++, RFC 9406) or none (a fixed window); a socket
+                               # picks its own with setsockopt TCP_CONGESTION
+    "TCP_CC_NONE_SEGMENTS": 4,  # "none": the fixed window in segments (never above RFC 6928's
+                                # initial window)
     "TCP_WSCALE": True,
     "TCP_TIMESTAMPS": True,
     "TCP_SACK": True,
@@ -150,6 +154,7 @@ RANGES = {
     "TCP_MAX_RETRIES": (1, 255),
     "TCP_SYN_RETRIES": (1, 255),
     "TCP_OOO_SEGMENTS": (0, 255),
+    "TCP_CC_NONE_SEGMENTS": (1, 10),   # RFC 6928: at most the 10-segment initial window
     "TCP_KEEPIDLE_MS": (1, DAY_MS),
     "TCP_KEEPINTVL_MS": (1, DAY_MS),
     "TCP_KEEPCNT": (1, 255),
@@ -166,7 +171,7 @@ RANGES = {
     "DHCP_RENEW_MIN_MS": (1, DAY_MS),
     "DHCP_ARP_PROBES": (0, 16),
 }
-CHOICES = {"TCP_CC": ("newreno",)}
+CHOICES = {"TCP_CC": ("newreno", "cubic", "none")}  # core/tcp/cc.py NAMES
 
 
 def make_config(overrides=None):

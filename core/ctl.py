@@ -53,6 +53,8 @@ RUNTIME_KEYS = {
     "TCP_KEEPIDLE_MS": (("tcp", "keep_idle"),),
     "TCP_KEEPINTVL_MS": (("tcp", "keep_intvl"),),
     "TCP_KEEPCNT": (("tcp", "keep_cnt"),),
+    "TCP_CC": (("tcp", "cc_name"),),  # new connections; an open one keeps its controller
+    "TCP_CC_NONE_SEGMENTS": (),        # read from the config when a "none" one is made
     "ARP_MAX_AGE_MS": (("arp", "max_age"),),
     "ARP_RETRY_MS": (("arp", "retry_ms"),),
     "ARP_MAX_RETRIES": (("arp", "max_retries"),),
@@ -452,6 +454,10 @@ class Server:
                            % (k, ", ".join(sorted(RUNTIME_KEYS))))
         cf.check_key(k, v)
         st = self.stack
+        if k == "TCP_CC":
+            from ustack.core.tcp import cc
+            if not cc.available(v):
+                raise CtlError("config.set: TCP_CC %s is not in this build" % (v,))
         if k == "TCP_RTO_MIN_MS" and v > st.config["TCP_RTO_MAX_MS"] or \
                 k == "TCP_RTO_MAX_MS" and v < st.config["TCP_RTO_MIN_MS"]:
             raise CtlError("config.set: TCP_RTO_MIN_MS must not exceed TCP_RTO_MAX_MS")
@@ -511,9 +517,11 @@ def _tcb_row(tcb):
          "snd_wscale": tcb.snd_wscale}
     cc = tcb.cc
     if cc is not None:
-        d["cwnd"] = cc.cwnd
+        d["cc"] = cc.name  # the congestion controller (TCP_CC / TCP_CONGESTION), as ss -ti
+        d["cwnd"] = cc.window()
         d["ssthresh"] = cc.ssthresh if cc.ssthresh < INF_SSTHRESH else None
     else:
+        d["cc"] = None
         d["cwnd"] = 0
         d["ssthresh"] = None
     return d

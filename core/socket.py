@@ -36,6 +36,8 @@ TCP_MAXSEG = 2
 TCP_KEEPIDLE = 4
 TCP_KEEPINTVL = 5
 TCP_KEEPCNT = 6
+TCP_CONGESTION = 13  # Linux's: the congestion controller's name (core/tcp/cc.py NAMES)
+ENOENT = 2  # errno (2 on every system): TCP_CONGESTION names no controller, as on Linux
 SHUT_RD = 0
 SHUT_WR = 1
 SHUT_RDWR = 2
@@ -190,6 +192,8 @@ class Socket:
 
     def setsockopt(self, level, opt, value):
         self._check_open()
+        if isinstance(value, str):
+            value = value.encode()  # a name (TCP_CONGESTION); CPython's facade wants bytes
         v = value if isinstance(value, int) else int.from_bytes(bytes(value[:4]), "little")
         if level == SOL_SOCKET:
             if opt == SO_REUSEADDR or opt == SO_REUSEPORT:

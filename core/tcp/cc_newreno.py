@@ -1,13 +1,14 @@
 """NewReno congestion control: RFC 5681 (slow start, congestion avoidance, fast
 retransmit/fast recovery) with RFC 6582's recovery point and partial-ACK handling.
 See cc.py for the interface."""
-from ustack.core.tcp.cc import initial_window
+from ustack.core.tcp.cc import initial_window, CE_RTO
 from ustack.core.tcp.seq import seq_ge, seq_gt
 
 INF = 0x3FFFFFFF  # "arbitrarily high" initial ssthresh (RFC 5681 3.1), a small int on MCUs
 
 
 class NewReno:
+    name = "newreno"
     __slots__ = ("mss", "cwnd", "ssthresh", "dupacks", "recover", "in_recovery",
                  "acked_ca", "recovered", "recover_valid")
 
@@ -30,7 +31,7 @@ class NewReno:
     def window(self):
         return self.cwnd
 
-    def on_ack(self, acked, ack, flight):
+    def on_ack(self, acked, ack, flight, now=0, rtt=-1):
         mss = self.mss
         self.dupacks = 0
         if self.in_recovery:
@@ -61,7 +62,7 @@ class NewReno:
                 self.cwnd += mss
         return False
 
-    def on_dup_ack(self, ack, flight, snd_max):
+    def on_dup_ack(self, ack, flight, snd_max, now=0):
         mss = self.mss
         self.dupacks += 1
         if self.in_recovery:
@@ -80,7 +81,7 @@ class NewReno:
             return True
         return False
 
-    def on_rto(self, flight, snd_max):
+    def on_rto(self, flight, snd_max, now=0):
         mss = self.mss
         half = flight >> 1
         self.ssthresh = half if half > 2 * mss else 2 * mss
@@ -89,4 +90,18 @@ class NewReno:
         self.dupacks = 0
         self.acked_ca = 0
         self.recover = snd_max  # RFC 6582 3.2 step 4
+        self.recover_valid = True
+
+    def on_congestion(self, kind, flight, snd_max, now):
+        """Congestion the caller found (cc.py): RFC 5681 3.1 eq. 4 and RFC 3168 6.1.2 halve
+        once; the caller's loss recovery (RFC 6675) runs with cwnd = ssthresh."""
+        if kind == CE_RTO:
+            self.on_rto(flight, snd_max, now)
+            return
+        mss = self.mss
+        half = flight >> 1
+        self.ssthresh = half if half > 2 * mss else 2 * mss
+        self.cwnd = self.ssthresh
+        self.acked_ca = 0
+        self.recover = snd_max  # RFC 6582 3.2 step 2: no second reduction for this window
         self.recover_valid = True

@@ -228,12 +228,13 @@ def _cookie_ack(tcp, lsock, iface, b, ip, sport, dport):
 
 
 def _rtt_from_ts(tcp, tcb):
+    """An RTT sample from the echoed timestamp, fed to the RTO: the sample in ms, -1 none."""
     if tcb.flags & T.F_TS and tcp.opt_seen & opt.SEEN_TS:
         r = seq_sub(tcp.stack.now - tcb.ts_start, tcp.opt_tsecr)
         if r < 600000:
             rto.sample(tcb, r, tcp.rto_min, tcp.rto_max)
-            return True
-    return False
+            return r
+    return -1
 
 
 def _established(tcp, tcb):
@@ -244,7 +245,7 @@ def _established(tcp, tcb):
         tcp.abort(tcb)  # no memory for its buffers: RST rather than a half-made connection
         return False
     tcb.state = T.ESTABLISHED
-    if not _rtt_from_ts(tcp, tcb) and tcb.retries == 0:
+    if _rtt_from_ts(tcp, tcb) < 0 and tcb.retries == 0:
         rto.sample(tcb, tcp.stack.now - tcb.rtt_start, tcp.rto_min, tcp.rto_max)  # Karn
     tcb.t_rexmt = 0
     tcb.retries = 0
@@ -505,16 +506,18 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         if seq_lt(tcb.snd_nxt, ack):
             tcb.snd_nxt = ack
         # RTT sample: timestamps, or the timed segment (Karn: never a retransmitted one)
-        if not _rtt_from_ts(tcp, tcb) and tcb.flags & T.F_TIMING and seq_gt(ack, tcb.rtt_seq):
+        rtt = _rtt_from_ts(tcp, tcb)
+        if rtt < 0 and tcb.flags & T.F_TIMING and seq_gt(ack, tcb.rtt_seq):
             tcb.flags &= ~T.F_TIMING
-            rto.sample(tcb, tcp.stack.now - tcb.rtt_start, tcp.rto_min, tcp.rto_max)
+            rtt = tcp.stack.now - tcb.rtt_start
+            rto.sample(tcb, rtt, tcp.rto_min, tcp.rto_max)
         tcb.retries = 0
         tcb.backoff = 0
         tcb.t_rexmt = 0
         if ack != tcb.snd_max:
             out.arm_rexmt(tcp, tcb)  # RFC 6298 5.3: restart for the rest
         if tcb.cc is not None and data > 0:
-            if tcb.cc.on_ack(data, ack, flight):
+            if tcb.cc.on_ack(data, ack, flight, tcp.stack.now, rtt):
                 st.partial_acks += 1
                 out.retransmit_first(tcp, tcb)
         if tcb.sock is not None:
@@ -535,7 +538,7 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
             tcb.snd_max != una and tcb.cc is not None:
         # duplicate ACK (RFC 5681 2)
         st.rx_dup_acks += 1
-        if tcb.cc.on_dup_ack(ack, seq_sub(tcb.snd_max, una), tcb.snd_max):
+        if tcb.cc.on_dup_ack(ack, seq_sub(tcb.snd_max, una), tcb.snd_max, tcp.stack.now):
             st.fast_retransmits += 1
             out.retransmit_first(tcp, tcb)
     # window update (RFC 9293 3.10.7.4: only from newer segments)

@@ -63,7 +63,7 @@ TCP_COUNTERS = (
     "conn_timeout", "conn_closed", "conn_aborted", "conn_no_tcb", "icmp_errors", "no_memory",
     # orphans (closed by the application, still closing)
     "orphans_evicted", "orphan_retries_exceeded", "fin_wait2_timeouts",
-)
+) + ccmod.CC_COUNTERS
 
 
 def _fmix(h):
@@ -106,6 +106,7 @@ class TCP:
         self.timestamps = bool(cfg["TCP_TIMESTAMPS"])
         self.sack = bool(cfg["TCP_SACK"])
         self.cc_name = cfg["TCP_CC"]
+        ccmod.check(self.cc_name)
         self.max_conns = cfg["TCP_MAX_CONNS"]
         self.backlog = cfg["TCP_BACKLOG"]
         self.synq = cfg["TCP_SYN_QUEUE"]
@@ -298,7 +299,7 @@ class TCP:
             if tcb.ooo is None:
                 tcb.ooo = Ooo(self.ooo_slots)
             if tcb.cc is None:
-                tcb.cc = ccmod.make(self.cc_name, tcb.mss)
+                tcb.cc = ccmod.for_tcb(self, tcb)
             else:
                 tcb.cc.set_mss(tcb.mss)
         except MemoryError:

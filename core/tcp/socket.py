@@ -11,6 +11,7 @@ from ustack.core import socket as so
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import output as out
+from ustack.core.tcp import cc as ccmod
 from ustack.core.tcp.seq import seq_diff
 
 
@@ -52,6 +53,7 @@ class TcpSocket(so.Socket):
         self.soft_error = 0
         self.rcvbuf = tcp.rcv_buf
         self.sndbuf = tcp.snd_buf
+        self.cc_name = None  # TCP_CONGESTION's choice; None: the board's TCP_CC
 
     # ---- names ---------------------------------------------------------------------------
     def bind(self, addr):
@@ -108,6 +110,7 @@ class TcpSocket(so.Socket):
         s.tflags = self.tflags
         s.rcvbuf = self.rcvbuf
         s.sndbuf = self.sndbuf
+        s.cc_name = self.cc_name  # inherited from the listener, as on Linux
         s.ttl = self.ttl
         s.tos = self.tos
         self.stack.sockets.append(s)
@@ -480,6 +483,8 @@ class TcpSocket(so.Socket):
                     self._setup_keep(tcb)
             elif opt == so.TCP_MAXSEG:
                 pass  # accepted; the MSS follows the MTU and the peer's option
+            elif opt == so.TCP_CONGESTION:
+                self._set_cc(value)
             else:
                 return False
             return True
@@ -498,6 +503,26 @@ class TcpSocket(so.Socket):
                 self.linger = secs if on else -1
                 return True
         return False
+
+    def _set_cc(self, value):
+        """TCP_CONGESTION: a controller's name as bytes (NUL-terminated or not); an unknown
+        one is ENOENT, as on Linux. A connection switches at once, keeping cwnd/ssthresh."""
+        if isinstance(value, int):
+            raise oserror(so.ENOENT)
+        b = bytes(value[:ccmod.NAME_MAX])
+        i = b.find(b"\0")
+        if i >= 0:
+            b = b[:i]
+        try:
+            name = b.decode()
+        except UnicodeError:
+            raise oserror(so.ENOENT)
+        if not ccmod.available(name):
+            raise oserror(so.ENOENT)  # Linux too, for a module it cannot load
+        self.cc_name = name
+        tcb = self.tcb
+        if tcb is not None and tcb.cc is not None and tcb.cc.name != name:
+            ccmod.switch(self.tcp, tcb, name)
 
     def _flag(self, f, on):
         if on:
@@ -539,6 +564,12 @@ class TcpSocket(so.Socket):
                 return (self.keep_intvl or self.tcp.keep_intvl) // 1000
             if opt == so.TCP_KEEPCNT:
                 return self.keep_cnt or self.tcp.keep_cnt
+            if opt == so.TCP_CONGESTION:
+                # the name NUL-padded to Linux's TCP_CA_NAME_MAX bytes
+                n = tcb.cc.name if tcb is not None and tcb.cc is not None else \
+                    (self.cc_name or self.tcp.cc_name)
+                b = n.encode()
+                return b + bytes(ccmod.NAME_MAX - len(b))
             return None
         if level == so.SOL_SOCKET:
             if opt == so.SO_KEEPALIVE:

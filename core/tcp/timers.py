@@ -85,7 +85,7 @@ def _rexmt(tcp, tcb, now):
     tcp.stats.rto_expired += 1
     tcp.stats.tx_retransmits += 1
     if not syn and tcb.cc is not None:
-        tcb.cc.on_rto(seq_sub(tcb.snd_max, tcb.snd_una), tcb.snd_max)
+        tcb.cc.on_rto(seq_sub(tcb.snd_max, tcb.snd_una), tcb.snd_max, tcp.stack.now)
     tcb.flags &= ~T.F_TIMING  # Karn
     if syn:
         tcb.snd_nxt = 0  # our ISS: resend the SYN

@@ -168,9 +168,10 @@ def fmt_ss(rows, tcp=False, udp=False, listening=False, all_=False, info=False):
             # ss -i's fields: rtt is srtt/rttvar in ms, retrans current/total (RFC 6298);
             # cwnd and ssthresh in segments as Linux shows them (the core counts bytes)
             mss = r["mss"] or 1
-            s = "\t wscale:%d,%d rto:%d rtt:%g/%g mss:%d cwnd:%d" % (
-                r["snd_wscale"], r["rcv_wscale"], r["rto"], r["srtt"], r["rttvar"], r["mss"],
-                r["cwnd"] // mss)
+            # the congestion controller's name first, as Linux's ss -ti shows it
+            s = "\t %swscale:%d,%d rto:%d rtt:%g/%g mss:%d cwnd:%d" % (
+                r["cc"] + " " if r.get("cc") else "", r["snd_wscale"], r["rcv_wscale"],
+                r["rto"], r["srtt"], r["rttvar"], r["mss"], r["cwnd"] // mss)
             if r["ssthresh"] is not None:
                 s += " ssthresh:%d" % (r["ssthresh"] // mss)
             s += " snd_wnd:%d retrans:%d/%d" % (r["snd_wnd"], r["retrans"], r["retrans_total"])

@@ -46,6 +46,7 @@ _ORIG = dict((k, getattr(_std, k)) for k in (
     "gethostbyname_ex", "gethostbyaddr", "getnameinfo", "fromfd", "has_ipv6",
     "has_dualstack_ipv6", "close"))
 _StdSocket = _ORIG["socket"]
+TCP_CONGESTION = getattr(_std, "TCP_CONGESTION", 13)  # Linux's value: a controller's name
 _GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT
 socketpair = _std.socketpair  # the host's AF_UNIX pair (see the module doc)
 has_ipv6 = False
@@ -426,6 +427,8 @@ class socket:
     def setsockopt(self, level, optname, value, optlen=None):
         if value is None:
             value = bytes(optlen or 0)
+        elif isinstance(value, str):
+            raise TypeError("a bytes-like object is required, not 'str'")  # as CPython
         self._call("setsockopt", level, optname, value)
 
     def getsockopt(self, level, optname, buflen=None):

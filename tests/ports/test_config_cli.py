@@ -24,7 +24,7 @@ BAD = (
     (["--config", "REASS_SIZE=65535"], "--config REASS_SIZE=65535"),
     (["--config", "TCP_SACK=1"], "--config TCP_SACK=1"),
     (["--config", "PBUF_COUNT=many"], "--config PBUF_COUNT=many"),
-    (["--config", "TCP_CC=cubic"], "--config TCP_CC=cubic"),
+    (["--config", "TCP_CC=vegas"], "--config TCP_CC=vegas"),
     (["--config", "NO_SUCH_KEY=1"], "--config NO_SUCH_KEY=1"),
     (["--mtu", "67"], "--mtu 67"),
     (["--mtu", "0"], "--mtu 0"),

@@ -119,12 +119,12 @@ def test_tables_read_like_ip_and_ss():
             "peer": "192.0.2.1:40000", "recv_q": 0, "send_q": 2896, "mss": 1448, "rto": 204,
             "srtt": 3.5, "rttvar": 1.25, "cwnd": 14480, "ssthresh": None, "retrans": 0,
             "retrans_total": 2, "snd_wnd": 64240, "rcv_wscale": 7, "snd_wscale": 7,
-            "orphan": False}
+            "orphan": False, "cc": "cubic"}
     lis = {"proto": "tcp", "state": "LISTEN", "local": "0.0.0.0:80", "peer": "*:*",
            "recv_q": 0, "send_q": 5}
     out = ctlcli.fmt_ss([conn, lis], tcp=True, info=True)
     assert out[1].split() == ["tcp", "ESTAB", "0", "2896", "192.0.2.2:80", "192.0.2.1:40000"]
-    assert out[2] == "\t wscale:7,7 rto:204 rtt:3.5/1.25 mss:1448 cwnd:10 snd_wnd:64240 " \
+    assert out[2] == "\t cubic wscale:7,7 rto:204 rtt:3.5/1.25 mss:1448 cwnd:10 snd_wnd:64240 " \
                      "retrans:0/2"
     assert len(out) == 3  # the listener only with -l or -a
     assert ctlcli.fmt_ss([conn, lis], listening=True)[1].split()[:2] == ["tcp", "LISTEN"]
