@@ -499,8 +499,10 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
             if tcb.cc.on_ack(data, ack, flight):
                 st.partial_acks += 1
                 out.retransmit_first(tcp, tcb)
-        if tcb.sock is not None:
-            tcb.sock._event()
+        s = tcb.sock
+        if s is not None:
+            s.soft_error = 0  # new data acknowledged: the path works again (as Linux)
+            s._event()
         if fin_acked:
             if state == T.FIN_WAIT_1:
                 tcb.state = T.FIN_WAIT_2
