@@ -1,6 +1,7 @@
 """Issue 12's RFC details against the Linux kernel in a throwaway netns over TAP, where a
 real peer shows them: the TSecr of a delayed ACK covering two of Linux's segments (RFC
 7323 4.3), read from the pcap with tshark."""
+import re
 import shutil
 import subprocess
 import sys
@@ -63,3 +64,51 @@ def test_delayed_ack_to_linux_echoes_the_tsval_of_the_first_segment_it_covers(ns
     assert acks[0] == ts_a, t.stdout
     assert not [src for src, seq, ack, ln, tsval, tsecr in rows
                 if src == STACK_IP and ack and int(ack) == (seq_a + 1) & 0xFFFFFFFF], t.stdout
+
+
+CLIENT = r"""
+import errno, time
+from ustack.ports.cpython.host import open_stack
+from ustack.core import socket as so
+net = open_stack(tap="ustk9", ip="%s/24", host_ip="%s/24", gateway="%s")
+s = net.socket(so.AF_INET, so.SOCK_STREAM)
+s.settimeout(20)
+t0 = time.time()
+try:
+    s.connect(("%s", %d))
+    print("connected")
+except OSError as e:
+    print("errno", errno.errorcode.get(e.errno, e.errno), "after %%.1f s" %% (time.time() - t0))
+c = net.counters()
+print("icmp", c.get("tcp.icmp_errors", 0), "out_of_window", c.get("tcp.icmp_out_of_window", 0))
+s.close()
+net.close()
+"""
+
+
+def _connect_from_stack(ns, dst, port):
+    r = ns.python(CLIENT % (STACK_IP, HOST_IP, HOST_IP, dst, port), timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    m = re.search(r"after ([0-9.]+) s", r.stdout)
+    assert m and float(m.group(1)) < 5, r.stdout  # at once, not after SYN retries
+    return r.stdout
+
+
+def test_linux_host_unreachable_ends_the_stacks_connect_with_ehostunreach(ns):
+    # Linux routes for the stack and has no way on: its ICMP host unreachable quotes our
+    # SYN, whose sequence number (our ISS) passes RFC 5927 4.1's check
+    ns.run(["sysctl", "-w", "net.ipv4.ip_forward=1"], check=True)
+    ns.run(["ip", "route", "add", "unreachable", "198.51.100.0/24"], check=True)
+    out = _connect_from_stack(ns, "198.51.100.7", 80)
+    assert "errno EHOSTUNREACH" in out, out
+    assert "icmp 1 out_of_window 0" in out, out
+
+
+def test_linux_port_unreachable_refuses_the_stacks_connect(ns):
+    # a hard error in SYN-SENT (RFC 1122 4.2.3.9): ECONNREFUSED at once, no SYN retries
+    ns.run(["nft", "-f", "-"], check=True, input=(
+        "table ip rfcd {\n chain in {\n  type filter hook input priority 0;\n"
+        "  tcp dport 4444 reject with icmp type port-unreachable\n }\n}\n"))
+    out = _connect_from_stack(ns, HOST_IP, 4444)
+    assert "errno ECONNREFUSED" in out, out
+    assert "icmp 1 out_of_window 0" in out, out
