@@ -61,7 +61,7 @@ TCP_COUNTERS = (
     "rto_expired", "fast_retransmits", "partial_acks", "persist_probes", "keepalive_probes",
     "conn_active", "conn_passive", "conn_established", "conn_reset", "conn_refused",
     "conn_timeout", "conn_closed", "conn_aborted", "conn_no_tcb", "icmp_errors", "no_memory",
-    "icmp_out_of_window",
+    "icmp_out_of_window", "icmp_embryonic_dropped",
     # orphans (closed by the application, still closing)
     "orphans_evicted", "orphan_retries_exceeded", "fin_wait2_timeouts",
 )
@@ -592,12 +592,14 @@ class TCP:
 
         The quoted sequence number must be one we sent and is not yet acknowledged, SND.UNA
         <= SEG.SEQ <= SND.MAX (RFC 5927 4.1; SND.MAX as Linux does: a pure ACK carries
-        it), in SYN-SENT exactly our ISS; else a blind attacker guessed the 4-tuple only:
+        it), before ESTABLISHED exactly our ISS; else a blind attacker guessed the 4-tuple:
         dropped (icmp_out_of_window). Destination unreachable and time exceeded count;
         fragmentation needed is left alone (no path MTU discovery), others are ignored.
         SYN-SENT: a hard error (protocol, port unreachable) refuses the connection
         (ECONNREFUSED), a soft one ends the attempt too, with EHOSTUNREACH (RFC 5461 4.1,
-        as Linux does). Synchronized states: every error is soft (RFC 5927 5.2, against
+        as Linux does). A passive half-open connection (SYN-RECEIVED) is forgotten: its
+        SYN-ACK cannot arrive, and the SYN queue slot is worth more (as Linux's
+        tcp_req_err; nobody has accepted it, so nobody is told). Synchronized states: every error is soft (RFC 5927 5.2, against
         blind resets): the connection goes on, SO_ERROR reports it once, and a later
         timeout is reported as it (RFC 1122 4.2.3.9: "make the information available")."""
         st = self.stats
@@ -619,7 +621,7 @@ class TCP:
             return
         seq = rel_at(b, p + 4, tcb.iss_hi, tcb.iss_lo)
         if seq_lt(seq, tcb.snd_una) or seq_gt(seq, tcb.snd_max) or \
-                (seq == tcb.snd_max and tcb.state == T.SYN_SENT):
+                (seq == tcb.snd_max and tcb.state < T.ESTABLISHED):
             st.icmp_out_of_window += 1
             return
         hard = t == icmp4.DEST_UNREACH and (code == icmp4.PORT_UNREACH or
@@ -627,6 +629,9 @@ class TCP:
         err = ECONNREFUSED if hard else EHOSTUNREACH
         if tcb.state == T.SYN_SENT:
             self.drop(tcb, err)
+        elif tcb.state == T.SYN_RECEIVED and tcb.flags & T.F_PASSIVE:
+            st.icmp_embryonic_dropped += 1
+            self.drop(tcb, 0)
         elif tcb.sock is not None:
             tcb.sock.soft_error = err
 

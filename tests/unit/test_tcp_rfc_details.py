@@ -10,7 +10,7 @@ from ustack.core.tcp import tcb as T
 from ustack.core.tcp.cc_newreno import NewReno
 from tests import frames as F
 from tests.unit_ref import csum
-from tests.unit.test_tcp_segments import Peer, ACK, PSH
+from tests.unit.test_tcp_segments import Peer, tcp_frame, opt_bytes, ACK, PSH, SYN
 from tests.unit.test_tcp_states import Net, connected, close_all
 from tests.twostack import IP_B
 
@@ -325,3 +325,24 @@ def test_an_ack_of_new_data_clears_a_soft_error():
     p.send(p.seq, sa.seq + 1 + 5, ACK, opts=p.tsopt(sa))  # something worked
     assert p.sock.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == 0
     p.sock.close()
+
+
+
+def _half_open(p):
+    """A SYN to the stack's listener; the stack's SYN-ACK (IP datagram)."""
+    p.listen()
+    d = _tcp_dgrams(p.fed.feed(tcp_frame(p.seq, 0, SYN, opts=opt_bytes(mss=1460))))
+    assert len(d) == 1 and p.tcp.conns[0].state == T.SYN_RECEIVED
+    return d[0]
+
+
+def test_icmp_error_about_our_synack_forgets_the_half_open_connection():
+    # its SYN-ACK cannot arrive; the SYN queue slot is worth more (as Linux's tcp_req_err)
+    p = Peer()
+    sa = _half_open(p)
+    p.fed.feed(_icmp_quoting(sa, 3, 1, 1))   # not our ISS: a blind guess
+    assert p.stack.counters()["tcp.icmp_out_of_window"] == 1 and len(p.tcp.conns) == 1
+    p.fed.feed(_icmp_quoting(sa, 3, 1))
+    assert p.tcp.conns == [] and p.lsock.syn_count == 0 and p.tcp.embryonic == 0
+    assert p.stack.counters()["tcp.icmp_embryonic_dropped"] == 1
+    p.lsock.close()
