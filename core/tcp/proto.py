@@ -597,11 +597,12 @@ class TCP:
         fragmentation needed is left alone (no path MTU discovery), others are ignored.
         SYN-SENT: a hard error (protocol, port unreachable) refuses the connection
         (ECONNREFUSED), a soft one ends the attempt too, with EHOSTUNREACH (RFC 5461 4.1,
-        as Linux does). A passive half-open connection (SYN-RECEIVED) is forgotten: its
-        SYN-ACK cannot arrive, and the SYN queue slot is worth more (as Linux's
-        tcp_req_err; nobody has accepted it, so nobody is told). Synchronized states: every error is soft (RFC 5927 5.2, against
-        blind resets): the connection goes on, SO_ERROR reports it once, and a later
-        timeout is reported as it (RFC 1122 4.2.3.9: "make the information available")."""
+        as Linux does). A passive half-open connection (SYN-RECEIVED) is forgotten
+        (icmp_embryonic_dropped): its SYN-ACK cannot arrive and the SYN queue slot is
+        worth more; nobody accepted it, so nobody is told (Linux's tcp_req_err).
+        Synchronized states: every error is soft (RFC 5927 5.2, against blind resets):
+        the connection goes on, SO_ERROR reports it once, and a later timeout is
+        reported as it (RFC 1122 4.2.3.9: "make the information available")."""
         st = self.stats
         st.icmp_errors += 1
         if not (t == icmp4.DEST_UNREACH and code != icmp4.FRAG_NEEDED or
