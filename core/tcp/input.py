@@ -222,6 +222,9 @@ def _established(tcp, tcb):
         tcp.abort(tcb)  # no memory for its buffers: RST rather than a half-made connection
         return False
     tcb.state = T.ESTABLISHED
+    # RFC 7323 4.3: our SYN-ACK (a SYN cookie's too), or the ACK about to answer theirs,
+    # acknowledges the peer's SYN: Last.ACK.sent is RCV.NXT
+    tcb.last_ack_sent = tcb.rcv_nxt
     if not _rtt_from_ts(tcp, tcb):
         if tcb.retries == 0:
             rto.sample(tcb, tcp.stack.now - tcb.rtt_start, tcp.rto_min, tcp.rto_max)  # Karn

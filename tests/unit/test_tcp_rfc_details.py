@@ -68,6 +68,26 @@ def test_retransmission_below_last_ack_sent_still_updates_ts_recent():
     p.sock.close()
 
 
+def test_after_a_syn_cookie_handshake_last_ack_sent_is_the_cookies_ack():
+    # the cookie SYN-ACK acknowledged the SYN: the first data segment is at Last.ACK.sent
+    from tests.unit.test_tcp_hardening import cookie_peer
+    from tests.unit.test_tcp_segments import opt_bytes as ob
+    p = cookie_peer()
+    r = p.send(5000, 0, SYN, opts=ob(mss=1460, ts=(777, 0)), sport=46001)
+    sa = r[0]
+    p.send(5001, sa.seq + 1, ACK, opts=ob(ts=(778, sa.opts["ts"][0])), sport=46001)
+    assert p.tcp.stats.syncookies_ok == 1
+    p.advance(50)
+    p.send(5001, sa.seq + 1, ACK | PSH, b"hello", opts=ob(ts=(800, sa.opts["ts"][0])),
+           sport=46001)
+    out = [x for x in p.advance(p.stack.config["TCP_DELACK_MS"] + 1) if x.dport == 46001]
+    assert out[-1].ack == 5006 and out[-1].opts["ts"][1] == 800
+    s, _ = p.lsock.accept()
+    assert s.recv(10) == b"hello"
+    s.close()
+    p.lsock.close()
+
+
 # ---- RFC 6298 5.7: RTO 3 s once data flows after a retransmitted SYN (no RTT sample) -------
 
 NO_TS = {"TCP_TIMESTAMPS": False}
