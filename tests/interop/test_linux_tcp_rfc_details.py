@@ -28,7 +28,7 @@ c = socket.create_connection(("%s", 9), timeout=5)
 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 time.sleep(0.5)               # the handshake's ACKs settle
 c.sendall(b"a")
-time.sleep(0.08)              # well inside the stack's 200 ms delayed-ACK time
+time.sleep(0.03)              # well inside the stack's delayed-ACK time (500 ms)
 c.sendall(b"b")
 time.sleep(0.5)
 c.close()
@@ -37,7 +37,7 @@ c.close()
 
 def test_delayed_ack_to_linux_echoes_the_tsval_of_the_first_segment_it_covers(ns, tmp_path):
     pcap = str(tmp_path / "ts.pcap")
-    s = StackProc(ns, "--serve", "discard", "--pcap", pcap)
+    s = StackProc(ns, "--serve", "discard", "--pcap", pcap, "--config", "TCP_DELACK_MS=500")
     r = ns.python(SENDER % STACK_IP, timeout=30)
     assert r.returncode == 0, r.stderr
     s.stop()
@@ -55,7 +55,7 @@ def test_delayed_ack_to_linux_echoes_the_tsval_of_the_first_segment_it_covers(ns
             data.append((int(seq), int(tsval)))
     assert len(data) == 2, t.stdout
     (seq_a, ts_a), (seq_b, ts_b) = data
-    assert ts_b > ts_a, t.stdout  # 80 ms apart on Linux's millisecond clock
+    assert ts_b > ts_a, t.stdout  # 30 ms apart on Linux's millisecond clock
     acks = [int(tsecr) for src, seq, ack, ln, tsval, tsecr in rows
             if src == STACK_IP and ack and int(ack) == (seq_b + 1) & 0xFFFFFFFF]
     assert acks, t.stdout
