@@ -20,7 +20,7 @@ Bounds (issue 8), each with its counter:
                       (orphan_retries_exceeded), TCP_FIN_TIMEOUT_MS (fin_wait2_timeouts)
     out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full)"""
 from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror
-from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH, urandom
+from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, urandom
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
 from ustack.core.wire import tcp as w
@@ -627,7 +627,11 @@ class TCP:
             return
         hard = t == icmp4.DEST_UNREACH and (code == icmp4.PORT_UNREACH or
                                             code == icmp4.PROTO_UNREACH)
-        err = ECONNREFUSED if hard else EHOSTUNREACH
+        err = EHOSTUNREACH
+        if hard:
+            err = ECONNREFUSED
+        elif t == icmp4.DEST_UNREACH and code == icmp4.NET_UNREACH:
+            err = ENETUNREACH  # as Linux's icmp_err_convert
         if tcb.state == T.SYN_SENT:
             self.drop(tcb, err)
         elif tcb.state == T.SYN_RECEIVED and tcb.flags & T.F_PASSIVE:

@@ -366,3 +366,14 @@ def test_icmp_error_about_our_synack_forgets_the_half_open_connection():
     assert p.tcp.conns == [] and p.lsock.syn_count == 0 and p.tcp.embryonic == 0
     assert p.stack.counters()["tcp.icmp_embryonic_dropped"] == 1
     p.lsock.close()
+
+
+def test_net_unreachable_is_reported_as_enetunreach():
+    # errno as Linux's icmp_err_convert: code 0 is the network, code 1 the host
+    p = Peer()
+    p.connect()
+    d = _sent_data(p)
+    p.fed.feed(_icmp_quoting(d, 3, 0))
+    assert p.tcb().state == T.ESTABLISHED
+    assert p.sock.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == errno.ENETUNREACH
+    p.sock.close()
