@@ -45,11 +45,13 @@ class NewReno:
                 self.in_recovery = False
                 self.recovered += 1
                 return False
-            # partial ACK: deflate by the amount acked, add back one MSS, retransmit
-            self.cwnd -= acked
-            if self.cwnd < mss:
-                self.cwnd = mss
-            self.cwnd += mss
+            # partial ACK (RFC 6582 3.2 step 3): deflate by the amount acked, add back one
+            # MSS only if at least one MSS of new data was acknowledged (so about ssthresh
+            # stays in flight once recovery ends), retransmit the next hole
+            w = self.cwnd - acked
+            if acked >= mss:
+                w += mss
+            self.cwnd = w if w > mss else mss  # room for the retransmission at least
             return True
         if self.cwnd < self.ssthresh:
             # slow start (RFC 5681 3.1, eq. 2)

@@ -245,8 +245,14 @@ def _established(tcp, tcb):
         tcp.abort(tcb)  # no memory for its buffers: RST rather than a half-made connection
         return False
     tcb.state = T.ESTABLISHED
-    if _rtt_from_ts(tcp, tcb) < 0 and tcb.retries == 0:
-        rto.sample(tcb, tcp.stack.now - tcb.rtt_start, tcp.rto_min, tcp.rto_max)  # Karn
+    # RFC 7323 4.3: our SYN-ACK (a SYN cookie's too), or the ACK about to answer theirs,
+    # acknowledges the peer's SYN: Last.ACK.sent is RCV.NXT
+    tcb.last_ack_sent = tcb.rcv_nxt
+    if _rtt_from_ts(tcp, tcb) < 0:
+        if tcb.retries == 0:
+            rto.sample(tcb, tcp.stack.now - tcb.rtt_start, tcp.rto_min, tcp.rto_max)  # Karn
+        elif tcb.rexmits and tcb.srtt8 == 0:
+            rto.fallback(tcb, tcp.rto_max)  # RFC 6298 5.7 (rexmits: not a SYN cookie's)
     tcb.t_rexmt = 0
     tcb.retries = 0
     tcb.backoff = 0
@@ -414,9 +420,10 @@ def segment(tcp, tcb, b):
 
     tcb.last_rx = now
     tcb.keep_probes = 0
-    # RFC 7323 4.3: remember the timestamp of an in-order segment
-    if tcb.flags & T.F_TS and tcp.opt_seen & opt.SEEN_TS and seq == nxt and \
-            seq_ge(tcp.opt_tsval, tcb.ts_recent):
+    # RFC 7323 4.3 (2): TS.Recent from a segment at or below Last.ACK.sent only, so an ACK
+    # we delay echoes the EARLIEST TSval it covers and the peer's RTT includes our delay
+    if tcb.flags & T.F_TS and tcp.opt_seen & opt.SEEN_TS and \
+            seq_le(tcp.seg_seq, tcb.last_ack_sent) and seq_ge(tcp.opt_tsval, tcb.ts_recent):
         tcb.ts_recent = tcp.opt_tsval
         tcb.ts_recent_age = now
 
@@ -520,8 +527,10 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
             if tcb.cc.on_ack(data, ack, flight, tcp.stack.now, rtt):
                 st.partial_acks += 1
                 out.retransmit_first(tcp, tcb)
-        if tcb.sock is not None:
-            tcb.sock._event()
+        s = tcb.sock
+        if s is not None:
+            s.soft_error = 0  # new data acknowledged: the path works again (as Linux)
+            s._event()
         if fin_acked:
             if state == T.FIN_WAIT_1:
                 tcb.state = T.FIN_WAIT_2

@@ -97,6 +97,7 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
     pb.n = hl + n
     tcp.stats.tx_segments += 1
     if flags & w.ACK_F:
+        tcb.last_ack_sent = tcb.rcv_nxt  # RFC 7323 4.3: Last.ACK.sent, for TS.Recent
         tcb.rcv_unacked = 0
         tcb.t_delack = 0
         tcb.flags &= ~T.F_ACKNOW

@@ -20,7 +20,7 @@ Bounds (issue 8), each with its counter:
                       (orphan_retries_exceeded), TCP_FIN_TIMEOUT_MS (fin_wait2_timeouts)
     out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full)"""
 from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror
-from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH, urandom
+from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, urandom
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
 from ustack.core.wire import tcp as w
@@ -35,7 +35,7 @@ from ustack.core.tcp import timers
 from ustack.core.tcp import cookie
 from ustack.core.tcp.ring import RingPool
 from ustack.core.tcp.ooo import Ooo
-from ustack.core.tcp.seq import MASK, seq_add, seq_gt, rel_at
+from ustack.core.tcp.seq import MASK, seq_add, seq_gt, seq_lt, rel_at
 from ustack.core.tcp import cc as ccmod
 from ustack.core.portalloc import Ephemeral
 
@@ -61,6 +61,7 @@ TCP_COUNTERS = (
     "rto_expired", "fast_retransmits", "partial_acks", "persist_probes", "keepalive_probes",
     "conn_active", "conn_passive", "conn_established", "conn_reset", "conn_refused",
     "conn_timeout", "conn_closed", "conn_aborted", "conn_no_tcb", "icmp_errors", "no_memory",
+    "icmp_out_of_window", "icmp_embryonic_dropped",
     # orphans (closed by the application, still closing)
     "orphans_evicted", "orphan_retries_exceeded", "fin_wait2_timeouts",
 ) + ccmod.CC_COUNTERS
@@ -590,10 +591,25 @@ class TCP:
         out.send_ack(self, tcb)
 
     def icmp_error(self, t, code, b, q, qihl):
-        """ICMP error about one of our segments: hard errors abort a connection that is still
-        in SYN_SENT (RFC 1122 4.2.3.9: soft otherwise, remembered for the application)."""
-        self.stats.icmp_errors += 1
-        if t != icmp4.DEST_UNREACH:
+        """ICMP error quoting one of our segments (RFC 1122 4.2.3.9, RFC 5927).
+
+        The quoted sequence number must be one we sent and is not yet acknowledged, SND.UNA
+        <= SEG.SEQ <= SND.MAX (RFC 5927 4.1; SND.MAX as Linux does: a pure ACK carries
+        it), before ESTABLISHED exactly our ISS; else a blind attacker guessed the 4-tuple:
+        dropped (icmp_out_of_window). Destination unreachable and time exceeded count;
+        fragmentation needed is left alone (no path MTU discovery), others are ignored.
+        SYN-SENT: a hard error (protocol, port unreachable) refuses the connection
+        (ECONNREFUSED), a soft one ends the attempt too, with EHOSTUNREACH (RFC 5461 4.1,
+        as Linux does). A passive half-open connection (SYN-RECEIVED) is forgotten
+        (icmp_embryonic_dropped): its SYN-ACK cannot arrive and the SYN queue slot is
+        worth more; nobody accepted it, so nobody is told (Linux's tcp_req_err).
+        Synchronized states: every error is soft (RFC 5927 5.2, against blind resets):
+        the connection goes on, SO_ERROR reports it once, and a later timeout is
+        reported as it (RFC 1122 4.2.3.9: "make the information available")."""
+        st = self.stats
+        st.icmp_errors += 1
+        if not (t == icmp4.DEST_UNREACH and code != icmp4.FRAG_NEEDED or
+                t == icmp4.TIME_EXCEEDED):
             return
         p = q + qihl
         sport = (b[p] << 8) | b[p + 1]
@@ -607,11 +623,24 @@ class TCP:
             tcb = tcb.hnext
         if tcb is None:
             return
-        err = ECONNREFUSED if code == icmp4.PORT_UNREACH or code == icmp4.PROTO_UNREACH \
-            else EHOSTUNREACH
-        if tcb.state == T.SYN_SENT and code != icmp4.FRAG_NEEDED:
+        seq = rel_at(b, p + 4, tcb.iss_hi, tcb.iss_lo)
+        if seq_lt(seq, tcb.snd_una) or seq_gt(seq, tcb.snd_max) or \
+                (seq == tcb.snd_max and tcb.state < T.ESTABLISHED):
+            st.icmp_out_of_window += 1
+            return
+        hard = t == icmp4.DEST_UNREACH and (code == icmp4.PORT_UNREACH or
+                                            code == icmp4.PROTO_UNREACH)
+        err = EHOSTUNREACH
+        if hard:
+            err = ECONNREFUSED
+        elif t == icmp4.DEST_UNREACH and code == icmp4.NET_UNREACH:
+            err = ENETUNREACH  # as Linux's icmp_err_convert
+        if tcb.state == T.SYN_SENT:
             self.drop(tcb, err)
-        elif tcb.sock is not None and code != icmp4.FRAG_NEEDED:
+        elif tcb.state == T.SYN_RECEIVED and tcb.flags & T.F_PASSIVE:
+            st.icmp_embryonic_dropped += 1
+            self.drop(tcb, 0)
+        elif tcb.sock is not None:
             tcb.sock.soft_error = err
 
     # ---- timers -------------------------------------------------------------------------------
@@ -668,8 +697,15 @@ class TCP:
         self.stack.timer_at(t)
 
     def timed_out(self, tcb):
+        """Retransmissions or keepalives unanswered: ETIMEDOUT, or the soft error an ICMP
+        message gave meanwhile (RFC 1122 4.2.3.9), as Linux reports it."""
         self.stats.conn_timeout += 1
-        self.drop(tcb, ETIMEDOUT)
+        s = tcb.sock
+        err = ETIMEDOUT
+        if s is not None and s.soft_error:
+            err = s.soft_error
+            s.soft_error = 0
+        self.drop(tcb, err)
 
     def abort(self, tcb):
         """RFC 9293 3.10.5 ABORT: RST to the peer (in synchronized states), then gone."""

@@ -11,6 +11,7 @@ the timed segment on retransmission (timestamps, RFC 7323 4, are unambiguous). B
 from ustack.core.compat import const
 
 G = const(1)  # clock granularity: 1 ms
+RTO_FALLBACK_MS = const(3000)  # RFC 6298 5.7: the RTO once data flows after a lost SYN
 
 
 def sample(tcb, r, rto_min, rto_max):
@@ -43,6 +44,17 @@ def compute(tcb, rto_min, rto_max):
     if rto > rto_max:
         rto = rto_max
     return rto
+
+
+def fallback(tcb, rto_max):
+    """RFC 6298 5.7: our SYN (or SYN-ACK) timed out and the handshake gave no RTT sample
+    (no timestamps, Karn): the initial RTO proved too short for this path, so data starts
+    with 3 s (at most rto_max) until a real sample comes."""
+    r = RTO_FALLBACK_MS
+    if r > rto_max:
+        r = rto_max
+    if tcb.rto < r:
+        tcb.rto = r
 
 
 def current(tcb, rto_max):

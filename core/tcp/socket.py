@@ -50,7 +50,7 @@ class TcpSocket(so.Socket):
         self.keep_cnt = 0
         self.linger = -1
         self.connecting = False
-        self.soft_error = 0
+        self.soft_error = 0      # the last ICMP soft error (proto.icmp_error), for SO_ERROR
         self.rcvbuf = tcp.rcv_buf
         self.sndbuf = tcp.snd_buf
         self.cc_name = None  # TCP_CONGESTION's choice; None: the board's TCP_CC
@@ -550,6 +550,16 @@ class TcpSocket(so.Socket):
             self.tcp.arm(t)
         elif not (tcb.flags & T.F_KEEPALIVE):
             tcb.t_keep = 0
+
+    def getsockopt(self, level, opt, buflen=0):
+        # SO_ERROR: a pending error, else the last soft one (an ICMP error the connection
+        # survived, RFC 1122 4.2.3.9), read once - as Linux's sk_err_soft
+        if level == so.SOL_SOCKET and opt == so.SO_ERROR and not self.so_error and \
+                self.soft_error and not self.closed:
+            e = self.soft_error
+            self.soft_error = 0
+            return e
+        return so.Socket.getsockopt(self, level, opt, buflen)
 
     def _getopt(self, level, opt):
         tcb = self.tcb

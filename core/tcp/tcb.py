@@ -64,7 +64,7 @@ class TCB:
         "snd_wl2",
         "max_sndwnd", "snd_wscale", "mss", "peer_mss",
         "irs_hi", "irs_lo", "rcv_nxt", "rcv_adv", "rcv_wscale", "rcv_cap", "rcv_unacked",
-        "ooo_fin",
+        "ooo_fin", "last_ack_sent",
         "ts_recent", "ts_recent_age", "ts_hi", "ts_lo", "ts_start", "tsr_hi", "tsr_lo",
         "srtt8", "rttvar4", "rto", "backoff", "rtt_seq", "rtt_start", "retries", "rexmits",
         "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn",
@@ -105,6 +105,7 @@ class TCB:
         self.rcv_cap = 0         # receive buffer size (ring size once allocated)
         self.rcv_unacked = 0     # bytes received since we last sent an ACK
         self.ooo_fin = 0
+        self.last_ack_sent = 0   # RCV.NXT in the last ACK we sent (RFC 7323 4.3 Last.ACK.sent)
         self.ts_recent = 0
         self.ts_recent_age = 0
         self.ts_hi = 0           # our TSval at ts_start (16-bit halves)

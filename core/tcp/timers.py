@@ -1,11 +1,18 @@
 """Per-connection timers, run from TCP.tick: retransmission (RFC 6298 5.4-5.6, go-back-N from
-SND.UNA, exponential backoff, give up after TCP_MAX_RETRIES / TCP_SYN_RETRIES), persist
+SND.UNA, exponential backoff capped at TCP_RTO_MAX_MS, give up after TCP_MAX_RETRIES /
+TCP_SYN_RETRIES - an active open never before R2_SYN_MS, RFC 9293 3.8.3), persist
 (zero-window probes with backoff, RFC 9293 3.8.6.1), delayed ACK, keepalive (RFC 1122
 4.2.3.6), TIME-WAIT / orphaned FIN-WAIT-2 expiry. Returns the connection's next deadline."""
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
 from ustack.core.tcp.seq import seq_sub
+from ustack.core.compat import const
+
+# RFC 9293 3.8.3 (RFC 1122 4.2.3.5): "R2 for a SYN segment MUST be set large enough to
+# provide retransmission of the segment for at least 3 minutes" - the application may
+# give up sooner (a connect timeout, close()), the stack does not
+R2_SYN_MS = const(180000)
 
 
 def run(tcp, tcb, now):
@@ -69,6 +76,11 @@ def _rexmt(tcp, tcb, now):
     orphan = not syn and tcp.is_orphan(tcb)
     if orphan and tcp.orphan_retries < limit:
         limit = tcp.orphan_retries  # Linux's tcp_orphan_retries
+    if tcb.retries >= limit and syn and not (tcb.flags & T.F_PASSIVE) and \
+            now - tcb.rtt_start < R2_SYN_MS:
+        # rtt_start: when our first SYN went out (output.py times it); retry it at the
+        # capped RTO until 3 minutes have passed
+        limit = tcb.retries + 1
     if tcb.retries >= limit:
         if syn and tcb.flags & T.F_PASSIVE:
             tcp.drop(tcb, 0)  # an embryonic connection simply goes away
