@@ -65,6 +65,7 @@ DEFAULTS = {
     "TCP_ORPHAN_RETRIES": 8,   # an orphan's retransmissions/zero-window probes (never reset)
     "TCP_FIN_TIMEOUT_MS": 60000,  # an orphan waits this long in FIN-WAIT-2 (Linux default)
     "TCP_OOO_SEGMENTS": 8,
+    "TCP_SACK_SLOTS": 8,       # SACK scoreboard ranges per connection (RFC 6675); 0: SACK ignored
     "TCP_CC": "newreno",
     "TCP_WSCALE": True,
     "TCP_TIMESTAMPS": True,
@@ -145,6 +146,7 @@ RANGES = {
     "TCP_MAX_RETRIES": (1, 255),
     "TCP_SYN_RETRIES": (1, 255),
     "TCP_OOO_SEGMENTS": (0, 255),
+    "TCP_SACK_SLOTS": (0, 255),
     "TCP_KEEPIDLE_MS": (1, DAY_MS),
     "TCP_KEEPINTVL_MS": (1, DAY_MS),
     "TCP_KEEPCNT": (1, 255),

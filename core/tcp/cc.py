@@ -4,6 +4,9 @@
                                          caller to retransmit the first unacked segment
                                          now (a NewReno partial ACK, RFC 6582 3.2 step 3)
     on_dup_ack(ack, flight, snd_max) -> bool  a duplicate ACK; True = fast retransmit now
+    on_loss(flight, snd_max) -> ssthresh SACK loss recovery (scoreboard.py) detected a loss:
+                                         reduce, in recovery until snd_max is
+                                         acknowledged (on_ack's full ACK ends it)
     on_rto(flight, snd_max)              the retransmission timer expired
     window() -> int                      the congestion window in bytes
     set_mss(mss)                         the send MSS became known (after the handshake)

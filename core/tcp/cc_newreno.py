@@ -80,6 +80,20 @@ class NewReno:
             return True
         return False
 
+    def on_loss(self, flight, snd_max):
+        """SACK loss recovery (RFC 6675 5 (4.2)) found a loss: ssthresh = FlightSize / 2
+        (RFC 5681 eq. 4), in recovery until snd_max is acknowledged - the recovery paces
+        the sending (PRR) meanwhile. Returns ssthresh."""
+        mss = self.mss
+        half = flight >> 1
+        self.ssthresh = half if half > 2 * mss else 2 * mss
+        self.cwnd = self.ssthresh
+        self.recover = snd_max
+        self.recover_valid = True
+        self.in_recovery = True
+        self.dupacks = 0
+        return self.ssthresh
+
     def on_rto(self, flight, snd_max):
         mss = self.mss
         half = flight >> 1

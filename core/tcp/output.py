@@ -13,6 +13,7 @@ from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
 from ustack.core.tcp import rto
 from ustack.core.tcp import cookie
+from ustack.core.tcp import scoreboard as sc
 from ustack.core.tcp.seq import seq_add, seq_sub, seq_gt, put_rel
 
 
@@ -136,17 +137,26 @@ def output(tcp, tcb, force=False):
     sent = False
     mss = tcb.mss
     now = tcp.stack.now
-    while True:
+    sb = tcb.sb
+    rec = sb is not None and sb.in_recovery
+    if rec:
+        sent = _recover(tcp, tcb, sb, now)  # SACK recovery: PRR and NextSeg decide
+    while not rec:
         count = snd.count
         off = seq_sub(tcb.snd_nxt, tcb.snd_una)
         avail = count - off
         if avail < 0:
             break  # everything, FIN included, is in flight
-        wnd = tcb.snd_wnd
+        usable = tcb.snd_wnd - off
         cw = tcb.cc.window()
-        if cw < wnd:
-            wnd = cw
-        usable = wnd - off
+        if sb is not None and sb.sacked:
+            # RFC 6675 5 (3): with SACKed data out, cwnd - pipe gates new data (SACKed
+            # bytes have left the network: limited transmit, RFC 3042, for free)
+            cw -= sb.pipe(tcb.snd_una, tcb.snd_max, mss)
+        else:
+            cw -= off
+        if cw < usable:
+            usable = cw
         n = avail
         if n > mss:
             n = mss
@@ -173,18 +183,7 @@ def output(tcp, tcb, force=False):
             break
         sent = True
         force = False
-        if n > 0 and seq == tcb.snd_max and not (tcb.flags & (T.F_TIMING | T.F_TS)):
-            tcb.flags |= T.F_TIMING
-            tcb.rtt_seq = seq
-            tcb.rtt_start = now
-        if fin:
-            tcb.flags |= T.F_FIN_SENT
-            n += 1
-        tcb.snd_nxt = seq_add(seq, n)
-        if seq_gt(tcb.snd_nxt, tcb.snd_max):
-            tcb.snd_max = tcb.snd_nxt
-        arm_rexmt(tcp, tcb)
-        tcb.t_persist = 0
+        _sent_new(tcp, tcb, seq, n, fin, now)
         if fin:
             break
     if not sent and tcb.flags & T.F_ACKNOW:
@@ -195,6 +194,110 @@ def output(tcp, tcb, force=False):
         t = now + rto.current(tcb, tcp.rto_max)
         tcb.t_persist = t
         tcp.stack.timer_at(t)
+
+
+def _sent_new(tcp, tcb, seq, n, fin, now):
+    """Bookkeeping after a segment from SND.NXT went out: RTT timing, FIN, SND.NXT/SND.MAX,
+    the timers. Returns the sequence space it used."""
+    if n > 0 and seq == tcb.snd_max and not (tcb.flags & (T.F_TIMING | T.F_TS)):
+        tcb.flags |= T.F_TIMING
+        tcb.rtt_seq = seq
+        tcb.rtt_start = now
+    if fin:
+        tcb.flags |= T.F_FIN_SENT
+        n += 1
+    tcb.snd_nxt = seq_add(seq, n)
+    if seq_gt(tcb.snd_nxt, tcb.snd_max):
+        tcb.snd_max = tcb.snd_nxt
+    arm_rexmt(tcp, tcb)
+    tcb.t_persist = 0
+    return n
+
+
+def _recover(tcp, tcb, sb, now):
+    """SACK loss recovery's sending (RFC 6675 5 (C)): while this ACK's PRR budget (RFC 6937)
+    lasts, NextSeg names the next segment - a lost hole, new data, a hole not yet deemed
+    lost, or once the rescue retransmission. Entering, the segment at SND.UNA goes first
+    (RFC 6675 5 (4.3)). True when something was sent."""
+    snd = tcb.snd
+    mss = tcb.mss
+    sent = False
+    while sb.budget > 0:
+        una = tcb.snd_una
+        hi = tcb.snd_max
+        if sb.first:
+            e = sb.rs.start[0] if sb.rs.n else hi
+            ln = seq_sub(e, una)
+            sb.seg = una
+            sb.seg_len = ln if ln < mss else mss
+            kind = sc.LOST
+        else:
+            off = seq_sub(tcb.snd_nxt, una)
+            avail = snd.count - off
+            n = avail if avail < mss else mss
+            fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_SENT)) == T.F_FIN_QUEUED
+            new_ok = tcb.snd_nxt == hi and (avail > 0 or fin) and off + n <= tcb.snd_wnd
+            kind = sb.next_seg(una, hi, mss, new_ok)
+        if kind == sc.NONE:
+            break
+        if kind == sc.NEW:
+            off = seq_sub(tcb.snd_nxt, una)
+            avail = snd.count - off
+            n = avail if avail < mss else mss
+            fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_SENT)) == T.F_FIN_QUEUED and n == avail
+            fl = w.FIN if fin else 0
+            if n > 0 and n == avail:
+                fl |= w.PSH
+            seq = tcb.snd_nxt
+            if not send_segment(tcp, tcb, seq, fl, off, n):
+                break
+            sb.sent(_sent_new(tcp, tcb, seq, n, fin, now))
+        else:
+            if not resend(tcp, tcb, sb.seg, sb.seg_len):
+                break
+            if kind == sc.RESCUE:
+                sb.rescue = sb.point  # RFC 6675 4 rule 4: one rescue per recovery
+                sb.rescue_valid = True
+                tcp.stats.rescue_rexmits += 1
+            else:
+                e = seq_add(sb.seg, sb.seg_len)
+                if seq_gt(e, sb.high_rxt):
+                    sb.high_rxt = e
+                if sb.first:
+                    sb.first = False
+                    sb.una_rxt_at = now
+                    sb.una_rxt_hi = hi
+                    sb.una_rxt_end = e
+                    if not sb.rescue_valid:
+                        sb.rescue = e  # (4.3): no premature rescue
+                        sb.rescue_valid = True
+            sb.sent(sb.seg_len)
+        sent = True
+    return sent
+
+
+def resend(tcp, tcb, seq, n):
+    """Retransmit the sequence range [seq, seq + n) of what is in flight (its data from the
+    send ring, the FIN if the range reaches it). False when nothing could be sent."""
+    count = tcb.snd.count
+    off = seq_sub(seq, tcb.snd_una)
+    dn = count - off
+    if dn > n:
+        dn = n
+    if dn < 0:
+        dn = 0
+    fl = 0
+    if off + n > count and tcb.flags & T.F_FIN_SENT and not (tcb.flags & T.F_FIN_ACKED):
+        fl = w.FIN
+    if dn == 0 and not fl:
+        return False
+    tcb.flags &= ~T.F_TIMING  # Karn
+    if not send_segment(tcp, tcb, seq, fl, off, dn):
+        return False
+    tcp.stats.tx_retransmits += 1
+    tcb.rexmits += 1
+    arm_rexmt(tcp, tcb)
+    return True
 
 
 def send_ack(tcp, tcb):

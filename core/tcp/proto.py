@@ -18,7 +18,8 @@ Bounds (issue 8), each with its counter:
                       completing ACK ignored so the SYN-ACK is retried)
     orphans           TCP_MAX_ORPHANS (oldest reset, orphans_evicted), TCP_ORPHAN_RETRIES
                       (orphan_retries_exceeded), TCP_FIN_TIMEOUT_MS (fin_wait2_timeouts)
-    out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full)"""
+    out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full)
+    SACK scoreboard   TCP_SACK_SLOTS ranges per connection (rx_sack_no_slot)"""
 from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror
 from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH, urandom
 from ustack.core.checksum import csum
@@ -35,6 +36,7 @@ from ustack.core.tcp import timers
 from ustack.core.tcp import cookie
 from ustack.core.tcp.ring import RingPool
 from ustack.core.tcp.ooo import Ooo
+from ustack.core.tcp.scoreboard import Scoreboard
 from ustack.core.tcp.seq import MASK, seq_add, seq_gt, rel_at
 from ustack.core.tcp import cc as ccmod
 from ustack.core.portalloc import Ephemeral
@@ -52,6 +54,9 @@ TCP_COUNTERS = (
     "rx_rst_bad_ack", "rx_syn_in_window", "rx_no_ack", "rx_ack_unsent", "rx_ack_too_old",
     "rx_bad_synack", "rx_dup_acks", "rx_sack_blocks", "rx_data_bytes", "rx_dup_data",
     "rx_ooo", "rx_ooo_full", "rx_after_close", "rx_window_probes",
+    # received SACK blocks (RFC 2018, RFC 2883) and SACK-based loss recovery (RFC 6675)
+    "rx_sack_bad", "rx_dsack", "rx_sack_no_slot", "sack_recoveries", "rescue_rexmits",
+    "lost_rexmits", "tlp_probes",
     # output
     "tx_segments", "tx_data_bytes", "tx_retransmits", "tx_rst", "tx_no_buffer",
     "tx_rst_rate_limited",
@@ -100,6 +105,7 @@ class TCP:
         self.orphan_retries = cfg["TCP_ORPHAN_RETRIES"]
         self.fin_timeout = cfg["TCP_FIN_TIMEOUT_MS"]
         self.ooo_slots = cfg["TCP_OOO_SEGMENTS"]
+        self.sack_slots = cfg["TCP_SACK_SLOTS"]
         self.wscale = bool(cfg["TCP_WSCALE"])
         self.timestamps = bool(cfg["TCP_TIMESTAMPS"])
         self.sack = bool(cfg["TCP_SACK"])
@@ -295,6 +301,8 @@ class TCP:
                 tcb.rcv = self.rings.get(tcb.rcv_cap)
             if tcb.ooo is None:
                 tcb.ooo = Ooo(self.ooo_slots)
+            if tcb.sb is None and tcb.flags & T.F_SACK and self.sack_slots:
+                tcb.sb = Scoreboard(self.sack_slots)
             if tcb.cc is None:
                 tcb.cc = ccmod.make(self.cc_name, tcb.mss)
             else:
@@ -309,6 +317,7 @@ class TCP:
         if tcb.snd is not None:
             self.rings.put(tcb.snd)
             tcb.snd = None
+        tcb.sb = None
         if rcv_too and tcb.rcv is not None:
             self.rings.put(tcb.rcv)
             tcb.rcv = None
@@ -326,7 +335,7 @@ class TCP:
             tcb.listener.acc_q.remove(tcb)
         tcb.listener = None
         tcb.state = T.CLOSED
-        tcb.t_rexmt = tcb.t_persist = tcb.t_delack = tcb.t_keep = tcb.t_conn = 0
+        tcb.t_rexmt = tcb.t_persist = tcb.t_delack = tcb.t_keep = tcb.t_conn = tcb.t_tlp = 0
         tcb.error = err
         if tcb in self.conns:
             self.conns.remove(tcb)

@@ -86,6 +86,11 @@ def _rexmt(tcp, tcb, now):
     tcp.stats.tx_retransmits += 1
     if not syn and tcb.cc is not None:
         tcb.cc.on_rto(seq_sub(tcb.snd_max, tcb.snd_una), tcb.snd_max)
+    sb = tcb.sb
+    if sb is not None and not syn:
+        sb.reset()  # RFC 2018 8: SACKed bits off; RFC 6675 5.1: RecoveryPoint = HighData
+        sb.point = tcb.snd_max
+        sb.point_valid = True
     tcb.flags &= ~T.F_TIMING  # Karn
     if syn:
         tcb.snd_nxt = 0  # our ISS: resend the SYN
