@@ -70,6 +70,7 @@ DEFAULTS = {
     "TCP_WSCALE": True,
     "TCP_TIMESTAMPS": True,
     "TCP_SACK": True,
+    "TCP_TLP": True,           # RFC 8985 tail loss probes (with SACK): a lost tail costs 2*SRTT
     "TCP_KEEPIDLE_MS": 7200000,
     "TCP_KEEPINTVL_MS": 75000,
     "TCP_KEEPCNT": 9,

@@ -498,6 +498,8 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         if ack != tcb.snd_max:
             out.arm_rexmt(tcp, tcb)  # RFC 6298 5.3: restart for the rest
         if sb is not None:
+            out.arm_tlp(tcp, tcb)  # RFC 8985 7.2: and the probe timeout
+        if sb is not None:
             sb.cut(ack)
         if sack and sb.in_recovery:
             if seq_ge(ack, sb.point):
@@ -560,11 +562,22 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
     6937) turns each ACK's delivered bytes into a sending budget output() spends."""
     st = tcp.stats
     mid = sb.sacked
+    dsack = st.rx_dsack
     if tcp.opt_sack_blocks and seq_ge(ack, una0):
         _sack_blocks(tcp, tcb, sb, b, ack, tcp.opt_sack_blocks)
     una = tcb.snd_una
     hi = tcb.snd_max
     mss = tcb.mss
+    cc = tcb.cc
+    if sb.tlp_out and sb.tlp_answered(ack, st.rx_dsack != dsack) and cc is not None and \
+            not sb.in_recovery:
+        # RFC 8985 7.4.2: the probe repaired a loss - the congestion response of a fast
+        # recovery; with data still out, as one (PRR) until it is acknowledged
+        ss = cc.on_loss(seq_sub(sb.tlp_high, una0), hi)
+        st.tlp_recoveries += 1
+        if hi != una:
+            sb.enter(una, hi, ss)
+            sb.first = False
     delivered = sb.sacked - sacked0  # RFC 6937: DeliveredData = change in SND.UNA + in SACKd
     if seq_gt(una, una0):
         delivered += seq_sub(una, una0)
@@ -578,11 +591,11 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
     if dup:
         st.rx_dup_acks += 1
         sb.dupacks += 1
-    cc = tcb.cc
     if cc is None:
         return
     if sb.in_recovery:
-        if sb.una_rxt_lost(una, tcp.stack.now, tcb.srtt8 >> 5):  # reo_wnd: SRTT/4
+        if sb.una_rxt_lost(una, tcp.stack.now, tcb.srtt8 >> 3, tcb.srtt8 >> 5,  # reo_wnd:
+                           sb.sacked - mid):                                # SRTT/4
             st.lost_rexmits += 1
         sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)
     elif dup and hi != una and sb.may_enter(ack) and \

@@ -14,7 +14,11 @@ from ustack.core.tcp import options
 from ustack.core.tcp import rto
 from ustack.core.tcp import cookie
 from ustack.core.tcp import scoreboard as sc
-from ustack.core.tcp.seq import seq_add, seq_sub, seq_gt, put_rel
+from ustack.core.compat import const
+from ustack.core.tcp.seq import seq_add, seq_sub, seq_gt, seq_lt, put_rel
+
+WCDELACK_MS = const(200)  # RFC 8985 7.2 WCDelAckT: the peer's worst-case delayed ACK
+TLP_MIN_MS = const(10)    # a floor under 2*SRTT on a LAN (Linux's TCP_TIMEOUT_MIN for TLP)
 
 
 def rcv_window(tcp, tcb):
@@ -211,7 +215,68 @@ def _sent_new(tcp, tcb, seq, n, fin, now):
         tcb.snd_max = tcb.snd_nxt
     arm_rexmt(tcp, tcb)
     tcb.t_persist = 0
+    arm_tlp(tcp, tcb)
     return n
+
+
+def arm_tlp(tcp, tcb):
+    """RFC 8985 7.2: (re)start the probe timeout after new data went out or an ACK moved
+    SND.UNA - with SACK, outside recovery, no probe already out, an RTT known: PTO =
+    2*SRTT, plus the peer's worst-case delayed ACK when one segment is in flight. Not when
+    the RTO would fire first (it repairs the tail then anyway)."""
+    sb = tcb.sb
+    tcb.t_tlp = 0
+    if sb is None or sb.in_recovery or sb.tlp_out or tcb.srtt8 == 0 or not tcp.tlp or \
+            tcb.snd_max == tcb.snd_una:
+        return
+    if sb.point_valid and seq_lt(tcb.snd_una, sb.point):
+        return  # recovering from a timeout (RecoveryPoint not yet reached): no probes
+    pto = tcb.srtt8 >> 2
+    if pto < TLP_MIN_MS:
+        pto = TLP_MIN_MS
+    if seq_sub(tcb.snd_max, tcb.snd_una) <= tcb.mss:
+        pto += WCDELACK_MS
+    t = tcp.stack.now + pto
+    if tcb.t_rexmt and t >= tcb.t_rexmt:
+        return
+    tcb.t_tlp = t
+    tcp.stack.timer_at(t)
+
+
+def send_tlp(tcp, tcb):
+    """RFC 8985 7.3: the probe - one new segment if the receive window lets one out, else
+    the last segment sent again - so the peer's ACK or SACK for it tells what was lost at
+    the tail (input.py) instead of a retransmission timeout; then the RTO is rearmed."""
+    sb = tcb.sb
+    snd = tcb.snd
+    una = tcb.snd_una
+    hi = tcb.snd_max
+    mss = tcb.mss
+    off = seq_sub(tcb.snd_nxt, una)
+    avail = snd.count - off
+    n = avail if avail < mss else mss
+    fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_SENT)) == T.F_FIN_QUEUED and n == avail
+    if tcb.snd_nxt == hi and (n > 0 or fin) and off + n <= tcb.snd_wnd:
+        fl = w.FIN if fin else 0
+        if n > 0 and n == avail:
+            fl |= w.PSH
+        if not send_segment(tcp, tcb, hi, fl, off, n):
+            return
+        sb.tlp_rxt = False
+        sb.tlp_lo = hi
+        sb.tlp_out = True  # before _sent_new: no PTO for the probe itself
+        _sent_new(tcp, tcb, hi, n, fin, tcp.stack.now)
+    else:
+        lo = seq_sub(hi, mss) if seq_sub(hi, una) > mss else una
+        if not resend(tcp, tcb, lo, seq_sub(hi, lo)):
+            return
+        sb.tlp_rxt = True
+        sb.tlp_lo = lo
+        sb.tlp_out = True
+    sb.tlp_high = tcb.snd_max
+    tcp.stats.tlp_probes += 1
+    tcb.t_rexmt = 0
+    arm_rexmt(tcp, tcb)
 
 
 def _recover(tcp, tcb, sb, now):

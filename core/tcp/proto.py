@@ -56,7 +56,7 @@ TCP_COUNTERS = (
     "rx_ooo", "rx_ooo_full", "rx_after_close", "rx_window_probes",
     # received SACK blocks (RFC 2018, RFC 2883) and SACK-based loss recovery (RFC 6675)
     "rx_sack_bad", "rx_dsack", "rx_sack_no_slot", "sack_recoveries", "rescue_rexmits",
-    "lost_rexmits", "tlp_probes",
+    "lost_rexmits", "tlp_probes", "tlp_recoveries",
     # output
     "tx_segments", "tx_data_bytes", "tx_retransmits", "tx_rst", "tx_no_buffer",
     "tx_rst_rate_limited",
@@ -106,6 +106,7 @@ class TCP:
         self.fin_timeout = cfg["TCP_FIN_TIMEOUT_MS"]
         self.ooo_slots = cfg["TCP_OOO_SEGMENTS"]
         self.sack_slots = cfg["TCP_SACK_SLOTS"]
+        self.tlp = bool(cfg["TCP_TLP"])
         self.wscale = bool(cfg["TCP_WSCALE"])
         self.timestamps = bool(cfg["TCP_TIMESTAMPS"])
         self.sack = bool(cfg["TCP_SACK"])

@@ -49,7 +49,7 @@ class Scoreboard:
                  "high_rxt", "rescue", "rescue_valid", "first", "ssthresh", "recover_fs",
                  "prr_delivered", "prr_out", "budget", "seg", "seg_len",
                  "tlp_high", "tlp_out", "lost_to", "una_rxt_at", "una_rxt_hi",
-                 "una_rxt_end")
+                 "una_rxt_end", "tlp_lo", "tlp_rxt")
 
     def __init__(self, slots):
         self.rs = RangeSet(slots)
@@ -71,6 +71,8 @@ class Scoreboard:
         self.seg_len = 0
         self.tlp_high = 0        # RFC 8985 7.3 TLPHighRxt (the probe's end)
         self.tlp_out = False     # a probe is out, unanswered: no second one for this tail
+        self.tlp_lo = 0          # where the probe started
+        self.tlp_rxt = False     # the probe was a retransmission (not new data)
         self.lost_to = 0         # RFC 8985 6.2 after a probe: unSACKed below it is lost
         self.una_rxt_at = 0      # when the segment at SND.UNA was last retransmitted
         self.una_rxt_hi = 0      # and SND.MAX then: SACKs beyond it came from later sends
@@ -213,17 +215,37 @@ class Scoreboard:
         self.prr_out = 0
         self.budget = 0
 
-    def una_rxt_lost(self, una, now, reo_wnd):
+    def una_rxt_lost(self, una, now, srtt, reo_wnd, delivered):
         """RACK's rule (RFC 8985 6.2) for the one retransmission that blocks everything: the
-        segment at SND.UNA, retransmitted at una_rxt_at, is lost when data sent after it
-        was SACKed and the reordering window has passed since. Then it goes again."""
+        segment at SND.UNA, retransmitted at una_rxt_at, is lost when a segment sent after
+        it was delivered and the reordering window has passed: new data beyond una_rxt_hi
+        SACKed, or any bytes newly SACKed more than SRTT + reo_wnd after it (they left an
+        RTT ago: after it). Then it goes again (the caller's output sends it first)."""
         rs = self.rs
         if not self.in_recovery or self.first or not rs.n or not seq_lt(una, self.una_rxt_end):
             return False
-        if seq_le(rs.end[rs.n - 1], self.una_rxt_hi) or now - self.una_rxt_at < reo_wnd:
+        age = now - self.una_rxt_at
+        if age < reo_wnd:
             return False
-        self.first = True
-        return True
+        if seq_gt(rs.end[rs.n - 1], self.una_rxt_hi) or (delivered > 0 and age > srtt + reo_wnd):
+            self.first = True
+            return True
+        return False
+
+    def tlp_answered(self, ack, dsack):
+        """RFC 8985 7.4 on an ACK while a probe is out. The probe's SACK or ACK proves that
+        everything unSACKed sent before it is lost (RACK, 6.2: all of it went out a PTO
+        earlier, more than an RTT plus the reordering window). Returns True when the
+        episode ended with the probe having repaired a loss (7.4.2: a congestion event),
+        i.e. it was a retransmission, it is now acknowledged and no D-SACK says it was a
+        duplicate."""
+        rs = self.rs
+        if rs.n and seq_le(self.tlp_high, rs.end[rs.n - 1]) and seq_gt(self.tlp_lo, self.lost_to):
+            self.lost_to = self.tlp_lo
+        if seq_lt(ack, self.tlp_high):
+            return False
+        self.tlp_out = False
+        return self.tlp_rxt and not dsack
 
     def leave(self):
         self.in_recovery = False

@@ -1,7 +1,7 @@
 """Per-connection timers, run from TCP.tick: retransmission (RFC 6298 5.4-5.6, go-back-N from
 SND.UNA, exponential backoff, give up after TCP_MAX_RETRIES / TCP_SYN_RETRIES), persist
 (zero-window probes with backoff, RFC 9293 3.8.6.1), delayed ACK, keepalive (RFC 1122
-4.2.3.6), TIME-WAIT / orphaned FIN-WAIT-2 expiry. Returns the connection's next deadline."""
+4.2.3.6), the tail loss probe (RFC 8985 7), TIME-WAIT / orphaned FIN-WAIT-2 expiry. Returns the connection's next deadline."""
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
@@ -30,6 +30,12 @@ def run(tcp, tcb, now):
         _rexmt(tcp, tcb, now)
         if tcb.state == T.CLOSED:
             return 0
+    if tcb.t_tlp and now >= tcb.t_tlp:
+        tcb.t_tlp = 0
+        sb = tcb.sb
+        if sb is not None and not sb.in_recovery and not sb.tlp_out and \
+                tcb.snd_max != tcb.snd_una and tcb.state in T.TCP_STATE_OPEN:
+            out.send_tlp(tcp, tcb)  # RFC 8985 7.3: a probe, not yet an RTO
     if tcb.t_persist and now >= tcb.t_persist:
         _persist(tcp, tcb, now)
         if tcb.state == T.CLOSED:
@@ -43,6 +49,9 @@ def run(tcp, tcb, now):
     if t:
         d = t
     t = tcb.t_persist
+    if t and (d == 0 or t < d):
+        d = t
+    t = tcb.t_tlp
     if t and (d == 0 or t < d):
         d = t
     t = tcb.t_delack
@@ -88,6 +97,7 @@ def _rexmt(tcp, tcb, now):
         tcb.cc.on_rto(seq_sub(tcb.snd_max, tcb.snd_una), tcb.snd_max)
     sb = tcb.sb
     if sb is not None and not syn:
+        tcb.t_tlp = 0
         sb.reset()  # RFC 2018 8: SACKed bits off; RFC 6675 5.1: RecoveryPoint = HighData
         sb.point = tcb.snd_max
         sb.point_valid = True
