@@ -221,12 +221,13 @@ def _sent_new(tcp, tcb, seq, n, fin, now):
 
 def arm_tlp(tcp, tcb):
     """RFC 8985 7.2: (re)start the probe timeout after new data went out or an ACK moved
-    SND.UNA - with SACK, outside recovery, no probe already out, an RTT known: PTO =
-    2*SRTT, plus the peer's worst-case delayed ACK when one segment is in flight. Not when
-    the RTO would fire first (it repairs the tail then anyway)."""
+    SND.UNA - with SACK, outside recovery, no probe already out: PTO =
+    2*SRTT (a 0 ms RTT sample on a LAN counts: SRTT 0), at least TLP_MIN_MS, plus the peer's
+    worst-case delayed ACK when one segment is in flight. Not when the RTO would fire
+    first (it repairs the tail then anyway)."""
     sb = tcb.sb
     tcb.t_tlp = 0
-    if sb is None or sb.in_recovery or sb.tlp_out or tcb.srtt8 == 0 or not tcp.tlp or \
+    if sb is None or sb.in_recovery or sb.tlp_out or not tcp.tlp or \
             tcb.snd_max == tcb.snd_una:
         return
     if sb.point_valid and seq_lt(tcb.snd_una, sb.point):

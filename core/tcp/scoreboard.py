@@ -170,9 +170,11 @@ class Scoreboard:
             return HOLE
         if new_ok:
             return NEW
-        # rule 4: once per recovery (until the cumulative ACK passes RescueRxt), a segment
-        # holding the highest unSACKed byte, so a lost tail is repaired without a timeout
-        if self.rescue_valid and seq_le(una, self.rescue):
+        # rule 4: once per recovery, a segment holding the highest unSACKed byte, so a lost
+        # tail is repaired without a timeout. Not before the cumulative ACK reaches
+        # RescueRxt (kept here as an end, one past the RFC's highest byte: reaching it is
+        # the RFC's HighACK > RescueRxt once the first retransmission is acknowledged)
+        if self.rescue_valid and seq_lt(una, self.rescue):
             return NONE
         top = hi
         below = una
