@@ -253,9 +253,8 @@ def test_tail_loss_probe_resends_the_last_segment_after_pto_not_rto():
     p = Peer(BIG)
     sa = p.connect()
     una = sa.seq + 1
+    t0 = p.fed.t                                  # the flight leaves now
     assert p.sock.send(b"t" * (3 * MSS)) == 3 * MSS
-    p.advance(1)
-    t0 = p.fed.t                                  # the flight left in this ms
     r = []
     while not r:
         r = data_segs(p.advance(1))
