@@ -255,6 +255,7 @@ def test_tail_loss_probe_resends_the_last_segment_after_pto_not_rto():
     una = sa.seq + 1
     t0 = p.fed.t                                  # the flight leaves now
     assert p.sock.send(b"t" * (3 * MSS)) == 3 * MSS
+    assert len(data_segs(p.advance(1))) == 3
     r = []
     while not r:
         r = data_segs(p.advance(1))
