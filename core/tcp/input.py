@@ -1,7 +1,9 @@
 """SEGMENT ARRIVES (RFC 9293 3.10.7) for LISTEN, SYN-SENT and the synchronized states,
 with RFC 5961 (RST/SYN/ACK validation, challenge ACKs), RFC 7323 (PAWS, timestamps, window
 scaling), RFC 1337 (RST ignored in TIME-WAIT), RFC 5681/6582 (duplicate ACKs feed the
-congestion controller), RFC 9293 3.8.6 (window updates) and RFC 1122 4.2.3.2 (delayed ACK).
+congestion controller), RFC 2018/2883/6675/6937 and RFC 8985 (received SACK blocks feed the
+scoreboard and SACK-based loss recovery, scoreboard.py), RFC 9293 3.8.6 (window updates)
+and RFC 1122 4.2.3.2 (delayed ACK).
 
 The segment being processed is in the TCP object's scratch fields (seg_*, opt_*), its bytes
 in b; payload is copied once, into the receive ring. Nothing is allocated per segment.
@@ -498,8 +500,6 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         if ack != tcb.snd_max:
             out.arm_rexmt(tcp, tcb)  # RFC 6298 5.3: restart for the rest
         if sb is not None:
-            out.arm_tlp(tcp, tcb)  # RFC 8985 7.2: and the probe timeout
-        if sb is not None:
             sb.cut(ack)
         if sack and sb.in_recovery:
             if seq_ge(ack, sb.point):
@@ -511,6 +511,8 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
             if tcb.cc.on_ack(data, ack, flight):
                 st.partial_acks += 1
                 out.retransmit_first(tcp, tcb)
+        if sb is not None:
+            out.arm_tlp(tcp, tcb)  # RFC 8985 7.2: the probe timeout restarts too
         if tcb.sock is not None:
             tcb.sock._event()
         if fin_acked:
@@ -607,8 +609,8 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
 
 
 def _sack_blocks(tcp, tcb, sb, b, ack, k):
-    """Each received SACK block checked before the scoreboard takes it (RFC 2018 3): inside
-    SND.UNA..SND.MAX and left edge before right, else counted (rx_sack_bad) and ignored. A
+    """Each received SACK block checked before the scoreboard takes it (RFC 2018 3): above
+    SND.UNA, up to SND.MAX, left edge before right, else counted (rx_sack_bad) and ignored. A
     first block below the cumulative ACK, or inside the second block, is a D-SACK (RFC 2883
     4): a duplicate the peer received - counted (rx_dsack), not SACKed data."""
     st = tcp.stats
@@ -632,7 +634,7 @@ def _sack_blocks(tcp, tcb, sb, b, ack, k):
                 st.rx_dsack += 1
                 i += 1
                 continue
-        if seq_lt(s, e) and seq_le(una, s) and seq_le(e, hi):
+        if seq_lt(s, e) and seq_lt(una, s) and seq_le(e, hi):  # data at SND.UNA: ACKed
             if not sb.add(s, e):
                 st.rx_sack_no_slot += 1
         else:
