@@ -15,7 +15,7 @@ from tests.interop.test_linux_tcp import pattern_sha, MB
 
 pytestmark = [needs_netns]
 
-SIZE = 4 * MB
+SIZE = 16 * MB
 
 
 @pytest.fixture
@@ -53,10 +53,12 @@ def download(ns, n):
     return r.stdout.split()[0], time.monotonic() - t0
 
 
-def test_linux_downloads_intact_at_2_percent_loss_with_sack_recovery(ns):
-    stack = StackProc(ns, "--serve", "http")
+def measure(ns, *flags):
+    """The same download without and with the drops: (seconds clean, seconds lossy, frames
+    dropped, ustack's counters)."""
+    stack = StackProc(ns, "--serve", "http", *flags)
     try:
-        digest, clean_s = download(ns, SIZE)       # the same path without loss, for scale
+        digest, clean_s = download(ns, SIZE)
         assert digest == pattern_sha(SIZE)
         drop_data_segments(ns, 2)
         digest, lossy_s = download(ns, SIZE)
@@ -68,11 +70,19 @@ def test_linux_downloads_intact_at_2_percent_loss_with_sack_recovery(ns):
         clean_s, lossy_s, lost, {k: v for k, v in c.items() if k.startswith("tcp.") and v and
                                  ("sack" in k or "rexmit" in k or "retrans" in k or
                                   "rto" in k or "tlp" in k or "dup" in k)}))
-    assert lost > 20                               # ~2 % of ~2800 data segments
+    return clean_s, lossy_s, lost, c
+
+
+def test_linux_downloads_intact_at_2_percent_loss_with_sack_recovery(ns):
+    clean_s, lossy_s, lost, c = measure(ns)
+    assert lost > 100                              # ~2 % of ~11000 data segments
     assert c["tcp.rx_sack_blocks"] > 0 and c["tcp.sack_recoveries"] > 0
-    assert c["tcp.rx_sack_bad"] == 0
+    assert c.get("tcp.rx_sack_bad", 0) == 0
     # every dropped segment sent again, hardly anything more (a lost retransmission or a
     # probe is sent twice); an RTO would resend a whole window (go-back-N)
     assert lost <= c["tcp.tx_retransmits"] <= lost + lost // 4 + 5
-    assert c["tcp.rto_expired"] <= 2
+    assert c.get("tcp.rto_expired", 0) <= 2
     assert c["pbuf.free"] == c["pbuf.count"]
+    # issue 12's target: at 2 % loss at least half the loss-free goodput (a second of slack
+    # for a busy machine's scheduling)
+    assert lossy_s <= 2 * clean_s + 1.0
