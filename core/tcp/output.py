@@ -142,6 +142,8 @@ def output(tcp, tcb, force=False):
     mss = tcb.mss
     now = tcp.stack.now
     sb = tcb.sb
+    if sb is None and snd.count:
+        sb = tcp.scoreboard(tcb)
     rec = sb is not None and sb.in_recovery
     if rec:
         sent = _recover(tcp, tcb, sb, now)  # SACK recovery: PRR and NextSeg decide

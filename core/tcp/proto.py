@@ -302,8 +302,6 @@ class TCP:
                 tcb.rcv = self.rings.get(tcb.rcv_cap)
             if tcb.ooo is None:
                 tcb.ooo = Ooo(self.ooo_slots)
-            if tcb.sb is None and tcb.flags & T.F_SACK and self.sack_slots:
-                tcb.sb = Scoreboard(self.sack_slots)
             if tcb.cc is None:
                 tcb.cc = ccmod.make(self.cc_name, tcb.mss)
             else:
@@ -313,6 +311,18 @@ class TCP:
             self.release_buffers(tcb, True)
             return False
         return True
+
+    def scoreboard(self, tcb):
+        """The SACK scoreboard (scoreboard.py), made when the connection first has data to
+        send - an idle or receive-only connection never pays for one. None without SACK,
+        with TCP_SACK_SLOTS 0, or when the heap is out (then NewReno recovers)."""
+        if not (tcb.flags & T.F_SACK) or not self.sack_slots:
+            return None
+        try:
+            tcb.sb = Scoreboard(self.sack_slots)
+        except MemoryError:
+            self.stats.no_memory += 1
+        return tcb.sb
 
     def release_buffers(self, tcb, rcv_too):
         if tcb.snd is not None:
