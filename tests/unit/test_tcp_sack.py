@@ -309,3 +309,38 @@ def test_a_lost_retransmission_at_snd_una_is_sent_again_without_a_timeout():
             break
     assert (sq(una), MSS) in got and p.tcp.stats.lost_rexmits == 1
     assert p.tcp.stats.rto_expired == 0
+
+
+def test_the_scoreboard_exists_only_once_there_is_data_to_send():
+    p = Peer(BIG)
+    sa = p.connect()
+    assert p.tcb().sb is None                     # idle: no cost (tests/ports size bound)
+    p.sock.send(b"x" * 100)
+    assert p.tcb().sb is not None and p.tcb().sb.rs.slots == 8   # TCP_SACK_SLOTS
+
+
+def test_without_scoreboard_slots_sack_blocks_are_ignored_and_newreno_recovers():
+    p = Peer(dict(BIG, TCP_SACK_SLOTS=0))
+    una, d, last = filled(p)
+    assert p.tcb().sb is None
+    r = [p.send(p.seq, una, ACK, opts=sack_opts(p, last, [seg(una, 1, k)])) for k in (1, 2, 3)]
+    assert [data_segs(x) for x in r] == [[], [], [(sq(una), MSS)]]  # RFC 5681 3.2
+    assert p.tcp.stats.sack_recoveries == 0 and p.tcp.stats.fast_retransmits == 1
+
+
+def test_rack_waits_out_the_reordering_window_before_a_retransmission_is_lost():
+    """RFC 8985 6.2: a retransmission counts as lost only once data sent after it was
+    delivered AND the reordering window (SRTT/4 here) has passed since it was sent."""
+    b = board((100, 300))
+    b.enter(0, 1000, 500)
+    b.first = False
+    b.una_rxt_at, b.una_rxt_hi, b.una_rxt_end = 1000, 1000, 100   # 0-100 resent at t=1000
+    b.add(1000, 1100)                                             # sent after it: SACKed
+    assert not b.una_rxt_lost(0, 1004, 20, 5, 100)                # within reo_wnd
+    assert b.una_rxt_lost(0, 1005, 20, 5, 100) and b.first        # then it goes again
+    b = board((100, 300))
+    b.enter(0, 1000, 500)
+    b.first = False
+    b.una_rxt_at, b.una_rxt_hi, b.una_rxt_end = 1000, 1000, 100
+    assert not b.una_rxt_lost(0, 1020, 20, 5, 100)                # only older data SACKed:
+    assert b.una_rxt_lost(0, 1026, 20, 5, 100)                    # lost after SRTT + reo_wnd
