@@ -73,8 +73,22 @@ def measure(ns, *flags):
     return clean_s, lossy_s, lost, c
 
 
-def test_linux_downloads_intact_at_2_percent_loss_with_sack_recovery(ns):
-    clean_s, lossy_s, lost, c = measure(ns)
+def tshark(pcap, flt):
+    t = subprocess.run(["tshark", "-r", pcap, "-o", "tcp.check_checksum:TRUE", "-o",
+                        "ip.check_checksum:TRUE", "-Y", flt], capture_output=True, text=True)
+    assert t.returncode == 0, t.stderr
+    return t.stdout
+
+
+def test_linux_downloads_intact_at_2_percent_loss_with_sack_recovery(ns, tmp_path):
+    pcap = str(tmp_path / "sack.pcap")
+    clean_s, lossy_s, lost, c = measure(ns, "--pcap", pcap)
+    # the capture (ustack's side of the drops): well-formed SACK options both ways, good
+    # checksums, no ACK for a segment that was never sent
+    bad = tshark(pcap, "_ws.malformed || tcp.checksum.status == 2 || "
+                       "ip.checksum.status == 2 || tcp.analysis.ack_lost_segment")
+    assert bad.strip() == "", bad[:2000]
+    assert tshark(pcap, "tcp.options.sack_le").count("\n") > 50
     assert lost > 100                              # ~2 % of ~11000 data segments
     assert c["tcp.rx_sack_blocks"] > 0 and c["tcp.sack_recoveries"] > 0
     assert c.get("tcp.rx_sack_bad", 0) == 0
