@@ -296,6 +296,9 @@ def _recover(tcp, tcb, sb, now):
         if sb.first:
             e = sb.rs.start[0] if sb.rs.n else hi
             ln = seq_sub(e, una)
+            if ln == 0:
+                sb.first = False  # SACKed from SND.UNA on (a peer that reneged): NextSeg
+                continue
             sb.seg = una
             sb.seg_len = ln if ln < mss else mss
             kind = sc.LOST
