@@ -169,6 +169,9 @@ def test_sack_blocks_are_checked_bad_ones_counted_and_dsack_recognised():
     p.send(p.seq, una + MSS, ACK, opts=sack_opts(p, last, [(una + 5 * MSS, una + 4 * MSS),
                                                             seg(una, 20), seg(una, 5)]))
     assert st.rx_sack_bad == 2 and p.tcb().sb.sacked == 2 * MSS  # only the third one taken
+    # RFC 2883 4.2.2: a first block inside the second reports a duplicate above the ACK
+    p.send(p.seq, una + MSS, ACK, opts=sack_opts(p, last, [seg(una, 3), seg(una, 3, 3)]))
+    assert st.rx_dsack == 2 and p.tcb().sb.sacked == 3 * MSS     # the second block: 3-5
 
 
 def test_a_full_scoreboard_counts_the_block_it_could_not_keep():
