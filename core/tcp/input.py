@@ -529,6 +529,8 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
                 return False
     if sack:
         _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una, sacked0, wnd)
+    elif sb is not None and sb.tlp_out:
+        _tlp_ack(tcp, tcb, sb, ack, una, False)  # no SACK option: no D-SACK either
     elif ack == una and dlen == 0 and not (fl & (w.SYN | w.FIN)) and wnd == tcb.snd_wnd and \
             tcb.snd_max != una and tcb.cc is not None:
         # duplicate ACK (RFC 5681 2)
@@ -571,15 +573,8 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
     hi = tcb.snd_max
     mss = tcb.mss
     cc = tcb.cc
-    if sb.tlp_out and sb.tlp_answered(ack, st.rx_dsack != dsack) and cc is not None and \
-            not sb.in_recovery:
-        # RFC 8985 7.4.2: the probe repaired a loss - the congestion response of a fast
-        # recovery; with data still out, as one (PRR) until it is acknowledged
-        ss = cc.on_loss(seq_sub(sb.tlp_high, una0), hi)
-        st.tlp_recoveries += 1
-        if hi != una:
-            sb.enter(una, hi, ss)
-            sb.first = False
+    if sb.tlp_out:
+        _tlp_ack(tcp, tcb, sb, ack, una0, st.rx_dsack != dsack)
     delivered = sb.sacked - sacked0  # RFC 6937: DeliveredData = change in SND.UNA + in SACKd
     if seq_gt(una, una0):
         delivered += seq_sub(una, una0)
@@ -606,6 +601,21 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
         st.sack_recoveries += 1
         st.fast_retransmits += 1
         sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)
+
+
+def _tlp_ack(tcp, tcb, sb, ack, una0, dsack):
+    """An ACK while a tail loss probe is out (RFC 8985 7.4)."""
+    cc = tcb.cc
+    if sb.tlp_answered(ack, dsack) and cc is not None and not sb.in_recovery:
+        # RFC 8985 7.4.2: the probe repaired a loss - the congestion response of a fast
+        # recovery; with data still out, as one (PRR) until it is acknowledged
+        una = tcb.snd_una
+        hi = tcb.snd_max
+        ss = cc.on_loss(seq_sub(sb.tlp_high, una0), hi)
+        tcp.stats.tlp_recoveries += 1
+        if hi != una:
+            sb.enter(una, hi, ss)
+            sb.first = False
 
 
 def _sack_blocks(tcp, tcb, sb, b, ack, k):

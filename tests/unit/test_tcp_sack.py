@@ -347,3 +347,37 @@ def test_rack_waits_out_the_reordering_window_before_a_retransmission_is_lost():
     b.una_rxt_at, b.una_rxt_hi, b.una_rxt_end = 1000, 1000, 100
     assert not b.una_rxt_lost(0, 1020, 20, 5, 100)                # only older data SACKed:
     assert b.una_rxt_lost(0, 1026, 20, 5, 100)                    # lost after SRTT + reo_wnd
+
+
+def probe_out(p):
+    """Three segments out, nothing new to send, the tail loss probe (segment 2) sent."""
+    sa = p.connect()
+    una = sa.seq + 1
+    assert p.sock.send(b"t" * (3 * MSS)) == 3 * MSS
+    p.advance(1)
+    last = p.advance(10)[-1]
+    assert p.tcp.stats.tlp_probes == 1
+    return una, last
+
+
+def test_a_probe_that_repaired_a_loss_reduces_the_congestion_window():
+    """RFC 8985 7.4.2: the ACK covering the probe, with no D-SACK saying the peer had the
+    segment already, means the original was lost: a congestion event."""
+    p = Peer(BIG)
+    una, last = probe_out(p)
+    cc = p.tcb().cc
+    w0 = cc.window()
+    p.send(p.seq, una + 3 * MSS, ACK, opts=p.tsopt(last))
+    assert p.tcp.stats.tlp_recoveries == 1 and cc.ssthresh == 2 * MSS
+    p.send(p.seq, una + 3 * MSS, ACK, opts=p.tsopt(last))
+    assert cc.window() <= cc.ssthresh < w0 and not p.tcb().sb.tlp_out
+
+
+def test_a_probe_the_peer_already_had_is_no_congestion_event():
+    """RFC 8985 7.4.1: a D-SACK for the probe says the original arrived: no reduction."""
+    p = Peer(BIG)
+    una, last = probe_out(p)
+    ss0 = p.tcb().cc.ssthresh
+    p.send(p.seq, una + 3 * MSS, ACK, opts=sack_opts(p, last, [seg(una, 2)]))
+    assert p.tcp.stats.rx_dsack == 1 and p.tcp.stats.tlp_recoveries == 0
+    assert p.tcb().cc.ssthresh == ss0 and not p.tcb().sb.tlp_out
