@@ -381,3 +381,17 @@ def test_a_probe_the_peer_already_had_is_no_congestion_event():
     p.send(p.seq, una + 3 * MSS, ACK, opts=sack_opts(p, last, [seg(una, 2)]))
     assert p.tcp.stats.rx_dsack == 1 and p.tcp.stats.tlp_recoveries == 0
     assert p.tcb().cc.ssthresh == ss0 and not p.tcb().sb.tlp_out
+
+
+def test_a_cumulative_ack_without_sack_blocks_resets_the_duplicate_count():
+    """RFC 6675 5: a cumulative ACK resets DupAcks - also one without a SACK option, or two
+    old duplicates and one new one would start a recovery no loss called for."""
+    p = Peer(BIG)
+    una, d, last = filled(p)
+    p.send(p.seq, una, ACK, opts=sack_opts(p, last, [seg(una, 1)]))
+    p.send(p.seq, una, ACK, opts=sack_opts(p, last, [seg(una, 1, 2)]))
+    assert p.tcb().sb.dupacks == 2
+    p.send(p.seq, una + 3 * MSS, ACK, opts=p.tsopt(last))   # the hole filled: all of 0-2
+    r = p.send(p.seq, una + 3 * MSS, ACK, opts=sack_opts(p, last, [seg(una, 4)]))
+    assert p.tcb().sb.dupacks == 1 and p.tcp.stats.sack_recoveries == 0
+    assert (sq(una + 3 * MSS), MSS) not in data_segs(r)
