@@ -74,9 +74,11 @@ DEFAULTS = {
                                # picks its own with setsockopt TCP_CONGESTION
     "TCP_CC_NONE_SEGMENTS": 4,  # "none": the fixed window in segments (never above RFC 6928's
                                 # initial window)
+    "TCP_SACK_SLOTS": 8,       # SACK scoreboard ranges per connection (RFC 6675); 0: SACK ignored
     "TCP_WSCALE": True,
     "TCP_TIMESTAMPS": True,
     "TCP_SACK": True,
+    "TCP_TLP": True,           # RFC 8985 tail loss probes (with SACK): a lost tail costs 2*SRTT
     "TCP_KEEPIDLE_MS": 7200000,
     "TCP_KEEPINTVL_MS": 75000,
     "TCP_KEEPCNT": 9,
@@ -155,6 +157,7 @@ RANGES = {
     "TCP_SYN_RETRIES": (1, 255),
     "TCP_OOO_SEGMENTS": (0, 255),
     "TCP_CC_NONE_SEGMENTS": (1, 10),   # RFC 6928: at most the 10-segment initial window
+    "TCP_SACK_SLOTS": (0, 255),
     "TCP_KEEPIDLE_MS": (1, DAY_MS),
     "TCP_KEEPINTVL_MS": (1, DAY_MS),
     "TCP_KEEPCNT": (1, 255),

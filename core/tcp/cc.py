@@ -19,6 +19,10 @@ ssthresh from what the caller tells it:
     window() -> int       the congestion window in bytes
     set_mss(mss)          the send MSS became known (after the handshake)
     name                  "newreno", "cubic" or "none" (TCP_CONGESTION, ss -ti)
+    on_loss(flight, snd_max, now) -> ssthresh
+                          SACK loss recovery (scoreboard.py) found a loss: on_congestion
+                          (CE_LOSS), then in recovery until snd_max is acknowledged (on_ack's
+                          full ACK ends it; PRR paces the sending meanwhile)
 
 `make(name, mss, stats, cfg)` returns the controller a name selects (config TCP_CC, or a
 socket's TCP_CONGESTION); `stats` is the TCP Counters (CC_COUNTERS are among them)."""

@@ -1,7 +1,7 @@
 """NewReno congestion control: RFC 5681 (slow start, congestion avoidance, fast
 retransmit/fast recovery) with RFC 6582's recovery point and partial-ACK handling.
 See cc.py for the interface."""
-from ustack.core.tcp.cc import initial_window, CE_RTO
+from ustack.core.tcp.cc import initial_window, CE_RTO, CE_LOSS
 from ustack.core.tcp.seq import seq_ge, seq_gt
 
 INF = 0x3FFFFFFF  # "arbitrarily high" initial ssthresh (RFC 5681 3.1), a small int on MCUs
@@ -82,6 +82,16 @@ class NewReno:
             self.in_recovery = True
             return True
         return False
+
+    def on_loss(self, flight, snd_max, now=0):
+        """SACK loss recovery (RFC 6675 5 (4.2)) found a loss: the controller's reduction
+        (on_congestion CE_LOSS: RFC 5681 eq. 4 here, RFC 9438 4.6 for CUBIC), then in
+        recovery until snd_max is acknowledged - PRR paces the sending meanwhile. Returns
+        ssthresh."""
+        self.on_congestion(CE_LOSS, flight, snd_max, now)
+        self.in_recovery = True
+        self.dupacks = 0
+        return self.ssthresh
 
     def on_rto(self, flight, snd_max, now=0):
         mss = self.mss

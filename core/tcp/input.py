@@ -1,7 +1,9 @@
 """SEGMENT ARRIVES (RFC 9293 3.10.7) for LISTEN, SYN-SENT and the synchronized states,
 with RFC 5961 (RST/SYN/ACK validation, challenge ACKs), RFC 7323 (PAWS, timestamps, window
 scaling), RFC 1337 (RST ignored in TIME-WAIT), RFC 5681/6582 (duplicate ACKs feed the
-congestion controller), RFC 9293 3.8.6 (window updates) and RFC 1122 4.2.3.2 (delayed ACK).
+congestion controller), RFC 2018/2883/6675/6937 and RFC 8985 (received SACK blocks feed the
+scoreboard and SACK-based loss recovery, scoreboard.py), RFC 9293 3.8.6 (window updates)
+and RFC 1122 4.2.3.2 (delayed ACK).
 
 The segment being processed is in the TCP object's scratch fields (seg_*, opt_*), its bytes
 in b; payload is copied once, into the receive ring. Nothing is allocated per segment.
@@ -14,6 +16,7 @@ from ustack.core.tcp import options as opt
 from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
 from ustack.core.tcp import cookie
+from ustack.core.tcp.scoreboard import DUP_THRESH
 from ustack.core.tcp.seq import (seq_add, seq_sub, seq_diff, seq_lt, seq_le, seq_gt, seq_ge,
                                  seq_in, rel_at, hi_minus_1, lo_minus_1)
 
@@ -495,6 +498,11 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         tcp.challenge_ack(tcb)
         return False
     wnd = tcp.seg_wnd << tcb.snd_wscale
+    # SACK-based recovery once the peer reports SACK blocks (a peer that negotiated SACK
+    # but sends none gets NewReno: RFC 6675 has nothing to work from)
+    sb = tcb.sb
+    sack = sb is not None and (tcp.opt_sack_blocks or sb.rs.n or sb.in_recovery)
+    sacked0 = sb.sacked if sb is not None else 0
     if seq_gt(ack, una):
         acked = seq_sub(ack, una)
         flight = seq_sub(tcb.snd_max, una)
@@ -523,10 +531,21 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         tcb.t_rexmt = 0
         if ack != tcb.snd_max:
             out.arm_rexmt(tcp, tcb)  # RFC 6298 5.3: restart for the rest
-        if tcb.cc is not None and data > 0:
+        if sb is not None:
+            sb.cut(ack)
+        if sack and sb.in_recovery:
+            if seq_ge(ack, sb.point):
+                sb.leave()  # RFC 6675 5: RecoveryPoint acknowledged, recovery over
+                if tcb.cc is not None and data > 0:
+                    # the controller's full ACK
+                    tcb.cc.on_ack(data, ack, flight, tcp.stack.now, rtt)
+            # a partial ACK in SACK recovery: PRR paces (_sack_ack), not the controller
+        elif tcb.cc is not None and data > 0:
             if tcb.cc.on_ack(data, ack, flight, tcp.stack.now, rtt):
                 st.partial_acks += 1
                 out.retransmit_first(tcp, tcb)
+        if sb is not None:
+            out.arm_tlp(tcp, tcb)  # RFC 8985 7.2: the probe timeout restarts too
         s = tcb.sock
         if s is not None:
             s.soft_error = 0  # new data acknowledged: the path works again (as Linux)
@@ -543,12 +562,19 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
             elif state == T.LAST_ACK:
                 tcp.drop(tcb, 0)
                 return False
+    if sack:
+        _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una, sacked0, wnd)
+    elif sb is not None and sb.tlp_out:
+        _tlp_ack(tcp, tcb, sb, ack, una, False)  # no SACK option: no D-SACK either
     elif ack == una and dlen == 0 and not (fl & (w.SYN | w.FIN)) and wnd == tcb.snd_wnd and \
             tcb.snd_max != una and tcb.cc is not None:
         # duplicate ACK (RFC 5681 2)
         st.rx_dup_acks += 1
         if tcb.cc.on_dup_ack(ack, seq_sub(tcb.snd_max, una), tcb.snd_max, tcp.stack.now):
             st.fast_retransmits += 1
+            if sb is not None:
+                sb.point = tcb.snd_max  # NewReno's recovery: no SACK one inside it
+                sb.point_valid = True
             out.retransmit_first(tcp, tcb)
     # window update (RFC 9293 3.10.7.4: only from newer segments)
     if seq_lt(tcb.snd_wl1, seq) or (tcb.snd_wl1 == seq and seq_le(tcb.snd_wl2, ack)):
@@ -566,6 +592,99 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         # orphan: nobody waits for its data, TCP_ORPHAN_RETRIES probes is all it gets
         tcb.retries = 0
     return True
+
+
+def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
+    """SACK-based loss recovery on an ACK (RFC 6675 5): the scoreboard takes the blocks,
+    a duplicate ACK (RFC 6675 2: it SACKs new data) counts towards DupThresh, recovery
+    starts at DupThresh duplicates or as soon as SND.UNA IsLost, and inside it PRR (RFC
+    6937) turns each ACK's delivered bytes into a sending budget output() spends."""
+    st = tcp.stats
+    mid = sb.sacked
+    dsack = st.rx_dsack
+    if tcp.opt_sack_blocks and seq_ge(ack, una0):
+        _sack_blocks(tcp, tcb, sb, b, ack, tcp.opt_sack_blocks)
+    una = tcb.snd_una
+    hi = tcb.snd_max
+    mss = tcb.mss
+    cc = tcb.cc
+    if sb.tlp_out:
+        _tlp_ack(tcp, tcb, sb, ack, una0, st.rx_dsack != dsack)
+    delivered = sb.sacked - sacked0  # RFC 6937: DeliveredData = change in SND.UNA + in SACKd
+    if seq_gt(una, una0):
+        delivered += seq_sub(una, una0)
+        sb.dupacks = 0
+    dup = False
+    if dlen == 0 and not (fl & (w.SYN | w.FIN)) and hi != una0 and seq_ge(ack, una0):
+        if sb.sacked > mid:
+            dup = True
+        elif not tcp.opt_sack_blocks and ack == una0 and wnd == tcb.snd_wnd:
+            dup = True  # RFC 5681 2: a duplicate ACK without SACK blocks still counts
+    if dup:
+        st.rx_dup_acks += 1
+        sb.dupacks += 1
+    if cc is None:
+        return
+    if sb.in_recovery:
+        if sb.una_rxt_lost(una, tcp.stack.now, tcb.srtt8 >> 3, tcb.srtt8 >> 5,  # reo_wnd:
+                           sb.sacked - mid):                                # SRTT/4
+            st.lost_rexmits += 1
+        sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)
+    elif dup and hi != una and sb.may_enter(ack) and \
+            (sb.dupacks >= DUP_THRESH or seq_gt(sb.lost_end(una, mss), una)):
+        sb.enter(una, hi, cc.on_loss(seq_sub(hi, una), hi, tcp.stack.now))
+        st.sack_recoveries += 1
+        st.fast_retransmits += 1
+        sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)
+
+
+def _tlp_ack(tcp, tcb, sb, ack, una0, dsack):
+    """An ACK while a tail loss probe is out (RFC 8985 7.4)."""
+    cc = tcb.cc
+    if sb.tlp_answered(ack, dsack) and cc is not None and not sb.in_recovery:
+        # RFC 8985 7.4.2: the probe repaired a loss - the congestion response of a fast
+        # recovery; with data still out, as one (PRR) until it is acknowledged
+        una = tcb.snd_una
+        hi = tcb.snd_max
+        ss = cc.on_loss(seq_sub(sb.tlp_high, una0), hi, tcp.stack.now)
+        tcp.stats.tlp_recoveries += 1
+        if hi != una:
+            sb.enter(una, hi, ss)
+            sb.first = False
+
+
+def _sack_blocks(tcp, tcb, sb, b, ack, k):
+    """Each received SACK block checked before the scoreboard takes it (RFC 2018 3): above
+    SND.UNA, up to SND.MAX, left edge before right, else counted (rx_sack_bad) and ignored. A
+    first block below the cumulative ACK, or inside the second block, is a D-SACK (RFC 2883
+    4): a duplicate the peer received - counted (rx_dsack), not SACKed data."""
+    st = tcp.stats
+    una = tcb.snd_una
+    hi = tcb.snd_max
+    o = tcp.opt_sack_off
+    bh = tcb.iss_hi
+    bl = tcb.iss_lo
+    i = 0
+    while i < k:
+        p = o + (i << 3)
+        s = rel_at(b, p, bh, bl)
+        e = rel_at(b, p + 4, bh, bl)
+        if i == 0 and seq_lt(s, e):
+            if seq_lt(s, ack):
+                st.rx_dsack += 1
+                i += 1
+                continue
+            if k > 1 and seq_le(rel_at(b, p + 8, bh, bl), s) and \
+                    seq_le(e, rel_at(b, p + 12, bh, bl)):
+                st.rx_dsack += 1
+                i += 1
+                continue
+        if seq_lt(s, e) and seq_lt(una, s) and seq_le(e, hi):  # data at SND.UNA: ACKed
+            if not sb.add(s, e):
+                st.rx_sack_no_slot += 1
+        else:
+            st.rx_sack_bad += 1
+        i += 1
 
 
 def _data(tcp, tcb, b, doff, seq, dlen):

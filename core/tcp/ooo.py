@@ -1,14 +1,21 @@
-"""Out-of-order reassembly bookkeeping (RFC 9293 3.10.7.4, "segment text").
+"""A fixed-slot set of sequence ranges [start, end), kept sorted and merged when they touch:
+the one range-set structure of TCP, used twice.
 
-Data that arrives beyond RCV.NXT is copied into the receive ring at its place (ring.py
-write_at); this fixed table remembers which sequence ranges [start, end) are there, merged
-when they touch. TCP_OOO_SEGMENTS slots; a segment needing a new slot when all are taken is
-dropped (the sender retransmits it). `latest` is the slot touched last: RFC 2018 puts the
-block holding the most recent segment first in a SACK option."""
-from ustack.core.tcp.seq import seq_lt, seq_le, seq_gt
+Receive side, out-of-order reassembly (RFC 9293 3.10.7.4, "segment text"): data that arrives
+beyond RCV.NXT is copied into the receive ring at its place (ring.py write_at); an Ooo table
+remembers which ranges are there. TCP_OOO_SEGMENTS slots; a segment needing a new slot when
+all are taken is dropped (the sender retransmits it). `latest` is the slot touched last:
+RFC 2018 puts the block holding the most recent segment first in a SACK option.
+
+Send side, the SACK scoreboard (scoreboard.py): the ranges the peer's SACK blocks reported
+above SND.UNA (RFC 6675 3), TCP_SACK_SLOTS slots.
+
+Slots 0..n-1 are in sequence order (start[i] < start[i + 1], never touching), so the lowest
+range is slot 0 and the highest slot n-1; inserting shifts the slots above (n is small)."""
+from ustack.core.tcp.seq import seq_lt, seq_le, seq_gt, seq_sub
 
 
-class Ooo:
+class RangeSet:
     def __init__(self, slots):
         self.start = [0] * slots
         self.end = [0] * slots
@@ -21,81 +28,121 @@ class Ooo:
         self.latest = -1
 
     def add(self, s, e):
-        """Record [s, e); False when it needed a slot and none was free."""
+        """Record [s, e) (s before e); False when it needed a slot and none was free."""
         st = self.start
         en = self.end
+        n = self.n
         i = 0
-        while i < self.n:
-            # overlapping or adjacent: grow this range, then absorb any others it now touches
-            if seq_le(s, en[i]) and seq_le(st[i], e):
-                if seq_lt(s, st[i]):
-                    st[i] = s
-                if seq_gt(e, en[i]):
-                    en[i] = e
-                self._absorb(i)
-                return True
-            i += 1
-        if self.n >= self.slots:
-            return False
-        st[self.n] = s
-        en[self.n] = e
-        self.latest = self.n
-        self.n += 1
-        return True
-
-    def _absorb(self, i):
-        st = self.start
-        en = self.end
-        j = 0
-        while j < self.n:
-            if j != i and seq_le(st[j], en[i]) and seq_le(st[i], en[j]):
-                if seq_lt(st[j], st[i]):
-                    st[i] = st[j]
+        while i < n and seq_lt(en[i], s):
+            i += 1  # ranges wholly below s (not even touching)
+        if i < n and seq_le(st[i], e):
+            # overlaps or touches range i: grow it, then absorb the ones above it now reaches
+            if seq_lt(s, st[i]):
+                st[i] = s
+            if seq_gt(e, en[i]):
+                en[i] = e
+            j = i + 1
+            while j < n and seq_le(st[j], en[i]):
                 if seq_gt(en[j], en[i]):
                     en[i] = en[j]
-                last = self.n - 1
-                self._remove(j)
-                if i == last:
-                    i = j  # range i was moved into the freed slot
-                j = 0
-                continue
-            j += 1
+                j += 1
+            gone = j - i - 1
+            if gone:
+                k = i + 1
+                while j < n:
+                    st[k] = st[j]
+                    en[k] = en[j]
+                    k += 1
+                    j += 1
+                self.n = n - gone
+            self.latest = i
+            return True
+        if n >= self.slots:
+            return False
+        j = n
+        while j > i:
+            st[j] = st[j - 1]
+            en[j] = en[j - 1]
+            j -= 1
+        st[i] = s
+        en[i] = e
+        self.n = n + 1
         self.latest = i
+        return True
 
-    def _remove(self, j):
-        last = self.n - 1
-        if j != last:
-            self.start[j] = self.start[last]
-            self.end[j] = self.end[last]
-            if self.latest == last:
-                self.latest = j
-        elif self.latest == j:
+    def _drop_first(self, k):
+        """Forget slots 0..k-1 (the lowest k ranges)."""
+        if k <= 0:
+            return
+        st = self.start
+        en = self.end
+        n = self.n
+        j = k
+        while j < n:
+            st[j - k] = st[j]
+            en[j - k] = en[j]
+            j += 1
+        self.n = n - k
+        if self.latest >= k:
+            self.latest -= k
+        else:
             self.latest = -1
-        self.n = last
 
     def advance(self, nxt):
         """RCV.NXT reached nxt: consume ranges that now start at or before it; returns the
         new RCV.NXT (past every range that became contiguous)."""
-        moved = True
-        while moved:
-            moved = False
-            i = 0
-            while i < self.n:
-                if seq_le(self.start[i], nxt):
-                    if seq_gt(self.end[i], nxt):
-                        nxt = self.end[i]
-                    self._remove(i)
-                    moved = True
-                    continue
-                i += 1
+        k = 0
+        while k < self.n and seq_le(self.start[k], nxt):
+            if seq_gt(self.end[k], nxt):
+                nxt = self.end[k]
+            k += 1
+        self._drop_first(k)
         return nxt
+
+    def cut(self, lo):
+        """Forget everything below lo (SND.UNA moved there): ranges wholly below go, one
+        straddling lo starts at lo."""
+        k = 0
+        while k < self.n and seq_le(self.end[k], lo):
+            k += 1
+        self._drop_first(k)
+        if self.n and seq_lt(self.start[0], lo):
+            self.start[0] = lo
 
     def highest(self, nxt):
         """End of the furthest stored range (nxt when empty)."""
-        h = nxt
+        if self.n and seq_gt(self.end[self.n - 1], nxt):
+            return self.end[self.n - 1]
+        return nxt
+
+    def total(self):
+        """Bytes covered by all ranges."""
+        t = 0
         i = 0
         while i < self.n:
-            if seq_gt(self.end[i], h):
-                h = self.end[i]
+            t += seq_sub(self.end[i], self.start[i])
             i += 1
-        return h
+        return t
+
+    def covered(self, a, b):
+        """Bytes of [a, b) the ranges cover."""
+        t = 0
+        i = 0
+        st = self.start
+        en = self.end
+        while i < self.n:
+            s = st[i]
+            e = en[i]
+            if seq_le(b, s):
+                break
+            if seq_gt(e, a):
+                if seq_lt(s, a):
+                    s = a
+                if seq_gt(e, b):
+                    e = b
+                t += seq_sub(e, s)
+            i += 1
+        return t
+
+
+Ooo = RangeSet  # the receive side's name for it

@@ -2,8 +2,8 @@
 (no objects per segment), and write ours.
 
 Parsed: MSS (RFC 9293 3.7.1), window scale and timestamps (RFC 7323), SACK-permitted and
-SACK blocks (RFC 2018; blocks are counted and their bounds kept in sack_lo/sack_hi - we
-tolerate them, retransmission does not use them). Malformed options end parsing.
+SACK blocks (RFC 2018; where they are: opt_sack_off, opt_sack_blocks - input.py checks
+each and feeds the scoreboard, scoreboard.py). Malformed options end parsing.
 
 Option bombs (issue 8): the walk is bounded by the 40 option bytes (every step advances at
 least one byte); a length under 2 or past the header ends it (RFC 9293 3.1 MUST-7: never

@@ -13,7 +13,12 @@ from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
 from ustack.core.tcp import rto
 from ustack.core.tcp import cookie
-from ustack.core.tcp.seq import seq_add, seq_sub, seq_gt, put_rel
+from ustack.core.tcp import scoreboard as sc
+from ustack.core.compat import const
+from ustack.core.tcp.seq import seq_add, seq_sub, seq_gt, seq_lt, put_rel
+
+WCDELACK_MS = const(200)  # RFC 8985 7.2 WCDelAckT: the peer's worst-case delayed ACK
+TLP_MIN_MS = const(10)    # a floor under 2*SRTT on a LAN (Linux's TCP_TIMEOUT_MIN for TLP)
 
 
 def rcv_window(tcp, tcb):
@@ -137,17 +142,28 @@ def output(tcp, tcb, force=False):
     sent = False
     mss = tcb.mss
     now = tcp.stack.now
-    while True:
+    sb = tcb.sb
+    if sb is None and snd.count:
+        sb = tcp.scoreboard(tcb)
+    rec = sb is not None and sb.in_recovery
+    if rec:
+        sent = _recover(tcp, tcb, sb, now)  # SACK recovery: PRR and NextSeg decide
+    while not rec:
         count = snd.count
         off = seq_sub(tcb.snd_nxt, tcb.snd_una)
         avail = count - off
         if avail < 0:
             break  # everything, FIN included, is in flight
-        wnd = tcb.snd_wnd
+        usable = tcb.snd_wnd - off
         cw = tcb.cc.window()
-        if cw < wnd:
-            wnd = cw
-        usable = wnd - off
+        if sb is not None and sb.sacked:
+            # RFC 6675 5 (3): with SACKed data out, cwnd - pipe gates new data (SACKed
+            # bytes have left the network: limited transmit, RFC 3042, for free)
+            cw -= sb.pipe(tcb.snd_una, tcb.snd_max, mss)
+        else:
+            cw -= off
+        if cw < usable:
+            usable = cw
         n = avail
         if n > mss:
             n = mss
@@ -174,18 +190,7 @@ def output(tcp, tcb, force=False):
             break
         sent = True
         force = False
-        if n > 0 and seq == tcb.snd_max and not (tcb.flags & (T.F_TIMING | T.F_TS)):
-            tcb.flags |= T.F_TIMING
-            tcb.rtt_seq = seq
-            tcb.rtt_start = now
-        if fin:
-            tcb.flags |= T.F_FIN_SENT
-            n += 1
-        tcb.snd_nxt = seq_add(seq, n)
-        if seq_gt(tcb.snd_nxt, tcb.snd_max):
-            tcb.snd_max = tcb.snd_nxt
-        arm_rexmt(tcp, tcb)
-        tcb.t_persist = 0
+        _sent_new(tcp, tcb, seq, n, fin, now)
         if fin:
             break
     if not sent and tcb.flags & T.F_ACKNOW:
@@ -196,6 +201,175 @@ def output(tcp, tcb, force=False):
         t = now + rto.current(tcb, tcp.rto_max)
         tcb.t_persist = t
         tcp.stack.timer_at(t)
+
+
+def _sent_new(tcp, tcb, seq, n, fin, now):
+    """Bookkeeping after a segment from SND.NXT went out: RTT timing, FIN, SND.NXT/SND.MAX,
+    the timers. Returns the sequence space it used."""
+    if n > 0 and seq == tcb.snd_max and not (tcb.flags & (T.F_TIMING | T.F_TS)):
+        tcb.flags |= T.F_TIMING
+        tcb.rtt_seq = seq
+        tcb.rtt_start = now
+    if fin:
+        tcb.flags |= T.F_FIN_SENT
+        n += 1
+    tcb.snd_nxt = seq_add(seq, n)
+    if seq_gt(tcb.snd_nxt, tcb.snd_max):
+        tcb.snd_max = tcb.snd_nxt
+    arm_rexmt(tcp, tcb)
+    tcb.t_persist = 0
+    arm_tlp(tcp, tcb)
+    return n
+
+
+def arm_tlp(tcp, tcb):
+    """RFC 8985 7.2: (re)start the probe timeout after new data went out or an ACK moved
+    SND.UNA - with SACK, outside recovery, no probe already out: PTO =
+    2*SRTT (a 0 ms RTT sample on a LAN counts: SRTT 0), at least TLP_MIN_MS, plus the peer's
+    worst-case delayed ACK when one segment is in flight. Not when the RTO would fire
+    first (it repairs the tail then anyway)."""
+    sb = tcb.sb
+    tcb.t_tlp = 0
+    if sb is None or sb.in_recovery or sb.tlp_out or not tcp.tlp or \
+            tcb.snd_max == tcb.snd_una:
+        return
+    if sb.point_valid and seq_lt(tcb.snd_una, sb.point):
+        return  # recovering from a timeout (RecoveryPoint not yet reached): no probes
+    pto = tcb.srtt8 >> 2
+    if pto < TLP_MIN_MS:
+        pto = TLP_MIN_MS
+    if seq_sub(tcb.snd_max, tcb.snd_una) <= tcb.mss:
+        pto += WCDELACK_MS
+    t = tcp.stack.now + pto
+    if tcb.t_rexmt and t >= tcb.t_rexmt:
+        return
+    tcb.t_tlp = t
+    tcp.stack.timer_at(t)
+
+
+def send_tlp(tcp, tcb):
+    """RFC 8985 7.3: the probe - one new segment if the receive window lets one out, else
+    the last segment sent again - so the peer's ACK or SACK for it tells what was lost at
+    the tail (input.py) instead of a retransmission timeout; then the RTO is rearmed."""
+    sb = tcb.sb
+    snd = tcb.snd
+    una = tcb.snd_una
+    hi = tcb.snd_max
+    mss = tcb.mss
+    off = seq_sub(tcb.snd_nxt, una)
+    avail = snd.count - off
+    n = avail if avail < mss else mss
+    fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_SENT)) == T.F_FIN_QUEUED and n == avail
+    if tcb.snd_nxt == hi and (n > 0 or fin) and off + n <= tcb.snd_wnd:
+        fl = w.FIN if fin else 0
+        if n > 0 and n == avail:
+            fl |= w.PSH
+        if not send_segment(tcp, tcb, hi, fl, off, n):
+            return
+        sb.tlp_rxt = False
+        sb.tlp_lo = hi
+        sb.tlp_out = True  # before _sent_new: no PTO for the probe itself
+        _sent_new(tcp, tcb, hi, n, fin, tcp.stack.now)
+    else:
+        lo = seq_sub(hi, mss) if seq_sub(hi, una) > mss else una
+        if not resend(tcp, tcb, lo, seq_sub(hi, lo)):
+            return
+        sb.tlp_rxt = True
+        sb.tlp_lo = lo
+        sb.tlp_out = True
+    sb.tlp_high = tcb.snd_max
+    tcp.stats.tlp_probes += 1
+    tcb.t_rexmt = 0
+    arm_rexmt(tcp, tcb)
+
+
+def _recover(tcp, tcb, sb, now):
+    """SACK loss recovery's sending (RFC 6675 5 (C)): while this ACK's PRR budget (RFC 6937)
+    lasts, NextSeg names the next segment - a lost hole, new data, a hole not yet deemed
+    lost, or once the rescue retransmission. Entering, the segment at SND.UNA goes first
+    (RFC 6675 5 (4.3)). True when something was sent."""
+    snd = tcb.snd
+    mss = tcb.mss
+    sent = False
+    while sb.budget > 0:
+        una = tcb.snd_una
+        hi = tcb.snd_max
+        if sb.first:
+            e = sb.rs.start[0] if sb.rs.n else hi
+            ln = seq_sub(e, una)
+            if ln == 0:
+                sb.first = False  # SACKed from SND.UNA on (a peer that reneged): NextSeg
+                continue
+            sb.seg = una
+            sb.seg_len = ln if ln < mss else mss
+            kind = sc.LOST
+        else:
+            off = seq_sub(tcb.snd_nxt, una)
+            avail = snd.count - off
+            n = avail if avail < mss else mss
+            fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_SENT)) == T.F_FIN_QUEUED
+            new_ok = tcb.snd_nxt == hi and (avail > 0 or fin) and off + n <= tcb.snd_wnd
+            kind = sb.next_seg(una, hi, mss, new_ok)
+        if kind == sc.NONE:
+            break
+        if kind == sc.NEW:
+            off = seq_sub(tcb.snd_nxt, una)
+            avail = snd.count - off
+            n = avail if avail < mss else mss
+            fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_SENT)) == T.F_FIN_QUEUED and n == avail
+            fl = w.FIN if fin else 0
+            if n > 0 and n == avail:
+                fl |= w.PSH
+            seq = tcb.snd_nxt
+            if not send_segment(tcp, tcb, seq, fl, off, n):
+                break
+            sb.sent(_sent_new(tcp, tcb, seq, n, fin, now))
+        else:
+            if not resend(tcp, tcb, sb.seg, sb.seg_len):
+                break
+            if kind == sc.RESCUE:
+                sb.rescue = sb.point  # RFC 6675 4 rule 4: one rescue per recovery
+                sb.rescue_valid = True
+                tcp.stats.rescue_rexmits += 1
+            else:
+                e = seq_add(sb.seg, sb.seg_len)
+                if seq_gt(e, sb.high_rxt):
+                    sb.high_rxt = e
+                if sb.first:
+                    sb.first = False
+                    sb.una_rxt_at = now
+                    sb.una_rxt_hi = hi
+                    sb.una_rxt_end = e
+                    if not sb.rescue_valid:
+                        sb.rescue = e  # (4.3): no premature rescue
+                        sb.rescue_valid = True
+            sb.sent(sb.seg_len)
+        sent = True
+    return sent
+
+
+def resend(tcp, tcb, seq, n):
+    """Retransmit the sequence range [seq, seq + n) of what is in flight (its data from the
+    send ring, the FIN if the range reaches it). False when nothing could be sent."""
+    count = tcb.snd.count
+    off = seq_sub(seq, tcb.snd_una)
+    dn = count - off
+    if dn > n:
+        dn = n
+    if dn < 0:
+        dn = 0
+    fl = 0
+    if off + n > count and tcb.flags & T.F_FIN_SENT and not (tcb.flags & T.F_FIN_ACKED):
+        fl = w.FIN
+    if dn == 0 and not fl:
+        return False
+    tcb.flags &= ~T.F_TIMING  # Karn
+    if not send_segment(tcp, tcb, seq, fl, off, dn):
+        return False
+    tcp.stats.tx_retransmits += 1
+    tcb.rexmits += 1
+    arm_rexmt(tcp, tcb)
+    return True
 
 
 def send_ack(tcp, tcb):

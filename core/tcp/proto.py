@@ -18,7 +18,8 @@ Bounds (issue 8), each with its counter:
                       completing ACK ignored so the SYN-ACK is retried)
     orphans           TCP_MAX_ORPHANS (oldest reset, orphans_evicted), TCP_ORPHAN_RETRIES
                       (orphan_retries_exceeded), TCP_FIN_TIMEOUT_MS (fin_wait2_timeouts)
-    out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full)"""
+    out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full)
+    SACK scoreboard   TCP_SACK_SLOTS ranges per connection (rx_sack_no_slot)"""
 from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror
 from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, urandom
 from ustack.core.checksum import csum
@@ -35,6 +36,7 @@ from ustack.core.tcp import timers
 from ustack.core.tcp import cookie
 from ustack.core.tcp.ring import RingPool
 from ustack.core.tcp.ooo import Ooo
+from ustack.core.tcp.scoreboard import Scoreboard
 from ustack.core.tcp.seq import MASK, seq_add, seq_gt, seq_lt, rel_at
 from ustack.core.tcp import cc as ccmod
 from ustack.core.portalloc import Ephemeral
@@ -52,6 +54,9 @@ TCP_COUNTERS = (
     "rx_rst_bad_ack", "rx_syn_in_window", "rx_no_ack", "rx_ack_unsent", "rx_ack_too_old",
     "rx_bad_synack", "rx_dup_acks", "rx_sack_blocks", "rx_data_bytes", "rx_dup_data",
     "rx_ooo", "rx_ooo_full", "rx_after_close", "rx_window_probes",
+    # received SACK blocks (RFC 2018, RFC 2883) and SACK-based loss recovery (RFC 6675)
+    "rx_sack_bad", "rx_dsack", "rx_sack_no_slot", "sack_recoveries", "rescue_rexmits",
+    "lost_rexmits", "tlp_probes", "tlp_recoveries",
     # output
     "tx_segments", "tx_data_bytes", "tx_retransmits", "tx_rst", "tx_no_buffer",
     "tx_rst_rate_limited",
@@ -103,6 +108,8 @@ class TCP:
         self.orphan_retries = cfg["TCP_ORPHAN_RETRIES"]
         self.fin_timeout = cfg["TCP_FIN_TIMEOUT_MS"]
         self.ooo_slots = cfg["TCP_OOO_SEGMENTS"]
+        self.sack_slots = cfg["TCP_SACK_SLOTS"]
+        self.tlp = bool(cfg["TCP_TLP"])
         self.wscale = bool(cfg["TCP_WSCALE"])
         self.timestamps = bool(cfg["TCP_TIMESTAMPS"])
         self.sack = bool(cfg["TCP_SACK"])
@@ -309,10 +316,23 @@ class TCP:
             return False
         return True
 
+    def scoreboard(self, tcb):
+        """The SACK scoreboard (scoreboard.py), made when the connection first has data to
+        send - an idle or receive-only connection never pays for one. None without SACK,
+        with TCP_SACK_SLOTS 0, or when the heap is out (then NewReno recovers)."""
+        if not (tcb.flags & T.F_SACK) or not self.sack_slots:
+            return None
+        try:
+            tcb.sb = Scoreboard(self.sack_slots)
+        except MemoryError:
+            self.stats.no_memory += 1
+        return tcb.sb
+
     def release_buffers(self, tcb, rcv_too):
         if tcb.snd is not None:
             self.rings.put(tcb.snd)
             tcb.snd = None
+        tcb.sb = None
         if rcv_too and tcb.rcv is not None:
             self.rings.put(tcb.rcv)
             tcb.rcv = None
@@ -330,7 +350,7 @@ class TCP:
             tcb.listener.acc_q.remove(tcb)
         tcb.listener = None
         tcb.state = T.CLOSED
-        tcb.t_rexmt = tcb.t_persist = tcb.t_delack = tcb.t_keep = tcb.t_conn = 0
+        tcb.t_rexmt = tcb.t_persist = tcb.t_delack = tcb.t_keep = tcb.t_conn = tcb.t_tlp = 0
         tcb.error = err
         if tcb in self.conns:
             self.conns.remove(tcb)

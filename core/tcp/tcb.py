@@ -67,9 +67,9 @@ class TCB:
         "ooo_fin", "last_ack_sent",
         "ts_recent", "ts_recent_age", "ts_hi", "ts_lo", "ts_start", "tsr_hi", "tsr_lo",
         "srtt8", "rttvar4", "rto", "backoff", "rtt_seq", "rtt_start", "retries", "rexmits",
-        "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn",
+        "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn", "t_tlp",
         "keep_idle", "keep_intvl", "keep_cnt", "keep_probes", "last_rx",
-        "snd", "rcv", "ooo", "cc", "error", "ttl", "tos", "snd_cap",
+        "snd", "rcv", "ooo", "sb", "cc", "error", "ttl", "tos", "snd_cap",
         "chal_start", "chal_count",
     )
 
@@ -125,6 +125,7 @@ class TCB:
         self.t_persist = 0
         self.t_delack = 0
         self.t_keep = 0
+        self.t_tlp = 0           # RFC 8985 7.2 tail loss probe timeout
         self.t_conn = 0          # connect timeout, FIN_WAIT_2 orphan timeout, TIME_WAIT 2*MSL
         self.keep_idle = 0
         self.keep_intvl = 0
@@ -134,6 +135,7 @@ class TCB:
         self.snd = None
         self.rcv = None
         self.ooo = None
+        self.sb = None           # SACK scoreboard and loss recovery (scoreboard.py)
         self.cc = None
         self.error = 0
         self.ttl = 0
@@ -150,7 +152,8 @@ class TCB:
 
     def next_deadline(self):
         d = 0
-        for t in (self.t_rexmt, self.t_persist, self.t_delack, self.t_keep, self.t_conn):
+        for t in (self.t_rexmt, self.t_persist, self.t_delack, self.t_keep, self.t_conn,
+                  self.t_tlp):
             if t and (d == 0 or t < d):
                 d = t
         return d

@@ -2,7 +2,7 @@
 SND.UNA, exponential backoff capped at TCP_RTO_MAX_MS, give up after TCP_MAX_RETRIES /
 TCP_SYN_RETRIES - an active open never before R2_SYN_MS, RFC 9293 3.8.3), persist
 (zero-window probes with backoff, RFC 9293 3.8.6.1), delayed ACK, keepalive (RFC 1122
-4.2.3.6), TIME-WAIT / orphaned FIN-WAIT-2 expiry. Returns the connection's next deadline."""
+4.2.3.6), the tail loss probe (RFC 8985 7), TIME-WAIT / orphaned FIN-WAIT-2 expiry. Returns the connection's next deadline."""
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
@@ -37,6 +37,12 @@ def run(tcp, tcb, now):
         _rexmt(tcp, tcb, now)
         if tcb.state == T.CLOSED:
             return 0
+    if tcb.t_tlp and now >= tcb.t_tlp:
+        tcb.t_tlp = 0
+        sb = tcb.sb
+        if sb is not None and not sb.in_recovery and not sb.tlp_out and \
+                tcb.snd_max != tcb.snd_una and tcb.state in T.TCP_STATE_OPEN:
+            out.send_tlp(tcp, tcb)  # RFC 8985 7.3: a probe, not yet an RTO
     if tcb.t_persist and now >= tcb.t_persist:
         _persist(tcp, tcb, now)
         if tcb.state == T.CLOSED:
@@ -50,6 +56,9 @@ def run(tcp, tcb, now):
     if t:
         d = t
     t = tcb.t_persist
+    if t and (d == 0 or t < d):
+        d = t
+    t = tcb.t_tlp
     if t and (d == 0 or t < d):
         d = t
     t = tcb.t_delack
@@ -98,6 +107,12 @@ def _rexmt(tcp, tcb, now):
     tcp.stats.tx_retransmits += 1
     if not syn and tcb.cc is not None:
         tcb.cc.on_rto(seq_sub(tcb.snd_max, tcb.snd_una), tcb.snd_max, tcp.stack.now)
+    sb = tcb.sb
+    if sb is not None and not syn:
+        tcb.t_tlp = 0
+        sb.reset()  # RFC 2018 8: SACKed bits off; RFC 6675 5.1: RecoveryPoint = HighData
+        sb.point = tcb.snd_max
+        sb.point_valid = True
     tcb.flags &= ~T.F_TIMING  # Karn
     if syn:
         tcb.snd_nxt = 0  # our ISS: resend the SYN

@@ -46,6 +46,20 @@ def test_two_stacks_heap_locked_with_pure_python_hot_paths(mpy_lib_pure):
     assert res["tcp_bytes_echoed"] == 256 << 10 and res["tcp_mismatches"] == 0
 
 
+def test_tcp_loss_recovery_heap_locked_sack_prr_and_tlp(mpy_lib):
+    """Issue 12: with every 50th frame lost both ways, the TCP echo recovers through SACK
+    (RFC 6675 + PRR, RACK-TLP) with the heap locked: no allocation per ACK or per loss."""
+    script = os.path.join(HERE, "mp_scripts", "sack_heaplock.py")
+    r = run_mpy([script, mpy_lib, str(512 << 10), "50"], timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    print("SACK recovery, heap locked:", res)
+    assert res["failure"] is None
+    assert res["tcp_bytes_echoed"] >= 512 << 10 and res["tcp_mismatches"] == 0
+    assert res["lost"] > 20 and res["sack_recoveries"] > 0 and res["rx_sack_blocks"] > 0
+    assert res["tx_retransmits"] >= res["sack_recoveries"]
+
+
 def _is_echo_reply(seq):
     return lambda f: len(f) > 41 and f[23] == 1 and f[34] == 0 and (f[40] << 8 | f[41]) == seq
 

@@ -12,8 +12,16 @@ class Ring:
         self.head = 0
         self.count = 0
         self.dropped = 0
+        self.lose_every = 0  # > 0: every lose_every-th frame put is lost (seeded-free loss)
+        self.puts = 0
+        self.lost = 0
 
     def put(self, buf, n):
+        if self.lose_every:
+            self.puts += 1
+            if self.puts % self.lose_every == 0:
+                self.lost += 1
+                return True  # sent, and lost on the wire
         if self.count >= self.depth:
             self.dropped += 1
             return False

@@ -1,0 +1,53 @@
+"""TCP loss recovery heap-locked under MicroPython: two ustack instances on the memory link
+losing every LOSE_EVERY-th frame in both directions; after an unlocked warm-up with the same
+loss (connection, rings, SACK scoreboard), TCP_BYTES go through the TCP echo with
+micropython.heap_lock() held - SACK blocks, the scoreboard, RFC 6675 recovery with PRR and
+the tail loss probe must allocate nothing. Prints one JSON line.
+
+    micropython sack_heaplock.py LIB [TCP_BYTES] [LOSE_EVERY]
+"""
+import sys
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, __file__.rpartition("/")[0] if "/" in __file__ else ".")
+import gc
+import json
+import micropython
+from memlink import pair
+from ustack.core.stack import Stack
+import heaplock_bench
+
+TCP_BYTES = int(sys.argv[2]) if len(sys.argv) > 2 else 1 << 20
+LOSE_EVERY = int(sys.argv[3]) if len(sys.argv) > 3 else 50
+MAC_A = b"\x02\0\0\0\0\x0a"
+MAC_B = b"\x02\0\0\0\0\x0b"
+CFG = {"TCP_MAX_RETRIES": 30}
+
+la, lb = pair(MAC_A, MAC_B)
+a = Stack(CFG)
+b = Stack(CFG)
+a.add_interface("a0", la, ip="192.0.2.10/24")
+b.add_interface("b0", lb, ip="192.0.2.11/24")
+bench = heaplock_bench.Bench(a, b, bytes([192, 0, 2, 10]), bytes([192, 0, 2, 11]), MAC_A,
+                             MAC_B, lambda f, n: lb.rx.put(f, n), la.rx.get)
+la.tx.lose_every = LOSE_EVERY
+lb.tx.lose_every = LOSE_EVERY
+bench.tcp_pump(256 << 10)          # warm-up, unlocked, with the same loss
+recv0 = bench.recvd
+K = ("sack_recoveries", "rx_sack_blocks", "tx_retransmits", "tlp_probes", "rto_expired")
+before = [getattr(a.tcp.stats, k) + getattr(b.tcp.stats, k) for k in K]
+lost0 = la.tx.lost + lb.tx.lost
+failure = None  # every global exists before the lock: a new one would grow the dict
+gc.collect()
+micropython.heap_lock()
+try:
+    bench.tcp_pump(TCP_BYTES)
+except MemoryError:
+    failure = "MemoryError"
+micropython.heap_unlock()
+res = {"failure": failure, "tcp_bytes_echoed": bench.recvd - recv0,
+       "tcp_mismatches": bench.mismatches, "lost": la.tx.lost + lb.tx.lost - lost0}
+i = 0
+for k in K:  # what happened while locked
+    res[k] = getattr(a.tcp.stats, k) + getattr(b.tcp.stats, k) - before[i]
+    i += 1
+print(json.dumps(res))
