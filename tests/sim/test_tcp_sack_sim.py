@@ -26,7 +26,8 @@ def test_sack_recovery_moves_data_much_faster_than_newreno_at_5_percent_loss():
     st = b.a.tcp.stats
     assert st.sack_recoveries > 10 and b.b.tcp.stats.rx_ooo > 0
     assert ms_on * 3 < ms_off * 2                 # at least 1.5 times the goodput
-    assert st.rto_expired * 4 < b_off.a.tcp.stats.rto_expired
+    # 4 RTOs against 15 (3 before the RFC 7323 4.3 / RFC 6298 5.7 fixes changed the RTTs)
+    assert st.rto_expired * 3 < b_off.a.tcp.stats.rto_expired
     finish(b, c, s)
 
 

@@ -91,6 +91,8 @@ def test_after_a_syn_cookie_handshake_last_ack_sent_is_the_cookies_ack():
 # ---- RFC 6298 5.7: RTO 3 s once data flows after a retransmitted SYN (no RTT sample) -------
 
 NO_TS = {"TCP_TIMESTAMPS": False}
+# the lost segment must wait for the RTO, not for a tail loss probe first (RFC 8985 7)
+NO_TS_NO_TLP = {"TCP_TIMESTAMPS": False, "TCP_TLP": False}
 
 
 def _first_dropped(pred):
@@ -105,7 +107,7 @@ def _first_dropped(pred):
 
 
 def test_rto_is_three_seconds_after_a_retransmitted_syn_without_timestamps():
-    net = Net(NO_TS)
+    net = Net(NO_TS_NO_TLP)
     net.drop_a = _first_dropped(lambda seg: seg[0] == "S")
     c, s = connected(net)
     assert net.a.tcp.stats.rto_expired == 1  # the SYN was retransmitted
