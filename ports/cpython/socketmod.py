@@ -26,6 +26,10 @@ What stays with the host kernel, and why:
   memory BIO and needs no fd (not tested yet).
 - Modules that ran `from socket import socket` before patch() keep the stdlib class.
 - os.read/os.write/os.sendfile on fileno(): the descriptor signals readiness only.
+- fork(): the stack stays in the parent. In the child every ustack socket (inherited or
+  new) raises OSError(EBADF, "... a forked child cannot use ustack sockets ...") at once
+  and close() only drops the child's copy; so socketserver's Forking* servers fail their
+  requests instead of hanging. A child that exec()s is unaffected.
 """
 import errno as _errno
 import io as _io
@@ -56,6 +60,26 @@ _local = _threading.local()  # a per-thread stack, where one process drives seve
 _by_fd = {}             # descriptor -> _Shared: each registered fd holds one reference
 _reg_lock = _threading.Lock()
 _to_close = []          # sockets the garbage collector dropped: closed by the runner thread
+_forked = [False]       # True in a child made by fork(): see _after_fork_in_child
+
+FORKED = ("ustack.socket: a forked child cannot use ustack sockets (the stack and the thread "
+          "that drives it stay in the parent process)")
+
+
+def _after_fork_in_child():
+    """fork() copies the stack but not the thread that drives it, and may copy its lock
+    held by a thread the child does not have: waiting on either would hang the child (and a
+    parent waiting for it, as socketserver's ForkingMixIn does). So in the child every ustack
+    socket, old or new, fails at once with EBADF and FORKED; close() only marks it closed,
+    leaving the parent's connection alone, as closing a copied kernel socket does."""
+    global _reg_lock
+    _forked[0] = True
+    _reg_lock = _threading.Lock()
+    del _to_close[:]
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def use(host, thread=False):
@@ -71,6 +95,8 @@ def use(host, thread=False):
 
 
 def default_host():
+    if _forked[0]:
+        raise OSError(_errno.EBADF, FORKED)
     h = getattr(_local, "host", None) or _state["host"]
     if h is None:
         raise OSError(_errno.ENETDOWN, "ustack.socket: no stack; call ustack.patch(...) or "
@@ -257,6 +283,8 @@ class socket:
 
     def _collected(self):
         """Dropped without close(): as a kernel socket, it closes (from the runner thread)."""
+        if _forked[0]:
+            return  # the parent's socket: nothing of it is the child's to close
         if not getattr(self, "_closed", True) and getattr(self, "_fd", -1) >= 0:
             import warnings
             warnings.warn("unclosed %r" % self, ResourceWarning, source=self)
@@ -281,6 +309,8 @@ class socket:
         return self._fd
 
     def _check(self):
+        if _forked[0]:
+            raise OSError(_errno.EBADF, FORKED)
         fd = self._fd
         if fd < 0 or _by_fd.get(fd) is not self._sh:  # closed, or socket.close(fd) ran
             raise OSError(_errno.EBADF, "Bad file descriptor")
@@ -294,6 +324,8 @@ class socket:
         fd = self._fd
         if fd >= 0:
             self._fd = -1
+            if _forked[0]:
+                return  # a forked child's copy (see _after_fork_in_child)
             if _by_fd.get(fd) is not self._sh:
                 raise OSError(_errno.EBADF, "Bad file descriptor")  # socket.close(fd) ran
             self._sh.unref(fd)
@@ -666,7 +698,8 @@ def _enum(value, kind):
 def close(fd):
     """socket.close(fd): a ustack descriptor drops its socket reference; others the kernel's."""
     if fd in _by_fd:
-        _by_fd[fd].unref(fd)
+        if not _forked[0]:
+            _by_fd[fd].unref(fd)
     else:
         _ORIG["close"](fd)
 
