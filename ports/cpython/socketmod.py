@@ -882,7 +882,12 @@ def fromfd(fd, family, type, proto=0):
         nfd = _os.dup(fd)
         sh = _by_fd[fd]
         sh.ref(nfd)
-        return socket._attach(sh, nfd)
+        cls = _socket_class()  # as the stdlib: an instance of what socket.socket is now
+        try:
+            ours = issubclass(cls, socket)
+        except TypeError:  # a test's mock, not a class
+            ours = False
+        return (cls if ours else socket)._attach(sh, nfd)
     return _ORIG["fromfd"](fd, family, type, proto)
 
 
