@@ -500,20 +500,44 @@ class socket:
         return len(d), addr
 
     def recvmsg(self, bufsize, ancbufsize=0, flags=0):
-        """No ancillary data: (data, [], msg_flags, address)."""
-        d, addr = self.recvfrom(bufsize, flags)
+        """No ancillary data: (data, [], msg_flags, address); MSG_TRUNC in msg_flags when a
+        datagram was longer than bufsize, as Linux says."""
+        bufsize = _operator.index(bufsize)
+        if bufsize < 0:
+            raise ValueError("negative buffer size in recvmsg()")
+        _msg_args(ancbufsize, flags, "recvmsg")
+        return self._recvmsg(bufsize, flags)
+
+    def _recvmsg(self, bufsize, flags):
+        if self._type == SOCK_STREAM:
+            d, addr = self.recvfrom(bufsize, flags)
+            return d, [], 0, addr
+        # the whole datagram (the core drops what a shorter read leaves): its length says
+        # whether it was truncated
+        d, addr = self.recvfrom(_MAX_DATAGRAM, flags)
+        if len(d) > bufsize:
+            return d[:bufsize], [], _std.MSG_TRUNC, addr
         return d, [], 0, addr
 
     def recvmsg_into(self, buffers, ancbufsize=0, flags=0):
         """Scatter one receive over buffers: (nbytes, [], msg_flags, address)."""
-        views = [memoryview(b).cast("B") for b in buffers]
-        d, addr = self.recvfrom(sum(len(v) for v in views), flags)
+        try:
+            views = [memoryview(b).cast("B") for b in buffers]
+        except TypeError:
+            raise TypeError("recvmsg_into() argument 1 must be an iterable of writable "
+                            "bytes-like objects") from None
+        for v in views:
+            if v.readonly:
+                raise TypeError("recvmsg_into() argument 1 must be an iterable of writable "
+                                "bytes-like objects")
+        _msg_args(ancbufsize, flags, "recvmsg_into")
+        d, _, mflags, addr = self._recvmsg(sum(len(v) for v in views), flags)
         i = 0
         for v in views:
             k = min(len(v), len(d) - i)
             v[:k] = d[i:i + k]
             i += k
-        return len(d), [], 0, addr
+        return len(d), [], mflags, addr
 
     # ---- sending --------------------------------------------------------------------------
     def send(self, data, flags=0):
@@ -565,9 +589,29 @@ class socket:
         return None
 
     def sendmsg(self, buffers, ancdata=(), flags=0, address=None):
-        if ancdata:
+        """Gather buffers into one send; arguments checked as the C implementation does.
+        Ancillary data is refused (EOPNOTSUPP) once its items are well formed."""
+        try:
+            data = b"".join(memoryview(b).cast("B") for b in buffers)
+        except TypeError:
+            raise TypeError("sendmsg() argument 1 must be an iterable of bytes-like "
+                            "objects") from None
+        try:
+            anc = list(ancdata)
+        except TypeError:
+            raise TypeError("sendmsg() argument 2 must be an iterable") from None
+        for item in anc:
+            if not isinstance(item, tuple) or len(item) != 3:
+                raise TypeError("[sendmsg() ancillary data items]() argument must be "
+                                "sequence of length 3")
+            _operator.index(item[0])
+            _operator.index(item[1])
+            memoryview(item[2])
+        flags = _operator.index(flags)
+        if address is not None:
+            self._inet(address)
+        if anc:
             raise OSError(_errno.EOPNOTSUPP, "ustack: no ancillary data")
-        data = b"".join(bytes(b) for b in buffers)
         if address is not None:
             return self.sendto(data, flags, address)
         return self.send(data, flags)
@@ -686,6 +730,16 @@ def _into(buffer, nbytes, what, too_small):
     elif nbytes > len(mv):
         raise ValueError(too_small)
     return mv, nbytes
+
+
+_MAX_DATAGRAM = 65535  # RFC 791: no datagram is longer
+
+
+def _msg_args(ancbufsize, flags, what):
+    """recvmsg's and recvmsg_into's ancbufsize and flags, checked as CPython checks them."""
+    if _operator.index(ancbufsize) < 0:
+        raise ValueError("negative buffer size in %s()" % what)
+    _operator.index(flags)
 
 
 def _enum(value, kind):
