@@ -166,6 +166,9 @@ def test_uiperf3_server_measured_by_linux_iperf3(ns):
         out = srv.interrupt()
     # uiperf3 printed its own side of both runs
     assert out.count("Accepted connection: ('%s'" % HOST_IP) == 2, out[-3000:]
+    # Ctrl-C ends `ustack run -m uiperf3` as it ends `python -m uiperf3` (uiperf3 empties
+    # sys.argv: it ended in IndexError, tests/ports/test_cli_run.py)
+    assert "KeyboardInterrupt" in out and "IndexError" not in out, out[-3000:]
 
 
 # `iperf3 -c -R`: uiperf3 over ustack sends. iperf3 3.12's client ends a reverse test by
