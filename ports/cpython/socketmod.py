@@ -10,8 +10,9 @@ open_stack; `use(host, thread=True)` picks the stack for the calling thread only
 What it gives: the `socket` class (makefile, sendfile, recvfrom_into, recvmsg/recvmsg_into/
 sendmsg without ancillary data, dup/detach/fromfd, family/type as the stdlib enums,
 settimeout and the timeout errors exactly as the stdlib), create_connection, create_server,
-getaddrinfo / gethostbyname through the stack's DNS resolver (stack.dns, core/dns.py;
-gethostbyaddr names an address by itself: no PTR lookups), and every constant, exception
+getaddrinfo / gethostbyname through /etc/hosts, then the stack's DNS resolver (stack.dns,
+core/dns.py), as glibc's "hosts: files dns"; connect()/bind() take names too (the first IPv4
+address); gethostbyaddr names an address by itself: no PTR lookups), and every constant, exception
 class and pure helper re-exported from the stdlib (so `except socket.timeout` catches ours). Each socket's fileno() is a real descriptor whose
 readiness the runner keeps exact (see Runner._fileno), so select, selectors and asyncio's
 loop work on it.
@@ -171,17 +172,48 @@ def _addr(address):
 
 
 def _numeric(host):
+    """A literal address (or 'localhost') as text; a name: the first IPv4 address that
+    getaddrinfo gives, as CPython's connect()/bind() resolve one."""
+    try:
+        return _literal(host)
+    except gaierror:
+        return _addresses(host, AF_INET, 0)[0]
+
+
+def _literal(host):
+    """A dotted-quad literal (or 'localhost') as text, else gaierror: nothing resolved."""
     if host == "localhost":
         return "127.0.0.1"
     try:
-        return _std.inet_ntoa(_std.inet_aton(host)) if host.count(".") == 3 else _bad_name(host)
+        if host.count(".") == 3:
+            return _std.inet_ntoa(_std.inet_aton(host))
     except OSError:
-        return _bad_name(host)
-
-
-def _bad_name(host):
-    # no resolver in ustack yet: names other than literals do not resolve
+        pass
     raise gaierror(_std.EAI_NONAME, "Name or service not known")
+
+
+HOSTS = "/etc/hosts"  # read first, as glibc's "hosts: files dns"
+
+
+def _hosts_file(name):
+    """The IPv4 addresses HOSTS gives name (any case), in file order; [] if none or no file."""
+    want = name.lower()
+    found = []
+    try:
+        with open(HOSTS) as f:
+            for line in f:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) < 2 or want not in (n.lower() for n in fields[1:]):
+                    continue
+                try:
+                    a = _std.inet_ntoa(_std.inet_aton(fields[0]))
+                except OSError:
+                    continue  # an IPv6 line
+                if fields[0].count(".") == 3 and a not in found:
+                    found.append(a)
+    except OSError:
+        pass
+    return found
 
 
 def _timeout_error(e):
@@ -816,11 +848,15 @@ def _addresses(host, family, flags):
         if host == "":
             return ["0.0.0.0"]
         try:
-            return [_numeric(host)]
+            return [_literal(host)]
         except gaierror:
             pass
     if flags & AI_NUMERICHOST or host == "" or ":" in host:
         raise gaierror(_std.EAI_NONAME, "Name or service not known")
+    if family != AF_INET6:
+        found = _hosts_file(host)
+        if found:
+            return found
     h = default_host()
     fam = 10 if family == AF_INET6 else 2  # core/dns.py's AF_INET6 / AF_INET
     try:
@@ -867,7 +903,7 @@ def getnameinfo(sockaddr, flags):
         del sockaddr  # the traceback keeps this frame: hold no reference to the argument
         raise TypeError("getnameinfo() argument 1 must be a tuple")
     host, port = sockaddr[0], sockaddr[1]
-    return _numeric(host), str(port)
+    return _literal(host), str(port)  # as CPython's: a numeric host only
 
 
 def has_dualstack_ipv6():

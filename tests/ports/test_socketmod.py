@@ -435,3 +435,26 @@ def test_a_forked_child_gets_a_clear_error_from_ustack_sockets_instead_of_hangin
     c.sendall(b"after")
     assert c.recv(10) == b"after"
     c.close()
+
+
+def test_names_in_the_hosts_file_resolve_before_dns_as_with_glibc(net, tmp_path, monkeypatch):
+    # nsswitch's "hosts: files dns": gethostbyname(gethostname()) and the names a program's
+    # /etc/hosts gives work without a DNS server; connect() and bind() take names too, as
+    # CPython's do (the first IPv4 address getaddrinfo gives)
+    us, _, hb = net
+    hosts = tmp_path / "hosts"
+    hosts.write_text("# a comment\n127.0.0.1 localhost\n%s server.test srv  # B\n"
+                     "::1 ip6-localhost server.test\n" % B_IP)
+    monkeypatch.setattr(us, "HOSTS", str(hosts))
+    assert us.gethostbyname("server.test") == B_IP
+    assert us.gethostbyname("SRV") == B_IP
+    assert [ai[4] for ai in us.getaddrinfo("srv", 7, type=us.SOCK_STREAM)] == [(B_IP, 7)]
+    echo_server(us, hb)
+    c = us.socket()
+    c.settimeout(5)
+    c.connect(("server.test", 7))
+    c.sendall(b"by name")
+    assert c.recv(10) == b"by name"
+    c.close()
+    with pytest.raises(stdsocket.gaierror):
+        us.gethostbyname("nowhere.test")  # not in the file, and no DNS server is configured
