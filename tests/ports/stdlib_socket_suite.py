@@ -111,6 +111,16 @@ def tap_stacks():
     return hosts
 
 
+LO_IS_A = [False]  # --tap, asyncio's suite: its literal 127.0.0.1 stands for HOST (A)
+
+
+def _lo_to_a(address):
+    if LO_IS_A[0] and isinstance(address, tuple) and len(address) == 2 and \
+            address[0] == "127.0.0.1":
+        return (A_IP, address[1])
+    return address
+
+
 def tap_socket_class(us):
     """ustack.socket whose unbound sockets move from A to B on their first connect or send to
     A's address (see the module doc). Options set before the move are set again on B."""
@@ -125,21 +135,28 @@ def tap_socket_class(us):
             us.socket.setsockopt(self, level, optname, value, optlen)
             self._opts.append((level, optname, value, optlen))
 
+        def bind(self, address):
+            return us.socket.bind(self, _lo_to_a(address))
+
         def connect(self, address):
+            address = _lo_to_a(address)
             self._to_b(address)
             return us.socket.connect(self, address)
 
         def connect_ex(self, address):
+            address = _lo_to_a(address)
             self._to_b(address)
             return us.socket.connect_ex(self, address)
 
         def sendto(self, data, *args):
             if args:
+                args = args[:-1] + (_lo_to_a(args[-1]),)
                 self._to_b(args[-1])
             return us.socket.sendto(self, data, *args)
 
         def sendmsg(self, buffers, ancdata=(), flags=0, address=None):
             if address is not None:
+                address = _lo_to_a(address)
                 self._to_b(address)
             return us.socket.sendmsg(self, buffers, ancdata, flags, address)
 
@@ -199,6 +216,7 @@ def load(name):
     mod = importlib.import_module(modname)
     if TAP and hasattr(mod, "HOST"):
         mod.HOST = A_IP
+    LO_IS_A[0] = bool(TAP) and key == "asyncio"
     if key == "selectors":
         mod.socketpair = pair
     loader = unittest.TestLoader()
