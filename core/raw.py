@@ -10,7 +10,8 @@ whole buffers, and the share of the pool all socket queues may hold; the copies 
 receive's part of the pool, never its transmit reserve. Each refusal is counted (raw.*). API
 errors are the ones CPython's socket module gives for a raw socket on Linux."""
 from ustack.core.compat import (
-    EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, EMSGSIZE, ENOBUFS, ENOTCONN, EOPNOTSUPP, oserror)
+    EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, EMSGSIZE, ENETUNREACH, ENOBUFS, ENOTCONN, EOPNOTSUPP,
+    oserror)
 from ustack.core.stats import Counters
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire import fields
@@ -64,7 +65,15 @@ class RawSocket(so.Socket):
 
     def connect(self, addr):
         self._check_open()
-        self.remote_ip = _addr(addr, "connect")
+        ip = _addr(addr, "connect")
+        if self.local_ip == ip4.ANY:
+            # as Linux (ip4_datagram_connect, shared with UDP): the routed source becomes the
+            # socket's address (RFC 1122 4.1.3.4); no route is refused here
+            src = self.stack.source_for(ip)
+            if src is None:
+                raise oserror(ENETUNREACH)
+            self.local_ip = src
+        self.remote_ip = ip
         self.connected = True
 
     def getsockname(self):

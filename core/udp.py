@@ -152,6 +152,9 @@ class UdpSocket(so.Socket):
             src = self.stack.source_for(ip)
             if src is None:
                 raise oserror(ENETUNREACH)
+            # as Linux (ip4_datagram_connect): the routed source becomes the socket's address,
+            # so getsockname() names it and only datagrams to it match (RFC 1122 4.1.3.4)
+            self.local_ip = src
         self.remote_ip = ip
         self.remote_port = port
         self.connected = True

@@ -246,7 +246,12 @@ class TcpSocket(so.Socket):
             return True
         if st != T.ESTABLISHED and st != T.CLOSE_WAIT:
             return True
-        return tcb.snd.cap - tcb.snd.count > 0
+        # as Linux (sk_stream_is_writeable): writable once the free space is at least half of
+        # what is queued (a third of the buffer when it was full), so a writer woken by
+        # poll or blocked in send gets a worthwhile chunk, not one acknowledged segment
+        snd = tcb.snd
+        free = snd.cap - snd.count
+        return free > 0 and free >= (snd.count >> 1)
 
     def writable(self):
         if self.tcb is None:

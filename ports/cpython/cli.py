@@ -972,7 +972,6 @@ def cmd_ping(args):
 def _run_program(prog):
     """Run `[python] prog.py args` / `-m module args` / `-c code args` in this process, as the
     interpreter would (sys.argv, sys.path[0], __main__)."""
-    import runpy
     if prog and os.path.basename(prog[0]).startswith("python"):
         prog = prog[1:]
     if not prog:
@@ -980,7 +979,7 @@ def _run_program(prog):
     if prog[0] == "-m" and len(prog) > 1:
         sys.argv = [prog[1]] + prog[2:]
         sys.path.insert(0, os.getcwd())
-        runpy.run_module(prog[1], run_name="__main__", alter_sys=True)
+        _run_module_as_main(prog[1])
     elif prog[0] == "-c" and len(prog) > 1:
         sys.argv = ["-c"] + prog[2:]
         sys.path.insert(0, "")
@@ -988,7 +987,37 @@ def _run_program(prog):
     else:
         sys.argv = list(prog)
         sys.path.insert(0, os.path.dirname(os.path.abspath(prog[0])))
-        runpy.run_path(prog[0], run_name="__main__")
+        _run_file_as_main(prog[0])
+
+
+def _run_module_as_main(name):
+    """`python -m name` as the interpreter runs it: the module's code in a fresh __main__
+    module that stays in sys.modules, sys.argv[0] its file. Not runpy.run_module(alter_sys=
+    True): that puts sys.argv[0] back on the way out and so replaces the program's own
+    exception (Ctrl-C's KeyboardInterrupt) with IndexError when the program emptied sys.argv,
+    as uiperf3 does."""
+    import runpy
+    import types
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    # the interpreter's own path for -m (private, unchanged since Python 2.7)
+    runpy._run_module_as_main(name, alter_argv=True)
+
+
+def _run_file_as_main(path):
+    """`python prog.py` as the interpreter runs it (see _run_module_as_main: run_path has
+    the same sys.argv[0] restore); a directory or zip file goes to runpy.run_path."""
+    import runpy
+    import types
+    if not os.path.isfile(path) or path.endswith(".zip"):
+        runpy.run_path(path, run_name="__main__")
+        return
+    with open(path, "rb") as f:
+        code = compile(f.read(), path, "exec")
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__cached__ = None
+    sys.modules["__main__"] = main
+    exec(code, main.__dict__)
 
 
 DHCP_RUN_WAIT_S = 60  # `ustack run --dhcp`: the program starts once leased, or not at all

@@ -15,6 +15,26 @@ from ustack.core import socket as so
 FAIL_BACKOFF_S = 0.05  # after poll() raised: not a hot loop if it keeps raising
 _DONTWAIT = 0x40  # MSG_DONTWAIT (Linux)
 
+# fork() copies the stacks but not the threads that drive them, and may copy a runner's lock
+# held by a thread the child does not have: in a child every call through a runner fails at
+# once instead of waiting on it for ever (socketmod says the same for ustack.socket)
+_forked = [False]
+FORKED = "ustack: a forked child cannot use the parent's stack (its thread and lock stay there)"
+
+
+def _after_fork_in_child():
+    _forked[0] = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _check_forked():
+    if _forked[0]:
+        import errno
+        raise OSError(errno.EBADF, FORKED)
+
 
 def _now_ms():
     return int(time.monotonic() * 1000)
@@ -222,10 +242,12 @@ class Runner:
 
     # ---- sockets for other threads --------------------------------------------------------
     def socket(self, family=so.AF_INET, type=so.SOCK_STREAM, proto=0):
+        _check_forked()
         with self.lock:
             return Locked(self, self.stack.socket(family, type, proto))
 
     def call(self, fn, *args):
+        _check_forked()
         with self.lock:
             try:
                 r = fn(*args)
@@ -252,6 +274,7 @@ class Locked:
         sock = self._sock
 
         def call(*args, **kw):
+            _check_forked()
             with runner.lock:
                 try:
                     r = attr(*args, **kw)
@@ -265,6 +288,7 @@ class Locked:
         return call
 
     def accept(self):
+        _check_forked()
         runner = self._runner
         with runner.lock:
             try:

@@ -10,8 +10,9 @@ open_stack; `use(host, thread=True)` picks the stack for the calling thread only
 What it gives: the `socket` class (makefile, sendfile, recvfrom_into, recvmsg/recvmsg_into/
 sendmsg without ancillary data, dup/detach/fromfd, family/type as the stdlib enums,
 settimeout and the timeout errors exactly as the stdlib), create_connection, create_server,
-getaddrinfo / gethostbyname through the stack's DNS resolver (stack.dns, core/dns.py;
-gethostbyaddr names an address by itself: no PTR lookups), and every constant, exception
+getaddrinfo / gethostbyname through /etc/hosts, then the stack's DNS resolver (stack.dns,
+core/dns.py), as glibc's "hosts: files dns"; connect()/bind() take names too (the first IPv4
+address); gethostbyaddr names an address by itself: no PTR lookups), and every constant, exception
 class and pure helper re-exported from the stdlib (so `except socket.timeout` catches ours). Each socket's fileno() is a real descriptor whose
 readiness the runner keeps exact (see Runner._fileno), so select, selectors and asyncio's
 loop work on it.
@@ -26,6 +27,10 @@ What stays with the host kernel, and why:
   memory BIO and needs no fd (not tested yet).
 - Modules that ran `from socket import socket` before patch() keep the stdlib class.
 - os.read/os.write/os.sendfile on fileno(): the descriptor signals readiness only.
+- fork(): the stack stays in the parent. In the child every ustack socket (inherited or
+  new) raises OSError(EBADF, "... a forked child cannot use ustack sockets ...") at once
+  and close() only drops the child's copy; so socketserver's Forking* servers fail their
+  requests instead of hanging. A child that exec()s is unaffected.
 """
 import errno as _errno
 import io as _io
@@ -57,6 +62,26 @@ _local = _threading.local()  # a per-thread stack, where one process drives seve
 _by_fd = {}             # descriptor -> _Shared: each registered fd holds one reference
 _reg_lock = _threading.Lock()
 _to_close = []          # sockets the garbage collector dropped: closed by the runner thread
+_forked = [False]       # True in a child made by fork(): see _after_fork_in_child
+
+FORKED = ("ustack.socket: a forked child cannot use ustack sockets (the stack and the thread "
+          "that drives it stay in the parent process)")
+
+
+def _after_fork_in_child():
+    """fork() copies the stack but not the thread that drives it, and may copy its lock
+    held by a thread the child does not have: waiting on either would hang the child (and a
+    parent waiting for it, as socketserver's ForkingMixIn does). So in the child every ustack
+    socket, old or new, fails at once with EBADF and FORKED; close() only marks it closed,
+    leaving the parent's connection alone, as closing a copied kernel socket does."""
+    global _reg_lock
+    _forked[0] = True
+    _reg_lock = _threading.Lock()
+    del _to_close[:]
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def use(host, thread=False):
@@ -72,6 +97,8 @@ def use(host, thread=False):
 
 
 def default_host():
+    if _forked[0]:
+        raise OSError(_errno.EBADF, FORKED)
     h = getattr(_local, "host", None) or _state["host"]
     if h is None:
         raise OSError(_errno.ENETDOWN, "ustack.socket: no stack; call ustack.patch(...) or "
@@ -146,17 +173,48 @@ def _addr(address):
 
 
 def _numeric(host):
+    """A literal address (or 'localhost') as text; a name: the first IPv4 address that
+    getaddrinfo gives, as CPython's connect()/bind() resolve one."""
+    try:
+        return _literal(host)
+    except gaierror:
+        return _addresses(host, AF_INET, 0)[0]
+
+
+def _literal(host):
+    """A dotted-quad literal (or 'localhost') as text, else gaierror: nothing resolved."""
     if host == "localhost":
         return "127.0.0.1"
     try:
-        return _std.inet_ntoa(_std.inet_aton(host)) if host.count(".") == 3 else _bad_name(host)
+        if host.count(".") == 3:
+            return _std.inet_ntoa(_std.inet_aton(host))
     except OSError:
-        return _bad_name(host)
-
-
-def _bad_name(host):
-    # no resolver in ustack yet: names other than literals do not resolve
+        pass
     raise gaierror(_std.EAI_NONAME, "Name or service not known")
+
+
+HOSTS = "/etc/hosts"  # read first, as glibc's "hosts: files dns"
+
+
+def _hosts_file(name):
+    """The IPv4 addresses HOSTS gives name (any case), in file order; [] if none or no file."""
+    want = name.lower()
+    found = []
+    try:
+        with open(HOSTS) as f:
+            for line in f:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) < 2 or want not in (n.lower() for n in fields[1:]):
+                    continue
+                try:
+                    a = _std.inet_ntoa(_std.inet_aton(fields[0]))
+                except OSError:
+                    continue  # an IPv6 line
+                if fields[0].count(".") == 3 and a not in found:
+                    found.append(a)
+    except OSError:
+        pass
+    return found
 
 
 def _timeout_error(e):
@@ -258,6 +316,8 @@ class socket:
 
     def _collected(self):
         """Dropped without close(): as a kernel socket, it closes (from the runner thread)."""
+        if _forked[0]:
+            return  # the parent's socket: nothing of it is the child's to close
         if not getattr(self, "_closed", True) and getattr(self, "_fd", -1) >= 0:
             import warnings
             warnings.warn("unclosed %r" % self, ResourceWarning, source=self)
@@ -282,6 +342,8 @@ class socket:
         return self._fd
 
     def _check(self):
+        if _forked[0]:
+            raise OSError(_errno.EBADF, FORKED)
         fd = self._fd
         if fd < 0 or _by_fd.get(fd) is not self._sh:  # closed, or socket.close(fd) ran
             raise OSError(_errno.EBADF, "Bad file descriptor")
@@ -295,6 +357,8 @@ class socket:
         fd = self._fd
         if fd >= 0:
             self._fd = -1
+            if _forked[0]:
+                return  # a forked child's copy (see _after_fork_in_child)
             if _by_fd.get(fd) is not self._sh:
                 raise OSError(_errno.EBADF, "Bad file descriptor")  # socket.close(fd) ran
             self._sh.unref(fd)
@@ -471,20 +535,44 @@ class socket:
         return len(d), addr
 
     def recvmsg(self, bufsize, ancbufsize=0, flags=0):
-        """No ancillary data: (data, [], msg_flags, address)."""
-        d, addr = self.recvfrom(bufsize, flags)
+        """No ancillary data: (data, [], msg_flags, address); MSG_TRUNC in msg_flags when a
+        datagram was longer than bufsize, as Linux says."""
+        bufsize = _operator.index(bufsize)
+        if bufsize < 0:
+            raise ValueError("negative buffer size in recvmsg()")
+        _msg_args(ancbufsize, flags, "recvmsg")
+        return self._recvmsg(bufsize, flags)
+
+    def _recvmsg(self, bufsize, flags):
+        if self._type == SOCK_STREAM:
+            d, addr = self.recvfrom(bufsize, flags)
+            return d, [], 0, addr
+        # the whole datagram (the core drops what a shorter read leaves): its length says
+        # whether it was truncated
+        d, addr = self.recvfrom(_MAX_DATAGRAM, flags)
+        if len(d) > bufsize:
+            return d[:bufsize], [], _std.MSG_TRUNC, addr
         return d, [], 0, addr
 
     def recvmsg_into(self, buffers, ancbufsize=0, flags=0):
         """Scatter one receive over buffers: (nbytes, [], msg_flags, address)."""
-        views = [memoryview(b).cast("B") for b in buffers]
-        d, addr = self.recvfrom(sum(len(v) for v in views), flags)
+        try:
+            views = [memoryview(b).cast("B") for b in buffers]
+        except TypeError:
+            raise TypeError("recvmsg_into() argument 1 must be an iterable of writable "
+                            "bytes-like objects") from None
+        for v in views:
+            if v.readonly:
+                raise TypeError("recvmsg_into() argument 1 must be an iterable of writable "
+                                "bytes-like objects")
+        _msg_args(ancbufsize, flags, "recvmsg_into")
+        d, _, mflags, addr = self._recvmsg(sum(len(v) for v in views), flags)
         i = 0
         for v in views:
             k = min(len(v), len(d) - i)
             v[:k] = d[i:i + k]
             i += k
-        return len(d), [], 0, addr
+        return len(d), [], mflags, addr
 
     # ---- sending --------------------------------------------------------------------------
     def send(self, data, flags=0):
@@ -536,9 +624,29 @@ class socket:
         return None
 
     def sendmsg(self, buffers, ancdata=(), flags=0, address=None):
-        if ancdata:
+        """Gather buffers into one send; arguments checked as the C implementation does.
+        Ancillary data is refused (EOPNOTSUPP) once its items are well formed."""
+        try:
+            data = b"".join(memoryview(b).cast("B") for b in buffers)
+        except TypeError:
+            raise TypeError("sendmsg() argument 1 must be an iterable of bytes-like "
+                            "objects") from None
+        try:
+            anc = list(ancdata)
+        except TypeError:
+            raise TypeError("sendmsg() argument 2 must be an iterable") from None
+        for item in anc:
+            if not isinstance(item, tuple) or len(item) != 3:
+                raise TypeError("[sendmsg() ancillary data items]() argument must be "
+                                "sequence of length 3")
+            _operator.index(item[0])
+            _operator.index(item[1])
+            memoryview(item[2])
+        flags = _operator.index(flags)
+        if address is not None:
+            self._inet(address)
+        if anc:
             raise OSError(_errno.EOPNOTSUPP, "ustack: no ancillary data")
-        data = b"".join(bytes(b) for b in buffers)
         if address is not None:
             return self.sendto(data, flags, address)
         return self.send(data, flags)
@@ -659,6 +767,16 @@ def _into(buffer, nbytes, what, too_small):
     return mv, nbytes
 
 
+_MAX_DATAGRAM = 65535  # RFC 791: no datagram is longer
+
+
+def _msg_args(ancbufsize, flags, what):
+    """recvmsg's and recvmsg_into's ancbufsize and flags, checked as CPython checks them."""
+    if _operator.index(ancbufsize) < 0:
+        raise ValueError("negative buffer size in %s()" % what)
+    _operator.index(flags)
+
+
 def _enum(value, kind):
     try:
         return kind(value)
@@ -669,7 +787,8 @@ def _enum(value, kind):
 def close(fd):
     """socket.close(fd): a ustack descriptor drops its socket reference; others the kernel's."""
     if fd in _by_fd:
-        _by_fd[fd].unref(fd)
+        if not _forked[0]:
+            _by_fd[fd].unref(fd)
     else:
         _ORIG["close"](fd)
 
@@ -732,11 +851,15 @@ def _addresses(host, family, flags):
         if host == "":
             return ["0.0.0.0"]
         try:
-            return [_numeric(host)]
+            return [_literal(host)]
         except gaierror:
             pass
     if flags & AI_NUMERICHOST or host == "" or ":" in host:
         raise gaierror(_std.EAI_NONAME, "Name or service not known")
+    if family != AF_INET6:
+        found = _hosts_file(host)
+        if found:
+            return found
     h = default_host()
     fam = 10 if family == AF_INET6 else 2  # core/dns.py's AF_INET6 / AF_INET
     try:
@@ -783,7 +906,7 @@ def getnameinfo(sockaddr, flags):
         del sockaddr  # the traceback keeps this frame: hold no reference to the argument
         raise TypeError("getnameinfo() argument 1 must be a tuple")
     host, port = sockaddr[0], sockaddr[1]
-    return _numeric(host), str(port)
+    return _literal(host), str(port)  # as CPython's: a numeric host only
 
 
 def has_dualstack_ipv6():
@@ -852,7 +975,12 @@ def fromfd(fd, family, type, proto=0):
         nfd = _os.dup(fd)
         sh = _by_fd[fd]
         sh.ref(nfd)
-        return socket._attach(sh, nfd)
+        cls = _socket_class()  # as the stdlib: an instance of what socket.socket is now
+        try:
+            ours = issubclass(cls, socket)
+        except TypeError:  # a test's mock, not a class
+            ours = False
+        return (cls if ours else socket)._attach(sh, nfd)
     return _ORIG["fromfd"](fd, family, type, proto)
 
 

@@ -283,3 +283,66 @@ def test_runner_thread_survives_exceptions_from_handlers_and_from_poll():
         ra.stop()
         rb.stop()
     assert a.pool.full() and b.pool.full()
+
+
+def test_a_forked_child_gets_a_clear_error_from_the_runners_sockets_instead_of_hanging(runners):
+    # the stack's Locked sockets (Host.socket, the asyncio facade) as ustack.socket's: the
+    # runner and its lock stay in the parent, so in a child every call fails at once
+    import errno
+    import os
+    import signal
+    a, b, ra, rb = runners
+    ls, c = listen_and_connect(ra, rb)
+    held, go = threading.Event(), threading.Event()
+
+    def hold():  # the lock held at fork time, as the runner holds it during each poll
+        with ra.lock:
+            held.set()
+            go.wait(5)
+    h = threading.Thread(target=hold)
+    h.start()
+    assert held.wait(5)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        code = 1
+        try:
+            os.close(r)
+            out = []
+            for use in (lambda: c.send(b"child"), lambda: ra.socket(so.AF_INET, so.SOCK_DGRAM),
+                        lambda: ra.call(len, "x")):
+                try:
+                    use()
+                    out.append("worked")
+                except OSError as e:
+                    out.append("%s %s" % (e.errno, e.strerror))
+            os.write(w, "\n".join(out).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    go.set()
+    h.join()
+    try:
+        ready, _, _ = select.select([r], [], [], 10)
+        got = os.read(r, 4096).decode() if ready else None
+        end = time.monotonic() + 10
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done or time.monotonic() > end:
+                break
+            time.sleep(0.05)
+        if not done:
+            os.kill(pid, signal.SIGKILL)  # the child we forked, by its PID
+            os.waitpid(pid, 0)
+    finally:
+        os.close(r)
+    assert done and got is not None, "the forked child hung on the runner's lock"
+    assert os.waitstatus_to_exitcode(status) == 0, got
+    lines = got.splitlines()
+    assert len(lines) == 3, got
+    for line in lines:
+        assert line.startswith("%d " % errno.EBADF) and "fork" in line, got
+    c.send(b"parent")  # the parent's socket still works
+    c.close()
+    ls.close()

@@ -365,3 +365,96 @@ def test_blocking_stream_send_queues_all_of_it_as_linux_does(net):
     s.close()
     srv.join(5)
     assert bytes(got) == m
+
+
+def test_a_forked_child_gets_a_clear_error_from_ustack_sockets_instead_of_hanging(net):
+    # the stack and the thread that drives it stay in the parent: in a child, a ustack
+    # socket fails at once with an error that says so, and closing the child's copy leaves
+    # the parent's connection alone
+    import select
+    import signal
+    import time
+    us, ha, hb = net
+    echo_server(us, hb)
+    c = us.create_connection((B_IP, 7), timeout=5)
+    c.sendall(b"before")
+    assert c.recv(10) == b"before"
+    # another thread holds the stack's lock when we fork, as the runner does during each
+    # poll: the child inherits the lock held by a thread that does not exist there
+    held, go = threading.Event(), threading.Event()
+
+    def hold():
+        with ha.lock:
+            held.set()
+            go.wait(5)
+    h = threading.Thread(target=hold)
+    h.start()
+    assert held.wait(5)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        code = 1
+        try:
+            os.close(r)
+            out = []
+            for use in (lambda: c.sendall(b"child"), lambda: c.recv(10), us.socket):
+                try:
+                    use()
+                    out.append("worked")
+                except OSError as e:
+                    out.append("%s %s" % (e.errno, e.strerror))
+            c.close()
+            os.write(w, "\n".join(out).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    go.set()
+    h.join()
+    try:
+        ready, _, _ = select.select([r], [], [], 10)
+        got = os.read(r, 4096).decode() if ready else None
+        end = time.monotonic() + 10
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done or time.monotonic() > end:
+                break
+            time.sleep(0.05)
+        if not done:
+            os.kill(pid, signal.SIGKILL)  # the child we forked, by its PID
+            os.waitpid(pid, 0)
+    finally:
+        os.close(r)
+    assert done and got is not None, "the forked child hung on its ustack socket"
+    assert os.waitstatus_to_exitcode(status) == 0, got
+    lines = got.splitlines()
+    assert len(lines) == 3, got
+    for line in lines:
+        assert line.startswith("%d " % errno.EBADF) and "fork" in line, got
+    # the parent's connection is untouched by the child's close
+    c.sendall(b"after")
+    assert c.recv(10) == b"after"
+    c.close()
+
+
+def test_names_in_the_hosts_file_resolve_before_dns_as_with_glibc(net, tmp_path, monkeypatch):
+    # nsswitch's "hosts: files dns": gethostbyname(gethostname()) and the names a program's
+    # /etc/hosts gives work without a DNS server; connect() and bind() take names too, as
+    # CPython's do (the first IPv4 address getaddrinfo gives)
+    us, _, hb = net
+    hosts = tmp_path / "hosts"
+    hosts.write_text("# a comment\n127.0.0.1 localhost\n%s server.test srv  # B\n"
+                     "::1 ip6-localhost server.test\n" % B_IP)
+    monkeypatch.setattr(us, "HOSTS", str(hosts))
+    assert us.gethostbyname("server.test") == B_IP
+    assert us.gethostbyname("SRV") == B_IP
+    assert [ai[4] for ai in us.getaddrinfo("srv", 7, type=us.SOCK_STREAM)] == [(B_IP, 7)]
+    echo_server(us, hb)
+    c = us.socket()
+    c.settimeout(5)
+    c.connect(("server.test", 7))
+    c.sendall(b"by name")
+    assert c.recv(10) == b"by name"
+    c.close()
+    with pytest.raises(stdsocket.gaierror):
+        us.gethostbyname("nowhere.test")  # not in the file, and no DNS server is configured

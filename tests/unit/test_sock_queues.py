@@ -282,6 +282,17 @@ def test_raw_socket_send_after_connect_reaches_the_peer(bench):
     r.shutdown(so.SHUT_RDWR)  # connected: allowed, as on Linux
 
 
+def test_raw_socket_connect_fixes_the_routed_source_address_as_linux_does(bench):
+    # Linux (ip4_datagram_connect, as for UDP): getsockname() names the source after connect
+    r = raw(bench.b)
+    assert r.getsockname() == ("0.0.0.0", so.IPPROTO_ICMP)
+    r.connect((IP_A, 0))
+    assert r.getsockname() == (IP_B, so.IPPROTO_ICMP)
+    with pytest.raises(OSError) as e:
+        raw(bench.b).connect(("203.0.113.5", 0))  # no route: refused at connect, as Linux
+    assert e.value.errno == errno.ENETUNREACH
+
+
 def test_raw_bind_none_says_what_cpython_says(bench):
     r = raw(bench.b)
     for call in ("bind", "connect"):

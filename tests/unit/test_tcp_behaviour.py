@@ -167,6 +167,29 @@ def test_so_sndbuf_bounds_what_send_accepts():
     assert p2.sock.send(b"a" * 10000) == 1024
 
 
+def test_writable_again_only_once_a_third_of_the_send_buffer_is_free():
+    # Linux (tcp_poll, sk_stream_is_writeable): POLLOUT once the free space is at least half
+    # of what is queued, so a writer that waits for it gets room for a worthwhile chunk
+    # instead of being woken for every acknowledged segment (uiperf3's end-of-test loop
+    # "send while writable" never ended on a big buffer that a reader kept draining)
+    p = OptPeer(SO_SNDBUF=3000)
+    sa = p.connect()
+    una = sa.seq + 1
+    cap = p.sock.tcb.snd.cap
+    assert p.sock.send(b"a" * 10000) == cap
+    last = [s for s in p.advance(1) if s.data][-1]
+    assert not p.sock.writable()
+    k = cap // 6
+    p.send(p.seq, sq(una + k), ACK, opts=p.tsopt(last))  # free k, queued cap - k
+    assert not p.sock.writable()
+    assert p.sock.send(b"b" * 10000) == k  # but what fits is still taken, as on Linux
+    p.send(p.seq, sq(una + 2 * k), ACK, opts=p.tsopt(last))
+    assert not p.sock.writable()
+    third = cap - (cap * 2) // 3
+    p.send(p.seq, sq(una + k + third), ACK, opts=p.tsopt(last))  # free >= queued / 2
+    assert p.sock.writable()
+
+
 # ---- SO_LINGER with a timeout --------------------------------------------------------------
 def read_to_eof(s):
     got = b""

@@ -177,6 +177,21 @@ def test_connected_socket_sees_econnrefused_from_port_unreachable(bench):
     assert bench.b.counters()["udp.rx_no_port"] == 1
 
 
+def test_connect_binds_a_wildcard_udp_socket_to_the_routed_source_address(bench):
+    # Linux (ip4_datagram_connect): connect() fixes the source address the route picks, so
+    # getsockname() names it, and datagrams to another of our addresses no longer match
+    cli = udp(bench.a)
+    cli.connect((IP_B, 7))
+    assert cli.getsockname()[0] == IP_A
+    port = cli.getsockname()[1]
+    lo = udp(bench.a)
+    lo.connect(("127.0.0.1", port))
+    assert lo.getsockname()[0] == "127.0.0.1"
+    bound = udp(bench.a, 7001)
+    bound.connect((IP_B, 7))
+    assert bound.getsockname() == (IP_A, 7001)
+
+
 def test_nonblocking_recv_is_eagain_and_timeout_raises_timeout(bench):
     s = udp(bench.a, 7000)
     with pytest.raises(OSError) as e:
