@@ -472,7 +472,10 @@ def run_script(script, argv=(), tap="ustack0", ip="192.0.2.2/24", host_ip=None, 
         cmd = [micropython_exe(), "-X", "heapsize=" + (heapsize or heapsize_for(b)),
                os.path.join(lib, "ustack", "ports", "micropython", "mpyrun.py"),
                os.path.abspath(script)] + list(argv)
-        p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+        # its own process group, as MpProcess: a terminal's Ctrl-C reaches this runner only,
+        # which ends the program, the bridge and the TAP in order (no KeyboardInterrupt
+        # trace from the child racing it)
+        p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         end = None if timeout is None else time.monotonic() + timeout
         connected = False
         while p.poll() is None:
