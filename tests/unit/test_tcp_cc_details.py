@@ -107,6 +107,22 @@ def test_an_application_limited_connection_in_congestion_avoidance_does_not_grow
         assert c.window() == w, (name, c.window(), w)
 
 
+def test_request_response_over_two_stacks_leaves_cwnd_at_the_initial_window():
+    for name in NAMES:
+        net = Net({"TCP_CC": name})
+        c, s = connected(net)
+        w = c.tcb.cc.window()
+        for _ in range(200):  # 200 small requests, each answered: never a full window out
+            c.send(b"r" * 100)
+            net.jump(1000, lambda: s.readable())
+            assert s.recv(200) == b"r" * 100
+            s.send(b"a" * 10)
+            net.jump(1000, lambda: c.readable())
+            assert c.recv(20) == b"a" * 10
+        assert c.tcb.cc.window() == w and c.tcb.cc.cwnd <= w, (name, c.tcb.cc.cwnd, w)
+        close_all(net)
+
+
 def test_a_long_cwnd_limited_connection_keeps_cwnd_a_small_int():
     for name in NAMES:
         c = controller(name, 65535)
