@@ -60,9 +60,10 @@ DEFAULTS = {
     "TCP_SYNACK_RETRIES": 5,   # SYN-ACK retransmissions before a half-open one is forgotten
     "TCP_MSL_MS": 30000,       # TIME_WAIT lasts 2*MSL
     "TCP_RTO_INIT_MS": 1000,   # RFC 6298 2.1
-    "TCP_RTO_MIN_MS": 200,
-    "TCP_RTO_MAX_MS": 60000,
-    "TCP_DELACK_MS": 200,
+    "TCP_RTO_MIN_MS": 200,     # Linux's; RFC 6298 2.4's 1 s SHOULD is left for speed
+    "TCP_RTO_MAX_MS": 60000,   # RFC 6298 2.5: an upper bound is at least 60 s
+    "TCP_DELACK_MS": 40,       # Linux's TCP_DELACK_MIN: an ACK we hold back must reach the
+                               # peer well before its 200 ms minimum RTO (RFC 6298 2.4)
     "TCP_MAX_RETRIES": 12,
     "TCP_SYN_RETRIES": 6,
     "TCP_MAX_ORPHANS": 0,      # closed but still closing; oldest reset beyond; 0: MAX_CONNS // 2
@@ -151,8 +152,8 @@ RANGES = {
     "TCP_MSL_MS": (1, 600000),
     "TCP_RTO_INIT_MS": (1, DAY_MS),
     "TCP_RTO_MIN_MS": (1, DAY_MS),
-    "TCP_RTO_MAX_MS": (1, DAY_MS),
-    "TCP_DELACK_MS": (0, 500),         # RFC 1122 4.2.3.2: the delay MUST be under 0.5 s
+    "TCP_RTO_MAX_MS": (60000, DAY_MS),  # RFC 6298 2.5: a maximum only if at least 60 s
+    "TCP_DELACK_MS": (0, 499),         # RFC 9293 3.8.6.3: the delay MUST be under 0.5 s
     "TCP_MAX_RETRIES": (1, 255),
     "TCP_SYN_RETRIES": (1, 255),
     "TCP_OOO_SEGMENTS": (0, 255),

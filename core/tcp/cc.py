@@ -18,6 +18,9 @@ ssthresh from what the caller tells it:
                           ssthresh and cwnd once; the caller runs the recovery
     window() -> int       the congestion window in bytes
     set_mss(mss)          the send MSS became known (after the handshake)
+    syn_lost()            our SYN or SYN-ACK was retransmitted: start from one segment
+                          (RFC 5681 3.1, RFC 6928 2), called once the connection is
+                          established
     name                  "newreno", "cubic" or "none" (TCP_CONGESTION, ss -ti)
     on_loss(flight, snd_max, now) -> ssthresh
                           SACK loss recovery (scoreboard.py) found a loss: on_congestion
@@ -30,6 +33,10 @@ socket's TCP_CONGESTION); `stats` is the TCP Counters (CC_COUNTERS are among the
 CE_LOSS = 1  # a loss found by fast retransmit, SACK (RFC 6675) or RACK (RFC 8985)
 CE_RTO = 2   # the retransmission timer expired (RFC 5681 3.1)
 CE_ECN = 3   # an ECN-Echo: congestion without a loss (RFC 3168 6.1.2)
+
+# every window stays a MicroPython small int on a 32-bit board: 2**29 - 1 bytes, so two of them
+# still add up below 2**30
+CWND_MAX = 0x1FFFFFFF
 
 NAMES = ("newreno", "cubic", "none")
 NAME_MAX = 16  # Linux's TCP_CA_NAME_MAX: getsockopt(TCP_CONGESTION) returns this many bytes

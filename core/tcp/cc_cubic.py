@@ -18,11 +18,10 @@ Windows are bytes, at most CWND_MAX; times are ms, the cubic term works in units
 beside it; tests/unit/test_cc_cubic.py checks them over MSS 536..9000 and an hour of time.
 Nothing is allocated per ACK: no floats, no tuples."""
 from ustack.core.compat import const
-from ustack.core.tcp.cc import CE_RTO, CE_ECN
+from ustack.core.tcp.cc import CE_RTO, CE_ECN, CWND_MAX
 from ustack.core.tcp.cc_newreno import NewReno
 from ustack.core.tcp.seq import seq_ge, seq_add
 
-CWND_MAX = const(0x1FFFFFFF)  # 2**29 - 1 bytes: two of them still add up below 2**30
 S_MAX = const(0x40000)        # 2**18 units of 2**-10 s (256 s): C*(t-K)^3 > CWND_MAX beyond
 T_MAX_MS = const(0x100000)    # 2**20 ms (17 min): elapsed times are clamped here (> 2*S_MAX)
 RTT_INF = const(0x3FFFFFFF)   # RFC 9406's "infinity"

@@ -1,7 +1,7 @@
 """NewReno congestion control: RFC 5681 (slow start, congestion avoidance, fast
 retransmit/fast recovery) with RFC 6582's recovery point and partial-ACK handling.
 See cc.py for the interface."""
-from ustack.core.tcp.cc import initial_window, CE_RTO, CE_LOSS
+from ustack.core.tcp.cc import initial_window, CE_RTO, CE_LOSS, CWND_MAX
 from ustack.core.tcp.seq import seq_ge, seq_gt
 
 INF = 0x3FFFFFFF  # "arbitrarily high" initial ssthresh (RFC 5681 3.1), a small int on MCUs
@@ -28,6 +28,12 @@ class NewReno:
             self.mss = mss
             self.cwnd = initial_window(mss)
 
+    def syn_lost(self):
+        """Our SYN or SYN-ACK was retransmitted: "the initial window used by a sender after
+        a correctly transmitted SYN MUST be one segment" (RFC 5681 3.1, RFC 6928 2), then
+        slow start."""
+        self.cwnd = self.mss
+
     def window(self):
         return self.cwnd
 
@@ -53,22 +59,29 @@ class NewReno:
                 w += mss
             self.cwnd = w if w > mss else mss  # room for the retransmission at least
             return True
-        if self.cwnd < self.ssthresh:
-            # slow start (RFC 5681 3.1, eq. 2)
-            self.cwnd += acked if acked < mss else mss
-        else:
+        # grow only a window that was used (RFC 7661, RFC 5681 4.1: an application-limited
+        # sender has not shown the path can take more); CUBIC's rule (RFC 9438 5.8):
+        # `flight` is what was outstanding before this ACK
+        cwnd = self.cwnd
+        if cwnd < self.ssthresh:
+            if flight >= (cwnd >> 1):
+                # slow start (RFC 5681 3.1, eq. 2)
+                cwnd += acked if acked < mss else mss
+        elif flight + mss > cwnd:
             # congestion avoidance: about one MSS per RTT (RFC 5681 3.1, byte counting)
             self.acked_ca += acked
-            if self.acked_ca >= self.cwnd:
-                self.acked_ca -= self.cwnd
-                self.cwnd += mss
+            if self.acked_ca >= cwnd:
+                self.acked_ca -= cwnd
+                cwnd += mss
+        self.cwnd = cwnd if cwnd < CWND_MAX else CWND_MAX  # a small int on an MCU
         return False
 
     def on_dup_ack(self, ack, flight, snd_max, now=0):
         mss = self.mss
         self.dupacks += 1
         if self.in_recovery:
-            self.cwnd += mss  # inflate: another segment left the network
+            w = self.cwnd + mss  # inflate: another segment left the network
+            self.cwnd = w if w < CWND_MAX else CWND_MAX  # a peer's endless dup ACKs
             return False
         if self.dupacks == 3:
             # RFC 6582 3.2 step 2: only when this ACK covers the last recovery point

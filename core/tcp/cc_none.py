@@ -40,6 +40,13 @@ class FixedWindow(NewReno):
             self.mss = mss
             self._size(mss)
 
+    def syn_lost(self):
+        """RFC 5681 3.1 / RFC 6928 2: one segment after a retransmitted SYN, then slow
+        start up to the fixed window (as after an RTO)."""
+        self.cwnd = self.mss
+        self.rto_recovery = True
+        self.recover_valid = False
+
     def window(self):
         c = self.cwnd
         return c if c < self.fixed else self.fixed

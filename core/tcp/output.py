@@ -128,6 +128,9 @@ def output(tcp, tcb, force=False):
             if tcb.retries == 0:
                 tcb.rtt_start = tcp.stack.now
             if send_segment(tcp, tcb, 0, fl, 0, 0):
+                if tcb.retries:
+                    tcp.stats.tx_retransmits += 1  # every segment resent (Linux RetransSegs)
+                    tcb.rexmits += 1
                 tcb.snd_nxt = 1
                 tcb.snd_max = tcb.snd_nxt
                 arm_rexmt(tcp, tcb)
@@ -190,6 +193,9 @@ def output(tcp, tcb, force=False):
             break
         sent = True
         force = False
+        if seq_gt(tcb.snd_max, seq):
+            tcp.stats.tx_retransmits += 1  # go-back-N after an RTO: each one (RetransSegs)
+            tcb.rexmits += 1
         _sent_new(tcp, tcb, seq, n, fin, now)
         if fin:
             break

@@ -101,10 +101,8 @@ def _rexmt(tcp, tcb, now):
     if st == T.TIME_WAIT or st == T.CLOSED:
         return
     tcb.retries += 1
-    tcb.rexmits += 1
     tcb.backoff += 1
-    tcp.stats.rto_expired += 1
-    tcp.stats.tx_retransmits += 1
+    tcp.stats.rto_expired += 1  # the resent segments count in output.py (tx_retransmits)
     if not syn and tcb.cc is not None:
         tcb.cc.on_rto(seq_sub(tcb.snd_max, tcb.snd_una), tcb.snd_max, tcp.stack.now)
     sb = tcb.sb

@@ -97,7 +97,7 @@ print("RESULT " + json.dumps({"name": name.rstrip(b"\0").decode(), "cc": [r["cc"
     else:
         assert c.get("tcp.cubic_epochs", 0) == 0, c
     # every dropped segment was sent again, without a storm of resends: the bytes sent
-    # beyond the upload (tx_retransmits counts an RTO's go-back-N resends once) are about
+    # beyond the upload (tx_retransmits counts every resent segment) are about
     # the dropped segments' (each at most an MSS, nearly all full: the stack sends 1460)
     resent = c["tcp.tx_data_bytes"] - n
     print("%s through 2 %% loss: %.2f MB/s, %d dropped, %d retransmissions, %d bytes "

@@ -28,7 +28,7 @@ c = socket.create_connection(("%s", 9), timeout=5)
 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 time.sleep(0.5)               # the handshake's ACKs settle
 c.sendall(b"a")
-time.sleep(0.03)              # well inside the stack's delayed-ACK time (500 ms)
+time.sleep(0.03)              # well inside the stack's delayed-ACK time (499 ms)
 c.sendall(b"b")
 time.sleep(0.5)
 c.close()
@@ -37,7 +37,7 @@ c.close()
 
 def test_delayed_ack_to_linux_echoes_the_tsval_of_the_first_segment_it_covers(ns, tmp_path):
     pcap = str(tmp_path / "ts.pcap")
-    s = StackProc(ns, "--serve", "discard", "--pcap", pcap, "--config", "TCP_DELACK_MS=500")
+    s = StackProc(ns, "--serve", "discard", "--pcap", pcap, "--config", "TCP_DELACK_MS=499")
     r = ns.python(SENDER % STACK_IP, timeout=30)
     assert r.returncode == 0, r.stderr
     s.stop()

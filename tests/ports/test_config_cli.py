@@ -26,6 +26,9 @@ BAD = (
     (["--config", "PBUF_COUNT=many"], "--config PBUF_COUNT=many"),
     (["--config", "TCP_CC=vegas"], "--config TCP_CC=vegas"),
     (["--config", "NO_SUCH_KEY=1"], "--config NO_SUCH_KEY=1"),
+    (["--config", "TCP_RTO_MAX_MS=30000"], "--config TCP_RTO_MAX_MS=30000"),  # RFC 6298 2.5
+    (["--config", "TCP_DELACK_MS=500"], "--config TCP_DELACK_MS=500"),  # RFC 9293 3.8.6.3
+    (["--config", "TCP_RTO_MIN_MS=2000"], "--config"),  # above TCP_RTO_INIT_MS
     (["--mtu", "67"], "--mtu 67"),
     (["--mtu", "0"], "--mtu 0"),
     (["--mtu", "9000"], "--mtu 9000"),

@@ -397,11 +397,11 @@ def test_receiver_opens_its_window_only_in_steps_of_min_mss_half_buffer(buf):
 
 # ---- configuration knobs -----------------------------------------------------------------------
 def test_delayed_ack_timeout_follows_tcp_delack_ms():
-    p = Peer({"TCP_DELACK_MS": 500})
+    p = Peer({"TCP_DELACK_MS": 499})  # RFC 9293 3.8.6.3: under 0.5 s
     sa = p.connect()
     assert p.send(p.seq, sa.seq + 1, ACK | PSH, b"a" * 100, opts=p.tsopt(sa)) == []
     p.seq += 100
-    assert p.advance(499) == []
+    assert p.advance(498) == []
     assert [(s.f, s.ack) for s in p.advance(1)] == [(".", p.seq)]
 
 
@@ -423,7 +423,7 @@ def test_time_wait_lasts_twice_tcp_msl_ms():
 
 
 def test_retransmission_backoff_is_capped_at_tcp_rto_max_ms():
-    n = Net({"TCP_RTO_MAX_MS": 1000, "TCP_MAX_RETRIES": 6})
+    n = Net({"TCP_RTO_MAX_MS": 60000, "TCP_MAX_RETRIES": 11})  # RFC 6298 2.5: >= 60 s
     c, s = connected(n)
     n.jump(10)
     rto = c.tcb.rto
@@ -435,7 +435,7 @@ def test_retransmission_backoff_is_capped_at_tcp_rto_max_ms():
     n.jump(10 ** 6, lambda: ct.state == T.CLOSED)
     sends = [x[0] for x in n.segs("a", t0) if x[5] > 0]
     gaps = [b - a for a, b in zip(sends, sends[1:])]
-    assert gaps == [200, 400, 800, 1000, 1000, 1000]  # RFC 6298 5.5, then the ceiling
+    assert gaps == [200 << i for i in range(9)] + [60000, 60000]  # RFC 6298 5.5, the ceiling
     assert n.a.tcp.stats.conn_timeout == 1
     close_all(n)
 

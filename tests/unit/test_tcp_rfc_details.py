@@ -20,7 +20,7 @@ from tests.twostack import IP_B
 def test_delayed_ack_echoes_the_earliest_unacknowledged_tsval():
     # two small segments under one delayed ACK: the ACK must echo the FIRST one's TSval, so
     # the peer's RTT sample includes the time we held the ACK back (RFC 7323 4.3, case A)
-    p = Peer()
+    p = Peer({"TCP_DELACK_MS": 200})  # both segments inside one delayed ACK
     sa = p.connect()
     una = sa.seq + 1
     assert p.send(p.seq, una, ACK | PSH, b"a" * 10, opts=p.tsopt(sa, val=5000)) == []

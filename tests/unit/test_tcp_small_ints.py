@@ -9,6 +9,9 @@ that every int in both TCBs, their congestion controllers and out-of-order table
 seg_* / opt_* value the segment parser leaves on the TCP object is below 2**30 in absolute
 value. (The unix MicroPython port has 62-bit small ints, so heap_lock cannot see this.)"""
 from ustack.core import socket as so
+from ustack.core.config import make_config
+from ustack.core.stats import Counters
+from ustack.core.tcp import cc
 from ustack.core.tcp.tcb import TCB
 from ustack.hal.impair import Impair
 from tests.twostack import Bench, IP_B
@@ -30,11 +33,21 @@ def _bad(obj, names, where, bad):
             bad.append("%s.%s = %d" % (where, n, v))
 
 
+def slots(cls):
+    """Every slot of cls and of the classes it inherits from (CUBIC's own and NewReno's)."""
+    names = list(getattr(cls, "__slots__", ()))
+    for b in getattr(cls, "__bases__", ()):
+        for n in slots(b):
+            if n not in names:
+                names.append(n)
+    return names
+
+
 def _check_tcb(t, where, bad):
-    _bad(t, TCB.__slots__, where, bad)
+    _bad(t, slots(TCB), where, bad)
     cc = t.cc
     if cc is not None:
-        _bad(cc, type(cc).__slots__, where + ".cc", bad)
+        _bad(cc, slots(type(cc)), where + ".cc", bad)
     o = t.ooo
     if o is not None:
         for i in range(o.n):
@@ -196,7 +209,33 @@ def test_relative_sequence_space_stays_small_through_wraps_1mb_each_way():
     _close(bench, c, s)
 
 
+def test_the_check_sees_every_controllers_inherited_fields():
+    # CUBIC and "none" inherit NewReno's cwnd, ssthresh and recovery point: a big one there
+    # is as much a heap object as one in their own slots
+    for name in cc.NAMES:
+        t = TCB()
+        t.cc = cc.make(name, 1448, Counters(cc.CC_COUNTERS), make_config())
+        t.cc.cwnd = 1 << 31
+        t.cc.recover = -(1 << 31)
+        bad = []
+        _check_tcb(t, "t", bad)
+        assert bad == ["t.cc.cwnd = %d" % (1 << 31), "t.cc.recover = %d" % -(1 << 31)], \
+            (name, bad)
+
+
 def test_small_ints_with_loss_and_reordering_retransmit_and_sack():
+    _with_loss(None, 256 << 10)
+
+
+def test_small_ints_with_loss_for_cubic():
+    _with_loss("cubic", 128 << 10)
+
+
+def test_small_ints_with_loss_for_the_fixed_window():
+    _with_loss("none", 64 << 10)
+
+
+def _with_loss(cc_name, n):
     imps = []
 
     def wrap(d, bench):
@@ -205,10 +244,13 @@ def test_small_ints_with_loss_and_reordering_retransmit_and_sack():
         return i
     cfg = dict(CFG)
     cfg["TCP_OOO_SEGMENTS"] = 16
+    if cc_name is not None:
+        cfg["TCP_CC"] = cc_name
     bench = CheckedBench(cfg, wrap=wrap)
     _near_top((1 << 32) - 90000, (1 << 32) - 123457, 10, 40, bench)
     c, s = _pair(bench)
-    n = 256 << 10
+    if cc_name is not None:
+        assert c.tcb.cc.name == cc_name and s.tcb.cc.name == cc_name
     ab, ba = _both_ways(bench, c, s, n, 10 ** 7)
     assert ab.ok() and ba.ok(), (ab.got, ab.bad, ba.got, ba.bad)
     ta, tb = bench.a.tcp.stats, bench.b.tcp.stats

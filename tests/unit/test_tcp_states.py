@@ -402,7 +402,7 @@ def test_karn_no_rtt_sample_from_retransmitted_segments():
     timestamps Karn's rule keeps SRTT at the handshake sample; with timestamps (RFC 7323 4)
     the delayed ACKs are measured."""
     for ts in (False, True):
-        net = Net({"TCP_TIMESTAMPS": ts, "TCP_RTO_MIN_MS": 1})
+        net = Net({"TCP_TIMESTAMPS": ts, "TCP_RTO_MIN_MS": 1, "TCP_DELACK_MS": 200})
         c, s = connected(net)
         srtt0 = c.tcb.srtt8 >> 3
         for i in range(4):
@@ -463,7 +463,7 @@ def test_nagle_coalesces_small_writes_and_nodelay_does_not(net):
 
 
 def test_send_buffer_bounds_send_and_receive_window_bounds_peer():
-    net = Net({"TCP_SND_BUF": 8192, "TCP_RCV_BUF": 8192})
+    net = Net({"TCP_SND_BUF": 8192, "TCP_RCV_BUF": 8192, "TCP_DELACK_MS": 200})
     c, s = connected(net)
     c.setblocking(False)
     assert c.send(b"z" * 100000) == 8192
