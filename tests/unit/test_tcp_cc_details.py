@@ -179,7 +179,7 @@ def test_default_delayed_ack_is_well_below_the_minimum_rto():
 # ---- tx_retransmits counts segments (Linux's RetransSegs), rto_expired the timeouts --------
 
 def test_every_segment_resent_after_an_rto_counts_as_a_retransmission():
-    net = Net()
+    net = Net({"TCP_TLP": False})  # the RTO's go-back-N alone, no tail loss probe first
     c, s = connected(net)
     net.jump(10)
     mss = c.tcb.mss
