@@ -665,3 +665,25 @@ def test_kea_silent_on_an_unknown_remembered_address_then_discover_gets_a_lease(
         assert json.loads(lf.read_text())["ip"] == ip  # the new lease is remembered
     finally:
         srv.stop()
+
+
+@pytest.mark.skipif(not have("dnsmasq"), reason="needs dnsmasq (apt-get install dnsmasq-base)")
+@pytest.mark.parametrize("driver", ["sim-enc28j60", "sim-w5500", "sim-usb-ecm", "sim-usb-ncm"])
+def test_dnsmasq_lease_through_every_driver(ns, tmp_path, driver):
+    """The same client through each real driver on its virtual device (the chip's registers,
+    the USB class protocol) bridged to the TAP: DHCP is the core's, the link is the driver's."""
+    srv = dnsmasq(ns, tmp_path)
+    try:
+        s = up(ns, "--driver", driver, "--serve", "echo", timeout=60)
+        assert "driver=" + driver in s.ready, s.ready
+        ip = field(s.ready, "ip").split("/")[0]
+        assert 50 <= int(ip.split(".")[3]) <= 60, s.ready
+        assert field(s.ready, "dhcp") == HOST_IP and field(s.ready, "router") == HOST_IP
+        assert ping_ok(ns, ip), "the leased address does not answer ping"
+        assert ip in dnsmasq_leases(tmp_path)
+        c = s.stop()
+        assert c["dhcp.leases"] == 1 and c["dhcp.tx_release"] == 1, c
+        time.sleep(0.5)
+        assert ip not in dnsmasq_leases(tmp_path)  # RELEASE went out through the driver too
+    finally:
+        srv.stop()
