@@ -15,8 +15,9 @@ Per cell, each transfer runs for --secs seconds:
   what arrived and compares it with the pattern's SHA-256;
 - Linux->ustack: B sends the pattern to ustack's discard service; ustack's tcp.rx_data_bytes
   must cover it; the time runs until ustack's FIN (everything delivered);
-- Linux->Linux: A sends the pattern to a sink in B (SHA-256 compared), both kernels with
-  net.ipv4.tcp_congestion_control set to the same algorithm (reno for newreno).
+- Linux->Linux: A sends the pattern to a sink in B (SHA-256 compared), the sending socket's
+  TCP_CONGESTION set to the same algorithm (reno for newreno; the namespaces default to bbr,
+  and a namespace may not change its default to an algorithm init_net restricts).
 Frames the filter dropped are counted at its two TAPs (in minus out, the data's direction);
 retransmissions are ustack's tcp.tx_retransmits and the sending kernel's TcpRetransSegs.
 Needs root and vde2.
@@ -29,7 +30,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from tests.impaired import (A_IP, B_IP, FETCH, SENDER, STACK_IP, ImpairedPath,  # noqa: E402
+from tests.impaired import (B_IP, FETCH, LINUX_CC, SENDER, STACK_IP, ImpairedPath,  # noqa: E402
                             linux_retransmits, pattern_sha, py, sink_result, start_sink)
 
 LOSSES = (0.0, 0.5, 2.0, 5.0)
@@ -50,7 +51,8 @@ def ustack_cell(path, cc, secs):
               "dropped": path.dropped_since(before)[0]}
         before = path.frames()
         r0 = linux_retransmits(path.b)
-        f = py(path.b, SENDER, STACK_IP, 9, 0, secs, timeout=secs + 120)
+        f = py(path.b, SENDER, STACK_IP, 9, 0, secs, LINUX_CC[cc], timeout=secs + 120)
+        assert f[3] == LINUX_CC[cc], f
         sent, dt = int(f[1]), float(f[2])
         down = {"mbs": sent / dt / 1e6, "bytes": sent, "dropped": path.dropped_since(before)[1],
                 "retransmits": linux_retransmits(path.b) - r0}
@@ -61,12 +63,13 @@ def ustack_cell(path, cc, secs):
     return up, down
 
 
-def linux_cell(path, secs):
+def linux_cell(path, cc, secs):
     """Linux A -> Linux B over the same filter."""
     sink = start_sink(path.b, PORT)
     before = path.frames()
     r0 = linux_retransmits(path.a)
-    f = py(path.a, SENDER, B_IP, PORT, 0, secs, timeout=secs + 120)
+    f = py(path.a, SENDER, B_IP, PORT, 0, secs, LINUX_CC[cc], timeout=secs + 120)
+    assert f[3] == LINUX_CC[cc], f
     sent, dt = int(f[1]), float(f[2])
     n, sha, _ = sink_result(sink)
     return {"mbs": sent / dt / 1e6, "bytes": n, "intact": n == sent and sha == pattern_sha(n),
@@ -82,10 +85,9 @@ def measure(secs, losses=LOSSES, delays=DELAYS, ccs=CCS, log=print):
             path = ImpairedPath(loss=loss, delay_ms=delay // 2, tag="bimp")
             try:
                 for cc in ccs:
-                    path.set_linux_cc(cc)
                     up, down = ustack_cell(path, cc, secs)
                     res[(loss, delay, cc)] = {"up": up, "down": down,
-                                              "linux": linux_cell(path, secs)}
+                                              "linux": linux_cell(path, cc, secs)}
                     r = res[(loss, delay, cc)]
                     log("loss %g %% delay %d ms %s: ustack->Linux %.2f, Linux->ustack %.2f, "
                         "Linux->Linux %.2f MB/s" % (loss, delay, cc, r["up"]["mbs"],

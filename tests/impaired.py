@@ -23,6 +23,7 @@ from tests.netns import Netns, StackProc
 A_IP = "192.0.2.1"       # Linux A, bridged beside ustack in ns a
 STACK_IP = "192.0.2.2"   # ustack, in ns a
 B_IP = "192.0.2.3"       # Linux B, the far side of the filter
+# Linux's name for each of ustack's congestion controls
 LINUX_CC = {"newreno": "reno", "cubic": "cubic"}
 
 
@@ -86,12 +87,6 @@ class ImpairedPath:
         while not os.path.exists(path):
             assert time.monotonic() < end, "no " + path
             time.sleep(0.05)
-
-    def set_linux_cc(self, cc):
-        """Both namespaces' kernels use `cc` (newreno or cubic); they default to bbr here."""
-        for ns in (self.a, self.b):
-            self._check(ns.run(["sysctl", "-qw", "net.ipv4.tcp_congestion_control=" +
-                                LINUX_CC[cc]]))
 
     def start_stack(self, *flags, env=None):
         """`ustack up` on its own TAP in ns a, bridged onto the filter's TAP."""
@@ -163,7 +158,12 @@ SENDER = r"""
 import socket, sys, time
 host, port, n, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 blk = bytes(range(251)) * 4 * 261
-s = socket.create_connection((host, port), timeout=60)
+s = socket.socket()
+# the namespace may not change its default (only init_net may pick a restricted algorithm);
+# the socket option may, with CAP_NET_ADMIN
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, sys.argv[5].encode())
+s.settimeout(60); s.connect((host, port))
+cc = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0").decode()
 t0 = time.perf_counter(); sent = 0
 while (n and sent < n) or (not n and time.perf_counter() - t0 < secs):
     k = len(blk) if not n else min(len(blk), n - sent)
@@ -172,7 +172,7 @@ s.shutdown(socket.SHUT_WR)
 while s.recv(65536):
     pass
 dt = time.perf_counter() - t0
-print("SENT", sent, "%.6f" % dt, flush=True)
+print("SENT", sent, "%.6f" % dt, cc, flush=True)
 """
 
 FETCH = r"""

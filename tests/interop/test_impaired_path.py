@@ -18,7 +18,6 @@ N = 2 * MB
 @pytest.fixture
 def path():
     p = ImpairedPath(loss=2, reorder=True, tag="impt")
-    p.set_linux_cc("newreno")
     yield p
     p.close()
 
@@ -48,7 +47,7 @@ def test_2mb_each_way_through_2_percent_loss_and_reordering(path, tmp_path):
     got, sha, _ = py(path.b, FETCH, STACK_IP, N, 0)[1:]
     assert (int(got), sha) == (N, pattern_sha(N))
     # Linux -> ustack: B sends N bytes to ustack's discard service
-    sent = int(py(path.b, SENDER, STACK_IP, 9, N, 0)[1])
+    sent = int(py(path.b, SENDER, STACK_IP, 9, N, 0, "reno")[1])
     assert sent == N
     to_b, to_a = path.dropped_since(before)
     c = path.stop_stack()
