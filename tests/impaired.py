@@ -97,6 +97,27 @@ class ImpairedPath:
             self._check(self.a.run(argv))
         return self.stack
 
+    def run_program(self, code, args, wait_for, *flags):
+        """`ustack run [flags] -- python -c code args` on the bridged TAP in ns a (the socket module
+        is ustack's); returns the Popen once `wait_for` is in its output."""
+        p = self.a.popen([sys.executable, "-m", "ustack.ports.cpython.cli", "run", "--tap",
+                          "ustk0", "--ip", STACK_IP + "/24", "--mac", "02:00:00:00:00:02",
+                          "--json"] + list(flags) + ["--", "python", "-c", code] + list(args),
+                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        lines = []
+        end = time.monotonic() + 30
+        while True:
+            line = p.stdout.readline()
+            assert line, "program exited before %r:\n%s" % (wait_for, "".join(lines))
+            lines.append(line)
+            if wait_for in line:
+                break
+            assert time.monotonic() < end, "no %r:\n%s" % (wait_for, "".join(lines))
+        for argv in (["ip", "link", "set", "ustk0", "master", "br0"],
+                     ["ip", "link", "set", "ustk0", "up"]):
+            self._check(self.a.run(argv))
+        return p
+
     def stop_stack(self):
         """The stack's exit counters."""
         c, self.stack = self.stack.stop(), None
