@@ -10,9 +10,11 @@ This kernel has no netem, so the impairment is vde2's, in user space:
 
 Both of ns a's ends (Linux A's br0 and ustack's TAP) are bridged onto the one TAP that
 vde_switch a owns, so ustack<->B and A<->B cross the same wirefilter: same loss, delay and
-reordering, both directions. The frames the impairment dropped are counted honestly from the
-two TAPs at the filter's ends (sent into the filter minus came out of it); IPv6 is off on
-them so nothing else crosses."""
+reordering, both directions. The frames lost on the path are counted from the two TAPs at
+the filter's ends (queued into the filter minus came out of it): the impairment's drops, plus
+any overflow of the TAP's queue or wirefilter's channel buffer when a sender outruns the
+user-space filter (the loss-free Linux->Linux run shows it). IPv6 is off on them so nothing
+else crosses."""
 import os
 import subprocess
 import sys
@@ -124,13 +126,15 @@ class ImpairedPath:
         return c
 
     def frames(self):
-        """(a_to_b_sent, a_to_b_arrived, b_to_a_sent, b_to_a_arrived) at the filter's ends."""
+        """(a_to_b_sent, a_to_b_arrived, b_to_a_sent, b_to_a_arrived) at the filter's ends.
+        Sent counts what a kernel queued on its TAP, including what the TAP's queue dropped
+        before the switch read it: a loss on the path too."""
         def counts(ns, dev):
             base = "/sys/class/net/%s/statistics/" % dev
-            r = ns.run(["cat", base + "tx_packets", base + "rx_packets"])
+            r = ns.run(["cat", base + "tx_packets", base + "tx_dropped", base + "rx_packets"])
             self._check(r)
-            tx, rx = r.stdout.split()
-            return int(tx), int(rx)
+            tx, txd, rx = r.stdout.split()
+            return int(tx) + int(txd), int(rx)
         atx, arx = counts(self.a, "tapv")
         btx, brx = counts(self.b, "tapb")
         return atx, brx, btx, arx
