@@ -84,8 +84,10 @@ def demo(c):
 
 @task(help={"quick": "shorter runs (for CI smoke)", "out": "results file (markdown)",
             "runtime": "cpython (default) or micropython",
-            "readme": "also show the results in README.md (not done unless asked)"})
-def bench(c, quick=False, out="", runtime="cpython", readme=False):
+            "readme": "also show the results in README.md (not done unless asked)",
+            "impaired": "also ustack vs Linux over one impaired path (vde2 wirefilter: loss, "
+                        "delay; benchmarks/impaired.md; ~10 min, 2 min with --quick)"})
+def bench(c, quick=False, out="", runtime="cpython", readme=False, impaired=False):
     """Benchmarks against Linux over the same TAP; writes markdown tables to benchmarks/
     (and, with --readme, into README.md)."""
     out = out or ("benchmarks/results.md" if runtime == "cpython" else
@@ -114,6 +116,10 @@ def bench(c, quick=False, out="", runtime="cpython", readme=False):
         # unmodified programs over ustack: uiperf3 vs iperf3 -c, http.server 100 MB
         steps.append(("unmodified programs over ustack: uiperf3, http.server (benchmarks/programs.md)",
                       "%s -m benchmarks.programs%s%s" % (PY, " --quick" if quick else "", shown)))
+    if impaired and runtime == "cpython":
+        # issue 12: goodput through loss and delay, ustack beside Linux->Linux on the same path
+        steps.append(("ustack and Linux over one impaired path (benchmarks/impaired.md)",
+                      "%s -m benchmarks.impaired%s%s" % (PY, " --quick" if quick else "", shown)))
     with c.cd(ROOT):
         for i, (what, cmd) in enumerate(steps):
             step("bench", "[%d/%d] %s" % (i + 1, len(steps), what))
