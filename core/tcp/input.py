@@ -716,7 +716,9 @@ def _data(tcp, tcb, b, doff, seq, dlen):
         if ooo.n:
             n2 = ooo.advance(nxt)
             if n2 != nxt:
-                rcv.count += seq_sub(n2, nxt)
+                k = seq_sub(n2, nxt)
+                rcv.count += k
+                st.rx_data_bytes += k  # delivered now: counted once, as in order
                 nxt = n2
             tcb.flags |= T.F_ACKNOW  # filled (part of) a hole: ACK at once (RFC 5681 4.2)
         tcb.rcv_nxt = nxt
