@@ -17,6 +17,7 @@ from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire import fields
 from ustack.core import socket as so
 from ustack.core.udp import Q_OK, rcvbuf_value, count_drop, admit, link, unlink
+from ustack.core.udp import connect_source
 
 RAW_COUNTERS = (
     "rx_delivered", "rx_queue_full", "rx_rcvbuf", "rx_pool_share", "rx_no_buffer",
@@ -67,12 +68,7 @@ class RawSocket(so.Socket):
         self._check_open()
         ip = _addr(addr, "connect")
         if self.local_ip == ip4.ANY:
-            # as Linux (ip4_datagram_connect, shared with UDP): the routed source becomes the
-            # socket's address (RFC 1122 4.1.3.4); no route is refused here
-            src = self.stack.source_for(ip)
-            if src is None:
-                raise oserror(ENETUNREACH)
-            self.local_ip = src
+            self.local_ip = connect_source(self.stack, ip)  # as UDP's (Linux shares it too)
         self.remote_ip = ip
         self.connected = True
 
@@ -227,7 +223,7 @@ class RawSocket(so.Socket):
         if (li[0] | li[1] | li[2] | li[3]) and li[0] < 224 and \
                 stack.local_iface(li, 0) is None and not stack.is_broadcast(li):
             stack.free(pb)
-            raise oserror(101)  # ENETUNREACH: the bound address left (a DHCP lease ended)
+            raise oserror(ENETUNREACH)  # the bound address left (a DHCP lease ended)
         fields.copy(pb.buf, pb.off, data, 0, n)
         pb.n = n
         err = stack.ipv4.output(pb, self.proto, self.local_ip, dst, ttl=self.ttl)

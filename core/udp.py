@@ -112,6 +112,16 @@ def unlink(s):
 MAX_PAYLOAD = 65507  # 65535 - 20 (IPv4) - 8 (UDP)
 
 
+
+def connect_source(stack, ip):
+    """connect() on a datagram socket bound to the wildcard, as Linux's ip4_datagram_connect
+    (UDP and raw alike): the routed source becomes the socket's address, so getsockname()
+    names it and only datagrams to it match (RFC 1122 4.1.3.4); no route: ENETUNREACH."""
+    src = stack.source_for(ip)
+    if src is None:
+        raise oserror(ENETUNREACH)
+    return src
+
 class UdpSocket(so.Socket):
     def __init__(self, stack, family, type, proto):
         so.check_proto(type, proto, so.IPPROTO_UDP)
@@ -149,12 +159,7 @@ class UdpSocket(so.Socket):
         if not self.local_port:
             udp.bind(self, ip4.ANY, 0)
         if self.local_ip == ip4.ANY:
-            src = self.stack.source_for(ip)
-            if src is None:
-                raise oserror(ENETUNREACH)
-            # as Linux (ip4_datagram_connect): the routed source becomes the socket's address,
-            # so getsockname() names it and only datagrams to it match (RFC 1122 4.1.3.4)
-            self.local_ip = src
+            self.local_ip = connect_source(self.stack, ip)
         self.remote_ip = ip
         self.remote_port = port
         self.connected = True

@@ -11,6 +11,7 @@ from ustack.core import socket as so
 from ustack.hal.loopback import Wire
 from tests.twostack import two_stacks
 from ustack.ports.cpython.runner import Runner
+from tests.forkwait import child_report
 
 
 def two_stacks_with_runners():
@@ -323,20 +324,7 @@ def test_a_forked_child_gets_a_clear_error_from_the_runners_sockets_instead_of_h
     os.close(w)
     go.set()
     h.join()
-    try:
-        ready, _, _ = select.select([r], [], [], 10)
-        got = os.read(r, 4096).decode() if ready else None
-        end = time.monotonic() + 10
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done or time.monotonic() > end:
-                break
-            time.sleep(0.05)
-        if not done:
-            os.kill(pid, signal.SIGKILL)  # the child we forked, by its PID
-            os.waitpid(pid, 0)
-    finally:
-        os.close(r)
+    done, status, got = child_report(pid, r)
     assert done and got is not None, "the forked child hung on the runner's lock"
     assert os.waitstatus_to_exitcode(status) == 0, got
     lines = got.splitlines()

@@ -9,7 +9,7 @@ from ustack.core.config import make_config
 from ustack.core.stats import Counters
 from ustack.core.tcp import cc
 from ustack.core.tcp.cc import CWND_MAX, NAMES, initial_window
-from tests.unit.test_tcp_states import Net, connected, close_all
+from tests.unit.test_tcp_states import Net, connected, close_all, first_dropped, recv_all
 
 SMALL = 1 << 30  # a MicroPython small int on a 32-bit board is below this
 
@@ -18,23 +18,13 @@ def controller(name, mss):
     return cc.make(name, mss, Counters(cc.CC_COUNTERS), make_config())
 
 
-def _first_dropped(pred):
-    seen = []
-
-    def drop(seg):
-        if pred(seg) and not seen:
-            seen.append(seg)
-            return True
-        return False
-    return drop
-
 
 # ---- RFC 5681 3.1 / RFC 6928 2: one segment after a lost SYN or SYN-ACK ----------------------
 
 def test_initial_window_is_one_segment_after_a_retransmitted_syn_for_every_controller():
     for name in NAMES:
         net = Net({"TCP_CC": name})
-        net.drop_a = _first_dropped(lambda seg: seg[0] == "S")
+        net.drop_a = first_dropped(lambda seg: seg[0] == "S")
         c, s = connected(net)
         assert net.a.tcp.stats.rto_expired == 1, name  # the SYN went twice
         t = c.tcb
@@ -51,7 +41,7 @@ def test_initial_window_is_one_segment_after_a_retransmitted_syn_for_every_contr
 def test_initial_window_is_one_segment_after_a_retransmitted_synack_for_every_controller():
     for name in NAMES:
         net = Net({"TCP_CC": name})
-        net.drop_b = _first_dropped(lambda seg: seg[0] == "S.")
+        net.drop_b = first_dropped(lambda seg: seg[0] == "S.")
         c, s = connected(net)
         assert net.b.tcp.stats.rto_expired == 1, name
         assert s.tcb.cc.window() == s.tcb.mss, name
@@ -193,13 +183,7 @@ def test_every_segment_resent_after_an_rto_counts_as_a_retransmission():
     net.drop_a = first_copy_of_each
     t0 = net.t
     c.send(b"y" * (4 * mss))
-    got = 0
-    end = net.t + 60000
-    while got < 4 * mss and net.t < end:
-        net.jump(100, lambda: s.readable())
-        if s.readable():
-            got += len(s.recv(8 * mss))
-    assert got == 4 * mss
+    assert recv_all(net, s, 4 * mss) == 4 * mss
     data = [x for x in net.segs("a", t0) if x[5] > 0]
     resent = len(data) - len(sent)
     st = net.a.tcp.stats

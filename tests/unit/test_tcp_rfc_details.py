@@ -11,7 +11,7 @@ from ustack.core.tcp.cc_newreno import NewReno
 from tests import frames as F
 from tests.unit_ref import csum
 from tests.unit.test_tcp_segments import Peer, tcp_frame, opt_bytes, ACK, PSH, SYN
-from tests.unit.test_tcp_states import Net, connected, close_all
+from tests.unit.test_tcp_states import Net, connected, close_all, first_dropped
 from tests.twostack import IP_B
 
 
@@ -95,25 +95,15 @@ NO_TS = {"TCP_TIMESTAMPS": False}
 NO_TS_NO_TLP = {"TCP_TIMESTAMPS": False, "TCP_TLP": False}
 
 
-def _first_dropped(pred):
-    seen = []
-
-    def drop(seg):
-        if pred(seg) and not seen:
-            seen.append(seg)
-            return True
-        return False
-    return drop
-
 
 def test_rto_is_three_seconds_after_a_retransmitted_syn_without_timestamps():
     net = Net(NO_TS_NO_TLP)
-    net.drop_a = _first_dropped(lambda seg: seg[0] == "S")
+    net.drop_a = first_dropped(lambda seg: seg[0] == "S")
     c, s = connected(net)
     assert net.a.tcp.stats.rto_expired == 1  # the SYN was retransmitted
     assert c.tcb.rto == 3000
     # the first data segment, lost, is retransmitted 3 s later (not after the 1 s initial RTO)
-    net.drop_a = _first_dropped(lambda seg: seg[3] > 0)
+    net.drop_a = first_dropped(lambda seg: seg[3] > 0)
     t0 = net.t
     c.send(b"data")
     net.jump(10 ** 5, lambda: s.readable())
@@ -125,7 +115,7 @@ def test_rto_is_three_seconds_after_a_retransmitted_syn_without_timestamps():
 
 def test_rto_is_three_seconds_after_a_retransmitted_synack_without_timestamps():
     net = Net(NO_TS)
-    net.drop_b = _first_dropped(lambda seg: seg[0] == "S.")
+    net.drop_b = first_dropped(lambda seg: seg[0] == "S.")
     c, s = connected(net)
     assert net.b.tcp.stats.rto_expired == 1
     assert s.tcb.rto == 3000
@@ -135,7 +125,7 @@ def test_rto_is_three_seconds_after_a_retransmitted_synack_without_timestamps():
 def test_rtt_sample_from_timestamps_after_a_retransmitted_syn_keeps_the_measured_rto():
     # with timestamps the handshake still yields a sample (RFC 7323 4): no fallback to 3 s
     net = Net()
-    net.drop_a = _first_dropped(lambda seg: seg[0] == "S")
+    net.drop_a = first_dropped(lambda seg: seg[0] == "S")
     c, s = connected(net)
     assert net.a.tcp.stats.rto_expired == 1
     assert c.tcb.srtt8 != 0 and c.tcb.rto < 3000

@@ -99,6 +99,29 @@ def close_all(n):
     assert n.a.tcp.rings.out == 0 and n.b.tcp.rings.out == 0, "rings not returned"
 
 
+def first_dropped(pred):
+    """A drop_a/drop_b hook losing only the first segment pred() picks."""
+    seen = []
+
+    def drop(seg):
+        if pred(seg) and not seen:
+            seen.append(seg)
+            return True
+        return False
+    return drop
+
+
+def recv_all(net, s, n, step=100, limit=60000):
+    """Run the wire until n bytes reached s (at most `limit` virtual ms); the count read."""
+    got = 0
+    end = net.t + limit
+    while got < n and net.t < end:
+        net.jump(step, lambda: s.readable())
+        if s.readable():
+            got += len(s.recv(2 * n))
+    return got
+
+
 def listener(stack, port=7, backlog=4):
     s = stack.socket(so.AF_INET, so.SOCK_STREAM)
     s.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
