@@ -26,6 +26,10 @@ from ustack.ports.cpython.host import open_stack
 from ustack.core import socket as so
 net = open_stack(tap="ustk9", ip="{stack}/24", host_ip="{host}/24", pcap={pcap!r},
                  config={{"TCP_ECN": 1}})
+# Linux's segments one by one at the output hook, as a router would see them: TCP always
+# builds GSO packets (segmented after the hooks), so at most one segment each
+import subprocess
+subprocess.run(["ip", "link", "set", "ustk9", "gso_max_segs", "1"], check=True)
 for _ in range(50):
     try:
         s = net.socket(so.AF_INET, so.SOCK_STREAM)
@@ -189,6 +193,8 @@ def test_stack_as_receiver_echoes_ce_and_linux_answers_with_cwr(ns, tmp_path):
     assert len(tshark(pcap, "ip.src == %s && tcp.len > 0 && ip.dsfield.ecn == 3" % HOST_IP)) == m
     assert len(tshark(pcap, "ip.src == %s && tcp.flags.ece == 1 && tcp.flags.syn == 0"
                       % STACK_IP)) >= m // 4
-    assert len(tshark(pcap, "ip.src == %s && tcp.flags.cwr == 1" % HOST_IP)) == c["tcp.rx_cwr"]
+    # every CWR the stack took was on the wire (one may fall outside the window: dropped)
+    assert 0 < c["tcp.rx_cwr"] <= len(tshark(pcap, "ip.src == %s && tcp.flags.cwr == 1"
+                                             % HOST_IP))
     # we send no data: nothing of ours is ECT
     assert tshark(pcap, "ip.src == %s && ip.dsfield.ecn != 0" % STACK_IP) == []
