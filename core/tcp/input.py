@@ -647,7 +647,13 @@ def _ecn_echo(tcp, tcb, ack, una):
     if cc is None or cc.in_recovery or (sb is not None and sb.in_recovery):
         return
     tcp.stats.ecn_reductions += 1
+    r = cc.recover
+    rv = cc.recover_valid
     cc.on_congestion(CE_ECN, seq_sub(hi, una), hi, tcp.stack.now)
+    # a drop in this window must still be fast-retransmitted (RFC 5681 3.2): RFC 6582's
+    # recovery point (which on_congestion moves) would hold it back until the RTO
+    cc.recover = r
+    cc.recover_valid = rv
 
 
 def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):

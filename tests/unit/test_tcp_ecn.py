@@ -475,3 +475,22 @@ def test_two_stacks_with_cubic_reduce_by_its_ecn_rule():
     sa = bench.a.tcp.stats
     assert c.tcb.cc.name == "cubic" and sa.ecn_reductions > 0 and sa.tx_retransmits == 0
     bench.close_all()
+
+
+def test_a_loss_after_an_ece_in_the_same_window_is_still_fast_retransmitted():
+    """6.1.2: CE marks and drops from one window of data reduce the window once - but the
+    dropped segment is still repaired by fast retransmit (RFC 5681 3.2), not left to the
+    retransmission timer."""
+    p = EPeer(dict(ON, TCP_SND_BUF=65536))
+    sa, d = _flight(p, 60000)
+    tcb = p.tcb()
+    st = p.tcp.stats
+    ack = d[0].seq + len(d[0].data)
+    p.send(p.seq, ack, ACK | ECE, opts=p.tsopt(d[-1]))
+    assert st.ecn_reductions == 1
+    r = []
+    for i in range(3):  # d[1] lost: three duplicate ACKs
+        r += p.send(p.seq, ack, ACK | ECE, opts=p.tsopt(d[-1]))
+    assert st.fast_retransmits == 1 and st.tx_retransmits == 1
+    assert [x.seq for x in sent_data(r)] == [ack]
+    p.close()
