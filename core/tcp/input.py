@@ -338,6 +338,11 @@ def segment(tcp, tcb, b):
     doff = tcp.seg_doff
     now = tcp.stack.now
     state = tcb.state
+    if state == T.SYN_RECEIVED and fl & w.SYN and tcb.flags & T.F_ECN and \
+            (fl & (w.ECE | w.CWR)) != (w.ECE | w.CWR) and not (fl & w.ACK_F):
+        # RFC 3168 6.1.1: the peer resent its SYN without ECN (its 6.1.1.1 fallback), so
+        # it will not echo CE marks: no ECT from us ("SHOULD NOT" after a non-ECN SYN)
+        tcb.flags &= ~T.F_ECN
 
     # PAWS (RFC 7323 5.3): a timestamp older than TS.Recent marks an old duplicate
     if tcb.flags & T.F_TS and tcp.opt_seen & opt.SEEN_TS and not (fl & w.RST):

@@ -186,6 +186,25 @@ def test_a_resent_syn_is_not_ecn_setup_and_the_connection_goes_without_ecn():
     p.close()
 
 
+def test_a_resent_plain_syn_from_the_peer_turns_ecn_off():
+    """6.1.1: "If a host has received at least one non-ECN-setup SYN ... it SHOULD NOT
+    set ECT on data packets": the peer fell back (6.1.1.1) after our ECN-setup SYN-ACK."""
+    p = EPeer(ON)
+    p.listen()
+    opts = opt_bytes(mss=1460)
+    sa = p.send(1000, 0, SYN | ECE | CWR, opts=opts)[0]
+    assert sa.flags & (ECE | CWR) == ECE
+    p.send(1000, 0, SYN, opts=opts)  # its SYN again, without ECN
+    p.send(1001, sa.seq + 1, ACK)
+    s, _ = p.lsock.accept()
+    assert not s.tcb.flags & T.F_ECN and p.tcp.stats.ecn_negotiated == 0
+    s.send(b"x" * 10)
+    d = sent_data(p.advance(1))
+    assert d[0].ecn == NOT_ECT
+    s.close()
+    p.close()
+
+
 def test_a_syn_cookie_connection_goes_without_ecn():
     """A SYN cookie keeps no room for ECN (Linux hides it in the TS option): its SYN-ACK
     carries no ECE, so the connection is not ECN-capable on either side."""
