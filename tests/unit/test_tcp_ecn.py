@@ -33,6 +33,7 @@ class ESeg(Seg):
         Seg.__init__(self, frame)
         self.tos = frame[15]
         self.ecn = frame[15] & 3
+        assert csum(frame[14:34]) == 0xFFFF, "bad IP header checksum (TOS/ECN byte set)"
 
 
 def _segs(frames):
