@@ -2,8 +2,9 @@
 with RFC 5961 (RST/SYN/ACK validation, challenge ACKs), RFC 7323 (PAWS, timestamps, window
 scaling), RFC 1337 (RST ignored in TIME-WAIT), RFC 5681/6582 (duplicate ACKs feed the
 congestion controller), RFC 2018/2883/6675/6937 and RFC 8985 (received SACK blocks feed the
-scoreboard and SACK-based loss recovery, scoreboard.py), RFC 9293 3.8.6 (window updates)
-and RFC 1122 4.2.3.2 (delayed ACK).
+scoreboard and SACK-based loss recovery, scoreboard.py), RFC 9293 3.8.6 (window updates),
+RFC 1122 4.2.3.2 (delayed ACK) and RFC 3168 (ECN: the SYN's flags, CE marks read from the IP
+header at tcp.seg_ip, ECN-Echo answered by the controller's CE_ECN reduction).
 
 The segment being processed is in the TCP object's scratch fields (seg_*, opt_*), its bytes
 in b; payload is copied once, into the receive ring. Nothing is allocated per segment.

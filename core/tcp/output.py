@@ -1,7 +1,9 @@
 """Segment output: what to send now (data within the send and congestion windows, sender
 silly-window avoidance and Nagle, FIN after the data, SYN/SYN-ACK in the handshake states),
 building one segment straight from the send ring into a packet buffer, the advertised
-receive window (receiver silly-window avoidance), RSTs and probes.
+receive window (receiver silly-window avoidance), RSTs and probes. On an ECN connection
+(RFC 3168) new data leaves ECT(0), ACKs carry ECE while the receiver echoes a CE mark, and
+the first new data after a window reduction carries CWR.
 
 Every segment is built in place: header written at pb.off, options after it, payload copied
 once from the send ring (a retransmission rebuilds from the same ring - no per-segment
