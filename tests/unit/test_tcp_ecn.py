@@ -3,6 +3,8 @@ accept, 2 accept only). First one segment at a time against a stack (the test is
 negotiation, ECT(0) on what may carry it, the receiver's ECN-Echo, the sender's one
 reduction per window and its CWR), then two stacks on a wire that marks CE. Each test names
 its RFC section."""
+import struct
+
 from ustack.core import socket as so
 from ustack.core.tcp import tcb as T
 from ustack.core.wire import tcp as w
@@ -513,4 +515,29 @@ def test_a_loss_after_an_ece_in_the_same_window_is_still_fast_retransmitted():
         r += p.send(p.seq, ack, ACK | ECE, opts=p.tsopt(d[-1]))
     assert st.fast_retransmits == 1 and st.tx_retransmits == 1
     assert [x.seq for x in sent_data(r)] == [ack]
+    p.close()
+
+
+def test_ece_inside_sack_recovery_does_not_reduce_again():
+    """6.1.2 with RFC 6675: ECN-Echo ACKs while SACK recovery repairs the same window
+    leave ssthresh as the loss set it; the CWR still goes on the next new data."""
+    import struct
+
+    def sack(last, blocks):
+        o = p.tsopt(last) + struct.pack("!BBBB", 1, 1, 5, 2 + 8 * len(blocks))
+        for a, b in blocks:
+            o += struct.pack("!II", a & 0xFFFFFFFF, b & 0xFFFFFFFF)
+        return o
+    p = EPeer(dict(ON, TCP_SND_BUF=65536))
+    sa, d = _flight(p, 60000)
+    tcb = p.tcb()
+    st = p.tcp.stats
+    una = d[0].seq
+    for k in range(1, 4):  # segment 0 lost: SACKs for 1, 1-2, 1-3
+        p.send(p.seq, una, ACK, opts=sack(d[-1], [(d[1].seq, d[k].seq + len(d[k].data))]))
+    assert st.sack_recoveries == 1 and tcb.sb.in_recovery
+    ss = tcb.cc.ssthresh
+    p.send(p.seq, una, ACK | ECE, opts=sack(d[-1], [(d[1].seq, d[4].seq + len(d[4].data))]))
+    assert st.rx_ece == 1 and st.ecn_reductions == 0 and tcb.cc.ssthresh == ss
+    assert tcb.flags & T.F_ECN_CWR or st.tx_cwr == 1
     p.close()
