@@ -521,7 +521,6 @@ def test_a_loss_after_an_ece_in_the_same_window_is_still_fast_retransmitted():
 def test_ece_inside_sack_recovery_does_not_reduce_again():
     """6.1.2 with RFC 6675: ECN-Echo ACKs while SACK recovery repairs the same window
     leave ssthresh as the loss set it; the CWR still goes on the next new data."""
-    import struct
 
     def sack(last, blocks):
         o = p.tsopt(last) + struct.pack("!BBBB", 1, 1, 5, 2 + 8 * len(blocks))
