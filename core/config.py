@@ -79,6 +79,8 @@ DEFAULTS = {
     "TCP_WSCALE": True,
     "TCP_TIMESTAMPS": True,
     "TCP_SACK": True,
+    "TCP_ECN": 0,              # RFC 3168 ECN, Linux's tcp_ecn: 0 off, 1 ask on connect() and
+                               # accept on listeners, 2 accept only (when the peer's SYN asks)
     "TCP_TLP": True,           # RFC 8985 tail loss probes (with SACK): a lost tail costs 2*SRTT
     "TCP_KEEPIDLE_MS": 7200000,
     "TCP_KEEPINTVL_MS": 75000,
@@ -159,6 +161,7 @@ RANGES = {
     "TCP_OOO_SEGMENTS": (0, 255),
     "TCP_CC_NONE_SEGMENTS": (1, 10),   # RFC 6928: at most the 10-segment initial window
     "TCP_SACK_SLOTS": (0, 255),
+    "TCP_ECN": (0, 2),                 # Linux's net.ipv4.tcp_ecn values
     "TCP_KEEPIDLE_MS": (1, DAY_MS),
     "TCP_KEEPINTVL_MS": (1, DAY_MS),
     "TCP_KEEPCNT": (1, 255),

@@ -28,6 +28,12 @@ IP_COUNTERS = (
 L2_RESERVE = const(14)  # Ethernet header room reserved in front of every TX datagram
 IP_MAX = const(65535)   # RFC 791: the largest datagram
 ID_BUCKETS = const(64)  # RFC 7739 5.3: per-destination Identification counters (hashed)
+# RFC 3168 5: the ECN field, the low two bits of the TOS byte (b[off + 1]). Transports read
+# it from the header they are handed (tcp.seg_ip), so nothing extra travels up.
+ECN_MASK = const(3)
+ECN_ECT1 = const(1)
+ECN_ECT0 = const(2)
+ECN_CE = const(3)
 
 
 class IPv4:
@@ -328,10 +334,10 @@ class IPv4:
         w.write_header(b, off, tot, self.next_ident(src, dst, proto), w.FLAG_DF if df else 0,
                        ttl or self.ttl, proto, src, dst)
         if tos:
+            # TOS/ECN byte (RFC 3168 5: ECT(0) on an ECN connection's data): the header
+            # checksum follows incrementally (RFC 1624), no second pass over the header
             b[off + 1] = tos
-            b[off + 10] = 0
-            b[off + 11] = 0
-            c = ~csum(b, off, w.HDR_LEN, 0) & 0xFFFF
+            c = update16((b[off + 10] << 8) | b[off + 11], 0x4500, 0x4500 | tos)
             b[off + 10] = c >> 8
             b[off + 11] = c & 0xFF
         if csum_off >= 0:

@@ -2,8 +2,9 @@
 with RFC 5961 (RST/SYN/ACK validation, challenge ACKs), RFC 7323 (PAWS, timestamps, window
 scaling), RFC 1337 (RST ignored in TIME-WAIT), RFC 5681/6582 (duplicate ACKs feed the
 congestion controller), RFC 2018/2883/6675/6937 and RFC 8985 (received SACK blocks feed the
-scoreboard and SACK-based loss recovery, scoreboard.py), RFC 9293 3.8.6 (window updates)
-and RFC 1122 4.2.3.2 (delayed ACK).
+scoreboard and SACK-based loss recovery, scoreboard.py), RFC 9293 3.8.6 (window updates),
+RFC 1122 4.2.3.2 (delayed ACK) and RFC 3168 (ECN: the SYN's flags, CE marks read from the IP
+header at tcp.seg_ip, ECN-Echo answered by the controller's CE_ECN reduction).
 
 The segment being processed is in the TCP object's scratch fields (seg_*, opt_*), its bytes
 in b; payload is copied once, into the receive ring. Nothing is allocated per segment.
@@ -17,6 +18,8 @@ from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
 from ustack.core.tcp import cookie
 from ustack.core.tcp.scoreboard import DUP_THRESH
+from ustack.core.tcp.cc import CE_ECN
+from ustack.core.ipv4 import ECN_MASK, ECN_CE
 from ustack.core.tcp.seq import (seq_add, seq_sub, seq_diff, seq_lt, seq_le, seq_gt, seq_ge,
                                  seq_in, rel_at, hi_minus_1, lo_minus_1)
 
@@ -111,6 +114,8 @@ def listen(tcp, lsock, iface, b, ip, sport, dport):
         return
     _passive(tcp, tcb, lsock, iface)
     _negotiate(tcp, tcb, b)
+    if tcp.ecn and (fl & (w.ECE | w.CWR)) == (w.ECE | w.CWR):
+        tcb.flags |= T.F_ECN  # RFC 3168 6.1.1: an ECN-setup SYN, answered with ECE
     tcb.rcv_nxt = 1
     tcb.rcv_adv = 1
     tcb.snd_wnd = tcp.seg_wnd  # never scaled in a SYN (RFC 7323 2.2)
@@ -269,6 +274,8 @@ def _established(tcp, tcb):
         tcb.t_keep = t
         tcp.arm(t)
     tcp.stats.conn_established += 1
+    if tcb.flags & T.F_ECN:
+        tcp.stats.ecn_negotiated += 1
     return True
 
 
@@ -294,6 +301,11 @@ def syn_sent(tcp, tcb, b):
         st.rx_bad_synack += 1
         return
     _negotiate(tcp, tcb, b)
+    if tcb.flags & T.F_ECN and (fl & (w.ECE | w.CWR)) != (w.ECE if fl & w.ACK_F else
+                                                          w.ECE | w.CWR):
+        # RFC 3168 6.1.1: only an ECN-setup SYN-ACK (ECE without CWR: a middlebox that
+        # reflects our flags sends both) or, opening simultaneously, an ECN-setup SYN
+        tcb.flags &= ~T.F_ECN
     tcb.rcv_nxt = 1
     tcb.rcv_adv = 1
     tcb.snd_wnd = tcp.seg_wnd
@@ -327,6 +339,11 @@ def segment(tcp, tcb, b):
     doff = tcp.seg_doff
     now = tcp.stack.now
     state = tcb.state
+    if state == T.SYN_RECEIVED and fl & w.SYN and tcb.flags & T.F_ECN and \
+            (fl & (w.ECE | w.CWR)) != (w.ECE | w.CWR) and not (fl & w.ACK_F):
+        # RFC 3168 6.1.1: the peer resent its SYN without ECN (its 6.1.1.1 fallback), so
+        # it will not echo CE marks: no ECT from us ("SHOULD NOT" after a non-ECN SYN)
+        tcb.flags &= ~T.F_ECN
 
     # PAWS (RFC 7323 5.3): a timestamp older than TS.Recent marks an old duplicate
     if tcb.flags & T.F_TS and tcp.opt_seen & opt.SEEN_TS and not (fl & w.RST):
@@ -433,6 +450,8 @@ def segment(tcp, tcb, b):
             seq_le(tcp.seg_seq, tcb.last_ack_sent) and seq_ge(tcp.opt_tsval, tcb.ts_recent):
         tcb.ts_recent = tcp.opt_tsval
         tcb.ts_recent_age = now
+    if tcb.flags & T.F_ECN:
+        _ecn_in(tcp, tcb, b, fl, ack, dlen)
 
     if state == T.SYN_RECEIVED:
         if not (seq_lt(tcb.snd_una, ack) and seq_le(ack, tcb.snd_max)):
@@ -580,6 +599,8 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
                 sb.point = tcb.snd_max  # NewReno's recovery: no SACK one inside it
                 sb.point_valid = True
             out.retransmit_first(tcp, tcb)
+    if fl & w.ECE and tcb.flags & T.F_ECN:
+        _ecn_echo(tcp, tcb, ack, una)
     # window update (RFC 9293 3.10.7.4: only from newer segments)
     if seq_lt(tcb.snd_wl1, seq) or (tcb.snd_wl1 == seq and seq_le(tcb.snd_wl2, ack)):
         tcb.snd_wnd = wnd
@@ -596,6 +617,49 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         # orphan: nobody waits for its data, TCP_ORPHAN_RETRIES probes is all it gets
         tcb.retries = 0
     return True
+
+
+def _ecn_in(tcp, tcb, b, fl, ack, dlen):
+    """An acceptable segment of an ECN connection (RFC 3168 6.1.3), the receiver's part: a
+    CWR ends our ECN-Echo, a CE mark on data (re)starts it - ACKed at once, as Linux does:
+    the sender's window may be one segment. A CE mark on a segment without data is ignored
+    (we never send those ECT, so no router may mark them; Linux ignores it too)."""
+    st = tcp.stats
+    if fl & w.CWR:
+        st.rx_cwr += 1
+        tcb.flags &= ~T.F_ECN_ECHO
+    if dlen > 0 and (b[tcp.seg_ip + 1] & ECN_MASK) == ECN_CE:
+        st.rx_ce += 1
+        if not (tcb.flags & T.F_ECN_ECHO):
+            tcb.flags |= T.F_ECN_ECHO | T.F_ACKNOW
+    if tcb.flags & T.F_ECN_POINT and seq_gt(ack, tcb.ecn_point):
+        tcb.flags &= ~T.F_ECN_POINT  # the reduced window is acknowledged (_ecn_echo)
+
+
+def _ecn_echo(tcp, tcb, ack, una):
+    """An ECN-Echo ACK (RFC 3168 6.1.2), the sender's part: congestion without a loss.
+    The window is reduced once per window of data (the controller's CE_ECN, no
+    retransmission) and CWR goes on the next new data; echoes up to ecn_point (SND.MAX at
+    the reduction, cleared by _ecn_in once an ACK passes it) repeat the same congestion.
+    Inside loss recovery the window was already reduced for this data: only the CWR."""
+    tcp.stats.rx_ece += 1
+    if tcb.flags & T.F_ECN_POINT:
+        return
+    hi = tcb.snd_max
+    tcb.ecn_point = hi
+    tcb.flags |= T.F_ECN_POINT | T.F_ECN_CWR
+    cc = tcb.cc
+    sb = tcb.sb
+    if cc is None or cc.in_recovery or (sb is not None and sb.in_recovery):
+        return
+    tcp.stats.ecn_reductions += 1
+    r = cc.recover
+    rv = cc.recover_valid
+    cc.on_congestion(CE_ECN, seq_sub(hi, una), hi, tcp.stack.now)
+    # a drop in this window must still be fast-retransmitted (RFC 5681 3.2): RFC 6582's
+    # recovery point (which on_congestion moves) would hold it back until the RTO
+    cc.recover = r
+    cc.recover_valid = rv
 
 
 def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):

@@ -1,7 +1,9 @@
 """Segment output: what to send now (data within the send and congestion windows, sender
 silly-window avoidance and Nagle, FIN after the data, SYN/SYN-ACK in the handshake states),
 building one segment straight from the send ring into a packet buffer, the advertised
-receive window (receiver silly-window avoidance), RSTs and probes.
+receive window (receiver silly-window avoidance), RSTs and probes. On an ECN connection
+(RFC 3168) new data leaves ECT(0), ACKs carry ECE while the receiver echoes a CE mark, and
+the first new data after a window reduction carries CWR.
 
 Every segment is built in place: header written at pb.off, options after it, payload copied
 once from the send ring (a retransmission rebuilds from the same ring - no per-segment
@@ -9,6 +11,7 @@ copies kept). IPv4 output fills the checksum. Sequence numbers, ACKs and timesta
 the connection's relative space here (seq.put_rel: 16-bit halves, no 32-bit ints)."""
 from ustack.core.wire import tcp as w
 from ustack.core.wire import ipv4 as ip4
+from ustack.core.ipv4 import ECN_MASK, ECN_ECT0
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
 from ustack.core.tcp import rto
@@ -70,6 +73,7 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
     now = stack.now
     hl = 20
     tf = tcb.flags
+    tos = tcb.tos & ~ECN_MASK  # RFC 3168 6.1.1: TCP alone sets the ECN field, not IP_TOS
     if flags & w.SYN:
         win = tcb.rcv_cap if tcb.rcv_cap < 0xFFFF else 0xFFFF  # never scaled (RFC 7323 2.2)
         tcb.rcv_adv = seq_add(tcb.rcv_nxt, win)
@@ -89,6 +93,17 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
         if n == 0 and tf & T.F_SACK and tcb.ooo is not None and tcb.ooo.n:
             hl += options.write_sack(b, o + hl, tcb.ooo, 3 if tf & T.F_TS else 4,
                                      tcb.irs_hi, tcb.irs_lo)
+        if tf & T.F_ECN:
+            if tf & T.F_ECN_ECHO:
+                flags |= w.ECE  # RFC 3168 6.1.3: on every ACK until the peer's CWR
+            if n > 0 and seq == tcb.snd_max and seq_sub(seq, tcb.snd_una) < tcb.snd_wnd:
+                # new data inside the offered window: ECT(0) - never on a retransmission
+                # (6.1.5), a window probe (6.1.6), a pure ACK or a SYN (6.1.1)
+                tos |= ECN_ECT0
+                if tf & T.F_ECN_CWR:
+                    flags |= w.CWR  # 6.1.2: the first new data after the window reduction
+                    tcb.flags &= ~T.F_ECN_CWR
+                    tcp.stats.tx_cwr += 1
     if not (flags & w.SYN) or tcb.state != T.SYN_SENT or flags & w.ACK_F:
         flags |= w.ACK_F
         w.write_header_rel(b, o, tcb.local_port, tcb.remote_port, seq, tcb.iss_hi, tcb.iss_lo,
@@ -107,7 +122,7 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
         tcb.t_delack = 0
         tcb.flags &= ~T.F_ACKNOW
     stack.ipv4.output(pb, ip4.PROTO_TCP, tcb.local_ip, tcb.remote_ip, csum_off=w.CSUM,
-                      ttl=tcb.ttl, tos=tcb.tos)
+                      ttl=tcb.ttl, tos=tos)
     return True
 
 
@@ -125,6 +140,18 @@ def output(tcp, tcb, force=False):
     if st == T.SYN_SENT or st == T.SYN_RECEIVED:
         if tcb.snd_nxt == 0:  # our ISS: the SYN is (re)sent
             fl = w.SYN if st == T.SYN_SENT else (w.SYN | w.ACK_F)
+            if st == T.SYN_SENT and tcb.retries == 0 and tcp.ecn == T.ECN_ON:
+                tcb.flags |= T.F_ECN  # until the SYN-ACK says otherwise (input.syn_sent)
+            if tcb.flags & T.F_ECN:
+                if st == T.SYN_RECEIVED:
+                    fl |= w.ECE  # RFC 3168 6.1.1: an ECN-setup SYN-ACK
+                elif tcb.retries == 0:
+                    fl |= w.ECE | w.CWR  # an ECN-setup SYN
+                else:
+                    # 6.1.1.1: a SYN that went unanswered is resent without ECN (a middlebox
+                    # may drop ECN-setup SYNs; Linux's tcp_ecn_fallback): no ECN after that
+                    tcb.flags &= ~T.F_ECN
+                    tcp.stats.ecn_syn_fallback += 1
             if tcb.retries == 0:
                 tcb.rtt_start = tcp.stack.now
             if send_segment(tcp, tcb, 0, fl, 0, 0):
@@ -515,7 +542,7 @@ def send_synack_cookie(tcp, lsock, iface, b, ip):
     if hint is not None:
         drv.stateless = True
     stack.ipv4.output(pb, ip4.PROTO_TCP, src, dst, csum_off=w.CSUM, ttl=lsock.ttl,
-                      tos=lsock.tos)
+                      tos=lsock.tos & ~ECN_MASK)
     if hint is not None:
         drv.stateless = False
 
@@ -535,4 +562,4 @@ def send_rst_tcb(tcp, tcb):
     tcp.stats.tx_rst += 1
     tcp.stats.tx_segments += 1
     stack.ipv4.output(pb, ip4.PROTO_TCP, tcb.local_ip, tcb.remote_ip, csum_off=w.CSUM,
-                      ttl=tcb.ttl, tos=tcb.tos)
+                      ttl=tcb.ttl, tos=tcb.tos & ~ECN_MASK)

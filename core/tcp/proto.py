@@ -19,7 +19,11 @@ Bounds (issue 8), each with its counter:
     orphans           TCP_MAX_ORPHANS (oldest reset, orphans_evicted), TCP_ORPHAN_RETRIES
                       (orphan_retries_exceeded), TCP_FIN_TIMEOUT_MS (fin_wait2_timeouts)
     out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full)
-    SACK scoreboard   TCP_SACK_SLOTS ranges per connection (rx_sack_no_slot)"""
+    SACK scoreboard   TCP_SACK_SLOTS ranges per connection (rx_sack_no_slot)
+
+ECN (RFC 3168), TCP_ECN as Linux's tcp_ecn: 0 off, 1 ask in our SYNs and accept, 2 accept
+only. A SYN-cookie connection does without (its SYN-ACK carries no ECE: the cookie keeps no
+room for it), and so does one whose SYN had to be resent (6.1.1.1, Linux's ecn_fallback)."""
 from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror
 from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, urandom
 from ustack.core.checksum import csum
@@ -57,6 +61,10 @@ TCP_COUNTERS = (
     # received SACK blocks (RFC 2018, RFC 2883) and SACK-based loss recovery (RFC 6675)
     "rx_sack_bad", "rx_dsack", "rx_sack_no_slot", "sack_recoveries", "rescue_rexmits",
     "lost_rexmits", "tlp_probes", "tlp_recoveries",
+    # ECN (RFC 3168): agreed in the handshake, CE marks received, ECN-Echo ACKs received and
+    # the window reductions they caused, CWRs both ways, SYNs resent without ECN (6.1.1.1)
+    "ecn_negotiated", "rx_ce", "rx_ece", "ecn_reductions", "tx_cwr", "rx_cwr",
+    "ecn_syn_fallback",
     # output
     "tx_segments", "tx_data_bytes", "tx_retransmits", "tx_rst", "tx_no_buffer",
     "tx_rst_rate_limited",
@@ -113,6 +121,7 @@ class TCP:
         self.wscale = bool(cfg["TCP_WSCALE"])
         self.timestamps = bool(cfg["TCP_TIMESTAMPS"])
         self.sack = bool(cfg["TCP_SACK"])
+        self.ecn = cfg["TCP_ECN"]  # ECN_OFF, ECN_ON or ECN_PASSIVE (input.py)
         self.cc_name = cfg["TCP_CC"]
         ccmod.check(self.cc_name)
         self.max_conns = cfg["TCP_MAX_CONNS"]

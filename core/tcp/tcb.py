@@ -52,6 +52,15 @@ F_OOO_FIN = const(0x1000)     # a FIN arrived beyond a hole: ooo_fin is its sequ
 F_PENDING = const(0x2000)     # output stalled on an empty buffer pool: retry from tick
 F_TIMING = const(0x4000)      # rtt_seq is being timed (Karn: cleared on retransmit)
 F_DUPACK_OK = const(0x8000)   # data in flight when the last dup ACK arrived
+# TCP_ECN values (Linux's tcp_ecn): off, ask in our SYNs and accept, accept only
+ECN_OFF = const(0)
+ECN_ON = const(1)
+ECN_PASSIVE = const(2)
+# ECN (RFC 3168): TCP_ECN asked for it and (once established) both ends agreed
+F_ECN = const(0x10000)        # ECN-capable connection (6.1.1 negotiation)
+F_ECN_ECHO = const(0x20000)   # a CE mark arrived: ECE on every ACK until a CWR (6.1.3)
+F_ECN_CWR = const(0x40000)    # our window was reduced: CWR on the next new data (6.1.2)
+F_ECN_POINT = const(0x80000)  # ecn_point is valid: ECE up to it is the same congestion
 
 TCP_STATE_OPEN = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK)
 
@@ -70,7 +79,7 @@ class TCB:
         "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn", "t_tlp",
         "keep_idle", "keep_intvl", "keep_cnt", "keep_probes", "last_rx",
         "snd", "rcv", "ooo", "sb", "cc", "error", "ttl", "tos", "snd_cap",
-        "chal_start", "chal_count",
+        "chal_start", "chal_count", "ecn_point",
     )
 
     def __init__(self):
@@ -143,6 +152,7 @@ class TCB:
         self.snd_cap = 0
         self.chal_start = -1000000  # RFC 5961 section 7: this connection's challenge ACKs
         self.chal_count = 0         # in the second from chal_start
+        self.ecn_point = 0       # SND.MAX at our last ECN-Echo response (F_ECN_POINT)
 
     def state_name(self):
         return STATE_NAMES[self.state]
