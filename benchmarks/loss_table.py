@@ -97,14 +97,18 @@ def main(out="benchmarks/loss.md"):
              "ACKs). RTT 1 ms = no added delay (one tick of the virtual clock); 50 and 200 ms "
              "= 25 and 100 ms each way (plus the tick, so 51 and 201). `random`: independent "
              "drops; `bursty`: a Gilbert-Elliott chain with the same average loss in bursts of "
-             "%d frames on average (hal/impair.py `burst=`). Reordering rows: no loss, %d ms "
+             "%d frames on average (hal/impair.py `burst=`). The chain steps once per frame (as "
+             "netem's gemodel does), so a burst that begins as a sender falls idle still holds "
+             "when it sends again: a retransmission after an RTO is then lost with probability "
+             "1 - 1/%d, in either direction, and repeated RTO backoff (up to the 60 s cap) "
+             "dominates the bursty cells at 1 %% and 5 %%. Reordering rows: no loss, %d ms "
              "RTT, a fraction of frames held back %d ms. CC: NewReno (RFC 5681/6582) or CUBIC "
              "(RFC 9438, `TCP_CC`); SACK off: RFC 6582 recovery; on: RFC 6675 + PRR, RACK-TLP. "
              "Send and receive buffers 256 KB, so 200 ms RTT caps goodput near 10 Mbit/s. "
              "Regenerate with `python -m benchmarks.loss_table`; "
              "tests/sim/test_loss_table_regression.py recomputes a subset and fails when "
              "goodput falls more than 5 %% below these figures." % (
-                 SIZE, SEED, BURST, REORDER_RTT, REORDER_MS), "",
+                 SIZE, SEED, BURST, BURST, REORDER_RTT, REORDER_MS), "",
              HEADER, "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, kw in cells():
         lines.append(row(key, one(**kw)))
