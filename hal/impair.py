@@ -11,16 +11,25 @@ service once its time has come. Without a clock, reordering holds a frame back u
 next one has been sent (a swap). `drop` is an optional predicate drop(frame) -> bool for
 targeted, deterministic losses. The generator is xorshift32, so a seed gives the same
 impairment sequence on CPython and MicroPython. Counters: sent, lost, duplicated,
-reordered, corrupted, delayed, passed."""
+reordered, corrupted, delayed, passed, bursts.
+
+Bursty loss (`burst=B`, B > 1, with loss=p): a Gilbert-Elliott two-state chain instead of
+independent drops. In the Good state nothing is lost; in the Bad state every frame is. Each
+frame first steps the chain (one seeded draw): Bad -> Good with probability r = 1/B, so a
+burst lasts B frames on average (geometric); Good -> Bad with q = p*r/(1-p), so the chain
+spends p of its time in Bad and the average loss stays p. `bursts` counts Good -> Bad
+transitions. burst=0 (default) keeps the independent drops and their seeded sequence."""
 
 from ustack.core.compat import xorshift32
 
 
 class Impair:
     def __init__(self, driver, loss=0.0, dup=0.0, reorder=0.0, corrupt=0.0, delay_ms=0,
-                 jitter_ms=0, reorder_ms=3, seed=1, clock=None, drop=None):
+                 jitter_ms=0, reorder_ms=3, seed=1, clock=None, drop=None, burst=0):
         if (delay_ms or jitter_ms) and clock is None:
             raise ValueError("delay and jitter need a clock")
+        if burst and (burst <= 1 or not 0 <= loss < 1):
+            raise ValueError("burst needs a mean burst length > 1 and 0 <= loss < 1")
         self.driver = driver
         self.mac = driver.mac
         self.mtu = driver.mtu
@@ -33,6 +42,11 @@ class Impair:
         self.reorder_ms = reorder_ms
         self.clock = clock
         self.drop = drop
+        self.burst = burst
+        self.bad = False   # Gilbert-Elliott state (burst mode only)
+        if burst:
+            self.p_bad_good = 1.0 / burst
+            self.p_good_bad = loss * self.p_bad_good / (1.0 - loss)
         self.enabled = True
         self._x = (seed * 2654435761 + 1) & 0xFFFFFFFF or 1
         self.q = []        # [release_ms, order, frame], sorted
@@ -45,6 +59,7 @@ class Impair:
         self.corrupted = 0
         self.delayed = 0
         self.passed = 0
+        self.bursts = 0
 
     def _rand(self):
         self._x = x = xorshift32(self._x)
@@ -53,6 +68,18 @@ class Impair:
     def _chance(self, p):
         return p > 0 and self._rand() < p * 4294967296.0
 
+    def _lose(self):
+        """One frame's loss decision: independent, or the Gilbert-Elliott chain's state."""
+        if not self.burst:
+            return self._chance(self.loss)
+        if self.bad:
+            if self._chance(self.p_bad_good):
+                self.bad = False
+        elif self._chance(self.p_good_bad):
+            self.bad = True
+            self.bursts += 1
+        return self.bad
+
     # ---- driver interface -----------------------------------------------------------------
     def send(self, buf, n):
         self.sent += 1
@@ -60,7 +87,7 @@ class Impair:
         if not self.enabled:
             return self._out(buf, n)
         frame = bytes(buf[0:n])
-        if (self.drop is not None and self.drop(frame)) or self._chance(self.loss):
+        if (self.drop is not None and self.drop(frame)) or self._lose():
             self.lost += 1
             return True
         if self._chance(self.corrupt):
