@@ -16,6 +16,19 @@ def pytest_report_header(config):
         ustack.compiled, os.environ.get("USTACK_PURE", ""), "enabled" if _can_netns() else "skipped")
 
 
+# The core every stack this suite starts must run: the one the suite was started with. A test
+# module that set USTACK_PURE in os.environ while being imported once made every later
+# `ustack up` of the session the pure-Python core, silently (tests/fuzz/fuzz_input.py).
+_PURE_AT_START = os.environ.get("USTACK_PURE")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _core_unchanged_by_collection():
+    assert os.environ.get("USTACK_PURE") == _PURE_AT_START, \
+        "a module changed USTACK_PURE while being collected: later stacks would run another core"
+    yield
+
+
 needs_netns = pytest.mark.skipif(not _can_netns(),
                                  reason="needs root, /dev/net/tun and iproute2 for a throwaway netns")
 

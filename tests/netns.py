@@ -50,6 +50,15 @@ class Netns:
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
 
 
+def _same_core(ready, env):
+    """A stack started by the suite runs the core the suite runs (compiled or pure), unless
+    the test asked for another through its environment."""
+    import ustack
+    if "runtime=cpython" in ready and "USTACK_PURE" not in env:
+        want = "compiled=%s" % ustack.compiled
+        assert want in ready, "%s expected: %s" % (want, ready)
+
+
 class StackProc:
     """`ustack up` inside a namespace; waits for its `ready` line."""
 
@@ -77,6 +86,7 @@ class StackProc:
             self.lines.append(line)
             if line.startswith("ready "):
                 self.ready = line
+                _same_core(line, e)
                 break
             if time.monotonic() > end:
                 raise RuntimeError("ustack up not ready in %ds" % timeout)

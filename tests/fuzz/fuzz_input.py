@@ -23,7 +23,10 @@ counted outcome (rig.accounting), or a packet buffer not back in the pool.
 import os
 import sys
 
-os.environ.setdefault("USTACK_PURE", "1")  # before ustack is imported: atheris instruments .py
+if __name__ == "__main__":
+    # before ustack is imported: atheris instruments .py. Only when run as the fuzzer: a test
+    # importing run_one must not turn every stack its process starts later into the pure core
+    os.environ.setdefault("USTACK_PURE", "1")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 if ROOT not in sys.path:
