@@ -126,6 +126,28 @@ class ProgramRun:
             if time.monotonic() > end:
                 raise RuntimeError("no %r in %ds:\n%s" % (wait_for, timeout, "".join(self.lines)))
 
+    def wait_for(self, word, timeout=30):
+        """Read the program's output until a line containing `word` (e.g. a server saying it
+        listens again) - rather than sleeping and hoping it has. (A reader thread: select()
+        on the pipe cannot see lines already in the text buffer.)"""
+        import threading
+        found = []
+
+        def read():
+            while True:
+                line = self.p.stdout.readline()
+                if not line:
+                    return
+                self.lines.append(line)
+                if word in line:
+                    found.append(line)
+                    return
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(timeout)
+        if not found:
+            raise RuntimeError("no %r in %ds:\n%s" % (word, timeout, "".join(self.lines)))
+
     def output(self, timeout=60):
         """The whole output once the program has exited."""
         out, _ = self.p.communicate(timeout=timeout)
