@@ -10,7 +10,7 @@ INF = 0x3FFFFFFF  # "arbitrarily high" initial ssthresh (RFC 5681 3.1), a small 
 class NewReno:
     name = "newreno"
     __slots__ = ("mss", "cwnd", "ssthresh", "dupacks", "recover", "in_recovery",
-                 "acked_ca", "recovered", "recover_valid")
+                 "acked_ca", "recovered", "recover_valid", "u_cwnd", "u_ssthresh", "events")
 
     def __init__(self, mss):
         self.mss = mss
@@ -22,6 +22,9 @@ class NewReno:
         self.acked_ca = 0
         self.recovered = 0
         self.recover_valid = False
+        self.u_cwnd = 0          # cwnd and ssthresh before the last reduction (undo)
+        self.u_ssthresh = 0
+        self.events = 0          # reductions so far: an undo names the one it takes back
 
     def set_mss(self, mss):
         if mss != self.mss:
@@ -87,6 +90,7 @@ class NewReno:
             # RFC 6582 3.2 step 2: only when this ACK covers the last recovery point
             if self.recover_valid and not seq_gt(ack, self.recover):
                 return False
+            self._save()
             half = flight >> 1
             self.ssthresh = half if half > 2 * mss else 2 * mss
             self.recover = snd_max
@@ -107,6 +111,7 @@ class NewReno:
         return self.ssthresh
 
     def on_rto(self, flight, snd_max, now=0):
+        self._save()
         mss = self.mss
         half = flight >> 1
         self.ssthresh = half if half > 2 * mss else 2 * mss
@@ -123,6 +128,7 @@ class NewReno:
         if kind == CE_RTO:
             self.on_rto(flight, snd_max, now)
             return
+        self._save()
         mss = self.mss
         half = flight >> 1
         self.ssthresh = half if half > 2 * mss else 2 * mss
@@ -130,3 +136,22 @@ class NewReno:
         self.acked_ca = 0
         self.recover = snd_max  # RFC 6582 3.2 step 2: no second reduction for this window
         self.recover_valid = True
+
+    def _save(self):
+        """A reduction is about to be made: what undo() gives back."""
+        self.u_cwnd = self.cwnd
+        self.u_ssthresh = self.ssthresh
+        self.events += 1
+
+    def undo(self):
+        """The last reduction was spurious (undo.py: RFC 3522 / RFC 3708 found it): cwnd and
+        ssthresh as before it, the larger of then and now (as Linux's
+        tcp_undo_cwnd_reduction), recovery over; the recovery point is forgotten, so a real
+        loss in the same window may reduce (RFC 6582 3.2 step 2 guarded the undone one)."""
+        if self.cwnd < self.u_cwnd:
+            self.cwnd = self.u_cwnd
+        if self.ssthresh < self.u_ssthresh:
+            self.ssthresh = self.u_ssthresh
+        self.in_recovery = False
+        self.recover_valid = False
+        self.dupacks = 0
