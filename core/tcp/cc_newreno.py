@@ -10,7 +10,9 @@ INF = 0x3FFFFFFF  # "arbitrarily high" initial ssthresh (RFC 5681 3.1), a small 
 class NewReno:
     name = "newreno"
     __slots__ = ("mss", "cwnd", "ssthresh", "dupacks", "recover", "in_recovery",
-                 "acked_ca", "recovered", "recover_valid", "u_cwnd", "u_ssthresh", "events")
+                 "acked_ca", "recovered", "recover_valid", "u_cwnd", "u_ssthresh", "events",
+                 "ep_kind", "ep_eifel", "ep_ts", "ep_lo", "ep_hi", "ep_rx", "ep_dsack", "ep_ev",
+                 "ep_pipe")
 
     def __init__(self, mss):
         self.mss = mss
@@ -25,6 +27,16 @@ class NewReno:
         self.u_cwnd = 0          # cwnd and ssthresh before the last reduction (undo)
         self.u_ssthresh = 0
         self.events = 0          # reductions so far: an undo names the one it takes back
+        # the last loss episode, for spurious-retransmission detection (undo.py)
+        self.ep_kind = 0         # undo.NONE, FAST, TLP or RTO
+        self.ep_eifel = False    # its first acceptable ACK is still to come (RFC 3522 3.2)
+        self.ep_ts = 0           # RetransmitTS: our TSval on its first retransmission
+        self.ep_lo = 0           # SND.UNA and SND.MAX when it began
+        self.ep_hi = 0
+        self.ep_rx = 0           # tcb.rexmits when it began: its retransmissions are the rest
+        self.ep_dsack = 0        # segments in [ep_lo, ep_hi) D-SACKed since (RFC 3708)
+        self.ep_ev = -1          # events after its reduction (-1: none made yet)
+        self.ep_pipe = 0         # RFC 4015 3 (0) pipe_prev
 
     def set_mss(self, mss):
         if mss != self.mss:

@@ -539,7 +539,7 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         if sb is not None:
             sb.cut(ack)
         undone = False
-        if tcb.undo_eifel:
+        if tcb.cc is not None and tcb.cc.ep_eifel:
             # RFC 3522 3.2: the first acceptable ACK after a retransmission decides
             undone = undo.eifel(tcp, tcb, data, rtt, _dsack_first(tcp, b, ack, tcb))
         if undone:
@@ -589,7 +589,7 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
                 sb.point = tcb.snd_max  # NewReno's recovery: no SACK one inside it
                 sb.point_valid = True
             out.retransmit_first(tcp, tcb)
-    if tcb.undo_dsack:
+    if tcb.cc is not None and tcb.cc.ep_dsack:
         undo.check_dsack(tcp, tcb, seq_sub(ack, una) if seq_gt(ack, una) else 0)  # RFC 3708
     # window update (RFC 9293 3.10.7.4: only from newer segments)
     if seq_lt(tcb.snd_wl1, seq) or (tcb.snd_wl1 == seq and seq_le(tcb.snd_wl2, ack)):
@@ -665,7 +665,7 @@ def _tlp_ack(tcp, tcb, sb, ack, una0, dsack):
         if dsack or undo.tlp_spurious(tcp, tcb):
             dsack = True
             tcp.stats.spurious_tlps += 1
-            if tcb.undo_kind == undo.TLP:
+            if cc is not None and cc.ep_kind == undo.TLP:
                 undo.end(tcb)
     if sb.tlp_answered(ack, dsack) and cc is not None and not sb.in_recovery:
         # RFC 8985 7.4.2: the probe repaired a loss - the congestion response of a fast
@@ -673,7 +673,7 @@ def _tlp_ack(tcp, tcb, sb, ack, una0, dsack):
         una = tcb.snd_una
         hi = tcb.snd_max
         ss = cc.on_loss(seq_sub(sb.tlp_high, una0), hi, tcp.stack.now)
-        if tcb.undo_kind == undo.TLP:
+        if cc.ep_kind == undo.TLP:
             undo.reduced(tcb)  # a D-SACK for the probe may still take it back (RFC 3708)
         tcp.stats.tlp_recoveries += 1
         if hi != una:

@@ -71,8 +71,6 @@ class TCB:
         "keep_idle", "keep_intvl", "keep_cnt", "keep_probes", "last_rx",
         "snd", "rcv", "ooo", "sb", "cc", "error", "ttl", "tos", "snd_cap",
         "chal_start", "chal_count",
-        "undo_kind", "undo_eifel", "undo_ts", "undo_lo", "undo_hi", "undo_rx", "undo_dsack",
-        "undo_ev", "undo_pipe", "undo_srtt8", "undo_rttvar4",
     )
 
     def __init__(self):
@@ -145,18 +143,6 @@ class TCB:
         self.snd_cap = 0
         self.chal_start = -1000000  # RFC 5961 section 7: this connection's challenge ACKs
         self.chal_count = 0         # in the second from chal_start
-        # the last loss episode, for spurious-retransmission detection (undo.py)
-        self.undo_kind = 0       # undo.NONE, FAST, TLP or RTO
-        self.undo_eifel = False  # its first acceptable ACK is still to come (RFC 3522 3.2)
-        self.undo_ts = 0         # RetransmitTS: our TSval on its first retransmission
-        self.undo_lo = 0         # SND.UNA and SND.MAX when it began
-        self.undo_hi = 0
-        self.undo_rx = 0         # rexmits when it began: its retransmissions are the rest
-        self.undo_dsack = 0      # segments in [undo_lo, undo_hi) D-SACKed since (RFC 3708)
-        self.undo_ev = -1        # cc.events after its reduction (-1: none made yet)
-        self.undo_pipe = 0       # RFC 4015 3 pipe_prev, SRTT_prev (x8), RTTVAR_prev (x4)
-        self.undo_srtt8 = 0
-        self.undo_rttvar4 = 0
 
     def state_name(self):
         return STATE_NAMES[self.state]

@@ -44,7 +44,7 @@ def run(tcp, tcb, now):
         if sb is not None and not sb.in_recovery and not sb.tlp_out and \
                 tcb.snd_max != tcb.snd_una and tcb.state in T.TCP_STATE_OPEN:
             out.send_tlp(tcp, tcb)  # RFC 8985 7.3: a probe, not yet an RTO
-            if sb.tlp_out and sb.tlp_rxt:
+            if sb.tlp_out and sb.tlp_rxt and tcb.cc is not None:
                 undo.start(tcp, tcb, undo.TLP, 1)  # the probe resent data: an episode
     if tcb.t_persist and now >= tcb.t_persist:
         _persist(tcp, tcb, now)
@@ -107,7 +107,7 @@ def _rexmt(tcp, tcb, now):
     tcb.backoff += 1
     tcp.stats.rto_expired += 1  # the resent segments count in output.py (tx_retransmits)
     if not syn and tcb.cc is not None:
-        if tcb.undo_kind != undo.RTO or tcb.retries == 1:
+        if tcb.cc.ep_kind != undo.RTO or tcb.retries == 1:
             # a loss episode (undo.py); a repeated timeout keeps the first one's
             # RetransmitTS and pipe_prev (RFC 3522 3.2 (1), RFC 4015 3 (0))
             undo.start(tcp, tcb, undo.RTO)

@@ -1,6 +1,8 @@
 """Spurious retransmissions, found afterwards, and the congestion response taken back.
 
-One loss episode at a time per connection, kept in fixed TCB fields (undo_*): it starts when
+One loss episode at a time per connection, kept in fixed fields of its controller (ep_*,
+cc_newreno.py: a TCB pays nothing until the connection is established - SYN floods make
+many - and MicroPython's TCB attribute table stays its size): it starts when
 a loss is declared - fast retransmit or SACK recovery (FAST), a tail loss probe that resent
 data (TLP), a retransmission timeout (RTO) - before the first retransmission leaves.
 
@@ -24,7 +26,8 @@ Response:
   max(FlightSize, ssthresh) before the timeout, cwnd = FlightSize + min(bytes_acked, IW) - no
   burst; found early, by the ACK's timestamp, transmission resumes with new data (SND.NXT =
   SND.MAX: the go-back-N stops) and the RTT estimators take the delayed ACK's sample, never
-  below SRTT_prev = SRTT + 2G and RTTVAR_prev (so the next RTO is longer, not the same).
+  going below their values (RFC 4015 keeps SRTT_prev and RTTVAR_prev for that; ours are
+  those values already moved towards the sample), so the next RTO is longer.
 - a probe whose answer echoes the original's TSval is no congestion event at all (RFC 8985
   7.4.1 says so for a D-SACK; the timestamp tells the same): counted, nothing reduced.
 
@@ -41,56 +44,57 @@ FAST = const(1)   # fast retransmit, SACK recovery (RFC 5681 3.2, RFC 6675 5)
 TLP = const(2)    # a tail loss probe that resent data (RFC 8985 7.3)
 RTO = const(3)    # the retransmission timer (RFC 6298 5.5)
 
-TWO_G8 = const(16)  # RFC 4015 3 (1): SRTT_prev = SRTT + 2*G; G = 1 ms, srtt8 is SRTT * 8
-
 
 def start(tcp, tcb, kind, sent=0):
     """A loss episode begins: before the controller reduces and before the retransmission
     leaves (`sent`: retransmissions of it already counted in tcb.rexmits - the probe's)."""
-    tcb.undo_kind = kind
-    tcb.undo_eifel = (tcb.flags & T.F_TS) != 0 and kind != TLP
-    tcb.undo_ts = tcp.stack.now - tcb.ts_start   # RFC 3522 3.2 (1) RetransmitTS
-    tcb.undo_lo = tcb.snd_una
-    tcb.undo_hi = tcb.snd_max
-    tcb.undo_rx = tcb.rexmits - sent
-    tcb.undo_dsack = 0
-    tcb.undo_ev = -1
+    c = tcb.cc
+    c.ep_kind = kind
+    c.ep_eifel = (tcb.flags & T.F_TS) != 0 and kind != TLP
+    c.ep_ts = tcp.stack.now - tcb.ts_start   # RFC 3522 3.2 (1) RetransmitTS
+    c.ep_lo = tcb.snd_una
+    c.ep_hi = tcb.snd_max
+    c.ep_rx = tcb.rexmits - sent
+    c.ep_dsack = 0
+    c.ep_ev = -1
     f = seq_sub(tcb.snd_max, tcb.snd_una)
-    ss = tcb.cc.ssthresh
-    tcb.undo_pipe = f if f > ss else ss           # RFC 4015 3 (0) pipe_prev
-    tcb.undo_srtt8 = tcb.srtt8 + TWO_G8           # (1) SRTT_prev, RTTVAR_prev
-    tcb.undo_rttvar4 = tcb.rttvar4
-
+    ss = c.ssthresh
+    c.ep_pipe = f if f > ss else ss           # RFC 4015 3 (0) pipe_prev
+    
 
 def reduced(tcb):
     """The controller has made the episode's reduction: the one an undo may take back."""
-    tcb.undo_ev = tcb.cc.events
+    c = tcb.cc
+    c.ep_ev = c.events
 
 
 def end(tcb):
-    tcb.undo_kind = NONE
-    tcb.undo_eifel = False
-    tcb.undo_dsack = 0
+    c = tcb.cc
+    c.ep_kind = NONE
+    c.ep_eifel = False
+    c.ep_dsack = 0
 
 
 def dsack(tcb, s, e):
     """A D-SACK block [s, e) (RFC 2883): the segments it reports count for the episode when
     they lie in the range outstanding at its start (RFC 3708 3)."""
-    if tcb.undo_kind == NONE or not seq_le(tcb.undo_lo, s) or not seq_le(e, tcb.undo_hi):
+    c = tcb.cc
+    if c is None or c.ep_kind == NONE or not seq_le(c.ep_lo, s) or not seq_le(e, c.ep_hi):
         return
     m = tcb.mss
-    tcb.undo_dsack += (seq_sub(e, s) + m - 1) // m
+    c.ep_dsack += (seq_sub(e, s) + m - 1) // m
 
 
 def eifel(tcp, tcb, acked, rtt, dsacked):
     """The first acceptable ACK after the episode's retransmission (RFC 3522 3.2 (2)-(4)):
     True when it acknowledges the original transmission and the response was taken."""
-    tcb.undo_eifel = False
+    c = tcb.cc
+    c.ep_eifel = False
     if not (tcp.opt_seen & SEEN_TS) or dsacked:   # a D-SACK on it: RFC 3708's call
         return False
-    if not seq_lt(tcp.opt_tsecr, tcb.undo_ts):
+    if not seq_lt(tcp.opt_tsecr, c.ep_ts):
         return False
-    if tcb.undo_kind == RTO:
+    if c.ep_kind == RTO:
         return _spurious_rto(tcp, tcb, acked, rtt)
     return _spurious_recovery(tcp, tcb, False)
 
@@ -98,20 +102,22 @@ def eifel(tcp, tcb, acked, rtt, dsacked):
 def tlp_spurious(tcp, tcb):
     """The ACK that covers a probe echoes a TSval older than the probe's (RFC 3522 3.2): the
     original arrived, the probe was a duplicate - RFC 8985 7.4.1's no-loss outcome."""
-    if tcb.undo_kind != TLP or not (tcb.flags & T.F_TS) or not (tcp.opt_seen & SEEN_TS):
+    c = tcb.cc
+    if c is None or c.ep_kind != TLP or not (tcb.flags & T.F_TS) or not (tcp.opt_seen & SEEN_TS):
         return False
-    return seq_lt(tcp.opt_tsecr, tcb.undo_ts)
+    return seq_lt(tcp.opt_tsecr, c.ep_ts)
 
 
 def check_dsack(tcp, tcb, acked):
     """RFC 3708 3 after an ACK: the episode's data all acknowledged and each of its
     retransmissions D-SACKed - spurious. True when the response was taken."""
-    n = tcb.rexmits - tcb.undo_rx
-    if tcb.undo_kind == NONE or n <= 0 or tcb.undo_dsack < n or tcb.undo_ev < 0 or \
-            not seq_ge(tcb.snd_una, tcb.undo_hi):
+    c = tcb.cc
+    n = tcb.rexmits - c.ep_rx
+    if c.ep_kind == NONE or n <= 0 or c.ep_dsack < n or c.ep_ev < 0 or \
+            not seq_ge(tcb.snd_una, c.ep_hi):
         return False
     tcp.stats.spurious_dsack += 1
-    if tcb.undo_kind == RTO:
+    if c.ep_kind == RTO:
         return _spurious_rto(tcp, tcb, acked, -1)
     return _spurious_recovery(tcp, tcb, True)
 
@@ -119,7 +125,7 @@ def check_dsack(tcp, tcb, acked):
 def _undo_cc(tcp, tcb):
     """The controller's undo, only for the reduction this episode made (none since)."""
     cc = tcb.cc
-    if cc is None or tcb.undo_ev < 0 or cc.events != tcb.undo_ev:
+    if cc is None or cc.ep_ev < 0 or cc.events != cc.ep_ev:
         return False
     cc.undo()
     tcp.stats.cc_undos += 1
@@ -153,17 +159,19 @@ def _spurious_rto(tcp, tcb, acked, rtt):
             lim = cw
         if cc.cwnd > lim:
             cc.cwnd = lim
-        if cc.ssthresh < tcb.undo_pipe:
-            cc.ssthresh = tcb.undo_pipe
+        if cc.ssthresh < cc.ep_pipe:
+            cc.ssthresh = cc.ep_pipe
     if rtt >= 0:
         # (4) resume with new data: no more go-back-N
         if seq_lt(tcb.snd_nxt, tcb.snd_max):
             tcb.snd_nxt = tcb.snd_max
-        # (6) the delayed ACK's sample, not below the estimators before the timeout
+        # (6) SRTT = max(SRTT, sample), RTTVAR = max(RTTVAR, sample/2), RTO from them
         s8 = rtt << 3
-        tcb.srtt8 = s8 if s8 > tcb.undo_srtt8 else tcb.undo_srtt8
+        if s8 > tcb.srtt8:
+            tcb.srtt8 = s8
         v4 = rtt << 1
-        tcb.rttvar4 = v4 if v4 > tcb.undo_rttvar4 else tcb.undo_rttvar4
+        if v4 > tcb.rttvar4:
+            tcb.rttvar4 = v4
         tcb.rto = rto.compute(tcb, tcp.rto_min, tcp.rto_max)
     end(tcb)
     return done
