@@ -10,9 +10,9 @@ Detection:
 - Eifel (RFC 3522 3.2), with timestamps: RetransmitTS is our TSval on the episode's first
   retransmission. The first acceptable ACK after it (one that acknowledges new data) echoing
   an OLDER TSval was sent for the original transmission: the retransmission was not needed.
-  A D-SACK on that ACK leaves the verdict to RFC 3708 (RFC 3522 3.2 step 4). Our clock has
-  1 ms ticks: an original sent in the same millisecond as its retransmission cannot be told
-  apart, and is not called spurious.
+  A D-SACK on that ACK: no verdict from the timestamp, RFC 3708 decides (conservative). Our
+  clock has 1 ms ticks: an original sent in the same millisecond as its retransmission cannot
+  be told apart, and is not called spurious.
 - D-SACK (RFC 3708 3): once the episode's data is all acknowledged, every retransmission of
   the episode was reported as a duplicate (D-SACK blocks inside the range outstanding when it
   began, counted in segments of at most SMSS).
@@ -60,7 +60,7 @@ def start(tcp, tcb, kind, sent=0):
     f = seq_sub(tcb.snd_max, tcb.snd_una)
     ss = c.ssthresh
     c.ep_pipe = f if f > ss else ss           # RFC 4015 3 (0) pipe_prev
-    
+
 
 def reduced(tcb):
     """The controller has made the episode's reduction: the one an undo may take back."""
