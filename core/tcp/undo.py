@@ -10,7 +10,9 @@ Detection:
 - Eifel (RFC 3522 3.2), with timestamps: RetransmitTS is our TSval on the episode's first
   retransmission. The first acceptable ACK after it (one that acknowledges new data) echoing
   an OLDER TSval was sent for the original transmission: the retransmission was not needed.
-  A D-SACK on that ACK: no verdict from the timestamp, RFC 3708 decides (conservative). Our
+  A D-SACK on that ACK: no verdict from the timestamp, RFC 3708 decides (conservative); an
+  ACK echoing the retransmission ends the episode - the loss was real, whatever D-SACKs
+  follow (they seemed to undo a real loss against Linux otherwise). Our
   clock has 1 ms ticks: an original sent in the same millisecond as its retransmission cannot
   be told apart, and is not called spurious.
 - D-SACK (RFC 3708 3): once the episode's data is all acknowledged, every retransmission of
@@ -93,6 +95,9 @@ def eifel(tcp, tcb, acked, rtt, dsacked):
     if not (tcp.opt_seen & SEEN_TS) or dsacked:   # a D-SACK on it: RFC 3708's call
         return False
     if not seq_lt(tcp.opt_tsecr, c.ep_ts):
+        # it echoes the retransmission: that filled the hole, the loss was real - a D-SACK
+        # later is some other duplicate's (an earlier probe's), not this episode's verdict
+        end(tcb)
         return False
     if c.ep_kind == RTO:
         return _spurious_rto(tcp, tcb, acked, rtt)

@@ -71,18 +71,42 @@ def test_an_ack_echoing_the_retransmission_is_a_real_loss_and_keeps_the_reductio
 # ---- RFC 3708: every retransmission D-SACKed -------------------------------------------------
 def test_a_dsack_for_every_retransmission_of_the_episode_undoes_it():
     """RFC 3708 3: once the episode's data is acknowledged and the receiver reported each
-    retransmission as a duplicate (D-SACK, RFC 2883), the recovery was unnecessary. Here the
-    timestamps cannot tell (the ACK echoes the retransmission); the D-SACK after it does."""
+    retransmission as a duplicate (D-SACK, RFC 2883), the recovery was unnecessary - here
+    without timestamps, so the D-SACK is the only witness."""
+    p = Peer(BIG)
+    sa = p.connect(ts=False)
+    una = sa.seq + 1
+    m = 1460
+    assert p.sock.send(b"d" * (10 * m)) == 10 * m
+    p.advance(1)
+    cc = p.tcb().cc
+    ss0 = cc.ssthresh
+    r = []
+    for k in (1, 2, 3):
+        r += p.send(p.seq, una, ACK, opts=sack_opts(p, None, [(una + m, una + (k + 1) * m)]))
+    assert (sq(una), m) in data_segs(r) and cc.ssthresh < ss0
+    st = p.tcp.stats
+    top = flight_top(p)
+    p.send(p.seq, top, ACK)                                  # all of it acknowledged
+    assert st.cc_undos == 0
+    p.send(p.seq, top, ACK, opts=sack_opts(p, None, [(una, una + m)]))   # D-SACK: 0 twice
+    assert st.rx_dsack == 1 and st.spurious_dsack == 1 and st.spurious_recoveries == 1
+    assert st.cc_undos == 1 and cc.ssthresh == ss0
+
+
+def test_a_dsack_after_the_timestamp_showed_the_retransmission_was_needed_undoes_nothing():
+    """RFC 3522 3.2: the first acceptable ACK echoes the retransmission's TSval - it filled
+    the hole (RFC 7323 4.3), the original was lost. A D-SACK inside the episode's range
+    afterwards reports some other duplicate (an earlier probe's, say) and must not make the
+    repaired loss spurious (RFC 3708 3 counts the episode's retransmissions only)."""
     p = Peer(BIG)
     una, last, rtx, ss0, w0 = recovery_on_reordering(p)
     st = p.tcp.stats
     top = flight_top(p)
     p.send(p.seq, top, ACK, opts=p.tsopt(rtx))               # all of it acknowledged
-    assert st.cc_undos == 0
-    p.send(p.seq, top, ACK, opts=sack_opts(p, rtx, [seg(una, 0)]))   # D-SACK: 0 twice
-    cc = p.tcb().cc
-    assert st.rx_dsack == 1 and st.spurious_dsack == 1 and st.spurious_recoveries == 1
-    assert st.cc_undos == 1 and cc.ssthresh == ss0
+    p.send(p.seq, top, ACK, opts=sack_opts(p, rtx, [seg(una, 0)]))
+    assert st.rx_dsack == 1 and st.spurious_dsack == 0 and st.cc_undos == 0
+    assert p.tcb().cc.ssthresh < ss0
 
 
 def test_a_dsack_for_an_original_segment_outside_the_episode_undoes_nothing():
