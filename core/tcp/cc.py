@@ -21,6 +21,10 @@ ssthresh from what the caller tells it:
     syn_lost()            our SYN or SYN-ACK was retransmitted: start from one segment
                           (RFC 5681 3.1, RFC 6928 2), called once the connection is
                           established
+    undo()                the last reduction was spurious (undo.py found it with RFC 3522 or
+                          RFC 3708): cwnd and ssthresh as before it (never lower than now),
+                          recovery over
+    events                how many reductions so far (an undo applies to the one it names)
     name                  "newreno", "cubic" or "none" (TCP_CONGESTION, ss -ti)
     on_loss(flight, snd_max, now) -> ssthresh
                           SACK loss recovery (scoreboard.py) found a loss: on_congestion
@@ -42,8 +46,11 @@ NAMES = ("newreno", "cubic", "none")
 NAME_MAX = 16  # Linux's TCP_CA_NAME_MAX: getsockopt(TCP_CONGESTION) returns this many bytes
 
 # counters the controllers keep (in the TCP group: tcp.stats)
+# and those of spurious-retransmission detection and undo (undo.py)
+UNDO_COUNTERS = ("spurious_rtos", "spurious_recoveries", "spurious_tlps", "spurious_dsack",
+                 "cc_undos")
 CC_COUNTERS = ("cubic_epochs", "hystart_css", "hystart_css_spurious", "hystart_css_done",
-               "cc_switched")
+               "cc_switched") + UNDO_COUNTERS
 
 
 def initial_window(mss):

@@ -102,7 +102,7 @@ class Cubic(NewReno):
     __slots__ = ("stats", "cm", "csh", "w_max", "k", "t_epoch", "epoch", "cwnd_epoch",
                  "w_est", "est_acc", "est_frac", "cwnd_prior", "cub_rem", "srtt", "after_rto",
                  "last_ms", "hs", "hs_end", "hs_last", "hs_cur", "hs_n", "hs_base", "hs_rounds",
-                 "u_cwnd", "u_ssthresh", "u_w_max", "u_k", "u_epoch", "u_cwnd_prior")
+                 "u_w_max", "u_k", "u_epoch", "u_cwnd_prior")
 
     def __init__(self, mss, stats=None):
         NewReno.__init__(self, mss)
@@ -128,9 +128,7 @@ class Cubic(NewReno):
         self.hs_n = 0           # rttSampleCount
         self.hs_base = RTT_INF  # cssBaselineMinRtt
         self.hs_rounds = 0      # rounds in CSS
-        self.u_cwnd = 0         # before the last congestion event (RFC 9438 4.9 undo)
-        self.u_ssthresh = 0
-        self.u_w_max = 0
+        self.u_w_max = 0        # before the last congestion event (RFC 9438 4.9 undo)
         self.u_k = 0
         self.u_epoch = False
         self.u_cwnd_prior = 0
@@ -305,8 +303,7 @@ class Cubic(NewReno):
 
     # ---- congestion ----------------------------------------------------------------------
     def _save(self):
-        self.u_cwnd = self.cwnd
-        self.u_ssthresh = self.ssthresh
+        NewReno._save(self)  # cwnd, ssthresh, the event count
         self.u_w_max = self.w_max
         self.u_k = self.k
         self.u_epoch = self.epoch
@@ -364,11 +361,9 @@ class Cubic(NewReno):
     def undo(self):
         """The last congestion event was spurious (RFC 9438 4.9, detected by the caller with
         RFC 3522 / RFC 3708): back to the state before it."""
-        self.cwnd = self.u_cwnd
-        self.ssthresh = self.u_ssthresh
+        NewReno.undo(self)
         self.w_max = self.u_w_max
         self.k = self.u_k
         self.epoch = self.u_epoch
         self.cwnd_prior = self.u_cwnd_prior
-        self.in_recovery = False
         self.after_rto = False

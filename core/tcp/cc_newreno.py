@@ -10,7 +10,9 @@ INF = 0x3FFFFFFF  # "arbitrarily high" initial ssthresh (RFC 5681 3.1), a small 
 class NewReno:
     name = "newreno"
     __slots__ = ("mss", "cwnd", "ssthresh", "dupacks", "recover", "in_recovery",
-                 "acked_ca", "recovered", "recover_valid")
+                 "acked_ca", "recovered", "recover_valid", "u_cwnd", "u_ssthresh", "events",
+                 "ep_kind", "ep_eifel", "ep_ts", "ep_lo", "ep_hi", "ep_rx", "ep_dsack", "ep_ev",
+                 "ep_pipe")
 
     def __init__(self, mss):
         self.mss = mss
@@ -22,6 +24,19 @@ class NewReno:
         self.acked_ca = 0
         self.recovered = 0
         self.recover_valid = False
+        self.u_cwnd = 0          # cwnd and ssthresh before the last reduction (undo)
+        self.u_ssthresh = 0
+        self.events = 0          # reductions so far: an undo names the one it takes back
+        # the last loss episode, for spurious-retransmission detection (undo.py)
+        self.ep_kind = 0         # undo.NONE, FAST, TLP or RTO
+        self.ep_eifel = False    # its first acceptable ACK is still to come (RFC 3522 3.2)
+        self.ep_ts = 0           # RetransmitTS: our TSval on its first retransmission
+        self.ep_lo = 0           # SND.UNA and SND.MAX when it began
+        self.ep_hi = 0
+        self.ep_rx = 0           # tcb.rexmits when it began: its retransmissions are the rest
+        self.ep_dsack = 0        # segments in [ep_lo, ep_hi) D-SACKed since (RFC 3708)
+        self.ep_ev = -1          # events after its reduction (-1: none made yet)
+        self.ep_pipe = 0         # RFC 4015 3 (0) pipe_prev
 
     def set_mss(self, mss):
         if mss != self.mss:
@@ -87,6 +102,7 @@ class NewReno:
             # RFC 6582 3.2 step 2: only when this ACK covers the last recovery point
             if self.recover_valid and not seq_gt(ack, self.recover):
                 return False
+            self._save()
             half = flight >> 1
             self.ssthresh = half if half > 2 * mss else 2 * mss
             self.recover = snd_max
@@ -107,6 +123,7 @@ class NewReno:
         return self.ssthresh
 
     def on_rto(self, flight, snd_max, now=0):
+        self._save()
         mss = self.mss
         half = flight >> 1
         self.ssthresh = half if half > 2 * mss else 2 * mss
@@ -123,6 +140,7 @@ class NewReno:
         if kind == CE_RTO:
             self.on_rto(flight, snd_max, now)
             return
+        self._save()
         mss = self.mss
         half = flight >> 1
         self.ssthresh = half if half > 2 * mss else 2 * mss
@@ -130,3 +148,22 @@ class NewReno:
         self.acked_ca = 0
         self.recover = snd_max  # RFC 6582 3.2 step 2: no second reduction for this window
         self.recover_valid = True
+
+    def _save(self):
+        """A reduction is about to be made: what undo() gives back."""
+        self.u_cwnd = self.cwnd
+        self.u_ssthresh = self.ssthresh
+        self.events += 1
+
+    def undo(self):
+        """The last reduction was spurious (undo.py: RFC 3522 / RFC 3708 found it): cwnd and
+        ssthresh as before it, the larger of then and now (as Linux's
+        tcp_undo_cwnd_reduction), recovery over; the recovery point is forgotten, so a real
+        loss in the same window may reduce (RFC 6582 3.2 step 2 guarded the undone one)."""
+        if self.cwnd < self.u_cwnd:
+            self.cwnd = self.u_cwnd
+        if self.ssthresh < self.u_ssthresh:
+            self.ssthresh = self.u_ssthresh
+        self.in_recovery = False
+        self.recover_valid = False
+        self.dupacks = 0

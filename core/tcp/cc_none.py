@@ -65,11 +65,21 @@ class FixedWindow(NewReno):
                 return False
             w = self.cwnd + (acked if acked < self.mss else self.mss)  # slow start
             self.cwnd = w if w < self.fixed else self.fixed
+        elif self.cwnd < self.fixed:
+            # an undone timeout left cwnd = FlightSize + min(acked, IW) (RFC 4015 3 (5)):
+            # slow start back to the fixed window
+            w = self.cwnd + (acked if acked < self.mss else self.mss)
+            self.cwnd = w if w < self.fixed else self.fixed
         return False
 
     def on_rto(self, flight, snd_max, now=0):
         NewReno.on_rto(self, flight, snd_max, now)  # cwnd = 1 segment, recover = snd_max
         self.rto_recovery = True
+
+    def undo(self):
+        """A spurious reduction (undo.py): the fixed window again, recovery over."""
+        NewReno.undo(self)
+        self.rto_recovery = False
 
     def on_congestion(self, kind, flight, snd_max, now):
         if kind == CE_RTO:

@@ -17,6 +17,7 @@ from ustack.core.tcp import options as opt
 from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
 from ustack.core.tcp import cookie
+from ustack.core.tcp import undo
 from ustack.core.tcp.scoreboard import DUP_THRESH
 from ustack.core.tcp.cc import CE_ECN
 from ustack.core.ipv4 import ECN_MASK, ECN_CE
@@ -556,7 +557,13 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
             out.arm_rexmt(tcp, tcb)  # RFC 6298 5.3: restart for the rest
         if sb is not None:
             sb.cut(ack)
-        if sack and sb.in_recovery:
+        undone = False
+        if tcb.cc is not None and tcb.cc.ep_eifel:
+            # RFC 3522 3.2: the first acceptable ACK after a retransmission decides
+            undone = undo.eifel(tcp, tcb, data, rtt, _dsack_first(tcp, b, ack, tcb))
+        if undone:
+            pass  # the window was just set from the state before the event (undo.py)
+        elif sack and sb.in_recovery:
             if seq_ge(ack, sb.point):
                 sb.leave()  # RFC 6675 5: RecoveryPoint acknowledged, recovery over
                 if tcb.cc is not None and data > 0:
@@ -595,10 +602,14 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         st.rx_dup_acks += 1
         if tcb.cc.on_dup_ack(ack, seq_sub(tcb.snd_max, una), tcb.snd_max, tcp.stack.now):
             st.fast_retransmits += 1
+            undo.start(tcp, tcb, undo.FAST)
+            undo.reduced(tcb)
             if sb is not None:
                 sb.point = tcb.snd_max  # NewReno's recovery: no SACK one inside it
                 sb.point_valid = True
             out.retransmit_first(tcp, tcb)
+    if tcb.cc is not None and tcb.cc.ep_dsack:
+        undo.check_dsack(tcp, tcb, seq_sub(ack, una) if seq_gt(ack, una) else 0)  # RFC 3708
     if fl & w.ECE and tcb.flags & T.F_ECN:
         _ecn_echo(tcp, tcb, ack, una)
     # window update (RFC 9293 3.10.7.4: only from newer segments)
@@ -700,7 +711,10 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
         sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)
     elif dup and hi != una and sb.may_enter(ack) and \
             (sb.dupacks >= DUP_THRESH or seq_gt(sb.lost_end(una, mss), una)):
-        sb.enter(una, hi, cc.on_loss(seq_sub(hi, una), hi, tcp.stack.now))
+        undo.start(tcp, tcb, undo.FAST)
+        ss = cc.on_loss(seq_sub(hi, una), hi, tcp.stack.now)
+        undo.reduced(tcb)
+        sb.enter(una, hi, ss)
         st.sack_recoveries += 1
         st.fast_retransmits += 1
         sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)
@@ -709,16 +723,35 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
 def _tlp_ack(tcp, tcb, sb, ack, una0, dsack):
     """An ACK while a tail loss probe is out (RFC 8985 7.4)."""
     cc = tcb.cc
+    if seq_ge(ack, sb.tlp_high) and sb.tlp_rxt:
+        # RFC 8985 7.4.1: the peer had the original - a D-SACK for the probe, or (RFC 3522
+        # 3.2) the ACK covering it echoes a TSval older than the probe's
+        if dsack or undo.tlp_spurious(tcp, tcb):
+            dsack = True
+            tcp.stats.spurious_tlps += 1
+            if cc is not None and cc.ep_kind == undo.TLP:
+                undo.end(tcb)
     if sb.tlp_answered(ack, dsack) and cc is not None and not sb.in_recovery:
         # RFC 8985 7.4.2: the probe repaired a loss - the congestion response of a fast
         # recovery; with data still out, as one (PRR) until it is acknowledged
         una = tcb.snd_una
         hi = tcb.snd_max
         ss = cc.on_loss(seq_sub(sb.tlp_high, una0), hi, tcp.stack.now)
+        if cc.ep_kind == undo.TLP:
+            undo.reduced(tcb)  # a D-SACK for the probe may still take it back (RFC 3708)
         tcp.stats.tlp_recoveries += 1
         if hi != una:
             sb.enter(una, hi, ss)
             sb.first = False
+
+
+def _dsack_first(tcp, b, ack, tcb):
+    """Whether this segment's first SACK block reports a duplicate below the cumulative ACK
+    (RFC 2883 4) - read before the blocks are taken."""
+    if not tcp.opt_sack_blocks or not (tcb.flags & T.F_SACK):
+        return False
+    o = tcp.opt_sack_off
+    return seq_lt(rel_at(b, o, tcb.iss_hi, tcb.iss_lo), ack)
 
 
 def _sack_blocks(tcp, tcb, sb, b, ack, k):
@@ -740,11 +773,13 @@ def _sack_blocks(tcp, tcb, sb, b, ack, k):
         if i == 0 and seq_lt(s, e):
             if seq_lt(s, ack):
                 st.rx_dsack += 1
+                undo.dsack(tcb, s, e)
                 i += 1
                 continue
             if k > 1 and seq_le(rel_at(b, p + 8, bh, bl), s) and \
                     seq_le(e, rel_at(b, p + 12, bh, bl)):
                 st.rx_dsack += 1
+                undo.dsack(tcb, s, e)
                 i += 1
                 continue
         if seq_lt(s, e) and seq_lt(una, s) and seq_le(e, hi):  # data at SND.UNA: ACKed

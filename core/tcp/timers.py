@@ -6,6 +6,7 @@ TCP_SYN_RETRIES - an active open never before R2_SYN_MS, RFC 9293 3.8.3), persis
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
+from ustack.core.tcp import undo
 from ustack.core.tcp.seq import seq_sub
 from ustack.core.compat import const
 
@@ -43,6 +44,8 @@ def run(tcp, tcb, now):
         if sb is not None and not sb.in_recovery and not sb.tlp_out and \
                 tcb.snd_max != tcb.snd_una and tcb.state in T.TCP_STATE_OPEN:
             out.send_tlp(tcp, tcb)  # RFC 8985 7.3: a probe, not yet an RTO
+            if sb.tlp_out and sb.tlp_rxt and tcb.cc is not None:
+                undo.start(tcp, tcb, undo.TLP, 1)  # the probe resent data: an episode
     if tcb.t_persist and now >= tcb.t_persist:
         _persist(tcp, tcb, now)
         if tcb.state == T.CLOSED:
@@ -104,7 +107,12 @@ def _rexmt(tcp, tcb, now):
     tcb.backoff += 1
     tcp.stats.rto_expired += 1  # the resent segments count in output.py (tx_retransmits)
     if not syn and tcb.cc is not None:
+        if tcb.cc.ep_kind != undo.RTO or tcb.retries == 1:
+            # a loss episode (undo.py); a repeated timeout keeps the first one's
+            # RetransmitTS and pipe_prev (RFC 3522 3.2 (1), RFC 4015 3 (0))
+            undo.start(tcp, tcb, undo.RTO)
         tcb.cc.on_rto(seq_sub(tcb.snd_max, tcb.snd_una), tcb.snd_max, tcp.stack.now)
+        undo.reduced(tcb)
     sb = tcb.sb
     if sb is not None and not syn:
         tcb.t_tlp = 0

@@ -105,12 +105,15 @@ def test_newreno_partial_ack_retransmits_next_unacked_segment():
     assert [data_segs(x) for x in replies] == [[], [], [(sq(una), MSS)]]
     assert p.tcp.stats.fast_retransmits == 1
     # an ACK for the first two segments, below the recovery point: a partial ACK; the next
-    # unacknowledged segment goes out at once (RFC 6582 3.2 step 3)
-    r = p.send(p.seq, una + 2 * MSS, ACK, opts=p.tsopt(last))
+    # unacknowledged segment goes out at once (RFC 6582 3.2 step 3). It echoes the
+    # retransmission's TSval (RFC 7323 4.3): the original's would say nothing was lost (RFC
+    # 3522, tests/unit/test_tcp_undo.py)
+    rtx = replies[2][-1]
+    r = p.send(p.seq, una + 2 * MSS, ACK, opts=p.tsopt(rtx))
     assert data_segs(r) == [(sq(una + 2 * MSS), MSS)]
     assert p.tcp.stats.partial_acks == 1 and p.tcp.stats.tx_retransmits == 2
     # the full ACK (everything sent before recovery) ends it, cwnd deflated to <= ssthresh
-    p.send(p.seq, una + 10 * MSS, ACK, opts=p.tsopt(last))
+    p.send(p.seq, una + 10 * MSS, ACK, opts=p.tsopt(r[-1]))
     cc = p.tcb().cc
     assert not cc.in_recovery and cc.ssthresh == 5 * MSS and cc.window() <= cc.ssthresh
 

@@ -244,7 +244,9 @@ def test_rescue_retransmission_repairs_a_lost_tail_in_recovery():
     assert data_segs(r) == [(sq(una), MSS)]
     got = []
     for _ in range(3):
-        got += data_segs(p.send(p.seq, una + MSS, ACK, opts=sack_opts(p, last,
+        # the ACKs of the retransmission echo its TSval (RFC 7323 4.3), not the original's:
+        # that would say segment 0 was never lost (RFC 3522, tests/unit/test_tcp_undo.py)
+        got += data_segs(p.send(p.seq, una + MSS, ACK, opts=sack_opts(p, r[-1],
                                                                      [seg(una, 1, 4)])))
     assert got == [(sq(una + 5 * MSS), MSS)]
     assert p.tcp.stats.rescue_rexmits == 1 and p.tcp.stats.rto_expired == 0

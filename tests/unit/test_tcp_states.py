@@ -433,10 +433,14 @@ def test_karn_no_rtt_sample_from_retransmitted_segments():
             net.jump(300)
             s.recv(10)
         t = c.tcb
-        assert net.a.tcp.stats.rto_expired >= 4
+        st = net.a.tcp.stats
         if ts:
+            # the delayed ACK echoes the original's TSval: each timeout is found spurious (RFC
+            # 3522) and the RTO adapted to the sample (RFC 4015 3), so they become fewer
+            assert st.rto_expired >= 1 and st.spurious_rtos == st.rto_expired
             assert t.srtt8 >> 3 > srtt0 + 5
         else:
+            assert st.rto_expired >= 4
             assert t.srtt8 >> 3 == srtt0 and srtt0 < 10
         close_all(net)
 
