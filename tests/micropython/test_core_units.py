@@ -19,6 +19,7 @@ pytestmark = [needs_micropython]
 
 RUNNER = os.path.join(HERE, "unit_runner.py")
 UNIT_FILES = sorted(glob.glob(os.path.join(ROOT, "tests", "unit", "test_*.py")))
+UNIT_HEAP = "8M"
 NOT_PORTABLE = {
     "test_runner.py": "threading",         # ports/cpython/runner.py: threads drive the stack
 }
@@ -48,7 +49,10 @@ def test_unit_file_passes_under_micropython_as_on_cpython(oracle, mpy_lib, mpy_l
                                                           path, variant):
     base = os.path.basename(path)
     lib = mpy_lib if variant == "viper" else mpy_lib_pure
-    got, r = results([MPY, RUNNER, "--lib", lib, "--root", ROOT, path])
+    # a heap that holds the tests' own two-stack rigs (their pools and rings): what the
+    # core's code and a board need is tests/micropython/test_memory.py's to measure
+    got, r = results([MPY, "-X", "heapsize=" + UNIT_HEAP, RUNNER, "--lib", lib, "--root", ROOT,
+                      path])
     assert got, "no results from micropython:\n" + r.stdout + r.stderr
     if base in NOT_PORTABLE:
         imp = got.get(base + "::<import>")
