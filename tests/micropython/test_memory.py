@@ -122,7 +122,9 @@ def test_smallest_heap_that_works(tmp_path, mpy_build):
     print("smallest heap for 2 TCP connections on the unix port: %d KB (bisection, %d runs); "
           "%s KB confirmed; 64 KB fails while importing the code" % (hi, n, confirmed))
     assert confirmed is not None
-    assert hi <= 320
+    # 320 KB before ECN and the undo module (328 measured with both, 2026-12-06); one 8 KB
+    # bisection step of slack. Boards build without features they don't list (issue 15)
+    assert hi <= 344
 
 
 def test_memory_report_sets_code_and_data_against_the_board_heap():
