@@ -158,3 +158,29 @@ class ProgramRun:
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGINT)
         return self.output(timeout)
+
+
+def sha256_sink(ns, port):
+    """A Linux TCP server in the namespace that reads one connection to its end and prints
+    `bytes sha256`; returned once it listens (its stdout gives the line at communicate())."""
+    sink = ns.popen([sys.executable, "-c",
+                     "import socket, hashlib\nl = socket.socket(); "
+                     "l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                     "l.bind(('', %d)); l.listen(1); print('listening', flush=True)\n"
+                     "c, a = l.accept(); h = hashlib.sha256(); t = 0\n"
+                     "while True:\n    d = c.recv(1 << 20)\n    if not d: break\n"
+                     "    h.update(d); t += len(d)\n"
+                     "c.close(); print(t, h.hexdigest(), flush=True)\n" % port])
+    assert "listening" in sink.stdout.readline()
+    return sink
+
+
+def one_line_error(r, *words):
+    """A finished command refused in exactly one line (naming `words`), with no traceback."""
+    assert r.returncode not in (0, None), r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    assert "Traceback" not in r.stdout + r.stderr
+    return lines[0]

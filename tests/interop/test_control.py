@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns, StackProc, HOST_IP, STACK_IP
+from tests.netns import Netns, StackProc, HOST_IP, STACK_IP, one_line_error
 
 pytestmark = [needs_netns]
 CLI = [sys.executable, "-m", "ustack.ports.cpython.cli"]
@@ -46,14 +46,6 @@ def ok(ns, *args):
     return r.stdout
 
 
-def one_line_error(r, *words):
-    assert r.returncode != 0
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    assert "Traceback" not in r.stdout + r.stderr
-    return lines[0]
 
 
 def test_ss_ti_during_a_transfer_shows_the_connection_with_cwnd_and_srtt(ns, stack):

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns, StackProc, HOST_IP, STACK_IP
+from tests.netns import Netns, StackProc, HOST_IP, STACK_IP, one_line_error
 
 pytestmark = [needs_netns]
 CLI = [sys.executable, "-m", "ustack.ports.cpython.cli"]
@@ -38,14 +38,6 @@ def made_elsewhere(ns, name):
            check=True)
 
 
-def one_line_error(r, *words):
-    assert r.returncode not in (0, None), r.stdout + r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    assert "Traceback" not in r.stdout + r.stderr
-    return lines[0]
 
 
 def hostlink(ns, body):

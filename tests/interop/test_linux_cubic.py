@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns
+from tests.netns import Netns, sha256_sink
 from tests.interop.test_linux_tcp import stack_client, pattern_sha
 
 pytestmark = [needs_netns]
@@ -42,15 +42,7 @@ def test_upload_through_2_percent_loss_arrives_intact(ns, cc):
         "{ type filter hook input priority 0 ; policy accept ; }")
     nft(ns, "add", "rule", "inet", "lossy", "in", "iifname", "ustk9", "tcp", "dport", str(PORT),
         "ip", "length", ">", "200", "numgen", "random", "mod", "100", "<", "2", "counter", "drop")
-    sink = ns.popen([sys.executable, "-c",
-                     "import socket, hashlib\nl = socket.socket(); "
-                     "l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-                     "l.bind(('', %d)); l.listen(1); print('listening', flush=True)\n"
-                     "c, a = l.accept(); h = hashlib.sha256(); t = 0\n"
-                     "while True:\n    d = c.recv(1 << 20)\n    if not d: break\n"
-                     "    h.update(d); t += len(d)\n"
-                     "c.close(); print(t, h.hexdigest(), flush=True)\n" % PORT])
-    assert "listening" in sink.stdout.readline()
+    sink = sha256_sink(ns, PORT)
     body = r'''
 import json
 from ustack.core import ctl

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns, STACK_IP, HOST_IP
+from tests.netns import Netns, STACK_IP, HOST_IP, sha256_sink
 from tests.interop.test_linux_tcp import pattern_sha
 
 pytestmark = [needs_netns]
@@ -133,15 +133,7 @@ def test_stack_as_sender_reduces_its_window_on_linux_ece_and_sends_cwr(ns, tmp_p
     pcap = str(tmp_path / "ecn-up.pcap")
     n = 4 * MB
     mark_ce(ns, "input", ["iifname", "ustk9", "tcp", "dport", str(PORT)], 2)
-    sink = ns.popen([sys.executable, "-c",
-                     "import socket, hashlib\nl = socket.socket(); "
-                     "l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-                     "l.bind(('', %d)); l.listen(1); print('listening', flush=True)\n"
-                     "c, a = l.accept(); h = hashlib.sha256(); t = 0\n"
-                     "while True:\n    d = c.recv(1 << 20)\n    if not d: break\n"
-                     "    h.update(d); t += len(d)\n"
-                     "c.close(); print(t, h.hexdigest(), flush=True)\n" % PORT])
-    assert "listening" in sink.stdout.readline()
+    sink = sha256_sink(ns, PORT)
     out, c = run_client(ns, pcap, UPLOAD.replace("{n}", str(n)))
     got, _ = sink.communicate(timeout=120)
     assert "%d %s" % (n, pattern_sha(n)) in got, got
