@@ -28,8 +28,10 @@ def no_storm(retransmits, dropped):
     # every frame the path dropped costs about one resend. The reordering is heavy (wirefilter's
     # jitter is in whole ms; frames ~70 us apart overtake by up to ~14 places), so resends on 3
     # duplicate ACKs are often spurious until a reordering window (RACK, RFC 8985) judges them:
-    # today 2-3 per drop; a storm is many times that
-    return retransmits <= 4 * dropped + 10
+    # 2-3 per drop when measured; since tcp.tx_retransmits counts every segment a timeout's
+    # go-back-N resends (Linux's RetransSegs), 4.5-5 in some runs. A storm is many times that
+    # (issue 12 stays open on the needless ones: RACK's reordering window is missing)
+    return retransmits <= 6 * dropped + 10
 
 
 def tshark_errors(pcap):
