@@ -12,6 +12,9 @@ What cannot be a datagram is dropped and counted: a fragment reaching beyond 655
 overlap whose bytes differ from what came before (the whole datagram: `overlap_conflict`;
 identical retransmitted overlaps are fine), and RFC 1858 tiny fragments (`tiny`). When every
 slot is collecting, the oldest datagram is evicted for the new one (`evicted`).
+
+The ECN field is merged as RFC 3168 5.3 says: CE on any fragment marks the datagram CE, and
+fragments that mix Not-ECT with ECT or CE drop the datagram (`ecn_mixed`).
 """
 from ustack.core.compat import const
 from ustack.core.buf import PacketBuffer
@@ -21,12 +24,15 @@ from ustack.core.wire import icmp4
 from ustack.core.wire.fields import copy
 
 REASS_COUNTERS = ("fragments", "reassembled", "timeouts", "no_slot", "too_big", "malformed",
-                  "oversize", "overlap_conflict", "tiny", "evicted")
+                  "oversize", "overlap_conflict", "tiny", "evicted", "ecn_mixed")
 
 IP_MAX = const(65535)     # RFC 791: Total Length is 16 bits
 PROTO_TCP = const(6)
 PROTO_UDP = const(17)
 PROTO_ICMP = const(1)
+# RFC 3168 5: the ECN field's codepoints seen, one bit each (Not-ECT, ECT(1), ECT(0), CE)
+ECN_SEEN_NOT_ECT = const(1)
+ECN_SEEN_CE = const(8)
 
 
 class Slot(PacketBuffer):
@@ -39,6 +45,7 @@ class Slot(PacketBuffer):
         self.total = -1
         self.maxend = 0       # furthest byte any fragment reached
         self.have_first = False
+        self.ecn_seen = 0     # 1 << codepoint for every fragment's ECN field
         self.iface = None     # where fragment zero came in (for the Time Exceeded)
         self.expires = 0
         self.busy = False     # collecting fragments
@@ -90,6 +97,7 @@ class Reassembly:
             s.total = -1
             s.maxend = 0
             s.have_first = False
+            s.ecn_seen = 0
             s.expires = self.stack.now + self.timeout
             bm = s.bitmap
             for i in range(len(bm)):
@@ -176,6 +184,7 @@ class Reassembly:
             s.have_first = True
             s.iface = iface
         copy(sb, 20 + fo, b, off + ihl, plen)
+        s.ecn_seen |= 1 << (b[off + 1] & 3)
         stack.free(pb)
         if not mf:
             s.total = end
@@ -195,6 +204,13 @@ class Reassembly:
                 return None
             k += 1
         # complete: rewrite the header as an unfragmented datagram
+        seen = s.ecn_seen
+        if seen & ECN_SEEN_NOT_ECT and seen != ECN_SEEN_NOT_ECT:
+            st.ecn_mixed += 1  # RFC 3168 5.3: Not-ECT beside ECT/CE MUST be dropped
+            self._drop(s)
+            return None
+        if seen & ECN_SEEN_CE:
+            sb[1] |= 3  # RFC 3168 5.3: a CE mark on any fragment survives reassembly
         t = s.total + 20
         sb[2] = t >> 8
         sb[3] = t & 0xFF

@@ -304,6 +304,49 @@ def test_overlapping_fragments_with_different_data_drop_the_whole_datagram(fed):
     assert c["reass.overlap_conflict"] == 1 and "reass.reassembled" not in c
 
 
+def _fragments_with_ecn(codepoints, proto=253, data=bytes(range(48)), ident=0x6161):
+    """data cut in len(codepoints) fragments of 16 bytes, each with its own ECN field."""
+    out = []
+    for i, ecn in enumerate(codepoints):
+        mf = 0x2000 if i < len(codepoints) - 1 else 0
+        out.append(F.ipv4(F.HOST_IP, F.STACK_IP, proto, data[i * 16:i * 16 + 16], ident=ident,
+                          frag=mf | (i * 2), tos=ecn))
+    return out
+
+
+@pytest.mark.parametrize("codepoints,want", [
+    ((2, 2, 2), 2),      # all ECT(0): ECT(0)
+    ((2, 3, 2), 3),      # one CE among ECT: the datagram is CE, the mark must survive
+    ((3, 1, 1), 3),
+    ((0, 0, 0), 0),      # all Not-ECT: Not-ECT
+], ids=["ect0", "ce_among_ect0", "ce_among_ect1", "not_ect"])
+def test_reassembly_merges_the_ecn_field_of_its_fragments(fed, codepoints, want):
+    """RFC 3168 5.3: a CE mark on any fragment marks the reassembled datagram CE (a
+    congestion signal lost in reassembly would hide congestion from the transport)."""
+    r = fed.stack.socket(so.AF_INET, so.SOCK_RAW, 253)
+    r.setblocking(False)
+    for ip in _fragments_with_ecn(codepoints):
+        fed.feed(ip_frame(ip))
+    got = r.recv(200)
+    assert got[1] & 3 == want and got[20:] == bytes(range(48))
+    r.close()
+
+
+def test_fragments_mixing_not_ect_with_ect_are_dropped(fed):
+    """RFC 3168 5.3: a datagram whose fragments mix Not-ECT with ECT or CE MUST be dropped
+    (it was split after a marking router or tampered with)."""
+    r = fed.stack.socket(so.AF_INET, so.SOCK_RAW, 253)
+    r.setblocking(False)
+    for ip in _fragments_with_ecn((2, 0, 3)):
+        fed.feed(ip_frame(ip))
+    with pytest.raises(OSError):
+        r.recv(200)
+    c = fed.counters()
+    assert c["reass.ecn_mixed"] == 1 and "reass.reassembled" not in c
+    assert not any(s.busy for s in fed.stack.ipv4.reass.slots)
+    r.close()
+
+
 def test_tcp_fragment_at_offset_8_bytes_is_dropped_rfc1858(fed):
     """RFC 1858 3.2: a TCP fragment with offset 1 can only rewrite the header's flags."""
     ip = F.ipv4(F.HOST_IP, F.STACK_IP, 6, bytes(16), ident=7, frag=0x2000 | 1)
