@@ -142,17 +142,28 @@ def _arg(req, key, kind=str, need=True):
     return v
 
 
-def _cidr(req, key, default_prefix=None):
+def _cidr(req, key, default_prefix=None, network=False):
+    """ADDRESS/PREFIX from req[key]; a network (network=True: a route's destination) must
+    have no host bits set, as `ip route` insists ("Invalid prefix for given prefix length")."""
     v = _arg(req, key)
     if v == "default":
         return ip4.ANY, 0
     if "/" not in v and default_prefix is not None:
         v = v + "/" + str(default_prefix)
     try:
-        return ip4.parse_cidr(v)
+        a, p = ip4.parse_cidr(v)
     except ValueError:
         raise CtlError("%s: %s %r is not an address/prefix like 192.0.2.0/24"
                        % (req.get("op"), key, v))
+    if network:
+        mask = ip4.prefix_mask(p)
+        for k in range(4):
+            if a[k] & ~mask[k] & 0xFF:
+                raise CtlError("%s: %s %s has host bits set (Invalid prefix for given prefix "
+                               "length): the network is %s/%d" % (
+                                   req.get("op"), key, v,
+                                   ip4.ntoa(bytes(a[j] & mask[j] for j in range(4))), p))
+    return a, p
 
 
 def _addr(req, key, need=True):
@@ -307,7 +318,7 @@ class Server:
         return out
 
     def op_route_add(self, req):
-        net, p = _cidr(req, "dst", 32)
+        net, p = _cidr(req, "dst", 32, True)
         gw = _addr(req, "via", False)
         i = self._iface(req, False)
         metric = _arg(req, "metric", int, False) or 0
@@ -330,7 +341,7 @@ class Server:
         return self.op_route({})
 
     def op_route_del(self, req):
-        net, p = _cidr(req, "dst", 32)
+        net, p = _cidr(req, "dst", 32, True)
         if not self.stack.routes.remove(net, p):
             raise CtlError("route.del: no route to %s/%d" % (ip4.ntoa(net), p))
         return self.op_route({})

@@ -87,6 +87,16 @@ def test_route_add_changes_forwarding_and_del_takes_it_back(bench):
     assert "no route to 198.51.100.0/24" in error(srv, "route.del", dst="198.51.100.0/24")
 
 
+def test_route_add_and_del_refuse_a_destination_with_host_bits(bench):
+    """`ip route add 198.51.100.7/24` says "Invalid prefix for given prefix length": a network
+    with host bits set is a typo, and taking it as 198.51.100.0/24 would hide that."""
+    srv = ctl.Server(bench.a)
+    for op in ("route.add", "route.del"):
+        msg = error(srv, op, dst="198.51.100.7/24", via=IP_B)
+        assert "198.51.100.7/24" in msg and "host bits" in msg
+    assert all(r["dst"] != "198.51.100.0" for r in data(srv, "route"))
+
+
 def test_route_add_refuses_an_off_link_gateway_and_a_route_to_nowhere(bench):
     srv = ctl.Server(bench.a)
     assert "not on a connected network" in error(srv, "route.add", dst="default",
