@@ -213,8 +213,10 @@ class Socket:
                 if not 0 <= v <= 255:
                     raise oserror(EINVAL)
                 self.ttl = v
+                self._ip_opts_changed()
             elif opt == IP_TOS:
                 self.tos = v & 0xFF
+                self._ip_opts_changed()
             elif not self._setopt(level, opt, value):
                 raise oserror(ENOPROTOOPT)
         elif not self._setopt(level, opt, value):
@@ -222,6 +224,9 @@ class Socket:
 
     def _setopt(self, level, opt, value):
         return False
+
+    def _ip_opts_changed(self):
+        """IP_TTL/IP_TOS changed: a connection that copied them takes the new values."""
 
     def _set_rcvbuf(self, v):
         self.rcvbuf = v

@@ -209,6 +209,12 @@ class TcpSocket(so.Socket):
             raise oserror(ENOTCONN)
         return so.Socket.getpeername(self)
 
+    def _ip_opts_changed(self):
+        tcb = self.tcb
+        if tcb is not None and tcb.sock is self:
+            tcb.ttl = self.ttl
+            tcb.tos = self.tos
+
     def _setup(self, tcb):
         tcb.sock = self
         tcb.rcv_cap = self.rcvbuf

@@ -34,6 +34,7 @@ class ESeg(Seg):
     def __init__(self, frame):
         Seg.__init__(self, frame)
         self.tos = frame[15]
+        self.ttl = frame[22]
         self.ecn = frame[15] & 3
         assert csum(frame[14:34]) == 0xFFFF, "bad IP header checksum (TOS/ECN byte set)"
 
@@ -264,6 +265,23 @@ def test_ip_tos_cannot_set_the_ecn_field_of_a_tcp_socket():
         d = sent_data(p.advance(1))
         assert d[0].tos == 0x28 | (ECT0 if cfg else NOT_ECT)
         p.close()
+
+
+def test_ip_tos_and_ip_ttl_set_on_a_connected_socket_apply_to_its_next_segments():
+    """As on Linux, IP_TOS and IP_TTL set after connect() change what the connection sends
+    from then on (a DSCP chosen once the peer is known, e.g. after a protocol upgrade)."""
+    p, s, syn = _active(None)
+    _synack(p, syn, 0)
+    s.setsockopt(so.IPPROTO_TCP, so.TCP_NODELAY, 1)  # the second write goes before an ACK
+    s.send(b"a" * 10)
+    d = sent_data(p.advance(1))
+    assert d[0].tos == 0 and d[0].ttl == 64
+    s.setsockopt(so.IPPROTO_IP, so.IP_TOS, 0xB8)     # DSCP EF
+    s.setsockopt(so.IPPROTO_IP, so.IP_TTL, 9)
+    s.send(b"b" * 10)
+    d = sent_data(p.advance(1))
+    assert d[0].tos == 0xB8 and d[0].ttl == 9
+    p.close()
 
 
 # ---- RFC 3168 6.1.3: the receiver ------------------------------------------------------------
