@@ -24,3 +24,4 @@ def test_ipv6_per_packet_paths_allocate_nothing(request, lib):
     assert res["failure"] is None, res
     assert res["rounds"] == 1000
     assert res["ok"] == 1000 * res["per_round"], res
+    assert res["control_caught"], "the heap lock did not catch a bytearray: proves nothing"

@@ -136,4 +136,13 @@ except MemoryError:
     micropython.heap_unlock()
     result["failure"] = "MemoryError"
     result["step"] = STEP[0]
+# the negative control: the same lock does catch an allocation
+micropython.heap_lock()
+try:
+    bytearray(8)
+    micropython.heap_unlock()
+    result["control_caught"] = False
+except MemoryError:
+    micropython.heap_unlock()
+    result["control_caught"] = True
 print(json.dumps(result))
