@@ -14,7 +14,7 @@ message invalid (RFC 4861 4.6). Every function reads or writes at (buffer, offse
 allocates nothing.
 """
 from ustack.core.compat import const
-from ustack.core.checksum import csum
+from ustack.core.checksum import csum, update16
 from ustack.core.wire import ipv6 as ip6
 
 TYPE = const(0)
@@ -205,6 +205,36 @@ def fill_checksum(b, ip_off, o, n):
 
 def checksum_ok(b, ip_off, o, n):
     return csum(b, o, n, ip6.pseudo_sum(b, ip_off, ip6.NH_ICMPV6, n)) == 0xFFFF
+
+
+# ---- echo ------------------------------------------------------------------------------------
+def echo_reply_in_place(b, ip_off, o, src, so, hlim):
+    """Turn the Echo Request at b[o] (IPv6 header at b[ip_off]) into its Echo Reply where it
+    lies (RFC 4443 4.2): the addresses swapped - or, with src not None, the source taken
+    from src[so:] (a request to a multicast address is answered from one of ours, RFC 4443
+    2.2) - hop limit hlim, type 129. The checksum is updated incrementally (RFC 1624): a
+    swap leaves the pseudo-header's sum as it was; only the type and a new source count."""
+    d = ip_off + ip6.DST
+    s = ip_off + ip6.SRC
+    c = (b[o + 2] << 8) | b[o + 3]
+    c = update16(c, ECHO_REQUEST << 8, ECHO_REPLY << 8)
+    i = 0
+    while i < 16:
+        t = b[d + i]
+        b[d + i] = b[s + i]
+        b[s + i] = t
+        i += 1
+    if src is not None:
+        i = 0
+        while i < 16:
+            c = update16(c, (b[s + i] << 8) | b[s + i + 1], (src[so + i] << 8) | src[so + i + 1])
+            b[s + i] = src[so + i]
+            b[s + i + 1] = src[so + i + 1]
+            i += 2
+    b[o] = ECHO_REPLY
+    b[o + 2] = c >> 8
+    b[o + 3] = c & 0xFF
+    b[ip_off + ip6.HOP_LIMIT] = hlim
 
 
 # ---- Neighbor Discovery ----------------------------------------------------------------------

@@ -115,3 +115,21 @@ def test_walk_never_raises_and_stays_inside_the_packet(body, mcast):
         assert why in ip6.WALK_DROPS
         if res[ip6.R_PP_CODE] >= 0:
             assert 0 <= res[ip6.R_PP_PTR] < n
+
+
+@settings(max_examples=examples(500))
+@given(addresses(), addresses(), st.one_of(st.none(), addresses()), st.binary(max_size=200))
+def test_echo_reply_in_place_keeps_a_valid_checksum(src, dst, mine, data):
+    from ustack.core.wire import icmp6
+    n = 8 + len(data)
+    b = bytearray(40 + n)
+    ip6.write_header(b, 0, 0, 0, n, ip6.NH_ICMPV6, 64, src, dst)
+    b[40] = icmp6.ECHO_REQUEST
+    b[44:48] = b"\x12\x34\x00\x01"
+    b[48:] = data
+    icmp6.fill_checksum(b, 0, 40, n)
+    icmp6.echo_reply_in_place(b, 0, 40, mine, 0, 64)
+    want = reference_checksum(bytes(b[8:24]), bytes(b[24:40]), 58,
+                              bytes(b[40:42]) + b"\0\0" + bytes(b[44:]))
+    assert (b[42] << 8) | b[43] == want or (want == 0xFFFF and (b[42] << 8) | b[43] == 0) \
+        or (want == 0 and (b[42] << 8) | b[43] == 0xFFFF)

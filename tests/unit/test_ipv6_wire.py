@@ -477,3 +477,23 @@ def test_mld_maximum_response_code():
     b[4], b[5] = 0xFF, 0xFF          # exp 7, mant 0xFFF
     assert icmp6.mld_max_resp_ms(b, 0, 2) == 0x1FFF << 10
     assert icmp6.mld_max_resp_ms(b, 0, 1) == 0xFFFF
+
+
+# ---- echo ------------------------------------------------------------------------------------
+def test_echo_reply_in_place_swaps_addresses_and_keeps_the_checksum_right():
+    b = bytearray(SCAPY_ECHO)
+    icmp6.echo_reply_in_place(b, 0, 40, None, 0, 64)
+    assert b[40] == icmp6.ECHO_REPLY and b[7] == 64
+    assert bytes(b[8:24]) == A2 and bytes(b[24:40]) == A1
+    assert bytes(b[44:]) == SCAPY_ECHO[44:]            # id, sequence, data untouched
+    assert icmp6.checksum_ok(b, 0, 40, len(b) - 40)
+
+
+def test_echo_reply_to_a_multicast_request_comes_from_our_address():
+    b = bytearray(SCAPY_ECHO)
+    b[24:40] = MC
+    icmp6.fill_checksum(b, 0, 40, len(b) - 40)
+    mine = b"xx" + addr6.pton("2001:db8::77")
+    icmp6.echo_reply_in_place(b, 0, 40, mine, 2, 255)
+    assert bytes(b[8:24]) == mine[2:] and bytes(b[24:40]) == A1 and b[7] == 255
+    assert icmp6.checksum_ok(b, 0, 40, len(b) - 40)
