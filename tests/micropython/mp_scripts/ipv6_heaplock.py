@@ -2,9 +2,8 @@
 extension-header walk (plain, Hop-by-Hop + Destination Options, a fragment, an unknown
 option that earns a Parameter Problem), the ICMPv6 error rule, an ICMPv6 error built into a
 reused buffer, an echo reply turned around in place, ND validation and option lookup, the
-pseudo-header checksum, address compares
-and derivations, RFC 6724 source selection, and the neighbour cache's steady state (resolve,
-advert, confirm, tick). Any allocation raises MemoryError. Prints one JSON line.
+pseudo-header checksum, address compares and derivations, RFC 6724 source selection, and
+the neighbour cache's steady state (resolve, advert, confirm, tick). Any allocation raises MemoryError. Prints one JSON line.
 
     micropython ipv6_heaplock.py LIB [N]
 """
