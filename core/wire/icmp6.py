@@ -118,7 +118,8 @@ CHANGE_TO_INCLUDE = const(3)
 CHANGE_TO_EXCLUDE = const(4)
 
 ND_DROPS = ("rx_nd_hop_limit", "rx_nd_bad_code", "rx_nd_short", "rx_nd_bad_option",
-            "rx_nd_bad_target", "rx_nd_bad_source", "rx_nd_bad_dest", "rx_nd_bad_flags")
+            "rx_nd_bad_target", "rx_nd_bad_source", "rx_nd_bad_dest", "rx_nd_bad_flags",
+            "rx_redirect_not_first_hop", "rx_redirect_bad_target")
 
 
 def is_error(t):
@@ -328,6 +329,28 @@ def nd_check(b, ip_off, o, n):
     if typ == ROUTER_SOLICIT and _unspec(b, src) and \
             find_option(b, o + start, o + n, OPT_SLLA) >= 0:
         return "rx_nd_bad_option"
+    return None
+
+
+def redirect_check(b, ip_off, o, n, first_hop, fo):
+    """RFC 4861 8.1, beyond nd_check: a Redirect is taken only from the router we now use
+    as first hop for its destination (first_hop[fo:], from the route or destination
+    cache), and its target is a link-local address (a router) or the destination itself
+    (on-link). None or the drop counter's name."""
+    s = ip_off + ip6.SRC
+    i = 0
+    while i < 16:
+        if b[s + i] != first_hop[fo + i]:
+            return "rx_redirect_not_first_hop"
+        i += 1
+    t = o + ND_TARGET
+    if b[t] == 0xFE and (b[t + 1] & 0xC0) == 0x80:
+        return None
+    i = 0
+    while i < 16:
+        if b[t + i] != b[o + REDIRECT_DEST + i]:
+            return "rx_redirect_bad_target"
+        i += 1
     return None
 
 

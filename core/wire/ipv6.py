@@ -142,6 +142,21 @@ def payload_len(b, o):
     return (b[o + 4] << 8) | b[o + 5]
 
 
+def flow_label_for(src, dst, proto, sport, dport, key):
+    """RFC 6437 section 3: a flow's label from a keyed hash of its 5-tuple - uniformly
+    spread, not guessable without the key, never 0 for a real flow. Once per connection
+    (it allocates: SHA-256 via hashlib, on MicroPython too)."""
+    import hashlib
+    h = hashlib.sha256()
+    h.update(bytes(key))
+    h.update(bytes(src[0:16]))
+    h.update(bytes(dst[0:16]))
+    h.update(bytes((proto, sport >> 8, sport & 0xFF, dport >> 8, dport & 0xFF)))
+    d = h.digest()
+    v = ((d[0] & 0x0F) << 16) | (d[1] << 8) | d[2]
+    return v if v else 1
+
+
 def write_hbh_router_alert(b, o, nh):
     """An 8-byte Hop-by-Hop header holding a Router Alert for MLD (RFC 2711 value 0,
     RFC 3810 section 5) and a 0-length PadN."""

@@ -497,3 +497,42 @@ def test_echo_reply_to_a_multicast_request_comes_from_our_address():
     icmp6.echo_reply_in_place(b, 0, 40, mine, 2, 255)
     assert bytes(b[8:24]) == mine[2:] and bytes(b[24:40]) == A1 and b[7] == 255
     assert icmp6.checksum_ok(b, 0, 40, len(b) - 40)
+
+
+def redirect(target, dest, src=LL1):
+    msg = bytearray(40)
+    msg[0] = icmp6.REDIRECT
+    msg[8:24] = target
+    msg[24:40] = dest
+    return nd_packet(msg, src=src, dst=A1)
+
+
+def test_redirect_taken_only_from_the_current_first_hop():
+    router = addr6.pton("fe80::ff:fe00:1")
+    b = redirect(addr6.pton("fe80::5"), A2)
+    assert icmp6.nd_check(b, 0, 40, 40) is None
+    assert icmp6.redirect_check(b, 0, 40, 40, router, 0) is None
+    other = addr6.pton("fe80::99")
+    assert icmp6.redirect_check(b, 0, 40, 40, other, 0) == "rx_redirect_not_first_hop"
+
+
+def test_redirect_target_is_a_router_or_the_destination_itself():
+    router = LL1
+    assert icmp6.redirect_check(redirect(A2, A2), 0, 40, 40, router, 0) is None   # on-link
+    assert icmp6.redirect_check(redirect(A1, A2), 0, 40, 40, router, 0) == \
+        "rx_redirect_bad_target"
+    assert icmp6.nd_check(redirect(A2, MC), 0, 40, 40) == "rx_nd_bad_dest"
+    assert icmp6.nd_check(redirect(A2, A2, src=A1), 0, 40, 40) == "rx_nd_bad_source"
+
+
+def test_flow_label_is_20_bits_keyed_and_stable_per_flow():
+    """RFC 6437 3: a hash of the 5-tuple with a secret."""
+    k = b"k" * 16
+    f = ip6.flow_label_for(A1, A2, 6, 40000, 80, k)
+    assert 0 < f < 1 << 20
+    assert ip6.flow_label_for(A1, A2, 6, 40000, 80, k) == f
+    others = {ip6.flow_label_for(A1, A2, 6, 40001, 80, k),
+              ip6.flow_label_for(A2, A1, 6, 40000, 80, k),
+              ip6.flow_label_for(A1, A2, 17, 40000, 80, k),
+              ip6.flow_label_for(A1, A2, 6, 40000, 80, b"j" * 16)}
+    assert f not in others and len(others) == 4
