@@ -13,7 +13,8 @@ run DAD on it), EV_ADDR_DEPRECATED (preferred lifetime over: keep it for existin
 connections, avoid it for new ones, RFC 4862 5.5.4), EV_ADDR_REMOVED (valid lifetime over),
 EV_ONLINK_NEW / EV_ONLINK_REMOVED (s.prefix[i]/64 is on-link or no longer), EV_ROUTER_NEW /
 EV_ROUTER_REMOVED (s.router[i]), EV_MTU (s.mtu), EV_PARAMS (s.hop_limit, s.reachable_ms,
-s.retrans_ms: the neighbour cache's set_params). Lifetimes are kept as absolute ms
+s.retrans_ms: the neighbour cache's set_params), EV_DNS (s.dns[i] where s.dns_used[i]: the
+RFC 8106 recursive DNS servers changed). Lifetimes are kept as absolute ms
 deadlines, -1 for infinity (0xFFFFFFFF seconds).
 """
 from ustack.core.compat import const
@@ -31,6 +32,7 @@ EV_ROUTER_NEW = const(6)
 EV_ROUTER_REMOVED = const(7)
 EV_MTU = const(8)
 EV_PARAMS = const(9)
+EV_DNS = const(10)
 
 TWO_HOURS_MS = const(7200000)   # RFC 4862 5.5.3 (e): the 2-hour rule
 IID_PREFIX_LEN = const(64)      # RFC 4291 2.5.1: interface identifiers are 64 bits
@@ -39,12 +41,14 @@ DEFAULTS = {
     "SLAAC": True,              # form addresses from autonomous prefixes
     "SLAAC_PREFIXES": 4,        # prefixes (on-link or autonomous) at once
     "SLAAC_ROUTERS": 3,         # default routers at once
+    "SLAAC_DNS": 2,             # RFC 8106 recursive DNS servers kept from RAs (0: ignored)
 }
 
 SLAAC_COUNTERS = (
     "rx_ra", "rx_ra_bad_mtu", "prefix_link_local", "prefix_bad_lifetimes",
     "prefix_bad_length", "prefix_table_full", "router_table_full", "addr_formed",
     "addr_deprecated", "addr_removed", "two_hour_rule", "routers_added", "routers_removed",
+    "dns_learned", "dns_expired",
 )
 
 
@@ -85,6 +89,11 @@ class Slaac:
         self.router = [bytearray(16) for _ in range(nr)]
         self.router_until = [0] * nr
         self.router_used = [False] * nr
+        nd_ = setting(config, "SLAAC_DNS")
+        self.ndns = nd_
+        self.dns = [bytearray(16) for _ in range(nd_)]
+        self.dns_until = [0] * nd_
+        self.dns_used = [False] * nd_
         self.mtu = 0
         self.hop_limit = 0
         self.reachable_ms = 0
@@ -156,7 +165,49 @@ class Slaac:
                     ev(self, EV_MTU, -1)
             elif t == icmp6.OPT_PREFIX_INFO and b[p + 1] == 4:
                 self._prefix(b, p, now)
+            elif t == icmp6.OPT_RDNSS and b[p + 1] >= 3 and (b[p + 1] & 1):
+                self._rdnss(b, p, now)
             p += b[p + 1] << 3
+
+    def _rdnss(self, b, p, now):
+        """RFC 8106 5.1/5.3.1: each listed server is added or refreshed; lifetime 0 removes
+        it; a full table keeps the servers it has (the earliest expiring one replaced)."""
+        life = icmp6.get32(b, p + icmp6.RDNSS_LIFETIME)
+        n = (b[p + 1] - 1) >> 1
+        changed = False
+        k = 0
+        while k < n:
+            a = p + icmp6.RDNSS_ADDRS + 16 * k
+            k += 1
+            i = 0
+            while i < self.ndns and not (self.dns_used[i] and addr6.eq16(self.dns[i], 0, b, a)):
+                i += 1
+            if life == 0:
+                if i < self.ndns:
+                    self.dns_used[i] = False
+                    self.stats.dns_expired += 1
+                    changed = True
+                continue
+            if i == self.ndns:
+                i = 0
+                while i < self.ndns and self.dns_used[i]:
+                    i += 1
+                if i == self.ndns:
+                    j = 0
+                    while j < self.ndns:
+                        t = self.dns_until[j]
+                        if t >= 0 and (i == self.ndns or t < self.dns_until[i]):
+                            i = j
+                        j += 1
+                    if i == self.ndns:
+                        continue          # all infinite: keep them
+                addr6.copy16(self.dns[i], 0, b, a)
+                self.dns_used[i] = True
+                self.stats.dns_learned += 1
+                changed = True
+            self.dns_until[i] = _deadline(now, life)
+        if changed:
+            self.owner.slaac_event(self, EV_DNS, -1)
 
     def _router(self, b, so, lifetime_s, now):
         i = self.find_router(b, so)
@@ -356,6 +407,17 @@ class Slaac:
                 if t <= now:
                     self._drop_router(i)
                 elif nxt < 0 or t < nxt:
+                    nxt = t
+            i += 1
+        i = 0
+        while i < self.ndns:
+            if self.dns_used[i]:
+                t = self.dns_until[i]
+                if 0 <= t <= now:
+                    self.dns_used[i] = False
+                    self.stats.dns_expired += 1
+                    ev(self, EV_DNS, -1)
+                elif t >= 0 and (nxt < 0 or t < nxt):
                     nxt = t
             i += 1
         return nxt

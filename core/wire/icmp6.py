@@ -100,6 +100,9 @@ PI_PREFERRED = const(8)
 PI_PREFIX = const(16)
 MTU_OPT_LEN = const(8)
 MTU_VALUE = const(4)
+OPT_RDNSS = const(25)        # RFC 8106 5.1: Recursive DNS Server
+RDNSS_LIFETIME = const(4)
+RDNSS_ADDRS = const(8)
 INFINITE = const(0xFFFFFFFF)
 
 # MLD (RFC 3810 5.1 queries, 5.2 version 2 reports)
@@ -437,6 +440,24 @@ def write_prefix_option(b, p, prefix, plen, flags, valid, preferred):
         b[p + PI_PREFIX + i] = prefix[i]
         i += 1
     return PI_LEN
+
+
+def write_rdnss_option(b, p, lifetime, addrs):
+    """A Recursive DNS Server option (RFC 8106 5.1) listing the 16-byte addresses."""
+    n = len(addrs)
+    b[p] = OPT_RDNSS
+    b[p + 1] = 1 + 2 * n
+    b[p + 2] = 0
+    b[p + 3] = 0
+    put32(b, p + RDNSS_LIFETIME, lifetime)
+    k = 0
+    while k < n:
+        i = 0
+        while i < 16:
+            b[p + RDNSS_ADDRS + 16 * k + i] = addrs[k][i]
+            i += 1
+        k += 1
+    return 8 + 16 * n
 
 
 def write_mtu_option(b, p, mtu):

@@ -258,3 +258,49 @@ def test_eui64_address_is_given_up_after_dad_failure():
     i = s.find_prefix(P1, 0)
     s.dad_failed(i, 5)
     assert not s.has_addr[i] and s.find_prefix(P1, 0) == -1
+
+
+# ---- RFC 8106 recursive DNS servers --------------------------------------------------------
+D1 = addr6.pton("2001:db8::53")
+D2 = addr6.pton("2001:db8::54")
+D3 = addr6.pton("2001:db8::55")
+
+
+def rdnss_ra(lifetime, servers, src=R1):
+    b = bytearray(40 + 16 + 8 + 16 * len(servers))
+    n = icmp6.write_ra(b, 40, 0, 0, 0, 0, 0)
+    n += icmp6.write_rdnss_option(b, 40 + n, lifetime, servers)
+    ip6.write_header(b, 0, 0, 0, n, ip6.NH_ICMPV6, 255, src, addr6.ALL_NODES)
+    icmp6.fill_checksum(b, 0, 40, n)
+    assert icmp6.nd_check(b, 0, 40, n) is None
+    return b, n
+
+
+def feed_dns(s, now, lifetime, addrs):
+    b, n = rdnss_ra(lifetime, addrs)
+    s.on_ra(b, 0, 40, n, now)
+
+
+def servers(s):
+    return sorted(addr6.ntop(s.dns[i]) for i in range(s.ndns) if s.dns_used[i])
+
+
+def test_rdnss_servers_learned_and_expire_on_time():
+    s, o = new()
+    b, n = rdnss_ra(600, [D1, D2])
+    s.on_ra(b, 0, 40, n, 0)
+    assert servers(s) == ["2001:db8::53", "2001:db8::54"]
+    assert (slaac.EV_DNS, -1) in o.take()
+    assert s.tick(599999) == 600000
+    s.tick(600000)
+    assert servers(s) == [] and (slaac.EV_DNS, -1) in o.take()
+
+
+def test_rdnss_lifetime_zero_removes_and_a_full_table_replaces_the_soonest_expiring():
+    s, o = new()
+    feed_dns(s, 0, 600, [D1])
+    feed_dns(s, 0, 60, [D2])
+    feed_dns(s, 0, 600, [D3])              # table of 2: D2 expires first, D3 takes its slot
+    assert servers(s) == ["2001:db8::53", "2001:db8::55"]
+    feed_dns(s, 10, 0, [D1])
+    assert servers(s) == ["2001:db8::55"] and s.stats.dns_expired == 1
