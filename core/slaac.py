@@ -75,7 +75,8 @@ class Slaac:
         self.ifname = ifname
         self.link_mtu = link_mtu
         self.nprefix = np_
-        self.prefix = [bytearray(16) for _ in range(np_)]   # the /64, low half zero
+        self.prefix = [bytearray(16) for _ in range(np_)]   # bits beyond plen zero
+        self.plen = [0] * np_
         self.addr = [bytearray(16) for _ in range(np_)]     # formed address (auto)
         self.has_addr = [False] * np_
         self.onlink = [False] * np_
@@ -101,10 +102,12 @@ class Slaac:
         self.stats = Counters(SLAAC_COUNTERS)
 
     # ---- lookups ------------------------------------------------------------------------------
-    def find_prefix(self, b, o):
+    def find_prefix(self, b, o, plen=IID_PREFIX_LEN):
+        """The entry of prefix b[o:]/plen ("equal": same length, same leading bits)."""
         i = 0
         while i < self.nprefix:
-            if self.used[i] and addr6.prefix_eq(self.prefix[i], 0, b, o, IID_PREFIX_LEN):
+            if self.used[i] and self.plen[i] == plen and \
+                    addr6.prefix_eq(self.prefix[i], 0, b, o, plen):
                 return i
             i += 1
         return -1
@@ -128,8 +131,14 @@ class Slaac:
         return -1
 
     def is_onlink(self, b, o):
-        i = self.find_prefix(b, o)
-        return i >= 0 and self.onlink[i]
+        """Is address b[o:] inside an on-link prefix (RFC 4861 5.2)?"""
+        i = 0
+        while i < self.nprefix:
+            if self.used[i] and self.onlink[i] and \
+                    addr6.prefix_eq(self.prefix[i], 0, b, o, self.plen[i]):
+                return True
+            i += 1
+        return False
 
     # ---- Router Advertisement -----------------------------------------------------------------
     def on_ra(self, b, ip_off, o, n, now):
@@ -246,6 +255,9 @@ class Slaac:
         if addr6.is_link_local(b, pp):          # 5.5.3 (b) and 6.3.4: ignore link-local
             self.stats.prefix_link_local += 1
             return
+        if plen > 128:
+            self.stats.prefix_bad_length += 1
+            return
         ev = self.owner.slaac_event
         auto = self.auto and (flags & icmp6.PI_FLAG_AUTO)
         if auto and pref > valid:     # 5.5.3 (c) (0xFFFFFFFF, infinity, compares as largest)
@@ -256,7 +268,7 @@ class Slaac:
             auto = False
         if not auto and not (flags & icmp6.PI_FLAG_ONLINK):
             return
-        i = self.find_prefix(b, pp)
+        i = self.find_prefix(b, pp, plen)
         if i < 0:
             if valid == 0:
                 return
@@ -271,10 +283,15 @@ class Slaac:
             self.has_addr[i] = False
             self.deprecated[i] = False
             self.dad_counter[i] = 0
-            addr6.copy16(self.prefix[i], 0, b, pp)
-            k = 8
-            while k < 16:
-                self.prefix[i][k] = 0
+            self.plen[i] = plen
+            pfx = self.prefix[i]
+            addr6.copy16(pfx, 0, b, pp)
+            k = 0
+            while k < 16:                        # the bits beyond the length are zero
+                if k * 8 >= plen:
+                    pfx[k] = 0
+                elif k * 8 + 8 > plen:
+                    pfx[k] &= (0xFF << (8 - (plen - k * 8))) & 0xFF
                 k += 1
         if flags & icmp6.PI_FLAG_ONLINK:
             if valid == 0:

@@ -304,3 +304,15 @@ def test_rdnss_lifetime_zero_removes_and_a_full_table_replaces_the_soonest_expir
     assert servers(s) == ["2001:db8::53", "2001:db8::55"]
     feed_dns(s, 10, 0, [D1])
     assert servers(s) == ["2001:db8::55"] and s.stats.dns_expired == 1
+
+
+def test_on_link_prefixes_of_any_length_decide_on_link():
+    s, o = new()
+    feed(s, 0, prefixes=[(addr6.pton("2001:db8:ab::1"), 48, icmp6.PI_FLAG_ONLINK, HOUR, HOUR)])
+    i = s.find_prefix(addr6.pton("2001:db8:ab::"), 0, 48)
+    assert i >= 0 and bytes(s.prefix[i]) == addr6.pton("2001:db8:ab::")   # host bits cleared
+    assert s.is_onlink(addr6.pton("2001:db8:ab:cd::1"), 0)
+    assert not s.is_onlink(addr6.pton("2001:db8:ac::1"), 0)
+    assert s.find_prefix(addr6.pton("2001:db8:ab::"), 0) == -1              # not the /64
+    feed(s, 0, prefixes=[(addr6.pton("2001:db8:ab::1"), 129, icmp6.PI_FLAG_ONLINK, HOUR, HOUR)])
+    assert s.stats.prefix_bad_length == 1
