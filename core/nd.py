@@ -204,6 +204,7 @@ class NeighbourCache:
                 return -1
         self._set_ll(i, ll, 0)
         self.state[i] = PERMANENT
+        self._flush_pending(i)      # an INCOMPLETE entry's packet can go now
         return i
 
     def _set_ll(self, i, ll, lo):

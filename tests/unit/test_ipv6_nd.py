@@ -437,3 +437,12 @@ def test_dad_table_is_bounded():
     d = Dad(o, 16, {"ND_DAD_SLOTS": 1})
     assert d.start(T, 0) == 0
     assert d.start(addr6.pton("2001:db8::1"), 0) == -1 and d.stats.dad_table_full == 1
+
+
+def test_a_static_entry_over_an_incomplete_one_sends_the_waiting_packet():
+    """Found by tests/property/test_nd_properties.py: the packet stayed in a PERMANENT
+    entry for ever."""
+    c, o = incomplete()
+    c.add_static(A, MAC)
+    assert o.take() == [("tx", "p1", MAC)]
+    assert c.pending[c.find(A)] is None and state(c) == PERMANENT
