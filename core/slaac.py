@@ -11,10 +11,11 @@ MTU).
 Changes are reported through owner.slaac_event(s, kind, i): EV_ADDR_NEW (s.addr[i] formed:
 run DAD on it), EV_ADDR_DEPRECATED (preferred lifetime over: keep it for existing
 connections, avoid it for new ones, RFC 4862 5.5.4), EV_ADDR_REMOVED (valid lifetime over),
-EV_ONLINK_NEW / EV_ONLINK_REMOVED (s.prefix[i]/64 is on-link or no longer), EV_ROUTER_NEW /
+EV_ONLINK_NEW / EV_ONLINK_REMOVED (s.prefix[i]/s.plen[i] is on-link or no longer), EV_ROUTER_NEW /
 EV_ROUTER_REMOVED (s.router[i]), EV_MTU (s.mtu), EV_PARAMS (s.hop_limit, s.reachable_ms,
 s.retrans_ms: the neighbour cache's set_params), EV_DNS (s.dns[i] where s.dns_used[i]: the
-RFC 8106 recursive DNS servers changed). Lifetimes are kept as absolute ms
+RFC 8106 recursive DNS servers changed), EV_ROUTE_NEW / EV_ROUTE_REMOVED (RFC 4191:
+s.route[i]/s.route_plen[i] via s.route_via[i], preference s.route_prf[i] 1/0/-1). Lifetimes are kept as absolute ms
 deadlines, -1 for infinity (0xFFFFFFFF seconds).
 """
 from ustack.core.compat import const
@@ -33,6 +34,8 @@ EV_ROUTER_REMOVED = const(7)
 EV_MTU = const(8)
 EV_PARAMS = const(9)
 EV_DNS = const(10)
+EV_ROUTE_NEW = const(11)
+EV_ROUTE_REMOVED = const(12)
 
 TWO_HOURS_MS = const(7200000)   # RFC 4862 5.5.3 (e): the 2-hour rule
 IID_PREFIX_LEN = const(64)      # RFC 4291 2.5.1: interface identifiers are 64 bits
@@ -42,13 +45,15 @@ DEFAULTS = {
     "SLAAC_PREFIXES": 4,        # prefixes (on-link or autonomous) at once
     "SLAAC_ROUTERS": 3,         # default routers at once
     "SLAAC_DNS": 2,             # RFC 8106 recursive DNS servers kept from RAs (0: ignored)
+    "SLAAC_ROUTES": 4,          # RFC 4191 more-specific routes kept from RAs (0: ignored)
 }
 
 SLAAC_COUNTERS = (
     "rx_ra", "rx_ra_bad_mtu", "prefix_link_local", "prefix_bad_lifetimes",
     "prefix_bad_length", "prefix_table_full", "router_table_full", "addr_formed",
     "addr_deprecated", "addr_removed", "two_hour_rule", "routers_added", "routers_removed",
-    "dns_learned", "dns_expired",
+    "dns_learned", "dns_expired", "route_bad_option", "route_table_full", "routes_added",
+    "routes_removed",
 )
 
 
@@ -62,6 +67,20 @@ def _deadline(now, secs):
     if secs == icmp6.INFINITE:
         return -1
     return now + secs * 1000
+
+
+def _prefix_in_option_eq(r, b, pp, plen):
+    """The stored route prefix r equals the option's first plen bits at b[pp:] (the
+    option may hold fewer than 16 bytes; only plen bits are compared)."""
+    k = 0
+    while k * 8 < plen:
+        x = r[k] ^ b[pp + k]
+        if k * 8 + 8 > plen:
+            x &= (0xFF << (8 - (plen - k * 8))) & 0xFF
+        if x:
+            return False
+        k += 1
+    return True
 
 
 class Slaac:
@@ -95,6 +114,14 @@ class Slaac:
         self.dns = [bytearray(16) for _ in range(nd_)]
         self.dns_until = [0] * nd_
         self.dns_used = [False] * nd_
+        nrt = setting(config, "SLAAC_ROUTES")
+        self.nroute = nrt
+        self.route = [bytearray(16) for _ in range(nrt)]      # prefix, bits beyond plen 0
+        self.route_plen = [0] * nrt
+        self.route_via = [bytearray(16) for _ in range(nrt)]  # the advertising router
+        self.route_prf = [0] * nrt                            # 1 high, 0 medium, -1 low
+        self.route_until = [0] * nrt
+        self.route_used = [False] * nrt
         self.mtu = 0
         self.hop_limit = 0
         self.reachable_ms = 0
@@ -176,6 +203,8 @@ class Slaac:
                 self._prefix(b, p, now)
             elif t == icmp6.OPT_RDNSS and b[p + 1] >= 3 and (b[p + 1] & 1):
                 self._rdnss(b, p, now)
+            elif t == icmp6.OPT_ROUTE_INFO:
+                self._route_info(b, p, ip_off + ip6.SRC, now)
             p += b[p + 1] << 3
 
     def _rdnss(self, b, p, now):
@@ -217,6 +246,61 @@ class Slaac:
             self.dns_until[i] = _deadline(now, life)
         if changed:
             self.owner.slaac_event(self, EV_DNS, -1)
+
+    def _route_info(self, b, p, so, now):
+        """RFC 4191 2.3/3.1: a more-specific route through the advertising router; lifetime
+        0 removes it; a reserved preference, a prefix longer than 128 or than the option
+        holds make the option ignored."""
+        ln = b[p + 1]
+        plen = b[p + icmp6.RIO_PREFIX_LEN]
+        prf = (b[p + icmp6.RIO_FLAGS] >> 3) & 3
+        if ln > 3 or plen > 128 or (plen > 64 and ln < 3) or (plen > 0 and ln < 2) or \
+                prf == 2:
+            self.stats.route_bad_option += 1
+            return
+        life = icmp6.get32(b, p + icmp6.RIO_LIFETIME)
+        pp = p + icmp6.RIO_PREFIX
+        have = (ln - 1) * 8
+        i = 0
+        while i < self.nroute:
+            if self.route_used[i] and self.route_plen[i] == plen and \
+                    addr6.eq16(self.route_via[i], 0, b, so) and \
+                    _prefix_in_option_eq(self.route[i], b, pp, plen):
+                break
+            i += 1
+        if life == 0:
+            if i < self.nroute:
+                self.route_used[i] = False
+                self.stats.routes_removed += 1
+                self.owner.slaac_event(self, EV_ROUTE_REMOVED, i)
+            return
+        if i == self.nroute:
+            i = 0
+            while i < self.nroute and self.route_used[i]:
+                i += 1
+            if i == self.nroute:
+                self.stats.route_table_full += 1
+                return
+            r = self.route[i]
+            k = 0
+            while k < 16:
+                v = b[pp + k] if k < have else 0
+                if k * 8 >= plen:
+                    v = 0
+                elif k * 8 + 8 > plen:
+                    v &= (0xFF << (8 - (plen - k * 8))) & 0xFF
+                r[k] = v
+                k += 1
+            self.route_plen[i] = plen
+            addr6.copy16(self.route_via[i], 0, b, so)
+            self.route_used[i] = True
+            self.route_prf[i] = 1 if prf == 1 else (-1 if prf == 3 else 0)
+            self.route_until[i] = _deadline(now, life)
+            self.stats.routes_added += 1
+            self.owner.slaac_event(self, EV_ROUTE_NEW, i)
+            return
+        self.route_prf[i] = 1 if prf == 1 else (-1 if prf == 3 else 0)
+        self.route_until[i] = _deadline(now, life)
 
     def _router(self, b, so, lifetime_s, now):
         i = self.find_router(b, so)
@@ -424,6 +508,17 @@ class Slaac:
                 if t <= now:
                     self._drop_router(i)
                 elif nxt < 0 or t < nxt:
+                    nxt = t
+            i += 1
+        i = 0
+        while i < self.nroute:
+            if self.route_used[i]:
+                t = self.route_until[i]
+                if 0 <= t <= now:
+                    self.route_used[i] = False
+                    self.stats.routes_removed += 1
+                    ev(self, EV_ROUTE_REMOVED, i)
+                elif t >= 0 and (nxt < 0 or t < nxt):
                     nxt = t
             i += 1
         i = 0

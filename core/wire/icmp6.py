@@ -100,6 +100,11 @@ PI_PREFERRED = const(8)
 PI_PREFIX = const(16)
 MTU_OPT_LEN = const(8)
 MTU_VALUE = const(4)
+OPT_ROUTE_INFO = const(24)   # RFC 4191 2.3: Route Information
+RIO_PREFIX_LEN = const(2)
+RIO_FLAGS = const(3)         # Prf in bits 0x18: 01 high, 00 medium, 11 low, 10 reserved
+RIO_LIFETIME = const(4)
+RIO_PREFIX = const(8)
 OPT_RDNSS = const(25)        # RFC 8106 5.1: Recursive DNS Server
 RDNSS_LIFETIME = const(4)
 RDNSS_ADDRS = const(8)
@@ -458,6 +463,21 @@ def write_rdnss_option(b, p, lifetime, addrs):
             i += 1
         k += 1
     return 8 + 16 * n
+
+
+def write_route_option(b, p, prefix, plen, prf, lifetime):
+    """A Route Information option (RFC 4191 2.3) of the shortest length for plen."""
+    ln = 1 if plen == 0 else (2 if plen <= 64 else 3)
+    b[p] = OPT_ROUTE_INFO
+    b[p + 1] = ln
+    b[p + RIO_PREFIX_LEN] = plen
+    b[p + RIO_FLAGS] = (prf & 3) << 3
+    put32(b, p + RIO_LIFETIME, lifetime)
+    i = 0
+    while i < (ln - 1) * 8:
+        b[p + RIO_PREFIX + i] = prefix[i]
+        i += 1
+    return ln * 8
 
 
 def write_mtu_option(b, p, mtu):

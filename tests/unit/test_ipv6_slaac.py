@@ -316,3 +316,56 @@ def test_on_link_prefixes_of_any_length_decide_on_link():
     assert s.find_prefix(addr6.pton("2001:db8:ab::"), 0) == -1              # not the /64
     feed(s, 0, prefixes=[(addr6.pton("2001:db8:ab::1"), 129, icmp6.PI_FLAG_ONLINK, HOUR, HOUR)])
     assert s.stats.prefix_bad_length == 1
+
+
+# ---- RFC 4191 route information ----------------------------------------------------------
+def route_ra(routes, src=R1):
+    b = bytearray(40 + 16 + 24 * len(routes))
+    n = icmp6.write_ra(b, 40, 0, 0, 1800, 0, 0)
+    for prefix, plen, prf, life in routes:
+        n += icmp6.write_route_option(b, 40 + n, prefix, plen, prf, life)
+    ip6.write_header(b, 0, 0, 0, n, ip6.NH_ICMPV6, 255, src, addr6.ALL_NODES)
+    icmp6.fill_checksum(b, 0, 40, n)
+    assert icmp6.nd_check(b, 0, 40, n) is None
+    return b, n
+
+
+def feed_routes(s, now, routes, src=R1):
+    b, n = route_ra(routes, src)
+    s.on_ra(b, 0, 40, n, now)
+
+
+def routes(s):
+    return sorted((addr6.ntop(s.route[i]), s.route_plen[i], addr6.ntop(s.route_via[i]),
+                   s.route_prf[i]) for i in range(s.nroute) if s.route_used[i])
+
+
+def test_route_information_adds_more_specific_routes_via_the_router():
+    s, o = new()
+    feed_routes(s, 0, [(addr6.pton("2001:db8:aa::"), 48, 1, 600),
+                       (addr6.pton("2001:db8:bb:cc:dd::"), 80, 3, 600),
+                       (addr6.ANY, 0, 0, 600)])
+    assert routes(s) == [("2001:db8:aa::", 48, "fe80::1", 1),
+                         ("2001:db8:bb:cc:dd::", 80, "fe80::1", -1),
+                         ("::", 0, "fe80::1", 0)]
+    assert sum(1 for k, i in o.take() if k == slaac.EV_ROUTE_NEW) == 3
+
+
+def test_route_lifetime_expires_and_zero_removes():
+    s, o = new()
+    feed_routes(s, 0, [(addr6.pton("2001:db8:aa::"), 48, 0, 60),
+                       (addr6.pton("2001:db8:bb::"), 48, 0, 600)])
+    s.tick(60000)
+    assert [r[0] for r in routes(s)] == ["2001:db8:bb::"]
+    feed_routes(s, 70000, [(addr6.pton("2001:db8:bb::"), 48, 0, 0)])
+    assert routes(s) == [] and s.stats.routes_removed == 2
+
+
+def test_route_options_with_reserved_preference_or_bad_length_are_ignored():
+    s, o = new()
+    feed_routes(s, 0, [(addr6.pton("2001:db8:aa::"), 48, 2, 600)])
+    b, n = route_ra([(addr6.pton("2001:db8:bb::"), 48, 0, 600)])
+    b[56 + 2] = 72      # a 72-bit prefix in an option of length 2
+    icmp6.fill_checksum(b, 0, 40, n)
+    s.on_ra(b, 0, 40, n, 0)
+    assert routes(s) == [] and s.stats.route_bad_option == 2
