@@ -11,12 +11,12 @@ MTU).
 Changes are reported through owner.slaac_event(s, kind, i): EV_ADDR_NEW (s.addr[i] formed:
 run DAD on it), EV_ADDR_DEPRECATED (preferred lifetime over: keep it for existing
 connections, avoid it for new ones, RFC 4862 5.5.4), EV_ADDR_REMOVED (valid lifetime over),
-EV_ONLINK_NEW / EV_ONLINK_REMOVED (s.prefix[i]/s.plen[i] is on-link or no longer), EV_ROUTER_NEW /
-EV_ROUTER_REMOVED (s.router[i]), EV_MTU (s.mtu), EV_PARAMS (s.hop_limit, s.reachable_ms,
-s.retrans_ms: the neighbour cache's set_params), EV_DNS (s.dns[i] where s.dns_used[i]: the
-RFC 8106 recursive DNS servers changed), EV_ROUTE_NEW / EV_ROUTE_REMOVED (RFC 4191:
-s.route[i]/s.route_plen[i] via s.route_via[i], preference s.route_prf[i] 1/0/-1). Lifetimes are kept as absolute ms
-deadlines, -1 for infinity (0xFFFFFFFF seconds).
+EV_ONLINK_NEW / EV_ONLINK_REMOVED (s.prefix[i]/s.plen[i] is on-link or no longer),
+EV_ROUTER_NEW / EV_ROUTER_REMOVED (s.router[i]), EV_MTU (s.mtu), EV_PARAMS (s.hop_limit,
+s.reachable_ms, s.retrans_ms: the neighbour cache's set_params), EV_DNS (s.dns[i] where
+s.dns_used[i]: the RFC 8106 recursive DNS servers changed), EV_ROUTE_NEW / EV_ROUTE_REMOVED
+(RFC 4191: s.route[i]/s.route_plen[i] via s.route_via[i], preference s.route_prf[i] 1, 0 or
+-1). Lifetimes are kept as absolute ms deadlines, -1 for infinity (0xFFFFFFFF seconds).
 """
 from ustack.core.compat import const
 from ustack.core.stats import Counters
