@@ -84,6 +84,23 @@ def test_feature_gating_drops_modules():
     assert "ports/micropython/streamlink.py" not in rels
 
 
+def test_ipv6_modules_ship_only_with_the_ipv6_feature():
+    class V4:
+        NAME = "v4"
+        ARCH = "armv6m"
+        DRIVER = "w5500"
+        FEATURES = ("tcp",)
+
+    class V6(V4):
+        FEATURES = ("tcp", "ipv6")
+    six = ("core/addr6.py", "core/nd.py", "core/slaac.py", "core/mld.py", "core/wire/ipv6.py",
+           "core/wire/icmp6.py")
+    v4 = [m for m, _ in select_modules(V4)[0]]
+    v6 = [m for m, _ in select_modules(V6)[0]]
+    assert not any(m in v4 for m in six), v4
+    assert all(m in v6 for m in six), v6
+
+
 def test_the_dhcp_board_setting_ships_the_dhcp_client_and_only_then():
     class Static:
         NAME = "static"
