@@ -144,6 +144,13 @@ def _undo_cc(tcp, tcb):
 
 def _spurious_recovery(tcp, tcb, late):
     tcp.stats.spurious_recoveries += 1
+    sb = tcb.sb
+    if sb is not None and sb.rack is not None and not sb.rack.reo_seen:
+        # the original arrived after all: reordering (RFC 8985 6.2 step 3 cannot see it, the
+        # segment was retransmitted before it came) - RACK's window opens from now on
+        sb.rack.reo_seen = True
+        sb.rack.reord_seen += 1
+        tcp.stats.rack_reordering += 1
     done = _undo_cc(tcp, tcb)
     end(tcb)
     return done
