@@ -719,10 +719,10 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
             st.lost_rexmits += 1
         sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)
     elif hi != una and sb.may_enter(ack) and (
-            seq_gt(sb.lost_end(una, mss), una) if rk is not None else
-            dup and (sb.dupacks >= DUP_THRESH or seq_gt(sb.lost_end(una, mss), una))):
-        # RFC 6675 5: DupThresh duplicates or SND.UNA lost; with RACK (RFC 8985 6.2) only a
-        # segment RACK found lost starts recovery - reordering within the window does not
+            seq_gt(sb.lost_end(una, mss), una) if rk is not None and rk.reo_seen
+            else dup and (sb.dupacks >= DUP_THRESH or seq_gt(sb.lost_end(una, mss), una))):
+        # RFC 6675 5: DupThresh duplicates or SND.UNA lost; once RACK has seen reordering
+        # only its verdict (RFC 8985 6.2) - reordering within the window starts no recovery
         _enter(tcp, tcb, sb, delivered)
 
 
@@ -738,9 +738,10 @@ def _enter(tcp, tcb, sb, delivered):
     undo.reduced(tcb)
     sb.enter(una, hi, ss)
     rk = sb.rack
-    if rk is not None and seq_gt(rk.rxt_hi, una):
-        # SND.UNA was resent already and is not known lost again (a recovery undone as
-        # spurious, go-back-N): NextSeg goes on above what was resent (RFC 6675 HighRxt)
+    if rk is not None and rk.reo_seen and seq_gt(rk.rxt_hi, una):
+        # SND.UNA was resent already and RACK does not know it lost again (a recovery undone
+        # as spurious: the segment was late, not lost): NextSeg goes on above what was
+        # resent (RFC 6675 HighRxt)
         sb.high_rxt = rk.rxt_hi if seq_lt(rk.rxt_hi, hi) else hi
         sb.first = False
     st.sack_recoveries += 1
@@ -776,6 +777,11 @@ def _rack_detect(tcp, tcb, sb, rk):
     """RFC 8985 6.2 steps 4-5: the reordering window, then the originals sent before
     RACK.xmit_ts whose RTT plus the window has passed are lost (lost_to, which NextSeg
     retransmits); the rest wait for the reordering timer (6.3)."""
+    if not rk.reo_seen:
+        # no reordering seen: RFC 6675's DupThresh decides, RACK only watches (its reo_wnd
+        # would be 0 there, 6.2 step 4; in the simulator's loss grid its verdicts alone
+        # split one loss window into several recoveries - benchmarks/loss.md)
+        return
     una = tcb.snd_una
     recovering = sb.in_recovery or (sb.point_valid and seq_lt(una, sb.point))
     w = rk.window(recovering, sb.sacked, tcb.mss, tcb.srtt8 >> 3)

@@ -238,6 +238,7 @@ class Rack:
         ts = self.ts
         n = self.n
         wait = 0
+        lost = False
         i = 0
         while i < n:
             t = ts[i]
@@ -252,11 +253,12 @@ class Rack:
                     rem = t + self.rtt + reo_wnd - now
                     if rem <= 0:
                         b = e
+                        lost = True
                     elif rem > wait:
                         wait = rem
             i += 1
         if wait:
             self.t_reo = now + wait
-        if seq_gt(b, lost_to) and seq_gt(b, una):
+        if lost and seq_gt(b, lost_to):
             return b
         return lost_to

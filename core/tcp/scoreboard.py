@@ -113,8 +113,10 @@ class Scoreboard:
 
     def lost_end(self, una, mss):
         """The boundary below which every unSACKed byte IsLost (RFC 6675 4); una if none.
-        With RACK only its verdicts (and the probe's) count: lost_to (RFC 8985 6.2)."""
-        if self.rack is not None:
+        RACK's verdicts (and the probe's) are lost_to (RFC 8985 6.2); once RACK has seen
+        reordering only they count - DupThresh would retransmit what is merely late (as
+        Linux, where the measured reordering degree replaces DupThresh)."""
+        if self.rack is not None and self.rack.reo_seen:
             return self.lost_to if seq_gt(self.lost_to, una) else una
         rs = self.rs
         st = rs.start
