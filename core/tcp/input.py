@@ -604,10 +604,25 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
             tcb.snd_max != una and tcb.cc is not None:
         # duplicate ACK (RFC 5681 2)
         st.rx_dup_acks += 1
-        if tcb.cc.on_dup_ack(ack, seq_sub(tcb.snd_max, una), tcb.snd_max, tcp.stack.now):
+        cc = tcb.cc
+        ecn = _ecn_reduced(tcb, una)
+        cw = cc.cwnd
+        ss = cc.ssthresh
+        if cc.on_dup_ack(ack, seq_sub(tcb.snd_max, una), tcb.snd_max, tcp.stack.now):
             st.fast_retransmits += 1
-            undo.start(tcp, tcb, undo.FAST)
-            undo.reduced(tcb)
+            if ecn:
+                # RFC 3168 6.1.2: the ECN-Echo's reduction was this window's: fast recovery
+                # repairs the loss from the window as it is (RFC 5681 3.2 step 4's inflation
+                # on top), not reduced a second time
+                cc.undo()
+                cc.cwnd = cw + 3 * tcb.mss
+                cc.ssthresh = ss
+                cc.in_recovery = True
+                cc.recover = tcb.snd_max
+                cc.recover_valid = True
+            else:
+                undo.start(tcp, tcb, undo.FAST)
+                undo.reduced(tcb)
             if sb is not None:
                 sb.point = tcb.snd_max  # NewReno's recovery: no SACK one inside it
                 sb.point_valid = True
@@ -733,9 +748,20 @@ def _enter(tcp, tcb, sb, delivered):
     una = tcb.snd_una
     hi = tcb.snd_max
     mss = tcb.mss
-    undo.start(tcp, tcb, undo.FAST)
-    ss = tcb.cc.on_loss(seq_sub(hi, una), hi, tcp.stack.now)
-    undo.reduced(tcb)
+    cc = tcb.cc
+    if _ecn_reduced(tcb, una):
+        # RFC 3168 6.1.2: an ECN-Echo reduced the window for this window of data already -
+        # the loss is the same congestion: recovery repairs it without a second reduction
+        # (as Linux's tcp_enter_recovery while in CWR); nothing an undo could take back
+        ss = cc.ssthresh
+        cc.in_recovery = True
+        cc.dupacks = 0
+        cc.recover = hi
+        cc.recover_valid = True
+    else:
+        undo.start(tcp, tcb, undo.FAST)
+        ss = cc.on_loss(seq_sub(hi, una), hi, tcp.stack.now)
+        undo.reduced(tcb)
     sb.enter(una, hi, ss)
     rk = sb.rack
     if rk is not None and rk.reo_seen and seq_gt(rk.rxt_hi, una):
@@ -747,6 +773,12 @@ def _enter(tcp, tcb, sb, delivered):
     st.sack_recoveries += 1
     st.fast_retransmits += 1
     sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)
+
+
+def _ecn_reduced(tcb, una):
+    """An ECN-Echo reduced the window since SND.UNA's data was sent (ecn_point: SND.MAX then,
+    RFC 3168 6.1.2): a loss found in that data is the same congestion event."""
+    return tcb.flags & T.F_ECN_POINT and seq_lt(una, tcb.ecn_point)
 
 
 def _rack_cum(tcp, tcb, sb, rk, una, ack):
