@@ -208,3 +208,22 @@ def test_rack_off_keeps_rfc6675_dupthresh():
     assert (sq(una), MSS) not in data_segs(r)
     r = p.send(p.seq, una, ACK, opts=sack_opts(p, last, [seg(una, 1, 3)]))
     assert (sq(una), MSS) in data_segs(r)
+
+
+def test_the_ctl_dump_shows_the_options_and_the_reordering_rack_saw():
+    """ustack ss -ti (core/ctl.py): ts, sack, ecn, rack, the reordering degree (RFC 8985 6.2
+    step 3, in segments, as Linux's reordering:) and how often reordering was seen."""
+    from ustack.core import ctl
+    p = Peer(dict(BIG, TCP_TLP=False))
+    una, d, last = filled(p)
+    row = ctl._tcb_row(p.tcb(), p.tcp)
+    assert row["ts"] and row["sack"] and not row["ecn"] and row["rack"]
+    assert row["reordering"] == 3 and row["reord_seen"] == 0
+    p.advance(19)
+    p.send(p.seq, una, ACK, opts=sack_opts(p, last, [seg(una, 3)]))   # 0-2 late
+    p.send(p.seq, una + 4 * MSS, ACK, opts=p.tsopt(last))
+    row = ctl._tcb_row(p.tcb(), p.tcp)
+    assert row["reord_seen"] == 1 and row["reordering"] == 4          # 4 segments apart
+    p2 = Peer(dict(BIG, TCP_RACK=False))
+    filled(p2)
+    assert not ctl._tcb_row(p2.tcb(), p2.tcp)["rack"]
