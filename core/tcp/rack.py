@@ -36,6 +36,7 @@ REO_PERSIST = const(16)     # RFC 8985 6.2 step 4: recoveries a grown window las
 REORDERING_INIT = const(3)  # Linux's tcp_reordering: the degree before any is measured
 REORDERING_MAX = const(300)  # Linux's tcp_max_reordering
 NO_RTT = const(0x3FFFFFFF)
+REO_WND_MIN_MS = const(1)   # one tick of the stack clock: a shorter delay reads as none
 
 
 class Rack:
@@ -209,14 +210,18 @@ class Rack:
 
     def window(self, recovering, sacked, mss, srtt):
         """Step 4's RACK.reo_wnd (ms): none before any reordering was seen once recovery runs
-        or DupThresh segments are SACKed; else reo_wnd_mult * min_RTT / 4, at most SRTT."""
+        or DupThresh segments are SACKed; else reo_wnd_mult * min_RTT / 4, at most SRTT -
+        and at least REO_WND_MIN_MS: on a LAN min_RTT and SRTT read 0 ms on our 1 ms clock,
+        and a window of 0 would call every swapped pair of segments a loss."""
         if not self.reo_seen and (recovering or sacked > (DUP_THRESH - 1) * mss):
             return 0
         m = self.min_rtt
         if m == NO_RTT:
             m = 0
         w = (self.reo_mult * m) >> 2
-        return w if w < srtt else srtt
+        if w > srtt:
+            w = srtt
+        return w if w > REO_WND_MIN_MS else REO_WND_MIN_MS
 
     # ---- step 5 ------------------------------------------------------------------------------
     def detect(self, rs, una, hi, lost_to, now, reo_wnd):
