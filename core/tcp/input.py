@@ -786,6 +786,7 @@ def _rack_cum(tcp, tcb, sb, rk, una, ack):
     forgets what it covers: the unSACKed bytes it newly delivers; and the retransmission
     at SND.UNA, when this ACK is unambiguously its own (it echoes the retransmission's
     TSval, or without timestamps it came at least min_RTT after it, step 1)."""
+    rk.acked_ts = rk.ts_at(una)  # when the original of SND.UNA left (undo.py: reordering)
     top = sb.rs.top_uncovered(una, ack)
     if seq_gt(top, una):
         n = rk.reord_seen
@@ -921,17 +922,12 @@ def _sack_blocks(tcp, tcb, sb, b, ack, k):
 
 def _rack_dsack(tcp, tcb, rk):
     """RFC 8985 6.2 step 4: a D-SACK - our retransmission or the reordering window was
-    premature - grows the window, once per round trip. It is reordering seen too (step 3
-    cannot see it when the held segment was retransmitted before it arrived; Linux's
-    tcp_sacktag_one counts a D-SACKed retransmission as reordering as well)."""
+    premature - grows the window, once per round trip. (Not reordering by itself: a probe
+    or a doubly resent segment is D-SACKed on a path that never reorders.)"""
     m = rk.reo_mult
     rk.dsack(tcb.snd_una, tcb.snd_max)
     if rk.reo_mult != m:
         tcp.stats.rack_reo_wnd_grown += 1
-    if not rk.reo_seen:
-        rk.reo_seen = True
-        rk.reord_seen += 1
-        tcp.stats.rack_reordering += 1
 
 
 def _data(tcp, tcb, b, doff, seq, dlen):

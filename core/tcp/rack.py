@@ -45,7 +45,7 @@ class Rack:
     __slots__ = ("seq", "ts", "n", "slots", "valid", "xmit_ts", "end_seq", "rtt", "min_rtt",
                  "fack", "fack_next", "rxt_hi", "reo_seen", "reo_mult", "reo_persist", "dsack_round",
                  "dsack_valid", "t_reo", "reordering", "reord_seen", "cand", "cand_valid",
-                 "reo_wnd")
+                 "reo_wnd", "acked_ts")
 
     def __init__(self, slots):
         self.seq = [0] * slots   # the run log: first sent at ts[i] from seq[i] on
@@ -71,6 +71,7 @@ class Rack:
         self.cand = 0            # this ACK's most recently sent original delivered (its end)
         self.cand_valid = False
         self.reo_wnd = 0         # the window of the last detect() (ms, ss -ti)
+        self.acked_ts = 0        # the log's time of the lowest byte the last ACK covered
 
     # ---- the run log ----------------------------------------------------------------------
     def sent(self, seq, now):
