@@ -131,6 +131,10 @@ def _rexmt(tcp, tcb, now):
         sb.reset()  # RFC 2018 8: SACKed bits off; RFC 6675 5.1: RecoveryPoint = HighData
         sb.point = tcb.snd_max
         sb.point_valid = True
+        if sb.rack is not None:
+            # go-back-N resends all of it, and SACKed bytes forgotten now come back as new:
+            # none of it is evidence of reordering or an RTT sample (RFC 8985 6.2 steps 1, 3)
+            sb.rack.rxt(tcb.snd_max)
     tcb.flags &= ~T.F_TIMING  # Karn
     if syn:
         tcb.snd_nxt = 0  # our ISS: resend the SYN
