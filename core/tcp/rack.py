@@ -43,9 +43,9 @@ REO_WND_MIN_MS = const(1)   # one tick of the stack clock: a shorter delay reads
 
 class Rack:
     __slots__ = ("seq", "ts", "n", "slots", "valid", "xmit_ts", "end_seq", "rtt", "min_rtt",
-                 "fack", "fack_next", "rxt_hi", "reo_seen", "reo_mult", "reo_persist", "dsack_round",
-                 "dsack_valid", "t_reo", "reordering", "reord_seen", "cand", "cand_valid",
-                 "reo_wnd", "acked_ts")
+                 "fack", "fack_next", "rxt_hi", "reo_seen", "reo_mult", "reo_persist",
+                 "dsack_round", "dsack_valid", "t_reo", "reordering", "reord_seen", "cand",
+                 "cand_valid", "reo_wnd", "acked_ts")
 
     def __init__(self, slots):
         self.seq = [0] * slots   # the run log: first sent at ts[i] from seq[i] on
