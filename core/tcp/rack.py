@@ -106,7 +106,16 @@ class Rack:
         return n - 1
 
     def cut(self, una, hi):
-        """SND.UNA moved to una (SND.MAX hi): runs wholly below it go."""
+        """SND.UNA moved to una (SND.MAX hi): runs wholly below it go. The marks below it
+        follow it up, so none falls 2**31 behind (sequence comparisons would turn over)."""
+        if seq_lt(self.rxt_hi, una):
+            self.rxt_hi = una
+        if seq_lt(self.fack, una):
+            self.fack = una
+        if seq_lt(self.fack_next, una):
+            self.fack_next = una
+        if self.dsack_valid and seq_le(self.dsack_round, una):
+            self.dsack_valid = False  # the D-SACK round is over (6.2 step 4)
         if una == hi:
             self.n = 0
             return
@@ -123,12 +132,6 @@ class Rack:
                 ts[i - k] = ts[i]
                 i += 1
             self.n = n - k
-        if seq_lt(self.rxt_hi, una):
-            self.rxt_hi = una
-        if seq_lt(self.fack, una):
-            self.fack = una
-        if seq_lt(self.fack_next, una):
-            self.fack_next = una
 
     def ts_at(self, s):
         """When the byte s was first sent (the log's time of the run holding it)."""

@@ -227,3 +227,18 @@ def test_the_ctl_dump_shows_the_options_and_the_reordering_rack_saw():
     p2 = Peer(dict(BIG, TCP_RACK=False))
     filled(p2)
     assert not ctl._tcb_row(p2.tcb(), p2.tcp)["rack"]
+
+
+def test_rack_marks_follow_snd_una_so_sequence_comparisons_never_turn_over():
+    """RFC 9293 3.4's modulo-2**32 comparisons hold within 2**31: a mark left behind by
+    SND.UNA (nothing resent for 3 GB) would read as ahead of it."""
+    r = Rack(8)
+    r.dsack(0, 1000)
+    for g in (1, 2, 3):                           # SND.UNA moving on, 1 GB at a time
+        una = g << 30
+        r.cut(una, una)
+    r.sent(una, 5)
+    r.cut(una, una + 100)
+    assert r.rxt_hi == una and r.fack == una and not r.dsack_valid
+    r.delivered(una + 50, una + 100, M)           # an original, not "resent"
+    assert r.cand_valid and r.fack_next == una + 100
