@@ -82,6 +82,9 @@ DEFAULTS = {
     "TCP_ECN": 0,              # RFC 3168 ECN, Linux's tcp_ecn: 0 off, 1 ask on connect() and
                                # accept on listeners, 2 accept only (when the peer's SYN asks)
     "TCP_TLP": True,           # RFC 8985 tail loss probes (with SACK): a lost tail costs 2*SRTT
+    "TCP_RACK": True,          # RFC 8985 RACK (with SACK): loss by send time and a reordering
+                               # window instead of RFC 6675's DupThresh
+    "TCP_RACK_SLOTS": 16,      # RACK's transmit-time runs per connection (core/tcp/rack.py)
     "TCP_KEEPIDLE_MS": 7200000,
     "TCP_KEEPINTVL_MS": 75000,
     "TCP_KEEPCNT": 9,
@@ -161,6 +164,7 @@ RANGES = {
     "TCP_OOO_SEGMENTS": (0, 255),
     "TCP_CC_NONE_SEGMENTS": (1, 10),   # RFC 6928: at most the 10-segment initial window
     "TCP_SACK_SLOTS": (0, 255),
+    "TCP_RACK_SLOTS": (2, 255),
     "TCP_ECN": (0, 2),                 # Linux's net.ipv4.tcp_ecn values
     "TCP_KEEPIDLE_MS": (1, DAY_MS),
     "TCP_KEEPINTVL_MS": (1, DAY_MS),

@@ -423,7 +423,7 @@ class Server:
                 tcb = getattr(s, "tcb", None)
                 if tcb is not None:
                     seen.append(tcb)
-                    out.append(_tcb_row(tcb))
+                    out.append(_tcb_row(tcb, st.tcp))
                     continue
                 d = _row("tcp", s.state(), s)
                 if s.listening:
@@ -443,7 +443,7 @@ class Server:
         if st.tcp is not None:
             for tcb in st.tcp.conns:
                 if tcb not in seen:
-                    out.append(_tcb_row(tcb))
+                    out.append(_tcb_row(tcb, st.tcp))
         return out
 
     def op_stats(self, req):
@@ -509,8 +509,9 @@ def _chain_bytes(pb, limit):
     return n
 
 
-def _tcb_row(tcb):
+def _tcb_row(tcb, tcp=None):
     from ustack.core.tcp.tcb import ESTABLISHED, TIME_WAIT  # here: a build without TCP has no tcb
+    from ustack.core.tcp.tcb import F_TS, F_SACK, F_ECN
     d = {"proto": "tcp", "state": tcb.state_name(),
          "local": "%s:%d" % (ip4.ntoa(tcb.local_ip), tcb.local_port),
          "peer": "%s:%d" % (ip4.ntoa(tcb.remote_ip), tcb.remote_port),
@@ -525,7 +526,21 @@ def _tcb_row(tcb):
          "srtt": tcb.srtt8 / 8.0, "rttvar": tcb.rttvar4 / 4.0,
          "retrans": tcb.retries, "retrans_total": tcb.rexmits,
          "snd_wnd": tcb.snd_wnd, "rcv_wscale": tcb.rcv_wscale,
-         "snd_wscale": tcb.snd_wscale}
+         "snd_wscale": tcb.snd_wscale,
+         # what was agreed (ss -ti's ts, sack, ecn), RACK's reordering (ss's reordering and
+         # reord_seen; RFC 8985 6.2 step 3) and its reordering window in ms
+         "ts": bool(tcb.flags & F_TS), "sack": bool(tcb.flags & F_SACK),
+         "ecn": bool(tcb.flags & F_ECN), "rack": False, "reordering": 3, "reord_seen": 0,
+         "reo_wnd": 0}
+    sb = tcb.sb
+    rk = sb.rack if sb is not None else None
+    if rk is not None:
+        d["rack"] = True
+        d["reordering"] = rk.reordering
+        d["reord_seen"] = rk.reord_seen
+        d["reo_wnd"] = rk.reo_wnd
+    elif tcp is not None and d["sack"] and tcp.rack_slots:
+        d["rack"] = True  # RACK is on; its state comes with the first data sent
     cc = tcb.cc
     if cc is not None:
         d["cc"] = cc.name  # the congestion controller (TCP_CC / TCP_CONGESTION), as ss -ti

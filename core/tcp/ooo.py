@@ -144,5 +144,22 @@ class RangeSet:
             i += 1
         return t
 
+    def top_uncovered(self, a, b):
+        """The end of the highest part of [a, b) no range covers (a when all of it is
+        covered): the highest byte a SACK block or an ACK for [a, b) newly delivers, + 1."""
+        st = self.start
+        en = self.end
+        i = self.n - 1
+        while i >= 0 and seq_le(b, st[i]):
+            i -= 1  # ranges wholly above
+        while i >= 0 and seq_lt(a, b):
+            if seq_lt(st[i], b):
+                if seq_gt(en[i], b) or en[i] == b:
+                    b = st[i]  # b inside (or at the end of) range i: below its start
+                else:
+                    return b  # the bytes from en[i] to b are not covered
+            i -= 1
+        return b if seq_gt(b, a) else a
+
 
 Ooo = RangeSet  # the receive side's name for it

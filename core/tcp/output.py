@@ -223,6 +223,8 @@ def output(tcp, tcb, force=False):
         if seq_gt(tcb.snd_max, seq):
             tcp.stats.tx_retransmits += 1  # go-back-N after an RTO: each one (RetransSegs)
             tcb.rexmits += 1
+            if sb is not None and sb.rack is not None:
+                sb.rack.rxt(seq_add(seq, n))
         _sent_new(tcp, tcb, seq, n, fin, now)
         if fin:
             break
@@ -239,10 +241,14 @@ def output(tcp, tcb, force=False):
 def _sent_new(tcp, tcb, seq, n, fin, now):
     """Bookkeeping after a segment from SND.NXT went out: RTT timing, FIN, SND.NXT/SND.MAX,
     the timers. Returns the sequence space it used."""
-    if n > 0 and seq == tcb.snd_max and not (tcb.flags & (T.F_TIMING | T.F_TS)):
-        tcb.flags |= T.F_TIMING
-        tcb.rtt_seq = seq
-        tcb.rtt_start = now
+    if n > 0 and seq == tcb.snd_max:
+        if not (tcb.flags & (T.F_TIMING | T.F_TS)):
+            tcb.flags |= T.F_TIMING
+            tcb.rtt_seq = seq
+            tcb.rtt_start = now
+        sb = tcb.sb
+        if sb is not None and sb.rack is not None:
+            sb.rack.sent(seq, now)  # RFC 8985 6.1: the original's transmit time
     if fin:
         tcb.flags |= T.F_FIN_SENT
         n += 1
@@ -368,6 +374,8 @@ def _recover(tcp, tcb, sb, now):
                 e = seq_add(sb.seg, sb.seg_len)
                 if seq_gt(e, sb.high_rxt):
                     sb.high_rxt = e
+                if sb.rack is not None:
+                    sb.rack.rxt(e)  # HighRxt's: not the rescue's or a probe's (one segment)
                 if sb.first:
                     sb.first = False
                     sb.una_rxt_at = now
@@ -427,6 +435,9 @@ def retransmit_first(tcp, tcb):
     tcb.flags &= ~T.F_TIMING  # Karn
     tcp.stats.tx_retransmits += 1
     tcb.rexmits += 1
+    sb = tcb.sb
+    if sb is not None and sb.rack is not None:
+        sb.rack.rxt(seq_add(tcb.snd_una, n))
     if send_segment(tcp, tcb, tcb.snd_una, fl, 0, n):
         arm_rexmt(tcp, tcb)
 

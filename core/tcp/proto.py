@@ -61,6 +61,9 @@ TCP_COUNTERS = (
     # received SACK blocks (RFC 2018, RFC 2883) and SACK-based loss recovery (RFC 6675)
     "rx_sack_bad", "rx_dsack", "rx_sack_no_slot", "sack_recoveries", "rescue_rexmits",
     "lost_rexmits", "tlp_probes", "tlp_recoveries",
+    # RACK (RFC 8985 6): reordering seen, reordering-timer expiries, D-SACK rounds that grew
+    # the reordering window
+    "rack_reordering", "rack_reo_timeouts", "rack_reo_wnd_grown",
     # ECN (RFC 3168): agreed in the handshake, CE marks received, ECN-Echo ACKs received and
     # the window reductions they caused, CWRs both ways, SYNs resent without ECN (6.1.1.1)
     "ecn_negotiated", "rx_ce", "rx_ece", "ecn_reductions", "tx_cwr", "rx_cwr",
@@ -118,6 +121,7 @@ class TCP:
         self.ooo_slots = cfg["TCP_OOO_SEGMENTS"]
         self.sack_slots = cfg["TCP_SACK_SLOTS"]
         self.tlp = bool(cfg["TCP_TLP"])
+        self.rack_slots = cfg["TCP_RACK_SLOTS"] if cfg["TCP_RACK"] else 0
         self.wscale = bool(cfg["TCP_WSCALE"])
         self.timestamps = bool(cfg["TCP_TIMESTAMPS"])
         self.sack = bool(cfg["TCP_SACK"])
@@ -332,7 +336,7 @@ class TCP:
         if not (tcb.flags & T.F_SACK) or not self.sack_slots:
             return None
         try:
-            tcb.sb = Scoreboard(self.sack_slots)
+            tcb.sb = Scoreboard(self.sack_slots, self.rack_slots)
         except MemoryError:
             self.stats.no_memory += 1
         return tcb.sb

@@ -19,6 +19,7 @@ lets out (budget, spent by output.py); the ACK that covers RecoveryPoint ends it
 the controller as a full ACK. Nothing here allocates: results are left in attributes."""
 from ustack.core.compat import const
 from ustack.core.tcp.ooo import RangeSet
+from ustack.core.tcp.rack import Rack
 from ustack.core.tcp.seq import seq_lt, seq_le, seq_gt, seq_sub, seq_add
 
 DUP_THRESH = const(3)   # RFC 6675 2: DupThresh
@@ -49,10 +50,12 @@ class Scoreboard:
                  "high_rxt", "rescue", "rescue_valid", "first", "ssthresh", "recover_fs",
                  "prr_delivered", "prr_out", "budget", "seg", "seg_len",
                  "tlp_high", "tlp_out", "lost_to", "una_rxt_at", "una_rxt_hi",
-                 "una_rxt_end", "tlp_lo", "tlp_rxt")
+                 "una_rxt_end", "tlp_lo", "tlp_rxt", "rack")
 
-    def __init__(self, slots):
+    def __init__(self, slots, rack_slots=0):
         self.rs = RangeSet(slots)
+        # RFC 8985 RACK (rack.py) decides what is lost, in place of DupThresh; None: RFC 6675
+        self.rack = Rack(rack_slots) if rack_slots else None
         self.sacked = 0          # bytes the ranges cover (all above SND.UNA)
         self.dupacks = 0         # RFC 6675 DupAcks
         self.in_recovery = False
@@ -89,6 +92,8 @@ class Scoreboard:
         self.budget = 0
         self.tlp_out = False
         self.lost_to = 0
+        if self.rack is not None:
+            self.rack.reset()
 
     # ---- the scoreboard (RFC 6675 Update) ---------------------------------------------------
     def cut(self, una):
@@ -107,7 +112,12 @@ class Scoreboard:
         return ok
 
     def lost_end(self, una, mss):
-        """The boundary below which every unSACKed byte IsLost (RFC 6675 4); una if none."""
+        """The boundary below which every unSACKed byte IsLost (RFC 6675 4); una if none.
+        RACK's verdicts (and the probe's) are lost_to (RFC 8985 6.2); once RACK has seen
+        reordering only they count - DupThresh would retransmit what is merely late (as
+        Linux, where the measured reordering degree replaces DupThresh)."""
+        if self.rack is not None and self.rack.reo_seen:
+            return self.lost_to if seq_gt(self.lost_to, una) else una
         rs = self.rs
         st = rs.start
         en = rs.end

@@ -2,11 +2,13 @@
 SND.UNA, exponential backoff capped at TCP_RTO_MAX_MS, give up after TCP_MAX_RETRIES /
 TCP_SYN_RETRIES - an active open never before R2_SYN_MS, RFC 9293 3.8.3), persist
 (zero-window probes with backoff, RFC 9293 3.8.6.1), delayed ACK, keepalive (RFC 1122
-4.2.3.6), the tail loss probe (RFC 8985 7), TIME-WAIT / orphaned FIN-WAIT-2 expiry. Returns the connection's next deadline."""
+4.2.3.6), the tail loss probe (RFC 8985 7) and RACK's reordering timer (RFC 8985 6.3),
+TIME-WAIT / orphaned FIN-WAIT-2 expiry. Returns the connection's next deadline."""
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
 from ustack.core.tcp import undo
+from ustack.core.tcp import input as inp
 from ustack.core.tcp.seq import seq_sub
 from ustack.core.compat import const
 
@@ -46,6 +48,12 @@ def run(tcp, tcb, now):
             out.send_tlp(tcp, tcb)  # RFC 8985 7.3: a probe, not yet an RTO
             if sb.tlp_out and sb.tlp_rxt and tcb.cc is not None:
                 undo.start(tcp, tcb, undo.TLP, 1)  # the probe resent data: an episode
+    sb = tcb.sb
+    rk = sb.rack if sb is not None else None
+    if rk is not None and rk.t_reo and now >= rk.t_reo:
+        rk.t_reo = 0
+        if tcb.state in T.TCP_STATE_OPEN:
+            inp.rack_timeout(tcp, tcb)  # RFC 8985 6.3: the reordering timer
     if tcb.t_persist and now >= tcb.t_persist:
         _persist(tcp, tcb, now)
         if tcb.state == T.CLOSED:
@@ -67,6 +75,10 @@ def run(tcp, tcb, now):
     t = tcb.t_delack
     if t and (d == 0 or t < d):
         d = t
+    if rk is not None:
+        t = rk.t_reo
+        if t and (d == 0 or t < d):
+            d = t
     t = tcb.t_keep
     if t and (d == 0 or t < d):
         d = t
@@ -119,6 +131,10 @@ def _rexmt(tcp, tcb, now):
         sb.reset()  # RFC 2018 8: SACKed bits off; RFC 6675 5.1: RecoveryPoint = HighData
         sb.point = tcb.snd_max
         sb.point_valid = True
+        if sb.rack is not None:
+            # go-back-N resends all of it, and SACKed bytes forgotten now come back as new:
+            # none of it is evidence of reordering or an RTT sample (RFC 8985 6.2 steps 1, 3)
+            sb.rack.rxt(tcb.snd_max)
     tcb.flags &= ~T.F_TIMING  # Karn
     if syn:
         tcb.snd_nxt = 0  # our ISS: resend the SYN

@@ -144,6 +144,17 @@ def _undo_cc(tcp, tcb):
 
 def _spurious_recovery(tcp, tcb, late):
     tcp.stats.spurious_recoveries += 1
+    sb = tcb.sb
+    rk = sb.rack if sb is not None else None
+    if rk is not None and not rk.reo_seen and not late and \
+            tcp.opt_tsecr + tcb.ts_start <= rk.acked_ts:
+        # the ACK echoes the ORIGINAL transmission (sent no later than the run log says):
+        # it arrived after its retransmission left - reordering, which RFC 8985 6.2 step 3
+        # cannot see (the segment counts as retransmitted). RACK decides from now on.
+        # (An echo of an earlier retransmission - a rescue's, a probe's - proves nothing.)
+        rk.reo_seen = True
+        rk.reord_seen += 1
+        tcp.stats.rack_reordering += 1
     done = _undo_cc(tcp, tcb)
     end(tcb)
     return done

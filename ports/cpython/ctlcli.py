@@ -169,12 +169,21 @@ def fmt_ss(rows, tcp=False, udp=False, listening=False, all_=False, info=False):
             # cwnd and ssthresh in segments as Linux shows them (the core counts bytes)
             mss = r["mss"] or 1
             # the congestion controller's name first, as Linux's ss -ti shows it
-            s = "\t %swscale:%d,%d rto:%d rtt:%g/%g mss:%d cwnd:%d" % (
-                r["cc"] + " " if r.get("cc") else "", r["snd_wscale"], r["rcv_wscale"],
+            # options first (ts sack ecn, as Linux's ss), and rack when RACK (RFC 8985) runs
+            opts = "".join(k + " " for k in ("ts", "sack", "ecn", "rack") if r.get(k))
+            s = "\t %s%swscale:%d,%d rto:%d rtt:%g/%g mss:%d cwnd:%d" % (
+                opts, r["cc"] + " " if r.get("cc") else "", r["snd_wscale"], r["rcv_wscale"],
                 r["rto"], r["srtt"], r["rttvar"], r["mss"], r["cwnd"] // mss)
             if r["ssthresh"] is not None:
                 s += " ssthresh:%d" % (r["ssthresh"] // mss)
             s += " snd_wnd:%d retrans:%d/%d" % (r["snd_wnd"], r["retrans"], r["retrans_total"])
+            # Linux shows the reordering degree only when it differs from the default 3
+            if r.get("reordering", 3) != 3:
+                s += " reordering:%d" % r["reordering"]
+            if r.get("reord_seen"):
+                s += " reord_seen:%d" % r["reord_seen"]
+            if r.get("rack") and r.get("reo_wnd"):
+                s += " rack_reo_wnd:%dms" % r["reo_wnd"]
             if r.get("orphan"):
                 s += " orphan"
             out.append(s)

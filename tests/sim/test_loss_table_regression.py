@@ -80,3 +80,12 @@ def test_sack_recovery_beats_newreno_recovery_at_5_percent_loss():
     # RFC 6675: several holes repaired per round trip, against one per RTT (RFC 6582)
     assert (goodput("newreno", True, "random", 0.05, 50)
             > 1.25 * goodput("newreno", False, "random", 0.05, 50))
+
+
+def test_rack_keeps_reordering_from_being_retransmitted():
+    # RFC 8985 6: once reordering is seen, a segment held back 3 ms is waited for (reo_wnd =
+    # min_RTT / 4), not retransmitted; without SACK (RFC 6582) every overtaken one goes again
+    for cc in lt.CCS:
+        with_rack = lt.one(cc=cc, sack=True, rtt=lt.REORDER_RTT, reorder=0.05)
+        without = lt.one(cc=cc, sack=False, rtt=lt.REORDER_RTT, reorder=0.05)
+        assert with_rack["retransmits"] <= 3 < 10 < without["retransmits"], cc

@@ -558,3 +558,81 @@ def test_ece_inside_sack_recovery_does_not_reduce_again():
     assert st.rx_ece == 1 and st.ecn_reductions == 0 and tcb.cc.ssthresh == ss
     assert tcb.flags & T.F_ECN_CWR or st.tx_cwr == 1
     p.close()
+
+
+def _sack_opt(p, last, blocks):
+    o = p.tsopt(last) + struct.pack("!BBBB", 1, 1, 5, 2 + 8 * len(blocks))
+    for a, b in blocks:
+        o += struct.pack("!II", a & 0xFFFFFFFF, b & 0xFFFFFFFF)
+    return o
+
+
+def test_cubic_ece_inside_sack_recovery_does_not_reduce_again():
+    """6.1.2 with RFC 6675 and CUBIC (RFC 9438 4.6): ECN-Echo ACKs while SACK recovery
+    repairs the same window leave cwnd, ssthresh and W_max as the loss set them."""
+    p = EPeer(dict(ON, TCP_SND_BUF=65536, TCP_CC="cubic"))
+    sa, d = _flight(p, 60000)
+    tcb = p.tcb()
+    st = p.tcp.stats
+    una = d[0].seq
+    r = []
+    for k in range(1, 4):  # segment 0 lost: SACKs for 1, 1-2, 1-3
+        r += p.send(p.seq, una, ACK,
+                    opts=_sack_opt(p, d[-1], [(d[1].seq, d[k].seq + len(d[k].data))]))
+    assert st.sack_recoveries == 1 and tcb.sb.in_recovery
+    rxt = [x for x in sent_data(r) if x.seq == una][0]
+    cc = tcb.cc
+    ss, w_max, ev = cc.ssthresh, cc.w_max, cc.events
+    for k in range(4, 8):
+        p.send(p.seq, una, ACK | ECE,
+               opts=_sack_opt(p, rxt, [(d[1].seq, d[k].seq + len(d[k].data))]))
+    assert st.rx_ece == 4 and st.ecn_reductions == 0
+    assert cc.ssthresh == ss and cc.w_max == w_max and cc.events == ev
+    # recovery ends; the receiver still echoes until our CWR reaches it: the same event
+    top = una + (tcb.sb.point - tcb.snd_una)             # RecoveryPoint
+    p.send(p.seq, top, ACK | ECE, opts=p.tsopt(rxt))    # echoes the retransmission: real
+    assert not tcb.sb.in_recovery
+    assert st.ecn_reductions == 0 and cc.events == ev and cc.ssthresh == ss
+    p.close()
+
+
+def test_cubic_a_sack_loss_after_an_ece_in_the_same_window_does_not_reduce_again():
+    """6.1.2: CE marks and drops from one window of data reduce the window once - the ECE
+    reduced it, so the SACK recovery (RFC 6675) that repairs the drop from the same window
+    retransmits without a second reduction (Linux: no new reduction while in CWR)."""
+    p = EPeer(dict(ON, TCP_SND_BUF=65536, TCP_CC="cubic"))
+    sa, d = _flight(p, 60000)
+    tcb = p.tcb()
+    st = p.tcp.stats
+    cc = tcb.cc
+    ack = d[0].seq + len(d[0].data)
+    p.send(p.seq, ack, ACK | ECE, opts=p.tsopt(d[-1]))
+    assert st.ecn_reductions == 1
+    ss, cwnd, ev = cc.ssthresh, cc.cwnd, cc.events
+    r = []
+    for k in range(2, 5):  # d[1] lost: SACKs for 2, 2-3, 2-4
+        r += p.send(p.seq, ack, ACK | ECE,
+                    opts=_sack_opt(p, d[-1], [(d[2].seq, d[k].seq + len(d[k].data))]))
+    assert st.sack_recoveries == 1 and ack in [x.seq for x in sent_data(r)]
+    assert cc.events == ev and cc.ssthresh == ss, (cc.ssthresh, ss)
+    p.close()
+
+
+def test_cubic_a_newreno_recovery_loss_after_an_ece_in_the_same_window_does_not_reduce_again():
+    """6.1.2 without SACK (RFC 5681 3.2 fast retransmit): the drop after the ECE in the same
+    window is repaired, the window not reduced a second time."""
+    p = EPeer(dict(ON, TCP_SND_BUF=65536, TCP_CC="cubic", TCP_SACK=False))
+    sa, d = _flight(p, 60000)
+    tcb = p.tcb()
+    st = p.tcp.stats
+    cc = tcb.cc
+    ack = d[0].seq + len(d[0].data)
+    p.send(p.seq, ack, ACK | ECE, opts=p.tsopt(d[-1]))
+    assert st.ecn_reductions == 1
+    ss, w_max = cc.ssthresh, cc.w_max
+    r = []
+    for i in range(3):  # d[1] lost: three duplicate ACKs
+        r += p.send(p.seq, ack, ACK | ECE, opts=p.tsopt(d[-1]))
+    assert st.fast_retransmits == 1 and [x.seq for x in sent_data(r)][0] == ack
+    assert cc.ssthresh == ss and cc.w_max == w_max and cc.in_recovery
+    p.close()

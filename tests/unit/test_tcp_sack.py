@@ -11,6 +11,7 @@ from tests.unit.test_tcp_segments import Peer, ACK
 from tests.unit.test_tcp_behaviour import filled, data_segs, sq, MSS, BIG
 
 M = 100  # the bare scoreboard's SMSS
+RFC6675 = dict(BIG, TCP_RACK=False)  # DupThresh decides, not RACK's send times (RFC 8985)
 
 
 def board(*ranges, slots=8):
@@ -186,8 +187,9 @@ def test_sack_recovery_retransmits_only_the_hole_and_prr_paces_the_rest():
     pipe lets a new segment out per duplicate (5 (3)); the third SACKed segment makes
     segment 0 IsLost: it alone is retransmitted (4.3). Then PRR (RFC 6937 3): while pipe
     is above ssthresh (6 segments) one new segment for every second one delivered, then
-    one for one (PRR-SSRB) - new data only, no SACKed segment is ever sent again."""
-    p = Peer(BIG)
+    one for one (PRR-SSRB) - new data only, no SACKed segment is ever sent again. DupThresh
+    decides here (TCP_RACK off; test_tcp_rack.py has RACK's time-based rule)."""
+    p = Peer(RFC6675)
     una, d, last = filled(p)
     st = p.tcp.stats
     r1 = p.send(p.seq, una, ACK, opts=sack_opts(p, last, [seg(una, 1)]))
@@ -387,8 +389,9 @@ def test_a_probe_the_peer_already_had_is_no_congestion_event():
 
 def test_a_cumulative_ack_without_sack_blocks_resets_the_duplicate_count():
     """RFC 6675 5: a cumulative ACK resets DupAcks - also one without a SACK option, or two
-    old duplicates and one new one would start a recovery no loss called for."""
-    p = Peer(BIG)
+    old duplicates and one new one would start a recovery no loss called for (DupThresh:
+    TCP_RACK off)."""
+    p = Peer(RFC6675)
     una, d, last = filled(p)
     p.send(p.seq, una, ACK, opts=sack_opts(p, last, [seg(una, 1)]))
     p.send(p.seq, una, ACK, opts=sack_opts(p, last, [seg(una, 1, 2)]))

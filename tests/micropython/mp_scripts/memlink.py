@@ -15,6 +15,13 @@ class Ring:
         self.lose_every = 0  # > 0: every lose_every-th frame put is lost (seeded-free loss)
         self.puts = 0
         self.lost = 0
+        # > 0: every swap_every-th frame put is held back and delivered after the next one
+        # (reordering, allocation-free: one preallocated slot)
+        self.swap_every = 0
+        self.swaps = 0
+        self.swapped = 0
+        self.held = bytearray(size)
+        self.held_n = 0
 
     def put(self, buf, n):
         if self.lose_every:
@@ -22,6 +29,22 @@ class Ring:
             if self.puts % self.lose_every == 0:
                 self.lost += 1
                 return True  # sent, and lost on the wire
+        if self.swap_every and not self.held_n:
+            self.swaps += 1
+            if self.swaps % self.swap_every == 0:
+                fields.copy(self.held, 0, buf, 0, n)
+                self.held_n = n
+                self.swapped += 1
+                return True  # delivered after the next frame
+        if not self._put(buf, n):
+            return False
+        if self.held_n:
+            n = self.held_n
+            self.held_n = 0
+            self._put(self.held, n)
+        return True
+
+    def _put(self, buf, n):
         if self.count >= self.depth:
             self.dropped += 1
             return False

@@ -2,9 +2,12 @@
 losing every LOSE_EVERY-th frame in both directions; after an unlocked warm-up with the same
 loss (connection, rings, SACK scoreboard), TCP_BYTES go through the TCP echo with
 micropython.heap_lock() held - SACK blocks, the scoreboard, RFC 6675 recovery with PRR and
-the tail loss probe must allocate nothing. Prints one JSON line.
+the tail loss probe must allocate nothing. CONFIG (JSON) adds board settings, e.g.
+{"TCP_CC": "cubic"} for CUBIC's congestion avoidance between the losses; SWAP_EVERY > 0
+delivers every SWAP_EVERY-th frame after the next one (reordering), so RACK (RFC 8985) sees
+reordering and takes over loss detection, its reordering timer included. Prints one JSON line.
 
-    micropython sack_heaplock.py LIB [TCP_BYTES] [LOSE_EVERY]
+    micropython sack_heaplock.py LIB [TCP_BYTES] [LOSE_EVERY] [CONFIG] [SWAP_EVERY]
 """
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -21,6 +24,9 @@ LOSE_EVERY = int(sys.argv[3]) if len(sys.argv) > 3 else 50
 MAC_A = b"\x02\0\0\0\0\x0a"
 MAC_B = b"\x02\0\0\0\0\x0b"
 CFG = {"TCP_MAX_RETRIES": 30}
+if len(sys.argv) > 4:
+    CFG.update(json.loads(sys.argv[4]))
+SWAP_EVERY = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 
 la, lb = pair(MAC_A, MAC_B)
 a = Stack(CFG)
@@ -31,11 +37,15 @@ bench = heaplock_bench.Bench(a, b, bytes([192, 0, 2, 10]), bytes([192, 0, 2, 11]
                              MAC_B, lambda f, n: lb.rx.put(f, n), la.rx.get)
 la.tx.lose_every = LOSE_EVERY
 lb.tx.lose_every = LOSE_EVERY
+la.tx.swap_every = SWAP_EVERY   # data one way (the echo sends it back: both ways)
+lb.tx.swap_every = SWAP_EVERY
 bench.tcp_pump(256 << 10)          # warm-up, unlocked, with the same loss
 recv0 = bench.recvd
-K = ("sack_recoveries", "rx_sack_blocks", "tx_retransmits", "tlp_probes", "rto_expired")
+K = ("sack_recoveries", "rx_sack_blocks", "tx_retransmits", "tlp_probes", "rto_expired",
+     "cubic_epochs", "rack_reordering", "rack_reo_timeouts", "spurious_recoveries")
 before = [getattr(a.tcp.stats, k) + getattr(b.tcp.stats, k) for k in K]
 lost0 = la.tx.lost + lb.tx.lost
+swapped0 = la.tx.swapped + lb.tx.swapped
 failure = None  # every global exists before the lock: a new one would grow the dict
 gc.collect()
 micropython.heap_lock()
@@ -45,7 +55,8 @@ except MemoryError:
     failure = "MemoryError"
 micropython.heap_unlock()
 res = {"failure": failure, "tcp_bytes_echoed": bench.recvd - recv0,
-       "tcp_mismatches": bench.mismatches, "lost": la.tx.lost + lb.tx.lost - lost0}
+       "tcp_mismatches": bench.mismatches, "lost": la.tx.lost + lb.tx.lost - lost0,
+       "swapped": la.tx.swapped + lb.tx.swapped - swapped0}
 i = 0
 for k in K:  # what happened while locked
     res[k] = getattr(a.tcp.stats, k) + getattr(b.tcp.stats, k) - before[i]
