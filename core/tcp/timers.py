@@ -6,7 +6,10 @@ TCP_SYN_RETRIES - an active open never before R2_SYN_MS, RFC 9293 3.8.3), persis
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
-from ustack.core.tcp import undo
+try:
+    from ustack.core.tcp import undo
+except ImportError:  # a board built without "undo" (ports/micropython/build.py)
+    from ustack.core.tcp import undo_off as undo
 from ustack.core.tcp.seq import seq_sub
 from ustack.core.compat import const
 

@@ -36,8 +36,9 @@ FEATURE_MODULES = {
     "filter": ("core/filter.py",),
     "dhcp": ("core/dhcp.py", "core/wire/dhcp.py"),
     "dns": ("core/dns.py", "core/wire/dns.py"),
-    "sack": ("core/tcp/sack.py",),
-    "cubic": ("core/tcp/cc_cubic.py",),
+    "sack": ("core/tcp/scoreboard.py",),   # RFC 6675 SACK recovery (else NewReno's)
+    "cubic": ("core/tcp/cc_cubic.py",),    # TCP_CC "cubic" (else a clear config error)
+    "undo": ("core/tcp/undo.py",),         # RFC 3522/3708 undo (else core/tcp/undo_off.py)
     "forwarding": (),
 }
 DRIVER_MODULES = {
