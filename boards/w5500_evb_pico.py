@@ -19,7 +19,8 @@ PINS = {"int": 21, "rst": 20}
 IP = "192.0.2.2/24"
 GATEWAY = None
 MAC = "02:08:dc:00:00:02"    # locally administered; WIZnet's OUI is 00:08:dc
-FEATURES = ("tcp",)
+FEATURES = ("tcp", "sack", "dhcp", "dns", "socket")  # ports/micropython/build.py FEATURE_MODULES
+TCP_PREALLOC = 2            # rings for the two connections a board serves, made at start
 SERVE = "echo"
 CONFIG = {
     "PBUF_COUNT": 8,         # the chip buffers 16 KB of RX itself
@@ -36,8 +37,8 @@ CONFIG = {
     "SOCKETS": 8,
     "UDP_RX_QUEUE": 4,
     "TCP_MAX_CONNS": 4,
-    "TCP_SND_BUF": 4096,
-    "TCP_RCV_BUF": 4096,
+    "TCP_SND_BUF": 3072,      # two full segments and a bit: with two connections the data
+    "TCP_RCV_BUF": 3072,      # stays under 64 KB (benchmarks/memory.md, issue 15)
     "TCP_BACKLOG": 2,
     "TCP_SYN_QUEUE": 2,       # below TCP_MAX_CONNS: half-open ones never hold every TCB
     "TCP_OOO_SEGMENTS": 4,

@@ -56,6 +56,59 @@ def board_modules(report):
     return sorted(set(mods), key=lambda m: (m.count("."), m))
 
 
+def import_order(names):
+    """names ordered so that what a module imports at its top level comes before it (its
+    own heap cost is then what importing it adds)."""
+    from ustack.ports.micropython.build import module_to_path, imports_of
+    names = list(names)
+    done = []
+    seen = set()
+
+    def visit(m):
+        if m in seen:
+            return
+        seen.add(m)
+        parts = m.split(".")
+        for i in range(2, len(parts)):
+            visit(".".join(parts[:i]))  # the packages on the way down
+        rel = module_to_path(m)
+        if rel is not None:
+            for dep in sorted(imports_of(rel)[0]):
+                if dep in names or module_to_path(dep) is not None and dep != m:
+                    if module_to_path(dep) is not None:
+                        visit(dep)
+        done.append(m)
+    for m in names:
+        visit(m)
+    return [m for m in done if m in names or m.count(".") <= 2]
+
+
+def driver_modules(board):
+    """The board's chip driver as module names: imported as code (the scenario's frames go
+    over the test link instead)."""
+    from ustack.ports.micropython.build import DRIVER_MODULES
+    if isinstance(board, str):
+        from ustack import boards
+        board = boards.load(board)
+    return ["ustack." + r[:-3].replace("/", ".")
+            for r in DRIVER_MODULES.get(getattr(board, "DRIVER", None), ())]
+
+
+def feature_modules(board):
+    """Every module of the board's optional features (build.FEATURE_MODULES and
+    PORT_FEATURE_MODULES but "tcp", which the scenario loads by running): a board that has
+    DHCP, DNS or the socket facade has them to be used."""
+    from ustack.ports.micropython.build import FEATURE_MODULES, PORT_FEATURE_MODULES
+    out = []
+    for f in getattr(board, "FEATURES", ()) or ():
+        if f == "tcp":
+            continue
+        for rel in FEATURE_MODULES.get(f, ()) + PORT_FEATURE_MODULES.get(f, ()):
+            if rel.endswith(".py"):
+                out.append("ustack." + rel[:-3].replace("/", "."))
+    return out
+
+
 def settings_for(board, extra=None):
     from ustack import boards
     d = boards.as_dict(boards.load(board) if isinstance(board, str) else board)
@@ -94,19 +147,30 @@ class _Run:
 def run_board(board, lib, heapsize, nbytes=16384, locked_bytes=16384, modules=None,
               extra=None, timeout=240):
     """The scenario above; `lib` the build's lib/ (ustack/...), `modules` what to import as
-    the board's code (default: every module of the build but the CPython-only ones)."""
+    the board's code (default: what a first run of the scenario imported, the chip driver and every module of
+    the board's optional features, feature_modules)."""
     import json
     from ustack.core.stack import Stack
     from ustack.core import socket as so
     from ustack.ports.micropython.wasm import WasmBoard
     settings = settings_for(board, extra)
-    rep = {"heapsize": heapsize}
+    if modules is None:
+        # what the board imports running this: a first run tells, a second measures it
+        modules = run_board(board, lib, heapsize, nbytes=1024, locked_bytes=1024, modules=(),
+                            extra=extra, timeout=timeout)["loaded"]
+        modules = import_order(modules + driver_modules(board) + feature_modules(board))
+    rep = {"heapsize": heapsize, "modules": list(modules)}
     with WasmBoard(SCRIPT, [(lib, "/lib")], heapsize) as wb:
         r = _Run(wb)
         r.call("imp", "gc")
         base = r.live
+        rep["imports"] = {}
+        prev = r.live
         for m in modules or ():
             r.call("imp", m)
+            r.call("imp", "gc")
+            rep["imports"][m] = r.live - prev   # with what it imported first
+            prev = r.live
         r.call("imp", "gc")
         rep["code"] = r.live - base
         rep["import_step_max"] = r.step_max
@@ -187,6 +251,7 @@ def run_board(board, lib, heapsize, nbytes=16384, locked_bytes=16384, modules=No
         rep["locked_polls"] = fails[1]
         rep["counters"] = json.loads(wb.call("counters", "tcp.conn_established,"
                                               "svc.tcp7.accepted,tcp.no_memory"))
+        rep["loaded"] = wb.call("loaded").split(",")
         for s in socks:
             s.close()
         rep["heap"] = wb.max_heap
@@ -197,10 +262,11 @@ def run_board(board, lib, heapsize, nbytes=16384, locked_bytes=16384, modules=No
     return rep
 
 
-def wasm_lib(board, out, source=False):
+def wasm_lib(board, out, source=False, opt=()):
     """The board's module set (build.select_modules) for the wasm port in out/lib: bytecode
     .mpy files (no -march: the port has no native emitter), or the sources. checksum_viper
-    stays out (checksum.py then uses its pure csum). -> (lib, module names, .mpy bytes)."""
+    stays out (checksum.py then uses its pure csum). opt: more mpy-cross arguments ("-O3"
+    drops line numbers). -> (lib, module names, .mpy bytes)."""
     import shutil
     from ustack.ports.micropython.build import select_modules, compile_one, HERE as PM, ROOT
     mods = [r for r, _ in select_modules(board)[0] if not r.endswith("checksum_viper.py")]
@@ -220,7 +286,7 @@ def wasm_lib(board, out, source=False):
             shutil.copyfile(src, dst)
             continue
         dst = os.path.join(pkg, rel[:-3] + ".mpy")
-        ok, msg = compile_one(src, dst, None, "ustack/" + rel)
+        ok, msg = compile_one(src, dst, None, "ustack/" + rel, extra=opt)
         if not ok:
             raise RuntimeError("mpy-cross %s: %s" % (rel, msg))
         total += os.path.getsize(dst)

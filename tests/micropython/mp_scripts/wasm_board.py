@@ -158,3 +158,8 @@ def counters(keys):
     import json
     c = app.counters()
     return json.dumps(dict((k, c.get(k, 0)) for k in keys.split(",") if k))
+
+
+def loaded(*_):
+    """The ustack modules imported so far, comma-separated."""
+    return ",".join(sorted(k for k in sys.modules if k.startswith("ustack")))
