@@ -239,6 +239,8 @@ def run_board(board, lib, heapsize, nbytes=16384, locked_bytes=16384, modules=No
                 socks.append(s)
             rep["echoed"] = echo(socks, nbytes, "step")
         rep["pinged"] = ping(1, "step")
+        for _ in range(10):
+            turn()   # the last ACKs delivered: both connections idle and open
         r.call("imp", "gc")
         rep["data"] = r.live - base - rep["code"]
         rep["step_max"] = r.step_max
