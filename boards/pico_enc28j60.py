@@ -38,8 +38,8 @@ CONFIG = {
     "SOCKETS": 8,
     "UDP_RX_QUEUE": 4,
     "TCP_MAX_CONNS": 4,
-    "TCP_SND_BUF": 3072,      # two full segments and a bit: with two connections the data
-    "TCP_RCV_BUF": 3072,      # stays under 64 KB (benchmarks/memory.md, issue 15)
+    "TCP_SND_BUF": 4096,
+    "TCP_RCV_BUF": 4096,
     "TCP_BACKLOG": 2,
     "TCP_SYN_QUEUE": 2,       # below TCP_MAX_CONNS: half-open ones never hold every TCB
     "TCP_OOO_SEGMENTS": 4,

@@ -14,8 +14,9 @@ must come as source or fall back), `micropython.heap_lock()`, `mem_info()`, `gc.
 no `mem_peak()`, no `socket`, no `os.urandom`.
 
 Its garbage collector never runs while Python code runs (the C stack of a wasm program cannot
-be scanned): it collects only between two calls from JavaScript, and an allocation that does
-not fit makes the heap grow by a new area instead of failing. So the board runs in calls: each
+be scanned): it collects only between two calls from JavaScript (and there only once garbage
+piled up: WasmBoard.collect() forces one), and an allocation that does not fit makes the heap
+grow by a new area instead of failing. So the board runs in calls: each
 of WasmBoard's call()s is one, after which the garbage is gone; the heap's size (H) after a
 call says whether the live data plus that call's garbage ever outgrew `heapsize` - stricter
 than a board, whose collector also runs inside a call.
@@ -134,6 +135,19 @@ class WasmBoard:
                 raise WasmError(line[2:].replace("\\n", "\n"))
             else:
                 self.out.append(line)
+
+    def collect(self):
+        """A full collection now (the port collects between calls only once garbage piled
+        up): the next call's a0 is then what is live."""
+        self.p.stdin.write("C\n")
+        self.p.stdin.flush()
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                raise WasmError("the wasm port ended: " + self.p.stderr.read()[-2000:])
+            if line.startswith("R "):
+                return
+            self.out.append(line.rstrip("\n"))
 
     def close(self):
         if self.p.poll() is None:

@@ -8,9 +8,12 @@
 //
 // The script runs first. With "serve", commands then come on stdin, one a line:
 //   F <hex>        a frame for the script's receive ring (see wasm.py RING_*)
-//   X <name> <arg> call the script's global name(arg) (arg a string); each call is a separate
+//   X <name> <arg> call the script's global name(arg) (arg a string; a return value -n means
+//                  n int32 results in the script's OUT array, at outaddr()); each call is a separate
 //                  external call, so the port's garbage collector runs between two of them
 //                  (it never collects inside one: this port grows its heap instead)
+//   C              collect the garbage now (between two calls the port collects only when
+//                  it has piled up: a call's gc.mem_alloc() may count earlier calls' garbage)
 //   Q              quit
 // and after each X the runner prints the frames the script put in its transmit ring
 // (F <hex>), the heap's size as micropython.mem_info() last printed it (H <total bytes>),
@@ -130,18 +133,37 @@ function readLine() {
   }
 }
 
+const fns = new Map();
+let outAddr = null;
 for (;;) {
   const line = readLine();
   if (line === null || line === "Q") break;
-  if (line.startsWith("F ")) {
+  if (line === "C") {
+    // a full collection now: between calls the port collects only now and then
+    mp.runPython("import gc\ngc.collect()");
+    outw("R 0");
+  } else if (line.startsWith("F ")) {
     putFrame(Buffer.from(line.slice(2), "hex"));
   } else if (line.startsWith("X ")) {
     const sp = line.indexOf(" ", 2);
     const name = sp < 0 ? line.slice(2) : line.slice(2, sp);
     const arg = sp < 0 ? "" : line.slice(sp + 1);
     let res, err = null;
+    // each call from a collected heap: a0 is what is live, a run in a limited heap grows it
+    // only when the live data and the call's own garbage do not fit
+    mp.runPython("import gc\ngc.collect()");
     try {
-      res = mp.globals.get(name)(arg);
+      // one proxy per function for the whole run: each globals.get() would make a new one,
+      // held in the port's proxy table (about 80 bytes of heap a call)
+      if (!fns.has(name)) fns.set(name, mp.globals.get(name));
+      res = fns.get(name)(arg);
+      if (typeof res === "number" && res < 0) {
+        // -n: n int32 results in the script's OUT array (outaddr())
+        if (outAddr === null) outAddr = mp.globals.get("outaddr")();
+        const v = [];
+        for (let i = 0; i < -res; i++) v.push(M.getValue(outAddr + 4 * i, "i32"));
+        res = v.join(" ");
+      }
     } catch (e) {
       err = pyError(e);
     }

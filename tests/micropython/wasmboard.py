@@ -130,6 +130,11 @@ class _Run:
         self.peak = 0
         self.calls = 0
 
+    def live_now(self):
+        """A full collection, then a call: self.live is what is live."""
+        self.wb.collect()
+        self.call("imp", "gc")
+
     def call(self, name, arg=""):
         r = self.wb.call(name, arg).split()
         self.calls += 1
@@ -144,8 +149,44 @@ class _Run:
         return r
 
 
+def dhcp_server(frame, board_mac):
+    """The peer's DHCP server (RFC 2131 4.3.1, 4.3.2): an OFFER for a DISCOVER, an ACK for a
+    REQUEST, of BOARD_IP with a 255.255.255.0 mask, PEER_IP as router and name server;
+    None for any other frame."""
+    from tests import frames as F
+    from tests.unit.test_dhcp import bootp, opt, lease_opts  # noqa: F401
+    if len(frame) < 14 + 20 + 8 + 240 or frame[12:14] != b"\x08\x00" or frame[23] != 17:
+        return None
+    ihl = (frame[14] & 15) * 4
+    u = 14 + ihl
+    if frame[u + 2:u + 4] != b"\x00\x43":   # to port 67
+        return None
+    m = u + 8
+    xid = frame[m + 4:m + 8]
+    i = m + 240
+    mtype = None
+    while i + 1 < len(frame) and frame[i] != 255:
+        if frame[i] == 0:
+            i += 1
+            continue
+        if frame[i] == 53:
+            mtype = frame[i + 2]
+        i += 2 + frame[i + 1]
+    reply = {1: 2, 3: 5}.get(mtype)   # DISCOVER -> OFFER, REQUEST -> ACK
+    if reply is None:
+        return None
+    ip = bytes(int(x) for x in BOARD_IP.split("."))
+    srv = bytes(int(x) for x in PEER_IP.split("."))
+    options = opt(1, b"\xff\xff\xff\x00") + opt(3, srv) + opt(6, srv) + \
+        opt(51, (3600).to_bytes(4, "big"))
+    payload = bootp(xid, reply, yiaddr=ip, options=options, chaddr=board_mac, server_id=srv)
+    bc = b"\xff" * 4
+    return F.eth(b"\xff" * 6, PEER_MAC, 0x0800, F.ipv4(srv, bc, 17, F.udp(srv, bc, 67, 68,
+                                                                        payload)))
+
+
 def run_board(board, lib, heapsize, nbytes=16384, locked_bytes=16384, modules=None,
-              extra=None, timeout=240):
+              extra=None, timeout=240, dhcp=False, idle=0):
     """The scenario above; `lib` the build's lib/ (ustack/...), `modules` what to import as
     the board's code (default: what a first run of the scenario imported, the chip driver and every module of
     the board's optional features, feature_modules)."""
@@ -154,38 +195,42 @@ def run_board(board, lib, heapsize, nbytes=16384, locked_bytes=16384, modules=No
     from ustack.core import socket as so
     from ustack.ports.micropython.wasm import WasmBoard
     settings = settings_for(board, extra)
+    if dhcp:
+        settings["DHCP"] = True   # the address from the peer's DHCP server (dhcp_server)
     if modules is None:
         # what the board imports running this: a first run tells, a second measures it
         modules = run_board(board, lib, heapsize, nbytes=1024, locked_bytes=1024, modules=(),
-                            extra=extra, timeout=timeout)["loaded"]
+                            extra=extra, timeout=timeout, dhcp=dhcp)["loaded"]
         modules = import_order(modules + driver_modules(board) + feature_modules(board))
     rep = {"heapsize": heapsize, "modules": list(modules)}
     with WasmBoard(SCRIPT, [(lib, "/lib")], heapsize) as wb:
         r = _Run(wb)
-        r.call("imp", "gc")
+        r.live_now()
         base = r.live
         rep["imports"] = {}
         prev = r.live
         for m in modules or ():
             r.call("imp", m)
-            r.call("imp", "gc")
+            r.live_now()
             rep["imports"][m] = r.live - prev   # with what it imported first
             prev = r.live
-        r.call("imp", "gc")
+        r.live_now()
         rep["code"] = r.live - base
         rep["import_step_max"] = r.step_max
         r.step_max = 0
         r.call("linkup", json.dumps(settings))
-        r.call("imp", "gc")
+        r.live_now()
         rep["link"] = r.live - base - rep["code"]
         base += rep["link"]
         r.call("start", json.dumps(settings))
-        r.call("imp", "gc")
+        r.live_now()
         rep["setup"] = r.live - base - rep["code"]
         peer = Stack()
         pl = PeerLink()
         peer.add_interface("eth0", pl, ip=PEER_IP + "/24")
         tcp = "tcp" in settings.get("FEATURES", ("tcp",))
+        board_mac = bytes(int(x, 16) for x in settings["MAC"].split(":"))
+        dhcp_seen = [0]
         fails = [0, 0]
 
         def turn(name="step"):
@@ -199,7 +244,13 @@ def run_board(board, lib, heapsize, nbytes=16384, locked_bytes=16384, modules=No
                 fails[0] += int(res[0])
                 fails[1] += 1
             while wb.frames:
-                pl.rx.append(wb.frames.pop(0))
+                f = wb.frames.pop(0)
+                answer = dhcp_server(f, board_mac) if dhcp else None
+                if answer is not None:
+                    dhcp_seen[0] += 1
+                    pl.tx.appendleft(answer)   # to the board with the next call
+                else:
+                    pl.rx.append(f)
             peer.poll(int(time.monotonic() * 1000))
 
         def echo(socks, n, name):
@@ -230,6 +281,17 @@ def run_board(board, lib, heapsize, nbytes=16384, locked_bytes=16384, modules=No
                     break
             return p.received == 1
 
+        if dhcp:
+            # RFC 2131 and the RFC 5227 probes (1-2 s each) on the board's own clock
+            end = time.monotonic() + 30
+            got = "0"
+            while time.monotonic() < end:
+                turn()
+                got = wb.call("bound")
+                if got != "0":
+                    break
+            rep["dhcp_bound"] = wb.call("leased") if got != "0" else None
+            rep["dhcp_exchanges"] = dhcp_seen[0]
         socks = []
         if tcp:
             for _ in range(2):
@@ -239,9 +301,9 @@ def run_board(board, lib, heapsize, nbytes=16384, locked_bytes=16384, modules=No
                 socks.append(s)
             rep["echoed"] = echo(socks, nbytes, "step")
         rep["pinged"] = ping(1, "step")
-        for _ in range(10):
+        for _ in range(10 + idle):
             turn()   # the last ACKs delivered: both connections idle and open
-        r.call("imp", "gc")
+        r.live_now()
         rep["data"] = r.live - base - rep["code"]
         rep["step_max"] = r.step_max
         rep["step_max_at"] = r.step_max_at

@@ -2,9 +2,9 @@
 board's App (ports/micropython/app.py) on a link whose frames the host moves through two
 preallocated rings, driven call by call so the port's collector runs between calls.
 
-Every function takes one string and returns one: "a0 a1 ..." where a0 is gc.mem_alloc() when
-the call began (after the collection between calls: what was live) and a1 when it ended
-(nothing is collected inside a call: a1 - a0 is all the call allocated).
+Every function takes one string; the measuring ones give back a0 a1 (in OUT, see _ret): a0
+is gc.mem_alloc() when the call began (after the collection between calls: what was live) and
+a1 when it ended (nothing is collected inside a call: a1 - a0 is all the call allocated).
     imp(module)       import one module (the board's code, one call each)
     linkup(json)      the test link (MAC, MTU of the settings)
     start(json)       the App with these settings (the board's, SERVE etc.) on the ring link
@@ -13,6 +13,7 @@ the call began (after the collection between calls: what was live) and a1 when i
     counters(keys)    the App's counters named (comma-separated), as JSON
     rings()           the ring addresses for the runner
 Top level imports only what the firmware has frozen or built in (no heap)."""
+import array
 import gc
 import micropython
 import sys
@@ -24,6 +25,22 @@ DEPTH = 8            # frames each way; the host moves them after every call
 SIZE = 1536
 app = None
 link = None
+# results go back as ints in OUT, the call returning -n for n of them: a str returned to
+# JavaScript stays in the port's heap (about 20 bytes a call, measured)
+OUT = array.array("i", [0] * 4)
+
+
+def outaddr(*_):
+    import uctypes
+    return uctypes.addressof(OUT)
+
+
+def _ret(x, y, z=0, n=2):
+    """n results (x, y, z) in OUT (fixed arguments: a *args tuple stayed in the heap)."""
+    OUT[0] = x
+    OUT[1] = y
+    OUT[2] = z
+    return -n
 
 
 def _used():
@@ -39,7 +56,7 @@ def imp(name):
     __import__(name)
     a1 = _used()
     _memline()
-    return "%d %d" % (a0, a1)
+    return _ret(a0, a1)
 
 
 def _ring_link(mac, mtu):
@@ -102,7 +119,7 @@ def linkup(settings):
     link = _ring_link(appmod.parse_mac(s["MAC"]), s.get("MTU", 1500))
     a1 = _used()
     _memline()
-    return "%d %d" % (a0, a1)
+    return _ret(a0, a1)
 
 
 def start(settings):
@@ -117,7 +134,7 @@ def start(settings):
     appmod.gc_threshold()
     a1 = _used()
     _memline()
-    return "%d %d" % (a0, a1)
+    return _ret(a0, a1)
 
 
 def rings(*_):
@@ -133,7 +150,7 @@ def step(n):
         app.step()
     a1 = _used()
     _memline()
-    return "%d %d" % (a0, a1)
+    return _ret(a0, a1)
 
 
 def locked(n):
@@ -151,7 +168,7 @@ def locked(n):
         micropython.heap_unlock()
     a1 = _used()
     _memline()
-    return "%d %d %d" % (fails, a0, a1)
+    return _ret(fails, a0, a1, 3)
 
 
 def counters(keys):
@@ -163,3 +180,14 @@ def counters(keys):
 def loaded(*_):
     """The ustack modules imported so far, comma-separated."""
     return ",".join(sorted(k for k in sys.modules if k.startswith("ustack")))
+
+
+def bound(*_):
+    """1 once the DHCP lease is bound, else 0."""
+    d = app.stack.dhcp
+    return 1 if d is not None and d.bound() else 0
+
+
+def leased(*_):
+    """The leased address."""
+    return app.stack.dhcp.lease()["ip"]
