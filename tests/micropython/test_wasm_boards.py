@@ -106,3 +106,20 @@ def test_a_limited_heap_is_a_real_limit_on_the_wasm_port(wasm_port, tmp_path, bo
     assert not fit["grew"], (fit["heap0"], fit["heap"])
     half = _run(board, tmp_path, (big["peak"] + big["link"]) // 2)
     assert half["grew"], (half["heap0"], half["heap"])
+
+
+@pytest.mark.parametrize("board", ["w5500_evb_pico"])
+def test_a_dhcp_board_leases_its_address_then_serves_on_32_bit_micropython(wasm_port, tmp_path,
+                                                                          board):
+    """RFC 2131: DISCOVER, OFFER, REQUEST, ACK with the peer's server (wasmboard.dhcp_server),
+    the RFC 5227 probes on the board's clock, then the two echo connections and the ping on
+    the leased address, and the heap-locked steady state."""
+    b = _board(board)
+    assert "dhcp" in b.FEATURES
+    lib, names, mpy = wasm_lib(b, str(tmp_path / "w"))
+    rep = run_board(b, lib, BIG, extra={"FEATURES": list(b.FEATURES),
+                                        "CONFIG": dict(b.CONFIG)}, dhcp=True)
+    assert rep["dhcp_bound"] == "192.0.2.2" and rep["dhcp_exchanges"] == 2, rep
+    _ran(rep)
+    assert "ustack.core.dhcp" in rep["loaded"]
+    assert rep["data"] <= DATA_MAX, rep["data"]
