@@ -18,6 +18,12 @@ Which modules: every core module except those of features the board leaves out
 the closure of their unconditional imports (a module imported at top level, outside
 try/except ImportError, always ships, even when its feature is off; the report says why).
 CPython-only modules (build/deploy/runtime/stage) never ship.
+
+Optional TCP parts: "sack" ships scoreboard.py (without it SACK blocks are still sent but
+ignored on receipt, RFC 2018: NewReno recovers), "undo" ships undo.py (without it the core
+takes undo_off.py: nothing is ever taken back), "cubic" ships cc_cubic.py (TCP_CC "cubic"
+is then a clear config error). ECN and tail loss probes are code inside input.py/output.py:
+switched by config (TCP_ECN, TCP_TLP), not by module. What each costs: benchmarks/memory.md.
 """
 import ast
 import json
