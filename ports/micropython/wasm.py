@@ -1,5 +1,7 @@
-"""Host side (CPython): MicroPython's WebAssembly port as a 32-bit MicroPython for figures a
-board would show (objects, dicts and function tables are half the 64-bit unix port's).
+"""Host side (CPython): MicroPython's WebAssembly port, a 32-bit MicroPython, under Node.js.
+
+It gives the figures a board would show (objects, dicts and function tables are half the size
+they are on the 64-bit unix port).
 
     python -m ustack.ports.micropython.wasm --install      # npm install into build/wasm
     r = run("script.py", [(lib_dir, "/lib")], heapsize=190 * 1024)   # batch: stdout, rc
