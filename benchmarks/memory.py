@@ -281,8 +281,8 @@ def render_wasm(wb, fc):
                 "Each feature added alone to the smallest TCP build (`FEATURES = (\"tcp\",)`), "
                 "pico_enc28j60's sizes, measured as above: code = heap its modules take once "
                 "imported from .mpy, data = what the running stack with two connections holds "
-                "more (within about 1 KB from run to run: buffers and segments in flight differ), flash "
-                "= the armv6m .mpy bytes it adds (`invoke mpy`).", "",
+                "more (within about 1 KB from run to run: buffers and segments in flight "
+                "differ), flash = the armv6m .mpy bytes it adds (`invoke mpy`).", "",
                 "| feature | code (bytes) | data (bytes) | flash .mpy (bytes) |",
                 "|---|---|---|---|"]
         for row, code, data, flash in fc:

@@ -3,7 +3,6 @@ Node.js, ports/micropython/wasm.py): loaded from bytecode .mpy files, the board'
 CONFIG, UDP and TCP echo, two TCP connections from a CPython peer and a ping, then the same with
 micropython.heap_lock() held (tests/micropython/wasmboard.py). The figures are in
 benchmarks/memory.md; the bounds here keep them from creeping up."""
-import os
 import shutil
 
 import pytest

@@ -188,8 +188,9 @@ def dhcp_server(frame, board_mac):
 def run_board(board, lib, heapsize, nbytes=16384, locked_bytes=16384, modules=None,
               extra=None, timeout=240, dhcp=False, idle=0):
     """The scenario above; `lib` the build's lib/ (ustack/...), `modules` what to import as
-    the board's code (default: what a first run of the scenario imported, the chip driver and every module of
-    the board's optional features, feature_modules)."""
+    the board's code (default: what a first run of the scenario imported, the chip driver
+    and every module of the board's optional features, feature_modules); `dhcp`: the
+    address from the peer's DHCP server; `idle`: more idle polls before data is measured."""
     import json
     from ustack.core.stack import Stack
     from ustack.core import socket as so
