@@ -128,12 +128,14 @@ def bench(c, quick=False, out="", runtime="cpython", readme=False, impaired=Fals
                                           "unchanged (invoke bench --readme shows the results there)"))
 
 
-@task(help={"board": "board name in boards/ (default unix)", "out": "output directory"})
-def mpy(c, board="unix", out="build/mpy"):
+@task(help={"board": "board name in boards/ (default unix)", "out": "output directory",
+            "opt": "mpy-cross -O level (3: no line numbers, smaller code; default the board's)"})
+def mpy(c, board="unix", out="build/mpy", opt=""):
     """Compile the modules a board needs with mpy-cross and report the .mpy size."""
     step("mpy", "compiling the modules board %s needs with mpy-cross into %s/%s" % (board, out, board))
     with c.cd(ROOT):
-        c.run("%s -m ustack.ports.micropython.build --board %s --out %s" % (PY, board, out))
+        c.run("%s -m ustack.ports.micropython.build --board %s --out %s%s" % (
+            PY, board, out, " --opt %d" % int(opt) if opt else ""))
 
 
 @task(help={"board": "board name", "port": "serial port / pty of the board"})

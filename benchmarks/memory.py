@@ -12,7 +12,13 @@ Three tables:
   its congestion controller object.
 
 The unix port is a 64-bit build: pointers, and so objects, dicts and function tables, are
-twice their size on a 32-bit MCU, so these figures are upper bounds for a board.
+twice their size on a 32-bit MCU, so these figures are upper bounds for a board. The 32-bit
+figures come from MicroPython's WebAssembly port (ports/micropython/wasm.py, Node.js):
+- per board: its module set as bytecode .mpy files, its settings and CONFIG, two TCP echo
+  connections and a ping from a CPython peer, then the same with the heap locked
+  (tests/micropython/wasmboard.py), once with a large heap (the figures) and once with the
+  board's heap and with 80 % of it (does it fit, with 20 % to spare);
+- per feature: what adding it to the smallest TCP board costs in code and data.
 """
 import argparse
 import os
@@ -22,6 +28,22 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MCU_BOARDS = ("w5500_evb_pico", "pico_enc28j60", "esp32_w5500", "unix")
+WASM_BOARDS = ("w5500_evb_pico", "pico_enc28j60", "esp32_w5500")
+WASM_BIG = 4 << 20      # the heap for the figures themselves (nothing limits them)
+SPARE = 0.2             # issue 15: at least 20 % of a Pico's heap left over
+# per-feature costs: each feature added alone to the smallest TCP board (FEATURES_BASE), on
+# the pico_enc28j60's sizes; (row, FEATURES added, CONFIG changes)
+FEATURES_BASE = ("tcp",)
+FEATURE_ROWS = (
+    ("TCP (against no TCP at all)", None, None),
+    ("SACK recovery (scoreboard.py, RFC 6675)", ("sack",), None),
+    ("undo (undo.py, RFC 3522/3708)", ("undo",), None),
+    ("CUBIC (cc_cubic.py, TCP_CC=cubic)", ("cubic",), {"TCP_CC": "cubic"}),
+    ("DHCP client (dhcp.py, wire/dhcp.py)", ("dhcp",), None),
+    ("DNS resolver (dns.py, wire/dns.py)", ("dns",), None),
+    ("raw sockets (raw.py)", ("raw",), None),
+    ("socket/network facades (usock.py, netif.py)", ("socket",), None),
+)
 
 
 def board_builds(out):
@@ -150,7 +172,130 @@ def render_costs(costs):
     return out
 
 
-def render(builds, mem, smallest, costs=None):
+def _variant(board, features, config=None):
+    """The board with other FEATURES (and CONFIG changes), as a plain namespace."""
+    import types
+    from ustack import boards
+    d = boards.as_dict(board)
+    d["FEATURES"] = tuple(features)
+    d["NAME"] = d["NAME"] + "+" + "+".join(features)
+    if config:
+        d["CONFIG"] = dict(d["CONFIG"], **config)
+    return types.SimpleNamespace(**d)
+
+
+def wasm_run(board, work, heapsize, everything=False, **kw):
+    """run_board on the wasm port with the board's own bytecode .mpy set -> its report. Code
+    is what the board imports running the scenario (its chip driver too), or with
+    `everything` every module the build ships."""
+    from tests.micropython.wasmboard import wasm_lib, run_board, import_order
+    lib, names, mpy = wasm_lib(board, work)
+    rep = run_board(board, lib, heapsize, modules=import_order(names) if everything else None,
+                    extra={"FEATURES": list(board.FEATURES), "CONFIG": dict(board.CONFIG)},
+                    **kw)
+    rep["mpy_bytecode"] = mpy
+    return rep
+
+
+def link_allowance(rep):
+    """The test link's rings sit in the same heap: a limited run gets the board's heap plus
+    exactly what they took (a chip driver keeps its frames in the chip)."""
+    return rep["link"]
+
+
+def wasm_boards(work):
+    """-> [(board, heap, rep at WASM_BIG, fits in HEAP, fits in (1-SPARE)*HEAP)]."""
+    from ustack import boards
+    rows = []
+    for name in WASM_BOARDS:
+        b = boards.load(name)
+        big = wasm_run(b, os.path.join(work, name), WASM_BIG)
+        fits = []
+        for frac in (1.0, 1.0 - SPARE):
+            h = int(b.HEAP * frac) + link_allowance(big)
+            r = wasm_run(b, os.path.join(work, name), h)
+            fits.append(_ran(r) and not r["grew"])
+        rows.append((name, b.HEAP, big, fits[0], fits[1]))
+    return rows
+
+
+def _ran(rep):
+    return rep.get("echoed", True) and rep["pinged"] and rep.get("locked_echoed", True) and \
+        rep["locked_pinged"] and rep["locked_fails"] == 0
+
+
+def feature_costs(work, board_name="pico_enc28j60"):
+    """-> [(row, code bytes, data bytes, armv6m .mpy bytes)] each feature against
+    FEATURES_BASE on the board's sizes (32-bit, wasm port)."""
+    from ustack import boards
+    from ustack.ports.micropython.build import build
+    b = boards.load(board_name)
+
+    def measure(feats, cfg=None):
+        v = _variant(b, feats, cfg)
+        rep = wasm_run(v, os.path.join(work, "f"), WASM_BIG)
+        flash = build(v, os.path.join(work, "fb"))["mpy_bytes"]
+        return rep["code"], rep["data"], flash
+    base = measure(FEATURES_BASE)
+    rows = [("base: " + ",".join(FEATURES_BASE), base[0], base[1], base[2])]
+    for row, feats, cfg in FEATURE_ROWS:
+        if feats is None:
+            m = measure(())
+            rows.append((row, base[0] - m[0], base[1] - m[1], base[2] - m[2]))
+            continue
+        m = measure(FEATURES_BASE + feats, cfg)
+        rows.append((row, m[0] - base[0], m[1] - base[1], m[2] - base[2]))
+    return rows
+
+
+def render_wasm(wb, fc):
+    kb = lambda n: "%.1f" % (n / 1024.0)  # noqa: E731
+    out = ["", "### 32-bit: each board from .mpy files (MicroPython's WebAssembly port)", "",
+           "MicroPython %s's WebAssembly port (`sys.maxsize == 2**31-1`; "
+           "`python -m ustack.ports.micropython.wasm --install`) runs each board's own module "
+           "set as bytecode .mpy files (its FEATURES; checksum_viper left out: no native "
+           "emitter, the pure checksum runs) with the board's settings and CONFIG: UDP and "
+           "TCP echo, two TCP connections from a CPython peer each echoing 16 KB, a ping, "
+           "then the same again with `micropython.heap_lock()` held on the board. Code = heap "
+           "the imported modules hold; data = everything else live with both connections "
+           "open; peak = the most ever allocated at once (this port collects garbage only "
+           "between calls, and each poll is one). 'fits' = the same run with the heap "
+           "limited to the board's (and to 80 %% of it) never had to grow the heap; the "
+           "test link's rings (%s KB, the host's wire, not the board's) come on top. Frozen "
+           "into the firmware (`invoke mpy` writes the manifest) the code stays in flash and "
+           "only the data needs the heap (the last column: data <= 80 %% of it)." % (
+               _wasm_version(), kb(wb[0][2]["link"]) if wb else "-"), "",
+           "| board | features | board heap (KB) | code (KB) | data (KB) | peak (KB) | "
+           "code + data | fits in its heap | with 20 % spare | frozen: data within 80 % |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    from ustack import boards
+    for name, heap, rep, fit, spare in wb:
+        feats = ",".join(boards.load(name).FEATURES)
+        out.append("| %s | %s | %s | %s | %s | %s | %s KB (%d %%) | %s | %s | %s |" % (
+            name, feats, kb(heap), kb(rep["code"]), kb(rep["data"]), kb(rep["peak"]),
+            kb(rep["code"] + rep["data"]), 100 * (rep["code"] + rep["data"]) // heap,
+            "yes" if fit else "no", "yes" if spare else "no",
+            "yes" if rep["data"] <= heap * (1 - SPARE) else "no"))
+    if fc:
+        out += ["", "### What each feature costs (32-bit)", "",
+                "Each feature added alone to the smallest TCP build (`FEATURES = (\"tcp\",)`), "
+                "pico_enc28j60's sizes, measured as above: code = heap its modules take once "
+                "imported from .mpy, data = what the running stack with two connections holds "
+                "more (within about 1 KB from run to run: buffers and segments in flight "
+                "differ), flash = the armv6m .mpy bytes it adds (`invoke mpy`).", "",
+                "| feature | code (bytes) | data (bytes) | flash .mpy (bytes) |",
+                "|---|---|---|---|"]
+        for row, code, data, flash in fc:
+            out.append("| %s | %d | %d | %d |" % (row, code, data, flash))
+    return out
+
+
+def _wasm_version():
+    from ustack.ports.micropython.wasm import WASM_VERSION
+    return "v" + WASM_VERSION
+
+
+def render(builds, mem, smallest, costs=None, wb=None, fc=None):
     kb = lambda n: "%.1f" % (n / 1024.0)  # noqa: E731
     out = ["# ustack memory: the core under MicroPython", "",
            "Measured %s on %s with the MicroPython unix port (64-bit: object sizes are about "
@@ -193,6 +338,8 @@ def render(builds, mem, smallest, costs=None):
             "On a board the modules are frozen into flash (`invoke mpy` writes the freeze "
             "manifest) and only the data column stays in RAM." % (
                 hi, n, confirmed if confirmed else "not")]
+    if wb is not None or fc is not None:
+        out += render_wasm(wb or [], fc)
     if costs is not None:
         out += render_costs(costs)
     out.append("")
@@ -212,7 +359,9 @@ def main():
         mem = board_memory(d)
         smallest = smallest_heap(os.path.join(d, "smallest"), lib)
         costs = module_costs(os.path.join(d, "costs"))
-    text = render(builds, mem, smallest, costs)
+        wb = wasm_boards(os.path.join(d, "wasm"))
+        fc = feature_costs(os.path.join(d, "feat"))
+    text = render(builds, mem, smallest, costs, wb, fc)
     from benchmarks.bench import publish
     publish(text, a.out, "memory" if a.readme else None)
 

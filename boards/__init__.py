@@ -4,12 +4,14 @@ Names a board module may define (all optional except DRIVER):
     NAME DESCRIPTION URL MCU ARCH (mpy-cross -march) RAM HEAP HEAPSIZE FLASH
     DRIVER (tap, streamlink, enc28j60, w5500, ...) BUS PINS LINK TAP
     IP GATEWAY MAC HOST_IP FEATURES SERVE DNS (name servers, e.g. ["192.0.2.1"])
+    TCP_PREALLOC  connections whose TCP rings the app allocates at start (ports/micropython/app.py)
+    MPY_OPT  mpy-cross -O level for `invoke mpy` (3: smaller code, no line numbers)
     CONFIG   overrides of ustack.core.config.DEFAULTS (unknown keys are rejected)
 """
 
 KEYS = ("NAME", "DESCRIPTION", "URL", "MCU", "ARCH", "RAM", "HEAP", "HEAPSIZE", "FLASH",
         "DRIVER", "BUS", "PINS", "LINK", "TAP", "IP", "GATEWAY", "MAC", "HOST_IP",
-        "FEATURES", "SERVE", "CONFIG", "DNS")
+        "FEATURES", "SERVE", "CONFIG", "DNS", "TCP_PREALLOC", "MPY_OPT")
 
 
 def load(name):

@@ -20,7 +20,8 @@ PINS = {"int": 21, "rst": 20}
 IP = "192.0.2.2/24"
 GATEWAY = None
 MAC = "02:00:00:00:28:60"
-FEATURES = ("tcp",)
+FEATURES = ("tcp", "sack", "dhcp", "dns", "socket")  # ports/micropython/build.py FEATURE_MODULES
+TCP_PREALLOC = 2            # rings for the two connections a board serves, made at start
 SERVE = "echo"
 CONFIG = {
     "PBUF_COUNT": 10,        # the chip holds only ~6.5 KB of RX ring: drain it quickly

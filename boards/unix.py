@@ -23,7 +23,7 @@ IP = "192.0.2.2/24"
 GATEWAY = None
 HOST_IP = None               # e.g. "192.0.2.1/24" to configure the kernel side of the TAP
 MAC = "02:00:00:00:00:02"
-FEATURES = ("tcp", "raw", "asyncio")
+FEATURES = ("tcp", "sack", "undo", "cubic", "raw", "asyncio")
 SERVE = ""
 CONFIG = {
     "PBUF_COUNT": 48,

@@ -19,7 +19,8 @@ PINS = {"int": 21, "rst": 20}
 IP = "192.0.2.2/24"
 GATEWAY = None
 MAC = "02:08:dc:00:00:02"    # locally administered; WIZnet's OUI is 00:08:dc
-FEATURES = ("tcp",)
+FEATURES = ("tcp", "sack", "dhcp", "dns", "socket")  # ports/micropython/build.py FEATURE_MODULES
+TCP_PREALLOC = 2            # rings for the two connections a board serves, made at start
 SERVE = "echo"
 CONFIG = {
     "PBUF_COUNT": 8,         # the chip buffers 16 KB of RX itself

@@ -81,6 +81,7 @@ class Stack:
         self.raw_sockets = []
         self.raw_stats = None     # core/raw.py's counters, made with the first raw socket
         self.multicast_groups = []
+        self.clock = clock.now_ms  # before the protocols: TCP's ISN key may need it (no urandom)
         self.ipv4 = IPv4(self)
         self.icmp = ICMP(self)
         self.udp = UDP(self)
@@ -94,7 +95,6 @@ class Stack:
                 self.tcp = TCP(self)
             except ImportError:
                 self.tcp = None
-        self.clock = clock.now_ms
         self.waiter = None        # port hook: waiter(ready, timeout_s) -> bool
         self.notifier = None      # port hook: called when socket readiness changed
         self.fileno_hook = None

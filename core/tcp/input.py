@@ -17,8 +17,14 @@ from ustack.core.tcp import options as opt
 from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
 from ustack.core.tcp import cookie
-from ustack.core.tcp import undo
-from ustack.core.tcp.scoreboard import DUP_THRESH
+try:
+    from ustack.core.tcp import undo
+except ImportError:  # a board built without "undo" (ports/micropython/build.py)
+    from ustack.core.tcp import undo_off as undo
+try:
+    from ustack.core.tcp.scoreboard import DUP_THRESH
+except ImportError:  # without "sack" no scoreboard is ever made: the SACK path never runs
+    DUP_THRESH = 3
 from ustack.core.tcp.cc import CE_ECN
 from ustack.core.ipv4 import ECN_MASK, ECN_CE
 from ustack.core.tcp.seq import (seq_add, seq_sub, seq_diff, seq_lt, seq_le, seq_gt, seq_ge,

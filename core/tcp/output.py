@@ -16,7 +16,10 @@ from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
 from ustack.core.tcp import rto
 from ustack.core.tcp import cookie
-from ustack.core.tcp import scoreboard as sc
+try:
+    from ustack.core.tcp import scoreboard as sc
+except ImportError:  # a board built without "sack": _recover never runs (no scoreboard)
+    sc = None
 from ustack.core.compat import const
 from ustack.core.tcp.seq import seq_add, seq_sub, seq_gt, seq_lt, put_rel
 

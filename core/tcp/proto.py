@@ -40,7 +40,10 @@ from ustack.core.tcp import timers
 from ustack.core.tcp import cookie
 from ustack.core.tcp.ring import RingPool
 from ustack.core.tcp.ooo import Ooo
-from ustack.core.tcp.scoreboard import Scoreboard
+try:
+    from ustack.core.tcp.scoreboard import Scoreboard
+except ImportError:  # a board built without "sack": SACK blocks are sent, not acted on
+    Scoreboard = None
 from ustack.core.tcp.seq import MASK, seq_add, seq_gt, seq_lt, rel_at
 from ustack.core.tcp import cc as ccmod
 from ustack.core.portalloc import Ephemeral
@@ -119,7 +122,8 @@ class TCP:
         self.orphan_retries = cfg["TCP_ORPHAN_RETRIES"]
         self.fin_timeout = cfg["TCP_FIN_TIMEOUT_MS"]
         self.ooo_slots = cfg["TCP_OOO_SEGMENTS"]
-        self.sack_slots = cfg["TCP_SACK_SLOTS"]
+        # RFC 2018 allows a sender to ignore SACK blocks: without scoreboard.py, NewReno
+        self.sack_slots = cfg["TCP_SACK_SLOTS"] if Scoreboard is not None else 0
         self.tlp = bool(cfg["TCP_TLP"])
         self.rack_slots = cfg["TCP_RACK_SLOTS"] if cfg["TCP_RACK"] else 0
         self.wscale = bool(cfg["TCP_WSCALE"])

