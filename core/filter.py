@@ -452,7 +452,13 @@ class Filter:
         self.cap = cfg["FILTER_RULES"]
         self.stats = Counters(FILTER_COUNTERS)
         self.rs = RuleSet([], [ACCEPT] * 5, self.cap)
-        self.ct = Conntrack(cfg["FILTER_CONNTRACK"], stack.random16())
+        # the hash key is drawn at first use: after the port seeded the stack's generator
+        self.ct = Conntrack(cfg["FILTER_CONNTRACK"], -1)
+        try:
+            from ustack.core.tcp.output import send_rst
+        except ImportError:  # a build without TCP: reject answers with ICMP only
+            send_rst = None
+        self.send_rst = send_rst
         self.t_syn = cfg["FILTER_CT_TCP_SYN_MS"]
         self.t_est = cfg["FILTER_CT_TCP_EST_MS"]
         self.t_close = cfg["FILTER_CT_TCP_CLOSE_MS"]
@@ -764,6 +770,8 @@ class Filter:
 
     def _bucket(self, b, o, p, sp, dp):
         # symmetric: both directions of a flow hash alike (a sum of the two ends)
+        if self.ct.key < 0:
+            self.ct.key = self.stack.random16()
         return (self._hash(b, o + 12, sp) + self._hash(b, o + 16, dp) + p) & self.ct.mask
 
     def _lookup(self, b, o, p, sp, dp):
@@ -937,10 +945,11 @@ class Filter:
         """TCP: a RST as a closed port sends (RFC 9293 3.10.7.1); else ICMP unreachable."""
         stack = self.stack
         p = self.p_proto
-        if p == PROTO_TCP and self.p_flags >= 0 and stack.tcp is not None:
+        send_rst = self.send_rst
+        if p == PROTO_TCP and self.p_flags >= 0 and stack.tcp is not None and \
+                send_rst is not None:
             if self.p_flags & F_RST:
                 return  # never answer a RST
-            from ustack.core.tcp.output import send_rst  # the TCP build ships it
             l4 = self.p_l4
             f = self.p_flags
             if f & F_ACK:
