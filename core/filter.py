@@ -36,7 +36,12 @@ found from both directions. A flow is new until its first reply, established aft
 error quoting a tracked flow is related; TCP without SYN, an echo reply or an ICMP error with
 no entry is invalid. When the table is full an expired entry is reused, else the oldest
 never-answered one is evicted (ct_early_drop); failing that the new flow is dropped
-(ct_full): with rules that need state its replies could not be told from attacks.
+(ct_full): with rules that need state its replies could not be told from attacks. Entries
+expire lazily: when a lookup walks past them or the table is full (no timer runs).
+
+Only IPv4 is matched yet (addresses are kept as 4 or 16 bytes with a prefix, the conntrack
+entry has room for two IPv6 addresses): a datagram of another family meets the chains'
+policies alone (not_ipv4).
 """
 from ustack.core.compat import const
 from ustack.core.stats import Counters
@@ -558,7 +563,13 @@ class Filter:
         """True: the packet goes on. A drop or reject is counted here."""
         rs = self.rs
         if (b[off] >> 4) != 4:
-            self.stats.not_ipv4 += 1  # only IPv4 is filtered yet
+            # only IPv4 is matched yet: another family meets the chains' policies alone, so
+            # a drop policy keeps it out rather than letting it by unfiltered
+            self.stats.not_ipv4 += 1
+            if rs.policy[h1] == DROP or rs.policy[h2] == DROP or \
+                    (h3 != NONE and rs.policy[h3] == DROP):
+                self.stats.drop_policy += 1
+                return False
             return True
         self._parse(b, off, n)
         if rs.use_ct:

@@ -72,3 +72,19 @@ def test_up_help_documents_filter():
     r = subprocess.run(CLI + ["filter", "--help"], capture_output=True, text=True)
     for w in ("prerouting", "ct new,established,related,invalid", "limit", "reject"):
         assert w in r.stdout
+
+
+def test_list_and_ct_tables_read_like_nft():
+    from ustack.ports.cpython import ctlcli
+    d = {"policy": {"prerouting": "accept", "input": "drop", "forward": "accept",
+                    "output": "accept", "postrouting": "accept"},
+         "conntrack": {"used": 1, "size": 64},
+         "rules": [{"n": 0, "hook": "input", "rule": "input accept ct established", "packets": 7,
+                    "bytes": 420}]}
+    lines = ctlcli.fmt_filter(d)
+    assert "input drop" in lines[0] and lines[1] == "conntrack 1/64"
+    assert lines[3].split() == ["0", "7", "420", "input", "accept", "ct", "established"]
+    rows = [{"proto": 6, "src": "192.0.2.2", "dst": "192.0.2.1", "sport": 40000, "dport": 80,
+             "state": "established", "replied": True, "expires_ms": 7499000}]
+    ln = ctlcli.fmt_ct(rows)[1]
+    assert ln.split()[:4] == ["tcp", "established", "192.0.2.2:40000", "192.0.2.1:80"]

@@ -455,3 +455,14 @@ def test_every_rule_mistake_is_one_line_naming_the_word(text, word):
         pf.parse_rule(text)
     m = str(e.value)
     assert word in m and "\n" not in m
+
+
+def test_another_family_meets_the_policies_alone():
+    f = fed("input accept icmp", "policy input drop")
+    flt = f.stack.packet_filter
+    v6 = bytearray(40)
+    v6[0] = 0x60
+    assert not flt.hook_in(f.iface, v6, 0, 40)
+    flt.set_policy(pf.INPUT, pf.ACCEPT)
+    assert flt.hook_in(f.iface, v6, 0, 40)
+    assert f.counters()["filter.not_ipv4"] == 2
