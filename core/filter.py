@@ -124,22 +124,27 @@ def _addr(word, v):
     try:
         if len(parts) != 4:
             raise ValueError
-        out = bytes([int(x) for x in parts])
+        nums = [int(x) for x in parts]
+        for x in nums:
+            if not 0 <= x <= 255:
+                raise ValueError
+        out = bytes(nums)
     except (ValueError, OverflowError):
         raise ValueError("%s %s: not an address like 192.0.2.0/24" % (word, v))
     if p < 0:
         p = 32
     if not 0 <= p <= 32:
         raise ValueError("%s %s: prefix must be 0..32" % (word, v))
-    for i in range(4):
-        keep = p - 8 * i
-        m = 0xFF if keep >= 8 else (0 if keep <= 0 else (0xFF << (8 - keep)) & 0xFF)
-        if out[i] & ~m & 0xFF:
-            raise ValueError("%s %s: host bits set (the network is %s/%d)" % (
-                word, v, ".".join(str(out[j] & (0xFF if p - 8 * j >= 8 else 0 if p - 8 * j <= 0
-                                                else (0xFF << (8 - p + 8 * j)) & 0xFF))
-                                  for j in range(4)), p))
+    net = bytes([out[i] & _mask_byte(p - 8 * i) for i in range(4)])
+    if net != out:
+        raise ValueError("%s %s: host bits set (the network is %s/%d)"
+                         % (word, v, ".".join(str(x) for x in net), p))
     return out, p
+
+
+def _mask_byte(keep):
+    """The mask byte that keeps `keep` leading bits (all of them from 8, none below 1)."""
+    return 0xFF if keep >= 8 else (0 if keep <= 0 else (0xFF << (8 - keep)) & 0xFF)
 
 
 def _num(word, v, lo, hi, what):
@@ -410,16 +415,17 @@ class RuleSet:
 
     def keep_counters(self, old):
         """Carry counters and buckets of rules that stay (same text) from the set replaced."""
-        used = [False] * old.n
+        by_text = {}
+        for j in range(old.n):
+            by_text.setdefault(old.text[j], []).append(j)
         for i in range(self.n):
-            for j in range(old.n):
-                if not used[j] and old.text[j] == self.text[i] and old.hook[j] == self.hook[i]:
-                    used[j] = True
-                    self.pkts[i] = old.pkts[j]
-                    self.bytes[i] = old.bytes[j]
-                    self.lim_credit[i] = old.lim_credit[j]
-                    self.lim_last[i] = old.lim_last[j]
-                    break
+            js = by_text.get(self.text[i])
+            if js:
+                j = js.pop(0)  # the same rule twice: each keeps its own, in order
+                self.pkts[i] = old.pkts[j]
+                self.bytes[i] = old.bytes[j]
+                self.lim_credit[i] = old.lim_credit[j]
+                self.lim_last[i] = old.lim_last[j]
 
 
 class Conntrack:

@@ -440,6 +440,8 @@ def test_policy_lines_in_board_config():
     ("input drop tcp flags syn,fun", "fun"),
     ("input drop saddr 192.0.2.1/24", "host bits"),
     ("input drop saddr 192.0.2/24", "192.0.2/24"),
+    ("input drop saddr 192.0.2.300", "192.0.2.300"),
+    ("input drop daddr 192.0.2.0/33", "0..32"),
     ("input tcp dport 22", "no action"),
     ("input drop accept", "second action"),
     ("input drop ct new,old", "old"),
