@@ -468,3 +468,44 @@ def test_another_family_meets_the_policies_alone():
     flt.set_policy(pf.INPUT, pf.ACCEPT)
     assert flt.hook_in(f.iface, v6, 0, 40)
     assert f.counters()["filter.not_ipv4"] == 2
+
+
+def _connected(f):
+    """The stack connects out to 192.0.2.1:7 and the host answers: (socket, sport, iss)."""
+    s = f.stack.socket(so.AF_INET, so.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        s.connect(("192.0.2.1", 7))
+    except OSError:
+        pass
+    f.advance(1)
+    syn = f.drv.tx[-1]
+    f.drv.tx.clear()
+    sport = struct.unpack("!H", syn[34:36])[0]
+    iss = struct.unpack("!I", syn[38:42])[0]
+    f.feed(tcp_in(sport, 0x12, sport=7, seq=9000, ack=iss + 1))
+    return s, sport, iss
+
+
+def test_a_tcp_flow_goes_closing_on_fin_and_is_forgotten_after_the_close_timeout():
+    f = fed(*STATEFUL, FILTER_CT_TCP_CLOSE_MS=5000)
+    s, sport, iss = _connected(f)
+    flt = f.stack.packet_filter
+    assert flt.conntrack()[0]["state"] == "established"
+    f.feed(tcp_in(sport, 0x11, sport=7, seq=9001, ack=iss + 1))   # the host's FIN
+    ct = flt.conntrack()
+    assert ct[0]["state"] == "closing" and ct[0]["expires_ms"] <= 5000
+    f.advance(5001)
+    assert flt.conntrack() == []
+    f.feed(tcp_in(sport, 0x10, sport=7, seq=9002, ack=iss + 1))   # too late: invalid
+    assert f.counters()["filter.ct_invalid"] >= 1
+    close_all(f)
+
+
+def test_a_reset_flow_is_kept_ten_seconds_at_most():
+    f = fed(*STATEFUL)
+    s, sport, iss = _connected(f)
+    f.feed(tcp_in(sport, 0x04, sport=7, seq=9001))                # the host resets it
+    ct = f.stack.packet_filter.conntrack()
+    assert ct[0]["state"] == "closed" and ct[0]["expires_ms"] <= 10000
+    close_all(f)
