@@ -90,7 +90,8 @@ def test_reject_udp_is_an_icmp_unreachable_the_kernel_reports(ns):
 
 def test_established_only_input_lets_replies_in_and_keeps_new_connections_out(ns):
     server = ns.popen([sys.executable, "-c", (
-        "import socket\nl = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "import socket\nl = socket.socket()\n"
+        "l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
         "l.bind(('', 7007)); l.listen(1); print('listening', flush=True)\n"
         "c, a = l.accept(); c.sendall(c.recv(100)); c.close()\n")])
     assert "listening" in server.stdout.readline()
