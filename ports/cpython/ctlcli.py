@@ -1,7 +1,8 @@
 """The control subcommands of `ustack` (addr, route, neigh, ss, stats, capture, config,
 filter): each talks to a running `ustack up` over the control channel (control.py,
-core/ctl.py) and prints what `ip`, `ss`, `nstat` and `nft list` print, or JSON with --json. Also `ustack up`'s side: its control
-flags, the SIGUSR1 status dump and the timestamped `stats` line of --stats-interval.
+core/ctl.py) and prints what `ip`, `ss`, `nstat` and `nft list` print, or JSON with --json.
+Also `ustack up`'s side: its control flags, the SIGUSR1 status dump and the timestamped
+`stats` line of --stats-interval.
 
 Every mistake ends in one line naming the word or flag at fault, exit status 1 (2 for a
 usage error argparse finds), before anything is sent to the stack.
