@@ -21,4 +21,6 @@ CONFIG = {
     "UDP_RX_QUEUE": 64,
     "REASS_SLOTS": 8,
     "REASS_SIZE": 65515,  # the largest IPv4 payload (65535 - 20)
+    "FILTER_RULES": 256,
+    "FILTER_CONNTRACK": 4096,
 }

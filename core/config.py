@@ -106,6 +106,20 @@ DEFAULTS = {
     "DHCP_RETRY_MAX_MS": 64000,  # ... up to this (each +-1 s at random)
     "DHCP_RENEW_MIN_MS": 60000,  # RFC 2131 4.4.5: RENEWING/REBINDING retransmit no sooner
     "DHCP_ARP_PROBES": 3,      # RFC 5227 PROBE_NUM: ARP probes of an offered address (0: none)
+    # Packet filter (core/filter.py, the "filter" feature): rule and policy lines loaded at
+    # start, e.g. ("policy input drop", "input accept ct established,related",
+    # "input accept tcp dport 22"); () loads nothing (the stack's hooks stay None)
+    "FILTER": (),
+    "FILTER_RULES": 32,        # rules of all hooks together
+    "FILTER_CONNTRACK": 64,    # tracked flows (both directions are one entry)
+    "FILTER_CT_TCP_SYN_MS": 60000,     # a TCP flow until its handshake completes
+    "FILTER_CT_TCP_EST_MS": 7500000,   # an idle established one: above TCP_KEEPIDLE_MS (2 h)
+                                       # so keepalive probes keep it
+    "FILTER_CT_TCP_CLOSE_MS": 120000,  # after a FIN (a RST: 10 s at most)
+    "FILTER_CT_UDP_MS": 30000,         # an idle UDP flow
+    "FILTER_CT_ICMP_MS": 30000,        # an ICMP echo pseudo-connection
+    "FILTER_LOG_RATE_MS": 1000,        # log rules: one line per this many ms after a burst
+    "FILTER_LOG_BURST": 5,             # of this many (0 rate: every match logged)
 }
 
 
@@ -181,6 +195,15 @@ RANGES = {
     "DHCP_RETRY_MAX_MS": (1000, 600000),
     "DHCP_RENEW_MIN_MS": (1, DAY_MS),
     "DHCP_ARP_PROBES": (0, 16),
+    "FILTER_RULES": (1, 4096),
+    "FILTER_CONNTRACK": (1, 1 << 20),
+    "FILTER_CT_TCP_SYN_MS": (1000, DAY_MS),
+    "FILTER_CT_TCP_EST_MS": (1000, 7 * DAY_MS),  # small ints on MicroPython
+    "FILTER_CT_TCP_CLOSE_MS": (1000, DAY_MS),
+    "FILTER_CT_UDP_MS": (1000, DAY_MS),
+    "FILTER_CT_ICMP_MS": (1000, DAY_MS),
+    "FILTER_LOG_RATE_MS": (0, 3600000),
+    "FILTER_LOG_BURST": (1, 1000),
 }
 CHOICES = {"TCP_CC": ("newreno", "cubic", "none")}  # core/tcp/cc.py NAMES
 
@@ -222,6 +245,9 @@ def check_key(k, v):
         if not is_int(v) or v < lo or (hi is not None and v > hi):
             raise ValueError("config: %s must be an int in %d..%s, got %r" % (
                 k, lo, "" if hi is None else hi, v))
+    elif isinstance(d, tuple):
+        if not isinstance(v, (tuple, list)) or [x for x in v if not isinstance(x, str)]:
+            raise ValueError("config: %s must be a tuple of strings, got %r" % (k, v))
     elif isinstance(d, str):
         c = CHOICES.get(k)
         if not isinstance(v, str) or (c is not None and v not in c):

@@ -14,7 +14,8 @@ path). Handlers run in the thread/task that drives the stack (the port's lock he
 
 Ops: hello; addr, addr.add, addr.del, addr.set; route, route.add, route.del; neigh,
 neigh.add, neigh.del, neigh.flush; ss; stats; config, config.set (only RUNTIME_KEYS: values
-the stack reads again at run time).
+the stack reads again at run time); filter, filter.add, filter.del, filter.zero, filter.policy,
+filter.flush, filter.set, filter.ct (core/filter.py, when the build has it).
 """
 import json
 
@@ -99,6 +100,8 @@ def all_counters(st):
         groups.append(("tcp", st.tcp.stats))
     if st.raw_stats is not None:
         groups.append(("raw", st.raw_stats))
+    if st.packet_filter is not None:
+        groups.append(("filter", st.packet_filter.stats))
     for i in st.ifaces:
         groups.append((i.name, i.stats))
         if i.arp is not None:
@@ -198,6 +201,10 @@ class Server:
             "neigh.add": self.op_neigh_add, "neigh.del": self.op_neigh_del,
             "neigh.flush": self.op_neigh_flush, "ss": self.op_ss,
             "stats": self.op_stats, "config": self.op_config, "config.set": self.op_config_set,
+            "filter": self.op_filter, "filter.add": self.op_filter_add,
+            "filter.del": self.op_filter_del, "filter.zero": self.op_filter_zero,
+            "filter.policy": self.op_filter_policy, "filter.flush": self.op_filter_flush,
+            "filter.set": self.op_filter_set, "filter.ct": self.op_filter_ct,
         }
 
     # ---- framing --------------------------------------------------------------------------
@@ -483,6 +490,80 @@ class Server:
                 setattr(o, attr, v)
         st.config[k] = v
         return {k: v}
+
+    # ---- packet filter (core/filter.py) -------------------------------------------------
+    def _filter(self, req):
+        try:
+            from ustack.core import filter as pf
+        except ImportError:
+            raise CtlError("%s: this build has no packet filter (feature filter)"
+                           % req.get("op"))
+        return pf, pf.get(self.stack)
+
+    def op_filter(self, req):
+        pf, f = self._filter(req)
+        rs = f.rs
+        rules = [{"n": i, "hook": pf.HOOK_NAMES[rs.hook[i]], "rule": rs.text[i],
+                  "packets": rs.pkts[i], "bytes": rs.bytes[i]} for i in range(rs.n)]
+        return {"rules": rules, "max_rules": f.cap,
+                "policy": dict((pf.HOOK_NAMES[h], pf.ACTION_NAMES[rs.policy[h]])
+                               for h in range(5)),
+                "conntrack": {"used": f.ct.used, "size": f.ct.size},
+                "counters": dict(f.stats.items())}
+
+    def op_filter_add(self, req):
+        pf, f = self._filter(req)
+        text = _arg(req, "rule")
+        pos = _arg(req, "pos", int, False)
+        if pos is not None and not 0 <= pos <= f.rs.n:
+            raise CtlError("filter.add: pos %d: 0..%d" % (pos, f.rs.n))
+        if f.rs.n >= f.cap:
+            raise CtlError("filter.add: the rule set is full (FILTER_RULES %d)" % f.cap)
+        f.add(text, pos)
+        return self.op_filter({})
+
+    def op_filter_del(self, req):
+        pf, f = self._filter(req)
+        n = _arg(req, "n", int)
+        if not 0 <= n < f.rs.n:
+            raise CtlError("filter.del: no rule %d (rules are 0..%d)" % (n, f.rs.n - 1)
+                           if f.rs.n else "filter.del: no rule %d (there are none)" % n)
+        f.delete(n)
+        return self.op_filter({})
+
+    def op_filter_zero(self, req):
+        pf, f = self._filter(req)
+        f.zero()
+        return self.op_filter({})
+
+    def op_filter_flush(self, req):
+        pf, f = self._filter(req)
+        f.flush()
+        return self.op_filter({})
+
+    def op_filter_policy(self, req):
+        pf, f = self._filter(req)
+        h = _arg(req, "hook")
+        a = _arg(req, "action")
+        try:
+            hook, act = pf.parse_policy("policy %s %s" % (h, a))
+        except ValueError as e:
+            raise CtlError("filter.policy: %s" % e)
+        f.set_policy(hook, act)
+        return self.op_filter({})
+
+    def op_filter_set(self, req):
+        """The whole rule set (rule and policy lines) replaced at once."""
+        pf, f = self._filter(req)
+        lines = req.get("rules")
+        if not isinstance(lines, list) or [x for x in lines if not isinstance(x, str)]:
+            raise CtlError("filter.set: 'rules' must be a list of rule lines")
+        f.load(lines)
+        return self.op_filter({})
+
+    def op_filter_ct(self, req):
+        pf, f = self._filter(req)
+        return f.conntrack()
 
 
 def _msg(e):

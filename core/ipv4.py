@@ -22,7 +22,7 @@ IP_COUNTERS = (
     "rx_link_bcast_unicast", "rx_raw_only", "rx_raw_dropped", "rx_unconfigured",
     "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed", "tx_too_big",
     "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled", "fwd_directed_bcast",
-    "fwd_martian", "fwd_source_route", "fwd_filtered",
+    "fwd_martian", "fwd_source_route", "fwd_filtered", "rx_filtered", "tx_filtered",
 )
 
 L2_RESERVE = const(14)  # Ethernet header room reserved in front of every TX datagram
@@ -157,6 +157,10 @@ class IPv4:
             ihl = (r.buf[0] & 0x0F) << 2
             tot = r.n
         pb.off = off
+        if stack.filter_in is not None and not stack.filter_in(iface, pb.buf, off, tot):
+            st.rx_filtered += 1  # core/filter.py counted why
+            stack.free(pb)
+            return
         st.rx_delivered += 1
         proto = pb.buf[off + 9]
         took = stack.raw_input(iface, pb, off, ihl, tot) if stack.raw_sockets else False
@@ -355,6 +359,7 @@ class IPv4:
             b[co + 1] = c & 0xFF
         st.tx_packets += 1
         if stack.filter_out is not None and not stack.filter_out(iface, b, off, tot):
+            st.tx_filtered += 1
             stack.free(pb)
             return 0
         if tot > iface.mtu:

@@ -78,6 +78,8 @@ class Stack:
         self.capture = None       # capture(iface, buf, n, outgoing): taps every frame
         self.filter = None        # filter(in_iface, out_iface, buf, off, n) -> bool (forwarding)
         self.filter_out = None    # filter_out(iface, buf, off, n) -> bool (local output)
+        self.filter_in = None     # filter_in(iface, buf, off, n) -> bool (local delivery)
+        self.packet_filter = None  # core/filter.py's Filter (it sets the three hooks)
         self.raw_sockets = []
         self.raw_stats = None     # core/raw.py's counters, made with the first raw socket
         self.multicast_groups = []
@@ -107,6 +109,12 @@ class Stack:
         # "lo" (core/loop.py): not in self.ifaces, which lists links (the ports wait on
         # their drivers, and ifaces[0] is "the" link); None when config LOOPBACK is off
         self.loop = loop.make(self, L2_RESERVE)
+        if cfg["FILTER"]:
+            try:
+                from ustack.core import filter as pf
+            except ImportError:
+                raise ValueError("config: FILTER needs the filter feature (core/filter.py)")
+            pf.install(self, cfg["FILTER"])
 
     @property
     def dns(self):
@@ -636,6 +644,9 @@ class Stack:
         if self._dns is not None:
             for k, v in self._dns.stats.nonzero():
                 out["dns." + k] = v
+        if self.packet_filter is not None:
+            for k, v in self.packet_filter.stats.nonzero():
+                out["filter." + k] = v
         for i in (self.ifaces + [self.loop]) if self.loop is not None else self.ifaces:
             for k, v in i.stats.nonzero():
                 out[i.name + "." + k] = v

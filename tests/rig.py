@@ -185,7 +185,7 @@ def accounting(stack):
           ip.rx_multicast_dropped + ip.rx_not_for_us +
           ip.fwd_disabled + ip.fwd_martian + ip.fwd_source_route +
           ip.fwd_packets + ip.fwd_ttl_exceeded + ip.fwd_no_route + ip.fwd_directed_bcast +
-          ip.fwd_filtered +
+          ip.fwd_filtered + ip.rx_filtered +
           ip.rx_fragments + ip.rx_delivered - ip.rx_reassembled)
     tcp = stack.tcp.stats
     udp = stack.udp.stats

@@ -357,6 +357,11 @@ def build_parser():
     link.add_argument("--duration", type=float, default=0,
                      help="stop by itself after S seconds (0 = run until signalled)")
     link.add_argument("--mtu", type=int, default=None, help="link MTU (default 1500)")
+    link.add_argument("--filter", action="append", metavar="RULE",
+                      help="a packet filter rule or policy, repeatable, after the board's "
+                           "CONFIG FILTER lines, e.g. --filter 'policy input drop' --filter "
+                           "'input accept ct established,related' --filter 'input accept tcp "
+                           "dport 22' (syntax: ustack filter --help)")
     link.add_argument("--dns", action="append", metavar="SERVER",
                      help="a DNS server (IPv4 address) for getaddrinfo/gethostbyname, repeatable "
                           "(at most 3, asked in order); the search domain is --config "
@@ -419,6 +424,17 @@ def check_flags(r, flags_cfg):
         cfg = config.make_config(r["config"])
     except ValueError as e:
         raise SystemExit("ustack: --config (with board %s): %s" % (board_name(r), _bare(e)))
+    if cfg["FILTER"]:
+        from ustack.core import filter as pf
+        for line in cfg["FILTER"]:
+            try:
+                pf.parse_lines([line])
+            except ValueError as e:
+                raise SystemExit("ustack: --filter %r: %s" % (line, str(e).split(": ", 1)[1]))
+        n = len([x for x in cfg["FILTER"] if x.split()[:1] != ["policy"]])
+        if n > cfg["FILTER_RULES"]:
+            raise SystemExit("ustack: --filter: %d rules, FILTER_RULES is %d (--config "
+                             "FILTER_RULES=N)" % (n, cfg["FILTER_RULES"]))
     top = cfg["PBUF_SIZE"] - 14
     mtu = r["mtu"]
     if not stack.MIN_MTU <= mtu <= top:
@@ -498,6 +514,8 @@ def resolve(args):
     cfg = dict(board_value(board, "CONFIG", {}) or {})
     flags_cfg = parse_config(getattr(args, "config", None))
     cfg.update(flags_cfg)
+    if getattr(args, "filter", None):
+        cfg["FILTER"] = tuple(cfg.get("FILTER") or ()) + tuple(args.filter)
     mtu = getattr(args, "mtu", None)
     bname = board.__name__.split(".")[-1]
 
@@ -1097,7 +1115,7 @@ def add_control_parsers(sub):
     ctlcli.add_parsers(sub)
 
 
-CONTROL_CMDS = ("addr", "route", "neigh", "ss", "stats", "capture", "config")
+CONTROL_CMDS = ("addr", "route", "neigh", "ss", "stats", "capture", "config", "filter")
 
 
 def cmd_control(args):

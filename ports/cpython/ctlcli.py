@@ -1,7 +1,8 @@
-"""The control subcommands of `ustack` (addr, route, neigh, ss, stats, capture, config): each
-talks to a running `ustack up` over the control channel (control.py, core/ctl.py) and prints
-what `ip`, `ss` and `nstat` print, or JSON with --json. Also `ustack up`'s side: its control
-flags, the SIGUSR1 status dump and the timestamped `stats` line of --stats-interval.
+"""The control subcommands of `ustack` (addr, route, neigh, ss, stats, capture, config,
+filter): each talks to a running `ustack up` over the control channel (control.py,
+core/ctl.py) and prints what `ip`, `ss`, `nstat` and `nft list` print, or JSON with --json.
+Also `ustack up`'s side: its control flags, the SIGUSR1 status dump and the timestamped
+`stats` line of --stats-interval.
 
 Every mistake ends in one line naming the word or flag at fault, exit status 1 (2 for a
 usage error argparse finds), before anything is sent to the stack.
@@ -261,6 +262,19 @@ def add_parsers(sub):
                                    "(only keys the running stack takes; see `ustack config`)")
     p.add_argument("words", nargs="*", help=words % "set IP_TTL=32")
     _one_line_errors(p, "ustack config")
+    p = sub.add_parser("filter", parents=[common], help="show and change packet filter rules",
+                       description="ustack filter [list] | ustack filter add [at N] RULE... | "
+                                   "ustack filter del N | ustack filter zero | ustack filter "
+                                   "flush | ustack filter policy HOOK accept|drop | ustack "
+                                   "filter ct. RULE: HOOK [iif NAME] [oif NAME] [ip] "
+                                   "[tcp|udp|icmp|proto N] [saddr A/P] [daddr A/P] [sport P[-Q]] "
+                                   "[dport P[-Q]] [flags F,../F,..] [type NAME|N] [code N] "
+                                   "[ct new,established,related,invalid] [limit N/second|minute|"
+                                   "hour [burst N]] [log] accept|drop|reject|log [with port|"
+                                   "admin|host|net] [else ACTION]; HOOK: prerouting, input, "
+                                   "forward, output, postrouting")
+    p.add_argument("words", nargs="*", help=words % "add input drop tcp dport 23")
+    _one_line_errors(p, "ustack filter")
 
 
 def parse(argv):
@@ -290,7 +304,7 @@ def run(args):
             data = None
             for op, kw in req:
                 data = c.call(op, **kw)
-            if len(req) > 1 or req[0][0] != _show_op(args.cmd):
+            if (len(req) > 1 or req[0][0] != _show_op(args.cmd)) and args.cmd != "filter":
                 data = c.call(_show_op(args.cmd))  # what changed, shown as after `show`
         finally:
             c.close()
@@ -306,7 +320,7 @@ class _Bad(Exception):
 
 def _show_op(cmd):
     return {"addr": "addr", "route": "route", "neigh": "neigh", "ss": "ss",
-            "config": "config"}[cmd]
+            "config": "config", "filter": "filter"}[cmd]
 
 
 def _kw(words, allowed):
@@ -375,6 +389,8 @@ def _requests(args):
         return [(cmd, {})]
     w = list(args.words)
     verb = w.pop(0) if w else "show"
+    if cmd == "filter":
+        return _filter_requests(verb, w)
     if verb in ("show", "list", "ls"):
         if w:
             raise _Bad("show takes no more words, got %r" % w[0])
@@ -484,6 +500,80 @@ def _requests(args):
     raise _Bad("unknown command")
 
 
+def _filter_requests(verb, w):
+    """`ustack filter ...` -> requests; a rule is parsed here too, so a mistake is named
+    before the stack is asked."""
+    from ustack.core import filter as pf
+    if verb in ("show", "list", "ls", "zero", "flush", "ct"):
+        if w:
+            raise _Bad("%s takes no more words, got %r" % (verb, w[0]))
+        return [({"show": "filter", "list": "filter", "ls": "filter"}.get(verb, "filter." + verb),
+                 {})]
+    if verb == "add":
+        req = {}
+        if w[:1] == ["at"]:
+            if len(w) < 2:
+                raise _Bad("at needs a rule number")
+            try:
+                req["pos"] = int(w[1])
+                if req["pos"] < 0:
+                    raise ValueError
+            except ValueError:
+                raise _Bad("at %s: a rule number 0 or more" % w[1])
+            w = w[2:]
+        if not w:
+            raise _Bad("add needs a rule, e.g. input drop tcp dport 23")
+        text = " ".join(w)
+        try:
+            pf.parse_rule(text)
+        except ValueError as e:
+            raise _Bad(str(e))
+        req["rule"] = text
+        return [("filter.add", req)]
+    if verb in ("del", "delete"):
+        if len(w) != 1:
+            raise _Bad("%s needs one rule number (see ustack filter list)" % verb)
+        try:
+            n = int(w[0])
+            if n < 0:
+                raise ValueError
+        except ValueError:
+            raise _Bad("%s %s: a rule number 0 or more" % (verb, w[0]))
+        return [("filter.del", {"n": n})]
+    if verb == "policy":
+        if len(w) != 2:
+            raise _Bad("policy needs HOOK and accept|drop, e.g. policy input drop")
+        try:
+            pf.parse_policy("policy %s %s" % (w[0], w[1]))
+        except ValueError as e:
+            raise _Bad(str(e))
+        return [("filter.policy", {"hook": w[0], "action": w[1]})]
+    raise _Bad("unknown action %r (expected: list, add, del, zero, flush, policy, ct)" % verb)
+
+
+def fmt_filter(d):
+    """Like `nft list ruleset`: policies, then each rule with its number and counters."""
+    lines = ["policy " + ", ".join("%s %s" % (h, d["policy"][h]) for h in
+                                   ("prerouting", "input", "forward", "output", "postrouting")),
+             "conntrack %d/%d" % (d["conntrack"]["used"], d["conntrack"]["size"]),
+             "%3s %10s %12s  %s" % ("N", "packets", "bytes", "rule")]
+    for r in d["rules"]:
+        lines.append("%3d %10d %12d  %s" % (r["n"], r["packets"], r["bytes"], r["rule"]))
+    return lines
+
+
+def fmt_ct(rows):
+    names = {1: "icmp", 6: "tcp", 17: "udp"}
+    lines = ["%-5s %-12s %-22s %-22s %8s" % ("proto", "state", "orig src", "orig dst",
+                                             "expires")]
+    for r in rows:
+        lines.append("%-5s %-12s %-22s %-22s %7.1fs%s" % (
+            names.get(r["proto"], str(r["proto"])), r["state"] or "-",
+            "%s:%d" % (r["src"], r["sport"]), "%s:%d" % (r["dst"], r["dport"]),
+            r["expires_ms"] / 1000.0, "" if r["replied"] else " [unreplied]"))
+    return lines
+
+
 def _print(args, data):
     if args.json:
         print(json.dumps(data, sort_keys=True))
@@ -501,6 +591,8 @@ def _print(args, data):
         rt = data["runtime_keys"]
         lines = ["%-28s %-12s %s" % (k, data["config"][k], "run-time" if k in rt else "")
                  for k in sorted(data["config"])]
+    elif cmd == "filter":
+        lines = fmt_ct(data) if isinstance(data, list) else fmt_filter(data)
     else:
         lines = []
     for ln in lines:

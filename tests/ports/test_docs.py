@@ -45,10 +45,11 @@ def test_every_counter_is_in_the_readme():
     from ustack.core.dns import DNS_COUNTERS
     from ustack.core.dhcp import DHCP_COUNTERS
     from ustack.core.ctl import CTL_COUNTERS
+    from ustack.core.filter import FILTER_COUNTERS
     i = README.index("## Counters")
     section = README[i:README.index("\n## ", i + 5)]
     for group in (IFACE_COUNTERS, ARP_COUNTERS, IP_COUNTERS, ICMP_COUNTERS, UDP_COUNTERS,
                   REASS_COUNTERS, TCP_COUNTERS, RAW_COUNTERS, STACK_COUNTERS,
-                  DNS_COUNTERS, DHCP_COUNTERS, CTL_COUNTERS):
+                  DNS_COUNTERS, DHCP_COUNTERS, CTL_COUNTERS, FILTER_COUNTERS):
         for n in group:
             assert "`%s`" % n in section, n

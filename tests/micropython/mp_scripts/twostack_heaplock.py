@@ -36,4 +36,7 @@ def take(buf):
 
 res = heaplock_bench.run(a, b, bytes([192, 0, 2, 10]), bytes([192, 0, 2, 11]), MAC_A, MAC_B,
                          inject, take, N, TCP_BYTES)
+if b.packet_filter is not None:  # a FILTER config: what b's rules matched (test_filter_mpy.py)
+    res["filter_pkts"] = b.packet_filter.rs.pkts
+    res["filter_ct_used"] = b.packet_filter.ct.used
 print(json.dumps(res))
