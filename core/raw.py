@@ -103,18 +103,24 @@ class RawSocket(so.Socket):
         self.rcvbuf = rcvbuf_value(self.stack, v)
 
     # ---- receiving ------------------------------------------------------------------------
-    def _deliver(self, pb, off, tot):
-        """Queue a copy of the datagram at pb.buf[off:off+tot]; True when queued."""
+    def _deliver(self, pb, m):
+        """Queue a copy of the datagram m describes (core/net/ip.py Meta), its IPv4 header
+        included as BSD does; True when queued."""
         stack = self.stack
         st = stack.raw_stats
         pool = stack.pool
+        off = m.hdr
+        tot = m.l4 - off + m.l4len
         q = admit(self, pool.chain_len(tot), True)
         if q != Q_OK:
             count_drop(st, q)
             stack.ipv4.stats.rx_raw_dropped += 1  # the IPv4 accounting's view of the same drop
             return False
         # cannot run out: admit() saw room for the chain beyond the transmit reserve
-        link(self, pool.chain_in(pb.buf, off, tot))
+        c = pool.chain_in(pb.buf, off, tot)
+        c.tag = m.src - off  # where recvfrom finds the source
+        c.family = m.family
+        link(self, c)
         st.rx_delivered += 1
         return True
 
@@ -129,7 +135,7 @@ class RawSocket(so.Socket):
             self._block(self.readable, flags)
         pb = self.qhead
         k = pb.nbufs
-        addr = (ip4.ntoa(pb.buf, 12), 0)
+        addr = so.fmt_addr_at(pb.buf, pb.tag, pb.family, 0)
         if k == 1:
             n = pb.n if pb.n < bufsize else bufsize
             data = bytes(pb.buf[0:n])
@@ -200,7 +206,7 @@ class RawSocket(so.Socket):
         n = len(data)
         if n > MAX_DATAGRAM:
             raise oserror(EMSGSIZE)
-        pb = stack.ipv4.alloc_tx()
+        pb = stack.ip.alloc_tx(dst)
         if pb is None:
             raise oserror(ENOBUFS)
         if self.hdrincl:
@@ -226,7 +232,7 @@ class RawSocket(so.Socket):
             raise oserror(ENETUNREACH)  # the bound address left (a DHCP lease ended)
         fields.copy(pb.buf, pb.off, data, 0, n)
         pb.n = n
-        err = stack.ipv4.output(pb, self.proto, self.local_ip, dst, ttl=self.ttl)
+        err = stack.ip.output(pb, self.proto, self.local_ip, dst, -1, self.ttl)
         if err:
             raise oserror(err)
         return n

@@ -116,6 +116,13 @@ def fmt_addr(a, port):
     return (ip4.ntoa(a), port)
 
 
+def fmt_addr_at(b, o, family, port):
+    """The address of family at b[o] and port as a socket address tuple (recvfrom's)."""
+    if family == AF_INET:
+        return (ip4.ntoa(b, o), port)
+    raise oserror(EAFNOSUPPORT)  # AF_INET6's (host, port, flowinfo, scope_id) comes with IPv6
+
+
 class Socket:
     """Common state and API of every socket kind; protocols subclass it."""
 

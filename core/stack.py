@@ -15,6 +15,7 @@ from ustack.core.config import make_config, is_int
 from ustack.core.buf import Pool
 from ustack.core.iface import Interface
 from ustack.core.route import RouteTable
+from ustack.core.net.ip import IP
 from ustack.core.ipv4 import IPv4, L2_RESERVE
 from ustack.core.icmp import ICMP
 from ustack.core.udp import UDP, UdpSocket
@@ -81,6 +82,7 @@ class Stack:
         self.raw_sockets = []
         self.raw_stats = None     # core/raw.py's counters, made with the first raw socket
         self.multicast_groups = []
+        self.ip = IP(self)        # the family-neutral network layer (core/net/ip.py)
         self.ipv4 = IPv4(self)
         self.icmp = ICMP(self)
         self.udp = UDP(self)
@@ -338,15 +340,16 @@ class Stack:
                 return True
         return False
 
-    def raw_input(self, iface, pb, off, ihl, tot):
-        """Hand a copy to raw sockets of that protocol; True if any took it."""
+    def raw_input(self, pb, m):
+        """Hand a copy of the datagram m describes (core/net/ip.py Meta) to raw sockets of
+        its protocol; True if any took it."""
         if not self.raw_sockets:
             return False
         took = False
-        proto = pb.buf[off + 9]
+        proto = m.proto
         for s in self.raw_sockets:
             if s.proto == proto or s.proto == 0 or s.proto == 255:  # 0/255: every protocol
-                took = s._deliver(pb, off, tot) or took
+                took = s._deliver(pb, m) or took
         return took
 
     def random16(self):
