@@ -13,9 +13,9 @@ from ustack.core.compat import (
     EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, EMSGSIZE, ENETUNREACH, ENOBUFS, ENOTCONN, EOPNOTSUPP,
     oserror)
 from ustack.core.stats import Counters
-from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire import fields
 from ustack.core import socket as so
+from ustack.core.net.ip import is_any
 from ustack.core.udp import Q_OK, rcvbuf_value, count_drop, admit, link, unlink
 from ustack.core.udp import connect_source
 
@@ -26,7 +26,7 @@ RAW_COUNTERS = (
 MAX_DATAGRAM = 65535  # RFC 791: the total length field's limit
 
 
-def _addr(addr, fn):
+def _addr(addr, fn, family):
     """An AF_INET address as CPython checks it: a (host, port) tuple, port an int in range."""
     if not isinstance(addr, tuple):
         raise TypeError("%s(): AF_INET address must be tuple, not %s" % (fn, type(addr).__name__))
@@ -34,7 +34,7 @@ def _addr(addr, fn):
         raise TypeError("AF_INET address must be a pair (host, port)")
     if not isinstance(addr[1], int):
         raise TypeError("'%s' object cannot be interpreted as an integer" % type(addr[1]).__name__)
-    ip, _ = so.parse_addr(addr)
+    ip, _ = so.parse_addr(addr, fn, family)
     return ip
 
 
@@ -57,24 +57,24 @@ class RawSocket(so.Socket):
 
     def bind(self, addr):
         self._check_open()
-        ip = _addr(addr, "bind")
+        ip = _addr(addr, "bind", self.family)
         stack = self.stack
-        if ip != ip4.ANY and stack.local_iface(ip, 0) is None and not stack.is_broadcast(ip) \
+        if not is_any(ip) and stack.local_iface(ip, 0) is None and not stack.is_broadcast(ip) \
                 and ip[0] < 224:
             raise oserror(EADDRNOTAVAIL)
         self.local_ip = ip
 
     def connect(self, addr):
         self._check_open()
-        ip = _addr(addr, "connect")
-        if self.local_ip == ip4.ANY:
+        ip = _addr(addr, "connect", self.family)
+        if is_any(self.local_ip):
             self.local_ip = connect_source(self.stack, ip)  # as UDP's (Linux shares it too)
         self.remote_ip = ip
         self.connected = True
 
     def getsockname(self):
         self._check_open()
-        return (ip4.ntoa(self.local_ip), self.proto)  # Linux: the protocol as the port
+        return so.fmt_addr(self.local_ip, self.proto)  # Linux: the protocol as the port
 
     def getpeername(self):
         self._check_open()
@@ -190,7 +190,7 @@ class RawSocket(so.Socket):
     # ---- sending --------------------------------------------------------------------------
     def sendto(self, data, addr):
         self._check_open()
-        dst = _addr(addr, "sendto")
+        dst = _addr(addr, "sendto", self.family)
         return self._send(data, dst)
 
     def send(self, data, flags=0):

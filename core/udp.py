@@ -144,22 +144,22 @@ class UdpSocket(so.Socket):
         self._check_open()
         if self.local_port:
             raise oserror(EINVAL)
-        ip, port = so.parse_addr(addr, "bind")
+        ip, port = so.parse_addr(addr, "bind", self.family)
         self.stack.udp.bind(self, ip, port)
 
     def connect(self, addr):
         self._check_open()
-        ip, port = so.parse_addr(addr, "connect")
+        ip, port = so.parse_addr(addr, "connect", self.family)
         if port == 0:
             raise oserror(EINVAL)
-        if ip == ip4.ANY:
-            ip = b"\x7f\x00\x00\x01"
+        if is_any(ip):
+            ip = so.loopback_addr(self.family)
         if (ip == ip4.BROADCAST or self.stack.is_broadcast(ip)) and not self.broadcast:
             raise oserror(EACCES)
         udp = self.stack.udp
         if not self.local_port:
-            udp.bind(self, ip4.ANY, 0)
-        if self.local_ip == ip4.ANY:
+            udp.bind(self, so.any_addr(self.family), 0)
+        if is_any(self.local_ip):
             self.local_ip = connect_source(self.stack, ip)
         self.remote_ip = ip
         self.remote_port = port
@@ -202,7 +202,7 @@ class UdpSocket(so.Socket):
             addr = flags_or_addr
         so.check_data(data)
         # a connected socket may still name a destination (Linux sends there, as CPython shows)
-        ip, port = so.parse_addr(addr, "sendto")
+        ip, port = so.parse_addr(addr, "sendto", self.family)
         if self.shut_wr:
             raise oserror(EPIPE)
         if port == 0:
@@ -221,7 +221,7 @@ class UdpSocket(so.Socket):
         stack = self.stack
         udp = stack.udp
         if not self.local_port:
-            udp.bind(self, ip4.ANY, 0)
+            udp.bind(self, so.any_addr(self.family), 0)
         li = self.local_ip
         if (li[0] | li[1] | li[2] | li[3]) and li[0] < 224 and \
                 stack.local_iface(li, 0) is None and not stack.is_broadcast(li):
@@ -335,7 +335,7 @@ class UDP:
 
     def bind(self, s, ip, port):
         stack = self.stack
-        if ip != ip4.ANY and stack.local_iface(ip, 0) is None and not stack.is_broadcast(ip) \
+        if not is_any(ip) and stack.local_iface(ip, 0) is None and not stack.is_broadcast(ip) \
                 and ip[0] < 224:
             raise oserror(EADDRNOTAVAIL)
         if port == 0:
@@ -343,7 +343,7 @@ class UDP:
         else:
             for o in self.sockets:
                 if o.local_port == port and o is not s and (
-                        o.local_ip == ip4.ANY or ip == ip4.ANY or o.local_ip == ip) and \
+                        is_any(o.local_ip) or is_any(ip) or o.local_ip == ip) and \
                         not (o.reuseaddr and s.reuseaddr):
                     raise oserror(EADDRINUSE)
         s.local_ip = ip

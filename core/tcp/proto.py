@@ -29,7 +29,6 @@ from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, urandom
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
 from ustack.core.wire import tcp as w
-from ustack.core.wire import ipv4 as ip4
 from ustack.core.net.errors import (
     ERR_NET_UNREACH, ERR_PKT_TOO_BIG, ERR_TIME_EXCEEDED, ERR_REASS_TIMEOUT, is_unreachable,
     is_hard)
@@ -440,7 +439,7 @@ class TCP:
     def port_in_use(self, port, ip, s):
         for o in self.bound:
             if o is not s and o.local_port == port and (
-                    o.local_ip == ip4.ANY or ip == ip4.ANY or o.local_ip == ip):
+                    is_any(o.local_ip) or is_any(ip) or o.local_ip == ip):
                 if not (s.reuseaddr and o.reuseaddr and not o.listening):
                     return True
         if not s.reuseaddr:
@@ -451,7 +450,7 @@ class TCP:
 
     def bind(self, s, ip, port):
         stack = self.stack
-        if ip != ip4.ANY and stack.local_iface(ip, 0) is None:
+        if not is_any(ip) and stack.local_iface(ip, 0) is None:
             raise oserror(EADDRNOTAVAIL)
         if port == 0:
             port = self.ephemeral(None, None, 0)

@@ -293,3 +293,22 @@ def test_a_computed_zero_udp_checksum_is_sent_as_all_ones():
     b[16:18] = struct.pack("!H", word)
     net.fill_csum(b, 8, 10, 14, net.pseudo_sum(b, 0, 4, 17), 17)
     assert b[14:16] == b"\xff\xff"
+
+
+# ---- socket addresses ---------------------------------------------------------------------------
+def test_socket_addresses_are_parsed_by_family_and_ipv6_is_not_taken_yet():
+    assert so.parse_addr(("192.0.2.1", 7), "connect", so.AF_INET) == (F.HOST_IP, 7)
+    assert so.parse_addr(("localhost", 7)) == (bytes([127, 0, 0, 1]), 7)
+    assert so.any_addr(so.AF_INET) == bytes(4)
+    assert so.loopback_addr(so.AF_INET) == bytes([127, 0, 0, 1])
+    assert so.fmt_addr(F.HOST_IP, 7) == ("192.0.2.1", 7)
+    for call in (lambda: so.parse_addr(("2001:db8::1", 7), "connect", so.AF_INET6),
+                 lambda: so.any_addr(so.AF_INET6),
+                 lambda: so.fmt_addr(V6_A, 7),
+                 lambda: Fed().stack.socket(so.AF_INET6, so.SOCK_DGRAM)):
+        try:
+            call()
+        except OSError as e:
+            assert e.args[0] == EAFNOSUPPORT
+        else:
+            assert False, "AF_INET6 accepted before IPv6 exists"
