@@ -15,7 +15,7 @@ from ustack.core.config import make_config, is_int
 from ustack.core.buf import Pool
 from ustack.core.iface import Interface
 from ustack.core.route import RouteTable
-from ustack.core.net.ip import IP
+from ustack.core.net.ip import IP, AF_INET
 from ustack.core.ipv4 import IPv4, L2_RESERVE
 from ustack.core.icmp import ICMP
 from ustack.core.udp import UDP, UdpSocket
@@ -291,6 +291,13 @@ class Stack:
                 return i
         if b[o] == 127 and self.loop is not None:
             return self.loop
+        return None
+
+    def routes_for(self, family):
+        """The routing table of an address family (one per family): IPv4's is self.routes;
+        None for a family this stack does not carry (IPv6's table comes with IPv6)."""
+        if family == AF_INET:
+            return self.routes
         return None
 
     def route_out(self, b, o=0):

@@ -312,3 +312,40 @@ def test_socket_addresses_are_parsed_by_family_and_ipv6_is_not_taken_yet():
             assert e.args[0] == EAFNOSUPPORT
         else:
             assert False, "AF_INET6 accepted before IPv6 exists"
+
+
+# ---- routing tables per family ---------------------------------------------------------------------
+def test_each_family_has_its_own_routing_table():
+    st = Fed().stack
+    assert st.routes_for(so.AF_INET) is st.routes and st.routes.alen == 4
+    assert st.routes_for(so.AF_INET6) is None     # IPv6's table comes with IPv6
+
+
+def test_prefix_masks_of_any_length_agree_with_ipv4s():
+    from ustack.core.route import prefix_mask
+    from ustack.core.wire import ipv4 as ip4
+    for p in range(33):
+        assert prefix_mask(p, 4) == ip4.prefix_mask(p), p
+    assert prefix_mask(64, 16) == b"\xff" * 8 + b"\0" * 8
+    assert prefix_mask(127, 16) == b"\xff" * 15 + b"\xfe"
+
+
+def test_a_table_of_16_byte_addresses_matches_the_longest_prefix_and_writes_the_next_hop():
+    from ustack.core.route import RouteTable
+    class Link:
+        def __init__(self, name):
+            self.name = name
+    default, onlink = Link("default"), Link("on-link")
+    rt = RouteTable(4, 16)
+    gw = bytes([0xfe, 0x80] + [0] * 13 + [1])
+    net64 = bytes([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1] + [0] * 8)
+    rt.add(bytes(16), 0, gw, default)                 # ::/0 via fe80::1
+    rt.add(net64, 64, None, onlink)                   # 2001:db8:0:1::/64 connected
+    dst = bytes(net64[:8]) + bytes([0, 0, 0, 0, 0, 0, 0, 9])
+    b = bytearray(8) + dst
+    r = rt.lookup(b, 8)
+    assert rt.iface[r] is onlink and bytes(rt.nexthop) == dst   # on-link: itself
+    r = rt.lookup(V6_A, 0)                            # 2001:db8::1: only the default
+    assert rt.iface[r] is default and bytes(rt.nexthop) == gw
+    assert rt.remove(bytes(16), 0) and rt.lookup(V6_A, 0) == -1
+    assert rt.table() == [("2001:db8:0:1:0:0:0:0", 64, None, "on-link")]
