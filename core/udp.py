@@ -311,6 +311,16 @@ class UdpSocket(so.Socket):
         addr = self._src(self.qhead)
         return self.recv(bufsize, flags), addr
 
+    def peek_source(self, addr):
+        """The oldest queued datagram's source without allocating (for heap-locked apps):
+        its address copied into addr (a bytearray as long as the family's addresses), its
+        port returned. The datagram stays queued."""
+        pb = self.qhead
+        b = pb.buf
+        fields.copy(addr, 0, b, pb.tag, len(addr))
+        u = pb.off - 8
+        return (b[u] << 8) | b[u + 1]
+
     def _src(self, pb):
         """The queued datagram's source: its address at pb.tag (as the network layer located
         it on input), its port in the UDP header in front of the payload."""

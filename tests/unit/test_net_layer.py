@@ -349,3 +349,17 @@ def test_a_table_of_16_byte_addresses_matches_the_longest_prefix_and_writes_the_
     assert rt.iface[r] is default and bytes(rt.nexthop) == gw
     assert rt.remove(bytes(16), 0) and rt.lookup(V6_A, 0) == -1
     assert rt.table() == [("2001:db8:0:1:0:0:0:0", 64, None, "on-link")]
+
+
+def test_peek_source_names_a_queued_datagrams_source_without_taking_it():
+    fed = Fed()
+    s = fed.stack.socket(so.AF_INET, so.SOCK_DGRAM)
+    s.bind(("", 5000))
+    s.setblocking(False)
+    fed.feed(F.eth(F.STACK_MAC, F.HOST_MAC, ETH_IP,
+                   F.ipv4(F.HOST_IP, F.STACK_IP, 17,
+                          F.udp(F.HOST_IP, F.STACK_IP, 41234, 5000, b"hi"), options=OPTS)))
+    peer = bytearray(4)
+    assert s.peek_source(peer) == 41234 and bytes(peer) == F.HOST_IP
+    assert s.recv(10) == b"hi"
+    s.close()
