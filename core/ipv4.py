@@ -14,7 +14,7 @@ from ustack.core.wire import ipv4 as w
 from ustack.core.wire import icmp4
 from ustack.core.reass import Reassembly
 from ustack.core.wire.fields import copy
-from ustack.core.net.ip import AF_INET, ALEN4, pseudo_sum, fill_csum
+from ustack.core.net.ip import AF_INET, ALEN4, fill_csum
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
 
 IP_COUNTERS = (
@@ -372,9 +372,10 @@ class IPv4:
         if csum_off >= 0:
             # the transport's checksum, over IPv4's pseudo-header sum (RFC 768, RFC 9293
             # 3.1); ICMP has none (RFC 792)
+            # (csum(b, off + 12, 8, proto) is pseudo_sum(b, off + 12, ALEN4, proto), inlined)
             lo = off + w.HDR_LEN
             fill_csum(b, lo, l4, lo + csum_off, 0 if proto == w.PROTO_ICMP else
-                      pseudo_sum(b, off + 12, ALEN4, proto), proto)
+                      csum(b, off + 12, 8, proto), proto)
         st.tx_packets += 1
         if stack.filter_out is not None and not stack.filter_out(iface, b, off, tot):
             stack.free(pb)

@@ -66,16 +66,13 @@ def loopback_addr(family):
 
 
 def parse_addr(addr, op="connect", family=AF_INET):
-    """A socket address of family as Python's socket takes it -> (address bytes, port)."""
-    if family == AF_INET:
-        return parse_inet(addr, op)
-    raise oserror(EAFNOSUPPORT)
-
-
-def parse_inet(addr, op="connect"):
-    """('192.0.2.1', 7) -> (4-byte address, port). '' and '<broadcast>' as Python does; a
-    wrong shape or type raises what CPython's socket raises (TypeError, OverflowError naming
-    op), an address that is no IPv4 address OSError."""
+    """A socket address of family as Python's socket takes it -> (address bytes, port).
+    AF_INET: ('192.0.2.1', 7) -> (4-byte address, port). '' and '<broadcast>' as Python
+    does; a wrong shape or type raises what CPython's socket raises (TypeError,
+    OverflowError naming op), an address that is no IPv4 address OSError. AF_INET6's
+    (host, port, flowinfo, scope_id) form goes here with IPv6."""
+    if family != AF_INET:
+        raise oserror(EAFNOSUPPORT)
     if not isinstance(addr, tuple):
         raise TypeError("%s(): AF_INET address must be tuple, not %s" % (op, type(addr).__name__))
     if len(addr) != 2:

@@ -82,8 +82,9 @@ class Stack:
         self.raw_sockets = []
         self.raw_stats = None     # core/raw.py's counters, made with the first raw socket
         self.multicast_groups = []
-        self.ip = IP(self)        # the family-neutral network layer (core/net/ip.py)
+        self.ip = IP(self, L2_RESERVE)  # the family-neutral network layer (core/net/ip.py)
         self.ipv4 = IPv4(self)
+        self.ip.v4 = self.ipv4
         self.icmp = ICMP(self)
         self.udp = UDP(self)
         self.tcp = None

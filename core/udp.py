@@ -421,8 +421,10 @@ class UDP:
             li = s.local_ip
             if len(li) != alen:
                 continue  # a socket of the other family
-            if not is_any(li):
-                if not addr_eq(b, d, li, alen):
+            # (IPv4's wildcard and address tests inlined: is_any and addr_eq without calls)
+            if (li[0] | li[1] | li[2] | li[3]) if alen == 4 else not is_any(li):
+                if not ((li[0] == b[d] and li[1] == b[d + 1] and li[2] == b[d + 2] and
+                         li[3] == b[d + 3]) if alen == 4 else addr_eq(b, d, li, alen)):
                     if not bcast:
                         continue
                     # a broadcast reaches sockets bound to the broadcast address or ANY

@@ -111,8 +111,11 @@ class IP:
     """The family-neutral entry points: the metadata objects, buffers laid out for a
     destination's family, and output dispatching on the destination's family."""
 
-    def __init__(self, stack):
+    def __init__(self, stack, l2_reserve):
         self.stack = stack
+        self.pool = stack.pool
+        self.l2_reserve = l2_reserve  # link header room in front of every datagram we send
+        self.v4 = None        # the IPv4 layer (core/ipv4.py), set by the stack once it exists
         self.meta = Meta()    # the datagram being delivered (filled by IPv4 input)
         self.quote = Meta()   # the datagram an ICMP error quotes (filled by ICMP)
 
@@ -121,7 +124,7 @@ class IP:
         the family's output prepends its header and fills the checksum at csum_off (relative
         to pb.off, -1 none) over its pseudo-header sum. Takes pb; returns 0 or an errno."""
         if len(dst) == ALEN4:
-            return self.stack.ipv4.output(pb, proto, src, dst, csum_off, ttl, tos, df, iface)
+            return self.v4.output(pb, proto, src, dst, csum_off, ttl, tos, df, iface)
         # IPv6 output (RFC 8200) plugs in here
         self.stack.free(pb)
         return EAFNOSUPPORT
@@ -129,15 +132,18 @@ class IP:
     def alloc_tx(self, dst):
         """A buffer whose pb.off leaves room for dst's family header and a link header, so
         the finished frame starts at offset 0 (no move in Interface.transmit)."""
-        if len(dst) == ALEN4:
-            return self.stack.ipv4.alloc_tx()
-        return None
+        if len(dst) != ALEN4:
+            return None  # IPv6's layout (IPV6_HDR) comes with IPv6 output
+        pb = self.pool.alloc()
+        if pb is not None:
+            pb.off = self.l2_reserve + IPV4_HDR
+        return pb
 
     def alloc_big(self, dst, l4len):
         """The scratch buffer for a message bigger than a packet buffer (fragmented on
         output), or None."""
         if len(dst) == ALEN4:
-            return self.stack.ipv4.alloc_big(l4len)
+            return self.v4.alloc_big(l4len)
         return None
 
     def error(self, pb, m, kind, arg):
