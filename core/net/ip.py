@@ -129,6 +129,14 @@ class IP:
         self.stack.free(pb)
         return EAFNOSUPPORT
 
+    def route_out(self, b, o, alen):
+        """The interface a datagram to the address at b[o] (alen bytes) leaves by, its next
+        hop written into that family's routing table (Stack.routes_for); None without a
+        route. Allocates nothing."""
+        if alen == ALEN4:
+            return self.stack.route_out(b, o)
+        return None  # IPv6 routing comes with IPv6
+
     def alloc_tx(self, dst):
         """A buffer whose pb.off leaves room for dst's family header and a link header, so
         the finished frame starts at offset 0 (no move in Interface.transmit)."""

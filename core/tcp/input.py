@@ -143,7 +143,7 @@ def _cookie(tcp, lsock, iface, b):
     if tcp.cookie_budget and tcp.cookies_left <= 0:
         tcp.stats.syncookies_over_budget += 1
         return
-    if tcp.stack.route_out(b, tcp.seg_src) is None:
+    if tcp.stack.ip.route_out(b, tcp.seg_src, tcp.seg_alen) is None:
         tcp.stats.syncookies_no_route += 1
         return
     if tcp.cookie_budget:

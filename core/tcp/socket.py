@@ -160,7 +160,7 @@ class TcpSocket(so.Socket):
         tcp = self.tcp
         if 224 <= ip[0] <= 239 or stack.is_broadcast(ip):
             return ENETUNREACH  # RFC 1122 4.2.3.10: MUST reject (Linux's errno)
-        iface = stack.route_out(ip, 0)  # 127/8 and our own addresses: "lo"
+        iface = stack.ip.route_out(ip, 0, len(ip))  # 127/8 and our own addresses: "lo"
         if iface is None:
             return ENETUNREACH
         if not is_any(self.local_ip) and stack.local_iface(self.local_ip, 0) is None:

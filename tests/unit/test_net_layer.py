@@ -363,3 +363,11 @@ def test_peek_source_names_a_queued_datagrams_source_without_taking_it():
     assert s.peek_source(peer) == 41234 and bytes(peer) == F.HOST_IP
     assert s.recv(10) == b"hi"
     s.close()
+
+
+def test_routing_goes_by_the_destinations_family():
+    st = Fed().stack
+    assert st.ip.route_out(F.HOST_IP, 0, 4) is st.route_out(F.HOST_IP, 0) is st.ifaces[0]
+    assert bytes(st.routes.nexthop) == F.HOST_IP           # on-link: the host itself
+    assert st.ip.route_out(bytes([203, 0, 113, 1]), 0, 4) is None   # no default route
+    assert st.ip.route_out(V6_A, 0, 16) is None            # no IPv6 routes yet
