@@ -59,8 +59,8 @@ class RawSocket(so.Socket):
         self._check_open()
         ip = _addr(addr, "bind", self.family)
         stack = self.stack
-        if not is_any(ip) and stack.local_iface(ip, 0) is None and not stack.is_broadcast(ip) \
-                and ip[0] < 224:
+        if not is_any(ip) and stack.ip.local_iface(ip, 0, len(ip)) is None and \
+                not stack.is_broadcast(ip) and ip[0] < 224:
             raise oserror(EADDRNOTAVAIL)
         self.local_ip = ip
 
@@ -227,7 +227,7 @@ class RawSocket(so.Socket):
             raise oserror(EMSGSIZE)
         li = self.local_ip
         if (li[0] | li[1] | li[2] | li[3]) and li[0] < 224 and \
-                stack.local_iface(li, 0) is None and not stack.is_broadcast(li):
+                stack.ip.local_iface(li, 0, len(li)) is None and not stack.is_broadcast(li):
             stack.free(pb)
             raise oserror(ENETUNREACH)  # the bound address left (a DHCP lease ended)
         fields.copy(pb.buf, pb.off, data, 0, n)

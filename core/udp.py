@@ -224,7 +224,7 @@ class UdpSocket(so.Socket):
             udp.bind(self, so.any_addr(self.family), 0)
         li = self.local_ip
         if (li[0] | li[1] | li[2] | li[3]) and li[0] < 224 and \
-                stack.local_iface(li, 0) is None and not stack.is_broadcast(li):
+                stack.ip.local_iface(li, 0, len(li)) is None and not stack.is_broadcast(li):
             # the bound address left the interface (a DHCP lease ended): never send from an
             # address that is no longer ours - Linux's errno for it is ENETUNREACH
             raise oserror(ENETUNREACH)
@@ -345,8 +345,8 @@ class UDP:
 
     def bind(self, s, ip, port):
         stack = self.stack
-        if not is_any(ip) and stack.local_iface(ip, 0) is None and not stack.is_broadcast(ip) \
-                and ip[0] < 224:
+        if not is_any(ip) and stack.ip.local_iface(ip, 0, len(ip)) is None and \
+                not stack.is_broadcast(ip) and ip[0] < 224:
             raise oserror(EADDRNOTAVAIL)
         if port == 0:
             port = self._ephemeral()

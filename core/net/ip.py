@@ -129,6 +129,12 @@ class IP:
         self.stack.free(pb)
         return EAFNOSUPPORT
 
+    def local_iface(self, b, o, alen):
+        """The interface owning the address at b[o] (alen bytes: its family), or None."""
+        if alen == ALEN4:
+            return self.stack.local_iface(b, o)
+        return None  # IPv6 addresses come with IPv6
+
     def route_out(self, b, o, alen):
         """The interface a datagram to the address at b[o] (alen bytes) leaves by, its next
         hop written into that family's routing table (Stack.routes_for); None without a

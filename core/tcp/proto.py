@@ -454,7 +454,7 @@ class TCP:
 
     def bind(self, s, ip, port):
         stack = self.stack
-        if not is_any(ip) and stack.local_iface(ip, 0) is None:
+        if not is_any(ip) and stack.ip.local_iface(ip, 0, len(ip)) is None:
             raise oserror(EADDRNOTAVAIL)
         if port == 0:
             port = self.ephemeral(None, None, 0)

@@ -163,7 +163,8 @@ class TcpSocket(so.Socket):
         iface = stack.ip.route_out(ip, 0, len(ip))  # 127/8 and our own addresses: "lo"
         if iface is None:
             return ENETUNREACH
-        if not is_any(self.local_ip) and stack.local_iface(self.local_ip, 0) is None:
+        li = self.local_ip
+        if not is_any(li) and stack.ip.local_iface(li, 0, len(li)) is None:
             return ENETUNREACH  # the bound address left (a DHCP lease ended): Linux's errno
         src = self.local_ip if not is_any(self.local_ip) else \
             bytes(stack.source_for_iface(iface, ip))

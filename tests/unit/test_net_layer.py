@@ -371,3 +371,20 @@ def test_routing_goes_by_the_destinations_family():
     assert bytes(st.routes.nexthop) == F.HOST_IP           # on-link: the host itself
     assert st.ip.route_out(bytes([203, 0, 113, 1]), 0, 4) is None   # no default route
     assert st.ip.route_out(V6_A, 0, 16) is None            # no IPv6 routes yet
+
+
+def test_our_addresses_are_looked_up_by_family():
+    st = Fed().stack
+    assert st.ip.local_iface(F.STACK_IP, 0, 4) is st.ifaces[0]
+    assert st.ip.local_iface(F.HOST_IP, 0, 4) is None
+    assert st.ip.local_iface(V6_A, 0, 16) is None
+    s = st.socket(so.AF_INET, so.SOCK_DGRAM)
+    try:
+        s.bind(("192.0.2.77", 5000))               # not ours: EADDRNOTAVAIL, as on Linux
+    except OSError as e:
+        assert e.args[0] == 99
+    else:
+        assert False, "bound to an address that is not ours"
+    s.bind(("192.0.2.2", 5000))
+    assert s.getsockname() == ("192.0.2.2", 5000)
+    s.close()
