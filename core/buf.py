@@ -29,6 +29,7 @@ class PacketBuffer:
         self.tag = 0      # owner-defined (e.g. arrival time)
         self.epoch = 0    # the pool's epoch when this buffer was taken (see Pool.reclaim)
         self.nbufs = 1    # on a chain's first buffer: how many buffers the chain has
+        self.family = 2   # a queued datagram's address family (AF_INET; tag: its source)
 
 
 class Pool:

@@ -11,6 +11,11 @@ from ustack.core.stats import Counters
 from ustack.core.wire import icmp4 as w
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire.fields import copy
+from ustack.core.net.ip import AF_INET, ALEN4
+from ustack.core.net.errors import (
+    ERR_NET_UNREACH, ERR_HOST_UNREACH, ERR_PROTO_UNREACH, ERR_PORT_UNREACH, ERR_PKT_TOO_BIG,
+    ERR_ADMIN_PROHIBITED, ERR_TIME_EXCEEDED, ERR_REASS_TIMEOUT, ERR_PARAM_PROBLEM,
+    ERR_SOURCE_QUENCH)
 
 ICMP_COUNTERS = (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_requests", "rx_echo_replies",
@@ -21,6 +26,35 @@ ICMP_COUNTERS = (
 )
 
 ERR_QUOTE = 28  # quoted bytes beyond the header: RFC 792 asks for header + 64 bits; we send more
+NET_ADMIN_PROHIBITED = 9   # RFC 1122 3.2.2.1: communication with the network prohibited
+HOST_ADMIN_PROHIBITED = 10  # ... with the host prohibited (13, RFC 1812: by filtering)
+
+
+def kind_of(t, code):
+    """The neutral error kind (core/net/errors.py) of an ICMPv4 error type/code, 0 for a
+    message that is no error. Unreachable codes without a kind of their own (source route
+    failed, unknown network or host, isolated, TOS, precedence: RFC 792, RFC 1122 3.2.2.1,
+    RFC 1812 5.2.7.1) mean the host cannot be reached (Linux: EHOSTUNREACH and kin)."""
+    if t == w.DEST_UNREACH:
+        if code == w.NET_UNREACH:
+            return ERR_NET_UNREACH
+        if code == w.PROTO_UNREACH:
+            return ERR_PROTO_UNREACH
+        if code == w.PORT_UNREACH:
+            return ERR_PORT_UNREACH
+        if code == w.FRAG_NEEDED:
+            return ERR_PKT_TOO_BIG
+        if code == NET_ADMIN_PROHIBITED or code == HOST_ADMIN_PROHIBITED or \
+                code == w.ADMIN_PROHIBITED:
+            return ERR_ADMIN_PROHIBITED
+        return ERR_HOST_UNREACH
+    if t == w.TIME_EXCEEDED:
+        return ERR_REASS_TIMEOUT if code == w.FRAG_REASS_EXCEEDED else ERR_TIME_EXCEEDED
+    if t == w.PARAM_PROBLEM:
+        return ERR_PARAM_PROBLEM
+    if t == w.SOURCE_QUENCH:
+        return ERR_SOURCE_QUENCH
+    return 0
 
 
 class Pinger:
@@ -106,12 +140,20 @@ class ICMP:
         self.pingers.append(p)
         return p
 
-    def input(self, iface, pb, off, ihl, tot, bcast):
+    def input(self, pb, m):
+        """An ICMP message IPv4 delivers: m is its metadata (core/net/ip.py Meta). ICMPv4
+        belongs to IPv4 (its echo replies are rewritten in that header), so it reads the
+        header it is handed."""
         st = self.stats
         stack = self.stack
         b = pb.buf
-        o = off + ihl
-        n = tot - ihl
+        iface = m.iface
+        bcast = m.bcast
+        off = m.hdr
+        o = m.l4
+        n = m.l4len
+        ihl = o - off
+        tot = ihl + n
         st.rx_packets += 1
         if n < w.HDR_LEN:
             st.rx_too_short += 1
@@ -178,11 +220,24 @@ class ICMP:
                 st.rx_errors_not_ours += 1
                 stack.free(pb)
                 return
+            # the transports get the error's meaning and the quoted datagram's metadata
             proto = b[q + 9]
+            qm = stack.ip.quote
+            qm.family = AF_INET
+            qm.hdr = q
+            qm.src = q + 12
+            qm.dst = q + 16
+            qm.alen = ALEN4
+            qm.l4 = q + qihl
+            qm.l4len = qn - qihl  # what the quote holds of the transport message
+            qm.proto = proto
+            qm.iface = iface
+            kind = kind_of(t, b[o + 1])
+            arg = ((b[o + 6] << 8) | b[o + 7]) if kind == ERR_PKT_TOO_BIG else 0  # RFC 1191
             if proto == ip4.PROTO_UDP:
-                stack.udp.icmp_error(t, b[o + 1], b, q, qihl)
+                stack.udp.icmp_error(kind, arg, b, qm)
             elif proto == ip4.PROTO_TCP and stack.tcp is not None:
-                stack.tcp.icmp_error(t, b[o + 1], b, q, qihl)
+                stack.tcp.icmp_error(kind, arg, b, qm)
             stack.free(pb)
             return
         st.rx_other += 1
@@ -272,6 +327,32 @@ class ICMP:
         pb.n = tot
         stack.ipv4._fragment(iface, pb, stack.routes.nexthop)
 
+    def error_kind(self, iface, pb, off, kind, arg):
+        """Send the ICMP error that means kind (core/net/errors.py) about the datagram at
+        pb.buf[off]: how the network layer's family-neutral IP.error reaches ICMPv4."""
+        t = w.DEST_UNREACH
+        code = w.HOST_UNREACH
+        if kind == ERR_PORT_UNREACH:
+            code = w.PORT_UNREACH
+        elif kind == ERR_PROTO_UNREACH:
+            code = w.PROTO_UNREACH
+        elif kind == ERR_NET_UNREACH:
+            code = w.NET_UNREACH
+        elif kind == ERR_PKT_TOO_BIG:
+            code = w.FRAG_NEEDED
+        elif kind == ERR_ADMIN_PROHIBITED:
+            code = w.ADMIN_PROHIBITED
+        elif kind == ERR_TIME_EXCEEDED:
+            t = w.TIME_EXCEEDED
+            code = w.TTL_EXCEEDED
+        elif kind == ERR_REASS_TIMEOUT:
+            t = w.TIME_EXCEEDED
+            code = w.FRAG_REASS_EXCEEDED
+        elif kind == ERR_PARAM_PROBLEM:
+            t = w.PARAM_PROBLEM
+            code = 0
+        self.error(iface, pb, off, t, code, arg)
+
     def error(self, iface, pb, off, t, code, mtu):
         """Send an ICMP error about the datagram at pb.buf[off] (pb is not consumed)."""
         st = self.stats
@@ -317,6 +398,10 @@ class ICMP:
         ob[o + 5] = 0
         ob[o + 6] = (mtu >> 8) & 0xFF
         ob[o + 7] = mtu & 0xFF
+        if t == w.PARAM_PROBLEM:
+            ob[o + 4] = mtu & 0xFF  # RFC 792: the pointer to the bad octet, not an MTU
+            ob[o + 6] = 0
+            ob[o + 7] = 0
         ob[o + 8:o + 8 + q] = b[off:off + q]
         out.n = 8 + q
         st.tx_errors += 1

@@ -14,6 +14,8 @@ from ustack.core.wire import ipv4 as w
 from ustack.core.wire import icmp4
 from ustack.core.reass import Reassembly
 from ustack.core.wire.fields import copy
+from ustack.core.net.ip import AF_INET, ALEN4, fill_csum
+from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
 
 IP_COUNTERS = (
     "rx_packets", "rx_delivered", "rx_too_short", "rx_bad_version", "rx_bad_ihl", "rx_bad_len",
@@ -48,6 +50,7 @@ class IPv4:
         self.id_key2 = 0
         self.reass = Reassembly(stack, stack.config)
         self.big = None
+        self.meta = stack.ip.meta
 
     # ---- input ----------------------------------------------------------------------------
     def input(self, iface, pb, off, n):
@@ -162,21 +165,36 @@ class IPv4:
             stack.free(pb)
             return
         st.rx_delivered += 1
-        proto = pb.buf[off + 9]
-        took = stack.raw_input(iface, pb, off, ihl, tot) if stack.raw_sockets else False
+        b = pb.buf
+        proto = b[off + 9]
+        # the metadata transports read instead of this header (core/net/ip.py)
+        m = self.meta
+        m.family = AF_INET
+        m.hdr = off
+        m.src = off + 12
+        m.dst = off + 16
+        m.alen = ALEN4
+        m.l4 = off + ihl
+        m.l4len = tot - ihl
+        m.proto = proto
+        m.psum = csum(b, off + 12, 8, proto)
+        m.ecn = b[off + 1] & ECN_MASK
+        m.iface = iface
+        m.bcast = bcast
+        took = stack.raw_input(pb, m) if stack.raw_sockets else False
         if proto == w.PROTO_TCP and stack.tcp is not None:
-            stack.tcp.input(iface, pb, off, ihl, tot, bcast)
+            stack.tcp.input(pb, m)
         elif proto == w.PROTO_UDP:
-            stack.udp.input(iface, pb, off, ihl, tot, bcast)
+            stack.udp.input(pb, m)
         elif proto == w.PROTO_ICMP:
-            stack.icmp.input(iface, pb, off, ihl, tot, bcast)
+            stack.icmp.input(pb, m)
         elif took:
             st.rx_raw_only += 1  # a protocol we do not implement, read by a raw socket
             stack.free(pb)
         else:
             st.rx_unknown_proto += 1
             if not bcast:
-                stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PROTO_UNREACH, 0)
+                stack.ip.error(pb, m, ERR_PROTO_UNREACH, 0)
             stack.free(pb)
 
     def host_unreachable(self, b, q):
@@ -189,10 +207,20 @@ class IPv4:
         ihl = (b[q] & 0x0F) << 2
         proto = b[q + 9]
         stack = self.stack
+        qm = stack.ip.quote
+        qm.family = AF_INET
+        qm.hdr = q
+        qm.src = q + 12
+        qm.dst = q + 16
+        qm.alen = ALEN4
+        qm.l4 = q + ihl
+        qm.l4len = ((b[q + 2] << 8) | b[q + 3]) - ihl
+        qm.proto = proto
+        qm.iface = None
         if proto == w.PROTO_UDP:
-            stack.udp.icmp_error(icmp4.DEST_UNREACH, icmp4.HOST_UNREACH, b, q, ihl)
+            stack.udp.icmp_error(ERR_HOST_UNREACH, 0, b, qm)
         elif proto == w.PROTO_TCP and stack.tcp is not None:
-            stack.tcp.icmp_error(icmp4.DEST_UNREACH, icmp4.HOST_UNREACH, b, q, ihl)
+            stack.tcp.icmp_error(ERR_HOST_UNREACH, 0, b, qm)
         else:
             return False
         return True
@@ -302,7 +330,8 @@ class IPv4:
 
     # ---- output ---------------------------------------------------------------------------
     def output(self, pb, proto, src, dst, csum_off=-1, ttl=0, tos=0, df=False, iface=None):
-        """Send the transport segment at pb.buf[pb.off:pb.off+pb.n] to dst (4 bytes).
+        """Send the transport segment at pb.buf[pb.off:pb.off+pb.n] to dst (4 bytes): IPv4's
+        half of the network layer's one output call (core/net/ip.py IP.output).
 
         src None/0.0.0.0 picks the outgoing interface's address. csum_off >= 0 names the
         transport checksum field (relative to pb.off) to fill over the pseudo-header. Takes
@@ -345,18 +374,12 @@ class IPv4:
             b[off + 10] = c >> 8
             b[off + 11] = c & 0xFF
         if csum_off >= 0:
+            # the transport's checksum, over IPv4's pseudo-header sum (RFC 768, RFC 9293
+            # 3.1); ICMP has none (RFC 792)
+            # (csum(b, off + 12, 8, proto) is pseudo_sum(b, off + 12, ALEN4, proto), inlined)
             lo = off + w.HDR_LEN
-            co = lo + csum_off
-            b[co] = 0
-            b[co + 1] = 0
-            if proto == w.PROTO_ICMP:
-                c = ~csum(b, lo, l4, 0) & 0xFFFF
-            else:
-                c = ~csum(b, lo, l4, csum(b, off + 12, 8, proto + l4)) & 0xFFFF
-                if c == 0 and proto == w.PROTO_UDP:
-                    c = 0xFFFF  # RFC 768: a computed zero is sent as all ones
-            b[co] = c >> 8
-            b[co + 1] = c & 0xFF
+            fill_csum(b, lo, l4, lo + csum_off, 0 if proto == w.PROTO_ICMP else
+                      csum(b, off + 12, 8, proto), proto)
         st.tx_packets += 1
         if stack.filter_out is not None and not stack.filter_out(iface, b, off, tot):
             st.tx_filtered += 1

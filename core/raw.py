@@ -13,9 +13,9 @@ from ustack.core.compat import (
     EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, EMSGSIZE, ENETUNREACH, ENOBUFS, ENOTCONN, EOPNOTSUPP,
     oserror)
 from ustack.core.stats import Counters
-from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire import fields
 from ustack.core import socket as so
+from ustack.core.net.ip import is_any
 from ustack.core.udp import Q_OK, rcvbuf_value, count_drop, admit, link, unlink
 from ustack.core.udp import connect_source
 
@@ -26,7 +26,7 @@ RAW_COUNTERS = (
 MAX_DATAGRAM = 65535  # RFC 791: the total length field's limit
 
 
-def _addr(addr, fn):
+def _addr(addr, fn, family):
     """An AF_INET address as CPython checks it: a (host, port) tuple, port an int in range."""
     if not isinstance(addr, tuple):
         raise TypeError("%s(): AF_INET address must be tuple, not %s" % (fn, type(addr).__name__))
@@ -34,7 +34,7 @@ def _addr(addr, fn):
         raise TypeError("AF_INET address must be a pair (host, port)")
     if not isinstance(addr[1], int):
         raise TypeError("'%s' object cannot be interpreted as an integer" % type(addr[1]).__name__)
-    ip, _ = so.parse_addr(addr)
+    ip, _ = so.parse_addr(addr, fn, family)
     return ip
 
 
@@ -57,24 +57,24 @@ class RawSocket(so.Socket):
 
     def bind(self, addr):
         self._check_open()
-        ip = _addr(addr, "bind")
+        ip = _addr(addr, "bind", self.family)
         stack = self.stack
-        if ip != ip4.ANY and stack.local_iface(ip, 0) is None and not stack.is_broadcast(ip) \
-                and ip[0] < 224:
+        if not is_any(ip) and stack.ip.local_iface(ip, 0, len(ip)) is None and \
+                not stack.is_broadcast(ip) and ip[0] < 224:
             raise oserror(EADDRNOTAVAIL)
         self.local_ip = ip
 
     def connect(self, addr):
         self._check_open()
-        ip = _addr(addr, "connect")
-        if self.local_ip == ip4.ANY:
+        ip = _addr(addr, "connect", self.family)
+        if is_any(self.local_ip):
             self.local_ip = connect_source(self.stack, ip)  # as UDP's (Linux shares it too)
         self.remote_ip = ip
         self.connected = True
 
     def getsockname(self):
         self._check_open()
-        return (ip4.ntoa(self.local_ip), self.proto)  # Linux: the protocol as the port
+        return so.fmt_addr(self.local_ip, self.proto)  # Linux: the protocol as the port
 
     def getpeername(self):
         self._check_open()
@@ -103,18 +103,24 @@ class RawSocket(so.Socket):
         self.rcvbuf = rcvbuf_value(self.stack, v)
 
     # ---- receiving ------------------------------------------------------------------------
-    def _deliver(self, pb, off, tot):
-        """Queue a copy of the datagram at pb.buf[off:off+tot]; True when queued."""
+    def _deliver(self, pb, m):
+        """Queue a copy of the datagram m describes (core/net/ip.py Meta), its IPv4 header
+        included as BSD does; True when queued."""
         stack = self.stack
         st = stack.raw_stats
         pool = stack.pool
+        off = m.hdr
+        tot = m.l4 - off + m.l4len
         q = admit(self, pool.chain_len(tot), True)
         if q != Q_OK:
             count_drop(st, q)
             stack.ipv4.stats.rx_raw_dropped += 1  # the IPv4 accounting's view of the same drop
             return False
         # cannot run out: admit() saw room for the chain beyond the transmit reserve
-        link(self, pool.chain_in(pb.buf, off, tot))
+        c = pool.chain_in(pb.buf, off, tot)
+        c.tag = m.src - off  # where recvfrom finds the source
+        c.family = m.family
+        link(self, c)
         st.rx_delivered += 1
         return True
 
@@ -129,7 +135,7 @@ class RawSocket(so.Socket):
             self._block(self.readable, flags)
         pb = self.qhead
         k = pb.nbufs
-        addr = (ip4.ntoa(pb.buf, 12), 0)
+        addr = so.fmt_addr_at(pb.buf, pb.tag, pb.family, 0)
         if k == 1:
             n = pb.n if pb.n < bufsize else bufsize
             data = bytes(pb.buf[0:n])
@@ -184,7 +190,7 @@ class RawSocket(so.Socket):
     # ---- sending --------------------------------------------------------------------------
     def sendto(self, data, addr):
         self._check_open()
-        dst = _addr(addr, "sendto")
+        dst = _addr(addr, "sendto", self.family)
         return self._send(data, dst)
 
     def send(self, data, flags=0):
@@ -200,7 +206,7 @@ class RawSocket(so.Socket):
         n = len(data)
         if n > MAX_DATAGRAM:
             raise oserror(EMSGSIZE)
-        pb = stack.ipv4.alloc_tx()
+        pb = stack.ip.alloc_tx(dst)
         if pb is None:
             raise oserror(ENOBUFS)
         if self.hdrincl:
@@ -221,12 +227,12 @@ class RawSocket(so.Socket):
             raise oserror(EMSGSIZE)
         li = self.local_ip
         if (li[0] | li[1] | li[2] | li[3]) and li[0] < 224 and \
-                stack.local_iface(li, 0) is None and not stack.is_broadcast(li):
+                stack.ip.local_iface(li, 0, len(li)) is None and not stack.is_broadcast(li):
             stack.free(pb)
             raise oserror(ENETUNREACH)  # the bound address left (a DHCP lease ended)
         fields.copy(pb.buf, pb.off, data, 0, n)
         pb.n = n
-        err = stack.ipv4.output(pb, self.proto, self.local_ip, dst, ttl=self.ttl)
+        err = stack.ip.output(pb, self.proto, self.local_ip, dst, -1, self.ttl)
         if err:
             raise oserror(err)
         return n

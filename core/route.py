@@ -1,4 +1,6 @@
-"""IPv4 routing table: longest-prefix match over a fixed number of entries.
+"""A routing table of one address family: longest-prefix match over a fixed number of
+entries. One table per family (Stack.routes_for): IPv4's is Stack.routes, with 4-byte
+addresses; an IPv6 table is the same class with 16-byte ones (alen).
 
 Connected routes come with each interface address; static routes and a default gateway are
 added by the user (`Stack.add_route`). Lookups return an index so nothing is allocated;
@@ -7,24 +9,45 @@ the chosen next hop is written into `self.nexthop` (the gateway, or the destinat
 from ustack.core.wire import ipv4 as ip4
 
 
+def prefix_mask(prefix, alen):
+    """The netmask of a prefix length as alen bytes (setup paths only)."""
+    m = bytearray(alen)
+    i = 0
+    while i < alen:
+        bits = prefix - 8 * i
+        m[i] = 0xFF if bits >= 8 else (0 if bits <= 0 else (0xFF << (8 - bits)) & 0xFF)
+        i += 1
+    return bytes(m)
+
+
 class RouteTable:
-    def __init__(self, size):
+    def __init__(self, size, alen=4):
         self.size = size
+        self.alen = alen              # 4 (IPv4) or 16 (IPv6): the family's address length
         self.count = 0
-        self.net = [bytearray(4) for _ in range(size)]
-        self.mask = [bytearray(4) for _ in range(size)]
+        self.net = [bytearray(alen) for _ in range(size)]
+        self.mask = [bytearray(alen) for _ in range(size)]
         self.prefix = [0] * size
-        self.gw = [None] * size       # bytes(4) or None for on-link
+        self.gw = [None] * size       # bytes(alen) or None for on-link
         self.iface = [None] * size
         self.metric = [0] * size
-        self.nexthop = bytearray(4)
+        self.nexthop = bytearray(alen)
+
+    def _addr(self, a):
+        """An address of the table's family as bytes (IPv4's also from its text form)."""
+        if self.alen == 4:
+            return ip4.aton(a)
+        if isinstance(a, (bytes, bytearray)) and len(a) == self.alen:
+            return bytes(a)
+        raise ValueError("bad address %r for a table of %d-byte addresses" % (a, self.alen))
 
     def add(self, net, prefix, gateway, iface, metric=0):
-        net = ip4.aton(net)
-        mask = ip4.prefix_mask(prefix)
+        alen = self.alen
+        net = self._addr(net)
+        mask = prefix_mask(prefix, alen)
         # replace an existing route to the same prefix
         for i in range(self.count):
-            if self.prefix[i] == prefix and bytes(self.net[i]) == bytes(net[k] & mask[k] for k in range(4)):
+            if self.prefix[i] == prefix and bytes(self.net[i]) == bytes(net[k] & mask[k] for k in range(alen)):
                 self._set(i, net, mask, prefix, gateway, iface, metric)
                 return i
         if self.count >= self.size:
@@ -35,20 +58,20 @@ class RouteTable:
         return i
 
     def _set(self, i, net, mask, prefix, gateway, iface, metric):
-        for k in range(4):
+        for k in range(self.alen):
             self.net[i][k] = net[k] & mask[k]
             self.mask[i][k] = mask[k]
         self.prefix[i] = prefix
-        self.gw[i] = ip4.aton(gateway) if gateway else None
+        self.gw[i] = self._addr(gateway) if gateway else None
         self.iface[i] = iface
         self.metric[i] = metric
 
     def remove(self, net, prefix):
-        net = ip4.aton(net)
+        net = self._addr(net)
         for i in range(self.count):
             if self.prefix[i] == prefix and bytes(self.net[i]) == net:
                 last = self.count - 1
-                for k in range(4):
+                for k in range(self.alen):
                     self.net[i][k] = self.net[last][k]
                     self.mask[i][k] = self.mask[last][k]
                 self.prefix[i] = self.prefix[last]
@@ -70,6 +93,8 @@ class RouteTable:
 
     def lookup(self, b, o):
         """Index of the best route to the address at b[o], or -1. Sets self.nexthop."""
+        if self.alen != 4:
+            return self._lookup_n(b, o)
         best = -1
         bp = -1
         i = 0
@@ -98,7 +123,40 @@ class RouteTable:
                 nh[3] = g[3]
         return best
 
+    def _lookup_n(self, b, o):
+        """lookup() for addresses longer than IPv4's: every byte under the mask."""
+        alen = self.alen
+        best = -1
+        bp = -1
+        i = 0
+        while i < self.count:
+            m = self.mask[i]
+            nt = self.net[i]
+            k = 0
+            while k < alen and (b[o + k] & m[k]) == nt[k]:
+                k += 1
+            if k == alen:
+                p = self.prefix[i]
+                if p > bp or (p == bp and self.metric[i] < self.metric[best]):
+                    best = i
+                    bp = p
+            i += 1
+        if best >= 0:
+            g = self.gw[best]
+            nh = self.nexthop
+            k = 0
+            while k < alen:
+                nh[k] = b[o + k] if g is None else g[k]
+                k += 1
+        return best
+
     def table(self):
-        return [(ip4.ntoa(self.net[i]), self.prefix[i],
-                 ip4.ntoa(self.gw[i]) if self.gw[i] else None,
+        fmt = ip4.ntoa if self.alen == 4 else _hex
+        return [(fmt(self.net[i]), self.prefix[i],
+                 fmt(self.gw[i]) if self.gw[i] else None,
                  self.iface[i].name if self.iface[i] else None) for i in range(self.count)]
+
+
+def _hex(a):
+    """An address of another family, 16-bit groups in hex (its own text form comes with it)."""
+    return ":".join("%x" % ((a[i] << 8) | a[i + 1]) for i in range(0, len(a), 2))

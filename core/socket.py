@@ -45,12 +45,34 @@ MSG_PEEK = 2
 MSG_DONTWAIT = 0x40
 
 INADDR_ANY = ip4.ANY
+# The address families sockets take. AF_INET6 joins with IPv6 (issue 9): parse_addr,
+# fmt_addr, any_addr and loopback_addr are where its address forms go.
+FAMILIES = (AF_INET,)
+LOOPBACK4 = b"\x7f\x00\x00\x01"
 
 
-def parse_addr(addr, op="connect"):
-    """('192.0.2.1', 7) -> (4-byte address, port). '' and '<broadcast>' as Python does; a
-    wrong shape or type raises what CPython's socket raises (TypeError, OverflowError naming
-    op), an address that is no IPv4 address OSError."""
+def any_addr(family):
+    """The family's unspecified address (a wildcard bind)."""
+    if family == AF_INET:
+        return ip4.ANY
+    raise oserror(EAFNOSUPPORT)
+
+
+def loopback_addr(family):
+    """Where connect() to the unspecified address goes (Linux: the loopback address)."""
+    if family == AF_INET:
+        return LOOPBACK4
+    raise oserror(EAFNOSUPPORT)
+
+
+def parse_addr(addr, op="connect", family=AF_INET):
+    """A socket address of family as Python's socket takes it -> (address bytes, port).
+    AF_INET: ('192.0.2.1', 7) -> (4-byte address, port). '' and '<broadcast>' as Python
+    does; a wrong shape or type raises what CPython's socket raises (TypeError,
+    OverflowError naming op), an address that is no IPv4 address OSError. AF_INET6's
+    (host, port, flowinfo, scope_id) form goes here with IPv6."""
+    if family != AF_INET:
+        raise oserror(EAFNOSUPPORT)
     if not isinstance(addr, tuple):
         raise TypeError("%s(): AF_INET address must be tuple, not %s" % (op, type(addr).__name__))
     if len(addr) != 2:
@@ -68,7 +90,7 @@ def parse_addr(addr, op="connect"):
     if host == "<broadcast>":
         return ip4.BROADCAST, port
     if host == "localhost":
-        host = "127.0.0.1"
+        return LOOPBACK4, port
     try:
         return ip4.aton(host), port
     except (ValueError, AttributeError):
@@ -113,22 +135,32 @@ def check_data(data):
 
 
 def fmt_addr(a, port):
-    return (ip4.ntoa(a), port)
+    """An address (its length says the family) and port as a socket address tuple."""
+    if len(a) == 4:
+        return (ip4.ntoa(a), port)
+    raise oserror(EAFNOSUPPORT)
+
+
+def fmt_addr_at(b, o, family, port):
+    """The address of family at b[o] and port as a socket address tuple (recvfrom's)."""
+    if family == AF_INET:
+        return (ip4.ntoa(b, o), port)
+    raise oserror(EAFNOSUPPORT)  # AF_INET6's (host, port, flowinfo, scope_id) comes with IPv6
 
 
 class Socket:
     """Common state and API of every socket kind; protocols subclass it."""
 
     def __init__(self, stack, family, type, proto):
-        if family != AF_INET:
+        if family not in FAMILIES:
             raise oserror(EAFNOSUPPORT)
         self.stack = stack
         self.family = family
         self.type = type
         self.proto = proto
-        self.local_ip = ip4.ANY
+        self.local_ip = any_addr(family)
         self.local_port = 0
-        self.remote_ip = ip4.ANY
+        self.remote_ip = self.local_ip
         self.remote_port = 0
         self.timeout = None  # None blocking, 0 non-blocking, >0 seconds
         self.so_error = 0

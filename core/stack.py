@@ -15,6 +15,7 @@ from ustack.core.config import make_config, is_int
 from ustack.core.buf import Pool
 from ustack.core.iface import Interface
 from ustack.core.route import RouteTable
+from ustack.core.net.ip import IP, AF_INET
 from ustack.core.ipv4 import IPv4, L2_RESERVE
 from ustack.core.icmp import ICMP
 from ustack.core.udp import UDP, UdpSocket
@@ -84,7 +85,9 @@ class Stack:
         self.raw_stats = None     # core/raw.py's counters, made with the first raw socket
         self.multicast_groups = []
         self.clock = clock.now_ms  # before the protocols: TCP's ISN key may need it (no urandom)
+        self.ip = IP(self, L2_RESERVE)  # the family-neutral network layer (core/net/ip.py)
         self.ipv4 = IPv4(self)
+        self.ip.v4 = self.ipv4
         self.icmp = ICMP(self)
         self.udp = UDP(self)
         self.tcp = None
@@ -299,6 +302,13 @@ class Stack:
             return self.loop
         return None
 
+    def routes_for(self, family):
+        """The routing table of an address family (one per family): IPv4's is self.routes;
+        None for a family this stack does not carry (IPv6's table comes with IPv6)."""
+        if family == AF_INET:
+            return self.routes
+        return None
+
     def route_out(self, b, o=0):
         """The interface a datagram to the address at b[o] leaves by, its next hop written
         to routes.nexthop; None without a route. 127/8 and our own addresses go through
@@ -346,15 +356,16 @@ class Stack:
                 return True
         return False
 
-    def raw_input(self, iface, pb, off, ihl, tot):
-        """Hand a copy to raw sockets of that protocol; True if any took it."""
+    def raw_input(self, pb, m):
+        """Hand a copy of the datagram m describes (core/net/ip.py Meta) to raw sockets of
+        its protocol; True if any took it."""
         if not self.raw_sockets:
             return False
         took = False
-        proto = pb.buf[off + 9]
+        proto = m.proto
         for s in self.raw_sockets:
             if s.proto == proto or s.proto == 0 or s.proto == 255:  # 0/255: every protocol
-                took = s._deliver(pb, off, tot) or took
+                took = s._deliver(pb, m) or took
         return took
 
     def random16(self):

@@ -17,9 +17,10 @@ from ustack.core.compat import (
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
 from ustack.core.wire import ipv4 as ip4
-from ustack.core.wire import icmp4
 from ustack.core.wire import fields
 from ustack.core import socket as so
+from ustack.core.net.ip import addr_eq, is_any, PROTO_UDP
+from ustack.core.net.errors import ERR_PORT_UNREACH, is_unreachable
 from ustack.core.portalloc import Ephemeral
 
 UDP_COUNTERS = (
@@ -143,22 +144,22 @@ class UdpSocket(so.Socket):
         self._check_open()
         if self.local_port:
             raise oserror(EINVAL)
-        ip, port = so.parse_addr(addr, "bind")
+        ip, port = so.parse_addr(addr, "bind", self.family)
         self.stack.udp.bind(self, ip, port)
 
     def connect(self, addr):
         self._check_open()
-        ip, port = so.parse_addr(addr, "connect")
+        ip, port = so.parse_addr(addr, "connect", self.family)
         if port == 0:
             raise oserror(EINVAL)
-        if ip == ip4.ANY:
-            ip = b"\x7f\x00\x00\x01"
+        if is_any(ip):
+            ip = so.loopback_addr(self.family)
         if (ip == ip4.BROADCAST or self.stack.is_broadcast(ip)) and not self.broadcast:
             raise oserror(EACCES)
         udp = self.stack.udp
         if not self.local_port:
-            udp.bind(self, ip4.ANY, 0)
-        if self.local_ip == ip4.ANY:
+            udp.bind(self, so.any_addr(self.family), 0)
+        if is_any(self.local_ip):
             self.local_ip = connect_source(self.stack, ip)
         self.remote_ip = ip
         self.remote_port = port
@@ -201,7 +202,7 @@ class UdpSocket(so.Socket):
             addr = flags_or_addr
         so.check_data(data)
         # a connected socket may still name a destination (Linux sends there, as CPython shows)
-        ip, port = so.parse_addr(addr, "sendto")
+        ip, port = so.parse_addr(addr, "sendto", self.family)
         if self.shut_wr:
             raise oserror(EPIPE)
         if port == 0:
@@ -220,10 +221,10 @@ class UdpSocket(so.Socket):
         stack = self.stack
         udp = stack.udp
         if not self.local_port:
-            udp.bind(self, ip4.ANY, 0)
+            udp.bind(self, so.any_addr(self.family), 0)
         li = self.local_ip
         if (li[0] | li[1] | li[2] | li[3]) and li[0] < 224 and \
-                stack.local_iface(li, 0) is None and not stack.is_broadcast(li):
+                stack.ip.local_iface(li, 0, len(li)) is None and not stack.is_broadcast(li):
             # the bound address left the interface (a DHCP lease ended): never send from an
             # address that is no longer ours - Linux's errno for it is ENETUNREACH
             raise oserror(ENETUNREACH)
@@ -310,11 +311,22 @@ class UdpSocket(so.Socket):
         addr = self._src(self.qhead)
         return self.recv(bufsize, flags), addr
 
-    def _src(self, pb):
-        o = pb.tag  # IP header offset
+    def peek_source(self, addr):
+        """The oldest queued datagram's source without allocating (for heap-locked apps):
+        its address copied into addr (a bytearray as long as the family's addresses), its
+        port returned. The datagram stays queued."""
+        pb = self.qhead
         b = pb.buf
-        ihl = (b[o] & 0x0F) << 2
-        return (ip4.ntoa(b, o + 12), (b[o + ihl] << 8) | b[o + ihl + 1])
+        fields.copy(addr, 0, b, pb.tag, len(addr))
+        u = pb.off - 8
+        return (b[u] << 8) | b[u + 1]
+
+    def _src(self, pb):
+        """The queued datagram's source: its address at pb.tag (as the network layer located
+        it on input), its port in the UDP header in front of the payload."""
+        b = pb.buf
+        u = pb.off - 8
+        return so.fmt_addr_at(b, pb.tag, pb.family, (b[u] << 8) | b[u + 1])
 
     def close(self):
         if not self.closed:
@@ -333,15 +345,15 @@ class UDP:
 
     def bind(self, s, ip, port):
         stack = self.stack
-        if ip != ip4.ANY and stack.local_iface(ip, 0) is None and not stack.is_broadcast(ip) \
-                and ip[0] < 224:
+        if not is_any(ip) and stack.ip.local_iface(ip, 0, len(ip)) is None and \
+                not stack.is_broadcast(ip) and ip[0] < 224:
             raise oserror(EADDRNOTAVAIL)
         if port == 0:
             port = self._ephemeral()
         else:
             for o in self.sockets:
                 if o.local_port == port and o is not s and (
-                        o.local_ip == ip4.ANY or ip == ip4.ANY or o.local_ip == ip) and \
+                        is_any(o.local_ip) or is_any(ip) or o.local_ip == ip) and \
                         not (o.reuseaddr and s.reuseaddr):
                     raise oserror(EADDRINUSE)
         s.local_ip = ip
@@ -363,12 +375,15 @@ class UDP:
             self.sockets.remove(s)
 
     # ---- input ----------------------------------------------------------------------------
-    def input(self, iface, pb, off, ihl, tot, bcast):
+    def input(self, pb, m):
+        """A datagram the network layer delivers: m is its metadata (core/net/ip.py Meta)."""
         st = self.stats
         stack = self.stack
         b = pb.buf
-        o = off + ihl
-        n = tot - ihl
+        o = m.l4
+        n = m.l4len
+        bcast = m.bcast
+        iface = m.iface
         st.rx_datagrams += 1
         if n < 8:
             st.rx_too_short += 1
@@ -380,7 +395,7 @@ class UDP:
             stack.free(pb)
             return
         if (b[o + 6] | b[o + 7]) != 0:  # zero = sender computed none (RFC 768)
-            if csum(b, o, ulen, csum(b, off + 12, 8, ip4.PROTO_UDP + ulen)) != 0xFFFF:
+            if csum(b, o, ulen, m.psum + ulen) != 0xFFFF:  # RFC 768: with the pseudo-header
                 st.rx_bad_csum += 1
                 stack.free(pb)
                 return
@@ -397,30 +412,33 @@ class UDP:
         best = None
         score = -1
         matched = 0
+        alen = m.alen
+        d = m.dst
         for s in self.sockets:
             if s.local_port != dport:
                 continue
             sc = 0
             li = s.local_ip
-            if li[0] | li[1] | li[2] | li[3]:
-                if not (li[0] == b[off + 16] and li[1] == b[off + 17] and li[2] == b[off + 18]
-                        and li[3] == b[off + 19]):
+            if len(li) != alen:
+                continue  # a socket of the other family
+            # (IPv4's wildcard and address tests inlined: is_any and addr_eq without calls)
+            if (li[0] | li[1] | li[2] | li[3]) if alen == 4 else not is_any(li):
+                if not ((li[0] == b[d] and li[1] == b[d + 1] and li[2] == b[d + 2] and
+                         li[3] == b[d + 3]) if alen == 4 else addr_eq(b, d, li, alen)):
                     if not bcast:
                         continue
                     # a broadcast reaches sockets bound to the broadcast address or ANY
-                    if not (li[0] == b[off + 16] and li[3] == b[off + 19]):
+                    if not (li[0] == b[d] and li[3] == b[d + 3]):
                         continue
                 sc += 1
             if s.connected:
-                ri = s.remote_ip
-                if s.remote_port != sport or not (ri[0] == b[off + 12] and ri[1] == b[off + 13]
-                                                  and ri[2] == b[off + 14] and ri[3] == b[off + 15]):
+                if s.remote_port != sport or not addr_eq(b, m.src, s.remote_ip, alen):
                     continue
                 sc += 2
             matched += 1
             if bcast and matched > 1:
                 # every matching socket gets its own copy of a broadcast
-                self._deliver_copy(s, pb, off, o, ulen)
+                self._deliver_copy(s, pb, m, ulen)
                 continue
             if sc > score:
                 best = s
@@ -428,9 +446,10 @@ class UDP:
         if best is None:
             st.rx_no_port += 1
             if not bcast:
-                stack.icmp.error(iface, pb, off, icmp4.DEST_UNREACH, icmp4.PORT_UNREACH, 0)
+                stack.ip.error(pb, m, ERR_PORT_UNREACH, 0)
             stack.free(pb)
             return
+        off = m.hdr
         if pb.index < 0:
             # reassembled: copied into pool buffers, so that the slot serves reassembly again
             # at once instead of waiting for the application to read
@@ -451,7 +470,8 @@ class UDP:
                 count_drop(st, q)
                 stack.free(pb)
                 return
-        pb.tag = off
+        pb.tag = m.src - m.hdr + off  # where recvfrom finds the source (_src)
+        pb.family = m.family
         pb.off = o + 8
         if pb.nbufs == 1:
             pb.n = ulen - 8
@@ -460,45 +480,50 @@ class UDP:
         st.rx_delivered += 1
         link(best, pb)
 
-    def _deliver_copy(self, s, pb, off, o, ulen):
+    def _deliver_copy(self, s, pb, m, ulen):
         pool = self.stack.pool
-        ihl = o - off
+        off = m.hdr
+        ihl = m.l4 - off
         need = ihl + ulen
         q = admit(s, pool.chain_len(need), True)
         if q != Q_OK:
             count_drop(self.stats, q)
             return
         c = pool.chain_in(pb.buf, off, need)
-        c.tag = 0
+        c.tag = m.src - off
+        c.family = m.family
         c.off = ihl + 8
         c.n -= ihl + 8
         self.stats.rx_delivered += 1
         link(s, c)
 
-    def icmp_error(self, t, code, b, q, qihl):
-        """ICMP error quoting one of our datagrams (b[q] is its IP header)."""
+    def icmp_error(self, kind, arg, b, q):
+        """An ICMP error (its neutral kind, core/net/errors.py; arg the MTU of a packet too
+        big) quoting one of our datagrams, which q (core/net/ip.py Meta) locates in b."""
         self.stats.icmp_errors += 1
-        if t != icmp4.DEST_UNREACH:
+        if not is_unreachable(kind):
             return
-        sport = (b[q + qihl] << 8) | b[q + qihl + 1]
-        dport = (b[q + qihl + 2] << 8) | b[q + qihl + 3]
+        p = q.l4
+        alen = q.alen
+        sport = (b[p] << 8) | b[p + 1]
+        dport = (b[p + 2] << 8) | b[p + 3]
         for s in self.sockets:
             if s.connected and s.local_port == sport and s.remote_port == dport and \
-                    fields.eq(b, q + 16, s.remote_ip, 4):
+                    len(s.remote_ip) == alen and addr_eq(b, q.dst, s.remote_ip, alen):
                 # RFC 1122 4.1.3.3: report to the application (BSD: connected sockets only)
-                s.so_error = ECONNREFUSED if code == icmp4.PORT_UNREACH else EHOSTUNREACH
+                s.so_error = ECONNREFUSED if kind == ERR_PORT_UNREACH else EHOSTUNREACH
                 s._event()
 
     # ---- output ---------------------------------------------------------------------------
     def output(self, src, sport, dst, dport, data, n, ttl=0, tos=0):
         stack = self.stack
-        pb = stack.ipv4.alloc_tx()
+        pb = stack.ip.alloc_tx(dst)
         if pb is None:
             self.stats.tx_errors += 1
             return ENOBUFS
         if pb.off + 8 + n > pb.size:
             stack.free(pb)
-            pb = stack.ipv4.alloc_big(8 + n)
+            pb = stack.ip.alloc_big(dst, 8 + n)
             if pb is None:
                 return EMSGSIZE
         b = pb.buf
@@ -513,4 +538,4 @@ class UDP:
         fields.copy(b, o + 8, data, 0, n)
         pb.n = ul
         self.stats.tx_datagrams += 1
-        return stack.ipv4.output(pb, ip4.PROTO_UDP, src, dst, csum_off=6, ttl=ttl, tos=tos)
+        return stack.ip.output(pb, PROTO_UDP, src, dst, 6, ttl, tos)

@@ -17,9 +17,11 @@ cdef class Mac:
 @cython.locals(i=cython.int)
 cpdef int mss_index(int mss)
 
-cpdef compute(Mac m, const unsigned char[:] b, Py_ssize_t ip, Py_ssize_t o, unsigned int ihi,
-              unsigned int ilo, long t)
+@cython.locals(i=cython.Py_ssize_t)
+cpdef compute(Mac m, const unsigned char[:] b, Py_ssize_t src, Py_ssize_t dst, Py_ssize_t alen,
+              Py_ssize_t o, unsigned int ihi, unsigned int ilo, long t)
 
 @cython.locals(ihi=cython.uint, ilo=cython.uint, ahi=cython.uint, alo=cython.uint, t=cython.long,
                d=cython.int)
-cpdef int check(Mac m, const unsigned char[:] b, Py_ssize_t ip, Py_ssize_t o, long now)
+cpdef int check(Mac m, const unsigned char[:] b, Py_ssize_t src, Py_ssize_t dst, Py_ssize_t alen,
+                Py_ssize_t o, long now)

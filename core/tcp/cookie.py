@@ -78,19 +78,26 @@ def mss_index(mss):
     return i
 
 
-def compute(m, b, ip, o, ihi, ilo, t):
-    """MAC of the segment at b (IPv4 header at ip, TCP header at o) for the peer's ISN
-    ihi:ilo and time count t, over the peer's address, both ports and our address: m.x is
-    the cookie's high half, m.y its low half before the MSS index goes in."""
+def compute(m, b, src, dst, alen, o, ihi, ilo, t):
+    """MAC of the segment at b (its addresses at b[src] and b[dst], alen bytes each, TCP
+    header at o) for the peer's ISN ihi:ilo and time count t, over the peer's address, both
+    ports and our address: m.x is the cookie's high half, m.y its low half before the MSS
+    index goes in."""
     m.reset()
-    m.block((b[ip + 12] << 8) | b[ip + 13], (b[ip + 14] << 8) | b[ip + 15])
+    i = 0
+    while i < alen:
+        m.block((b[src + i] << 8) | b[src + i + 1], (b[src + i + 2] << 8) | b[src + i + 3])
+        i += 4
     m.block((b[o] << 8) | b[o + 1], (b[o + 2] << 8) | b[o + 3])
-    m.block((b[ip + 16] << 8) | b[ip + 17], (b[ip + 18] << 8) | b[ip + 19])
+    i = 0
+    while i < alen:
+        m.block((b[dst + i] << 8) | b[dst + i + 1], (b[dst + i + 2] << 8) | b[dst + i + 3])
+        i += 4
     m.block(ihi, ilo)
     m.block(t & 0xFFFF, 0x5C0C)
 
 
-def check(m, b, ip, o, now):
+def check(m, b, src, dst, alen, o, now):
     """The ACK at b answers one of our cookies: its MSS index, or -1. The peer's ISN is
     SEG.SEQ - 1, our ISN SEG.ACK - 1 (16-bit halves with borrow); the cookie must be from
     the current or the previous time count."""
@@ -101,7 +108,7 @@ def check(m, b, ip, o, now):
     t = now >> T_SHIFT
     d = 0
     while d < 2:
-        compute(m, b, ip, o, ihi, ilo, t - d)
+        compute(m, b, src, dst, alen, o, ihi, ilo, t - d)
         if m.x == ahi and (m.y ^ alo) & 0xFFFC == 0:
             return (m.y ^ alo) & 3
         d += 1

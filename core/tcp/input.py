@@ -4,7 +4,7 @@ scaling), RFC 1337 (RST ignored in TIME-WAIT), RFC 5681/6582 (duplicate ACKs fee
 congestion controller), RFC 2018/2883/6675/6937 and RFC 8985 (received SACK blocks feed the
 scoreboard and SACK-based loss recovery, scoreboard.py), RFC 9293 3.8.6 (window updates),
 RFC 1122 4.2.3.2 (delayed ACK) and RFC 3168 (ECN: the SYN's flags, CE marks read from the IP
-header at tcp.seg_ip, ECN-Echo answered by the controller's CE_ECN reduction).
+header (tcp.seg_ecn, from the network layer's metadata), ECN-Echo answered by the controller's CE_ECN reduction).
 
 The segment being processed is in the TCP object's scratch fields (seg_*, opt_*), its bytes
 in b; payload is copied once, into the receive ring. Nothing is allocated per segment.
@@ -26,7 +26,7 @@ try:
 except ImportError:  # without "sack" no scoreboard is ever made: the SACK path never runs
     DUP_THRESH = 3
 from ustack.core.tcp.cc import CE_ECN
-from ustack.core.ipv4 import ECN_MASK, ECN_CE
+from ustack.core.ipv4 import ECN_CE
 from ustack.core.tcp.seq import (seq_add, seq_sub, seq_diff, seq_lt, seq_le, seq_gt, seq_ge,
                                  seq_in, rel_at, hi_minus_1, lo_minus_1)
 
@@ -70,7 +70,7 @@ def _negotiate(tcp, tcb, b):
     tcp.set_mss(tcb)
 
 
-def listen(tcp, lsock, iface, b, ip, sport, dport):
+def listen(tcp, lsock, iface, b, sport, dport):
     """LISTEN (RFC 9293 3.10.7.2), with the SYN and accept queues bounded: a full SYN queue
     (TCP_SYN_QUEUE for all listeners, 2*backlog+1 for one) answers with a SYN cookie (RFC
     4987), or without cookies forgets its oldest half-open connection; the ACK that
@@ -83,7 +83,7 @@ def listen(tcp, lsock, iface, b, ip, sport, dport):
     if fl & w.ACK_F:
         if tcp.syncookies and tcp.stack.now - tcp.cookie_at < (2 << cookie.T_SHIFT) and \
                 not (fl & w.SYN):
-            if _cookie_ack(tcp, lsock, iface, b, ip, sport, dport):
+            if _cookie_ack(tcp, lsock, iface, b, sport, dport):
                 return
             if tcp.seg_len:
                 # A cookie connection whose completing ACK met a full accept queue: its
@@ -92,7 +92,7 @@ def listen(tcp, lsock, iface, b, ip, sport, dport):
                 # from ISN+1, which can.
                 return
         st.rx_listen_ack += 1
-        out.send_rst(tcp, b, ip, rel_at(b, tcp.seg_hdr + 8, 0, 0), 0, w.RST)
+        out.send_rst(tcp, b, rel_at(b, tcp.seg_hdr + 8, 0, 0), 0, w.RST)
         return
     if not (fl & w.SYN):
         st.rx_listen_no_syn += 1
@@ -106,18 +106,20 @@ def listen(tcp, lsock, iface, b, ip, sport, dport):
     if tcp.embryonic >= tcp.synq or lsock.syn_count >= 2 * lsock.backlog + 1:
         st.syn_queue_full += 1
         if tcp.syncookies:
-            _cookie(tcp, lsock, iface, b, ip)
+            _cookie(tcp, lsock, iface, b)
             return
         if not tcp.evict_embryonic(lsock if lsock.syn_count >= 2 * lsock.backlog + 1
                                    else None):
             return
-    lip = b[ip + 16:ip + 20]
-    rip = b[ip + 12:ip + 16]
+    # a new connection's addresses (setup, not the per-segment path: slices are fine)
+    a = tcp.seg_alen
+    lip = b[tcp.seg_dst:tcp.seg_dst + a]
+    rip = b[tcp.seg_src:tcp.seg_src + a]
     tcb = tcp.new_tcb(lip, dport, rip, sport)
     if tcb is None:
         st.syn_no_tcb += 1
         if tcp.syncookies:
-            _cookie(tcp, lsock, iface, b, ip)  # a TCB may be free by its ACK
+            _cookie(tcp, lsock, iface, b)  # a TCB may be free by its ACK
         return
     _passive(tcp, tcb, lsock, iface)
     _negotiate(tcp, tcb, b)
@@ -133,7 +135,7 @@ def listen(tcp, lsock, iface, b, ip, sport, dport):
     out.output(tcp, tcb)
 
 
-def _cookie(tcp, lsock, iface, b, ip):
+def _cookie(tcp, lsock, iface, b):
     """Answer a SYN the listener cannot hold with a SYN cookie, at most TCP_SYNCOOKIE_BUDGET
     per poll. Under a flood a cookie costs several times what reading and dropping the SYN
     does (the SYN-ACK's MAC, build and checksums, its write, and the peer's RST to read back
@@ -147,12 +149,12 @@ def _cookie(tcp, lsock, iface, b, ip):
     if tcp.cookie_budget and tcp.cookies_left <= 0:
         tcp.stats.syncookies_over_budget += 1
         return
-    if tcp.stack.route_out(b, ip + 12) is None:
+    if tcp.stack.ip.route_out(b, tcp.seg_src, tcp.seg_alen) is None:
         tcp.stats.syncookies_no_route += 1
         return
     if tcp.cookie_budget:
         tcp.cookies_left -= 1
-    out.send_synack_cookie(tcp, lsock, iface, b, ip)
+    out.send_synack_cookie(tcp, lsock, iface, b)
 
 
 def _passive(tcp, tcb, lsock, iface):
@@ -174,7 +176,7 @@ def _passive(tcp, tcb, lsock, iface):
     tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap)
 
 
-def _cookie_ack(tcp, lsock, iface, b, ip, sport, dport):
+def _cookie_ack(tcp, lsock, iface, b, sport, dport):
     """An ACK to a listener while SYN cookies are in use (RFC 4987 3.6): if it returns a
     valid cookie, rebuild the connection its SYN asked for and let the SYN-RECEIVED path
     take the ACK (and any data). False: not a cookie of ours (the caller sends a RST)."""
@@ -183,14 +185,17 @@ def _cookie_ack(tcp, lsock, iface, b, ip, sport, dport):
     if len(lsock.acc_q) >= lsock.backlog:
         st.accept_queue_full += 1  # the peer retransmits; no state kept meanwhile
         return True
-    idx = cookie.check(tcp.cookie_mac, b, ip, o, tcp.stack.now)
+    idx = cookie.check(tcp.cookie_mac, b, tcp.seg_src, tcp.seg_dst, tcp.seg_alen, o,
+                       tcp.stack.now)
     if idx < 0:
         if tcp.seg_len:
             st.syncookies_unproven += 1  # see listen(): dropped, not reset
         else:
             st.syncookies_bad += 1
         return False
-    tcb = tcp.new_tcb(b[ip + 16:ip + 20], dport, b[ip + 12:ip + 16], sport)
+    a = tcp.seg_alen
+    tcb = tcp.new_tcb(b[tcp.seg_dst:tcp.seg_dst + a], dport, b[tcp.seg_src:tcp.seg_src + a],
+                      sport)
     if tcb is None:
         st.syncookies_no_tcb += 1
         return True
@@ -295,7 +300,7 @@ def syn_sent(tcp, tcb, b):
         if seq_le(ack, 0) or seq_gt(ack, tcb.snd_max):  # 0: our ISS
             st.rx_bad_synack += 1
             if not (fl & w.RST):
-                out.send_rst(tcp, b, tcp.seg_ip, rel_at(b, tcp.seg_hdr + 8, 0, 0), 0, w.RST)
+                out.send_rst(tcp, b, rel_at(b, tcp.seg_hdr + 8, 0, 0), 0, w.RST)
             return
     if fl & w.RST:
         if fl & w.ACK_F:
@@ -463,7 +468,7 @@ def segment(tcp, tcb, b):
     if state == T.SYN_RECEIVED:
         if not (seq_lt(tcb.snd_una, ack) and seq_le(ack, tcb.snd_max)):
             st.rx_bad_synack += 1
-            out.send_rst(tcp, b, tcp.seg_ip, ack, 0, w.RST)
+            out.send_rst(tcp, b, ack, 0, w.RST)
             return
         ls = tcb.listener
         if ls is not None and len(ls.acc_q) >= ls.backlog:
@@ -664,7 +669,7 @@ def _ecn_in(tcp, tcb, b, fl, ack, dlen):
     if fl & w.CWR:
         st.rx_cwr += 1
         tcb.flags &= ~T.F_ECN_ECHO
-    if dlen > 0 and (b[tcp.seg_ip + 1] & ECN_MASK) == ECN_CE:
+    if dlen > 0 and tcp.seg_ecn == ECN_CE:
         st.rx_ce += 1
         if not (tcb.flags & T.F_ECN_ECHO):
             tcb.flags |= T.F_ECN_ECHO | T.F_ACKNOW

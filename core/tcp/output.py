@@ -7,10 +7,11 @@ the first new data after a window reduction carries CWR.
 
 Every segment is built in place: header written at pb.off, options after it, payload copied
 once from the send ring (a retransmission rebuilds from the same ring - no per-segment
-copies kept). IPv4 output fills the checksum. Sequence numbers, ACKs and timestamps leave
+copies kept). The network layer's output (core/net/ip.py) fills the checksum over its
+family's pseudo-header. Sequence numbers, ACKs and timestamps leave
 the connection's relative space here (seq.put_rel: 16-bit halves, no 32-bit ints)."""
 from ustack.core.wire import tcp as w
-from ustack.core.wire import ipv4 as ip4
+from ustack.core.net.ip import PROTO_TCP
 from ustack.core.ipv4 import ECN_MASK, ECN_ECT0
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
@@ -65,7 +66,7 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
     """Build and send one segment: flags, n bytes from the send ring at offset doff, seq
     relative to our ISS. False when no packet buffer was free (retried from tick)."""
     stack = tcp.stack
-    pb = stack.ipv4.alloc_tx()
+    pb = stack.ip.alloc_tx(tcb.remote_ip)
     if pb is None:
         tcp.stats.tx_no_buffer += 1
         tcb.flags |= T.F_PENDING
@@ -124,8 +125,7 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
         tcb.rcv_unacked = 0
         tcb.t_delack = 0
         tcb.flags &= ~T.F_ACKNOW
-    stack.ipv4.output(pb, ip4.PROTO_TCP, tcb.local_ip, tcb.remote_ip, csum_off=w.CSUM,
-                      ttl=tcb.ttl, tos=tos)
+    stack.ip.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl, tos)
     return True
 
 
@@ -445,19 +445,32 @@ def retransmit_first(tcp, tcb):
         arm_rexmt(tcp, tcb)
 
 
-def _reply_addrs(src, dst, b, ip):
+def _reply_addrs(tcp, b):
     """A stateless reply's addresses (a RST, a SYN cookie's SYN-ACK): the segment's destination
-    as our source and its source as our destination, copied into preallocated src and dst."""
+    (at b[tcp.seg_dst], as the network layer located it) as our source and its source as our
+    destination, copied into the preallocated buffers of its family, which become
+    tcp.reply_src and tcp.reply_dst."""
+    a = tcp.seg_alen
+    if a == 4:
+        src = tcp.rst_src
+        dst = tcp.rst_dst
+    else:
+        src = tcp.rst_src6
+        dst = tcp.rst_dst6
+    d = tcp.seg_dst
+    s = tcp.seg_src
     i = 0
-    while i < 4:
-        src[i] = b[ip + 16 + i]
-        dst[i] = b[ip + 12 + i]
+    while i < a:
+        src[i] = b[d + i]
+        dst[i] = b[s + i]
         i += 1
+    tcp.reply_src = src
+    tcp.reply_dst = dst
 
 
-def send_rst(tcp, b, ip, seq, ack, flags):
-    """A RST answering the segment whose IPv4 header is at b[ip] (addresses and ports
-    swapped); flags is RST or RST|ACK. Nothing is kept.
+def send_rst(tcp, b, seq, ack, flags):
+    """A RST answering the segment being processed (its TCP header at b[tcp.seg_hdr]; its
+    addresses and ports swapped); flags is RST or RST|ACK. Nothing is kept.
     Rate-limited (TCP_RST_RATE_MS, TCP_RST_BURST): a flood of segments to closed ports or
     of stray ACKs must not buy one transmission each. RFC 9293 3.10.7.1 asks for the RST;
     like the BSDs (icmplim covers RSTs too), we send at most a burst and then one per
@@ -474,32 +487,33 @@ def send_rst(tcp, b, ip, seq, ack, flags):
             tcp.stats.tx_rst_rate_limited += 1
             return
         tcp.rst_tokens -= 1
-    pb = stack.ipv4.alloc_tx()
+    _reply_addrs(tcp, b)
+    dst = tcp.reply_dst
+    pb = stack.ip.alloc_tx(dst)
     if pb is None:
         tcp.stats.tx_no_buffer += 1
         return
-    ihl = (b[ip] & 0x0F) << 2
-    t = ip + ihl
-    src = tcp.rst_src
-    dst = tcp.rst_dst
-    _reply_addrs(src, dst, b, ip)
+    t = tcp.seg_hdr
     o = pb.off
     w.write_header(pb.buf, o, (b[t + 2] << 8) | b[t + 3], (b[t] << 8) | b[t + 1], seq, ack,
                    20, flags, 0)
     pb.n = 20
     tcp.stats.tx_rst += 1
     tcp.stats.tx_segments += 1
-    stack.ipv4.output(pb, ip4.PROTO_TCP, src, dst, csum_off=w.CSUM)
+    stack.ip.output(pb, PROTO_TCP, tcp.reply_src, dst, w.CSUM)
 
 
-def send_synack_cookie(tcp, lsock, iface, b, ip):
-    """SYN-ACK to the SYN at b (IPv4 header at ip) whose ISN is a SYN cookie (cookie.py,
+def send_synack_cookie(tcp, lsock, iface, b):
+    """SYN-ACK to the SYN being processed whose ISN is a SYN cookie (cookie.py,
     RFC 4987 3.6). Nothing is kept: the options the connection will need travel in the
     cookie (MSS) and in our TSval's low bits (window scale, SACK-permitted) - so without
     the peer's timestamps only the MSS is offered back (as Linux does)."""
     stack = tcp.stack
     st = tcp.stats
-    pb = stack.ipv4.alloc_tx()
+    _reply_addrs(tcp, b)
+    src = tcp.reply_src
+    dst = tcp.reply_dst
+    pb = stack.ip.alloc_tx(dst)
     if pb is None:
         st.tx_no_buffer += 1
         return
@@ -507,7 +521,8 @@ def send_synack_cookie(tcp, lsock, iface, b, ip):
     seen = tcp.opt_seen
     m = tcp.cookie_mac
     idx = cookie.mss_index(tcp.opt_mss if seen & options.SEEN_MSS else 536)
-    cookie.compute(m, b, ip, o, (b[o + 4] << 8) | b[o + 5], (b[o + 6] << 8) | b[o + 7],
+    cookie.compute(m, b, tcp.seg_src, tcp.seg_dst, tcp.seg_alen, o,
+                   (b[o + 4] << 8) | b[o + 5], (b[o + 6] << 8) | b[o + 7],
                    stack.now >> cookie.T_SHIFT)
     ihi = m.x
     ilo = m.y ^ idx
@@ -519,7 +534,8 @@ def send_synack_cookie(tcp, lsock, iface, b, ip):
         sack = seen & options.SEEN_SACK_PERM and tcp.sack
     q = pb.buf
     p = pb.off
-    hl = 20 + options.write_syn(q, p + 20, tcp.adv_mss_for(iface.mtu), ws, sack, ts)
+    hl = 20 + options.write_syn(q, p + 20, tcp.adv_mss_for(iface.mtu, tcp.seg_alen), ws, sack,
+                                ts)
     if ts:
         bits = cookie.TS_ON | cookie.TS_WS_NONE
         if ws >= 0:
@@ -542,9 +558,6 @@ def send_synack_cookie(tcp, lsock, iface, b, ip):
     hi = (((b[o + 4] << 8) | b[o + 5]) + (lo >> 16)) & 0xFFFF
     w.write_header_rel(q, p, (b[o + 2] << 8) | b[o + 3], (b[o] << 8) | b[o + 1], 0, ihi, ilo,
                        0, hi, lo & 0xFFFF, hl, w.SYN | w.ACK_F, win)
-    src = tcp.rst_src
-    dst = tcp.rst_dst
-    _reply_addrs(src, dst, b, ip)
     pb.n = hl
     st.syncookies_sent += 1
     st.tx_segments += 1
@@ -555,8 +568,7 @@ def send_synack_cookie(tcp, lsock, iface, b, ip):
     hint = getattr(drv, "stateless", None)
     if hint is not None:
         drv.stateless = True
-    stack.ipv4.output(pb, ip4.PROTO_TCP, src, dst, csum_off=w.CSUM, ttl=lsock.ttl,
-                      tos=lsock.tos & ~ECN_MASK)
+    stack.ip.output(pb, PROTO_TCP, src, dst, w.CSUM, lsock.ttl, lsock.tos & ~ECN_MASK)
     if hint is not None:
         drv.stateless = False
 
@@ -564,7 +576,7 @@ def send_synack_cookie(tcp, lsock, iface, b, ip):
 def send_rst_tcb(tcp, tcb):
     """Abortive close (SO_LINGER 0, close with unread data, RFC 9293 3.10.5 ABORT)."""
     stack = tcp.stack
-    pb = stack.ipv4.alloc_tx()
+    pb = stack.ip.alloc_tx(tcb.remote_ip)
     if pb is None:
         tcp.stats.tx_no_buffer += 1
         return
@@ -575,5 +587,5 @@ def send_rst_tcb(tcp, tcb):
     pb.n = 20
     tcp.stats.tx_rst += 1
     tcp.stats.tx_segments += 1
-    stack.ipv4.output(pb, ip4.PROTO_TCP, tcb.local_ip, tcb.remote_ip, csum_off=w.CSUM,
-                      ttl=tcb.ttl, tos=tcb.tos & ~ECN_MASK)
+    stack.ip.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl,
+                    tcb.tos & ~ECN_MASK)

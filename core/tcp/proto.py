@@ -29,9 +29,11 @@ from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, urandom
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
 from ustack.core.wire import tcp as w
-from ustack.core.wire import ipv4 as ip4
-from ustack.core.wire import icmp4
-from ustack.core.wire.fields import eq
+from ustack.core.net.errors import (
+    ERR_NET_UNREACH, ERR_PKT_TOO_BIG, ERR_TIME_EXCEEDED, ERR_REASS_TIMEOUT, is_unreachable,
+    is_hard)
+from ustack.core.net.ip import addr_eq, addr_hash, is_any, hdr_len
+from ustack.core.ipv4 import L2_RESERVE
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
 from ustack.core.tcp import output as out
@@ -86,6 +88,11 @@ TCP_COUNTERS = (
 ) + ccmod.CC_COUNTERS
 
 
+# What a full segment's frame holds besides the IP and TCP headers and the MSS: Ethernet 14,
+# an 802.1Q tag 4, 4 to spare (our advertised MSS keeps it fitting one packet buffer)
+MSS_FRAME_EXTRA = 22
+
+
 def _fmix(h):
     # murmur3 finalizer: full avalanche over 32 bits
     h ^= h >> 16
@@ -97,7 +104,14 @@ def _fmix(h):
 
 
 def _word(a):
-    return (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3]
+    """An address (4 or 16 bytes) as one 32-bit word: IPv4's as it is, IPv6's four words
+    mixed in turn (connection setup only: may allocate)."""
+    v = (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3]
+    i = 4
+    while i < len(a):
+        v = _fmix(v ^ ((a[i] << 24) | (a[i + 1] << 16) | (a[i + 2] << 8) | a[i + 3]))
+        i += 4
+    return v
 
 
 class TCP:
@@ -149,8 +163,12 @@ class TCP:
         self.rings = RingPool(4)
         self.isn_hook = None     # hook: isn_hook(local_ip, lport, remote_ip, rport) -> ISN
         self.ts_hook = None      # hook: ts_hook(local_ip, lport, remote_ip, rport) -> offset
-        self.rst_src = bytearray(4)
+        self.rst_src = bytearray(4)   # a stateless reply's addresses (output._reply_addrs)
         self.rst_dst = bytearray(4)
+        self.rst_src6 = bytearray(16)
+        self.rst_dst6 = bytearray(16)
+        self.reply_src = self.rst_src  # the pair _reply_addrs filled last
+        self.reply_dst = self.rst_dst
         self.chal_global = cfg["TCP_CHALLENGE_ACK_GLOBAL"]
         self.chal_count = 0
         self.chal_budget = 0
@@ -167,7 +185,10 @@ class TCP:
         # the segment being processed (scratch: no objects per segment). seg_seq, seg_ack,
         # opt_tsval and opt_tsecr are relative to the connection's bases (tcb.py), set once
         # the segment's connection is known; 0 without one (b[seg_hdr + 4:] has the wire's).
-        self.seg_ip = 0
+        self.seg_src = 0    # where the segment's addresses are (network metadata) ...
+        self.seg_dst = 0
+        self.seg_alen = 4   # ... and how long they are
+        self.seg_ecn = 0    # its IP header's ECN field (RFC 3168 5)
         self.seg_hdr = 0
         self.seg_seq = 0
         self.seg_ack = 0
@@ -221,21 +242,28 @@ class TCP:
 
     # ---- connection table -------------------------------------------------------------------
     @staticmethod
-    def _key(a, o, rport, lport):
-        return ((rport * 31 + lport) ^ (a[o] << 22) ^ (a[o + 1] << 15) ^ (a[o + 2] << 8) ^
-                a[o + 3]) & 0x3FFFFFFF
+    def _key(a, o, alen, rport, lport):
+        """The connection table's key: the remote address at a[o] (alen bytes) and ports
+        (IPv4's mix inlined: addr_hash(a, o, 4) without the call)."""
+        if alen == 4:
+            return ((rport * 31 + lport) ^ (a[o] << 22) ^ (a[o + 1] << 15) ^ (a[o + 2] << 8) ^
+                    a[o + 3]) & 0x3FFFFFFF
+        return ((rport * 31 + lport) ^ addr_hash(a, o, alen)) & 0x3FFFFFFF
 
-    def lookup(self, b, ip, sport, dport):
-        t = self.table.get(self._key(b, ip + 12, sport, dport))
+    def lookup(self, b, rip, lip, alen, rport, lport):
+        """The connection whose remote address is at b[rip] and local one at b[lip] (alen
+        bytes each, as the network layer's metadata locates them), or None."""
+        t = self.table.get(self._key(b, rip, alen, rport, lport))
         while t is not None:
-            if t.remote_port == sport and t.local_port == dport and eq(b, ip + 12, t.remote_ip, 4) \
-                    and eq(b, ip + 16, t.local_ip, 4):
+            if t.remote_port == rport and t.local_port == lport and \
+                    len(t.remote_ip) == alen and addr_eq(b, rip, t.remote_ip, alen) and \
+                    addr_eq(b, lip, t.local_ip, alen):
                 return t
             t = t.hnext
         return None
 
     def find(self, lip, lport, rip, rport):
-        t = self.table.get(self._key(rip, 0, rport, lport))
+        t = self.table.get(self._key(rip, 0, len(rip), rport, lport))
         while t is not None:
             if t.remote_port == rport and t.local_port == lport and t.remote_ip == rip and \
                     t.local_ip == lip:
@@ -244,7 +272,7 @@ class TCP:
         return None
 
     def _insert(self, tcb):
-        k = self._key(tcb.remote_ip, 0, tcb.remote_port, tcb.local_port)
+        k = self._key(tcb.remote_ip, 0, len(tcb.remote_ip), tcb.remote_port, tcb.local_port)
         tcb.key = k
         tcb.hnext = self.table.get(k)
         self.table[k] = tcb
@@ -382,16 +410,19 @@ class TCP:
 
     def set_mss(self, tcb):
         """Send MSS: the peer's MSS option, our MTU and packet buffers, less the timestamp
-        option we put in every segment (RFC 9293 3.7.1, RFC 6691)."""
+        option we put in every segment (RFC 9293 3.7.1, RFC 6691: the MTU less the fixed
+        IP and TCP headers of the connection's family)."""
         m = tcb.peer_mss
-        lim = tcb.iface_mtu - 40
+        iph = hdr_len(len(tcb.remote_ip))
+        lim = tcb.iface_mtu - iph - w.HDR_LEN
         if m > lim:
             m = lim
         opts = 0
         if tcb.flags & T.F_TS:
             m -= 12
             opts = 12
-        lim = self.stack.pool.size - 34 - 20 - opts  # IPv4+Ethernet headroom, header, options
+        # a segment must fit one packet buffer behind the link and IP headers
+        lim = self.stack.pool.size - L2_RESERVE - iph - w.HDR_LEN - opts
         if m > lim:
             m = lim
         if m < 64:
@@ -399,13 +430,15 @@ class TCP:
         tcb.mss = m
 
     def adv_mss(self, tcb):
-        return self.adv_mss_for(tcb.iface_mtu)
+        return self.adv_mss_for(tcb.iface_mtu, len(tcb.remote_ip))
 
-    def adv_mss_for(self, mtu):
-        """Our MSS option: the interface MTU (RFC 9293 3.7.1), clamped so a full segment
+    def adv_mss_for(self, mtu, alen):
+        """Our MSS option: the interface MTU less the fixed IP and TCP headers of the family
+        of addresses alen bytes long (RFC 9293 3.7.1, RFC 6691), clamped so a full segment
         (with timestamps, maybe a VLAN tag) fits one packet buffer."""
-        m = mtu - 40
-        lim = self.stack.pool.size - 62
+        iph = hdr_len(alen)
+        m = mtu - iph - w.HDR_LEN
+        lim = self.stack.pool.size - MSS_FRAME_EXTRA - iph - w.HDR_LEN
         return m if m < lim else lim
 
     def wscale_for(self, size):
@@ -418,7 +451,7 @@ class TCP:
     def port_in_use(self, port, ip, s):
         for o in self.bound:
             if o is not s and o.local_port == port and (
-                    o.local_ip == ip4.ANY or ip == ip4.ANY or o.local_ip == ip):
+                    is_any(o.local_ip) or is_any(ip) or o.local_ip == ip):
                 if not (s.reuseaddr and o.reuseaddr and not o.listening):
                     return True
         if not s.reuseaddr:
@@ -429,7 +462,7 @@ class TCP:
 
     def bind(self, s, ip, port):
         stack = self.stack
-        if ip != ip4.ANY and stack.local_iface(ip, 0) is None:
+        if not is_any(ip) and stack.ip.local_iface(ip, 0, len(ip)) is None:
             raise oserror(EADDRNOTAVAIL)
         if port == 0:
             port = self.ephemeral(None, None, 0)
@@ -468,12 +501,13 @@ class TCP:
         return TcpSocket(self.stack, family, type, proto)
 
     # ---- input --------------------------------------------------------------------------------
-    def input(self, iface, pb, off, ihl, tot, bcast):
+    def input(self, pb, m):
+        """A segment the network layer delivers: m is its metadata (core/net/ip.py Meta)."""
         st = self.stats
         stack = self.stack
         b = pb.buf
-        o = off + ihl
-        n = tot - ihl
+        o = m.l4
+        n = m.l4len
         st.rx_segments += 1
         if n < w.HDR_LEN:
             st.rx_too_short += 1
@@ -484,17 +518,20 @@ class TCP:
             st.rx_bad_off += 1
             stack.free(pb)
             return
-        if csum(b, o, n, csum(b, off + 12, 8, ip4.PROTO_TCP + n)) != 0xFFFF:
+        if csum(b, o, n, m.psum + n) != 0xFFFF:  # RFC 9293 3.1: over the pseudo-header too
             st.rx_bad_csum += 1
             stack.free(pb)
             return
-        if bcast:
+        if m.bcast:
             st.rx_bcast += 1  # RFC 1122 4.2.3.10: not for broadcast/multicast addresses
             stack.free(pb)
             return
         sport = (b[o] << 8) | b[o + 1]
         dport = (b[o + 2] << 8) | b[o + 3]
-        self.seg_ip = off
+        self.seg_src = m.src
+        self.seg_dst = m.dst
+        self.seg_alen = m.alen
+        self.seg_ecn = m.ecn
         self.seg_hdr = o
         fl = b[o + 13]
         self.seg_flags = fl
@@ -509,7 +546,7 @@ class TCP:
         else:
             self.opt_seen = 0
             self.opt_sack_blocks = 0
-        tcb = self.lookup(b, off, sport, dport)
+        tcb = self.lookup(b, m.src, m.dst, m.alen, sport, dport)
         if tcb is not None:
             # the wire boundary: seq, ack and timestamps relative to the connection's bases
             # (seq.rel_at inlined: 16-bit halves with borrow, no 32-bit value formed)
@@ -549,17 +586,17 @@ class TCP:
                 (fl & (w.SYN | w.ACK_F | w.RST)) == w.SYN and seq_gt(self.seg_seq, tcb.rcv_nxt):
             # RFC 9293 3.10.7.4 / RFC 6191: a new SYN above the old sequence space may end
             # TIME-WAIT early and start a new incarnation of the connection
-            if self.find_listener(b, off, dport) is not None:
+            if self.find_listener(b, dport) is not None:
                 st.time_wait_reuse += 1
                 self.drop(tcb, 0)
                 tcb = None
         if tcb is None:
-            lsock = self.find_listener(b, off, dport)
+            lsock = self.find_listener(b, dport)
             if lsock is not None:
                 st.rx_listen_segments += 1
-                inp.listen(self, lsock, iface, b, off, sport, dport)
+                inp.listen(self, lsock, m.iface, b, sport, dport)
             else:
-                self._closed(b, off)
+                self._closed(b)
         elif tcb.state == T.SYN_SENT:
             st.rx_conn_segments += 1
             inp.syn_sent(self, tcb, b)
@@ -568,7 +605,7 @@ class TCP:
             inp.segment(self, tcb, b)
         stack.free(pb)
 
-    def _closed(self, b, off):
+    def _closed(self, b):
         """RFC 9293 3.10.7.1: no connection. A RST is dropped; otherwise reply with a RST
         (seq = SEG.ACK if ACK, else seq 0 and ACK = SEG.SEQ + SEG.LEN)."""
         st = self.stats
@@ -578,24 +615,28 @@ class TCP:
             return
         o = self.seg_hdr
         if fl & w.ACK_F:
-            out.send_rst(self, b, off, rel_at(b, o + 8, 0, 0), 0, w.RST)
+            out.send_rst(self, b, rel_at(b, o + 8, 0, 0), 0, w.RST)
         else:
             ln = self.seg_len
             if fl & w.SYN:
                 ln += 1
             if fl & w.FIN:
                 ln += 1
-            out.send_rst(self, b, off, 0, seq_add(rel_at(b, o + 4, 0, 0), ln), w.RST | w.ACK_F)
+            out.send_rst(self, b, 0, seq_add(rel_at(b, o + 4, 0, 0), ln), w.RST | w.ACK_F)
 
-    def find_listener(self, b, off, dport):
+    def find_listener(self, b, dport):
+        """The listener for the segment being processed (its destination at b[seg_dst]):
+        one bound to that address, else one bound to the wildcard."""
         best = None
+        alen = self.seg_alen
+        d = self.seg_dst
         for s in self.listeners:
             if s.local_port == dport:
                 li = s.local_ip
-                if li == ip4.ANY:
+                if is_any(li):
                     if best is None:
                         best = s
-                elif eq(b, off + 16, li, 4):
+                elif len(li) == alen and addr_eq(b, d, li, alen):
                     return s
         return best
 
@@ -627,8 +668,10 @@ class TCP:
         st.challenge_acks += 1
         out.send_ack(self, tcb)
 
-    def icmp_error(self, t, code, b, q, qihl):
-        """ICMP error quoting one of our segments (RFC 1122 4.2.3.9, RFC 5927).
+    def icmp_error(self, kind, arg, b, q):
+        """ICMP error quoting one of our segments (RFC 1122 4.2.3.9, RFC 5927): its neutral
+        kind (core/net/errors.py; arg the MTU of a packet too big), the quoted datagram
+        located in b by q (core/net/ip.py Meta), whichever family carried it.
 
         The quoted sequence number must be one we sent and is not yet acknowledged, SND.UNA
         <= SEG.SEQ <= SND.MAX (RFC 5927 4.1; SND.MAX as Linux does: a pure ACK carries
@@ -645,19 +688,14 @@ class TCP:
         reported as it (RFC 1122 4.2.3.9: "make the information available")."""
         st = self.stats
         st.icmp_errors += 1
-        if not (t == icmp4.DEST_UNREACH and code != icmp4.FRAG_NEEDED or
-                t == icmp4.TIME_EXCEEDED):
+        if not (is_unreachable(kind) and kind != ERR_PKT_TOO_BIG or
+                kind == ERR_TIME_EXCEEDED or kind == ERR_REASS_TIMEOUT):
             return
-        p = q + qihl
+        p = q.l4
         sport = (b[p] << 8) | b[p + 1]
         dport = (b[p + 2] << 8) | b[p + 3]
         # the quote is our own segment: its source is our end (compared by index, no copies)
-        tcb = self.table.get(self._key(b, q + 16, dport, sport))
-        while tcb is not None:
-            if tcb.remote_port == dport and tcb.local_port == sport and \
-                    eq(b, q + 16, tcb.remote_ip, 4) and eq(b, q + 12, tcb.local_ip, 4):
-                break
-            tcb = tcb.hnext
+        tcb = self.lookup(b, q.dst, q.src, q.alen, dport, sport)
         if tcb is None:
             return
         seq = rel_at(b, p + 4, tcb.iss_hi, tcb.iss_lo)
@@ -665,12 +703,10 @@ class TCP:
                 (seq == tcb.snd_max and tcb.state < T.ESTABLISHED):
             st.icmp_out_of_window += 1
             return
-        hard = t == icmp4.DEST_UNREACH and (code == icmp4.PORT_UNREACH or
-                                            code == icmp4.PROTO_UNREACH)
         err = EHOSTUNREACH
-        if hard:
+        if is_hard(kind):
             err = ECONNREFUSED
-        elif t == icmp4.DEST_UNREACH and code == icmp4.NET_UNREACH:
+        elif kind == ERR_NET_UNREACH:
             err = ENETUNREACH  # as Linux's icmp_err_convert
         if tcb.state == T.SYN_SENT:
             self.drop(tcb, err)

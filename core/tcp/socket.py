@@ -8,7 +8,7 @@ from ustack.core.compat import (
     EAGAIN, EALREADY, EINPROGRESS, EINVAL, EISCONN, ENOTCONN, EPIPE, ENETUNREACH, ENOBUFS,
     EADDRINUSE, EADDRNOTAVAIL, EMFILE, oserror, Timeout)
 from ustack.core import socket as so
-from ustack.core.wire import ipv4 as ip4
+from ustack.core.net.ip import is_any
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import output as out
 from ustack.core.tcp import cc as ccmod
@@ -60,7 +60,7 @@ class TcpSocket(so.Socket):
         self._check_open()
         if self.local_port:
             raise oserror(EINVAL)
-        ip, port = so.parse_addr(addr, "bind")
+        ip, port = so.parse_addr(addr, "bind", self.family)
         self.tcp.bind(self, ip, port)
 
     def listen(self, backlog=None):
@@ -69,10 +69,10 @@ class TcpSocket(so.Socket):
             raise oserror(EINVAL)
         tcp = self.tcp
         if not self.local_port:
-            tcp.bind(self, ip4.ANY, 0)
+            tcp.bind(self, so.any_addr(self.family), 0)
         for o in tcp.listeners:
             if o is not self and o.local_port == self.local_port and (
-                    o.local_ip == ip4.ANY or self.local_ip == ip4.ANY or
+                    is_any(o.local_ip) or is_any(self.local_ip) or
                     o.local_ip == self.local_ip):
                 raise oserror(EADDRINUSE)
         if backlog is None:
@@ -141,7 +141,7 @@ class TcpSocket(so.Socket):
             # CLOSE may connect again; its port stays bound)
             self.tcp.release_buffers(tcb, True)
             self.tcb = None
-            self.remote_ip = ip4.ANY
+            self.remote_ip = so.any_addr(self.family)
             self.remote_port = 0
             self.so_error = 0
             tcb = None
@@ -153,19 +153,21 @@ class TcpSocket(so.Socket):
                     return EALREADY
                 self._block(self._connected)
             return self._connect_done()
-        ip, port = so.parse_addr(addr)
-        if ip == ip4.ANY:
-            ip = b"\x7f\x00\x00\x01"
+        ip, port = so.parse_addr(addr, "connect", self.family)
+        if is_any(ip):
+            ip = so.loopback_addr(self.family)
         stack = self.stack
         tcp = self.tcp
         if 224 <= ip[0] <= 239 or stack.is_broadcast(ip):
             return ENETUNREACH  # RFC 1122 4.2.3.10: MUST reject (Linux's errno)
-        iface = stack.route_out(ip, 0)  # 127/8 and our own addresses: "lo"
+        iface = stack.ip.route_out(ip, 0, len(ip))  # 127/8 and our own addresses: "lo"
         if iface is None:
             return ENETUNREACH
-        if self.local_ip != ip4.ANY and stack.local_iface(self.local_ip, 0) is None:
+        li = self.local_ip
+        if not is_any(li) and stack.ip.local_iface(li, 0, len(li)) is None:
             return ENETUNREACH  # the bound address left (a DHCP lease ended): Linux's errno
-        src = self.local_ip if self.local_ip != ip4.ANY else bytes(stack.source_for_iface(iface, ip))
+        src = self.local_ip if not is_any(self.local_ip) else \
+            bytes(stack.source_for_iface(iface, ip))
         if not self.local_port:
             try:
                 self.local_port = tcp.ephemeral(src, ip, port)
@@ -296,7 +298,7 @@ class TcpSocket(so.Socket):
             addr = flags_or_addr
             flags_or_addr = 0
         so.check_data(data)
-        so.parse_addr(addr, "sendto")
+        so.parse_addr(addr, "sendto", self.family)
         if self.tcb is None:
             raise oserror(EPIPE)
         return self.send(data, flags_or_addr)

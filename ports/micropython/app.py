@@ -236,12 +236,7 @@ class UdpService:
     def step(self):
         s = self.sock
         while s.qlen:
-            pb = s.qhead
-            b = pb.buf
-            o = pb.tag  # the IP header (UdpSocket._src reads the same fields)
-            ihl = (b[o] & 0x0F) << 2
-            fields.copy(self.peer, 0, b, o + 12, 4)
-            sport = (b[o + ihl] << 8) | b[o + ihl + 1]
+            sport = s.peek_source(self.peer)  # the datagram's source, nothing allocated
             n = s.recv_into(self.buf)
             self.count += 1
             self.bytes += n
@@ -289,12 +284,7 @@ class Control:
     def step(self):
         s = self.sock
         while s.qlen:
-            pb = s.qhead
-            b = pb.buf
-            o = pb.tag
-            ihl = (b[o] & 0x0F) << 2
-            fields.copy(self.peer, 0, b, o + 12, 4)
-            self.sport = (b[o + ihl] << 8) | b[o + ihl + 1]
+            self.sport = s.peek_source(self.peer)
             n = s.recv_into(self.buf)
             if self.only is not None and not fields.eq(self.peer, 0, self.only, 4):
                 self.peer_refused += 1  # not the host that runs us: no answer
