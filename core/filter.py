@@ -971,7 +971,7 @@ class Filter:
             f = self.p_flags
             if f & F_ACK:
                 seq = (b[l4 + 8] << 24) | (b[l4 + 9] << 16) | (b[l4 + 10] << 8) | b[l4 + 11]
-                send_rst(stack.tcp, b, off, seq, 0, F_RST)
+                self._rst(stack.tcp, send_rst, b, off, l4, seq, 0, F_RST)
             else:
                 ihl = (b[off] & 0x0F) << 2
                 seglen = n - ihl - ((b[l4 + 12] >> 4) << 2)
@@ -980,7 +980,8 @@ class Filter:
                 if f & F_FIN:
                     seglen += 1
                 seq = (b[l4 + 4] << 24) | (b[l4 + 5] << 16) | (b[l4 + 6] << 8) | b[l4 + 7]
-                send_rst(stack.tcp, b, off, 0, (seq + seglen) & 0xFFFFFFFF, F_RST | F_ACK)
+                self._rst(stack.tcp, send_rst, b, off, l4, 0, (seq + seglen) & 0xFFFFFFFF,
+                          F_RST | F_ACK)
             self.stats.reject_tcp += 1
             return
         v = self.view
@@ -988,6 +989,24 @@ class Filter:
         stack.icmp.error(iface, v, off, ICMP_DEST_UNREACH, self.p_rcode, 0)
         v.buf = None
         self.stats.reject_icmp += 1
+
+    def _rst(self, tcp, send_rst, b, off, l4, seq, ack, flags):
+        """send_rst answers "the segment being processed" (tcp.seg_*, which the network
+        layer's metadata fills on TCP input): point them at this IPv4 segment, and give them
+        back afterwards (an output hook may run while TCP is processing another segment)."""
+        s0 = tcp.seg_src
+        d0 = tcp.seg_dst
+        a0 = tcp.seg_alen
+        h0 = tcp.seg_hdr
+        tcp.seg_src = off + 12
+        tcp.seg_dst = off + 16
+        tcp.seg_alen = 4
+        tcp.seg_hdr = l4
+        send_rst(tcp, b, seq, ack, flags)
+        tcp.seg_src = s0
+        tcp.seg_dst = d0
+        tcp.seg_alen = a0
+        tcp.seg_hdr = h0
 
     def _log(self, rs, i, h, a, in_if, out_if, b, off, n):
         """One line through stack.log, at most FILTER_LOG_BURST then one per
