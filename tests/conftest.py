@@ -29,6 +29,42 @@ def _core_unchanged_by_collection():
     yield
 
 
+# `invoke test` runs the suite on two pytest-xdist workers, then the `alone` tests by
+# themselves. Alone: tests whose bounds are timing, loss or ratios measured while the
+# machine's cores are theirs (floods beside ping and echo, clean-vs-lossy transfer times,
+# retransmission counts through timed loss or reordering): a second worker's load would
+# make those bounds flaky, not the stack.
+ALONE = (
+    "tests/interop/test_floods.py",
+    "tests/interop/test_impaired_path.py",
+    "tests/interop/test_linux_cubic.py",
+    "tests/interop/test_linux_ecn.py",
+    "tests/interop/test_linux_sack.py",
+    "tests/interop/test_linux_undo.py",
+    "tests/micropython/test_floods_mpy.py",
+    "tests/ports/test_runner_flood.py",
+    "tests/sim/test_driver_bench.py",
+)
+# The longest modules, started first when the suite runs on xdist workers (`--dist loadfile`:
+# each module on one worker, so a module fixture - a QEMU guest boot, a wheel build - is
+# made once), so that no long module is left alone at the end while the other worker idles.
+FIRST = (
+    "tests/usbvm/test_usb_gadget.py",
+    "tests/ports/test_stdlib_socket_suite.py",
+    "tests/interop/test_linux_dhcp.py",
+    "tests/micropython/test_core_units.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.split("::")[0] in ALONE:
+            item.add_marker(pytest.mark.alone)
+    if hasattr(config, "workerinput"):  # an xdist worker: every worker sorts alike
+        rank = dict((p, i) for i, p in enumerate(FIRST))
+        items.sort(key=lambda it: rank.get(it.nodeid.split("::")[0], len(FIRST)))
+
+
 needs_netns = pytest.mark.skipif(not _can_netns(),
                                  reason="needs root, /dev/net/tun and iproute2 for a throwaway netns")
 
