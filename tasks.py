@@ -95,7 +95,7 @@ def _phases():
     if importlib.util.find_spec("xdist") is None:
         return [("the suite (pytest-xdist missing: one worker)", "")]
     return [("the suite on %d workers, the timing-bound tests left for after" % TEST_WORKERS,
-             "-n %d --dist loadfile -m 'not alone'" % TEST_WORKERS),
+             "-n %d --dist loadfile --no-loadscope-reorder -m 'not alone'" % TEST_WORKERS),
             ("the timing-bound tests (marked alone), by themselves", "-m alone")]
 
 

@@ -48,11 +48,14 @@ ALONE = (
 # The longest modules, started first when the suite runs on xdist workers (`--dist loadfile`:
 # each module on one worker, so a module fixture - a QEMU guest boot, a wheel build - is
 # made once), so that no long module is left alone at the end while the other worker idles.
+# (`--no-loadscope-reorder`: else xdist would start the modules with the most tests first.)
 FIRST = (
-    "tests/usbvm/test_usb_gadget.py",
-    "tests/ports/test_stdlib_socket_suite.py",
-    "tests/interop/test_linux_dhcp.py",
     "tests/micropython/test_core_units.py",
+    "tests/interop/test_linux_dhcp.py",
+    "tests/ports/test_cli_mistakes.py",
+    "tests/ports/test_stdlib_socket_suite.py",
+    "tests/usbvm/test_usb_gadget.py",
+    "tests/micropython/test_mpy_build.py",
 )
 
 
