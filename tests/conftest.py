@@ -1,5 +1,6 @@
 import os
 import shutil
+import signal
 
 import pytest
 
@@ -45,6 +46,16 @@ ALONE = (
     "tests/ports/test_runner_flood.py",
     "tests/sim/test_driver_bench.py",
 )
+def pytest_configure(config):
+    # A shell without job control starts background commands with SIGINT and SIGQUIT ignored
+    # (POSIX), and every process a test starts would inherit that: `ustack` then never sees
+    # the Ctrl-C the signal tests send. The suite's own processes get the default back.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 # The longest modules, started first when the suite runs on xdist workers (`--dist loadfile`:
 # each module on one worker, so a module fixture - a QEMU guest boot, a wheel build - is
 # made once), so that no long module is left alone at the end while the other worker idles.
