@@ -44,8 +44,11 @@ ALONE = (
     "tests/interop/test_linux_undo.py",
     "tests/micropython/test_floods_mpy.py",
     "tests/ports/test_runner_flood.py",
+    "tests/ports/test_stdlib_socket_suite.py",  # CPython's socket tests: their own timeouts
     "tests/sim/test_driver_bench.py",
 )
+
+
 def pytest_configure(config):
     # A shell without job control starts background commands with SIGINT and SIGQUIT ignored
     # (POSIX), and every process a test starts would inherit that: `ustack` then never sees
@@ -64,7 +67,6 @@ FIRST = (
     "tests/micropython/test_core_units.py",
     "tests/interop/test_linux_dhcp.py",
     "tests/ports/test_cli_mistakes.py",
-    "tests/ports/test_stdlib_socket_suite.py",
     "tests/usbvm/test_usb_gadget.py",
     "tests/micropython/test_mpy_build.py",
 )
