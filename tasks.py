@@ -70,9 +70,33 @@ def test(c, k="", mode="both", path="tests"):
     with c.cd(ROOT):
         if mode in ("both", "compiled"):
             build(c)
-            c.run("%s -m pytest -q %s %s" % (PY, path, sel), pty=False)
+            failed = 0
+            for what, opts in _phases():
+                step("test", what)
+                r = c.run("%s -m pytest -q %s %s %s" % (PY, opts, path, sel), pty=False, warn=True)
+                # 5: nothing selected in this part (a path or -k without any `alone` test)
+                if r.exited not in (0, 5):
+                    failed = r.exited
+            if failed:
+                sys.exit(failed)
         if mode in ("both", "pure"):
             c.run("USTACK_PURE=1 %s -m pytest -q tests/unit %s" % (PY, sel), pty=False)
+
+
+TEST_WORKERS = 2  # what CI has: 2 cores. Many tests wait on timers, servers or guests.
+
+
+def _phases():
+    """The compiled-core run: the suite on TEST_WORKERS pytest-xdist workers (each module on
+    one of them: its module fixtures are made once), then the tests marked `alone` (floods
+    beside ping, timed ratios: tests/conftest.py ALONE) with the machine to themselves.
+    Without xdist: one plain run."""
+    import importlib.util
+    if importlib.util.find_spec("xdist") is None:
+        return [("the suite (pytest-xdist missing: one worker)", "")]
+    return [("the suite on %d workers, the timing-bound tests left for after" % TEST_WORKERS,
+             "-n %d --dist loadfile --no-loadscope-reorder -m 'not alone'" % TEST_WORKERS),
+            ("the timing-bound tests (marked alone), by themselves", "-m alone")]
 
 
 @task

@@ -1,5 +1,6 @@
 import os
 import shutil
+import signal
 
 import pytest
 
@@ -27,6 +28,57 @@ def _core_unchanged_by_collection():
     assert os.environ.get("USTACK_PURE") == _PURE_AT_START, \
         "a module changed USTACK_PURE while being collected: later stacks would run another core"
     yield
+
+
+# `invoke test` runs the suite on two pytest-xdist workers, then the `alone` tests by
+# themselves. Alone: tests whose bounds are timing, loss or ratios measured while the
+# machine's cores are theirs (floods beside ping and echo, clean-vs-lossy transfer times,
+# retransmission counts through timed loss or reordering): a second worker's load would
+# make those bounds flaky, not the stack.
+ALONE = (
+    "tests/interop/test_floods.py",
+    "tests/interop/test_impaired_path.py",
+    "tests/interop/test_linux_cubic.py",
+    "tests/interop/test_linux_ecn.py",
+    "tests/interop/test_linux_sack.py",
+    "tests/interop/test_linux_undo.py",
+    "tests/micropython/test_floods_mpy.py",
+    "tests/ports/test_runner_flood.py",
+    "tests/ports/test_stdlib_socket_suite.py",  # CPython's socket tests: their own timeouts
+    "tests/sim/test_driver_bench.py",
+)
+
+
+def pytest_configure(config):
+    # A shell without job control starts background commands with SIGINT and SIGQUIT ignored
+    # (POSIX), and every process a test starts would inherit that: `ustack` then never sees
+    # the Ctrl-C the signal tests send. The suite's own processes get the default back.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
+# The longest modules, started first when the suite runs on xdist workers (`--dist loadfile`:
+# each module on one worker, so a module fixture - a QEMU guest boot, a wheel build - is
+# made once), so that no long module is left alone at the end while the other worker idles.
+# (`--no-loadscope-reorder`: else xdist would start the modules with the most tests first.)
+FIRST = (
+    "tests/micropython/test_core_units.py",
+    "tests/interop/test_linux_dhcp.py",
+    "tests/ports/test_cli_mistakes.py",
+    "tests/usbvm/test_usb_gadget.py",
+    "tests/micropython/test_mpy_build.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.split("::")[0] in ALONE:
+            item.add_marker(pytest.mark.alone)
+    if hasattr(config, "workerinput"):  # an xdist worker: every worker sorts alike
+        rank = dict((p, i) for i, p in enumerate(FIRST))
+        items.sort(key=lambda it: rank.get(it.nodeid.split("::")[0], len(FIRST)))
 
 
 needs_netns = pytest.mark.skipif(not _can_netns(),

@@ -91,6 +91,22 @@ class StackProc:
             if time.monotonic() > end:
                 raise RuntimeError("ustack up not ready in %ds" % timeout)
 
+    def live_counters(self):
+        """The running stack's counters and pool gauges, asked over its control channel
+        (`ustack stats --json`); {} when it does not answer."""
+        r = self.ns.run([sys.executable, "-m", "ustack.ports.cpython.cli", "stats", "--json"])
+        return json.loads(r.stdout)["counters"] if r.returncode == 0 else {}
+
+    def wait_counters(self, pred, timeout):
+        """The live counters once pred(counters) holds, or as they are after `timeout` s:
+        waiting for the event itself rather than sleeping for a guess of how long it takes."""
+        end = time.monotonic() + timeout
+        while True:
+            c = self.live_counters()
+            if (c and pred(c)) or time.monotonic() > end:
+                return c
+            time.sleep(0.2)
+
     def stop(self):
         """SIGINT, then the exit counters as a dict."""
         if self.p.poll() is None:

@@ -2,7 +2,6 @@
 queue is held by a half-open connection from a spoofed address answers real Linux clients
 with cookies; the connections they complete move data both ways intact (SHA-256), with and
 without TCP timestamps (without them only the MSS survives the cookie)."""
-import time
 
 import pytest
 
@@ -68,7 +67,8 @@ def test_linux_clients_connect_through_syn_cookies_and_echo_intact(timestamps):
         assert r.stdout.split() == ["4", "4"], r.stdout + r.stderr[-2000:]
         r = ns.python(half_open.replace("FLAGS", "0x04"))  # RST: the half-open one goes
         assert r.stdout.strip() == "sent", r.stderr
-        time.sleep(4)  # its last SYN-ACK waits for ARP (3 tries a second apart), then freed
+        # its last SYN-ACK waits for ARP (3 tries a second apart), then is freed
+        st.wait_counters(lambda c: c["pbuf.free"] == c["pbuf.count"], 10)
         c = st.stop()
         assert c["tcp.syncookies_sent"] >= 4 and c["tcp.syncookies_ok"] >= 4, c
         # no data segment of a live cookie connection was refused (they are dropped, not

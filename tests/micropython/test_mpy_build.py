@@ -22,6 +22,19 @@ CORE = sorted(p for p in glob.glob(os.path.join(ROOT, "core", "**", "*.py"), rec
 BOARDS = ("unix", "w5500_evb_pico", "pico_enc28j60", "esp32_w5500")
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """built(board): the board's build report, each board built once for this module (the
+    tests only read the tree)."""
+    done = {}
+
+    def get(board):
+        if board not in done:
+            done[board] = build(board, str(tmp_path_factory.mktemp("mpy-" + board)))
+        return done[board]
+    return get
+
+
 @needs_mpy_cross
 @pytest.mark.parametrize("arch", ["armv6m", "xtensawin", "armv7emsp", "x64"])
 def test_every_core_module_compiles(tmp_path, arch):
@@ -38,8 +51,8 @@ def test_every_core_module_compiles(tmp_path, arch):
 
 @needs_mpy_cross
 @pytest.mark.parametrize("board", BOARDS)
-def test_board_build_reports_its_size(tmp_path, board):
-    rep = build(board, str(tmp_path))
+def test_board_build_reports_its_size(built, board):
+    rep = built(board)
     print(summary(rep))
     from ustack import boards
     b = boards.load(board)
@@ -141,10 +154,10 @@ def test_the_socket_feature_ships_the_network_and_socket_facades_for_an_mcu(tmp_
 
 @needs_micropython
 @needs_mpy_cross
-def test_unix_build_runs_from_mpy_files(tmp_path):
+def test_unix_build_runs_from_mpy_files(built):
     """The x64 .mpy tree (viper as machine code) imports and moves traffic: two stacks ping
     and exchange UDP, checksums by the compiled viper module."""
-    rep = build("unix", str(tmp_path))
+    rep = built("unix")
     lib = os.path.join(rep["out"], "lib")
     code = ("import sys; sys.path.insert(0, %r)\n"
             "from ustack.core import checksum, checksum_viper\n"
@@ -170,11 +183,11 @@ def test_unix_build_runs_from_mpy_files(tmp_path):
 @needs_micropython
 @needs_mpy_cross
 @pytest.mark.parametrize("board", BOARDS)
-def test_the_board_module_set_is_complete(tmp_path, board):
+def test_the_board_module_set_is_complete(built, board):
     """The modules chosen for a board are all it needs: with only them on sys.path (the
     freeze/ sources), MicroPython builds the board's stack from board_cfg and moves a ping
     and a TCP connection between two such stacks (the SPI driver itself is only imported)."""
-    rep = build(board, str(tmp_path))
+    rep = built(board)
     fz = os.path.join(rep["out"], "freeze")
     code = (
         "import sys\n"
