@@ -65,7 +65,9 @@ def pytest_configure(config):
 # (`--no-loadscope-reorder`: else xdist would start the modules with the most tests first.)
 FIRST = (
     "tests/micropython/test_core_units.py",
+    "tests/micropython/test_board_sets.py",
     "tests/interop/test_linux_dhcp.py",
+    "tests/micropython/test_wasm_boards.py",
     "tests/ports/test_cli_mistakes.py",
     "tests/usbvm/test_usb_gadget.py",
     "tests/micropython/test_mpy_build.py",
