@@ -11,7 +11,6 @@ from ustack.core.stats import Counters
 from ustack.core.wire import icmp4 as w
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire.fields import copy
-from ustack.core.net.ip import AF_INET, ALEN4
 from ustack.core.net.errors import (
     ERR_NET_UNREACH, ERR_HOST_UNREACH, ERR_PROTO_UNREACH, ERR_PORT_UNREACH, ERR_PKT_TOO_BIG,
     ERR_ADMIN_PROHIBITED, ERR_TIME_EXCEEDED, ERR_REASS_TIMEOUT, ERR_PARAM_PROBLEM,
@@ -222,16 +221,8 @@ class ICMP:
                 return
             # the transports get the error's meaning and the quoted datagram's metadata
             proto = b[q + 9]
-            qm = stack.ip.quote
-            qm.family = AF_INET
-            qm.hdr = q
-            qm.src = q + 12
-            qm.dst = q + 16
-            qm.alen = ALEN4
-            qm.l4 = q + qihl
-            qm.l4len = qn - qihl  # what the quote holds of the transport message
-            qm.proto = proto
-            qm.iface = iface
+            # qn - qihl: what the quote holds of the transport message
+            qm = stack.ipv4.quote(b, q, qihl, qn - qihl, iface)
             kind = kind_of(t, b[o + 1])
             arg = ((b[o + 6] << 8) | b[o + 7]) if kind == ERR_PKT_TOO_BIG else 0  # RFC 1191
             if proto == ip4.PROTO_UDP:

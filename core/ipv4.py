@@ -207,16 +207,7 @@ class IPv4:
         ihl = (b[q] & 0x0F) << 2
         proto = b[q + 9]
         stack = self.stack
-        qm = stack.ip.quote
-        qm.family = AF_INET
-        qm.hdr = q
-        qm.src = q + 12
-        qm.dst = q + 16
-        qm.alen = ALEN4
-        qm.l4 = q + ihl
-        qm.l4len = ((b[q + 2] << 8) | b[q + 3]) - ihl
-        qm.proto = proto
-        qm.iface = None
+        qm = self.quote(b, q, ihl, ((b[q + 2] << 8) | b[q + 3]) - ihl, None)
         if proto == w.PROTO_UDP:
             stack.udp.icmp_error(ERR_HOST_UNREACH, 0, b, qm)
         elif proto == w.PROTO_TCP and stack.tcp is not None:
@@ -224,6 +215,21 @@ class IPv4:
         else:
             return False
         return True
+
+    def quote(self, b, q, ihl, l4len, iface):
+        """stack.ip.quote filled for the IPv4 datagram an error quotes at b[q] (header length
+        ihl, l4len bytes of its transport message at hand): what transports' icmp_error read."""
+        qm = self.stack.ip.quote
+        qm.family = AF_INET
+        qm.hdr = q
+        qm.src = q + 12
+        qm.dst = q + 16
+        qm.alen = ALEN4
+        qm.l4 = q + ihl
+        qm.l4len = l4len
+        qm.proto = b[q + 9]
+        qm.iface = iface
+        return qm
 
     def is_broadcast(self, b, o):
         """The address at b[o:o+4] is 255.255.255.255 or an attached subnet's broadcast."""
