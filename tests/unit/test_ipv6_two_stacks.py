@@ -1,0 +1,210 @@
+"""IPv6 end to end between two stacks on the in-memory wire (issue 9): link-locals from the
+MACs and configured global addresses under DAD, neighbour resolution by NS/NA, echo, UDP and
+TCP over 16-byte addresses, errors by kind."""
+from ustack.core import socket as so
+from ustack.core import addr6
+from ustack.core.stack import Stack
+from ustack.hal.loopback import Wire
+from tests.twostack import MAC_A, MAC_B
+
+GA = "2001:db8::a"
+GB = "2001:db8::b"
+LL_A = "fe80::ff:fe00:a"   # modified EUI-64 of 02:00:00:00:00:0a (RFC 4291 appendix A)
+LL_B = "fe80::ff:fe00:b"
+
+
+class Bench6:
+    """Two IPv6 stacks on a wire and a virtual clock; DAD has run when it returns."""
+
+    def __init__(self, config=None, dad=True):
+        cfg = {"IPV6": True}
+        if config:
+            cfg.update(config)
+        self.t = 1000
+        self.wire = Wire()
+        self.a = Stack(cfg)
+        self.b = Stack(cfg)
+        for s in (self.a, self.b):
+            s.clock = self.clock
+            s.idle = self.advance
+            s.now = self.t
+        self.ia = self.a.add_interface("a0", self.wire.port(MAC_A), ip="192.0.2.10/24")
+        self.ib = self.b.add_interface("b0", self.wire.port(MAC_B), ip="192.0.2.11/24")
+        self.a.add_address6(self.ia, GA + "/64")
+        self.b.add_address6(self.ib, GB + "/64")
+        if dad:
+            self.run(3000)
+
+    def clock(self):
+        return self.t
+
+    def advance(self, ms=1):
+        self.t += ms
+        self.a.poll(self.t)
+        self.b.poll(self.t)
+
+    def run(self, ms, step=1):
+        end = self.t + ms
+        while self.t < end:
+            self.advance(step)
+
+    def until(self, cond, limit_ms=5000):
+        end = self.t + limit_ms
+        while not cond():
+            if self.t >= end:
+                return False
+            self.advance(1)
+        return True
+
+
+def ping6(bench, src_stack, dst_text, ident=7, seq=1):
+    """An Echo Request from src_stack through a raw frame-free path: a UDP-less ICMPv6
+    message sent by the IPv6 layer itself; returns True when the reply came back."""
+    from ustack.core.wire import icmp6 as wi
+    v6 = src_stack.ipv6
+    pb = v6.alloc_tx()
+    b = pb.buf
+    o = pb.off
+    b[o] = wi.ECHO_REQUEST
+    b[o + 1] = 0
+    b[o + 4] = 0
+    b[o + 5] = ident
+    b[o + 6] = 0
+    b[o + 7] = seq
+    i = 0
+    while i < 8:
+        b[o + 8 + i] = 0x41 + i
+        i += 1
+    pb.n = 16
+    before = src_stack.icmp6.stats.rx_echo_reply
+    assert v6.output(pb, 58, None, addr6.pton(dst_text), 2) == 0
+    return bench.until(lambda: src_stack.icmp6.stats.rx_echo_reply > before, 3000)
+
+
+def test_link_local_address_comes_from_the_mac_and_dad_makes_both_usable():
+    bench = Bench6()
+    assert bench.a.ipv6.addresses() == [(LL_A, 64, ""), (GA, 64, "")]
+    assert bench.b.ipv6.addresses() == [(LL_B, 64, ""), (GB, 64, "")]
+    # RFC 4862 5.4.2: one probe per address (ND_DAD_TRANSMITS 1), from ::
+    assert bench.a.ipv6.dad.stats.dad_probes == 2
+    assert bench.a.ipv6.dad.stats.dad_succeeded == 2
+
+
+def test_tentative_address_is_not_a_source_until_dad_ends():
+    bench = Bench6(dad=False)
+    assert bench.a.ipv6.addresses()[1] == (GA, 64, "tentative")
+    assert bench.a.ipv6.source_for(addr6.pton(GB), 0, bench.ia) < 0
+    bench.run(3000)
+    assert bench.a.ipv6.source_for(addr6.pton(GB), 0, bench.ia) >= 0
+
+
+def test_dad_finds_an_address_the_peer_already_holds():
+    bench = Bench6()
+    bench.b.add_address6(bench.ib, GA + "/64")   # B claims A's address: A defends it
+    bench.run(3000)
+    assert (GA, 64, "duplicate") in bench.b.ipv6.addresses()
+    assert bench.b.ipv6.stats.addr_duplicate == 1
+    assert bench.a.icmp6.stats.tx_na >= 1   # A answered B's probe (RFC 4861 7.2.4)
+
+
+def test_ping6_resolves_the_neighbour_and_gets_the_echo_reply():
+    bench = Bench6()
+    assert ping6(bench, bench.a, GB)
+    assert bench.b.icmp6.stats.rx_echo_request == 1
+    assert bench.b.icmp6.stats.tx_echo_reply == 1
+    assert bench.a.icmp6.stats.tx_ns >= 1 + 2     # two DAD probes, one resolution
+    assert bench.b.icmp6.stats.tx_na >= 1
+    assert bench.a.counters().get("a0.nd.resolved") == 1
+
+
+def test_ping6_to_the_link_local_address():
+    bench = Bench6()
+    assert ping6(bench, bench.a, LL_B)
+
+
+def test_ping6_to_all_nodes_is_answered_from_a_unicast_address():
+    bench = Bench6()
+    assert ping6(bench, bench.a, "ff02::1")
+    assert bench.b.icmp6.stats.tx_echo_reply == 1
+
+
+def test_packet_to_an_address_nobody_answers_is_dropped_after_three_solicitations():
+    bench = Bench6()
+    assert not ping6(bench, bench.a, "2001:db8::99")
+    assert bench.a.ipv6.stats.nd_unreachable == 1
+    assert bench.a.counters()["a0.nd.solicits_mcast"] == 3   # MAX_MULTICAST_SOLICIT
+
+
+def test_udp6_datagram_and_reply():
+    bench = Bench6()
+    srv = bench.b.socket(so.AF_INET6, so.SOCK_DGRAM)
+    srv.bind(("", 7))
+    srv.setblocking(False)
+    cli = bench.a.socket(so.AF_INET6, so.SOCK_DGRAM)
+    cli.setblocking(False)
+    cli.sendto(b"hello six", (GB, 7))
+    assert bench.until(lambda: srv.readable())
+    data, peer = srv.recvfrom(100)
+    assert data == b"hello six"
+    assert peer[0] == GA and len(peer) == 4
+    srv.sendto(b"back", peer)
+    assert bench.until(lambda: cli.readable())
+    data, peer = cli.recvfrom(100)
+    assert (data, peer) == (b"back", (GB, 7, 0, 0))
+
+
+def test_udp6_to_a_closed_port_gets_port_unreachable():
+    bench = Bench6()
+    cli = bench.a.socket(so.AF_INET6, so.SOCK_DGRAM)
+    cli.setblocking(False)
+    cli.sendto(b"x", (GB, 9))
+    assert bench.until(lambda: bench.a.icmp6.stats.rx_errors == 1)
+    assert bench.b.icmp6.stats.tx_errors == 1
+
+
+def test_tcp6_connect_echo_and_names():
+    bench = Bench6()
+    ls = bench.b.socket(so.AF_INET6, so.SOCK_STREAM)
+    ls.bind(("", 8080))
+    ls.listen(1)
+    ls.setblocking(False)
+    c = bench.a.socket(so.AF_INET6, so.SOCK_STREAM)
+    c.setblocking(False)
+    try:
+        c.connect((GB, 8080))
+    except OSError:
+        pass   # EINPROGRESS
+    conn = []
+
+    def accepted():
+        try:
+            conn.append(ls.accept())
+            return True
+        except OSError:
+            return False
+    assert bench.until(accepted)
+    s, peer = conn[0]
+    assert peer[0] == GA
+    assert c.getpeername() == (GB, 8080, 0, 0)
+    assert s.getsockname() == (GB, 8080, 0, 0)
+    c.send(b"over six")
+    assert bench.until(lambda: s.readable())
+    assert s.recv(100) == b"over six"
+    s.send(b"ok")
+    assert bench.until(lambda: c.readable())
+    assert c.recv(100) == b"ok"
+
+
+def test_ipv6_frames_are_dropped_when_ipv6_is_off():
+    w = Wire()
+    a = Stack({"IPV6": True})
+    b = Stack()
+    ia = a.add_interface("a0", w.port(MAC_A))
+    b.add_interface("b0", w.port(MAC_B))
+    assert b.ipv6 is None
+    a.now = b.now = 1000
+    for t in range(1000, 3000):
+        a.poll(t)
+        b.poll(t)
+    assert ia.stats.tx_packets >= 1                 # A's DAD probe went out
+    assert b.counters()["b0.rx_unknown_ethertype"] >= 1
