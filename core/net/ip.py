@@ -152,9 +152,16 @@ class IP:
     def alloc_tx(self, dst):
         """A buffer whose pb.off leaves room for dst's family header and a link header, so
         the finished frame starts at offset 0 (no move in Interface.transmit)."""
+        if len(dst) != ALEN4:
+            if self.v6 is None:
+                return None  # config IPV6 off
+            pb = self.pool.alloc()
+            if pb is not None:
+                pb.off = self.l2_reserve + IPV6_HDR
+            return pb
         pb = self.pool.alloc()
         if pb is not None:
-            pb.off = self.l2_reserve + (IPV4_HDR if len(dst) == ALEN4 else IPV6_HDR)
+            pb.off = self.l2_reserve + IPV4_HDR
         return pb
 
     def alloc_big(self, dst, l4len):
