@@ -208,3 +208,18 @@ def test_ipv6_frames_are_dropped_when_ipv6_is_off():
         b.poll(t)
     assert ia.stats.tx_packets >= 1                 # A's DAD probe went out
     assert b.counters()["b0.rx_unknown_ethertype"] >= 1
+
+
+def test_ipv4_and_ipv6_listeners_share_a_port():
+    # the families' wildcards are different addresses (as IPV6_V6ONLY on Linux): the
+    # services of `ustack up --serve` listen on both
+    bench = Bench6()
+    for typ in (so.SOCK_STREAM, so.SOCK_DGRAM):
+        s4 = bench.b.socket(so.AF_INET, typ)
+        s4.bind(("", 7))
+        s6 = bench.b.socket(so.AF_INET6, typ)
+        s6.bind(("", 7))
+        if typ == so.SOCK_STREAM:
+            s4.listen(1)
+            s6.listen(1)
+        assert s6.getsockname() == ("::", 7, 0, 0)
