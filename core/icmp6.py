@@ -7,7 +7,8 @@ neighbour cache (7.2.5); both go to DAD first, where a probe or an answer for a 
 address makes it a duplicate (RFC 4862 5.4.3, 5.4.4). Errors are sent by kind (core/net/
 errors.py), only when RFC 4443 2.4 (e) allows (wire/icmp6.may_send_error) and within a
 token bucket (2.4 (f)): ERR_BURST errors at once, one more every ERR_INTERVAL_MS.
-Router Advertisements, MLD and Redirects are counted and ignored in this slice.
+MLD Queries go to the interface's core/mld.py; Router Advertisements and Redirects are
+counted and ignored in this slice.
 """
 from ustack.core.compat import const
 from ustack.core.checksum import csum
@@ -86,10 +87,13 @@ class ICMPv6:
                 self._na(b, m)
         elif t == wi.ECHO_REPLY:
             st.rx_echo_reply += 1
+        elif t == wi.MLD_QUERY and m.iface.mld is not None:
+            m.iface.mld.on_query(b, m.hdr, o, n, stack.now)   # RFC 3810 6
+            stack.timer_at(stack.now + 1)
         elif t < 128:
             st.rx_errors += 1    # not yet told to transports in this slice
         else:
-            st.rx_ignored += 1   # RS, RA, MLD, Redirect: not in this slice
+            st.rx_ignored += 1   # RS, RA, MLD reports, Redirect: not in this slice
         stack.free(pb)
 
     def _echo(self, pb, m):

@@ -25,6 +25,7 @@ from ustack.core.wire import ipv6 as w
 from ustack.core.wire import ethernet as eth
 from ustack.core import addr6
 from ustack.core.nd import NeighbourCache, Dad
+from ustack.core.mld import Mld
 from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum
 from ustack.core.net.errors import ERR_PROTO_UNREACH
 
@@ -71,6 +72,11 @@ class IPv6:
         nd = NeighbourCache(self, ALEN6, 6, self.stack.config, self.stack.random16)
         nd.iface = iface
         iface.nd = nd
+        # RFC 3810 / RFC 4861 7.2.1: the solicited-node groups are reported by MLDv2,
+        # from :: until the link-local address is valid (RFC 3810 5.2.13)
+        mld = Mld(self, self.stack.config, self.stack.random16)
+        mld.iface = iface
+        iface.mld = mld
         self.add_address(iface, addr6.link_local_from_mac(iface.mac), 64)
 
     def add_address(self, iface, a, plen):
@@ -89,6 +95,9 @@ class IPv6:
         self.flags[i] = addr6.ADDR_TENTATIVE
         if plen < 128:
             self.stack.routes6.add(a, plen, None, iface)
+        if iface.mld is not None:
+            iface.mld.join_solicited_node(a, self.stack.now)
+            self.stack.timer_at(self.stack.now or 1)
         k = self.dad.start(a, self.stack.now)
         if k >= 0:
             if self.dad.state[k]:
@@ -139,7 +148,7 @@ class IPv6:
                 b[o + 15] == 1:
             return True   # all-nodes (RFC 4291 2.7.1)
         if b[o + 11] != 1 or b[o + 12] != 0xFF:
-            return False
+            return iface.mld is not None and iface.mld.is_member(b, o)
         i = 0
         while i < self.count:
             a = self.addrs[i]
@@ -168,6 +177,9 @@ class IPv6:
             return
         if unique:
             self.flags[i] &= ~addr6.ADDR_TENTATIVE
+            iface = self.ifaces[i]
+            if iface.mld is not None and addr6.is_link_local(dad.addr[k], 0):
+                addr6.copy16(iface.mld.src, 0, dad.addr[k], 0)   # RFC 3810 5.2.13
         else:
             # RFC 4862 5.4.5: a duplicate is never used
             self.flags[i] = addr6.ADDR_DUPLICATE
@@ -193,12 +205,33 @@ class IPv6:
         self.stats.nd_discarded += 1
         self.stack.free(pb)
 
+    def mld_send(self, mld, buf, n):
+        """An MLD report built whole in buf[0:n] (core/mld.py): to its group's MAC."""
+        pb = self.stack.alloc()
+        if pb is None:
+            self.stats.tx_no_buffer += 1
+            return
+        o = L2_RESERVE
+        b = pb.buf
+        i = 0
+        while i < n:
+            b[o + i] = buf[i]
+            i += 1
+        pb.off = o
+        pb.n = n
+        self.stats.tx_packets += 1
+        addr6.copy16(self.nh, 0, buf, w.DST)
+        self.send_to(mld.iface, pb, self.nh)
+
     def tick(self, now):
         nxt = self.dad.tick(now)
         for iface in self.stack.ifaces:
             nd = iface.nd
             if nd is not None:
                 d = nd.tick(now)
+                if d >= 0 and (nxt < 0 or d < nxt):
+                    nxt = d
+                d = iface.mld.tick(now)
                 if d >= 0 and (nxt < 0 or d < nxt):
                     nxt = d
         return nxt if nxt > 0 else 0

@@ -698,6 +698,8 @@ class Stack:
                 if i.nd is not None:
                     for k, v in i.nd.stats.nonzero():
                         out[i.name + ".nd." + k] = v
+                    for k, v in i.mld.stats.nonzero():
+                        out[i.name + ".mld." + k] = v
         if self.raw_stats is not None:
             for k, v in self.raw_stats.nonzero():
                 out["raw." + k] = v

@@ -90,6 +90,25 @@ def test_link_local_address_comes_from_the_mac_and_dad_makes_both_usable():
     assert bench.a.ipv6.dad.stats.dad_succeeded == 2
 
 
+def test_mldv2_reports_the_solicited_node_groups_from_the_link_local_address():
+    bench = Bench6(dad=False)
+    frames = []
+    before = bench.a.counters()["a0.mld.tx_reports"]   # the first went out at the join
+    bench.a.capture = lambda iface, buf, n, out: out and frames.append(bytes(buf[:n]))
+    bench.run(3000)
+    reports = [f for f in frames if f[12:14] == b"\x86\xdd" and
+               f[14 + 24:14 + 40] == addr6.pton("ff02::16")]
+    assert reports and all(f[:6] == b"\x33\x33\x00\x00\x00\x16" for f in reports)
+    group = addr6.pton("ff02::1:ff00:a")   # both addresses end in ::a: one group
+    assert all(group in f for f in reports)
+    # RFC 3810 5.2.13: from :: while the link-local is tentative, from it afterwards
+    srcs = set(f[14 + 8:14 + 24] for f in reports)
+    assert srcs <= {bytes(16), addr6.pton(LL_A)}
+    assert bench.a.counters()["a0.mld.tx_reports"] == before + len(reports)
+    # the peer hears a report to ff02::16 as not for it, and nothing breaks
+    assert bench.b.ipv6.stats.rx_not_for_us >= 1
+
+
 def test_tentative_address_is_not_a_source_until_dad_ends():
     bench = Bench6(dad=False)
     assert bench.a.ipv6.addresses()[1] == (GA, 64, "tentative")
