@@ -21,7 +21,7 @@ from ustack.core.net import errors as ek
 ICMP6_COUNTERS = wi.ND_DROPS + (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_request", "rx_echo_reply",
     "rx_ns", "rx_na", "rx_ns_not_ours", "rx_ns_tentative", "rx_dad_duplicate",
-    "rx_errors", "rx_ignored", "tx_echo_reply", "tx_ns", "tx_na", "tx_errors",
+    "rx_errors", "rx_error_short", "rx_error_unknown", "rx_ignored", "tx_echo_reply", "tx_ns", "tx_na", "tx_errors",
     "tx_error_not_allowed", "tx_error_rate_limited", "tx_no_buffer", "tx_no_source",
 )
 
@@ -91,10 +91,53 @@ class ICMPv6:
             m.iface.mld.on_query(b, m.hdr, o, n, stack.now)   # RFC 3810 6
             stack.timer_at(stack.now + 1)
         elif t < 128:
-            st.rx_errors += 1    # not yet told to transports in this slice
+            st.rx_errors += 1
+            self._error_in(b, m)
         else:
             st.rx_ignored += 1   # RS, RA, MLD reports, Redirect: not in this slice
         stack.free(pb)
+
+    def _error_in(self, b, m):
+        """RFC 4443 2.4 (a)/(d): an error quoting one of our datagrams goes to its transport
+        (the quote's extension headers are not walked: UDP and TCP right behind the header
+        only); the transport finds the socket by the quoted addresses and ports."""
+        o = m.l4
+        n = m.l4len
+        q = o + wi.ERR_HDR_LEN
+        if n < wi.ERR_HDR_LEN + w.HDR_LEN + 8 or (b[q] >> 4) != 6:
+            self.stats.rx_error_short += 1
+            return
+        t = b[o]
+        c = b[o + 1]
+        if t == wi.DEST_UNREACH:
+            kind = ek.ERR_PORT_UNREACH if c == wi.PORT_UNREACH else (
+                ek.ERR_NET_UNREACH if c == wi.NO_ROUTE else (
+                    ek.ERR_ADMIN_PROHIBITED if c == wi.ADMIN_PROHIBITED else ek.ERR_HOST_UNREACH))
+        elif t == wi.PACKET_TOO_BIG:
+            kind = ek.ERR_PKT_TOO_BIG
+        elif t == wi.TIME_EXCEEDED:
+            kind = ek.ERR_TIME_EXCEEDED if c == 0 else ek.ERR_REASS_TIMEOUT
+        elif t == wi.PARAM_PROBLEM:
+            kind = ek.ERR_PROTO_UNREACH if c == wi.UNRECOGNIZED_NH else ek.ERR_PARAM_PROBLEM
+        else:
+            self.stats.rx_error_unknown += 1   # RFC 4443 2.4 (b): passed up if known only
+            return
+        stack = self.stack
+        qm = stack.ip.quote
+        qm.family = m.family
+        qm.hdr = q
+        qm.src = q + w.SRC
+        qm.dst = q + w.DST
+        qm.alen = 16
+        qm.l4 = q + w.HDR_LEN
+        qm.l4len = n - wi.ERR_HDR_LEN - w.HDR_LEN
+        qm.proto = b[q + w.NEXT_HDR]
+        qm.iface = m.iface
+        arg = wi.get32(b, o + wi.PARAM)
+        if qm.proto == w.NH_UDP:
+            stack.udp.icmp_error(kind, arg, b, qm)
+        elif qm.proto == w.NH_TCP and stack.tcp is not None:
+            stack.tcp.icmp_error(kind, arg, b, qm)
 
     def _echo(self, pb, m):
         """RFC 4443 4.2: the reply, built where the request lies."""

@@ -181,6 +181,21 @@ def test_udp6_to_a_closed_port_gets_port_unreachable():
     assert bench.b.icmp6.stats.tx_errors == 1
 
 
+def test_port_unreachable_reaches_the_connected_udp6_socket():
+    bench = Bench6()
+    cli = bench.a.socket(so.AF_INET6, so.SOCK_DGRAM)
+    cli.setblocking(False)
+    cli.connect((GB, 9))
+    cli.send(b"x")
+    assert bench.until(lambda: bench.a.icmp6.stats.rx_errors == 1)
+    try:
+        cli.recv(10)
+    except OSError as e:
+        assert e.args[0] == 111   # ECONNREFUSED (RFC 4443 2.4 (a), RFC 1122 4.1.3.3)
+    else:
+        assert False, "the error was not reported"
+
+
 def test_tcp6_connect_echo_and_names():
     bench = Bench6()
     ls = bench.b.socket(so.AF_INET6, so.SOCK_STREAM)
