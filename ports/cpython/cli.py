@@ -896,7 +896,8 @@ def cmd_up(args):
         _close_early(control, runner, st)
         return stopped_early()
     if st.dhcp is None or extra:
-        wait_dad(st, runner.lock, lambda: _stop)
+        if r.get("ip6"):
+            wait_dad(st, runner.lock, lambda: _stop)
         with runner.lock:
             extra += ip6_str(st)
         print("ready driver=%s tap=%s ip=%s/%d mac=%s runtime=cpython compiled=%s serve=%s "
@@ -1138,6 +1139,9 @@ def cmd_run(args):
             host.runner.stop()
             raise SystemExit("ustack run: --dhcp: no lease within %d s" % DHCP_RUN_WAIT_S)
         extra = " " + lease_str(lease)
+    if r.get("ip6"):
+        wait_dad(st, host.lock, lambda: False)   # the program may use --ip6 at once
+    extra += ip6_str(st)
     sys.stderr.write("ready driver=%s tap=%s ip=%s/%d runtime=cpython compiled=%s serve=%s%s\n" % (
         r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, ustack.compiled,
         ",".join(started) or "-", extra))

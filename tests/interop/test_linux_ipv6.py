@@ -122,3 +122,28 @@ def test_pcap_of_ipv6_traffic_has_no_malformed_packet_nor_bad_checksum(ns, tmp_p
     t = subprocess.run(["tshark", "-r", pcap, "-Y", "icmpv6.type == 136 && eth.src == "
                         "02:00:00:00:00:02"], capture_output=True, text=True)
     assert t.stdout.strip(), "no Neighbor Advertisement from the stack"
+
+
+def test_the_stacks_tcp6_client_talks_to_a_linux_server(ns):
+    from tests.netns import ProgramRun
+    # the Linux side: an echo server on HOST6, up before the stack's program connects
+    server = ns.popen(["python3", "-c",
+                       "import socket\nl=socket.socket(socket.AF_INET6)\n"
+                       "l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                       "l.bind(('', 7007)); l.listen(1); print('listening', flush=True)\n"
+                       "c, a = l.accept(); print('peer', a[0], flush=True)\n"
+                       "d = b''\nwhile len(d) < 100000:\n    k = c.recv(65536)\n"
+                       "    if not k: break\n    d += k\nc.sendall(d); c.close()\n"])
+    assert "listening" in server.stdout.readline()
+    prog = ("import socket\n"
+            "s = socket.create_connection(('%s', 7007), timeout=10)\n"
+            "print('name', s.getsockname()[0], s.getpeername()[:2], flush=True)\n"
+            "data = bytes(range(250)) * 400\ns.sendall(data)\ngot = b''\n"
+            "while len(got) < len(data):\n    k = s.recv(65536)\n    assert k\n    got += k\n"
+            "print('echoed', got == data, flush=True)\n" % HOST6)
+    run = ProgramRun(ns, ["-c", prog], "echoed",
+                     flags=["--ip6", STACK6 + "/64", "--host-ip6", HOST6 + "/64"])
+    out = run.output()
+    assert "echoed True" in out, out
+    assert "name %s ('%s', 7007)" % (STACK6, HOST6) in out, out
+    assert "peer " + STACK6 in server.communicate(timeout=10)[0]
