@@ -127,7 +127,7 @@ def parse_addr6(addr, op):
         return LOOPBACK6, port
     try:
         return addr6.pton(addr6.split_zone(host)[0]), port
-    except ValueError:
+    except (ValueError, OSError):
         raise oserror(EAFNOSUPPORT if ":" not in host else EINVAL)
 
 

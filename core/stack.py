@@ -305,7 +305,7 @@ class Stack:
         if isinstance(addr, str):
             try:
                 a, plen = addr6.parse_cidr(addr)
-            except ValueError:
+            except (ValueError, OSError):
                 raise ValueError("add_address6: must be like '2001:db8::2/64', got %r" % (addr,))
         else:
             a, plen = bytes(addr), 128

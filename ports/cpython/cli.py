@@ -163,7 +163,7 @@ def check_cidr6(flag, v):
         refuse(flag, v, "must be ADDR/PREFIX, e.g. 2001:db8::2/64")
     try:
         a, p = addr6.parse_cidr(v)
-    except ValueError:
+    except (ValueError, OSError):
         refuse(flag, v, "must be ADDR/PREFIX, e.g. 2001:db8::2/64")
     if addr6.is_multicast(a, 0) or addr6.is_unspecified(a, 0) or addr6.is_loopback(a, 0):
         refuse(flag, v, "must be a unicast address (not multicast, :: or ::1)")
