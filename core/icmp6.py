@@ -7,8 +7,8 @@ neighbour cache (7.2.5); both go to DAD first, where a probe or an answer for a 
 address makes it a duplicate (RFC 4862 5.4.3, 5.4.4). Errors are sent by kind (core/net/
 errors.py), only when RFC 4443 2.4 (e) allows (wire/icmp6.may_send_error) and within a
 token bucket (2.4 (f)): ERR_BURST errors at once, one more every ERR_INTERVAL_MS.
-MLD Queries go to the interface's core/mld.py; Router Advertisements and Redirects are
-counted and ignored in this slice.
+MLD Queries go to the interface's core/mld.py, Router Advertisements to its core/slaac.py
+(addresses, on-link prefixes, the default router); Redirects are counted and ignored.
 """
 from ustack.core.compat import const
 from ustack.core.checksum import csum
@@ -20,7 +20,7 @@ from ustack.core.net import errors as ek
 
 ICMP6_COUNTERS = wi.ND_DROPS + (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_request", "rx_echo_reply",
-    "rx_ns", "rx_na", "rx_ns_not_ours", "rx_ns_tentative", "rx_dad_duplicate",
+    "rx_ns", "rx_na", "rx_ra", "rx_ns_not_ours", "rx_ns_tentative", "rx_dad_duplicate",
     "rx_errors", "rx_error_short", "rx_error_unknown", "rx_ignored", "tx_echo_reply", "tx_ns", "tx_na", "tx_errors",
     "tx_error_not_allowed", "tx_error_rate_limited", "tx_no_buffer", "tx_no_source",
 )
@@ -85,6 +85,17 @@ class ICMPv6:
             else:
                 st.rx_na += 1
                 self._na(b, m)
+        elif t == wi.ROUTER_ADVERT and m.iface.slaac is not None:
+            why = wi.nd_check(b, m.hdr, o, n)
+            if why is not None:
+                setattr(st, why, getattr(st, why) + 1)
+            else:
+                st.rx_ra += 1
+                p = wi.find_option(b, o + wi.RA_LEN, o + n, wi.OPT_SLLA)
+                if p >= 0:
+                    m.iface.nd.learn(b, m.src, b, p + 2, stack.now, 1)   # RFC 4861 6.3.4
+                m.iface.slaac.on_ra(b, m.hdr, o, n, stack.now)
+                stack.timer_at(stack.now + 1)
         elif t == wi.ECHO_REPLY:
             st.rx_echo_reply += 1
         elif t == wi.MLD_QUERY and m.iface.mld is not None:

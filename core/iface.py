@@ -61,6 +61,7 @@ class Interface:
         self.loop = None  # the LoopDriver when this is "lo" (core/loop.py)
         self.nd = None    # IPv6's neighbour cache (core/ipv6.py attach)
         self.mld = None   # IPv6's multicast listener state (core/mld.py)
+        self.slaac = None  # IPv6's view of Router Advertisements (core/slaac.py)
         if ip is not None:
             self.set_address(ip, prefix, gateway)
 

@@ -26,6 +26,8 @@ from ustack.core.wire import ethernet as eth
 from ustack.core import addr6
 from ustack.core.nd import NeighbourCache, Dad
 from ustack.core.mld import Mld
+from ustack.core import slaac as sa
+from ustack.core.slaac import Slaac
 from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum
 from ustack.core.net.errors import ERR_PROTO_UNREACH
 
@@ -77,6 +79,12 @@ class IPv6:
         mld = Mld(self, self.stack.config, self.stack.random16)
         mld.iface = iface
         iface.mld = mld
+        # RFC 4862 5.5: addresses and the default router from Router Advertisements
+        iid = bytearray(8)
+        addr6.eui64_iid(iface.mac, iid, 0)
+        sl = Slaac(self, iid, self.stack.config, None, iface.name, iface.mtu)
+        sl.iface = iface
+        iface.slaac = sl
         self.add_address(iface, addr6.link_local_from_mac(iface.mac), 64)
 
     def add_address(self, iface, a, plen):
@@ -106,6 +114,54 @@ class IPv6:
         else:
             self.flags[i] = 0  # no DAD slot free: counted by Dad (dad_table_full)
         return i
+
+    def remove_address(self, b, o):
+        """The address at b[o] leaves its interface (a SLAAC address whose valid lifetime
+        ended, RFC 4862 5.5.4); True when it was there."""
+        i = self.find(b, o)
+        if i < 0:
+            return False
+        last = self.count - 1
+        if i != last:
+            addr6.copy16(self.addrs[i], 0, self.addrs[last], 0)
+            self.plens[i] = self.plens[last]
+            self.flags[i] = self.flags[last]
+            self.ifaces[i] = self.ifaces[last]
+        self.ifaces[last] = None
+        self.count = last
+        return True
+
+    # ---- SLAAC owner (core/slaac.py) -------------------------------------------------------
+    def slaac_event(self, s, kind, i):
+        iface = s.iface
+        rt = self.stack.routes6
+        if kind == sa.EV_ADDR_NEW:
+            if self.find(s.addr[i], 0) < 0 and self.count < self.size:
+                self.add_address(iface, s.addr[i], 128)   # its prefix is on-link by the RA
+            elif self.count >= self.size:
+                self.stats.addr_table_full += 1
+        elif kind == sa.EV_ADDR_DEPRECATED:
+            k = self.find(s.addr[i], 0)
+            if k >= 0:
+                self.flags[k] |= addr6.ADDR_DEPRECATED   # RFC 6724 rule 3 avoids it
+        elif kind == sa.EV_ADDR_REMOVED:
+            self.remove_address(s.addr[i], 0)
+        elif kind == sa.EV_ONLINK_NEW:
+            rt.add(s.prefix[i], s.plen[i], None, iface)
+        elif kind == sa.EV_ONLINK_REMOVED:
+            rt.remove(s.prefix[i], s.plen[i])
+        elif kind == sa.EV_ROUTER_NEW:
+            # RFC 4861 6.3.6 in its simplest form: the newest router is the default route
+            rt.add(addr6.ANY, 0, s.router[i], iface)
+        elif kind == sa.EV_ROUTER_REMOVED:
+            r = rt.lookup(addr6.ANY, 0)
+            if r >= 0 and rt.prefix[r] == 0 and rt.gw[r] is not None and \
+                    addr6.eq16(rt.gw[r], 0, s.router[i], 0):
+                rt.remove(addr6.ANY, 0)
+        elif kind == sa.EV_PARAMS:
+            if s.hop_limit:
+                self.hop_limit = s.hop_limit
+            iface.nd.set_params(s.reachable_ms, s.retrans_ms)
 
     def find(self, b, o):
         """The table index of the address at b[o] (any state), or -1."""
@@ -232,6 +288,9 @@ class IPv6:
                 if d >= 0 and (nxt < 0 or d < nxt):
                     nxt = d
                 d = iface.mld.tick(now)
+                if d >= 0 and (nxt < 0 or d < nxt):
+                    nxt = d
+                d = iface.slaac.tick(now)
                 if d >= 0 and (nxt < 0 or d < nxt):
                     nxt = d
         return nxt if nxt > 0 else 0

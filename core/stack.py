@@ -700,6 +700,8 @@ class Stack:
                         out[i.name + ".nd." + k] = v
                     for k, v in i.mld.stats.nonzero():
                         out[i.name + ".mld." + k] = v
+                    for k, v in i.slaac.stats.nonzero():
+                        out[i.name + ".slaac." + k] = v
         if self.raw_stats is not None:
             for k, v in self.raw_stats.nonzero():
                 out["raw." + k] = v

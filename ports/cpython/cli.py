@@ -586,6 +586,10 @@ def resolve(args):
             getattr(args, "runtime", "cpython")) == "micropython":
         cfg["IPV6"] = True   # the link-local address is always on (issue 9)
     check_flags(r, flags_cfg)
+    if str(getattr(args, "runtime", "cpython")) == "micropython" and (r["ip6"] or
+                                                                     r["host_ip6"]):
+        flag, v = ("--ip6", r["ip6"][0]) if r["ip6"] else ("--host-ip6", r["host_ip6"])
+        refuse(flag, v, "IPv6 runs under --runtime cpython only so far")
     return r
 
 

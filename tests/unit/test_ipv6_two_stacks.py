@@ -257,3 +257,54 @@ def test_ipv4_and_ipv6_listeners_share_a_port():
             s4.listen(1)
             s6.listen(1)
         assert s6.getsockname() == ("::", 7, 0, 0)
+
+
+def router_advert(src_mac, prefix, lifetime_s=1800):
+    """A Router Advertisement frame from fe80::1 to ff02::1 (RFC 4861 4.2) with an on-link,
+    autonomous /64 prefix and the router's link-layer address."""
+    from ustack.core.wire import icmp6 as wi
+    from ustack.core.wire import ipv6 as w
+    b = bytearray(14 + 40 + 16 + 32 + 8)
+    b[0:6] = b"\x33\x33\x00\x00\x00\x01"
+    b[6:12] = src_mac
+    b[12:14] = b"\x86\xdd"
+    o = 54
+    n = wi.write_ra(b, o, 64, 0, lifetime_s, 0, 0)
+    n += wi.write_prefix_option(b, o + n, addr6.pton(prefix), 64,
+                                wi.PI_FLAG_ONLINK | wi.PI_FLAG_AUTO, 86400, 14400)
+    n += wi.write_lla_option(b, o + n, wi.OPT_SLLA, src_mac)
+    w.write_header(b, 14, 0, 0, n, w.NH_ICMPV6, 255, addr6.pton("fe80::1"), addr6.ALL_NODES)
+    wi.fill_checksum(b, 14, o, n)
+    return b
+
+
+def test_router_advertisement_gives_an_address_and_the_default_route():
+    bench = Bench6()
+    rmac = b"\x02\x00\x00\x00\x00\x01"
+    router = bench.wire.port(rmac)
+    frame = router_advert(rmac, "2001:db8:5::")
+    router.send(frame, len(frame))
+    bench.run(3000)   # the formed address goes through DAD
+    got = "2001:db8:5::ff:fe00:a"   # the prefix and A's modified EUI-64 IID (RFC 4862 5.5.3)
+    assert (got, 128, "") in bench.a.ipv6.addresses()
+    assert bench.a.icmp6.stats.rx_ra == 1
+    rt = bench.a.routes_for(so.AF_INET6)
+    assert rt.lookup(addr6.pton("2001:db8:99::1"), 0) >= 0          # the default route
+    assert bytes(rt.nexthop) == addr6.pton("fe80::1")
+    assert rt.lookup(addr6.pton("2001:db8:5::77"), 0) >= 0
+    assert bytes(rt.nexthop) == addr6.pton("2001:db8:5::77")       # on-link
+    # a datagram off-link goes to the router's MAC, learned from the RA (no NS needed)
+    s = bench.a.socket(so.AF_INET6, so.SOCK_DGRAM)
+    s.sendto(b"out", ("2001:db8:99::1", 9))
+    bench.run(5)
+    seen = []
+    while True:
+        buf = bytearray(1600)
+        n = router.recv_into(buf)
+        if not n:
+            break
+        seen.append(bytes(buf[:n]))
+    udp = [f for f in seen if f[12:14] == b"\x86\xdd" and f[20] == 17]
+    assert udp and udp[-1][0:6] == rmac
+    # RFC 6724 rule 8: of the global addresses the one sharing the longest prefix
+    assert udp[-1][22:38] == addr6.pton(GA)
