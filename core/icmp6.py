@@ -21,7 +21,8 @@ from ustack.core.net import errors as ek
 ICMP6_COUNTERS = wi.ND_DROPS + (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_request", "rx_echo_reply",
     "rx_ns", "rx_na", "rx_ra", "rx_ns_not_ours", "rx_ns_tentative", "rx_dad_duplicate",
-    "rx_errors", "rx_error_short", "rx_error_unknown", "rx_ignored", "tx_echo_reply", "tx_ns", "tx_na", "tx_errors",
+    "rx_errors", "rx_error_short", "rx_error_unknown", "rx_ignored", "tx_echo_reply",
+    "tx_ns", "tx_na", "tx_errors",
     "tx_error_not_allowed", "tx_error_rate_limited", "tx_no_buffer", "tx_no_source",
 )
 
