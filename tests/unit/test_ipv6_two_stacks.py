@@ -308,3 +308,14 @@ def test_router_advertisement_gives_an_address_and_the_default_route():
     assert udp and udp[-1][0:6] == rmac
     # RFC 6724 rule 8: of the global addresses the one sharing the longest prefix
     assert udp[-1][22:38] == addr6.pton(GA)
+
+
+def test_tcp6_connect_to_a_closed_port_is_refused_by_rst():
+    bench = Bench6()
+    c = bench.a.socket(so.AF_INET6, so.SOCK_STREAM)
+    c.setblocking(False)
+    assert c.connect_ex((GB, 8081)) == 115   # EINPROGRESS
+    errs = []
+    assert bench.until(lambda: errs.append(c.getsockopt(so.SOL_SOCKET, so.SO_ERROR)) or
+                       errs[-1] != 0)
+    assert errs[-1] == 111   # ECONNREFUSED: B's RST went back over IPv6 (RFC 9293 3.10.7.1)
