@@ -28,6 +28,12 @@ DEFAULTS = {
     "IP_FORWARD": False,
     "IP_FORWARD_DIRECTED_BCAST": False,  # RFC 2644: off unless asked for
     "ROUTE_ENTRIES": 16,
+    # IPv6 (core/ipv6.py, issue 9): off unless asked for (ustack up turns it on)
+    "IPV6": False,
+    "IPV6_ADDRS": 8,           # IPv6 addresses of all interfaces together (link-locals too)
+    "IPV6_HOP_LIMIT": 64,      # RFC 8200 3 / RFC 4861 6.3.2 CurHopLimit
+    "ND_CACHE_SIZE": 16,       # neighbours per interface (RFC 4861 7.3)
+    "ND_DAD_TRANSMITS": 1,     # RFC 4862 5.1 DupAddrDetectTransmits; 0: no DAD
     # Loopback (core/loop.py): 127.0.0.0/8 and our own addresses delivered inside the stack
     "LOOPBACK": True,          # False: no "lo" (a board that never talks to itself)
     "LOOPBACK_QUEUE": 16,      # packets waiting on lo for the next poll; more are dropped
@@ -139,6 +145,10 @@ RANGES = {
     "ETH_VLAN": (0, 4094),
     "IP_TTL": (1, 255),                # RFC 791: 8 bits; 0 would be dropped by the next hop
     "ROUTE_ENTRIES": (1, 65535),
+    "IPV6_ADDRS": (1, 255),
+    "IPV6_HOP_LIMIT": (1, 255),
+    "ND_CACHE_SIZE": (1, 65535),
+    "ND_DAD_TRANSMITS": (0, 255),
     "LOOPBACK_QUEUE": (1, 65535),
     "REASS_SLOTS": (0, 255),
     # RFC 791 / RFC 1122 3.3.2: every host reassembles 576-byte datagrams (556 bytes after

@@ -59,6 +59,9 @@ class Interface:
         self.arp = ArpCache(self, stack.config) if self.l2 == L2_ETHERNET else None
         self.up = False
         self.loop = None  # the LoopDriver when this is "lo" (core/loop.py)
+        self.nd = None    # IPv6's neighbour cache (core/ipv6.py attach)
+        self.mld = None   # IPv6's multicast listener state (core/mld.py)
+        self.slaac = None  # IPv6's view of Router Advertisements (core/slaac.py)
         if ip is not None:
             self.set_address(ip, prefix, gateway)
 
@@ -85,6 +88,8 @@ class Interface:
             v = pb.buf[0] >> 4
             if v == 4:
                 self.stack.ipv4.input(self, pb, 0, n)
+            elif v == 6 and self.stack.ipv6 is not None:
+                self.stack.ipv6.input(self, pb, 0, n)
             else:
                 st.rx_unknown_ethertype += 1
                 self.stack.free(pb)
@@ -132,6 +137,8 @@ class Interface:
             self.stack.ipv4.input(self, pb, off, n - off)
         elif et == eth.ETH_P_ARP:
             self.arp.input(pb, off, n - off)
+        elif et == eth.ETH_P_IPV6 and self.stack.ipv6 is not None:
+            self.stack.ipv6.input(self, pb, off, n - off)   # RFC 2464 3
         else:
             st.rx_unknown_ethertype += 1
             self.stack.free(pb)

@@ -47,14 +47,18 @@ MSG_DONTWAIT = 0x40
 INADDR_ANY = ip4.ANY
 # The address families sockets take. AF_INET6 joins with IPv6 (issue 9): parse_addr,
 # fmt_addr, any_addr and loopback_addr are where its address forms go.
-FAMILIES = (AF_INET,)
+FAMILIES = (AF_INET, AF_INET6)
 LOOPBACK4 = b"\x7f\x00\x00\x01"
+ANY6 = b"\x00" * 16
+LOOPBACK6 = b"\x00" * 15 + b"\x01"
 
 
 def any_addr(family):
     """The family's unspecified address (a wildcard bind)."""
     if family == AF_INET:
         return ip4.ANY
+    if family == AF_INET6:
+        return ANY6
     raise oserror(EAFNOSUPPORT)
 
 
@@ -62,6 +66,8 @@ def loopback_addr(family):
     """Where connect() to the unspecified address goes (Linux: the loopback address)."""
     if family == AF_INET:
         return LOOPBACK4
+    if family == AF_INET6:
+        return LOOPBACK6
     raise oserror(EAFNOSUPPORT)
 
 
@@ -70,7 +76,10 @@ def parse_addr(addr, op="connect", family=AF_INET):
     AF_INET: ('192.0.2.1', 7) -> (4-byte address, port). '' and '<broadcast>' as Python
     does; a wrong shape or type raises what CPython's socket raises (TypeError,
     OverflowError naming op), an address that is no IPv4 address OSError. AF_INET6's
-    (host, port, flowinfo, scope_id) form goes here with IPv6."""
+    (host, port[, flowinfo[, scope_id]]): (16 bytes, port); a '%zone' suffix is accepted
+    and ignored (link-scope traffic leaves by the first link in this slice)."""
+    if family == AF_INET6:
+        return parse_addr6(addr, op)
     if family != AF_INET:
         raise oserror(EAFNOSUPPORT)
     if not isinstance(addr, tuple):
@@ -95,6 +104,31 @@ def parse_addr(addr, op="connect", family=AF_INET):
         return ip4.aton(host), port
     except (ValueError, AttributeError):
         raise oserror(EAFNOSUPPORT if ":" in host else EINVAL)
+
+
+def parse_addr6(addr, op):
+    from ustack.core import addr6
+    if not isinstance(addr, tuple):
+        raise TypeError("%s(): AF_INET6 address must be tuple, not %s"
+                        % (op, type(addr).__name__))
+    if not 2 <= len(addr) <= 4:
+        raise TypeError("AF_INET6 address must be a tuple (host, port[, flowinfo[, scopeid]])")
+    host = addr[0]
+    port = check_int(addr[1])
+    if not 0 <= port <= 65535:
+        raise OverflowError("%s(): port must be 0-65535." % op)
+    if host == "" or host is None:
+        return ANY6, port
+    if not isinstance(host, str):
+        if not isinstance(host, bytes) and not isinstance(host, bytearray):
+            raise TypeError("str, bytes or bytearray expected, not %s" % type(host).__name__)
+        host = str(host, "ascii")
+    if host == "localhost":
+        return LOOPBACK6, port
+    try:
+        return addr6.pton(addr6.split_zone(host)[0]), port
+    except (ValueError, OSError):
+        raise oserror(EAFNOSUPPORT if ":" not in host else EINVAL)
 
 
 def check_int(v):
@@ -138,6 +172,9 @@ def fmt_addr(a, port):
     """An address (its length says the family) and port as a socket address tuple."""
     if len(a) == 4:
         return (ip4.ntoa(a), port)
+    if len(a) == 16:
+        from ustack.core import addr6
+        return (addr6.ntop(a), port, 0, 0)
     raise oserror(EAFNOSUPPORT)
 
 
@@ -145,7 +182,10 @@ def fmt_addr_at(b, o, family, port):
     """The address of family at b[o] and port as a socket address tuple (recvfrom's)."""
     if family == AF_INET:
         return (ip4.ntoa(b, o), port)
-    raise oserror(EAFNOSUPPORT)  # AF_INET6's (host, port, flowinfo, scope_id) comes with IPv6
+    if family == AF_INET6:
+        from ustack.core import addr6
+        return (addr6.ntop(b, o), port, 0, 0)
+    raise oserror(EAFNOSUPPORT)
 
 
 class Socket:

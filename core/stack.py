@@ -10,6 +10,7 @@ Threading rule: one thread (or task) drives the stack at a time. The CPython por
 with a lock around every call; MicroPython ports drive it from one loop.
 """
 from ustack.core.compat import EPROTONOSUPPORT, ESOCKTNOSUPPORT, EMFILE, EADDRNOTAVAIL, oserror, \
+    EAFNOSUPPORT, \
     xorshift32
 from ustack.core.config import make_config, is_int
 from ustack.core.buf import Pool
@@ -89,6 +90,16 @@ class Stack:
         self.ipv4 = IPv4(self)
         self.ip.v4 = self.ipv4
         self.icmp = ICMP(self)
+        self.routes6 = None       # IPv6's routing table (16-byte addresses)
+        self.ipv6 = None          # core/ipv6.py and core/icmp6.py when config IPV6 is on
+        self.icmp6 = None
+        if cfg["IPV6"]:
+            from ustack.core.ipv6 import IPv6
+            from ustack.core.icmp6 import ICMPv6
+            self.routes6 = RouteTable(cfg["ROUTE_ENTRIES"], 16)
+            self.ipv6 = IPv6(self)
+            self.ip.v6 = self.ipv6
+            self.icmp6 = ICMPv6(self)
         self.udp = UDP(self)
         self.tcp = None
         self.dhcp = None          # core/dhcp.py's client, made by start_dhcp()
@@ -174,6 +185,8 @@ class Stack:
         if ip is not None:
             self.set_address(iface, ip, prefix, gateway)
         iface.up = True
+        if self.ipv6 is not None:
+            self.ipv6.attach(iface)   # its link-local address, under DAD
         if iface.arp is not None and self.config["ARP_GRATUITOUS"] and iface.ip[0]:
             iface.arp.announce()
         return iface
@@ -283,6 +296,23 @@ class Stack:
         c.start(self.now)
         return c
 
+    def add_address6(self, iface, addr):
+        """An IPv6 address 'ADDR/PREFIX' (or 16 bytes and a /128) on iface, tentative until
+        DAD ends (RFC 4862 5.4); its connected route with it. Needs config IPV6."""
+        if self.ipv6 is None:
+            raise ValueError("add_address6: IPv6 is off (config IPV6)")
+        from ustack.core import addr6
+        if isinstance(addr, str):
+            try:
+                a, plen = addr6.parse_cidr(addr)
+            except (ValueError, OSError):
+                raise ValueError("add_address6: must be like '2001:db8::2/64', got %r" % (addr,))
+        else:
+            a, plen = bytes(addr), 128
+        if addr6.is_multicast(a, 0) or addr6.is_unspecified(a, 0):
+            raise ValueError("add_address6: %r is no unicast address" % (addr,))
+        return self.ipv6.add_address(iface, a, plen)
+
     def iface(self, name):
         for i in self.ifaces:
             if i.name == name:
@@ -307,7 +337,7 @@ class Stack:
         None for a family this stack does not carry (IPv6's table comes with IPv6)."""
         if family == AF_INET:
             return self.routes
-        return None
+        return self.routes6
 
     def route_out(self, b, o=0):
         """The interface a datagram to the address at b[o] leaves by, its next hop written
@@ -331,7 +361,12 @@ class Stack:
     def source_for_iface(self, iface, dst):
         """The source address for dst leaving by iface: its address, except over "lo" to
         one of our own addresses, where the destination is the source (Linux's choice, so
-        a connection to ourselves names the same address at both ends)."""
+        a connection to ourselves names the same address at both ends). IPv6: RFC 6724 5's
+        choice (:: when there is none)."""
+        if len(dst) != 4:
+            v6 = self.ipv6
+            k = v6.source_for(dst, 0, iface) if v6 is not None else -1
+            return v6.addrs[k] if k >= 0 else so.ANY6
         if iface is self.loop and dst[0] != 127:
             return dst  # not copied: output writes it into the header at once
         return iface.ip
@@ -345,10 +380,11 @@ class Stack:
         return False
 
     def source_for(self, dst):
-        i = self.route_out(dst, 0)
+        i = self.route_out(dst, 0) if len(dst) == 4 else self.ip.route_out(dst, 0, len(dst))
         if i is None:
             return None
-        return bytes(self.source_for_iface(i, dst))
+        src = bytes(self.source_for_iface(i, dst))
+        return None if src == so.ANY6 else src
 
     def multicast_member(self, b, o):
         for g in self.multicast_groups:
@@ -381,6 +417,8 @@ class Stack:
     def socket(self, family=so.AF_INET, type=so.SOCK_STREAM, proto=0):
         if len(self.sockets) >= self.config["SOCKETS"]:
             raise oserror(EMFILE)
+        if family == so.AF_INET6 and (self.ipv6 is None or type == so.SOCK_RAW):
+            raise oserror(EAFNOSUPPORT)  # config IPV6 off; no raw IPv6 sockets yet
         if type == so.SOCK_DGRAM:
             s = UdpSocket(self, family, type, proto)
         elif type == so.SOCK_STREAM:
@@ -521,6 +559,8 @@ class Stack:
             self._tick(self.dhcp, now, None)
         if self.tcp is not None:
             self._tick(self.tcp, now, None)
+        if self.ipv6 is not None:
+            self._tick(self.ipv6, now, None)
 
     def _tick(self, proto, now, iface):
         """One protocol's timers, guarded like a frame; its next deadline merged in."""
@@ -649,6 +689,19 @@ class Stack:
         if self.dhcp is not None:
             for k, v in self.dhcp.stats.nonzero():
                 out["dhcp." + k] = v
+        if self.ipv6 is not None:
+            for pre, c in (("ip6", self.ipv6.stats), ("icmp6", self.icmp6.stats),
+                           ("dad", self.ipv6.dad.stats)):
+                for k, v in c.nonzero():
+                    out[pre + "." + k] = v
+            for i in self.ifaces:
+                if i.nd is not None:
+                    for k, v in i.nd.stats.nonzero():
+                        out[i.name + ".nd." + k] = v
+                    for k, v in i.mld.stats.nonzero():
+                        out[i.name + ".mld." + k] = v
+                    for k, v in i.slaac.stats.nonzero():
+                        out[i.name + ".slaac." + k] = v
         if self.raw_stats is not None:
             for k, v in self.raw_stats.nonzero():
                 out["raw." + k] = v

@@ -346,13 +346,14 @@ class UDP:
     def bind(self, s, ip, port):
         stack = self.stack
         if not is_any(ip) and stack.ip.local_iface(ip, 0, len(ip)) is None and \
-                not stack.is_broadcast(ip) and ip[0] < 224:
+                (len(ip) != 4 or (not stack.is_broadcast(ip) and ip[0] < 224)) and \
+                ip[0] != 0xFF:
             raise oserror(EADDRNOTAVAIL)
         if port == 0:
             port = self._ephemeral()
         else:
             for o in self.sockets:
-                if o.local_port == port and o is not s and (
+                if o.local_port == port and o is not s and len(o.local_ip) == len(ip) and (
                         is_any(o.local_ip) or is_any(ip) or o.local_ip == ip) and \
                         not (o.reuseaddr and s.reuseaddr):
                     raise oserror(EADDRINUSE)

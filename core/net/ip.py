@@ -116,6 +116,7 @@ class IP:
         self.pool = stack.pool
         self.l2_reserve = l2_reserve  # link header room in front of every datagram we send
         self.v4 = None        # the IPv4 layer (core/ipv4.py), set by the stack once it exists
+        self.v6 = None        # the IPv6 layer (core/ipv6.py) when config IPV6 is on
         self.meta = Meta()    # the datagram being delivered (filled by IPv4 input)
         self.quote = Meta()   # the datagram an ICMP error quotes (filled by ICMP)
 
@@ -125,7 +126,8 @@ class IP:
         to pb.off, -1 none) over its pseudo-header sum. Takes pb; returns 0 or an errno."""
         if len(dst) == ALEN4:
             return self.v4.output(pb, proto, src, dst, csum_off, ttl, tos, df, iface)
-        # IPv6 output (RFC 8200) plugs in here
+        if self.v6 is not None:
+            return self.v6.output(pb, proto, src, dst, csum_off, ttl, tos, iface)
         self.stack.free(pb)
         return EAFNOSUPPORT
 
@@ -133,7 +135,9 @@ class IP:
         """The interface owning the address at b[o] (alen bytes: its family), or None."""
         if alen == ALEN4:
             return self.stack.local_iface(b, o)
-        return None  # IPv6 addresses come with IPv6
+        if self.v6 is not None:
+            return self.v6.local_iface(b, o)
+        return None
 
     def route_out(self, b, o, alen):
         """The interface a datagram to the address at b[o] (alen bytes) leaves by, its next
@@ -141,13 +145,20 @@ class IP:
         route. Allocates nothing."""
         if alen == ALEN4:
             return self.stack.route_out(b, o)
-        return None  # IPv6 routing comes with IPv6
+        if self.v6 is not None:
+            return self.v6.route_out(b, o)
+        return None
 
     def alloc_tx(self, dst):
         """A buffer whose pb.off leaves room for dst's family header and a link header, so
         the finished frame starts at offset 0 (no move in Interface.transmit)."""
         if len(dst) != ALEN4:
-            return None  # IPv6's layout (IPV6_HDR) comes with IPv6 output
+            if self.v6 is None:
+                return None  # config IPV6 off
+            pb = self.pool.alloc()
+            if pb is not None:
+                pb.off = self.l2_reserve + IPV6_HDR
+            return pb
         pb = self.pool.alloc()
         if pb is not None:
             pb.off = self.l2_reserve + IPV4_HDR
@@ -165,3 +176,5 @@ class IP:
         core/net/errors.py; arg the MTU for ERR_PKT_TOO_BIG). pb is not consumed."""
         if m.family == AF_INET:
             self.stack.icmp.error_kind(m.iface, pb, m.hdr, kind, arg)
+        elif self.v6 is not None:
+            self.stack.icmp6.error(pb, m, kind, arg)

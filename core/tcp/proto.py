@@ -450,7 +450,8 @@ class TCP:
     # ---- ports --------------------------------------------------------------------------------
     def port_in_use(self, port, ip, s):
         for o in self.bound:
-            if o is not s and o.local_port == port and (
+            # the families' addresses never overlap (Linux's IPV6_V6ONLY)
+            if o is not s and o.local_port == port and len(o.local_ip) == len(ip) and (
                     is_any(o.local_ip) or is_any(ip) or o.local_ip == ip):
                 if not (s.reuseaddr and o.reuseaddr and not o.listening):
                     return True

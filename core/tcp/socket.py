@@ -71,7 +71,8 @@ class TcpSocket(so.Socket):
         if not self.local_port:
             tcp.bind(self, so.any_addr(self.family), 0)
         for o in tcp.listeners:
-            if o is not self and o.local_port == self.local_port and (
+            if o is not self and o.local_port == self.local_port and \
+                    len(o.local_ip) == len(self.local_ip) and (
                     is_any(o.local_ip) or is_any(self.local_ip) or
                     o.local_ip == self.local_ip):
                 raise oserror(EADDRINUSE)

@@ -156,6 +156,20 @@ def _addr_of(flag, v, a):
         refuse(flag, v, "not an IPv4 address/prefix like 192.0.2.2/24")
 
 
+def check_cidr6(flag, v):
+    """An IPv6 unicast ADDR/PREFIX (RFC 4291), or one line naming the flag."""
+    from ustack.core import addr6
+    if "/" not in v:
+        refuse(flag, v, "must be ADDR/PREFIX, e.g. 2001:db8::2/64")
+    try:
+        a, p = addr6.parse_cidr(v)
+    except (ValueError, OSError):
+        refuse(flag, v, "must be ADDR/PREFIX, e.g. 2001:db8::2/64")
+    if addr6.is_multicast(a, 0) or addr6.is_unspecified(a, 0) or addr6.is_loopback(a, 0):
+        refuse(flag, v, "must be a unicast address (not multicast, :: or ::1)")
+    return a
+
+
 def check_destination(flag, v):
     """A route's destination: 'default', ADDRESS (a /32) or NETWORK/PREFIX with no host bits
     set (as Linux's `ip route` wants it); (4 bytes, prefix)."""
@@ -344,6 +358,12 @@ def build_parser():
     link.add_argument("--host-ip", default=None,
                      help="configure the kernel side of the TAP with this address/prefix and bring "
                           "it up (needs CAP_NET_ADMIN), so one command gives a reachable host")
+    link.add_argument("--ip6", action="append", default=None, metavar="ADDR/PREFIX",
+                      help="an IPv6 address of the stack, e.g. 2001:db8::2/64, repeatable (the "
+                           "link-local address from the MAC is always there)")
+    link.add_argument("--host-ip6", default=None, metavar="ADDR/PREFIX",
+                      help="configure the kernel side of the TAP with this IPv6 address/prefix "
+                           "too (needs CAP_NET_ADMIN), like --host-ip")
     link.add_argument("--serve", default="",
                      help="comma-separated built-in services: echo (7), discard (9) over UDP and "
                           "TCP; chargen (19), http (80) over TCP")
@@ -470,6 +490,13 @@ def check_flags(r, flags_cfg):
         if host == ip and not r["dhcp"]:
             refuse(src("host_ip"), r["host_ip"], "the stack's own address (--ip %s): the "
                    "kernel's side of the link needs an address of its own" % r["ip"])
+    for v in r.get("ip6") or ():
+        check_cidr6("--ip6", v)
+    if r.get("host_ip6") is not None:
+        h6 = check_cidr6("--host-ip6", r["host_ip6"])
+        if any(check_cidr6("--ip6", v) == h6 for v in r.get("ip6") or ()):
+            refuse("--host-ip6", r["host_ip6"], "the stack's own address (--ip6): the kernel's "
+                   "side of the link needs an address of its own")
     from ustack.core import dns
     try:
         dns.check_servers(r.get("dns") or [])
@@ -542,6 +569,8 @@ def resolve(args):
         "gateway": args.gateway or board_value(board, "GATEWAY"),
         "mac": args.mac or board_value(board, "MAC", "02:00:00:00:00:02"),
         "host_ip": args.host_ip or board_value(board, "HOST_IP"),
+        "ip6": list(getattr(args, "ip6", None) or board_value(board, "IP6", ()) or ()),
+        "host_ip6": getattr(args, "host_ip6", None) or board_value(board, "HOST_IP6"),
         "mtu": mtu if mtu is not None else 1500,
         "config": cfg,
         "features": board_value(board, "FEATURES", ("tcp",)),
@@ -553,7 +582,14 @@ def resolve(args):
         "duration": getattr(args, "duration", None),
         "source": source,
     }
+    if "IPV6" not in cfg and not str(
+            getattr(args, "runtime", "cpython")) == "micropython":
+        cfg["IPV6"] = True   # the link-local address is always on (issue 9)
     check_flags(r, flags_cfg)
+    if str(getattr(args, "runtime", "cpython")) == "micropython" and (r["ip6"] or
+                                                                     r["host_ip6"]):
+        flag, v = ("--ip6", r["ip6"][0]) if r["ip6"] else ("--host-ip6", r["host_ip6"])
+        refuse(flag, v, "IPv6 runs under --runtime cpython only so far")
     return r
 
 
@@ -670,6 +706,12 @@ def make_driver(r, pcap=None):
     try:
         if host_setup(r["tap"], r["host_ip"], r["mtu"]) and theirs:
             hostlink.remove_on_close(drv, r["tap"], r["host_ip"])
+        if r.get("host_ip6"):
+            try:
+                if hostlink.configure6(r["tap"], r["host_ip6"]) and theirs:
+                    hostlink.remove_on_close(drv, r["tap"], r["host_ip6"])
+            except hostlink.HostError as e:
+                raise SystemExit("ustack: --host-ip6: %s" % (e,))
         if pcap:
             from ustack.hal.pcap import Pcap
             try:
@@ -721,10 +763,34 @@ def make_stack(r, drv):
             leasefile.follow(c, path)
         return st
     a, p = ip4.parse_cidr(r["ip"])
-    st.add_interface("eth0", drv, ip=a, prefix=p, gateway=r["gateway"], mtu=r["mtu"])
+    iface = st.add_interface("eth0", drv, ip=a, prefix=p, gateway=r["gateway"], mtu=r["mtu"])
+    if st.ipv6 is not None:
+        for v in r.get("ip6") or ():
+            st.add_address6(iface, v)
     if r.get("dns"):
         st.dns.set_servers(r["dns"])
     return st
+
+
+def wait_dad(st, lock, give_up, limit=4.0):
+    """Until no IPv6 address is tentative (RFC 4862 5.4: at most a random 1 s delay and
+    RetransTimer per probe), so `ready` names usable addresses; gives up after limit s."""
+    if st.ipv6 is None:
+        return
+    t0 = time.monotonic()
+    while not give_up() and time.monotonic() - t0 < limit:
+        with lock:
+            if not any(f == "tentative" for _, _, f in st.ipv6.addresses()):
+                return
+        time.sleep(0.05)
+
+
+def ip6_str(st):
+    """The ready line's IPv6 field: every address/prefix ('!dup' after a duplicate)."""
+    if st.ipv6 is None:
+        return ""
+    return " ip6=" + ",".join("%s/%d%s" % (a, p, "!dup" if f == "duplicate" else "")
+                              for a, p, f in st.ipv6.addresses())
 
 
 def wait_for_lease(st, lock, give_up):
@@ -834,6 +900,10 @@ def cmd_up(args):
         _close_early(control, runner, st)
         return stopped_early()
     if st.dhcp is None or extra:
+        if r.get("ip6"):
+            wait_dad(st, runner.lock, lambda: _stop)
+        with runner.lock:
+            extra += ip6_str(st)
         print("ready driver=%s tap=%s ip=%s/%d mac=%s runtime=cpython compiled=%s serve=%s "
               "name=%s%s" % (
                   r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, mac_str(iface.mac),
@@ -1073,6 +1143,9 @@ def cmd_run(args):
             host.runner.stop()
             raise SystemExit("ustack run: --dhcp: no lease within %d s" % DHCP_RUN_WAIT_S)
         extra = " " + lease_str(lease)
+    if r.get("ip6"):
+        wait_dad(st, host.lock, lambda: False)   # the program may use --ip6 at once
+    extra += ip6_str(st)
     sys.stderr.write("ready driver=%s tap=%s ip=%s/%d runtime=cpython compiled=%s serve=%s%s\n" % (
         r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, ustack.compiled,
         ",".join(started) or "-", extra))

@@ -129,8 +129,22 @@ class Netlink:
 
     def del_addr(self, name, host_ip):
         a, p = _cidr(host_ip)
+        kw = {"family": socket.AF_INET6} if ":" in a else {}
         self._do("cannot remove %s from %s" % (host_ip, name), name,
-                 self.ipr.addr, "del", index=self.index(name), address=a, prefixlen=p)
+                 self.ipr.addr, "del", index=self.index(name), address=a, prefixlen=p, **kw)
+
+    def configure6(self, name, host_ip6):
+        """An IPv6 address/prefix on the host end (`ip -6 addr replace`); the link comes up
+        with configure(). True when it added one that was not there."""
+        a, p = _cidr(host_ip6)
+        i = self.index(name)
+        have = ["%s/%d" % (m.get_attr("IFA_ADDRESS"), m["prefixlen"]) for m in
+                self._do(None, name, self.ipr.get_addr, index=i, family=socket.AF_INET6)]
+        if "%s/%d" % (a, p) in have:
+            return False
+        self._do("cannot add %s to %s" % (host_ip6, name), name, self.ipr.addr, "replace",
+                 index=i, address=a, prefixlen=p, family=socket.AF_INET6)
+        return True
 
     def addrs(self, name):
         """The IPv4 addresses on `name` as 'A/P' strings."""
@@ -180,6 +194,12 @@ def configure(name, host_ip=None, mtu=None):
     and `ip link set ... up` did). True when it added an address that was not there."""
     with Netlink() as nl:
         return nl.configure(name, host_ip, mtu)
+
+
+def configure6(name, host_ip6):
+    """The host end's IPv6 address (Netlink.configure6)."""
+    with Netlink() as nl:
+        return nl.configure6(name, host_ip6)
 
 
 def exists(name):

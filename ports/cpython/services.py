@@ -10,8 +10,8 @@ PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
 
 
 class UdpEcho:
-    def __init__(self, stack, port=7, reply=True):
-        self.sock = stack.socket(so.AF_INET, so.SOCK_DGRAM)
+    def __init__(self, stack, port=7, reply=True, family=so.AF_INET):
+        self.sock = stack.socket(family, so.SOCK_DGRAM)
         self.sock.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
         self.sock.bind(("", port))
         self.sock.setblocking(False)
@@ -48,6 +48,8 @@ def start(runner, names, http_root=None):
                 h = UdpEcho(st, PORTS[name], reply=(name == "echo"))
                 runner.hooks.append(h)
                 started.append("udp/" + name)
+                if st.ipv6 is not None:   # the same service on IPv6 (its own socket)
+                    runner.hooks.append(UdpEcho(st, PORTS[name], name == "echo", so.AF_INET6))
         if st.tcp is not None:
             from ustack.ports.cpython import tcp_services
             started.extend(tcp_services.start(runner, name, PORTS[name], http_root))

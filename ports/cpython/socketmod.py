@@ -21,7 +21,8 @@ What stays with the host kernel, and why:
 - AF_UNIX (and other non-IP families) sockets and socketpair(): a socket(AF_UNIX, ...) is
   the stdlib's, and socketpair() the host's AF_UNIX pair, so asyncio's self-pipe stays off the
   stack (a TCP pair over ustack's "lo" works too: connect to a listener on 127.0.0.1).
-- AF_INET6: ustack has no IPv6 yet (has_ipv6 is False; socket(AF_INET6) raises EAFNOSUPPORT).
+- AF_INET6 works when the stack carries IPv6 (config IPV6, on in `ustack up`/`run`); has_ipv6
+  stays False (programs that probe it keep to IPv4), and IPV6_V6ONLY is not an option yet.
 - ssl.wrap_socket / SSLContext.wrap_socket need a kernel socket (OpenSSL reads the fd);
   patch() imports ssl first so its classes keep the stdlib base. asyncio's TLS runs over a
   memory BIO and needs no fd (not tested yet).
@@ -170,6 +171,27 @@ def _addr(address):
     if host in ("", "<broadcast>"):
         return host, port
     return _numeric(host), port
+
+
+def _addr6(address):
+    """An AF_INET6 (host, port[, flowinfo[, scope_id]]) the core takes: a literal address
+    (a %zone kept for the core), '' or 'localhost'; a name: its first AAAA address."""
+    if not isinstance(address, tuple) or not 2 <= len(address) <= 4:
+        raise TypeError("AF_INET6 address must be a tuple (host, port[, flowinfo[, scopeid]])")
+    host, port = address[0], address[1]
+    if not isinstance(port, int):
+        raise TypeError("'%s' object cannot be interpreted as an integer" % type(port).__name__)
+    if not 0 <= port <= 65535:
+        raise OverflowError("bind(): port must be 0-65535.")
+    if isinstance(host, (bytes, bytearray)):
+        host = bytes(host).decode("idna")
+    if not isinstance(host, str):
+        raise TypeError("str, bytes or bytearray expected, not %s" % type(host).__name__)
+    if host in ("", "localhost"):
+        return host, port
+    if _literal6(host):
+        return host, port
+    return _addresses(host, AF_INET6, 0)[0], port
 
 
 def _numeric(host):
@@ -433,6 +455,8 @@ class socket:
         self._call("bind", self._inet(address))
 
     def _inet(self, address):
+        if self._family == AF_INET6:
+            return _addr6(address)
         if self._family != AF_INET:
             raise OSError(_errno.EAFNOSUPPORT, "Address family not supported by protocol")
         return _addr(address)
@@ -811,7 +835,11 @@ def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
     else:
         if isinstance(host, (bytes, bytearray)):
             host = bytes(host).decode("idna")
-        addrs = _addresses(host, family, flags)
+        if family != AF_INET and isinstance(host, str) and _literal6(host):
+            family = AF_INET6
+            addrs = [host]
+        else:
+            addrs = _addresses(host, family, flags)
     if port is None:
         p = 0
     elif isinstance(port, int):
@@ -872,6 +900,17 @@ def _addresses(host, family, flags):
     if family == AF_INET6:
         return [_std.inet_ntop(AF_INET6, a) for a in found]
     return [_std.inet_ntoa(a) for a in found]
+
+
+def _literal6(host):
+    """Is host an IPv6 literal (a %zone allowed)?"""
+    if ":" not in host:
+        return False
+    try:
+        _std.inet_pton(AF_INET6, host.split("%", 1)[0])
+        return True
+    except OSError:
+        return False
 
 
 def _resolve(stack, host, fam):

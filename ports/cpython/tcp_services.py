@@ -17,9 +17,9 @@ class EventService:
     on non-blocking sockets (no thread hand-off, so a request is answered within the poll
     that received it)."""
 
-    def __init__(self, stack, kind, port):
+    def __init__(self, stack, kind, port, family=so.AF_INET):
         self.kind = kind
-        ls = stack.socket(so.AF_INET, so.SOCK_STREAM)
+        ls = stack.socket(family, so.SOCK_STREAM)
         ls.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
         ls.bind(("", port))
         ls.listen(stack.config["TCP_BACKLOG"])
@@ -97,6 +97,8 @@ def start(runner, name, port, http_root=None):
     if name in ("echo", "discard", "chargen"):
         with runner.lock:
             runner.hooks.append(EventService(runner.stack, name, port))
+            if runner.stack.ipv6 is not None:   # the same service on IPv6
+                runner.hooks.append(EventService(runner.stack, name, port, so.AF_INET6))
         return ["tcp/" + name]
     handler = HANDLERS.get(name)
     if handler is None:

@@ -101,6 +101,13 @@ BAD_LINK = (
     (["--serve", "bogus"], ("--serve bogus", "no such service")),
     (["--mtu", "x"], ("--mtu", "'x'")),
     (["--no-such-flag"], ("--no-such-flag",)),
+    (["--ip6", "2001:db8::2"], ("--ip6 2001:db8::2", "ADDR/PREFIX")),
+    (["--ip6", "2001:db8::zz/64"], ("--ip6 2001:db8::zz/64", "ADDR/PREFIX")),
+    (["--ip6", "2001:db8::2/129"], ("--ip6 2001:db8::2/129", "ADDR/PREFIX")),
+    (["--ip6", "ff02::1/64"], ("--ip6 ff02::1/64", "unicast")),
+    (["--host-ip6", "fe80::1"], ("--host-ip6 fe80::1", "ADDR/PREFIX")),
+    (["--ip6", "2001:db8::2/64", "--host-ip6", "2001:db8::2/64"],
+     ("--host-ip6 2001:db8::2/64", "--ip6")),
 )
 
 # each only under CPython (the MicroPython runtime always bridges a TAP: its own line)

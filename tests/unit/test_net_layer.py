@@ -296,29 +296,34 @@ def test_a_computed_zero_udp_checksum_is_sent_as_all_ones():
 
 
 # ---- socket addresses ---------------------------------------------------------------------------
-def test_socket_addresses_are_parsed_by_family_and_ipv6_is_not_taken_yet():
+def test_socket_addresses_are_parsed_by_family():
     assert so.parse_addr(("192.0.2.1", 7), "connect", so.AF_INET) == (F.HOST_IP, 7)
     assert so.parse_addr(("localhost", 7)) == (bytes([127, 0, 0, 1]), 7)
     assert so.any_addr(so.AF_INET) == bytes(4)
     assert so.loopback_addr(so.AF_INET) == bytes([127, 0, 0, 1])
     assert so.fmt_addr(F.HOST_IP, 7) == ("192.0.2.1", 7)
-    for call in (lambda: so.parse_addr(("2001:db8::1", 7), "connect", so.AF_INET6),
-                 lambda: so.any_addr(so.AF_INET6),
-                 lambda: so.fmt_addr(V6_A, 7),
-                 lambda: Fed().stack.socket(so.AF_INET6, so.SOCK_DGRAM)):
-        try:
-            call()
-        except OSError as e:
-            assert e.args[0] == EAFNOSUPPORT
-        else:
-            assert False, "AF_INET6 accepted before IPv6 exists"
+    # AF_INET6: (host, port[, flowinfo[, scope_id]]), a %zone accepted; names as 4-tuples
+    assert so.parse_addr(("2001:db8::1", 7), "connect", so.AF_INET6) == (V6_A, 7)
+    assert so.parse_addr(("2001:db8::1%eth0", 7, 0, 0), "bind", so.AF_INET6) == (V6_A, 7)
+    assert so.parse_addr(("", 7), "bind", so.AF_INET6) == (bytes(16), 7)
+    assert so.any_addr(so.AF_INET6) == bytes(16)
+    assert so.fmt_addr(V6_A, 7) == ("2001:db8::1", 7, 0, 0)
+
+
+def test_ipv6_sockets_are_refused_while_config_ipv6_is_off():
+    try:
+        Fed().stack.socket(so.AF_INET6, so.SOCK_DGRAM)
+    except OSError as e:
+        assert e.args[0] == EAFNOSUPPORT
+    else:
+        assert False, "AF_INET6 accepted with IPv6 off"
 
 
 # ---- routing tables per family ---------------------------------------------------------------------
 def test_each_family_has_its_own_routing_table():
     st = Fed().stack
     assert st.routes_for(so.AF_INET) is st.routes and st.routes.alen == 4
-    assert st.routes_for(so.AF_INET6) is None     # IPv6's table comes with IPv6
+    assert st.routes_for(so.AF_INET6) is None     # config IPV6 off: no IPv6 table
 
 
 def test_prefix_masks_of_any_length_agree_with_ipv4s():

@@ -1,0 +1,489 @@
+"""IPv6 input and output (RFC 8200), the address table (RFC 4291, RFC 4862) and neighbour
+resolution (RFC 4861) on Ethernet links (RFC 2464).
+
+Addresses live in one fixed table per stack (config IPV6_ADDRS): 16 bytes, prefix length,
+ADDR_* flags (core/addr6.py) and the interface each; every interface gets its link-local
+address from its MAC when it comes up, and every address is tentative until Duplicate
+Address Detection (core/nd.py Dad) says it is unique (RFC 4862 5.4): a tentative address
+is never a source and takes nothing but ND. Connected routes go into the 16-byte routing
+table (Stack.routes_for(AF_INET6)).
+
+Input walks the extension headers (core/wire/ipv6.py walk: bounded, each drop counted under
+its own name), accepts our unicast addresses, ff02::1 and our solicited-node groups, fills
+the network layer's metadata (core/net/ip.py Meta, family AF_INET6; the pseudo-header sum
+without the length, which transports add) and hands the datagram to TCP, UDP or ICMPv6.
+Output selects a source (RFC 6724 5), routes, prepends the 40-byte header, fills the
+transport checksum and resolves the next hop through the interface's NeighbourCache, whose
+callbacks send the solicitation, the waiting packet, or drop it. Not in this slice:
+fragmentation and reassembly (fragments are dropped and counted), Path MTU, loopback of
+our own addresses.
+"""
+from ustack.core.compat import const, EADDRNOTAVAIL, EMSGSIZE, ENETUNREACH, ENOBUFS
+from ustack.core.checksum import csum
+from ustack.core.stats import Counters
+from ustack.core.wire import ipv6 as w
+from ustack.core.wire import ethernet as eth
+from ustack.core import addr6
+from ustack.core.nd import NeighbourCache, Dad
+from ustack.core.mld import Mld
+from ustack.core import slaac as sa
+from ustack.core.slaac import Slaac
+from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum
+from ustack.core.net.errors import ERR_PROTO_UNREACH
+
+IP6_COUNTERS = w.WALK_DROPS + (
+    "rx_packets", "rx_delivered", "rx_bad_src", "rx_not_for_us", "rx_tentative",
+    "rx_fragments_dropped", "rx_unknown_proto", "rx_no_next_header",
+    "tx_packets", "tx_no_route", "tx_no_source", "tx_no_buffer", "tx_too_big",
+    "nd_unreachable", "nd_discarded", "addr_table_full", "addr_duplicate",
+)
+
+L2_RESERVE = const(14)   # Ethernet header room in front of every datagram we send
+HOP_LIMIT = const(64)    # RFC 8200 3 / RFC 4861 6.3.2: CurHopLimit when no router says
+PAYLOAD_MAX = const(65535)
+
+
+class IPv6:
+    def __init__(self, stack):
+        self.stack = stack
+        cfg = stack.config
+        self.stats = Counters(IP6_COUNTERS)
+        self.hop_limit = cfg["IPV6_HOP_LIMIT"]
+        n = cfg["IPV6_ADDRS"]
+        self.size = n
+        self.count = 0
+        self.addrs = [bytearray(ALEN6) for _ in range(n)]
+        self.plens = [0] * n
+        self.flags = [0] * n
+        self.ifaces = [None] * n
+        self.res = w.new_result()
+        self.meta = stack.ip.meta
+        self.nh = bytearray(ALEN6)      # the next hop of the datagram being sent
+        self.grp = bytearray(ALEN6)     # a solicited-node group being built
+        self.mac = bytearray(6)         # a multicast MAC being built
+        self.dad = Dad(self, ALEN6, cfg, stack.random16)
+        self.dad_iface = [None] * self.dad.size
+
+    # ---- addresses ------------------------------------------------------------------------
+    def attach(self, iface):
+        """An interface comes up: its neighbour cache and its link-local address (RFC 4862
+        5.3, the modified EUI-64 IID of its MAC)."""
+        if iface.l2 == 0:
+            iface.nd = None
+            return
+        nd = NeighbourCache(self, ALEN6, 6, self.stack.config, self.stack.random16)
+        nd.iface = iface
+        iface.nd = nd
+        # RFC 3810 / RFC 4861 7.2.1: the solicited-node groups are reported by MLDv2,
+        # from :: until the link-local address is valid (RFC 3810 5.2.13)
+        mld = Mld(self, self.stack.config, self.stack.random16)
+        mld.iface = iface
+        iface.mld = mld
+        # RFC 4862 5.5: addresses and the default router from Router Advertisements
+        iid = bytearray(8)
+        addr6.eui64_iid(iface.mac, iid, 0)
+        sl = Slaac(self, iid, self.stack.config, None, iface.name, iface.mtu)
+        sl.iface = iface
+        iface.slaac = sl
+        self.add_address(iface, addr6.link_local_from_mac(iface.mac), 64)
+
+    def add_address(self, iface, a, plen):
+        """a (16 bytes) with its prefix length joins iface, tentative until DAD ends; its
+        connected route goes into the routing table. Returns the table index."""
+        i = self.find(a, 0)
+        if i < 0:
+            if self.count >= self.size:
+                self.stats.addr_table_full += 1
+                raise OSError(28, "IPv6 address table full (config IPV6_ADDRS)")
+            i = self.count
+            self.count += 1
+        addr6.copy16(self.addrs[i], 0, a, 0)
+        self.plens[i] = plen
+        self.ifaces[i] = iface
+        self.flags[i] = addr6.ADDR_TENTATIVE
+        if plen < 128:
+            self.stack.routes6.add(a, plen, None, iface)
+        if iface.mld is not None:
+            iface.mld.join_solicited_node(a, self.stack.now)
+            self.stack.timer_at(self.stack.now or 1)
+        k = self.dad.start(a, self.stack.now)
+        if k >= 0:
+            if self.dad.state[k]:
+                self.dad_iface[k] = iface
+                self.stack.timer_at(self.dad.expires[k] or 1)
+        else:
+            self.flags[i] = 0  # no DAD slot free: counted by Dad (dad_table_full)
+        return i
+
+    def remove_address(self, b, o):
+        """The address at b[o] leaves its interface (a SLAAC address whose valid lifetime
+        ended, RFC 4862 5.5.4); True when it was there."""
+        i = self.find(b, o)
+        if i < 0:
+            return False
+        last = self.count - 1
+        if i != last:
+            addr6.copy16(self.addrs[i], 0, self.addrs[last], 0)
+            self.plens[i] = self.plens[last]
+            self.flags[i] = self.flags[last]
+            self.ifaces[i] = self.ifaces[last]
+        self.ifaces[last] = None
+        self.count = last
+        return True
+
+    # ---- SLAAC owner (core/slaac.py) -------------------------------------------------------
+    def slaac_event(self, s, kind, i):
+        iface = s.iface
+        rt = self.stack.routes6
+        if kind == sa.EV_ADDR_NEW:
+            if self.find(s.addr[i], 0) < 0 and self.count < self.size:
+                self.add_address(iface, s.addr[i], 128)   # its prefix is on-link by the RA
+            elif self.count >= self.size:
+                self.stats.addr_table_full += 1
+        elif kind == sa.EV_ADDR_DEPRECATED:
+            k = self.find(s.addr[i], 0)
+            if k >= 0:
+                self.flags[k] |= addr6.ADDR_DEPRECATED   # RFC 6724 rule 3 avoids it
+        elif kind == sa.EV_ADDR_REMOVED:
+            self.remove_address(s.addr[i], 0)
+        elif kind == sa.EV_ONLINK_NEW:
+            rt.add(s.prefix[i], s.plen[i], None, iface)
+        elif kind == sa.EV_ONLINK_REMOVED:
+            rt.remove(s.prefix[i], s.plen[i])
+        elif kind == sa.EV_ROUTER_NEW:
+            # RFC 4861 6.3.6 in its simplest form: the newest router is the default route
+            rt.add(addr6.ANY, 0, s.router[i], iface)
+        elif kind == sa.EV_ROUTER_REMOVED:
+            r = rt.lookup(addr6.ANY, 0)
+            if r >= 0 and rt.prefix[r] == 0 and rt.gw[r] is not None and \
+                    addr6.eq16(rt.gw[r], 0, s.router[i], 0):
+                rt.remove(addr6.ANY, 0)
+        elif kind == sa.EV_PARAMS:
+            if s.hop_limit:
+                self.hop_limit = s.hop_limit
+            iface.nd.set_params(s.reachable_ms, s.retrans_ms)
+
+    def find(self, b, o):
+        """The table index of the address at b[o] (any state), or -1."""
+        i = 0
+        while i < self.count:
+            if addr6.eq16(self.addrs[i], 0, b, o):
+                return i
+            i += 1
+        return -1
+
+    def addresses(self, iface=None):
+        """[(text, prefix length, 'tentative'/'duplicate'/'')] of iface (None: all)."""
+        out = []
+        for i in range(self.count):
+            if iface is None or self.ifaces[i] is iface:
+                f = self.flags[i]
+                out.append((addr6.ntop(self.addrs[i]), self.plens[i],
+                            "duplicate" if f & addr6.ADDR_DUPLICATE else
+                            ("tentative" if f & addr6.ADDR_TENTATIVE else "")))
+        return out
+
+    def local_iface(self, b, o):
+        """The interface owning the usable (not tentative) address at b[o], or None."""
+        i = self.find(b, o)
+        if i < 0 or self.flags[i] & (addr6.ADDR_TENTATIVE | addr6.ADDR_DUPLICATE):
+            return None
+        return self.ifaces[i]
+
+    def is_our_group(self, iface, b, o):
+        """ff02::1 or the solicited-node group of one of iface's addresses (tentative ones
+        too: DAD hears other nodes' probes there, RFC 4862 5.4.2)."""
+        if b[o + 1] != 0x02:
+            return False
+        i = 2
+        while i < 11:
+            if b[o + i]:
+                return False
+            i += 1
+        if b[o + 11] == 0 and b[o + 12] == 0 and b[o + 13] == 0 and b[o + 14] == 0 and \
+                b[o + 15] == 1:
+            return True   # all-nodes (RFC 4291 2.7.1)
+        if b[o + 11] != 1 or b[o + 12] != 0xFF:
+            return iface.mld is not None and iface.mld.is_member(b, o)
+        i = 0
+        while i < self.count:
+            a = self.addrs[i]
+            if self.ifaces[i] is iface and a[13] == b[o + 13] and a[14] == b[o + 14] and \
+                    a[15] == b[o + 15]:
+                return True
+            i += 1
+        return False
+
+    def source_for(self, dst, do, iface):
+        """The index of the source address for dst[do:] leaving by iface, or -1."""
+        return addr6.select_source(dst, do, self.addrs, self.flags, self.ifaces, self.plens,
+                                   self.count, iface)
+
+    # ---- DAD owner (core/nd.py) -----------------------------------------------------------
+    def dad_solicit(self, dad, k):
+        """RFC 4862 5.4.2: an NS from :: to the tentative address's solicited-node group."""
+        iface = self.dad_iface[k]
+        if iface is not None:
+            self.stack.icmp6.send_ns(iface, dad.addr[k], None, False)
+
+    def dad_done(self, dad, k, unique):
+        i = self.find(dad.addr[k], 0)
+        self.dad_iface[k] = None
+        if i < 0:
+            return
+        if unique:
+            self.flags[i] &= ~addr6.ADDR_TENTATIVE
+            iface = self.ifaces[i]
+            if iface.mld is not None and addr6.is_link_local(dad.addr[k], 0):
+                addr6.copy16(iface.mld.src, 0, dad.addr[k], 0)   # RFC 3810 5.2.13
+        else:
+            # RFC 4862 5.4.5: a duplicate is never used
+            self.flags[i] = addr6.ADDR_DUPLICATE
+            self.stats.addr_duplicate += 1
+            self.stack.log("ustack: IPv6 address %s is a duplicate (RFC 4862 DAD): not used"
+                           % addr6.ntop(dad.addr[k]))
+
+    # ---- neighbour cache owner (core/nd.py) -----------------------------------------------
+    def nd_solicit(self, cache, i, unicast):
+        self.stack.icmp6.send_ns(cache.iface, cache.addr[i], cache.ll[i] if unicast else None,
+                                 True)
+
+    def nd_transmit(self, cache, i, pb):
+        self._link_send(cache.iface, pb, cache.ll[i])
+
+    def nd_unreachable(self, cache, i, pb):
+        # RFC 4861 7.2.2: resolution failed; the waiting packet is dropped
+        self.stats.nd_unreachable += 1
+        if pb is not None:
+            self.stack.free(pb)
+
+    def nd_discard(self, cache, pb):
+        self.stats.nd_discarded += 1
+        self.stack.free(pb)
+
+    def mld_send(self, mld, buf, n):
+        """An MLD report built whole in buf[0:n] (core/mld.py): to its group's MAC."""
+        pb = self.stack.alloc()
+        if pb is None:
+            self.stats.tx_no_buffer += 1
+            return
+        o = L2_RESERVE
+        b = pb.buf
+        i = 0
+        while i < n:
+            b[o + i] = buf[i]
+            i += 1
+        pb.off = o
+        pb.n = n
+        self.stats.tx_packets += 1
+        addr6.copy16(self.nh, 0, buf, w.DST)
+        self.send_to(mld.iface, pb, self.nh)
+
+    def tick(self, now):
+        nxt = self.dad.tick(now)
+        for iface in self.stack.ifaces:
+            nd = iface.nd
+            if nd is not None:
+                d = nd.tick(now)
+                if d >= 0 and (nxt < 0 or d < nxt):
+                    nxt = d
+                d = iface.mld.tick(now)
+                if d >= 0 and (nxt < 0 or d < nxt):
+                    nxt = d
+                d = iface.slaac.tick(now)
+                if d >= 0 and (nxt < 0 or d < nxt):
+                    nxt = d
+        return nxt if nxt > 0 else 0
+
+    # ---- input ----------------------------------------------------------------------------
+    def input(self, iface, pb, off, n):
+        st = self.stats
+        stack = self.stack
+        b = pb.buf
+        st.rx_packets += 1
+        mcast = n >= w.HDR_LEN and b[off + w.DST] == 0xFF
+        res = self.res
+        why = w.walk(b, off, n, mcast, res)
+        if why is not None:
+            setattr(st, why, getattr(st, why) + 1)
+            if res[w.R_PP_CODE] >= 0:
+                stack.icmp6.param_problem(iface, pb, off, n, res[w.R_PP_CODE], res[w.R_PP_PTR])
+            stack.free(pb)
+            return
+        s = off + w.SRC
+        if b[s] == 0xFF:
+            st.rx_bad_src += 1   # RFC 4291 2.7: a multicast address is never a source
+            stack.free(pb)
+            return
+        d = off + w.DST
+        bcast = False
+        if mcast:
+            if not self.is_our_group(iface, b, d):
+                st.rx_not_for_us += 1
+                stack.free(pb)
+                return
+            bcast = True
+        else:
+            i = self.find(b, d)
+            if i < 0:
+                st.rx_not_for_us += 1   # a host does not forward (RFC 8200 3)
+                stack.free(pb)
+                return
+            if self.flags[i] & (addr6.ADDR_TENTATIVE | addr6.ADDR_DUPLICATE):
+                # RFC 4862 5.4: a tentative address takes nothing but ND (below, by group)
+                st.rx_tentative += 1
+                stack.free(pb)
+                return
+        if res[w.R_FRAG] >= 0:
+            st.rx_fragments_dropped += 1   # no reassembly in this slice
+            stack.free(pb)
+            return
+        proto = res[w.R_PROTO]
+        l4 = res[w.R_OFF]
+        pb.off = off
+        st.rx_delivered += 1
+        m = self.meta
+        m.family = AF_INET6
+        m.hdr = off
+        m.src = s
+        m.dst = d
+        m.alen = ALEN6
+        m.l4 = l4
+        m.l4len = off + w.HDR_LEN + ((b[off + 4] << 8) | b[off + 5]) - l4
+        m.proto = proto
+        # RFC 8200 8.1: both addresses and the next header; the transport adds its length
+        m.psum = csum(b, s, 32, proto)
+        m.ecn = (b[off + 1] >> 4) & 3
+        m.iface = iface
+        m.bcast = bcast
+        if proto == w.NH_TCP and stack.tcp is not None:
+            stack.tcp.input(pb, m)
+        elif proto == w.NH_UDP:
+            stack.udp.input(pb, m)
+        elif proto == w.NH_ICMPV6:
+            stack.icmp6.input(pb, m)
+        elif proto == w.NH_NONE:
+            st.rx_no_next_header += 1   # RFC 8200 4.7: nothing follows
+            stack.free(pb)
+        else:
+            st.rx_unknown_proto += 1
+            if not bcast:
+                stack.ip.error(pb, m, ERR_PROTO_UNREACH, res[w.R_NH_PTR])
+            stack.free(pb)
+
+    # ---- output ---------------------------------------------------------------------------
+    def route_out(self, b, o):
+        """The interface a datagram to b[o] leaves by, its next hop in routes6.nexthop."""
+        rt = self.stack.routes6
+        r = rt.lookup(b, o)
+        if r < 0:
+            return None
+        return rt.iface[r]
+
+    def alloc_tx(self):
+        pb = self.stack.alloc()
+        if pb is not None:
+            pb.off = L2_RESERVE + w.HDR_LEN
+            pb.n = 0
+        return pb
+
+    def output(self, pb, proto, src, dst, csum_off=-1, hlim=0, tc=0, iface=None,
+               unspec=False):
+        """Send the transport message at pb.buf[pb.off:pb.off+pb.n] to dst (16 bytes): the
+        IPv6 half of IP.output. A link-local or multicast dst leaves by iface (None: the
+        first link's). src None or :: picks one (RFC 6724 5); unspec: :: it is (a DAD
+        probe, RFC 4862 5.4.2). Takes pb; returns 0 or an errno."""
+        stack = self.stack
+        st = self.stats
+        nh = self.nh
+        if dst[0] == 0xFF or (dst[0] == 0xFE and (dst[1] & 0xC0) == 0x80):
+            # RFC 4007 6: link scope; without a zone the first link
+            if iface is None:
+                if src is not None and not addr6.is_unspecified(src, 0):
+                    iface = self.local_iface(src, 0)
+                if iface is None and stack.ifaces:
+                    iface = stack.ifaces[0]
+            addr6.copy16(nh, 0, dst, 0)
+        else:
+            out = self.route_out(dst, 0)
+            if out is None or (iface is not None and out is not iface):
+                st.tx_no_route += 1
+                stack.free(pb)
+                return ENETUNREACH
+            iface = out
+            addr6.copy16(nh, 0, stack.routes6.nexthop, 0)
+        if iface is None or iface.nd is None:
+            st.tx_no_route += 1
+            stack.free(pb)
+            return ENETUNREACH
+        if unspec:
+            src = addr6.ANY
+        elif src is None or addr6.is_unspecified(src, 0):
+            k = self.source_for(dst, 0, iface)
+            if k < 0:
+                st.tx_no_source += 1
+                stack.free(pb)
+                return EADDRNOTAVAIL
+            src = self.addrs[k]
+        l4 = pb.n
+        if l4 > PAYLOAD_MAX:
+            st.tx_too_big += 1
+            stack.free(pb)
+            return EMSGSIZE
+        off = pb.off - w.HDR_LEN
+        b = pb.buf
+        w.write_header(b, off, tc, 0, l4, proto, hlim or self.hop_limit, src, dst)
+        if csum_off >= 0:
+            # RFC 8200 8.1 (and RFC 4443 2.3: ICMPv6 too): the pseudo-header's sum
+            lo = off + w.HDR_LEN
+            fill_csum(b, lo, l4, lo + csum_off, csum(b, off + w.SRC, 32, proto), proto)
+        pb.off = off
+        pb.n = l4 + w.HDR_LEN
+        if pb.n > iface.mtu:
+            st.tx_too_big += 1   # no fragmentation in this slice
+            stack.free(pb)
+            return EMSGSIZE
+        st.tx_packets += 1
+        self.send_to(iface, pb, nh)
+        return 0
+
+    def reply(self, iface, pb):
+        """Send the IPv6 packet built at pb.buf[pb.off:] (an answer made in place): to a
+        link-scope destination by iface, any other the way the routes say. Takes pb."""
+        b = pb.buf
+        d = pb.off + w.DST
+        nh = self.nh
+        if b[d] == 0xFF or (b[d] == 0xFE and (b[d + 1] & 0xC0) == 0x80):
+            addr6.copy16(nh, 0, b, d)
+        else:
+            out = self.route_out(b, d)
+            if out is None:
+                self.stats.tx_no_route += 1
+                self.stack.free(pb)
+                return
+            iface = out
+            addr6.copy16(nh, 0, self.stack.routes6.nexthop, 0)
+        self.stats.tx_packets += 1
+        self.send_to(iface, pb, nh)
+
+    def send_to(self, iface, pb, nh):
+        """The IPv6 packet at pb.buf[pb.off:] to neighbour nh on iface: multicast mapped to
+        its MAC (RFC 2464 7), unicast through neighbour discovery. Takes pb."""
+        if nh[0] == 0xFF:
+            addr6.mcast_mac(nh, 0, self.mac, 0)
+            self._link_send(iface, pb, self.mac)
+            return
+        nd = iface.nd
+        stack = self.stack
+        i = nd.resolve(nh, 0, pb, stack.now)
+        if i >= 0:
+            self._link_send(iface, pb, nd.ll[i])
+        else:
+            stack.timer_at(stack.now + 1)   # the cache's retransmission timer runs
+
+    def _link_send(self, iface, pb, mac):
+        off = pb.off - eth.HDR_LEN
+        pb.off = off
+        pb.n += eth.HDR_LEN
+        eth.write_header(pb.buf, off, mac, iface.mac, eth.ETH_P_IPV6)
+        iface.transmit(pb)
