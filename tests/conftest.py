@@ -51,10 +51,13 @@ ALONE = (
 
 def pytest_configure(config):
     # A shell without job control starts background commands with SIGINT and SIGQUIT ignored
-    # (POSIX), and every process a test starts would inherit that: `ustack` then never sees
-    # the Ctrl-C the signal tests send. The suite's own processes get the default back.
+    # (POSIX), and `nohup` ignores SIGHUP; every process a test starts would inherit that:
+    # `ustack` then never sees the signals the tests send. The suite's processes get the
+    # defaults back.
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:  # nohup
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
     if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
         signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 

@@ -122,9 +122,11 @@ def test_smallest_heap_that_works(tmp_path, mpy_build):
     print("smallest heap for 2 TCP connections on the unix port: %d KB (bisection, %d runs); "
           "%s KB confirmed; 64 KB fails while importing the code" % (hi, n, confirmed))
     assert confirmed is not None
-    # 320 KB before ECN and the undo module (328 measured with both, 2026-12-06); one 8 KB
-    # bisection step of slack. Boards build without features they don't list (issue 15)
-    assert hi <= 344
+    # 320 KB before ECN and the undo module, 328 with both; 352 measured 2026-12-06 with RACK,
+    # the two-family network layer (core/net) and the filter and IPv6 hooks in the stack;
+    # one 8 KB bisection step of slack. Boards build without features they don't list
+    # (issue 15; benchmarks/memory.md has what each costs)
+    assert hi <= 360
 
 
 def test_memory_report_sets_code_and_data_against_the_board_heap():
