@@ -155,11 +155,9 @@ def _check_timeout(value):
     return value
 
 
-def _addr(address):
-    """An (ip, port) the core takes: numeric hosts, 'localhost', '' and '<broadcast>'."""
-    if not isinstance(address, tuple) or len(address) != 2:
-        raise TypeError("AF_INET address must be tuple, not %s" % type(address).__name__)
-    host, port = address
+def _host_port_checked(host, port):
+    """The checks both families' addresses share, with the stdlib's errors: the port an int
+    in 0..65535, the host a str (bytes decoded as IDNA). Returns the host as a str."""
     if not isinstance(port, int):
         raise TypeError("'%s' object cannot be interpreted as an integer" % type(port).__name__)
     if not 0 <= port <= 65535:
@@ -168,6 +166,15 @@ def _addr(address):
         host = bytes(host).decode("idna")
     if not isinstance(host, str):
         raise TypeError("str, bytes or bytearray expected, not %s" % type(host).__name__)
+    return host
+
+
+def _addr(address):
+    """An (ip, port) the core takes: numeric hosts, 'localhost', '' and '<broadcast>'."""
+    if not isinstance(address, tuple) or len(address) != 2:
+        raise TypeError("AF_INET address must be tuple, not %s" % type(address).__name__)
+    host, port = address
+    host = _host_port_checked(host, port)
     if host in ("", "<broadcast>"):
         return host, port
     return _numeric(host), port
@@ -179,14 +186,7 @@ def _addr6(address):
     if not isinstance(address, tuple) or not 2 <= len(address) <= 4:
         raise TypeError("AF_INET6 address must be a tuple (host, port[, flowinfo[, scopeid]])")
     host, port = address[0], address[1]
-    if not isinstance(port, int):
-        raise TypeError("'%s' object cannot be interpreted as an integer" % type(port).__name__)
-    if not 0 <= port <= 65535:
-        raise OverflowError("bind(): port must be 0-65535.")
-    if isinstance(host, (bytes, bytearray)):
-        host = bytes(host).decode("idna")
-    if not isinstance(host, str):
-        raise TypeError("str, bytes or bytearray expected, not %s" % type(host).__name__)
+    host = _host_port_checked(host, port)
     if host in ("", "localhost"):
         return host, port
     if _literal6(host):
