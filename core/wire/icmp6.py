@@ -16,6 +16,7 @@ allocates nothing.
 from ustack.core.compat import const
 from ustack.core.checksum import csum, update16
 from ustack.core.wire import ipv6 as ip6
+from ustack.core.wire.fields import get32, put32  # noqa: F401 (slaac.py reads them here)
 
 TYPE = const(0)
 CODE = const(1)
@@ -132,17 +133,6 @@ ND_DROPS = ("rx_nd_hop_limit", "rx_nd_bad_code", "rx_nd_short", "rx_nd_bad_optio
 
 def is_error(t):
     return t < 128
-
-
-def get32(b, o):
-    return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]
-
-
-def put32(b, o, v):
-    b[o] = (v >> 24) & 0xFF
-    b[o + 1] = (v >> 16) & 0xFF
-    b[o + 2] = (v >> 8) & 0xFF
-    b[o + 3] = v & 0xFF
 
 
 # ---- errors ---------------------------------------------------------------------------------
