@@ -94,19 +94,7 @@ def decode_response(line):
 def all_counters(st):
     """Every counter of the stack, zeros included (a stable key set for deltas)."""
     out = {}
-    groups = [("stack", st.stats), ("ip", st.ipv4.stats), ("icmp", st.icmp.stats),
-              ("udp", st.udp.stats), ("reass", st.ipv4.reass.stats)]
-    if st.tcp is not None:
-        groups.append(("tcp", st.tcp.stats))
-    if st.raw_stats is not None:
-        groups.append(("raw", st.raw_stats))
-    if st.packet_filter is not None:
-        groups.append(("filter", st.packet_filter.stats))
-    for i in st.ifaces:
-        groups.append((i.name, i.stats))
-        if i.arp is not None:
-            groups.append((i.name + ".arp", i.arp.stats))
-    for pre, c in groups:
+    for pre, c in st.counter_groups():
         for k, v in c.items():
             out[pre + "." + k] = v
     pool = st.pool

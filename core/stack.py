@@ -676,47 +676,42 @@ class Stack:
         return p
 
     # ---- reporting ------------------------------------------------------------------------
+    def counter_groups(self):
+        """[(prefix, counters), ...]: every counter group of the stack, the one list both the
+        exit counters and the control channel's `stats` read."""
+        g = [("stack", self.stats), ("ip", self.ipv4.stats), ("icmp", self.icmp.stats),
+             ("udp", self.udp.stats), ("reass", self.ipv4.reass.stats)]
+        if self.tcp is not None:
+            g.append(("tcp", self.tcp.stats))
+        if self.dhcp is not None:
+            g.append(("dhcp", self.dhcp.stats))
+        if self.ipv6 is not None:
+            g.append(("ip6", self.ipv6.stats))
+            g.append(("icmp6", self.icmp6.stats))
+            g.append(("dad", self.ipv6.dad.stats))
+            for i in self.ifaces:
+                if i.nd is not None:
+                    g.append((i.name + ".nd", i.nd.stats))
+                    g.append((i.name + ".mld", i.mld.stats))
+                    g.append((i.name + ".slaac", i.slaac.stats))
+        if self.raw_stats is not None:
+            g.append(("raw", self.raw_stats))
+        if self._dns is not None:
+            g.append(("dns", self._dns.stats))
+        if self.packet_filter is not None:
+            g.append(("filter", self.packet_filter.stats))
+        for i in (self.ifaces + [self.loop]) if self.loop is not None else self.ifaces:
+            g.append((i.name, i.stats))
+            if i.arp is not None:
+                g.append((i.name + ".arp", i.arp.stats))
+        return g
+
     def counters(self):
         """{'ip.rx_packets': n, ...}: every non-zero counter."""
         out = {}
-        for pre, c in (("stack", self.stats), ("ip", self.ipv4.stats), ("icmp", self.icmp.stats),
-                       ("udp", self.udp.stats), ("reass", self.ipv4.reass.stats)):
+        for pre, c in self.counter_groups():
             for k, v in c.nonzero():
                 out[pre + "." + k] = v
-        if self.tcp is not None:
-            for k, v in self.tcp.stats.nonzero():
-                out["tcp." + k] = v
-        if self.dhcp is not None:
-            for k, v in self.dhcp.stats.nonzero():
-                out["dhcp." + k] = v
-        if self.ipv6 is not None:
-            for pre, c in (("ip6", self.ipv6.stats), ("icmp6", self.icmp6.stats),
-                           ("dad", self.ipv6.dad.stats)):
-                for k, v in c.nonzero():
-                    out[pre + "." + k] = v
-            for i in self.ifaces:
-                if i.nd is not None:
-                    for k, v in i.nd.stats.nonzero():
-                        out[i.name + ".nd." + k] = v
-                    for k, v in i.mld.stats.nonzero():
-                        out[i.name + ".mld." + k] = v
-                    for k, v in i.slaac.stats.nonzero():
-                        out[i.name + ".slaac." + k] = v
-        if self.raw_stats is not None:
-            for k, v in self.raw_stats.nonzero():
-                out["raw." + k] = v
-        if self._dns is not None:
-            for k, v in self._dns.stats.nonzero():
-                out["dns." + k] = v
-        if self.packet_filter is not None:
-            for k, v in self.packet_filter.stats.nonzero():
-                out["filter." + k] = v
-        for i in (self.ifaces + [self.loop]) if self.loop is not None else self.ifaces:
-            for k, v in i.stats.nonzero():
-                out[i.name + "." + k] = v
-            if i.arp is not None:
-                for k, v in i.arp.stats.nonzero():
-                    out[i.name + ".arp." + k] = v
         out["pbuf.free"] = self.pool.nfree
         pool = self.pool
         out["pbuf.count"] = pool.count

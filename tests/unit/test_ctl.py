@@ -183,6 +183,25 @@ def test_stats_has_every_counter_and_deltas_skip_gauges(bench):
     assert "pbuf.free" not in d and d["ctl.requests"] == 1
 
 
+def test_stats_lists_every_counter_the_exit_counters_list():
+    """`ustack stats` and the counters `ustack up` prints at exit come from one list of
+    groups: IPv6, ND/MLD/SLAAC, DNS and the rest all show in both."""
+    b = Bench(config={"IPV6": True}, config_b={"IPV6": True})
+    try:
+        b.a.ping(IP_B, count=1, interval_ms=10)
+        b.a.dns  # the resolver exists from its first use on
+        b.run(2000, 10)
+        stats = data(ctl.Server(b.a), "stats")
+        exit_keys = set(b.a.counters())
+        assert exit_keys, "the exit counters are empty"
+        assert any(k.startswith("ip6.") for k in exit_keys), exit_keys
+        assert any(k.startswith("dns.") for k in stats), sorted(stats)
+        missing = exit_keys - set(stats)
+        assert not missing, "stats lacks %r" % sorted(missing)
+    finally:
+        b.close_all()
+
+
 def test_config_set_takes_runtime_keys_only_and_checks_them(bench):
     srv = ctl.Server(bench.a)
     assert data(srv, "config.set", key="IP_TTL", value=9) == {"IP_TTL": 9}
