@@ -15,7 +15,7 @@ from ustack.core.compat import (
 from ustack.core.stats import Counters
 from ustack.core.wire import fields
 from ustack.core import socket as so
-from ustack.core.net.ip import is_any
+from ustack.core.net.ip import is_any, is_multicast
 from ustack.core.udp import Q_OK, rcvbuf_value, count_drop, admit, link, unlink
 from ustack.core.udp import connect_source
 
@@ -60,7 +60,7 @@ class RawSocket(so.Socket):
         ip = _addr(addr, "bind", self.family)
         stack = self.stack
         if not is_any(ip) and stack.ip.local_iface(ip, 0, len(ip)) is None and \
-                not stack.is_broadcast(ip) and ip[0] < 224:
+                not is_multicast(ip) and not stack.is_broadcast(ip):
             raise oserror(EADDRNOTAVAIL)
         self.local_ip = ip
 
@@ -226,7 +226,7 @@ class RawSocket(so.Socket):
             stack.free(pb)
             raise oserror(EMSGSIZE)
         li = self.local_ip
-        if (li[0] | li[1] | li[2] | li[3]) and li[0] < 224 and \
+        if not is_any(li) and not is_multicast(li) and \
                 stack.ip.local_iface(li, 0, len(li)) is None and not stack.is_broadcast(li):
             stack.free(pb)
             raise oserror(ENETUNREACH)  # the bound address left (a DHCP lease ended)

@@ -372,6 +372,8 @@ class Stack:
         return iface.ip
 
     def is_broadcast(self, a):
+        if len(a) != 4:
+            return False  # IPv6 has no broadcast (RFC 4291 2)
         if a[0] == 255 and a[1] == 255 and a[2] == 255 and a[3] == 255:
             return True
         for i in self.ifaces:

@@ -19,7 +19,7 @@ from ustack.core.stats import Counters
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire import fields
 from ustack.core import socket as so
-from ustack.core.net.ip import addr_eq, is_any, PROTO_UDP
+from ustack.core.net.ip import addr_eq, is_any, is_multicast, PROTO_UDP
 from ustack.core.net.errors import ERR_PORT_UNREACH, is_unreachable
 from ustack.core.portalloc import Ephemeral
 
@@ -223,7 +223,7 @@ class UdpSocket(so.Socket):
         if not self.local_port:
             udp.bind(self, so.any_addr(self.family), 0)
         li = self.local_ip
-        if (li[0] | li[1] | li[2] | li[3]) and li[0] < 224 and \
+        if not is_any(li) and not is_multicast(li) and \
                 stack.ip.local_iface(li, 0, len(li)) is None and not stack.is_broadcast(li):
             # the bound address left the interface (a DHCP lease ended): never send from an
             # address that is no longer ours - Linux's errno for it is ENETUNREACH
@@ -346,8 +346,7 @@ class UDP:
     def bind(self, s, ip, port):
         stack = self.stack
         if not is_any(ip) and stack.ip.local_iface(ip, 0, len(ip)) is None and \
-                (len(ip) != 4 or (not stack.is_broadcast(ip) and ip[0] < 224)) and \
-                ip[0] != 0xFF:
+                not is_multicast(ip) and not stack.is_broadcast(ip):
             raise oserror(EADDRNOTAVAIL)
         if port == 0:
             port = self._ephemeral()
@@ -426,11 +425,9 @@ class UDP:
             if (li[0] | li[1] | li[2] | li[3]) if alen == 4 else not is_any(li):
                 if not ((li[0] == b[d] and li[1] == b[d + 1] and li[2] == b[d + 2] and
                          li[3] == b[d + 3]) if alen == 4 else addr_eq(b, d, li, alen)):
-                    if not bcast:
-                        continue
-                    # a broadcast reaches sockets bound to the broadcast address or ANY
-                    if not (li[0] == b[d] and li[3] == b[d + 3]):
-                        continue
+                    # a broadcast too reaches only sockets bound to its own address or to
+                    # ANY (as Linux: a socket bound to a unicast address never sees one)
+                    continue
                 sc += 1
             if s.connected:
                 if s.remote_port != sport or not addr_eq(b, m.src, s.remote_ip, alen):

@@ -89,6 +89,11 @@ def is_any(a):
     return True
 
 
+def is_multicast(a):
+    """A group address of either family: 224/4 (RFC 5771) or ff00::/8 (RFC 4291 2.7)."""
+    return a[0] == 0xFF if len(a) == 16 else (a[0] & 0xF0) == 0xE0
+
+
 def pseudo_sum(b, src, alen, proto):
     """The pseudo-header's partial sum over the source and destination at b[src] (adjacent,
     alen bytes each) and the protocol: the transport adds its length to it."""

@@ -8,7 +8,7 @@ from ustack.core.compat import (
     EAGAIN, EALREADY, EINPROGRESS, EINVAL, EISCONN, ENOTCONN, EPIPE, ENETUNREACH, ENOBUFS,
     EADDRINUSE, EADDRNOTAVAIL, EMFILE, oserror, Timeout)
 from ustack.core import socket as so
-from ustack.core.net.ip import is_any
+from ustack.core.net.ip import is_any, is_multicast
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import output as out
 from ustack.core.tcp import cc as ccmod
@@ -159,8 +159,8 @@ class TcpSocket(so.Socket):
             ip = so.loopback_addr(self.family)
         stack = self.stack
         tcp = self.tcp
-        if 224 <= ip[0] <= 239 or stack.is_broadcast(ip):
-            return ENETUNREACH  # RFC 1122 4.2.3.10: MUST reject (Linux's errno)
+        if is_multicast(ip) or stack.is_broadcast(ip):
+            return ENETUNREACH  # RFC 1122 4.2.3.10: MUST reject, either family (Linux's errno)
         iface = stack.ip.route_out(ip, 0, len(ip))  # 127/8 and our own addresses: "lo"
         if iface is None:
             return ENETUNREACH

@@ -319,3 +319,22 @@ def test_tcp6_connect_to_a_closed_port_is_refused_by_rst():
     assert bench.until(lambda: errs.append(c.getsockopt(so.SOL_SOCKET, so.SO_ERROR)) or
                        errs[-1] != 0)
     assert errs[-1] == 111   # ECONNREFUSED: B's RST went back over IPv6 (RFC 9293 3.10.7.1)
+
+
+def test_tcp6_connect_to_a_multicast_address_is_refused_without_a_syn():
+    """RFC 1122 4.2.3.10 for IPv6 as Linux does it (tcp_v6_connect): ENETUNREACH, no SYN,
+    no TCB; an address whose first byte merely looks like IPv4's class D is no multicast."""
+    bench = Bench6()
+    # a default route: multicast must be refused for what it is, not for want of a route
+    bench.a.routes_for(so.AF_INET6).add(bytes(16), 0, addr6.pton(GB), bench.ia)
+    for dst in ("ff02::1", "ff05::1:3"):
+        c = bench.a.socket(so.AF_INET6, so.SOCK_STREAM)
+        c.setblocking(False)
+        assert c.connect_ex((dst, 80)) == 101   # ENETUNREACH
+        assert not bench.a.tcp.conns
+        c.close()
+    c = bench.a.socket(so.AF_INET6, so.SOCK_STREAM)
+    c.setblocking(False)
+    assert c.connect_ex(("e000::1", 80)) == 115   # EINPROGRESS: a SYN to the router
+    assert bench.a.tcp.conns
+    c.close()

@@ -120,6 +120,27 @@ def test_broadcast_datagram_in_a_link_broadcast_is_still_delivered(fed):
     s.close()
 
 
+def test_a_subnet_broadcast_reaches_sockets_bound_to_it_or_to_any_not_to_the_unicast(fed):
+    bcast = bytes([192, 0, 2, 255])
+    socks = {}
+    for name, host, port in (("any", "", 5000), ("bcast", "192.0.2.255", 5001),
+                             ("unicast", "192.0.2.2", 5002)):
+        s = fed.stack.socket(so.AF_INET, so.SOCK_DGRAM)
+        s.bind((host, port))
+        s.setblocking(False)
+        socks[name] = s
+    for port in (5000, 5001, 5002):
+        ip = F.ipv4(F.HOST_IP, bcast, 17, F.udp(F.HOST_IP, bcast, 68, port, b"to all"))
+        fed.feed(ip_frame(ip, dst_mac=BCAST_MAC))
+    assert socks["any"].recv(100) == b"to all"
+    assert socks["bcast"].recv(100) == b"to all"
+    with pytest.raises(OSError):
+        socks["unicast"].recv(100)
+    assert fed.counters()["udp.rx_no_port"] == 1
+    for s in socks.values():
+        s.close()
+
+
 def test_a_frame_from_a_group_source_mac_is_dropped(fed):
     assert fed.feed(ip_frame(echo_ip(), src_mac=bytes.fromhex("030000000001"))) == []
     assert fed.counters()["eth0.rx_bad_src_mac"] == 1
