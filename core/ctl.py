@@ -308,7 +308,7 @@ class Server:
             out.append({"dst": ip4.ntoa(rt.net[k]), "prefix": rt.prefix[k],
                         "via": ip4.ntoa(rt.gw[k]) if rt.gw[k] else None,
                         "dev": rt.iface[k].name if rt.iface[k] else None,
-                        "metric": rt.metric[k],
+                        "metric": rt.metric[k], "proto": rt.source[k],
                         "src": ip4.ntoa(rt.iface[k].ip) if rt.iface[k] else None})
         return out
 

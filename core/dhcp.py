@@ -26,6 +26,7 @@ from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire import arp as wa
 from ustack.core.wire import ethernet as eth
 from ustack.core.wire import fields
+from ustack.core.route import SRC_DHCP
 
 DHCP_COUNTERS = (
     "tx_discover", "tx_request", "tx_decline", "tx_release", "tx_no_buffer", "tx_probes",
@@ -778,7 +779,7 @@ class DhcpClient:
                 (gw is None) != (iface.gateway is None) or \
                 (gw is not None and not fields.eq(iface.gateway, 0, gw, 4)):
             stack.set_address(iface, bytes(self.addr), self.prefix,
-                              bytes(gw) if gw is not None else None)
+                              bytes(gw) if gw is not None else None, SRC_DHCP)
         if self.mtu:
             iface.mtu = self.mtu if self.mtu < self.orig_mtu else self.orig_mtu
 

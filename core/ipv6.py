@@ -30,6 +30,7 @@ from ustack.core import slaac as sa
 from ustack.core.slaac import Slaac
 from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum
 from ustack.core.net.errors import ERR_PROTO_UNREACH
+from ustack.core.route import SRC_CONNECTED, SRC_RA
 
 IP6_COUNTERS = w.WALK_DROPS + (
     "rx_packets", "rx_delivered", "rx_bad_src", "rx_not_for_us", "rx_tentative",
@@ -102,7 +103,7 @@ class IPv6:
         self.ifaces[i] = iface
         self.flags[i] = addr6.ADDR_TENTATIVE
         if plen < 128:
-            self.stack.routes6.add(a, plen, None, iface)
+            self.stack.routes6.add(a, plen, None, iface, 0, SRC_CONNECTED)
         if iface.mld is not None:
             iface.mld.join_solicited_node(a, self.stack.now)
             self.stack.timer_at(self.stack.now or 1)
@@ -147,12 +148,12 @@ class IPv6:
         elif kind == sa.EV_ADDR_REMOVED:
             self.remove_address(s.addr[i], 0)
         elif kind == sa.EV_ONLINK_NEW:
-            rt.add(s.prefix[i], s.plen[i], None, iface)
+            rt.add(s.prefix[i], s.plen[i], None, iface, 0, SRC_RA)
         elif kind == sa.EV_ONLINK_REMOVED:
             rt.remove(s.prefix[i], s.plen[i])
         elif kind == sa.EV_ROUTER_NEW:
             # RFC 4861 6.3.6 in its simplest form: the newest router is the default route
-            rt.add(addr6.ANY, 0, s.router[i], iface)
+            rt.add(addr6.ANY, 0, s.router[i], iface, 0, SRC_RA)
         elif kind == sa.EV_ROUTER_REMOVED:
             r = rt.lookup(addr6.ANY, 0)
             if r >= 0 and rt.prefix[r] == 0 and rt.gw[r] is not None and \

@@ -5,8 +5,16 @@ addresses; an IPv6 table is the same class with 16-byte ones (alen).
 Connected routes come with each interface address; static routes and a default gateway are
 added by the user (`Stack.add_route`). Lookups return an index so nothing is allocated;
 the chosen next hop is written into `self.nexthop` (the gateway, or the destination itself).
+Each route remembers where it came from (`source`, shown by `ustack route` as Linux's proto).
 """
 from ustack.core.wire import ipv4 as ip4
+
+# Where a route came from (`ustack route` shows it as Linux's "proto")
+SRC_CONNECTED = "connected"   # an interface address's own network (Linux: proto kernel)
+SRC_STATIC = "static"         # added by the user or the board
+SRC_DHCP = "dhcp"             # a lease's router (RFC 2132 3.5)
+SRC_RA = "ra"                 # a Router Advertisement (RFC 4861 6.3.4)
+SRC_RIP = "rip"               # learned by core/rip.py (RFC 2453)
 
 
 def prefix_mask(prefix, alen):
@@ -31,6 +39,7 @@ class RouteTable:
         self.gw = [None] * size       # bytes(alen) or None for on-link
         self.iface = [None] * size
         self.metric = [0] * size
+        self.source = [None] * size
         self.nexthop = bytearray(alen)
 
     def _addr(self, a):
@@ -41,23 +50,31 @@ class RouteTable:
             return bytes(a)
         raise ValueError("bad address %r for a table of %d-byte addresses" % (a, self.alen))
 
-    def add(self, net, prefix, gateway, iface, metric=0):
+    def add(self, net, prefix, gateway, iface, metric=0, source=SRC_STATIC):
         alen = self.alen
         net = self._addr(net)
         mask = prefix_mask(prefix, alen)
         # replace an existing route to the same prefix
         for i in range(self.count):
             if self.prefix[i] == prefix and bytes(self.net[i]) == bytes(net[k] & mask[k] for k in range(alen)):
-                self._set(i, net, mask, prefix, gateway, iface, metric)
+                self._set(i, net, mask, prefix, gateway, iface, metric, source)
                 return i
         if self.count >= self.size:
             raise OSError(28, "route table full")  # ENOSPC
         i = self.count
         self.count += 1
-        self._set(i, net, mask, prefix, gateway, iface, metric)
+        self._set(i, net, mask, prefix, gateway, iface, metric, source)
         return i
 
-    def _set(self, i, net, mask, prefix, gateway, iface, metric):
+    def find(self, net, prefix):
+        """Index of the route to exactly net/prefix, or -1."""
+        net = self._addr(net)
+        for i in range(self.count):
+            if self.prefix[i] == prefix and bytes(self.net[i]) == net:
+                return i
+        return -1
+
+    def _set(self, i, net, mask, prefix, gateway, iface, metric, source):
         for k in range(self.alen):
             self.net[i][k] = net[k] & mask[k]
             self.mask[i][k] = mask[k]
@@ -65,6 +82,7 @@ class RouteTable:
         self.gw[i] = self._addr(gateway) if gateway else None
         self.iface[i] = iface
         self.metric[i] = metric
+        self.source[i] = source
 
     def remove(self, net, prefix):
         net = self._addr(net)
@@ -78,6 +96,7 @@ class RouteTable:
                 self.gw[i] = self.gw[last]
                 self.iface[i] = self.iface[last]
                 self.metric[i] = self.metric[last]
+                self.source[i] = self.source[last]
                 self.iface[last] = None
                 self.count = last
                 return True

@@ -15,7 +15,7 @@ from ustack.core.compat import EPROTONOSUPPORT, ESOCKTNOSUPPORT, EMFILE, EADDRNO
 from ustack.core.config import make_config, is_int
 from ustack.core.buf import Pool
 from ustack.core.iface import Interface
-from ustack.core.route import RouteTable
+from ustack.core.route import RouteTable, SRC_CONNECTED, SRC_STATIC
 from ustack.core.net.ip import IP, AF_INET
 from ustack.core.ipv4 import IPv4, L2_RESERVE
 from ustack.core.icmp import ICMP
@@ -208,7 +208,7 @@ class Stack:
                              "PBUF_SIZE - %d), got %r" % (MIN_MTU, top, L2_RESERVE, mtu))
         return mtu
 
-    def set_address(self, iface, ip, prefix, gateway=None):
+    def set_address(self, iface, ip, prefix, gateway=None, source=SRC_STATIC):
         ip = check_addr("set_address: ip", ip)
         check_prefix("set_address: prefix", prefix)
         if gateway is not None:
@@ -216,9 +216,9 @@ class Stack:
         self.routes.remove_iface(iface)
         iface.set_address(ip, prefix, gateway)
         if iface.ip[0]:
-            self.routes.add(iface.net, prefix, None, iface)
+            self.routes.add(iface.net, prefix, None, iface, 0, SRC_CONNECTED)
         if gateway:
-            self.routes.add(ip4.ANY, 0, gateway, iface)
+            self.routes.add(ip4.ANY, 0, gateway, iface, 0, source)
 
     def remove_address(self, iface):
         """The address leaves the interface (its routes with it) and every socket bound to it

@@ -123,10 +123,14 @@ def fmt_route(rows):
             "%s/%d" % (r["dst"], r["prefix"])
         if r["prefix"] == 32 and dst != "default":
             dst = r["dst"]
+        # Linux's words: a connected route is "proto kernel"; a static one shows no proto
+        proto = r.get("proto") or ("static" if r["via"] else "connected")  # an older stack
+        pw = " proto kernel" if proto == "connected" else \
+            ("" if proto == "static" else " proto " + proto)
         if r["via"]:
-            s = "%s via %s dev %s" % (dst, r["via"], r["dev"])
+            s = "%s via %s dev %s%s" % (dst, r["via"], r["dev"], pw)
         else:
-            s = "%s dev %s proto kernel scope link src %s" % (dst, r["dev"], r["src"])
+            s = "%s dev %s%s scope link src %s" % (dst, r["dev"], pw, r["src"])
         if r["metric"]:
             s += " metric %d" % r["metric"]
         out.append(s)

@@ -108,10 +108,16 @@ def test_tables_read_like_ip_and_ss():
     routes = [{"dst": "192.0.2.0", "prefix": 24, "via": None, "dev": "eth0", "metric": 0,
                "src": "192.0.2.2"},
               {"dst": "0.0.0.0", "prefix": 0, "via": "192.0.2.1", "dev": "eth0", "metric": 5,
-               "src": "192.0.2.2"}]
+               "src": "192.0.2.2", "proto": "static"},
+              {"dst": "198.51.100.0", "prefix": 24, "via": "192.0.2.1", "dev": "eth0",
+               "metric": 2, "src": "192.0.2.2", "proto": "rip"},
+              {"dst": "203.0.113.0", "prefix": 24, "via": "192.0.2.1", "dev": "eth0",
+               "metric": 0, "src": "192.0.2.2", "proto": "dhcp"}]
     assert ctlcli.fmt_route(routes) == [
         "192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2",
-        "default via 192.0.2.1 dev eth0 metric 5"]
+        "default via 192.0.2.1 dev eth0 metric 5",
+        "198.51.100.0/24 via 192.0.2.1 dev eth0 proto rip metric 2",
+        "203.0.113.0/24 via 192.0.2.1 dev eth0 proto dhcp"]
     assert ctlcli.fmt_neigh([{"ip": "192.0.2.1", "dev": "eth0", "lladdr": None,
                               "state": "INCOMPLETE", "queued": 1}]) == [
         "192.0.2.1 dev eth0 INCOMPLETE"]

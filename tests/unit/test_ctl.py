@@ -79,7 +79,7 @@ def test_route_add_changes_forwarding_and_del_takes_it_back(bench):
     srv = ctl.Server(bench.a)
     rows = data(srv, "route.add", dst="198.51.100.0/24", via=IP_B)
     assert {"dst": "198.51.100.0", "prefix": 24, "via": IP_B, "dev": "a0", "metric": 0,
-            "src": IP_A} in rows
+            "proto": "static", "src": IP_A} in rows
     r = bench.a.routes.lookup(bytes([198, 51, 100, 9]), 0)
     assert r >= 0 and bytes(bench.a.routes.nexthop) == bytes([192, 0, 2, 11])
     data(srv, "route.del", dst="198.51.100.0/24")
@@ -277,5 +277,5 @@ def test_route_add_never_replaces_an_interfaces_connected_route(bench):
     assert "192.0.2.0/24 is a0's connected route (it follows the address" in error(
         srv, "route.add", dst="192.0.2.0/24", via=IP_B)
     assert data(srv, "route") == [{"dst": "192.0.2.0", "prefix": 24, "via": None, "dev": "a0",
-                                   "metric": 0, "src": IP_A}]
+                                   "metric": 0, "proto": "connected", "src": IP_A}]
     assert bench.a.ping(IP_B, count=1).received == 1

@@ -179,7 +179,8 @@ def test_ack_binds_address_with_mask_router_dns_domain_and_mtu(c):
     st = c.stack
     assert c.dhcp.state_name() == "bound" and c.iface.ip == OFFERED
     assert c.iface.prefix == 24 and c.iface.gateway == SERVER
-    assert st.routes.lookup(bytes([198, 51, 100, 1]), 0) >= 0  # default route via router
+    r = st.routes.lookup(bytes([198, 51, 100, 1]), 0)   # default route via the router
+    assert r >= 0 and st.routes.source[r] == "dhcp"      # `ustack route`: proto dhcp
     assert c.iface.mtu == 1400
     lease = c.dhcp.lease()
     assert lease["ip"] == "192.0.2.50" and lease["router"] == "192.0.2.1"

@@ -289,7 +289,8 @@ def test_router_advertisement_gives_an_address_and_the_default_route():
     assert (got, 128, "") in bench.a.ipv6.addresses()
     assert bench.a.icmp6.stats.rx_ra == 1
     rt = bench.a.routes_for(so.AF_INET6)
-    assert rt.lookup(addr6.pton("2001:db8:99::1"), 0) >= 0          # the default route
+    r = rt.lookup(addr6.pton("2001:db8:99::1"), 0)                  # the default route
+    assert r >= 0 and rt.source[r] == "ra"                           # `ustack route`: proto ra
     assert bytes(rt.nexthop) == addr6.pton("fe80::1")
     assert rt.lookup(addr6.pton("2001:db8:5::77"), 0) >= 0
     assert bytes(rt.nexthop) == addr6.pton("2001:db8:5::77")       # on-link
