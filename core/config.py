@@ -126,6 +126,13 @@ DEFAULTS = {
     "FILTER_CT_ICMP_MS": 30000,        # an ICMP echo pseudo-connection
     "FILTER_LOG_RATE_MS": 1000,        # log rules: one line per this many ms after a burst
     "FILTER_LOG_BURST": 5,             # of this many (0 rate: every match logged)
+    # RIPv2 speaker (core/rip.py, the "rip" feature, RFC 2453): learns routes from the
+    # routers on the links and announces the stack's; its timers are RFC 2453 3.8's
+    "RIP": False,
+    "RIP_ROUTES": 32,          # learned routes at most (more are counted in rip.table_full)
+    "RIP_UPDATE_MS": 30000,    # a full update every this (+-1/6 at random)
+    "RIP_TIMEOUT_MS": 180000,  # a learned route not heard of for this long times out
+    "RIP_GC_MS": 120000,       # then is announced unreachable for this long, and deleted
 }
 
 
@@ -214,6 +221,10 @@ RANGES = {
     "FILTER_CT_ICMP_MS": (1000, DAY_MS),
     "FILTER_LOG_RATE_MS": (0, 3600000),
     "FILTER_LOG_BURST": (1, 1000),
+    "RIP_ROUTES": (1, 4096),
+    "RIP_UPDATE_MS": (1000, 3600000),
+    "RIP_TIMEOUT_MS": (2000, DAY_MS),
+    "RIP_GC_MS": (1000, DAY_MS),
 }
 CHOICES = {"TCP_CC": ("newreno", "cubic", "none")}  # core/tcp/cc.py NAMES
 
@@ -335,6 +346,9 @@ def validate(cfg):
     need(cfg["TCP_CHALLENGE_ACK_LIMIT"] >= 1, "TCP_CHALLENGE_ACK_LIMIT must be at least 1")
     need(cfg["DHCP_RETRY_MS"] <= cfg["DHCP_RETRY_MAX_MS"],
          "need DHCP_RETRY_MS <= DHCP_RETRY_MAX_MS")
+    need(cfg["RIP_TIMEOUT_MS"] > cfg["RIP_UPDATE_MS"] + cfg["RIP_UPDATE_MS"] // 6,
+         "RIP_TIMEOUT_MS must exceed RIP_UPDATE_MS (+1/6): a route would time out between "
+         "two updates of a live neighbour")
     need(cfg["TCP_CHALLENGE_ACK_GLOBAL"] >= 2, "TCP_CHALLENGE_ACK_GLOBAL must be at least 2")
     need(cfg["TCP_RST_RATE_MS"] >= 0 and cfg["TCP_RST_BURST"] >= 1,
          "need TCP_RST_RATE_MS >= 0 and TCP_RST_BURST >= 1")

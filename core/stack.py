@@ -101,6 +101,7 @@ class Stack:
             self.ip.v6 = self.ipv6
             self.icmp6 = ICMPv6(self)
         self.udp = UDP(self)
+        self.rip = None           # core/rip.py's RIPv2 speaker when config RIP is on
         self.tcp = None
         self.dhcp = None          # core/dhcp.py's client, made by start_dhcp()
         self.sockets = []
@@ -123,6 +124,14 @@ class Stack:
         # "lo" (core/loop.py): not in self.ifaces, which lists links (the ports wait on
         # their drivers, and ifaces[0] is "the" link); None when config LOOPBACK is off
         self.loop = loop.make(self, L2_RESERVE)
+        if cfg["RIP"]:
+            try:
+                from ustack.core.rip import Rip, RIP2_GROUP
+            except ImportError:
+                raise ValueError("config: RIP needs the rip feature (core/rip.py)")
+            self.rip = Rip(self)
+            self.multicast_groups.append(RIP2_GROUP)  # RFC 2453 4.5: 224.0.0.9
+            self.timer_at(1)  # the first poll asks the neighbours for their tables
         if cfg["FILTER"]:
             try:
                 from ustack.core import filter as pf
@@ -563,6 +572,8 @@ class Stack:
             self._tick(self.tcp, now, None)
         if self.ipv6 is not None:
             self._tick(self.ipv6, now, None)
+        if self.rip is not None:
+            self._tick(self.rip, now, None)
 
     def _tick(self, proto, now, iface):
         """One protocol's timers, guarded like a frame; its next deadline merged in."""
@@ -702,6 +713,8 @@ class Stack:
             g.append(("dns", self._dns.stats))
         if self.packet_filter is not None:
             g.append(("filter", self.packet_filter.stats))
+        if self.rip is not None:
+            g.append(("rip", self.rip.stats))
         for i in (self.ifaces + [self.loop]) if self.loop is not None else self.ifaces:
             g.append((i.name, i.stats))
             if i.arp is not None:

@@ -409,6 +409,13 @@ class UDP:
             dh.input(iface, b, o + 8, ulen - 8, sport)
             stack.free(pb)
             return
+        rip = stack.rip
+        if dport == 520 and rip is not None and m.alen == 4:
+            # RIP's port (RFC 2453 3.6): the routing speaker's own, like DHCP's above
+            st.rx_delivered += 1
+            rip.input(iface, b, o + 8, ulen - 8, m, sport)
+            stack.free(pb)
+            return
         best = None
         score = -1
         matched = 0

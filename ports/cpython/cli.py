@@ -386,6 +386,11 @@ def build_parser():
                      help="a DNS server (IPv4 address) for getaddrinfo/gethostbyname, repeatable "
                           "(at most 3, asked in order); the search domain is --config "
                           "DNS_SEARCH=example.com")
+    link.add_argument("--rip", action="store_true",
+                      help="speak RIPv2 (RFC 2453) on the links: learn routes from the routers "
+                           "there (`ustack route` shows them as proto rip) and announce the "
+                           "stack's connected and static ones; timers: --config "
+                           "RIP_UPDATE_MS=30000 RIP_TIMEOUT_MS=180000 RIP_GC_MS=120000")
     link.add_argument("--json", action="store_true", help="print the exit counters as one JSON line")
     up = sub.add_parser("up", help="run the stack as a long-lived process", parents=[link],
                         description="Run the stack on a link until SIGINT/SIGTERM/SIGHUP. Prints "
@@ -543,6 +548,8 @@ def resolve(args):
     cfg.update(flags_cfg)
     if getattr(args, "filter", None):
         cfg["FILTER"] = tuple(cfg.get("FILTER") or ()) + tuple(args.filter)
+    if getattr(args, "rip", False):
+        cfg["RIP"] = True
     mtu = getattr(args, "mtu", None)
     bname = board.__name__.split(".")[-1]
 

@@ -41,6 +41,7 @@ FEATURE_MODULES = {
     "ipv6": ("core/ipv6.py", "core/icmp6.py", "core/addr6.py", "core/nd.py", "core/slaac.py", "core/mld.py",
              "core/wire/ipv6.py", "core/wire/icmp6.py"),
     "filter": ("core/filter.py",),
+    "rip": ("core/rip.py",),              # RIPv2 speaker (config RIP)
     "dhcp": ("core/dhcp.py", "core/wire/dhcp.py"),
     "dns": ("core/dns.py", "core/wire/dns.py"),
     "sack": ("core/tcp/scoreboard.py", "core/tcp/rack.py"),  # RFC 6675 + RACK (else NewReno)
