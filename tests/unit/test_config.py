@@ -47,7 +47,7 @@ def test_every_int_key_refuses_other_types_bools_and_out_of_range_values():
 # keys whose lowest value conflicts with another key's default (checked as a pair instead)
 # or whose 0 means "derived from another key" (TCP_SYN_QUEUE, TCP_MAX_ORPHANS)
 ORDERED = ("EPHEMERAL_HIGH", "TCP_RTO_MAX_MS", "TCP_RTO_INIT_MS", "TCP_SYN_QUEUE",
-           "TCP_MAX_ORPHANS", "DHCP_RETRY_MAX_MS")
+           "TCP_MAX_ORPHANS", "DHCP_RETRY_MAX_MS", "RIP_TIMEOUT_MS")
 
 
 def test_zero_tcp_queue_sizes_are_derived_below_the_connection_count():
