@@ -386,6 +386,14 @@ def build_parser():
                      help="a DNS server (IPv4 address) for getaddrinfo/gethostbyname, repeatable "
                           "(at most 3, asked in order); the search domain is --config "
                           "DNS_SEARCH=example.com")
+    link.add_argument("--link", action="append", default=None, metavar="SPEC",
+                      help="one more link, a TAP, repeatable (eth1, eth2, ... in that order): "
+                           "tap=NAME,ip=ADDR/PREFIX[,mac=MAC][,mtu=N][,host-ip=ADDR/PREFIX]"
+                           "[,ip6=ADDR/PREFIX]; with --forward the stack routes between its "
+                           "links")
+    link.add_argument("--forward", action="store_true",
+                      help="forward IPv4 between the links (a router, RFC 1812: TTL, ICMP "
+                           "errors, fragmentation); the same as --config IP_FORWARD=1")
     link.add_argument("--rip", action="store_true",
                       help="speak RIPv2 (RFC 2453) on the links: learn routes from the routers "
                            "there (`ustack route` shows them as proto rip) and announce the "
@@ -526,6 +534,82 @@ def check_flags(r, flags_cfg):
             check_seconds(flag, r[key])
 
 
+LINK_KEYS = ("tap", "ip", "mac", "mtu", "host-ip", "ip6")
+
+
+def check_links(r, runtime):
+    """--link SPECs as dicts (tap, ip, prefix, mac, mtu, host_ip, ip6), every value checked
+    before anything is made: one line naming --link and the key otherwise."""
+    out = []
+    if not r["links"]:
+        return out
+    if str(runtime) == "micropython":
+        raise SystemExit("ustack: --link: --runtime micropython drives one link (its TAP "
+                         "bridge); several links run under --runtime cpython")
+    if r["dhcp"]:
+        raise SystemExit("ustack: --link: with --dhcp the stack has one link")
+    taps = [r["tap"]]
+    nets = []
+    if r.get("ip"):
+        a, p = check_cidr("--ip", r["ip"])
+        nets.append(("--ip " + r["ip"], _net(a, p)))
+    for spec in r["links"]:
+        d = {"mac": None, "mtu": 1500, "host_ip": None, "ip6": []}
+        for item in spec.split(","):
+            if "=" not in item:
+                refuse("--link", spec, "%r is not KEY=VALUE (keys: %s)"
+                       % (item, ", ".join(LINK_KEYS)))
+            k, v = item.split("=", 1)
+            if k not in LINK_KEYS:
+                refuse("--link", spec, "unknown key %r (keys: %s)" % (k, ", ".join(LINK_KEYS)))
+            try:
+                _link_value(r, d, k, v)
+            except BadValue as e:
+                refuse("--link", "%s=%s" % (k, v), e.problem)
+        if "tap" not in d or "ip" not in d:
+            refuse("--link", spec, "needs tap=NAME and ip=ADDR/PREFIX")
+        if d["tap"] in taps:
+            refuse("--link", "tap=" + d["tap"], "already a link of this stack (--tap or "
+                                                "another --link)")
+        taps.append(d["tap"])
+        net = _net(d["ip"], d["prefix"])
+        for what, other in nets:
+            if net[0] <= other[1] and other[0] <= net[1]:
+                refuse("--link", "ip=" + d["ip_text"], "overlaps %s: each link needs a "
+                                                       "network of its own" % what)
+        nets.append(("--link ip=" + d["ip_text"], net))
+        if d["host_ip"] is not None and check_cidr("--link", d["host_ip"])[0] == d["ip"]:
+            refuse("--link", "host-ip=" + d["host_ip"], "the stack's own address on that link")
+        out.append(d)
+    return out
+
+
+def _link_value(r, d, k, v):
+    """One KEY=VALUE of a --link SPEC into d (BadValue when refused)."""
+    flag = "--link"
+    if k == "tap":
+        d["tap"] = check_ifname(flag, v)
+    elif k == "ip":
+        d["ip"], d["prefix"] = check_cidr(flag, v)
+        d["ip_text"] = v
+    elif k == "mac":
+        check_mac(flag, v)
+        d["mac"] = v
+    elif k == "mtu":
+        from ustack.core import stack, config
+        top = config.make_config(r["config"])["PBUF_SIZE"] - 14
+        if not (v.isdigit() and v.isascii() and stack.MIN_MTU <= int(v) <= top):
+            refuse(flag, v, "must be in %d..%d (RFC 791 minimum; PBUF_SIZE - 14)"
+                   % (stack.MIN_MTU, top))
+        d["mtu"] = int(v)
+    elif k == "host-ip":
+        check_cidr(flag, v)
+        d["host_ip"] = v
+    else:
+        check_cidr6(flag, v)
+        d["ip6"].append(v)
+
+
 def _bare(e):
     m = str(e)
     return m[8:] if m.startswith("config: ") else m
@@ -550,6 +634,8 @@ def resolve(args):
         cfg["FILTER"] = tuple(cfg.get("FILTER") or ()) + tuple(args.filter)
     if getattr(args, "rip", False):
         cfg["RIP"] = True
+    if getattr(args, "forward", False):
+        cfg["IP_FORWARD"] = True
     mtu = getattr(args, "mtu", None)
     bname = board.__name__.split(".")[-1]
 
@@ -588,11 +674,13 @@ def resolve(args):
         "stats_interval": getattr(args, "stats_interval", None),
         "duration": getattr(args, "duration", None),
         "source": source,
+        "links": getattr(args, "link", None) or [],
     }
     if "IPV6" not in cfg and not str(
             getattr(args, "runtime", "cpython")) == "micropython":
         cfg["IPV6"] = True   # the link-local address is always on (issue 9)
     check_flags(r, flags_cfg)
+    r["links"] = check_links(r, getattr(args, "runtime", "cpython"))
     if str(getattr(args, "runtime", "cpython")) == "micropython" and (r["ip6"] or
                                                                      r["host_ip6"]):
         flag, v = ("--ip6", r["ip6"][0]) if r["ip6"] else ("--host-ip6", r["host_ip6"])
@@ -750,6 +838,51 @@ def log_line(line):
     sys.stderr.flush()
 
 
+def open_links(r):
+    """The --link TAPs, opened in order ([(spec, driver)]); all closed again if one fails."""
+    out = []
+    try:
+        for d in r["links"]:
+            r2 = dict(r)
+            r2.update({"driver": "tap", "tap": d["tap"], "mac": d["mac"] or _link_mac(r, d),
+                       "mtu": d["mtu"], "host_ip": d["host_ip"], "host_ip6": None})
+            out.append((d, open_driver(r2)))
+    except BaseException:
+        for _, drv in out:
+            drv.close()
+        raise
+    return out
+
+
+def _link_mac(r, d):
+    """A link without mac= gets the first link's MAC with its last byte moved on by the
+    link's number (locally administered, distinct per link)."""
+    base = bytearray(int(x, 16) for x in (r["mac"] or "02:00:00:00:00:02").split(":"))
+    base[5] = (base[5] + 1 + r["links"].index(d)) & 0xFF
+    return ":".join("%02x" % x for x in base)
+
+
+def add_links(st, links):
+    """The --link interfaces, eth1, eth2, ..., with their addresses."""
+    for n, (d, drv) in enumerate(links, 1):
+        iface = st.add_interface("eth%d" % n, drv, ip=d["ip"], prefix=d["prefix"],
+                                 mtu=d["mtu"])
+        if st.ipv6 is not None:
+            for v in d["ip6"]:
+                st.add_address6(iface, v)
+
+
+def links_str(st):
+    """The ready line's field for the --link interfaces: ' eth1=TAP:ADDR/PREFIX ...'."""
+    return "".join(" %s=%s:%s/%d" % (i.name, getattr(i.driver, "name", "-"), ip4_ntoa(i.ip),
+                                      i.prefix)
+                   for i in st.ifaces[1:])
+
+
+def ip4_ntoa(a):
+    return "%d.%d.%d.%d" % (a[0], a[1], a[2], a[3])
+
+
 def make_stack(r, drv):
     from ustack.core.stack import Stack
     from ustack.core.wire import ipv4 as ip4
@@ -879,7 +1012,13 @@ def cmd_up(args):
     try:
         if not _stop:
             drv = open_driver(r, args.pcap)
+            try:
+                links = open_links(r)
+            except BaseException:
+                drv.close()
+                raise
             st = make_stack(r, drv)
+            add_links(st, links)
             runner = Runner(st)
         if not _stop:
             started = services.start(runner, args.serve.split(","),
@@ -910,7 +1049,7 @@ def cmd_up(args):
         if r.get("ip6"):
             wait_dad(st, runner.lock, lambda: _stop)
         with runner.lock:
-            extra += ip6_str(st)
+            extra += ip6_str(st) + links_str(st)
         print("ready driver=%s tap=%s ip=%s/%d mac=%s runtime=cpython compiled=%s serve=%s "
               "name=%s%s" % (
                   r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, mac_str(iface.mac),
