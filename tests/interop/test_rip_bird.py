@@ -8,7 +8,8 @@ the TAP side and exports what it learns into the router's kernel table.
 - BIRD learns the stack's static route with the stack's gateway as next hop (RFC 2453 4.4);
 - the far link goes down: BIRD withdraws the network and the stack drops its route within
   seconds (triggered update with metric 16), long before its timeout;
-- BIRD stops: the stack's route to anything BIRD told it times out on its own timers."""
+- BIRD stops: the stack's route to anything BIRD told it times out on its own timers.
+Both runtimes: the same core module under CPython and MicroPython."""
 import hashlib
 import os
 import shutil
@@ -109,9 +110,10 @@ def wait_for(cond, secs, what):
     pytest.fail("%s within %d s" % (what, secs))
 
 
-def test_routes_are_learned_both_ways_used_and_withdrawn(topo):
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_routes_are_learned_both_ways_used_and_withdrawn(topo, runtime):
     ns, far, tmp = topo
-    stack = StackProc(ns, "--rip", "--serve", "echo", *TIMERS)
+    stack = StackProc(ns, "--rip", "--serve", "echo", *TIMERS, runtime=runtime)
     try:
         p, sock = start_bird(ns, tmp, "ustk0")
         name = "ustk0"
