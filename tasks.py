@@ -162,6 +162,17 @@ def mpy(c, board="unix", out="build/mpy", opt=""):
             PY, board, out, " --opt %d" % int(opt) if opt else ""))
 
 
+@task(help={"board": "a MicroPython board in boards/ (w5500_evb_pico, pico_enc28j60, esp32_w5500)",
+            "micropython": "your MicroPython checkout (with its submodules)",
+            "mpy_board": "MicroPython's board name, when not the board file's MPY_BOARD"})
+def freeze(c, board="", micropython="", mpy_board=""):
+    """Build MicroPython firmware with the board's ustack modules frozen in (manifest + make)."""
+    step("freeze", "freezing board %s's modules into %s's firmware" % (board, micropython))
+    with c.cd(ROOT):
+        c.run("%s -m ustack.ports.micropython.freeze --board '%s' --micropython '%s'%s" % (
+            PY, board, micropython, " --mpy-board '%s'" % mpy_board if mpy_board else ""))
+
+
 @task(help={"board": "board name", "port": "serial port / pty of the board"})
 def deploy(c, board="unix", port=""):
     """Copy the build to a board with mpremote and start the stack."""
