@@ -5,7 +5,8 @@
 Run by that venv's python (benchmarks/peers.py builds it), never by ustack's: PyTCP is GPL
 and a separate program here. It opens the TAP itself (TUNSETIFF, which creates it), answers ping
 and ARP natively, and serves through its own socket API, one thread per connection as
-PyTCP's examples do: UDP echo (7), TCP echo (7), discard (9), chargen (19). `-O` drops
+PyTCP's examples do: UDP echo (7), TCP echo (7), discard (9), chargen (19), HTTP (80: the
+fixed page of benchmarks/linux_peer.py per request, keep-alive). `-O` drops
 PyTCP's `__debug__ and log(...)` calls; the log channels are emptied too.
 
 PyTCP's TCP send() appends to an unbounded buffer and returns at once, so chargen waits
@@ -16,6 +17,9 @@ import threading
 import time
 
 CHARGEN_QUEUE = 256 * 1024
+PAGE = b"<html><body><h1>ustack</h1><p>a TCP/IP stack in Python</p></body></html>\n"
+REPLY = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n"
+         % len(PAGE)) + PAGE
 LINES = b"".join((bytes(range(32, 127)) * 2)[i:i + 72] + b"\r\n" for i in range(95))
 
 
@@ -55,6 +59,18 @@ def main(tap, ip):
                 time.sleep(0.0005)
             c.send(block)
 
+    def http(c):
+        pending = b""
+        while True:
+            d = c.recv()
+            if not d:
+                return
+            pending += d
+            n = pending.count(b"\r\n\r\n")
+            if n:
+                pending = pending[pending.rindex(b"\r\n\r\n") + 4:]
+                c.send(REPLY * n)
+
     def serve(port, handler):
         ls = psock.socket(psock.AF_INET4, psock.SOCK_STREAM)
         ls.bind(("0.0.0.0", port))
@@ -75,7 +91,7 @@ def main(tap, ip):
                 pass
 
     threading.Thread(target=udp_echo, daemon=True).start()
-    for port, h in ((7, echo), (9, discard), (19, chargen)):
+    for port, h in ((7, echo), (9, discard), (19, chargen), (80, http)):
         threading.Thread(target=serve, args=(port, h), daemon=True).start()
     time.sleep(0.2)
     print("ready pytcp", flush=True)

@@ -7,7 +7,7 @@
  * and serves, like `ustack up --serve echo,discard,chargen,http`:
  *   ICMP echo (lwIP's own), UDP echo (7), TCP echo (7, RFC 862), discard (9, RFC 863),
  *   chargen-like source (19, RFC 864: a fixed pattern until the client closes),
- *   HTTP (80: one fixed 200 response per request, keep-alive; for wrk/ab).
+ *   HTTP (80: one fixed page per request, keep-alive; for wrk).
  *
  * Why not Debian's tapif: it sizes its frame buffer from TCP_MSS, and glibc's <netinet/tcp.h>
  * defines TCP_MSS 512, so frames over ~590 bytes overflow it. Here every read and write is a
@@ -53,8 +53,10 @@ static int tap_fd = -1;
 static struct netif nif;
 static unsigned char tx_frame[ETH_FRAME];
 static char pattern[SOURCE_CHUNK];
+/* the page ustack's http service shows at / (benchmarks/linux_peer.py gives the same) */
 static const char http_reply[] =
-    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello, world\n";
+    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 73\r\n\r\n"
+    "<html><body><h1>ustack</h1><p>a TCP/IP stack in Python</p></body></html>\n";
 
 static int tap_open(const char *name)
 {
