@@ -27,24 +27,25 @@ PYTCP_VENV = os.path.join(BUILD, "pytcp-venv")
 SERVICES = "echo,discard,chargen,http"
 
 
-def build_lwip():
+def build_lwip(out=LWIP_BIN):
     """Compile benchmarks/lwip/lwip_tap.c against Debian's liblwip-dev (pkg-config lwip) into
-    build/lwip_tap, again whenever the source is newer. Raises with the compiler's words."""
-    if os.path.exists(LWIP_BIN) and os.path.getmtime(LWIP_BIN) >= os.path.getmtime(LWIP_SRC):
-        return LWIP_BIN
-    os.makedirs(BUILD, exist_ok=True)
+    `out` (build/lwip_tap), again whenever the source is newer. Raises with the compiler's
+    words."""
+    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(LWIP_SRC):
+        return out
+    os.makedirs(os.path.dirname(out), exist_ok=True)
     pc = subprocess.run(["pkg-config", "--cflags", "--libs", "lwip"], capture_output=True,
                         text=True)
     if pc.returncode != 0:
         raise RuntimeError("pkg-config lwip: %s (apt-get install liblwip-dev pkg-config: "
                            ".ci/setup does)" % pc.stderr.strip())
     flags = pc.stdout.split()
-    r = subprocess.run(["cc", "-O2", "-Wall", "-o", LWIP_BIN + ".tmp", LWIP_SRC] + flags,
-                       capture_output=True, text=True)
+    r = subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out + ".tmp",
+                        LWIP_SRC] + flags, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("cc lwip_tap.c failed:\n" + r.stderr)
-    os.replace(LWIP_BIN + ".tmp", LWIP_BIN)
-    return LWIP_BIN
+    os.replace(out + ".tmp", out)
+    return out
 
 
 def build_pytcp():

@@ -86,10 +86,11 @@ def test_json_says_how_and_where_it_was_measured(smoke):
     assert info["pytcp"] == "ready pytcp" and info["linux"].startswith("ready linux")
 
 
-def test_lwip_glue_compiles_and_answers_every_service(smoke):
+def test_lwip_glue_compiles_warning_free_and_answers_every_service(smoke, tmp_path):
     from benchmarks import peers
-    exe = peers.build_lwip()
-    assert os.access(exe, os.X_OK)
+    exe = peers.build_lwip(str(tmp_path / "lwip_tap"))  # a fresh build: -Wall -Wextra -Werror
+    r = subprocess.run([exe], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage: lwip_tap TAP IPV4 PREFIXLEN" in r.stderr
     v = smoke["json"]["values"]["lwip"]
     for k in ("ping", "bulk_rx", "bulk_tx", "echo_med", "udp_pps", "cps", "wrk"):
         assert is_number(v[k]) and v[k] > 0, k
@@ -122,3 +123,41 @@ def test_markdown_table_has_every_figure_with_its_two_ratios(smoke):
 
 def test_the_readme_is_left_alone_without_readme(smoke):
     assert smoke["readme_unchanged"]
+
+
+class FakeStackProc:
+    """Records the flags `ustack up` would get; answers like a ready stack."""
+    seen = []
+
+    def __init__(self, ns, *flags, **kw):
+        FakeStackProc.seen.append(flags)
+        self.p = type("P", (), {"pid": os.getpid(), "poll": lambda self: 0})()
+        self.ready = "ready fake"
+
+
+def test_offload_column_passes_offload_only_to_a_ustack_that_lists_it(monkeypatch):
+    from benchmarks import peers
+    monkeypatch.setattr(peers, "StackProc", FakeStackProc)
+    monkeypatch.setattr(peers, "Netns", lambda tag: type("N", (), {"close": lambda s: None})())
+    monkeypatch.setattr(peers, "wait_reachable", lambda ns: None)
+    FakeStackProc.seen = []
+    ps = peers.all_peers(offload=True)
+    assert [p.key for p in ps][:2] == ["compiled", "offload"]
+    assert "offload" not in [p.key for p in peers.all_peers()]
+    for p in ps[:2]:
+        p.start()
+    plain, off = FakeStackProc.seen
+    assert "--offload" not in plain and "--offload" in off
+
+
+def test_offload_column_is_na_in_every_row_where_ustack_has_no_offload(monkeypatch):
+    from benchmarks import bench, peers
+    monkeypatch.setattr(peers, "all_peers", lambda offload: [peers.Ustack(
+        "offload", "ustack compiled + offloads", offload=True)])
+    monkeypatch.setattr(peers, "ustack_has_offload", lambda: False)
+    res = bench.run("smoke", offload=True, log=lambda s: None)
+    cells = res["values"]["offload"]
+    assert set(cells) == set(bench.ROW_KEYS)
+    assert all("--offload" in c["na"] for c in cells.values()), cells
+    (header,) = [l for l in bench.render(res).splitlines() if l.startswith("| measurement")]
+    assert header == "| measurement | ustack compiled + offloads |"
