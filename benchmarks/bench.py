@@ -62,7 +62,7 @@ BUDGETS = {
                  iperf=5, wrk=5),
     "quick": dict(pings=200, bulk=20 * 1000 * 1000, bulk_cap=10.0, echoes=500, secs=1.0,
                   iperf=2, wrk=2),
-    "smoke": dict(pings=50, bulk=1000 * 1000, bulk_cap=2.0, echoes=100, secs=0.2,
+    "smoke": dict(pings=50, bulk=1000 * 1000, bulk_cap=1.5, echoes=100, secs=0.15,
                   iperf=1, wrk=1),
 }
 

@@ -3,9 +3,9 @@
 over veth) comes up beside the same Linux client, every row gives a number for every stack
 or an n/a the harness declares with its reason, and the JSON and markdown say the same.
 
-One run for the module (~30 s): 1 MB bulk each way, 50 pings, 0.3 s rates, 1 s of wrk and
-iperf3. A missing tool (cc, liblwip-dev, wrk, iperf3, micropython) fails the run: .ci/setup
-installs them.
+One run for the module (~30 s): 1 MB bulk each way (1.5 s at most), 50 pings, 0.15 s rates,
+1 s of wrk and iperf3. A missing tool (cc, liblwip-dev, wrk, iperf3, micropython) fails the
+run: .ci/setup installs them; PyPI's PyTCP is installed into build/pytcp-venv on first use.
 """
 import hashlib
 import json
