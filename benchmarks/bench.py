@@ -57,13 +57,13 @@ NOT_APPLICABLE = {
 
 BUDGETS = {
     # ping count, bulk bytes, bulk time cap (s), echo round trips, rate seconds,
-    # iperf3 seconds, wrk seconds
-    "full": dict(pings=1000, bulk=100 * 1000 * 1000, bulk_cap=30.0, echoes=2000, secs=3.0,
-                 iperf=5, wrk=5),
+    # iperf3 seconds, wrk seconds, rounds (each figure is the median of its rounds)
+    "full": dict(pings=1000, bulk=100 * 1000 * 1000, bulk_cap=20.0, echoes=2000, secs=3.0,
+                 iperf=5, wrk=5, rounds=3),
     "quick": dict(pings=200, bulk=20 * 1000 * 1000, bulk_cap=10.0, echoes=500, secs=1.0,
-                  iperf=2, wrk=2),
+                  iperf=2, wrk=2, rounds=1),
     "smoke": dict(pings=50, bulk=1000 * 1000, bulk_cap=1.5, echoes=100, secs=0.15,
-                  iperf=1, wrk=1),
+                  iperf=1, wrk=1, rounds=1),
 }
 
 # One Python client per row group in the client namespace, printing one JSON line.
@@ -191,64 +191,88 @@ def wrk_row(ns, budget):
     return float(m.group(1))
 
 
-def measure(peer, budget, log):
-    """Every row for one started peer: {row: number}."""
-    v = {}
-    log("  ping")
-    v["ping"] = ping_rtt(peer.ns, budget["pings"])
-    cpu0 = P.cpu_seconds(peer.pids)
-    moved = 0
-    for what in ("bulk_rx", "bulk_tx"):
-        log("  " + what)
-        r = client(peer.ns, what, budget)
-        v[what] = r[what]
-        moved += r["bytes"]
-    v["cpu_gb"] = (P.cpu_seconds(peer.pids) - cpu0) / (moved / 1e9)
-    log("  echo, udp, cps")
-    r = client(peer.ns, "rates", budget)
-    for k in ("echo_med", "echo_p99", "udp_pps", "cps"):
-        v[k] = r[k]
-    log("  wrk")
-    v["wrk"] = wrk_row(peer.ns, budget)
-    if (peer.key, "iperf3") not in NOT_APPLICABLE:
-        log("  iperf3 -> uiperf3")
-        v["iperf3"] = iperf3_row(peer, budget)
-    return v
+# the row groups, each measured for every stack before the next (see run)
+GROUPS = ["ping", "bulk", "rates", "wrk", "iperf3"]
+
+
+def measure(peer, group, budget):
+    """One row group for one started peer: {row: number}."""
+    if group == "ping":
+        return {"ping": ping_rtt(peer.ns, budget["pings"])}
+    if group == "bulk":
+        v = {}
+        cpu0 = P.cpu_seconds(peer.pids)
+        moved = 0
+        for what in ("bulk_rx", "bulk_tx"):
+            r = client(peer.ns, what, budget)
+            v[what] = r[what]
+            moved += r["bytes"]
+        v["cpu_gb"] = (P.cpu_seconds(peer.pids) - cpu0) / (moved / 1e9)
+        return v
+    if group == "rates":
+        r = client(peer.ns, "rates", budget)
+        return {k: r[k] for k in ("echo_med", "echo_p99", "udp_pps", "cps")}
+    if group == "wrk":
+        return {"wrk": wrk_row(peer.ns, budget)}
+    if group == "iperf3":
+        return {"iperf3": iperf3_row(peer, budget)}
+    raise ValueError(group)
 
 
 def run(mode="full", offload=False, log=print):
-    """The whole run: {"meta", "stacks", "rows", "values"}; every peer is closed after."""
+    """The whole run: {"meta", "stacks", "rows", "values", "samples"}.
+
+    Every stack is up at once, each in its own namespaces (idle, they cost next to nothing:
+    0-5 % of a core), and the rows are taken group by group, every stack in turn, for
+    budget["rounds"] rounds; a figure is the median of its rounds. So a burst of load on this
+    shared machine lands on all stacks alike rather than on whichever ran at the time."""
     budget = BUDGETS[mode]
     import ustack
     stacks, values = [], {}
     peers = P.all_peers(offload)
     has_offload = P.ustack_has_offload() if offload else False
-    for peer in peers:
-        stacks.append({"key": peer.key, "label": peer.label})
-        if peer.key == "offload" and not has_offload:
-            values[peer.key] = {k: {"na": "this ustack's `up --help` lists no --offload"}
-                                for k in ROW_KEYS}
-            continue
-        log("bench: %s" % peer.label)
-        peer.start()
-        try:
+    active = []
+    samples = {}
+    try:
+        for peer in peers:
+            stacks.append({"key": peer.key, "label": peer.label})
+            if peer.key == "offload" and not has_offload:
+                values[peer.key] = {k: {"na": "this ustack's `up --help` lists no --offload"}
+                                    for k in ROW_KEYS}
+                continue
+            log("bench: starting %s" % peer.label)
+            peer.start()
+            active.append(peer)
             stacks[-1]["info"] = peer.info
-            got = measure(peer, budget, log)
-        finally:
+            samples[peer.key] = []
+        for i in range(budget["rounds"]):
+            got = {p.key: {} for p in active}
+            for group in GROUPS:
+                for peer in active:
+                    if group == "iperf3" and (peer.key, "iperf3") in NOT_APPLICABLE:
+                        continue
+                    log("bench: round %d/%d, %s, %s" % (i + 1, budget["rounds"], group,
+                                                        peer.label))
+                    got[peer.key].update(measure(peer, group, budget))
+            for peer in active:
+                samples[peer.key].append(got[peer.key])
+    finally:
+        for peer in active:
             peer.close()
+    for peer in active:
         values[peer.key] = {}
         for k in ROW_KEYS:
             if (peer.key, k) in NOT_APPLICABLE:
                 values[peer.key][k] = {"na": NOT_APPLICABLE[(peer.key, k)]}
             else:
-                values[peer.key][k] = got[k]
+                values[peer.key][k] = statistics.median(r[k] for r in samples[peer.key])
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": os.uname().machine, "cpus": os.cpu_count(), "kernel": os.uname().release,
             "python": sys.version.split()[0], "ustack": ustack.__version__, "mode": mode,
-            "budget": budget}
+            "budget": budget, "load_average": os.getloadavg()}
     return {"meta": meta, "stacks": stacks,
             "rows": [{"key": k, "label": l, "unit": u, "better": b} for k, l, u, b in ROWS],
-            "values": values}
+            "values": values, "samples": samples}
 
 
 def number(v):
@@ -278,11 +302,14 @@ def render(res):
         "ends of a veth pair, the limit. Beside each figure: (its ratio to lwIP's, to "
         "Linux's); for times lower is better, for rates higher. Bulk: %d MB each way or %g s, "
         "whichever ends first; %d pings 2 ms apart; %d echo round trips; %g s of UDP and "
-        "connect rates; wrk -d %d, iperf3 -t %d. The machine is shared (other jobs ran "
-        "beside this one), so compare within a run, not across runs."
+        "connect rates; wrk -d %d, iperf3 -t %d. All stacks were up at once and each row "
+        "was taken for every stack in turn, %d round%s: each figure is the median of its "
+        "rounds. The machine is shared (load average %.1f on %d cores at the end: other jobs "
+        "ran beside this one), so compare within a run, not across runs."
         % (m["date"], m["machine"], m["cpus"], m["kernel"], m["python"], m["ustack"],
            m["mode"], b["bulk"] // 1000000, b["bulk_cap"], b["pings"], b["echoes"], b["secs"],
-           b["wrk"], b["iperf"]),
+           b["wrk"], b["iperf"], b["rounds"], "s" if b["rounds"] > 1 else "",
+           m["load_average"][0], m["cpus"]),
         "",
         "| measurement | " + " | ".join(s["label"] for s in stacks) + " |",
         "|---|" + "---|" * len(stacks),
