@@ -6,8 +6,9 @@ lwIP, PyTCP and Linux over a veth pair, measured by the same Linux client over t
 
 The stacks are the peers of benchmarks/peers.py; the client is the kernel of the peer's
 namespace (Python sockets, ping, Debian's iperf3 and wrk). Rows (BUDGETS gives the sizes):
-ping RTT, TCP bulk each way (MB/s until the last byte is acknowledged: the sender shuts down
-and waits for the peer's close), 64-byte TCP echo latency (median, p99), UDP echo
+ping RTT, TCP bulk each way (Linux -> peer: MB/s until the peer has read the last byte, i.e.
+the client shuts down and waits for the peer's close; peer -> Linux: MB/s as the client reads
+it), 64-byte TCP echo latency (median, p99), UDP echo
 request/response per second, TCP connect+close per second, the peer's CPU seconds per GB moved
 in the two bulk rows, and two real clients: `iperf3 -c` against uiperf3 (PyPI) running on the
 stack's sockets, and wrk against the stack's HTTP service. Every cell is a number or an
@@ -15,6 +16,7 @@ explicit "n/a" from NOT_APPLICABLE with its reason: nothing is left blank silent
 
 Results: JSON (--json) and a markdown table (--out) with each figure's ratio to lwIP's and to
 Linux's beside it; with --readme the table goes into README.md between its bench markers.
+`--render results.json` writes the table again from a run's JSON, measuring nothing.
 """
 import argparse
 import json
@@ -23,7 +25,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 
@@ -339,12 +340,15 @@ def render(res):
 
 NOTES = """Notes. lwIP is Debian's liblwip 2.1.3 driven by benchmarks/lwip/lwip_tap.c (raw API, one
 thread, our own TAP glue: Debian's tapif overflows its frame buffer, sized from glibc's
-TCP_MSS 512, on frames over ~600 bytes). Its options are those Debian compiled in (TCP_MSS 1460,
+TCP_MSS 512: here it answered 560-byte pings, and a 600-byte one made glibc abort on heap
+corruption). Its options are those Debian compiled in (TCP_MSS 1460,
 TCP_WND 65535 with window scaling, TCP_SND_BUF 65535, TCP_SND_QUEUELEN 180, pools from malloc,
 checksum on copy); the glue raises each connection's send buffer to 240 KB (the queue limit
 still bounds it) and turns Nagle off for echo and HTTP. PyTCP runs from PyPI in its own venv
 (build/pytcp-venv) with `python -O` and its logging off, serving with its socket API and a
-thread per connection. Linux's services (benchmarks/linux_peer.py) are Python threads on kernel
+thread per connection (its start-up is shortened: IPv4 only, its three ARP probes 50 ms apart;
+its chargen waits while 256 KB are queued, since its send() buffers without bound). Linux's
+services (benchmarks/linux_peer.py) are Python threads on kernel
 sockets; its CPU figure is the server process's only (the kernel's receive work partly runs in
 the client's softirq context). "peer CPU" sums user and system time of the peer process and its
 children. The HTTP service of lwIP, PyTCP and Linux returns the page ustack's http service
@@ -386,13 +390,19 @@ def main(argv=None):
                     help="ignored: every runtime is a column of the one run (kept for old callers)")
     ap.add_argument("--readme", action="store_true",
                     help="also show the results in README.md (between its bench markers)")
+    ap.add_argument("--render", metavar="JSON", default=None,
+                    help="measure nothing: write the table (--out) from this run's JSON")
     a = ap.parse_args(argv)
-    mode = "smoke" if a.smoke else ("quick" if a.quick else "full")
-    res = run(mode, a.offload, log=lambda s: print(s, file=sys.stderr, flush=True))
-    js = a.json or os.path.splitext(a.out)[0] + ".json"
-    with open(js, "w") as f:
-        json.dump(res, f, indent=1, sort_keys=True)
-        f.write("\n")
+    if a.render:
+        with open(a.render) as f:
+            res = json.load(f)
+    else:
+        mode = "smoke" if a.smoke else ("quick" if a.quick else "full")
+        res = run(mode, a.offload, log=lambda s: print(s, file=sys.stderr, flush=True))
+        js = a.json or os.path.splitext(a.out)[0] + ".json"
+        with open(js, "w") as f:
+            json.dump(res, f, indent=1, sort_keys=True)
+            f.write("\n")
     publish(render(res), a.out, "bench" if a.readme else None)
 
 

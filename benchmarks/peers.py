@@ -10,7 +10,6 @@ Nothing here is shared with the tests' fixtures except tests/netns.py (namespace
 the lwIP glue is compiled and the PyTCP venv built on first use, cached under build/.
 """
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -57,8 +56,7 @@ def build_pytcp():
         r = subprocess.run(probe, capture_output=True, text=True)
         if r.stdout.strip() == PYTCP_VERSION:
             return py
-    base = shutil.which("python3") or sys.executable
-    subprocess.run([base, "-m", "venv", "--clear", PYTCP_VENV], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", PYTCP_VENV], check=True)
     r = subprocess.run([py, "-m", "pip", "install", "-q", "pytcp==%s" % PYTCP_VERSION],
                        capture_output=True, text=True)
     if r.returncode != 0:
@@ -157,7 +155,8 @@ class Peer:
 
 class Ustack(Peer):
     def __init__(self, key, label, runtime="cpython", pure=False, offload=False):
-        self.key, self.label, self.runtime, self.pure, self.offload = key, label, runtime, pure, offload
+        self.key, self.label, self.runtime = key, label, runtime
+        self.pure, self.offload = pure, offload
         self.env = {"USTACK_PURE": "1"} if pure else {}
 
     def start(self):
