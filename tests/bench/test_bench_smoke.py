@@ -161,3 +161,11 @@ def test_offload_column_is_na_in_every_row_where_ustack_has_no_offload(monkeypat
     assert all("--offload" in c["na"] for c in cells.values()), cells
     (header,) = [l for l in bench.render(res).splitlines() if l.startswith("| measurement")]
     assert header == "| measurement | ustack compiled + offloads |"
+
+
+def test_render_writes_the_same_table_again_from_the_json_alone(smoke, tmp_path, capsys):
+    from benchmarks import bench
+    js, out = tmp_path / "r.json", tmp_path / "r.md"
+    js.write_text(json.dumps(smoke["json"]))
+    bench.main(["--render", str(js), "--out", str(out)])
+    assert out.read_text() == smoke["md"]
