@@ -338,22 +338,28 @@ def render(res):
     return "\n".join(lines) + "\n"
 
 
-NOTES = """Notes. lwIP is Debian's liblwip 2.1.3 driven by benchmarks/lwip/lwip_tap.c (raw API, one
-thread, our own TAP glue: Debian's tapif overflows its frame buffer, sized from glibc's
-TCP_MSS 512: here it answered 560-byte pings, and a 600-byte one made glibc abort on heap
-corruption). Its options are those Debian compiled in (TCP_MSS 1460,
-TCP_WND 65535 with window scaling, TCP_SND_BUF 65535, TCP_SND_QUEUELEN 180, pools from malloc,
-checksum on copy); the glue raises each connection's send buffer to 240 KB (the queue limit
-still bounds it) and turns Nagle off for echo and HTTP. PyTCP runs from PyPI in its own venv
-(build/pytcp-venv) with `python -O` and its logging off, serving with its socket API and a
-thread per connection (its start-up is shortened: IPv4 only, its three ARP probes 50 ms apart;
-its chargen waits while 256 KB are queued, since its send() buffers without bound). Linux's
-services (benchmarks/linux_peer.py) are Python threads on kernel
-sockets; its CPU figure is the server process's only (the kernel's receive work partly runs in
-the client's softirq context). "peer CPU" sums user and system time of the peer process and its
-children. The HTTP service of lwIP, PyTCP and Linux returns the page ustack's http service
-shows at / (73 bytes), keep-alive. The old "Linux behind a Python relay" row is gone: the relay
-capped Linux near ustack's own speed."""
+NOTES = """Notes.
+
+- lwIP is Debian's liblwip 2.1.3 driven by benchmarks/lwip/lwip_tap.c (raw API, one thread,
+  our own TAP glue: Debian's tapif sizes its frame buffer from glibc's TCP_MSS 512; here it
+  answered 560-byte pings, and a 600-byte one made glibc abort on heap corruption). Its options
+  are those Debian compiled in (TCP_MSS 1460, TCP_WND 65535 with window scaling, TCP_SND_BUF
+  65535, TCP_SND_QUEUELEN 180, pools from malloc, checksum on copy); the glue raises each
+  connection's send buffer to 240 KB (the queue limit still bounds it) and turns Nagle off for
+  echo and HTTP.
+- PyTCP runs from PyPI in its own venv (build/pytcp-venv) with `python -O` and its logging off,
+  serving with its socket API and a thread per connection. Its start-up is shortened (IPv4 only,
+  its three ARP probes 50 ms apart); its chargen waits while 256 KB are queued, since its send()
+  buffers without bound.
+- Linux's services (benchmarks/linux_peer.py) are Python threads on kernel sockets; its CPU
+  figure is the server process's only (the kernel's receive work partly runs in the client's
+  softirq context). "peer CPU" sums user and system time of the peer process and its children.
+- HTTP: lwIP, PyTCP and Linux return the page ustack's http service shows at / (73 bytes),
+  keep-alive. ustack's wrk figure is bound by its http service, not its TCP: it writes the head
+  and the body in two sends, so Nagle holds the body until the client's delayed ACK (~40-50 ms
+  a request on a keep-alive connection).
+- The old "Linux behind a Python relay" row is gone: the relay capped Linux near ustack's own
+  speed."""
 
 
 def publish(text, out, marker=None):
