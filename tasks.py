@@ -110,10 +110,13 @@ def demo(c):
             "runtime": "cpython (default) or micropython",
             "readme": "also show the results in README.md (not done unless asked)",
             "impaired": "also ustack vs Linux over one impaired path (vde2 wirefilter: loss, "
-                        "delay; benchmarks/impaired.md; ~10 min, 2 min with --quick)"})
-def bench(c, quick=False, out="", runtime="cpython", readme=False, impaired=False):
-    """Benchmarks against Linux over the same TAP; writes markdown tables to benchmarks/
-    (and, with --readme, into README.md)."""
+                        "delay; benchmarks/impaired.md; ~10 min, 2 min with --quick)",
+            "offload": "also a 'ustack compiled + offloads' column (ustack up --offload; n/a "
+                       "where this ustack has no such flag)"})
+def bench(c, quick=False, out="", runtime="cpython", readme=False, impaired=False, offload=False):
+    """Benchmarks: every stack (ustack compiled, pure, MicroPython; lwIP, PyTCP, Linux over
+    veth) from the same Linux client in one run (benchmarks/results.md and .json), and more
+    tables in benchmarks/ (with --readme, in README.md too)."""
     out = out or ("benchmarks/results.md" if runtime == "cpython" else
                   "benchmarks/results-%s.md" % runtime)
     floods = "benchmarks/floods.md" if runtime == "cpython" else "benchmarks/floods-%s.md" % runtime
@@ -131,11 +134,14 @@ def bench(c, quick=False, out="", runtime="cpython", readme=False, impaired=Fals
                   "%s -m benchmarks.floods --secs %d --runtime %s --out %s%s" % (
                       PY, 3 if quick else 30, runtime, floods,
                       shown if runtime == "cpython" else "")))  # README shows CPython's
-    # ustack and Linux over the same TAP path; the README's table is the CPython runtime's
-    steps.append(("ustack against the Linux kernel: ping, UDP, TCP (%s)" % out,
-                  "%s -m benchmarks.bench%s --out %s --runtime %s%s" % (
-                      PY, " --quick" if quick else "", out, runtime,
-                      shown if runtime == "cpython" else "")))
+    # one run, every stack beside the same client (MicroPython is one of its columns)
+    if runtime == "cpython":
+        steps.append(("every stack from the same client: ustack, lwIP, PyTCP, Linux over veth; "
+                      "ping, TCP, UDP, iperf3, wrk (%s, %s; ~10 min, 2 with --quick)"
+                      % (out, os.path.splitext(out)[0] + ".json"),
+                      "%s -m benchmarks.bench%s%s --out %s%s" % (
+                          PY, " --quick" if quick else "", " --offload" if offload else "",
+                          out, shown)))
     if runtime == "cpython":
         # unmodified programs over ustack: uiperf3 vs iperf3 -c, http.server 100 MB
         steps.append(("unmodified programs over ustack: uiperf3, http.server (benchmarks/programs.md)",

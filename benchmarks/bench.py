@@ -1,160 +1,365 @@
-"""ustack benchmarks against the Linux kernel over the same TAP path.
+"""One benchmark run, every stack side by side: ustack (compiled, pure Python, MicroPython),
+lwIP, PyTCP and Linux over a veth pair, measured by the same Linux client over the same TAP path.
 
-Each row measures ustack (the stack on a TAP, in its own namespace) and, in the same run,
-the baseline: the Linux kernel of a second namespace reached through a TAP relay (see
-relay.py). Results go to a markdown file (default benchmarks/results.md); with --readme, README.md
-shows them too (a user's checkout is not rewritten unless asked).
+    python -m benchmarks.bench [--smoke | --quick] [--offload] [--readme]
+                               [--out benchmarks/results.md] [--json benchmarks/results.json]
+
+The stacks are the peers of benchmarks/peers.py; the client is the kernel of the peer's
+namespace (Python sockets, ping, Debian's iperf3 and wrk). Rows (BUDGETS gives the sizes):
+ping RTT, TCP bulk each way (Linux -> peer: MB/s until the peer has read the last byte, i.e.
+the client shuts down and waits for the peer's close; peer -> Linux: MB/s as the client reads
+it), 64-byte TCP echo latency (median, p99), UDP echo
+request/response per second, TCP connect+close per second, the peer's CPU seconds per GB moved
+in the two bulk rows, and two real clients: `iperf3 -c` against uiperf3 (PyPI) running on the
+stack's sockets, and wrk against the stack's HTTP service. Every cell is a number or an
+explicit "n/a" from NOT_APPLICABLE with its reason: nothing is left blank silently.
+
+Results: JSON (--json) and a markdown table (--out) with each figure's ratio to lwIP's and to
+Linux's beside it; with --readme the table goes into README.md between its bench markers.
+`--render results.json` writes the table again from a run's JSON, measuring nothing.
 """
 import argparse
+import json
+import math
 import os
 import re
+import shutil
 import statistics
-import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tests.netns import Netns, StackProc, HOST_IP, STACK_IP  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from benchmarks import peers as P  # noqa: E402
+from tests.netns import STACK_IP  # noqa: E402
 
-PY = sys.executable
+# (row key, label, unit, which way is better)
+ROWS = [
+    ("ping", "ping RTT, median", "us", "lower"),
+    ("bulk_rx", "TCP bulk, peer -> Linux", "MB/s", "higher"),
+    ("bulk_tx", "TCP bulk, Linux -> peer", "MB/s", "higher"),
+    ("echo_med", "TCP echo 64 B, median", "us", "lower"),
+    ("echo_p99", "TCP echo 64 B, p99", "us", "lower"),
+    ("udp_pps", "UDP echo 64 B, request/response", "/s", "higher"),
+    ("cps", "TCP connect + close", "/s", "higher"),
+    ("cpu_gb", "peer CPU per GB moved (bulk rows)", "s/GB", "lower"),
+    ("iperf3", "iperf3 -c -> uiperf3 on the stack's sockets", "Mbit/s", "higher"),
+    ("wrk", "wrk -> the stack's HTTP service", "req/s", "higher"),
+]
+ROW_KEYS = [r[0] for r in ROWS]
 
+# the cells that are not measured, each with why (checked by tests/bench/test_bench_smoke.py)
+NOT_APPLICABLE = {
+    ("micropython", "iperf3"): "uiperf3 does not run on MicroPython's unix port (it takes its "
+                               "CPython branch: tests/interop/test_programs_over_ustack.py)",
+    ("lwip", "iperf3"): "a C library: no Python socket module to run uiperf3 on",
+    ("pytcp", "iperf3"): "PyTCP's sockets are its own API, not a drop-in socket module",
+}
 
-class Baseline:
-    """Linux as the peer: ns (client side) --TAP-- relay --TAP-- ns2 (Linux 'server')."""
+BUDGETS = {
+    # ping count, bulk bytes, bulk time cap (s), echo round trips, rate seconds,
+    # iperf3 seconds, wrk seconds, rounds (each figure is the median of its rounds)
+    "full": dict(pings=1000, bulk=100 * 1000 * 1000, bulk_cap=20.0, echoes=2000, secs=3.0,
+                 iperf=5, wrk=5, rounds=3),
+    "quick": dict(pings=200, bulk=20 * 1000 * 1000, bulk_cap=10.0, echoes=500, secs=1.0,
+                  iperf=2, wrk=2, rounds=1),
+    "smoke": dict(pings=50, bulk=1000 * 1000, bulk_cap=1.5, echoes=100, secs=0.15,
+                  iperf=1, wrk=1, rounds=1),
+}
 
-    def __init__(self):
-        self.ns = Netns("bl")
-        self.ns2 = Netns("bl2")
-        self.relay = self.ns.popen([PY, "-m", "benchmarks.relay", "ustk0", "ustkb"],
-                                   cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        line = self.relay.stdout.readline()
-        assert "relay ready" in line, line
-        self.ns.run(["ip", "addr", "add", HOST_IP + "/24", "dev", "ustk0"], check=True)
-        self.ns.run(["ip", "link", "set", "ustk0", "up"], check=True)
-        subprocess.run(["ip", "-n", self.ns.name, "link", "set", "ustkb", "netns", self.ns2.name], check=True)
-        self.ns2.run(["ip", "link", "set", "ustkb", "address", "02:00:00:00:00:02"], check=True)
-        self.ns2.run(["ip", "addr", "add", STACK_IP + "/24", "dev", "ustkb"], check=True)
-        self.ns2.run(["ip", "link", "set", "ustkb", "up"], check=True)
-        self.echo = self.ns2.popen([PY, "-c",
-                                    "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
-                                    "s.bind(('',7))\nprint('up',flush=True)\n"
-                                    "while True:\n d,a=s.recvfrom(65536); s.sendto(d,a)\n"])
-        self.echo.stdout.readline()
-        self.tcp = self.ns2.popen([PY, "-m", "benchmarks.peer_servers"],
-                                  cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        self.tcp.stdout.readline()
-        time.sleep(0.3)
-
-    def close(self):
-        self.ns2.close()
-        self.ns.close()
-
-
-class Ours:
-    def __init__(self, runtime="cpython"):
-        self.ns = Netns("bu")
-        self.sp = StackProc(self.ns, "--serve", "echo,discard,chargen,http", runtime=runtime)
-
-    def close(self):
-        if self.sp.p.poll() is None:
-            self.sp.stop()
-        self.ns.close()
-
-
-def ping_median(ns, count):
-    r = ns.run(["ping", "-n", "-c", str(count), "-i", "0.002", "-W", "1", STACK_IP], timeout=600)
-    rtts = [float(x) for x in re.findall(r"time=([\d.]+) ms", r.stdout)]
-    got = len(rtts)
-    return (statistics.median(rtts) * 1000 if rtts else float("nan")), got
-
-
-UDP_CLIENT = r"""
-import socket, time, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
-s.connect(("%s", 7))
-m = b"x" * %d
-n = 0; lost = 0
-end = time.perf_counter() + %f
-while time.perf_counter() < end:
-    s.send(m)
-    try:
-        s.recv(65536); n += 1
-    except socket.timeout:
-        lost += 1
-print(n, lost)
+# One Python client per row group in the client namespace, printing one JSON line.
+CLIENT = r"""
+import json, socket, statistics, time, sys
+ip, what = %r, %r
+b = %r
+out = {}
+if what == "bulk_rx":
+    c = socket.create_connection((ip, 19), timeout=10)
+    buf = bytearray(1 << 20); got = 0
+    t = time.perf_counter(); end = t + b["bulk_cap"]
+    while got < b["bulk"] and time.perf_counter() < end:
+        k = c.recv_into(buf)
+        if not k: raise SystemExit("chargen closed early")
+        got += k
+    out["bulk_rx"] = got / (time.perf_counter() - t) / 1e6; out["bytes"] = got
+    c.close()
+elif what == "bulk_tx":
+    c = socket.create_connection((ip, 9), timeout=30)
+    blk = b"x" * 65536; sent = 0
+    t = time.perf_counter(); end = t + b["bulk_cap"]
+    while sent < b["bulk"] and time.perf_counter() < end:
+        c.sendall(blk); sent += len(blk)
+    c.shutdown(socket.SHUT_WR)
+    if c.recv(10) != b"": raise SystemExit("discard sent data")
+    out["bulk_tx"] = sent / (time.perf_counter() - t) / 1e6; out["bytes"] = sent
+    c.close()
+if what in ("echo", "rates"):
+    c = socket.create_connection((ip, 7), timeout=10)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    m = b"r" * 64; lat = []
+    for i in range(b["echoes"] + 10):
+        t = time.perf_counter(); c.sendall(m); got = 0
+        while got < 64:
+            k = len(c.recv(64))
+            if not k: raise SystemExit("echo closed")
+            got += k
+        if i >= 10: lat.append(time.perf_counter() - t)
+    lat.sort()
+    out["echo_med"] = statistics.median(lat) * 1e6
+    out["echo_p99"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e6
+    c.close()
+if what in ("udp", "rates"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
+    s.connect((ip, 7)); m = b"u" * 64; n = 0; lost = 0
+    t = time.perf_counter(); end = t + b["secs"]
+    while time.perf_counter() < end:
+        s.send(m)
+        try:
+            s.recv(2048); n += 1
+        except socket.timeout:
+            lost += 1
+    out["udp_pps"] = n / (time.perf_counter() - t); out["lost"] = lost
+if what in ("cps", "rates"):
+    k = 0; t = time.perf_counter(); end = t + b["secs"]
+    while time.perf_counter() < end:
+        c = socket.create_connection((ip, 7), timeout=5)
+        c.sendall(b"1")
+        if c.recv(1) != b"1": raise SystemExit("connect+close: no echo")
+        c.close(); k += 1
+    out["cps"] = k / (time.perf_counter() - t)
+print(json.dumps(out))
 """
 
 
-def udp_rate(ns, size, seconds):
-    r = ns.python(UDP_CLIENT % (STACK_IP, size, seconds), timeout=seconds + 30)
-    n, lost = (int(x) for x in r.stdout.split())
-    return n / seconds, lost
-
-
-def measure(ns, quick, count, secs):
-    """Every row for one peer: {name: value}."""
-    v = {}
-    v["ping"], v["ping_got"] = ping_median(ns, count)
-    v["udp64"], _ = udp_rate(ns, 64, secs)
-    v["udp1k"], _ = udp_rate(ns, 1024, secs)
-    for name, val in tcp_rows(ns, quick):
-        v[name] = val
-    return v
-
-
-def run(quick, out, runtime, readme=False, rounds=3):
-    """Both peers up at once; rounds alternate ustack and Linux and each row reports the
-    median of the rounds, so machine noise (frequency, scheduling) hits both alike."""
-    count = 200 if quick else 1000
-    secs = 1.0 if quick else 2.0
-    rounds = 1 if quick else rounds
-    import ustack
-    ours = Ours(runtime)
-    bl = None
+def client(ns, what, budget):
+    r = ns.run([sys.executable, "-c", CLIENT % (STACK_IP, what, budget)],
+               timeout=budget["bulk_cap"] + budget["secs"] + 120)
     try:
-        bl = Baseline()
-        for n in (ours.ns, bl.ns):
-            n.run(["ping", "-c", "3", "-i", "0.05", STACK_IP])
-        os_, ls_ = [], []
-        for _ in range(rounds):
-            os_.append(measure(ours.ns, quick, count, secs))
-            ls_.append(measure(bl.ns, quick, count, secs))
-    finally:
-        ours.close()
-        if bl is not None:
-            bl.close()
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise RuntimeError("bench client %s failed: %s%s" % (what, r.stdout, r.stderr[-2000:]))
 
-    def med(runs, k):
-        return statistics.median(r[k] for r in runs)
-    rows = []
-    o_ping, l_ping = med(os_, "ping"), med(ls_, "ping")
-    rows.append(("ping RTT, Linux -> peer, median of %d (us)" % count,
-                 "%.0f (%d/%d)" % (o_ping, min(r["ping_got"] for r in os_), count),
-                 "%.0f (%d/%d)" % (l_ping, min(r["ping_got"] for r in ls_), count),
-                 o_ping / l_ping if l_ping else 0))
-    for k, name in (("udp64", "UDP echo 64 B, request/response per s"),
-                    ("udp1k", "UDP echo 1 KiB, request/response per s")):
-        o, l = med(os_, k), med(ls_, k)
-        rows.append((name, "%.0f" % o, "%.0f" % l, o / l if l else 0))
-    for name in [k for k in os_[0] if k not in ("ping", "ping_got", "udp64", "udp1k")]:
-        o, l = med(os_, name), med(ls_, name)
-        rows.append((name, "%.1f" % o, "%.1f" % l, o / l if l else 0))
+
+def ping_rtt(ns, count):
+    """Median RTT in microseconds of `count` pings 2 ms apart; all must come back."""
+    r = ns.run(["ping", "-n", "-c", str(count), "-i", "0.002", "-W", "1", STACK_IP],
+               timeout=count * 0.01 + 60)
+    rtts = [float(x) for x in re.findall(r"time=([\d.]+) ms", r.stdout)]
+    if len(rtts) < count * 0.95:
+        raise RuntimeError("ping: %d of %d answered:\n%s" % (len(rtts), count, r.stdout[-500:]))
+    return statistics.median(rtts) * 1000
+
+
+def iperf3_row(peer, budget):
+    """Debian's iperf3 client, Linux sending, against uiperf3 -s on the peer's sockets:
+    Mbit/s the receiver counted."""
+    started = peer.program(["-m", "uiperf3", "-s"], "Server listening")
+    ns, run = started
+    client_ns = ns or peer.ns
+    try:
+        # uiperf3 prints "Server listening" before it listens: a refused connection (nothing
+        # consumed) is tried again; any other failure is the row's
+        for _ in range(20):
+            r = client_ns.run([shutil.which("iperf3") or "iperf3", "-c", STACK_IP, "-t",
+                               str(budget["iperf"]), "--json", "--connect-timeout", "5000"],
+                              timeout=budget["iperf"] + 30)
+            if "Connection refused" not in r.stdout:
+                break
+            time.sleep(0.1)
+        try:
+            return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 1e6
+        except (ValueError, KeyError):
+            raise RuntimeError("iperf3: " + r.stdout[-2000:] + r.stderr)
+    finally:
+        run.interrupt(30)
+        if ns is not None:
+            ns.close()
+
+
+def wrk_row(ns, budget):
+    """wrk, 1 thread, 4 keep-alive connections, against GET / on port 80: requests/s,
+    refusing a run with errors or non-2xx answers."""
+    exe = shutil.which("wrk")
+    if exe is None:
+        raise RuntimeError("wrk missing (apt-get install wrk: .ci/setup does)")
+    r = ns.run([exe, "-t1", "-c4", "-d%ds" % budget["wrk"], "--timeout", "2s",
+                "http://%s/" % STACK_IP], timeout=budget["wrk"] + 30)
+    m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+    if r.returncode != 0 or not m:
+        raise RuntimeError("wrk: " + r.stdout + r.stderr)
+    if "Non-2xx" in r.stdout or "Socket errors" in r.stdout:
+        raise RuntimeError("wrk saw errors:\n" + r.stdout)
+    return float(m.group(1))
+
+
+# the row groups, each measured for every stack before the next (see run)
+GROUPS = ["ping", "bulk", "rates", "wrk", "iperf3"]
+
+
+def measure(peer, group, budget):
+    """One row group for one started peer: {row: number}."""
+    if group == "ping":
+        return {"ping": ping_rtt(peer.ns, budget["pings"])}
+    if group == "bulk":
+        v = {}
+        cpu0 = P.cpu_seconds(peer.pids)
+        moved = 0
+        for what in ("bulk_rx", "bulk_tx"):
+            r = client(peer.ns, what, budget)
+            v[what] = r[what]
+            moved += r["bytes"]
+        v["cpu_gb"] = (P.cpu_seconds(peer.pids) - cpu0) / (moved / 1e9)
+        return v
+    if group == "rates":
+        r = client(peer.ns, "rates", budget)
+        return {k: r[k] for k in ("echo_med", "echo_p99", "udp_pps", "cps")}
+    if group == "wrk":
+        return {"wrk": wrk_row(peer.ns, budget)}
+    if group == "iperf3":
+        return {"iperf3": iperf3_row(peer, budget)}
+    raise ValueError(group)
+
+
+def run(mode="full", offload=False, log=print):
+    """The whole run: {"meta", "stacks", "rows", "values", "samples"}.
+
+    Every stack is up at once, each in its own namespaces (idle, they cost next to nothing:
+    0-5 % of a core), and the rows are taken group by group, every stack in turn, for
+    budget["rounds"] rounds; a figure is the median of its rounds. So a burst of load on this
+    shared machine lands on all stacks alike rather than on whichever ran at the time."""
+    budget = BUDGETS[mode]
+    import ustack
+    stacks, values = [], {}
+    peers = P.all_peers(offload)
+    has_offload = P.ustack_has_offload() if offload else False
+    active = []
+    samples = {}
+    try:
+        for peer in peers:
+            stacks.append({"key": peer.key, "label": peer.label})
+            if peer.key == "offload" and not has_offload:
+                values[peer.key] = {k: {"na": "this ustack's `up --help` lists no --offload"}
+                                    for k in ROW_KEYS}
+                continue
+            log("bench: starting %s" % peer.label)
+            peer.start()
+            active.append(peer)
+            stacks[-1]["info"] = peer.info
+            samples[peer.key] = []
+        for i in range(budget["rounds"]):
+            got = {p.key: {} for p in active}
+            for group in GROUPS:
+                for peer in active:
+                    if group == "iperf3" and (peer.key, "iperf3") in NOT_APPLICABLE:
+                        continue
+                    log("bench: round %d/%d, %s, %s" % (i + 1, budget["rounds"], group,
+                                                        peer.label))
+                    got[peer.key].update(measure(peer, group, budget))
+            for peer in active:
+                samples[peer.key].append(got[peer.key])
+    finally:
+        for peer in active:
+            peer.close()
+    for peer in active:
+        values[peer.key] = {}
+        for k in ROW_KEYS:
+            if (peer.key, k) in NOT_APPLICABLE:
+                values[peer.key][k] = {"na": NOT_APPLICABLE[(peer.key, k)]}
+            else:
+                values[peer.key][k] = statistics.median(r[k] for r in samples[peer.key])
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": os.uname().machine, "cpus": os.cpu_count(), "kernel": os.uname().release,
+            "python": sys.version.split()[0], "ustack": ustack.__version__, "mode": mode,
+            "budget": budget, "load_average": os.getloadavg()}
+    return {"meta": meta, "stacks": stacks,
+            "rows": [{"key": k, "label": l, "unit": u, "better": b} for k, l, u, b in ROWS],
+            "values": values, "samples": samples}
+
+
+def number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def fmt(x):
+    return "%.0f" % x if abs(x) >= 100 else ("%.1f" % x if abs(x) >= 10 else "%.2f" % x)
+
+
+def rfmt(r):
+    """A ratio with two significant figures at least (0.0026, 0.45, 1.35, 28)."""
+    return "%.0f" % r if r >= 10 else ("%.2f" % r if r >= 1 else "%.2g" % r)
+
+
+def render(res):
+    """The markdown table: a row per measurement, a column per stack, each figure with its
+    ratio to lwIP's and to Linux's (the figure divided by theirs)."""
+    stacks, vals, m = res["stacks"], res["values"], res["meta"]
+    b = m["budget"]
     lines = [
         "# ustack benchmarks",
         "",
-        "Measured %s on %s, %d cores; ustack runtime %s, core %s. Baseline: the Linux kernel of a"
-        " second namespace reached over the same TAP path through a minimal Python relay"
-        " (benchmarks/relay.py). Each value is the median of %d alternating rounds. %s" % (
-            time.strftime("%Y-%m-%d"), os.uname().machine, os.cpu_count(), runtime,
-            "Cython-compiled" if ustack.compiled else "pure Python", rounds,
-            "Quick run." if quick else ""),
+        "Measured %s on %s, %d cores, Linux %s, Python %s, ustack %s; `invoke bench` "
+        "(benchmarks/bench.py, %s run). Every stack is the peer of the same Linux client (the "
+        "kernel of a throwaway namespace) over the same TAP path; Linux is the kernel on both "
+        "ends of a veth pair, the limit. Beside each figure: (its ratio to lwIP's, to "
+        "Linux's); for times lower is better, for rates higher. Bulk: %d MB each way or %g s, "
+        "whichever ends first; %d pings 2 ms apart; %d echo round trips; %g s of UDP and "
+        "connect rates; wrk -d %d, iperf3 -t %d. All stacks were up at once and each row "
+        "was taken for every stack in turn, %d round%s: each figure is the median of its "
+        "rounds. The machine is shared (load average %.1f on %d cores at the end: other jobs "
+        "ran beside this one), so compare within a run, not across runs."
+        % (m["date"], m["machine"], m["cpus"], m["kernel"], m["python"], m["ustack"],
+           m["mode"], b["bulk"] // 1000000, b["bulk_cap"], b["pings"], b["echoes"], b["secs"],
+           b["wrk"], b["iperf"], b["rounds"], "s" if b["rounds"] > 1 else "",
+           m["load_average"][0], m["cpus"]),
         "",
-        "| measurement | ustack | Linux | ratio |",
-        "|---|---|---|---|",
+        "| measurement | " + " | ".join(s["label"] for s in stacks) + " |",
+        "|---|" + "---|" * len(stacks),
     ]
-    for name, o, l, ratio in rows:
-        lines.append("| %s | %s | %s | %.2f |" % (name, o, l, ratio))
-    publish("\n".join(lines) + "\n", out, "bench" if readme else None)
+    for r in res["rows"]:
+        k = r["key"]
+        ref = {x: vals.get(x, {}).get(k) for x in ("lwip", "linux")}
+        cells = []
+        for s in stacks:
+            v = vals[s["key"]][k]
+            if not number(v):
+                cells.append("n/a")
+                continue
+            rat = [rfmt(v / ref[x]) if number(ref[x]) and ref[x] else "-"
+                   for x in ("lwip", "linux")]
+            cells.append("%s (%s, %s)" % (fmt(v), rat[0], rat[1]))
+        lines.append("| %s (%s) | %s |" % (r["label"], r["unit"], " | ".join(cells)))
+    na = [(s["label"], r["label"], vals[s["key"]][r["key"]]["na"]) for r in res["rows"]
+          for s in stacks if not number(vals[s["key"]][r["key"]])]
+    if na:
+        lines += ["", "n/a: " + "; ".join("%s, %s: %s" % x for x in na) + "."]
+    lines += ["", "How each stack ran:", ""]
+    lines += ["- %s: `%s`" % (s["label"], s.get("info", "not run")) for s in stacks]
+    lines += ["", NOTES]
+    return "\n".join(lines) + "\n"
+
+
+NOTES = """Notes.
+
+- lwIP is Debian's liblwip 2.1.3 driven by benchmarks/lwip/lwip_tap.c (raw API, one thread,
+  our own TAP glue: Debian's tapif sizes its frame buffer from glibc's TCP_MSS 512; here it
+  answered 560-byte pings, and a 600-byte one made glibc abort on heap corruption). Its options
+  are those Debian compiled in (TCP_MSS 1460, TCP_WND 65535 with window scaling, TCP_SND_BUF
+  65535, TCP_SND_QUEUELEN 180, pools from malloc, checksum on copy); the glue raises each
+  connection's send buffer to 240 KB (the queue limit still bounds it) and turns Nagle off for
+  echo and HTTP.
+- PyTCP runs from PyPI in its own venv (build/pytcp-venv) with `python -O` and its logging off,
+  serving with its socket API and a thread per connection. Its start-up is shortened (IPv4 only,
+  its three ARP probes 50 ms apart); its chargen waits while 256 KB are queued, since its send()
+  buffers without bound.
+- Linux's services (benchmarks/linux_peer.py) are Python threads on kernel sockets; its CPU
+  figure is the server process's only (the kernel's receive work partly runs in the client's
+  softirq context). "peer CPU" sums user and system time of the peer process and its children.
+- HTTP: lwIP, PyTCP and Linux return the page ustack's http service shows at / (73 bytes),
+  keep-alive. ustack's wrk figure is bound by its http service, not its TCP: it writes the head
+  and the body in two sends, so Nagle holds the body until the client's delayed ACK (~40-50 ms
+  a request on a keep-alive connection).
+- The old "Linux behind a Python relay" row is gone: the relay capped Linux near ustack's own
+  speed."""
 
 
 def publish(text, out, marker=None):
@@ -168,7 +373,7 @@ def publish(text, out, marker=None):
 
 def update_readme(text, marker="bench"):
     """Show the latest results in README between the <!-- marker:start/end --> lines."""
-    p = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+    p = os.path.join(ROOT, "README.md")
     s = open(p).read()
     a, b = "<!-- %s:start -->\n" % marker, "<!-- %s:end -->" % marker
     if a in s and b in s:
@@ -177,23 +382,34 @@ def update_readme(text, marker="bench"):
         open(p, "w").write(s)
 
 
-def tcp_rows(ns, quick):
-    """TCP rows once the stack has TCP (see bench_tcp.py); empty otherwise."""
-    try:
-        from benchmarks import bench_tcp
-    except ImportError:
-        return []
-    return bench_tcp.rows(ns, quick)
-
-
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default="benchmarks/results.md")
-    ap.add_argument("--runtime", default="cpython", help="cpython or micropython")
-    ap.add_argument("--readme", action="store_true", help="also show the results in README.md (between its markers)")
-    a = ap.parse_args()
-    run(a.quick, a.out, a.runtime, a.readme)
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="shorter runs (20 MB bulk, 200 pings)")
+    g.add_argument("--smoke", action="store_true", help="CI's tiny run (1 MB bulk, 50 pings)")
+    ap.add_argument("--offload", action="store_true",
+                    help="also a 'ustack compiled + offloads' column (ustack up --offload, "
+                         "n/a where this ustack has no such flag)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results.md"))
+    ap.add_argument("--json", default=None, help="results as JSON (default: --out's name, .json)")
+    ap.add_argument("--runtime", default="cpython",
+                    help="ignored: every runtime is a column of the one run (kept for old callers)")
+    ap.add_argument("--readme", action="store_true",
+                    help="also show the results in README.md (between its bench markers)")
+    ap.add_argument("--render", metavar="JSON", default=None,
+                    help="measure nothing: write the table (--out) from this run's JSON")
+    a = ap.parse_args(argv)
+    if a.render:
+        with open(a.render) as f:
+            res = json.load(f)
+    else:
+        mode = "smoke" if a.smoke else ("quick" if a.quick else "full")
+        res = run(mode, a.offload, log=lambda s: print(s, file=sys.stderr, flush=True))
+        js = a.json or os.path.splitext(a.out)[0] + ".json"
+        with open(js, "w") as f:
+            json.dump(res, f, indent=1, sort_keys=True)
+            f.write("\n")
+    publish(render(res), a.out, "bench" if a.readme else None)
 
 
 if __name__ == "__main__":
