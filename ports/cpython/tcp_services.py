@@ -175,6 +175,9 @@ def _read_request(c, pending):
 
 
 def http(c, root):
+    # A response goes out as it is written: no Nagle wait for the client's delayed ACK
+    # between the head and the body's last segment (RFC 1122 4.2.3.4), as HTTP servers do
+    c.setsockopt(so.IPPROTO_TCP, so.TCP_NODELAY, 1)
     pending = b""
     while True:
         head, pending = _read_request(c, pending)
@@ -235,9 +238,7 @@ def _file(c, root, path, method, close):
         if path not in ("/", "/index.html"):
             _respond(c, 404, b"not found\n", close=close)
             return
-        _send_head(c, 200, len(body), "text/html", close)
-        if method == "GET":
-            c.sendall(body)
+        _send_head(c, 200, len(body), "text/html", close, body if method == "GET" else b"")
         return
     try:  # RFC 3986 2.1 percent-encoding; the root check below sees the decoded path
         rel = unquote(path.split("?", 1)[0], errors="strict").lstrip("/")
@@ -259,28 +260,28 @@ def _file(c, root, path, method, close):
         return
     size = os.path.getsize(full)
     ctype = "text/html" if full.endswith((".html", ".htm")) else "application/octet-stream"
-    _send_head(c, 200, size, ctype, close)
-    if method == "GET":
-        with open(full, "rb") as f:
-            while True:
-                d = f.read(65536)
-                if not d:
-                    break
+    with open(full, "rb") as f:
+        # the head and the first block in one write: one segment for a small file
+        d = f.read(65536) if method == "GET" else b""
+        _send_head(c, 200, size, ctype, close, d)
+        while d:
+            d = f.read(65536)
+            if d:
                 c.sendall(d)
 
 
 REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}
 
 
-def _send_head(c, code, length, ctype, close):
+def _send_head(c, code, length, ctype, close, body=b""):
+    """The status line and headers, and the body's first bytes in the same write."""
     c.sendall(("HTTP/1.1 %d %s\r\nServer: ustack\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
                "Connection: %s\r\n\r\n" % (code, REASONS[code], ctype, length,
-                                           "close" if close else "keep-alive")).encode())
+                                           "close" if close else "keep-alive")).encode() + body)
 
 
 def _respond(c, code, body, close):
-    _send_head(c, code, len(body), "text/plain", close)
-    c.sendall(body)
+    _send_head(c, code, len(body), "text/plain", close, body)
 
 
 HANDLERS = {"echo": echo, "discard": discard, "chargen": chargen, "http": http}
