@@ -77,7 +77,7 @@ cdef extern from "rte_ethdev.h":
     int rte_eth_dev_stop(uint16_t port_id)
     int rte_eth_dev_close(uint16_t port_id)
     int rte_eth_macaddr_get(uint16_t port_id, rte_ether_addr *mac)
-    int rte_eth_dev_default_mac_addr_set(uint16_t port_id, rte_ether_addr *mac)
+    int rte_eth_dev_mac_addr_add(uint16_t port_id, rte_ether_addr *mac, uint32_t pool)
     int rte_eth_promiscuous_enable(uint16_t port_id)
     int rte_eth_allmulticast_enable(uint16_t port_id)
     int rte_eth_dev_set_mtu(uint16_t port_id, uint16_t mtu)
@@ -88,12 +88,15 @@ cdef extern from "rte_ethdev.h":
     uint16_t rte_eth_tx_burst(uint16_t port_id, uint16_t queue_id, rte_mbuf **tx_pkts,
                               uint16_t nb_pkts)
 
-# frames taken from the receive queue in one rte_eth_rx_burst: recv_into hands them out one by
-# one; a bound so a burst waiting here holds at most this many mbufs
-BURST = 32
-# each transmit is retried this many times while the queue is full (the PMD frees sent mbufs
-# on its next tx_burst) before the frame is dropped as busy
-TX_TRIES = 4
+cdef enum:
+    # frames taken from the receive queue in one rte_eth_rx_burst: recv_into hands them out
+    # one by one; a bound, so a burst waiting here holds at most this many mbufs
+    RX_BURST = 32
+    # each transmit is retried this many times while the queue is full (the PMD frees sent
+    # mbufs on its next tx_burst) before the frame is dropped as busy
+    TX_TRIES = 4
+
+BURST = RX_BURST
 
 cdef bint _eal_up = False
 
@@ -162,7 +165,7 @@ cdef class Port:
     hal Driver contract; frames are copied (ustack's buffers are Python bytearrays)."""
     cdef uint16_t pid
     cdef rte_mempool *pool
-    cdef rte_mbuf *rx[BURST]
+    cdef rte_mbuf *rx[RX_BURST]
     cdef int rx_n, rx_i
     cdef bint started
     cdef unsigned int mbufs
@@ -211,11 +214,13 @@ cdef class Port:
         if rc < 0:
             raise _err("rte_eth_dev_start", rc)
         self.started = True
-        if mac is not None:
+        if mac is not None and mac != self.mac():
             for i in range(6):
                 ea.addr_bytes[i] = mac[i]
-            if rte_eth_dev_default_mac_addr_set(pid, &ea) != 0:
-                rte_eth_promiscuous_enable(pid)  # the core filters by its own MAC
+            # the stack's MAC beside the port's own (a NIC's second unicast filter), or every
+            # frame where the PMD has no such filter (net_tap, af_packet): the core filters
+            if rte_eth_dev_mac_addr_add(pid, &ea, 0) != 0:
+                rte_eth_promiscuous_enable(pid)
         rte_eth_allmulticast_enable(pid)  # IPv6 ND and MLD (RFC 4861 7.2.1) arrive multicast
         self.rx_frames = self.rx_bytes = self.rx_oversize = 0
         self.tx_frames = self.tx_bytes = self.tx_busy = self.tx_nombuf = 0
@@ -235,7 +240,7 @@ cdef class Port:
             if self.rx_i >= self.rx_n:
                 if not self.started:
                     return 0
-                self.rx_n = rte_eth_rx_burst(self.pid, 0, self.rx, BURST)
+                self.rx_n = rte_eth_rx_burst(self.pid, 0, self.rx, RX_BURST)
                 self.rx_i = 0
                 if self.rx_n == 0:
                     return 0

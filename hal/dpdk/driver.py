@@ -4,8 +4,8 @@ _rte.pyx, against Debian's libdpdk-dev (22.11).
     link = Dpdk(vdev="net_tap0,iface=dtap0")     # a virtual device: a kernel TAP through DPDK
     link = Dpdk(pci="0000:01:00.0")              # a NIC bound to vfio-pci (hal/dpdk/README.md)
 
-EAL starts once per process: without hugepages (--no-huge) for a virtual device, with no
-shared files (--in-memory) under a file prefix of its own, so parallel processes never meet;
+EAL starts once per process: without hugepages or shared files (--no-huge --no-shconf) for a
+virtual device, under a file prefix of its own, so parallel processes never meet;
 its main lcore keeps the CPUs this thread may run on (ports/cpython/numa.py chose them), so
 EAL does not pin us to CPU 0. One port, one queue each way, a mempool on the port's NUMA node.
 recv_into copies one frame from a burst of at most _rte.BURST mbufs and frees it at once;
@@ -38,6 +38,16 @@ def binding():
     return _rte
 
 
+def default_prefix():
+    return "ustack%d" % os.getpid()
+
+
+def runtime_dir(prefix):
+    """Where EAL makes its (here empty) runtime directory: eal_get_runtime_dir()."""
+    base = "/var/run" if os.geteuid() == 0 else os.environ.get("XDG_RUNTIME_DIR", "/tmp")
+    return os.path.join(base, "dpdk", prefix)
+
+
 def eal_args(vdev=None, pci=None, cpus=None, mem_mb=MEM_MB, prefix=None):
     """EAL's command line: a virtual device runs without hugepages or PCI; a PCI device is
     allowed alone (-a) and takes hugepages (most PMDs DMA into them)."""
@@ -45,15 +55,19 @@ def eal_args(vdev=None, pci=None, cpus=None, mem_mb=MEM_MB, prefix=None):
         raise ValueError("one of vdev or pci")
     if cpus is None:
         cpus = os.sched_getaffinity(0)
-    prefix = prefix or "ustack%d" % os.getpid()
-    args = ["ustack", "--in-memory", "--file-prefix", prefix,
+    prefix = prefix or default_prefix()
+    args = ["ustack", "--file-prefix", prefix,
             # lcore 0 runs on the CPUs we may use (not pinned to the first of them)
             "--lcores", "0@(%s)" % ",".join(str(c) for c in sorted(cpus)),
-            "--log-level", "lib.eal:error"]
+            "--no-telemetry", "--log-level", "lib.eal:error",
+            # net_tap's notes about the qdiscs and flow rules it could not set up (rte_flow
+            # is not used here) and a secondary process that cannot exist (--no-shconf)
+            "--log-level", "pmd.net.tap:critical"]
     if vdev is not None:
-        args += ["--no-huge", "--no-pci", "-m", str(mem_mb), "--vdev", vdev]
+        # --no-huge implies legacy memory, which --in-memory refuses: no shared config then
+        args += ["--no-huge", "--no-shconf", "--no-pci", "-m", str(mem_mb), "--vdev", vdev]
     else:
-        args += ["-a", pci]
+        args += ["--in-memory", "-a", pci]
     return args
 
 
@@ -61,7 +75,8 @@ class Dpdk:
     def __init__(self, vdev=None, pci=None, mac=None, mtu=1500, cpus=None, mbufs=MBUFS,
                  mem_mb=MEM_MB, prefix=None):
         rte = binding()
-        args = eal_args(vdev, pci, cpus, mem_mb, prefix)
+        self.prefix = prefix or default_prefix()
+        args = eal_args(vdev, pci, cpus, mem_mb, self.prefix)
         self.vdev = vdev
         self.pci = pci
         self.caps = 0
@@ -77,7 +92,9 @@ class Dpdk:
         except BaseException:
             self.close()
             raise
-        self.mac = self.port.mac()
+        # the stack's own MAC, added to the port's filter (a PMD without one is promiscuous):
+        # the port's primary address stays (net_tap's is the kernel side's own)
+        self.mac = bytes(mac) if mac is not None else self.port.mac()
         self.mtu = mtu
         self.socket = self.port.socket  # the port's NUMA node (-1: not known)
         self._next_check = 0.0
@@ -121,4 +138,9 @@ class Dpdk:
         p, self.port = self.port, None
         if p is not None:
             self.leaked = p.close()
-        self._rte.eal_cleanup()
+        if self._rte.eal_running():
+            self._rte.eal_cleanup()
+            try:
+                os.rmdir(runtime_dir(self.prefix))  # rte_eal_cleanup leaves it, empty
+            except OSError:
+                pass
