@@ -14,6 +14,7 @@ and EAL. The driver advertises no offloads (caps = 0).
 
 Poll mode: nothing to wait on (poll_obj() is None), so the runner polls it every millisecond.
 """
+import atexit
 import os
 import time
 
@@ -84,6 +85,7 @@ class Dpdk:
         self.leaked = 0
         self._rte = rte
         rte.eal_init(args)
+        atexit.register(self.close)  # an exit without close() still frees EAL
         try:
             if rte.port_count() != 1:
                 raise OSError(19, "EAL found %d ports for %s (one expected)"

@@ -76,7 +76,8 @@ def test_sigint_frees_the_port_every_buffer_and_eal(ns, dpdk_stack):
     c = dpdk_stack.stop()
     assert dpdk_stack.returncode == 0, "".join(dpdk_stack.lines)[-3000:]
     assert c["pbuf.free"] == c["pbuf.count"]
-    assert c["link.dpdk_rx_frames"] > 300 and c["link.dpdk_tx_frames"] > 300, c
+    # the file went out through the port in full-sized frames; pings, requests, ACKs came in
+    assert c["link.dpdk_tx_frames"] >= len(BIG) // 1500 and c["link.dpdk_rx_frames"] > 10, c
     for k in ("rx_oversize", "tx_nombuf", "tx_busy"):
         assert c["link.dpdk_" + k] == 0, c
     assert ns.run(["ip", "link", "show", "dtap0"]).returncode != 0, "the TAP outlived EAL"
@@ -91,21 +92,22 @@ d = Dpdk(vdev="net_tap0,iface=dtap1", mac=b"\x02\x00\x00\x00\x00\x09", mtu=1500)
 assert d.mac == b"\x02\x00\x00\x00\x00\x09", d.mac
 assert d.caps == 0 and d.poll_obj() is None
 import subprocess
+with open("/proc/sys/net/ipv6/conf/dtap1/disable_ipv6", "w") as f:
+    f.write("1")                                   # the kernel's side stays quiet: no ND, MLD
 subprocess.run(["ip", "link", "set", "dtap1", "up"], check=True)
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
 s.bind(("dtap1", 0x88B5))
 frame = bytearray(b"\x02\x00\x00\x00\x00\x09" + b"\x02\x00\x00\x00\x00\x01" + b"\x88\xb5" + bytes(100))
-buf = bytearray(2048)
-small = bytearray(64)
-got = []
-s.send(bytes(frame) + bytes(200))                  # too long for `small`: dropped, counted
+buf = bytearray(200)
+s.send(bytes(frame) + bytes(200))                  # 314 bytes: too long for buf, dropped, counted
 s.send(bytes(frame))
 end = time.monotonic() + 5
-while len(got) < 1 and time.monotonic() < end:
-    n = d.recv_into(small if d.port.rx_oversize == 0 else buf)
-    if n:
-        got.append(n)
-assert d.port.rx_oversize == 1 and got == [114], (d.port.rx_oversize, got)
+n = 0
+while time.monotonic() < end:
+    n = d.recv_into(buf)
+    if n and buf[12:14] == b"\x88\xb5":
+        break
+assert d.port.rx_oversize == 1 and n == 114, (d.port.rx_oversize, n)
 s.setblocking(False)
 frame[12:14] = b"\x88\xb5"
 assert d.send(frame, 60)
@@ -144,8 +146,8 @@ def up(ns, *flags):
     (["--driver", "dpdk", "--dpdk-vdev", "net_af_packet0,iface=lo", "--host-ip",
       "192.0.2.1/24"], ["--host-ip 192.0.2.1/24", "net_af_packet0"]),
     (["--driver", "dpdk", "--runtime", "micropython"], ["--driver dpdk", "cpython"]),
-    (["--dpdk-vdev", "net_tap0", "--runtime", "micropython"],
-     ["--dpdk-vdev net_tap0", "cpython"]),
+    (["--driver", "dpdk", "--dpdk-vdev", "net_tap0", "--runtime", "micropython"],
+     ["--dpdk-vdev net_tap0", "runs under --runtime cpython only"]),
 ])
 def test_bad_dpdk_values_are_refused_in_one_line_and_nothing_is_made(ns, flags, words):
     one_line_error(up(ns, *flags), *words)
