@@ -27,6 +27,7 @@ def _binding():
 
 needs_dpdk = pytest.mark.skipif(_binding() is not None, reason=str(_binding()))
 BIG = os.urandom(512 * 1024)
+CPU = max(os.sched_getaffinity(0))  # not CPU 0, where EAL would pin it by default
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +42,26 @@ def dpdk_stack(ns, tmp_path_factory):
     root = tmp_path_factory.mktemp("www")
     (root / "big.bin").write_bytes(BIG)
     s = StackProc(ns, "--driver", "dpdk", "--serve", "http", "--http-root", str(root),
-                  tap="dtap0")
+                  "--cpus", str(CPU), tap="dtap0")
     yield s
     if s.p.poll() is None:
         s.stop()
 
 
 @needs_dpdk
-def test_ready_line_names_the_dpdk_driver_its_tap_and_the_numa_placement(dpdk_stack):
+def test_ready_line_names_the_dpdk_driver_its_tap_and_the_cpus_it_runs_on(dpdk_stack):
     r = dpdk_stack.ready
     assert "driver=dpdk" in r and "tap=dtap0" in r and "tcp/http" in r, r
-    assert " numa=" in r, r  # a TAP has no device: numa=none on any machine
+    assert " numa=manual cpus=%d " % CPU in r, r
+
+
+@needs_dpdk
+def test_cpus_pins_the_stack_and_eal_keeps_it_there(dpdk_stack):
+    """--cpus is set before the pools and EAL exist; EAL's main lcore takes the same CPUs
+    (--lcores 0@(...)) instead of pinning the thread to CPU 0."""
+    with open("/proc/%d/status" % dpdk_stack.p.pid) as f:
+        allowed = [l.split()[1] for l in f if l.startswith("Cpus_allowed_list:")]
+    assert allowed == [str(CPU)], allowed
 
 
 @needs_dpdk
