@@ -39,6 +39,13 @@ print(json.dumps(out))
 """
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of process pid so far (all its threads)."""
+    with open("/proc/%d/stat" % pid) as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(driver, mb, pings):
     ns = Netns("dpb")
     try:
@@ -49,7 +56,9 @@ def measure(driver, mb, pings):
             m = re.search(r"= [\d.]+/([\d.]+)/[\d.]+/([\d.]+) ms", r.stdout)
             row = {"driver": driver, "ping_avg_ms": float(m.group(1)) if m else None,
                    "ping_mdev_ms": float(m.group(2)) if m else None}
+            c0 = cpu_s(s.p.pid)
             r = ns.python(CLIENT % (STACK_IP, mb), timeout=300)
+            row["stack_cpu_s_per_gb"] = (cpu_s(s.p.pid) - c0) / (2 * mb / 1000.0)
             row.update(json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr[-500:]})
         finally:
             c = s.stop()
@@ -65,11 +74,13 @@ def main():
     ap.add_argument("--pings", type=int, default=200)
     a = ap.parse_args()
     rows = [measure(d, a.mb, a.pings) for d in ("tap", "dpdk")]
-    print("| driver | ping avg (ms) | mdev | chargen -> Linux MB/s | Linux -> discard MB/s |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| driver | ping avg (ms) | mdev | chargen -> Linux MB/s | Linux -> discard MB/s | "
+          "stack CPU s/GB |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print("| %s | %s | %s | %.1f | %.1f |" % (r["driver"], r["ping_avg_ms"], r["ping_mdev_ms"],
-                                                r.get("rx_mb_s", 0), r.get("tx_mb_s", 0)))
+        print("| %s | %s | %s | %.1f | %.1f | %.1f |" % (
+            r["driver"], r["ping_avg_ms"], r["ping_mdev_ms"], r.get("rx_mb_s", 0),
+            r.get("tx_mb_s", 0), r.get("stack_cpu_s_per_gb", 0)))
     print(json.dumps(rows))
 
 

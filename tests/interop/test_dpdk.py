@@ -91,6 +91,8 @@ def test_sigint_frees_the_port_every_buffer_and_eal(ns, dpdk_stack):
     for k in ("rx_oversize", "tx_nombuf", "tx_busy"):
         assert c["link.dpdk_" + k] == 0, c
     assert ns.run(["ip", "link", "show", "dtap0"]).returncode != 0, "the TAP outlived EAL"
+    from ustack.hal.dpdk.driver import runtime_dir
+    assert not os.path.exists(runtime_dir("ustack%d" % dpdk_stack.p.pid)), "EAL's run dir"
 
 
 # the driver alone, in a process of its own (EAL starts once per process): two frames each
