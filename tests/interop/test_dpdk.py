@@ -95,6 +95,33 @@ def test_sigint_frees_the_port_every_buffer_and_eal(ns, dpdk_stack):
     assert not os.path.exists(runtime_dir("ustack%d" % dpdk_stack.p.pid)), "EAL's run dir"
 
 
+@needs_dpdk
+def test_net_af_packet_on_a_veth_end_carries_ping_and_http(ns):
+    """--dpdk-vdev net_af_packet0,iface=...: DPDK on an existing interface (a veth end), Linux
+    on the other end. veth leaves the checksums of Linux's own TCP segments to an offload
+    that never runs: `tx off` on Linux's end (hal/afpacket.py has the same note)."""
+    for cmd in (["ip", "link", "add", "dafp0", "type", "veth", "peer", "name", "dafp1"],
+                ["ip", "addr", "add", "198.51.100.1/24", "dev", "dafp1"],
+                ["ethtool", "-K", "dafp1", "tx", "off"],
+                ["ip", "link", "set", "dafp1", "up"]):
+        r = ns.run(cmd)
+        assert r.returncode == 0, (cmd, r.stderr)
+    s = StackProc(ns, "--driver", "dpdk", "--dpdk-vdev", "net_af_packet0,iface=dafp0",
+                  "--serve", "http", ip="198.51.100.2/24", host_ip=None)
+    try:
+        assert "driver=dpdk tap=dafp0" in s.ready, s.ready
+        r = ns.run(["ping", "-c", "2", "-i", "0.2", "-W", "2", "198.51.100.2"], timeout=20)
+        assert " 0% packet loss" in r.stdout, r.stdout + r.stderr
+        r = ns.run(["curl", "-s", "-m", "10", "-o", "/dev/null", "-w", "%{http_code}",
+                    "http://198.51.100.2/"], timeout=20)
+        assert r.stdout == "200", r.stdout + r.stderr
+    finally:
+        c = s.stop()
+        ns.run(["ip", "link", "del", "dafp0"])
+    assert s.returncode == 0 and c["pbuf.free"] == c["pbuf.count"]
+    assert c["link.dpdk_rx_frames"] > 0 and c["link.dpdk_tx_frames"] > 0, c
+
+
 # the driver alone, in a process of its own (EAL starts once per process): two frames each
 # way through net_tap, an oversize frame dropped and counted, every mbuf back at close
 DRIVER = r"""
