@@ -5,6 +5,7 @@ copied into and out of ustack's packet buffers. Everything else is hal/dpdk/driv
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 
 cdef extern from "rte_errno.h":
     int rte_errno
@@ -230,12 +231,21 @@ cdef class Port:
         rte_eth_macaddr_get(self.pid, &ea)
         return bytes([ea.addr_bytes[i] for i in range(6)])
 
-    def recv_into(self, unsigned char[::1] buf):
+    def recv_into(self, buf):
         """One frame into buf (0: none waiting). Its mbuf is freed at once; a frame longer
-        than buf is dropped (rx_oversize)."""
+        than buf is dropped (rx_oversize). The buffer is taken through the buffer protocol,
+        not a typed memoryview: no Python object per frame."""
+        cdef Py_buffer v
+        PyObject_GetBuffer(buf, &v, PyBUF_WRITABLE)
+        try:
+            return self._recv(<unsigned char *>v.buf, <uint32_t>v.len)
+        finally:
+            PyBuffer_Release(&v)
+
+    cdef uint32_t _recv(self, unsigned char *buf, uint32_t cap):
         cdef rte_mbuf *m
         cdef rte_mbuf *s
-        cdef uint32_t n, cap = buf.shape[0], off
+        cdef uint32_t n, off
         while True:
             if self.rx_i >= self.rx_n:
                 if not self.started:
@@ -263,12 +273,22 @@ cdef class Port:
             self.rx_bytes += n
             return n
 
-    def send(self, const unsigned char[::1] buf, int n):
+    def send(self, buf, int n):
         """The first n bytes of buf as one frame; False when no mbuf or the queue stays full."""
+        cdef Py_buffer v
+        PyObject_GetBuffer(buf, &v, PyBUF_SIMPLE)
+        try:
+            if n <= 0 or n > v.len:
+                return False
+            return self._send(<const unsigned char *>v.buf, n)
+        finally:
+            PyBuffer_Release(&v)
+
+    cdef bint _send(self, const unsigned char *buf, int n):
         cdef rte_mbuf *m
         cdef char *d
         cdef int t
-        if not self.started or n <= 0 or n > buf.shape[0]:
+        if not self.started:
             return False
         m = rte_pktmbuf_alloc(self.pool)
         if m == NULL:
