@@ -86,11 +86,38 @@ def extensions():
     exts = [Extension("ustack." + p[:-3].replace(os.sep, "."), [os.path.join(pkg, p)],
                       extra_compile_args=cflags) for p in srcs]
     try:
-        return cythonize(exts, language_level=3, quiet=True, include_path=[tree], nthreads=os.cpu_count() or 1,
+        exts = cythonize(exts, language_level=3, quiet=True, include_path=[tree], nthreads=os.cpu_count() or 1,
                          compiler_directives={"boundscheck": False, "wraparound": False,
                                               "cdivision": True})
     except Exception as e:  # no compiler, bad Cython: fall back to pure Python
         print("ustack: Cython build skipped:", e)
+        return []
+    return exts + dpdk_extension(cythonize, Extension)
+
+
+def pkg_config(*args):
+    """pkg-config's answer split into arguments, or None (no pkg-config, no such package)."""
+    tool = shutil.which("pkg-config")
+    if tool is None:
+        return None
+    r = subprocess.run([tool] + list(args), capture_output=True, text=True)
+    return r.stdout.split() if r.returncode == 0 else None
+
+
+def dpdk_extension(cythonize, Extension):
+    """hal/dpdk's binding, only where DPDK's headers are (Debian: libdpdk-dev, pkg-config
+    libdpdk); optional: a failure to compile it leaves the driver out, not the core."""
+    cflags = pkg_config("--cflags", "libdpdk")
+    libs = pkg_config("--libs", "libdpdk")
+    if cflags is None or libs is None:
+        return []
+    ext = Extension("ustack.hal.dpdk._rte", ["hal/dpdk/_rte.pyx"], optional=True,
+                    extra_compile_args=cflags + ["-g0", "-Wno-deprecated-declarations"],
+                    extra_link_args=libs)
+    try:
+        return cythonize([ext], language_level=3, quiet=True)
+    except Exception as e:
+        print("ustack: DPDK binding skipped:", e)
         return []
 
 

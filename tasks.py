@@ -50,6 +50,9 @@ def build(c, pure=False):
               out_stream=Progress("build"), warn=True)
         step("build", "done; checking which core is imported")
         c.run("%s -c \"import ustack; print('core compiled:', ustack.compiled)\"" % PY)
+        # hal/dpdk's binding: built where DPDK's headers are (libdpdk-dev, pkg-config)
+        c.run("%s -c \"import importlib.util as u; print('DPDK binding:', 'built' if "
+              "u.find_spec('ustack.hal.dpdk._rte') else 'not built (no libdpdk-dev)')\"" % PY)
 
 
 @task
@@ -58,6 +61,7 @@ def clean(c):
     with c.cd(ROOT):
         c.run("rm -rf build dist *.egg-info .pytest_cache")
         c.run("find core -name '*.so' -delete -o -name '*.c' -delete")
+        c.run("rm -f hal/dpdk/_rte.c hal/dpdk/_rte.*.so")
 
 
 @task(help={"k": "pytest -k expression", "mode": "pure, compiled or both (default both)",

@@ -45,11 +45,12 @@ if __name__ == "__main__":
 import argparse  # noqa: E402
 import signal  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 
 DRIVERS = ("tap", "sim-enc28j60", "sim-w5500", "sim-usb-ecm", "sim-usb-ncm", "slip-pty", "afpacket",
-           "usb", "usb-ecm", "usb-ncm", "enc28j60", "w5500")
+           "usb", "usb-ecm", "usb-ncm", "enc28j60", "w5500", "dpdk")
 RUNTIMES = ("cpython", "micropython")
 
 
@@ -336,12 +337,23 @@ def build_parser():
     link.add_argument("--driver", choices=DRIVERS, default=None,
                      help="link driver (default: the board's; tap). sim-* run a virtual device whose "
                           "wire is bridged to the TAP; usb*, enc28j60, w5500 drive real hardware "
-                          "named by the board (USB/BUS/PINS)")
+                          "named by the board (USB/BUS/PINS); dpdk drives a DPDK port "
+                          "(--dpdk-vdev, --dpdk-pci)")
     link.add_argument("--runtime", choices=RUNTIMES, default="cpython",
                      help="run the core under CPython (default) or the MicroPython unix port "
                           "behind a TAP bridge")
     link.add_argument("--tap", default=None, help="TAP device name, at most 15 characters "
                                                    "(default: the board's, ustack0)")
+    link.add_argument("--dpdk-vdev", default=None, metavar="SPEC",
+                      help="with --driver dpdk: the DPDK virtual device, e.g. "
+                           "net_tap0,iface=dtap0 or net_af_packet0,iface=veth0 (default: "
+                           "net_tap0,iface=<--tap>); runs without hugepages")
+    link.add_argument("--dpdk-pci", default=None, metavar="ADDR",
+                      help="with --driver dpdk: a NIC bound to vfio-pci, e.g. 0000:01:00.0, "
+                           "instead of --dpdk-vdev (needs hugepages: hal/dpdk/README.md)")
+    link.add_argument("--cpus", default=None, metavar="LIST",
+                      help="run the stack's I/O thread on these CPUs, e.g. 0-1,4 (default: the "
+                           "CPUs of the NIC's NUMA node, when sysfs names one)")
     link.add_argument("--ip", default=None, help="the stack's address/prefix, e.g. 192.0.2.2/24")
     link.add_argument("--gateway", default=None,
                       help="default gateway address, on the --ip subnet")
@@ -491,6 +503,13 @@ def check_flags(r, flags_cfg):
             except ValueError as e:
                 raise SystemExit("ustack: %s %s: %s" % (flag, r[key], str(e).replace(
                     "dhcp: ", "")))
+    check_dpdk(r)
+    if r.get("cpus") is not None:
+        from ustack.ports.cpython import numa
+        try:
+            r["cpu_set"] = numa.check_cpus("--cpus", r["cpus"])
+        except ValueError as e:
+            raise SystemExit("ustack: %s" % (e,))
     src = r["source"]
     check_ifname(src("tap"), r["tap"])
     ip, prefix = check_cidr(src("ip"), r["ip"])
@@ -610,6 +629,52 @@ def _link_value(r, d, k, v):
         d["ip6"].append(v)
 
 
+def check_dpdk(r):
+    """--dpdk-vdev / --dpdk-pci: with --driver dpdk, one of them, in DPDK's syntax; a net_tap
+    device's kernel side is the TAP --host-ip configures (its iface=, default --tap)."""
+    vdev, pci = r.get("dpdk_vdev"), r.get("dpdk_pci")
+    if r["driver"] != "dpdk":
+        for flag, v in (("--dpdk-vdev", vdev), ("--dpdk-pci", pci)):
+            if v is not None:
+                refuse(flag, v, "needs --driver dpdk")
+        return
+    if vdev is not None and pci is not None:
+        refuse("--dpdk-pci", pci, "one device: drop --dpdk-vdev or --dpdk-pci")
+    if pci is not None:
+        if not PCI_ADDR.match(pci):
+            refuse("--dpdk-pci", pci, "not a PCI address (DOMAIN:BUS:DEVICE.FUNCTION, e.g. "
+                   "0000:01:00.0)")
+        if r["host_ip"] is not None:
+            refuse(r["source"]("host_ip"), r["host_ip"], "sets up the kernel's side of a TAP; "
+                   "--dpdk-pci %s has none (the network is beyond the NIC)" % pci)
+        return
+    if vdev is None:
+        vdev = "net_tap0,iface=%s" % r["tap"]
+    m = VDEV.match(vdev)
+    if not m:
+        refuse("--dpdk-vdev", vdev, "not a DPDK Ethernet virtual device (net_NAME[N]"
+               "[,key=value...], e.g. net_tap0,iface=dtap0)")
+    args = dict(kv.split("=", 1) for kv in vdev.split(",")[1:])
+    if m.group(1) == "tap" and "iface" not in args:
+        vdev += ",iface=%s" % r["tap"]
+        args["iface"] = r["tap"]
+    if "iface" in args:  # the kernel's interface: net_tap's TAP, net_af_packet's device
+        check_ifname("--dpdk-vdev", args["iface"])
+        r["tap"] = args["iface"]  # what --host-ip configures and the ready line names
+        r["dpdk_iface"] = args["iface"]
+    if m.group(1) != "tap" and (r["host_ip"] is not None or r.get("host_ip6") is not None):
+        flag = "--host-ip" if r["host_ip"] is not None else "--host-ip6"
+        refuse(flag, r["host_ip"] or r["host_ip6"], "sets up the kernel's side of a TAP; "
+               "--dpdk-vdev %s has none (only net_tap makes one)" % vdev)
+    r["dpdk_vdev"] = vdev
+
+
+# DPDK's device syntax: an Ethernet virtual device (rte_vdev: net_<driver><n>,key=value...)
+# and a PCI address (rte_pci_addr_parse: [domain:]bus:devid.function)
+VDEV = re.compile(r"^net_([a-z_]+?)[0-9]*(,[a-z_]+=[^,=\s]+)*$")
+PCI_ADDR = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
+
+
 def _bare(e):
     m = str(e)
     return m[8:] if m.startswith("config: ") else m
@@ -650,6 +715,9 @@ def resolve(args):
         "driver": getattr(args, "driver", None) or board_value(board, "DRIVER", "tap"),
         "driver_flag": getattr(args, "driver", None),
         "tap": args.tap or board_value(board, "TAP", "ustack0"),
+        "dpdk_vdev": getattr(args, "dpdk_vdev", None),
+        "dpdk_pci": getattr(args, "dpdk_pci", None),
+        "cpus": getattr(args, "cpus", None),
         # a multi-queue TAP keeps the flows we talk to apart from a flood (hal/tap.py)
         "tap_queues": board_value(board, "TAP_QUEUES", 8),
         "ip": args.ip or board_value(board, "IP", "192.0.2.2/24"),
@@ -681,6 +749,11 @@ def resolve(args):
         cfg["IPV6"] = True   # the link-local address is always on (issue 9)
     check_flags(r, flags_cfg)
     r["links"] = check_links(r, getattr(args, "runtime", "cpython"))
+    if str(getattr(args, "runtime", "cpython")) == "micropython":
+        for flag, key in (("--dpdk-vdev", "dpdk_vdev"), ("--dpdk-pci", "dpdk_pci"),
+                          ("--cpus", "cpus")):
+            if getattr(args, key, None) is not None:
+                refuse(flag, getattr(args, key), "runs under --runtime cpython only")
     if str(getattr(args, "runtime", "cpython")) == "micropython" and (r["ip6"] or
                                                                      r["host_ip6"]):
         flag, v = ("--ip6", r["ip6"][0]) if r["ip6"] else ("--host-ip6", r["host_ip6"])
@@ -742,7 +815,15 @@ def check_link(r, runtime="cpython"):
             refuse(r["source"]("host_ip"), r["host_ip"], "sets up the kernel's side of a TAP; "
                    "--driver %s has none (the network is beyond the device)" % kind)
         return
-    if kind == "afpacket":
+    if kind == "dpdk":
+        from ustack.hal.dpdk import driver as dpdk
+        try:
+            dpdk.binding()
+        except ImportError as e:
+            raise SystemExit("ustack: --driver dpdk: %s" % (e,))
+        check_privileges("--driver dpdk", "DPDK's port and its memory",
+                         (CAP_NET_ADMIN, CAP_NET_RAW))
+    elif kind == "afpacket":
         check_privileges("--driver afpacket", "a veth pair and an AF_PACKET socket",
                          (CAP_NET_ADMIN, CAP_NET_RAW))
     elif not _tap_prepared(r["tap"]):
@@ -789,10 +870,20 @@ def make_driver(r, pcap=None):
             from ustack.hal.pcap import Pcap
             drv = Pcap(drv, pcap)
         return drv
+    if kind == "dpdk" and not r.get("dpdk_iface"):
+        from ustack.hal.dpdk.driver import Dpdk  # a NIC: no kernel side to set up
+        drv = Dpdk(vdev=r["dpdk_vdev"], pci=r["dpdk_pci"], mac=mac, mtu=r["mtu"])
+        if pcap:
+            from ustack.hal.pcap import Pcap
+            drv = Pcap(drv, pcap)
+        return drv
     from ustack.ports.cpython import hostlink
     hostlink.check_ifname(r["tap"])  # before the kernel cuts it short (TUNSETIFF)
     theirs = hostlink.exists(r["tap"])  # a persistent TAP (ip tuntap add) outlives us
-    if kind == "tap":
+    if kind == "dpdk":
+        from ustack.hal.dpdk.driver import Dpdk  # net_tap makes the TAP r["tap"] (its iface)
+        drv = Dpdk(vdev=r["dpdk_vdev"], mac=mac, mtu=r["mtu"])
+    elif kind == "tap":
         from ustack.hal.tap import Tap
         drv = Tap(r["tap"], mac=mac, mtu=r["mtu"], queues=r["tap_queues"])
     else:
@@ -830,6 +921,14 @@ def open_driver(r, pcap=None):
         if pcap and e.filename == pcap:
             refuse("--pcap", pcap, e.strerror or e)
         raise SystemExit("ustack: %s" % hostlink.explain_open(e, r["driver"], r["tap"]))
+
+
+def place_io(r):
+    """NUMA (issue 13): this thread, and the I/O thread it starts, onto the CPUs of the NIC's
+    node (or --cpus) before the driver's and the stack's packet pools are allocated, so their
+    pages land on that node (ports/cpython/numa.py)."""
+    from ustack.ports.cpython import numa
+    return numa.place(nic=r["tap"], pci=r.get("dpdk_pci"), cpus=r.get("cpu_set"))
 
 
 def log_line(line):
@@ -1011,6 +1110,7 @@ def cmd_up(args):
     st = runner = None
     try:
         if not _stop:
+            placement = place_io(r)
             drv = open_driver(r, args.pcap)
             try:
                 links = open_links(r)
@@ -1051,10 +1151,10 @@ def cmd_up(args):
         with runner.lock:
             extra += ip6_str(st) + links_str(st)
         print("ready driver=%s tap=%s ip=%s/%d mac=%s runtime=cpython compiled=%s serve=%s "
-              "name=%s%s" % (
+              "%s name=%s%s" % (
                   r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, mac_str(iface.mac),
-                  ustack.compiled, ",".join(started) or "-", control.name if control else "-",
-                  extra), flush=True)
+                  ustack.compiled, ",".join(started) or "-", placement.field(),
+                  control.name if control else "-", extra), flush=True)
     last = t0
     sampler = ctlcli.StatsLine(st, t0)
     try:
@@ -1275,6 +1375,7 @@ def cmd_run(args):
     r = resolve(args)
     check_link(r)
     stop_on_signals()
+    placement = place_io(r)
     drv = open_driver(r, args.pcap)
     st = make_stack(r, drv)
     host = Host(st)
@@ -1292,9 +1393,10 @@ def cmd_run(args):
     if r.get("ip6"):
         wait_dad(st, host.lock, lambda: False)   # the program may use --ip6 at once
     extra += ip6_str(st)
-    sys.stderr.write("ready driver=%s tap=%s ip=%s/%d runtime=cpython compiled=%s serve=%s%s\n" % (
-        r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, ustack.compiled,
-        ",".join(started) or "-", extra))
+    sys.stderr.write("ready driver=%s tap=%s ip=%s/%d runtime=cpython compiled=%s serve=%s "
+                     "%s%s\n" % (r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix,
+                                  ustack.compiled, ",".join(started) or "-", placement.field(),
+                                  extra))
     sys.stderr.flush()
     code = 0
     try:

@@ -1,0 +1,88 @@
+"""The DPDK driver beside the plain TAP driver in the same run: ping RTT and TCP bulk each way
+(chargen to Linux, Linux to discard) through `ustack up --driver dpdk` (net_tap, EAL without
+hugepages) and `ustack up --driver tap`, the Linux kernel of a throwaway namespace as the
+client. Needs root and the DPDK binding (hal/dpdk/README.md).
+
+    python -m benchmarks.dpdk_bench [--mb 20] [--pings 200]
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tests.netns import Netns, StackProc, STACK_IP  # noqa: E402
+
+CLIENT = r"""
+import json, socket, time
+ip = %r; n = %d * 1000 * 1000
+out = {}
+c = socket.create_connection((ip, 19), timeout=10)
+got = 0; t = time.perf_counter(); buf = bytearray(1 << 20)
+while got < n:
+    k = c.recv_into(buf)
+    if not k: break
+    got += k
+out["rx_mb_s"] = got / (time.perf_counter() - t) / 1e6
+c.close()
+c = socket.create_connection((ip, 9), timeout=10)
+blk = b"x" * (1 << 20); t = time.perf_counter(); left = n
+while left > 0:
+    c.sendall(blk); left -= len(blk)
+c.shutdown(socket.SHUT_WR); c.recv(10)
+out["tx_mb_s"] = n / (time.perf_counter() - t) / 1e6
+c.close()
+print(json.dumps(out))
+"""
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of process pid so far (all its threads)."""
+    with open("/proc/%d/stat" % pid) as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(driver, mb, pings):
+    ns = Netns("dpb")
+    try:
+        s = StackProc(ns, "--driver", driver, "--serve", "chargen,discard",
+                      tap="dtap0" if driver == "dpdk" else "ustk0")
+        try:
+            r = ns.run(["ping", "-q", "-c", str(pings), "-i", "0.01", STACK_IP], timeout=120)
+            m = re.search(r"= [\d.]+/([\d.]+)/[\d.]+/([\d.]+) ms", r.stdout)
+            row = {"driver": driver, "ping_avg_ms": float(m.group(1)) if m else None,
+                   "ping_mdev_ms": float(m.group(2)) if m else None}
+            c0 = cpu_s(s.p.pid)
+            r = ns.python(CLIENT % (STACK_IP, mb), timeout=300)
+            row["stack_cpu_s_per_gb"] = (cpu_s(s.p.pid) - c0) / (2 * mb / 1000.0)
+            row.update(json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr[-500:]})
+        finally:
+            c = s.stop()
+        row["frames"] = c.get("link.dpdk_rx_frames")
+        return row
+    finally:
+        ns.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=20, help="MB each way")
+    ap.add_argument("--pings", type=int, default=200)
+    a = ap.parse_args()
+    rows = [measure(d, a.mb, a.pings) for d in ("tap", "dpdk")]
+    print("| driver | ping avg (ms) | mdev | chargen -> Linux MB/s | Linux -> discard MB/s | "
+          "stack CPU s/GB |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print("| %s | %s | %s | %.1f | %.1f | %.1f |" % (
+            r["driver"], r["ping_avg_ms"], r["ping_mdev_ms"], r.get("rx_mb_s", 0),
+            r.get("tx_mb_s", 0), r.get("stack_cpu_s_per_gb", 0)))
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
