@@ -22,7 +22,7 @@ ICMP6_COUNTERS = wi.ND_DROPS + (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_request", "rx_echo_reply",
     "rx_ns", "rx_na", "rx_ra", "rx_ns_not_ours", "rx_ns_tentative", "rx_dad_duplicate",
     "rx_errors", "rx_error_short", "rx_error_unknown", "rx_ignored", "tx_echo_reply",
-    "tx_ns", "tx_na", "tx_errors",
+    "tx_ns", "tx_na", "tx_rs", "tx_errors",
     "tx_error_not_allowed", "tx_error_rate_limited", "tx_no_buffer", "tx_no_source",
 )
 
@@ -252,6 +252,22 @@ class ICMPv6:
             dst = self.grp
         self.stats.tx_ns += 1
         v6.output(pb, w.NH_ICMPV6, src, dst, wi.CSUM, wi.ND_HOP_LIMIT, 0, iface, src is None)
+
+    def send_rs(self, iface):
+        """RFC 4861 6.3.7 / 4.1: a Router Solicitation to ff02::2; from a usable link-local
+        address with our MAC as source link-layer option, else from :: without it."""
+        v6 = self.v6
+        pb = v6.alloc_tx()
+        if pb is None:
+            self.stats.tx_no_buffer += 1
+            return
+        k = v6.source_for(addr6.ALL_ROUTERS, 0, iface)
+        if k >= 0 and v6.ifaces[k] is not iface:
+            k = -1                  # 6.3.7: one of this interface's addresses, or ::
+        pb.n = wi.write_rs(pb.buf, pb.off, iface.mac if k >= 0 else None)
+        self.stats.tx_rs += 1
+        v6.output(pb, w.NH_ICMPV6, v6.addrs[k] if k >= 0 else None, addr6.ALL_ROUTERS, wi.CSUM,
+                  wi.ND_HOP_LIMIT, 0, iface, k < 0)
 
     def send_na(self, iface, target, dst, flags):
         v6 = self.v6

@@ -185,7 +185,8 @@ class TcpSocket(so.Socket):
         self.rcvbuf = _bufsize(self.rcvbuf, tcp.rcv_buf)
         self.sndbuf = _bufsize(self.sndbuf, tcp.snd_buf)
         self._setup(tcb)
-        tcb.iface_mtu = iface.mtu
+        # IPv6: the link MTU a Router Advertisement may have lowered (RFC 4861 6.3.4)
+        tcb.iface_mtu = getattr(iface, "mtu6", iface.mtu) if len(ip) == 16 else iface.mtu
         tcb.state = T.SYN_SENT
         tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap) if tcp.wscale else 0
         tcp.set_iss(tcb)
