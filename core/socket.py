@@ -18,6 +18,9 @@ IPPROTO_IP = 0
 IPPROTO_ICMP = 1
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
+IPPROTO_IPV6 = 41
+IPPROTO_ICMPV6 = 58
+IPV6_V6ONLY = 26     # Linux's: the socket takes IPv6 only (no v4-mapped peers)
 SOL_SOCKET = 1
 SO_REUSEADDR = 2
 SO_TYPE = 3
@@ -77,7 +80,9 @@ def parse_addr(addr, op="connect", family=AF_INET):
     does; a wrong shape or type raises what CPython's socket raises (TypeError,
     OverflowError naming op), an address that is no IPv4 address OSError. AF_INET6's
     (host, port[, flowinfo[, scope_id]]): (16 bytes, port); a '%zone' suffix is accepted
-    and ignored (link-scope traffic leaves by the first link in this slice)."""
+    and ignored (link-scope traffic leaves by the first link in this slice). An IPv4-mapped
+    ::ffff:a.b.c.d (RFC 4291 2.5.5.2) comes back as its 4 IPv4 bytes: the socket speaks
+    IPv4 to it (RFC 3493 3.7), unless IPV6_V6ONLY forbids (Socket.check_mapped)."""
     if family == AF_INET6:
         return parse_addr6(addr, op)
     if family != AF_INET:
@@ -126,9 +131,32 @@ def parse_addr6(addr, op):
     if host == "localhost":
         return LOOPBACK6, port
     try:
-        return addr6.pton(addr6.split_zone(host)[0]), port
+        a = addr6.pton(addr6.split_zone(host)[0])
     except (ValueError, OSError):
         raise oserror(EAFNOSUPPORT if ":" not in host else EINVAL)
+    if addr6.is_v4mapped(a, 0):
+        return a[12:], port
+    return a, port
+
+
+def _zero(a):
+    for x in a:
+        if x:
+            return False
+    return True
+
+
+def binds_overlap(o, s, ip):
+    """Would socket s bound to ip share socket o's address space on one port? The same
+    family: either is the wildcard or both are the same address. IPv4 and IPv6: only when
+    the IPv6 one is a dual :: (no IPV6_V6ONLY), which holds every IPv4 address too (Linux:
+    EADDRINUSE for 0.0.0.0 and :: on one port unless the IPv6 socket is V6ONLY)."""
+    a = o.local_ip
+    if len(a) == len(ip):
+        return _zero(a) or _zero(ip) or a == ip
+    if len(a) == 16:
+        return o.dual()
+    return s.family == AF_INET6 and not s.v6only and _zero(ip)
 
 
 def check_int(v):
@@ -168,9 +196,12 @@ def check_data(data):
         raise TypeError("a bytes-like object is required, not 'str'")
 
 
-def fmt_addr(a, port):
-    """An address (its length says the family) and port as a socket address tuple."""
+def fmt_addr(a, port, family=AF_INET):
+    """An address (its length says the family) and port as a socket address tuple; an IPv4
+    address on an AF_INET6 socket as the v4-mapped ::ffff:a.b.c.d (RFC 3493 3.7)."""
     if len(a) == 4:
+        if family == AF_INET6:
+            return ("::ffff:" + ip4.ntoa(a), port, 0, 0)
         return (ip4.ntoa(a), port)
     if len(a) == 16:
         from ustack.core import addr6
@@ -178,9 +209,12 @@ def fmt_addr(a, port):
     raise oserror(EAFNOSUPPORT)
 
 
-def fmt_addr_at(b, o, family, port):
-    """The address of family at b[o] and port as a socket address tuple (recvfrom's)."""
+def fmt_addr_at(b, o, family, port, sock_family=AF_INET):
+    """The address of family at b[o] and port as a socket address tuple (recvfrom's): on
+    an AF_INET6 socket an IPv4 source is v4-mapped (RFC 3493 3.7)."""
     if family == AF_INET:
+        if sock_family == AF_INET6:
+            return ("::ffff:" + ip4.ntoa(b, o), port, 0, 0)
         return (ip4.ntoa(b, o), port)
     if family == AF_INET6:
         from ustack.core import addr6
@@ -212,6 +246,7 @@ class Socket:
         self.tos = 0
         self.rcvbuf = 0
         self.sndbuf = 0
+        self.v6only = False   # IPV6_V6ONLY: 0 by default, as Linux's bindv6only=0
         self.on_event = None  # port hook: readiness changed
 
     # ---- blocking -------------------------------------------------------------------------
@@ -254,13 +289,28 @@ class Socket:
 
     def getsockname(self):
         self._check_open()
-        return fmt_addr(self.local_ip, self.local_port)
+        return fmt_addr(self.local_ip, self.local_port, self.family)
 
     def getpeername(self):
         self._check_open()
         if self.remote_port == 0:
             raise oserror(ENOTCONN)
-        return fmt_addr(self.remote_ip, self.remote_port)
+        return fmt_addr(self.remote_ip, self.remote_port, self.family)
+
+    def check_mapped(self, ip, err):
+        """An IPv4 address (v4-mapped, parse_addr6) given to an AF_INET6 socket: refused
+        with err when the socket is IPV6_V6ONLY (Linux: EINVAL for bind, ENETUNREACH for
+        connect and sendto), or when the socket is bound to an IPv6 address other than ::
+        (it cannot be the source of an IPv4 datagram)."""
+        if self.family == AF_INET6 and len(ip) == 4:
+            li = self.local_ip
+            if self.v6only or (len(li) == 16 and not _zero(li)):
+                raise oserror(err)
+
+    def dual(self):
+        """An AF_INET6 socket bound to :: without IPV6_V6ONLY: IPv4 peers reach it too."""
+        li = self.local_ip
+        return not self.v6only and len(li) == 16 and _zero(li) and self.family == AF_INET6
 
     def setsockopt(self, level, opt, value):
         self._check_open()
@@ -291,6 +341,10 @@ class Socket:
                 self._ip_opts_changed()
             elif not self._setopt(level, opt, value):
                 raise oserror(ENOPROTOOPT)
+        elif level == IPPROTO_IPV6 and opt == IPV6_V6ONLY and self.family == AF_INET6:
+            if self.local_port and self.type != SOCK_RAW:
+                raise oserror(EINVAL)    # Linux: only before the socket is bound
+            self.v6only = v != 0
         elif not self._setopt(level, opt, value):
             raise oserror(ENOPROTOOPT)
 
@@ -322,6 +376,8 @@ class Socket:
                 return self.rcvbuf
             if opt == SO_SNDBUF:
                 return self.sndbuf
+        if level == IPPROTO_IPV6 and opt == IPV6_V6ONLY and self.family == AF_INET6:
+            return int(self.v6only)
         if level == IPPROTO_IP:
             if opt == IP_TTL:
                 return self.ttl or self.stack.ipv4.ttl

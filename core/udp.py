@@ -145,6 +145,7 @@ class UdpSocket(so.Socket):
         if self.local_port:
             raise oserror(EINVAL)
         ip, port = so.parse_addr(addr, "bind", self.family)
+        self.check_mapped(ip, EINVAL)
         self.stack.udp.bind(self, ip, port)
 
     def connect(self, addr):
@@ -152,8 +153,9 @@ class UdpSocket(so.Socket):
         ip, port = so.parse_addr(addr, "connect", self.family)
         if port == 0:
             raise oserror(EINVAL)
+        self.check_mapped(ip, ENETUNREACH)
         if is_any(ip):
-            ip = so.loopback_addr(self.family)
+            ip = so.loopback_addr(self.family if len(ip) == 16 else so.AF_INET)
         if (ip == ip4.BROADCAST or self.stack.is_broadcast(ip)) and not self.broadcast:
             raise oserror(EACCES)
         udp = self.stack.udp
@@ -203,6 +205,7 @@ class UdpSocket(so.Socket):
         so.check_data(data)
         # a connected socket may still name a destination (Linux sends there, as CPython shows)
         ip, port = so.parse_addr(addr, "sendto", self.family)
+        self.check_mapped(ip, ENETUNREACH)
         if self.shut_wr:
             raise oserror(EPIPE)
         if port == 0:
@@ -223,12 +226,14 @@ class UdpSocket(so.Socket):
         if not self.local_port:
             udp.bind(self, so.any_addr(self.family), 0)
         li = self.local_ip
+        if len(li) != len(ip):
+            li = ip4.ANY          # a dual :: socket to an IPv4 peer (check_mapped let it)
         if (li[0] | li[1] | li[2] | li[3]) and li[0] < 224 and \
                 stack.ip.local_iface(li, 0, len(li)) is None and not stack.is_broadcast(li):
             # the bound address left the interface (a DHCP lease ended): never send from an
             # address that is no longer ours - Linux's errno for it is ENETUNREACH
             raise oserror(ENETUNREACH)
-        err = udp.output(self.local_ip, self.local_port, ip, port, data, n, self.ttl, self.tos)
+        err = udp.output(li, self.local_port, ip, port, data, n, self.ttl, self.tos)
         if err:
             raise oserror(err)
         return n
@@ -326,7 +331,7 @@ class UdpSocket(so.Socket):
         it on input), its port in the UDP header in front of the payload."""
         b = pb.buf
         u = pb.off - 8
-        return so.fmt_addr_at(b, pb.tag, pb.family, (b[u] << 8) | b[u + 1])
+        return so.fmt_addr_at(b, pb.tag, pb.family, (b[u] << 8) | b[u + 1], self.family)
 
     def close(self):
         if not self.closed:
@@ -353,8 +358,7 @@ class UDP:
             port = self._ephemeral()
         else:
             for o in self.sockets:
-                if o.local_port == port and o is not s and len(o.local_ip) == len(ip) and (
-                        is_any(o.local_ip) or is_any(ip) or o.local_ip == ip) and \
+                if o.local_port == port and o is not s and so.binds_overlap(o, s, ip) and \
                         not (o.reuseaddr and s.reuseaddr):
                     raise oserror(EADDRINUSE)
         s.local_ip = ip
@@ -421,7 +425,10 @@ class UDP:
             sc = 0
             li = s.local_ip
             if len(li) != alen:
-                continue  # a socket of the other family
+                # a socket of the other family; a dual :: one takes IPv4 (RFC 3493 3.7)
+                if alen != 4 or s.v6only or s.connected or not is_any(li):
+                    continue
+                li = ip4.ANY
             # (IPv4's wildcard and address tests inlined: is_any and addr_eq without calls)
             if (li[0] | li[1] | li[2] | li[3]) if alen == 4 else not is_any(li):
                 if not ((li[0] == b[d] and li[1] == b[d + 1] and li[2] == b[d + 2] and

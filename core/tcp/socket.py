@@ -61,6 +61,7 @@ class TcpSocket(so.Socket):
         if self.local_port:
             raise oserror(EINVAL)
         ip, port = so.parse_addr(addr, "bind", self.family)
+        self.check_mapped(ip, EINVAL)
         self.tcp.bind(self, ip, port)
 
     def listen(self, backlog=None):
@@ -72,9 +73,7 @@ class TcpSocket(so.Socket):
             tcp.bind(self, so.any_addr(self.family), 0)
         for o in tcp.listeners:
             if o is not self and o.local_port == self.local_port and \
-                    len(o.local_ip) == len(self.local_ip) and (
-                    is_any(o.local_ip) or is_any(self.local_ip) or
-                    o.local_ip == self.local_ip):
+                    so.binds_overlap(o, self, self.local_ip):
                 raise oserror(EADDRINUSE)
         if backlog is None:
             backlog = tcp.backlog
@@ -118,7 +117,7 @@ class TcpSocket(so.Socket):
         self.tcp.bound.append(s)
         if tcb.state == T.CLOSED and tcb.error:
             s.so_error = tcb.error
-        return s, so.fmt_addr(tcb.remote_ip, tcb.remote_port)
+        return s, so.fmt_addr(tcb.remote_ip, tcb.remote_port, self.family)
 
     # ---- connecting ----------------------------------------------------------------------
     def connect(self, addr):
@@ -155,8 +154,11 @@ class TcpSocket(so.Socket):
                 self._block(self._connected)
             return self._connect_done()
         ip, port = so.parse_addr(addr, "connect", self.family)
+        if self.family == so.AF_INET6 and len(ip) == 4 and \
+                (self.v6only or not is_any(self.local_ip) and len(self.local_ip) == 16):
+            return ENETUNREACH    # Linux: no v4-mapped peer for a V6ONLY socket
         if is_any(ip):
-            ip = so.loopback_addr(self.family)
+            ip = so.loopback_addr(self.family if len(ip) == 16 else so.AF_INET)
         stack = self.stack
         tcp = self.tcp
         if 224 <= ip[0] <= 239 or stack.is_broadcast(ip):

@@ -244,14 +244,15 @@ def test_ipv6_frames_are_dropped_when_ipv6_is_off():
     assert b.counters()["b0.rx_unknown_ethertype"] >= 1
 
 
-def test_ipv4_and_ipv6_listeners_share_a_port():
-    # the families' wildcards are different addresses (as IPV6_V6ONLY on Linux): the
-    # services of `ustack up --serve` listen on both
+def test_ipv4_and_ipv6_listeners_share_a_port_when_the_ipv6_one_is_v6only():
+    # as on Linux: a dual :: holds the IPv4 port too, so the services of `ustack up
+    # --serve` set IPV6_V6ONLY on their IPv6 sockets to listen on both families
     bench = Bench6()
     for typ in (so.SOCK_STREAM, so.SOCK_DGRAM):
         s4 = bench.b.socket(so.AF_INET, typ)
         s4.bind(("", 7))
         s6 = bench.b.socket(so.AF_INET6, typ)
+        s6.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
         s6.bind(("", 7))
         if typ == so.SOCK_STREAM:
             s4.listen(1)

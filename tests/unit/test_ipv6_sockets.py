@@ -1,0 +1,160 @@
+"""Dual-stack sockets (RFC 3493 3.7, Linux's bindv6only=0): an AF_INET6 socket without
+IPV6_V6ONLY bound to :: serves IPv4 peers too, naming them ::ffff:a.b.c.d; it can connect
+and send to a v4-mapped address; IPV6_V6ONLY=1 refuses all of that with Linux's errnos; a
+dual :: and an IPv4 socket cannot share a port, a V6ONLY one can. Each errno here is what
+CPython's socket module raises on Linux for the same call."""
+from ustack.core import socket as so
+from tests.unit.test_ipv6_two_stacks import Bench6
+
+A4 = "192.0.2.10"
+B4 = "192.0.2.11"
+EINVAL = 22
+EADDRINUSE = 98
+ENETUNREACH = 101
+ECONNREFUSED = 111
+EINPROGRESS = 115
+ENOPROTOOPT = 92
+
+
+def oserr(fn, *args):
+    try:
+        fn(*args)
+    except OSError as e:
+        return e.args[0]
+    return 0
+
+
+def connected(bench, c, addr):
+    c.setblocking(False)
+    assert c.connect_ex(addr) == EINPROGRESS
+    errs = []
+    assert bench.until(lambda: errs.append(c.getsockopt(so.SOL_SOCKET, so.SO_ERROR)) or
+                       errs[-1] != 0 or c.tcb is not None and c.tcb.state >= 4)
+    return errs[-1]
+
+
+def test_v6only_is_off_by_default_and_set_only_before_bind():
+    bench = Bench6()
+    s = bench.b.socket(so.AF_INET6, so.SOCK_STREAM)
+    assert s.getsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY) == 0
+    s.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
+    assert s.getsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY) == 1
+    s.bind(("", 8000))
+    assert oserr(s.setsockopt, so.IPPROTO_IPV6, so.IPV6_V6ONLY, 0) == EINVAL
+    s4 = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
+    assert oserr(s4.setsockopt, so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1) == ENOPROTOOPT
+
+
+def test_dual_tcp6_listener_accepts_an_ipv4_client_and_names_it_v4_mapped():
+    bench = Bench6()
+    ls = bench.b.socket(so.AF_INET6, so.SOCK_STREAM)
+    ls.bind(("", 8000))
+    ls.listen(2)
+    ls.setblocking(False)
+    c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+    assert connected(bench, c, (B4, 8000)) == 0
+    assert bench.until(lambda: ls.readable())
+    s, peer = ls.accept()
+    assert peer == ("::ffff:" + A4, c.getsockname()[1], 0, 0)
+    assert s.getsockname() == ("::ffff:" + B4, 8000, 0, 0)
+    assert s.getpeername() == peer
+    c.send(b"four")
+    assert bench.until(lambda: s.readable())
+    assert s.recv(10) == b"four"
+
+
+def test_v6only_tcp6_listener_refuses_ipv4_clients():
+    bench = Bench6()
+    ls = bench.b.socket(so.AF_INET6, so.SOCK_STREAM)
+    ls.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
+    ls.bind(("", 8000))
+    ls.listen(2)
+    c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+    assert connected(bench, c, (B4, 8000)) == ECONNREFUSED
+
+
+def test_ipv4_listener_never_takes_ipv6_connections():
+    bench = Bench6()
+    ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 8000))
+    ls.listen(2)
+    c = bench.a.socket(so.AF_INET6, so.SOCK_STREAM)
+    assert connected(bench, c, ("2001:db8::b", 8000)) == ECONNREFUSED
+
+
+def test_tcp6_socket_connects_to_a_v4_mapped_address():
+    bench = Bench6()
+    ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 8000))
+    ls.listen(2)
+    c = bench.a.socket(so.AF_INET6, so.SOCK_STREAM)
+    assert connected(bench, c, ("::ffff:" + B4, 8000)) == 0
+    assert c.getpeername() == ("::ffff:" + B4, 8000, 0, 0)
+    assert c.getsockname()[0] == "::ffff:" + A4
+    s, peer = ls.accept()
+    assert peer[0] == A4
+
+
+def test_v6only_socket_cannot_use_v4_mapped_addresses():
+    bench = Bench6()
+    for typ in (so.SOCK_STREAM, so.SOCK_DGRAM):
+        s = bench.a.socket(so.AF_INET6, typ)
+        s.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
+        assert oserr(s.bind, ("::ffff:" + A4, 0)) == EINVAL
+        if typ == so.SOCK_STREAM:
+            assert oserr(s.connect, ("::ffff:" + B4, 8000)) == ENETUNREACH
+        else:
+            assert oserr(s.connect, ("::ffff:" + B4, 8000)) == ENETUNREACH
+            assert oserr(s.sendto, b"x", ("::ffff:" + B4, 8000)) == ENETUNREACH
+
+
+def test_dual_udp6_socket_receives_ipv4_and_answers_through_the_mapped_address():
+    bench = Bench6()
+    srv = bench.b.socket(so.AF_INET6, so.SOCK_DGRAM)
+    srv.bind(("", 7))
+    srv.setblocking(False)
+    cli = bench.a.socket(so.AF_INET, so.SOCK_DGRAM)
+    cli.setblocking(False)
+    cli.sendto(b"hello four", (B4, 7))
+    assert bench.until(lambda: srv.readable())
+    data, peer = srv.recvfrom(100)
+    assert data == b"hello four"
+    assert peer == ("::ffff:" + A4, cli.getsockname()[1], 0, 0)
+    srv.sendto(b"back", peer)
+    assert bench.until(lambda: cli.readable())
+    assert cli.recvfrom(100) == (b"back", (B4, 7))
+
+
+def test_v6only_udp6_socket_does_not_receive_ipv4():
+    bench = Bench6()
+    srv = bench.b.socket(so.AF_INET6, so.SOCK_DGRAM)
+    srv.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
+    srv.bind(("", 7))
+    cli = bench.a.socket(so.AF_INET, so.SOCK_DGRAM)
+    cli.sendto(b"x", (B4, 7))
+    bench.run(20)
+    assert not srv.readable()
+    assert bench.b.udp.stats.rx_no_port == 1
+
+
+def test_dual_and_ipv4_wildcards_cannot_share_a_port_v6only_can():
+    bench = Bench6()
+    for typ in (so.SOCK_STREAM, so.SOCK_DGRAM):
+        s4 = bench.b.socket(so.AF_INET, typ)
+        s4.bind(("", 9000))
+        d = bench.b.socket(so.AF_INET6, typ)
+        assert oserr(d.bind, ("", 9000)) == EADDRINUSE
+        v = bench.b.socket(so.AF_INET6, typ)
+        v.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
+        v.bind(("", 9000))
+        # the other order: a dual :: first keeps IPv4's wildcard and its addresses
+        d2 = bench.b.socket(so.AF_INET6, typ)
+        d2.bind(("", 9001))
+        assert oserr(bench.b.socket(so.AF_INET, typ).bind, ("", 9001)) == EADDRINUSE
+        assert oserr(bench.b.socket(so.AF_INET, typ).bind, (B4, 9001)) == EADDRINUSE
+        # an IPv6 socket on a specific IPv6 address holds no IPv4 address
+        g = bench.b.socket(so.AF_INET6, typ)
+        g.bind(("2001:db8::b", 9002))
+        bench.b.socket(so.AF_INET, typ).bind(("", 9002))
+        for s in (s4, d, v, d2, g):
+            s.close()
