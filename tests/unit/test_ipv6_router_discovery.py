@@ -195,3 +195,20 @@ def test_deprecated_slaac_address_is_not_chosen_for_new_traffic():
     # RFC 6724 rule 3 beats rule 8: even to a destination inside 2001:db8:6::/64
     src = v6.source_for(addr6.pton("2001:db8:6::99"), 0, bench.ia)
     assert addr6.ntop(v6.addrs[src]) != "2001:db8:6::ff:fe00:a"
+
+
+def test_control_channel_ip6_shows_what_the_ra_taught():
+    from ustack.core.ctl import Server
+    bench = Bench6()
+    router = bench.wire.port(RMAC)
+    f = ra_with(RMAC, "fe80::1", mtu=1400)
+    router.send(f, len(f))
+    bench.run(3000)
+    r = Server(bench.a).handle({"v": 1, "op": "ip6"})
+    d = r["data"] if "data" in r else r
+    link = d["links"][0]
+    assert link["mtu6"] == 1400 and link["routers"] == ["fe80::1"]
+    assert link["prefixes"] == ["2001:db8:5::/64"]
+    assert {"addr": "2001:db8:5::ff:fe00:a", "prefix": 128, "dev": "a0", "tentative": False,
+            "duplicate": False, "deprecated": False} in d["addrs"]
+    assert {"dst": "::", "prefix": 0, "via": "fe80::1", "dev": "a0"} in d["routes"]
