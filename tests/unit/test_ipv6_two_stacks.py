@@ -320,3 +320,16 @@ def test_tcp6_connect_to_a_closed_port_is_refused_by_rst():
     assert bench.until(lambda: errs.append(c.getsockopt(so.SOL_SOCKET, so.SO_ERROR)) or
                        errs[-1] != 0)
     assert errs[-1] == 111   # ECONNREFUSED: B's RST went back over IPv6 (RFC 9293 3.10.7.1)
+
+
+def test_pinger6_sends_echo_requests_and_matches_the_replies():
+    # what `ustack ping -6` drives (RFC 4443 4.1/4.2): replies matched by identifier
+    bench = Bench6()
+    p = bench.a.icmp6.pinger(GB, 100)
+    for seq in range(3):
+        assert p.send(seq, bench.t)
+        assert bench.until(lambda: p.received == seq + 1)
+    assert p.sent == 3 and p.duplicates == 0
+    assert bench.b.icmp6.stats.tx_echo_reply == 3
+    p.close()
+    assert bench.a.icmp6.pingers == []
