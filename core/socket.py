@@ -5,7 +5,7 @@ which a port implements (drive the stack in this thread until ready, or wait on 
 while another thread drives it). Errors are OSError with the errno a BSD socket gives.
 """
 from ustack.core.compat import (
-    EAGAIN, EBADF, EINVAL, ENOPROTOOPT, EAFNOSUPPORT, EPROTONOSUPPORT, ENOTCONN,
+    EAGAIN, EBADF, EINVAL, ENOPROTOOPT, EAFNOSUPPORT, EPROTONOSUPPORT, ENOTCONN, ENETUNREACH,
     oserror, timeout_error)
 from ustack.core.wire import ipv4 as ip4
 
@@ -144,6 +144,54 @@ def _zero(a):
         if x:
             return False
     return True
+
+
+def is_link_local6(a):
+    return len(a) == 16 and a[0] == 0xFE and (a[1] & 0xC0) == 0x80
+
+
+def scope_iface(stack, addr, ip, strict):
+    """The interface a link-local ip (RFC 4007 6) of the AF_INET6 socket address addr
+    leaves by: its '%zone' (an interface name) or its scope_id (the interface's position in
+    stack.ifaces, from 1: what scope_id_of reports), else the only IPv6 link. An unknown
+    zone: ENETUNREACH (Linux's for a scope_id no interface has). None without a zone on a
+    stack of several links - strict (connect): EINVAL, as Linux refuses it."""
+    zone = None
+    h = addr[0]
+    if isinstance(h, str) and "%" in h:
+        zone = h[h.find("%") + 1:]
+    elif len(addr) == 4 and addr[3]:
+        zone = check_int(addr[3])
+    links = [i for i in stack.ifaces if i.nd is not None]
+    if zone is None:
+        if len(links) == 1:
+            return links[0]
+        if strict:
+            raise oserror(EINVAL)
+        return None
+    for k in range(len(stack.ifaces)):
+        i = stack.ifaces[k]
+        if (i.name == zone or k + 1 == zone) and i.nd is not None:
+            return i
+    raise oserror(ENETUNREACH)
+
+
+def scope_id_of(stack, a, local):
+    """A link-local address's scope_id for socket names: the position (from 1) in
+    stack.ifaces of the interface holding our address local; 0 for other addresses."""
+    if not is_link_local6(a) or stack.ipv6 is None:
+        return 0
+    return iface_index(stack, stack.ipv6.local_iface(local, 0) if len(local) == 16 else None)
+
+
+def iface_index(stack, iface):
+    """iface's scope_id: its position in stack.ifaces from 1 (0: None or not there)."""
+    k = 0
+    while k < len(stack.ifaces):
+        if stack.ifaces[k] is iface:
+            return k + 1
+        k += 1
+    return 0
 
 
 def binds_overlap(o, s, ip):
@@ -289,13 +337,23 @@ class Socket:
 
     def getsockname(self):
         self._check_open()
-        return fmt_addr(self.local_ip, self.local_port, self.family)
+        return self._name(self.local_ip, self.local_port)
 
     def getpeername(self):
         self._check_open()
         if self.remote_port == 0:
             raise oserror(ENOTCONN)
-        return fmt_addr(self.remote_ip, self.remote_port, self.family)
+        return self._name(self.remote_ip, self.remote_port)
+
+    def _name(self, a, port):
+        """A socket address as Python gives it: v4-mapped on AF_INET6, and a link-local
+        address with the scope_id of the interface the socket uses (RFC 4007 6)."""
+        t = fmt_addr(a, port, self.family)
+        if len(a) == 16 and a[0] == 0xFE:
+            sid = scope_id_of(self.stack, a, self.local_ip)
+            if sid:
+                return (t[0], port, 0, sid)
+        return t
 
     def check_mapped(self, ip, err):
         """An IPv4 address (v4-mapped, parse_addr6) given to an AF_INET6 socket: refused

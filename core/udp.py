@@ -159,9 +159,13 @@ class UdpSocket(so.Socket):
         if (ip == ip4.BROADCAST or self.stack.is_broadcast(ip)) and not self.broadcast:
             raise oserror(EACCES)
         udp = self.stack.udp
+        link = so.scope_iface(self.stack, addr, ip, True) if so.is_link_local6(ip) else None
         if not self.local_port:
             udp.bind(self, so.any_addr(self.family), 0)
-        if is_any(self.local_ip):
+        if link is not None and is_any(self.local_ip):
+            # RFC 4007 6: the zone's link-local address, so replies and sends use that link
+            self.local_ip = bytes(self.stack.source_for_iface(link, ip))
+        elif is_any(self.local_ip):
             self.local_ip = connect_source(self.stack, ip)
         self.remote_ip = ip
         self.remote_port = port
@@ -212,12 +216,18 @@ class UdpSocket(so.Socket):
             raise oserror(EINVAL)
         if (ip == ip4.BROADCAST or self.stack.is_broadcast(ip)) and not self.broadcast:
             raise oserror(EACCES)
+        if so.is_link_local6(ip):
+            link = so.scope_iface(self.stack, addr, ip, False)
+            if link is not None and is_any(self.local_ip):
+                # RFC 4007 6: leave by the zone's link, from its link-local address
+                return self._sendto(data, ip, port,
+                                    bytes(self.stack.source_for_iface(link, ip)))
         return self._sendto(data, ip, port)
 
     def sendall(self, data, flags=0):
         self.send(data, flags)
 
-    def _sendto(self, data, ip, port):
+    def _sendto(self, data, ip, port, src=None):
         n = len(data)
         if n > MAX_PAYLOAD:
             raise oserror(EMSGSIZE)
@@ -225,7 +235,7 @@ class UdpSocket(so.Socket):
         udp = stack.udp
         if not self.local_port:
             udp.bind(self, so.any_addr(self.family), 0)
-        li = self.local_ip
+        li = self.local_ip if src is None else src
         if len(li) != len(ip):
             li = ip4.ANY          # a dual :: socket to an IPv4 peer (check_mapped let it)
         if (li[0] | li[1] | li[2] | li[3]) and li[0] < 224 and \
@@ -331,7 +341,25 @@ class UdpSocket(so.Socket):
         it on input), its port in the UDP header in front of the payload."""
         b = pb.buf
         u = pb.off - 8
-        return so.fmt_addr_at(b, pb.tag, pb.family, (b[u] << 8) | b[u + 1], self.family)
+        t = so.fmt_addr_at(b, pb.tag, pb.family, (b[u] << 8) | b[u + 1], self.family)
+        if pb.family == so.AF_INET6 and b[pb.tag] == 0xFE and (b[pb.tag + 1] & 0xC0) == 0x80:
+            # a link-local source: the scope_id of the link it came by (its destination,
+            # 16 bytes after the source, is one of that link's addresses or groups)
+            sid = self._arrival_scope(b, pb.tag + 16)
+            if sid:
+                return (t[0], t[1], 0, sid)
+        return t
+
+    def _arrival_scope(self, b, d):
+        stack = self.stack
+        v6 = stack.ipv6
+        i = v6.local_iface(b, d) if v6 is not None and b[d] != 0xFF else None
+        if i is None:
+            links = [x for x in stack.ifaces if x.nd is not None]
+            if len(links) != 1:
+                return 0
+            i = links[0]
+        return so.iface_index(stack, i)
 
     def close(self):
         if not self.closed:

@@ -117,7 +117,7 @@ class TcpSocket(so.Socket):
         self.tcp.bound.append(s)
         if tcb.state == T.CLOSED and tcb.error:
             s.so_error = tcb.error
-        return s, so.fmt_addr(tcb.remote_ip, tcb.remote_port, self.family)
+        return s, s._name(tcb.remote_ip, tcb.remote_port)
 
     # ---- connecting ----------------------------------------------------------------------
     def connect(self, addr):
@@ -163,7 +163,13 @@ class TcpSocket(so.Socket):
         tcp = self.tcp
         if 224 <= ip[0] <= 239 or stack.is_broadcast(ip):
             return ENETUNREACH  # RFC 1122 4.2.3.10: MUST reject (Linux's errno)
-        iface = stack.ip.route_out(ip, 0, len(ip))  # 127/8 and our own addresses: "lo"
+        if so.is_link_local6(ip):
+            try:
+                iface = so.scope_iface(stack, addr, ip, True)   # RFC 4007 6: by its zone
+            except OSError as e:
+                return e.args[0]
+        else:
+            iface = stack.ip.route_out(ip, 0, len(ip))  # 127/8 and our own addresses: "lo"
         if iface is None:
             return ENETUNREACH
         li = self.local_ip

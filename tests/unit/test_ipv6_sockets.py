@@ -158,3 +158,94 @@ def test_dual_and_ipv4_wildcards_cannot_share_a_port_v6only_can():
         bench.b.socket(so.AF_INET, typ).bind(("", 9002))
         for s in (s4, d, v, d2, g):
             s.close()
+
+
+class TwoLinks:
+    """Stack A on two links (a0 to B, a1 to C), each stack IPv6 with its link-local only."""
+
+    def __init__(self):
+        from ustack.core.stack import Stack
+        from ustack.hal.loopback import Wire
+        self.t = 1000
+        self.stacks = [Stack({"IPV6": True}) for _ in range(3)]
+        self.a, self.b, self.c = self.stacks
+        for s in self.stacks:
+            s.clock = self.clock
+            s.idle = self.advance
+            s.now = self.t
+        w1 = Wire()
+        w2 = Wire()
+        self.a.add_interface("a0", w1.port(b"\x02\x00\x00\x00\x00\x0a"))
+        self.a.add_interface("a1", w2.port(b"\x02\x00\x00\x00\x01\x0a"))
+        self.b.add_interface("b0", w1.port(b"\x02\x00\x00\x00\x00\x0b"))
+        self.c.add_interface("c0", w2.port(b"\x02\x00\x00\x00\x00\x0c"))
+        self.run(3000)   # DAD
+
+    def clock(self):
+        return self.t
+
+    def advance(self, ms=1):
+        self.t += ms
+        for s in self.stacks:
+            s.poll(self.t)
+
+    def run(self, ms):
+        end = self.t + ms
+        while self.t < end:
+            self.advance()
+
+    def until(self, cond, limit_ms=5000):
+        end = self.t + limit_ms
+        while not cond():
+            if self.t >= end:
+                return False
+            self.advance()
+        return True
+
+
+LL_A0 = "fe80::ff:fe00:a"
+LL_A1 = "fe80::ff:fe00:10a"
+LL_B = "fe80::ff:fe00:b"
+LL_C = "fe80::ff:fe00:c"
+
+
+def test_link_local_connect_without_a_zone_on_two_links_is_einval():
+    n = TwoLinks()
+    for typ in (so.SOCK_STREAM, so.SOCK_DGRAM):
+        s = n.a.socket(so.AF_INET6, typ)
+        s.setblocking(False)
+        assert oserr(s.connect, (LL_B, 8000)) == EINVAL
+        assert oserr(s.connect, (LL_B, 8000, 0, 9)) == ENETUNREACH      # no such link
+    t = n.a.socket(so.AF_INET6, so.SOCK_STREAM)
+    assert t.connect_ex((LL_B, 8000)) == EINVAL
+
+
+def test_zone_name_and_scope_id_pick_the_link_and_names_carry_the_scope_id():
+    n = TwoLinks()
+    ls = n.b.socket(so.AF_INET6, so.SOCK_STREAM)
+    ls.bind(("", 8000))
+    ls.listen(1)
+    ls.setblocking(False)
+    c = n.a.socket(so.AF_INET6, so.SOCK_STREAM)
+    c.setblocking(False)
+    assert c.connect_ex((LL_B + "%a0", 8000)) == EINPROGRESS
+    assert n.until(lambda: ls.readable())
+    s, peer = ls.accept()
+    assert peer[0] == LL_A0 and peer[3] == 1          # B's only link
+    assert n.until(lambda: c.getsockopt(so.SOL_SOCKET, so.SO_ERROR) == 0 and
+                   c.tcb.state >= 4)
+    assert c.getpeername() == (LL_B, 8000, 0, 1)      # a0: A's first link
+    assert c.getsockname()[0] == LL_A0
+    # UDP by scope_id 2 (a1) to C, which sees A's a1 address and names it back
+    srv = n.c.socket(so.AF_INET6, so.SOCK_DGRAM)
+    srv.bind(("", 7))
+    srv.setblocking(False)
+    u = n.a.socket(so.AF_INET6, so.SOCK_DGRAM)
+    u.setblocking(False)
+    u.sendto(b"by a1", (LL_C, 7, 0, 2))
+    assert n.until(lambda: srv.readable())
+    data, src = srv.recvfrom(50)
+    assert (data, src) == (b"by a1", (LL_A1, u.getsockname()[1], 0, 1))
+    srv.sendto(b"back", src)
+    assert n.until(lambda: u.readable())
+    assert u.recvfrom(50) == (b"back", (LL_C, 7, 0, 2))
