@@ -121,6 +121,8 @@ class ICMPv6:
             st.rx_bad_csum += 1
             stack.free(pb)
             return
+        if stack.raw_sockets:
+            stack.raw_input(pb, m)    # RFC 3542 3: a copy for raw ICMPv6 sockets
         t = b[o]
         if t == wi.ECHO_REQUEST:
             st.rx_echo_request += 1

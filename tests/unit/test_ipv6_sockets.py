@@ -249,3 +249,51 @@ def test_zone_name_and_scope_id_pick_the_link_and_names_carry_the_scope_id():
     srv.sendto(b"back", src)
     assert n.until(lambda: u.readable())
     assert u.recvfrom(50) == (b"back", (LL_C, 7, 0, 2))
+
+
+def echo_request(ident, seq, payload):
+    return bytes([128, 0, 0, 0, ident >> 8, ident & 0xFF, seq >> 8, seq & 0xFF]) + payload
+
+
+def only(*types):
+    """An ICMP6_FILTER that passes these types only (RFC 3542 3.2, Linux's sense: set = block)."""
+    f = bytearray(b"\xff" * 32)
+    for t in types:
+        f[t >> 3] &= ~(1 << (t & 7)) & 0xFF
+    return bytes(f)
+
+
+def test_raw_icmpv6_socket_sends_an_echo_request_and_receives_the_reply():
+    bench = Bench6()
+    r = bench.a.socket(so.AF_INET6, so.SOCK_RAW, so.IPPROTO_ICMPV6)
+    r.setblocking(False)
+    r.setsockopt(so.IPPROTO_ICMPV6, 1, only(129))      # echo replies only
+    assert r.getsockopt(so.IPPROTO_ICMPV6, 1) == only(129)
+    # the stack fills the checksum (RFC 3542 3.1): B answers, so it was right
+    assert r.sendto(echo_request(0x4242, 1, b"raw six"), ("2001:db8::b", 0)) == 15
+    assert bench.until(lambda: r.readable())
+    data, src = r.recvfrom(100)
+    assert src == ("2001:db8::b", 0, 0, 0)
+    assert data[0] == 129 and data[4:8] == b"\x42\x42\x00\x01" and data[8:] == b"raw six"
+    assert bench.b.icmp6.stats.tx_echo_reply == 1
+    assert bench.a.counters()["raw.rx_filtered"] >= 1    # B's NA when A resolved it
+
+
+def test_raw_icmpv6_socket_without_a_filter_sees_every_icmpv6_message_and_no_ipv4():
+    bench = Bench6()
+    r = bench.a.socket(so.AF_INET6, so.SOCK_RAW, so.IPPROTO_ICMPV6)
+    r.setblocking(False)
+    r4 = bench.a.socket(so.AF_INET, so.SOCK_RAW, 1)
+    r4.setblocking(False)
+    r.sendto(echo_request(7, 1, b""), ("2001:db8::b", 0))
+    bench.run(50)
+    types = []
+    while r.readable():
+        types.append(r.recv(100)[0])
+    assert 136 in types and 129 in types        # B's advertisement (A resolved B), the reply
+    assert not r4.readable()
+
+
+def test_raw_ipv6_sockets_other_than_icmpv6_are_not_offered():
+    bench = Bench6()
+    assert oserr(bench.a.socket, so.AF_INET6, so.SOCK_RAW, 17) == 97    # EAFNOSUPPORT
