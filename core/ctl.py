@@ -102,10 +102,16 @@ def all_counters(st):
         groups.append(("raw", st.raw_stats))
     if st.packet_filter is not None:
         groups.append(("filter", st.packet_filter.stats))
+    if st.ipv6 is not None:
+        groups += [("ip6", st.ipv6.stats), ("icmp6", st.icmp6.stats),
+                   ("dad", st.ipv6.dad.stats)]
     for i in st.ifaces:
         groups.append((i.name, i.stats))
         if i.arp is not None:
             groups.append((i.name + ".arp", i.arp.stats))
+        if i.nd is not None:    # IPv6's neighbour cache, MLD and Router Advertisements
+            groups += [(i.name + ".nd", i.nd.stats), (i.name + ".mld", i.mld.stats),
+                       (i.name + ".slaac", i.slaac.stats)]
     for pre, c in groups:
         for k, v in c.items():
             out[pre + "." + k] = v
