@@ -79,8 +79,8 @@ def parse_addr(addr, op="connect", family=AF_INET):
     AF_INET: ('192.0.2.1', 7) -> (4-byte address, port). '' and '<broadcast>' as Python
     does; a wrong shape or type raises what CPython's socket raises (TypeError,
     OverflowError naming op), an address that is no IPv4 address OSError. AF_INET6's
-    (host, port[, flowinfo[, scope_id]]): (16 bytes, port); a '%zone' suffix is accepted
-    and ignored (link-scope traffic leaves by the first link in this slice). An IPv4-mapped
+    (host, port[, flowinfo[, scope_id]]): (16 bytes, port); a '%zone' suffix or scope_id is
+    read by scope_iface (a link-local address's link, RFC 4007 6). An IPv4-mapped
     ::ffff:a.b.c.d (RFC 4291 2.5.5.2) comes back as its 4 IPv4 bytes: the socket speaks
     IPv4 to it (RFC 3493 3.7), unless IPV6_V6ONLY forbids (Socket.check_mapped)."""
     if family == AF_INET6:
@@ -160,6 +160,8 @@ def scope_iface(stack, addr, ip, strict):
     h = addr[0]
     if isinstance(h, str) and "%" in h:
         zone = h[h.find("%") + 1:]
+        if zone.isdigit():
+            zone = int(zone)          # 'fe80::1%2': an index, as getaddrinfo reads it
     elif len(addr) == 4 and addr[3]:
         zone = check_int(addr[3])
     links = [i for i in stack.ifaces if i.nd is not None]
