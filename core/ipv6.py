@@ -158,19 +158,31 @@ class IPv6:
         elif kind == sa.EV_ONLINK_REMOVED:
             rt.remove(s.prefix[i], s.plen[i])
         elif kind == sa.EV_ROUTER_NEW:
-            # RFC 4861 6.3.6 in its simplest form: the newest router is the default route
-            rt.add(addr6.ANY, 0, s.router[i], iface)
+            # RFC 4861 6.3.6: the router in use stays while it is there; a new one becomes
+            # the default route only when there is none (so a rogue RA cannot take over)
+            if self._default_gw(rt) is None:
+                rt.add(addr6.ANY, 0, s.router[i], iface)
         elif kind == sa.EV_ROUTER_REMOVED:
-            r = rt.lookup(addr6.ANY, 0)
-            if r >= 0 and rt.prefix[r] == 0 and rt.gw[r] is not None and \
-                    addr6.eq16(rt.gw[r], 0, s.router[i], 0):
+            gw = self._default_gw(rt)
+            if gw is not None and addr6.eq16(gw, 0, s.router[i], 0):
                 rt.remove(addr6.ANY, 0)
+                k = s.default_router()     # 6.3.6: the next router of the list takes over
+                if k >= 0:
+                    rt.add(addr6.ANY, 0, s.router[k], iface)
         elif kind == sa.EV_MTU:
             iface.mtu6 = s.mtu      # RFC 4861 6.3.4: checked against the link's by Slaac
         elif kind == sa.EV_PARAMS:
             if s.hop_limit:
                 self.hop_limit = s.hop_limit
             iface.nd.set_params(s.reachable_ms, s.retrans_ms)
+
+    @staticmethod
+    def _default_gw(rt):
+        """The default route's router, or None."""
+        r = rt.lookup(addr6.ANY, 0)
+        if r >= 0 and rt.prefix[r] == 0 and rt.gw[r] is not None:
+            return rt.gw[r]
+        return None
 
     def slaac_solicit(self, s):
         """RFC 4861 6.3.7: a Router Solicitation to all-routers, from the link-local address

@@ -365,9 +365,26 @@ def alive(lab, stack):
     assert tcp_echo(lab.r, SLAAC6)
 
 
+def default_gw(d):
+    for r in d["routes"]:
+        if r["dst"] == "::" and r["prefix"] == 0:
+            return r["via"]
+    return None
+
+
+def far_echo(lab):
+    r = lab.f.python("import socket\nc=socket.create_connection(('%s', 7), timeout=5)\n"
+                     "c.sendall(b'far'); print(c.recv(10))\n" % SLAAC6)
+    return r.stdout.strip() == "b'far'"
+
+
 def test_flood_router26_fills_the_tables_to_their_bounds_and_no_further(lab, stack):
+    gw = default_gw(ip6(lab.r))
     before = flood(lab, stack, ["atk6-flood_router26", "ustk0"])
     d = ip6(lab.r)
+    # RFC 4861 6.3.6: the router in use stays the default route; the far prefix still works
+    assert default_gw(d) == gw
+    assert far_echo(lab)
     after = stack.live_counters()
     dev = d["links"][0]["dev"]
     link = d["links"][0]
@@ -384,6 +401,7 @@ def test_flood_router26_fills_the_tables_to_their_bounds_and_no_further(lab, sta
     row("atk6-flood_router26", "%.1f s of RAs with random routers and prefixes" % FLOOD_S,
         "prefix table at its bound (%d), default routers at theirs (%d), %d addresses "
         "(<= %d), neighbour cache %d (<= %d); every further prefix refused and counted; "
+        "radvd's router stays the default route (the far prefix still reaches the stack); "
         "ping6 and a TCP6 echo work after" % (len(link["prefixes"]), len(link["routers"]),
                                               len(d["addrs"]), IPV6_ADDRS, len(link["neigh"]),
                                               ND_CACHE_SIZE),

@@ -212,3 +212,54 @@ def test_control_channel_ip6_shows_what_the_ra_taught():
     assert {"addr": "2001:db8:5::ff:fe00:a", "prefix": 128, "dev": "a0", "tentative": False,
             "duplicate": False, "deprecated": False} in d["addrs"]
     assert {"dst": "::", "prefix": 0, "via": "fe80::1", "dev": "a0"} in d["routes"]
+
+
+def ra_router(src_mac, src, lifetime_s):
+    b = bytearray(14 + 40 + 16 + 8)
+    b[0:6] = b"\x33\x33\x00\x00\x00\x01"
+    b[6:12] = src_mac
+    b[12:14] = b"\x86\xdd"
+    o = 54
+    n = wi.write_ra(b, o, 64, 0, lifetime_s, 0, 0)
+    n += wi.write_lla_option(b, o + n, wi.OPT_SLLA, src_mac)
+    w.write_header(b, 14, 0, 0, n, w.NH_ICMPV6, 255, addr6.pton(src), addr6.ALL_NODES)
+    wi.fill_checksum(b, 14, o, n)
+    return b[:o + n]
+
+
+def default_via(bench):
+    rt = bench.a.routes_for(so.AF_INET6)
+    r = rt.lookup(addr6.pton("2001:db8:99::1"), 0)
+    return addr6.ntop(rt.nexthop) if r >= 0 else None
+
+
+def test_the_router_in_use_stays_and_when_it_goes_another_one_routes():
+    # RFC 4861 6.3.6: the default router in use stays while it is there (a second RA, a
+    # rogue one too, does not take over); when it goes, the next of the Default Router
+    # List takes over (the route is not simply removed)
+    bench = Bench6()
+    r1 = bench.wire.port(RMAC)
+    r2mac = b"\x02\x00\x00\x00\x00\x02"
+    r2 = bench.wire.port(r2mac)
+    f = ra_router(RMAC, "fe80::1", 1800)
+    r1.send(f, len(f))
+    bench.run(5)
+    f = ra_router(r2mac, "fe80::2", 2)          # a second router, soon gone
+    r2.send(f, len(f))
+    bench.run(5)
+    assert default_via(bench) == "fe80::1"
+    bench.run(2500)
+    assert bench.ia.slaac.stats.routers_removed == 1
+    assert default_via(bench) == "fe80::1"
+    # and a router that says lifetime 0 goes at once, leaving the other
+    f = ra_router(r2mac, "fe80::2", 1800)
+    r2.send(f, len(f))
+    bench.run(5)
+    f = ra_router(RMAC, "fe80::1", 0)
+    r1.send(f, len(f))
+    bench.run(5)
+    assert default_via(bench) == "fe80::2"
+    f = ra_router(r2mac, "fe80::2", 0)
+    r2.send(f, len(f))
+    bench.run(5)
+    assert default_via(bench) is None
