@@ -156,7 +156,10 @@ class IPv6:
         elif kind == sa.EV_ONLINK_NEW:
             rt.add(s.prefix[i], s.plen[i], None, iface)
         elif kind == sa.EV_ONLINK_REMOVED:
-            rt.remove(s.prefix[i], s.plen[i])
+            # the RA's on-link lifetime ended; an address configured in that prefix keeps
+            # its connected route (RFC 4861 6.3.4 speaks for the RA's information only)
+            if not self._holds_prefix(iface, s.prefix[i], s.plen[i]):
+                rt.remove(s.prefix[i], s.plen[i])
         elif kind == sa.EV_ROUTER_NEW:
             # RFC 4861 6.3.6: the router in use stays while it is there; a new one becomes
             # the default route only when there is none (so a rogue RA cannot take over)
@@ -175,6 +178,16 @@ class IPv6:
             if s.hop_limit:
                 self.hop_limit = s.hop_limit
             iface.nd.set_params(s.reachable_ms, s.retrans_ms)
+
+    def _holds_prefix(self, iface, p, plen):
+        """Has iface an address configured with prefix p/plen (its connected route)?"""
+        k = 0
+        while k < self.count:
+            if self.ifaces[k] is iface and self.plens[k] == plen and \
+                    addr6.prefix_eq(self.addrs[k], 0, p, 0, plen):
+                return True
+            k += 1
+        return False
 
     @staticmethod
     def _default_gw(rt):

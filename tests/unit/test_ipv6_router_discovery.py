@@ -263,3 +263,16 @@ def test_the_router_in_use_stays_and_when_it_goes_another_one_routes():
     r2.send(f, len(f))
     bench.run(5)
     assert default_via(bench) is None
+
+
+def test_an_on_link_prefix_ending_keeps_the_route_of_a_configured_address_in_it():
+    # Bench6 gives A 2001:db8::a/64 by hand; a router advertising 2001:db8::/64 on-link for
+    # 2 s must not take that connected route with it when the RA's lifetime ends
+    bench = Bench6()
+    r1 = bench.wire.port(RMAC)
+    f = ra_with(RMAC, "fe80::1", prefix="2001:db8::", valid=2, preferred=1)
+    r1.send(f, len(f))
+    bench.run(2500)
+    rt = bench.a.routes_for(so.AF_INET6)
+    assert rt.lookup(addr6.pton("2001:db8::b"), 0) >= 0
+    assert bytes(rt.nexthop) == addr6.pton("2001:db8::b")      # on-link, not via a router
