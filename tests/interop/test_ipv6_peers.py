@@ -166,6 +166,17 @@ def delta(after, before, *keys):
                      if after.get(k, 0) != before.get(k, 0))
 
 
+def test_ustack_ping_6_pings_linux(lab):
+    r = lab.r.run([sys.executable, "-m", "ustack.ports.cpython.cli", "ping", HOST6, "-c", "3",
+                   "-i", "0.2", "--tap", "ustk0", "--ip", "192.0.2.2/24", "--host-ip",
+                   "192.0.2.1/24", "--ip6", "2001:db8:1::2/64", "--host-ip6", HOST6 + "/64"],
+                  timeout=60)
+    assert "PING %s 56(104) bytes of data." % HOST6 in r.stdout, r.stdout + r.stderr
+    assert "3 packets transmitted, 3 received" in r.stdout, r.stdout + r.stderr
+    row("Linux (ping target)", "answers Echo Requests", "`ustack ping -6 %s` (the family "
+        "from the address): 3 sent, 3 received" % HOST6)
+
+
 def test_the_stacks_tcp_client_reaches_a_far_prefix_through_the_radvd_router(lab):
     # F's server; the stack (`ustack run`) knows no route until radvd's RA names the router
     server = lab.f.popen([sys.executable, "-c",
