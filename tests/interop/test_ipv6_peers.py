@@ -41,7 +41,8 @@ RESULTS = os.path.join(ROOT, "benchmarks", "ipv6_peers.md")
 ROWS = []
 
 RADVD_CONF = """interface %s {
-  AdvSendAdvert on; IgnoreIfMissing on; MinRtrAdvInterval 3; MaxRtrAdvInterval 4; AdvDefaultLifetime 60;
+  AdvSendAdvert on; IgnoreIfMissing on;
+  MinRtrAdvInterval 3; MaxRtrAdvInterval 4; AdvDefaultLifetime 60;
   AdvLinkMTU 1400;
   prefix 2001:db8:1::/64 { AdvOnLink on; AdvAutonomous on; AdvValidLifetime 120;
                            AdvPreferredLifetime 60; };
@@ -243,13 +244,16 @@ def test_radvd_gives_the_address_the_default_router_the_mtu_and_lifetimes(lab, s
         d["routes"]
     assert "2001:db8:1::/64" in link["prefixes"]
     c = stack.live_counters()
-    assert c["icmp6.tx_rs"] >= 1 and c[link["dev"] + ".slaac.rx_ra"] >= 1
+    # RFC 4861 6.3.7: at most 3 solicitations, none after the first RA with a router
+    # lifetime (radvd may advertise first when the TAP appears: then none at all)
+    assert c["icmp6.tx_rs"] <= 3 and c[link["dev"] + ".slaac.rx_ra"] >= 1
     # the far prefix answers through the router: Linux in F reaches the stack's echo
     r = lab.f.python("import socket\nc=socket.create_connection(('%s', 7), timeout=5)\n"
                      "c.sendall(b'far'); print(c.recv(10))\n" % SLAAC6)
     assert r.stdout.strip() == "b'far'", r.stdout + r.stderr
-    row("radvd (RS at bring-up)", "answers the stack's Router Solicitations",
-        "RS sent (%d); %s usable after DAD; default route via %s; IPv6 MTU 1400 (IPv4 keeps "
+    row("radvd (RS at bring-up)", "advertises when the TAP appears, answers Router "
+        "Solicitations", "RS sent: %d (none after the first RA, RFC 4861 6.3.7); %s "
+        "usable after DAD; default route via %s; IPv6 MTU 1400 (IPv4 keeps "
         "1500); Linux on the far prefix reaches the stack's echo service"
         % (c["icmp6.tx_rs"], SLAAC6, link["routers"][0]),
         "icmp6.tx_rs %d, slaac.rx_ra %d" % (c["icmp6.tx_rs"], c[link["dev"] + ".slaac.rx_ra"]))
@@ -318,6 +322,15 @@ def test_ra6_rogue_prefix_is_taken_within_bounds_and_frag6_leaves_the_stack_up(l
     assert wait_for(lambda: usable(ip6(lab.r), "2001:db8:ad::ff:fe00:2"), 5)
     # a zero router lifetime: a prefix but no new default router (RFC 4861 6.3.4)
     assert len(ip6(lab.r)["links"][0]["routers"]) == 1
+    # an RA from a global source (RFC 4861 6.1.2: only link-local ones are valid)
+    mid = stack.live_counters()
+    r = lab.r.run(["ra6", "-i", "ustk0", "-s", "2001:db8:1::99", "-d", "ff02::1", "-P",
+                   "2001:db8:bad::/64#LA#600#300"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    bad = wait_for(lambda: stack.live_counters()["icmp6.rx_nd_bad_source"] >
+                   mid["icmp6.rx_nd_bad_source"], 5)
+    assert bad
+    assert not any(a["addr"].startswith("2001:db8:bad:") for a in ip6(lab.r)["addrs"])
     r = lab.r.run(["frag6", "-i", "ustk0", "-d", SLAAC6, "--frag-type", "atomic"],
                   timeout=30)
     assert ping6(lab.r, SLAAC6) == 3
@@ -325,6 +338,9 @@ def test_ra6_rogue_prefix_is_taken_within_bounds_and_frag6_leaves_the_stack_up(l
     row("ra6", "RA with a rogue on-link autonomous prefix 2001:db8:ad::/64, router "
         "lifetime 0", "takes the prefix (RFC 4862 allows it) and forms an address after "
         "DAD; no new default router", delta(after, before, "icmp6.rx_ra"))
+    row("ra6 -s 2001:db8:1::99", "RA with a prefix from a global source address",
+        "dropped before SLAAC (RFC 4861 6.1.2) and counted; no address formed",
+        delta(after, mid, "icmp6.rx_nd_bad_source"))
     row("frag6 --frag-type atomic", "atomic fragments (RFC 6946) of an echo request",
         "stays up; ping6 afterwards 3/3", delta(after, before, "ip6.rx_fragments_dropped"))
 
