@@ -111,6 +111,7 @@ class TcpSocket(so.Socket):
         s.rcvbuf = self.rcvbuf
         s.sndbuf = self.sndbuf
         s.cc_name = self.cc_name  # inherited from the listener, as on Linux
+        s.v6only = self.v6only
         s.ttl = self.ttl
         s.tos = self.tos
         self.stack.sockets.append(s)

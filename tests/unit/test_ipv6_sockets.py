@@ -58,6 +58,7 @@ def test_dual_tcp6_listener_accepts_an_ipv4_client_and_names_it_v4_mapped():
     assert peer == ("::ffff:" + A4, c.getsockname()[1], 0, 0)
     assert s.getsockname() == ("::ffff:" + B4, 8000, 0, 0)
     assert s.getpeername() == peer
+    assert s.getsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY) == 0     # inherited, as on Linux
     c.send(b"four")
     assert bench.until(lambda: s.readable())
     assert s.recv(10) == b"four"
