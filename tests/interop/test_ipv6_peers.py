@@ -31,6 +31,7 @@ HOST6 = "2001:db8:1::1"
 SLAAC6 = "2001:db8:1::ff:fe00:2"     # the advertised prefix and the MAC's modified EUI-64
 STACK_LL = "fe80::ff:fe00:2"
 FAR6 = "2001:db8:2::2"
+ROGUE_LL = "fe80::bad"               # ra6's source: not radvd's router (R's link-local)
 MAC = "02:00:00:00:00:02"
 IPV6_ADDRS = 8                       # core/config.py defaults: the bounds the floods meet
 SLAAC_PREFIXES = 4
@@ -316,7 +317,7 @@ def test_ipv6toolkit_ns6_na6_scan6(lab, stack):
 
 def test_ra6_rogue_prefix_is_taken_within_bounds_and_frag6_leaves_the_stack_up(lab, stack):
     before = stack.live_counters()
-    r = lab.r.run(["ra6", "-i", "ustk0", "-d", "ff02::1", "-P",
+    r = lab.r.run(["ra6", "-i", "ustk0", "-s", ROGUE_LL, "-d", "ff02::1", "-P",
                    "2001:db8:ad::/64#LA#600#300", "-t", "0"])
     assert r.returncode == 0, r.stdout + r.stderr
     assert wait_for(lambda: usable(ip6(lab.r), "2001:db8:ad::ff:fe00:2"), 5)
@@ -335,8 +336,8 @@ def test_ra6_rogue_prefix_is_taken_within_bounds_and_frag6_leaves_the_stack_up(l
                   timeout=30)
     assert ping6(lab.r, SLAAC6) == 3
     after = stack.live_counters()
-    row("ra6", "RA with a rogue on-link autonomous prefix 2001:db8:ad::/64, router "
-        "lifetime 0", "takes the prefix (RFC 4862 allows it) and forms an address after "
+    row("ra6 -s %s" % ROGUE_LL, "RA with a rogue on-link autonomous prefix "
+        "2001:db8:ad::/64, router lifetime 0", "takes the prefix (RFC 4862 allows it) and forms an address after "
         "DAD; no new default router", delta(after, before, "icmp6.rx_ra"))
     row("ra6 -s 2001:db8:1::99", "RA with a prefix from a global source address",
         "dropped before SLAAC (RFC 4861 6.1.2) and counted; no address formed",
@@ -350,8 +351,8 @@ def test_dos_new_ip6_makes_new_addresses_duplicates_and_detect_new_ip6_sees_dad(
     dos = lab.r.popen(["atk6-dos-new-ip6", "ustk0"])
     time.sleep(1.0)
     before = stack.live_counters()
-    lab.r.run(["ra6", "-i", "ustk0", "-d", "ff02::1", "-P", "2001:db8:d05::/64#LA#600#300",
-               "-t", "0"])
+    lab.r.run(["ra6", "-i", "ustk0", "-s", ROGUE_LL, "-d", "ff02::1", "-P",
+               "2001:db8:d05::/64#LA#600#300", "-t", "0"])
     victim = "2001:db8:d05::ff:fe00:2"
     dup = wait_for(lambda: any(a["addr"] == victim and a["duplicate"]
                                for a in ip6(lab.r)["addrs"]), 6)
@@ -406,7 +407,8 @@ def far_echo(lab):
 
 
 def test_flood_router26_fills_the_tables_to_their_bounds_and_no_further(lab, stack):
-    gw = default_gw(ip6(lab.r))
+    gw = wait_for(lambda: default_gw(ip6(lab.r)), 6)
+    assert gw
     before = flood(lab, stack, ["atk6-flood_router26", "ustk0"])
     d = ip6(lab.r)
     # RFC 4861 6.3.6: the router in use stays the default route; the far prefix still works
