@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 
@@ -22,7 +23,8 @@ from tests.netns import Netns, StackProc, ProgramRun, ROOT
 
 TOOLS = ("radvd", "ndisc6", "rdisc6", "ns6", "na6", "ra6", "frag6", "scan6",
          "atk6-fake_router6", "atk6-flood_router26", "atk6-flood_advertise6",
-         "atk6-flood_solicitate6", "atk6-dos-new-ip6", "atk6-detect-new-ip6", "bridge")
+         "atk6-flood_solicitate6", "atk6-dos-new-ip6", "atk6-detect-new-ip6", "bridge",
+         "tcpdump")
 pytestmark = [needs_netns, pytest.mark.skipif(
     not all(shutil.which(t) for t in TOOLS),
     reason="needs radvd ndisc6 thc-ipv6 ipv6toolkit (.ci/setup installs them)")]
@@ -96,8 +98,8 @@ class Lab:
         # the TAP's kernel side may send RAs at once (radvd needs its link-local address):
         # no DAD there, so the stack's first Router Solicitation is answered
         r.run(["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"])
-        subprocess_run(["ip", "link", "add", "v6r", "netns", r.name, "type", "veth", "peer",
-                        "name", "v6f", "netns", f.name])
+        subprocess.run(["ip", "link", "add", "v6r", "netns", r.name, "type", "veth", "peer",
+                        "name", "v6f", "netns", f.name], check=True, capture_output=True)
         r.run(["ip", "addr", "add", "2001:db8:2::1/64", "dev", "v6r", "nodad"])
         r.run(["ip", "link", "set", "v6r", "up"])
         f.run(["ip", "addr", "add", FAR6 + "/64", "dev", "v6f", "nodad"])
@@ -127,11 +129,6 @@ class Lab:
                 os.remove("/tmp/%s-radvd.%s" % (self.r.name, ext))
             except OSError:
                 pass
-
-
-def subprocess_run(argv):
-    import subprocess
-    subprocess.run(argv, check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
