@@ -34,6 +34,7 @@ DEFAULTS = {
     "IPV6_HOP_LIMIT": 64,      # RFC 8200 3 / RFC 4861 6.3.2 CurHopLimit
     "ND_CACHE_SIZE": 16,       # neighbours per interface (RFC 4861 7.3)
     "ND_DAD_TRANSMITS": 1,     # RFC 4862 5.1 DupAddrDetectTransmits; 0: no DAD
+    "SLAAC_RTR_SOLICITS": 3,   # RFC 4861 6.3.7 Router Solicitations at bring-up; 0: none
     # Loopback (core/loop.py): 127.0.0.0/8 and our own addresses delivered inside the stack
     "LOOPBACK": True,          # False: no "lo" (a board that never talks to itself)
     "LOOPBACK_QUEUE": 16,      # packets waiting on lo for the next poll; more are dropped
@@ -156,6 +157,7 @@ RANGES = {
     "IPV6_HOP_LIMIT": (1, 255),
     "ND_CACHE_SIZE": (1, 65535),
     "ND_DAD_TRANSMITS": (0, 255),
+    "SLAAC_RTR_SOLICITS": (0, 255),
     "LOOPBACK_QUEUE": (1, 65535),
     "REASS_SLOTS": (0, 255),
     # RFC 791 / RFC 1122 3.3.2: every host reassembles 576-byte datagrams (556 bytes after

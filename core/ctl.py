@@ -193,6 +193,7 @@ class Server:
             "filter.del": self.op_filter_del, "filter.zero": self.op_filter_zero,
             "filter.policy": self.op_filter_policy, "filter.flush": self.op_filter_flush,
             "filter.set": self.op_filter_set, "filter.ct": self.op_filter_ct,
+            "ip6": self.op_ip6,
         }
 
     # ---- framing --------------------------------------------------------------------------
@@ -254,6 +255,50 @@ class Server:
                         "gateway": ip4.ntoa(i.gateway) if i.gateway else None,
                         "vlan": i.vlan})
         return out
+
+    def op_ip6(self, req):
+        """IPv6's state, read only: addresses (with tentative/duplicate/deprecated), the
+        routing table, and per interface the IPv6 MTU, the neighbour cache, the default
+        routers and prefixes learned from Router Advertisements."""
+        v6 = self.stack.ipv6
+        if v6 is None:
+            raise CtlError("ip6: IPv6 is off (config IPV6)")
+        from ustack.core import addr6
+        from ustack.core.nd import STATE_NAMES
+        addrs = []
+        for k in range(v6.count):
+            f = v6.flags[k]
+            addrs.append({"addr": addr6.ntop(v6.addrs[k]), "prefix": v6.plens[k],
+                          "dev": v6.ifaces[k].name, "tentative": bool(f & addr6.ADDR_TENTATIVE),
+                          "duplicate": bool(f & addr6.ADDR_DUPLICATE),
+                          "deprecated": bool(f & addr6.ADDR_DEPRECATED)})
+        rt = self.stack.routes6
+        routes = []
+        for k in range(rt.count):
+            routes.append({"dst": addr6.ntop(rt.net[k]), "prefix": rt.prefix[k],
+                           "via": addr6.ntop(rt.gw[k]) if rt.gw[k] else None,
+                           "dev": rt.iface[k].name if rt.iface[k] else None})
+        links = []
+        for i in self.stack.ifaces:
+            nd = i.nd
+            if nd is None:
+                continue
+            sl = i.slaac
+            neigh = []
+            for k in range(nd.size):
+                if nd.state[k]:
+                    neigh.append({"addr": addr6.ntop(nd.addr[k]), "lladdr": _mac(nd.ll[k]),
+                                  "state": STATE_NAMES[nd.state[k]], "router": nd.router[k]})
+            links.append({
+                "dev": i.name, "mtu6": i.mtu6, "neigh": neigh,
+                "routers": [addr6.ntop(sl.router[k]) for k in range(sl.nrouter)
+                            if sl.router_used[k]],
+                "prefixes": ["%s/%d" % (addr6.ntop(sl.prefix[k]), sl.plen[k])
+                             for k in range(sl.nprefix) if sl.used[k]],
+                "groups": [addr6.ntop(i.mld.group[k]) for k in range(i.mld.size)
+                           if i.mld.state[k]]})
+        return {"addrs": addrs, "routes": routes, "links": links,
+                "hop_limit": v6.hop_limit}
 
     def _not_leased(self, req, i):
         """An address DHCP manages is not changed by hand (the next lease would undo it)."""

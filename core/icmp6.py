@@ -17,12 +17,13 @@ from ustack.core.wire import icmp6 as wi
 from ustack.core.wire import ipv6 as w
 from ustack.core import addr6
 from ustack.core.net import errors as ek
+from ustack.core.icmp import Pinger
 
 ICMP6_COUNTERS = wi.ND_DROPS + (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_request", "rx_echo_reply",
     "rx_ns", "rx_na", "rx_ra", "rx_ns_not_ours", "rx_ns_tentative", "rx_dad_duplicate",
     "rx_errors", "rx_error_short", "rx_error_unknown", "rx_ignored", "tx_echo_reply",
-    "tx_ns", "tx_na", "tx_errors",
+    "tx_ns", "tx_na", "tx_rs", "tx_echo_request", "tx_errors",
     "tx_error_not_allowed", "tx_error_rate_limited", "tx_no_buffer", "tx_no_source",
 )
 
@@ -43,6 +44,44 @@ _KINDS = {
 }
 
 
+class Pinger6(Pinger):
+    """Echo Requests (RFC 4443 4.1) to one IPv6 destination: core/icmp.py's Pinger with
+    16-byte addresses; ICMPv6.input matches the replies by identifier and source."""
+
+    def __init__(self, icmp6, dst, ident, size=56, slots=64):
+        Pinger.__init__(self, icmp6, "0.0.0.0", ident, size, slots)
+        self.dst = addr6.pton(dst) if isinstance(dst, str) else bytes(dst)
+
+    def send(self, seq, now):
+        icmp6 = self.icmp
+        v6 = icmp6.v6
+        pb = v6.alloc_tx()
+        if pb is None:
+            icmp6.stats.tx_no_buffer += 1
+            return False
+        if pb.off + 8 + self.size > pb.size:
+            icmp6.stats.tx_no_buffer += 1   # no fragments here: at most a buffer's room
+            icmp6.stack.free(pb)
+            return False
+        b = pb.buf
+        o = pb.off
+        b[o] = wi.ECHO_REQUEST
+        b[o + 1] = 0
+        b[o + 4] = self.ident >> 8
+        b[o + 5] = self.ident & 0xFF
+        b[o + 6] = (seq >> 8) & 0xFF
+        b[o + 7] = seq & 0xFF
+        i = 0
+        while i < self.size:
+            b[o + 8 + i] = i & 0xFF
+            i += 1
+        pb.n = 8 + self.size
+        self.sent_at[seq % self.slots] = now
+        self.sent += 1
+        icmp6.stats.tx_echo_request += 1
+        return v6.output(pb, w.NH_ICMPV6, None, self.dst, wi.CSUM) == 0
+
+
 class ICMPv6:
     def __init__(self, stack):
         self.stack = stack
@@ -53,6 +92,17 @@ class ICMPv6:
         self.grp = bytearray(16)     # a solicited-node group
         self.tokens = ERR_BURST
         self.refill = 0              # when the bucket last gained a token
+        self.pingers = []
+        self._ident = 0
+
+    def pinger(self, dst, size=56, ident=None):
+        """A Pinger6 to dst (text or 16 bytes): send(seq, now), received, rtts; close()."""
+        if ident is None:
+            self._ident = (self._ident + 0x1D3B) & 0xFFFF
+            ident = self._ident
+        p = Pinger6(self, dst, ident, size)
+        self.pingers.append(p)
+        return p
 
     # ---- input ----------------------------------------------------------------------------
     def input(self, pb, m):
@@ -71,6 +121,8 @@ class ICMPv6:
             st.rx_bad_csum += 1
             stack.free(pb)
             return
+        if stack.raw_sockets:
+            stack.raw_input(pb, m)    # RFC 3542 3: a copy for raw ICMPv6 sockets
         t = b[o]
         if t == wi.ECHO_REQUEST:
             st.rx_echo_request += 1
@@ -99,6 +151,11 @@ class ICMPv6:
                 stack.timer_at(stack.now + 1)
         elif t == wi.ECHO_REPLY:
             st.rx_echo_reply += 1
+            if self.pingers and n >= 8:
+                ident = (b[o + 4] << 8) | b[o + 5]
+                for p in self.pingers:
+                    if p.ident == ident and addr6.eq16(p.dst, 0, b, m.src):
+                        p.on_reply((b[o + 6] << 8) | b[o + 7], stack.now)
         elif t == wi.MLD_QUERY and m.iface.mld is not None:
             m.iface.mld.on_query(b, m.hdr, o, n, stack.now)   # RFC 3810 6
             stack.timer_at(stack.now + 1)
@@ -252,6 +309,22 @@ class ICMPv6:
             dst = self.grp
         self.stats.tx_ns += 1
         v6.output(pb, w.NH_ICMPV6, src, dst, wi.CSUM, wi.ND_HOP_LIMIT, 0, iface, src is None)
+
+    def send_rs(self, iface):
+        """RFC 4861 6.3.7 / 4.1: a Router Solicitation to ff02::2; from a usable link-local
+        address with our MAC as source link-layer option, else from :: without it."""
+        v6 = self.v6
+        pb = v6.alloc_tx()
+        if pb is None:
+            self.stats.tx_no_buffer += 1
+            return
+        k = v6.source_for(addr6.ALL_ROUTERS, 0, iface)
+        if k >= 0 and v6.ifaces[k] is not iface:
+            k = -1                  # 6.3.7: one of this interface's addresses, or ::
+        pb.n = wi.write_rs(pb.buf, pb.off, iface.mac if k >= 0 else None)
+        self.stats.tx_rs += 1
+        v6.output(pb, w.NH_ICMPV6, v6.addrs[k] if k >= 0 else None, addr6.ALL_ROUTERS, wi.CSUM,
+                  wi.ND_HOP_LIMIT, 0, iface, k < 0)
 
     def send_na(self, iface, target, dst, flags):
         v6 = self.v6

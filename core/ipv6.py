@@ -29,7 +29,7 @@ from ustack.core.mld import Mld
 from ustack.core import slaac as sa
 from ustack.core.slaac import Slaac
 from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum
-from ustack.core.net.errors import ERR_PROTO_UNREACH
+from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
 from ustack.core.route import SRC_CONNECTED, SRC_RA
 
 IP6_COUNTERS = w.WALK_DROPS + (
@@ -86,7 +86,14 @@ class IPv6:
         sl = Slaac(self, iid, self.stack.config, None, iface.name, iface.mtu)
         sl.iface = iface
         iface.slaac = sl
+        iface.mtu6 = iface.mtu      # the IPv6 link MTU: an RA's MTU option may lower it
         self.add_address(iface, addr6.link_local_from_mac(iface.mac), 64)
+        # RFC 4861 6.3.7: solicit routers after a random delay up to
+        # MAX_RTR_SOLICITATION_DELAY, rather than wait up to MaxRtrAdvInterval for an RA
+        now = self.stack.now
+        t = sl.start_solicit(now, self.stack.random16() % (sa.MAX_RTR_SOLICITATION_DELAY_MS + 1))
+        if t >= 0:
+            self.stack.timer_at(t or 1)
 
     def add_address(self, iface, a, plen):
         """a (16 bytes) with its prefix length joins iface, tentative until DAD ends; its
@@ -150,19 +157,52 @@ class IPv6:
         elif kind == sa.EV_ONLINK_NEW:
             rt.add(s.prefix[i], s.plen[i], None, iface, 0, SRC_RA)
         elif kind == sa.EV_ONLINK_REMOVED:
-            rt.remove(s.prefix[i], s.plen[i])
+            # the RA's on-link lifetime ended; an address configured in that prefix keeps
+            # its connected route (RFC 4861 6.3.4 speaks for the RA's information only)
+            if not self._holds_prefix(iface, s.prefix[i], s.plen[i]):
+                rt.remove(s.prefix[i], s.plen[i])
         elif kind == sa.EV_ROUTER_NEW:
-            # RFC 4861 6.3.6 in its simplest form: the newest router is the default route
-            rt.add(addr6.ANY, 0, s.router[i], iface, 0, SRC_RA)
+            # RFC 4861 6.3.6: the router in use stays while it is there; a new one becomes
+            # the default route only when there is none (so a rogue RA cannot take over)
+            if self._default_gw(rt) is None:
+                rt.add(addr6.ANY, 0, s.router[i], iface, 0, SRC_RA)
         elif kind == sa.EV_ROUTER_REMOVED:
-            r = rt.lookup(addr6.ANY, 0)
-            if r >= 0 and rt.prefix[r] == 0 and rt.gw[r] is not None and \
-                    addr6.eq16(rt.gw[r], 0, s.router[i], 0):
+            gw = self._default_gw(rt)
+            if gw is not None and addr6.eq16(gw, 0, s.router[i], 0):
                 rt.remove(addr6.ANY, 0)
+                k = s.default_router()     # 6.3.6: the next router of the list takes over
+                if k >= 0:
+                    rt.add(addr6.ANY, 0, s.router[k], iface)
+        elif kind == sa.EV_MTU:
+            iface.mtu6 = s.mtu      # RFC 4861 6.3.4: checked against the link's by Slaac
         elif kind == sa.EV_PARAMS:
             if s.hop_limit:
                 self.hop_limit = s.hop_limit
             iface.nd.set_params(s.reachable_ms, s.retrans_ms)
+
+    def _holds_prefix(self, iface, p, plen):
+        """Has iface an address configured with prefix p/plen (its connected route)?"""
+        k = 0
+        while k < self.count:
+            if self.ifaces[k] is iface and self.plens[k] == plen and \
+                    addr6.prefix_eq(self.addrs[k], 0, p, 0, plen):
+                return True
+            k += 1
+        return False
+
+    @staticmethod
+    def _default_gw(rt):
+        """The default route's router, or None."""
+        r = rt.lookup(addr6.ANY, 0)
+        if r >= 0 and rt.prefix[r] == 0 and rt.gw[r] is not None:
+            return rt.gw[r]
+        return None
+
+    def slaac_solicit(self, s):
+        """RFC 4861 6.3.7: a Router Solicitation to all-routers, from the link-local address
+        once DAD has made it usable, else from :: - and then without our link-layer
+        address (4.1: never with an unspecified source)."""
+        self.stack.icmp6.send_rs(s.iface)
 
     def find(self, b, o):
         """The table index of the address at b[o] (any state), or -1."""
@@ -256,7 +296,35 @@ class IPv6:
         # RFC 4861 7.2.2: resolution failed; the waiting packet is dropped
         self.stats.nd_unreachable += 1
         if pb is not None:
+            if self.host_unreachable(pb.buf, pb.off):
+                cache.stats.host_unreach += 1
             self.stack.free(pb)
+
+    def host_unreachable(self, b, q):
+        """Our datagram at b[q] could not be delivered (its next hop never answered ND):
+        its transport hears it as an ICMPv6 Address Unreachable (RFC 4861 7.2.2, RFC 4443
+        3.1 code 3), as Linux's ndisc_error_report does, so a connect() in SYN-SENT fails
+        with EHOSTUNREACH after the solicitations, not after the SYN retries. True when a
+        transport was told."""
+        proto = b[q + w.NEXT_HDR]
+        stack = self.stack
+        if proto != w.NH_UDP and (proto != w.NH_TCP or stack.tcp is None):
+            return False      # a fragment or ICMPv6: nobody to tell
+        qm = stack.ip.quote
+        qm.family = AF_INET6
+        qm.hdr = q
+        qm.src = q + w.SRC
+        qm.dst = q + w.DST
+        qm.alen = ALEN6
+        qm.l4 = q + w.HDR_LEN
+        qm.l4len = (b[q + 4] << 8) | b[q + 5]
+        qm.proto = proto
+        qm.iface = None
+        if proto == w.NH_UDP:
+            stack.udp.icmp_error(ERR_HOST_UNREACH, 0, b, qm)
+        else:
+            stack.tcp.icmp_error(ERR_HOST_UNREACH, 0, b, qm)
+        return True
 
     def nd_discard(self, cache, pb):
         self.stats.nd_discarded += 1
@@ -440,7 +508,7 @@ class IPv6:
             fill_csum(b, lo, l4, lo + csum_off, csum(b, off + w.SRC, 32, proto), proto)
         pb.off = off
         pb.n = l4 + w.HDR_LEN
-        if pb.n > iface.mtu:
+        if pb.n > iface.mtu6:
             st.tx_too_big += 1   # no fragmentation in this slice
             stack.free(pb)
             return EMSGSIZE

@@ -67,7 +67,7 @@ ND_COUNTERS = (
     "solicits_mcast", "solicits_ucast", "learned", "lladdr_changed", "resolved",
     "pending_sent", "pending_replaced", "pending_evicted", "unreachable", "probe_failed",
     "evicted", "na_no_entry", "na_no_lladdr", "na_ignored_override", "confirmations",
-    "router_lost",
+    "router_lost", "host_unreach",
 )
 DAD_COUNTERS = ("dad_started", "dad_probes", "dad_succeeded", "dad_duplicates",
                 "dad_table_full")

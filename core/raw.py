@@ -1,6 +1,8 @@
 """Raw IPv4 sockets (SOCK_RAW): receive copies of whole datagrams of one protocol (header
 included, as BSD does) and send payloads the stack wraps in an IP header, or full headers with
-IP_HDRINCL.
+IP_HDRINCL. Raw IPv6 sockets (RFC 3542 3): ICMPv6 only; a received message comes without the
+IPv6 header, the stack fills the ICMPv6 checksum of what is sent (RFC 3542 3.1), and
+ICMP6_FILTER (3.2: Linux's sense, a set bit blocks that type) picks the types delivered.
 
 A received datagram is copied into as many pool buffers as it needs (a reassembled one can be
 larger than a buffer; Linux hands raw sockets the whole datagram) and queued as a chain
@@ -21,13 +23,19 @@ from ustack.core.udp import connect_source
 
 RAW_COUNTERS = (
     "rx_delivered", "rx_queue_full", "rx_rcvbuf", "rx_pool_share", "rx_no_buffer",
+    "rx_filtered",
 )
+ICMP6_FILTER = 1      # Linux's option number at level IPPROTO_ICMPV6 (RFC 3542 3.2)
+ICMP6_CSUM = 2        # where the ICMPv6 checksum sits in the message
 
 MAX_DATAGRAM = 65535  # RFC 791: the total length field's limit
 
 
 def _addr(addr, fn, family):
-    """An AF_INET address as CPython checks it: a (host, port) tuple, port an int in range."""
+    """An AF_INET address as CPython checks it: a (host, port) tuple, port an int in range
+    (AF_INET6: (host, port[, flowinfo[, scope_id]]))."""
+    if family == so.AF_INET6:
+        return so.parse_addr(addr, fn, family)[0]
     if not isinstance(addr, tuple):
         raise TypeError("%s(): AF_INET address must be tuple, not %s" % (fn, type(addr).__name__))
     if len(addr) != 2:
@@ -51,6 +59,7 @@ class RawSocket(so.Socket):
         self.qmax = stack.config["UDP_RX_QUEUE"]
         self.rcvbuf = stack.config["UDP_RCVBUF"]
         self.connected = False
+        self.icmp6_filter = None   # RFC 3542 3.2: 32 bytes, a set bit blocks that type
         if stack.raw_stats is None:
             stack.raw_stats = Counters(RAW_COUNTERS)
         stack.raw_sockets.append(self)
@@ -94,10 +103,23 @@ class RawSocket(so.Socket):
             raise oserror(ENOTCONN)
 
     def _setopt(self, level, opt, value):
-        if level == so.IPPROTO_IP and opt == so.IP_HDRINCL:
+        if level == so.IPPROTO_IP and opt == so.IP_HDRINCL and self.family == so.AF_INET:
             self.hdrincl = bool(value)
             return True
+        if level == so.IPPROTO_ICMPV6 and opt == ICMP6_FILTER and \
+                self.family == so.AF_INET6 and self.proto == so.IPPROTO_ICMPV6:
+            if isinstance(value, int) or len(value) > 32:
+                raise oserror(EINVAL)
+            f = bytearray(32)       # shorter: the rest passes (Linux copies what it gets)
+            fields.copy(f, 0, value, 0, len(value))
+            self.icmp6_filter = f
+            return True
         return False
+
+    def _getopt(self, level, opt):
+        if level == so.IPPROTO_ICMPV6 and opt == ICMP6_FILTER and self.family == so.AF_INET6:
+            return bytes(self.icmp6_filter) if self.icmp6_filter is not None else bytes(32)
+        return None
 
     def _set_rcvbuf(self, v):
         self.rcvbuf = rcvbuf_value(self.stack, v)
@@ -106,20 +128,31 @@ class RawSocket(so.Socket):
     def _deliver(self, pb, m):
         """Queue a copy of the datagram m describes (core/net/ip.py Meta), its IPv4 header
         included as BSD does; True when queued."""
+        if m.family != self.family:
+            return False
         stack = self.stack
         st = stack.raw_stats
         pool = stack.pool
         off = m.hdr
+        f = self.icmp6_filter
+        if f is not None:
+            t = pb.buf[m.l4]
+            if f[t >> 3] & (1 << (t & 7)):
+                st.rx_filtered += 1
+                return False
         tot = m.l4 - off + m.l4len
         q = admit(self, pool.chain_len(tot), True)
         if q != Q_OK:
             count_drop(st, q)
-            stack.ipv4.stats.rx_raw_dropped += 1  # the IPv4 accounting's view of the same drop
+            if m.family == so.AF_INET:
+                stack.ipv4.stats.rx_raw_dropped += 1  # IPv4's accounting of the same drop
             return False
         # cannot run out: admit() saw room for the chain beyond the transmit reserve
         c = pool.chain_in(pb.buf, off, tot)
         c.tag = m.src - off  # where recvfrom finds the source
         c.family = m.family
+        if m.family == so.AF_INET6:
+            c.off = m.l4 - off   # RFC 3542 3: no IPv6 header (nor extensions) delivered
         link(self, c)
         st.rx_delivered += 1
         return True
@@ -136,11 +169,12 @@ class RawSocket(so.Socket):
         pb = self.qhead
         k = pb.nbufs
         addr = so.fmt_addr_at(pb.buf, pb.tag, pb.family, 0)
+        skip = pb.off          # IPv6: the headers in front of the message
         if k == 1:
-            n = pb.n if pb.n < bufsize else bufsize
-            data = bytes(pb.buf[0:n])
+            n = pb.n - skip if pb.n - skip < bufsize else bufsize
+            data = bytes(pb.buf[skip:skip + n])
         else:
-            total = 0
+            total = -skip
             c = pb
             i = 0
             while i < k:
@@ -150,12 +184,14 @@ class RawSocket(so.Socket):
             out = bytearray(total if total < bufsize else bufsize)
             pos = 0
             c = pb
+            start = skip
             while pos < len(out):
-                n = c.n
+                n = c.n - start
                 if pos + n > len(out):
                     n = len(out) - pos
-                fields.copy(out, pos, c.buf, 0, n)
+                fields.copy(out, pos, c.buf, start, n)
                 pos += n
+                start = 0
                 c = c.next
             data = bytes(out)
         if not (flags & so.MSG_PEEK):
@@ -226,13 +262,15 @@ class RawSocket(so.Socket):
             stack.free(pb)
             raise oserror(EMSGSIZE)
         li = self.local_ip
-        if not is_any(li) and not is_multicast(li) and \
+        if len(li) == 4 and not is_any(li) and not is_multicast(li) and \
                 stack.ip.local_iface(li, 0, len(li)) is None and not stack.is_broadcast(li):
             stack.free(pb)
             raise oserror(ENETUNREACH)  # the bound address left (a DHCP lease ended)
         fields.copy(pb.buf, pb.off, data, 0, n)
         pb.n = n
-        err = stack.ip.output(pb, self.proto, self.local_ip, dst, -1, self.ttl)
+        # RFC 3542 3.1: the kernel computes an ICMPv6 raw socket's checksum
+        ck = ICMP6_CSUM if len(dst) == 16 and self.proto == so.IPPROTO_ICMPV6 and n >= 4 else -1
+        err = stack.ip.output(pb, self.proto, self.local_ip, dst, ck, self.ttl)
         if err:
             raise oserror(err)
         return n

@@ -7,6 +7,7 @@ MTU).
     s = Slaac(owner, iid, config)            # iid: 8 bytes (EUI-64), or secret= for RFC 7217
     s.on_ra(b, ip_off, o, n, now)            # an RA that passed wire/icmp6.nd_check
     s.tick(now) -> next deadline (-1: none)
+    s.start_solicit(now, delay)              # bring-up: Router Solicitations (RFC 4861 6.3.7)
 
 Changes are reported through owner.slaac_event(s, kind, i): EV_ADDR_NEW (s.addr[i] formed:
 run DAD on it), EV_ADDR_DEPRECATED (preferred lifetime over: keep it for existing
@@ -17,6 +18,9 @@ s.reachable_ms, s.retrans_ms: the neighbour cache's set_params), EV_DNS (s.dns[i
 s.dns_used[i]: the RFC 8106 recursive DNS servers changed), EV_ROUTE_NEW / EV_ROUTE_REMOVED
 (RFC 4191: s.route[i]/s.route_plen[i] via s.route_via[i], preference s.route_prf[i] 1, 0 or
 -1). Lifetimes are kept as absolute ms deadlines, -1 for infinity (0xFFFFFFFF seconds).
+Router Solicitations go out through owner.slaac_solicit(s): after start_solicit's random
+delay, up to SLAAC_RTR_SOLICITS of them RTR_SOLICITATION_INTERVAL_MS apart, until an RA with
+a non-zero Router Lifetime arrives.
 """
 from ustack.core.compat import const
 from ustack.core.stats import Counters
@@ -39,6 +43,10 @@ EV_ROUTE_REMOVED = const(12)
 
 TWO_HOURS_MS = const(7200000)   # RFC 4862 5.5.3 (e): the 2-hour rule
 IID_PREFIX_LEN = const(64)      # RFC 4291 2.5.1: interface identifiers are 64 bits
+# RFC 4861 10 host constants
+MAX_RTR_SOLICITATION_DELAY_MS = const(1000)
+RTR_SOLICITATION_INTERVAL_MS = const(4000)
+MAX_RTR_SOLICITATIONS = const(3)
 
 DEFAULTS = {
     "SLAAC": True,              # form addresses from autonomous prefixes
@@ -46,6 +54,7 @@ DEFAULTS = {
     "SLAAC_ROUTERS": 3,         # default routers at once
     "SLAAC_DNS": 2,             # RFC 8106 recursive DNS servers kept from RAs (0: ignored)
     "SLAAC_ROUTES": 4,          # RFC 4191 more-specific routes kept from RAs (0: ignored)
+    "SLAAC_RTR_SOLICITS": MAX_RTR_SOLICITATIONS,   # RSs at bring-up (0: wait for RAs)
 }
 
 SLAAC_COUNTERS = (
@@ -53,7 +62,7 @@ SLAAC_COUNTERS = (
     "prefix_bad_length", "prefix_table_full", "router_table_full", "addr_formed",
     "addr_deprecated", "addr_removed", "two_hour_rule", "routers_added", "routers_removed",
     "dns_learned", "dns_expired", "route_bad_option", "route_table_full", "routes_added",
-    "routes_removed",
+    "routes_removed", "rs_sent",
 )
 
 
@@ -122,6 +131,9 @@ class Slaac:
         self.route_prf = [0] * nrt                            # 1 high, 0 medium, -1 low
         self.route_until = [0] * nrt
         self.route_used = [False] * nrt
+        self.rs_max = setting(config, "SLAAC_RTR_SOLICITS")
+        self.rs_sent = 0
+        self.rs_next = -1         # when the next Router Solicitation goes out (-1: none)
         self.mtu = 0
         self.hop_limit = 0
         self.reachable_ms = 0
@@ -167,6 +179,15 @@ class Slaac:
             i += 1
         return False
 
+    # ---- Router Solicitation ------------------------------------------------------------------
+    def start_solicit(self, now, delay):
+        """RFC 4861 6.3.7: the interface came up; the first solicitation after delay ms (the
+        caller draws it from [0, MAX_RTR_SOLICITATION_DELAY_MS], so hosts booting together
+        do not solicit at once)."""
+        self.rs_sent = 0
+        self.rs_next = now + delay if self.rs_max > 0 else -1
+        return self.rs_next
+
     # ---- Router Advertisement -----------------------------------------------------------------
     def on_ra(self, b, ip_off, o, n, now):
         """Take in a Router Advertisement of n bytes at b[o] (IPv6 header at ip_off)."""
@@ -185,8 +206,10 @@ class Slaac:
             if rx:
                 self.retrans_ms = rx
             ev(self, EV_PARAMS, -1)
-        self._router(b, ip_off + ip6.SRC, (b[o + icmp6.RA_ROUTER_LIFETIME] << 8) |
-                     b[o + icmp6.RA_ROUTER_LIFETIME + 1], now)
+        life = (b[o + icmp6.RA_ROUTER_LIFETIME] << 8) | b[o + icmp6.RA_ROUTER_LIFETIME + 1]
+        if life:
+            self.rs_next = -1     # RFC 4861 6.3.7: a router answered, no more solicitations
+        self._router(b, ip_off + ip6.SRC, life, now)
         end = o + n
         p = o + icmp6.RA_LEN
         while p + 2 <= end and b[p + 1]:
@@ -472,6 +495,16 @@ class Slaac:
     def tick(self, now):
         nxt = -1
         ev = self.owner.slaac_event
+        t = self.rs_next
+        if t >= 0:
+            if t <= now:
+                self.rs_sent += 1
+                self.stats.rs_sent += 1
+                self.rs_next = now + RTR_SOLICITATION_INTERVAL_MS \
+                    if self.rs_sent < self.rs_max else -1
+                self.owner.slaac_solicit(self)
+            if self.rs_next >= 0:
+                nxt = self.rs_next
         i = 0
         while i < self.nprefix:
             if self.used[i]:

@@ -5,7 +5,7 @@ which a port implements (drive the stack in this thread until ready, or wait on 
 while another thread drives it). Errors are OSError with the errno a BSD socket gives.
 """
 from ustack.core.compat import (
-    EAGAIN, EBADF, EINVAL, ENOPROTOOPT, EAFNOSUPPORT, EPROTONOSUPPORT, ENOTCONN,
+    EAGAIN, EBADF, EINVAL, ENOPROTOOPT, EAFNOSUPPORT, EPROTONOSUPPORT, ENOTCONN, ENETUNREACH,
     oserror, timeout_error)
 from ustack.core.wire import ipv4 as ip4
 
@@ -18,6 +18,9 @@ IPPROTO_IP = 0
 IPPROTO_ICMP = 1
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
+IPPROTO_IPV6 = 41
+IPPROTO_ICMPV6 = 58
+IPV6_V6ONLY = 26     # Linux's: the socket takes IPv6 only (no v4-mapped peers)
 SOL_SOCKET = 1
 SO_REUSEADDR = 2
 SO_TYPE = 3
@@ -76,8 +79,10 @@ def parse_addr(addr, op="connect", family=AF_INET):
     AF_INET: ('192.0.2.1', 7) -> (4-byte address, port). '' and '<broadcast>' as Python
     does; a wrong shape or type raises what CPython's socket raises (TypeError,
     OverflowError naming op), an address that is no IPv4 address OSError. AF_INET6's
-    (host, port[, flowinfo[, scope_id]]): (16 bytes, port); a '%zone' suffix is accepted
-    and ignored (link-scope traffic leaves by the first link in this slice)."""
+    (host, port[, flowinfo[, scope_id]]): (16 bytes, port); a '%zone' suffix or scope_id is
+    read by scope_iface (a link-local address's link, RFC 4007 6). An IPv4-mapped
+    ::ffff:a.b.c.d (RFC 4291 2.5.5.2) comes back as its 4 IPv4 bytes: the socket speaks
+    IPv4 to it (RFC 3493 3.7), unless IPV6_V6ONLY forbids (Socket.check_mapped)."""
     if family == AF_INET6:
         return parse_addr6(addr, op)
     if family != AF_INET:
@@ -126,9 +131,82 @@ def parse_addr6(addr, op):
     if host == "localhost":
         return LOOPBACK6, port
     try:
-        return addr6.pton(addr6.split_zone(host)[0]), port
+        a = addr6.pton(addr6.split_zone(host)[0])
     except (ValueError, OSError):
         raise oserror(EAFNOSUPPORT if ":" not in host else EINVAL)
+    if addr6.is_v4mapped(a, 0):
+        return a[12:], port
+    return a, port
+
+
+def _zero(a):
+    for x in a:
+        if x:
+            return False
+    return True
+
+
+def is_link_local6(a):
+    return len(a) == 16 and a[0] == 0xFE and (a[1] & 0xC0) == 0x80
+
+
+def scope_iface(stack, addr, ip, strict):
+    """The interface a link-local ip (RFC 4007 6) of the AF_INET6 socket address addr
+    leaves by: its '%zone' (an interface name) or its scope_id (the interface's position in
+    stack.ifaces, from 1: what scope_id_of reports), else the only IPv6 link. An unknown
+    zone: ENETUNREACH (Linux's for a scope_id no interface has). None without a zone on a
+    stack of several links - strict (connect): EINVAL, as Linux refuses it."""
+    zone = None
+    h = addr[0]
+    if isinstance(h, str) and "%" in h:
+        zone = h[h.find("%") + 1:]
+        if zone.isdigit():
+            zone = int(zone)          # 'fe80::1%2': an index, as getaddrinfo reads it
+    elif len(addr) == 4 and addr[3]:
+        zone = check_int(addr[3])
+    links = [i for i in stack.ifaces if i.nd is not None]
+    if zone is None:
+        if len(links) == 1:
+            return links[0]
+        if strict:
+            raise oserror(EINVAL)
+        return None
+    for k in range(len(stack.ifaces)):
+        i = stack.ifaces[k]
+        if (i.name == zone or k + 1 == zone) and i.nd is not None:
+            return i
+    raise oserror(ENETUNREACH)
+
+
+def scope_id_of(stack, a, local):
+    """A link-local address's scope_id for socket names: the position (from 1) in
+    stack.ifaces of the interface holding our address local; 0 for other addresses."""
+    if not is_link_local6(a) or stack.ipv6 is None:
+        return 0
+    return iface_index(stack, stack.ipv6.local_iface(local, 0) if len(local) == 16 else None)
+
+
+def iface_index(stack, iface):
+    """iface's scope_id: its position in stack.ifaces from 1 (0: None or not there)."""
+    k = 0
+    while k < len(stack.ifaces):
+        if stack.ifaces[k] is iface:
+            return k + 1
+        k += 1
+    return 0
+
+
+def binds_overlap(o, s, ip):
+    """Would socket s bound to ip share socket o's address space on one port? The same
+    family: either is the wildcard or both are the same address. IPv4 and IPv6: only when
+    the IPv6 one is a dual :: (no IPV6_V6ONLY), which holds every IPv4 address too (Linux:
+    EADDRINUSE for 0.0.0.0 and :: on one port unless the IPv6 socket is V6ONLY)."""
+    a = o.local_ip
+    if len(a) == len(ip):
+        return _zero(a) or _zero(ip) or a == ip
+    if len(a) == 16:
+        return o.dual()
+    return s.family == AF_INET6 and not s.v6only and _zero(ip)
 
 
 def check_int(v):
@@ -168,9 +246,12 @@ def check_data(data):
         raise TypeError("a bytes-like object is required, not 'str'")
 
 
-def fmt_addr(a, port):
-    """An address (its length says the family) and port as a socket address tuple."""
+def fmt_addr(a, port, family=AF_INET):
+    """An address (its length says the family) and port as a socket address tuple; an IPv4
+    address on an AF_INET6 socket as the v4-mapped ::ffff:a.b.c.d (RFC 3493 3.7)."""
     if len(a) == 4:
+        if family == AF_INET6:
+            return ("::ffff:" + ip4.ntoa(a), port, 0, 0)
         return (ip4.ntoa(a), port)
     if len(a) == 16:
         from ustack.core import addr6
@@ -178,9 +259,12 @@ def fmt_addr(a, port):
     raise oserror(EAFNOSUPPORT)
 
 
-def fmt_addr_at(b, o, family, port):
-    """The address of family at b[o] and port as a socket address tuple (recvfrom's)."""
+def fmt_addr_at(b, o, family, port, sock_family=AF_INET):
+    """The address of family at b[o] and port as a socket address tuple (recvfrom's): on
+    an AF_INET6 socket an IPv4 source is v4-mapped (RFC 3493 3.7)."""
     if family == AF_INET:
+        if sock_family == AF_INET6:
+            return ("::ffff:" + ip4.ntoa(b, o), port, 0, 0)
         return (ip4.ntoa(b, o), port)
     if family == AF_INET6:
         from ustack.core import addr6
@@ -212,6 +296,7 @@ class Socket:
         self.tos = 0
         self.rcvbuf = 0
         self.sndbuf = 0
+        self.v6only = False   # IPV6_V6ONLY: 0 by default, as Linux's bindv6only=0
         self.on_event = None  # port hook: readiness changed
 
     # ---- blocking -------------------------------------------------------------------------
@@ -254,13 +339,38 @@ class Socket:
 
     def getsockname(self):
         self._check_open()
-        return fmt_addr(self.local_ip, self.local_port)
+        return self._name(self.local_ip, self.local_port)
 
     def getpeername(self):
         self._check_open()
         if self.remote_port == 0:
             raise oserror(ENOTCONN)
-        return fmt_addr(self.remote_ip, self.remote_port)
+        return self._name(self.remote_ip, self.remote_port)
+
+    def _name(self, a, port):
+        """A socket address as Python gives it: v4-mapped on AF_INET6, and a link-local
+        address with the scope_id of the interface the socket uses (RFC 4007 6)."""
+        t = fmt_addr(a, port, self.family)
+        if len(a) == 16 and a[0] == 0xFE:
+            sid = scope_id_of(self.stack, a, self.local_ip)
+            if sid:
+                return (t[0], port, 0, sid)
+        return t
+
+    def check_mapped(self, ip, err):
+        """An IPv4 address (v4-mapped, parse_addr6) given to an AF_INET6 socket: refused
+        with err when the socket is IPV6_V6ONLY (Linux: EINVAL for bind, ENETUNREACH for
+        connect and sendto), or when the socket is bound to an IPv6 address other than ::
+        (it cannot be the source of an IPv4 datagram)."""
+        if self.family == AF_INET6 and len(ip) == 4:
+            li = self.local_ip
+            if self.v6only or (len(li) == 16 and not _zero(li)):
+                raise oserror(err)
+
+    def dual(self):
+        """An AF_INET6 socket bound to :: without IPV6_V6ONLY: IPv4 peers reach it too."""
+        li = self.local_ip
+        return not self.v6only and len(li) == 16 and _zero(li) and self.family == AF_INET6
 
     def setsockopt(self, level, opt, value):
         self._check_open()
@@ -291,6 +401,10 @@ class Socket:
                 self._ip_opts_changed()
             elif not self._setopt(level, opt, value):
                 raise oserror(ENOPROTOOPT)
+        elif level == IPPROTO_IPV6 and opt == IPV6_V6ONLY and self.family == AF_INET6:
+            if self.local_port and self.type != SOCK_RAW:
+                raise oserror(EINVAL)    # Linux: only before the socket is bound
+            self.v6only = v != 0
         elif not self._setopt(level, opt, value):
             raise oserror(ENOPROTOOPT)
 
@@ -322,6 +436,8 @@ class Socket:
                 return self.rcvbuf
             if opt == SO_SNDBUF:
                 return self.sndbuf
+        if level == IPPROTO_IPV6 and opt == IPV6_V6ONLY and self.family == AF_INET6:
+            return int(self.v6only)
         if level == IPPROTO_IP:
             if opt == IP_TTL:
                 return self.ttl or self.stack.ipv4.ttl

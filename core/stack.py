@@ -428,8 +428,9 @@ class Stack:
     def socket(self, family=so.AF_INET, type=so.SOCK_STREAM, proto=0):
         if len(self.sockets) >= self.config["SOCKETS"]:
             raise oserror(EMFILE)
-        if family == so.AF_INET6 and (self.ipv6 is None or type == so.SOCK_RAW):
-            raise oserror(EAFNOSUPPORT)  # config IPV6 off; no raw IPv6 sockets yet
+        if family == so.AF_INET6 and (self.ipv6 is None or (type == so.SOCK_RAW and
+                                                            proto != so.IPPROTO_ICMPV6)):
+            raise oserror(EAFNOSUPPORT)  # config IPV6 off; raw IPv6: ICMPv6 only
         if type == so.SOCK_DGRAM:
             s = UdpSocket(self, family, type, proto)
         elif type == so.SOCK_STREAM:

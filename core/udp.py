@@ -145,6 +145,7 @@ class UdpSocket(so.Socket):
         if self.local_port:
             raise oserror(EINVAL)
         ip, port = so.parse_addr(addr, "bind", self.family)
+        self.check_mapped(ip, EINVAL)
         self.stack.udp.bind(self, ip, port)
 
     def connect(self, addr):
@@ -152,14 +153,19 @@ class UdpSocket(so.Socket):
         ip, port = so.parse_addr(addr, "connect", self.family)
         if port == 0:
             raise oserror(EINVAL)
+        self.check_mapped(ip, ENETUNREACH)
         if is_any(ip):
-            ip = so.loopback_addr(self.family)
+            ip = so.loopback_addr(self.family if len(ip) == 16 else so.AF_INET)
         if (ip == ip4.BROADCAST or self.stack.is_broadcast(ip)) and not self.broadcast:
             raise oserror(EACCES)
         udp = self.stack.udp
+        link = so.scope_iface(self.stack, addr, ip, True) if so.is_link_local6(ip) else None
         if not self.local_port:
             udp.bind(self, so.any_addr(self.family), 0)
-        if is_any(self.local_ip):
+        if link is not None and is_any(self.local_ip):
+            # RFC 4007 6: the zone's link-local address, so replies and sends use that link
+            self.local_ip = bytes(self.stack.source_for_iface(link, ip))
+        elif is_any(self.local_ip):
             self.local_ip = connect_source(self.stack, ip)
         self.remote_ip = ip
         self.remote_port = port
@@ -203,18 +209,25 @@ class UdpSocket(so.Socket):
         so.check_data(data)
         # a connected socket may still name a destination (Linux sends there, as CPython shows)
         ip, port = so.parse_addr(addr, "sendto", self.family)
+        self.check_mapped(ip, ENETUNREACH)
         if self.shut_wr:
             raise oserror(EPIPE)
         if port == 0:
             raise oserror(EINVAL)
         if (ip == ip4.BROADCAST or self.stack.is_broadcast(ip)) and not self.broadcast:
             raise oserror(EACCES)
+        if so.is_link_local6(ip):
+            link = so.scope_iface(self.stack, addr, ip, False)
+            if link is not None and is_any(self.local_ip):
+                # RFC 4007 6: leave by the zone's link, from its link-local address
+                return self._sendto(data, ip, port,
+                                    bytes(self.stack.source_for_iface(link, ip)))
         return self._sendto(data, ip, port)
 
     def sendall(self, data, flags=0):
         self.send(data, flags)
 
-    def _sendto(self, data, ip, port):
+    def _sendto(self, data, ip, port, src=None):
         n = len(data)
         if n > MAX_PAYLOAD:
             raise oserror(EMSGSIZE)
@@ -222,13 +235,15 @@ class UdpSocket(so.Socket):
         udp = stack.udp
         if not self.local_port:
             udp.bind(self, so.any_addr(self.family), 0)
-        li = self.local_ip
+        li = self.local_ip if src is None else src
+        if len(li) != len(ip):
+            li = ip4.ANY          # a dual :: socket to an IPv4 peer (check_mapped let it)
         if not is_any(li) and not is_multicast(li) and \
                 stack.ip.local_iface(li, 0, len(li)) is None and not stack.is_broadcast(li):
             # the bound address left the interface (a DHCP lease ended): never send from an
             # address that is no longer ours - Linux's errno for it is ENETUNREACH
             raise oserror(ENETUNREACH)
-        err = udp.output(self.local_ip, self.local_port, ip, port, data, n, self.ttl, self.tos)
+        err = udp.output(li, self.local_port, ip, port, data, n, self.ttl, self.tos)
         if err:
             raise oserror(err)
         return n
@@ -326,7 +341,25 @@ class UdpSocket(so.Socket):
         it on input), its port in the UDP header in front of the payload."""
         b = pb.buf
         u = pb.off - 8
-        return so.fmt_addr_at(b, pb.tag, pb.family, (b[u] << 8) | b[u + 1])
+        t = so.fmt_addr_at(b, pb.tag, pb.family, (b[u] << 8) | b[u + 1], self.family)
+        if pb.family == so.AF_INET6 and b[pb.tag] == 0xFE and (b[pb.tag + 1] & 0xC0) == 0x80:
+            # a link-local source: the scope_id of the link it came by (its destination,
+            # 16 bytes after the source, is one of that link's addresses or groups)
+            sid = self._arrival_scope(b, pb.tag + 16)
+            if sid:
+                return (t[0], t[1], 0, sid)
+        return t
+
+    def _arrival_scope(self, b, d):
+        stack = self.stack
+        v6 = stack.ipv6
+        i = v6.local_iface(b, d) if v6 is not None and b[d] != 0xFF else None
+        if i is None:
+            links = [x for x in stack.ifaces if x.nd is not None]
+            if len(links) != 1:
+                return 0
+            i = links[0]
+        return so.iface_index(stack, i)
 
     def close(self):
         if not self.closed:
@@ -352,8 +385,7 @@ class UDP:
             port = self._ephemeral()
         else:
             for o in self.sockets:
-                if o.local_port == port and o is not s and len(o.local_ip) == len(ip) and (
-                        is_any(o.local_ip) or is_any(ip) or o.local_ip == ip) and \
+                if o.local_port == port and o is not s and so.binds_overlap(o, s, ip) and \
                         not (o.reuseaddr and s.reuseaddr):
                     raise oserror(EADDRINUSE)
         s.local_ip = ip
@@ -427,7 +459,10 @@ class UDP:
             sc = 0
             li = s.local_ip
             if len(li) != alen:
-                continue  # a socket of the other family
+                # a socket of the other family; a dual :: one takes IPv4 (RFC 3493 3.7)
+                if alen != 4 or s.v6only or s.connected or not is_any(li):
+                    continue
+                li = ip4.ANY
             # (IPv4's wildcard and address tests inlined: is_any and addr_eq without calls)
             if (li[0] | li[1] | li[2] | li[3]) if alen == 4 else not is_any(li):
                 if not ((li[0] == b[d] and li[1] == b[d + 1] and li[2] == b[d + 2] and

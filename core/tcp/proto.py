@@ -33,6 +33,7 @@ from ustack.core.net.errors import (
     ERR_NET_UNREACH, ERR_PKT_TOO_BIG, ERR_TIME_EXCEEDED, ERR_REASS_TIMEOUT, is_unreachable,
     is_hard)
 from ustack.core.net.ip import addr_eq, addr_hash, is_any, hdr_len
+from ustack.core import socket as so
 from ustack.core.ipv4 import L2_RESERVE
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
@@ -450,9 +451,8 @@ class TCP:
     # ---- ports --------------------------------------------------------------------------------
     def port_in_use(self, port, ip, s):
         for o in self.bound:
-            # the families' addresses never overlap (Linux's IPV6_V6ONLY)
-            if o is not s and o.local_port == port and len(o.local_ip) == len(ip) and (
-                    is_any(o.local_ip) or is_any(ip) or o.local_ip == ip):
+            # IPv4 and IPv6 overlap only through a dual :: (core/socket.py binds_overlap)
+            if o is not s and o.local_port == port and so.binds_overlap(o, s, ip):
                 if not (s.reuseaddr and o.reuseaddr and not o.listening):
                     return True
         if not s.reuseaddr:
@@ -634,11 +634,14 @@ class TCP:
         for s in self.listeners:
             if s.local_port == dport:
                 li = s.local_ip
-                if is_any(li):
-                    if best is None:
-                        best = s
-                elif len(li) == alen and addr_eq(b, d, li, alen):
-                    return s
+                if len(li) == alen:
+                    if is_any(li):
+                        if best is None or len(best.local_ip) != alen:
+                            best = s
+                    elif addr_eq(b, d, li, alen):
+                        return s
+                elif alen == 4 and best is None and s.dual():
+                    best = s      # RFC 3493 3.7: IPv4 peers reach a dual IPv6 listener
         return best
 
     def challenge_ack(self, tcb):

@@ -61,6 +61,7 @@ class TcpSocket(so.Socket):
         if self.local_port:
             raise oserror(EINVAL)
         ip, port = so.parse_addr(addr, "bind", self.family)
+        self.check_mapped(ip, EINVAL)
         self.tcp.bind(self, ip, port)
 
     def listen(self, backlog=None):
@@ -72,9 +73,7 @@ class TcpSocket(so.Socket):
             tcp.bind(self, so.any_addr(self.family), 0)
         for o in tcp.listeners:
             if o is not self and o.local_port == self.local_port and \
-                    len(o.local_ip) == len(self.local_ip) and (
-                    is_any(o.local_ip) or is_any(self.local_ip) or
-                    o.local_ip == self.local_ip):
+                    so.binds_overlap(o, self, self.local_ip):
                 raise oserror(EADDRINUSE)
         if backlog is None:
             backlog = tcp.backlog
@@ -112,13 +111,14 @@ class TcpSocket(so.Socket):
         s.rcvbuf = self.rcvbuf
         s.sndbuf = self.sndbuf
         s.cc_name = self.cc_name  # inherited from the listener, as on Linux
+        s.v6only = self.v6only
         s.ttl = self.ttl
         s.tos = self.tos
         self.stack.sockets.append(s)
         self.tcp.bound.append(s)
         if tcb.state == T.CLOSED and tcb.error:
             s.so_error = tcb.error
-        return s, so.fmt_addr(tcb.remote_ip, tcb.remote_port)
+        return s, s._name(tcb.remote_ip, tcb.remote_port)
 
     # ---- connecting ----------------------------------------------------------------------
     def connect(self, addr):
@@ -155,13 +155,22 @@ class TcpSocket(so.Socket):
                 self._block(self._connected)
             return self._connect_done()
         ip, port = so.parse_addr(addr, "connect", self.family)
+        if self.family == so.AF_INET6 and len(ip) == 4 and \
+                (self.v6only or not is_any(self.local_ip) and len(self.local_ip) == 16):
+            return ENETUNREACH    # Linux: no v4-mapped peer for a V6ONLY socket
         if is_any(ip):
-            ip = so.loopback_addr(self.family)
+            ip = so.loopback_addr(self.family if len(ip) == 16 else so.AF_INET)
         stack = self.stack
         tcp = self.tcp
         if is_multicast(ip) or stack.is_broadcast(ip):
             return ENETUNREACH  # RFC 1122 4.2.3.10: MUST reject, either family (Linux's errno)
-        iface = stack.ip.route_out(ip, 0, len(ip))  # 127/8 and our own addresses: "lo"
+        if so.is_link_local6(ip):
+            try:
+                iface = so.scope_iface(stack, addr, ip, True)   # RFC 4007 6: by its zone
+            except OSError as e:
+                return e.args[0]
+        else:
+            iface = stack.ip.route_out(ip, 0, len(ip))  # 127/8 and our own addresses: "lo"
         if iface is None:
             return ENETUNREACH
         li = self.local_ip
@@ -185,7 +194,8 @@ class TcpSocket(so.Socket):
         self.rcvbuf = _bufsize(self.rcvbuf, tcp.rcv_buf)
         self.sndbuf = _bufsize(self.sndbuf, tcp.snd_buf)
         self._setup(tcb)
-        tcb.iface_mtu = iface.mtu
+        # IPv6: the link MTU a Router Advertisement may have lowered (RFC 4861 6.3.4)
+        tcb.iface_mtu = getattr(iface, "mtu6", iface.mtu) if len(ip) == 16 else iface.mtu
         tcb.state = T.SYN_SENT
         tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap) if tcp.wscale else 0
         tcp.set_iss(tcb)

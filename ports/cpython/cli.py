@@ -431,11 +431,17 @@ def build_parser():
                           description="Bring the stack up and ping an address from it. Ctrl-C, "
                                       "SIGTERM and SIGHUP end it with the summary.")
     ping.add_argument("dest")
+    ping.add_argument("-6", dest="family", action="store_const", const=6, default=0,
+                      help="IPv6 (the default when dest is an IPv6 address)")
+    ping.add_argument("-4", dest="family", action="store_const", const=4,
+                      help="IPv4 (the default when dest is an IPv4 address)")
     ping.add_argument("-c", "--count", type=int, default=4)
     ping.add_argument("-s", "--size", type=int, default=56)
     ping.add_argument("-i", "--interval", type=float, default=1.0)
-    for a in ("--board", "--tap", "--ip", "--gateway", "--mac", "--host-ip", "--pcap"):
+    for a in ("--board", "--tap", "--ip", "--gateway", "--mac", "--host-ip", "--pcap",
+              "--host-ip6"):
         ping.add_argument(a, default=None if a != "--board" else "pc_tap")
+    ping.add_argument("--ip6", action="append", default=None, metavar="ADDR/PREFIX")
     sub.add_parser("info", help="print version, runtime and whether the core is compiled")
     add_control_parsers(sub)
     one_line_errors(p, "ustack")
@@ -1197,18 +1203,37 @@ def _close_early(control, runner, st):
 
 # RFC 791: a datagram is at most 65535 bytes; less the 20-byte IPv4 and 8-byte ICMP headers
 ICMP4_MAX_PAYLOAD = 65535 - 20 - 8
+# RFC 8200 / RFC 4443: the payload length counts the 8-byte ICMPv6 header (no jumbograms)
+ICMP6_MAX_PAYLOAD = 65535 - 8
 
 
 def check_ping_args(args):
-    """One line naming the flag, as the kernel's ping does, before any link is opened."""
-    try:
-        check_ipv4("ping", args.dest)
-    except BadValue:
-        raise SystemExit("ustack ping: %s: not an IPv4 address (ping takes no names yet)"
-                         % (args.dest,))
-    if not 0 <= args.size <= ICMP4_MAX_PAYLOAD:
+    """One line naming the flag, as the kernel's ping does, before any link is opened. The
+    family is dest's (-6/-4 must agree with it); sets args.family to 4 or 6."""
+    from ustack.core import addr6
+    fam = 6 if ":" in args.dest else 4
+    if args.family and args.family != fam:
+        raise SystemExit("ustack ping: -%d: %s is an IPv%d address" % (args.family, args.dest,
+                                                                        fam))
+    if fam == 6:
+        try:
+            a = addr6.pton(args.dest)
+        except (ValueError, OSError):
+            a = None
+        if a is None or addr6.is_unspecified(a, 0):
+            raise SystemExit("ustack ping: %s: not an IPv6 address (ping takes no names yet)"
+                             % (args.dest,))
+    else:
+        try:
+            check_ipv4("ping", args.dest)
+        except BadValue:
+            raise SystemExit("ustack ping: %s: not an IPv4 address (ping takes no names yet)"
+                             % (args.dest,))
+    args.family = fam
+    top = ICMP4_MAX_PAYLOAD if fam == 4 else ICMP6_MAX_PAYLOAD
+    if not 0 <= args.size <= top:
         raise SystemExit("ustack ping: -s/--size %d out of range: 0 to %d (the largest ICMP "
-                         "payload over IPv4)" % (args.size, ICMP4_MAX_PAYLOAD))
+                         "payload over IPv%d)" % (args.size, top, fam))
     if args.count < 1:
         raise SystemExit("ustack ping: -c/--count %d: at least 1 packet" % args.count)
     if not args.interval >= 0 or args.interval == float("inf"):
@@ -1266,16 +1291,26 @@ def cmd_ping(args):
         if p.received != seen[0]:
             seen[0] = p.received
             arrived[last_seq[0]] = time.perf_counter()
+    if args.family == 6:
+        if st.ipv6 is None:
+            raise SystemExit("ustack ping: -6: IPv6 is off (config IPV6)")
     with runner.lock:
-        p = st.icmp.pinger(args.dest, args.size)
+        if args.family == 6:
+            p = st.icmp6.pinger(args.dest, args.size)
+        else:
+            p = st.icmp.pinger(args.dest, args.size)
     seen = [0]
     last_seq = [-1]
     runner.hooks.append(on_poll)
     runner.start()
+    if args.family == 6:
+        wait_dad(st, runner.lock, lambda: False)   # no source address until DAD is done
     rtts = []
     t_start = time.monotonic()
     try:
-        print("PING %s %d(%d) bytes of data." % (args.dest, args.size, args.size + 28), flush=True)
+        hdr = 48 if args.family == 6 else 28
+        print("PING %s %d(%d) bytes of data." % (args.dest, args.size, args.size + hdr),
+              flush=True)
         for seq in range(args.count):
             t0 = time.monotonic()
             with runner.lock:

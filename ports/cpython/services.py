@@ -13,6 +13,8 @@ class UdpEcho:
     def __init__(self, stack, port=7, reply=True, family=so.AF_INET):
         self.sock = stack.socket(family, so.SOCK_DGRAM)
         self.sock.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+        if family == so.AF_INET6:   # beside the IPv4 one on the same port (as on Linux)
+            self.sock.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
         self.sock.bind(("", port))
         self.sock.setblocking(False)
         self.reply = reply

@@ -22,7 +22,11 @@ What stays with the host kernel, and why:
   the stdlib's, and socketpair() the host's AF_UNIX pair, so asyncio's self-pipe stays off the
   stack (a TCP pair over ustack's "lo" works too: connect to a listener on 127.0.0.1).
 - AF_INET6 works when the stack carries IPv6 (config IPV6, on in `ustack up`/`run`); has_ipv6
-  stays False (programs that probe it keep to IPv4), and IPV6_V6ONLY is not an option yet.
+  stays False (programs that probe it keep to IPv4; so does has_dualstack_ipv6, as CPython's
+  follows it). IPV6_V6ONLY is 0 by default as on Linux (an AF_INET6 socket on :: serves IPv4
+  peers as ::ffff:a.b.c.d), create_server sets it to 1 as the stdlib's does, and a %zone or
+  scope_id names the stack's interface (scope_id: its position in the stack's interfaces,
+  from 1).
 - ssl.wrap_socket / SSLContext.wrap_socket need a kernel socket (OpenSSL reads the fd);
   patch() imports ssl first so its classes keep the stdlib base. asyncio's TLS runs over a
   memory BIO and needs no fd (not tested yet).
@@ -190,7 +194,7 @@ def _addr6(address):
     if host in ("", "localhost"):
         return host, port
     if _literal6(host):
-        return host, port
+        return (host, port) + tuple(address[2:])   # flowinfo, scope_id: the core's to read
     return _addresses(host, AF_INET6, 0)[0], port
 
 
@@ -949,6 +953,8 @@ def getnameinfo(sockaddr, flags):
 
 
 def has_dualstack_ipv6():
+    """False, as CPython's answer follows has_ipv6 (which stays False, see above); the
+    stack's AF_INET6 sockets are dual (IPV6_V6ONLY 0) all the same."""
     return False
 
 
@@ -993,6 +999,8 @@ def create_server(address, *, family=AF_INET, backlog=None, reuse_port=False,
         sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
         if reuse_port:
             sock.setsockopt(SOL_SOCKET, _std.SO_REUSEPORT, 1)
+        if family == AF_INET6:   # as the stdlib's: V6ONLY unless dual-stack was asked for
+            sock.setsockopt(_std.IPPROTO_IPV6, _std.IPV6_V6ONLY, 1)
         try:
             sock.bind(address)
         except error as e:

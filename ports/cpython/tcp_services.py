@@ -21,6 +21,8 @@ class EventService:
         self.kind = kind
         ls = stack.socket(family, so.SOCK_STREAM)
         ls.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+        if family == so.AF_INET6:   # beside the IPv4 one on the same port (as on Linux)
+            ls.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
         ls.bind(("", port))
         ls.listen(stack.config["TCP_BACKLOG"])
         ls.setblocking(False)

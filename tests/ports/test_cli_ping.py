@@ -38,3 +38,26 @@ def test_a_destination_that_is_not_an_address_is_one_line_naming_it():
     assert r.returncode != 0 and r.stdout == ""
     assert r.stderr.strip().count("\n") == 0 and "foo" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def ping_to(dest, *args):
+    return subprocess.run([sys.executable, "-m", "ustack.ports.cpython.cli", "ping", dest,
+                           "--tap", "ustk-none"] + list(args),
+                          capture_output=True, text=True, timeout=60)
+
+
+def one_line(r, *words):
+    assert r.returncode != 0 and r.stdout == ""
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    for w in words:
+        assert w in r.stderr, r.stderr
+
+
+def test_ipv6_destinations_and_the_family_flags_are_checked_in_one_line():
+    one_line(ping_to("2001:db8::zz"), "2001:db8::zz", "IPv6")
+    one_line(ping_to("::"), "not an IPv6 address")
+    one_line(ping_to("2001:db8::1", "-4"), "-4", "IPv6 address")
+    one_line(ping_to("192.0.2.1", "-6"), "-6", "IPv4 address")
+    # RFC 8200: 65535 bytes of payload, 8 of them the ICMPv6 header
+    one_line(ping_to("2001:db8::1", "-s", "65528"), "-s", "65527", "IPv6")

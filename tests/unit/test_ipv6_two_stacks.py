@@ -244,14 +244,15 @@ def test_ipv6_frames_are_dropped_when_ipv6_is_off():
     assert b.counters()["b0.rx_unknown_ethertype"] >= 1
 
 
-def test_ipv4_and_ipv6_listeners_share_a_port():
-    # the families' wildcards are different addresses (as IPV6_V6ONLY on Linux): the
-    # services of `ustack up --serve` listen on both
+def test_ipv4_and_ipv6_listeners_share_a_port_when_the_ipv6_one_is_v6only():
+    # as on Linux: a dual :: holds the IPv4 port too, so the services of `ustack up
+    # --serve` set IPV6_V6ONLY on their IPv6 sockets to listen on both families
     bench = Bench6()
     for typ in (so.SOCK_STREAM, so.SOCK_DGRAM):
         s4 = bench.b.socket(so.AF_INET, typ)
         s4.bind(("", 7))
         s6 = bench.b.socket(so.AF_INET6, typ)
+        s6.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
         s6.bind(("", 7))
         if typ == so.SOCK_STREAM:
             s4.listen(1)
@@ -339,3 +340,16 @@ def test_tcp6_connect_to_a_multicast_address_is_refused_without_a_syn():
     assert c.connect_ex(("e000::1", 80)) == 115   # EINPROGRESS: a SYN to the router
     assert bench.a.tcp.conns
     c.close()
+
+
+def test_pinger6_sends_echo_requests_and_matches_the_replies():
+    # what `ustack ping -6` drives (RFC 4443 4.1/4.2): replies matched by identifier
+    bench = Bench6()
+    p = bench.a.icmp6.pinger(GB, 100)
+    for seq in range(3):
+        assert p.send(seq, bench.t)
+        assert bench.until(lambda: p.received == seq + 1)
+    assert p.sent == 3 and p.duplicates == 0
+    assert bench.b.icmp6.stats.tx_echo_reply == 3
+    p.close()
+    assert bench.a.icmp6.pingers == []
