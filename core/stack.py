@@ -594,10 +594,16 @@ class Stack:
             if s.in_use and s not in held:
                 s.in_use = False
                 k += 1
-        big = self.ipv4.big  # the scratch datagram for fragmenting; never queued
-        if big is not None and big.in_use:
-            big.in_use = False
-            k += 1
+        if self.ipv6 is not None:
+            for s in self.ipv6.reass.slots:
+                if s.in_use and s not in held:
+                    s.in_use = False
+                    k += 1
+        for big in (self.ipv4.big, self.ipv6.big if self.ipv6 is not None else None):
+            # the scratch datagrams for fragmenting; never queued
+            if big is not None and big.in_use:
+                big.in_use = False
+                k += 1
         self.stats.reclaimed += k
         if self.log is not None:
             self.log(line.replace("\n", " "))  # one line, whatever the message holds
@@ -680,7 +686,8 @@ class Stack:
         """{'ip.rx_packets': n, ...}: every non-zero counter."""
         out = {}
         for pre, c in (("stack", self.stats), ("ip", self.ipv4.stats), ("icmp", self.icmp.stats),
-                       ("udp", self.udp.stats), ("reass", self.ipv4.reass.stats)):
+                       ("udp", self.udp.stats), ("reass", self.ipv4.reass.stats),
+                       ("pmtu", self.ip.pmtu.stats)):
             for k, v in c.nonzero():
                 out[pre + "." + k] = v
         if self.tcp is not None:
@@ -691,7 +698,7 @@ class Stack:
                 out["dhcp." + k] = v
         if self.ipv6 is not None:
             for pre, c in (("ip6", self.ipv6.stats), ("icmp6", self.icmp6.stats),
-                           ("dad", self.ipv6.dad.stats)):
+                           ("dad", self.ipv6.dad.stats), ("reass6", self.ipv6.reass.stats)):
                 for k, v in c.nonzero():
                     out[pre + "." + k] = v
             for i in self.ifaces:
