@@ -23,6 +23,8 @@ up as unfragmented datagrams. What is left here, each drop with its own counter:
   each other (two last fragments, data beyond the last one's end).
 - `timeouts`: not complete within REASS6_TIMEOUT_MS (RFC 8200 4.5: 60 s); when the first
   fragment had come, its source gets Time Exceeded code 1 quoting it (`time_exceeded_sent`).
+- `ecn_mixed`: RFC 3168 5.3 (for IPv6 as for IPv4): fragments mixing Not-ECT with ECT or
+  CE drop the datagram; CE on any fragment marks the whole datagram CE.
 - `evicted`: every slot busy: the oldest datagram makes room (a flood of first fragments
   cannot hold every slot).
 """
@@ -35,11 +37,14 @@ from ustack.core.wire.fields import copy
 
 REASS6_COUNTERS = ("fragments", "reassembled", "timeouts", "time_exceeded_sent", "no_slot",
                    "too_big", "malformed", "overlap", "dead_fragments", "duplicate", "evicted",
-                   "unfrag_too_long")
+                   "unfrag_too_long", "ecn_mixed")
 
 # room for the unfragmentable part: the IPv6 header and at most EXT_MAX_BYTES of extension
 # headers (the walk's bound) in front of the fragmentable part
 UNFRAG_ROOM = const(552)
+# RFC 3168 5: the ECN codepoints seen, one bit each (Not-ECT, ECT(1), ECT(0), CE)
+ECN_SEEN_NOT_ECT = const(1)
+ECN_SEEN_CE = const(8)
 
 
 class Slot6(PacketBuffer):
@@ -56,6 +61,7 @@ class Slot6(PacketBuffer):
         self.expires = 0
         self.busy = False     # collecting fragments
         self.dead = False     # RFC 5722: overlapped; its fragments dropped until it expires
+        self.ecn_seen = 0     # 1 << codepoint for every fragment's ECN field (RFC 3168 5.3)
         self.bitmap = bytearray((size + 63) // 64)
 
 
@@ -106,6 +112,7 @@ class Reassembly6:
         s.total = -1
         s.maxend = 0
         s.ulen = 0
+        s.ecn_seen = 0
         s.iface = None
         s.expires = self.stack.now + self.timeout
         bm = s.bitmap
@@ -189,6 +196,7 @@ class Reassembly6:
             s.ulen = ulen
             s.iface = iface
         copy(sb, UNFRAG_ROOM + fo, b, d, plen)
+        s.ecn_seen |= 1 << ((b[off + 1] >> 4) & 3)
         stack.free(pb)
         if not mf:
             s.total = end
@@ -207,6 +215,14 @@ class Reassembly6:
                 return None
             k += 1
         h = UNFRAG_ROOM - s.ulen
+        seen = s.ecn_seen
+        if seen & ECN_SEEN_NOT_ECT and seen != ECN_SEEN_NOT_ECT:
+            st.ecn_mixed += 1   # RFC 3168 5.3: Not-ECT beside ECT/CE MUST be dropped
+            s.busy = False
+            s.iface = None
+            return None
+        if seen & ECN_SEEN_CE:
+            sb[h + 1] |= 0x30   # RFC 3168 5.3: a CE mark on any fragment survives
         pl = s.ulen - w.HDR_LEN + s.total
         if pl > 65535:
             # RFC 8200 4.5: no Payload Length can say it (the walk checked the offset alone)

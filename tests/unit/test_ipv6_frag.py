@@ -19,12 +19,12 @@ def udp6(data, sport=40000, dport=7):
     return h[:6] + struct.pack("!H", c or 0xFFFF) + h[8:]
 
 
-def frag(payload, off, more, ident=0x12345678, nh=17, plen=None):
+def frag(payload, off, more, ident=0x12345678, nh=17, plen=None, ecn=0):
     """One IPv6 fragment of `payload` (the fragmentable part) as an Ethernet frame A->B."""
     fh = struct.pack("!BBHI", nh, 0, off | (1 if more else 0), ident)
     body = fh + payload
     pl = len(body) if plen is None else plen
-    ip = struct.pack("!IHBB", 0x60000000, pl, 44, 64) + SRC + DST
+    ip = struct.pack("!IHBB", 0x60000000 | (ecn << 20), pl, 44, 64) + SRC + DST
     return MAC_B + MAC_A + b"\x86\xdd" + ip + body
 
 
@@ -253,3 +253,39 @@ def test_large_ping6_is_answered_with_a_fragmented_reply():
     assert bench.b.ipv6.stats.tx_fragmented == 1
     assert bench.a.ipv6.reass.stats.reassembled == 1
     assert ping6(bench, bench.a, GB)     # and small ones still work
+
+
+def test_the_unfragmentable_headers_count_towards_the_65535_byte_limit():
+    bench = Bench6()
+    before = bench.a.icmp6.stats.rx_errors
+    # RFC 8200 4.5: 8 bytes of Hop-by-Hop options + offset 65520 + 8 bytes = 65536
+    hbh = struct.pack("!BB6s", 44, 0, b"\x01\x04\x00\x00\x00\x00")
+    fh = struct.pack("!BBHI", 17, 0, 65520, 99)
+    body = hbh + fh + b"y" * 8
+    ip = struct.pack("!IHBB", 0x60000000, len(body), 0, 64) + SRC + DST
+    inject(bench, [MAC_B + MAC_A + b"\x86\xdd" + ip + body])
+    assert bench.b.ipv6.stats.rx_frag_too_big == 1
+    assert bench.a.icmp6.stats.rx_errors == before + 1   # Parameter Problem at the offset
+
+
+def test_fragments_mixing_not_ect_with_ect_drop_the_datagram_and_ce_survives():
+    bench = Bench6()
+    s = echo_socket(bench)
+    parts = split(udp6(DATA), 1024)
+    # RFC 3168 5.3: Not-ECT beside ECT(0) MUST be dropped
+    inject(bench, [frag(p, o, m, ident=5, ecn=0 if o else 2) for o, p, m in parts])
+    assert received(s) is None
+    assert bench.b.ipv6.reass.stats.ecn_mixed == 1
+    # ... and a CE mark on any fragment marks the datagram CE
+    seen = []
+    bench.b.udp.input = _spy(bench.b.udp.input, seen)
+    inject(bench, [frag(p, o, m, ident=6, ecn=3 if o == 1024 else 2) for o, p, m in parts])
+    assert received(s) == DATA
+    assert seen == [3]
+
+
+def _spy(f, seen):
+    def input(pb, m):
+        seen.append(m.ecn)
+        f(pb, m)
+    return input
