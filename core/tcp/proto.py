@@ -732,8 +732,9 @@ class TCP:
             st.icmp_out_of_window += 1
             return
         if kind == ERR_PKT_TOO_BIG:
-            if self.stack.ip.learn_pmtu(b, q.dst, q.alen, arg):
-                self.pmtu_lower(tcb)
+            # (another connection may have taught the cache already: this one follows too)
+            self.stack.ip.learn_pmtu(b, q.dst, q.alen, arg)
+            self.pmtu_lower(tcb)
             return
         err = EHOSTUNREACH
         if is_hard(kind):

@@ -241,3 +241,42 @@ def test_udp6_after_packet_too_big_fragments_at_the_learnt_pmtu():
     assert max(r.sizes6[-3:]) <= 1280
     cli.close()
     srv.close()
+
+
+def test_a_second_connection_to_the_same_destination_follows_its_own_packet_too_big():
+    bench = Bench6()
+    Router(bench)
+    lst = bench.b.socket(so.AF_INET6, so.SOCK_STREAM)
+    lst.bind((GB, 5003))
+    lst.listen(2)
+    lst.setblocking(False)
+    cs = []
+    for _ in range(2):
+        c = bench.a.socket(so.AF_INET6, so.SOCK_STREAM)
+        c.setblocking(False)
+        try:
+            c.connect((GB, 5003))
+        except OSError:
+            pass
+        cs.append(c)
+    conns = []
+    assert bench.until(lambda: _accept(lst, conns) and len(conns) == 2, 3000)
+    for s in conns:
+        s.setblocking(False)
+    for c in cs:
+        c.send(DATA[0:8000])   # both in flight before any Packet Too Big
+    got = [bytearray(), bytearray()]
+    end = bench.t + 5000
+    while (len(got[0]) < 8000 or len(got[1]) < 8000) and bench.t < end:
+        bench.advance(1)
+        for i in range(2):
+            try:
+                got[i] += conns[i].recv(65536)
+            except OSError:
+                pass
+    assert got[0] == DATA[0:8000] and got[1] == DATA[0:8000]
+    # the second Packet Too Big no longer lowers the cache, but its connection follows
+    assert bench.a.tcp.stats.pmtu_mss_lowered == 2
+    assert [c.tcb.mss for c in cs] == [1280 - 40 - 20 - 12] * 2
+    for s in cs + conns + [lst]:
+        s.close()
