@@ -43,6 +43,7 @@ class PmtuCache:
         self.alen = [0] * n          # 0: the entry is free
         self.mtu = [0] * n
         self.learnt = [0] * n        # when (stack time, ms): ages it, and picks the oldest
+        self.live = 0                # entries in use: none (the usual case) costs no search
         self.stats = Counters(PMTU_COUNTERS)
 
     def _find(self, b, o, alen):
@@ -61,12 +62,15 @@ class PmtuCache:
     def lookup(self, b, o, alen, link_mtu, now):
         """The MTU towards the address at b[o] (alen bytes): the learnt one if fresh and
         smaller than link_mtu, else link_mtu."""
+        if self.live == 0:
+            return link_mtu
         i = self._find(b, o, alen)
         if i < 0:
             return link_mtu
         if now - self.learnt[i] >= self.age:
             # RFC 1191 6.3 / RFC 8201 4: try the link's MTU again
             self.alen[i] = 0
+            self.live -= 1
             self.stats.expired += 1
             return link_mtu
         m = self.mtu[i]
@@ -108,6 +112,8 @@ class PmtuCache:
             while k < alen:
                 a[k] = b[o + k]
                 k += 1
+            if old < 0:
+                self.live += 1
             self.alen[i] = alen
         self.mtu[i] = mtu
         self.learnt[i] = now

@@ -32,6 +32,7 @@ def test_the_cache_only_ever_lowers_and_ages_back_after_10_minutes():
     assert c.lookup(d, 0, 4, 1500, 599999) == 1000
     assert c.lookup(d, 0, 4, 1500, 600000) == 1500  # RFC 1191 6.3: 10 minutes later
     assert c.stats.expired == 1
+    assert c.live == 0
 
 
 def test_the_cache_clamps_to_each_familys_floor():
@@ -50,6 +51,7 @@ def test_a_full_cache_forgets_the_oldest_destination():
     c.learn(b, 0, 4, 1200, 20, 1500)
     c.learn(d, 0, 4, 1200, 30, 1500)
     assert c.stats.evicted == 1
+    assert c.live == 2
     assert c.lookup(a, 0, 4, 1500, 40) == 1500
     assert c.lookup(b, 0, 4, 1500, 40) == 1200 and c.lookup(d, 0, 4, 1500, 40) == 1200
 
