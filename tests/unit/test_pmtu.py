@@ -66,9 +66,10 @@ def test_frag_needed_without_an_mtu_takes_the_plateau_below_the_datagram():
 class Router:
     """Wraps A's wire port: a frame beyond the next-hop MTU is dropped and answered."""
 
-    def __init__(self, bench, mtu4=1000, mtu6=1280):
+    def __init__(self, bench, mtu4=1000, mtu6=1280, say_mtu=True):
         self.port = bench.ia.driver
         self.orig = self.port.send
+        self.say_mtu = say_mtu   # False: an RFC 1191 7 old router (next-hop MTU 0)
         self.mtu4 = mtu4
         self.mtu6 = mtu6
         self.big = 0
@@ -94,7 +95,7 @@ class Router:
         return self.orig(buf, n)
 
     def frag_needed(self, dgram, mtu=None):
-        m = self.mtu4 if mtu is None else mtu
+        m = (self.mtu4 if self.say_mtu else 0) if mtu is None else mtu
         icmp = struct.pack("!BBHHH", 3, 4, 0, 0, m) + dgram[0:28]
         icmp = icmp[:2] + struct.pack("!H", ~csum(icmp) & 0xFFFF) + icmp[4:]
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0, ROUTER4,
@@ -181,6 +182,18 @@ def test_tcp_lowers_its_mss_on_frag_needed_and_resends_at_once_ipv4():
     assert st.rto_expired == 0
     # every too-big segment went before the first at the new size (DF: none fragmented)
     assert last_index(r.sizes4, lambda x: x > 1000) < r.sizes4.index(1000)
+
+
+def test_frag_needed_from_an_old_router_walks_down_the_plateaus():
+    bench = Bench6()
+    Router(bench, say_mtu=False)
+    got, tcb = transfer(bench, so.AF_INET, "192.0.2.11")
+    assert got == DATA
+    # RFC 1191 7.1: 1500 -> 1492 -> 1006 -> 576, each step learnt and resent at once
+    assert bench.a.icmp.stats.rx_frag_needed_no_mtu >= 3   # one per segment dropped
+    assert bench.a.tcp.stats.pmtu_mss_lowered == 3
+    assert tcb.mss == 576 - 20 - 20 - 12
+    assert bench.a.tcp.stats.rto_expired == 0
 
 
 def test_tcp_lowers_its_mss_on_packet_too_big_ipv6():
