@@ -22,7 +22,7 @@ ICMP6_COUNTERS = wi.ND_DROPS + (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_request", "rx_echo_reply",
     "rx_ns", "rx_na", "rx_ra", "rx_ns_not_ours", "rx_ns_tentative", "rx_dad_duplicate",
     "rx_errors", "rx_error_short", "rx_error_unknown", "rx_ignored", "tx_echo_reply",
-    "rx_packet_too_big",
+    "rx_packet_too_big", "rx_error_not_ours",
     "tx_ns", "tx_na", "tx_errors",
     "tx_error_not_allowed", "tx_error_rate_limited", "tx_no_buffer", "tx_no_source",
 )
@@ -120,6 +120,10 @@ class ICMPv6:
         if n < wi.ERR_HDR_LEN + w.HDR_LEN + 8 or (b[q] >> 4) != 6:
             self.stats.rx_error_short += 1
             return
+        if self.v6.find(b, q + w.SRC) < 0:
+            # RFC 5927 4.1: an error must quote a packet we sent (our source address)
+            self.stats.rx_error_not_ours += 1
+            return
         t = b[o]
         c = b[o + 1]
         if t == wi.DEST_UNREACH:
@@ -150,7 +154,7 @@ class ICMPv6:
         arg = wi.get32(b, o + wi.PARAM)
         if kind == ek.ERR_PKT_TOO_BIG:
             if arg > 0xFFFF:
-                arg = 0xFFFF   # RFC 8200 5: no path carries more than a jumbogram-less packet
+                arg = 0xFFFF   # the Payload Length is 16 bits (no jumbograms, RFC 2675)
             if qm.proto != w.NH_TCP or stack.tcp is None:
                 # RFC 8201 4: the path to the quoted destination is smaller (never below
                 # 1280, RFC 8021: no atomic fragments); TCP learns it only once the quoted

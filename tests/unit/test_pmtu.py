@@ -103,9 +103,9 @@ class Router:
         ip = ip[:10] + struct.pack("!H", ~csum(ip) & 0xFFFF) + ip[12:]
         return MAC_A + MAC_B + b"\x08\x00" + ip + icmp
 
-    def too_big(self, pkt):
+    def too_big(self, pkt, dst=None):
         msg = struct.pack("!BBHI", 2, 0, 0, self.mtu6) + pkt[0:1280 - 48]
-        dst = pkt[8:24]
+        dst = pkt[8:24] if dst is None else dst
         c = ~csum(ROUTER6 + dst + struct.pack("!IxxxB", len(msg), 58) + msg) & 0xFFFF
         msg = msg[:2] + struct.pack("!H", c) + msg[4:]
         ip = struct.pack("!IHBB", 0x60000000, len(msg), 58, 64) + ROUTER6 + dst
@@ -295,3 +295,16 @@ def test_a_second_connection_to_the_same_destination_follows_its_own_packet_too_
     assert [c.tcb.mss for c in cs] == [1280 - 40 - 20 - 12] * 2
     for s in cs + conns + [lst]:
         s.close()
+
+
+def test_a_packet_too_big_quoting_a_packet_we_did_not_send_teaches_nothing():
+    bench = Bench6()
+    r = Router(bench)
+    # RFC 4443 2.4 (d) / RFC 5927 4.1: the quote's source must be one of our addresses
+    other = addr6.pton("2001:db8::99")
+    pkt = struct.pack("!IHBB", 0x60000000, 1460, 17, 64) + other + addr6.pton(GB) + \
+        struct.pack("!HHHH", 1, 7, 1460, 0) + bytes(1452)
+    r.port._arrive(r.too_big(pkt, addr6.pton(GA)))
+    bench.run(20)
+    assert bench.a.icmp6.stats.rx_error_not_ours == 1
+    assert bench.a.ip.pmtu.stats.learned == 0
