@@ -15,7 +15,7 @@ DST = addr6.pton(GB)
 def udp6(data, sport=40000, dport=7):
     ln = 8 + len(data)
     h = struct.pack("!HHHH", sport, dport, ln, 0) + data
-    c = ~csum(SRC + DST + struct.pack("!IxxxB", ln, 17) + h) & 0xFFFF
+    c = ~csum(SRC + DST + struct.pack("!IBBBB", ln, 0, 0, 0, 17) + h) & 0xFFFF
     return h[:6] + struct.pack("!H", c or 0xFFFF) + h[8:]
 
 

@@ -106,7 +106,7 @@ class Router:
     def too_big(self, pkt, dst=None):
         msg = struct.pack("!BBHI", 2, 0, 0, self.mtu6) + pkt[0:1280 - 48]
         dst = pkt[8:24] if dst is None else dst
-        c = ~csum(ROUTER6 + dst + struct.pack("!IxxxB", len(msg), 58) + msg) & 0xFFFF
+        c = ~csum(ROUTER6 + dst + struct.pack("!IBBBB", len(msg), 0, 0, 0, 58) + msg) & 0xFFFF
         msg = msg[:2] + struct.pack("!H", c) + msg[4:]
         ip = struct.pack("!IHBB", 0x60000000, len(msg), 58, 64) + ROUTER6 + dst
         return MAC_A + MAC_B + b"\x86\xdd" + ip + msg
