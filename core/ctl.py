@@ -95,7 +95,11 @@ def all_counters(st):
     """Every counter of the stack, zeros included (a stable key set for deltas)."""
     out = {}
     groups = [("stack", st.stats), ("ip", st.ipv4.stats), ("icmp", st.icmp.stats),
-              ("udp", st.udp.stats), ("reass", st.ipv4.reass.stats)]
+              ("udp", st.udp.stats), ("reass", st.ipv4.reass.stats),
+              ("pmtu", st.ip.pmtu.stats)]
+    if st.ipv6 is not None:
+        groups += [("ip6", st.ipv6.stats), ("icmp6", st.icmp6.stats),
+                   ("reass6", st.ipv6.reass.stats)]
     if st.tcp is not None:
         groups.append(("tcp", st.tcp.stats))
     if st.raw_stats is not None:
