@@ -42,6 +42,12 @@ DEFAULTS = {
     "REASS_SLOTS": 4,          # datagrams being reassembled at once
     "REASS_SIZE": 8192,        # largest reassembled datagram
     "REASS_TIMEOUT_MS": 30000,
+    "REASS6_SLOTS": 2,         # IPv6 datagrams being reassembled at once (core/reass6.py);
+                               # their buffers (REASS_SIZE each) are made on the first fragment
+    "REASS6_TIMEOUT_MS": 60000,  # RFC 8200 4.5: 60 s
+    "PMTU_ENTRIES": 16,        # destinations whose path MTU is known (core/net/pmtu.py)
+    "PMTU_AGE_MS": 600000,     # RFC 1191 6.3 / RFC 8201 4: a learnt PMTU is forgotten after
+                               # 10 minutes (the path may have grown back)
     "ICMP_RATE_MS": 10,        # one ICMP error per this many ms (token bucket refill)
     "ICMP_BURST": 10,
     # UDP / sockets
@@ -164,6 +170,10 @@ RANGES = {
     # the header); total length is 16 bits, so no payload exceeds 65535 - 20 = 65515
     "REASS_SIZE": (556, 65515),
     "REASS_TIMEOUT_MS": (1, 255000),   # RFC 791: at most the 255 s a TTL can last
+    "REASS6_SLOTS": (0, 255),
+    "REASS6_TIMEOUT_MS": (1, 255000),
+    "PMTU_ENTRIES": (1, 4096),
+    "PMTU_AGE_MS": (300000, DAY_MS),   # RFC 1191 6.3: no sooner than 5 minutes
     "ICMP_RATE_MS": (0, 60000),
     "ICMP_BURST": (0, 65535),
     "SOCKETS": (1, 65535),

@@ -11,6 +11,7 @@ from ustack.core.stats import Counters
 from ustack.core.wire import icmp4 as w
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire.fields import copy
+from ustack.core.net.pmtu import plateau_below
 from ustack.core.net.errors import (
     ERR_NET_UNREACH, ERR_HOST_UNREACH, ERR_PROTO_UNREACH, ERR_PORT_UNREACH, ERR_PKT_TOO_BIG,
     ERR_ADMIN_PROHIBITED, ERR_TIME_EXCEEDED, ERR_REASS_TIMEOUT, ERR_PARAM_PROBLEM,
@@ -21,7 +22,7 @@ ICMP_COUNTERS = (
     "rx_dest_unreach", "rx_time_exceeded", "rx_other", "rx_errors_bad_quote",
     "tx_echo_replies", "tx_echo_requests", "tx_errors", "tx_rate_limited", "tx_suppressed",
     "tx_no_buffer", "echo_bcast_ignored", "rx_redirects_ignored", "rx_errors_not_ours",
-    "rx_errors_to_bcast",
+    "rx_errors_to_bcast", "rx_frag_needed", "rx_frag_needed_no_mtu",
 )
 
 ERR_QUOTE = 28  # quoted bytes beyond the header: RFC 792 asks for header + 64 bits; we send more
@@ -224,7 +225,18 @@ class ICMP:
             # qn - qihl: what the quote holds of the transport message
             qm = stack.ipv4.quote(b, q, qihl, qn - qihl, iface)
             kind = kind_of(t, b[o + 1])
-            arg = ((b[o + 6] << 8) | b[o + 7]) if kind == ERR_PKT_TOO_BIG else 0  # RFC 1191
+            arg = 0
+            if kind == ERR_PKT_TOO_BIG:
+                st.rx_frag_needed += 1
+                arg = (b[o + 6] << 8) | b[o + 7]   # RFC 1191 4: the next-hop MTU
+                if arg == 0:
+                    # RFC 1191 7.1: an old router says nothing: the plateau below the
+                    # quoted datagram's Total Length
+                    st.rx_frag_needed_no_mtu += 1
+                    arg = plateau_below((b[q + 2] << 8) | b[q + 3])
+                if proto != ip4.PROTO_TCP or stack.tcp is None:
+                    # TCP learns only once the quoted segment proves in flight (RFC 5927)
+                    stack.ip.learn_pmtu(b, q + 16, 4, arg)
             if proto == ip4.PROTO_UDP:
                 stack.udp.icmp_error(kind, arg, b, qm)
             elif proto == ip4.PROTO_TCP and stack.tcp is not None:

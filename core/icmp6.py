@@ -23,6 +23,7 @@ ICMP6_COUNTERS = wi.ND_DROPS + (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_request", "rx_echo_reply",
     "rx_ns", "rx_na", "rx_ra", "rx_ns_not_ours", "rx_ns_tentative", "rx_dad_duplicate",
     "rx_errors", "rx_error_short", "rx_error_unknown", "rx_ignored", "tx_echo_reply",
+    "rx_packet_too_big", "rx_error_not_ours",
     "tx_ns", "tx_na", "tx_rs", "tx_echo_request", "tx_errors",
     "tx_error_not_allowed", "tx_error_rate_limited", "tx_no_buffer", "tx_no_source",
 )
@@ -176,6 +177,10 @@ class ICMPv6:
         if n < wi.ERR_HDR_LEN + w.HDR_LEN + 8 or (b[q] >> 4) != 6:
             self.stats.rx_error_short += 1
             return
+        if self.v6.find(b, q + w.SRC) < 0:
+            # RFC 5927 4.1: an error must quote a packet we sent (our source address)
+            self.stats.rx_error_not_ours += 1
+            return
         t = b[o]
         c = b[o + 1]
         if t == wi.DEST_UNREACH:
@@ -184,6 +189,7 @@ class ICMPv6:
                     ek.ERR_ADMIN_PROHIBITED if c == wi.ADMIN_PROHIBITED else ek.ERR_HOST_UNREACH))
         elif t == wi.PACKET_TOO_BIG:
             kind = ek.ERR_PKT_TOO_BIG
+            self.stats.rx_packet_too_big += 1
         elif t == wi.TIME_EXCEEDED:
             kind = ek.ERR_TIME_EXCEEDED if c == 0 else ek.ERR_REASS_TIMEOUT
         elif t == wi.PARAM_PROBLEM:
@@ -203,6 +209,14 @@ class ICMPv6:
         qm.proto = b[q + w.NEXT_HDR]
         qm.iface = m.iface
         arg = wi.get32(b, o + wi.PARAM)
+        if kind == ek.ERR_PKT_TOO_BIG:
+            if arg > 0xFFFF:
+                arg = 0xFFFF   # the Payload Length is 16 bits (no jumbograms, RFC 2675)
+            if qm.proto != w.NH_TCP or stack.tcp is None:
+                # RFC 8201 4: the path to the quoted destination is smaller (never below
+                # 1280, RFC 8021: no atomic fragments); TCP learns it only once the quoted
+                # segment proves to be in flight (RFC 5927, core/tcp/proto.py)
+                stack.ip.learn_pmtu(b, qm.dst, 16, arg)
         if qm.proto == w.NH_UDP:
             stack.udp.icmp_error(kind, arg, b, qm)
         elif qm.proto == w.NH_TCP and stack.tcp is not None:
@@ -361,6 +375,11 @@ class ICMPv6:
         b = pb.buf
         self._send_error(m.iface, b, m.hdr, m.l4 + m.l4len - m.hdr, tc[0], tc[1], arg,
                          m.proto, m.l4)
+
+    def reass_timeout(self, iface, b, h, n):
+        """RFC 8200 4.5: Time Exceeded code 1 about a datagram whose first fragment's
+        headers are at b[h] (n bytes quotable) but which never completed."""
+        self._send_error(iface, b, h, n, wi.TIME_EXCEEDED, wi.REASS_TIME_EXCEEDED, 0, -1, -1)
 
     def param_problem(self, iface, pb, h, n, code, ptr):
         """A Parameter Problem about the packet at pb.buf[h:] (the header walk's verdict,

@@ -14,9 +14,15 @@ the network layer's metadata (core/net/ip.py Meta, family AF_INET6; the pseudo-h
 without the length, which transports add) and hands the datagram to TCP, UDP or ICMPv6.
 Output selects a source (RFC 6724 5), routes, prepends the 40-byte header, fills the
 transport checksum and resolves the next hop through the interface's NeighbourCache, whose
-callbacks send the solicitation, the waiting packet, or drop it. Not in this slice:
-fragmentation and reassembly (fragments are dropped and counted), Path MTU, loopback of
-our own addresses.
+callbacks send the solicitation, the waiting packet, or drop it.
+
+Fragments (RFC 8200 4.5) go to core/reass6.py; the whole datagram it returns is walked
+again and delivered like any other. Only the source fragments in IPv6: a datagram larger
+than the path MTU (the link's, or less as Packet Too Big taught core/net/pmtu.py, RFC
+8201) leaves in fragments of at most that size, each behind a copy of the 40-byte header
+and a Fragment header whose Identification is drawn at random per datagram (RFC 7739 4.3:
+not one global counter an observer could follow). Not in this slice: loopback of our own
+addresses.
 """
 from ustack.core.compat import const, EADDRNOTAVAIL, EMSGSIZE, ENETUNREACH, ENOBUFS
 from ustack.core.checksum import csum
@@ -28,14 +34,18 @@ from ustack.core.nd import NeighbourCache, Dad
 from ustack.core.mld import Mld
 from ustack.core import slaac as sa
 from ustack.core.slaac import Slaac
+from ustack.core.reass6 import Reassembly6
+from ustack.core.wire.fields import copy
 from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
 from ustack.core.route import SRC_CONNECTED, SRC_RA
 
 IP6_COUNTERS = w.WALK_DROPS + (
     "rx_packets", "rx_delivered", "rx_bad_src", "rx_not_for_us", "rx_tentative",
-    "rx_fragments_dropped", "rx_unknown_proto", "rx_no_next_header",
+    "rx_fragments", "rx_reassembled", "rx_frag_nested", "rx_unknown_proto",
+    "rx_no_next_header",
     "tx_packets", "tx_no_route", "tx_no_source", "tx_no_buffer", "tx_too_big",
+    "tx_fragmented", "tx_fragments", "tx_frag_no_buffer",
     "nd_unreachable", "nd_discarded", "addr_table_full", "addr_duplicate",
 )
 
@@ -64,6 +74,8 @@ class IPv6:
         self.mac = bytearray(6)         # a multicast MAC being built
         self.dad = Dad(self, ALEN6, cfg, stack.random16)
         self.dad_iface = [None] * self.dad.size
+        self.reass = Reassembly6(stack, cfg)
+        self.big = None                 # the scratch buffer of a datagram to fragment
 
     # ---- addresses ------------------------------------------------------------------------
     def attach(self, iface):
@@ -350,6 +362,9 @@ class IPv6:
 
     def tick(self, now):
         nxt = self.dad.tick(now)
+        d = self.reass.tick(now)
+        if d > 0 and (nxt <= 0 or d < nxt):
+            nxt = d
         for iface in self.stack.ifaces:
             nd = iface.nd
             if nd is not None:
@@ -365,11 +380,14 @@ class IPv6:
         return nxt if nxt > 0 else 0
 
     # ---- input ----------------------------------------------------------------------------
-    def input(self, iface, pb, off, n):
+    def input(self, iface, pb, off, n, whole=False):
+        """The IPv6 packet at pb.buf[off:off+n] arrived on iface (whole: a datagram
+        core/reass6.py just put together). Takes pb."""
         st = self.stats
         stack = self.stack
         b = pb.buf
-        st.rx_packets += 1
+        if not whole:
+            st.rx_packets += 1
         mcast = n >= w.HDR_LEN and b[off + w.DST] == 0xFF
         res = self.res
         why = w.walk(b, off, n, mcast, res)
@@ -404,8 +422,15 @@ class IPv6:
                 stack.free(pb)
                 return
         if res[w.R_FRAG] >= 0:
-            st.rx_fragments_dropped += 1   # no reassembly in this slice
-            stack.free(pb)
+            if whole:
+                st.rx_frag_nested += 1   # a Fragment header inside a reassembled datagram
+                stack.free(pb)
+                return
+            st.rx_fragments += 1
+            s = self.reass.input(iface, pb, off, res)
+            if s is not None:
+                st.rx_reassembled += 1
+                self.input(iface, s, s.off, s.n, True)
             return
         proto = res[w.R_PROTO]
         l4 = res[w.R_OFF]
@@ -508,13 +533,8 @@ class IPv6:
             fill_csum(b, lo, l4, lo + csum_off, csum(b, off + w.SRC, 32, proto), proto)
         pb.off = off
         pb.n = l4 + w.HDR_LEN
-        if pb.n > iface.mtu6:
-            st.tx_too_big += 1   # no fragmentation in this slice
-            stack.free(pb)
-            return EMSGSIZE
         st.tx_packets += 1
-        self.send_to(iface, pb, nh)
-        return 0
+        return self._send_sized(iface, pb, nh, dst, 0)
 
     def reply(self, iface, pb):
         """Send the IPv6 packet built at pb.buf[pb.off:] (an answer made in place): to a
@@ -533,7 +553,93 @@ class IPv6:
             iface = out
             addr6.copy16(nh, 0, self.stack.routes6.nexthop, 0)
         self.stats.tx_packets += 1
-        self.send_to(iface, pb, nh)
+        self._send_sized(iface, pb, nh, b, d)
+
+    def _send_sized(self, iface, pb, nh, dst, do):
+        """pb whole to nh if it fits the path MTU towards dst[do:], else in fragments (RFC
+        8200 4.5, 5). Takes pb; returns 0 or an errno."""
+        mtu = self.stack.ip.path_mtu(dst, do, ALEN6, iface.mtu6)
+        if pb.n <= mtu:
+            self.send_to(iface, pb, nh)
+            return 0
+        return self._fragment(iface, pb, nh, mtu)
+
+    def _fragment(self, iface, pb, nh, mtu):
+        """RFC 8200 4.5: the 40-byte header (the unfragmentable part: we send no extension
+        headers on this path) repeated in front of a Fragment header and at most mtu - 48
+        bytes (a multiple of 8) of the rest, each fragment in a packet buffer of its own."""
+        stack = self.stack
+        st = self.stats
+        b = pb.buf
+        off = pb.off
+        payload = pb.n - w.HDR_LEN
+        chunk = ((mtu - w.HDR_LEN - w.FRAG_HDR_LEN) >> 3) << 3
+        room = ((stack.pool.size - L2_RESERVE - w.HDR_LEN - w.FRAG_HDR_LEN) >> 3) << 3
+        if room < chunk:
+            chunk = room   # a fragment must fit its packet buffer, whatever the MTU
+        if chunk < 8:
+            st.tx_too_big += 1
+            stack.free(pb)
+            return EMSGSIZE
+        # RFC 7739 4.3: a random Identification per datagram, in 16-bit halves
+        id_hi = stack.random16()
+        id_lo = stack.random16()
+        nxt = b[off + w.NEXT_HDR]
+        st.tx_fragmented += 1
+        pos = 0
+        while pos < payload:
+            n = payload - pos
+            more = 0
+            if n > chunk:
+                n = chunk
+                more = w.FRAG_M
+            f = stack.alloc()
+            if f is None:
+                st.tx_frag_no_buffer += 1
+                stack.free(pb)
+                return ENOBUFS
+            fo = L2_RESERVE
+            fb = f.buf
+            copy(fb, fo, b, off, w.HDR_LEN)
+            pl = w.FRAG_HDR_LEN + n
+            fb[fo + 4] = pl >> 8
+            fb[fo + 5] = pl & 0xFF
+            fb[fo + w.NEXT_HDR] = w.NH_FRAGMENT
+            p = fo + w.HDR_LEN
+            fb[p] = nxt
+            fb[p + 1] = 0
+            fw = pos | more
+            fb[p + 2] = fw >> 8
+            fb[p + 3] = fw & 0xFF
+            fb[p + 4] = id_hi >> 8
+            fb[p + 5] = id_hi & 0xFF
+            fb[p + 6] = id_lo >> 8
+            fb[p + 7] = id_lo & 0xFF
+            copy(fb, p + w.FRAG_HDR_LEN, b, off + w.HDR_LEN + pos, n)
+            f.off = fo
+            f.n = w.HDR_LEN + pl
+            st.tx_fragments += 1
+            self.send_to(iface, f, nh)
+            pos += n
+        stack.free(pb)
+        return 0
+
+    def alloc_big(self, l4len):
+        """A datagram bigger than a packet buffer (fragmented on output): one scratch
+        buffer per stack, made on first use, REASS_SIZE big; None if it won't fit."""
+        size = self.stack.config["REASS_SIZE"] + L2_RESERVE + w.HDR_LEN
+        if L2_RESERVE + w.HDR_LEN + l4len > size:
+            return None
+        pb = self.big
+        if pb is None:
+            from ustack.core.buf import PacketBuffer
+            pb = self.big = PacketBuffer(size, -101)
+        if pb.in_use:
+            return None
+        pb.in_use = True
+        pb.off = L2_RESERVE + w.HDR_LEN
+        pb.n = 0
+        return pb
 
     def send_to(self, iface, pb, nh):
         """The IPv6 packet at pb.buf[pb.off:] to neighbour nh on iface: multicast mapped to

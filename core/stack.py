@@ -608,10 +608,16 @@ class Stack:
             if s.in_use and s not in held:
                 s.in_use = False
                 k += 1
-        big = self.ipv4.big  # the scratch datagram for fragmenting; never queued
-        if big is not None and big.in_use:
-            big.in_use = False
-            k += 1
+        if self.ipv6 is not None:
+            for s in self.ipv6.reass.slots:
+                if s.in_use and s not in held:
+                    s.in_use = False
+                    k += 1
+        for big in (self.ipv4.big, self.ipv6.big if self.ipv6 is not None else None):
+            # the scratch datagrams for fragmenting; never queued
+            if big is not None and big.in_use:
+                big.in_use = False
+                k += 1
         self.stats.reclaimed += k
         if self.log is not None:
             self.log(line.replace("\n", " "))  # one line, whatever the message holds
@@ -694,7 +700,8 @@ class Stack:
         """[(prefix, counters), ...]: every counter group of the stack, the one list both the
         exit counters and the control channel's `stats` read."""
         g = [("stack", self.stats), ("ip", self.ipv4.stats), ("icmp", self.icmp.stats),
-             ("udp", self.udp.stats), ("reass", self.ipv4.reass.stats)]
+             ("udp", self.udp.stats), ("reass", self.ipv4.reass.stats),
+             ("pmtu", self.ip.pmtu.stats)]
         if self.tcp is not None:
             g.append(("tcp", self.tcp.stats))
         if self.dhcp is not None:
@@ -703,6 +710,7 @@ class Stack:
             g.append(("ip6", self.ipv6.stats))
             g.append(("icmp6", self.icmp6.stats))
             g.append(("dad", self.ipv6.dad.stats))
+            g.append(("reass6", self.ipv6.reass.stats))
             for i in self.ifaces:
                 if i.nd is not None:
                     g.append((i.name + ".nd", i.nd.stats))

@@ -14,6 +14,7 @@ pb.family), never the metadata object.
 """
 from ustack.core.compat import const, EAFNOSUPPORT
 from ustack.core.checksum import csum
+from ustack.core.net.pmtu import PmtuCache
 
 AF_INET = const(2)
 AF_INET6 = const(10)
@@ -124,6 +125,22 @@ class IP:
         self.v6 = None        # the IPv6 layer (core/ipv6.py) when config IPV6 is on
         self.meta = Meta()    # the datagram being delivered (filled by IPv4 input)
         self.quote = Meta()   # the datagram an ICMP error quotes (filled by ICMP)
+        self.pmtu = PmtuCache(stack.config)   # RFC 1191 / RFC 8201, both families
+
+    def path_mtu(self, b, o, alen, link_mtu):
+        """The MTU towards the address at b[o] (alen bytes) leaving by a link of link_mtu:
+        what Path MTU Discovery learnt, if less (core/net/pmtu.py)."""
+        return self.pmtu.lookup(b, o, alen, link_mtu, self.stack.now)
+
+    def learn_pmtu(self, b, o, alen, mtu):
+        """A Packet Too Big / Fragmentation Needed says the path to b[o] holds mtu bytes
+        (RFC 1191 / RFC 8201). Returns the lowered path MTU, or 0 if nothing changed."""
+        iface = self.route_out(b, o, alen)
+        if iface is None:
+            return 0
+        pm = self.pmtu
+        now = self.stack.now
+        return pm.learn(b, o, alen, mtu, now, pm.lookup(b, o, alen, iface.mtu, now))
 
     def output(self, pb, proto, src, dst, csum_off=-1, ttl=0, tos=0, df=False, iface=None):
         """Send the transport message at pb.buf[pb.off:pb.off+pb.n] to dst (4 or 16 bytes):
@@ -174,6 +191,8 @@ class IP:
         output), or None."""
         if len(dst) == ALEN4:
             return self.v4.alloc_big(l4len)
+        if self.v6 is not None:
+            return self.v6.alloc_big(l4len)
         return None
 
     def error(self, pb, m, kind, arg):

@@ -125,7 +125,9 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
         tcb.rcv_unacked = 0
         tcb.t_delack = 0
         tcb.flags &= ~T.F_ACKNOW
-    stack.ip.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl, tos)
+    # RFC 1191 3: DF on every segment of a connection (IPv4), so a smaller link on the
+    # path answers with Fragmentation Needed and the MSS follows (proto.pmtu_lower)
+    stack.ip.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl, tos, True)
     return True
 
 

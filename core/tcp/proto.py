@@ -83,7 +83,7 @@ TCP_COUNTERS = (
     "rto_expired", "fast_retransmits", "partial_acks", "persist_probes", "keepalive_probes",
     "conn_active", "conn_passive", "conn_established", "conn_reset", "conn_refused",
     "conn_timeout", "conn_closed", "conn_aborted", "conn_no_tcb", "icmp_errors", "no_memory",
-    "icmp_out_of_window", "icmp_embryonic_dropped",
+    "icmp_out_of_window", "icmp_embryonic_dropped", "pmtu_mss_lowered",
     # orphans (closed by the application, still closing)
     "orphans_evicted", "orphan_retries_exceeded", "fin_wait2_timeouts",
 ) + ccmod.CC_COUNTERS
@@ -414,8 +414,10 @@ class TCP:
         option we put in every segment (RFC 9293 3.7.1, RFC 6691: the MTU less the fixed
         IP and TCP headers of the connection's family)."""
         m = tcb.peer_mss
-        iph = hdr_len(len(tcb.remote_ip))
-        lim = tcb.iface_mtu - iph - w.HDR_LEN
+        alen = len(tcb.remote_ip)
+        iph = hdr_len(alen)
+        # RFC 1191 / RFC 8201: the path MTU, when Path MTU Discovery learnt a smaller one
+        lim = self.stack.ip.path_mtu(tcb.remote_ip, 0, alen, tcb.iface_mtu) - iph - w.HDR_LEN
         if m > lim:
             m = lim
         opts = 0
@@ -429,6 +431,31 @@ class TCP:
         if m < 64:
             m = 64
         tcb.mss = m
+
+    def pmtu_lower(self, tcb):
+        """The path MTU towards tcb's peer fell (RFC 1191 6.4, RFC 8201 5.4, RFC 9293
+        3.7.3): a smaller MSS, and what is in flight goes again at once from SND.UNA at
+        that size (the larger segments were dropped on the way) - no waiting for the RTO,
+        and the congestion window stays (it is no sign of congestion)."""
+        old = tcb.mss
+        self.set_mss(tcb)
+        if tcb.mss >= old:
+            return
+        self.stats.pmtu_mss_lowered += 1
+        cc = tcb.cc
+        if cc is not None:
+            cw = cc.cwnd
+            ss = cc.ssthresh
+            cc.set_mss(tcb.mss)
+            cc.cwnd = cw
+            cc.ssthresh = ss
+        if tcb.state >= T.ESTABLISHED and tcb.snd_nxt != tcb.snd_una:
+            tcb.flags &= ~T.F_TIMING   # Karn: no RTT sample from a resent segment
+            sb = tcb.sb
+            if sb is not None and sb.rack is not None:
+                sb.rack.rxt(tcb.snd_max)
+            tcb.snd_nxt = tcb.snd_una
+            out.output(self, tcb, True)
 
     def adv_mss(self, tcb):
         return self.adv_mss_for(tcb.iface_mtu, len(tcb.remote_ip))
@@ -681,7 +708,7 @@ class TCP:
         <= SEG.SEQ <= SND.MAX (RFC 5927 4.1; SND.MAX as Linux does: a pure ACK carries
         it), before ESTABLISHED exactly our ISS; else a blind attacker guessed the 4-tuple:
         dropped (icmp_out_of_window). Destination unreachable and time exceeded count;
-        fragmentation needed is left alone (no path MTU discovery), others are ignored.
+        a packet too big teaches the path MTU (pmtu_lower), others are ignored.
         SYN-SENT: a hard error (protocol, port unreachable) refuses the connection
         (ECONNREFUSED), a soft one ends the attempt too, with EHOSTUNREACH (RFC 5461 4.1,
         as Linux does). A passive half-open connection (SYN-RECEIVED) is forgotten
@@ -692,8 +719,8 @@ class TCP:
         reported as it (RFC 1122 4.2.3.9: "make the information available")."""
         st = self.stats
         st.icmp_errors += 1
-        if not (is_unreachable(kind) and kind != ERR_PKT_TOO_BIG or
-                kind == ERR_TIME_EXCEEDED or kind == ERR_REASS_TIMEOUT):
+        if not (is_unreachable(kind) or kind == ERR_TIME_EXCEEDED or
+                kind == ERR_REASS_TIMEOUT):
             return
         p = q.l4
         sport = (b[p] << 8) | b[p + 1]
@@ -706,6 +733,11 @@ class TCP:
         if seq_lt(seq, tcb.snd_una) or seq_gt(seq, tcb.snd_max) or \
                 (seq == tcb.snd_max and tcb.state < T.ESTABLISHED):
             st.icmp_out_of_window += 1
+            return
+        if kind == ERR_PKT_TOO_BIG:
+            # (another connection may have taught the cache already: this one follows too)
+            self.stack.ip.learn_pmtu(b, q.dst, q.alen, arg)
+            self.pmtu_lower(tcb)
             return
         err = EHOSTUNREACH
         if is_hard(kind):

@@ -290,7 +290,9 @@ def walk(b, o, n, mcast, res, max_hdrs=EXT_MAX_HDRS, max_bytes=EXT_MAX_BYTES,
                     # RFC 8200 4.5: non-last fragment not a multiple of 8 bytes
                     _pp(res, PP_ERRONEOUS_FIELD, PAYLOAD_LEN)
                     return "rx_frag_bad_length"
-                if (fo & 0xFFF8) + flen > 65535:
+                # RFC 8200 4.5: the reassembled Payload Length counts the headers in
+                # front of this one (the unfragmentable part) too
+                if (p - o - HDR_LEN) + (fo & 0xFFF8) + flen > 65535:
                     _pp(res, PP_ERRONEOUS_FIELD, p + FRAG_OFF - o)
                     return "rx_frag_too_big"
                 if res[R_FRAG] < 0:
