@@ -28,7 +28,9 @@ from ustack.core.nd import NeighbourCache, Dad
 from ustack.core.mld import Mld
 from ustack.core import slaac as sa
 from ustack.core.slaac import Slaac
-from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum
+from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum, partial_csum
+from ustack.core.buf import OFL_CSUM, OFL_GSO_SHIFT
+from ustack.core.iface import CAP_CSUM_TX, CAP_TSO6
 from ustack.core.net.errors import ERR_PROTO_UNREACH
 
 IP6_COUNTERS = w.WALK_DROPS + (
@@ -301,6 +303,8 @@ class IPv6:
         stack = self.stack
         b = pb.buf
         st.rx_packets += 1
+        csum_ok = (pb.offload & OFL_CSUM) != 0  # for delivery here only (see core/ipv4.py)
+        pb.offload = 0
         mcast = n >= w.HDR_LEN and b[off + w.DST] == 0xFF
         res = self.res
         why = w.walk(b, off, n, mcast, res)
@@ -356,6 +360,7 @@ class IPv6:
         m.ecn = (b[off + 1] >> 4) & 3
         m.iface = iface
         m.bcast = bcast
+        m.csum_ok = csum_ok
         if proto == w.NH_TCP and stack.tcp is not None:
             stack.tcp.input(pb, m)
         elif proto == w.NH_UDP:
@@ -433,13 +438,21 @@ class IPv6:
         off = pb.off - w.HDR_LEN
         b = pb.buf
         w.write_header(b, off, tc, 0, l4, proto, hlim or self.hop_limit, src, dst)
+        gso = pb.offload >> OFL_GSO_SHIFT
+        if gso and not iface.caps & CAP_TSO6:
+            pb.offload = 0
+            gso = 0
         if csum_off >= 0:
             # RFC 8200 8.1 (and RFC 4443 2.3: ICMPv6 too): the pseudo-header's sum
             lo = off + w.HDR_LEN
-            fill_csum(b, lo, l4, lo + csum_off, csum(b, off + w.SRC, 32, proto), proto)
+            if proto != w.NH_ICMPV6 and iface.caps & CAP_CSUM_TX and \
+                    (l4 + w.HDR_LEN <= iface.mtu or gso):
+                partial_csum(pb, b, lo + csum_off, csum(b, off + w.SRC, 32, proto) + l4)
+            else:
+                fill_csum(b, lo, l4, lo + csum_off, csum(b, off + w.SRC, 32, proto), proto)
         pb.off = off
         pb.n = l4 + w.HDR_LEN
-        if pb.n > iface.mtu:
+        if pb.n > iface.mtu and not gso:
             st.tx_too_big += 1   # no fragmentation in this slice
             stack.free(pb)
             return EMSGSIZE

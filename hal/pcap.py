@@ -47,6 +47,12 @@ class Pcap:
         self.writer.write(buf, n)
         return self.driver.send(buf, n)
 
+    def send_offload(self, buf, n, offload):
+        """An offloaded frame (hal/tap.py) as the stack built it: a checksum left partial, a
+        TCP segment of many MSS - what tcpdump shows on a Linux sender with offloads."""
+        self.writer.write(buf, n)
+        return self.driver.send_offload(buf, n, offload)
+
     def poll_obj(self):
         return self.driver.poll_obj()
 

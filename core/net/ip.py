@@ -14,6 +14,7 @@ pb.family), never the metadata object.
 """
 from ustack.core.compat import const, EAFNOSUPPORT
 from ustack.core.checksum import csum
+from ustack.core.buf import OFL_CSUM
 
 AF_INET = const(2)
 AF_INET6 = const(10)
@@ -46,6 +47,7 @@ class Meta:
         self.ecn = 0        # RFC 3168 5: the ECN field (IPv4 TOS / IPv6 traffic class)
         self.iface = None   # the arriving interface
         self.bcast = False  # sent to a broadcast or multicast address
+        self.csum_ok = False  # the driver vouched for the transport checksum (CAP_CSUM_RX)
 
 
 def hdr_len(alen):
@@ -107,6 +109,17 @@ def fill_csum(b, lo, l4, co, psum, proto):
     b[co + 1] = c & 0xFF
 
 
+def partial_csum(pb, b, co, s):
+    """CAP_CSUM_TX: leave the pseudo-header sum s (addresses, protocol, length) folded, not
+    inverted, in the checksum field at b[co] and mark the frame: the driver (virtio-net
+    NEEDS_CSUM, completed by the kernel or the NIC) adds the message and inverts it."""
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    b[co] = s >> 8
+    b[co + 1] = s & 0xFF
+    pb.offload |= OFL_CSUM
+
+
 class IP:
     """The family-neutral entry points: the metadata objects, buffers laid out for a
     destination's family, and output dispatching on the destination's family."""
@@ -162,6 +175,13 @@ class IP:
         pb = self.pool.alloc()
         if pb is not None:
             pb.off = self.l2_reserve + IPV4_HDR
+        return pb
+
+    def alloc_tx_large(self, dst):
+        """alloc_tx's layout in one of the pool's large buffers (a TSO segment), or None."""
+        pb = self.pool.alloc_large()
+        if pb is not None:
+            pb.off = self.l2_reserve + (IPV4_HDR if len(dst) == ALEN4 else IPV6_HDR)
         return pb
 
     def alloc_big(self, dst, l4len):
