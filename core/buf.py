@@ -25,8 +25,11 @@ HEADROOM = const(128)  # Ethernet(14) + VLAN(4) + IPv4/IPv6 with options(60) + T
 LARGE_SIZE = const(65536 + HEADROOM + 128)
 # PacketBuffer.offload: what the driver does or did for this frame (0: nothing)
 OFL_CSUM = const(1)  # TX: the transport checksum holds only the pseudo-header sum, the driver
-                     # (its peer) completes it; RX: the driver vouches for the checksum
-OFL_GSO_SHIFT = const(1)  # offload >> OFL_GSO_SHIFT: the segment size of a TSO/GRO frame
+                     # (its peer) completes it; RX: the driver vouches for the data
+OFL_PARTIAL = const(2)  # RX: ... and the checksum field holds only the pseudo-header sum (a
+                        # local sender's, virtio NEEDS_CSUM): complete it before it is quoted
+                        # or forwarded
+OFL_GSO_SHIFT = const(2)  # offload >> OFL_GSO_SHIFT: the segment size of a TSO/GRO frame
 
 
 class PacketBuffer:
@@ -43,7 +46,7 @@ class PacketBuffer:
         self.epoch = 0    # the pool's epoch when this buffer was taken (see Pool.reclaim)
         self.nbufs = 1    # on a chain's first buffer: how many buffers the chain has
         self.family = 2   # a queued datagram's address family (AF_INET; tag: its source)
-        self.offload = 0  # OFL_CSUM | segment size << OFL_GSO_SHIFT (drivers with caps only)
+        self.offload = 0  # OFL_* | segment size << OFL_GSO_SHIFT (drivers with caps only)
 
 
 class Pool:

@@ -14,8 +14,8 @@ from ustack.core.wire import ipv4 as w
 from ustack.core.wire import icmp4
 from ustack.core.reass import Reassembly
 from ustack.core.wire.fields import copy
-from ustack.core.net.ip import AF_INET, ALEN4, fill_csum, partial_csum
-from ustack.core.buf import OFL_CSUM, OFL_GSO_SHIFT
+from ustack.core.net.ip import AF_INET, ALEN4, fill_csum, partial_csum, complete_csum
+from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
 from ustack.core.iface import CAP_CSUM_TX, CAP_TSO4
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
 
@@ -62,7 +62,7 @@ class IPv4:
         st.rx_packets += 1
         # the driver's word on the transport checksum (CAP_CSUM_RX) is for delivery here
         # only: the buffer may leave again (forwarded, answered in place) as a plain frame
-        csum_ok = (pb.offload & OFL_CSUM) != 0
+        ofl = pb.offload
         pb.offload = 0
         # integrity
         if n < w.HDR_LEN:
@@ -152,6 +152,11 @@ class IPv4:
                     return
                 local = True
             else:
+                if ofl & OFL_PARTIAL:
+                    # a local sender's partial checksum (virtio NEEDS_CSUM): whole before
+                    # it goes on (a super-frame over the MTU is cut like any datagram)
+                    complete_csum(b, off + ihl, tot - ihl, csum(b, off + 12, 8, b[off + 9]),
+                                  b[off + 9])
                 self._forward(iface, pb, off, ihl, tot)
                 return
         frag = (b[off + 6] << 8) | b[off + 7]
@@ -161,7 +166,7 @@ class IPv4:
             if r is None:
                 return  # held (or dropped) by reassembly
             st.rx_reassembled += 1
-            csum_ok = False  # each fragment's word covered only itself
+            ofl = 0  # each fragment's word covered only itself
             pb = r
             off = 0
             ihl = (r.buf[0] & 0x0F) << 2
@@ -188,7 +193,8 @@ class IPv4:
         m.ecn = b[off + 1] & ECN_MASK
         m.iface = iface
         m.bcast = bcast
-        m.csum_ok = csum_ok
+        m.csum_ok = (ofl & OFL_CSUM) != 0
+        m.partial = (ofl & OFL_PARTIAL) != 0
         took = stack.raw_input(pb, m) if stack.raw_sockets else False
         if proto == w.PROTO_TCP and stack.tcp is not None:
             stack.tcp.input(pb, m)

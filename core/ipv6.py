@@ -29,7 +29,7 @@ from ustack.core.mld import Mld
 from ustack.core import slaac as sa
 from ustack.core.slaac import Slaac
 from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum, partial_csum
-from ustack.core.buf import OFL_CSUM, OFL_GSO_SHIFT
+from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
 from ustack.core.iface import CAP_CSUM_TX, CAP_TSO6
 from ustack.core.net.errors import ERR_PROTO_UNREACH
 
@@ -303,7 +303,7 @@ class IPv6:
         stack = self.stack
         b = pb.buf
         st.rx_packets += 1
-        csum_ok = (pb.offload & OFL_CSUM) != 0  # for delivery here only (see core/ipv4.py)
+        ofl = pb.offload  # for delivery here only (see core/ipv4.py)
         pb.offload = 0
         mcast = n >= w.HDR_LEN and b[off + w.DST] == 0xFF
         res = self.res
@@ -360,7 +360,8 @@ class IPv6:
         m.ecn = (b[off + 1] >> 4) & 3
         m.iface = iface
         m.bcast = bcast
-        m.csum_ok = csum_ok
+        m.csum_ok = (ofl & OFL_CSUM) != 0
+        m.partial = (ofl & OFL_PARTIAL) != 0
         if proto == w.NH_TCP and stack.tcp is not None:
             stack.tcp.input(pb, m)
         elif proto == w.NH_UDP:

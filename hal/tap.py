@@ -166,7 +166,7 @@ class Tap:
         self.caps = 0          # offloads (core/iface.py CAP_*): none without the vnet header
         self.vnet = False      # every frame carries a virtio_net_hdr
         self.tun_offload = 0   # the TUN_F_* the kernel granted
-        self.rx_offload = 0    # the last frame read: OFL_CSUM | gso_size << OFL_GSO_SHIFT
+        self.rx_offload = 0    # the last frame read: core/wire/vnet.py rx_offload
         self.rx_truncated = 0  # frames longer than the buffer they were read into
         self._rxhdr = bytearray(VNET_HDR_LEN)
         self._txhdr = bytearray(VNET_HDR_LEN)

@@ -48,6 +48,7 @@ class Meta:
         self.iface = None   # the arriving interface
         self.bcast = False  # sent to a broadcast or multicast address
         self.csum_ok = False  # the driver vouched for the transport checksum (CAP_CSUM_RX)
+        self.partial = False  # ... which holds only the pseudo-header sum (complete_csum)
 
 
 def hdr_len(alen):
@@ -118,6 +119,16 @@ def partial_csum(pb, b, co, s):
     b[co] = s >> 8
     b[co + 1] = s & 0xFF
     pb.offload |= OFL_CSUM
+
+
+def complete_csum(b, lo, l4, psum, proto):
+    """A received TCP/UDP message whose checksum a local sender left partial (OFL_PARTIAL:
+    the driver vouched for the data) gets its whole checksum before it leaves again - quoted
+    by an ICMP error or forwarded - as the kernel completes it before a wire."""
+    if proto == PROTO_TCP:
+        fill_csum(b, lo, l4, lo + 16, psum, proto)
+    elif proto == PROTO_UDP:
+        fill_csum(b, lo, l4, lo + 6, psum, proto)
 
 
 class IP:
@@ -194,6 +205,9 @@ class IP:
     def error(self, pb, m, kind, arg):
         """Tell the sender of the datagram m describes about it (an ICMP error of kind,
         core/net/errors.py; arg the MTU for ERR_PKT_TOO_BIG). pb is not consumed."""
+        if m.partial:
+            complete_csum(pb.buf, m.l4, m.l4len, m.psum, m.proto)  # the quote shows it whole
+            m.partial = False
         if m.family == AF_INET:
             self.stack.icmp.error_kind(m.iface, pb, m.hdr, kind, arg)
         elif self.v6 is not None:

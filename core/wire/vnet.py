@@ -22,7 +22,8 @@ GSO_TCPV4 = const(1)
 GSO_TCPV6 = const(4)
 # core/buf.py PacketBuffer.offload (copied: a wire module imports no stack module)
 OFL_CSUM = const(1)
-OFL_GSO_SHIFT = const(1)
+OFL_PARTIAL = const(2)
+OFL_GSO_SHIFT = const(2)
 
 
 def write(h, flags, gso_type, hdr_len, gso_size, csum_start, csum_offset):
@@ -44,9 +45,13 @@ def gso_size(h):
 
 def rx_offload(h):
     """What a received header says, as PacketBuffer.offload: OFL_CSUM when the checksum
-    needs no check (DATA_VALID; or NEEDS_CSUM: a local sender left it partial, the data never
-    crossed a wire), and a super-frame's segment size."""
-    o = OFL_CSUM if h[0] & (F_NEEDS_CSUM | F_DATA_VALID) else 0
+    needs no check (DATA_VALID; or NEEDS_CSUM: a local sender left it partial - OFL_PARTIAL -
+    the data never crossed a wire), and a super-frame's segment size."""
+    o = 0
+    if h[0] & F_NEEDS_CSUM:
+        o = OFL_CSUM | OFL_PARTIAL
+    elif h[0] & F_DATA_VALID:
+        o = OFL_CSUM
     if h[1] != GSO_NONE:
         o |= gso_size(h) << OFL_GSO_SHIFT
     return o

@@ -8,7 +8,7 @@ frames up to the MTU, with whole checksums), and what arrives for the stack it m
 super-frames, flagged as checked, as GRO does. Checksums here are computed independently of
 the stack's own (RFC 1071 by the definition)."""
 from ustack.core import socket as so
-from ustack.core.buf import OFL_CSUM, OFL_GSO_SHIFT
+from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
 from ustack.core.iface import (CAP_CSUM_TX, CAP_CSUM_RX, CAP_TSO4, CAP_TSO6, CAP_GRO,
                                caps_str)
 from ustack.core.wire import vnet
@@ -161,7 +161,7 @@ class KernelLink:
                 # the super-frame's TCP checksum is not the whole sum (as with GRO from a
                 # local sender: NEEDS_CSUM, partial): the link vouches for the data
                 merged[l4 + 16] ^= 0x55
-                self.rx_offload = OFL_CSUM | ((end - p) << OFL_GSO_SHIFT)
+                self.rx_offload = OFL_CSUM | OFL_PARTIAL | ((end - p) << OFL_GSO_SHIFT)
                 f = merged
         else:
             self.rx_offload = OFL_CSUM  # DATA_VALID: the link checked it
@@ -291,7 +291,7 @@ def test_received_vnet_header_says_whether_the_checksum_needs_checking():
     vnet.write(h, vnet.F_DATA_VALID, vnet.GSO_NONE, 0, 0, 0, 0)
     assert vnet.rx_offload(h) == OFL_CSUM
     vnet.write(h, vnet.F_NEEDS_CSUM, vnet.GSO_TCPV4, 66, 1448, 34, 16)
-    assert vnet.rx_offload(h) == OFL_CSUM | (1448 << OFL_GSO_SHIFT)
+    assert vnet.rx_offload(h) == OFL_CSUM | OFL_PARTIAL | (1448 << OFL_GSO_SHIFT)
     assert vnet.gso_size(h) == 1448
     vnet.write(h, 0, vnet.GSO_NONE, 0, 0, 0, 0)
     assert vnet.rx_offload(h) == 0
@@ -440,3 +440,25 @@ def test_a_frame_the_driver_vouched_for_is_plain_again_when_it_leaves():
         assert k[0].headers == []  # sent plain: nothing asked of the link for it
     finally:
         b.close_all()
+
+
+def test_a_partial_checksum_received_is_made_whole_before_an_icmp_error_quotes_it():
+    """A datagram whose checksum a local sender left partial (virtio NEEDS_CSUM: the data is
+    fine) to a closed port: the port unreachable quotes it with its whole checksum (a
+    receiver of the error, or a capture, checks the quote)."""
+    from tests import frames as F
+    from tests.feed import Fed
+    fed = Fed()
+    fed.drv.caps = CAP_CSUM_RX
+    fed.iface.caps = CAP_CSUM_RX
+    f = bytearray(F.udp_frame(4444, b"quoted whole"))
+    good = (f[40] << 8) | f[41]
+    ph = ones_sum(bytes(f[26:34]) + bytes([0, 17, 0, 20]))
+    f[40] = ph >> 8   # the partial sum: addresses, protocol, length
+    f[41] = ph & 0xFF
+    fed.drv.rx_offload = OFL_CSUM | OFL_PARTIAL
+    out = fed.feed(f)
+    assert len(out) == 1 and out[0][34] == 3 and out[0][35] == 3  # port unreachable
+    q = 14 + 20 + 8 + 20  # the quoted UDP header
+    assert (out[0][q + 6] << 8) | out[0][q + 7] == good
+    assert fed.stack.udp.stats.rx_bad_csum == 0
