@@ -212,9 +212,11 @@ def output(tcp, tcb, force=False):
         n = avail
         lim = mss
         if tcb.flags & T.F_TSO and not (tcb.flags & T.F_ECN_CWR) and \
-                tcp.stack.pool.nlarge and avail > mss:
+                tcp.stack.pool.nlarge > 1 and avail > mss:
             # issue 13: one segment of many MSS for the driver to cut (CWR goes on one
-            # MSS-sized segment: RFC 3168 6.1.2 marks only the first new data)
+            # MSS-sized segment: RFC 3168 6.1.2 marks only the first new data). The last
+            # large buffer stays for a GRO driver's next frame (core/iface.py recv_large),
+            # whatever a neighbour's resolution holds
             lim = (TSO_MAX // mss) * mss
         if n > lim:
             n = lim

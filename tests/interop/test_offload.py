@@ -20,6 +20,8 @@ from tests.netns import Netns, StackProc, HOST_IP, STACK_IP
 pytestmark = [needs_netns]
 PEER_IP = "198.51.100.2"   # B's end of the veth
 ROUTER_IP = "198.51.100.1"  # A's end
+STACK_IP6 = "2001:db8:1::2"
+HOST_IP6 = "2001:db8:1::1"
 MB = 1000 * 1000
 
 # the Linux peer: N bytes of a pattern to the stack's echo service, everything echoed read
@@ -101,10 +103,12 @@ def test_linux_across_a_wire_moves_megabytes_both_ways_through_the_stack_with_of
         nets, tmp_path):
     """4 MB from B through the stack's echo and back, SHA-256 both ways; the capture on the
     wire holds only segments up to the MTU with correct checksums; the stack sent segments
-    of many MSS (cut by the kernel) and took GRO super-frames."""
+    of many MSS (cut by the kernel) and took GRO super-frames. Then A's own TCP over IPv4
+    and IPv6 (super-frames straight from its TCP)."""
     a, b, vb = nets
     stack = StackProc(a, "--serve", "echo,discard", "--offload", "on",
-                      "--gateway", HOST_IP)
+                      "--gateway", HOST_IP, "--ip6", STACK_IP6 + "/64",
+                      "--host-ip6", HOST_IP6 + "/64")
     pcap = tmp_path / "wire.pcap"
     cap = b.popen(["tcpdump", "-i", vb, "-w", str(pcap), "-U", "-n", "tcp"])
     try:
@@ -113,6 +117,8 @@ def test_linux_across_a_wire_moves_megabytes_both_ways_through_the_stack_with_of
         assert got == 4 * MB and sent_sha == echoed_sha
         # A's own kernel as a sender too: its TCP hands the TAP GSO super-frames directly
         got, sent_sha, echoed_sha = echo_through(a, 2 * MB)
+        assert got == 2 * MB and sent_sha == echoed_sha
+        got, sent_sha, echoed_sha = echo_through(a, 2 * MB, STACK_IP6)  # TCPV6 both ways
         assert got == 2 * MB and sent_sha == echoed_sha
     finally:
         cap.terminate()
