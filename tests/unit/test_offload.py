@@ -60,6 +60,8 @@ class KernelLink:
         self.headers = []      # every virtio-net header the stack's frames asked for
         self.cut = 0           # TSO segments cut
         self.wire = []         # (length, TCP checksum right) of every TCP/IPv4 frame sent
+        self.lose = ()         # numbers of the wire segments cut from TSO segments to lose
+        self.nth = 0           # wire segments cut so far
         self.merged = 0        # super-frames made
 
     # ---- out: complete the checksum, cut the segment (the kernel's GSO) ------------------
@@ -103,7 +105,9 @@ class KernelLink:
             put16(s, start + 16, 0)
             ph = bytes(s[26:34]) + bytes([0, 6, (len(s) - start) >> 8, (len(s) - start) & 0xFF])
             put16(s, start + 16, ~ones_sum(s[start:], ones_sum(ph)) & 0xFFFF)
-            self._out(s, len(s))
+            self.nth += 1
+            if self.nth not in self.lose:
+                self._out(s, len(s))
             k += size
         return True
 
@@ -462,3 +466,30 @@ def test_a_partial_checksum_received_is_made_whole_before_an_icmp_error_quotes_i
     q = 14 + 20 + 8 + 20  # the quoted UDP header
     assert (out[0][q + 6] << 8) | out[0][q + 7] == good
     assert fed.stack.udp.stats.rx_bad_csum == 0
+
+
+def test_a_wire_segment_lost_from_a_tso_segment_is_repaired_by_sack_alone():
+    """The link loses one of the MSS-sized segments it cut from a TSO segment (and later
+    one more): the receiver's SACKs name the hole, the sender resends that MSS only (its
+    scoreboard and RACK's send-time log keep per-byte accounting across a segment of many
+    MSS), and every byte arrives."""
+    links = []
+
+    def wrap(port, bench):
+        if port.mac == MAC_A:
+            k = KernelLink(port, CAP_CSUM_TX | CAP_TSO4)
+            k.lose = (60, 200)
+            links.append(k)
+            return k
+        return port
+    b = Bench(config=CFG, wrap=wrap)
+    try:
+        s, conn, ls = pair(b)
+        data = pattern(400000)
+        assert move(b, s, conn, data) == data
+        ca = b.a.counters()
+        assert links[0].nth > 200 and ca["tcp.tx_tso_segments"] > 0
+        assert 2 <= ca["tcp.tx_retransmits"] <= 4, ca
+        assert ca.get("tcp.rto_expired", 0) == 0
+    finally:
+        b.close_all()
