@@ -478,17 +478,17 @@ def test_a_wire_segment_lost_from_a_tso_segment_is_repaired_by_sack_alone():
     def wrap(port, bench):
         if port.mac == MAC_A:
             k = KernelLink(port, CAP_CSUM_TX | CAP_TSO4)
-            k.lose = (60, 200)
+            k.lose = (30, 100)
             links.append(k)
             return k
         return port
     b = Bench(config=CFG, wrap=wrap)
     try:
         s, conn, ls = pair(b)
-        data = pattern(400000)
+        data = pattern(200000)
         assert move(b, s, conn, data) == data
         ca = b.a.counters()
-        assert links[0].nth > 200 and ca["tcp.tx_tso_segments"] > 0
+        assert links[0].nth > 100 and ca["tcp.tx_tso_segments"] > 0
         assert 2 <= ca["tcp.tx_retransmits"] <= 4, ca
         assert ca.get("tcp.rto_expired", 0) == 0
     finally:
