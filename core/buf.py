@@ -9,11 +9,27 @@ Receivers cannot starve the stack (issue 8, hole 3): receive-driven allocations 
 never take the last `reserve` buffers, which only transmit, ARP and ICMP replies may use; and
 socket receive queues together hold at most `queue_cap` buffers (`queue_take`/`queue_give`).
 Both limits count their hits, and `low_water` is the fewest free buffers ever seen.
+
+Large buffers (issue 13): a driver with offloads (hal/tap.py's virtio-net header) moves TCP
+segments of up to 64 KB at once - GRO super-frames in, TSO segments out. `add_large(k)` gives
+the pool k more buffers of LARGE_SIZE (indices from `count` on, their own free stack), taken
+with `alloc_large()`; `free` sends each buffer back to its own stack. Nothing else changes:
+a stack whose drivers offer no offloads never adds any.
 """
 from ustack.core.compat import const
 from ustack.core.wire.fields import copy
 
 HEADROOM = const(128)  # Ethernet(14) + VLAN(4) + IPv4/IPv6 with options(60) + TCP(60) - room to spare
+# the largest frame an offloading driver moves: a 64 KB IP datagram (RFC 791 Total Length,
+# RFC 8200 Payload Length: 16 bits) behind an Ethernet header and a VLAN tag, with headroom
+LARGE_SIZE = const(65536 + HEADROOM + 128)
+# PacketBuffer.offload: what the driver does or did for this frame (0: nothing)
+OFL_CSUM = const(1)  # TX: the transport checksum holds only the pseudo-header sum, the driver
+                     # (its peer) completes it; RX: the driver vouches for the data
+OFL_PARTIAL = const(2)  # RX: ... and the checksum field holds only the pseudo-header sum (a
+                        # local sender's, virtio NEEDS_CSUM): complete it before it is quoted
+                        # or forwarded
+OFL_GSO_SHIFT = const(2)  # offload >> OFL_GSO_SHIFT: the segment size of a TSO/GRO frame
 
 
 class PacketBuffer:
@@ -30,6 +46,7 @@ class PacketBuffer:
         self.epoch = 0    # the pool's epoch when this buffer was taken (see Pool.reclaim)
         self.nbufs = 1    # on a chain's first buffer: how many buffers the chain has
         self.family = 2   # a queued datagram's address family (AF_INET; tag: its source)
+        self.offload = 0  # OFL_* | segment size << OFL_GSO_SHIFT (drivers with caps only)
 
 
 class Pool:
@@ -47,6 +64,36 @@ class Pool:
         self.queue_cap = count if queue_cap < 0 else queue_cap
         self.queued = 0               # buffers held by socket receive queues
         self.queue_cap_hit = 0
+        self.large = 0                # large buffers (add_large), indices count..count+large-1
+        self.large_free = []
+        self.nlarge = 0               # of them free
+        self.large_fail = 0           # alloc_large found none free
+
+    def add_large(self, k):
+        """k more buffers of LARGE_SIZE for offloading drivers (TSO out, GRO in); made once,
+        at configuration time (bounded by config OFFLOAD_BUFS)."""
+        for _ in range(k):
+            pb = PacketBuffer(LARGE_SIZE, self.count + self.large)
+            self.bufs.append(pb)
+            self.large_free.append(pb)
+            self.large += 1
+            self.nlarge += 1
+
+    def alloc_large(self):
+        """A large buffer laid out like alloc()'s, or None (counted) when all are taken."""
+        if self.nlarge == 0:
+            self.large_fail += 1
+            return None
+        self.nlarge -= 1
+        pb = self.large_free[self.nlarge]
+        pb.in_use = True
+        pb.off = HEADROOM
+        pb.n = 0
+        pb.next = None
+        pb.epoch = self.epoch
+        pb.nbufs = 1
+        pb.offload = 0
+        return pb
 
     def alloc(self):
         if self.nfree == 0:
@@ -60,6 +107,7 @@ class Pool:
         pb.next = None
         pb.epoch = self.epoch
         pb.nbufs = 1
+        pb.offload = 0
         if self.nfree < self.low_water:
             self.low_water = self.nfree
         return pb
@@ -126,6 +174,10 @@ class Pool:
             raise RuntimeError("packet buffer freed twice")
         pb.in_use = False
         pb.next = None
+        if pb.index >= self.count:
+            self.large_free[self.nlarge] = pb
+            self.nlarge += 1
+            return
         self._free[self.nfree] = pb
         self.nfree += 1
 
@@ -150,4 +202,4 @@ class Pool:
         return n
 
     def full(self):
-        return self.nfree == self.count
+        return self.nfree == self.count and self.nlarge == self.large

@@ -6,6 +6,9 @@ DEFAULTS = {
     "PBUF_COUNT": 64,          # frames in flight at once (RX + TX + queued)
     "PBUF_SIZE": 1536,         # one Ethernet frame (1514) + headroom slack
     "RX_BATCH": 32,            # frames drained per interface per poll
+    # large (64 KB) buffers for drivers with offloads (issue 13: TSO out, GRO in), added to
+    # the pool only when such a driver is attached (never on an MCU)
+    "OFFLOAD_BUFS": 8,
     # Derived when not given (None): see derive(). Receive may never take the last
     # PBUF_RESERVE_TX buffers (transmit, ARP and ICMP replies keep working); all socket
     # receive queues together hold at most SOCK_QUEUE_PBUFS buffers.
@@ -151,6 +154,7 @@ RANGES = {
     "PBUF_COUNT": (4, 65535),
     "PBUF_SIZE": (600, 65535),         # a 576-byte IPv4 datagram plus headers
     "RX_BATCH": (1, 65535),
+    "OFFLOAD_BUFS": (2, 64),           # one waits for the next GRO frame; 64 x 66 KB = 4 MB
     "ARP_ENTRIES": (1, 65535),
     "ARP_MAX_AGE_MS": (1, DAY_MS),
     "ARP_RETRY_MS": (1, DAY_MS),

@@ -8,6 +8,14 @@ and hands the frame to the driver.
 priority-tagged (VID 0) frames only; with one it takes only frames tagged with that VID and
 tags every frame it sends. Frames of other VLANs and 802.1ad (QinQ) frames are dropped and
 counted: answering them untagged would leak across VLANs.
+
+Offloads (issue 13) are driver capabilities: `driver.caps` (the CAP_* bits below; 0 or
+absent: none, as on every MCU driver). A driver offering CAP_CSUM_RX says per frame (its
+`rx_offload`, PacketBuffer.offload bits) whether the transport checksum needs no check; one
+offering CAP_CSUM_TX/CAP_TSO4/CAP_TSO6 gets frames whose pb.offload asks it to complete the
+checksum or to cut a large TCP segment into segments of the size it names
+(`send_offload(buf, n, offload)`); one offering CAP_GRO may hand over TCP super-frames larger
+than a packet buffer, read into the pool's large buffers (`recv_large`).
 """
 from ustack.core.compat import const
 from ustack.core.stats import Counters
@@ -15,6 +23,23 @@ from ustack.core.wire import ethernet as eth
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire.fields import copy
 from ustack.core.arp import ArpCache
+from ustack.core.buf import OFL_GSO_SHIFT
+
+# driver capabilities (Driver.caps), named here only
+CAP_CSUM_TX = const(1)   # completes a TCP/UDP checksum left as the pseudo-header sum
+CAP_CSUM_RX = const(2)   # vouches for received TCP/UDP checksums (driver.rx_offload)
+CAP_TSO4 = const(4)      # cuts TCP/IPv4 segments larger than the MTU (TSO/GSO)
+CAP_TSO6 = const(8)      # the same for TCP/IPv6
+CAP_GRO = const(16)      # may hand over TCP super-frames larger than the MTU (GRO/LRO)
+CAP_NAMES = (("csum", CAP_CSUM_TX | CAP_CSUM_RX), ("tso", CAP_TSO4 | CAP_TSO6),
+             ("gro", CAP_GRO))
+
+
+def caps_str(caps):
+    """The offloads a caps value holds, as `ustack up`'s ready line names them
+    ("csum,tso,gro"; "none")."""
+    out = [n for n, bits in CAP_NAMES if caps & bits]
+    return ",".join(out) if out else "none"
 
 IFACE_COUNTERS = (
     "rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
@@ -23,6 +48,9 @@ IFACE_COUNTERS = (
     "tx_busy", "tx_too_big", "tx_no_buffer",
     "rx_no_buffer",   # polls that found no receive buffer free (the frame waits in the driver)
     "rx_budget_hit",  # polls that read RX_BATCH frames and left the rest for the next one
+    "rx_gro_frames",  # super-frames (larger than a packet buffer) a CAP_GRO driver handed over
+    "rx_no_large",    # polls that found no large buffer free for a CAP_GRO driver
+    "tx_tso_frames",  # TCP segments larger than the MTU the driver cut up (CAP_TSO4/6)
 )
 
 L2_ETHERNET = const(1)
@@ -45,6 +73,8 @@ class Interface:
             raise ValueError("interface %s: MTU %d is under 68 (RFC 791: every link must carry "
                              "a 68-byte datagram)" % (name, self.mtu))
         self.stats = Counters(IFACE_COUNTERS)
+        self.caps = getattr(driver, "caps", 0)  # the driver's offloads (CAP_*)
+        self.rx_large = None  # CAP_GRO: the large buffer the next frame is read into
         if vlan is None:
             vlan = stack.config["ETH_VLAN"]
         if not 0 <= vlan <= 4094:
@@ -80,6 +110,8 @@ class Interface:
         st.rx_packets += 1
         st.rx_bytes += n
         pb.n = n
+        if self.caps & CAP_CSUM_RX:
+            pb.offload = self.driver.rx_offload  # the driver checked (or vouches for) it
         if self.l2 == L2_NONE:
             if n < 1:
                 st.rx_too_short += 1
@@ -136,12 +168,46 @@ class Interface:
         if et == eth.ETH_P_IPV4:
             self.stack.ipv4.input(self, pb, off, n - off)
         elif et == eth.ETH_P_ARP:
+            pb.offload = 0  # a reply is built in place: it leaves plain
             self.arp.input(pb, off, n - off)
         elif et == eth.ETH_P_IPV6 and self.stack.ipv6 is not None:
             self.stack.ipv6.input(self, pb, off, n - off)   # RFC 2464 3
         else:
             st.rx_unknown_ethertype += 1
             self.stack.free(pb)
+
+    def recv_large(self, pb):
+        """CAP_GRO: read the next frame into a large buffer (a super-frame may be up to
+        64 KB). A frame that fits pb is copied there and pb returned; a larger one comes back
+        in the large buffer itself (pb goes back to the pool, a fresh large buffer waits for
+        the next frame; given back when the driver has nothing). The frame's length is in
+        the returned buffer's n (0: none)."""
+        stack = self.stack
+        pool = stack.pool
+        big = self.rx_large
+        if big is None:
+            big = pool.alloc_large()
+            if big is None:
+                self.stats.rx_no_large += 1  # the frame waits in the driver
+                pb.n = 0
+                return pb
+            big.epoch = -1  # held between polls: no handler's exception reclaims it
+            self.rx_large = big
+        n = self.driver.recv_into(big.buf)
+        if n <= pb.size:
+            if n:
+                copy(pb.buf, 0, big.buf, 0, n)
+            else:
+                self.rx_large = None  # nothing waits: the pool has it back while idle
+                pool.free(big)
+            pb.n = n
+            return pb
+        self.rx_large = None
+        pool.free(pb)
+        big.epoch = pool.epoch  # now this poll's frame (Stack._recover)
+        big.n = n
+        self.stats.rx_gro_frames += 1
+        return big
 
     # ---- TX -------------------------------------------------------------------------------
     def output(self, pb, nexthop):
@@ -226,7 +292,14 @@ class Interface:
                 st.tx_busy += 1
                 stack.free(pb)
             return
-        if self.driver.send(pb.buf, n):
+        ofl = pb.offload
+        if ofl and self.caps:
+            ok = self.driver.send_offload(pb.buf, n, ofl)
+            if ok and ofl >> OFL_GSO_SHIFT and n > self.mtu + self.hlen:
+                st.tx_tso_frames += 1
+        else:
+            ok = self.driver.send(pb.buf, n)
+        if ok:
             st.tx_packets += 1
             st.tx_bytes += n
         else:

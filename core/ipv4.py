@@ -14,7 +14,9 @@ from ustack.core.wire import ipv4 as w
 from ustack.core.wire import icmp4
 from ustack.core.reass import Reassembly
 from ustack.core.wire.fields import copy
-from ustack.core.net.ip import AF_INET, ALEN4, fill_csum
+from ustack.core.net.ip import AF_INET, ALEN4, fill_csum, partial_csum, complete_csum
+from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
+from ustack.core.iface import CAP_CSUM_TX, CAP_TSO4
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
 
 IP_COUNTERS = (
@@ -58,6 +60,10 @@ class IPv4:
         stack = self.stack
         b = pb.buf
         st.rx_packets += 1
+        # the driver's word on the transport checksum (CAP_CSUM_RX) is for delivery here
+        # only: the buffer may leave again (forwarded, answered in place) as a plain frame
+        ofl = pb.offload
+        pb.offload = 0
         # integrity
         if n < w.HDR_LEN:
             st.rx_too_short += 1
@@ -146,6 +152,11 @@ class IPv4:
                     return
                 local = True
             else:
+                if ofl & OFL_PARTIAL:
+                    # a local sender's partial checksum (virtio NEEDS_CSUM): whole before
+                    # it goes on (a super-frame over the MTU is cut like any datagram)
+                    complete_csum(b, off + ihl, tot - ihl, csum(b, off + 12, 8, b[off + 9]),
+                                  b[off + 9])
                 self._forward(iface, pb, off, ihl, tot)
                 return
         frag = (b[off + 6] << 8) | b[off + 7]
@@ -155,6 +166,7 @@ class IPv4:
             if r is None:
                 return  # held (or dropped) by reassembly
             st.rx_reassembled += 1
+            ofl = 0  # each fragment's word covered only itself
             pb = r
             off = 0
             ihl = (r.buf[0] & 0x0F) << 2
@@ -181,6 +193,8 @@ class IPv4:
         m.ecn = b[off + 1] & ECN_MASK
         m.iface = iface
         m.bcast = bcast
+        m.csum_ok = (ofl & OFL_CSUM) != 0
+        m.partial = (ofl & OFL_PARTIAL) != 0
         took = stack.raw_input(pb, m) if stack.raw_sockets else False
         if proto == w.PROTO_TCP and stack.tcp is not None:
             stack.tcp.input(pb, m)
@@ -379,19 +393,28 @@ class IPv4:
             c = update16((b[off + 10] << 8) | b[off + 11], 0x4500, 0x4500 | tos)
             b[off + 10] = c >> 8
             b[off + 11] = c & 0xFF
+        gso = pb.offload >> OFL_GSO_SHIFT
+        if gso and not iface.caps & CAP_TSO4:
+            pb.offload = 0  # the route moved to a link without TSO: fragments, as any datagram
+            gso = 0
         if csum_off >= 0:
             # the transport's checksum, over IPv4's pseudo-header sum (RFC 768, RFC 9293
             # 3.1); ICMP has none (RFC 792)
             # (csum(b, off + 12, 8, proto) is pseudo_sum(b, off + 12, ALEN4, proto), inlined)
             lo = off + w.HDR_LEN
-            fill_csum(b, lo, l4, lo + csum_off, 0 if proto == w.PROTO_ICMP else
-                      csum(b, off + 12, 8, proto), proto)
+            if proto != w.PROTO_ICMP and iface.caps & CAP_CSUM_TX and (tot <= iface.mtu or gso):
+                # the driver completes it (not a datagram to fragment: only the first
+                # fragment would carry the checksum field)
+                partial_csum(pb, b, lo + csum_off, csum(b, off + 12, 8, proto) + l4)
+            else:
+                fill_csum(b, lo, l4, lo + csum_off, 0 if proto == w.PROTO_ICMP else
+                          csum(b, off + 12, 8, proto), proto)
         st.tx_packets += 1
         if stack.filter_out is not None and not stack.filter_out(iface, b, off, tot):
             st.tx_filtered += 1
             stack.free(pb)
             return 0
-        if tot > iface.mtu:
+        if tot > iface.mtu and not gso:
             if df:
                 st.tx_frag_needed += 1
                 stack.free(pb)

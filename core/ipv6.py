@@ -36,7 +36,9 @@ from ustack.core import slaac as sa
 from ustack.core.slaac import Slaac
 from ustack.core.reass6 import Reassembly6
 from ustack.core.wire.fields import copy
-from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum
+from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum, partial_csum
+from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
+from ustack.core.iface import CAP_CSUM_TX, CAP_TSO6
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
 from ustack.core.route import SRC_CONNECTED, SRC_RA
 
@@ -388,6 +390,8 @@ class IPv6:
         b = pb.buf
         if not whole:
             st.rx_packets += 1
+        ofl = pb.offload  # for delivery here only (see core/ipv4.py)
+        pb.offload = 0
         mcast = n >= w.HDR_LEN and b[off + w.DST] == 0xFF
         res = self.res
         why = w.walk(b, off, n, mcast, res)
@@ -450,6 +454,8 @@ class IPv6:
         m.ecn = (b[off + 1] >> 4) & 3
         m.iface = iface
         m.bcast = bcast
+        m.csum_ok = (ofl & OFL_CSUM) != 0
+        m.partial = (ofl & OFL_PARTIAL) != 0
         if proto == w.NH_TCP and stack.tcp is not None:
             stack.tcp.input(pb, m)
         elif proto == w.NH_UDP:
@@ -527,14 +533,28 @@ class IPv6:
         off = pb.off - w.HDR_LEN
         b = pb.buf
         w.write_header(b, off, tc, 0, l4, proto, hlim or self.hop_limit, src, dst)
+        gso = pb.offload >> OFL_GSO_SHIFT
+        if gso and not iface.caps & CAP_TSO6:
+            pb.offload = 0
+            gso = 0
+        # the path MTU (RFC 8201): a datagram over it leaves in fragments, whose checksum
+        # must be whole; a TSO segment is cut by the kernel into MSS-sized ones instead
+        mtu = self.stack.ip.path_mtu(dst, 0, ALEN6, iface.mtu6)
         if csum_off >= 0:
             # RFC 8200 8.1 (and RFC 4443 2.3: ICMPv6 too): the pseudo-header's sum
             lo = off + w.HDR_LEN
-            fill_csum(b, lo, l4, lo + csum_off, csum(b, off + w.SRC, 32, proto), proto)
+            if proto != w.NH_ICMPV6 and iface.caps & CAP_CSUM_TX and \
+                    (l4 + w.HDR_LEN <= mtu or gso):
+                partial_csum(pb, b, lo + csum_off, csum(b, off + w.SRC, 32, proto) + l4)
+            else:
+                fill_csum(b, lo, l4, lo + csum_off, csum(b, off + w.SRC, 32, proto), proto)
         pb.off = off
         pb.n = l4 + w.HDR_LEN
         st.tx_packets += 1
-        return self._send_sized(iface, pb, nh, dst, 0)
+        if gso or pb.n <= mtu:
+            self.send_to(iface, pb, nh)
+            return 0
+        return self._fragment(iface, pb, nh, mtu)
 
     def reply(self, iface, pb):
         """Send the IPv6 packet built at pb.buf[pb.off:] (an answer made in place): to a

@@ -14,7 +14,7 @@ from ustack.core.compat import EPROTONOSUPPORT, ESOCKTNOSUPPORT, EMFILE, EADDRNO
     xorshift32
 from ustack.core.config import make_config, is_int
 from ustack.core.buf import Pool
-from ustack.core.iface import Interface
+from ustack.core.iface import Interface, CAP_TSO4, CAP_TSO6, CAP_GRO
 from ustack.core.route import RouteTable, SRC_CONNECTED, SRC_STATIC
 from ustack.core.net.ip import IP, AF_INET
 from ustack.core.ipv4 import IPv4, L2_RESERVE
@@ -190,6 +190,8 @@ class Stack:
                                  or not 0 <= vlan <= 4094):
             raise ValueError("add_interface: vlan must be 0..4094, got %r" % (vlan,))
         iface = Interface(self, name, driver, None, prefix, None, mac, mtu, vlan)
+        if iface.caps & (CAP_TSO4 | CAP_TSO6 | CAP_GRO) and self.pool.large == 0:
+            self.pool.add_large(self.config["OFFLOAD_BUFS"])  # 64 KB segments in and out
         self.ifaces.append(iface)
         if ip is not None:
             self.set_address(iface, ip, prefix, gateway)
@@ -495,7 +497,11 @@ class Stack:
                     # the frame stays in the driver (or its ring) until buffers come back
                     iface.stats.rx_no_buffer += 1
                     break
-                n = drv.recv_into(pb.buf)
+                if iface.caps & CAP_GRO:
+                    pb = iface.recv_large(pb)  # a super-frame comes in a large buffer
+                    n = pb.n
+                else:
+                    n = drv.recv_into(pb.buf)
                 if not n:
                     pool.free(pb)
                     break
@@ -740,6 +746,11 @@ class Stack:
         pool = self.pool
         out["pbuf.count"] = pool.count
         out["pbuf.low_water"] = pool.low_water
+        if pool.large:
+            out["pbuf.large"] = pool.large
+            out["pbuf.large_free"] = pool.nlarge
+            if pool.large_fail:
+                out["pbuf.large_fail"] = pool.large_fail
         out["pbuf.queued"] = pool.queued
         if pool.alloc_fail:
             out["pbuf.alloc_fail"] = pool.alloc_fail

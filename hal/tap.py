@@ -12,17 +12,49 @@ talking to keep their frames) long before the other queues do, which drop the ex
 their own rings (counted by the kernel as the TAP's tx_dropped). The other queues get what
 the first leaves of our time, and at least one frame in PQ_RUN. A flood of one flow (all
 fragments from one source hash alike) may hash onto the first queue: when it never runs dry
-while another one does, the first queue moves there (SWITCH)."""
+while another one does, the first queue moves there (SWITCH).
+
+Offloads (issue 13; `offload="auto"|"on"`, default "off": plain frames): the TAP is opened
+with IFF_VNET_HDR, so every frame each way carries a struct virtio_net_hdr (10 bytes, in
+front; read with readv, written with writev - nothing copied), and TUNSETOFFLOAD asks the
+kernel for TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6. Then `caps` says what the stack may use
+(core/iface.py CAP_*): checksums left to the kernel both ways (NEEDS_CSUM out;
+NEEDS_CSUM/DATA_VALID in), TCP segments of up to 64 KB out (gso_type/gso_size: the kernel
+cuts them), and, once the kernel grants TSO, GRO super-frames of up to 64 KB in. "auto" takes
+what the kernel grants; "on" raises OffloadRefused naming the flag it refused."""
 import errno
 import fcntl
 import os
 import struct
+import sys
+
+from ustack.core.wire import vnet
 
 TUNSETIFF = 0x400454CA
 TUNSETPERSIST = 0x400454CB
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFF_MULTI_QUEUE = 0x0100
+IFF_VNET_HDR = 0x4000
+TUNSETOFFLOAD = 0x400454D0
+TUNSETVNETHDRSZ = 0x400454D8
+TUN_F_CSUM = 0x01   # we take frames with a partial checksum (NEEDS_CSUM)
+TUN_F_TSO4 = 0x02   # ... and TCP/IPv4 super-frames (GSO)
+TUN_F_TSO6 = 0x04   # ... and TCP/IPv6 super-frames
+TUNSETVNETLE = 0x400454DC  # the header little-endian (virtio 1.x) on any host
+VNET_HDR_LEN = vnet.HDR_LEN  # struct virtio_net_hdr (core/wire/vnet.py)
+# core/iface.py's capability bits and core/buf.py's PacketBuffer.offload bits (the driver
+# speaks the core's words; the core never imports a driver)
+CAP_CSUM_TX = 1
+CAP_CSUM_RX = 2
+CAP_TSO4 = 4
+CAP_TSO6 = 8
+CAP_GRO = 16
+OFFLOAD_MODES = ("auto", "on", "off")
+
+
+class OffloadRefused(OSError):
+    """offload="on" and the kernel refused what it names (one line for `ustack up`)."""
 SPAN = 4      # frames read from the other queues between two looks at the first one
 PQ_RUN = 16   # frames in a row from the first queue before the others get one
 SWITCH = 64   # runs of PQ_RUN in a row (1024 frames that never let it run dry) before the
@@ -40,9 +72,10 @@ def _is_rst(b, n):
     return o < n and (b[o] & 0x04) != 0
 
 
-def _open(name, queues):
+def _open(name, queues, with_hdr=False):
     """Attach `queues` fds to the TAP `name` (made if missing); ([fds], its name)."""
-    flags = IFF_TAP | IFF_NO_PI | (IFF_MULTI_QUEUE if queues > 1 else 0)
+    flags = IFF_TAP | IFF_NO_PI | (IFF_MULTI_QUEUE if queues > 1 else 0) | \
+        (IFF_VNET_HDR if with_hdr else 0)
     fds = []
     try:
         for _ in range(max(1, queues)):
@@ -59,18 +92,59 @@ def _open(name, queues):
 
 class Tap:
     def __init__(self, name="ustack0", mac=b"\x02\x00\x00\x00\x00\x02", mtu=1500, persist=False,
-                 queues=1):
+                 queues=1, offload="off"):
+        if offload not in OFFLOAD_MODES:
+            raise ValueError("offload must be one of auto, on, off; got %r" % (offload,))
+        with_hdr = offload != "off"
         try:
-            self.fds, name = _open(name, queues)
+            self.fds, name = _open(name, queues, with_hdr)
         except OSError as e:
             if queues <= 1 or e.errno != errno.EINVAL:
                 raise
             # a persistent TAP made without multi_queue (ip tuntap add mode tap): one queue
-            self.fds, name = _open(name, 1)
+            self.fds, name = _open(name, 1, with_hdr)
         self.name = name
         if persist:
             fcntl.ioctl(self.fds[0], TUNSETPERSIST, 1)
         self._queues(self.fds, mac, mtu)
+        if with_hdr:
+            try:
+                self._offload(offload)
+            except OSError:
+                self.close()
+                raise
+
+    def _offload(self, mode):
+        """The virtio-net header is on (IFF_VNET_HDR): its size, then as much of
+        TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6 as the kernel grants; caps from what it did."""
+        fd = self.fds[0]
+        fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", VNET_HDR_LEN))
+        try:
+            fcntl.ioctl(fd, TUNSETVNETLE, struct.pack("i", 1))
+        except OSError:
+            if sys.byteorder != "little":
+                raise  # a legacy header in big-endian order: we write little-endian
+        self.vnet = True
+        self._rxv = [self._rxhdr, None]
+        self._txv = [self._txhdr, None]
+        granted = 0
+        for want, name in ((TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, "TUN_F_TSO4|TUN_F_TSO6"),
+                           (TUN_F_CSUM, "TUN_F_CSUM")):
+            try:
+                fcntl.ioctl(fd, TUNSETOFFLOAD, want)
+                granted = want
+                break
+            except OSError as e:
+                if mode == "on":
+                    raise OffloadRefused(e.errno, "the kernel refused TUNSETOFFLOAD(%s) on %s: %s"
+                                         % (name, self.name, os.strerror(e.errno)))
+        self.tun_offload = granted
+        # the kernel takes NEEDS_CSUM and GSO frames from us whatever it grants, and says
+        # per frame whether a checksum needs checking; super-frames come only once granted
+        caps = CAP_CSUM_TX | CAP_CSUM_RX | CAP_TSO4 | CAP_TSO6
+        if granted & (TUN_F_TSO4 | TUN_F_TSO6):
+            caps |= CAP_GRO
+        self.caps = caps
 
     def _queues(self, fds, mac, mtu):
         """The state over the queues' fds (any non-blocking fds that read one frame each)."""
@@ -89,6 +163,14 @@ class Tap:
         self.rx_errors = 0
         self.tx_errors = 0
         self._mv = None
+        self.caps = 0          # offloads (core/iface.py CAP_*): none without the vnet header
+        self.vnet = False      # every frame carries a virtio_net_hdr
+        self.tun_offload = 0   # the TUN_F_* the kernel granted
+        self.rx_offload = 0    # the last frame read: core/wire/vnet.py rx_offload
+        self.rx_truncated = 0  # frames longer than the buffer they were read into
+        self._rxhdr = bytearray(VNET_HDR_LEN)
+        self._txhdr = bytearray(VNET_HDR_LEN)
+        self._plainhdr = bytes(VNET_HDR_LEN)  # flags 0, GSO_NONE: a complete frame
 
     def recv_into(self, buf):
         others = self.others
@@ -142,6 +224,8 @@ class Tap:
 
     def _read(self, fd, buf):
         try:
+            if self.vnet:
+                return self._read_vnet(fd, buf)
             return os.readv(fd, [buf])
         except BlockingIOError:
             return 0
@@ -151,12 +235,31 @@ class Tap:
             self.rx_errors += 1
             return 0
 
+    def _read_vnet(self, fd, buf):
+        """One frame behind its virtio_net_hdr: the header into its own buffer (readv), the
+        frame into buf; rx_offload says what the header told."""
+        v = self._rxv
+        v[1] = buf
+        n = os.readv(fd, v) - VNET_HDR_LEN
+        if n <= 0:
+            return 0
+        if n > len(buf):
+            self.rx_truncated += 1  # a super-frame read into a small buffer: not CAP_GRO
+            return 0
+        self.rx_offload = vnet.rx_offload(self._rxhdr)
+        return n
+
     def send(self, buf, n):
         fd = self.fd
         if self.others and (self.stateless or _is_rst(buf, n)):
             fd = self.others[-1]
         try:
-            if n == len(buf):
+            if self.vnet:
+                v = self._txv
+                v[0] = self._plainhdr
+                v[1] = buf if n == len(buf) else memoryview(buf)[:n]
+                os.writev(fd, v)
+            elif n == len(buf):
                 os.write(fd, buf)
             else:
                 os.write(fd, memoryview(buf)[:n])
@@ -166,11 +269,31 @@ class Tap:
             self.tx_errors += 1
             return False
 
+    def send_offload(self, buf, n, offload):
+        """The frame buf[:n] whose pb.offload asks for a checksum completed (OFL_CSUM) and/or
+        a TCP segment cut into segments of offload >> OFL_GSO_SHIFT bytes: the header says
+        so (core/wire/vnet.py: NEEDS_CSUM with csum_start/csum_offset, gso_type/gso_size/
+        hdr_len), the kernel does it."""
+        if not self.vnet:
+            return self.send(buf, n)
+        vnet.for_frame(self._txhdr, buf, n, offload)
+        v = self._txv
+        v[0] = self._txhdr
+        v[1] = buf if n == len(buf) else memoryview(buf)[:n]
+        try:
+            os.writev(self.fd, v)
+            return True
+        except OSError:
+            self.tx_errors += 1
+            return False
+
     def report(self, c, prefix="link."):
         """Add the TAP's own figures to the counters dict c: its queues, the times the first
         queue moved, and the frames the kernel dropped at its queues because they were full
         (the TAP's tx_dropped: frames offered faster than the stack reads them)."""
         c[prefix + "tap_queues"] = len(self.fds)
+        if self.rx_truncated:
+            c[prefix + "tap_rx_truncated"] = self.rx_truncated
         if self.moves:
             c[prefix + "tap_queue_moves"] = self.moves
         try:
@@ -198,6 +321,12 @@ class Tap:
 
     def close(self):
         if self.fd >= 0:
+            if self.tun_offload:
+                try:
+                    # a persistent TAP outlives us: its next user may read plain frames
+                    fcntl.ioctl(self.fd, TUNSETOFFLOAD, 0)
+                except OSError:
+                    pass
             for fd in self.fds:
                 os.close(fd)
             self.fds = []

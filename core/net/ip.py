@@ -15,6 +15,7 @@ pb.family), never the metadata object.
 from ustack.core.compat import const, EAFNOSUPPORT
 from ustack.core.checksum import csum
 from ustack.core.net.pmtu import PmtuCache
+from ustack.core.buf import OFL_CSUM
 
 AF_INET = const(2)
 AF_INET6 = const(10)
@@ -47,6 +48,8 @@ class Meta:
         self.ecn = 0        # RFC 3168 5: the ECN field (IPv4 TOS / IPv6 traffic class)
         self.iface = None   # the arriving interface
         self.bcast = False  # sent to a broadcast or multicast address
+        self.csum_ok = False  # the driver vouched for the transport checksum (CAP_CSUM_RX)
+        self.partial = False  # ... which holds only the pseudo-header sum (complete_csum)
 
 
 def hdr_len(alen):
@@ -111,6 +114,27 @@ def fill_csum(b, lo, l4, co, psum, proto):
         c = 0xFFFF  # RFC 768 (and RFC 8200 8.1): a computed zero is sent as all ones
     b[co] = c >> 8
     b[co + 1] = c & 0xFF
+
+
+def partial_csum(pb, b, co, s):
+    """CAP_CSUM_TX: leave the pseudo-header sum s (addresses, protocol, length) folded, not
+    inverted, in the checksum field at b[co] and mark the frame: the driver (virtio-net
+    NEEDS_CSUM, completed by the kernel or the NIC) adds the message and inverts it."""
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    b[co] = s >> 8
+    b[co + 1] = s & 0xFF
+    pb.offload |= OFL_CSUM
+
+
+def complete_csum(b, lo, l4, psum, proto):
+    """A received TCP/UDP message whose checksum a local sender left partial (OFL_PARTIAL:
+    the driver vouched for the data) gets its whole checksum before it leaves again - quoted
+    by an ICMP error or forwarded - as the kernel completes it before a wire."""
+    if proto == PROTO_TCP:
+        fill_csum(b, lo, l4, lo + 16, psum, proto)
+    elif proto == PROTO_UDP:
+        fill_csum(b, lo, l4, lo + 6, psum, proto)
 
 
 class IP:
@@ -186,6 +210,13 @@ class IP:
             pb.off = self.l2_reserve + IPV4_HDR
         return pb
 
+    def alloc_tx_large(self, dst):
+        """alloc_tx's layout in one of the pool's large buffers (a TSO segment), or None."""
+        pb = self.pool.alloc_large()
+        if pb is not None:
+            pb.off = self.l2_reserve + (IPV4_HDR if len(dst) == ALEN4 else IPV6_HDR)
+        return pb
+
     def alloc_big(self, dst, l4len):
         """The scratch buffer for a message bigger than a packet buffer (fragmented on
         output), or None."""
@@ -198,6 +229,9 @@ class IP:
     def error(self, pb, m, kind, arg):
         """Tell the sender of the datagram m describes about it (an ICMP error of kind,
         core/net/errors.py; arg the MTU for ERR_PKT_TOO_BIG). pb is not consumed."""
+        if m.partial:
+            complete_csum(pb.buf, m.l4, m.l4len, m.psum, m.proto)  # the quote shows it whole
+            m.partial = False
         if m.family == AF_INET:
             self.stack.icmp.error_kind(m.iface, pb, m.hdr, kind, arg)
         elif self.v6 is not None:

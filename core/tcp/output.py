@@ -22,8 +22,12 @@ try:
 except ImportError:  # a board built without "sack": _recover never runs (no scoreboard)
     sc = None
 from ustack.core.compat import const
+from ustack.core.buf import OFL_GSO_SHIFT
 from ustack.core.tcp.seq import seq_add, seq_sub, seq_gt, seq_lt, put_rel
 
+# issue 13: the most payload in one TSO segment - its IPv6 Payload Length (RFC 8200 3), or
+# IPv4 Total Length (RFC 791) less the header, is 16 bits - less a TCP header with options
+TSO_MAX = const(65535 - 40 - 60)
 WCDELACK_MS = const(200)  # RFC 8985 7.2 WCDelAckT: the peer's worst-case delayed ACK
 TLP_MIN_MS = const(10)    # a floor under 2*SRTT on a LAN (Linux's TCP_TIMEOUT_MIN for TLP)
 
@@ -66,7 +70,10 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
     """Build and send one segment: flags, n bytes from the send ring at offset doff, seq
     relative to our ISS. False when no packet buffer was free (retried from tick)."""
     stack = tcp.stack
-    pb = stack.ip.alloc_tx(tcb.remote_ip)
+    if n > tcb.mss:
+        pb = stack.ip.alloc_tx_large(tcb.remote_ip)  # a TSO segment: output() checked
+    else:
+        pb = stack.ip.alloc_tx(tcb.remote_ip)
     if pb is None:
         tcp.stats.tx_no_buffer += 1
         tcb.flags |= T.F_PENDING
@@ -118,6 +125,11 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
     if n > 0:
         tcb.snd.peek_into(b, o + hl, doff, n)
         tcp.stats.tx_data_bytes += n
+        if n > tcb.mss:
+            # the driver cuts it into MSS-sized segments, each with this header (PSH and
+            # FIN on the last only) and its own checksum (core/net/ip.py partial_csum)
+            pb.offload = tcb.mss << OFL_GSO_SHIFT
+            tcp.stats.tx_tso_segments += 1
     pb.n = hl + n
     tcp.stats.tx_segments += 1
     if flags & w.ACK_F:
@@ -200,10 +212,20 @@ def output(tcp, tcb, force=False):
         if cw < usable:
             usable = cw
         n = avail
-        if n > mss:
-            n = mss
+        lim = mss
+        if tcb.flags & T.F_TSO and not (tcb.flags & T.F_ECN_CWR) and \
+                tcp.stack.pool.nlarge > 1 and avail > mss:
+            # issue 13: one segment of many MSS for the driver to cut (CWR goes on one
+            # MSS-sized segment: RFC 3168 6.1.2 marks only the first new data). The last
+            # large buffer stays for a GRO driver's next frame (core/iface.py recv_large),
+            # whatever a neighbour's resolution holds
+            lim = (TSO_MAX // mss) * mss
+        if n > lim:
+            n = lim
         if n > usable:
             n = usable if usable > 0 else 0
+        if n > mss and n < avail:
+            n -= n % mss  # whole segments; the window's or the ring's rest goes on its own
         fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_ACKED)) == T.F_FIN_QUEUED and n == avail
         if n == 0 and not fin:
             break

@@ -35,6 +35,7 @@ from ustack.core.net.errors import (
 from ustack.core.net.ip import addr_eq, addr_hash, is_any, hdr_len
 from ustack.core import socket as so
 from ustack.core.ipv4 import L2_RESERVE
+from ustack.core.iface import CAP_CSUM_TX, CAP_TSO4, CAP_TSO6
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
 from ustack.core.tcp import output as out
@@ -77,6 +78,7 @@ TCP_COUNTERS = (
     # output
     "tx_segments", "tx_data_bytes", "tx_retransmits", "tx_rst", "tx_no_buffer",
     "tx_rst_rate_limited",
+    "tx_tso_segments",  # segments of many MSS handed to a TSO driver (issue 13)
     "challenge_acks", "challenge_acks_limited", "challenge_acks_global_limited",
     "delayed_acks",
     # events
@@ -431,6 +433,14 @@ class TCP:
         if m < 64:
             m = 64
         tcb.mss = m
+        # issue 13: a route whose driver segments and checksums for us (TSO) takes segments
+        # of many MSS (output.py), built in the pool's large buffers
+        tcb.flags &= ~T.F_TSO
+        alen = len(tcb.remote_ip)
+        iface = self.stack.ip.route_out(tcb.remote_ip, 0, alen) if self.stack.pool.large else None
+        if iface is not None and iface.caps & CAP_CSUM_TX and \
+                iface.caps & (CAP_TSO4 if alen == 4 else CAP_TSO6):
+            tcb.flags |= T.F_TSO
 
     def pmtu_lower(self, tcb):
         """The path MTU towards tcb's peer fell (RFC 1191 6.4, RFC 8201 5.4, RFC 9293
@@ -546,7 +556,8 @@ class TCP:
             st.rx_bad_off += 1
             stack.free(pb)
             return
-        if csum(b, o, n, m.psum + n) != 0xFFFF:  # RFC 9293 3.1: over the pseudo-header too
+        if not m.csum_ok and csum(b, o, n, m.psum + n) != 0xFFFF:
+            # RFC 9293 3.1: over the pseudo-header too (unless the driver vouched for it)
             st.rx_bad_csum += 1
             stack.free(pb)
             return

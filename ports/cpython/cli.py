@@ -411,6 +411,12 @@ def build_parser():
                            "there (`ustack route` shows them as proto rip) and announce the "
                            "stack's connected and static ones; timers: --config "
                            "RIP_UPDATE_MS=30000 RIP_TIMEOUT_MS=180000 RIP_GC_MS=120000")
+    link.add_argument("--offload", choices=("auto", "on", "off"), default=None,
+                      help="checksum, TSO and GRO offloads through the TAP's virtio-net header "
+                           "(--driver tap, --runtime cpython): auto (default) uses what the "
+                           "kernel grants, on fails naming what it refuses, off sends and "
+                           "receives plain frames; the ready line says which are active "
+                           "(offload=csum,tso,gro or offload=none)")
     link.add_argument("--json", action="store_true", help="print the exit counters as one JSON line")
     up = sub.add_parser("up", help="run the stack as a long-lived process", parents=[link],
                         description="Run the stack on a link until SIGINT/SIGTERM/SIGHUP. Prints "
@@ -726,6 +732,8 @@ def resolve(args):
         "cpus": getattr(args, "cpus", None),
         # a multi-queue TAP keeps the flows we talk to apart from a flood (hal/tap.py)
         "tap_queues": board_value(board, "TAP_QUEUES", 8),
+        # offloads through the TAP's virtio-net header (hal/tap.py)
+        "offload": getattr(args, "offload", None) or board_value(board, "OFFLOAD", "auto"),
         "ip": args.ip or board_value(board, "IP", "192.0.2.2/24"),
         "ip_flag": getattr(args, "ip", None),
         "dhcp": bool(getattr(args, "dhcp", None) or board_value(board, "DHCP", False)),
@@ -789,6 +797,10 @@ def check_link(r, runtime="cpython"):
     this process's privileges: one line naming the flag otherwise, before anything is made."""
     kind = r["driver"]
     bname = board_name(r)
+    if r.get("offload") == "on" and (runtime != "cpython" or kind != "tap"):
+        refuse("--offload", "on", "offloads go through the TAP's virtio-net header: --driver "
+               "tap under --runtime cpython only (this is --driver %s, --runtime %s); use "
+               "--offload auto or off" % (kind, runtime))
     if runtime == "micropython":
         from ustack.ports.micropython.runtime import MPY_DRIVERS
         kind = r["driver_flag"] or "tap"  # the bridge replaces the board's own link
@@ -891,7 +903,13 @@ def make_driver(r, pcap=None):
         drv = Dpdk(vdev=r["dpdk_vdev"], mac=mac, mtu=r["mtu"])
     elif kind == "tap":
         from ustack.hal.tap import Tap
-        drv = Tap(r["tap"], mac=mac, mtu=r["mtu"], queues=r["tap_queues"])
+        from ustack.hal.tap import OffloadRefused
+        try:
+            drv = Tap(r["tap"], mac=mac, mtu=r["mtu"], queues=r["tap_queues"],
+                      offload=r.get("offload", "off"))
+        except OffloadRefused as e:
+            raise SystemExit("ustack: --offload on: %s (use --offload auto or off)"
+                             % e.strerror)
     else:
         from ustack.ports.cpython import simdrivers
         drv = simdrivers.make(kind, r, mac)
@@ -1140,6 +1158,7 @@ def cmd_up(args):
         return stopped_early()
     iface = st.ifaces[0]
     from ustack.core.wire import ipv4 as ip4
+    from ustack.core.iface import caps_str
     from ustack.core.wire.ethernet import mac_str
     t0 = time.monotonic()
     extra = ""
@@ -1157,10 +1176,10 @@ def cmd_up(args):
         with runner.lock:
             extra += ip6_str(st) + links_str(st)
         print("ready driver=%s tap=%s ip=%s/%d mac=%s runtime=cpython compiled=%s serve=%s "
-              "%s name=%s%s" % (
+              "%s name=%s offload=%s%s" % (
                   r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix, mac_str(iface.mac),
                   ustack.compiled, ",".join(started) or "-", placement.field(),
-                  control.name if control else "-", extra), flush=True)
+                  control.name if control else "-", caps_str(iface.caps), extra), flush=True)
     last = t0
     sampler = ctlcli.StatsLine(st, t0)
     try:
@@ -1407,6 +1426,7 @@ def cmd_run(args):
     from ustack.ports.cpython import services
     from ustack.ports.cpython import socketmod
     from ustack.core.wire import ipv4 as ip4
+    from ustack.core.iface import caps_str
     r = resolve(args)
     check_link(r)
     stop_on_signals()
@@ -1429,9 +1449,9 @@ def cmd_run(args):
         wait_dad(st, host.lock, lambda: False)   # the program may use --ip6 at once
     extra += ip6_str(st)
     sys.stderr.write("ready driver=%s tap=%s ip=%s/%d runtime=cpython compiled=%s serve=%s "
-                     "%s%s\n" % (r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix,
+                     "%s offload=%s%s\n" % (r["driver"], r["tap"], ip4.ntoa(iface.ip), iface.prefix,
                                   ustack.compiled, ",".join(started) or "-", placement.field(),
-                                  extra))
+                                  caps_str(iface.caps), extra))
     sys.stderr.flush()
     code = 0
     try:

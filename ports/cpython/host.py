@@ -19,15 +19,17 @@ class _Args:
 
 
 def open_stack(tap="ustack0", ip="192.0.2.2/24", host_ip=None, gateway=None,
-               mac="02:00:00:00:00:02", board="pc_tap", driver=None, pcap=None, config=None, mtu=None):
+               mac="02:00:00:00:00:02", board="pc_tap", driver=None, pcap=None, config=None, mtu=None,
+               offload=None):
     """Check every argument as `ustack up` checks its flags (cli.resolve, cli.check_link),
     before anything is made: a bad value raises ValueError naming the argument, missing
-    privileges PermissionError, a link the system refuses OSError (as the stdlib would)."""
+    privileges PermissionError, a link the system refuses OSError (as the stdlib would).
+    offload: "auto" (None: the board's, auto), "on" or "off", as `ustack up --offload`."""
     if driver is not None and driver not in cli.DRIVERS:
         raise ValueError("open_stack(driver=%r): not a driver (known: %s)"
                          % (driver, ", ".join(cli.DRIVERS)))
     args = _Args(board=board, driver=driver, tap=tap, ip=ip, gateway=gateway, mac=mac,
-                 host_ip=host_ip, mtu=mtu, pcap=pcap,
+                 host_ip=host_ip, mtu=mtu, pcap=pcap, offload=offload,
                  config=["%s=%s" % kv for kv in (config or {}).items()])
     try:
         r = cli.resolve(args)

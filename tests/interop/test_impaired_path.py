@@ -101,7 +101,8 @@ def corrupt_first_data_frame(src, dst):
 def test_2mb_each_way_through_2_percent_loss_and_reordering(path, tmp_path):
     pcap = tmp_path / "ustack.pcap"
     # ustack -> Linux: B fetches /bytes/N from `ustack up`'s http service
-    path.start_stack("--serve", "http", "--pcap", str(pcap))
+    # per-frame impairment: plain frames (offloads would drop whole TSO segments)
+    path.start_stack("--serve", "http", "--pcap", str(pcap), "--offload", "off")
     before = path.frames()
     got, sha, _ = py(path.b, FETCH, STACK_IP, N, 0)[1:]
     assert (int(got), sha) == (N, pattern_sha(N))
@@ -109,7 +110,8 @@ def test_2mb_each_way_through_2_percent_loss_and_reordering(path, tmp_path):
     c = path.stop_stack()
     # Linux -> ustack: B sends N bytes to a hashing sink on ustack's sockets (`ustack run`)
     pcap2 = tmp_path / "ustack-rx.pcap"
-    sink = path.run_program(SINK, ["9300"], "listening", "--pcap", str(pcap2))
+    sink = path.run_program(SINK, ["9300"], "listening", "--pcap", str(pcap2), "--offload",
+                            "off")
     before = path.frames()
     sent = int(py(path.b, SENDER, STACK_IP, 9300, N, 0, "reno")[1])
     out, _ = sink.communicate(timeout=60)

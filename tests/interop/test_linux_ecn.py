@@ -25,7 +25,7 @@ import json, time
 from ustack.ports.cpython.host import open_stack
 from ustack.core import socket as so
 net = open_stack(tap="ustk9", ip="{stack}/24", host_ip="{host}/24", pcap={pcap!r},
-                 config={{"TCP_ECN": 1}})
+                 config={{"TCP_ECN": 1}}, offload="off")  # CE marks per wire segment
 # Linux's segments one by one at the output hook, as a router would see them: TCP always
 # builds GSO packets (segmented after the hooks), so at most one segment each
 import subprocess

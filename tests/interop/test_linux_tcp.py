@@ -108,7 +108,8 @@ import hashlib, socket as pysock, subprocess, sys, threading, time, os
 from ustack.ports.cpython.host import open_stack
 from ustack.core import socket as so
 from ustack.core.tcp import tcb as T
-net = open_stack(tap="ustk9", ip="{stack}/24", host_ip="{host}/24", config={config})
+net = open_stack(tap="ustk9", ip="{stack}/24", host_ip="{host}/24", config={config},
+                 offload={offload!r})
 def conn(port):
     s = net.socket(so.AF_INET, so.SOCK_STREAM)
     s.settimeout(30)
@@ -119,8 +120,9 @@ net.close()
 """
 
 
-def stack_client(ns, body, config=None, timeout=300):
-    code = CLIENT.format(stack=STACK_IP, host=HOST_IP, body=body, config=repr(config or {}))
+def stack_client(ns, body, config=None, timeout=300, offload=None):
+    code = CLIENT.format(stack=STACK_IP, host=HOST_IP, body=body, config=repr(config or {}),
+                         offload=offload)
     r = ns.python(code, timeout=timeout)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
     return r.stdout

@@ -1,0 +1,97 @@
+"""TCP bulk each way over the TAP to Linux in a namespace, `ustack up --offload off` against
+`--offload on` (issue 13), alternated run by run on this noisy shared machine: medians, the
+ratio on/off from the same run, and the stack's CPU seconds per GB (its process's
+utime+stime, less sensitive to other load than wall time).
+
+    python -m ustack.benchmarks.offload_bench [--runs 3] [--mb 200] [--config KEY=VALUE ...]
+
+rx: Linux reads from the stack's chargen (the stack sends: TSO out); tx: Linux writes to the
+stack's discard (the stack receives: GRO in). MB/s = 10**6 bytes/s."""
+import argparse
+import json
+import os
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from tests.netns import Netns, StackProc, STACK_IP  # noqa: E402
+
+CLIENT = r"""
+import json, socket, time
+ip = %r; n = %d
+out = {}
+c = socket.create_connection((ip, 19), timeout=10)
+got = 0; t = time.perf_counter(); buf = bytearray(1 << 20)
+while got < n:
+    k = c.recv_into(buf)
+    if not k: break
+    got += k
+out["rx"] = got / (time.perf_counter() - t) / 1e6
+c.close()
+c = socket.create_connection((ip, 9), timeout=10)
+blk = b"x" * (1 << 20); t = time.perf_counter(); left = n
+while left > 0:
+    c.sendall(blk[:min(left, len(blk))]); left -= len(blk)
+c.shutdown(socket.SHUT_WR); c.recv(10)
+out["tx"] = n / (time.perf_counter() - t) / 1e6
+c.close()
+print(json.dumps(out))
+"""
+
+
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one(mode, mb, config):
+    ns = Netns("offb")
+    try:
+        flags = ["--serve", "discard,chargen", "--offload", mode]
+        for c in config:
+            flags += ["--config", c]
+        sp = StackProc(ns, *flags)
+        c0 = cpu_s(sp.p.pid)
+        r = ns.python(CLIENT % (STACK_IP, mb * 1000 * 1000), timeout=900)
+        c1 = cpu_s(sp.p.pid)
+        sp.stop()
+        v = json.loads(r.stdout.strip().splitlines()[-1])
+        v["cpu_s_per_gb"] = (c1 - c0) / (2.0 * mb / 1000.0)
+        v["ready"] = sp.ready.strip()
+        return v
+    finally:
+        ns.close()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--mb", type=int, default=200)
+    p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    res = {"off": [], "on": []}
+    for i in range(a.runs):
+        for mode in ("off", "on") if i % 2 == 0 else ("on", "off"):
+            res[mode].append(one(mode, a.mb, a.config))
+            print(mode, json.dumps({k: round(v, 2) if isinstance(v, float) else v
+                                    for k, v in res[mode][-1].items() if k != "ready"}),
+                  flush=True)
+    med = {m: {k: statistics.median([r[k] for r in res[m]]) for k in ("rx", "tx", "cpu_s_per_gb")}
+           for m in res}
+    print("offload ready line: " + res["on"][0]["ready"])
+    for k in ("rx", "tx"):
+        print("%s MB/s: off %.0f, on %.0f, ratio %.2f" % (
+            k, med["off"][k], med["on"][k], med["on"][k] / med["off"][k]))
+    print("CPU s/GB: off %.2f, on %.2f" % (med["off"]["cpu_s_per_gb"],
+                                            med["on"]["cpu_s_per_gb"]))
+    if a.json:
+        print(json.dumps({"median": med, "runs": res}))
+
+
+if __name__ == "__main__":
+    main()
