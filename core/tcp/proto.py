@@ -77,7 +77,7 @@ TCP_COUNTERS = (
     "tx_segments", "tx_data_bytes", "tx_retransmits", "tx_rst", "tx_no_buffer",
     "tx_rst_rate_limited",
     "challenge_acks", "challenge_acks_limited", "challenge_acks_global_limited",
-    "delayed_acks",
+    "delayed_acks", "burst_acks",
     # events
     "rto_expired", "fast_retransmits", "partial_acks", "persist_probes", "keepalive_probes",
     "conn_active", "conn_passive", "conn_established", "conn_reset", "conn_refused",
@@ -124,6 +124,10 @@ class TCP:
         self.rto_max = cfg["TCP_RTO_MAX_MS"]
         self.msl = cfg["TCP_MSL_MS"]
         self.delack = cfg["TCP_DELACK_MS"]
+        self.ack_burst = cfg["TCP_ACK_BURST"]
+        # connections owed an ACK at the end of the poll's receive burst (input._data): each
+        # at most once (F_ACK_BURST), so at most TCP_MAX_CONNS long; flush_acks empties it
+        self.ack_q = []
         self.max_retries = cfg["TCP_MAX_RETRIES"]
         self.syn_retries = cfg["TCP_SYN_RETRIES"]
         self.synack_retries = cfg["TCP_SYNACK_RETRIES"]
@@ -769,6 +773,22 @@ class TCP:
 
     def arm(self, t):
         self.stack.timer_at(t)
+
+    def flush_acks(self):
+        """End of a receive burst (Stack.poll): one ACK for each connection that received
+        two or more full-sized segments in it and has not ACKed them since (RFC 5681 4.2)."""
+        q = self.ack_q
+        i = 0
+        while i < len(q):
+            tcb = q[i]
+            i += 1
+            if tcb.flags & T.F_ACK_BURST:
+                tcb.flags &= ~T.F_ACK_BURST
+                if tcb.rcv_unacked and tcb.state != T.CLOSED:
+                    tcb.flags |= T.F_ACKNOW
+                    self.stats.burst_acks += 1
+                    out.output(self, tcb)
+        del q[:]
 
     def timed_out(self, tcb):
         """Retransmissions or keepalives unanswered: ETIMEDOUT, or the soft error an ICMP

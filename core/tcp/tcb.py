@@ -61,6 +61,7 @@ F_ECN = const(0x10000)        # ECN-capable connection (6.1.1 negotiation)
 F_ECN_ECHO = const(0x20000)   # a CE mark arrived: ECE on every ACK until a CWR (6.1.3)
 F_ECN_CWR = const(0x40000)    # our window was reduced: CWR on the next new data (6.1.2)
 F_ECN_POINT = const(0x80000)  # ecn_point is valid: ECE up to it is the same congestion
+F_ACK_BURST = const(0x100000)  # in TCP.ack_q: ACK at the end of this poll's burst
 
 TCP_STATE_OPEN = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK)
 
