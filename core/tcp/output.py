@@ -125,7 +125,8 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
         tcb.rcv_unacked = 0
         tcb.t_delack = 0
         tcb.flags &= ~T.F_ACKNOW
-    stack.ip.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl, tos)
+    stack.ip.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl, tos,
+                    False, None, tcb.rc)  # rc: no route or ARP lookup per segment
     return True
 
 

@@ -49,6 +49,7 @@ except ImportError:  # a board built without "sack": SACK blocks are sent, not a
 from ustack.core.tcp.seq import MASK, seq_add, seq_gt, seq_lt, rel_at
 from ustack.core.tcp import cc as ccmod
 from ustack.core.portalloc import Ephemeral
+from ustack.core.route import RouteCache
 
 TCP_COUNTERS = (
     # integrity / demux
@@ -317,6 +318,7 @@ class TCP:
         t.local_port = lport
         t.remote_ip = bytes(rip)
         t.remote_port = rport
+        t.rc = RouteCache()  # filled by the first segment (issue 13)
         t.rto = self.rto_init
         t.keep_idle = self.keep_idle
         t.keep_intvl = self.keep_intvl

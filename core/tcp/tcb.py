@@ -80,12 +80,13 @@ class TCB:
         "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn", "t_tlp",
         "keep_idle", "keep_intvl", "keep_cnt", "keep_probes", "last_rx",
         "snd", "rcv", "ooo", "sb", "cc", "error", "ttl", "tos", "snd_cap",
-        "chal_start", "chal_count", "ecn_point",
+        "chal_start", "chal_count", "ecn_point", "rc",
     )
 
     def __init__(self):
         self.state = CLOSED
         self.flags = 0
+        self.rc = None           # route.RouteCache: route, next hop, neighbour (proto.new_tcb)
         self.sock = None
         self.listener = None
         self.hnext = None
