@@ -332,6 +332,7 @@ class Locked:
             if runner.stack.kicked:
                 runner.wake()
             return r
+        self.__dict__[name] = call  # made once per method: the next call skips __getattr__
         return call
 
     def accept(self):
