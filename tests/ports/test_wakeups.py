@@ -173,3 +173,60 @@ def test_echo_threads_racing_closes_and_short_timeouts_never_hang(runners):
     assert errors == []
     assert echoed[:3] == [40, 40, 40]
     assert ra._waiters == [] and rb._waiters == []
+
+
+# ---- no exception objects on the poll path ---------------------------------------------------
+def count_exceptions(fn):
+    """Run fn() and count the exceptions raised inside it (caught ones too): CPython's
+    tracer reports each as an 'exception' event in the frame it passes through first."""
+    import sys
+    seen = [0]
+
+    def tracer(frame, event, arg):
+        if event == "exception":
+            seen[0] += 1
+        return tracer
+    sys.settrace(tracer)
+    try:
+        fn()
+    finally:
+        sys.settrace(None)
+    return seen[0]
+
+
+def test_tcp_services_raise_no_exception_per_poll():
+    """`ustack up --serve`'s echo/discard/chargen run after every poll: with nothing to do,
+    and while moving data, they test readiness instead of raising EAGAIN."""
+    from ustack.ports.cpython.tcp_services import EventService
+    from tests.twostack import Bench
+    bench = Bench()
+    svcs = [EventService(bench.b, k, p) for k, p in (("echo", 7), ("discard", 9),
+                                                       ("chargen", 19))]
+    c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.setblocking(False)
+    c.connect_ex(("192.0.2.11", 7))
+    got = []
+
+    def polls(n):
+        for _ in range(n):
+            bench.advance(1)
+            for s in svcs:
+                s()
+            try:
+                got.append(c.recv(100))
+            except OSError:
+                pass
+    polls(20)  # connected and accepted
+    assert count_exceptions(lambda: [s() for s in svcs for _ in range(50)]) == 0  # idle
+    c.send(b"ping")
+
+    def echo_round():
+        for _ in range(20):
+            bench.advance(1)
+            for s in svcs:
+                s()
+    assert count_exceptions(echo_round) == 0  # an echo, through the services' polls
+    polls(5)
+    assert b"".join(got) == b"ping"
+    c.close()
+    bench.pump()
