@@ -16,6 +16,7 @@ host claiming our address is a conflict (RFC 5227 2.4): we defend it with one an
 at most every DEFEND_INTERVAL.
 """
 from ustack.core.compat import const
+from ustack.core.route import GEN_MASK
 from ustack.core.stats import Counters
 from ustack.core.wire import arp as wa
 from ustack.core.wire import ethernet as eth
@@ -60,6 +61,7 @@ class ArpCache:
         self.queue_max = config["ARP_QUEUE"]
         self.last_defend = -1
         self.stats = Counters(ARP_COUNTERS)
+        self.gen = 0  # bumped when an entry is freed or (re)learned (route.RouteCache)
 
     # ---- lookup ---------------------------------------------------------------------------
     def find(self, a, o=0):
@@ -103,6 +105,7 @@ class ArpCache:
 
     def _clear(self, i):
         self.state[i] = FREE
+        self.gen = (self.gen + 1) & GEN_MASK
         p = self.pending[i]
         self.pending[i] = None
         self.npending -= self.queued[i]
@@ -180,11 +183,18 @@ class ArpCache:
         self.state[i] = PERMANENT
 
     # ---- output side ----------------------------------------------------------------------
-    def resolve(self, pb, nexthop):
+    def resolve(self, pb, nexthop, rc=None):
         """Fill the destination MAC of the frame at pb.buf[pb.off]. True: send it now.
-        False: it waits for the reply (see _enqueue) or was dropped (counted)."""
+        False: it waits for the reply (see _enqueue) or was dropped (counted). rc, a
+        connection's RouteCache: its entry index while no entry changed since (gen)."""
         now = self.stack.now
-        i = self.find(nexthop, 0)
+        if rc is not None and rc.nb_gen == self.gen:
+            i = rc.nb_idx
+        else:
+            i = self.find(nexthop, 0)
+            if rc is not None and i >= 0:
+                rc.nb_gen = self.gen
+                rc.nb_idx = i
         if i >= 0:
             s = self.state[i]
             if s >= REACHABLE:
@@ -219,6 +229,7 @@ class ArpCache:
         e[2] = nexthop[2]
         e[3] = nexthop[3]
         self.state[i] = INCOMPLETE
+        self.gen = (self.gen + 1) & GEN_MASK
         self.retries[i] = 0
         self.expires[i] = now + self.retry_ms
         self.used[i] = now
@@ -361,6 +372,7 @@ class ArpCache:
         if self.state[i] != REACHABLE:
             self.stats.learned += 1
         self.state[i] = REACHABLE
+        self.gen = (self.gen + 1) & GEN_MASK
         now = self.stack.now
         self.expires[i] = now + self.max_age
         self.used[i] = now

@@ -74,12 +74,20 @@ def oserror(code):
     return OSError(code, _strerror(code))
 
 
+_STRERROR = {}  # errno -> its text, looked up once (EAGAIN is raised on every would-block)
+
+
 def _strerror(code):
-    try:
-        import os
-        return os.strerror(code)
-    except Exception:  # MicroPython has no os.strerror
-        return "errno %d" % code
+    t = _STRERROR.get(code)
+    if t is None:
+        try:
+            import os
+            t = os.strerror(code)
+        except Exception:  # MicroPython has no os.strerror
+            t = "errno %d" % code
+        if len(_STRERROR) < 64:  # errno values are few; bounded all the same
+            _STRERROR[code] = t
+    return t
 
 
 class Timeout(OSError):

@@ -80,6 +80,13 @@ DEFAULTS = {
     "TCP_RTO_MAX_MS": 60000,   # RFC 6298 2.5: an upper bound is at least 60 s
     "TCP_DELACK_MS": 40,       # Linux's TCP_DELACK_MIN: an ACK we hold back must reach the
                                # peer well before its 200 ms minimum RTO (RFC 6298 2.4)
+    "TCP_ACK_BURST": 2,        # in-order full-sized segments read in one poll are ACKed once
+                               # at the end of the poll's burst, or at once when this many
+                               # are unacknowledged (RFC 9293 3.8.6.3 / RFC 5681 4.2's every
+                               # second segment, per burst as Linux's GRO). 2: every second at
+                               # once. More saves ACKs to a Linux sender (which counts acked
+                               # segments) but slows a ustack sender's slow start (RFC 5681
+                               # eq. 2 grows cwnd one SMSS per ACK): benchmarks/loss.md
     "TCP_MAX_RETRIES": 12,
     "TCP_SYN_RETRIES": 6,
     "TCP_MAX_ORPHANS": 0,      # closed but still closing; oldest reset beyond; 0: MAX_CONNS // 2
@@ -206,6 +213,7 @@ RANGES = {
     "TCP_RTO_MIN_MS": (1, DAY_MS),
     "TCP_RTO_MAX_MS": (60000, DAY_MS),  # RFC 6298 2.5: a maximum only if at least 60 s
     "TCP_DELACK_MS": (0, 499),         # RFC 9293 3.8.6.3: the delay MUST be under 0.5 s
+    "TCP_ACK_BURST": (2, 64),
     "TCP_MAX_RETRIES": (1, 255),
     "TCP_SYN_RETRIES": (1, 255),
     "TCP_OOO_SEGMENTS": (0, 255),

@@ -45,6 +45,7 @@ RUNTIME_KEYS = {
     "TCP_RTO_MIN_MS": (("tcp", "rto_min"),),
     "TCP_RTO_MAX_MS": (("tcp", "rto_max"),),
     "TCP_DELACK_MS": (("tcp", "delack"),),
+    "TCP_ACK_BURST": (("tcp", "ack_burst"),),
     "TCP_MAX_RETRIES": (("tcp", "max_retries"),),
     "TCP_SYN_RETRIES": (("tcp", "syn_retries"),),
     "TCP_SYNACK_RETRIES": (("tcp", "synack_retries"),),

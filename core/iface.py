@@ -210,9 +210,9 @@ class Interface:
         return big
 
     # ---- TX -------------------------------------------------------------------------------
-    def output(self, pb, nexthop):
+    def output(self, pb, nexthop, rc=None):
         """Send the IPv4 packet at pb.buf[pb.off:pb.off+pb.n] to nexthop (4 bytes). Takes
-        ownership of pb."""
+        ownership of pb. rc: the sending connection's route.RouteCache (ARP's entry)."""
         if self.l2 == L2_NONE:
             self.transmit(pb)
             return
@@ -241,7 +241,7 @@ class Interface:
         else:
             b[off + 12] = 0x08
             b[off + 13] = 0x00
-            if not self.arp.resolve(pb, nexthop):
+            if not self.arp.resolve(pb, nexthop, rc):
                 return  # queued (or dropped) pending resolution
         self.transmit(pb)
 

@@ -349,16 +349,21 @@ class IPv4:
         return False
 
     # ---- output ---------------------------------------------------------------------------
-    def output(self, pb, proto, src, dst, csum_off=-1, ttl=0, tos=0, df=False, iface=None):
+    def output(self, pb, proto, src, dst, csum_off=-1, ttl=0, tos=0, df=False, iface=None,
+               rc=None):
         """Send the transport segment at pb.buf[pb.off:pb.off+pb.n] to dst (4 bytes): IPv4's
         half of the network layer's one output call (core/net/ip.py IP.output).
 
         src None/0.0.0.0 picks the outgoing interface's address. csum_off >= 0 names the
         transport checksum field (relative to pb.off) to fill over the pseudo-header. Takes
-        ownership of pb. Returns 0 or an errno."""
+        ownership of pb. Returns 0 or an errno. rc (route.RouteCache): a connection's route
+        and next hop from its last segment, used while the routing table is unchanged."""
         stack = self.stack
         st = self.stats
-        if iface is None:
+        if iface is None and rc is not None and rc.gen == stack.routes.gen:
+            iface = rc.iface
+            nh = rc.nexthop
+        elif iface is None:
             iface = stack.route_out(dst, 0)  # 127/8 and our own addresses: "lo"
             if iface is None:
                 if dst[0] == 255 and dst[1] == 255 and dst[2] == 255 and dst[3] == 255 and stack.ifaces:
@@ -370,8 +375,11 @@ class IPv4:
                     return ENETUNREACH
             else:
                 nh = stack.routes.nexthop
+                if rc is not None:
+                    rc.fill(stack.routes.gen, iface, nh, dst)
         else:
             nh = dst
+            rc = None
         if src is None or (src[0] == 0 and src[1] == 0 and src[2] == 0 and src[3] == 0):
             src = stack.source_for_iface(iface, dst)
         l4 = pb.n
@@ -420,7 +428,7 @@ class IPv4:
                 stack.free(pb)
                 return EMSGSIZE
             return self._fragment(iface, pb, nh)
-        iface.output(pb, nh)
+        iface.output(pb, nh, rc)
         return 0
 
     def next_ident(self, src, dst, proto):

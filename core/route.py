@@ -6,6 +6,10 @@ Connected routes come with each interface address; static routes and a default g
 added by the user (`Stack.add_route`). Lookups return an index so nothing is allocated;
 the chosen next hop is written into `self.nexthop` (the gateway, or the destination itself).
 Each route remembers where it came from (`source`, shown by `ustack route` as Linux's proto).
+
+Every change to a table bumps its generation (`gen`): a connection's RouteCache (its route,
+next hop and neighbour entry, filled by its first segment) is good while the generations it
+was filled at are current, so a connection's segments skip the lookups (issue 13).
 """
 from ustack.core.wire import ipv4 as ip4
 
@@ -15,6 +19,34 @@ SRC_STATIC = "static"         # added by the user or the board
 SRC_DHCP = "dhcp"             # a lease's router (RFC 2132 3.5)
 SRC_RA = "ra"                 # a Router Advertisement (RFC 4861 6.3.4)
 SRC_RIP = "rip"               # learned by core/rip.py (RFC 2453)
+
+GEN_MASK = 0x3FFFFFFF  # generations wrap below 2**30: small ints on 32-bit MicroPython
+
+
+class RouteCache:
+    """One connection's way out: the interface and next hop its route gave at table
+    generation `gen`, and the neighbour-cache entry of that next hop at the neighbour cache's
+    generation `nb_gen` (-1: look up again). Made once per connection (setup path); the
+    next hop is the destination object itself when on-link (no copy per connection)."""
+    __slots__ = ("gen", "iface", "nexthop", "nb_gen", "nb_idx")
+
+    def __init__(self):
+        self.gen = -1
+        self.iface = None
+        self.nexthop = None
+        self.nb_gen = -1
+        self.nb_idx = -1
+
+    def fill(self, gen, iface, nh, dst):
+        """After a lookup: iface and the next hop nh (a scratch buffer) for dst."""
+        n = len(dst)
+        i = 0
+        while i < n and nh[i] == dst[i]:
+            i += 1
+        self.nexthop = dst if i == n else bytes(nh)  # a gateway: copied once per change
+        self.iface = iface
+        self.gen = gen
+        self.nb_gen = -1  # maybe another link, another neighbour
 
 
 def prefix_mask(prefix, alen):
@@ -41,6 +73,7 @@ class RouteTable:
         self.metric = [0] * size
         self.source = [None] * size
         self.nexthop = bytearray(alen)
+        self.gen = 0                  # bumped by every change (RouteCache)
 
     def _addr(self, a):
         """An address of the table's family as bytes (IPv4's also from its text form)."""
@@ -75,6 +108,7 @@ class RouteTable:
         return -1
 
     def _set(self, i, net, mask, prefix, gateway, iface, metric, source):
+        self.gen = (self.gen + 1) & GEN_MASK
         for k in range(self.alen):
             self.net[i][k] = net[k] & mask[k]
             self.mask[i][k] = mask[k]
@@ -99,6 +133,7 @@ class RouteTable:
                 self.source[i] = self.source[last]
                 self.iface[last] = None
                 self.count = last
+                self.gen = (self.gen + 1) & GEN_MASK
                 return True
         return False
 

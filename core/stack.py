@@ -519,6 +519,9 @@ class Stack:
         lo = self.loop
         if lo is not None and lo.loop.head is not None:
             self._loop_input(lo, batch)
+        tcp = self.tcp
+        if tcp is not None and tcp.ack_q:
+            tcp.flush_acks()  # the burst is read: one ACK each (RFC 5681 4.2)
         if self.next_timer and now >= self.next_timer:
             self._run_timers(now)
         if lo is not None and lo.loop.head is not None:
@@ -539,6 +542,9 @@ class Stack:
         while drv.head is not None and budget > 0:
             k = drv.count
             self._loop_input(lo, k)
+            tcp = self.tcp
+            if tcp is not None and tcp.ack_q:
+                tcp.flush_acks()  # the ACKs are delivered by the next round
             budget -= k
         return True
 

@@ -973,8 +973,19 @@ def _data(tcp, tcb, b, doff, seq, dlen):
             tcb.flags |= T.F_ACKNOW  # filled (part of) a hole: ACK at once (RFC 5681 4.2)
         tcb.rcv_nxt = nxt
         tcb.rcv_unacked += dlen
-        if tcb.rcv_unacked >= 2 * tcb.mss:
-            tcb.flags |= T.F_ACKNOW  # every second full-sized segment (RFC 1122 4.2.3.2)
+        un = tcb.rcv_unacked
+        if un >= tcp.ack_burst * tcb.mss:
+            tcb.flags |= T.F_ACKNOW  # TCP_ACK_BURST full-sized segments: at once
+        elif un >= 2 * tcb.mss:
+            # every second full-sized segment (RFC 9293 3.8.6.3, RFC 5681 4.2), counted per
+            # burst: the rest of this poll's segments may ride the same ACK (flush_acks)
+            if not (tcb.flags & T.F_ACK_BURST):
+                tcb.flags |= T.F_ACK_BURST
+                tcp.ack_q.append(tcb)
+            if tcb.t_delack == 0:  # input outside a poll: the delayed ACK still comes
+                t = tcp.stack.now + tcp.delack
+                tcb.t_delack = t
+                tcp.arm(t)
         elif tcb.t_delack == 0 and not (tcb.flags & T.F_ACKNOW):
             t = tcp.stack.now + tcp.delack
             tcb.t_delack = t

@@ -51,6 +51,7 @@ except ImportError:  # a board built without "sack": SACK blocks are sent, not a
 from ustack.core.tcp.seq import MASK, seq_add, seq_gt, seq_lt, rel_at
 from ustack.core.tcp import cc as ccmod
 from ustack.core.portalloc import Ephemeral
+from ustack.core.route import RouteCache
 
 TCP_COUNTERS = (
     # integrity / demux
@@ -80,7 +81,7 @@ TCP_COUNTERS = (
     "tx_rst_rate_limited",
     "tx_tso_segments",  # segments of many MSS handed to a TSO driver (issue 13)
     "challenge_acks", "challenge_acks_limited", "challenge_acks_global_limited",
-    "delayed_acks",
+    "delayed_acks", "burst_acks",
     # events
     "rto_expired", "fast_retransmits", "partial_acks", "persist_probes", "keepalive_probes",
     "conn_active", "conn_passive", "conn_established", "conn_reset", "conn_refused",
@@ -127,6 +128,10 @@ class TCP:
         self.rto_max = cfg["TCP_RTO_MAX_MS"]
         self.msl = cfg["TCP_MSL_MS"]
         self.delack = cfg["TCP_DELACK_MS"]
+        self.ack_burst = cfg["TCP_ACK_BURST"]
+        # connections owed an ACK at the end of the poll's receive burst (input._data): each
+        # at most once (F_ACK_BURST), so at most TCP_MAX_CONNS long; flush_acks empties it
+        self.ack_q = []
         self.max_retries = cfg["TCP_MAX_RETRIES"]
         self.syn_retries = cfg["TCP_SYN_RETRIES"]
         self.synack_retries = cfg["TCP_SYNACK_RETRIES"]
@@ -316,6 +321,7 @@ class TCP:
         t.local_port = lport
         t.remote_ip = bytes(rip)
         t.remote_port = rport
+        t.rc = RouteCache()  # filled by the first segment (issue 13)
         t.rto = self.rto_init
         t.keep_idle = self.keep_idle
         t.keep_intvl = self.keep_intvl
@@ -815,6 +821,22 @@ class TCP:
 
     def arm(self, t):
         self.stack.timer_at(t)
+
+    def flush_acks(self):
+        """End of a receive burst (Stack.poll): one ACK for each connection that received
+        two or more full-sized segments in it and has not ACKed them since (RFC 5681 4.2)."""
+        q = self.ack_q
+        i = 0
+        while i < len(q):
+            tcb = q[i]
+            i += 1
+            if tcb.flags & T.F_ACK_BURST:
+                tcb.flags &= ~T.F_ACK_BURST
+                if tcb.rcv_unacked and tcb.state != T.CLOSED:
+                    tcb.flags |= T.F_ACKNOW
+                    self.stats.burst_acks += 1
+                    out.output(self, tcb)
+        del q[:]
 
     def timed_out(self, tcb):
         """Retransmissions or keepalives unanswered: ETIMEDOUT, or the soft error an ICMP

@@ -62,6 +62,7 @@ F_ECN_ECHO = const(0x20000)   # a CE mark arrived: ECE on every ACK until a CWR 
 F_ECN_CWR = const(0x40000)    # our window was reduced: CWR on the next new data (6.1.2)
 F_ECN_POINT = const(0x80000)  # ecn_point is valid: ECE up to it is the same congestion
 F_TSO = const(0x100000)       # the route's driver cuts segments of many MSS (CAP_TSO4/6)
+F_ACK_BURST = const(0x200000)  # in TCP.ack_q: ACK at the end of this poll's burst
 
 TCP_STATE_OPEN = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK)
 
@@ -80,12 +81,13 @@ class TCB:
         "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn", "t_tlp",
         "keep_idle", "keep_intvl", "keep_cnt", "keep_probes", "last_rx",
         "snd", "rcv", "ooo", "sb", "cc", "error", "ttl", "tos", "snd_cap",
-        "chal_start", "chal_count", "ecn_point",
+        "chal_start", "chal_count", "ecn_point", "rc",
     )
 
     def __init__(self):
         self.state = CLOSED
         self.flags = 0
+        self.rc = None           # route.RouteCache: route, next hop, neighbour (proto.new_tcb)
         self.sock = None
         self.listener = None
         self.hnext = None

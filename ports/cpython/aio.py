@@ -120,9 +120,13 @@ class AsyncStack:
             self.loop.call_soon(self._poll)
         await f
 
-    async def _io(self, fn, *args):
-        """Retry a non-blocking core call until it stops raising EAGAIN."""
+    async def _io(self, fn, *args, ready=None):
+        """Retry a non-blocking core call until it stops raising EAGAIN. With ready (the
+        socket's readiness), wait while it is False instead: no EAGAIN built per retry."""
         while True:
+            if ready is not None and not ready():
+                await self._wait()
+                continue
             try:
                 r = fn(*args)
             except BlockingIOError:
@@ -192,7 +196,7 @@ class Server:
 
     async def _accept_loop(self):
         while True:
-            c, addr = await self.net._io(self.sock.accept)
+            c, addr = await self.net._io(self.sock.accept, ready=self.sock.readable)
             c.setblocking(False)
             t = self.net.loop.create_task(self._run(c))
             self.clients.add(t)
@@ -238,7 +242,7 @@ class StreamReader:
     async def _fill(self, n=65536):
         if self.eof:
             return 0
-        d = await self.net._io(self.sock.recv, n)
+        d = await self.net._io(self.sock.recv, n, ready=self.sock.readable)
         if not d:
             self.eof = True
             return 0
@@ -304,6 +308,8 @@ class StreamWriter:
 
     def _flush(self):
         while self.pending:
+            if not self.sock.writable():
+                return  # drain() waits for the next poll: no EAGAIN raised and caught
             try:
                 n = self.sock.send(self.pending)
             except BlockingIOError:

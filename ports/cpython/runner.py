@@ -2,8 +2,11 @@
 
 Threading rule: every call into the core holds `runner.lock`. The driving thread takes it for
 each poll; socket calls from other threads go through `Locked` proxies that take it around each
-method. A blocking socket call waits on a condition (releasing the lock) that the driver thread
-signals after every poll, so a waiting thread never stalls the stack.
+method. A blocking socket call waits on its own condition (releasing the lock), registered with
+the predicate it waits for; after every poll and every socket call the holder of the lock asks
+each registered predicate and signals only the threads whose predicate came true (issue 13:
+targeted wake-ups, no thundering herd of every blocked thread on every poll). The predicates
+are asked under the lock, where every state change happens, so no wake-up is lost.
 """
 import os
 import select
@@ -13,6 +16,8 @@ import time
 from ustack.core import socket as so
 
 FAIL_BACKOFF_S = 0.05  # after poll() raised: not a hot loop if it keeps raising
+WAIT_CAP_S = 10.0  # a blocked thread rechecks its predicate at least this often (a safety net:
+# every poll, at least every max_wait, asks the predicates for it)
 _DONTWAIT = 0x40  # MSG_DONTWAIT (Linux)
 
 # fork() copies the stacks but not the threads that drive them, and may copy a runner's lock
@@ -54,6 +59,11 @@ class Runner:
         os.set_blocking(self.wfd, False)
         self.polls = 0
         self._fd_socks = {}      # core socket -> (rsock, wsock, signalled)
+        self._waiters = []       # [ready, condition, signalled] per blocked thread
+        self._conds = threading.local()  # each thread's condition (on self.lock), made once
+        self._pipe_full = False  # a wake byte is in the pipe: wake() writes no more
+        self.wakeups = 0         # blocked threads signalled because their predicate came true
+        self.spurious = 0        # threads signalled whose predicate was false when they ran
         stack.clock = _now_ms
         stack.waiter = self._wait
         stack.notifier = self._notify
@@ -74,9 +84,14 @@ class Runner:
             self.thread.join(5)
 
     def wake(self):
+        """Make the driving thread poll now. One byte in the pipe is enough: while one is
+        unread, a wake costs no system call (and no exception from a full pipe)."""
+        if self._pipe_full:
+            return
+        self._pipe_full = True
         try:
             os.write(self.wfd, b"x")
-        except (BlockingIOError, OSError):
+        except OSError:
             pass
 
     def step(self):
@@ -92,7 +107,8 @@ class Runner:
             st.kicked = False
             nd = st.next_timer
             self.polls += 1
-            self.cond.notify_all()
+            if self._waiters:
+                self._signal_ready()
         if nd:
             w = (nd - _now_ms()) / 1000.0
             if w < 0:
@@ -121,11 +137,10 @@ class Runner:
             ev = poller.poll(w * 1000.0)
             for fd, _ in ev:
                 if fd == self.rfd:
-                    try:
-                        while os.read(self.rfd, 512):
-                            pass
-                    except BlockingIOError:
-                        pass
+                    # read, then clear the flag: a wake() in between wrote nothing, and
+                    # needs nothing, since the next step polls right after this
+                    os.read(self.rfd, 512)  # readable, so no EAGAIN; what is left: next poll
+                    self._pipe_full = False
 
     def failed(self, e):
         """poll() itself raised (a driver, a hook): the driving thread must not die with it.
@@ -135,7 +150,7 @@ class Runner:
         spin. Returns the wait in seconds."""
         with self.lock:
             self.stack.poll_failed(e)
-            self.cond.notify_all()
+            self._signal_all()
         return FAIL_BACKOFF_S
 
     # ---- hooks for the core ---------------------------------------------------------------
@@ -144,17 +159,49 @@ class Runner:
         end = None if timeout is None else time.monotonic() + timeout
         if self.thread is threading.current_thread():
             return self.stack.run_until(ready, timeout)  # a hook blocking: drive in place
-        while not ready():
-            if self.stack.kicked:
-                self.wake()
-            if end is None:
-                self.cond.wait(1.0)
-            else:
-                rest = end - time.monotonic()
-                if rest <= 0:
-                    return ready()
-                self.cond.wait(rest)
-        return True
+        if ready():
+            return True
+        cond = getattr(self._conds, "c", None)
+        if cond is None:
+            cond = self._conds.c = threading.Condition(self.lock)
+        w = [ready, cond, False]
+        self._waiters.append(w)
+        try:
+            while True:
+                if self.stack.kicked:
+                    self.wake()
+                if end is None:
+                    cond.wait(WAIT_CAP_S)
+                else:
+                    rest = end - time.monotonic()
+                    if rest <= 0:
+                        return ready()
+                    cond.wait(rest if rest < WAIT_CAP_S else WAIT_CAP_S)
+                if ready():
+                    return True
+                if w[2]:
+                    self.spurious += 1
+                    w[2] = False
+        finally:
+            self._waiters.remove(w)
+
+    def _signal_ready(self):
+        """Under the lock: signal each blocked thread whose predicate is now true, once."""
+        for w in self._waiters:
+            if not w[2]:
+                try:
+                    r = w[0]()
+                except Exception:
+                    r = True  # let the thread itself meet the error
+                if r:
+                    w[2] = True
+                    w[1].notify()
+                    self.wakeups += 1
+
+    def _signal_all(self):
+        for w in self._waiters:
+            w[2] = True
+            w[1].notify()
 
     def _notify(self):
         pass  # the driver thread notifies after every poll
@@ -187,7 +234,8 @@ class Runner:
         if self.stack.deliver_local():
             if self._fd_socks:
                 self._update_fds()
-            self.cond.notify_all()  # threads blocked on the receivers
+        if self._waiters:
+            self._signal_ready()  # threads blocked on what this call changed (lo's receivers)
 
     def _update_fds(self):
         for s in list(self._fd_socks):
@@ -219,8 +267,7 @@ class Runner:
                 e[1].send(b"r", _DONTWAIT)
             else:
                 try:
-                    while e[0].recv(4096, _DONTWAIT):
-                        pass
+                    e[0].recv(16, _DONTWAIT)  # the one byte sent above: no EAGAIN to raise
                 except BlockingIOError:
                     pass
             e[2] = readable
@@ -285,6 +332,7 @@ class Locked:
             if runner.stack.kicked:
                 runner.wake()
             return r
+        self.__dict__[name] = call  # made once per method: the next call skips __getattr__
         return call
 
     def accept(self):

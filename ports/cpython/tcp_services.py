@@ -35,9 +35,12 @@ class EventService:
             self.lines = b"".join(chars[i:i + 72] + b"\r\n" for i in range(95)) * 16
 
     def __call__(self):
-        while True:
+        # readiness first: nothing here raises EAGAIN (an exception object per listener and
+        # connection on every poll, issue 13); errors still arrive as OSError
+        ls = self.ls
+        while ls.readable():
             try:
-                c, _ = self.ls.accept()
+                c, _ = ls.accept()
             except OSError:
                 break
             c.setblocking(False)
@@ -61,36 +64,31 @@ class EventService:
         """Move what can move now; False when the connection is finished."""
         c = e[0]
         if self.kind == "chargen":
-            while True:
-                try:
-                    n = c.send(memoryview(self.lines)[e[2]:])
-                except BlockingIOError:
-                    break
-                e[2] = (e[2] + n) % len(self.lines)
-            try:
-                return c.recv_into(self.buf) != 0
-            except BlockingIOError:
+            lines = self.lines
+            while c.writable():
+                want = len(lines) - e[2]
+                n = c.send(memoryview(lines)[e[2]:])
+                e[2] = (e[2] + n) % len(lines)
+                if n < want:
+                    break  # the send buffer is full
+            if not c.readable():
                 return True
+            return c.recv_into(self.buf) != 0
         while True:
             if e[1]:
-                try:
-                    n = c.send(e[1])
-                except BlockingIOError:
+                if not c.writable():
                     return True
+                n = c.send(e[1])
                 e[1] = e[1][n:]
                 if e[1]:
                     return True
-            try:
-                n = c.recv_into(self.buf)
-            except BlockingIOError:
+            if not c.readable():
                 return True
+            n = c.recv_into(self.buf)
             if n == 0:
                 return False
             if self.kind == "echo":
-                try:
-                    k = c.send(self.mv[:n])
-                except BlockingIOError:
-                    k = 0
+                k = c.send(self.mv[:n]) if c.writable() else 0
                 if k < n:
                     e[1] = bytes(self.buf[k:n])
 

@@ -131,6 +131,12 @@ def run_file(path):
         return
     fixtures = dict(pytest.FIXTURES)
     g = mod.__dict__
+    # a fixture imported from a module an earlier file imported first: its decorator ran
+    # then, so it is not in this file's FIXTURES; its name in this module finds it
+    for n in g:
+        v = g[n]
+        if n not in fixtures and callable(v) and v in pytest.ALL_FIXTURES:
+            fixtures[n] = v
     names = [n for n in defs if n.startswith("test") and n in g and callable(g[n])]
     for name in names:
         fn = g[name]

@@ -8,6 +8,7 @@ from tests.unit.test_tcp_states import net  # noqa: F401,F811 (fixture)
 
 
 SHARED = ("snd", "rcv", "sock", "listener", "hnext")  # rings (pooled), socket, other TCBs
+SHARED_ANYWHERE = ("iface",)  # the interface its route cache (tcb.rc) names
 
 
 def _fields(o):
@@ -30,7 +31,7 @@ def owned_size(o, seen, skip=()):
             n += owned_size(v, seen)
     elif not isinstance(o, (int, bytes, bytearray, str)):
         for k, v in _fields(o):
-            if k not in skip:
+            if k not in skip and k not in SHARED_ANYWHERE:
                 n += owned_size(v, seen)
     return n
 

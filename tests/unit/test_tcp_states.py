@@ -490,7 +490,10 @@ def test_nagle_coalesces_small_writes_and_nodelay_does_not(net):
 
 
 def test_send_buffer_bounds_send_and_receive_window_bounds_peer():
-    net = Net({"TCP_SND_BUF": 8192, "TCP_RCV_BUF": 8192, "TCP_DELACK_MS": 200})
+    # TCP_ACK_BURST 2: the fifth segment's ACK is a delayed one (with the default, one ACK
+    # at the burst's end covers all five and frees the Nagle-held piece at once)
+    net = Net({"TCP_SND_BUF": 8192, "TCP_RCV_BUF": 8192, "TCP_DELACK_MS": 200,
+               "TCP_ACK_BURST": 2})
     c, s = connected(net)
     c.setblocking(False)
     assert c.send(b"z" * 100000) == 8192

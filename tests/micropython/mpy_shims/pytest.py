@@ -6,6 +6,7 @@ MicroPython functions take no attributes, so marks and fixtures live in registri
 the function object."""
 
 FIXTURES = {}      # name -> function
+ALL_FIXTURES = {}  # function -> name, every fixture ever defined (FIXTURES is per file)
 PARAMS = {}        # test function -> [(argnames, values, ids)], outermost decorator last
 SKIPS = {}         # test function -> reason
 
@@ -40,6 +41,7 @@ def importorskip(name, *a, **k):
 def fixture(fn=None, scope="function", autouse=False, params=None, name=None):
     def deco(f):
         FIXTURES[name or f.__name__] = f
+        ALL_FIXTURES[f] = name or f.__name__
         return f
     if fn is not None and callable(fn):
         return deco(fn)
