@@ -1,7 +1,10 @@
+from ustack.core.tcp.ring cimport Ring
+
 # Types for tcb.py under Cython (the .py stays MicroPython's): the TCB is a C struct, its
 # counters, sequence numbers (relative, below 2**32: seq.py), timers (absolute ms) and flags
 # are 64-bit C integers - exact for every value they can hold, an OverflowError (never a
-# silent wrap) past that. Objects (addresses, rings, controller, socket) stay objects.
+# silent wrap) past that. The rings are typed; other objects (addresses, controller, socket)
+# stay objects.
 
 cdef class TCB:
     cdef public long long state, flags
@@ -17,6 +20,7 @@ cdef class TCB:
     cdef public long long srtt8, rttvar4, rto, backoff, rtt_seq, rtt_start, retries, rexmits
     cdef public long long t_rexmt, t_persist, t_delack, t_keep, t_conn, t_tlp
     cdef public long long keep_idle, keep_intvl, keep_cnt, keep_probes, last_rx
-    cdef public object snd, rcv, ooo, sb, cc
+    cdef public Ring snd, rcv       # from the RingPool (None until data can flow)
+    cdef public object ooo, sb, cc
     cdef public long long error, ttl, tos, snd_cap
     cdef public long long chal_start, chal_count, ecn_point
