@@ -4,11 +4,15 @@ from ustack.core.tcp.ring cimport Ring
 cimport ustack.core.tcp.tcb_const as T
 cimport ustack.core.wire.tcp_const as w
 cimport ustack.core.tcp.options_const as opt
+cimport ustack.core.tcp.rto as rto
+from ustack.core.tcp.seq cimport (seq_add, seq_sub, seq_diff, seq_lt, seq_le, seq_gt, seq_ge,
+                                  seq_in, rel_at, hi_minus_1, lo_minus_1)
 
 # Types for input.py under Cython (the .py stays MicroPython's): the per-segment path with
-# the TCB as a C struct, sequence numbers, lengths and flags as C integers and the tcb, TCP
-# header and option constants (T., w., opt.) as C constants. Sequence values are relative
-# (below 2**32, seq.py), so 64-bit locals hold them exactly.
+# the TCB as a C struct, sequence numbers, lengths and flags as C integers, the tcb, TCP
+# header and option constants (T., w., opt.) as C constants, the sequence helpers and the
+# RTT estimator as C calls (cimported under the names the .py imports them by). Sequence
+# values are relative (below 2**32, seq.py), so 64-bit locals hold them exactly.
 
 @cython.locals(r=cython.longlong)
 cpdef long long _rtt_from_ts(tcp, TCB tcb)

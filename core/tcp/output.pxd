@@ -5,11 +5,12 @@ from ustack.core.buf cimport PacketBuffer
 cimport ustack.core.tcp.tcb_const as T
 cimport ustack.core.wire.tcp_const as w
 cimport ustack.core.tcp.options_const as options
+from ustack.core.tcp.seq cimport seq_add, seq_sub, seq_gt, seq_lt, put_rel
 
 # Types for output.py under Cython (the .py stays MicroPython's): segment building with
 # the TCB, the rings and the packet buffer as C structs, offsets, lengths, windows and
 # sequence numbers (relative, below 2**32) as C integers, the tcb, TCP header and option
-# constants as C constants.
+# constants as C constants, the sequence helpers as C calls.
 
 @cython.locals(r=Ring, free=cython.longlong, cap=cython.longlong, cur=cython.longlong,
                step=cython.longlong, sh=cython.longlong, win=cython.longlong,
