@@ -87,7 +87,7 @@ def extensions():
                       extra_compile_args=cflags) for p in srcs]
     try:
         exts = cythonize(exts, language_level=3, quiet=True, include_path=[tree], nthreads=os.cpu_count() or 1,
-                         compiler_directives={"boundscheck": False, "wraparound": False,
+                         compiler_directives={"boundscheck": False, "wraparound": False, "nonecheck": True,
                                               "cdivision": True})
     except Exception as e:  # no compiler, bad Cython: fall back to pure Python
         print("ustack: Cython build skipped:", e)

@@ -19,7 +19,8 @@ values relative and close together: the normal case) and falls back to the gener
 modulo-2**32 arithmetic otherwise."""
 from ustack.core.compat import const
 
-MASK = const(0xFFFFFFFF)
+M32 = const(0xFFFFFFFF)  # a C constant under Cython (seq.pxd); MASK for importers
+MASK = M32
 HALF = const(0x80000000)
 SMALL = const(0x3FFFFFFF)  # the largest small int on a 32-bit MicroPython port
 
@@ -28,7 +29,7 @@ def seq_add(a, n):
     r = a + n
     if 0 <= r <= SMALL:
         return r
-    return r & MASK
+    return r & M32
 
 
 def seq_sub(a, b):
@@ -36,7 +37,7 @@ def seq_sub(a, b):
     d = a - b
     if 0 <= d <= SMALL:
         return d
-    return d & MASK
+    return d & M32
 
 
 def seq_diff(a, b):
@@ -44,7 +45,7 @@ def seq_diff(a, b):
     d = a - b
     if -SMALL <= d <= SMALL:
         return d
-    d &= MASK
+    d &= M32
     if d >= HALF:
         return d - 0x100000000
     return d
@@ -54,28 +55,28 @@ def seq_lt(a, b):
     d = a - b
     if -SMALL <= d <= SMALL:
         return d < 0
-    return a != b and ((b - a) & MASK) < HALF
+    return a != b and ((b - a) & M32) < HALF
 
 
 def seq_le(a, b):
     d = a - b
     if -SMALL <= d <= SMALL:
         return d <= 0
-    return ((b - a) & MASK) < HALF
+    return ((b - a) & M32) < HALF
 
 
 def seq_gt(a, b):
     d = a - b
     if -SMALL <= d <= SMALL:
         return d > 0
-    return a != b and ((a - b) & MASK) < HALF
+    return a != b and ((a - b) & M32) < HALF
 
 
 def seq_ge(a, b):
     d = a - b
     if -SMALL <= d <= SMALL:
         return d >= 0
-    return ((a - b) & MASK) < HALF
+    return ((a - b) & M32) < HALF
 
 
 def seq_max(a, b):
@@ -93,7 +94,7 @@ def seq_between(lo, x, hi):
     if 0 <= n <= SMALL and -SMALL <= d <= SMALL:
         # x before lo: its forward distance is at least 2**32 - 2**30 > n
         return 0 <= d < n
-    return ((x - lo) & MASK) < ((hi - lo) & MASK)
+    return ((x - lo) & M32) < ((hi - lo) & M32)
 
 
 def seq_in(x, lo, n):
@@ -103,7 +104,7 @@ def seq_in(x, lo, n):
         return d < n
     if -SMALL <= d < 0:
         return False  # forward distance 2**32 + d > 3 * 2**30 > n
-    return (d & MASK) < n
+    return (d & M32) < n
 
 
 # ---- the wire boundary: 16-bit halves ----------------------------------------------------------

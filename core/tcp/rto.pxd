@@ -1,0 +1,15 @@
+import cython
+from ustack.core.tcp.tcb cimport TCB
+
+# Types for rto.py under Cython (the .py stays MicroPython's): the RFC 6298 estimator on
+# the TCB's C-integer fields (one sample per ACK with timestamps). current() stays Python:
+# rto << backoff may exceed 64 bits (backoff follows TCP_MAX_RETRIES, up to 255) and the
+# .py caps it after the shift.
+
+cdef long long G
+
+@cython.locals(delta=cython.longlong)
+cpdef sample(TCB tcb, long long r, long long rto_min, long long rto_max)
+
+@cython.locals(v=cython.longlong, rto=cython.longlong)
+cpdef long long compute(TCB tcb, long long rto_min, long long rto_max)
