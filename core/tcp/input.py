@@ -743,6 +743,7 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
     if rk is not None:
         _rack_detect(tcp, tcb, sb, rk)
     if sb.in_recovery:
+        sb.una_moved(una, hi, tcp.stack.now, mss)
         if sb.una_rxt_lost(una, tcp.stack.now, tcb.srtt8 >> 3, tcb.srtt8 >> 5,  # reo_wnd:
                            sb.sacked - mid):                                # SRTT/4
             st.lost_rexmits += 1
@@ -806,8 +807,8 @@ def _rack_cum(tcp, tcb, sb, rk, una, ack):
         n = rk.reord_seen
         rk.delivered(una, top, tcb.mss)
         tcp.stats.rack_reordering += rk.reord_seen - n
-    if sb.in_recovery and not sb.first and seq_lt(una, sb.una_rxt_end) and \
-            seq_le(sb.una_rxt_end, ack):
+    if sb.in_recovery and not sb.first and not sb.una_rxt_est and \
+            seq_lt(una, sb.una_rxt_end) and seq_le(sb.una_rxt_end, ack):
         now = tcp.stack.now
         t = sb.una_rxt_at
         if tcb.flags & T.F_TS and tcp.opt_seen & opt.SEEN_TS:
