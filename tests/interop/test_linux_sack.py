@@ -2,7 +2,9 @@
 a throwaway netns while nftables drops ~2 % of the data segments Linux would receive (the
 kernel here has no netem; `numgen random` is the impairment). The body arrives intact, the
 recovery is SACK's (RFC 6675) and ustack retransmits about what was dropped - no
-go-back-N after timeouts, no storm of spurious retransmissions."""
+go-back-N after timeouts, no storm of spurious retransmissions. Then both directions over
+vde2's lossy, reordering path (tests/impaired.py) read through `ss -ti`: Linux counts the
+D-SACKs our receiver sends (RFC 2883)."""
 import re
 import subprocess
 import sys
