@@ -171,3 +171,29 @@ def test_two_stacks_a_reordered_segment_is_dsacked_and_the_recovery_undone():
     c.close()
     s.close()
     b.close_all()
+
+
+# ---- the sender: D-SACKs widen RACK's reordering window, also on a LAN -----------------------
+def test_on_a_lan_where_min_rtt_reads_0_ms_each_dsack_round_widens_reo_wnd_by_a_tick():
+    """RFC 8985 6.2 step 4: each round with a D-SACK grows reo_wnd (reo_wnd_mult * min_RTT /
+    4). On a LAN min_RTT reads 0 ms on our 1 ms clock, so the product never grows: the 1 ms
+    floor times the multiplier does instead, up to REO_WND_FLOOR_MAX_MS. Found in the long
+    interop run (benchmarks/impaired.py --long): with 1-2 ms of reordering ustack resent 6
+    segments per drop, the D-SACKs for them changing nothing."""
+    from ustack.core.tcp.rack import Rack, REO_WND_FLOOR_MAX_MS
+    r = Rack(8)
+    r.min_rtt = 0
+    r.reo_seen = True
+    assert r.window(False, 0, 1000, 1) == 1
+    r.dsack(0, 1000)
+    assert r.window(False, 0, 1000, 1) == 2
+    r.dsack(1000, 2000)
+    r.dsack(2000, 3000)
+    r.dsack(3000, 4000)
+    r.dsack(4000, 5000)
+    assert r.reo_mult == 6 and r.window(False, 0, 1000, 1) == REO_WND_FLOOR_MAX_MS
+    r2 = Rack(8)                                 # a longer path: RFC 8985's rule unchanged
+    r2.min_rtt = 40
+    r2.reo_seen = True
+    r2.reo_mult = 6
+    assert r2.window(False, 0, 1000, 50) == 50
