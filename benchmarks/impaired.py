@@ -2,6 +2,7 @@
 added delay, for NewReno and CUBIC, ustack->Linux and Linux->ustack beside Linux->Linux.
 
     python -m benchmarks.impaired [--quick] [--secs S] [--out benchmarks/impaired.md] [--readme]
+                                  [--long MB] [--long-only]
 
 The path (tests/impaired.py): vde2's wirefilter between two vde_switches, each owning a TAP
 in its own namespace. ns a holds ustack's TAP and Linux A's bridge on the same switch port,
@@ -31,8 +32,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from tests.impaired import (B_IP, FETCH, LINUX_CC, SENDER, STACK_IP, ImpairedPath,  # noqa: E402
-                            linux_retransmits, pattern_sha, py, sink_result, start_sink)
+from tests.impaired import (B_IP, FETCH, LINUX_CC, SENDER, SINK, STACK_IP,  # noqa: E402
+                            ImpairedPath, linux_retransmits, pattern_sha, py, sink_result,
+                            start_sink)
 
 LOSSES = (0.0, 0.5, 2.0, 5.0)
 DELAYS = (0, 20)  # ms added to the RTT (half each way)
@@ -100,6 +102,67 @@ def measure(secs, losses=LOSSES, delays=DELAYS, ccs=CCS, log=print):
     return res
 
 
+def long_run(mb, log=print):
+    """Issue 12's long interop run: mb MB each way through 2 % loss and reordering (1 ms
+    jitter, no FIFO), SHA-256 both ways, each direction read through `ss -ti`: Linux's as the
+    sender (retransmissions, reordering measured, the D-SACKs it got from us: dsack_dups and
+    TcpExtTCPDSACKRecv), ustack's as the sender (sack, rack, reordering) and its counters
+    (recovery by SACK and RACK, not timeouts). Returns the report's lines."""
+    from tests.interop.test_linux_sack import ss_info, nstat, sampled_while, _ustack_ss
+    n = mb * 1000 * 1000
+    path = ImpairedPath(loss=2, reorder=True, tag="blong")
+    k = ("TcpExtTCPDSACKRecv", "TcpExtTCPSACKReorder", "TcpRetransSegs", "TcpExtTCPTimeouts")
+    try:
+        # ustack -> Linux: B fetches from `ustack up`'s http; ustack ss -ti sampled meanwhile
+        path.start_stack("--serve", "http")
+        before = path.frames()
+        t0 = time.monotonic()
+        fetch = path.b.popen([sys.executable, "-c", FETCH, STACK_IP, str(n), "0"])
+        us = sampled_while(fetch, lambda: _ustack_ss(path.a), every=1.0)
+        out = fetch.communicate(timeout=600)[0]
+        up_s = time.monotonic() - t0
+        f = [ln for ln in out.splitlines() if ln.startswith("FETCH ")][0].split()
+        up_ok = f[1:3] == [str(n), pattern_sha(n)]
+        up_drop = path.dropped_since(before)[0]
+        c = path.stop_stack()
+        # Linux -> ustack: B sends to a hashing sink on ustack's sockets; Linux's ss sampled
+        sink = path.run_program(SINK, ["9301"], "listening")
+        before = path.frames()
+        n0 = nstat(path.b, *k)
+        t0 = time.monotonic()
+        snd = path.b.popen([sys.executable, "-c", SENDER, STACK_IP, "9301", str(n), "0",
+                            "cubic"])
+        lx = sampled_while(snd, lambda: ss_info(path.b, STACK_IP), every=0.5)
+        snd.communicate(timeout=600)
+        so, _ = sink.communicate(timeout=120)
+        down_s = time.monotonic() - t0
+        n1 = nstat(path.b, *k)
+        line = [ln for ln in so.splitlines() if ln.startswith("SINK ")]
+        down_ok = bool(line) and line[0].split()[1:3] == [str(n), pattern_sha(n)]
+        down_drop = path.dropped_since(before)[1]
+    finally:
+        path.close()
+    mib = dict((x, n1[x] - n0[x]) for x in k)
+    keys = ("dsack_dups", "reordering", "reord_seen", "retrans", "bytes_retrans", "lost")
+    lines = ["", "## %d MB each way through 2 %% loss and reordering" % mb, "",
+             "ustack->Linux: %.1f s, intact %s, %d frames dropped, ustack %d retransmissions "
+             "(%d fast, %d lost retransmissions found, %d TLP, %d RTO), %d D-SACKs received; "
+             "`ustack ss -ti`: %s" % (
+                 up_s, up_ok, up_drop, c.get("tcp.tx_retransmits", 0),
+                 c.get("tcp.fast_retransmits", 0), c.get("tcp.lost_rexmits", 0),
+                 c.get("tcp.tlp_probes", 0), c.get("tcp.rto_expired", 0),
+                 c.get("tcp.rx_dsack", 0), " ".join(us) if us else "-"), "",
+             "Linux->ustack: %.1f s, intact %s, %d frames dropped; Linux's `ss -ti`: %s; "
+             "nstat: %s" % (down_s, down_ok, down_drop,
+                            " ".join("%s:%s" % (x, lx[x]) for x in keys if x in lx),
+                            ", ".join("%s %d" % kv for kv in sorted(mib.items())))]
+    for ln in lines:
+        log(ln)
+    if not (up_ok and down_ok):
+        raise SystemExit("long run not intact: up %s, down %s" % (up_ok, down_ok))
+    return lines
+
+
 def cell(t):
     flag = "" if t["intact"] else " **NOT INTACT**"
     return "%.2f (%d drop, %d rtx)%s" % (t["mbs"], t["dropped"], t["retransmits"], flag)
@@ -143,10 +206,21 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "impaired.md"))
     ap.add_argument("--readme", action="store_true",
                     help="also show the results in README.md (between its impaired markers)")
+    ap.add_argument("--long", type=int, default=None,
+                    help="MB each way of the long 2 %% loss run (default 50, 8 with --quick; "
+                    "0: none)")
+    ap.add_argument("--long-only", action="store_true", help="only the long run, printed")
     a = ap.parse_args()
     secs = a.secs or (2.0 if a.quick else 6.0)
-    res = measure(secs, log=lambda s: print(s, file=sys.stderr, flush=True))
+    mb = a.long if a.long is not None else (8 if a.quick else 50)
+    err = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    if a.long_only:
+        long_run(mb or 50, log=print)
+        return
+    res = measure(secs, log=err)
     text = table(res, secs, a.quick)
+    if mb:
+        text += "\n".join(long_run(mb, log=err)) + "\n"
     from benchmarks.bench import publish
     publish(text, a.out, "impaired" if a.readme else None)
     bad = [k for k, r in res.items() if not all(r[d]["intact"] for d in ("up", "down", "linux"))]

@@ -13,6 +13,7 @@ cdef class PacketBuffer:
     cdef public long long epoch
     cdef public Py_ssize_t nbufs
     cdef public int family
+    cdef public long long offload # core/buf.py OFL_*: what an offloading driver said or is asked
 
 cdef class Pool:
     cdef public Py_ssize_t count, size
@@ -20,6 +21,10 @@ cdef class Pool:
     cdef public Py_ssize_t nfree, alloc_fail, low_water
     cdef public long long epoch
     cdef public Py_ssize_t reserve, rx_reserve_hit, queue_cap, queued, queue_cap_hit
+    cdef public Py_ssize_t large, nlarge, large_fail   # the offloads' large buffers
+    cdef public list large_free
+    @cython.locals(pb=PacketBuffer)
+    cpdef alloc_large(self)
     @cython.locals(pb=PacketBuffer)
     cpdef alloc(self)
     cpdef bint rx_room(self, Py_ssize_t k)

@@ -393,6 +393,8 @@ def segment(tcp, tcb, b):
         st.rx_out_of_window += 1
         if seglen and seq_diff(seq, nxt) == -1:
             st.rx_window_probes += 1
+        if dlen > 0 and not (fl & w.SYN) and seq_le(seq_add(seq, dlen), nxt):
+            _dsack(tcb, seq, seq_add(seq, dlen))  # RFC 2883 4.1.1: all of it came before
         if state == T.TIME_WAIT and fl & w.FIN:
             t = tcp.linger_deadline(now)  # retransmitted FIN: ACK it, restart 2*MSL
             tcb.t_conn = t
@@ -412,6 +414,7 @@ def segment(tcp, tcb, b):
             fl &= ~w.FIN
         if cut:
             st.rx_dup_data += 1
+            _dsack(tcb, seq, seq_add(seq, cut))  # RFC 2883 4.1.1: the part that came before
         doff += cut
         dlen -= cut
         seq = seq_add(seq, cut)
@@ -740,6 +743,7 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
     if rk is not None:
         _rack_detect(tcp, tcb, sb, rk)
     if sb.in_recovery:
+        sb.una_moved(una, hi, tcp.stack.now, mss)
         if sb.una_rxt_lost(una, tcp.stack.now, tcb.srtt8 >> 3, tcb.srtt8 >> 5,  # reo_wnd:
                            sb.sacked - mid):                                # SRTT/4
             st.lost_rexmits += 1
@@ -803,8 +807,8 @@ def _rack_cum(tcp, tcb, sb, rk, una, ack):
         n = rk.reord_seen
         rk.delivered(una, top, tcb.mss)
         tcp.stats.rack_reordering += rk.reord_seen - n
-    if sb.in_recovery and not sb.first and seq_lt(una, sb.una_rxt_end) and \
-            seq_le(sb.una_rxt_end, ack):
+    if sb.in_recovery and not sb.first and not sb.una_rxt_est and \
+            seq_lt(una, sb.una_rxt_end) and seq_le(sb.una_rxt_end, ack):
         now = tcp.stack.now
         t = sb.una_rxt_at
         if tcb.flags & T.F_TS and tcp.opt_seen & opt.SEEN_TS:
@@ -964,6 +968,7 @@ def _data(tcp, tcb, b, doff, seq, dlen):
         st.rx_data_bytes += dlen
         ooo = tcb.ooo
         if ooo.n:
+            _dsack_ooo(tcb, ooo, seq, nxt)  # a retransmission repeating parked data
             n2 = ooo.advance(nxt)
             if n2 != nxt:
                 k = seq_sub(n2, nxt)
@@ -1001,11 +1006,33 @@ def _data(tcp, tcb, b, doff, seq, dlen):
     tcb.flags |= T.F_ACKNOW
     if dlen <= 0:
         return
-    if tcb.ooo.add(seq, seq_add(seq, dlen)):
+    e = seq_add(seq, dlen)
+    _dsack_ooo(tcb, tcb.ooo, seq, e)
+    if tcb.ooo.add(seq, e):
         rcv.write_at(rcv.count + off, b, doff, dlen)
         st.rx_ooo += 1
     else:
         st.rx_ooo_full += 1
+
+
+def _dsack(tcb, s, e):
+    """RFC 2883 4: s..e arrived twice - the next ACK's first SACK block says so (only when
+    SACK was agreed; a later duplicate before that ACK replaces it: the most recent one)."""
+    if tcb.flags & T.F_SACK:
+        tcb.dsack_s = s
+        tcb.dsack_e = e
+        tcb.flags |= T.F_DSACK
+
+
+def _dsack_ooo(tcb, ooo, s, e):
+    """A segment s..e repeating bytes parked above RCV.NXT: the repeated part of the first
+    stored range it meets is the duplicate (RFC 2883 4.1.2; ooo.add then makes the range
+    containing it the most recent, the second block)."""
+    i = ooo.overlap(s, e)
+    if i >= 0:
+        a = ooo.start[i]
+        z = ooo.end[i]
+        _dsack(tcb, s if seq_gt(s, a) else a, e if seq_lt(e, z) else z)
 
 
 def _fin(tcp, tcb):

@@ -144,6 +144,20 @@ class RangeSet:
             i += 1
         return t
 
+    def overlap(self, a, b):
+        """The first slot whose range shares bytes with [a, b), -1 when none does (the
+        receiver's D-SACK, RFC 2883 4: which stored data a segment repeats)."""
+        st = self.start
+        en = self.end
+        i = 0
+        while i < self.n:
+            if seq_le(b, st[i]):
+                return -1
+            if seq_gt(en[i], a):
+                return i
+            i += 1
+        return -1
+
     def top_uncovered(self, a, b):
         """The end of the highest part of [a, b) no range covers (a when all of it is
         covered): the highest byte a SACK block or an ACK for [a, b) newly delivers, + 1."""

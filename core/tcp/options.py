@@ -138,11 +138,15 @@ def write_ts(b, o, tsval, vhi, vlo, tsecr, ehi, elo):
     return 12
 
 
-def write_sack(b, o, ooo, maxblocks, bhi, blo):
+def write_sack(b, o, ooo, maxblocks, bhi, blo, dsack, ds, de):
     """NOP NOP SACK with up to maxblocks ranges from the out-of-order table (relative to
-    the peer's ISN bhi:blo), most recent first (RFC 2018 4). Returns the length, 0 when
-    there is nothing to report."""
-    n = ooo.n
+    the peer's ISN bhi:blo; ooo may be None), most recent first (RFC 2018 4). With dsack,
+    the first block is the duplicate ds..de (RFC 2883 4), and the block holding the most
+    recent segment, which then contains a duplicate above RCV.NXT, comes second (4.1.2).
+    Returns the length, 0 when there is nothing to report."""
+    n = ooo.n if ooo is not None else 0
+    if dsack:
+        n += 1
     if n == 0 or maxblocks <= 0:
         return 0
     if n > maxblocks:
@@ -152,13 +156,21 @@ def write_sack(b, o, ooo, maxblocks, bhi, blo):
     b[o + 2] = w.OPT_SACK
     b[o + 3] = 2 + 8 * n
     p = o + 4
+    k = 0
+    if dsack:
+        put_rel(b, p, ds, bhi, blo)
+        put_rel(b, p + 4, de, bhi, blo)
+        p += 8
+        k = 1
+    if k >= n:
+        return p - o
     first = ooo.latest
     if first < 0:
         first = 0
     put_rel(b, p, ooo.start[first], bhi, blo)
     put_rel(b, p + 4, ooo.end[first], bhi, blo)
     p += 8
-    k = 1
+    k += 1
     i = 0
     while k < n and i < ooo.n:
         if i != first:

@@ -101,9 +101,12 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
         if tf & T.F_TS:
             hl += options.write_ts(b, o + 20, now - tcb.ts_start, tcb.ts_hi, tcb.ts_lo,
                                    tcb.ts_recent, tcb.tsr_hi, tcb.tsr_lo)
-        if n == 0 and tf & T.F_SACK and tcb.ooo is not None and tcb.ooo.n:
+        if n == 0 and tf & T.F_SACK and (tf & T.F_DSACK or tcb.ooo is not None and tcb.ooo.n):
             hl += options.write_sack(b, o + hl, tcb.ooo, 3 if tf & T.F_TS else 4,
-                                     tcb.irs_hi, tcb.irs_lo)
+                                     tcb.irs_hi, tcb.irs_lo, tf & T.F_DSACK,
+                                     tcb.dsack_s, tcb.dsack_e)
+            if tf & T.F_DSACK:
+                tcp.stats.dsack_sent += 1
         if tf & T.F_ECN:
             if tf & T.F_ECN_ECHO:
                 flags |= w.ECE  # RFC 3168 6.1.3: on every ACK until the peer's CWR
@@ -136,7 +139,7 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
         tcb.last_ack_sent = tcb.rcv_nxt  # RFC 7323 4.3: Last.ACK.sent, for TS.Recent
         tcb.rcv_unacked = 0
         tcb.t_delack = 0
-        tcb.flags &= ~T.F_ACKNOW
+        tcb.flags &= ~(T.F_ACKNOW | T.F_DSACK)  # RFC 2883 4: a D-SACK in this ACK only
     # RFC 1191 3: DF on every segment of a connection (IPv4), so a smaller link on the
     # path answers with Fragmentation Needed and the MSS follows (proto.pmtu_lower);
     # rc: the connection's route cache, no route or ARP lookup per segment

@@ -39,6 +39,7 @@ REORDERING_INIT = const(3)  # Linux's tcp_reordering: the degree before any is m
 REORDERING_MAX = const(300)  # Linux's tcp_max_reordering
 NO_RTT = const(0x3FFFFFFF)
 REO_WND_MIN_MS = const(1)   # one tick of the stack clock: a shorter delay reads as none
+REO_WND_FLOOR_MAX_MS = const(4)  # the floor's growth by D-SACK rounds (window()), at most
 
 
 class Rack:
@@ -218,7 +219,10 @@ class Rack:
         """Step 4's RACK.reo_wnd (ms): none before any reordering was seen once recovery runs
         or DupThresh segments are SACKed; else reo_wnd_mult * min_RTT / 4, at most SRTT -
         and at least REO_WND_MIN_MS: on a LAN min_RTT and SRTT read 0 ms on our 1 ms clock,
-        and a window of 0 would call every swapped pair of segments a loss."""
+        and a window of 0 would call every swapped pair of segments a loss. There the
+        product stays 0 however many D-SACK rounds grew the multiplier, so the floor grows
+        with it instead (one tick a round, up to REO_WND_FLOOR_MAX_MS): step 4's response to
+        premature retransmissions, on a clock too coarse for the RTT."""
         if not self.reo_seen and (recovering or sacked > (DUP_THRESH - 1) * mss):
             return 0
         m = self.min_rtt
@@ -227,7 +231,10 @@ class Rack:
         w = (self.reo_mult * m) >> 2
         if w > srtt:
             w = srtt
-        return w if w > REO_WND_MIN_MS else REO_WND_MIN_MS
+        f = REO_WND_MIN_MS * self.reo_mult
+        if f > REO_WND_FLOOR_MAX_MS:
+            f = REO_WND_FLOOR_MAX_MS
+        return w if w > f else f
 
     # ---- step 5 ------------------------------------------------------------------------------
     def detect(self, rs, una, hi, lost_to, now, reo_wnd):

@@ -50,7 +50,7 @@ class Scoreboard:
                  "high_rxt", "rescue", "rescue_valid", "first", "ssthresh", "recover_fs",
                  "prr_delivered", "prr_out", "budget", "seg", "seg_len",
                  "tlp_high", "tlp_out", "lost_to", "una_rxt_at", "una_rxt_hi",
-                 "una_rxt_end", "tlp_lo", "tlp_rxt", "rack")
+                 "una_rxt_end", "una_rxt_est", "tlp_lo", "tlp_rxt", "rack")
 
     def __init__(self, slots, rack_slots=0):
         self.rs = RangeSet(slots)
@@ -80,6 +80,7 @@ class Scoreboard:
         self.una_rxt_at = 0      # when the segment at SND.UNA was last retransmitted
         self.una_rxt_hi = 0      # and SND.MAX then: SACKs beyond it came from later sends
         self.una_rxt_end = 0     # the end of that retransmission
+        self.una_rxt_est = False  # una_rxt_at is a bound (una_moved), not the send time
 
     def reset(self):
         """After a retransmission timeout the SACKed bits are turned off (RFC 2018 8: the
@@ -218,6 +219,7 @@ class Scoreboard:
         self.point_valid = True
         self.high_rxt = una
         self.una_rxt_end = una
+        self.una_rxt_est = False
         self.rescue = una
         self.rescue_valid = False
         self.first = True
@@ -226,6 +228,21 @@ class Scoreboard:
         self.prr_delivered = 0
         self.prr_out = 0
         self.budget = 0
+
+    def una_moved(self, una, hi, now, mss):
+        """SND.UNA passed the timed retransmission and stops in bytes recovery already
+        retransmitted (below HighRxt: a later hole, resent before this ACK). Its resend time
+        is unknown but not after now, nor SND.MAX then above hi: timing it from (now, hi)
+        lets una_rxt_lost find it lost too - later than exactly, never falsely (RFC 8985
+        6.2). Without it a lost retransmission of a later hole waited for the RTO."""
+        if not self.in_recovery or self.first or seq_lt(una, self.una_rxt_end) or \
+                not seq_lt(una, self.high_rxt):
+            return
+        e = seq_add(una, mss)
+        self.una_rxt_end = e if seq_lt(e, self.high_rxt) else self.high_rxt
+        self.una_rxt_at = now
+        self.una_rxt_hi = hi
+        self.una_rxt_est = True  # no RTT sample from it (rack.py step 1)
 
     def una_rxt_lost(self, una, now, srtt, reo_wnd, delivered):
         """RACK's rule (RFC 8985 6.2) for the one retransmission that blocks everything: the
@@ -241,6 +258,7 @@ class Scoreboard:
             return False
         if seq_gt(rs.end[rs.n - 1], self.una_rxt_hi) or (delivered > 0 and age > srtt + reo_wnd):
             self.first = True
+            self.una_rxt_est = False  # output.py times the resend exactly
             return True
         return False
 

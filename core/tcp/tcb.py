@@ -63,6 +63,8 @@ F_ECN_CWR = const(0x40000)    # our window was reduced: CWR on the next new data
 F_ECN_POINT = const(0x80000)  # ecn_point is valid: ECE up to it is the same congestion
 F_TSO = const(0x100000)       # the route's driver cuts segments of many MSS (CAP_TSO4/6)
 F_ACK_BURST = const(0x200000)  # in TCP.ack_q: ACK at the end of this poll's burst
+F_DSACK = const(0x400000)     # a duplicate arrived: the next ACK's first SACK block is
+                              # dsack_s..dsack_e (RFC 2883 4)
 
 TCP_STATE_OPEN = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK)
 
@@ -75,7 +77,7 @@ class TCB:
         "snd_wl2",
         "max_sndwnd", "snd_wscale", "mss", "peer_mss",
         "irs_hi", "irs_lo", "rcv_nxt", "rcv_adv", "rcv_wscale", "rcv_cap", "rcv_unacked",
-        "ooo_fin", "last_ack_sent",
+        "ooo_fin", "last_ack_sent", "dsack_s", "dsack_e",
         "ts_recent", "ts_recent_age", "ts_hi", "ts_lo", "ts_start", "tsr_hi", "tsr_lo",
         "srtt8", "rttvar4", "rto", "backoff", "rtt_seq", "rtt_start", "retries", "rexmits",
         "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn", "t_tlp",
@@ -118,6 +120,8 @@ class TCB:
         self.rcv_unacked = 0     # bytes received since we last sent an ACK
         self.ooo_fin = 0
         self.last_ack_sent = 0   # RCV.NXT in the last ACK we sent (RFC 7323 4.3 Last.ACK.sent)
+        self.dsack_s = 0         # the duplicate the next ACK reports (F_DSACK), like rcv_nxt
+        self.dsack_e = 0
         self.ts_recent = 0
         self.ts_recent_age = 0
         self.ts_hi = 0           # our TSval at ts_start (16-bit halves)

@@ -38,3 +38,6 @@ cdef enum:
     F_ECN_ECHO = 0x20000
     F_ECN_CWR = 0x40000
     F_ECN_POINT = 0x80000
+    F_TSO = 0x100000
+    F_ACK_BURST = 0x200000
+    F_DSACK = 0x400000
