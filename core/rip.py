@@ -35,7 +35,7 @@ TRIGGER_MIN_MS = const(1000)       # RFC 2453 3.10.1: 1 to 5 s between triggered
 TRIGGER_SPAN_MS = const(4000)
 SYNC_MS = const(1000)              # our own routes are compared with the table this often
 
-COUNTERS = ("rx_messages", "rx_requests", "rx_responses", "rx_bad_port", "rx_bad_source",
+RIP_COUNTERS = ("rx_messages", "rx_requests", "rx_responses", "rx_bad_port", "rx_bad_source",
             "rx_own", "rx_bad_version", "rx_bad_command", "rx_malformed", "rx_auth_unsupported",
             "rx_bad_rte", "rx_shadowed", "routes_learned", "routes_changed", "routes_timed_out",
             "routes_deleted", "table_full", "tx_updates", "tx_triggered", "tx_responses",
@@ -46,7 +46,7 @@ class Rip:
     def __init__(self, stack):
         cfg = stack.config
         self.stack = stack
-        self.stats = Counters(COUNTERS)
+        self.stats = Counters(RIP_COUNTERS)
         n = cfg["RIP_ROUTES"]
         self.size = n
         self.used = [False] * n
