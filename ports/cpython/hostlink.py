@@ -35,6 +35,8 @@ MESSAGES = {
 SIOCETHTOOL = 0x8946
 ETHTOOL_STXCSUM = 0x00000017
 
+IFA_F_NODAD = 0x02   # linux/if_addr.h: no duplicate address detection for this address
+
 
 class HostError(Exception):
     """One line for the user: what could not be done to the host's interfaces, and why."""
@@ -142,8 +144,11 @@ class Netlink:
                 self._do(None, name, self.ipr.get_addr, index=i, family=socket.AF_INET6)]
         if "%s/%d" % (a, p) in have:
             return False
+        # without DAD (IFA_F_NODAD, `ip addr add ... nodad`): the stack runs its own DAD on
+        # its addresses, and the kernel's must be usable at `ready` (a tentative one is no
+        # source: its first packets would leave from another address, RFC 4862 5.4)
         self._do("cannot add %s to %s" % (host_ip6, name), name, self.ipr.addr, "replace",
-                 index=i, address=a, prefixlen=p, family=socket.AF_INET6)
+                 index=i, address=a, prefixlen=p, family=socket.AF_INET6, flags=IFA_F_NODAD)
         return True
 
     def addrs(self, name):

@@ -46,6 +46,20 @@ def ping6(ns, *args):
     return int(m.group(1)), int(m.group(2))
 
 
+def test_the_hosts_address_is_usable_at_ready(ns):
+    """`--host-ip6` makes the kernel's address without DAD (the stack runs its own DAD on
+    its addresses): at `ready` the kernel can send from it at once, or its first packets
+    would leave from another address (::1 on a fresh namespace) and never be answered."""
+    s = StackProc(ns, "--serve", "echo", "--ip6", STACK6 + "/64", "--host-ip6", HOST6 + "/64")
+    r = ns.run(["ip", "-6", "addr", "show", "dev", "ustk0", "to", HOST6 + "/128"])
+    assert HOST6 in r.stdout and "tentative" not in r.stdout, r.stdout
+    r = ns.python("import socket\n"
+                  "c = socket.create_connection(('%s', 7), timeout=5)\n"
+                  "print(c.getsockname()[0])\n" % STACK6)
+    assert r.stdout.strip() == HOST6, r.stdout + r.stderr
+    s.stop()
+
+
 def test_ready_line_lists_the_link_local_and_the_global_address(ns):
     s = start(ns)
     assert "ip6=%s/64,%s/64" % (STACK_LL, STACK6) in s.ready
