@@ -319,7 +319,7 @@ def test_capture_streams_to_tshark_through_a_pipe(ns, stack, tmp_path):
 def test_every_subcommand_speaks_json_with_stable_keys(ns, stack, tmp_path):
     assert ns.run(["ping", "-c", "1", "-W", "2", STACK_IP]).returncode == 0
     keys = {"addr": {"dev", "up", "mtu", "mac", "ip", "prefix", "broadcast", "gateway", "vlan"},
-            "route": {"dst", "prefix", "via", "dev", "metric", "src"},
+            "route": {"dst", "prefix", "via", "dev", "metric", "proto", "src"},
             "neigh": {"ip", "dev", "lladdr", "state", "queued"}}
     for cmd, want in keys.items():
         rows = json.loads(ok(ns, cmd, "--json"))
