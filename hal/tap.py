@@ -92,7 +92,7 @@ def _open(name, queues, with_hdr=False):
 
 class Tap:
     def __init__(self, name="ustack0", mac=b"\x02\x00\x00\x00\x00\x02", mtu=1500, persist=False,
-                 queues=1, offload="off"):
+                 queues=1, offload="off", gro=True):
         if offload not in OFFLOAD_MODES:
             raise ValueError("offload must be one of auto, on, off; got %r" % (offload,))
         with_hdr = offload != "off"
@@ -109,14 +109,16 @@ class Tap:
         self._queues(self.fds, mac, mtu)
         if with_hdr:
             try:
-                self._offload(offload)
+                self._offload(offload, gro)
             except OSError:
                 self.close()
                 raise
 
-    def _offload(self, mode):
+    def _offload(self, mode, gro=True):
         """The virtio-net header is on (IFF_VNET_HDR): its size, then as much of
-        TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6 as the kernel grants; caps from what it did."""
+        TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6 as the kernel grants; caps from what it did.
+        gro=False takes no super-frames in (a router: a super-frame over the egress MTU
+        cannot be forwarded as it is, as Linux turns LRO off on forwarding devices)."""
         fd = self.fds[0]
         fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", VNET_HDR_LEN))
         try:
@@ -128,8 +130,9 @@ class Tap:
         self._rxv = [self._rxhdr, None]
         self._txv = [self._txhdr, None]
         granted = 0
-        for want, name in ((TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, "TUN_F_TSO4|TUN_F_TSO6"),
-                           (TUN_F_CSUM, "TUN_F_CSUM")):
+        wants = ((TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, "TUN_F_TSO4|TUN_F_TSO6"),
+                 (TUN_F_CSUM, "TUN_F_CSUM"))
+        for want, name in wants if gro else wants[1:]:
             try:
                 fcntl.ioctl(fd, TUNSETOFFLOAD, want)
                 granted = want

@@ -905,8 +905,10 @@ def make_driver(r, pcap=None):
         from ustack.hal.tap import Tap
         from ustack.hal.tap import OffloadRefused
         try:
+            # a router takes no GRO super-frames: it could not forward them over a link's MTU
             drv = Tap(r["tap"], mac=mac, mtu=r["mtu"], queues=r["tap_queues"],
-                      offload=r.get("offload", "off"))
+                      offload=r.get("offload", "off"),
+                      gro=not r["config"].get("IP_FORWARD", False))
         except OffloadRefused as e:
             raise SystemExit("ustack: --offload on: %s (use --offload auto or off)"
                              % e.strerror)
