@@ -72,20 +72,12 @@ class Pinger:
         self.received = 0
         self.duplicates = 0
 
-    def send(self, seq, now):
-        """Send echo request number seq (its payload is the deterministic byte pattern)."""
-        icmp = self.icmp
-        stack = icmp.stack
-        pb = stack.ipv4.alloc_tx()
-        if pb is not None and pb.off + 8 + self.size > pb.size:
-            stack.free(pb)
-            pb = stack.ipv4.alloc_big(8 + self.size)  # sent as fragments
-        if pb is None:
-            icmp.stats.tx_no_buffer += 1
-            return False
+    def fill(self, pb, typ, seq, now):
+        """Echo request seq at pb.off: type typ (ICMPv4's and ICMPv6's echo share the layout,
+        RFC 792 / RFC 4443 4.1), our identifier, the byte pattern; its send time noted."""
         b = pb.buf
         o = pb.off
-        b[o] = w.ECHO_REQUEST
+        b[o] = typ
         b[o + 1] = 0
         b[o + 4] = self.ident >> 8
         b[o + 5] = self.ident & 0xFF
@@ -98,6 +90,19 @@ class Pinger:
         pb.n = 8 + self.size
         self.sent_at[seq % self.slots] = now
         self.sent += 1
+
+    def send(self, seq, now):
+        """Send echo request number seq (its payload is the deterministic byte pattern)."""
+        icmp = self.icmp
+        stack = icmp.stack
+        pb = stack.ipv4.alloc_tx()
+        if pb is not None and pb.off + 8 + self.size > pb.size:
+            stack.free(pb)
+            pb = stack.ipv4.alloc_big(8 + self.size)  # sent as fragments
+        if pb is None:
+            icmp.stats.tx_no_buffer += 1
+            return False
+        self.fill(pb, w.ECHO_REQUEST, seq, now)
         icmp.stats.tx_echo_requests += 1
         err = stack.ipv4.output(pb, ip4.PROTO_ICMP, None, self.dst, csum_off=2)
         return err == 0

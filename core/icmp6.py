@@ -64,21 +64,7 @@ class Pinger6(Pinger):
             icmp6.stats.tx_no_buffer += 1   # no fragments here: at most a buffer's room
             icmp6.stack.free(pb)
             return False
-        b = pb.buf
-        o = pb.off
-        b[o] = wi.ECHO_REQUEST
-        b[o + 1] = 0
-        b[o + 4] = self.ident >> 8
-        b[o + 5] = self.ident & 0xFF
-        b[o + 6] = (seq >> 8) & 0xFF
-        b[o + 7] = seq & 0xFF
-        i = 0
-        while i < self.size:
-            b[o + 8 + i] = i & 0xFF
-            i += 1
-        pb.n = 8 + self.size
-        self.sent_at[seq % self.slots] = now
-        self.sent += 1
+        self.fill(pb, wi.ECHO_REQUEST, seq, now)
         icmp6.stats.tx_echo_request += 1
         return v6.output(pb, w.NH_ICMPV6, None, self.dst, wi.CSUM) == 0
 

@@ -14,7 +14,7 @@ from ustack.core.wire import ipv4 as w
 from ustack.core.wire import icmp4
 from ustack.core.reass import Reassembly
 from ustack.core.wire.fields import copy
-from ustack.core.net.ip import AF_INET, ALEN4, fill_csum, partial_csum, complete_csum
+from ustack.core.net.ip import AF_INET, ALEN4, fill_csum, partial_csum, complete_csum, scratch
 from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
 from ustack.core.iface import CAP_CSUM_TX, CAP_TSO4
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
@@ -516,20 +516,7 @@ class IPv4:
     def alloc_big(self, l4len):
         """A datagram bigger than a packet buffer (it will be fragmented on output): one
         scratch buffer per stack, made on first use, REASS_SIZE big; None if it won't fit."""
-        need = L2_RESERVE + w.HDR_LEN + l4len
-        size = self.stack.config["REASS_SIZE"] + L2_RESERVE + w.HDR_LEN
-        if need > size:
-            return None
-        pb = self.big
-        if pb is None:
-            from ustack.core.buf import PacketBuffer
-            pb = self.big = PacketBuffer(size, -100)
-        if pb.in_use:
-            return None
-        pb.in_use = True
-        pb.off = L2_RESERVE + w.HDR_LEN
-        pb.n = 0
-        return pb
+        return scratch(self, L2_RESERVE + w.HDR_LEN, l4len, -100)
 
     def alloc_tx(self):
         """A buffer laid out so that, once IPv4 and Ethernet headers are prepended, the frame

@@ -36,7 +36,7 @@ from ustack.core import slaac as sa
 from ustack.core.slaac import Slaac
 from ustack.core.reass6 import Reassembly6
 from ustack.core.wire.fields import copy
-from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum, partial_csum
+from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum, partial_csum, scratch
 from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
 from ustack.core.iface import CAP_CSUM_TX, CAP_TSO6
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
@@ -647,19 +647,7 @@ class IPv6:
     def alloc_big(self, l4len):
         """A datagram bigger than a packet buffer (fragmented on output): one scratch
         buffer per stack, made on first use, REASS_SIZE big; None if it won't fit."""
-        size = self.stack.config["REASS_SIZE"] + L2_RESERVE + w.HDR_LEN
-        if L2_RESERVE + w.HDR_LEN + l4len > size:
-            return None
-        pb = self.big
-        if pb is None:
-            from ustack.core.buf import PacketBuffer
-            pb = self.big = PacketBuffer(size, -101)
-        if pb.in_use:
-            return None
-        pb.in_use = True
-        pb.off = L2_RESERVE + w.HDR_LEN
-        pb.n = 0
-        return pb
+        return scratch(self, L2_RESERVE + w.HDR_LEN, l4len, -101)
 
     def send_to(self, iface, pb, nh):
         """The IPv6 packet at pb.buf[pb.off:] to neighbour nh on iface: multicast mapped to

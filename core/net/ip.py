@@ -93,6 +93,25 @@ def is_any(a):
     return True
 
 
+def scratch(layer, room, l4len, index):
+    """The family layer's one scratch buffer for a datagram bigger than a packet buffer
+    (fragmented on output): REASS_SIZE after `room` bytes of headers, made on first use
+    (layer.big), taken at pb.off = room; None if l4len won't fit or it is in use."""
+    size = layer.stack.config["REASS_SIZE"] + room
+    if room + l4len > size:
+        return None
+    pb = layer.big
+    if pb is None:
+        from ustack.core.buf import PacketBuffer
+        pb = layer.big = PacketBuffer(size, index)
+    if pb.in_use:
+        return None
+    pb.in_use = True
+    pb.off = room
+    pb.n = 0
+    return pb
+
+
 def is_multicast(a):
     """A group address of either family: 224/4 (RFC 5771) or ff00::/8 (RFC 4291 2.7)."""
     return a[0] == 0xFF if len(a) == 16 else (a[0] & 0xF0) == 0xE0
