@@ -38,7 +38,7 @@ from ustack.ports.micropython.stage import HERE, ROOT, CPYTHON_ONLY, board_cfg_s
 FEATURE_MODULES = {
     "tcp": ("core/tcp/",),
     "raw": ("core/raw.py",),
-    "ipv6": ("core/ipv6.py", "core/icmp6.py", "core/addr6.py", "core/nd.py", "core/slaac.py", "core/mld.py",
+    "ipv6": ("core/ipv6.py", "core/icmp6.py", "core/reass6.py", "core/addr6.py", "core/nd.py", "core/slaac.py", "core/mld.py",
              "core/wire/ipv6.py", "core/wire/icmp6.py"),
     "filter": ("core/filter.py",),
     "rip": ("core/rip.py",),              # RIPv2 speaker (config RIP)

@@ -125,8 +125,9 @@ def test_smallest_heap_that_works(tmp_path, mpy_build):
     # 320 KB before ECN and the undo module, 328 with both; 352 measured 2026-12-06 with RACK,
     # the two-family network layer (core/net) and the filter and IPv6 hooks in the stack;
     # one 8 KB bisection step of slack. Boards build without features they don't list
-    # (issue 15; benchmarks/memory.md has what each costs)
-    assert hi <= 360
+    # (issue 15; benchmarks/memory.md has what each costs). 376 measured 2026-12-06 (session
+    # 5) after offload capabilities, the path MTU cache, the route cache and D-SACK
+    assert hi <= 384
 
 
 def test_memory_report_sets_code_and_data_against_the_board_heap():

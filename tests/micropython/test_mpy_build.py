@@ -106,7 +106,7 @@ def test_ipv6_modules_ship_only_with_the_ipv6_feature():
 
     class V6(V4):
         FEATURES = ("tcp", "ipv6")
-    six = ("core/addr6.py", "core/nd.py", "core/slaac.py", "core/mld.py", "core/wire/ipv6.py",
+    six = ("core/addr6.py", "core/nd.py", "core/slaac.py", "core/mld.py", "core/wire/ipv6.py", "core/reass6.py",
            "core/wire/icmp6.py")
     v4 = [m for m, _ in select_modules(V4)[0]]
     v6 = [m for m, _ in select_modules(V6)[0]]

@@ -23,8 +23,10 @@ DATA_MAX = 64 * KB
 # 206.8/208.6/171.9 KB before, 221.1/222.9/186.1 KB after the two-family network layer and
 # the IPv6 plumbing in the always-shipped modules (stack, socket, udp, tcp) landed (issue 15
 # should put that plumbing behind the ipv6 feature); none of these fits its board's heap from
-# .mpy files yet: freeze them (`invoke mpy` writes the manifest)
-CODE_MAX = {"w5500_evb_pico": 230 * KB, "pico_enc28j60": 232 * KB, "esp32_w5500": 194 * KB}
+# .mpy files yet: freeze them (`invoke mpy` / `invoke freeze`). 231.7/233.5/196.7 KB after
+# session 5's always-shipped additions (offload capabilities, the route cache, the path MTU
+# cache, the RIP and ACK-burst hooks): the bounds follow with 1 % to grow, the fit stays open
+CODE_MAX = {"w5500_evb_pico": 234 * KB, "pico_enc28j60": 236 * KB, "esp32_w5500": 199 * KB}
 
 
 @pytest.fixture(scope="module")
