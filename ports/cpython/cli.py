@@ -1228,14 +1228,28 @@ ICMP4_MAX_PAYLOAD = 65535 - 20 - 8
 ICMP6_MAX_PAYLOAD = 65535 - 8
 
 
+def _is_addr(v, fam):
+    """v is an address of family fam (4 or 6)."""
+    from ustack.core import addr6
+    try:
+        if fam == 4:
+            check_ipv4("ping", v)
+            return True
+        return addr6.pton(v) is not None
+    except (BadValue, ValueError, OSError):
+        return False
+
+
 def check_ping_args(args):
     """One line naming the flag, as the kernel's ping does, before any link is opened. The
     family is dest's (-6/-4 must agree with it); sets args.family to 4 or 6."""
     from ustack.core import addr6
     fam = 6 if ":" in args.dest else 4
     if args.family and args.family != fam:
-        raise SystemExit("ustack ping: -%d: %s is an IPv%d address" % (args.family, args.dest,
-                                                                        fam))
+        if _is_addr(args.dest, fam):
+            raise SystemExit("ustack ping: -%d: %s is an IPv%d address" % (
+                args.family, args.dest, fam))
+        fam = args.family   # no address at all: said as what the flag asked for, below
     if fam == 6:
         try:
             a = addr6.pton(args.dest)

@@ -59,5 +59,8 @@ def test_ipv6_destinations_and_the_family_flags_are_checked_in_one_line():
     one_line(ping_to("::"), "not an IPv6 address")
     one_line(ping_to("2001:db8::1", "-4"), "-4", "IPv6 address")
     one_line(ping_to("192.0.2.1", "-6"), "-6", "IPv4 address")
+    # no address at all: named as what the flag asked for, not as the other family's
+    one_line(ping_to("zz", "-6"), "zz: not an IPv6 address")
+    one_line(ping_to("zz::", "-4"), "zz::: not an IPv4 address")
     # RFC 8200: 65535 bytes of payload, 8 of them the ICMPv6 header
     one_line(ping_to("2001:db8::1", "-s", "65528"), "-s", "65527", "IPv6")
