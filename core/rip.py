@@ -29,7 +29,6 @@ HDR_LEN = const(4)
 RTE_LEN = const(20)
 MAX_RTES = const(25)               # RFC 2453 3.6: 504 bytes of RIP at most
 MSG_LEN = const(504)
-UDP_HDR = const(8)
 TOS_NETCTL = const(0xC0)           # RFC 791 precedence 6, Internetwork Control (RFC 4594)
 TRIGGER_MIN_MS = const(1000)       # RFC 2453 3.10.1: 1 to 5 s between triggered updates
 TRIGGER_SPAN_MS = const(4000)
@@ -276,26 +275,9 @@ class Rip:
     # ---- output -----------------------------------------------------------------------------
     def _send(self, iface, dst, dport, n):
         """Message bytes self.msg[:n] to dst:dport from port 520 out of iface."""
-        stack = self.stack
-        pb = stack.ip.alloc_tx(dst)
-        if pb is None:
-            self.stats.tx_errors += 1
-            return
-        b = pb.buf
-        o = pb.off
-        ul = UDP_HDR + n
-        b[o] = RIP_PORT >> 8
-        b[o + 1] = RIP_PORT & 0xFF
-        b[o + 2] = dport >> 8
-        b[o + 3] = dport & 0xFF
-        b[o + 4] = ul >> 8
-        b[o + 5] = ul & 0xFF
-        b[o + 6] = 0
-        b[o + 7] = 0
-        fields.copy(b, o + UDP_HDR, self.msg, 0, n)
-        pb.n = ul
         # RFC 2453 3.9.1: only neighbours hear it; TTL 1 keeps multicast on the link
-        if stack.ipv4.output(pb, 17, iface.ip, dst, 6, 1, TOS_NETCTL, False, iface):
+        if self.stack.udp.output(iface.ip, RIP_PORT, dst, dport, self.msg, n, 1, TOS_NETCTL,
+                                 iface):
             self.stats.tx_errors += 1
 
     def _send_table(self, iface, dst, dport, only_changed):

@@ -556,7 +556,9 @@ class UDP:
                 s._event()
 
     # ---- output ---------------------------------------------------------------------------
-    def output(self, src, sport, dst, dport, data, n, ttl=0, tos=0):
+    def output(self, src, sport, dst, dport, data, n, ttl=0, tos=0, iface=None):
+        """A datagram of data[:n] from src:sport to dst:dport (iface: leave by it, as to a
+        link's multicast group; None: by the route). Returns 0 or an errno."""
         stack = self.stack
         pb = stack.ip.alloc_tx(dst)
         if pb is None:
@@ -579,4 +581,4 @@ class UDP:
         fields.copy(b, o + 8, data, 0, n)
         pb.n = ul
         self.stats.tx_datagrams += 1
-        return stack.ip.output(pb, PROTO_UDP, src, dst, 6, ttl, tos)
+        return stack.ip.output(pb, PROTO_UDP, src, dst, 6, ttl, tos, False, iface)
