@@ -35,6 +35,32 @@ ECN_SEEN_NOT_ECT = const(1)
 ECN_SEEN_CE = const(8)
 
 
+# ---- shared by both families' reassembly (core/reass6.py too) -----------------------------
+def mark(bm, first, last):
+    """The 8-byte blocks first..last-1 of a datagram arrived (bitmap bm, a bit each)."""
+    k = first
+    while k < last:
+        bm[k >> 3] |= 1 << (k & 7)
+        k += 1
+
+
+def complete(bm, total):
+    """Every 8-byte block of a datagram total bytes long has arrived."""
+    k = 0
+    last = (total + 7) >> 3
+    while k < last:
+        if not (bm[k >> 3] & (1 << (k & 7))):
+            return False
+        k += 1
+    return True
+
+
+def ecn_mixed(seen):
+    """RFC 3168 5.3: Not-ECT beside ECT/CE fragments (seen: 1 << codepoint of each) MUST
+    drop the datagram."""
+    return (seen & ECN_SEEN_NOT_ECT) != 0 and seen != ECN_SEEN_NOT_ECT
+
+
 class Slot(PacketBuffer):
     def __init__(self, size, index):
         PacketBuffer.__init__(self, size + 20, index)
@@ -190,22 +216,12 @@ class Reassembly:
             s.total = end
         if end > s.maxend:
             s.maxend = end
-        k = fo >> 3
-        last = (end + 7) >> 3
-        while k < last:
-            bm[k >> 3] |= 1 << (k & 7)
-            k += 1
-        if s.total < 0 or not s.have_first:
+        mark(bm, fo >> 3, (end + 7) >> 3)
+        if s.total < 0 or not s.have_first or not complete(bm, s.total):
             return None
-        k = 0
-        last = (s.total + 7) >> 3
-        while k < last:
-            if not (bm[k >> 3] & (1 << (k & 7))):
-                return None
-            k += 1
         # complete: rewrite the header as an unfragmented datagram
         seen = s.ecn_seen
-        if seen & ECN_SEEN_NOT_ECT and seen != ECN_SEEN_NOT_ECT:
+        if ecn_mixed(seen):
             st.ecn_mixed += 1  # RFC 3168 5.3: Not-ECT beside ECT/CE MUST be dropped
             self._drop(s)
             return None

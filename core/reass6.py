@@ -34,6 +34,7 @@ from ustack.core.stats import Counters
 from ustack.core.wire import ipv6 as w
 from ustack.core.wire import icmp6 as wi
 from ustack.core.wire.fields import copy
+from ustack.core.reass import ECN_SEEN_CE, mark, complete, ecn_mixed
 
 REASS6_COUNTERS = ("fragments", "reassembled", "timeouts", "time_exceeded_sent", "no_slot",
                    "too_big", "malformed", "overlap", "dead_fragments", "duplicate", "evicted",
@@ -42,9 +43,6 @@ REASS6_COUNTERS = ("fragments", "reassembled", "timeouts", "time_exceeded_sent",
 # room for the unfragmentable part: the IPv6 header and at most EXT_MAX_BYTES of extension
 # headers (the walk's bound) in front of the fragmentable part
 UNFRAG_ROOM = const(552)
-# RFC 3168 5: the ECN codepoints seen, one bit each (Not-ECT, ECT(1), ECT(0), CE)
-ECN_SEEN_NOT_ECT = const(1)
-ECN_SEEN_CE = const(8)
 
 
 class Slot6(PacketBuffer):
@@ -202,21 +200,12 @@ class Reassembly6:
             s.total = end
         if end > s.maxend:
             s.maxend = end
-        k = fo >> 3
-        while k < last:
-            bm[k >> 3] |= 1 << (k & 7)
-            k += 1
-        if s.total < 0 or not s.ulen:
+        mark(bm, fo >> 3, last)
+        if s.total < 0 or not s.ulen or not complete(bm, s.total):
             return None
-        k = 0
-        last = (s.total + 7) >> 3
-        while k < last:
-            if not (bm[k >> 3] & (1 << (k & 7))):
-                return None
-            k += 1
         h = UNFRAG_ROOM - s.ulen
         seen = s.ecn_seen
-        if seen & ECN_SEEN_NOT_ECT and seen != ECN_SEEN_NOT_ECT:
+        if ecn_mixed(seen):
             st.ecn_mixed += 1   # RFC 3168 5.3: Not-ECT beside ECT/CE MUST be dropped
             s.busy = False
             s.iface = None
