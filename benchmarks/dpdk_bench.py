@@ -16,34 +16,9 @@ sys.path.insert(0, ROOT)
 
 from tests.netns import Netns, StackProc, STACK_IP  # noqa: E402
 
-CLIENT = r"""
-import json, socket, time
-ip = %r; n = %d * 1000 * 1000
-out = {}
-c = socket.create_connection((ip, 19), timeout=10)
-got = 0; t = time.perf_counter(); buf = bytearray(1 << 20)
-while got < n:
-    k = c.recv_into(buf)
-    if not k: break
-    got += k
-out["rx_mb_s"] = got / (time.perf_counter() - t) / 1e6
-c.close()
-c = socket.create_connection((ip, 9), timeout=10)
-blk = b"x" * (1 << 20); t = time.perf_counter(); left = n
-while left > 0:
-    c.sendall(blk); left -= len(blk)
-c.shutdown(socket.SHUT_WR); c.recv(10)
-out["tx_mb_s"] = n / (time.perf_counter() - t) / 1e6
-c.close()
-print(json.dumps(out))
-"""
-
-
-def cpu_s(pid):
-    """User + system CPU seconds of process pid so far (all its threads)."""
-    with open("/proc/%d/stat" % pid) as f:
-        v = f.read().rsplit(")", 1)[1].split()
-    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+# the same bulk client and CPU reading as benchmarks/offload_bench.py and the harness
+from benchmarks.offload_bench import CLIENT  # noqa: E402
+from benchmarks.peers import cpu_seconds  # noqa: E402
 
 
 def measure(driver, mb, pings):
@@ -56,10 +31,14 @@ def measure(driver, mb, pings):
             m = re.search(r"= [\d.]+/([\d.]+)/[\d.]+/([\d.]+) ms", r.stdout)
             row = {"driver": driver, "ping_avg_ms": float(m.group(1)) if m else None,
                    "ping_mdev_ms": float(m.group(2)) if m else None}
-            c0 = cpu_s(s.p.pid)
-            r = ns.python(CLIENT % (STACK_IP, mb), timeout=300)
-            row["stack_cpu_s_per_gb"] = (cpu_s(s.p.pid) - c0) / (2 * mb / 1000.0)
-            row.update(json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr[-500:]})
+            c0 = cpu_seconds([s.p.pid])
+            r = ns.python(CLIENT % (STACK_IP, mb * 1000 * 1000), timeout=300)
+            row["stack_cpu_s_per_gb"] = (cpu_seconds([s.p.pid]) - c0) / (2 * mb / 1000.0)
+            if r.returncode == 0:
+                out = json.loads(r.stdout)
+                row["rx_mb_s"], row["tx_mb_s"] = out["rx"], out["tx"]
+            else:
+                row["error"] = r.stderr[-500:]
         finally:
             c = s.stop()
         row["frames"] = c.get("link.dpdk_rx_frames")

@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from tests.netns import Netns, StackProc, STACK_IP  # noqa: E402
+from benchmarks.peers import cpu_seconds  # noqa: E402
 
 CLIENT = r"""
 import json, socket, time
@@ -42,12 +43,6 @@ print(json.dumps(out))
 """
 
 
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        v = f.read().rsplit(")", 1)[1].split()
-    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def one(mode, mb, config):
     ns = Netns("offb")
     try:
@@ -55,9 +50,9 @@ def one(mode, mb, config):
         for c in config:
             flags += ["--config", c]
         sp = StackProc(ns, *flags)
-        c0 = cpu_s(sp.p.pid)
+        c0 = cpu_seconds([sp.p.pid])
         r = ns.python(CLIENT % (STACK_IP, mb * 1000 * 1000), timeout=900)
-        c1 = cpu_s(sp.p.pid)
+        c1 = cpu_seconds([sp.p.pid])
         sp.stop()
         v = json.loads(r.stdout.strip().splitlines()[-1])
         v["cpu_s_per_gb"] = (c1 - c0) / (2.0 * mb / 1000.0)
