@@ -150,6 +150,10 @@ def bench(c, quick=False, out="", runtime="cpython", readme=False, impaired=Fals
         # unmodified programs over ustack: uiperf3 vs iperf3 -c, http.server 100 MB
         steps.append(("unmodified programs over ustack: uiperf3, http.server (benchmarks/programs.md)",
                       "%s -m benchmarks.programs%s%s" % (PY, " --quick" if quick else "", shown)))
+    if runtime == "cpython":
+        # issue 14: forwarding between two Linux hosts, through ustack and through Linux
+        steps.append(("forwarding through ustack and through Linux (benchmarks/forwarding.md)",
+                      "%s -m benchmarks.forwarding%s%s" % (PY, " --quick" if quick else "", shown)))
     if impaired and runtime == "cpython":
         # issue 12: goodput through loss and delay, ustack beside Linux->Linux on the same path
         steps.append(("ustack and Linux over one impaired path (benchmarks/impaired.md)",
