@@ -143,6 +143,7 @@ class TCP:
         self.cookie_budget = cfg["TCP_SYNCOOKIE_BUDGET"]  # cookies per poll (0: no limit)
         self.cookies_left = self.cookie_budget  # this poll's; Stack.poll refills it
         self.max_orphans = cfg["TCP_MAX_ORPHANS"]
+        self.orphans = 0         # TCBs flagged F_ORPHAN: kept as they come and go (not_orphan)
         self.orphan_retries = cfg["TCP_ORPHAN_RETRIES"]
         self.fin_timeout = cfg["TCP_FIN_TIMEOUT_MS"]
         self.ooo_slots = cfg["TCP_OOO_SEGMENTS"]
@@ -406,6 +407,7 @@ class TCP:
             tcb.listener.acc_q.remove(tcb)
         tcb.listener = None
         tcb.state = T.CLOSED
+        self.not_orphan(tcb)
         tcb.t_rexmt = tcb.t_persist = tcb.t_delack = tcb.t_keep = tcb.t_conn = tcb.t_tlp = 0
         tcb.error = err
         if tcb in self.conns:
@@ -809,17 +811,24 @@ class TCP:
     def orphaned(self, tcb):
         """close() handed tcb over to the stack. At most TCP_MAX_ORPHANS orphans: beyond,
         the oldest other orphan is reset (RFC 9293 3.10.5 ABORT), as Linux does with
-        tcp_max_orphans, so peers that never let connections finish cannot pile them up."""
-        n = 0
-        old = None
-        for t in self.conns:
-            if self.is_orphan(t):
-                n += 1
-                if old is None and t is not tcb:
-                    old = t  # conns is in creation order: the first is the oldest
-        if n > self.max_orphans and old is not None:
-            self.stats.orphans_evicted += 1
-            self.abort(old)
+        tcp_max_orphans, so peers that never let connections finish cannot pile them up.
+        The count is kept, not recounted: a close walks the table only to evict."""
+        if not self.is_orphan(tcb) or tcb.flags & T.F_ORPHAN:
+            return
+        tcb.flags |= T.F_ORPHAN
+        self.orphans += 1
+        if self.orphans > self.max_orphans:
+            for t in self.conns:  # creation order: the first found is the oldest
+                if t is not tcb and t.flags & T.F_ORPHAN:
+                    self.stats.orphans_evicted += 1
+                    self.abort(t)
+                    break
+
+    def not_orphan(self, tcb):
+        """tcb stops being an orphan (CLOSED or TIME-WAIT)."""
+        if tcb.flags & T.F_ORPHAN:
+            tcb.flags &= ~T.F_ORPHAN
+            self.orphans -= 1
 
     def arm(self, t):
         self.stack.timer_at(t)

@@ -41,3 +41,4 @@ cdef enum:
     F_TSO = 0x100000
     F_ACK_BURST = 0x200000
     F_DSACK = 0x400000
+    F_ORPHAN = 0x800000

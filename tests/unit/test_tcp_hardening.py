@@ -267,6 +267,50 @@ def test_orphans_are_bounded_by_tcp_max_orphans_and_the_oldest_is_reset(cfg):
     pools_back(p)
 
 
+class CountedWalks(list):
+    """tcp.conns that counts walks over it (a walk per close is quadratic at scale)."""
+    walks = 0
+
+    def __iter__(self):
+        CountedWalks.walks += 1
+        return iter(self[:])
+
+
+def test_closing_connections_below_the_orphan_limit_walks_no_table():
+    """The orphan count is kept as orphans come and go (close, eviction, TIME-WAIT, reset),
+    not recounted over every connection at each close(): closing 10 000 connections would
+    otherwise cost 10 000 walks of a 10 000-entry table (the stack's own shutdown did)."""
+    p = Peer({"TCP_MAX_ORPHANS": 3, "TCP_MAX_CONNS": 16})
+    p.listen(backlog=8)
+    tcbs = [orphan_facing_zero_window(p, 45030 + i)[0] for i in range(2)]
+    p.tcp.conns = CountedWalks(p.tcp.conns)
+    CountedWalks.walks = 0
+    tcbs.append(orphan_facing_zero_window(p, 45032)[0])
+    assert p.tcp.orphans == 3 and CountedWalks.walks == 0
+    # a fourth goes over the limit: the oldest is found (one walk) and reset
+    tcbs.append(orphan_facing_zero_window(p, 45033)[0])
+    assert tcbs[0].state == T.CLOSED and p.tcp.stats.orphans_evicted == 1
+    assert p.tcp.orphans == 3 == sum(1 for t in p.tcp.conns[:]
+                                     if p.tcp.is_orphan(t))
+    # one ends by a reset from the peer: no longer counted
+    p.send(1001, tcbs[1].snd_una, RST, sport=45031)
+    assert tcbs[1].state == T.CLOSED and p.tcp.orphans == 2
+
+
+def test_an_orphan_entering_time_wait_is_no_longer_counted():
+    p = Peer({"TCP_MAX_ORPHANS": 3})
+    p.listen(backlog=4)
+    sa = handshake(p, 45040)
+    s, _ = p.lsock.accept()
+    tcb = s.tcb
+    s.close()
+    assert p.tcp.orphans == 1
+    assert len([x for x in p.advance(1) if x.flags & FIN]) == 1
+    p.send(1001, sa.seq + 2, ACK | FIN, sport=45040)   # ACK of our FIN and the peer's FIN
+    assert tcb.state == T.TIME_WAIT and p.tcp.orphans == 0
+    pools_back(p)
+
+
 def test_orphaned_fin_wait_2_ends_after_tcp_fin_timeout_ms():
     """The peer acknowledged our FIN but never sends its own: an orphan in FIN-WAIT-2 goes
     after TCP_FIN_TIMEOUT_MS (Linux's tcp_fin_timeout), not after 2*MSL nor never."""
