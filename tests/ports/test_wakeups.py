@@ -230,3 +230,47 @@ def test_tcp_services_raise_no_exception_per_poll():
     assert b"".join(got) == b"ping"
     c.close()
     bench.pump()
+
+
+def test_tcp_services_visit_only_connections_with_news():
+    """Idle connections cost a service's poll nothing: only a connection whose readiness
+    changed (data, FIN, space) is visited. Visiting every connection after every poll made
+    10 000 idle connections slow every other one down (issue 13's idle-connections row)."""
+    from ustack.ports.cpython.tcp_services import EventService
+    from tests.twostack import Bench
+    bench = Bench({"TCP_MAX_CONNS": 64, "SOCKETS": 80, "TCP_BACKLOG": 32})
+    svc = EventService(bench.b, "echo", 7)
+    visits = []
+    serve = svc._serve
+    svc._serve = lambda e: visits.append(e[0]) or serve(e)
+    cs = []
+    for _ in range(30):
+        c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+        c.setblocking(False)
+        c.connect_ex(("192.0.2.11", 7))
+        cs.append(c)
+    for _ in range(3000):   # SYNs waiting for ARP are retransmitted after the first RTO
+        bench.advance(1)
+        svc()
+        if len(svc.conns) == 30:
+            break
+    assert len(svc.conns) == 30
+    del visits[:]
+    for _ in range(50):   # quiet: nobody has news
+        bench.advance(1)
+        svc()
+    assert visits == []
+    cs[7].send(b"ping")
+    for _ in range(10):
+        bench.advance(1)
+        svc()
+    assert len(set(visits)) == 1 and cs[7].recv(100) == b"ping"
+    del visits[:]
+    cs[3].close()   # a FIN: visited, closed, forgotten
+    for _ in range(10):
+        bench.advance(1)
+        svc()
+    assert len(set(visits)) == 1 and len(svc.conns) == 29
+    for c in cs:
+        c.close()
+    bench.pump()
