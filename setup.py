@@ -79,6 +79,9 @@ def extensions():
     os.makedirs(pkg, exist_ok=True)
     open(os.path.join(pkg, "__init__.py"), "a").close()
     link = os.path.join(pkg, "core")
+    # a link left by a copied or moved checkout points at another tree's sources: renew it
+    if os.path.islink(link) and os.readlink(link) != os.path.abspath("core"):
+        os.unlink(link)
     if not os.path.islink(link):
         os.symlink(os.path.abspath("core"), link)
     # no debug information to start with (it would be stripped anyway, and costs compile time)
