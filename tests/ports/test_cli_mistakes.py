@@ -108,6 +108,7 @@ BAD_LINK = (
     (["--host-ip6", "fe80::1"], ("--host-ip6 fe80::1", "ADDR/PREFIX")),
     (["--ip6", "2001:db8::2/64", "--host-ip6", "2001:db8::2/64"],
      ("--host-ip6 2001:db8::2/64", "--ip6")),
+    (["--ripng", "--config", "IPV6=0"], ("--ripng", "IPv6")),
 )
 
 # each only under CPython (the MicroPython runtime always bridges a TAP: its own line)
