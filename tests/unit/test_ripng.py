@@ -192,7 +192,7 @@ def test_a_good_message_is_learned():
     assert r >= 0 and f.stack.routes6.source[r] == "rip"
 
 
-@pytest.mark.parametrize("frame,counter", [
+BAD = [
     (ripng_frame(b"\x02\x02\x00\x00" + GOOD), "rx_bad_version"),
     (ripng_frame(b"\x02\x00\x00\x00" + GOOD), "rx_bad_version"),
     (ripng_frame(b"\x07\x01\x00\x00" + GOOD), "rx_bad_command"),
@@ -212,7 +212,14 @@ def test_a_good_message_is_learned():
     (ripng_frame(b"\x02\x01\x00\x00" + GOOD, hlim=254), "rx_bad_hop_limit"),
     (ripng_frame(b"\x02\x01\x00\x00" + GOOD, hlim=1), "rx_bad_hop_limit"),
     (ripng_frame(b"\x02\x01\x00\x00" + GOOD, sport=5000), "rx_bad_port"),
-])
+]
+BAD_IDS = ["version 2", "version 0", "command 7", "13-byte entry", "one byte over",
+           "2-byte message", "prefix length 129", "prefix length 200", "link-local prefix",
+           "multicast prefix", "host bits", "metric 0", "metric 17", "loopback",
+           "global source", "hop limit 254", "hop limit 1", "port 5000"]
+
+
+@pytest.mark.parametrize("frame,counter", BAD, ids=BAD_IDS)
 def test_malformed_or_hostile_messages_are_counted_and_change_nothing(frame, counter):
     f = fed()
     rt6 = f.stack.routes6.table()
