@@ -785,7 +785,7 @@ def resolve(args):
         if str(getattr(args, "runtime", "cpython")) == "micropython":
             why = "RIPng needs IPv6, which runs under --runtime cpython only so far"
         elif not cfg.get("IPV6"):
-            why = "RIPng needs IPv6 (it is off: --config IPV6=0)"
+            why = "RIPng needs IPv6 (it is off: --config IPV6=False)"
         if why:
             raise BadValue("--ripng: " + why, "--ripng", None, why)
     return r

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -30,6 +31,7 @@ from tests.netns import Netns, StackProc
 
 pytestmark = [needs_netns]
 
+CLI = [sys.executable, "-m", "ustack.ports.cpython.cli"]
 STACK6 = "2001:db8:1::2"
 HOST6 = "2001:db8:1::1"
 OWN_NET = "2001:db8:3::"     # a prefix only the stack has
@@ -105,12 +107,12 @@ def birdc(ns, sock, *args):
     return ns.run(["birdc", "-s", sock] + list(args), timeout=10).stdout
 
 
-def routes6(ns):
-    """The running stack's IPv6 routing table (core/ctl.py op ip6) over its control channel."""
-    r = ns.python("from ustack.ports.cpython import control as c\nimport json\n"
-                  "print(json.dumps(c.find('ustk0').call('ip6')['routes']))")
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+def routes6(ns, text=False):
+    """The running stack's IPv6 routing table: `ustack route -6` (--json unless text)."""
+    r = ns.run(CLI + ["route", "-6", "--name", "ustk0"] + ([] if text else ["--json"]),
+               timeout=20)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout if text else json.loads(r.stdout)
 
 
 def far_route(ns):
@@ -154,6 +156,9 @@ def test_ripng_routes_are_learned_both_ways_used_withdrawn_and_timed_out(topo):
         # the stack learns the far network from BIRD, via BIRD's link-local address
         rt = wait_for(lambda: far_route(ns), 20, "the stack learning %s/64" % FAR_NET)
         assert len(rt) == 1 and rt[0]["via"].startswith("fe80::") and rt[0]["dev"] == "eth0", rt
+        assert rt[0]["proto"] == "rip" and rt[0]["metric"] == 2, rt
+        line = "%s/64 via %s dev eth0 proto rip metric 2" % (FAR_NET, rt[0]["via"])
+        assert line in routes6(ns, text=True).splitlines(), routes6(ns, text=True)
         kern_ll = ns.run(["ip", "-6", "-o", "addr", "show", "dev", "ustk0", "scope",
                           "link"]).stdout
         assert rt[0]["via"] + "/64" in kern_ll, (rt, kern_ll)

@@ -79,6 +79,20 @@ def test_a_neighbours_connected_network_is_learned_via_its_link_local_and_used(n
     assert ng.a.rip is None and "rip.rx_messages" not in c
 
 
+def test_the_control_channel_shows_the_learned_route_with_its_source(ng):
+    """`ustack route -6` reads op route6 (core/ctl.py)."""
+    import json
+    from ustack.core import ctl
+    assert ng.until(lambda: route6(ng.a, FAR) is not None, 10000)
+    srv = ctl.Server(ng.a)
+    d = json.loads(srv.handle_line(ctl.request("route6")))
+    assert d["ok"], d
+    assert {"dst": "2001:db8:2::", "prefix": 64, "via": "fe80::ff:fe00:b", "dev": "a0",
+            "metric": 2, "proto": "rip", "src": None} in d["data"], d
+    off = json.loads(ctl.Server(Stack()).handle_line(ctl.request("route6")))
+    assert not off["ok"] and "IPv6 is off" in off["error"]
+
+
 def test_updates_leave_from_the_link_local_with_hop_limit_255_and_poison_reverse(ng):
     seen = []
     ng.a.capture = lambda iface, buf, n, out: out and seen.append(bytes(buf[:n]))
