@@ -184,3 +184,14 @@ def test_rip_config_is_checked():
         Stack({"RIP": True, "RIP_UPDATE_MS": 30000, "RIP_TIMEOUT_MS": 30000})
     with pytest.raises(ValueError, match="RIP_ROUTES"):
         Stack({"RIP": True, "RIP_ROUTES": 0})
+
+
+def test_a_withdrawn_own_network_poisoned_back_installs_nothing(rip):
+    """B's link goes: B announces it unreachable, A poisons it back (metric 16, RFC 2453
+    3.4.3). B must not take that as a route via A (it once installed one, metric 16)."""
+    assert rip.until(lambda: route(rip.a, FAR) is not None, 10000)
+    rip.b.remove_address(rip.ib1)
+    assert rip.until(lambda: route(rip.a, FAR) is None, 7000, 5)
+    rip.run(6000, 5)   # A's poisoned reverse updates reach B during its garbage collection
+    assert route(rip.b, FAR) is None, route(rip.b, FAR)
+    assert not [r for r in rip.b.rip.table() if r[0] == "198.51.100.0" and r[2] is not None]

@@ -132,6 +132,16 @@ def test_a_withdrawn_network_is_announced_unreachable_at_once(ng):
     assert ng.b.ripng.stats.tx_triggered >= 1
 
 
+def test_a_withdrawn_own_network_poisoned_back_installs_nothing(ng):
+    """The same table code as RIPv2's (core/distvec.py): A's poisoned reverse of B's
+    withdrawn network never becomes a metric-16 route on B."""
+    assert ng.until(lambda: route6(ng.a, FAR) is not None, 10000)
+    ng.b.routes6.remove(FAR_NET, 64)
+    assert ng.until(lambda: route6(ng.a, FAR) is None, 7000, 5)
+    ng.run(6000, 5)
+    assert route6(ng.b, FAR) is None, route6(ng.b, FAR)
+
+
 def test_a_static_route_goes_out_with_a_next_hop_entry(ng):
     """RFC 2080 2.1.1: B's route to 2001:db8:99::/48 via fe80::77 on the shared link: A
     learns it via fe80::77 directly; B's other routes still via B."""
