@@ -195,3 +195,18 @@ def test_a_withdrawn_own_network_poisoned_back_installs_nothing(rip):
     rip.run(6000, 5)   # A's poisoned reverse updates reach B during its garbage collection
     assert route(rip.b, FAR) is None, route(rip.b, FAR)
     assert not [r for r in rip.b.rip.table() if r[0] == "198.51.100.0" and r[2] is not None]
+
+
+def test_a_route_tag_is_kept_and_passed_on():
+    """RFC 2453 3.6: the route tag of a learned route goes out again as it came."""
+    from tests.feed import Fed
+    f = Fed(config={"RIP": True})
+    f.advance(2000)
+    e = rte([10, 0, 0, 0], [255, 0, 0, 0], 1)
+    f.feed(rip_frame("192.0.2.1", b"\x02\x02\x00\x00" + e[:2] + b"\xbe\xef" + e[4:]))
+    req = b"\x01\x02\x00\x00" + rte([0, 0, 0, 0], [0, 0, 0, 0], 16, afi=0)
+    out = f.feed(rip_frame("192.0.2.1", req, sport=5000, dst=bytes([192, 0, 2, 2])))
+    msg = [x for x in out if x[12:14] == b"\x08\x00" and x[23] == 17][-1][42:]
+    tags = [msg[k + 2:k + 4] for k in range(4, len(msg), 20)
+            if msg[k + 4:k + 8] == bytes([10, 0, 0, 0])]
+    assert tags == [b"\xbe\xef"], msg.hex()
