@@ -150,6 +150,10 @@ DEFAULTS = {
     "RIP_UPDATE_MS": 30000,    # a full update every this (+-1/6 at random)
     "RIP_TIMEOUT_MS": 180000,  # a learned route not heard of for this long times out
     "RIP_GC_MS": 120000,       # then is announced unreachable for this long, and deleted
+    # RIPng speaker (core/ripng.py, the "ripng" feature, RFC 2080; needs IPV6): the RIP_*
+    # timers above are its own too (RFC 2080 2.3)
+    "RIPNG": False,
+    "RIPNG_ROUTES": 32,        # its routes at most (more are counted in ripng.table_full)
 }
 
 
@@ -249,6 +253,7 @@ RANGES = {
     "RIP_UPDATE_MS": (1000, 3600000),
     "RIP_TIMEOUT_MS": (2000, DAY_MS),
     "RIP_GC_MS": (1000, DAY_MS),
+    "RIPNG_ROUTES": (1, 4096),
 }
 CHOICES = {"TCP_CC": ("newreno", "cubic", "none")}  # core/tcp/cc.py NAMES
 

@@ -194,7 +194,7 @@ class Server:
             "filter.del": self.op_filter_del, "filter.zero": self.op_filter_zero,
             "filter.policy": self.op_filter_policy, "filter.flush": self.op_filter_flush,
             "filter.set": self.op_filter_set, "filter.ct": self.op_filter_ct,
-            "ip6": self.op_ip6,
+            "ip6": self.op_ip6, "route6": self.op_route6,
         }
 
     # ---- framing --------------------------------------------------------------------------
@@ -356,6 +356,20 @@ class Server:
                         "dev": rt.iface[k].name if rt.iface[k] else None,
                         "metric": rt.metric[k], "proto": rt.source[k],
                         "src": ip4.ntoa(rt.iface[k].ip) if rt.iface[k] else None})
+        return out
+
+    def op_route6(self, req):
+        """IPv6's routing table in `route`'s rows (proto: connected, static, ra, rip)."""
+        rt = self.stack.routes6
+        if rt is None:
+            raise CtlError("route6: IPv6 is off (config IPV6)")
+        from ustack.core import addr6
+        out = []
+        for k in range(rt.count):
+            out.append({"dst": addr6.ntop(rt.net[k]), "prefix": rt.prefix[k],
+                        "via": addr6.ntop(rt.gw[k]) if rt.gw[k] else None,
+                        "dev": rt.iface[k].name if rt.iface[k] else None,
+                        "metric": rt.metric[k], "proto": rt.source[k], "src": None})
         return out
 
     def op_route_add(self, req):

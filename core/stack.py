@@ -102,6 +102,7 @@ class Stack:
             self.icmp6 = ICMPv6(self)
         self.udp = UDP(self)
         self.rip = None           # core/rip.py's RIPv2 speaker when config RIP is on
+        self.ripng = None         # core/ripng.py's RIPng speaker when config RIPNG is on
         self.tcp = None
         self.dhcp = None          # core/dhcp.py's client, made by start_dhcp()
         self.sockets = []
@@ -132,6 +133,15 @@ class Stack:
             self.rip = Rip(self)
             self.multicast_groups.append(RIP2_GROUP)  # RFC 2453 4.5: 224.0.0.9
             self.timer_at(1)  # the first poll asks the neighbours for their tables
+        if cfg["RIPNG"]:
+            if self.ipv6 is None:
+                raise ValueError("config: RIPNG needs IPV6")
+            try:
+                from ustack.core.ripng import RipNg
+            except ImportError:
+                raise ValueError("config: RIPNG needs the ripng feature (core/ripng.py)")
+            self.ripng = RipNg(self)   # joins ff02::9 on each IPv6 link (RFC 2080 2.5.1)
+            self.timer_at(1)
         if cfg["FILTER"]:
             try:
                 from ustack.core import filter as pf
@@ -587,6 +597,8 @@ class Stack:
             self._tick(self.ipv6, now, None)
         if self.rip is not None:
             self._tick(self.rip, now, None)
+        if self.ripng is not None:
+            self._tick(self.ripng, now, None)
 
     def _tick(self, proto, now, iface):
         """One protocol's timers, guarded like a frame; its next deadline merged in."""
@@ -736,6 +748,8 @@ class Stack:
             g.append(("filter", self.packet_filter.stats))
         if self.rip is not None:
             g.append(("rip", self.rip.stats))
+        if self.ripng is not None:
+            g.append(("ripng", self.ripng.stats))
         for i in (self.ifaces + [self.loop]) if self.loop is not None else self.ifaces:
             g.append((i.name, i.stats))
             if i.arp is not None:

@@ -449,6 +449,13 @@ class UDP:
             rip.input(iface, b, o + 8, ulen - 8, m, sport)
             stack.free(pb)
             return
+        rip = stack.ripng
+        if dport == 521 and rip is not None and m.alen == 16:
+            # RIPng's port (RFC 2080 2.1)
+            st.rx_delivered += 1
+            rip.input(iface, b, o + 8, ulen - 8, m, sport)
+            stack.free(pb)
+            return
         best = None
         score = -1
         matched = 0

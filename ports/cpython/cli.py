@@ -411,6 +411,12 @@ def build_parser():
                            "there (`ustack route` shows them as proto rip) and announce the "
                            "stack's connected and static ones; timers: --config "
                            "RIP_UPDATE_MS=30000 RIP_TIMEOUT_MS=180000 RIP_GC_MS=120000")
+    link.add_argument("--ripng", action="store_true",
+                      help="speak RIPng (RFC 2080, RIP for IPv6) on the links' IPv6: learn "
+                           "IPv6 routes from the routers there (proto rip in the IPv6 table) "
+                           "and announce the stack's connected and static ones, from the "
+                           "link-local address; the same timers as --rip (--runtime cpython "
+                           "only so far)")
     link.add_argument("--offload", choices=("auto", "on", "off"), default=None,
                       help="checksum, TSO and GRO offloads through the TAP's virtio-net header "
                            "(--driver tap, --runtime cpython): auto (default) uses what the "
@@ -711,6 +717,8 @@ def resolve(args):
         cfg["FILTER"] = tuple(cfg.get("FILTER") or ()) + tuple(args.filter)
     if getattr(args, "rip", False):
         cfg["RIP"] = True
+    if getattr(args, "ripng", False):
+        cfg["RIPNG"] = True
     if getattr(args, "forward", False):
         cfg["IP_FORWARD"] = True
     mtu = getattr(args, "mtu", None)
@@ -772,6 +780,14 @@ def resolve(args):
                                                                      r["host_ip6"]):
         flag, v = ("--ip6", r["ip6"][0]) if r["ip6"] else ("--host-ip6", r["host_ip6"])
         refuse(flag, v, "IPv6 runs under --runtime cpython only so far")
+    if cfg.get("RIPNG"):
+        why = None
+        if str(getattr(args, "runtime", "cpython")) == "micropython":
+            why = "RIPng needs IPv6, which runs under --runtime cpython only so far"
+        elif not cfg.get("IPV6"):
+            why = "RIPng needs IPv6 (it is off: --config IPV6=False)"
+        if why:
+            raise BadValue("--ripng: " + why, "--ripng", None, why)
     return r
 
 

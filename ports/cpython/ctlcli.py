@@ -119,9 +119,9 @@ def fmt_addr(rows):
 def fmt_route(rows):
     out = []
     for r in rows:
-        dst = "default" if r["prefix"] == 0 and r["dst"] == "0.0.0.0" else \
+        dst = "default" if r["prefix"] == 0 and r["dst"] in ("0.0.0.0", "::") else \
             "%s/%d" % (r["dst"], r["prefix"])
-        if r["prefix"] == 32 and dst != "default":
+        if r["prefix"] == (128 if ":" in r["dst"] else 32) and dst != "default":
             dst = r["dst"]
         # Linux's words: a connected route is "proto kernel"; a static one shows no proto
         proto = r.get("proto") or ("static" if r["via"] else "connected")  # an older stack
@@ -130,7 +130,9 @@ def fmt_route(rows):
         if r["via"]:
             s = "%s via %s dev %s%s" % (dst, r["via"], r["dev"], pw)
         else:
-            s = "%s dev %s%s scope link src %s" % (dst, r["dev"], pw, r["src"])
+            s = "%s dev %s%s" % (dst, r["dev"], pw)
+            if r.get("src"):
+                s += " scope link src %s" % r["src"]
         if r["metric"]:
             s += " metric %d" % r["metric"]
         out.append(s)
@@ -231,6 +233,10 @@ def add_parsers(sub):
              "add 192.0.2.9 lladdr 02:00:00:00:00:09")):
         p = sub.add_parser(name, parents=[common], help=h, description=desc)
         p.add_argument("words", nargs="*", help=words % example)
+        if name == "route":
+            p.add_argument("-6", dest="ipv6", action="store_true",
+                           help="show the IPv6 table instead (shown only: its routes come "
+                                "from the addresses, Router Advertisements and --ripng)")
         _one_line_errors(p, "ustack " + name)
     p = sub.add_parser("ss", parents=[common], help="list sockets and TCP connections",
                        description="Like ss: connections by default, -l listening sockets, "
@@ -308,8 +314,9 @@ def run(args):
             data = None
             for op, kw in req:
                 data = c.call(op, **kw)
-            if (len(req) > 1 or req[0][0] != _show_op(args.cmd)) and args.cmd != "filter":
-                data = c.call(_show_op(args.cmd))  # what changed, shown as after `show`
+            show = _show_op(args.cmd, getattr(args, "ipv6", False))
+            if (len(req) > 1 or req[0][0] != show) and args.cmd != "filter":
+                data = c.call(show)  # what changed, shown as after `show`
         finally:
             c.close()
     except (cc.ClientError, _Bad) as e:
@@ -322,7 +329,9 @@ class _Bad(Exception):
     pass
 
 
-def _show_op(cmd):
+def _show_op(cmd, ipv6=False):
+    if ipv6:
+        return "route6"
     return {"addr": "addr", "route": "route", "neigh": "neigh", "ss": "ss",
             "config": "config", "filter": "filter"}[cmd]
 
@@ -395,6 +404,10 @@ def _requests(args):
     verb = w.pop(0) if w else "show"
     if cmd == "filter":
         return _filter_requests(verb, w)
+    if getattr(args, "ipv6", False):
+        if verb not in ("show", "list", "ls") or w:
+            raise _Bad("-6: the IPv6 table is shown only, got %r" % " ".join([verb] + w))
+        return [("route6", {})]
     if verb in ("show", "list", "ls"):
         if w:
             raise _Bad("show takes no more words, got %r" % w[0])

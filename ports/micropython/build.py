@@ -41,7 +41,8 @@ FEATURE_MODULES = {
     "ipv6": ("core/ipv6.py", "core/icmp6.py", "core/reass6.py", "core/addr6.py", "core/nd.py", "core/slaac.py", "core/mld.py",
              "core/wire/ipv6.py", "core/wire/icmp6.py"),
     "filter": ("core/filter.py",),
-    "rip": ("core/rip.py",),              # RIPv2 speaker (config RIP)
+    "rip": ("core/rip.py", "core/distvec.py"),      # RIPv2 speaker (config RIP)
+    "ripng": ("core/ripng.py", "core/distvec.py"),  # RIPng speaker (config RIPNG, needs ipv6)
     "dhcp": ("core/dhcp.py", "core/wire/dhcp.py"),
     "dns": ("core/dns.py", "core/wire/dns.py"),
     "sack": ("core/tcp/scoreboard.py", "core/tcp/rack.py"),  # RFC 6675 + RACK (else NewReno)
@@ -109,14 +110,17 @@ def _all_core():
 
 def _gated(rel, features):
     """The feature whose absence drops rel, or None."""
+    gate = None
     for feat, paths in FEATURE_MODULES.items():
-        if feat in features:
-            continue
         for p in paths:
-            if rel == p or (p.endswith("/") and rel.startswith(p)):
-                # a feature module that another enabled feature also names stays
-                return feat
-    return None
+            if p.endswith("/") and rel.startswith(p) and feat not in features:
+                return feat   # a folder left out takes everything in it
+            if rel == p:
+                if feat in features:
+                    return None   # a module that an enabled feature also names stays
+                if gate is None:
+                    gate = feat
+    return gate
 
 
 def module_to_path(mod):

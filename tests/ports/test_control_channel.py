@@ -118,6 +118,17 @@ def test_tables_read_like_ip_and_ss():
         "default via 192.0.2.1 dev eth0 metric 5",
         "198.51.100.0/24 via 192.0.2.1 dev eth0 proto rip metric 2",
         "203.0.113.0/24 via 192.0.2.1 dev eth0 proto dhcp"]
+    # `ustack route -6` (core/ctl.py op route6): no source address on an IPv6 row
+    assert ctlcli.fmt_route([
+        {"dst": "2001:db8:1::", "prefix": 64, "via": None, "dev": "eth0", "metric": 0,
+         "proto": "connected", "src": None},
+        {"dst": "::", "prefix": 0, "via": "fe80::1", "dev": "eth0", "metric": 0,
+         "proto": "ra", "src": None},
+        {"dst": "2001:db8:2::", "prefix": 64, "via": "fe80::1", "dev": "eth0", "metric": 2,
+         "proto": "rip", "src": None}]) == [
+        "2001:db8:1::/64 dev eth0 proto kernel",
+        "default via fe80::1 dev eth0 proto ra",
+        "2001:db8:2::/64 via fe80::1 dev eth0 proto rip metric 2"]
     assert ctlcli.fmt_neigh([{"ip": "192.0.2.1", "dev": "eth0", "lladdr": None,
                               "state": "INCOMPLETE", "queued": 1}]) == [
         "192.0.2.1 dev eth0 INCOMPLETE"]

@@ -54,12 +54,13 @@ def test_every_counter_is_in_the_readme():
     from ustack.core.reass6 import REASS6_COUNTERS
     from ustack.core.net.pmtu import PMTU_COUNTERS
     from ustack.core.rip import RIP_COUNTERS
+    from ustack.core.ripng import RIPNG_COUNTERS
     i = README.index("## Counters")
     section = README[i:README.index("\n## ", i + 5)]
     for group in (IFACE_COUNTERS, ARP_COUNTERS, IP_COUNTERS, ICMP_COUNTERS, UDP_COUNTERS,
                   REASS_COUNTERS, TCP_COUNTERS, RAW_COUNTERS, STACK_COUNTERS,
                   DNS_COUNTERS, DHCP_COUNTERS, CTL_COUNTERS, FILTER_COUNTERS, IP6_COUNTERS,
                   ICMP6_COUNTERS, ND_COUNTERS, DAD_COUNTERS, MLD_COUNTERS, SLAAC_COUNTERS,
-                  REASS6_COUNTERS, PMTU_COUNTERS, RIP_COUNTERS):
+                  REASS6_COUNTERS, PMTU_COUNTERS, RIP_COUNTERS, RIPNG_COUNTERS):
         for n in group:
             assert "`%s`" % n in section, n

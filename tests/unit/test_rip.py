@@ -184,3 +184,29 @@ def test_rip_config_is_checked():
         Stack({"RIP": True, "RIP_UPDATE_MS": 30000, "RIP_TIMEOUT_MS": 30000})
     with pytest.raises(ValueError, match="RIP_ROUTES"):
         Stack({"RIP": True, "RIP_ROUTES": 0})
+
+
+def test_a_withdrawn_own_network_poisoned_back_installs_nothing(rip):
+    """B's link goes: B announces it unreachable, A poisons it back (metric 16, RFC 2453
+    3.4.3). B must not take that as a route via A (it once installed one, metric 16)."""
+    assert rip.until(lambda: route(rip.a, FAR) is not None, 10000)
+    rip.b.remove_address(rip.ib1)
+    assert rip.until(lambda: route(rip.a, FAR) is None, 7000, 5)
+    rip.run(6000, 5)   # A's poisoned reverse updates reach B during its garbage collection
+    assert route(rip.b, FAR) is None, route(rip.b, FAR)
+    assert not [r for r in rip.b.rip.table() if r[0] == "198.51.100.0" and r[2] is not None]
+
+
+def test_a_route_tag_is_kept_and_passed_on():
+    """RFC 2453 3.6: the route tag of a learned route goes out again as it came."""
+    from tests.feed import Fed
+    f = Fed(config={"RIP": True})
+    f.advance(2000)
+    e = rte([10, 0, 0, 0], [255, 0, 0, 0], 1)
+    f.feed(rip_frame("192.0.2.1", b"\x02\x02\x00\x00" + e[:2] + b"\xbe\xef" + e[4:]))
+    req = b"\x01\x02\x00\x00" + rte([0, 0, 0, 0], [0, 0, 0, 0], 16, afi=0)
+    out = f.feed(rip_frame("192.0.2.1", req, sport=5000, dst=bytes([192, 0, 2, 2])))
+    msg = [x for x in out if x[12:14] == b"\x08\x00" and x[23] == 17][-1][42:]
+    tags = [msg[k + 2:k + 4] for k in range(4, len(msg), 20)
+            if msg[k + 4:k + 8] == bytes([10, 0, 0, 0])]
+    assert tags == [b"\xbe\xef"], msg.hex()
