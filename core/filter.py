@@ -61,10 +61,11 @@ build without core/wire/ipv6.py, meets the chains' policies alone (not_ip).
 """
 from ustack.core.compat import const
 from ustack.core.stats import Counters
-from ustack.core import addr6
 try:
+    from ustack.core import addr6
     from ustack.core.wire import ipv6 as w6
-except ImportError:  # an IPv4-only build: IPv6 meets the policies alone
+except ImportError:  # a build without the ipv6 feature: IPv6 meets the policies alone
+    addr6 = None
     w6 = None
 
 FILTER_COUNTERS = (
@@ -181,6 +182,8 @@ def _addr(word, v):
 
 def _addr6(word, v, a, p):
     """The IPv6 half of _addr: 2001:db8::/32 -> (16 bytes, 32)."""
+    if addr6 is None:
+        raise ValueError("%s %s: IPv6 needs the ipv6 feature (core/addr6.py)" % (word, v))
     try:
         out = addr6.pton(a)
     except (OSError, ValueError):
