@@ -662,7 +662,7 @@ class Filter:
         ver = b[off] >> 4
         if ver == 4:
             self._parse(b, off, n)
-        elif ver == 6 and w6 is not None:
+        elif ver == 6 and w6 is not None and n >= 40:
             self._parse6(b, off, n)
         else:
             # a family we cannot match meets the chains' policies alone, so a drop policy
