@@ -340,3 +340,11 @@ def test_forward_rules_see_ipv6_ports_and_a_later_fragment_has_none():
     assert f.rs.pkts == [1, 1]
     ct = f.conntrack()
     assert [(e["src"], e["dport"]) for e in ct] == [("2001:db8:1::1", 54)]
+
+
+def test_the_input_interface_is_matched_on_ipv6_too():
+    bench = bench_with("input iif eth9 drop icmpv6 type echo-request")
+    assert ping6(bench, bench.a, GB)
+    bench = bench_with("input iif b0 drop icmpv6 type echo-request")
+    assert not ping6(bench, bench.a, GB)
+    assert bench.b.packet_filter.rs.pkts == [1]
