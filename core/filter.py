@@ -13,7 +13,7 @@ did. Accept in one chain moves on to the next; drop or reject ends the packet.
 
 Rule text (parsed once, off the packet path; a mistake raises ValueError naming the word):
 
-    HOOK [iif NAME] [oif NAME] [ip|ip6] [tcp|udp|icmp|proto N]
+    HOOK [iif NAME] [oif NAME] [ip|ip6|family 4|6] [tcp|udp|icmp|icmpv6|proto N]
          [saddr ADDR[/P]] [daddr ADDR[/P]] [sport P[-Q]] [dport P[-Q]]
          [flags F,..[/F,..]] [type echo-request|N] [code N] [ct STATE,..]
          [limit N/second|minute|hour [burst N]] [log] ACTION [with port|admin|host|net]
@@ -25,6 +25,22 @@ Rule text (parsed once, off the packet path; a mistake raises ValueError naming 
 a packet over it takes the rule's else action (drop by default). `reject` answers TCP with a
 RST and everything else with an ICMP destination unreachable (port unreachable unless `with`
 says otherwise), through the stack's own RST/ICMP error builders and their rate limits.
+
+Families: a rule matches IPv4 and IPv6 alike unless its family is set - by `ip`/`ip6`/`family
+4|6`, or inferred from an address (`saddr 2001:db8::/32`) or from icmp (4) / icmpv6 (6); words
+that disagree are refused, naming the later one. ICMPv6 types by number or by nft's and
+ip6tables' names (echo-request 128, nd-neighbor-solicit 135, ...). On IPv6, reject sends
+what ip6tables' REJECT sends by default: ICMPv6 port unreachable (RFC 4443 3.1 code 4; `with
+admin` code 1, `host` 3, `net` 0), and TCP a RST. A reject of our own datagram (output,
+postrouting) queues that answer on lo, as ip6tables' REJECT answers through lo: it comes in
+at the next poll, and the socket gets ECONNREFUSED.
+
+Neighbour discovery and MLD (ICMPv6 130-137, 143) are filtered like any datagram, as
+ip6tables and nft filter them: with `policy input drop`, accept them by a rule (`input accept
+icmpv6 type nd-neighbor-solicit`, `... nd-neighbor-advert`, and for SLAAC
+`nd-router-advert`), or the link goes dark for IPv6. Such a drop is never silent: drop_nd
+counts it and the first one after each rule change logs a line saying which rule to add.
+They carry ct state new (Linux calls them untracked) and never make an entry.
 
 Memory is fixed: FILTER_RULES rules (parallel int lists) and FILTER_CONNTRACK tracked flows
 (parallel int lists plus 32 address bytes each). Matching reads the headers where they are;
@@ -39,17 +55,23 @@ never-answered one is evicted (ct_early_drop); failing that the new flow is drop
 (ct_full): with rules that need state its replies could not be told from attacks. Entries
 expire lazily: when a lookup walks past them or the table is full (no timer runs).
 
-Only IPv4 is matched yet (addresses are kept as 4 or 16 bytes with a prefix, the conntrack
-entry has room for two IPv6 addresses): a datagram of another family meets the chains'
-policies alone (not_ipv4).
+IPv6's extension headers are walked (core/wire/ipv6.py walk) to the transport header; a
+later fragment (forwarded) has no ports, as in IPv4. A packet of neither family, or IPv6 in a
+build without core/wire/ipv6.py, meets the chains' policies alone (not_ip).
 """
 from ustack.core.compat import const
 from ustack.core.stats import Counters
+try:
+    from ustack.core import addr6
+    from ustack.core.wire import ipv6 as w6
+except ImportError:  # a build without the ipv6 feature: IPv6 meets the policies alone
+    addr6 = None
+    w6 = None
 
 FILTER_COUNTERS = (
     "drop_rule", "drop_policy", "drop_limit", "reject_tcp", "reject_icmp", "ct_full",
     "ct_new", "ct_expired", "ct_early_drop", "ct_invalid", "ct_related", "logged",
-    "log_suppressed", "not_ipv4",
+    "log_suppressed", "not_ip", "drop_nd",
 )
 
 HOOK_NAMES = ("prerouting", "input", "forward", "output", "postrouting")
@@ -83,13 +105,29 @@ F_ACK = const(0x10)
 PROTO_ICMP = const(1)
 PROTO_TCP = const(6)
 PROTO_UDP = const(17)
-PROTO_NAMES = {"icmp": 1, "tcp": 6, "udp": 17}
+PROTO_ICMPV6 = const(58)
+PROTO_NAMES = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58, "ipv6-icmp": 58}
 # RFC 792 types by name (iptables' names)
 ICMP_TYPES = {"echo-reply": 0, "destination-unreachable": 3, "source-quench": 4,
               "redirect": 5, "echo-request": 8, "time-exceeded": 11, "parameter-problem": 12,
               "timestamp-request": 13, "timestamp-reply": 14}
+# RFC 4443 / RFC 4861 / RFC 3810 types by nft's names, and ip6tables' where they differ
+ICMP6_TYPES = {"destination-unreachable": 1, "packet-too-big": 2, "time-exceeded": 3,
+               "parameter-problem": 4, "echo-request": 128, "echo-reply": 129,
+               "mld-listener-query": 130, "mld-listener-report": 131,
+               "mld-listener-done": 132, "mld-listener-reduction": 132,
+               "nd-router-solicit": 133, "nd-router-advert": 134, "nd-neighbor-solicit": 135,
+               "nd-neighbor-advert": 136, "nd-redirect": 137, "mld2-listener-report": 143,
+               "router-solicitation": 133, "router-advertisement": 134,
+               "neighbour-solicitation": 135, "neighbor-solicitation": 135,
+               "neighbour-advertisement": 136, "neighbor-advertisement": 136, "redirect": 137}
 ICMP_ECHO_REPLY = const(0)
 ICMP_ECHO_REQUEST = const(8)
+ICMP6_ECHO_REQUEST = const(128)
+ICMP6_ECHO_REPLY = const(129)
+ICMP6_DEST_UNREACH = const(1)
+# the ICMPv6 code (RFC 4443 3.1) a reject sends for each `with` word's ICMP code
+REJECT6_CODES = {0: 0, 1: 3, 3: 4, 13: 1}
 # RFC 792 / RFC 1812 5.2.7.1 destination unreachable codes a reject may send
 REJECT_CODES = {"net": 0, "host": 1, "port": 3, "admin": 13}
 ICMP_DEST_UNREACH = const(3)
@@ -119,7 +157,7 @@ def _addr(word, v):
         except ValueError:
             raise ValueError("%s %s: prefix %r is not a number" % (word, v, ps))
     if ":" in a:
-        raise ValueError("%s %s: IPv6 addresses are not filtered yet" % (word, v))
+        return _addr6(word, v, a, p)
     parts = a.split(".")
     try:
         if len(parts) != 4:
@@ -140,6 +178,34 @@ def _addr(word, v):
         raise ValueError("%s %s: host bits set (the network is %s/%d)"
                          % (word, v, ".".join(str(x) for x in net), p))
     return out, p
+
+
+def _addr6(word, v, a, p):
+    """The IPv6 half of _addr: 2001:db8::/32 -> (16 bytes, 32)."""
+    if addr6 is None:
+        raise ValueError("%s %s: IPv6 needs the ipv6 feature (core/addr6.py)" % (word, v))
+    try:
+        out = addr6.pton(a)
+    except (OSError, ValueError):
+        raise ValueError("%s %s: not an IPv6 address like 2001:db8::/32" % (word, v))
+    if p < 0:
+        p = 128
+    if not 0 <= p <= 128:
+        raise ValueError("%s %s: an IPv6 prefix must be 0..128" % (word, v))
+    net = bytes([out[i] & _mask_byte(p - 8 * i) for i in range(16)])
+    if net != out:
+        raise ValueError("%s %s: host bits set (the network is %s/%d)"
+                         % (word, v, addr6.ntop(net), p))
+    return out, p
+
+
+def _family(r, fam, word):
+    """The rule's family is fam by `word`; ValueError when an earlier word said the other."""
+    if r["family"] and r["family"] != fam:
+        raise ValueError("%s: an IPv%d word in an IPv%d rule (%s said so)"
+                         % (word, fam, r["family"], r["famw"]))
+    r["family"] = fam
+    r["famw"] = word
 
 
 def _mask_byte(keep):
@@ -196,7 +262,8 @@ def parse_rule(text):
     if w[0] not in HOOK_NAMES:
         raise ValueError("%s: not a hook (prerouting, input, forward, output, postrouting)"
                          % w[0])
-    r = {"hook": HOOK_NAMES.index(w[0]), "iif": None, "oif": None, "family": 0, "proto": -1,
+    r = {"hook": HOOK_NAMES.index(w[0]), "iif": None, "oif": None, "family": 0, "famw": "",
+         "proto": -1,
          "saddr": None, "daddr": None, "sport": None, "dport": None, "flags": None,
          "type": -1, "code": -1, "ct": 0, "limit": None, "log": False, "action": None,
          "with": -1, "else": DROP}
@@ -217,14 +284,14 @@ def parse_rule(text):
                 r["log"] = True
             continue
         if k in ("ip", "ip6"):
-            if k == "ip6":
-                raise ValueError("ip6: IPv6 is not filtered yet")
-            r["family"] = 4
+            _family(r, 6 if k == "ip6" else 4, k)
             continue
         if k in PROTO_NAMES:
             if r["proto"] >= 0:
                 raise ValueError("%s: a second protocol" % k)
             r["proto"] = PROTO_NAMES[k]
+            if r["proto"] == PROTO_ICMP or r["proto"] == PROTO_ICMPV6:
+                _family(r, 4 if r["proto"] == PROTO_ICMP else 6, k)
             continue
         if k == "counter":
             continue  # nft's word: every rule counts anyway
@@ -240,9 +307,16 @@ def parse_rule(text):
             if r["proto"] >= 0:
                 raise ValueError("proto %s: a second protocol" % v)
             r["proto"] = PROTO_NAMES[v] if v in PROTO_NAMES else \
-                _num(k, v, 0, 255, "a protocol (tcp, udp, icmp or a number 0..255)")
+                _num(k, v, 0, 255, "a protocol (tcp, udp, icmp, icmpv6 or a number 0..255)")
+            if r["proto"] == PROTO_ICMP or r["proto"] == PROTO_ICMPV6:
+                _family(r, 4 if r["proto"] == PROTO_ICMP else 6, "proto " + v)
+        elif k == "family":
+            if v not in ("4", "6"):
+                raise ValueError("family %s: 4 or 6" % v)
+            _family(r, int(v), "family " + v)
         elif k in ("saddr", "daddr"):
             r[k] = _addr(k, v)
+            _family(r, 4 if len(r[k][0]) == 4 else 6, "%s %s" % (k, v))
         elif k in ("sport", "dport"):
             r[k] = _ports(k, v)
         elif k == "flags":
@@ -255,8 +329,7 @@ def parse_rule(text):
                 val = mask = _flags(k, v)
             r["flags"] = (val, mask)
         elif k == "type":
-            r["type"] = ICMP_TYPES[v] if v in ICMP_TYPES else \
-                _num(k, v, 0, 255, "an ICMP type (echo-request, ... or 0..255)")
+            r["type"] = v  # a name or number of the rule's ICMP: resolved below
         elif k == "code":
             r["code"] = _num(k, v, 0, 255, "an ICMP code 0..255")
         elif k == "ct":
@@ -305,8 +378,16 @@ def parse_rule(text):
         raise ValueError("%s: ports need tcp or udp" % ("sport" if r["sport"] else "dport"))
     if r["flags"] is not None and r["proto"] != PROTO_TCP:
         raise ValueError("flags: needs tcp")
-    if (r["type"] >= 0 or r["code"] >= 0) and r["proto"] != PROTO_ICMP:
-        raise ValueError("%s: needs icmp" % ("type" if r["type"] >= 0 else "code"))
+    t = r["type"]
+    if (t != -1 or r["code"] >= 0) and r["proto"] not in (PROTO_ICMP, PROTO_ICMPV6):
+        raise ValueError("%s: needs icmp or icmpv6" % ("type" if t != -1 else "code"))
+    if t != -1:
+        names = ICMP_TYPES if r["proto"] == PROTO_ICMP else ICMP6_TYPES
+        r["type"] = names[t] if t in names else _num(
+            "type", t, 0, 255, "an %s type (%s or 0..255)" % (
+                "ICMP" if r["proto"] == PROTO_ICMP else "ICMPv6",
+                "echo-request, ..." if r["proto"] == PROTO_ICMP else
+                "echo-request, nd-neighbor-solicit, ..."))
     if r["with"] >= 0 and r["action"] != REJECT:
         raise ValueError("with: only after reject")
     if r["iif"] is not None and r["hook"] in (OUTPUT, ):
@@ -382,6 +463,7 @@ class RuleSet:
         self.iif = [r["iif"] for r in order]
         self.oif = [r["oif"] for r in order]
         self.proto = [r["proto"] for r in order]
+        self.fam = [r["family"] for r in order]
         self.saddr = [r["saddr"][0] if r["saddr"] else None for r in order]
         self.splen = [r["saddr"][1] if r["saddr"] else -1 for r in order]
         self.daddr = [r["daddr"][0] if r["daddr"] else None for r in order]
@@ -491,6 +573,14 @@ class Filter:
         self.p_entry = -1   # its conntrack entry (-1 none)
         self.p_rcode = 3    # the ICMP code a reject sends (port unreachable)
         self.p_dir = 0      # 0 orig, 1 reply
+        self.p_fam = 4      # 4 or 6
+        self.p_src = 0      # source address offset
+        self.p_dst = 0      # destination address offset
+        self.p_alen = 4     # address length (4 or 16)
+        self.p_end = 0      # the datagram's end (its header's length field)
+        self.p_hook = 0     # the chain whose verdict was not accept
+        self.res6 = w6.new_result() if w6 is not None else None  # the IPv6 header walk
+        self.nd_warned = False  # the first ND/MLD drop after a rule change logs a line
         self.view = _View()  # icmp.error reads pb.buf and pb.index: one reused view
 
     # ---- rule sets (control path) ---------------------------------------------------------
@@ -499,6 +589,7 @@ class Filter:
         rs = RuleSet(rules, policy, self.cap)
         rs.keep_counters(self.rs)
         self.rs = rs
+        self.nd_warned = False
         self._hooks()
 
     def load(self, lines):
@@ -568,16 +659,20 @@ class Filter:
     def _check(self, h1, h2, h3, in_if, out_if, b, off, n):
         """True: the packet goes on. A drop or reject is counted here."""
         rs = self.rs
-        if (b[off] >> 4) != 4:
-            # only IPv4 is matched yet: another family meets the chains' policies alone, so
-            # a drop policy keeps it out rather than letting it by unfiltered
-            self.stats.not_ipv4 += 1
+        ver = b[off] >> 4
+        if ver == 4:
+            self._parse(b, off, n)
+        elif ver == 6 and w6 is not None and n >= 40:
+            self._parse6(b, off, n)
+        else:
+            # a family we cannot match meets the chains' policies alone, so a drop policy
+            # keeps it out rather than letting it by unfiltered
+            self.stats.not_ip += 1
             if rs.policy[h1] == DROP or rs.policy[h2] == DROP or \
                     (h3 != NONE and rs.policy[h3] == DROP):
                 self.stats.drop_policy += 1
                 return False
             return True
-        self._parse(b, off, n)
         if rs.use_ct:
             self._ct_state(b, off, n)
         v = self._chain(rs, h1, in_if, out_if, b, off, n)
@@ -590,14 +685,33 @@ class Filter:
                 self.stats.ct_full += 1
                 return False
             return True
+        t = self.p_type
+        if ver == 6 and t >= 130 and (t <= 137 or t == 143):
+            self._nd_dropped(t)
         if v == REJECT:
-            self._reject(in_if if in_if is not None else out_if, b, off, n)
+            self._reject(in_if, out_if, b, off, n)
         return False
+
+    def _nd_dropped(self, t):
+        """Neighbour discovery or MLD dropped (the user's rules said so, as ip6tables would):
+        counted, and said once per rule set, since it silently darkens IPv6 on the link."""
+        self.stats.drop_nd += 1
+        if self.nd_warned:
+            return
+        self.nd_warned = True
+        log = self.stack.log
+        if log is not None:
+            log("filter: %s dropped ICMPv6 type %d (neighbour discovery/MLD): IPv6 on the "
+                "link needs it, e.g. --filter '%s accept icmpv6 type nd-neighbor-solicit' "
+                "and '... nd-neighbor-advert' (counted as filter.drop_nd)"
+                % (HOOK_NAMES[self.p_hook], t,
+                   "input" if self.p_hook <= INPUT else HOOK_NAMES[self.p_hook]))
 
     def _chain(self, rs, h, in_if, out_if, b, off, n):
         i = rs.start[h]
         e = rs.end[h]
         st = self.stats
+        self.p_hook = h
         while i < e:
             if self._match(rs, i, in_if, out_if, b, off):
                 rs.pkts[i] += 1
@@ -629,12 +743,15 @@ class Filter:
         x = rs.oif[i]
         if x is not None and (out_if is None or out_if.name != x):
             return False
+        p = rs.fam[i]
+        if p and p != self.p_fam:
+            return False
         p = rs.proto[i]
         if p >= 0 and p != self.p_proto:
             return False
-        if rs.splen[i] >= 0 and not _in_prefix(b, off + 12, rs.saddr[i], rs.splen[i]):
+        if rs.splen[i] >= 0 and not _in_prefix(b, self.p_src, rs.saddr[i], rs.splen[i]):
             return False
-        if rs.dplen[i] >= 0 and not _in_prefix(b, off + 16, rs.daddr[i], rs.dplen[i]):
+        if rs.dplen[i] >= 0 and not _in_prefix(b, self.p_dst, rs.daddr[i], rs.dplen[i]):
             return False
         p = rs.sp_lo[i]
         if p >= 0 and not (p <= self.p_sport <= rs.sp_hi[i]):
@@ -682,6 +799,11 @@ class Filter:
     def _parse(self, b, off, n):
         ihl = (b[off] & 0x0F) << 2
         p = b[off + 9]
+        self.p_fam = 4
+        self.p_src = off + 12
+        self.p_dst = off + 16
+        self.p_alen = 4
+        self.p_end = off + n
         self.p_proto = p
         self.p_sport = -1
         self.p_dport = -1
@@ -705,6 +827,48 @@ class Filter:
             self.p_type = b[l4]
             self.p_code = b[l4 + 1]
 
+    def _parse6(self, b, off, n):
+        """_parse for IPv6: the extension headers walked (RFC 8200 4) to the transport's."""
+        self.p_fam = 6
+        self.p_src = off + 8
+        self.p_dst = off + 24
+        self.p_alen = 16
+        end = off + 40 + ((b[off + 4] << 8) | b[off + 5])
+        if end > off + n:
+            end = off + n
+        self.p_end = end
+        self.p_sport = -1
+        self.p_dport = -1
+        self.p_flags = -1
+        self.p_type = -1
+        self.p_code = -1
+        self.p_ct = 0
+        self.p_entry = -1
+        self.p_rcode = 3
+        res = self.res6
+        if w6.walk(b, off, n, b[off + 24] == 0xFF, res) is not None:
+            # a chain the input walk would have dropped (only a forwarded or our own
+            # datagram gets here unwalked): no protocol a rule could name, ct invalid
+            self.p_proto = -1
+            self.p_l4 = -1
+            return
+        p = res[w6.R_PROTO]
+        self.p_proto = p
+        f = res[w6.R_FRAG]
+        if f >= 0 and (((b[f + 2] << 8) | b[f + 3]) & 0xFFF8):
+            self.p_l4 = -1  # a later fragment: no transport header (RFC 8200 4.5)
+            return
+        l4 = res[w6.R_OFF]
+        self.p_l4 = l4
+        if (p == PROTO_TCP and l4 + 20 <= end) or (p == PROTO_UDP and l4 + 8 <= end):
+            self.p_sport = (b[l4] << 8) | b[l4 + 1]
+            self.p_dport = (b[l4 + 2] << 8) | b[l4 + 3]
+            if p == PROTO_TCP:
+                self.p_flags = b[l4 + 13]
+        elif p == PROTO_ICMPV6 and l4 + 4 <= end:
+            self.p_type = b[l4]
+            self.p_code = b[l4 + 1]
+
     # ---- connection tracking --------------------------------------------------------------
     def _ct_state(self, b, off, n):
         """The packet's state (p_ct) and entry (p_entry, p_dir)."""
@@ -715,39 +879,29 @@ class Filter:
             self.p_ct = CT_INVALID  # a later fragment can't be told apart (input reassembles)
             st.ct_invalid += 1
             return
-        if p == PROTO_ICMP:
-            t = self.p_type
-            if t == ICMP_DEST_UNREACH or t == 4 or t == 5 or t == 11 or t == 12:
-                # RFC 792: an error quotes the datagram that caused it (its header and 8
-                # bytes): related when that datagram's flow is tracked
-                q = self.p_l4 + 8
-                if q + 20 <= off + n:
-                    qihl = (b[q] & 0x0F) << 2
-                    qp = b[q + 9]
-                    qs = -1
-                    qd = -1
-                    if q + qihl + 8 <= off + n:
-                        ql4 = q + qihl
-                        if qp == PROTO_TCP or qp == PROTO_UDP:
-                            qs = (b[ql4] << 8) | b[ql4 + 1]
-                            qd = (b[ql4 + 2] << 8) | b[ql4 + 3]
-                        elif qp == PROTO_ICMP:
-                            qs = qd = (b[ql4 + 4] << 8) | b[ql4 + 5]
-                        else:
-                            qs = qd = 0
-                    if qs >= 0 and self._lookup(b, q, qp, qs, qd) >= 0:
-                        self.p_entry = -1  # the error itself updates nothing
-                        self.p_ct = CT_RELATED
-                        st.ct_related += 1
-                        return
+        t = self.p_type  # >= 0 only for the family's own ICMP
+        v6 = self.p_fam == 6
+        if t >= 0:
+            if (v6 and t < 128) or (not v6 and (t == ICMP_DEST_UNREACH or t == 4 or t == 5 or
+                                                 t == 11 or t == 12)):
+                # RFC 792 / RFC 4443 2.4 (c): an error quotes the datagram that caused it:
+                # related when that datagram's flow is tracked
+                if self._quoted(b, self.p_l4 + 8, self.p_end) >= 0:
+                    self.p_entry = -1  # the error itself updates nothing
+                    self.p_ct = CT_RELATED
+                    st.ct_related += 1
+                    return
                 self.p_ct = CT_INVALID
                 st.ct_invalid += 1
                 return
-            if t == ICMP_ECHO_REQUEST or t == ICMP_ECHO_REPLY:
-                sp = dp = (b[self.p_l4 + 4] << 8) | b[self.p_l4 + 5] if n >= \
-                    self.p_l4 - off + 8 else 0
+            if (v6 and (t == ICMP6_ECHO_REQUEST or t == ICMP6_ECHO_REPLY)) or \
+                    (not v6 and (t == ICMP_ECHO_REQUEST or t == ICMP_ECHO_REPLY)):
+                sp = dp = (b[self.p_l4 + 4] << 8) | b[self.p_l4 + 5] if \
+                    self.p_l4 + 8 <= self.p_end else 0
             else:
-                self.p_ct = CT_NEW  # other informational ICMP: not tracked
+                # other informational ICMP (ND and MLD among them): not tracked (Linux
+                # calls ND untracked); a rule on ct sees it as new
+                self.p_ct = CT_NEW
                 return
         elif p == PROTO_TCP or p == PROTO_UDP:
             sp = self.p_sport
@@ -756,9 +910,16 @@ class Filter:
                 self.p_ct = CT_INVALID
                 st.ct_invalid += 1
                 return
+        elif p == (PROTO_ICMPV6 if v6 else PROTO_ICMP):
+            self.p_ct = CT_NEW  # too short to say its type: not tracked
+            return
         else:
             sp = dp = 0
-        k = self._lookup(b, off, p, sp, dp)
+        # an echo flow's requests go one way and its replies the other (Linux's ICMP tuple
+        # holds the type): a request the other way is a flow of its own
+        k = self._lookup(b, self.p_src, self.p_dst, self.p_alen, p, sp, dp,
+                         -1 if t < 0 else (0 if t == ICMP_ECHO_REQUEST or
+                                           t == ICMP6_ECHO_REQUEST else 1))
         if k >= 0 and p == PROTO_TCP and ct.state[k] >= TS_CLOSING and not self.p_dir and \
                 (self.p_flags & (F_SYN | F_ACK | F_RST)) == F_SYN:
             self._free(k)  # the ports reused by a new connection: the old flow is over
@@ -768,7 +929,7 @@ class Filter:
             self.p_ct = CT_ESTABLISHED if (ct.replied[k] or self.p_dir) else CT_NEW
             return
         if (p == PROTO_TCP and (self.p_flags & (F_SYN | F_ACK | F_RST)) != F_SYN) or \
-                (p == PROTO_ICMP and self.p_type == ICMP_ECHO_REPLY):
+                t == (ICMP6_ECHO_REPLY if v6 else ICMP_ECHO_REPLY):
             # Linux with nf_conntrack_tcp_loose=0: only a SYN opens a TCP flow; a reply
             # without its request is no flow's
             self.p_ct = CT_INVALID
@@ -776,26 +937,60 @@ class Filter:
             return
         self.p_ct = CT_NEW
 
-    def _hash(self, b, o, port):
+    def _quoted(self, b, q, end):
+        """The entry of the flow whose datagram an ICMP error quotes at b[q] (its header and
+        at least 8 bytes of its transport message), or -1. IPv6: the transport header right
+        behind the 40 bytes (a quoted extension header's flow is not found)."""
+        if self.p_fam == 6:
+            if q + 48 > end:
+                return -1
+            qp = b[q + 6]
+            ql4 = q + 40
+            s = q + 8
+            d = q + 24
+            alen = 16
+            icmp = PROTO_ICMPV6
+        else:
+            if q + 20 > end:
+                return -1
+            qp = b[q + 9]
+            ql4 = q + ((b[q] & 0x0F) << 2)
+            if ql4 + 8 > end:
+                return -1
+            s = q + 12
+            d = q + 16
+            alen = 4
+            icmp = PROTO_ICMP
+        if qp == PROTO_TCP or qp == PROTO_UDP:
+            qs = (b[ql4] << 8) | b[ql4 + 1]
+            qd = (b[ql4 + 2] << 8) | b[ql4 + 3]
+        elif qp == icmp:
+            qs = qd = (b[ql4 + 4] << 8) | b[ql4 + 5]
+        else:
+            qs = qd = 0
+        return self._lookup(b, s, d, alen, qp, qs, qd, -1)
+
+    def _hash(self, b, o, alen, port):
         x = self.ct.key
-        x = ((x ^ b[o]) * 0x9E5) & 0x3FFFF
-        x = ((x ^ b[o + 1]) * 0x9E5) & 0x3FFFF
-        x = ((x ^ b[o + 2]) * 0x9E5) & 0x3FFFF
-        x = ((x ^ b[o + 3]) * 0x9E5) & 0x3FFFF
+        i = 0
+        while i < alen:
+            x = ((x ^ b[o + i]) * 0x9E5) & 0x3FFFF
+            i += 1
         x = ((x ^ port) * 0x6B3) & 0x3FFFF
         return x ^ (x >> 7)
 
-    def _bucket(self, b, o, p, sp, dp):
+    def _bucket(self, b, s, d, alen, p, sp, dp):
         # symmetric: both directions of a flow hash alike (a sum of the two ends)
         if self.ct.key < 0:
             self.ct.key = self.stack.random16()
-        return (self._hash(b, o + 12, sp) + self._hash(b, o + 16, dp) + p) & self.ct.mask
+        return (self._hash(b, s, alen, sp) + self._hash(b, d, alen, dp) + p) & self.ct.mask
 
-    def _lookup(self, b, o, p, sp, dp):
-        """Entry of the flow of the IPv4 header at b[o] with these ports, or -1; p_dir set.
-        An expired entry found on the way is freed."""
+    def _lookup(self, b, s, d, alen, p, sp, dp, want):
+        """Entry of the flow with addresses at b[s], b[d] (alen bytes each) and these ports,
+        or -1; p_dir set (want: only that direction, -1 either). An expired entry found on
+        the way is freed."""
         ct = self.ct
-        h = self._bucket(b, o, p, sp, dp)
+        h = self._bucket(b, s, d, alen, p, sp, dp)
         k = ct.head[h]
         now = self.stack.now
         while k >= 0:
@@ -803,15 +998,15 @@ class Filter:
             if now - ct.expires[k] >= 0:
                 self._free(k)
                 self.stats.ct_expired += 1
-            elif ct.proto[k] == p:
+            elif ct.proto[k] == p and ct.alen[k] == alen:
                 a = k * ADDR
                 ad = ct.addr
-                if ct.sport[k] == sp and ct.dport[k] == dp and _eq4(ad, a, b, o + 12) and \
-                        _eq4(ad, a + 16, b, o + 16):
+                if want != 1 and ct.sport[k] == sp and ct.dport[k] == dp and \
+                        _eqn(ad, a, b, s, alen) and _eqn(ad, a + 16, b, d, alen):
                     self.p_dir = 0
                     return k
-                if ct.sport[k] == dp and ct.dport[k] == sp and _eq4(ad, a, b, o + 16) and \
-                        _eq4(ad, a + 16, b, o + 12):
+                if want != 0 and ct.sport[k] == dp and ct.dport[k] == sp and \
+                        _eqn(ad, a, b, d, alen) and _eqn(ad, a + 16, b, s, alen):
                     self.p_dir = 1
                     return k
             k = nk
@@ -839,18 +1034,21 @@ class Filter:
         k = self.p_entry
         now = self.stack.now
         p = self.p_proto
+        icmp = p == (PROTO_ICMPV6 if self.p_fam == 6 else PROTO_ICMP)
         if k >= 0:
             if self.p_dir:
                 ct.replied[k] = True
             if p == PROTO_TCP:
                 self._tcp_advance(k)
             else:
-                ct.expires[k] = now + (self.t_icmp if p == PROTO_ICMP else self.t_udp)
+                ct.expires[k] = now + (self.t_icmp if icmp else self.t_udp)
             return True
-        if self.p_ct != CT_NEW or (p == PROTO_ICMP and self.p_type != ICMP_ECHO_REQUEST):
+        if self.p_ct != CT_NEW or (icmp and self.p_type != (
+                ICMP6_ECHO_REQUEST if self.p_fam == 6 else ICMP_ECHO_REQUEST)):
             return True  # related/invalid packets an accept rule let through make no entry
-        if p == PROTO_ICMP:
-            sp = dp = (b[self.p_l4 + 4] << 8) | b[self.p_l4 + 5]
+        if icmp:
+            sp = dp = (b[self.p_l4 + 4] << 8) | b[self.p_l4 + 5] if \
+                self.p_l4 + 8 <= self.p_end else 0
         elif p == PROTO_TCP or p == PROTO_UDP:
             sp = self.p_sport
             dp = self.p_dport
@@ -863,18 +1061,21 @@ class Filter:
                 return False
         ct.free = ct.nxt[k]
         ct.used += 1
-        h = self._bucket(b, off, p, sp, dp)
+        s = self.p_src
+        d = self.p_dst
+        alen = self.p_alen
+        h = self._bucket(b, s, d, alen, p, sp, dp)
         ct.bucket[k] = h
         ct.nxt[k] = ct.head[h]
         ct.head[h] = k
         a = k * ADDR
         ad = ct.addr
         i = 0
-        while i < 4:
-            ad[a + i] = b[off + 12 + i]
-            ad[a + 16 + i] = b[off + 16 + i]
+        while i < alen:
+            ad[a + i] = b[s + i]
+            ad[a + 16 + i] = b[d + i]
             i += 1
-        ct.alen[k] = 4
+        ct.alen[k] = alen
         ct.proto[k] = p
         ct.sport[k] = sp
         ct.dport[k] = dp
@@ -884,7 +1085,7 @@ class Filter:
             ct.expires[k] = now + self.t_syn
         else:
             ct.state[k] = 0
-            ct.expires[k] = now + (self.t_icmp if p == PROTO_ICMP else self.t_udp)
+            ct.expires[k] = now + (self.t_icmp if icmp else self.t_udp)
         self.stats.ct_new += 1
         return True
 
@@ -949,19 +1150,23 @@ class Filter:
             if now - ct.expires[k] >= 0:
                 continue
             a = k * ADDR
-            out.append({"proto": ct.proto[k],
-                        "src": ".".join(str(x) for x in ct.addr[a:a + 4]),
-                        "dst": ".".join(str(x) for x in ct.addr[a + 16:a + 20]),
+            out.append({"proto": ct.proto[k], "family": 6 if ct.alen[k] == 16 else 4,
+                        "src": _text(ct.addr, a, ct.alen[k]),
+                        "dst": _text(ct.addr, a + 16, ct.alen[k]),
                         "sport": ct.sport[k], "dport": ct.dport[k],
                         "state": names[ct.state[k]], "replied": ct.replied[k],
                         "expires_ms": ct.expires[k] - now})
         return out
 
     # ---- actions --------------------------------------------------------------------------
-    def _reject(self, iface, b, off, n):
-        """TCP: a RST as a closed port sends (RFC 9293 3.10.7.1); else ICMP unreachable."""
+    def _reject(self, in_if, out_if, b, off, n):
+        """TCP: a RST as a closed port sends (RFC 9293 3.10.7.1); else ICMP unreachable
+        (IPv6: ICMPv6 port unreachable, RFC 4443 3.1 code 4, as ip6tables' REJECT)."""
         stack = self.stack
         p = self.p_proto
+        v6 = self.p_fam == 6
+        local6 = v6 and in_if is None   # our own datagram: the answer comes back through lo
+        iface = in_if if in_if is not None else out_if
         send_rst = self.send_rst
         if p == PROTO_TCP and self.p_flags >= 0 and stack.tcp is not None and \
                 send_rst is not None:
@@ -971,18 +1176,34 @@ class Filter:
             f = self.p_flags
             if f & F_ACK:
                 seq = (b[l4 + 8] << 24) | (b[l4 + 9] << 16) | (b[l4 + 10] << 8) | b[l4 + 11]
-                self._rst(stack.tcp, send_rst, b, off, l4, seq, 0, F_RST)
+                ack = 0
+                fl = F_RST
             else:
-                ihl = (b[off] & 0x0F) << 2
-                seglen = n - ihl - ((b[l4 + 12] >> 4) << 2)
+                seglen = self.p_end - l4 - ((b[l4 + 12] >> 4) << 2)
                 if f & F_SYN:
                     seglen += 1
                 if f & F_FIN:
                     seglen += 1
-                seq = (b[l4 + 4] << 24) | (b[l4 + 5] << 16) | (b[l4 + 6] << 8) | b[l4 + 7]
-                self._rst(stack.tcp, send_rst, b, off, l4, 0, (seq + seglen) & 0xFFFFFFFF,
-                          F_RST | F_ACK)
+                seq = 0
+                ack = (((b[l4 + 4] << 24) | (b[l4 + 5] << 16) | (b[l4 + 6] << 8) | b[l4 + 7]) +
+                       seglen) & 0xFFFFFFFF
+                fl = F_RST | F_ACK
+            if local6:
+                self._loop6(b, off, seq, ack, fl, 0)
+            else:
+                self._rst(stack.tcp, send_rst, b, l4, seq, ack, fl)
             self.stats.reject_tcp += 1
+            return
+        if v6:
+            if stack.icmp6 is None:
+                return
+            c = REJECT6_CODES.get(self.p_rcode, 4)
+            if local6:
+                self._loop6(b, off, 0, 0, 0, c)
+            else:
+                stack.icmp6._send_error(iface, b, off, self.p_end - off, ICMP6_DEST_UNREACH, c,
+                                        0, p, self.p_l4)
+            self.stats.reject_icmp += 1
             return
         v = self.view
         v.buf = b
@@ -990,17 +1211,68 @@ class Filter:
         v.buf = None
         self.stats.reject_icmp += 1
 
-    def _rst(self, tcp, send_rst, b, off, l4, seq, ack, flags):
+    def _loop6(self, b, off, seq, ack, flags, code):
+        """Reject of our own IPv6 datagram (output, postrouting): the RST (flags) or ICMPv6
+        unreachable (code) its destination would send, made here and queued on lo, so it
+        comes in at the next poll as ip6tables' REJECT answers through lo - never inside
+        the send that is still running. Without lo (config LOOPBACK off) nobody is told."""
+        stack = self.stack
+        lo = stack.loop
+        if lo is None:
+            return
+        pb = stack.alloc()
+        if pb is None:
+            return
+        o = pb.buf
+        o[0] = 0x60
+        o[1] = 0
+        o[2] = 0
+        o[3] = 0
+        o[7] = 64
+        i = 0
+        while i < 16:
+            o[8 + i] = b[off + 24 + i]   # from the datagram's destination
+            o[24 + i] = b[off + 8 + i]   # to its source: us
+            i += 1
+        if flags:
+            from ustack.core.wire import tcp as wt
+            from ustack.core.net.ip import fill_csum
+            from ustack.core.checksum import csum
+            l4 = self.p_l4
+            wt.write_header(o, 40, (b[l4 + 2] << 8) | b[l4 + 3], (b[l4] << 8) | b[l4 + 1],
+                            seq, ack, 20, flags, 0)
+            ln = 20
+            o[4] = 0
+            o[5] = ln
+            o[6] = PROTO_TCP
+            fill_csum(o, 40, ln, 40 + 16, csum(o, 8, 32, PROTO_TCP), PROTO_TCP)
+        else:
+            from ustack.core.wire import icmp6 as wi
+            room = pb.size - 40
+            if room > wi.ERR_MAX_LEN - 40:
+                room = wi.ERR_MAX_LEN - 40
+            ln = wi.write_error(o, 40, ICMP6_DEST_UNREACH, code, 0, b, off, self.p_end - off,
+                                room)
+            o[4] = ln >> 8
+            o[5] = ln & 0xFF
+            o[6] = PROTO_ICMPV6
+            wi.fill_checksum(o, 0, 40, ln)
+        pb.off = 0
+        pb.n = 40 + ln
+        if not lo.loop.put(pb):
+            stack.free(pb)
+
+    def _rst(self, tcp, send_rst, b, l4, seq, ack, flags):
         """send_rst answers "the segment being processed" (tcp.seg_*, which the network
-        layer's metadata fills on TCP input): point them at this IPv4 segment, and give them
+        layer's metadata fills on TCP input): point them at this segment, and give them
         back afterwards (an output hook may run while TCP is processing another segment)."""
         s0 = tcp.seg_src
         d0 = tcp.seg_dst
         a0 = tcp.seg_alen
         h0 = tcp.seg_hdr
-        tcp.seg_src = off + 12
-        tcp.seg_dst = off + 16
-        tcp.seg_alen = 4
+        tcp.seg_src = self.p_src
+        tcp.seg_dst = self.p_dst
+        tcp.seg_alen = self.p_alen
         tcp.seg_hdr = l4
         send_rst(tcp, b, seq, ack, flags)
         tcp.seg_src = s0
@@ -1031,8 +1303,7 @@ class Filter:
             "len=%d" % (HOOK_NAMES[h], i, ACTION_NAMES[a] if a != CONTINUE else "log",
                         in_if.name if in_if is not None else "",
                         out_if.name if out_if is not None else "", self.p_proto,
-                        "%d.%d.%d.%d" % (b[off + 12], b[off + 13], b[off + 14], b[off + 15]),
-                        "%d.%d.%d.%d" % (b[off + 16], b[off + 17], b[off + 18], b[off + 19]),
+                        _text(b, self.p_src, self.p_alen), _text(b, self.p_dst, self.p_alen),
                         self.p_sport, self.p_dport, n))
 
 
@@ -1059,9 +1330,20 @@ def _in_prefix(b, o, net, plen):
     return True
 
 
-def _eq4(a, i, b, j):
-    return a[i] == b[j] and a[i + 1] == b[j + 1] and a[i + 2] == b[j + 2] and \
-        a[i + 3] == b[j + 3]
+def _eqn(a, i, b, j, n):
+    k = 0
+    while k < n:
+        if a[i + k] != b[j + k]:
+            return False
+        k += 1
+    return True
+
+
+def _text(b, o, alen):
+    """An address's text (control path and log lines)."""
+    if alen == 16:
+        return addr6.ntop(b, o)
+    return "%d.%d.%d.%d" % (b[o], b[o + 1], b[o + 2], b[o + 3])
 
 
 def get(stack):

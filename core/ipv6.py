@@ -49,6 +49,7 @@ IP6_COUNTERS = w.WALK_DROPS + (
     "tx_packets", "tx_no_route", "tx_no_source", "tx_no_buffer", "tx_too_big",
     "tx_fragmented", "tx_fragments", "tx_frag_no_buffer",
     "nd_unreachable", "nd_discarded", "addr_table_full", "addr_duplicate",
+    "rx_filtered", "tx_filtered",
 )
 
 L2_RESERVE = const(14)   # Ethernet header room in front of every datagram we send
@@ -359,6 +360,8 @@ class IPv6:
         pb.off = o
         pb.n = n
         self.stats.tx_packets += 1
+        if self.stack.filter_out is not None and not self._out_ok(mld.iface, pb):
+            return
         addr6.copy16(self.nh, 0, buf, w.DST)
         self.send_to(mld.iface, pb, self.nh)
 
@@ -435,6 +438,11 @@ class IPv6:
             if s is not None:
                 st.rx_reassembled += 1
                 self.input(iface, s, s.off, s.n, True)
+            return
+        if stack.filter_in is not None and not stack.filter_in(
+                iface, b, off, w.HDR_LEN + ((b[off + 4] << 8) | b[off + 5])):
+            st.rx_filtered += 1   # core/filter.py counted why (after reassembly, as IPv4)
+            stack.free(pb)
             return
         proto = res[w.R_PROTO]
         l4 = res[w.R_OFF]
@@ -551,10 +559,21 @@ class IPv6:
         pb.off = off
         pb.n = l4 + w.HDR_LEN
         st.tx_packets += 1
+        if stack.filter_out is not None and not self._out_ok(iface, pb):
+            return 0
         if gso or pb.n <= mtu:
             self.send_to(iface, pb, nh)
             return 0
         return self._fragment(iface, pb, nh, mtu)
+
+    def _out_ok(self, iface, pb):
+        """The output and postrouting chains (core/filter.py) on the datagram in pb; False:
+        refused there (counted) and pb freed."""
+        if self.stack.filter_out(iface, pb.buf, pb.off, pb.n):
+            return True
+        self.stats.tx_filtered += 1
+        self.stack.free(pb)
+        return False
 
     def reply(self, iface, pb):
         """Send the IPv6 packet built at pb.buf[pb.off:] (an answer made in place): to a
@@ -573,6 +592,8 @@ class IPv6:
             iface = out
             addr6.copy16(nh, 0, self.stack.routes6.nexthop, 0)
         self.stats.tx_packets += 1
+        if self.stack.filter_out is not None and not self._out_ok(iface, pb):
+            return
         self._send_sized(iface, pb, nh, b, d)
 
     def _send_sized(self, iface, pb, nh, dst, do):

@@ -276,8 +276,9 @@ def add_parsers(sub):
                        description="ustack filter [list] | ustack filter add [at N] RULE... | "
                                    "ustack filter del N | ustack filter zero | ustack filter "
                                    "flush | ustack filter policy HOOK accept|drop | ustack "
-                                   "filter ct. RULE: HOOK [iif NAME] [oif NAME] [ip] "
-                                   "[tcp|udp|icmp|proto N] [saddr A/P] [daddr A/P] [sport P[-Q]] "
+                                   "filter ct. RULE: HOOK [iif NAME] [oif NAME] [ip|ip6|family "
+                                   "4|6] [tcp|udp|icmp|icmpv6|proto N] [saddr A/P] [daddr A/P] "
+                                   "(A/P IPv4 or IPv6, e.g. 2001:db8::/32) [sport P[-Q]] "
                                    "[dport P[-Q]] [flags F,../F,..] [type NAME|N] [code N] "
                                    "[ct new,established,related,invalid] [limit N/second|minute|"
                                    "hour [burst N]] [log] accept|drop|reject|log [with port|"
@@ -580,13 +581,15 @@ def fmt_filter(d):
 
 
 def fmt_ct(rows):
-    names = {1: "icmp", 6: "tcp", 17: "udp"}
-    lines = ["%-5s %-12s %-22s %-22s %8s" % ("proto", "state", "orig src", "orig dst",
+    names = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
+    lines = ["%-6s %-12s %-22s %-22s %8s" % ("proto", "state", "orig src", "orig dst",
                                              "expires")]
     for r in rows:
-        lines.append("%-5s %-12s %-22s %-22s %7.1fs%s" % (
+        v6 = ":" in r["src"]   # [addr]:port, as ss writes IPv6 ends
+        lines.append("%-6s %-12s %-22s %-22s %7.1fs%s" % (
             names.get(r["proto"], str(r["proto"])), r["state"] or "-",
-            "%s:%d" % (r["src"], r["sport"]), "%s:%d" % (r["dst"], r["dport"]),
+            ("[%s]:%d" if v6 else "%s:%d") % (r["src"], r["sport"]),
+            ("[%s]:%d" if v6 else "%s:%d") % (r["dst"], r["dport"]),
             r["expires_ms"] / 1000.0, "" if r["replied"] else " [unreplied]"))
     return lines
 

@@ -50,6 +50,11 @@ def only_lo(ns):
     (["policy", "sideways", "drop"], ("sideways", "not a hook")),
     (["flush", "now"], ("flush takes no more words",)),
     (["frob"], ("frob", "unknown action")),
+    (["add", "input", "family", "6", "saddr", "192.0.2.0/24", "drop"],
+     ("saddr 192.0.2.0/24", "IPv4 word in an IPv6 rule")),
+    (["add", "input", "drop", "saddr", "2001:db8::1/32"], ("2001:db8::1/32", "host bits")),
+    (["add", "input", "drop", "daddr", "2001:db8::/200"], ("2001:db8::/200", "0..128")),
+    (["add", "input", "drop", "icmpv6", "type", "nd-gossip"], ("nd-gossip", "ICMPv6 type")),
 ])
 def test_every_filter_mistake_is_one_line_before_any_stack_is_asked(ns, words, named):
     one_line(ns.run(CLI + ["filter"] + words), *named)
@@ -64,13 +69,18 @@ def test_up_refuses_a_bad_filter_rule_in_one_line_and_makes_nothing(ns):
                       "--filter", "input drop udp", "--filter", "input drop tcp"])
     one_line(r, "--filter", "FILTER_RULES is 1")
     assert only_lo(ns)
+    r = ns.run(CLI + ["up", "--tap", "ustkf0", "--duration", "1", "--filter",
+                      "input ip6 saddr 198.51.100.0/24 drop"])
+    one_line(r, "--filter 'input ip6 saddr 198.51.100.0/24 drop'", "saddr 198.51.100.0/24")
+    assert only_lo(ns)
 
 
 def test_up_help_documents_filter():
     r = subprocess.run(CLI + ["up", "--help"], capture_output=True, text=True)
     assert "--filter RULE" in r.stdout and "ustack filter --help" in r.stdout
     r = subprocess.run(CLI + ["filter", "--help"], capture_output=True, text=True)
-    for w in ("prerouting", "ct new,established,related,invalid", "limit", "reject"):
+    for w in ("prerouting", "ct new,established,related,invalid", "limit", "reject", "icmpv6",
+              "2001:db8::/32"):
         assert w in r.stdout
 
 
@@ -88,3 +98,8 @@ def test_list_and_ct_tables_read_like_nft():
              "state": "established", "replied": True, "expires_ms": 7499000}]
     ln = ctlcli.fmt_ct(rows)[1]
     assert ln.split()[:4] == ["tcp", "established", "192.0.2.2:40000", "192.0.2.1:80"]
+    rows = [{"proto": 58, "src": "2001:db8::2", "dst": "2001:db8::1", "sport": 7, "dport": 7,
+             "state": "", "replied": False, "expires_ms": 29000}]
+    ln = ctlcli.fmt_ct(rows)[1]
+    assert ln.split() == ["icmpv6", "-", "[2001:db8::2]:7", "[2001:db8::1]:7", "29.0s",
+                          "[unreplied]"]
