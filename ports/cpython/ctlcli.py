@@ -119,9 +119,9 @@ def fmt_addr(rows):
 def fmt_route(rows):
     out = []
     for r in rows:
-        dst = "default" if r["prefix"] == 0 and r["dst"] == "0.0.0.0" else \
+        dst = "default" if r["prefix"] == 0 and r["dst"] in ("0.0.0.0", "::") else \
             "%s/%d" % (r["dst"], r["prefix"])
-        if r["prefix"] == 32 and dst != "default":
+        if r["prefix"] == (128 if ":" in r["dst"] else 32) and dst != "default":
             dst = r["dst"]
         # Linux's words: a connected route is "proto kernel"; a static one shows no proto
         proto = r.get("proto") or ("static" if r["via"] else "connected")  # an older stack
@@ -129,8 +129,11 @@ def fmt_route(rows):
             ("" if proto == "static" else " proto " + proto)
         if r["via"]:
             s = "%s via %s dev %s%s" % (dst, r["via"], r["dev"], pw)
-        else:
+        elif r.get("src"):
             s = "%s dev %s%s scope link src %s" % (dst, r["dev"], pw, r["src"])
+        else:
+            s = "%s dev %s%s" % (dst, r["dev"], pw)   # IPv6: the source is chosen per
+            # destination (RFC 6724)
         if r["metric"]:
             s += " metric %d" % r["metric"]
         out.append(s)
@@ -221,8 +224,9 @@ def add_parsers(sub):
              "one to an interface without, replace changes it)",
              "replace 192.0.2.5/24 dev eth0"),
             ("route", "show, add or delete routes",
-             "ustack route [show] | ustack route add|replace DST [via GW] [dev DEV] "
-             "[metric N] | ustack route del DST (DST: ADDR/PREFIX, ADDR or default)",
+             "ustack route [-6] [show] | ustack route add|replace DST [via GW] [dev DEV] "
+             "[metric N] | ustack route del DST (DST: ADDR/PREFIX, ADDR or default; an IPv6 "
+             "one like 2001:db8::/48, its link-local GW with dev)",
              "add 198.51.100.0/24 via 192.0.2.1"),
             ("neigh", "show, add, delete or flush ARP neighbours",
              "ustack neigh [show] | ustack neigh add|replace ADDR lladdr MAC [dev DEV] | "
@@ -231,6 +235,9 @@ def add_parsers(sub):
              "add 192.0.2.9 lladdr 02:00:00:00:00:09")):
         p = sub.add_parser(name, parents=[common], help=h, description=desc)
         p.add_argument("words", nargs="*", help=words % example)
+        if name == "route":
+            p.add_argument("-6", dest="six", action="store_true",
+                           help="IPv6's table (as `ip -6 route`; an IPv6 DST needs no -6)")
         _one_line_errors(p, "ustack " + name)
     p = sub.add_parser("ss", parents=[common], help="list sockets and TCP connections",
                        description="Like ss: connections by default, -l listening sockets, "
@@ -309,7 +316,9 @@ def run(args):
             for op, kw in req:
                 data = c.call(op, **kw)
             if (len(req) > 1 or req[0][0] != _show_op(args.cmd)) and args.cmd != "filter":
-                data = c.call(_show_op(args.cmd))  # what changed, shown as after `show`
+                # what changed, shown as after `show` (an IPv6 route: IPv6's table)
+                six = args.cmd == "route" and any(":" in str(kw.get("dst")) for _, kw in req)
+                data = c.call(_show_op(args.cmd), **({"family": 6} if six else {}))
         finally:
             c.close()
     except (cc.ClientError, _Bad) as e:
@@ -398,6 +407,8 @@ def _requests(args):
     if verb in ("show", "list", "ls"):
         if w:
             raise _Bad("show takes no more words, got %r" % w[0])
+        if cmd == "route" and args.six:
+            return [(cmd, {"family": 6})]
         return [(cmd, {})]
     if cmd == "addr":
         ops = {"add": "addr.add", "del": "addr.del", "delete": "addr.del", "replace": "addr.set",
@@ -420,14 +431,17 @@ def _requests(args):
             raise _Bad("unknown action %r (expected: show, add, replace, del)" % verb)
         if not w:
             raise _Bad("%s needs a destination (ADDR/PREFIX or default)" % verb)
-        dst = _check_cidr(verb, w.pop(0), True)
+        dst = w.pop(0)
+        six = ":" in dst     # IPv6: the stack checks it (core/ctl.py), naming the word
+        if not six:
+            dst = _check_cidr(verb, dst, True)
         if verb in ("del", "delete"):
             _kw(w, ("via", "dev", "metric"))
             return [("route.del", {"dst": dst})]
         kw = _kw(w, ("via", "dev", "metric"))
         req = {"dst": dst}
         if "via" in kw:
-            req["via"] = _check_addr("via", kw["via"])
+            req["via"] = kw["via"] if six else _check_addr("via", kw["via"])
         if "dev" in kw:
             req["dev"] = kw["dev"]
         if "metric" in kw:
