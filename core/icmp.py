@@ -4,7 +4,8 @@ Echo requests are answered in place: the received frame becomes the reply (addre
 type changed, checksum updated incrementally per RFC 1624) and goes straight back out.
 Errors we send are rate-limited by a token bucket (RFC 1812 4.3.2.8) and never sent about
 ICMP errors, broadcasts, non-initial fragments or odd sources (RFC 1122 3.2.2).
-Errors we receive are handed to the transport that owns the quoted datagram.
+Errors we receive are handed to the transport that owns the quoted datagram. A forwarding
+stack sends host Redirects (RFC 1812 5.2.7.2) within the same token bucket.
 """
 from ustack.core.checksum import csum, update16
 from ustack.core.stats import Counters

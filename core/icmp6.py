@@ -8,7 +8,10 @@ address makes it a duplicate (RFC 4862 5.4.3, 5.4.4). Errors are sent by kind (c
 errors.py), only when RFC 4443 2.4 (e) allows (wire/icmp6.may_send_error) and within a
 token bucket (2.4 (f)): ERR_BURST errors at once, one more every ERR_INTERVAL_MS.
 MLD Queries go to the interface's core/mld.py, Router Advertisements to its core/slaac.py
-(addresses, on-link prefixes, the default router); Redirects are counted and ignored.
+(addresses, on-link prefixes, the default router, RFC 4191 routes) unless the stack
+forwards; Redirects received are counted and ignored. A forwarding stack sends errors about
+datagrams in transit (forward_error) and Redirects (send_redirect, RFC 4861 8.2) within the
+error token bucket.
 """
 from ustack.core.compat import const
 from ustack.core.checksum import csum

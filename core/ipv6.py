@@ -16,6 +16,13 @@ Output selects a source (RFC 6724 5), routes, prepends the 40-byte header, fills
 transport checksum and resolves the next hop through the interface's NeighbourCache, whose
 callbacks send the solicitation, the waiting packet, or drop it.
 
+With forwarding on (config IP_FORWARD, `--forward`, shared with IPv4) a unicast datagram
+for another node goes to forward(): hop limit, route, the forward filter hook, ICMPv6
+errors (RFC 4443 3) and Redirects to on-link sources (RFC 4861 8.2); a forwarding stack
+takes no Router Advertisements. Routes from RAs (on-link prefixes, the default router,
+RFC 4191 Route Information) go into the table as proto ra (_ra_route: never over another
+source's route, bounded and counted).
+
 Fragments (RFC 8200 4.5) go to core/reass6.py; the whole datagram it returns is walked
 again and delivered like any other. Only the source fragments in IPv6: a datagram larger
 than the path MTU (the link's, or less as Packet Too Big taught core/net/pmtu.py, RFC
