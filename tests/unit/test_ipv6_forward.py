@@ -587,3 +587,38 @@ def test_route_options_beyond_the_table_bounds_are_counted():
     assert net2.a.routes6.count == 4
     assert net2.a.counters()["a0.slaac.route_table_full"] >= 1
     assert net2.a.stats.exceptions == 0
+
+
+# ---- IPv6 routes over the control channel (`ustack route -6`, route add/del) ---------------
+def test_ipv6_routes_are_shown_added_and_deleted_over_the_control_channel():
+    import json
+    from ustack.core import ctl
+    net = Net()
+    srv = ctl.Server(net.r)
+
+    def ask(op, **args):
+        return json.loads(srv.handle_line(ctl.request(op, **args)))
+
+    rows = ask("route", family=6)["data"]
+    assert {"dst": "2001:db8:1::", "prefix": 64, "via": None, "dev": "r1", "metric": 0,
+            "proto": "connected", "src": None} in rows
+    assert [r for r in ask("route")["data"] if ":" in r["dst"]] == []   # IPv4's table alone
+    r = ask("route.add", dst="2001:db8:5::/64", via=LL_C, dev="r1")
+    assert r["ok"] and {"dst": "2001:db8:5::", "prefix": 64, "via": LL_C, "dev": "r1",
+                        "metric": 0, "proto": "static", "src": None} in r["data"]
+    r = ask("route.add", dst="2001:db8:6::/64", via=GB)      # a global gateway: its link
+    assert r["ok"] and [x for x in r["data"] if x["dst"] == "2001:db8:6::"][0]["dev"] == "r2"
+    for args, words in (
+            ({"dst": "2001:db8:7::/64", "via": "fe80::9"}, "link-local: name the interface"),
+            ({"dst": "2001:db8:7::1/64", "via": GB}, "host bits set"),
+            ({"dst": "2001:db8:7::/129", "via": GB}, "not an IPv6 prefix"),
+            ({"dst": "2001:db8:7::/64", "via": "2001:db8:9::1"}, "not on a connected network"),
+            ({"dst": "2001:db8:7::/64", "via": "nonsense:"}, "not an IPv6 address"),
+            ({"dst": "2001:db8:1::/64", "via": GB}, "connected route")):
+        r = ask("route.add", **args)
+        assert not r["ok"] and words in r["error"], (args, r)
+    r = ask("route.del", dst="2001:db8:5::/64")
+    assert r["ok"] and not [x for x in r["data"] if x["dst"] == "2001:db8:5::"]
+    r = ask("route.del", dst="2001:db8:5::/64")
+    assert not r["ok"] and "no route" in r["error"]
+    assert srv.stats.failed >= 1 and net.r.stats.exceptions == 0
