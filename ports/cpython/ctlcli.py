@@ -235,9 +235,6 @@ def add_parsers(sub):
              "add 192.0.2.9 lladdr 02:00:00:00:00:09")):
         p = sub.add_parser(name, parents=[common], help=h, description=desc)
         p.add_argument("words", nargs="*", help=words % example)
-        if name == "route":
-            p.add_argument("-6", dest="six", action="store_true",
-                           help="IPv6's table (as `ip -6 route`; an IPv6 DST needs no -6)")
         _one_line_errors(p, "ustack " + name)
     p = sub.add_parser("ss", parents=[common], help="list sockets and TCP connections",
                        description="Like ss: connections by default, -l listening sockets, "
@@ -293,7 +290,14 @@ def parse(argv):
     p = argparse.ArgumentParser(prog="ustack")
     _one_line_errors(p, "ustack")
     add_parsers(p.add_subparsers(dest="cmd"))
+    # `ustack route -6`: IPv6's table, as `ip -6 route` (taken out here: an option that
+    # looks like a negative number would make argparse read `metric -1` as an option)
+    six = argv[:1] == ["route"] and "-6" in argv[1:]
+    if six:
+        argv = list(argv)
+        argv.remove("-6")
     args, extra = p.parse_known_args(argv)
+    args.six = six
     if extra:
         sys.stderr.write("ustack %s: unknown argument %s\n" % (args.cmd, extra[0]))
         sys.exit(2)
@@ -407,7 +411,7 @@ def _requests(args):
     if verb in ("show", "list", "ls"):
         if w:
             raise _Bad("show takes no more words, got %r" % w[0])
-        if cmd == "route" and args.six:
+        if cmd == "route" and getattr(args, "six", False):
             return [(cmd, {"family": 6})]
         return [(cmd, {})]
     if cmd == "addr":
