@@ -28,6 +28,7 @@ IP_COUNTERS = (
     "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed", "tx_too_big",
     "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled", "fwd_directed_bcast",
     "fwd_martian", "fwd_source_route", "fwd_filtered", "rx_filtered", "tx_filtered",
+    "fwd_link_local",
 )
 
 L2_RESERVE = const(14)  # Ethernet header room reserved in front of every TX datagram
@@ -271,6 +272,12 @@ class IPv4:
             # RFC 1812 5.3.7: never forward to 0/8, 127/8 or the reserved 240/4 (source
             # martians were dropped on input); no ICMP error about them either
             st.fwd_martian += 1
+            stack.free(pb)
+            return
+        if (b[off + 12] == 169 and b[off + 13] == 254) or (d0 == 169 and b[off + 17] == 254):
+            # RFC 3927 7: a link-local source or destination is never forwarded (as IPv6's
+            # fe80::/10, core/ipv6.py forward)
+            st.fwd_link_local += 1
             stack.free(pb)
             return
         if b[off + 8] <= 1:

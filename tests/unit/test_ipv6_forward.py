@@ -622,3 +622,22 @@ def test_ipv6_routes_are_shown_added_and_deleted_over_the_control_channel():
     r = ask("route.del", dst="2001:db8:5::/64")
     assert not r["ok"] and "no route" in r["error"]
     assert srv.stats.failed >= 1 and net.r.stats.exceptions == 0
+
+
+def test_ipv4_link_local_sources_and_destinations_are_not_forwarded_either():
+    """The same rule for IPv4 (RFC 3927 7): 169.254/16 never crosses a router."""
+    from ustack.core.wire import ipv4 as ip4w
+    net = Net()
+    for src, dst in (("169.254.7.7", "198.51.100.11"), ("192.0.2.10", "169.254.9.9")):
+        b = bytearray(14 + 28)
+        b[0:6] = MAC_R1
+        b[6:12] = MAC_X
+        b[12:14] = b"\x08\x00"
+        ip4w.write_header(b, 14, 28, 1, 0, 64, 17, ip4w.aton(src), ip4w.aton(dst))
+        b[34:42] = b"\x00\x07\x00\x09\x00\x08\x00\x00"
+        net.x1.send(b, len(b))
+    net.r.routes.add("169.254.0.0", 16, "198.51.100.11", net.r2)   # even with a route
+    net.run(50)
+    assert net.r.ipv4.stats.fwd_link_local == 2 and net.r.ipv4.stats.fwd_packets == 0
+    assert [f for f in net.seen2 if f[12:14] == b"\x08\x00" and f[23] == 17] == []
+    net.no_leaks()
