@@ -641,3 +641,30 @@ def test_ipv4_link_local_sources_and_destinations_are_not_forwarded_either():
     assert net.r.ipv4.stats.fwd_link_local == 2 and net.r.ipv4.stats.fwd_packets == 0
     assert [f for f in net.seen2 if f[12:14] == b"\x08\x00" and f[23] == 17] == []
     net.no_leaks()
+
+
+def test_mangled_datagrams_through_a_forwarding_stack_raise_nothing_and_leak_nothing():
+    """Every byte of a datagram in transit flipped, lengths cut and grown: the router drops,
+    answers or forwards each, never raises, and gets every buffer back."""
+    import random
+    rnd = random.Random(9)
+    net = Net(with_c=True)
+    net.r.routes6.add(addr6.pton("2001:db8:5::"), 64, addr6.pton(LL_C), net.r1)
+    good = frame6(MAC_X, MAC_R1, GA, GB, payload=bytes(range(64)))
+    good2 = frame6(MAC_X, MAC_R1, GA, "2001:db8:5::1", hlim=2, payload=b"\x80" + bytes(40))
+    for k in range(1500):
+        f = bytearray(good if k & 1 else good2)
+        for _ in range(rnd.randint(1, 4)):
+            i = rnd.randrange(14, len(f))
+            f[i] = rnd.randrange(256)
+        if k % 7 == 0:
+            f = f[:rnd.randrange(14, len(f))]
+        elif k % 11 == 0:
+            f += bytes(rnd.randrange(1, 40))
+        net.x1.send(f, len(f))
+        if k % 50 == 0:
+            net.run(3)
+    net.run(5000)
+    assert net.r.stats.exceptions == 0
+    assert net.r.ipv6.stats.fwd_packets > 100
+    net.no_leaks()
