@@ -22,6 +22,7 @@ from ustack.core import addr6
 from ustack.core.net import errors as ek
 from ustack.core.icmp import Pinger
 from ustack.core.wire.fields import copy
+from ustack.core.nd import REACHABLE
 
 ICMP6_COUNTERS = wi.ND_DROPS + (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_request", "rx_echo_reply",
@@ -440,9 +441,10 @@ class ICMPv6:
         p = o + wi.REDIRECT_LEN
         nd = iface.nd
         i = nd.find(target, 0) if nd is not None else -1
-        if i >= 0 and nd.state[i] >= 2:       # REACHABLE or later: its address is known
+        if i >= 0 and nd.state[i] >= REACHABLE:   # REACHABLE or later: its address is known
             p += wi.write_lla_option(ob, p, wi.OPT_TLLA, nd.ll[i])
-        # the Redirected Header option: 8 bytes, then the datagram, padded to 8 (4.6.3)
+        # the Redirected Header option (4.6.3): 8 bytes, then the datagram cut to a multiple
+        # of 8 that keeps the Redirect within the minimum MTU
         q = wi.ERR_MAX_LEN - w.HDR_LEN - (p - o) - 8
         if q > out.size - p - 8:
             q = out.size - p - 8
