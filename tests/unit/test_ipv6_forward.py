@@ -668,3 +668,35 @@ def test_mangled_datagrams_through_a_forwarding_stack_raise_nothing_and_leak_not
     assert net.r.stats.exceptions == 0
     assert net.r.ipv6.stats.fwd_packets > 100
     net.no_leaks()
+
+
+def test_a_datagram_waiting_for_nd_survives_a_handler_exception_in_the_same_frame():
+    """A forwarded datagram waits in the egress neighbour cache (RFC 4861 7.2.2) in the very
+    buffer it arrived in. A handler that raises later in that frame must not have the stack
+    take that buffer back (Stack._recover) while the cache still holds it: it goes out once
+    resolution ends, and nothing is freed twice."""
+    net = Net()
+    r6 = net.r.ipv6
+    real = r6.send_to
+    logs = []
+    net.r.log = logs.append
+
+    armed = [True]
+
+    def send_then_raise(iface, pb, nh):
+        real(iface, pb, nh)
+        if armed[0] and r6.stats.fwd_packets:    # the forwarded datagram, not the NS
+            armed[0] = False
+            raise RuntimeError("a bug after the datagram was queued")
+    r6.send_to = send_then_raise
+    send6(net.a, GB)
+    net.run(2)
+    del r6.send_to
+    assert net.r.stats.exceptions == 1 and logs
+    assert net.r.pool.nfree == net.r.pool.count - 1       # the cache still holds it
+    net.run(50)
+    assert net.icmp6_to(net.seen2, MAC_B, wi.ECHO_REQUEST)   # sent once resolved
+    assert net.a.icmp6.stats.rx_echo_reply == 1
+    assert net.r.stats.exceptions == 1
+    for s in net.stacks:
+        assert s.pool.full()
