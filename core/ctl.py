@@ -347,7 +347,78 @@ class Server:
         self.stack.set_address(i, a, p, gw)
         return self.op_addr({})
 
+    def _routes6(self):
+        """IPv6's table (family 6), as op_route's rows; proto ra: a Router Advertisement's,
+        whose RFC 4191 preference is the metric (high 0, medium 1, low 2)."""
+        rt = self.stack.routes6
+        if rt is None:
+            raise CtlError("route: IPv6 is off (config IPV6)")
+        from ustack.core import addr6
+        return [{"dst": addr6.ntop(rt.net[k]), "prefix": rt.prefix[k],
+                 "via": addr6.ntop(rt.gw[k]) if rt.gw[k] else None,
+                 "dev": rt.iface[k].name if rt.iface[k] else None,
+                 "metric": rt.metric[k], "proto": rt.source[k], "src": None}
+                for k in range(rt.count)]
+
+    def _route6_change(self, req, add):
+        """route.add / route.del of an IPv6 destination (its text has a colon): a gateway
+        that is link-local needs dev (RFC 4007: its zone); a connected route is not
+        replaced."""
+        from ustack.core import addr6
+        rt = self.stack.routes6
+        if rt is None:
+            raise CtlError("%s: IPv6 is off (config IPV6)" % req.get("op"))
+        v = _arg(req, "dst")
+        try:
+            net, p = addr6.parse_cidr(v if "/" in v else v + "/128")
+        except (ValueError, OSError):
+            raise CtlError("%s: dst %r is not an IPv6 prefix like 2001:db8::/48"
+                           % (req.get("op"), v))
+        masked = bytearray(net)
+        for k in range(16):
+            bits = p - 8 * k
+            masked[k] &= 0xFF if bits >= 8 else (0 if bits <= 0 else (0xFF << (8 - bits)) & 0xFF)
+        if bytes(masked) != bytes(net):
+            raise CtlError("%s: dst %s has host bits set (Invalid prefix for given prefix "
+                           "length): the network is %s/%d"
+                           % (req.get("op"), v, addr6.ntop(masked), p))
+        r = rt.find(net, p)
+        if not add:
+            if r < 0 or not rt.remove(net, p):
+                raise CtlError("route.del: no route to %s/%d" % (addr6.ntop(net), p))
+            return self._routes6()
+        if r >= 0 and rt.source[r] == "connected":
+            raise CtlError("route.add: %s/%d is %s's connected route"
+                           % (addr6.ntop(net), p, rt.iface[r].name))
+        i = self._iface(req, False)
+        gw = _arg(req, "via", str, False)
+        metric = _arg(req, "metric", int, False) or 0
+        if gw is not None:
+            try:
+                gw = addr6.pton(gw)
+            except (ValueError, OSError):
+                raise CtlError("route.add: via %r is not an IPv6 address" % (gw,))
+            if addr6.is_link_local(gw, 0):
+                if i is None:
+                    raise CtlError("route.add: via %s is link-local: name the interface "
+                                   "('dev')" % addr6.ntop(gw))
+            else:
+                g = rt.lookup(gw, 0)
+                if g < 0 or rt.gw[g] is not None:
+                    raise CtlError("route.add: gateway %s is not on a connected network"
+                                   % addr6.ntop(gw))
+                if i is None:
+                    i = rt.iface[g]
+        if i is None:
+            raise CtlError("route.add: a route needs 'via' (a gateway) or 'dev'")
+        if r < 0 and rt.count >= rt.size:
+            raise CtlError("route.add: the IPv6 routing table is full (config ROUTE_ENTRIES)")
+        rt.add(net, p, gw, i, metric)
+        return self._routes6()
+
     def op_route(self, req):
+        if req.get("family") == 6:
+            return self._routes6()
         rt = self.stack.routes
         out = []
         for k in range(rt.count):
@@ -359,20 +430,12 @@ class Server:
         return out
 
     def op_route6(self, req):
-        """IPv6's routing table in `route`'s rows (proto: connected, static, ra, rip)."""
-        rt = self.stack.routes6
-        if rt is None:
-            raise CtlError("route6: IPv6 is off (config IPV6)")
-        from ustack.core import addr6
-        out = []
-        for k in range(rt.count):
-            out.append({"dst": addr6.ntop(rt.net[k]), "prefix": rt.prefix[k],
-                        "via": addr6.ntop(rt.gw[k]) if rt.gw[k] else None,
-                        "dev": rt.iface[k].name if rt.iface[k] else None,
-                        "metric": rt.metric[k], "proto": rt.source[k], "src": None})
-        return out
+        """IPv6's routing table: `route` with family 6 (the op RIPng's tests first used)."""
+        return self._routes6()
 
     def op_route_add(self, req):
+        if ":" in str(req.get("dst")):
+            return self._route6_change(req, True)
         net, p = _cidr(req, "dst", 32, True)
         gw = _addr(req, "via", False)
         i = self._iface(req, False)
@@ -396,6 +459,8 @@ class Server:
         return self.op_route({})
 
     def op_route_del(self, req):
+        if ":" in str(req.get("dst")):
+            return self._route6_change(req, False)
         net, p = _cidr(req, "dst", 32, True)
         if not self.stack.routes.remove(net, p):
             raise CtlError("route.del: no route to %s/%d" % (ip4.ntoa(net), p))

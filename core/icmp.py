@@ -4,7 +4,8 @@ Echo requests are answered in place: the received frame becomes the reply (addre
 type changed, checksum updated incrementally per RFC 1624) and goes straight back out.
 Errors we send are rate-limited by a token bucket (RFC 1812 4.3.2.8) and never sent about
 ICMP errors, broadcasts, non-initial fragments or odd sources (RFC 1122 3.2.2).
-Errors we receive are handed to the transport that owns the quoted datagram.
+Errors we receive are handed to the transport that owns the quoted datagram. A forwarding
+stack sends host Redirects (RFC 1812 5.2.7.2) within the same token bucket.
 """
 from ustack.core.checksum import csum, update16
 from ustack.core.stats import Counters
@@ -22,12 +23,14 @@ ICMP_COUNTERS = (
     "rx_dest_unreach", "rx_time_exceeded", "rx_other", "rx_errors_bad_quote",
     "tx_echo_replies", "tx_echo_requests", "tx_errors", "tx_rate_limited", "tx_suppressed",
     "tx_no_buffer", "echo_bcast_ignored", "rx_redirects_ignored", "rx_errors_not_ours",
-    "rx_errors_to_bcast", "rx_frag_needed", "rx_frag_needed_no_mtu",
+    "rx_errors_to_bcast", "rx_frag_needed", "rx_frag_needed_no_mtu", "tx_redirects",
 )
 
 ERR_QUOTE = 28  # quoted bytes beyond the header: RFC 792 asks for header + 64 bits; we send more
 NET_ADMIN_PROHIBITED = 9   # RFC 1122 3.2.2.1: communication with the network prohibited
 HOST_ADMIN_PROHIBITED = 10  # ... with the host prohibited (13, RFC 1812: by filtering)
+REDIRECT_HOST = 1          # RFC 792: redirect datagrams for the host (RFC 1812 5.2.7.2: the
+                           # only code a router sends; network redirects are not)
 
 
 def kind_of(t, code):
@@ -361,8 +364,16 @@ class ICMP:
             code = 0
         self.error(iface, pb, off, t, code, arg)
 
-    def error(self, iface, pb, off, t, code, mtu):
-        """Send an ICMP error about the datagram at pb.buf[off] (pb is not consumed)."""
+    def redirect(self, iface, pb, off, gw):
+        """RFC 1812 5.2.7.2 / RFC 792: the source of the datagram at pb.buf[off], on iface's
+        network, is told that gw (4 bytes) is the better first hop for its destination: a
+        host redirect from the address it sent to, rate-limited with the errors, counted
+        (tx_redirects). pb is not consumed; the datagram is still forwarded."""
+        self.error(iface, pb, off, w.REDIRECT, REDIRECT_HOST, 0, gw)
+
+    def error(self, iface, pb, off, t, code, mtu, gw=None):
+        """Send an ICMP error about the datagram at pb.buf[off] (pb is not consumed); gw: a
+        Redirect's gateway (4 bytes)."""
         st = self.stats
         stack = self.stack
         b = pb.buf
@@ -410,9 +421,14 @@ class ICMP:
             ob[o + 4] = mtu & 0xFF  # RFC 792: the pointer to the bad octet, not an MTU
             ob[o + 6] = 0
             ob[o + 7] = 0
+        elif gw is not None:
+            copy(ob, o + 4, gw, 0, 4)   # RFC 792: the Gateway Internet Address
         ob[o + 8:o + 8 + q] = b[off:off + q]
         out.n = 8 + q
-        st.tx_errors += 1
+        if gw is not None:
+            st.tx_redirects += 1
+        else:
+            st.tx_errors += 1
         # over "lo", from the address the datagram was sent to (route_out picks it)
         src = iface.ip if iface.ip[0] and iface.loop is None else None
         stack.ipv4.output(out, ip4.PROTO_ICMP, src, bytes(b[off + 12:off + 16]), csum_off=2)

@@ -8,7 +8,10 @@ address makes it a duplicate (RFC 4862 5.4.3, 5.4.4). Errors are sent by kind (c
 errors.py), only when RFC 4443 2.4 (e) allows (wire/icmp6.may_send_error) and within a
 token bucket (2.4 (f)): ERR_BURST errors at once, one more every ERR_INTERVAL_MS.
 MLD Queries go to the interface's core/mld.py, Router Advertisements to its core/slaac.py
-(addresses, on-link prefixes, the default router); Redirects are counted and ignored.
+(addresses, on-link prefixes, the default router, RFC 4191 routes) unless the stack
+forwards; Redirects received are counted and ignored. A forwarding stack sends errors about
+datagrams in transit (forward_error) and Redirects (send_redirect, RFC 4861 8.2) within the
+error token bucket.
 """
 from ustack.core.compat import const
 from ustack.core.checksum import csum
@@ -18,6 +21,8 @@ from ustack.core.wire import ipv6 as w
 from ustack.core import addr6
 from ustack.core.net import errors as ek
 from ustack.core.icmp import Pinger
+from ustack.core.wire.fields import copy
+from ustack.core.nd import REACHABLE
 
 ICMP6_COUNTERS = wi.ND_DROPS + (
     "rx_packets", "rx_too_short", "rx_bad_csum", "rx_echo_request", "rx_echo_reply",
@@ -26,6 +31,7 @@ ICMP6_COUNTERS = wi.ND_DROPS + (
     "rx_packet_too_big", "rx_error_not_ours",
     "tx_ns", "tx_na", "tx_rs", "tx_echo_request", "tx_errors",
     "tx_error_not_allowed", "tx_error_rate_limited", "tx_no_buffer", "tx_no_source",
+    "tx_redirects", "rx_ra_forwarding",
 )
 
 ERR_BURST = const(10)          # RFC 4443 2.4 (f): errors sent back to back at most
@@ -125,6 +131,10 @@ class ICMPv6:
             else:
                 st.rx_na += 1
                 self._na(b, m)
+        elif t == wi.ROUTER_ADVERT and stack.ipv4.forward:
+            # a router is no host: RFC 4861 6.3.4 (addresses, default routers, routes,
+            # parameters from RAs) is the host's part; 6.2.7 only lets routers compare notes
+            st.rx_ra_forwarding += 1
         elif t == wi.ROUTER_ADVERT and m.iface.slaac is not None:
             why = wi.nd_check(b, m.hdr, o, n)
             if why is not None:
@@ -269,6 +279,8 @@ class ICMPv6:
                 iface.nd.learn(b, m.src, b, p + 2, self.stack.now)
             addr6.copy16(self.peer, 0, b, m.src)
             flags = wi.NA_FLAG_SOLICITED | wi.NA_FLAG_OVERRIDE
+        if self.stack.ipv4.forward:
+            flags |= wi.NA_FLAG_ROUTER   # RFC 4861 7.2.4: a router says so
         self.send_na(iface, v6.addrs[k], self.peer, flags)
 
     def _na(self, b, m):
@@ -374,6 +386,84 @@ class ICMPv6:
         self._send_error(iface, pb.buf, h, end if end < n else n, wi.PARAM_PROBLEM, code, ptr,
                          -1, -1)
 
+    def forward_error(self, iface, pb, h, n, typ, code, param):
+        """An error (RFC 4443 3.1-3.3) about the datagram at pb.buf[h:h+n] we were to
+        forward (iface: where it arrived, None once it left its frame). Its upper layer is
+        found by the header walk, so no error answers an error (2.4 (e.1)). pb is not
+        consumed."""
+        b = pb.buf
+        res = self.v6.res
+        upper = -1
+        uoff = -1
+        if w.walk(b, h, n, False, res) is None:
+            f = res[w.R_FRAG]
+            if (f < 0 or ((b[f + w.FRAG_OFF] << 8) | b[f + w.FRAG_OFF + 1]) & 0xFFF8 == 0) \
+                    and res[w.R_OFF] < h + n:
+                upper = res[w.R_PROTO]
+                uoff = res[w.R_OFF]
+        self._send_error(iface, b, h, n, typ, code, param, upper, uoff)
+
+    def send_redirect(self, iface, pb, h, n, target):
+        """RFC 4861 8.2/4.5: tell the source of the datagram at pb.buf[h:h+n] (a neighbour
+        on iface) that target is the better first hop to its destination: from our
+        link-local address, hop limit 255, with the target's link-layer address when the
+        neighbour cache has it and as much of the datagram as keeps the Redirect within
+        1280 bytes. Rate-limited with the errors (RFC 4861 8.2: a router MUST limit them).
+        pb is not consumed."""
+        st = self.stats
+        v6 = self.v6
+        b = pb.buf
+        k = 0
+        while k < v6.count:
+            if v6.ifaces[k] is iface and addr6.is_link_local(v6.addrs[k], 0) and \
+                    not v6.flags[k] & (addr6.ADDR_TENTATIVE | addr6.ADDR_DUPLICATE):
+                break
+            k += 1
+        if k == v6.count:
+            st.tx_no_source += 1
+            return
+        if not self._allow():
+            st.tx_error_rate_limited += 1
+            return
+        out = v6.alloc_tx()
+        if out is None:
+            st.tx_no_buffer += 1
+            return
+        ob = out.buf
+        o = out.off
+        ob[o] = wi.REDIRECT
+        ob[o + 1] = 0
+        ob[o + 2] = 0
+        ob[o + 3] = 0
+        wi.put32(ob, o + 4, 0)
+        addr6.copy16(ob, o + wi.ND_TARGET, target, 0)
+        addr6.copy16(ob, o + wi.REDIRECT_DEST, b, h + w.DST)
+        p = o + wi.REDIRECT_LEN
+        nd = iface.nd
+        i = nd.find(target, 0) if nd is not None else -1
+        if i >= 0 and nd.state[i] >= REACHABLE:   # REACHABLE or later: its address is known
+            p += wi.write_lla_option(ob, p, wi.OPT_TLLA, nd.ll[i])
+        # the Redirected Header option (4.6.3): 8 bytes, then the datagram cut to a multiple
+        # of 8 that keeps the Redirect within the minimum MTU
+        q = wi.ERR_MAX_LEN - w.HDR_LEN - (p - o) - 8
+        if q > out.size - p - 8:
+            q = out.size - p - 8
+        if q > n:
+            q = n
+        q &= ~7
+        ob[p] = wi.OPT_REDIRECTED_HDR
+        ob[p + 1] = (q >> 3) + 1
+        j = 2
+        while j < 8:
+            ob[p + j] = 0
+            j += 1
+        copy(ob, p + 8, b, h, q)
+        p += 8 + q
+        out.n = p - o
+        addr6.copy16(self.peer, 0, b, h + w.SRC)
+        st.tx_redirects += 1
+        v6.output(out, w.NH_ICMPV6, v6.addrs[k], self.peer, wi.CSUM, wi.ND_HOP_LIMIT, 0, iface)
+
     def _send_error(self, iface, b, h, ilen, typ, code, param, upper, uoff):
         st = self.stats
         l2m = iface is not None and iface.hlen and (b[0] & 1)
@@ -397,4 +487,8 @@ class ICMPv6:
             addr6.copy16(self.local, 0, b, h + w.DST)   # from the address it was sent to
             src = self.local
         st.tx_errors += 1
+        # to a link-scope address by the link it came from; any other the way routes say
+        # (a router's error goes back by the source's route)
+        if not addr6.is_link_local(self.peer, 0):
+            iface = None
         v6.output(pb, w.NH_ICMPV6, src, self.peer, wi.CSUM, 0, 0, iface)

@@ -14,7 +14,8 @@ from ustack.core.wire import ipv4 as w
 from ustack.core.wire import icmp4
 from ustack.core.reass import Reassembly
 from ustack.core.wire.fields import copy
-from ustack.core.net.ip import AF_INET, ALEN4, fill_csum, partial_csum, complete_csum, scratch
+from ustack.core.net.ip import AF_INET, ALEN4, fill_csum, partial_csum, complete_csum, scratch, \
+    addr_eq
 from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
 from ustack.core.iface import CAP_CSUM_TX, CAP_TSO4
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
@@ -27,6 +28,7 @@ IP_COUNTERS = (
     "tx_packets", "tx_no_route", "tx_no_buffer", "tx_fragments", "tx_frag_needed", "tx_too_big",
     "fwd_packets", "fwd_ttl_exceeded", "fwd_no_route", "fwd_disabled", "fwd_directed_bcast",
     "fwd_martian", "fwd_source_route", "fwd_filtered", "rx_filtered", "tx_filtered",
+    "fwd_link_local",
 )
 
 L2_RESERVE = const(14)  # Ethernet header room reserved in front of every TX datagram
@@ -53,6 +55,7 @@ class IPv4:
         self.reass = Reassembly(stack, stack.config)
         self.big = None
         self.meta = stack.ip.meta
+        self.fwd_nh = bytearray(ALEN4)  # a forwarded datagram's next hop while a Redirect goes
 
     # ---- input ----------------------------------------------------------------------------
     def input(self, iface, pb, off, n):
@@ -271,6 +274,12 @@ class IPv4:
             st.fwd_martian += 1
             stack.free(pb)
             return
+        if (b[off + 12] == 169 and b[off + 13] == 254) or (d0 == 169 and b[off + 17] == 254):
+            # RFC 3927 7: a link-local source or destination is never forwarded (as IPv6's
+            # fe80::/10, core/ipv6.py forward)
+            st.fwd_link_local += 1
+            stack.free(pb)
+            return
         if b[off + 8] <= 1:
             st.fwd_ttl_exceeded += 1
             stack.icmp.error(iface, pb, off, icmp4.TIME_EXCEEDED, 0, 0)
@@ -299,6 +308,16 @@ class IPv4:
             st.fwd_filtered += 1
             stack.free(pb)
             return
+        nh = stack.routes.nexthop
+        if out is iface and iface.ip[0] and self._on_link(iface, b, off + 12) and \
+                self._on_link(iface, nh, 0) and not addr_eq(b, off + 12, nh, ALEN4):
+            # RFC 1812 5.2.7.2: back out of the link it came from, between neighbours on
+            # that network: the source learns of the better first hop (a Redirect, RFC 792;
+            # core/icmp.py rate-limits and counts it) and the datagram goes on all the same.
+            # (Source-routed datagrams, which must not be redirected, were dropped above.)
+            copy(self.fwd_nh, 0, nh, 0, ALEN4)   # the redirect's own output routes again
+            nh = self.fwd_nh
+            stack.icmp.redirect(iface, pb, off, nh)
         # TTL is the high byte of the 16-bit word at offset 8; the header checksum follows
         # that word's change incrementally (RFC 1624, RFC 1812 5.3.1)
         ttl = b[off + 8]
@@ -308,7 +327,6 @@ class IPv4:
         b[off + 10] = c >> 8
         b[off + 11] = c & 0xFF
         st.fwd_packets += 1
-        nh = stack.routes.nexthop
         pb.off = off
         pb.n = tot
         # the datagram moves behind the outgoing link header below: it must fit the buffer
@@ -329,6 +347,15 @@ class IPv4:
             copy(pb.buf, out.hlen, pb.buf, off, tot)   # a move (memmove), no slice load
             pb.off = out.hlen
         out.output(pb, nh)
+
+    @staticmethod
+    def _on_link(iface, b, o):
+        """Is the address at b[o] on iface's network (RFC 1812 5.2.7.2's "same logical
+        (sub)network")?"""
+        m = iface.mask
+        n = iface.net
+        return (b[o] & m[0]) == n[0] and (b[o + 1] & m[1]) == n[1] and \
+            (b[o + 2] & m[2]) == n[2] and (b[o + 3] & m[3]) == n[3]
 
     def _source_routed(self, b, off, ihl):
         """Does the option list carry a loose or strict source route (RFC 791 3.1)?"""

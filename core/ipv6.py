@@ -16,6 +16,13 @@ Output selects a source (RFC 6724 5), routes, prepends the 40-byte header, fills
 transport checksum and resolves the next hop through the interface's NeighbourCache, whose
 callbacks send the solicitation, the waiting packet, or drop it.
 
+With forwarding on (config IP_FORWARD, `--forward`, shared with IPv4) a unicast datagram
+for another node goes to forward(): hop limit, route, the forward filter hook, ICMPv6
+errors (RFC 4443 3) and Redirects to on-link sources (RFC 4861 8.2); a forwarding stack
+takes no Router Advertisements. Routes from RAs (on-link prefixes, the default router,
+RFC 4191 Route Information) go into the table as proto ra (_ra_route: never over another
+source's route, bounded and counted).
+
 Fragments (RFC 8200 4.5) go to core/reass6.py; the whole datagram it returns is walked
 again and delivered like any other. Only the source fragments in IPv6: a datagram larger
 than the path MTU (the link's, or less as Packet Too Big taught core/net/pmtu.py, RFC
@@ -36,11 +43,13 @@ from ustack.core import slaac as sa
 from ustack.core.slaac import Slaac
 from ustack.core.reass6 import Reassembly6
 from ustack.core.wire.fields import copy
-from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum, partial_csum, scratch
+from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum, partial_csum, complete_csum, \
+    scratch
 from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
 from ustack.core.iface import CAP_CSUM_TX, CAP_TSO6
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
 from ustack.core.route import SRC_CONNECTED, SRC_RA
+from ustack.core.wire import icmp6 as wi
 
 IP6_COUNTERS = w.WALK_DROPS + (
     "rx_packets", "rx_delivered", "rx_bad_src", "rx_not_for_us", "rx_tentative",
@@ -50,6 +59,10 @@ IP6_COUNTERS = w.WALK_DROPS + (
     "tx_fragmented", "tx_fragments", "tx_frag_no_buffer",
     "nd_unreachable", "nd_discarded", "addr_table_full", "addr_duplicate",
     "rx_filtered", "tx_filtered",
+    # forwarding (config IP_FORWARD, RFC 8200 3, RFC 4443 3)
+    "fwd_packets", "fwd_hop_limit", "fwd_no_route", "fwd_too_big", "fwd_beyond_scope",
+    "fwd_bad_src", "fwd_martian", "fwd_multicast", "fwd_link_mcast", "fwd_filtered",
+    "fwd_addr_unreach",
 )
 
 L2_RESERVE = const(14)   # Ethernet header room in front of every datagram we send
@@ -79,6 +92,7 @@ class IPv6:
         self.dad_iface = [None] * self.dad.size
         self.reass = Reassembly6(stack, cfg)
         self.big = None                 # the scratch buffer of a datagram to fragment
+        self.fwd_nh = bytearray(ALEN6)  # the next hop of the datagram being forwarded
 
     # ---- addresses ------------------------------------------------------------------------
     def attach(self, iface):
@@ -105,10 +119,13 @@ class IPv6:
         self.add_address(iface, addr6.link_local_from_mac(iface.mac), 64)
         # RFC 4861 6.3.7: solicit routers after a random delay up to
         # MAX_RTR_SOLICITATION_DELAY, rather than wait up to MaxRtrAdvInterval for an RA
+        # (a router solicits nobody: RFC 4861 6.3.7 is the host's part, see forward())
         now = self.stack.now
-        t = sl.start_solicit(now, self.stack.random16() % (sa.MAX_RTR_SOLICITATION_DELAY_MS + 1))
-        if t >= 0:
-            self.stack.timer_at(t or 1)
+        if not self.stack.ipv4.forward:
+            t = sl.start_solicit(now, self.stack.random16() %
+                                 (sa.MAX_RTR_SOLICITATION_DELAY_MS + 1))
+            if t >= 0:
+                self.stack.timer_at(t or 1)
 
     def add_address(self, iface, a, plen):
         """a (16 bytes) with its prefix length joins iface, tentative until DAD ends; its
@@ -170,7 +187,7 @@ class IPv6:
         elif kind == sa.EV_ADDR_REMOVED:
             self.remove_address(s.addr[i], 0)
         elif kind == sa.EV_ONLINK_NEW:
-            rt.add(s.prefix[i], s.plen[i], None, iface, 0, SRC_RA)
+            self._ra_route(s, s.prefix[i], s.plen[i], None, 0)
         elif kind == sa.EV_ONLINK_REMOVED:
             # the RA's on-link lifetime ended; an address configured in that prefix keeps
             # its connected route (RFC 4861 6.3.4 speaks for the RA's information only)
@@ -180,20 +197,48 @@ class IPv6:
             # RFC 4861 6.3.6: the router in use stays while it is there; a new one becomes
             # the default route only when there is none (so a rogue RA cannot take over)
             if self._default_gw(rt) is None:
-                rt.add(addr6.ANY, 0, s.router[i], iface, 0, SRC_RA)
+                self._ra_route(s, addr6.ANY, 0, s.router[i], 0)
         elif kind == sa.EV_ROUTER_REMOVED:
             gw = self._default_gw(rt)
             if gw is not None and addr6.eq16(gw, 0, s.router[i], 0):
                 rt.remove(addr6.ANY, 0)
                 k = s.default_router()     # 6.3.6: the next router of the list takes over
                 if k >= 0:
-                    rt.add(addr6.ANY, 0, s.router[k], iface)
+                    self._ra_route(s, addr6.ANY, 0, s.router[k], 0)
+        elif kind == sa.EV_ROUTE_NEW:
+            # RFC 4191 3.1: a more-specific route through the advertising router; its
+            # preference (2.1) is the metric among routes to the same prefix: high 0,
+            # medium 1, low 2
+            self._ra_route(s, s.route[i], s.route_plen[i], s.route_via[i], 1 - s.route_prf[i])
+        elif kind == sa.EV_ROUTE_REMOVED:
+            r = rt.find(s.route[i], s.route_plen[i])
+            if r >= 0 and rt.source[r] == SRC_RA and rt.gw[r] is not None and \
+                    addr6.eq16(rt.gw[r], 0, s.route_via[i], 0):
+                rt.remove(s.route[i], s.route_plen[i])   # lifetime 0 or over (RFC 4191 3.1)
         elif kind == sa.EV_MTU:
             iface.mtu6 = s.mtu      # RFC 4861 6.3.4: checked against the link's by Slaac
         elif kind == sa.EV_PARAMS:
             if s.hop_limit:
                 self.hop_limit = s.hop_limit
             iface.nd.set_params(s.reachable_ms, s.retrans_ms)
+
+    def _ra_route(self, s, net, plen, gw, metric):
+        """A route an RA teaches (on-link prefix, default or RFC 4191 route): never in place
+        of a route from elsewhere (connected, static, RIP: routes_shadowed) nor of another
+        router's with a better preference; a full table keeps what it has (the route
+        table's bound, route_table_full). True when the route is in."""
+        rt = self.stack.routes6
+        r = rt.find(net, plen)
+        if r >= 0 and (rt.source[r] != SRC_RA or (
+                rt.metric[r] < metric and rt.gw[r] is not None and gw is not None and
+                not addr6.eq16(rt.gw[r], 0, gw, 0))):
+            s.stats.routes_shadowed += 1
+            return False
+        if r < 0 and rt.count >= rt.size:
+            s.stats.route_table_full += 1
+            return False
+        rt.add(net, plen, gw, s.iface, metric, SRC_RA)
+        return True
 
     def _holds_prefix(self, iface, p, plen):
         """Has iface an address configured with prefix p/plen (its connected route)?"""
@@ -311,7 +356,13 @@ class IPv6:
         # RFC 4861 7.2.2: resolution failed; the waiting packet is dropped
         self.stats.nd_unreachable += 1
         if pb is not None:
-            if self.host_unreachable(pb.buf, pb.off):
+            if self.find(pb.buf, pb.off + w.SRC) < 0:
+                # a datagram we were forwarding: its source hears Address Unreachable
+                # (RFC 4443 3.1 code 3)
+                self.stats.fwd_addr_unreach += 1
+                self.stack.icmp6.forward_error(None, pb, pb.off, pb.n, wi.DEST_UNREACH,
+                                               wi.ADDR_UNREACH, 0)
+            elif self.host_unreachable(pb.buf, pb.off):
                 cache.stats.host_unreach += 1
             self.stack.free(pb)
 
@@ -396,6 +447,10 @@ class IPv6:
         ofl = pb.offload  # for delivery here only (see core/ipv4.py)
         pb.offload = 0
         mcast = n >= w.HDR_LEN and b[off + w.DST] == 0xFF
+        if not mcast and not whole and n >= w.HDR_LEN and (b[off] >> 4) == 6 and \
+                stack.ipv4.forward and self.find(b, off + w.DST) < 0:
+            self.forward(iface, pb, off, n, ofl)   # for another node: a router's
+            return
         res = self.res
         why = w.walk(b, off, n, mcast, res)
         if why is not None:
@@ -413,7 +468,10 @@ class IPv6:
         bcast = False
         if mcast:
             if not self.is_our_group(iface, b, d):
-                st.rx_not_for_us += 1
+                if stack.ipv4.forward and (b[d + 1] & 0x0F) > 2:
+                    st.fwd_multicast += 1   # beyond link scope: no multicast routing here
+                else:
+                    st.rx_not_for_us += 1
                 stack.free(pb)
                 return
             bcast = True
@@ -478,6 +536,106 @@ class IPv6:
             if not bcast:
                 stack.ip.error(pb, m, ERR_PROTO_UNREACH, res[w.R_NH_PTR])
             stack.free(pb)
+
+    # ---- forwarding -----------------------------------------------------------------------
+    def forward(self, iface, pb, off, n, ofl):
+        """A unicast datagram for another node arrived on iface with forwarding on (config
+        IP_FORWARD, as IPv4's, RFC 8200 3): the hop limit goes down by one and the datagram
+        leaves by its route, unless an ICMPv6 error says why not (RFC 4443 3). IPv6 routers
+        never fragment (RFC 8200 5): a datagram over the egress link's MTU gets Packet Too
+        Big. Extension headers are not examined on the way (RFC 8200 4: only the
+        destination processes them). A router takes no Router Advertisements (core/icmp6.py)
+        and solicits none. Takes pb."""
+        st = self.stats
+        stack = self.stack
+        b = pb.buf
+        tot = w.HDR_LEN + ((b[off + 4] << 8) | b[off + 5])
+        if tot > n:
+            st.rx_truncated += 1
+            stack.free(pb)
+            return
+        s = off + w.SRC
+        d = off + w.DST
+        if b[s] == 0xFF or addr6.is_unspecified(b, s) or addr6.is_loopback(b, s):
+            # RFC 4291 2.5.2, 2.5.3, 2.7: never the source of a datagram on a link
+            st.fwd_bad_src += 1
+            stack.free(pb)
+            return
+        if addr6.is_unspecified(b, d) or addr6.is_loopback(b, d):
+            st.fwd_martian += 1     # RFC 4291 2.5.2/2.5.3: never forwarded
+            stack.free(pb)
+            return
+        if iface.hlen and pb.index >= 0 and off >= iface.hlen and (b[0] & 1):
+            # a unicast datagram in a link-layer multicast frame is not forwarded (as IPv4,
+            # RFC 1812 5.3.4), nor answered (RFC 4443 2.4 (e.3))
+            st.fwd_link_mcast += 1
+            stack.free(pb)
+            return
+        icmp6 = stack.icmp6
+        if addr6.is_link_local(b, s) or addr6.is_link_local(b, d):
+            # RFC 4291 2.5.6: link-local addresses never leave their link; RFC 4443 3.1
+            # code 2: the destination is beyond the scope of the source
+            st.fwd_beyond_scope += 1
+            icmp6.forward_error(iface, pb, off, tot, wi.DEST_UNREACH, wi.BEYOND_SCOPE, 0)
+            stack.free(pb)
+            return
+        if b[off + w.HOP_LIMIT] <= 1:
+            st.fwd_hop_limit += 1   # RFC 8200 3, RFC 4443 3.3 code 0
+            icmp6.forward_error(iface, pb, off, tot, wi.TIME_EXCEEDED, wi.HOP_LIMIT_EXCEEDED,
+                                0)
+            stack.free(pb)
+            return
+        rt = stack.routes6
+        r = rt.lookup(b, d)
+        if r < 0 or rt.iface[r].nd is None:
+            st.fwd_no_route += 1    # RFC 4443 3.1 code 0
+            icmp6.forward_error(iface, pb, off, tot, wi.DEST_UNREACH, wi.NO_ROUTE, 0)
+            stack.free(pb)
+            return
+        out = rt.iface[r]
+        nh = self.fwd_nh
+        addr6.copy16(nh, 0, rt.nexthop, 0)
+        if stack.filter is not None and not stack.filter(iface, out, b, off, tot):
+            st.fwd_filtered += 1    # core/filter.py counted why
+            stack.free(pb)
+            return
+        if tot > out.mtu6:
+            st.fwd_too_big += 1     # RFC 8200 5, RFC 4443 3.2: the egress link's MTU
+            icmp6.forward_error(iface, pb, off, tot, wi.PACKET_TOO_BIG, 0, out.mtu6)
+            stack.free(pb)
+            return
+        if out is iface:
+            self._redirect(iface, pb, off, tot, nh)
+        if ofl & OFL_PARTIAL:
+            # a local sender's partial checksum (see core/ipv4.py): whole before it goes on
+            res = self.res
+            if w.walk(b, off, n, False, res) is None and res[w.R_FRAG] < 0:
+                p = res[w.R_PROTO]
+                complete_csum(b, res[w.R_OFF], off + tot - res[w.R_OFF], csum(b, s, 32, p), p)
+        b[off + w.HOP_LIMIT] -= 1
+        st.fwd_packets += 1
+        if off < eth.HDR_LEN:
+            copy(b, eth.HDR_LEN, b, off, tot)   # room for the outgoing link header
+            off = eth.HDR_LEN
+        pb.off = off
+        pb.n = tot
+        self.send_to(out, pb, nh)
+
+    def _redirect(self, iface, pb, off, tot, nh):
+        """RFC 4861 8.2: the datagram at pb.buf[off] leaves by the link it came from. When
+        its source is a neighbour there (on-link by a connected route) and the better first
+        hop nh is a router's link-local address or the destination itself (on-link), that
+        source hears of it in a Redirect (core/icmp6.py: rate-limited, counted); the
+        datagram is forwarded all the same."""
+        b = pb.buf
+        d = off + w.DST
+        if not addr6.is_link_local(nh, 0) and not addr6.eq16(nh, 0, b, d):
+            return   # a target by its global address: a host would not take it (8.1)
+        rt = self.stack.routes6
+        r = rt.lookup(b, off + w.SRC)
+        if r < 0 or rt.gw[r] is not None or rt.iface[r] is not iface:
+            return   # the source is no neighbour on this link
+        self.stack.icmp6.send_redirect(iface, pb, off, tot, nh)
 
     # ---- output ---------------------------------------------------------------------------
     def route_out(self, b, o):

@@ -62,7 +62,7 @@ SLAAC_COUNTERS = (
     "prefix_bad_length", "prefix_table_full", "router_table_full", "addr_formed",
     "addr_deprecated", "addr_removed", "two_hour_rule", "routers_added", "routers_removed",
     "dns_learned", "dns_expired", "route_bad_option", "route_table_full", "routes_added",
-    "routes_removed", "rs_sent",
+    "routes_removed", "rs_sent", "routes_shadowed",
 )
 
 

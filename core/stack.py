@@ -654,7 +654,8 @@ class Stack:
 
     def _held(self):
         """Every buffer an owner keeps between polls: the receive queues of sockets (UDP,
-        raw: chains through pb.next) and the packets ARP holds for resolution. An owner that
+        raw: chains through pb.next) and the packets ARP and the IPv6 neighbour caches hold
+        for resolution. An owner that
         keeps buffers must be listed here, or a handler's exception would reclaim them."""
         held = []
         limit = self.pool.count + len(self.ipv4.reass.slots)  # a broken chain cannot loop
@@ -675,6 +676,10 @@ class Stack:
                         held.append(pb)
                         pb = pb.next
                         k += 1
+            if i.nd is not None:
+                for pb in i.nd.pending:   # IPv6's: one datagram per unresolved neighbour
+                    if pb is not None:
+                        held.append(pb)
         if self.loop is not None:
             self.loop.loop.held(held)
         return held

@@ -404,8 +404,10 @@ def build_parser():
                            "[,ip6=ADDR/PREFIX]; with --forward the stack routes between its "
                            "links")
     link.add_argument("--forward", action="store_true",
-                      help="forward IPv4 between the links (a router, RFC 1812: TTL, ICMP "
-                           "errors, fragmentation); the same as --config IP_FORWARD=1")
+                      help="forward IPv4 and IPv6 between the links (a router, RFC 1812: "
+                           "TTL, ICMP errors, fragmentation; RFC 8200/4443: hop limit, ICMPv6 "
+                           "errors, Packet Too Big; Redirects to on-link sources; no RAs "
+                           "taken); the same as --config IP_FORWARD=1")
     link.add_argument("--rip", action="store_true",
                       help="speak RIPv2 (RFC 2453) on the links: learn routes from the routers "
                            "there (`ustack route` shows them as proto rip) and announce the "

@@ -129,10 +129,11 @@ def fmt_route(rows):
             ("" if proto == "static" else " proto " + proto)
         if r["via"]:
             s = "%s via %s dev %s%s" % (dst, r["via"], r["dev"], pw)
+        elif r.get("src"):
+            s = "%s dev %s%s scope link src %s" % (dst, r["dev"], pw, r["src"])
         else:
-            s = "%s dev %s%s" % (dst, r["dev"], pw)
-            if r.get("src"):
-                s += " scope link src %s" % r["src"]
+            s = "%s dev %s%s" % (dst, r["dev"], pw)   # IPv6: the source is chosen per
+            # destination (RFC 6724)
         if r["metric"]:
             s += " metric %d" % r["metric"]
         out.append(s)
@@ -223,8 +224,9 @@ def add_parsers(sub):
              "one to an interface without, replace changes it)",
              "replace 192.0.2.5/24 dev eth0"),
             ("route", "show, add or delete routes",
-             "ustack route [show] | ustack route add|replace DST [via GW] [dev DEV] "
-             "[metric N] | ustack route del DST (DST: ADDR/PREFIX, ADDR or default)",
+             "ustack route [-6] [show] | ustack route add|replace DST [via GW] [dev DEV] "
+             "[metric N] | ustack route del DST (DST: ADDR/PREFIX, ADDR or default; an IPv6 "
+             "one like 2001:db8::/48, its link-local GW with dev)",
              "add 198.51.100.0/24 via 192.0.2.1"),
             ("neigh", "show, add, delete or flush ARP neighbours",
              "ustack neigh [show] | ustack neigh add|replace ADDR lladdr MAC [dev DEV] | "
@@ -233,10 +235,6 @@ def add_parsers(sub):
              "add 192.0.2.9 lladdr 02:00:00:00:00:09")):
         p = sub.add_parser(name, parents=[common], help=h, description=desc)
         p.add_argument("words", nargs="*", help=words % example)
-        if name == "route":
-            p.add_argument("-6", dest="ipv6", action="store_true",
-                           help="show the IPv6 table instead (shown only: its routes come "
-                                "from the addresses, Router Advertisements and --ripng)")
         _one_line_errors(p, "ustack " + name)
     p = sub.add_parser("ss", parents=[common], help="list sockets and TCP connections",
                        description="Like ss: connections by default, -l listening sockets, "
@@ -293,7 +291,14 @@ def parse(argv):
     p = argparse.ArgumentParser(prog="ustack")
     _one_line_errors(p, "ustack")
     add_parsers(p.add_subparsers(dest="cmd"))
+    # `ustack route -6`: IPv6's table, as `ip -6 route` (taken out here: an option that
+    # looks like a negative number would make argparse read `metric -1` as an option)
+    six = argv[:1] == ["route"] and "-6" in argv[1:]
+    if six:
+        argv = list(argv)
+        argv.remove("-6")
     args, extra = p.parse_known_args(argv)
+    args.six = six
     if extra:
         sys.stderr.write("ustack %s: unknown argument %s\n" % (args.cmd, extra[0]))
         sys.exit(2)
@@ -315,9 +320,10 @@ def run(args):
             data = None
             for op, kw in req:
                 data = c.call(op, **kw)
-            show = _show_op(args.cmd, getattr(args, "ipv6", False))
-            if (len(req) > 1 or req[0][0] != show) and args.cmd != "filter":
-                data = c.call(show)  # what changed, shown as after `show`
+            if (len(req) > 1 or req[0][0] != _show_op(args.cmd)) and args.cmd != "filter":
+                # what changed, shown as after `show` (an IPv6 route: IPv6's table)
+                six = args.cmd == "route" and any(":" in str(kw.get("dst")) for _, kw in req)
+                data = c.call(_show_op(args.cmd), **({"family": 6} if six else {}))
         finally:
             c.close()
     except (cc.ClientError, _Bad) as e:
@@ -330,9 +336,7 @@ class _Bad(Exception):
     pass
 
 
-def _show_op(cmd, ipv6=False):
-    if ipv6:
-        return "route6"
+def _show_op(cmd):
     return {"addr": "addr", "route": "route", "neigh": "neigh", "ss": "ss",
             "config": "config", "filter": "filter"}[cmd]
 
@@ -405,13 +409,11 @@ def _requests(args):
     verb = w.pop(0) if w else "show"
     if cmd == "filter":
         return _filter_requests(verb, w)
-    if getattr(args, "ipv6", False):
-        if verb not in ("show", "list", "ls") or w:
-            raise _Bad("-6: the IPv6 table is shown only, got %r" % " ".join([verb] + w))
-        return [("route6", {})]
     if verb in ("show", "list", "ls"):
         if w:
             raise _Bad("show takes no more words, got %r" % w[0])
+        if cmd == "route" and getattr(args, "six", False):
+            return [(cmd, {"family": 6})]
         return [(cmd, {})]
     if cmd == "addr":
         ops = {"add": "addr.add", "del": "addr.del", "delete": "addr.del", "replace": "addr.set",
@@ -434,14 +436,17 @@ def _requests(args):
             raise _Bad("unknown action %r (expected: show, add, replace, del)" % verb)
         if not w:
             raise _Bad("%s needs a destination (ADDR/PREFIX or default)" % verb)
-        dst = _check_cidr(verb, w.pop(0), True)
+        dst = w.pop(0)
+        six = ":" in dst     # IPv6: the stack checks it (core/ctl.py), naming the word
+        if not six:
+            dst = _check_cidr(verb, dst, True)
         if verb in ("del", "delete"):
             _kw(w, ("via", "dev", "metric"))
             return [("route.del", {"dst": dst})]
         kw = _kw(w, ("via", "dev", "metric"))
         req = {"dst": dst}
         if "via" in kw:
-            req["via"] = _check_addr("via", kw["via"])
+            req["via"] = kw["via"] if six else _check_addr("via", kw["via"])
         if "dev" in kw:
             req["dev"] = kw["dev"]
         if "metric" in kw:
