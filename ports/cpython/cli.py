@@ -574,9 +574,9 @@ def check_links(r, runtime):
     out = []
     if not r["links"]:
         return out
-    if str(runtime) == "micropython":
-        raise SystemExit("ustack: --link: --runtime micropython drives one link (its TAP "
-                         "bridge); several links run under --runtime cpython")
+    if str(runtime) == "micropython" and (r.get("driver_flag") or "tap") != "tap":
+        raise SystemExit("ustack: --link: --runtime micropython bridges one TAP per link "
+                         "(--driver tap); --driver %s drives one link" % r["driver_flag"])
     if r["dhcp"]:
         raise SystemExit("ustack: --link: with --dhcp the stack has one link")
     taps = [r["tap"]]
@@ -758,9 +758,8 @@ def resolve(args):
         "source": source,
         "links": getattr(args, "link", None) or [],
     }
-    if "IPV6" not in cfg and not str(
-            getattr(args, "runtime", "cpython")) == "micropython":
-        cfg["IPV6"] = True   # the link-local address is always on (issue 9)
+    if "IPV6" not in cfg:
+        cfg["IPV6"] = True   # the link-local address is always on (issue 9), either runtime
     check_flags(r, flags_cfg)
     r["links"] = check_links(r, getattr(args, "runtime", "cpython"))
     if str(getattr(args, "runtime", "cpython")) == "micropython":
@@ -768,10 +767,6 @@ def resolve(args):
                           ("--cpus", "cpus")):
             if getattr(args, key, None) is not None:
                 refuse(flag, getattr(args, key), "runs under --runtime cpython only")
-    if str(getattr(args, "runtime", "cpython")) == "micropython" and (r["ip6"] or
-                                                                     r["host_ip6"]):
-        flag, v = ("--ip6", r["ip6"][0]) if r["ip6"] else ("--host-ip6", r["host_ip6"])
-        refuse(flag, v, "IPv6 runs under --runtime cpython only so far")
     return r
 
 
