@@ -252,14 +252,17 @@ class UdpService:
     """echo (RFC 862) or discard (RFC 863) over UDP, allocation-free: each datagram is copied
     once into a preallocated buffer and, for echo, sent back to its source."""
 
-    def __init__(self, stack, port, reply, bufsize=1500):
+    def __init__(self, stack, port, reply, bufsize=1500, family=so.AF_INET):
         self.stack = stack
-        self.sock = s = stack.socket(so.AF_INET, so.SOCK_DGRAM)
+        self.sock = s = stack.socket(family, so.SOCK_DGRAM)
+        if family == so.AF_INET6:  # beside the IPv4 one on the same port (as on Linux)
+            s.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+            s.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
         s.bind(("", port))
         s.setblocking(False)
         self.reply = reply
         self.buf = bytearray(bufsize)
-        self.peer = bytearray(4)
+        self.peer = bytearray(16 if family == so.AF_INET6 else 4)
         self.count = 0
         self.bytes = 0
         self.errors = 0
@@ -450,6 +453,9 @@ def start_services(app, names):
         if name in ("echo", "discard"):
             app.services.append(UdpService(st, PORTS[name], name == "echo"))
             started.append("udp/" + name)
+            if st.ipv6 is not None:  # the same service over IPv6 (a socket of its own)
+                app.services.append(UdpService(st, PORTS[name], name == "echo",
+                                               family=so.AF_INET6))
         if st.tcp is not None:
             try:
                 from ustack.ports.micropython import tcpserv
@@ -549,7 +555,8 @@ class App:
             drv.report(c)
         for svc in self.services:
             if isinstance(svc, UdpService) and svc.count:
-                c["svc.udp%d.datagrams" % svc.sock.local_port] = svc.count
+                k = "svc.udp%d.datagrams" % svc.sock.local_port  # both families together
+                c[k] = c.get(k, 0) + svc.count
             elif hasattr(svc, "report"):
                 svc.report(c)
         if self.lock_failures:
