@@ -494,7 +494,8 @@ class Slaac:
     # ---- timers ---------------------------------------------------------------------------
     def tick(self, now):
         nxt = -1
-        ev = self.owner.slaac_event
+        # self.owner.slaac_event(...) at each event, not a local bound method: fetching one
+        # allocates on MicroPython, and this runs on every IPv6 timer pass (heap-locked loop)
         t = self.rs_next
         if t >= 0:
             if t <= now:
@@ -512,7 +513,7 @@ class Slaac:
                     t = self.onlink_until[i]
                     if 0 <= t <= now:
                         self.onlink[i] = False
-                        ev(self, EV_ONLINK_REMOVED, i)
+                        self.owner.slaac_event(self, EV_ONLINK_REMOVED, i)
                     elif t >= 0 and (nxt < 0 or t < nxt):
                         nxt = t
                 if self.has_addr[i]:
@@ -520,7 +521,7 @@ class Slaac:
                     if 0 <= t <= now:
                         self.has_addr[i] = False
                         self.stats.addr_removed += 1
-                        ev(self, EV_ADDR_REMOVED, i)
+                        self.owner.slaac_event(self, EV_ADDR_REMOVED, i)
                     else:
                         if t >= 0 and (nxt < 0 or t < nxt):
                             nxt = t
@@ -529,7 +530,7 @@ class Slaac:
                             if t <= now:
                                 self.deprecated[i] = True
                                 self.stats.addr_deprecated += 1
-                                ev(self, EV_ADDR_DEPRECATED, i)
+                                self.owner.slaac_event(self, EV_ADDR_DEPRECATED, i)
                             elif nxt < 0 or t < nxt:
                                 nxt = t
                 self._release(i)
@@ -550,7 +551,7 @@ class Slaac:
                 if 0 <= t <= now:
                     self.route_used[i] = False
                     self.stats.routes_removed += 1
-                    ev(self, EV_ROUTE_REMOVED, i)
+                    self.owner.slaac_event(self, EV_ROUTE_REMOVED, i)
                 elif t >= 0 and (nxt < 0 or t < nxt):
                     nxt = t
             i += 1
@@ -561,7 +562,7 @@ class Slaac:
                 if 0 <= t <= now:
                     self.dns_used[i] = False
                     self.stats.dns_expired += 1
-                    ev(self, EV_DNS, -1)
+                    self.owner.slaac_event(self, EV_DNS, -1)
                 elif t >= 0 and (nxt < 0 or t < nxt):
                     nxt = t
             i += 1
