@@ -256,3 +256,28 @@ def test_a_bad_ipv6_flag_is_refused_in_one_line_under_micropython():
         one_line_error(r, *words)
         assert r.stdout == ""
         assert subprocess.run(["ip", "link", "show", "ustk7"], capture_output=True).returncode
+
+
+def test_a_board_that_turns_ipv6_on_ships_its_modules():
+    """The ipv6 feature, or a CONFIG with IPV6 on (the stack imports core/ipv6.py then),
+    ships the IPv6 modules in the board's build; the runtime selects the feature too."""
+    from ustack.ports.micropython.build import select_modules, FEATURE_MODULES
+    from ustack.ports.micropython.runtime import _features
+
+    class V4:
+        NAME = "v4"
+        ARCH = "armv6m"
+        DRIVER = "w5500"
+        FEATURES = ("tcp",)
+        CONFIG = {}
+
+    class V6Config(V4):
+        CONFIG = {"IPV6": True}
+    six = FEATURE_MODULES["ipv6"]
+    v4 = [m for m, _ in select_modules(V4)[0]]
+    v6 = [m for m, _ in select_modules(V6Config)[0]]
+    assert not any(m in v4 for m in six), v4
+    assert all(m in v6 for m in six), v6
+    r = {"features": ("tcp",), "config": {"IPV6": True, "FILTER": ("policy input accept",)},
+         "dhcp": False}
+    assert _features(r) == ["tcp", "ipv6", "filter"]
