@@ -178,7 +178,10 @@ def test_the_filter_rules_apply_on_the_forward_path(router):
     c = stack.stop()
     assert c["filter.reject_tcp"] >= 1 and c["filter.drop_policy"] >= 1, c
     assert c["filter.ct_new"] >= 3, c
-    print("filter rows:", rows)
+    pk = dict((row["rule"], row["packets"]) for row in rows["rules"])
+    assert pk[RULES[2]] == 1 and pk[RULES[3]] >= 1, rows   # A's two SYNs, one rule each
+    assert pk[RULES[0]] > (64 << 10) // 1500, rows           # the rest of the flows
+    assert rows["policy"]["forward"] == "drop", rows
 
 
 def test_forwarding_runs_with_the_heap_locked(router):
