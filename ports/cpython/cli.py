@@ -758,9 +758,18 @@ def resolve(args):
         "source": source,
         "links": getattr(args, "link", None) or [],
     }
-    if "IPV6" not in cfg:
+    mpy = str(getattr(args, "runtime", "cpython")) == "micropython"
+    # an MCU board (HEAP) under --runtime micropython runs its own module set: IPv6 only
+    # when its FEATURES ship it (its heap has no room for modules it leaves out)
+    mcu_v4 = mpy and board_value(board, "HEAP") and "ipv6" not in (
+        board_value(board, "FEATURES", ()) or ())
+    if "IPV6" not in cfg and not mcu_v4:
         cfg["IPV6"] = True   # the link-local address is always on (issue 9), either runtime
     check_flags(r, flags_cfg)
+    if mcu_v4 and (r["ip6"] or r["host_ip6"]):
+        flag, v = ("--ip6", r["ip6"][0]) if r["ip6"] else ("--host-ip6", r["host_ip6"])
+        refuse(flag, v, "board %s leaves IPv6 out (no ipv6 in its FEATURES) under --runtime "
+               "micropython" % bname)
     r["links"] = check_links(r, getattr(args, "runtime", "cpython"))
     if str(getattr(args, "runtime", "cpython")) == "micropython":
         for flag, key in (("--dpdk-vdev", "dpdk_vdev"), ("--dpdk-pci", "dpdk_pci"),
