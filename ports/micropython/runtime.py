@@ -59,6 +59,19 @@ def _features(r):
     return f
 
 
+# The control service answers in one UDP datagram through the stack (UdpForward): the full
+# counter set with the IPv6 groups is ~10 KB, above the default REASS_SIZE (8 KB), which
+# bounds the scratch buffer a datagram bigger than a packet buffer is fragmented from
+CONTROL_REASS_SIZE = 16384
+
+
+def _config(r, control):
+    cfg = dict(r["config"])
+    if control and cfg.get("IPV6") and "REASS_SIZE" not in cfg:
+        cfg["REASS_SIZE"] = CONTROL_REASS_SIZE
+    return cfg
+
+
 def _settings(r, args, spec, driver="streamlink", links=()):
     board = r["board"]
     return {
@@ -70,7 +83,7 @@ def _settings(r, args, spec, driver="streamlink", links=()):
         "DNS": list(r.get("dns") or ()),
         "MAC": r["mac"],
         "MTU": r["mtu"],
-        "CONFIG": r["config"],
+        "CONFIG": _config(r, control_port(args, r)),
         "FEATURES": _features(r),
         "IP6": list(r.get("ip6") or ()),
         # eth1, eth2, ...: one stream (and bridge, and TAP) each; (spec, mac) from run_up
