@@ -354,7 +354,8 @@ def run_up(args):
         ready = True
         v6 = ""
         if mp.up_line and " ip6=" in mp.up_line:  # the CPython runtime's fields
-            v6 = " ip6=" + mp.up_line.split(" ip6=")[1].split()[0]
+            # (empty on a link without link-layer addresses, SLIP: no link-local address)
+            v6 = " ip6=" + (mp.up_line.split(" ip6=")[1].split(" ") + [""])[0]
         v6 += "".join(" eth%d=%s:%s" % (n, m[1].name, m[0]["ip_text"])
                       for n, m in enumerate(more, 1))
         print("ready driver=%s tap=%s ip=%s mac=%s runtime=micropython compiled=False "
