@@ -11,6 +11,7 @@ namespace the stack runs in (192.0.2.1 on ustk0), host B the kernel of a second 
   pass, port 5002 is rejected (a RST from the stack), B cannot open a connection to A;
 - the forwarding loop in steady state with micropython.heap_lock() held (pings both ways
   and a TCP transfer through the stack allocate nothing);
+- IPv6 on the second link (`ip6=` in --link): B pings the stack's address there;
 - a bad --link under this runtime: one line, nothing made."""
 import hashlib
 import json
@@ -29,6 +30,7 @@ pytestmark = [needs_netns, needs_micropython]
 
 CLI = [sys.executable, "-m", "ustack.ports.cpython.cli"]
 FAR = "203.0.113.1"           # behind B: reached through the static route
+B_STACK6 = "2001:db8:2::1"    # the stack's IPv6 address on eth1 (--link ip6=)
 CONTROL = 4243                # runtime.CONTROL_PORT (on with --host-ip)
 RULES = ["forward ct established,related accept",
          "forward icmp accept",
@@ -106,13 +108,15 @@ def router():
     b = Netns("mrtb")
     stack = None
     try:
-        flags = ["--forward", "--board", "unix", "--link", "tap=ustk1,ip=%s/24" % B_STACK]
+        flags = ["--forward", "--board", "unix", "--link",
+                 "tap=ustk1,ip=%s/24,ip6=%s/64" % (B_STACK, B_STACK6)]
         for rule in RULES:
             flags += ["--filter", rule]
         stack = StackProc(a, *flags, runtime="micropython")
         a.run(["ip", "link", "set", "ustk1", "netns", b.name], check=True)
         b.run(["ip", "link", "set", "ustk1", "up"], check=True)
         b.run(["ip", "addr", "add", B_HOST + "/24", "dev", "ustk1"], check=True)
+        b.run(["ip", "addr", "add", "2001:db8:2::2/64", "dev", "ustk1", "nodad"], check=True)
         b.run(["ip", "route", "add", "default", "via", B_STACK], check=True)
         b.run(["ip", "addr", "add", FAR + "/32", "dev", "lo"], check=True)
         a.run(["ip", "route", "add", "198.51.100.0/24", "via", STACK_IP], check=True)
@@ -133,6 +137,9 @@ def test_the_micropython_stack_routes_between_two_linux_hosts(router):
     assert "5 received" in out, out
     out = ping(b, HOST_IP, 5)
     assert "5 received" in out, out
+    # IPv6 on the second link too: its address (DAD done at ready), ND with B
+    out = ping(b, B_STACK6, 3)
+    assert "3 received" in out, out
     # a TTL of 1 ends at the stack, which says so (RFC 1812 5.3.1)
     out = ping(a, B_HOST, 1, "-t", "1")
     assert "From %s" % STACK_IP in out and "Time to live exceeded" in out, out
