@@ -10,9 +10,7 @@ the CPython runtime.
 - no --ip6: radvd's Router Advertisement gives the stack its SLAAC address and default route
   (the stack's own state read over the control channel), Linux pings that address;
 - a bad --ip6 is refused in one line under this runtime too, before anything is made."""
-import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -21,7 +19,7 @@ import time
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns, StackProc, HOST_IP, one_line_error
+from tests.netns import Netns, StackProc, one_line_error
 from tests.micropython.mpyhelp import needs_micropython
 from tests.micropython.test_interop_mpy import TCP_ECHO_HELD
 
