@@ -8,7 +8,8 @@ the CPython runtime.
   carry the IPv6 groups and the heap stayed inside -X heapsize;
 - the same traffic with micropython.heap_lock() held: IPv6 allocates nothing in steady state;
 - no --ip6: radvd's Router Advertisement gives the stack its SLAAC address and default route
-  (the stack's own state read over the control channel), Linux pings that address;
+  (the stack's own state read over the control channel), Linux pings that address; radvd's
+  periodic RAs are taken in with the heap locked;
 - a bad --ip6 is refused in one line under this runtime too, before anything is made."""
 import json
 import re
@@ -238,10 +239,23 @@ def test_slaac_from_radvd_gives_the_stack_its_address_and_router(ns, tmp_path):
         assert len(link["routers"]) == 1 and link["routers"][0].startswith("fe80::"), link
         assert ping6(ns, "-c", "5", "-i", "0.05", "-W", "2", SLAAC6) == (5, 5)
         assert tcp6_echo(ns, 64 << 10, ip=SLAAC6) > 0
+        # radvd's periodic RAs (every 3-4 s) refresh the prefix, router and address
+        # lifetimes: that steady state runs with the heap locked too
+        before = json.loads(control(ns, "stats"))["icmp6.rx_ra"]
+        assert control(ns, "lock") == "locked"
+        try:
+            time.sleep(9)
+            sent, got = ping6(ns, "-c", "20", "-i", "0.05", "-W", "2", SLAAC6)
+        finally:
+            rep = json.loads(control(ns, "unlock"))
+        after = json.loads(control(ns, "stats"))["icmp6.rx_ra"]
     finally:
         radvd.kill()
         radvd.wait(5)
     c = s.stop()
+    out = "".join(s.lines)
+    assert rep["failures"] == 0, (rep, out[out.find("Traceback"):][:1500])
+    assert after - before >= 2 and (sent, got) == (20, 20), (before, after, sent, got)
     assert c["icmp6.rx_ra"] >= 1 and c["icmp6.tx_rs"] >= 1, sorted(c.items())
 
 
