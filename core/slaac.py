@@ -192,7 +192,6 @@ class Slaac:
     def on_ra(self, b, ip_off, o, n, now):
         """Take in a Router Advertisement of n bytes at b[o] (IPv6 header at ip_off)."""
         self.stats.rx_ra += 1
-        ev = self.owner.slaac_event
         # RFC 4861 6.3.4: non-zero hop limit, reachable time, retrans timer are taken
         hl = b[o + icmp6.RA_CUR_HOP_LIMIT]
         rt = icmp6.get32(b, o + icmp6.RA_REACHABLE_TIME)
@@ -205,7 +204,7 @@ class Slaac:
                 self.reachable_ms = rt
             if rx:
                 self.retrans_ms = rx
-            ev(self, EV_PARAMS, -1)
+            self.owner.slaac_event(self, EV_PARAMS, -1)
         life = (b[o + icmp6.RA_ROUTER_LIFETIME] << 8) | b[o + icmp6.RA_ROUTER_LIFETIME + 1]
         if life:
             self.rs_next = -1     # RFC 4861 6.3.7: a router answered, no more solicitations
@@ -221,7 +220,7 @@ class Slaac:
                     self.stats.rx_ra_bad_mtu += 1
                 elif m != self.mtu:
                     self.mtu = m
-                    ev(self, EV_MTU, -1)
+                    self.owner.slaac_event(self, EV_MTU, -1)
             elif t == icmp6.OPT_PREFIX_INFO and b[p + 1] == 4:
                 self._prefix(b, p, now)
             elif t == icmp6.OPT_RDNSS and b[p + 1] >= 3 and (b[p + 1] & 1):
@@ -365,7 +364,6 @@ class Slaac:
         if plen > 128:
             self.stats.prefix_bad_length += 1
             return
-        ev = self.owner.slaac_event
         auto = self.auto and (flags & icmp6.PI_FLAG_AUTO)
         if auto and pref > valid:     # 5.5.3 (c) (0xFFFFFFFF, infinity, compares as largest)
             self.stats.prefix_bad_lifetimes += 1
@@ -404,12 +402,12 @@ class Slaac:
             if valid == 0:
                 if self.onlink[i]:
                     self.onlink[i] = False
-                    ev(self, EV_ONLINK_REMOVED, i)
+                    self.owner.slaac_event(self, EV_ONLINK_REMOVED, i)
             else:
                 self.onlink_until[i] = _deadline(now, valid)
                 if not self.onlink[i]:
                     self.onlink[i] = True
-                    ev(self, EV_ONLINK_NEW, i)
+                    self.owner.slaac_event(self, EV_ONLINK_NEW, i)
         if auto:
             if not self.has_addr[i]:
                 if valid != 0:
@@ -468,14 +466,13 @@ class Slaac:
     def _update(self, i, now, valid, pref):
         """RFC 4862 5.5.3 (e): preferred lifetime as advertised; the valid lifetime by the
         2-hour rule, so a forged RA cannot cut an address's life short."""
-        ev = self.owner.slaac_event
         self.preferred_until[i] = _deadline(now, pref)
         if pref != 0 and self.deprecated[i]:
             self.deprecated[i] = False          # preferred again
         elif pref == 0 and not self.deprecated[i]:
             self.deprecated[i] = True
             self.stats.addr_deprecated += 1
-            ev(self, EV_ADDR_DEPRECATED, i)
+            self.owner.slaac_event(self, EV_ADDR_DEPRECATED, i)
         vu = self.valid_until[i]
         remaining = -1 if vu < 0 else vu - now
         if valid == icmp6.INFINITE or valid * 1000 > TWO_HOURS_MS or \
@@ -494,7 +491,8 @@ class Slaac:
     # ---- timers ---------------------------------------------------------------------------
     def tick(self, now):
         nxt = -1
-        ev = self.owner.slaac_event
+        # self.owner.slaac_event(...) at each event, not a local bound method: fetching one
+        # allocates on MicroPython, and this runs on every IPv6 timer pass (heap-locked loop)
         t = self.rs_next
         if t >= 0:
             if t <= now:
@@ -512,7 +510,7 @@ class Slaac:
                     t = self.onlink_until[i]
                     if 0 <= t <= now:
                         self.onlink[i] = False
-                        ev(self, EV_ONLINK_REMOVED, i)
+                        self.owner.slaac_event(self, EV_ONLINK_REMOVED, i)
                     elif t >= 0 and (nxt < 0 or t < nxt):
                         nxt = t
                 if self.has_addr[i]:
@@ -520,7 +518,7 @@ class Slaac:
                     if 0 <= t <= now:
                         self.has_addr[i] = False
                         self.stats.addr_removed += 1
-                        ev(self, EV_ADDR_REMOVED, i)
+                        self.owner.slaac_event(self, EV_ADDR_REMOVED, i)
                     else:
                         if t >= 0 and (nxt < 0 or t < nxt):
                             nxt = t
@@ -529,7 +527,7 @@ class Slaac:
                             if t <= now:
                                 self.deprecated[i] = True
                                 self.stats.addr_deprecated += 1
-                                ev(self, EV_ADDR_DEPRECATED, i)
+                                self.owner.slaac_event(self, EV_ADDR_DEPRECATED, i)
                             elif nxt < 0 or t < nxt:
                                 nxt = t
                 self._release(i)
@@ -550,7 +548,7 @@ class Slaac:
                 if 0 <= t <= now:
                     self.route_used[i] = False
                     self.stats.routes_removed += 1
-                    ev(self, EV_ROUTE_REMOVED, i)
+                    self.owner.slaac_event(self, EV_ROUTE_REMOVED, i)
                 elif t >= 0 and (nxt < 0 or t < nxt):
                     nxt = t
             i += 1
@@ -561,7 +559,7 @@ class Slaac:
                 if 0 <= t <= now:
                     self.dns_used[i] = False
                     self.stats.dns_expired += 1
-                    ev(self, EV_DNS, -1)
+                    self.owner.slaac_event(self, EV_DNS, -1)
                 elif t >= 0 and (nxt < 0 or t < nxt):
                     nxt = t
             i += 1

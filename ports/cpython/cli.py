@@ -582,9 +582,9 @@ def check_links(r, runtime):
     out = []
     if not r["links"]:
         return out
-    if str(runtime) == "micropython":
-        raise SystemExit("ustack: --link: --runtime micropython drives one link (its TAP "
-                         "bridge); several links run under --runtime cpython")
+    if str(runtime) == "micropython" and (r.get("driver_flag") or "tap") != "tap":
+        raise SystemExit("ustack: --link: --runtime micropython bridges one TAP per link "
+                         "(--driver tap); --driver %s drives one link" % r["driver_flag"])
     if r["dhcp"]:
         raise SystemExit("ustack: --link: with --dhcp the stack has one link")
     taps = [r["tap"]]
@@ -768,24 +768,28 @@ def resolve(args):
         "source": source,
         "links": getattr(args, "link", None) or [],
     }
-    if "IPV6" not in cfg and not str(
-            getattr(args, "runtime", "cpython")) == "micropython":
-        cfg["IPV6"] = True   # the link-local address is always on (issue 9)
+    mpy = str(getattr(args, "runtime", "cpython")) == "micropython"
+    # an MCU board (HEAP) under --runtime micropython runs its own module set: IPv6 only
+    # when its FEATURES ship it (its heap has no room for modules it leaves out)
+    mcu_v4 = mpy and board_value(board, "HEAP") and "ipv6" not in (
+        board_value(board, "FEATURES", ()) or ())
+    if "IPV6" not in cfg and not mcu_v4:
+        cfg["IPV6"] = True   # the link-local address is always on (issue 9), either runtime
     check_flags(r, flags_cfg)
+    if mcu_v4 and (r["ip6"] or r["host_ip6"]):
+        flag, v = ("--ip6", r["ip6"][0]) if r["ip6"] else ("--host-ip6", r["host_ip6"])
+        refuse(flag, v, "board %s leaves IPv6 out (no ipv6 in its FEATURES) under --runtime "
+               "micropython" % bname)
     r["links"] = check_links(r, getattr(args, "runtime", "cpython"))
     if str(getattr(args, "runtime", "cpython")) == "micropython":
         for flag, key in (("--dpdk-vdev", "dpdk_vdev"), ("--dpdk-pci", "dpdk_pci"),
                           ("--cpus", "cpus")):
             if getattr(args, key, None) is not None:
                 refuse(flag, getattr(args, key), "runs under --runtime cpython only")
-    if str(getattr(args, "runtime", "cpython")) == "micropython" and (r["ip6"] or
-                                                                     r["host_ip6"]):
-        flag, v = ("--ip6", r["ip6"][0]) if r["ip6"] else ("--host-ip6", r["host_ip6"])
-        refuse(flag, v, "IPv6 runs under --runtime cpython only so far")
     if cfg.get("RIPNG"):
         why = None
         if str(getattr(args, "runtime", "cpython")) == "micropython":
-            why = "RIPng needs IPv6, which runs under --runtime cpython only so far"
+            why = "RIPng runs under --runtime cpython only so far"
         elif not cfg.get("IPV6"):
             why = "RIPng needs IPv6 (it is off: --config IPV6=False)"
         if why:

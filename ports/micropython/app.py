@@ -25,6 +25,10 @@ file given as `--settings PATH` (what `ustack up --runtime micropython` writes) 
     DHCP_HOSTNAME   the host name DHCP requests carry (RFC 2132 3.14; default none)
     DHCP_LEASE_FILE a file that remembers the lease (ports/micropython/leasefile.py): a
                     restart asks for the same address first (INIT-REBOOT, RFC 2131 3.2)
+    IP6             IPv6 addresses 'ADDR/PREFIX' of the first link (config IPV6 on: the
+                    link-local address is there anyway); `up` waits for their DAD
+    LINKS           more links, eth1, eth2, ...: [{"LINK", "IP", "MAC", "MTU", "IP6"}], each
+                    a StreamLink of its own (the runtime bridges one TAP per link)
 
 Output lines (stdout), for the runtime that started us:
     up ip=... mac=... serve=...       the stack is configured and polling (with DHCP:
@@ -47,7 +51,7 @@ from ustack.core.wire import fields
 SETTINGS = ("NAME", "DRIVER", "LINK", "IP", "GATEWAY", "MAC", "MTU", "CONFIG", "FEATURES",
             "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION", "TCP_PREALLOC",
             "HTTP_ROOT", "SERVE_CONNS", "SERVE_BACKLOG", "SEED", "DNS", "DHCP", "DHCP_HOSTNAME",
-            "CONTROL_PEER", "DHCP_LEASE_FILE")
+            "CONTROL_PEER", "DHCP_LEASE_FILE", "IP6", "LINKS")
 DEFAULTS = {
     "NAME": "?", "DRIVER": "streamlink", "LINK": "unix:/tmp/ustack.sock",
     "IP": "192.0.2.2/24", "GATEWAY": None, "MAC": "02:00:00:00:00:02", "MTU": 1500,
@@ -60,7 +64,12 @@ DEFAULTS = {
     "DHCP_HOSTNAME": None,  # the host name option (RFC 2132 3.14) DHCP requests carry
     "CONTROL_PEER": None,   # the address Control answers (None: any)
     "DHCP_LEASE_FILE": None,  # a file remembering the lease: INIT-REBOOT from it (RFC 2131 3.2)
+    "IP6": (),     # IPv6 addresses of eth0 ('ADDR/PREFIX'), besides its link-local one
+    "LINKS": (),   # eth1, eth2, ...: {"LINK", "IP", "MAC", "MTU", "IP6"} each
 }
+# `up` waits at most this long for DAD of the IPv6 addresses (RFC 4862 5.4: a random delay
+# of up to 1 s, then DupAddrDetectTransmits x RetransTimer), as the CPython runtime's ready
+DAD_WAIT_MS = 4000
 FAIL_BACKOFF_MS = 20  # after poll() or a service raised
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
 
@@ -105,7 +114,11 @@ def make_driver(s, mac):
     mtu = s["MTU"]
     if kind == "streamlink":
         from ustack.ports.micropython.streamlink import StreamLink
-        return StreamLink.connect(s["LINK"], mac, mtu)
+        link = StreamLink.connect(s["LINK"], mac, mtu)
+        # the LINKS' streams, each connected in turn: the runtime accepts them in this order
+        s["_more"] = [StreamLink.connect(d["LINK"], parse_mac(d["MAC"]), d.get("MTU") or 1500)
+                      for d in s.get("LINKS") or ()]
+        return link
     if kind in ("sim-enc28j60", "sim-w5500"):
         # the real SPI driver on its virtual chip, the chip's wire on the StreamLink
         from ustack.ports.micropython.streamlink import StreamLink
@@ -152,6 +165,7 @@ def make_stack(s, driver):
         st.tcp.set_secret(secret)
     if s.get("DHCP"):
         iface = st.add_interface("eth0", driver, mtu=s["MTU"])
+        add_ip6(st, iface, s.get("IP6"))
         if s.get("DNS"):
             st.dns.set_servers(s["DNS"])  # chosen by the user: they win over the lease's
         path = s.get("DHCP_LEASE_FILE")
@@ -168,10 +182,27 @@ def make_stack(s, driver):
                              "the setting, or 'dhcp' in FEATURES)")
         return st
     a, p = ip4.parse_cidr(s["IP"]) if "/" in s["IP"] else (ip4.aton(s["IP"]), 24)
-    st.add_interface("eth0", driver, ip=a, prefix=p, gateway=s["GATEWAY"], mtu=s["MTU"])
+    iface = st.add_interface("eth0", driver, ip=a, prefix=p, gateway=s["GATEWAY"], mtu=s["MTU"])
+    add_ip6(st, iface, s.get("IP6"))
+    links = s.get("LINKS") or ()
+    more = s.get("_more") or ()
+    if len(more) != len(links):
+        raise ValueError("LINKS: %d links need DRIVER streamlink (one stream each)" % len(links))
+    for n in range(len(links)):
+        d = links[n]
+        a, p = ip4.parse_cidr(d["IP"])
+        i = st.add_interface("eth%d" % (n + 1), more[n], ip=a, prefix=p, mtu=d.get("MTU") or 1500)
+        add_ip6(st, i, d.get("IP6"))
     if s.get("DNS"):
         st.dns.set_servers(s["DNS"])  # name servers for socket.getaddrinfo (--dns, DNS)
     return st
+
+
+def add_ip6(st, iface, addrs):
+    if addrs and st.ipv6 is None:
+        raise ValueError("IP6 needs config IPV6 (and the ipv6 feature's modules)")
+    for v in addrs or ():
+        st.add_address6(iface, v)
 
 
 def lease_fields(lease):
@@ -221,14 +252,17 @@ class UdpService:
     """echo (RFC 862) or discard (RFC 863) over UDP, allocation-free: each datagram is copied
     once into a preallocated buffer and, for echo, sent back to its source."""
 
-    def __init__(self, stack, port, reply, bufsize=1500):
+    def __init__(self, stack, port, reply, bufsize=1500, family=so.AF_INET):
         self.stack = stack
-        self.sock = s = stack.socket(so.AF_INET, so.SOCK_DGRAM)
+        self.sock = s = stack.socket(family, so.SOCK_DGRAM)
+        if family == so.AF_INET6:  # beside the IPv4 one on the same port (as on Linux)
+            s.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+            s.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
         s.bind(("", port))
         s.setblocking(False)
         self.reply = reply
         self.buf = bytearray(bufsize)
-        self.peer = bytearray(4)
+        self.peer = bytearray(16 if family == so.AF_INET6 else 4)
         self.count = 0
         self.bytes = 0
         self.errors = 0
@@ -253,6 +287,8 @@ class UdpService:
 # A control datagram longer than this is cut (then refused as malformed JSON): a request of
 # core/ctl.py's protocol (ustack route add ...) fits in a few hundred bytes
 CONTROL_REQUEST_BYTES = 512
+PING_INTERVAL_MS = 200   # Control's `ping`: between two echo requests
+PING_WAIT_MS = 2000      # and for the replies after the last one (ping -W 2)
 
 
 class Control:
@@ -263,6 +299,9 @@ class Control:
         unlock   release the lock; reply with a JSON report (failures, locked polls, memory)
         stats    JSON counters          gc    collect, JSON memory figures
         quit     reply 'bye' and stop the loop
+        ping ADDR [COUNT]   echo requests from the stack (ICMPv6 for an IPv6 ADDR), one per
+                 PING_INTERVAL_MS; reply once all are answered or PING_WAIT_MS after the last:
+                 JSON {sent, received, rtts}
     While locked, a datagram is matched by index against preallocated words; everything but
     'unlock' is ignored (a reply would allocate)."""
 
@@ -280,9 +319,12 @@ class Control:
         self.peer = bytearray(4)
         self.sport = 0
         self.word_unlock = b"unlock"
+        self.ping = None  # [pinger, count, next seq, next send ms, reply peer, reply port]
 
     def step(self):
         s = self.sock
+        if self.ping is not None and not self.app.locked:
+            self._ping_step()
         while s.qlen:
             self.sport = s.peek_source(self.peer)
             n = s.recv_into(self.buf)
@@ -319,11 +361,47 @@ class Control:
             elif cmd == "quit":
                 self._reply("bye")
                 app.running = False
+            elif cmd.startswith("ping "):
+                self._ping_start(cmd.split())
             else:
                 self._reply("?")
 
     def report(self, c):
         c["ctl.peer_refused"] = self.peer_refused
+
+    def _ping_start(self, words):
+        st = self.stack
+        dst = words[1]
+        try:
+            n = int(words[2]) if len(words) > 2 else 1
+            if ":" in dst:
+                if st.icmp6 is None:
+                    raise ValueError("IPv6 is off (config IPV6)")
+                p = st.icmp6.pinger(dst)
+            else:
+                p = st.icmp.pinger(dst)
+        except (ValueError, OSError, IndexError) as e:
+            self._reply(_dumps({"error": str(e)}))
+            return
+        if self.ping is not None:
+            self.ping[0].close()
+        self.ping = [p, n, 0, clock.now_ms(), bytes(self.peer), self.sport]
+
+    def _ping_step(self):
+        p, n, seq, due, peer, port = self.ping
+        now = clock.now_ms()
+        if seq < n and now >= due:
+            p.send(seq, now)
+            self.ping[2] = seq + 1
+            self.ping[3] = now + (PING_INTERVAL_MS if seq + 1 < n else PING_WAIT_MS)
+            return
+        if seq >= n and (p.received >= n or now >= due):
+            self.ping = None
+            p.close()
+            self.peer[0:4] = peer
+            self.sport = port
+            self._reply(_dumps({"sent": p.sent, "received": p.received,
+                                "rtts": list(p.rtts)}))
 
     def _reply(self, text):
         data = text.encode()
@@ -375,6 +453,9 @@ def start_services(app, names):
         if name in ("echo", "discard"):
             app.services.append(UdpService(st, PORTS[name], name == "echo"))
             started.append("udp/" + name)
+            if st.ipv6 is not None:  # the same service over IPv6 (a socket of its own)
+                app.services.append(UdpService(st, PORTS[name], name == "echo",
+                                               family=so.AF_INET6))
         if st.tcp is not None:
             try:
                 from ustack.ports.micropython import tcpserv
@@ -466,11 +547,16 @@ class App:
             v = getattr(drv, k, 0)
             if v:
                 c["link." + k] = v
+            for i in self.stack.ifaces[1:]:  # the LINKS' streams: link.eth1.rx_frames, ...
+                v = getattr(i.driver, k, 0)
+                if v:
+                    c["link.%s.%s" % (i.name, k)] = v
         if hasattr(drv, "report"):
             drv.report(c)
         for svc in self.services:
             if isinstance(svc, UdpService) and svc.count:
-                c["svc.udp%d.datagrams" % svc.sock.local_port] = svc.count
+                k = "svc.udp%d.datagrams" % svc.sock.local_port  # both families together
+                c[k] = c.get(k, 0) + svc.count
             elif hasattr(svc, "report"):
                 svc.report(c)
         if self.lock_failures:
@@ -493,22 +579,40 @@ class App:
 
     def say_up(self):
         from ustack.core.wire import ipv4 as ip4
-        iface = self.stack.ifaces[0]
-        d = self.stack.dhcp
-        self.say("up name=%s ip=%s/%d mac=%s serve=%s runtime=%s%s" % (
+        st = self.stack
+        iface = st.ifaces[0]
+        d = st.dhcp
+        v6 = ""
+        if st.ipv6 is not None:  # the fields of the CPython runtime's ready line
+            v6 = " ip6=" + ",".join("%s/%d%s" % (a, p, "!dup" if f == "duplicate" else "")
+                                    for a, p, f in st.ipv6.addresses())
+        links = "".join(" %s=%s/%d" % (i.name, ip4.ntoa(i.ip), i.prefix) for i in st.ifaces[1:])
+        self.say("up name=%s ip=%s/%d mac=%s serve=%s runtime=%s%s%s%s" % (
             self.s["NAME"], ip4.ntoa(iface.ip), iface.prefix,
             ":".join("%02x" % x for x in iface.mac), ",".join(self.started) or "-",
-            sys.implementation.name, lease_fields(d.lease()) if d is not None else ""))
+            sys.implementation.name, lease_fields(d.lease()) if d is not None else "", v6,
+            links))
+
+    def tentative(self):
+        """An IPv6 address of ours still under DAD (given with IP6: `up` names usable ones)."""
+        v6 = self.stack.ipv6
+        if v6 is None or not (self.s.get("IP6") or any(
+                d.get("IP6") for d in self.s.get("LINKS") or ())):
+            return False
+        for a, p, f in v6.addresses():
+            if f == "tentative":
+                return True
+        return False
 
     def run(self):
         gc_threshold()
-        # with DHCP, `up` waits for the lease (the loop says it once bound)
-        said = self.stack.dhcp is None
+        # with DHCP, `up` waits for the lease (the loop says it once bound), with IP6 for DAD
+        t0 = clock.now_ms()
+        said = self.stack.dhcp is None and not self.tentative()
         if said:
             self.say_up()
         interval = int(self.s["STATS_INTERVAL"] * 1000)
         duration = int(self.s["DURATION"] * 1000)
-        t0 = clock.now_ms()
         last_stats = t0
         try:
             while self.running:
@@ -526,7 +630,8 @@ class App:
                 except Exception as e:
                     self.failed(e)
                 if not self.locked:
-                    if not said and self.stack.dhcp.bound():
+                    if not said and (self.stack.dhcp is None or self.stack.dhcp.bound()) and (
+                            not self.tentative() or clock.now_ms() - t0 > DAD_WAIT_MS):
                         said = True
                         self.say_up()
                     now = clock.now_ms()
@@ -559,7 +664,10 @@ class App:
         clock.sleep_ms(FAIL_BACKOFF_MS)
 
     def driver_gone(self):
-        return getattr(self.driver, "eof", False)
+        for i in self.stack.ifaces:  # the runtime closes every link's stream to stop us
+            if getattr(i.driver, "eof", False):
+                return True
+        return False
 
     def step(self):
         st = self.stack

@@ -170,6 +170,10 @@ def select_modules(board):
     feats = set(getattr(board, "FEATURES", ()) or ())
     if getattr(board, "DHCP", False):
         feats.add("dhcp")  # the board setting DHCP = True ships the client
+    cfg = getattr(board, "CONFIG", None) or {}
+    for key, feat in (("IPV6", "ipv6"), ("FILTER", "filter"), ("RIP", "rip")):
+        if cfg.get(key):
+            feats.add(feat)  # a CONFIG that turns it on needs its modules (else ImportError)
     driver = getattr(board, "DRIVER", None)
     chosen = {}
     notes = []

@@ -45,7 +45,34 @@ import time
 MPY_DRIVERS = ("tap", "sim-enc28j60", "sim-w5500", "slip-pty")
 
 
-def _settings(r, args, spec, driver="streamlink"):
+def _features(r):
+    """The board's FEATURES, plus those its settings select (what `invoke mpy` would ship for
+    this configuration): ipv6 with config IPV6 (on unless turned off: the link-local address
+    is always there), filter with FILTER rules, rip with RIP, dhcp with --dhcp."""
+    f = list(r["features"] or ())
+    cfg = r["config"]
+    for feat, on in (("ipv6", cfg.get("IPV6")), ("filter", cfg.get("FILTER")),
+                     ("rip", cfg.get("RIP")), ("forwarding", cfg.get("IP_FORWARD")),
+                     ("dhcp", r.get("dhcp"))):
+        if on and feat not in f:
+            f.append(feat)
+    return f
+
+
+# The control service answers in one UDP datagram through the stack (UdpForward): the full
+# counter set with the IPv6 groups is ~10 KB, above the default REASS_SIZE (8 KB), which
+# bounds the scratch buffer a datagram bigger than a packet buffer is fragmented from
+CONTROL_REASS_SIZE = 16384
+
+
+def _config(r, control):
+    cfg = dict(r["config"])
+    if control and cfg.get("IPV6") and "REASS_SIZE" not in cfg:
+        cfg["REASS_SIZE"] = CONTROL_REASS_SIZE
+    return cfg
+
+
+def _settings(r, args, spec, driver="streamlink", links=()):
     board = r["board"]
     return {
         "NAME": getattr(board, "NAME", "?"),
@@ -56,8 +83,12 @@ def _settings(r, args, spec, driver="streamlink"):
         "DNS": list(r.get("dns") or ()),
         "MAC": r["mac"],
         "MTU": r["mtu"],
-        "CONFIG": r["config"],
-        "FEATURES": list(r["features"] or ()),
+        "CONFIG": _config(r, control_port(args, r)),
+        "FEATURES": _features(r),
+        "IP6": list(r.get("ip6") or ()),
+        # eth1, eth2, ...: one stream (and bridge, and TAP) each; (spec, mac) from run_up
+        "LINKS": [{"LINK": sp, "IP": d["ip_text"], "MAC": mac, "MTU": d["mtu"],
+                   "IP6": list(d["ip6"])} for d, sp, mac in links],
         "SERVE": getattr(args, "serve", "") or "",
         "STATS_INTERVAL": getattr(args, "stats_interval", 0) or 0,
         "CONTROL_PORT": control_port(args, r),
@@ -187,6 +218,7 @@ def run_up(args):
     board = r["board"]
     work = tempfile.mkdtemp(prefix="ustack-mpy-")
     tap = br = mp = None
+    more = []  # the --link TAPs: [spec dict, Tap, Bridge] each (eth1, eth2, ...)
     stop = threading.Event()
     got = list(cli._stop)  # a signal cli.main caught before this point
     status = []  # SIGUSR1 seen: the main loop writes the status (a handler takes no locks)
@@ -217,6 +249,18 @@ def run_up(args):
             raise SystemExit("ustack: %s" % hostlink.explain_open(e, "tap", r["tap"]))
         if cli.host_setup(tap.name, r["host_ip"], r["mtu"]) and theirs:
             hostlink.remove_on_close(tap, tap.name, r["host_ip"])
+        _host_ip6(hostlink, tap, r["host_ip6"], theirs)
+        for d in r["links"]:
+            try:
+                mine = not hostlink.exists(d["tap"])
+                t = Tap(d["tap"], mtu=d["mtu"], queues=r.get("tap_queues", 1))
+            except hostlink.HostError as e:
+                raise SystemExit("ustack: --link: %s" % (e,))
+            except OSError as e:
+                raise SystemExit("ustack: --link: %s" % hostlink.explain_open(e, "tap", d["tap"]))
+            more.append([d, t, None])
+            if cli.host_setup(t.name, d["host_ip"], d["mtu"]) and not mine:
+                hostlink.remove_on_close(t, t.name, d["host_ip"])
         stage(work, board)
         pass_fds = ()
         if kind == "slip-pty":
@@ -226,7 +270,11 @@ def run_up(args):
             br = Bridge(tap, "unix:" + os.path.join(work, "link.sock"),
                         pcap=getattr(args, "pcap", None))
             spec = br.spec
-        settings = _settings(r, args, spec, "streamlink" if kind == "tap" else kind)
+        for n, m in enumerate(more, 1):  # one bridge per TAP, one stream per link
+            m[2] = Bridge(m[1], "unix:" + os.path.join(work, "link%d.sock" % n))
+        settings = _settings(r, args, spec, "streamlink" if kind == "tap" else kind,
+                             [(m[0], m[2].spec, m[0]["mac"] or cli._link_mac(r, m[0]))
+                              for m in more])
         spath = os.path.join(work, "settings.json")
         with open(spath, "w") as f:
             json.dump(settings, f)
@@ -257,11 +305,25 @@ def run_up(args):
             if stop.is_set():
                 rc = _stopped_early(mp, got[0])
                 return rc
+            for m in more:  # the stack connects its links in order, eth0 first
+                if not connected:
+                    break
+                connected = False
+                end = time.monotonic() + 10
+                while time.monotonic() < end and mp.alive() and not stop.is_set():
+                    if m[2].accept(0.2):
+                        connected = True
+                        break
+            if stop.is_set():
+                rc = _stopped_early(mp, got[0])
+                return rc
             if not connected:
                 mp.stop()
                 raise SystemExit("ustack: the micropython stack did not connect (exit %s)"
                                  % (mp.proc.returncode,))
             br.start()
+            for m in more:
+                m[2].start()
             end = time.monotonic() + (90 if r.get("dhcp") else 20)  # DHCP: once leased
             while not mp.up.wait(0.1) and not stop.is_set() and time.monotonic() < end:
                 pass
@@ -290,9 +352,15 @@ def run_up(args):
             rc = _stopped_early(mp, got[0])
             return rc
         ready = True
+        v6 = ""
+        if mp.up_line and " ip6=" in mp.up_line:  # the CPython runtime's fields
+            # (empty on a link without link-layer addresses, SLIP: no link-local address)
+            v6 = " ip6=" + (mp.up_line.split(" ip6=")[1].split(" ") + [""])[0]
+        v6 += "".join(" eth%d=%s:%s" % (n, m[1].name, m[0]["ip_text"])
+                      for n, m in enumerate(more, 1))
         print("ready driver=%s tap=%s ip=%s mac=%s runtime=micropython compiled=False "
-              "serve=%s heapsize=%s%s" % (settings["DRIVER"], tap.name, shown, r["mac"], serve,
-                                         heapsize_for(board), lease), flush=True)
+              "serve=%s heapsize=%s%s%s" % (settings["DRIVER"], tap.name, shown, r["mac"], serve,
+                                           heapsize_for(board), lease, v6), flush=True)
         t0 = time.monotonic()
         sampler = None
         if control is not None:
@@ -314,7 +382,7 @@ def run_up(args):
                 rc = mp.proc.returncode or 1
                 sys.stderr.write("ustack: micropython exited (%s)\n" % (mp.proc.returncode,))
                 break
-            if br.closed.is_set():
+            if br.closed.is_set() or any(m[2].closed.is_set() for m in more):
                 break
             if duration and time.monotonic() - t0 >= duration:
                 break
@@ -330,6 +398,10 @@ def run_up(args):
             c = dict(mp.counters or {})
             if br is not None:
                 c.update(br.counters())
+            for n, m in enumerate(more, 1):
+                if m[2] is not None:
+                    for k, v in m[2].counters().items():  # bridge.eth1.to_stack, ...
+                        c[k.replace("bridge.", "bridge.eth%d." % n)] = v
             if tap is not None:
                 tap.report(c)
             if mp.failures:
@@ -340,8 +412,24 @@ def run_up(args):
             br.stop()
         if tap is not None:
             tap.close()
+        for m in more:
+            if m[2] is not None:
+                m[2].stop()
+            m[1].close()
         shutil.rmtree(work, ignore_errors=True)
     return rc
+
+
+def _host_ip6(hostlink, tap, host_ip6, theirs):
+    """--host-ip6 on the TAP's kernel side (without DAD: usable at ready), as under the
+    CPython runtime; taken off again at close when the TAP outlives us."""
+    if not host_ip6:
+        return
+    try:
+        if hostlink.configure6(tap.name, host_ip6) and theirs:
+            hostlink.remove_on_close(tap, tap.name, host_ip6)
+    except hostlink.HostError as e:
+        raise SystemExit("ustack: --host-ip6: %s" % (e,))
 
 
 def _stopped_early(mp, sig):

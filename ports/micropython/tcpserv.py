@@ -63,13 +63,33 @@ def _send_at(sock, buf, off, n):
     return k
 
 
-def _listen(stack, port, backlog):
-    s = stack.socket(so.AF_INET, so.SOCK_STREAM)
+def _listen(stack, port, backlog, family=so.AF_INET):
+    s = stack.socket(family, so.SOCK_STREAM)
     s.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+    if family == so.AF_INET6:  # beside the IPv4 one on the same port (as on Linux)
+        s.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
     s.bind(("", port))
     s.listen(backlog)
     s.setblocking(False)
     return s
+
+
+def _listen6(stack, port, backlog):
+    """The service's IPv6 listener when the stack has IPv6 (config IPV6), else None."""
+    if stack.ipv6 is None:
+        return None
+    return _listen(stack, port, backlog, so.AF_INET6)
+
+
+def _waiting(svc):
+    """The listening socket (IPv4's, then IPv6's) with a connection to accept, or None."""
+    ls = svc.lsock
+    if ls.acc_q:
+        return ls
+    ls = svc.lsock6
+    if ls is not None and ls.acc_q:
+        return ls
+    return None
 
 
 def _open_for_data(tcb):
@@ -85,6 +105,7 @@ class TcpService:
         self.port = port
         self.max_conns = max_conns
         self.lsock = _listen(stack, port, backlog or max_conns)
+        self.lsock6 = _listen6(stack, port, backlog or max_conns)
         self.conns = [None] * max_conns
         self.nconns = 0
         self.buf = bytearray(bufsize)
@@ -107,8 +128,10 @@ class TcpService:
                 i += 1
 
     def step(self):
-        ls = self.lsock
-        while self.nconns < self.max_conns and ls.acc_q:
+        while self.nconns < self.max_conns:
+            ls = _waiting(self)
+            if ls is None:
+                break
             c, _ = ls.accept()
             c.setblocking(False)
             i = 0
@@ -193,6 +216,8 @@ class TcpService:
                 self._close(i, c)
             i += 1
         self.lsock.close()
+        if self.lsock6 is not None:
+            self.lsock6.close()
 
 
 # ---- HTTP/1.1 -----------------------------------------------------------------------------
@@ -257,6 +282,7 @@ class HttpService:
             self.root = "/"
         self.max_conns = max_conns
         self.lsock = _listen(stack, port, backlog or max_conns)
+        self.lsock6 = _listen6(stack, port, backlog or max_conns)
         self.conns = [None] * max_conns
         self.slots = [_HttpConn() for _ in range(max_conns)]
         self.nconns = 0
@@ -275,8 +301,10 @@ class HttpService:
 
     # ---- the loop -------------------------------------------------------------------------
     def step(self):
-        ls = self.lsock
-        while self.nconns < self.max_conns and ls.acc_q:
+        while self.nconns < self.max_conns:
+            ls = _waiting(self)
+            if ls is None:
+                break
             c, _ = ls.accept()
             c.setblocking(False)
             i = 0
@@ -541,6 +569,8 @@ class HttpService:
                 self._close(i, c, self.slots[i])
             i += 1
         self.lsock.close()
+        if self.lsock6 is not None:
+            self.lsock6.close()
 
 
 def _stat(path):

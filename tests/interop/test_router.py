@@ -116,11 +116,3 @@ def test_bad_link_values_are_refused_in_one_line_and_nothing_is_made():
         assert len(lines) == 1 and msg in lines[0], r.stderr
         for dev in ("ustk8", "ustk9"):
             assert subprocess.run(["ip", "link", "show", dev], capture_output=True).returncode
-
-
-def test_several_links_are_for_the_cpython_runtime_and_said_so():
-    r = subprocess.run(CLI + ["up", "--runtime", "micropython", "--tap", "ustk8", "--ip",
-                              "192.0.2.2/24", "--link", "tap=ustk9,ip=198.51.100.1/24"],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0 and "--link" in r.stderr and "--runtime cpython" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
