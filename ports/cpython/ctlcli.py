@@ -336,6 +336,31 @@ class _Bad(Exception):
     pass
 
 
+def _check_cidr6(verb, v):
+    """An IPv6 ADDR/PREFIX whose host bits are clear, or one line naming it."""
+    import ipaddress
+    try:
+        n = ipaddress.IPv6Network(v, strict=False)
+    except ValueError:
+        raise _Bad("%s %s: not an IPv6 ADDR/PREFIX" % (verb, v))
+    if "/" not in v:
+        raise _Bad("%s %s: give the prefix too, e.g. %s/64" % (verb, v, v))
+    if n.network_address != ipaddress.IPv6Interface(v).ip:
+        raise _Bad("%s %s: host bits set (the network is %s)" % (verb, v, n))
+
+
+def _check_via6(v, dev):
+    """An IPv6 gateway; a link-local one names its link (RFC 4007: fe80:: is per link)."""
+    import ipaddress
+    try:
+        a = ipaddress.IPv6Address(v)
+    except ValueError:
+        raise _Bad("via %s: not an IPv6 address" % v)
+    if a.is_link_local and not dev:
+        raise _Bad("via %s: a link-local gateway needs dev DEV" % v)
+    return v
+
+
 def _show_op(cmd):
     return {"addr": "addr", "route": "route", "neigh": "neigh", "ss": "ss",
             "config": "config", "filter": "filter"}[cmd]
@@ -437,8 +462,12 @@ def _requests(args):
         if not w:
             raise _Bad("%s needs a destination (ADDR/PREFIX or default)" % verb)
         dst = w.pop(0)
-        six = ":" in dst     # IPv6: the stack checks it (core/ctl.py), naming the word
-        if not six:
+        six = ":" in dst     # IPv6: checked here as the stack would (core/ctl.py)
+        if getattr(args, "six", False) and not six and dst != "default":
+            raise _Bad("-6: %s is not an IPv6 destination" % dst)
+        if six:
+            _check_cidr6(verb, dst)
+        else:
             dst = _check_cidr(verb, dst, True)
         if verb in ("del", "delete"):
             _kw(w, ("via", "dev", "metric"))
@@ -446,7 +475,8 @@ def _requests(args):
         kw = _kw(w, ("via", "dev", "metric"))
         req = {"dst": dst}
         if "via" in kw:
-            req["via"] = kw["via"] if six else _check_addr("via", kw["via"])
+            req["via"] = _check_via6(kw["via"], kw.get("dev")) if six else \
+                _check_addr("via", kw["via"])
         if "dev" in kw:
             req["dev"] = kw["dev"]
         if "metric" in kw:

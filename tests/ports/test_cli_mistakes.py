@@ -108,7 +108,7 @@ BAD_LINK = (
     (["--host-ip6", "fe80::1"], ("--host-ip6 fe80::1", "ADDR/PREFIX")),
     (["--ip6", "2001:db8::2/64", "--host-ip6", "2001:db8::2/64"],
      ("--host-ip6 2001:db8::2/64", "--ip6")),
-    (["--ripng", "--config", "IPV6=False"], ("--ripng", "IPv6")),
+    (["--ripng", "--config", "IPV6=False"], ("--ripng",)),
 )
 
 # each only under CPython (the MicroPython runtime always bridges a TAP: its own line)
@@ -196,7 +196,12 @@ def test_control_words_are_checked_like_the_flags_before_any_stack_is_asked(ns):
                                                                "prefix length",)),
             (("route", "add", "198.51.100.0/24", "via", "192.0.2.01"), ("via 192.0.2.01",)),
             (("route", "-6", "add", "2001:db8:9::/48", "via", "fe80::1"),
-             ("-6", "shown only")),
+             ("via fe80::1", "link-local", "dev")),
+            (("route", "add", "2001:db8:9::1/48", "via", "2001:db8::1"), ("host bits set",
+                                                                         "2001:db8:9::/48")),
+            (("route", "add", "2001:db8:zz::/48", "dev", "eth0"), ("2001:db8:zz::/48",)),
+            (("route", "-6", "add", "198.51.100.0/24", "dev", "eth0"), ("-6",
+                                                                       "198.51.100.0/24")),
             (("neigh", "add", "192.0.2.9", "lladdr", "ff:ff:ff:ff:ff:ff"), ("broadcast",)),
             (("addr", "replace", "192.0.2.255/24"), ("192.0.2.255/24", "broadcast")),
             (("addr", "replace", "192.0.2.5/24", "gateway", "foo"), ("gateway foo",))):
