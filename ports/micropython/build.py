@@ -48,6 +48,8 @@ FEATURE_MODULES = {
     "cubic": ("core/tcp/cc_cubic.py",),    # TCP_CC "cubic" (else a clear config error)
     "undo": ("core/tcp/undo.py",),         # RFC 3522/3708 undo (else core/tcp/undo_off.py)
     "forwarding": (),
+    # TSO/GRO through a driver's caps (the TAP's virtio-net header): no MCU driver has any
+    "offload": ("core/offload.py", "core/wire/vnet.py"),
 }
 DRIVER_MODULES = {
     "streamlink": ("ports/micropython/streamlink.py",),
@@ -56,9 +58,11 @@ DRIVER_MODULES = {
     "slip": ("hal/slip.py",),
 }
 PORT_MODULES = ("ports/micropython/__init__.py", "ports/micropython/compat.py",
-                "ports/micropython/app.py")
+                "ports/micropython/app.py",
+                "ports/micropython/control.py")  # flash only: imported with CONTROL_PORT
 PORT_FEATURE_MODULES = {
-    "tcp": ("ports/micropython/tcpserv.py",),
+    "tcp": ("ports/micropython/tcpserv.py",
+            "ports/micropython/httpserv.py"),   # flash only: imported for SERVE "http"
     "asyncio": ("ports/micropython/aio.py",),
     # MicroPython's `network` / `socket` conventions (copy ports/micropython/shadow/*.py to
     # the board's /lib for `import network` / `import socket` to resolve to them)
