@@ -21,7 +21,8 @@ figures come from MicroPython's WebAssembly port (ports/micropython/wasm.py, Nod
 - per feature: what adding it to the smallest TCP board costs in code and data;
 - per module: what each module of each board's set takes once imported (32-bit heap) and its
   .mpy bytes for the board's -march, so a board author can budget.
-`--only-32bit` regenerates just the 32-bit sections (a few minutes) and keeps the rest.
+`--only-32bit` regenerates just the 32-bit sections and the build table (a few minutes) and
+keeps the rest.
 """
 import argparse
 import os
@@ -309,7 +310,9 @@ def render_modules(wb):
            "own: heap = what importing it added to the live heap on the 32-bit port "
            "(bytecode, qstrs first seen there, function and class objects; frozen into "
            "flash this is almost all gone); .mpy = its file for the board's -march (flash, "
-           "`invoke mpy`). '-': the board does not import it.", "",
+           "`invoke mpy`). '-': the board does not import it. MicroPython keeps the names "
+           "(qstrs) of .mpy files in pools it grows by doubling, so the module that needs "
+           "a new pool shows it (a few KB more than its .mpy); the total is exact.", "",
            "| module | ships as | " + " | ".join("%s heap" % n for n in names) + " | " +
            " | ".join("%s .mpy" % n for n in names) + " |",
            "|---|---|" + "---|" * (2 * len(names))]
@@ -383,19 +386,25 @@ def _wasm_version():
     return "v" + WASM_VERSION
 
 
+def render_builds(builds):
+    out = ["### Code shipped per board (`invoke mpy --board B`)", "",
+           "| board | -march | -O | features | modules | .mpy bytes | deploy bytes | flash |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in builds:
+        out.append("| %s | %s | %d | %s | %d | %d | %d | %s |" % (
+            r["board"], r["arch"], r.get("opt", 0), ",".join(r["features"]), r["modules"],
+            r["mpy_bytes"], r["deploy_bytes"],
+            "%d KB" % (r["flash"] // 1024) if r["flash"] else "-"))
+    return out
+
+
 def render(builds, mem, smallest, costs=None, wb=None, fc=None):
     kb = lambda n: "%.1f" % (n / 1024.0)  # noqa: E731
     out = ["# ustack memory: the core under MicroPython", "",
            "Measured %s on %s with the MicroPython unix port (64-bit: object sizes are about "
            "twice a 32-bit MCU's, so the heap figures are upper bounds). Regenerate with "
            "`python -m benchmarks.memory`." % (time.strftime("%Y-%m-%d"), platform.machine()),
-           "", "### Code shipped per board (`invoke mpy --board B`)", "",
-           "| board | -march | features | modules | .mpy bytes | deploy bytes | flash |",
-           "|---|---|---|---|---|---|---|"]
-    for r in builds:
-        out.append("| %s | %s | %s | %d | %d | %d | %s |" % (
-            r["board"], r["arch"], ",".join(r["features"]), r["modules"], r["mpy_bytes"],
-            r["deploy_bytes"], "%d KB" % (r["flash"] // 1024) if r["flash"] else "-"))
+           ""] + render_builds(builds)
     out += ["", "### Heap with two TCP connections, each board's sizes", "",
             "The stack with the board's CONFIG (buffer pools, TCP rings, tables), UDP and TCP "
             "echo, two connections each echoing 32 KB and a ping, at `-X heapsize=1024K`. "
@@ -434,7 +443,7 @@ def render(builds, mem, smallest, costs=None, wb=None, fc=None):
     return "\n".join(out)
 
 
-WASM_SECTIONS = ("### 32-bit", "### What each feature costs (32-bit)")
+WASM_SECTIONS = ("### 32-bit", "### What each feature costs (32-bit)", "### Code shipped per board")
 
 
 def splice_32bit(old, new):
@@ -449,14 +458,19 @@ def splice_32bit(old, new):
         return out
     is32 = lambda sec: sec and sec[0].startswith(WASM_SECTIONS)  # noqa: E731
     fresh = [sec if sec[-1] == "" else sec + [""] for sec in sections(new) if is32(sec)]
+    builds = [sec for sec in fresh if sec[0].startswith(WASM_SECTIONS[2])]
+    fresh = [sec for sec in fresh if sec not in builds]
     out = []
     for sec in sections(old):
-        if is32(sec):
+        if sec and sec[0].startswith(WASM_SECTIONS[2]):
+            out += builds   # the build table stays where it was
+            builds = []
+        elif is32(sec):
             out += fresh
             fresh = []
         else:
             out.append(sec)
-    out += fresh
+    out += builds + fresh
     return "\n".join("\n".join(sec) for sec in out)
 
 
@@ -469,10 +483,12 @@ def main():
     a = ap.parse_args()
     if a.only_32bit:
         with tempfile.TemporaryDirectory() as d:
+            builds = board_builds(os.path.join(d, "boards"))
             wb = wasm_boards(os.path.join(d, "wasm"))
             fc = feature_costs(os.path.join(d, "feat"))
         with open(a.out) as f:
-            text = splice_32bit(f.read(), "\n".join(render_wasm(wb, fc)))
+            text = splice_32bit(f.read(), "\n".join(render_builds(builds) + [""] +
+                                                     render_wasm(wb, fc)))
         from benchmarks.bench import publish
         publish(text, a.out, None)
         return

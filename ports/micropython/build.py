@@ -24,6 +24,11 @@ ignored on receipt, RFC 2018: NewReno recovers), "undo" ships undo.py (without i
 takes undo_off.py: nothing is ever taken back), "cubic" ships cc_cubic.py (TCP_CC "cubic"
 is then a clear config error). ECN and tail loss probes are code inside input.py/output.py:
 switched by config (TCP_ECN, TCP_TLP), not by module. What each costs: benchmarks/memory.md.
+
+Shipped but not imported unless used (flash, no heap): core/ctl.py (the first JSON control
+request), ports/micropython/control.py (the CONTROL_PORT setting) and httpserv.py (SERVE
+"http"). Never shipped to a board: core/offload.py and core/wire/vnet.py (feature "offload":
+TSO/GRO through a TAP's virtio-net header; no MCU driver has offloads).
 """
 import ast
 import json

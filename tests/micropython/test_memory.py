@@ -137,7 +137,7 @@ def test_memory_report_sets_code_and_data_against_the_board_heap():
     text = render([build], [("b", 100 * 1024, 80 * 1024, 30 * 1024, 120 * 1024, True),
                             ("s", 100 * 1024, 40 * 1024, 30 * 1024, 80 * 1024, True)],
                   (232, 6, 248))
-    assert "| b | armv6m | tcp | 3 | 1000 | 1200 | 2048 KB |" in text
+    assert "| b | armv6m | 0 | tcp | 3 | 1000 | 1200 | 2048 KB |" in text
     assert "| b | 100.0 | 80.0 | 30.0 | 120.0 | no (10.0 KB over) | yes |" in text
     assert "| s | 100.0 | 40.0 | 30.0 | 80.0 | yes | yes |" in text
     assert "**232 KB**" in text
@@ -180,3 +180,7 @@ def test_only_the_32_bit_sections_are_replaced_when_regenerated_alone():
     got = splice_32bit(old, new)
     assert got == "# t\n\n### A\na\n\n### 32-bit: x\nnew\n\n### What each feature costs " \
         "(32-bit)\nnewf\n\n### 32-bit: what each module takes\nnewm\n\n### B\nb\n", got
+    # the build table is refreshed in its place
+    old = "# t\n\n### Code shipped per board (x)\nold\n\n### A\na\n"
+    got = splice_32bit(old, "### Code shipped per board (x)\nnew\n")
+    assert got == "# t\n\n### Code shipped per board (x)\nnew\n\n### A\na\n", got
