@@ -459,18 +459,18 @@ def splice_32bit(old, new):
     is32 = lambda sec: sec and sec[0].startswith(WASM_SECTIONS)  # noqa: E731
     fresh = [sec if sec[-1] == "" else sec + [""] for sec in sections(new) if is32(sec)]
     builds = [sec for sec in fresh if sec[0].startswith(WASM_SECTIONS[2])]
-    fresh = [sec for sec in fresh if sec not in builds]
+    fresh = [sec for sec in fresh if sec not in builds] or None
     out = []
     for sec in sections(old):
-        if sec and sec[0].startswith(WASM_SECTIONS[2]):
+        if sec and sec[0].startswith(WASM_SECTIONS[2]) and builds:
             out += builds   # the build table stays where it was
             builds = []
-        elif is32(sec):
-            out += fresh
-            fresh = []
+        elif is32(sec) and not sec[0].startswith(WASM_SECTIONS[2]) and fresh is not None:
+            out += fresh    # every 32-bit section new has, where the first old one was
+            fresh = [] if fresh else None
         else:
-            out.append(sec)
-    out += builds + fresh
+            out.append(sec)   # what new has no replacement for stays
+    out += builds + (fresh or [])
     return "\n".join("\n".join(sec) for sec in out)
 
 

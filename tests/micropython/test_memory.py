@@ -180,7 +180,8 @@ def test_only_the_32_bit_sections_are_replaced_when_regenerated_alone():
     got = splice_32bit(old, new)
     assert got == "# t\n\n### A\na\n\n### 32-bit: x\nnew\n\n### What each feature costs " \
         "(32-bit)\nnewf\n\n### 32-bit: what each module takes\nnewm\n\n### B\nb\n", got
-    # the build table is refreshed in its place
-    old = "# t\n\n### Code shipped per board (x)\nold\n\n### A\na\n"
+    # the build table is refreshed in its place; a section new lacks stays as it was
+    old = "# t\n\n### Code shipped per board (x)\nold\n\n### A\na\n\n### 32-bit: x\no\n"
     got = splice_32bit(old, "### Code shipped per board (x)\nnew\n")
-    assert got == "# t\n\n### Code shipped per board (x)\nnew\n\n### A\na\n", got
+    assert got == "# t\n\n### Code shipped per board (x)\nnew\n\n### A\na\n\n" \
+        "### 32-bit: x\no\n", got
