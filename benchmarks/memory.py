@@ -18,7 +18,11 @@ figures come from MicroPython's WebAssembly port (ports/micropython/wasm.py, Nod
   connections and a ping from a CPython peer, then the same with the heap locked
   (tests/micropython/wasmboard.py), once with a large heap (the figures) and once with the
   board's heap and with 80 % of it (does it fit, with 20 % to spare);
-- per feature: what adding it to the smallest TCP board costs in code and data.
+- per feature: what adding it to the smallest TCP board costs in code and data;
+- per module: what each module of each board's set takes once imported (32-bit heap) and its
+  .mpy bytes for the board's -march, so a board author can budget.
+`--only-32bit` regenerates just the 32-bit sections and the build table (a few minutes) and
+keeps the rest.
 """
 import argparse
 import os
@@ -43,6 +47,9 @@ FEATURE_ROWS = (
     ("DNS resolver (dns.py, wire/dns.py)", ("dns",), None),
     ("raw sockets (raw.py)", ("raw",), None),
     ("socket/network facades (usock.py, netif.py)", ("socket",), None),
+    ("IPv6 (ipv6, icmp6, nd, slaac, mld, addr6, reass6; IPV6=True)", ("ipv6",), {"IPV6": True}),
+    ("packet filter (filter.py)", ("filter",), None),
+    ("RIPv2 routing (rip.py, RIP=True)", ("rip",), {"RIP": True}),
 )
 
 
@@ -204,12 +211,15 @@ def link_allowance(rep):
 
 
 def wasm_boards(work):
-    """-> [(board, heap, rep at WASM_BIG, fits in HEAP, fits in (1-SPARE)*HEAP)]."""
+    """-> [(board, heap, rep at WASM_BIG, fits in HEAP, fits in (1-SPARE)*HEAP)]; each rep
+    also carries the board's .mpy build report (its -march) as rep["build"]."""
     from ustack import boards
+    from ustack.ports.micropython.build import build
     rows = []
     for name in WASM_BOARDS:
         b = boards.load(name)
         big = wasm_run(b, os.path.join(work, name), WASM_BIG)
+        big["build"] = build(b, os.path.join(work, "mpy-" + name))
         fits = []
         for frac in (1.0, 1.0 - SPARE):
             h = int(b.HEAP * frac) + link_allowance(big)
@@ -243,9 +253,85 @@ def feature_costs(work, board_name="pico_enc28j60"):
             m = measure(())
             rows.append((row, base[0] - m[0], base[1] - m[1], base[2] - m[2]))
             continue
-        m = measure(FEATURES_BASE + feats, cfg)
+        try:
+            m = measure(FEATURES_BASE + feats, cfg)
+        except Exception as e:   # a variant the wasm scenario cannot run: said so in the row
+            rows.append((row, None, str(e).splitlines()[-1][:120], None))
+            continue
         rows.append((row, m[0] - base[0], m[1] - base[1], m[2] - base[2]))
     return rows
+
+
+def _ships(rel_mpy, reasons):
+    """Why a module is in a board's set, short: core, port, driver, or the feature."""
+    from ustack.ports.micropython.build import FEATURE_MODULES
+    rel = rel_mpy[len("ustack/"):-4] + ".py"
+    for feat, paths in sorted(FEATURE_MODULES.items()):
+        if feat != "tcp" and rel in paths:
+            return feat
+    if rel.startswith("core/tcp/"):
+        return "tcp"
+    why = reasons.get(rel_mpy, "")
+    for w in ("feature ", "driver "):
+        if why.startswith(w):
+            return why[len(w):]
+    if why.startswith("imported by"):
+        return "core (" + why + ")"
+    return why or "-"
+
+
+def render_modules(wb):
+    """The per-module table: 32-bit heap each module takes once imported (its own, what it
+    imports counted where that was first imported) and its .mpy bytes, per board."""
+    from ustack import boards
+    from ustack.ports.micropython.build import select_modules
+    names = [r[0] for r in wb]
+    heap = {}
+    mpy = {}
+    reasons = {}
+    for name, _, rep, _, _ in wb:
+        for m, v in rep["imports"].items():
+            heap.setdefault(m, {})[name] = v
+        for rel, size in rep.get("build", {}).get("sizes", {}).items():
+            mpy.setdefault(rel, {})[name] = size
+        for rel, why in select_modules(boards.load(name))[0]:
+            reasons.setdefault("ustack/" + rel[:-3] + ".mpy", why)
+    rows = []
+    for m in heap:
+        rel = "ustack/" + m[len("ustack."):].replace(".", "/") + ".mpy" if m != "ustack" else \
+            "ustack/__init__.mpy"
+        if rel not in mpy and rel[:-4] + "/__init__.mpy" in mpy:
+            rel = rel[:-4] + "/__init__.mpy"
+        rows.append((max(heap[m].values()), m, rel))
+    rows.sort(key=lambda r: (-r[0], r[1]))
+    out = ["", "### 32-bit: what each module takes", "",
+           "Each board's modules as its run above imported them (the chip driver and every "
+           "module of its features too), in import order so that a module's figure is its "
+           "own: heap = what importing it added to the live heap on the 32-bit port "
+           "(bytecode, qstrs first seen there, function and class objects; frozen into "
+           "flash this is almost all gone); .mpy = its file for the board's -march (flash, "
+           "`invoke mpy`). '-': the board does not import it. MicroPython keeps the names "
+           "(qstrs) of .mpy files in pools it grows by doubling, so the module that needs "
+           "a new pool shows it (a few KB more than its .mpy); the total is exact.", "",
+           "| module | ships as | " + " | ".join("%s heap" % n for n in names) + " | " +
+           " | ".join("%s .mpy" % n for n in names) + " |",
+           "|---|---|" + "---|" * (2 * len(names))]
+    tot_h = dict((n, 0) for n in names)
+    tot_m = dict((n, 0) for n in names)
+    for _, m, rel in rows:
+        cells = []
+        for n in names:
+            v = heap[m].get(n)
+            cells.append("-" if v is None else "%d" % v)
+            tot_h[n] += v or 0
+        for n in names:
+            v = mpy.get(rel, {}).get(n) if n in heap[m] else None
+            cells.append("-" if v is None else "%d" % v)
+            tot_m[n] += v or 0
+        out.append("| %s | %s | %s |" % (m, _ships(rel, reasons), " | ".join(cells)))
+    out.append("| **all imported** | | %s | %s |" % (
+        " | ".join("%d" % tot_h[n] for n in names), " | ".join("%d" % tot_m[n] for n in names)))
+    return out
 
 
 def render_wasm(wb, fc):
@@ -286,7 +372,12 @@ def render_wasm(wb, fc):
                 "| feature | code (bytes) | data (bytes) | flash .mpy (bytes) |",
                 "|---|---|---|---|"]
         for row, code, data, flash in fc:
+            if code is None:
+                out.append("| %s | failed: %s | | |" % (row, data))
+                continue
             out.append("| %s | %d | %d | %d |" % (row, code, data, flash))
+    if wb and "imports" in wb[0][2]:
+        out += render_modules(wb)
     return out
 
 
@@ -295,19 +386,25 @@ def _wasm_version():
     return "v" + WASM_VERSION
 
 
+def render_builds(builds):
+    out = ["### Code shipped per board (`invoke mpy --board B`)", "",
+           "| board | -march | -O | features | modules | .mpy bytes | deploy bytes | flash |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in builds:
+        out.append("| %s | %s | %d | %s | %d | %d | %d | %s |" % (
+            r["board"], r["arch"], r.get("opt", 0), ",".join(r["features"]), r["modules"],
+            r["mpy_bytes"], r["deploy_bytes"],
+            "%d KB" % (r["flash"] // 1024) if r["flash"] else "-"))
+    return out
+
+
 def render(builds, mem, smallest, costs=None, wb=None, fc=None):
     kb = lambda n: "%.1f" % (n / 1024.0)  # noqa: E731
     out = ["# ustack memory: the core under MicroPython", "",
            "Measured %s on %s with the MicroPython unix port (64-bit: object sizes are about "
            "twice a 32-bit MCU's, so the heap figures are upper bounds). Regenerate with "
            "`python -m benchmarks.memory`." % (time.strftime("%Y-%m-%d"), platform.machine()),
-           "", "### Code shipped per board (`invoke mpy --board B`)", "",
-           "| board | -march | features | modules | .mpy bytes | deploy bytes | flash |",
-           "|---|---|---|---|---|---|---|"]
-    for r in builds:
-        out.append("| %s | %s | %s | %d | %d | %d | %s |" % (
-            r["board"], r["arch"], ",".join(r["features"]), r["modules"], r["mpy_bytes"],
-            r["deploy_bytes"], "%d KB" % (r["flash"] // 1024) if r["flash"] else "-"))
+           ""] + render_builds(builds)
     out += ["", "### Heap with two TCP connections, each board's sizes", "",
             "The stack with the board's CONFIG (buffer pools, TCP rings, tables), UDP and TCP "
             "echo, two connections each echoing 32 KB and a ping, at `-X heapsize=1024K`. "
@@ -346,11 +443,55 @@ def render(builds, mem, smallest, costs=None, wb=None, fc=None):
     return "\n".join(out)
 
 
+WASM_SECTIONS = ("### 32-bit", "### What each feature costs (32-bit)", "### Code shipped per board")
+
+
+def splice_32bit(old, new):
+    """old memory.md with its 32-bit sections (titles starting with WASM_SECTIONS) replaced
+    by those of new; the other sections stay as they were measured."""
+    def sections(text):
+        out = [[]]
+        for line in text.split("\n"):
+            if line.startswith("### "):
+                out.append([])
+            out[-1].append(line)
+        return out
+    is32 = lambda sec: sec and sec[0].startswith(WASM_SECTIONS)  # noqa: E731
+    fresh = [sec if sec[-1] == "" else sec + [""] for sec in sections(new) if is32(sec)]
+    builds = [sec for sec in fresh if sec[0].startswith(WASM_SECTIONS[2])]
+    fresh = [sec for sec in fresh if sec not in builds] or None
+    out = []
+    for sec in sections(old):
+        if sec and sec[0].startswith(WASM_SECTIONS[2]) and builds:
+            out += builds   # the build table stays where it was
+            builds = []
+        elif is32(sec) and not sec[0].startswith(WASM_SECTIONS[2]) and fresh is not None:
+            out += fresh    # every 32-bit section new has, where the first old one was
+            fresh = [] if fresh else None
+        else:
+            out.append(sec)   # what new has no replacement for stays
+    out += builds + (fresh or [])
+    return "\n".join("\n".join(sec) for sec in out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "memory.md"))
     ap.add_argument("--readme", action="store_true", help="also show the results in README.md (between its markers)")
+    ap.add_argument("--only-32bit", action="store_true",
+                    help="measure only the 32-bit sections (wasm port) and keep the rest of --out")
     a = ap.parse_args()
+    if a.only_32bit:
+        with tempfile.TemporaryDirectory() as d:
+            builds = board_builds(os.path.join(d, "boards"))
+            wb = wasm_boards(os.path.join(d, "wasm"))
+            fc = feature_costs(os.path.join(d, "feat"))
+        with open(a.out) as f:
+            text = splice_32bit(f.read(), "\n".join(render_builds(builds) + [""] +
+                                                     render_wasm(wb, fc)))
+        from benchmarks.bench import publish
+        publish(text, a.out, None)
+        return
     from tests.micropython.test_memory import smallest_heap
     from ustack.ports.micropython.build import build
     with tempfile.TemporaryDirectory() as d:

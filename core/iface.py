@@ -15,7 +15,8 @@ absent: none, as on every MCU driver). A driver offering CAP_CSUM_RX says per fr
 offering CAP_CSUM_TX/CAP_TSO4/CAP_TSO6 gets frames whose pb.offload asks it to complete the
 checksum or to cut a large TCP segment into segments of the size it names
 (`send_offload(buf, n, offload)`); one offering CAP_GRO may hand over TCP super-frames larger
-than a packet buffer, read into the pool's large buffers (`recv_large`).
+than a packet buffer, read into the pool's large buffers (core/offload.py `recv_large`:
+only a stack with such a driver imports it, and no MCU build ships it).
 """
 from ustack.core.compat import const
 from ustack.core.stats import Counters
@@ -31,15 +32,6 @@ CAP_CSUM_RX = const(2)   # vouches for received TCP/UDP checksums (driver.rx_off
 CAP_TSO4 = const(4)      # cuts TCP/IPv4 segments larger than the MTU (TSO/GSO)
 CAP_TSO6 = const(8)      # the same for TCP/IPv6
 CAP_GRO = const(16)      # may hand over TCP super-frames larger than the MTU (GRO/LRO)
-CAP_NAMES = (("csum", CAP_CSUM_TX | CAP_CSUM_RX), ("tso", CAP_TSO4 | CAP_TSO6),
-             ("gro", CAP_GRO))
-
-
-def caps_str(caps):
-    """The offloads a caps value holds, as `ustack up`'s ready line names them
-    ("csum,tso,gro"; "none")."""
-    out = [n for n, bits in CAP_NAMES if caps & bits]
-    return ",".join(out) if out else "none"
 
 IFACE_COUNTERS = (
     "rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
@@ -175,39 +167,6 @@ class Interface:
         else:
             st.rx_unknown_ethertype += 1
             self.stack.free(pb)
-
-    def recv_large(self, pb):
-        """CAP_GRO: read the next frame into a large buffer (a super-frame may be up to
-        64 KB). A frame that fits pb is copied there and pb returned; a larger one comes back
-        in the large buffer itself (pb goes back to the pool, a fresh large buffer waits for
-        the next frame; given back when the driver has nothing). The frame's length is in
-        the returned buffer's n (0: none)."""
-        stack = self.stack
-        pool = stack.pool
-        big = self.rx_large
-        if big is None:
-            big = pool.alloc_large()
-            if big is None:
-                self.stats.rx_no_large += 1  # the frame waits in the driver
-                pb.n = 0
-                return pb
-            big.epoch = -1  # held between polls: no handler's exception reclaims it
-            self.rx_large = big
-        n = self.driver.recv_into(big.buf)
-        if n <= pb.size:
-            if n:
-                copy(pb.buf, 0, big.buf, 0, n)
-            else:
-                self.rx_large = None  # nothing waits: the pool has it back while idle
-                pool.free(big)
-            pb.n = n
-            return pb
-        self.rx_large = None
-        pool.free(pb)
-        big.epoch = pool.epoch  # now this poll's frame (Stack._recover)
-        big.n = n
-        self.stats.rx_gro_frames += 1
-        return big
 
     # ---- TX -------------------------------------------------------------------------------
     def output(self, pb, nexthop, rc=None):

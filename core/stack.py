@@ -82,6 +82,7 @@ class Stack:
         self.filter_out = None    # filter_out(iface, buf, off, n) -> bool (local output)
         self.filter_in = None     # filter_in(iface, buf, off, n) -> bool (local delivery)
         self.packet_filter = None  # core/filter.py's Filter (it sets the three hooks)
+        self.offload = None       # core/offload.py, with the first driver that has offloads
         self.raw_sockets = []
         self.raw_stats = None     # core/raw.py's counters, made with the first raw socket
         self.multicast_groups = []
@@ -201,6 +202,8 @@ class Stack:
             raise ValueError("add_interface: vlan must be 0..4094, got %r" % (vlan,))
         iface = Interface(self, name, driver, None, prefix, None, mac, mtu, vlan)
         if iface.caps & (CAP_TSO4 | CAP_TSO6 | CAP_GRO) and self.pool.large == 0:
+            from ustack.core import offload   # never on an MCU (no driver has caps there)
+            self.offload = offload
             self.pool.add_large(self.config["OFFLOAD_BUFS"])  # 64 KB segments in and out
         self.ifaces.append(iface)
         if ip is not None:
@@ -508,7 +511,7 @@ class Stack:
                     iface.stats.rx_no_buffer += 1
                     break
                 if iface.caps & CAP_GRO:
-                    pb = iface.recv_large(pb)  # a super-frame comes in a large buffer
+                    pb = self.offload.recv_large(iface, pb)  # a super-frame: a large buffer
                     n = pb.n
                 else:
                     n = drv.recv_into(pb.buf)

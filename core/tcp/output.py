@@ -222,7 +222,7 @@ def output(tcp, tcb, force=False):
                 tcp.stack.pool.nlarge > 1 and avail > mss:
             # issue 13: one segment of many MSS for the driver to cut (CWR goes on one
             # MSS-sized segment: RFC 3168 6.1.2 marks only the first new data). The last
-            # large buffer stays for a GRO driver's next frame (core/iface.py recv_large),
+            # large buffer stays for a GRO driver's next frame (core/offload.py recv_large),
             # whatever a neighbour's resolution holds
             lim = (TSO_MAX // mss) * mss
         if n > lim:

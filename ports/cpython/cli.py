@@ -1182,7 +1182,7 @@ def cmd_up(args):
         return stopped_early()
     iface = st.ifaces[0]
     from ustack.core.wire import ipv4 as ip4
-    from ustack.core.iface import caps_str
+    from ustack.core.offload import caps_str
     from ustack.core.wire.ethernet import mac_str
     t0 = time.monotonic()
     extra = ""
@@ -1464,7 +1464,7 @@ def cmd_run(args):
     from ustack.ports.cpython import services
     from ustack.ports.cpython import socketmod
     from ustack.core.wire import ipv4 as ip4
-    from ustack.core.iface import caps_str
+    from ustack.core.offload import caps_str
     r = resolve(args)
     check_link(r)
     stop_on_signals()

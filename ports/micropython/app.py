@@ -10,7 +10,7 @@ file given as `--settings PATH` (what `ustack up --runtime micropython` writes) 
                     min(TCP_MAX_CONNS, 4)): on a small heap, a connection then never needs
                     a large contiguous block once the heap is fragmented
     STATS_INTERVAL  seconds between counter lines on stdout (0 = only at exit)
-    CONTROL_PORT    UDP port of the test control service (0 = off), see Control
+    CONTROL_PORT    UDP port of the test control service (0 = off), see control.py
     CONTROL_PEER    the one IPv4 address Control answers (None: any); others are dropped,
                     counted as ctl.peer_refused (`ustack up --runtime micropython` sets the
                     host's address: the port changes routes)
@@ -46,7 +46,6 @@ import sys
 from ustack.ports.micropython import compat
 from ustack.core import clock
 from ustack.core import socket as so
-from ustack.core.wire import fields
 
 SETTINGS = ("NAME", "DRIVER", "LINK", "IP", "GATEWAY", "MAC", "MTU", "CONFIG", "FEATURES",
             "SERVE", "BUS", "PINS", "STATS_INTERVAL", "CONTROL_PORT", "DURATION", "TCP_PREALLOC",
@@ -284,131 +283,6 @@ class UdpService:
         self.sock.close()
 
 
-# A control datagram longer than this is cut (then refused as malformed JSON): a request of
-# core/ctl.py's protocol (ustack route add ...) fits in a few hundred bytes
-CONTROL_REQUEST_BYTES = 512
-PING_INTERVAL_MS = 200   # Control's `ping`: between two echo requests
-PING_WAIT_MS = 2000      # and for the replies after the last one (ping -W 2)
-
-
-class Control:
-    """Test control over UDP (enabled by CONTROL_PORT): one-word commands, one reply each,
-    and any request of the control protocol (core/ctl.py: a JSON object, one per datagram).
-
-        lock     reply 'locked', then hold micropython.heap_lock()
-        unlock   release the lock; reply with a JSON report (failures, locked polls, memory)
-        stats    JSON counters          gc    collect, JSON memory figures
-        quit     reply 'bye' and stop the loop
-        ping ADDR [COUNT]   echo requests from the stack (ICMPv6 for an IPv6 ADDR), one per
-                 PING_INTERVAL_MS; reply once all are answered or PING_WAIT_MS after the last:
-                 JSON {sent, received, rtts}
-    While locked, a datagram is matched by index against preallocated words; everything but
-    'unlock' is ignored (a reply would allocate)."""
-
-    def __init__(self, app, port, peer=None):
-        from ustack.core.wire import ipv4 as ip4
-        self.app = app
-        self.stack = app.stack
-        self.sock = s = app.stack.socket(so.AF_INET, so.SOCK_DGRAM)
-        s.bind(("", port))
-        s.setblocking(False)
-        self.only = ip4.aton(peer) if peer else None  # CONTROL_PEER
-        self.peer_refused = 0
-        self.buf = bytearray(CONTROL_REQUEST_BYTES)
-        self.ctl = None  # core/ctl.py's server, made by the first JSON request
-        self.peer = bytearray(4)
-        self.sport = 0
-        self.word_unlock = b"unlock"
-        self.ping = None  # [pinger, count, next seq, next send ms, reply peer, reply port]
-
-    def step(self):
-        s = self.sock
-        if self.ping is not None and not self.app.locked:
-            self._ping_step()
-        while s.qlen:
-            self.sport = s.peek_source(self.peer)
-            n = s.recv_into(self.buf)
-            if self.only is not None and not fields.eq(self.peer, 0, self.only, 4):
-                self.peer_refused += 1  # not the host that runs us: no answer
-                continue
-            app = self.app
-            if app.locked:
-                if n >= 6 and fields.eq(self.buf, 0, self.word_unlock, 6):
-                    app.unlock()
-                    self._reply(app.lock_report())
-                continue
-            if n and self.buf[0] == 0x7B:  # '{': a request of the control protocol (core/ctl.py)
-                if self.ctl is None:
-                    from ustack.core import ctl
-                    self.ctl = ctl.Server(self.stack, "micropython", {"runtime": "micropython"})
-                self._reply(self.ctl.handle_line(bytes(self.buf[0:n])).decode())
-                continue
-            cmd = bytes(self.buf[0:n]).decode().strip()
-            if cmd == "lock":
-                self._reply("locked")
-                app.lock()
-            elif cmd == "unlock":
-                self._reply(app.lock_report())
-            elif cmd == "stats":
-                self._reply(app.counters_json())
-            elif cmd == "gc":
-                import gc
-                gc.collect()
-                m = compat.mem_info()
-                m["code"] = app.heap_code
-                m["setup"] = app.heap_setup
-                self._reply(_dumps(m))
-            elif cmd == "quit":
-                self._reply("bye")
-                app.running = False
-            elif cmd.startswith("ping "):
-                self._ping_start(cmd.split())
-            else:
-                self._reply("?")
-
-    def report(self, c):
-        c["ctl.peer_refused"] = self.peer_refused
-
-    def _ping_start(self, words):
-        st = self.stack
-        dst = words[1]
-        try:
-            n = int(words[2]) if len(words) > 2 else 1
-            if ":" in dst:
-                if st.icmp6 is None:
-                    raise ValueError("IPv6 is off (config IPV6)")
-                p = st.icmp6.pinger(dst)
-            else:
-                p = st.icmp.pinger(dst)
-        except (ValueError, OSError, IndexError) as e:
-            self._reply(_dumps({"error": str(e)}))
-            return
-        if self.ping is not None:
-            self.ping[0].close()
-        self.ping = [p, n, 0, clock.now_ms(), bytes(self.peer), self.sport]
-
-    def _ping_step(self):
-        p, n, seq, due, peer, port = self.ping
-        now = clock.now_ms()
-        if seq < n and now >= due:
-            p.send(seq, now)
-            self.ping[2] = seq + 1
-            self.ping[3] = now + (PING_INTERVAL_MS if seq + 1 < n else PING_WAIT_MS)
-            return
-        if seq >= n and (p.received >= n or now >= due):
-            self.ping = None
-            p.close()
-            self.peer[0:4] = peer
-            self.sport = port
-            self._reply(_dumps({"sent": p.sent, "received": p.received,
-                                "rtts": list(p.rtts)}))
-
-    def _reply(self, text):
-        data = text.encode()
-        self.stack.udp.output(self.sock.local_ip, self.sock.local_port, self.peer, self.sport,
-                              data, len(data))
-
-
 def _dumps(d):
     import json
     return json.dumps(d)
@@ -520,6 +394,8 @@ class App:
         self.started = start_services(self, serve)
         cp = settings["CONTROL_PORT"]
         if cp:
+            # a test and `ustack up` service: its own module, not on a board that has none
+            from ustack.ports.micropython.control import Control
             self.services.append(Control(self, cp, settings.get("CONTROL_PEER")))
 
     def lock(self):
@@ -714,8 +590,12 @@ def main(board=None, argv=None):
             import ustack.core.tcp.proto  # noqa: F401
             import ustack.core.tcp.socket  # noqa: F401
             import ustack.ports.micropython.tcpserv  # noqa: F401
+            if "http" in str(s["SERVE"]):
+                import ustack.ports.micropython.httpserv  # noqa: F401
         except ImportError:
             pass
+    if s["CONTROL_PORT"]:
+        import ustack.ports.micropython.control  # noqa: F401 - measured as code
     if s["DRIVER"] in ("streamlink", "sim-enc28j60", "sim-w5500"):
         import ustack.ports.micropython.streamlink  # noqa: F401 - measured as code
     code = _heap_used()

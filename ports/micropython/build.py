@@ -24,6 +24,11 @@ ignored on receipt, RFC 2018: NewReno recovers), "undo" ships undo.py (without i
 takes undo_off.py: nothing is ever taken back), "cubic" ships cc_cubic.py (TCP_CC "cubic"
 is then a clear config error). ECN and tail loss probes are code inside input.py/output.py:
 switched by config (TCP_ECN, TCP_TLP), not by module. What each costs: benchmarks/memory.md.
+
+Shipped but not imported unless used (flash, no heap): core/ctl.py (the first JSON control
+request), ports/micropython/control.py (the CONTROL_PORT setting) and httpserv.py (SERVE
+"http"). Never shipped to a board: core/offload.py and core/wire/vnet.py (feature "offload":
+TSO/GRO through a TAP's virtio-net header; no MCU driver has offloads).
 """
 import ast
 import json
@@ -49,6 +54,8 @@ FEATURE_MODULES = {
     "cubic": ("core/tcp/cc_cubic.py",),    # TCP_CC "cubic" (else a clear config error)
     "undo": ("core/tcp/undo.py",),         # RFC 3522/3708 undo (else core/tcp/undo_off.py)
     "forwarding": (),
+    # TSO/GRO through a driver's caps (the TAP's virtio-net header): no MCU driver has any
+    "offload": ("core/offload.py", "core/wire/vnet.py"),
 }
 DRIVER_MODULES = {
     "streamlink": ("ports/micropython/streamlink.py",),
@@ -57,9 +64,11 @@ DRIVER_MODULES = {
     "slip": ("hal/slip.py",),
 }
 PORT_MODULES = ("ports/micropython/__init__.py", "ports/micropython/compat.py",
-                "ports/micropython/app.py")
+                "ports/micropython/app.py",
+                "ports/micropython/control.py")  # flash only: imported with CONTROL_PORT
 PORT_FEATURE_MODULES = {
-    "tcp": ("ports/micropython/tcpserv.py",),
+    "tcp": ("ports/micropython/tcpserv.py",
+            "ports/micropython/httpserv.py"),   # flash only: imported for SERVE "http"
     "asyncio": ("ports/micropython/aio.py",),
     # MicroPython's `network` / `socket` conventions (copy ports/micropython/shadow/*.py to
     # the board's /lib for `import network` / `import socket` to resolve to them)

@@ -23,7 +23,7 @@ MicroPython-only knobs (no CLI flag, so the CPython runtime's flags stay the sam
                             MCU board 2 x HEAP + 256K, since on the 64-bit unix port objects
                             are twice their size on a 32-bit MCU and the code is not frozen
                             (tests/micropython/test_memory.py); else 16M)
-    USTACK_MPY_CONTROL_PORT UDP port of the stack's control service (app.Control); 0 = off.
+    USTACK_MPY_CONTROL_PORT UDP port of the stack's control service (control.Control); 0 = off.
                             Unset: CONTROL_PORT (4243) when --host-ip is given and not
                             --no-control, answering only the host's address, so `ustack
                             addr/route/neigh/ss/stats/config` reach it as they reach a

@@ -74,3 +74,54 @@ def test_the_board_module_set_passes_the_specifications_of_what_it_ships(tmp_pat
     # every file ran (an import error of a whole file is a failure above)
     ran = set(d["id"].split("::")[0] for d in passed)
     assert ran == set(files), set(files) - ran
+
+
+_IMPORT_ALL = """
+import sys
+sys.path[:] = [%r]
+bad = []
+for m in %r:
+    try:
+        __import__(m)
+    except Exception as e:
+        bad.append((m, repr(e)))
+print('BAD', repr(bad))
+print('LOADED', ','.join(sorted(k for k in sys.modules if k.startswith('ustack'))))
+for m in %r:
+    try:
+        __import__(m)
+        print('PRESENT', m)
+    except ImportError:
+        pass
+"""
+
+
+@pytest.mark.parametrize("board", MCU_BOARDS)
+def test_every_module_of_the_board_set_imports_alone_and_what_it_leaves_out_is_absent(tmp_path,
+                                                                                      board):
+    """issue 15: the board's build tree alone on sys.path (no checkout, no other module):
+    every module it ships imports under MicroPython, and the optional modules of features it
+    does not select - the offload code only CPython's TAP uses among them - are not there."""
+    from ustack import boards
+    from ustack.ports.micropython.build import FEATURE_MODULES
+    from tests.micropython.wasmboard import board_modules
+    feats = boards.load(board).FEATURES
+    rep = build_only(board, str(tmp_path))
+    fz = os.path.join(rep["out"], "freeze")
+    mods = board_modules(rep)
+    left_out = ["ustack." + rel[:-3].replace("/", ".") for f, rels in FEATURE_MODULES.items()
+                if f not in feats for rel in rels if rel.endswith(".py")]
+    assert "ustack.core.offload" in left_out and "ustack.core.wire.vnet" in left_out
+    r = subprocess.run([MPY, "-X", "heapsize=8M", "-c", _IMPORT_ALL % (fz, mods, left_out)],
+                       capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "BAD []", lines[0]
+    loaded = lines[1][len("LOADED "):].split(",")
+    assert sorted(loaded) == sorted(mods), set(loaded) ^ set(mods)
+    assert [x for x in lines if x.startswith("PRESENT")] == []
+
+
+def build_only(board, out):
+    from ustack.ports.micropython.build import build
+    return build(board, out)

@@ -1,4 +1,4 @@
-"""The app's HTTP/1.1 service (ports/micropython/tcpserv.py HttpService) under the MicroPython
+"""The app's HTTP/1.1 service (ports/micropython/httpserv.py HttpService) under the MicroPython
 unix port, with CPython running the same app as the oracle: a CPython ustack on the other
 end of the app's StreamLink is the client (no root needed).
 

@@ -137,7 +137,7 @@ def test_memory_report_sets_code_and_data_against_the_board_heap():
     text = render([build], [("b", 100 * 1024, 80 * 1024, 30 * 1024, 120 * 1024, True),
                             ("s", 100 * 1024, 40 * 1024, 30 * 1024, 80 * 1024, True)],
                   (232, 6, 248))
-    assert "| b | armv6m | tcp | 3 | 1000 | 1200 | 2048 KB |" in text
+    assert "| b | armv6m | 0 | tcp | 3 | 1000 | 1200 | 2048 KB |" in text
     assert "| b | 100.0 | 80.0 | 30.0 | 120.0 | no (10.0 KB over) | yes |" in text
     assert "| s | 100.0 | 40.0 | 30.0 | 80.0 | yes | yes |" in text
     assert "**232 KB**" in text
@@ -153,3 +153,35 @@ def test_memory_report_has_the_32_bit_table_and_the_feature_costs():
     assert "| w5500_evb_pico | tcp,sack,dhcp,dns,socket | 190.0 | 180.0 | 60.0 | 250.0 | " \
         "240.0 KB (126 %) | no | no | yes |" in text
     assert "| SACK recovery | 10 | 20 | 30 |" in text
+
+
+def test_memory_report_has_a_per_module_32_bit_table_a_board_author_can_budget_with():
+    from benchmarks.memory import render_wasm
+    rep = {"code": 3000, "data": 60 * 1024, "peak": 250 * 1024, "link": 24 * 1024,
+           "imports": {"ustack.core.stack": 2000, "ustack.core.dhcp": 1000},
+           "build": {"sizes": {"ustack/core/stack.mpy": 1500, "ustack/core/dhcp.mpy": 700}}}
+    small = dict(rep, imports={"ustack.core.stack": 1900}, build={"sizes": {
+        "ustack/core/stack.mpy": 1400}})
+    text = "\n".join(render_wasm([("w5500_evb_pico", 190 * 1024, rep, False, False),
+                                  ("esp32_w5500", 110 * 1024, small, False, False)], None))
+    assert "### 32-bit: what each module takes" in text
+    assert "| ustack.core.stack | core | 2000 | 1900 | 1500 | 1400 |" in text
+    # a module one board leaves out is '-' there; the feature that ships it is named
+    assert "| ustack.core.dhcp | dhcp | 1000 | - | 700 | - |" in text
+    assert "| **all imported** | | 3000 | 1900 | 2200 | 1400 |" in text
+
+
+def test_only_the_32_bit_sections_are_replaced_when_regenerated_alone():
+    from benchmarks.memory import splice_32bit
+    old = "# t\n\n### A\na\n\n### 32-bit: x\nold\n\n### What each feature costs (32-bit)\n" \
+        "oldf\n\n### B\nb\n"
+    new = "\n### 32-bit: x\nnew\n\n### What each feature costs (32-bit)\nnewf\n\n" \
+        "### 32-bit: what each module takes\nnewm"
+    got = splice_32bit(old, new)
+    assert got == "# t\n\n### A\na\n\n### 32-bit: x\nnew\n\n### What each feature costs " \
+        "(32-bit)\nnewf\n\n### 32-bit: what each module takes\nnewm\n\n### B\nb\n", got
+    # the build table is refreshed in its place; a section new lacks stays as it was
+    old = "# t\n\n### Code shipped per board (x)\nold\n\n### A\na\n\n### 32-bit: x\no\n"
+    got = splice_32bit(old, "### Code shipped per board (x)\nnew\n")
+    assert got == "# t\n\n### Code shipped per board (x)\nnew\n\n### A\na\n\n" \
+        "### 32-bit: x\no\n", got

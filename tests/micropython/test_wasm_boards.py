@@ -25,8 +25,13 @@ DATA_MAX = 64 * KB
 # should put that plumbing behind the ipv6 feature); none of these fits its board's heap from
 # .mpy files yet: freeze them (`invoke mpy` / `invoke freeze`). 231.7/233.5/196.7 KB after
 # session 5's always-shipped additions (offload capabilities, the route cache, the path MTU
-# cache, the RIP and ACK-burst hooks): the bounds follow with 1 % to grow, the fit stays open
-CODE_MAX = {"w5500_evb_pico": 234 * KB, "pico_enc28j60": 236 * KB, "esp32_w5500": 199 * KB}
+# cache, the RIP and ACK-burst hooks): the bounds follow with 1 % to grow, the fit stays open.
+# Issue 15, session 6: 232.2/234.0/197.2 KB measured before, 214.4/216.0/181.4 KB after the
+# boards' mpy-cross -O3, the offload code and the control and HTTP services in modules only
+# their users import (benchmarks/memory.md); the bounds are that + 1 %, still over the
+# targets (190 KB * 80 % = 152 KB for code and data on a Pico, 110 KB on the ESP32)
+CODE_MAX = {"w5500_evb_pico": int(216.5 * KB), "pico_enc28j60": int(218.2 * KB),
+            "esp32_w5500": int(183.2 * KB)}
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +100,10 @@ def test_the_board_module_set_runs_from_mpy_files_on_32_bit_micropython(wasm_por
     if "cubic" not in b.FEATURES:
         assert "ustack.core.tcp.cc_cubic" not in loaded
     assert ("ustack.core.tcp.scoreboard" in loaded) == ("sack" in b.FEATURES)
+    # issue 15: what only a TAP with offloads, the control port or an HTTP board uses
+    for m in ("ustack.core.offload", "ustack.core.wire.vnet", "ustack.ports.micropython.control",
+              "ustack.ports.micropython.httpserv"):
+        assert m not in loaded, m
 
 
 @pytest.mark.parametrize("board", ["pico_enc28j60"])

@@ -57,9 +57,9 @@ def board_modules(report):
 
 
 def import_order(names):
-    """names ordered so that what a module imports at its top level comes before it (its
-    own heap cost is then what importing it adds)."""
-    from ustack.ports.micropython.build import module_to_path, imports_of
+    """names ordered so that what a module imports at its top level (try blocks too) comes
+    before it (its own heap cost is then what importing it adds)."""
+    from ustack.ports.micropython.build import module_to_path
     names = list(names)
     done = []
     seen = set()
@@ -73,14 +73,38 @@ def import_order(names):
             visit(".".join(parts[:i]))  # the packages on the way down
         rel = module_to_path(m)
         if rel is not None:
-            for dep in sorted(imports_of(rel)[0]):
-                if dep in names or module_to_path(dep) is not None and dep != m:
-                    if module_to_path(dep) is not None:
-                        visit(dep)
+            for dep in _top_imports(rel):
+                if dep != m and dep in names:
+                    visit(dep)
         done.append(m)
     for m in names:
         visit(m)
     return [m for m in done if m in names or m.count(".") <= 2]
+
+
+def _top_imports(rel):
+    """What the file imports when it is imported: its top level, try blocks included (a
+    `try: import x / except ImportError` module loads with it, so it is visited first and
+    its cost is its own)."""
+    import ast
+    from ustack.ports.micropython.build import ROOT
+    with open(os.path.join(ROOT, rel)) as f:
+        tree = ast.parse(f.read(), rel)
+    out = set()
+
+    def walk(body):
+        for node in body:
+            if isinstance(node, ast.Import):
+                out.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                out.add(node.module)
+                out.update(node.module + "." + a.name for a in node.names)
+            elif isinstance(node, ast.Try):
+                walk(node.body)
+                for h in node.handlers:
+                    walk(h.body)
+    walk(tree.body)
+    return sorted(m for m in out if m.startswith("ustack."))
 
 
 def driver_modules(board):
@@ -327,11 +351,15 @@ def run_board(board, lib, heapsize, nbytes=16384, locked_bytes=16384, modules=No
     return rep
 
 
-def wasm_lib(board, out, source=False, opt=()):
+def wasm_lib(board, out, source=False, opt=None):
     """The board's module set (build.select_modules) for the wasm port in out/lib: bytecode
     .mpy files (no -march: the port has no native emitter), or the sources. checksum_viper
     stays out (checksum.py then uses its pure csum). opt: more mpy-cross arguments ("-O3"
-    drops line numbers). -> (lib, module names, .mpy bytes)."""
+    drops line numbers; default the board's MPY_OPT, as `invoke mpy` builds it).
+    -> (lib, module names, .mpy bytes)."""
+    if opt is None:
+        level = getattr(board, "MPY_OPT", None)
+        opt = ("-O%d" % int(level),) if level else ()
     import shutil
     from ustack.ports.micropython.build import select_modules, compile_one, HERE as PM, ROOT
     mods = [r for r, _ in select_modules(board)[0] if not r.endswith("checksum_viper.py")]

@@ -9,8 +9,8 @@ super-frames, flagged as checked, as GRO does. Checksums here are computed indep
 the stack's own (RFC 1071 by the definition)."""
 from ustack.core import socket as so
 from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
-from ustack.core.iface import (CAP_CSUM_TX, CAP_CSUM_RX, CAP_TSO4, CAP_TSO6, CAP_GRO,
-                               caps_str)
+from ustack.core.iface import CAP_CSUM_TX, CAP_CSUM_RX, CAP_TSO4, CAP_TSO6, CAP_GRO
+from ustack.core.offload import caps_str
 from ustack.core.wire import vnet
 from tests.twostack import Bench, IP_B, MAC_A, MAC_B
 
