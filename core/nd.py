@@ -448,6 +448,14 @@ class Dad:
         self.expires[i] = now + ((self.max_delay * (self.rand() & 0xFFFF)) >> 16)
         return i
 
+    def stop(self, a, ao=0):
+        """Address a left before its DAD ended (removed): its slot is free, nothing
+        reported. The slot it had, or -1."""
+        i = self.find(a, ao)
+        if i >= 0:
+            self.state[i] = FREE
+        return i
+
     def _dup(self, i):
         self.state[i] = FREE
         self.stats.dad_duplicates += 1
