@@ -527,15 +527,21 @@ class IPv6:
         return pb
 
     def output(self, pb, proto, src, dst, csum_off=-1, hlim=0, tc=0, iface=None,
-               unspec=False):
+               unspec=False, rc=None):
         """Send the transport message at pb.buf[pb.off:pb.off+pb.n] to dst (16 bytes): the
         IPv6 half of IP.output. A link-local or multicast dst leaves by iface (None: the
         first link's). src None or :: picks one (RFC 6724 5); unspec: :: it is (a DAD
-        probe, RFC 4862 5.4.2). Takes pb; returns 0 or an errno."""
+        probe, RFC 4862 5.4.2). rc (route.RouteCache): a connection's route, next hop and
+        neighbour entry, used while routes6 and the neighbour cache are unchanged, as
+        IPv4's. Takes pb; returns 0 or an errno."""
         stack = self.stack
         st = self.stats
         nh = self.nh
-        if dst[0] == 0xFF or (dst[0] == 0xFE and (dst[1] & 0xC0) == 0x80):
+        if rc is not None and iface is None and rc.gen == stack.routes6.gen and \
+                rc.iface is not None:
+            iface = rc.iface
+            addr6.copy16(nh, 0, rc.nexthop, 0)
+        elif dst[0] == 0xFF or (dst[0] == 0xFE and (dst[1] & 0xC0) == 0x80):
             # RFC 4007 6: link scope; without a zone the first link
             if iface is None:
                 if src is not None and not addr6.is_unspecified(src, 0):
@@ -543,6 +549,7 @@ class IPv6:
                 if iface is None and stack.ifaces:
                     iface = stack.ifaces[0]
             addr6.copy16(nh, 0, dst, 0)
+            rc = None
         else:
             out = self.route_out(dst, 0)
             if out is None or (iface is not None and out is not iface):
@@ -551,6 +558,8 @@ class IPv6:
                 return ENETUNREACH
             iface = out
             addr6.copy16(nh, 0, stack.routes6.nexthop, 0)
+            if rc is not None:
+                rc.fill(stack.routes6.gen, iface, nh, dst)
         if iface is None or iface.nd is None:
             st.tx_no_route += 1
             stack.free(pb)
@@ -591,7 +600,7 @@ class IPv6:
         pb.n = l4 + w.HDR_LEN
         st.tx_packets += 1
         if gso or pb.n <= mtu:
-            self.send_to(iface, pb, nh)
+            self.send_to(iface, pb, nh, rc)
             return 0
         return self._fragment(iface, pb, nh, mtu)
 
@@ -688,16 +697,17 @@ class IPv6:
         buffer per stack, made on first use, REASS_SIZE big; None if it won't fit."""
         return scratch(self, L2_RESERVE + w.HDR_LEN, l4len, -101)
 
-    def send_to(self, iface, pb, nh):
+    def send_to(self, iface, pb, nh, rc=None):
         """The IPv6 packet at pb.buf[pb.off:] to neighbour nh on iface: multicast mapped to
-        its MAC (RFC 2464 7), unicast through neighbour discovery. Takes pb."""
+        its MAC (RFC 2464 7), unicast through neighbour discovery (rc: a connection's
+        route.RouteCache keeps its entry). Takes pb."""
         if nh[0] == 0xFF:
             addr6.mcast_mac(nh, 0, self.mac, 0)
             self._link_send(iface, pb, self.mac)
             return
         nd = iface.nd
         stack = self.stack
-        i = nd.resolve(nh, 0, pb, stack.now)
+        i = nd.resolve(nh, 0, pb, stack.now, rc)
         if i >= 0:
             self._link_send(iface, pb, nd.ll[i])
         else:

@@ -196,12 +196,12 @@ class IP:
         """Send the transport message at pb.buf[pb.off:pb.off+pb.n] to dst (4 or 16 bytes):
         the family's output prepends its header and fills the checksum at csum_off (relative
         to pb.off, -1 none) over its pseudo-header sum. Takes pb; returns 0 or an errno.
-        rc: the connection's route.RouteCache (IPv4 for now), saving the route and
+        rc: the connection's route.RouteCache (either family), saving the route and
         neighbour lookups while neither table changed."""
         if len(dst) == ALEN4:
             return self.v4.output(pb, proto, src, dst, csum_off, ttl, tos, df, iface, rc)
         if self.v6 is not None:
-            return self.v6.output(pb, proto, src, dst, csum_off, ttl, tos, iface)
+            return self.v6.output(pb, proto, src, dst, csum_off, ttl, tos, iface, False, rc)
         self.stack.free(pb)
         return EAFNOSUPPORT
 
