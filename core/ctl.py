@@ -607,10 +607,18 @@ def _msg(e):
     return m[8:] if m.startswith("config: ") else m
 
 
+def _ep(a, port):
+    """An endpoint as ss prints it: 192.0.2.1:80, [2001:db8::1]:80."""
+    if len(a) == 16:
+        from ustack.core import addr6   # here: an IPv4-only board ships no addr6
+        return "[%s]:%d" % (addr6.ntop(a), port)
+    return "%s:%d" % (ip4.ntoa(a), port)
+
+
 def _row(proto, state, s):
     return {"proto": proto, "state": state,
-            "local": "%s:%d" % (ip4.ntoa(s.local_ip), s.local_port),
-            "peer": "%s:%d" % (ip4.ntoa(s.remote_ip), s.remote_port)
+            "local": _ep(s.local_ip, s.local_port),
+            "peer": _ep(s.remote_ip, s.remote_port)
             if s.remote_port else "*:*", "recv_q": 0, "send_q": 0}
 
 
@@ -628,8 +636,8 @@ def _tcb_row(tcb, tcp=None):
     from ustack.core.tcp.tcb import ESTABLISHED, TIME_WAIT  # here: a build without TCP has no tcb
     from ustack.core.tcp.tcb import F_TS, F_SACK, F_ECN
     d = {"proto": "tcp", "state": tcb.state_name(),
-         "local": "%s:%d" % (ip4.ntoa(tcb.local_ip), tcb.local_port),
-         "peer": "%s:%d" % (ip4.ntoa(tcb.remote_ip), tcb.remote_port),
+         "local": _ep(tcb.local_ip, tcb.local_port),
+         "peer": _ep(tcb.remote_ip, tcb.remote_port),
          "recv_q": tcb.rcv.count if tcb.rcv is not None else 0,
          "send_q": tcb.snd.count if tcb.snd is not None else 0,
          # closed by the application, still closing; waiting in a listener's accept queue
@@ -647,6 +655,11 @@ def _tcb_row(tcb, tcp=None):
          "ts": bool(tcb.flags & F_TS), "sack": bool(tcb.flags & F_SACK),
          "ecn": bool(tcb.flags & F_ECN), "rack": False, "reordering": 3, "reord_seen": 0,
          "reo_wnd": 0}
+    if tcp is not None:
+        # ss -ti's pmtu: the path MTU the connection's segments are cut to (its family's
+        # link MTU, or less as Path MTU Discovery learnt, RFC 1191 / RFC 8201)
+        d["pmtu"] = tcp.stack.ip.path_mtu(tcb.remote_ip, 0, len(tcb.remote_ip),
+                                          tcb.iface_mtu)
     sb = tcb.sb
     rk = sb.rack if sb is not None else None
     if rk is not None:

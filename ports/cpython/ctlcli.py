@@ -179,6 +179,9 @@ def fmt_ss(rows, tcp=False, udp=False, listening=False, all_=False, info=False):
             s = "\t %s%swscale:%d,%d rto:%d rtt:%g/%g mss:%d cwnd:%d" % (
                 opts, r["cc"] + " " if r.get("cc") else "", r["snd_wscale"], r["rcv_wscale"],
                 r["rto"], r["srtt"], r["rttvar"], r["mss"], r["cwnd"] // mss)
+            if r.get("pmtu"):
+                # after mss, where Linux's ss -ti prints the path MTU
+                s = s[:s.rindex(" cwnd:")] + " pmtu:%d" % r["pmtu"] + s[s.rindex(" cwnd:"):]
             if r["ssthresh"] is not None:
                 s += " ssthresh:%d" % (r["ssthresh"] // mss)
             s += " snd_wnd:%d retrans:%d/%d" % (r["snd_wnd"], r["retrans"], r["retrans_total"])
