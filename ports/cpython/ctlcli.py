@@ -113,6 +113,11 @@ def fmt_addr(rows):
         if r["ip"] != "0.0.0.0":
             out.append("    inet %s/%d brd %s scope global %s" % (r["ip"], r["prefix"],
                                                                  r["broadcast"], r["dev"]))
+        for a, p, st in r.get("ip6", ()):
+            # ip addr's words: a failed DAD is "dadfailed tentative"
+            out.append("    inet6 %s/%d scope %s%s" % (
+                a, p, "link" if a.startswith("fe80:") else "global",
+                {"tentative": " tentative", "duplicate": " dadfailed tentative"}.get(st, "")))
     return out
 
 
@@ -220,8 +225,9 @@ def add_parsers(sub):
     for name, h, desc, example in (
             ("addr", "show, add, delete or replace the stack's addresses",
              "ustack addr [show] | ustack addr add|replace ADDR/PREFIX [dev DEV] [gateway GW] "
-             "| ustack addr del ADDR/PREFIX [dev DEV] (one address per interface: add gives "
-             "one to an interface without, replace changes it)",
+             "| ustack addr del ADDR/PREFIX [dev DEV] (one IPv4 address per interface: add "
+             "gives one to an interface without, replace changes it; IPv6 addresses are "
+             "added beside the others, after DAD, and deleted)",
              "replace 192.0.2.5/24 dev eth0"),
             ("route", "show, add or delete routes",
              "ustack route [show] | ustack route add|replace DST [via GW] [dev DEV] "
@@ -368,6 +374,11 @@ def _check_host_cidr(word, v):
     return _checked(cli.check_cidr, word, v)
 
 
+def _check_host_cidr6(word, v):
+    from ustack.ports.cpython import cli
+    return _checked(cli.check_cidr6, word, v)
+
+
 def _check_cidr(word, v, default_ok=False):
     from ustack.ports.cpython import cli
     if v == "default" and not default_ok:
@@ -410,6 +421,13 @@ def _requests(args):
         if not w:
             raise _Bad("%s needs ADDR/PREFIX" % verb)
         ip = w.pop(0)
+        if ":" in ip:
+            # IPv6: add and del, beside the interface's other addresses (no replace)
+            if ops[verb] == "addr.set":
+                raise _Bad("%s: an IPv6 address is added or deleted, not replaced" % ip)
+            _check_host_cidr6(verb, ip)
+            kw = _kw(w, ("dev",))
+            return [(ops[verb], {"ip": ip, "dev": kw.get("dev") or "eth0"})]
         if "/" not in ip:
             raise _Bad("%s: give the prefix too, e.g. %s/24" % (ip, ip))
         _check_host_cidr(verb, ip)

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns, ROOT
+from tests.netns import Netns, ROOT, one_line_error
 
 pytestmark = [needs_netns, pytest.mark.skipif(
     not all(shutil.which(t) for t in ("radvd", "ndisc6", "tcpdump", "tshark")),
@@ -263,3 +263,38 @@ def test_a_removed_address_is_no_longer_answered_and_its_group_is_left(lab):
     joins = [r for r in recs if r == ["4", "ff02::1:ff00:c"]]     # CHANGE_TO_EXCLUDE {}
     leaves = [r for r in recs if r == ["3", "ff02::1:ff00:c"]]    # CHANGE_TO_INCLUDE {}
     assert joins and len(leaves) == 2, recs          # Robustness Variable 2 (RFC 3810 9.1)
+
+
+def ustack(ns, *args):
+    return ns.run([sys.executable, "-m", "ustack.ports.cpython.cli"] + list(args), timeout=60)
+
+
+def test_ustack_addr_adds_and_deletes_an_ipv6_address_of_a_running_stack():
+    from tests.netns import StackProc
+    ns = Netns("v6ha")
+    try:
+        s = StackProc(ns, "--ip6", "2001:db8:1::2/64", "--host-ip6", HOST6 + "/64")
+        r = ustack(ns, "addr", "add", "2001:db8:1::c/64")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "inet6 2001:db8:1::c/64 scope global tentative" in r.stdout, r.stdout
+        end = time.monotonic() + 10
+        while "inet6 2001:db8:1::c/64 scope global\n" not in r.stdout + "\n" and \
+                time.monotonic() < end:
+            time.sleep(0.3)
+            r = ustack(ns, "addr")
+        assert "    inet6 2001:db8:1::c/64 scope global" in r.stdout.splitlines(), r.stdout
+        nd = ns.run(["ndisc6", "-1", "-n", "-r", "2", "-w", "500", "2001:db8:1::c", TAP])
+        assert "02:00:00:00:00:02" in nd.stdout.lower(), nd.stdout
+        r = ustack(ns, "addr", "del", "2001:db8:1::c/64")
+        assert r.returncode == 0 and "2001:db8:1::c" not in r.stdout, r.stdout + r.stderr
+        nd = ns.run(["ndisc6", "-1", "-n", "-r", "2", "-w", "500", "2001:db8:1::c", TAP])
+        assert nd.returncode != 0 and "02:00:00:00:00:02" not in nd.stdout.lower(), nd.stdout
+        r = ustack(ns, "addr", "del", "2001:db8:1::c/64")
+        assert r.returncode != 0 and "not on" in r.stderr, r.stdout + r.stderr
+        one_line_error(ustack(ns, "addr", "add", "2001:db8::zz/64"), "2001:db8::zz/64")
+        one_line_error(ustack(ns, "addr", "add", "ff02::1/64"), "unicast")
+        one_line_error(ustack(ns, "addr", "replace", "2001:db8:1::d/64"), "not replaced")
+        c = s.stop()
+        assert c["ip6.addr_removed"] == 1
+    finally:
+        ns.close()

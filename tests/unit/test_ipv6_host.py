@@ -273,3 +273,30 @@ def test_removing_a_configured_address_removes_its_connected_route_only():
     bench.a.ipv6.remove_address(addr6.pton("2001:db8:9::a"), 0)
     assert rt.find(addr6.pton("2001:db8:9::"), 64) < 0
     assert rt.find(addr6.pton("2001:db8::"), 64) >= 0      # GA's stays
+
+
+# ---- the control channel: ustack addr add/del for IPv6 ----------------------------------------
+def ctl_do(stack, op, **args):
+    import json
+    from ustack.core import ctl
+    return json.loads(ctl.Server(stack).handle_line(ctl.request(op, **args)))
+
+
+def test_addr_add_and_del_take_ipv6_addresses_through_the_control_channel():
+    bench = Bench6()
+    r = ctl_do(bench.a, "addr.add", ip="2001:db8::c/64", dev="a0")
+    assert r["ok"], r
+    assert ["2001:db8::c", 64, "tentative"] in r["data"][0]["ip6"]
+    bench.run(3000)
+    assert ns_answered(bench, "2001:db8::c")
+    r = ctl_do(bench.a, "addr.add", ip="2001:db8::c/64", dev="a0")
+    assert not r["ok"] and "already" in r["error"]
+    r = ctl_do(bench.a, "addr.del", ip="2001:db8::c/64", dev="a0")
+    assert r["ok"], r
+    assert [a for a in r["data"][0]["ip6"] if a[0] == "2001:db8::c"] == []
+    assert not bench.ia.mld.is_member(addr6.pton("ff02::1:ff00:c"))
+    assert not ns_answered(bench, "2001:db8::c")
+    r = ctl_do(bench.a, "addr.del", ip="2001:db8::c/64", dev="a0")
+    assert not r["ok"] and "not on a0" in r["error"]
+    r = ctl_do(bench.a, "addr.add", ip="ff02::1/64", dev="a0")
+    assert not r["ok"] and "unicast" in r["error"]
