@@ -248,14 +248,58 @@ class Server:
         raise CtlError("%s: no interface named %r" % (req.get("op"), name))
 
     def op_addr(self, req):
+        v6 = self.stack.ipv6
         out = []
         for i in self.stack.ifaces:
-            out.append({"dev": i.name, "up": bool(i.up), "mtu": i.mtu, "mac": _mac(i.mac),
-                        "ip": ip4.ntoa(i.ip), "prefix": i.prefix,
-                        "broadcast": ip4.ntoa(i.bcast),
-                        "gateway": ip4.ntoa(i.gateway) if i.gateway else None,
-                        "vlan": i.vlan})
+            d = {"dev": i.name, "up": bool(i.up), "mtu": i.mtu, "mac": _mac(i.mac),
+                 "ip": ip4.ntoa(i.ip), "prefix": i.prefix,
+                 "broadcast": ip4.ntoa(i.bcast),
+                 "gateway": ip4.ntoa(i.gateway) if i.gateway else None,
+                 "vlan": i.vlan}
+            if v6 is not None:
+                # (address, prefix, "tentative"/"duplicate"/""), as `ip addr`'s inet6 lines
+                d["ip6"] = [list(a) for a in v6.addresses(i)]
+            out.append(d)
         return out
+
+    def _addr6(self, req):
+        """An IPv6 ADDR/PREFIX of addr.add / addr.del: (16 bytes, prefix length)."""
+        if self.stack.ipv6 is None:
+            raise CtlError("%s: IPv6 is off (config IPV6)" % req.get("op"))
+        from ustack.core import addr6
+        v = _arg(req, "ip")
+        try:
+            a, p = addr6.parse_cidr(v)
+        except (ValueError, OSError):
+            raise CtlError("%s: ip %r is not an address/prefix like 2001:db8::2/64"
+                           % (req.get("op"), v))
+        if addr6.is_multicast(a, 0) or addr6.is_unspecified(a, 0):
+            raise CtlError("%s: %s is no unicast address" % (req.get("op"), v))
+        return a, p
+
+    def _addr6_add(self, req, i):
+        """An IPv6 address joins the interface (DAD first, RFC 4862 5.4), beside the others."""
+        a, p = self._addr6(req)
+        v6 = self.stack.ipv6
+        if v6.find(a, 0) >= 0:
+            raise CtlError("addr.add: %s is on %s already" % (_arg(req, "ip"),
+                                                              v6.ifaces[v6.find(a, 0)].name))
+        try:
+            self.stack.ipv6.add_address(i, a, p)
+        except OSError:
+            raise CtlError("addr.add: the IPv6 address table is full (config IPV6_ADDRS)")
+        return self.op_addr({})
+
+    def _addr6_del(self, req, i):
+        """An IPv6 address leaves: it is no longer answered for, its solicited-node group is
+        left unless another address shares it (core/ipv6.py remove_address)."""
+        a, p = self._addr6(req)
+        v6 = self.stack.ipv6
+        k = v6.find(a, 0)
+        if k < 0 or v6.ifaces[k] is not i or v6.plens[k] != p:
+            raise CtlError("addr.del: %s is not on %s" % (_arg(req, "ip"), i.name))
+        v6.remove_address(a, 0)
+        return self.op_addr({})
 
     def op_ip6(self, req):
         """IPv6's state, read only: addresses (with tentative/duplicate/deprecated), the
@@ -311,6 +355,8 @@ class Server:
         """Give an interface without an address one (an interface holds one IPv4 address:
         replacing it is addr.set, as `ip addr replace`)."""
         i = self._iface(req)
+        if ":" in _arg(req, "ip"):
+            return self._addr6_add(req, i)
         a, p = _cidr(req, "ip")
         self._not_leased(req, i)
         if i.ip != ip4.ANY:
@@ -327,6 +373,8 @@ class Server:
         """Take the address off the interface: its routes go, and sockets bound to it learn
         (EADDRNOTAVAIL), as when Linux deletes an address under them."""
         i = self._iface(req)
+        if ":" in _arg(req, "ip"):
+            return self._addr6_del(req, i)
         a, p = _cidr(req, "ip", i.prefix)
         self._not_leased(req, i)
         if i.ip == ip4.ANY or i.ip != a or i.prefix != p:
@@ -686,10 +734,18 @@ def _msg(e):
     return m[8:] if m.startswith("config: ") else m
 
 
+def _ep(a, port):
+    """An endpoint as ss prints it: 192.0.2.1:80, [2001:db8::1]:80."""
+    if len(a) == 16:
+        from ustack.core import addr6   # here: an IPv4-only board ships no addr6
+        return "[%s]:%d" % (addr6.ntop(a), port)
+    return "%s:%d" % (ip4.ntoa(a), port)
+
+
 def _row(proto, state, s):
     return {"proto": proto, "state": state,
-            "local": "%s:%d" % (ip4.ntoa(s.local_ip), s.local_port),
-            "peer": "%s:%d" % (ip4.ntoa(s.remote_ip), s.remote_port)
+            "local": _ep(s.local_ip, s.local_port),
+            "peer": _ep(s.remote_ip, s.remote_port)
             if s.remote_port else "*:*", "recv_q": 0, "send_q": 0}
 
 
@@ -707,8 +763,8 @@ def _tcb_row(tcb, tcp=None):
     from ustack.core.tcp.tcb import ESTABLISHED, TIME_WAIT  # here: a build without TCP has no tcb
     from ustack.core.tcp.tcb import F_TS, F_SACK, F_ECN
     d = {"proto": "tcp", "state": tcb.state_name(),
-         "local": "%s:%d" % (ip4.ntoa(tcb.local_ip), tcb.local_port),
-         "peer": "%s:%d" % (ip4.ntoa(tcb.remote_ip), tcb.remote_port),
+         "local": _ep(tcb.local_ip, tcb.local_port),
+         "peer": _ep(tcb.remote_ip, tcb.remote_port),
          "recv_q": tcb.rcv.count if tcb.rcv is not None else 0,
          "send_q": tcb.snd.count if tcb.snd is not None else 0,
          # closed by the application, still closing; waiting in a listener's accept queue
@@ -726,6 +782,11 @@ def _tcb_row(tcb, tcp=None):
          "ts": bool(tcb.flags & F_TS), "sack": bool(tcb.flags & F_SACK),
          "ecn": bool(tcb.flags & F_ECN), "rack": False, "reordering": 3, "reord_seen": 0,
          "reo_wnd": 0}
+    if tcp is not None:
+        # ss -ti's pmtu: the path MTU the connection's segments are cut to (its family's
+        # link MTU, or less as Path MTU Discovery learnt, RFC 1191 / RFC 8201)
+        d["pmtu"] = tcp.stack.ip.path_mtu(tcb.remote_ip, 0, len(tcb.remote_ip),
+                                          tcb.iface_mtu)
     sb = tcb.sb
     rk = sb.rack if sb is not None else None
     if rk is not None:

@@ -64,6 +64,7 @@ class Interface:
         if self.mtu < MIN_MTU:
             raise ValueError("interface %s: MTU %d is under 68 (RFC 791: every link must carry "
                              "a 68-byte datagram)" % (name, self.mtu))
+        self.mtu6 = self.mtu  # IPv6's link MTU: an RA's MTU option may lower it (core/ipv6.py)
         self.stats = Counters(IFACE_COUNTERS)
         self.caps = getattr(driver, "caps", 0)  # the driver's offloads (CAP_*)
         self.rx_large = None  # CAP_GRO: the large buffer the next frame is read into

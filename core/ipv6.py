@@ -48,7 +48,7 @@ from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum, partial_csum, complet
 from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
 from ustack.core.iface import CAP_CSUM_TX, CAP_TSO6
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
-from ustack.core.route import SRC_CONNECTED, SRC_RA
+from ustack.core.route import SRC_CONNECTED, SRC_RA, prefix_mask
 from ustack.core.wire import icmp6 as wi
 
 IP6_COUNTERS = w.WALK_DROPS + (
@@ -63,6 +63,7 @@ IP6_COUNTERS = w.WALK_DROPS + (
     "fwd_packets", "fwd_hop_limit", "fwd_no_route", "fwd_too_big", "fwd_beyond_scope",
     "fwd_bad_src", "fwd_martian", "fwd_multicast", "fwd_link_mcast", "fwd_filtered",
     "fwd_addr_unreach",
+    "addr_dad_removed", "addr_removed",
 )
 
 L2_RESERVE = const(14)   # Ethernet header room in front of every datagram we send
@@ -83,6 +84,7 @@ class IPv6:
         self.plens = [0] * n
         self.flags = [0] * n
         self.ifaces = [None] * n
+        self.auto = [False] * n         # formed by SLAAC (RFC 4862 5.5.3), not configured
         self.res = w.new_result()
         self.meta = stack.ip.meta
         self.nh = bytearray(ALEN6)      # the next hop of the datagram being sent
@@ -127,23 +129,32 @@ class IPv6:
             if t >= 0:
                 self.stack.timer_at(t or 1)
 
-    def add_address(self, iface, a, plen):
+    def add_address(self, iface, a, plen, auto=False):
         """a (16 bytes) with its prefix length joins iface, tentative until DAD ends; its
-        connected route goes into the routing table. Returns the table index."""
+        connected route goes into the routing table. auto: formed by SLAAC, so a failed
+        DAD removes it (RFC 4862 5.4.5) where a configured one stays, marked duplicate.
+        Returns the table index."""
         i = self.find(a, 0)
-        if i < 0:
+        new = i < 0
+        if new:
             if self.count >= self.size:
                 self.stats.addr_table_full += 1
                 raise OSError(28, "IPv6 address table full (config IPV6_ADDRS)")
             i = self.count
             self.count += 1
+        elif self.ifaces[i] is not iface:
+            self.remove_address(a, 0)    # it moves to another link: leave the old one's group
+            return self.add_address(iface, a, plen, auto)
         addr6.copy16(self.addrs[i], 0, a, 0)
         self.plens[i] = plen
         self.ifaces[i] = iface
         self.flags[i] = addr6.ADDR_TENTATIVE
+        self.auto[i] = auto
         if plen < 128:
             self.stack.routes6.add(a, plen, None, iface, 0, SRC_CONNECTED)
-        if iface.mld is not None:
+        if new and iface.mld is not None:
+            # RFC 4861 7.2.1: its solicited-node group, counted once per address (the
+            # group is shared by addresses ending alike, left by the last, remove_address)
             iface.mld.join_solicited_node(a, self.stack.now)
             self.stack.timer_at(self.stack.now or 1)
         k = self.dad.start(a, self.stack.now)
@@ -157,18 +168,38 @@ class IPv6:
 
     def remove_address(self, b, o):
         """The address at b[o] leaves its interface (a SLAAC address whose valid lifetime
-        ended, RFC 4862 5.5.4); True when it was there."""
+        ended, RFC 4862 5.5.4; a duplicate SLAAC formed, 5.4.5; the user's): its DAD stops,
+        its connected route goes unless another address of the link holds the prefix, and
+        its solicited-node group is left unless another address of the link still needs it
+        (MLD counts the joins), so NS for it go unanswered. True when it was there."""
         i = self.find(b, o)
         if i < 0:
             return False
+        a = bytes(self.addrs[i])    # setup path: the table entry is about to be reused
+        iface = self.ifaces[i]
+        plen = self.plens[i]
         last = self.count - 1
         if i != last:
             addr6.copy16(self.addrs[i], 0, self.addrs[last], 0)
             self.plens[i] = self.plens[last]
             self.flags[i] = self.flags[last]
             self.ifaces[i] = self.ifaces[last]
+            self.auto[i] = self.auto[last]
         self.ifaces[last] = None
         self.count = last
+        self.stats.addr_removed += 1
+        k = self.dad.stop(a, 0)
+        if k >= 0:
+            self.dad_iface[k] = None
+        if plen < 128 and not self._holds_prefix(iface, a, plen):
+            rt = self.stack.routes6
+            net = bytes(a[j] & m for j, m in enumerate(prefix_mask(plen, ALEN6)))
+            r = rt.find(net, plen)
+            if r >= 0 and rt.source[r] == SRC_CONNECTED and rt.iface[r] is iface:
+                rt.remove(net, plen)
+        if iface.mld is not None:
+            iface.mld.leave_solicited_node(a, self.stack.now)
+            self.stack.timer_at(self.stack.now or 1)
         return True
 
     # ---- SLAAC owner (core/slaac.py) -------------------------------------------------------
@@ -177,7 +208,7 @@ class IPv6:
         rt = self.stack.routes6
         if kind == sa.EV_ADDR_NEW:
             if self.find(s.addr[i], 0) < 0 and self.count < self.size:
-                self.add_address(iface, s.addr[i], 128)   # its prefix is on-link by the RA
+                self.add_address(iface, s.addr[i], 128, True)  # its prefix is on-link by the RA
             elif self.count >= self.size:
                 self.stats.addr_table_full += 1
         elif kind == sa.EV_ADDR_DEPRECATED:
@@ -338,9 +369,17 @@ class IPv6:
             if iface.mld is not None and addr6.is_link_local(dad.addr[k], 0):
                 addr6.copy16(iface.mld.src, 0, dad.addr[k], 0)   # RFC 3810 5.2.13
         else:
-            # RFC 4862 5.4.5: a duplicate is never used
-            self.flags[i] = addr6.ADDR_DUPLICATE
+            # RFC 4862 5.4.5: a duplicate is never used. One SLAAC formed goes (as Linux
+            # deletes an autoconfigured address whose DAD failed); a configured one stays,
+            # marked, for the user to see (Linux: "dadfailed")
             self.stats.addr_duplicate += 1
+            if self.auto[i]:
+                self.stats.addr_dad_removed += 1
+                self.stack.log("ustack: IPv6 address %s is a duplicate (RFC 4862 DAD): "
+                               "removed" % addr6.ntop(dad.addr[k]))
+                self.remove_address(dad.addr[k], 0)
+                return
+            self.flags[i] = addr6.ADDR_DUPLICATE
             self.stack.log("ustack: IPv6 address %s is a duplicate (RFC 4862 DAD): not used"
                            % addr6.ntop(dad.addr[k]))
 
@@ -654,15 +693,21 @@ class IPv6:
         return pb
 
     def output(self, pb, proto, src, dst, csum_off=-1, hlim=0, tc=0, iface=None,
-               unspec=False):
+               unspec=False, rc=None):
         """Send the transport message at pb.buf[pb.off:pb.off+pb.n] to dst (16 bytes): the
         IPv6 half of IP.output. A link-local or multicast dst leaves by iface (None: the
         first link's). src None or :: picks one (RFC 6724 5); unspec: :: it is (a DAD
-        probe, RFC 4862 5.4.2). Takes pb; returns 0 or an errno."""
+        probe, RFC 4862 5.4.2). rc (route.RouteCache): a connection's route, next hop and
+        neighbour entry, used while routes6 and the neighbour cache are unchanged, as
+        IPv4's. Takes pb; returns 0 or an errno."""
         stack = self.stack
         st = self.stats
         nh = self.nh
-        if dst[0] == 0xFF or (dst[0] == 0xFE and (dst[1] & 0xC0) == 0x80):
+        if rc is not None and iface is None and rc.gen == stack.routes6.gen and \
+                rc.iface is not None:
+            iface = rc.iface
+            addr6.copy16(nh, 0, rc.nexthop, 0)
+        elif dst[0] == 0xFF or (dst[0] == 0xFE and (dst[1] & 0xC0) == 0x80):
             # RFC 4007 6: link scope; without a zone the first link
             if iface is None:
                 if src is not None and not addr6.is_unspecified(src, 0):
@@ -670,6 +715,7 @@ class IPv6:
                 if iface is None and stack.ifaces:
                     iface = stack.ifaces[0]
             addr6.copy16(nh, 0, dst, 0)
+            rc = None
         else:
             out = self.route_out(dst, 0)
             if out is None or (iface is not None and out is not iface):
@@ -678,6 +724,8 @@ class IPv6:
                 return ENETUNREACH
             iface = out
             addr6.copy16(nh, 0, stack.routes6.nexthop, 0)
+            if rc is not None:
+                rc.fill(stack.routes6.gen, iface, nh, dst)
         if iface is None or iface.nd is None:
             st.tx_no_route += 1
             stack.free(pb)
@@ -720,7 +768,7 @@ class IPv6:
         if stack.filter_out is not None and not self._out_ok(iface, pb):
             return 0
         if gso or pb.n <= mtu:
-            self.send_to(iface, pb, nh)
+            self.send_to(iface, pb, nh, rc)
             return 0
         return self._fragment(iface, pb, nh, mtu)
 
@@ -828,16 +876,17 @@ class IPv6:
         buffer per stack, made on first use, REASS_SIZE big; None if it won't fit."""
         return scratch(self, L2_RESERVE + w.HDR_LEN, l4len, -101)
 
-    def send_to(self, iface, pb, nh):
+    def send_to(self, iface, pb, nh, rc=None):
         """The IPv6 packet at pb.buf[pb.off:] to neighbour nh on iface: multicast mapped to
-        its MAC (RFC 2464 7), unicast through neighbour discovery. Takes pb."""
+        its MAC (RFC 2464 7), unicast through neighbour discovery (rc: a connection's
+        route.RouteCache keeps its entry). Takes pb."""
         if nh[0] == 0xFF:
             addr6.mcast_mac(nh, 0, self.mac, 0)
             self._link_send(iface, pb, self.mac)
             return
         nd = iface.nd
         stack = self.stack
-        i = nd.resolve(nh, 0, pb, stack.now)
+        i = nd.resolve(nh, 0, pb, stack.now, rc)
         if i >= 0:
             self._link_send(iface, pb, nd.ll[i])
         else:

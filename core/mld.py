@@ -137,6 +137,12 @@ class Mld:
         addr6.solicited_node(a, ao, self.dst, 0)
         return self.join(self.dst, now)
 
+    def leave_solicited_node(self, a, now, ao=0):
+        """Our address a is gone: one join of its solicited-node group is undone (the last
+        sends the leave report, RFC 3810 6.1)."""
+        addr6.solicited_node(a, ao, self.dst, 0)
+        return self.leave(self.dst, now)
+
     def leave(self, g, now, go=0):
         i = self.find(g, go)
         if i < 0:

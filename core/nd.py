@@ -29,6 +29,7 @@ from ustack.core.compat import const
 from ustack.core.stats import Counters
 
 FREE = const(0)
+GEN_MASK = const(0x3FFFFFFF)  # generations wrap below 2**30 (route.py): small ints on MCUs
 INCOMPLETE = const(1)
 REACHABLE = const(2)
 STALE = const(3)
@@ -123,6 +124,8 @@ class NeighbourCache:
         self.base_reachable_ms = setting(config, "ND_REACHABLE_TIME_MS")
         self.reachable_ms = self.reachable_time()
         self.stats = Counters(ND_COUNTERS)
+        self.gen = 0    # bumped when an entry is freed, reused or learns another link-layer
+                        # address: a connection's route.RouteCache index is good while equal
 
     # ---- parameters ---------------------------------------------------------------------------
     def reachable_time(self):
@@ -176,6 +179,7 @@ class NeighbourCache:
         if st[best] != FREE:
             self.stats.evicted += 1
             self._free(best)
+        self.gen = (self.gen + 1) & GEN_MASK
         _put(self.addr[best], a, ao, self.alen)
         self.router[best] = False
         self.probes[best] = 0
@@ -189,6 +193,7 @@ class NeighbourCache:
             self.stats.pending_evicted += 1
             self.owner.nd_discard(self, p)
         self.state[i] = FREE
+        self.gen = (self.gen + 1) & GEN_MASK
 
     def remove(self, a, ao=0):
         i = self.find(a, ao)
@@ -209,6 +214,7 @@ class NeighbourCache:
 
     def _set_ll(self, i, ll, lo):
         _put(self.ll[i], ll, lo, self.llen)
+        self.gen = (self.gen + 1) & GEN_MASK
 
     def _reachable(self, i, now):
         self.state[i] = REACHABLE
@@ -222,11 +228,18 @@ class NeighbourCache:
             self.owner.nd_transmit(self, i, p)
 
     # ---- events ---------------------------------------------------------------------------
-    def resolve(self, a, ao, pkt, now):
+    def resolve(self, a, ao, pkt, now, rc=None):
         """A packet to send to neighbour a (RFC 4861 7.2.2, 7.3.3): the entry index when its
         link-layer address is usable (send pkt to self.ll[i] now), or -1: the packet (if any)
-        now waits in the entry, or was dropped when the table is all PERMANENT."""
-        i = self.find(a, ao)
+        now waits in the entry, or was dropped when the table is all PERMANENT. rc, a
+        connection's route.RouteCache: its entry index, while no entry changed since (gen)."""
+        if rc is not None and rc.nb_gen == self.gen:
+            i = rc.nb_idx
+        else:
+            i = self.find(a, ao)
+            if rc is not None and i >= 0:
+                rc.nb_gen = self.gen
+                rc.nb_idx = i
         if i < 0:
             i = self._alloc(a, ao, now)
             if i < 0:
@@ -367,6 +380,7 @@ class NeighbourCache:
                         p = self.pending[i]
                         self.pending[i] = None
                         st[i] = FREE
+                        self.gen = (self.gen + 1) & GEN_MASK
                         self.stats.unreachable += 1
                         self.owner.nd_unreachable(self, i, p)
                 elif s == REACHABLE:
@@ -385,6 +399,7 @@ class NeighbourCache:
                         self.owner.nd_solicit(self, i, True)
                     else:
                         st[i] = FREE   # 7.3.3: "the entry SHOULD be deleted"
+                        self.gen = (self.gen + 1) & GEN_MASK
                         self.stats.probe_failed += 1
             s = st[i]
             if s != FREE and s != STALE and s != PERMANENT and (nxt < 0 or self.expires[i] < nxt):
@@ -446,6 +461,14 @@ class Dad:
         self.state[i] = TENTATIVE
         self.sent[i] = 0
         self.expires[i] = now + ((self.max_delay * (self.rand() & 0xFFFF)) >> 16)
+        return i
+
+    def stop(self, a, ao=0):
+        """Address a left before its DAD ended (removed): its slot is free, nothing
+        reported. The slot it had, or -1."""
+        i = self.find(a, ao)
+        if i >= 0:
+            self.state[i] = FREE
         return i
 
     def _dup(self, i):

@@ -224,8 +224,10 @@ class RawSocket(so.Socket):
         return n
 
     # ---- sending --------------------------------------------------------------------------
-    def sendto(self, data, addr):
+    def sendto(self, data, flags_or_addr, addr=None):
         self._check_open()
+        if addr is None:
+            addr = flags_or_addr     # sendto(data, addr), or (data, flags, addr) as the facade
         dst = _addr(addr, "sendto", self.family)
         return self._send(data, dst)
 
@@ -240,8 +242,13 @@ class RawSocket(so.Socket):
         if isinstance(data, str):
             raise TypeError("a bytes-like object is required, not 'str'")
         n = len(data)
-        if n > MAX_DATAGRAM:
+        iph = 40 if len(dst) == 16 else 20
+        # IPv4's Total Length counts its header (IP_HDRINCL: the data's); IPv6's does not
+        if n > MAX_DATAGRAM - (0 if self.hdrincl or iph == 40 else iph):
             raise oserror(EMSGSIZE)
+        mtu = 0 if self.hdrincl else self.unfragmentable_mtu(dst)
+        if mtu and n + iph > mtu:
+            raise oserror(EMSGSIZE)     # IP_PMTUDISC_DO / IPV6_DONTFRAG: never fragmented
         pb = stack.ip.alloc_tx(dst)
         if pb is None:
             raise oserror(ENOBUFS)
@@ -270,7 +277,7 @@ class RawSocket(so.Socket):
         pb.n = n
         # RFC 3542 3.1: the kernel computes an ICMPv6 raw socket's checksum
         ck = ICMP6_CSUM if len(dst) == 16 and self.proto == so.IPPROTO_ICMPV6 and n >= 4 else -1
-        err = stack.ip.output(pb, self.proto, self.local_ip, dst, ck, self.ttl)
+        err = stack.ip.output(pb, self.proto, self.local_ip, dst, ck, self.ttl, 0, mtu != 0)
         if err:
             raise oserror(err)
         return n

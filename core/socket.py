@@ -21,6 +21,8 @@ IPPROTO_UDP = 17
 IPPROTO_IPV6 = 41
 IPPROTO_ICMPV6 = 58
 IPV6_V6ONLY = 26     # Linux's: the socket takes IPv6 only (no v4-mapped peers)
+IPV6_MTU_DISCOVER = 23   # Linux's: IP_MTU_DISCOVER for IPv6 datagrams (same values)
+IPV6_DONTFRAG = 62   # RFC 3542 11.2: a datagram over the path MTU fails (EMSGSIZE)
 SOL_SOCKET = 1
 SO_REUSEADDR = 2
 SO_TYPE = 3
@@ -34,6 +36,13 @@ SO_REUSEPORT = 15
 IP_TOS = 1
 IP_TTL = 2
 IP_HDRINCL = 3
+IP_MTU_DISCOVER = 10     # Linux's: whether datagrams may be fragmented here (values below)
+IP_PMTUDISC_DONT = 0     # fragment, never DF
+IP_PMTUDISC_WANT = 1     # Linux's default
+IP_PMTUDISC_DO = 2       # DF; a datagram over the path MTU fails with EMSGSIZE
+IP_PMTUDISC_PROBE = 3    # DF; over the link's MTU fails
+IP_PMTUDISC_INTERFACE = 4
+IP_PMTUDISC_OMIT = 5
 TCP_NODELAY = 1
 TCP_MAXSEG = 2
 TCP_KEEPIDLE = 4
@@ -297,6 +306,9 @@ class Socket:
         self.rcvbuf = 0
         self.sndbuf = 0
         self.v6only = False   # IPV6_V6ONLY: 0 by default, as Linux's bindv6only=0
+        self.pmtudisc = IP_PMTUDISC_WANT    # IP_MTU_DISCOVER
+        self.pmtudisc6 = IP_PMTUDISC_WANT   # IPV6_MTU_DISCOVER
+        self.dontfrag6 = False              # IPV6_DONTFRAG
         self.on_event = None  # port hook: readiness changed
 
     # ---- blocking -------------------------------------------------------------------------
@@ -399,12 +411,22 @@ class Socket:
             elif opt == IP_TOS:
                 self.tos = v & 0xFF
                 self._ip_opts_changed()
+            elif opt == IP_MTU_DISCOVER:
+                if not IP_PMTUDISC_DONT <= v <= IP_PMTUDISC_OMIT:
+                    raise oserror(EINVAL)
+                self.pmtudisc = v
             elif not self._setopt(level, opt, value):
                 raise oserror(ENOPROTOOPT)
         elif level == IPPROTO_IPV6 and opt == IPV6_V6ONLY and self.family == AF_INET6:
             if self.local_port and self.type != SOCK_RAW:
                 raise oserror(EINVAL)    # Linux: only before the socket is bound
             self.v6only = v != 0
+        elif level == IPPROTO_IPV6 and opt == IPV6_MTU_DISCOVER and self.family == AF_INET6:
+            if not IP_PMTUDISC_DONT <= v <= IP_PMTUDISC_OMIT:
+                raise oserror(EINVAL)
+            self.pmtudisc6 = v
+        elif level == IPPROTO_IPV6 and opt == IPV6_DONTFRAG and self.family == AF_INET6:
+            self.dontfrag6 = v != 0
         elif not self._setopt(level, opt, value):
             raise oserror(ENOPROTOOPT)
 
@@ -436,13 +458,20 @@ class Socket:
                 return self.rcvbuf
             if opt == SO_SNDBUF:
                 return self.sndbuf
-        if level == IPPROTO_IPV6 and opt == IPV6_V6ONLY and self.family == AF_INET6:
-            return int(self.v6only)
+        if level == IPPROTO_IPV6 and self.family == AF_INET6:
+            if opt == IPV6_V6ONLY:
+                return int(self.v6only)
+            if opt == IPV6_MTU_DISCOVER:
+                return self.pmtudisc6
+            if opt == IPV6_DONTFRAG:
+                return int(self.dontfrag6)
         if level == IPPROTO_IP:
             if opt == IP_TTL:
                 return self.ttl or self.stack.ipv4.ttl
             if opt == IP_TOS:
                 return self.tos
+            if opt == IP_MTU_DISCOVER:
+                return self.pmtudisc
         v = self._getopt(level, opt)
         if v is None:
             raise oserror(ENOPROTOOPT)
@@ -450,6 +479,27 @@ class Socket:
 
     def _getopt(self, level, opt):
         return None
+
+    def unfragmentable_mtu(self, dst):
+        """The MTU a datagram to dst (4 or 16 bytes) must fit, whole, or 0 when it may be
+        fragmented: IP_MTU_DISCOVER DO and IPV6_DONTFRAG (RFC 3542 11.2) want the path MTU
+        (RFC 1191, RFC 8201), PROBE and INTERFACE the link's; over it, EMSGSIZE as on
+        Linux (ip_append_data). 0 too without a route: the send reports that."""
+        if len(dst) == 16:
+            d = self.pmtudisc6
+            if self.dontfrag6 and (d < IP_PMTUDISC_DO or d == IP_PMTUDISC_OMIT):
+                d = IP_PMTUDISC_DO
+        else:
+            d = self.pmtudisc
+        if d < IP_PMTUDISC_DO or d == IP_PMTUDISC_OMIT:
+            return 0
+        ip = self.stack.ip
+        alen = len(dst)
+        iface = ip.route_out(dst, 0, alen)
+        if iface is None:
+            return 0
+        m = iface.mtu6 if alen == 16 else iface.mtu
+        return ip.path_mtu(dst, 0, alen, m) if d == IP_PMTUDISC_DO else m
 
     def _take_error(self):
         e = self.so_error

@@ -111,6 +111,7 @@ def unlink(s):
     stack.pool.queue_give(k)
 
 MAX_PAYLOAD = 65507  # 65535 - 20 (IPv4) - 8 (UDP)
+MAX_PAYLOAD6 = 65527  # 65535 (RFC 8200 Payload Length) - 8 (UDP); no jumbograms
 
 
 
@@ -229,9 +230,12 @@ class UdpSocket(so.Socket):
 
     def _sendto(self, data, ip, port, src=None):
         n = len(data)
-        if n > MAX_PAYLOAD:
+        if n > (MAX_PAYLOAD6 if len(ip) == 16 else MAX_PAYLOAD):
             raise oserror(EMSGSIZE)
         stack = self.stack
+        mtu = self.unfragmentable_mtu(ip)
+        if mtu and n + 8 + (40 if len(ip) == 16 else 20) > mtu:
+            raise oserror(EMSGSIZE)     # IP_PMTUDISC_DO / IPV6_DONTFRAG: never fragmented
         udp = stack.udp
         if not self.local_port:
             udp.bind(self, so.any_addr(self.family), 0)
@@ -243,7 +247,8 @@ class UdpSocket(so.Socket):
             # the bound address left the interface (a DHCP lease ended): never send from an
             # address that is no longer ours - Linux's errno for it is ENETUNREACH
             raise oserror(ENETUNREACH)
-        err = udp.output(li, self.local_port, ip, port, data, n, self.ttl, self.tos)
+        err = udp.output(li, self.local_port, ip, port, data, n, self.ttl, self.tos, None,
+                         mtu != 0)
         if err:
             raise oserror(err)
         return n
@@ -563,9 +568,10 @@ class UDP:
                 s._event()
 
     # ---- output ---------------------------------------------------------------------------
-    def output(self, src, sport, dst, dport, data, n, ttl=0, tos=0, iface=None):
+    def output(self, src, sport, dst, dport, data, n, ttl=0, tos=0, iface=None, df=False):
         """A datagram of data[:n] from src:sport to dst:dport (iface: leave by it, as to a
-        link's multicast group; None: by the route). Returns 0 or an errno."""
+        link's multicast group; None: by the route; df: IPv4's Don't Fragment). Returns 0
+        or an errno."""
         stack = self.stack
         pb = stack.ip.alloc_tx(dst)
         if pb is None:
@@ -588,4 +594,4 @@ class UDP:
         fields.copy(b, o + 8, data, 0, n)
         pb.n = ul
         self.stats.tx_datagrams += 1
-        return stack.ip.output(pb, PROTO_UDP, src, dst, 6, ttl, tos, False, iface)
+        return stack.ip.output(pb, PROTO_UDP, src, dst, 6, ttl, tos, df, iface)

@@ -112,6 +112,12 @@ def scratch(layer, room, l4len, index):
     return pb
 
 
+def link_mtu(iface, alen):
+    """The MTU of iface for the family of alen-byte addresses: IPv6's own (RFC 4861 6.3.4:
+    an RA's MTU option may lower it below the link's), else the link's."""
+    return iface.mtu6 if alen == ALEN6 else iface.mtu
+
+
 def is_multicast(a):
     """A group address of either family: 224/4 (RFC 5771) or ff00::/8 (RFC 4291 2.7)."""
     return a[0] == 0xFF if len(a) == 16 else (a[0] & 0xF0) == 0xE0
@@ -183,19 +189,19 @@ class IP:
             return 0
         pm = self.pmtu
         now = self.stack.now
-        return pm.learn(b, o, alen, mtu, now, pm.lookup(b, o, alen, iface.mtu, now))
+        return pm.learn(b, o, alen, mtu, now, pm.lookup(b, o, alen, link_mtu(iface, alen), now))
 
     def output(self, pb, proto, src, dst, csum_off=-1, ttl=0, tos=0, df=False, iface=None,
                rc=None):
         """Send the transport message at pb.buf[pb.off:pb.off+pb.n] to dst (4 or 16 bytes):
         the family's output prepends its header and fills the checksum at csum_off (relative
         to pb.off, -1 none) over its pseudo-header sum. Takes pb; returns 0 or an errno.
-        rc: the connection's route.RouteCache (IPv4 for now), saving the route and
+        rc: the connection's route.RouteCache (either family), saving the route and
         neighbour lookups while neither table changed."""
         if len(dst) == ALEN4:
             return self.v4.output(pb, proto, src, dst, csum_off, ttl, tos, df, iface, rc)
         if self.v6 is not None:
-            return self.v6.output(pb, proto, src, dst, csum_off, ttl, tos, iface)
+            return self.v6.output(pb, proto, src, dst, csum_off, ttl, tos, iface, False, rc)
         self.stack.free(pb)
         return EAFNOSUPPORT
 

@@ -27,6 +27,7 @@ except ImportError:  # without "sack" no scoreboard is ever made: the SACK path 
     DUP_THRESH = 3
 from ustack.core.tcp.cc import CE_ECN
 from ustack.core.ipv4 import ECN_CE
+from ustack.core.net.ip import link_mtu
 from ustack.core.tcp.seq import (seq_add, seq_sub, seq_diff, seq_lt, seq_le, seq_gt, seq_ge,
                                  seq_in, rel_at, hi_minus_1, lo_minus_1)
 
@@ -164,7 +165,7 @@ def _passive(tcp, tcb, lsock, iface):
     tcb.listener = lsock
     lsock.syn_count += 1
     tcp.embryonic += 1
-    tcb.iface_mtu = iface.mtu
+    tcb.iface_mtu = link_mtu(iface, tcp.seg_alen)  # the family's: IPv6's may be an RA's
     tcb.rcv_cap = lsock.rcvbuf
     tcb.snd_cap = lsock.sndbuf
     tcb.ttl = lsock.ttl

@@ -11,7 +11,7 @@ copies kept). The network layer's output (core/net/ip.py) fills the checksum ove
 family's pseudo-header. Sequence numbers, ACKs and timestamps leave
 the connection's relative space here (seq.put_rel: 16-bit halves, no 32-bit ints)."""
 from ustack.core.wire import tcp as w
-from ustack.core.net.ip import PROTO_TCP
+from ustack.core.net.ip import PROTO_TCP, link_mtu
 from ustack.core.ipv4 import ECN_MASK, ECN_ECT0
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
@@ -563,8 +563,8 @@ def send_synack_cookie(tcp, lsock, iface, b):
         sack = seen & options.SEEN_SACK_PERM and tcp.sack
     q = pb.buf
     p = pb.off
-    hl = 20 + options.write_syn(q, p + 20, tcp.adv_mss_for(iface.mtu, tcp.seg_alen), ws, sack,
-                                ts)
+    mss = tcp.adv_mss_for(link_mtu(iface, tcp.seg_alen), tcp.seg_alen)  # the family's MTU
+    hl = 20 + options.write_syn(q, p + 20, mss, ws, sack, ts)
     if ts:
         bits = cookie.TS_ON | cookie.TS_WS_NONE
         if ws >= 0:

@@ -8,7 +8,7 @@ from ustack.core.compat import (
     EAGAIN, EALREADY, EINPROGRESS, EINVAL, EISCONN, ENOTCONN, EPIPE, ENETUNREACH, ENOBUFS,
     EADDRINUSE, EADDRNOTAVAIL, EMFILE, oserror, Timeout)
 from ustack.core import socket as so
-from ustack.core.net.ip import is_any, is_multicast
+from ustack.core.net.ip import is_any, is_multicast, link_mtu
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import output as out
 from ustack.core.tcp import cc as ccmod
@@ -195,7 +195,7 @@ class TcpSocket(so.Socket):
         self.sndbuf = _bufsize(self.sndbuf, tcp.snd_buf)
         self._setup(tcb)
         # IPv6: the link MTU a Router Advertisement may have lowered (RFC 4861 6.3.4)
-        tcb.iface_mtu = getattr(iface, "mtu6", iface.mtu) if len(ip) == 16 else iface.mtu
+        tcb.iface_mtu = link_mtu(iface, len(ip))
         tcb.state = T.SYN_SENT
         tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap) if tcp.wscale else 0
         tcp.set_iss(tcb)

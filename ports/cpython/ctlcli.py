@@ -113,6 +113,11 @@ def fmt_addr(rows):
         if r["ip"] != "0.0.0.0":
             out.append("    inet %s/%d brd %s scope global %s" % (r["ip"], r["prefix"],
                                                                  r["broadcast"], r["dev"]))
+        for a, p, st in r.get("ip6", ()):
+            # ip addr's words: a failed DAD is "dadfailed tentative"
+            out.append("    inet6 %s/%d scope %s%s" % (
+                a, p, "link" if a.startswith("fe80:") else "global",
+                {"tentative": " tentative", "duplicate": " dadfailed tentative"}.get(st, "")))
     return out
 
 
@@ -182,6 +187,9 @@ def fmt_ss(rows, tcp=False, udp=False, listening=False, all_=False, info=False):
             s = "\t %s%swscale:%d,%d rto:%d rtt:%g/%g mss:%d cwnd:%d" % (
                 opts, r["cc"] + " " if r.get("cc") else "", r["snd_wscale"], r["rcv_wscale"],
                 r["rto"], r["srtt"], r["rttvar"], r["mss"], r["cwnd"] // mss)
+            if r.get("pmtu"):
+                # after mss, where Linux's ss -ti prints the path MTU
+                s = s[:s.rindex(" cwnd:")] + " pmtu:%d" % r["pmtu"] + s[s.rindex(" cwnd:"):]
             if r["ssthresh"] is not None:
                 s += " ssthresh:%d" % (r["ssthresh"] // mss)
             s += " snd_wnd:%d retrans:%d/%d" % (r["snd_wnd"], r["retrans"], r["retrans_total"])
@@ -220,8 +228,9 @@ def add_parsers(sub):
     for name, h, desc, example in (
             ("addr", "show, add, delete or replace the stack's addresses",
              "ustack addr [show] | ustack addr add|replace ADDR/PREFIX [dev DEV] [gateway GW] "
-             "| ustack addr del ADDR/PREFIX [dev DEV] (one address per interface: add gives "
-             "one to an interface without, replace changes it)",
+             "| ustack addr del ADDR/PREFIX [dev DEV] (one IPv4 address per interface: add "
+             "gives one to an interface without, replace changes it; IPv6 addresses are "
+             "added beside the others, after DAD, and deleted)",
              "replace 192.0.2.5/24 dev eth0"),
             ("route", "show, add or delete routes",
              "ustack route [-6] [show] | ustack route add|replace DST [via GW] [dev DEV] "
@@ -404,6 +413,11 @@ def _check_host_cidr(word, v):
     return _checked(cli.check_cidr, word, v)
 
 
+def _check_host_cidr6(word, v):
+    from ustack.ports.cpython import cli
+    return _checked(cli.check_cidr6, word, v)
+
+
 def _check_cidr(word, v, default_ok=False):
     from ustack.ports.cpython import cli
     if v == "default" and not default_ok:
@@ -448,6 +462,13 @@ def _requests(args):
         if not w:
             raise _Bad("%s needs ADDR/PREFIX" % verb)
         ip = w.pop(0)
+        if ":" in ip:
+            # IPv6: add and del, beside the interface's other addresses (no replace)
+            if ops[verb] == "addr.set":
+                raise _Bad("%s: an IPv6 address is added or deleted, not replaced" % ip)
+            _check_host_cidr6(verb, ip)
+            kw = _kw(w, ("dev",))
+            return [(ops[verb], {"ip": ip, "dev": kw.get("dev") or "eth0"})]
         if "/" not in ip:
             raise _Bad("%s: give the prefix too, e.g. %s/24" % (ip, ip))
         _check_host_cidr(verb, ip)

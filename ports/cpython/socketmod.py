@@ -57,6 +57,10 @@ _ORIG = dict((k, getattr(_std, k)) for k in (
     "has_dualstack_ipv6", "close"))
 _StdSocket = _ORIG["socket"]
 TCP_CONGESTION = getattr(_std, "TCP_CONGESTION", 13)  # Linux's value: a controller's name
+# Linux's path MTU discovery options, which the stdlib does not name (core/socket.py)
+IP_MTU_DISCOVER = getattr(_std, "IP_MTU_DISCOVER", 10)
+IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, IP_PMTUDISC_DO, IP_PMTUDISC_PROBE = 0, 1, 2, 3
+IPV6_MTU_DISCOVER = getattr(_std, "IPV6_MTU_DISCOVER", 23)
 _GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT
 socketpair = _std.socketpair  # the host's AF_UNIX pair (see the module doc)
 has_ipv6 = False

@@ -343,7 +343,7 @@ def test_ra6_rogue_prefix_is_taken_within_bounds_and_frag6_leaves_the_stack_up(l
         "stays up; ping6 afterwards 3/3", delta(after, before, "ip6.rx_fragments_dropped"))
 
 
-def test_dos_new_ip6_makes_new_addresses_duplicates_and_detect_new_ip6_sees_dad(lab, stack):
+def test_dos_new_ip6_makes_new_addresses_go_and_detect_new_ip6_sees_dad(lab, stack):
     det = lab.r.popen(["atk6-detect-new-ip6", "ustk0"])
     dos = lab.r.popen(["atk6-dos-new-ip6", "ustk0"])
     time.sleep(1.0)
@@ -351,21 +351,24 @@ def test_dos_new_ip6_makes_new_addresses_duplicates_and_detect_new_ip6_sees_dad(
     lab.r.run(["ra6", "-i", "ustk0", "-s", ROGUE_LL, "-d", "ff02::1", "-P",
                "2001:db8:d05::/64#LA#600#300", "-t", "0"])
     victim = "2001:db8:d05::ff:fe00:2"
-    dup = wait_for(lambda: any(a["addr"] == victim and a["duplicate"]
-                               for a in ip6(lab.r)["addrs"]), 6)
+    # RFC 4862 5.4.5: a SLAAC address whose DAD failed is removed (counted)
+    gone = wait_for(lambda: stack.live_counters().get("ip6.addr_dad_removed", 0) >
+                    before.get("ip6.addr_dad_removed", 0), 6)
     after = stack.live_counters()
     for p in (dos, det):
         p.kill()
     det_out = det.communicate(timeout=5)[0]
     dos.communicate(timeout=5)
-    assert dup, ip6(lab.r)
+    assert gone, ip6(lab.r)
+    assert not any(a["addr"] == victim for a in ip6(lab.r)["addrs"]), ip6(lab.r)
     assert after["dad.dad_duplicates"] > before.get("dad.dad_duplicates", 0)
     assert usable(ip6(lab.r), SLAAC6)            # the other addresses are untouched
     seen = victim in det_out
     row("atk6-dos-new-ip6", "answers every DAD probe: claims each new address",
-        "the new SLAAC address %s is marked duplicate and never used (RFC 4862 5.4.5); "
+        "the new SLAAC address %s is removed, never used (RFC 4862 5.4.5); "
         "existing addresses keep working" % victim,
-        delta(after, before, "dad.dad_duplicates", "ip6.addr_duplicate"))
+        delta(after, before, "dad.dad_duplicates", "ip6.addr_duplicate",
+              "ip6.addr_dad_removed"))
     row("atk6-detect-new-ip6", "watches DAD probes for new addresses",
         "sees the stack's DAD probe (from ::, no link-layer option)" if seen
         else "saw no probe in this run (the dos tool answered first)")
