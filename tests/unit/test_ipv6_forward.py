@@ -683,8 +683,8 @@ def test_a_datagram_waiting_for_nd_survives_a_handler_exception_in_the_same_fram
 
     armed = [True]
 
-    def send_then_raise(iface, pb, nh):
-        real(iface, pb, nh)
+    def send_then_raise(iface, pb, nh, rc=None):
+        real(iface, pb, nh, rc)
         if armed[0] and r6.stats.fwd_packets:    # the forwarded datagram, not the NS
             armed[0] = False
             raise RuntimeError("a bug after the datagram was queued")
