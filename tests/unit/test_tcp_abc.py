@@ -1,0 +1,74 @@
+"""RFC 3465 Appropriate Byte Counting in every controller that slow-starts with it (NewReno,
+and CUBIC once HyStart++ is over): in slow start cwnd grows by the bytes an ACK acknowledges
+up to L = 2*SMSS (2.3), L = 1*SMSS in the slow start that follows an RTO (2.3); in congestion
+avoidance by one SMSS per cwnd of bytes acknowledged (2.1, RFC 5681 3.1). A receiver that
+ACKs a burst of segments at once (TCP_ACK_BURST) then costs the sender's slow start less.
+Integer arithmetic only: every window stays a MicroPython small int."""
+from ustack.core.config import make_config
+from ustack.core.stats import Counters
+from ustack.core.tcp import cc
+from ustack.core.tcp import cc_cubic as K
+
+MSS = 1000
+SMALL = 1 << 30
+
+
+def ctl(name):
+    c = cc.make(name, MSS, Counters(cc.CC_COUNTERS), make_config())
+    if name == "cubic":
+        c.hs = K.HS_OFF  # HyStart++ (RFC 9406 4.2, its own L = 8) is the initial slow start's
+    return c
+
+
+def test_rfc3465_2_3_slow_start_grows_by_the_bytes_acked_up_to_two_segments():
+    for name in ("newreno", "cubic"):
+        c = ctl(name)
+        w = c.window()
+        c.on_ack(2 * MSS, 2 * MSS, w, 10, 1)   # one ACK for two segments: both count
+        assert c.window() == w + 2 * MSS, name
+        c.on_ack(8 * MSS, 10 * MSS, c.window(), 11, 1)  # a stretch ACK: L = 2*SMSS at most
+        assert c.window() == w + 4 * MSS, name
+        c.on_ack(500, 10 * MSS + 500, c.window(), 12, 1)  # less than a segment: its bytes
+        assert c.window() == w + 4 * MSS + 500, name
+
+
+def test_rfc3465_2_3_slow_start_after_an_rto_grows_by_one_segment_per_ack_at_most():
+    for name in ("newreno", "cubic"):
+        c = ctl(name)
+        c.on_rto(40 * MSS, 40 * MSS, 0)
+        assert c.window() == MSS and c.ssthresh == (20 if name == "newreno" else 28) * MSS, name
+        una = 40 * MSS
+        for _ in range(5):
+            una += 2 * MSS
+            w = c.window()
+            c.on_ack(2 * MSS, una, w, 10, 1)
+            assert c.window() == w + MSS, name   # L = 1*SMSS after an RTO
+        while c.window() < c.ssthresh:  # slow start ends...
+            una += MSS
+            c.on_ack(MSS, una, c.window(), 20, 1)
+        c.ssthresh = 10 ** 6            # ... and a later one (an undo raised ssthresh) has L = 2
+        w = c.window()
+        c.on_ack(3 * MSS, una + 3 * MSS, w, 30, 1)
+        assert c.window() == w + 2 * MSS, name
+
+
+def test_rfc3465_2_1_congestion_avoidance_adds_one_segment_per_window_of_bytes_acked():
+    c = ctl("newreno")
+    c.on_rto(40 * MSS, 40 * MSS, 0)
+    c.cwnd = c.ssthresh = 20 * MSS    # congestion avoidance from 20 segments
+    una = 0
+    for i in range(6):                # ACKs of 8 segments each: 48 segments acked
+        una += 8 * MSS
+        c.on_ack(8 * MSS, una, c.cwnd, i, 1)
+    assert c.window() == 22 * MSS     # 20 acked: +1 (cwnd 21), 21 more acked: +1
+    assert c.acked_ca == 7 * MSS      # the rest counts toward the next segment
+
+
+def test_stretch_acks_keep_every_window_a_small_int():
+    for name in ("newreno", "cubic"):
+        c = cc.make(name, 65535, Counters(cc.CC_COUNTERS), make_config())
+        una = 0
+        for i in range(20000):
+            una = (una + 8 * 65535) & 0x3FFFFFFF
+            c.on_ack(8 * 65535, una, c.cwnd, i, 1)
+            assert c.cwnd < SMALL and c.acked_ca < SMALL, name
