@@ -6,7 +6,7 @@ loss-recovery change shows up as a diff in review, and tests/sim/test_loss_table
 fails when goodput drops below it).
 
 The grid (issue 12): congestion control {NewReno (RFC 5681/6582), CUBIC (RFC 9438)} x SACK
-{off (RFC 6582 recovery), on (RFC 6675 + PRR, RACK-TLP)} x loss {0, 0.1, 1, 5 %} x RTT
+{off (RFC 6582 recovery), on (RFC 6675 + PRR, RACK-TLP)} x loss {0, 0.1, 1, 2, 5 %} x RTT
 {1, 50, 200 ms} x loss model {random: independent drops; bursty: Gilbert-Elliott with the
 same average loss and bursts of BURST frames on average}, then a reordering set (no loss,
 Impair reorder=: a frame held back REORDER_MS ms)."""
@@ -18,7 +18,7 @@ from tests.sim.test_tcp_impair import BIG, ImpairedBench, pair, transfer  # noqa
 
 SIZE = 2 * 1000 * 1000
 CCS = ("newreno", "cubic")
-LOSSES = (0.0, 0.001, 0.01, 0.05)
+LOSSES = (0.0, 0.001, 0.01, 0.02, 0.05)
 # RTT (ms) -> one-way delay (ms): a frame sent in one tick is seen by the peer in the same
 # tick and its ACK comes back in the next, so the round trip is 2 * delay + 1 ms.
 RTTS = ((1, 0), (50, 25), (200, 100))

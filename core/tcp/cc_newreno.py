@@ -3,7 +3,7 @@ retransmit/fast recovery) with RFC 6582's recovery point and partial-ACK handlin
 RFC 3465's byte counting in slow start (L = 2*SMSS, 1*SMSS after an RTO) and congestion
 avoidance. See cc.py for the interface."""
 from ustack.core.tcp.cc import initial_window, CE_RTO, CE_LOSS, CWND_MAX, ABC_L
-from ustack.core.tcp.seq import seq_ge, seq_gt
+from ustack.core.tcp.seq import seq_ge, seq_lt
 
 INF = 0x3FFFFFFF  # "arbitrarily high" initial ssthresh (RFC 5681 3.1), a small int on MCUs
 
@@ -110,8 +110,10 @@ class NewReno:
             self.cwnd = w if w < CWND_MAX else CWND_MAX  # a peer's endless dup ACKs
             return False
         if self.dupacks == 3:
-            # RFC 6582 3.2 step 2: only when this ACK covers the last recovery point
-            if self.recover_valid and not seq_gt(ack, self.recover):
+            # RFC 6582 3.2 step 2: only when this ACK covers more than the last recovery
+            # point, the highest sequence number sent then - `recover` keeps SND.MAX, one
+            # past it, so an ACK of SND.MAX covers more (the segment sent next was lost)
+            if self.recover_valid and seq_lt(ack, self.recover):
                 return False
             self._save()
             half = flight >> 1

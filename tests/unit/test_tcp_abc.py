@@ -72,3 +72,27 @@ def test_stretch_acks_keep_every_window_a_small_int():
             una = (una + 8 * 65535) & 0x3FFFFFFF
             c.on_ack(8 * 65535, una, c.cwnd, i, 1)
             assert c.cwnd < SMALL and c.acked_ca < SMALL, name
+
+
+# ---- RFC 6582 3.2 step 2: the recovery point is the highest sequence number sent -------------
+
+def test_rfc6582_3_2_three_dup_acks_at_the_old_recovery_point_start_fast_retransmit():
+    """`recover` is the highest sequence number transmitted when recovery began (SND.MAX - 1);
+    duplicate ACKs whose cumulative ACK is SND.MAX of then (the segment sent next was lost)
+    "cover more than recover": a new loss, fast retransmit - not a wait for the RTO."""
+    for name in ("newreno", "cubic", "none"):
+        c = cc.make(name, MSS, Counters(cc.CC_COUNTERS), make_config())
+        for _ in range(2):
+            assert not c.on_dup_ack(0, 10 * MSS, 10 * MSS, 1)
+        assert c.on_dup_ack(0, 10 * MSS, 10 * MSS, 1)      # SND.MAX was 10 segments
+        c.on_ack(10 * MSS, 10 * MSS, 10 * MSS, 2, 1)        # full ACK: recovery over
+        assert not c.in_recovery, name
+        for _ in range(2):
+            assert not c.on_dup_ack(10 * MSS, 6 * MSS, 16 * MSS, 3)
+        assert c.on_dup_ack(10 * MSS, 6 * MSS, 16 * MSS, 3), name  # the next segment lost
+        assert c.in_recovery, name
+        # ... but not for duplicates of data below the recovery point (go-back-N's echoes)
+        c = cc.make(name, MSS, Counters(cc.CC_COUNTERS), make_config())
+        c.on_rto(10 * MSS, 10 * MSS, 1)
+        for _ in range(3):
+            assert not c.on_dup_ack(9 * MSS, MSS, 10 * MSS, 2), name
