@@ -336,7 +336,7 @@ class Cubic(NewReno):
         self.cwnd = cwnd
         self.ssthresh = ssthresh
         self._save()
-        self._reduce(cwnd, flight, 2 * self.mss)
+        self._reduce(cwnd, self.lt_flight(flight, snd_max), 2 * self.mss)
         self.cwnd = self.ssthresh + 3 * self.mss  # RFC 5681 3.2 step 4
         return True
 

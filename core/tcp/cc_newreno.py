@@ -3,7 +3,7 @@ retransmit/fast recovery) with RFC 6582's recovery point and partial-ACK handlin
 RFC 3465's byte counting in slow start (L = 2*SMSS, 1*SMSS after an RTO) and congestion
 avoidance. See cc.py for the interface."""
 from ustack.core.tcp.cc import initial_window, CE_RTO, CE_LOSS, CWND_MAX, ABC_L
-from ustack.core.tcp.seq import seq_ge, seq_lt
+from ustack.core.tcp.seq import seq_ge, seq_lt, seq_sub
 
 INF = 0x3FFFFFFF  # "arbitrarily high" initial ssthresh (RFC 5681 3.1), a small int on MCUs
 
@@ -13,7 +13,7 @@ class NewReno:
     __slots__ = ("mss", "cwnd", "ssthresh", "dupacks", "recover", "in_recovery",
                  "acked_ca", "recovered", "recover_valid", "u_cwnd", "u_ssthresh", "events",
                  "ep_kind", "ep_eifel", "ep_ts", "ep_lo", "ep_hi", "ep_rx", "ep_dsack", "ep_ev",
-                 "ep_pipe", "ss_rto")
+                 "ep_pipe", "ss_rto", "lt_hi")
 
     def __init__(self, mss):
         self.mss = mss
@@ -39,6 +39,7 @@ class NewReno:
         self.ep_ev = -1          # events after its reduction (-1: none made yet)
         self.ep_pipe = 0         # RFC 4015 3 (0) pipe_prev
         self.ss_rto = False      # slow start after an RTO: ABC's L = 1*SMSS (RFC 3465 2.3)
+        self.lt_hi = 0           # SND.MAX at the first duplicate ACK: limited transmit above
 
     def set_mss(self, mss):
         if mss != self.mss:
@@ -102,9 +103,17 @@ class NewReno:
             self.ss_rto = False  # the slow start after the RTO is over
         return inc
 
+    def lt_flight(self, flight, snd_max):
+        """RFC 5681 3.2 (2): FlightSize for ssthresh at the third duplicate ACK leaves out
+        what limited transmit (RFC 3042) sent since the first."""
+        x = seq_sub(snd_max, self.lt_hi)
+        return flight - x if 0 < x < flight else flight
+
     def on_dup_ack(self, ack, flight, snd_max, now=0):
         mss = self.mss
         self.dupacks += 1
+        if self.dupacks == 1:
+            self.lt_hi = snd_max
         if self.in_recovery:
             w = self.cwnd + mss  # inflate: another segment left the network
             self.cwnd = w if w < CWND_MAX else CWND_MAX  # a peer's endless dup ACKs
@@ -116,7 +125,7 @@ class NewReno:
             if self.recover_valid and seq_lt(ack, self.recover):
                 return False
             self._save()
-            half = flight >> 1
+            half = self.lt_flight(flight, snd_max) >> 1
             self.ssthresh = half if half > 2 * mss else 2 * mss
             self.recover = snd_max
             self.recover_valid = True

@@ -32,7 +32,7 @@ cpdef arm_rexmt(tcp, TCB tcb)
                mss=cython.longlong, count=cython.longlong, off=cython.longlong,
                avail=cython.longlong, usable=cython.longlong, cw=cython.longlong,
                n=cython.longlong, fin=cython.bint, seq=cython.longlong, rec=cython.bint,
-               smss=cython.longlong)
+               smss=cython.longlong, d=cython.longlong)
 cpdef output(tcp, TCB tcb, force=*)
 
 cpdef long long _sent_new(tcp, TCB tcb, long long seq, long long n, fin, now)

@@ -242,6 +242,11 @@ def output(tcp, tcb, force=False):
             cw -= sb.pipe(tcb.snd_una, tcb.snd_max, mss)
         else:
             cw -= off
+            d = tcb.cc.dupacks
+            if 0 < d < 3 and not tcb.cc.in_recovery:
+                # limited transmit (RFC 5681 3.2 (1), RFC 3042): a new segment for each of
+                # the first two duplicate ACKs, cwnd unchanged, at most cwnd + 2*SMSS out
+                cw += d * mss
         if cw < usable:
             usable = cw
         n = avail

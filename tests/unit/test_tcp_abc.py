@@ -96,3 +96,40 @@ def test_rfc6582_3_2_three_dup_acks_at_the_old_recovery_point_start_fast_retrans
         c.on_rto(10 * MSS, 10 * MSS, 1)
         for _ in range(3):
             assert not c.on_dup_ack(9 * MSS, MSS, 10 * MSS, 2), name
+
+
+# ---- RFC 5681 3.2 (1) / RFC 3042: limited transmit without SACK ------------------------------
+
+def test_rfc3042_first_and_second_duplicate_ack_each_send_one_new_segment_without_sack():
+    """RFC 5681 3.2 step 1: "On the first and second duplicate ACKs received at a sender, a
+    TCP SHOULD send a segment of previously unsent data per [RFC3042]": at most cwnd + 2*SMSS
+    outstanding, cwnd itself unchanged - so a loss in a small window still draws the three
+    duplicates fast retransmit needs instead of an RTO."""
+    from tests.unit.test_tcp_segments import Peer, ACK
+    p = Peer({"TCP_SND_BUF": 65536, "TCP_SACK": False})
+    sa = p.connect(sack=False)
+    una = sa.seq + 1
+    assert p.sock.send(b"d" * 30000) == 30000
+    first = [s for s in p.advance(1) if s.data]
+    mss = len(first[0].data)
+    assert len(first) == 10                       # the initial window (RFC 6928)
+    cw = p.tcb().cc.cwnd
+    top = first[-1].seq + len(first[-1].data)
+    for k in (1, 2):                              # the first segment was lost: duplicates
+        r = [s for s in p.send(p.seq, una, ACK, opts=p.tsopt(first[-1])) if s.data]
+        assert [(s.seq, len(s.data)) for s in r] == [(top & 0xFFFFFFFF, mss)], (k, r)
+        top += mss
+        assert p.tcb().cc.cwnd == cw              # cwnd MUST NOT change (RFC 3042 2)
+    r = [s for s in p.send(p.seq, una, ACK, opts=p.tsopt(first[-1])) if s.data]
+    assert r and r[0].seq == una & 0xFFFFFFFF     # the third: fast retransmit
+    assert p.tcp.stats.fast_retransmits == 1
+
+
+def test_rfc5681_3_2_ssthresh_leaves_the_limited_transmit_segments_out_of_flightsize():
+    for name in ("newreno", "cubic"):
+        c = cc.make(name, MSS, Counters(cc.CC_COUNTERS), make_config())
+        c.cwnd = 10 * MSS
+        c.on_dup_ack(0, 10 * MSS, 10 * MSS, 1)   # SND.MAX 10 segments at the first
+        c.on_dup_ack(0, 11 * MSS, 11 * MSS, 1)   # one limited-transmit segment each
+        assert c.on_dup_ack(0, 12 * MSS, 12 * MSS, 1)
+        assert c.ssthresh == (5 if name == "newreno" else 7) * MSS, (name, c.ssthresh)
