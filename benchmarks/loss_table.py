@@ -6,10 +6,12 @@ loss-recovery change shows up as a diff in review, and tests/sim/test_loss_table
 fails when goodput drops below it).
 
 The grid (issue 12): congestion control {NewReno (RFC 5681/6582), CUBIC (RFC 9438)} x SACK
-{off (RFC 6582 recovery), on (RFC 6675 + PRR, RACK-TLP)} x loss {0, 0.1, 1, 5 %} x RTT
+{off (RFC 6582 recovery), on (RFC 6675 + PRR, RACK-TLP)} x loss {0, 0.1, 1, 2, 5 %} x RTT
 {1, 50, 200 ms} x loss model {random: independent drops; bursty: Gilbert-Elliott with the
 same average loss and bursts of BURST frames on average}, then a reordering set (no loss,
-Impair reorder=: a frame held back REORDER_MS ms)."""
+Impair reorder=: a frame held back REORDER_MS ms). `--compare KEY=VALUE ...` runs every cell
+with and without those config keys, same seeds, and prints both (how TCP_ACK_BURST=8 was
+judged: 71 of 116 cells fell more than 5 %, 22 rose, so the default stayed 2)."""
 import os
 import sys
 
@@ -18,7 +20,7 @@ from tests.sim.test_tcp_impair import BIG, ImpairedBench, pair, transfer  # noqa
 
 SIZE = 2 * 1000 * 1000
 CCS = ("newreno", "cubic")
-LOSSES = (0.0, 0.001, 0.01, 0.05)
+LOSSES = (0.0, 0.001, 0.01, 0.02, 0.05)
 # RTT (ms) -> one-way delay (ms): a frame sent in one tick is seen by the peer in the same
 # tick and its ACK comes back in the next, so the round trip is 2 * delay + 1 ms.
 RTTS = ((1, 0), (50, 25), (200, 100))
@@ -33,15 +35,16 @@ HEADER = ("| CC | SACK | model | loss | RTT (ms) | time (virtual ms) | goodput (
 
 
 def one(cc="newreno", sack=True, loss=0.0, rtt=50, model="random", reorder=0.0, size=SIZE,
-        seed=SEED):
-    """One cell -> dict(ms, goodput, retransmits, fast, rtos, tlps)."""
+        seed=SEED, over=None):
+    """One cell -> dict(ms, goodput, retransmits, fast, rtos, tlps); over: config keys on
+    both stacks beside the table's."""
     imp = dict(loss=loss, delay_ms=dict(RTTS)[rtt], seed=seed)
     if model == "bursty" and loss:
         imp["burst"] = BURST
     if reorder:
         imp["reorder"] = reorder
         imp["reorder_ms"] = REORDER_MS
-    b = ImpairedBench(dict(BIG, TCP_SACK=sack, TCP_CC=cc), **imp)
+    b = ImpairedBench(dict(BIG, TCP_SACK=sack, TCP_CC=cc, **(over or {})), **imp)
     c, s = pair(b)
     t0 = b.t
     data = bytes(i % 251 for i in range(size))
@@ -118,5 +121,31 @@ def main(out="benchmarks/loss.md"):
     print(text)
 
 
+def compare(over, noise=0.05):
+    """Every cell with the defaults and with the config keys `over` (e.g. TCP_ACK_BURST=8),
+    same seeds, in one run: a table of both goodputs and their ratio; returns the keys of
+    the cells that fell more than `noise` below the default's."""
+    print("| CC | SACK | model | loss | RTT (ms) | default (Mbit/s, RTOs) | %s | ratio |" %
+          " ".join("%s=%s" % kv for kv in sorted(over.items())))
+    print("|---|---|---|---|---|---|---|---|")
+    worse = []
+    for key, kw in cells():
+        a = one(**kw)
+        b = one(over=over, **kw)
+        r = b["goodput"] / a["goodput"]
+        if r < 1 - noise:
+            worse.append(key)
+        cc, sack, model, loss, rtt = key
+        print("| %s | %s | %s | %.1f%% | %d | %.2f (%d) | %.2f (%d) | %.2f |" % (
+            cc, "on" if sack else "off", model, loss * 100, rtt, a["goodput"], a["rtos"],
+            b["goodput"], b["rtos"], r))
+    print("%d cells more than %d %% below the default's" % (len(worse), noise * 100))
+    return worse
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1:2] == ["--compare"]:
+        # python -m benchmarks.loss_table --compare TCP_ACK_BURST=8 [KEY=VALUE ...]
+        compare(dict((a.split("=")[0], int(a.split("=")[1])) for a in sys.argv[2:]))
+    else:
+        main(*sys.argv[1:])

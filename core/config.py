@@ -85,8 +85,11 @@ DEFAULTS = {
                                # are unacknowledged (RFC 9293 3.8.6.3 / RFC 5681 4.2's every
                                # second segment, per burst as Linux's GRO). 2: every second at
                                # once. More saves ACKs to a Linux sender (which counts acked
-                               # segments) but slows a ustack sender's slow start (RFC 5681
-                               # eq. 2 grows cwnd one SMSS per ACK): benchmarks/loss.md
+                               # segments: 8 took Linux->ustack from 17 to 41 MB/s over a TAP
+                               # without offloads) but slows a ustack sender's slow start even
+                               # with byte counting (RFC 3465 caps an ACK's growth at 2 SMSS):
+                               # with 8, 71 of the 116 cells of benchmarks/loss.md fell more
+                               # than 5 % (python -m benchmarks.loss_table --compare)
     "TCP_MAX_RETRIES": 12,
     "TCP_SYN_RETRIES": 6,
     "TCP_MAX_ORPHANS": 0,      # closed but still closing; oldest reset beyond; 0: MAX_CONNS // 2

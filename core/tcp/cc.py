@@ -42,6 +42,11 @@ CE_ECN = 3   # an ECN-Echo: congestion without a loss (RFC 3168 6.1.2)
 # still add up below 2**30
 CWND_MAX = 0x1FFFFFFF
 
+# RFC 3465 2.3: slow start grows cwnd by the bytes an ACK acknowledges, at most L = 2*SMSS
+# (a receiver ACKing several segments at once slows the sender no more than one ACKing every
+# second); L = 1*SMSS in the slow start after an RTO
+ABC_L = 2
+
 NAMES = ("newreno", "cubic", "none")
 NAME_MAX = 16  # Linux's TCP_CA_NAME_MAX: getsockopt(TCP_CONGESTION) returns this many bytes
 

@@ -205,7 +205,7 @@ class Cubic(NewReno):
         mss = self.mss
         hs = self.hs
         if hs == HS_OFF:
-            inc = acked if acked < mss else mss  # RFC 5681 3.1 eq. 2
+            inc = self.abc(acked)  # RFC 5681 3.1 with RFC 3465 2.3's byte counting
         else:
             inc = acked if acked < L * mss else L * mss  # RFC 9406 4.2: min(N, L*SMSS)
             if hs == HS_CSS:
@@ -336,7 +336,7 @@ class Cubic(NewReno):
         self.cwnd = cwnd
         self.ssthresh = ssthresh
         self._save()
-        self._reduce(cwnd, flight, 2 * self.mss)
+        self._reduce(cwnd, self.lt_flight(flight, snd_max), 2 * self.mss)
         self.cwnd = self.ssthresh + 3 * self.mss  # RFC 5681 3.2 step 4
         return True
 

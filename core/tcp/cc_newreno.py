@@ -1,8 +1,9 @@
 """NewReno congestion control: RFC 5681 (slow start, congestion avoidance, fast
-retransmit/fast recovery) with RFC 6582's recovery point and partial-ACK handling.
-See cc.py for the interface."""
-from ustack.core.tcp.cc import initial_window, CE_RTO, CE_LOSS, CWND_MAX
-from ustack.core.tcp.seq import seq_ge, seq_gt
+retransmit/fast recovery) with RFC 6582's recovery point and partial-ACK handling, and
+RFC 3465's byte counting in slow start (L = 2*SMSS, 1*SMSS after an RTO) and congestion
+avoidance. See cc.py for the interface."""
+from ustack.core.tcp.cc import initial_window, CE_RTO, CE_LOSS, CWND_MAX, ABC_L
+from ustack.core.tcp.seq import seq_ge, seq_lt, seq_sub
 
 INF = 0x3FFFFFFF  # "arbitrarily high" initial ssthresh (RFC 5681 3.1), a small int on MCUs
 
@@ -12,7 +13,7 @@ class NewReno:
     __slots__ = ("mss", "cwnd", "ssthresh", "dupacks", "recover", "in_recovery",
                  "acked_ca", "recovered", "recover_valid", "u_cwnd", "u_ssthresh", "events",
                  "ep_kind", "ep_eifel", "ep_ts", "ep_lo", "ep_hi", "ep_rx", "ep_dsack", "ep_ev",
-                 "ep_pipe")
+                 "ep_pipe", "ss_rto", "lt_hi")
 
     def __init__(self, mss):
         self.mss = mss
@@ -37,6 +38,8 @@ class NewReno:
         self.ep_dsack = 0        # segments in [ep_lo, ep_hi) D-SACKed since (RFC 3708)
         self.ep_ev = -1          # events after its reduction (-1: none made yet)
         self.ep_pipe = 0         # RFC 4015 3 (0) pipe_prev
+        self.ss_rto = False      # slow start after an RTO: ABC's L = 1*SMSS (RFC 3465 2.3)
+        self.lt_hi = 0           # SND.MAX at the first duplicate ACK: limited transmit above
 
     def set_mss(self, mss):
         if mss != self.mss:
@@ -80,8 +83,8 @@ class NewReno:
         cwnd = self.cwnd
         if cwnd < self.ssthresh:
             if flight >= (cwnd >> 1):
-                # slow start (RFC 5681 3.1, eq. 2)
-                cwnd += acked if acked < mss else mss
+                # slow start (RFC 5681 3.1) with byte counting (RFC 3465 2.3)
+                cwnd += self.abc(acked)
         elif flight + mss > cwnd:
             # congestion avoidance: about one MSS per RTT (RFC 5681 3.1, byte counting)
             self.acked_ca += acked
@@ -91,19 +94,38 @@ class NewReno:
         self.cwnd = cwnd if cwnd < CWND_MAX else CWND_MAX  # a small int on an MCU
         return False
 
+    def abc(self, acked):
+        """RFC 3465 2.3: slow start's growth for an ACK of `acked` bytes, min(acked, L);
+        L = 2*SMSS, or 1*SMSS until the slow start after an RTO reaches ssthresh."""
+        lim = self.mss if self.ss_rto else ABC_L * self.mss
+        inc = acked if acked < lim else lim
+        if self.ss_rto and self.cwnd + inc >= self.ssthresh:
+            self.ss_rto = False  # the slow start after the RTO is over
+        return inc
+
+    def lt_flight(self, flight, snd_max):
+        """RFC 5681 3.2 (2): FlightSize for ssthresh at the third duplicate ACK leaves out
+        what limited transmit (RFC 3042) sent since the first."""
+        x = seq_sub(snd_max, self.lt_hi)
+        return flight - x if 0 < x < flight else flight
+
     def on_dup_ack(self, ack, flight, snd_max, now=0):
         mss = self.mss
         self.dupacks += 1
+        if self.dupacks == 1:
+            self.lt_hi = snd_max
         if self.in_recovery:
             w = self.cwnd + mss  # inflate: another segment left the network
             self.cwnd = w if w < CWND_MAX else CWND_MAX  # a peer's endless dup ACKs
             return False
         if self.dupacks == 3:
-            # RFC 6582 3.2 step 2: only when this ACK covers the last recovery point
-            if self.recover_valid and not seq_gt(ack, self.recover):
+            # RFC 6582 3.2 step 2: only when this ACK covers more than the last recovery
+            # point, the highest sequence number sent then - `recover` keeps SND.MAX, one
+            # past it, so an ACK of SND.MAX covers more (the segment sent next was lost)
+            if self.recover_valid and seq_lt(ack, self.recover):
                 return False
             self._save()
-            half = flight >> 1
+            half = self.lt_flight(flight, snd_max) >> 1
             self.ssthresh = half if half > 2 * mss else 2 * mss
             self.recover = snd_max
             self.recover_valid = True
@@ -128,6 +150,7 @@ class NewReno:
         half = flight >> 1
         self.ssthresh = half if half > 2 * mss else 2 * mss
         self.cwnd = mss  # loss window (RFC 5681 3.1)
+        self.ss_rto = True
         self.in_recovery = False
         self.dupacks = 0
         self.acked_ca = 0
@@ -154,6 +177,7 @@ class NewReno:
         self.u_cwnd = self.cwnd
         self.u_ssthresh = self.ssthresh
         self.events += 1
+        self.ss_rto = False
 
     def undo(self):
         """The last reduction was spurious (undo.py: RFC 3522 / RFC 3708 found it): cwnd and
@@ -167,3 +191,4 @@ class NewReno:
         self.in_recovery = False
         self.recover_valid = False
         self.dupacks = 0
+        self.ss_rto = False

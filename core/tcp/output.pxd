@@ -18,16 +18,21 @@ from ustack.core.tcp.seq cimport seq_add, seq_sub, seq_gt, seq_lt, put_rel
 cpdef long long rcv_window(tcp, TCB tcb)
 
 @cython.locals(pb=PacketBuffer, o=cython.Py_ssize_t, hl=cython.Py_ssize_t, tf=cython.longlong,
-               tos=cython.longlong, win=cython.longlong, t=cython.Py_ssize_t)
+               tos=cython.longlong, win=cython.longlong, t=cython.Py_ssize_t,
+               k=cython.longlong, r=cython.longlong)
 cpdef bint send_segment(tcp, TCB tcb, long long seq, long long flags, Py_ssize_t doff,
                         Py_ssize_t n)
+
+@cython.locals(tf=cython.longlong, k=cython.longlong, m=cython.longlong)
+cpdef long long sack_room(TCB tcb)
 
 cpdef arm_rexmt(tcp, TCB tcb)
 
 @cython.locals(st=cython.longlong, fl=cython.longlong, snd=Ring, sent=cython.bint,
                mss=cython.longlong, count=cython.longlong, off=cython.longlong,
                avail=cython.longlong, usable=cython.longlong, cw=cython.longlong,
-               n=cython.longlong, fin=cython.bint, seq=cython.longlong, rec=cython.bint)
+               n=cython.longlong, fin=cython.bint, seq=cython.longlong, rec=cython.bint,
+               smss=cython.longlong, d=cython.longlong)
 cpdef output(tcp, TCB tcb, force=*)
 
 cpdef long long _sent_new(tcp, TCB tcb, long long seq, long long n, fin, now)

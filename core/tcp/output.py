@@ -101,12 +101,22 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
         if tf & T.F_TS:
             hl += options.write_ts(b, o + 20, now - tcb.ts_start, tcb.ts_hi, tcb.ts_lo,
                                    tcb.ts_recent, tcb.tsr_hi, tcb.tsr_lo)
-        if n == 0 and tf & T.F_SACK and (tf & T.F_DSACK or tcb.ooo is not None and tcb.ooo.n):
-            hl += options.write_sack(b, o + hl, tcb.ooo, 3 if tf & T.F_TS else 4,
-                                     tcb.irs_hi, tcb.irs_lo, tf & T.F_DSACK,
-                                     tcb.dsack_s, tcb.dsack_e)
-            if tf & T.F_DSACK:
-                tcp.stats.dsack_sent += 1
+        if tf & T.F_SACK and (tf & T.F_DSACK or tcb.ooo is not None and tcb.ooo.n):
+            # RFC 2018 4: while we hold data out of order every ACK reports it, one that
+            # carries data too; 3 blocks beside timestamps (40 option bytes, RFC 2018 3), and
+            # on data only the blocks that fit in the MSS beside the payload (RFC 6691; new
+            # data leaves room for them: sack_room)
+            k = 3 if tf & T.F_TS else 4
+            if n > 0:
+                r = (tcb.mss - n - 4) >> 3
+                if r < k:
+                    k = r
+            if k > 0:
+                hl += options.write_sack(b, o + hl, tcb.ooo, k, tcb.irs_hi, tcb.irs_lo,
+                                         tf & T.F_DSACK, tcb.dsack_s, tcb.dsack_e)
+                if tf & T.F_DSACK:
+                    tcp.stats.dsack_sent += 1
+                    tcb.flags &= ~T.F_DSACK  # RFC 2883 4: a D-SACK in this ACK only
         if tf & T.F_ECN:
             if tf & T.F_ECN_ECHO:
                 flags |= w.ECE  # RFC 3168 6.1.3: on every ACK until the peer's CWR
@@ -139,13 +149,30 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
         tcb.last_ack_sent = tcb.rcv_nxt  # RFC 7323 4.3: Last.ACK.sent, for TS.Recent
         tcb.rcv_unacked = 0
         tcb.t_delack = 0
-        tcb.flags &= ~(T.F_ACKNOW | T.F_DSACK)  # RFC 2883 4: a D-SACK in this ACK only
+        tcb.flags &= ~T.F_ACKNOW
     # RFC 1191 3: DF on every segment of a connection (IPv4), so a smaller link on the
     # path answers with Fragmentation Needed and the MSS follows (proto.pmtu_lower);
     # rc: the connection's route cache, no route or ARP lookup per segment
     stack.ip.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl, tos,
                     True, None, tcb.rc)
     return True
+
+
+def sack_room(tcb):
+    """The option bytes SACK blocks take on our next segment (RFC 2018 4: on every one while
+    we hold data out of order, a D-SACK first, RFC 2883 4): NOP NOP kind length and 8 a
+    block, at most 3 beside timestamps, else 4 (RFC 2018 3). New data is that much shorter
+    (RFC 6691), so the blocks fit within the MSS. 0: nothing to report."""
+    tf = tcb.flags
+    if not (tf & T.F_SACK):
+        return 0
+    k = 1 if tf & T.F_DSACK else 0
+    if tcb.ooo is not None:
+        k += tcb.ooo.n
+    if k == 0:
+        return 0
+    m = 3 if tf & T.F_TS else 4
+    return 4 + 8 * (k if k < m else m)
 
 
 def arm_rexmt(tcp, tcb):
@@ -200,6 +227,7 @@ def output(tcp, tcb, force=False):
     rec = sb is not None and sb.in_recovery
     if rec:
         sent = _recover(tcp, tcb, sb, now)  # SACK recovery: PRR and NextSeg decide
+    smss = mss - sack_room(tcb)  # new data leaves room for our SACK blocks (RFC 2018 4)
     while not rec:
         count = snd.count
         off = seq_sub(tcb.snd_nxt, tcb.snd_una)
@@ -214,11 +242,16 @@ def output(tcp, tcb, force=False):
             cw -= sb.pipe(tcb.snd_una, tcb.snd_max, mss)
         else:
             cw -= off
+            d = tcb.cc.dupacks
+            if 0 < d < 3 and not tcb.cc.in_recovery:
+                # limited transmit (RFC 5681 3.2 (1), RFC 3042): a new segment for each of
+                # the first two duplicate ACKs, cwnd unchanged, at most cwnd + 2*SMSS out
+                cw += d * mss
         if cw < usable:
             usable = cw
         n = avail
-        lim = mss
-        if tcb.flags & T.F_TSO and not (tcb.flags & T.F_ECN_CWR) and \
+        lim = smss
+        if tcb.flags & T.F_TSO and not (tcb.flags & T.F_ECN_CWR) and smss == mss and \
                 tcp.stack.pool.nlarge > 1 and avail > mss:
             # issue 13: one segment of many MSS for the driver to cut (CWR goes on one
             # MSS-sized segment: RFC 3168 6.1.2 marks only the first new data). The last
@@ -234,7 +267,7 @@ def output(tcp, tcb, force=False):
         fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_ACKED)) == T.F_FIN_QUEUED and n == avail
         if n == 0 and not fin:
             break
-        if n > 0 and n < mss and not force:
+        if n > 0 and n < smss and not force:
             if n < avail:
                 # window-limited partial segment: only if it is at least half the largest
                 # window the peer ever offered (RFC 9293 3.8.6.2.1)
@@ -386,7 +419,9 @@ def _recover(tcp, tcb, sb, now):
         if kind == sc.NEW:
             off = seq_sub(tcb.snd_nxt, una)
             avail = snd.count - off
-            n = avail if avail < mss else mss
+            n = mss - sack_room(tcb)  # room for our SACK blocks (RFC 2018 4)
+            if avail < n:
+                n = avail
             fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_SENT)) == T.F_FIN_QUEUED and n == avail
             fl = w.FIN if fin else 0
             if n > 0 and n == avail:

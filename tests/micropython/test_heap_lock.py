@@ -58,6 +58,7 @@ def test_tcp_loss_recovery_heap_locked_sack_prr_and_tlp(mpy_lib):
     assert res["tcp_bytes_echoed"] >= 512 << 10 and res["tcp_mismatches"] == 0
     assert res["lost"] > 20 and res["sack_recoveries"] > 0 and res["rx_sack_blocks"] > 0
     assert res["tx_retransmits"] >= res["sack_recoveries"]
+    assert res["sack_on_data"] > 0  # RFC 2018 4: SACK on the echo's data segments, locked
 
 
 def _is_echo_reply(seq):

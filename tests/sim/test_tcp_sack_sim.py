@@ -25,8 +25,11 @@ def test_sack_recovery_moves_data_much_faster_than_newreno_at_5_percent_loss():
     b, c, s, ms_on = run(0.05, True)
     st = b.a.tcp.stats
     assert st.sack_recoveries > 10 and b.b.tcp.stats.rx_ooo > 0
-    assert ms_on * 3 < ms_off * 2                 # at least 1.5 times the goodput
-    # 4 RTOs against 15 (3 before the RFC 7323 4.3 / RFC 6298 5.7 fixes changed the RTTs)
+    # at least 1.2 times the goodput: 4505 against 5630 ms (9070 ms, 15 RTOs, before NewReno
+    # got limited transmit and fast retransmit at the old recovery point: RFC 3042, RFC 6582
+    # 3.2 step 2; SACK's own run was 4820 ms)
+    assert ms_on * 6 < ms_off * 5
+    # 0 RTOs against 3 (15 before those fixes)
     assert st.rto_expired * 3 < b_off.a.tcp.stats.rto_expired
     finish(b, c, s)
 

@@ -294,13 +294,13 @@ def test_css_rounds_end_in_congestion_avoidance():
 
 def test_loss_ends_hystart_and_later_slow_start_is_standard():
     """RFC 9406 4.3: HyStart++ only in the initial slow start; after a loss, RFC 5681's
-    min(N, SMSS) per ACK."""
+    slow start with RFC 3465 2.3's byte counting: min(N, 2*SMSS) per ACK."""
     c = cubic(1000)
     c.on_congestion(cc.CE_LOSS, 40000, 0, 1000)
     assert c.hs == K.HS_OFF
     c.cwnd = 2000
     c.on_ack(20000, 20000, 20000, 1000, 10)
-    assert c.window() == 3000
+    assert c.window() == 4000
 
 
 # ---- bounds -------------------------------------------------------------------------------

@@ -101,8 +101,10 @@ def test_newreno_partial_ack_retransmits_next_unacked_segment():
     replies = []
     for i in range(3):
         replies.append(p.send(p.seq, una, ACK, opts=p.tsopt(last)))
-    # third duplicate ACK: fast retransmit of the first segment (RFC 5681 3.2)
-    assert [data_segs(x) for x in replies] == [[], [], [(sq(una), MSS)]]
+    # the first two send new data (limited transmit, RFC 3042), the third duplicate ACK: fast
+    # retransmit of the first segment (RFC 5681 3.2)
+    assert [data_segs(x) for x in replies] == [[(sq(una + 10 * MSS), MSS)],
+                                               [(sq(una + 11 * MSS), MSS)], [(sq(una), MSS)]]
     assert p.tcp.stats.fast_retransmits == 1
     # an ACK for the first two segments, below the recovery point: a partial ACK; the next
     # unacknowledged segment goes out at once (RFC 6582 3.2 step 3). It echoes the
@@ -112,8 +114,9 @@ def test_newreno_partial_ack_retransmits_next_unacked_segment():
     r = p.send(p.seq, una + 2 * MSS, ACK, opts=p.tsopt(rtx))
     assert data_segs(r) == [(sq(una + 2 * MSS), MSS)]
     assert p.tcp.stats.partial_acks == 1 and p.tcp.stats.tx_retransmits == 2
-    # the full ACK (everything sent before recovery) ends it, cwnd deflated to <= ssthresh
-    p.send(p.seq, una + 10 * MSS, ACK, opts=p.tsopt(r[-1]))
+    # the full ACK (everything sent before recovery) ends it, cwnd deflated to <= ssthresh,
+    # which left the limited-transmit segments out of FlightSize (RFC 5681 3.2 step 2)
+    p.send(p.seq, una + 12 * MSS, ACK, opts=p.tsopt(r[-1]))
     cc = p.tcb().cc
     assert not cc.in_recovery and cc.ssthresh == 5 * MSS and cc.window() <= cc.ssthresh
 

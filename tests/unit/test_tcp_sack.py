@@ -331,7 +331,9 @@ def test_without_scoreboard_slots_sack_blocks_are_ignored_and_newreno_recovers()
     una, d, last = filled(p)
     assert p.tcb().sb is None
     r = [p.send(p.seq, una, ACK, opts=sack_opts(p, last, [seg(una, 1, k)])) for k in (1, 2, 3)]
-    assert [data_segs(x) for x in r] == [[], [], [(sq(una), MSS)]]  # RFC 5681 3.2
+    # RFC 5681 3.2: limited transmit (RFC 3042) on the first two, fast retransmit on the third
+    assert [data_segs(x) for x in r] == [[(sq(una + 10 * MSS), MSS)],
+                                         [(sq(una + 11 * MSS), MSS)], [(sq(una), MSS)]]
     assert p.tcp.stats.sack_recoveries == 0 and p.tcp.stats.fast_retransmits == 1
 
 
