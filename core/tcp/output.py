@@ -288,8 +288,12 @@ def output(tcp, tcb, force=False):
         if seq_gt(tcb.snd_max, seq):
             tcp.stats.tx_retransmits += 1  # go-back-N after an RTO: each one (RetransSegs)
             tcb.rexmits += 1
-            if sb is not None and sb.rack is not None:
-                sb.rack.rxt(seq_add(seq, n))
+            if sb is not None:
+                e = seq_add(seq, n)
+                if seq_gt(e, sb.high_rxt):
+                    sb.high_rxt = e   # resent and in flight again: pipe counts it (RFC 6675 4)
+                if sb.rack is not None:
+                    sb.rack.rxt(e)
         _sent_new(tcp, tcb, seq, n, fin, now)
         if fin:
             break

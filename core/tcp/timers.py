@@ -132,6 +132,11 @@ def _rexmt(tcp, tcb, now):
     if sb is not None and not syn:
         tcb.t_tlp = 0
         sb.reset()  # RFC 2018 8: SACKed bits off; RFC 6675 5.1: RecoveryPoint = HighData
+        # everything outstanding is lost and go-back-N resends it (RFC 6298 5.4, RFC 8985
+        # 6.3): SACK blocks arriving afterwards must not count the holes as still in flight,
+        # or pipe stays above cwnd until the next timeout. HighRxt follows the resends
+        sb.lost_to = tcb.snd_max
+        sb.high_rxt = tcb.snd_una
         sb.point = tcb.snd_max
         sb.point_valid = True
         if sb.rack is not None:
