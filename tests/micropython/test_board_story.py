@@ -223,6 +223,8 @@ def test_story_is_there_and_matches_the_board_file(name):
           for c, _ in commands(lines)]
     assert ".venv/bin/invoke mpy --board %s" % name in pc, pc
     assert any(c.startswith(".venv/bin/invoke deploy --board %s --port " % name) for c in pc), pc
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert "(boards/%s.md)" % name in readme, "README's board section does not link the story"
     assert firmware_files(text), "%s names no firmware file" % path
     for fw in firmware_files(text):
         m = FIRMWARE.match(os.path.basename(fw))
