@@ -62,6 +62,7 @@ DEFAULTS = {
     "DHCP_LEASE_FILE": None,  # a file remembering the lease: INIT-REBOOT from it (RFC 2131 3.2)
 }
 FAIL_BACKOFF_MS = 20  # after poll() or a service raised
+NO_LEASE_SAY_MS = 5000  # RFC 2131 4.1: DISCOVER goes again after ~4 s; by 5 s two went unanswered
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
 
 
@@ -423,6 +424,7 @@ class App:
         self.heap_code = 0        # heap taken by the imported code (unix port: not frozen)
         self.heap_setup = 0       # heap the stack, its services and pools took on top
         self.poller = compat.Poller()
+        self.link_said = None     # the link state the console was last told (say_link)
         self.busy_poll = False
         # a driver that holds received frames the poller cannot see (a virtual chip)
         self.rx_pending = getattr(self.driver, "rx_pending", None)
@@ -500,6 +502,17 @@ class App:
             ":".join("%02x" % x for x in iface.mac), ",".join(self.started) or "-",
             sys.implementation.name, lease_fields(d.lease()) if d is not None else ""))
 
+    def say_link(self):
+        """One line when the link goes down (or is down once `up` is said) and when it comes
+        back: at a board's console, what tells "no cable" from "no answer"."""
+        up = self.driver.link_up()
+        if up != self.link_said:
+            if not up:
+                self.say("link down: no carrier on eth0 (the cable, or the port at its other end)")
+            elif self.link_said is not None:
+                self.say("link up")
+            self.link_said = up
+
     def run(self):
         gc_threshold()
         # with DHCP, `up` waits for the lease (the loop says it once bound)
@@ -510,6 +523,7 @@ class App:
         duration = int(self.s["DURATION"] * 1000)
         t0 = clock.now_ms()
         last_stats = t0
+        waited = False  # the no-lease line said
         try:
             while self.running:
                 try:
@@ -538,6 +552,13 @@ class App:
                     if self.driver_gone():
                         self.say("link closed")
                         break
+                    if said:
+                        self.say_link()
+                    elif not waited and now - t0 >= NO_LEASE_SAY_MS:
+                        waited = True
+                        self.say("dhcp: no lease yet after %d s (%s)" % (
+                            NO_LEASE_SAY_MS // 1000, "link up: no DHCP server answered"
+                            if self.driver.link_up() else "link down"))
         except KeyboardInterrupt:
             pass
         finally:

@@ -578,17 +578,22 @@ class Story:
             start = b.mark()
             if ln == "[Ctrl-C]":
                 b.type(b"\x03")
-                # a real board is back at `>>>`; the stand-in ran main.py from mpremote's
-                # raw REPL: leave it (Ctrl-B) once the program has ended
-                t = b.wait_for(lambda t: match_lines(want, t) is None and "\x04" in t,
-                               start, 30)
-                b.type(b"\x02")
+                # a real board is back at `>>>`; the stand-in ran the deployed main.py from
+                # mpremote's raw REPL: leave it (Ctrl-B) once the program has ended
+                t = b.wait_for(lambda t: match_lines(want, t) is None and (
+                    "\x04" in t or t.rstrip(" ").endswith(">>>")), start, 30)
+                if "\x04" in t:
+                    b.type(b"\x02")
                 t = b.prompt(start)
             elif ln in STAGE:
                 b.type(("import standin; standin.act(%r)\r" % STAGE[ln]).encode())
                 t = b.prompt(start)
                 assert "Error" not in t, t
                 t = ""
+            elif ln.startswith(">>>") and j < len(lines) and lines[j] == "[Ctrl-C]":
+                # a program that runs until Ctrl-C: its output, then no prompt
+                b.type(ln[4:].encode() + b"\r")
+                t = b.wait_for(lambda t: match_lines(want, t) is None, start, 60)
             elif ln.startswith(">>>"):
                 typed = ln[4:] if ln.startswith(">>> ") else ""
                 b.type(typed.encode() + b"\r")
