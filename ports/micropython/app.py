@@ -425,6 +425,7 @@ class App:
         self.heap_setup = 0       # heap the stack, its services and pools took on top
         self.poller = compat.Poller()
         self.link_said = None     # the link state the console was last told (say_link)
+        self.link_up = getattr(self.driver, "link_up", None)  # None: a driver that cannot tell
         self.busy_poll = False
         # a driver that holds received frames the poller cannot see (a virtual chip)
         self.rx_pending = getattr(self.driver, "rx_pending", None)
@@ -505,7 +506,9 @@ class App:
     def say_link(self):
         """One line when the link goes down (or is down once `up` is said) and when it comes
         back: at a board's console, what tells "no cable" from "no answer"."""
-        up = self.driver.link_up()
+        if self.link_up is None:
+            return
+        up = self.link_up()
         if up != self.link_said:
             if not up:
                 self.say("link down: no carrier on eth0 (the cable, or the port at its other end)")
@@ -558,7 +561,7 @@ class App:
                         waited = True
                         self.say("dhcp: no lease yet after %d s (%s)" % (
                             NO_LEASE_SAY_MS // 1000, "link up: no DHCP server answered"
-                            if self.driver.link_up() else "link down"))
+                            if self.link_up is None or self.link_up() else "link down"))
         except KeyboardInterrupt:
             pass
         finally:
