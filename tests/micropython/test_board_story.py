@@ -26,8 +26,9 @@ board's main.py with its real driver (hal/w5500.py, hal/enc28j60.py) on the boar
 the PC's `ip`, `ping`, `socat`, `python3 -m http.server`, and the REPL lines.
 
 What the test changes, and only this: the story's serial port (/dev/ttyACM0, /dev/ttyUSB0)
-becomes the pty's path; a leading `sudo ` is dropped (the test runs as root); PC commands
-run inside the namespace with the checkout as their directory. The stand-in board differs
+becomes the pty's path; a leading `sudo ` is dropped (the test runs as root); /tmp/ is the
+test's own temporary folder; PC commands run inside the namespace with the checkout as their
+directory. The stand-in board differs
 from a real one where the unix port cannot follow: the board's checksum_viper.mpy holds
 armv6m/xtensawin machine code that x64 cannot load, so the stand-in firmware has no native
 module by that name and the pure checksum runs (the rest of the build is bytecode and runs
@@ -541,6 +542,7 @@ class Story:
             if p in argv_text:
                 argv_text = argv_text.replace(p, self.board_dev.path)
                 uses_port = True
+        argv_text = argv_text.replace("/tmp/", self.tmp + "/")
         if argv_text.endswith("&"):
             p = self.ns.popen(["bash", "-c", "exec " + argv_text[:-1]], cwd=ROOT)
             self.bg.append(p)
