@@ -31,6 +31,8 @@ Output lines (stdout), for the runtime that started us:
                                       bound, and dhcp=SERVER lease=Ns router= dns= domain=)
     counters {json}                   periodically and at exit
     heap-lock-failure ...             an allocation happened while the heap was locked
+    link down: ... / link up          the driver's link changed (or is down once `up` is said)
+    dhcp: no lease yet after 5 s (..) no DHCP server answered (or the link is down)
 
 The loop allocates nothing in steady state (HAL-NOTES 1.1): it polls with ipoll, the
 services move data through preallocated buffers, and nothing raises on the fast path. That
