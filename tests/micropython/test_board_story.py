@@ -280,13 +280,27 @@ _console = select.poll()
 _console.register(sys.stdin, select.POLLIN)
 
 
+_stage = [0, cfg["stage_file"]]
+
+
 def _ctrl_c():
     """What a board's USB/UART driver does with Ctrl-C on its console while a program runs:
     KeyboardInterrupt in that program. (The unix port's own way, SIGINT, raises it
-    asynchronously: seen once to leave the heap locked and end in 'FATAL: uncaught NLR'.)"""
+    asynchronously: seen once to leave the heap locked and end in 'FATAL: uncaught NLR'.)
+    Every 64th call also looks for a stage direction the test left in a file (the console
+    is no channel for it: what is typed while a program runs is the REPL's)."""
     for _, ev in _console.poll(0):
-        if ev & select.POLLIN and sys.stdin.buffer.read(1) == b"\x03":
+        if ev & select.POLLIN and sys.stdin.buffer.read(1) == b"\\x03":
             raise KeyboardInterrupt
+    _stage[0] += 1
+    if _stage[0] & 63 == 0:
+        try:
+            with open(_stage[1]) as f:
+                what = f.read().strip()
+            os.remove(_stage[1])
+        except OSError:
+            return
+        act(what)
 
 
 class _Pumped:
@@ -390,6 +404,17 @@ del cfg
 # the story's stage directions: what someone at the bench does to the hardware
 STAGE = {"[disconnect MISO]": "miso_off", "[reconnect MISO]": "miso_on",
          "[unplug the Ethernet cable]": "unplug", "[plug the Ethernet cable in]": "plug"}
+
+
+def runs_until_ctrl_c(lines, j):
+    """The REPL line before lines[j] starts a program: [Ctrl-C] comes before the next
+    prompt line (stage directions and output in between)."""
+    for ln in lines[j:]:
+        if ln == "[Ctrl-C]":
+            return True
+        if ln.startswith(">>>"):
+            return False
+    return False
 
 
 class StoryBoard:
@@ -517,7 +542,9 @@ class Story:
             os.makedirs(sdir)
             with open(os.path.join(sdir, "standin.py"), "w") as f:
                 f.write(STANDIN)
+            self.stage_file = os.path.join(sdir, "stage")
             cfg = {"lib": lib, "fakemachine": FAKEMACHINE_DIR, "link": "unix:" + sock,
+                   "stage_file": self.stage_file,
                    "driver": self.board.DRIVER, "bus": self.board.BUS, "pins": self.board.PINS,
                    "mac": self.board.MAC}
             cfg.update(standin or {})
@@ -570,6 +597,7 @@ class Story:
     def repl(self, lines, at):
         b = self.board_dev
         i = 0
+        running = False  # a typed line started a program that runs until [Ctrl-C]
         while i < len(lines):
             ln = lines[i]
             want = []
@@ -587,15 +615,22 @@ class Story:
                 if "\x04" in t:
                     b.type(b"\x02")
                 t = b.prompt(start)
+                running = False
+            elif ln in STAGE and running:
+                with open(self.stage_file + ".tmp", "w") as f:  # read by the stand-in
+                    f.write(STAGE[ln])
+                os.rename(self.stage_file + ".tmp", self.stage_file)
+                t = b.wait_for(lambda t: match_lines(want, t) is None, start, 30)
             elif ln in STAGE:
                 b.type(("import standin; standin.act(%r)\r" % STAGE[ln]).encode())
                 t = b.prompt(start)
                 assert "Error" not in t, t
                 t = ""
-            elif ln.startswith(">>>") and j < len(lines) and lines[j] == "[Ctrl-C]":
+            elif ln.startswith(">>>") and runs_until_ctrl_c(lines, j):
                 # a program that runs until Ctrl-C: its output, then no prompt
                 b.type(ln[4:].encode() + b"\r")
                 t = b.wait_for(lambda t: match_lines(want, t) is None, start, 60)
+                running = True
             elif ln.startswith(">>>"):
                 typed = ln[4:] if ln.startswith(">>> ") else ""
                 b.type(typed.encode() + b"\r")
