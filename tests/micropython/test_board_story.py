@@ -11,7 +11,11 @@ Each story is parsed into its fenced blocks, in order:
                            the port, the tool's arguments), not run
     ```text board          what the board prints on its serial console (must appear)
     ```python repl         a REPL session: `>>> ` lines are typed, the other lines are the
-                           output expected before the next prompt; `[Ctrl-C]` presses Ctrl-C
+                           output expected before the next prompt; `[Ctrl-C]` presses Ctrl-C;
+                           other `[...]` lines are what someone at the bench does to the
+                           hardware (STAGE: MISO off/on, the cable out/in), done by the
+                           stand-in (at the prompt through the REPL, while a program runs
+                           through a file it looks at)
 
 and the wiring table (`| signal | chip pin | <MCU> pin |`) must be what boards/<name>.py
 configures (BUS, PINS).
@@ -34,7 +38,12 @@ armv6m/xtensawin machine code that x64 cannot load, so the stand-in firmware has
 module by that name and the pure checksum runs (the rest of the build is bytecode and runs
 as deployed); a real board resets after `deploy` and runs main.py in the friendly REPL,
 the stand-in runs it from mpremote's raw REPL (`resume`: Ctrl-D would end the unix port), so
-after [Ctrl-C] the test presses Ctrl-B to get the `>>>` prompt a real board shows.
+after [Ctrl-C] the test presses Ctrl-B to get the `>>>` prompt a real board shows; there the
+stand-in turns the Ctrl-C byte into KeyboardInterrupt itself, as a board's console driver
+does.
+
+Not run, because they need the real hardware: the ```console hardware blocks (UF2 copy,
+esptool), and commands named only in the prose (`mpremote ... repl`, `fs cp myprog.py`).
 """
 import json
 import os
@@ -522,7 +531,7 @@ class StoryBoard:
 class Story:
     """A story's run: the namespace (the PC), the bridge, the board, background commands."""
 
-    def __init__(self, name, tmp, standin=None):
+    def __init__(self, name, tmp):
         from ustack import boards
         from ustack.ports.micropython.stage import stage_lib
         self.name = name
@@ -547,7 +556,6 @@ class Story:
                    "stage_file": self.stage_file,
                    "driver": self.board.DRIVER, "bus": self.board.BUS, "pins": self.board.PINS,
                    "mac": self.board.MAC}
-            cfg.update(standin or {})
             cpath = os.path.join(sdir, "cfg.json")
             with open(cpath, "w") as f:
                 json.dump(cfg, f)
@@ -658,18 +666,13 @@ class Story:
         self.ns.close()
 
 
-def run_story(name, tmp, sections=None, standin=None):
-    """Run the story's blocks in order (only those under a heading in `sections`, when
-    given: the troubleshooting parts need a board set up another way)."""
+def run_story(name, tmp):
+    """Run the story's blocks in order; returns what the board printed."""
     path = story_path(name)
-    blocks = parse(path)
-    heads = headings(path)
-    st = Story(name, tmp, standin)
+    st = Story(name, tmp)
     try:
         start = st.board_dev.mark()
-        for kind, tag, lines, at in blocks:
-            if sections is not None and heads.get(at) not in sections:
-                continue
+        for kind, tag, lines, at in parse(path):
             where = "%s:%d" % (os.path.basename(path), at)
             if (kind, tag) == ("console", "pc"):
                 for cmd, expected in commands(lines):
@@ -682,19 +685,6 @@ def run_story(name, tmp, sections=None, standin=None):
         return st.board_dev.text()
     finally:
         st.close()
-
-
-def headings(path):
-    """{block's first line number: the `## ` heading it is under}."""
-    out = {}
-    cur = None
-    with open(path) as f:
-        for i, line in enumerate(f, 1):
-            if line.startswith("## "):
-                cur = line[3:].strip()
-            elif line.startswith("```") and len(line.strip()) > 3:
-                out[i] = cur
-    return out
 
 
 @needs_netns
