@@ -35,6 +35,8 @@ Output lines (stdout), for the runtime that started us:
                                       bound, and dhcp=SERVER lease=Ns router= dns= domain=)
     counters {json}                   periodically and at exit
     heap-lock-failure ...             an allocation happened while the heap was locked
+    link down: ... / link up          the driver's link changed (or is down once `up` is said)
+    dhcp: no lease yet after 5 s (..) no DHCP server answered (or the link is down)
 
 The loop allocates nothing in steady state (HAL-NOTES 1.1): it polls with ipoll, the
 services move data through preallocated buffers, and nothing raises on the fast path. That
@@ -70,6 +72,7 @@ DEFAULTS = {
 # of up to 1 s, then DupAddrDetectTransmits x RetransTimer), as the CPython runtime's ready
 DAD_WAIT_MS = 4000
 FAIL_BACKOFF_MS = 20  # after poll() or a service raised
+NO_LEASE_SAY_MS = 5000  # RFC 2131 4.1: DISCOVER goes again after ~4 s; by 5 s two went unanswered
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
 
 
@@ -378,6 +381,8 @@ class App:
         self.heap_code = 0        # heap taken by the imported code (unix port: not frozen)
         self.heap_setup = 0       # heap the stack, its services and pools took on top
         self.poller = compat.Poller()
+        self.link_said = None     # the link state the console was last told (say_link)
+        self.link_up = getattr(self.driver, "link_up", None)  # None: a driver that cannot tell
         self.busy_poll = False
         # a driver that holds received frames the poller cannot see (a virtual chip)
         self.rx_pending = getattr(self.driver, "rx_pending", None)
@@ -480,6 +485,19 @@ class App:
                 return True
         return False
 
+    def say_link(self):
+        """One line when the link goes down (or is down once `up` is said) and when it comes
+        back: at a board's console, what tells "no cable" from "no answer"."""
+        if self.link_up is None:
+            return
+        up = self.link_up()
+        if up != self.link_said:
+            if not up:
+                self.say("link down: no carrier on eth0 (the cable, or the port at its other end)")
+            elif self.link_said is not None:
+                self.say("link up")
+            self.link_said = up
+
     def run(self):
         gc_threshold()
         # with DHCP, `up` waits for the lease (the loop says it once bound), with IP6 for DAD
@@ -490,6 +508,7 @@ class App:
         interval = int(self.s["STATS_INTERVAL"] * 1000)
         duration = int(self.s["DURATION"] * 1000)
         last_stats = t0
+        waited = False  # the no-lease line said
         try:
             while self.running:
                 try:
@@ -519,6 +538,13 @@ class App:
                     if self.driver_gone():
                         self.say("link closed")
                         break
+                    if said:
+                        self.say_link()
+                    elif not waited and now - t0 >= NO_LEASE_SAY_MS:
+                        waited = True
+                        self.say("dhcp: no lease yet after %d s (%s)" % (
+                            NO_LEASE_SAY_MS // 1000, "link up: no DHCP server answered"
+                            if self.link_up is None or self.link_up() else "link down"))
         except KeyboardInterrupt:
             pass
         finally:
