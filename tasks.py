@@ -77,7 +77,8 @@ def test(c, k="", mode="both", path="tests"):
             failed = 0
             for what, opts in _phases():
                 step("test", what)
-                r = c.run("%s -m pytest -q %s %s %s" % (PY, opts, path, sel), pty=False, warn=True)
+                r = c.run("%s -m pytest -q --durations=15 %s %s %s" % (PY, opts, path, sel),
+                          pty=False, warn=True)
                 # 5: nothing selected in this part (a path or -k without any `alone` test)
                 if r.exited not in (0, 5):
                     failed = r.exited
