@@ -27,6 +27,40 @@ TRIGGER_SPAN_MS = const(4000)
 SYNC_MS = const(1000)              # our own routes are compared with the table this often
 
 
+# Both RIPs' messages (RFC 2453 4, RFC 2080 2.1): a 4-byte header (command, version, zero)
+# and 20-byte entries
+CMD_REQUEST = const(1)
+CMD_RESPONSE = const(2)
+HDR_LEN = const(4)
+RTE_LEN = const(20)
+
+
+def dispatch(sp, iface, b, o, n, m, sport, alen, version):
+    """The header checks RIPv2 and RIPng share, each failure counted: a message of whole
+    entries, not our own multicast heard back, the speaker's version, a known command
+    (handed to sp._request / sp._response)."""
+    st = sp.stats
+    st.rx_messages += 1
+    if n < HDR_LEN or (n - HDR_LEN) % RTE_LEN:
+        st.rx_malformed += 1
+        return
+    if sp.stack.ip.local_iface(b, m.src, alen) is not None:
+        st.rx_own += 1
+        return
+    if b[o + 1] != version:
+        st.rx_bad_version += 1   # RFC 2453 5.1: a RIP-2-only router ignores version 1
+        return
+    cmd = b[o]
+    if cmd == CMD_REQUEST:
+        st.rx_requests += 1
+        sp._request(iface, b, o, n, m, sport)
+    elif cmd == CMD_RESPONSE:
+        st.rx_responses += 1
+        sp._response(iface, b, o, n, m, sport)
+    else:
+        st.rx_bad_command += 1
+
+
 class DistVec:
     def __init__(self, stack, routes, alen, size, names):
         cfg = stack.config

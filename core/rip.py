@@ -16,17 +16,14 @@ triggered updates (3.10.1) carry only changed routes, no sooner than 1-5 s after
 from ustack.core.compat import const
 from ustack.core.route import SRC_CONNECTED, SRC_STATIC, SRC_DHCP
 from ustack.core.wire import fields
-from ustack.core.distvec import DistVec, INFINITY
+from ustack.core.distvec import DistVec, INFINITY, dispatch, CMD_REQUEST, CMD_RESPONSE, \
+    HDR_LEN, RTE_LEN
 
 RIP_PORT = const(520)              # RFC 2453 3.6
 RIP2_GROUP = b"\xe0\x00\x00\x09"   # 224.0.0.9, RFC 2453 4.5
-CMD_REQUEST = const(1)
-CMD_RESPONSE = const(2)
 VERSION2 = const(2)
 AFI_INET = const(2)                # RFC 2453 3.6: Address Family Identifier of IP
 AFI_AUTH = const(0xFFFF)           # RFC 2453 4.1: an authentication entry
-HDR_LEN = const(4)
-RTE_LEN = const(20)
 MAX_RTES = const(25)               # RFC 2453 3.6: 504 bytes of RIP at most
 MSG_LEN = const(504)
 TOS_NETCTL = const(0xC0)           # RFC 791 precedence 6, Internetwork Control (RFC 4594)
@@ -49,28 +46,7 @@ class Rip(DistVec):
     # ---- input ------------------------------------------------------------------------------
     def input(self, iface, b, o, n, m, sport):
         """A UDP datagram to port 520 (RIP at b[o:o+n]); m the network layer's metadata."""
-        st = self.stats
-        st.rx_messages += 1
-        if n < HDR_LEN or (n - HDR_LEN) % RTE_LEN:
-            st.rx_malformed += 1
-            return
-        src = m.src
-        if self.stack.ip.local_iface(b, src, 4) is not None:
-            st.rx_own += 1   # our own multicast heard back
-            return
-        if b[o + 1] != VERSION2:
-            # RFC 2453 5.1: a RIP-2-only router ignores version 1 (and 0 is never valid)
-            st.rx_bad_version += 1
-            return
-        cmd = b[o]
-        if cmd == CMD_REQUEST:
-            st.rx_requests += 1
-            self._request(iface, b, o, n, m, sport)
-        elif cmd == CMD_RESPONSE:
-            st.rx_responses += 1
-            self._response(iface, b, o, n, m, sport)
-        else:
-            st.rx_bad_command += 1
+        dispatch(self, iface, b, o, n, m, sport, 4, VERSION2)
 
     def _on_link(self, iface, b, o):
         """RFC 2453 3.9.2: the address at b[o] is on iface's directly connected network."""

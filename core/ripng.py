@@ -17,16 +17,13 @@ kept and passed on. Everything else is counted (`ripng.` counters) and changes n
 from ustack.core.compat import const
 from ustack.core.route import SRC_CONNECTED, SRC_STATIC
 from ustack.core.wire import fields
-from ustack.core.distvec import DistVec, INFINITY
+from ustack.core.distvec import DistVec, INFINITY, dispatch, CMD_REQUEST, CMD_RESPONSE, \
+    HDR_LEN, RTE_LEN
 from ustack.core import addr6
 
 RIPNG_PORT = const(521)            # RFC 2080 2.1
 RIPNG_GROUP = b"\xff\x02" + bytes(13) + b"\x09"   # ff02::9, RFC 2080 2.5.1
-CMD_REQUEST = const(1)
-CMD_RESPONSE = const(2)
 VERSION1 = const(1)                # RFC 2080 2.1
-HDR_LEN = const(4)
-RTE_LEN = const(20)                # prefix 16, route tag 2, prefix length 1, metric 1
 NH_METRIC = const(0xFF)            # RFC 2080 2.1.1: a next-hop entry
 HOP_LIMIT = const(255)             # RFC 2080 2.4.2 / 2.5: sent with 255, taken only with it
 IP6_UDP_HDRS = const(48)           # IPv6 and UDP headers in front of the message
@@ -58,26 +55,7 @@ class RipNg(DistVec):
     # ---- input ------------------------------------------------------------------------------
     def input(self, iface, b, o, n, m, sport):
         """A UDP datagram to port 521 (RIPng at b[o:o+n]); m the network layer's metadata."""
-        st = self.stats
-        st.rx_messages += 1
-        if n < HDR_LEN or (n - HDR_LEN) % RTE_LEN:
-            st.rx_malformed += 1
-            return
-        if self.stack.ip.local_iface(b, m.src, 16) is not None:
-            st.rx_own += 1   # our own multicast heard back
-            return
-        if b[o + 1] != VERSION1:
-            st.rx_bad_version += 1
-            return
-        cmd = b[o]
-        if cmd == CMD_REQUEST:
-            st.rx_requests += 1
-            self._request(iface, b, o, n, m, sport)
-        elif cmd == CMD_RESPONSE:
-            st.rx_responses += 1
-            self._response(iface, b, o, n, m, sport)
-        else:
-            st.rx_bad_command += 1
+        dispatch(self, iface, b, o, n, m, sport, 16, VERSION1)
 
     def _response(self, iface, b, o, n, m, sport):
         """RFC 2080 2.4.2."""
