@@ -124,8 +124,11 @@ class NIC:
         if on:
             self._dhcp = True
             self._ip = None
-            if self.stack is not None and self.stack.dhcp is None:
-                self.stack.start_dhcp(self.iface)
+            if self.stack is not None:
+                if self.iface.ip[0]:
+                    self.stack.remove_address(self.iface)  # the static one goes (as a port's)
+                if self.stack.dhcp is None:
+                    self.stack.start_dhcp(self.iface)
         elif self._dhcp:
             self._dhcp = False
             if self.stack is not None and self.stack.dhcp is not None:

@@ -134,6 +134,17 @@ def test_ifconfig_dhcp_leases_the_address_and_reads_it_back():
         n.active(False)
 
 
+def test_ifconfig_dhcp_on_an_active_nic_gives_up_its_static_address_until_leased(nic):
+    """MicroPython's WLAN/LAN: asking for DHCP drops the static address; until a lease
+    comes, the board has no address, says so (ifconfig, isconnected) and answers nothing on
+    the old one."""
+    nic.active(True)
+    assert nic.isconnected()
+    nic.ifconfig("dhcp")
+    assert nic.ifconfig() == ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
+    assert not nic.isconnected() and nic.iface.ip == bytes(4)
+
+
 def test_ifconfig_refuses_what_is_neither_four_strings_nor_dhcp(nic):
     with pytest.raises(ValueError):
         nic.ifconfig("static")
