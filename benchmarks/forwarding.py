@@ -26,7 +26,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tests.netns import Netns, StackProc, HOST_IP, STACK_IP, sha256_sink  # noqa: E402
+from tests.netns import Netns, HOST_IP, STACK_IP, sha256_sink  # noqa: E402
+from tests.routerkit import stack_between  # noqa: E402
 from benchmarks.peers import cpu_seconds  # noqa: E402
 
 B_ROUTER = "198.51.100.1"
@@ -100,24 +101,16 @@ def measure(a, b, size, secs, pings, pids=()):
 
 
 def via_ustack(size, secs, pings):
-    a, b = Netns("fwa"), Netns("fwb")
-    st = None
-    try:
-        st = StackProc(a, "--forward", "--link", "tap=ustk1,ip=%s/24" % B_ROUTER)
-        a.run(["ip", "link", "set", "ustk1", "netns", b.name], check=True)
-        b.run(["ip", "link", "set", "ustk1", "up"], check=True)
-        b.run(["ip", "addr", "add", B_HOST + "/24", "dev", "ustk1"], check=True)
-        b.run(["ip", "route", "add", "default", "via", B_ROUTER], check=True)
-        a.run(["ip", "route", "add", "198.51.100.0/24", "via", STACK_IP], check=True)
+    with stack_between("fw", ["--forward", "--link", "tap=ustk1,ip=%s/24" % B_ROUTER],
+                       b_cmds=[["ip", "link", "set", "ustk1", "up"],
+                               ["ip", "addr", "add", B_HOST + "/24", "dev", "ustk1"],
+                               ["ip", "route", "add", "default", "via", B_ROUTER]],
+                       a_cmds=[["ip", "route", "add", "198.51.100.0/24", "via", STACK_IP]]) \
+            as (a, b, st):
         res = measure(a, b, size, secs, pings, pids=[st.p.pid])
         c = st.stop()
         res["fwd_packets"] = c.get("ip.fwd_packets", 0)
         return res
-    finally:
-        if st is not None and st.p.poll() is None:
-            st.stop()
-        b.close()
-        a.close()
 
 
 def via_linux(size, secs, pings):

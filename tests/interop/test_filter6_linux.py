@@ -5,7 +5,6 @@ a connected UDP socket, an established-only input policy lets replies to the sta
 connections in and keeps new ones out, nmap -6 sees open/closed/filtered as the rules say,
 rule counters match the datagrams sent, a ping -6 flood meets a rate limit, and `policy input
 drop` without neighbour discovery rules darkens IPv6 as ip6tables does - but says so."""
-import json
 import re
 import sys
 import time
@@ -14,9 +13,9 @@ import pytest
 
 from tests.conftest import needs_netns
 from tests.netns import Netns, StackProc, ProgramRun
+from tests.filterkit import CLI, kernel, connect_outcome, udp_outcome, filter_list, stopped
 
 pytestmark = [needs_netns]
-CLI = [sys.executable, "-m", "ustack.ports.cpython.cli"]
 STACK6 = "2001:db8:6::2"
 HOST6 = "2001:db8:6::1"
 V6 = ["--ip6", STACK6 + "/64", "--host-ip6", HOST6 + "/64"]
@@ -35,50 +34,17 @@ def start(ns, *flags):
     return StackProc(ns, *(V6 + list(flags)))
 
 
-def kernel(ns, code, timeout=60):
-    r = ns.python(code, timeout=timeout)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout.strip()
 
 
-def connect_outcome(ns, port, timeout=2.0):
-    return kernel(ns, (
-        "import socket, errno\n"
-        "s = socket.socket(socket.AF_INET6); s.settimeout(%r)\n"
-        "try:\n    s.connect(('%s', %d)); print('connected')\n"
-        "except socket.timeout:\n    print('timeout')\n"
-        "except OSError as e:\n    print(errno.errorcode[e.errno])\n" % (timeout, STACK6, port)))
 
-
-def udp_outcome(ns, port):
-    """A connected UDP6 socket's send, then recv: an ICMPv6 error comes back as its errno."""
-    return kernel(ns, (
-        "import socket, errno\n"
-        "s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(1.5)\n"
-        "s.connect(('%s', %d)); s.send(b'x')\n"
-        "try:\n    s.recv(100); print('answered')\n"
-        "except socket.timeout:\n    print('timeout')\n"
-        "except OSError as e:\n    print(errno.errorcode[e.errno])\n" % (STACK6, port)))
-
-
-def filter_list(ns):
-    r = ns.run(CLI + ["filter", "--json"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads(r.stdout)
-
-
-def stopped(stack):
-    c = stack.stop()
-    assert c["pbuf.free"] == c["pbuf.count"]
-    return c
 
 
 def test_drop_times_a_tcp6_connect_out_and_reject_refuses_it(ns):
     st = start(ns, "--serve", "echo,discard", "--filter", "input drop tcp dport 7 family 6",
                "--filter", "input reject tcp dport 9 family 6")
     try:
-        assert connect_outcome(ns, 7) == "timeout"
-        assert connect_outcome(ns, 9) == "ECONNREFUSED"
+        assert connect_outcome(ns, STACK6, 7) == "timeout"
+        assert connect_outcome(ns, STACK6, 9) == "ECONNREFUSED"
         d = filter_list(ns)
         assert d["rules"][0]["packets"] >= 1 and d["rules"][1]["packets"] == 1
         # the same service over IPv4 is not matched by the family 6 rules
@@ -94,8 +60,8 @@ def test_reject_udp6_is_an_icmpv6_unreachable_the_kernel_reports(ns):
     st = start(ns, "--serve", "echo", "--filter", "input reject udp dport 7",
                "--filter", "input reject udp dport 8 with admin")
     try:
-        assert udp_outcome(ns, 7) == "ECONNREFUSED"   # port unreachable (RFC 4443 3.1 code 4)
-        assert udp_outcome(ns, 8) == "EACCES"         # administratively prohibited (code 1)
+        assert udp_outcome(ns, STACK6, 7) == "ECONNREFUSED"   # port unreachable (RFC 4443 3.1 code 4)
+        assert udp_outcome(ns, STACK6, 8) == "EACCES"         # administratively prohibited (code 1)
     finally:
         c = stopped(st)
     assert c["filter.reject_icmp"] == 2 and c["icmp6.tx_errors"] == 2
@@ -119,7 +85,7 @@ def test_established_only_input_on_ipv6_lets_replies_in_and_keeps_new_connection
                                  "--filter", "input accept ct established,related"] + ND_OK)
     try:
         assert any("echo ping over the filter" in ln for ln in run.lines), run.lines
-        assert connect_outcome(ns, 8000) == "timeout"     # a new connection: kept out
+        assert connect_outcome(ns, STACK6, 8000) == "timeout"     # a new connection: kept out
     finally:
         out = run.interrupt()
     m = re.search(r'"filter.drop_policy": (\d+)', out)
@@ -134,7 +100,7 @@ def test_policy_input_drop_without_nd_rules_darkens_ipv6_and_says_so(ns):
     st = start(ns, "--serve", "echo", "--filter", "policy input drop",
                "--filter", "input accept tcp dport 7")
     try:
-        assert connect_outcome(ns, 7) in ("timeout", "EHOSTUNREACH")
+        assert connect_outcome(ns, STACK6, 7) in ("timeout", "EHOSTUNREACH")
         c = st.wait_counters(lambda c: c.get("filter.drop_nd", 0) >= 1, 5)
         assert c.get("filter.drop_nd", 0) >= 1
         # the rules the line names mend it, at run time
@@ -143,7 +109,7 @@ def test_policy_input_drop_without_nd_rules_darkens_ipv6_and_says_so(ns):
             r = ns.run(CLI + ["filter", "add"] + rule.split())
             assert r.returncode == 0, r.stdout + r.stderr
         ns.run(["ip", "-6", "neigh", "flush", "dev", "ustk0"])   # forget the FAILED entry
-        assert connect_outcome(ns, 7, 5.0) == "connected"
+        assert connect_outcome(ns, STACK6, 7, 5.0) == "connected"
     finally:
         stopped(st)
     out = "".join(st.lines)

@@ -3,8 +3,6 @@ namespace, the kernel as the peer. Drop is a connect timeout, reject is ECONNREF
 or an ICMP unreachable the kernel reports, an established-only input policy lets replies to
 the stack's own connections in and keeps new ones out, a rate limit is measured, rule
 counters match the traffic sent, and nmap sees open/closed/filtered as the rules say."""
-import json
-import subprocess
 import sys
 import time
 
@@ -12,9 +10,9 @@ import pytest
 
 from tests.conftest import needs_netns
 from tests.netns import Netns, StackProc, ProgramRun, HOST_IP, STACK_IP
+from tests.filterkit import CLI, kernel, connect_outcome, udp_outcome, filter_list, stopped
 
 pytestmark = [needs_netns]
-CLI = [sys.executable, "-m", "ustack.ports.cpython.cli"]
 
 
 @pytest.fixture
@@ -24,51 +22,17 @@ def ns():
     n.close()
 
 
-def kernel(ns, code, timeout=60):
-    """Python run by the kernel's side; its stdout stripped."""
-    r = ns.python(code, timeout=timeout)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout.strip()
 
 
-def connect_outcome(ns, port, timeout=2.0):
-    return kernel(ns, (
-        "import socket, errno\n"
-        "s = socket.socket(); s.settimeout(%r)\n"
-        "try:\n    s.connect(('%s', %d)); print('connected')\n"
-        "except socket.timeout:\n    print('timeout')\n"
-        "except OSError as e:\n    print(errno.errorcode[e.errno])\n" % (timeout, STACK_IP, port)))
 
-
-def udp_outcome(ns, port):
-    """A connected UDP socket's send, then recv: an ICMP error comes back as its errno."""
-    return kernel(ns, (
-        "import socket, errno\n"
-        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.5)\n"
-        "s.connect(('%s', %d)); s.send(b'x')\n"
-        "try:\n    s.recv(100); print('answered')\n"
-        "except socket.timeout:\n    print('timeout')\n"
-        "except OSError as e:\n    print(errno.errorcode[e.errno])\n" % (STACK_IP, port)))
-
-
-def filter_list(ns):
-    r = ns.run(CLI + ["filter", "--json"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads(r.stdout)
-
-
-def stopped(stack):
-    c = stack.stop()
-    assert c["pbuf.free"] == c["pbuf.count"]
-    return c
 
 
 def test_drop_times_a_connect_out_and_reject_refuses_it(ns):
     st = StackProc(ns, "--serve", "echo,discard", "--filter", "input drop tcp dport 7",
                    "--filter", "input reject tcp dport 9")
     try:
-        assert connect_outcome(ns, 7) == "timeout"
-        assert connect_outcome(ns, 9) == "ECONNREFUSED"
+        assert connect_outcome(ns, STACK_IP, 7) == "timeout"
+        assert connect_outcome(ns, STACK_IP, 9) == "ECONNREFUSED"
         d = filter_list(ns)
         assert d["rules"][0]["packets"] >= 1 and d["rules"][1]["packets"] == 1
     finally:
@@ -81,8 +45,8 @@ def test_reject_udp_is_an_icmp_unreachable_the_kernel_reports(ns):
     st = StackProc(ns, "--serve", "echo", "--filter", "input reject udp dport 7",
                    "--filter", "input reject udp dport 8 with admin")
     try:
-        assert udp_outcome(ns, 7) == "ECONNREFUSED"       # port unreachable (RFC 1122 4.1.3.3)
-        assert udp_outcome(ns, 8) == "EHOSTUNREACH"       # administratively prohibited (13)
+        assert udp_outcome(ns, STACK_IP, 7) == "ECONNREFUSED"       # port unreachable (RFC 1122 4.1.3.3)
+        assert udp_outcome(ns, STACK_IP, 8) == "EHOSTUNREACH"       # administratively prohibited (13)
     finally:
         c = stopped(st)
     assert c["filter.reject_icmp"] == 2 and c["icmp.tx_errors"] == 2
@@ -106,7 +70,7 @@ def test_established_only_input_lets_replies_in_and_keeps_new_connections_out(ns
                             "--filter", "input accept ct established,related"])
     try:
         assert any("echo ping over the filter" in ln for ln in run.lines), run.lines
-        assert connect_outcome(ns, 8000) == "timeout"     # a new connection: kept out
+        assert connect_outcome(ns, STACK_IP, 8000) == "timeout"     # a new connection: kept out
     finally:
         out = run.interrupt()
     assert "filter.drop_policy" in out
@@ -146,13 +110,13 @@ def test_rule_counters_match_the_datagrams_sent(ns):
 def test_rules_changed_at_run_time_through_the_control_channel(ns):
     st = StackProc(ns, "--serve", "echo")
     try:
-        assert connect_outcome(ns, 7) == "connected"
+        assert connect_outcome(ns, STACK_IP, 7) == "connected"
         r = ns.run(CLI + ["filter", "add", "input", "drop", "tcp", "dport", "7"])
         assert r.returncode == 0 and "input drop tcp dport 7" in r.stdout, r.stdout + r.stderr
-        assert connect_outcome(ns, 7) == "timeout"
+        assert connect_outcome(ns, STACK_IP, 7) == "timeout"
         r = ns.run(CLI + ["filter", "del", "0"])
         assert r.returncode == 0, r.stderr
-        assert connect_outcome(ns, 7) == "connected"
+        assert connect_outcome(ns, STACK_IP, 7) == "connected"
     finally:
         stopped(st)
 

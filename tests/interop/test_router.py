@@ -19,7 +19,8 @@ import time
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns, StackProc, STACK_IP, HOST_IP
+from tests.netns import STACK_IP, HOST_IP
+from tests.routerkit import stack_between
 
 pytestmark = [needs_netns]
 
@@ -31,26 +32,18 @@ SIZE = 4000000
 
 @pytest.fixture
 def router():
-    a = Netns("rta")
-    b = Netns("rtb")
-    stack = None
-    try:
-        stack = StackProc(a, "--forward", "--link", "tap=ustk1,ip=%s/24,mtu=1280" % B_STACK)
+    with stack_between("rt", ["--forward", "--link", "tap=ustk1,ip=%s/24,mtu=1280" % B_STACK],
+                       # B's own side says 1500 (its MSS 1460): only the stack knows its
+                       # link is 1280
+                       b_cmds=[["ip", "link", "set", "ustk1", "mtu", "1500", "up"],
+                               ["ip", "addr", "add", B_HOST + "/24", "dev", "ustk1"],
+                               ["ip", "route", "add", "default", "via", B_STACK]],
+                       a_cmds=[["ip", "route", "add", "198.51.100.0/24", "via", STACK_IP]]) \
+            as (a, b, stack):
         assert " eth1=ustk1:%s/24" % B_STACK in stack.ready, stack.ready
         # a router takes no GRO super-frames (it could not forward them over a smaller MTU)
         assert " offload=csum,tso " in stack.ready, stack.ready
-        a.run(["ip", "link", "set", "ustk1", "netns", b.name], check=True)
-        # B's own side says 1500 (its MSS 1460): only the stack knows its link is 1280
-        b.run(["ip", "link", "set", "ustk1", "mtu", "1500", "up"], check=True)
-        b.run(["ip", "addr", "add", B_HOST + "/24", "dev", "ustk1"], check=True)
-        b.run(["ip", "route", "add", "default", "via", B_STACK], check=True)
-        a.run(["ip", "route", "add", "198.51.100.0/24", "via", STACK_IP], check=True)
         yield a, b, stack
-    finally:
-        if stack is not None and stack.p.poll() is None:
-            stack.stop()
-        b.close()
-        a.close()
 
 
 def test_the_stack_routes_between_two_linux_hosts(router):

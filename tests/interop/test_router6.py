@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns, StackProc
+from tests.routerkit import stack_between
 
 pytestmark = [needs_netns, pytest.mark.skipif(
     not shutil.which("traceroute"), reason="needs traceroute (.ci/setup installs it)")]
@@ -31,26 +31,18 @@ SIZE = 2000000
 
 @pytest.fixture
 def router6():
-    a = Netns("r6a")
-    b = Netns("r6b")
-    stack = None
-    try:
-        a.run(["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"])
-        stack = StackProc(a, "--forward", "--ip6", S6A + "/64", "--host-ip6", A6 + "/64",
-                          "--link", "tap=ustk1,ip=198.51.100.1/24,mtu=1280,ip6=%s/64" % S6B)
+    with stack_between(
+            "r6", ["--forward", "--ip6", S6A + "/64", "--host-ip6", A6 + "/64",
+                   "--link", "tap=ustk1,ip=198.51.100.1/24,mtu=1280,ip6=%s/64" % S6B],
+            a_before=[["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"]],
+            b_cmds=[["sysctl", "-qw", "net.ipv6.conf.ustk1.accept_dad=0"],
+                    ["ip", "link", "set", "ustk1", "mtu", "1500", "up"],
+                    ["ip", "-6", "addr", "add", B6 + "/64", "dev", "ustk1", "nodad"],
+                    ["ip", "-6", "route", "add", "default", "via", S6B]],
+            a_cmds=[["ip", "-6", "route", "add", "2001:db8:1::/64", "via", S6A]]) \
+            as (a, b, stack):
         assert " eth1=ustk1:198.51.100.1/24" in stack.ready, stack.ready
-        a.run(["ip", "link", "set", "ustk1", "netns", b.name], check=True)
-        b.run(["sysctl", "-qw", "net.ipv6.conf.ustk1.accept_dad=0"])
-        b.run(["ip", "link", "set", "ustk1", "mtu", "1500", "up"], check=True)
-        b.run(["ip", "-6", "addr", "add", B6 + "/64", "dev", "ustk1", "nodad"], check=True)
-        b.run(["ip", "-6", "route", "add", "default", "via", S6B], check=True)
-        a.run(["ip", "-6", "route", "add", "2001:db8:1::/64", "via", S6A], check=True)
         yield a, b, stack
-    finally:
-        if stack is not None and stack.p.poll() is None:
-            stack.stop()
-        b.close()
-        a.close()
 
 
 def test_the_stack_routes_ipv6_between_two_linux_hosts(router6):

@@ -22,7 +22,8 @@ import time
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns, StackProc, STACK_IP, HOST_IP
+from tests.netns import STACK_IP, HOST_IP
+from tests.routerkit import stack_between
 from tests.micropython.mpyhelp import needs_micropython
 from tests.interop.test_router import B_STACK, B_HOST
 
@@ -104,29 +105,20 @@ def expect(size):
 
 @pytest.fixture
 def router():
-    a = Netns("mrta")
-    b = Netns("mrtb")
-    stack = None
-    try:
-        flags = ["--forward", "--board", "unix", "--link",
-                 "tap=ustk1,ip=%s/24,ip6=%s/64" % (B_STACK, B_STACK6)]
-        for rule in RULES:
-            flags += ["--filter", rule]
-        stack = StackProc(a, *flags, runtime="micropython")
-        a.run(["ip", "link", "set", "ustk1", "netns", b.name], check=True)
-        b.run(["ip", "link", "set", "ustk1", "up"], check=True)
-        b.run(["ip", "addr", "add", B_HOST + "/24", "dev", "ustk1"], check=True)
-        b.run(["ip", "addr", "add", "2001:db8:2::2/64", "dev", "ustk1", "nodad"], check=True)
-        b.run(["ip", "route", "add", "default", "via", B_STACK], check=True)
-        b.run(["ip", "addr", "add", FAR + "/32", "dev", "lo"], check=True)
-        a.run(["ip", "route", "add", "198.51.100.0/24", "via", STACK_IP], check=True)
-        a.run(["ip", "route", "add", "203.0.113.0/24", "via", STACK_IP], check=True)
+    flags = ["--forward", "--board", "unix", "--link",
+             "tap=ustk1,ip=%s/24,ip6=%s/64" % (B_STACK, B_STACK6)]
+    for rule in RULES:
+        flags += ["--filter", rule]
+    with stack_between("mrt", flags, runtime="micropython",
+                       b_cmds=[["ip", "link", "set", "ustk1", "up"],
+                               ["ip", "addr", "add", B_HOST + "/24", "dev", "ustk1"],
+                               ["ip", "addr", "add", "2001:db8:2::2/64", "dev", "ustk1", "nodad"],
+                               ["ip", "route", "add", "default", "via", B_STACK],
+                               ["ip", "addr", "add", FAR + "/32", "dev", "lo"]],
+                       a_cmds=[["ip", "route", "add", "198.51.100.0/24", "via", STACK_IP],
+                               ["ip", "route", "add", "203.0.113.0/24", "via", STACK_IP]]) \
+            as (a, b, stack):
         yield a, b, stack
-    finally:
-        if stack is not None and stack.p.poll() is None:
-            stack.stop()
-        b.close()
-        a.close()
 
 
 def test_the_micropython_stack_routes_between_two_linux_hosts(router):
