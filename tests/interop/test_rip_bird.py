@@ -12,16 +12,14 @@ the TAP side and exports what it learns into the router's kernel table.
 Both runtimes: the same core module under CPython and MicroPython."""
 import hashlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns, StackProc, STACK_IP, HOST_IP
+from tests.birdkit import router_and_far, start_bird, birdc
+from tests.netns import StackProc, STACK_IP, HOST_IP
 
 pytestmark = [needs_netns]
 
@@ -47,51 +45,17 @@ protocol rip {{
 """
 
 
-def _need(tool):
-    if shutil.which(tool) is None:
-        pytest.fail("%s is not installed (.ci/setup installs bird2)" % tool)
-
-
 @pytest.fixture
 def topo():
-    _need("bird")
-    _need("birdc")
-    ns = Netns("rip")
-    far = Netns("ripf")
-    tmp = tempfile.mkdtemp(prefix="ustack-bird-")
-    try:
-        ns.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
-        subprocess.run(["ip", "link", "add", "vr0", "netns", ns.name, "type", "veth",
-                        "peer", "name", "vf0", "netns", far.name], check=True)
-        ns.run(["ip", "addr", "add", ROUTER_FAR + "/24", "dev", "vr0"], check=True)
-        ns.run(["ip", "link", "set", "vr0", "up"], check=True)
-        far.run(["ip", "addr", "add", FAR_HOST + "/24", "dev", "vf0"], check=True)
-        far.run(["ip", "link", "set", "vf0", "up"], check=True)
-        far.run(["ip", "route", "add", "default", "via", ROUTER_FAR], check=True)
-        yield ns, far, tmp
-    finally:
-        far.close()
-        ns.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def start_bird(ns, tmp, tap):
-    conf = os.path.join(tmp, "bird.conf")
-    with open(conf, "w") as f:
-        f.write(BIRD_CONF.format(tap=tap))
-    sock = os.path.join(tmp, "bird.ctl")
-    p = ns.popen(["bird", "-f", "-c", conf, "-s", sock])
-    deadline = time.time() + 10
-    while not os.path.exists(sock):
-        assert p.poll() is None, "bird exited: %s" % p.stdout.read()
-        assert time.time() < deadline, "bird did not open its control socket"
-        time.sleep(0.1)
-    return p, sock
-
-
-def birdc(ns, sock, *args):
-    r = ns.run(["birdc", "-s", sock] + list(args), timeout=10)
-    return r.stdout
+    with router_and_far(
+            "rip",
+            [["sysctl", "-qw", "net.ipv4.ip_forward=1"],
+             ["ip", "addr", "add", ROUTER_FAR + "/24", "dev", "vr0"],
+             ["ip", "link", "set", "vr0", "up"]],
+            [["ip", "addr", "add", FAR_HOST + "/24", "dev", "vf0"],
+             ["ip", "link", "set", "vf0", "up"],
+             ["ip", "route", "add", "default", "via", ROUTER_FAR]]) as t:
+        yield t
 
 
 def ustack_route(ns, name):
@@ -115,7 +79,7 @@ def test_routes_are_learned_both_ways_used_and_withdrawn(topo, runtime):
     ns, far, tmp = topo
     stack = StackProc(ns, "--rip", "--serve", "echo", *TIMERS, runtime=runtime)
     try:
-        p, sock = start_bird(ns, tmp, "ustk0")
+        p, sock = start_bird(ns, tmp, BIRD_CONF.format(tap="ustk0"))
         name = "ustk0"
         # the stack learns the far network from BIRD
         line = wait_for(lambda: [ln for ln in ustack_route(ns, name).splitlines()

@@ -18,16 +18,14 @@ CPython runtime only: the MicroPython runtime has no IPv6 in this tree yet (cli.
 import hashlib
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns, StackProc
+from tests.birdkit import router_and_far, start_bird, birdc
+from tests.netns import StackProc
 
 pytestmark = [needs_netns]
 
@@ -56,55 +54,20 @@ protocol rip ng ripng1 {{
 """
 
 
-def _need(tool):
-    if shutil.which(tool) is None:
-        pytest.fail("%s is not installed (.ci/setup installs bird2)" % tool)
-
-
 @pytest.fixture
 def topo():
-    _need("bird")
-    _need("birdc")
-    ns = Netns("ripng")
-    far = Netns("ripngf")
-    tmp = tempfile.mkdtemp(prefix="ustack-bird6-")
-    try:
-        ns.run(["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"], check=True)
-        subprocess.run(["ip", "link", "add", "vr0", "netns", ns.name, "type", "veth",
-                        "peer", "name", "vf0", "netns", far.name], check=True)
-        # the far link goes down and up in the test: its address stays (Linux flushes IPv6
-        # addresses of a link that goes down unless told)
-        ns.run(["sysctl", "-qw", "net.ipv6.conf.vr0.keep_addr_on_down=1"], check=True)
-        ns.run(["ip", "-6", "addr", "add", ROUTER_FAR + "/64", "dev", "vr0", "nodad"],
-               check=True)
-        ns.run(["ip", "link", "set", "vr0", "up"], check=True)
-        far.run(["ip", "-6", "addr", "add", FAR_HOST + "/64", "dev", "vf0", "nodad"],
-                check=True)
-        far.run(["ip", "link", "set", "vf0", "up"], check=True)
-        far.run(["ip", "-6", "route", "add", "default", "via", ROUTER_FAR], check=True)
-        yield ns, far, tmp
-    finally:
-        far.close()
-        ns.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def start_bird(ns, tmp, tap):
-    conf = os.path.join(tmp, "bird.conf")
-    with open(conf, "w") as f:
-        f.write(BIRD_CONF.format(tap=tap))
-    sock = os.path.join(tmp, "bird.ctl")
-    p = ns.popen(["bird", "-f", "-c", conf, "-s", sock])
-    deadline = time.time() + 10
-    while not os.path.exists(sock):
-        assert p.poll() is None, "bird exited: %s" % p.stdout.read()
-        assert time.time() < deadline, "bird did not open its control socket"
-        time.sleep(0.1)
-    return p, sock
-
-
-def birdc(ns, sock, *args):
-    return ns.run(["birdc", "-s", sock] + list(args), timeout=10).stdout
+    with router_and_far(
+            "ripng",
+            [["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
+             # the far link goes down and up in the test: its address stays (Linux flushes
+             # IPv6 addresses of a link that goes down unless told)
+             ["sysctl", "-qw", "net.ipv6.conf.vr0.keep_addr_on_down=1"],
+             ["ip", "-6", "addr", "add", ROUTER_FAR + "/64", "dev", "vr0", "nodad"],
+             ["ip", "link", "set", "vr0", "up"]],
+            [["ip", "-6", "addr", "add", FAR_HOST + "/64", "dev", "vf0", "nodad"],
+             ["ip", "link", "set", "vf0", "up"],
+             ["ip", "-6", "route", "add", "default", "via", ROUTER_FAR]]) as t:
+        yield t
 
 
 def routes6(ns, text=False):
@@ -152,7 +115,7 @@ def test_ripng_routes_are_learned_both_ways_used_withdrawn_and_timed_out(topo):
                       "--ip6", OWN6 + "/64", "--host-ip6", HOST6 + "/64", *TIMERS,
                       runtime="cpython")
     try:
-        p, sock = start_bird(ns, tmp, "ustk0")
+        p, sock = start_bird(ns, tmp, BIRD_CONF.format(tap="ustk0"))
         t_bird = time.time()
         # the stack learns the far network from BIRD, via BIRD's link-local address
         rt = wait_for(lambda: far_route(ns), 20, "the stack learning %s/64" % FAR_NET)
