@@ -125,6 +125,8 @@ def connect_source(stack, ip):
     return src
 
 class UdpSocket(so.Socket):
+    __slots__ = ("qhead", "qtail", "qlen", "qmax", "qbufs", "connected", "shut_wr")
+
     def __init__(self, stack, family, type, proto):
         so.check_proto(type, proto, so.IPPROTO_UDP)
         so.Socket.__init__(self, stack, family, type, proto)

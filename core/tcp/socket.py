@@ -34,6 +34,10 @@ def _bufsize(v, dflt):
 
 
 class TcpSocket(so.Socket):
+    __slots__ = ("tcp", "tcb", "listening", "backlog", "acc_q", "syn_count", "tflags",
+                 "keep_idle", "keep_intvl", "keep_cnt", "linger", "connecting", "soft_error",
+                 "cc_name")
+
     def __init__(self, stack, family, type, proto):
         so.check_proto(type, proto, so.IPPROTO_TCP)
         so.Socket.__init__(self, stack, family, type, proto)
