@@ -152,6 +152,10 @@ def bench(c, quick=False, out="", runtime="cpython", readme=False, impaired=Fals
         steps.append(("unmodified programs over ustack: uiperf3, http.server (benchmarks/programs.md)",
                       "%s -m benchmarks.programs%s%s" % (PY, " --quick" if quick else "", shown)))
     if runtime == "cpython":
+        # issue 13: many idle connections held (bytes each, connections/s)
+        steps.append(("idle TCP connections held by the stack (benchmarks/idle.md)",
+                      "%s -m benchmarks.idle_conns%s%s" % (PY, " --quick" if quick else "",
+                                                           shown)))
         # issue 14: forwarding between two Linux hosts, through ustack and through Linux
         steps.append(("forwarding through ustack and through Linux (benchmarks/forwarding.md)",
                       "%s -m benchmarks.forwarding%s%s" % (PY, " --quick" if quick else "", shown)))
