@@ -173,11 +173,7 @@ def _addr(word, v):
         p = 32
     if not 0 <= p <= 32:
         raise ValueError("%s %s: prefix must be 0..32" % (word, v))
-    net = bytes([out[i] & _mask_byte(p - 8 * i) for i in range(4)])
-    if net != out:
-        raise ValueError("%s %s: host bits set (the network is %s/%d)"
-                         % (word, v, ".".join(str(x) for x in net), p))
-    return out, p
+    return _network(word, v, out, p, lambda net: ".".join(str(x) for x in net))
 
 
 def _addr6(word, v, a, p):
@@ -192,10 +188,14 @@ def _addr6(word, v, a, p):
         p = 128
     if not 0 <= p <= 128:
         raise ValueError("%s %s: an IPv6 prefix must be 0..128" % (word, v))
-    net = bytes([out[i] & _mask_byte(p - 8 * i) for i in range(16)])
+    return _network(word, v, out, p, addr6.ntop)
+
+
+def _network(word, v, out, p, show):
+    """(out, p) when no bit past the prefix is set, else a ValueError naming the network."""
+    net = bytes([out[i] & _mask_byte(p - 8 * i) for i in range(len(out))])
     if net != out:
-        raise ValueError("%s %s: host bits set (the network is %s/%d)"
-                         % (word, v, addr6.ntop(net), p))
+        raise ValueError("%s %s: host bits set (the network is %s/%d)" % (word, v, show(net), p))
     return out, p
 
 
