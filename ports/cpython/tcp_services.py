@@ -119,24 +119,32 @@ def start(runner, name, port, http_root=None):
     handler = HANDLERS.get(name)
     if handler is None:
         return []
-    ls = runner.socket(so.AF_INET, so.SOCK_STREAM)
-    ls.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
-    ls.bind(("", port))
-    ls.listen(runner.stack.config["TCP_BACKLOG"])
-
-    def accept_loop():
-        while runner.running or runner.thread is None:
-            try:
-                c, addr = ls.accept()
-            except OSError:
-                if ls.closed:
-                    return
-                continue
-            t = threading.Thread(target=_serve, args=(handler, c, http_root), daemon=True,
-                                 name="%s-%s:%d" % (name, addr[0], addr[1]))
-            t.start()
-    threading.Thread(target=accept_loop, daemon=True, name="accept-" + name).start()
+    fams = [so.AF_INET]
+    if runner.stack.ipv6 is not None:
+        fams.append(so.AF_INET6)   # the same service on IPv6 (issue 9), as the event services
+    for fam in fams:
+        ls = runner.socket(fam, so.SOCK_STREAM)
+        ls.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+        if fam == so.AF_INET6:     # beside the IPv4 one on the same port (as on Linux)
+            ls.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
+        ls.bind(("", port))
+        ls.listen(runner.stack.config["TCP_BACKLOG"])
+        threading.Thread(target=_accept_loop, args=(runner, ls, name, handler, http_root),
+                         daemon=True, name="accept-%s-%d" % (name, fam)).start()
     return ["tcp/" + name]
+
+
+def _accept_loop(runner, ls, name, handler, http_root):
+    while runner.running or runner.thread is None:
+        try:
+            c, addr = ls.accept()
+        except OSError:
+            if ls.closed:
+                return
+            continue
+        t = threading.Thread(target=_serve, args=(handler, c, http_root), daemon=True,
+                             name="%s-%s:%d" % (name, addr[0], addr[1]))
+        t.start()
 
 
 def _serve(handler, c, root):

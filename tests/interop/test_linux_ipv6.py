@@ -2,6 +2,7 @@
 `--host-ip6` on the TAP; Linux pings the stack's global and link-local addresses, talks
 UDP and TCP to its echo service, and tshark reads the pcap without a malformed packet or
 a bad checksum."""
+import os
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import time
 import pytest
 
 from tests.conftest import needs_netns
-from tests.netns import Netns, StackProc
+from tests.netns import Netns, StackProc, STACK_IP
 
 pytestmark = [needs_netns]
 
@@ -161,3 +162,38 @@ def test_the_stacks_tcp6_client_talks_to_a_linux_server(ns):
     assert "echoed True" in out, out
     assert "name %s ('%s', 7007)" % (STACK6, HOST6) in out, out
     assert "peer " + STACK6 in server.communicate(timeout=10)[0]
+
+
+CURL_MB = int(os.environ.get("USTACK_V6_CURL_MB", "8"))
+
+
+def test_curl_fetches_from_the_stacks_http_service_over_both_families(ns, tmp_path):
+    """Issue 9: the services answer on both families. curl -6 and curl -4 fetch the same
+    /bytes/N (SHA-256 checked) and ping -6 / ping -4 give round trips, all in one run, so
+    IPv6's figures stand next to IPv4's."""
+    import hashlib
+    from tests.floodkit import pattern_sha
+    n = CURL_MB * 1000 * 1000
+    s = start(ns, "--serve", "echo,http")
+    try:
+        got = {}
+        for fam, host in (("-6", "[%s]" % STACK6), ("-4", STACK_IP)):
+            out = tmp_path / ("body" + fam)
+            r = ns.run(["curl", "-sS", fam, "--max-time", "120", "-o", str(out), "-w",
+                        "%{speed_download}", "http://%s/bytes/%d" % (host, n)], timeout=180)
+            assert r.returncode == 0, (fam, r.stdout, r.stderr)
+            with open(out, "rb") as f:
+                assert hashlib.sha256(f.read()).hexdigest() == pattern_sha(n), fam
+            got[fam] = float(r.stdout) / 1e6
+        rtt = {}
+        for fam, host in (("-6", STACK6), ("-4", STACK_IP)):
+            r = ns.run(["ping", fam, "-n", "-c", "20", "-i", "0.05", host], timeout=60)
+            ms = sorted(float(w.split("=")[1]) for w in r.stdout.split()
+                        if w.startswith("time="))
+            assert len(ms) == 20, r.stdout
+            rtt[fam] = ms[10]
+        print("curl %d MB: IPv6 %.1f MB/s, IPv4 %.1f MB/s; ping median: IPv6 %.3f ms, IPv4 "
+              "%.3f ms" % (CURL_MB, got["-6"], got["-4"], rtt["-6"], rtt["-4"]))
+    finally:
+        c = s.stop()
+    assert c["pbuf.free"] == c["pbuf.count"]
