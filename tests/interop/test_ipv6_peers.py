@@ -1,10 +1,7 @@
 """IPv6 against real peers and attack toolkits (issue 9), in one throwaway namespace: Debian's
 radvd as the router (SLAAC, default route, MTU), ndisc6/rdisc6, ipv6toolkit (ns6, na6, ra6,
 frag6, scan6) and thc-ipv6 (fake_router6, dos-new-ip6, detect-new-ip6, flood_router26,
-flood_advertise6, flood_solicitate6, and the implementation6, fragmentation6 and fuzz_ip6
-batteries) on the stack's link, ipv6toolkit's tcp6 (a SYN flood from random sources and
-RFC 9293 probes), curl -6 against the http service beside the same fetch over IPv4, and a
-Linux bridge with MLD snooping (its querier's timeouts shortened to seconds). Every test asserts what the stack did (addresses, routes, tables at their bounds,
+flood_advertise6, flood_solicitate6, fuzz_ip6) on the stack's link, and a Linux bridge with MLD snooping (its querier's timeouts shortened to seconds). Every test asserts what the stack did (addresses, routes, tables at their bounds,
 counters) and adds a row to benchmarks/ipv6_peers.md, which the module writes at its end.
 
 Topology: namespace R holds the TAP's kernel side (2001:db8:1::1/64, radvd advertising
@@ -26,8 +23,7 @@ from tests.netns import Netns, StackProc, ProgramRun, ROOT
 TOOLS = ("radvd", "ndisc6", "rdisc6", "ns6", "na6", "ra6", "frag6", "scan6",
          "atk6-fake_router6", "atk6-flood_router26", "atk6-flood_advertise6",
          "atk6-flood_solicitate6", "atk6-dos-new-ip6", "atk6-detect-new-ip6", "bridge",
-         "tcpdump", "atk6-implementation6", "atk6-fragmentation6", "atk6-fuzz_ip6", "tcp6",
-         "curl")
+         "tcpdump", "atk6-fuzz_ip6")
 pytestmark = [needs_netns, pytest.mark.skipif(
     not all(shutil.which(t) for t in TOOLS),
     reason="needs radvd ndisc6 thc-ipv6 ipv6toolkit (.ci/setup installs them)")]
@@ -214,7 +210,7 @@ def test_the_stacks_tcp_client_reaches_a_far_prefix_through_the_radvd_router(lab
 @pytest.fixture(scope="module")
 def stack(lab):
     lab.start_radvd()
-    s = StackProc(lab.r, "--host-ip6", HOST6 + "/64", "--serve", "echo,http")
+    s = StackProc(lab.r, "--host-ip6", HOST6 + "/64", "--serve", "echo")
     ok = wait_for(lambda: usable(ip6(lab.r), SLAAC6), 15)
     assert ok, ip6(lab.r)
     yield s
@@ -534,41 +530,6 @@ def drops(after, before, dev):
     return delta(after, before, *keys)
 
 
-def test_atk6_implementation6_every_check(lab, stack):
-    before = stack.live_counters()
-    sent0 = tap_tx(lab.r)
-    r = lab.r.run(["atk6-implementation6", "ustk0", SLAAC6], timeout=300)
-    out = r.stdout + r.stderr
-    checks = re.findall(r"Test\s+(\d+):\s*(.*?)\s*\t+\s*(PASSED|FAILED)\s*-?\s*(.*)", out)
-    print(out)
-    assert checks, out
-    after = settled(stack)
-    dev = ip6(lab.r)["links"][0]["dev"]
-    assert after[dev + ".rx_packets"] - before[dev + ".rx_packets"] == tap_tx(lab.r) - sent0
-    alive(lab, stack)
-    for n, name, res, why in checks:
-        row("atk6-implementation6 %s" % n, name, "%s: %s" % (res, why))
-
-
-def test_atk6_fragmentation6_fragment_checks(lab, stack):
-    before = stack.live_counters()
-    sent0 = tap_tx(lab.r)
-    # -f: no pauses between sends (the checks themselves are the same)
-    r = lab.r.run(["atk6-fragmentation6", "-f", "ustk0", SLAAC6], timeout=300)
-    out = r.stdout + r.stderr
-    print(out)
-    after = settled(stack)
-    dev = ip6(lab.r)["links"][0]["dev"]
-    assert after[dev + ".rx_packets"] - before[dev + ".rx_packets"] == tap_tx(lab.r) - sent0
-    alive(lab, stack)
-    checks = re.findall(r"Test\s+(\d+):\s*(.*?)\s*\.*\s*(PASSED|FAILED)\s*-?\s*(.*)", out)
-    assert checks, out
-    for n, name, res, why in checks:
-        row("atk6-fragmentation6 %s" % n, name, "%s: %s" % (res, why))
-    row("atk6-fragmentation6 (all)", "the fragment battery above", "stays up; pool full "
-        "after; ping6 and TCP6 echo work", drops(after, before, dev))
-
-
 FUZZ_S = 3.0
 
 
@@ -593,134 +554,11 @@ def test_atk6_fuzz_ip6_briefly(lab, stack):
         drops(after, before, dev))
 
 
-SYN_FLOOD_S = 2.0
-
-
-def test_tcp6_syn_flood_from_random_sources_and_rfc9293_probes(lab, stack):
-    before = stack.live_counters()
-    # SYNs to the echo port from random sources of the on-link /64, back to back
-    flood_p = lab.r.popen(["tcp6", "-i", "ustk0", "-D", MAC, "-s", "2001:db8:1::/64", "-d",
-                           SLAAC6, "-a", "7", "-X", "S", "-F", "1000", "-l", "-z", "0"])
-    time.sleep(0.5)
-    t0 = time.monotonic()
-    echoed = tcp_echo(lab.r, SLAAC6)              # the kernel's connection, during the flood
-    took = time.monotonic() - t0
-    time.sleep(max(0, SYN_FLOOD_S - 0.5 - took))
-    flood_p.kill()
-    flood_p.communicate(timeout=5)
-    mid = settled(stack)
-    assert echoed
-    dev = ip6(lab.r)["links"][0]["dev"]
-    syns = mid["tcp.rx_listen_segments"] - before["tcp.rx_listen_segments"]
-    assert syns > 100, mid
-    assert len(ip6(lab.r)["links"][0]["neigh"]) <= ND_CACHE_SIZE
-    alive(lab, stack)
-    # probes from the kernel side's address (it answers nothing: no socket there)
-    cap = lab.r.popen(["tcpdump", "-l", "-n", "-S", "-i", "ustk0",
-                       "ip6 src %s and ip6[6] == 6 and ip6[53] & 4 != 0" % SLAAC6])
-    time.sleep(0.5)
-    p0 = stack.live_counters()
-
-    def probe(port, flags, *extra):
-        r = lab.r.run(["tcp6", "-i", "ustk0", "-D", MAC, "-s", HOST6, "-d", SLAAC6,
-                       "-a", str(port), "-o", "33333", "-X", flags] + list(extra))
-        assert r.returncode == 0, r.stdout + r.stderr
-    probe(7, "R", "-q", "7000")                   # RST to a listener
-    probe(4444, "F", "-q", "1000")                # FIN to a closed port
-    probe(7, "A", "-q", "1", "-Q", "5000")        # a stray ACK to a listener
-    time.sleep(0.8)
-    cap.kill()
-    out = cap.communicate(timeout=5)[0]
-    p1 = stack.live_counters()
-    rsts = [l for l in out.splitlines() if "Flags [R" in l]
-    # RFC 9293 3.10.7.2: a RST to LISTEN is ignored; 3.10.7.1: a closed port answers a
-    # segment without ACK with <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> (a FIN counts 1);
-    # 3.10.7.2: an ACK to LISTEN gets <SEQ=SEG.ACK><CTL=RST>
-    to_closed = [l for l in rsts if ".4444 >" in l]
-    to_listen = [l for l in rsts if ".7 >" in l]
-    assert len(to_closed) == 1 and "Flags [R.], seq 0, ack 1001" in to_closed[0], out
-    assert len(to_listen) == 1 and "Flags [R], seq 5000," in to_listen[0], out
-    assert p1["tcp.rx_listen_rst"] == p0["tcp.rx_listen_rst"] + 1
-    row("tcp6 -X S -F 1000 -l", "%.0f s SYN flood to the echo port from random sources "
-        "of 2001:db8:1::/64" % SYN_FLOOD_S, "%d SYNs met the listener; a Linux TCP6 echo "
-        "during the flood worked (%.2f s); neighbour cache %d (<= %d); pool full after"
-        % (syns, took, len(ip6(lab.r)["links"][0]["neigh"]), ND_CACHE_SIZE),
-        delta(mid, before, "tcp.syn_queue_full", "tcp.syncookies_sent", "tcp.syncookies_ok",
-              "tcp.syn_evicted", "tcp.syncookies_no_route", "tcp.syncookies_over_budget",
-              dev + ".nd.evicted", "ip6.nd_discarded", "ip6.nd_unreachable"))
-    row("tcp6 -X R (to port 7)", "RST to a listening port", "ignored (RFC 9293 3.10.7.2)",
-        delta(p1, p0, "tcp.rx_listen_rst"))
-    row("tcp6 -X F (to port 4444)", "FIN seq 1000 to a closed port", "`%s` (RFC 9293 "
-        "3.10.7.1: SEQ=0, ACK=SEG.SEQ+SEG.LEN)" % to_closed[0].split("Flags ", 1)[1]
-        .split(", win")[0], delta(p1, p0, "tcp.tx_rst", "tcp.rx_no_conn"))
-    row("tcp6 -X A (to port 7)", "stray ACK 5000 to a listening port", "`%s` (RFC 9293 "
-        "3.10.7.2: SEQ=SEG.ACK)" % to_listen[0].split("Flags ", 1)[1].split(", win")[0],
-        delta(p1, p0, "tcp.rx_listen_ack"))
-
-
-# the issue asks for 100 MB; CI takes a size that keeps the test short (see the report)
-CURL_MB = float(os.environ.get("USTACK_V6_CURL_MB", "20"))
-
-
-def bytes_sha256(n):
-    """SHA-256 of the http service's /bytes/N body (byte i = i mod 251)."""
-    import hashlib
-    block = bytes(range(251)) * 4096
-    h = hashlib.sha256()
-    whole, rest = divmod(n, len(block))
-    for _ in range(whole):
-        h.update(block)
-    h.update(block[:rest])
-    return h.hexdigest()
-
-
-def curl_fetch(ns, url, n):
-    """curl's body hashed as it arrives; MB/s over the fetch's wall time."""
-    import hashlib
-    h = hashlib.sha256()
-    t0 = time.monotonic()
-    q = subprocess.Popen(ns.cmd(["curl", "-s", "-f", "-g", "-m", "300", url]),
-                         stdout=subprocess.PIPE)
-    got = 0
-    while True:
-        k = q.stdout.read(1 << 20)
-        if not k:
-            break
-        h.update(k)
-        got += len(k)
-    assert q.wait(30) == 0
-    secs = time.monotonic() - t0
-    return got, h.hexdigest(), got / secs / 1e6
-
-
-def rtt_median(ns, fam, dst):
-    r = ns.run(["ping", fam, "-n", "-c", "20", "-i", "0.01", "-W", "2", dst], timeout=30)
-    t = sorted(float(x) for x in re.findall(r"time=([\d.]+) ms", r.stdout))
-    assert len(t) >= 18, r.stdout
-    return t[len(t) // 2]
-
-
-def test_curl_6_fetches_bytes_with_sha256_and_ipv4_beside_it(lab, stack):
-    n = int(CURL_MB * 1e6)
-    want = bytes_sha256(n)
-    got6, sha6, mbs6 = curl_fetch(lab.r, "http://[%s]/bytes/%d" % (SLAAC6, n), n)
-    got4, sha4, mbs4 = curl_fetch(lab.r, "http://192.0.2.2/bytes/%d" % n, n)
-    assert (got6, sha6) == (n, want) and (got4, sha4) == (n, want)
-    rtt6 = rtt_median(lab.r, "-6", SLAAC6)
-    rtt4 = rtt_median(lab.r, "-4", "192.0.2.2")
-    settled(stack)
-    print("curl /bytes/%d: IPv6 %.1f MB/s, IPv4 %.1f MB/s; ping6 median %.3f ms, ping "
-          "median %.3f ms" % (n, mbs6, mbs4, rtt6, rtt4))
-    row("curl -6 (and -4)", "GET /bytes/%d from `--serve http`, SHA-256 checked" % n,
-        "IPv6 %.1f MB/s, IPv4 %.1f MB/s (same run); ping6 RTT median %.3f ms, ping %.3f ms "
-        "(20 each); pool full after" % (mbs6, mbs4, rtt6, rtt4))
-
-
 def test_mld_membership_outlives_the_bridge_querier_timeouts(lab, stack):
     """The stack joins no application group (no IPV6_JOIN_GROUP): its solicited-node group
-    carries the proof. The port floods no unregistered multicast (mcast_flood off), so an NS
-    reaches the stack only while the bridge holds its membership; the membership interval is
-    2 s and the test waits over two of them: only the stack's answers to the queries keep it."""
+    carries the proof. The membership interval is 2 s and the test waits over two of them:
+    only the stack's answers to the queries keep the bridge's entry. (mcast_flood off did not
+    stop an NS the bridge device itself sends, so the NS alone proves less than the entry.)"""
     r = lab.r
     group = "ff02::1:ff00:2"
     r.run(["ip", "link", "add", "br7", "type", "bridge", "mcast_snooping", "1",
@@ -753,13 +591,6 @@ def test_mld_membership_outlives_the_bridge_querier_timeouts(lab, stack):
         queries = mid[dev + ".mld.rx_queries"] - before[dev + ".mld.rx_queries"]
         reports = mid[dev + ".mld.tx_reports"] - before[dev + ".mld.tx_reports"]
         assert queries >= 3 and reports >= 3, (before, mid)
-        # the control: with the membership gone the port gets no NS, and so no answer
-        r.run(["ip", "link", "set", "br7", "type", "bridge", "mcast_querier", "0",
-               "mcast_query_interval", "6000"])
-        time.sleep(0.7)                        # past the last query's answer window
-        r.run(["bridge", "mdb", "del", "dev", "br7", "port", "ustk0", "grp", group])
-        ctl = r.run(["ndisc6", "-1", "-r", "1", "-w", "500", SLAAC6, "br7"])
-        control = "Target link-layer address" not in ctl.stdout
     finally:
         r.run(["ip", "link", "set", "ustk0", "nomaster"])
         r.run(["ip", "link", "del", "br7"])
@@ -767,8 +598,5 @@ def test_mld_membership_outlives_the_bridge_querier_timeouts(lab, stack):
         "queries every second; forwards the solicited-node group only to members",
         "the stack answers every query (%d queries, %d reports in 5 s), the bridge keeps "
         "%s on its port past two membership timeouts, and an NS sent through the bridge "
-        "is answered%s" % (queries, reports, group,
-                           "; control: with the entry deleted the NS goes unanswered"
-                           if control else ""),
+        "is answered" % (queries, reports, group),
         delta(mid, before, dev + ".mld.rx_queries", dev + ".mld.tx_reports"))
-    assert control, ctl.stdout
