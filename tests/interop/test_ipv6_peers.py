@@ -1,8 +1,7 @@
 """IPv6 against real peers and attack toolkits (issue 9), in one throwaway namespace: Debian's
 radvd as the router (SLAAC, default route, MTU), ndisc6/rdisc6, ipv6toolkit (ns6, na6, ra6,
 frag6, scan6) and thc-ipv6 (fake_router6, dos-new-ip6, detect-new-ip6, flood_router26,
-flood_advertise6, flood_solicitate6) on the stack's link, and a Linux bridge with MLD
-snooping. Every test asserts what the stack did (addresses, routes, tables at their bounds,
+flood_advertise6, flood_solicitate6, fuzz_ip6) on the stack's link, and a Linux bridge with MLD snooping (its querier's timeouts shortened to seconds). Every test asserts what the stack did (addresses, routes, tables at their bounds,
 counters) and adds a row to benchmarks/ipv6_peers.md, which the module writes at its end.
 
 Topology: namespace R holds the TAP's kernel side (2001:db8:1::1/64, radvd advertising
@@ -24,7 +23,7 @@ from tests.netns import Netns, StackProc, ProgramRun, ROOT
 TOOLS = ("radvd", "ndisc6", "rdisc6", "ns6", "na6", "ra6", "frag6", "scan6",
          "atk6-fake_router6", "atk6-flood_router26", "atk6-flood_advertise6",
          "atk6-flood_solicitate6", "atk6-dos-new-ip6", "atk6-detect-new-ip6", "bridge",
-         "tcpdump")
+         "tcpdump", "atk6-fuzz_ip6")
 pytestmark = [needs_netns, pytest.mark.skipif(
     not all(shutil.which(t) for t in TOOLS),
     reason="needs radvd ndisc6 thc-ipv6 ipv6toolkit (.ci/setup installs them)")]
@@ -506,3 +505,98 @@ def test_mld_snooping_bridge_sees_the_solicited_node_group(lab, stack):
         "%s on its port" % group, "mld: " + ", ".join(
             "%s %d" % (k.split(".", 2)[2], v) for k, v in sorted(c.items())
             if k.startswith(dev + ".mld.") and v))
+
+
+def tap_tx(ns):
+    """Frames the kernel has written to the TAP, i.e. handed to the stack."""
+    r = ns.run(["ip", "-s", "-j", "link", "show", "dev", "ustk0"])
+    return json.loads(r.stdout)[0]["stats64"]["tx"]["packets"]
+
+
+def settled(stack):
+    """The counters once every packet buffer is back in the pool (nothing leaked)."""
+    c = stack.wait_counters(lambda c: c["pbuf.free"] == c["pbuf.count"], 5)
+    assert c["pbuf.free"] == c["pbuf.count"], c
+    return c
+
+
+def drops(after, before, dev):
+    """The drop counters that moved over a step: every layer's rx_* rejects and the
+    reassembly's, as deltas (the table's counters column)."""
+    keys = sorted(k for k in after if (k.startswith(("ip6.rx_", "icmp6.rx_", "reass6.",
+                                                      dev + ".rx_", "tcp.rx_", "udp.rx_"))
+                                        and not k.endswith(("rx_packets", "rx_bytes",
+                                                            "rx_delivered", "rx_segments"))))
+    return delta(after, before, *keys)
+
+
+FUZZ_S = 3.0
+
+
+def test_atk6_fuzz_ip6_briefly(lab, stack):
+    before = stack.live_counters()
+    sent0 = tap_tx(lab.r)
+    p = lab.r.popen(["atk6-fuzz_ip6", "-a", "-I", "ustk0", SLAAC6])
+    time.sleep(FUZZ_S)
+    p.kill()
+    p.communicate(timeout=5)
+    after = settled(stack)
+    d = ip6(lab.r)
+    dev = d["links"][0]["dev"]
+    sent = tap_tx(lab.r) - sent0
+    # every frame the kernel wrote reached the stack's counters (none lost unseen)
+    assert after[dev + ".rx_packets"] - before[dev + ".rx_packets"] == sent
+    assert len(d["links"][0]["neigh"]) <= ND_CACHE_SIZE and len(d["addrs"]) <= IPV6_ADDRS
+    alive(lab, stack)
+    row("atk6-fuzz_ip6 -I", "%.0f s of fuzzed IPv6 headers + Echo Requests (%d frames)"
+        % (FUZZ_S, sent), "stays up; every frame counted at the link; pool full after "
+        "(%d/%d); ping6 and TCP6 echo work" % (after["pbuf.free"], after["pbuf.count"]),
+        drops(after, before, dev))
+
+
+def test_mld_membership_outlives_the_bridge_querier_timeouts(lab, stack):
+    """The stack joins no application group (no IPV6_JOIN_GROUP): its solicited-node group
+    carries the proof. The membership interval is 2 s and the test waits over two of them:
+    only the stack's answers to the queries keep the bridge's entry. (mcast_flood off did not
+    stop an NS the bridge device itself sends, so the NS alone proves less than the entry.)"""
+    r = lab.r
+    group = "ff02::1:ff00:2"
+    r.run(["ip", "link", "add", "br7", "type", "bridge", "mcast_snooping", "1",
+           "mcast_mld_version", "2"])
+    try:
+        r.run(["sysctl", "-qw", "net.ipv6.conf.br7.accept_dad=0"])
+        r.run(["ip", "link", "set", "ustk0", "master", "br7"])
+        r.run(["bridge", "link", "set", "dev", "ustk0", "mcast_flood", "off"])
+        r.run(["ip", "link", "set", "br7", "up"])
+        time.sleep(0.3)
+        # centiseconds: a query each second, answers within 0.5 s, memberships last 2 s
+        r.run(["ip", "link", "set", "br7", "type", "bridge", "mcast_query_interval", "100",
+               "mcast_query_response_interval", "50", "mcast_membership_interval", "200",
+               "mcast_startup_query_interval", "100", "mcast_querier", "1"])
+
+        def seen():
+            return "port ustk0 grp " + group in r.run(["bridge", "mdb", "show", "dev",
+                                                       "br7"]).stdout
+        assert wait_for(seen, 8), r.run(["bridge", "mdb", "show", "dev", "br7"]).stdout
+        dev = ip6(lab.r)["links"][0]["dev"]
+        before = stack.live_counters()
+        time.sleep(5.0)                        # two and a half membership intervals
+        assert seen()
+        mid = stack.live_counters()
+        na0 = mid["icmp6.tx_na"]
+        nd = r.run(["ndisc6", "-1", "-r", "3", "-w", "500", SLAAC6, "br7"])
+        assert ("Target link-layer address: " + MAC).upper() in nd.stdout.upper(), nd.stdout
+        after = stack.live_counters()
+        assert after["icmp6.tx_na"] > na0
+        queries = mid[dev + ".mld.rx_queries"] - before[dev + ".mld.rx_queries"]
+        reports = mid[dev + ".mld.tx_reports"] - before[dev + ".mld.tx_reports"]
+        assert queries >= 3 and reports >= 3, (before, mid)
+    finally:
+        r.run(["ip", "link", "set", "ustk0", "nomaster"])
+        r.run(["ip", "link", "del", "br7"])
+    row("Linux bridge querier, 2 s membership interval",
+        "queries every second; drops a membership not renewed within 2 s",
+        "the stack answers every query (%d queries, %d reports in 5 s), the bridge keeps "
+        "%s on its port past two membership timeouts, and an NS sent through the bridge "
+        "is answered" % (queries, reports, group),
+        delta(mid, before, dev + ".mld.rx_queries", dev + ".mld.tx_reports"))
