@@ -805,6 +805,14 @@ class Filter:
         self.p_alen = 4
         self.p_end = off + n
         self.p_proto = p
+        self._clear()
+        if ((b[off + 6] & 0x1F) | b[off + 7]) != 0:
+            self.p_l4 = -1  # a later fragment: no transport header (port rules never match)
+            return
+        self._transport(b, p, off + ihl, off + n, PROTO_ICMP, 8)
+
+    def _clear(self):
+        """What a datagram's transport header fills, and its verdict's state, unset."""
         self.p_sport = -1
         self.p_dport = -1
         self.p_flags = -1
@@ -813,17 +821,17 @@ class Filter:
         self.p_ct = 0
         self.p_entry = -1
         self.p_rcode = 3
-        l4 = off + ihl
-        if ((b[off + 6] & 0x1F) | b[off + 7]) != 0:
-            self.p_l4 = -1  # a later fragment: no transport header (port rules never match)
-            return
+
+    def _transport(self, b, p, l4, end, icmp, icmp_len):
+        """Ports and TCP flags, or the ICMP/ICMPv6 (icmp) type and code, of the transport
+        header at b[l4:end] when it is all there."""
         self.p_l4 = l4
-        if (p == PROTO_TCP and n >= ihl + 20) or (p == PROTO_UDP and n >= ihl + 8):
+        if (p == PROTO_TCP and l4 + 20 <= end) or (p == PROTO_UDP and l4 + 8 <= end):
             self.p_sport = (b[l4] << 8) | b[l4 + 1]
             self.p_dport = (b[l4 + 2] << 8) | b[l4 + 3]
             if p == PROTO_TCP:
                 self.p_flags = b[l4 + 13]
-        elif p == PROTO_ICMP and n >= ihl + 8:
+        elif p == icmp and l4 + icmp_len <= end:
             self.p_type = b[l4]
             self.p_code = b[l4 + 1]
 
@@ -837,14 +845,7 @@ class Filter:
         if end > off + n:
             end = off + n
         self.p_end = end
-        self.p_sport = -1
-        self.p_dport = -1
-        self.p_flags = -1
-        self.p_type = -1
-        self.p_code = -1
-        self.p_ct = 0
-        self.p_entry = -1
-        self.p_rcode = 3
+        self._clear()
         res = self.res6
         if w6.walk(b, off, n, b[off + 24] == 0xFF, res) is not None:
             # a chain the input walk would have dropped (only a forwarded or our own
@@ -858,16 +859,7 @@ class Filter:
         if f >= 0 and (((b[f + 2] << 8) | b[f + 3]) & 0xFFF8):
             self.p_l4 = -1  # a later fragment: no transport header (RFC 8200 4.5)
             return
-        l4 = res[w6.R_OFF]
-        self.p_l4 = l4
-        if (p == PROTO_TCP and l4 + 20 <= end) or (p == PROTO_UDP and l4 + 8 <= end):
-            self.p_sport = (b[l4] << 8) | b[l4 + 1]
-            self.p_dport = (b[l4 + 2] << 8) | b[l4 + 3]
-            if p == PROTO_TCP:
-                self.p_flags = b[l4 + 13]
-        elif p == PROTO_ICMPV6 and l4 + 4 <= end:
-            self.p_type = b[l4]
-            self.p_code = b[l4 + 1]
+        self._transport(b, p, res[w6.R_OFF], end, PROTO_ICMPV6, 4)
 
     # ---- connection tracking --------------------------------------------------------------
     def _ct_state(self, b, off, n):
