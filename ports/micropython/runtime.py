@@ -136,6 +136,33 @@ def print_counters(c, as_json=False, out=sys.stdout):
     cli.print_counters(c, as_json, out)
 
 
+class StopFlag:
+    """A stop signal's record, set by the signal handler and read by the main loop. The
+    handler only appends to a list: it runs in the main thread between two bytecodes, maybe
+    inside the main loop's own wait, so a lock taken there (threading.Event.set) can be the
+    one the main thread already holds, and the run hangs at Ctrl-C."""
+
+    STEP_S = 0.05  # how soon a wait sees a signal (PEP 475: sleep resumes after a handler)
+
+    def __init__(self, got=None):
+        self.got = [] if got is None else got
+
+    def note(self, signum, frame=None):
+        self.got.append(signum)
+
+    def is_set(self):
+        return bool(self.got)
+
+    def wait(self, timeout):
+        end = time.monotonic() + timeout
+        while not self.got:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, self.STEP_S))
+        return bool(self.got)
+
+
 class MpProcess:
     """The micropython child: reads its stdout, keeps the last counters line."""
 
@@ -219,13 +246,10 @@ def run_up(args):
     work = tempfile.mkdtemp(prefix="ustack-mpy-")
     tap = br = mp = None
     more = []  # the --link TAPs: [spec dict, Tap, Bridge] each (eth1, eth2, ...)
-    stop = threading.Event()
     got = list(cli._stop)  # a signal cli.main caught before this point
+    stop = StopFlag(got)
     status = []  # SIGUSR1 seen: the main loop writes the status (a handler takes no locks)
-
-    def on_signal(signum, frame):
-        got.append(signum)
-        stop.set()
+    on_signal = stop.note
 
     def on_status(signum, frame):
         status.append(signum)
@@ -235,8 +259,6 @@ def run_up(args):
     for sig in cli.STOP_SIGNALS:
         signal.signal(sig, on_signal)
     signal.signal(signal.SIGUSR1, on_status)
-    if got:
-        stop.set()
     as_json = getattr(args, "json", False)
     rc = 0
     ready = False
