@@ -19,12 +19,13 @@ def need(tool):
 
 
 @contextmanager
-def router_and_far(tag, router_cmds, far_cmds):
-    """Yields (ns, far, tmp): namespace ns (the stack's and BIRD's), the far host's namespace
-    joined to it by the veth pair vr0 (ns) - vf0 (far), a scratch folder. router_cmds and
-    far_cmds run once the pair exists; everything goes afterwards."""
-    need("bird")
-    need("birdc")
+def router_and_far(tag, router_cmds, far_cmds, tools=("bird", "birdc")):
+    """Yields (ns, far, tmp): namespace ns (the stack's and the router daemon's), the far
+    host's namespace joined to it by the veth pair vr0 (ns) - vf0 (far), a scratch folder.
+    router_cmds and far_cmds run once the pair exists; everything goes afterwards. tools:
+    the commands the caller needs (tests/frrkit.py names FRR's)."""
+    for t in tools:
+        need(t)
     ns = Netns(tag)
     far = Netns(tag + "f")
     tmp = tempfile.mkdtemp(prefix="ustack-%s-" % tag)
