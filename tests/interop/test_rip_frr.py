@@ -5,9 +5,9 @@
 Three namespaces: far host - (veth vr0) - router (Linux kernel forwarding, FRR on ustk0) -
 (TAP ustk0) - the stack, a router itself (--forward) - (TAP ustk1) - host B. Each side knows
 only its own networks; RIP tells the rest:
-- the stack learns the far network from FRR (proto rip, metric 2) and FRR's kernel table
-  gets B's network via the stack; the far host and B ping each other through both learned
-  routes;
+- the stack learns the far network and the default route FRR originates (proto rip, metric
+  2), and FRR's kernel table gets B's network via the stack; the far host and B ping each
+  other through both learned routes;
 - a static route of the stack with a gateway on the link goes to FRR with that gateway as
   the next hop (RFC 2453 4.4, RFC 2080 2.1.1); deleted, it is poisoned (metric 16 in FRR's
   table, out of the kernel) and then garbage-collected by FRR;
@@ -60,6 +60,7 @@ router rip
  version 2
  network ustk0
  redistribute connected
+ default-information originate
  timers basic 5 10 5
 exit
 """
@@ -67,6 +68,7 @@ RIPNGD_CONF = """hostname ripngd
 router ripng
  network ustk0
  redistribute connected
+ default-information originate
  timers basic 5 10 5
 exit
 """
@@ -190,6 +192,9 @@ def test_ripv2_with_frr_ripd(topo4):
         # the stack learns the far network from ripd, via ripd's address on the link
         line = wait_for(lambda: routes_to(ns, FAR_NET), 20, "the stack learning " + FAR_NET)
         assert line == ["%s via %s dev eth0 proto rip metric 2" % (FAR_NET, HOST_IP)], line
+        # and the default route ripd originates (a 0.0.0.0/0 entry, RFC 2453 3.9.2)
+        line = wait_for(lambda: routes_to(ns, "default"), 10, "the stack learning default")
+        assert line == ["default via %s dev eth0 proto rip metric 2" % HOST_IP], line
         # ripd learns B's network via the stack and zebra puts it in the kernel's table
         kern = wait_for(lambda: kernel_route(ns, B_NET), 20,
                         "FRR's kernel table learning " + B_NET)
@@ -261,6 +266,9 @@ def test_ripng_with_frr_ripngd(topo6):
         kern_ll = ns.run(["ip", "-6", "-o", "addr", "show", "dev", "ustk0", "scope",
                           "link"]).stdout.split()[3].split("/")[0]
         assert line == ["%s via %s dev eth0 proto rip metric 2" % (FAR_NET6, kern_ll)], line
+        # and the default route ripngd originates (::/0)
+        line = wait_for(lambda: routes_to(ns, "default", True), 10, "the stack learning ::/0")
+        assert line == ["default via %s dev eth0 proto rip metric 2" % kern_ll], line
         # ripngd learns B's network via the stack's link-local address, into the kernel
         kern = wait_for(lambda: kernel_route(ns, B_NET6, True),
                         20, "FRR's kernel table learning " + B_NET6)
