@@ -15,7 +15,9 @@ only its own networks; RIP tells the rest:
   (no timeout), and garbage-collects it RIP_GC_MS later; the link comes back, so does the
   route.
 The stack's timeout must outlast FRR's update interval (up to 7.5 s): RIP_TIMEOUT_MS 12000.
-The stack's own timeout is tested against BIRD (test_rip_bird.py). CPython runtime."""
+The stack's own timeout is tested against BIRD (test_rip_bird.py). The RIPv2 test runs
+under CPython; a shorter one (learned both ways, used, withdrawn) under MicroPython, the same
+core module; RIPng is CPython-only (cli.py refuses --ripng under MicroPython)."""
 import re
 import sys
 import time
@@ -125,7 +127,7 @@ def metric_of(line, six=False):
     return int(line.split()[4 if six else 3])
 
 
-def topology(tag, six):
+def topology(tag, six, runtime="cpython"):
     """far - router (ns) - stack - B, as the module's docstring draws it; yields (ns, far, b,
     stack) with the stack up on ustk0 and ustk1 (moved into B)."""
     need_frr("ripngd" if six else "ripd")
@@ -157,7 +159,7 @@ def topology(tag, six):
         b = Netns(tag + "b")
         stack = None
         try:
-            stack = StackProc(ns, *(flags + TIMERS), runtime="cpython")
+            stack = StackProc(ns, *(flags + TIMERS), runtime=runtime)
             ns.run(["ip", "link", "set", "ustk1", "netns", b.name], check=True)
             for cmd in b_cmds:
                 b.run(cmd, check=True)
@@ -171,6 +173,11 @@ def topology(tag, six):
 @pytest.fixture
 def topo4():
     yield from topology("frr", False)
+
+
+@pytest.fixture
+def topo4_mpy():
+    yield from topology("frrm", False, "micropython")
 
 
 @pytest.fixture
@@ -193,7 +200,7 @@ def test_ripv2_with_frr_ripd(topo4):
         line = wait_for(lambda: routes_to(ns, FAR_NET), 20, "the stack learning " + FAR_NET)
         assert line == ["%s via %s dev eth0 proto rip metric 2" % (FAR_NET, HOST_IP)], line
         # and the default route ripd originates (a 0.0.0.0/0 entry, RFC 2453 3.9.2)
-        line = wait_for(lambda: routes_to(ns, "default"), 10, "the stack learning default")
+        line = wait_for(lambda: routes_to(ns, "default"), 15, "the stack learning default")
         assert line == ["default via %s dev eth0 proto rip metric 2" % HOST_IP], line
         # ripd learns B's network via the stack and zebra puts it in the kernel's table
         kern = wait_for(lambda: kernel_route(ns, B_NET), 20,
@@ -229,7 +236,7 @@ def test_ripv2_with_frr_ripd(topo4):
         wait_for(lambda: not routes_to(ns, FAR_NET), 10, "the stack dropping " + FAR_NET)
         dropped_in = time.time() - t2
         c = stack.live_counters()
-        assert c["rip.routes_timed_out"] == 0, c   # it was ripd's update, not a timeout
+        assert c.get("rip.routes_timed_out", 0) == 0, c   # it was ripd's update, not a timeout
         c = stack.wait_counters(lambda c: c["rip.routes_deleted"] > deleted, GC_S + 5)
         assert c["rip.routes_deleted"] == deleted + 1, c
         gc_in = time.time() - t2
@@ -267,7 +274,7 @@ def test_ripng_with_frr_ripngd(topo6):
                           "link"]).stdout.split()[3].split("/")[0]
         assert line == ["%s via %s dev eth0 proto rip metric 2" % (FAR_NET6, kern_ll)], line
         # and the default route ripngd originates (::/0)
-        line = wait_for(lambda: routes_to(ns, "default", True), 10, "the stack learning ::/0")
+        line = wait_for(lambda: routes_to(ns, "default", True), 15, "the stack learning ::/0")
         assert line == ["default via %s dev eth0 proto rip metric 2" % kern_ll], line
         # ripngd learns B's network via the stack's link-local address, into the kernel
         kern = wait_for(lambda: kernel_route(ns, B_NET6, True),
@@ -301,7 +308,7 @@ def test_ripng_with_frr_ripngd(topo6):
         wait_for(lambda: not routes_to(ns, FAR_NET6, True), 10, "the stack dropping " + FAR_NET6)
         dropped_in = time.time() - t2
         c = stack.live_counters()
-        assert c["ripng.routes_timed_out"] == 0, c
+        assert c.get("ripng.routes_timed_out", 0) == 0, c
         c = stack.wait_counters(lambda c: c["ripng.routes_deleted"] > deleted, GC_S + 5)
         assert c["ripng.routes_deleted"] == deleted + 1, c
         gc_in = time.time() - t2
@@ -319,4 +326,30 @@ def test_ripng_with_frr_ripngd(topo6):
               "rx_bad_port", "rx_malformed", "rx_bad_next_hop", "rx_bad_command", "tx_errors",
               "routes_timed_out"):
         assert c.get("ripng." + k, 0) == 0, (k, c)
+    assert c["pbuf.free"] == c["pbuf.count"], c
+
+
+def test_ripv2_with_frr_ripd_micropython(topo4_mpy):
+    """The same core module under the MicroPython runtime: learned both ways, used, and
+    ripd's withdrawal taken at once."""
+    ns, far, b, stack = topo4_mpy
+    frr = Frr(ns, "ripd", RIPD_CONF)
+    try:
+        line = wait_for(lambda: routes_to(ns, FAR_NET), 20, "the stack learning " + FAR_NET)
+        assert line == ["%s via %s dev eth0 proto rip metric 2" % (FAR_NET, HOST_IP)], line
+        line = wait_for(lambda: routes_to(ns, "default"), 15, "the stack learning default")
+        assert line == ["default via %s dev eth0 proto rip metric 2" % HOST_IP], line
+        kern = wait_for(lambda: kernel_route(ns, B_NET), 20,
+                        "FRR's kernel table learning " + B_NET)
+        assert kern.startswith("%s via %s dev ustk0 proto rip" % (B_NET, STACK_IP)), kern
+        ping(far, B_HOST)
+        ping(b, FAR_HOST)
+        ns.run(["ip", "link", "set", "vr0", "down"], check=True)
+        wait_for(lambda: not routes_to(ns, FAR_NET), 10, "the stack dropping " + FAR_NET)
+    finally:
+        frr.stop()
+        c = stack.stop()
+    assert c["rip.routes_learned"] >= 2 and c.get("rip.routes_timed_out", 0) == 0, c
+    for k in ("rx_bad_rte", "rx_bad_version", "rx_malformed", "tx_errors"):
+        assert c.get("rip." + k, 0) == 0, (k, c)
     assert c["pbuf.free"] == c["pbuf.count"], c
