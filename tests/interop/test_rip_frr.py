@@ -121,6 +121,22 @@ def kernel_route(ns, net, six=False):
     return re.sub(r" nhid \d+", "", out)
 
 
+def source_counts(frr, six=False):
+    """`show ip rip status` / `show ipv6 ripng status`: {gateway: (bad packets, bad routes)}
+    of FRR's Routing Information Sources (ripngd goes on in the next line after an IPv6
+    address)."""
+    out = frr.vtysh("show ipv6 ripng status" if six else "show ip rip status")
+    words = out.split("Routing Information Sources:")[1].split("Distance:")[0].split()
+    words = words[words.index("Update") + 1:]   # past the column titles
+    found = {}
+    i = 0
+    while i + 3 < len(words):
+        # gateway, bad packets, bad routes, distance, last update (hh:mm:ss)
+        found[words[i]] = (int(words[i + 1]), int(words[i + 2]))
+        i += 5
+    return found
+
+
 def metric_of(line, six=False):
     """The metric column of a `show ip rip` line (R(n) NET NEXTHOP METRIC FROM ...); for
     `show ipv6 ripng` (R(n) NET NEXTHOP IF METRIC ...)."""
@@ -247,13 +263,12 @@ def test_ripv2_with_frr_ripd(topo4):
         print("RIPv2 vs FRR ripd: both ways in %.1f s; our withdrawal poisoned in ripd %.1f s, "
               "collected %.1f s; ripd's withdrawal dropped %.1f s, collected %.1f s" % (
                   learned_in, poisoned_in, collected_in, dropped_in, gc_in))
-        status = frr.vtysh("show ip rip status")
+        sources = source_counts(frr)
     finally:
         frr.stop()
         c = stack.stop()
     # ripd took every update of ours: no bad packets or routes from the stack's address
-    src = [ln for ln in status.splitlines() if ln.split()[:1] == [STACK_IP]]
-    assert len(src) == 1 and src[0].split()[1:3] == ["0", "0"], status
+    assert sources == {STACK_IP: (0, 0)}, sources
     assert c["rip.routes_learned"] >= 2 and c["rip.rx_responses"] >= 3, c
     for k in ("rx_bad_rte", "rx_bad_version", "rx_bad_port", "rx_bad_source",
               "rx_auth_unsupported", "rx_malformed", "rx_bad_command", "tx_errors",
@@ -318,9 +333,12 @@ def test_ripng_with_frr_ripngd(topo6):
         print("RIPng vs FRR ripngd: both ways in %.1f s; our withdrawal poisoned in ripngd "
               "%.1f s, collected %.1f s; ripngd's withdrawal dropped %.1f s, collected %.1f s"
               % (learned_in, poisoned_in, collected_in, dropped_in, gc_in))
+        sources = source_counts(frr, True)
     finally:
         frr.stop()
         c = stack.stop()
+    # ripngd took every update of ours: no bad packets or routes from our link-local address
+    assert sources == {STACK_LL: (0, 0)}, sources
     assert c["ripng.routes_learned"] >= 2 and c["ripng.rx_responses"] >= 3, c
     for k in ("rx_bad_rte", "rx_bad_version", "rx_bad_source", "rx_bad_hop_limit",
               "rx_bad_port", "rx_malformed", "rx_bad_next_hop", "rx_bad_command", "tx_errors",
