@@ -109,12 +109,13 @@ class DistVec:
             if i < 0:
                 st.table_full += 1
                 return
+            fields.copy(self.net[i], 0, b, a, alen)
+            self.prefix[i] = plen
+            if not self._set(i, iface, nb, nh, metric, tag, now):
+                return   # the slot stays free: the next update tries again
             self.used[i] = True
             self.local[i] = False
             self.has_nh[i] = False
-            fields.copy(self.net[i], 0, b, a, alen)
-            self.prefix[i] = plen
-            self._set(i, iface, nb, nh, metric, tag, now)
             st.routes_learned += 1
             return
         if self.local[i]:
@@ -124,10 +125,10 @@ class DistVec:
             if metric >= INFINITY:
                 return
             # ours was withdrawn and is being poisoned: a neighbour's may take its place
-            self.local[i] = False
-            self.has_nh[i] = False
-            self._set(i, iface, nb, nh, metric, tag, now)
-            st.routes_learned += 1
+            if self._set(i, iface, nb, nh, metric, tag, now):
+                self.local[i] = False
+                self.has_nh[i] = False
+                st.routes_learned += 1
             return
         # RFC 2453 3.9.2 / RFC 2080 2.4.2: the same router is believed whatever it says
         if fields.eq(nb, nh, self.gw[i], alen) and self.iface[i] is iface:
@@ -137,27 +138,35 @@ class DistVec:
                 if metric >= INFINITY:
                     if self.metric[i] < INFINITY:
                         self._start_deletion(i, now)
-                else:
-                    self._set(i, iface, nb, nh, metric, tag, now)
+                elif self._set(i, iface, nb, nh, metric, tag, now):
                     st.routes_changed += 1
+                elif self.metric[i] < INFINITY:
+                    self._start_deletion(i, now)
         elif metric < self.metric[i]:
-            self._set(i, iface, nb, nh, metric, tag, now)
-            st.routes_changed += 1
+            if self._set(i, iface, nb, nh, metric, tag, now):
+                st.routes_changed += 1
+            elif self.metric[i] < INFINITY:
+                self._start_deletion(i, now)
 
     def _set(self, i, iface, nb, nh, metric, tag, now):
-        """Route i now goes via nb[nh] on iface at metric: installed, announced soon."""
+        """Route i (its prefix already in the slot) now goes via nb[nh] on iface at metric:
+        installed, announced soon. False, counted, the entry as it was, when the stack's
+        routing table has no room: a route RIP cannot install is not one to announce
+        (neighbours would send us traffic we have no route for)."""
+        try:
+            self.rt.add(bytes(self.net[i]), self.prefix[i], bytes(nb[nh:nh + self.alen]),
+                        iface, metric, SRC_RIP)
+        except OSError:
+            self.stats.table_full += 1   # the stack's routing table is full
+            return False
         fields.copy(self.gw[i], 0, nb, nh, self.alen)
         self.iface[i] = iface
         self.metric[i] = metric
         self.tag[i] = tag
         self.expires[i] = now + self.timeout_ms
         self.gc[i] = 0
-        try:
-            self.rt.add(bytes(self.net[i]), self.prefix[i], bytes(self.gw[i]), iface,
-                        metric, SRC_RIP)
-        except OSError:
-            self.stats.table_full += 1   # the stack's routing table is full
         self._changed(i, now)
+        return True
 
     def _start_deletion(self, i, now):
         """RFC 2453 3.8 / RFC 2080 2.3: metric 16, out of the routing table, announced as

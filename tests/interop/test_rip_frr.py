@@ -143,7 +143,7 @@ def metric_of(line, six=False):
     return int(line.split()[4 if six else 3])
 
 
-def topology(tag, six, runtime="cpython"):
+def topology(tag, six, runtime="cpython", extra=()):
     """far - router (ns) - stack - B, as the module's docstring draws it; yields (ns, far, b,
     stack) with the stack up on ustk0 and ustk1 (moved into B)."""
     need_frr("ripngd" if six else "ripd")
@@ -175,7 +175,7 @@ def topology(tag, six, runtime="cpython"):
         b = Netns(tag + "b")
         stack = None
         try:
-            stack = StackProc(ns, *(flags + TIMERS), runtime=runtime)
+            stack = StackProc(ns, *(flags + TIMERS + list(extra)), runtime=runtime)
             ns.run(["ip", "link", "set", "ustk1", "netns", b.name], check=True)
             for cmd in b_cmds:
                 b.run(cmd, check=True)
@@ -193,7 +193,8 @@ def topo4():
 
 @pytest.fixture
 def topo4_mpy():
-    yield from topology("frrm", False, "micropython")
+    # a routing table of 6: the two connected routes, ripd's two and two more
+    yield from topology("frrm", False, "micropython", ["--config", "ROUTE_ENTRIES=6"])
 
 
 @pytest.fixture
@@ -347,11 +348,22 @@ def test_ripng_with_frr_ripngd(topo6):
     assert c["pbuf.free"] == c["pbuf.count"], c
 
 
-def test_ripv2_with_frr_ripd_micropython(topo4_mpy):
-    """The same core module under the MicroPython runtime: learned both ways, used, and
-    ripd's withdrawal taken at once."""
+def heard_on(host, dev, port, count):
+    """{prefix: metric} of the RIP entries in `count` messages tcpdump hears on dev."""
+    r = host.run(["timeout", "15", "tcpdump", "-n", "-v", "-l", "-c", str(count), "-i", dev,
+                  "udp port %d" % port], timeout=30)
+    return dict((m.group(1), int(m.group(2))) for m in re.finditer(
+        r"AFI IPv4,\s+(\S+)\s*,.*metric: (\d+)", r.stdout))
+
+
+def test_ripv2_with_frr_ripd_micropython_and_a_full_routing_table(topo4_mpy):
+    """The same core module under the MicroPython runtime: learned both ways and used. Then
+    ripd announces more routes than the stack's routing table holds (ROUTE_ENTRIES 6): the
+    ones it refuses are counted and not passed on to B as reachable (they once were: traffic
+    drawn to the stack would have found no route); then ripd's withdrawal is taken at once."""
     ns, far, b, stack = topo4_mpy
-    frr = Frr(ns, "ripd", RIPD_CONF)
+    frr = Frr(ns, "ripd", RIPD_CONF.replace(" redistribute connected\n",
+                                            " redistribute connected\n redistribute kernel\n"))
     try:
         line = wait_for(lambda: routes_to(ns, FAR_NET), 20, "the stack learning " + FAR_NET)
         assert line == ["%s via %s dev eth0 proto rip metric 2" % (FAR_NET, HOST_IP)], line
@@ -362,12 +374,32 @@ def test_ripv2_with_frr_ripd_micropython(topo4_mpy):
         assert kern.startswith("%s via %s dev ustk0 proto rip" % (B_NET, STACK_IP)), kern
         ping(far, B_HOST)
         ping(b, FAR_HOST)
+
+        # six host routes more in the router's kernel, which ripd redistributes: room for two
+        hosts = ["198.51.100.%d/32" % x for x in range(10, 16)]
+        for h in hosts:
+            ns.run(["ip", "route", "add", h, "via", FAR_HOST], check=True)
+        stack.wait_counters(lambda c: c.get("rip.table_full", 0) >= 4, 15)
+
+        def rip_routes():
+            return [ln.split()[0] for ln in ustack(ns, "route").splitlines()
+                    if " proto rip " in ln]
+        mine = rip_routes()
+        assert len(mine) == 4 and "default" in mine and FAR_NET in mine, mine
+        installed = [h for h in hosts if h[:-3] in mine]   # `ustack route` prints a /32 bare
+        assert len(installed) == 2, mine
+        heard = heard_on(b, "ustk1", 520, 3)   # the stack's updates to B, once a second
+        assert {h: heard.get(h) for h in hosts} == {h: (2 if h in installed else None)
+                                                   for h in hosts}, heard
+        assert heard.get(FAR_NET) == 2 and heard.get("0.0.0.0/0") == 2, heard
+
         ns.run(["ip", "link", "set", "vr0", "down"], check=True)
         wait_for(lambda: not routes_to(ns, FAR_NET), 10, "the stack dropping " + FAR_NET)
     finally:
         frr.stop()
         c = stack.stop()
-    assert c["rip.routes_learned"] >= 2 and c.get("rip.routes_timed_out", 0) == 0, c
+    assert c["rip.routes_learned"] >= 4 and c.get("rip.routes_timed_out", 0) == 0, c
+    assert c["rip.table_full"] >= 4, c
     for k in ("rx_bad_rte", "rx_bad_version", "rx_malformed", "tx_errors"):
         assert c.get("rip." + k, 0) == 0, (k, c)
     assert c["pbuf.free"] == c["pbuf.count"], c

@@ -210,3 +210,45 @@ def test_a_route_tag_is_kept_and_passed_on():
     tags = [msg[k + 2:k + 4] for k in range(4, len(msg), 20)
             if msg[k + 4:k + 8] == bytes([10, 0, 0, 0])]
     assert tags == [b"\xbe\xef"], msg.hex()
+
+
+def test_a_route_the_routing_table_has_no_room_for_is_neither_kept_nor_announced():
+    """The stack's routing table (ROUTE_ENTRIES) fills before RIP's: a route it refuses is
+    counted (rip.table_full) and left out of RIP's table too, never announced on the other
+    links as reachable (traffic drawn there would find no route), and installed when the
+    neighbour tells it again and there is room. FRR's ripd with more routes than the table
+    holds showed it (tests/interop/test_rip_frr.py)."""
+    from tests.feed import Fed, FeedDriver
+    f = Fed(config={"RIP": True, "ROUTE_ENTRIES": 5, "RIP_UPDATE_MS": 3000,
+                    "RIP_TIMEOUT_MS": 9000, "RIP_GC_MS": 6000})
+    other = FeedDriver(mac=b"\x02\x00\x00\x00\x01\x0b")
+    f.stack.add_interface("eth1", other, ip="203.0.113.1/25")
+    nets = [bytes([10, i, 0, 0]) for i in range(6)]
+    msg = b"\x02\x02\x00\x00" + b"".join(rte(n, [255, 255, 0, 0], 1) for n in nets)
+    f.feed(rip_frame("192.0.2.1", msg))
+    rt = f.stack.routes
+    installed = [n for n in nets if rt.find(n, 16) >= 0]
+    assert len(installed) == 3 and rt.count == 5          # two connected routes, three RIP
+    assert f.counters()["rip.table_full"] == 3
+    learned = sorted(r[0] for r in f.stack.rip.table() if r[2] is not None)
+    assert learned == sorted("10.%d.0.0" % n[1] for n in installed)
+    # what eth1 hears: the installed routes at metric 2, nothing of the refused ones
+    other.tx.clear()
+    f.advance(4000)
+    heard = {}
+    for x in other.tx:
+        if x[12:14] == b"\x08\x00" and x[23] == 17 and x[36:38] == b"\x02\x08":
+            m = x[42:]
+            for k in range(4, len(m), 20):
+                heard[m[k + 4:k + 8]] = m[k + 19]
+    assert {n: heard[n] for n in nets if n in heard} == {n: 2 for n in installed}, heard
+    # the neighbour loses one: its next update installs a refused one in its place
+    f.feed(rip_frame("192.0.2.1", b"\x02\x02\x00\x00" + rte(installed[0], [255, 255, 0, 0],
+                                                            16)))
+    assert rt.find(installed[0], 16) < 0
+    f.feed(rip_frame("192.0.2.1", b"\x02\x02\x00\x00" + b"".join(
+        rte(n, [255, 255, 0, 0], 1) for n in nets if n != installed[0])))
+    now = [n for n in nets if rt.find(n, 16) >= 0]
+    assert len(now) == 3 and [n for n in now if n not in installed], now
+    learned = sorted(r[0] for r in f.stack.rip.table() if r[2] is not None and r[4] < 16)
+    assert learned == sorted("10.%d.0.0" % n[1] for n in now)
