@@ -152,10 +152,16 @@ class DistVec:
         """Route i (its prefix already in the slot) now goes via nb[nh] on iface at metric:
         installed, announced soon. False, counted, the entry as it was, when the stack's
         routing table has no room: a route RIP cannot install is not one to announce
-        (neighbours would send us traffic we have no route for)."""
+        (neighbours would send us traffic we have no route for). False too when the table
+        has a route of another source there (added since RIP last looked): it stays."""
+        rt = self.rt
+        net = bytes(self.net[i])
+        r = rt.find(net, self.prefix[i])
+        if r >= 0 and rt.source[r] != SRC_RIP:
+            self.stats.rx_shadowed += 1
+            return False
         try:
-            self.rt.add(bytes(self.net[i]), self.prefix[i], bytes(nb[nh:nh + self.alen]),
-                        iface, metric, SRC_RIP)
+            rt.add(net, self.prefix[i], bytes(nb[nh:nh + self.alen]), iface, metric, SRC_RIP)
         except OSError:
             self.stats.table_full += 1   # the stack's routing table is full
             return False

@@ -252,3 +252,25 @@ def test_a_route_the_routing_table_has_no_room_for_is_neither_kept_nor_announced
     assert len(now) == 3 and [n for n in now if n not in installed], now
     learned = sorted(r[0] for r in f.stack.rip.table() if r[2] is not None and r[4] < 16)
     assert learned == sorted("10.%d.0.0" % n[1] for n in now)
+
+
+def test_a_static_route_added_over_a_learned_one_stays_static():
+    """The user adds a static route to a prefix RIP learned: the next update from the
+    neighbour, even one that changes the metric before RIP has looked at the table again,
+    leaves the static route in place (RIP never replaces a static route)."""
+    from tests.feed import Fed
+    f = Fed(config={"RIP": True})
+    f.advance(2000)
+    net = bytes([10, 0, 0, 0])
+    f.feed(rip_frame("192.0.2.1", b"\x02\x02\x00\x00" + rte(net, [255, 255, 0, 0], 1)))
+    rt = f.stack.routes
+    assert rt.source[rt.find(net, 16)] == "rip"
+    f.stack.add_route("10.0.0.0", 16, "192.0.2.9")
+    f.feed(rip_frame("192.0.2.1", b"\x02\x02\x00\x00" + rte(net, [255, 255, 0, 0], 3)))
+    r = rt.find(net, 16)
+    assert rt.source[r] == "static" and bytes(rt.gw[r]) == bytes([192, 0, 2, 9])
+    f.advance(2000)   # and RIP's table takes it as the stack's own from then on
+    r = rt.find(net, 16)
+    assert rt.source[r] == "static" and [e for e in f.stack.rip.table()
+                                         if e[0] == "10.0.0.0" and e[2] is None], \
+        f.stack.rip.table()
