@@ -16,8 +16,9 @@ only its own networks; RIP tells the rest:
   route.
 The stack's timeout must outlast FRR's update interval (up to 7.5 s): RIP_TIMEOUT_MS 12000.
 The stack's own timeout is tested against BIRD (test_rip_bird.py). The RIPv2 test runs
-under CPython; a shorter one (learned both ways, used, withdrawn) under MicroPython, the same
-core module; RIPng is CPython-only (cli.py refuses --ripng under MicroPython)."""
+under CPython; a shorter one under MicroPython (the same core module) also gives the stack a
+routing table smaller than what ripd announces: the routes it has no room for are counted and
+not passed on. RIPng is CPython-only (cli.py refuses --ripng under MicroPython)."""
 import re
 import sys
 import time
@@ -226,7 +227,7 @@ def test_ripv2_with_frr_ripd(topo4):
         assert kern.startswith("%s via %s dev ustk0 proto rip" % (B_NET, STACK_IP)), kern
         e = frr_entry(frr, B_NET)
         assert e and e.split()[2] == STACK_IP and metric_of(e) == 2, frr.vtysh("show ip rip")
-        # traffic both ways through both learned routes (the stack has no default route)
+        # traffic both ways through both learned routes (neither side has another way there)
         ping(far, B_HOST)
         ping(b, FAR_HOST)
 
@@ -297,7 +298,7 @@ def test_ripng_with_frr_ripngd(topo6):
                         20, "FRR's kernel table learning " + B_NET6)
         learned_in = time.time() - t0
         assert kern.startswith("%s via %s dev ustk0 proto ripng" % (B_NET6, STACK_LL)), kern
-        # traffic both ways through both learned routes (no RA, no default route)
+        # traffic both ways through both learned routes (no RA: RIPng is the only source of them)
         ping(far, B_HOST6, True)
         ping(b, FAR_HOST6, True)
 
