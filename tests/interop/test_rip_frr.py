@@ -7,7 +7,9 @@ Three namespaces: far host - (veth vr0) - router (Linux kernel forwarding, FRR o
 only its own networks; RIP tells the rest:
 - the stack learns the far network and the default route FRR originates (proto rip, metric
   2), and FRR's kernel table gets B's network via the stack; the far host and B ping each
-  other through both learned routes;
+  other through both learned routes; a route FRR has via another router on the link comes
+  with that router as its next hop (RFC 2453 4.4; RIPng: a next-hop entry, RFC 2080 2.1.1)
+  and the stack routes by it;
 - a static route of the stack with a gateway on the link goes to FRR with that gateway as
   the next hop (RFC 2453 4.4, RFC 2080 2.1.1); deleted, it is poisoned (metric 16 in FRR's
   table, out of the kernel) and then garbage-collected by FRR;
@@ -45,6 +47,8 @@ B_STACK = "203.0.113.1"
 B_HOST = "203.0.113.2"
 STATIC = "203.0.113.128/25"
 STATIC_GW = "192.0.2.77"
+KERNEL = "198.51.100.128/25"   # a route of the router's kernel via another router on the link
+KERNEL_GW = "192.0.2.50"
 
 FAR_NET6 = "2001:db8:2::/64"
 ROUTER_FAR6 = "2001:db8:2::1"
@@ -56,6 +60,8 @@ B_STACK6 = "2001:db8:3::1"
 B_HOST6 = "2001:db8:3::2"
 STATIC6 = "2001:db8:4::/64"
 STATIC_GW6 = "fe80::77"
+KERNEL6 = "2001:db8:5::/64"
+KERNEL_GW6 = "fe80::50"
 STACK_LL = "fe80::ff:fe00:2"   # modified EUI-64 of the default MAC 02:00:00:00:00:02
 
 RIPD_CONF = """hostname ripd
@@ -63,6 +69,7 @@ router rip
  version 2
  network ustk0
  redistribute connected
+ redistribute kernel
  default-information originate
  timers basic 5 10 5
 exit
@@ -71,6 +78,7 @@ RIPNGD_CONF = """hostname ripngd
 router ripng
  network ustk0
  redistribute connected
+ redistribute kernel
  default-information originate
  timers basic 5 10 5
 exit
@@ -230,6 +238,11 @@ def test_ripv2_with_frr_ripd(topo4):
         # traffic both ways through both learned routes (neither side has another way there)
         ping(far, B_HOST)
         ping(b, FAR_HOST)
+        # a route ripd has via another router on the link goes out with that router as the
+        # next hop, and the stack routes by it (RFC 2453 4.4)
+        ns.run(["ip", "route", "add", KERNEL, "via", KERNEL_GW, "dev", "ustk0"], check=True)
+        line = wait_for(lambda: routes_to(ns, KERNEL), 15, "the stack learning " + KERNEL)
+        assert line == ["%s via %s dev eth0 proto rip metric 2" % (KERNEL, KERNEL_GW)], line
 
         # a static route with a gateway on the link: FRR takes the gateway as next hop
         ustack(ns, "route", "add", STATIC, "via", STATIC_GW)
@@ -301,6 +314,12 @@ def test_ripng_with_frr_ripngd(topo6):
         # traffic both ways through both learned routes (no RA: RIPng is the only source of them)
         ping(far, B_HOST6, True)
         ping(b, FAR_HOST6, True)
+        # a route ripngd has via another router on the link: a next-hop entry names it
+        # (RFC 2080 2.1.1) and the stack routes by it
+        ns.run(["ip", "-6", "route", "add", KERNEL6, "via", KERNEL_GW6, "dev", "ustk0"],
+               check=True)
+        line = wait_for(lambda: routes_to(ns, KERNEL6, True), 15, "the stack learning " + KERNEL6)
+        assert line == ["%s via %s dev eth0 proto rip metric 2" % (KERNEL6, KERNEL_GW6)], line
 
         # a static route with a link-local gateway: a next-hop entry names it (RFC 2080
         # 2.1.1) and FRR routes by it
@@ -363,8 +382,7 @@ def test_ripv2_with_frr_ripd_micropython_and_a_full_routing_table(topo4_mpy):
     ones it refuses are counted and not passed on to B as reachable (they once were: traffic
     drawn to the stack would have found no route); then ripd's withdrawal is taken at once."""
     ns, far, b, stack = topo4_mpy
-    frr = Frr(ns, "ripd", RIPD_CONF.replace(" redistribute connected\n",
-                                            " redistribute connected\n redistribute kernel\n"))
+    frr = Frr(ns, "ripd", RIPD_CONF)
     try:
         line = wait_for(lambda: routes_to(ns, FAR_NET), 20, "the stack learning " + FAR_NET)
         assert line == ["%s via %s dev eth0 proto rip metric 2" % (FAR_NET, HOST_IP)], line
