@@ -323,3 +323,30 @@ def test_ripng_config_is_checked():
         Stack({"RIPNG": True})
     with pytest.raises(ValueError, match="RIPNG_ROUTES"):
         Stack({"IPV6": True, "RIPNG": True, "RIPNG_ROUTES": 0})
+
+
+def test_a_route_the_routing_table_has_no_room_for_is_not_kept():
+    """The IPv6 routing table fills before RIPng's: the refused routes are counted and not
+    in RIPng's table (whatever is there is announced); one installs when the neighbour
+    tells it again and there is room (core/distvec.py, shared with RIPv2)."""
+    from tests.feed import Fed
+    f = Fed(config={"IPV6": True, "RIPNG": True, "ROUTE_ENTRIES": 6})
+    f.stack.add_address6(f.iface, "2001:db8:1::2/64")
+    f.advance(3000)
+    rt = f.stack.routes6
+    room = rt.size - rt.count
+    assert 0 < room < 5, (rt.size, rt.count)
+    nets = ["2001:db8:%x::" % (i + 10) for i in range(room + 2)]
+    msg = b"\x02\x01\x00\x00" + b"".join(rte(n, 48, 1) for n in nets)
+    f.feed(ripng_frame(msg))
+    installed = [n for n in nets if rt.find(addr6.pton(n), 48) >= 0]
+    assert len(installed) == room and rt.count == rt.size
+    assert f.counters()["ripng.table_full"] == 2
+    assert sorted(r[0] for r in learned(f)) == sorted(installed)
+    # the neighbour loses one: its next update installs a refused one in its place
+    f.feed(ripng_frame(b"\x02\x01\x00\x00" + rte(installed[0], 48, 16)))
+    f.feed(ripng_frame(b"\x02\x01\x00\x00" + b"".join(rte(n, 48, 1) for n in nets
+                                                      if n != installed[0])))
+    now = [n for n in nets if rt.find(addr6.pton(n), 48) >= 0]
+    assert len(now) == room and [n for n in now if n not in installed], now
+    assert sorted(r[0] for r in learned(f) if r[4] < 16) == sorted(now)
