@@ -432,7 +432,7 @@ class Server:
                            % (req.get("op"), v, addr6.ntop(masked), p))
         r = rt.find(net, p)
         if not add:
-            if r < 0 or not rt.remove(net, p):
+            if not rt.remove(net, p, self._iface(req, False)):
                 raise CtlError("route.del: no route to %s/%d" % (addr6.ntop(net), p))
             return self._routes6()
         if r >= 0 and rt.source[r] == "connected":

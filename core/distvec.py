@@ -181,9 +181,9 @@ class DistVec:
         self.gc[i] = now + self.gc_ms
         if not self.local[i]:
             rt = self.rt
-            r = rt.find(bytes(self.net[i]), self.prefix[i])
-            if r >= 0 and rt.source[r] == SRC_RIP:
-                rt.remove(bytes(self.net[i]), self.prefix[i])
+            r = rt.find(bytes(self.net[i]), self.prefix[i], None, SRC_RIP)
+            if r >= 0:
+                rt.remove_at(r)
         self._changed(i, now)
 
     def _changed(self, i, now):

@@ -194,9 +194,7 @@ class IPv6:
         if plen < 128 and not self._holds_prefix(iface, a, plen):
             rt = self.stack.routes6
             net = bytes(a[j] & m for j, m in enumerate(prefix_mask(plen, ALEN6)))
-            r = rt.find(net, plen)
-            if r >= 0 and rt.source[r] == SRC_CONNECTED and rt.iface[r] is iface:
-                rt.remove(net, plen)
+            rt.remove(net, plen, iface, SRC_CONNECTED)
         if iface.mld is not None:
             iface.mld.leave_solicited_node(a, self.stack.now)
             self.stack.timer_at(self.stack.now or 1)
@@ -223,7 +221,7 @@ class IPv6:
             # the RA's on-link lifetime ended; an address configured in that prefix keeps
             # its connected route (RFC 4861 6.3.4 speaks for the RA's information only)
             if not self._holds_prefix(iface, s.prefix[i], s.plen[i]):
-                rt.remove(s.prefix[i], s.plen[i])
+                rt.remove(s.prefix[i], s.plen[i], iface, SRC_RA)
         elif kind == sa.EV_ROUTER_NEW:
             # RFC 4861 6.3.6: the router in use stays while it is there; a new one becomes
             # the default route only when there is none (so a rogue RA cannot take over)
@@ -232,7 +230,7 @@ class IPv6:
         elif kind == sa.EV_ROUTER_REMOVED:
             gw = self._default_gw(rt)
             if gw is not None and addr6.eq16(gw, 0, s.router[i], 0):
-                rt.remove(addr6.ANY, 0)
+                rt.remove(addr6.ANY, 0, None, SRC_RA)
                 k = s.default_router()     # 6.3.6: the next router of the list takes over
                 if k >= 0:
                     self._ra_route(s, addr6.ANY, 0, s.router[k], 0)
@@ -242,10 +240,9 @@ class IPv6:
             # medium 1, low 2
             self._ra_route(s, s.route[i], s.route_plen[i], s.route_via[i], 1 - s.route_prf[i])
         elif kind == sa.EV_ROUTE_REMOVED:
-            r = rt.find(s.route[i], s.route_plen[i])
-            if r >= 0 and rt.source[r] == SRC_RA and rt.gw[r] is not None and \
-                    addr6.eq16(rt.gw[r], 0, s.route_via[i], 0):
-                rt.remove(s.route[i], s.route_plen[i])   # lifetime 0 or over (RFC 4191 3.1)
+            r = rt.find(s.route[i], s.route_plen[i], None, SRC_RA)
+            if r >= 0 and rt.gw[r] is not None and addr6.eq16(rt.gw[r], 0, s.route_via[i], 0):
+                rt.remove_at(r)   # lifetime 0 or over (RFC 4191 3.1)
         elif kind == sa.EV_MTU:
             iface.mtu6 = s.mtu      # RFC 4861 6.3.4: checked against the link's by Slaac
         elif kind == sa.EV_PARAMS:

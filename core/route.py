@@ -84,12 +84,17 @@ class RouteTable:
         raise ValueError("bad address %r for a table of %d-byte addresses" % (a, self.alen))
 
     def add(self, net, prefix, gateway, iface, metric=0, source=SRC_STATIC):
+        """Add or replace a route. A connected route is one per link (fe80::/64 is on every
+        link, RFC 4291 2.5.6, and two links may share a prefix, as Linux keeps one per
+        device): it replaces only a route to the prefix on its own link. Other routes
+        replace any route to the prefix but another link's connected one."""
         alen = self.alen
         net = self._addr(net)
         mask = prefix_mask(prefix, alen)
-        # replace an existing route to the same prefix
+        conn = source == SRC_CONNECTED
         for i in range(self.count):
-            if self.prefix[i] == prefix and bytes(self.net[i]) == bytes(net[k] & mask[k] for k in range(alen)):
+            if self.prefix[i] == prefix and bytes(self.net[i]) == bytes(net[k] & mask[k] for k in range(alen)) \
+                    and (self.iface[i] is iface or not (conn or self.source[i] == SRC_CONNECTED)):
                 self._set(i, net, mask, prefix, gateway, iface, metric, source)
                 return i
         if self.count >= self.size:
@@ -99,11 +104,14 @@ class RouteTable:
         self._set(i, net, mask, prefix, gateway, iface, metric, source)
         return i
 
-    def find(self, net, prefix):
-        """Index of the route to exactly net/prefix, or -1."""
+    def find(self, net, prefix, iface=None, source=None):
+        """Index of the route to exactly net/prefix (on that link, of that source, when
+        given), or -1."""
         net = self._addr(net)
         for i in range(self.count):
-            if self.prefix[i] == prefix and bytes(self.net[i]) == net:
+            if self.prefix[i] == prefix and bytes(self.net[i]) == net and \
+                    (iface is None or self.iface[i] is iface) and \
+                    (source is None or self.source[i] == source):
                 return i
         return -1
 
@@ -118,30 +126,33 @@ class RouteTable:
         self.metric[i] = metric
         self.source[i] = source
 
-    def remove(self, net, prefix):
-        net = self._addr(net)
-        for i in range(self.count):
-            if self.prefix[i] == prefix and bytes(self.net[i]) == net:
-                last = self.count - 1
-                for k in range(self.alen):
-                    self.net[i][k] = self.net[last][k]
-                    self.mask[i][k] = self.mask[last][k]
-                self.prefix[i] = self.prefix[last]
-                self.gw[i] = self.gw[last]
-                self.iface[i] = self.iface[last]
-                self.metric[i] = self.metric[last]
-                self.source[i] = self.source[last]
-                self.iface[last] = None
-                self.count = last
-                self.gen = (self.gen + 1) & GEN_MASK
-                return True
-        return False
+    def remove(self, net, prefix, iface=None, source=None):
+        """Remove the route to net/prefix (on that link, of that source, when given)."""
+        i = self.find(net, prefix, iface, source)
+        if i < 0:
+            return False
+        self.remove_at(i)
+        return True
+
+    def remove_at(self, i):
+        last = self.count - 1
+        for k in range(self.alen):
+            self.net[i][k] = self.net[last][k]
+            self.mask[i][k] = self.mask[last][k]
+        self.prefix[i] = self.prefix[last]
+        self.gw[i] = self.gw[last]
+        self.iface[i] = self.iface[last]
+        self.metric[i] = self.metric[last]
+        self.source[i] = self.source[last]
+        self.iface[last] = None
+        self.count = last
+        self.gen = (self.gen + 1) & GEN_MASK
 
     def remove_iface(self, iface):
         i = 0
         while i < self.count:
             if self.iface[i] is iface:
-                self.remove(bytes(self.net[i]), self.prefix[i])
+                self.remove_at(i)
             else:
                 i += 1
 

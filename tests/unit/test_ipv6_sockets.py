@@ -298,3 +298,43 @@ def test_raw_icmpv6_socket_without_a_filter_sees_every_icmpv6_message_and_no_ipv
 def test_raw_ipv6_sockets_other_than_icmpv6_are_not_offered():
     bench = Bench6()
     assert oserr(bench.a.socket, so.AF_INET6, so.SOCK_RAW, 17) == 97    # EAFNOSUPPORT
+
+
+def ip6(text):
+    import socket
+    return socket.inet_pton(socket.AF_INET6, text)
+
+
+def connected_routes(stack, rt):
+    return sorted((stack_name(rt.iface[i]), rt.prefix[i]) for i in range(rt.count)
+                  if rt.source[i] == "connected")
+
+
+def stack_name(iface):
+    return iface.name if iface is not None else None
+
+
+def test_each_link_keeps_its_own_connected_route_to_the_same_prefix():
+    # fe80::/64 is on every link (RFC 4291 2.5.6), and two links may carry one global
+    # prefix: a second link's connected route must not replace the first one's, and an
+    # address leaving one link takes only that link's route (Linux: one per device)
+    n = TwoLinks()
+    rt = n.a.routes6
+    assert connected_routes(n.a, rt) == [("a0", 64), ("a1", 64)]
+    a0, a1 = n.a.ifaces
+    n.a.ipv6.add_address(a0, ip6("2001:db8:5::a"), 64)
+    n.a.ipv6.add_address(a1, ip6("2001:db8:5::10a"), 64)
+    assert connected_routes(n.a, rt) == [("a0", 64), ("a0", 64), ("a1", 64), ("a1", 64)]
+    n.a.ipv6.remove_address(ip6("2001:db8:5::a"), 0)
+    assert connected_routes(n.a, rt) == [("a0", 64), ("a1", 64), ("a1", 64)]
+    left = [rt.iface[i].name for i in range(rt.count) if rt.prefix[i] == 64 and
+            rt.net[i][0] == 0x20]
+    assert left == ["a1"]
+    # IPv4: one subnet on two links (a set_address on one leaves the other's route)
+    n.a.set_address(a0, "192.0.2.1", 24)
+    n.a.set_address(a1, "192.0.2.2", 24)
+    assert connected_routes(n.a, n.a.routes) == [("a0", 24), ("a1", 24)]
+    n.a.set_address(a0, "198.51.100.1", 24)
+    v4 = sorted((n.a.routes.iface[i].name, bytes(n.a.routes.net[i])[:3])
+                for i in range(n.a.routes.count))
+    assert v4 == [("a0", bytes([198, 51, 100])), ("a1", bytes([192, 0, 2]))]
