@@ -23,6 +23,7 @@ import pytest
 
 from tests.conftest import needs_netns
 from tests.netns import Netns, StackProc, ProgramRun, ROOT
+from tests.micropython.mpyhelp import needs_micropython
 
 TOOLS = ("radvd", "ndisc6", "rdisc6", "ns6", "na6", "ra6", "frag6", "scan6",
          "atk6-fake_router6", "atk6-flood_router26", "atk6-flood_advertise6",
@@ -178,6 +179,46 @@ def test_ustack_ping_6_pings_linux(lab):
     assert "3 packets transmitted, 3 received" in r.stdout, r.stdout + r.stderr
     row("Linux (ping target)", "answers Echo Requests", "`ustack ping -6 %s` (the family "
         "from the address): 3 sent, 3 received" % HOST6)
+
+
+@needs_micropython
+def test_ustack_ping_6_pings_the_micropython_stack():
+    """Both stacks on one Linux bridge in their own namespace: `ustack up --runtime
+    micropython` on one TAP, `ustack ping -6` (CPython) on the other, with its own MAC."""
+    ns = Netns("v6pm")
+    try:
+        for cmd in (["ip", "link", "add", "br0", "type", "bridge"],
+                    ["ip", "tuntap", "add", "dev", "ustk0", "mode", "tap"],
+                    ["ip", "tuntap", "add", "dev", "ustk1", "mode", "tap"],
+                    ["ip", "link", "set", "ustk0", "master", "br0"],
+                    ["ip", "link", "set", "ustk1", "master", "br0"],
+                    ["ip", "link", "set", "br0", "up"],
+                    ["ip", "link", "set", "ustk0", "up"],
+                    ["ip", "link", "set", "ustk1", "up"]):
+            r = ns.run(cmd)
+            assert r.returncode == 0, (cmd, r.stderr)
+        s = StackProc(ns, "--serve", "echo", "--board", "unix", "--ip6", "2001:db8::2/64",
+                      runtime="micropython", host_ip=None)
+        assert "runtime=micropython" in s.ready and "2001:db8::2/64" in s.ready, s.ready
+        r = ns.run([sys.executable, "-m", "ustack.ports.cpython.cli", "ping", "-6",
+                    "2001:db8::2", "-c", "3", "-i", "0.2", "--tap", "ustk1", "--mac",
+                    "02:00:00:00:00:03", "--ip", "192.0.2.3/24", "--ip6", "2001:db8::3/64"],
+                   timeout=60)
+        c = s.stop()
+    finally:
+        ns.close()
+    assert "PING 2001:db8::2 56(104) bytes of data." in r.stdout, r.stdout + r.stderr
+    assert "3 packets transmitted, 3 received" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0
+    rtts = [float(x) for x in re.findall(r"time=([\d.]+) ms", r.stdout)]
+    assert c["icmp6.rx_echo_request"] == 3 and c["icmp6.tx_echo_reply"] == 3, c
+    row("`ustack up --runtime micropython`", "the MicroPython stack (--ip6 2001:db8::2/64) "
+        "on a Linux bridge beside `ustack ping -6`'s TAP", "`ustack ping -6 2001:db8::2`: 3 "
+        "sent, 3 received (RTT %.1f-%.1f ms); the MicroPython stack answered the pinger's "
+        "Neighbor Solicitation and every Echo Request" % (min(rtts), max(rtts)),
+        "icmp6.rx_echo_request %d, icmp6.tx_echo_reply %d, icmp6.rx_ns %d, icmp6.tx_na %d"
+        % (c["icmp6.rx_echo_request"], c["icmp6.tx_echo_reply"], c.get("icmp6.rx_ns", 0),
+           c.get("icmp6.tx_na", 0)))
 
 
 def test_the_stacks_tcp_client_reaches_a_far_prefix_through_the_radvd_router(lab):
