@@ -1025,24 +1025,24 @@ FRAG6 = {
 }
 
 
-def short_sleep_lib():
-    """SHORT_SLEEP_C built once per run (cc: the compiler the core's build uses)."""
-    d = "/tmp/ustack-shortsleep-%d" % os.getpid()
-    so = d + ".so"
-    if not os.path.exists(so):
-        with open(d + ".c", "w") as f:
-            f.write(SHORT_SLEEP_C)
-        subprocess.run(["cc", "-shared", "-fPIC", "-o", so, d + ".c"], check=True)
-        os.remove(d + ".c")
+@pytest.fixture(scope="module")
+def short_sleep(tmp_path_factory):
+    """SHORT_SLEEP_C built (cc: the compiler the core's build uses), as a library to
+    preload."""
+    d = tmp_path_factory.mktemp("shortsleep")
+    src, so = str(d / "shortsleep.c"), str(d / "shortsleep.so")
+    with open(src, "w") as f:
+        f.write(SHORT_SLEEP_C)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", so, src], check=True)
     return so
 
 
-def test_atk6_fragmentation6_fragment_checks(lab, stack):
+def test_atk6_fragmentation6_fragment_checks(lab, stack, short_sleep):
     """Each of atk6-fragmentation6's 33 checks on its own (its test-case argument; -p: no
     pings), one after the other with the counters read between them, the stack's answers
     captured; its pauses of a second shortened (SHORT_SLEEP_C)."""
     r = lab.r
-    so = short_sleep_lib()
+    so = short_sleep
     pcap = "/tmp/%s-frag6.pcap" % r.name
     cap = capture(r, pcap, "ether src " + MAC)
     cnt = Control(r)
