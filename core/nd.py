@@ -154,9 +154,12 @@ class NeighbourCache:
             i += 1
         return -1
 
-    def _alloc(self, a, ao, now):
+    def _alloc(self, a, ao, now, resolving=False):
         """A free entry, else the least recently used resolved one, else the oldest
-        INCOMPLETE one (its waiting packet dropped); -1 when every entry is PERMANENT."""
+        INCOMPLETE one (its waiting packet dropped); -1 when every entry is PERMANENT.
+        resolving (a packet to a new neighbour): the oldest INCOMPLETE one before any
+        resolved one - RFC 6583 7.1: the neighbours in use come first, so packets to ever
+        new addresses (a flood's answers to random on-link sources) cannot push them out."""
         best = -1
         inc = -1
         st = self.state
@@ -165,6 +168,7 @@ class NeighbourCache:
             s = st[i]
             if s == FREE:
                 best = i
+                inc = -1
                 break
             if s == INCOMPLETE:
                 if inc < 0 or self.used[i] < self.used[inc]:
@@ -172,7 +176,7 @@ class NeighbourCache:
             elif s != PERMANENT and (best < 0 or self.used[i] < self.used[best]):
                 best = i
             i += 1
-        if best < 0:
+        if best < 0 or (resolving and inc >= 0):
             best = inc
         if best < 0:
             return -1
@@ -241,7 +245,7 @@ class NeighbourCache:
                 rc.nb_gen = self.gen
                 rc.nb_idx = i
         if i < 0:
-            i = self._alloc(a, ao, now)
+            i = self._alloc(a, ao, now, True)
             if i < 0:
                 if pkt is not None:
                     self.owner.nd_discard(self, pkt)

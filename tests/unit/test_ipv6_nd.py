@@ -339,6 +339,22 @@ def test_incomplete_entries_are_evicted_last_and_their_packet_dropped():
     assert o.take() == [("discard", "p0")] and state(c) == STALE
 
 
+def test_a_new_neighbour_to_resolve_takes_the_oldest_incomplete_entry_not_a_resolved_one():
+    # RFC 6583 7.1: packets to ever new neighbours (a SYN flood's answers to random on-link
+    # sources) must not push out the neighbours in use: tcp6's flood from a /64 stalled a
+    # Linux echo connection for 3 s, its neighbour entry evicted again and again
+    c, o = cache()
+    c.learn(A, 0, MAC, 0, 0)                              # in use, but long ago
+    for k in range(3):
+        c.resolve(addr6.pton("fe80::%d" % (k + 10)), 0, "p%d" % k, 10 + k)
+    o.take()
+    assert c.resolve(B, 0, "q", 20) == -1
+    assert state(c, A) == STALE and state(c, B) == INCOMPLETE
+    assert c.find(addr6.pton("fe80::10")) == -1           # the oldest resolution went
+    assert o.take() == [("discard", "p0"), ("mcast", bytes(B))]
+    assert c.stats.evicted == 1 and c.stats.pending_evicted == 1
+
+
 def test_permanent_entries_are_never_changed_or_evicted():
     c, o = cache({"ND_CACHE_SIZE": 1})
     c.add_static(A, MAC)
