@@ -76,11 +76,13 @@ class ArpCache:
             i += 1
         return -1
 
-    def _slot(self):
-        """A free entry, else the least recently used resolved one (evicted), else the first
-        INCOMPLETE one; -1 (counted) when every entry is PERMANENT."""
+    def _slot(self, resolving=False):
+        """A free entry, else the least recently used resolved one (evicted), else the oldest
+        INCOMPLETE one; -1 (counted) when every entry is PERMANENT. resolving (a packet to a
+        new neighbour): the oldest INCOMPLETE one first - RFC 6583 7.1: the neighbours in
+        use come first, so packets to ever new addresses (a flood's answers to random
+        on-link sources) cannot push them out."""
         best = -1
-        oldest = 0
         first = -1
         i = 0
         while i < self.size:
@@ -88,13 +90,12 @@ class ArpCache:
             if s == FREE:
                 return i
             if s == INCOMPLETE:
-                if first < 0:
+                if first < 0 or self.used[i] < self.used[first]:
                     first = i
-            elif s != PERMANENT and (best < 0 or self.used[i] < oldest):
+            elif s != PERMANENT and (best < 0 or self.used[i] < self.used[best]):
                 best = i
-                oldest = self.used[i]
             i += 1
-        if best < 0:
+        if best < 0 or (resolving and first >= 0):
             best = first
             if best < 0:
                 self.stats.table_full += 1
@@ -219,7 +220,7 @@ class ArpCache:
                 return True
             self._enqueue(i, pb)  # INCOMPLETE: wait behind the others
             return False
-        i = self._slot()
+        i = self._slot(True)
         if i < 0:
             self.stack.free(pb)
             return False

@@ -533,6 +533,30 @@ def test_arp_pending_queue_is_bounded_and_counts_what_it_drops():
     assert f.stack.pool.full()
 
 
+def test_packets_to_ever_new_neighbours_never_push_out_a_resolved_one():
+    # RFC 6583 7.1 (the IPv6 twin is in test_ipv6_nd.py): a SYN flood from random on-link
+    # sources makes every SYN-ACK a new resolution; those take the oldest INCOMPLETE entry,
+    # so the neighbours in use keep theirs and their connections never wait on ARP again
+    f = Fed({"ARP_ENTRIES": 4})
+    s = f.stack.socket(so.AF_INET, so.SOCK_DGRAM)
+    s.sendto(b"hi", ("192.0.2.30", 9))
+    f.stack.poll(f.t)
+    f.feed(arp_frame(2, NEIGH_MAC, NEIGH_IP, F.STACK_IP, F.STACK_MAC, dst=F.STACK_MAC))
+    assert f.iface.arp.lookup(NEIGH_IP) == NEIGH_MAC
+    f.advance(10)
+    for k in range(40, 60):
+        s.sendto(b"x", ("192.0.2.%d" % k, 9))
+        f.advance(1)
+    assert f.iface.arp.lookup(NEIGH_IP) == NEIGH_MAC
+    assert f.iface.arp.lookup(F.HOST_IP) == F.HOST_MAC      # the static entry too
+    c = f.counters()
+    assert c["eth0.arp.evicted"] >= 18, c
+    s.close()
+    for _ in range(20):
+        f.advance(500)
+    assert f.stack.pool.full()
+
+
 def test_a_timed_out_neighbour_frees_its_whole_queue():
     f = Fed({"ARP_QUEUE": 4})
     s = f.stack.socket(so.AF_INET, so.SOCK_DGRAM)
