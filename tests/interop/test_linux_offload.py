@@ -110,7 +110,7 @@ def test_linux_across_a_wire_moves_megabytes_both_ways_through_the_stack_with_of
                       "--gateway", HOST_IP, "--ip6", STACK_IP6 + "/64",
                       "--host-ip6", HOST_IP6 + "/64")
     pcap = tmp_path / "wire.pcap"
-    cap = b.popen(["tcpdump", "-i", vb, "-w", str(pcap), "-U", "-n", "tcp"])
+    cap = b.popen(["tcpdump", "-i", vb, "-w", str(pcap), "-U", "--immediate-mode", "-n", "tcp"])
     try:
         assert "offload=csum,tso,gro" in stack.ready, stack.ready
         got, sent_sha, echoed_sha = echo_through(b, 4 * MB)
