@@ -479,7 +479,7 @@ class TcpSocket(so.Socket):
                     if tcb.rcv is not None:
                         tcp.rings.put(tcb.rcv)
                         tcb.rcv = None
-                        tcb.ooo = None
+                        tcp.ooo_put(tcb)
                     if st == T.FIN_WAIT_2:
                         t = tcp.fin_deadline(self.stack.now)
                         tcb.t_conn = t
