@@ -182,6 +182,8 @@ class TCP:
         self.keep_cnt = cfg["TCP_KEEPCNT"]
         self.eph = Ephemeral(cfg["EPHEMERAL_LOW"], cfg["EPHEMERAL_HIGH"], stack.random16())
         self.conns = []          # every TCB (bounded by TCP_MAX_CONNS)
+        self.last_lip = None     # the addresses of the last new_tcb, shared with the next
+        self.last_rip = None
         self.table = {}          # small-int key of the 4-tuple -> TCB chain (tcb.hnext)
         self.listeners = []      # listening sockets
         self.bound = []          # sockets holding a local port
@@ -334,9 +336,17 @@ class TCP:
             elif not self.evict_embryonic(None):
                 return None
         t = T.TCB()
-        t.local_ip = bytes(lip)
+        # consecutive connections of one local (or remote) address share its bytes object:
+        # a server's connections to its one address, a client's to one peer (issue 13)
+        a = self.last_lip
+        if a is None or a != lip:
+            a = self.last_lip = bytes(lip)
+        t.local_ip = a
         t.local_port = lport
-        t.remote_ip = bytes(rip)
+        a = self.last_rip
+        if a is None or a != rip:
+            a = self.last_rip = bytes(rip)
+        t.remote_ip = a
         t.remote_port = rport
         t.rc = RouteCache()  # filled by the first segment (issue 13)
         t.rto = self.rto_init

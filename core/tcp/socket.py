@@ -46,7 +46,7 @@ class TcpSocket(so.Socket):
         self.tcb = None
         self.listening = False
         self.backlog = 0
-        self.acc_q = []
+        self.acc_q = ()          # a listener's accept queue (a list from listen() on)
         self.syn_count = 0
         self.tflags = 0
         self.keep_idle = 0
@@ -90,6 +90,7 @@ class TcpSocket(so.Socket):
         self.sndbuf = _bufsize(self.sndbuf, tcp.snd_buf)
         if not self.listening:
             self.listening = True
+            self.acc_q = []      # only a listener pays for a list (issue 13)
             tcp.listeners.append(self)
 
     def accept(self):
@@ -450,7 +451,7 @@ class TcpSocket(so.Socket):
             for t in self.acc_q:
                 t.listener = None
                 tcp.abort(t)
-            self.acc_q = []
+            self.acc_q = ()
             for t in list(tcp.conns):
                 if t.listener is self:
                     tcp.abort(t)
