@@ -23,6 +23,9 @@ for cls in (TCB, Ring, Pool, PacketBuffer, NewReno):
     # a cdef class: an extension type with C slots, no per-instance dict
     assert cls.__dictoffset__ == 0, cls
     assert not cls.__module__.endswith("_pure"), cls
+from ustack.core.socket import Socket
+# the common socket state: an extension type (it keeps a dict for what ports attach)
+assert not (Socket.__flags__ & (1 << 9)), "Socket is not a cdef class"
 t = TCB()
 try:
     t.not_a_field = 1

@@ -78,3 +78,34 @@ def test_spare_tables_are_bounded():
         assert t.ooo is None
     assert tcp.ooo_nspare == proto.OOO_KEEP
     assert len(tcp.ooo_spare) == proto.OOO_KEEP
+
+
+def test_connections_share_their_address_bytes_and_only_a_listener_has_an_accept_list():
+    """Two connections from one peer to one address hold one bytes object for each address,
+    and an accepted socket no list of its own (issue 13)."""
+    from ustack.core import socket as so
+    from tests.twostack import Bench, IP_B
+    bench = Bench()
+    ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 9))
+    ls.listen(4)
+    ls.setblocking(False)
+    assert isinstance(ls.acc_q, list)
+    cs = []
+    for _ in range(2):
+        c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+        c.setblocking(False)
+        c.connect_ex((IP_B, 9))
+        cs.append(c)
+    bench.pump(20)
+    s1, _ = ls.accept()
+    s2, _ = ls.accept()
+    t1, t2 = s1.tcb, s2.tcb
+    assert t1.local_ip == t2.local_ip and t1.local_ip is t2.local_ip
+    assert t1.remote_ip is t2.remote_ip
+    assert cs[0].tcb.remote_ip is cs[1].tcb.remote_ip
+    assert not isinstance(s1.acc_q, list) and len(s1.acc_q) == 0
+    assert s1.getpeername() == cs[0].getsockname()
+    ls.close()
+    assert not isinstance(ls.acc_q, list)
+    bench.close_all()
