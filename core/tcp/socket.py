@@ -34,9 +34,11 @@ def _bufsize(v, dflt):
 
 
 class TcpSocket(so.Socket):
+    # "__dict__": what ports and tests attach (made only when something is; the compiled
+    # core's Socket base has no dict of its own, core/socket.pxd)
     __slots__ = ("tcp", "tcb", "listening", "backlog", "acc_q", "syn_count", "tflags",
                  "keep_idle", "keep_intvl", "keep_cnt", "linger", "connecting", "soft_error",
-                 "cc_name")
+                 "cc_name", "__dict__")
 
     def __init__(self, stack, family, type, proto):
         so.check_proto(type, proto, so.IPPROTO_TCP)

@@ -24,7 +24,7 @@ for cls in (TCB, Ring, Pool, PacketBuffer, NewReno):
     assert cls.__dictoffset__ == 0, cls
     assert not cls.__module__.endswith("_pure"), cls
 from ustack.core.socket import Socket
-# the common socket state: an extension type (it keeps a dict for what ports attach)
+# the common socket state: an extension type (C fields, no dict of its own)
 assert not (Socket.__flags__ & (1 << 9)), "Socket is not a cdef class"
 t = TCB()
 try:
