@@ -228,7 +228,9 @@ def render(r, quick):
 HISTORY = """## Where the bytes go
 
 Issue 13's cuts (session 7), measured the same way: 2742 bytes per idle connection at 2 000
-connections before them (308 MB extrapolated to 100 000). What an idle connection no longer
+connections before them (308 MB extrapolated to 100 000); after them 2007 at 2 000 and 1542 at
+20 000 (`--conns 20000`: 193 MB extrapolated, 46 MB of it the stack's own; a 2 000-connection
+run's few MB of RSS growth are coarse). What an idle connection no longer
 holds: an out-of-order table (a RangeSet and two 8-slot lists, 312 bytes: taken only while
 data waits beyond a hole, spares kept in fixed slots), an accept-queue list (56: a listener
 alone has one), its own copies of the two addresses (74: consecutive connections share the
@@ -238,6 +240,8 @@ ints -> 144, a C struct, core/tcp/cc_newreno.pxd), the socket (352 bytes and a b
 port -> 280, core/socket.pxd). A connection that has sent data still holds its SACK
 scoreboard afterwards (Scoreboard 248, its RangeSet 312, RACK's 224 and run log 368: about
 1.2 KB more; releasing it needs a deadline after the last D-SACK could come, not done).
+The `--serve discard` service keeps about 180 bytes of its own per connection (its entry
+list, a bound method made per connection for on_event, its dict's share).
 
 Below, `python -m benchmarks.idle_conns --breakdown` (no root: one stack in this process, fed
 the handshakes, the `--serve discard` service's code on it): every object only one connection
