@@ -5,10 +5,11 @@ from ustack.core.tcp.ring cimport Ring
 # times (a socket option's seconds * 1000) and the retransmission count are 64-bit C
 # integers; fields bounded well below 2**31 (state, flags, ports, 16-bit halves, windows,
 # MSS, RTT estimators, buffer sizes, counts) are 32-bit ones, so an idle TCB stays under
-# pymalloc's 512-byte objects (issue 13). Every value a field can hold is exact; past its
-# type an assignment raises OverflowError (never a silent wrap). The rings are typed; other
-# objects (addresses, controller, socket) stay objects. Objects first, then 64-bit, then
-# 32-bit fields: no padding between them.
+# pymalloc's 512-byte objects (issue 13). A Python int past a field's type raises
+# OverflowError when assigned (never a silent wrap); typed C code assigns only values the
+# field's range holds (windows below 2**30, 16-bit halves, ms and byte counts). The rings
+# are typed; other objects (addresses, controller, socket) stay objects. Objects first, then
+# 64-bit, then 32-bit fields: no padding between them.
 
 cdef class TCB:
     cdef public object sock, listener, hnext
