@@ -8,6 +8,14 @@ stack's RSS before and after (bytes per idle connection), how fast the connectio
 stack's CPU while they sit idle, and the RSS 100 000 connections would take at that cost.
 
     python -m benchmarks.idle_conns [--quick] [--conns N] [--out FILE] [--readme]
+    python -m benchmarks.idle_conns --breakdown [--conns N]
+
+--breakdown needs no root: one stack in this process (the core this interpreter imports:
+compiled, or pure with USTACK_PURE=1) behind a driver the benchmark feeds, the `--serve
+discard` service's code on it, N handshakes crafted here. It prints the Python heap each
+idle connection costs (tracemalloc) and what it is made of: every object only that
+connection reaches (sys.getsizeof by type; the objects two connections share are left
+out) and the growth of the stack's and the service's tables.
 """
 import argparse
 import os
@@ -90,6 +98,111 @@ def measure(n):
         ns.close()
 
 
+def breakdown(n):
+    """One stack here, fed N handshakes; the bytes per idle ESTABLISHED connection."""
+    import gc
+    import struct
+    import tracemalloc
+    from tests import frames as F
+    from tests.feed import Fed
+    from tests.unit_ref import csum
+    from ustack.core.wire import tcp as w
+    from ustack.ports.cpython.tcp_services import EventService
+    import ustack
+
+    def frame(sport, seq, ack, flags, opts=b""):
+        h = struct.pack("!HHIIBBHHH", sport, 9, seq, ack, ((20 + len(opts)) // 4) << 4,
+                        flags, 65535, 0, 0) + opts
+        c = ~csum(F.HOST_IP + F.STACK_IP + struct.pack("!BBH", 0, 6, len(h)) + h) & 0xFFFF
+        h = h[:16] + struct.pack("!H", c) + h[18:]
+        return F.eth(F.STACK_MAC, F.HOST_MAC, 0x0800, F.ipv4(F.HOST_IP, F.STACK_IP, 6, h))
+
+    # what Linux's connect() offers: MSS, SACK permitted, timestamps, window scale
+    syn_opts = struct.pack("!BBHBBBBII BBB B".replace(" ", ""), 2, 4, 1460, 4, 2, 8, 10, 1,
+                           0, 3, 3, 7, 1)
+    fed = Fed({"TCP_MAX_CONNS": n + 16, "SOCKETS": n + 64, "TCP_BACKLOG": 1024,
+               "TCP_SYN_QUEUE": min(1024, n + 8)})
+    svc = EventService(fed.stack, "discard", 9)
+
+    def connect(i):
+        out = fed.feed(frame(10000 + i, 1000, 0, w.SYN, syn_opts))
+        sa = out[-1][14 + 20:]
+        iss = struct.unpack("!I", sa[4:8])[0]
+        tsv = struct.unpack("!I", sa[24:28])[0] if len(sa) >= 28 else 0
+        ts = struct.pack("!BBBBII", 1, 1, 8, 10, 2, tsv)
+        fed.feed(frame(10000 + i, 1001, iss + 1, w.ACK_F, ts))
+        svc()
+
+    connect(0)  # the first connection's one-time costs (lazily made tables) out of the sum
+    gc.collect()
+    tracemalloc.start()
+    t0 = tracemalloc.get_traced_memory()[0]
+    for i in range(1, n + 1):
+        connect(i)
+    gc.collect()
+    per = (tracemalloc.get_traced_memory()[0] - t0) / float(n)
+    tracemalloc.stop()
+    tcp = fed.stack.tcp
+    est = sum(1 for t in tcp.conns if t.state == 4)
+    socks = [c for c in svc.conns]
+    stop = set(id(o) for o in (fed, fed.stack, tcp, svc, svc.conns, svc.ls, tcp.rings,
+                               tcp.conns, tcp.table, fed.stack.sockets, tcp.bound, socks))
+
+    def reach(root):
+        seen = {}
+        todo = [root]
+        while todo:
+            o = todo.pop()
+            if id(o) in seen or id(o) in stop or isinstance(o, type) or \
+                    type(o).__name__ in ("module", "function", "builtin_function_or_method",
+                                         "cython_function_or_method"):
+                continue
+            seen[id(o)] = o
+            todo.extend(gc.get_referents(o))
+            # a compiled TCB's object fields: gc sees them; the C integers are inline
+            for a in ("sock", "cc", "rc", "snd", "rcv", "ooo", "sb", "tcb"):
+                v = getattr(o, a, None) if type(o).__name__ in ("TCB", "TcpSocket") else None
+                if v is not None:
+                    todo.append(v)
+        return seen
+
+    k1, k2 = socks[n // 2], socks[n // 3]
+    r1 = reach(k1)
+    r1.update(reach(svc.conns[k1]))
+    r2 = reach(k2)
+    r2.update(reach(svc.conns[k2]))
+    objs = {}
+    for k, o in r1.items():
+        if k not in r2 and not isinstance(o, bool) and o is not None:
+            name = type(o).__name__
+            if name == "list" and o is svc.conns[k1]:
+                name = "list (service entry)"
+            elif name == "method":
+                name = "bound method (service on_event)"
+            b, c = objs.get(name, (0, 0))
+            objs[name] = (b + sys.getsizeof(o), c + 1)
+    tables = [("stack: tcp.table (dict)", tcp.table), ("stack: tcp.conns (list)", tcp.conns),
+              ("stack: sockets (list)", fed.stack.sockets), ("stack: tcp.bound (list)", tcp.bound),
+              ("service: conns (dict)", svc.conns)]
+    for name, t in tables:
+        objs[name] = (sys.getsizeof(t) / float(n), 0)
+    return {"conns": n, "established": est, "compiled": bool(ustack.compiled),
+            "heap_per_conn": per, "objects": objs}
+
+
+def render_breakdown(r):
+    rows = ["| object | bytes | count |", "|---|---|---|"]
+    tot = 0
+    for name, (b, c) in sorted(r["objects"].items(), key=lambda kv: -kv[1][0]):
+        rows.append("| %s | %d | %s |" % (name, b, c or "per connection, amortised"))
+        tot += b
+    rows.append("| **sum** | %d | |" % tot)
+    rows.append("| **Python heap per connection (tracemalloc)** | %d | |" % r["heap_per_conn"])
+    return "\n".join(
+        ["%d idle ESTABLISHED connections (%d), %s core: what one costs" % (
+            r["conns"], r["established"], "compiled" if r["compiled"] else "pure"), ""] + rows)
+
+
 def render(r, quick):
     return "\n".join([
         "# Idle TCP connections held by ustack", "",
@@ -112,19 +225,56 @@ def render(r, quick):
         "so connections/s is a handshake rate, not a SYN flood's.", ""])
 
 
+HISTORY = """## Where the bytes go
+
+Issue 13's cuts (session 7), measured the same way: 2742 bytes per idle connection at 2 000
+connections before them (308 MB extrapolated to 100 000); after them 2007 at 2 000 and 1542 at
+20 000 (`--conns 20000`: 193 MB extrapolated, 46 MB of it the stack's own; a 2 000-connection
+run's few MB of RSS growth are coarse). What an idle connection no longer
+holds: an out-of-order table (a RangeSet and two 8-slot lists, 312 bytes: taken only while
+data waits beyond a hole, spares kept in fixed slots), an accept-queue list (56: a listener
+alone has one), its own copies of the two addresses (74: consecutive connections share the
+bytes objects). What became smaller: the TCB (616 -> 488 bytes, 32-bit C fields where the
+values stay far below 2**31, so it is a pymalloc object), NewReno (216 bytes and two boxed
+ints -> 144, a C struct, core/tcp/cc_newreno.pxd), the socket (352 bytes and a boxed peer
+port -> 280, core/socket.pxd). A connection that has sent data still holds its SACK
+scoreboard afterwards (Scoreboard 248, its RangeSet 312, RACK's 224 and run log 368: about
+1.2 KB more; releasing it needs a deadline after the last D-SACK could come, not done).
+The `--serve discard` service keeps about 180 bytes of its own per connection (its entry
+list, a bound method made per connection for on_event, its dict's share).
+
+Below, `python -m benchmarks.idle_conns --breakdown` (no root: one stack in this process, fed
+the handshakes, the `--serve discard` service's code on it): every object only one connection
+reaches, the tables' growth per connection, and the Python heap per connection tracemalloc
+counts. The RSS figure above is higher by the allocator's rounding and arenas.
+"""
+
+
+def render_full(r, quick, b):
+    return render(r, quick) + "\n" + HISTORY + "\n" + render_breakdown(b) + "\n"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.idle_conns")
     p.add_argument("--quick", action="store_true", help="2 000 connections (CI smoke)")
     p.add_argument("--conns", type=int, default=0, help="how many (default 30 000)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "idle.md"))
     p.add_argument("--readme", action="store_true", help="also show the table in README.md")
+    p.add_argument("--breakdown", action="store_true",
+                   help="in this process, no root: what one idle connection is made of")
     a = p.parse_args(argv)
+    if a.breakdown:
+        r = breakdown(a.conns or 2000)
+        print(render_breakdown(r))
+        return r
     n = a.conns or (2000 if a.quick else 30000)
     if not 1 <= n <= 65000:
         p.error("--conns %d: 1..65000 (TCP_MAX_CONNS's bound)" % n)
     r = measure(n)
-    from benchmarks.bench import publish
-    publish(render(r, a.quick), a.out, "idle" if a.readme else None)
+    from benchmarks.bench import publish, update_readme
+    publish(render_full(r, a.quick, breakdown(2000)), a.out, None)
+    if a.readme:
+        update_readme(render(r, a.quick), "idle")  # README: the table, not the breakdown
     return r
 
 

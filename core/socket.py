@@ -285,12 +285,13 @@ class Socket:
     """Common state and API of every socket kind; protocols subclass it."""
     # Fixed slots instead of a per-instance dict under CPython: a connection's socket is
     # the largest part of an idle connection (1.6 KB with a dict of 37 keys, beyond what
-    # CPython shares between instances). __dict__ stays for what ports attach; MicroPython
-    # ignores __slots__.
+    # CPython shares between instances). Compiled, these are a C struct (socket.pxd); a
+    # subclass that lets ports attach attributes names "__dict__" in its own slots (TCP's).
+    # MicroPython ignores __slots__.
     __slots__ = ("stack", "family", "type", "proto", "local_ip", "local_port", "remote_ip",
                  "remote_port", "timeout", "so_error", "closed", "reuseaddr", "reuse_opts",
                  "broadcast", "ttl", "tos", "rcvbuf", "sndbuf", "v6only", "pmtudisc",
-                 "pmtudisc6", "dontfrag6", "on_event", "__dict__", "__weakref__")
+                 "pmtudisc6", "dontfrag6", "on_event", "__weakref__")
 
     def __init__(self, stack, family, type, proto):
         if family not in FAMILIES:

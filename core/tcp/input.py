@@ -968,7 +968,7 @@ def _data(tcp, tcb, b, doff, seq, dlen):
         nxt = seq_add(nxt, dlen)
         st.rx_data_bytes += dlen
         ooo = tcb.ooo
-        if ooo.n:
+        if ooo is not None:
             _dsack_ooo(tcb, ooo, seq, nxt)  # a retransmission repeating parked data
             n2 = ooo.advance(nxt)
             if n2 != nxt:
@@ -976,6 +976,8 @@ def _data(tcp, tcb, b, doff, seq, dlen):
                 rcv.count += k
                 st.rx_data_bytes += k  # delivered now: counted once, as in order
                 nxt = n2
+            if ooo.n == 0:
+                tcp.ooo_put(tcb)  # the holes are filled: the table goes back (issue 13)
             tcb.flags |= T.F_ACKNOW  # filled (part of) a hole: ACK at once (RFC 5681 4.2)
         tcb.rcv_nxt = nxt
         tcb.rcv_unacked += dlen
@@ -1008,12 +1010,20 @@ def _data(tcp, tcb, b, doff, seq, dlen):
     if dlen <= 0:
         return
     e = seq_add(seq, dlen)
-    _dsack_ooo(tcb, tcb.ooo, seq, e)
-    if tcb.ooo.add(seq, e):
+    if not tcp.ooo_slots:
+        st.rx_ooo_full += 1
+        return
+    ooo = tcp.ooo_get(tcb)
+    if ooo is None:
+        return  # no table could be made (no_memory): the peer resends it
+    _dsack_ooo(tcb, ooo, seq, e)
+    if ooo.add(seq, e):
         rcv.write_at(rcv.count + off, b, doff, dlen)
         st.rx_ooo += 1
     else:
         st.rx_ooo_full += 1
+        if ooo.n == 0:
+            tcp.ooo_put(tcb)
 
 
 def _dsack(tcb, s, e):

@@ -18,13 +18,15 @@ Bounds (issue 8), each with its counter:
                       completing ACK ignored so the SYN-ACK is retried)
     orphans           TCP_MAX_ORPHANS (oldest reset, orphans_evicted), TCP_ORPHAN_RETRIES
                       (orphan_retries_exceeded), TCP_FIN_TIMEOUT_MS (fin_wait2_timeouts)
-    out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full)
+    out-of-order      TCP_OOO_SEGMENTS ranges per connection (rx_ooo_full); the table
+                      is held only while data waits beyond a hole (ooo_get/ooo_put), its
+                      spares kept in OOO_KEEP slots (no_memory when none can be made)
     SACK scoreboard   TCP_SACK_SLOTS ranges per connection (rx_sack_no_slot)
 
 ECN (RFC 3168), TCP_ECN as Linux's tcp_ecn: 0 off, 1 ask in our SYNs and accept, 2 accept
 only. A SYN-cookie connection does without (its SYN-ACK carries no ECE: the cookie keeps no
 room for it), and so does one whose SYN had to be resent (6.1.1.1, Linux's ecn_fallback)."""
-from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror
+from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror, const
 from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, urandom
 from ustack.core.checksum import csum
 from ustack.core.stats import Counters
@@ -94,6 +96,12 @@ TCP_COUNTERS = (
 ) + ccmod.CC_COUNTERS
 
 
+# Empty out-of-order tables kept for reuse (ooo_put), OOO_PREALLOC of them made at start: a
+# connection takes one only while data waits beyond a hole, so the steady state of a lossy
+# path (a heap-locked MCU) reuses them instead of allocating, and an idle connection holds none
+OOO_KEEP = const(8)
+OOO_PREALLOC = const(2)
+
 # What a full segment's frame holds besides the IP and TCP headers and the MSS: Ethernet 14,
 # an 802.1Q tag 4, 4 to spare (our advertised MSS keeps it fitting one packet buffer)
 MSS_FRAME_EXTRA = 22
@@ -147,6 +155,12 @@ class TCP:
         self.orphan_retries = cfg["TCP_ORPHAN_RETRIES"]
         self.fin_timeout = cfg["TCP_FIN_TIMEOUT_MS"]
         self.ooo_slots = cfg["TCP_OOO_SEGMENTS"]
+        self.ooo_spare = [None] * OOO_KEEP  # empty out-of-order tables (ooo_get/ooo_put)
+        self.ooo_nspare = 0
+        if self.ooo_slots:
+            while self.ooo_nspare < OOO_PREALLOC:
+                self.ooo_spare[self.ooo_nspare] = Ooo(self.ooo_slots)
+                self.ooo_nspare += 1
         # RFC 2018 allows a sender to ignore SACK blocks: without scoreboard.py, NewReno
         self.sack_slots = cfg["TCP_SACK_SLOTS"] if Scoreboard is not None else 0
         self.tlp = bool(cfg["TCP_TLP"])
@@ -168,6 +182,8 @@ class TCP:
         self.keep_cnt = cfg["TCP_KEEPCNT"]
         self.eph = Ephemeral(cfg["EPHEMERAL_LOW"], cfg["EPHEMERAL_HIGH"], stack.random16())
         self.conns = []          # every TCB (bounded by TCP_MAX_CONNS)
+        self.last_lip = None     # the addresses of the last new_tcb, shared with the next
+        self.last_rip = None
         self.table = {}          # small-int key of the 4-tuple -> TCB chain (tcb.hnext)
         self.listeners = []      # listening sockets
         self.bound = []          # sockets holding a local port
@@ -320,9 +336,17 @@ class TCP:
             elif not self.evict_embryonic(None):
                 return None
         t = T.TCB()
-        t.local_ip = bytes(lip)
+        # consecutive connections of one local (or remote) address share its bytes object:
+        # a server's connections to its one address, a client's to one peer (issue 13)
+        a = self.last_lip
+        if a is None or a != lip:
+            a = self.last_lip = bytes(lip)
+        t.local_ip = a
         t.local_port = lport
-        t.remote_ip = bytes(rip)
+        a = self.last_rip
+        if a is None or a != rip:
+            a = self.last_rip = bytes(rip)
+        t.remote_ip = a
         t.remote_port = rport
         t.rc = RouteCache()  # filled by the first segment (issue 13)
         t.rto = self.rto_init
@@ -354,15 +378,14 @@ class TCP:
         return False
 
     def open_buffers(self, tcb):
-        """Rings, out-of-order table and congestion controller: when data can flow. False
-        when the heap cannot hold them (a small MCU): the caller drops the connection."""
+        """Rings and congestion controller: when data can flow. False when the heap cannot
+        hold them (a small MCU): the caller drops the connection. (The out-of-order table
+        comes later, with the first segment beyond a hole: ooo_get.)"""
         try:
             if tcb.snd is None:
                 tcb.snd = self.rings.get(tcb.snd_cap)
             if tcb.rcv is None:
                 tcb.rcv = self.rings.get(tcb.rcv_cap)
-            if tcb.ooo is None:
-                tcb.ooo = Ooo(self.ooo_slots)
             if tcb.cc is None:
                 tcb.cc = ccmod.for_tcb(self, tcb)
             else:
@@ -372,6 +395,38 @@ class TCP:
             self.release_buffers(tcb, True)
             return False
         return True
+
+    def ooo_get(self, tcb):
+        """tcb's out-of-order table, taken (a spare, else a new one) when the first segment
+        beyond a hole arrives: idle and in-order connections hold none (issue 13). None when
+        the heap cannot make one (no_memory): the segment is dropped, the peer resends it."""
+        o = tcb.ooo
+        if o is None:
+            k = self.ooo_nspare
+            if k:
+                k -= 1
+                o = self.ooo_spare[k]
+                self.ooo_spare[k] = None
+                self.ooo_nspare = k
+            else:
+                try:
+                    o = Ooo(self.ooo_slots)
+                except MemoryError:
+                    self.stats.no_memory += 1
+                    return None
+            tcb.ooo = o
+        return o
+
+    def ooo_put(self, tcb):
+        """tcb's out-of-order table back (emptied): kept as a spare while there is a slot."""
+        o = tcb.ooo
+        if o is not None:
+            tcb.ooo = None
+            k = self.ooo_nspare
+            if k < OOO_KEEP:
+                o.clear()
+                self.ooo_spare[k] = o
+                self.ooo_nspare = k + 1
 
     def scoreboard(self, tcb):
         """The SACK scoreboard (scoreboard.py), made when the connection first has data to
@@ -393,7 +448,7 @@ class TCP:
         if rcv_too and tcb.rcv is not None:
             self.rings.put(tcb.rcv)
             tcb.rcv = None
-            tcb.ooo = None
+            self.ooo_put(tcb)
 
     def drop(self, tcb, err):
         """The connection is gone (CLOSED): out of the table, timers off, buffers back. An

@@ -34,9 +34,11 @@ def _bufsize(v, dflt):
 
 
 class TcpSocket(so.Socket):
+    # "__dict__": what ports and tests attach (made only when something is; the compiled
+    # core's Socket base has no dict of its own, core/socket.pxd)
     __slots__ = ("tcp", "tcb", "listening", "backlog", "acc_q", "syn_count", "tflags",
                  "keep_idle", "keep_intvl", "keep_cnt", "linger", "connecting", "soft_error",
-                 "cc_name")
+                 "cc_name", "__dict__")
 
     def __init__(self, stack, family, type, proto):
         so.check_proto(type, proto, so.IPPROTO_TCP)
@@ -46,7 +48,7 @@ class TcpSocket(so.Socket):
         self.tcb = None
         self.listening = False
         self.backlog = 0
-        self.acc_q = []
+        self.acc_q = ()          # a listener's accept queue (a list from listen() on)
         self.syn_count = 0
         self.tflags = 0
         self.keep_idle = 0
@@ -90,6 +92,7 @@ class TcpSocket(so.Socket):
         self.sndbuf = _bufsize(self.sndbuf, tcp.snd_buf)
         if not self.listening:
             self.listening = True
+            self.acc_q = []      # only a listener pays for a list (issue 13)
             tcp.listeners.append(self)
 
     def accept(self):
@@ -450,7 +453,7 @@ class TcpSocket(so.Socket):
             for t in self.acc_q:
                 t.listener = None
                 tcp.abort(t)
-            self.acc_q = []
+            self.acc_q = ()
             for t in list(tcp.conns):
                 if t.listener is self:
                     tcp.abort(t)
@@ -479,7 +482,7 @@ class TcpSocket(so.Socket):
                     if tcb.rcv is not None:
                         tcp.rings.put(tcb.rcv)
                         tcb.rcv = None
-                        tcb.ooo = None
+                        tcp.ooo_put(tcb)
                     if st == T.FIN_WAIT_2:
                         t = tcp.fin_deadline(self.stack.now)
                         tcb.t_conn = t

@@ -18,10 +18,14 @@ from ustack.core.tcp.ring import Ring
 from ustack.core.buf import Pool, PacketBuffer
 from ustack.core.net.ip import Meta
 from ustack.core.tcp import seq, input as inp, output as out
-for cls in (TCB, Ring, Pool, PacketBuffer):
+from ustack.core.tcp.cc_newreno import NewReno
+for cls in (TCB, Ring, Pool, PacketBuffer, NewReno):
     # a cdef class: an extension type with C slots, no per-instance dict
     assert cls.__dictoffset__ == 0, cls
     assert not cls.__module__.endswith("_pure"), cls
+from ustack.core.socket import Socket
+# the common socket state: an extension type (C fields, no dict of its own)
+assert not (Socket.__flags__ & (1 << 9)), "Socket is not a cdef class"
 t = TCB()
 try:
     t.not_a_field = 1
