@@ -4,6 +4,7 @@ Linux's (tests/impaired.py). 2 MB each way arrive intact (SHA-256); ustack resen
 the path dropped (no retransmission storm); and tshark finds nothing malformed in ustack's
 pcaps, which carry SACK blocks both ways: no bad SACK option, no bad checksum, no ACK for a
 segment never seen."""
+import signal
 import struct
 import subprocess
 
@@ -113,7 +114,14 @@ def test_2mb_each_way_through_2_percent_loss_and_reordering(path, tmp_path):
     sink = path.run_program(SINK, ["9300"], "listening", "--pcap", str(pcap2), "--offload",
                             "off")
     before = path.frames()
-    sent = int(py(path.b, SENDER, STACK_IP, 9300, N, 0, "reno")[1])
+    try:
+        sent = int(py(path.b, SENDER, STACK_IP, 9300, N, 0, "reno")[1])
+    except AssertionError as e:
+        # evidence: what the sink got and ustack's counters (issue 12's stall was the sender
+        # waiting for a FIN lost after the sink's program ended); the pcaps stay in tmp_path
+        sink.send_signal(signal.SIGINT)  # ustack run prints its counters on the way out
+        raise AssertionError("%s\nsink over ustack: %s\npcaps: %s"
+                             % (e, sink.communicate(timeout=30)[0], tmp_path)) from None
     out, _ = sink.communicate(timeout=60)
     to_a = path.dropped_since(before)[1]
     line = [ln for ln in out.splitlines() if ln.startswith("SINK ")]
