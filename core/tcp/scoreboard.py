@@ -178,12 +178,6 @@ class Scoreboard:
                 return LOST
             if new_ok:
                 return NEW
-            if self.rack is not None and self.rack.reo_seen:
-                # RACK has seen this path reorder: a hole not deemed lost is late, not lost
-                # (RFC 8985 6.2); its reordering timer (6.3) decides, as Linux's RACK does.
-                # Rule 3 resent such holes whenever new data could not go (the send buffer
-                # all in flight): D-SACKed, 3-4 resends a drop over vde2's reordering path
-                return NONE
             return HOLE
         if new_ok:
             return NEW
