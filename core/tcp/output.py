@@ -504,8 +504,12 @@ def send_probe(tcp, tcb):
 
 
 def retransmit_first(tcp, tcb):
-    """Fast retransmit / partial ACK: resend one segment from SND.UNA (snd_nxt unchanged)."""
+    """Fast retransmit / partial ACK: resend one segment from SND.UNA (snd_nxt unchanged),
+    no further than SND.MAX: bytes never sent are new data, not this resend's (output())."""
     count = tcb.snd.count
+    sent = seq_sub(tcb.snd_max, tcb.snd_una)
+    if sent < count:
+        count = sent
     n = count if count < tcb.mss else tcb.mss
     fl = 0
     if n == count and tcb.flags & T.F_FIN_SENT and not (tcb.flags & T.F_FIN_ACKED):

@@ -35,3 +35,28 @@ def test_a_timeout_resends_up_to_the_old_snd_max_and_new_data_apart():
     for s, n in segs:
         assert not (s < sq(una + FIRST) < s + n), (s, n, segs)  # none straddles SND.MAX
     assert (sq(una + FIRST), MSS) in segs                  # new data, a segment of its own
+
+
+def test_a_fast_retransmit_resends_the_segment_as_it_was_sent():
+    """The same bound for the fast retransmit of the segment at SND.UNA (RFC 5681 3.2,
+    retransmit_first): the 256 bytes sent, not 1448 with 1192 never sent (nor offered room
+    for by the peer's window) behind them."""
+    short = 256
+    p = OptPeer(dict(BIG, TCP_SACK=False, TCP_TLP=False), win=short >> 7)
+    sa = p.connect(sack=False)
+    una = sa.seq + 1
+    p.sock.setsockopt(so.IPPROTO_TCP, so.TCP_NODELAY, 1)
+    assert p.sock.send(b"a" * short) == short
+    out = p.advance(1)
+    assert data_segs(out) == [(sq(una), short)]
+    assert p.sock.send(b"b" * 5000) == 5000        # queued behind it
+    assert data_segs(p.advance(1)) == []
+    tcb = p.tcb()
+    sent = seq_sub(tcb.snd_max, tcb.snd_una)
+    r = []
+    for _ in range(3):                              # three duplicate ACKs
+        r += p.send(p.seq, una, ACK, opts=p.tsopt(out[-1]))
+    assert p.tcp.stats.fast_retransmits == 1
+    rx = [(s, n) for s, n in data_segs(r) if s == sq(una)]
+    assert rx == [(sq(una), min(sent, MSS))], (rx, sent)
+    assert sent < MSS  # the window held the rest back: the resend must not carry it
