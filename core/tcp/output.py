@@ -264,10 +264,19 @@ def output(tcp, tcb, force=False):
             n = usable if usable > 0 else 0
         if n > mss and n < avail:
             n -= n % mss  # whole segments; the window's or the ring's rest goes on its own
+        resend = seq_lt(tcb.snd_nxt, tcb.snd_max)
+        if resend and n > seq_sub(tcb.snd_max, tcb.snd_nxt):
+            # go-back-N after a timeout ends its resends at SND.MAX, as the originals did:
+            # data queued since goes in segments of its own (RFC 9293 3.8.1 lets a resend
+            # carry more, but then neither RACK's send times nor a trace's reader - tshark's
+            # "ACKed unseen segment" - see those bytes as ever sent new)
+            n = seq_sub(tcb.snd_max, tcb.snd_nxt)
+        else:
+            resend = False
         fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_ACKED)) == T.F_FIN_QUEUED and n == avail
         if n == 0 and not fin:
             break
-        if n > 0 and n < smss and not force:
+        if n > 0 and n < smss and not force and not resend:
             if n < avail:
                 # window-limited partial segment: only if it is at least half the largest
                 # window the peer ever offered (RFC 9293 3.8.6.2.1)
@@ -495,8 +504,12 @@ def send_probe(tcp, tcb):
 
 
 def retransmit_first(tcp, tcb):
-    """Fast retransmit / partial ACK: resend one segment from SND.UNA (snd_nxt unchanged)."""
+    """Fast retransmit / partial ACK: resend one segment from SND.UNA (snd_nxt unchanged),
+    no further than SND.MAX: bytes never sent are new data, not this resend's (output())."""
     count = tcb.snd.count
+    sent = seq_sub(tcb.snd_max, tcb.snd_una)
+    if sent < count:
+        count = sent
     n = count if count < tcb.mss else tcb.mss
     fl = 0
     if n == count and tcb.flags & T.F_FIN_SENT and not (tcb.flags & T.F_FIN_ACKED):

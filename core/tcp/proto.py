@@ -879,6 +879,25 @@ class TCP:
                     self.abort(t)
                     break
 
+    def closing(self):
+        """Connections whose FIN the peer has not acknowledged yet (queued behind data, or
+        sent): a host that stopped now would leave their peers waiting for the end of the
+        stream (ports/cpython/host.py finish_closing)."""
+        n = 0
+        for t in self.conns:
+            if (t.flags & (T.F_FIN_QUEUED | T.F_FIN_ACKED)) == T.F_FIN_QUEUED and \
+                    t.state != T.CLOSED:
+                n += 1
+        return n
+
+    def abort_closing(self):
+        """Reset the connections closing() counts (RFC 9293 3.10.5 ABORT): a host giving up
+        on them tells their peers so."""
+        for t in list(self.conns):
+            if (t.flags & (T.F_FIN_QUEUED | T.F_FIN_ACKED)) == T.F_FIN_QUEUED and \
+                    t.state != T.CLOSED:
+                self.abort(t)
+
     def not_orphan(self, tcb):
         """tcb stops being an orphan (CLOSED or TIME-WAIT)."""
         if tcb.flags & T.F_ORPHAN:

@@ -1492,6 +1492,7 @@ def cmd_run(args):
                                   caps_str(iface.caps), extra))
     sys.stderr.flush()
     code = 0
+    linger = True  # the program ended by itself: its connections finish closing
     try:
         _run_program(prog)
         for t in threading.enumerate():  # as the interpreter does at exit: non-daemon threads
@@ -1501,8 +1502,19 @@ def cmd_run(args):
         code = e.code
     except Stopped as e:  # SIGTERM/SIGHUP: the program unwound; the shell's 128 + N
         code = 128 + e.signum
+        linger = False
+    except KeyboardInterrupt:
+        linger = False
+        raise
     finally:
         socketmod.unpatch()
+        if linger:
+            try:
+                host.finish_closing()  # a FIN lost now is still resent (issue 12)
+            except Stopped as e:  # a signal while they close: reset, then end as above
+                code = 128 + e.signum
+            except KeyboardInterrupt:
+                code = 130
         host.runner.stop()
         with host.lock:
             if st.dhcp is not None:

@@ -63,11 +63,16 @@ def _api_words(e):
     return "open_stack: " + m
 
 
+# after the program: how long connections still closing are carried on (finish_closing)
+LINGER_S = 10
+
+
 class Host:
     def __init__(self, stack):
         self.stack = stack
         self.runner = Runner(stack).start()
         self.lock = self.runner.lock
+        self.closed = False
 
     def socket(self, family=2, type=1, proto=0):
         return self.runner.socket(family, type, proto)
@@ -80,7 +85,35 @@ class Host:
         with self.lock:
             return self.stack.counters()
 
-    def close(self):
+    def finish_closing(self, timeout=LINGER_S):
+        """Close every socket, as a process's exit closes its own, and keep the stack running
+        until each connection's FIN - and the data queued before it - is acknowledged. The
+        stack lives in this process: without this, a FIN (or data) lost on the way after the
+        program ended was never resent and the peer waited for the end of the stream for
+        ever (issue 12: a kernel carries closed sockets on after their process exits). At
+        most `timeout` s, or until a signal interrupts the wait; the connections still
+        closing then are reset (RFC 9293 3.10.5 ABORT) so their peers do not wait either."""
+        st = self.stack
+        tcp = st.tcp
+        with self.lock:
+            for s in list(st.sockets):
+                s.close()
+            if tcp is None or not self.runner.running:
+                return
+            try:
+                st.wait(lambda: tcp.closing() == 0, timeout)
+            finally:
+                tcp.abort_closing()
+
+    def close(self, linger=0):
+        """The stack stops. With linger (seconds), finish_closing first: what a process's
+        exit does (`ustack run`, ustack.patch's atexit); without, at once, as a link that
+        goes away (connections still closing are left as they are)."""
+        if self.closed:
+            return  # ustack.patch's atexit after the program's own close
+        if linger:
+            self.finish_closing(linger)
+        self.closed = True
         self.runner.stop()
         with self.lock:
             self.stack.close()

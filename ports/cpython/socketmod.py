@@ -1045,8 +1045,12 @@ def patch(host=None, **open_stack_args):
     """Make the stdlib `socket` module (and so unmodified code) use ustack for this process.
     Takes a running Host, or open_stack's arguments to start one. Returns the Host."""
     if host is None:
-        from ustack.ports.cpython.host import open_stack
+        from ustack.ports.cpython.host import open_stack, LINGER_S
+        import atexit
         host = open_stack(**open_stack_args)
+        # the process's own stack: at its exit, the connections finish closing (a FIN lost
+        # then is resent, Host.finish_closing) before the daemon thread driving it stops
+        atexit.register(host.close, LINGER_S)
     use(host)
     try:
         import ssl  # noqa: F401 - binds ssl.SSLSocket to the stdlib class before we patch

@@ -4,6 +4,7 @@ Linux's (tests/impaired.py). 2 MB each way arrive intact (SHA-256); ustack resen
 the path dropped (no retransmission storm); and tshark finds nothing malformed in ustack's
 pcaps, which carry SACK blocks both ways: no bad SACK option, no bad checksum, no ACK for a
 segment never seen."""
+import signal
 import struct
 import subprocess
 
@@ -39,13 +40,18 @@ def tshark_errors(pcap):
     reassembly for the layers above is off: HTTP's reassembly reports a resend cut at other
     boundaries than the original, after its message was complete, as an "overlap" error,
     a finding about tshark's HTTP view, not the TCP on the wire (the SHA-256 checks the
-    stream)."""
+    stream). Linux's frames whose TCP checksum is 0xffff are not counted: where the sum
+    comes to zero, Linux's software checksum (skb_checksum_help) writes 0xffff, the same
+    number in ones' complement (RFC 1624 3), which tshark calls bad - about one frame in
+    65536: some 2300 of Linux's frames a run, so about one run in 30 (a pcap of 2026-12-07:
+    frame 1081, an ACK from Linux)."""
     r = subprocess.run(["tshark", "-n", "-r", str(pcap), "-o", "tcp.desegment_tcp_streams:FALSE",
                         "-o", "tcp.check_checksum:TRUE",
                         "-o", "ip.check_checksum:TRUE", "-Y",
                         "_ws.malformed || tcp.analysis.ack_lost_segment || "
-                        "tcp.checksum.status == 0 || ip.checksum.status == 0 || "
-                        "_ws.expert.severity == error"],
+                        "(tcp.checksum.status == 0 && !(tcp.checksum.ffff && "
+                        "ip.src != %s)) || ip.checksum.status == 0 || "
+                        "_ws.expert.severity == error" % STACK_IP],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
@@ -113,7 +119,14 @@ def test_2mb_each_way_through_2_percent_loss_and_reordering(path, tmp_path):
     sink = path.run_program(SINK, ["9300"], "listening", "--pcap", str(pcap2), "--offload",
                             "off")
     before = path.frames()
-    sent = int(py(path.b, SENDER, STACK_IP, 9300, N, 0, "reno")[1])
+    try:
+        sent = int(py(path.b, SENDER, STACK_IP, 9300, N, 0, "reno")[1])
+    except AssertionError as e:
+        # evidence: what the sink got and ustack's counters (issue 12's stall was the sender
+        # waiting for a FIN lost after the sink's program ended); the pcaps stay in tmp_path
+        sink.send_signal(signal.SIGINT)  # ustack run prints its counters on the way out
+        raise AssertionError("%s\nsink over ustack: %s\npcaps: %s"
+                             % (e, sink.communicate(timeout=30)[0], tmp_path)) from None
     out, _ = sink.communicate(timeout=60)
     to_a = path.dropped_since(before)[1]
     line = [ln for ln in out.splitlines() if ln.startswith("SINK ")]
