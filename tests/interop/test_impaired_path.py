@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from tests import pcapcheck
 from tests.conftest import needs_netns
 from tests.impaired import (B_IP, SINK, STACK_IP, FETCH, SENDER, ImpairedPath, pattern_sha, py)
 
@@ -36,25 +37,10 @@ def no_storm(retransmits, dropped):
 
 
 def tshark_errors(pcap):
-    """Frames tshark flags as malformed, with a bad checksum, or ACKing unseen data. TCP
-    reassembly for the layers above is off: HTTP's reassembly reports a resend cut at other
-    boundaries than the original, after its message was complete, as an "overlap" error,
-    a finding about tshark's HTTP view, not the TCP on the wire (the SHA-256 checks the
-    stream). Linux's frames whose TCP checksum is 0xffff are not counted: where the sum
-    comes to zero, Linux's software checksum (skb_checksum_help) writes 0xffff, the same
-    number in ones' complement (RFC 1624 3), which tshark calls bad - about one frame in
-    65536: some 2300 of Linux's frames a run, so about one run in 30 (a pcap of 2026-12-07:
-    frame 1081, an ACK from Linux)."""
-    r = subprocess.run(["tshark", "-n", "-r", str(pcap), "-o", "tcp.desegment_tcp_streams:FALSE",
-                        "-o", "tcp.check_checksum:TRUE",
-                        "-o", "ip.check_checksum:TRUE", "-Y",
-                        "_ws.malformed || tcp.analysis.ack_lost_segment || "
-                        "(tcp.checksum.status == 0 && !(tcp.checksum.ffff && "
-                        "ip.src != %s)) || ip.checksum.status == 0 || "
-                        "_ws.expert.severity == error" % STACK_IP],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
+    """Frames tshark flags (tests/pcapcheck.py: malformed, a bad checksum, an expert error)
+    or ACKing unseen data."""
+    return "\n".join(pcapcheck.tshark(pcap, pcapcheck.bad_frames(STACK_IP) +
+                                       " || tcp.analysis.ack_lost_segment"))
 
 
 def frames_off_pattern(pcap, src):
