@@ -16,12 +16,13 @@ while another one does, the first queue moves there (SWITCH).
 
 That automatic flow steering cannot keep a flood of new flows off a connection's first SYN
 (each flood SYN is a new flow, hashed over every queue like the real client's), nor a
-fragment flood off the queue its one flow hashes to. So with at least 4 queues the TAP gets a
+fragment flood off the queue its one flow hashes to. So with at least 5 queues the TAP gets a
 steering program (hal/tapsteer.py, eBPF through TUNSETSTEERINGEBPF) that chooses each frame's
 queue itself: queue 0 for ARP, neighbour discovery and the flows we sent a frame of in the
 last 3 s (`send` notes them in the program's table: the automatic steering, which the kernel
-stops once a program is attached, done by us), the next ones for the rest by flow hash, the
-second last for TCP SYNs without ACK, the last for fragments. The reader (`_recv_steered`)
+stops once a program is attached, done by us), the next ones for the rest by flow hash, then
+one for TCP SYNs a flow sends again (a client's retransmission), one for the other SYNs, the
+last for fragments. The reader (`_recv_steered`)
 asks poll() which queues hold frames and takes, in that order, up to ROUND[class] frames from
 each: the SYN and fragment queues never get more than their share while the others have
 frames, and all that is left otherwise. When bpf(2) or the ioctl is refused (an old kernel,
@@ -78,9 +79,9 @@ SWITCH = 64   # runs of PQ_RUN in a row (1024 frames that never let it run dry) 
               # 64 KB) runs out long before, only a flood keeps a queue full that long
 
 
-# frames a round of the steered reader takes from each queue that holds some, by class: OURS,
-# each REST queue, SYN, FRAG (hal/tapsteer.py's queues); then poll() again
-ROUND = (64, 16, 32, 32)
+# frames a round of the steered reader takes from each queue that holds some, by class
+# (hal/tapsteer.py's queues); then poll() again
+ROUND = (64, 16, 32, 32, 32)   # OURS, each REST, AGAIN, SYN, FRAG
 
 
 def _is_rst(b, n):
@@ -163,9 +164,9 @@ class Tap:
         n = len(self.fds)
         self.fd = self.fds[0]
         self.others = self.fds[1:]
-        # the reading order: OURS, the REST queues, SYN, FRAG; each with its share
-        self.order = list(range(n - 2)) + [n - 2, n - 1]
-        self.budget = [ROUND[0]] + [ROUND[1]] * (n - 3) + [ROUND[2], ROUND[3]]
+        # the reading order: OURS, the REST queues, AGAIN, SYN, FRAG; each with its share
+        self.order = list(range(n))
+        self.budget = [ROUND[0]] + [ROUND[1]] * (n - 4) + list(ROUND[2:])
         self.poller = select.poll()
         for fd in self.fds:
             self.poller.register(fd, select.POLLIN)
@@ -304,6 +305,7 @@ class Tap:
                 self.pi = i
                 return 0
             polled = True
+            self.steer.rotate(time.monotonic_ns())
             ready = self.poller.poll(0)
             if not ready:
                 self.plan = []
@@ -410,7 +412,8 @@ class Tap:
             q = self.qreads
             c[prefix + "tap_steering"] = 1
             c[prefix + "tap_rx_ours"] = q[0]
-            c[prefix + "tap_rx_rest"] = sum(q[1:-2])
+            c[prefix + "tap_rx_rest"] = sum(q[1:-3])
+            c[prefix + "tap_rx_syn_again"] = q[-3]
             c[prefix + "tap_rx_syn"] = q[-2]
             c[prefix + "tap_rx_frag"] = q[-1]
         elif self.steer_refused:

@@ -4,14 +4,25 @@ the kernel hands the TAP. CPython on Linux only (ctypes); every failure is an OS
 errno says why (ENOSYS: no bpf(2) on this machine; EPERM: not allowed), and the caller keeps
 the kernel's own steering.
 
-The queues of a TAP with n >= 4 queues:
+The queues of a TAP with n >= 5 queues:
 
     0           OURS: ARP, IPv6 neighbour discovery (ICMPv6 133..137), and every flow we sent
                 a frame of in the last 3 s (not a SYN, RST or fragment: `mark`)
-    1 .. n-3    REST: the other frames, spread by the flow hash below
-    n-2         SYN:  TCP SYNs without ACK (a connection request, or a SYN flood)
+    1 .. n-4    REST: the other frames, spread by the flow hash below
+    n-3         AGAIN: TCP SYNs without ACK whose flow sent one 1-2 s before (a client's
+                retransmission: RFC 6298 5.7, 1 s)
+    n-2         SYN:  the other TCP SYNs without ACK (a connection request, or a SYN flood)
     n-1         FRAG: IPv4 fragments (MF or an offset) and IPv6 Fragment headers (a fragment
                 flood: its later fragments carry no ports and hash as one flow)
+
+A SYN flood from random sources never sends a flow's SYN twice, a client does until it is
+answered: the stack reads what it can of SYN, and AGAIN holds the clients whose first SYN
+was dropped there (with the few flood SYNs whose flow's bit another SYN set: at 60k SYNs/s
+about 1 in 16, 1 in 7 at 150k/s). The SYNs seen: SEEN, three generations of 2**21 bits each (a bit per flow
+hash), a generation 2**30 ns long by bpf_ktime_get_ns(); a SYN's bit is looked up in the
+current and the last one and set in the current one, and the reader clears the next one
+(`rotate`) before it begins. A flood that sends each SYN twice lands on AGAIN and is read
+as SYN is, its share bounded the same way.
 
 The flows we talk to: a BPF array of STAMPS buckets (BPF_F_MMAPABLE, so the sender writes it
 without a system call) holds, per bucket of the flow hash, the CLOCK_MONOTONIC time in ns of
@@ -37,7 +48,11 @@ BUCKET_SHIFT = 20                 # 32 - 12
 GOLDEN = 0x9E3779B1
 OURS_NS_SHIFT = 20                # 3 s in units of 2**20 ns: tun's flow entries expire after
 OURS_UNITS = 2861                 # 3 s of silence (drivers/net/tun.c TUN_FLOW_EXPIRE)
-MIN_QUEUES = 4                    # OURS, one REST, SYN, FRAG
+MIN_QUEUES = 5                    # OURS, one REST, AGAIN, SYN, FRAG
+SEEN_BITS = 21                    # a generation of SEEN: 2**21 bits (256 KB) of SYN flows
+SEEN_WORDS = 1 << (SEEN_BITS - 6)
+GENS = 3                          # this generation, the last (both read), the next (cleared)
+GEN_SHIFT = 30                    # a generation lasts 2**30 ns (1.07 s)
 
 # bpf(2)
 SYS_BPF = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "armv6l": 386, "i686": 357,
@@ -55,7 +70,8 @@ FN_KTIME_GET_NS = 5
 LD, LDX, STX, ALU, JMP, ALU64 = 0x00, 0x01, 0x03, 0x04, 0x05, 0x07
 W, H, B, DW = 0x00, 0x08, 0x10, 0x18
 ABS, IND, MEM, IMM = 0x20, 0x40, 0x60, 0x00
-ADD, MUL, AND, LSH, RSH, MOD, XOR, MOV, SUB = 0x00, 0x20, 0x50, 0x60, 0x70, 0x90, 0xA0, 0xB0, 0x10
+ADD, SUB, MUL, OR, AND, LSH, RSH, MOD, XOR, MOV = (0x00, 0x10, 0x20, 0x40, 0x50, 0x60, 0x70,
+                                                  0x90, 0xA0, 0xB0)
 K, X = 0x00, 0x08
 JA, JEQ, JGT, JNE, JLT, JGE, CALL, EXIT = 0x00, 0x10, 0x20, 0x50, 0xA0, 0x30, 0x80, 0x90
 
@@ -101,9 +117,33 @@ class _Asm:
         return b"".join(out)
 
 
-def program(queues, map_fd):
-    """The steering program for a TAP of `queues` queues, its flows' stamps in map_fd."""
-    rest = queues - 3
+def _ports(a):
+    """r8 ^= source port ^ destination port (the transport header at r9)."""
+    a.ld_ind(W, 9, 0)                    # source port << 16 | destination port
+    a.op(ALU64 | MOV | X, 1, 0)
+    a.op(ALU64 | RSH | K, 1, 0, 0, 16)
+    a.op(ALU64 | XOR | X, 0, 1)
+    a.op(ALU64 | AND | K, 0, 0, 0, 0xFFFF)
+    a.op(ALU64 | XOR | X, 8, 0)
+
+
+def _seen_word(a, seen_fd):
+    """r0 = the SEEN word of generation r1, word r8; to SYN if the lookup fails."""
+    a.op(ALU64 | MUL | K, 1, 0, 0, SEEN_WORDS)
+    a.op(ALU64 | ADD | X, 1, 8)
+    a.op(STX | MEM | W, 10, 1, -4)
+    a.op(LD | IMM | DW, 1, BPF_PSEUDO_MAP_FD, 0, seen_fd)
+    a.op(0, 0, 0, 0, 0)
+    a.op(ALU64 | MOV | X, 2, 10)
+    a.op(ALU64 | ADD | K, 2, 0, 0, -4)
+    a.op(JMP | CALL, 0, 0, 0, FN_MAP_LOOKUP_ELEM)
+    a.jmp(JEQ, 0, 0, "synq")
+
+
+def program(queues, map_fd, seen_fd):
+    """The steering program for a TAP of `queues` queues: its flows' stamps in map_fd, the
+    SYNs' generations in seen_fd."""
+    rest = queues - 4
     a = _Asm()
     a.op(ALU64 | MOV | X, 6, 1)          # r6 = the skb (LD_ABS/LD_IND read through it)
     a.op(LDX | MEM | W, 7, 1, 0)         # r7 = skb->len (struct __sk_buff's first field)
@@ -158,19 +198,16 @@ def program(queues, map_fd):
     a.op(ALU64 | MOV | X, 0, 9)
     a.op(ALU64 | ADD | K, 0, 0, 0, 14)
     a.jmp(JGT, 0, 0, "hash", reg=7)      # no flags byte: addresses only
+    _ports(a)
     a.ld_ind(B, 9, 13)
     a.op(ALU64 | AND | K, 0, 0, 0, 0x12)
     a.jmp(JEQ, 0, 0x02, "syn")           # SYN without ACK (RFC 9293 3.1 control bits)
+    a.goto("hash")
     a.label("ports")
     a.op(ALU64 | MOV | X, 0, 9)
     a.op(ALU64 | ADD | K, 0, 0, 0, 4)
     a.jmp(JGT, 0, 0, "hash", reg=7)
-    a.ld_ind(W, 9, 0)                    # source port << 16 | destination port
-    a.op(ALU64 | MOV | X, 1, 0)
-    a.op(ALU64 | RSH | K, 1, 0, 0, 16)
-    a.op(ALU64 | XOR | X, 0, 1)
-    a.op(ALU64 | AND | K, 0, 0, 0, 0xFFFF)
-    a.op(ALU64 | XOR | X, 8, 0)
+    _ports(a)
 
     a.label("hash")
     a.op(ALU | MUL | K, 8, 0, 0, GOLDEN - (1 << 32))   # 32-bit: Fibonacci hashing
@@ -194,8 +231,42 @@ def program(queues, map_fd):
     a.op(JMP | EXIT)
     a.label("ours")
     a.ret(0)
+
+    # a SYN: to AGAIN when its flow's bit is set in this generation of SEEN or the last one
+    # (a retransmission: RFC 6298 5.7's 1 s, within 1.07-2.15 s), else to SYN; its bit set
     a.label("syn")
+    a.op(JMP | CALL, 0, 0, 0, FN_KTIME_GET_NS)
+    a.op(ALU64 | RSH | K, 0, 0, 0, GEN_SHIFT)
+    a.op(ALU64 | MOD | K, 0, 0, 0, GENS)
+    a.op(ALU64 | MOV | X, 7, 0)          # r7 = this generation (the length is not needed now)
+    a.op(ALU | MUL | K, 8, 0, 0, GOLDEN - (1 << 32))
+    a.op(ALU | RSH | K, 8, 0, 0, 32 - SEEN_BITS)
+    a.op(ALU64 | MOV | X, 9, 8)
+    a.op(ALU64 | AND | K, 9, 0, 0, 63)   # r9 = the bit in its word
+    a.op(ALU64 | RSH | K, 8, 0, 0, 6)    # r8 = the word in a generation
+    a.op(ALU64 | MOV | X, 1, 7)
+    _seen_word(a, seen_fd)
+    a.op(LDX | MEM | DW, 3, 0, 0)
+    a.op(ALU64 | MOV | K, 1, 0, 0, 1)
+    a.op(ALU64 | LSH | X, 1, 9)
+    a.op(ALU64 | MOV | X, 2, 3)
+    a.op(ALU64 | AND | X, 2, 1)
+    a.jmp(JNE, 2, 0, "again")
+    a.op(ALU64 | OR | X, 3, 1)
+    a.op(STX | MEM | DW, 0, 3, 0)        # a lost race with another CPU loses one mark: harmless
+    a.op(ALU64 | MOV | X, 1, 7)
+    a.op(ALU64 | ADD | K, 1, 0, 0, GENS - 1)
+    a.op(ALU64 | MOD | K, 1, 0, 0, GENS)  # the last generation
+    _seen_word(a, seen_fd)
+    a.op(LDX | MEM | DW, 3, 0, 0)
+    a.op(ALU64 | MOV | K, 1, 0, 0, 1)
+    a.op(ALU64 | LSH | X, 1, 9)
+    a.op(ALU64 | AND | X, 3, 1)
+    a.jmp(JNE, 3, 0, "again")
+    a.label("synq")
     a.ret(queues - 2)
+    a.label("again")
+    a.ret(queues - 3)
     a.label("frag")
     a.ret(queues - 1)
     a.label("rest1")
@@ -263,9 +334,11 @@ class Steering:
         if queues < MIN_QUEUES:
             raise OSError(errno.EINVAL, "a steering program needs %d queues" % MIN_QUEUES)
         self.queues = queues
-        self.map_fd = self.prog_fd = -1
-        self.mm = None
+        self.map_fd = self.prog_fd = self.seen_fd = -1
+        self.mm = self.seen = None
         self.stamps = None
+        self.gen = -1           # the generation of SEEN the next one was cleared in
+        self._zero = bytes(SEEN_WORDS * 8)
         try:
             self.map_fd = _bpf(BPF_MAP_CREATE, struct.pack(
                 "<IIIIIII16s", BPF_MAP_TYPE_ARRAY, 4, 8, STAMPS, BPF_F_MMAPABLE, 0, 0,
@@ -273,7 +346,12 @@ class Steering:
             self.mm = mmap.mmap(self.map_fd, STAMPS * 8, mmap.MAP_SHARED,
                                 mmap.PROT_READ | mmap.PROT_WRITE)
             self.stamps = memoryview(self.mm).cast("Q")
-            code = program(queues, self.map_fd)
+            self.seen_fd = _bpf(BPF_MAP_CREATE, struct.pack(
+                "<IIIIIII16s", BPF_MAP_TYPE_ARRAY, 4, 8, GENS * SEEN_WORDS, BPF_F_MMAPABLE, 0,
+                0, b"ustack_seen").ljust(72, b"\0"))
+            self.seen = mmap.mmap(self.seen_fd, GENS * SEEN_WORDS * 8, mmap.MAP_SHARED,
+                                  mmap.PROT_READ | mmap.PROT_WRITE)
+            code = program(queues, self.map_fd, self.seen_fd)
             lic = ctypes.create_string_buffer(b"GPL")
             log = ctypes.create_string_buffer(65536)
             insns = ctypes.create_string_buffer(code, len(code))
@@ -306,14 +384,24 @@ class Steering:
         if k >= 0:
             self.stamps[k] = now_ns
 
+    def rotate(self, now_ns):
+        """Clear SEEN's next generation once during the current one (its bits are 2 to 3
+        generations old)."""
+        g = now_ns >> GEN_SHIFT
+        if g != self.gen:
+            self.gen = g
+            k = (g + 1) % GENS
+            self.seen[k * SEEN_WORDS * 8:(k + 1) * SEEN_WORDS * 8] = self._zero
+
     def close(self):
         if self.stamps is not None:
             self.stamps.release()
             self.stamps = None
-        if self.mm is not None:
-            self.mm.close()
-            self.mm = None
-        for fd in (self.prog_fd, self.map_fd):
+        for m in (self.mm, self.seen):
+            if m is not None:
+                m.close()
+        self.mm = self.seen = None
+        for fd in (self.prog_fd, self.map_fd, self.seen_fd):
             if fd >= 0:
                 os.close(fd)
-        self.prog_fd = self.map_fd = -1
+        self.prog_fd = self.map_fd = self.seen_fd = -1
