@@ -79,6 +79,10 @@ SWITCH = 64   # runs of PQ_RUN in a row (1024 frames that never let it run dry) 
               # 64 KB) runs out long before, only a flood keeps a queue full that long
 
 
+# what `report` may add (README's counter table lists them)
+TAP_COUNTERS = ("tap_queues", "tap_queue_moves", "tap_dropped", "tap_rx_truncated",
+                "tap_steering", "tap_rx_ours", "tap_rx_rest", "tap_rx_syn_again", "tap_rx_syn",
+                "tap_rx_frag", "tap_steer_refused")
 # frames a round of the steered reader takes from each queue that holds some, by class
 # (hal/tapsteer.py's queues); then poll() again
 ROUND = (64, 16, 32, 32, 32)   # OURS, each REST, AGAIN, SYN, FRAG

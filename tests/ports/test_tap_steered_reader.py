@@ -131,3 +131,16 @@ def test_sending_notes_the_flow_unless_the_reply_keeps_no_state():
         assert q.pairs[0][1].recv(100) == bytes(f) and q.pairs[0][1].recv(100) == bytes(f)
     finally:
         q.close()
+
+
+def test_every_tap_counter_is_in_the_readme():
+    import os
+    from ustack.hal.tap import TAP_COUNTERS
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "README.md")) as f:
+        readme = f.read()
+    i = readme.index("## Counters")
+    section = readme[i:readme.index("\n## ", i + 5)]
+    row = [x for x in section.splitlines() if x.startswith("| `link.` |")][0]
+    for n in TAP_COUNTERS:
+        assert "`%s`" % n in row, n
