@@ -274,27 +274,32 @@ def program(queues, map_fd, seen_fd):
     return a.code()
 
 
+_V4 = struct.Struct(">HBxxxxxHxBxxII")   # from the EtherType: it, version/IHL, flags and
+_V6 = struct.Struct(">HxxxxxxBx8I")       # offset, protocol, addresses; IPv6: next header
+_PORTS = struct.Struct(">HH")
+
+
 def bucket(b, n):
     """The flow hash's bucket of the frame b[:n] we send, or -1 for a frame whose flow must
     not come to OURS by it: not IP, a SYN or RST (a SYN-ACK to a flood, a RST that ends a
-    flow), a later fragment. The program computes the same for a frame we receive."""
+    flow), a fragment. The program computes the same for a frame we receive."""
     if n < 34:
         return -1
     t = (b[12] << 8) | b[13]
     if t == 0x0800:
-        if (b[20] & 0x3F) | b[21]:
+        t, vi, fr, p, h, d = _V4.unpack_from(b, 12)
+        if fr & 0x3FFF:
             return -1            # a fragment: those come back on FRAG whatever their flow
-        h = struct.unpack_from(">I", b, 26)[0] ^ struct.unpack_from(">I", b, 30)[0]
-        o = 14 + ((b[14] & 0x0F) << 2)
-        p = b[23]
+        h ^= d
+        o = 14 + ((vi & 0x0F) << 2)
     elif t == 0x86DD:
         if n < 54:
             return -1
-        p = b[20]
+        w = _V6.unpack_from(b, 12)
+        p = w[1]
         if p == 44:
             return -1
-        w = struct.unpack_from(">8I", b, 22)
-        h = w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4] ^ w[5] ^ w[6] ^ w[7]
+        h = w[2] ^ w[3] ^ w[4] ^ w[5] ^ w[6] ^ w[7] ^ w[8] ^ w[9]
         o = 54
     else:
         return -1
@@ -302,9 +307,11 @@ def bucket(b, n):
         if n >= o + 14:
             if b[o + 13] & 0x06:  # SYN or RST
                 return -1
-            h ^= ((b[o] << 8) | b[o + 1]) ^ ((b[o + 2] << 8) | b[o + 3])
+            s, d = _PORTS.unpack_from(b, o)
+            h ^= s ^ d
     elif p == 17 and n >= o + 4:
-        h ^= ((b[o] << 8) | b[o + 1]) ^ ((b[o + 2] << 8) | b[o + 3])
+        s, d = _PORTS.unpack_from(b, o)
+        h ^= s ^ d
     return ((h * GOLDEN) & 0xFFFFFFFF) >> BUCKET_SHIFT
 
 
