@@ -287,7 +287,7 @@ class Tap:
 
     def _recv_steered(self, buf):
         """One frame as the round plans: the queues poll() found holding frames, in the order
-        OURS, REST, SYN, FRAG, each for at most its budget; then a new round."""
+        OURS, REST, AGAIN, SYN, FRAG, each for at most its budget; then a new round."""
         plan = self.plan
         i = self.pi
         polled = False
