@@ -366,7 +366,7 @@ class Tap:
         fd = self.fd
         st = self.steer
         if st is not None:
-            if not self.stateless:
+            if not self.stateless:  # a cookie's SYN-ACK would bring the flood's answers
                 st.mark(buf, n, time.monotonic_ns())  # its flow's frames come to OURS
         elif self.others and (self.stateless or _is_rst(buf, n)):
             fd = self.others[-1]

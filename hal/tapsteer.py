@@ -7,7 +7,8 @@ the kernel's own steering.
 The queues of a TAP with n >= 5 queues:
 
     0           OURS: ARP, IPv6 neighbour discovery (ICMPv6 133..137), and every flow we sent
-                a frame of in the last 3 s (not a SYN, RST or fragment: `mark`)
+                a frame of in the last 3 s (not a RST, a fragment, or a reply that keeps
+                no state, a SYN cookie's SYN-ACK: `mark`)
     1 .. n-4    REST: the other frames, spread by the flow hash below
     n-3         AGAIN: TCP SYNs without ACK whose flow sent one 1-2 s before (a client's
                 retransmission: RFC 6298 2.1, an initial RTO of 1 s)
@@ -281,8 +282,8 @@ _PORTS = struct.Struct(">HH")
 
 def bucket(b, n):
     """The flow hash's bucket of the frame b[:n] we send, or -1 for a frame whose flow must
-    not come to OURS by it: not IP, a SYN or RST (a SYN-ACK to a flood, a RST that ends a
-    flow), a fragment. The program computes the same for a frame we receive."""
+    not come to OURS by it: not IP, a RST (it ends its flow, or answers a scan or a flood), a
+    fragment. The program computes the same for a frame we receive."""
     if n < 34:
         return -1
     t = (b[12] << 8) | b[13]
@@ -305,7 +306,7 @@ def bucket(b, n):
         return -1
     if p == 6:
         if n >= o + 14:
-            if b[o + 13] & 0x06:  # SYN or RST
+            if b[o + 13] & 0x04:  # RST
                 return -1
             s, d = _PORTS.unpack_from(b, o)
             h ^= s ^ d

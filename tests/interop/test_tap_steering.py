@@ -127,9 +127,9 @@ print(json.dumps(r))
 
 
 def test_a_flow_we_send_on_comes_back_on_queue_0_for_3_s(ns):
-    """The frames we send note their flow (not a SYN, a RST, or a fragment); the program
-    sends that flow's frames to OURS until 3 s after the last one, as tun's own steering
-    did, in both families."""
+    """The frames we send note their flow (not a RST, a fragment, or a reply that keeps no
+    state); the program sends that flow's frames to OURS until 3 s after the last one, as
+    tun's own steering did, in both families."""
     got = run(ns, r"""
 t = Tap("stq1", queues=8)
 s = up("stq1")
@@ -142,14 +142,21 @@ def flow4(flags=0x10):
 def back4(flags):
     return eth(0x0800, ip4(6, tcp(7, 33000, flags), src=S4, dst=H4), dst=HMAC, src=SMAC)
 r["before"] = where(t, s, flow4())
-for name, flags in (("after_synack", 0x12), ("after_rst", 0x14)):
-    send(back4(flags))
-    r[name] = where(t, s, flow4())
+send(back4(0x14))   # a RST ends its flow
+r["after_rst"] = where(t, s, flow4())
+t.stateless = True  # a SYN cookie's SYN-ACK (core/tcp/output.py) keeps no state
+send(back4(0x12))
+t.stateless = False
+r["after_cookie"] = where(t, s, flow4())
+send(back4(0x12))   # a half-open connection's SYN-ACK: the client's ACK comes to OURS
+r["after_synack"] = where(t, s, flow4())
+k = tapsteer.bucket(bytearray(back4(0x10)), 54)
+t.steer.stamps[k] = 0
+r["forgotten"] = where(t, s, flow4())
 send(back4(0x10))   # an ACK: a flow we talk to
 r["after_ack"] = where(t, s, flow4())
 r["its_syn"] = where(t, s, flow4(0x02))     # a SYN stays a SYN
 r["other_port"] = where(t, s, eth(0x0800, ip4(6, tcp(33001, 7, 0x10))))
-k = tapsteer.bucket(bytearray(back4(0x10)), 54)
 t.steer.stamps[k] = time.monotonic_ns() - 3100000000   # 3.1 s of silence
 r["expired"] = where(t, s, flow4())
 t.steer.stamps[k] = time.monotonic_ns() - 2000000000   # 2 s: still ours
@@ -167,7 +174,8 @@ t.close()
 print(json.dumps(r))
 """)
     assert got["before"] != [0] and len(got["before"]) == 1, got
-    assert got["after_synack"] == got["after_rst"] == got["before"], got  # not noted
+    assert got["after_rst"] == got["after_cookie"] == got["before"], got  # not noted
+    assert got["after_synack"] == [0] and got["forgotten"] == got["before"], got
     assert got["after_ack"] == [0] and got["not_yet"] == [0], got
     assert got["its_syn"] in ([5], [6]), got
     assert got["other_port"] != [0] and got["expired"] == got["before"], got
