@@ -10,20 +10,21 @@ The queues of a TAP with n >= 5 queues:
                 a frame of in the last 3 s (not a RST, a fragment, or a reply that keeps
                 no state, a SYN cookie's SYN-ACK: `mark`)
     1 .. n-4    REST: the other frames, spread by the flow hash below
-    n-3         AGAIN: TCP SYNs without ACK whose flow sent one 1-2 s before (a client's
-                retransmission: RFC 6298 2.1, an initial RTO of 1 s)
+    n-3         AGAIN: TCP SYNs without ACK that came 1-2 s before, flow and sequence
+                number (a client's retransmission: RFC 6298 2.1, an initial RTO of 1 s)
     n-2         SYN:  the other TCP SYNs without ACK (a connection request, or a SYN flood)
     n-1         FRAG: IPv4 fragments (MF or an offset) and IPv6 Fragment headers (a fragment
                 flood: its later fragments carry no ports and hash as one flow)
 
-A SYN flood from random sources never sends a flow's SYN twice, a client does until it is
-answered: the stack reads what it can of SYN, and AGAIN holds the clients whose first SYN
-was dropped there (with the few flood SYNs whose flow's bit another SYN set: at 60k SYNs/s
-at most 1 in 16, 1 in 7 at 150k/s). The SYNs seen: SEEN, three generations of 2**21 bits
-each (a bit per flow hash), a generation 2**30 ns long by bpf_ktime_get_ns(); a SYN's bit is
+A SYN flood never sends the same SYN twice (hping3 from one source reuses its ports every
+65536 SYNs, with new sequence numbers), a client does until it is answered: the stack reads
+what it can of SYN, and AGAIN holds the clients whose first SYN was dropped there (with the
+few flood SYNs whose bit another SYN set: at 60k SYNs/s at most 1 in 16, 1 in 7 at
+150k/s). The SYNs seen: SEEN, three generations of 2**21 bits each (a bit per hash of flow
+and sequence number), a generation 2**30 ns long by bpf_ktime_get_ns(); a SYN's bit is
 looked up in the current and the last one and set in the current one, and the reader clears
-the next one (`rotate`) before it begins. A flood that sends each SYN twice lands on AGAIN and is read
-as SYN is, its share bounded the same way.
+the next one (`rotate`) before it begins. A flood that sends each SYN twice lands on AGAIN
+and is read as SYN is, its share bounded the same way.
 
 The flows we talk to: a BPF array of STAMPS buckets (BPF_F_MMAPABLE, so the sender writes it
 without a system call) holds, per bucket of the flow hash, the CLOCK_MONOTONIC time in ns of
@@ -236,6 +237,8 @@ def program(queues, map_fd, seen_fd):
     # a SYN: to AGAIN when its flow's bit is set in this generation of SEEN or the last one
     # (a retransmission after RFC 6298 2.1's 1 s: within 1.07-2.15 s), else to SYN; its bit set
     a.label("syn")
+    a.ld_ind(W, 9, 4)                    # the sequence number: the same SYN again, not only
+    a.op(ALU64 | XOR | X, 8, 0)          # its flow (a flood reusing ports picks new ones)
     a.op(JMP | CALL, 0, 0, 0, FN_KTIME_GET_NS)
     a.op(ALU64 | RSH | K, 0, 0, 0, GEN_SHIFT)
     a.op(ALU64 | MOD | K, 0, 0, 0, GENS)

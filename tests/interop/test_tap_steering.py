@@ -26,8 +26,8 @@ def ip4(proto, pl, frag=0, src=H4, dst=S4):
                        dst) + pl
 def ip6(nh, pl, src=H6, dst=S6):
     return struct.pack(">IHBB16s16s", 0x60000000, len(pl), nh, 64, src, dst) + pl
-def tcp(sp, dp, flags):
-    return struct.pack(">HHIIBBHHH", sp, dp, 1, 0, 0x50, flags, 1000, 0, 0)
+def tcp(sp, dp, flags, seq=1):
+    return struct.pack(">HHIIBBHHH", sp, dp, seq, 0, 0x50, flags, 1000, 0, 0)
 def udp(sp, dp): return struct.pack(">HHHH", sp, dp, 8, 0)
 def up(name):
     subprocess.run(["ip", "link", "set", name, "up"], check=True)
@@ -86,6 +86,7 @@ r["ns6"] = where(t, s, eth(0x86DD, ip6(58, bytes([135, 0, 0, 0]) + bytes(20))))
 r["echo6"] = where(t, s, eth(0x86DD, ip6(58, bytes([128, 0, 0, 0]) + bytes(8))))
 r["syn"] = where(t, s, eth(0x0800, ip4(6, tcp(40000, 7, 0x02))))
 r["syn_again"] = where(t, s, eth(0x0800, ip4(6, tcp(40000, 7, 0x02))))
+r["syn_new_seq"] = where(t, s, eth(0x0800, ip4(6, tcp(40000, 7, 0x02, seq=99))))
 g = time.monotonic_ns()
 t.steer.rotate(g - (1 << 30))      # the reader's clearing: this generation,
 t.steer.rotate(g - (2 << 30))      # and the last one: the SYN is new again
@@ -110,7 +111,8 @@ print(json.dumps(r))
     assert got["steer"] and got["refused"] == 0, got
     assert got["arp"] == [0] and got["ns6"] == [0], got           # ARP and ND: OURS
     assert got["syn"] == [6] and got["syn6"] == [6], got          # a SYN: SYN
-    assert got["syn_again"] == [5], got                           # its flow's SYN again: AGAIN
+    assert got["syn_again"] == [5], got                           # the same SYN again: AGAIN
+    assert got["syn_new_seq"] == [6], got                         # its flow, a new one: SYN
     assert got["syn_cleared"] == [6], got                         # ... not once forgotten
     assert got["syn_ece_cwr"] == [6], got                         # RFC 3168's SYN is a SYN
     assert got["frag_mf"] == got["frag_off"] == got["frag6"] == [7], got   # FRAG
