@@ -21,10 +21,10 @@ steering program (hal/tapsteer.py, eBPF through TUNSETSTEERINGEBPF) that chooses
 queue itself: queue 0 for ARP, neighbour discovery and the flows we sent a frame of in the
 last 3 s (`send` notes them in the program's table: the automatic steering, which the kernel
 stops once a program is attached, done by us), the next ones for the rest by flow hash, then
-one for TCP SYNs a flow sends again (a client's retransmission), one for the other SYNs, the
-last for fragments. The reader (`_recv_steered`) asks poll() which queues hold frames and
-takes, in that order, up to ROUND[class] frames from each: the SYN and fragment queues never
-get more than their share while the others have frames, and all that is left otherwise.
+one for a TCP SYN seen again (a client's retransmission), one for the other SYNs, the last
+for fragments. The reader (`_recv_steered`) asks poll() which queues hold frames and takes,
+in that order, up to ROUND[class] frames from each: the SYN and fragment queues never get
+more than their share while the others have frames, and all that is left otherwise.
 When bpf(2) or the ioctl is refused (an old kernel, no privilege, fewer queues,
 USTACK_TAP_STEER=0 in the environment), the TAP keeps the kernel's steering and the reader
 above; `report` says which (`link.tap_steering`, `link.tap_steer_refused`).

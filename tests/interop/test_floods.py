@@ -102,7 +102,8 @@ def check_new_connections(r, c, kind):
     3 and 4 s). The first SYN lands on the TAP's SYN queue with the flood and is lost there
     unless the stack reads it in time (it reads 25-45 % of what a flood offers on a loaded
     2-core machine); a retransmission 1 s later lands on AGAIN (hal/tapsteer.py), which
-    holds only the SYNs a flow sends again, and is read. Every connection gets through."""
+    holds only the SYNs sent again (flow and sequence number), and is read. Every
+    connection gets through."""
     new = r["new"]
     ok = sum(1 for good, _ in new if good)
     assert len(new) >= 4 and ok == len(new), (
