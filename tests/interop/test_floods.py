@@ -106,8 +106,8 @@ def check_new_connections(r, c, kind):
     holds only the SYNs sent again (flow and sequence number), and is read. Beside a
     random-source flood every connection gets through (about 300 of 300 in 30 s benches).
     Beside hping3's flood from Linux's own address each flood SYN costs a half-open
-    connection (Linux's RST frees its slot, so cookies never start), the stack reads 5-10 %
-    of it, and about 1 connection in 50 still fails (benchmarks/floods-steer.md: 95-100 %,
+    connection (Linux's RST frees its slot, so cookies never start), the stack reads a
+    smaller share of it (about 15 % in the 30 s bench), and about 1 connection in 50 fails (benchmarks/floods-steer.md: 95-100 %,
     38-67 % without the program): at least 80 % here."""
     new = r["new"]
     ok = sum(1 for good, _ in new if good)
