@@ -70,7 +70,9 @@ def main(argv=None):
                 "%s (%d CPUs shared with other work, %s; load average at the end %s). "
                 "Alongside, as in benchmarks/floods.md: an echo round trip every 50 ms, a new "
                 "connection every 0.5 s (each given 5 s; Linux retransmits its SYN after 1 s), a "
-                "ping every 0.1 s, an HTTP download.\n\n" % (
+                "ping every 0.1 s, an HTTP download. The new connections run one after the "
+                "other (a slow one delays the next, so fewer are tried when they are slow); "
+                "\"after > 0.5 s\" counts those that needed a retransmitted SYN or more.\n\n" % (
                     ustack.compiled, a.secs, a.rounds, platform.machine(), os.cpu_count(),
                     time.strftime("%Y-%m-%d"), "%.1f %.1f %.1f" % os.getloadavg()))
         f.write("| flood | program | new conns ok | of them after > 0.5 s | echo RTT ms median "
