@@ -83,8 +83,9 @@ def main(argv=None):
                 "frames the stack read from the TAP per second, each then counted by exactly "
                 "one of its counters. Dropped: frames the kernel dropped at the TAP's queues "
                 "per second (the TAP's tx_dropped: the stack did not read them in time). The "
-                "TAP has 8 queues (hal/tap.py): the flows the stack talks to keep the one it "
-                "reads first.\n\n")
+                "TAP has 8 queues and a steering program (hal/tapsteer.py): the flows the "
+                "stack talks to, ARP and ND on the one it reads first, SYNs, SYNs sent again "
+                "and fragments on one each, the rest by flow hash.\n\n")
         f.write("| flood | hping3/s | offered/s | absorbed/s | dropped at TAP/s | echo RTT ms "
                 "median / p99 / max | round trips | new conns ok | ping | ping loss | transfer "
                 "| peak RSS MB |\n")

@@ -14,6 +14,21 @@ the first leaves of our time, and at least one frame in PQ_RUN. A flood of one f
 fragments from one source hash alike) may hash onto the first queue: when it never runs dry
 while another one does, the first queue moves there (SWITCH).
 
+That automatic flow steering cannot keep a flood of new flows off a connection's first SYN
+(each flood SYN is a new flow, hashed over every queue like the real client's), nor a
+fragment flood off the queue its one flow hashes to. So with at least 5 queues the TAP gets a
+steering program (hal/tapsteer.py, eBPF through TUNSETSTEERINGEBPF) that chooses each frame's
+queue itself: queue 0 for ARP, neighbour discovery and the flows we sent a frame of in the
+last 3 s (`send` notes them in the program's table: the automatic steering, which the kernel
+stops once a program is attached, done by us), the next ones for the rest by flow hash, then
+one for a TCP SYN seen again (a client's retransmission), one for the other SYNs, the last
+for fragments. The reader (`_recv_steered`) asks poll() which queues hold frames and takes,
+in that order, up to ROUND[class] frames from each: the SYN and fragment queues never get
+more than their share while the others have frames, and all that is left otherwise.
+When bpf(2) or the ioctl is refused (an old kernel, no privilege, fewer queues,
+USTACK_TAP_STEER=0 in the environment), the TAP keeps the kernel's steering and the reader
+above; `report` says which (`link.tap_steering`, `link.tap_steer_refused`).
+
 Offloads (issue 13; `offload="auto"|"on"`, default "off": plain frames): the TAP is opened
 with IFF_VNET_HDR, so every frame each way carries a struct virtio_net_hdr (10 bytes, in
 front; read with readv, written with writev - nothing copied), and TUNSETOFFLOAD asks the
@@ -25,8 +40,10 @@ what the kernel grants; "on" raises OffloadRefused naming the flag it refused.""
 import errno
 import fcntl
 import os
+import select
 import struct
 import sys
+import time
 
 from ustack.core.wire import vnet
 
@@ -62,6 +79,15 @@ SWITCH = 64   # runs of PQ_RUN in a row (1024 frames that never let it run dry) 
               # 64 KB) runs out long before, only a flood keeps a queue full that long
 
 
+# what `report` may add (README's counter table lists them)
+TAP_COUNTERS = ("tap_queues", "tap_queue_moves", "tap_dropped", "tap_rx_truncated",
+                "tap_steering", "tap_rx_ours", "tap_rx_rest", "tap_rx_syn_again", "tap_rx_syn",
+                "tap_rx_frag", "tap_steer_refused")
+# frames a round of the steered reader takes from each queue that holds some, by class
+# (hal/tapsteer.py's queues); then poll() again
+ROUND = (64, 16, 32, 32, 32)   # OURS, each REST, AGAIN, SYN, FRAG
+
+
 def _is_rst(b, n):
     """A TCP RST in an untagged IPv4 frame: a reply that ends its flow (a RST to a scan or a
     flood). Sent on the first queue, it would steer the flow it answers onto the queue we read
@@ -92,7 +118,7 @@ def _open(name, queues, with_hdr=False):
 
 class Tap:
     def __init__(self, name="ustack0", mac=b"\x02\x00\x00\x00\x00\x02", mtu=1500, persist=False,
-                 queues=1, offload="off", gro=True):
+                 queues=1, offload="off", gro=True, steer=True):
         if offload not in OFFLOAD_MODES:
             raise ValueError("offload must be one of auto, on, off; got %r" % (offload,))
         with_hdr = offload != "off"
@@ -113,6 +139,46 @@ class Tap:
             except OSError:
                 self.close()
                 raise
+        if len(self.fds) > 1:
+            self._steer(steer and os.environ.get("USTACK_TAP_STEER", "1") != "0")
+
+    def _steer(self, wanted):
+        """Attach the steering program (hal/tapsteer.py); on any refusal keep the kernel's
+        steering, and say why in steer_refused (an errno; -1: turned off)."""
+        if not wanted:
+            self.steer_refused = -1
+            return
+        try:
+            from ustack.hal import tapsteer
+            st = tapsteer.Steering(len(self.fds))
+        except (OSError, ImportError, AttributeError) as e:
+            self.steer_refused = getattr(e, "errno", None) or errno.ENOSYS
+            return
+        try:
+            st.attach(self.fds[0])
+        except OSError as e:
+            st.close()
+            self.steer_refused = e.errno or errno.EINVAL
+            return
+        self._steered(st)
+
+    def _steered(self, st):
+        """Read and send as the steering program st sorts the queues (fds in queue order)."""
+        self.steer = st
+        n = len(self.fds)
+        self.fd = self.fds[0]
+        self.others = self.fds[1:]
+        # the reading order: OURS, the REST queues, AGAIN, SYN, FRAG; each with its share
+        self.order = list(range(n))
+        self.budget = [ROUND[0]] + [ROUND[1]] * (n - 4) + list(ROUND[2:])
+        self.poller = select.poll()
+        for fd in self.fds:
+            self.poller.register(fd, select.POLLIN)
+        self.qfd = {fd: q for q, fd in enumerate(self.fds)}
+        self.plan = []
+        self.pi = 0
+        self.left = 0
+        self.qreads = [0] * n
 
     def _offload(self, mode, gro=True):
         """The virtio-net header is on (IFF_VNET_HDR): its size, then as much of
@@ -161,6 +227,8 @@ class Tap:
         self.busy = 0   # runs of PQ_RUN frames in a row from the first queue
         self.idle_q = -1  # another queue found empty on its last read, or -1
         self.moves = 0  # times the first queue moved (a flood hashed onto it)
+        self.steer = None       # hal/tapsteer.py's Steering, when the program is attached
+        self.steer_refused = 0  # why not (an errno; -1: turned off), when it was wanted
         self.mac = bytes(mac)
         self.mtu = mtu
         self.rx_errors = 0
@@ -176,6 +244,8 @@ class Tap:
         self._plainhdr = bytes(VNET_HDR_LEN)  # flags 0, GSO_NONE: a complete frame
 
     def recv_into(self, buf):
+        if self.steer is not None:
+            return self._recv_steered(buf)
         others = self.others
         if self.span <= 0:
             n = self._read(self.fd, buf)
@@ -214,6 +284,46 @@ class Tap:
             return self._read(self.fd, buf)  # the others ran dry: the first queue again
         self.span = 0
         return 0
+
+    def _recv_steered(self, buf):
+        """One frame as the round plans: the queues poll() found holding frames, in the order
+        OURS, REST, AGAIN, SYN, FRAG, each for at most its budget; then a new round."""
+        plan = self.plan
+        i = self.pi
+        polled = False
+        while True:
+            k = len(plan)
+            while i < k:
+                if self.left > 0:
+                    q = plan[i]
+                    n = self._read(self.fds[q], buf)
+                    if n:
+                        self.left -= 1
+                        self.pi = i
+                        self.qreads[q] += 1
+                        return n
+                i += 1
+                if i < k:
+                    self.left = self.budget[plan[i]]
+            if polled:
+                self.pi = i
+                return 0
+            polled = True
+            self.steer.rotate(time.monotonic_ns())
+            ready = self.poller.poll(0)
+            if not ready:
+                self.plan = []
+                self.pi = 0
+                return 0
+            have = [0] * len(self.fds)
+            qfd = self.qfd
+            for fd, _ in ready:
+                q = qfd.get(fd)
+                if q is not None:
+                    have[q] = 1
+            plan = self.plan = [q for q in self.order if have[q]]
+            i = 0
+            self.left = self.budget[plan[0]] if plan else 0
 
     def _move(self, q):
         """Send on (and read first) the other queue q from now on: each flow we talk to
@@ -254,7 +364,11 @@ class Tap:
 
     def send(self, buf, n):
         fd = self.fd
-        if self.others and (self.stateless or _is_rst(buf, n)):
+        st = self.steer
+        if st is not None:
+            if not self.stateless:  # a cookie's SYN-ACK would bring the flood's answers
+                st.mark(buf, n, time.monotonic_ns())  # its flow's frames come to OURS
+        elif self.others and (self.stateless or _is_rst(buf, n)):
             fd = self.others[-1]
         try:
             if self.vnet:
@@ -279,6 +393,8 @@ class Tap:
         hdr_len), the kernel does it."""
         if not self.vnet:
             return self.send(buf, n)
+        if self.steer is not None:
+            self.steer.mark(buf, n, time.monotonic_ns())
         vnet.for_frame(self._txhdr, buf, n, offload)
         v = self._txv
         v[0] = self._txhdr
@@ -295,6 +411,17 @@ class Tap:
         queue moved, and the frames the kernel dropped at its queues because they were full
         (the TAP's tx_dropped: frames offered faster than the stack reads them)."""
         c[prefix + "tap_queues"] = len(self.fds)
+        if self.steer is not None:
+            # the steering program's classes: frames read from each (hal/tapsteer.py)
+            q = self.qreads
+            c[prefix + "tap_steering"] = 1
+            c[prefix + "tap_rx_ours"] = q[0]
+            c[prefix + "tap_rx_rest"] = sum(q[1:-3])
+            c[prefix + "tap_rx_syn_again"] = q[-3]
+            c[prefix + "tap_rx_syn"] = q[-2]
+            c[prefix + "tap_rx_frag"] = q[-1]
+        elif self.steer_refused:
+            c[prefix + "tap_steer_refused"] = self.steer_refused
         if self.rx_truncated:
             c[prefix + "tap_rx_truncated"] = self.rx_truncated
         if self.moves:
@@ -330,6 +457,14 @@ class Tap:
                     fcntl.ioctl(self.fd, TUNSETOFFLOAD, 0)
                 except OSError:
                     pass
+            if self.steer is not None:
+                try:
+                    # a persistent TAP outlives us: its next user gets the kernel's steering
+                    self.steer.detach(self.fd)
+                except OSError:
+                    pass
+                self.steer.close()
+                self.steer = None
             for fd in self.fds:
                 os.close(fd)
             self.fds = []

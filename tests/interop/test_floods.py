@@ -20,13 +20,10 @@ FLOOD_SECS = 4
 TRANSFER = 1000000
 RSS_BOUND_KB = 64 * 1024   # the `ustack up` process, CPython, pc_tap board
 RSS_GROWTH_KB = 4 * 1024   # during a flood, after the first quarter second
-PING_LOSS_MAX = 0.10       # "low": at most 1 ping in 10 lost during a flood
-# ... except a fragment flood's: its later fragments carry no ports, so the TAP hashes the
-# whole flood as one flow onto one queue; when that is ours, our pings are dropped with it
-# (0-18 % measured alone, 68 % and 92 % once each in a full CI run). Issue 8 stays open on
-# it: here the stack must keep answering at all (at least one ping of the run answered)
+PING_LOSS_MAX = 0.10       # "low": at most 1 ping in 10 lost during a flood, fragment
+                           # floods too (their own queue: hal/tapsteer.py)
 RTT_MAX_S = 1.0            # every 512-byte echo round trip of the established connection
-NEW_CONN_OK = 0.3          # the share of new connections beside a SYN flood that must connect
+NEW_CONN_SYN = 0.8         # new connections through beside hping3's one-source SYN flood
 SERVE = "echo,discard,chargen,http"
 
 
@@ -76,40 +73,46 @@ def stop_and_account(ns, stack):
     assert c["pbuf.free"] == c["pbuf.count"], "buffers leaked: %r" % c
     # and `ustack up` reports the frames the kernel dropped at the TAP's queues itself
     assert c["link.tap_queues"] == 8 and c.get("link.tap_dropped", 0) == tap["tx_dropped"], c
+    # the TAP's steering program chose each frame's queue (hal/tapsteer.py), and each frame
+    # read came from one of its queues
+    assert c.get("link.tap_steering") == 1, c
+    assert c["eth0.rx_packets"] == sum(c["link.tap_rx_" + k] for k in STEER_CLASSES), c
     return c, tap
+
+
+STEER_CLASSES = ("ours", "rest", "syn_again", "syn", "frag")
 
 
 def check_alongside(r, kind):
     """What ran beside the flood: the transfer intact, the echo stream in step, ping."""
     assert r["sha256"] == pattern_sha(TRANSFER), "%s flood: HTTP transfer corrupted or cut" % kind
     assert r["bad"] == 0, "%s flood: echo stream corrupted: %r" % (kind, r)
-    if not kind.startswith("frag"):
-        assert r["fails"] == [], "%s flood: echo stream broke: %r" % (kind, r)
-    # A fragment flood's later fragments carry no ports, so the TAP hashes the whole flood
-    # onto one queue; when that is ours, the echo connection's segments are dropped with
-    # the flood's (about 1 run in 3 with the compiled core: one 5 s timeout). Issue 8 stays
-    # open on it; the transfer beside it must still arrive intact (above) and ping answer.
-    assert r["rtts"], "%s flood: no echo round trip completed" % kind
+    # a fragment flood's later fragments carry no ports: without the steering program the
+    # TAP hashed the whole flood onto one queue, ours in about 1 run in 3 (a 5 s stall);
+    # now every fragment has a queue of its own, beside the flows we talk to
+    assert r["fails"] == [], "%s flood: echo stream broke: %r" % (kind, r)
+    assert max(r["rtts"]) <= RTT_MAX_S, "%s flood: echo RTT max %.3f s" % (kind, max(r["rtts"]))
     loss = 1.0 - r["ping_got"] / float(r["ping_sent"] or 1)
-    if kind.startswith("frag"):
-        assert r["ping_got"] >= 1, "%s flood: no ping answered (0/%d)" % (kind, r["ping_sent"])
-    else:
-        assert loss <= PING_LOSS_MAX, "%s flood: ping loss %.0f%% (%d/%d)" % (
-            kind, loss * 100, r["ping_got"], r["ping_sent"])
+    assert loss <= PING_LOSS_MAX, "%s flood: ping loss %.0f%% (%d/%d)" % (
+        kind, loss * 100, r["ping_got"], r["ping_sent"])
 
 
 def check_new_connections(r, c, kind):
     """New connections beside a SYN flood: one started every 0.5 s (overlapping), each given
     5 s, in which Linux sends its SYN 5 times (net.ipv4.tcp_syn_linear_timeouts: at 0, 1, 2,
-    3 and 4 s). Each SYN lands on one of the TAP's queues by its flow hash, beside 1/8 of
-    the flood, and is lost there unless the stack reads it in time: the stack reads 25-45 %
-    of what the flood offers on a loaded 2-core machine, and answers nearly every SYN it
-    reads (a SYN-queue slot a RST freed, or one of the poll's cookies). Measured: 50-90 %
-    of the connections through, run to run, tracking the stack's share of the CPU; issue 8
-    wants all, which needs a cheaper frame (not reached here, see benchmarks/syn_cpu.py)."""
+    3 and 4 s). The first SYN lands on the TAP's SYN queue with the flood and is lost there
+    unless the stack reads it in time (it reads 25-45 % of what a flood offers on a loaded
+    2-core machine); a retransmission 1 s later lands on AGAIN (hal/tapsteer.py), which
+    holds only the SYNs sent again (flow and sequence number), and is read. Beside a
+    random-source flood every connection gets through (about 300 of 300 in 30 s benches).
+    Beside hping3's flood from Linux's own address each flood SYN costs a half-open
+    connection (Linux's RST frees its slot, so cookies never start), the stack reads a
+    smaller share of it (about 15 % in the 30 s bench), and about 1 connection in 50 fails (benchmarks/floods-steer.md: 95-100 %,
+    38-67 % without the program): at least 80 % here."""
     new = r["new"]
     ok = sum(1 for good, _ in new if good)
-    assert len(new) >= 4 and ok >= NEW_CONN_OK * len(new), (
+    need = len(new) if kind == "syn-rand-source" else NEW_CONN_SYN * len(new)
+    assert len(new) >= 4 and ok >= need, (
         "%s flood: %d of %d new connections (s taken, False: failed): %r; %r" % (
             kind, ok, len(new), new, {k: v for k, v in c.items() if "syn" in k}))
 
@@ -137,11 +140,19 @@ def test_stack_stays_up_and_counts_every_frame_under_a_full_speed_flood(ns, stac
     check_memory(r, kind)
     check_alongside(r, kind)
     # the flood's frames went where its kind says, each counted there
+    syns = c["link.tap_rx_syn"] + c["link.tap_rx_syn_again"]
+    if kind.startswith("syn"):
+        # every SYN went to the SYN queues (the few not from the flood too)
+        assert syns > r["tap_read"] // 3 and c["link.tap_rx_frag"] == 0, c
+    else:
+        assert syns < 100 and (c["link.tap_rx_frag"] > r["tap_read"] // 2) == \
+            kind.startswith("frag"), c
     if kind.startswith("syn") and kind != "syn-closed-port":
-        # a SYN-RECEIVED connection, a full SYN queue, or (once the SYN queue is full) a cookie
-        cookies = sum(v for k, v in c.items() if k.startswith("tcp.") and "cookie" in k)
-        assert c.get("tcp.conn_passive", 0) + c.get("tcp.syn_queue_full", 0) + cookies > \
-            r["tap_read"] // 2, c
+        # a SYN read: a SYN-RECEIVED connection, or a full SYN queue (then a cookie or a
+        # drop), unless IP dropped it first (a random source may be a martian); when Linux
+        # answers our SYN-ACKs with RSTs (hping3's source is its own address), those are
+        # read before the SYNs (REST) and free the slots
+        assert c.get("tcp.conn_passive", 0) + c.get("tcp.syn_queue_full", 0) > syns // 2, c
     elif kind == "syn-closed-port":
         assert c.get("tcp.rx_no_conn", 0) > r["tap_read"] // 2, c
     elif kind == "ack":
@@ -171,9 +182,10 @@ def test_established_connection_keeps_echoing_under_a_syn_flood(ns, stack):
     # the time, not just within the 1 s bound (issue 8's criterion, above)
     assert len(rt) >= int(2 * FLOOD_SECS / 0.05 * 0.6), len(rt)
     check_alongside(r, "syn")
-    # the flood's SYNs past the SYN queue were answered with cookies, at most
-    # TCP_SYNCOOKIE_BUDGET a poll, the rest dropped and counted
-    assert c.get("tcp.syncookies_sent", 0) > 0 and c.get("tcp.syncookies_over_budget", 0) > 0, c
+    # Linux answered our SYN-ACKs to its flood (it never sent those SYNs) with RSTs, which
+    # came on queue 0 (a half-open connection's SYN-ACK notes its flow) and were read before
+    # the SYN queues: each freed its half-open connection's slot
+    assert c.get("tcp.rx_rst", 0) > 1000 and c["link.tap_rx_ours"] > 1000, c
     check_new_connections(r, c, "syn")
 
 
@@ -186,8 +198,12 @@ def test_new_connections_succeed_under_a_random_source_syn_flood_to_their_port(n
     check_offered(r, "syn-rand-source")
     check_memory(r, "syn-rand-source")
     assert max(r["rtts"]) <= RTT_MAX_S, r["rtts"]
-    assert r["new"] and all(ok for ok, _ in r["new"]), "new connections: %r (SYN queue full %d)" % (
-        r["new"], c.get("tcp.syn_queue_full", 0))
+    check_new_connections(r, c, "syn-rand-source")
+    # the SYN queue filled and the flood's SYNs (no route back to their sources) were
+    # dropped before a cookie; the clients' SYNs (all but one or two once it was full) were
+    # answered with cookies
+    assert c.get("tcp.syncookies_no_route", 0) > 1000 and c.get("tcp.syncookies_ok", 0) >= \
+        len(r["new"]) - 2, c
 
 
 def nmap(ns, *args, timeout=120):
