@@ -69,12 +69,13 @@ def ns():
 
 
 def drop_first_fin(ns, ports):
-    """nft: the first FIN from ustack to each port is dropped (quota until 100 bytes: one
-    ~52-byte FIN passes the quota's match, the next one exceeds it)."""
+    """nft: the first FIN from ustack to each port is dropped, however much data it carries
+    (the connection's conntrack mark notes it: a byte quota let a FIN riding on a full data
+    segment through)."""
     rules = "table ip finloss {\n chain input {\n  type filter hook input priority 0;\n"
     for p in ports:
-        rules += ("  ip saddr 192.0.2.2 tcp dport %d tcp flags & fin == fin "
-                  "quota until 100 bytes counter drop\n" % p)
+        rules += ("  ip saddr 192.0.2.2 tcp dport %d tcp flags & fin == fin ct mark != 7 "
+                  "ct mark set 7 counter drop\n" % p)
     rules += " }\n}\n"
     r = ns.run(["nft", "-f", "-"], input=rules)
     assert r.returncode == 0, r.stderr
