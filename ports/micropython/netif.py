@@ -296,10 +296,17 @@ class NIC:
                 s.close()
             except OSError:
                 pass
+        tcp = st.tcp
+        if tcp is None:
+            return True
         try:
-            return self._wait(lambda: not _sending(st), ms / 1000)
+            if self._wait(lambda: not tcp.closing(), ms / 1000):
+                return True
         except OSError:
             return False  # the link went away: nothing more can go out
+        tcp.abort_closing()  # given up: the peers are told (RST), as host.finish_closing does
+        drive(st)  # the RSTs leave now
+        return False
 
     def _wait(self, ready, timeout):
         """Stack.waiter: drive the stack in this (the only) thread until ready() or the
@@ -396,23 +403,6 @@ def drive(st, now=None):
     except Exception as e:
         st.poll_failed(e)
         return st.next_timer
-
-
-def _sending(st):
-    """A connection still has data or a FIN that the peer has not acknowledged."""
-    from ustack.core.tcp import tcb as T
-    tcp = st.tcp
-    if tcp is None:
-        return False
-    for t in tcp.conns:
-        if t.state == T.CLOSED or t.state == T.TIME_WAIT or t.state == T.LISTEN or \
-                t.state == T.SYN_SENT or t.state == T.SYN_RECEIVED:
-            continue
-        if t.snd is not None and t.snd.count > 0:
-            return True
-        if t.flags & T.F_FIN_QUEUED and not t.flags & T.F_FIN_ACKED:
-            return True
-    return False
 
 
 def at_exit():

@@ -237,7 +237,19 @@ def test_linger_delivers_written_data_and_fin_before_the_stack_stops(nic, peer):
     s = connected(nic)
     s.write(b"z" * 20000)
     assert nic.linger(5000) is True
-    assert not netif._sending(nic.stack)
+    assert nic.stack.tcp.closing() == 0
+
+
+def test_linger_that_gives_up_resets_what_is_still_closing(nic, peer):
+    # the peer went quiet (its stack no longer runs): nothing is acknowledged, so after the
+    # linger time the connection is reset (RFC 9293 3.10.5 ABORT), as host.finish_closing
+    # does, rather than left for ever in FIN-WAIT-1
+    s = connected(nic)
+    peer.stop()
+    s.write(b"z" * 2000)
+    assert nic.linger(300) is False
+    st = nic.stack
+    assert st.tcp.closing() == 0 and st.counters()["tcp.tx_rst"] >= 1
 
 
 class Flaky:
