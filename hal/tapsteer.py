@@ -129,17 +129,23 @@ def _ports(a):
     a.op(ALU64 | XOR | X, 8, 0)
 
 
+def _lookup(a, key, fd, miss):
+    """r0 = the value of array map fd at the 32-bit index in register key (stored on the
+    stack for the helper); to label miss if there is none."""
+    a.op(STX | MEM | W, 10, key, -4)
+    a.op(LD | IMM | DW, 1, BPF_PSEUDO_MAP_FD, 0, fd)
+    a.op(0, 0, 0, 0, 0)                  # the second half of the 64-bit immediate
+    a.op(ALU64 | MOV | X, 2, 10)
+    a.op(ALU64 | ADD | K, 2, 0, 0, -4)
+    a.op(JMP | CALL, 0, 0, 0, FN_MAP_LOOKUP_ELEM)
+    a.jmp(JEQ, 0, 0, miss)
+
+
 def _seen_word(a, seen_fd):
     """r0 = the SEEN word of generation r1, word r8; to SYN if the lookup fails."""
     a.op(ALU64 | MUL | K, 1, 0, 0, SEEN_WORDS)
     a.op(ALU64 | ADD | X, 1, 8)
-    a.op(STX | MEM | W, 10, 1, -4)
-    a.op(LD | IMM | DW, 1, BPF_PSEUDO_MAP_FD, 0, seen_fd)
-    a.op(0, 0, 0, 0, 0)
-    a.op(ALU64 | MOV | X, 2, 10)
-    a.op(ALU64 | ADD | K, 2, 0, 0, -4)
-    a.op(JMP | CALL, 0, 0, 0, FN_MAP_LOOKUP_ELEM)
-    a.jmp(JEQ, 0, 0, "synq")
+    _lookup(a, 1, seen_fd, "synq")
 
 
 def program(queues, map_fd, seen_fd):
@@ -214,13 +220,7 @@ def program(queues, map_fd, seen_fd):
     a.label("hash")
     a.op(ALU | MUL | K, 8, 0, 0, GOLDEN - (1 << 32))   # 32-bit: Fibonacci hashing
     a.op(ALU | RSH | K, 8, 0, 0, BUCKET_SHIFT)          # r8 = the bucket, 0..STAMPS-1
-    a.op(STX | MEM | W, 10, 8, -4)
-    a.op(LD | IMM | DW, 1, BPF_PSEUDO_MAP_FD, 0, map_fd)
-    a.op(0, 0, 0, 0, 0)
-    a.op(ALU64 | MOV | X, 2, 10)
-    a.op(ALU64 | ADD | K, 2, 0, 0, -4)
-    a.op(JMP | CALL, 0, 0, 0, FN_MAP_LOOKUP_ELEM)
-    a.jmp(JEQ, 0, 0, "rest")
+    _lookup(a, 8, map_fd, "rest")
     a.op(LDX | MEM | DW, 9, 0, 0)        # r9 = when we last sent in this bucket
     a.op(JMP | CALL, 0, 0, 0, FN_KTIME_GET_NS)
     a.op(ALU64 | SUB | X, 0, 9)

@@ -4,7 +4,8 @@ OURS first, then REST, AGAIN, SYN, FRAG, each for at most its share of a round (
 another holds frames, and all that is left otherwise."""
 import socket
 
-from ustack.hal.tap import Tap, ROUND
+from ustack.hal.tap import ROUND
+from tests.ports.test_tap_queues import Queues as PlainQueues
 
 OURS, AGAIN, SYN, FRAG = 0, 5, 6, 7
 
@@ -29,35 +30,16 @@ class FakeSteering:
         pass
 
 
-class Queues:
+class Queues(PlainQueues):
+    """tests/ports/test_tap_queues.py's socket-pair queues, 8 of them, read as steered."""
+
     def __init__(self, n=8):
-        self.pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in range(n)]
+        PlainQueues.__init__(self, n)
         for a, b in self.pairs:
-            a.setblocking(False)
-            b.setblocking(False)
             b.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
             a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        self.tap = Tap.__new__(Tap)
-        self.tap._queues([a.fileno() for a, _ in self.pairs], b"\x02\0\0\0\0\x02", 1500)
         self.steer = FakeSteering()
         self.tap._steered(self.steer)
-        self.buf = bytearray(64)
-
-    def put(self, q, count):
-        for _ in range(count):
-            self.pairs[q][1].send(b"%d" % q)
-
-    def read(self, count):
-        out = []
-        for _ in range(count):
-            n = self.tap.recv_into(self.buf)
-            out.append(int(bytes(self.buf[:n])) if n else None)
-        return out
-
-    def close(self):
-        for a, b in self.pairs:
-            a.close()
-            b.close()
 
 
 def test_ours_then_rest_then_again_then_syn_then_frag():
