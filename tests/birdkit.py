@@ -61,3 +61,15 @@ def start_bird(ns, tmp, conf_text):
 
 def birdc(ns, sock, *args):
     return ns.run(["birdc", "-s", sock] + list(args), timeout=10).stdout
+
+
+def wait_for(cond, secs, what):
+    """cond()'s first true value within secs (a routing protocol converging), else fail
+    naming what did not happen."""
+    end = time.time() + secs
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.2)
+    pytest.fail("%s within %d s" % (what, secs))

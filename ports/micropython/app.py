@@ -613,6 +613,9 @@ def main(board=None, argv=None):
     import ustack.core.stack  # noqa: F401
     if "tcp" in (s["FEATURES"] or ()):
         try:
+            # the compiler's garbage from the modules so far goes before TCP's big ones are
+            # compiled: a heap of scattered holes cannot hold their larger blocks
+            _heap_used()
             import ustack.core.tcp.proto  # noqa: F401
             import ustack.core.tcp.socket  # noqa: F401
             import ustack.ports.micropython.tcpserv  # noqa: F401

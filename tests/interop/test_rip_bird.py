@@ -18,7 +18,7 @@ import time
 import pytest
 
 from tests.conftest import needs_netns
-from tests.birdkit import router_and_far, start_bird, birdc
+from tests.birdkit import router_and_far, start_bird, birdc, wait_for
 from tests.netns import StackProc, STACK_IP, HOST_IP
 
 pytestmark = [needs_netns]
@@ -62,16 +62,6 @@ def ustack_route(ns, name):
     r = ns.run(CLI + ["route", "--name", name], timeout=20)
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
-
-
-def wait_for(cond, secs, what):
-    end = time.time() + secs
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.2)
-    pytest.fail("%s within %d s" % (what, secs))
 
 
 @pytest.mark.parametrize("runtime", ["cpython", "micropython"])

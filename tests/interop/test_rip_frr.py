@@ -28,7 +28,7 @@ import time
 import pytest
 
 from tests.conftest import needs_netns
-from tests.birdkit import router_and_far
+from tests.birdkit import router_and_far, wait_for
 from tests.frrkit import Frr, need_frr
 from tests.netns import Netns, StackProc, STACK_IP, HOST_IP
 
@@ -83,16 +83,6 @@ router ripng
  timers basic 5 10 5
 exit
 """
-
-
-def wait_for(cond, secs, what):
-    end = time.time() + secs
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.2)
-    pytest.fail("%s within %d s" % (what, secs))
 
 
 def ustack(ns, *words):

@@ -24,7 +24,7 @@ import time
 import pytest
 
 from tests.conftest import needs_netns
-from tests.birdkit import router_and_far, start_bird, birdc
+from tests.birdkit import router_and_far, start_bird, birdc, wait_for
 from tests.netns import StackProc
 
 pytestmark = [needs_netns]
@@ -80,16 +80,6 @@ def routes6(ns, text=False):
 
 def far_route(ns):
     return [r for r in routes6(ns) if r["dst"] == FAR_NET and r["prefix"] == 64]
-
-
-def wait_for(cond, secs, what):
-    end = time.time() + secs
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.2)
-    pytest.fail("%s within %d s" % (what, secs))
 
 
 def tcp_echo_sha(far, dst):
