@@ -74,10 +74,6 @@ FIRST = (
     "tests/ports/test_cli_mistakes.py",
     "tests/usbvm/test_usb_gadget.py",
     "tests/micropython/test_mpy_build.py",
-    "tests/micropython/test_board_story.py",
-    "tests/interop/test_ipv6_peers.py",
-    "tests/interop/test_rip_frr.py",
-    "tests/bench/test_bench_smoke.py",
 )
 
 
