@@ -168,14 +168,16 @@ class Tap:
         n = len(self.fds)
         self.fd = self.fds[0]
         self.others = self.fds[1:]
-        # the reading order: OURS, the REST queues, AGAIN, SYN, FRAG; each with its share
-        self.order = list(range(n))
+        # the reading order is the queues' own: OURS, the REST queues, AGAIN, SYN, FRAG;
+        # each with its share
         self.budget = [ROUND[0]] + [ROUND[1]] * (n - 4) + list(ROUND[2:])
         self.poller = select.poll()
         for fd in self.fds:
             self.poller.register(fd, select.POLLIN)
         self.qfd = {fd: q for q, fd in enumerate(self.fds)}
-        self.plan = []
+        self.have = [0] * n     # a round's scratch: which queues poll() found holding frames
+        self.plan = [0] * n     # this round's queues in reading order, nplan of them
+        self.nplan = 0
         self.pi = 0
         self.left = 0
         self.qreads = [0] * n
@@ -292,7 +294,7 @@ class Tap:
         i = self.pi
         polled = False
         while True:
-            k = len(plan)
+            k = self.nplan
             while i < k:
                 if self.left > 0:
                     q = plan[i]
@@ -312,18 +314,24 @@ class Tap:
             self.steer.rotate(time.monotonic_ns())
             ready = self.poller.poll(0)
             if not ready:
-                self.plan = []
+                self.nplan = 0
                 self.pi = 0
                 return 0
-            have = [0] * len(self.fds)
+            have = self.have
             qfd = self.qfd
             for fd, _ in ready:
                 q = qfd.get(fd)
                 if q is not None:
                     have[q] = 1
-            plan = self.plan = [q for q in self.order if have[q]]
+            k = 0
+            for q in range(len(have)):
+                if have[q]:
+                    have[q] = 0
+                    plan[k] = q
+                    k += 1
+            self.nplan = k
             i = 0
-            self.left = self.budget[plan[0]] if plan else 0
+            self.left = self.budget[plan[0]] if k else 0
 
     def _move(self, q):
         """Send on (and read first) the other queue q from now on: each flow we talk to

@@ -337,6 +337,18 @@ def _bpf(cmd, attr):
     return r
 
 
+def _array_map(name, entries):
+    """A new mmap-able BPF array of `entries` 64-bit values (4-byte keys); its fd."""
+    return _bpf(BPF_MAP_CREATE, struct.pack(
+        "<IIIIIII16s", BPF_MAP_TYPE_ARRAY, 4, 8, entries, BPF_F_MMAPABLE, 0, 0,
+        name).ljust(72, b"\0"))
+
+
+def _mapped(fd, entries):
+    """The array map fd's values, shared with the program."""
+    return mmap.mmap(fd, entries * 8, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+
+
 class Steering:
     """The loaded program and its stamps for a TAP of `queues` queues: attach(fd) puts it on
     the TAP, mark(b, n) notes a frame we send, close() releases it all."""
@@ -351,17 +363,11 @@ class Steering:
         self.gen = -1           # the generation of SEEN the next one was cleared in
         self._zero = bytes(SEEN_WORDS * 8)
         try:
-            self.map_fd = _bpf(BPF_MAP_CREATE, struct.pack(
-                "<IIIIIII16s", BPF_MAP_TYPE_ARRAY, 4, 8, STAMPS, BPF_F_MMAPABLE, 0, 0,
-                b"ustack_ours").ljust(72, b"\0"))
-            self.mm = mmap.mmap(self.map_fd, STAMPS * 8, mmap.MAP_SHARED,
-                                mmap.PROT_READ | mmap.PROT_WRITE)
+            self.map_fd = _array_map(b"ustack_ours", STAMPS)
+            self.mm = _mapped(self.map_fd, STAMPS)
             self.stamps = memoryview(self.mm).cast("Q")
-            self.seen_fd = _bpf(BPF_MAP_CREATE, struct.pack(
-                "<IIIIIII16s", BPF_MAP_TYPE_ARRAY, 4, 8, GENS * SEEN_WORDS, BPF_F_MMAPABLE, 0,
-                0, b"ustack_seen").ljust(72, b"\0"))
-            self.seen = mmap.mmap(self.seen_fd, GENS * SEEN_WORDS * 8, mmap.MAP_SHARED,
-                                  mmap.PROT_READ | mmap.PROT_WRITE)
+            self.seen_fd = _array_map(b"ustack_seen", GENS * SEEN_WORDS)
+            self.seen = _mapped(self.seen_fd, GENS * SEEN_WORDS)
             code = program(queues, self.map_fd, self.seen_fd)
             lic = ctypes.create_string_buffer(b"GPL")
             log = ctypes.create_string_buffer(65536)

@@ -128,6 +128,12 @@ def _word(a):
     return v
 
 
+def _fin_unacked(t):
+    """t's FIN is queued or sent and not yet acknowledged (TCP.closing)."""
+    return (t.flags & (T.F_FIN_QUEUED | T.F_FIN_ACKED)) == T.F_FIN_QUEUED and \
+        t.state != T.CLOSED
+
+
 class TCP:
     def __init__(self, stack):
         self.stack = stack
@@ -445,7 +451,12 @@ class TCP:
             self.rings.put(tcb.snd)
             tcb.snd = None
         tcb.sb = None
-        if rcv_too and tcb.rcv is not None:
+        if rcv_too:
+            self.release_rcv(tcb)
+
+    def release_rcv(self, tcb):
+        """The receive ring and out-of-order table back (nothing more will be read)."""
+        if tcb.rcv is not None:
             self.rings.put(tcb.rcv)
             tcb.rcv = None
             self.ooo_put(tcb)
@@ -885,8 +896,7 @@ class TCP:
         stream (ports/cpython/host.py finish_closing)."""
         n = 0
         for t in self.conns:
-            if (t.flags & (T.F_FIN_QUEUED | T.F_FIN_ACKED)) == T.F_FIN_QUEUED and \
-                    t.state != T.CLOSED:
+            if _fin_unacked(t):
                 n += 1
         return n
 
@@ -894,8 +904,7 @@ class TCP:
         """Reset the connections closing() counts (RFC 9293 3.10.5 ABORT): a host giving up
         on them tells their peers so."""
         for t in list(self.conns):
-            if (t.flags & (T.F_FIN_QUEUED | T.F_FIN_ACKED)) == T.F_FIN_QUEUED and \
-                    t.state != T.CLOSED:
+            if _fin_unacked(t):
                 self.abort(t)
 
     def not_orphan(self, tcb):

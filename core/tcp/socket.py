@@ -479,10 +479,7 @@ class TcpSocket(so.Socket):
                 if st == T.CLOSED:
                     tcp.release_buffers(tcb, True)
                 else:
-                    if tcb.rcv is not None:
-                        tcp.rings.put(tcb.rcv)
-                        tcb.rcv = None
-                        tcp.ooo_put(tcb)
+                    tcp.release_rcv(tcb)
                     if st == T.FIN_WAIT_2:
                         t = tcp.fin_deadline(self.stack.now)
                         tcb.t_conn = t

@@ -9,13 +9,19 @@ from ustack.core import socket as so
 PORTS = {"echo": 7, "discard": 9, "chargen": 19, "http": 80}
 
 
+def bound(sock, family, port):
+    """sock bound to every address of its family at port; an IPv6 one only IPv6, beside the
+    IPv4 one on the same port (as on Linux)."""
+    sock.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+    if family == so.AF_INET6:
+        sock.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
+    sock.bind(("", port))
+    return sock
+
+
 class UdpEcho:
     def __init__(self, stack, port=7, reply=True, family=so.AF_INET):
-        self.sock = stack.socket(family, so.SOCK_DGRAM)
-        self.sock.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
-        if family == so.AF_INET6:   # beside the IPv4 one on the same port (as on Linux)
-            self.sock.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
-        self.sock.bind(("", port))
+        self.sock = bound(stack.socket(family, so.SOCK_DGRAM), family, port)
         self.sock.setblocking(False)
         self.reply = reply
         self.buf = bytearray(65536)

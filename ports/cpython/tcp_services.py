@@ -7,6 +7,7 @@ import threading
 from urllib.parse import unquote
 
 from ustack.core import socket as so
+from ustack.ports.cpython.services import bound
 
 PATTERN = bytes(range(251))
 BLOCK = PATTERN * 261  # 65511 bytes, a multiple of 251: every chunk starts at pattern offset 0
@@ -20,12 +21,8 @@ class EventService:
 
     def __init__(self, stack, kind, port, family=so.AF_INET):
         self.kind = kind
-        ls = stack.socket(family, so.SOCK_STREAM)
-        ls.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
-        if family == so.AF_INET6:   # beside the IPv4 one on the same port (as on Linux)
-            ls.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
-        ls.bind(("", port))
-        ls.listen(stack.config["TCP_BACKLOG"])
+        ls = listener(stack.socket(family, so.SOCK_STREAM), family, port,
+                      stack.config["TCP_BACKLOG"])
         ls.setblocking(False)
         self.ls = ls
         self.conns = {}     # socket -> [socket, unsent echo bytes, chargen offset]
@@ -124,15 +121,18 @@ def start(runner, name, port, http_root=None):
     if runner.stack.ipv6 is not None:
         fams.append(so.AF_INET6)   # the same service on IPv6 (issue 9), as the event services
     for fam in fams:
-        ls = runner.socket(fam, so.SOCK_STREAM)
-        ls.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
-        if fam == so.AF_INET6:     # beside the IPv4 one on the same port (as on Linux)
-            ls.setsockopt(so.IPPROTO_IPV6, so.IPV6_V6ONLY, 1)
-        ls.bind(("", port))
-        ls.listen(runner.stack.config["TCP_BACKLOG"])
+        ls = listener(runner.socket(fam, so.SOCK_STREAM), fam, port,
+                      runner.stack.config["TCP_BACKLOG"])
         threading.Thread(target=_accept_loop, args=(runner, ls, name, handler, http_root),
                          daemon=True, name="accept-%s-%d" % (name, fam)).start()
     return ["tcp/" + name]
+
+
+def listener(ls, family, port, backlog):
+    """ls listening on every address of its family at port (services.bound)."""
+    bound(ls, family, port)
+    ls.listen(backlog)
+    return ls
 
 
 def _accept_loop(runner, ls, name, handler, http_root):
