@@ -92,9 +92,10 @@ class RouteTable:
         net = self._addr(net)
         mask = prefix_mask(prefix, alen)
         conn = source == SRC_CONNECTED
+        masked = bytes(net[k] & mask[k] for k in range(alen))
         for i in range(self.count):
-            if self.prefix[i] == prefix and bytes(self.net[i]) == bytes(net[k] & mask[k] for k in range(alen)) \
-                    and (self.iface[i] is iface or not (conn or self.source[i] == SRC_CONNECTED)):
+            if self.prefix[i] == prefix and bytes(self.net[i]) == masked and \
+                    (self.iface[i] is iface or not (conn or self.source[i] == SRC_CONNECTED)):
                 self._set(i, net, mask, prefix, gateway, iface, metric, source)
                 return i
         if self.count >= self.size:

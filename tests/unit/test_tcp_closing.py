@@ -31,6 +31,11 @@ def connected(bench):
     lst.bind(("", 9000))
     lst.listen(1)
     lst.setblocking(False)
+    return dial(bench, lst)
+
+
+def dial(bench, lst):
+    """A connection from A to B's listener lst: (A's socket, B's), both non-blocking."""
     c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
     c.setblocking(False)
     try:
@@ -118,14 +123,4 @@ def test_abort_closing_resets_what_still_owes_its_fin_and_nothing_else():
 
 def connected_again(bench):
     """A second connection to B's listener on port 9000."""
-    lst = [x for x in bench.b.sockets if getattr(x, "listening", False)][0]
-    c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
-    c.setblocking(False)
-    try:
-        c.connect((IP_B, 9000))
-    except OSError:
-        pass
-    assert bench.until(lambda: lst.readable())
-    s, _ = lst.accept()
-    s.setblocking(False)
-    return c, s
+    return dial(bench, [x for x in bench.b.sockets if getattr(x, "listening", False)][0])
