@@ -25,13 +25,15 @@ FREE = const(0)
 INCOMPLETE = const(1)
 REACHABLE = const(2)
 STALE = const(3)
+RESOLVING = const(1)   # _slot modes
+LEARNING = const(2)
 PERMANENT = const(4)
 
 ARP_COUNTERS = (
     "rx_requests", "rx_replies", "tx_requests", "tx_replies", "rx_malformed", "rx_not_for_us",
     "rx_bad_sender", "learned", "evicted", "timeouts", "pending_dropped", "pending_sent",
     "gratuitous_sent", "no_buffer", "table_full", "rx_unsolicited", "rx_off_link",
-    "rx_conflict", "defended", "host_unreach",
+    "rx_conflict", "defended", "host_unreach", "learn_skipped",
 )
 
 DEFEND_INTERVAL_MS = const(10000)  # RFC 5227 section 1.1
@@ -76,26 +78,37 @@ class ArpCache:
             i += 1
         return -1
 
-    def _slot(self, resolving=False):
-        """A free entry, else the least recently used resolved one (evicted), else the oldest
-        INCOMPLETE one; -1 (counted) when every entry is PERMANENT. resolving (a packet to a
-        new neighbour): the oldest INCOMPLETE one first - RFC 6583 7.1: the neighbours in
-        use come first, so packets to ever new addresses (a flood's answers to random
-        on-link sources) cannot push them out."""
+    def _slot(self, mode=0):
+        """A free entry, else one evicted (counted) by mode: LEARNING (a request's sender):
+        only an entry learned from another asker that nothing has used since, the oldest;
+        RESOLVING (a packet to a new neighbour): such an entry, else the oldest INCOMPLETE
+        one; otherwise the least recently used. RFC 6583 7.1: the neighbours in use come
+        first, so neither packets to ever new addresses (a flood's answers to random on-link
+        sources) nor requests from them can push them out. -1 (counted) when none may go."""
         best = -1
         first = -1
+        idle = -1
+        used = self.used
         i = 0
         while i < self.size:
             s = self.state[i]
             if s == FREE:
                 return i
             if s == INCOMPLETE:
-                if first < 0 or self.used[i] < self.used[first]:
+                if first < 0 or used[i] < used[first]:
                     first = i
-            elif s != PERMANENT and (best < 0 or self.used[i] < self.used[best]):
-                best = i
+            elif s != PERMANENT:
+                if best < 0 or used[i] < used[best]:
+                    best = i
+                if used[i] < 0 and (idle < 0 or self.expires[i] < self.expires[idle]):
+                    idle = i
             i += 1
-        if best < 0 or (resolving and first >= 0):
+        if idle >= 0 and mode != 0:
+            best = idle
+        elif mode == LEARNING:
+            self.stats.learn_skipped += 1
+            return -1
+        elif best < 0 or (mode == RESOLVING and first >= 0):
             best = first
             if best < 0:
                 self.stats.table_full += 1
@@ -220,7 +233,7 @@ class ArpCache:
                 return True
             self._enqueue(i, pb)  # INCOMPLETE: wait behind the others
             return False
-        i = self._slot(True)
+        i = self._slot(RESOLVING)
         if i < 0:
             self.stack.free(pb)
             return False
@@ -329,9 +342,10 @@ class ArpCache:
                 elif not iface.on_link(b, spa):
                     st.rx_off_link += 1
                 else:
-                    i = self._slot()
+                    i = self._slot(LEARNING)
                     if i >= 0:
                         self._learn(i, b, spa, b, off + wa.SHA)
+                        self.used[i] = -1     # an asker, not yet a neighbour in use
         if not for_us:
             st.rx_not_for_us += 1
             self.stack.free(pb)

@@ -36,6 +36,8 @@ STALE = const(3)
 DELAY = const(4)
 PROBE = const(5)
 PERMANENT = const(6)
+RESOLVING = const(1)   # _alloc modes
+LEARNING = const(2)
 STATE_NAMES = ("FREE", "INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE", "PERMANENT")
 
 # RFC 4861 section 10 protocol constants (host)
@@ -68,7 +70,7 @@ ND_COUNTERS = (
     "solicits_mcast", "solicits_ucast", "learned", "lladdr_changed", "resolved",
     "pending_sent", "pending_replaced", "pending_evicted", "unreachable", "probe_failed",
     "evicted", "na_no_entry", "na_no_lladdr", "na_ignored_override", "confirmations",
-    "router_lost", "host_unreach",
+    "router_lost", "host_unreach", "learn_skipped",
 )
 DAD_COUNTERS = ("dad_started", "dad_probes", "dad_succeeded", "dad_duplicates",
                 "dad_table_full")
@@ -154,29 +156,43 @@ class NeighbourCache:
             i += 1
         return -1
 
-    def _alloc(self, a, ao, now, resolving=False):
-        """A free entry, else the least recently used resolved one, else the oldest
-        INCOMPLETE one (its waiting packet dropped); -1 when every entry is PERMANENT.
-        resolving (a packet to a new neighbour): the oldest INCOMPLETE one before any
-        resolved one - RFC 6583 7.1: the neighbours in use come first, so packets to ever
-        new addresses (a flood's answers to random on-link sources) cannot push them out."""
+    def _alloc(self, a, ao, now, mode=0):
+        """A free entry, else one evicted (its waiting packet dropped) by mode: LEARNING (a
+        solicitation's sender): only an entry learned that way that nothing has used since,
+        the oldest; RESOLVING (a packet to a new neighbour): such an entry, else the oldest
+        INCOMPLETE one; otherwise the least recently used. RFC 6583 7.1: the neighbours in
+        use come first, so neither packets to ever new addresses (a flood's answers to random
+        on-link sources) nor solicitations from them can push them out. -1 when none may go
+        (a learner's counted)."""
         best = -1
         inc = -1
+        idle = -1
         st = self.state
+        used = self.used
         i = 0
         while i < self.size:
             s = st[i]
             if s == FREE:
                 best = i
-                inc = -1
+                idle = -1
                 break
             if s == INCOMPLETE:
-                if inc < 0 or self.used[i] < self.used[inc]:
+                if inc < 0 or used[i] < used[inc]:
                     inc = i
-            elif s != PERMANENT and (best < 0 or self.used[i] < self.used[best]):
-                best = i
+            elif s != PERMANENT:
+                if best < 0 or used[i] < used[best]:
+                    best = i
+                if used[i] < 0 and (idle < 0 or self.expires[i] < self.expires[idle]):
+                    idle = i
             i += 1
-        if best < 0 or (resolving and inc >= 0):
+        if best >= 0 and st[best] == FREE:
+            pass
+        elif idle >= 0 and mode != 0:
+            best = idle
+        elif mode == LEARNING:
+            self.stats.learn_skipped += 1
+            return -1
+        elif best < 0 or (mode == RESOLVING and inc >= 0):
             best = inc
         if best < 0:
             return -1
@@ -245,7 +261,7 @@ class NeighbourCache:
                 rc.nb_gen = self.gen
                 rc.nb_idx = i
         if i < 0:
-            i = self._alloc(a, ao, now, True)
+            i = self._alloc(a, ao, now, RESOLVING)
             if i < 0:
                 if pkt is not None:
                     self.owner.nd_discard(self, pkt)
@@ -282,11 +298,13 @@ class NeighbourCache:
         (-1 when the table is all PERMANENT)."""
         i = self.find(a, ao)
         if i < 0:
-            i = self._alloc(a, ao, now)
+            i = self._alloc(a, ao, now, LEARNING)
             if i < 0:
                 return -1
             self._set_ll(i, ll, lo)
             self.state[i] = STALE
+            self.used[i] = -1        # an asker, not yet a neighbour in use
+            self.expires[i] = now    # STALE needs no deadline: the age among askers
             self.stats.learned += 1
         else:
             s = self.state[i]

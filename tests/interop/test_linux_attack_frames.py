@@ -3,8 +3,10 @@ namespace (raw AF_PACKET frames, and hping3 for the spoofed LAND SYNs): teardrop
 death, overlapping fragments with different data, RFC 1858 tiny fragments, LAND, a unicast
 datagram in a broadcast frame, another VLAN's frame. Each is dropped and counted, nothing
 answers them, and ping keeps working throughout."""
+import json
 import re
 import struct
+import sys
 
 import pytest
 
@@ -13,6 +15,7 @@ from tests.conftest import needs_netns
 from tests.netns import Netns, StackProc, HOST_IP, STACK_IP
 
 pytestmark = [needs_netns]
+CLI = [sys.executable, "-m", "ustack.ports.cpython.cli"]
 
 SEND_RAW = r"""
 import socket, sys
@@ -31,8 +34,9 @@ def ns():
     n.close()
 
 
-def ping(ns, count):
-    r = ns.run(["ping", "-n", "-c", str(count), "-i", "0.01", "-W", "2", STACK_IP], timeout=60)
+def ping(ns, count, src=None):
+    r = ns.run(["ping", "-n", "-c", str(count), "-i", "0.01", "-W", "2", STACK_IP] +
+               (["-I", src] if src else []), timeout=60)
     m = re.search(r"(\d+) packets transmitted, (\d+) received", r.stdout)
     assert m, r.stdout + r.stderr
     return int(m.group(1)), int(m.group(2))
@@ -168,3 +172,48 @@ def test_stack_on_a_vlan_answers_its_vlan_tagged_and_ignores_the_rest(ns):
     assert "replies [(5, 5)]" in r.stdout, r.stdout + r.stderr
     assert c["eth0.rx_vlan_other"] == 5 and c["eth0.rx_vlan_untagged"] >= 5
     assert c["icmp.tx_echo_replies"] == 5
+
+
+NEIGH = "192.0.2.3"
+UDP_ECHO_FROM_NEIGH = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("%s", 0))
+s.settimeout(2)
+s.sendto(b"hi", ("%s", 7))
+print(s.recv(16))
+""" % (NEIGH, STACK_IP)
+
+
+def test_an_arp_request_flood_from_random_senders_never_evicts_the_neighbour_in_use(ns):
+    # RFC 826's merge adds each request's sender; 400 requests for the stack's address from
+    # ever new on-link senders (more than its entries) must not push out the neighbour the
+    # stack is talking to (a second address of the host; a UDP echo's answer is resolved,
+    # an ICMP echo reply is not): every asker is answered, and the neighbour is never asked
+    # for again
+    stack = StackProc(ns, "--serve", "echo")
+    try:
+        ns.run(["ip", "addr", "add", NEIGH + "/24", "dev", "ustk0"])
+        sip = bytes(int(x) for x in STACK_IP.split("."))
+        assert "hi" in ns.python(UDP_ECHO_FROM_NEIGH).stdout
+        before = stack.live_counters()
+        frames = []
+        for k in range(400):
+            mac = bytes([2, 0, 0x5e, 0x10, k >> 8, k & 0xFF])
+            spa = bytes([192, 0, 2, 10 + k % 240])   # never .1-.3
+            frames.append(F.eth(b"\xff" * 6, mac, 0x0806, F.arp(1, mac, spa, bytes(6), sip)))
+        r = ns.run(["python3", "-c", SEND_RAW], input=" ".join(f.hex() for f in frames))
+        assert "sent" in r.stdout, r.stderr
+        neigh = json.loads(ns.run(CLI + ["neigh", "--json"]).stdout)
+        assert any(e["ip"] == NEIGH and e["state"] == "REACHABLE" for e in neigh), neigh
+        assert "hi" in ns.python(UDP_ECHO_FROM_NEIGH).stdout
+        after = stack.live_counters()
+    finally:
+        c = stack.stop()
+
+    def d(k):
+        return after.get(k, 0) - before.get(k, 0)
+    assert d("eth0.arp.rx_requests") == 400 and d("eth0.arp.tx_replies") == 400
+    assert d("eth0.arp.tx_requests") == 0, {k: d(k) for k in after if ".arp." in k}
+    assert d("eth0.arp.evicted") > 0
+    assert c["pbuf.free"] == c["pbuf.count"]

@@ -335,8 +335,12 @@ def test_incomplete_entries_are_evicted_last_and_their_packet_dropped():
     for k in range(4):
         c.resolve(addr6.pton("fe80::%d" % (k + 10)), 0, "p%d" % k, k)
     o.take()
-    c.learn(A, 0, MAC, 0, 10)
-    assert o.take() == [("discard", "p0")] and state(c) == STALE
+    # a solicitation's sender never takes the entry a waiting packet needs
+    assert c.learn(A, 0, MAC, 0, 10) == -1
+    assert o.take() == [] and c.stats.learn_skipped == 1
+    # a packet to a new neighbour takes the oldest one
+    assert c.resolve(A, 0, "q", 11) == -1
+    assert o.take() == [("discard", "p0"), ("mcast", bytes(A))] and state(c) == INCOMPLETE
 
 
 def test_a_new_neighbour_to_resolve_takes_the_oldest_incomplete_entry_not_a_resolved_one():
@@ -344,15 +348,36 @@ def test_a_new_neighbour_to_resolve_takes_the_oldest_incomplete_entry_not_a_reso
     # sources) must not push out the neighbours in use: tcp6's flood from a /64 stalled a
     # Linux echo connection for 3 s, its neighbour entry evicted again and again
     c, o = cache()
-    c.learn(A, 0, MAC, 0, 0)                              # in use, but long ago
+    c.learn(A, 0, MAC, 0, 0)
+    assert c.resolve(A, 0, None, 1) >= 0                  # in use, but long ago
     for k in range(3):
         c.resolve(addr6.pton("fe80::%d" % (k + 10)), 0, "p%d" % k, 10 + k)
     o.take()
     assert c.resolve(B, 0, "q", 20) == -1
-    assert state(c, A) == STALE and state(c, B) == INCOMPLETE
+    assert state(c, A) == DELAY and state(c, B) == INCOMPLETE
     assert c.find(addr6.pton("fe80::10")) == -1           # the oldest resolution went
     assert o.take() == [("discard", "p0"), ("mcast", bytes(B))]
     assert c.stats.evicted == 1 and c.stats.pending_evicted == 1
+
+
+def test_solicitations_from_ever_new_senders_never_push_out_a_neighbour_in_use():
+    # RFC 4861 7.2.3 makes a STALE entry for a solicitation's sender; a flood of NS from
+    # random sources of the prefix (flood_solicitate6) must not evict the neighbours the
+    # stack talks to: a sender nobody has sent to yet may only replace another such one
+    c, o = cache({"ND_CACHE_SIZE": 3})
+    c.learn(A, 0, MAC, 0, 0)
+    assert c.resolve(A, 0, None, 5) >= 0                   # in use
+    for k in range(20):
+        c.learn(addr6.pton("fe80::%x" % (k + 10)), 0, MAC2, 0, 10 + k)
+        assert state(c, A) != FREE
+    assert c.find(addr6.pton("fe80::1d")) >= 0             # the newest asker has an entry
+    assert c.find(addr6.pton("fe80::a")) == -1
+    assert c.stats.evicted == 18
+    # with every other entry in use, an asker gets no entry, counted; the user keeps its own
+    c.resolve(addr6.pton("fe80::1c"), 0, None, 40)
+    c.resolve(addr6.pton("fe80::1d"), 0, None, 40)
+    assert c.learn(addr6.pton("fe80::99"), 0, MAC2, 0, 41) == -1
+    assert c.stats.learn_skipped == 1 and state(c, A) != FREE
 
 
 def test_permanent_entries_are_never_changed_or_evicted():

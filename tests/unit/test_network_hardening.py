@@ -557,6 +557,31 @@ def test_packets_to_ever_new_neighbours_never_push_out_a_resolved_one():
     assert f.stack.pool.full()
 
 
+def test_requests_from_ever_new_senders_never_push_out_a_neighbour_in_use():
+    # RFC 826's merge adds the sender of a request for us; a flood of requests from random
+    # on-link senders must not evict the neighbours the stack talks to. Each asker still
+    # gets its reply (from the request itself), but it may only replace another asker
+    # nobody has sent to yet
+    f = Fed({"ARP_ENTRIES": 4})
+    s = f.stack.socket(so.AF_INET, so.SOCK_DGRAM)
+    s.sendto(b"hi", ("192.0.2.30", 9))
+    f.stack.poll(f.t)
+    f.feed(arp_frame(2, NEIGH_MAC, NEIGH_IP, F.STACK_IP, F.STACK_MAC, dst=F.STACK_MAC))
+    f.advance(10)
+    replies = f.counters().get("eth0.arp.tx_replies", 0)
+    for k in range(40, 60):
+        mac = bytes.fromhex("0200000001%02x" % k)
+        f.feed(arp_frame(1, mac, bytes([192, 0, 2, k]), F.STACK_IP))
+        assert f.iface.arp.lookup(NEIGH_IP) == NEIGH_MAC
+        f.advance(1)
+    assert f.iface.arp.lookup(F.HOST_IP) == F.HOST_MAC      # the static entry too
+    assert f.iface.arp.lookup(bytes([192, 0, 2, 59])) is not None   # the newest asker
+    c = f.counters()
+    assert c["eth0.arp.tx_replies"] - replies == 20
+    assert c["eth0.arp.evicted"] >= 17, c
+    s.close()
+
+
 def test_a_timed_out_neighbour_frees_its_whole_queue():
     f = Fed({"ARP_QUEUE": 4})
     s = f.stack.socket(so.AF_INET, so.SOCK_DGRAM)
