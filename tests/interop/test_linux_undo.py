@@ -56,7 +56,7 @@ def push():
     return sent[0] >= len(data)
 assert st.run_until(push, 200)
 c.close()
-st.run_until(lambda: not st.tcp.conns, 20)
+st.run_until(lambda: not st.tcp.closing(), 20)   # our FIN acknowledged (TIME-WAIT is ours)
 print("counters " + json.dumps(dict(st.tcp.stats.nonzero())), flush=True)
 st.close()
 """
