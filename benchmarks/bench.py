@@ -355,9 +355,8 @@ NOTES = """Notes.
   figure is the server process's only (the kernel's receive work partly runs in the client's
   softirq context). "peer CPU" sums user and system time of the peer process and its children.
 - HTTP: lwIP, PyTCP and Linux return the page ustack's http service shows at / (73 bytes),
-  keep-alive. ustack's wrk figure is bound by its http service, not its TCP: it writes the head
-  and the body in two sends, so Nagle holds the body until the client's delayed ACK (~40-50 ms
-  a request on a keep-alive connection).
+  keep-alive. ustack's http service (ports/cpython/tcp_services.py) is a thread per
+  connection, answering with one write (head and body) with TCP_NODELAY set.
 - The old "Linux behind a Python relay" row is gone: the relay capped Linux near ustack's own
   speed."""
 
