@@ -433,19 +433,6 @@ def _recover(tcp, tcb, sb, now):
             off = seq_sub(tcb.snd_nxt, una)
             avail = snd.count - off
             n = mss - sack_room(tcb)  # room for our SACK blocks (RFC 2018 4)
-            b = sb.budget
-            if n == mss and b >= 2 * mss and avail > mss and tcb.flags & T.F_TSO and \
-                    not (tcb.flags & T.F_ECN_CWR) and tcp.stack.pool.nlarge > 1:
-                # NextSeg names new data again for each segment the budget has room for
-                # (rule 2: no hole is lost): the budget's whole segments go in one TSO
-                # segment the driver cuts - the same MSS-sized segments on the wire, one
-                # buffer and one write instead of one per segment (issue 13)
-                k = tcb.snd_wnd - off  # and within the peer's window (new_ok checked one)
-                if k < b:
-                    b = k
-                if b > TSO_MAX:
-                    b = TSO_MAX
-                n = b - b % mss
             if avail < n:
                 n = avail
             fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_SENT)) == T.F_FIN_QUEUED and n == avail
