@@ -65,6 +65,7 @@ DRIVER_MODULES = {
 }
 PORT_MODULES = ("ports/micropython/__init__.py", "ports/micropython/compat.py",
                 "ports/micropython/app.py",
+                "ports/micropython/appinit.py",  # the app's start: imported, run, forgotten
                 "ports/micropython/control.py")  # flash only: imported with CONTROL_PORT
 PORT_FEATURE_MODULES = {
     "tcp": ("ports/micropython/tcpserv.py",
