@@ -57,6 +57,27 @@ FAIL_BACKOFF_MS = 20  # after poll() or a service raised
 NO_LEASE_SAY_MS = 5000  # RFC 2131 4.1: DISCOVER goes again after ~4 s; by 5 s two went unanswered
 
 
+def prealloc_rings(stack, conns):
+    """Hand `conns` connections' worth of send and receive rings, and their buffers, to the
+    TCP ring pool now, while the heap is still in one piece (the pool allocates on a miss)."""
+    tcp = stack.tcp
+    if tcp is None or conns <= 0 or not hasattr(tcp, "rings"):
+        return 0
+    pool = tcp.rings
+    sizes = (tcp.snd_buf, tcp.rcv_buf)
+    want = conns * 2
+    if pool.keep < want:
+        pool.keep = want
+    got = []
+    for i in range(want):
+        r = pool.get(sizes[i & 1])
+        r.ensure()
+        got.append(r)
+    for r in got:
+        pool.put(r)  # the ring and its buffer, both kept for the next connection
+    return want
+
+
 # ---- services ---------------------------------------------------------------------------------
 class UdpService:
     """echo (RFC 862) or discard (RFC 863) over UDP, allocation-free: each datagram is copied
@@ -118,7 +139,7 @@ class App:
         """The stack and services of these settings (appinit.DEFAULTS and the board's); on
         `driver` if given (a test's link), else on the one DRIVER names."""
         self.s = settings
-        self.mac = appinit_call("parse_mac", settings["MAC"])
+        self.mac = None
         self.services = []
         self.running = True
         self.locked = False
@@ -134,6 +155,12 @@ class App:
         self.busy_poll = False
         self.started = ()
         appinit_call("setup", self, settings, driver)
+        pre = settings["TCP_PREALLOC"]
+        if pre is None:
+            pre = min(self.stack.config["TCP_MAX_CONNS"], 4)
+        # the rings (the start's largest blocks) while appinit is not in the heap
+        self.rings = prealloc_rings(self.stack, pre)
+        appinit_call("serve", self, settings)
 
     def lock(self):
         compat.heap_lock()

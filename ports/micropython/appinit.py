@@ -167,27 +167,6 @@ def lease_fields(lease):
         ",".join(lease["dns"]) or "-", lease["domain"] or "-")
 
 
-def prealloc_rings(stack, conns):
-    """Hand `conns` connections' worth of send and receive rings, and their buffers, to the
-    TCP ring pool now, while the heap is still in one piece (the pool allocates on a miss)."""
-    tcp = stack.tcp
-    if tcp is None or conns <= 0 or not hasattr(tcp, "rings"):
-        return 0
-    pool = tcp.rings
-    sizes = (tcp.snd_buf, tcp.rcv_buf)
-    want = conns * 2
-    if pool.keep < want:
-        pool.keep = want
-    got = []
-    for i in range(want):
-        r = pool.get(sizes[i & 1])
-        r.ensure()
-        got.append(r)
-    for r in got:
-        pool.put(r)  # the ring and its buffer, both kept for the next connection
-    return want
-
-
 def _entropy(n):
     try:
         import os
@@ -257,13 +236,14 @@ def start_services(app, names):
 
 
 def setup(app, settings, driver=None):
-    """App's start: driver (`driver`, else make_driver), stack, TCP rings, services."""
+    """App's start, first half: the driver (`driver`, else make_driver) and the stack."""
+    app.mac = parse_mac(settings["MAC"])
     app.driver = driver if driver is not None else make_driver(settings, app.mac)
     app.stack = make_stack(settings, app.driver)
-    pre = settings["TCP_PREALLOC"]
-    if pre is None:
-        pre = min(app.stack.config["TCP_MAX_CONNS"], 4)
-    app.rings = prealloc_rings(app.stack, pre)
+
+
+def serve(app, settings):
+    """App's start, second half (after the TCP rings): polling the links, the services."""
     app.link_up = getattr(app.driver, "link_up", None)  # None: a driver that cannot tell
     # a driver that holds received frames the poller cannot see (a virtual chip)
     app.rx_pending = getattr(app.driver, "rx_pending", None)

@@ -18,7 +18,7 @@ sys.modules["machine"] = fakemachine
 from ustack.core.stack import Stack
 from ustack.core.wire import fields
 from ustack.hal import Driver
-from ustack.ports.micropython import appinit
+from ustack.ports.micropython import app, appinit
 import heaplock_bench
 
 with open(sys.argv[2]) as f:
@@ -42,7 +42,7 @@ mac_b = appinit.parse_mac(s["MAC"])
 drv = appinit.make_driver(s, mac_b)
 b = appinit.make_stack(s, drv)
 pre = s["TCP_PREALLOC"]
-appinit.prealloc_rings(b, min(b.config["TCP_MAX_CONNS"], 4) if pre is None else pre)
+app.prealloc_rings(b, min(b.config["TCP_MAX_CONNS"], 4) if pre is None else pre)
 
 
 class ChipWire(Driver):
