@@ -345,7 +345,9 @@ def render_wasm(wb, fc):
            "then the same again with `micropython.heap_lock()` held on the board. Code = heap "
            "the imported modules hold; data = everything else live with both connections "
            "open; peak = the most ever allocated at once (this port collects garbage only "
-           "between calls, and each poll is one). 'fits' = the same run with the heap "
+           "between calls, and each poll is one; the start is one call, so the peak also "
+           "holds all the start's garbage and the modules it imports, runs and forgets - "
+           "config_check.py, appinit.py - which a board's collector takes back as it goes). 'fits' = the same run with the heap "
            "limited to the board's (and to 80 %% of it) never had to grow the heap; the "
            "test link's rings (%s KB, the host's wire, not the board's) come on top. Frozen "
            "into the firmware (`invoke mpy` writes the manifest) the code stays in flash and "
@@ -467,7 +469,7 @@ def splice_32bit(old, new):
             builds = []
         elif is32(sec) and not sec[0].startswith(WASM_SECTIONS[2]) and fresh is not None:
             out += fresh    # every 32-bit section new has, where the first old one was
-            fresh = [] if fresh else None
+            fresh = []      # (and every later old one dropped)
         else:
             out.append(sec)   # what new has no replacement for stays
     out += builds + (fresh or [])

@@ -4,7 +4,7 @@
 Wiring (module -> ESP32 GPIO): SCLK -> 18, MOSI -> 23, MISO -> 19, SCSn -> 5, INTn -> 4,
 RSTn -> 33. The W5500 takes up to 80 MHz SPI; the ESP32's GPIO-matrix routing caps it near
 26 MHz, so 20 MHz is used.
-Driver: hal/w5500.py (W5500(bus, int_pin, reset_pin, mac=...)), built by app.make_driver.
+Driver: hal/w5500.py (W5500(bus, int_pin, reset_pin, mac=...)), built by appinit.make_driver.
 """
 NAME = "esp32_w5500"
 DESCRIPTION = "ESP32-DevKitC + W5500 module (MACRAW) on VSPI"

@@ -4,7 +4,7 @@
 Wiring (module pin -> Pico pin): SO -> GP16 (MISO), CS -> GP17, SCK -> GP18, SI -> GP19
 (MOSI), INT -> GP21, RESET -> GP20, VCC -> 3V3(OUT), GND -> GND. The ENC28J60 takes up to
 20 MHz SPI (DS39662E); the errata recommend >= 8 MHz for reliable reads.
-Driver: hal/enc28j60.py (Enc28j60(bus, int_pin, reset_pin, mac=...)), built by app.make_driver.
+Driver: hal/enc28j60.py (Enc28j60(bus, int_pin, reset_pin, mac=...)), built by appinit.make_driver.
 """
 NAME = "pico_enc28j60"
 DESCRIPTION = "Raspberry Pi Pico + ENC28J60 SPI module"

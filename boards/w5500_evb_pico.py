@@ -3,7 +3,7 @@ to a W5500 on SPI0. The W5500 runs socket 0 in MACRAW mode, so ustack does all o
 and the chip's 32 KB of buffers hold frames (16 KB each way for socket 0).
 
 Pinout (WIZnet's schematic): GP16 MISO, GP17 CSn, GP18 SCLK, GP19 MOSI, GP20 RSTn, GP21 INTn.
-Driver: hal/w5500.py (W5500(bus, int_pin, reset_pin, mac=...)), built by app.make_driver.
+Driver: hal/w5500.py (W5500(bus, int_pin, reset_pin, mac=...)), built by appinit.make_driver.
 """
 NAME = "w5500_evb_pico"
 DESCRIPTION = "WIZnet W5500-EVB-Pico (RP2040 + W5500, MACRAW)"

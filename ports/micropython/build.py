@@ -65,6 +65,7 @@ DRIVER_MODULES = {
 }
 PORT_MODULES = ("ports/micropython/__init__.py", "ports/micropython/compat.py",
                 "ports/micropython/app.py",
+                "ports/micropython/appinit.py",  # the app's start: imported, run, forgotten
                 "ports/micropython/control.py")  # flash only: imported with CONTROL_PORT
 PORT_FEATURE_MODULES = {
     "tcp": ("ports/micropython/tcpserv.py",
@@ -105,6 +106,14 @@ def compile_one(src, dst, arch=None, source_name=None, extra=()):
     os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
     r = subprocess.run(cmd, capture_output=True, text=True)
     return r.returncode == 0, (r.stdout + r.stderr).strip()
+
+
+def source_name(rel):
+    """The name a module's .mpy gives as its source (tracebacks): its dotted module name,
+    'ustack.core.tcp.input' for core/tcp/input.py. Importing the module interns that name
+    already, so it costs no qstr of its own (a path would: about 2 KB of a board's heap)."""
+    mod = "ustack." + rel[:-3].replace("/", ".")
+    return mod[:-9] if mod.endswith(".__init__") else mod
 
 
 def _all_core():
@@ -255,7 +264,7 @@ def build(board, out_dir="build/mpy", arch=None, keep_source=False, opt=None):
         src = os.path.join(ROOT, rel)
         src_bytes += os.path.getsize(src)
         dst = os.path.join(lib, rel[:-3] + ".mpy")
-        ok, msg = compile_one(src, dst, arch, "ustack/" + rel, extra)
+        ok, msg = compile_one(src, dst, arch, source_name(rel), extra)
         if not ok:
             errors.append("%s: %s" % (rel, msg))
             continue
@@ -264,7 +273,7 @@ def build(board, out_dir="build/mpy", arch=None, keep_source=False, opt=None):
             shutil.copyfile(src, os.path.join(lib, rel))
     # package roots that are not repository files
     init = os.path.join(lib, "__init__.mpy")
-    ok, msg = compile_one(os.path.join(HERE, "ustack_init.py"), init, arch, "ustack/__init__.py")
+    ok, msg = compile_one(os.path.join(HERE, "ustack_init.py"), init, arch, "ustack")
     if not ok:
         errors.append("ustack/__init__.py: " + msg)
     else:
@@ -272,7 +281,8 @@ def build(board, out_dir="build/mpy", arch=None, keep_source=False, opt=None):
     pinit_src = os.path.join(dest, "_ports_init.py")
     with open(pinit_src, "w"):
         pass
-    ok, msg = compile_one(pinit_src, os.path.join(lib, "ports", "__init__.mpy"), arch)
+    ok, msg = compile_one(pinit_src, os.path.join(lib, "ports", "__init__.mpy"), arch,
+                          "ustack.ports")
     os.unlink(pinit_src)
     sizes["ustack/ports/__init__.mpy"] = os.path.getsize(os.path.join(lib, "ports", "__init__.mpy"))
     if errors:

@@ -63,9 +63,9 @@ class NIC:
 
     def __init__(self, make_driver, mac=None, ip=None, gateway=None, mtu=1500, config=None,
                  features=None):
-        from ustack.ports.micropython.app import parse_mac
+        from ustack.ports.micropython.app import appinit_call
         self._make_driver = make_driver
-        self._mac = parse_mac(mac) if mac is not None else None
+        self._mac = appinit_call("parse_mac", mac) if mac is not None else None
         self._ip = None
         self._prefix = 24
         self._gw = None
@@ -219,8 +219,8 @@ class NIC:
             if self.stack is not None:
                 raise OSError(16, "config(%s=...) only while inactive" % k)  # EBUSY
             if k == "mac":
-                from ustack.ports.micropython.app import parse_mac
-                self._mac = parse_mac(kw[k])
+                from ustack.ports.micropython.app import appinit_call
+                self._mac = appinit_call("parse_mac", kw[k])
             elif k == "mtu":
                 self._mtu = kw[k]
             else:
@@ -238,10 +238,10 @@ class NIC:
             self._mac = b"\x02\x00\x00\x00\x00\x02"
         drv = self._make_driver(self._mac)
         st = Stack(self._config or None, features=tuple(self._features or ("tcp",)))
-        seed = app._entropy(4)
+        seed = app.appinit_call("_entropy", 4)
         st.seed((seed[0] << 24) | (seed[1] << 16) | (seed[2] << 8) | seed[3])
         if st.tcp is not None and hasattr(st.tcp, "set_secret"):
-            st.tcp.set_secret(app._entropy(16))
+            st.tcp.set_secret(app.appinit_call("_entropy", 16))
         self.driver = drv
         self.stack = st
         self.iface = st.add_interface("eth0", drv, ip="0.0.0.0", prefix=self._prefix,
@@ -351,16 +351,16 @@ class LAN(NIC):
         from ustack.ports.micropython import app
         if board is None:
             board = _settings_module()
-        s = app.settings_from(board)
+        s = app.appinit_call("settings_from", board)
         path = _getenv("USTACK_MPY_SETTINGS")
         if path:
-            s = app.settings_from(board, ["--settings", path])
+            s = app.appinit_call("settings_from", board, ["--settings", path])
         for k in kw:
             s[k.upper()] = kw[k]
         self.settings = s
 
         def make(mac):
-            return app.make_driver(s, mac)
+            return app.appinit_call("make_driver", s, mac)
         NIC.__init__(self, make, mac=s["MAC"], ip=s["IP"], gateway=s["GATEWAY"], mtu=s["MTU"],
                      config=s["CONFIG"], features=s["FEATURES"])
         if s.get("DNS"):

@@ -156,7 +156,7 @@ BOARD_SCRIPT = os.path.join(HERE, "mp_scripts", "board_heaplock.py")
 
 @pytest.mark.parametrize("board", ["w5500_evb_pico", "pico_enc28j60", "esp32_w5500"])
 def test_mcu_board_driver_path_heap_locked(mpy_lib, tmp_path, board):
-    """An MCU board's whole data path under the lock: app.make_driver builds machine.SPI +
+    """An MCU board's whole data path under the lock: appinit.make_driver builds machine.SPI +
     Pin (a stand-in wired to the virtual chip of hal/sim) + MachineSpi + the ENC28J60/W5500
     driver from the board's BUS and PINS, with the board's CONFIG; a peer stack on the
     chip's wire runs UDP echo, 1 MB of TCP and pings against it."""

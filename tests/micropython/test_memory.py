@@ -185,3 +185,10 @@ def test_only_the_32_bit_sections_are_replaced_when_regenerated_alone():
     got = splice_32bit(old, "### Code shipped per board (x)\nnew\n")
     assert got == "# t\n\n### Code shipped per board (x)\nnew\n\n### A\na\n\n" \
         "### 32-bit: x\no\n", got
+    # an old file with all three 32-bit sections (as memory.md has them) keeps none of them:
+    # the third once stayed beside its replacement (two per-module tables)
+    old = "# t\n\n### 32-bit: x\no\n\n### What each feature costs (32-bit)\nof\n\n" \
+        "### 32-bit: what each module takes\nom\n\n### B\nb\n"
+    got = splice_32bit(old, new)
+    assert got == "# t\n\n### 32-bit: x\nnew\n\n### What each feature costs " \
+        "(32-bit)\nnewf\n\n### 32-bit: what each module takes\nnewm\n\n### B\nb\n", got

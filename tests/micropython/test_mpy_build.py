@@ -193,7 +193,7 @@ def test_the_board_module_set_is_complete(built, board):
         "import sys\n"
         "sys.path[:] = [%r, %r]\n"
         "import board_cfg\n"
-        "from ustack.ports.micropython import app\n"
+        "from ustack.ports.micropython import appinit as app\n"
         "from memlink import pair\n"
         "la, lb = pair(b'\\x02\\0\\0\\0\\0\\x0a', b'\\x02\\0\\0\\0\\0\\x0b')\n"
         "s = app.settings_from(board_cfg, [])\n"

@@ -361,7 +361,8 @@ def wasm_lib(board, out, source=False, opt=None):
         level = getattr(board, "MPY_OPT", None)
         opt = ("-O%d" % int(level),) if level else ()
     import shutil
-    from ustack.ports.micropython.build import select_modules, compile_one, HERE as PM, ROOT
+    from ustack.ports.micropython.build import select_modules, compile_one, source_name, \
+        HERE as PM, ROOT
     mods = [r for r, _ in select_modules(board)[0] if not r.endswith("checksum_viper.py")]
     lib = os.path.join(out, "lib")
     if os.path.exists(lib):
@@ -379,7 +380,7 @@ def wasm_lib(board, out, source=False, opt=None):
             shutil.copyfile(src, dst)
             continue
         dst = os.path.join(pkg, rel[:-3] + ".mpy")
-        ok, msg = compile_one(src, dst, None, "ustack/" + rel, extra=opt)
+        ok, msg = compile_one(src, dst, None, source_name(rel), extra=opt)
         if not ok:
             raise RuntimeError("mpy-cross %s: %s" % (rel, msg))
         total += os.path.getsize(dst)

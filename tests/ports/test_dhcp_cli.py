@@ -123,13 +123,13 @@ def test_dhcp_flags_are_checked_before_anything_is_made(flags, msg):
 
 
 def test_micropython_app_user_name_servers_win_over_the_leases_too():
-    # the board app (ports/micropython/app.py, imported here under CPython): DNS = [...]
-    # with DHCP = True, as --dns with --dhcp under --runtime micropython
-    from ustack.ports.micropython import app
-    s = dict(app.DEFAULTS, DHCP=True, DNS=["198.51.100.53"], SEED=7,
+    # the board app (ports/micropython/app.py and its start, appinit.py, imported here under
+    # CPython): DNS = [...] with DHCP = True, as --dns with --dhcp under --runtime micropython
+    from ustack.ports.micropython import appinit
+    s = dict(appinit.DEFAULTS, DHCP=True, DNS=["198.51.100.53"], SEED=7,
              CONFIG={"DHCP_ARP_PROBES": 0})
     drv = FeedDriver()
-    st = app.make_stack(s, drv)
+    st = appinit.make_stack(s, drv)
     t = [1000]
     st.clock = lambda: t[0]
     lease_it(st, drv, t)

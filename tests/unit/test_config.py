@@ -3,7 +3,8 @@ hole 11): every config key has a type and a range, every add_interface / set_add
 add_route argument is checked, and the message names the key. (Every board validates: tests/ports/test_config_cli.py.)"""
 import pytest
 
-from ustack.core.config import DEFAULTS, RANGES, CHOICES, make_config
+from ustack.core.config import DEFAULTS, make_config
+from ustack.core.config_check import RANGES, CHOICES
 from ustack.core.stack import Stack
 from tests.feed import FeedDriver
 

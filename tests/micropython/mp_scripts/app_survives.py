@@ -44,11 +44,10 @@ class Flaky:
 
 
 nic = Flaky(wire.port(b"\x02\0\0\0\0\x0b"))
-app.make_driver = lambda s, mac: nic
-s = app.settings_from(None, [])
+s = app.appinit_call("settings_from", None, [])
 s["IP"] = "192.0.2.11/24"
 s["MAC"] = "02:00:00:00:00:0b"
-the_app = app.App(s)
+the_app = app.App(s, nic)
 st = the_app.stack
 peer = Stack()
 peer.clock = st.clock

@@ -1,6 +1,6 @@
 """A board's configuration under MicroPython with its real driver stack on a virtual chip:
-app.make_driver builds machine.SPI/Pin (fakemachine -> hal/sim chip) + MachineSpi + the
-ENC28J60 or W5500 driver from the board's BUS/PINS; app.make_stack applies its CONFIG. A
+appinit.make_driver builds machine.SPI/Pin (fakemachine -> hal/sim chip) + MachineSpi + the
+ENC28J60 or W5500 driver from the board's BUS/PINS; appinit.make_stack applies its CONFIG. A
 second ustack on the chip's wire is the peer; heaplock_bench runs UDP, TCP and ping with
 the heap locked. Prints one JSON line.
 
@@ -18,7 +18,7 @@ sys.modules["machine"] = fakemachine
 from ustack.core.stack import Stack
 from ustack.core.wire import fields
 from ustack.hal import Driver
-from ustack.ports.micropython import app
+from ustack.ports.micropython import app, appinit
 import heaplock_bench
 
 with open(sys.argv[2]) as f:
@@ -34,13 +34,13 @@ else:
 chip = Chip()
 fakemachine.attach(chip, board["BUS"], board["PINS"])
 
-s = app.settings_from(None, [])
+s = appinit.settings_from(None, [])
 for k in board:
     s[k] = board[k]
 s["IP"] = "192.0.2.11/24"
-mac_b = app.parse_mac(s["MAC"])
-drv = app.make_driver(s, mac_b)
-b = app.make_stack(s, drv)
+mac_b = appinit.parse_mac(s["MAC"])
+drv = appinit.make_driver(s, mac_b)
+b = appinit.make_stack(s, drv)
 pre = s["TCP_PREALLOC"]
 app.prealloc_rings(b, min(b.config["TCP_MAX_CONNS"], 4) if pre is None else pre)
 

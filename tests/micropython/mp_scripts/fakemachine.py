@@ -1,5 +1,5 @@
 """A stand-in for MicroPython's `machine` (SPI and Pin) that wires a board's bus and pins to
-a virtual chip from hal/sim, so app.make_driver builds a board's real driver stack
+a virtual chip from hal/sim, so appinit.make_driver builds a board's real driver stack
 (MachineSpi + Enc28j60/W5500 driver) on the unix port. Install with
 `sys.modules["machine"] = fakemachine` and `attach(chip, board.BUS, board.PINS)`.
 

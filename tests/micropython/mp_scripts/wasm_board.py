@@ -113,10 +113,9 @@ def linkup(settings):
     keeps frames in the chip)."""
     global link
     import json
-    from ustack.ports.micropython import app as appmod
     s = json.loads(settings)
     a0 = _used()
-    link = _ring_link(appmod.parse_mac(s["MAC"]), s.get("MTU", 1500))
+    link = _ring_link(bytes(int(x, 16) for x in s["MAC"].split(":")), s.get("MTU", 1500))
     a1 = _used()
     _memline()
     return _ret(a0, a1)
@@ -127,10 +126,9 @@ def start(settings):
     import json
     from ustack.ports.micropython import app as appmod
     a0 = _used()
-    s = dict(appmod.DEFAULTS)
+    s = appmod.appinit_call("settings_from", None)   # the defaults
     s.update(json.loads(settings))
-    appmod.make_driver = lambda s, mac: link
-    app = appmod.App(s)
+    app = appmod.App(s, link)
     appmod.gc_threshold()
     a1 = _used()
     _memline()
