@@ -152,9 +152,9 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
         tcb.flags &= ~T.F_ACKNOW
     # RFC 1191 3: DF on every segment of a connection (IPv4), so a smaller link on the
     # path answers with Fragmentation Needed and the MSS follows (proto.pmtu_lower);
-    # rc: the connection's route cache, no route or ARP lookup per segment
+    # the TCB is its own route cache (route.cache_fill): no route or ARP lookup per segment
     stack.ip.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl, tos,
-                    True, None, tcb.rc)
+                    True, None, tcb)
     return True
 
 
@@ -185,6 +185,8 @@ def arm_rexmt(tcp, tcb):
 def output(tcp, tcb, force=False):
     """Send whatever the state, windows and send ring allow; then a pending ACK. force
     sends one segment regardless of silly-window/Nagle rules (persist timer override)."""
+    if not (tcb.flags & T.F_TIMED):
+        tcp.watch(tcb)  # it may arm a timer: TCP.tick visits it
     st = tcb.state
     if st == T.SYN_SENT or st == T.SYN_RECEIVED:
         if tcb.snd_nxt == 0:  # our ISS: the SYN is (re)sent

@@ -53,7 +53,6 @@ except ImportError:  # a board built without "sack": SACK blocks are sent, not a
 from ustack.core.tcp.seq import MASK, seq_add, seq_gt, seq_lt, rel_at
 from ustack.core.tcp import cc as ccmod
 from ustack.core.portalloc import Ephemeral
-from ustack.core.route import RouteCache
 
 TCP_COUNTERS = (
     # integrity / demux
@@ -188,6 +187,9 @@ class TCP:
         self.keep_cnt = cfg["TCP_KEEPCNT"]
         self.eph = Ephemeral(cfg["EPHEMERAL_LOW"], cfg["EPHEMERAL_HIGH"], stack.random16())
         self.conns = []          # every TCB (bounded by TCP_MAX_CONNS)
+        # the TCBs that may have a timer armed (F_TIMED; watch): tick visits these, not every
+        # connection - 100 000 idle ones cost a tick nothing (issue 13)
+        self.timed = []
         self.last_lip = None     # the addresses of the last new_tcb, shared with the next
         self.last_rip = None
         self.table = {}          # small-int key of the 4-tuple -> TCB chain (tcb.hnext)
@@ -354,7 +356,6 @@ class TCP:
             a = self.last_rip = bytes(rip)
         t.remote_ip = a
         t.remote_port = rport
-        t.rc = RouteCache()  # filled by the first segment (issue 13)
         t.rto = self.rto_init
         t.keep_idle = self.keep_idle
         t.keep_intvl = self.keep_intvl
@@ -370,6 +371,7 @@ class TCP:
         t.ts_lo = v & 0xFFFF
         self.conns.append(t)
         self._insert(t)
+        self.watch(t)
         return t
 
     def evict_embryonic(self, lsock):
@@ -714,9 +716,13 @@ class TCP:
                 self._closed(b)
         elif tcb.state == T.SYN_SENT:
             st.rx_conn_segments += 1
+            if not (tcb.flags & T.F_TIMED):
+                self.watch(tcb)  # the segment may arm its timers
             inp.syn_sent(self, tcb, b)
         else:
             st.rx_conn_segments += 1
+            if not (tcb.flags & T.F_TIMED):
+                self.watch(tcb)
             inp.segment(self, tcb, b)
         stack.free(pb)
 
@@ -840,20 +846,38 @@ class TCP:
             tcb.sock.soft_error = err
 
     # ---- timers -------------------------------------------------------------------------------
+    def watch(self, tcb):
+        """tcb may have a timer armed from now on (a segment for it, output, a socket call):
+        tick visits it until it has none. Every place that can arm a timer passes here first:
+        new_tcb, input, output.output, the socket's linger and keepalive, tick itself."""
+        if not (tcb.flags & T.F_TIMED):
+            tcb.flags |= T.F_TIMED
+            self.timed.append(tcb)
+
     def tick(self, now):
+        """The due timers of the watched connections (timed), which leave the list once they
+        have none armed; those watched during the walk are visited too. The next deadline."""
         nxt = 0
-        conns = self.conns
-        i = len(conns) - 1
-        while i >= 0:
-            if i < len(conns):
-                t = conns[i]
-                if t.state == T.TIME_WAIT and t.t_conn > now:
-                    d = t.t_conn  # the common idle case, without a call per connection
-                else:
-                    d = timers.run(self, t, now)
-                if d and (nxt == 0 or d < nxt):
+        timed = self.timed
+        i = 0
+        j = 0
+        while i < len(timed):
+            t = timed[i]
+            i += 1
+            if t.state == T.TIME_WAIT and t.t_conn > now:
+                d = t.t_conn  # the common waiting case, without a call per connection
+            elif t.state == T.CLOSED:
+                d = 0         # dropped since it was watched: nothing runs
+            else:
+                d = timers.run(self, t, now)
+            if d:
+                timed[j] = t
+                j += 1
+                if nxt == 0 or d < nxt:
                     nxt = d
-            i -= 1
+            else:
+                t.flags &= ~T.F_TIMED
+        del timed[j:]
         return nxt
 
     def linger_deadline(self, now):

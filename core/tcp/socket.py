@@ -483,6 +483,7 @@ class TcpSocket(so.Socket):
                     if st == T.FIN_WAIT_2:
                         t = tcp.fin_deadline(self.stack.now)
                         tcb.t_conn = t
+                        tcp.watch(tcb)
                         tcp.arm(t)
                     tcp.orphaned(tcb)
             self.tcb = None
@@ -575,6 +576,7 @@ class TcpSocket(so.Socket):
             if t < self.stack.now:
                 t = self.stack.now
             tcb.t_keep = t
+            self.tcp.watch(tcb)
             self.tcp.arm(t)
         elif not (tcb.flags & T.F_KEEPALIVE):
             tcb.t_keep = 0

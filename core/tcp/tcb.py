@@ -66,6 +66,7 @@ F_ACK_BURST = const(0x200000)  # in TCP.ack_q: ACK at the end of this poll's bur
 F_DSACK = const(0x400000)     # a duplicate arrived: the next ACK's first SACK block is
                               # dsack_s..dsack_e (RFC 2883 4)
 F_ORPHAN = const(0x800000)    # counted in TCP.orphans (closed by the app, still closing)
+F_TIMED = const(0x1000000)    # in TCP.timed: tick visits it until no timer is armed
 
 TCP_STATE_OPEN = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK)
 
@@ -84,13 +85,21 @@ class TCB:
         "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn", "t_tlp",
         "keep_idle", "keep_intvl", "keep_cnt", "keep_probes", "last_rx",
         "snd", "rcv", "ooo", "sb", "cc", "error", "ttl", "tos", "snd_cap",
-        "chal_start", "chal_count", "ecn_point", "rc",
+        "chal_start", "chal_count", "ecn_point",
+        "rt_gen", "rt_iface", "rt_nexthop", "nb_gen", "nb_idx",
     )
 
     def __init__(self):
         self.state = CLOSED
         self.flags = 0
-        self.rc = None           # route.RouteCache: route, next hop, neighbour (proto.new_tcb)
+        # the connection's way out, its route cache (route.cache_fill; the TCB itself is the
+        # `rc` the network layer is given): interface and next hop at routing table generation
+        # rt_gen, the neighbour entry nb_idx at the neighbour cache's nb_gen (-1: look up)
+        self.rt_gen = -1
+        self.rt_iface = None
+        self.rt_nexthop = None
+        self.nb_gen = -1
+        self.nb_idx = -1
         self.sock = None
         self.listener = None
         self.hnext = None

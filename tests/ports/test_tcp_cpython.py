@@ -12,7 +12,7 @@ from tests.unit.test_tcp_states import net  # noqa: F401,F811 (fixture)
 
 HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement at run time
 SHARED = ("snd", "rcv", "sock", "listener", "hnext")  # rings (pooled), socket, other TCBs
-SHARED_ANYWHERE = ("iface",)  # the interface its route cache (tcb.rc) names
+SHARED_ANYWHERE = ("rt_iface",)  # the interface its route cache (route.cache_fill) names
 
 
 def _fields(o):
