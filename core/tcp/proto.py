@@ -188,8 +188,11 @@ class TCP:
         self.eph = Ephemeral(cfg["EPHEMERAL_LOW"], cfg["EPHEMERAL_HIGH"], stack.random16())
         self.conns = []          # every TCB (bounded by TCP_MAX_CONNS)
         # the TCBs that may have a timer armed (F_TIMED; watch): tick visits these, not every
-        # connection - 100 000 idle ones cost a tick nothing (issue 13)
-        self.timed = []
+        # connection - 100 000 idle ones cost a tick nothing (issue 13). Fixed slots, made
+        # once (a heap-locked MCU appends nothing): ntimed in use, every live TCB fits
+        self.timed = [None] * (self.max_conns + 1)
+        self.ntimed = 0
+        self.ticking = False
         self.last_lip = None     # the addresses of the last new_tcb, shared with the next
         self.last_rip = None
         self.table = {}          # small-int key of the 4-tuple -> TCB chain (tcb.hnext)
@@ -478,6 +481,7 @@ class TCP:
         self.not_orphan(tcb)
         tcb.t_rexmt = tcb.t_persist = tcb.t_delack = tcb.t_keep = tcb.t_conn = tcb.t_tlp = 0
         tcb.error = err
+        self.unwatch(tcb)
         if tcb in self.conns:
             self.conns.remove(tcb)
         self._unlink(tcb)
@@ -849,10 +853,34 @@ class TCP:
     def watch(self, tcb):
         """tcb may have a timer armed from now on (a segment for it, output, a socket call):
         tick visits it until it has none. Every place that can arm a timer passes here first:
-        new_tcb, input, output.output, the socket's linger and keepalive, tick itself."""
-        if not (tcb.flags & T.F_TIMED):
-            tcb.flags |= T.F_TIMED
-            self.timed.append(tcb)
+        new_tcb, input, output.output, the socket's linger and keepalive, tick itself. Only
+        live TCBs are watched (drop unwatches), so TCP_MAX_CONNS + 1 slots always suffice."""
+        if not (tcb.flags & T.F_TIMED) and tcb.state != T.CLOSED:
+            n = self.ntimed
+            if n < len(self.timed):
+                tcb.flags |= T.F_TIMED
+                self.timed[n] = tcb
+                self.ntimed = n + 1
+
+    def unwatch(self, tcb):
+        """tcb is gone (drop): out of timed - its slot a hole while tick walks the list, else
+        the last entry moved into it."""
+        if tcb.flags & T.F_TIMED:
+            tcb.flags &= ~T.F_TIMED
+            timed = self.timed
+            k = 0
+            n = self.ntimed
+            while k < n and timed[k] is not tcb:
+                k += 1
+            if k == n:
+                return
+            if self.ticking:
+                timed[k] = None
+            else:
+                n -= 1
+                timed[k] = timed[n]
+                timed[n] = None
+                self.ntimed = n
 
     def tick(self, now):
         """The due timers of the watched connections (timed), which leave the list once they
@@ -861,23 +889,47 @@ class TCP:
         timed = self.timed
         i = 0
         j = 0
-        while i < len(timed):
-            t = timed[i]
-            i += 1
-            if t.state == T.TIME_WAIT and t.t_conn > now:
-                d = t.t_conn  # the common waiting case, without a call per connection
-            elif t.state == T.CLOSED:
-                d = 0         # dropped since it was watched: nothing runs
-            else:
-                d = timers.run(self, t, now)
-            if d:
-                timed[j] = t
+        cur = None
+        self.ticking = True
+        try:
+            while i < self.ntimed:
+                t = timed[i]
+                i += 1
+                if t is None:
+                    continue  # dropped during this walk
+                cur = t
+                if t.state == T.TIME_WAIT and t.t_conn > now:
+                    d = t.t_conn  # the common waiting case, without a call per connection
+                elif t.state == T.CLOSED:
+                    d = 0
+                else:
+                    d = timers.run(self, t, now)
+                cur = None
+                if d and t.state != T.CLOSED:
+                    timed[j] = t
+                    j += 1
+                    if nxt == 0 or d < nxt:
+                        nxt = d
+                else:
+                    t.flags &= ~T.F_TIMED
+        finally:
+            # compacted; after an exception (Stack._tick) the rest, and the one that raised,
+            # stay watched
+            if cur is not None:
+                timed[j] = cur
                 j += 1
-                if nxt == 0 or d < nxt:
-                    nxt = d
-            else:
-                t.flags &= ~T.F_TIMED
-        del timed[j:]
+            n = self.ntimed
+            while i < n:
+                t = timed[i]
+                i += 1
+                if t is not None:
+                    timed[j] = t
+                    j += 1
+            self.ntimed = j
+            while j < n:
+                timed[j] = None
+                j += 1
+            self.ticking = False
         return nxt
 
     def linger_deadline(self, now):

@@ -8,10 +8,16 @@ from tests.unit.test_tcp_states import Net, close_all, connected, listener
 from tests.twostack import IP_B
 
 
+def watched(st):
+    tcp = st.tcp
+    assert tcp.timed[tcp.ntimed:] == [None] * (len(tcp.timed) - tcp.ntimed)
+    return tcp.timed[:tcp.ntimed]
+
+
 def _idle(net):
     net.jump(2000)  # handshakes done, delayed ACKs sent: nothing armed
     for st in (net.a, net.b):
-        assert st.tcp.timed == [], [t.state_name() for t in st.tcp.timed]
+        assert watched(st) == [], [t.state_name() for t in watched(st)]
         for t in st.tcp.conns:
             assert not (t.flags & T.F_TIMED) and t.next_deadline() == 0
 
@@ -32,7 +38,7 @@ def test_idle_connections_leave_the_timed_list_and_a_sending_one_comes_back():
     c, s = pairs[7]
     c.send(b"hello")
     # only the sender is watched: its retransmission timer is armed
-    assert net.a.tcp.timed == [c.tcb] and c.tcb.t_rexmt
+    assert watched(net.a) == [c.tcb] and c.tcb.t_rexmt
     net.jump(50)
     assert s.recv(10) == b"hello"
     _idle(net)
@@ -46,7 +52,7 @@ def test_keepalive_switched_on_for_an_idle_connection_fires():
     c.setsockopt(so.SOL_SOCKET, so.SO_KEEPALIVE, 1)
     c.setsockopt(so.IPPROTO_TCP, so.TCP_KEEPIDLE, 10)
     c.setsockopt(so.IPPROTO_TCP, so.TCP_KEEPINTVL, 2)
-    assert net.a.tcp.timed == [c.tcb]
+    assert watched(net.a) == [c.tcb]
     net.jump(23000)     # answered at 10 s and 20 s (each 10 s after the last segment)
     assert net.a.tcp.stats.keepalive_probes == 2 and c.tcb.state == T.ESTABLISHED
     close_all(net)
@@ -59,17 +65,38 @@ def test_an_orphan_in_fin_wait_2_still_times_out_and_time_wait_ends():
     tcb = c.tcb
     c.close()                # B never closes: A waits in FIN-WAIT-2, an orphan
     net.jump(1000)
-    assert tcb.state == T.FIN_WAIT_2 and tcb in net.a.tcp.timed
+    assert tcb.state == T.FIN_WAIT_2 and tcb in watched(net.a)
     net.jump(6000)
     assert tcb.state == T.CLOSED and net.a.tcp.stats.fin_wait2_timeouts == 1
-    assert tcb not in net.a.tcp.timed and not (tcb.flags & T.F_TIMED)
+    assert tcb not in watched(net.a) and not (tcb.flags & T.F_TIMED)
     c2, s2 = connected(net, 9)
     _idle(net)
     tcb2 = c2.tcb
     c2.close()
     s2.close()               # both closed: A ends in TIME-WAIT, 2*MSL
     net.jump(500)
-    assert tcb2.state == T.TIME_WAIT and tcb2 in net.a.tcp.timed
+    assert tcb2.state == T.TIME_WAIT and tcb2 in watched(net.a)
     net.jump(4000)
-    assert tcb2.state == T.CLOSED and net.a.tcp.timed == []
+    assert tcb2.state == T.CLOSED and watched(net.a) == []
+    close_all(net)
+
+
+def test_connections_dropped_between_ticks_leave_their_slots():
+    """A connection reset before any tick leaves the watched list at once (drop): connections
+    coming and going faster than the ticks never fill its TCP_MAX_CONNS + 1 fixed slots."""
+    net = Net({"TCP_MAX_CONNS": 4, "SOCKETS": 16})
+    srv = listener(net.b, 7)
+    for _ in range(12):
+        c = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+        c.connect((IP_B, 7))
+        s, _ = srv.accept()
+        assert c.tcb in watched(net.a)
+        c.setsockopt(so.SOL_SOCKET, so.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close()           # linger 0: a RST, the TCB dropped at once
+        s.close()
+        assert len(watched(net.a)) <= 4 and net.a.tcp.ntimed <= 4
+    srv.close()
+    net.jump(5000)
+    _idle(net)
+    assert net.a.tcp.conns == [] and len(net.a.tcp.timed) == 5
     close_all(net)
