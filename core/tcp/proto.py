@@ -854,11 +854,13 @@ class TCP:
         """tcb may have a timer armed from now on (a segment for it, output, a socket call):
         tick visits it until it has none. Every place that can arm a timer passes here first:
         new_tcb, input, output.output, the socket's linger and keepalive, tick itself. Only
-        live TCBs are watched (drop unwatches), so TCP_MAX_CONNS + 1 slots always suffice."""
+        live TCBs are watched (drop unwatches: tcb.tslot is its slot), so TCP_MAX_CONNS + 1
+        slots always suffice."""
         if not (tcb.flags & T.F_TIMED) and tcb.state != T.CLOSED:
             n = self.ntimed
             if n < len(self.timed):
                 tcb.flags |= T.F_TIMED
+                tcb.tslot = n
                 self.timed[n] = tcb
                 self.ntimed = n + 1
 
@@ -868,17 +870,17 @@ class TCP:
         if tcb.flags & T.F_TIMED:
             tcb.flags &= ~T.F_TIMED
             timed = self.timed
-            k = 0
+            k = tcb.tslot
             n = self.ntimed
-            while k < n and timed[k] is not tcb:
-                k += 1
-            if k == n:
+            if k >= n or timed[k] is not tcb:
                 return
             if self.ticking:
                 timed[k] = None
             else:
                 n -= 1
-                timed[k] = timed[n]
+                t = timed[n]
+                timed[k] = t
+                t.tslot = k
                 timed[n] = None
                 self.ntimed = n
 
@@ -907,6 +909,7 @@ class TCP:
                 cur = None
                 if d and t.state != T.CLOSED:
                     timed[j] = t
+                    t.tslot = j
                     j += 1
                     if nxt == 0 or d < nxt:
                         nxt = d
@@ -917,6 +920,7 @@ class TCP:
             # stay watched
             if cur is not None:
                 timed[j] = cur
+                cur.tslot = j
                 j += 1
             n = self.ntimed
             while i < n:
@@ -924,6 +928,7 @@ class TCP:
                 i += 1
                 if t is not None:
                     timed[j] = t
+                    t.tslot = j
                     j += 1
             self.ntimed = j
             while j < n:

@@ -32,3 +32,4 @@ cdef class TCB:
     cdef public int srtt8, rttvar4, rto, backoff, retries, keep_probes
     cdef public int error, ttl, tos, snd_cap, chal_count
     cdef public int rt_gen, nb_gen, nb_idx    # generations wrap below 2**30 (route.GEN_MASK)
+    cdef public int tslot                     # index in TCP.timed (TCP_MAX_CONNS <= 2**20)

@@ -86,7 +86,7 @@ class TCB:
         "keep_idle", "keep_intvl", "keep_cnt", "keep_probes", "last_rx",
         "snd", "rcv", "ooo", "sb", "cc", "error", "ttl", "tos", "snd_cap",
         "chal_start", "chal_count", "ecn_point",
-        "rt_gen", "rt_iface", "rt_nexthop", "nb_gen", "nb_idx",
+        "rt_gen", "rt_iface", "rt_nexthop", "nb_gen", "nb_idx", "tslot",
     )
 
     def __init__(self):
@@ -100,6 +100,7 @@ class TCB:
         self.rt_nexthop = None
         self.nb_gen = -1
         self.nb_idx = -1
+        self.tslot = 0           # its index in TCP.timed while F_TIMED
         self.sock = None
         self.listener = None
         self.hnext = None
