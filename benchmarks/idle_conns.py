@@ -222,7 +222,8 @@ def render(r, quick):
         "`python -m benchmarks.idle_conns%s` (`invoke bench`), %s, %s, Python %s; `ustack up "
         "--serve discard` (CPython runtime, compiled core) with its table sized for the "
         "connections; Linux clients in the namespace open them one after another and keep "
-        "them open." % (" --quick" if quick else "", time.strftime("%Y-%m-%d"),
+        "them open." % (" --quick" if quick else " --conns %d" % r["conns"],
+                        time.strftime("%Y-%m-%d"),
                         platform.machine(), platform.python_version()), "",
         "| connections | opened in (s) | connections/s | stack RSS before / held (MB) | "
         "bytes per idle connection | stack CPU while idle | RSS at 100 000 (MB, "
@@ -253,8 +254,29 @@ ints -> 144, a C struct, core/tcp/cc_newreno.pxd), the socket (352 bytes and a b
 port -> 280, core/socket.pxd). A connection that has sent data still holds its SACK
 scoreboard afterwards (Scoreboard 248, its RangeSet 312, RACK's 224 and run log 368: about
 1.2 KB more; releasing it needs a deadline after the last D-SACK could come, not done).
-The `--serve discard` service keeps about 180 bytes of its own per connection (its entry
+The `--serve discard` service kept about 180 bytes of its own per connection (its entry
 list, a bound method made per connection for on_event, its dict's share).
+
+Issue 13's cuts (session 8), measured at 100 000 connections (`--conns 100000`: four client
+addresses, 28 000 connections each), before and after in the same way:
+
+| | stack RSS before / held (MB) | bytes per idle connection | Python heap per connection | stack CPU idle |
+|---|---|---|---|---|
+| before session 8 | 47.4 / 187.3 | 1467 | 1354 | 1.0 % |
+| after | 48.4 / 167.0 | 1243 | 1144-1162 | 0.0 % |
+
+What changed: a ring is 48 bytes, not 80 (no reference to its pool, C ints and a bytearray:
+an object the garbage collector does not track); the route cache is five fields of the TCB
+(the 72-byte RouteCache gone, the TCB 488 -> 512 with its timer slot); the `--serve discard`
+service keeps no list per connection (80 bytes: the dict's value is echo's pending bytes or
+chargen's offset); TCP.tick visits only the connections with a timer armed (TCP.timed), not
+all 100 000 on every tick. Still about 67 MB over the seed's 100: the stack's own 48 MB (the
+interpreter with the CLI imported is about 20 MB of it: libpython, libcrypto and libsqlite3
+mapped by imports, the compiled modules) and 1.2 KB per connection: TCB 512, TcpSocket 280,
+NewReno 144, two rings 96, the tables' share about 100, the allocator's rounding 80. Next:
+the TCP socket as a C struct (about 48 bytes), NewReno's fields in the TCB (past pymalloc's
+512-byte objects unless other fields shrink), the SACK scoreboard released when idle, a
+smaller baseline (imports the stack does not need).
 
 Below, `python -m benchmarks.idle_conns --breakdown` (no root: one stack in this process, fed
 the handshakes, the `--serve discard` service's code on it): every object only one connection

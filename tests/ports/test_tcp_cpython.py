@@ -50,7 +50,7 @@ def test_idle_connected_tcb_deep_size_stays_under_850_bytes(net):
     Compiled core, CPython 3.11: 1906 bytes before issue 13's cuts (32-bit TCB fields:
     616 -> 488, the lazy out-of-order table: -312, NewReno a C struct: 216 + two boxed ints
     -> 144), 862 after; 722 with the route cache's fields in the TCB (no 72-byte object, the
-    TCB 488 -> 504). The bound leaves ~15%. The pure core keeps every field as a Python int
+    TCB 488 -> 512 with its TCP.timed slot). The bound leaves ~15%. The pure core keeps every field as a Python int
     (1890 bytes)."""
     c, s = connected(net)
     net.jump(1000)
