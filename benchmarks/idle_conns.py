@@ -173,7 +173,7 @@ def breakdown(n):
             seen[id(o)] = o
             todo.extend(gc.get_referents(o))
             # a compiled TCB's object fields: gc sees them; the C integers are inline
-            for a in ("sock", "cc", "rt_nexthop", "snd", "rcv", "ooo", "sb", "tcb"):
+            for a in ("sock", "cc", "rc", "snd", "rcv", "ooo", "sb", "tcb"):
                 v = getattr(o, a, None) if type(o).__name__ in ("TCB", "TcpSocket") else None
                 if v is not None:
                     todo.append(v)

@@ -61,7 +61,7 @@ class ArpCache:
         self.queue_max = config["ARP_QUEUE"]
         self.last_defend = -1
         self.stats = Counters(ARP_COUNTERS)
-        self.gen = 0  # bumped when an entry is freed or (re)learned (route cache (route.cache_fill))
+        self.gen = 0  # bumped when an entry is freed or (re)learned (route.RouteCache)
 
     # ---- lookup ---------------------------------------------------------------------------
     def find(self, a, o=0):
@@ -187,7 +187,7 @@ class ArpCache:
     def resolve(self, pb, nexthop, rc=None):
         """Fill the destination MAC of the frame at pb.buf[pb.off]. True: send it now.
         False: it waits for the reply (see _enqueue) or was dropped (counted). rc, a
-        connection's route cache (route.cache_fill): its entry index while no entry changed since (gen)."""
+        connection's RouteCache: its entry index while no entry changed since (gen)."""
         now = self.stack.now
         if rc is not None and rc.nb_gen == self.gen:
             i = rc.nb_idx

@@ -172,7 +172,7 @@ class Interface:
     # ---- TX -------------------------------------------------------------------------------
     def output(self, pb, nexthop, rc=None):
         """Send the IPv4 packet at pb.buf[pb.off:pb.off+pb.n] to nexthop (4 bytes). Takes
-        ownership of pb. rc: the sending connection's route cache (route.cache_fill) (ARP's entry)."""
+        ownership of pb. rc: the sending connection's route.RouteCache (ARP's entry)."""
         if self.l2 == L2_NONE:
             self.transmit(pb)
             return

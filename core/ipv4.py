@@ -18,7 +18,6 @@ from ustack.core.net.ip import AF_INET, ALEN4, fill_csum, partial_csum, complete
     addr_eq
 from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
 from ustack.core.iface import CAP_CSUM_TX, CAP_TSO4
-from ustack.core.route import cache_fill
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
 
 IP_COUNTERS = (
@@ -384,13 +383,13 @@ class IPv4:
 
         src None/0.0.0.0 picks the outgoing interface's address. csum_off >= 0 names the
         transport checksum field (relative to pb.off) to fill over the pseudo-header. Takes
-        ownership of pb. Returns 0 or an errno. rc (route cache (route.cache_fill)): a connection's route
+        ownership of pb. Returns 0 or an errno. rc (route.RouteCache): a connection's route
         and next hop from its last segment, used while the routing table is unchanged."""
         stack = self.stack
         st = self.stats
-        if iface is None and rc is not None and rc.rt_gen == stack.routes.gen:
-            iface = rc.rt_iface
-            nh = rc.rt_nexthop
+        if iface is None and rc is not None and rc.gen == stack.routes.gen:
+            iface = rc.iface
+            nh = rc.nexthop
         elif iface is None:
             iface = stack.route_out(dst, 0)  # 127/8 and our own addresses: "lo"
             if iface is None:
@@ -404,7 +403,7 @@ class IPv4:
             else:
                 nh = stack.routes.nexthop
                 if rc is not None:
-                    cache_fill(rc, stack.routes.gen, iface, nh, dst)
+                    rc.fill(stack.routes.gen, iface, nh, dst)
         else:
             nh = dst
             rc = None

@@ -48,7 +48,7 @@ from ustack.core.net.ip import AF_INET6, ALEN6, fill_csum, partial_csum, complet
 from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
 from ustack.core.iface import CAP_CSUM_TX, CAP_TSO6
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
-from ustack.core.route import SRC_CONNECTED, SRC_RA, prefix_mask, cache_fill
+from ustack.core.route import SRC_CONNECTED, SRC_RA, prefix_mask
 from ustack.core.wire import icmp6 as wi
 
 IP6_COUNTERS = w.WALK_DROPS + (
@@ -694,16 +694,16 @@ class IPv6:
         """Send the transport message at pb.buf[pb.off:pb.off+pb.n] to dst (16 bytes): the
         IPv6 half of IP.output. A link-local or multicast dst leaves by iface (None: the
         first link's). src None or :: picks one (RFC 6724 5); unspec: :: it is (a DAD
-        probe, RFC 4862 5.4.2). rc (route cache (route.cache_fill)): a connection's route, next hop and
+        probe, RFC 4862 5.4.2). rc (route.RouteCache): a connection's route, next hop and
         neighbour entry, used while routes6 and the neighbour cache are unchanged, as
         IPv4's. Takes pb; returns 0 or an errno."""
         stack = self.stack
         st = self.stats
         nh = self.nh
-        if rc is not None and iface is None and rc.rt_gen == stack.routes6.gen and \
-                rc.rt_iface is not None:
-            iface = rc.rt_iface
-            addr6.copy16(nh, 0, rc.rt_nexthop, 0)
+        if rc is not None and iface is None and rc.gen == stack.routes6.gen and \
+                rc.iface is not None:
+            iface = rc.iface
+            addr6.copy16(nh, 0, rc.nexthop, 0)
         elif dst[0] == 0xFF or (dst[0] == 0xFE and (dst[1] & 0xC0) == 0x80):
             # RFC 4007 6: link scope; without a zone the first link
             if iface is None:
@@ -722,7 +722,7 @@ class IPv6:
             iface = out
             addr6.copy16(nh, 0, stack.routes6.nexthop, 0)
             if rc is not None:
-                cache_fill(rc, stack.routes6.gen, iface, nh, dst)
+                rc.fill(stack.routes6.gen, iface, nh, dst)
         if iface is None or iface.nd is None:
             st.tx_no_route += 1
             stack.free(pb)
@@ -876,7 +876,7 @@ class IPv6:
     def send_to(self, iface, pb, nh, rc=None):
         """The IPv6 packet at pb.buf[pb.off:] to neighbour nh on iface: multicast mapped to
         its MAC (RFC 2464 7), unicast through neighbour discovery (rc: a connection's
-        route cache (route.cache_fill) keeps its entry). Takes pb."""
+        route.RouteCache keeps its entry). Takes pb."""
         if nh[0] == 0xFF:
             addr6.mcast_mac(nh, 0, self.mac, 0)
             self._link_send(iface, pb, self.mac)

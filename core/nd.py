@@ -125,7 +125,7 @@ class NeighbourCache:
         self.reachable_ms = self.reachable_time()
         self.stats = Counters(ND_COUNTERS)
         self.gen = 0    # bumped when an entry is freed, reused or learns another link-layer
-                        # address: a connection's route cache (route.cache_fill) index is good while equal
+                        # address: a connection's route.RouteCache index is good while equal
 
     # ---- parameters ---------------------------------------------------------------------------
     def reachable_time(self):
@@ -236,7 +236,7 @@ class NeighbourCache:
         """A packet to send to neighbour a (RFC 4861 7.2.2, 7.3.3): the entry index when its
         link-layer address is usable (send pkt to self.ll[i] now), or -1: the packet (if any)
         now waits in the entry, or was dropped when the table is all PERMANENT. rc, a
-        connection's route cache (route.cache_fill): its entry index, while no entry changed since (gen)."""
+        connection's route.RouteCache: its entry index, while no entry changed since (gen)."""
         if rc is not None and rc.nb_gen == self.gen:
             i = rc.nb_idx
         else:

@@ -7,11 +7,9 @@ added by the user (`Stack.add_route`). Lookups return an index so nothing is all
 the chosen next hop is written into `self.nexthop` (the gateway, or the destination itself).
 Each route remembers where it came from (`source`, shown by `ustack route` as Linux's proto).
 
-Every change to a table bumps its generation (`gen`): a connection's route cache (its route,
-next hop and neighbour entry, filled by its first segment: cache_fill) is good while the
-generations it was filled at are current, so a connection's segments skip the lookups (issue
-13). The cache is five fields of the TCB (tcb.py: rt_gen, rt_iface, rt_nexthop, nb_gen,
-nb_idx), no object of its own, so an idle connection pays no extra object for it.
+Every change to a table bumps its generation (`gen`): a connection's RouteCache (its route,
+next hop and neighbour entry, filled by its first segment) is good while the generations it
+was filled at are current, so a connection's segments skip the lookups (issue 13).
 """
 from ustack.core.wire import ipv4 as ip4
 
@@ -25,18 +23,30 @@ SRC_RIP = "rip"               # learned by core/rip.py (RFC 2453)
 GEN_MASK = 0x3FFFFFFF  # generations wrap below 2**30: small ints on 32-bit MicroPython
 
 
-def cache_fill(rc, gen, iface, nh, dst):
-    """A connection's route cache rc (its TCB) after a lookup at table generation gen: iface
-    and the next hop nh (a scratch buffer) for dst. The next hop is the destination object
-    itself when on-link (no copy per connection); the neighbour entry is looked up again."""
-    n = len(dst)
-    i = 0
-    while i < n and nh[i] == dst[i]:
-        i += 1
-    rc.rt_nexthop = dst if i == n else bytes(nh)  # a gateway: copied once per change
-    rc.rt_iface = iface
-    rc.rt_gen = gen
-    rc.nb_gen = -1  # maybe another link, another neighbour
+class RouteCache:
+    """One connection's way out: the interface and next hop its route gave at table
+    generation `gen`, and the neighbour-cache entry of that next hop at the neighbour cache's
+    generation `nb_gen` (-1: look up again). Made once per connection (setup path); the
+    next hop is the destination object itself when on-link (no copy per connection)."""
+    __slots__ = ("gen", "iface", "nexthop", "nb_gen", "nb_idx")
+
+    def __init__(self):
+        self.gen = -1
+        self.iface = None
+        self.nexthop = None
+        self.nb_gen = -1
+        self.nb_idx = -1
+
+    def fill(self, gen, iface, nh, dst):
+        """After a lookup: iface and the next hop nh (a scratch buffer) for dst."""
+        n = len(dst)
+        i = 0
+        while i < n and nh[i] == dst[i]:
+            i += 1
+        self.nexthop = dst if i == n else bytes(nh)  # a gateway: copied once per change
+        self.iface = iface
+        self.gen = gen
+        self.nb_gen = -1  # maybe another link, another neighbour
 
 
 def prefix_mask(prefix, alen):
@@ -63,7 +73,7 @@ class RouteTable:
         self.metric = [0] * size
         self.source = [None] * size
         self.nexthop = bytearray(alen)
-        self.gen = 0                  # bumped by every change (route.cache_fill)
+        self.gen = 0                  # bumped by every change (RouteCache)
 
     def _addr(self, a):
         """An address of the table's family as bytes (IPv4's also from its text form)."""

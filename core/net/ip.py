@@ -196,7 +196,7 @@ class IP:
         """Send the transport message at pb.buf[pb.off:pb.off+pb.n] to dst (4 or 16 bytes):
         the family's output prepends its header and fills the checksum at csum_off (relative
         to pb.off, -1 none) over its pseudo-header sum. Takes pb; returns 0 or an errno.
-        rc: the connection's route cache (route.cache_fill) (either family), saving the route and
+        rc: the connection's route.RouteCache (either family), saving the route and
         neighbour lookups while neither table changed."""
         if len(dst) == ALEN4:
             return self.v4.output(pb, proto, src, dst, csum_off, ttl, tos, df, iface, rc)

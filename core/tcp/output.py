@@ -152,9 +152,9 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
         tcb.flags &= ~T.F_ACKNOW
     # RFC 1191 3: DF on every segment of a connection (IPv4), so a smaller link on the
     # path answers with Fragmentation Needed and the MSS follows (proto.pmtu_lower);
-    # the TCB is its own route cache (route.cache_fill): no route or ARP lookup per segment
+    # rc: the connection's route cache, no route or ARP lookup per segment
     stack.ip.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl, tos,
-                    True, None, tcb)
+                    True, None, tcb.rc)
     return True
 
 

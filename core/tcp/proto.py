@@ -53,6 +53,7 @@ except ImportError:  # a board built without "sack": SACK blocks are sent, not a
 from ustack.core.tcp.seq import MASK, seq_add, seq_gt, seq_lt, rel_at
 from ustack.core.tcp import cc as ccmod
 from ustack.core.portalloc import Ephemeral
+from ustack.core.route import RouteCache
 
 TCP_COUNTERS = (
     # integrity / demux
@@ -193,6 +194,7 @@ class TCP:
         self.timed = [None] * (self.max_conns + 1)
         self.ntimed = 0
         self.ticking = False
+        self.overflow = False
         self.last_lip = None     # the addresses of the last new_tcb, shared with the next
         self.last_rip = None
         self.table = {}          # small-int key of the 4-tuple -> TCB chain (tcb.hnext)
@@ -359,6 +361,7 @@ class TCP:
             a = self.last_rip = bytes(rip)
         t.remote_ip = a
         t.remote_port = rport
+        t.rc = RouteCache()  # filled by the first segment (issue 13)
         t.rto = self.rto_init
         t.keep_idle = self.keep_idle
         t.keep_intvl = self.keep_intvl
@@ -481,7 +484,6 @@ class TCP:
         self.not_orphan(tcb)
         tcb.t_rexmt = tcb.t_persist = tcb.t_delack = tcb.t_keep = tcb.t_conn = tcb.t_tlp = 0
         tcb.error = err
-        self.unwatch(tcb)
         if tcb in self.conns:
             self.conns.remove(tcb)
         self._unlink(tcb)
@@ -853,36 +855,41 @@ class TCP:
     def watch(self, tcb):
         """tcb may have a timer armed from now on (a segment for it, output, a socket call):
         tick visits it until it has none. Every place that can arm a timer passes here first:
-        new_tcb, input, output.output, the socket's linger and keepalive, tick itself. Only
-        live TCBs are watched (drop unwatches: tcb.tslot is its slot), so TCP_MAX_CONNS + 1
-        slots always suffice."""
-        if not (tcb.flags & T.F_TIMED) and tcb.state != T.CLOSED:
-            n = self.ntimed
-            if n < len(self.timed):
-                tcb.flags |= T.F_TIMED
-                tcb.tslot = n
-                self.timed[n] = tcb
-                self.ntimed = n + 1
-
-    def unwatch(self, tcb):
-        """tcb is gone (drop): out of timed - its slot a hole while tick walks the list, else
-        the last entry moved into it."""
-        if tcb.flags & T.F_TIMED:
-            tcb.flags &= ~T.F_TIMED
-            timed = self.timed
-            k = tcb.tslot
-            n = self.ntimed
-            if k >= n or timed[k] is not tcb:
-                return
+        new_tcb, input, output.output, the socket's linger and keepalive, tick itself. The
+        slots hold every live TCB; dropped ones leave at the next tick, or here when the
+        slots are full (during a tick: then every live connection is watched again after
+        it, overflow). No field on the TCB for it: on MicroPython a 74th attribute costs
+        every TCB 384 bytes."""
+        if tcb.flags & T.F_TIMED or tcb.state == T.CLOSED:
+            return
+        timed = self.timed
+        n = self.ntimed
+        if n == len(timed):
             if self.ticking:
-                timed[k] = None
+                self.overflow = True
+                return
+            n = self._compact(0, 0, n)
+        tcb.flags |= T.F_TIMED
+        timed[n] = tcb
+        self.ntimed = n + 1
+
+    def _compact(self, i, j, n):
+        """The live entries of timed[i:n] moved down to j on; the new count (ntimed)."""
+        timed = self.timed
+        while i < n:
+            t = timed[i]
+            i += 1
+            if t.state != T.CLOSED:
+                timed[j] = t
+                j += 1
             else:
-                n -= 1
-                t = timed[n]
-                timed[k] = t
-                t.tslot = k
-                timed[n] = None
-                self.ntimed = n
+                t.flags &= ~T.F_TIMED
+        k = j
+        while k < n:
+            timed[k] = None
+            k += 1
+        self.ntimed = j
+        return j
 
     def tick(self, now):
         """The due timers of the watched connections (timed), which leave the list once they
@@ -897,44 +904,33 @@ class TCP:
             while i < self.ntimed:
                 t = timed[i]
                 i += 1
-                if t is None:
-                    continue  # dropped during this walk
                 cur = t
                 if t.state == T.TIME_WAIT and t.t_conn > now:
                     d = t.t_conn  # the common waiting case, without a call per connection
                 elif t.state == T.CLOSED:
-                    d = 0
+                    d = 0         # dropped since it was watched
                 else:
                     d = timers.run(self, t, now)
                 cur = None
                 if d and t.state != T.CLOSED:
                     timed[j] = t
-                    t.tslot = j
                     j += 1
                     if nxt == 0 or d < nxt:
                         nxt = d
                 else:
                     t.flags &= ~T.F_TIMED
         finally:
-            # compacted; after an exception (Stack._tick) the rest, and the one that raised,
-            # stay watched
+            # after an exception (Stack._tick) the one that raised and the rest stay watched
             if cur is not None:
                 timed[j] = cur
-                cur.tslot = j
                 j += 1
-            n = self.ntimed
-            while i < n:
-                t = timed[i]
-                i += 1
-                if t is not None:
-                    timed[j] = t
-                    t.tslot = j
-                    j += 1
-            self.ntimed = j
-            while j < n:
-                timed[j] = None
-                j += 1
+            self._compact(i, j, self.ntimed)
             self.ticking = False
+        if self.overflow:  # the slots were full during the walk: every live connection again
+            self.overflow = False
+            for t in self.conns:
+                self.watch(t)
+            nxt = self.stack.now + 1  # and a tick at once for them
         return nxt
 
     def linger_deadline(self, now):

@@ -16,7 +16,7 @@ cdef class TCB:
     cdef public object local_ip, remote_ip
     cdef public Ring snd, rcv       # from the RingPool (None until data can flow)
     cdef public object ooo, sb, cc
-    cdef public object rt_iface, rt_nexthop   # its route cache (route.cache_fill)
+    cdef public object rc           # route.RouteCache
     cdef public long long snd_una, snd_nxt, snd_max, snd_wl1, snd_wl2
     cdef public long long rcv_nxt, rcv_adv, ooo_fin, last_ack_sent, dsack_s, dsack_e
     cdef public long long ts_recent, ts_recent_age, ts_start
@@ -31,5 +31,3 @@ cdef class TCB:
     cdef public int ts_hi, ts_lo, tsr_hi, tsr_lo
     cdef public int srtt8, rttvar4, rto, backoff, retries, keep_probes
     cdef public int error, ttl, tos, snd_cap, chal_count
-    cdef public int rt_gen, nb_gen, nb_idx    # generations wrap below 2**30 (route.GEN_MASK)
-    cdef public int tslot                     # index in TCP.timed (TCP_MAX_CONNS <= 2**20)

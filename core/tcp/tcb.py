@@ -85,22 +85,13 @@ class TCB:
         "t_rexmt", "t_persist", "t_delack", "t_keep", "t_conn", "t_tlp",
         "keep_idle", "keep_intvl", "keep_cnt", "keep_probes", "last_rx",
         "snd", "rcv", "ooo", "sb", "cc", "error", "ttl", "tos", "snd_cap",
-        "chal_start", "chal_count", "ecn_point",
-        "rt_gen", "rt_iface", "rt_nexthop", "nb_gen", "nb_idx", "tslot",
+        "chal_start", "chal_count", "ecn_point", "rc",
     )
 
     def __init__(self):
         self.state = CLOSED
         self.flags = 0
-        # the connection's way out, its route cache (route.cache_fill; the TCB itself is the
-        # `rc` the network layer is given): interface and next hop at routing table generation
-        # rt_gen, the neighbour entry nb_idx at the neighbour cache's nb_gen (-1: look up)
-        self.rt_gen = -1
-        self.rt_iface = None
-        self.rt_nexthop = None
-        self.nb_gen = -1
-        self.nb_idx = -1
-        self.tslot = 0           # its index in TCP.timed while F_TIMED
+        self.rc = None           # route.RouteCache: route, next hop, neighbour (proto.new_tcb)
         self.sock = None
         self.listener = None
         self.hnext = None

@@ -1,5 +1,5 @@
 """An IPv6 connection's route, next hop and neighbour entry are looked up once and kept
-(core/route.py cache_fill, as IPv4's, issue 13), invalidated by routes6's and the neighbour
+(core/route.py RouteCache, as IPv4's, issue 13), invalidated by routes6's and the neighbour
 cache's generation numbers: a route or a neighbour's link-layer address that changes
 mid-connection takes effect on the very next segment (RFC 4861 7.3.3: an entry that went is
 resolved again)."""
