@@ -263,20 +263,21 @@ addresses, 28 000 connections each), before and after in the same way:
 | | stack RSS before / held (MB) | bytes per idle connection | Python heap per connection | stack CPU idle |
 |---|---|---|---|---|
 | before session 8 | 47.4 / 187.3 | 1467 | 1354 | 1.0 % |
-| after | 48.4 / 167.0 | 1243 | 1144-1162 | 0.0 % |
+| after | 48.2 / 172.8 | 1307 | 1210 | 0.2 % |
 
 What changed: a ring is 48 bytes, not 80 (no reference to its pool, C ints and a bytearray:
-an object the garbage collector does not track); the route cache is five fields of the TCB
-(the 72-byte RouteCache gone, the TCB 488 -> 512 with its timer slot); the `--serve discard`
-service keeps no list per connection (80 bytes: the dict's value is echo's pending bytes or
-chargen's offset); TCP.tick visits only the connections with a timer armed (TCP.timed), not
-all 100 000 on every tick. Still about 67 MB over the seed's 100: the stack's own 48 MB (the
-interpreter with the CLI imported is about 20 MB of it: libpython, libcrypto and libsqlite3
-mapped by imports, the compiled modules) and 1.2 KB per connection: TCB 512, TcpSocket 280,
-NewReno 144, two rings 96, the tables' share about 100, the allocator's rounding 80. Next:
-the TCP socket as a C struct (about 48 bytes), NewReno's fields in the TCB (past pymalloc's
-512-byte objects unless other fields shrink), the SACK scoreboard released when idle, a
-smaller baseline (imports the stack does not need).
+an object the garbage collector does not track); the `--serve discard` service keeps no list
+per connection (80 bytes: the dict's value is echo's pending bytes or chargen's offset);
+TCP.tick visits only the connections with a timer armed (TCP.timed), not all 100 000 on
+every tick. Tried and taken back: the route cache as five fields of the TCB (56 bytes less
+on CPython, but a MicroPython TCB past 73 attributes costs 384 bytes more). Still about
+73 MB over the seed's 100: the stack's own 48 MB (the interpreter with the CLI imported is
+about 20 MB of it: libpython, libcrypto and libsqlite3 mapped by imports, the compiled
+modules) and 1.3 KB per connection: TCB 488, TcpSocket 280, NewReno 144, two rings 96,
+RouteCache 72, the tables' share about 100, the allocator's rounding about 100. Next: the
+TCP socket as a C struct (about 48 bytes), NewReno's and the route cache's fields in the
+compiled TCB only (MicroPython's kept as they are), the SACK scoreboard released when idle,
+a smaller baseline (imports the stack does not need).
 
 Below, `python -m benchmarks.idle_conns --breakdown` (no root: one stack in this process, fed
 the handshakes, the `--serve discard` service's code on it): every object only one connection
