@@ -38,7 +38,7 @@ RANGES = {
     "PMTU_AGE_MS": (300000, DAY_MS),   # RFC 1191 6.3: no sooner than 5 minutes
     "ICMP_RATE_MS": (0, 60000),
     "ICMP_BURST": (0, 65535),
-    "SOCKETS": (1, 65535),
+    "SOCKETS": (1, 1 << 20),           # issue 13: 100 000 idle connections and more
     "UDP_RX_QUEUE": (1, 65535),
     "UDP_RCVBUF": (600, 1 << 30),
     "PBUF_RESERVE_TX": (1, 65535),
@@ -46,7 +46,7 @@ RANGES = {
     "ARP_PENDING_PBUFS": (0, 65535),
     "EPHEMERAL_LOW": (1, 65535),
     "EPHEMERAL_HIGH": (1, 65535),
-    "TCP_MAX_CONNS": (2, 65535),
+    "TCP_MAX_CONNS": (2, 1 << 20),
     "TCP_SND_BUF": (536, 1 << 30),     # one RFC 9293 default-MSS segment; RFC 7323 limit
     "TCP_RCV_BUF": (536, 1 << 30),
     "TCP_BACKLOG": (1, 65535),

@@ -555,7 +555,7 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         if snd is not None and data > 0:
             snd.discard(data)
             if snd.count == 0:
-                snd.trim()  # all acknowledged: the buffer goes back until the next send
+                snd.trim(tcp.rings)  # all acknowledged: the buffer goes back until the next send
         tcb.snd_una = ack
         if seq_lt(tcb.snd_nxt, ack):
             tcb.snd_nxt = ack
@@ -955,7 +955,7 @@ def _data(tcp, tcb, b, doff, seq, dlen):
             tcb.rcv_nxt = seq_add(seq, dlen)  # SHUT_RD: acknowledged and discarded
         tcb.flags |= T.F_ACKNOW
         return
-    if rcv.buf is None and not rcv.ensure():
+    if rcv.buf is None and not rcv.ensure(tcp.rings):
         st.no_memory += 1  # no room for the bytes: dropped unacknowledged, the peer resends
         return
     nxt = tcb.rcv_nxt

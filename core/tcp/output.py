@@ -185,6 +185,8 @@ def arm_rexmt(tcp, tcb):
 def output(tcp, tcb, force=False):
     """Send whatever the state, windows and send ring allow; then a pending ACK. force
     sends one segment regardless of silly-window/Nagle rules (persist timer override)."""
+    if not (tcb.flags & T.F_TIMED):
+        tcp.watch(tcb)  # it may arm a timer: TCP.tick visits it
     st = tcb.state
     if st == T.SYN_SENT or st == T.SYN_RECEIVED:
         if tcb.snd_nxt == 0:  # our ISS: the SYN is (re)sent

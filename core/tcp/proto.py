@@ -188,6 +188,13 @@ class TCP:
         self.keep_cnt = cfg["TCP_KEEPCNT"]
         self.eph = Ephemeral(cfg["EPHEMERAL_LOW"], cfg["EPHEMERAL_HIGH"], stack.random16())
         self.conns = []          # every TCB (bounded by TCP_MAX_CONNS)
+        # the TCBs that may have a timer armed (F_TIMED; watch): tick visits these, not every
+        # connection - 100 000 idle ones cost a tick nothing (issue 13). Fixed slots, made
+        # once (a heap-locked MCU appends nothing): ntimed in use, every live TCB fits
+        self.timed = [None] * (self.max_conns + 1)
+        self.ntimed = 0
+        self.ticking = False
+        self.overflow = False
         self.last_lip = None     # the addresses of the last new_tcb, shared with the next
         self.last_rip = None
         self.table = {}          # small-int key of the 4-tuple -> TCB chain (tcb.hnext)
@@ -370,6 +377,7 @@ class TCP:
         t.ts_lo = v & 0xFFFF
         self.conns.append(t)
         self._insert(t)
+        self.watch(t)
         return t
 
     def evict_embryonic(self, lsock):
@@ -714,9 +722,13 @@ class TCP:
                 self._closed(b)
         elif tcb.state == T.SYN_SENT:
             st.rx_conn_segments += 1
+            if not (tcb.flags & T.F_TIMED):
+                self.watch(tcb)  # the segment may arm its timers
             inp.syn_sent(self, tcb, b)
         else:
             st.rx_conn_segments += 1
+            if not (tcb.flags & T.F_TIMED):
+                self.watch(tcb)
             inp.segment(self, tcb, b)
         stack.free(pb)
 
@@ -840,20 +852,85 @@ class TCP:
             tcb.sock.soft_error = err
 
     # ---- timers -------------------------------------------------------------------------------
+    def watch(self, tcb):
+        """tcb may have a timer armed from now on (a segment for it, output, a socket call):
+        tick visits it until it has none. Every place that can arm a timer passes here first:
+        new_tcb, input, output.output, the socket's linger and keepalive, tick itself. The
+        slots hold every live TCB; dropped ones leave at the next tick, or here when the
+        slots are full (during a tick: then every live connection is watched again after
+        it, overflow). No field on the TCB for it: on MicroPython a 74th attribute costs
+        every TCB 384 bytes."""
+        if tcb.flags & T.F_TIMED or tcb.state == T.CLOSED:
+            return
+        timed = self.timed
+        n = self.ntimed
+        if n == len(timed):
+            if self.ticking:
+                self.overflow = True
+                return
+            n = self._compact(0, 0, n)
+        tcb.flags |= T.F_TIMED
+        timed[n] = tcb
+        self.ntimed = n + 1
+
+    def _compact(self, i, j, n):
+        """The live entries of timed[i:n] moved down to j on; the new count (ntimed)."""
+        timed = self.timed
+        while i < n:
+            t = timed[i]
+            i += 1
+            if t.state != T.CLOSED:
+                timed[j] = t
+                j += 1
+            else:
+                t.flags &= ~T.F_TIMED
+        k = j
+        while k < n:
+            timed[k] = None
+            k += 1
+        self.ntimed = j
+        return j
+
     def tick(self, now):
+        """The due timers of the watched connections (timed), which leave the list once they
+        have none armed; those watched during the walk are visited too. The next deadline."""
         nxt = 0
-        conns = self.conns
-        i = len(conns) - 1
-        while i >= 0:
-            if i < len(conns):
-                t = conns[i]
+        timed = self.timed
+        i = 0
+        j = 0
+        cur = None
+        self.ticking = True
+        try:
+            while i < self.ntimed:
+                t = timed[i]
+                i += 1
+                cur = t
                 if t.state == T.TIME_WAIT and t.t_conn > now:
-                    d = t.t_conn  # the common idle case, without a call per connection
+                    d = t.t_conn  # the common waiting case, without a call per connection
+                elif t.state == T.CLOSED:
+                    d = 0         # dropped since it was watched
                 else:
                     d = timers.run(self, t, now)
-                if d and (nxt == 0 or d < nxt):
-                    nxt = d
-            i -= 1
+                cur = None
+                if d and t.state != T.CLOSED:
+                    timed[j] = t
+                    j += 1
+                    if nxt == 0 or d < nxt:
+                        nxt = d
+                else:
+                    t.flags &= ~T.F_TIMED
+        finally:
+            # after an exception (Stack._tick) the one that raised and the rest stay watched
+            if cur is not None:
+                timed[j] = cur
+                j += 1
+            self._compact(i, j, self.ntimed)
+            self.ticking = False
+        if self.overflow:  # the slots were full during the walk: every live connection again
+            self.overflow = False
+            for t in self.conns:
+                self.watch(t)
+            nxt = self.stack.now + 1  # and a tick at once for them
         return nxt
 
     def linger_deadline(self, now):

@@ -1,15 +1,17 @@
 import cython
 
 # Types for ring.py under Cython (the .py stays MicroPython's): head, count and capacity
-# are C integers, the ring's own calls are C calls.
+# are C ints (a ring is at most 2**30 bytes: TCP_SND_BUF/TCP_RCV_BUF's bound), the ring's
+# own calls are C calls. Only a bytearray for an object field: Cython then makes the class
+# one the garbage collector does not track (no cycle can pass through it), 40 bytes an idle
+# connection's ring (issue 13).
 
 cdef class Ring:
-    cdef public Py_ssize_t cap, head, count
-    cdef public object pool
-    cdef public object buf
+    cdef public int cap, head, count
+    cdef public bytearray buf
     cpdef reset(self)
-    cpdef bint ensure(self)
-    cpdef trim(self)
+    cpdef bint ensure(self, pool)
+    cpdef trim(self, pool)
     cpdef Py_ssize_t space(self)
     cpdef Py_ssize_t write(self, src, Py_ssize_t so, Py_ssize_t n)
     @cython.locals(cap=Py_ssize_t, p=Py_ssize_t, first=Py_ssize_t)

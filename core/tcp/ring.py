@@ -5,40 +5,42 @@ bytes *beyond* `count` (write_at), where they wait until the hole before them fi
 tracks which ranges are there) - so out-of-order data costs no packet buffers. Copies go
 through wire.fields.copy: one memmove on CPython, no temporaries on MicroPython.
 
-A ring from a RingPool holds its bytes only while it has data: `ensure()` takes storage from
-the pool, `trim()` gives it back once the ring is empty (the caller knows no out-of-order
-bytes wait), so an idle connection costs two small ring objects, not two buffers. Invariant:
-buf is None => count == 0 and nothing stored beyond it."""
+A ring from a RingPool holds its bytes only while it has data: `ensure(pool)` takes storage
+from the pool, `trim(pool)` gives it back once the ring is empty (the caller knows no
+out-of-order bytes wait), so an idle connection costs two small ring objects, not two
+buffers. The ring keeps no reference to its pool (the caller passes TCP.rings): compiled, a
+ring is then three C ints and a bytearray, 40 bytes the garbage collector does not track
+(issue 13: 80 with a pool and GC header). Invariant: buf is None => count == 0 and nothing
+stored beyond it."""
 from ustack.core.wire.fields import copy
 
 
 class Ring:
-    def __init__(self, size, pool=None):
+    def __init__(self, size, lazy=False):
         self.cap = size
         self.head = 0
         self.count = 0
-        self.pool = pool
-        self.buf = None if pool is not None else bytearray(size)
+        self.buf = None if lazy else bytearray(size)  # lazy: a RingPool's, storage later
 
     def reset(self):
         self.head = 0
         self.count = 0
 
-    def ensure(self):
-        """True when the ring has storage (taking it from the pool now if needed); False
-        when the pool has none and the heap cannot make any."""
+    def ensure(self, pool):
+        """True when the ring has storage (taking it from pool, a RingPool, now if needed);
+        False when the pool has none and the heap cannot make any."""
         if self.buf is None:
-            b = self.pool.take(self.cap)
+            b = pool.take(self.cap)
             if b is None:
                 return False
             self.buf = b
         return True
 
-    def trim(self):
-        """Storage back to the pool when the ring holds nothing. Receive rings: only when the
+    def trim(self, pool):
+        """Storage back to pool when the ring holds nothing. Receive rings: only when the
         out-of-order table is empty (bytes may wait beyond count)."""
-        if self.count == 0 and self.buf is not None and self.pool is not None:
-            self.pool.give(self.buf)
+        if self.count == 0 and self.buf is not None:
+            pool.give(self.buf)
             self.buf = None
             self.head = 0
 
@@ -46,13 +48,13 @@ class Ring:
         return self.cap - self.count
 
     def write(self, src, so, n):
-        """Append up to n bytes of src[so:]; returns how many fitted (0 also when no storage
-        could be had)."""
+        """Append up to n bytes of src[so:]; returns how many fitted (0 also while the ring
+        has no storage: ensure() first)."""
         free = self.cap - self.count
         if n > free:
             n = free
         if n > 0:
-            if self.buf is None and not self.ensure():
+            if self.buf is None:
                 return 0
             self.write_at(self.count, src, so, n)
             self.count += n
@@ -129,7 +131,7 @@ class RingPool:
                 self.out += 1
                 return r
             i += 1
-        r = Ring(size, self)
+        r = Ring(size, True)
         self.out += 1
         return r
 

@@ -15,12 +15,12 @@ from ustack.core.tcp import cc as ccmod
 from ustack.core.tcp.seq import seq_diff
 
 
-def _trim_rcv(tcb):
+def _trim_rcv(tcp, tcb):
     """The receive buffer back to the pool once read empty (and no out-of-order bytes wait
     beyond it): an idle connection holds no buffer."""
     ooo = tcb.ooo
     if ooo is None or ooo.n == 0:
-        tcb.rcv.trim()
+        tcb.rcv.trim(tcp.rings)
 
 
 def _bufsize(v, dflt):
@@ -302,9 +302,9 @@ class TcpSocket(so.Socket):
                 raise oserror(EPIPE)
             snd = tcb.snd
             if snd.count < snd.cap:
-                k = snd.write(data, 0, n)
-                if k == 0 and n > 0:
+                if n > 0 and not snd.ensure(self.tcp.rings):
                     raise oserror(ENOBUFS)  # no memory for the send buffer
+                k = snd.write(data, 0, n)
                 out.output(self.tcp, tcb)
                 return k
             self._block(self._writable_now, flags)
@@ -401,7 +401,7 @@ class TcpSocket(so.Socket):
         by at least min(buffer/2, MSS) (RFC 9293 3.8.6.2.2)."""
         tcb = self.tcb
         r = tcb.rcv
-        _trim_rcv(tcb)
+        _trim_rcv(self.tcp, tcb)
         st = tcb.state
         if st != T.ESTABLISHED and st != T.FIN_WAIT_1 and st != T.FIN_WAIT_2:
             return
@@ -428,7 +428,7 @@ class TcpSocket(so.Socket):
             tcb.flags |= T.F_SHUT_RD
             if tcb.rcv is not None:
                 tcb.rcv.discard(tcb.rcv.count)
-                _trim_rcv(tcb)
+                _trim_rcv(self.tcp, tcb)
         if how != so.SHUT_RD:
             self._queue_fin(tcb)
         self._event()
@@ -483,6 +483,7 @@ class TcpSocket(so.Socket):
                     if st == T.FIN_WAIT_2:
                         t = tcp.fin_deadline(self.stack.now)
                         tcb.t_conn = t
+                        tcp.watch(tcb)
                         tcp.arm(t)
                     tcp.orphaned(tcb)
             self.tcb = None
@@ -575,6 +576,7 @@ class TcpSocket(so.Socket):
             if t < self.stack.now:
                 t = self.stack.now
             tcb.t_keep = t
+            self.tcp.watch(tcb)
             self.tcp.arm(t)
         elif not (tcb.flags & T.F_KEEPALIVE):
             tcb.t_keep = 0

@@ -66,6 +66,7 @@ F_ACK_BURST = const(0x200000)  # in TCP.ack_q: ACK at the end of this poll's bur
 F_DSACK = const(0x400000)     # a duplicate arrived: the next ACK's first SACK block is
                               # dsack_s..dsack_e (RFC 2883 4)
 F_ORPHAN = const(0x800000)    # counted in TCP.orphans (closed by the app, still closing)
+F_TIMED = const(0x1000000)    # in TCP.timed: tick visits it until no timer is armed
 
 TCP_STATE_OPEN = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK)
 

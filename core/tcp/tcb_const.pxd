@@ -42,3 +42,4 @@ cdef enum:
     F_ACK_BURST = 0x200000
     F_DSACK = 0x400000
     F_ORPHAN = 0x800000
+    F_TIMED = 0x1000000

@@ -25,7 +25,9 @@ class EventService:
                       stack.config["TCP_BACKLOG"])
         ls.setblocking(False)
         self.ls = ls
-        self.conns = {}     # socket -> [socket, unsent echo bytes, chargen offset]
+        # socket -> its state: echo's unsent bytes (b"" shared by all: an idle connection
+        # costs its dict slot only, issue 13) or chargen's offset in its lines
+        self.conns = {}
         self.ready = []     # sockets with news since the last visit (no duplicates)
         self.queued = set()
         self.news = self._news  # one bound method for every connection (64 bytes each)
@@ -51,7 +53,7 @@ class EventService:
             except OSError:
                 break
             c.setblocking(False)
-            self.conns[c] = [c, b"", 0]
+            self.conns[c] = 0 if self.kind == "chargen" else b""
             c.on_event = self.news
             self._news(c)   # what arrived with the handshake, chargen's first lines
         if not self.ready:
@@ -63,7 +65,9 @@ class EventService:
             if e is None:
                 continue
             try:
-                if self._serve(e):
+                e = self._serve(c, e)
+                if e is not None:
+                    self.conns[c] = e
                     continue
             except OSError:
                 pass
@@ -74,37 +78,37 @@ class EventService:
             except OSError:
                 pass
 
-    def _serve(self, e):
-        """Move what can move now; False when the connection is finished."""
-        c = e[0]
+    def _serve(self, c, e):
+        """Move what can move now on c, whose state is e; its new state, None when the
+        connection is finished."""
         if self.kind == "chargen":
             lines = self.lines
             while c.writable():
-                want = len(lines) - e[2]
-                n = c.send(memoryview(lines)[e[2]:])
-                e[2] = (e[2] + n) % len(lines)
+                want = len(lines) - e
+                n = c.send(memoryview(lines)[e:])
+                e = (e + n) % len(lines)
                 if n < want:
                     break  # the send buffer is full
-            if not c.readable():
-                return True
-            return c.recv_into(self.buf) != 0
+            if not c.readable() or c.recv_into(self.buf) != 0:
+                return e
+            return None
         while True:
-            if e[1]:
+            if e:
                 if not c.writable():
-                    return True
-                n = c.send(e[1])
-                e[1] = e[1][n:]
-                if e[1]:
-                    return True
+                    return e
+                n = c.send(e)
+                e = e[n:]
+                if e:
+                    return e
             if not c.readable():
-                return True
+                return e
             n = c.recv_into(self.buf)
             if n == 0:
-                return False
+                return None
             if self.kind == "echo":
                 k = c.send(self.mv[:n]) if c.writable() else 0
                 if k < n:
-                    e[1] = bytes(self.buf[k:n])
+                    e = bytes(self.buf[k:n])
 
 
 def start(runner, name, port, http_root=None):

@@ -71,7 +71,7 @@ def prealloc_rings(stack, conns):
     got = []
     for i in range(want):
         r = pool.get(sizes[i & 1])
-        r.ensure()
+        r.ensure(pool)
         got.append(r)
     for r in got:
         pool.put(r)  # the ring and its buffer, both kept for the next connection

@@ -28,7 +28,10 @@ def _send_at(sock, buf, off, n):
     """Queue buf[off:off + n] on sock's send ring (as much as fits, no slice) and run
     output; the count queued. Only for an established connection (callers check)."""
     tcb = sock.tcb
-    k = tcb.snd.write(buf, off, n)
+    snd = tcb.snd
+    if snd.buf is None and not snd.ensure(sock.tcp.rings):
+        return 0  # no storage for the ring now (the pool's, when it has data)
+    k = snd.write(buf, off, n)
     if k:
         tcpout.output(sock.tcp, tcb)
     return k

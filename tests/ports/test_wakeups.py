@@ -242,7 +242,7 @@ def test_tcp_services_visit_only_connections_with_news():
     svc = EventService(bench.b, "echo", 7)
     visits = []
     serve = svc._serve
-    svc._serve = lambda e: visits.append(e[0]) or serve(e)
+    svc._serve = lambda c, e: visits.append(c) or serve(c, e)
     cs = []
     for _ in range(30):
         c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)

@@ -85,15 +85,17 @@ def test_pooled_ring_holds_storage_only_while_it_has_data():
     p = RingPool(2)
     r = p.get(100)
     assert r.buf is None and p.held == 0
-    assert r.write(b"abc", 0, 3) == 3 and p.held == 1
-    r.trim()
+    assert r.write(b"abc", 0, 3) == 0              # no storage yet: nothing taken
+    assert r.ensure(p) and r.write(b"abc", 0, 3) == 3 and p.held == 1
+    r.trim(p)
     assert r.buf is not None                      # still holds bytes: kept
     b = bytearray(3)
     assert r.read_into(b, 0, 3) == 3 and bytes(b) == b"abc"
     storage = r.buf
-    r.trim()
+    r.trim(p)
     assert r.buf is None and p.held == 0 and p.spare == [storage]
     r2 = p.get(100)
+    assert r2.ensure(p)
     r2.write(b"z", 0, 1)
     assert r2.buf is storage                      # the spare buffer is reused, not reallocated
     p.put(r2)
@@ -107,7 +109,7 @@ def test_ring_without_storage_refuses_writes_when_the_heap_is_out():
     def no_memory(size):
         return None
     p.take = no_memory
-    assert r.write(b"abc", 0, 3) == 0 and r.count == 0 and not r.ensure()
+    assert not r.ensure(p) and r.write(b"abc", 0, 3) == 0 and r.count == 0
 
 
 def test_ooo_merges_and_advances():
