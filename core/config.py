@@ -165,7 +165,6 @@ DEFAULTS = {
 }
 
 
-
 def make_config(overrides=None):
     """DEFAULTS with the overrides, derived keys filled, every key and combination checked:
     ValueError naming the key."""
