@@ -155,11 +155,13 @@ def main():
 
     # --- ICMP echo to the kernel (first one resolves ARP) ---
     t = time.monotonic()
+    s0 = snap(st, drv, ifname)
     p = st.ping(GADGET_IP, count=PING_COUNT, size=56, interval_ms=20, timeout_ms=2000)
     rt = p.rtts
     R["ping"] = {"sent": p.sent, "received": p.received, "dup": p.duplicates,
                  "rtt_ms_min": min(rt) if rt else None, "rtt_ms_avg": round(sum(rt) / len(rt), 2) if rt else None,
-                 "rtt_ms_max": max(rt) if rt else None, "s": round(time.monotonic() - t, 2)}
+                 "rtt_ms_max": max(rt) if rt else None, "s": round(time.monotonic() - t, 2),
+                 "delta": delta(s0, snap(st, drv, ifname))}  # where a lost one went, if one is
     log("ping: %s" % R["ping"])
     check(p.received == PING_COUNT and p.sent == PING_COUNT, "ping %d/%d" % (p.received, p.sent))
 
