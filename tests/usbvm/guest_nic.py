@@ -247,6 +247,7 @@ def main():
 
 LOST_S = 5.0       # no reply and nothing sent for this long: the unanswered ones are gone
 MAX_DROP_RATE = 20  # at most 1 in 20 echoes dropped by the kernel (CI saw 1-2 of 1000)
+EDGE_FRAMES = 2     # frames that may cross a window's edge between the gadget's count and ours
 
 
 def flood(st, clock, count, window, size):
@@ -304,9 +305,10 @@ def flood_faults(w, kind):
     if d.get("k.Icmp.InEchos", 0) != n or d.get("k.Icmp.OutEchoReps", 0) != n:
         out.append("kernel took %s requests, sent %s replies, of %d" % (
             d.get("k.Icmp.InEchos", 0), d.get("k.Icmp.OutEchoReps", 0), n))
-    # the gadget counts a transfer (NCM: an NTB) when our bulk-IN read took it
+    # the gadget's transfers (NCM: NTBs) are the ones our bulk-IN reads took, but for a
+    # background frame (ARP, IPv6) the gadget counted just before the window and we read in it
     ours = d.get("drv.rx_ntbs" if kind == "ncm" else "drv.rx_frames", 0)
-    if ours != d.get("usb0.tx_packets", 0):
+    if abs(ours - d.get("usb0.tx_packets", 0)) > EDGE_FRAMES:
         out.append("gadget sent %s transfers, our driver read %s" % (d.get("usb0.tx_packets", 0), ours))
     if d.get("st.icmp.rx_echo_replies", 0) != w["received"] or w["pinger"]["dup"]:
         out.append("stack took %s replies, pinger counted %d (+%d duplicates)" % (

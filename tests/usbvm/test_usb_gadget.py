@@ -157,16 +157,18 @@ def test_full_size_echo_flood(run):
     """Every echo is answered, or its reply was dropped by the guest kernel in a counter: a
     starved guest's fq_codel on usb0 drops a reply or two (CoDel, RFC 8289) when replies
     queue behind our slow bulk-IN reads. Each frame is accounted for on the way: requests
-    taken and answered by the kernel, transfers sent by the gadget = read by our driver,
-    replies read = taken by the stack = counted by the pinger."""
+    taken and answered by the kernel, transfers sent by the gadget = read by our driver
+    (give or take a background frame at the window's edges), replies taken by the stack =
+    counted by the pinger."""
     fl = run["rec"].get("flood")
     assert fl, _tail(run)
     for name, w in sorted(fl.items()):
         d, p, n = w["delta"], w["pinger"], w["count"]
         assert p["seq"] == n and p["send_failed"] == 0, (name, w)
         assert d.get("k.Icmp.InEchos") == n and d.get("k.Icmp.OutEchoReps") == n, (name, d)
+        # a background frame (ARP, IPv6) the gadget counted just before the window may be read in it
         ours = d.get("drv.rx_ntbs" if run["rec"]["kind"] == "ncm" else "drv.rx_frames")
-        assert ours == d.get("usb0.tx_packets"), (name, d)
+        assert abs(ours - d.get("usb0.tx_packets")) <= 2, (name, d)
         assert d.get("st.icmp.rx_echo_replies") == w["received"] and p["dup"] == 0, (name, w)
         lost = n - w["received"]
         assert lost <= w["kernel_drops"] <= n // 20, (name, lost, p["unanswered"], w["kernel_drops"], d)
