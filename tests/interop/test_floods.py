@@ -23,7 +23,6 @@ RSS_GROWTH_KB = 4 * 1024   # during a flood, after the first quarter second
 PING_LOSS_MAX = 0.10       # "low": at most 1 ping in 10 lost during a flood, fragment
                            # floods too (their own queue: hal/tapsteer.py)
 RTT_MAX_S = 1.0            # every 512-byte echo round trip of the established connection
-NEW_CONN_SYN = 0.8         # new connections through beside hping3's one-source SYN flood
 SERVE = "echo,discard,chargen,http"
 
 
@@ -103,16 +102,13 @@ def check_new_connections(r, c, kind):
     3 and 4 s). The first SYN lands on the TAP's SYN queue with the flood and is lost there
     unless the stack reads it in time (it reads 25-45 % of what a flood offers on a loaded
     2-core machine); a retransmission 1 s later lands on AGAIN (hal/tapsteer.py), which
-    holds only the SYNs sent again (flow and sequence number), and is read. Beside a
-    random-source flood every connection gets through (about 300 of 300 in 30 s benches).
-    Beside hping3's flood from Linux's own address each flood SYN costs a half-open
-    connection (Linux's RST frees its slot, so cookies never start), the stack reads a
-    smaller share of it (about 15 % in the 30 s bench), and about 1 connection in 50 fails (benchmarks/floods-steer.md: 95-100 %,
-    38-67 % without the program): at least 80 % here."""
+    holds only the SYNs sent again (flow and sequence number), is read, and answered with a
+    cookie past the poll's budget (rx_syn_again). Every one gets through, beside hping3's
+    one-source flood too (session 8: 1 in 20-50 failed there, all five SYNs dropped at
+    the TAP's AGAIN queue, which 1 flood SYN in 8 crowded)."""
     new = r["new"]
     ok = sum(1 for good, _ in new if good)
-    need = len(new) if kind == "syn-rand-source" else NEW_CONN_SYN * len(new)
-    assert len(new) >= 4 and ok >= need, (
+    assert len(new) >= 4 and ok == len(new), (
         "%s flood: %d of %d new connections (s taken, False: failed): %r; %r" % (
             kind, ok, len(new), new, {k: v for k, v in c.items() if "syn" in k}))
 
@@ -182,10 +178,16 @@ def test_established_connection_keeps_echoing_under_a_syn_flood(ns, stack):
     # the time, not just within the 1 s bound (issue 8's criterion, above)
     assert len(rt) >= int(2 * FLOOD_SECS / 0.05 * 0.6), len(rt)
     check_alongside(r, "syn")
-    # Linux answered our SYN-ACKs to its flood (it never sent those SYNs) with RSTs, which
-    # came on queue 0 (a half-open connection's SYN-ACK notes its flow) and were read before
-    # the SYN queues: each freed its half-open connection's slot
-    assert c.get("tcp.rx_rst", 0) > 1000 and c["link.tap_rx_ours"] > 1000, c
+    # Linux answers our SYN-ACKs to its flood (it never sent those SYNs) with RSTs, each
+    # ending a half-open connection at once; those still count in the SYN queue for 1 s
+    # (syn_queue_churn), so past TCP_SYN_QUEUE (256) of them a second the flood gets
+    # cookies, which keep no state: a TCB for at most 256 flood SYNs a second, not for
+    # every one read (session 7: each cost a TCB, a SYN-ACK and a RST read on queue 0, and
+    # the echo's median round trip was 33 ms). The RSTs answering cookies reach the listener.
+    secs = 2 * FLOOD_SECS
+    assert c.get("tcp.syn_queue_churn", 0) > 1000 and c.get("tcp.syncookies_sent", 0) > 1000, c
+    assert c.get("tcp.rx_listen_rst", 0) > 1000, c
+    assert c.get("tcp.conn_passive", 0) <= 256 * (secs + 2) + len(r["new"]) + 10, c
     check_new_connections(r, c, "syn")
 
 
