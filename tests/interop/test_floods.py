@@ -11,7 +11,8 @@ import shutil
 import pytest
 
 from tests.conftest import needs_netns
-from tests.floodkit import FLOODS, pattern_sha, percentile, run_flood, settled
+from tests.floodkit import (FLOODS, pattern_sha, percentile, run_flood, settled,
+                            source_on_queue)
 from tests.netns import Netns, StackProc, STACK_IP
 
 pytestmark = [needs_netns]
@@ -49,7 +50,7 @@ def stack(ns):
         s.stop()
 
 
-def stop_and_account(ns, stack):
+def stop_and_account(ns, stack, steered=True):
     """Stop the stack and check that every frame the kernel queued on the TAP was read by the
     stack and counted in eth0.rx_packets, and that every frame read is counted once more by
     the layer it went to (IPv4, ARP) or by its own Ethernet-level drop counter."""
@@ -72,6 +73,9 @@ def stop_and_account(ns, stack):
     assert c["pbuf.free"] == c["pbuf.count"], "buffers leaked: %r" % c
     # and `ustack up` reports the frames the kernel dropped at the TAP's queues itself
     assert c["link.tap_queues"] == 8 and c.get("link.tap_dropped", 0) == tap["tx_dropped"], c
+    if not steered:
+        assert "link.tap_steering" not in c and c.get("link.tap_steer_refused") == -1, c
+        return c, tap
     # the TAP's steering program chose each frame's queue (hal/tapsteer.py), and each frame
     # read came from one of its queues
     assert c.get("link.tap_steering") == 1, c
@@ -206,6 +210,32 @@ def test_new_connections_succeed_under_a_random_source_syn_flood_to_their_port(n
     # answered with cookies
     assert c.get("tcp.syncookies_no_route", 0) > 1000 and c.get("tcp.syncookies_ok", 0) >= \
         len(r["new"]) - 2, c
+
+
+def test_without_the_program_a_fragment_flood_on_the_stacks_own_queue_moves_it(ns):
+    """USTACK_TAP_STEER=0 (or no bpf): the kernel's own flow steering puts a fragment flood,
+    whose frames all hash alike (addresses and protocol only), on one queue; from a source
+    it hashes onto queue 0 (probed first: tests/floodkit.py source_on_queue), the flood
+    shares the queue the stack sends on and reads first. The reader without the program
+    moves its first queue off one that a flood keeps full while another runs dry (hal/tap.py
+    SWITCH), and the flows follow: the echo stream, ping and the transfer go on. Into a TAP
+    of one queue the same flood took the echo's median round trip to 68 ms, its slowest to
+    4.1 s and ping loss to 36 % (benchmarks/floods-steer.md)."""
+    source = source_on_queue(ns, 0)
+    assert source, "no address of 192.0.2.0/24 hashes onto queue 0"
+    st = StackProc(ns, "--serve", SERVE, env={"USTACK_TAP_STEER": "0"})
+    try:
+        ns.run(["ping", "-n", "-c", "2", "-i", "0.1", STACK_IP])
+        r = run_flood(ns, st, "frag", FLOOD_SECS, transfer=TRANSFER, source=source)
+        c, _ = stop_and_account(ns, st, steered=False)
+    finally:
+        if st.p.poll() is None:
+            st.stop()
+    check_offered(r, "frag")
+    check_memory(r, "frag")
+    check_alongside(r, "frag")
+    assert c.get("link.tap_queue_moves", 0) >= 1, c
+    assert c.get("ip.rx_fragments", 0) > r["tap_read"] // 2, c
 
 
 def nmap(ns, *args, timeout=120):
