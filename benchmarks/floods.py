@@ -16,20 +16,27 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tests.floodkit import FLOODS, pattern_sha, percentile, run_flood, tap_counters  # noqa: E402
+from tests.floodkit import (FLOODS, pattern_sha, percentile, run_flood, tap_counters,  # noqa: E402
+                            source_on_queue)
 from tests.netns import Netns, StackProc, STACK_IP  # noqa: E402
 
 TRANSFER = 4000000
 
 
-def one(kind, secs, runtime):
+def one(kind, secs, runtime, on_queue=None, single_queue=False):
+    """kind's flood for secs; on_queue: from a source address whose fragments the kernel's
+    own steering puts on that queue of the TAP (tests/floodkit.py source_on_queue);
+    single_queue: into a TAP of one queue (made first, as `ip tuntap add` makes one)."""
     ns = Netns("fb")
     try:
+        source = None if on_queue is None else source_on_queue(ns, on_queue)
+        if single_queue:
+            ns.run(["ip", "tuntap", "add", "dev", "ustk0", "mode", "tap"], check=True)
         # under MicroPython, the unix board (2 MB heap, its buffer sizes), as its tests
         board = ["--board", "unix"] if runtime == "micropython" else []
         st = StackProc(ns, "--serve", "echo,discard,chargen,http", *board, runtime=runtime)
         ns.run(["ping", "-n", "-c", "2", "-i", "0.1", STACK_IP])
-        r = run_flood(ns, st, kind, secs, transfer=TRANSFER)
+        r = run_flood(ns, st, kind, secs, transfer=TRANSFER, source=source)
         tap = tap_counters(ns)
         c = st.stop()
         r["counters"] = c

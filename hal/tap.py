@@ -24,7 +24,9 @@ stops once a program is attached, done by us), the next ones for the rest by flo
 one for a TCP SYN seen again (a client's retransmission), one for the other SYNs, the last
 for fragments. The reader (`_recv_steered`) asks poll() which queues hold frames and takes,
 in that order, up to ROUND[class] frames from each: the SYN and fragment queues never get
-more than their share while the others have frames, and all that is left otherwise.
+more than their share while the others have frames, and all that is left otherwise; a
+frame read from AGAIN is flagged (`rx_syn_again`: the core's SYN cookies answer a client's
+resent SYN past their per-poll budget).
 When bpf(2) or the ioctl is refused (an old kernel, no privilege, fewer queues,
 USTACK_TAP_STEER=0 in the environment), the TAP keeps the kernel's steering and the reader
 above; `report` says which (`link.tap_steering`, `link.tap_steer_refused`).
@@ -181,6 +183,7 @@ class Tap:
         self.pi = 0
         self.left = 0
         self.qreads = [0] * n
+        self.again_q = n - 3    # AGAIN: what it reads there is a SYN sent again (rx_syn_again)
 
     def _offload(self, mode, gro=True):
         """The virtio-net header is on (IFF_VNET_HDR): its size, then as much of
@@ -223,6 +226,8 @@ class Tap:
         self.fd = self.fds[0]
         self.others = self.fds[1:]
         self.stateless = False  # set by the core around a reply that keeps no state
+        self.rx_syn_again = False  # the frame just read is a SYN seen before (the core's
+                                   # SYN cookies answer it past their budget: a real client)
         self.span = 0   # frames the other queues may still take before the first is read again
         self.rr = 0     # the next of the other queues to read
         self.run = 0    # frames in a row from the first queue
@@ -303,6 +308,7 @@ class Tap:
                         self.left -= 1
                         self.pi = i
                         self.qreads[q] += 1
+                        self.rx_syn_again = q == self.again_q
                         return n
                 i += 1
                 if i < k:
@@ -401,7 +407,7 @@ class Tap:
         hdr_len), the kernel does it."""
         if not self.vnet:
             return self.send(buf, n)
-        if self.steer is not None:
+        if self.steer is not None and not self.stateless:  # as send: a cookie's is not noted
             self.steer.mark(buf, n, time.monotonic_ns())
         vnet.for_frame(self._txhdr, buf, n, offload)
         v = self._txv

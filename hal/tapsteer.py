@@ -19,12 +19,16 @@ The queues of a TAP with n >= 5 queues:
 A SYN flood never sends the same SYN twice (hping3 from one source reuses its ports every
 65536 SYNs, with new sequence numbers), a client does until it is answered: the stack reads
 what it can of SYN, and AGAIN holds the clients whose first SYN was dropped there (with the
-few flood SYNs whose bit another SYN set: at 60k SYNs/s at most 1 in 16, 1 in 7 at
-150k/s). The SYNs seen: SEEN, three generations of 2**21 bits each (a bit per hash of flow
-and sequence number), a generation 2**30 ns long by bpf_ktime_get_ns(); a SYN's bit is
-looked up in the current and the last one and set in the current one, and the reader clears
-the next one (`rotate`) before it begins. A flood that sends each SYN twice lands on AGAIN
-and is read as SYN is, its share bounded the same way.
+few flood SYNs whose two bits other SYNs set: at 100k SYNs/s at most 1 in 360, 1 in 70 at
+300k/s; one bit in 2**21 put 1 in 8 there at 125k/s, more than the stack read of AGAIN,
+and clients' SYNs sent again were dropped with them). The SYNs seen: SEEN, three
+generations of 2**17 64-bit words each (two bits in one word per hash of flow and sequence
+number: a blocked Bloom filter, one lookup), a generation 2**30 ns long by
+bpf_ktime_get_ns(); a SYN's bits are looked up in the current and the last one and set in
+the current one, and the reader clears the next one (`rotate`) before it begins. A flood
+that sends each SYN twice lands on AGAIN and is read as SYN is, its share bounded the same
+way; the core answers what it reads there past its cookie budget (rx_syn_again in
+hal/tap.py: a client's SYN sent again).
 
 The flows we talk to: a BPF array of STAMPS buckets (BPF_F_MMAPABLE, so the sender writes it
 without a system call) holds, per bucket of the flow hash, the CLOCK_MONOTONIC time in ns of
@@ -51,8 +55,10 @@ GOLDEN = 0x9E3779B1
 OURS_NS_SHIFT = 20                # 3 s in units of 2**20 ns: tun's flow entries expire after
 OURS_UNITS = 2861                 # 3 s of silence (drivers/net/tun.c TUN_FLOW_EXPIRE)
 MIN_QUEUES = 5                    # OURS, one REST, AGAIN, SYN, FRAG
-SEEN_BITS = 21                    # a generation of SEEN: 2**21 bits (256 KB) of SYN flows
-SEEN_WORDS = 1 << (SEEN_BITS - 6)
+SEEN_WORD_BITS = 17               # a generation of SEEN: 2**17 64-bit words (1 MB) ...
+SEEN_WORDS = 1 << SEEN_WORD_BITS
+SEEN_BIT1_SHIFT = 3               # ... of which a SYN sets two bits: the hash's bits 3-8 and
+SEEN_BIT2_SHIFT = 9               # 9-14 name them, bits 15-31 the word
 GENS = 3                          # this generation, the last (both read), the next (cleared)
 GEN_SHIFT = 30                    # a generation lasts 2**30 ns (1.07 s)
 
@@ -234,8 +240,9 @@ def program(queues, map_fd, seen_fd):
     a.label("ours")
     a.ret(0)
 
-    # a SYN: to AGAIN when its flow's bit is set in this generation of SEEN or the last one
-    # (a retransmission after RFC 6298 2.1's 1 s: within 1.07-2.15 s), else to SYN; its bit set
+    # a SYN: to AGAIN when its two bits are set in this generation of SEEN or the last one
+    # (a retransmission after RFC 6298 2.1's 1 s: within 1.07-2.15 s), else to SYN; its bits
+    # set. Both bits in one 64-bit word: one lookup per generation (a blocked Bloom filter)
     a.label("syn")
     a.ld_ind(W, 9, 4)                    # the sequence number: the same SYN again, not only
     a.op(ALU64 | XOR | X, 8, 0)          # its flow (a flood reusing ports picks new ones)
@@ -243,30 +250,31 @@ def program(queues, map_fd, seen_fd):
     a.op(ALU64 | RSH | K, 0, 0, 0, GEN_SHIFT)
     a.op(ALU64 | MOD | K, 0, 0, 0, GENS)
     a.op(ALU64 | MOV | X, 7, 0)          # r7 = this generation (the length is not needed now)
-    a.op(ALU | MUL | K, 8, 0, 0, GOLDEN - (1 << 32))
-    a.op(ALU | RSH | K, 8, 0, 0, 32 - SEEN_BITS)
-    a.op(ALU64 | MOV | X, 9, 8)
-    a.op(ALU64 | AND | K, 9, 0, 0, 63)   # r9 = the bit in its word
-    a.op(ALU64 | RSH | K, 8, 0, 0, 6)    # r8 = the word in a generation
+    a.op(ALU | MUL | K, 8, 0, 0, GOLDEN - (1 << 32))   # r8: 32 hash bits, the top ones used
+    a.op(ALU64 | MOV | K, 9, 0, 0, 0)    # r9 = the word's two bits, from the hash's bits
+    for shift in (SEEN_BIT1_SHIFT, SEEN_BIT2_SHIFT):
+        a.op(ALU64 | MOV | X, 2, 8)
+        a.op(ALU64 | RSH | K, 2, 0, 0, shift)
+        a.op(ALU64 | AND | K, 2, 0, 0, 63)
+        a.op(ALU64 | MOV | K, 1, 0, 0, 1)
+        a.op(ALU64 | LSH | X, 1, 2)
+        a.op(ALU64 | OR | X, 9, 1)
+    a.op(ALU64 | RSH | K, 8, 0, 0, 32 - SEEN_WORD_BITS)   # r8 = the word in a generation
     a.op(ALU64 | MOV | X, 1, 7)
     _seen_word(a, seen_fd)
     a.op(LDX | MEM | DW, 3, 0, 0)
-    a.op(ALU64 | MOV | K, 1, 0, 0, 1)
-    a.op(ALU64 | LSH | X, 1, 9)
     a.op(ALU64 | MOV | X, 2, 3)
-    a.op(ALU64 | AND | X, 2, 1)
-    a.jmp(JNE, 2, 0, "again")
-    a.op(ALU64 | OR | X, 3, 1)
+    a.op(ALU64 | AND | X, 2, 9)
+    a.jmp(JEQ, 2, 0, "again", reg=9)
+    a.op(ALU64 | OR | X, 3, 9)
     a.op(STX | MEM | DW, 0, 3, 0)        # a lost race with another CPU loses one mark: harmless
     a.op(ALU64 | MOV | X, 1, 7)
     a.op(ALU64 | ADD | K, 1, 0, 0, GENS - 1)
     a.op(ALU64 | MOD | K, 1, 0, 0, GENS)  # the last generation
     _seen_word(a, seen_fd)
     a.op(LDX | MEM | DW, 3, 0, 0)
-    a.op(ALU64 | MOV | K, 1, 0, 0, 1)
-    a.op(ALU64 | LSH | X, 1, 9)
-    a.op(ALU64 | AND | X, 3, 1)
-    a.jmp(JNE, 3, 0, "again")
+    a.op(ALU64 | AND | X, 3, 9)
+    a.jmp(JEQ, 3, 0, "again", reg=9)
     a.label("synq")
     a.ret(queues - 2)
     a.label("again")

@@ -252,18 +252,74 @@ def percentile(xs, q):
     return s[i]
 
 
-def run_flood(ns, stack, kind, secs, transfer=2000000, rss_every=0.25, overlap=False):
+PROBE = r"""
+import json, os, socket, struct, subprocess, time
+from ustack.hal.tap import Tap
+tap, queues, want, cands = %r, %d, %d, %r
+t = Tap(tap, queues=queues, steer=False)
+subprocess.run(["ip", "link", "set", tap, "up"], check=True)
+time.sleep(0.2)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((tap, 0))
+def where(f):
+    for fd in t.fds:
+        try:
+            while True:
+                os.read(fd, 4096)
+        except BlockingIOError:
+            pass
+    s.send(f)
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        time.sleep(0.002)
+        for q, fd in enumerate(t.fds):
+            try:
+                while True:
+                    if os.read(fd, 4096) == f:
+                        return q
+            except BlockingIOError:
+                pass
+    return -1
+found = None
+for src in cands:
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 36, 1, 0x2000, 64, 6, 0,
+                     socket.inet_aton(src), socket.inet_aton(%r)) + bytes(16)
+    if where(b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip) == want:
+        found = src
+        break
+t.close()
+print(json.dumps(found))
+"""
+
+
+def source_on_queue(ns, want=0, queues=8):
+    """An address of 192.0.2.0/24 whose IPv4 fragments to the stack the kernel puts on queue
+    `want` of a TAP of `queues` queues when no steering program chooses (tun's automatic
+    flow steering: a flow it never saw us send on goes by its hash, and a fragment's carries
+    only the addresses and protocol; the hash's key is random per boot). Queue 0 is the one
+    the stack sends on and reads first without the program: a fragment flood from there
+    lands on its own flows' queue. Probed on a TAP of its own before the stack starts."""
+    cands = ["192.0.2.%d" % i for i in range(10, 250)]
+    r = ns.python(PROBE % ("ustkprobe", queues, want, cands, STACK_IP))
+    lines = [x for x in r.stdout.splitlines() if x.strip()]
+    assert r.returncode == 0 and lines, r.stdout + r.stderr
+    return json.loads(lines[-1])
+
+
+def run_flood(ns, stack, kind, secs, transfer=2000000, rss_every=0.25, overlap=False,
+              source=None):
     """One flood of `secs` seconds with everything alongside; returns a dict of results:
     offered/absorbed/dropped frames, RTTs, ping, SHA-256, RSS before/peak/after, counters.
     overlap: the new connections start every 0.5 s whether or not the last one is through
-    (else each waits for the one before it, up to its 5 s)."""
+    (else each waits for the one before it, up to its 5 s). source: hping3's source address
+    (-a), else the namespace's own."""
     pid = stack.p.pid
     side = Alongside(ns, secs, transfer, overlap=overlap)
     before = tap_counters(ns)
     q0 = qdisc_drops(ns)
     rss0 = vm_rss_kb(pid)
     side.go()
-    h = Hping(ns, FLOODS[kind])
+    h = Hping(ns, FLOODS[kind] + (["-a", source] if source else []))
     rss = [rss0]
     end = time.monotonic() + secs
     while time.monotonic() < end:
@@ -273,7 +329,7 @@ def run_flood(ns, stack, kind, secs, transfer=2000000, rss_every=0.25, overlap=F
     r = side.results()
     after = settled(ns)
     r.update({
-        "kind": kind, "secs": h.secs, "hping_sent": sent,
+        "kind": kind, "source": source, "secs": h.secs, "hping_sent": sent,
         "tap_read": after["tx_packets"] - before["tx_packets"],
         "tap_dropped": after["tx_dropped"] - before["tx_dropped"],
         "qdisc_dropped": qdisc_drops(ns) - q0,

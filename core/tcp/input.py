@@ -104,9 +104,12 @@ def listen(tcp, lsock, iface, b, sport, dport):
     if len(lsock.acc_q) >= lsock.backlog:
         st.accept_queue_full += 1
         return
-    if tcp.embryonic >= tcp.synq or lsock.syn_count >= 2 * lsock.backlog + 1:
+    full = tcp.embryonic >= tcp.synq or lsock.syn_count >= 2 * lsock.backlog + 1
+    if full or (tcp.syncookies and tcp.syn_held() >= tcp.synq):
         st.syn_queue_full += 1
         if tcp.syncookies:
+            if not full:
+                st.syn_queue_churn += 1  # full of slots RSTs emptied (proto.syn_held)
             _cookie(tcp, lsock, iface, b)
             return
         if not tcp.evict_embryonic(lsock if lsock.syn_count >= 2 * lsock.backlog + 1
@@ -148,8 +151,10 @@ def _cookie(tcp, lsock, iface, b):
     not spend the budget a client we can answer needs (once the budget is spent, every SYN
     is dropped as over budget, without the route lookup)."""
     if tcp.cookie_budget and tcp.cookies_left <= 0:
-        tcp.stats.syncookies_over_budget += 1
-        return
+        if not getattr(iface.driver, "rx_syn_again", False):
+            tcp.stats.syncookies_over_budget += 1
+            return
+        tcp.stats.syncookies_again += 1
     if tcp.stack.ip.route_out(b, tcp.seg_src, tcp.seg_alen) is None:
         tcp.stats.syncookies_no_route += 1
         return

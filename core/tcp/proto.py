@@ -11,9 +11,10 @@ Bounds (issue 8), each with its counter:
                       otherwise SYNs get cookies / syn_no_tcb, connect() ENOBUFS
                       (conn_no_tcb)
     SYN queue         TCP_SYN_QUEUE (< TCP_MAX_CONNS) for all listeners, 2*backlog+1 per
-                      listener (syn_queue_full): beyond, SYN cookies (syncookies_*), or
-                      without them the oldest half-open one goes (syn_evicted); SYN-ACKs
-                      are retried TCP_SYNACK_RETRIES times
+                      listener (syn_queue_full); with cookies, half-open ones that ended
+                      unfinished count for SYN_HOLD_MS (syn_queue_churn): beyond, SYN
+                      cookies (syncookies_*), or without them the oldest half-open one goes
+                      (syn_evicted); SYN-ACKs are retried TCP_SYNACK_RETRIES times
     accept queue      the listener's backlog (accept_queue_full: SYN dropped, or the
                       completing ACK ignored so the SYN-ACK is retried)
     orphans           TCP_MAX_ORPHANS (oldest reset, orphans_evicted), TCP_ORPHAN_RETRIES
@@ -62,7 +63,8 @@ TCP_COUNTERS = (
     "rx_no_conn", "rx_listen_rst", "rx_listen_ack", "rx_listen_no_syn",
     "syn_queue_full", "accept_queue_full", "syn_no_tcb", "time_wait_reuse", "rx_syn_fin",
     "syn_evicted", "syncookies_sent", "syncookies_ok", "syncookies_bad", "syncookies_no_tcb",
-    "syncookies_unproven", "syncookies_over_budget", "syncookies_no_route",
+    "syncookies_unproven", "syncookies_over_budget", "syncookies_no_route", "syncookies_again",
+    "syn_queue_churn",
     # synchronized states
     "rx_paws", "rx_out_of_window", "rx_rst", "rx_rst_out_of_window", "rx_rst_time_wait",
     "rx_rst_bad_ack", "rx_syn_in_window", "rx_no_ack", "rx_ack_unsent", "rx_ack_too_old",
@@ -95,6 +97,11 @@ TCP_COUNTERS = (
     "orphans_evicted", "orphan_retries_exceeded", "fin_wait2_timeouts",
 ) + ccmod.CC_COUNTERS
 
+
+# How long a half-open connection that ended unfinished still counts in the SYN queue
+# (syn_held): RFC 6298 2.1's initial RTO, the least a forged SYN's slot is held before its
+# SYN-ACK is resent (the first of TCP_SYNACK_RETRIES)
+SYN_HOLD_MS = const(1000)
 
 # Empty out-of-order tables kept for reuse (ooo_put), OOO_PREALLOC of them made at start: a
 # connection takes one only while data waits beyond a hole, so the steady state of a lossy
@@ -153,6 +160,8 @@ class TCP:
         self.synack_retries = cfg["TCP_SYNACK_RETRIES"]
         self.syncookies = bool(cfg["TCP_SYNCOOKIES"])
         self.embryonic = 0       # passive SYN-RECEIVED connections of all listeners
+        self.syn_gone = 0        # ... and those that ended unfinished within SYN_HOLD_MS
+        self.syn_gone_at = -SYN_HOLD_MS  # of this time (see syn_held)
         self.cookie_at = -1000000000  # stack.now when the last SYN cookie went out
         self.cookie_budget = cfg["TCP_SYNCOOKIE_BUDGET"]  # cookies per poll (0: no limit)
         self.cookies_left = self.cookie_budget  # this poll's; Stack.poll refills it
@@ -380,6 +389,17 @@ class TCP:
         self.watch(t)
         return t
 
+    def syn_held(self):
+        """The SYN queue's length: the half-open passive connections held, and those that
+        ended unfinished (reset, an ICMP error, evicted) since syn_gone_at, within
+        SYN_HOLD_MS. A half-open connection whose peer stays silent holds its slot at least
+        until its SYN-ACK is resent; one a RST ends at once costs the same work, so a flood
+        whose forged source answers our SYN-ACKs with RSTs (its own address: hping3's)
+        fills the queue, and meets SYN cookies, as one whose source stays silent does."""
+        if self.syn_gone and self.stack.now - self.syn_gone_at >= SYN_HOLD_MS:
+            self.syn_gone = 0
+        return self.embryonic + self.syn_gone
+
     def evict_embryonic(self, lsock):
         """Forget the oldest half-open passive connection (of lsock, or of any listener):
         a SYN queue never refuses a new SYN while it holds an old one. False if none."""
@@ -477,6 +497,10 @@ class TCP:
         if tcb.state == T.SYN_RECEIVED and tcb.listener is not None:
             tcb.listener.syn_count -= 1
             self.embryonic -= 1
+            self.syn_held()  # forgets those gone SYN_HOLD_MS ago
+            if not self.syn_gone:
+                self.syn_gone_at = self.stack.now
+            self.syn_gone += 1
         elif tcb.listener is not None and tcb in tcb.listener.acc_q:
             tcb.listener.acc_q.remove(tcb)
         tcb.listener = None

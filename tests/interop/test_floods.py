@@ -11,7 +11,8 @@ import shutil
 import pytest
 
 from tests.conftest import needs_netns
-from tests.floodkit import FLOODS, pattern_sha, percentile, run_flood, settled
+from tests.floodkit import (FLOODS, pattern_sha, percentile, run_flood, settled,
+                            source_on_queue)
 from tests.netns import Netns, StackProc, STACK_IP
 
 pytestmark = [needs_netns]
@@ -23,7 +24,6 @@ RSS_GROWTH_KB = 4 * 1024   # during a flood, after the first quarter second
 PING_LOSS_MAX = 0.10       # "low": at most 1 ping in 10 lost during a flood, fragment
                            # floods too (their own queue: hal/tapsteer.py)
 RTT_MAX_S = 1.0            # every 512-byte echo round trip of the established connection
-NEW_CONN_SYN = 0.8         # new connections through beside hping3's one-source SYN flood
 SERVE = "echo,discard,chargen,http"
 
 
@@ -50,7 +50,7 @@ def stack(ns):
         s.stop()
 
 
-def stop_and_account(ns, stack):
+def stop_and_account(ns, stack, steered=True):
     """Stop the stack and check that every frame the kernel queued on the TAP was read by the
     stack and counted in eth0.rx_packets, and that every frame read is counted once more by
     the layer it went to (IPv4, ARP) or by its own Ethernet-level drop counter."""
@@ -73,6 +73,9 @@ def stop_and_account(ns, stack):
     assert c["pbuf.free"] == c["pbuf.count"], "buffers leaked: %r" % c
     # and `ustack up` reports the frames the kernel dropped at the TAP's queues itself
     assert c["link.tap_queues"] == 8 and c.get("link.tap_dropped", 0) == tap["tx_dropped"], c
+    if not steered:
+        assert "link.tap_steering" not in c and c.get("link.tap_steer_refused") == -1, c
+        return c, tap
     # the TAP's steering program chose each frame's queue (hal/tapsteer.py), and each frame
     # read came from one of its queues
     assert c.get("link.tap_steering") == 1, c
@@ -103,16 +106,13 @@ def check_new_connections(r, c, kind):
     3 and 4 s). The first SYN lands on the TAP's SYN queue with the flood and is lost there
     unless the stack reads it in time (it reads 25-45 % of what a flood offers on a loaded
     2-core machine); a retransmission 1 s later lands on AGAIN (hal/tapsteer.py), which
-    holds only the SYNs sent again (flow and sequence number), and is read. Beside a
-    random-source flood every connection gets through (about 300 of 300 in 30 s benches).
-    Beside hping3's flood from Linux's own address each flood SYN costs a half-open
-    connection (Linux's RST frees its slot, so cookies never start), the stack reads a
-    smaller share of it (about 15 % in the 30 s bench), and about 1 connection in 50 fails (benchmarks/floods-steer.md: 95-100 %,
-    38-67 % without the program): at least 80 % here."""
+    holds only the SYNs sent again (flow and sequence number), is read, and answered with a
+    cookie past the poll's budget (rx_syn_again). Every one gets through, beside hping3's
+    one-source flood too (session 8: 1 in 20-50 failed there, all five SYNs dropped at
+    the TAP's AGAIN queue, which 1 flood SYN in 8 crowded)."""
     new = r["new"]
     ok = sum(1 for good, _ in new if good)
-    need = len(new) if kind == "syn-rand-source" else NEW_CONN_SYN * len(new)
-    assert len(new) >= 4 and ok >= need, (
+    assert len(new) >= 4 and ok == len(new), (
         "%s flood: %d of %d new connections (s taken, False: failed): %r; %r" % (
             kind, ok, len(new), new, {k: v for k, v in c.items() if "syn" in k}))
 
@@ -150,8 +150,8 @@ def test_stack_stays_up_and_counts_every_frame_under_a_full_speed_flood(ns, stac
     if kind.startswith("syn") and kind != "syn-closed-port":
         # a SYN read: a SYN-RECEIVED connection, or a full SYN queue (then a cookie or a
         # drop), unless IP dropped it first (a random source may be a martian); when Linux
-        # answers our SYN-ACKs with RSTs (hping3's source is its own address), those are
-        # read before the SYNs (REST) and free the slots
+        # answers our SYN-ACKs with RSTs (hping3's source is its own address), the slots
+        # they free still count for 1 s, so the queue is full all the same (syn_queue_churn)
         assert c.get("tcp.conn_passive", 0) + c.get("tcp.syn_queue_full", 0) > syns // 2, c
     elif kind == "syn-closed-port":
         assert c.get("tcp.rx_no_conn", 0) > r["tap_read"] // 2, c
@@ -182,10 +182,16 @@ def test_established_connection_keeps_echoing_under_a_syn_flood(ns, stack):
     # the time, not just within the 1 s bound (issue 8's criterion, above)
     assert len(rt) >= int(2 * FLOOD_SECS / 0.05 * 0.6), len(rt)
     check_alongside(r, "syn")
-    # Linux answered our SYN-ACKs to its flood (it never sent those SYNs) with RSTs, which
-    # came on queue 0 (a half-open connection's SYN-ACK notes its flow) and were read before
-    # the SYN queues: each freed its half-open connection's slot
-    assert c.get("tcp.rx_rst", 0) > 1000 and c["link.tap_rx_ours"] > 1000, c
+    # Linux answers our SYN-ACKs to its flood (it never sent those SYNs) with RSTs, each
+    # ending a half-open connection at once; those still count in the SYN queue for 1 s
+    # (syn_queue_churn), so past TCP_SYN_QUEUE (256) of them a second the flood gets
+    # cookies, which keep no state: a TCB for at most 256 flood SYNs a second, not for
+    # every one read (session 7: each cost a TCB, a SYN-ACK and a RST read on queue 0, and
+    # the echo's median round trip was 33 ms). The RSTs answering cookies reach the listener.
+    secs = 2 * FLOOD_SECS
+    assert c.get("tcp.syn_queue_churn", 0) > 1000 and c.get("tcp.syncookies_sent", 0) > 1000, c
+    assert c.get("tcp.rx_listen_rst", 0) > 1000, c
+    assert c.get("tcp.conn_passive", 0) <= 256 * (secs + 2) + len(r["new"]) + 10, c
     check_new_connections(r, c, "syn")
 
 
@@ -204,6 +210,32 @@ def test_new_connections_succeed_under_a_random_source_syn_flood_to_their_port(n
     # answered with cookies
     assert c.get("tcp.syncookies_no_route", 0) > 1000 and c.get("tcp.syncookies_ok", 0) >= \
         len(r["new"]) - 2, c
+
+
+def test_without_the_program_a_fragment_flood_on_the_stacks_own_queue_moves_it(ns):
+    """USTACK_TAP_STEER=0 (or no bpf): the kernel's own flow steering puts a fragment flood,
+    whose frames all hash alike (addresses and protocol only), on one queue; from a source
+    it hashes onto queue 0 (probed first: tests/floodkit.py source_on_queue), the flood
+    shares the queue the stack sends on and reads first. The reader without the program
+    moves its first queue off one that a flood keeps full while another runs dry (hal/tap.py
+    SWITCH), and the flows follow: the echo stream, ping and the transfer go on. Into a TAP
+    of one queue the same flood took the echo's median round trip to 68 ms, its slowest to
+    4.1 s and ping loss to 36 % (benchmarks/floods-steer.md)."""
+    source = source_on_queue(ns, 0)
+    assert source, "no address of 192.0.2.0/24 hashes onto queue 0"
+    st = StackProc(ns, "--serve", SERVE, env={"USTACK_TAP_STEER": "0"})
+    try:
+        ns.run(["ping", "-n", "-c", "2", "-i", "0.1", STACK_IP])
+        r = run_flood(ns, st, "frag", FLOOD_SECS, transfer=TRANSFER, source=source)
+        c, _ = stop_and_account(ns, st, steered=False)
+    finally:
+        if st.p.poll() is None:
+            st.stop()
+    check_offered(r, "frag")
+    check_memory(r, "frag")
+    check_alongside(r, "frag")
+    assert c.get("link.tap_queue_moves", 0) >= 1, c
+    assert c.get("ip.rx_fragments", 0) > r["tap_read"] // 2, c
 
 
 def nmap(ns, *args, timeout=120):

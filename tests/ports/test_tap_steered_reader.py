@@ -115,6 +115,48 @@ def test_sending_notes_the_flow_unless_the_reply_keeps_no_state():
         q.close()
 
 
+def test_a_frame_read_from_again_is_said_to_be_a_syn_seen_before():
+    """rx_syn_again: the core answers such a SYN (a client's retransmission) with a cookie
+    past the poll's budget (core/tcp/input.py _cookie); every other frame is not one."""
+    q = Queues()
+    try:
+        q.put(AGAIN, 1)
+        q.put(SYN, 1)
+        q.put(OURS, 1)
+        seen = []
+        for _ in range(3):
+            assert q.tap.recv_into(q.buf)
+            seen.append((int(bytes(q.buf[:1])), q.tap.rx_syn_again))
+        assert seen == [(OURS, False), (AGAIN, True), (SYN, False)], seen
+        assert q.tap.recv_into(q.buf) == 0
+    finally:
+        q.close()
+
+
+def test_a_cookie_sent_with_offloads_is_not_noted_either():
+    """With the virtio-net header (`--offload auto`, the default), a SYN cookie's SYN-ACK goes
+    out through send_offload (its checksum left to the kernel): it keeps no state, so its
+    flow must not come to OURS - the RSTs a one-source flood's host answers cookies with
+    stay off the queue read first, as through send."""
+    from ustack.core.buf import OFL_CSUM
+    q = Queues()
+    try:
+        t = q.tap
+        t.vnet = True
+        t._txv = [t._txhdr, None]
+        f = bytearray(bytes(12) + b"\x08\x00" + bytes(40))
+        f[14] = 0x45
+        f[23] = 6
+        t.stateless = True
+        assert t.send_offload(f, len(f), OFL_CSUM)
+        t.stateless = False
+        assert q.steer.marked == []
+        assert t.send_offload(f, len(f), OFL_CSUM)
+        assert q.steer.marked == [bytes(f)]
+    finally:
+        q.close()
+
+
 def test_every_tap_counter_is_in_the_readme():
     import os
     from ustack.hal.tap import TAP_COUNTERS

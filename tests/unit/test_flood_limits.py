@@ -8,7 +8,7 @@ from ustack.hal import Driver
 from tests import frames as F
 from tests.feed import Fed
 
-SYN, ACK = w.SYN, w.ACK_F
+SYN, ACK, RST = w.SYN, w.ACK_F, w.RST
 
 
 class Flood(Driver):
@@ -175,4 +175,107 @@ def test_a_syn_we_have_no_route_back_to_is_dropped_before_its_cookie_is_computed
     assert st.syncookies_sent == 1 and st.syncookies_over_budget == 0
     last = synacks(drv)[-1]  # the client's cookie
     assert last[30:34] == F.HOST_IP and last[36:38] == bytes([45000 >> 8, 45000 & 0xFF])
+    ls.close()
+
+
+def flood_host(config):
+    """A listener on port 80 (SYN queue 4, cookies on) fed one frame a poll, and the segments
+    of ours each frame brought: the test plays a flooded host."""
+    cfg = {"TCP_SYN_QUEUE": 4, "TCP_MAX_CONNS": 8, "TCP_BACKLOG": 4}
+    cfg.update(config)
+    fed = Fed(cfg)
+    ls = fed.stack.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 80))
+    ls.listen(4)
+    return fed, ls
+
+
+def synacks_of(out):
+    return [f for f in out if f[23] == 6 and f[47] & 0x12 == 0x12]
+
+
+def reset_flood(fed, n, first=0):
+    """n SYNs from the host's own address (hping3's), each SYN-ACK answered by the host's
+    kernel, which never sent that SYN, with a RST: every half-open connection ends at once.
+    The SYN-ACKs they got: a held connection's or a cookie's."""
+    got = []
+    for i in range(first, first + n):
+        isn = 1000 + 1000 * i
+        out = synacks_of(fed.feed(F.tcp_frame(80, SYN, seq=isn, sport=30000 + i)))
+        got += out
+        if out:
+            fed.feed(F.tcp_frame(80, RST, seq=isn + 1, sport=30000 + i))
+    return got
+
+
+def test_half_open_connections_reset_at_once_still_fill_the_syn_queue_for_a_second():
+    """hping3 flooding from its host's own address: the host's kernel answers each SYN-ACK
+    with a RST, which ends the half-open connection at once, so the SYN queue never held
+    more than one and never filled, cookies never started, and every flood SYN cost a TCB,
+    a SYN-ACK and a RST (on the queue the stack reads first: a SYN-ACK notes its flow in
+    hal/tap.py). A half-open connection that ends unfinished counts as held for 1 s
+    (RFC 6298 2.1's initial RTO, the least a silent peer's slot is held): TCP_SYN_QUEUE of
+    them within a second, and SYN cookies answer the next SYNs (syn_queue_churn); a second
+    later a SYN is held again."""
+    fed, ls = flood_host({})
+    tcp = fed.stack.tcp
+    st = tcp.stats
+    assert len(reset_flood(fed, 4)) == 4
+    assert st.conn_passive == 4 and st.rx_rst == 4 and tcp.embryonic == 0
+    got = reset_flood(fed, 10, 4)   # the queue is full of slots RSTs emptied: cookies
+    assert len(got) == 10 and st.syncookies_sent == 10 and st.conn_passive == 4
+    assert st.syn_queue_churn == st.syn_queue_full == 10 and st.rx_listen_rst == 10
+    assert tcp.conns == [] and tcp.embryonic == 0
+    fed.t += 999
+    assert len(reset_flood(fed, 1, 14)) == 1 and st.syncookies_sent == 11
+    fed.t += 1
+    assert len(reset_flood(fed, 1, 15)) == 1 and st.conn_passive == 5   # held again
+    assert st.syncookies_sent == 11
+    ls.close()
+
+
+def test_without_syn_cookies_reset_half_open_connections_do_not_hold_the_queue():
+    """With TCP_SYNCOOKIES off there is nothing cheaper to answer with: a SYN queue whose
+    slots RSTs emptied takes the next SYN as before (only a full one evicts its oldest)."""
+    fed, ls = flood_host({"TCP_SYNCOOKIES": False})
+    st = fed.stack.tcp.stats
+    assert len(reset_flood(fed, 14)) == 14
+    assert st.conn_passive == 14 and st.syn_queue_full == 0 and st.syncookies_sent == 0
+    ls.close()
+
+
+class Resent(Flood):
+    """A flooded link that tells a SYN seen before (a client's retransmission) from the rest,
+    as hal/tap.py's steering program does (its AGAIN queue): rx_syn_again, per frame read."""
+
+    def __init__(self, frames, again):
+        Flood.__init__(self, frames)
+        self.again = again
+        self.rx_syn_again = False
+
+    def recv_into(self, buf):
+        n = Flood.recv_into(self, buf)
+        self.rx_syn_again = n > 0 and self.frames[self.i - 1] is self.again
+        return n
+
+
+def test_a_syn_the_link_saw_before_gets_its_cookie_past_the_poll_budget():
+    """A client resends its SYN (RFC 6298 2.1: after 1 s), a flood does not send one twice.
+    The poll's cookie budget spent on the flood, the client's SYN that the link says it saw
+    before still gets its cookie (syncookies_again); a SYN the link did not see before is
+    dropped over the budget."""
+    fed, drv, ls = cookie_flood({"TCP_SYNCOOKIE_BUDGET": 3, "RX_BATCH": 32})
+    client = F.tcp_frame(80, SYN, seq=99, sport=45000)
+    fresh = F.tcp_frame(80, SYN, seq=77, sport=45001)
+    frames = syns(80, 30) + [client, fresh]
+    r = Resent(frames, frames[30])
+    r.mac = drv.mac
+    fed.iface.driver = r
+    fed.stack.poll(fed.t)  # 4 SYNs fill the SYN queue, 3 cookies, 23 + 1 dropped, 1 again
+    st = fed.stack.tcp.stats
+    assert st.syncookies_sent == 4 and st.syncookies_again == 1
+    assert st.syncookies_over_budget == 23 + 1
+    last = synacks(r)[-1]  # the client's cookie
+    assert last[36:38] == bytes([45000 >> 8, 45000 & 0xFF]) and last[47] & 0x12 == 0x12
+    assert not [f for f in synacks(r) if f[36:38] == bytes([45001 >> 8, 45001 & 0xFF])]
     ls.close()
