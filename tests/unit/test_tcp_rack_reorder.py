@@ -69,3 +69,30 @@ def test_the_retransmission_at_snd_una_is_judged_with_rack_reordering_window():
             assert (sq(una + 2 * MSS), MSS) not in data_segs(out + r)
     # resent again only once SRTT + the window had passed since the retransmission
     assert again and age > (t.srtt8 >> 3) + rk.reo_wnd and age >= 6, (age, k)
+
+
+def test_once_reordering_is_seen_a_hole_not_yet_lost_waits_for_rack_not_nextseg_rule_3():
+    """RFC 6675 4 NextSeg rule 3 resends a hole below the highest SACK that is not deemed
+    lost when no new data may go; with RACK (RFC 8985 6.2) having seen reordering that hole
+    is one its window holds back - resending it defeats the window (issue 12: most of the
+    storm's resends were these). The hole goes when RACK's deadline passes (6.2 step 5)."""
+    p = Peer(dict(BIG, TCP_TLP=False))
+    una, d, last = filled(p, 14 * MSS)            # 14 segments: the last 4 after the ACKs
+    p.advance(19)
+    r = p.send(p.seq, una, ACK, opts=sack_opts(p, last, [seg(una, 1)]))
+    r += p.send(p.seq, una + 2 * MSS, ACK, opts=p.tsopt(last))  # segment 0 came late
+    assert [s.seq for s in r if s.data] == [sq(una + k * MSS) for k in (10, 11, 12, 13)]
+    sb = p.tcb().sb
+    rk = sb.rack
+    p.send(p.seq, una + 2 * MSS, ACK, opts=sack_opts(p, last, [seg(una, 3, 3)]))
+    out = p.advance(rk.reo_wnd)                   # the reordering timer: segment 2 lost
+    assert (sq(una + 2 * MSS), MSS) in data_segs(out) and sb.in_recovery
+    out = p.advance(1)                            # 3-9 and 11 SACKed: 10 a hole, sent
+    r = p.send(p.seq, una + 2 * MSS, ACK,          # with 11, so not lost yet
+               opts=sack_opts(p, last, [seg(una, 3, 7), seg(una, 11)]))
+    assert rk.reo_seen and sb.budget > 0 and rk.t_reo > p.fed.t
+    assert (sq(una + 10 * MSS), MSS) not in data_segs(out + r)
+    due = rk.t_reo
+    out = p.advance(due - p.fed.t)                # RACK's deadline for it
+    assert (sq(una + 10 * MSS), MSS) in data_segs(out)
+    assert p.tcp.stats.rescue_rexmits == 0
