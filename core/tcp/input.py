@@ -750,8 +750,9 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
         _rack_detect(tcp, tcb, sb, rk)
     if sb.in_recovery:
         sb.una_moved(una, hi, tcp.stack.now, mss)
-        if sb.una_rxt_lost(una, tcp.stack.now, tcb.srtt8 >> 3, tcb.srtt8 >> 5,  # reo_wnd:
-                           sb.sacked - mid):                                # SRTT/4
+        # reo_wnd: RACK's once it has seen reordering (RFC 8985 6.2 step 4), else SRTT/4
+        rw = rk.reo_wnd if rk is not None and rk.reo_seen else tcb.srtt8 >> 5
+        if sb.una_rxt_lost(una, tcp.stack.now, tcb.srtt8 >> 3, rw, sb.sacked - mid):
             st.lost_rexmits += 1
         sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)
     elif hi != una and sb.may_enter(ack) and (
@@ -838,7 +839,7 @@ def _rack_detect(tcp, tcb, sb, rk):
         return
     una = tcb.snd_una
     recovering = sb.in_recovery or (sb.point_valid and seq_lt(una, sb.point))
-    w = rk.window(recovering, sb.sacked, tcb.mss, tcb.srtt8 >> 3)
+    w = rk.window(recovering, sb.sacked, tcb.mss, (tcb.srtt8 + 7) >> 3)  # SRTT rounded up
     now = tcp.stack.now
     sb.lost_to = rk.detect(sb.rs, una, tcb.snd_max, sb.lost_to, now, w)
     if rk.t_reo:

@@ -39,7 +39,8 @@ REORDERING_INIT = const(3)  # Linux's tcp_reordering: the degree before any is m
 REORDERING_MAX = const(300)  # Linux's tcp_max_reordering
 NO_RTT = const(0x3FFFFFFF)
 REO_WND_MIN_MS = const(1)   # one tick of the stack clock: a shorter delay reads as none
-REO_WND_FLOOR_MAX_MS = const(4)  # the floor's growth by D-SACK rounds (window()), at most
+REO_WND_FLOOR_MAX_MS = const(4)  # the floor's growth by D-SACK rounds may reach at least this
+CLOCK_SLACK_MS = const(2)   # a send time and RACK.rtt each read up to a tick off on our clock
 
 
 class Rack:
@@ -221,8 +222,12 @@ class Rack:
         and at least REO_WND_MIN_MS: on a LAN min_RTT and SRTT read 0 ms on our 1 ms clock,
         and a window of 0 would call every swapped pair of segments a loss. There the
         product stays 0 however many D-SACK rounds grew the multiplier, so the floor grows
-        with it instead (one tick a round, up to REO_WND_FLOOR_MAX_MS): step 4's response to
-        premature retransmissions, on a clock too coarse for the RTT."""
+        with it instead (one tick a round): step 4's response to premature retransmissions,
+        on a clock too coarse for the RTT. Its bound is step 4's, SRTT (srtt: ms, rounded
+        up), plus CLOCK_SLACK_MS: step 5 compares tick-rounded times, where up to two ticks
+        of the window vanish - and at least REO_WND_FLOOR_MAX_MS. (A fixed 4 ms was too
+        small for 1 ms of jitter each way at sub-ms RTT: the grown window sat at it while
+        every D-SACK round asked for more - issue 12.)"""
         if not self.reo_seen and (recovering or sacked > (DUP_THRESH - 1) * mss):
             return 0
         m = self.min_rtt
@@ -232,8 +237,11 @@ class Rack:
         if w > srtt:
             w = srtt
         f = REO_WND_MIN_MS * self.reo_mult
-        if f > REO_WND_FLOOR_MAX_MS:
-            f = REO_WND_FLOOR_MAX_MS
+        c = srtt + CLOCK_SLACK_MS
+        if c < REO_WND_FLOOR_MAX_MS:
+            c = REO_WND_FLOOR_MAX_MS
+        if f > c:
+            f = c
         return w if w > f else f
 
     # ---- step 5 ------------------------------------------------------------------------------

@@ -178,6 +178,11 @@ class Scoreboard:
                 return LOST
             if new_ok:
                 return NEW
+            if self.rack is not None and self.rack.reo_seen:
+                # rule 3 would resend a hole RACK holds back as maybe reordered (RFC 8985
+                # 6.2: lost only once its reordering window passed; the timer, 6.3, comes
+                # back for it): under reordering, most of these resends were the storm
+                return NONE
             return HOLE
         if new_ok:
             return NEW
