@@ -218,9 +218,12 @@ def test_without_the_program_a_fragment_flood_on_the_stacks_own_queue_moves_it(n
     it hashes onto queue 0 (probed first: tests/floodkit.py source_on_queue), the flood
     shares the queue the stack sends on and reads first. The reader without the program
     moves its first queue off one that a flood keeps full while another runs dry (hal/tap.py
-    SWITCH), and the flows follow: the echo stream, ping and the transfer go on. Into a TAP
-    of one queue the same flood took the echo's median round trip to 68 ms, its slowest to
-    4.1 s and ping loss to 36 % (benchmarks/floods-steer.md)."""
+    SWITCH): the stack stays up, counts every frame, ping and the transfer go on. The echo
+    connection's flow hashes where the kernel puts it and may stall behind the flood for
+    seconds (seen in 2 of 2 runs at 08:10 on the lead's machine, none in a helper's 3):
+    telling the flows apart is what the steering program is for. Into a TAP of one queue
+    the same flood took the echo's median round trip to 68 ms, its slowest to 4.1 s and
+    ping loss to 36 % (benchmarks/floods-steer.md)."""
     source = source_on_queue(ns, 0)
     assert source, "no address of 192.0.2.0/24 hashes onto queue 0"
     st = StackProc(ns, "--serve", SERVE, env={"USTACK_TAP_STEER": "0"})
@@ -233,7 +236,9 @@ def test_without_the_program_a_fragment_flood_on_the_stacks_own_queue_moves_it(n
             st.stop()
     check_offered(r, "frag")
     check_memory(r, "frag")
-    check_alongside(r, "frag")
+    assert r["sha256"] == pattern_sha(TRANSFER), "HTTP transfer corrupted or cut: %r" % r
+    assert r["bad"] == 0, "echo stream corrupted: %r" % r
+    assert r["ping_got"] >= (1 - PING_LOSS_MAX) * r["ping_sent"], r
     assert c.get("link.tap_queue_moves", 0) >= 1, c
     assert c.get("ip.rx_fragments", 0) > r["tap_read"] // 2, c
 
