@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 
@@ -194,6 +195,9 @@ def wrk_row(ns, budget):
 
 # the row groups, each measured for every stack before the next (see run)
 GROUPS = ["ping", "bulk", "rates", "wrk", "iperf3"]
+GROUP_KEYS = {"ping": ("ping",), "bulk": ("bulk_rx", "bulk_tx", "cpu_gb"),
+              "rates": ("echo_med", "echo_p99", "udp_pps", "cps"), "wrk": ("wrk",),
+              "iperf3": ("iperf3",)}
 
 
 def measure(peer, group, budget):
@@ -234,6 +238,7 @@ def run(mode="full", offload=False, log=print):
     has_offload = P.ustack_has_offload() if offload else False
     active = []
     samples = {}
+    failed = {}   # {stack: {row: why}}: rows a stack failed in some round
     try:
         for peer in peers:
             stacks.append({"key": peer.key, "label": peer.label})
@@ -254,7 +259,16 @@ def run(mode="full", offload=False, log=print):
                         continue
                     log("bench: round %d/%d, %s, %s" % (i + 1, budget["rounds"], group,
                                                         peer.label))
-                    got[peer.key].update(measure(peer, group, budget))
+                    try:
+                        got[peer.key].update(measure(peer, group, budget))
+                    except (RuntimeError, subprocess.TimeoutExpired) as e:
+                        # one stack failing one row (PyTCP's bulk once timed out) costs
+                        # that row's figure this round, not the run
+                        why = str(e).strip().splitlines()[-1][:200] if str(e).strip() else \
+                            type(e).__name__
+                        log("bench: %s, %s failed: %s" % (group, peer.label, why))
+                        failed.setdefault(peer.key, {}).update(
+                            {k: why for k in GROUP_KEYS[group]})
             for peer in active:
                 samples[peer.key].append(got[peer.key])
     finally:
@@ -263,10 +277,14 @@ def run(mode="full", offload=False, log=print):
     for peer in active:
         values[peer.key] = {}
         for k in ROW_KEYS:
+            got = [r[k] for r in samples[peer.key] if k in r]
             if (peer.key, k) in NOT_APPLICABLE:
                 values[peer.key][k] = {"na": NOT_APPLICABLE[(peer.key, k)]}
+            elif not got:
+                values[peer.key][k] = {"na": "failed in every round: %s" %
+                                       failed.get(peer.key, {}).get(k, "no figure")}
             else:
-                values[peer.key][k] = statistics.median(r[k] for r in samples[peer.key])
+                values[peer.key][k] = statistics.median(got)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": os.uname().machine, "cpus": os.cpu_count(), "kernel": os.uname().release,
             "python": sys.version.split()[0], "ustack": ustack.__version__, "mode": mode,

@@ -105,3 +105,35 @@ def test_long_tasks_say_each_step_before_it_runs(task):
     # a progress line comes before the first command, and one says where the results went
     first_cmd = r.stdout.splitlines().index(cmds[0]) if cmds else 0
     assert r.stdout.splitlines().index(steps[0]) < first_cmd, r.stdout
+
+
+def test_one_stack_failing_one_row_costs_that_figure_not_the_run(monkeypatch):
+    # PyTCP's bulk receive once timed out and the whole 10-minute run ended in a traceback
+    from benchmarks import bench
+
+    class Peer:
+        def __init__(self, key, broken):
+            self.key, self.label, self.info, self.broken = key, key, "ready", broken
+
+        def start(self):
+            pass
+
+        def close(self):
+            pass
+
+    def measure(peer, group, budget):
+        if peer.broken and group == "bulk":
+            raise RuntimeError("bench client bulk_rx failed: Traceback\nTimeoutError: timed out")
+        return {k: 1.0 for k in bench.GROUP_KEYS[group]}
+    monkeypatch.setattr(bench.P, "all_peers", lambda offload: [Peer("ok", False),
+                                                              Peer("pytcp", True)])
+    monkeypatch.setattr(bench, "measure", measure)
+    monkeypatch.setattr(bench, "NOT_APPLICABLE", {})
+    log = []
+    res = bench.run("smoke", log=log.append)
+    assert res["values"]["ok"]["bulk_rx"] == 1.0
+    assert res["values"]["pytcp"]["ping"] == 1.0 and res["values"]["pytcp"]["wrk"] == 1.0
+    assert res["values"]["pytcp"]["bulk_rx"] == {
+        "na": "failed in every round: TimeoutError: timed out"}
+    assert any("bulk, pytcp failed" in line for line in log)
+    assert "failed in every round" in bench.render(res)
