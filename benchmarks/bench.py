@@ -172,9 +172,17 @@ def iperf3_row(peer, budget):
         except (ValueError, KeyError):
             raise RuntimeError("iperf3: " + r.stdout[-2000:] + r.stderr)
     finally:
-        run.interrupt(30)
-        if ns is not None:
-            ns.close()
+        try:
+            run.interrupt(30)
+        except subprocess.TimeoutExpired:
+            # keep what the program said: a run where it never ended is the figure's story
+            run.p.kill()
+            out = "".join(getattr(run, "lines", [])) + (run.p.communicate()[0] or "")
+            raise RuntimeError("uiperf3 under `ustack run` did not end within 30 s of SIGINT; "
+                               "its output ends:\n" + out[-3000:])
+        finally:
+            if ns is not None:
+                ns.close()
 
 
 def wrk_row(ns, budget):
@@ -264,9 +272,9 @@ def run(mode="full", offload=False, log=print):
                     except (RuntimeError, subprocess.TimeoutExpired) as e:
                         # one stack failing one row (PyTCP's bulk once timed out) costs
                         # that row's figure this round, not the run
-                        why = str(e).strip().splitlines()[-1][:200] if str(e).strip() else \
-                            type(e).__name__
-                        log("bench: %s, %s failed: %s" % (group, peer.label, why))
+                        lines = str(e).strip().splitlines() or [type(e).__name__]
+                        why = lines[-1][:200]
+                        log("bench: %s, %s failed: %s" % (group, peer.label, str(e)[-3000:]))
                         failed.setdefault(peer.key, {}).update(
                             {k: why for k in GROUP_KEYS[group]})
             for peer in active:
