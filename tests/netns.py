@@ -15,6 +15,10 @@ STACK_IP = "192.0.2.2"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _sigint_default():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Netns:
     def __init__(self, tag="t"):
         self.name = "ustk-%s-%d-%06x" % (tag, os.getpid(), random.getrandbits(24))
@@ -34,6 +38,10 @@ class Netns:
         return self.run([sys.executable, "-c", code], timeout=timeout)
 
     def popen(self, argv, **kw):
+        # SIGINT at its default in the child even where this process was started with it
+        # ignored (a background job of a non-interactive shell is): a program ended with
+        # SIGINT (`ustack run`, ProgramRun.interrupt) would otherwise never see it
+        kw.setdefault("preexec_fn", _sigint_default)
         p = subprocess.Popen(self.cmd(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, **kw)
         self.procs.append(p)
