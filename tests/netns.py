@@ -15,8 +15,21 @@ STACK_IP = "192.0.2.2"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _sigint_default():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _sigint_caught():
+    """Children get SIGINT at its default even where this process was started with it ignored
+    (a background job of a non-interactive shell is): a program ended with SIGINT (`ustack
+    run`, ProgramRun.interrupt) would otherwise inherit the ignoring and never end. A signal
+    this process catches is reset to its default by exec, so catch it here (Python's own
+    handler: Ctrl-C raises KeyboardInterrupt as usual); no preexec_fn, which is not safe
+    beside threads."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        try:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        except ValueError:
+            pass   # not the main thread: only the main thread may set handlers
+
+
+_sigint_caught()   # at import too: in the main thread, before any popen from another one
 
 
 class Netns:
@@ -38,10 +51,7 @@ class Netns:
         return self.run([sys.executable, "-c", code], timeout=timeout)
 
     def popen(self, argv, **kw):
-        # SIGINT at its default in the child even where this process was started with it
-        # ignored (a background job of a non-interactive shell is): a program ended with
-        # SIGINT (`ustack run`, ProgramRun.interrupt) would otherwise never see it
-        kw.setdefault("preexec_fn", _sigint_default)
+        _sigint_caught()
         p = subprocess.Popen(self.cmd(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, **kw)
         self.procs.append(p)
