@@ -117,9 +117,20 @@ class ArpCache:
         self.stats.evicted += 1
         return best
 
+    def drop_pending(self):
+        """Drop (and count) every packet waiting for a reply: the stack is stopping, and its
+        exit counters should show them, not a pool short of them."""
+        i = 0
+        while i < self.size:
+            self._drop_queue(i)
+            i += 1
+
     def _clear(self, i):
         self.state[i] = FREE
         self.gen = (self.gen + 1) & GEN_MASK
+        self._drop_queue(i)
+
+    def _drop_queue(self, i):
         p = self.pending[i]
         self.pending[i] = None
         self.npending -= self.queued[i]

@@ -206,6 +206,17 @@ class NeighbourCache:
         self.used[best] = now
         return best
 
+    def drop_pending(self):
+        """Drop (and count) every packet waiting for resolution: the stack is stopping."""
+        i = 0
+        while i < self.size:
+            p = self.pending[i]
+            if p is not None:
+                self.pending[i] = None
+                self.stats.pending_evicted += 1
+                self.owner.nd_discard(self, p)
+            i += 1
+
     def _free(self, i):
         p = self.pending[i]
         if p is not None:

@@ -788,6 +788,17 @@ class Stack:
             out["pbuf.queue_cap_hit"] = pool.queue_cap_hit
         return out
 
+    def drop_pending(self):
+        """Packets still waiting for a neighbour's address are dropped and counted
+        (pending_dropped, pending_evicted): the exit counters show every buffer back."""
+        for i in self.ifaces:
+            arp = getattr(i, "arp", None)
+            if arp is not None:
+                arp.drop_pending()
+            nd = getattr(i, "nd", None)
+            if nd is not None:
+                nd.drop_pending()
+
     def close(self):
         if self.dhcp is not None:
             self.dhcp.release()  # RFC 2131 3.1 (8): a leased address is given back

@@ -1228,6 +1228,7 @@ def cmd_up(args):
         with runner.lock:
             if st.dhcp is not None:
                 st.dhcp.release()  # RFC 2131 3.1 (8): counted in the exit counters
+            st.drop_pending()
             print_counters(st, args.json)
             st.close()
     return 0
