@@ -16,7 +16,6 @@ except ImportError:  # pragma: no cover - every port has errno
     EAGAIN = 11
 
 
-
 def forget(name):
     """Drop the module `name` (code run once, at start or on a rare path) from sys.modules and
     from its package, so the collector takes its bytecode back: on the 32-bit port dhcp.py
@@ -30,6 +29,7 @@ def forget(name):
     p = sys.modules.get(name[:i])
     if p is not None and hasattr(p, name[i + 1:]):
         delattr(p, name[i + 1:])
+
 
 def urandom(n):
     """n bytes from the port's entropy source (os.urandom), or None where it has none."""

@@ -792,12 +792,10 @@ class Stack:
         """Packets still waiting for a neighbour's address are dropped and counted
         (pending_dropped, pending_evicted): the exit counters show every buffer back."""
         for i in self.ifaces:
-            arp = getattr(i, "arp", None)
-            if arp is not None:
-                arp.drop_pending()
-            nd = getattr(i, "nd", None)
-            if nd is not None:
-                nd.drop_pending()
+            if i.arp is not None:
+                i.arp.drop_pending()
+            if i.nd is not None:
+                i.nd.drop_pending()
 
     def close(self):
         if self.dhcp is not None:
