@@ -398,7 +398,9 @@ class TcpSocket(so.Socket):
 
     def _consumed(self):
         """The application freed receive space: send a window update when the window grew
-        by at least min(buffer/2, MSS) (RFC 9293 3.8.6.2.2)."""
+        by at least min(buffer/2, MSS) (RFC 9293 3.8.6.2.2) and at least doubles what the
+        peer may still send (Linux's tcp_cleanup_rbuf): above half the buffer, the next ACK
+        carries it, not one more segment (issue 13: a bulk receiver's ACKs halve)."""
         tcb = self.tcb
         r = tcb.rcv
         _trim_rcv(self.tcp, tcb)
@@ -412,7 +414,7 @@ class TcpSocket(so.Socket):
         step = r.cap >> 1
         if tcb.mss < step:
             step = tcb.mss
-        if free - cur >= step:
+        if free - cur >= step and free >= 2 * cur:
             tcb.flags |= T.F_ACKNOW
             out.output(self.tcp, tcb)
 
