@@ -205,6 +205,13 @@ class Stack:
             from ustack.core import offload   # never on an MCU (no driver has caps there)
             self.offload = offload
             self.pool.add_large(self.config["OFFLOAD_BUFS"])  # 64 KB segments in and out
+            tcp = self.tcp
+            if tcp is not None:  # new connections' buffers: more than one TSO segment
+                b = self.config["OFFLOAD_TCP_BUF"]
+                if tcp.snd_buf < b:
+                    tcp.snd_buf = b
+                if tcp.rcv_buf < b:
+                    tcp.rcv_buf = b
         self.ifaces.append(iface)
         if ip is not None:
             self.set_address(iface, ip, prefix, gateway)
