@@ -988,7 +988,7 @@ def _data(tcp, tcb, b, doff, seq, dlen):
         tcb.rcv_nxt = nxt
         tcb.rcv_unacked += dlen
         un = tcb.rcv_unacked
-        if un >= tcp.ack_burst * tcb.mss:
+        if un >= tcp.ack_burst * tcb.mss and (dlen <= tcb.mss or un >= (rcv.cap >> 2)):
             tcb.flags |= T.F_ACKNOW  # TCP_ACK_BURST full-sized segments: at once
         elif un >= 2 * tcb.mss:
             # every second full-sized segment (RFC 9293 3.8.6.3, RFC 5681 4.2), counted per
