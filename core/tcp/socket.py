@@ -367,7 +367,7 @@ class TcpSocket(so.Socket):
             r.peek_into(buf, 0, 0, n)
         else:
             r.read_into(buf, 0, n)
-            self._consumed()
+            self._consumed(n)
         return n
 
     def recv(self, bufsize, flags=0):
@@ -382,7 +382,7 @@ class TcpSocket(so.Socket):
             r.peek_into(b, 0, 0, n)
         else:
             r.read_into(b, 0, n)
-            self._consumed()
+            self._consumed(n)
         return bytes(b)
 
     def recvfrom(self, bufsize, flags=0):
@@ -396,11 +396,13 @@ class TcpSocket(so.Socket):
         so.check_nbytes(buf, nbytes, "recvfrom_into")
         return self.recv_into(buf, nbytes, flags), None
 
-    def _consumed(self):
-        """The application freed receive space: send a window update when the window grew
-        by at least min(buffer/2, MSS) (RFC 9293 3.8.6.2.2) and at least doubles what the
-        peer may still send (Linux's tcp_cleanup_rbuf): above half the buffer, the next ACK
-        carries it, not one more segment (issue 13: a bulk receiver's ACKs halve)."""
+    def _consumed(self, n=-1):
+        """The application freed receive space (n bytes; -1: not said): send a window update
+        when the window grew by at least min(buffer/2, MSS) (RFC 9293 3.8.6.2.2) and at
+        least doubles what the peer may still send (Linux's tcp_cleanup_rbuf): above half
+        the buffer, the next ACK carries it, not one more segment (issue 13: a bulk
+        receiver's ACKs halve). Only when this read made it so: a gap that was there before
+        (the SYN's unscaled window below a large buffer) waits for the next ACK."""
         tcb = self.tcb
         r = tcb.rcv
         _trim_rcv(self.tcp, tcb)
@@ -415,6 +417,9 @@ class TcpSocket(so.Socket):
         if tcb.mss < step:
             step = tcb.mss
         if free - cur >= step and free >= 2 * cur:
+            was = free - n
+            if n >= 0 and was - cur >= step and was >= 2 * cur:
+                return  # the window was worth an update before this read
             tcb.flags |= T.F_ACKNOW
             out.output(self.tcp, tcb)
 

@@ -432,6 +432,27 @@ def test_a_read_sends_a_window_update_only_when_it_doubles_the_offered_window():
     assert [(s.f, s.win) for s in r] == [(".", 16384)]
 
 
+def test_a_small_read_after_the_handshake_sends_no_update_for_the_syns_unscaled_window():
+    """The SYN-ACK offers at most 65535 unscaled (RFC 7323 2.2), so a 1 MB buffer leaves
+    the peer a window far below what is free; that gap is no read's doing. A read sends an
+    update only when it is the one that makes the window worth one: a 1-byte read does not,
+    and the delayed ACK covers the peer's next segment too (Linux's interop test:
+    tests/interop/test_linux_tcp_rfc_details.py)."""
+    p = Peer({"TCP_RCV_BUF": 1 << 20, "TCP_DELACK_MS": 200})
+    sa = p.connect()
+    una = sa.seq + 1
+    assert sa.win == 65535
+    assert p.send(p.seq, una, ACK | PSH, b"a", opts=p.tsopt(sa)) == []
+    p.seq += 1
+    assert p.sock.recv(10) == b"a"
+    assert p.advance(1) == []   # no window update for the 1 byte read
+    assert p.send(p.seq, una, ACK | PSH, b"b", opts=p.tsopt(sa)) == []
+    p.seq += 1
+    r = p.advance(200)
+    assert [(s.f, s.ack) for s in r] == [(".", p.seq)]   # one delayed ACK for both
+    assert r[0].win << p.tcb().rcv_wscale >= (1 << 20) - 1024   # the whole buffer
+
+
 # ---- configuration knobs -----------------------------------------------------------------------
 def test_delayed_ack_timeout_follows_tcp_delack_ms():
     p = Peer({"TCP_DELACK_MS": 499})  # RFC 9293 3.8.6.3: under 0.5 s
