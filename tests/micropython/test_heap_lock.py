@@ -50,12 +50,14 @@ def test_tcp_loss_recovery_heap_locked_sack_prr_and_tlp(mpy_lib):
     """Issue 12: with every 50th frame lost both ways, the TCP echo recovers through SACK
     (RFC 6675 + PRR, RACK-TLP) with the heap locked: no allocation per ACK or per loss."""
     script = os.path.join(HERE, "mp_scripts", "sack_heaplock.py")
-    r = run_mpy([script, mpy_lib, str(512 << 10), "50"], timeout=300)
+    # 768 KB: the receiver no longer sends a window update for every read (issue 13), so
+    # 512 KB made a third fewer frames - 20 lost at 1 in 50, where this asks for more
+    r = run_mpy([script, mpy_lib, str(768 << 10), "50"], timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
     print("SACK recovery, heap locked:", res)
     assert res["failure"] is None
-    assert res["tcp_bytes_echoed"] >= 512 << 10 and res["tcp_mismatches"] == 0
+    assert res["tcp_bytes_echoed"] >= 768 << 10 and res["tcp_mismatches"] == 0
     assert res["lost"] > 20 and res["sack_recoveries"] > 0 and res["rx_sack_blocks"] > 0
     assert res["tx_retransmits"] >= res["sack_recoveries"]
     assert res["sack_on_data"] > 0  # RFC 2018 4: SACK on the echo's data segments, locked
