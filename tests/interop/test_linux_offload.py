@@ -184,3 +184,58 @@ def test_offload_on_with_a_driver_that_has_none_is_refused_before_anything_is_ma
     assert len(lines) == 1 and "--offload on" in lines[0] and "--driver tap" in lines[0], \
         r.stderr
     assert a.run(["ip", "link", "show", "ustk3"]).returncode != 0  # no TAP was made
+
+
+# Linux (A's kernel: its TCP hands the TAP GSO super-frames) sends n bytes to the stack's
+# discard, then reads n from its chargen
+BULK_CLIENT = r"""
+import socket
+n = %d
+c = socket.create_connection((%r, 9), timeout=30)
+blk = b"x" * 65536; left = n
+while left > 0:
+    c.sendall(blk[:min(left, 65536)]); left -= 65536
+c.shutdown(socket.SHUT_WR); assert c.recv(10) == b""; c.close()
+c = socket.create_connection((%r, 19), timeout=30)
+got = 0; buf = bytearray(1 << 20)
+while got < n:
+    k = c.recv_into(buf)
+    assert k; got += k
+c.close()
+print(got)
+"""
+
+
+def test_bulk_with_offloads_keeps_more_than_a_segment_in_flight_and_acks_bursts_once(
+        nets, tmp_path):
+    """Issue 13, against Linux's TCP: with offloads the stack's buffers are OFFLOAD_TCP_BUF
+    (1 MB), so it offers Linux a window of more than 64 KB and keeps more than one 64 KB
+    segment in flight (a 64 KB ring held one: a round trip per segment), and a receiving
+    stack sends at most about one ACK per GRO super-frame - not one at once for each and a
+    window update after each read, as before."""
+    a, b, vb = nets
+    pcap = tmp_path / "tap.pcap"
+    stack = StackProc(a, "--serve", "discard,chargen", "--offload", "on", "--pcap", str(pcap))
+    try:
+        r = a.python(BULK_CLIENT % (8 * MB, STACK_IP, STACK_IP), timeout=120)
+        assert r.returncode == 0 and int(r.stdout) >= 8 * MB, r.stdout + r.stderr
+    finally:
+        c = stack.stop()
+    assert c["eth0.rx_gro_frames"] > 50, c
+
+    def column(field, shown):
+        t = subprocess.run(["tshark", "-n", "-r", str(pcap), "-Y", shown, "-T", "fields",
+                            "-e", field], capture_output=True, text=True, timeout=300)
+        assert t.returncode == 0, t.stderr
+        return [int(x) for x in t.stdout.split() if x.strip()]
+    # Linux -> discard: the super-frames in, and every segment the stack sent back
+    frames = len(column("frame.len", "ip.dst == %s && tcp.dstport == 9 && tcp.len > 1448"
+                        % STACK_IP))
+    acks = len(column("frame.len", "ip.src == %s && tcp.srcport == 9" % STACK_IP))
+    assert frames > 50 and acks <= frames * 11 // 10 + 10, (frames, acks)
+    # the window the stack offered Linux (scaled: tshark saw the SYNs' window scale)
+    assert max(column("tcp.window_size", "ip.src == %s && tcp.srcport == 9" % STACK_IP)) > \
+        4 * 65536
+    # bytes the stack had in flight to Linux's reader
+    assert max(column("tcp.analysis.bytes_in_flight",
+                      "ip.src == %s && tcp.srcport == 19" % STACK_IP)) > 2 * 65536
