@@ -1,0 +1,19 @@
+"""`benchmarks/offload_bench.py --floor` (issue 13) with a tiny budget: `ustack up --offload
+off`, `--offload on` and the minimal Python TAP endpoint (benchmarks/floor_endpoint.py) each
+move the bytes both ways with Linux in a namespace, and each gets a figure - the floor the
+issue's target for a stack without offloads is measured against."""
+from tests.conftest import needs_netns
+
+pytestmark = [needs_netns]
+
+
+def test_offload_bench_measures_off_on_and_the_floor_in_one_run():
+    from benchmarks import offload_bench
+    r = offload_bench.main(["--runs", "1", "--mb", "5", "--floor"])
+    for mode in ("off", "on", "floor"):
+        run = r["runs"][mode][0]
+        assert run["rx_bytes"] >= 5 * 1000 * 1000, (mode, run)   # every byte, each way
+        assert run["rx"] > 0 and run["tx"] > 0 and run["cpu_s_per_gb"] > 0, (mode, run)
+    assert "offload=csum,tso,gro" in r["runs"]["on"][0]["ready"]
+    assert "offload=none" in r["runs"]["off"][0]["ready"]
+    assert r["runs"]["floor"][0]["ready"] == "ready floor"
