@@ -961,14 +961,19 @@ def _data(tcp, tcb, b, doff, seq, dlen):
             tcb.rcv_nxt = seq_add(seq, dlen)  # SHUT_RD: acknowledged and discarded
         tcb.flags |= T.F_ACKNOW
         return
-    if rcv.buf is None and not rcv.ensure(tcp.rings):
-        st.no_memory += 1  # no room for the bytes: dropped unacknowledged, the peer resends
-        return
     nxt = tcb.rcv_nxt
     if seq == nxt:
         room = rcv.cap - rcv.count
         if dlen > room:
             dlen = room
+        if rcv.count + dlen > rcv.size:
+            if not rcv.ensure(tcp.rings, rcv.count + dlen):
+                st.no_memory += 1  # no room for the bytes: dropped unacknowledged, resent
+                return
+            room = rcv.size - rcv.count
+            if dlen > room:
+                st.mem_limited += 1  # TCP_MEM spent: the tail waits for the peer's resend
+                dlen = room
         rcv.write_at(rcv.count, b, doff, dlen)
         rcv.count += dlen
         nxt = seq_add(nxt, dlen)
@@ -1014,6 +1019,12 @@ def _data(tcp, tcb, b, doff, seq, dlen):
         dlen = room
     tcb.flags |= T.F_ACKNOW
     if dlen <= 0:
+        return
+    room = rcv.count + off + dlen
+    if room > rcv.size and (not rcv.ensure(tcp.rings, room) or room > rcv.size):
+        # storage grows only as far as TCP_MEM allows (ring.py): one byte parked at the
+        # window's edge must not cost the whole window; it is dropped, the peer resends
+        st.mem_limited += 1
         return
     e = seq_add(seq, dlen)
     if not tcp.ooo_slots:

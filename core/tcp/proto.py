@@ -92,7 +92,7 @@ TCP_COUNTERS = (
     "rto_expired", "fast_retransmits", "partial_acks", "persist_probes", "keepalive_probes",
     "conn_active", "conn_passive", "conn_established", "conn_reset", "conn_refused",
     "conn_timeout", "conn_closed", "conn_aborted", "conn_no_tcb", "icmp_errors", "no_memory",
-    "icmp_out_of_window", "icmp_embryonic_dropped", "pmtu_mss_lowered",
+    "icmp_out_of_window", "icmp_embryonic_dropped", "pmtu_mss_lowered", "mem_limited",
     # orphans (closed by the application, still closing)
     "orphans_evicted", "orphan_retries_exceeded", "fin_wait2_timeouts",
 ) + ccmod.CC_COUNTERS
@@ -209,7 +209,8 @@ class TCP:
         self.table = {}          # small-int key of the 4-tuple -> TCB chain (tcb.hnext)
         self.listeners = []      # listening sockets
         self.bound = []          # sockets holding a local port
-        self.rings = RingPool(4)
+        # storage from the board's sizes up, growth from one budget (ring.py, TCP_MEM)
+        self.rings = RingPool(4, max(self.snd_buf, self.rcv_buf), cfg["TCP_MEM"])
         self.isn_hook = None     # hook: isn_hook(local_ip, lport, remote_ip, rport) -> ISN
         self.ts_hook = None      # hook: ts_hook(local_ip, lport, remote_ip, rport) -> offset
         self.rst_src = bytearray(4)   # a stateless reply's addresses (output._reply_addrs)

@@ -276,7 +276,7 @@ class TcpSocket(so.Socket):
         # what is queued (a third of the buffer when it was full), so a writer woken by
         # poll or blocked in send gets a worthwhile chunk, not one acknowledged segment
         snd = tcb.snd
-        free = snd.cap - snd.count
+        free = self.tcp.rings.limit(snd) - snd.count  # cap, or storage TCP_MEM won't grow
         return free > 0 and free >= (snd.count >> 1)
 
     def writable(self):
@@ -302,11 +302,13 @@ class TcpSocket(so.Socket):
                 raise oserror(EPIPE)
             snd = tcb.snd
             if snd.count < snd.cap:
-                if n > 0 and not snd.ensure(self.tcp.rings):
+                # storage as the data needs it (ring.py: grown within TCP_MEM)
+                if n > 0 and not snd.ensure(self.tcp.rings, snd.count + n):
                     raise oserror(ENOBUFS)  # no memory for the send buffer
                 k = snd.write(data, 0, n)
-                out.output(self.tcp, tcb)
-                return k
+                if k > 0 or n == 0:
+                    out.output(self.tcp, tcb)
+                    return k
             self._block(self._writable_now, flags)
 
     def sendto(self, data, flags_or_addr, addr=None):
