@@ -194,7 +194,7 @@ def breakdown(n):
                 name = "bound method (service on_event)"
             b, c = objs.get(name, (0, 0))
             objs[name] = (b + sys.getsizeof(o), c + 1)
-    tables = [("stack: tcp.table (dict)", tcp.table), ("stack: tcp.conns (list)", tcp.conns),
+    tables = [("stack: tcp.table (bucket list)", tcp.table), ("stack: tcp.conns (list)", tcp.conns),
               ("stack: sockets (list)", fed.stack.sockets), ("stack: tcp.bound (list)", tcp.bound),
               ("service: conns (dict)", svc.conns)]
     for name, t in tables:

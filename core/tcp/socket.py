@@ -33,12 +33,12 @@ def _bufsize(v, dflt):
     return v
 
 
-class TcpSocket(so.Socket):
-    # "__dict__": what ports and tests attach (made only when something is; the compiled
-    # core's Socket base has no dict of its own, core/socket.pxd)
+class StreamSocket(so.Socket):
+    """A stream socket's state and calls; TcpSocket (below) is what the stack makes.
+    Compiled, a C struct (socket.pxd)."""
     __slots__ = ("tcp", "tcb", "listening", "backlog", "acc_q", "syn_count", "tflags",
                  "keep_idle", "keep_intvl", "keep_cnt", "linger", "connecting", "soft_error",
-                 "cc_name", "__dict__")
+                 "cc_name")
 
     def __init__(self, stack, family, type, proto):
         so.check_proto(type, proto, so.IPPROTO_TCP)
@@ -627,3 +627,9 @@ class TcpSocket(so.Socket):
         if self.tcb is None:
             return "CLOSED"
         return self.tcb.state_name()
+
+
+class TcpSocket(StreamSocket):
+    # "__dict__": what ports and tests attach, made only when something is (a compiled
+    # class's own __dict__ is made with every instance: 64 bytes an idle connection)
+    __slots__ = ("__dict__",)
