@@ -10,4 +10,4 @@ cdef class StreamSocket(so.Socket):
     cdef public object tcp, tcb, acc_q, cc_name
     cdef public long long keep_idle, keep_intvl
     cdef public int backlog, syn_count, tflags, keep_cnt, linger, soft_error
-    cdef public bint listening, connecting
+    cdef public unsigned char listening, connecting
