@@ -15,6 +15,13 @@ from ustack.core.tcp import cc as ccmod
 from ustack.core.tcp.seq import seq_diff
 
 
+# Linux's bounds for the keepalive options (include/net/tcp.h MAX_TCP_KEEPIDLE,
+# MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT), beyond them EINVAL as there: the times in ms then fit
+# 32-bit fields (socket.pxd, tcb.pxd)
+MAX_KEEP_S = 32767
+MAX_KEEPCNT = 127
+
+
 def _trim_rcv(tcp, tcb):
     """The receive buffer back to the pool once read empty (and no out-of-order bytes wait
     beyond it): an idle connection holds no buffer."""
@@ -500,7 +507,7 @@ class StreamSocket(so.Socket):
                 if v and tcb is not None and tcb.state >= T.ESTABLISHED and tcb.snd is not None:
                     out.output(self.tcp, tcb)
             elif opt == so.TCP_KEEPIDLE or opt == so.TCP_KEEPINTVL or opt == so.TCP_KEEPCNT:
-                if v < 1:
+                if v < 1 or v > (MAX_KEEPCNT if opt == so.TCP_KEEPCNT else MAX_KEEP_S):
                     raise oserror(EINVAL)
                 if opt == so.TCP_KEEPCNT:
                     self.keep_cnt = v

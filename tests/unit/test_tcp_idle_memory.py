@@ -145,3 +145,25 @@ def test_the_connection_table_is_a_fixed_bucket_list_whose_chains_hold_collision
     tcp.drop(made[0], 0)
     assert all(tcp.find(lip, lport, rip, r) is None for r in rports)
     assert tcp.find(lip, lport, rip, t0.remote_port) is t0
+
+
+def test_keepalive_options_take_linux_bounds_so_their_times_fit_32_bits():
+    """TCP_KEEPIDLE and TCP_KEEPINTVL: 1..32767 s, TCP_KEEPCNT: 1..127, else EINVAL
+    (Linux's MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT); the times in ms then fit
+    the TCB's and the socket's 32-bit fields (issue 13)."""
+    from ustack.core import socket as so
+    p = connected()
+    s = p.sock
+    for opt, top in ((so.TCP_KEEPIDLE, 32767), (so.TCP_KEEPINTVL, 32767),
+                     (so.TCP_KEEPCNT, 127)):
+        for bad in (0, top + 1, 1 << 31):
+            try:
+                s.setsockopt(so.IPPROTO_TCP, opt, bad)
+                raise AssertionError("%d accepted for option %d" % (bad, opt))
+            except OSError as e:
+                assert e.args[0] == 22, e     # EINVAL
+        s.setsockopt(so.IPPROTO_TCP, opt, top)
+    s.setsockopt(so.SOL_SOCKET, so.SO_KEEPALIVE, 1)
+    t = p.tcb()
+    assert t.keep_idle == 32767000 and t.keep_intvl == 32767000 and t.keep_cnt == 127
+    assert s.getsockopt(so.IPPROTO_TCP, so.TCP_KEEPIDLE) == 32767
