@@ -7,7 +7,7 @@ from ustack.core cimport socket as so
 # ones too). TcpSocket, its Python subclass, adds only a lazily made __dict__.
 
 cdef class StreamSocket(so.Socket):
-    cdef public object tcp, tcb, acc_q, cc_name
+    cdef public object tcb, acc_q, cc_name
     cdef public int keep_idle, keep_intvl, keep_cnt
     cdef public int backlog, syn_count, tflags, linger, soft_error
     cdef public unsigned char listening, connecting

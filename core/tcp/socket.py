@@ -43,7 +43,7 @@ def _bufsize(v, dflt):
 class StreamSocket(so.Socket):
     """A stream socket's state and calls; TcpSocket (below) is what the stack makes.
     Compiled, a C struct (socket.pxd)."""
-    __slots__ = ("tcp", "tcb", "listening", "backlog", "acc_q", "syn_count", "tflags",
+    __slots__ = ("tcb", "listening", "backlog", "acc_q", "syn_count", "tflags",
                  "keep_idle", "keep_intvl", "keep_cnt", "linger", "connecting", "soft_error",
                  "cc_name")
 
@@ -51,7 +51,6 @@ class StreamSocket(so.Socket):
         so.check_proto(type, proto, so.IPPROTO_TCP)
         so.Socket.__init__(self, stack, family, type, proto)
         tcp = stack.tcp
-        self.tcp = tcp
         self.tcb = None
         self.listening = False
         self.backlog = 0
@@ -67,6 +66,12 @@ class StreamSocket(so.Socket):
         self.rcvbuf = tcp.rcv_buf
         self.sndbuf = tcp.snd_buf
         self.cc_name = None  # TCP_CONGESTION's choice; None: the board's TCP_CC
+
+    @property
+    def tcp(self):
+        """The stack's TCP: read through the stack, not kept (a pointer less in every
+        socket, issue 13)."""
+        return self.stack.tcp
 
     # ---- names ---------------------------------------------------------------------------
     def bind(self, addr):
