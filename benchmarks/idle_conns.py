@@ -287,7 +287,8 @@ Issue 13's cuts (session 9), each measured at 100 000 connections as above:
 | without pyroute2 | 33.2 / - | - | 1210 |
 | + bucket table, socket struct, shared route cache | 33.2 / 140.2 | 1122 | 1037 |
 | + NewReno 120, socket options a byte each | 33.2 / 134.4 | 1061 | 989 |
-| after (32-bit keepalive times: TCB 472) | 33.1 / 132.0 | 1036 | 965 |
+| + 32-bit keepalive times (TCB 472) | 33.1 / 132.0 | 1036 | 965 |
+| after (the socket reads TCP through its stack: 208) | 33.1 / 129.8 | 1013 | 957 |
 
 What changed: `ustack up` no longer imports pyroute2 to configure the TAP's host side
 (ports/cpython/hostlink.py speaks rtnetlink on a plain socket): its import mapped sqlite3,
@@ -296,13 +297,13 @@ bucket list made once (sized a power of two at least TCP_MAX_CONNS: 1 MB at 100 
 dict: 84 bytes a connection at 100 000 (its entries, a boxed key each) gone, and inserting
 allocates nothing. A TCP socket's own fields are a C struct (core/tcp/socket.pxd; TcpSocket a
 Python subclass for the lazily made __dict__), its byte-sized options and flags a byte each:
-280 -> 216 bytes. Consecutive connections from one peer address share its route cache (72
-bytes), as they share its address bytes: a server whose every connection comes from another
-address still pays it. NewReno's counts 32-bit and flags a byte: 144 -> 120. The keepalive
+280 -> 208 bytes (it reads the stack's TCP through its stack). Consecutive connections
+from one peer address share its route cache (72 bytes), as they share its address bytes: a
+server whose every connection comes from another address still pays it. NewReno's counts 32-bit and flags a byte: 144 -> 120. The keepalive
 options take Linux's bounds (EINVAL beyond 32767 s, 127 probes), so their times are 32-bit:
 TCB 488 -> 472. Still over the seed's 100 MB: the stack's own 33 MB (libpython 5 MB, the
 compiled modules 9 MB, the TAP steering program's BPF maps 3 MB) and about 1 KB a connection:
-TCB 472, TcpSocket 216, NewReno 120, two rings 96, the service's dict entry about 50, the
+TCB 472, TcpSocket 208, NewReno 120, two rings 96, the service's dict entry about 50, the
 lists' 24, the allocator's rounding and arenas about 70. Next: a connection's rings only
 while it holds data (96), NewReno's fields in the TCB (120 and a pointer), the lists of
 sockets and bound ports (and their O(n) removal on close) as fixed slots.

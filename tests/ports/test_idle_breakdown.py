@@ -6,7 +6,7 @@ from benchmarks import idle_conns
 
 
 def test_an_idle_connection_costs_under_1100_bytes_of_python_heap():
-    """Compiled core, CPython 3.11: about 965 bytes (2100+ before issue 13's cuts, 1354 after
+    """Compiled core, CPython 3.11: about 957 bytes (2100+ before issue 13's cuts, 1354 after
     session 7's, 1210 after session 8's); no out-of-order table, no SACK scoreboard, no
     accept-queue list, no service entry list, 48-byte rings, no dict entry in the connection
     table, a route cache shared with the peer's other connections. The bound leaves ~14%;
