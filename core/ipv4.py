@@ -42,6 +42,21 @@ ECN_ECT0 = const(2)
 ECN_CE = const(3)
 
 
+def ident_hash(f, g, src, dst, proto):
+    """next_ident's two keyed hashes over (src, dst, proto): F's low 16 bits, and above them
+    the counter bucket G picks (below 2**22: a small int on 32-bit MicroPython; C integers
+    under Cython, ipv4.pxd)."""
+    i = 0
+    while i < 9:
+        x = proto if i == 8 else (src[i] if i < 4 else dst[i - 4])
+        f = ((f ^ x) * 0x9E5) & 0x3FFFF
+        f ^= f >> 7
+        g = ((g ^ x) * 0x6B3) & 0x3FFFF
+        g ^= g >> 9
+        i += 1
+    return (f & 0xFFFF) | (((g >> 4) & (ID_BUCKETS - 1)) << 16)
+
+
 class IPv4:
     def __init__(self, stack):
         self.stack = stack
@@ -467,20 +482,11 @@ class IPv4:
         if self.id_key1 < 0:
             self.id_key1 = self.stack.random16()
             self.id_key2 = self.stack.random16()
-        f = self.id_key1
-        g = self.id_key2
-        i = 0
-        while i < 9:
-            x = proto if i == 8 else (src[i] if i < 4 else dst[i - 4])
-            f = ((f ^ x) * 0x9E5) & 0x3FFFF
-            f ^= f >> 7
-            g = ((g ^ x) * 0x6B3) & 0x3FFFF
-            g ^= g >> 9
-            i += 1
-        k = (g >> 4) & (ID_BUCKETS - 1)
+        h = ident_hash(self.id_key1, self.id_key2, src, dst, proto)
+        k = h >> 16
         c = self.id_count[k]
         self.id_count[k] = (c + 1) & 0xFFFF
-        return (f + c) & 0xFFFF
+        return (h + c) & 0xFFFF
 
     def _fragment(self, iface, pb, nh):
         """RFC 791 section 3.2 fragmentation: payload split on 8-byte boundaries; each
