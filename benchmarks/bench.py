@@ -134,8 +134,8 @@ if what in ("cps", "rates"):
         c.close(); k += 1
     out["cps"] = k / (time.perf_counter() - t)
 if what in ("cps_conc", "rates"):
-    # CPS_FLIGHT connections at once, each: connect, send 1 byte, read its echo, close (so
-    # the client holds TIME-WAIT, as in the row above); a finished one is replaced at once
+    # CPS_FLIGHT connections at once, each: connect, send 1 byte, read its echo, close (the
+    # client closes first, as in the row above); a finished one is replaced at once
     import errno, selectors
     sel = selectors.DefaultSelector(); W, R = selectors.EVENT_WRITE, selectors.EVENT_READ
     def start():
@@ -254,11 +254,13 @@ def measure(peer, group, budget):
         v["cpu_gb"] = (P.cpu_seconds(peer.pids) - cpu0) / (moved / 1e9)
         return v
     if group == "rates":
-        # the connect+close rows open tens of thousands of connections whose TIME-WAIT the
-        # client holds: every port of the client namespace, and a port's reuse after 1 s
-        # where timestamps allow it (RFC 6191's idea; Linux's tcp_tw_reuse)
+        # the connect+close rows open tens of thousands of connections, and the client
+        # closes first: its TIME-WAITs (60 s each) would fill the client namespace's ports
+        # and slow its every connect() to a crawl in the next round (lwIP fell from 13 000/s
+        # to 60/s so). No TIME-WAIT kept there (tcp_max_tw_buckets=0: the client's FIN and its
+        # ACK of the stack's FIN go out as before), and every port
         peer.ns.run(["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65535",
-                     "net.ipv4.tcp_tw_reuse=1"], check=True)
+                     "net.ipv4.tcp_max_tw_buckets=0"], check=True)
         r = client(peer.ns, "rates", budget)
         return {k: r[k] for k in GROUP_KEYS["rates"]}
     if group == "wrk":
@@ -429,8 +431,9 @@ NOTES = """Notes.
   loop: a round trip after another, it measures latency (Linux over veth gets no more from
   it). "%d in flight" keeps that many connections open at once with non-blocking sockets
   (selectors), replacing each finished one at once: the stack's capacity, as far as one
-  client process on the other core can offer it. The client holds every TIME-WAIT; its
-  namespace gets the whole port range and tcp_tw_reuse=1.
+  client process on the other core can offer it. The client namespace keeps no TIME-WAIT
+  (tcp_max_tw_buckets=0; the segments on the wire are the same), else tens of thousands of
+  them slow the client's own connect() in later rounds.
 - The old "Linux behind a Python relay" row is gone: the relay capped Linux near ustack's own
   speed.""" % CPS_FLIGHT
 
