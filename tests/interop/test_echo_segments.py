@@ -3,6 +3,7 @@ end of the TAP: each 64-byte echo is one segment carrying the ACK of the request
 first), and the client's FIN is answered by one FIN+ACK when the service closes (no pure ACK
 before it). So a connect, one echo and a close cost the stack three segments: SYN-ACK, data,
 FIN."""
+import subprocess
 import sys
 import time
 
@@ -42,6 +43,14 @@ print("done")
 """
 
 
+def fins_written(pcap):
+    """FIN segments in the capture tcpdump is still writing (a record cut short at its end
+    makes tshark complain: not counted, not failed)."""
+    r = subprocess.run(["tshark", "-n", "-r", str(pcap), "-Y", "tcp.flags.fin == 1"],
+                       capture_output=True, text=True, timeout=60)
+    return len([ln for ln in r.stdout.splitlines() if ln.strip()])
+
+
 @pytest.fixture
 def ns():
     n = Netns("echoseg")
@@ -60,7 +69,12 @@ def test_echo_replies_and_the_close_are_one_segment_each(ns, tmp_path):
         r = ns.run([sys.executable, "-c", CLIENT % (), STACK_IP, str(ECHOES), str(CONNS)],
                    timeout=120)
         assert r.returncode == 0 and "done" in r.stdout, r.stdout + r.stderr
-        time.sleep(0.3)   # the client's last ACK on its way into the capture
+        # tcpdump may lag behind on a busy machine: wait until it wrote the last connection's
+        # last segment (the client's ACK of our FIN), then a little for anything after it
+        end = time.monotonic() + 20
+        while time.monotonic() < end and fins_written(pcap) < 2 * (CONNS + 1):
+            time.sleep(0.2)
+        time.sleep(0.5)
     finally:
         cap.terminate()
         cap.wait(10)
