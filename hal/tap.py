@@ -26,7 +26,11 @@ for fragments. The reader (`_recv_steered`) asks poll() which queues hold frames
 in that order, up to ROUND[class] frames from each: the SYN and fragment queues never get
 more than their share while the others have frames, and all that is left otherwise; a
 frame read from AGAIN is flagged (`rx_syn_again`: the core's SYN cookies answer a client's
-resent SYN past their per-poll budget).
+resent SYN past their per-poll budget). When the port's own poll() has just said which queues
+hold frames (`poll_ready`, the CPython runner), the round starts from that instead; a round
+that read every queue it saw dry ends the burst without looking again, and after a queue's
+first frame a poll() of that queue alone stands in for the read that would fail with EAGAIN
+(issue 13: a request costs the port's poll(), one read and one write).
 When bpf(2) or the ioctl is refused (an old kernel, no privilege, fewer queues,
 USTACK_TAP_STEER=0 in the environment), the TAP keeps the kernel's steering and the reader
 above; `report` says which (`link.tap_steering`, `link.tap_steer_refused`).
