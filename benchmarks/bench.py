@@ -2,6 +2,7 @@
 lwIP, PyTCP and Linux over a veth pair, measured by the same Linux client over the same TAP path.
 
     python -m benchmarks.bench [--smoke | --quick] [--offload] [--readme]
+                               [--stacks compiled,lwip,...] [--groups ping,rates,...]
                                [--out benchmarks/results.md] [--json benchmarks/results.json]
 
 The stacks are the peers of benchmarks/peers.py; the client is the kernel of the peer's
@@ -9,7 +10,8 @@ namespace (Python sockets, ping, Debian's iperf3 and wrk). Rows (BUDGETS gives t
 ping RTT, TCP bulk each way (Linux -> peer: MB/s until the peer has read the last byte, i.e.
 the client shuts down and waits for the peer's close; peer -> Linux: MB/s as the client reads
 it), 64-byte TCP echo latency (median, p99), UDP echo
-request/response per second, TCP connect+close per second, the peer's CPU seconds per GB moved
+request/response per second, TCP connect+close per second (one at a time: latency-bound; and
+CPS_FLIGHT in flight: capacity), the peer's CPU seconds per GB moved
 in the two bulk rows, and two real clients: `iperf3 -c` against uiperf3 (PyPI) running on the
 stack's sockets, and wrk against the stack's HTTP service. Every cell is a number or an
 explicit "n/a" from NOT_APPLICABLE with its reason: nothing is left blank silently.
