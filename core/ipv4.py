@@ -434,8 +434,8 @@ class IPv4:
         tot = l4 + w.HDR_LEN
         pb.n = tot
         b = pb.buf
-        w.write_header(b, off, tot, self.next_ident(src, dst, proto), w.FLAG_DF if df else 0,
-                       ttl or self.ttl, proto, src, dst)
+        ps = w.write_header(b, off, tot, self.next_ident(src, dst, proto),
+                            w.FLAG_DF if df else 0, ttl or self.ttl, proto, src, dst)
         if tos:
             # TOS/ECN byte (RFC 3168 5: ECT(0) on an ECN connection's data): the header
             # checksum follows incrementally (RFC 1624), no second pass over the header
@@ -450,15 +450,14 @@ class IPv4:
         if csum_off >= 0:
             # the transport's checksum, over IPv4's pseudo-header sum (RFC 768, RFC 9293
             # 3.1); ICMP has none (RFC 792)
-            # (csum(b, off + 12, 8, proto) is pseudo_sum(b, off + 12, ALEN4, proto), inlined)
+            # (ps: the pseudo-header's sum over the addresses and protocol, write_header's)
             lo = off + w.HDR_LEN
             if proto != w.PROTO_ICMP and iface.caps & CAP_CSUM_TX and (tot <= iface.mtu or gso):
                 # the driver completes it (not a datagram to fragment: only the first
                 # fragment would carry the checksum field)
-                partial_csum(pb, b, lo + csum_off, csum(b, off + 12, 8, proto) + l4)
+                partial_csum(pb, b, lo + csum_off, ps + l4)
             else:
-                fill_csum(b, lo, l4, lo + csum_off, 0 if proto == w.PROTO_ICMP else
-                          csum(b, off + 12, 8, proto), proto)
+                fill_csum(b, lo, l4, lo + csum_off, 0 if proto == w.PROTO_ICMP else ps, proto)
         st.tx_packets += 1
         if stack.filter_out is not None and not stack.filter_out(iface, b, off, tot):
             st.tx_filtered += 1

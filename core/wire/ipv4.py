@@ -52,7 +52,10 @@ BROADCAST = b"\xff\xff\xff\xff"
 
 def write_header(b, o, total_len, ident, frag, ttl, proto, src, dst):
     """A 20-byte header (no options) with its checksum: the ones' complement sum of its
-    16-bit words (RFC 1071) added up from the values written, not read back (issue 13)."""
+    16-bit words (RFC 1071) added up from the values written, not read back (issue 13).
+    Returns the pseudo-header's sum without the length (RFC 768, RFC 9293 3.1: addresses and
+    protocol, folded to 16 bits), what csum(b, o + SRC, 8, proto) gives, for the transport's
+    checksum."""
     ident &= 0xFFFF
     b[o] = 0x45
     b[o + 1] = 0
@@ -68,27 +71,31 @@ def write_header(b, o, total_len, ident, frag, ttl, proto, src, dst):
     c = src[1]
     b[o + 12] = a
     b[o + 13] = c
-    s = 0x4500 + total_len + ident + frag + ((ttl << 8) | proto) + ((a << 8) | c)
+    p = (a << 8) | c
     a = src[2]
     c = src[3]
     b[o + 14] = a
     b[o + 15] = c
-    s += (a << 8) | c
+    p += (a << 8) | c
     a = dst[0]
     c = dst[1]
     b[o + 16] = a
     b[o + 17] = c
-    s += (a << 8) | c
+    p += (a << 8) | c
     a = dst[2]
     c = dst[3]
     b[o + 18] = a
     b[o + 19] = c
-    s += (a << 8) | c
+    p += (a << 8) | c
+    s = 0x4500 + total_len + ident + frag + ((ttl << 8) | proto) + p
     s = (s & 0xFFFF) + (s >> 16)   # under 2**20: two folds carry every bit back
     s = (s & 0xFFFF) + (s >> 16)
     s = ~s & 0xFFFF
     b[o + 10] = s >> 8
     b[o + 11] = s & 0xFF
+    p += proto
+    p = (p & 0xFFFF) + (p >> 16)
+    return (p & 0xFFFF) + (p >> 16)
 
 
 def pseudo_sum(b, o, proto, l4len):

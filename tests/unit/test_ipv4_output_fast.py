@@ -57,8 +57,10 @@ def test_write_header_is_every_field_and_a_checksum_that_verifies():
         dst = bytearray(r.getrandbits(8) for _ in range(4))
         b = bytearray(r.getrandbits(8) for _ in range(30))
         o = r.randrange(0, 10)
-        w.write_header(b, o, tot, ident, frag, ttl, proto, src, dst)
+        ps = w.write_header(b, o, tot, ident, frag, ttl, proto, src, dst)
         h = b[o:o + 20]
+        # what it returns: the pseudo-header's sum over the addresses and the protocol
+        assert ps == csum(h, 12, 8, proto)
         assert h[0] == 0x45 and h[1] == 0
         assert (h[2] << 8 | h[3], h[4] << 8 | h[5], h[6] << 8 | h[7]) == (tot, ident & 0xFFFF,
                                                                           frag)
