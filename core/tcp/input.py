@@ -1065,7 +1065,17 @@ def _dsack_ooo(tcb, ooo, s, e):
 
 def _fin(tcp, tcb):
     tcb.rcv_nxt = seq_add(tcb.rcv_nxt, 1)
-    tcb.flags |= T.F_RCVD_FIN | T.F_ACKNOW
+    tcb.flags |= T.F_RCVD_FIN
+    # its ACK (RFC 9293 3.10.7.4 eighth) at the end of this poll's burst (flush_acks), so
+    # an application that closes at once sends it on its own FIN: one segment, not two
+    # (RFC 1122 4.2.3.2 lets an ACK wait; outside a poll the delayed-ACK timer sends it)
+    if not (tcb.flags & T.F_ACK_BURST):
+        tcb.flags |= T.F_ACK_BURST
+        tcp.ack_q.append(tcb)
+    if tcb.t_delack == 0:
+        t = tcp.stack.now + tcp.delack
+        tcb.t_delack = t
+        tcp.arm(t)
     st = tcb.state
     if st == T.ESTABLISHED or st == T.SYN_RECEIVED:
         tcb.state = T.CLOSE_WAIT

@@ -1031,7 +1031,8 @@ class TCP:
 
     def flush_acks(self):
         """End of a receive burst (Stack.poll): one ACK for each connection that received
-        two or more full-sized segments in it and has not ACKed them since (RFC 5681 4.2)."""
+        two or more full-sized segments in it, or a FIN (input._fin), and has not ACKed them
+        since (RFC 5681 4.2)."""
         q = self.ack_q
         i = 0
         while i < len(q):
@@ -1039,9 +1040,11 @@ class TCP:
             i += 1
             if tcb.flags & T.F_ACK_BURST:
                 tcb.flags &= ~T.F_ACK_BURST
-                if tcb.rcv_unacked and tcb.state != T.CLOSED:
+                if tcb.state != T.CLOSED and (tcb.rcv_unacked or
+                                              tcb.last_ack_sent != tcb.rcv_nxt):
                     tcb.flags |= T.F_ACKNOW
-                    self.stats.burst_acks += 1
+                    if tcb.rcv_unacked:
+                        self.stats.burst_acks += 1
                     out.output(self, tcb)
         del q[:]
 
