@@ -786,10 +786,11 @@ def _enter(tcp, tcb, sb, delivered):
         undo.reduced(tcb)
     sb.enter(una, hi, ss)
     rk = sb.rack
-    if rk is not None and rk.reo_seen and seq_gt(rk.rxt_hi, una):
-        # SND.UNA was resent already and RACK does not know it lost again (a recovery undone
-        # as spurious: the segment was late, not lost): NextSeg goes on above what was
-        # resent (RFC 6675 HighRxt)
+    if rk is not None and seq_gt(rk.rxt_hi, una):
+        # SND.UNA was resent already (by the recovery that just ended, or one undone as
+        # spurious) and RACK does not know it lost again: a retransmission is lost only by
+        # its own send time (RFC 8985 6.2 step 5; una_rxt_lost watches it from now on).
+        # NextSeg goes on above what was resent (RFC 6675 HighRxt)
         sb.high_rxt = rk.rxt_hi if seq_lt(rk.rxt_hi, hi) else hi
         sb.first = False
     st.sack_recoveries += 1

@@ -1,0 +1,60 @@
+"""Issue 12's 0 ms / 2 % cell: what stalled ustack's sending to Linux (benchmarks/impaired.md).
+Each test names the RFC rule it holds the stack to."""
+from tests.unit.test_tcp_segments import Peer, ACK
+from tests.unit.test_tcp_behaviour import filled, data_segs, sq, MSS, BIG
+from tests.unit.test_tcp_sack import sack_opts, seg
+
+
+class Flight:
+    """A Peer whose stack side has a 40-segment stream queued and its first 10 out; ack()
+    answers with a cumulative ACK and SACK blocks in segments of that stream, and returns the
+    segment numbers sent in reply."""
+
+    def __init__(self, **config):
+        self.p = Peer(dict(BIG, TCP_TLP=False, **config))
+        self.una, _, self.last = filled(self.p, 40 * MSS)
+        self.sent = {}
+        self.p.advance(1)
+
+    def k(self, seq):
+        return (seq - sq(self.una)) // MSS
+
+    def ack(self, a, blocks, echo=None):
+        p = self.p
+        out = p.send(p.seq, self.una + a * MSS, ACK,
+                     opts=sack_opts(p, echo or self.last, [seg(self.una, s, n) for s, n in blocks]))
+        for s in out:
+            if s.data:
+                self.sent[self.k(s.seq)] = s
+        return [self.k(s) for s, n in data_segs(out)]
+
+
+def test_a_new_recovery_does_not_resend_snd_una_whose_retransmission_is_still_in_flight():
+    """RFC 8985 6.2 step 5 judges a retransmitted segment by its latest transmission: lost
+    only once a segment sent after it was delivered and RTT + reo_wnd passed. Segment 12,
+    new data sent in a recovery, was lost and resent by it; the cumulative ACK that ends that
+    recovery stops at 12 with later data SACKed, which starts the next recovery (RFC 6675 5
+    (4): IsLost(SND.UNA)). Only data sent BEFORE 12's retransmission was delivered since:
+    nothing says the retransmission is lost. It used to go again at once - a duplicate that
+    Linux D-SACKed, and the ACK for the first resend then echoed a TSval older than the new
+    episode's, which undo.py took for reordering (issue 12: 1 such 'reordering' per 6 s
+    run on a FIFO path, then RACK's window held every recovery back by ~3 ms)."""
+    f = Flight()
+    st = f.p.tcp.stats
+    for j in (1, 2, 3):
+        f.ack(0, [(1, j)])               # 0 lost: 10, 11 (RFC 3042), then recovery resends 0
+    assert st.sack_recoveries == 1 and f.sent[0]
+    for j in range(4, 12):
+        f.ack(0, [(1, j)])               # 1..11 arrive; recovery sends 12..16
+    assert 16 in f.sent
+    f.ack(0, [(13, 1), (1, 11)])         # 12 lost
+    f.ack(0, [(13, 2), (1, 11)])
+    assert 12 in f.ack(0, [(13, 3), (1, 11)])   # 12 deemed lost and resent
+    f.p.advance(1)
+    f.ack(0, [(13, 4), (1, 11)])
+    rx = st.tx_retransmits
+    # the resent 0 arrived (the ACK echoes it): recovery 1 is over, SND.UNA = 12, 13..17 SACKed
+    out = f.ack(12, [(13, 5)], f.sent[0])
+    assert st.sack_recoveries == 2       # a new loss, a new recovery (its congestion event)
+    assert 12 not in out and st.tx_retransmits == rx, out
+    assert not f.p.tcb().sb.rack.reo_seen
