@@ -793,6 +793,9 @@ def _enter(tcp, tcb, sb, delivered):
         # NextSeg goes on above what was resent (RFC 6675 HighRxt)
         sb.high_rxt = rk.rxt_hi if seq_lt(rk.rxt_hi, hi) else hi
         sb.first = False
+        # and the episode's first retransmission was before it began: an ACK echoing that
+        # one's TSval is no Eifel verdict (RFC 3522 3.2 RetransmitTS); D-SACKs still decide
+        cc.ep_eifel = False
     st.sack_recoveries += 1
     st.fast_retransmits += 1
     sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)

@@ -58,3 +58,28 @@ def test_a_new_recovery_does_not_resend_snd_una_whose_retransmission_is_still_in
     assert st.sack_recoveries == 2       # a new loss, a new recovery (its congestion event)
     assert 12 not in out and st.tx_retransmits == rx, out
     assert not f.p.tcb().sb.rack.reo_seen
+
+
+def test_the_ack_for_an_earlier_recoverys_resend_is_no_eifel_verdict_on_the_new_one():
+    """RFC 3522 3.2: RetransmitTS is the TSval of the episode's FIRST retransmission, and an
+    ACK echoing an older one acknowledges the original. A recovery that starts with SND.UNA
+    already resent (by the recovery before, above) retransmits nothing at its start: the ACK
+    for that earlier resend echoes a TSval older than the new episode yet proves nothing - it
+    was taken for a spurious recovery (the reduction undone) and for reordering."""
+    f = Flight()
+    st = f.p.tcp.stats
+    for j in (1, 2, 3):
+        f.ack(0, [(1, j)])
+    for j in range(4, 12):
+        f.ack(0, [(1, j)])
+    f.ack(0, [(13, 1), (1, 11)])
+    f.ack(0, [(13, 2), (1, 11)])
+    f.ack(0, [(13, 3), (1, 11)])
+    f.p.advance(1)
+    f.ack(0, [(13, 4), (1, 11)])
+    f.ack(12, [(13, 5)], f.sent[0])
+    assert st.sack_recoveries == 2
+    f.p.advance(2)
+    f.ack(18, [], f.sent[12])            # 12's only retransmission arrived: 12..17 delivered
+    assert st.spurious_recoveries == 0 and st.cc_undos == 0
+    assert not f.p.tcb().sb.rack.reo_seen and st.rack_reordering == 0
