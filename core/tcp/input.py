@@ -784,14 +784,19 @@ def _enter(tcp, tcb, sb, delivered):
         undo.start(tcp, tcb, undo.FAST)
         ss = cc.on_loss(seq_sub(hi, una), hi, tcp.stack.now)
         undo.reduced(tcb)
+    h = sb.high_rxt  # what was resent before this recovery: HighRxt is exact (not rxt_hi)
     sb.enter(una, hi, ss)
     rk = sb.rack
-    if rk is not None and seq_gt(rk.rxt_hi, una):
-        # SND.UNA was resent already (by the recovery that just ended, or one undone as
-        # spurious) and RACK does not know it lost again: a retransmission is lost only by
-        # its own send time (RFC 8985 6.2 step 5; una_rxt_lost watches it from now on).
-        # NextSeg goes on above what was resent (RFC 6675 HighRxt)
+    if rk is not None and rk.reo_seen and seq_gt(rk.rxt_hi, una):
+        # SND.UNA was resent already and RACK does not know it lost again (a recovery undone
+        # as spurious: the segment was late, not lost): NextSeg goes on above what was
+        # resent (RFC 6675 HighRxt)
         sb.high_rxt = rk.rxt_hi if seq_lt(rk.rxt_hi, hi) else hi
+        sb.first = False
+    elif seq_gt(h, una):
+        # SND.UNA was resent by the recovery that just ended: a retransmission is lost only
+        # by its own send time (RFC 8985 6.2 step 5; una_rxt_lost watches it from now on)
+        sb.high_rxt = h if seq_lt(h, hi) else hi
         sb.first = False
         # and the episode's first retransmission was before it began: an ACK echoing that
         # one's TSval is no Eifel verdict (RFC 3522 3.2 RetransmitTS); D-SACKs still decide

@@ -83,3 +83,55 @@ def test_the_ack_for_an_earlier_recoverys_resend_is_no_eifel_verdict_on_the_new_
     f.ack(18, [], f.sent[12])            # 12's only retransmission arrived: 12..17 delivered
     assert st.spurious_recoveries == 0 and st.cc_undos == 0
     assert not f.p.tcb().sb.rack.reo_seen and st.rack_reordering == 0
+
+
+def test_a_probe_with_several_segments_in_flight_is_the_last_one_again_not_new_data():
+    """RFC 8985 7.3 prefers (SHOULD) new data for the probe. With ten segments out and no
+    ACK after 2*SRTT, the flight's ACK was due at once (RFC 5681 4.2: every second
+    full-sized segment) - most likely lost: a new in-order segment would wait for the
+    receiver's delayed ACK (Linux: 40-200 ms, each lost ACK cost that in the 0 ms / 2 %
+    cell), the last segment again is answered at once (RFC 9293 3.10.7.4) with a D-SACK,
+    and then the probe is no congestion event (RFC 8985 7.4.1)."""
+    p = Peer(BIG)
+    una, d, last = filled(p)                     # 10 segments out, more data queued
+    st = p.tcp.stats
+    r = []
+    while not r:
+        r = p.advance(1)
+    assert data_segs(r) == [(sq(una + 9 * MSS), MSS)]
+    assert st.tlp_probes == 1 and st.tx_retransmits == 1
+    ss0 = p.tcb().cc.ssthresh
+    p.send(p.seq, una + 10 * MSS, ACK, opts=sack_opts(p, r[-1], [seg(una, 9)]))
+    assert st.rx_dsack == 1 and st.spurious_tlps == 1 and st.tlp_recoveries == 0
+    assert p.tcb().cc.ssthresh == ss0 and not p.tcb().sb.tlp_out
+
+
+def test_a_probe_with_one_segment_in_flight_is_new_data():
+    """RFC 8985 7.3: with one segment in flight (its PTO includes WCDelAckT, 7.2) the probe
+    is new data when the receive window allows - a lost segment then leaves a hole the
+    receiver reports at once (RFC 5681 4.2)."""
+    p = Peer(BIG)
+    sa = p.connect()
+    una = sa.seq + 1
+    p.sock.send(b"a" * MSS)
+    assert data_segs(p.advance(1)) == [(sq(una), MSS)]
+    p.sock.send(b"b" * MSS)                      # Nagle holds it: one segment is unacknowledged
+    r = []
+    while not r:
+        r = p.advance(1)
+    assert data_segs(r) == [(sq(una + MSS), MSS)] and p.tcp.stats.tx_retransmits == 0
+
+
+def test_the_probe_timeout_is_two_srtt_plus_two_ticks_with_no_10_ms_floor():
+    """RFC 8985 7.2: PTO = 2*SRTT (plus WCDelAckT with one segment in flight); the RFC has no
+    floor. Ours had 10 ms: at sub-ms RTT every lost ACK at the end of a flight cost 10 ms
+    before the probe. Two ticks stay for the 1 ms clock (a send time and now each read up
+    to a tick off)."""
+    p = Peer(BIG)
+    una, d, last = filled(p)
+    t0 = p.fed.t - 1                             # the flight left a tick ago (filled)
+    srtt = p.tcb().srtt8 >> 3
+    r = []
+    while not r:
+        r = p.advance(1)
+    assert p.fed.t - t0 <= 2 * srtt + 2 + 1 and p.fed.t - t0 < 10, (p.fed.t - t0, srtt)
