@@ -406,6 +406,8 @@ def send_tlp(tcp, tcb):
         lo = seq_sub(hi, mss) if seq_sub(hi, una) > mss else una
         if not resend(tcp, tcb, lo, seq_sub(hi, lo)):
             return
+        if sb.rack is not None:
+            sb.rack.rxt_range(lo, hi)
         sb.tlp_rxt = True
         sb.tlp_lo = lo
         sb.tlp_out = True
@@ -465,6 +467,8 @@ def _recover(tcp, tcb, sb, now):
                 sb.rescue = sb.point  # RFC 6675 4 rule 4: one rescue per recovery
                 sb.rescue_valid = True
                 tcp.stats.rescue_rexmits += 1
+                if sb.rack is not None:
+                    sb.rack.rxt_range(sb.seg, seq_add(sb.seg, sb.seg_len))
             else:
                 e = seq_add(sb.seg, sb.seg_len)
                 if seq_gt(e, sb.high_rxt):

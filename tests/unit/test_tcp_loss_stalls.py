@@ -135,3 +135,23 @@ def test_the_probe_timeout_is_two_srtt_plus_two_ticks_with_no_10_ms_floor():
     while not r:
         r = p.advance(1)
     assert p.fed.t - t0 <= 2 * srtt + 2 + 1 and p.fed.t - t0 < 10, (p.fed.t - t0, srtt)
+
+
+def test_a_probe_or_rescue_resend_delivered_below_fack_is_not_reordering():
+    """RFC 8985 6.2 step 1: a retransmitted segment's delivery is ambiguous - no reordering
+    proof (step 3). The tail loss probe and the rescue retransmission resend the last MSS
+    of what was sent, which can straddle an earlier original (a short last segment): its
+    SACK below RACK.fack was taken for reordering on a FIFO path (issue 12: then every
+    recovery waited RACK's window and entered on its timer with one segment to send)."""
+    from ustack.core.tcp.rack import Rack
+    r = Rack(8)
+    r.sent(0, 0)
+    r.delivered(300, 400, 100)                   # the short last segment arrived
+    r.update(20)
+    r.rxt_range(250, 400)                        # the probe: the last MSS again, 250-400
+    r.delivered(250, 300, 100)                   # its copy of 250-300 filled the hole
+    assert not r.reo_seen and r.reord_seen == 0
+    r.delivered(0, 100, 100)                     # an original, below fack: reordering
+    assert r.reo_seen
+    r.cut(500, 600)                              # SND.UNA passed it: forgotten
+    assert r.rxt_lo2 == r.rxt_hi2 == 500
