@@ -372,10 +372,10 @@ def send_tlp(tcp, tcb):
     The RFC's preference (a SHOULD) is one new segment if the receive window lets one out,
     else the last segment sent again. We send new data when at most one segment is in
     flight, or when it is the last the application queued (the probe then completes what
-    the receiver can be given, whatever its ACK does); otherwise, the last segment goes
-    again. With several segments unacknowledged
-    after 2*SRTT, a lost ACK is the likely cause - a receiver ACKs at least every second
-    full-sized segment (RFC 5681 4.2), so the flight's own ACK was due. One new in-order
+    the receiver can be given, whatever its ACK does); otherwise the last segment goes
+    again. With several segments unacknowledged after 2*SRTT, a lost ACK is the likely
+    cause - a receiver ACKs at least every second full-sized segment (RFC 5681 4.2), so
+    the flight's own ACK was due. One new in-order
     segment then waits out the receiver's delayed ACK (Linux: 40-200 ms, issue 12: the
     most probes of the 0 ms / 2 % cell), while a segment it already has is answered at once
     (RFC 9293 3.10.7.4: an unacceptable segment is acknowledged; RFC 2883: with a D-SACK,
