@@ -755,6 +755,7 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
         if sb.una_rxt_lost(una, tcp.stack.now, tcb.srtt8 >> 3, rw, sb.sacked - mid):
             st.lost_rexmits += 1
         sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)
+        out.arm_tlp(tcp, tcb)  # an ACK in recovery: the tail's probe counts from it
     elif hi != una and sb.may_enter(ack) and (
             seq_gt(sb.lost_end(una, mss), una) if rk is not None and rk.reo_seen
             else dup and (sb.dupacks >= DUP_THRESH or seq_gt(sb.lost_end(una, mss), una))):

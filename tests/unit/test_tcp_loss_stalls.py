@@ -155,3 +155,33 @@ def test_a_probe_or_rescue_resend_delivered_below_fack_is_not_reordering():
     assert r.reo_seen
     r.cut(500, 600)                              # SND.UNA passed it: forgotten
     assert r.rxt_lo2 == r.rxt_hi2 == 500
+
+
+def test_at_a_recoverys_tail_a_probe_resends_snd_una_before_the_rto():
+    """Segment 0 lost, 1..9 SACKed: recovery resends 0 and nothing is left to send (the
+    stream's 10 segments are all out). When that retransmission or its ACK is lost, no ACK
+    comes again: RACK (RFC 8985 6.2) needs a later delivery, so only the RTO was left
+    (200 ms; 5-13 a 6 s run in the 0 ms / 2 % cell, most of them spurious). RFC 8985 7.2
+    recommends probes outside recovery (a SHOULD, not a MUST NOT); here the probe goes after
+    the PTO with no ACK: the segment at SND.UNA again, answered at once by a receiver that has
+    it (RFC 9293 3.10.7.4), and repairing it when it does not."""
+    p = Peer(BIG)
+    sa = p.connect()
+    una = sa.seq + 1
+    assert p.sock.send(b"r" * (10 * MSS)) == 10 * MSS
+    last = p.advance(1)[-1]
+    st = p.tcp.stats
+    r = []
+    for j in (1, 2, 3):
+        r += p.send(p.seq, una, ACK, opts=sack_opts(p, last, [seg(una, 1, j)]))
+    for j in range(4, 10):
+        r += p.send(p.seq, una, ACK, opts=sack_opts(p, last, [seg(una, 1, j)]))
+    assert (sq(una), MSS) in data_segs(r) and p.tcb().sb.in_recovery
+    t0 = p.fed.t
+    got = []
+    while not got and p.fed.t - t0 < 150:
+        got = data_segs(p.advance(1))
+    assert got == [(sq(una), MSS)] and st.rto_expired == 0 and st.tlp_probes == 1, got
+    assert p.fed.t - t0 <= (p.tcb().srtt8 >> 2) + 2 + 1
+    p.send(p.seq, una + 10 * MSS, ACK, opts=sack_opts(p, last, [seg(una, 0)]))  # a D-SACK
+    assert not p.tcb().sb.in_recovery and st.rto_expired == 0
