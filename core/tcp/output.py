@@ -343,11 +343,11 @@ def _sent_new(tcp, tcb, seq, n, fin, now):
 
 def arm_tlp(tcp, tcb):
     """RFC 8985 7.2: (re)start the probe timeout after new data went out or an ACK moved
-    SND.UNA - with SACK, outside recovery, no probe already out: PTO = 2*SRTT (a 0 ms RTT
-    sample on a LAN counts: SRTT 0) + TLP_SLACK_MS for our 1 ms clock, plus the peer's
-    worst-case delayed ACK when one segment is in flight. Not when the RTO would fire
-    first (it repairs the tail then anyway). (It had a 10 ms floor, the RFC has none: at
-    sub-ms RTT each lost ACK at the end of a flight cost 10 ms - issue 12.)
+    SND.UNA - with SACK, no probe already out, not while a timeout's go-back-N runs: PTO =
+    2*SRTT (a 0 ms RTT sample on a LAN counts: SRTT 0) + TLP_SLACK_MS for our 1 ms clock,
+    plus the peer's worst-case delayed ACK when one segment is in flight. Not when the RTO
+    would fire first (it repairs the tail then anyway). (It had a 10 ms floor, the RFC has
+    none: at sub-ms RTT each lost ACK at the end of a flight cost 10 ms - issue 12.)
 
     Also inside SACK recovery, restarted by every ACK there (input.py): 7.2 recommends (a
     SHOULD) probes outside recovery, where RACK (6.2-6.3) finds a lost retransmission from
