@@ -755,6 +755,7 @@ def _sack_ack(tcp, tcb, sb, b, fl, ack, dlen, una0, sacked0, wnd):
         if sb.una_rxt_lost(una, tcp.stack.now, tcb.srtt8 >> 3, rw, sb.sacked - mid):
             st.lost_rexmits += 1
         sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)
+        out.arm_tlp(tcp, tcb)  # an ACK in recovery: the tail's probe counts from it
     elif hi != una and sb.may_enter(ack) and (
             seq_gt(sb.lost_end(una, mss), una) if rk is not None and rk.reo_seen
             else dup and (sb.dupacks >= DUP_THRESH or seq_gt(sb.lost_end(una, mss), una))):
@@ -784,6 +785,7 @@ def _enter(tcp, tcb, sb, delivered):
         undo.start(tcp, tcb, undo.FAST)
         ss = cc.on_loss(seq_sub(hi, una), hi, tcp.stack.now)
         undo.reduced(tcb)
+    h = sb.high_rxt  # what was resent before this recovery: HighRxt is exact (not rxt_hi)
     sb.enter(una, hi, ss)
     rk = sb.rack
     if rk is not None and rk.reo_seen and seq_gt(rk.rxt_hi, una):
@@ -792,6 +794,14 @@ def _enter(tcp, tcb, sb, delivered):
         # resent (RFC 6675 HighRxt)
         sb.high_rxt = rk.rxt_hi if seq_lt(rk.rxt_hi, hi) else hi
         sb.first = False
+    elif seq_gt(h, una):
+        # SND.UNA was resent by the recovery that just ended: a retransmission is lost only
+        # by its own send time (RFC 8985 6.2 step 5; una_rxt_lost watches it from now on)
+        sb.high_rxt = h if seq_lt(h, hi) else hi
+        sb.first = False
+        # and the episode's first retransmission was before it began: an ACK echoing that
+        # one's TSval is no Eifel verdict (RFC 3522 3.2 RetransmitTS); D-SACKs still decide
+        cc.ep_eifel = False
     st.sack_recoveries += 1
     st.fast_retransmits += 1
     sb.prr(delivered if delivered > 0 else 0, sb.pipe(una, hi, mss), mss)

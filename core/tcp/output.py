@@ -29,7 +29,7 @@ from ustack.core.tcp.seq import seq_add, seq_sub, seq_gt, seq_lt, put_rel
 # IPv4 Total Length (RFC 791) less the header, is 16 bits - less a TCP header with options
 TSO_MAX = const(65535 - 40 - 60)
 WCDELACK_MS = const(200)  # RFC 8985 7.2 WCDelAckT: the peer's worst-case delayed ACK
-TLP_MIN_MS = const(10)    # a floor under 2*SRTT on a LAN (Linux's TCP_TIMEOUT_MIN for TLP)
+TLP_SLACK_MS = const(2)   # added to 2*SRTT: a send time and now each read up to a tick off
 
 
 def rcv_window(tcp, tcb):
@@ -343,20 +343,24 @@ def _sent_new(tcp, tcb, seq, n, fin, now):
 
 def arm_tlp(tcp, tcb):
     """RFC 8985 7.2: (re)start the probe timeout after new data went out or an ACK moved
-    SND.UNA - with SACK, outside recovery, no probe already out: PTO =
-    2*SRTT (a 0 ms RTT sample on a LAN counts: SRTT 0), at least TLP_MIN_MS, plus the peer's
-    worst-case delayed ACK when one segment is in flight. Not when the RTO would fire
-    first (it repairs the tail then anyway)."""
+    SND.UNA - with SACK, no probe already out, not while a timeout's go-back-N runs: PTO =
+    2*SRTT (a 0 ms RTT sample on a LAN counts: SRTT 0) + TLP_SLACK_MS for our 1 ms clock,
+    plus the peer's worst-case delayed ACK when one segment is in flight. Not when the RTO
+    would fire first (it repairs the tail then anyway). (It had a 10 ms floor, the RFC has
+    none: at sub-ms RTT each lost ACK at the end of a flight cost 10 ms - issue 12.)
+
+    Also inside SACK recovery, restarted by every ACK there (input.py): 7.2 recommends (a
+    SHOULD) probes outside recovery, where RACK (6.2-6.3) finds a lost retransmission from
+    a later delivery. At a recovery's tail nothing goes after the last retransmission, so
+    when it or its ACK is lost no ACK comes again and only the RTO was left: 5-13 a run in
+    issue 12's 0 ms / 2 % cell (200 ms each, most of them spurious: the ACK was lost)."""
     sb = tcb.sb
     tcb.t_tlp = 0
-    if sb is None or sb.in_recovery or sb.tlp_out or not tcp.tlp or \
-            tcb.snd_max == tcb.snd_una:
+    if sb is None or sb.tlp_out or not tcp.tlp or tcb.snd_max == tcb.snd_una:
         return
-    if sb.point_valid and seq_lt(tcb.snd_una, sb.point):
+    if not sb.in_recovery and sb.point_valid and seq_lt(tcb.snd_una, sb.point):
         return  # recovering from a timeout (RecoveryPoint not yet reached): no probes
-    pto = tcb.srtt8 >> 2
-    if pto < TLP_MIN_MS:
-        pto = TLP_MIN_MS
+    pto = (tcb.srtt8 >> 2) + TLP_SLACK_MS
     if seq_sub(tcb.snd_max, tcb.snd_una) <= tcb.mss:
         pto += WCDELACK_MS
     t = tcp.stack.now + pto
@@ -367,19 +371,54 @@ def arm_tlp(tcp, tcb):
 
 
 def send_tlp(tcp, tcb):
-    """RFC 8985 7.3: the probe - one new segment if the receive window lets one out, else
-    the last segment sent again - so the peer's ACK or SACK for it tells what was lost at
-    the tail (input.py) instead of a retransmission timeout; then the RTO is rearmed."""
+    """RFC 8985 7.3: the probe, so the peer's ACK or SACK for it tells what was lost at
+    the tail (input.py) instead of a retransmission timeout; then the RTO is rearmed.
+
+    The RFC's preference (a SHOULD) is one new segment if the receive window lets one out,
+    else the last segment sent again. We send new data when at most one segment is in
+    flight, or when it is the last the application queued (the probe then completes what
+    the receiver can be given, whatever its ACK does); otherwise the last segment goes
+    again. With several segments unacknowledged after 2*SRTT, a lost ACK is the likely
+    cause - a receiver ACKs at least every second full-sized segment (RFC 5681 4.2), so
+    the flight's own ACK was due. One new in-order
+    segment then waits out the receiver's delayed ACK (Linux: 40-200 ms, issue 12: the
+    most probes of the 0 ms / 2 % cell), while a segment it already has is answered at once
+    (RFC 9293 3.10.7.4: an unacceptable segment is acknowledged; RFC 2883: with a D-SACK,
+    which tells us the probe was not needed, RFC 8985 7.4.1: no congestion response). If
+    data was lost instead, the last segment again repairs it or lies beyond it: SACKed at
+    once, it marks the rest lost (input.py) as a new segment's SACK would."""
     sb = tcb.sb
     snd = tcb.snd
     una = tcb.snd_una
     hi = tcb.snd_max
     mss = tcb.mss
+    if sb.in_recovery:
+        # the segment at SND.UNA again (up to the first SACKed byte): at a recovery's tail
+        # the last retransmission, whose ACK (or itself) went missing - a receiver that has
+        # it answers at once (RFC 9293 3.10.7.4), one that does not is repaired. Outside
+        # PRR's budget, as any probe (7.3); no episode of its own (recovery's stands)
+        e = sb.rs.start[0] if sb.rs.n else hi
+        n = seq_sub(e, una)
+        if n > mss:
+            n = mss
+        if n <= 0 or not resend(tcp, tcb, una, n):
+            return
+        if sb.rack is not None:
+            sb.rack.rxt_range(una, seq_add(una, n))
+        sb.tlp_rxt = False  # the recovery's repair: no 7.4 episode, no second reduction
+        sb.tlp_lo = una
+        sb.tlp_out = True
+        sb.tlp_high = hi
+        tcp.stats.tlp_probes += 1
+        tcb.t_rexmt = 0
+        arm_rexmt(tcp, tcb)
+        return
     off = seq_sub(tcb.snd_nxt, una)
     avail = snd.count - off
     n = avail if avail < mss else mss
     fin = (tcb.flags & (T.F_FIN_QUEUED | T.F_FIN_SENT)) == T.F_FIN_QUEUED and n == avail
-    if tcb.snd_nxt == hi and (n > 0 or fin) and off + n <= tcb.snd_wnd:
+    if tcb.snd_nxt == hi and (n > 0 or fin) and off + n <= tcb.snd_wnd and \
+            (seq_sub(hi, una) <= mss or n == avail):
         fl = w.FIN if fin else 0
         if n > 0 and n == avail:
             fl |= w.PSH
@@ -393,6 +432,8 @@ def send_tlp(tcp, tcb):
         lo = seq_sub(hi, mss) if seq_sub(hi, una) > mss else una
         if not resend(tcp, tcb, lo, seq_sub(hi, lo)):
             return
+        if sb.rack is not None:
+            sb.rack.rxt_range(lo, hi)
         sb.tlp_rxt = True
         sb.tlp_lo = lo
         sb.tlp_out = True
@@ -452,6 +493,8 @@ def _recover(tcp, tcb, sb, now):
                 sb.rescue = sb.point  # RFC 6675 4 rule 4: one rescue per recovery
                 sb.rescue_valid = True
                 tcp.stats.rescue_rexmits += 1
+                if sb.rack is not None:
+                    sb.rack.rxt_range(sb.seg, seq_add(sb.seg, sb.seg_len))
             else:
                 e = seq_add(sb.seg, sb.seg_len)
                 if seq_gt(e, sb.high_rxt):

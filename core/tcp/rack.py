@@ -47,7 +47,7 @@ class Rack:
     __slots__ = ("seq", "ts", "n", "slots", "valid", "xmit_ts", "end_seq", "rtt", "min_rtt",
                  "fack", "fack_next", "rxt_hi", "reo_seen", "reo_mult", "reo_persist",
                  "dsack_round", "dsack_valid", "t_reo", "reordering", "reord_seen", "cand",
-                 "cand_valid", "reo_wnd", "acked_ts")
+                 "cand_valid", "reo_wnd", "acked_ts", "rxt_lo2", "rxt_hi2")
 
     def __init__(self, slots):
         self.seq = [0] * slots   # the run log: first sent at ts[i] from seq[i] on
@@ -62,6 +62,8 @@ class Rack:
         self.fack = 0            # RACK.fack: the highest delivered end
         self.fack_next = 0       # and with this ACK's deliveries (update() moves it on)
         self.rxt_hi = 0          # bytes below were (maybe) retransmitted
+        self.rxt_lo2 = 0         # and [rxt_lo2, rxt_hi2): the last probe's or rescue's
+        self.rxt_hi2 = 0
         self.reo_seen = False    # RACK.reordering_seen
         self.reo_mult = 1        # RACK.reo_wnd_mult
         self.reo_persist = 0     # RACK.reo_wnd_persist
@@ -112,6 +114,8 @@ class Rack:
         follow it up, so none falls 2**31 behind (sequence comparisons would turn over)."""
         if seq_lt(self.rxt_hi, una):
             self.rxt_hi = una
+        if seq_lt(self.rxt_hi2, una):
+            self.rxt_lo2 = self.rxt_hi2 = una
         if seq_lt(self.fack, una):
             self.fack = una
         if seq_lt(self.fack_next, una):
@@ -148,6 +152,13 @@ class Rack:
         if seq_gt(e, self.rxt_hi):
             self.rxt_hi = e
 
+    def rxt_range(self, s, e):
+        """[s, e) went again as a tail loss probe or the rescue retransmission: the last
+        MSS sent, above what NextSeg resent (rxt_hi would call everything below it resent
+        too, and step 5 would never find those originals lost)."""
+        self.rxt_lo2 = s
+        self.rxt_hi2 = e
+
     def reset(self):
         """A retransmission timeout: everything outstanding goes again."""
         self.t_reo = 0
@@ -157,7 +168,7 @@ class Rack:
         """[s, e) was newly delivered (cumulatively or SACKed; e its highest new byte + 1).
         Step 3 (reordering: delivered below RACK.fack, never retransmitted) and the candidate
         for step 2 (the most recently sent original: the highest)."""
-        if not seq_gt(e, self.rxt_hi):
+        if not seq_gt(e, self.rxt_hi) or (seq_lt(s, self.rxt_hi2) and seq_lt(self.rxt_lo2, e)):
             return  # retransmitted: ambiguous (step 1), no reordering proof (step 3)
         f = self.fack  # as before this ACK: two blocks of one ACK are not reordering
         if seq_gt(e, self.fack_next):

@@ -46,10 +46,11 @@ def run(tcp, tcb, now):
     if tcb.t_tlp and now >= tcb.t_tlp:
         tcb.t_tlp = 0
         sb = tcb.sb
-        if sb is not None and not sb.in_recovery and not sb.tlp_out and \
+        if sb is not None and not sb.tlp_out and \
                 tcb.snd_max != tcb.snd_una and tcb.state in T.TCP_STATE_OPEN:
+            rec = sb.in_recovery  # a probe at a recovery's tail (output.arm_tlp)
             out.send_tlp(tcp, tcb)  # RFC 8985 7.3: a probe, not yet an RTO
-            if sb.tlp_out and sb.tlp_rxt and tcb.cc is not None:
+            if sb.tlp_out and sb.tlp_rxt and tcb.cc is not None and not rec:
                 undo.start(tcp, tcb, undo.TLP, 1)  # the probe resent data: an episode
     sb = tcb.sb
     rk = sb.rack if sb is not None else None
