@@ -157,7 +157,8 @@ def breakdown(n):
     tracemalloc.stop()
     tcp = fed.stack.tcp
     est = sum(1 for t in tcp.conns if t.state == 4)
-    socks = [c for c in svc.conns]
+    socks = [c for c in fed.stack.sockets if c is not None and
+             getattr(c, "on_event", None) is svc.news]
     stop = set(id(o) for o in (fed, fed.stack, tcp, svc, svc.conns, svc.ls, tcp.rings,
                                tcp.conns, tcp.table, fed.stack.sockets, tcp.bound, socks))
 
@@ -181,14 +182,14 @@ def breakdown(n):
 
     k1, k2 = socks[n // 2], socks[n // 3]
     r1 = reach(k1)
-    r1.update(reach(svc.conns[k1]))
+    r1.update(reach(svc.conns.get(k1)))
     r2 = reach(k2)
-    r2.update(reach(svc.conns[k2]))
+    r2.update(reach(svc.conns.get(k2)))
     objs = {}
     for k, o in r1.items():
         if k not in r2 and not isinstance(o, bool) and o is not None:
             name = type(o).__name__
-            if name == "list" and o is svc.conns[k1]:
+            if name == "list" and o is svc.conns.get(k1):
                 name = "list (service entry)"
             elif name == "method":
                 name = "bound method (service on_event)"
