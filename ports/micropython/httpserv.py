@@ -302,8 +302,13 @@ class HttpService:
     def _queue(self, c, tcb, k):
         """Queue as much of the reply as the send ring takes; True when all of it is."""
         snd = tcb.snd
-        if snd.buf is None and not snd.ensure(c.tcp.rings):
-            return False  # no storage for the ring now: the next step tries again
+        if snd.buf is None:
+            snd = c.tcp.rings.own(snd)  # not the shared empty ring (ring.py)
+            if snd is None:
+                return False
+            tcb.snd = snd
+            if not snd.ensure(c.tcp.rings):
+                return False  # no storage for the ring now: the next step tries again
         free = snd.cap - snd.count
         queued = 0
         out = k.out

@@ -29,8 +29,13 @@ def _send_at(sock, buf, off, n):
     output; the count queued. Only for an established connection (callers check)."""
     tcb = sock.tcb
     snd = tcb.snd
-    if snd.buf is None and not snd.ensure(sock.tcp.rings):
-        return 0  # no storage for the ring now (the pool's, when it has data)
+    if snd.buf is None:
+        snd = sock.tcp.rings.own(snd)  # not the shared empty ring (ring.py)
+        if snd is None:
+            return 0
+        tcb.snd = snd
+        if not snd.ensure(sock.tcp.rings):
+            return 0  # no storage for the ring now (the pool's, when it has data)
     k = snd.write(buf, off, n)
     if k:
         tcpout.output(sock.tcp, tcb)
