@@ -423,8 +423,8 @@ class StreamSocket(so.Socket):
         receiver's ACKs halve). Only when this read made it so: a gap that was there before
         (the SYN's unscaled window below a large buffer) waits for the next ACK."""
         tcb = self.tcb
-        r = tcb.rcv
         _trim_rcv(self.tcp, tcb)
+        r = tcb.rcv   # after the trim: maybe the shared empty ring now (ring.py)
         st = tcb.state
         if st != T.ESTABLISHED and st != T.FIN_WAIT_1 and st != T.FIN_WAIT_2:
             return

@@ -169,6 +169,8 @@ class TcpService:
                 self.rx_bytes += n
                 if kind == "echo":
                     self.tx_bytes += _send_n(c, self.buf, n)
+                r = tcb.rcv   # read empty: the shared empty ring now (ring.py)
+        r = tcb.rcv
         if tcb.flags & T.F_RCVD_FIN and (r is None or r.count == 0):
             # the peer finished sending and we consumed everything: close (our FIN follows
             # whatever echoed data is still queued; the stack finishes it as an orphan)
