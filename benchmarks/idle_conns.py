@@ -157,7 +157,8 @@ def breakdown(n):
     tracemalloc.stop()
     tcp = fed.stack.tcp
     est = sum(1 for t in tcp.conns if t.state == 4)
-    socks = [c for c in svc.conns]
+    socks = [c for c in fed.stack.sockets if c is not None and
+             getattr(c, "on_event", None) is svc.news]
     stop = set(id(o) for o in (fed, fed.stack, tcp, svc, svc.conns, svc.ls, tcp.rings,
                                tcp.conns, tcp.table, fed.stack.sockets, tcp.bound, socks))
 
@@ -181,14 +182,14 @@ def breakdown(n):
 
     k1, k2 = socks[n // 2], socks[n // 3]
     r1 = reach(k1)
-    r1.update(reach(svc.conns[k1]))
+    r1.update(reach(svc.conns.get(k1)))
     r2 = reach(k2)
-    r2.update(reach(svc.conns[k2]))
+    r2.update(reach(svc.conns.get(k2)))
     objs = {}
     for k, o in r1.items():
         if k not in r2 and not isinstance(o, bool) and o is not None:
             name = type(o).__name__
-            if name == "list" and o is svc.conns[k1]:
+            if name == "list" and o is svc.conns.get(k1):
                 name = "list (service entry)"
             elif name == "method":
                 name = "bound method (service on_event)"
@@ -234,8 +235,8 @@ def render(r, quick):
             r["bytes_per_conn"], r["idle_cpu_pct"], r["rss_100k_mb"]), "",
         "The seed's target is 100 000 connections in under 100 MB (about 1 KB each beside the "
         "stack's own RSS); the table says how far the stack is from it. An idle connection "
-        "holds its TCB, its socket and no buffers (rings take storage only while they hold "
-        "data). The connections open one at a time from each client (a handshake each), "
+        "holds its TCB, its socket and its congestion controller, no buffers and no rings of "
+        "its own (rings and their storage only while they hold data). The connections open one at a time from each client (a handshake each), "
         "so connections/s is a handshake rate, not a SYN flood's.", ""])
 
 
@@ -288,7 +289,8 @@ Issue 13's cuts (session 9), each measured at 100 000 connections as above:
 | + bucket table, socket struct, shared route cache | 33.2 / 140.2 | 1122 | 1037 |
 | + NewReno 120, socket options a byte each | 33.2 / 134.4 | 1061 | 989 |
 | + 32-bit keepalive times (TCB 472) | 33.1 / 132.0 | 1036 | 965 |
-| after (the socket reads TCP through its stack: 208) | 33.1 / 129.8 | 1013 | 957 |
+| + the socket reads TCP through its stack: 208 | 33.1 / 129.8 | 1013 | 957 |
+| after (shared empty rings, no service entry) | 33.2 / 115.1 | 858 | 824 |
 
 What changed: `ustack up` no longer imports pyroute2 to configure the TAP's host side
 (ports/cpython/hostlink.py speaks rtnetlink on a plain socket): its import mapped sqlite3,
@@ -304,9 +306,23 @@ options take Linux's bounds (EINVAL beyond 32767 s, 127 probes), so their times 
 TCB 488 -> 472. Still over the seed's 100 MB: the stack's own 33 MB (libpython 5 MB, the
 compiled modules 9 MB, the TAP steering program's BPF maps 3 MB) and about 1 KB a connection:
 TCB 472, TcpSocket 208, NewReno 120, two rings 96, the service's dict entry about 50, the
-lists' 24, the allocator's rounding and arenas about 70. Next: a connection's rings only
-while it holds data (96), NewReno's fields in the TCB (120 and a pointer), the lists of
-sockets and bound ports (and their O(n) removal on close) as fixed slots.
+lists' 24, the allocator's rounding and arenas about 70.
+
+Then an idle connection's rings went: its TCB points at the ring pool's shared empty ring of
+each cap (RingPool.share; one per distinct buffer size, at most 8), which never holds a byte.
+A writer takes a ring of its own (RingPool.own, from the pool's idle ones) before it takes
+storage, and RingPool.shed gives ring and storage back once the data is read or
+acknowledged: 96 bytes a connection. The `--serve` event services keep no dict entry for an
+idle connection (a socket is theirs while its on_event is their hook; the dict holds only
+state other than the initial one: echo's unsent bytes, chargen's offset): about 36 bytes.
+Still over the seed's 100 MB: the stack's own 33 MB and about 860 bytes a connection: TCB
+472, TcpSocket 208, NewReno 120, the lists' 24, the allocator's rounding and arenas about 36.
+Next: NewReno's fields in the compiled TCB (120 bytes; the TCB would pass 512 bytes, out of
+pymalloc, unless fields move out with them) or a controller made only when the connection
+first sends; the lists of sockets and bound ports as fixed slots (24). The BPF maps (3 MB of
+the stack's own) are sized for the SYN-flood filter, not for connections: SEEN's three
+generations of 2**17 words keep a flood SYN's chance of passing as a client's resent SYN
+near 1 in 70 at 300 000 SYNs/s; half the words would make it about 1 in 20. STAMPS is 32 KB.
 
 Below, `python -m benchmarks.idle_conns --breakdown` (no root: one stack in this process, fed
 the handshakes, the `--serve discard` service's code on it): every object only one connection

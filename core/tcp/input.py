@@ -560,7 +560,8 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
         if snd is not None and data > 0:
             snd.discard(data)
             if snd.count == 0:
-                snd.trim(tcp.rings)  # all acknowledged: the buffer goes back until the next send
+                # all acknowledged: the buffer (and ring) go back until the next send
+                tcb.snd = tcp.rings.shed(snd)
         tcb.snd_una = ack
         if seq_lt(tcb.snd_nxt, ack):
             tcb.snd_nxt = ack
@@ -977,6 +978,11 @@ def _data(tcp, tcb, b, doff, seq, dlen):
         if dlen > room:
             dlen = room
         if rcv.count + dlen > rcv.size:
+            rcv = tcp.rings.own(rcv)  # not the shared empty ring (ring.py)
+            if rcv is None:
+                st.no_memory += 1
+                return
+            tcb.rcv = rcv
             if not rcv.ensure(tcp.rings, rcv.count + dlen):
                 st.no_memory += 1  # no room for the bytes: dropped unacknowledged, resent
                 return
@@ -1031,6 +1037,12 @@ def _data(tcp, tcb, b, doff, seq, dlen):
     if dlen <= 0:
         return
     room = rcv.count + off + dlen
+    if room > rcv.size:
+        rcv = tcp.rings.own(rcv)  # not the shared empty ring (ring.py)
+        if rcv is None:
+            st.no_memory += 1
+            return
+        tcb.rcv = rcv
     if room > rcv.size and (not rcv.ensure(tcp.rings, room) or room > rcv.size):
         # storage grows only as far as TCP_MEM allows (ring.py): one byte parked at the
         # window's edge must not cost the whole window; it is dropped, the peer resends

@@ -429,9 +429,9 @@ class TCP:
         comes later, with the first segment beyond a hole: ooo_get.)"""
         try:
             if tcb.snd is None:
-                tcb.snd = self.rings.get(tcb.snd_cap)
+                tcb.snd = self.rings.share(tcb.snd_cap)
             if tcb.rcv is None:
-                tcb.rcv = self.rings.get(tcb.rcv_cap)
+                tcb.rcv = self.rings.share(tcb.rcv_cap)
             if tcb.cc is None:
                 tcb.cc = ccmod.for_tcb(self, tcb)
             else:

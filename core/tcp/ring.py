@@ -7,8 +7,10 @@ through wire.fields.copy: one memmove on CPython, no temporaries on MicroPython.
 
 A ring from a RingPool holds its bytes only while it has data: `ensure(pool, want)` takes
 storage from the pool, `trim(pool)` gives it back once the ring is empty (the caller knows no
-out-of-order bytes wait), so an idle connection costs two small ring objects, not two
-buffers. Storage grows with use: `size` bytes (the pool's first size, doubled as data needs
+out-of-order bytes wait). An idle connection holds no ring of its own either: its TCB points
+at the pool's shared empty ring of its cap (RingPool.get), which is never written to: a
+writer first takes a ring of its own (`pool.own`, before ensure), and `pool.shed` gives it
+back with the storage once empty. Storage grows with use: `size` bytes (the pool's first size, doubled as data needs
 it, up to `cap`), so a 1 MB receive window costs 1 MB only while the bytes are there, and
 growth past the first size comes from one budget for all rings (RingPool, TCP_MEM): a peer
 that parks one byte at the edge of every connection's window gets nothing beyond it. The ring keeps no reference to its pool (the caller passes TCP.rings): compiled, a
@@ -141,6 +143,11 @@ class Ring:
         return n
 
 
+# distinct caps with a shared empty ring: the board's TCP_SND_BUF/TCP_RCV_BUF and a few
+# socket buffer sizes; other caps get rings of their own (bounded memory)
+EMPTY_CAPS = 8
+
+
 class RingPool:
     """Ring objects and their storage. A ring is handed out when a connection opens and
     taken back when it closes; its storage (a bytearray of the ring's size) only while the
@@ -154,6 +161,7 @@ class RingPool:
     connections that park bytes they never let the application read stop at `first` each."""
 
     def __init__(self, keep, first=0, budget=0):
+        self.empty = {}     # cap -> the shared empty ring of that cap (EMPTY_CAPS of them)
         self.idle = []
         self.spare = []
         self.keep = keep
@@ -163,7 +171,49 @@ class RingPool:
         self.budget = budget
         self.big = 0
 
+    def share(self, size):
+        """A connection's ring of cap size at open: the shared empty one of that cap (made
+        once; past EMPTY_CAPS caps a ring of its own, get). `own` gives the connection one
+        of its own before data is stored, `shed` takes it back once empty: an idle
+        connection holds no ring object (issue 13: 96 bytes each)."""
+        e = self.empty.get(size)
+        if e is None:
+            if len(self.empty) >= EMPTY_CAPS:
+                return self.get(size)
+            e = Ring(size, True)
+            self.empty[size] = e
+        self.out += 1
+        return e
+
+    def own(self, r):
+        """The ring to store into in place of r: r itself, or for a shared empty ring one of
+        the connection's own (the caller puts it in the TCB); None when the heap is out."""
+        if r.buf is not None or self.empty.get(r.cap) is not r:
+            return r
+        try:
+            r = self.get(r.cap)
+        except MemoryError:
+            return None
+        self.out -= 1   # get counted it; the shared ring it replaces was counted
+        return r
+
+    def shed(self, r):
+        """r's storage back once r holds nothing (trim), and r itself for the shared empty
+        ring of its cap: what the TCB keeps. Receive rings: only with no out-of-order bytes
+        waiting beyond count (the caller checks)."""
+        r.trim(self)
+        if r.buf is not None or r.count:
+            return r
+        e = self.empty.get(r.cap)
+        if e is None or e is r:
+            return r
+        r.reset()
+        if len(self.idle) < self.keep:
+            self.idle.append(r)
+        return e
+
     def get(self, size):
+        """A ring of its own (an idle one of that cap, else a new one)."""
         idle = self.idle
         i = 0
         while i < len(idle):
@@ -182,6 +232,8 @@ class RingPool:
         if r is None:
             return
         self.out -= 1
+        if r.buf is None and self.empty.get(r.cap) is r:
+            return  # the shared empty ring stays
         if r.buf is not None:
             self.give(r.buf)
             r.buf = None

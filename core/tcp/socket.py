@@ -27,7 +27,7 @@ def _trim_rcv(tcp, tcb):
     beyond it): an idle connection holds no buffer."""
     ooo = tcb.ooo
     if ooo is None or ooo.n == 0:
-        tcb.rcv.trim(tcp.rings)
+        tcb.rcv = tcp.rings.shed(tcb.rcv)  # and the shared empty ring for the TCB
 
 
 def _bufsize(v, dflt):
@@ -315,8 +315,13 @@ class StreamSocket(so.Socket):
             snd = tcb.snd
             if snd.count < snd.cap:
                 # storage as the data needs it (ring.py: grown within TCP_MEM)
-                if n > 0 and not snd.ensure(self.tcp.rings, snd.count + n):
-                    raise oserror(ENOBUFS)  # no memory for the send buffer
+                if n > 0:
+                    snd = self.tcp.rings.own(snd)  # not the shared empty ring (ring.py)
+                    if snd is None:
+                        raise oserror(ENOBUFS)
+                    tcb.snd = snd
+                    if not snd.ensure(self.tcp.rings, snd.count + n):
+                        raise oserror(ENOBUFS)  # no memory for the send buffer
                 k = snd.write(data, 0, n)
                 if k > 0 or n == 0:
                     out.output(self.tcp, tcb)
@@ -418,8 +423,8 @@ class StreamSocket(so.Socket):
         receiver's ACKs halve). Only when this read made it so: a gap that was there before
         (the SYN's unscaled window below a large buffer) waits for the next ACK."""
         tcb = self.tcb
-        r = tcb.rcv
         _trim_rcv(self.tcp, tcb)
+        r = tcb.rcv   # after the trim: maybe the shared empty ring now (ring.py)
         st = tcb.state
         if st != T.ESTABLISHED and st != T.FIN_WAIT_1 and st != T.FIN_WAIT_2:
             return

@@ -144,8 +144,8 @@ class HttpService:
         if tcb is None or tcb.state == T.CLOSED or c.so_error:
             self._close(i, c, k)
             return
-        r = tcb.rcv
         while True:
+            r = tcb.rcv   # each time: read empty, it is the shared empty ring (ring.py)
             if k.skip and r is not None and r.count:
                 n = r.discard(k.skip if k.skip < r.count else r.count)
                 k.skip -= n
@@ -163,6 +163,7 @@ class HttpService:
                     self._close(i, c, k)
                     return
                 k.next()                # keep-alive: the next request (maybe queued already)
+        r = tcb.rcv
         if tcb.flags & T.F_RCVD_FIN and (r is None or r.count == 0):
             self._close(i, c, k)        # the peer is done and no request is pending
 
@@ -302,8 +303,13 @@ class HttpService:
     def _queue(self, c, tcb, k):
         """Queue as much of the reply as the send ring takes; True when all of it is."""
         snd = tcb.snd
-        if snd.buf is None and not snd.ensure(c.tcp.rings):
-            return False  # no storage for the ring now: the next step tries again
+        if snd.buf is None:
+            snd = c.tcp.rings.own(snd)  # not the shared empty ring (ring.py)
+            if snd is None:
+                return False
+            tcb.snd = snd
+            if not snd.ensure(c.tcp.rings):
+                return False  # no storage for the ring now: the next step tries again
         free = snd.cap - snd.count
         queued = 0
         out = k.out

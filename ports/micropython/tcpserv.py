@@ -29,8 +29,13 @@ def _send_at(sock, buf, off, n):
     output; the count queued. Only for an established connection (callers check)."""
     tcb = sock.tcb
     snd = tcb.snd
-    if snd.buf is None and not snd.ensure(sock.tcp.rings):
-        return 0  # no storage for the ring now (the pool's, when it has data)
+    if snd.buf is None:
+        snd = sock.tcp.rings.own(snd)  # not the shared empty ring (ring.py)
+        if snd is None:
+            return 0
+        tcb.snd = snd
+        if not snd.ensure(sock.tcp.rings):
+            return 0  # no storage for the ring now (the pool's, when it has data)
     k = snd.write(buf, off, n)
     if k:
         tcpout.output(sock.tcp, tcb)
@@ -164,6 +169,8 @@ class TcpService:
                 self.rx_bytes += n
                 if kind == "echo":
                     self.tx_bytes += _send_n(c, self.buf, n)
+                r = tcb.rcv   # read empty: the shared empty ring now (ring.py)
+        r = tcb.rcv
         if tcb.flags & T.F_RCVD_FIN and (r is None or r.count == 0):
             # the peer finished sending and we consumed everything: close (our FIN follows
             # whatever echoed data is still queued; the stack finishes it as an orphan)

@@ -41,19 +41,19 @@ def test_handshakes_failing_for_lack_of_memory_do_not_use_up_the_listener():
     p = Peer()
     p.listen(backlog=1)
     rings = p.tcp.rings
-    real_get = rings.get
+    real_get = rings.share
 
     def no_memory(cap):
         raise MemoryError
 
-    rings.get = no_memory
+    rings.share = no_memory
     for i in range(5):
         r = p.send(1000, 0, SYN, opts=opt_bytes(mss=1460), sport=42000 + i)
         assert [s.f for s in r] == ["S."]
         r = p.send(1001, r[0].seq + 1, ACK, sport=42000 + i)
         assert [s.f for s in r] == ["R."]
     assert p.tcp.stats.no_memory == 5 and p.lsock.syn_count == 0 and not p.tcp.conns
-    rings.get = real_get
+    rings.share = real_get
     handshake(p, 42100)
     s, _ = p.lsock.accept()
     assert s.tcb.state == T.ESTABLISHED

@@ -167,3 +167,86 @@ def test_keepalive_options_take_linux_bounds_so_their_times_fit_32_bits():
     t = p.tcb()
     assert t.keep_idle == 32767000 and t.keep_intvl == 32767000 and t.keep_cnt == 127
     assert s.getsockopt(so.IPPROTO_TCP, so.TCP_KEEPIDLE) == 32767
+
+
+def test_idle_connections_share_an_empty_ring_and_take_their_own_only_while_data_waits():
+    """An idle connection holds no ring object (issue 13: two 48-byte rings each, 9.6 MB at
+    100 000): its TCB points at the pool's shared empty ring of each cap, which never holds a
+    byte. Sending or receiving takes a ring of its own (from the pool's idle ones), and it
+    goes back once its data is read or acknowledged; echoing both ways on two connections at
+    once leaves the shared rings empty and every byte where it belongs."""
+    from ustack.core import socket as so
+    from tests.twostack import Bench, IP_B
+    bench = Bench()
+    ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 9))
+    ls.listen(4)
+    ls.setblocking(False)
+    cs = []
+    for _ in range(2):
+        c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+        c.setblocking(False)
+        c.connect_ex((IP_B, 9))
+        cs.append(c)
+    bench.pump(20)
+    ss = [ls.accept()[0], ls.accept()[0]]
+    for s in ss:
+        s.setblocking(False)
+    pool = bench.b.tcp.rings
+    t1, t2 = ss[0].tcb, ss[1].tcb
+    assert t1.snd is t2.snd and t1.rcv is t2.rcv and t1.snd.buf is None
+    shared = (t1.snd, t1.rcv)
+    assert cs[0].tcb.snd is cs[1].tcb.snd     # the other stack's connections too
+    for rnd in range(3):
+        for i in range(2):
+            cs[i].send(b"%d-%d" % (rnd, i) * 300)
+        bench.pump(20)
+        assert t1.rcv is not t2.rcv and t1.rcv not in shared   # their own while data waits
+        for i in range(2):
+            got = b""
+            while len(got) < len(b"0-0") * 300:
+                got += ss[i].recv(65536)
+            assert got == b"%d-%d" % (rnd, i) * 300
+            ss[i].send(got)
+        bench.pump(20)
+        for i in range(2):
+            back = b""
+            while len(back) < len(b"0-0") * 300:
+                back += cs[i].recv(65536)
+            assert back == b"%d-%d" % (rnd, i) * 300
+        bench.run(500)   # the delayed ACKs of the echoes
+        # read and acknowledged: the rings went back, the shared ones held nothing
+        assert (t1.snd, t1.rcv) == shared and (t2.snd, t2.rcv) == shared
+        assert shared[0].buf is None and shared[0].count == 0
+        assert shared[1].buf is None and shared[1].count == 0
+        assert cs[0].tcb.snd is cs[1].tcb.snd and cs[0].tcb.rcv is cs[1].tcb.rcv
+    assert pool.held == 0 and 0 < len(pool.idle) <= pool.keep
+    for c in cs + ss:
+        c.close()
+    ls.close()
+    bench.close_all()
+
+
+def test_a_ring_pool_shares_empty_rings_for_a_few_caps_only():
+    """The shared empty rings are bounded (EMPTY_CAPS caps): beyond them a connection gets a
+    ring of its own, as before; `own` never hands out the shared ring, `shed` takes a ring
+    back only once empty."""
+    from ustack.core.tcp.ring import RingPool, EMPTY_CAPS
+    p = RingPool(2)
+    a = p.share(100)
+    assert p.share(100) is a and p.out == 2
+    mine = p.own(a)
+    assert mine is not a and mine.cap == 100 and p.out == 2
+    assert mine.ensure(p) and mine.write(b"abc", 0, 3) == 3
+    assert p.shed(mine) is mine               # still holds bytes
+    mine.discard(3)
+    assert p.shed(mine) is a and p.held == 0 and p.idle == [mine]
+    assert p.own(a) is mine                   # the idle ring again: nothing allocated
+    for cap in range(1, EMPTY_CAPS):
+        p.share(1000 + cap)
+    r = p.share(5000)
+    assert r not in p.empty.values() and len(p.empty) == EMPTY_CAPS
+    assert p.own(r) is r and p.shed(r) is r
+    p.put(a)
+    p.put(a)
+    assert p.empty[100] is a and a not in p.idle

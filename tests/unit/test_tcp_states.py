@@ -612,7 +612,7 @@ def test_no_memory_for_connection_buffers_is_a_counted_reset_not_an_exception():
 
     def no_memory(size):
         raise MemoryError
-    b.b.tcp.rings.get = no_memory
+    b.b.tcp.rings.share = no_memory
     c = b.a.socket(so.AF_INET, so.SOCK_STREAM)
     c.setblocking(False)
     c.connect_ex((IP_B, 80))
