@@ -977,7 +977,7 @@ def _data(tcp, tcb, b, doff, seq, dlen):
         room = rcv.cap - rcv.count
         if dlen > room:
             dlen = room
-        if rcv.count + dlen > rcv.size:
+        if rcv.count + dlen > rcv.held():
             rcv = tcp.rings.own(rcv)  # not the shared empty ring (ring.py)
             if rcv is None:
                 st.no_memory += 1
@@ -986,7 +986,7 @@ def _data(tcp, tcb, b, doff, seq, dlen):
             if not rcv.ensure(tcp.rings, rcv.count + dlen):
                 st.no_memory += 1  # no room for the bytes: dropped unacknowledged, resent
                 return
-            room = rcv.size - rcv.count
+            room = rcv.held() - rcv.count
             if dlen > room:
                 st.mem_limited += 1  # TCP_MEM spent: the tail waits for the peer's resend
                 dlen = room
@@ -1037,13 +1037,13 @@ def _data(tcp, tcb, b, doff, seq, dlen):
     if dlen <= 0:
         return
     room = rcv.count + off + dlen
-    if room > rcv.size:
+    if room > rcv.held():
         rcv = tcp.rings.own(rcv)  # not the shared empty ring (ring.py)
         if rcv is None:
             st.no_memory += 1
             return
         tcb.rcv = rcv
-    if room > rcv.size and (not rcv.ensure(tcp.rings, room) or room > rcv.size):
+    if room > rcv.held() and (not rcv.ensure(tcp.rings, room) or room > rcv.held()):
         # storage grows only as far as TCP_MEM allows (ring.py): one byte parked at the
         # window's edge must not cost the whole window; it is dropped, the peer resends
         st.mem_limited += 1

@@ -109,6 +109,11 @@ SYN_HOLD_MS = const(1000)
 OOO_KEEP = const(8)
 OOO_PREALLOC = const(2)
 
+# Idle connections point at one shared empty ring per size (ring.py RingPool.share: 96 bytes
+# a connection at 100 000) when the stack may hold at least this many; below, the shared
+# rings and their table cost a board more than they save
+RING_SHARE_CONNS = const(64)
+
 # What a full segment's frame holds besides the IP and TCP headers and the MSS: Ethernet 14,
 # an 802.1Q tag 4, 4 to spare (our advertised MSS keeps it fitting one packet buffer)
 MSS_FRAME_EXTRA = 22
@@ -212,7 +217,7 @@ class TCP:
         # cost 84 bytes a connection at 100 000 (its entries and a boxed int key each: issue
         # 13); this costs 8-16 bytes a slot whether used or not, and inserting allocates
         # nothing (a heap-locked MCU)
-        n = 16
+        n = 4
         while n < self.max_conns:
             n <<= 1
         self.table = [None] * n
@@ -220,7 +225,9 @@ class TCP:
         self.listeners = []      # listening sockets
         self.bound = []          # sockets holding a local port
         # storage from the board's sizes up, growth from one budget (ring.py, TCP_MEM)
-        self.rings = RingPool(4, max(self.snd_buf, self.rcv_buf), cfg["TCP_MEM"])
+        # (idle connections share empty rings only where there can be many of them)
+        self.rings = RingPool(4, max(self.snd_buf, self.rcv_buf), cfg["TCP_MEM"],
+                              self.max_conns >= RING_SHARE_CONNS)
         self.isn_hook = None     # hook: isn_hook(local_ip, lport, remote_ip, rport) -> ISN
         self.ts_hook = None      # hook: ts_hook(local_ip, lport, remote_ip, rport) -> offset
         self.rst_src = bytearray(4)   # a stateless reply's addresses (output._reply_addrs)

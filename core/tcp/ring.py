@@ -10,13 +10,13 @@ storage from the pool, `trim(pool)` gives it back once the ring is empty (the ca
 out-of-order bytes wait). An idle connection holds no ring of its own either: its TCB points
 at the pool's shared empty ring of its cap (RingPool.get), which is never written to: a
 writer first takes a ring of its own (`pool.own`, before ensure), and `pool.shed` gives it
-back with the storage once empty. Storage grows with use: `size` bytes (the pool's first size, doubled as data needs
+back with the storage once empty. Storage grows with use: held() bytes (the pool's first size, doubled as data needs
 it, up to `cap`), so a 1 MB receive window costs 1 MB only while the bytes are there, and
 growth past the first size comes from one budget for all rings (RingPool, TCP_MEM): a peer
 that parks one byte at the edge of every connection's window gets nothing beyond it. The ring keeps no reference to its pool (the caller passes TCP.rings): compiled, a
 ring is then three C ints and a bytearray, 40 bytes the garbage collector does not track
 (issue 13: 80 with a pool and GC header). Invariant: buf is None => count == 0 and nothing
-stored beyond it; size == len(buf) (0 without storage)."""
+stored beyond it; held() == len(buf) (0 without storage)."""
 from ustack.core.wire.fields import copy
 
 
@@ -25,23 +25,29 @@ class Ring:
         self.cap = size    # the most it may hold (the window offered is based on it)
         self.head = 0
         self.count = 0
-        self.size = 0 if lazy else size   # storage held now
         self.buf = None if lazy else bytearray(size)  # lazy: a RingPool's, storage later
 
     def reset(self):
         self.head = 0
         self.count = 0
 
+    def held(self):
+        """Bytes of storage held now (len(buf); no field of its own: a fifth attribute
+        doubles a MicroPython instance's attribute table, 64 bytes a ring)."""
+        b = self.buf
+        return 0 if b is None else len(b)
+
     def ensure(self, pool, want=-1):
         """Storage for logical offsets below want (-1: all of cap), from pool (a RingPool):
         the first size, doubled until it covers want. True when the ring has storage (maybe
-        less than want: the budget or the heap refused the growth; callers use size); False
+        less than want: the budget or the heap refused the growth; callers use held()); False
         when it has none at all."""
         cap = self.cap
         if want < 0 or want > cap:
             want = cap
-        size = self.size
-        if size >= want and self.buf is not None:
+        old = self.buf
+        size = 0 if old is None else len(old)
+        if size >= want and old is not None:
             return True
         new = size * 2 if size else pool.first
         if new <= 0:
@@ -61,14 +67,12 @@ class Ring:
                 new = step
                 b = pool.take(new)
         if b is None:
-            return self.buf is not None
-        old = self.buf
+            return old is not None
         if old is not None:
             # the whole old ring in logical order (out-of-order bytes beyond count too)
             self.peek_into(b, 0, 0, size)
             pool.give(old)
         self.buf = b
-        self.size = new
         self.head = 0
         return True
 
@@ -78,7 +82,6 @@ class Ring:
         if self.count == 0 and self.buf is not None:
             pool.give(self.buf)
             self.buf = None
-            self.size = 0
             self.head = 0
 
     def space(self):
@@ -87,20 +90,21 @@ class Ring:
     def write(self, src, so, n):
         """Append up to n bytes of src[so:]; returns how many fitted in the storage held (0
         while the ring has none: ensure() first)."""
-        free = self.size - self.count
+        b = self.buf
+        if b is None:
+            return 0
+        free = len(b) - self.count
         if n > free:
             n = free
         if n > 0:
-            if self.buf is None:
-                return 0
             self.write_at(self.count, src, so, n)
             self.count += n
         return n
 
     def write_at(self, off, src, so, n):
-        """Store n bytes at logical offset off (off + n <= size); count is unchanged. The ring
-        must have that storage (ensure())."""
-        cap = self.size
+        """Store n bytes at logical offset off (off + n <= held()); count is unchanged. The
+        ring must have that storage (ensure())."""
+        cap = len(self.buf)
         p = self.head + off
         if p >= cap:
             p -= cap
@@ -113,7 +117,7 @@ class Ring:
 
     def peek_into(self, dst, do, off, n):
         """Copy n bytes from logical offset off to dst[do:] (no consumption)."""
-        cap = self.size
+        cap = len(self.buf)
         p = self.head + off
         if p >= cap:
             p -= cap
@@ -137,8 +141,10 @@ class Ring:
             n = self.count
         self.count -= n
         h = self.head + n
-        if h >= self.size:
-            h -= self.size
+        if n > 0:
+            cap = len(self.buf)
+            if h >= cap:
+                h -= cap
         self.head = h  # not reset when empty: out-of-order bytes may wait beyond count
         return n
 
@@ -160,8 +166,10 @@ class RingPool:
     limit; `big` is what they hold now), as Linux's tcp_mem bounds its sockets' memory:
     connections that park bytes they never let the application read stop at `first` each."""
 
-    def __init__(self, keep, first=0, budget=0):
-        self.empty = {}     # cap -> the shared empty ring of that cap (EMPTY_CAPS of them)
+    def __init__(self, keep, first=0, budget=0, shared=True):
+        # cap -> the shared empty ring of that cap (EMPTY_CAPS of them); None: every
+        # connection its own rings (a board's few connections: the table would cost more)
+        self.empty = {} if shared else None
         self.idle = []
         self.spare = []
         self.keep = keep
@@ -176,19 +184,23 @@ class RingPool:
         once; past EMPTY_CAPS caps a ring of its own, get). `own` gives the connection one
         of its own before data is stored, `shed` takes it back once empty: an idle
         connection holds no ring object (issue 13: 96 bytes each)."""
-        e = self.empty.get(size)
+        empty = self.empty
+        if empty is None:
+            return self.get(size)
+        e = empty.get(size)
         if e is None:
-            if len(self.empty) >= EMPTY_CAPS:
+            if len(empty) >= EMPTY_CAPS:
                 return self.get(size)
             e = Ring(size, True)
-            self.empty[size] = e
+            empty[size] = e
         self.out += 1
         return e
 
     def own(self, r):
         """The ring to store into in place of r: r itself, or for a shared empty ring one of
         the connection's own (the caller puts it in the TCB); None when the heap is out."""
-        if r.buf is not None or self.empty.get(r.cap) is not r:
+        empty = self.empty
+        if r.buf is not None or empty is None or empty.get(r.cap) is not r:
             return r
         try:
             r = self.get(r.cap)
@@ -202,9 +214,10 @@ class RingPool:
         ring of its cap: what the TCB keeps. Receive rings: only with no out-of-order bytes
         waiting beyond count (the caller checks)."""
         r.trim(self)
-        if r.buf is not None or r.count:
+        empty = self.empty
+        if r.buf is not None or r.count or empty is None:
             return r
-        e = self.empty.get(r.cap)
+        e = empty.get(r.cap)
         if e is None or e is r:
             return r
         r.reset()
@@ -232,12 +245,12 @@ class RingPool:
         if r is None:
             return
         self.out -= 1
-        if r.buf is None and self.empty.get(r.cap) is r:
+        empty = self.empty
+        if r.buf is None and empty is not None and empty.get(r.cap) is r:
             return  # the shared empty ring stays
         if r.buf is not None:
             self.give(r.buf)
             r.buf = None
-            r.size = 0
         r.reset()
         if len(self.idle) < self.keep:
             self.idle.append(r)
@@ -245,7 +258,7 @@ class RingPool:
     def limit(self, r):
         """The most ring r can hold now: its cap, or its storage when the budget refuses to
         grow it (a writer waits for that room to drain)."""
-        size = r.size
+        size = r.held()
         if size == 0 or size >= r.cap or not self.budget:
             return r.cap
         new = size * 2

@@ -174,10 +174,19 @@ def test_idle_connections_share_an_empty_ring_and_take_their_own_only_while_data
     100 000): its TCB points at the pool's shared empty ring of each cap, which never holds a
     byte. Sending or receiving takes a ring of its own (from the pool's idle ones), and it
     goes back once its data is read or acknowledged; echoing both ways on two connections at
-    once leaves the shared rings empty and every byte where it belongs."""
+    once leaves the shared rings empty and every byte where it belongs. (A stack for fewer
+    than RING_SHARE_CONNS connections - a board - gives each its own rings: the shared ones
+    and their table would cost it more than they save.)"""
     from ustack.core import socket as so
+    from ustack.core.tcp.proto import RING_SHARE_CONNS
     from tests.twostack import Bench, IP_B
-    bench = Bench()
+    small = Bench(config={"TCP_MAX_CONNS": RING_SHARE_CONNS - 1})
+    try:
+        assert small.b.tcp.rings.empty is None
+        assert small.b.tcp.rings.share(100) is not small.b.tcp.rings.share(100)
+    finally:
+        small.close_all()
+    bench = Bench(config={"TCP_MAX_CONNS": RING_SHARE_CONNS})
     ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
     ls.bind(("", 9))
     ls.listen(4)

@@ -215,14 +215,14 @@ def test_ring_storage_starts_at_the_pools_first_size_and_doubles_keeping_every_b
     count in logical order, wrapped or not."""
     p = RingPool(2, 16, 0)
     r = p.get(128)
-    assert r.ensure(p, 5) and r.size == 16
+    assert r.ensure(p, 5) and r.held() == 16
     assert r.write(b"0123456789", 0, 10) == 10
     r.discard(8)                                   # head at 8: the next write wraps
     assert r.write(b"abcdefghijklmn", 0, 14) == 14 and r.count == 16
     assert r.write(b"X", 0, 1) == 0                # the storage held is full
-    assert r.ensure(p, 16 + 8 + 4) and r.size == 32
+    assert r.ensure(p, 16 + 8 + 4) and r.held() == 32
     r.write_at(24, b"OOO!", 0, 4)                  # out of order, beyond count
-    assert r.ensure(p, 100) and r.size == 128      # doubled past want, never past cap
+    assert r.ensure(p, 100) and r.held() == 128      # doubled past want, never past cap
     got = bytearray(28)
     r.peek_into(got, 0, 0, 28)
     assert bytes(got[:16]) == b"89abcdefghijklmn" and bytes(got[24:]) == b"OOO!"
@@ -237,12 +237,12 @@ def test_growth_past_the_first_size_comes_from_one_budget_for_all_rings():
     p = RingPool(2, 16, 64)
     a = p.get(64)
     b = p.get(64)
-    assert a.ensure(p, 64) and a.size == 64 and p.big == 64
-    assert b.ensure(p, 64) and b.size == 16        # refused beyond the first size
+    assert a.ensure(p, 64) and a.held() == 64 and p.big == 64
+    assert b.ensure(p, 64) and b.held() == 16        # refused beyond the first size
     assert p.limit(b) == 16 and p.limit(a) == 64
     assert b.write(b"x" * 20, 0, 20) == 16
     a.trim(p)                                      # empty: storage back, budget free
     assert p.big == 0 and p.limit(b) == 64
-    assert b.ensure(p, 32) and b.size == 32 and p.big == 32
+    assert b.ensure(p, 32) and b.held() == 32 and p.big == 32
     bb = bytearray(16)
     assert b.read_into(bb, 0, 16) == 16 and bytes(bb) == b"x" * 16
