@@ -11,6 +11,7 @@ from ustack.core.compat import const, EMSGSIZE, ENETUNREACH, ENOBUFS
 from ustack.core.checksum import csum, update16
 from ustack.core.stats import Counters
 from ustack.core.wire import ipv4 as w
+from ustack.core.wire.ipv4 import write_header as write_ip_header
 from ustack.core.wire import icmp4
 from ustack.core.reass import Reassembly
 from ustack.core.wire.fields import copy
@@ -419,8 +420,8 @@ class IPv4:
         tot = l4 + w.HDR_LEN
         pb.n = tot
         b = pb.buf
-        w.write_header(b, off, tot, self.next_ident(src, dst, proto), w.FLAG_DF if df else 0,
-                       ttl or self.ttl, proto, src, dst)
+        write_ip_header(b, off, tot, self.next_ident(src, dst, proto), w.FLAG_DF if df else 0,
+                        ttl or self.ttl, proto, src, dst)
         if tos:
             # TOS/ECN byte (RFC 3168 5: ECT(0) on an ECN connection's data): the header
             # checksum follows incrementally (RFC 1624), no second pass over the header

@@ -1,0 +1,39 @@
+import cython
+from ustack.core.buf cimport PacketBuffer
+from ustack.core.iface cimport Interface
+from ustack.core.net.ip cimport Meta, fill_csum, partial_csum
+from ustack.core.route cimport RouteCache
+from ustack.core.checksum cimport csum, update16
+cimport ustack.core.wire.ipv4_const as w
+
+# Types for ipv4.py under Cython (the .py stays MicroPython's): the IPv4 layer is a C struct
+# and its per-datagram calls (input, output, the Identification hash, the broadcast check)
+# C calls (issue 13: every segment each way passes here); offsets, lengths, header fields
+# and the hash's state are C integers, the packet is indexed as a bytearray, the interface,
+# metadata and route cache are C structs, the header constants (w.) C constants, and the
+# checksum helpers C calls.
+
+cdef class IPv4:
+    cdef public object stack, stats, reass, big, forward, forward_bcast
+    cdef public Meta meta
+    cdef public bytearray fwd_nh
+    cdef public list id_count
+    cdef public long long ttl, id_key1, id_key2
+
+    @cython.locals(b=bytearray, ofl=cython.longlong, vi=cython.int, ihl=Py_ssize_t,
+                   tot=Py_ssize_t, s0=cython.int, d0=cython.int, lo=cython.bint,
+                   local=cython.bint, bcast=cython.bint, frag=cython.int, proto=cython.int,
+                   m=Meta, r=PacketBuffer, took=cython.bint)
+    cpdef input(self, Interface iface, PacketBuffer pb, Py_ssize_t off, Py_ssize_t n)
+
+    @cython.locals(iface=Interface)
+    cpdef bint is_broadcast(self, b, Py_ssize_t o)
+
+    @cython.locals(b=bytearray, l4=Py_ssize_t, off=Py_ssize_t, tot=Py_ssize_t,
+                   gso=cython.longlong, lo=Py_ssize_t, c=cython.uint)
+    cpdef output(self, PacketBuffer pb, long long proto, src, dst, Py_ssize_t csum_off=*,
+                 long long ttl=*, long long tos=*, df=*, Interface iface=*, RouteCache rc=*)
+
+    @cython.locals(f=cython.longlong, g=cython.longlong, i=cython.int, x=cython.longlong,
+                   k=cython.int, c=cython.longlong)
+    cpdef long long next_ident(self, src, dst, long long proto)
