@@ -19,7 +19,7 @@ cdef class Interface:
 
     @cython.locals(b=bytearray, m=bytes, et=cython.int, off=Py_ssize_t, v=cython.int)
     cpdef input(self, PacketBuffer pb, Py_ssize_t n)
-    @cython.locals(off=Py_ssize_t, b=bytearray, i=Py_ssize_t, mac=bytes)
+    @cython.locals(off=Py_ssize_t, b=bytearray, i=Py_ssize_t, n0=cython.int)
     cpdef output(self, PacketBuffer pb, nexthop, rc=*)
     @cython.locals(c=bytes)
     cpdef bint _is_bcast(self, a)

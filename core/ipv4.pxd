@@ -37,3 +37,6 @@ cdef class IPv4:
     @cython.locals(f=cython.longlong, g=cython.longlong, i=cython.int, x=cython.longlong,
                    k=cython.int, c=cython.longlong)
     cpdef long long next_ident(self, src, dst, long long proto)
+
+@cython.locals(s=cython.longlong)
+cdef long long _pseudo_sum(bytearray b, Py_ssize_t o, long long proto)

@@ -43,6 +43,16 @@ ECN_ECT0 = const(2)
 ECN_CE = const(3)
 
 
+def _pseudo_sum(b, o, proto):
+    """The pseudo-header's sum (RFC 768, RFC 9293 3.1) over the addresses of the IPv4 header
+    at b[o] and proto, folded to 16 bits: csum(b, o + 12, 8, proto) by index, with no buffer
+    view made per datagram (below 2**19 before the folds)."""
+    s = proto + ((b[o + 12] + b[o + 14] + b[o + 16] + b[o + 18]) << 8) + \
+        b[o + 13] + b[o + 15] + b[o + 17] + b[o + 19]
+    s = (s & 0xFFFF) + (s >> 16)
+    return (s & 0xFFFF) + (s >> 16)
+
+
 class IPv4:
     def __init__(self, stack):
         self.stack = stack
@@ -193,7 +203,7 @@ class IPv4:
         m.l4 = off + ihl
         m.l4len = tot - ihl
         m.proto = proto
-        m.psum = csum(b, off + 12, 8, proto)
+        m.psum = _pseudo_sum(b, off, proto)
         m.ecn = b[off + 1] & ECN_MASK
         m.iface = iface
         m.bcast = bcast
@@ -436,15 +446,14 @@ class IPv4:
         if csum_off >= 0:
             # the transport's checksum, over IPv4's pseudo-header sum (RFC 768, RFC 9293
             # 3.1); ICMP has none (RFC 792)
-            # (csum(b, off + 12, 8, proto) is pseudo_sum(b, off + 12, ALEN4, proto), inlined)
             lo = off + w.HDR_LEN
             if proto != w.PROTO_ICMP and iface.caps & CAP_CSUM_TX and (tot <= iface.mtu or gso):
                 # the driver completes it (not a datagram to fragment: only the first
                 # fragment would carry the checksum field)
-                partial_csum(pb, b, lo + csum_off, csum(b, off + 12, 8, proto) + l4)
+                partial_csum(pb, b, lo + csum_off, _pseudo_sum(b, off, proto) + l4)
             else:
                 fill_csum(b, lo, l4, lo + csum_off, 0 if proto == w.PROTO_ICMP else
-                          csum(b, off + 12, 8, proto), proto)
+                          _pseudo_sum(b, off, proto), proto)
         st.tx_packets += 1
         if stack.filter_out is not None and not stack.filter_out(iface, b, off, tot):
             st.tx_filtered += 1

@@ -70,10 +70,11 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
     """Build and send one segment: flags, n bytes from the send ring at offset doff, seq
     relative to our ISS. False when no packet buffer was free (retried from tick)."""
     stack = tcp.stack
+    ipl = stack.ip
     if n > tcb.mss:
-        pb = stack.ip.alloc_tx_large(tcb.remote_ip)  # a TSO segment: output() checked
+        pb = ipl.alloc_tx_large(tcb.remote_ip)  # a TSO segment: output() checked
     else:
-        pb = stack.ip.alloc_tx(tcb.remote_ip)
+        pb = ipl.alloc_tx(tcb.remote_ip)
     if pb is None:
         tcp.stats.tx_no_buffer += 1
         tcb.flags |= T.F_PENDING
@@ -153,8 +154,8 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
     # RFC 1191 3: DF on every segment of a connection (IPv4), so a smaller link on the
     # path answers with Fragmentation Needed and the MSS follows (proto.pmtu_lower);
     # rc: the connection's route cache, no route or ARP lookup per segment
-    stack.ip.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl, tos,
-                    True, None, tcb.rc)
+    ipl.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl, tos, True, None,
+               tcb.rc)
     return True
 
 

@@ -69,7 +69,13 @@ def write_header(b, o, total_len, ident, frag, ttl, proto, src, dst):
         b[o + 12 + i] = src[i]
         b[o + 16 + i] = dst[i]
         i += 1
-    s = ~csum(b, o, 20, 0) & 0xFFFF
+    # RFC 1071: the header's words summed from the fields (no pass over the buffer but
+    # the addresses'); below 2**20, two folds make it 16 bits
+    s = 0x4500 + total_len + (ident & 0xFFFF) + frag + (ttl << 8) + proto + \
+        ((b[o + 12] + b[o + 14] + b[o + 16] + b[o + 18]) << 8) + \
+        b[o + 13] + b[o + 15] + b[o + 17] + b[o + 19]
+    s = (s & 0xFFFF) + (s >> 16)
+    s = ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF
     b[o + 10] = s >> 8
     b[o + 11] = s & 0xFF
 
