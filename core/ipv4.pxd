@@ -39,4 +39,4 @@ cdef class IPv4:
     cpdef long long next_ident(self, src, dst, long long proto)
 
 @cython.locals(s=cython.longlong)
-cdef long long _pseudo_sum(bytearray b, Py_ssize_t o, long long proto)
+cpdef long long _pseudo_sum(bytearray b, Py_ssize_t o, long long proto)
