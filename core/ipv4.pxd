@@ -27,6 +27,9 @@ cdef class IPv4:
     cpdef input(self, Interface iface, PacketBuffer pb, Py_ssize_t off, Py_ssize_t n)
 
     @cython.locals(iface=Interface)
+    cpdef bint _ours(self, b, Py_ssize_t o)
+
+    @cython.locals(iface=Interface)
     cpdef bint is_broadcast(self, b, Py_ssize_t o)
 
     @cython.locals(b=bytearray, l4=Py_ssize_t, off=Py_ssize_t, tot=Py_ssize_t,

@@ -115,7 +115,7 @@ class IPv4:
             return
         # LAND: our own address as the source cannot come from the wire; answering it would
         # talk to ourselves
-        if not lo and s0 != 0 and (iface.is_local(b, off + 12) or stack.local_iface(b, off + 12)):
+        if not lo and s0 != 0 and self._ours(b, off + 12):
             st.rx_src_is_ours += 1
             stack.free(pb)
             return
@@ -258,6 +258,14 @@ class IPv4:
         qm.proto = b[q + 9]
         qm.iface = iface
         return qm
+
+    def _ours(self, b, o):
+        """The address at b[o] is one of our links' (Stack.local_iface for a source: its
+        127/8, "lo"'s, was dropped before)."""
+        for iface in self.stack.ifaces:
+            if iface.is_local(b, o) and iface.ip[0]:
+                return True
+        return False
 
     def is_broadcast(self, b, o):
         """The address at b[o:o+4] is 255.255.255.255 or an attached subnet's broadcast."""
