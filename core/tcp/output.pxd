@@ -3,6 +3,8 @@ from ustack.core.tcp.tcb cimport TCB
 from ustack.core.tcp.ring cimport Ring
 from ustack.core.buf cimport PacketBuffer
 from ustack.core.net.ip cimport IP
+from ustack.core.wire.tcp cimport write_header_rel
+from ustack.core.tcp.options cimport write_ts
 cimport ustack.core.tcp.tcb_const as T
 cimport ustack.core.wire.tcp_const as w
 cimport ustack.core.tcp.options_const as options

@@ -11,10 +11,12 @@ copies kept). The network layer's output (core/net/ip.py) fills the checksum ove
 family's pseudo-header. Sequence numbers, ACKs and timestamps leave
 the connection's relative space here (seq.put_rel: 16-bit halves, no 32-bit ints)."""
 from ustack.core.wire import tcp as w
+from ustack.core.wire.tcp import write_header_rel
 from ustack.core.net.ip import PROTO_TCP, link_mtu
 from ustack.core.ipv4 import ECN_MASK, ECN_ECT0
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
+from ustack.core.tcp.options import write_ts
 from ustack.core.tcp import rto
 from ustack.core.tcp import cookie
 try:
@@ -100,8 +102,8 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
     else:
         win = rcv_window(tcp, tcb)
         if tf & T.F_TS:
-            hl += options.write_ts(b, o + 20, now - tcb.ts_start, tcb.ts_hi, tcb.ts_lo,
-                                   tcb.ts_recent, tcb.tsr_hi, tcb.tsr_lo)
+            hl += write_ts(b, o + 20, now - tcb.ts_start, tcb.ts_hi, tcb.ts_lo,
+                           tcb.ts_recent, tcb.tsr_hi, tcb.tsr_lo)
         if tf & T.F_SACK and (tf & T.F_DSACK or tcb.ooo is not None and tcb.ooo.n):
             # RFC 2018 4: while we hold data out of order every ACK reports it, one that
             # carries data too; 3 blocks beside timestamps (40 option bytes, RFC 2018 3), and
@@ -131,11 +133,11 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
                     tcp.stats.tx_cwr += 1
     if not (flags & w.SYN) or tcb.state != T.SYN_SENT or flags & w.ACK_F:
         flags |= w.ACK_F
-        w.write_header_rel(b, o, tcb.local_port, tcb.remote_port, seq, tcb.iss_hi, tcb.iss_lo,
-                           tcb.rcv_nxt, tcb.irs_hi, tcb.irs_lo, hl, flags, win)
+        write_header_rel(b, o, tcb.local_port, tcb.remote_port, seq, tcb.iss_hi, tcb.iss_lo,
+                         tcb.rcv_nxt, tcb.irs_hi, tcb.irs_lo, hl, flags, win)
     else:  # our SYN: no ACK yet
-        w.write_header_rel(b, o, tcb.local_port, tcb.remote_port, seq, tcb.iss_hi, tcb.iss_lo,
-                           0, 0, 0, hl, flags, win)
+        write_header_rel(b, o, tcb.local_port, tcb.remote_port, seq, tcb.iss_hi, tcb.iss_lo,
+                         0, 0, 0, hl, flags, win)
     if n > 0:
         tcb.snd.peek_into(b, o + hl, doff, n)
         tcp.stats.tx_data_bytes += n
