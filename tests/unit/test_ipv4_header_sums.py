@@ -8,7 +8,7 @@ from ustack.core import ipv4
 
 
 def _rand(seed):
-    """A small LCG (MicroPython has no random.Random): below 2**30 throughout."""
+    """A small LCG (MicroPython has no random.Random); its state stays below 2**30."""
     x = seed
     while True:
         x = (x * 1103515245 + 12345) & 0x3FFFFFFF
