@@ -46,8 +46,13 @@ def build(c, pure=False):
             return
         step("build", "Cython: core/ to C, then C to extension modules on %d cores (a few "
                       "minutes the first time; only changed modules after)" % (os.cpu_count() or 1))
-        c.run("%s setup.py build_ext --inplace -j %d" % (PY, os.cpu_count() or 1),
-              out_stream=Progress("build"), warn=True)
+        r = c.run("%s setup.py build_ext --inplace -j %d" % (PY, os.cpu_count() or 1),
+                  out_stream=Progress("build"), warn=True)
+        if r.exited:
+            # setup.py itself builds pure Python where no compiler is: a failure here is a
+            # module that did not compile, and its old .so would still be imported
+            sys.exit("build: compiling the core failed (exit %d; the errors are above)"
+                     % r.exited)
         step("build", "done; checking which core is imported")
         c.run("%s -c \"import ustack; print('core compiled:', ustack.compiled)\"" % PY)
         # hal/dpdk's binding: built where DPDK's headers are (libdpdk-dev, pkg-config)

@@ -2,6 +2,7 @@
 lwIP, PyTCP and Linux over a veth pair, measured by the same Linux client over the same TAP path.
 
     python -m benchmarks.bench [--smoke | --quick] [--offload] [--readme]
+                               [--stacks compiled,lwip,...] [--groups ping,rates,...]
                                [--out benchmarks/results.md] [--json benchmarks/results.json]
 
 The stacks are the peers of benchmarks/peers.py; the client is the kernel of the peer's
@@ -9,7 +10,8 @@ namespace (Python sockets, ping, Debian's iperf3 and wrk). Rows (BUDGETS gives t
 ping RTT, TCP bulk each way (Linux -> peer: MB/s until the peer has read the last byte, i.e.
 the client shuts down and waits for the peer's close; peer -> Linux: MB/s as the client reads
 it), 64-byte TCP echo latency (median, p99), UDP echo
-request/response per second, TCP connect+close per second, the peer's CPU seconds per GB moved
+request/response per second, TCP connect+close per second (one at a time: latency-bound; and
+CPS_FLIGHT in flight: capacity), the peer's CPU seconds per GB moved
 in the two bulk rows, and two real clients: `iperf3 -c` against uiperf3 (PyPI) running on the
 stack's sockets, and wrk against the stack's HTTP service. Every cell is a number or an
 explicit "n/a" from NOT_APPLICABLE with its reason: nothing is left blank silently.
@@ -34,6 +36,10 @@ sys.path.insert(0, ROOT)
 from benchmarks import peers as P  # noqa: E402
 from tests.netns import STACK_IP  # noqa: E402
 
+# connections the concurrent connect+close client keeps open at once (one process, non-blocking:
+# a stack's capacity, where the sequential row measures one round trip after another)
+CPS_FLIGHT = 16
+
 # (row key, label, unit, which way is better)
 ROWS = [
     ("ping", "ping RTT, median", "us", "lower"),
@@ -42,7 +48,8 @@ ROWS = [
     ("echo_med", "TCP echo 64 B, median", "us", "lower"),
     ("echo_p99", "TCP echo 64 B, p99", "us", "lower"),
     ("udp_pps", "UDP echo 64 B, request/response", "/s", "higher"),
-    ("cps", "TCP connect + close", "/s", "higher"),
+    ("cps", "TCP connect + close, one at a time (latency-bound)", "/s", "higher"),
+    ("cps_conc", "TCP connect + close, %d in flight" % CPS_FLIGHT, "/s", "higher"),
     ("cpu_gb", "peer CPU per GB moved (bulk rows)", "s/GB", "lower"),
     ("iperf3", "iperf3 -c -> uiperf3 on the stack's sockets", "Mbit/s", "higher"),
     ("wrk", "wrk -> the stack's HTTP service", "req/s", "higher"),
@@ -128,12 +135,38 @@ if what in ("cps", "rates"):
         if c.recv(1) != b"1": raise SystemExit("connect+close: no echo")
         c.close(); k += 1
     out["cps"] = k / (time.perf_counter() - t)
+if what in ("cps_conc", "rates"):
+    # CPS_FLIGHT connections at once, each: connect, send 1 byte, read its echo, close (the
+    # client closes first, as in the row above); a finished one is replaced at once
+    import errno, selectors
+    sel = selectors.DefaultSelector(); W, R = selectors.EVENT_WRITE, selectors.EVENT_READ
+    def start():
+        c = socket.socket(); c.setblocking(False)
+        e = c.connect_ex((ip, 7))
+        if e not in (0, errno.EINPROGRESS): raise SystemExit("connect: " + errno.errorcode[e])
+        sel.register(c, W, time.perf_counter())
+    k = 0; t = time.perf_counter(); end = t + b["secs"]
+    for _ in range(b["flight"]): start()
+    while time.perf_counter() < end:
+        for key, ev in sel.select(5) or [(None, 0)]:
+            if key is None: raise SystemExit("connect+close in flight: 5 s without progress")
+            c = key.fileobj
+            if key.events == W:
+                e = c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if e: raise SystemExit("connect: " + errno.errorcode.get(e, str(e)))
+                c.send(b"1"); sel.modify(c, R, key.data)
+            else:
+                if c.recv(1) != b"1": raise SystemExit("connect+close in flight: no echo")
+                sel.unregister(c); c.close(); k += 1
+                start()
+    out["cps_conc"] = k / (time.perf_counter() - t)
+    for key in list(sel.get_map().values()): key.fileobj.close()
 print(json.dumps(out))
 """
 
 
 def client(ns, what, budget):
-    r = ns.run([sys.executable, "-c", CLIENT % (STACK_IP, what, budget)],
+    r = ns.run([sys.executable, "-c", CLIENT % (STACK_IP, what, dict(budget, flight=CPS_FLIGHT))],
                timeout=budget["bulk_cap"] + budget["secs"] + 120)
     try:
         return json.loads(r.stdout.strip().splitlines()[-1])
@@ -204,7 +237,7 @@ def wrk_row(ns, budget):
 # the row groups, each measured for every stack before the next (see run)
 GROUPS = ["ping", "bulk", "rates", "wrk", "iperf3"]
 GROUP_KEYS = {"ping": ("ping",), "bulk": ("bulk_rx", "bulk_tx", "cpu_gb"),
-              "rates": ("echo_med", "echo_p99", "udp_pps", "cps"), "wrk": ("wrk",),
+              "rates": ("echo_med", "echo_p99", "udp_pps", "cps", "cps_conc"), "wrk": ("wrk",),
               "iperf3": ("iperf3",)}
 
 
@@ -223,8 +256,15 @@ def measure(peer, group, budget):
         v["cpu_gb"] = (P.cpu_seconds(peer.pids) - cpu0) / (moved / 1e9)
         return v
     if group == "rates":
+        # the connect+close rows open tens of thousands of connections, and the client
+        # closes first: its TIME-WAITs (60 s each) would fill the client namespace's ports
+        # and slow its every connect() to a crawl in the next round (lwIP fell from 13 000/s
+        # to 60/s so). No TIME-WAIT kept there (tcp_max_tw_buckets=0: the client's FIN and its
+        # ACK of the stack's FIN go out as before), and every port
+        peer.ns.run(["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65535",
+                     "net.ipv4.tcp_max_tw_buckets=0"], check=True)
         r = client(peer.ns, "rates", budget)
-        return {k: r[k] for k in ("echo_med", "echo_p99", "udp_pps", "cps")}
+        return {k: r[k] for k in GROUP_KEYS["rates"]}
     if group == "wrk":
         return {"wrk": wrk_row(peer.ns, budget)}
     if group == "iperf3":
@@ -232,17 +272,20 @@ def measure(peer, group, budget):
     raise ValueError(group)
 
 
-def run(mode="full", offload=False, log=print):
+def run(mode="full", offload=False, log=print, only=None, groups=None):
     """The whole run: {"meta", "stacks", "rows", "values", "samples"}.
 
     Every stack is up at once, each in its own namespaces (idle, they cost next to nothing:
     0-5 % of a core), and the rows are taken group by group, every stack in turn, for
     budget["rounds"] rounds; a figure is the median of its rounds. So a burst of load on this
-    shared machine lands on all stacks alike rather than on whichever ran at the time."""
+    shared machine lands on all stacks alike rather than on whichever ran at the time.
+    only, groups: only these peers (keys) and row groups (GROUPS); None: all. A row left
+    out is n/a "not measured in this run"."""
     budget = BUDGETS[mode]
     import ustack
     stacks, values = [], {}
-    peers = P.all_peers(offload)
+    peers = [p for p in P.all_peers(offload) if only is None or p.key in only]
+    groups = [g for g in GROUPS if groups is None or g in groups]
     has_offload = P.ustack_has_offload() if offload else False
     active = []
     samples = {}
@@ -261,7 +304,7 @@ def run(mode="full", offload=False, log=print):
             samples[peer.key] = []
         for i in range(budget["rounds"]):
             got = {p.key: {} for p in active}
-            for group in GROUPS:
+            for group in groups:
                 for peer in active:
                     if group == "iperf3" and (peer.key, "iperf3") in NOT_APPLICABLE:
                         continue
@@ -288,6 +331,8 @@ def run(mode="full", offload=False, log=print):
             got = [r[k] for r in samples[peer.key] if k in r]
             if (peer.key, k) in NOT_APPLICABLE:
                 values[peer.key][k] = {"na": NOT_APPLICABLE[(peer.key, k)]}
+            elif not any(k in GROUP_KEYS[g] for g in groups):
+                values[peer.key][k] = {"na": "not measured in this run (--groups)"}
             elif not got:
                 values[peer.key][k] = {"na": "failed in every round: %s" %
                                        failed.get(peer.key, {}).get(k, "no figure")}
@@ -383,8 +428,16 @@ NOTES = """Notes.
 - HTTP: lwIP, PyTCP and Linux return the page ustack's http service shows at / (73 bytes),
   keep-alive. ustack's http service (ports/cpython/tcp_services.py) is a thread per
   connection, answering with one write (head and body) with TCP_NODELAY set.
+- TCP connect + close: one Python client process in the client namespace; each connection
+  connects, sends 1 byte, reads its echo (port 7) and closes. "One at a time" is a blocking
+  loop: a round trip after another, it measures latency (Linux over veth gets no more from
+  it). "%d in flight" keeps that many connections open at once with non-blocking sockets
+  (selectors), replacing each finished one at once: the stack's capacity, as far as one
+  client process on the other core can offer it. The client namespace keeps no TIME-WAIT
+  (tcp_max_tw_buckets=0; the segments on the wire are the same), else tens of thousands of
+  them slow the client's own connect() in later rounds.
 - The old "Linux behind a Python relay" row is gone: the relay capped Linux near ustack's own
-  speed."""
+  speed.""" % CPS_FLIGHT
 
 
 def publish(text, out, marker=None):
@@ -421,6 +474,12 @@ def main(argv=None):
                     help="ignored: every runtime is a column of the one run (kept for old callers)")
     ap.add_argument("--readme", action="store_true",
                     help="also show the results in README.md (between its bench markers)")
+    ap.add_argument("--stacks", default=None,
+                    help="only these stacks, comma-separated keys (%s; offload with "
+                         "--offload); default all" % ",".join(p.key for p in P.all_peers()))
+    ap.add_argument("--groups", default=None,
+                    help="only these row groups, comma-separated (%s; rates: both echo rows, "
+                         "UDP and both connect+close rows); default all" % ",".join(GROUPS))
     ap.add_argument("--render", metavar="JSON", default=None,
                     help="measure nothing: write the table (--out) from this run's JSON")
     a = ap.parse_args(argv)
@@ -429,7 +488,14 @@ def main(argv=None):
             res = json.load(f)
     else:
         mode = "smoke" if a.smoke else ("quick" if a.quick else "full")
-        res = run(mode, a.offload, log=lambda s: print(s, file=sys.stderr, flush=True))
+        pick = [x.split(",") if x else None for x in (a.stacks, a.groups)]
+        for got, known, flag in ((pick[0], [p.key for p in P.all_peers(True)], "--stacks"),
+                                 (pick[1], GROUPS, "--groups")):
+            bad = [x for x in got or () if x not in known]
+            if bad:
+                ap.error("%s: unknown %s (known: %s)" % (flag, ", ".join(bad), ", ".join(known)))
+        res = run(mode, a.offload, log=lambda s: print(s, file=sys.stderr, flush=True),
+                  only=pick[0], groups=pick[1])
         js = a.json or os.path.splitext(a.out)[0] + ".json"
         with open(js, "w") as f:
             json.dump(res, f, indent=1, sort_keys=True)

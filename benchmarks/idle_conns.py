@@ -194,7 +194,7 @@ def breakdown(n):
                 name = "bound method (service on_event)"
             b, c = objs.get(name, (0, 0))
             objs[name] = (b + sys.getsizeof(o), c + 1)
-    tables = [("stack: tcp.table (dict)", tcp.table), ("stack: tcp.conns (list)", tcp.conns),
+    tables = [("stack: tcp.table (bucket list)", tcp.table), ("stack: tcp.conns (list)", tcp.conns),
               ("stack: sockets (list)", fed.stack.sockets), ("stack: tcp.bound (list)", tcp.bound),
               ("service: conns (dict)", svc.conns)]
     for name, t in tables:
@@ -278,6 +278,35 @@ RouteCache 72, the tables' share about 100, the allocator's rounding about 100. 
 TCP socket as a C struct (about 48 bytes), NewReno's and the route cache's fields in the
 compiled TCB only (MicroPython's kept as they are), the SACK scoreboard released when idle,
 a smaller baseline (imports the stack does not need).
+
+Issue 13's cuts (session 9), each measured at 100 000 connections as above:
+
+| | stack RSS before / held (MB) | bytes per idle connection | Python heap per connection |
+|---|---|---|---|
+| before session 9 | 51.0 / 176.4 | 1315 | 1210 |
+| without pyroute2 | 33.2 / - | - | 1210 |
+| + bucket table, socket struct, shared route cache | 33.2 / 140.2 | 1122 | 1037 |
+| + NewReno 120, socket options a byte each | 33.2 / 134.4 | 1061 | 989 |
+| + 32-bit keepalive times (TCB 472) | 33.1 / 132.0 | 1036 | 965 |
+| after (the socket reads TCP through its stack: 208) | 33.1 / 129.8 | 1013 | 957 |
+
+What changed: `ustack up` no longer imports pyroute2 to configure the TAP's host side
+(ports/cpython/hostlink.py speaks rtnetlink on a plain socket): its import mapped sqlite3,
+ssl, asyncio and all of pyroute2, 19 MB of the stack's own RSS. The connection table is a
+bucket list made once (sized a power of two at least TCP_MAX_CONNS: 1 MB at 100 000), not a
+dict: 84 bytes a connection at 100 000 (its entries, a boxed key each) gone, and inserting
+allocates nothing. A TCP socket's own fields are a C struct (core/tcp/socket.pxd; TcpSocket a
+Python subclass for the lazily made __dict__), its byte-sized options and flags a byte each:
+280 -> 208 bytes (it reads the stack's TCP through its stack). Consecutive connections
+from one peer address share its route cache (72 bytes), as they share its address bytes: a
+server whose every connection comes from another address still pays it. NewReno's counts 32-bit and flags a byte: 144 -> 120. The keepalive
+options take Linux's bounds (EINVAL beyond 32767 s, 127 probes), so their times are 32-bit:
+TCB 488 -> 472. Still over the seed's 100 MB: the stack's own 33 MB (libpython 5 MB, the
+compiled modules 9 MB, the TAP steering program's BPF maps 3 MB) and about 1 KB a connection:
+TCB 472, TcpSocket 208, NewReno 120, two rings 96, the service's dict entry about 50, the
+lists' 24, the allocator's rounding and arenas about 70. Next: a connection's rings only
+while it holds data (96), NewReno's fields in the TCB (120 and a pointer), the lists of
+sockets and bound ports (and their O(n) removal on close) as fixed slots.
 
 Below, `python -m benchmarks.idle_conns --breakdown` (no root: one stack in this process, fed
 the handshakes, the `--serve discard` service's code on it): every object only one connection

@@ -20,6 +20,11 @@ DEFAULTS = {
     # the receiver's window (600 MB/s each way over a TAP; 1 MB: 1.2-1.7 GB/s sending).
     # Rings take their storage only while they hold data: idle connections cost no more
     "OFFLOAD_TCP_BUF": 1048576,
+    # All TCP rings' storage beyond each ring's first TCP_SND_BUF/TCP_RCV_BUF-sized piece,
+    # together (core/tcp/ring.py; 0: no limit). Storage grows as data needs it, so a
+    # 1 MB window costs 1 MB only while the bytes are there; this bounds what peers that
+    # park data at the window's edge, or never read, can make the stack hold (Linux tcp_mem).
+    "TCP_MEM": 67108864,
     # Derived when not given (None): see derive(). Receive may never take the last
     # PBUF_RESERVE_TX buffers (transmit, ARP and ICMP replies keep working); all socket
     # receive queues together hold at most SOCK_QUEUE_PBUFS buffers.

@@ -14,6 +14,7 @@ RANGES = {
     "RX_BATCH": (1, 65535),
     "OFFLOAD_BUFS": (2, 64),           # one waits for the next GRO frame; 64 x 66 KB = 4 MB
     "OFFLOAD_TCP_BUF": (536, 1 << 30),  # as TCP_SND_BUF/TCP_RCV_BUF
+    "TCP_MEM": (0, 1 << 30),
     "ARP_ENTRIES": (1, 65535),
     "ARP_MAX_AGE_MS": (1, DAY_MS),
     "ARP_RETRY_MS": (1, DAY_MS),

@@ -4,14 +4,15 @@ from ustack.core.iface cimport Interface
 from ustack.core.net.ip cimport Meta, fill_csum, partial_csum
 from ustack.core.route cimport RouteCache
 from ustack.core.checksum cimport csum, update16
+from ustack.core.wire.ipv4 cimport write_header as write_ip_header
 cimport ustack.core.wire.ipv4_const as w
 
 # Types for ipv4.py under Cython (the .py stays MicroPython's): the IPv4 layer is a C struct
-# and its per-datagram calls (input, output, the Identification hash, the broadcast check)
-# C calls (issue 13: every segment each way passes here); offsets, lengths, header fields
-# and the hash's state are C integers, the packet is indexed as a bytearray, the interface,
-# metadata and route cache are C structs, the header constants (w.) C constants, and the
-# checksum helpers C calls.
+# and its per-datagram calls (input, output, the Identification hash, the broadcast and
+# source checks) C calls (issue 13: every segment each way passes here); offsets, lengths,
+# header fields and the hash's state are C integers, the packet is indexed as a bytearray,
+# the interface, metadata and route cache are C structs, the header constants (w.) C
+# constants (wire/ipv4_const.pxd), the header writer and checksum helpers C calls.
 
 cdef class IPv4:
     cdef public object stack, stats, reass, big, forward, forward_bcast
@@ -33,13 +34,15 @@ cdef class IPv4:
     cpdef bint is_broadcast(self, b, Py_ssize_t o)
 
     @cython.locals(b=bytearray, l4=Py_ssize_t, off=Py_ssize_t, tot=Py_ssize_t,
-                   gso=cython.longlong, lo=Py_ssize_t, c=cython.uint)
+                   gso=cython.longlong, lo=Py_ssize_t, c=cython.uint, ps=cython.long)
     cpdef output(self, PacketBuffer pb, long long proto, src, dst, Py_ssize_t csum_off=*,
                  long long ttl=*, long long tos=*, df=*, Interface iface=*, RouteCache rc=*)
 
-    @cython.locals(f=cython.longlong, g=cython.longlong, i=cython.int, x=cython.longlong,
-                   k=cython.int, c=cython.longlong)
+    @cython.locals(h=cython.long, k=cython.int, c=cython.long)
     cpdef long long next_ident(self, src, dst, long long proto)
 
 @cython.locals(s=cython.longlong)
 cpdef long long _pseudo_sum(bytearray b, Py_ssize_t o, long long proto)
+
+@cython.locals(i=cython.int, x=cython.long)
+cpdef long ident_hash(long f, long g, src, dst, long proto)

@@ -53,6 +53,21 @@ def _pseudo_sum(b, o, proto):
     return (s & 0xFFFF) + (s >> 16)
 
 
+def ident_hash(f, g, src, dst, proto):
+    """next_ident's two keyed hashes over (src, dst, proto): F's low 16 bits, and above them
+    the counter bucket G picks (below 2**22: a small int on 32-bit MicroPython; C integers
+    under Cython, ipv4.pxd)."""
+    i = 0
+    while i < 9:
+        x = proto if i == 8 else (src[i] if i < 4 else dst[i - 4])
+        f = ((f ^ x) * 0x9E5) & 0x3FFFF
+        f ^= f >> 7
+        g = ((g ^ x) * 0x6B3) & 0x3FFFF
+        g ^= g >> 9
+        i += 1
+    return (f & 0xFFFF) | (((g >> 4) & (ID_BUCKETS - 1)) << 16)
+
+
 class IPv4:
     def __init__(self, stack):
         self.stack = stack
@@ -438,8 +453,8 @@ class IPv4:
         tot = l4 + w.HDR_LEN
         pb.n = tot
         b = pb.buf
-        write_ip_header(b, off, tot, self.next_ident(src, dst, proto), w.FLAG_DF if df else 0,
-                        ttl or self.ttl, proto, src, dst)
+        ps = write_ip_header(b, off, tot, self.next_ident(src, dst, proto),
+                             w.FLAG_DF if df else 0, ttl or self.ttl, proto, src, dst)
         if tos:
             # TOS/ECN byte (RFC 3168 5: ECT(0) on an ECN connection's data): the header
             # checksum follows incrementally (RFC 1624), no second pass over the header
@@ -454,14 +469,14 @@ class IPv4:
         if csum_off >= 0:
             # the transport's checksum, over IPv4's pseudo-header sum (RFC 768, RFC 9293
             # 3.1); ICMP has none (RFC 792)
+            # (ps: the pseudo-header's sum over the addresses and protocol, write_header's)
             lo = off + w.HDR_LEN
             if proto != w.PROTO_ICMP and iface.caps & CAP_CSUM_TX and (tot <= iface.mtu or gso):
                 # the driver completes it (not a datagram to fragment: only the first
                 # fragment would carry the checksum field)
-                partial_csum(pb, b, lo + csum_off, _pseudo_sum(b, off, proto) + l4)
+                partial_csum(pb, b, lo + csum_off, ps + l4)
             else:
-                fill_csum(b, lo, l4, lo + csum_off, 0 if proto == w.PROTO_ICMP else
-                          _pseudo_sum(b, off, proto), proto)
+                fill_csum(b, lo, l4, lo + csum_off, 0 if proto == w.PROTO_ICMP else ps, proto)
         st.tx_packets += 1
         if stack.filter_out is not None and not stack.filter_out(iface, b, off, tot):
             st.tx_filtered += 1
@@ -485,20 +500,11 @@ class IPv4:
         if self.id_key1 < 0:
             self.id_key1 = self.stack.random16()
             self.id_key2 = self.stack.random16()
-        f = self.id_key1
-        g = self.id_key2
-        i = 0
-        while i < 9:
-            x = proto if i == 8 else (src[i] if i < 4 else dst[i - 4])
-            f = ((f ^ x) * 0x9E5) & 0x3FFFF
-            f ^= f >> 7
-            g = ((g ^ x) * 0x6B3) & 0x3FFFF
-            g ^= g >> 9
-            i += 1
-        k = (g >> 4) & (ID_BUCKETS - 1)
+        h = ident_hash(self.id_key1, self.id_key2, src, dst, proto)
+        k = h >> 16
         c = self.id_count[k]
         self.id_count[k] = (c + 1) & 0xFFFF
-        return (f + c) & 0xFFFF
+        return (h + c) & 0xFFFF
 
     def _fragment(self, iface, pb, nh):
         """RFC 791 section 3.2 fragmentation: payload split on 8-byte boundaries; each

@@ -119,6 +119,12 @@ class Stack:
         self.fileno_hook = None
         self.idle = clock.sleep_ms
         self.owner_check = None   # port hook: True when the caller may drive the stack
+        # port hook: called by poll() once the burst it read is processed, before that
+        # burst's ACKs go out (TCP.flush_acks) and before the timers: services that answer
+        # there send their replies with those ACKs on them (RFC 1122 4.2.3.2), not after a
+        # pure ACK of their own
+        self.burst_hook = None
+        self.timers_ran = False   # the last poll() ran the timers (ports: hooks again after)
         self.log = print          # port hook: log(line), one line per exception caught in poll
         self.stats = Counters(STACK_COUNTERS)
         self._dns = None           # the DNS stub resolver, made at first use (self.dns)
@@ -539,10 +545,14 @@ class Stack:
         lo = self.loop
         if lo is not None and lo.loop.head is not None:
             self._loop_input(lo, batch)
+        if self.burst_hook is not None:
+            self.burst_hook()
         tcp = self.tcp
         if tcp is not None and tcp.ack_q:
             tcp.flush_acks()  # the burst is read: one ACK each (RFC 5681 4.2)
+        self.timers_ran = False
         if self.next_timer and now >= self.next_timer:
+            self.timers_ran = True
             self._run_timers(now)
         if lo is not None and lo.loop.head is not None:
             self.timer_at(now if now > 0 else 1)  # more wait on lo: poll again at once

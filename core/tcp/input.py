@@ -961,14 +961,19 @@ def _data(tcp, tcb, b, doff, seq, dlen):
             tcb.rcv_nxt = seq_add(seq, dlen)  # SHUT_RD: acknowledged and discarded
         tcb.flags |= T.F_ACKNOW
         return
-    if rcv.buf is None and not rcv.ensure(tcp.rings):
-        st.no_memory += 1  # no room for the bytes: dropped unacknowledged, the peer resends
-        return
     nxt = tcb.rcv_nxt
     if seq == nxt:
         room = rcv.cap - rcv.count
         if dlen > room:
             dlen = room
+        if rcv.count + dlen > rcv.size:
+            if not rcv.ensure(tcp.rings, rcv.count + dlen):
+                st.no_memory += 1  # no room for the bytes: dropped unacknowledged, resent
+                return
+            room = rcv.size - rcv.count
+            if dlen > room:
+                st.mem_limited += 1  # TCP_MEM spent: the tail waits for the peer's resend
+                dlen = room
         rcv.write_at(rcv.count, b, doff, dlen)
         rcv.count += dlen
         nxt = seq_add(nxt, dlen)
@@ -1015,6 +1020,12 @@ def _data(tcp, tcb, b, doff, seq, dlen):
     tcb.flags |= T.F_ACKNOW
     if dlen <= 0:
         return
+    room = rcv.count + off + dlen
+    if room > rcv.size and (not rcv.ensure(tcp.rings, room) or room > rcv.size):
+        # storage grows only as far as TCP_MEM allows (ring.py): one byte parked at the
+        # window's edge must not cost the whole window; it is dropped, the peer resends
+        st.mem_limited += 1
+        return
     e = seq_add(seq, dlen)
     if not tcp.ooo_slots:
         st.rx_ooo_full += 1
@@ -1054,7 +1065,17 @@ def _dsack_ooo(tcb, ooo, s, e):
 
 def _fin(tcp, tcb):
     tcb.rcv_nxt = seq_add(tcb.rcv_nxt, 1)
-    tcb.flags |= T.F_RCVD_FIN | T.F_ACKNOW
+    tcb.flags |= T.F_RCVD_FIN
+    # its ACK (RFC 9293 3.10.7.4 eighth) at the end of this poll's burst (flush_acks), so
+    # an application that closes at once sends it on its own FIN: one segment, not two
+    # (RFC 1122 4.2.3.2 lets an ACK wait; outside a poll the delayed-ACK timer sends it)
+    if not (tcb.flags & T.F_ACK_BURST):
+        tcb.flags |= T.F_ACK_BURST
+        tcp.ack_q.append(tcb)
+    if tcb.t_delack == 0:
+        t = tcp.stack.now + tcp.delack
+        tcb.t_delack = t
+        tcp.arm(t)
     st = tcb.state
     if st == T.ESTABLISHED or st == T.SYN_RECEIVED:
         tcb.state = T.CLOSE_WAIT

@@ -5,35 +5,69 @@ bytes *beyond* `count` (write_at), where they wait until the hole before them fi
 tracks which ranges are there) - so out-of-order data costs no packet buffers. Copies go
 through wire.fields.copy: one memmove on CPython, no temporaries on MicroPython.
 
-A ring from a RingPool holds its bytes only while it has data: `ensure(pool)` takes storage
-from the pool, `trim(pool)` gives it back once the ring is empty (the caller knows no
+A ring from a RingPool holds its bytes only while it has data: `ensure(pool, want)` takes
+storage from the pool, `trim(pool)` gives it back once the ring is empty (the caller knows no
 out-of-order bytes wait), so an idle connection costs two small ring objects, not two
-buffers. The ring keeps no reference to its pool (the caller passes TCP.rings): compiled, a
+buffers. Storage grows with use: `size` bytes (the pool's first size, doubled as data needs
+it, up to `cap`), so a 1 MB receive window costs 1 MB only while the bytes are there, and
+growth past the first size comes from one budget for all rings (RingPool, TCP_MEM): a peer
+that parks one byte at the edge of every connection's window gets nothing beyond it. The ring keeps no reference to its pool (the caller passes TCP.rings): compiled, a
 ring is then three C ints and a bytearray, 40 bytes the garbage collector does not track
 (issue 13: 80 with a pool and GC header). Invariant: buf is None => count == 0 and nothing
-stored beyond it."""
+stored beyond it; size == len(buf) (0 without storage)."""
 from ustack.core.wire.fields import copy
 
 
 class Ring:
     def __init__(self, size, lazy=False):
-        self.cap = size
+        self.cap = size    # the most it may hold (the window offered is based on it)
         self.head = 0
         self.count = 0
+        self.size = 0 if lazy else size   # storage held now
         self.buf = None if lazy else bytearray(size)  # lazy: a RingPool's, storage later
 
     def reset(self):
         self.head = 0
         self.count = 0
 
-    def ensure(self, pool):
-        """True when the ring has storage (taking it from pool, a RingPool, now if needed);
-        False when the pool has none and the heap cannot make any."""
-        if self.buf is None:
-            b = pool.take(self.cap)
-            if b is None:
-                return False
-            self.buf = b
+    def ensure(self, pool, want=-1):
+        """Storage for logical offsets below want (-1: all of cap), from pool (a RingPool):
+        the first size, doubled until it covers want. True when the ring has storage (maybe
+        less than want: the budget or the heap refused the growth; callers use size); False
+        when it has none at all."""
+        cap = self.cap
+        if want < 0 or want > cap:
+            want = cap
+        size = self.size
+        if size >= want and self.buf is not None:
+            return True
+        new = size * 2 if size else pool.first
+        if new <= 0:
+            new = cap
+        while new < want:
+            new *= 2
+        if new > cap:
+            new = cap
+        b = pool.take(new)
+        if b is None:
+            # the budget is spent: one doubling (what RingPool.limit promises a writer), or
+            # with no storage yet the first size, which every ring gets
+            step = size * 2 if size else pool.first
+            if step > cap:
+                step = cap
+            if 0 < step < new and step > size:
+                new = step
+                b = pool.take(new)
+        if b is None:
+            return self.buf is not None
+        old = self.buf
+        if old is not None:
+            # the whole old ring in logical order (out-of-order bytes beyond count too)
+            self.peek_into(b, 0, 0, size)
+            pool.give(old)
+        self.buf = b
+        self.size = new
+        self.head = 0
         return True
 
     def trim(self, pool):
@@ -42,15 +76,16 @@ class Ring:
         if self.count == 0 and self.buf is not None:
             pool.give(self.buf)
             self.buf = None
+            self.size = 0
             self.head = 0
 
     def space(self):
         return self.cap - self.count
 
     def write(self, src, so, n):
-        """Append up to n bytes of src[so:]; returns how many fitted (0 also while the ring
-        has no storage: ensure() first)."""
-        free = self.cap - self.count
+        """Append up to n bytes of src[so:]; returns how many fitted in the storage held (0
+        while the ring has none: ensure() first)."""
+        free = self.size - self.count
         if n > free:
             n = free
         if n > 0:
@@ -61,9 +96,9 @@ class Ring:
         return n
 
     def write_at(self, off, src, so, n):
-        """Store n bytes at logical offset off (off + n <= cap); count is unchanged. The ring
-        must have storage (ensure())."""
-        cap = self.cap
+        """Store n bytes at logical offset off (off + n <= size); count is unchanged. The ring
+        must have that storage (ensure())."""
+        cap = self.size
         p = self.head + off
         if p >= cap:
             p -= cap
@@ -76,7 +111,7 @@ class Ring:
 
     def peek_into(self, dst, do, off, n):
         """Copy n bytes from logical offset off to dst[do:] (no consumption)."""
-        cap = self.cap
+        cap = self.size
         p = self.head + off
         if p >= cap:
             p -= cap
@@ -100,8 +135,8 @@ class Ring:
             n = self.count
         self.count -= n
         h = self.head + n
-        if h >= self.cap:
-            h -= self.cap
+        if h >= self.size:
+            h -= self.size
         self.head = h  # not reset when empty: out-of-order bytes may wait beyond count
         return n
 
@@ -111,14 +146,22 @@ class RingPool:
     taken back when it closes; its storage (a bytearray of the ring's size) only while the
     ring holds data. Both are reused by size, so an MCU's heap does not churn: at most `keep`
     idle ring objects and `keep` spare buffers are retained. `out` counts rings handed out,
-    `held` buffers in use."""
+    `held` buffers in use.
 
-    def __init__(self, keep):
+    A ring's storage starts at `first` bytes (0: its whole cap) and doubles as it fills;
+    buffers larger than `first` come from `budget` bytes for all rings together (0: no
+    limit; `big` is what they hold now), as Linux's tcp_mem bounds its sockets' memory:
+    connections that park bytes they never let the application read stop at `first` each."""
+
+    def __init__(self, keep, first=0, budget=0):
         self.idle = []
         self.spare = []
         self.keep = keep
         self.out = 0
         self.held = 0
+        self.first = first
+        self.budget = budget
+        self.big = 0
 
     def get(self, size):
         idle = self.idle
@@ -142,12 +185,36 @@ class RingPool:
         if r.buf is not None:
             self.give(r.buf)
             r.buf = None
+            r.size = 0
         r.reset()
         if len(self.idle) < self.keep:
             self.idle.append(r)
 
+    def limit(self, r):
+        """The most ring r can hold now: its cap, or its storage when the budget refuses to
+        grow it (a writer waits for that room to drain)."""
+        size = r.size
+        if size == 0 or size >= r.cap or not self.budget:
+            return r.cap
+        new = size * 2
+        if new > r.cap:
+            new = r.cap
+        if new > self.first and self.big + new > self.budget:
+            return size
+        return r.cap
+
     def take(self, size):
-        """A buffer of size bytes: a spare one, else a new one; None when the heap is out."""
+        """A buffer of size bytes: a spare one, else a new one; None when the heap is out,
+        or when it is larger than `first` and the budget is spent."""
+        big = size > self.first
+        if big and self.budget and self.big + size > self.budget:
+            return None
+        b = self._take(size)
+        if b is not None and big:
+            self.big += size
+        return b
+
+    def _take(self, size):
         spare = self.spare
         i = 0
         while i < len(spare):
@@ -164,5 +231,7 @@ class RingPool:
 
     def give(self, b):
         self.held -= 1
+        if len(b) > self.first:
+            self.big -= len(b)
         if len(self.spare) < self.keep:
             self.spare.append(b)

@@ -15,6 +15,13 @@ from ustack.core.tcp import cc as ccmod
 from ustack.core.tcp.seq import seq_diff
 
 
+# Linux's bounds for the keepalive options (include/net/tcp.h MAX_TCP_KEEPIDLE,
+# MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT), beyond them EINVAL as there: the times in ms then fit
+# 32-bit fields (socket.pxd, tcb.pxd)
+MAX_KEEP_S = 32767
+MAX_KEEPCNT = 127
+
+
 def _trim_rcv(tcp, tcb):
     """The receive buffer back to the pool once read empty (and no out-of-order bytes wait
     beyond it): an idle connection holds no buffer."""
@@ -33,18 +40,17 @@ def _bufsize(v, dflt):
     return v
 
 
-class TcpSocket(so.Socket):
-    # "__dict__": what ports and tests attach (made only when something is; the compiled
-    # core's Socket base has no dict of its own, core/socket.pxd)
-    __slots__ = ("tcp", "tcb", "listening", "backlog", "acc_q", "syn_count", "tflags",
+class StreamSocket(so.Socket):
+    """A stream socket's state and calls; TcpSocket (below) is what the stack makes.
+    Compiled, a C struct (socket.pxd)."""
+    __slots__ = ("tcb", "listening", "backlog", "acc_q", "syn_count", "tflags",
                  "keep_idle", "keep_intvl", "keep_cnt", "linger", "connecting", "soft_error",
-                 "cc_name", "__dict__")
+                 "cc_name")
 
     def __init__(self, stack, family, type, proto):
         so.check_proto(type, proto, so.IPPROTO_TCP)
         so.Socket.__init__(self, stack, family, type, proto)
         tcp = stack.tcp
-        self.tcp = tcp
         self.tcb = None
         self.listening = False
         self.backlog = 0
@@ -60,6 +66,12 @@ class TcpSocket(so.Socket):
         self.rcvbuf = tcp.rcv_buf
         self.sndbuf = tcp.snd_buf
         self.cc_name = None  # TCP_CONGESTION's choice; None: the board's TCP_CC
+
+    @property
+    def tcp(self):
+        """The stack's TCP: read through the stack, not kept (a pointer less in every
+        socket, issue 13)."""
+        return self.stack.tcp
 
     # ---- names ---------------------------------------------------------------------------
     def bind(self, addr):
@@ -276,7 +288,7 @@ class TcpSocket(so.Socket):
         # what is queued (a third of the buffer when it was full), so a writer woken by
         # poll or blocked in send gets a worthwhile chunk, not one acknowledged segment
         snd = tcb.snd
-        free = snd.cap - snd.count
+        free = self.tcp.rings.limit(snd) - snd.count  # cap, or storage TCP_MEM won't grow
         return free > 0 and free >= (snd.count >> 1)
 
     def writable(self):
@@ -302,11 +314,13 @@ class TcpSocket(so.Socket):
                 raise oserror(EPIPE)
             snd = tcb.snd
             if snd.count < snd.cap:
-                if n > 0 and not snd.ensure(self.tcp.rings):
+                # storage as the data needs it (ring.py: grown within TCP_MEM)
+                if n > 0 and not snd.ensure(self.tcp.rings, snd.count + n):
                     raise oserror(ENOBUFS)  # no memory for the send buffer
                 k = snd.write(data, 0, n)
-                out.output(self.tcp, tcb)
-                return k
+                if k > 0 or n == 0:
+                    out.output(self.tcp, tcb)
+                    return k
             self._block(self._writable_now, flags)
 
     def sendto(self, data, flags_or_addr, addr=None):
@@ -507,7 +521,7 @@ class TcpSocket(so.Socket):
                 if v and tcb is not None and tcb.state >= T.ESTABLISHED and tcb.snd is not None:
                     out.output(self.tcp, tcb)
             elif opt == so.TCP_KEEPIDLE or opt == so.TCP_KEEPINTVL or opt == so.TCP_KEEPCNT:
-                if v < 1:
+                if v < 1 or v > (MAX_KEEPCNT if opt == so.TCP_KEEPCNT else MAX_KEEP_S):
                     raise oserror(EINVAL)
                 if opt == so.TCP_KEEPCNT:
                     self.keep_cnt = v
@@ -634,3 +648,9 @@ class TcpSocket(so.Socket):
         if self.tcb is None:
             return "CLOSED"
         return self.tcb.state_name()
+
+
+class TcpSocket(StreamSocket):
+    # "__dict__": what ports and tests attach, made only when something is (a compiled
+    # class's own __dict__ is made with every instance: 64 bytes an idle connection)
+    __slots__ = ("__dict__",)

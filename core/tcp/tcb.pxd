@@ -1,11 +1,11 @@
 from ustack.core.tcp.ring cimport Ring
 
 # Types for tcb.py under Cython (the .py stays MicroPython's): the TCB is a C struct. Its
-# sequence numbers (relative, below 2**32: seq.py), times and timers (absolute ms), keepalive
-# times (a socket option's seconds * 1000) and the retransmission count are 64-bit C
-# integers; fields bounded well below 2**31 (state, flags, ports, 16-bit halves, windows,
-# MSS, RTT estimators, buffer sizes, counts) are 32-bit ones, so an idle TCB stays under
-# pymalloc's 512-byte objects (issue 13). A Python int past a field's type raises
+# sequence numbers (relative, below 2**32: seq.py), times and timers (absolute ms) and the
+# retransmission count are 64-bit C integers; fields bounded well below 2**31 (state, flags,
+# ports, 16-bit halves, windows, MSS, RTT estimators, buffer sizes, counts, the keepalive
+# times: TCP_KEEP*_MS at most a day, the socket options Linux's 32767 s) are 32-bit ones,
+# so an idle TCB stays under pymalloc's 512-byte objects (issue 13). A Python int past a field's type raises
 # OverflowError when assigned (never a silent wrap); typed C code assigns only values the
 # field's range holds (windows below 2**30, 16-bit halves, ms and byte counts). The rings
 # are typed; other objects (addresses, controller, socket) stay objects. Objects first, then
@@ -22,7 +22,7 @@ cdef class TCB:
     cdef public long long ts_recent, ts_recent_age, ts_start
     cdef public long long rtt_seq, rtt_start, rexmits
     cdef public long long t_rexmt, t_persist, t_delack, t_keep, t_conn, t_tlp
-    cdef public long long keep_idle, keep_intvl, keep_cnt, last_rx
+    cdef public long long last_rx
     cdef public long long chal_start, ecn_point
     cdef public int state, flags, key
     cdef public int local_port, remote_port, iface_mtu
@@ -30,4 +30,5 @@ cdef class TCB:
     cdef public int irs_hi, irs_lo, rcv_wscale, rcv_cap, rcv_unacked
     cdef public int ts_hi, ts_lo, tsr_hi, tsr_lo
     cdef public int srtt8, rttvar4, rto, backoff, retries, keep_probes
+    cdef public int keep_idle, keep_intvl, keep_cnt
     cdef public int error, ttl, tos, snd_cap, chal_count

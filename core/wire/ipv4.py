@@ -51,33 +51,51 @@ BROADCAST = b"\xff\xff\xff\xff"
 
 
 def write_header(b, o, total_len, ident, frag, ttl, proto, src, dst):
-    """A 20-byte header (no options) with its checksum."""
+    """A 20-byte header (no options) with its checksum: the ones' complement sum of its
+    16-bit words (RFC 1071) added up from the values written, not read back (issue 13).
+    Returns the pseudo-header's sum without the length (RFC 768, RFC 9293 3.1: addresses and
+    protocol, folded to 16 bits), what csum(b, o + SRC, 8, proto) gives, for the transport's
+    checksum."""
+    ident &= 0xFFFF
     b[o] = 0x45
     b[o + 1] = 0
     b[o + 2] = total_len >> 8
     b[o + 3] = total_len & 0xFF
-    b[o + 4] = (ident >> 8) & 0xFF
+    b[o + 4] = ident >> 8
     b[o + 5] = ident & 0xFF
     b[o + 6] = frag >> 8
     b[o + 7] = frag & 0xFF
     b[o + 8] = ttl
     b[o + 9] = proto
-    b[o + 10] = 0
-    b[o + 11] = 0
-    i = 0
-    while i < 4:
-        b[o + 12 + i] = src[i]
-        b[o + 16 + i] = dst[i]
-        i += 1
-    # RFC 1071: the header's words summed from the fields (no pass over the buffer but
-    # the addresses'); below 2**20, two folds make it 16 bits
-    s = 0x4500 + total_len + (ident & 0xFFFF) + frag + (ttl << 8) + proto + \
-        ((b[o + 12] + b[o + 14] + b[o + 16] + b[o + 18]) << 8) + \
-        b[o + 13] + b[o + 15] + b[o + 17] + b[o + 19]
+    a = src[0]
+    c = src[1]
+    b[o + 12] = a
+    b[o + 13] = c
+    p = (a << 8) | c
+    a = src[2]
+    c = src[3]
+    b[o + 14] = a
+    b[o + 15] = c
+    p += (a << 8) | c
+    a = dst[0]
+    c = dst[1]
+    b[o + 16] = a
+    b[o + 17] = c
+    p += (a << 8) | c
+    a = dst[2]
+    c = dst[3]
+    b[o + 18] = a
+    b[o + 19] = c
+    p += (a << 8) | c
+    s = 0x4500 + total_len + ident + frag + ((ttl << 8) | proto) + p
+    s = (s & 0xFFFF) + (s >> 16)   # under 2**20: two folds carry every bit back
     s = (s & 0xFFFF) + (s >> 16)
-    s = ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF
+    s = ~s & 0xFFFF
     b[o + 10] = s >> 8
     b[o + 11] = s & 0xFF
+    p += proto
+    p = (p & 0xFFFF) + (p >> 16)
+    return (p & 0xFFFF) + (p >> 16)
 
 
 def pseudo_sum(b, o, proto, l4len):

@@ -69,6 +69,10 @@ class Runner:
         stack.notifier = self._notify
         stack.fileno_hook = self._fileno
         stack.owner_check = self.lock._is_owned  # the threading rule, checked on every poll
+        # the hooks run inside each step's poll, once its burst is read and before that
+        # burst's ACKs go: a service's answer carries them (issue 13: one segment an echo)
+        stack.burst_hook = self._burst
+        self._stepping = False   # a step's poll has not run the hooks yet
 
     # ---- driving --------------------------------------------------------------------------
     def start(self):
@@ -99,9 +103,14 @@ class Runner:
         st = self.stack
         with self.lock:
             now = _now_ms()
+            self._stepping = True
             nd = st.poll(now)
-            for h in self.hooks:
-                h()
+            if self._stepping or st.timers_ran:
+                # the poll ran no hooks, or ran timers after them (a connection that timed
+                # out, TIME-WAIT's end): the hooks see it now
+                self._stepping = False
+                for h in self.hooks:
+                    h()
             if self._fd_socks:
                 self._update_fds()
             st.kicked = False
@@ -116,13 +125,25 @@ class Runner:
             return w if w < self.max_wait else self.max_wait
         return self.max_wait
 
+    def _burst(self):
+        """Stack.poll's burst_hook: the hooks, once a step (not when a hook that blocks
+        drives the stack in place through run_until: they do not run inside themselves)."""
+        if self._stepping:
+            self._stepping = False
+            for h in self.hooks:
+                h()
+
     def loop(self):
         fds = [self.rfd]
+        told = {}   # fd -> its driver's poll_ready: what our poll() found, the driver need not
         for iface in self.stack.ifaces:
             objs = getattr(iface.driver, "poll_objs", None)  # a multi-queue TAP: every queue
+            pr = getattr(iface.driver, "poll_ready", None)
             for o in (objs() if objs is not None else [iface.driver.poll_obj()]):
                 if o is not None:
                     fds.append(o)
+                    if pr is not None:
+                        told[o] = pr
         poller = select.poll()
         for fd in fds:
             poller.register(fd, select.POLLIN)
@@ -141,6 +162,10 @@ class Runner:
                     # needs nothing, since the next step polls right after this
                     os.read(self.rfd, 512)  # readable, so no EAGAIN; what is left: next poll
                     self._pipe_full = False
+                else:
+                    pr = told.get(fd)
+                    if pr is not None:
+                        pr(fd)
 
     def failed(self, e):
         """poll() itself raised (a driver, a hook): the driving thread must not die with it.

@@ -38,3 +38,32 @@ def test_hil_with_a_port_but_no_board_config_is_an_error():
     r = subprocess.run([sys.executable, "-m", "ustack.ports.micropython.hil", "--port",
                         "/dev/ttyACM9"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and "needs --board" in r.stderr
+
+
+def test_build_fails_when_a_module_does_not_compile():
+    """setup.py builds pure Python where there is no compiler, so a failed build_ext is a
+    module that did not compile: `invoke build` stops non-zero in one line instead of
+    printing "done" over the old compiled module, which would still be imported."""
+    import contextlib
+    import importlib.util
+    import pytest
+    spec = importlib.util.spec_from_file_location("ustack_tasks", os.path.join(ROOT, "tasks.py"))
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+    ran = []
+
+    class Result:
+        def __init__(self, exited):
+            self.exited = exited
+
+    class Ctx:
+        def cd(self, path):
+            return contextlib.nullcontext()
+
+        def run(self, cmd, **kw):
+            ran.append(cmd)
+            return Result(1 if "build_ext" in cmd else 0)
+    with pytest.raises(SystemExit) as e:
+        tasks.build.body(Ctx())
+    assert "compiling the core failed" in str(e.value.code)
+    assert not any("ustack.compiled" in cmd for cmd in ran)  # no "done", no check after

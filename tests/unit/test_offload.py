@@ -564,3 +564,51 @@ def test_gro_super_frames_read_in_one_poll_share_one_ack_up_to_a_quarter_of_the_
     assert merged > 20 and acks < merged * 3 // 4 and burst > 0
     merged, acks, burst = run(65536)
     assert merged > 20 and acks >= merged
+
+
+def test_peers_that_fill_unread_windows_get_storage_only_within_tcp_mem():
+    """1 MB windows (OFFLOAD_TCP_BUF) on connections whose application does not read: each
+    ring holds its first size (the board's TCP_RCV_BUF) and what one budget for all rings,
+    TCP_MEM, allows beyond it - not 1 MB per connection (a peer that parks data costs what
+    the stack chose). Segments turned away are counted and resent; every byte arrives once
+    the application reads."""
+    def wrap(port, bench):
+        return KernelLink(port) if port.mac == MAC_A else port
+    budget = 1 << 20
+    b = Bench(config=dict(CFG, OFFLOAD_TCP_BUF=1 << 20, TCP_MEM=budget), wrap=wrap)
+    try:
+        pairs = [pair(b, 8080 + i) for i in range(3)]
+        data = pattern(900000)
+        sent = [0, 0, 0]
+        most = 0
+        for _ in range(3000):
+            for i, (s, conn, ls) in enumerate(pairs):
+                if sent[i] < len(data):
+                    try:
+                        sent[i] += conn.send(data[sent[i]:sent[i] + 65536])
+                    except OSError:
+                        pass
+            b.advance(1)
+            held = sum(len(s.tcb.rcv.buf) for s, _, _ in pairs if s.tcb.rcv.buf is not None)
+            most = max(most, held)
+        assert most <= budget + 3 * CFG["TCP_RCV_BUF"]
+        assert sum(s.tcb.rcv.count for s, _, _ in pairs) > 3 * CFG["TCP_RCV_BUF"]  # grown
+        assert b.a.tcp.stats.mem_limited > 0
+        got = [bytearray(), bytearray(), bytearray()]
+        for _ in range(20000):
+            if all(len(g) == len(data) for g in got):
+                break
+            for i, (s, conn, ls) in enumerate(pairs):
+                if sent[i] < len(data):
+                    try:
+                        sent[i] += conn.send(data[sent[i]:sent[i] + 65536])
+                    except OSError:
+                        pass
+                try:
+                    got[i] += s.recv(65536)
+                except OSError:
+                    pass
+            b.advance(1)
+        assert [bytes(g) == data for g in got] == [True, True, True]
+    finally:
+        b.close_all()

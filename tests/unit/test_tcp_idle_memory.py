@@ -85,8 +85,8 @@ def test_spare_tables_are_bounded():
 
 
 def test_connections_share_their_address_bytes_and_only_a_listener_has_an_accept_list():
-    """Two connections from one peer to one address hold one bytes object for each address,
-    and an accepted socket no list of its own (issue 13)."""
+    """Two connections from one peer to one address hold one bytes object for each address
+    and one route cache, and an accepted socket no list of its own (issue 13)."""
     from ustack.core import socket as so
     from tests.twostack import Bench, IP_B
     bench = Bench()
@@ -107,9 +107,63 @@ def test_connections_share_their_address_bytes_and_only_a_listener_has_an_accept
     t1, t2 = s1.tcb, s2.tcb
     assert t1.local_ip == t2.local_ip and t1.local_ip is t2.local_ip
     assert t1.remote_ip is t2.remote_ip
+    assert t1.rc is t2.rc       # the route cache follows from the remote address alone
     assert cs[0].tcb.remote_ip is cs[1].tcb.remote_ip
     assert not isinstance(s1.acc_q, list) and len(s1.acc_q) == 0
     assert s1.getpeername() == cs[0].getsockname()
     ls.close()
     assert not isinstance(ls.acc_q, list)
     bench.close_all()
+
+
+def test_the_connection_table_is_a_fixed_bucket_list_whose_chains_hold_collisions():
+    """TCP.table: made once, a power of two at least TCP_MAX_CONNS long (a dict cost 84 bytes
+    a connection at 100 000, issue 13); 4-tuples sharing a bucket chain through tcb.hnext."""
+    p = connected()
+    tcp = p.tcp
+    table = tcp.table
+    n = len(table)
+    assert isinstance(table, list) and n >= tcp.max_conns and n & (n - 1) == 0
+    t0 = p.tcb()
+    lip, rip, lport = t0.local_ip, t0.remote_ip, t0.local_port
+    rports = []
+    r = t0.remote_port + 1
+    want = tcp._key(rip, 0, len(rip), r, lport) & tcp.tmask
+    while len(rports) < 3:
+        if tcp._key(rip, 0, len(rip), r, lport) & tcp.tmask == want:
+            rports.append(r)
+        r += 1
+    made = [tcp.new_tcb(lip, lport, rip, r) for r in rports]
+    assert tcp.table is table and len(table) == n
+    for t, r in zip(made, rports):
+        assert tcp.find(lip, lport, rip, r) is t
+    tcp.drop(made[1], 0)      # the middle of the chain
+    assert tcp.find(lip, lport, rip, rports[1]) is None
+    assert tcp.find(lip, lport, rip, rports[0]) is made[0]
+    assert tcp.find(lip, lport, rip, rports[2]) is made[2]
+    tcp.drop(made[2], 0)
+    tcp.drop(made[0], 0)
+    assert all(tcp.find(lip, lport, rip, r) is None for r in rports)
+    assert tcp.find(lip, lport, rip, t0.remote_port) is t0
+
+
+def test_keepalive_options_take_linux_bounds_so_their_times_fit_32_bits():
+    """TCP_KEEPIDLE and TCP_KEEPINTVL: 1..32767 s, TCP_KEEPCNT: 1..127, else EINVAL
+    (Linux's MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT); the times in ms then fit
+    the TCB's and the socket's 32-bit fields (issue 13)."""
+    from ustack.core import socket as so
+    p = connected()
+    s = p.sock
+    for opt, top in ((so.TCP_KEEPIDLE, 32767), (so.TCP_KEEPINTVL, 32767),
+                     (so.TCP_KEEPCNT, 127)):
+        for bad in (0, top + 1, 1 << 31):
+            try:
+                s.setsockopt(so.IPPROTO_TCP, opt, bad)
+                raise AssertionError("%d accepted for option %d" % (bad, opt))
+            except OSError as e:
+                assert e.args[0] == 22, e     # EINVAL
+        s.setsockopt(so.IPPROTO_TCP, opt, top)
+    s.setsockopt(so.SOL_SOCKET, so.SO_KEEPALIVE, 1)
+    t = p.tcb()
+    assert t.keep_idle == 32767000 and t.keep_intvl == 32767000 and t.keep_cnt == 127
+    assert s.getsockopt(so.IPPROTO_TCP, so.TCP_KEEPIDLE) == 32767

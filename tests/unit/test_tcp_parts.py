@@ -207,3 +207,42 @@ def test_header_writer_layout():
     w.write_header(b, 0, 80, 40000, 0x01020304, 0xA0B0C0D0, 32, w.SYN | w.ACK_F, 1234)
     assert b.hex() == "0050 9c40 01020304 a0b0c0d0 80 12 04d2 0000 0000".replace(" ", "")
     assert w.flag_names(w.SYN | w.ACK_F) == "S." and w.flag_names(w.RST) == "R"
+
+
+def test_ring_storage_starts_at_the_pools_first_size_and_doubles_keeping_every_byte():
+    """A ring's storage grows as data needs it (issue 13: a 1 MB window costs 1 MB only
+    while the bytes are there), keeping its data and the out-of-order bytes parked beyond
+    count in logical order, wrapped or not."""
+    p = RingPool(2, 16, 0)
+    r = p.get(128)
+    assert r.ensure(p, 5) and r.size == 16
+    assert r.write(b"0123456789", 0, 10) == 10
+    r.discard(8)                                   # head at 8: the next write wraps
+    assert r.write(b"abcdefghijklmn", 0, 14) == 14 and r.count == 16
+    assert r.write(b"X", 0, 1) == 0                # the storage held is full
+    assert r.ensure(p, 16 + 8 + 4) and r.size == 32
+    r.write_at(24, b"OOO!", 0, 4)                  # out of order, beyond count
+    assert r.ensure(p, 100) and r.size == 128      # doubled past want, never past cap
+    got = bytearray(28)
+    r.peek_into(got, 0, 0, 28)
+    assert bytes(got[:16]) == b"89abcdefghijklmn" and bytes(got[24:]) == b"OOO!"
+    assert p.held == 1 and p.big == 128
+
+
+def test_growth_past_the_first_size_comes_from_one_budget_for_all_rings():
+    """RingPool's budget (TCP_MEM) bounds what rings hold beyond their first size together,
+    as Linux's tcp_mem does: a ring the budget refuses keeps what it has (a writer sees
+    RingPool.limit), a ring with nothing still gets the first size, and storage given back
+    is the next ring's to grow into."""
+    p = RingPool(2, 16, 64)
+    a = p.get(64)
+    b = p.get(64)
+    assert a.ensure(p, 64) and a.size == 64 and p.big == 64
+    assert b.ensure(p, 64) and b.size == 16        # refused beyond the first size
+    assert p.limit(b) == 16 and p.limit(a) == 64
+    assert b.write(b"x" * 20, 0, 20) == 16
+    a.trim(p)                                      # empty: storage back, budget free
+    assert p.big == 0 and p.limit(b) == 64
+    assert b.ensure(p, 32) and b.size == 32 and p.big == 32
+    bb = bytearray(16)
+    assert b.read_into(bb, 0, 16) == 16 and bytes(bb) == b"x" * 16

@@ -1,0 +1,17 @@
+import cython
+from ustack.core.checksum cimport update16
+cimport ustack.core.wire.icmp4_const as w
+cimport ustack.core.wire.ipv4_const as ip4
+
+# Types for icmp.py under Cython (the .py stays MicroPython's): the in-place rewrite of an
+# echo request into its reply in C integers over the bytearray (issue 13: a ping's byte work
+# was generic Python operations, as slow compiled as interpreted). b is a packet buffer. The
+# ICMP and IPv4 constants it reads as w.X and ip4.X are C constants (wire/*_const.pxd; names
+# not there, ip4.aton, stay the modules').
+
+@cython.locals(o=Py_ssize_t, c=cython.uint, k=cython.int, t=cython.int, s=cython.long)
+cpdef Py_ssize_t echo_rewrite(bytearray b, Py_ssize_t off, Py_ssize_t ihl, Py_ssize_t tot,
+                              bint bcast, ip, long ttl)
+
+@cython.locals(k=cython.int)
+cpdef mac_back(bytearray b, mac)

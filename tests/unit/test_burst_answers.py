@@ -1,0 +1,98 @@
+"""A service's answer carries the ACK of what it answers (issue 13: one segment, not a pure ACK
+first and the answer after it). Stack.poll runs its burst_hook once the burst it read is
+processed and before the burst's ACKs go (TCP.flush_acks); the ACK of a FIN waits for that
+point too (RFC 1122 4.2.3.2 lets an ACK wait, RFC 9293 3.10.7.4 asks for one), so an
+application that closes as soon as it reads the end of the stream sends one FIN+ACK."""
+from tests.unit.test_tcp_segments import Peer, tcp_frame, Seg, ACK, FIN, PSH
+
+
+def poll_burst(p, frames):
+    """The frames read by one poll; the stack's TCP segments sent during it."""
+    drv = p.fed.drv
+    for f in frames:
+        drv.rx.append(f)
+    p.stack.poll(p.fed.t)
+    out = drv.tx[:]
+    drv.tx.clear()
+    return [Seg(f) for f in out if f[12:14] == b"\x08\x00" and f[23] == 6]
+
+
+def connected():
+    p = Peer()
+    p.sa = p.connect()
+    return p
+
+
+def closer(p, seen):
+    """A burst hook that reads the stream and closes at its end, as the echo service does."""
+    def hook():
+        s = p.sock
+        while s is not None and s.readable():
+            d = s.recv(100)
+            seen.append(d)
+            if d == b"":
+                s.close()
+                p.sock = s = None
+    return hook
+
+
+def test_a_fin_answered_by_a_close_in_the_same_poll_gets_one_fin_ack():
+    p = connected()
+    seen = []
+    p.stack.burst_hook = closer(p, seen)
+    fin = tcp_frame(p.seq, p.rnxt, FIN | ACK, opts=p.tsopt(p.sa))
+    r = poll_burst(p, [fin])
+    assert seen == [b""]
+    # one segment: our FIN, acknowledging theirs (no pure ACK before it)
+    assert [(s.f, s.ack) for s in r] == [("F.", p.seq + 1)], r
+    assert p.tcp.stats.burst_acks == 0  # a FIN's ACK is not a burst of full segments
+
+
+def test_data_and_fin_in_one_burst_are_answered_by_one_segment_each_way():
+    p = connected()
+    seen = []
+    p.stack.burst_hook = closer(p, seen)
+    data = tcp_frame(p.seq, p.rnxt, PSH | ACK, b"abc", opts=p.tsopt(p.sa))
+    fin = tcp_frame(p.seq + 3, p.rnxt, FIN | ACK, opts=p.tsopt(p.sa))
+    r = poll_burst(p, [data, fin])
+    assert seen == [b"abc", b""], seen
+    assert [(s.f, s.ack) for s in r] == [("F.", p.seq + 4)], r
+
+
+def test_without_an_answer_the_fin_is_acked_by_the_same_poll():
+    """Nobody closes: the ACK goes at the end of the poll that read the FIN, not later."""
+    p = connected()
+    fin = tcp_frame(p.seq, p.rnxt, FIN | ACK, opts=p.tsopt(p.sa))
+    r = poll_burst(p, [fin])
+    assert [(s.f, s.ack) for s in r] == [(".", p.seq + 1)], r
+    assert p.tcb().state == 7  # CLOSE_WAIT
+    assert p.advance(p.stack.config["TCP_DELACK_MS"] + 5) == []  # nothing more owed
+
+
+def test_a_fin_fed_outside_a_poll_is_acked_by_the_delayed_ack_timer():
+    """Input outside Stack.poll (no burst end): the delayed-ACK timer still sends it."""
+    p = connected()
+    iface = p.fed.iface
+    pb = p.stack.pool.alloc_rx()
+    f = tcp_frame(p.seq, p.rnxt, FIN | ACK, opts=p.tsopt(p.sa))
+    pb.buf[0:len(f)] = f
+    iface.input(pb, len(f))
+    assert p.tcb().state == 7
+    r = p.advance(p.stack.config["TCP_DELACK_MS"] + 1)
+    assert [(s.f, s.ack) for s in r] == [(".", p.seq + 1)], r
+
+
+def test_an_echo_answered_in_the_burst_hook_carries_its_ack():
+    """A request answered in the hook: one segment with the data and the ACK, and no pure
+    ACK later from the delayed-ACK timer."""
+    p = connected()
+
+    def echo():
+        s = p.sock
+        if s.readable():
+            s.send(s.recv(100))
+    p.stack.burst_hook = echo
+    req = tcp_frame(p.seq, p.rnxt, PSH | ACK, b"x" * 64, opts=p.tsopt(p.sa))
+    r = poll_burst(p, [req])
+    assert [(s.f, s.ack, s.data) for s in r] == [("P.", p.seq + 64, b"x" * 64)], r
+    assert p.advance(p.stack.config["TCP_DELACK_MS"] + 5) == []
