@@ -4,11 +4,15 @@ ratio on/off from the same run, and the stack's CPU seconds per GB (its process'
 utime+stime, less sensitive to other load than wall time).
 
     python -m ustack.benchmarks.offload_bench [--runs 3] [--mb 200] [--config KEY=VALUE ...]
-                                              [--floor]
+                                              [--floor] [--base DIR]
 
 --floor adds the minimal Python TCP endpoint on the same TAP path (benchmarks/
 floor_endpoint.py: plain 1514-byte frames, no stack) to every run: the issue's target for
 the stack without offloads is 60 % of its MB/s, printed as off/floor.
+
+--base DIR adds `--offload off` and `--offload on` of another copy of the package (DIR holds
+it as DIR/ustack, with its compiled modules: a build from before a change) to every run, as
+base-off and base-on: a before/after from the same run, the machine's load alike for both.
 
 rx: Linux reads from the stack's chargen (the stack sends: TSO out); tx: Linux writes to the
 stack's discard (the stack receives: GRO in). MB/s = 10**6 bytes/s."""
@@ -48,7 +52,7 @@ print(json.dumps(out))
 """
 
 
-def one(mode, mb, config):
+def one(mode, mb, config, base=None):
     ns = Netns("offb")
     try:
         if mode == "floor":
@@ -58,10 +62,15 @@ def one(mode, mb, config):
                 raise RuntimeError("floor endpoint: " + ready + p.stdout.read()[-2000:])
             pid = p.pid
         else:
+            env = None
+            if mode.startswith("base-"):
+                # the other copy first on the path (ahead of the editable install's finder)
+                env = {"PYTHONPATH": base}
+                mode = mode[5:]
             flags = ["--serve", "discard,chargen", "--offload", mode]
             for c in config:
                 flags += ["--config", c]
-            sp = StackProc(ns, *flags)
+            sp = StackProc(ns, *flags, env=env)
             pid, ready = sp.p.pid, sp.ready
         c0 = cpu_seconds([pid])
         r = ns.python(CLIENT % (STACK_IP, mb * 1000 * 1000), timeout=900)
@@ -76,6 +85,16 @@ def one(mode, mb, config):
         ns.close()
 
 
+def _package_dir(base):
+    """The folder `import ustack` finds with base first on the path."""
+    import subprocess
+    env = dict(os.environ, PYTHONPATH=base)
+    r = subprocess.run([sys.executable, "-c", "import os, ustack; "
+                        "print(os.path.dirname(os.path.abspath(ustack.__file__)))"],
+                       capture_output=True, text=True, env=env, cwd="/")
+    return r.stdout.strip()
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=3)
@@ -84,15 +103,25 @@ def main(argv=None):
     p.add_argument("--json", action="store_true")
     p.add_argument("--floor", action="store_true",
                    help="also the minimal Python TAP endpoint (benchmarks/floor_endpoint.py)")
+    p.add_argument("--base", metavar="DIR",
+                   help="also the package copy DIR/ustack (a build from before a change)")
     a = p.parse_args(argv)
     res = {"off": [], "on": []}
     modes = ("off", "on")
+    if a.base:
+        a.base = os.path.abspath(a.base)
+        where = _package_dir(a.base)
+        if where != os.path.join(a.base, "ustack"):
+            p.error("--base %s: the package imported from there is %s" % (a.base, where))
+        res["base-off"] = []
+        res["base-on"] = []
+        modes += ("base-off", "base-on")
     if a.floor:
         res["floor"] = []
         modes += ("floor",)
     for i in range(a.runs):
         for mode in modes if i % 2 == 0 else modes[::-1]:
-            res[mode].append(one(mode, a.mb, a.config))
+            res[mode].append(one(mode, a.mb, a.config, a.base))
             print(mode, json.dumps({k: round(v, 2) if isinstance(v, float) else v
                                     for k, v in res[mode][-1].items() if k != "ready"}),
                   flush=True)
@@ -104,11 +133,19 @@ def main(argv=None):
             k, med["off"][k], med["on"][k], med["on"][k] / med["off"][k]))
     print("CPU s/GB: off %.2f, on %.2f" % (med["off"]["cpu_s_per_gb"],
                                             med["on"]["cpu_s_per_gb"]))
+    if a.base:
+        for k in ("rx", "tx"):
+            print("%s MB/s before (--base): off %.0f, on %.0f; after/before: off %.2f, on %.2f"
+                  % (k, med["base-off"][k], med["base-on"][k], med["off"][k] /
+                     med["base-off"][k], med["on"][k] / med["base-on"][k]))
     if a.floor:
         for k in ("rx", "tx"):
             print("%s floor (minimal Python endpoint, plain frames) %.0f MB/s: off/floor %.2f "
                   "(target 0.60), on/floor %.2f" % (k, med["floor"][k], med["off"][k] /
                                                     med["floor"][k], med["on"][k] / med["floor"][k]))
+            if a.base:
+                print("%s before (--base): off/floor %.2f, on/floor %.2f" % (
+                    k, med["base-off"][k] / med["floor"][k], med["base-on"][k] / med["floor"][k]))
     if a.json:
         print(json.dumps({"median": med, "runs": res}))
     return {"median": med, "runs": res}

@@ -180,11 +180,12 @@ class Interface:
         pb.off = off
         pb.n += eth.HDR_LEN
         b = pb.buf
-        if nexthop[0] == 255 and nexthop[1] == 255 and nexthop[2] == 255 and nexthop[3] == 255:
+        n0 = nexthop[0]
+        if n0 == 255 and nexthop[1] == 255 and nexthop[2] == 255 and nexthop[3] == 255:
             eth.write_header(b, off, eth.BROADCAST, self.mac, eth.ETH_P_IPV4)
         elif self._is_bcast(nexthop):
             eth.write_header(b, off, eth.BROADCAST, self.mac, eth.ETH_P_IPV4)
-        elif nexthop[0] >= 224 and nexthop[0] < 240:
+        elif n0 >= 224 and n0 < 240:
             # RFC 1112 section 6.4: 01:00:5e + low 23 bits of the group address
             b[off] = 0x01
             b[off + 1] = 0x00
@@ -206,8 +207,8 @@ class Interface:
         self.transmit(pb)
 
     def _is_bcast(self, a):
-        c = self.bcast
-        return self.prefix < 31 and a[0] == c[0] and a[1] == c[1] and a[2] == c[2] and a[3] == c[3]
+        c = self.bcast  # the last byte first: a host's address differs there (one compare)
+        return self.prefix < 31 and a[3] == c[3] and a[2] == c[2] and a[1] == c[1] and a[0] == c[0]
 
     def transmit(self, pb):
         """Hand the complete frame at pb.buf[pb.off:] to the driver and free pb."""
@@ -267,8 +268,8 @@ class Interface:
         stack.free(pb)
 
     def is_local(self, b, o):
-        a = self.ip
-        return b[o] == a[0] and b[o + 1] == a[1] and b[o + 2] == a[2] and b[o + 3] == a[3]
+        a = self.ip  # the last byte first: a neighbour's address differs there (one compare)
+        return b[o + 3] == a[3] and b[o + 2] == a[2] and b[o + 1] == a[1] and b[o] == a[0]
 
     def on_link(self, b, o):
         """Is the address at b[o] on this interface's subnet?"""
@@ -279,6 +280,6 @@ class Interface:
 
     def _is_bcast_at(self, b, o):
         """Subnet-directed broadcast for this interface (not on /31 and /32 links)."""
-        c = self.bcast
-        return self.prefix < 31 and self.ip[0] != 0 and b[o] == c[0] and b[o + 1] == c[1] and \
-            b[o + 2] == c[2] and b[o + 3] == c[3]
+        c = self.bcast  # the last byte first, as _is_bcast
+        return self.prefix < 31 and self.ip[0] != 0 and b[o + 3] == c[3] and \
+            b[o + 2] == c[2] and b[o + 1] == c[1] and b[o] == c[0]

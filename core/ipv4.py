@@ -11,6 +11,7 @@ from ustack.core.compat import const, EMSGSIZE, ENETUNREACH, ENOBUFS
 from ustack.core.checksum import csum, update16
 from ustack.core.stats import Counters
 from ustack.core.wire import ipv4 as w
+from ustack.core.wire.ipv4 import write_header as write_ip_header
 from ustack.core.wire import icmp4
 from ustack.core.reass import Reassembly
 from ustack.core.wire.fields import copy
@@ -40,6 +41,16 @@ ECN_MASK = const(3)
 ECN_ECT1 = const(1)
 ECN_ECT0 = const(2)
 ECN_CE = const(3)
+
+
+def _pseudo_sum(b, o, proto):
+    """The pseudo-header's sum (RFC 768, RFC 9293 3.1) over the addresses of the IPv4 header
+    at b[o] and proto, folded to 16 bits: csum(b, o + 12, 8, proto) by index, with no buffer
+    view made per datagram (below 2**19 before the folds)."""
+    s = proto + ((b[o + 12] + b[o + 14] + b[o + 16] + b[o + 18]) << 8) + \
+        b[o + 13] + b[o + 15] + b[o + 17] + b[o + 19]
+    s = (s & 0xFFFF) + (s >> 16)
+    return (s & 0xFFFF) + (s >> 16)
 
 
 def ident_hash(f, g, src, dst, proto):
@@ -119,7 +130,7 @@ class IPv4:
             return
         # LAND: our own address as the source cannot come from the wire; answering it would
         # talk to ourselves
-        if not lo and s0 != 0 and (iface.is_local(b, off + 12) or stack.local_iface(b, off + 12)):
+        if not lo and s0 != 0 and self._ours(b, off + 12):
             st.rx_src_is_ours += 1
             stack.free(pb)
             return
@@ -207,7 +218,7 @@ class IPv4:
         m.l4 = off + ihl
         m.l4len = tot - ihl
         m.proto = proto
-        m.psum = csum(b, off + 12, 8, proto)
+        m.psum = _pseudo_sum(b, off, proto)
         m.ecn = b[off + 1] & ECN_MASK
         m.iface = iface
         m.bcast = bcast
@@ -262,6 +273,14 @@ class IPv4:
         qm.proto = b[q + 9]
         qm.iface = iface
         return qm
+
+    def _ours(self, b, o):
+        """The address at b[o] is one of our links' (Stack.local_iface for a source: its
+        127/8, "lo"'s, was dropped before)."""
+        for iface in self.stack.ifaces:
+            if iface.is_local(b, o) and iface.ip[0]:
+                return True
+        return False
 
     def is_broadcast(self, b, o):
         """The address at b[o:o+4] is 255.255.255.255 or an attached subnet's broadcast."""
@@ -434,8 +453,8 @@ class IPv4:
         tot = l4 + w.HDR_LEN
         pb.n = tot
         b = pb.buf
-        ps = w.write_header(b, off, tot, self.next_ident(src, dst, proto),
-                            w.FLAG_DF if df else 0, ttl or self.ttl, proto, src, dst)
+        ps = write_ip_header(b, off, tot, self.next_ident(src, dst, proto),
+                             w.FLAG_DF if df else 0, ttl or self.ttl, proto, src, dst)
         if tos:
             # TOS/ECN byte (RFC 3168 5: ECT(0) on an ECN connection's data): the header
             # checksum follows incrementally (RFC 1624), no second pass over the header

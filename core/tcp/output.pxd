@@ -2,6 +2,9 @@ import cython
 from ustack.core.tcp.tcb cimport TCB
 from ustack.core.tcp.ring cimport Ring
 from ustack.core.buf cimport PacketBuffer
+from ustack.core.net.ip cimport IP
+from ustack.core.wire.tcp cimport write_header_rel
+from ustack.core.tcp.options cimport write_ts
 cimport ustack.core.tcp.tcb_const as T
 cimport ustack.core.wire.tcp_const as w
 cimport ustack.core.tcp.options_const as options
@@ -19,7 +22,7 @@ cpdef long long rcv_window(tcp, TCB tcb)
 
 @cython.locals(pb=PacketBuffer, o=cython.Py_ssize_t, hl=cython.Py_ssize_t, tf=cython.longlong,
                tos=cython.longlong, win=cython.longlong, t=cython.Py_ssize_t,
-               k=cython.longlong, r=cython.longlong)
+               k=cython.longlong, r=cython.longlong, ipl=IP)
 cpdef bint send_segment(tcp, TCB tcb, long long seq, long long flags, Py_ssize_t doff,
                         Py_ssize_t n)
 

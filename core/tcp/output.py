@@ -11,10 +11,12 @@ copies kept). The network layer's output (core/net/ip.py) fills the checksum ove
 family's pseudo-header. Sequence numbers, ACKs and timestamps leave
 the connection's relative space here (seq.put_rel: 16-bit halves, no 32-bit ints)."""
 from ustack.core.wire import tcp as w
+from ustack.core.wire.tcp import write_header_rel
 from ustack.core.net.ip import PROTO_TCP, link_mtu
 from ustack.core.ipv4 import ECN_MASK, ECN_ECT0
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
+from ustack.core.tcp.options import write_ts
 from ustack.core.tcp import rto
 from ustack.core.tcp import cookie
 try:
@@ -70,10 +72,11 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
     """Build and send one segment: flags, n bytes from the send ring at offset doff, seq
     relative to our ISS. False when no packet buffer was free (retried from tick)."""
     stack = tcp.stack
+    ipl = stack.ip
     if n > tcb.mss:
-        pb = stack.ip.alloc_tx_large(tcb.remote_ip)  # a TSO segment: output() checked
+        pb = ipl.alloc_tx_large(tcb.remote_ip)  # a TSO segment: output() checked
     else:
-        pb = stack.ip.alloc_tx(tcb.remote_ip)
+        pb = ipl.alloc_tx(tcb.remote_ip)
     if pb is None:
         tcp.stats.tx_no_buffer += 1
         tcb.flags |= T.F_PENDING
@@ -99,8 +102,8 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
     else:
         win = rcv_window(tcp, tcb)
         if tf & T.F_TS:
-            hl += options.write_ts(b, o + 20, now - tcb.ts_start, tcb.ts_hi, tcb.ts_lo,
-                                   tcb.ts_recent, tcb.tsr_hi, tcb.tsr_lo)
+            hl += write_ts(b, o + 20, now - tcb.ts_start, tcb.ts_hi, tcb.ts_lo,
+                           tcb.ts_recent, tcb.tsr_hi, tcb.tsr_lo)
         if tf & T.F_SACK and (tf & T.F_DSACK or tcb.ooo is not None and tcb.ooo.n):
             # RFC 2018 4: while we hold data out of order every ACK reports it, one that
             # carries data too; 3 blocks beside timestamps (40 option bytes, RFC 2018 3), and
@@ -130,11 +133,11 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
                     tcp.stats.tx_cwr += 1
     if not (flags & w.SYN) or tcb.state != T.SYN_SENT or flags & w.ACK_F:
         flags |= w.ACK_F
-        w.write_header_rel(b, o, tcb.local_port, tcb.remote_port, seq, tcb.iss_hi, tcb.iss_lo,
-                           tcb.rcv_nxt, tcb.irs_hi, tcb.irs_lo, hl, flags, win)
+        write_header_rel(b, o, tcb.local_port, tcb.remote_port, seq, tcb.iss_hi, tcb.iss_lo,
+                         tcb.rcv_nxt, tcb.irs_hi, tcb.irs_lo, hl, flags, win)
     else:  # our SYN: no ACK yet
-        w.write_header_rel(b, o, tcb.local_port, tcb.remote_port, seq, tcb.iss_hi, tcb.iss_lo,
-                           0, 0, 0, hl, flags, win)
+        write_header_rel(b, o, tcb.local_port, tcb.remote_port, seq, tcb.iss_hi, tcb.iss_lo,
+                         0, 0, 0, hl, flags, win)
     if n > 0:
         tcb.snd.peek_into(b, o + hl, doff, n)
         tcp.stats.tx_data_bytes += n
@@ -153,8 +156,8 @@ def send_segment(tcp, tcb, seq, flags, doff, n):
     # RFC 1191 3: DF on every segment of a connection (IPv4), so a smaller link on the
     # path answers with Fragmentation Needed and the MSS follows (proto.pmtu_lower);
     # rc: the connection's route cache, no route or ARP lookup per segment
-    stack.ip.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl, tos,
-                    True, None, tcb.rc)
+    ipl.output(pb, PROTO_TCP, tcb.local_ip, tcb.remote_ip, w.CSUM, tcb.ttl, tos, True, None,
+               tcb.rc)
     return True
 
 
