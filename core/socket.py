@@ -298,6 +298,12 @@ class Slots:
     def __contains__(self, o):
         return o.slot >= 0
 
+    def __eq__(self, o):
+        return list(self) == list(o)
+
+    def __repr__(self):
+        return repr(list(self))
+
     def __iter__(self):
         for o in self.slots:
             if o is not None:
