@@ -3,6 +3,9 @@ needs: receiving GRO super-frames into the pool's large buffers, and naming a dr
 capabilities. Stack.add_interface imports this module for a driver with CAP_TSO4/6 or
 CAP_GRO (the TAP's virtio-net header on CPython); MCU drivers have no caps, so no MicroPython
 board ships it (ports/micropython/build.py FEATURE_MODULES "offload").
+
+A CAP_GRO driver reads with recv_split(buf, spill, at) -> n: the frame's first len(buf) bytes
+into buf, the rest into spill from offset at on, n its whole length (hal/tap.py: one readv).
 """
 from ustack.core.iface import CAP_CSUM_TX, CAP_CSUM_RX, CAP_TSO4, CAP_TSO6, CAP_GRO
 
