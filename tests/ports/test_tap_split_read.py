@@ -52,3 +52,26 @@ def test_a_small_frame_is_read_into_the_packet_buffer_alone_and_a_large_one_spil
         assert q.tap.recv_into(buf) == 60 and q.tap.rx_truncated == 0
     finally:
         q.close()
+
+
+def test_a_lone_frame_through_the_split_read_is_one_read_and_no_empty_one():
+    """The echo/ping path's syscalls (test_tap_reader_syscalls) through recv_split: the frame's
+    readv, then a poll() of the queue instead of a read that fails with EAGAIN."""
+    q = Queue()
+    try:
+        reads = []
+        read = q.tap._read
+
+        def counted(fd, buf):
+            n = read(fd, buf)
+            reads.append(n)
+            return n
+        q.tap._read = counted
+        buf = bytearray(1600)
+        big = bytearray(66000)
+        q.put(bytes(60))
+        assert q.tap.recv_split(buf, big, 1600) == 60
+        assert q.tap.recv_split(buf, big, 1600) == 0
+        assert reads == [60]
+    finally:
+        q.close()
