@@ -3,9 +3,11 @@ needs: receiving GRO super-frames into the pool's large buffers, and naming a dr
 capabilities. Stack.add_interface imports this module for a driver with CAP_TSO4/6 or
 CAP_GRO (the TAP's virtio-net header on CPython); MCU drivers have no caps, so no MicroPython
 board ships it (ports/micropython/build.py FEATURE_MODULES "offload").
+
+A CAP_GRO driver reads with recv_split(buf, spill, at) -> n: the frame's first len(buf) bytes
+into buf, the rest into spill from offset at on, n its whole length (hal/tap.py: one readv).
 """
 from ustack.core.iface import CAP_CSUM_TX, CAP_CSUM_RX, CAP_TSO4, CAP_TSO6, CAP_GRO
-from ustack.core.wire.fields import copy
 
 CAP_NAMES = (("csum", CAP_CSUM_TX | CAP_CSUM_RX), ("tso", CAP_TSO4 | CAP_TSO6),
              ("gro", CAP_GRO))
@@ -19,33 +21,28 @@ def caps_str(caps):
 
 
 def recv_large(iface, pb):
-    """CAP_GRO: read iface's next frame into a large buffer (a super-frame may be up to
-    64 KB). A frame that fits pb is copied there and pb returned; a larger one comes back in
-    the large buffer itself (pb goes back to the pool, a fresh large buffer waits for the
-    next frame; given back when the driver has nothing). The frame's length is in the
-    returned buffer's n (0: none)."""
+    """CAP_GRO: read iface's next frame into pb, its overflow (a super-frame may be up to
+    64 KB) into the top free large buffer past pb's size (the driver's recv_split: one
+    readv of [header, pb, large buffer]). A frame that fits pb costs no large buffer and no
+    copy; a larger one takes that large buffer (the one the overflow went to: alloc_large
+    hands out the top of the free stack), pb's part is copied in front and pb goes back to
+    the pool. The frame's length is in the returned buffer's n (0: none). Nothing is held
+    between polls, so an idle pool is full."""
     pool = iface.stack.pool
-    big = iface.rx_large
-    if big is None:
-        big = pool.alloc_large()
-        if big is None:
-            iface.stats.rx_no_large += 1  # the frame waits in the driver
-            pb.n = 0
-            return pb
-        big.epoch = -1  # held between polls: no handler's exception reclaims it
-        iface.rx_large = big
-    n = iface.driver.recv_into(big.buf)
-    if n <= pb.size:
-        if n:
-            copy(pb.buf, 0, big.buf, 0, n)
-        else:
-            iface.rx_large = None  # nothing waits: the pool has it back while idle
-            pool.free(big)
+    k = pool.nlarge
+    if k == 0:
+        iface.stats.rx_no_large += 1  # the frame waits in the driver
+        pb.n = 0
+        return pb
+    spill = pool.large_free[k - 1]
+    size = pb.size
+    n = iface.driver.recv_split(pb.buf, spill.buf, size)
+    if n <= size:
         pb.n = n
         return pb
-    iface.rx_large = None
+    big = pool.alloc_large()  # spill itself: nothing ran since the read
+    big.mv[0:size] = pb.mv[0:size]  # CPython only (no board ships this module)
     pool.free(pb)
-    big.epoch = pool.epoch  # now this poll's frame (Stack._recover)
     big.n = n
     iface.stats.rx_gro_frames += 1
     return big

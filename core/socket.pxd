@@ -11,5 +11,6 @@ cdef class Socket:
     cdef object __weakref__
     cdef public object stack, local_ip, remote_ip, timeout, on_event
     cdef public int family, type, proto, local_port, remote_port, so_error, rcvbuf, sndbuf
+    cdef public int slot             # its place in Stack.sockets (socket.py Slots)
     cdef public unsigned char ttl, tos, pmtudisc, pmtudisc6, reuse_opts
     cdef public unsigned char closed, reuseaddr, broadcast, v6only, dontfrag6

@@ -171,6 +171,10 @@ class Impair:
         self._release()
         return self.driver.recv_into(buf)
 
+    def recv_split(self, buf, spill, at):
+        self._release()
+        return self.driver.recv_split(buf, spill, at)
+
     def poll_obj(self):
         return self.driver.poll_obj()
 

@@ -80,6 +80,26 @@ class Pcap:
                 self.writer.write(buf, n)
         return n
 
+    def recv_split(self, buf, spill, at):
+        """CAP_GRO's read (hal/tap.py recv_split): a frame longer than buf is written whole
+        (its head from buf, the rest from spill)."""
+        n = self.driver.recv_split(buf, spill, at)
+        k = len(buf)
+        if n > k:
+            f = bytearray(n)
+            f[0:k] = buf
+            f[k:n] = memoryview(spill)[at:at + n - k]
+            self._rx(f, n)
+        elif n:
+            self._rx(buf, n)
+        return n
+
+    def _rx(self, buf, n):
+        if getattr(self.driver, "rx_offload", 0) & vnet.OFL_PARTIAL:
+            self.writer.write(whole(buf, n), n)  # maybe partial (NEEDS_CSUM): as sent
+        else:
+            self.writer.write(buf, n)
+
     def send(self, buf, n):
         self.writer.write(buf, n)
         return self.driver.send(buf, n)

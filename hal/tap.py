@@ -204,6 +204,7 @@ class Tap:
                 raise  # a legacy header in big-endian order: we write little-endian
         self.vnet = True
         self._rxv = [self._rxhdr, None]
+        self._rxv3 = [self._rxhdr, None, None]
         self._txv = [self._txhdr, None]
         granted = 0
         wants = ((TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, "TUN_F_TSO4|TUN_F_TSO6"),
@@ -252,6 +253,8 @@ class Tap:
         self.rx_offload = 0    # the last frame read: core/wire/vnet.py rx_offload
         self.rx_truncated = 0  # frames longer than the buffer they were read into
         self._rxhdr = bytearray(VNET_HDR_LEN)
+        self._split = False     # recv_split: read a frame's overflow into _rxv3's tail
+        self._spill_src = None  # the large buffer whose tail _rxv3 holds
         self._txhdr = bytearray(VNET_HDR_LEN)
         self._plainhdr = bytes(VNET_HDR_LEN)  # flags 0, GSO_NONE: a complete frame
         # issue 13, a request's syscalls: a read that finds nothing raises (EAGAIN, ~2 us in
@@ -264,6 +267,17 @@ class Tap:
             self.qpolls.append(p)
         self.got = 0            # frames read in a row from the queue being read
         self.seeded = False     # the port's poll() said which queues hold frames (poll_ready)
+
+    def recv_split(self, buf, spill, at):
+        """CAP_GRO (core/offload.py recv_large): the next frame's first len(buf) bytes into
+        buf, the rest into spill from offset at on - one readv - and its whole length."""
+        if spill is not self._spill_src:
+            self._spill_src = spill  # the same large buffer mostly (the pool's top free one)
+            self._rxv3[2] = memoryview(spill)[at:]
+        self._split = True
+        n = self.recv_into(buf)
+        self._split = False
+        return n
 
     def recv_into(self, buf):
         if self.steer is not None:
@@ -410,12 +424,19 @@ class Tap:
     def _read_vnet(self, fd, buf):
         """One frame behind its virtio_net_hdr: the header into its own buffer (readv), the
         frame into buf; rx_offload says what the header told."""
-        v = self._rxv
-        v[1] = buf
-        n = os.readv(fd, v) - VNET_HDR_LEN
+        if self._split:
+            v = self._rxv3  # [header, buf, a large buffer's tail] (recv_split)
+            v[1] = buf
+            n = os.readv(fd, v) - VNET_HDR_LEN
+            room = len(buf) + len(v[2])
+        else:
+            v = self._rxv
+            v[1] = buf
+            n = os.readv(fd, v) - VNET_HDR_LEN
+            room = len(buf)
         if n <= 0:
             return 0
-        if n > len(buf):
+        if n > room:
             self.rx_truncated += 1  # a super-frame read into a small buffer: not CAP_GRO
             return 0
         self.rx_offload = vnet.rx_offload(self._rxhdr)

@@ -134,7 +134,7 @@ class StreamSocket(so.Socket):
         s.ttl = self.ttl
         s.tos = self.tos
         self.stack.sockets.append(s)
-        self.tcp.bound.append(s)
+        self.tcp.hold_port(s)
         if tcb.state == T.CLOSED and tcb.error:
             s.so_error = tcb.error
         return s, s._name(tcb.remote_ip, tcb.remote_port)
@@ -202,8 +202,7 @@ class StreamSocket(so.Socket):
                 self.local_port = tcp.ephemeral(src, ip, port)
             except OSError:
                 return EADDRNOTAVAIL  # every ephemeral port taken (Linux's errno)
-            if self not in tcp.bound:
-                tcp.bound.append(self)
+            tcp.hold_port(self)
         if tcp.find(src, self.local_port, ip, port) is not None:
             return EADDRNOTAVAIL
         tcb = tcp.new_tcb(src, self.local_port, ip, port)
