@@ -161,7 +161,7 @@ class Ustack(Peer):
 
     def start(self):
         self.ns = Netns("bn" + self.key[:4])
-        flags = ["--serve", SERVICES] + (["--offload"] if self.offload else [])
+        flags = ["--serve", SERVICES] + (["--offload", "on"] if self.offload else [])
         self.sp = StackProc(self.ns, *flags, runtime=self.runtime, env=self.env, timeout=60)
         self.pids = [self.sp.p.pid]
         self.info = self.sp.ready.strip()

@@ -11,6 +11,5 @@ cdef class Socket:
     cdef object __weakref__
     cdef public object stack, local_ip, remote_ip, timeout, on_event
     cdef public int family, type, proto, local_port, remote_port, so_error, rcvbuf, sndbuf
-    cdef public int slot             # its place in Stack.sockets (socket.py Slots)
     cdef public unsigned char ttl, tos, pmtudisc, pmtudisc6, reuse_opts
-    cdef public unsigned char closed, reuseaddr, broadcast, v6only, dontfrag6
+    cdef public unsigned char closed, broadcast, v6only, dontfrag6

@@ -281,66 +281,6 @@ def fmt_addr_at(b, o, family, port, sock_family=AF_INET):
     raise oserror(EAFNOSUPPORT)
 
 
-class Slots:
-    """Objects in the order they came, each knowing its place (obj.slot; -1: not here):
-    removal is O(1) - a hole (None) - and the holes are closed up in place once they
-    outnumber the objects (each move paid for by a removal: amortised O(1)). A list's
-    remove walked every entry (issue 13: 100 000 connections; Stack.sockets, TCP.conns).
-    len, iteration, [i] and `in` as a list's."""
-
-    def __init__(self):
-        self.slots = []
-        self.n = 0
-
-    def __len__(self):
-        return self.n
-
-    def __contains__(self, o):
-        return o.slot >= 0
-
-    def __eq__(self, o):
-        return list(self) == list(o)
-
-    def __repr__(self):
-        return repr(list(self))
-
-    def __iter__(self):
-        for o in self.slots:
-            if o is not None:
-                yield o
-
-    def __getitem__(self, i):
-        if i < 0:
-            i += self.n
-        for o in self.slots:
-            if o is not None:
-                if i == 0:
-                    return o
-                i -= 1
-        raise IndexError(i)
-
-    def append(self, o):
-        o.slot = len(self.slots)
-        self.slots.append(o)
-        self.n += 1
-
-    def remove(self, o):
-        """o leaves (it is here: o.slot >= 0)."""
-        a = self.slots
-        a[o.slot] = None
-        o.slot = -1
-        self.n -= 1
-        if len(a) > 2 * self.n + 16:
-            j = 0
-            for i in range(len(a)):
-                x = a[i]
-                if x is not None:
-                    x.slot = j
-                    a[j] = x
-                    j += 1
-            del a[j:]   # in place: nothing allocated (a heap-locked MCU)
-
-
 class Socket:
     """Common state and API of every socket kind; protocols subclass it."""
     # Fixed slots instead of a per-instance dict under CPython: a connection's socket is
@@ -349,9 +289,9 @@ class Socket:
     # subclass that lets ports attach attributes names "__dict__" in its own slots (TCP's).
     # MicroPython ignores __slots__.
     __slots__ = ("stack", "family", "type", "proto", "local_ip", "local_port", "remote_ip",
-                 "remote_port", "timeout", "so_error", "closed", "reuseaddr", "reuse_opts",
+                 "remote_port", "timeout", "so_error", "closed", "reuse_opts",
                  "broadcast", "ttl", "tos", "rcvbuf", "sndbuf", "v6only", "pmtudisc",
-                 "pmtudisc6", "dontfrag6", "on_event", "slot", "__weakref__")
+                 "pmtudisc6", "dontfrag6", "on_event", "__weakref__")
 
     def __init__(self, stack, family, type, proto):
         if family not in FAMILIES:
@@ -366,10 +306,11 @@ class Socket:
         self.remote_port = 0
         self.timeout = None  # None blocking, 0 non-blocking, >0 seconds
         self.so_error = 0
-        self.slot = -1       # its place in Stack.sockets (Slots); -1: not there
         self.closed = False
-        self.reuseaddr = False   # may the port be shared: SO_REUSEADDR or SO_REUSEPORT
-        self.reuse_opts = 0      # which of the two were set (1: ADDR, 2: PORT), as read back
+        # may the port be shared: SO_REUSEADDR or SO_REUSEPORT, which of the two were set
+        # (1: ADDR, 2: PORT), as read back (no flag of its own beside it: the attribute
+        # tables of MicroPython's sockets are near a size step)
+        self.reuse_opts = 0
         self.broadcast = False
         self.ttl = 0
         self.tos = 0
@@ -463,7 +404,6 @@ class Socket:
             if opt == SO_REUSEADDR or opt == SO_REUSEPORT:
                 bit = 1 if opt == SO_REUSEADDR else 2
                 self.reuse_opts = (self.reuse_opts | bit) if v else (self.reuse_opts & ~bit)
-                self.reuseaddr = self.reuse_opts != 0
             elif opt == SO_BROADCAST:
                 self.broadcast = bool(v)
             elif opt == SO_RCVBUF:

@@ -106,7 +106,7 @@ class Stack:
         self.ripng = None         # core/ripng.py's RIPng speaker when config RIPNG is on
         self.tcp = None
         self.dhcp = None          # core/dhcp.py's client, made by start_dhcp()
-        self.sockets = so.Slots()  # every socket; closing one is O(1) (issue 13)
+        self.sockets = []
         features = features if features is not None else ("tcp",)
         if "tcp" in features:
             try:
@@ -474,8 +474,8 @@ class Stack:
         return s
 
     def _release_socket(self, s):
-        if s.slot >= 0:
-            self.sockets.remove(s)  # O(1) (socket.py Slots)
+        if s in self.sockets:
+            self.sockets.remove(s)
         self.udp.unbind(s)
         if s in self.raw_sockets:
             self.raw_sockets.remove(s)

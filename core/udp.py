@@ -393,7 +393,7 @@ class UDP:
         else:
             for o in self.sockets:
                 if o.local_port == port and o is not s and so.binds_overlap(o, s, ip) and \
-                        not (o.reuseaddr and s.reuseaddr):
+                        not (o.reuse_opts and s.reuse_opts):
                     raise oserror(EADDRINUSE)
         s.local_ip = ip
         s.local_port = port

@@ -201,7 +201,7 @@ class TCP:
         self.keep_intvl = cfg["TCP_KEEPINTVL_MS"]
         self.keep_cnt = cfg["TCP_KEEPCNT"]
         self.eph = Ephemeral(cfg["EPHEMERAL_LOW"], cfg["EPHEMERAL_HIGH"], stack.random16())
-        self.conns = so.Slots()     # every TCB in creation order (bounded by TCP_MAX_CONNS)
+        self.conns = []          # every TCB (bounded by TCP_MAX_CONNS)
         # the TCBs that may have a timer armed (F_TIMED; watch): tick visits these, not every
         # connection - 100 000 idle ones cost a tick nothing (issue 13). Fixed slots, made
         # once (a heap-locked MCU appends nothing): ntimed in use, every live TCB fits
@@ -213,7 +213,7 @@ class TCP:
         self.last_rip = None
         self.last_rc = None      # last_rip's route cache, shared the same way
         # the connection table: a fixed bucket list, made once (a power of two, at least
-        # TCP_MAX_CONNS: chains stay short), tcb.key & tmask -> TCB chain (tcb.hnext). A dict
+        # TCP_MAX_CONNS: chains stay short), _key(4-tuple) & tmask -> TCB chain (tcb.hnext). A dict
         # cost 84 bytes a connection at 100 000 (its entries and a boxed int key each: issue
         # 13); this costs 8-16 bytes a slot whether used or not, and inserting allocates
         # nothing (a heap-locked MCU)
@@ -223,11 +223,7 @@ class TCP:
         self.table = [None] * n
         self.tmask = n - 1
         self.listeners = []      # listening sockets
-        # local port -> the sockets holding it (bind, connect, accept), and -> how many
-        # TCBs use it: a port's checks look at its own entries, not at every socket and
-        # connection (issue 13)
-        self.bound = {}
-        self.port_tcbs = {}
+        self.bound = []          # sockets holding a local port
         # storage from the board's sizes up, growth from one budget (ring.py, TCP_MEM)
         # (idle connections share empty rings only where there can be many of them)
         self.rings = RingPool(4, max(self.snd_buf, self.rcv_buf), cfg["TCP_MEM"],
@@ -342,15 +338,19 @@ class TCP:
             t = t.hnext
         return None
 
+    def _bucket(self, tcb):
+        """tcb's bucket: computed again, not kept in the TCB (an attribute more than 73 grows
+        a MicroPython TCB's attribute table to 97 slots: 384 bytes a connection)."""
+        return self._key(tcb.remote_ip, 0, len(tcb.remote_ip), tcb.remote_port,
+                         tcb.local_port) & self.tmask
+
     def _insert(self, tcb):
-        k = self._key(tcb.remote_ip, 0, len(tcb.remote_ip), tcb.remote_port, tcb.local_port)
-        tcb.key = k
-        k &= self.tmask
+        k = self._bucket(tcb)
         tcb.hnext = self.table[k]
         self.table[k] = tcb
 
     def _unlink(self, tcb):
-        k = tcb.key & self.tmask
+        k = self._bucket(tcb)
         t = self.table[k]
         prev = None
         while t is not None:
@@ -409,7 +409,6 @@ class TCP:
         t.ts_lo = v & 0xFFFF
         self.conns.append(t)
         self._insert(t)
-        self.port_tcbs[lport] = self.port_tcbs.get(lport, 0) + 1
         self.watch(t)
         return t
 
@@ -516,8 +515,8 @@ class TCP:
     def drop(self, tcb, err):
         """The connection is gone (CLOSED): out of the table, timers off, buffers back. An
         attached socket keeps the TCB to read the error and any data already received."""
-        if tcb.state == T.CLOSED and tcb.slot < 0:
-            return  # dropped before (or never in the table)
+        if tcb.state == T.CLOSED and tcb not in self.conns:
+            return
         if tcb.state == T.SYN_RECEIVED and tcb.listener is not None:
             tcb.listener.syn_count -= 1
             self.embryonic -= 1
@@ -532,15 +531,9 @@ class TCP:
         self.not_orphan(tcb)
         tcb.t_rexmt = tcb.t_persist = tcb.t_delack = tcb.t_keep = tcb.t_conn = tcb.t_tlp = 0
         tcb.error = err
-        if tcb.slot >= 0:
+        if tcb in self.conns:
             self.conns.remove(tcb)
-            self._unlink(tcb)
-            p = tcb.local_port
-            k = self.port_tcbs[p] - 1
-            if k:
-                self.port_tcbs[p] = k
-            else:
-                del self.port_tcbs[p]
+        self._unlink(tcb)
         self.stats.conn_closed += 1
         s = tcb.sock
         self.release_buffers(tcb, s is None or err != 0)
@@ -625,40 +618,16 @@ class TCP:
 
     # ---- ports --------------------------------------------------------------------------------
     def port_in_use(self, port, ip, s):
-        """bind's check: another socket holding port where s would (SO_REUSEADDR on both
-        shares it, unless it listens), or without SO_REUSEADDR a connection on port that
-        no socket holds (closing, TIME-WAIT). Only port's own entries are looked at."""
-        on = self.bound.get(port)
-        if on is not None:
-            for o in on:
-                # IPv4 and IPv6 overlap only through a dual :: (core/socket.py binds_overlap)
-                if o is not s and so.binds_overlap(o, s, ip):
-                    if not (s.reuseaddr and o.reuseaddr and not o.listening):
-                        return True
-        if not s.reuseaddr and port in self.port_tcbs:
+        for o in self.bound:
+            # IPv4 and IPv6 overlap only through a dual :: (core/socket.py binds_overlap)
+            if o is not s and o.local_port == port and so.binds_overlap(o, s, ip):
+                if not (s.reuse_opts and o.reuse_opts and not o.listening):
+                    return True
+        if not s.reuse_opts:
             for t in self.conns:
                 if t.local_port == port and t.sock is None:
                     return True
         return False
-
-    def hold_port(self, s):
-        """s holds its local_port (bind, connect, accept); once, however often called."""
-        p = s.local_port
-        on = self.bound.get(p)
-        if on is None:
-            self.bound[p] = [s]
-        elif s not in on:
-            on.append(s)
-
-    def unbind(self, s):
-        on = self.bound.get(s.local_port)
-        if on is not None and s in on:
-            if len(on) == 1:
-                del self.bound[s.local_port]
-            else:
-                on.remove(s)
-        if s in self.listeners:
-            self.listeners.remove(s)
 
     def bind(self, s, ip, port):
         stack = self.stack
@@ -670,7 +639,8 @@ class TCP:
             raise oserror(EADDRINUSE)
         s.local_ip = ip
         s.local_port = port
-        self.hold_port(s)
+        if s not in self.bound:
+            self.bound.append(s)
 
     def ephemeral(self, lip, rip, rport):
         """A free local port: RFC 6056 algorithm 4 towards rip:rport (F and G keyed with
@@ -681,7 +651,19 @@ class TCP:
         return self.eph.pick(self._port_used, f, _fmix(f ^ self.key[0]))
 
     def _port_used(self, p):
-        return p in self.bound or p in self.port_tcbs
+        for o in self.bound:
+            if o.local_port == p:
+                return True
+        for t in self.conns:
+            if t.local_port == p:
+                return True
+        return False
+
+    def unbind(self, s):
+        if s in self.bound:
+            self.bound.remove(s)
+        if s in self.listeners:
+            self.listeners.remove(s)
 
     def socket(self, family, type, proto):
         from ustack.core.tcp.socket import TcpSocket

@@ -124,7 +124,6 @@ class StreamSocket(so.Socket):
         s.local_port = tcb.local_port
         s.remote_ip = tcb.remote_ip
         s.remote_port = tcb.remote_port
-        s.reuseaddr = self.reuseaddr
         s.reuse_opts = self.reuse_opts
         s.tflags = self.tflags
         s.rcvbuf = self.rcvbuf
@@ -134,7 +133,7 @@ class StreamSocket(so.Socket):
         s.ttl = self.ttl
         s.tos = self.tos
         self.stack.sockets.append(s)
-        self.tcp.hold_port(s)
+        self.tcp.bound.append(s)
         if tcb.state == T.CLOSED and tcb.error:
             s.so_error = tcb.error
         return s, s._name(tcb.remote_ip, tcb.remote_port)
@@ -202,7 +201,8 @@ class StreamSocket(so.Socket):
                 self.local_port = tcp.ephemeral(src, ip, port)
             except OSError:
                 return EADDRNOTAVAIL  # every ephemeral port taken (Linux's errno)
-            tcp.hold_port(self)
+            if self not in tcp.bound:
+                tcp.bound.append(self)
         if tcp.find(src, self.local_port, ip, port) is not None:
             return EADDRNOTAVAIL
         tcb = tcp.new_tcb(src, self.local_port, ip, port)

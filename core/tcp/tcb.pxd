@@ -24,7 +24,7 @@ cdef class TCB:
     cdef public long long t_rexmt, t_persist, t_delack, t_keep, t_conn, t_tlp
     cdef public long long last_rx
     cdef public long long chal_start, ecn_point
-    cdef public int state, flags, key, slot
+    cdef public int state, flags
     cdef public int local_port, remote_port, iface_mtu
     cdef public int iss_hi, iss_lo, snd_wnd, max_sndwnd, snd_wscale, mss, peer_mss
     cdef public int irs_hi, irs_lo, rcv_wscale, rcv_cap, rcv_unacked

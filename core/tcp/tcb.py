@@ -73,7 +73,7 @@ TCP_STATE_OPEN = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST
 
 class TCB:
     __slots__ = (
-        "state", "flags", "sock", "listener", "hnext", "key", "slot",
+        "state", "flags", "sock", "listener", "hnext",
         "local_ip", "local_port", "remote_ip", "remote_port", "iface_mtu",
         "iss_hi", "iss_lo", "snd_una", "snd_nxt", "snd_max", "snd_wnd", "snd_wl1",
         "snd_wl2",
@@ -95,8 +95,6 @@ class TCB:
         self.sock = None
         self.listener = None
         self.hnext = None
-        self.key = 0
-        self.slot = -1    # its place in TCP.conns (proto.py Slots); -1: not there
         self.local_ip = None
         self.local_port = 0
         self.remote_ip = None

@@ -148,6 +148,9 @@ def test_offload_column_passes_offload_only_to_a_ustack_that_lists_it(monkeypatc
         p.start()
     plain, off = FakeStackProc.seen
     assert "--offload" not in plain and "--offload" in off
+    # `--offload` takes a value (auto|on|off): alone, `ustack up` exits on a usage error;
+    # `on` fails in one line when the kernel refuses an offload, as a column of it should
+    assert off[off.index("--offload") + 1] == "on"
 
 
 def test_offload_column_is_na_in_every_row_where_ustack_has_no_offload(monkeypatch):
