@@ -2,11 +2,8 @@
 output, a connection's route cache and the ARP cache are cdef classes in the compiled core
 (their .pxd beside the .py), their per-frame calls C functions; USTACK_PURE=1 still runs the
 pure modules. A .pxd that stops matching its .py, or a build without them, fails here."""
-import os
-import subprocess
-import sys
+from tests.ports.test_typed_core import _run   # the check runs in a child interpreter
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 COMPILED = r"""
 import ustack
@@ -61,15 +58,6 @@ for m in (iface, ipv4, arp, route, ip, w):
 assert type(ipv4._pseudo_sum).__name__ == "function"
 print("pure")
 """
-
-
-def _run(code, pure):
-    env = dict(os.environ)
-    env.pop("USTACK_PURE", None)
-    if pure:
-        env["USTACK_PURE"] = "1"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, env=env, cwd=ROOT)
 
 
 def test_the_lower_layers_are_cdef_classes_with_c_methods_in_the_compiled_core():
