@@ -416,11 +416,11 @@ class StreamSocket(so.Socket):
 
     def _consumed(self, n=-1):
         """The application freed receive space (n bytes; -1: not said): send a window update
-        when the window grew by at least min(buffer/2, MSS) (RFC 9293 3.8.6.2.2) and at
-        least doubles what the peer may still send (Linux's tcp_cleanup_rbuf): above half
-        the buffer, the next ACK carries it, not one more segment (issue 13: a bulk
-        receiver's ACKs halve). Only when this read made it so: a gap that was there before
-        (the SYN's unscaled window below a large buffer) waits for the next ACK."""
+        when the window grew by at least min(buffer/2, MSS) (RFC 9293 3.8.6.2.2), and only
+        when this read made it so: a gap that was there before (the SYN's unscaled window
+        below a large buffer) waits for the next ACK. (Waiting until the window doubled,
+        as Linux's tcp_cleanup_rbuf does, halved a bulk receiver's ACKs but left the
+        simulator's lossy paths window-starved: more probes and resends, issue 12.)"""
         tcb = self.tcb
         _trim_rcv(self.tcp, tcb)
         r = tcb.rcv   # after the trim: maybe the shared empty ring now (ring.py)
@@ -434,9 +434,9 @@ class StreamSocket(so.Socket):
         step = r.cap >> 1
         if tcb.mss < step:
             step = tcb.mss
-        if free - cur >= step and free >= 2 * cur:
+        if free - cur >= step:
             was = free - n
-            if n >= 0 and was - cur >= step and was >= 2 * cur:
+            if n >= 0 and was - cur >= step:
                 return  # the window was worth an update before this read
             tcb.flags |= T.F_ACKNOW
             out.output(self.tcp, tcb)
