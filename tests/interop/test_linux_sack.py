@@ -210,11 +210,14 @@ def test_both_ways_through_loss_and_reordering_ss_ti_shows_sack_recovery_and_our
     n1 = nstat(imp.b, *k)
     got = dict((x, n1[x] - n0[x]) for x in k)
     # ustack -> Linux: B fetches from ustack's http; `ustack ss -ti` sampled in ns a
-    fetch = imp.b.popen([sys.executable, "-c", FETCH, STACK_IP, str(IMP_N), "0"])
-    us = sampled_while(fetch, lambda: _ustack_ss(imp.a), every=0.5)
+    # 4x as much this way: ustack now sends 2 MB through this path in well under the time
+    # one `ustack ss` takes, so the connection was gone before the first sample (CI, issue 12)
+    n_up = 4 * IMP_N
+    fetch = imp.b.popen([sys.executable, "-c", FETCH, STACK_IP, str(n_up), "0"])
+    us = sampled_while(fetch, lambda: _ustack_ss(imp.a), every=0.05)
     out = fetch.communicate(timeout=60)[0]
     f = [ln for ln in out.splitlines() if ln.startswith("FETCH ")]
-    assert f and f[0].split()[1:3] == [str(IMP_N), pattern_sha(IMP_N)], out
+    assert f and f[0].split()[1:3] == [str(n_up), pattern_sha(n_up)], out
     c = imp.stop_stack()
     print("Linux sender: ss %s nstat %s; ustack ss: %s; ustack: %s" % (
         lx, got, us, {x: v for x, v in c.items() if v and x.startswith("tcp.") and
