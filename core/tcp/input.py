@@ -680,7 +680,8 @@ def _ecn_in(tcp, tcb, b, fl, ack, dlen):
         st.rx_cwr += 1
         tcb.flags &= ~T.F_ECN_ECHO
     if dlen > 0 and tcp.seg_ecn == ECN_CE:
-        st.rx_ce += 1
+        # a GRO super-frame merged segments with equal IP headers: each was marked
+        st.rx_ce += 1 if dlen <= tcb.mss else (dlen + tcb.mss - 1) // tcb.mss
         if not (tcb.flags & T.F_ECN_ECHO):
             tcb.flags |= T.F_ECN_ECHO | T.F_ACKNOW
     if tcb.flags & T.F_ECN_POINT and seq_gt(ack, tcb.ecn_point):
