@@ -979,12 +979,9 @@ def _data(tcp, tcb, b, doff, seq, dlen):
         if dlen > room:
             dlen = room
         if rcv.count + dlen > rcv.held():
-            rcv = tcp.rings.own(rcv)  # not the shared empty ring (ring.py)
-            if rcv is None:
-                st.no_memory += 1
-                return
+            rcv = tcp.rings.reserve(rcv, rcv.count + dlen)  # its own ring, grown (ring.py)
             tcb.rcv = rcv
-            if not rcv.ensure(tcp.rings, rcv.count + dlen):
+            if rcv.held() == 0:
                 st.no_memory += 1  # no room for the bytes: dropped unacknowledged, resent
                 return
             room = rcv.held() - rcv.count
@@ -1039,16 +1036,16 @@ def _data(tcp, tcb, b, doff, seq, dlen):
         return
     room = rcv.count + off + dlen
     if room > rcv.held():
-        rcv = tcp.rings.own(rcv)  # not the shared empty ring (ring.py)
-        if rcv is None:
-            st.no_memory += 1
-            return
+        rcv = tcp.rings.reserve(rcv, room)  # its own ring, grown (ring.py)
         tcb.rcv = rcv
-    if room > rcv.held() and (not rcv.ensure(tcp.rings, room) or room > rcv.held()):
-        # storage grows only as far as TCP_MEM allows (ring.py): one byte parked at the
-        # window's edge must not cost the whole window; it is dropped, the peer resends
-        st.mem_limited += 1
-        return
+        if rcv.held() == 0:
+            st.no_memory += 1  # the heap is out: the peer resends it
+            return
+        if room > rcv.held():
+            # storage grows only as far as TCP_MEM allows (ring.py): one byte parked at the
+            # window's edge must not cost the whole window; it is dropped, the peer resends
+            st.mem_limited += 1
+            return
     e = seq_add(seq, dlen)
     if not tcp.ooo_slots:
         st.rx_ooo_full += 1

@@ -209,6 +209,18 @@ class RingPool:
         self.out -= 1   # get counted it; the shared ring it replaces was counted
         return r
 
+    def reserve(self, r, want=-1):
+        """The ring to store logical offsets below want into (-1: all of its cap), in place
+        of r: r, or for the shared empty ring one of the connection's own (the caller puts
+        it in the TCB), with its storage grown toward want (Ring.ensure: the budget may give
+        less). With no storage at all (the heap is out) it holds none: held() == 0."""
+        o = self.own(r)
+        if o is None:
+            return r
+        if not o.ensure(self, want) and o is not r:
+            return self.shed(o)   # no storage after all: the shared ring again
+        return o
+
     def shed(self, r):
         """r's storage back once r holds nothing (trim), and r itself for the shared empty
         ring of its cap: what the TCB keeps. Receive rings: only with no out-of-order bytes
@@ -259,23 +271,25 @@ class RingPool:
         """The most ring r can hold now: its cap, or its storage when the budget refuses to
         grow it (a writer waits for that room to drain)."""
         size = r.held()
-        if size == 0 or size >= r.cap or not self.budget:
+        if size == 0 or size >= r.cap:
             return r.cap
         new = size * 2
         if new > r.cap:
             new = r.cap
-        if new > self.first and self.big + new > self.budget:
-            return size
-        return r.cap
+        return r.cap if self._fits(new) else size
+
+    def _fits(self, size):
+        """Whether a buffer of size bytes is within the budget: one of the first size always
+        is (every ring gets that much), a larger one while `big` leaves room for it."""
+        return size <= self.first or not self.budget or self.big + size <= self.budget
 
     def take(self, size):
         """A buffer of size bytes: a spare one, else a new one; None when the heap is out,
         or when it is larger than `first` and the budget is spent."""
-        big = size > self.first
-        if big and self.budget and self.big + size > self.budget:
+        if not self._fits(size):
             return None
         b = self._take(size)
-        if b is not None and big:
+        if b is not None and size > self.first:
             self.big += size
         return b
 

@@ -315,11 +315,9 @@ class StreamSocket(so.Socket):
             if snd.count < snd.cap:
                 # storage as the data needs it (ring.py: grown within TCP_MEM)
                 if n > 0:
-                    snd = self.tcp.rings.own(snd)  # not the shared empty ring (ring.py)
-                    if snd is None:
-                        raise oserror(ENOBUFS)
+                    snd = self.tcp.rings.reserve(snd, snd.count + n)  # its own, grown
                     tcb.snd = snd
-                    if not snd.ensure(self.tcp.rings, snd.count + n):
+                    if snd.held() == 0:
                         raise oserror(ENOBUFS)  # no memory for the send buffer
                 k = snd.write(data, 0, n)
                 if k > 0 or n == 0:

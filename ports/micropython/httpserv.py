@@ -304,11 +304,9 @@ class HttpService:
         """Queue as much of the reply as the send ring takes; True when all of it is."""
         snd = tcb.snd
         if snd.buf is None:
-            snd = c.tcp.rings.own(snd)  # not the shared empty ring (ring.py)
-            if snd is None:
-                return False
+            snd = c.tcp.rings.reserve(snd)  # its own ring, with storage (ring.py)
             tcb.snd = snd
-            if not snd.ensure(c.tcp.rings):
+            if snd.buf is None:
                 return False  # no storage for the ring now: the next step tries again
         free = snd.cap - snd.count
         queued = 0

@@ -30,11 +30,9 @@ def _send_at(sock, buf, off, n):
     tcb = sock.tcb
     snd = tcb.snd
     if snd.buf is None:
-        snd = sock.tcp.rings.own(snd)  # not the shared empty ring (ring.py)
-        if snd is None:
-            return 0
+        snd = sock.tcp.rings.reserve(snd)  # its own ring, with storage (ring.py)
         tcb.snd = snd
-        if not snd.ensure(sock.tcp.rings):
+        if snd.buf is None:
             return 0  # no storage for the ring now (the pool's, when it has data)
     k = snd.write(buf, off, n)
     if k:
