@@ -251,6 +251,18 @@ def move(bench, src, dst, data, limit_ms=20000, keep=True):
     return got if n == len(got) else got[:n]
 
 
+def gro_at_b(links):
+    """A Bench wrap: B's link merges what it receives (GRO, checksums vouched for), as a
+    TAP with those offloads does; each such link is appended to links."""
+    def wrap(port, bench):
+        if port.mac == MAC_B:
+            k = KernelLink(port, CAP_CSUM_RX | CAP_GRO)
+            links.append(k)
+            return k
+        return port
+    return wrap
+
+
 def pattern(n):
     return bytes((i * 7 + (i >> 8)) & 0xFF for i in range(n))
 
@@ -406,14 +418,7 @@ def test_gro_super_frames_are_taken_as_one_segment_larger_than_the_mss_and_acked
     buffers; TCP takes each as one segment (its checksum vouched for by the link), the data
     arrives whole and in order, and one ACK acknowledges a whole super-frame."""
     links = []
-
-    def wrap(port, bench):
-        if port.mac == MAC_B:
-            k = KernelLink(port, CAP_CSUM_RX | CAP_GRO)
-            links.append(k)
-            return k
-        return port
-    b = Bench(config=CFG, wrap=wrap)
+    b = Bench(config=CFG, wrap=gro_at_b(links))
     try:
         s, conn, ls = pair(b)
         data = pattern(300000)
@@ -562,16 +567,9 @@ def test_gro_super_frames_read_in_one_poll_share_one_ack_up_to_a_quarter_of_the_
     burst: with a 64 KB buffer every super-frame is still ACKed at once."""
     def run(rcvbuf):
         links = []
-
-        def wrap(port, bench):
-            if port.mac == MAC_B:
-                k = KernelLink(port, CAP_CSUM_RX | CAP_GRO)
-                links.append(k)
-                return k
-            return port
         # a 512 KB send buffer: sized for MicroPython's run of this file too
         # (an 8 MB heap; the receive ring grows only as far as the bytes wait)
-        b = Bench(config=dict(CFG, TCP_SND_BUF=1 << 19), wrap=wrap)
+        b = Bench(config=dict(CFG, TCP_SND_BUF=1 << 19), wrap=gro_at_b(links))
         try:
             ls = b.b.socket(so.AF_INET, so.SOCK_STREAM)
             if rcvbuf:
