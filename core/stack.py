@@ -511,6 +511,7 @@ class Stack:
         batch = self.config["RX_BATCH"]
         if self.tcp is not None:
             self.tcp.cookies_left = self.tcp.cookie_budget  # SYN cookies this poll may send
+            self.tcp.bursting = True  # reads' window updates wait for flush_acks
         pool = self.pool
         for iface in self.ifaces:
             drv = iface.driver
@@ -548,8 +549,10 @@ class Stack:
         if self.burst_hook is not None:
             self.burst_hook()
         tcp = self.tcp
-        if tcp is not None and tcp.ack_q:
-            tcp.flush_acks()  # the burst is read: one ACK each (RFC 5681 4.2)
+        if tcp is not None:
+            tcp.bursting = False
+            if tcp.ack_q:
+                tcp.flush_acks()  # the burst is read: one ACK each (RFC 5681 4.2)
         self.timers_ran = False
         if self.next_timer and now >= self.next_timer:
             self.timers_ran = True

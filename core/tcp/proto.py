@@ -160,6 +160,7 @@ class TCP:
         # connections owed an ACK at the end of the poll's receive burst (input._data): each
         # at most once (F_ACK_BURST), so at most TCP_MAX_CONNS long; flush_acks empties it
         self.ack_q = []
+        self.bursting = False    # inside Stack.poll, before flush_acks
         self.max_retries = cfg["TCP_MAX_RETRIES"]
         self.syn_retries = cfg["TCP_SYN_RETRIES"]
         self.synack_retries = cfg["TCP_SYNACK_RETRIES"]
@@ -1043,7 +1044,7 @@ class TCP:
     def flush_acks(self):
         """End of a receive burst (Stack.poll): one ACK for each connection that received
         two or more full-sized segments in it, or a FIN (input._fin), and has not ACKed them
-        since (RFC 5681 4.2)."""
+        since (RFC 5681 4.2), or whose reads in it opened the window (socket._consumed)."""
         q = self.ack_q
         i = 0
         while i < len(q):
@@ -1051,7 +1052,7 @@ class TCP:
             i += 1
             if tcb.flags & T.F_ACK_BURST:
                 tcb.flags &= ~T.F_ACK_BURST
-                if tcb.state != T.CLOSED and (tcb.rcv_unacked or
+                if tcb.state != T.CLOSED and (tcb.flags & T.F_ACKNOW or tcb.rcv_unacked or
                                               tcb.last_ack_sent != tcb.rcv_nxt):
                     tcb.flags |= T.F_ACKNOW
                     if tcb.rcv_unacked:

@@ -437,7 +437,15 @@ class StreamSocket(so.Socket):
             if n >= 0 and was - cur >= step:
                 return  # the window was worth an update before this read
             tcb.flags |= T.F_ACKNOW
-            out.output(self.tcp, tcb)
+            tcp = self.tcp
+            if tcp.bursting:
+                # a read inside a poll (a service draining its socket): the update waits for
+                # the burst's end, as its ACKs do, and carries what all its reads opened
+                if not (tcb.flags & T.F_ACK_BURST):
+                    tcb.flags |= T.F_ACK_BURST
+                    tcp.ack_q.append(tcb)
+                return
+            out.output(tcp, tcb)
 
     # ---- shutdown and close --------------------------------------------------------------
     def shutdown(self, how):

@@ -326,6 +326,13 @@ def _in_interpreter_start_up(err):
     return True
 
 
+# What CPython's start-up prints when Ctrl-C's KeyboardInterrupt lands in its import
+# machinery's weakref callback (and is ignored there)
+SWALLOWED = re.compile(r"Exception ignored in: <function [^\n]+>\nTraceback \(most recent call "
+                       r"last\):\n(  File \"<frozen [^>]+>\", line \d+, in \w+\n)+"
+                       r"KeyboardInterrupt\n")
+
+
 @pytest.mark.parametrize("runtime", ["cpython", "micropython"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
                          ids=lambda s: s.name)
@@ -342,7 +349,18 @@ def test_a_signal_at_any_moment_ends_up_cleanly(ns, runtime, sig, at):
             os.killpg(p.pid, sig)  # Ctrl-C: the terminal signals the whole foreground group
         else:
             p.send_signal(sig)
-        out, err = p.communicate(timeout=60)
+        try:
+            out, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired as e:
+            # CPython prints and ignores an exception raised in a weakref callback: Ctrl-C
+            # landing in one during its own start-up (before ustack's first line) is gone, and
+            # the stack comes up. A second Ctrl-C, as the user would press, must end it cleanly.
+            if sig != signal.SIGINT or not SWALLOWED.search((e.stderr or b"").decode()):
+                raise
+            os.killpg(p.pid, sig)
+            out, err = p.communicate(timeout=60)
+            err = SWALLOWED.sub("", err, 1)
+            at = "ready"
     finally:
         if p.poll() is None:
             p.kill()

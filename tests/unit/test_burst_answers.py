@@ -96,3 +96,53 @@ def test_an_echo_answered_in_the_burst_hook_carries_its_ack():
     r = poll_burst(p, [req])
     assert [(s.f, s.ack, s.data) for s in r] == [("P.", p.seq + 64, b"x" * 64)], r
     assert p.advance(p.stack.config["TCP_DELACK_MS"] + 5) == []
+
+
+def reader(p, chunk, seen):
+    """A burst hook that reads all it can in chunks, as a service draining its socket does."""
+    def hook():
+        s = p.sock
+        while s.readable():
+            d = s.recv(chunk)
+            if not d:
+                break
+            seen.append(len(d))
+    return hook
+
+
+def test_reads_in_one_poll_send_one_window_update_at_its_end():
+    """A read that opens the window sends an update (RFC 9293 3.8.6.2.2), but a service that
+    drains its socket in chunks within one poll sends one: the update waits for the burst's
+    end as the burst's ACK does, carrying the window all the reads opened (not one segment
+    per chunk: 16 identical ACKs with a growing window, seen against Linux)."""
+    p = connected()
+    mss = p.tcb().mss
+    cap = p.tcb().rcv.cap
+    n = cap // mss - 1
+    frames = [tcp_frame(p.seq + i * mss, p.rnxt, ACK, b"x" * mss, opts=p.tsopt(p.sa))
+              for i in range(n)]
+    poll_burst(p, frames)            # the window nearly full, nothing read yet
+    seen = []
+    p.stack.burst_hook = reader(p, mss, seen)
+    r = poll_burst(p, [])
+    assert sum(seen) == n * mss and len(seen) > 4, seen
+    assert [(s.f, s.ack) for s in r] == [(".", p.seq + n * mss)], [(s.f, s.ack, s.win) for s in r]
+    ws = p.tcb().rcv_wscale
+    assert r[0].win << ws >= cap - mss, (r[0].win << ws, cap)   # every read's space offered
+
+
+def test_a_read_outside_a_poll_sends_its_window_update_at_once():
+    """An application thread's read is not in a burst: its update goes out from the read."""
+    p = connected()
+    mss = p.tcb().mss
+    cap = p.tcb().rcv.cap
+    n = cap // mss - 1
+    frames = [tcp_frame(p.seq + i * mss, p.rnxt, ACK, b"x" * mss, opts=p.tsopt(p.sa))
+              for i in range(n)]
+    poll_burst(p, frames)
+    p.fed.drv.tx.clear()
+    got = 0
+    while got < n * mss:
+        got += len(p.sock.recv(cap))
+    r = [Seg(f) for f in p.fed.drv.tx]
+    assert len(r) == 1 and r[0].f == "." and r[0].ack == p.seq + n * mss, r
