@@ -48,7 +48,7 @@ def package_dir(base):
 def commit_of(path):
     r = subprocess.run(["git", "-C", path, "log", "-1", "--format=%h %s"], capture_output=True,
                        text=True)
-    return r.stdout.strip()[:90] or "?"
+    return r.stdout.strip()[:90] or "(not a git checkout: its name says which commit)"
 
 
 # the rows, each measured on its own (so the peer's CPU time is that row's): the bench's
