@@ -28,7 +28,8 @@ WORK = os.path.join(ROOT, "benchmarks", "mpy_work.py")
 MEMLINK = os.path.join(ROOT, "tests", "micropython", "mp_scripts")
 ROWS = {  # row: (operations per run, unit)
     "bulk_in": (4, "us/MB"), "bulk_out": (4, "us/MB"), "echo": (2000, "us/round trip"),
-    "udp": (3000, "us/round trip"), "cps": (300, "us/connection"), "ping": (3000, "us/reply"),
+    "udp": (3000, "us/round trip"), "cps": (300, "us/connection"), "http": (1000, "us/request"),
+    "ping": (3000, "us/reply"),
 }
 
 

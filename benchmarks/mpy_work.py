@@ -11,7 +11,8 @@ operation; prints one JSON line.
 ROW: bulk_in (a sends to b's discard, µs per MB b takes in), bulk_out (b's chargen to a, µs
 per MB), echo (64-byte TCP echo, µs per round trip), udp (64-byte UDP echo, µs per round
 trip), cps (connect, 1 byte echoed, close, until b holds no connection: µs per connection),
-ping (an ICMP echo request put on b's wire, µs per reply).
+http (a keep-alive GET / of the app's HTTP service, µs per request), ping (an ICMP echo
+request put on b's wire, µs per reply).
 """
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -197,6 +198,31 @@ def cps(n):
     return done
 
 
+def http(n):
+    from ustack.ports.micropython.httpserv import HttpService
+    w.svcs.append(HttpService(b, 80, None, max_conns=2))
+    s = connect(80)
+    req = b"GET / HTTP/1.1\r\nHost: 192.0.2.11\r\n\r\n"
+    buf = bytearray(2048)
+    done = 0
+    for i in range(n + 20):
+        if i == 20:
+            w.start()
+        s.send(req)
+        got = 0
+        for _ in range(20):
+            w.step()
+            try:
+                got += s.recv_into(buf)
+            except OSError:
+                pass
+            if got >= 150:   # the head and the 73-byte page
+                break
+        if got >= 150 and i >= 20:
+            done += 1
+    return done
+
+
 def ping(n):
     ping = bytearray(98)
     pong = bytearray(1536)
@@ -244,7 +270,7 @@ def ping(n):
 
 
 ops = {"bulk_in": bulk_in, "bulk_out": bulk_out, "echo": echo, "udp": udp, "cps": cps,
-           "ping": ping}[ROW](N)
+       "http": http, "ping": ping}[ROW](N)
 # us: b's work per operation (per MB for bulk); all: the whole process's, both stacks and
 # this driver
 print(json.dumps({"row": ROW, "us": w.us * 1e6 / N, "all": (clock() - w.t0) * 1e6 / N,
