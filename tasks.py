@@ -155,6 +155,11 @@ def bench(c, quick=False, out="", runtime="cpython", readme=False, impaired=Fals
                       "%s -m benchmarks.bench%s%s --out %s%s" % (
                           PY, " --quick" if quick else "", " --offload" if offload else "",
                           out, shown)))
+    else:
+        # the MicroPython column beside lwIP and Linux (README's table is the CPython run's)
+        steps.append(("ustack on MicroPython, lwIP, Linux over veth from the same client (%s)"
+                      % out, "%s -m benchmarks.bench%s --stacks micropython,lwip,linux --out %s"
+                      % (PY, " --quick" if quick else "", out)))
     if runtime == "cpython":
         # unmodified programs over ustack: uiperf3 vs iperf3 -c, http.server 100 MB
         steps.append(("unmodified programs over ustack: uiperf3, http.server (benchmarks/programs.md)",

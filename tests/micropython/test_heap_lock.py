@@ -38,6 +38,22 @@ def test_two_stacks_heap_locked_udp_tcp_icmp(mpy_lib):
     assert res["pool_a"][0] == res["pool_a"][1] and res["pool_b"][0] == res["pool_b"][1]
 
 
+def test_two_stacks_heap_locked_with_shared_empty_rings(mpy_lib):
+    """The same with a stack sized like `ustack up --runtime micropython`'s default board
+    (pc_tap: 512 connections, 64 KB buffers), whose idle connections share empty rings:
+    each read-empty and each acknowledged send swaps a connection's ring for the shared one
+    and back (RingPool.shed/reserve) - on every echo, still without an allocation."""
+    cfg = json.dumps({"TCP_MAX_CONNS": 512, "TCP_SND_BUF": 65536, "TCP_RCV_BUF": 65536,
+                      "PBUF_COUNT": 256})  # short: the unix port dies on a long argument
+    r = run_mpy([SCRIPT, mpy_lib, "500", str(512 << 10), cfg], timeout=300, heapsize="16M")
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["shared_ring_caps"] > 0, res   # the shared rings were in use
+    assert res["failure"] is None, res
+    assert res["udp_echoes"] == 500 and res["pings"] == 500
+    assert res["tcp_bytes_echoed"] == 512 << 10 and res["tcp_mismatches"] == 0
+
+
 def test_two_stacks_heap_locked_with_pure_python_hot_paths(mpy_lib_pure):
     r = run_mpy([SCRIPT, mpy_lib_pure, "300", str(256 << 10)], timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr

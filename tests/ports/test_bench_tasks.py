@@ -91,6 +91,11 @@ def test_bench_micropython_task_asks_for_the_readme_only_with_readme():
     assert not [l for l in plain.stdout.splitlines() if " -m benchmarks." in l and "--readme" in l]
     (line,) = [l for l in asked.stdout.splitlines() if "-m benchmarks.memory" in l]
     assert "--readme" in line
+    # the MicroPython column is measured (README's promise: benchmarks/results-micropython.md),
+    # never into README's bench table, which is the CPython run's
+    (line,) = [l for l in asked.stdout.splitlines() if "-m benchmarks.bench " in l + " "]
+    assert "--stacks micropython," in line and "results-micropython.md" in line, line
+    assert "--readme" not in line
 
 
 @pytest.mark.parametrize("task", [["build"], ["bench"], ["bench", "--runtime", "micropython"],

@@ -36,6 +36,9 @@ def take(buf):
 
 res = heaplock_bench.run(a, b, bytes([192, 0, 2, 10]), bytes([192, 0, 2, 11]), MAC_A, MAC_B,
                          inject, take, N, TCP_BYTES)
+if b.tcp is not None:  # idle connections' shared empty rings (ring.py), the caps in use
+    e = getattr(b.tcp.rings, "empty", None)
+    res["shared_ring_caps"] = -1 if e is None else len(e)
 if b.packet_filter is not None:  # a FILTER config: what b's rules matched (test_filter_mpy.py)
     res["filter_pkts"] = b.packet_filter.rs.pkts
     res["filter_ct_used"] = b.packet_filter.ct.used
