@@ -1117,6 +1117,8 @@ def _fin(tcp, tcb):
 def _time_wait(tcp, tcb):
     """TIME-WAIT for 2*MSL (RFC 9293 3.10.7.4); the send buffer goes back at once."""
     tcb.state = T.TIME_WAIT
+    if tcp.tw is not None:
+        tcp.tw.push(tcb)  # the oldest is recycled first when the table is full (proto.py)
     tcp.not_orphan(tcb)
     tcb.t_rexmt = tcb.t_persist = tcb.t_keep = 0
     t = tcp.linger_deadline(tcp.stack.now)
