@@ -134,7 +134,6 @@ def listen(tcp, lsock, iface, b, sport, dport):
     tcb.snd_wnd = tcp.seg_wnd  # never scaled in a SYN (RFC 7323 2.2)
     tcb.max_sndwnd = tcb.snd_wnd
     tcb.snd_wl1 = 0
-    tcp.set_iss(tcb)
     st.conn_passive += 1
     out.output(tcp, tcb)
 

@@ -374,10 +374,14 @@ class TCP:
             return self.isn_hook(lip, lport, rip, rport) & MASK
         return (self.stack.now * 250 + self._hash(lip, lport, rip, rport)) & MASK
 
-    def set_iss(self, tcb):
+    def set_iss(self, tcb, f=-1):
         """Pick the connection's ISS (connection setup: may allocate) and keep it as the
-        16-bit halves every sequence number we send is relative to."""
-        v = self.isn(tcb.local_ip, tcb.local_port, tcb.remote_ip, tcb.remote_port)
+        16-bit halves every sequence number we send is relative to. f: F(4-tuple, secret)
+        when the caller has it (new_tcb), -1 to compute it."""
+        if f < 0 or self.isn_hook is not None:
+            v = self.isn(tcb.local_ip, tcb.local_port, tcb.remote_ip, tcb.remote_port)
+        else:
+            v = (self.stack.now * 250 + f) & MASK
         tcb.iss_hi = v >> 16
         tcb.iss_lo = v & 0xFFFF
         tcb.snd_una = tcb.snd_nxt = tcb.snd_max = tcb.snd_wl2 = 0
@@ -440,7 +444,7 @@ class TCP:
         tcb.hnext = None
 
     def new_tcb(self, lip, lport, rip, rport):
-        """A TCB in the table, or None when TCP_MAX_CONNS are in use by connections that
+        """A TCB in the table, its ISS picked (set_iss), or None when TCP_MAX_CONNS are in use by connections that
         are neither in TIME-WAIT nor half-open: the oldest TIME_WAIT connection is recycled
         first (as lwIP does), else the oldest half-open passive one (syn_evicted)."""
         if len(self.conns) >= self.max_conns:
@@ -477,14 +481,20 @@ class TCP:
         t.keep_intvl = self.keep_intvl
         t.keep_cnt = self.keep_cnt
         t.last_rx = self.stack.now
+        # F(4-tuple, secret) once (issue 13: two of these were a tenth of a SYN's cost): the
+        # ISS is the clock plus it (RFC 6528 3), our TSval offset a mix of it (RFC 7323 5.4)
+        f = -1
+        if self.ts_hook is None or self.isn_hook is None:
+            f = self._hash(t.local_ip, lport, t.remote_ip, rport)
         if self.ts_hook is not None:
             v = self.ts_hook(t.local_ip, lport, t.remote_ip, rport)
         else:
-            v = _fmix(self._hash(t.local_ip, lport, t.remote_ip, rport) ^ self.key[1])
+            v = _fmix(f ^ self.key[1])
         v = (v + t.last_rx) & MASK  # our TSval: now + a per-connection offset (RFC 7323 5.4)
         t.ts_start = t.last_rx
         t.ts_hi = v >> 16
         t.ts_lo = v & 0xFFFF
+        self.set_iss(t, f)
         self.conns.append(t)
         self._insert(t)
         self.watch(t)

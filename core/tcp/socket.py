@@ -216,7 +216,6 @@ class StreamSocket(so.Socket):
         tcb.iface_mtu = link_mtu(iface, len(ip))
         tcb.state = T.SYN_SENT
         tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap) if tcp.wscale else 0
-        tcp.set_iss(tcb)
         tcp.set_mss(tcb)
         if not tcp.open_buffers(tcb):
             tcp.drop(tcb, 0)

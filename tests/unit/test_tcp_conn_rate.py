@@ -115,3 +115,50 @@ def test_time_wait_queue_against_a_model():
                 if got is not None:
                     got.state = T.CLOSED  # the table recycled it
             assert len(q.q) == slots and q.n <= slots
+
+
+def test_one_secret_hash_gives_a_connection_its_iss_and_timestamp_offset():
+    """RFC 6528 3's F(4-tuple, secret) is computed once per connection, both ends: the ISS
+    is the 4-microsecond clock plus it, our TSval offset a mix of it (RFC 7323 5.4)."""
+    net = Net()
+    srv = listener(net.b)
+    calls = []
+    for st in (net.a, net.b):
+        tcp = st.tcp
+        f = tcp._hash
+
+        def counted(lip, lport, rip, rport, f=f, tcp=tcp):
+            calls.append(tcp)
+            return f(lip, lport, rip, rport)
+        tcp._hash = counted
+    t0 = net.t
+    c = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.connect((IP_B, 7))
+    s, _ = srv.accept()
+    # the client's other F picks its port (RFC 6056 algorithm 4)
+    assert calls.count(net.a.tcp) == 2 and calls.count(net.b.tcp) == 1
+    for sock, tcp in ((c, net.a.tcp), (s, net.b.tcp)):
+        t = sock.tcb
+        f = tcp._hash(t.local_ip, t.local_port, t.remote_ip, t.remote_port)
+        m = (((t.iss_hi << 16) | t.iss_lo) - f) & proto.MASK
+        assert m % 250 == 0 and t0 * 250 <= m <= net.t * 250
+        ts = (proto._fmix(f ^ tcp.key[1]) + t.ts_start) & proto.MASK
+        assert (t.ts_hi, t.ts_lo) == (ts >> 16, ts & 0xFFFF)
+    c.close()
+    s.close()
+    srv.close()
+    close_all(net)
+
+
+def test_isn_hook_still_picks_the_iss():
+    net = Net()
+    srv = listener(net.b)
+    net.b.tcp.isn_hook = lambda lip, lport, rip, rport: 0x12345678
+    c = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.connect((IP_B, 7))
+    s, _ = srv.accept()
+    assert (s.tcb.iss_hi, s.tcb.iss_lo) == (0x1234, 0x5678)
+    c.close()
+    s.close()
+    srv.close()
+    close_all(net)
