@@ -162,3 +162,30 @@ def test_isn_hook_still_picks_the_iss():
     s.close()
     srv.close()
     close_all(net)
+
+
+def test_accept_conn_is_accept_without_the_peer_address():
+    import errno
+    import pytest
+    net = Net()
+    srv = listener(net.b)
+    srv.setblocking(False)
+    with pytest.raises(OSError) as e:
+        srv.accept_conn()
+    assert e.value.errno == errno.EAGAIN
+    c = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.connect((IP_B, 7))
+    net.pump()
+    s = srv.accept_conn()
+    assert s.getpeername() == c.getsockname() and s.getsockname() == c.getpeername()
+    assert s in net.b.sockets and s.tcb.sock is s and s.tcb.listener is None
+    c.sendall(b"hi")
+    net.pump()
+    assert s.recv(10) == b"hi"
+    other = net.b.socket(so.AF_INET, so.SOCK_STREAM)
+    with pytest.raises(OSError) as e:
+        other.accept_conn()
+    assert e.value.errno == errno.EINVAL  # not listening, as accept()
+    for x in (c, s, srv, other):
+        x.close()
+    close_all(net)
