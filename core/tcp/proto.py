@@ -619,8 +619,10 @@ class TCP:
         self.not_orphan(tcb)
         tcb.t_rexmt = tcb.t_persist = tcb.t_delack = tcb.t_keep = tcb.t_conn = tcb.t_tlp = 0
         tcb.error = err
-        if tcb in self.conns:
-            self.conns.remove(tcb)
+        try:
+            self.conns.remove(tcb)  # one walk, not two (a table of 100 000: issue 13)
+        except ValueError:
+            pass
         self._unlink(tcb)
         self.stats.conn_closed += 1
         s = tcb.sock
