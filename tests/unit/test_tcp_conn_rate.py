@@ -17,7 +17,7 @@ class Walks(list):
 
     def __iter__(self):
         Walks.walks += 1
-        return list.__iter__(self)
+        return iter(self[:])  # a plain list's iterator (MicroPython's list has no __iter__)
 
 
 def server_closes_first(net, srv):
