@@ -750,8 +750,10 @@ class TCP:
         return False
 
     def unbind(self, s):
-        if s in self.bound:
-            self.bound.remove(s)
+        try:
+            self.bound.remove(s)  # one walk, not two (every connection's socket is there)
+        except ValueError:
+            pass
         if s in self.listeners:
             self.listeners.remove(s)
 
