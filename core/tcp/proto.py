@@ -115,10 +115,10 @@ OOO_PREALLOC = const(2)
 RING_SHARE_CONNS = const(64)
 
 # A table full of TIME-WAIT connections (a server that closes first: HTTP/1.0, ab or wrk
-# without keep-alive) recycles the oldest one for every new connection: at or above this many
-# connections they are queued in the order they entered TIME-WAIT (TimeWaitQueue), so the oldest
-# is found at once rather than by a walk over the table (issue 13: 512 TCBs walked cost 35 us a
-# connection); below, the walk is short and the queue would cost a board memory
+# without keep-alive) recycles the oldest one for every new connection: in a table of at least
+# this many they are queued in the order they entered TIME-WAIT (TimeWaitQueue), so the
+# oldest is found at once, not by a walk over the table (issue 13: walking 512 TCBs cost
+# 35 us a connection); below, the walk is short and the queue would cost a board memory
 TW_QUEUE_CONNS = const(64)
 
 # What a full segment's frame holds besides the IP and TCP headers and the MSS: Ethernet 14,
@@ -444,9 +444,10 @@ class TCP:
         tcb.hnext = None
 
     def new_tcb(self, lip, lport, rip, rport):
-        """A TCB in the table, its ISS picked (set_iss), or None when TCP_MAX_CONNS are in use by connections that
-        are neither in TIME-WAIT nor half-open: the oldest TIME_WAIT connection is recycled
-        first (as lwIP does), else the oldest half-open passive one (syn_evicted)."""
+        """A TCB in the table, its ISS picked (set_iss), or None when TCP_MAX_CONNS are in
+        use by connections that are neither in TIME-WAIT nor half-open: the oldest TIME_WAIT
+        connection is recycled first (as lwIP does), else the oldest half-open passive one
+        (syn_evicted)."""
         if len(self.conns) >= self.max_conns:
             old = None
             if self.tw is not None:
