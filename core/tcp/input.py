@@ -134,7 +134,6 @@ def listen(tcp, lsock, iface, b, sport, dport):
     tcb.snd_wnd = tcp.seg_wnd  # never scaled in a SYN (RFC 7323 2.2)
     tcb.max_sndwnd = tcb.snd_wnd
     tcb.snd_wl1 = 0
-    tcp.set_iss(tcb)
     st.conn_passive += 1
     out.output(tcp, tcb)
 
@@ -1117,6 +1116,8 @@ def _fin(tcp, tcb):
 def _time_wait(tcp, tcb):
     """TIME-WAIT for 2*MSL (RFC 9293 3.10.7.4); the send buffer goes back at once."""
     tcb.state = T.TIME_WAIT
+    if tcp.tw is not None:
+        tcp.tw.push(tcb)  # the oldest is recycled first when the table is full (proto.py)
     tcp.not_orphan(tcb)
     tcb.t_rexmt = tcb.t_persist = tcb.t_keep = 0
     t = tcp.linger_deadline(tcp.stack.now)

@@ -114,6 +114,13 @@ OOO_PREALLOC = const(2)
 # rings and their table cost a board more than they save
 RING_SHARE_CONNS = const(64)
 
+# A table full of TIME-WAIT connections (a server that closes first: HTTP/1.0, ab or wrk
+# without keep-alive) recycles the oldest one for every new connection: in a table of at least
+# this many they are queued in the order they entered TIME-WAIT (TimeWaitQueue), so the
+# oldest is found at once, not by a walk over the table (issue 13: walking 512 TCBs cost
+# 35 us a connection); below, the walk is short and the queue would cost a board memory
+TW_QUEUE_CONNS = const(64)
+
 # What a full segment's frame holds besides the IP and TCP headers and the MSS: Ethernet 14,
 # an 802.1Q tag 4, 4 to spare (our advertised MSS keeps it fitting one packet buffer)
 MSS_FRAME_EXTRA = 22
@@ -144,6 +151,71 @@ def _fin_unacked(t):
     """t's FIN is queued or sent and not yet acknowledged (TCP.closing)."""
     return (t.flags & (T.F_FIN_QUEUED | T.F_FIN_ACKED)) == T.F_FIN_QUEUED and \
         t.state != T.CLOSED
+
+
+class TimeWaitQueue:
+    """The TCBs that entered TIME-WAIT, oldest first (RFC 9293 3.10.7.4: each waits 2*MSL
+    from then, so the first in is the first due): push as one enters (input._time_wait), pop
+    the oldest still there when the table is full (TCP.new_tcb). Those that left meanwhile
+    (expired, a new SYN reused the 4-tuple) stay until popped or squeezed out: fixed slots,
+    made once, a quarter more than the table holds, so a full ring squeezed frees at least
+    that quarter and a push costs O(1) amortized."""
+
+    def __init__(self, conns):
+        self.q = [None] * (conns + (conns >> 2) + 1)
+        self.head = 0
+        self.n = 0
+
+    def push(self, tcb):
+        q = self.q
+        size = len(q)
+        if self.n == size:
+            self._squeeze()
+        i = self.head + self.n
+        if i >= size:
+            i -= size
+        q[i] = tcb
+        self.n += 1
+
+    def pop(self):
+        """The connection longest in TIME-WAIT, taken out of the queue; None if none is."""
+        q = self.q
+        size = len(q)
+        while self.n:
+            t = q[self.head]
+            q[self.head] = None
+            self.head += 1
+            if self.head == size:
+                self.head = 0
+            self.n -= 1
+            if t.state == T.TIME_WAIT:
+                return t
+        return None
+
+    def _squeeze(self):
+        """Keep only those still in TIME-WAIT, in order, from the head on (every live one
+        fits: TIME-WAIT connections are in the table, at most TCP_MAX_CONNS). The write
+        slot trails the read one, so nothing is overwritten before it is read."""
+        q = self.q
+        size = len(q)
+        i = self.head
+        j = i
+        k = self.n
+        n = 0
+        while k:
+            t = q[i]
+            q[i] = None
+            if t.state == T.TIME_WAIT:
+                q[j] = t
+                j += 1
+                if j == size:
+                    j = 0
+                n += 1
+            i += 1
+            if i == size:
+                i = 0
+            k -= 1
+        self.n = n
 
 
 class TCP:
@@ -208,6 +280,9 @@ class TCP:
         # once (a heap-locked MCU appends nothing): ntimed in use, every live TCB fits
         self.timed = [None] * (self.max_conns + 1)
         self.ntimed = 0
+        # TIME-WAIT connections in the order they entered it, where the table is large
+        # (TW_QUEUE_CONNS); None: new_tcb walks the table for the oldest
+        self.tw = TimeWaitQueue(self.max_conns) if self.max_conns >= TW_QUEUE_CONNS else None
         self.ticking = False
         self.overflow = False
         self.last_lip = None     # the addresses of the last new_tcb, shared with the next
@@ -300,10 +375,14 @@ class TCP:
             return self.isn_hook(lip, lport, rip, rport) & MASK
         return (self.stack.now * 250 + self._hash(lip, lport, rip, rport)) & MASK
 
-    def set_iss(self, tcb):
+    def set_iss(self, tcb, f=-1):
         """Pick the connection's ISS (connection setup: may allocate) and keep it as the
-        16-bit halves every sequence number we send is relative to."""
-        v = self.isn(tcb.local_ip, tcb.local_port, tcb.remote_ip, tcb.remote_port)
+        16-bit halves every sequence number we send is relative to. f: F(4-tuple, secret)
+        when the caller has it (new_tcb), -1 to compute it."""
+        if f < 0 or self.isn_hook is not None:
+            v = self.isn(tcb.local_ip, tcb.local_port, tcb.remote_ip, tcb.remote_port)
+        else:
+            v = (self.stack.now * 250 + f) & MASK
         tcb.iss_hi = v >> 16
         tcb.iss_lo = v & 0xFFFF
         tcb.snd_una = tcb.snd_nxt = tcb.snd_max = tcb.snd_wl2 = 0
@@ -366,14 +445,18 @@ class TCP:
         tcb.hnext = None
 
     def new_tcb(self, lip, lport, rip, rport):
-        """A TCB in the table, or None when TCP_MAX_CONNS are in use by connections that
-        are neither in TIME-WAIT nor half-open: the oldest TIME_WAIT connection is recycled
-        first (as lwIP does), else the oldest half-open passive one (syn_evicted)."""
+        """A TCB in the table, its ISS picked (set_iss), or None when TCP_MAX_CONNS are in
+        use by connections that are neither in TIME-WAIT nor half-open: the oldest TIME_WAIT
+        connection is recycled first (as lwIP does), else the oldest half-open passive one
+        (syn_evicted)."""
         if len(self.conns) >= self.max_conns:
             old = None
-            for t in self.conns:
-                if t.state == T.TIME_WAIT and (old is None or t.t_conn < old.t_conn):
-                    old = t
+            if self.tw is not None:
+                old = self.tw.pop()
+            else:
+                for t in self.conns:
+                    if t.state == T.TIME_WAIT and (old is None or t.t_conn < old.t_conn):
+                        old = t
             if old is not None:
                 self.drop(old, 0)
             elif not self.evict_embryonic(None):
@@ -400,14 +483,20 @@ class TCP:
         t.keep_intvl = self.keep_intvl
         t.keep_cnt = self.keep_cnt
         t.last_rx = self.stack.now
+        # F(4-tuple, secret) once (issue 13: two of these were a tenth of a SYN's cost): the
+        # ISS is the clock plus it (RFC 6528 3), our TSval offset a mix of it (RFC 7323 5.4)
+        f = -1
+        if self.ts_hook is None or self.isn_hook is None:
+            f = self._hash(t.local_ip, lport, t.remote_ip, rport)
         if self.ts_hook is not None:
             v = self.ts_hook(t.local_ip, lport, t.remote_ip, rport)
         else:
-            v = _fmix(self._hash(t.local_ip, lport, t.remote_ip, rport) ^ self.key[1])
+            v = _fmix(f ^ self.key[1])
         v = (v + t.last_rx) & MASK  # our TSval: now + a per-connection offset (RFC 7323 5.4)
         t.ts_start = t.last_rx
         t.ts_hi = v >> 16
         t.ts_lo = v & 0xFFFF
+        self.set_iss(t, f)
         self.conns.append(t)
         self._insert(t)
         self.watch(t)
@@ -532,8 +621,10 @@ class TCP:
         self.not_orphan(tcb)
         tcb.t_rexmt = tcb.t_persist = tcb.t_delack = tcb.t_keep = tcb.t_conn = tcb.t_tlp = 0
         tcb.error = err
-        if tcb in self.conns:
-            self.conns.remove(tcb)
+        try:
+            self.conns.remove(tcb)  # one walk, not two (a table of 100 000: issue 13)
+        except ValueError:
+            pass
         self._unlink(tcb)
         self.stats.conn_closed += 1
         s = tcb.sock
@@ -661,8 +752,10 @@ class TCP:
         return False
 
     def unbind(self, s):
-        if s in self.bound:
-            self.bound.remove(s)
+        try:
+            self.bound.remove(s)  # one walk, not two (every connection's socket is there)
+        except ValueError:
+            pass
         if s in self.listeners:
             self.listeners.remove(s)
 

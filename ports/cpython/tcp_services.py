@@ -53,7 +53,7 @@ class EventService:
         ls = self.ls
         while ls.readable():
             try:
-                c, _ = ls.accept()
+                c = ls.accept_conn()  # no peer address formatted (issue 13)
             except OSError:
                 break
             c.setblocking(False)
