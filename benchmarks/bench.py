@@ -422,7 +422,8 @@ NOTES = """Notes.
   serving with its socket API and a thread per connection. Its start-up is shortened (IPv4 only,
   its three ARP probes 50 ms apart); its chargen waits while 256 KB are queued, since its send()
   buffers without bound.
-- Linux's services (benchmarks/linux_peer.py) are Python threads on kernel sockets; its CPU
+- Linux's services (benchmarks/linux_peer.py) are Python on kernel sockets: TCP echo one epoll
+  loop (as ustack's echo service is one event handler), the others a thread each; its CPU
   figure is the server process's only (the kernel's receive work partly runs in the client's
   softirq context). "peer CPU" sums user and system time of the peer process and its children.
 - HTTP: lwIP, PyTCP and Linux return the page ustack's http service shows at / (73 bytes),
