@@ -259,3 +259,97 @@ def test_a_ring_pool_shares_empty_rings_for_a_few_caps_only():
     p.put(a)
     p.put(a)
     assert p.empty[100] is a and a not in p.idle
+
+
+def test_a_connection_gets_its_congestion_controller_with_its_first_send_only():
+    """An idle connection holds no congestion controller (issue 13: NewReno's 120 bytes, 12 MB
+    at 100 000): cc.of makes it when the first data or FIN is to go, the socket's
+    TCP_CONGESTION choice or the board's TCP_CC. A connection that only receives never makes
+    one (its ACKs need none); `ss` shows the controller to come."""
+    from ustack.core import socket as so
+    from ustack.core import ctl
+    from tests.twostack import Bench, IP_B
+    bench = Bench()
+    ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.setsockopt(so.IPPROTO_TCP, so.TCP_CONGESTION, b"cubic")
+    ls.bind(("", 9))
+    ls.listen(4)
+    ls.setblocking(False)
+    c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.setblocking(False)
+    c.connect_ex((IP_B, 9))
+    bench.pump(20)
+    s, _ = ls.accept()
+    s.setblocking(False)
+    assert c.tcb.cc is None and s.tcb.cc is None
+    row = ctl._tcb_row(s.tcb, bench.b.tcp)
+    assert row["cc"] == "cubic" and row["cwnd"] > s.tcb.mss and row["ssthresh"] is None
+    for _ in range(5):
+        c.send(b"q" * 3000)
+        bench.pump(20)
+        got = b""
+        while len(got) < 3000:
+            got += s.recv(65536)
+        assert got == b"q" * 3000
+    assert s.tcb.cc is None and c.tcb.cc is not None and c.tcb.cc.name == "newreno"
+    s.send(b"r")
+    assert s.tcb.cc is not None and s.tcb.cc.name == "cubic"
+    bench.pump(20)
+    assert c.recv(10) == b"r"
+    # a FIN alone makes one too: the FIN is new sequence space under the window
+    c2 = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c2.setblocking(False)
+    c2.connect_ex((IP_B, 9))
+    bench.pump(20)
+    s2, _ = ls.accept()
+    assert s2.tcb.cc is None
+    t2 = s2.tcb
+    s2.close()
+    assert t2.cc is not None and t2.cc.name == "cubic" and t2.flags & T.F_FIN_SENT
+    bench.close_all()
+
+
+def test_no_heap_for_the_controller_holds_the_data_back_and_counts_it_never_raises():
+    """The heap cannot hold the controller at the first send: no_memory, nothing sent and no
+    exception; the send is retried from tick (F_PENDING) and goes once the heap allows."""
+    from ustack.core import socket as so
+    from ustack.core.tcp import cc as ccmod
+    from tests.twostack import Bench, IP_B
+    bench = Bench()
+    ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 9))
+    ls.listen(4)
+    ls.setblocking(False)
+    c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.setblocking(False)
+    c.connect_ex((IP_B, 9))
+    bench.pump(20)
+    s, _ = ls.accept()
+    s.setblocking(False)
+    tcp = bench.a.tcp
+    t = c.tcb
+    una = t.snd_una
+
+    def no_heap(tcp, tcb):
+        raise MemoryError
+    made = ccmod.for_tcb
+    ccmod.for_tcb = no_heap   # (by hand: tests/micropython's runner has no monkeypatch)
+    try:
+        assert c.send(b"m" * 2000) == 2000
+        assert t.cc is None and t.snd_nxt == una and tcp.stats.no_memory == 1
+        assert t.flags & T.F_PENDING
+    finally:
+        ccmod.for_tcb = made
+    bench.run(50)   # tick retries the stalled output
+    assert t.cc is not None and not (t.flags & T.F_PENDING)
+    got = b""
+    for _ in range(20):
+        bench.pump(5)
+        try:
+            got += s.recv(65536)
+        except OSError:
+            pass
+        if len(got) >= 2000:
+            break
+    assert got == b"m" * 2000
+    bench.close_all()
