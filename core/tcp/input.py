@@ -175,9 +175,11 @@ def _passive(tcp, tcb, lsock, iface):
     tcb.snd_cap = lsock.sndbuf
     tcb.ttl = lsock.ttl
     tcb.tos = lsock.tos
-    if lsock.keep_idle:
+    if lsock.keep_idle:  # each the listener's if it set it, else the board's (new_tcb)
         tcb.keep_idle = lsock.keep_idle
+    if lsock.keep_intvl:
         tcb.keep_intvl = lsock.keep_intvl
+    if lsock.keep_cnt:
         tcb.keep_cnt = lsock.keep_cnt
     tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap)
 

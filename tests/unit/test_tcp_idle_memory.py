@@ -407,3 +407,35 @@ def test_relative_sequence_numbers_wrap_past_2_32_through_loss_and_recovery():
     for i in imps:
         i.enabled = False
     _close(bench, c, s)
+
+
+def test_a_listeners_keepalive_idle_time_alone_keeps_the_boards_interval_and_count():
+    """A listener that sets SO_KEEPALIVE and TCP_KEEPIDLE only: its connections probe after
+    that idle time, then every TCP_KEEPINTVL_MS, up to TCP_KEEPCNT probes (the options it
+    did not set are the board's, as on Linux). The SYN path copied all three whenever
+    TCP_KEEPIDLE was set - an interval and a count of 0: the connection timed out at its
+    first idle deadline without one probe, an answering peer or not."""
+    from ustack.core import socket as so
+    from tests.unit.test_tcp_states import Net
+    from tests.twostack import IP_B
+    net = Net()
+    ls = net.b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.setsockopt(so.SOL_SOCKET, so.SO_KEEPALIVE, 1)
+    ls.setsockopt(so.IPPROTO_TCP, so.TCP_KEEPIDLE, 10)
+    ls.bind(("", 7))
+    ls.listen(2)
+    c = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.connect((IP_B, 7))
+    s, _ = ls.accept()
+    t = s.tcb
+    tcp = net.b.tcp
+    assert t.keep_idle == 10000 and t.keep_intvl == tcp.keep_intvl and \
+        t.keep_cnt == tcp.keep_cnt, (t.keep_idle, t.keep_intvl, t.keep_cnt)
+    assert s.getsockopt(so.IPPROTO_TCP, so.TCP_KEEPIDLE) == 10       # inherited, as on Linux
+    assert s.getsockopt(so.IPPROTO_TCP, so.TCP_KEEPCNT) == tcp.keep_cnt
+    net.jump(25000)
+    assert tcp.stats.keepalive_probes == 1 and t.state == T.ESTABLISHED   # answered
+    c.close()
+    s.close()
+    ls.close()
+    net.jump(10 ** 6, lambda: not net.a.tcp.conns and not net.b.tcp.conns)
