@@ -234,10 +234,12 @@ def render(r, quick):
             r["conns"], r["open_s"], r["conn_per_s"], r["rss_base_mb"], r["rss_held_mb"],
             r["bytes_per_conn"], r["idle_cpu_pct"], r["rss_100k_mb"]), "",
         "The seed's target is 100 000 connections in under 100 MB (about 1 KB each beside the "
-        "stack's own RSS); the table says how far the stack is from it. An idle connection "
-        "holds its TCB, its socket and its congestion controller, no buffers and no rings of "
-        "its own (rings and their storage only while they hold data). The connections open one at a time from each client (a handshake each), "
-        "so connections/s is a handshake rate, not a SYN flood's.", ""])
+        "stack's own RSS); the table says where the stack stands. An idle connection "
+        "holds its TCB and its socket: no congestion controller (made with its first send), "
+        "no buffers and no rings of its own (rings and their storage only while they hold "
+        "data). The connections open one at a time from each client (a handshake each), "
+        "so connections/s is a handshake rate, not a SYN flood's (and it follows the "
+        "machine's load: other work shares its 2 cores).", ""])
 
 
 HISTORY = """## Where the bytes go
@@ -323,6 +325,32 @@ first sends; the lists of sockets and bound ports as fixed slots (24). The BPF m
 the stack's own) are sized for the SYN-flood filter, not for connections: SEEN's three
 generations of 2**17 words keep a flood SYN's chance of passing as a client's resent SYN
 near 1 in 70 at 300 000 SYNs/s; half the words would make it about 1 in 20. STAMPS is 32 KB.
+
+Issue 13's cuts (session 10), each measured at 100 000 connections as above (the Python heap
+per connection from `--breakdown`):
+
+| | stack RSS before / held (MB) | bytes per idle connection | Python heap per connection |
+|---|---|---|---|
+| before session 10 | 34.3 / 116.1 | 858 | 824 |
+| + no controller until the first send, TCB 416 | - | - | 648 |
+| + socket 168 (after) | 33.8 / 94.3 | 634 | 608 |
+
+What changed: a connection's congestion controller (NewReno's 120 bytes, a pymalloc class of
+128) is made when it first has data or a FIN to send (core/tcp/cc.py `of`, from output), not
+at establishment: a connection that only receives never makes one; the initial window after a
+lost SYN or SYN-ACK is applied then (RFC 5681 3.1, RFC 6928 2), `ss` shows the controller to
+come. The compiled TCB's sequence numbers, ACK numbers and the peer's TSval are unsigned
+32-bit fields (relative values, 0 .. 2**32 - 1, only ever assigned from seq.py's modulo-2**32
+helpers): TCB 472 -> 416 bytes, a pymalloc class of 416 instead of 480. A TCP socket's
+rarely set options (keepalive times, linger, TCP_CONGESTION) are class defaults, kept in its
+lazily made __dict__ once set; ports are 16-bit and family, type and protocol a byte each:
+TcpSocket 208 -> 168 bytes (a class of 176). Under the seed's 100 MB now: the stack's own
+34 MB (libpython 5 MB, the compiled modules about 9 MB, the BPF maps 3 MB, the 1 MB
+connection table, the packet pool) and about 630 bytes a connection: TCB 416, TcpSocket 168,
+the lists' 24 and the table's 8, the allocator's rounding and arenas about 25. Next, if more
+is wanted: the TCB's 16-bit halves (ISS, IRS, TSval bases) and byte-sized fields (state,
+window scales, TTL, TOS, error) as C shorts and bytes (416 -> 384), the lists of sockets and
+bound ports as fixed slots.
 
 Below, `python -m benchmarks.idle_conns --breakdown` (no root: one stack in this process, fed
 the handshakes, the `--serve discard` service's code on it): every object only one connection

@@ -797,6 +797,10 @@ def _tcb_row(tcb, tcp=None):
     elif tcp is not None and d["sack"] and tcp.rack_slots:
         d["rack"] = True  # RACK is on; its state comes with the first data sent
     cc = tcb.cc
+    if cc is None and tcp is not None and tcb.state >= ESTABLISHED:
+        # nothing sent yet, so no controller (cc.of makes it then): the one it will be
+        from ustack.core.tcp import cc as ccmod
+        cc = ccmod.fresh(tcp, tcb)
     if cc is not None:
         d["cc"] = cc.name  # the congestion controller (TCP_CC / TCP_CONGESTION), as ss -ti
         d["cwnd"] = cc.window()

@@ -48,9 +48,9 @@ def _addr(addr, fn, family):
 
 class RawSocket(so.Socket):
     def __init__(self, stack, family, type, proto):
-        so.Socket.__init__(self, stack, family, type, proto)
         if not 0 <= proto <= 255:
-            raise oserror(EINVAL)
+            raise oserror(EINVAL)  # (before the common state stores it in a byte)
+        so.Socket.__init__(self, stack, family, type, proto)
         self.hdrincl = proto == 255
         self.qhead = None
         self.qtail = None

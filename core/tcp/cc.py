@@ -32,7 +32,9 @@ ssthresh from what the caller tells it:
                           full ACK ends it; PRR paces the sending meanwhile)
 
 `make(name, mss, stats, cfg)` returns the controller a name selects (config TCP_CC, or a
-socket's TCP_CONGESTION); `stats` is the TCP Counters (CC_COUNTERS are among them)."""
+socket's TCP_CONGESTION); `stats` is the TCP Counters (CC_COUNTERS are among them). A
+connection gets its controller from of() when it first sends: until then tcb.cc is None.
+"""
 
 CE_LOSS = 1  # a loss found by fast retransmit, SACK (RFC 6675) or RACK (RFC 8985)
 CE_RTO = 2   # the retransmission timer expired (RFC 5681 3.1)
@@ -109,6 +111,30 @@ def for_tcb(tcp, tcb):
         s = tcb.listener
     name = s.cc_name if s is not None else None
     return make(name or tcp.cc_name, tcb.mss, tcp.stats, tcp.stack.config)
+
+
+def of(tcp, tcb):
+    """tcb's controller, made when the connection first has data or a FIN to send (output.py):
+    an idle connection holds none (issue 13). If our SYN or SYN-ACK went more than once
+    (tcb.rexmits: nothing else is resent before the first data), the initial window is one
+    segment (RFC 5681 3.1, RFC 6928 2). None when the heap cannot hold it (no_memory)."""
+    c = tcb.cc
+    if c is None:
+        try:
+            c = fresh(tcp, tcb)
+        except MemoryError:
+            tcp.stats.no_memory += 1
+            return None
+        tcb.cc = c
+    return c
+
+
+def fresh(tcp, tcb):
+    """The controller of() would make for tcb now, not attached (ss shows it)."""
+    c = for_tcb(tcp, tcb)
+    if tcb.rexmits:
+        c.syn_lost()
+    return c
 
 
 def switch(tcp, tcb, name):

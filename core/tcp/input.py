@@ -174,9 +174,11 @@ def _passive(tcp, tcb, lsock, iface):
     tcb.snd_cap = lsock.sndbuf
     tcb.ttl = lsock.ttl
     tcb.tos = lsock.tos
-    if lsock.keep_idle:
+    if lsock.keep_idle:  # each the listener's if it set it, else the board's (new_tcb)
         tcb.keep_idle = lsock.keep_idle
+    if lsock.keep_intvl:
         tcb.keep_intvl = lsock.keep_intvl
+    if lsock.keep_cnt:
         tcb.keep_cnt = lsock.keep_cnt
     tcb.rcv_wscale = tcp.wscale_for(tcb.rcv_cap)
 
@@ -269,11 +271,7 @@ def _established(tcp, tcb):
     if not tcp.open_buffers(tcb):
         tcp.abort(tcb)  # no memory for its buffers: RST rather than a half-made connection
         return False
-    tcb.state = T.ESTABLISHED
-    if tcb.rexmits:
-        # our SYN or SYN-ACK went more than once: the initial window is one segment
-        # (RFC 5681 3.1, RFC 6928 2)
-        tcb.cc.syn_lost()
+    tcb.state = T.ESTABLISHED  # (the controller comes with the first send: cc.of)
     # RFC 7323 4.3: our SYN-ACK (a SYN cookie's too), or the ACK about to answer theirs,
     # acknowledges the peer's SYN: Last.ACK.sent is RCV.NXT
     tcb.last_ack_sent = tcb.rcv_nxt

@@ -19,6 +19,7 @@ from ustack.core.tcp import options
 from ustack.core.tcp.options import write_ts
 from ustack.core.tcp import rto
 from ustack.core.tcp import cookie
+from ustack.core.tcp import cc as ccmod
 try:
     from ustack.core.tcp import scoreboard as sc
 except ImportError:  # a board built without "sack": _recover never runs (no scoreboard)
@@ -232,23 +233,31 @@ def output(tcp, tcb, force=False):
     rec = sb is not None and sb.in_recovery
     if rec:
         sent = _recover(tcp, tcb, sb, now)  # SACK recovery: PRR and NextSeg decide
+    cc = tcb.cc
+    if cc is None and (snd.count or tcb.flags & T.F_FIN_QUEUED):
+        # the controller comes with the first data or FIN to send: an idle connection
+        # holds none (issue 13). Without one nothing new goes (n is 0 then anyway)
+        cc = ccmod.of(tcp, tcb)
+        if cc is None:
+            tcb.flags |= T.F_PENDING  # no heap for it now: retried from tick
+            tcp.stack.timer_at(now + 10)
     smss = mss - sack_room(tcb)  # new data leaves room for our SACK blocks (RFC 2018 4)
-    while not rec:
+    while not rec and cc is not None:
         count = snd.count
         off = seq_sub(tcb.snd_nxt, tcb.snd_una)
         avail = count - off
         if avail < 0:
             break  # everything, FIN included, is in flight
         usable = tcb.snd_wnd - off
-        cw = tcb.cc.window()
+        cw = cc.window()
         if sb is not None and sb.sacked:
             # RFC 6675 5 (3): with SACKed data out, cwnd - pipe gates new data (SACKed
             # bytes have left the network: limited transmit, RFC 3042, for free)
             cw -= sb.pipe(tcb.snd_una, tcb.snd_max, mss)
         else:
             cw -= off
-            d = tcb.cc.dupacks
-            if 0 < d < 3 and not tcb.cc.in_recovery:
+            d = cc.dupacks
+            if 0 < d < 3 and not cc.in_recovery:
                 # limited transmit (RFC 5681 3.2 (1), RFC 3042): a new segment for each of
                 # the first two duplicate ACKs, cwnd unchanged, at most cwnd + 2*SMSS out
                 cw += d * mss

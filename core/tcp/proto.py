@@ -525,18 +525,15 @@ class TCP:
         return False
 
     def open_buffers(self, tcb):
-        """Rings and congestion controller: when data can flow. False when the heap cannot
-        hold them (a small MCU): the caller drops the connection. (The out-of-order table
-        comes later, with the first segment beyond a hole: ooo_get.)"""
+        """Rings: when data can flow. False when the heap cannot hold them (a small MCU):
+        the caller drops the connection. (The out-of-order table comes later, with the
+        first segment beyond a hole: ooo_get; the congestion controller with the first
+        data or FIN to send: cc.of.)"""
         try:
             if tcb.snd is None:
                 tcb.snd = self.rings.share(tcb.snd_cap)
             if tcb.rcv is None:
                 tcb.rcv = self.rings.share(tcb.rcv_cap)
-            if tcb.cc is None:
-                tcb.cc = ccmod.for_tcb(self, tcb)
-            else:
-                tcb.cc.set_mss(tcb.mss)
         except MemoryError:
             self.stats.no_memory += 1
             self.release_buffers(tcb, True)

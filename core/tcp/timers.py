@@ -172,7 +172,8 @@ def _persist(tcp, tcb, now):
     tcb.retries += 1
     tcp.stats.persist_probes += 1
     usable = tcb.snd_wnd
-    cw = tcb.cc.window()
+    cc = tcb.cc  # made when the data waiting here was first sent (None: no heap for it)
+    cw = cc.window() if cc is not None else 0
     if cw < usable:
         usable = cw
     if usable > 0:

@@ -408,7 +408,9 @@ def test_tcp_congestion_picks_the_controller_per_socket():
     bench = Bench()
     try:
         s, conn, ls = _pair(bench, lopt="none", copt=b"cubic")
-        assert s.tcb.cc.name == "cubic" and conn.tcb.cc.name == "none"
+        assert s.tcb.cc is None and conn.tcb.cc is None  # made with the first send (cc.of)
+        from ustack.core import ctl
+        assert [ctl._tcb_row(t, bench.a.tcp)["cc"] for t in bench.a.tcp.conns] == ["cubic"]
         assert s.getsockopt(so.IPPROTO_TCP, so.TCP_CONGESTION) == b"cubic" + bytes(11)
         assert conn.getsockopt(so.IPPROTO_TCP, so.TCP_CONGESTION)[:5] == b"none\0"
         other = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
@@ -417,7 +419,10 @@ def test_tcp_congestion_picks_the_controller_per_socket():
         s.send(b"x" * 10000)
         bench.pump(100)
         assert conn.recv(30000) == b"x" * 10000
-        from ustack.core import ctl
+        conn.send(b"z" * 100)
+        bench.pump(100)
+        assert s.recv(200) == b"z" * 100
+        assert s.tcb.cc.name == "cubic" and conn.tcb.cc.name == "none"
         rows = [ctl._tcb_row(t) for t in bench.a.tcp.conns]
         assert [r["cc"] for r in rows] == ["cubic"]
     finally:
@@ -436,6 +441,15 @@ def test_unknown_congestion_control_is_enoent_and_a_connection_can_switch():
                 assert False, bad
             except OSError as e:
                 assert e.args[0] == errno.ENOENT
+        # no controller yet (nothing sent): the name is the socket's, the first send's choice
+        conn.setsockopt(so.IPPROTO_TCP, so.TCP_CONGESTION, b"none")
+        assert conn.tcb.cc is None and bench.b.tcp.stats.cc_switched == 0
+        conn.send(b"n" * 100)
+        bench.pump(100)
+        assert conn.tcb.cc.name == "none" and s.recv(200) == b"n" * 100
+        s.send(b"y" * 10000)
+        bench.pump(100)
+        assert len(conn.recv(40000)) == 10000
         assert s.tcb.cc.name == "newreno"
         w = s.tcb.cc.cwnd
         s.setsockopt(so.IPPROTO_TCP, so.TCP_CONGESTION, b"cubic\0")
@@ -461,6 +475,11 @@ def test_the_board_default_changes_at_run_time_for_new_connections():
         r = json.loads(srv.handle_line(ctl.request("config.set", key="TCP_CC", value="bbr")))
         assert not r["ok"] and "newreno, cubic, none" in r["error"]
         s, conn, ls = _pair(bench)
+        rows = json.loads(srv.handle_line(ctl.request("ss")))["data"]
+        assert [x["cc"] for x in rows if x["proto"] == "tcp"] == ["cubic"]  # before any send
+        s.send(b"x" * 100)
+        conn.send(b"y" * 100)
+        bench.pump(40)
         assert s.tcb.cc.name == "cubic" and conn.tcb.cc.name == "newreno"
         rows = json.loads(srv.handle_line(ctl.request("ss")))["data"]
         assert [x["cc"] for x in rows if x["proto"] == "tcp"] == ["cubic"]
@@ -504,9 +523,9 @@ def _lossy_transfer(cc_name, seed):
                           "TCP_OOO_SEGMENTS": 16, "TCP_ACK_BURST": 2}, wrap=wrap)
     _near_top((1 << 32) - 90000, (1 << 32) - 123457, 10, 40, bench)  # wire values wrap
     c, s = pair(bench)
-    assert c.tcb.cc.name == cc_name and s.tcb.cc.name == cc_name
     n = 128 << 10
     ab, ba = _both_ways(bench, c, s, n, 10 ** 7)
+    assert c.tcb.cc.name == cc_name and s.tcb.cc.name == cc_name
     assert ab.ok() and ba.ok(), (ab.got, ab.bad, ba.got, ba.bad)
     assert sum(i.lost for i in imps) > 0
     for i in imps:

@@ -28,10 +28,11 @@ def test_initial_window_is_one_segment_after_a_retransmitted_syn_for_every_contr
         c, s = connected(net)
         assert net.a.tcp.stats.rto_expired == 1, name  # the SYN went twice
         t = c.tcb
-        assert t.cc.name == name and t.cc.window() == t.mss, (name, t.cc.window(), t.mss)
+        assert t.cc is None  # an idle connection holds none: the first send makes it
         # ... and the first flight is that one segment: the rest waits for its ACK
         t0 = net.t
         c.send(b"x" * (4 * t.mss))
+        assert t.cc.name == name and t.cc.window() == t.mss, (name, t.cc.window(), t.mss)
         net.advance(1)
         assert len([x for x in net.segs("a", t0) if x[5] > 0]) == 1, name
         net.jump(1000, lambda: s.readable())
@@ -44,6 +45,8 @@ def test_initial_window_is_one_segment_after_a_retransmitted_synack_for_every_co
         net.drop_b = first_dropped(lambda seg: seg[0] == "S.")
         c, s = connected(net)
         assert net.b.tcp.stats.rto_expired == 1, name
+        assert s.tcb.cc is None
+        s.send(b"y" * (4 * s.tcb.mss))
         assert s.tcb.cc.window() == s.tcb.mss, name
         close_all(net)
 
@@ -52,7 +55,7 @@ def test_initial_window_is_rfc_6928s_when_the_handshake_lost_nothing():
     for name in NAMES:
         net = Net({"TCP_CC": name})
         c, s = connected(net)
-        w = c.tcb.cc.window()
+        w = cc.of(net.a.tcp, c.tcb).window()
         assert w > c.tcb.mss and w <= initial_window(c.tcb.mss), (name, w)
         close_all(net)
 
@@ -101,7 +104,7 @@ def test_request_response_over_two_stacks_leaves_cwnd_at_the_initial_window():
     for name in NAMES:
         net = Net({"TCP_CC": name})
         c, s = connected(net)
-        w = c.tcb.cc.window()
+        w = cc.of(net.a.tcp, c.tcb).window()
         for _ in range(200):  # 200 small requests, each answered: never a full window out
             c.send(b"r" * 100)
             net.jump(1000, lambda: s.readable())

@@ -259,3 +259,183 @@ def test_a_ring_pool_shares_empty_rings_for_a_few_caps_only():
     p.put(a)
     p.put(a)
     assert p.empty[100] is a and a not in p.idle
+
+
+def test_a_connection_gets_its_congestion_controller_with_its_first_send_only():
+    """An idle connection holds no congestion controller (issue 13: NewReno's 120 bytes, 12 MB
+    at 100 000): cc.of makes it when the first data or FIN is to go, the socket's
+    TCP_CONGESTION choice or the board's TCP_CC. A connection that only receives never makes
+    one (its ACKs need none); `ss` shows the controller to come."""
+    from ustack.core import socket as so
+    from ustack.core import ctl
+    from tests.twostack import Bench, IP_B
+    bench = Bench()
+    ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.setsockopt(so.IPPROTO_TCP, so.TCP_CONGESTION, b"cubic")
+    ls.bind(("", 9))
+    ls.listen(4)
+    ls.setblocking(False)
+    c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.setblocking(False)
+    c.connect_ex((IP_B, 9))
+    bench.pump(20)
+    s, _ = ls.accept()
+    s.setblocking(False)
+    assert c.tcb.cc is None and s.tcb.cc is None
+    row = ctl._tcb_row(s.tcb, bench.b.tcp)
+    assert row["cc"] == "cubic" and row["cwnd"] > s.tcb.mss and row["ssthresh"] is None
+    for _ in range(5):
+        c.send(b"q" * 3000)
+        bench.pump(20)
+        got = b""
+        while len(got) < 3000:
+            got += s.recv(65536)
+        assert got == b"q" * 3000
+    assert s.tcb.cc is None and c.tcb.cc is not None and c.tcb.cc.name == "newreno"
+    s.send(b"r")
+    assert s.tcb.cc is not None and s.tcb.cc.name == "cubic"
+    bench.pump(20)
+    assert c.recv(10) == b"r"
+    # a FIN alone makes one too: the FIN is new sequence space under the window
+    c2 = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c2.setblocking(False)
+    c2.connect_ex((IP_B, 9))
+    bench.pump(20)
+    s2, _ = ls.accept()
+    assert s2.tcb.cc is None
+    t2 = s2.tcb
+    s2.close()
+    assert t2.cc is not None and t2.cc.name == "cubic" and t2.flags & T.F_FIN_SENT
+    bench.close_all()
+
+
+def test_no_heap_for_the_controller_holds_the_data_back_and_counts_it_never_raises():
+    """The heap cannot hold the controller at the first send: no_memory, nothing sent and no
+    exception; the send is retried from tick (F_PENDING) and goes once the heap allows."""
+    from ustack.core import socket as so
+    from ustack.core.tcp import cc as ccmod
+    from tests.twostack import Bench, IP_B
+    bench = Bench()
+    ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.bind(("", 9))
+    ls.listen(4)
+    ls.setblocking(False)
+    c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.setblocking(False)
+    c.connect_ex((IP_B, 9))
+    bench.pump(20)
+    s, _ = ls.accept()
+    s.setblocking(False)
+    tcp = bench.a.tcp
+    t = c.tcb
+    una = t.snd_una
+
+    def no_heap(tcp, tcb):
+        raise MemoryError
+    made = ccmod.for_tcb
+    ccmod.for_tcb = no_heap   # (by hand: tests/micropython's runner has no monkeypatch)
+    try:
+        assert c.send(b"m" * 2000) == 2000
+        assert t.cc is None and t.snd_nxt == una and tcp.stats.no_memory == 1
+        assert t.flags & T.F_PENDING
+    finally:
+        ccmod.for_tcb = made
+    bench.run(50)   # tick retries the stalled output
+    assert t.cc is not None and not (t.flags & T.F_PENDING)
+    got = b""
+    for _ in range(20):
+        bench.pump(5)
+        try:
+            got += s.recv(65536)
+        except OSError:
+            pass
+        if len(got) >= 2000:
+            break
+    assert got == b"m" * 2000
+    bench.close_all()
+
+
+def _rebase(snd_side, rcv_side, d):
+    """Move one direction's relative sequence space forward by d (modulo 2**32) on both
+    ends, bases back by d: the wire values stay the same, the relative ones are as after
+    d bytes moved (4 GB, not sent here)."""
+    m = 0xFFFFFFFF
+    t = snd_side
+    base = (((t.iss_hi << 16) | t.iss_lo) - d) & m
+    t.iss_hi, t.iss_lo = base >> 16, base & 0xFFFF
+    for f in ("snd_una", "snd_nxt", "snd_max", "snd_wl2", "rtt_seq", "ecn_point"):
+        setattr(t, f, (getattr(t, f) + d) & m)
+    t = rcv_side
+    base = (((t.irs_hi << 16) | t.irs_lo) - d) & m
+    t.irs_hi, t.irs_lo = base >> 16, base & 0xFFFF
+    for f in ("rcv_nxt", "rcv_adv", "snd_wl1", "ooo_fin", "last_ack_sent", "dsack_s",
+              "dsack_e"):
+        setattr(t, f, (getattr(t, f) + d) & m)
+
+
+def test_relative_sequence_numbers_wrap_past_2_32_through_loss_and_recovery():
+    """The compiled TCB keeps sequence numbers in unsigned 32-bit fields (issue 13: TCB
+    480 -> 416 bytes): after 4 GB a connection's relative values pass 2**32 - 1 and wrap to
+    0 (seq.py's modulo-2**32 helpers), with loss, SACK recovery and RACK working across the
+    wrap and every byte intact, both ways at once."""
+    from ustack.hal.impair import Impair
+    from tests.twostack import Bench
+    from tests.unit.test_tcp_small_ints import _pair, _both_ways, _close, CFG
+    imps = []
+
+    def wrap(d, bench):
+        i = Impair(d, loss=0.03, reorder=0.03, seed=41 + len(imps))
+        imps.append(i)
+        return i
+    bench = Bench(dict(CFG, TCP_OOO_SEGMENTS=16), wrap=wrap)
+    c, s = _pair(bench)
+    d = (1 << 32) - 60000   # 60 000 bytes before the relative values wrap
+    _rebase(c.tcb, s.tcb, d)
+    _rebase(s.tcb, c.tcb, d + 12345)
+    assert c.tcb.snd_una > 0xFFFF0000 and s.tcb.rcv_nxt == c.tcb.snd_una
+    n = 192 << 10
+    ab, ba = _both_ways(bench, c, s, n, 10 ** 7)
+    assert ab.ok() and ba.ok(), (ab.got, ab.bad, ba.got, ba.bad)
+    bench.run(300)
+    assert c.tcb.snd_una == (d + 1 + n) & 0xFFFFFFFF and c.tcb.snd_una < 1 << 20  # wrapped
+    assert s.tcb.rcv_nxt == c.tcb.snd_una and c.tcb.rcv_nxt == s.tcb.snd_una
+    st = bench.a.tcp.stats
+    sb = bench.b.tcp.stats
+    assert sum(i.lost for i in imps) > 0 and st.tx_retransmits + sb.tx_retransmits > 0
+    assert st.rx_sack_blocks + sb.rx_sack_blocks > 0 and st.rx_ooo + sb.rx_ooo > 0
+    assert st.sack_recoveries + sb.sack_recoveries > 0
+    for i in imps:
+        i.enabled = False
+    _close(bench, c, s)
+
+
+def test_a_listeners_keepalive_idle_time_alone_keeps_the_boards_interval_and_count():
+    """A listener that sets SO_KEEPALIVE and TCP_KEEPIDLE only: its connections probe after
+    that idle time, then every TCP_KEEPINTVL_MS, up to TCP_KEEPCNT probes (the options it
+    did not set are the board's, as on Linux). The SYN path copied all three whenever
+    TCP_KEEPIDLE was set - an interval and a count of 0: the connection timed out at its
+    first idle deadline without one probe, an answering peer or not."""
+    from ustack.core import socket as so
+    from tests.unit.test_tcp_states import Net
+    from tests.twostack import IP_B
+    net = Net()
+    ls = net.b.socket(so.AF_INET, so.SOCK_STREAM)
+    ls.setsockopt(so.SOL_SOCKET, so.SO_KEEPALIVE, 1)
+    ls.setsockopt(so.IPPROTO_TCP, so.TCP_KEEPIDLE, 10)
+    ls.bind(("", 7))
+    ls.listen(2)
+    c = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.connect((IP_B, 7))
+    s, _ = ls.accept()
+    t = s.tcb
+    tcp = net.b.tcp
+    assert t.keep_idle == 10000 and t.keep_intvl == tcp.keep_intvl and \
+        t.keep_cnt == tcp.keep_cnt, (t.keep_idle, t.keep_intvl, t.keep_cnt)
+    assert s.getsockopt(so.IPPROTO_TCP, so.TCP_KEEPIDLE) == 10       # inherited, as on Linux
+    assert s.getsockopt(so.IPPROTO_TCP, so.TCP_KEEPCNT) == tcp.keep_cnt
+    net.jump(25000)
+    assert tcp.stats.keepalive_probes == 1 and t.state == T.ESTABLISHED   # answered
+    c.close()
+    s.close()
+    ls.close()
+    net.jump(10 ** 6, lambda: not net.a.tcp.conns and not net.b.tcp.conns)

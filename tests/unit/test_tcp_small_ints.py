@@ -249,9 +249,9 @@ def _with_loss(cc_name, n):
     bench = CheckedBench(cfg, wrap=wrap)
     _near_top((1 << 32) - 90000, (1 << 32) - 123457, 10, 40, bench)
     c, s = _pair(bench)
+    ab, ba = _both_ways(bench, c, s, n, 10 ** 7)
     if cc_name is not None:
         assert c.tcb.cc.name == cc_name and s.tcb.cc.name == cc_name
-    ab, ba = _both_ways(bench, c, s, n, 10 ** 7)
     assert ab.ok() and ba.ok(), (ab.got, ab.bad, ba.got, ba.bad)
     ta, tb = bench.a.tcp.stats, bench.b.tcp.stats
     assert ta.tx_retransmits + tb.tx_retransmits > 0
