@@ -32,6 +32,11 @@ CAP_CSUM_RX = const(2)   # vouches for received TCP/UDP checksums (driver.rx_off
 CAP_TSO4 = const(4)      # cuts TCP/IPv4 segments larger than the MTU (TSO/GSO)
 CAP_TSO6 = const(8)      # the same for TCP/IPv6
 CAP_GRO = const(16)      # may hand over TCP super-frames larger than the MTU (GRO/LRO)
+# no offload: the driver takes one frame a call, but the stack may build TCP/IPv4 segments of
+# many MSS and cut them itself just in front of it (software GSO, core/offload.py gso_send,
+# as Linux does ahead of a driver without TSO): TCP and IP output run once a burst, not once
+# a frame; each frame leaves whole, its checksums computed (issue 13)
+CAP_GSO_SOFT = const(32)
 
 IFACE_COUNTERS = (
     "rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
@@ -43,6 +48,7 @@ IFACE_COUNTERS = (
     "rx_gro_frames",  # super-frames (larger than a packet buffer) a CAP_GRO driver handed over
     "rx_no_large",    # polls that found no large buffer free for a CAP_GRO driver
     "tx_tso_frames",  # TCP segments larger than the MTU the driver cut up (CAP_TSO4/6)
+    "tx_gso_frames",  # TCP segments larger than the MTU the stack cut up (CAP_GSO_SOFT)
 )
 
 L2_ETHERNET = const(1)
@@ -241,6 +247,11 @@ class Interface:
             b[15] = self.vlan & 0xFF
             n += eth.VLAN_LEN
         stack = self.stack
+        ofl = pb.offload
+        if ofl >> OFL_GSO_SHIFT and self.caps & CAP_GSO_SOFT:
+            stack.offload.gso_send(self, pb, n)  # cut here: each frame counted and captured
+            stack.free(pb)
+            return
         if stack.capture is not None:
             stack.capture(self, pb.buf, n, True)
         if self.loop is not None:
@@ -253,7 +264,6 @@ class Interface:
                 st.tx_busy += 1
                 stack.free(pb)
             return
-        ofl = pb.offload
         if ofl and self.caps:
             ok = self.driver.send_offload(pb.buf, n, ofl)
             if ok and ofl >> OFL_GSO_SHIFT and n > self.mtu + self.hlen:

@@ -18,7 +18,7 @@ from ustack.core.wire.fields import copy
 from ustack.core.net.ip import AF_INET, ALEN4, fill_csum, partial_csum, complete_csum, scratch, \
     addr_eq
 from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
-from ustack.core.iface import CAP_CSUM_TX, CAP_TSO4
+from ustack.core.iface import CAP_CSUM_TX, CAP_TSO4, CAP_GSO_SOFT
 from ustack.core.net.errors import ERR_PROTO_UNREACH, ERR_HOST_UNREACH
 
 IP_COUNTERS = (
@@ -463,10 +463,12 @@ class IPv4:
             b[off + 10] = c >> 8
             b[off + 11] = c & 0xFF
         gso = pb.offload >> OFL_GSO_SHIFT
-        if gso and not iface.caps & CAP_TSO4:
+        if gso and not iface.caps & (CAP_TSO4 | CAP_GSO_SOFT):
             pb.offload = 0  # the route moved to a link without TSO: fragments, as any datagram
             gso = 0
-        if csum_off >= 0:
+        if gso and not iface.caps & CAP_TSO4:
+            pass  # software GSO: each segment's checksum as it is cut (core/offload.py)
+        elif csum_off >= 0:
             # the transport's checksum, over IPv4's pseudo-header sum (RFC 768, RFC 9293
             # 3.1); ICMP has none (RFC 792)
             # (ps: the pseudo-header's sum over the addresses and protocol, write_header's)

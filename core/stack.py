@@ -14,7 +14,7 @@ from ustack.core.compat import EPROTONOSUPPORT, ESOCKTNOSUPPORT, EMFILE, EADDRNO
     xorshift32
 from ustack.core.config import make_config, is_int
 from ustack.core.buf import Pool
-from ustack.core.iface import Interface, CAP_TSO4, CAP_TSO6, CAP_GRO
+from ustack.core.iface import Interface, CAP_TSO4, CAP_TSO6, CAP_GRO, CAP_GSO_SOFT
 from ustack.core.route import RouteTable, SRC_CONNECTED, SRC_STATIC
 from ustack.core.net.ip import IP, AF_INET
 from ustack.core.ipv4 import IPv4, L2_RESERVE
@@ -207,10 +207,12 @@ class Stack:
                                  or not 0 <= vlan <= 4094):
             raise ValueError("add_interface: vlan must be 0..4094, got %r" % (vlan,))
         iface = Interface(self, name, driver, None, prefix, None, mac, mtu, vlan)
-        if iface.caps & (CAP_TSO4 | CAP_TSO6 | CAP_GRO) and self.pool.large == 0:
+        if iface.caps & (CAP_TSO4 | CAP_TSO6 | CAP_GRO | CAP_GSO_SOFT) and self.pool.large == 0:
             from ustack.core import offload   # never on an MCU (no driver has caps there)
             self.offload = offload
             self.pool.add_large(self.config["OFFLOAD_BUFS"])  # 64 KB segments in and out
+        if iface.caps & (CAP_TSO4 | CAP_TSO6 | CAP_GRO):
+            # (software GSO keeps the board's buffers: its frames leave one at a time)
             tcp = self.tcp
             if tcp is not None:  # new connections' buffers: more than one TSO segment
                 b = self.config["OFFLOAD_TCP_BUF"]

@@ -42,7 +42,9 @@ kernel for TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6. Then `caps` says what the stack may
 (core/iface.py CAP_*): checksums left to the kernel both ways (NEEDS_CSUM out;
 NEEDS_CSUM/DATA_VALID in), TCP segments of up to 64 KB out (gso_type/gso_size: the kernel
 cuts them), and, once the kernel grants TSO, GRO super-frames of up to 64 KB in. "auto" takes
-what the kernel grants; "on" raises OffloadRefused naming the flag it refused."""
+what the kernel grants; "on" raises OffloadRefused naming the flag it refused. Without the
+header ("off") the TAP offers CAP_GSO_SOFT (gso=False: nothing): plain frames, one write
+each, cut by the core from its TCP segments of many MSS (core/offload.py gso_send)."""
 import errno
 import fcntl
 import os
@@ -73,6 +75,7 @@ CAP_CSUM_RX = 2
 CAP_TSO4 = 4
 CAP_TSO6 = 8
 CAP_GRO = 16
+CAP_GSO_SOFT = 32  # no offload: the core cuts its TCP segments of many MSS (software GSO)
 OFFLOAD_MODES = ("auto", "on", "off")
 
 
@@ -124,7 +127,7 @@ def _open(name, queues, with_hdr=False):
 
 class Tap:
     def __init__(self, name="ustack0", mac=b"\x02\x00\x00\x00\x00\x02", mtu=1500, persist=False,
-                 queues=1, offload="off", gro=True, steer=True):
+                 queues=1, offload="off", gro=True, steer=True, gso=True):
         if offload not in OFFLOAD_MODES:
             raise ValueError("offload must be one of auto, on, off; got %r" % (offload,))
         with_hdr = offload != "off"
@@ -145,6 +148,10 @@ class Tap:
             except OSError:
                 self.close()
                 raise
+        elif gso:
+            # plain frames, one write each: the core builds a burst's segments once and
+            # cuts them just before us (core/offload.py gso_send; issue 13)
+            self.caps = CAP_GSO_SOFT
         if len(self.fds) > 1:
             self._steer(steer and os.environ.get("USTACK_TAP_STEER", "1") != "0")
 

@@ -38,7 +38,7 @@ from ustack.core.net.errors import (
 from ustack.core.net.ip import addr_eq, addr_hash, is_any, hdr_len
 from ustack.core import socket as so
 from ustack.core.ipv4 import L2_RESERVE
-from ustack.core.iface import CAP_CSUM_TX, CAP_TSO4, CAP_TSO6
+from ustack.core.iface import CAP_CSUM_TX, CAP_TSO4, CAP_TSO6, CAP_GSO_SOFT
 from ustack.core.tcp import tcb as T
 from ustack.core.tcp import options
 from ustack.core.tcp import output as out
@@ -658,9 +658,10 @@ class TCP:
         tcb.flags &= ~T.F_TSO
         alen = len(tcb.remote_ip)
         iface = self.stack.ip.route_out(tcb.remote_ip, 0, alen) if self.stack.pool.large else None
-        if iface is not None and iface.caps & CAP_CSUM_TX and \
-                iface.caps & (CAP_TSO4 if alen == 4 else CAP_TSO6):
-            tcb.flags |= T.F_TSO
+        if iface is not None and (iface.caps & CAP_CSUM_TX and
+                                  iface.caps & (CAP_TSO4 if alen == 4 else CAP_TSO6) or
+                                  alen == 4 and iface.caps & CAP_GSO_SOFT):
+            tcb.flags |= T.F_TSO  # (software GSO: IPv4 only, core/offload.py gso_send)
 
     def pmtu_lower(self, tcb):
         """The path MTU towards tcb's peer fell (RFC 1191 6.4, RFC 8201 5.4, RFC 9293

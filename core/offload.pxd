@@ -1,0 +1,17 @@
+import cython
+from ustack.core.buf cimport PacketBuffer, Pool
+from ustack.core.iface cimport Interface
+from ustack.core.checksum cimport csum
+
+# Types for offload.py under Cython (CPython only: no board ships the module): software GSO
+# cuts a super-frame with C-integer offsets, lengths, sums and header fields, the frames
+# indexed as bytearrays, the pool and buffers as C structs, checksums as C calls.
+
+@cython.locals(pool=Pool, f=PacketBuffer, b=bytearray, fb=bytearray, mss=Py_ssize_t,
+               l3=Py_ssize_t, ihl=Py_ssize_t, l4=Py_ssize_t, thl=Py_ssize_t, hdr=Py_ssize_t,
+               data=Py_ssize_t, ident=cython.long, shi=cython.long, slo=cython.long,
+               fl=cython.int, f2=cython.int, p=Py_ssize_t,
+               k=Py_ssize_t, m=Py_ssize_t, t=Py_ssize_t, i=cython.long, c=cython.ulonglong,
+               lo=cython.long, hi=cython.long, fn=Py_ssize_t, ipsum=cython.ulonglong,
+               tsum=cython.ulonglong, sent=Py_ssize_t, nbytes=Py_ssize_t, busy=Py_ssize_t)
+cpdef gso_send(Interface iface, PacketBuffer pb, Py_ssize_t n)
