@@ -49,14 +49,15 @@ except AttributeError:
     pass
 p.free(b)
 assert p.full()
-# the Stack, TCP and UDP objects (stack.pxd, tcp/proto.pxd, udp.pxd): extension types whose
-# per-request fields are C struct members, keeping an instance __dict__ for the rest (ports
-# and tests hang attributes of their own on them); a UDP socket's queue state is C fields
+# the Stack, TCP, UDP and ICMP objects (stack.pxd, tcp/proto.pxd, udp.pxd, icmp.pxd):
+# extension types whose per-request fields are C struct members, keeping an instance __dict__
+# for the rest (ports and tests hang attributes of their own on them); a UDP socket's queue
+# state is C fields
 from ustack.core.stack import Stack
 from ustack.core.tcp.proto import TCP
 from ustack.core.udp import UDP, UdpSocket
 st = Stack()
-for o in (st, st.tcp, st.udp):
+for o in (st, st.tcp, st.udp, st.icmp):
     assert type(o).__flags__ & (1 << 9) == 0, type(o)   # not a heap type: a cdef class
     o.a_port_hook = 1    # the __dict__ takes what the .pxd does not declare
     assert o.a_port_hook == 1 and "a_port_hook" in o.__dict__
