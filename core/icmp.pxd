@@ -1,6 +1,7 @@
 import cython
 from ustack.core.checksum cimport update16, csum
 from ustack.core.buf cimport PacketBuffer
+from ustack.core.stack cimport Stack
 from ustack.core.net.ip cimport Meta
 from ustack.core.iface cimport Interface
 cimport ustack.core.wire.icmp4_const as w
@@ -25,7 +26,8 @@ cpdef mac_back(bytearray b, mac)
 # both untyped); an instance __dict__ keeps every other attribute as before.
 cdef class ICMP:
     cdef dict __dict__
-    cdef public object stack, stats
+    cdef public Stack stack
+    cdef public object stats
     cdef public bint echo_broadcast, echo_enabled
 
     @cython.locals(b=bytearray, bcast=cython.bint, off=Py_ssize_t, o=Py_ssize_t, n=Py_ssize_t,

@@ -20,3 +20,5 @@ cdef class Stack:
     @cython.locals(batch=Py_ssize_t, pool=Pool, iface=Interface, lo=Interface, k=Py_ssize_t,
                    n=Py_ssize_t, pb=PacketBuffer, ep=cython.longlong)
     cpdef poll(self, now)
+
+    cpdef free(self, PacketBuffer pb)

@@ -1,5 +1,6 @@
 import cython
 from ustack.core.buf cimport PacketBuffer
+from ustack.core.stack cimport Stack
 from ustack.core.net.ip cimport Meta
 from ustack.core cimport socket as so
 from ustack.core.checksum cimport csum
@@ -17,7 +18,8 @@ cdef class UdpSocket(so.Socket):
 
 cdef class UDP:
     cdef dict __dict__
-    cdef public object stack, stats, sockets, eph
+    cdef public Stack stack
+    cdef public object stats, sockets, eph
 
     @cython.locals(b=bytearray, o=Py_ssize_t, n=Py_ssize_t, bcast=cython.bint,
                    ulen=Py_ssize_t, dport=cython.long, sport=cython.long, score=cython.int,

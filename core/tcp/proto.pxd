@@ -1,5 +1,6 @@
 import cython
 from ustack.core.buf cimport PacketBuffer
+from ustack.core.stack cimport Stack
 from ustack.core.net.ip cimport Meta
 from ustack.core.tcp.tcb cimport TCB
 from ustack.core.checksum cimport csum
@@ -18,7 +19,8 @@ cimport ustack.core.tcp.input as inp
 
 cdef class TCP:
     cdef dict __dict__
-    cdef public object stack, stats, table
+    cdef public Stack stack
+    cdef public object stats, table
     cdef public long long tmask
     cdef public int seg_src, seg_dst, seg_alen, seg_ecn, seg_hdr, seg_flags, seg_wnd
     cdef public Py_ssize_t seg_doff, seg_len
