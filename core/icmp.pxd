@@ -1,5 +1,9 @@
 import cython
-from ustack.core.checksum cimport update16
+from ustack.core.checksum cimport update16, csum
+from ustack.core.buf cimport PacketBuffer
+from ustack.core.stack cimport Stack
+from ustack.core.net.ip cimport Meta
+from ustack.core.iface cimport Interface
 cimport ustack.core.wire.icmp4_const as w
 cimport ustack.core.wire.ipv4_const as ip4
 
@@ -15,3 +19,21 @@ cpdef Py_ssize_t echo_rewrite(bytearray b, Py_ssize_t off, Py_ssize_t ihl, Py_ss
 
 @cython.locals(k=cython.int)
 cpdef mac_back(bytearray b, mac)
+
+
+# The ICMP object a C struct for what an echo request reads, its input and the echo reply in
+# C integers with the buffer, metadata and interface typed (issue 13: a ping went through
+# both untyped); an instance __dict__ keeps every other attribute as before.
+cdef class ICMP:
+    cdef dict __dict__
+    cdef public Stack stack
+    cdef public object stats
+    cdef public bint echo_broadcast, echo_enabled
+
+    @cython.locals(b=bytearray, bcast=cython.bint, off=Py_ssize_t, o=Py_ssize_t, n=Py_ssize_t,
+                   ihl=Py_ssize_t, tot=Py_ssize_t, t=cython.int, iface=Interface)
+    cpdef input(self, PacketBuffer pb, Meta m)
+
+    @cython.locals(b=bytearray)
+    cpdef _echo_reply(self, Interface iface, PacketBuffer pb, Py_ssize_t off, Py_ssize_t ihl,
+                      Py_ssize_t tot, bint bcast)

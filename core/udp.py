@@ -333,6 +333,51 @@ class UdpSocket(so.Socket):
         addr = self._src(self.qhead)
         return self.recv(bufsize, flags), addr
 
+    def echo(self, reply=True):
+        """RFC 862's answer to the oldest queued datagram: its payload back to where it came
+        from, then the datagram leaves the queue (reply False: only that, RFC 863's discard).
+        What recvfrom_into and sendto do together, without the source's address made into a
+        string and parsed back: an IPv4 source is used from the packet as it is (the other
+        families, chains and the cases sendto refuses or treats specially take those two
+        calls). The payload's length, or -1 when nothing is queued. What sendto would raise is
+        not raised: the request is answered or dropped, as a server's loop would."""
+        pb = self.qhead
+        if pb is None or self.closed:
+            return -1
+        if not reply:
+            n = self._dlen()
+            unlink(self)
+            return n
+        b = pb.buf
+        t = pb.tag
+        u = pb.off - 8
+        port = (b[u] << 8) | b[u + 1]
+        li = self.local_ip
+        d = self.pmtudisc
+        if pb.nbufs != 1 or pb.family != so.AF_INET or self.family != so.AF_INET or \
+                port == 0 or self.shut_wr or len(li) != 4 or (li[0] | li[1] | li[2] | li[3]) or \
+                (so.IP_PMTUDISC_DO <= d < so.IP_PMTUDISC_OMIT) or \
+                (b[t] | b[t + 1] | b[t + 2] | b[t + 3]) == 0 or b[t] >= 224:
+            return self._echo_slow()
+        src = bytes(b[t:t + 4])
+        if self.stack.is_broadcast(src):
+            return self._echo_slow()
+        n = pb.n
+        self.stack.udp.output(li, self.local_port, src, port, b[pb.off:pb.off + n], n,
+                              self.ttl, self.tos, None, False)
+        unlink(self)
+        return n
+
+    def _echo_slow(self):
+        src = self._src(self.qhead)
+        buf = bytearray(self._dlen())
+        n = self.recv_into(buf)
+        try:
+            self.sendto(buf, src)
+        except OSError:
+            pass
+        return n
+
     def peek_source(self, addr):
         """The oldest queued datagram's source without allocating (for heap-locked apps):
         its address copied into addr (a bytearray as long as the family's addresses), its

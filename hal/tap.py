@@ -282,7 +282,7 @@ class Tap:
             self._spill_src = spill  # the same large buffer mostly (the pool's top free one)
             self._rxv3[2] = memoryview(spill)[at:]
         self._split = True
-        n = self.recv_into(buf)
+        n = self._recv_steered(buf) if self.steer is not None else self.recv_into(buf)
         self._split = False
         return n
 
@@ -416,10 +416,23 @@ class Tap:
         self.moves += 1
 
     def _read(self, fd, buf):
+        """One frame into buf (0: none). With the vnet header: the header into its own
+        buffer and the frame into buf, one readv (recv_split: its overflow into a large
+        buffer's tail too); rx_offload says what the header told. One function, not two:
+        every request's frame comes through here (issue 13)."""
         try:
-            if self.vnet:
-                return self._read_vnet(fd, buf)
-            return os.readv(fd, [buf])
+            if not self.vnet:
+                return os.readv(fd, [buf])
+            if self._split:
+                v = self._rxv3  # [header, buf, a large buffer's tail] (recv_split)
+                v[1] = buf
+                n = os.readv(fd, v) - VNET_HDR_LEN
+                room = len(buf) + len(v[2])
+            else:
+                v = self._rxv
+                v[1] = buf
+                n = os.readv(fd, v) - VNET_HDR_LEN
+                room = len(buf)
         except BlockingIOError:
             return 0
         except OSError as e:
@@ -427,20 +440,6 @@ class Tap:
                 return 0
             self.rx_errors += 1
             return 0
-
-    def _read_vnet(self, fd, buf):
-        """One frame behind its virtio_net_hdr: the header into its own buffer (readv), the
-        frame into buf; rx_offload says what the header told."""
-        if self._split:
-            v = self._rxv3  # [header, buf, a large buffer's tail] (recv_split)
-            v[1] = buf
-            n = os.readv(fd, v) - VNET_HDR_LEN
-            room = len(buf) + len(v[2])
-        else:
-            v = self._rxv
-            v[1] = buf
-            n = os.readv(fd, v) - VNET_HDR_LEN
-            room = len(buf)
         if n <= 0:
             return 0
         if n > room:

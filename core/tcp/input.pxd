@@ -1,6 +1,7 @@
 import cython
 from ustack.core.tcp.tcb cimport TCB
 from ustack.core.tcp.ring cimport Ring
+from ustack.core.tcp.proto cimport TCP
 cimport ustack.core.tcp.tcb_const as T
 cimport ustack.core.wire.tcp_const as w
 cimport ustack.core.tcp.options_const as opt
@@ -11,26 +12,27 @@ from ustack.core.tcp.seq cimport (seq_add, seq_sub, seq_diff, seq_lt, seq_le, se
 # Types for input.py under Cython (the .py stays MicroPython's): the per-segment path with
 # the TCB as a C struct, sequence numbers, lengths and flags as C integers, the tcb, TCP
 # header and option constants (T., w., opt.) as C constants, the sequence helpers and the
-# RTT estimator as C calls (cimported under the names the .py imports them by). Sequence
+# RTT estimator as C calls (cimported under the names the .py imports them by); the TCP
+# object a C struct (proto.pxd: the segment's seg_*/opt_* fields read as C integers). Sequence
 # values are relative (below 2**32, seq.py), so 64-bit locals hold them exactly.
 
 @cython.locals(r=cython.longlong)
-cpdef long long _rtt_from_ts(tcp, TCB tcb)
+cpdef long long _rtt_from_ts(TCP tcp, TCB tcb)
 
 @cython.locals(fl=cython.longlong, seq=cython.longlong, ack=cython.longlong,
                dlen=cython.longlong, doff=cython.Py_ssize_t, state=cython.longlong,
                rcv_wnd=cython.longlong, nxt=cython.longlong, seglen=cython.longlong,
                ok=cython.bint, cut=cython.longlong, room=cython.longlong, fs=cython.longlong)
-cpdef segment(tcp, TCB tcb, b)
+cpdef segment(TCP tcp, TCB tcb, b)
 
 @cython.locals(state=cython.longlong, una=cython.longlong, wnd=cython.longlong,
                acked=cython.longlong, flight=cython.longlong, data=cython.longlong,
                fin_acked=cython.bint, snd=Ring)
-cpdef bint _ack(tcp, TCB tcb, b, long long fl, long long seq, long long ack, long long dlen)
+cpdef bint _ack(TCP tcp, TCB tcb, b, long long fl, long long seq, long long ack, long long dlen)
 
 @cython.locals(rcv=Ring, nxt=cython.longlong, room=cython.longlong, n2=cython.longlong,
                k=cython.longlong, off=cython.longlong)
-cpdef _data(tcp, TCB tcb, b, Py_ssize_t doff, long long seq, long long dlen)
+cpdef _data(TCP tcp, TCB tcb, b, Py_ssize_t doff, long long seq, long long dlen)
 
 @cython.locals(st=cython.longlong)
-cpdef _fin(tcp, TCB tcb)
+cpdef _fin(TCP tcp, TCB tcb)

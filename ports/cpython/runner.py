@@ -66,7 +66,9 @@ class Runner:
         self.spurious = 0        # threads signalled whose predicate was false when they ran
         stack.clock = _now_ms
         stack.waiter = self._wait
-        stack.notifier = self._notify
+        # no per-event hook: the driver thread signals the waiters after every poll, and a
+        # socket call after itself (a Python call per readiness change saved, issue 13)
+        stack.notifier = None
         stack.fileno_hook = self._fileno
         stack.owner_check = self.lock._is_owned  # the threading rule, checked on every poll
         # the hooks run inside each step's poll, once its burst is read and before that
@@ -227,9 +229,6 @@ class Runner:
         for w in self._waiters:
             w[2] = True
             w[1].notify()
-
-    def _notify(self):
-        pass  # the driver thread notifies after every poll
 
     def _fileno(self, s):
         """A descriptor select/poll/epoll can trust: readable exactly while the socket is,

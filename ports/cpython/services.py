@@ -24,21 +24,15 @@ class UdpEcho:
         self.sock = bound(stack.socket(family, so.SOCK_DGRAM), family, port)
         self.sock.setblocking(False)
         self.reply = reply
-        self.buf = bytearray(65536)
         self.count = 0
 
     def __call__(self):
         s = self.sock
         while s.qlen:
-            pb = s.qhead
-            src = s._src(pb)
-            n = s.recv_into(self.buf)
+            # recvfrom + sendto in one core call (issue 13: no address string made and
+            # parsed back per datagram)
+            s.echo(self.reply)
             self.count += 1
-            if self.reply:
-                try:
-                    s.sendto(memoryview(self.buf)[:n], src)
-                except OSError:
-                    pass
 
 
 def start(runner, names, http_root=None):

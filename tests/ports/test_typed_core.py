@@ -49,6 +49,34 @@ except AttributeError:
     pass
 p.free(b)
 assert p.full()
+# the Stack, TCP, UDP and ICMP objects (stack.pxd, tcp/proto.pxd, udp.pxd, icmp.pxd):
+# extension types whose per-request fields are C struct members, keeping an instance __dict__
+# for the rest (ports and tests hang attributes of their own on them); a UDP socket's queue
+# state is C fields
+from ustack.core.stack import Stack
+from ustack.core.tcp.proto import TCP
+from ustack.core.udp import UDP, UdpSocket
+st = Stack()
+for o in (st, st.tcp, st.udp, st.icmp):
+    assert type(o).__flags__ & (1 << 9) == 0, type(o)   # not a heap type: a cdef class
+    o.a_port_hook = 1    # the __dict__ takes what the .pxd does not declare
+    assert o.a_port_hook == 1 and "a_port_hook" in o.__dict__
+assert "pool" not in st.__dict__ and "seg_seq" not in st.tcp.__dict__   # C fields
+try:
+    st.tcp.seg_seq = "1"
+    raise SystemExit("TCP.seg_seq took a str: not a C integer")
+except TypeError:
+    pass
+u = st.socket(2, 2)
+assert type(u) is UdpSocket and not (UdpSocket.__flags__ & (1 << 9))
+try:
+    u.qlen = "1"
+    raise SystemExit("UdpSocket.qlen took a str: not a C integer")
+except TypeError:
+    pass
+u.close()
+for f in (Stack.poll, TCP.input, TCP.lookup, UDP.input, UDP.output):
+    assert type(f).__name__ == "cython_function_or_method", f
 for f in (seq.seq_add, seq.seq_lt, inp.segment, out.output, out.send_segment):
     assert type(f).__name__ == "cython_function_or_method", f
 # the C arithmetic keeps the .py's modulo-2**32 results
