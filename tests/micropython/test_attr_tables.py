@@ -20,6 +20,8 @@ s = Stack({})
 objs = [("Stack", s), ("TCP", s.tcp), ("UDP", s.udp), ("IPv4", s.ip), ("ICMP", s.icmp)]
 t = s.socket(so.AF_INET, so.SOCK_STREAM)
 objs.append(("TcpSocket", t))
+from ustack.core.tcp.tcb import TCB
+objs.append(("TCB", TCB()))
 for name, o in objs:
     if o is not None:
         print(name, len(o.__dict__))
@@ -34,6 +36,6 @@ def test_per_segment_objects_do_not_fill_their_attribute_tables(tmp_path):
     r = subprocess.run([MPY, str(script)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     counts = dict((ln.split()[0], int(ln.split()[1])) for ln in r.stdout.split("\n") if ln)
-    assert {"Stack", "TCP", "UDP", "IPv4", "TcpSocket"} <= set(counts), counts
+    assert {"Stack", "TCP", "UDP", "IPv4", "TcpSocket", "TCB"} <= set(counts), counts
     full = {k: v for k, v in counts.items() if v in FULL}
     assert not full, full
