@@ -126,16 +126,14 @@ def bulk_out(mb):
     return got
 
 
-def echo(n):
-    w.svcs.append(TcpService(b, 7, "echo", max_conns=2))
-    s = connect(7)
-    m = bytearray(64)
-    buf = bytearray(256)
+def requests(s, req, buf, want, n):
+    """n request/answer rounds on s (after 20 unmeasured ones: w.start()), each answer at
+    least `want` bytes within 20 steps; how many were answered."""
     done = 0
     for i in range(n + 20):
         if i == 20:
             w.start()
-        s.send(m)
+        s.send(req)
         got = 0
         for _ in range(20):
             w.step()
@@ -143,11 +141,16 @@ def echo(n):
                 got += s.recv_into(buf)
             except OSError:
                 pass
-            if got >= 64:
+            if got >= want:
                 break
-        if got >= 64 and i >= 20:
+        if got >= want and i >= 20:
             done += 1
     return done
+
+
+def echo(n):
+    w.svcs.append(TcpService(b, 7, "echo", max_conns=2))
+    return requests(connect(7), bytearray(64), bytearray(256), 64, n)
 
 
 def udp(n):
@@ -201,26 +204,8 @@ def cps(n):
 def http(n):
     from ustack.ports.micropython.httpserv import HttpService
     w.svcs.append(HttpService(b, 80, None, max_conns=2))
-    s = connect(80)
     req = b"GET / HTTP/1.1\r\nHost: 192.0.2.11\r\n\r\n"
-    buf = bytearray(2048)
-    done = 0
-    for i in range(n + 20):
-        if i == 20:
-            w.start()
-        s.send(req)
-        got = 0
-        for _ in range(20):
-            w.step()
-            try:
-                got += s.recv_into(buf)
-            except OSError:
-                pass
-            if got >= 150:   # the head and the 73-byte page
-                break
-        if got >= 150 and i >= 20:
-            done += 1
-    return done
+    return requests(connect(80), req, bytearray(2048), 150, n)   # the head and the 73-byte page
 
 
 def ping(n):
