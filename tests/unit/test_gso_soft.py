@@ -37,7 +37,9 @@ class PlainLink:
         return getattr(self.port, name)
 
 
-def test_a_plain_driver_with_soft_gso_gets_whole_checksummed_frames_cut_from_large_segments():
+def plain_bench():
+    """Two stacks whose A side's driver offers no offloads (PlainLink): software GSO; and the
+    list that gets the wrapped link."""
     links = []
 
     def wrap(port, bench):
@@ -46,7 +48,11 @@ def test_a_plain_driver_with_soft_gso_gets_whole_checksummed_frames_cut_from_lar
             links.append(k)
             return k
         return port
-    b = Bench(config=CFG, wrap=wrap)
+    return Bench(config=CFG, wrap=wrap), links
+
+
+def test_a_plain_driver_with_soft_gso_gets_whole_checksummed_frames_cut_from_large_segments():
+    b, links = plain_bench()
     try:
         assert b.ia.caps == CAP_GSO_SOFT and b.a.pool.large == b.a.config["OFFLOAD_BUFS"]
         s, conn, ls = pair(b)
@@ -83,15 +89,7 @@ def test_gso_send_cuts_one_super_frame_into_exact_wire_frames():
     four frames; each carries its part of the payload behind the same headers, Total
     Length, Identification + k, sequence number + offset, whole checksums; CWR on the
     first only, PSH and FIN on the last only, ECE and ACK on all."""
-    links = []
-
-    def wrap(port, bench):
-        if port.mac == MAC_A:
-            k = PlainLink(port)
-            links.append(k)
-            return k
-        return port
-    b = Bench(config=CFG, wrap=wrap)
+    b, links = plain_bench()
     try:
         mss = 1000
         data = pattern(3 * mss + 123)
