@@ -77,6 +77,24 @@ class Bench:
         assert self.pools_full(), "packet buffers leaked"
 
 
+def pair(bench, port=8080, opts=()):
+    """A connection from A to a listener on B's port: (A's socket, B's accepted one, the
+    listener), all non-blocking; opts: (level, name, value) set on the listener first."""
+    ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
+    for o in opts:
+        ls.setsockopt(o[0], o[1], o[2])
+    ls.bind(("", port))
+    ls.listen(4)
+    ls.setblocking(False)
+    s = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+    s.setblocking(False)
+    s.connect_ex((IP_B, port))
+    bench.pump(40)
+    conn, _ = ls.accept()
+    conn.setblocking(False)
+    return s, conn, ls
+
+
 def udp(stack, port=None):
     """A non-blocking UDP socket on stack, bound to port if given."""
     s = stack.socket(so.AF_INET, so.SOCK_DGRAM)

@@ -9,7 +9,8 @@ contiguous sequence numbers, FIN and PSH on a burst's last frame only, CWR on it
 from ustack.core.buf import OFL_GSO_SHIFT
 from ustack.core.iface import CAP_GSO_SOFT
 from tests.twostack import Bench, MAC_A
-from tests.unit.test_offload import ones_sum, tcp_sum_ok, pattern, pair, move, CFG
+from tests.twostack import pair
+from tests.unit.test_offload import ones_sum, tcp_sum_ok, pattern, move, CFG
 
 MTU = 1500
 

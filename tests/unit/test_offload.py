@@ -12,7 +12,7 @@ from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
 from ustack.core.iface import CAP_CSUM_TX, CAP_CSUM_RX, CAP_TSO4, CAP_TSO6, CAP_GRO
 from ustack.core.offload import caps_str
 from ustack.core.wire import vnet
-from tests.twostack import Bench, IP_B, MAC_A, MAC_B
+from tests.twostack import Bench, IP_B, MAC_A, MAC_B, pair
 
 ALL = CAP_CSUM_TX | CAP_CSUM_RX | CAP_TSO4 | CAP_TSO6 | CAP_GRO
 MTU = 1500
@@ -200,20 +200,6 @@ class KernelLink:
 
     def close(self):
         pass
-
-
-def pair(bench, port=8080):
-    ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
-    ls.bind(("", port))
-    ls.listen(2)
-    ls.setblocking(False)
-    s = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
-    s.setblocking(False)
-    s.connect_ex((IP_B, port))
-    bench.pump(40)
-    conn, _ = ls.accept()
-    conn.setblocking(False)
-    return s, conn, ls
 
 
 def move(bench, src, dst, data, limit_ms=20000, keep=True):
@@ -571,18 +557,7 @@ def test_gro_super_frames_read_in_one_poll_share_one_ack_up_to_a_quarter_of_the_
         # (an 8 MB heap; the receive ring grows only as far as the bytes wait)
         b = Bench(config=dict(CFG, TCP_SND_BUF=1 << 19), wrap=gro_at_b(links))
         try:
-            ls = b.b.socket(so.AF_INET, so.SOCK_STREAM)
-            if rcvbuf:
-                ls.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, rcvbuf)
-            ls.bind(("", 8080))
-            ls.listen(2)
-            ls.setblocking(False)
-            s = b.a.socket(so.AF_INET, so.SOCK_STREAM)
-            s.setblocking(False)
-            s.connect_ex((IP_B, 8080))
-            b.pump(40)
-            conn, _ = ls.accept()
-            conn.setblocking(False)
+            s, conn, ls = pair(b, opts=[(so.SOL_SOCKET, so.SO_RCVBUF, rcvbuf)] if rcvbuf else ())
             data = pattern(1000000)   # MicroPython runs this file too, in an 8 MB heap
             assert move(b, s, conn, data, keep=False)
             cb = b.b.counters()

@@ -88,7 +88,7 @@ def test_connections_share_their_address_bytes_and_only_a_listener_has_an_accept
     """Two connections from one peer to one address hold one bytes object for each address
     and one route cache, and an accepted socket no list of its own (issue 13)."""
     from ustack.core import socket as so
-    from tests.twostack import Bench, IP_B
+    from tests.twostack import Bench, IP_B, pair
     bench = Bench()
     ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
     ls.bind(("", 9))
@@ -179,7 +179,7 @@ def test_idle_connections_share_an_empty_ring_and_take_their_own_only_while_data
     and their table would cost it more than they save.)"""
     from ustack.core import socket as so
     from ustack.core.tcp.proto import RING_SHARE_CONNS
-    from tests.twostack import Bench, IP_B
+    from tests.twostack import Bench, IP_B, pair
     small = Bench(config={"TCP_MAX_CONNS": RING_SHARE_CONNS - 1})
     try:
         assert small.b.tcp.rings.empty is None
@@ -268,19 +268,9 @@ def test_a_connection_gets_its_congestion_controller_with_its_first_send_only():
     one (its ACKs need none); `ss` shows the controller to come."""
     from ustack.core import socket as so
     from ustack.core import ctl
-    from tests.twostack import Bench, IP_B
+    from tests.twostack import Bench, IP_B, pair
     bench = Bench()
-    ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
-    ls.setsockopt(so.IPPROTO_TCP, so.TCP_CONGESTION, b"cubic")
-    ls.bind(("", 9))
-    ls.listen(4)
-    ls.setblocking(False)
-    c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
-    c.setblocking(False)
-    c.connect_ex((IP_B, 9))
-    bench.pump(20)
-    s, _ = ls.accept()
-    s.setblocking(False)
+    c, s, ls = pair(bench, 9, [(so.IPPROTO_TCP, so.TCP_CONGESTION, b"cubic")])
     assert c.tcb.cc is None and s.tcb.cc is None
     row = ctl._tcb_row(s.tcb, bench.b.tcp)
     assert row["cc"] == "cubic" and row["cwnd"] > s.tcb.mss and row["ssthresh"] is None
@@ -314,18 +304,9 @@ def test_no_heap_for_the_controller_holds_the_data_back_and_counts_it_never_rais
     exception; the send is retried from tick (F_PENDING) and goes once the heap allows."""
     from ustack.core import socket as so
     from ustack.core.tcp import cc as ccmod
-    from tests.twostack import Bench, IP_B
+    from tests.twostack import Bench, IP_B, pair
     bench = Bench()
-    ls = bench.b.socket(so.AF_INET, so.SOCK_STREAM)
-    ls.bind(("", 9))
-    ls.listen(4)
-    ls.setblocking(False)
-    c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
-    c.setblocking(False)
-    c.connect_ex((IP_B, 9))
-    bench.pump(20)
-    s, _ = ls.accept()
-    s.setblocking(False)
+    c, s, ls = pair(bench, 9)
     tcp = bench.a.tcp
     t = c.tcb
     una = t.snd_una
