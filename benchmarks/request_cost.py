@@ -13,6 +13,8 @@ import argparse
 import struct
 import time
 
+from ustack.hal import Driver
+
 SMAC = b"\x02\x00\x00\x00\x00\x02"
 CMAC = b"\x02\x00\x00\x00\x00\x01"
 SIP = bytes((192, 0, 2, 2))
@@ -44,7 +46,7 @@ def _segment(seq, ack, flags, opts=b"", data=b""):
     return _frame(6, bytes(h))
 
 
-class FeedDriver:
+class FeedDriver(Driver):
     """Hands the stack the frames in `rx` (popped from the end), one per poll while `gate`
     is set (a request-response client sends the next request after the answer); keeps
     what the stack sends in `tx`."""
@@ -69,18 +71,6 @@ class FeedDriver:
     def send(self, buf, n):
         self.tx.append(bytes(buf[0:n]))
         return True
-
-    def poll_obj(self):
-        return None
-
-    def service(self):
-        pass
-
-    def link_up(self):
-        return True
-
-    def close(self):
-        pass
 
 
 def _server():

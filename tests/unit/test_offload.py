@@ -12,6 +12,7 @@ from ustack.core.buf import OFL_CSUM, OFL_PARTIAL, OFL_GSO_SHIFT
 from ustack.core.iface import CAP_CSUM_TX, CAP_CSUM_RX, CAP_TSO4, CAP_TSO6, CAP_GRO
 from ustack.core.offload import caps_str
 from ustack.core.wire import vnet
+from ustack.hal import Driver
 from tests.twostack import Bench, IP_B, MAC_A, MAC_B, pair
 
 ALL = CAP_CSUM_TX | CAP_CSUM_RX | CAP_TSO4 | CAP_TSO6 | CAP_GRO
@@ -46,7 +47,7 @@ def tcp_sum_ok(f):
     return ones_sum(seg, ones_sum(ph)) == 0xFFFF
 
 
-class KernelLink:
+class KernelLink(Driver):
     """A driver wrapper with every offload: the link's side does what Linux does for a TAP
     opened with IFF_VNET_HDR and TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6."""
 
@@ -188,18 +189,6 @@ class KernelLink:
             spill[at:at + n - k] = self.scratch[k:n]
             self.spilled += 1
         return n
-
-    def poll_obj(self):
-        return None
-
-    def service(self):
-        pass
-
-    def link_up(self):
-        return True
-
-    def close(self):
-        pass
 
 
 def move(bench, src, dst, data, limit_ms=20000, keep=True):
