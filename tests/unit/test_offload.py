@@ -521,9 +521,9 @@ def test_an_offloading_interface_gives_tcp_buffers_of_offload_tcp_buf():
         assert (s.sndbuf, s.rcvbuf) == (1 << 19, 1 << 19)     # A: an offloading link
         assert (conn.sndbuf, conn.rcvbuf) == (131072, 131072)  # B: plain, as configured
         assert s.tcb.rcv_cap == 1 << 19 and s.tcb.rcv_wscale >= 4  # offered, scaled
-        data = pattern(1000000)
-        assert move(b, conn, s, data) == data
-        assert move(b, s, conn, data) == data
+        data = pattern(1000000)   # checked as it arrives, no copy kept: MicroPython's 8 MB
+        assert move(b, conn, s, data, keep=False)
+        assert move(b, s, conn, data, keep=False)
     finally:
         b.close_all()
     b = Bench(config=dict(CFG, TCP_SND_BUF=1 << 20, OFFLOAD_TCP_BUF=1 << 19), wrap=wrap)
