@@ -466,9 +466,9 @@ class IPv4:
         if gso and not iface.caps & (CAP_TSO4 | CAP_GSO_SOFT):
             pb.offload = 0  # the route moved to a link without TSO: fragments, as any datagram
             gso = 0
-        if gso and not iface.caps & CAP_TSO4:
-            pass  # software GSO: each segment's checksum as it is cut (core/offload.py)
-        elif csum_off >= 0:
+        # under software GSO (no CAP_TSO4) each frame's checksum is taken as it is cut
+        # (core/offload.py gso_send), not here
+        if csum_off >= 0 and not (gso and not iface.caps & CAP_TSO4):
             # the transport's checksum, over IPv4's pseudo-header sum (RFC 768, RFC 9293
             # 3.1); ICMP has none (RFC 792)
             # (ps: the pseudo-header's sum over the addresses and protocol, write_header's)

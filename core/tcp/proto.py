@@ -368,20 +368,19 @@ class TCP:
         h = _fmix(h ^ k[2] ^ ((lport << 16) | rport))
         return _fmix(h ^ k[3])
 
-    def isn(self, lip, lport, rip, rport):
-        """ISN = M + F(4-tuple, secret), M a 4-microsecond clock (RFC 6528 section 3)."""
+    def isn(self, lip, lport, rip, rport, f=-1):
+        """ISN = M + F(4-tuple, secret), M a 4-microsecond clock (RFC 6528 section 3).
+        f: F when the caller has it (new_tcb), -1 to compute it."""
         if self.isn_hook is not None:
             return self.isn_hook(lip, lport, rip, rport) & MASK
-        return (self.stack.now * 250 + self._hash(lip, lport, rip, rport)) & MASK
+        if f < 0:
+            f = self._hash(lip, lport, rip, rport)
+        return (self.stack.now * 250 + f) & MASK
 
     def set_iss(self, tcb, f=-1):
         """Pick the connection's ISS (connection setup: may allocate) and keep it as the
-        16-bit halves every sequence number we send is relative to. f: F(4-tuple, secret)
-        when the caller has it (new_tcb), -1 to compute it."""
-        if f < 0 or self.isn_hook is not None:
-            v = self.isn(tcb.local_ip, tcb.local_port, tcb.remote_ip, tcb.remote_port)
-        else:
-            v = (self.stack.now * 250 + f) & MASK
+        16-bit halves every sequence number we send is relative to. f: as isn's."""
+        v = self.isn(tcb.local_ip, tcb.local_port, tcb.remote_ip, tcb.remote_port, f)
         tcb.iss_hi = v >> 16
         tcb.iss_lo = v & 0xFFFF
         tcb.snd_una = tcb.snd_nxt = tcb.snd_max = tcb.snd_wl2 = 0
