@@ -9,7 +9,7 @@ of our user-space USB NIC driver plus the full ustack stack.
    to it. We find it with pyusb (libusb backend) and open it with OUR driver
    (ustack.hal.usb_ecm.UsbEcm / usb_ncm.UsbNcm), which must detach that kernel driver.
 3. A ustack Stack on the driver (192.0.2.2/24): ARP + ping the kernel, UDP echo (incl. a
-   fragmented datagram), TCP echo of 1 MB with SHA-256, then close (kernel driver reattached).
+   fragmented datagram), TCP echo of USBVM_TCP_BYTES (the test: 256 KB) with SHA-256, then close (kernel driver reattached).
 
 Prints "USTACK-RESULT <json>" and then "USTACK-PASS <kind>" or "USTACK-FAIL <kind>: ...".
 """
