@@ -35,7 +35,7 @@ def addresses(draw):
     return struct.pack("!8H", *words)
 
 
-@settings(max_examples=examples(3000))
+@settings(max_examples=examples(1000))
 @given(addresses())
 def test_ntop_and_pton_agree_with_the_c_library(b):
     text = socket.inet_ntop(socket.AF_INET6, b)
@@ -47,7 +47,7 @@ def test_ntop_and_pton_agree_with_the_c_library(b):
 TEXT = st.text(alphabet="0123456789abcdefABCDEF:.g ", max_size=45)
 
 
-@settings(max_examples=examples(5000))
+@settings(max_examples=examples(1500))
 @given(TEXT)
 def test_pton_accepts_and_rejects_what_the_c_library_does(s):
     try:
@@ -73,7 +73,7 @@ def pton_shaped(draw):
     return s
 
 
-@settings(max_examples=examples(3000))
+@settings(max_examples=examples(1000))
 @given(pton_shaped())
 def test_address_shaped_text_accepted_exactly_as_by_the_c_library(s):
     test_pton_accepts_and_rejects_what_the_c_library_does.hypothesis.inner_test(s)
@@ -101,7 +101,7 @@ def test_pseudo_header_checksum_agrees_with_the_reference(src, dst, nh, payload)
     assert got == reference_checksum(src, dst, nh, payload)
 
 
-@settings(max_examples=examples(2000))
+@settings(max_examples=examples(700))
 @given(st.binary(min_size=40, max_size=300), st.booleans())
 def test_walk_never_raises_and_stays_inside_the_packet(body, mcast):
     b = bytearray(body)
