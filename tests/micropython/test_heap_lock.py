@@ -7,7 +7,7 @@ hot path (HAL-NOTES 1.1).
    (client send/receive and server receive/send), 1000 pings answered.
 2. The real app (ports/micropython/main.py) behind its StreamLink, locked through its
    control service: 1000 pings and 1000 UDP echoes of varying sizes, then 1 MB of TCP echo
-   with a CPython ustack as the peer; SHA-256 checked.
+   with a CPython ustack as the peer; SHA-256 checked; 1 MB read from its chargen.
 3. The negative control: the same lock does catch an allocation (an ICMP error, a path
    that allocates by design), so a zero count above means something."""
 import hashlib
@@ -155,6 +155,52 @@ def test_app_echoes_1mb_of_tcp_heap_locked(app):
     assert n == 1 << 20 and a == b
     assert rep["failures"] == 0, rep
     s.close()
+
+
+def _chargen_bytes(n):
+    """RFC 864's first n bytes (line k: 72 characters from the k-th of the 95 printable
+    ones, CRLF): what ports/micropython/tcpserv.py sends."""
+    out = bytearray()
+    k = 0
+    while len(out) < n:
+        out += bytes(32 + (k + c) % 95 for c in range(72)) + b"\r\n"
+        k += 1
+    return bytes(out[:n])
+
+
+def test_app_chargen_fills_its_ring_heap_locked(workdir):
+    """chargen fills its send ring each loop turn (issue 13): 1 MB read by a CPython ustack,
+    the app's heap locked throughout, every byte the RFC 864 pattern."""
+    from ustack.core import socket as so
+    a = MpApp(workdir, serve="chargen", control=4242)
+    try:
+        peer = a.peer_stack()
+        s = peer.socket(so.AF_INET, so.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(("192.0.2.2", 19))
+        s.setblocking(False)
+
+        def read(n, timeout=120):
+            got = bytearray()
+            end = time.monotonic() + timeout
+            while len(got) < n and time.monotonic() < end:
+                peer.poll(int(time.monotonic() * 1000))
+                try:
+                    got += s.recv(65536)
+                except OSError:
+                    pass
+            return got
+        first = read(64 << 10)       # warm-up: rings handed out, timers armed
+        assert a.control("lock") == "locked"
+        rest = read(1 << 20)
+        rep = json.loads(a.control("unlock"))
+        got = bytes(first + rest)
+        assert len(got) >= (1 << 20) + (64 << 10)
+        assert got == _chargen_bytes(len(got))
+        assert rep["failures"] == 0, rep
+        s.close()
+    finally:
+        a.close()
 
 
 def test_the_lock_catches_an_allocation(app):
