@@ -140,24 +140,30 @@ class TcpService:
                 c._consumed()
             if _open_for_data(tcb):
                 self._chargen(i, c, tcb)
+        elif kind == "discard":
+            if r is not None and r.count:
+                # RFC 863: thrown away at once, not read out a buffer at a time (one window
+                # update check for all of it)
+                n = r.count
+                r.discard(n)
+                c._consumed(n)
+                self.rx_bytes += n
         else:
             while r is not None and r.count:
                 n = r.count
                 if n > len(self.buf):
                     n = len(self.buf)
-                if kind == "echo":
-                    if not _open_for_data(tcb):
-                        n = 0
-                    else:
-                        free = tcb.snd.cap - tcb.snd.count
-                        if n > free:
-                            n = free
-                    if n == 0:
-                        break  # the send ring is full: the rest waits (the window closes)
+                if not _open_for_data(tcb):
+                    n = 0
+                else:
+                    free = tcb.snd.cap - tcb.snd.count
+                    if n > free:
+                        n = free
+                if n == 0:
+                    break  # the send ring is full: the rest waits (the window closes)
                 n = c.recv_into(self.buf, n)
                 self.rx_bytes += n
-                if kind == "echo":
-                    self.tx_bytes += _send_n(c, self.buf, n)
+                self.tx_bytes += _send_n(c, self.buf, n)
                 r = tcb.rcv   # read empty: the shared empty ring now (ring.py)
         r = tcb.rcv
         if tcb.flags & T.F_RCVD_FIN and (r is None or r.count == 0):
