@@ -1,0 +1,52 @@
+"""StreamLink (the MicroPython side of the bridge) writes a frame and its 2-byte length in
+one write where the heap allows a send buffer (issue 13): two writes woke the bridge twice
+per frame, a 2-byte read and a select more for every ping. On an MCU-sized heap (the 64 KB
+data budget of test_memory.py) it keeps the two writes. Either way the bridge's FrameStream
+gets every frame intact."""
+import json
+import os
+import subprocess
+import threading
+
+import pytest
+
+from ustack.ports.cpython.bridge import FrameStream, listen
+from tests.micropython.mpyhelp import needs_micropython, MPY, HERE
+
+pytestmark = [needs_micropython]
+
+SCRIPT = os.path.join(HERE, "mp_scripts", "stream_writes.py")
+SIZES = [60, 64, 1514, 1000, 42, 1518]
+
+
+@pytest.mark.parametrize("heap, writes_per_frame", [("16M", 1), ("512K", 2)])
+def test_one_write_per_frame_where_the_heap_allows(mpy_lib, tmp_path, heap, writes_per_frame):
+    ls, spec = listen("unix:" + str(tmp_path / "s.sock"))
+    got = []
+
+    def serve():
+        ls.settimeout(30)
+        c, _ = ls.accept()
+        fs = FrameStream(c)
+        while len(got) < len(SIZES):
+            f = fs.recv(30)
+            if f is None:
+                break
+            got.append(f)
+        fs.close()
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        r = subprocess.run([MPY, "-X", "heapsize=" + heap, SCRIPT, mpy_lib, spec] +
+                           [str(n) for n in SIZES], capture_output=True, text=True, timeout=60)
+    finally:
+        t.join(30)
+        ls.close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["frames"] == len(SIZES)
+    assert res["coalesced"] == (writes_per_frame == 1), res
+    assert res["writes"] == writes_per_frame * len(SIZES), res
+    assert [len(f) for f in got] == SIZES
+    for f in got:
+        assert f == bytes((len(f) + i) & 0xFF for i in range(len(f)))
