@@ -10,7 +10,9 @@ merges queued datagrams, and recv() allocates. On a blocking stream socket `read
 reads exactly n bytes without allocating, and `write(buf, n)` writes n bytes. So recv_into
 asks the poller (ipoll, allocation-free after warm-up) whether a frame waits, then reads the
 2-byte length and the frame with two blocking readintos: the bridge always writes a length
-and its frame together, so the second read never waits long.
+and its frame together, so the second read never waits long. Sending, the length and the
+frame go out in one write from a send buffer (the native copy) where the heap is 1 MB or
+more, else in two writes (an MCU-sized heap has no 1.5 KB to spare).
 
 Runs on CPython too (recv_into with MSG_WAITALL / sendall), for host tests of the same code.
 Counters: rx_frames, tx_frames, rx_oversize (frames longer than the caller's buffer, read and
