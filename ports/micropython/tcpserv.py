@@ -139,40 +139,68 @@ class TcpService:
                 r.discard(r.count)  # RFC 864: input is ignored
                 c._consumed()
             if _open_for_data(tcb):
-                snd = tcb.snd
-                free = snd.cap - snd.count
-                if free > 0:
-                    n = len(self.buf)
-                    if n > free:
-                        n = free
-                    pos = self.chargen_pos[i]
-                    n = _send_at(c, self.lines, pos, n)
-                    self.chargen_pos[i] = (pos + n) % CHARGEN_CYCLE
-                    self.tx_bytes += n
+                self._chargen(i, c, tcb)
+        elif kind == "discard":
+            if r is not None and r.count:
+                # RFC 863: thrown away at once, not read out a buffer at a time (one window
+                # update check for all of it)
+                n = r.count
+                r.discard(n)
+                c._consumed(n)
+                self.rx_bytes += n
         else:
             while r is not None and r.count:
                 n = r.count
                 if n > len(self.buf):
                     n = len(self.buf)
-                if kind == "echo":
-                    if not _open_for_data(tcb):
-                        n = 0
-                    else:
-                        free = tcb.snd.cap - tcb.snd.count
-                        if n > free:
-                            n = free
-                    if n == 0:
-                        break  # the send ring is full: the rest waits (the window closes)
+                if not _open_for_data(tcb):
+                    n = 0
+                else:
+                    free = tcb.snd.cap - tcb.snd.count
+                    if n > free:
+                        n = free
+                if n == 0:
+                    break  # the send ring is full: the rest waits (the window closes)
                 n = c.recv_into(self.buf, n)
                 self.rx_bytes += n
-                if kind == "echo":
-                    self.tx_bytes += _send_n(c, self.buf, n)
+                self.tx_bytes += _send_n(c, self.buf, n)
                 r = tcb.rcv   # read empty: the shared empty ring now (ring.py)
         r = tcb.rcv
         if tcb.flags & T.F_RCVD_FIN and (r is None or r.count == 0):
             # the peer finished sending and we consumed everything: close (our FIN follows
             # whatever echoed data is still queued; the stack finishes it as an orphan)
             self._close(i, c)
+
+    def _chargen(self, i, c, tcb):
+        """Fill the send ring with lines (buffer-sized writes from the cycle, no slice), then
+        run output once. The whole free space, not one buffer a turn: the loop sleeps until a
+        frame comes, so one buffer per turn was clocked by the peer's ACKs (issue 13: at most
+        three segments in flight, a third of them Nagle-released tails, and a stall of the
+        peer's delayed ACK whenever one segment was left)."""
+        snd = tcb.snd
+        if snd.count >= snd.cap:
+            return
+        if snd.buf is None or len(snd.buf) < snd.cap:
+            snd = c.tcp.rings.reserve(snd)  # its own ring, its storage grown (ring.py)
+            tcb.snd = snd
+            if snd.buf is None:
+                return  # no storage for the ring now (the pool's, when it has data)
+        pos = self.chargen_pos[i]
+        chunk = len(self.buf)
+        lines = self.lines
+        queued = 0
+        while True:
+            n = snd.write(lines, pos, chunk)  # as much as the storage held takes
+            if n <= 0:
+                break
+            pos += n
+            if pos >= CHARGEN_CYCLE:
+                pos -= CHARGEN_CYCLE
+            queued += n
+        if queued:
+            self.chargen_pos[i] = pos
+            self.tx_bytes += queued
+            tcpout.output(c.tcp, tcb)
 
     def _close(self, i, c):
         c.close()

@@ -7,7 +7,8 @@ hot path (HAL-NOTES 1.1).
    (client send/receive and server receive/send), 1000 pings answered.
 2. The real app (ports/micropython/main.py) behind its StreamLink, locked through its
    control service: 1000 pings and 1000 UDP echoes of varying sizes, then 1 MB of TCP echo
-   with a CPython ustack as the peer; SHA-256 checked.
+   with a CPython ustack as the peer; SHA-256 checked; 1 MB read from its chargen
+   and 1 MB written to its discard.
 3. The negative control: the same lock does catch an allocation (an ICMP error, a path
    that allocates by design), so a zero count above means something."""
 import hashlib
@@ -155,6 +156,84 @@ def test_app_echoes_1mb_of_tcp_heap_locked(app):
     assert n == 1 << 20 and a == b
     assert rep["failures"] == 0, rep
     s.close()
+
+
+def _chargen_bytes(n):
+    """RFC 864's first n bytes (line k: 72 characters from the k-th of the 95 printable
+    ones, CRLF): what ports/micropython/tcpserv.py sends."""
+    out = bytearray()
+    k = 0
+    while len(out) < n:
+        out += bytes(32 + (k + c) % 95 for c in range(72)) + b"\r\n"
+        k += 1
+    return bytes(out[:n])
+
+
+def test_app_chargen_and_discard_heap_locked(workdir):
+    """chargen fills its send ring each loop turn and discard drops what arrived at once
+    (issue 13): 1 MB read from chargen and 1 MB written to discard by a CPython ustack, the
+    app's heap locked throughout, every chargen byte the RFC 864 pattern."""
+    from ustack.core import socket as so
+    a = MpApp(workdir, serve="chargen,discard", control=4242)
+    try:
+        peer = a.peer_stack()
+
+        def conn(port):
+            s = peer.socket(so.AF_INET, so.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(("192.0.2.2", port))
+            s.setblocking(False)
+            return s
+        cg, dc = conn(19), conn(9)
+        blk = bytes(range(256)) * 64
+
+        def run(n, timeout=120):
+            """Read n bytes from chargen and write n to discard; what chargen gave."""
+            got = bytearray()
+            sent = 0
+            end = time.monotonic() + timeout
+            while (len(got) < n or sent < n) and time.monotonic() < end:
+                peer.poll(int(time.monotonic() * 1000))
+                try:
+                    got += cg.recv(65536)
+                except OSError:
+                    pass
+                if sent < n:
+                    try:
+                        sent += dc.send(blk[:min(len(blk), n - sent)])
+                    except OSError:
+                        pass
+            assert sent == n
+            return got
+        first = run(64 << 10)       # warm-up: rings handed out, timers armed
+        assert a.control("lock") == "locked"
+        rest = run(1 << 20)
+        end = time.monotonic() + 60
+        while dc.tcb.snd.count and time.monotonic() < end:  # discard ACKed it all, locked
+            peer.poll(int(time.monotonic() * 1000))
+        assert dc.tcb.snd.count == 0
+        rep = json.loads(a.control("unlock"))
+        dc.shutdown(so.SHUT_WR)     # discard closes once it has dropped everything (closing
+        # a connection allocates: after the lock)
+        end = time.monotonic() + 60
+        eof = False
+        while not eof and time.monotonic() < end:
+            peer.poll(int(time.monotonic() * 1000))
+            try:
+                eof = dc.recv(100) == b""
+            except OSError:
+                pass
+        got = bytes(first + rest)
+        assert len(got) >= (1 << 20) + (64 << 10)
+        assert got == _chargen_bytes(len(got))
+        assert eof
+        assert rep["failures"] == 0, rep
+        cg.close()
+        dc.close()
+        c, out, err = a.stop()
+        assert c["svc.tcp9.rx_bytes"] == (1 << 20) + (64 << 10), c
+    finally:
+        a.close()
 
 
 def test_the_lock_catches_an_allocation(app):
