@@ -72,9 +72,13 @@ class Runner:
         stack.fileno_hook = self._fileno
         stack.owner_check = self.lock._is_owned  # the threading rule, checked on every poll
         # the hooks run inside each step's poll, once its burst is read and before that
-        # burst's ACKs go: a service's answer carries them (issue 13: one segment an echo)
+        # burst's ACKs go: a service's answer carries them (issue 13: one segment an echo);
+        # and once its first frame is handled, before the next read (a lone request's
+        # answer goes first)
         stack.burst_hook = self._burst
-        self._stepping = False   # a step's poll has not run the hooks yet
+        self._stepping = False   # a step's poll is under way
+        self._hooked = False     # ... and has run the hooks
+        self._hooking = False    # the hooks run now (one that blocks drives polls in place)
 
     # ---- driving --------------------------------------------------------------------------
     def start(self):
@@ -106,11 +110,14 @@ class Runner:
         with self.lock:
             now = _now_ms()
             self._stepping = True
-            nd = st.poll(now)
-            if self._stepping or st.timers_ran:
+            self._hooked = False
+            try:
+                nd = st.poll(now)
+            finally:
+                self._stepping = False
+            if not self._hooked or st.timers_ran:
                 # the poll ran no hooks, or ran timers after them (a connection that timed
                 # out, TIME-WAIT's end): the hooks see it now
-                self._stepping = False
                 for h in self.hooks:
                     h()
             if self._fd_socks:
@@ -128,12 +135,17 @@ class Runner:
         return self.max_wait
 
     def _burst(self):
-        """Stack.poll's burst_hook: the hooks, once a step (not when a hook that blocks
-        drives the stack in place through run_until: they do not run inside themselves)."""
-        if self._stepping:
-            self._stepping = False
-            for h in self.hooks:
-                h()
+        """Stack.poll's burst_hook: the hooks, within a step's poll (not when a hook that
+        blocks drives the stack in place through run_until: they do not run inside
+        themselves)."""
+        if self._stepping and not self._hooking:
+            self._hooked = True
+            self._hooking = True
+            try:
+                for h in self.hooks:
+                    h()
+            finally:
+                self._hooking = False
 
     def loop(self):
         fds = [self.rfd]
