@@ -45,6 +45,28 @@ def _now_ms():
     return int(time.monotonic() * 1000)
 
 
+def _poller(fds):
+    """(a poller waiting on fds, what its timeout in seconds is multiplied by): an epoll,
+    or poll() where there is none or it refuses a descriptor (a regular file)."""
+    seen = []
+    for fd in fds:
+        if fd not in seen:
+            seen.append(fd)
+    ep = getattr(select, "epoll", None)
+    if ep is not None:
+        p = ep()
+        try:
+            for fd in seen:
+                p.register(fd, select.EPOLLIN)
+            return p, 1.0
+        except OSError:
+            p.close()
+    p = select.poll()
+    for fd in seen:
+        p.register(fd, select.POLLIN)
+    return p, 1000.0
+
+
 class Runner:
     def __init__(self, stack, max_wait=0.5):
         self.stack = stack
@@ -158,9 +180,17 @@ class Runner:
                     fds.append(o)
                     if pr is not None:
                         told[o] = pr
-        poller = select.poll()
-        for fd in fds:
-            poller.register(fd, select.POLLIN)
+        # epoll: the descriptors registered once, and a wait that does not walk them all
+        # (a TAP's eight queues and the pipe: poll() set up and took down nine waits per
+        # wait, issue 13); its timeout in seconds. poll() where there is no epoll
+        poller, scale = _poller(fds)
+        try:
+            self._drive(poller, scale, told)
+        finally:
+            if scale == 1.0:
+                poller.close()
+
+    def _drive(self, poller, scale, told):
         busy = [i.driver for i in self.stack.ifaces if i.driver.poll_obj() is None]
         while self.running:
             try:
@@ -169,7 +199,7 @@ class Runner:
                 w = self.failed(e)
             if busy:  # drivers with nothing to wait on (SPI, USB): poll often
                 w = min(w, 0.001)
-            ev = poller.poll(w * 1000.0)
+            ev = poller.poll(w * scale)
             for fd, _ in ev:
                 if fd == self.rfd:
                     # read, then clear the flag: a wake() in between wrote nothing, and
