@@ -184,3 +184,14 @@ def test_every_tap_counter_is_in_the_readme():
     row = [x for x in section.splitlines() if x.startswith("| `link.` |")][0]
     for n in TAP_COUNTERS:
         assert "`%s`" % n in row, n
+
+
+def test_the_sender_notes_flows_by_the_cores_compiled_bucket():
+    """hal/tapsteer.py's bucket is core/wire/vnet.py's flow_bucket (compiled with the core;
+    tests/unit/test_flow_bucket.py checks it frame kind by frame kind), and its constants are
+    the ones the program is built with."""
+    from ustack.core.wire import vnet
+    from ustack.hal import tapsteer
+    assert tapsteer.bucket is vnet.flow_bucket
+    assert (tapsteer.GOLDEN, tapsteer.BUCKET_SHIFT) == (vnet.FLOW_GOLDEN, vnet.FLOW_SHIFT)
+    assert tapsteer.STAMPS == 1 << (32 - vnet.FLOW_SHIFT)

@@ -7,7 +7,6 @@ against the formula written out again, frame kind by frame kind."""
 import struct
 
 from ustack.core.wire import vnet
-from ustack.hal import tapsteer
 from tests import frames as F
 
 GOLDEN = 0x9E3779B1
@@ -83,8 +82,7 @@ def test_the_compiled_bucket_is_the_programs_hash_for_every_kind_of_frame():
         b = bytearray(f)
         want = reference(bytes(f))
         assert vnet.flow_bucket(b, len(b)) == want, name
-        assert tapsteer.bucket(b, len(b)) == want, name   # the name the TAP's sender calls
-        assert -1 <= want < tapsteer.STAMPS
+        assert -1 <= want < 4096   # hal/tapsteer.py's STAMPS (tests/ports: it calls this)
         seen.add(want)
     assert len(seen) > 5   # distinct flows, distinct buckets (mostly)
 
