@@ -3,7 +3,7 @@
 
     python -m benchmarks.latency_ab [--copy NAME=DIR ...] [--up NAME='--flag ...']
                                     [--env NAME=K=V] [--with lwip,linux] [--rounds 7]
-                                    [--rows ping,echo,udp] [--out FILE.md]
+                                    [--rows ping,echo,udp] [--full | --smoke] [--out FILE.md]
 
 A copy is `ustack up --serve echo,discard,chargen,http` (as the bench starts it) from DIR, a
 folder whose `ustack` is the package (DIR/ustack: a symlink to an exported older commit will
@@ -150,7 +150,9 @@ def main(argv=None):
                     help="the other stacks, of lwip,linux (empty: none)")
     ap.add_argument("--rows", default="ping,echo,udp")
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--full", action="store_true", help="bench.py's full budgets, not quick")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--full", action="store_true", help="bench.py's full budgets, not quick")
+    g.add_argument("--smoke", action="store_true", help="bench.py's smoke budgets (a check)")
     ap.add_argument("--out", default=None, help="markdown table (default: stdout only)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
@@ -184,7 +186,7 @@ def main(argv=None):
             peers.append(P.LinuxVeth())
         else:
             ap.error("--with: unknown %s (lwip, linux)" % o)
-    budget = dict(B.BUDGETS["full" if a.full else "quick"])
+    budget = dict(B.BUDGETS["full" if a.full else ("smoke" if a.smoke else "quick")])
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     samples, cpu = run(peers, rows, budget, a.rounds, log)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -203,6 +205,7 @@ def main(argv=None):
             json.dump(res, f, indent=1, sort_keys=True)
             f.write("\n")
     sys.stdout.write(text)
+    return res
 
 
 if __name__ == "__main__":
