@@ -18,7 +18,8 @@ cdef class Stack:
     cdef public bint kicked, timers_ran
 
     @cython.locals(batch=Py_ssize_t, pool=Pool, iface=Interface, lo=Interface, k=Py_ssize_t,
-                   n=Py_ssize_t, pb=PacketBuffer, ep=cython.longlong)
+                   n=Py_ssize_t, pb=PacketBuffer, ep=cython.longlong,
+                   fresh=Py_ssize_t, ran=bint)
     cpdef poll(self, now)
 
     cpdef free(self, PacketBuffer pb)

@@ -122,7 +122,8 @@ class Stack:
         # port hook: called by poll() once the burst it read is processed, before that
         # burst's ACKs go out (TCP.flush_acks) and before the timers: services that answer
         # there send their replies with those ACKs on them (RFC 1122 4.2.3.2), not after a
-        # pure ACK of their own
+        # pure ACK of their own. Also once the poll's first frame is handled, before the
+        # next read: a lone request is answered first (then at the end only if more came)
         self.burst_hook = None
         self.timers_ran = False   # the last poll() ran the timers (ports: hooks again after)
         self.log = print          # port hook: log(line), one line per exception caught in poll
@@ -515,6 +516,9 @@ class Stack:
             self.tcp.cookies_left = self.tcp.cookie_budget  # SYN cookies this poll may send
             self.tcp.bursting = True  # reads' window updates wait for flush_acks
         pool = self.pool
+        hook = self.burst_hook
+        ran = False   # the hook ran after the poll's first frame
+        fresh = 0     # frames handled since the hook last ran
         for iface in self.ifaces:
             drv = iface.driver
             drv.service()
@@ -543,13 +547,22 @@ class Stack:
                 except Exception as e:
                     self._recover(e, "input on " + iface.name, pb, n, ep)
                 k += 1
+                fresh += 1
+                if not ran and hook is not None:
+                    # the poll's first frame answered before the driver is asked for the
+                    # next (a system call on a TAP): a lone request's reply goes out first
+                    # (issue 13); the rest of a burst is answered at its end, below
+                    ran = True
+                    fresh = 0
+                    hook()
             if k == batch:
                 iface.stats.rx_budget_hit += 1
         lo = self.loop
         if lo is not None and lo.loop.head is not None:
             self._loop_input(lo, batch)
-        if self.burst_hook is not None:
-            self.burst_hook()
+            fresh += 1
+        if hook is not None and (fresh or not ran):
+            hook()
         tcp = self.tcp
         if tcp is not None:
             tcp.bursting = False

@@ -195,6 +195,8 @@ class Tap:
         self.left = 0
         self.qreads = [0] * n
         self.again_q = n - 3    # AGAIN: what it reads there is a SYN sent again (rx_syn_again)
+        from ustack.hal.tapsteer import GEN_SHIFT
+        self.gen_shift = GEN_SHIFT  # SEEN's generations (Steering.rotate)
         self.cut = False        # this round left a queue at its share (frames may be left)
 
     def _offload(self, mode, gro=True):
@@ -273,7 +275,8 @@ class Tap:
             p.register(fd, select.POLLIN)
             self.qpolls.append(p)
         self.got = 0            # frames read in a row from the queue being read
-        self.seeded = False     # the port's poll() said which queues hold frames (poll_ready)
+        self.seeded = 0         # queues the port's poll() said hold frames (poll_ready)
+        self.seed_q = 0         # the last of them
 
     def recv_split(self, buf, spill, at):
         """CAP_GRO (core/offload.py recv_large): the next frame's first len(buf) bytes into
@@ -368,11 +371,17 @@ class Tap:
             polled = True
             dry = k and not self.cut  # every queue the round's look named was read dry
             self.cut = False
-            self.steer.rotate(time.monotonic_ns())
+            now = time.monotonic_ns()
+            if now >> self.gen_shift != self.steer.gen:
+                self.steer.rotate(now)   # a new generation (1 s): not a call every round
             have = self.have
+            one = -1
             if self.seeded:
-                # the port's poll() just named the queues holding frames: no look of our own
-                self.seeded = False
+                # the port's poll() just named the queues holding frames: no look of our own;
+                # one queue (a request's frame) is the round's whole plan, no walk over all
+                if self.seeded == 1:
+                    one = self.seed_q
+                self.seeded = 0
             elif dry:
                 # this burst read dry what it saw: frames that came since wake the port's
                 # poll(), which looks at every queue anyway (not a poll() here finding none)
@@ -387,11 +396,16 @@ class Tap:
                     if q is not None:
                         have[q] = 1
             k = 0
-            for q in range(len(have)):
-                if have[q]:
-                    have[q] = 0
-                    plan[k] = q
-                    k += 1
+            if one >= 0:
+                have[one] = 0
+                plan[0] = one
+                k = 1
+            else:
+                for q in range(len(have)):
+                    if have[q]:
+                        have[q] = 0
+                        plan[k] = q
+                        k += 1
             self.nplan = k
             i = 0
             self.left = self.budget[plan[0]] if k else 0
@@ -401,9 +415,10 @@ class Tap:
         its own (a steered TAP; the other readers read the first queue first anyway)."""
         if self.steer is not None:
             q = self.qfd.get(fd)
-            if q is not None:
+            if q is not None and not self.have[q]:
                 self.have[q] = 1
-                self.seeded = True
+                self.seeded += 1   # queues named (one: seed_q is the round's plan)
+                self.seed_q = q
 
     def _move(self, q):
         """Send on (and read first) the other queue q from now on: each flow we talk to

@@ -48,10 +48,12 @@ import os
 import platform
 import struct
 
+from ustack.core.wire import vnet
+
 TUNSETSTEERINGEBPF = 0x800454E0   # _IOR('T', 224, int): the program's fd, -1 detaches
 STAMPS = 4096                     # buckets of the flow hash (12 bits)
-BUCKET_SHIFT = 20                 # 32 - 12
-GOLDEN = 0x9E3779B1
+BUCKET_SHIFT = vnet.FLOW_SHIFT    # 32 - 12
+GOLDEN = vnet.FLOW_GOLDEN
 OURS_NS_SHIFT = 20                # 3 s in units of 2**20 ns: tun's flow entries expire after
 OURS_UNITS = 2861                 # 3 s of silence (drivers/net/tun.c TUN_FLOW_EXPIRE)
 MIN_QUEUES = 5                    # OURS, one REST, AGAIN, SYN, FRAG
@@ -286,45 +288,10 @@ def program(queues, map_fd, seen_fd):
     return a.code()
 
 
-_V4 = struct.Struct(">HBxxxxxHxBxxII")   # from the EtherType: it, version/IHL, flags and
-_V6 = struct.Struct(">HxxxxxxBx8I")       # offset, protocol, addresses; IPv6: next header
-_PORTS = struct.Struct(">HH")
-
-
-def bucket(b, n):
-    """The flow hash's bucket of the frame b[:n] we send, or -1 for a frame whose flow must
-    not come to OURS by it: not IP, a RST (it ends its flow, or answers a scan or a flood), a
-    fragment. The program computes the same for a frame we receive."""
-    if n < 34:
-        return -1
-    t = (b[12] << 8) | b[13]
-    if t == 0x0800:
-        t, vi, fr, p, h, d = _V4.unpack_from(b, 12)
-        if fr & 0x3FFF:
-            return -1            # a fragment: those come back on FRAG whatever their flow
-        h ^= d
-        o = 14 + ((vi & 0x0F) << 2)
-    elif t == 0x86DD:
-        if n < 54:
-            return -1
-        w = _V6.unpack_from(b, 12)
-        p = w[1]
-        if p == 44:
-            return -1
-        h = w[2] ^ w[3] ^ w[4] ^ w[5] ^ w[6] ^ w[7] ^ w[8] ^ w[9]
-        o = 54
-    else:
-        return -1
-    if p == 6:
-        if n >= o + 14:
-            if b[o + 13] & 0x04:  # RST
-                return -1
-            s, d = _PORTS.unpack_from(b, o)
-            h ^= s ^ d
-    elif p == 17 and n >= o + 4:
-        s, d = _PORTS.unpack_from(b, o)
-        h ^= s ^ d
-    return ((h * GOLDEN) & 0xFFFFFFFF) >> BUCKET_SHIFT
+# the flow hash's bucket of a frame we send (-1: its flow must not come to OURS by it: not IP,
+# a RST, a fragment), the same the program computes for a frame it receives: in the core, so
+# compiled (core/wire/vnet.py; issue 13: it runs before every frame's write)
+bucket = vnet.flow_bucket
 
 
 _libc = None

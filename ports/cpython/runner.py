@@ -45,6 +45,28 @@ def _now_ms():
     return int(time.monotonic() * 1000)
 
 
+def _poller(fds):
+    """(a poller waiting on fds, what its timeout in seconds is multiplied by): an epoll,
+    or poll() where there is none or it refuses a descriptor (a regular file)."""
+    seen = []
+    for fd in fds:
+        if fd not in seen:
+            seen.append(fd)
+    ep = getattr(select, "epoll", None)
+    if ep is not None:
+        p = ep()
+        try:
+            for fd in seen:
+                p.register(fd, select.EPOLLIN)
+            return p, 1.0
+        except OSError:
+            p.close()
+    p = select.poll()
+    for fd in seen:
+        p.register(fd, select.POLLIN)
+    return p, 1000.0
+
+
 class Runner:
     def __init__(self, stack, max_wait=0.5):
         self.stack = stack
@@ -72,9 +94,13 @@ class Runner:
         stack.fileno_hook = self._fileno
         stack.owner_check = self.lock._is_owned  # the threading rule, checked on every poll
         # the hooks run inside each step's poll, once its burst is read and before that
-        # burst's ACKs go: a service's answer carries them (issue 13: one segment an echo)
+        # burst's ACKs go: a service's answer carries them (issue 13: one segment an echo);
+        # and once its first frame is handled, before the next read (a lone request's
+        # answer goes first)
         stack.burst_hook = self._burst
-        self._stepping = False   # a step's poll has not run the hooks yet
+        self._stepping = False   # a step's poll is under way
+        self._hooked = False     # ... and has run the hooks
+        self._hooking = False    # the hooks run now (one that blocks drives polls in place)
 
     # ---- driving --------------------------------------------------------------------------
     def start(self):
@@ -106,11 +132,14 @@ class Runner:
         with self.lock:
             now = _now_ms()
             self._stepping = True
-            nd = st.poll(now)
-            if self._stepping or st.timers_ran:
+            self._hooked = False
+            try:
+                nd = st.poll(now)
+            finally:
+                self._stepping = False
+            if not self._hooked or st.timers_ran:
                 # the poll ran no hooks, or ran timers after them (a connection that timed
                 # out, TIME-WAIT's end): the hooks see it now
-                self._stepping = False
                 for h in self.hooks:
                     h()
             if self._fd_socks:
@@ -128,12 +157,17 @@ class Runner:
         return self.max_wait
 
     def _burst(self):
-        """Stack.poll's burst_hook: the hooks, once a step (not when a hook that blocks
-        drives the stack in place through run_until: they do not run inside themselves)."""
-        if self._stepping:
-            self._stepping = False
-            for h in self.hooks:
-                h()
+        """Stack.poll's burst_hook: the hooks, within a step's poll (not when a hook that
+        blocks drives the stack in place through run_until: they do not run inside
+        themselves)."""
+        if self._stepping and not self._hooking:
+            self._hooked = True
+            self._hooking = True
+            try:
+                for h in self.hooks:
+                    h()
+            finally:
+                self._hooking = False
 
     def loop(self):
         fds = [self.rfd]
@@ -146,9 +180,17 @@ class Runner:
                     fds.append(o)
                     if pr is not None:
                         told[o] = pr
-        poller = select.poll()
-        for fd in fds:
-            poller.register(fd, select.POLLIN)
+        # epoll: the descriptors registered once, and a wait that does not walk them all
+        # (a TAP's eight queues and the pipe: poll() set up and took down nine waits per
+        # wait, issue 13); its timeout in seconds. poll() where there is no epoll
+        poller, scale = _poller(fds)
+        try:
+            self._drive(poller, scale, told)
+        finally:
+            if scale == 1.0:
+                poller.close()
+
+    def _drive(self, poller, scale, told):
         busy = [i.driver for i in self.stack.ifaces if i.driver.poll_obj() is None]
         while self.running:
             try:
@@ -157,7 +199,7 @@ class Runner:
                 w = self.failed(e)
             if busy:  # drivers with nothing to wait on (SPI, USB): poll often
                 w = min(w, 0.001)
-            ev = poller.poll(w * 1000.0)
+            ev = poller.poll(w * scale)
             for fd, _ in ev:
                 if fd == self.rfd:
                     # read, then clear the flag: a wake() in between wrote nothing, and

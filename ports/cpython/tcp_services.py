@@ -21,6 +21,11 @@ class EventService:
 
     def __init__(self, stack, kind, port, family=so.AF_INET):
         self.kind = kind
+        # echo answers as it reads: the poll answers its first request before it reads on,
+        # the rest of a burst at its end, and with Nagle (RFC 896) that second answer would
+        # wait for the ACK of the first (issue 13). Discard sends nothing; chargen fills its
+        # window (Nagle holds none of its full segments)
+        self.nodelay = kind == "echo"
         ls = listener(stack.socket(family, so.SOCK_STREAM), family, port,
                       stack.config["TCP_BACKLOG"])
         ls.setblocking(False)
@@ -57,6 +62,8 @@ class EventService:
             except OSError:
                 break
             c.setblocking(False)
+            if self.nodelay:
+                c.setsockopt(so.IPPROTO_TCP, so.TCP_NODELAY, 1)
             c.on_event = self.news
             self.count += 1
             self._news(c)   # what arrived with the handshake, chargen's first lines

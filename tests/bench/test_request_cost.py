@@ -8,3 +8,18 @@ def test_request_cost_answers_every_request_once():
     r = request_cost.main(["--requests", "300", "--rounds", "1"])
     assert set(r) == {"tcp", "udp", "ping"}, r
     assert all(0 < v < 10000 for v in r.values()), r
+
+
+def test_request_cost_with_a_gap_sleeps_before_each_request_and_counts_no_sleep():
+    """--gap: a sleep before each request (the caches cold, as between a ping's requests); the
+    sleep itself is not CPU time, so 100 requests 5 ms apart do not read as 5 ms each."""
+    import time
+    from benchmarks import request_cost
+    t = time.monotonic()
+    try:
+        r = request_cost.main(["--requests", "100", "--rounds", "1", "--only", "ping",
+                               "--gap", "5"])
+    finally:
+        request_cost.GAP[0] = 0.0
+    assert time.monotonic() - t >= 100 * 0.005
+    assert 0 < r["ping"] < 5000, r

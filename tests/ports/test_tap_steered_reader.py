@@ -5,6 +5,7 @@ another holds frames, and all that is left otherwise."""
 import socket
 
 from ustack.hal.tap import ROUND
+from ustack.hal.tapsteer import GEN_SHIFT
 from tests.ports.test_tap_queues import Queues as PlainQueues
 
 OURS, AGAIN, SYN, FRAG = 0, 5, 6, 7
@@ -16,8 +17,10 @@ class FakeSteering:
     def __init__(self):
         self.rotated = 0
         self.marked = []
+        self.gen = -1
 
     def rotate(self, now_ns):
+        self.gen = now_ns >> GEN_SHIFT
         self.rotated += 1
 
     def mark(self, b, n, now_ns):
@@ -94,7 +97,20 @@ def test_ours_takes_at_most_its_share_before_the_others_get_theirs():
         q.put(SYN, 3)
         got = q.read(ROUND[0] + 3)
         assert got == [OURS] * ROUND[0] + [SYN] * 3, got
-        assert q.steer.rotated >= 1   # each round lets SEEN's next generation be cleared
+        assert q.steer.rotated >= 1   # a round lets SEEN's next generation be cleared
+    finally:
+        q.close()
+
+
+def test_seen_is_rotated_once_a_generation_not_every_round():
+    """The reader clears SEEN's next generation when a round starts in a new one (1 s), not
+    with a call at every round (issue 13: a Python call on every request's path)."""
+    q = Queues()
+    try:
+        for _ in range(50):
+            q.put(OURS, 1)
+            assert q.read(2) == [OURS, None]   # the frame, then a round read dry
+        assert 1 <= q.steer.rotated <= 3   # 50 rounds and more within a second or so
     finally:
         q.close()
 
@@ -168,3 +184,14 @@ def test_every_tap_counter_is_in_the_readme():
     row = [x for x in section.splitlines() if x.startswith("| `link.` |")][0]
     for n in TAP_COUNTERS:
         assert "`%s`" % n in row, n
+
+
+def test_the_sender_notes_flows_by_the_cores_compiled_bucket():
+    """hal/tapsteer.py's bucket is core/wire/vnet.py's flow_bucket (compiled with the core;
+    tests/unit/test_flow_bucket.py checks it frame kind by frame kind), and its constants are
+    the ones the program is built with."""
+    from ustack.core.wire import vnet
+    from ustack.hal import tapsteer
+    assert tapsteer.bucket is vnet.flow_bucket
+    assert (tapsteer.GOLDEN, tapsteer.BUCKET_SHIFT) == (vnet.FLOW_GOLDEN, vnet.FLOW_SHIFT)
+    assert tapsteer.STAMPS == 1 << (32 - vnet.FLOW_SHIFT)

@@ -274,3 +274,34 @@ def test_tcp_services_visit_only_connections_with_news():
     for c in cs:
         c.close()
     bench.pump()
+
+
+def test_echo_service_answers_each_request_without_waiting_for_an_ack():
+    """The echo service's connections have TCP_NODELAY (as lwIP's glue and HTTP servers do):
+    the poll answers its first request before it reads on (issue 13), and a second request
+    of the same burst is answered at its end - with Nagle (RFC 896) that answer would wait
+    for the ACK of the first, a round trip or the peer's delayed ACK. Discard sends nothing
+    and chargen fills its window: they keep Nagle."""
+    from ustack.ports.cpython.tcp_services import EventService
+    from tests.twostack import Bench
+    bench = Bench()
+    svcs = {k: EventService(bench.b, k, p) for k, p in (("echo", 7), ("discard", 9))}
+    cs = {}
+    for k, port in (("echo", 7), ("discard", 9)):
+        c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+        c.setblocking(False)
+        c.connect_ex(("192.0.2.11", port))
+        cs[k] = c
+    for _ in range(50):
+        bench.advance(1)
+        for s in svcs.values():
+            s()
+        if all(s.count == 1 for s in svcs.values()):
+            break
+    conns = {k: [s for s in bench.b.sockets if s.on_event is svc.news] for k, svc in svcs.items()}
+    assert [len(v) for v in conns.values()] == [1, 1]
+    assert conns["echo"][0].getsockopt(so.IPPROTO_TCP, so.TCP_NODELAY) == 1
+    assert conns["discard"][0].getsockopt(so.IPPROTO_TCP, so.TCP_NODELAY) == 0
+    for c in cs.values():
+        c.close()
+    bench.pump()

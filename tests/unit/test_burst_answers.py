@@ -3,6 +3,7 @@ first and the answer after it). Stack.poll runs its burst_hook once the burst it
 processed and before the burst's ACKs go (TCP.flush_acks); the ACK of a FIN waits for that
 point too (RFC 1122 4.2.3.2 lets an ACK wait, RFC 9293 3.10.7.4 asks for one), so an
 application that closes as soon as it reads the end of the stream sends one FIN+ACK."""
+from ustack.core import socket as so
 from tests.unit.test_tcp_segments import Peer, tcp_frame, Seg, ACK, FIN, PSH
 
 
@@ -146,3 +147,76 @@ def test_a_read_outside_a_poll_sends_its_window_update_at_once():
         got += len(p.sock.recv(cap))
     r = [Seg(f) for f in p.fed.drv.tx]
     assert len(r) == 1 and r[0].f == "." and r[0].ack == p.seq + n * mss, r
+
+
+def logged(p, log):
+    """p's driver noting each read (the frame's length, 0: none left) and each send."""
+    drv = p.fed.drv
+    recv, send = drv.recv_into, drv.send
+
+    def recv_into(buf):
+        n = recv(buf)
+        log.append("read %d" % n if n else "read none")
+        return n
+
+    def sent(buf, n):
+        log.append("send")
+        return send(buf, n)
+    drv.recv_into, drv.send = recv_into, sent
+
+
+def echoer(p, calls):
+    def hook():
+        calls.append(1)
+        s = p.sock
+        while s.readable():
+            s.send(s.recv(4096))
+    return hook
+
+
+def test_a_lone_request_is_answered_before_the_poll_reads_again():
+    """Issue 13, wall-clock latency: the hook runs once the poll's first frame is handled, so a
+    request alone in its poll is answered before the driver is asked for another frame (on a
+    TAP that ask is a poll() system call and Python calls, on the reply's path otherwise;
+    lwIP's loop answers a frame before it reads the next too); no second run of the hook
+    when nothing more came."""
+    p = connected()
+    calls, log = [], []
+    p.stack.burst_hook = echoer(p, calls)
+    logged(p, log)
+    req = tcp_frame(p.seq, p.rnxt, PSH | ACK, b"x" * 64, opts=p.tsopt(p.sa))
+    r = poll_burst(p, [req])
+    assert log == ["read %d" % len(req), "send", "read none"], log
+    assert calls == [1]
+    assert [(s.f, s.ack, s.data) for s in r] == [("P.", p.seq + 64, b"x" * 64)], r
+    assert p.advance(p.stack.config["TCP_DELACK_MS"] + 5) == []
+
+
+def test_the_rest_of_a_burst_is_answered_at_its_end():
+    """Requests after the poll's first frame wait for the burst's end, as before: the hook
+    runs a second time there, and each answer carries its ACK (no pure ACK later). The
+    socket has TCP_NODELAY, as the echo service's connections have: with Nagle the second
+    answer would wait for the ACK of the first (RFC 896), a round trip or the peer's
+    delayed ACK."""
+    p = connected()
+    p.sock.setsockopt(so.IPPROTO_TCP, so.TCP_NODELAY, 1)
+    calls, log = [], []
+    p.stack.burst_hook = echoer(p, calls)
+    logged(p, log)
+    reqs = [tcp_frame(p.seq + 64 * i, p.rnxt, PSH | ACK, bytes([65 + i]) * 64,
+                      opts=p.tsopt(p.sa)) for i in range(3)]
+    r = poll_burst(p, reqs)
+    n = len(reqs[0])
+    assert log == ["read %d" % n, "send", "read %d" % n, "read %d" % n, "read none", "send"], log
+    assert calls == [1, 1]
+    assert [(s.f, s.ack, s.data) for s in r] == [
+        ("P.", p.seq + 64, b"A" * 64), ("P.", p.seq + 192, b"B" * 64 + b"C" * 64)], r
+    assert p.advance(p.stack.config["TCP_DELACK_MS"] + 5) == []
+
+
+def test_an_empty_poll_runs_the_hook_once():
+    p = connected()
+    calls = []
+    p.stack.burst_hook = echoer(p, calls)
+    assert poll_burst(p, []) == []
+    assert calls == [1]

@@ -1,0 +1,88 @@
+"""The runner's wait (issue 13): the driving thread sleeps in one epoll_wait on every queue of
+its links and its wake-up pipe, registered once (a poll() walked all nine descriptors of a
+TAP's eight queues at every wait and every wake-up), and wakes for a frame on any queue; the
+epoll descriptor goes when the runner stops."""
+import os
+import socket
+import threading
+
+from ustack.core.stack import Stack
+from ustack.hal import Driver
+from ustack.ports.cpython.runner import Runner
+from tests import frames as F
+
+
+class Queues(Driver):
+    """A link of several queues (datagram socket pairs), as a multi-queue TAP: frames are
+    written to the far ends, read from whichever near end holds one."""
+    mac = F.STACK_MAC
+    mtu = 1500
+
+    def __init__(self, n):
+        self.pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in range(n)]
+        for near, _ in self.pairs:
+            near.setblocking(False)
+        self.sent = []
+        self.got = threading.Event()
+
+    def poll_obj(self):
+        return self.pairs[0][0].fileno()
+
+    def poll_objs(self):
+        return [near.fileno() for near, _ in self.pairs]
+
+    def recv_into(self, buf):
+        for near, _ in self.pairs:
+            try:
+                return near.recv_into(buf)
+            except BlockingIOError:
+                pass
+        return 0
+
+    def send(self, buf, n):
+        self.sent.append(bytes(buf[:n]))
+        self.got.set()
+        return True
+
+    def close(self):
+        for a, b in self.pairs:
+            a.close()
+            b.close()
+
+
+def links():
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out.append(os.readlink("/proc/self/fd/" + fd))
+        except OSError:
+            pass   # listdir's own descriptor, gone already
+    return out
+
+
+def fds_open():
+    return len(links())
+
+
+def test_a_frame_on_any_queue_wakes_the_runner_and_its_wait_leaves_no_descriptor():
+    before = fds_open()
+    drv = Queues(8)
+    st = Stack({"PBUF_COUNT": 32})
+    st.add_interface("eth0", drv, ip="192.0.2.2/24").arp.add_static(F.HOST_IP, F.HOST_MAC)
+    r = Runner(st, max_wait=30.0)  # a wake-up only for a frame: no deadline would do it
+    r.start()
+    try:
+        for q in (5, 0, 7):
+            drv.got.clear()
+            drv.sent.clear()
+            drv.pairs[q][1].send(F.echo_request_frame(seq=q))
+            assert drv.got.wait(10), "a frame on queue %d did not wake the runner" % q
+            assert len(drv.sent) == 1 and drv.sent[0][34] == 0  # its echo reply
+        assert any("eventpoll" in w for w in links())   # the wait is an epoll
+    finally:
+        r.stop()
+        st.close()
+        drv.close()
+    os.close(r.rfd)
+    os.close(r.wfd)
+    assert fds_open() == before
