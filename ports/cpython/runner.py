@@ -76,14 +76,12 @@ class Runner:
         self.hooks = []          # called under the lock after every poll
         self.running = False
         self.thread = None
-        self.rfd, self.wfd = os.pipe()
-        os.set_blocking(self.rfd, False)
-        os.set_blocking(self.wfd, False)
+        self.rfd = self.wfd = -1
+        self._open_pipe()
         self.polls = 0
         self._fd_socks = {}      # core socket -> (rsock, wsock, signalled)
         self._waiters = []       # [ready, condition, signalled] per blocked thread
         self._conds = threading.local()  # each thread's condition (on self.lock), made once
-        self._pipe_full = False  # a wake byte is in the pipe: wake() writes no more
         self.wakeups = 0         # blocked threads signalled because their predicate came true
         self.spurious = 0        # threads signalled whose predicate was false when they ran
         stack.clock = _now_ms
@@ -104,6 +102,8 @@ class Runner:
 
     # ---- driving --------------------------------------------------------------------------
     def start(self):
+        if self.wfd < 0:  # started again after stop(): a new pipe
+            self._open_pipe()
         self.running = True
         self.thread = threading.Thread(target=self.loop, name="ustack", daemon=True)
         self.thread.start()
@@ -114,6 +114,26 @@ class Runner:
         self.wake()
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(5)
+            if not self.thread.is_alive():
+                self._close_pipe()
+
+    def _open_pipe(self):
+        self.rfd, self.wfd = os.pipe()
+        os.set_blocking(self.rfd, False)
+        os.set_blocking(self.wfd, False)
+        self._pipe_full = False  # a wake byte is in the pipe: wake() writes no more
+
+    def _close_pipe(self):
+        """The wake-up pipe goes with the driving thread. A wake() after this (a socket call
+        on a stopped stack) finds the pipe 'full' and writes nothing: never into a
+        descriptor number the process has since given to something else."""
+        with self.lock:
+            self._pipe_full = True
+            rfd, wfd = self.rfd, self.wfd
+            self.rfd = self.wfd = -1
+        if wfd >= 0:
+            os.close(rfd)
+            os.close(wfd)
 
     def wake(self):
         """Make the driving thread poll now. One byte in the pipe is enough: while one is
@@ -121,8 +141,11 @@ class Runner:
         if self._pipe_full:
             return
         self._pipe_full = True
+        wfd = self.wfd
+        if wfd < 0:
+            return
         try:
-            os.write(self.wfd, b"x")
+            os.write(wfd, b"x")
         except OSError:
             pass
 

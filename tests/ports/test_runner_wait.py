@@ -83,6 +83,35 @@ def test_a_frame_on_any_queue_wakes_the_runner_and_its_wait_leaves_no_descriptor
         r.stop()
         st.close()
         drv.close()
-    os.close(r.rfd)
-    os.close(r.wfd)
     assert fds_open() == before
+
+
+def test_a_stopped_runner_leaves_no_descriptor_and_a_late_wake_writes_nowhere():
+    # a program that makes and stops stacks in one process (tests, ustack.socket users) must
+    # not leak the wake-up pipe; a socket call after stop() may still wake() it
+    before = fds_open()
+    for _ in range(20):
+        st = Stack({"PBUF_COUNT": 8})
+        r = Runner(st).start()
+        r.stop()
+        st.close()
+        r.wake()
+    assert fds_open() == before
+    r, w = os.pipe()   # takes the numbers the last runner's pipe had
+    try:
+        st = Stack({"PBUF_COUNT": 8})
+        old = Runner(st).start()
+        old.stop()
+        r2, w2 = os.pipe()
+        old.wake()     # must not write into a descriptor that now is someone else's
+        os.set_blocking(r2, False)
+        try:
+            assert os.read(r2, 16) == b""
+        except BlockingIOError:
+            pass
+        os.close(r2)
+        os.close(w2)
+        st.close()
+    finally:
+        os.close(r)
+        os.close(w)
