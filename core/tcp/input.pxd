@@ -39,3 +39,6 @@ cpdef _data(TCP tcp, TCB tcb, b, Py_ssize_t doff, long long seq, long long dlen)
 
 @cython.locals(st=cython.longlong)
 cpdef _fin(TCP tcp, TCB tcb)
+
+# every ACK that moves SND.UNA with RACK on (a SACK connection): a C call from _ack
+cpdef _rack_cum(TCP tcp, TCB tcb, sb, rk, long long una, long long ack)

@@ -34,6 +34,9 @@ cpdef long long sack_room(TCB tcb)
 
 cpdef arm_rexmt(TCP tcp, TCB tcb)
 
+@cython.locals(pto=cython.longlong, t=cython.longlong)
+cpdef arm_tlp(TCP tcp, TCB tcb)
+
 @cython.locals(st=cython.longlong, fl=cython.longlong, snd=Ring, sent=cython.bint,
                mss=cython.longlong, count=cython.longlong, off=cython.longlong,
                avail=cython.longlong, usable=cython.longlong, cw=cython.longlong,
