@@ -14,6 +14,6 @@ cdef class Counters:
     # TCP (tcp/proto.py), per segment
     cdef public long long rx_segments, rx_conn_segments, rx_data_bytes, rx_sack_blocks
     cdef public long long rx_dup_acks, tx_segments, tx_data_bytes, tx_tso_segments
-    cdef public long long delayed_acks, burst_acks
+    cdef public long long delayed_acks, burst_acks, rx_predicted
     # UDP (udp.py), per datagram
     cdef public long long rx_datagrams, tx_datagrams

@@ -40,5 +40,9 @@ cpdef _data(TCP tcp, TCB tcb, b, Py_ssize_t doff, long long seq, long long dlen)
 @cython.locals(st=cython.longlong)
 cpdef _fin(TCP tcp, TCB tcb)
 
+@cython.locals(tf=cython.longlong, seq=cython.longlong, ack=cython.longlong,
+               dlen=cython.longlong)
+cpdef bint _predicted(TCP tcp, TCB tcb, b)
+
 # every ACK that moves SND.UNA with RACK on (a SACK connection): a C call from _ack
 cpdef _rack_cum(TCP tcp, TCB tcb, sb, rk, long long una, long long ack)
