@@ -357,7 +357,9 @@ def segment(tcp, tcb, b):
     dlen = tcp.seg_len
     doff = tcp.seg_doff
     state = tcb.state
-    if state == T.ESTABLISHED and dlen > 0 and seq == tcb.rcv_nxt and \
+    # header prediction's cheapest tests first: a request that acknowledges our last answer
+    # (an echo) goes on at once, with no call
+    if state == T.ESTABLISHED and dlen > 0 and seq == tcb.rcv_nxt and ack == tcb.snd_una and \
             (fl & ~w.PSH) == w.ACK_F and HEADER_PREDICTION and _predicted(tcp, tcb, b):
         return
     now = tcp.stack.now
@@ -537,12 +539,13 @@ def _predicted(tcp, tcb, b):
     segment on an ESTABLISHED connection that acknowledges nothing new and leaves the send
     window as it is - a receiver's common case - taken with what RFC 9293 3.10.7.4's checks
     would do to it, False (nothing changed) for everything else, which the full path takes.
-    The caller checked the state, ACK (PSH allowed) as the only flag, SEG.SEQ = RCV.NXT and
-    data. What is left of the checks: PAWS (RFC 7323 5.3: TSval at least TS.Recent; a
-    segment without timestamps on a connection with them goes the full way), all of it
-    inside the window (first check, nothing to trim), SEG.ACK = SND.UNA with the same window
-    (fifth: no new ACK, no duplicate ACK as it carries data, no window update but its WL1/WL2
-    bookkeeping), and nothing that needs the full path: ECN, SACK blocks or a scoreboard with
+    The caller checked the state, ACK (PSH allowed) as the only flag, SEG.SEQ = RCV.NXT,
+    SEG.ACK = SND.UNA and data. What is left of the checks: PAWS (RFC 7323 5.3: TSval at
+    least TS.Recent; a segment without timestamps on a connection with them goes the full
+    way), all of it inside the window (first check, nothing to trim), the same send window
+    (fifth: with SEG.ACK = SND.UNA no new ACK, no duplicate ACK as it carries data, no window
+    update but its WL1/WL2 bookkeeping), and nothing that needs the full path: ECN, SACK
+    blocks or a scoreboard with
     SACKed data, a recovery or a probe out, a D-SACK undo watch, a persist timer, a FIN
     waiting out of order, SHUT_RD, no socket."""
     tf = tcb.flags
@@ -554,7 +557,7 @@ def _predicted(tcp, tcb, b):
     seq = tcp.seg_seq
     ack = tcp.seg_ack
     dlen = tcp.seg_len
-    if ack != tcb.snd_una or (tcp.seg_wnd << tcb.snd_wscale) != tcb.snd_wnd:
+    if (tcp.seg_wnd << tcb.snd_wscale) != tcb.snd_wnd:
         return False
     if not seq_gt(tcb.rcv_adv, seq) or dlen > seq_sub(tcb.rcv_adv, seq):
         return False
