@@ -545,9 +545,8 @@ def _predicted(tcp, tcb, b):
     way), all of it inside the window (first check, nothing to trim), the same send window
     (fifth: with SEG.ACK = SND.UNA no new ACK, no duplicate ACK as it carries data, no window
     update but its WL1/WL2 bookkeeping), and nothing that needs the full path: ECN, SACK
-    blocks or a scoreboard with
-    SACKed data, a recovery or a probe out, a D-SACK undo watch, a persist timer, a FIN
-    waiting out of order, SHUT_RD, no socket."""
+    blocks or a scoreboard with SACKed data, a recovery or a probe out, a D-SACK undo watch,
+    a persist timer, a FIN waiting out of order, SHUT_RD, no socket."""
     tf = tcb.flags
     if tf & (T.F_ECN | T.F_OOO_FIN | T.F_SHUT_RD) or tcp.opt_sack_blocks or tcb.t_persist:
         return False
