@@ -1,5 +1,6 @@
 import cython
 from ustack.core.buf cimport PacketBuffer
+from ustack.core.stats cimport Counters
 from ustack.core.iface cimport Interface
 from ustack.core.net.ip cimport Meta, fill_csum, partial_csum
 from ustack.core.route cimport RouteCache
@@ -15,7 +16,8 @@ cimport ustack.core.wire.ipv4_const as w
 # constants (wire/ipv4_const.pxd), the header writer and checksum helpers C calls.
 
 cdef class IPv4:
-    cdef public object stack, stats, reass, big, forward, forward_bcast
+    cdef public object stack, reass, big, forward, forward_bcast
+    cdef public Counters stats
     cdef public Meta meta
     cdef public bytearray fwd_nh
     cdef public list id_count
@@ -24,7 +26,7 @@ cdef class IPv4:
     @cython.locals(b=bytearray, ofl=cython.longlong, vi=cython.int, ihl=Py_ssize_t,
                    tot=Py_ssize_t, s0=cython.int, d0=cython.int, lo=cython.bint,
                    local=cython.bint, bcast=cython.bint, frag=cython.int, proto=cython.int,
-                   m=Meta, r=PacketBuffer, took=cython.bint)
+                   m=Meta, r=PacketBuffer, took=cython.bint, st=Counters)
     cpdef input(self, Interface iface, PacketBuffer pb, Py_ssize_t off, Py_ssize_t n)
 
     @cython.locals(iface=Interface)
@@ -34,7 +36,8 @@ cdef class IPv4:
     cpdef bint is_broadcast(self, b, Py_ssize_t o)
 
     @cython.locals(b=bytearray, l4=Py_ssize_t, off=Py_ssize_t, tot=Py_ssize_t,
-                   gso=cython.longlong, lo=Py_ssize_t, c=cython.uint, ps=cython.long)
+                   gso=cython.longlong, lo=Py_ssize_t, c=cython.uint, ps=cython.long,
+                   st=Counters)
     cpdef output(self, PacketBuffer pb, long long proto, src, dst, Py_ssize_t csum_off=*,
                  long long ttl=*, long long tos=*, df=*, Interface iface=*, RouteCache rc=*)
 

@@ -2,6 +2,7 @@ import cython
 from ustack.core.buf cimport PacketBuffer, Pool
 from ustack.core.iface cimport Interface
 from ustack.core.checksum cimport csum
+from ustack.core.stats cimport Counters
 
 # Types for offload.py under Cython (CPython only: no board ships the module): software GSO
 # cuts a super-frame with C-integer offsets, lengths, sums and header fields, the frames
@@ -13,5 +14,6 @@ from ustack.core.checksum cimport csum
                fl=cython.int, f2=cython.int, p=Py_ssize_t,
                k=Py_ssize_t, m=Py_ssize_t, t=Py_ssize_t, i=cython.long, c=cython.ulonglong,
                lo=cython.long, hi=cython.long, fn=Py_ssize_t, ipsum=cython.ulonglong,
-               tsum=cython.ulonglong, sent=Py_ssize_t, nbytes=Py_ssize_t, busy=Py_ssize_t)
+               tsum=cython.ulonglong, sent=Py_ssize_t, nbytes=Py_ssize_t, busy=Py_ssize_t,
+               st=Counters)
 cpdef gso_send(Interface iface, PacketBuffer pb, Py_ssize_t n)

@@ -1,5 +1,8 @@
 """Counters: plain int attributes, one per event or drop reason, so a test can assert exactly
-which path a frame took (PyTCP's "counters as oracle")."""
+which path a frame took (PyTCP's "counters as oracle").
+
+Compiled, the counters every frame or segment moves are C fields of the class (stats.pxd),
+the rest instance attributes; a group's own names (`names`) are all it shows."""
 
 
 class Counters:

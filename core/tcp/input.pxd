@@ -2,10 +2,12 @@ import cython
 from ustack.core.tcp.tcb cimport TCB
 from ustack.core.tcp.ring cimport Ring
 from ustack.core.tcp.proto cimport TCP
+from ustack.core.stats cimport Counters
 cimport ustack.core.tcp.tcb_const as T
 cimport ustack.core.wire.tcp_const as w
 cimport ustack.core.tcp.options_const as opt
 cimport ustack.core.tcp.rto as rto
+cimport ustack.core.tcp.output as out
 from ustack.core.tcp.seq cimport (seq_add, seq_sub, seq_diff, seq_lt, seq_le, seq_gt, seq_ge,
                                   seq_in, rel_at, hi_minus_1, lo_minus_1)
 
@@ -22,17 +24,25 @@ cpdef long long _rtt_from_ts(TCP tcp, TCB tcb)
 @cython.locals(fl=cython.longlong, seq=cython.longlong, ack=cython.longlong,
                dlen=cython.longlong, doff=cython.Py_ssize_t, state=cython.longlong,
                rcv_wnd=cython.longlong, nxt=cython.longlong, seglen=cython.longlong,
-               ok=cython.bint, cut=cython.longlong, room=cython.longlong, fs=cython.longlong)
+               ok=cython.bint, cut=cython.longlong, room=cython.longlong, fs=cython.longlong,
+               st=Counters)
 cpdef segment(TCP tcp, TCB tcb, b)
 
 @cython.locals(state=cython.longlong, una=cython.longlong, wnd=cython.longlong,
                acked=cython.longlong, flight=cython.longlong, data=cython.longlong,
-               fin_acked=cython.bint, snd=Ring)
+               fin_acked=cython.bint, snd=Ring, st=Counters)
 cpdef bint _ack(TCP tcp, TCB tcb, b, long long fl, long long seq, long long ack, long long dlen)
 
 @cython.locals(rcv=Ring, nxt=cython.longlong, room=cython.longlong, n2=cython.longlong,
-               k=cython.longlong, off=cython.longlong)
+               k=cython.longlong, off=cython.longlong, st=Counters)
 cpdef _data(TCP tcp, TCB tcb, b, Py_ssize_t doff, long long seq, long long dlen)
 
 @cython.locals(st=cython.longlong)
 cpdef _fin(TCP tcp, TCB tcb)
+
+@cython.locals(tf=cython.longlong, seq=cython.longlong, ack=cython.longlong,
+               dlen=cython.longlong)
+cpdef bint _predicted(TCP tcp, TCB tcb, b)
+
+# every ACK that moves SND.UNA with RACK on (a SACK connection): a C call from _ack
+cpdef _rack_cum(TCP tcp, TCB tcb, sb, rk, long long una, long long ack)

@@ -33,6 +33,10 @@ from ustack.core.tcp.seq import (seq_add, seq_sub, seq_diff, seq_lt, seq_le, seq
 
 PAWS_IDLE_MS = 24 * 24 * 3600 * 1000  # RFC 7323 5.5: TS.Recent older than 24 days is stale
 
+# Header prediction (segment(), _predicted): off only for the tests that compare it with the
+# full path (tests/unit/test_header_prediction.py)
+HEADER_PREDICTION = True
+
 
 def _negotiate(tcp, tcb, b):
     """Options of the peer's SYN (or SYN-ACK); its sequence number becomes the IRS, its
@@ -352,8 +356,13 @@ def segment(tcp, tcb, b):
     ack = tcp.seg_ack
     dlen = tcp.seg_len
     doff = tcp.seg_doff
-    now = tcp.stack.now
     state = tcb.state
+    # header prediction's cheapest tests first: a request that acknowledges our last answer
+    # (an echo) goes on at once, with no call
+    if state == T.ESTABLISHED and dlen > 0 and seq == tcb.rcv_nxt and ack == tcb.snd_una and \
+            (fl & ~w.PSH) == w.ACK_F and HEADER_PREDICTION and _predicted(tcp, tcb, b):
+        return
+    now = tcp.stack.now
     if state == T.SYN_RECEIVED and fl & w.SYN and tcb.flags & T.F_ECN and \
             (fl & (w.ECE | w.CWR)) != (w.ECE | w.CWR) and not (fl & w.ACK_F):
         # RFC 3168 6.1.1: the peer resent its SYN without ECN (its 6.1.1.1 fallback), so
@@ -523,6 +532,57 @@ def segment(tcp, tcb, b):
         _fin(tcp, tcb)
     if tcb.state != T.CLOSED:
         out.output(tcp, tcb)
+
+
+def _predicted(tcp, tcb, b):
+    """Header prediction (as BSD's tcp_input and Linux's fast path): the next in-order data
+    segment on an ESTABLISHED connection that acknowledges nothing new and leaves the send
+    window as it is - a receiver's common case - taken with what RFC 9293 3.10.7.4's checks
+    would do to it, False (nothing changed) for everything else, which the full path takes.
+    The caller checked the state, ACK (PSH allowed) as the only flag, SEG.SEQ = RCV.NXT,
+    SEG.ACK = SND.UNA and data. What is left of the checks: PAWS (RFC 7323 5.3: TSval at
+    least TS.Recent; a segment without timestamps on a connection with them goes the full
+    way), all of it inside the window (first check, nothing to trim), the same send window
+    (fifth: with SEG.ACK = SND.UNA no new ACK, no duplicate ACK as it carries data, no window
+    update but its WL1/WL2 bookkeeping), and nothing that needs the full path: ECN, SACK
+    blocks or a scoreboard with SACKed data, a recovery or a probe out, a D-SACK undo watch,
+    a persist timer, a FIN waiting out of order, SHUT_RD, no socket."""
+    tf = tcb.flags
+    if tf & (T.F_ECN | T.F_OOO_FIN | T.F_SHUT_RD) or tcp.opt_sack_blocks or tcb.t_persist:
+        return False
+    if tf & T.F_TS and (not (tcp.opt_seen & opt.SEEN_TS) or
+                        seq_lt(tcp.opt_tsval, tcb.ts_recent)):
+        return False
+    seq = tcp.seg_seq
+    ack = tcp.seg_ack
+    dlen = tcp.seg_len
+    if (tcp.seg_wnd << tcb.snd_wscale) != tcb.snd_wnd:
+        return False
+    if not seq_gt(tcb.rcv_adv, seq) or dlen > seq_sub(tcb.rcv_adv, seq):
+        return False
+    if tcb.sock is None or tcb.rcv is None:
+        return False
+    sb = tcb.sb
+    if sb is not None and (sb.rs.n or sb.in_recovery or sb.tlp_out):
+        return False
+    cc = tcb.cc
+    if cc is not None and cc.ep_dsack:
+        return False
+    tcp.stats.rx_predicted += 1
+    now = tcp.stack.now
+    tcb.last_rx = now
+    tcb.keep_probes = 0
+    if tf & T.F_TS and seq_le(seq, tcb.last_ack_sent):
+        tcb.ts_recent = tcp.opt_tsval  # RFC 7323 4.3 (2), as segment() does
+        tcb.ts_recent_age = now
+    if seq_lt(tcb.snd_wl1, seq) or (tcb.snd_wl1 == seq and seq_le(tcb.snd_wl2, ack)):
+        tcb.snd_wl1 = seq  # the window itself is unchanged (checked above)
+        tcb.snd_wl2 = ack
+        if tcb.snd_wnd > tcb.max_sndwnd:
+            tcb.max_sndwnd = tcb.snd_wnd
+    _data(tcp, tcb, b, tcp.seg_doff, seq, dlen)
+    out.output(tcp, tcb)
+    return True
 
 
 def _ack(tcp, tcb, b, fl, seq, ack, dlen):

@@ -4,6 +4,7 @@ from ustack.core.stack cimport Stack
 from ustack.core.net.ip cimport Meta
 from ustack.core.tcp.tcb cimport TCB
 from ustack.core.checksum cimport csum
+from ustack.core.stats cimport Counters
 cimport ustack.core.tcp.tcb_const as T
 cimport ustack.core.wire.tcp_const as w
 cimport ustack.core.tcp.options as options
@@ -20,7 +21,8 @@ cimport ustack.core.tcp.input as inp
 cdef class TCP:
     cdef dict __dict__
     cdef public Stack stack
-    cdef public object stats, table
+    cdef public Counters stats
+    cdef public object table
     cdef public long long tmask
     cdef public int seg_src, seg_dst, seg_alen, seg_ecn, seg_hdr, seg_flags, seg_wnd
     cdef public Py_ssize_t seg_doff, seg_len
@@ -29,7 +31,7 @@ cdef class TCP:
 
     @cython.locals(b=bytearray, o=Py_ssize_t, n=Py_ssize_t, hl=Py_ssize_t, sport=cython.long,
                    dport=cython.long, fl=cython.int, tcb=TCB, lo=cython.longlong,
-                   hi=cython.longlong, to=Py_ssize_t)
+                   hi=cython.longlong, to=Py_ssize_t, st=Counters)
     cpdef input(self, PacketBuffer pb, Meta m)
 
     @cython.locals(t=TCB, k=cython.long)

@@ -70,6 +70,8 @@ TCP_COUNTERS = (
     "rx_rst_bad_ack", "rx_syn_in_window", "rx_no_ack", "rx_ack_unsent", "rx_ack_too_old",
     "rx_bad_synack", "rx_dup_acks", "rx_sack_blocks", "rx_data_bytes", "rx_dup_data",
     "rx_ooo", "rx_ooo_full", "rx_after_close", "rx_window_probes",
+    # in-order data segments header prediction took (input.py _predicted)
+    "rx_predicted",
     # duplicates we reported in a D-SACK block (RFC 2883)
     "dsack_sent",
     # received SACK blocks (RFC 2018, RFC 2883) and SACK-based loss recovery (RFC 6675)
