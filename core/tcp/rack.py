@@ -52,8 +52,12 @@ class Rack:
     def __init__(self, slots):
         self.seq = [0] * slots   # the run log: first sent at ts[i] from seq[i] on
         self.ts = [0] * slots
-        self.n = 0
         self.slots = slots
+        self.fresh()
+
+    def fresh(self):
+        """As made, the log empty (its slots stay): a spare scoreboard's (Scoreboard.fresh)."""
+        self.n = 0
         self.valid = False       # RACK.xmit_ts/end_seq/rtt hold a delivered segment's
         self.xmit_ts = 0         # RFC 8985 6.1 RACK.xmit_ts: the latest sent, delivered
         self.end_seq = 0         # RACK.end_seq: its end

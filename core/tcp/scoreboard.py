@@ -56,6 +56,13 @@ class Scoreboard:
         self.rs = RangeSet(slots)
         # RFC 8985 RACK (rack.py) decides what is lost, in place of DupThresh; None: RFC 6675
         self.rack = Rack(rack_slots) if rack_slots else None
+        self.fresh()
+
+    def fresh(self):
+        """As made: a spare scoreboard taken for a new connection (proto.scoreboard)."""
+        self.rs.clear()
+        if self.rack is not None:
+            self.rack.fresh()
         self.sacked = 0          # bytes the ranges cover (all above SND.UNA)
         self.dupacks = 0         # RFC 6675 DupAcks
         self.in_recovery = False

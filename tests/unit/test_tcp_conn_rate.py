@@ -189,3 +189,149 @@ def test_accept_conn_is_accept_without_the_peer_address():
     for x in (c, s, srv, other):
         x.close()
     close_all(net)
+
+
+def _short(net, srv, n):
+    """n connections to srv's port 7, each server side sending a byte (its first data: the
+    connection makes its scoreboard) and holding the client's byte unread: [(client,
+    server)] once both bytes have arrived."""
+    pairs = []
+    for _ in range(n):
+        c = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+        c.connect((IP_B, 7))
+        s, _ = srv.accept()
+        c.sendall(b"c")
+        s.sendall(b"s")
+        pairs.append((c, s))
+    net.jump(50, lambda: all(c.readable() and s.readable() for c, s in pairs))
+    return pairs
+
+
+def _end(net, pairs):
+    for c, s in pairs:
+        assert c.recv(10) == b"s" and s.recv(10) == b"c"
+        c.close()
+        s.close()
+    net.jump(10 ** 6, lambda: not net.b.tcp.conns)
+    assert not net.b.tcp.conns
+
+
+def _slots(o):
+    """o's fields but its parts (a scoreboard's range set and RACK) and RACK's run log,
+    whose slots beyond its count n are not read."""
+    return dict((k, getattr(o, k)) for k in type(o).__slots__
+                if k not in ("rs", "rack", "seq", "ts"))
+
+
+def test_short_connections_take_spare_scoreboards_back_as_new():
+    """Issue 13: a connection makes its SACK scoreboard (seven objects) with its first data;
+    where the table is large, those of closed connections serve the next ones, each reset
+    to what a new one holds, whatever its last connection left in it."""
+    from ustack.core.tcp.scoreboard import Scoreboard
+    net = Net({"TCP_MAX_CONNS": CONNS, "SOCKETS": 2 * CONNS})
+    srv = listener(net.b, backlog=16)
+    tcp = net.b.tcp
+    pairs = _short(net, srv, 16)
+    boards = [s.tcb.sb for _, s in pairs]
+    assert all(b is not None for b in boards) and len(set(map(id, boards))) == 16
+    b = boards[0]  # left mid-recovery, SACKed ranges and RACK log in it
+    b.in_recovery = True
+    b.sacked = 100
+    b.tlp_out = True
+    b.rs.add(1000, 1100)
+    b.rack.sent(5, 77)
+    b.rack.reo_seen = True
+    _end(net, pairs)
+    assert len(tcp.sb_spare) == 16
+    new = Scoreboard(tcp.sack_slots, tcp.rack_slots)
+    taken = []
+    while tcp.sb_spare:
+        t = T.TCB()
+        t.flags |= T.F_SACK
+        sb = tcp.scoreboard(t)
+        assert t.sb is sb and any(sb is o for o in boards)
+        assert _slots(sb) == _slots(new)
+        assert (sb.rs.n, sb.rs.latest) == (new.rs.n, new.rs.latest)
+        assert _slots(sb.rack) == _slots(new.rack)
+        taken.append(t)
+    assert len(taken) == 16
+    for t in taken:
+        tcp.release_buffers(t, True)
+    assert len(tcp.sb_spare) == 16
+    # bounded: no more spares than KEEP_MANY
+    many = [T.TCB() for _ in range(proto.KEEP_MANY + 3)]
+    for t in many:
+        t.sb = Scoreboard(tcp.sack_slots, tcp.rack_slots)
+        tcp.release_buffers(t, True)
+    assert len(tcp.sb_spare) == proto.KEEP_MANY
+    close_all(net)
+
+
+def test_a_small_table_makes_each_connection_its_own_scoreboard():
+    """Boards (tables below RING_SHARE_CONNS) keep no spares, as before."""
+    net = Net()
+    assert net.b.tcp.max_conns < proto.RING_SHARE_CONNS and net.b.tcp.sb_spare is None
+    srv = listener(net.b)
+    first = _short(net, srv, 1)
+    b = first[0][1].tcb.sb
+    _end(net, first)
+    again = _short(net, srv, 1)
+    assert again[0][1].tcb.sb is not b
+    _end(net, again)
+    close_all(net)
+
+
+def test_sixteen_connections_at_once_reuse_their_ring_storage():
+    """Issue 13: the bench's 16 connections in flight each hold receive and send storage for
+    a moment; where the table is large the pool keeps enough spares for all of them, so the
+    next 16 store into the same buffers instead of making new ones (a 64 KB bytearray each
+    on a PC: 3 us and brk churn)."""
+    net = Net({"TCP_MAX_CONNS": CONNS, "SOCKETS": 2 * CONNS})
+    srv = listener(net.b, backlog=16)
+    pool = net.b.tcp.rings
+    pairs = _short(net, srv, 16)
+    assert all(s.tcb.rcv.buf is not None for _, s in pairs)
+    _end(net, pairs)
+    assert len(pool.spare) >= 16
+    kept = list(pool.spare)
+    pairs = _short(net, srv, 16)
+    for _, s in pairs:
+        assert any(s.tcb.rcv.buf is u for u in kept), "new storage made"
+    _end(net, pairs)
+    close_all(net)
+
+
+def _fmix_ref(h):
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) % (1 << 32)
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) % (1 << 32)
+    return h ^ (h >> 16)
+
+
+def _word_ref(a):
+    v = int.from_bytes(a[0:4], "big")
+    for i in range(4, len(a), 4):
+        v = _fmix_ref(v ^ int.from_bytes(a[i:i + 4], "big"))
+    return v
+
+
+def test_the_secret_hash_is_the_murmur3_mix_of_the_4_tuple_on_every_core():
+    """RFC 6528 3's F in C integers (proto.pxd) gives what the mix written out in Python
+    gives, for 32-bit values with the top bit set and IPv6 addresses too."""
+    net = Net()
+    tcp = net.b.tcp
+    for h in (0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x12345678):
+        assert proto._fmix(h) == _fmix_ref(h)
+    tcp.key = (0xFFFFFFFF, 0x80000001, 0xDEADBEEF, 0x0BADF00D)
+    k = tcp.key
+    for lip, lport, rip, rport in (
+            (bytes([192, 0, 2, 2]), 7, bytes([192, 0, 2, 1]), 40000),
+            (bytes([255] * 4), 65535, bytes([203, 0, 113, 255]), 65535),
+            (bytes.fromhex("20010db8000000000000000000000001"), 443,
+             bytes.fromhex("20010db8ffffffffffffffffffffffff"), 1)):
+        h = _fmix_ref(k[0] ^ _word_ref(lip))
+        h = _fmix_ref(h ^ k[1] ^ _word_ref(rip))
+        h = _fmix_ref(h ^ k[2] ^ ((lport << 16) | rport))
+        assert tcp._hash(lip, lport, rip, rport) == _fmix_ref(h ^ k[3])
+        assert tcp._hash(bytearray(lip), lport, bytearray(rip), rport) == _fmix_ref(h ^ k[3])
