@@ -597,9 +597,12 @@ class TCP:
         if not (tcb.flags & T.F_SACK) or not self.sack_slots:
             return None
         sp = self.sb_spare
-        if sp:
-            sb = sp.pop()
-            sb.fresh()  # (reset when taken: a caller may still have touched it after drop)
+        # only one given back before this poll: code still running for the connection that
+        # dropped it (an ACK's processing, whose socket event opened this connection and
+        # sent) may hold it in a local and touch it again
+        if sp and sp[0].freed != self.stack.now:
+            sb = sp.pop(0)
+            sb.fresh()
             tcb.sb = sb
             return sb
         try:
@@ -617,6 +620,7 @@ class TCP:
             tcb.sb = None
             sp = self.sb_spare
             if sp is not None and len(sp) < KEEP_MANY:
+                sb.freed = self.stack.now
                 sp.append(sb)
         if rcv_too:
             self.release_rcv(tcb)

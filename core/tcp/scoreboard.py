@@ -50,12 +50,13 @@ class Scoreboard:
                  "high_rxt", "rescue", "rescue_valid", "first", "ssthresh", "recover_fs",
                  "prr_delivered", "prr_out", "budget", "seg", "seg_len",
                  "tlp_high", "tlp_out", "lost_to", "una_rxt_at", "una_rxt_hi",
-                 "una_rxt_end", "una_rxt_est", "tlp_lo", "tlp_rxt", "rack")
+                 "una_rxt_end", "una_rxt_est", "tlp_lo", "tlp_rxt", "rack", "freed")
 
     def __init__(self, slots, rack_slots=0):
         self.rs = RangeSet(slots)
         # RFC 8985 RACK (rack.py) decides what is lost, in place of DupThresh; None: RFC 6675
         self.rack = Rack(rack_slots) if rack_slots else None
+        self.freed = -1          # the stack's clock when it became a spare (proto.scoreboard)
         self.fresh()
 
     def fresh(self):

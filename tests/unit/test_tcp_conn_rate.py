@@ -220,7 +220,7 @@ def _slots(o):
     """o's fields but its parts (a scoreboard's range set and RACK) and RACK's run log,
     whose slots beyond its count n are not read."""
     return dict((k, getattr(o, k)) for k in type(o).__slots__
-                if k not in ("rs", "rack", "seq", "ts"))
+                if k not in ("rs", "rack", "seq", "ts", "freed"))
 
 
 def test_short_connections_take_spare_scoreboards_back_as_new():
@@ -243,6 +243,7 @@ def test_short_connections_take_spare_scoreboards_back_as_new():
     b.rack.reo_seen = True
     _end(net, pairs)
     assert len(tcp.sb_spare) == 16
+    tcp.stack.now += 1  # a later poll
     new = Scoreboard(tcp.sack_slots, tcp.rack_slots)
     taken = []
     while tcp.sb_spare:
@@ -258,6 +259,20 @@ def test_short_connections_take_spare_scoreboards_back_as_new():
     for t in taken:
         tcp.release_buffers(t, True)
     assert len(tcp.sb_spare) == 16
+    # in the poll that gave them back, a new connection gets a new one: the dropped
+    # connection's own code (an ACK's processing whose socket event opened and fed this
+    # one) may still hold its scoreboard
+    t = T.TCB()
+    t.flags |= T.F_SACK
+    sb = tcp.scoreboard(t)
+    assert sb is not None and not any(sb is o for o in boards) and len(tcp.sb_spare) == 16
+    tcp.stack.now += 1
+    t2 = T.TCB()
+    t2.flags |= T.F_SACK
+    sb2 = tcp.scoreboard(t2)
+    assert any(sb2 is o for o in boards) and len(tcp.sb_spare) == 15
+    tcp.release_buffers(t, True)
+    tcp.release_buffers(t2, True)
     # bounded: no more spares than KEEP_MANY
     many = [T.TCB() for _ in range(proto.KEEP_MANY + 3)]
     for t in many:
