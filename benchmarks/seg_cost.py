@@ -22,6 +22,7 @@ import argparse
 import struct
 import time
 
+from tests import frames as F
 from ustack.benchmarks.request_cost import FeedDriver, CIP, CMAC, _frame, _sum
 
 MSS = 1448                  # a Linux peer's segment with timestamps on a 1500-byte link
@@ -75,17 +76,8 @@ def _seg(dport, seq, ack, flags, tsval, tsecr, data=b"", win=0xFFFF, syn=False, 
 
 
 def _ts_of(f):
-    """TSval of a frame the stack sent (its timestamp option, after two NOPs)."""
-    o = 54
-    end = 34 + ((f[46] >> 4) << 2)
-    while o < end and f[o]:
-        if f[o] == 1:
-            o += 1
-            continue
-        if f[o] == 8:
-            return struct.unpack_from("!I", f, o + 2)[0]
-        o += f[o + 1]
-    return 0
+    """TSval of a frame the stack sent (0 without one)."""
+    return F.tsval(f) or 0
 
 
 def _connect(r, d, dport):

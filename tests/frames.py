@@ -69,3 +69,18 @@ def tcp_frame(dport, flags, seq=1000, ack=0, data=b"", options=b"", sport=40000)
     return eth(STACK_MAC, HOST_MAC, 0x0800,
                ipv4(HOST_IP, STACK_IP, 6, tcp(HOST_IP, STACK_IP, sport, dport, seq, ack, flags, data,
                                               options=options)))
+
+
+def tsval(f):
+    """TSval of an IPv4 TCP frame (20-byte IP header) from its timestamp option (RFC 7323
+    3), or None without one."""
+    o = 54
+    end = 34 + ((f[46] >> 4) << 2)
+    while o < end and f[o]:
+        if f[o] == 1:  # NOP
+            o += 1
+            continue
+        if f[o] == 8:
+            return struct.unpack_from("!I", f, o + 2)[0]
+        o += f[o + 1]
+    return None

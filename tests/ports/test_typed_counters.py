@@ -4,8 +4,8 @@ C fields of one class for all groups, the rest instance attributes; what a group
 cores."""
 import os
 import re
-import subprocess
-import sys
+
+from tests.ports.test_typed_core import _run as run_core
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -49,12 +49,7 @@ print("ok")
 
 
 def _run(pure):
-    env = dict(os.environ)
-    env.pop("USTACK_PURE", None)
-    if pure:
-        env["USTACK_PURE"] = "1"
-    return subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True,
-                          timeout=60, env=env, cwd=ROOT)
+    return run_core(CHECK, pure)
 
 
 def test_compiled_counters_show_each_group_its_own_names():

@@ -30,16 +30,9 @@ def _frame(seq, ack, flags, data=b"", win=512, ts=None, sack=None):
 
 
 def _ts_of(f):
-    o = 54
-    end = 34 + ((f[46] >> 4) << 2)
-    while o < end and f[o]:
-        if f[o] == 1:
-            o += 1
-            continue
-        if f[o] == 8:
-            return struct.unpack_from("!I", f, o + 2)[0]
-        o += f[o + 1]
-    raise AssertionError("no timestamp")
+    v = F.tsval(f)
+    assert v is not None, "no timestamp"
+    return v
 
 
 class Conn:
