@@ -29,7 +29,8 @@ from benchmarks import bench as B  # noqa: E402
 from benchmarks import peers as P  # noqa: E402
 
 ROWS = {"ping": (("ping",), "ping"), "echo": (("echo_med", "echo_p99"), "round trip"),
-        "udp": (("udp_pps",), "datagram")}
+        "udp": (("udp_pps",), "datagram"),
+        "rates": (("cps", "cps_conc"), "connection")}
 
 
 class Copy(P.Ustack):
@@ -57,6 +58,10 @@ def measure(peer, row, budget):
     """({bench row: figure}, requests made)."""
     if row == "ping":
         return {"ping": B.ping_rtt(peer.ns, budget["pings"])}, budget["pings"]
+    if row == "rates":  # the bench's connect+close rows (its namespace settings included)
+        v = B.measure(peer, "rates", budget)
+        return {"cps": v["cps"], "cps_conc": v["cps_conc"]}, \
+            (v["cps"] + v["cps_conc"]) * budget["secs"]
     what = "echo" if row == "echo" else "udp"
     r = B.client(peer.ns, what, budget)
     if row == "echo":
