@@ -2,7 +2,7 @@ import cython
 from ustack.core.buf cimport PacketBuffer
 from ustack.core.stats cimport Counters
 from ustack.core.iface cimport Interface
-from ustack.core.net.ip cimport Meta, fill_csum, partial_csum
+from ustack.core.net.ip cimport Meta, fill_csum, partial_csum, addr_eq
 from ustack.core.route cimport RouteCache
 from ustack.core.checksum cimport csum, update16
 from ustack.core.wire.ipv4 cimport write_header as write_ip_header

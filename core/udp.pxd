@@ -1,7 +1,7 @@
 import cython
 from ustack.core.buf cimport PacketBuffer
 from ustack.core.stack cimport Stack
-from ustack.core.net.ip cimport Meta
+from ustack.core.net.ip cimport Meta, addr_eq
 from ustack.core cimport socket as so
 from ustack.core.checksum cimport csum
 

@@ -30,3 +30,9 @@ cpdef fill_csum(b, Py_ssize_t lo, Py_ssize_t l4, Py_ssize_t co, unsigned long lo
                 long long proto)
 
 cpdef partial_csum(PacketBuffer pb, b, Py_ssize_t co, unsigned long long s)
+
+# an address compare on every TCP segment's lookup and UDP datagram's demux: a C call over
+# the two buffers' bytes (any buffer: bytes, bytearray, memoryview)
+@cython.locals(i=Py_ssize_t)
+cpdef bint addr_eq(const unsigned char[:] b, Py_ssize_t o, const unsigned char[:] a,
+                   Py_ssize_t alen)
