@@ -85,6 +85,10 @@ class Runner:
         self.wakeups = 0         # blocked threads signalled because their predicate came true
         self.spurious = 0        # threads signalled whose predicate was false when they ran
         stack.clock = _now_ms
+        # its time from now on: a socket call before the driving thread's first poll (a
+        # connect right after start) stamps its TCB with it, not with 0 - whose SYN timer
+        # that first poll would find overdue by the machine's uptime (a second SYN at once)
+        stack.now = _now_ms()
         stack.waiter = self._wait
         # no per-event hook: the driver thread signals the waiters after every poll, and a
         # socket call after itself (a Python call per readiness change saved, issue 13)

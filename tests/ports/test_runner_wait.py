@@ -2,9 +2,11 @@
 its links and its wake-up pipe, registered once (a poll() walked all nine descriptors of a
 TAP's eight queues at every wait and every wake-up), and wakes for a frame on any queue; the
 epoll descriptor goes when the runner stops."""
+import errno
 import os
 import socket
 import threading
+import time
 
 from ustack.core.stack import Stack
 from ustack.hal import Driver
@@ -115,3 +117,29 @@ def test_a_stopped_runner_leaves_no_descriptor_and_a_late_wake_writes_nowhere():
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_a_connect_before_the_first_poll_sends_one_syn():
+    # the runner's clock holds from the moment it is installed: a TCB made before the driving
+    # thread's first poll (a connect right after start) is stamped with it, not with time 0,
+    # whose SYN timer that first poll would find overdue by the machine's uptime (a second
+    # SYN at once: Linux answered both with port unreachables)
+    from ustack.core import socket as so
+    drv = Queues(1)
+    st = Stack({"PBUF_COUNT": 32})
+    st.add_interface("eth0", drv, ip="192.0.2.2/24").arp.add_static(F.HOST_IP, F.HOST_MAC)
+    r = Runner(st)
+    try:
+        with r.lock:
+            s = st.socket(so.AF_INET, so.SOCK_STREAM)
+            s.setblocking(False)
+            assert s.connect_ex(("192.0.2.1", 4444)) in (0, errno.EINPROGRESS)
+        r.start()
+        time.sleep(0.3)
+        with r.lock:
+            syns = [f for f in drv.sent if len(f) > 47 and f[23] == 6 and f[47] & 0x02]
+        assert len(syns) == 1, len(syns)
+    finally:
+        r.stop()
+        st.close()
+        drv.close()
