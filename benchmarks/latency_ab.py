@@ -18,8 +18,6 @@ it does between pings), which the load bends less than the wall clock.
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 
@@ -71,42 +69,10 @@ def measure(peer, row, budget):
 
 def run(peers, rows, budget, rounds, log):
     """samples {label: [{row: figure}]}, cpu {label: {row: [CPU us per request]}}."""
-    samples = {p.label: [] for p in peers}
-    cpu = {p.label: {} for p in peers}
-    started = []
-    try:
-        for p in peers:
-            log("latency_ab: starting %s" % p.label)
-            p.start()
-            started.append(p)
-        for i in range(rounds):
-            got = {p.label: {} for p in peers}
-            for ri, row in enumerate(rows):
-                order = peers if (i + ri) % 2 == 0 else peers[::-1]
-                for p in order:
-                    c0 = P.cpu_seconds(p.pids)
-                    try:
-                        v, ops = measure(p, row, budget)
-                    except (RuntimeError, subprocess.TimeoutExpired) as e:
-                        log("latency_ab: %s, %s failed: %s" % (row, p.label, str(e)[-2000:]))
-                        continue
-                    got[p.label].update(v)
-                    cpu[p.label].setdefault(row, []).append(
-                        (P.cpu_seconds(p.pids) - c0) * 1e6 / ops)
-            for p in peers:
-                samples[p.label].append(got[p.label])
-            log("latency_ab: round %d/%d: %s" % (i + 1, rounds, json.dumps(got)))
-    finally:
-        for p in started:
-            try:
-                p.close()
-            except Exception as e:
-                log("latency_ab: closing %s: %s" % (p.label, e))
-    return samples, cpu
+    return P.interleaved(peers, rows, budget, rounds, measure, log, "latency_ab")
 
 
-def median(xs):
-    return statistics.median(xs) if xs else None
+median = P.median
 
 
 def render(res):

@@ -18,7 +18,6 @@ machine's load than a wall-clock rate.
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -83,41 +82,10 @@ def measure(c, row, budget):
 
 def run(copies, rows, budget, rounds, log):
     """samples {copy: [{row: figure}]}, cpu {copy: {row: [CPU us per operation]}}."""
-    samples = {c.label: [] for c in copies}
-    cpu = {c.label: {} for c in copies}
-    try:
-        for c in copies:
-            log("mpy_ab: starting %s" % c.label)
-            c.start()
-        for i in range(rounds):
-            got = {c.label: {} for c in copies}
-            for ri, row in enumerate(rows):
-                order = copies if (i + ri) % 2 == 0 else copies[::-1]
-                for c in order:
-                    log("mpy_ab: round %d/%d, %s, %s" % (i + 1, rounds, row, c.label))
-                    c0 = P.cpu_seconds(c.pids)
-                    try:
-                        v, ops = measure(c, row, budget)
-                    except (RuntimeError, subprocess.TimeoutExpired) as e:
-                        log("mpy_ab: %s, %s failed: %s" % (row, c.label, str(e)[-2000:]))
-                        continue
-                    got[c.label].update(v)
-                    if ops:
-                        cpu[c.label].setdefault(row, []).append(
-                            (P.cpu_seconds(c.pids) - c0) * 1e6 / ops)
-            for c in copies:
-                samples[c.label].append(got[c.label])
-    finally:
-        for c in copies:
-            try:
-                c.close()
-            except Exception as e:  # a copy that did not start: close the rest
-                log("mpy_ab: closing %s: %s" % (c.label, e))
-    return samples, cpu
+    return P.interleaved(copies, rows, budget, rounds, measure, log, "mpy_ab")
 
 
-def median(xs):
-    return statistics.median(xs) if xs else None
+median = P.median
 
 
 def render(res):

@@ -9,7 +9,9 @@ discard (9), chargen (19) and HTTP (80) and gives the PIDs whose CPU time is its
 Nothing here is shared with the tests' fixtures except tests/netns.py (namespaces, `ustack up`);
 the lwIP glue is compiled and the PyTCP venv built on first use, cached under build/.
 """
+import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -118,6 +120,53 @@ def cpu_seconds(pids):
                 continue
             total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15)
     return total
+
+
+def interleaved(stacks, rows, budget, rounds, measure, log, tag):
+    """Every row for every stack, `rounds` times, the stacks' order reversed every other row
+    (a burst of load on this shared machine lands on all alike). measure(stack, row, budget)
+    gives ({bench row: figure}, operations done); a row that fails is logged and left out
+    of its round. Returns samples {label: [{row: figure} a round]} and cpu {label: {row: [the
+    stack's CPU us per operation]}}. Each stack is started first and closed at the end (one
+    whose start failed half-way too)."""
+    samples = dict((s.label, []) for s in stacks)
+    cpu = dict((s.label, {}) for s in stacks)
+    started = []
+    try:
+        for s in stacks:
+            log("%s: starting %s" % (tag, s.label))
+            started.append(s)
+            s.start()
+        for i in range(rounds):
+            got = dict((s.label, {}) for s in stacks)
+            for ri, row in enumerate(rows):
+                for s in (stacks if (i + ri) % 2 == 0 else stacks[::-1]):
+                    log("%s: round %d/%d, %s, %s" % (tag, i + 1, rounds, row, s.label))
+                    c0 = cpu_seconds(s.pids)
+                    try:
+                        v, ops = measure(s, row, budget)
+                    except (RuntimeError, subprocess.TimeoutExpired) as e:
+                        log("%s: %s, %s failed: %s" % (tag, row, s.label, str(e)[-2000:]))
+                        continue
+                    got[s.label].update(v)
+                    if ops:
+                        cpu[s.label].setdefault(row, []).append(
+                            (cpu_seconds(s.pids) - c0) * 1e6 / ops)
+            for s in stacks:
+                samples[s.label].append(got[s.label])
+            log("%s: round %d/%d: %s" % (tag, i + 1, rounds, json.dumps(got)))
+    finally:
+        for s in started:
+            try:
+                s.close()
+            except Exception as e:
+                log("%s: closing %s: %s" % (tag, s.label, e))
+    return samples, cpu
+
+
+def median(xs):
+    """The median, None for no figures."""
+    return statistics.median(xs) if xs else None
 
 
 def wait_reachable(ns, timeout=20):
