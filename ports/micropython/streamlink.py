@@ -18,7 +18,7 @@ Runs on CPython too (recv_into with MSG_WAITALL / sendall), for host tests of th
 Counters: rx_frames, tx_frames, rx_oversize (frames longer than the caller's buffer, read and
 dropped), tx_errors; `eof` turns True when the peer closed the stream.
 """
-from ustack.ports.micropython.compat import Poller, unix_sockaddr, POLLIN, native_socket
+from ustack.ports.micropython.compat import mem_info, Poller, unix_sockaddr, POLLIN, native_socket
 
 socket = native_socket()  # the host's, also when the facade shadows `socket` (usock.py)
 
@@ -52,7 +52,9 @@ class StreamLink:
         # a short frame and its length in one write where the heap allows: two writes woke
         # the bridge twice per frame (a 2-byte read, a select, the frame: 1.6 reads a ping)
         self._tbuf = None
-        if _copy is not None and _heap_size() >= TX_COALESCE_HEAP and hasattr(sock, "write"):
+        m = mem_info()  # the heap's size: free + allocated (none on CPython)
+        if _copy is not None and m.get("free", 0) + m.get("alloc", 0) >= TX_COALESCE_HEAP and \
+                hasattr(sock, "write"):
             self._tbuf = bytearray(2 + TX_COALESCE)
         self._drop = bytearray(256)
         self._mp = hasattr(sock, "readinto")
@@ -147,14 +149,6 @@ class StreamLink:
             self.eof = True
             return False
         return True
-
-
-def _heap_size():
-    try:
-        import gc
-        return gc.mem_free() + gc.mem_alloc()
-    except (ImportError, AttributeError):
-        return 0
 
 
 def open_stream(spec, timeout_s=10):
