@@ -1,5 +1,7 @@
-"""One benchmark run, every stack side by side: ustack (compiled, pure Python, MicroPython),
-lwIP, PyTCP and Linux over a veth pair, measured by the same Linux client over the same TAP path.
+"""One benchmark run, every stack side by side: ustack (compiled with and without the TAP's
+offloads, pure Python, MicroPython), lwIP, PyTCP and Linux over a veth pair, measured by the
+same Linux client over the same TAP path, plus the minimal Python TAP endpoint's bulk rows (the
+floor of issue 13's no-offload target).
 
     python -m benchmarks.bench [--smoke | --quick] [--offload] [--readme]
                                [--stacks compiled,lwip,...] [--groups ping,rates,...]
@@ -63,6 +65,13 @@ NOT_APPLICABLE = {
     ("lwip", "iperf3"): "a C library: no Python socket module to run uiperf3 on",
     ("pytcp", "iperf3"): "PyTCP's sockets are its own API, not a drop-in socket module",
 }
+# the floor is not a stack: bulk bytes only (benchmarks/floor_endpoint.py)
+NOT_APPLICABLE.update({("floor", k): "not a stack: it only moves bulk bytes, the measure of "
+                                     "issue 13's no-offload target"
+                       for k in ("ping", "echo_med", "echo_p99", "udp_pps", "cps", "cps_conc",
+                                 "iperf3", "wrk")})
+# issue 13: ustack without offloads moves at least this share of the floor's MB/s
+FLOOR_TARGET = 0.60
 
 BUDGETS = {
     # ping count, bulk bytes, bulk time cap (s), echo round trips, rate seconds,
@@ -306,7 +315,7 @@ def run(mode="full", offload=False, log=print, only=None, groups=None):
             got = {p.key: {} for p in active}
             for group in groups:
                 for peer in active:
-                    if group == "iperf3" and (peer.key, "iperf3") in NOT_APPLICABLE:
+                    if all((peer.key, k) in NOT_APPLICABLE for k in GROUP_KEYS[group]):
                         continue
                     log("bench: round %d/%d, %s, %s" % (i + 1, budget["rounds"], group,
                                                         peer.label))
@@ -401,12 +410,31 @@ def render(res):
         lines.append("| %s (%s) | %s |" % (r["label"], r["unit"], " | ".join(cells)))
     na = [(s["label"], r["label"], vals[s["key"]][r["key"]]["na"]) for r in res["rows"]
           for s in stacks if not number(vals[s["key"]][r["key"]])]
+    floor = floor_line(vals)
+    if floor:
+        lines += ["", floor]
     if na:
         lines += ["", "n/a: " + "; ".join("%s, %s: %s" % x for x in na) + "."]
     lines += ["", "How each stack ran:", ""]
     lines += ["- %s: `%s`" % (s["label"], s.get("info", "not run")) for s in stacks]
     lines += ["", NOTES]
     return "\n".join(lines) + "\n"
+
+
+def floor_line(vals):
+    """ustack without offloads as a share of the floor endpoint's bulk MB/s, the same run
+    (issue 13's target: FLOOR_TARGET), or None where either was not measured."""
+    off, floor = vals.get("nooffload", {}), vals.get("floor", {})
+    parts = []
+    for k, what in (("bulk_rx", "peer -> Linux"), ("bulk_tx", "Linux -> peer")):
+        a, b = off.get(k), floor.get(k)
+        if number(a) and number(b) and b > 0:
+            parts.append("%s %s of %s MB/s = %.2f" % (what, fmt(a), fmt(b), a / b))
+    if not parts:
+        return None
+    return ("ustack compiled with --offload off against the Python TAP endpoint (the floor: "
+            "plain 1514-byte frames, no stack; issue 13's target is %d %%): %s."
+            % (FLOOR_TARGET * 100, "; ".join(parts)))
 
 
 NOTES = """Notes.
@@ -437,6 +465,11 @@ NOTES = """Notes.
   client process on the other core can offer it. The client namespace keeps no TIME-WAIT
   (tcp_max_tw_buckets=0; the segments on the wire are the same), else tens of thousands of
   them slow the client's own connect() in later rounds.
+- "ustack compiled" runs `ustack up` as a user would, offloads on where the TAP offers them
+  (its ready line says which); "--offload off" is the same build moving plain 1514-byte frames
+  with software checksums. The floor (benchmarks/floor_endpoint.py) is no stack: one Python
+  process moving 1514-byte frames between the TAP and one TCP connection, without
+  retransmission, timers or congestion control; only its bulk rows are measured.
 - The old "Linux behind a Python relay" row is gone: the relay capped Linux near ustack's own
   speed.""" % CPS_FLIGHT
 
@@ -467,8 +500,9 @@ def main(argv=None):
     g.add_argument("--quick", action="store_true", help="shorter runs (20 MB bulk, 200 pings)")
     g.add_argument("--smoke", action="store_true", help="CI's tiny run (1 MB bulk, 50 pings)")
     ap.add_argument("--offload", action="store_true",
-                    help="also a 'ustack compiled + offloads' column (ustack up --offload, "
-                         "n/a where this ustack has no such flag)")
+                    help="also a 'ustack compiled + offloads' column (ustack up --offload on: "
+                         "no fallback; n/a where this ustack has no such flag); the default "
+                         "columns already hold ustack with offloads (auto) and without (off)")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results.md"))
     ap.add_argument("--json", default=None, help="results as JSON (default: --out's name, .json)")
     ap.add_argument("--runtime", default="cpython",

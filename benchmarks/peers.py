@@ -219,17 +219,25 @@ class Peer:
 
 class Ustack(Peer):
     def __init__(self, key, label, runtime="cpython", pure=False, offload=False):
+        # offload: False (`up`'s default, auto: the TAP's offloads where the kernel has them),
+        # True (--offload on) or "off" (--offload off: plain 1514-byte frames)
         self.key, self.label, self.runtime = key, label, runtime
         self.pure, self.offload = pure, offload
         self.env = {"USTACK_PURE": "1"} if pure else {}
 
     def start(self):
         self.ns = Netns("bn" + self.key[:4])
-        flags = ["--serve", SERVICES] + (["--offload", "on"] if self.offload else [])
+        flags = ["--serve", SERVICES] + self.offload_flags()
         self.sp = StackProc(self.ns, *flags, runtime=self.runtime, env=self.env, timeout=60)
         self.pids = [self.sp.p.pid]
         self.info = self.sp.ready.strip()
         wait_reachable(self.ns)
+
+    def offload_flags(self):
+        """`up`'s and `run`'s flags for this column's offloads (none: the default, auto)."""
+        if not self.offload:
+            return []
+        return ["--offload", "off" if self.offload == "off" else "on"]
 
     def program(self, argv, wait_for):
         """An unmodified CPython program on this ustack's sockets (`ustack run`) in a fresh
@@ -242,7 +250,7 @@ class Ustack(Peer):
         try:
             if self.pure:
                 os.environ["USTACK_PURE"] = "1"
-            run = ProgramRun(ns, argv, wait_for, timeout=60)
+            run = ProgramRun(ns, argv, wait_for, flags=self.offload_flags(), timeout=60)
         except Exception:
             ns.close()
             raise
@@ -350,12 +358,28 @@ class _Proc:
         return out or ""
 
 
+class Floor(Peer):
+    """Not a stack: benchmarks/floor_endpoint.py, the minimal Python TCP endpoint on a TAP
+    (plain 1514-byte frames). Only its bulk rows are measured: issue 13's target for ustack
+    without offloads is 60 % of them, in the same run."""
+    key, label = "floor", "Python TAP endpoint (floor)"
+
+    def start(self):
+        self.ns = Netns("bnflr")
+        self.p = self.ns.popen([sys.executable, os.path.join(ROOT, "benchmarks",
+                                                             "floor_endpoint.py")])
+        # it answers ARP and TCP only (no ping): ready once its TAP is up
+        self.info = read_ready(self.p, "ready floor")
+        self.pids = [self.p.pid]
+
+
 def all_peers(offload=False):
     """The stacks of one run, in table order."""
     peers = [Ustack("compiled", "ustack compiled"),
+             Ustack("nooffload", "ustack compiled, --offload off", offload="off"),
              Ustack("pure", "ustack pure (USTACK_PURE=1)", pure=True),
              Ustack("micropython", "ustack on MicroPython", runtime="micropython"),
-             Lwip(), Pytcp(), LinuxVeth()]
+             Lwip(), Pytcp(), LinuxVeth(), Floor()]
     if offload:
         peers.insert(1, Ustack("offload", "ustack compiled + offloads", offload=True))
     return peers

@@ -21,7 +21,7 @@ from tests.conftest import needs_netns
 pytestmark = [needs_netns]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STACKS = ["compiled", "pure", "micropython", "lwip", "pytcp", "linux"]
+STACKS = ["compiled", "nooffload", "pure", "micropython", "lwip", "pytcp", "linux", "floor"]
 
 
 def readme_hash():
@@ -81,6 +81,9 @@ def test_json_says_how_and_where_it_was_measured(smoke):
     info = {s["key"]: s["info"] for s in res["stacks"]}
     # each stack said it was up, in its own words: the compiled and pure cores are what they say
     assert "compiled=True" in info["compiled"] and "compiled=False" in info["pure"]
+    # the no-offload column is the compiled build moving plain frames: it says so
+    assert "compiled=True" in info["nooffload"] and "offload=none" in info["nooffload"]
+    assert info["floor"] == "ready floor"
     assert "runtime=micropython" in info["micropython"]
     assert info["lwip"].startswith("ready lwip 2.") and "TCP_MSS=1460" in info["lwip"]
     assert info["pytcp"] == "ready pytcp" and info["linux"].startswith("ready linux")
@@ -119,6 +122,36 @@ def test_markdown_table_has_every_figure_with_its_two_ratios(smoke):
                 if r["key"] != "cpu_gb":
                     assert float(fig) > 0 and float(b) > 0, cell
     assert "n/a: " in md  # the declared n/a cells give their reasons under the table
+
+
+def test_the_floor_gives_bulk_figures_and_the_table_says_the_no_offload_share(smoke):
+    from benchmarks.bench import FLOOR_TARGET
+    v = smoke["json"]["values"]
+    for k in ("bulk_rx", "bulk_tx"):
+        assert is_number(v["floor"][k]) and v["floor"][k] > 0, k
+        assert is_number(v["nooffload"][k]) and v["nooffload"][k] > 0, k
+    (line,) = [l for l in smoke["md"].splitlines() if "against the Python TAP endpoint" in l]
+    assert "target is %d %%" % (FLOOR_TARGET * 100) in line
+    share = v["nooffload"]["bulk_tx"] / v["floor"]["bulk_tx"]
+    assert "Linux -> peer" in line and ("= %.2f" % share) in line, line
+
+
+def test_the_no_offload_column_turns_offloads_off(monkeypatch):
+    from benchmarks import peers
+    monkeypatch.setattr(peers, "StackProc", FakeStackProc)
+    monkeypatch.setattr(peers, "Netns", lambda tag: type("N", (), {"close": lambda s: None})())
+    monkeypatch.setattr(peers, "wait_reachable", lambda ns: None)
+    FakeStackProc.seen = []
+    (p,) = [p for p in peers.all_peers() if p.key == "nooffload"]
+    p.start()
+    (flags,) = FakeStackProc.seen
+    assert flags[flags.index("--offload") + 1] == "off"
+    # and so does the program the column's iperf3 row runs on its sockets (`ustack run`)
+    seen = []
+    monkeypatch.setattr(peers, "ProgramRun", lambda ns, argv, wait_for, flags=(), timeout=0:
+                        seen.append(list(flags)))
+    p.program(["-m", "uiperf3", "-s"], "Server listening")
+    assert seen == [["--offload", "off"]]
 
 
 def test_the_readme_is_left_alone_without_readme(smoke):
