@@ -102,10 +102,10 @@ def gso_send(iface, pb, n):
     b[l4 + 13] = 0
     b[l4 + 16] = 0
     b[l4 + 17] = 0
-    ipsum = csum(b, l3, ihl, 0)
+    ipsum = csum(src, l3, ihl, 0)
     # the pseudo-header's addresses and protocol (RFC 9293 3.1) and the TCP header
-    tsum = csum(b, l3 + 12, 8, 6 + thl)
-    tsum = csum(b, l4, thl, tsum)
+    tsum = csum(src, l3 + 12, 8, 6 + thl)
+    tsum = csum(src, l4, thl, tsum)
     sent = 0
     nbytes = 0
     busy = 0
@@ -123,36 +123,38 @@ def gso_send(iface, pb, n):
         if f is None:
             st.tx_no_buffer += 1   # the rest is lost: the sender's recovery resends it
             break
-        fb = f.buf
+        # the frame written through its memoryview: compiled, a typed view (offload.pxd),
+        # so the copies are memcpy and the stores C stores - no slice objects per frame
         dst = f.mv
         dst[0:hdr] = src[0:hdr]
         dst[hdr:hdr + m] = src[hdr + p:hdr + p + m]
         t = ihl + thl + m
-        fb[l3 + 2] = t >> 8
-        fb[l3 + 3] = t & 0xFF
+        dst[l3 + 2] = t >> 8
+        dst[l3 + 3] = t & 0xFF
         i = (ident + k) & 0xFFFF
-        fb[l3 + 4] = i >> 8
-        fb[l3 + 5] = i & 0xFF
+        dst[l3 + 4] = i >> 8
+        dst[l3 + 5] = i & 0xFF
         c = ipsum + t + i
         c = (c & 0xFFFF) + (c >> 16)
         c = ~((c & 0xFFFF) + (c >> 16)) & 0xFFFF
-        fb[l3 + 10] = c >> 8
-        fb[l3 + 11] = c & 0xFF
+        dst[l3 + 10] = c >> 8
+        dst[l3 + 11] = c & 0xFF
         lo = slo + p
         hi = (shi + (lo >> 16)) & 0xFFFF
         lo &= 0xFFFF
-        fb[l4 + 4] = hi >> 8
-        fb[l4 + 5] = hi & 0xFF
-        fb[l4 + 6] = lo >> 8
-        fb[l4 + 7] = lo & 0xFF
-        fb[l4 + 13] = f2
-        c = ~csum(b, hdr + p, m, tsum + m + hi + lo + f2) & 0xFFFF
-        fb[l4 + 16] = c >> 8
-        fb[l4 + 17] = c & 0xFF
+        dst[l4 + 4] = hi >> 8
+        dst[l4 + 5] = hi & 0xFF
+        dst[l4 + 6] = lo >> 8
+        dst[l4 + 7] = lo & 0xFF
+        dst[l4 + 13] = f2
+        c = ~csum(src, hdr + p, m, tsum + m + hi + lo + f2) & 0xFFFF
+        dst[l4 + 16] = c >> 8
+        dst[l4 + 17] = c & 0xFF
         fn = hdr + m
         while fn < ETH_MIN_FRAME:
-            fb[fn] = 0
+            dst[fn] = 0
             fn += 1
+        fb = f.buf
         if cap is not None:
             cap(iface, fb, fn, True)
         if drv.send(fb, fn):
