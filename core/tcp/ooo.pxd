@@ -1,4 +1,5 @@
 import cython
+from ustack.core.tcp.seq cimport seq_lt, seq_le, seq_gt, seq_sub
 
 # Types for ooo.py under Cython (the .py stays MicroPython's): a range set is a C struct with
 # its count and slots as C ints and its methods C calls on C-integer sequence values (relative,

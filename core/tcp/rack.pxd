@@ -1,4 +1,5 @@
 import cython
+from ustack.core.tcp.seq cimport seq_lt, seq_le, seq_gt, seq_sub
 from ustack.core.tcp.ooo cimport RangeSet
 
 # Types for rack.py under Cython (the .py stays MicroPython's): RACK's state is a C struct -

@@ -1,4 +1,5 @@
 import cython
+from ustack.core.tcp.seq cimport seq_lt, seq_le, seq_gt, seq_sub, seq_add
 from ustack.core.tcp.ooo cimport RangeSet
 from ustack.core.tcp.rack cimport Rack
 
