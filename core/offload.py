@@ -66,7 +66,7 @@ def gso_send(iface, pb, n):
     the pseudo-header); FIN and PSH on the last frame only, CWR on the first only (RFC
     3168 6.1.2). The headers' sums are taken once with the fields that change zeroed (RFC
     1071: a sum adds in any order), so a frame costs one pass over its payload. The frames
-    go through the pool's buffers one at a time; pb stays the caller's (its header fields
+    go through one pool buffer in turn; pb stays the caller's (its header fields
     are left zeroed). Counted as Interface.transmit counts (tx_packets, tx_bytes, tx_busy,
     tx_no_buffer) and captured per frame; tx_gso_frames once."""
     st = iface.stats
@@ -111,6 +111,18 @@ def gso_send(iface, pb, n):
     busy = 0
     p = 0
     k = 0
+    # one pool buffer holds every frame in turn: the driver has written (or copied) a frame
+    # when its send returns, so the next overwrites it - the headers are copied once, only
+    # the fields that change are rewritten. Written through its memoryview: compiled, a
+    # typed view (offload.pxd), so the copies are memcpy and the stores C stores
+    f = pool.alloc()
+    if f is None:
+        st.tx_no_buffer += 1   # nothing is cut: the sender's recovery resends it
+        data = 0
+    else:
+        dst = f.mv
+        fb = f.buf
+        dst[0:hdr] = src[0:hdr]
     while p < data:
         m = data - p
         f2 = fl
@@ -119,14 +131,6 @@ def gso_send(iface, pb, n):
             f2 = fl & ~(TCP_FIN | TCP_PSH)
         if k:
             f2 &= ~TCP_CWR
-        f = pool.alloc()
-        if f is None:
-            st.tx_no_buffer += 1   # the rest is lost: the sender's recovery resends it
-            break
-        # the frame written through its memoryview: compiled, a typed view (offload.pxd),
-        # so the copies are memcpy and the stores C stores - no slice objects per frame
-        dst = f.mv
-        dst[0:hdr] = src[0:hdr]
         dst[hdr:hdr + m] = src[hdr + p:hdr + p + m]
         t = ihl + thl + m
         dst[l3 + 2] = t >> 8
@@ -154,7 +158,6 @@ def gso_send(iface, pb, n):
         while fn < ETH_MIN_FRAME:
             dst[fn] = 0
             fn += 1
-        fb = f.buf
         if cap is not None:
             cap(iface, fb, fn, True)
         if drv.send(fb, fn):
@@ -162,9 +165,10 @@ def gso_send(iface, pb, n):
             nbytes += fn
         else:
             busy += 1
-        pool.free(f)
         p += m
         k += 1
+    if f is not None:
+        pool.free(f)
     st.tx_gso_frames += 1
     st.tx_packets += sent
     st.tx_bytes += nbytes
