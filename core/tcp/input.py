@@ -880,7 +880,8 @@ def _rack_cum(tcp, tcb, sb, rk, una, ack):
     at SND.UNA, when this ACK is unambiguously its own (it echoes the retransmission's
     TSval, or without timestamps it came at least min_RTT after it, step 1)."""
     rk.acked_ts = rk.ts_at(una)  # when the original of SND.UNA left (undo.py: reordering)
-    top = sb.rs.top_uncovered(una, ack)
+    # the ACK's unSACKed top: with nothing SACKed (no loss seen) all of it, without a call
+    top = sb.rs.top_uncovered(una, ack) if sb.rs.n else ack
     if seq_gt(top, una):
         n = rk.reord_seen
         rk.delivered(una, top, tcb.mss)
