@@ -14,11 +14,23 @@ def csum(buf, off, n, acc):
     s = acc
     end = off + (n & ~1)
     i = off
+    e8 = off + (n & ~7)
+    while i < e8:
+        # 8 bytes a turn and the carries folded once a block, so the inner loop has no test
+        # but its bound (compiled, about 2.5x faster: issue 13, a 1448-byte payload's sum is
+        # most of a frame's cost without offloads). A turn adds under 2**18, a block's 2048
+        # turns under 2**29: s stays a small int on 32-bit MCUs
+        lim = i + 16384
+        if lim > e8:
+            lim = e8
+        while i < lim:
+            s += ((buf[i] << 8) | buf[i + 1]) + ((buf[i + 2] << 8) | buf[i + 3]) + \
+                ((buf[i + 4] << 8) | buf[i + 5]) + ((buf[i + 6] << 8) | buf[i + 7])
+            i += 8
+        s = (s & 0xFFFF) + (s >> 16)
     while i < end:
         s += (buf[i] << 8) | buf[i + 1]
         i += 2
-        if s > 0x3FFFFFFF:  # keep it a small int on 32-bit MCUs
-            s = (s & 0xFFFF) + (s >> 16)
     if n & 1:
         s += buf[end] << 8
     while s > 0xFFFF:

@@ -66,7 +66,7 @@ def gso_send(iface, pb, n):
     the pseudo-header); FIN and PSH on the last frame only, CWR on the first only (RFC
     3168 6.1.2). The headers' sums are taken once with the fields that change zeroed (RFC
     1071: a sum adds in any order), so a frame costs one pass over its payload. The frames
-    go through the pool's buffers one at a time; pb stays the caller's (its header fields
+    go through one pool buffer in turn; pb stays the caller's (its header fields
     are left zeroed). Counted as Interface.transmit counts (tx_packets, tx_bytes, tx_busy,
     tx_no_buffer) and captured per frame; tx_gso_frames once."""
     st = iface.stats
@@ -102,15 +102,27 @@ def gso_send(iface, pb, n):
     b[l4 + 13] = 0
     b[l4 + 16] = 0
     b[l4 + 17] = 0
-    ipsum = csum(b, l3, ihl, 0)
+    ipsum = csum(src, l3, ihl, 0)
     # the pseudo-header's addresses and protocol (RFC 9293 3.1) and the TCP header
-    tsum = csum(b, l3 + 12, 8, 6 + thl)
-    tsum = csum(b, l4, thl, tsum)
+    tsum = csum(src, l3 + 12, 8, 6 + thl)
+    tsum = csum(src, l4, thl, tsum)
     sent = 0
     nbytes = 0
     busy = 0
     p = 0
     k = 0
+    # one pool buffer holds every frame in turn: the driver has written (or copied) a frame
+    # when its send returns, so the next overwrites it - the headers are copied once, only
+    # the fields that change are rewritten. Written through its memoryview: compiled, a
+    # typed view (offload.pxd), so the copies are memcpy and the stores C stores
+    f = pool.alloc()
+    if f is None:
+        st.tx_no_buffer += 1   # nothing is cut: the sender's recovery resends it
+        data = 0
+    else:
+        dst = f.mv
+        fb = f.buf
+        dst[0:hdr] = src[0:hdr]
     while p < data:
         m = data - p
         f2 = fl
@@ -119,39 +131,32 @@ def gso_send(iface, pb, n):
             f2 = fl & ~(TCP_FIN | TCP_PSH)
         if k:
             f2 &= ~TCP_CWR
-        f = pool.alloc()
-        if f is None:
-            st.tx_no_buffer += 1   # the rest is lost: the sender's recovery resends it
-            break
-        fb = f.buf
-        dst = f.mv
-        dst[0:hdr] = src[0:hdr]
         dst[hdr:hdr + m] = src[hdr + p:hdr + p + m]
         t = ihl + thl + m
-        fb[l3 + 2] = t >> 8
-        fb[l3 + 3] = t & 0xFF
+        dst[l3 + 2] = t >> 8
+        dst[l3 + 3] = t & 0xFF
         i = (ident + k) & 0xFFFF
-        fb[l3 + 4] = i >> 8
-        fb[l3 + 5] = i & 0xFF
+        dst[l3 + 4] = i >> 8
+        dst[l3 + 5] = i & 0xFF
         c = ipsum + t + i
         c = (c & 0xFFFF) + (c >> 16)
         c = ~((c & 0xFFFF) + (c >> 16)) & 0xFFFF
-        fb[l3 + 10] = c >> 8
-        fb[l3 + 11] = c & 0xFF
+        dst[l3 + 10] = c >> 8
+        dst[l3 + 11] = c & 0xFF
         lo = slo + p
         hi = (shi + (lo >> 16)) & 0xFFFF
         lo &= 0xFFFF
-        fb[l4 + 4] = hi >> 8
-        fb[l4 + 5] = hi & 0xFF
-        fb[l4 + 6] = lo >> 8
-        fb[l4 + 7] = lo & 0xFF
-        fb[l4 + 13] = f2
-        c = ~csum(b, hdr + p, m, tsum + m + hi + lo + f2) & 0xFFFF
-        fb[l4 + 16] = c >> 8
-        fb[l4 + 17] = c & 0xFF
+        dst[l4 + 4] = hi >> 8
+        dst[l4 + 5] = hi & 0xFF
+        dst[l4 + 6] = lo >> 8
+        dst[l4 + 7] = lo & 0xFF
+        dst[l4 + 13] = f2
+        c = ~csum(src, hdr + p, m, tsum + m + hi + lo + f2) & 0xFFFF
+        dst[l4 + 16] = c >> 8
+        dst[l4 + 17] = c & 0xFF
         fn = hdr + m
         while fn < ETH_MIN_FRAME:
-            fb[fn] = 0
+            dst[fn] = 0
             fn += 1
         if cap is not None:
             cap(iface, fb, fn, True)
@@ -160,9 +165,10 @@ def gso_send(iface, pb, n):
             nbytes += fn
         else:
             busy += 1
-        pool.free(f)
         p += m
         k += 1
+    if f is not None:
+        pool.free(f)
     st.tx_gso_frames += 1
     st.tx_packets += sent
     st.tx_bytes += nbytes

@@ -3,6 +3,9 @@ from ustack.core.tcp.tcb cimport TCB
 from ustack.core.tcp.ring cimport Ring
 from ustack.core.tcp.proto cimport TCP
 from ustack.core.stats cimport Counters
+from ustack.core.tcp.scoreboard cimport Scoreboard
+from ustack.core.tcp.rack cimport Rack
+from ustack.core.tcp.cc_newreno cimport NewReno
 cimport ustack.core.tcp.tcb_const as T
 cimport ustack.core.wire.tcp_const as w
 cimport ustack.core.tcp.options_const as opt
@@ -28,9 +31,13 @@ cpdef long long _rtt_from_ts(TCP tcp, TCB tcb)
                st=Counters)
 cpdef segment(TCP tcp, TCB tcb, b)
 
+# the scoreboard, its RACK and the controller (every one a NewReno: CUBIC and the fixed
+# window subclass it) as C structs: what every ACK reads of them are C fields
 @cython.locals(state=cython.longlong, una=cython.longlong, wnd=cython.longlong,
                acked=cython.longlong, flight=cython.longlong, data=cython.longlong,
-               fin_acked=cython.bint, snd=Ring, st=Counters)
+               fin_acked=cython.bint, snd=Ring, st=Counters, sb=Scoreboard, cc=NewReno,
+               sack=cython.bint, sacked0=cython.longlong, rtt=cython.longlong,
+               undone=cython.bint)
 cpdef bint _ack(TCP tcp, TCB tcb, b, long long fl, long long seq, long long ack, long long dlen)
 
 @cython.locals(rcv=Ring, nxt=cython.longlong, room=cython.longlong, n2=cython.longlong,
@@ -45,4 +52,6 @@ cpdef _fin(TCP tcp, TCB tcb)
 cpdef bint _predicted(TCP tcp, TCB tcb, b)
 
 # every ACK that moves SND.UNA with RACK on (a SACK connection): a C call from _ack
-cpdef _rack_cum(TCP tcp, TCB tcb, sb, rk, long long una, long long ack)
+@cython.locals(top=cython.longlong, n=cython.int, now=cython.longlong, t=cython.longlong,
+               ok=cython.bint)
+cpdef _rack_cum(TCP tcp, TCB tcb, Scoreboard sb, Rack rk, long long una, long long ack)

@@ -638,7 +638,8 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
                 _rack_cum(tcp, tcb, sb, sb.rack, una, ack)
             sb.cut(ack)
         undone = False
-        if tcb.cc is not None and tcb.cc.ep_eifel:
+        cc = tcb.cc
+        if cc is not None and cc.ep_eifel:
             # RFC 3522 3.2: the first acceptable ACK after a retransmission decides
             undone = undo.eifel(tcp, tcb, data, rtt, _dsack_first(tcp, b, ack, tcb))
         if undone:
@@ -648,12 +649,12 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
                 sb.leave()  # RFC 6675 5: RecoveryPoint acknowledged, recovery over
                 if sb.rack is not None:
                     sb.rack.recovered()
-                if tcb.cc is not None and data > 0:
+                if cc is not None and data > 0:
                     # the controller's full ACK
-                    tcb.cc.on_ack(data, ack, flight, tcp.stack.now, rtt)
+                    cc.on_ack(data, ack, flight, tcp.stack.now, rtt)
             # a partial ACK in SACK recovery: PRR paces (_sack_ack), not the controller
-        elif tcb.cc is not None and data > 0:
-            if tcb.cc.on_ack(data, ack, flight, tcp.stack.now, rtt):
+        elif cc is not None and data > 0:
+            if cc.on_ack(data, ack, flight, tcp.stack.now, rtt):
                 st.partial_acks += 1
                 out.retransmit_first(tcp, tcb)
         if sb is not None:
@@ -705,7 +706,8 @@ def _ack(tcp, tcb, b, fl, seq, ack, dlen):
                 sb.point = tcb.snd_max  # NewReno's recovery: no SACK one inside it
                 sb.point_valid = True
             out.retransmit_first(tcp, tcb)
-    if tcb.cc is not None and tcb.cc.ep_dsack:
+    cc = tcb.cc
+    if cc is not None and cc.ep_dsack:
         undo.check_dsack(tcp, tcb, seq_sub(ack, una) if seq_gt(ack, una) else 0)  # RFC 3708
     if fl & w.ECE and tcb.flags & T.F_ECN:
         _ecn_echo(tcp, tcb, ack, una)
@@ -878,11 +880,13 @@ def _rack_cum(tcp, tcb, sb, rk, una, ack):
     at SND.UNA, when this ACK is unambiguously its own (it echoes the retransmission's
     TSval, or without timestamps it came at least min_RTT after it, step 1)."""
     rk.acked_ts = rk.ts_at(una)  # when the original of SND.UNA left (undo.py: reordering)
-    top = sb.rs.top_uncovered(una, ack)
+    # the ACK's unSACKed top: with nothing SACKed (no loss seen) all of it, without a call
+    top = sb.rs.top_uncovered(una, ack) if sb.rs.n else ack
     if seq_gt(top, una):
         n = rk.reord_seen
         rk.delivered(una, top, tcb.mss)
-        tcp.stats.rack_reordering += rk.reord_seen - n
+        if rk.reord_seen != n:
+            tcp.stats.rack_reordering += rk.reord_seen - n
     if sb.in_recovery and not sb.first and not sb.una_rxt_est and \
             seq_lt(una, sb.una_rxt_end) and seq_le(sb.una_rxt_end, ack):
         now = tcp.stack.now

@@ -2,6 +2,8 @@ import cython
 from ustack.core.tcp.tcb cimport TCB
 from ustack.core.tcp.proto cimport TCP
 from ustack.core.tcp.ring cimport Ring
+from ustack.core.tcp.scoreboard cimport Scoreboard
+from ustack.core.tcp.cc_newreno cimport NewReno
 from ustack.core.buf cimport PacketBuffer
 from ustack.core.stack cimport Stack
 from ustack.core.net.ip cimport IP
@@ -32,18 +34,20 @@ cpdef bint send_segment(TCP tcp, TCB tcb, long long seq, long long flags, Py_ssi
 @cython.locals(tf=cython.longlong, k=cython.longlong, m=cython.longlong)
 cpdef long long sack_room(TCB tcb)
 
+@cython.locals(t=cython.longlong)
 cpdef arm_rexmt(TCP tcp, TCB tcb)
 
-@cython.locals(pto=cython.longlong, t=cython.longlong)
+@cython.locals(pto=cython.longlong, t=cython.longlong, sb=Scoreboard)
 cpdef arm_tlp(TCP tcp, TCB tcb)
 
 @cython.locals(st=cython.longlong, fl=cython.longlong, snd=Ring, sent=cython.bint,
                mss=cython.longlong, count=cython.longlong, off=cython.longlong,
                avail=cython.longlong, usable=cython.longlong, cw=cython.longlong,
                n=cython.longlong, fin=cython.bint, seq=cython.longlong, rec=cython.bint,
-               smss=cython.longlong, d=cython.longlong)
+               smss=cython.longlong, d=cython.longlong, sb=Scoreboard, cc=NewReno)
 cpdef output(TCP tcp, TCB tcb, force=*)
 
+@cython.locals(sb=Scoreboard)
 cpdef long long _sent_new(TCP tcp, TCB tcb, long long seq, long long n, fin, now)
 
 cpdef send_ack(TCP tcp, TCB tcb)

@@ -58,8 +58,12 @@ def fallback(tcb, rto_max):
 
 
 def current(tcb, rto_max):
-    """The RTO with exponential backoff applied (RFC 6298 5.5), capped at rto_max."""
-    r = tcb.rto << tcb.backoff
-    if r > rto_max or tcb.backoff > 16:
+    """The RTO with exponential backoff applied (RFC 6298 5.5), capped at rto_max (past 16
+    doublings at once: the shift stays within 64 bits, so it is a C expression compiled)."""
+    if tcb.backoff > 16:
+        return rto_max
+    r = tcb.rto
+    r <<= tcb.backoff  # (r is 64-bit compiled: the shift too)
+    if r > rto_max:
         r = rto_max
     return r

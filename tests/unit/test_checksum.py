@@ -43,6 +43,22 @@ def test_random_buffers_offsets_and_odd_lengths_match_reference():
         assert got == s or {got, s} == {0, 0xFFFF}
 
 
+def test_long_buffers_across_the_loops_blocks_match_reference():
+    """csum folds its carries once per 16 KB block of 8-byte turns, then sums the tail by
+    words: lengths at and around a block's end and a TSO segment's 64 KB, all ones (the most
+    carries) and patterned, at odd and even offsets, with an accumulated sum."""
+    rnd = random.Random(3)
+    for n in (8, 15, 16383, 16384, 16385, 16390, 16392, 32768, 40000, 65535, 65536):
+        for fill in (b"\xff", b"\x80\x01\xfe"):
+            buf = (fill * (n // len(fill) + 8))[:n + 5]
+            for off in (0, 1, 4):
+                acc = rnd.randrange(0, 0x10000)
+                want = ref(buf[off:off + n]) + acc
+                want = (want & 0xFFFF) + (want >> 16)
+                got = c.csum(buf, off, n, acc)
+                assert got == want or {got, want} == {0, 0xFFFF}, (n, fill, off)
+
+
 def test_all_ones_and_empty():
     assert c.csum(b"\xff\xff" * 100, 0, 200, 0) == 0xFFFF
     assert c.csum(b"", 0, 0, 0x1234) == 0x1234

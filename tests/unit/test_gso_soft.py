@@ -141,3 +141,67 @@ def test_gso_send_cuts_one_super_frame_into_exact_wire_frames():
         assert b.a.pool.full()
     finally:
         b.close_all()
+
+
+def _super_frame(b, mss, data):
+    """A TCP/IPv4 super-frame without options (ports 8080 -> 1234, ACK|PSH) holding data,
+    to be cut into mss-sized frames."""
+    pb = b.a.pool.alloc_large()
+    f = pb.buf
+    f[0:6] = b"\x02\x00\x00\x00\x00\x0b"
+    f[6:12] = MAC_A
+    f[12:14] = b"\x08\x00"
+    tot = 20 + 20 + len(data)
+    f[14:34] = bytes([0x45, 0, tot >> 8, tot & 0xFF, 0, 1, 0x40, 0, 64, 6, 0, 0,
+                      192, 0, 2, 10, 192, 0, 2, 11])
+    f[34:38] = b"\x1f\x90\x04\xd2"
+    f[38:46] = bytes(range(1, 9))
+    f[46] = 5 << 4
+    f[47] = 0x18
+    f[48:54] = b"\x10\x00\x00\x00\x00\x00"
+    f[54:54 + len(data)] = data
+    pb.off = 0
+    pb.n = 54 + len(data)
+    pb.offload = mss << OFL_GSO_SHIFT
+    return pb
+
+
+def test_gso_send_pads_a_short_last_frame_with_zeros_after_full_ones():
+    """The frames are written in turn into one buffer: a last frame shorter than Ethernet's
+    60 bytes is padded with zeros, not with what the frame before it left there."""
+    b, links = plain_bench()
+    try:
+        data = bytes([0xAB]) * 800 + b"xyz"
+        pb = _super_frame(b, 400, data)
+        del links[0].frames[:]
+        b.a.offload.gso_send(b.ia, pb, pb.n)
+        b.a.free(pb)
+        out = links[0].frames
+        assert [len(g) for g in out] == [454, 454, 60]
+        assert out[2][54:57] == b"xyz" and out[2][57:60] == b"\x00\x00\x00"
+        assert all(ip_sum_ok(g) and tcp_sum_ok(g) for g in out)
+        assert b.a.pool.full()
+    finally:
+        b.close_all()
+
+
+def test_gso_send_without_a_free_pool_buffer_sends_nothing_and_counts_it():
+    b, links = plain_bench()
+    try:
+        pb = _super_frame(b, 400, bytes(1000))
+        held = []
+        while True:
+            x = b.a.pool.alloc()
+            if x is None:
+                break
+            held.append(x)
+        del links[0].frames[:]
+        nb = b.ia.stats.tx_no_buffer
+        b.a.offload.gso_send(b.ia, pb, pb.n)
+        assert links[0].frames == [] and b.ia.stats.tx_no_buffer == nb + 1
+        for x in held:
+            b.a.free(x)
+        b.a.free(pb)
+        assert b.a.pool.full()
+    finally:
+        b.close_all()

@@ -143,6 +143,20 @@ def test_rto_rfc6298():
     assert rto.current(t, 60000) == 60000  # 5.5 cap
 
 
+def test_rto_backoff_shift_is_exact_up_to_16_doublings_then_capped():
+    """rto.current shifts in 64 bits compiled (rto.pxd): a shift past 32 bits is exact, and
+    past 16 doublings the cap applies before any shift."""
+    t = TCB()
+    t.rto = 0x40000000
+    t.backoff = 16
+    assert rto.current(t, 1 << 50) == 1 << 46
+    t.backoff = 17
+    assert rto.current(t, 1 << 50) == 1 << 50
+    t.rto = 200
+    t.backoff = 16
+    assert rto.current(t, 60000) == 60000
+
+
 def test_initial_window_rfc6928():
     assert initial_window(1460) == 14600 and initial_window(536) == 5360
     assert initial_window(4000) == 14600 and initial_window(9000) == 18000
