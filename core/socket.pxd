@@ -9,11 +9,25 @@
 # every attribute. Values past a C int raise OverflowError, as CPython's setsockopt does for
 # them. TCP, UDP and raw sockets subclass it in Python.
 
+from ustack.core.stack cimport Stack
+
 cdef class Socket:
     cdef object __weakref__
-    cdef public object stack, local_ip, remote_ip, timeout, on_event
+    cdef public Stack stack
+    cdef public object local_ip, remote_ip, timeout, on_event
     cdef public int so_error, rcvbuf, sndbuf
     cdef public unsigned short local_port, remote_port
     cdef public unsigned char family, type, proto
     cdef public unsigned char ttl, tos, pmtudisc, pmtudisc6, reuse_opts
     cdef public unsigned char closed, broadcast, v6only, dontfrag6
+
+    # a stream's per-request calls (the echo's recv_into/send, input's wake-up of the
+    # reader): C calls from the compiled socket layer and TCP input (issue 13)
+    cpdef _block(self, ready, flags=*)
+    cpdef _event(self)
+    cpdef _check_open(self)
+    cpdef _take_error(self)
+
+cpdef check_nbytes(buf, nbytes, op)
+cpdef check_data(data)
+cpdef check_bufsize(n, op)
