@@ -1,4 +1,5 @@
 import cython
+cimport ustack.core.wire.memcopy_c as F
 
 # Types for ring.py under Cython (the .py stays MicroPython's): head, count and capacity
 # are C ints (a ring is at most 2**30 bytes: TCP_SND_BUF/TCP_RCV_BUF's bound), the ring's
