@@ -9,12 +9,9 @@
 # every attribute. Values past a C int raise OverflowError, as CPython's setsockopt does for
 # them. TCP, UDP and raw sockets subclass it in Python.
 
-from ustack.core.stack cimport Stack
-
 cdef class Socket:
     cdef object __weakref__
-    cdef public Stack stack
-    cdef public object local_ip, remote_ip, timeout, on_event
+    cdef public object stack, local_ip, remote_ip, timeout, on_event
     cdef public int so_error, rcvbuf, sndbuf
     cdef public unsigned short local_port, remote_port
     cdef public unsigned char family, type, proto

@@ -1,6 +1,5 @@
 import cython
 from ustack.core cimport socket as so
-from ustack.core.stack cimport Stack
 from ustack.core.tcp.tcb cimport TCB
 from ustack.core.tcp.ring cimport Ring, RingPool
 from ustack.core.tcp.proto cimport TCP
