@@ -25,6 +25,6 @@ cdef class Socket:
     cpdef _check_open(self)
     cpdef _take_error(self)
 
-cpdef check_nbytes(buf, nbytes, op)
+cpdef Py_ssize_t check_nbytes(buf, nbytes, op) except -1
 cpdef check_data(data)
 cpdef check_bufsize(n, op)
