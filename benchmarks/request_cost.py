@@ -14,10 +14,18 @@ last one, its code and data out of the caches. On this 2-core VM under load a pi
 took about 7 us back to back and 130-150 us after a 2 ms sleep (issue 13: most of the ping
 row's gap to lwIP, whose own ping grows 4 -> 21 us the same way).
 
+--base DIR runs each row in child processes, this package and DIR/ustack (PYTHONPATH=DIR)
+in turn, one round each at a time and the order swapped every round, so both see the same
+machine load: the before/after of a change (DIR: /tmp/s12-base, a copy of main).
+
     python -m benchmarks.request_cost [--requests 20000] [--rounds 3] [--only tcp,udp,ping]
-                                      [--gap MS]"""
+                                      [--gap MS] [--base DIR]"""
 import argparse
+import os
+import re
 import struct
+import subprocess
+import sys
 import time
 
 from ustack.hal import Driver
@@ -176,7 +184,12 @@ def main(argv=None):
     p.add_argument("--only", default="tcp,udp,ping")
     p.add_argument("--gap", type=float, default=0.0,
                    help="milliseconds to sleep before each request (cold caches)")
+    p.add_argument("--base", default=None,
+                   help="another build's directory (DIR/ustack): rounds alternate between "
+                        "it and this package in child processes")
     a = p.parse_args(argv)
+    if a.base is not None:
+        return compare(a)
     GAP[0] = a.gap / 1000.0
     import ustack
     out = {}
@@ -186,6 +199,43 @@ def main(argv=None):
         print("%s: %.2f us CPU per request (ustack %s, compiled=%s%s)" % (
             label, out[k], ustack.__file__.rsplit("/", 1)[0], ustack.compiled,
             ", %g ms before each" % a.gap if a.gap else ""))
+    return out
+
+
+def _child(k, a, base):
+    """One round of row k in a child process: this package, or base's with PYTHONPATH."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if base:
+        env["PYTHONPATH"] = os.path.abspath(base)
+    cmd = [sys.executable, os.path.abspath(__file__), "--only", k, "--rounds", "1",
+           "--requests", str(a.requests), "--gap", str(a.gap)]
+    # run from / : neither checkout's directory on sys.path by accident
+    r = subprocess.run(cmd, env=env, cwd="/", capture_output=True, text=True)
+    m = re.search(r": ([0-9.]+) us CPU per request \(ustack ([^,\s]+)", r.stdout)
+    if r.returncode or m is None:
+        raise SystemExit("row %s%s failed: %s" % (k, " (base)" if base else "",
+                                                 (r.stdout + r.stderr).strip()[-500:]))
+    return float(m.group(1)), m.group(2)
+
+
+def compare(a):
+    """--base: best of --rounds for each build, rounds interleaved (order swapped each)."""
+    out = {}
+    for k in a.only.split(","):
+        best = {"new": None, "base": None}
+        where = {}
+        for i in range(a.rounds):
+            order = ("base", "new") if i & 1 else ("new", "base")
+            for who in order:
+                us, path = _child(k, a, a.base if who == "base" else None)
+                where[who] = path
+                if best[who] is None or us < best[who]:
+                    best[who] = us
+        out[k] = best
+        print("%s: %.2f us CPU per request here (%s), %.2f base (%s): %.2fx" % (
+            ROWS[k][0], best["new"], where["new"], best["base"], where["base"],
+            best["base"] / best["new"]), flush=True)
     return out
 
 

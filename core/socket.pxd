@@ -17,3 +17,14 @@ cdef class Socket:
     cdef public unsigned char family, type, proto
     cdef public unsigned char ttl, tos, pmtudisc, pmtudisc6, reuse_opts
     cdef public unsigned char closed, broadcast, v6only, dontfrag6
+
+    # a stream's per-request calls (the echo's recv_into/send, input's wake-up of the
+    # reader): C calls from the compiled socket layer and TCP input (issue 13)
+    cpdef _block(self, ready, flags=*)
+    cpdef _event(self)
+    cpdef _check_open(self)
+    cpdef _take_error(self)
+
+cpdef Py_ssize_t check_nbytes(buf, nbytes, op) except -1
+cpdef check_data(data)
+cpdef check_bufsize(n, op)

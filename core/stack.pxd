@@ -23,3 +23,6 @@ cdef class Stack:
     cpdef poll(self, now)
 
     cpdef free(self, PacketBuffer pb)
+
+    # a socket's wake-up (Socket._event, every segment that brings data or frees space)
+    cpdef notify(self)

@@ -363,8 +363,10 @@ class UdpSocket(so.Socket):
         if self.stack.is_broadcast(src):
             return self._echo_slow()
         n = pb.n
-        self.stack.udp.output(li, self.local_port, src, port, b[pb.off:pb.off + n], n,
-                              self.ttl, self.tos, None, False)
+        udp = self.stack.udp
+        # the payload straight from the request's buffer (doff): no copy of it made first
+        udp.output(li, self.local_port, src, port, b, n, self.ttl, self.tos, None, False,
+                   pb.off)
         unlink(self)
         return n
 
@@ -615,10 +617,11 @@ class UDP:
                 s._event()
 
     # ---- output ---------------------------------------------------------------------------
-    def output(self, src, sport, dst, dport, data, n, ttl=0, tos=0, iface=None, df=False):
-        """A datagram of data[:n] from src:sport to dst:dport (iface: leave by it, as to a
-        link's multicast group; None: by the route; df: IPv4's Don't Fragment). Returns 0
-        or an errno."""
+    def output(self, src, sport, dst, dport, data, n, ttl=0, tos=0, iface=None, df=False,
+               doff=0):
+        """A datagram of data[doff:doff+n] from src:sport to dst:dport (iface: leave by it,
+        as to a link's multicast group; None: by the route; df: IPv4's Don't Fragment).
+        Returns 0 or an errno."""
         stack = self.stack
         pb = stack.ip.alloc_tx(dst)
         if pb is None:
@@ -638,7 +641,7 @@ class UDP:
         ul = n + 8
         b[o + 4] = ul >> 8
         b[o + 5] = ul & 0xFF
-        fields.copy(b, o + 8, data, 0, n)
+        fields.copy(b, o + 8, data, doff, n)
         pb.n = ul
         self.stats.tx_datagrams += 1
         return stack.ip.output(pb, PROTO_UDP, src, dst, 6, ttl, tos, df, iface)

@@ -3,6 +3,7 @@ from ustack.core.buf cimport PacketBuffer
 from ustack.core.stack cimport Stack
 from ustack.core.net.ip cimport Meta, addr_eq
 from ustack.core.tcp.tcb cimport TCB
+from ustack.core.tcp.ring cimport RingPool
 from ustack.core.checksum cimport csum
 from ustack.core.stats cimport Counters
 cimport ustack.core.tcp.tcb_const as T
@@ -30,6 +31,7 @@ cdef class TCP:
     cdef public Stack stack
     cdef public Counters stats
     cdef public object table
+    cdef public RingPool rings      # the rings' pool: C calls from input and the sockets
     cdef public long long tmask
     cdef public int seg_src, seg_dst, seg_alen, seg_ecn, seg_hdr, seg_flags, seg_wnd
     cdef public Py_ssize_t seg_doff, seg_len

@@ -17,7 +17,7 @@ that parks one byte at the edge of every connection's window gets nothing beyond
 ring is then three C ints and a bytearray, 40 bytes the garbage collector does not track
 (issue 13: 80 with a pool and GC header). Invariant: buf is None => count == 0 and nothing
 stored beyond it; held() == len(buf) (0 without storage)."""
-from ustack.core.wire.fields import copy
+from ustack.core.wire import fields as F   # F.copy (compiled: wire/memcopy_c.pxd's)
 
 
 class Ring:
@@ -110,10 +110,10 @@ class Ring:
             p -= cap
         first = cap - p
         if first >= n:
-            copy(self.buf, p, src, so, n)
+            F.copy(self.buf, p, src, so, n)
         else:
-            copy(self.buf, p, src, so, first)
-            copy(self.buf, 0, src, so + first, n - first)
+            F.copy(self.buf, p, src, so, first)
+            F.copy(self.buf, 0, src, so + first, n - first)
 
     def peek_into(self, dst, do, off, n):
         """Copy n bytes from logical offset off to dst[do:] (no consumption)."""
@@ -123,10 +123,10 @@ class Ring:
             p -= cap
         first = cap - p
         if first >= n:
-            copy(dst, do, self.buf, p, n)
+            F.copy(dst, do, self.buf, p, n)
         else:
-            copy(dst, do, self.buf, p, first)
-            copy(dst, do + first, self.buf, 0, n - first)
+            F.copy(dst, do, self.buf, p, first)
+            F.copy(dst, do + first, self.buf, 0, n - first)
 
     def read_into(self, dst, do, n):
         if n > self.count:

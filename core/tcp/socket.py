@@ -300,7 +300,8 @@ class StreamSocket(so.Socket):
         # what is queued (a third of the buffer when it was full), so a writer woken by
         # poll or blocked in send gets a worthwhile chunk, not one acknowledged segment
         snd = tcb.snd
-        free = self.tcp.rings.limit(snd) - snd.count  # cap, or storage TCP_MEM won't grow
+        tcp = self.stack.tcp
+        free = tcp.rings.limit(snd) - snd.count  # cap, or storage TCP_MEM won't grow
         return free > 0 and free >= (snd.count >> 1)
 
     def writable(self):
@@ -326,15 +327,16 @@ class StreamSocket(so.Socket):
                 raise oserror(EPIPE)
             snd = tcb.snd
             if snd.count < snd.cap:
+                tcp = self.stack.tcp
                 # storage as the data needs it (ring.py: grown within TCP_MEM)
                 if n > 0:
-                    snd = self.tcp.rings.reserve(snd, snd.count + n)  # its own, grown
+                    snd = tcp.rings.reserve(snd, snd.count + n)  # its own, grown
                     tcb.snd = snd
                     if snd.held() == 0:
                         raise oserror(ENOBUFS)  # no memory for the send buffer
                 k = snd.write(data, 0, n)
                 if k > 0 or n == 0:
-                    out.output(self.tcp, tcb)
+                    out.output(tcp, tcb)
                     return k
             self._block(self._writable_now, flags)
 
@@ -389,7 +391,8 @@ class StreamSocket(so.Socket):
         n = so.check_nbytes(buf, nbytes, "recv_into")
         if not self._wait_data(flags):
             return 0
-        r = self.tcb.rcv
+        tcb = self.tcb
+        r = tcb.rcv
         if n > r.count:
             n = r.count
         if flags & so.MSG_PEEK:
@@ -433,7 +436,8 @@ class StreamSocket(so.Socket):
         as Linux's tcp_cleanup_rbuf does, halved a bulk receiver's ACKs but left the
         simulator's lossy paths window-starved: more probes and resends, issue 12.)"""
         tcb = self.tcb
-        _trim_rcv(self.tcp, tcb)
+        tcp = self.stack.tcp
+        _trim_rcv(tcp, tcb)
         r = tcb.rcv   # after the trim: maybe the shared empty ring now (ring.py)
         st = tcb.state
         if st != T.ESTABLISHED and st != T.FIN_WAIT_1 and st != T.FIN_WAIT_2:
@@ -450,7 +454,6 @@ class StreamSocket(so.Socket):
             if n >= 0 and was - cur >= step:
                 return  # the window was worth an update before this read
             tcb.flags |= T.F_ACKNOW
-            tcp = self.tcp
             if tcp.bursting:
                 # a read inside a poll (a service draining its socket): the update waits for
                 # the burst's end, as its ACKs do, and carries what all its reads opened

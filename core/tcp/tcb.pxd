@@ -1,4 +1,5 @@
 from ustack.core.tcp.ring cimport Ring
+from ustack.core.socket cimport Socket
 
 # Types for tcb.py under Cython (the .py stays MicroPython's): the TCB is a C struct. Its
 # times and timers (absolute ms) and the retransmission count are 64-bit C integers; its
@@ -15,7 +16,8 @@ from ustack.core.tcp.ring cimport Ring
 # stay objects. Objects first, then 64-bit, then 32-bit fields: no padding between them.
 
 cdef class TCB:
-    cdef public object sock, listener, hnext
+    cdef public Socket sock         # its socket: input wakes it with a C call (_event)
+    cdef public object listener, hnext
     cdef public object local_ip, remote_ip
     cdef public Ring snd, rcv       # from the RingPool (None until data can flow)
     cdef public object ooo, sb, cc

@@ -23,3 +23,20 @@ def test_request_cost_with_a_gap_sleeps_before_each_request_and_counts_no_sleep(
         request_cost.GAP[0] = 0.0
     assert time.monotonic() - t >= 100 * 0.005
     assert 0 < r["ping"] < 5000, r
+
+
+def test_request_cost_base_runs_each_build_in_its_own_process(tmp_path, capsys):
+    """--base DIR: each round runs this package and DIR/ustack in child processes (order
+    swapped every round); both get a figure and each line names where its package came from.
+    DIR here: a link to this checkout under another name, so both children differ only in
+    how ustack was found."""
+    import os
+    from benchmarks import request_cost
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    os.symlink(root, str(tmp_path / "ustack"))
+    r = request_cost.main(["--requests", "200", "--rounds", "2", "--only", "udp",
+                           "--base", str(tmp_path)])
+    assert set(r) == {"udp"} and set(r["udp"]) == {"new", "base"}, r
+    assert all(0 < v < 10000 for v in r["udp"].values()), r
+    out = capsys.readouterr().out
+    assert "base (%s)" % str(tmp_path / "ustack") in out, out

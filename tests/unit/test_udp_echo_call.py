@@ -89,3 +89,19 @@ def test_a_datagram_from_port_0_is_dropped_unanswered():
     assert srv.echo() == 4
     assert srv.qlen == 0 and bench.b.udp.stats.tx_datagrams == sent
     bench.close_all()
+
+
+def test_output_sends_the_payload_from_its_offset():
+    """UDP.output's doff: the payload is data[doff:doff+n] (echo sends from the request's
+    buffer where its payload starts, no copy made first); 0, the default, is data[:n]."""
+    bench, srv, cl = _pair()
+    u = bench.a.udp
+    src = bench.a.ifaces[0].ip
+    dst = bytes(int(x) for x in IP_B.split("."))
+    buf = bytearray(b"....abcdefgh")
+    assert u.output(src, 40001, dst, 7, buf, 5, 0, 0, None, False, 4) == 0
+    assert u.output(src, 40001, dst, 7, buf, 3) == 0
+    bench.pump(3)
+    assert srv.recvfrom(100)[0] == b"abcde"
+    assert srv.recvfrom(100)[0] == b"..."
+    bench.close_all()
