@@ -3,6 +3,7 @@ from ustack.core.buf cimport PacketBuffer
 from ustack.core.stack cimport Stack
 from ustack.core.net.ip cimport Meta, addr_eq
 from ustack.core.tcp.tcb cimport TCB
+from ustack.core.tcp.socket cimport StreamSocket
 from ustack.core.checksum cimport csum
 from ustack.core.stats cimport Counters
 cimport ustack.core.tcp.tcb_const as T
@@ -84,3 +85,17 @@ cdef class TCP:
     cpdef orphaned(self, TCB tcb)
 
     cpdef not_orphan(self, TCB tcb)
+
+    # a SYN's: its listener, the SYN queue's length, the SYN-ACK's options
+    @cython.locals(best=StreamSocket, s=StreamSocket, alen=cython.int, d=Py_ssize_t)
+    cpdef find_listener(self, b, long dport)
+
+    cpdef long long syn_held(self)
+
+    cpdef long adv_mss(self, TCB tcb)
+
+    @cython.locals(iph=cython.long, m=cython.long, lim=cython.long)
+    cpdef long adv_mss_for(self, long mtu, long alen)
+
+    @cython.locals(s=cython.int)
+    cpdef int wscale_for(self, long long size)
