@@ -42,13 +42,14 @@ cdef class TCP:
                    hi=cython.longlong, to=Py_ssize_t, st=Counters)
     cpdef input(self, PacketBuffer pb, Meta m)
 
-    @cython.locals(k=tuple, h=cython.ulonglong)
+    @cython.locals(k=tuple, h=cython.ulonglong, k0=cython.ulonglong, k1=cython.ulonglong,
+                   k2=cython.ulonglong, k3=cython.ulonglong)
     cpdef unsigned long long _hash(self, lip, unsigned long long lport, rip,
                                    unsigned long long rport)
 
-    @cython.locals(t=TCB, k=cython.long)
-    cpdef lookup(self, b, Py_ssize_t rip, Py_ssize_t lip, Py_ssize_t alen, long rport,
-                 long lport)
+    @cython.locals(t=TCB, k=cython.long, ra=bytes, la=bytes, i=Py_ssize_t)
+    cpdef lookup(self, bytearray b, Py_ssize_t rip, Py_ssize_t lip, Py_ssize_t alen,
+                 long rport, long lport)
 
     # A connection's setup and teardown (issue 13: untyped, a connection's life spent a
     # third of its server time in generic attribute lookups on the TCB and this object):

@@ -350,3 +350,30 @@ def test_the_secret_hash_is_the_murmur3_mix_of_the_4_tuple_on_every_core():
         h = _fmix_ref(h ^ k[2] ^ ((lport << 16) | rport))
         assert tcp._hash(lip, lport, rip, rport) == _fmix_ref(h ^ k[3])
         assert tcp._hash(bytearray(lip), lport, bytearray(rip), rport) == _fmix_ref(h ^ k[3])
+
+
+def test_lookup_compares_both_addresses_in_the_segment_in_place():
+    """TCP.lookup reads the 4-tuple where the segment's buffer holds it (compiled: C reads,
+    no buffer views): a chain of one bucket (same ports, same remote address: the key leaves
+    the local one out) gives each connection only for its own local address, IPv6 as IPv4,
+    and a remote address one byte off finds none."""
+    from ustack.core.stack import Stack
+    from ustack.boards import pc_tap
+    tcp = Stack(dict(pc_tap.CONFIG)).tcp
+    for alen in (4, 16):
+        rip = bytes(range(200, 200 + alen))
+        lips = [bytes([10] * (alen - 1) + [k]) for k in (1, 2, 3)]
+        made = [tcp.new_tcb(lip, 80, rip, 40000) for lip in lips]
+        assert len({tcp._bucket(t) for t in made}) == 1   # one chain
+        for lip, t in zip(lips, made):
+            b = bytearray(8) + bytearray(rip) + bytearray(lip) + bytearray(8)
+            assert tcp.lookup(b, 8, 8 + alen, alen, 40000, 80) is t
+            assert tcp.lookup(b, 8, 8 + alen, alen, 40001, 80) is None
+            assert tcp.lookup(b, 8, 8 + alen, alen, 40000, 81) is None
+            for i in range(alen):   # any byte of either address off: not this connection
+                for o in (8 + i, 8 + alen + i):
+                    c = bytearray(b)
+                    c[o] ^= 0x40
+                    assert tcp.lookup(c, 8, 8 + alen, alen, 40000, 80) is not t
+        wrong = bytearray(8) + bytearray(16 if alen == 4 else 4) * 2
+        assert tcp.lookup(wrong, 8, 8 + 20 - alen, 20 - alen, 40000, 80) is None
