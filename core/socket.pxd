@@ -1,3 +1,4 @@
+import cython
 # Types for socket.py under Cython (the .py stays MicroPython's): the common socket state is a
 # C struct (issue 13: one per connection, idle ones too) - ports, errno, options and flags as
 # C integers (no pointer and no boxed int each; a peer's port is past CPython's small ints):
@@ -17,3 +18,8 @@ cdef class Socket:
     cdef public unsigned char family, type, proto
     cdef public unsigned char ttl, tos, pmtudisc, pmtudisc6, reuse_opts
     cdef public unsigned char closed, broadcast, v6only, dontfrag6
+
+# tables in creation order searched from their newest end (a loop of identity tests; any
+# list, a subclass too)
+@cython.locals(i=Py_ssize_t)
+cpdef bint remove_newest(lst, x)

@@ -664,10 +664,7 @@ class TCP:
         self.not_orphan(tcb)
         tcb.t_rexmt = tcb.t_persist = tcb.t_delack = tcb.t_keep = tcb.t_conn = tcb.t_tlp = 0
         tcb.error = err
-        try:
-            self.conns.remove(tcb)  # one walk, not two (a table of 100 000: issue 13)
-        except ValueError:
-            pass
+        so.remove_newest(self.conns, tcb)  # from the newest: a short connection's few
         self._unlink(tcb)
         self.stats.conn_closed += 1
         s = tcb.sock
@@ -796,10 +793,7 @@ class TCP:
         return False
 
     def unbind(self, s):
-        try:
-            self.bound.remove(s)  # one walk, not two (every connection's socket is there)
-        except ValueError:
-            pass
+        so.remove_newest(self.bound, s)  # every connection's socket is there: newest first
         if s in self.listeners:
             self.listeners.remove(s)
 

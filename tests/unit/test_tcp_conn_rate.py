@@ -377,3 +377,49 @@ def test_lookup_compares_both_addresses_in_the_segment_in_place():
                     assert tcp.lookup(c, 8, 8 + alen, alen, 40000, 80) is not t
         wrong = bytearray(8) + bytearray(16 if alen == 4 else 4) * 2
         assert tcp.lookup(wrong, 8, 8 + 20 - alen, 20 - alen, 40000, 80) is None
+
+
+def test_remove_newest_takes_one_entry_out_by_identity_searching_from_the_end():
+    """core/socket.remove_newest: the tables of sockets, bound sockets and connections lose
+    a closed one from their newest end back (a short connection among many long-lived ones
+    costs the few younger than it); the entry itself (identity, not equality), once, the
+    rest in order; False, and nothing changed, for one not there."""
+    class Same:
+        def __eq__(self, other):
+            return True     # list.remove would take the first of these
+
+    xs = [Same() for _ in range(6)]
+    lst = list(xs)
+    assert so.remove_newest(lst, xs[4]) and lst == xs[:4] + xs[5:]
+    assert all(a is b for a, b in zip(lst, xs[:4] + xs[5:]))
+    assert so.remove_newest(lst, xs[0]) and [id(a) for a in lst] == [id(a) for a in xs[1:4] + xs[5:]]
+    assert not so.remove_newest(lst, xs[0]) and len(lst) == 4
+    assert not so.remove_newest([], xs[1])
+
+
+def test_a_short_connection_among_idle_ones_leaves_every_table_in_order():
+    """A connection opened and closed while older ones stay open (a server's churn among its
+    idle keep-alive connections) leaves the server's connection, bound-socket and socket
+    tables as they were: only its own entries go (remove_newest), the others' order kept."""
+    net = Net()
+    srv = listener(net.b, backlog=8)
+    idle = []
+    for _ in range(4):
+        c = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+        c.connect((IP_B, 7))
+        s, _ = srv.accept()
+        idle.append((c, s))
+    b = net.b
+    before = (list(b.tcp.conns), list(b.tcp.bound), list(b.sockets))
+    c = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.connect((IP_B, 7))
+    s, _ = srv.accept()
+    t = s.tcb
+    assert b.tcp.conns[-1] is t and b.tcp.bound[-1] is s and b.sockets[-1] is s
+    c.close()
+    s.close()
+    net.jump(10 ** 5, lambda: t.state == T.CLOSED)
+    after = (b.tcp.conns, b.tcp.bound, b.sockets)
+    for x, y in zip(before, after):
+        assert len(x) == len(y) and all(p is q for p, q in zip(x, y))
+    close_all(net)
