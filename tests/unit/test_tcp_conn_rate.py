@@ -357,9 +357,7 @@ def test_lookup_compares_both_addresses_in_the_segment_in_place():
     no buffer views): a chain of one bucket (same ports, same remote address: the key leaves
     the local one out) gives each connection only for its own local address, IPv6 as IPv4,
     and a remote address one byte off finds none."""
-    from ustack.core.stack import Stack
-    from ustack.boards import pc_tap
-    tcp = Stack(dict(pc_tap.CONFIG)).tcp
+    tcp = Net({"TCP_MAX_CONNS": 16}).b.tcp
     for alen in (4, 16):
         rip = bytes(range(200, 200 + alen))
         lips = [bytes([10] * (alen - 1) + [k]) for k in (1, 2, 3)]
@@ -375,7 +373,7 @@ def test_lookup_compares_both_addresses_in_the_segment_in_place():
                     c = bytearray(b)
                     c[o] ^= 0x40
                     assert tcp.lookup(c, 8, 8 + alen, alen, 40000, 80) is not t
-        wrong = bytearray(8) + bytearray(16 if alen == 4 else 4) * 2
+        wrong = bytearray(8 + 2 * (16 if alen == 4 else 4))
         assert tcp.lookup(wrong, 8, 8 + 20 - alen, 20 - alen, 40000, 80) is None
 
 
