@@ -1,3 +1,4 @@
+import cython
 # Types for socket.py under Cython (the .py stays MicroPython's): the common socket state is a
 # C struct (issue 13: one per connection, idle ones too) - ports, errno, options and flags as
 # C integers (no pointer and no boxed int each; a peer's port is past CPython's small ints):
@@ -28,3 +29,7 @@ cdef class Socket:
 cpdef Py_ssize_t check_nbytes(buf, nbytes, op) except -1
 cpdef check_data(data)
 cpdef check_bufsize(n, op)
+# tables in creation order searched from their newest end (a loop of identity tests; any
+# list, a subclass too)
+@cython.locals(i=Py_ssize_t)
+cpdef bint remove_newest(lst, x)

@@ -544,3 +544,18 @@ class Socket:
 def check_proto(type, proto, want):
     if proto not in (0, want):
         raise oserror(EPROTONOSUPPORT)
+
+
+def remove_newest(lst, x):
+    """Take x out of lst (a table in creation order: every socket, bound or connection),
+    searching from the newest entry back: a short-lived connection among many long-lived
+    ones is found, and the list closed up behind it, after the few younger than it instead
+    of after the whole table (issue 13: list.remove walked 5000 idle connections' entries
+    four times a connection). False if x is not there."""
+    i = len(lst) - 1
+    while i >= 0:
+        if lst[i] is x:
+            del lst[i]
+            return True
+        i -= 1
+    return False

@@ -477,8 +477,7 @@ class Stack:
         return s
 
     def _release_socket(self, s):
-        if s in self.sockets:
-            self.sockets.remove(s)
+        so.remove_newest(self.sockets, s)  # one walk from the newest end (issue 13)
         self.udp.unbind(s)
         if s in self.raw_sockets:
             self.raw_sockets.remove(s)

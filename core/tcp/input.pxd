@@ -6,6 +6,7 @@ from ustack.core.stats cimport Counters
 from ustack.core.tcp.scoreboard cimport Scoreboard
 from ustack.core.tcp.rack cimport Rack
 from ustack.core.tcp.cc_newreno cimport NewReno
+from ustack.core.tcp.socket cimport StreamSocket
 cimport ustack.core.tcp.tcb_const as T
 cimport ustack.core.wire.tcp_const as w
 cimport ustack.core.tcp.options_const as opt
@@ -55,3 +56,22 @@ cpdef bint _predicted(TCP tcp, TCB tcb, b)
 @cython.locals(top=cython.longlong, n=cython.int, now=cython.longlong, t=cython.longlong,
                ok=cython.bint)
 cpdef _rack_cum(TCP tcp, TCB tcb, Scoreboard sb, Rack rk, long long una, long long ack)
+
+# A connection's handshake and end (issue 13: untyped, their TCB, listener and TCP object
+# accesses were generic attribute lookups, a third of a connection's server time)
+@cython.locals(o=Py_ssize_t, seen=cython.longlong, s=cython.longlong, to=Py_ssize_t)
+cpdef _negotiate(TCP tcp, TCB tcb, bytearray b)
+
+@cython.locals(st=Counters, fl=cython.longlong, tcb=TCB, a=Py_ssize_t, full=cython.bint)
+cpdef listen(TCP tcp, StreamSocket lsock, iface, bytearray b, long sport, long dport)
+
+cpdef _passive(TCP tcp, TCB tcb, StreamSocket lsock, iface)
+
+@cython.locals(t=cython.longlong)
+cpdef bint _established(TCP tcp, TCB tcb)
+
+@cython.locals(t=cython.longlong)
+cpdef _time_wait(TCP tcp, TCB tcb)
+
+@cython.locals(st=Counters, fl=cython.longlong, ack=cython.longlong)
+cpdef syn_sent(TCP tcp, TCB tcb, bytearray b)

@@ -4,6 +4,7 @@ from ustack.core.stack cimport Stack
 from ustack.core.net.ip cimport Meta, addr_eq
 from ustack.core.tcp.tcb cimport TCB
 from ustack.core.tcp.ring cimport RingPool
+from ustack.core.tcp.socket cimport StreamSocket
 from ustack.core.checksum cimport csum
 from ustack.core.stats cimport Counters
 cimport ustack.core.tcp.tcb_const as T
@@ -43,10 +44,61 @@ cdef class TCP:
                    hi=cython.longlong, to=Py_ssize_t, st=Counters)
     cpdef input(self, PacketBuffer pb, Meta m)
 
-    @cython.locals(k=tuple, h=cython.ulonglong)
+    @cython.locals(k=tuple, h=cython.ulonglong, k0=cython.ulonglong, k1=cython.ulonglong,
+                   k2=cython.ulonglong, k3=cython.ulonglong)
     cpdef unsigned long long _hash(self, lip, unsigned long long lport, rip,
                                    unsigned long long rport)
 
-    @cython.locals(t=TCB, k=cython.long)
-    cpdef lookup(self, b, Py_ssize_t rip, Py_ssize_t lip, Py_ssize_t alen, long rport,
-                 long lport)
+    @cython.locals(t=TCB, k=cython.long, ra=bytes, la=bytes, i=Py_ssize_t)
+    cpdef lookup(self, bytearray b, Py_ssize_t rip, Py_ssize_t lip, Py_ssize_t alen,
+                 long rport, long lport)
+
+    # A connection's setup and teardown (issue 13: untyped, a connection's life spent a
+    # third of its server time in generic attribute lookups on the TCB and this object):
+    # the TCB a C struct, the table's key in C integers
+    @cython.locals(t=TCB, old=TCB, f=cython.longlong)
+    cpdef new_tcb(self, lip, long lport, rip, long rport)
+
+    cpdef set_iss(self, TCB tcb, long long f=*)
+
+    @cython.locals(a=bytes, k=cython.longlong)
+    cpdef long long _bucket(self, TCB tcb)
+
+    @cython.locals(k=cython.longlong)
+    cpdef _insert(self, TCB tcb)
+
+    @cython.locals(k=cython.longlong, t=TCB, prev=TCB)
+    cpdef _unlink(self, TCB tcb)
+
+    cpdef drop(self, TCB tcb, err)
+
+    cpdef release_buffers(self, TCB tcb, rcv_too)
+
+    cpdef release_rcv(self, TCB tcb)
+
+    cpdef bint open_buffers(self, TCB tcb)
+
+    @cython.locals(m=cython.long, alen=Py_ssize_t, iph=cython.long, lim=cython.long,
+                   opts=cython.long)
+    cpdef set_mss(self, TCB tcb)
+
+    @cython.locals(n=Py_ssize_t)
+    cpdef watch(self, TCB tcb)
+
+    cpdef orphaned(self, TCB tcb)
+
+    cpdef not_orphan(self, TCB tcb)
+
+    # a SYN's: its listener, the SYN queue's length, the SYN-ACK's options
+    @cython.locals(best=StreamSocket, s=StreamSocket, alen=cython.int, d=Py_ssize_t)
+    cpdef find_listener(self, b, long dport)
+
+    cpdef long long syn_held(self)
+
+    cpdef long adv_mss(self, TCB tcb)
+
+    @cython.locals(iph=cython.long, m=cython.long, lim=cython.long)
+    cpdef long adv_mss_for(self, long mtu, long alen)
+
+    @cython.locals(s=cython.int)
+    cpdef int wscale_for(self, long long size)

@@ -29,6 +29,8 @@ class EventService:
         ls = listener(stack.socket(family, so.SOCK_STREAM), family, port,
                       stack.config["TCP_BACKLOG"])
         ls.setblocking(False)
+        if self.nodelay:  # set once: accepted connections inherit it, as on Linux
+            ls.setsockopt(so.IPPROTO_TCP, so.TCP_NODELAY, 1)
         self.ls = ls
         # socket -> its state when not the initial one: echo's unsent bytes, chargen's offset
         # in its lines. An idle connection has no entry (issue 13: 36 bytes each at 100 000);
@@ -62,8 +64,6 @@ class EventService:
             except OSError:
                 break
             c.setblocking(False)
-            if self.nodelay:
-                c.setsockopt(so.IPPROTO_TCP, so.TCP_NODELAY, 1)
             c.on_event = self.news
             self.count += 1
             self._news(c)   # what arrived with the handshake, chargen's first lines

@@ -350,3 +350,74 @@ def test_the_secret_hash_is_the_murmur3_mix_of_the_4_tuple_on_every_core():
         h = _fmix_ref(h ^ k[2] ^ ((lport << 16) | rport))
         assert tcp._hash(lip, lport, rip, rport) == _fmix_ref(h ^ k[3])
         assert tcp._hash(bytearray(lip), lport, bytearray(rip), rport) == _fmix_ref(h ^ k[3])
+
+
+def test_lookup_compares_both_addresses_in_the_segment_in_place():
+    """TCP.lookup reads the 4-tuple where the segment's buffer holds it (compiled: C reads,
+    no buffer views): a chain of one bucket (same ports, same remote address: the key leaves
+    the local one out) gives each connection only for its own local address, IPv6 as IPv4,
+    and a remote address one byte off finds none."""
+    tcp = Net({"TCP_MAX_CONNS": 16}).b.tcp
+    for alen in (4, 16):
+        rip = bytes(range(200, 200 + alen))
+        lips = [bytes([10] * (alen - 1) + [k]) for k in (1, 2, 3)]
+        made = [tcp.new_tcb(lip, 80, rip, 40000) for lip in lips]
+        assert len({tcp._bucket(t) for t in made}) == 1   # one chain
+        for lip, t in zip(lips, made):
+            b = bytearray(8) + bytearray(rip) + bytearray(lip) + bytearray(8)
+            assert tcp.lookup(b, 8, 8 + alen, alen, 40000, 80) is t
+            assert tcp.lookup(b, 8, 8 + alen, alen, 40001, 80) is None
+            assert tcp.lookup(b, 8, 8 + alen, alen, 40000, 81) is None
+            for i in range(alen):   # any byte of either address off: not this connection
+                for o in (8 + i, 8 + alen + i):
+                    c = bytearray(b)
+                    c[o] ^= 0x40
+                    assert tcp.lookup(c, 8, 8 + alen, alen, 40000, 80) is not t
+        wrong = bytearray(8 + 2 * (16 if alen == 4 else 4))
+        assert tcp.lookup(wrong, 8, 8 + 20 - alen, 20 - alen, 40000, 80) is None
+
+
+def test_remove_newest_takes_one_entry_out_by_identity_searching_from_the_end():
+    """core/socket.remove_newest: the tables of sockets, bound sockets and connections lose
+    a closed one from their newest end back (a short connection among many long-lived ones
+    costs the few younger than it); the entry itself (identity, not equality), once, the
+    rest in order; False, and nothing changed, for one not there."""
+    class Same:
+        def __eq__(self, other):
+            return True     # list.remove would take the first of these
+
+    xs = [Same() for _ in range(6)]
+    lst = list(xs)
+    assert so.remove_newest(lst, xs[4]) and lst == xs[:4] + xs[5:]
+    assert all(a is b for a, b in zip(lst, xs[:4] + xs[5:]))
+    assert so.remove_newest(lst, xs[0]) and [id(a) for a in lst] == [id(a) for a in xs[1:4] + xs[5:]]
+    assert not so.remove_newest(lst, xs[0]) and len(lst) == 4
+    assert not so.remove_newest([], xs[1])
+
+
+def test_a_short_connection_among_idle_ones_leaves_every_table_in_order():
+    """A connection opened and closed while older ones stay open (a server's churn among its
+    idle keep-alive connections) leaves the server's connection, bound-socket and socket
+    tables as they were: only its own entries go (remove_newest), the others' order kept."""
+    net = Net()
+    srv = listener(net.b, backlog=8)
+    idle = []
+    for _ in range(4):
+        c = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+        c.connect((IP_B, 7))
+        s, _ = srv.accept()
+        idle.append((c, s))
+    b = net.b
+    before = (list(b.tcp.conns), list(b.tcp.bound), list(b.sockets))
+    c = net.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.connect((IP_B, 7))
+    s, _ = srv.accept()
+    t = s.tcb
+    assert b.tcp.conns[-1] is t and b.tcp.bound[-1] is s and b.sockets[-1] is s
+    c.close()
+    s.close()
+    net.jump(10 ** 5, lambda: t.state == T.CLOSED)
+    after = (b.tcp.conns, b.tcp.bound, b.sockets)
+    for x, y in zip(before, after):
+        assert len(x) == len(y) and all(p is q for p, q in zip(x, y))
+    close_all(net)
