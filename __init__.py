@@ -34,7 +34,7 @@ if _os.environ.get("USTACK_PURE"):
 
 
 # the CPython I/O path setup.py compiles beside core/ (its CPYTHON_IO)
-_IO = ("ustack.hal.tap", "ustack.hal.tapsteer", "ustack.ports.cpython.runner",
+_IO = ("ustack.hal.tap", "ustack.hal.tapio", "ustack.hal.tapsteer", "ustack.ports.cpython.runner",
        "ustack.ports.cpython.services", "ustack.ports.cpython.tcp_services")
 
 

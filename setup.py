@@ -63,10 +63,11 @@ def strip(path):
 
 
 # the CPython-only I/O path, compiled like core/ (issue 13: every frame crossed it as
-# bytecode): the TAP driver, its steering, the runner's wait and step, the services' hooks.
-# Each has a pure .py (USTACK_PURE=1, no Cython: the same behaviour) and may have an
-# augmenting .pxd beside it; MicroPython never imports them
-CPYTHON_IO = ("hal/tap.py", "hal/tapsteer.py", "ports/cpython/runner.py",
+# bytecode): the TAP driver and its system calls, its steering, the runner's wait and step,
+# the services' hooks. Each has a pure .py (USTACK_PURE=1, no Cython: the same behaviour)
+# and may have an augmenting .pxd beside it; hal/tapio's compiled form is a .pyx of its own
+# (C system calls) beside its pure .py. MicroPython never imports them
+CPYTHON_IO = ("hal/tap.py", "hal/tapio.pyx", "hal/tapsteer.py", "ports/cpython/runner.py",
               "ports/cpython/services.py", "ports/cpython/tcp_services.py")
 
 
@@ -97,7 +98,8 @@ def extensions():
     cflags = [] if sys.platform == "win32" else ["-g0"]
 
     def exts(paths):
-        return [Extension("ustack." + p[:-3].replace(os.sep, "."), [os.path.join(pkg, p)],
+        return [Extension("ustack." + os.path.splitext(p)[0].replace(os.sep, "."),
+                          [os.path.join(pkg, p)],
                           extra_compile_args=cflags) for p in paths]
     try:
         core = cythonize(exts(srcs), language_level=3, quiet=True, include_path=[tree],

@@ -51,9 +51,9 @@ import os
 import select
 import struct
 import sys
-import time
 
 from ustack.core.wire import vnet
+from ustack.hal import tapio
 
 TUNSETIFF = 0x400454CA
 TUNSETPERSIST = 0x400454CB
@@ -212,9 +212,6 @@ class Tap:
             if sys.byteorder != "little":
                 raise  # a legacy header in big-endian order: we write little-endian
         self.vnet = True
-        self._rxv = [self._rxhdr, None]
-        self._rxv3 = [self._rxhdr, None, None]
-        self._txv = [self._txhdr, None]
         granted = 0
         wants = ((TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, "TUN_F_TSO4|TUN_F_TSO6"),
                  (TUN_F_CSUM, "TUN_F_CSUM"))
@@ -262,8 +259,9 @@ class Tap:
         self.rx_offload = 0    # the last frame read: core/wire/vnet.py rx_offload
         self.rx_truncated = 0  # frames longer than the buffer they were read into
         self._rxhdr = bytearray(VNET_HDR_LEN)
-        self._split = False     # recv_split: read a frame's overflow into _rxv3's tail
-        self._spill_src = None  # the large buffer whose tail _rxv3 holds
+        self._split = False     # recv_split: read a frame's overflow into _tail
+        self._spill_src = None  # the large buffer whose tail _tail is
+        self._tail = None
         self._txhdr = bytearray(VNET_HDR_LEN)
         self._plainhdr = bytes(VNET_HDR_LEN)  # flags 0, GSO_NONE: a complete frame
         # issue 13, a request's syscalls: a read that finds nothing raises (EAGAIN, ~2 us in
@@ -283,7 +281,7 @@ class Tap:
         buf, the rest into spill from offset at on - one readv - and its whole length."""
         if spill is not self._spill_src:
             self._spill_src = spill  # the same large buffer mostly (the pool's top free one)
-            self._rxv3[2] = memoryview(spill)[at:]
+            self._tail = memoryview(spill)[at:]
         self._split = True
         n = self._recv_steered(buf) if self.steer is not None else self.recv_into(buf)
         self._split = False
@@ -371,7 +369,7 @@ class Tap:
             polled = True
             dry = k and not self.cut  # every queue the round's look named was read dry
             self.cut = False
-            now = time.monotonic_ns()
+            now = tapio.monotonic_ns()
             if now >> self.gen_shift != self.steer.gen:
                 self.steer.rotate(now)   # a new generation (1 s): not a call every round
             have = self.have
@@ -434,27 +432,26 @@ class Tap:
         """One frame into buf (0: none). With the vnet header: the header into its own
         buffer and the frame into buf, one readv (recv_split: its overflow into a large
         buffer's tail too); rx_offload says what the header told. One function, not two:
-        every request's frame comes through here (issue 13)."""
-        try:
-            if not self.vnet:
-                return os.readv(fd, [buf])
-            if self._split:
-                v = self._rxv3  # [header, buf, a large buffer's tail] (recv_split)
-                v[1] = buf
-                n = os.readv(fd, v) - VNET_HDR_LEN
-                room = len(buf) + len(v[2])
-            else:
-                v = self._rxv
-                v[1] = buf
-                n = os.readv(fd, v) - VNET_HDR_LEN
-                room = len(buf)
-        except BlockingIOError:
-            return 0
-        except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.EINTR):
+        every request's frame comes through here (issue 13); hal/tapio.py makes the call
+        (compiled: the system call itself, nothing allocated, no exception for EAGAIN)."""
+        if not self.vnet:
+            n = tapio.read(fd, buf)
+            if n < 0:
+                self.rx_errors += 1
                 return 0
-            self.rx_errors += 1
+            return n
+        if self._split:
+            tail = self._tail  # [header, buf, a large buffer's tail] (recv_split)
+            room = len(buf) + len(tail)
+        else:
+            tail = None
+            room = len(buf)
+        n = tapio.readv(fd, self._rxhdr, buf, tail)
+        if n <= 0:
+            if n < 0:
+                self.rx_errors += 1
             return 0
+        n -= VNET_HDR_LEN
         if n <= 0:
             return 0
         if n > room:
@@ -468,24 +465,18 @@ class Tap:
         st = self.steer
         if st is not None:
             if not self.stateless:  # a cookie's SYN-ACK would bring the flood's answers
-                st.mark(buf, n, time.monotonic_ns())  # its flow's frames come to OURS
+                st.mark(buf, n, tapio.monotonic_ns())  # its flow's frames come to OURS
         elif self.others and (self.stateless or _is_rst(buf, n)):
-            fd = self.others[-1]
-        try:
-            if self.vnet:
-                v = self._txv
-                v[0] = self._plainhdr
-                v[1] = buf if n == len(buf) else memoryview(buf)[:n]
-                os.writev(fd, v)
-            elif n == len(buf):
-                os.write(fd, buf)
-            else:
-                os.write(fd, memoryview(buf)[:n])
-            return True
-        except OSError:
+            fd = self.others[len(self.others) - 1]
+        if self.vnet:
+            r = tapio.writev(fd, self._plainhdr, buf, n)
+        else:
+            r = tapio.write(fd, buf, n)
+        if r < 0:
             # EIO while the kernel side is down, EAGAIN when its queue is full
             self.tx_errors += 1
             return False
+        return True
 
     def send_offload(self, buf, n, offload):
         """The frame buf[:n] whose pb.offload asks for a checksum completed (OFL_CSUM) and/or
@@ -495,17 +486,12 @@ class Tap:
         if not self.vnet:
             return self.send(buf, n)
         if self.steer is not None and not self.stateless:  # as send: a cookie's is not noted
-            self.steer.mark(buf, n, time.monotonic_ns())
+            self.steer.mark(buf, n, tapio.monotonic_ns())
         vnet.for_frame(self._txhdr, buf, n, offload)
-        v = self._txv
-        v[0] = self._txhdr
-        v[1] = buf if n == len(buf) else memoryview(buf)[:n]
-        try:
-            os.writev(self.fd, v)
-            return True
-        except OSError:
+        if tapio.writev(self.fd, self._txhdr, buf, n) < 0:
             self.tx_errors += 1
             return False
+        return True
 
     def report(self, c, prefix="link."):
         """Add the TAP's own figures to the counters dict c: its queues, the times the first

@@ -14,6 +14,7 @@ import threading
 import time
 
 from ustack.core import socket as so
+from ustack.hal import tapio
 
 FAIL_BACKOFF_S = 0.05  # after poll() raised: not a hot loop if it keeps raising
 WAIT_CAP_S = 10.0  # a blocked thread rechecks its predicate at least this often (a safety net:
@@ -42,7 +43,7 @@ def _check_forked():
 
 
 def _now_ms():
-    return int(time.monotonic() * 1000)
+    return tapio.monotonic_ms()  # compiled: clock_gettime, no Python call (issue 13)
 
 
 def _poller(fds):
