@@ -9,7 +9,9 @@ from ustack.hal cimport tapio
 
 cdef class Tap:
     cdef dict __dict__
-    cdef public list fds, others, qpolls, budget, plan, have, qreads
+    cdef public list fds, others, budget, plan, have, qreads, ready
+    cdef public tapio.Waiter poller
+    cdef public dict qfd
     cdef public object steer, _spill_src, _tail, mac
     cdef public bytearray _rxhdr, _txhdr
     cdef public bytes _plainhdr
@@ -21,8 +23,9 @@ cdef class Tap:
     cpdef Py_ssize_t recv_split(self, buf, spill, Py_ssize_t at) except? -1
     @cython.locals(others=list, k=Py_ssize_t, i=Py_ssize_t, q=Py_ssize_t, n=Py_ssize_t)
     cpdef Py_ssize_t recv_into(self, buf) except? -1
-    @cython.locals(plan=list, have=list, i=Py_ssize_t, k=Py_ssize_t, q=Py_ssize_t,
-                   n=Py_ssize_t, polled=bint, dry=bint, one=Py_ssize_t, now=cython.longlong)
+    @cython.locals(plan=list, have=list, ready=list, i=Py_ssize_t, k=Py_ssize_t,
+                   q=Py_ssize_t, n=Py_ssize_t, polled=bint, dry=bint, one=Py_ssize_t,
+                   now=cython.longlong)
     cpdef Py_ssize_t _recv_steered(self, buf) except? -1
     cpdef poll_ready(self, fd)
     @cython.locals(n=Py_ssize_t, room=Py_ssize_t)

@@ -6,9 +6,12 @@ Cython. CPython only.
 
 Each returns what the system call did, as a number: the bytes read or written (the header
 included), 0 when nothing waits (EAGAIN, EINTR: no exception), -errno on another error.
-And the clock the port reads around every frame (CLOCK_MONOTONIC, time.monotonic's)."""
+And the port's waits: poll_in, a look at one descriptor; Waiter, the runner's wait on every
+descriptor it drives (an epoll; poll() where there is none or it refuses one, a regular
+file); and the clock it reads around every frame (CLOCK_MONOTONIC, time.monotonic's)."""
 import errno
 import os
+import select
 import time
 
 _QUIET = (errno.EAGAIN, errno.EINTR)
@@ -59,3 +62,51 @@ def monotonic_ns():
 def monotonic_ms():
     """The runner's clock: whole milliseconds of time.monotonic()."""
     return int(time.monotonic() * 1000)
+
+
+def poll_in(fd):
+    """True when fd is readable now (poll() with no wait)."""
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(0))
+
+
+class Waiter:
+    """One wait on many descriptors, registered once: wait(timeout_s, out) puts the readable
+    ones in out[0:n] (a list of at least as many entries as descriptors) and returns n."""
+
+    def __init__(self, fds):
+        seen = []
+        for fd in fds:
+            if fd not in seen:
+                seen.append(fd)
+        self.nfds = len(seen)
+        self.scale = 1000.0
+        ep = getattr(select, "epoll", None)
+        if ep is not None:
+            p = ep()
+            try:
+                for fd in seen:
+                    p.register(fd, select.EPOLLIN)
+                self.p = p
+                self.scale = 1.0
+                return
+            except OSError:
+                p.close()
+        self.p = select.poll()
+        for fd in seen:
+            self.p.register(fd, select.POLLIN)
+
+    def is_epoll(self):
+        return self.scale == 1.0
+
+    def wait(self, timeout_s, out):
+        k = 0
+        for fd, _ in self.p.poll(timeout_s * self.scale):
+            out[k] = fd
+            k += 1
+        return k
+
+    def close(self):
+        if self.scale == 1.0:
+            self.p.close()

@@ -23,8 +23,8 @@ cdef class Runner:
     cpdef double step(self) except? -1.0
     @cython.locals(h=object)
     cpdef _burst(self)
-    @cython.locals(busy=list, w=double, ev=list)
-    cpdef _drive(self, poller, double scale, dict told)
+    @cython.locals(busy=list, w=double, ready=list, junk=bytearray, n=int, i=int, fd=int)
+    cpdef _drive(self, tapio.Waiter poller, dict told)
     @cython.locals(w=list, r=bint)
     cpdef _signal_ready(self)
 

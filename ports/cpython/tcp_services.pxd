@@ -8,7 +8,7 @@ import cython
 cdef class EventService:
     cdef dict __dict__
     cdef public object kind, ls, init, news, mv, lines
-    cdef public bint nodelay
+    cdef public bint nodelay, accepting
     cdef public dict conns
     cdef public list ready
     cdef public set queued
