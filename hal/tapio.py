@@ -1,14 +1,15 @@
-"""A TAP queue's system calls, one frame each (hal/tap.py): the pure form, through the os
-module. hal/tapio.pyx is the same four calls compiled (issue 13: every frame crossed
-os.readv/os.write, a list of buffers made per read and an exception raised for EAGAIN); the
-compiled module is imported where it was built, this one under USTACK_PURE=1 or without
-Cython. CPython only.
+"""The CPython port's system calls on its hot path (hal/tap.py, ports/cpython/runner.py): the
+pure form, through the os, select and time modules. hal/tapio.pyx is the same compiled
+(issue 13: every frame crossed os.readv/os.write, a list of buffers made per read and an
+exception raised for EAGAIN; every wake-up made a list of tuples); the compiled module is
+imported where it was built, this one under USTACK_PURE=1 or without Cython. CPython only.
 
-Each returns what the system call did, as a number: the bytes read or written (the header
-included), 0 when nothing waits (EAGAIN, EINTR: no exception), -errno on another error.
-And the port's waits: poll_in, a look at one descriptor; Waiter, the runner's wait on every
-descriptor it drives (an epoll; poll() where there is none or it refuses one, a regular
-file); and the clock it reads around every frame (CLOCK_MONOTONIC, time.monotonic's)."""
+read/readv/write/writev, one frame each, return what the system call did as a number: the
+bytes read or written (the header included), 0 when nothing waits (EAGAIN, EINTR: no
+exception), -errno on another error. poll_in is a look at one descriptor; Waiter the
+runner's wait on every descriptor it drives (an epoll; poll() where there is none or it
+refuses one, a regular file); monotonic_ns/monotonic_ms the clock (CLOCK_MONOTONIC,
+time.monotonic's)."""
 import errno
 import os
 import select
@@ -101,6 +102,8 @@ class Waiter:
         return self.scale == 1.0
 
     def wait(self, timeout_s, out):
+        if len(out) < self.nfds:
+            raise ValueError("Waiter.wait: out holds %d, %d descriptors" % (len(out), self.nfds))
         k = 0
         for fd, _ in self.p.poll(timeout_s * self.scale):
             out[k] = fd
