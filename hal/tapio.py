@@ -79,6 +79,8 @@ class Waiter:
     def __init__(self, fds):
         seen = []
         for fd in fds:
+            if not isinstance(fd, int):
+                fd = fd.fileno()   # a socket, a file: its descriptor, as select takes it
             if fd not in seen:
                 seen.append(fd)
         self.nfds = len(seen)

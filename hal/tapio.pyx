@@ -18,6 +18,9 @@ cdef extern from "<time.h>" nogil:
     int clock_gettime(int clk, timespec *ts)
     int CLOCK_MONOTONIC
 
+cdef extern from "Python.h":
+    int PyObject_AsFileDescriptor(object o) except -1
+
 cdef extern from "<poll.h>" nogil:
     struct pollfd:
         int fd
@@ -189,7 +192,8 @@ cdef class Waiter:
         cdef pollfd *p
         cdef int i, fd
         seen = []
-        for fd in fds:
+        for o in fds:
+            fd = PyObject_AsFileDescriptor(o)   # a number, or an object's fileno(), as select
             if fd not in seen:
                 seen.append(fd)
         self.nfds = len(seen)

@@ -216,6 +216,21 @@ def test_poll_in_and_the_waiter_name_the_readable_descriptors(tapio, tmp_path):
             b.close()
 
 
+def test_the_waiter_takes_objects_with_a_fileno_as_select_does(tapio):
+    # hal/afpacket.py's poll_obj() is its socket: the runner waits on it like on a number
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        w = tapio.Waiter([a, a.fileno()])
+        assert w.nfds == 1
+        out = [0]
+        b.send(b"x")
+        assert w.wait(0.0, out) == 1 and out[0] == a.fileno()
+        w.close()
+    finally:
+        a.close()
+        b.close()
+
+
 def test_the_clock_is_time_monotonics(tapio):
     a = time.monotonic_ns()
     b = tapio.monotonic_ns()
