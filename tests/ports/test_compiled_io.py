@@ -30,8 +30,9 @@ from ustack.hal.tapio import Waiter
 from ustack.ports.cpython.runner import Runner
 from ustack.ports.cpython.services import UdpEcho
 from ustack.ports.cpython.tcp_services import EventService
+from ustack.hal.tapsteer import Steering
 HEAP = 1 << 9   # Py_TPFLAGS_HEAPTYPE: a class statement's type, not a cdef class
-for cls in (Tap, Runner, UdpEcho, EventService, Waiter):
+for cls in (Tap, Runner, UdpEcho, EventService, Waiter, Steering):
     assert not cls.__flags__ & HEAP, cls
 for f in (Tap.recv_into, Tap.send, Tap._read, Runner.step):
     assert type(f).__name__ in ("method_descriptor", "cython_function_or_method"), (f, type(f))
