@@ -1,6 +1,7 @@
-"""ustack: a portable TCP/IP stack. `ustack.compiled` says whether the core runs Cython-compiled.
+"""ustack: a portable TCP/IP stack. `ustack.compiled` says whether the core and the CPython I/O
+path (TAP driver, runner, services) run Cython-compiled.
 
-USTACK_PURE=1 in the environment forces the pure-Python core even where compiled modules exist
+USTACK_PURE=1 in the environment forces the pure-Python modules even where compiled ones exist
 (so one checkout can run the test suite in both modes).
 
 Importing the package does as little as it can (issue 11: `ustack up` catches its signals
@@ -15,11 +16,12 @@ if _os.environ.get("USTACK_PURE"):
     import importlib.util as _m
 
     class _PureCore:
-        """Finds ustack.core.* as source, skipping extension modules."""
+        """Finds ustack.core.* and the compiled I/O path (ustack.hal.*, ustack.ports.*) as
+        source, skipping extension modules (one without a .py, hal/dpdk's binding, loads)."""
 
         @staticmethod
         def find_spec(name, path=None, target=None):
-            if not name.startswith("ustack.core.") or not path:
+            if not name.startswith(("ustack.core.", "ustack.hal.", "ustack.ports.")) or not path:
                 return None
             leaf = name.rpartition(".")[2]
             for d in path:
@@ -31,9 +33,23 @@ if _os.environ.get("USTACK_PURE"):
     _sys.meta_path.insert(0, _PureCore)
 
 
+# the CPython I/O path setup.py compiles beside core/ (its CPYTHON_IO)
+_IO = ("ustack.hal.tap", "ustack.hal.tapio", "ustack.hal.tapsteer", "ustack.ports.cpython.runner",
+       "ustack.ports.cpython.services", "ustack.ports.cpython.tcp_services")
+
+
 def _compiled():
+    """The core and the I/O path both compiled (a build that left either as .py says False);
+    the I/O modules are found, not imported."""
     from ustack.core import checksum
-    return not checksum.__file__.endswith(".py")
+    if checksum.__file__.endswith(".py"):
+        return False
+    from importlib.util import find_spec
+    for name in _IO:
+        spec = find_spec(name)
+        if spec is None or spec.origin is None or spec.origin.endswith(".py"):
+            return False
+    return True
 
 
 def _version():

@@ -1,5 +1,5 @@
 """Package build: maps the top-level rooms onto the `ustack` import package and compiles
-`core/` with Cython (augmenting .pxd files beside the pure .py) when a compiler is present.
+`core/` and the CPython I/O path (CPYTHON_IO) with Cython (augmenting .pxd files beside the pure .py) when a compiler is present.
 Set USTACK_NO_CYTHON=1 to build the pure-Python package. Extension modules are stripped
 (no debug information: about a tenth of the size), in place and in the wheel alike.
 
@@ -62,6 +62,15 @@ def strip(path):
         print("ustack: %s not stripped: %s" % (path, r.stderr.strip()))
 
 
+# the CPython-only I/O path, compiled like core/ (issue 13: every frame crossed it as
+# bytecode): the TAP driver and its system calls, its steering, the runner's wait and step,
+# the services' hooks. Each has a pure .py (USTACK_PURE=1, no Cython: the same behaviour)
+# and may have an augmenting .pxd beside it; hal/tapio's compiled form is a .pyx of its own
+# (C system calls) beside its pure .py. MicroPython never imports them
+CPYTHON_IO = ("hal/tap.py", "hal/tapio.pyx", "hal/tapsteer.py", "ports/cpython/runner.py",
+              "ports/cpython/services.py", "ports/cpython/tcp_services.py")
+
+
 def extensions():
     if os.environ.get("USTACK_NO_CYTHON"):
         return []
@@ -78,20 +87,30 @@ def extensions():
     pkg = os.path.join(tree, "ustack")
     os.makedirs(pkg, exist_ok=True)
     open(os.path.join(pkg, "__init__.py"), "a").close()
-    link = os.path.join(pkg, "core")
-    # a link left by a copied or moved checkout points at another tree's sources: renew it
-    if os.path.islink(link) and os.readlink(link) != os.path.abspath("core"):
-        os.unlink(link)
-    if not os.path.islink(link):
-        os.symlink(os.path.abspath("core"), link)
+    for room in ("core", "hal", "ports"):
+        link = os.path.join(pkg, room)
+        # a link left by a copied or moved checkout points at another tree's sources: renew it
+        if os.path.islink(link) and os.readlink(link) != os.path.abspath(room):
+            os.unlink(link)
+        if not os.path.islink(link):
+            os.symlink(os.path.abspath(room), link)
     # no debug information to start with (it would be stripped anyway, and costs compile time)
     cflags = [] if sys.platform == "win32" else ["-g0"]
-    exts = [Extension("ustack." + p[:-3].replace(os.sep, "."), [os.path.join(pkg, p)],
-                      extra_compile_args=cflags) for p in srcs]
+
+    def exts(paths):
+        return [Extension("ustack." + os.path.splitext(p)[0].replace(os.sep, "."),
+                          [os.path.join(pkg, p)],
+                          extra_compile_args=cflags) for p in paths]
     try:
-        exts = cythonize(exts, language_level=3, quiet=True, include_path=[tree], nthreads=os.cpu_count() or 1,
-                         compiler_directives={"boundscheck": False, "wraparound": False, "nonecheck": True,
-                                              "cdivision": True})
+        core = cythonize(exts(srcs), language_level=3, quiet=True, include_path=[tree],
+                         nthreads=os.cpu_count() or 1,
+                         compiler_directives={"boundscheck": False, "wraparound": False,
+                                              "nonecheck": True, "cdivision": True})
+        # the I/O path keeps Python's indexing (its queue lists are read from the end: l[-1])
+        io = cythonize(exts(CPYTHON_IO), language_level=3, quiet=True, include_path=[tree],
+                       nthreads=os.cpu_count() or 1,
+                       compiler_directives={"nonecheck": True, "cdivision": True})
+        exts = core + io
     except Exception as e:  # no compiler, bad Cython: fall back to pure Python
         print("ustack: Cython build skipped:", e)
         return []

@@ -36,13 +36,20 @@ class Progress:
         pass
 
 
+# what `build` compiles from pure .py (setup.py: core/ and CPYTHON_IO in hal/ and ports/)
+# and its C: every such .so and .c (hal/dpdk's binding, which has no pure form, only by clean)
+REMOVE_COMPILED = ("find core hal ports ! -path 'hal/dpdk/*' \\( -name '*.so' -o -name '*.c' \\) "
+                   "-delete")
+
+
 @task(help={"pure": "remove the compiled modules instead (pure-Python core)"})
 def build(c, pure=False):
-    """Compile the core with Cython in place (falls back to pure Python without a compiler)."""
+    """Compile the core and the CPython I/O path with Cython in place (falls back to pure
+    Python without a compiler)."""
     with c.cd(ROOT):
         if pure:
-            step("build", "removing the compiled core (pure Python from now on)")
-            c.run("find core -name '*.so' -delete -o -name '*.c' -delete")
+            step("build", "removing the compiled core and I/O path (pure Python from now on)")
+            c.run(REMOVE_COMPILED)
             return
         step("build", "Cython: core/ to C, then C to extension modules on %d cores (a few "
                       "minutes the first time; only changed modules after)" % (os.cpu_count() or 1))
@@ -65,7 +72,7 @@ def clean(c):
     """Remove build products (compiled modules, build/, caches)."""
     with c.cd(ROOT):
         c.run("rm -rf build dist *.egg-info .pytest_cache")
-        c.run("find core -name '*.so' -delete -o -name '*.c' -delete")
+        c.run(REMOVE_COMPILED)
         c.run("rm -f hal/dpdk/_rte.c hal/dpdk/_rte.*.so")
 
 

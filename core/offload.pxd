@@ -19,3 +19,9 @@ from ustack.core.stats cimport Counters
                tsum=cython.ulonglong, sent=Py_ssize_t, nbytes=Py_ssize_t, busy=Py_ssize_t,
                st=Counters, src=cython.uchar[::1], dst=cython.uchar[::1])
 cpdef gso_send(Interface iface, PacketBuffer pb, Py_ssize_t n)
+
+# the GRO read (CAP_GRO), twice a poll on a TAP with offloads (a frame, then the empty look):
+# the pool, buffers and interface as C structs
+@cython.locals(pool=Pool, spill=PacketBuffer, big=PacketBuffer, k=Py_ssize_t, size=Py_ssize_t,
+               n=Py_ssize_t)
+cpdef recv_large(Interface iface, PacketBuffer pb)

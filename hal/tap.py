@@ -48,12 +48,11 @@ each, cut by the core from its TCP segments of many MSS (core/offload.py gso_sen
 import errno
 import fcntl
 import os
-import select
 import struct
 import sys
-import time
 
 from ustack.core.wire import vnet
+from ustack.hal import tapio
 
 TUNSETIFF = 0x400454CA
 TUNSETPERSIST = 0x400454CB
@@ -184,9 +183,8 @@ class Tap:
         # the reading order is the queues' own: OURS, the REST queues, AGAIN, SYN, FRAG;
         # each with its share
         self.budget = [ROUND[0]] + [ROUND[1]] * (n - 4) + list(ROUND[2:])
-        self.poller = select.poll()
-        for fd in self.fds:
-            self.poller.register(fd, select.POLLIN)
+        self.poller = tapio.Waiter(self.fds)   # a look at every queue (no wait)
+        self.ready = [0] * n    # its answer: the queues' descriptors holding frames
         self.qfd = {fd: q for q, fd in enumerate(self.fds)}
         self.have = [0] * n     # a round's scratch: which queues poll() found holding frames
         self.plan = [0] * n     # this round's queues in reading order, nplan of them
@@ -212,9 +210,6 @@ class Tap:
             if sys.byteorder != "little":
                 raise  # a legacy header in big-endian order: we write little-endian
         self.vnet = True
-        self._rxv = [self._rxhdr, None]
-        self._rxv3 = [self._rxhdr, None, None]
-        self._txv = [self._txhdr, None]
         granted = 0
         wants = ((TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, "TUN_F_TSO4|TUN_F_TSO6"),
                  (TUN_F_CSUM, "TUN_F_CSUM"))
@@ -262,18 +257,15 @@ class Tap:
         self.rx_offload = 0    # the last frame read: core/wire/vnet.py rx_offload
         self.rx_truncated = 0  # frames longer than the buffer they were read into
         self._rxhdr = bytearray(VNET_HDR_LEN)
-        self._split = False     # recv_split: read a frame's overflow into _rxv3's tail
-        self._spill_src = None  # the large buffer whose tail _rxv3 holds
+        self._split = False     # recv_split: read a frame's overflow into _tail
+        self._spill_src = None  # the large buffer whose tail _tail is
+        self._tail = None
         self._txhdr = bytearray(VNET_HDR_LEN)
         self._plainhdr = bytes(VNET_HDR_LEN)  # flags 0, GSO_NONE: a complete frame
         # issue 13, a request's syscalls: a read that finds nothing raises (EAGAIN, ~2 us in
-        # CPython); after a queue's first frame, poll() that queue alone (~0.3 us) before
-        # reading it again, and read on until EAGAIN only from the second frame on (a burst)
-        self.qpolls = []
-        for fd in self.fds:
-            p = select.poll()
-            p.register(fd, select.POLLIN)
-            self.qpolls.append(p)
+        # CPython); after a queue's first frame, poll() that queue alone (~0.3 us; tapio's
+        # poll_in) before reading it again, and read on until EAGAIN only from the second
+        # frame on (a burst)
         self.got = 0            # frames read in a row from the queue being read
         self.seeded = 0         # queues the port's poll() said hold frames (poll_ready)
         self.seed_q = 0         # the last of them
@@ -283,7 +275,7 @@ class Tap:
         buf, the rest into spill from offset at on - one readv - and its whole length."""
         if spill is not self._spill_src:
             self._spill_src = spill  # the same large buffer mostly (the pool's top free one)
-            self._rxv3[2] = memoryview(spill)[at:]
+            self._tail = memoryview(spill)[at:]
         self._split = True
         n = self._recv_steered(buf) if self.steer is not None else self.recv_into(buf)
         self._split = False
@@ -295,7 +287,7 @@ class Tap:
         others = self.others
         if self.span <= 0:
             if not others:
-                if self.got == 1 and not self.qpolls[0].poll(0):
+                if self.got == 1 and not tapio.poll_in(self.fd):
                     self.got = 0
                     return 0  # one frame came, no second: no read that raises EAGAIN
                 n = self._read(self.fd, buf)
@@ -348,7 +340,7 @@ class Tap:
                 q = plan[i]
                 if self.left > 0:
                     # the round's look said q holds a frame; after one, look at q alone
-                    if self.got != 1 or self.qpolls[q].poll(0):
+                    if self.got != 1 or tapio.poll_in(self.fds[q]):
                         n = self._read(self.fds[q], buf)
                         if n:
                             self.left -= 1
@@ -371,7 +363,7 @@ class Tap:
             polled = True
             dry = k and not self.cut  # every queue the round's look named was read dry
             self.cut = False
-            now = time.monotonic_ns()
+            now = tapio.monotonic_ns()
             if now >> self.gen_shift != self.steer.gen:
                 self.steer.rotate(now)   # a new generation (1 s): not a call every round
             have = self.have
@@ -387,14 +379,17 @@ class Tap:
                 # poll(), which looks at every queue anyway (not a poll() here finding none)
                 return 0
             else:
-                ready = self.poller.poll(0)
-                if not ready:
+                ready = self.ready
+                k = self.poller.wait(0.0, ready)
+                if not k:
                     return 0
                 qfd = self.qfd
-                for fd, _ in ready:
-                    q = qfd.get(fd)
-                    if q is not None:
+                i = 0
+                while i < k:
+                    q = qfd.get(ready[i], -1)
+                    if q >= 0:
                         have[q] = 1
+                    i += 1
             k = 0
             if one >= 0:
                 have[one] = 0
@@ -434,27 +429,26 @@ class Tap:
         """One frame into buf (0: none). With the vnet header: the header into its own
         buffer and the frame into buf, one readv (recv_split: its overflow into a large
         buffer's tail too); rx_offload says what the header told. One function, not two:
-        every request's frame comes through here (issue 13)."""
-        try:
-            if not self.vnet:
-                return os.readv(fd, [buf])
-            if self._split:
-                v = self._rxv3  # [header, buf, a large buffer's tail] (recv_split)
-                v[1] = buf
-                n = os.readv(fd, v) - VNET_HDR_LEN
-                room = len(buf) + len(v[2])
-            else:
-                v = self._rxv
-                v[1] = buf
-                n = os.readv(fd, v) - VNET_HDR_LEN
-                room = len(buf)
-        except BlockingIOError:
-            return 0
-        except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.EINTR):
+        every request's frame comes through here (issue 13); hal/tapio.py makes the call
+        (compiled: the system call itself, nothing allocated, no exception for EAGAIN)."""
+        if not self.vnet:
+            n = tapio.read(fd, buf)
+            if n < 0:
+                self.rx_errors += 1
                 return 0
-            self.rx_errors += 1
+            return n
+        if self._split:
+            tail = self._tail  # [header, buf, a large buffer's tail] (recv_split)
+            room = len(buf) + len(tail)
+        else:
+            tail = None
+            room = len(buf)
+        n = tapio.readv(fd, self._rxhdr, buf, tail)
+        if n <= 0:
+            if n < 0:
+                self.rx_errors += 1
             return 0
+        n -= VNET_HDR_LEN
         if n <= 0:
             return 0
         if n > room:
@@ -468,24 +462,18 @@ class Tap:
         st = self.steer
         if st is not None:
             if not self.stateless:  # a cookie's SYN-ACK would bring the flood's answers
-                st.mark(buf, n, time.monotonic_ns())  # its flow's frames come to OURS
+                st.mark(buf, n, tapio.monotonic_ns())  # its flow's frames come to OURS
         elif self.others and (self.stateless or _is_rst(buf, n)):
-            fd = self.others[-1]
-        try:
-            if self.vnet:
-                v = self._txv
-                v[0] = self._plainhdr
-                v[1] = buf if n == len(buf) else memoryview(buf)[:n]
-                os.writev(fd, v)
-            elif n == len(buf):
-                os.write(fd, buf)
-            else:
-                os.write(fd, memoryview(buf)[:n])
-            return True
-        except OSError:
+            fd = self.others[len(self.others) - 1]
+        if self.vnet:
+            r = tapio.writev(fd, self._plainhdr, buf, n)
+        else:
+            r = tapio.write(fd, buf, n)
+        if r < 0:
             # EIO while the kernel side is down, EAGAIN when its queue is full
             self.tx_errors += 1
             return False
+        return True
 
     def send_offload(self, buf, n, offload):
         """The frame buf[:n] whose pb.offload asks for a checksum completed (OFL_CSUM) and/or
@@ -495,17 +483,12 @@ class Tap:
         if not self.vnet:
             return self.send(buf, n)
         if self.steer is not None and not self.stateless:  # as send: a cookie's is not noted
-            self.steer.mark(buf, n, time.monotonic_ns())
+            self.steer.mark(buf, n, tapio.monotonic_ns())
         vnet.for_frame(self._txhdr, buf, n, offload)
-        v = self._txv
-        v[0] = self._txhdr
-        v[1] = buf if n == len(buf) else memoryview(buf)[:n]
-        try:
-            os.writev(self.fd, v)
-            return True
-        except OSError:
+        if tapio.writev(self.fd, self._txhdr, buf, n) < 0:
             self.tx_errors += 1
             return False
+        return True
 
     def report(self, c, prefix="link."):
         """Add the TAP's own figures to the counters dict c: its queues, the times the first
@@ -566,6 +549,7 @@ class Tap:
                     pass
                 self.steer.close()
                 self.steer = None
+                self.poller.close()
             for fd in self.fds:
                 os.close(fd)
             self.fds = []

@@ -291,7 +291,7 @@ def program(queues, map_fd, seen_fd):
 # the flow hash's bucket of a frame we send (-1: its flow must not come to OURS by it: not IP,
 # a RST, a fragment), the same the program computes for a frame it receives: in the core, so
 # compiled (core/wire/vnet.py; issue 13: it runs before every frame's write)
-bucket = vnet.flow_bucket
+from ustack.core.wire.vnet import flow_bucket as bucket  # noqa: E402 (the Python object)
 
 
 _libc = None
@@ -372,7 +372,7 @@ class Steering:
         fcntl.ioctl(fd, TUNSETSTEERINGEBPF, struct.pack("i", -1))
 
     def mark(self, b, n, now_ns):
-        k = bucket(b, n)
+        k = vnet.flow_bucket(b, n)   # `bucket`, called as the core's C function when compiled
         if k >= 0:
             self.stamps[k] = now_ns
 

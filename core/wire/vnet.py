@@ -115,6 +115,14 @@ def flow_bucket(b, n):
     be steered by it: not IP, a fragment (IPv4 offset or MF; IPv6's fragment header), a TCP
     RST. The IPv4 or IPv6 addresses xor-folded in 32-bit words, TCP's and UDP's ports with
     them, times FLOW_GOLDEN, the top 12 of 32 bits."""
+    if not isinstance(b, bytearray):
+        b = bytearray(b)  # bytes from the MicroPython bridge (a copy; the core's are bytearrays)
+    if n > len(b):
+        n = len(b)  # never past the buffer (compiled, its bytes are read unchecked)
+    return _flow_hash(b, n)
+
+
+def _flow_hash(b, n):
     if n < 34:
         return -1
     t = (b[12] << 8) | b[13]

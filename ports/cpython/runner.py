@@ -9,11 +9,11 @@ targeted wake-ups, no thundering herd of every blocked thread on every poll). Th
 are asked under the lock, where every state change happens, so no wake-up is lost.
 """
 import os
-import select
 import threading
 import time
 
 from ustack.core import socket as so
+from ustack.hal import tapio
 
 FAIL_BACKOFF_S = 0.05  # after poll() raised: not a hot loop if it keeps raising
 WAIT_CAP_S = 10.0  # a blocked thread rechecks its predicate at least this often (a safety net:
@@ -42,29 +42,7 @@ def _check_forked():
 
 
 def _now_ms():
-    return int(time.monotonic() * 1000)
-
-
-def _poller(fds):
-    """(a poller waiting on fds, what its timeout in seconds is multiplied by): an epoll,
-    or poll() where there is none or it refuses a descriptor (a regular file)."""
-    seen = []
-    for fd in fds:
-        if fd not in seen:
-            seen.append(fd)
-    ep = getattr(select, "epoll", None)
-    if ep is not None:
-        p = ep()
-        try:
-            for fd in seen:
-                p.register(fd, select.EPOLLIN)
-            return p, 1.0
-        except OSError:
-            p.close()
-    p = select.poll()
-    for fd in seen:
-        p.register(fd, select.POLLIN)
-    return p, 1000.0
+    return tapio.monotonic_ms()  # compiled: clock_gettime, no Python call (issue 13)
 
 
 class Runner:
@@ -209,16 +187,18 @@ class Runner:
                         told[o] = pr
         # epoll: the descriptors registered once, and a wait that does not walk them all
         # (a TAP's eight queues and the pipe: poll() set up and took down nine waits per
-        # wait, issue 13); its timeout in seconds. poll() where there is no epoll
-        poller, scale = _poller(fds)
+        # wait, issue 13); poll() where there is no epoll. hal/tapio.py's Waiter: compiled,
+        # epoll_wait itself, the ready descriptors written into `ready`, nothing allocated
+        poller = tapio.Waiter(fds)
         try:
-            self._drive(poller, scale, told)
+            self._drive(poller, told)
         finally:
-            if scale == 1.0:
-                poller.close()
+            poller.close()
 
-    def _drive(self, poller, scale, told):
-        busy = [i.driver for i in self.stack.ifaces if i.driver.poll_obj() is None]
+    def _drive(self, poller, told):
+        busy = [f.driver for f in self.stack.ifaces if f.driver.poll_obj() is None]
+        ready = [0] * poller.nfds   # the wait's answer: the readable descriptors
+        junk = bytearray(512)
         while self.running:
             try:
                 w = self.step()
@@ -226,12 +206,15 @@ class Runner:
                 w = self.failed(e)
             if busy:  # drivers with nothing to wait on (SPI, USB): poll often
                 w = min(w, 0.001)
-            ev = poller.poll(w * scale)
-            for fd, _ in ev:
+            n = poller.wait(w, ready)
+            i = 0
+            while i < n:
+                fd = ready[i]
+                i += 1
                 if fd == self.rfd:
                     # read, then clear the flag: a wake() in between wrote nothing, and
                     # needs nothing, since the next step polls right after this
-                    os.read(self.rfd, 512)  # readable, so no EAGAIN; what is left: next poll
+                    tapio.read(fd, junk)  # readable, so no EAGAIN; what is left: next poll
                     self._pipe_full = False
                 else:
                     pr = told.get(fd)

@@ -32,6 +32,10 @@ class EventService:
         if self.nodelay:  # set once: accepted connections inherit it, as on Linux
             ls.setsockopt(so.IPPROTO_TCP, so.TCP_NODELAY, 1)
         self.ls = ls
+        # the listener's on_event: a connection waits in its accept queue (or an error); the
+        # hook looks at the listener only then (issue 13: not a readable() call per poll)
+        self.accepting = False
+        ls.on_event = self._listener_news
         # socket -> its state when not the initial one: echo's unsent bytes, chargen's offset
         # in its lines. An idle connection has no entry (issue 13: 36 bytes each at 100 000);
         # a socket is ours while its on_event is self.news, and the stack's socket list
@@ -48,6 +52,9 @@ class EventService:
             chars = bytes(range(32, 127)) * 2
             self.lines = b"".join(chars[i:i + 72] + b"\r\n" for i in range(95)) * 16
 
+    def _listener_news(self, s):
+        self.accepting = True
+
     def _news(self, s):
         """A socket's on_event: readiness changed (data, FIN, space, error)."""
         if s not in self.queued:
@@ -58,15 +65,9 @@ class EventService:
         # readiness first: nothing here raises EAGAIN (an exception object per listener and
         # connection on every poll, issue 13); errors still arrive as OSError
         ls = self.ls
-        while ls.readable():
-            try:
-                c = ls.accept_conn()  # no peer address formatted (issue 13)
-            except OSError:
-                break
-            c.setblocking(False)
-            c.on_event = self.news
-            self.count += 1
-            self._news(c)   # what arrived with the handshake, chargen's first lines
+        if self.accepting:
+            self.accepting = False
+            self._accept(ls)
         if not self.ready:
             return
         ready, self.ready = self.ready, []
@@ -92,6 +93,20 @@ class EventService:
                 c.close()
             except OSError:
                 pass
+
+    def _accept(self, ls):
+        """Take every connection the listener ls holds; its on_event comes again for the
+        next (a failed accept leaves the rest for the next poll)."""
+        while ls.readable():
+            try:
+                c = ls.accept_conn()  # no peer address formatted (issue 13)
+            except OSError:
+                self.accepting = True
+                break
+            c.setblocking(False)   # TCP_NODELAY comes from the listener (set once)
+            c.on_event = self.news
+            self.count += 1
+            self._news(c)   # what arrived with the handshake, chargen's first lines
 
     def _serve(self, c, e):
         """Move what can move now on c, whose state is e; its new state, None when the

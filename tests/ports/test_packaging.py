@@ -204,6 +204,11 @@ def test_wheel_extension_modules_are_stripped(wheel, tmp_path):
     mods = [n for n in z.namelist() if n.endswith(".so")]
     if sys.platform.startswith("linux"):
         assert len(mods) >= 30, mods  # the compiled core: one per module of core/
+        # and the CPython I/O path (setup.py CPYTHON_IO), beside its pure .py
+        for m in ("hal/tap", "hal/tapio", "hal/tapsteer", "ports/cpython/runner",
+                  "ports/cpython/services", "ports/cpython/tcp_services"):
+            assert [n for n in mods if n.startswith("ustack/%s." % m)], m
+            assert "ustack/%s.py" % m in z.namelist(), m
     for n in mods:
         data = z.read(n)
         names = elf_sections(data)

@@ -17,8 +17,6 @@ class Queue:
         self.tap = Tap.__new__(Tap)
         self.tap._queues([self.a.fileno()], b"\x02\0\0\0\0\x02", 1500)
         self.tap.vnet = True
-        self.tap._rxv = [self.tap._rxhdr, None]
-        self.tap._rxv3 = [self.tap._rxhdr, None, None]
 
     def put(self, frame):
         self.b.send(bytes(vnet.HDR_LEN) + frame)

@@ -1,0 +1,20 @@
+import cython
+
+# Types for tcp_services.py under Cython (CPython only; the .py stays the pure fallback): the
+# event-driven echo/discard/chargen hook, run after every poll, keeps its per-poll state (the
+# sockets with news, the connections' state, its buffer) in C fields and its loops compiled
+# (issue 13: the services' per-request hooks ran as bytecode).
+
+cdef class EventService:
+    cdef dict __dict__
+    cdef public object kind, ls, init, news, mv, lines
+    cdef public bint nodelay, accepting
+    cdef public dict conns
+    cdef public list ready
+    cdef public set queued
+    cdef public long long count
+    cdef public bytearray buf
+
+    cpdef _news(self, s)
+    @cython.locals(n=Py_ssize_t, k=Py_ssize_t, want=Py_ssize_t)
+    cpdef _serve(self, c, e)
