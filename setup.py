@@ -111,9 +111,10 @@ def extensions():
                        nthreads=os.cpu_count() or 1,
                        compiler_directives={"nonecheck": True, "cdivision": True})
         exts = core + io
-    except Exception as e:  # no compiler, bad Cython: fall back to pure Python
-        print("ustack: Cython build skipped:", e)
-        return []
+    except Exception as e:
+        # Cython is here but a module does not translate: building nothing would leave the
+        # old compiled modules beside the new sources, and they would be imported. Stop.
+        sys.exit("ustack: Cython could not translate the core: %s" % e)
     return exts + dpdk_extension(cythonize, Extension)
 
 
@@ -150,5 +151,6 @@ DATA_DIRS = ("ports/cpython/demo_www", "ports/micropython/shadow")
 PKGS = packages()
 PKGS.update(("ustack." + d.replace("/", "."), d) for d in DATA_DIRS)
 DATA = {"ustack.ports.cpython.demo_www": ["*.html"], "ustack.ports.micropython": ["README.md"]}
-setup(packages=sorted(PKGS), package_dir=PKGS, package_data=DATA, ext_modules=extensions(),
-      cmdclass={"build_py": BuildPy, "build_ext": BuildExt})
+if __name__ == "__main__":  # (pip's build backend runs it so too; tests import it)
+    setup(packages=sorted(PKGS), package_dir=PKGS, package_data=DATA,
+          ext_modules=extensions(), cmdclass={"build_py": BuildPy, "build_ext": BuildExt})

@@ -67,3 +67,38 @@ def test_build_fails_when_a_module_does_not_compile():
         tasks.build.body(Ctx())
     assert "compiling the core failed" in str(e.value.code)
     assert not any("ustack.compiled" in cmd for cmd in ran)  # no "done", no check after
+
+
+def _setup_module():
+    """setup.py loaded as a module (not run as __main__: no setup() call)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("ustack_setup", os.path.join(ROOT, "setup.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_setup_stops_when_cython_cannot_translate_a_module(tmp_path, monkeypatch):
+    """Cython is there but a module does not translate (a .pxd that no longer matches its
+    .py): the build stops non-zero naming the error, instead of building nothing and saying
+    nothing, which left every old compiled module to be imported beside the new sources."""
+    import types
+    import pytest
+    setup = _setup_module()
+    fake = types.ModuleType("Cython.Build")
+
+    def cythonize(*a, **kw):
+        raise RuntimeError("core/tcp/x.pxd:3:0: C function has wrong signature")
+    fake.cythonize = cythonize
+    monkeypatch.setitem(sys.modules, "Cython.Build", fake)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        setup.extensions()
+    assert "wrong signature" in str(e.value.code) and "Cython" in str(e.value.code)
+
+
+def test_setup_without_cython_builds_the_pure_package(tmp_path, monkeypatch):
+    setup = _setup_module()
+    monkeypatch.setitem(sys.modules, "Cython.Build", None)   # import fails: no Cython
+    monkeypatch.chdir(tmp_path)
+    assert setup.extensions() == []
