@@ -30,7 +30,13 @@ def name_server(us, hb, handler):
         s.close()
     t = threading.Thread(target=serve, daemon=True)
     t.start()
-    return stop
+
+    def close():
+        # the server closes its socket before the stacks go (their teardown closes every
+        # socket: a close() after it is EBADF, as CPython's would be)
+        stop.append(1)
+        t.join(5)
+    return close
 
 
 @pytest.fixture
@@ -40,11 +46,11 @@ def dns(net):  # noqa: F811 - the fixture imported above
     z[("echo.example.com", w.TYPE_A)] = [rr("echo.example.com", w.TYPE_A, 60,
                                              stdsocket.inet_aton(B_IP))]
     z[("v4only.example.com", w.TYPE_A)] = [rr("v4only.example.com", w.TYPE_A, 60, ADDR1)]
-    stop = name_server(us, hb, zone(z))
+    close = name_server(us, hb, zone(z))
     with ha.lock:
         ha.stack.dns.set_servers([B_IP], search="example.com")
     yield net
-    stop.append(1)
+    close()
 
 
 def test_getaddrinfo_resolves_a_name(dns):
