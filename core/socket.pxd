@@ -29,7 +29,7 @@ cdef class Socket:
 cpdef Py_ssize_t check_nbytes(buf, nbytes, op) except -1
 cpdef check_data(data)
 cpdef check_bufsize(n, op)
-# tables in creation order searched from their newest end (a loop of identity tests; any
+# tables in creation order searched from both ends inwards, newest first (identity tests; any
 # list, a subclass too)
-@cython.locals(i=Py_ssize_t)
+@cython.locals(i=Py_ssize_t, j=Py_ssize_t)
 cpdef bint remove_newest(lst, x)

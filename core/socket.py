@@ -548,14 +548,20 @@ def check_proto(type, proto, want):
 
 def remove_newest(lst, x):
     """Take x out of lst (a table in creation order: every socket, bound or connection),
-    searching from the newest entry back: a short-lived connection among many long-lived
-    ones is found, and the list closed up behind it, after the few younger than it instead
-    of after the whole table (issue 13: list.remove walked 5000 idle connections' entries
-    four times a connection). False if x is not there."""
+    looking at its newest and its oldest entries in turn, inwards: a short-lived connection
+    among many long-lived ones is found after the few younger than it (issue 13: list.remove
+    walked 5000 idle connections' entries four times a connection), and a stack closing
+    everything in creation order finds each at once (from the newest end alone, closing
+    100 000 was quadratic). False if x is not there."""
     i = len(lst) - 1
-    while i >= 0:
+    j = 0
+    while j <= i:
         if lst[i] is x:
             del lst[i]
             return True
+        if lst[j] is x:
+            del lst[j]
+            return True
         i -= 1
+        j += 1
     return False
