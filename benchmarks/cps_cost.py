@@ -26,21 +26,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLIGHT = 16
 
 
-def measure(conns, server_closes):
-    """Server microseconds per connection, and the server's counters of note."""
-    from ustack.core import socket as so
+def _pair(**client):
+    """A client stack (room for many connections, short TIME-WAIT; `client`: more of its
+    config) and a server stack on an in-memory wire, both on the clock now[0] the caller
+    moves: (a, b, now)."""
     from ustack.core.stack import Stack
     from ustack.hal.loopback import Wire
-    from ustack.ports.cpython.tcp_services import EventService
     from ustack.boards import pc_tap
     w = Wire(depth=4096)
-    a = Stack(dict(pc_tap.CONFIG, TCP_MAX_CONNS=4096, SOCKETS=4096, TCP_MSL_MS=5))
+    a = Stack(dict(pc_tap.CONFIG, TCP_MAX_CONNS=4096, SOCKETS=4096, TCP_MSL_MS=5, **client))
     b = Stack(dict(pc_tap.CONFIG))
     now = [1000]
     for s in (a, b):
         s.clock = lambda: now[0]
     a.add_interface("a0", w.port(b"\x02\0\0\0\0\x01"), ip="192.0.2.1/24")
     b.add_interface("b0", w.port(b"\x02\0\0\0\0\x02"), ip="192.0.2.2/24")
+    return a, b, now
+
+
+def measure(conns, server_closes):
+    """Server microseconds per connection, and the server's counters of note."""
+    from ustack.core import socket as so
+    from ustack.ports.cpython.tcp_services import EventService
+    a, b, now = _pair()
     if server_closes:
         ls = b.socket(so.AF_INET, so.SOCK_STREAM)
         ls.bind(("", 7))
@@ -110,21 +118,10 @@ def phases(conns):
     of the echo, sent on its own as Linux's client does; the FIN, which the service
     answers by closing; the ACK of its FIN). {phase: us per connection}."""
     from ustack.core import socket as so
-    from ustack.core.stack import Stack
-    from ustack.hal.loopback import Wire
     from ustack.ports.cpython.tcp_services import EventService
-    from ustack.boards import pc_tap
-    w = Wire(depth=4096)
     # the client acknowledges every segment at once (its delayed ACK off), as Linux's
     # quick-ACK mode does in a connection's first segments
-    a = Stack(dict(pc_tap.CONFIG, TCP_MAX_CONNS=4096, SOCKETS=4096, TCP_MSL_MS=5,
-                   TCP_DELACK_MS=0))
-    b = Stack(dict(pc_tap.CONFIG))
-    now = [1000]
-    for s in (a, b):
-        s.clock = lambda: now[0]
-    a.add_interface("a0", w.port(b"\x02\0\0\0\0\x01"), ip="192.0.2.1/24")
-    b.add_interface("b0", w.port(b"\x02\0\0\0\0\x02"), ip="192.0.2.2/24")
+    a, b, now = _pair(TCP_DELACK_MS=0)
     b.burst_hook = EventService(b, "echo", 7)
     spent = [0.0] * len(PHASES)
 

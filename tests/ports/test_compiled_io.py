@@ -9,10 +9,11 @@ import importlib.util
 import os
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
+
+from tests.ports.test_typed_core import _run  # a fresh interpreter, either build
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IO = ("ustack.hal.tap", "ustack.hal.tapio", "ustack.hal.tapsteer",
@@ -58,16 +59,6 @@ from ustack.ports.cpython.runner import Runner
 assert Tap.__flags__ & (1 << 9) and Runner.__flags__ & (1 << 9)
 print("pure-io")
 """ % (IO,)
-
-
-def _run(code, pure, **extra):
-    env = dict(os.environ)
-    env.pop("USTACK_PURE", None)
-    if pure:
-        env["USTACK_PURE"] = "1"
-    env.update(extra)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, env=env, cwd=ROOT)
 
 
 def test_the_io_path_is_extension_modules_in_the_compiled_build():

@@ -99,11 +99,14 @@ print("pure")
 """
 
 
-def _run(code, pure):
+def _run(code, pure, **extra):
+    """code in a fresh interpreter, the compiled build or (pure) USTACK_PURE=1, with `extra`
+    in its environment."""
     env = dict(os.environ)
     env.pop("USTACK_PURE", None)
     if pure:
         env["USTACK_PURE"] = "1"
+    env.update(extra)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, env=env, cwd=ROOT)
 
