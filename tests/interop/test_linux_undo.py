@@ -106,17 +106,22 @@ def send_to_linux(ns, cfg, size=SIZE):
 
 @pytest.mark.parametrize("ts", [True, False], ids=["timestamps", "dsack-only"])
 def test_linux_dsacks_turn_reordering_recoveries_into_undos(ns, ts):
-    # twice the bytes of the loss test: whether a recovery's first ACK echoes the original's
-    # TSval (Eifel finds it spurious) or the retransmission's (the episode ends as a real
-    # loss) depends on Linux's ACK timing; 8 MB made ~5 recoveries and in 1 run of 24
-    # none was found either way (the session-start code alike)
-    c = send_to_linux(ns, {"TCP_SND_BUF": 262144, "TCP_TIMESTAMPS": ts, "reorder": 0.02},
-                      2 * SIZE)
+    c = send_to_linux(ns, {"TCP_SND_BUF": 262144, "TCP_TIMESTAMPS": ts, "reorder": 0.02})
     print("ts=%s: %s" % (ts, {k: v for k, v in c.items() if "spurious" in k or "undo" in k or
                               "dsack" in k or "retrans" in k or "recover" in k or "rto" in k}))
     assert c.get("rx_dsack", 0) > 0                     # Linux reported the duplicates
-    assert c.get("spurious_recoveries", 0) > 0 and c.get("cc_undos", 0) > 0
-    if not ts:
+    if ts:
+        # With timestamps Eifel (RFC 3522 3.2) decides at the first ACK after a
+        # retransmission: one echoing the retransmission's TSval (it reached Linux before the
+        # held-back original) ends the episode as a real loss; only one carrying the D-SACK
+        # leaves it to RFC 3708. Which comes first is Linux's ACK timing: under load none of a
+        # run's recoveries may be found spurious (2 of 3 CI runs; 1 in 24 idle, the session
+        # 12 start's code alike), so only an undo without a finding is wrong here
+        assert c.get("cc_undos", 0) <= c.get("spurious_recoveries", 0) + \
+            c.get("spurious_rtos", 0) + c.get("tlp_recoveries", 0)
+    else:
+        # no timestamps: D-SACK is the only witness, and it always comes
+        assert c.get("spurious_recoveries", 0) > 0 and c.get("cc_undos", 0) > 0
         assert c.get("spurious_dsack", 0) == c.get("spurious_recoveries", 0) + \
             c.get("spurious_rtos", 0)                   # D-SACK was the only witness
     assert c.get("cc_undos", 0) <= c.get("fast_retransmits", 0) + c.get("rto_expired", 0) + \
