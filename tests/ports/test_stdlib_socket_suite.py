@@ -33,11 +33,27 @@ def results(r):
                 for m in LINE.finditer(r.stdout))
 
 
+def reports(err):
+    """unittest's report of each failed or erroring test in err (its ERROR:/FAIL: blocks up
+    to the next rule), whichever suite printed it: the tail alone is the last suite's."""
+    out, keep = [], False
+    for line in err.splitlines():
+        if line.startswith(("ERROR: ", "FAIL: ")):
+            keep = True
+        elif line.startswith("-" * 20) and keep and out and not out[-1].startswith(
+                ("ERROR: ", "FAIL: ")):
+            keep = False
+            out.append("")
+        if keep:
+            out.append(line)
+    return "\n".join(out)[-8000:]
+
+
 def check(r, passed_at_least, over_tap_at_least=None):
     found = results(r)
     assert set(found) == set(passed_at_least), r.stdout[-3000:] + r.stderr[-6000:]
     for name, (run, failures, errors, skipped, passed, tap) in found.items():
-        assert (failures, errors) == (0, 0), (name, r.stderr[-8000:])
+        assert (failures, errors) == (0, 0), (name, reports(r.stderr) or r.stderr[-8000:])
         assert passed >= passed_at_least[name], (name, r.stdout[-2000:])
         if over_tap_at_least is not None:
             assert tap >= over_tap_at_least[name], (name, tap)
