@@ -14,11 +14,11 @@ import time
 import pytest
 
 from tests.ports.test_typed_core import _run  # a fresh interpreter, either build
+# the I/O path as ustack.compiled checks it (setup.py's CPYTHON_IO: a test below keeps the two
+# lists the same)
+from ustack import _IO as IO
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-IO = ("ustack.hal.tap", "ustack.hal.tapio", "ustack.hal.tapsteer",
-      "ustack.ports.cpython.runner", "ustack.ports.cpython.services",
-      "ustack.ports.cpython.tcp_services")
 
 COMPILED = r"""
 import importlib, ustack
@@ -256,3 +256,12 @@ def test_build_pure_and_clean_remove_the_compiled_io_path_and_keep_the_sources(t
     left = sorted(os.path.relpath(os.path.join(d, f), str(tmp_path))
                   for d, _, fs in os.walk(str(tmp_path)) for f in fs)
     assert left == sorted(kept), left
+
+
+def test_the_compiled_check_and_the_build_name_the_same_io_modules():
+    """ustack.compiled looks for the modules setup.py compiles: a module added to one list
+    and not the other would be built but never checked, or checked but never built."""
+    from tests.ports.test_tasks import _setup_module
+    built = {"ustack." + os.path.splitext(p)[0].replace("/", ".")
+             for p in _setup_module().CPYTHON_IO}
+    assert built == set(IO)
