@@ -63,6 +63,17 @@ cdef inline Py_ssize_t _rx_result(ssize_t r, int e):
     return -e
 
 
+cdef int _get_two(a, Py_buffer *x, b, Py_buffer *y, int flags) except -1:
+    """a's buffer into x and b's into y; neither held when it raises."""
+    PyObject_GetBuffer(a, x, flags)
+    try:
+        PyObject_GetBuffer(b, y, flags)
+    except BaseException:
+        PyBuffer_Release(x)
+        raise
+    return 0
+
+
 cpdef Py_ssize_t read(int fd, buf) except? -1000000:
     """One frame into buf (a TAP without the virtio-net header)."""
     cdef Py_buffer b
@@ -82,12 +93,7 @@ cpdef Py_ssize_t readv(int fd, hdr, buf, tail) except? -1000000:
     cdef int k = 2
     cdef ssize_t r
     cdef int e
-    PyObject_GetBuffer(hdr, &h, PyBUF_WRITABLE)
-    try:
-        PyObject_GetBuffer(buf, &b, PyBUF_WRITABLE)
-    except BaseException:
-        PyBuffer_Release(&h)
-        raise
+    _get_two(hdr, &h, buf, &b, PyBUF_WRITABLE)
     if tail is not None:
         try:
             PyObject_GetBuffer(tail, &t, PyBUF_WRITABLE)
@@ -132,12 +138,7 @@ cpdef Py_ssize_t writev(int fd, hdr, buf, Py_ssize_t n) except? -1000000:
     cdef iovec v[2]
     cdef ssize_t r
     cdef int e
-    PyObject_GetBuffer(hdr, &h, PyBUF_SIMPLE)
-    try:
-        PyObject_GetBuffer(buf, &b, PyBUF_SIMPLE)
-    except BaseException:
-        PyBuffer_Release(&h)
-        raise
+    _get_two(hdr, &h, buf, &b, PyBUF_SIMPLE)
     if n < 0 or n > b.len:
         PyBuffer_Release(&b)
         PyBuffer_Release(&h)
