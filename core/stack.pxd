@@ -24,5 +24,8 @@ cdef class Stack:
 
     cpdef free(self, PacketBuffer pb)
 
+    # the earliest deadline (TCP.arm: every timer a connection arms)
+    cpdef timer_at(self, t)
+
     # a socket's wake-up (Socket._event, every segment that brings data or frees space)
     cpdef notify(self)

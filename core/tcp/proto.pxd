@@ -38,6 +38,22 @@ cdef class TCP:
     cdef public Py_ssize_t seg_doff, seg_len
     cdef public long long seg_seq, seg_ack, opt_tsval, opt_tsecr
     cdef public int opt_seen, opt_mss, opt_ws, opt_ts_off, opt_sack_blocks, opt_sack_off
+    # What a connection's setup and teardown read and write on this object (the SYN queue
+    # and orphan counts, the timer slots, the table's bounds, the board's TCP settings a new
+    # TCB copies, the last addresses new_tcb shares): C fields, not entries of the instance
+    # dict each reached by a type lookup and a dict probe with a boxed int (issue 13: the
+    # connection rate). Counts and times 64-bit, switches one byte (read back as 0/1); the
+    # lists are always plain lists; conns stays an object (tests wrap it in a subclass)
+    cdef public list timed, ack_q, listeners, bound, ooo_spare
+    cdef public object conns, tw, key, last_lip, last_rip, last_rc, isn_hook, ts_hook
+    cdef public object sb_spare, cc_name
+    cdef public long long embryonic, syn_gone, syn_gone_at, cookie_at, cookie_budget
+    cdef public long long cookies_left, orphans, max_orphans, orphan_retries, fin_timeout
+    cdef public long long ntimed, max_conns, backlog, synq, snd_buf, rcv_buf
+    cdef public long long keep_idle, keep_intvl, keep_cnt, rto_init, rto_min, rto_max
+    cdef public long long msl, delack, max_retries, syn_retries, synack_retries
+    cdef public long long ooo_slots, ooo_nspare, sack_slots, rack_slots, ecn
+    cdef public bint bursting, ticking, overflow, syncookies, tlp, wscale, timestamps, sack
 
     @cython.locals(b=bytearray, o=Py_ssize_t, n=Py_ssize_t, hl=Py_ssize_t, sport=cython.long,
                    dport=cython.long, fl=cython.int, tcb=TCB, lo=cython.longlong,
@@ -84,6 +100,12 @@ cdef class TCP:
 
     @cython.locals(n=Py_ssize_t)
     cpdef watch(self, TCB tcb)
+
+    @cython.locals(t=TCB)
+    cpdef Py_ssize_t _compact(self, Py_ssize_t i, Py_ssize_t j, Py_ssize_t n)
+
+    # every timer a connection arms: a C call to the stack's (stack.pxd timer_at)
+    cpdef arm(self, t)
 
     cpdef orphaned(self, TCB tcb)
 

@@ -21,10 +21,14 @@ from ustack.core.tcp.seq cimport seq_diff
 cpdef _trim_rcv(TCP tcp, TCB tcb)
 
 cdef class StreamSocket(so.Socket):
-    cdef public object tcb, acc_q
+    cdef public TCB tcb             # None, or its connection (C field reads, issue 13)
+    cdef public object acc_q
     cdef public int backlog, syn_count, tflags, soft_error
     cdef public unsigned char listening, connecting
 
+    # a service's accept (issue 13: the new socket's twenty fields were generic stores)
+    @cython.locals(tcb=TCB, s=StreamSocket)
+    cpdef accept_conn(self)
     @cython.locals(tcb=TCB)
     cpdef readable(self)
     cpdef writable(self)
