@@ -1,4 +1,5 @@
 import cython
+from ustack.core.tcp.socket cimport StreamSocket
 
 # Types for tcp_services.py under Cython (CPython only; the .py stays the pure fallback): the
 # event-driven echo/discard/chargen hook, run after every poll, keeps its per-poll state (the
@@ -16,5 +17,9 @@ cdef class EventService:
     cdef public bytearray buf
 
     cpdef _news(self, s)
+    # the connections as C structs: their accept, readiness, reads, writes and on_event
+    # hook are C calls and stores, not Python method calls (issue 13's connection rate)
+    @cython.locals(c=StreamSocket)
+    cpdef _accept(self, StreamSocket ls)
     @cython.locals(n=Py_ssize_t, k=Py_ssize_t, want=Py_ssize_t)
-    cpdef _serve(self, c, e)
+    cpdef _serve(self, StreamSocket c, e)
