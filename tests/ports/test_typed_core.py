@@ -62,6 +62,15 @@ for o in (st, st.tcp, st.udp, st.icmp):
     o.a_port_hook = 1    # the __dict__ takes what the .pxd does not declare
     assert o.a_port_hook == 1 and "a_port_hook" in o.__dict__
 assert "pool" not in st.__dict__ and "seg_seq" not in st.tcp.__dict__   # C fields
+# what a connection's setup and teardown touch on TCP (issue 13's connection rate): C fields
+for k in ("embryonic", "ntimed", "timed", "conns", "last_lip", "orphans", "max_conns",
+          "syncookies", "rto_init", "keep_idle", "wscale", "bursting"):
+    assert k not in st.tcp.__dict__, k
+try:
+    st.tcp.embryonic = "1"
+    raise SystemExit("TCP.embryonic took a str: not a C integer")
+except TypeError:
+    pass
 try:
     st.tcp.seg_seq = "1"
     raise SystemExit("TCP.seg_seq took a str: not a C integer")
@@ -75,6 +84,13 @@ try:
 except TypeError:
     pass
 u.close()
+s = st.socket(2, 1)   # a stream socket's connection is a typed TCB field (socket.pxd)
+try:
+    s.tcb = object()
+    raise SystemExit("StreamSocket.tcb took an object that is no TCB")
+except TypeError:
+    pass
+s.close()
 for f in (Stack.poll, TCP.input, TCP.lookup, UDP.input, UDP.output):
     assert type(f).__name__ == "cython_function_or_method", f
 for f in (seq.seq_add, seq.seq_lt, inp.segment, out.output, out.send_segment):
