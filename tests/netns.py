@@ -34,6 +34,8 @@ _sigint_caught()   # at import too: in the main thread, before any popen from an
 
 class Netns:
     def __init__(self, tag="t"):
+        # USTACK_NS_TAG (e.g. a helper's room on a shared machine) goes into every name too
+        tag += os.environ.get("USTACK_NS_TAG", "")
         self.name = "ustk-%s-%d-%06x" % (tag, os.getpid(), random.getrandbits(24))
         subprocess.run(["ip", "netns", "add", self.name], check=True)
         self.run(["ip", "link", "set", "lo", "up"])

@@ -1,6 +1,6 @@
 """Bulk TCP over the TAP without offloads against the Linux kernel (issue 13): plain frames
 each way, one write per frame. The stack as a receiver shares one ACK among a burst's
-in-order segments (boards/pc_tap.py TCP_ACK_BURST 16: a Linux sender takes stretch ACKs as
+in-order segments (boards/pc_tap.py TCP_ACK_BURST 32: a Linux sender takes stretch ACKs as
 from its own GRO receivers); as a sender it builds segments of many MSS and cuts them
 itself (software GSO). Both ways every byte arrives, with no bad checksum."""
 import json
