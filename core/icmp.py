@@ -109,6 +109,17 @@ def mac_back(b, mac):
     b[11] = mac[5]
 
 
+try:
+    import micropython  # noqa: F401
+    try:
+        # machine code where the port has the native emitter (core/checksum_viper.py)
+        from ustack.core.checksum_viper import echo_rewrite, mac_back  # noqa: F811
+    except (ImportError, SyntaxError):
+        pass
+except ImportError:
+    pass
+
+
 def kind_of(t, code):
     """The neutral error kind (core/net/errors.py) of an ICMPv4 error type/code, 0 for a
     message that is no error. Unreachable codes without a kind of their own (source route
