@@ -13,11 +13,10 @@ cimport ustack.core.wire.ipv4_const as ip4
 # ICMP and IPv4 constants it reads as w.X and ip4.X are C constants (wire/*_const.pxd; names
 # not there, ip4.aton, stay the modules').
 
-@cython.locals(o=Py_ssize_t, c=cython.uint, k=cython.int, t=cython.int, s=cython.long)
+@cython.locals(o=Py_ssize_t, a=Py_ssize_t, c=cython.uint, t=cython.int, s=cython.long)
 cpdef Py_ssize_t echo_rewrite(bytearray b, Py_ssize_t off, Py_ssize_t ihl, Py_ssize_t tot,
                               bint bcast, ip, long ttl)
 
-@cython.locals(k=cython.int)
 cpdef mac_back(bytearray b, mac)
 
 

@@ -47,15 +47,27 @@ def echo_rewrite(b, off, ihl, tot, bcast, ip, ttl):
     b[o + 2] = c >> 8
     b[o + 3] = c & 0xFF
     # IP: swap addresses (the reply's source is the address the request was sent to,
-    # RFC 1122 3.2.2.6, unless that was a broadcast), fresh TTL, drop options
-    k = 0
-    while k < 4:
-        t = b[off + 12 + k]
-        if bcast:
-            b[off + 16 + k] = ip[k]
-        b[off + 12 + k] = b[off + 16 + k]
-        b[off + 16 + k] = t
-        k += 1
+    # RFC 1122 3.2.2.6, unless that was a broadcast: then our own), fresh TTL, drop options.
+    # Written out byte by byte, no loop: interpreted (MicroPython, the pure core) a loop's
+    # index arithmetic and tests were most of a ping's rewrite; compiled, the same C stores
+    a = off + 12
+    if bcast:
+        b[a + 4] = ip[0]
+        b[a + 5] = ip[1]
+        b[a + 6] = ip[2]
+        b[a + 7] = ip[3]
+    t = b[a]
+    b[a] = b[a + 4]
+    b[a + 4] = t
+    t = b[a + 1]
+    b[a + 1] = b[a + 5]
+    b[a + 5] = t
+    t = b[a + 2]
+    b[a + 2] = b[a + 6]
+    b[a + 6] = t
+    t = b[a + 3]
+    b[a + 3] = b[a + 7]
+    b[a + 7] = t
     if ihl > 20:
         # options are not echoed: move the ICMP message up against a 20-byte header
         copy(b, off + 20, b, o, tot - ihl)   # downwards: a forward copy is safe
@@ -68,13 +80,12 @@ def echo_rewrite(b, off, ihl, tot, bcast, ip, ttl):
     b[off + 7] = 0
     b[off + 10] = 0
     b[off + 11] = 0
-    # the header checksum (RFC 1071): its ten 16-bit words summed here, no call
-    s = 0
-    k = 0
-    while k < 20:
-        s += (b[off + k] << 8) | b[off + k + 1]
-        k += 2
-    s = (s & 0xFFFF) + (s >> 16)   # ten words: under 2**20, two folds carry every bit back
+    # the header checksum (RFC 1071): its ten 16-bit words summed in one expression, no call
+    # and no loop (the fragment word is 0 and the checksum's own, the TTL byte is ttl)
+    s = ((b[off] + b[off + 2] + b[off + 4] + ttl + b[a] + b[a + 2] + b[a + 4] + b[a + 6])
+         << 8) + b[off + 1] + b[off + 3] + b[off + 5] + b[off + 9] + b[a + 1] + b[a + 3] + \
+        b[a + 5] + b[a + 7]
+    s = (s & 0xFFFF) + (s >> 16)   # under 2**20: two folds carry every bit back
     s = (s & 0xFFFF) + (s >> 16)
     s = ~s & 0xFFFF
     b[off + 10] = s >> 8
@@ -84,11 +95,29 @@ def echo_rewrite(b, off, ihl, tot, bcast, ip, ttl):
 
 def mac_back(b, mac):
     """Ethernet: the frame at b[0] goes back to the MAC it came from, from ours."""
-    k = 0
-    while k < 6:
-        b[k] = b[6 + k]
-        b[6 + k] = mac[k]
-        k += 1
+    b[0] = b[6]   # written out: no loop's index work interpreted (as echo_rewrite)
+    b[1] = b[7]
+    b[2] = b[8]
+    b[3] = b[9]
+    b[4] = b[10]
+    b[5] = b[11]
+    b[6] = mac[0]
+    b[7] = mac[1]
+    b[8] = mac[2]
+    b[9] = mac[3]
+    b[10] = mac[4]
+    b[11] = mac[5]
+
+
+try:
+    import micropython  # noqa: F401
+    try:
+        # machine code where the port has the native emitter (core/checksum_viper.py)
+        from ustack.core.checksum_viper import echo_rewrite, mac_back  # noqa: F811
+    except (ImportError, SyntaxError):
+        pass
+except ImportError:
+    pass
 
 
 def kind_of(t, code):

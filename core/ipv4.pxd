@@ -22,7 +22,8 @@ cdef class IPv4:
     cdef public Meta meta
     cdef public bytearray fwd_nh
     cdef public list id_count
-    cdef public long long ttl, id_key1, id_key2
+    cdef public long long ttl, id_key1, id_key2, id_proto, id_h
+    cdef public bytearray id_src, id_dst
 
     @cython.locals(b=bytearray, ofl=cython.longlong, vi=cython.int, ihl=Py_ssize_t,
                    tot=Py_ssize_t, s0=cython.int, d0=cython.int, lo=cython.bint,
@@ -47,6 +48,8 @@ cdef class IPv4:
 
 @cython.locals(s=cython.longlong)
 cpdef long long _pseudo_sum(bytearray b, Py_ssize_t o, long long proto)
+
+cdef bint _HASH_IN_C
 
 @cython.locals(i=cython.int, x=cython.long)
 cpdef long ident_hash(long f, long g, src, dst, long proto)

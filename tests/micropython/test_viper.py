@@ -96,13 +96,47 @@ for args in ((d2, 0, b, 0, 11), (d2, 5, b, 0, 6), (d2, 0, b, len(b) - 3, 4), (d2
         bad += 1
     except IndexError:
         pass
+# the echo reply made in place (core/icmp.py's byte work): the same bytes as the bytecode
+# version for random requests, with and without options, to a broadcast or not
+import ustack.core.icmp as icmp_mod
+print("echo selected", icmp_mod.echo_rewrite is v.echo_rewrite, icmp_mod.mac_back is v.mac_back)
+exec_ns = {}
+src = open(%(lib)r + "/ustack/core/icmp.py").read()
+i = src.index("def echo_rewrite(")
+j = src.index("def kind_of(")
+body = src[i:j].split("try:\n    import micropython")[0]
+exec("from ustack.core.checksum import update16\nfrom ustack.core.wire import icmp4 as w\n"
+     "from ustack.core.wire.fields import copy\n" + body, exec_ns)
+for t in range(600):
+    olen = 4 * random.randint(0, 10) if t %% 3 == 0 else 0
+    L = 20 + olen + 8 + random.randint(0, 100)
+    off = random.randint(0, 20)
+    b = bytearray(random.getrandbits(8) for _ in range(off + L + 4))
+    b[off] = 0x40 | ((20 + olen) >> 2)
+    b[off + 20 + olen] = 8
+    ours = bytes(random.getrandbits(8) for _ in range(4))
+    bc = t %% 5 == 0
+    ref = bytearray(b)
+    want = exec_ns["echo_rewrite"](ref, off, 20 + olen, L, bc, ours, 64)
+    got = v.echo_rewrite(b, off, 20 + olen, L, bc, ours, 64)
+    exec_ns["mac_back"](ref, ours + b"ab")
+    v.mac_back(b, ours + b"ab")
+    cases += 1
+    if got != want or b != ref:
+        bad += 1
+        print("echo mismatch", t, off, olen, L, bc)
 # neither allocates
 b = bytearray(1500)
 d = bytearray(1500)
+x = 0   # the global exists before the lock (a new global can grow the globals' table)
 micropython.heap_lock()
 x = v.csum(b, 1, 1499, 3)
 v.copy(d, 3, b, 5, 1400)
 v.copy(d, 10, d, 0, 1000)
+b[0] = 0x45
+b[20] = 8
+v.echo_rewrite(b, 0, 20, 84, False, d, 64)
+v.mac_back(b, d)
 micropython.heap_unlock()
 print("cases", cases, "bad", bad)
 """
@@ -113,6 +147,7 @@ def test_viper_matches_pure_python_on_random_data(mpy_lib, seed):
     r = run_mpy(["-c", SCRIPT % {"lib": mpy_lib, "seed": seed}], timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "selected True True" in r.stdout, r.stdout
+    assert "echo selected True True" in r.stdout, r.stdout
     last = r.stdout.strip().splitlines()[-1]
     assert last.startswith("cases ") and last.endswith(" bad 0"), r.stdout
 

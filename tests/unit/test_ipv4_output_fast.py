@@ -45,6 +45,36 @@ def test_next_ident_counts_up_per_destination_bucket():
     assert ip.next_ident(a, c, 17) == (lo2 + (4 if k2 == k else 0)) & 0xFFFF
 
 
+def test_next_ident_follows_every_flow_whatever_came_before():
+    """Interpreted, next_ident keeps the last datagram's flow and hash (issue 13): a flow
+    after another, the same flow in a reused buffer whose bytes changed, another protocol,
+    addresses of other types, and secrets drawn anew all give the hash of their own flow
+    and their bucket's next count, as the hash computed afresh every time does."""
+    st = Stack()
+    ip = st.ipv4
+    r = random.Random(5)
+    reused = bytearray(b"\xc0\x00\x02\x01")
+    flows = [(b"\xc0\x00\x02\x02", b"\xc0\x00\x02\x01", 6),
+             (b"\xc0\x00\x02\x02", b"\xc0\x00\x02\x01", 17),
+             (bytearray(b"\xc0\x00\x02\x02"), memoryview(b"\xc6\x33\x64\x07"), 6),
+             (b"\xc0\x00\x02\x02", reused, 17)]
+    ip.next_ident(b"\0\0\0\0", b"\0\0\0\0", 1)   # the secrets drawn
+    counts = {}
+    for i in range(400):
+        if i == 200:
+            ip.id_key1, ip.id_key2 = r.getrandbits(16), r.getrandbits(16)   # as drawn anew
+            ip.id_proto = -1
+            ip.id_count = [0] * ipv4.ID_BUCKETS
+            counts = {}
+        src, dst, proto = flows[r.randrange(len(flows))]
+        if dst is reused:
+            reused[3] = r.randrange(1, 4)   # the same buffer, another address
+        lo, k = reference(ip.id_key1, ip.id_key2, src, dst, proto)
+        c = counts.get(k, 0)
+        assert ip.next_ident(src, dst, proto) == (lo + c) & 0xFFFF, (i, src, bytes(dst), proto)
+        counts[k] = c + 1
+
+
 def test_write_header_is_every_field_and_a_checksum_that_verifies():
     r = random.Random(7)
     for _ in range(3000):
