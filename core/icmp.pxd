@@ -1,5 +1,6 @@
 import cython
-from ustack.core.checksum cimport update16, csum
+from ustack.core.checksum cimport update16
+cimport ustack.core.checksum_c as ck
 from ustack.core.buf cimport PacketBuffer
 from ustack.core.stack cimport Stack
 from ustack.core.net.ip cimport Meta

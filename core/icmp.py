@@ -7,7 +7,8 @@ ICMP errors, broadcasts, non-initial fragments or odd sources (RFC 1122 3.2.2).
 Errors we receive are handed to the transport that owns the quoted datagram. A forwarding
 stack sends host Redirects (RFC 1812 5.2.7.2) within the same token bucket.
 """
-from ustack.core.checksum import csum, update16
+from ustack.core.checksum import update16
+from ustack.core import checksum as ck  # ck.csum: compiled, checksum_c.pxd's inline sum
 from ustack.core.stats import Counters
 from ustack.core.wire import icmp4 as w
 from ustack.core.wire import ipv4 as ip4
@@ -225,7 +226,7 @@ class ICMP:
             st.rx_too_short += 1
             stack.free(pb)
             return
-        if csum(b, o, n, 0) != 0xFFFF:
+        if ck.csum(b, o, n, 0) != 0xFFFF:
             st.rx_bad_csum += 1
             stack.free(pb)
             return

@@ -4,7 +4,8 @@ from ustack.core.stats cimport Counters
 from ustack.core.iface cimport Interface
 from ustack.core.net.ip cimport Meta, fill_csum, partial_csum, addr_eq
 from ustack.core.route cimport RouteCache
-from ustack.core.checksum cimport csum, update16
+from ustack.core.checksum cimport update16
+cimport ustack.core.checksum_c as ck
 from ustack.core.wire.ipv4 cimport write_header as write_ip_header
 cimport ustack.core.wire.ipv4_const as w
 

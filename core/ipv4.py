@@ -8,7 +8,8 @@ transport header, fills the transport checksum over the pseudo-header, fragments
 datagram exceeds the interface MTU, and hands it to the interface with its next hop.
 """
 from ustack.core.compat import const, EMSGSIZE, ENETUNREACH, ENOBUFS
-from ustack.core.checksum import csum, update16
+from ustack.core.checksum import update16
+from ustack.core import checksum as ck  # ck.csum: compiled, checksum_c.pxd's inline sum
 from ustack.core.stats import Counters
 from ustack.core.wire import ipv4 as w
 from ustack.core.wire.ipv4 import write_header as write_ip_header
@@ -113,7 +114,7 @@ class IPv4:
             st.rx_bad_len += 1  # shorter than its header, or truncated
             stack.free(pb)
             return
-        if csum(b, off, ihl, 0) != 0xFFFF:
+        if ck.csum(b, off, ihl, 0) != 0xFFFF:
             st.rx_bad_csum += 1
             stack.free(pb)
             return
@@ -184,7 +185,7 @@ class IPv4:
                 if ofl & OFL_PARTIAL:
                     # a local sender's partial checksum (virtio NEEDS_CSUM): whole before
                     # it goes on (a super-frame over the MTU is cut like any datagram)
-                    complete_csum(b, off + ihl, tot - ihl, csum(b, off + 12, 8, b[off + 9]),
+                    complete_csum(b, off + ihl, tot - ihl, ck.csum(b, off + 12, 8, b[off + 9]),
                                   b[off + 9])
                 self._forward(iface, pb, off, ihl, tot)
                 return
@@ -555,7 +556,7 @@ class IPv4:
             fb[fo + 7] = fr & 0xFF
             fb[fo + 10] = 0
             fb[fo + 11] = 0
-            c = ~csum(fb, fo, w.HDR_LEN, 0) & 0xFFFF
+            c = ~ck.csum(fb, fo, w.HDR_LEN, 0) & 0xFFFF
             fb[fo + 10] = c >> 8
             fb[fo + 11] = c & 0xFF
             f.off = fo

@@ -3,7 +3,7 @@ from ustack.core.buf cimport PacketBuffer
 from ustack.core.stack cimport Stack
 from ustack.core.net.ip cimport Meta, addr_eq
 from ustack.core cimport socket as so
-from ustack.core.checksum cimport csum
+cimport ustack.core.checksum_c as ck
 from ustack.core.buf cimport Pool
 cimport ustack.core.wire.memcopy_c as fields
 

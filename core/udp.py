@@ -14,7 +14,7 @@ from ustack.core.compat import (
     EADDRINUSE, EADDRNOTAVAIL, EACCES, EDESTADDRREQ, EINVAL, EMSGSIZE, EOPNOTSUPP, EPIPE,
     ENOTCONN,
     ENETUNREACH, ENOBUFS, ECONNREFUSED, EHOSTUNREACH, oserror)
-from ustack.core.checksum import csum
+from ustack.core import checksum as ck  # ck.csum: compiled, checksum_c.pxd's inline sum
 from ustack.core.stats import Counters
 from ustack.core.wire import ipv4 as ip4
 from ustack.core.wire import fields
@@ -481,7 +481,7 @@ class UDP:
             stack.free(pb)
             return
         if (b[o + 6] | b[o + 7]) != 0:  # zero = sender computed none (RFC 768)
-            if not m.csum_ok and csum(b, o, ulen, m.psum + ulen) != 0xFFFF:
+            if not m.csum_ok and ck.csum(b, o, ulen, m.psum + ulen) != 0xFFFF:
                 # RFC 768: with the pseudo-header (unless the driver vouched for it)
                 st.rx_bad_csum += 1
                 stack.free(pb)

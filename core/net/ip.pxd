@@ -1,6 +1,6 @@
 import cython
 from ustack.core.buf cimport PacketBuffer, Pool
-from ustack.core.checksum cimport csum
+cimport ustack.core.checksum_c as ck
 
 # Types for net/ip.py under Cython (the .py stays MicroPython's): the per-packet metadata
 # (issue 13: written for every datagram delivered, read by every transport) is a C struct

@@ -13,7 +13,7 @@ datagram (a socket queue) keeps the offsets it needs in the packet buffer (pb.ta
 pb.family), never the metadata object.
 """
 from ustack.core.compat import const, EAFNOSUPPORT
-from ustack.core.checksum import csum
+from ustack.core import checksum as ck  # ck.csum: compiled, checksum_c.pxd's inline sum
 from ustack.core.net.pmtu import PmtuCache
 from ustack.core.buf import OFL_CSUM
 
@@ -126,7 +126,7 @@ def is_multicast(a):
 def pseudo_sum(b, src, alen, proto):
     """The pseudo-header's partial sum over the source and destination at b[src] (adjacent,
     alen bytes each) and the protocol: the transport adds its length to it."""
-    return csum(b, src, alen + alen, proto)
+    return ck.csum(b, src, alen + alen, proto)
 
 
 def fill_csum(b, lo, l4, co, psum, proto):
@@ -134,7 +134,7 @@ def fill_csum(b, lo, l4, co, psum, proto):
     family's pseudo-header sum psum (0: none, as ICMPv4)."""
     b[co] = 0
     b[co + 1] = 0
-    c = ~csum(b, lo, l4, psum + l4 if psum else 0) & 0xFFFF
+    c = ~ck.csum(b, lo, l4, psum + l4 if psum else 0) & 0xFFFF
     if c == 0 and proto == PROTO_UDP:
         c = 0xFFFF  # RFC 768 (and RFC 8200 8.1): a computed zero is sent as all ones
     b[co] = c >> 8

@@ -5,7 +5,7 @@ from ustack.core.net.ip cimport Meta, addr_eq
 from ustack.core.tcp.tcb cimport TCB
 from ustack.core.tcp.ring cimport RingPool
 from ustack.core.tcp.socket cimport StreamSocket
-from ustack.core.checksum cimport csum
+cimport ustack.core.checksum_c as ck
 from ustack.core.stats cimport Counters
 cimport ustack.core.tcp.tcb_const as T
 cimport ustack.core.wire.tcp_const as w

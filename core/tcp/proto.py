@@ -29,7 +29,7 @@ only. A SYN-cookie connection does without (its SYN-ACK carries no ECE: the cook
 room for it), and so does one whose SYN had to be resent (6.1.1.1, Linux's ecn_fallback)."""
 from ustack.core.compat import EADDRINUSE, EADDRNOTAVAIL, ETIMEDOUT, oserror, const
 from ustack.core.compat import ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, urandom
-from ustack.core.checksum import csum
+from ustack.core import checksum as ck  # ck.csum: compiled, checksum_c.pxd's inline sum
 from ustack.core.stats import Counters
 from ustack.core.wire import tcp as w
 from ustack.core.net.errors import (
@@ -819,7 +819,7 @@ class TCP:
             st.rx_bad_off += 1
             stack.free(pb)
             return
-        if not m.csum_ok and csum(b, o, n, m.psum + n) != 0xFFFF:
+        if not m.csum_ok and ck.csum(b, o, n, m.psum + n) != 0xFFFF:
             # RFC 9293 3.1: over the pseudo-header too (unless the driver vouched for it)
             st.rx_bad_csum += 1
             stack.free(pb)
