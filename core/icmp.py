@@ -317,9 +317,10 @@ class ICMP:
         """Turn the request in pb into its reply and send it back the way it came."""
         b = pb.buf
         stack = self.stack
-        tot = echo_rewrite(b, off, ihl, tot, bcast, iface.ip, stack.ipv4.ttl)
+        v4 = stack.ipv4   # compiled: a C struct, its TTL and counters C fields
+        tot = echo_rewrite(b, off, ihl, tot, bcast, iface.ip, v4.ttl)
         self.stats.tx_echo_replies += 1
-        stack.ipv4.stats.tx_packets += 1
+        v4.stats.tx_packets += 1
         if off == iface.hlen and pb.index >= 0 and tot <= iface.mtu:
             # Ethernet: back to the MAC it came from (swap in place)
             if iface.hlen:
