@@ -7,7 +7,8 @@ ICMP errors, broadcasts, non-initial fragments or odd sources (RFC 1122 3.2.2).
 Errors we receive are handed to the transport that owns the quoted datagram. A forwarding
 stack sends host Redirects (RFC 1812 5.2.7.2) within the same token bucket.
 """
-from ustack.core.checksum import csum, update16
+from ustack.core.checksum import update16
+from ustack.core import checksum as CS   # CS.csum (compiled: checksum_c.pxd's)
 from ustack.core.stats import Counters
 from ustack.core.wire import icmp4 as w
 from ustack.core.wire import ipv4 as ip4
@@ -254,7 +255,7 @@ class ICMP:
             st.rx_too_short += 1
             stack.free(pb)
             return
-        if csum(b, o, n, 0) != 0xFFFF:
+        if CS.csum(b, o, n, 0) != 0xFFFF:
             st.rx_bad_csum += 1
             stack.free(pb)
             return
@@ -345,9 +346,10 @@ class ICMP:
         """Turn the request in pb into its reply and send it back the way it came."""
         b = pb.buf
         stack = self.stack
-        tot = echo_rewrite(b, off, ihl, tot, bcast, iface.ip, stack.ipv4.ttl)
+        v4 = stack.ipv4   # compiled: a C struct, its TTL and counters C fields
+        tot = echo_rewrite(b, off, ihl, tot, bcast, iface.ip, v4.ttl)
         self.stats.tx_echo_replies += 1
-        stack.ipv4.stats.tx_packets += 1
+        v4.stats.tx_packets += 1
         if off == iface.hlen and pb.index >= 0 and tot <= iface.mtu:
             # Ethernet: back to the MAC it came from (swap in place)
             if iface.hlen:

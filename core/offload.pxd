@@ -1,7 +1,7 @@
 import cython
 from ustack.core.buf cimport PacketBuffer, Pool
 from ustack.core.iface cimport Interface
-from ustack.core.checksum cimport csum
+cimport ustack.core.checksum_c as CS
 from ustack.core.stats cimport Counters
 
 # Types for offload.py under Cython (CPython only: no board ships the module): software GSO

@@ -8,7 +8,7 @@ A CAP_GRO driver reads with recv_split(buf, spill, at) -> n: the frame's first l
 into buf, the rest into spill from offset at on, n its whole length (hal/tap.py: one readv).
 """
 from ustack.core.iface import CAP_CSUM_TX, CAP_CSUM_RX, CAP_TSO4, CAP_TSO6, CAP_GRO
-from ustack.core.checksum import csum
+from ustack.core import checksum as CS   # CS.csum (compiled: checksum_c.pxd's)
 from ustack.core.buf import OFL_GSO_SHIFT
 
 ETH_MIN_FRAME = 60   # IEEE 802.3: the shortest frame, less the FCS
@@ -102,10 +102,10 @@ def gso_send(iface, pb, n):
     b[l4 + 13] = 0
     b[l4 + 16] = 0
     b[l4 + 17] = 0
-    ipsum = csum(src, l3, ihl, 0)
+    ipsum = CS.csum(src, l3, ihl, 0)
     # the pseudo-header's addresses and protocol (RFC 9293 3.1) and the TCP header
-    tsum = csum(src, l3 + 12, 8, 6 + thl)
-    tsum = csum(src, l4, thl, tsum)
+    tsum = CS.csum(src, l3 + 12, 8, 6 + thl)
+    tsum = CS.csum(src, l4, thl, tsum)
     sent = 0
     nbytes = 0
     busy = 0
@@ -151,7 +151,7 @@ def gso_send(iface, pb, n):
         dst[l4 + 6] = lo >> 8
         dst[l4 + 7] = lo & 0xFF
         dst[l4 + 13] = f2
-        c = ~csum(src, hdr + p, m, tsum + m + hi + lo + f2) & 0xFFFF
+        c = ~CS.csum(src, hdr + p, m, tsum + m + hi + lo + f2) & 0xFFFF
         dst[l4 + 16] = c >> 8
         dst[l4 + 17] = c & 0xFF
         fn = hdr + m

@@ -47,11 +47,14 @@ def start(runner, names, http_root=None):
             raise ValueError("unknown service %r (known: %s)" % (name, ", ".join(sorted(PORTS))))
         with runner.lock:
             if name in ("echo", "discard"):
-                h = UdpEcho(st, PORTS[name], reply=(name == "echo"))
-                runner.hooks.append(h)
+                # called through the runner's one hook for the services, only while the
+                # socket holds datagrams (tcp_services.ServiceHooks)
+                from ustack.ports.cpython.tcp_services import hooks_of
+                hooks = hooks_of(runner)
+                hooks.udp.append(UdpEcho(st, PORTS[name], reply=(name == "echo")))
                 started.append("udp/" + name)
                 if st.ipv6 is not None:   # the same service on IPv6 (its own socket)
-                    runner.hooks.append(UdpEcho(st, PORTS[name], name == "echo", so.AF_INET6))
+                    hooks.udp.append(UdpEcho(st, PORTS[name], name == "echo", so.AF_INET6))
         if st.tcp is not None:
             from ustack.ports.cpython import tcp_services
             started.extend(tcp_services.start(runner, name, PORTS[name], http_root))

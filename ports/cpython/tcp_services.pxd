@@ -1,5 +1,6 @@
 import cython
 from ustack.core.tcp.socket cimport StreamSocket
+from ustack.ports.cpython.services cimport UdpEcho
 
 # Types for tcp_services.py under Cython (CPython only; the .py stays the pure fallback): the
 # event-driven echo/discard/chargen hook, run after every poll, keeps its per-poll state (the
@@ -23,3 +24,13 @@ cdef class EventService:
     cpdef _accept(self, StreamSocket ls)
     @cython.locals(n=Py_ssize_t, k=Py_ssize_t, want=Py_ssize_t)
     cpdef _serve(self, StreamSocket c, e)
+
+
+# the runner's one hook for its services: each service's readiness read from its C fields
+# (UdpEcho's socket queue length, EventService's accepting flag and news list), the Python
+# call made only for a service with something to do
+cdef class ServiceHooks:
+    cdef public list udp, tcp
+
+    @cython.locals(u=UdpEcho, t=EventService)
+    cpdef run(self)

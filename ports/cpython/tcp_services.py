@@ -141,12 +141,47 @@ class EventService:
                     e = bytes(self.buf[k:n])
 
 
+class ServiceHooks:
+    """The built-in event-driven services of a runner as one of its hooks: each service is
+    called only when it has something to do - a UDP one (services.UdpEcho) while its socket
+    holds datagrams, a TCP one (EventService) while a connection waits to be accepted or a
+    socket has news (issue 13: `--serve echo,discard,chargen` with IPv6 made ten Python calls
+    after every poll, one per service and family, the idle ones included; now one call, and
+    the idle services cost a look at their C fields)."""
+
+    def __init__(self):
+        self.udp = []   # services.UdpEcho
+        self.tcp = []   # EventService
+
+    def __call__(self):
+        self.run()
+
+    def run(self):
+        for u in self.udp:
+            if u.sock.qlen:
+                u()
+        for t in self.tcp:
+            if t.accepting or t.ready:
+                t()
+
+
+def hooks_of(runner):
+    """The runner's ServiceHooks (added to its hooks the first time; under its lock)."""
+    for h in runner.hooks:
+        if isinstance(h, ServiceHooks):
+            return h
+    h = ServiceHooks()
+    runner.hooks.append(h)
+    return h
+
+
 def start(runner, name, port, http_root=None):
     if name in ("echo", "discard", "chargen"):
         with runner.lock:
-            runner.hooks.append(EventService(runner.stack, name, port))
+            hooks = hooks_of(runner)
+            hooks.tcp.append(EventService(runner.stack, name, port))
             if runner.stack.ipv6 is not None:   # the same service on IPv6
-                runner.hooks.append(EventService(runner.stack, name, port, so.AF_INET6))
+                hooks.tcp.append(EventService(runner.stack, name, port, so.AF_INET6))
         return ["tcp/" + name]
     handler = HANDLERS.get(name)
     if handler is None:

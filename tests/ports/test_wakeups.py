@@ -305,3 +305,45 @@ def test_echo_service_answers_each_request_without_waiting_for_an_ack():
     for c in cs.values():
         c.close()
     bench.pump()
+
+
+def test_services_are_one_hook_that_calls_a_service_with_work():
+    """`ustack up --serve`'s services are one runner hook (tcp_services.ServiceHooks: one
+    Python call after a poll, not one per service and family, issue 13), which still answers
+    UDP and TCP echo and leaves discard's datagrams unanswered."""
+    from ustack.ports.cpython import services
+    from ustack.ports.cpython.tcp_services import ServiceHooks
+    from tests.twostack import Bench, IP_B, udp
+
+    class Host:   # what services.start uses of a runner
+        pass
+    bench = Bench()
+    r = Host()
+    r.stack, r.lock, r.hooks = bench.b, threading.RLock(), []
+    assert services.start(r, ["echo", "discard"]) == ["udp/echo", "tcp/echo", "udp/discard",
+                                                       "tcp/discard"]
+    assert len(r.hooks) == 1 and isinstance(r.hooks[0], ServiceHooks)
+    h = r.hooks[0]
+    fams = 1 if bench.b.ipv6 is None else 2
+    assert len(h.udp) == 2 * fams and len(h.tcp) == 2 * fams
+
+    def polls(n):
+        for _ in range(n):
+            bench.advance(1)
+            h()
+    cl = udp(bench.a, 40001)
+    cl.sendto(b"hi", (IP_B, 7))
+    cl.sendto(b"gone", (IP_B, 9))
+    polls(5)
+    assert cl.recvfrom(100) == (b"hi", (IP_B, 7))
+    assert cl.qlen == 0 and [u.count for u in h.udp[:2]] == [1, 1]
+    c = bench.a.socket(so.AF_INET, so.SOCK_STREAM)
+    c.setblocking(False)
+    c.connect_ex((IP_B, 7))
+    polls(10)
+    c.send(b"ping")
+    polls(10)
+    assert c.recv(100) == b"ping"
+    c.close()
+    polls(10)
+    bench.close_all()
